@@ -1,0 +1,132 @@
+"""The ``aftersales`` command (extra ``aftersales[cli]``)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+try:
+    import typer
+    from rich.console import Console
+    from rich.table import Table
+except ImportError:  # pragma: no cover - exercised only without the extra
+    typer = None  # type: ignore[assignment]
+
+from aftersales.clock import FrozenClock
+from aftersales.demo import run_demo
+from aftersales.exceptions import AftersalesError
+from aftersales.service import Desk
+from aftersales.storage import SQLiteStore
+from aftersales.workflows import SHIPPED, to_mermaid
+
+__all__ = ["main"]
+
+
+def _missing_extra() -> int:  # pragma: no cover - exercised only without the extra
+    sys.stderr.write('the aftersales command needs the cli extra: pip install "aftersales[cli]"\n')
+    return 1
+
+
+def _build_app() -> typer.Typer:
+    app = typer.Typer(
+        help="After-sales customer service: tickets, workflows, storage, hooks.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+    @app.command()
+    def demo(
+        db: Annotated[
+            Path, typer.Option(help="SQLite file to run on (created if missing).")
+        ] = Path("aftersales-demo.db"),
+    ) -> None:
+        """Run a realistic scenario on a SQLite file and print its timeline and a summary."""
+        console = Console()
+        clock = FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+
+        def advance(delta: timedelta) -> datetime:
+            return clock.advance(delta)
+
+        try:
+            with Desk(SQLiteStore(db), clock=clock) as desk:
+                result = run_demo(desk, advance)
+        except AftersalesError as error:
+            console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from None
+
+        timeline = Table(title=f"Timeline (simulated clock) — {db}")
+        for column in ("time", "ticket", "what", "detail"):
+            timeline.add_column(column)
+        for entry in result.timeline:
+            style = "red" if entry.what == "refused" else None
+            timeline.add_row(
+                entry.at.strftime("%a %m-%d %H:%M"),
+                entry.ticket,
+                entry.what,
+                entry.detail,
+                style=style,
+            )
+        console.print(timeline)
+
+        summary = Table(title="Tickets this run")
+        for column in (
+            "ticket",
+            "channel",
+            "category",
+            "status",
+            "esc.",
+            "reopens",
+            "CSAT",
+            "links",
+        ):
+            summary.add_column(column)
+        by_id = {ticket.id: ticket.display_number for ticket in result.tickets}
+        for ticket in result.tickets:
+            links = []
+            if ticket.merged_into:
+                links.append(f"merged into {by_id.get(ticket.merged_into, ticket.merged_into)}")
+            if ticket.follow_up_of:
+                links.append(f"follow-up of {by_id.get(ticket.follow_up_of, ticket.follow_up_of)}")
+            summary.add_row(
+                ticket.display_number,
+                ticket.channel.value,
+                ticket.category or "-",
+                ticket.status,
+                str(ticket.escalation_level),
+                str(ticket.reopen_count),
+                str(ticket.satisfaction or "-"),
+                ", ".join(links) or "-",
+            )
+        console.print(summary)
+        console.print(f"Refused trigger: {result.refused}")
+        console.print(f"Customer notifications sent on resolution: {result.notifications}")
+        console.print(
+            "王芳's history spans channels: "
+            + ", ".join(channel.value for channel in result.wang_channels)
+        )
+        console.print(f"{db} now holds {result.total_tickets} tickets; run again to add more.")
+
+    @app.command()
+    def workflow(
+        name: Annotated[
+            str, typer.Argument(help=f"One of: {', '.join(sorted(SHIPPED))}")
+        ] = "ticket",
+    ) -> None:
+        """Print a shipped workflow as a mermaid state diagram."""
+        try:
+            typer.echo(to_mermaid(name), nl=False)
+        except AftersalesError as error:
+            typer.echo(str(error), err=True)
+            raise typer.Exit(2) from None
+
+    return app
+
+
+def main() -> int:
+    """Entry point of the ``aftersales`` console script."""
+    if typer is None:  # pragma: no cover
+        return _missing_extra()
+    _build_app()()
+    return 0  # pragma: no cover - typer exits itself

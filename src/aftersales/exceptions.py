@@ -1,0 +1,208 @@
+"""Every error the library raises on purpose.
+
+Catch :class:`AftersalesError` to handle all of them. The tree::
+
+    AftersalesError
+    ├── InvalidInput (also ValueError)      bad data at a public entry point; ``.errors``
+    ├── NotFound (also LookupError)
+    │   ├── TicketNotFound                  ``.ticket_id``
+    │   └── CustomerNotFound                ``.customer_id``
+    ├── WorkflowError
+    │   ├── InvalidWorkflow (also ValueError)   a definition that cannot be built; ``.problems``
+    │   └── TransitionError                 ``.subject_id``, ``.trigger``, ``.state``, ``.allowed``
+    │       ├── TriggerNotAllowed           the trigger does not leave the current state
+    │       └── TransitionRefused           a guard said no; ``.refusal``
+    ├── ConcurrencyError                    the subject changed since it was read; nothing written
+    └── StorageError                        the store failed or holds data it cannot read
+        └── SchemaVersionError              the database schema is newer than this library
+
+``transitions.MachineError``, ``KeyError`` and raw pydantic ``ValidationError`` never escape
+the public API: they are translated into the classes above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from aftersales.workflows import Refusal
+
+__all__ = [
+    "AftersalesError",
+    "ConcurrencyError",
+    "CustomerNotFound",
+    "FieldError",
+    "InvalidInput",
+    "InvalidWorkflow",
+    "NotFound",
+    "SchemaVersionError",
+    "StorageError",
+    "TicketNotFound",
+    "TransitionError",
+    "TransitionRefused",
+    "TriggerNotAllowed",
+    "WorkflowError",
+]
+
+
+class AftersalesError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+@attrs.frozen
+class FieldError:
+    """One problem with one field of some input.
+
+    ``location`` is the path to the field (``("customer", "email")``), ``message`` says
+    what is wrong and ``kind`` is a machine-readable tag such as ``"missing"``.
+    """
+
+    location: tuple[str | int, ...]
+    message: str
+    kind: str = "value_error"
+
+    def __str__(self) -> str:
+        where = ".".join(str(part) for part in self.location) or "(input)"
+        return f"{where}: {self.message}"
+
+
+class InvalidInput(AftersalesError, ValueError):
+    """Input to a public entry point was malformed; nothing was stored.
+
+    ``errors`` lists every problem found, each naming the field it belongs to.
+    """
+
+    def __init__(self, subject: str, errors: Sequence[FieldError]) -> None:
+        self.subject = subject
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        details = "; ".join(str(error) for error in self.errors)
+        super().__init__(f"invalid {subject}: {details}")
+
+
+class NotFound(AftersalesError, LookupError):
+    """Something asked for by id does not exist."""
+
+
+class TicketNotFound(NotFound):
+    """No ticket has this id or number."""
+
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"no ticket {ticket_id!r}")
+
+
+class CustomerNotFound(NotFound):
+    """No customer has this id or contact point."""
+
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(f"no customer {customer_id!r}")
+
+
+class WorkflowError(AftersalesError):
+    """Base of errors about workflow definitions and transitions."""
+
+
+class InvalidWorkflow(WorkflowError, ValueError):
+    """A workflow definition failed validation; ``problems`` names each one."""
+
+    def __init__(self, workflow: str, problems: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__(f"workflow {workflow!r} is invalid: " + "; ".join(self.problems))
+
+
+class TransitionError(WorkflowError):
+    """A trigger did not move the subject; nothing changed.
+
+    Carries the subject, the trigger, the current state and the triggers that *are*
+    allowed from it, so the caller can show the user what to do instead.
+    """
+
+    def __init__(
+        self, message: str, *, subject_id: str, trigger: str, state: str, allowed: Sequence[str]
+    ) -> None:
+        self.subject_id = subject_id
+        self.trigger = trigger
+        self.state = state
+        self.allowed: tuple[str, ...] = tuple(allowed)
+        super().__init__(message)
+
+
+class TriggerNotAllowed(TransitionError):
+    """The trigger does not leave the subject's current state."""
+
+    def __init__(
+        self,
+        *,
+        subject_id: str,
+        trigger: str,
+        state: str,
+        allowed: Sequence[str],
+        label: str | None = None,
+    ) -> None:
+        allowed_text = ", ".join(allowed) if allowed else "none"
+        super().__init__(
+            f"{label or subject_id}: trigger {trigger!r} is not allowed in state {state!r} "
+            f"(allowed: {allowed_text})",
+            subject_id=subject_id,
+            trigger=trigger,
+            state=state,
+            allowed=allowed,
+        )
+
+
+class TransitionRefused(TransitionError):
+    """A guard refused the transition; ``refusal`` gives its code and reason."""
+
+    def __init__(
+        self,
+        *,
+        subject_id: str,
+        trigger: str,
+        state: str,
+        allowed: Sequence[str],
+        refusal: Refusal,
+        label: str | None = None,
+    ) -> None:
+        self.refusal = refusal
+        super().__init__(
+            f"{label or subject_id}: trigger {trigger!r} refused in state {state!r}: "
+            f"{refusal.message} [{refusal.code}]",
+            subject_id=subject_id,
+            trigger=trigger,
+            state=state,
+            allowed=allowed,
+        )
+
+
+class ConcurrencyError(AftersalesError):
+    """The subject was changed by someone else since it was read; nothing was written."""
+
+    def __init__(self, subject_id: str, expected_version: int, actual_version: int | None) -> None:
+        self.subject_id = subject_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"{subject_id}: expected version {expected_version}, "
+            f"store has {actual_version if actual_version is not None else 'nothing'}"
+        )
+
+
+class StorageError(AftersalesError):
+    """The store failed, or holds data this library cannot read."""
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer schema than this library knows."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"database schema version {found} is newer than the {supported} this "
+            "version of aftersales supports; upgrade aftersales"
+        )

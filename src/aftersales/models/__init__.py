@@ -1,0 +1,41 @@
+"""Validated records that cross the library's boundary (pydantic v2, frozen, UTC times)."""
+
+from aftersales.models._base import Instant, Record, new_id
+from aftersales.models.customer import Channel, ContactPoint, Customer
+from aftersales.models.events import MESSAGE_ADDED, OPENED, Event
+from aftersales.models.order import Money, Order, OrderLine, OrderLineRef, Product
+from aftersales.models.ticket import (
+    PRIORITY_FOR_SEVERITY,
+    AuthorRole,
+    Message,
+    MessageKind,
+    Priority,
+    Severity,
+    StatusCategory,
+    Ticket,
+)
+
+__all__ = [
+    "MESSAGE_ADDED",
+    "OPENED",
+    "PRIORITY_FOR_SEVERITY",
+    "AuthorRole",
+    "Channel",
+    "ContactPoint",
+    "Customer",
+    "Event",
+    "Instant",
+    "Message",
+    "MessageKind",
+    "Money",
+    "Order",
+    "OrderLine",
+    "OrderLineRef",
+    "Priority",
+    "Product",
+    "Record",
+    "Severity",
+    "StatusCategory",
+    "Ticket",
+    "new_id",
+]

@@ -1,0 +1,42 @@
+"""The append-only event log: every change to a subject is one event."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from aftersales.models._base import Identifier, Instant, Record
+
+OPENED = "open"
+"""The trigger name of the event that creates a subject."""
+
+MESSAGE_ADDED = "add_message"
+"""The trigger name of the event that records a message on a ticket."""
+
+RESERVED_TRIGGERS = frozenset({OPENED, MESSAGE_ADDED})
+
+
+class Event(Record):
+    """One change to one subject.
+
+    ``sequence`` counts from 1 per subject and equals the subject's version after the
+    change. ``payload`` is the validated input the trigger was given; ``changes`` holds
+    the fields the event set, as JSON values, so folding a subject's ``changes`` in order
+    rebuilds it exactly (see :meth:`aftersales.Desk.replay`).
+    """
+
+    subject_id: Identifier
+    sequence: Annotated[int, Field(ge=1)]
+    trigger: Identifier
+    from_state: Identifier | None
+    to_state: Identifier
+    actor: Identifier
+    at: Instant
+    payload: dict[str, Any] = Field(default_factory=dict)
+    changes: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_transition(self) -> bool:
+        """True for workflow triggers, False for creation and messages."""
+        return self.trigger not in RESERVED_TRIGGERS

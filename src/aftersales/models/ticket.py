@@ -1,0 +1,131 @@
+"""Tickets and the messages on them (seeds S1)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import Field
+
+from aftersales.models._base import Identifier, Instant, Record, ShortText, Text, new_id
+from aftersales.models.customer import Channel
+from aftersales.models.order import OrderLineRef
+
+
+class StatusCategory(str, Enum):
+    """What a status means for reporting and SLAs, whatever the status is called."""
+
+    NEW = "new"
+    OPEN = "open"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    WAITING_ON_THIRD_PARTY = "waiting_on_third_party"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Severity(str, Enum):
+    """How bad the customer's problem is."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Priority(str, Enum):
+    """How soon the desk works on a ticket."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+PRIORITY_FOR_SEVERITY = {
+    Severity.CRITICAL: Priority.URGENT,
+    Severity.HIGH: Priority.HIGH,
+    Severity.MEDIUM: Priority.NORMAL,
+    Severity.LOW: Priority.LOW,
+}
+"""The priority a classification implies when it does not name one."""
+
+
+class MessageKind(str, Enum):
+    """A public reply the customer sees, or an internal note they never do."""
+
+    PUBLIC_REPLY = "public_reply"
+    INTERNAL_NOTE = "internal_note"
+
+
+class AuthorRole(str, Enum):
+    """Who wrote a message."""
+
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Ticket(Record):
+    """A customer's case as the desk tracks it.
+
+    ``status`` is the workflow state; ``status_category`` says what it means. The desk
+    changes tickets only through workflow triggers; every change is an event.
+    """
+
+    id: Identifier = Field(default_factory=new_id)
+    number: Annotated[int, Field(ge=1)]
+    workflow: Identifier = "ticket"
+    channel: Channel
+    subject: ShortText
+    description: Annotated[str, Field(max_length=100_000)] = ""
+    customer_id: Identifier
+    order_line: OrderLineRef | None = None
+    category: ShortText | None = None
+    severity: Severity | None = None
+    priority: Priority = Priority.NORMAL
+    status: Identifier
+    status_category: StatusCategory
+    assignee: Identifier | None = None
+    team: Identifier | None = None
+    tags: tuple[Tag, ...] = ()
+    escalation_level: Annotated[int, Field(ge=0)] = 0
+    resolution: Text | None = None
+    satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+    created_at: Instant
+    updated_at: Instant
+    first_response_at: Instant | None = None
+    resolved_at: Instant | None = None
+    closed_at: Instant | None = None
+    reopen_count: Annotated[int, Field(ge=0)] = 0
+    merged_into: Identifier | None = None
+    parent_id: Identifier | None = None
+    follow_up_of: Identifier | None = None
+    due_at: Instant | None = None
+    version: Annotated[int, Field(ge=1)] = 1
+
+    @property
+    def display_number(self) -> str:
+        """The number people quote: ``#42``."""
+        return f"#{self.number}"
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the ticket is in a closed-category status."""
+        return self.status_category is StatusCategory.CLOSED
+
+
+class Message(Record):
+    """A public reply or an internal note on a ticket."""
+
+    id: Identifier = Field(default_factory=new_id)
+    ticket_id: Identifier
+    kind: MessageKind = MessageKind.PUBLIC_REPLY
+    author_id: Identifier
+    author_role: AuthorRole
+    body: Annotated[str, Field(min_length=1, max_length=100_000)]
+    channel: Channel
+    at: Instant

@@ -1,0 +1,6 @@
+"""Hooks that never lose work: subscriptions, notifications and the outbox they live in."""
+
+from aftersales.notify._hooks import HookRegistry, Subscription
+from aftersales.notify._notification import DeliveryStatus, Handler, Notification
+
+__all__ = ["DeliveryStatus", "Handler", "HookRegistry", "Notification", "Subscription"]

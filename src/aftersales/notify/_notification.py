@@ -1,0 +1,48 @@
+"""Notifications: one event on its way to one handler, kept in the outbox until delivered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+
+import attrs
+
+from aftersales.models.events import Event
+
+
+class DeliveryStatus(str, Enum):
+    """Where a notification is in its life."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+@attrs.frozen(slots=True)
+class Notification:
+    """One event for one handler. ``key`` is its idempotency key, stable across retries.
+
+    Handlers may receive a notification more than once after a crash (at-least-once
+    delivery); a handler that remembers the keys it has seen processes each exactly once.
+    """
+
+    key: str
+    handler: str
+    event: Event
+    created_at: datetime
+    next_attempt_at: datetime
+    lease_until: datetime | None = None
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+    @staticmethod
+    def key_for(event: Event, handler: str) -> str:
+        """The idempotency key of ``event`` for ``handler``."""
+        return f"{event.subject_id}:{event.sequence}:{handler}"
+
+
+Handler = Callable[[Notification], object]
+"""A hook: called once per notification, after the change it reports was committed."""

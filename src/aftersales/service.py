@@ -1,0 +1,716 @@
+"""The facade: one object that wires a store, the ticket workflow, hooks and a clock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from os import PathLike
+from typing import Any
+
+import attrs
+from pydantic import BaseModel
+
+from aftersales._validation import parse
+from aftersales.clock import Clock, SystemClock
+from aftersales.exceptions import (
+    ConcurrencyError,
+    FieldError,
+    InvalidInput,
+    TicketNotFound,
+    TransitionRefused,
+)
+from aftersales.models import (
+    MESSAGE_ADDED,
+    OPENED,
+    AuthorRole,
+    Channel,
+    Customer,
+    Event,
+    Message,
+    MessageKind,
+    OrderLineRef,
+    Priority,
+    Severity,
+    Ticket,
+)
+from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
+from aftersales.settings import DeskSettings
+from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
+from aftersales.workflows import TICKET_WORKFLOW, Refusal, TransitionContext, Workflow
+
+_ACK_BATCH = 100
+
+
+def _json_value(value: Any) -> Any:
+    """A field value as JSON data, the way pydantic would dump it."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        if isinstance(value, Enum):
+            return value.value
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (tuple, list)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot record {type(value).__name__} in an event")  # pragma: no cover
+
+
+def _json_changes(updates: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _json_value(value) for name, value in updates.items()}
+
+
+def _check_text(name: str, value: object, max_length: int = 128) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        raise InvalidInput(
+            name, [FieldError((name,), f"must be a string of 1 to {max_length} characters")]
+        )
+    return value
+
+
+def fold_events(events: Sequence[Event]) -> Ticket:
+    """Rebuild a ticket from its events by applying each event's ``changes`` in order."""
+    if not events:
+        raise InvalidInput("events", [FieldError(("events",), "no events to replay")])
+    data: dict[str, Any] = {}
+    for event in events:
+        data.update(event.changes)
+    return Ticket.model_validate(data)
+
+
+@attrs.frozen
+class CustomerHistory:
+    """One customer's tickets across every channel, oldest first (seeds S2 omnichannel)."""
+
+    customer_id: str
+    customer: Customer | None
+    tickets: tuple[Ticket, ...]
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels the customer has used, in order of first use."""
+        return tuple(dict.fromkeys(ticket.channel for ticket in self.tickets))
+
+
+@attrs.frozen
+class DispatchReport:
+    """What one pass over the outbox did."""
+
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+@attrs.frozen
+class DueReport:
+    """What :meth:`Desk.run_due` did: tickets auto-closed and outbox deliveries."""
+
+    auto_closed: tuple[str, ...] = ()
+    dispatch: DispatchReport = DispatchReport()
+
+
+class Desk:
+    """A service desk: open tickets, fire triggers, add messages, query, run due work.
+
+    >>> from aftersales import Desk
+    >>> desk = Desk()  # in memory; Desk.sqlite("desk.db") keeps it on disk
+    >>> ticket = desk.open_ticket(customer="c-1", channel="email", subject="Broken kettle")
+    >>> desk.classify(ticket.id, category="repair", severity="high").status
+    'classified'
+
+    Every change is validated first (bad input raises :class:`~aftersales.InvalidInput`
+    and stores nothing), decided by the workflow, then committed with its event and outbox
+    rows in one transaction. Hooks run after the commit.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        clock: Clock | None = None,
+        settings: DeskSettings | Mapping[str, Any] | None = None,
+        workflow: Workflow = TICKET_WORKFLOW,
+    ) -> None:
+        self.store: Store = MemoryStore() if store is None else store
+        self.clock: Clock = SystemClock() if clock is None else clock
+        self.settings = parse(DeskSettings, settings or {}, "settings")
+        self.workflow = workflow
+        self._hooks = HookRegistry()
+        self._lock = threading.Lock()
+        self._next_free = self._block_end = 0
+        self._acks: list[str] = []
+        self._lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+        self._triggers = frozenset(workflow.triggers)
+        self._deliver: Callable[[Subscription, Notification], None] = self._call_handler
+
+    @classmethod
+    def sqlite(
+        cls,
+        path: str | PathLike[str] = "aftersales.db",
+        *,
+        clock: Clock | None = None,
+        settings: DeskSettings | Mapping[str, Any] | None = None,
+    ) -> Desk:
+        """A desk on a SQLite file, created on first use."""
+        return cls(SQLiteStore(path), clock=clock, settings=settings)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Acknowledge delivered notifications and close the store."""
+        self.flush()
+        self.store.close()
+
+    def __enter__(self) -> Desk:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _now(self) -> datetime:
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise InvalidInput(
+                "clock", [FieldError(("now",), "the clock returned a naive datetime")]
+            )
+        return now
+
+    def _next_number(self) -> int:
+        with self._lock:
+            if self._next_free >= self._block_end:
+                size = self.settings.number_block_size
+                self._next_free = self.store.reserve_numbers(size)
+                self._block_end = self._next_free + size
+            number = self._next_free
+            self._next_free += 1
+            return number
+
+    # ---------------------------------------------------------------- hooks
+
+    def subscribe(
+        self,
+        handler: Handler,
+        *,
+        triggers: Iterable[str] | str | None = None,
+        entered: Iterable[str] | str | None = None,
+        messages: bool = False,
+        name: str | None = None,
+    ) -> Subscription:
+        """Call ``handler`` after each committed event it matches (see :class:`Subscription`).
+
+        ``name`` defaults to the handler's module and qualified name; it must be unique
+        per desk and stable across restarts, because the outbox refers to it.
+        """
+        if not callable(handler):
+            raise InvalidInput("subscription", [FieldError(("handler",), "must be callable")])
+        if name is None:
+            name = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', '?')}"
+        return self._hooks.add(Subscription(name, handler, triggers, entered, messages))
+
+    def on_transition(
+        self, handler: Handler, *triggers: str, name: str | None = None
+    ) -> Subscription:
+        """Subscribe to every transition and creation, or only to ``triggers``."""
+        return self.subscribe(handler, triggers=triggers or None, name=name)
+
+    def on_enter(self, state: str, handler: Handler, *, name: str | None = None) -> Subscription:
+        """Subscribe to a ticket entering ``state``."""
+        self.workflow.state(state)
+        return self.subscribe(handler, entered=state, name=name)
+
+    def on_message(self, handler: Handler, *, name: str | None = None) -> Subscription:
+        """Subscribe to messages added to tickets."""
+        return self.subscribe(handler, messages=True, name=name)
+
+    def unsubscribe(self, name: str) -> None:
+        """Stop calling the handler subscribed under ``name``."""
+        self._hooks.remove(name)
+
+    @staticmethod
+    def _call_handler(subscription: Subscription, notification: Notification) -> None:
+        subscription.handler(notification)
+
+    def _dispatch(self, notifications: Sequence[Notification], now: datetime) -> DispatchReport:
+        delivered = failed = dead = 0
+        for notification in notifications:
+            subscription = self._hooks.get(notification.handler)
+            if subscription is None:
+                continue  # another worker that knows the handler will take it after the lease
+            try:
+                self._deliver(subscription, notification)
+            except Exception as error:  # noqa: BLE001 - a hook must never undo committed work
+                attempts = notification.attempts + 1
+                retry_at = None
+                if attempts < self.settings.max_delivery_attempts:
+                    backoff = self.settings.retry_backoff_seconds * 2 ** (attempts - 1)
+                    retry_at = now + timedelta(seconds=min(backoff, 86_400.0))
+                    failed += 1
+                else:
+                    dead += 1
+                self.store.mark_failed(
+                    notification.key, f"{type(error).__name__}: {error}", retry_at, now
+                )
+            else:
+                delivered += 1
+                self._acks.append(notification.key)
+        if len(self._acks) >= _ACK_BATCH:
+            self.flush()
+        return DispatchReport(delivered, failed, dead)
+
+    def flush(self) -> None:
+        """Record deliveries not yet acknowledged in the store.
+
+        Deliveries are acknowledged in the next commit to save a write each; ``flush``
+        (also called by :meth:`close`, :meth:`run_due` and :meth:`dispatch_outbox`)
+        acknowledges them now.
+        """
+        if self._acks:
+            keys, self._acks = self._acks, []
+            try:
+                self.store.mark_delivered(keys, self._now())
+            except BaseException:
+                self._acks = keys + self._acks
+                raise
+
+    def dispatch_outbox(self, now: datetime | None = None, *, limit: int = 100) -> DispatchReport:
+        """Deliver pending notifications that are due, e.g. retries after failures.
+
+        Safe to run from several workers at once: each claims its rows with a lease.
+        """
+        now = self._checked_now(now)
+        self.flush()
+        claimed = self.store.claim_outbox(now, now + self._lease, limit)
+        report = self._dispatch(claimed, now)
+        self.flush()
+        return report
+
+    def _checked_now(self, now: datetime | None) -> datetime:
+        if now is None:
+            return self._now()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise InvalidInput("now", [FieldError(("now",), "must be a timezone-aware datetime")])
+        return now
+
+    # ---------------------------------------------------------------- writing
+
+    def _commit(
+        self,
+        ticket: Ticket,
+        expected_version: int,
+        events: Sequence[Event],
+        messages: Sequence[Message] = (),
+    ) -> None:
+        now = ticket.updated_at
+        outbox = (
+            self._hooks.notifications_for(events, now, now + self._lease) if self._hooks else []
+        )
+        acks, self._acks = self._acks, []
+        try:
+            self.store.commit(Change(ticket, expected_version, events, messages, outbox, acks))
+        except BaseException:
+            self._acks = acks + self._acks
+            raise
+        if outbox:
+            self._dispatch(outbox, now)
+
+    def open_ticket(
+        self,
+        *,
+        customer: Customer | str,
+        channel: Channel | str,
+        subject: str,
+        description: str = "",
+        order_line: OrderLineRef | Mapping[str, Any] | None = None,
+        priority: Priority | str | None = None,
+        tags: Sequence[str] = (),
+        parent_id: str | None = None,
+        follow_up_of: str | None = None,
+        actor: str = "system",
+    ) -> Ticket:
+        """Record a new inquiry arriving on ``channel`` and return the new ticket.
+
+        ``customer`` is a :class:`Customer` (saved, with its contact points) or the id of
+        one. ``parent_id`` and ``follow_up_of`` must name existing tickets.
+        """
+        _check_text("actor", actor)
+        if isinstance(customer, Customer):
+            self.save_customer(customer)
+            customer_id = customer.id
+        else:
+            customer_id = customer
+        for linked in (parent_id, follow_up_of):
+            if linked is not None:
+                self.get(linked)
+        now = self._now()
+        fields: dict[str, Any] = {
+            "channel": channel,
+            "subject": subject,
+            "description": description,
+            "customer_id": customer_id,
+            "order_line": order_line,
+            "tags": tuple(tags) if isinstance(tags, (list, tuple)) else tags,
+            "parent_id": parent_id,
+            "follow_up_of": follow_up_of,
+            "status": self.workflow.initial,
+            "status_category": self.workflow.category_of(self.workflow.initial),
+            "created_at": now,
+            "updated_at": now,
+            "number": 1,
+        }
+        if priority is not None:
+            fields["priority"] = priority
+        ticket = parse(Ticket, fields, "ticket")
+        ticket = ticket.model_copy(update={"number": self._next_number()})
+        event = Event(
+            subject_id=ticket.id,
+            sequence=1,
+            trigger=OPENED,
+            from_state=None,
+            to_state=ticket.status,
+            actor=actor,
+            at=now,
+            payload={},
+            changes=ticket.model_dump(mode="json"),
+        )
+        self._commit(ticket, 0, (event,))
+        return ticket
+
+    def fire(
+        self,
+        ticket_id: str,
+        trigger: str,
+        *,
+        actor: str = "system",
+        payload: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Ticket:
+        """Fire ``trigger`` on a ticket and return the ticket after the transition.
+
+        Raises :class:`~aftersales.TriggerNotAllowed` (naming the allowed triggers) or
+        :class:`~aftersales.TransitionRefused` (with the guard's reason) and changes
+        nothing. With ``expected_version``, a ticket changed since then raises
+        :class:`~aftersales.ConcurrencyError`.
+        """
+        ticket = self.get(ticket_id)
+        if expected_version is not None and ticket.version != expected_version:
+            raise ConcurrencyError(ticket.id, expected_version, ticket.version)
+        return self._transition(ticket, trigger, actor, payload)
+
+    def _transition(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        now: datetime | None = None,
+    ) -> Ticket:
+        _check_text("actor", actor)
+        _check_text("trigger", trigger)
+        if payload is not None and not isinstance(payload, Mapping):
+            raise InvalidInput("payload", [FieldError(("payload",), "must be a mapping")])
+        workflow = self.workflow
+        parsed = workflow.parse_payload(trigger, payload) if trigger in self._triggers else None
+        if now is None:
+            now = self._now()
+        move = workflow.decide(
+            TransitionContext(
+                subject=ticket,
+                subject_id=ticket.id,
+                state=ticket.status,
+                trigger=trigger,
+                payload=parsed,
+                actor=actor,
+                now=now,
+                settings=self.settings,
+                label=f"ticket {ticket.display_number}",
+            )
+        )
+        version = ticket.version + 1
+        updates = dict(move.updates)
+        updates["status"] = move.dest
+        updates["status_category"] = move.category
+        updates["updated_at"] = now
+        updates["version"] = version
+        changed = ticket.model_copy(update=updates)
+        event = Event.model_construct(
+            subject_id=ticket.id,
+            sequence=version,
+            trigger=trigger,
+            from_state=ticket.status,
+            to_state=move.dest,
+            actor=actor,
+            at=now,
+            payload=parsed.model_dump(mode="json", exclude_none=True)
+            if parsed
+            else dict(payload or {}),
+            changes=_json_changes(updates),
+        )
+        self._commit(changed, ticket.version, (event,))
+        return changed
+
+    # Convenience wrappers over fire() with typed arguments for the shipped triggers.
+
+    def classify(
+        self,
+        ticket_id: str,
+        *,
+        category: str,
+        severity: Severity | str,
+        priority: Priority | str | None = None,
+        actor: str = "system",
+    ) -> Ticket:
+        """Record the problem's category and severity (and priority, else implied)."""
+        payload = {"category": category, "severity": severity, "priority": priority}
+        return self.fire(ticket_id, "classify", actor=actor, payload=payload)
+
+    def assign(
+        self, ticket_id: str, *, assignee: str, team: str | None = None, actor: str = "system"
+    ) -> Ticket:
+        """Give the ticket to ``assignee`` (and ``team``)."""
+        payload = {"assignee": assignee, "team": team}
+        return self.fire(ticket_id, "assign", actor=actor, payload=payload)
+
+    def resolve(self, ticket_id: str, *, resolution: str, actor: str = "system") -> Ticket:
+        """Record the resolution; the customer confirms it or it auto-closes later."""
+        return self.fire(ticket_id, "resolve", actor=actor, payload={"resolution": resolution})
+
+    def escalate(
+        self,
+        ticket_id: str,
+        *,
+        reason: str,
+        assignee: str | None = None,
+        team: str | None = None,
+        actor: str = "system",
+    ) -> Ticket:
+        """Raise the escalation level, record why, optionally hand the ticket over."""
+        payload = {"reason": reason, "assignee": assignee, "team": team}
+        return self.fire(ticket_id, "escalate", actor=actor, payload=payload)
+
+    def cancel(self, ticket_id: str, *, reason: str, actor: str = "system") -> Ticket:
+        """Cancel an open ticket."""
+        return self.fire(ticket_id, "cancel", actor=actor, payload={"reason": reason})
+
+    def reopen(self, ticket_id: str, *, reason: str, actor: str = "system") -> Ticket:
+        """Reopen a resolved or confirmed ticket, or open a follow-up when that is too late.
+
+        Within ``settings.reopen_within_days`` of the resolution the ticket goes back to
+        ``in_progress`` and is returned. Later, or once followed up or closed, a new ticket
+        linked by ``follow_up_of`` is opened and returned instead.
+        """
+        ticket = self.get(ticket_id)
+        if ticket.status not in ("followed_up", "closed"):
+            try:
+                return self._transition(ticket, "reopen", actor, {"reason": reason})
+            except TransitionRefused as refused:
+                if refused.refusal.code != "reopen_window_passed":
+                    raise
+        return self.open_ticket(
+            customer=ticket.customer_id,
+            channel=ticket.channel,
+            subject=f"Follow-up: {ticket.subject}"[:200],
+            description=reason,
+            order_line=ticket.order_line,
+            follow_up_of=ticket.id,
+            actor=actor,
+        )
+
+    def merge(self, ticket_id: str, *, into: str, actor: str = "system") -> Ticket:
+        """Close ``ticket_id`` as a duplicate of ``into``; find duplicates by ``merged_into``."""
+        ticket = self.get(ticket_id)
+        target = self.get(into)
+        if target.is_closed:
+            raise TransitionRefused(
+                subject_id=ticket.id,
+                label=f"ticket {ticket.display_number}",
+                trigger="merge",
+                state=ticket.status,
+                allowed=self.workflow.allowed_triggers(ticket.status),
+                refusal=Refusal(
+                    code="merge_target_closed",
+                    message=f"ticket {target.display_number} is closed; merge into an open ticket",
+                    message_zh=f"工单 {target.display_number} 已关闭，请合并到未关闭的工单",
+                    params={"into": target.id},
+                ),
+            )
+        return self._transition(ticket, "merge", actor, {"into": target.id})
+
+    def add_message(
+        self,
+        ticket_id: str,
+        body: str,
+        *,
+        author_id: str,
+        author_role: AuthorRole | str = AuthorRole.AGENT,
+        kind: MessageKind | str = MessageKind.PUBLIC_REPLY,
+        channel: Channel | str | None = None,
+    ) -> Message:
+        """Add a public reply or internal note. An agent's first public reply sets
+        ``first_response_at``."""
+        ticket = self.get(ticket_id)
+        now = self._now()
+        message = parse(
+            Message,
+            {
+                "ticket_id": ticket.id,
+                "kind": kind,
+                "author_id": author_id,
+                "author_role": author_role,
+                "body": body,
+                "channel": ticket.channel if channel is None else channel,
+                "at": now,
+            },
+            "message",
+        )
+        version = ticket.version + 1
+        updates: dict[str, Any] = {"updated_at": now, "version": version}
+        if (
+            ticket.first_response_at is None
+            and message.kind is MessageKind.PUBLIC_REPLY
+            and message.author_role in (AuthorRole.AGENT, AuthorRole.BOT)
+        ):
+            updates["first_response_at"] = now
+        event = Event(
+            subject_id=ticket.id,
+            sequence=version,
+            trigger=MESSAGE_ADDED,
+            from_state=ticket.status,
+            to_state=ticket.status,
+            actor=message.author_id,
+            at=now,
+            payload={
+                "message_id": message.id,
+                "kind": message.kind.value,
+                "author_role": message.author_role.value,
+                "channel": message.channel.value,
+            },
+            changes=_json_changes(updates),
+        )
+        self._commit(ticket.model_copy(update=updates), ticket.version, (event,), (message,))
+        return message
+
+    # ---------------------------------------------------------------- customers
+
+    def save_customer(self, customer: Customer | Mapping[str, Any]) -> Customer:
+        """Insert or update a customer. A contact point may belong to one customer only."""
+        record = parse(Customer, customer, "customer")
+        for index, contact in enumerate(record.contacts):
+            owner = self.store.find_customer(contact.channel, contact.address)
+            if owner is not None and owner.id != record.id:
+                raise InvalidInput(
+                    "customer",
+                    [
+                        FieldError(
+                            ("contacts", index),
+                            f"{contact.channel.value} address {contact.address!r} belongs to "
+                            f"customer {owner.id!r}",
+                        )
+                    ],
+                )
+        self.store.save_customer(record)
+        return record
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """The customer with this id; raises :class:`~aftersales.CustomerNotFound`."""
+        return self.store.get_customer(_check_text("customer_id", customer_id))
+
+    def find_customer(self, channel: Channel | str, address: str) -> Customer | None:
+        """The customer known by ``address`` on ``channel`` (e.g. a WeChat OpenID), if any."""
+        try:
+            channel = Channel(channel)
+        except ValueError:
+            raise InvalidInput(
+                "channel", [FieldError(("channel",), f"unknown channel {channel!r}")]
+            ) from None
+        return self.store.find_customer(channel, _check_text("address", address, 200))
+
+    def customer_history(self, customer_id: str) -> CustomerHistory:
+        """All of a customer's tickets on every channel, oldest first."""
+        _check_text("customer_id", customer_id)
+        tickets: list[Ticket] = []
+        while True:
+            page = self.store.find(
+                TicketQuery(customer_id=customer_id, limit=1000, offset=len(tickets))
+            )
+            tickets.extend(page)
+            if len(page) < 1000:
+                break
+        try:
+            customer: Customer | None = self.store.get_customer(customer_id)
+        except LookupError:
+            customer = None
+        return CustomerHistory(customer_id, customer, tuple(tickets))
+
+    # ---------------------------------------------------------------- reading
+
+    def get(self, ticket: str | int) -> Ticket:
+        """A ticket by id, or by its human number (an int)."""
+        if isinstance(ticket, int) and not isinstance(ticket, bool):
+            return self.store.get_by_number(ticket)
+        return self.store.get(_check_text("ticket_id", ticket))
+
+    def find(self, query: TicketQuery | None = None, /, **filters: Any) -> list[Ticket]:
+        """Tickets matching the filters of :class:`~aftersales.TicketQuery`, oldest first.
+
+        >>> Desk().find(status_category="open", assignee="li.wei")
+        []
+        """
+        if query is None:
+            query = parse(TicketQuery, filters, "ticket query")
+        return self.store.find(query)
+
+    def history(self, ticket_id: str) -> list[Event]:
+        """The ticket's events, oldest first."""
+        events = self.store.events(_check_text("ticket_id", ticket_id))
+        if not events:
+            raise TicketNotFound(ticket_id)
+        return events
+
+    def messages(self, ticket_id: str) -> list[Message]:
+        """The ticket's messages, oldest first."""
+        self.get(ticket_id)
+        return self.store.messages(ticket_id)
+
+    def replay(self, ticket_id: str) -> Ticket:
+        """Rebuild a ticket from its event history alone; equals :meth:`get` for a sound store."""
+        return fold_events(self.history(ticket_id))
+
+    # ---------------------------------------------------------------- time step
+
+    def run_due(self, now: datetime | None = None, *, limit: int = 1000) -> DueReport:
+        """Do the work that has come due by ``now``: auto-close resolved tickets the
+        customer never confirmed, and retry notifications.
+
+        Call it from your scheduler (cron, Celery beat, APScheduler); the library starts
+        no threads of its own.
+        """
+        now = self._checked_now(now)
+        self.flush()
+        closed: list[str] = []
+        for ticket in self.store.due(now, limit):
+            if ticket.status != "resolved":
+                continue
+            try:
+                self._transition(ticket, "auto_close", "system", None, now)
+            except (ConcurrencyError, TransitionRefused):
+                continue  # someone else changed it in the meantime; their change stands
+            closed.append(ticket.id)
+        return DueReport(tuple(closed), self.dispatch_outbox(now))
+
+    def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:
+        """The outbox, e.g. ``desk.outbox("dead")`` to review dead-lettered notifications."""
+        if status is not None:
+            try:
+                status = DeliveryStatus(status)
+            except ValueError:
+                raise InvalidInput(
+                    "status", [FieldError(("status",), f"unknown delivery status {status!r}")]
+                ) from None
+        return self.store.outbox(status)

@@ -1,0 +1,125 @@
+"""The storage protocol every store implements, and the unit of work it commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Protocol, runtime_checkable
+
+import attrs
+from pydantic import Field
+
+from aftersales.models import Channel, Customer, Event, Instant, Message, Ticket
+from aftersales.models._base import Identifier, Record
+from aftersales.models.ticket import StatusCategory
+from aftersales.notify._notification import DeliveryStatus, Notification
+
+
+@attrs.frozen(slots=True)
+class Change:
+    """Everything one transition writes, committed in one transaction or not at all.
+
+    ``expected_version`` is the version the caller read; 0 creates the ticket. The store
+    raises :class:`~aftersales.ConcurrencyError` when it differs and writes nothing.
+    ``delivered`` lists outbox keys delivered earlier, acknowledged in the same commit.
+    """
+
+    ticket: Ticket
+    expected_version: int
+    events: Sequence[Event] = ()
+    messages: Sequence[Message] = ()
+    outbox: Sequence[Notification] = ()
+    delivered: Sequence[str] = ()
+
+
+class TicketQuery(Record):
+    """Filters for finding tickets; every filter given must match. Newest last.
+
+    ``created_from`` is inclusive and ``created_to`` exclusive.
+    """
+
+    status: Identifier | None = None
+    status_category: StatusCategory | None = None
+    assignee: Identifier | None = None
+    team: Identifier | None = None
+    customer_id: Identifier | None = None
+    channel: Channel | None = None
+    merged_into: Identifier | None = None
+    parent_id: Identifier | None = None
+    follow_up_of: Identifier | None = None
+    created_from: Instant | None = None
+    created_to: Instant | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 100
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where a desk keeps tickets, events, messages, customers and its outbox.
+
+    Every store passes :class:`aftersales.testing.StoreContract`.
+    """
+
+    def reserve_numbers(self, count: int) -> int:
+        """Reserve ``count`` consecutive ticket numbers; return the first."""
+        ...
+
+    def commit(self, change: Change) -> None:
+        """Write ``change`` atomically, checking the ticket's version first."""
+        ...
+
+    def get(self, ticket_id: str) -> Ticket:
+        """The ticket with this id; raises TicketNotFound."""
+        ...
+
+    def get_by_number(self, number: int) -> Ticket:
+        """The ticket with this human number; raises TicketNotFound."""
+        ...
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        """Tickets matching ``query``, oldest first (by creation time, then number)."""
+        ...
+
+    def events(self, subject_id: str) -> list[Event]:
+        """The subject's events in sequence order (empty when there are none)."""
+        ...
+
+    def messages(self, ticket_id: str) -> list[Message]:
+        """The ticket's messages, oldest first."""
+        ...
+
+    def save_customer(self, customer: Customer) -> None:
+        """Insert or replace a customer and index its contact points."""
+        ...
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """The customer with this id; raises CustomerNotFound."""
+        ...
+
+    def find_customer(self, channel: Channel, address: str) -> Customer | None:
+        """The customer reachable at ``address`` on ``channel``, if any."""
+        ...
+
+    def due(self, before: datetime, limit: int) -> list[Ticket]:
+        """Tickets whose ``due_at`` is at or before ``before``, earliest first."""
+        ...
+
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        """Lease up to ``limit`` pending notifications that are due and not leased."""
+        ...
+
+    def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
+        """Record these notifications as delivered."""
+        ...
+
+    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+        """Record a failed attempt; ``retry_at`` None sends it to dead-letter."""
+        ...
+
+    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
+        """Outbox entries, optionally of one status, oldest first (for inspection)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

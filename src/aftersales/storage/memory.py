@@ -1,0 +1,175 @@
+"""A store in process memory: the default for tests and short-lived desks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from aftersales.exceptions import ConcurrencyError, CustomerNotFound, TicketNotFound
+from aftersales.models import Channel, Customer, Event, Message, Ticket
+from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage._protocol import Change, TicketQuery
+
+
+def matches(ticket: Ticket, query: TicketQuery) -> bool:
+    """Whether ``ticket`` passes every filter of ``query``."""
+    return (
+        (query.status is None or ticket.status == query.status)
+        and (query.status_category is None or ticket.status_category is query.status_category)
+        and (query.assignee is None or ticket.assignee == query.assignee)
+        and (query.team is None or ticket.team == query.team)
+        and (query.customer_id is None or ticket.customer_id == query.customer_id)
+        and (query.channel is None or ticket.channel is query.channel)
+        and (query.merged_into is None or ticket.merged_into == query.merged_into)
+        and (query.parent_id is None or ticket.parent_id == query.parent_id)
+        and (query.follow_up_of is None or ticket.follow_up_of == query.follow_up_of)
+        and (query.created_from is None or ticket.created_at >= query.created_from)
+        and (query.created_to is None or ticket.created_at < query.created_to)
+    )
+
+
+class MemoryStore:
+    """Keeps everything in dictionaries, guarded by one lock. Nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tickets: dict[str, Ticket] = {}
+        self._by_number: dict[int, str] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._messages: dict[str, list[Message]] = {}
+        self._customers: dict[str, Customer] = {}
+        self._contacts: dict[tuple[Channel, str], str] = {}
+        self._outbox: dict[str, Notification] = {}
+        self._next_number = 1
+
+    def reserve_numbers(self, count: int) -> int:
+        with self._lock:
+            first = self._next_number
+            self._next_number += count
+            return first
+
+    def commit(self, change: Change) -> None:
+        ticket = change.ticket
+        with self._lock:
+            current = self._tickets.get(ticket.id)
+            actual = None if current is None else current.version
+            if (actual or 0) != change.expected_version:
+                raise ConcurrencyError(ticket.id, change.expected_version, actual)
+            if current is None:
+                self._by_number[ticket.number] = ticket.id
+            self._tickets[ticket.id] = ticket
+            if change.events:
+                self._events.setdefault(ticket.id, []).extend(change.events)
+            if change.messages:
+                self._messages.setdefault(ticket.id, []).extend(change.messages)
+            for notification in change.outbox:
+                self._outbox[notification.key] = notification
+            if change.delivered:
+                self._acknowledge(change.delivered, ticket.updated_at)
+
+    def get(self, ticket_id: str) -> Ticket:
+        try:
+            return self._tickets[ticket_id]
+        except KeyError:
+            raise TicketNotFound(ticket_id) from None
+
+    def get_by_number(self, number: int) -> Ticket:
+        ticket_id = self._by_number.get(number)
+        if ticket_id is None:
+            raise TicketNotFound(f"#{number}")
+        return self._tickets[ticket_id]
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        with self._lock:
+            tickets = list(self._tickets.values())
+        found = sorted(
+            (t for t in tickets if matches(t, query)), key=lambda t: (t.created_at, t.number)
+        )
+        return found[query.offset : query.offset + query.limit]
+
+    def events(self, subject_id: str) -> list[Event]:
+        return list(self._events.get(subject_id, ()))
+
+    def messages(self, ticket_id: str) -> list[Message]:
+        return list(self._messages.get(ticket_id, ()))
+
+    def save_customer(self, customer: Customer) -> None:
+        with self._lock:
+            previous = self._customers.get(customer.id)
+            if previous is not None:
+                for contact in previous.contacts:
+                    self._contacts.pop((contact.channel, contact.address), None)
+            self._customers[customer.id] = customer
+            for contact in customer.contacts:
+                self._contacts[(contact.channel, contact.address)] = customer.id
+
+    def get_customer(self, customer_id: str) -> Customer:
+        try:
+            return self._customers[customer_id]
+        except KeyError:
+            raise CustomerNotFound(customer_id) from None
+
+    def find_customer(self, channel: Channel, address: str) -> Customer | None:
+        customer_id = self._contacts.get((channel, address))
+        return None if customer_id is None else self._customers[customer_id]
+
+    def due(self, before: datetime, limit: int) -> list[Ticket]:
+        with self._lock:
+            due = [t for t in self._tickets.values() if t.due_at is not None and t.due_at <= before]
+        due.sort(key=lambda t: (t.due_at, t.number))
+        return due[:limit]
+
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        with self._lock:
+            claimable = sorted(
+                (
+                    n
+                    for n in self._outbox.values()
+                    if n.status is DeliveryStatus.PENDING
+                    and n.next_attempt_at <= now
+                    and (n.lease_until is None or n.lease_until <= now)
+                ),
+                key=lambda n: (n.next_attempt_at, n.key),
+            )[:limit]
+            claimed = [attrs.evolve(n, lease_until=lease_until) for n in claimable]
+            for notification in claimed:
+                self._outbox[notification.key] = notification
+            return claimed
+
+    def _acknowledge(self, keys: Sequence[str], at: datetime) -> None:
+        for key in keys:
+            notification = self._outbox.get(key)
+            if notification is not None and notification.status is DeliveryStatus.PENDING:
+                self._outbox[key] = attrs.evolve(
+                    notification, status=DeliveryStatus.DELIVERED, delivered_at=at, lease_until=None
+                )
+
+    def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
+        with self._lock:
+            self._acknowledge(keys, at)
+
+    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+        with self._lock:
+            notification = self._outbox.get(key)
+            if notification is None or notification.status is not DeliveryStatus.PENDING:
+                return
+            self._outbox[key] = attrs.evolve(
+                notification,
+                attempts=notification.attempts + 1,
+                last_error=error,
+                lease_until=None,
+                next_attempt_at=retry_at or notification.next_attempt_at,
+                status=DeliveryStatus.PENDING if retry_at else DeliveryStatus.DEAD,
+            )
+
+    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
+        with self._lock:
+            entries = [n for n in self._outbox.values() if status is None or n.status is status]
+        entries.sort(key=lambda n: (n.created_at, n.key))
+        return entries
+
+    def close(self) -> None:
+        """Nothing to release."""

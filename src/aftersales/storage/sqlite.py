@@ -1,0 +1,477 @@
+"""The default durable store, on the standard library's sqlite3.
+
+One transaction per change (``BEGIN IMMEDIATE``), WAL journal with ``synchronous=NORMAL``
+by default (``FULL`` on request), the version check inside the UPDATE, and a schema that is
+created on first use and versioned with ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from os import PathLike
+from typing import Literal, TypeVar
+
+import attrs
+
+from aftersales.exceptions import (
+    ConcurrencyError,
+    CustomerNotFound,
+    SchemaVersionError,
+    StorageError,
+    TicketNotFound,
+)
+from aftersales.models import Channel, Customer, Event, Message, Ticket
+from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage._protocol import Change, TicketQuery
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
+    workflow TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_category TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    customer_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    assignee TEXT,
+    team TEXT,
+    merged_into TEXT,
+    parent_id TEXT,
+    follow_up_of TEXT,
+    created_at TEXT NOT NULL,
+    due_at TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX tickets_customer ON tickets (customer_id, created_at);
+CREATE INDEX tickets_status ON tickets (status_category, status);
+CREATE INDEX tickets_assignee ON tickets (assignee) WHERE assignee IS NOT NULL;
+CREATE INDEX tickets_created ON tickets (created_at, number);
+CREATE INDEX tickets_due ON tickets (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE events (
+    subject_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (subject_id, sequence)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX messages_ticket ON messages (ticket_id, at);
+CREATE TABLE customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE contact_points (
+    channel TEXT NOT NULL,
+    address TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    PRIMARY KEY (channel, address)
+);
+CREATE TABLE outbox (
+    key TEXT PRIMARY KEY,
+    handler TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    lease_until TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT,
+    event TEXT NOT NULL
+);
+CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE status = 'pending';
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO counters (name, value) VALUES ('ticket_number', 1);
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Schema version → DDL that upgrades the version before it to it."""
+
+_TICKET_UPDATE = (
+    "UPDATE tickets SET status=?, status_category=?, version=?, customer_id=?, channel=?, "
+    "assignee=?, team=?, merged_into=?, parent_id=?, follow_up_of=?, due_at=?, data=? "
+    "WHERE id=? AND version=?"
+)
+_TICKET_INSERT = (
+    "INSERT INTO tickets (status, status_category, version, customer_id, channel, assignee, "
+    "team, merged_into, parent_id, follow_up_of, due_at, data, id, number, workflow, "
+    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_OUTBOX_COLUMNS = (
+    "key, handler, subject_id, sequence, status, attempts, next_attempt_at, lease_until, "
+    "last_error, created_at, delivered_at, event"
+)
+
+T = TypeVar("T")
+
+
+def _ts(value: datetime | None) -> str | None:
+    """Fixed-width UTC text, so that text order is time order."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _ticket_row(ticket: Ticket) -> tuple[object, ...]:
+    return (
+        ticket.status,
+        ticket.status_category.value,
+        ticket.version,
+        ticket.customer_id,
+        ticket.channel.value,
+        ticket.assignee,
+        ticket.team,
+        ticket.merged_into,
+        ticket.parent_id,
+        ticket.follow_up_of,
+        _ts(ticket.due_at),
+        ticket.model_dump_json(),
+    )
+
+
+def _notification_row(n: Notification) -> tuple[object, ...]:
+    return (
+        n.key,
+        n.handler,
+        n.event.subject_id,
+        n.event.sequence,
+        n.status.value,
+        n.attempts,
+        _ts(n.next_attempt_at),
+        _ts(n.lease_until),
+        n.last_error,
+        _ts(n.created_at),
+        _ts(n.delivered_at),
+        n.event.model_dump_json(),
+    )
+
+
+def _notification(row: sqlite3.Row) -> Notification:
+    return Notification(
+        key=row["key"],
+        handler=row["handler"],
+        event=Event.model_validate_json(row["event"]),
+        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+        next_attempt_at=_dt(row["next_attempt_at"]),  # type: ignore[arg-type]
+        lease_until=_dt(row["lease_until"]),
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        delivered_at=_dt(row["delivered_at"]),
+    )
+
+
+class SQLiteStore:
+    """A durable store in one SQLite file (or ``":memory:"``).
+
+    ``synchronous="NORMAL"`` (the default, with WAL) never corrupts the database; a power
+    loss may drop the last commits. ``"FULL"`` makes every commit survive power loss, at
+    several times the cost per commit. Safe to share between threads; several processes
+    may open the same file.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str] = "aftersales.db",
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout: float = 10.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            from aftersales.exceptions import FieldError, InvalidInput
+
+            raise InvalidInput(
+                "SQLiteStore", [FieldError(("synchronous",), "must be 'NORMAL' or 'FULL'")]
+            )
+        self.path = str(path)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open SQLite database {self.path!r}: {error}") from error
+        self._conn.row_factory = sqlite3.Row
+        with self._guard():
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._migrate()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Hold the lock and translate sqlite3 errors into StorageError."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as error:
+                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._guard():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._guard():
+            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            return version
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                raise SchemaVersionError(found, SCHEMA_VERSION)
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={version}")
+
+    def reserve_numbers(self, count: int) -> int:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE counters SET value = value + ? WHERE name = 'ticket_number'", (count,)
+            )
+            last: int = conn.execute(
+                "SELECT value FROM counters WHERE name = 'ticket_number'"
+            ).fetchone()[0]
+            return last - count
+
+    def commit(self, change: Change) -> None:
+        ticket = change.ticket
+        row = _ticket_row(ticket)
+        with self._transaction() as conn:
+            if change.expected_version == 0:
+                try:
+                    conn.execute(
+                        _TICKET_INSERT,
+                        (*row, ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at)),
+                    )
+                except sqlite3.IntegrityError:
+                    raise ConcurrencyError(ticket.id, 0, self._version(ticket.id)) from None
+            else:
+                updated = conn.execute(
+                    _TICKET_UPDATE, (*row, ticket.id, change.expected_version)
+                ).rowcount
+                if updated != 1:
+                    raise ConcurrencyError(
+                        ticket.id, change.expected_version, self._version(ticket.id)
+                    )
+            if change.events:
+                conn.executemany(
+                    "INSERT INTO events (subject_id, sequence, trigger, at, data) "
+                    "VALUES (?,?,?,?,?)",
+                    [
+                        (e.subject_id, e.sequence, e.trigger, _ts(e.at), e.model_dump_json())
+                        for e in change.events
+                    ],
+                )
+            if change.messages:
+                conn.executemany(
+                    "INSERT INTO messages (id, ticket_id, at, data) VALUES (?,?,?,?)",
+                    [(m.id, m.ticket_id, _ts(m.at), m.model_dump_json()) for m in change.messages],
+                )
+            if change.outbox:
+                conn.executemany(
+                    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [_notification_row(n) for n in change.outbox],
+                )
+            if change.delivered:
+                self._acknowledge(conn, change.delivered, ticket.updated_at)
+
+    def _version(self, ticket_id: str) -> int | None:
+        row = self._conn.execute(
+            "SELECT version FROM tickets WHERE id = ?", (ticket_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _one(self, sql: str, params: Sequence[object], build: Callable[[str], T]) -> T | None:
+        with self._guard():
+            row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else build(row[0])
+
+    def get(self, ticket_id: str) -> Ticket:
+        ticket = self._one(
+            "SELECT data FROM tickets WHERE id = ?", (ticket_id,), Ticket.model_validate_json
+        )
+        if ticket is None:
+            raise TicketNotFound(ticket_id)
+        return ticket
+
+    def get_by_number(self, number: int) -> Ticket:
+        ticket = self._one(
+            "SELECT data FROM tickets WHERE number = ?", (number,), Ticket.model_validate_json
+        )
+        if ticket is None:
+            raise TicketNotFound(f"#{number}")
+        return ticket
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("status", query.status),
+            ("status_category", query.status_category and query.status_category.value),
+            ("assignee", query.assignee),
+            ("team", query.team),
+            ("customer_id", query.customer_id),
+            ("channel", query.channel and query.channel.value),
+            ("merged_into", query.merged_into),
+            ("parent_id", query.parent_id),
+            ("follow_up_of", query.follow_up_of),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.created_from is not None:
+            clauses.append("created_at >= ?")
+            params.append(_ts(query.created_from))
+        if query.created_to is not None:
+            clauses.append("created_at < ?")
+            params.append(_ts(query.created_to))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT data FROM tickets {where} ORDER BY created_at, number LIMIT ? OFFSET ?"
+        with self._guard():
+            rows = self._conn.execute(sql, (*params, query.limit, query.offset)).fetchall()
+        return [Ticket.model_validate_json(row[0]) for row in rows]
+
+    def events(self, subject_id: str) -> list[Event]:
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT data FROM events WHERE subject_id = ? ORDER BY sequence", (subject_id,)
+            ).fetchall()
+        return [Event.model_validate_json(row[0]) for row in rows]
+
+    def messages(self, ticket_id: str) -> list[Message]:
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT data FROM messages WHERE ticket_id = ? ORDER BY at, rowid", (ticket_id,)
+            ).fetchall()
+        return [Message.model_validate_json(row[0]) for row in rows]
+
+    def save_customer(self, customer: Customer) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer.id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO customers (id, data) VALUES (?, ?)",
+                (customer.id, customer.model_dump_json()),
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO contact_points (channel, address, customer_id) "
+                "VALUES (?,?,?)",
+                [(c.channel.value, c.address, customer.id) for c in customer.contacts],
+            )
+
+    def get_customer(self, customer_id: str) -> Customer:
+        customer = self._one(
+            "SELECT data FROM customers WHERE id = ?", (customer_id,), Customer.model_validate_json
+        )
+        if customer is None:
+            raise CustomerNotFound(customer_id)
+        return customer
+
+    def find_customer(self, channel: Channel, address: str) -> Customer | None:
+        return self._one(
+            "SELECT c.data FROM contact_points p JOIN customers c ON c.id = p.customer_id "
+            "WHERE p.channel = ? AND p.address = ?",
+            (channel.value, address),
+            Customer.model_validate_json,
+        )
+
+    def due(self, before: datetime, limit: int) -> list[Ticket]:
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT data FROM tickets WHERE due_at IS NOT NULL AND due_at <= ? "
+                "ORDER BY due_at, number LIMIT ?",
+                (_ts(before), limit),
+            ).fetchall()
+        return [Ticket.model_validate_json(row[0]) for row in rows]
+
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        with self._transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' "
+                "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
+                "ORDER BY next_attempt_at, key LIMIT ?",
+                (_ts(now), _ts(now), limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE outbox SET lease_until = ? WHERE key = ?",
+                [(_ts(lease_until), row["key"]) for row in rows],
+            )
+        return [attrs.evolve(_notification(row), lease_until=lease_until) for row in rows]
+
+    @staticmethod
+    def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
+        conn.executemany(
+            "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
+            "WHERE key = ? AND status = 'pending'",
+            [(_ts(at), key) for key in keys],
+        )
+
+    def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
+        if keys:
+            with self._transaction() as conn:
+                self._acknowledge(conn, keys, at)
+
+    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, "
+                "next_attempt_at = COALESCE(?, next_attempt_at), status = ? "
+                "WHERE key = ? AND status = 'pending'",
+                (
+                    error,
+                    _ts(retry_at),
+                    DeliveryStatus.PENDING.value if retry_at else DeliveryStatus.DEAD.value,
+                    key,
+                ),
+            )
+
+    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+        params: tuple[object, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            params = (status.value,)
+        with self._guard():
+            rows = self._conn.execute(sql + " ORDER BY created_at, key", params).fetchall()
+        return [_notification(row) for row in rows]
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]

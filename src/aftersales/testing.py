@@ -1,0 +1,301 @@
+"""Helpers for testing code that uses aftersales, and for testing new stores.
+
+- :class:`FrozenClock`: a clock that moves only when told.
+- :func:`capture_notifications`: record what a desk's hooks would receive.
+- :class:`StoreContract`: the pytest test base every :class:`~aftersales.Store` passes;
+  subclass it and implement ``make_store`` to test your own store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from aftersales.clock import FrozenClock
+from aftersales.exceptions import ConcurrencyError, CustomerNotFound, TicketNotFound
+from aftersales.models import (
+    AuthorRole,
+    Channel,
+    ContactPoint,
+    Customer,
+    Event,
+    Message,
+    StatusCategory,
+    Ticket,
+)
+from aftersales.notify import DeliveryStatus, Notification, Subscription
+from aftersales.service import Desk
+from aftersales.storage import Change, Store, TicketQuery
+
+__all__ = ["FrozenClock", "StoreContract", "capture_notifications"]
+
+
+@contextmanager
+def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list[Notification]]:
+    """Record every notification the desk delivers inside the ``with`` block.
+
+    By default the real handlers are not called (the notifications still count as
+    delivered), so tests can assert on what *would* be sent without sending it:
+
+    >>> from aftersales import Desk
+    >>> desk = Desk()
+    >>> _ = desk.on_enter("resolved", print, name="mailer")
+    >>> with capture_notifications(desk) as sent:
+    ...     t = desk.open_ticket(customer="c1", channel="email", subject="Hi")
+    >>> [n.event.trigger for n in sent]
+    []
+    """
+    captured: list[Notification] = []
+    original = desk._deliver
+
+    def record(subscription: Subscription, notification: Notification) -> None:
+        captured.append(notification)
+        if deliver:
+            original(subscription, notification)
+
+    desk._deliver = record
+    try:
+        yield captured
+    finally:
+        desk._deliver = original
+
+
+_T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
+
+
+def _ticket(number: int, **fields: Any) -> Ticket:
+    values: dict[str, Any] = {
+        "id": f"t{number}",
+        "number": number,
+        "channel": Channel.EMAIL,
+        "subject": f"Ticket {number}",
+        "customer_id": "c1",
+        "status": "new",
+        "status_category": "new",
+        "created_at": _T0 + timedelta(minutes=number),
+        "updated_at": _T0 + timedelta(minutes=number),
+    }
+    values.update(fields)
+    return Ticket(**values)
+
+
+def _event(ticket: Ticket, trigger: str = "open", from_state: str | None = None) -> Event:
+    return Event(
+        subject_id=ticket.id,
+        sequence=ticket.version,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=ticket.status,
+        actor="tester",
+        at=ticket.updated_at,
+        changes=ticket.model_dump(mode="json"),
+    )
+
+
+def _notification(event: Event, handler: str = "mailer") -> Notification:
+    return Notification(
+        key=Notification.key_for(event, handler),
+        handler=handler,
+        event=event,
+        created_at=event.at,
+        next_attempt_at=event.at,
+        lease_until=event.at + timedelta(minutes=5),
+    )
+
+
+class StoreContract:
+    """Behaviour every store must have. Subclass it under a ``Test`` name::
+
+        class TestMyStore(StoreContract):
+            def make_store(self) -> Store:
+                return MyStore(...)
+
+    Each test gets a fresh, empty store from :meth:`make_store`.
+    """
+
+    store: Store
+
+    def make_store(self) -> Store:
+        """Return a new, empty store."""
+        raise NotImplementedError
+
+    def setup_method(self, method: object = None) -> None:
+        self.store = self.make_store()
+
+    def teardown_method(self, method: object = None) -> None:
+        self.store.close()
+
+    def _create(self, number: int, **fields: Any) -> Ticket:
+        ticket = _ticket(number, **fields)
+        self.store.commit(Change(ticket, 0, (_event(ticket),)))
+        return ticket
+
+    def _advance(self, ticket: Ticket, **fields: Any) -> Ticket:
+        fields.setdefault("updated_at", ticket.updated_at + timedelta(minutes=1))
+        changed = ticket.model_copy(update={**fields, "version": ticket.version + 1})
+        self.store.commit(
+            Change(changed, ticket.version, (_event(changed, "step", ticket.status),))
+        )
+        return changed
+
+    def test_a_created_ticket_reads_back_equal_by_id_and_number(self) -> None:
+        ticket = self._create(1, tags=("vip", "网购"), description="坏了 'x'; DROP TABLE t;--")
+        assert self.store.get("t1") == ticket
+        assert self.store.get_by_number(1) == ticket
+
+    def test_unknown_tickets_raise_ticket_not_found(self) -> None:
+        with pytest.raises(TicketNotFound):
+            self.store.get("nope")
+        with pytest.raises(TicketNotFound):
+            self.store.get_by_number(99)
+
+    def test_a_commit_writes_state_and_event_together(self) -> None:
+        ticket = self._create(1)
+        changed = self._advance(ticket, status="classified")
+        assert self.store.get("t1") == changed
+        assert [e.sequence for e in self.store.events("t1")] == [1, 2]
+        assert self.store.events("t1")[-1].to_state == "classified"
+
+    def test_a_stale_version_raises_and_writes_nothing(self) -> None:
+        ticket = self._create(1)
+        self._advance(ticket, status="classified")
+        stale = ticket.model_copy(update={"status": "cancelled", "version": 2})
+        late = _event(stale, "cancel", "new")
+        with pytest.raises(ConcurrencyError) as raised:
+            self.store.commit(Change(stale, 1, (late,), (), (_notification(late),)))
+        assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
+        assert self.store.get("t1").status == "classified"
+        assert len(self.store.events("t1")) == 2
+        assert self.store.outbox() == []
+
+    def test_creating_an_existing_ticket_raises_concurrency_error(self) -> None:
+        ticket = self._create(1)
+        with pytest.raises(ConcurrencyError):
+            self.store.commit(Change(ticket, 0, ()))
+        assert len(self.store.events("t1")) == 1
+
+    def test_updating_a_missing_ticket_raises_concurrency_error(self) -> None:
+        ghost = _ticket(7, version=2)
+        with pytest.raises(ConcurrencyError) as raised:
+            self.store.commit(Change(ghost, 1, ()))
+        assert raised.value.actual_version is None
+
+    def test_messages_come_back_in_order(self) -> None:
+        ticket = self._create(1)
+        messages = [
+            Message(
+                ticket_id="t1",
+                author_id="agent",
+                author_role=AuthorRole.AGENT,
+                body=f"reply {i} 你好",
+                channel=Channel.EMAIL,
+                at=_T0 + timedelta(minutes=10 + i),
+            )
+            for i in range(3)
+        ]
+        changed = ticket.model_copy(update={"version": 2})
+        self.store.commit(Change(changed, 1, (_event(changed, "add_message", "new"),), messages))
+        assert self.store.messages("t1") == messages
+        assert self.store.messages("other") == []
+
+    def test_find_filters_orders_and_pages(self) -> None:
+        self._create(1, channel="wechat", customer_id="c1")
+        second = self._create(2, channel="email", customer_id="c2", assignee="li")
+        self._create(
+            3, channel="wechat", customer_id="c1", status="closed", status_category="closed"
+        )
+        assert [t.number for t in self.store.find(TicketQuery())] == [1, 2, 3]
+        assert [t.number for t in self.store.find(TicketQuery(customer_id="c1"))] == [1, 3]
+        assert [
+            t.number for t in self.store.find(TicketQuery(channel=Channel.WECHAT, status="new"))
+        ] == [1]
+        assert self.store.find(TicketQuery(assignee="li")) == [second]
+        assert [
+            t.number for t in self.store.find(TicketQuery(status_category=StatusCategory.CLOSED))
+        ] == [3]
+        window = TicketQuery(
+            created_from=_T0 + timedelta(minutes=2), created_to=_T0 + timedelta(minutes=3)
+        )
+        assert self.store.find(window) == [second]
+        assert [t.number for t in self.store.find(TicketQuery(limit=1, offset=1))] == [2]
+
+    def test_number_blocks_never_overlap(self) -> None:
+        first = self.store.reserve_numbers(10)
+        second = self.store.reserve_numbers(5)
+        third = self.store.reserve_numbers(1)
+        assert second == first + 10
+        assert third == second + 5
+
+    def test_customers_are_found_by_any_contact_point(self) -> None:
+        customer = Customer(
+            id="c1",
+            name="王小明",
+            contacts=(
+                ContactPoint(channel=Channel.WECHAT, address="wx-openid-1"),
+                ContactPoint(channel=Channel.EMAIL, address="xm@example.com"),
+            ),
+        )
+        self.store.save_customer(customer)
+        assert self.store.get_customer("c1") == customer
+        assert self.store.find_customer(Channel.WECHAT, "wx-openid-1") == customer
+        updated = customer.model_copy(
+            update={"contacts": (ContactPoint(channel=Channel.EMAIL, address="new@example.com"),)}
+        )
+        self.store.save_customer(updated)
+        assert self.store.find_customer(Channel.WECHAT, "wx-openid-1") is None
+        assert self.store.find_customer(Channel.EMAIL, "new@example.com") == updated
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("nobody")
+
+    def test_due_returns_tickets_due_by_then_earliest_first(self) -> None:
+        self._create(1, due_at=_T0 + timedelta(days=3))
+        self._create(2, due_at=_T0 + timedelta(days=1))
+        self._create(3)
+        due = self.store.due(_T0 + timedelta(days=5), 10)
+        assert [t.number for t in due] == [2, 1]
+        assert [t.number for t in self.store.due(_T0 + timedelta(days=2), 10)] == [2]
+        assert self.store.due(_T0 + timedelta(days=5), 1)[0].number == 2
+
+    def test_outbox_rows_commit_with_the_change_and_are_leased(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        assert [n.key for n in self.store.outbox(DeliveryStatus.PENDING)] == [note.key]
+        assert self.store.claim_outbox(_T0, _T0 + timedelta(minutes=5), 10) == []
+        later = _T0 + timedelta(minutes=10)
+        claimed = self.store.claim_outbox(later, later + timedelta(minutes=5), 10)
+        assert [n.key for n in claimed] == [note.key]
+        assert claimed[0].event == event
+        assert self.store.claim_outbox(later, later + timedelta(minutes=5), 10) == []
+
+    def test_delivered_and_failed_notifications_are_recorded(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        first, second = _notification(event, "a"), _notification(event, "b")
+        self.store.commit(Change(ticket, 0, (event,), (), (first, second)))
+        at = _T0 + timedelta(minutes=1)
+        self.store.mark_delivered([first.key], at)
+        self.store.mark_failed(second.key, "boom", at + timedelta(minutes=1), at)
+        delivered = self.store.outbox(DeliveryStatus.DELIVERED)
+        assert [(n.key, n.delivered_at) for n in delivered] == [(first.key, at)]
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert (pending.attempts, pending.last_error, pending.lease_until) == (1, "boom", None)
+        self.store.mark_failed(second.key, "boom again", None, at)
+        (dead,) = self.store.outbox(DeliveryStatus.DEAD)
+        assert (dead.key, dead.attempts, dead.last_error) == (second.key, 2, "boom again")
+
+    def test_acknowledgements_ride_on_the_next_commit(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        changed = ticket.model_copy(update={"version": 2})
+        self.store.commit(
+            Change(changed, 1, (_event(changed, "step", "new"),), delivered=[note.key])
+        )
+        assert [n.key for n in self.store.outbox(DeliveryStatus.DELIVERED)] == [note.key]

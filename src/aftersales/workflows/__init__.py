@@ -1,0 +1,52 @@
+"""Workflows as validated data over a shared ``transitions`` machine.
+
+``python -m aftersales.workflows ticket`` prints a shipped workflow as a mermaid diagram.
+"""
+
+from aftersales.workflows._engine import (
+    Effect,
+    Guard,
+    Move,
+    Refusal,
+    State,
+    Transition,
+    TransitionContext,
+    Workflow,
+)
+from aftersales.workflows.ticket import TICKET_WORKFLOW
+
+SHIPPED: dict[str, Workflow] = {TICKET_WORKFLOW.name: TICKET_WORKFLOW}
+"""Every workflow the library ships, by name."""
+
+
+def to_mermaid(workflow: Workflow | str) -> str:
+    """A mermaid diagram of ``workflow`` (a Workflow or the name of a shipped one)."""
+    if isinstance(workflow, str):
+        from aftersales.exceptions import FieldError, InvalidInput
+
+        if workflow not in SHIPPED:
+            raise InvalidInput(
+                "workflow name",
+                [
+                    FieldError(
+                        ("workflow",), f"unknown workflow; shipped: {', '.join(sorted(SHIPPED))}"
+                    )
+                ],
+            )
+        workflow = SHIPPED[workflow]
+    return workflow.to_mermaid()
+
+
+__all__ = [
+    "SHIPPED",
+    "TICKET_WORKFLOW",
+    "Effect",
+    "Guard",
+    "Move",
+    "Refusal",
+    "State",
+    "Transition",
+    "TransitionContext",
+    "Workflow",
+    "to_mermaid",
+]

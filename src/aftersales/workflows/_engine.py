@@ -1,0 +1,483 @@
+"""Workflow definitions as data, compiled once into a shared ``transitions.Machine``.
+
+A :class:`Workflow` is immutable. Building one validates it; firing a trigger asks the
+compiled machine to decide the move on a short-lived cursor object, so no state machine or
+registered model exists per subject (design decision 1). The engine only *decides*: the
+caller persists the new state and the event together and runs side effects after commit
+(decision 2).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import attrs
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from transitions import EventData, Machine
+from transitions import State as MachineState
+
+from aftersales._validation import invalid_input
+from aftersales.exceptions import (
+    InvalidWorkflow,
+    TransitionRefused,
+    TriggerNotAllowed,
+)
+from aftersales.models.events import RESERVED_TRIGGERS
+from aftersales.models.ticket import StatusCategory
+
+
+@attrs.frozen
+class Refusal:
+    """Why a guard said no: a stable ``code``, its ``params`` and messages for people."""
+
+    code: str
+    message: str
+    message_zh: str | None = None
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=True)
+class TransitionContext:
+    """What guards and effects see: the subject before the move and the validated input."""
+
+    subject: Any
+    subject_id: str
+    state: str
+    trigger: str
+    payload: BaseModel | None
+    actor: str
+    now: datetime
+    settings: Any = None
+    label: str | None = None
+    """How errors name the subject to people (e.g. ``ticket #42``); defaults to its id."""
+
+
+Guard = Callable[[TransitionContext], "Refusal | None"]
+"""A pure check: return None to allow the transition, a :class:`Refusal` to refuse it."""
+
+Effect = Callable[[TransitionContext], Mapping[str, Any]]
+"""A pure function returning the fields a transition sets on the subject."""
+
+
+def _states_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _names_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class State:
+    """A workflow state. ``final`` states have no way out; closed ones are final by default."""
+
+    name: str
+    category: StatusCategory = attrs.field(converter=StatusCategory)
+    final: bool | None = None
+    description: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the state ends the workflow."""
+        if self.final is None:
+            return self.category is StatusCategory.CLOSED
+        return self.final
+
+
+@attrs.frozen
+class Transition:
+    """A move from one or more ``source`` states to ``dest`` when ``trigger`` fires.
+
+    ``guards`` and ``effects`` are names resolved against the workflow's registries when
+    the workflow is built, so a definition stays plain data.
+    """
+
+    trigger: str
+    source: tuple[str, ...] = attrs.field(converter=_states_tuple)
+    dest: str
+    guards: tuple[str, ...] = attrs.field(default=(), converter=_names_tuple)
+    effects: tuple[str, ...] = attrs.field(default=(), converter=_names_tuple)
+    description: str = ""
+
+
+@attrs.frozen(slots=True)
+class Move:
+    """The engine's decision: which transition fired and the fields it sets."""
+
+    transition: Transition
+    dest: str
+    category: StatusCategory
+    updates: Mapping[str, Any]
+
+
+class _Cursor:
+    """The object the shared machine moves: it exists for one trigger only."""
+
+    __slots__ = ("context", "refusal", "state")
+
+    def __init__(self, state: str, context: TransitionContext) -> None:
+        self.state = state
+        self.context = context
+        self.refusal: Refusal | None = None
+
+
+class _GuardCondition:
+    """Adapts one of our named guards to a ``transitions`` condition."""
+
+    __slots__ = ("guard", "name")
+
+    def __init__(self, name: str, guard: Guard) -> None:
+        self.name = name
+        self.guard = guard
+
+    def __call__(self, event_data: EventData) -> bool:
+        cursor = cast(_Cursor, event_data.model)
+        refusal = self.guard(cursor.context)
+        if refusal is None:
+            return True
+        cursor.refusal = refusal
+        return False
+
+
+class _StateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    category: StatusCategory
+    final: bool | None = None
+    description: str = ""
+
+
+class _TransitionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    trigger: str = Field(min_length=1, max_length=128)
+    source: str | list[str]
+    dest: str = Field(min_length=1, max_length=128)
+    guards: list[str] = []
+    effects: list[str] = []
+    description: str = ""
+
+
+class _WorkflowSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    initial: str
+    version: int = Field(default=1, ge=1)
+    states: list[_StateSpec] = Field(min_length=1)
+    transitions: list[_TransitionSpec]
+
+
+_FREE_PAYLOAD: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
+
+
+class Workflow:
+    """An immutable, validated workflow definition compiled into one shared machine.
+
+    >>> from aftersales.workflows import State, Transition, Workflow
+    >>> wf = Workflow(
+    ...     "door",
+    ...     states=[State("open", "open"), State("shut", "closed")],
+    ...     transitions=[Transition("close", "open", "shut")],
+    ...     initial="open",
+    ... )
+    >>> wf.allowed_triggers("open")
+    ('close',)
+    """
+
+    __slots__ = (
+        "_allowed",
+        "_effect_fns",
+        "_guard_fns",
+        "_machine",
+        "_payloads",
+        "_states",
+        "_table",
+        "initial",
+        "name",
+        "states",
+        "transitions",
+        "version",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        states: Sequence[State],
+        transitions: Sequence[Transition],
+        initial: str,
+        guards: Mapping[str, Guard] | None = None,
+        effects: Mapping[str, Effect] | None = None,
+        payloads: Mapping[str, type[BaseModel]] | None = None,
+        version: int = 1,
+    ) -> None:
+        self.name = name
+        self.states: tuple[State, ...] = tuple(states)
+        self.transitions: tuple[Transition, ...] = tuple(transitions)
+        self.initial = initial
+        self.version = version
+        guard_registry = dict(guards or {})
+        effect_registry = dict(effects or {})
+        self._payloads: dict[str, type[BaseModel]] = dict(payloads or {})
+        problems = self._problems(guard_registry, effect_registry)
+        if problems:
+            raise InvalidWorkflow(name, problems)
+        self._states = {state.name: state for state in self.states}
+        self._table = {
+            (source, transition.trigger): transition
+            for transition in self.transitions
+            for source in transition.source
+        }
+        self._guard_fns = guard_registry
+        self._effect_fns = {
+            transition: tuple(effect_registry[n] for n in transition.effects)
+            for transition in self.transitions
+        }
+        allowed: dict[str, list[str]] = {state.name: [] for state in self.states}
+        for source, trigger in self._table:
+            if trigger not in allowed[source]:
+                allowed[source].append(trigger)
+        self._allowed = {name: tuple(sorted(triggers)) for name, triggers in allowed.items()}
+        self._machine = Machine(
+            model=None,
+            states=[MachineState(s.name, final=s.is_final) for s in self.states],
+            initial=initial,
+            transitions=[
+                {
+                    "trigger": t.trigger,
+                    "source": list(t.source),
+                    "dest": t.dest,
+                    "conditions": [_GuardCondition(g, guard_registry[g]) for g in t.guards],
+                }
+                for t in self.transitions
+            ],
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+            name=name,
+        )
+
+    def _problems(self, guards: Mapping[str, Guard], effects: Mapping[str, Effect]) -> list[str]:
+        problems: list[str] = []
+        names = [state.name for state in self.states]
+        known = set(names)
+        for duplicate in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"state {duplicate!r} is defined more than once")
+        if self.initial not in known:
+            problems.append(f"initial state {self.initial!r} is not a state")
+        seen: set[tuple[str, str]] = set()
+        outgoing: dict[str, int] = dict.fromkeys(known, 0)
+        for transition in self.transitions:
+            label = f"transition {transition.trigger!r}"
+            if transition.trigger in RESERVED_TRIGGERS:
+                problems.append(f"{label}: trigger name is reserved")
+            if not transition.source:
+                problems.append(f"{label}: has no source state")
+            for source in transition.source:
+                if source not in known:
+                    problems.append(f"{label}: unknown source state {source!r}")
+                    continue
+                outgoing[source] += 1
+                if (source, transition.trigger) in seen:
+                    problems.append(f"{label}: duplicate trigger from state {source!r}")
+                seen.add((source, transition.trigger))
+            if transition.dest not in known:
+                problems.append(f"{label}: unknown destination state {transition.dest!r}")
+            problems.extend(
+                f"{label}: unknown guard {guard!r}"
+                for guard in transition.guards
+                if guard not in guards
+            )
+            problems.extend(
+                f"{label}: unknown effect {effect!r}"
+                for effect in transition.effects
+                if effect not in effects
+            )
+        triggers = {t.trigger for t in self.transitions}
+        problems.extend(
+            f"payload schema for unknown trigger {trigger!r}"
+            for trigger in sorted(self._payloads)
+            if trigger not in triggers
+        )
+        for state in self.states:
+            if state.name not in known or state.name not in outgoing:
+                continue
+            if state.is_final and outgoing[state.name]:
+                problems.append(f"final state {state.name!r} has outgoing transitions")
+            if not state.is_final and not outgoing[state.name]:
+                problems.append(f"state {state.name!r} is a dead end (not final, no way out)")
+        if self.initial in known:
+            reachable = self._reachable()
+            problems.extend(
+                f"state {name!r} is unreachable from {self.initial!r}"
+                for name in names
+                if name not in reachable
+            )
+        return problems
+
+    def _reachable(self) -> set[str]:
+        edges: dict[str, set[str]] = {}
+        for transition in self.transitions:
+            for source in transition.source:
+                edges.setdefault(source, set()).add(transition.dest)
+        reached = {self.initial}
+        queue = deque([self.initial])
+        while queue:
+            for dest in edges.get(queue.popleft(), ()):
+                if dest not in reached:
+                    reached.add(dest)
+                    queue.append(dest)
+        return reached
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        guards: Mapping[str, Guard] | None = None,
+        effects: Mapping[str, Effect] | None = None,
+        payloads: Mapping[str, type[BaseModel]] | None = None,
+    ) -> Workflow:
+        """Build a workflow from plain data (e.g. parsed JSON) and named callables."""
+        try:
+            spec = _WorkflowSpec.model_validate(data)
+        except ValidationError as error:
+            name = data.get("name") if isinstance(data, Mapping) else None
+            raise InvalidWorkflow(
+                str(name or "?"), [str(e) for e in invalid_input("workflow", error).errors]
+            ) from None
+        return cls(
+            spec.name,
+            states=[State(s.name, s.category, s.final, s.description) for s in spec.states],
+            transitions=[
+                Transition(t.trigger, t.source, t.dest, t.guards, t.effects, t.description)
+                for t in spec.transitions
+            ],
+            initial=spec.initial,
+            guards=guards,
+            effects=effects,
+            payloads=payloads,
+            version=spec.version,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as plain data; ``from_dict`` accepts it back."""
+        return {
+            "name": self.name,
+            "initial": self.initial,
+            "version": self.version,
+            "states": [
+                {
+                    "name": s.name,
+                    "category": s.category.value,
+                    "final": s.is_final,
+                    "description": s.description,
+                }
+                for s in self.states
+            ],
+            "transitions": [
+                {
+                    "trigger": t.trigger,
+                    "source": list(t.source),
+                    "dest": t.dest,
+                    "guards": list(t.guards),
+                    "effects": list(t.effects),
+                    "description": t.description,
+                }
+                for t in self.transitions
+            ],
+        }
+
+    def state(self, name: str) -> State:
+        """The state called ``name``; raises ``InvalidWorkflow`` for an unknown name."""
+        try:
+            return self._states[name]
+        except KeyError:
+            raise InvalidWorkflow(self.name, [f"unknown state {name!r}"]) from None
+
+    def category_of(self, state: str) -> StatusCategory:
+        """The status category of ``state``."""
+        return self.state(state).category
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """Every trigger name the workflow defines, sorted."""
+        return tuple(sorted({t.trigger for t in self.transitions}))
+
+    def allowed_triggers(self, state: str) -> tuple[str, ...]:
+        """The triggers that leave ``state`` (guards not evaluated), sorted."""
+        return self._allowed.get(state, ())
+
+    def payload_schema(self, trigger: str) -> type[BaseModel] | None:
+        """The pydantic model that validates ``trigger``'s payload, if any."""
+        return self._payloads.get(trigger)
+
+    def parse_payload(self, trigger: str, payload: Mapping[str, Any] | None) -> BaseModel | None:
+        """Validate a trigger's payload; raise InvalidInput naming the bad fields."""
+        schema = self._payloads.get(trigger)
+        if schema is None:
+            if payload:
+                try:
+                    _FREE_PAYLOAD.validate_python(payload)
+                except ValidationError as error:
+                    raise invalid_input(f"{trigger} payload", error) from None
+            return None
+        try:
+            return schema.model_validate(payload or {})
+        except ValidationError as error:
+            raise invalid_input(f"{trigger} payload", error) from None
+
+    def decide(self, context: TransitionContext) -> Move:
+        """Decide where ``context.trigger`` takes the subject, or raise.
+
+        Raises :class:`TriggerNotAllowed` when the trigger does not leave the state and
+        :class:`TransitionRefused` when a guard says no. Nothing is changed either way.
+        """
+        state = context.state
+        transition = self._table.get((state, context.trigger))
+        if transition is None:
+            raise TriggerNotAllowed(
+                subject_id=context.subject_id,
+                label=context.label,
+                trigger=context.trigger,
+                state=state,
+                allowed=self.allowed_triggers(state),
+            )
+        cursor = _Cursor(state, context)
+        if not self._machine.events[context.trigger].trigger(cursor):
+            refusal = cursor.refusal or Refusal("refused", "the transition was refused")
+            raise TransitionRefused(
+                subject_id=context.subject_id,
+                label=context.label,
+                trigger=context.trigger,
+                state=state,
+                allowed=self.allowed_triggers(state),
+                refusal=refusal,
+            )
+        dest: str = cursor.state
+        updates: dict[str, Any] = {}
+        for effect in self._effect_fns[transition]:
+            updates.update(effect(context))
+        return Move(transition, dest, self._states[dest].category, updates)
+
+    def to_mermaid(self) -> str:
+        """The workflow as a mermaid ``stateDiagram-v2``, generated from the definition."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for transition in self.transitions:
+            label = transition.trigger
+            if transition.guards:
+                label += " [" + ", ".join(transition.guards) + "]"
+            lines.extend(
+                f"    {source} --> {transition.dest}: {label}" for source in transition.source
+            )
+        lines.extend(f"    {s.name} --> [*]" for s in self.states if s.is_final)
+        for category in StatusCategory:
+            members = [s.name for s in self.states if s.category is category]
+            if members:
+                lines.append(f"    class {','.join(members)} {category.value}")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name!r} v{self.version}: {len(self.states)} states>"
