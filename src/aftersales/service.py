@@ -36,31 +36,35 @@ from aftersales.models import (
     Severity,
     Ticket,
 )
+from aftersales.models._base import trusted
 from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
 from aftersales.settings import DeskSettings
 from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.workflows import TICKET_WORKFLOW, Refusal, TransitionContext, Workflow
 
 _ACK_BATCH = 100
+_RECENT_TICKETS = 256
+"""How many tickets a desk remembers as it last wrote them, to skip a read before the next
+transition. A stale copy is harmless: the store's version check refuses the write and the
+transition is decided again on a fresh read."""
 
 
 def _json_value(value: Any) -> Any:
     """A field value as JSON data, the way pydantic would dump it."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        if isinstance(value, Enum):
-            return value.value
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool or kind is float:
         return value
-    if isinstance(value, datetime):
-        return value.isoformat()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, (tuple, list)):
         return [_json_value(item) for item in value]
     if isinstance(value, Decimal):
         return str(value)
-    raise TypeError(f"cannot record {type(value).__name__} in an event")  # pragma: no cover
+    raise TypeError(f"cannot record {kind.__name__} in an event")  # pragma: no cover
 
 
 def _json_changes(updates: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,6 +152,8 @@ class Desk:
         self._acks: list[str] = []
         self._lease = timedelta(seconds=self.settings.delivery_lease_seconds)
         self._triggers = frozenset(workflow.triggers)
+        self._empty_recorded: dict[str, dict[str, Any]] = {}
+        self._recent: dict[str, Ticket] = {}
         self._deliver: Callable[[Subscription, Notification], None] = self._call_handler
 
     @classmethod
@@ -316,7 +322,12 @@ class Desk:
             self.store.commit(Change(ticket, expected_version, events, messages, outbox, acks))
         except BaseException:
             self._acks = acks + self._acks
+            self._recent.pop(ticket.id, None)
             raise
+        recent = self._recent
+        recent[ticket.id] = ticket
+        if len(recent) > _RECENT_TICKETS:
+            del recent[next(iter(recent))]
         if outbox:
             self._dispatch(outbox, now)
 
@@ -340,14 +351,7 @@ class Desk:
         one. ``parent_id`` and ``follow_up_of`` must name existing tickets.
         """
         _check_text("actor", actor)
-        if isinstance(customer, Customer):
-            self.save_customer(customer)
-            customer_id = customer.id
-        else:
-            customer_id = customer
-        for linked in (parent_id, follow_up_of):
-            if linked is not None:
-                self.get(linked)
+        customer_id = customer.id if isinstance(customer, Customer) else customer
         now = self._now()
         fields: dict[str, Any] = {
             "channel": channel,
@@ -367,17 +371,25 @@ class Desk:
         if priority is not None:
             fields["priority"] = priority
         ticket = parse(Ticket, fields, "ticket")
+        for linked in (parent_id, follow_up_of):
+            if linked is not None:
+                self.get(linked)
+        if isinstance(customer, Customer):
+            self.save_customer(customer)
         ticket = ticket.model_copy(update={"number": self._next_number()})
-        event = Event(
-            subject_id=ticket.id,
-            sequence=1,
-            trigger=OPENED,
-            from_state=None,
-            to_state=ticket.status,
-            actor=actor,
-            at=now,
-            payload={},
-            changes=ticket.model_dump(mode="json"),
+        event = trusted(
+            Event,
+            {
+                "subject_id": ticket.id,
+                "sequence": 1,
+                "trigger": OPENED,
+                "from_state": None,
+                "to_state": ticket.status,
+                "actor": actor,
+                "at": ticket.created_at,
+                "payload": {},
+                "changes": ticket.model_dump(mode="json"),
+            },
         )
         self._commit(ticket, 0, (event,))
         return ticket
@@ -398,10 +410,22 @@ class Desk:
         nothing. With ``expected_version``, a ticket changed since then raises
         :class:`~aftersales.ConcurrencyError`.
         """
-        ticket = self.get(ticket_id)
+        cached = self._recent.get(ticket_id) if isinstance(ticket_id, str) else None
+        ticket = self.get(ticket_id) if cached is None else cached
         if expected_version is not None and ticket.version != expected_version:
-            raise ConcurrencyError(ticket.id, expected_version, ticket.version)
-        return self._transition(ticket, trigger, actor, payload)
+            if cached is None:
+                raise ConcurrencyError(ticket.id, expected_version, ticket.version)
+            del self._recent[ticket_id]
+            return self.fire(ticket_id, trigger, actor=actor, payload=payload,
+                             expected_version=expected_version)  # fmt: skip
+        try:
+            return self._transition(ticket, trigger, actor, payload)
+        except ConcurrencyError:
+            if cached is None:
+                raise
+        # Another writer changed it since we wrote it: decide again on what is stored now.
+        self._recent.pop(ticket_id, None)
+        return self._transition(self.get(ticket_id), trigger, actor, payload)
 
     def _transition(
         self,
@@ -429,28 +453,42 @@ class Desk:
                 actor=actor,
                 now=now,
                 settings=self.settings,
-                label=f"ticket {ticket.display_number}",
             )
         )
         version = ticket.version + 1
-        updates = dict(move.updates)
-        updates["status"] = move.dest
+        updates = move.updates
+        changes = _json_changes(updates) if updates else {}
+        updates["status"] = changes["status"] = move.dest
         updates["status_category"] = move.category
+        changes["status_category"] = move.category.value
         updates["updated_at"] = now
-        updates["version"] = version
-        changed = ticket.model_copy(update=updates)
-        event = Event.model_construct(
-            subject_id=ticket.id,
-            sequence=version,
-            trigger=trigger,
-            from_state=ticket.status,
-            to_state=move.dest,
-            actor=actor,
-            at=now,
-            payload=parsed.model_dump(mode="json", exclude_none=True)
-            if parsed
-            else dict(payload or {}),
-            changes=_json_changes(updates),
+        changes["updated_at"] = now.isoformat()
+        updates["version"] = changes["version"] = version
+        changed = trusted(Ticket, {**ticket.__dict__, **updates})
+        if parsed is None:
+            recorded = dict(payload or {})
+        elif payload:
+            recorded = parsed.model_dump(mode="json", exclude_none=True)
+        else:
+            empty = self._empty_recorded.get(trigger)
+            if empty is None:
+                empty = self._empty_recorded[trigger] = parsed.model_dump(
+                    mode="json", exclude_none=True
+                )
+            recorded = dict(empty)
+        event = trusted(
+            Event,
+            {
+                "subject_id": ticket.id,
+                "sequence": version,
+                "trigger": trigger,
+                "from_state": ticket.status,
+                "to_state": move.dest,
+                "actor": actor,
+                "at": now,
+                "payload": recorded,
+                "changes": changes,
+            },
         )
         self._commit(changed, ticket.version, (event,))
         return changed

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from aftersales.models._base import Identifier, Instant, Record
 
-OPENED = "open"
+OPENED = "created"
 """The trigger name of the event that creates a subject."""
 
 MESSAGE_ADDED = "add_message"

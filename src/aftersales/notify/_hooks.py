@@ -24,7 +24,7 @@ def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
 class Subscription:
     """A named handler and the events it wants.
 
-    - ``triggers``: only events of these triggers (``"open"`` is a ticket's creation,
+    - ``triggers``: only events of these triggers (``"created"`` is a ticket's creation,
       ``"add_message"`` a message); None means every transition and creation.
     - ``entered``: only events that enter one of these states from another.
     - ``messages``: also (or, with ``triggers`` empty, only) messages added.

@@ -15,7 +15,7 @@ from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import DeliveryStatus, Notification
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Change:
     """Everything one transition writes, committed in one transaction or not at all.
 

@@ -43,6 +43,8 @@ class MemoryStore:
         self._customers: dict[str, Customer] = {}
         self._contacts: dict[tuple[Channel, str], str] = {}
         self._outbox: dict[str, Notification] = {}
+        # Acknowledged keys and when: cheaper than rebuilding each notification on the hot path.
+        self._delivered: dict[str, datetime] = {}
         self._next_number = 1
 
     def reserve_numbers(self, count: int) -> int:
@@ -122,13 +124,34 @@ class MemoryStore:
         due.sort(key=lambda t: (t.due_at, t.number))
         return due[:limit]
 
+    def _current(self, notification: Notification) -> Notification:
+        delivered_at = self._delivered.get(notification.key)
+        if delivered_at is None:
+            return notification
+        return attrs.evolve(
+            notification,
+            status=DeliveryStatus.DELIVERED,
+            delivered_at=delivered_at,
+            lease_until=None,
+        )
+
+    def _pending(self, key: str) -> Notification | None:
+        notification = self._outbox.get(key)
+        if (
+            notification is None
+            or notification.status is not DeliveryStatus.PENDING
+            or key in self._delivered
+        ):
+            return None
+        return notification
+
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         with self._lock:
             claimable = sorted(
                 (
                     n
-                    for n in self._outbox.values()
-                    if n.status is DeliveryStatus.PENDING
+                    for key, n in self._outbox.items()
+                    if self._pending(key) is not None
                     and n.next_attempt_at <= now
                     and (n.lease_until is None or n.lease_until <= now)
                 ),
@@ -141,11 +164,8 @@ class MemoryStore:
 
     def _acknowledge(self, keys: Sequence[str], at: datetime) -> None:
         for key in keys:
-            notification = self._outbox.get(key)
-            if notification is not None and notification.status is DeliveryStatus.PENDING:
-                self._outbox[key] = attrs.evolve(
-                    notification, status=DeliveryStatus.DELIVERED, delivered_at=at, lease_until=None
-                )
+            if self._pending(key) is not None:
+                self._delivered[key] = at
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         with self._lock:
@@ -153,8 +173,8 @@ class MemoryStore:
 
     def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
         with self._lock:
-            notification = self._outbox.get(key)
-            if notification is None or notification.status is not DeliveryStatus.PENDING:
+            notification = self._pending(key)
+            if notification is None:
                 return
             self._outbox[key] = attrs.evolve(
                 notification,
@@ -167,7 +187,8 @@ class MemoryStore:
 
     def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
         with self._lock:
-            entries = [n for n in self._outbox.values() if status is None or n.status is status]
+            entries = [self._current(n) for n in self._outbox.values()]
+        entries = [n for n in entries if status is None or n.status is status]
         entries.sort(key=lambda n: (n.created_at, n.key))
         return entries
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from os import PathLike
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -113,14 +113,25 @@ _OUTBOX_COLUMNS = (
     "last_error, created_at, delivered_at, event"
 )
 
+_OUTBOX_INSERT = f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 T = TypeVar("T")
+_TICKET_JSON = Ticket.__pydantic_serializer__.to_json
+
+
+_last_ts: list[Any] = [None, None]
 
 
 def _ts(value: datetime | None) -> str | None:
     """Fixed-width UTC text, so that text order is time order."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    last = _last_ts
+    if value is last[0]:  # one commit formats the same instant several times
+        return last[1]  # type: ignore[no-any-return]
+    utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+    text = utc.isoformat(timespec="microseconds")
+    last[0], last[1] = value, text
+    return text
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -128,23 +139,24 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def _ticket_row(ticket: Ticket) -> tuple[object, ...]:
+    # str-valued enums bind as their value: sqlite3 stores the str they are.
     return (
         ticket.status,
-        ticket.status_category.value,
+        ticket.status_category,
         ticket.version,
         ticket.customer_id,
-        ticket.channel.value,
+        ticket.channel,
         ticket.assignee,
         ticket.team,
         ticket.merged_into,
         ticket.parent_id,
         ticket.follow_up_of,
         _ts(ticket.due_at),
-        ticket.model_dump_json(),
+        _TICKET_JSON(ticket).decode(),
     )
 
 
-def _notification_row(n: Notification) -> tuple[object, ...]:
+def _notification_row(n: Notification, event_json: str | None = None) -> tuple[object, ...]:
     return (
         n.key,
         n.handler,
@@ -157,7 +169,7 @@ def _notification_row(n: Notification) -> tuple[object, ...]:
         n.last_error,
         _ts(n.created_at),
         _ts(n.delivered_at),
-        n.event.model_dump_json(),
+        n.event.model_dump_json() if event_json is None else event_json,
     )
 
 
@@ -264,44 +276,61 @@ class SQLiteStore:
     def commit(self, change: Change) -> None:
         ticket = change.ticket
         row = _ticket_row(ticket)
-        with self._transaction() as conn:
-            if change.expected_version == 0:
-                try:
-                    conn.execute(
-                        _TICKET_INSERT,
-                        (*row, ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at)),
-                    )
-                except sqlite3.IntegrityError:
-                    raise ConcurrencyError(ticket.id, 0, self._version(ticket.id)) from None
-            else:
-                updated = conn.execute(
-                    _TICKET_UPDATE, (*row, ticket.id, change.expected_version)
-                ).rowcount
-                if updated != 1:
-                    raise ConcurrencyError(
-                        ticket.id, change.expected_version, self._version(ticket.id)
-                    )
-            if change.events:
-                conn.executemany(
-                    "INSERT INTO events (subject_id, sequence, trigger, at, data) "
-                    "VALUES (?,?,?,?,?)",
-                    [
-                        (e.subject_id, e.sequence, e.trigger, _ts(e.at), e.model_dump_json())
-                        for e in change.events
-                    ],
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+            try:
+                self._write(conn, change, ticket, row)
+            except BaseException as error:
+                conn.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+
+    def _write(
+        self, conn: sqlite3.Connection, change: Change, ticket: Ticket, row: tuple[object, ...]
+    ) -> None:
+        if change.expected_version == 0:
+            try:
+                conn.execute(
+                    _TICKET_INSERT,
+                    (*row, ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at)),
                 )
-            if change.messages:
-                conn.executemany(
-                    "INSERT INTO messages (id, ticket_id, at, data) VALUES (?,?,?,?)",
-                    [(m.id, m.ticket_id, _ts(m.at), m.model_dump_json()) for m in change.messages],
-                )
-            if change.outbox:
-                conn.executemany(
-                    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [_notification_row(n) for n in change.outbox],
-                )
-            if change.delivered:
-                self._acknowledge(conn, change.delivered, ticket.updated_at)
+            except sqlite3.IntegrityError:
+                raise ConcurrencyError(ticket.id, 0, self._version(ticket.id)) from None
+        else:
+            updated = conn.execute(
+                _TICKET_UPDATE, (*row, ticket.id, change.expected_version)
+            ).rowcount
+            if updated != 1:
+                raise ConcurrencyError(ticket.id, change.expected_version, self._version(ticket.id))
+        event_json: dict[int, str] = {}
+        for event in change.events:
+            event_json[id(event)] = data = event.model_dump_json()
+            conn.execute(
+                "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?,?,?,?,?)",
+                (event.subject_id, event.sequence, event.trigger, _ts(event.at), data),
+            )
+        for message in change.messages:
+            conn.execute(
+                "INSERT INTO messages (id, ticket_id, at, data) VALUES (?,?,?,?)",
+                (message.id, message.ticket_id, _ts(message.at), message.model_dump_json()),
+            )
+        for notification in change.outbox:
+            conn.execute(
+                _OUTBOX_INSERT,
+                _notification_row(notification, event_json.get(id(notification.event))),
+            )
+        if change.delivered:
+            self._acknowledge(conn, change.delivered, ticket.updated_at)
 
     def _version(self, ticket_id: str) -> int | None:
         row = self._conn.execute(
@@ -427,11 +456,14 @@ class SQLiteStore:
 
     @staticmethod
     def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
-        conn.executemany(
+        sql = (
             "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
-            "WHERE key = ? AND status = 'pending'",
-            [(_ts(at), key) for key in keys],
+            "WHERE key = ? AND status = 'pending'"
         )
+        if len(keys) == 1:
+            conn.execute(sql, (_ts(at), keys[0]))
+        else:
+            conn.executemany(sql, [(_ts(at), key) for key in keys])
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:

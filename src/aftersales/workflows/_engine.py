@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, cast
 
 import attrs
@@ -39,7 +40,7 @@ class Refusal:
     params: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class TransitionContext:
     """What guards and effects see: the subject before the move and the validated input."""
 
@@ -52,7 +53,8 @@ class TransitionContext:
     now: datetime
     settings: Any = None
     label: str | None = None
-    """How errors name the subject to people (e.g. ``ticket #42``); defaults to its id."""
+    """How errors name the subject to people; by default ``<workflow> #<number>`` when the
+    subject has a ``display_number`` (``ticket #42``), else its id."""
 
 
 Guard = Callable[[TransitionContext], "Refusal | None"]
@@ -103,14 +105,14 @@ class Transition:
     description: str = ""
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Move:
     """The engine's decision: which transition fired and the fields it sets."""
 
     transition: Transition
     dest: str
     category: StatusCategory
-    updates: Mapping[str, Any]
+    updates: dict[str, Any]
 
 
 class _Cursor:
@@ -169,6 +171,16 @@ class _WorkflowSpec(BaseModel):
     transitions: list[_TransitionSpec]
 
 
+_CATEGORY_STYLE = {
+    StatusCategory.NEW: "fill:#e3f2fd,stroke:#1e88e5",
+    StatusCategory.OPEN: "fill:#fff8e1,stroke:#f9a825",
+    StatusCategory.WAITING_ON_CUSTOMER: "fill:#f3e5f5,stroke:#8e24aa",
+    StatusCategory.WAITING_ON_THIRD_PARTY: "fill:#ede7f6,stroke:#5e35b1",
+    StatusCategory.RESOLVED: "fill:#e8f5e9,stroke:#43a047",
+    StatusCategory.CLOSED: "fill:#eceff1,stroke:#546e7a",
+}
+"""Colours per status category in generated diagrams."""
+
 _FREE_PAYLOAD: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
 
@@ -189,6 +201,8 @@ class Workflow:
     __slots__ = (
         "_allowed",
         "_effect_fns",
+        "_effect_registry",
+        "_empty_payloads",
         "_guard_fns",
         "_machine",
         "_payloads",
@@ -225,12 +239,19 @@ class Workflow:
         if problems:
             raise InvalidWorkflow(name, problems)
         self._states = {state.name: state for state in self.states}
+        self._empty_payloads: dict[str, BaseModel] = {}
+        for trigger, schema in self._payloads.items():
+            try:  # payloads are frozen, so the empty one can be shared
+                self._empty_payloads[trigger] = schema.model_validate({})
+            except ValidationError:
+                continue
         self._table = {
             (source, transition.trigger): transition
             for transition in self.transitions
             for source in transition.source
         }
         self._guard_fns = guard_registry
+        self._effect_registry = effect_registry
         self._effect_fns = {
             transition: tuple(effect_registry[n] for n in transition.effects)
             for transition in self.transitions
@@ -390,6 +411,21 @@ class Workflow:
             ],
         }
 
+    @property
+    def guards(self) -> Mapping[str, Guard]:
+        """The named guards the definition may use (read-only)."""
+        return MappingProxyType(self._guard_fns)
+
+    @property
+    def effects(self) -> Mapping[str, Effect]:
+        """The named effects the definition may use (read-only)."""
+        return MappingProxyType(self._effect_registry)
+
+    @property
+    def payloads(self) -> Mapping[str, type[BaseModel]]:
+        """The payload schema of each trigger that has one (read-only)."""
+        return MappingProxyType(self._payloads)
+
     def state(self, name: str) -> State:
         """The state called ``name``; raises ``InvalidWorkflow`` for an unknown name."""
         try:
@@ -417,6 +453,8 @@ class Workflow:
     def parse_payload(self, trigger: str, payload: Mapping[str, Any] | None) -> BaseModel | None:
         """Validate a trigger's payload; raise InvalidInput naming the bad fields."""
         schema = self._payloads.get(trigger)
+        if not payload and trigger in self._empty_payloads:
+            return self._empty_payloads[trigger]
         if schema is None:
             if payload:
                 try:
@@ -440,7 +478,7 @@ class Workflow:
         if transition is None:
             raise TriggerNotAllowed(
                 subject_id=context.subject_id,
-                label=context.label,
+                label=self._label(context),
                 trigger=context.trigger,
                 state=state,
                 allowed=self.allowed_triggers(state),
@@ -450,7 +488,7 @@ class Workflow:
             refusal = cursor.refusal or Refusal("refused", "the transition was refused")
             raise TransitionRefused(
                 subject_id=context.subject_id,
-                label=context.label,
+                label=self._label(context),
                 trigger=context.trigger,
                 state=state,
                 allowed=self.allowed_triggers(state),
@@ -461,6 +499,12 @@ class Workflow:
         for effect in self._effect_fns[transition]:
             updates.update(effect(context))
         return Move(transition, dest, self._states[dest].category, updates)
+
+    def _label(self, context: TransitionContext) -> str | None:
+        if context.label is not None:
+            return context.label
+        number = getattr(context.subject, "display_number", None)
+        return None if number is None else f"{self.name} {number}"
 
     def to_mermaid(self) -> str:
         """The workflow as a mermaid ``stateDiagram-v2``, generated from the definition."""
@@ -476,6 +520,7 @@ class Workflow:
         for category in StatusCategory:
             members = [s.name for s in self.states if s.category is category]
             if members:
+                lines.append(f"    classDef {category.value} {_CATEGORY_STYLE[category]}")
                 lines.append(f"    class {','.join(members)} {category.value}")
         return "\n".join(lines) + "\n"
 

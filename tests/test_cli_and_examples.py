@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import runpy
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aftersales.cli import _build_app, main
+from aftersales.workflows import TICKET_WORKFLOW
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+def test_the_demo_runs_twice_on_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    db = tmp_path / "demo.db"
+    first = runner.invoke(_build_app(), ["demo", "--db", str(db)])
+    assert first.exit_code == 0, first.output
+    assert "Refused trigger: ticket #5: trigger 'confirm' is not allowed in state" in first.output
+    assert "auto-closed: resolved, never confirmed" in first.output
+    assert "merged into #2" in first.output
+    assert "王芳's history spans channels: wechat, phone" in first.output
+    assert "holds 6 tickets" in first.output
+    second = runner.invoke(_build_app(), ["demo", "--db", str(db)])
+    assert second.exit_code == 0, second.output
+    assert "holds 12 tickets" in second.output
+    with sqlite3.connect(db) as connection:
+        (events,) = connection.execute("SELECT count(*) FROM events").fetchone()
+        (bad,) = connection.execute(
+            "SELECT count(*) FROM tickets t WHERE version != "
+            "(SELECT max(sequence) FROM events e WHERE e.subject_id = t.id)"
+        ).fetchone()
+    assert events == 2 * 37  # the scenario records 37 events per run
+    assert bad == 0
+
+
+def test_the_demo_reports_a_database_it_cannot_open(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(_build_app(), ["demo", "--db", str(tmp_path / "no" / "such.db")])
+    assert result.exit_code == 1
+    assert "error:" in result.output
+
+
+def test_the_workflow_command_prints_mermaid() -> None:
+    runner = CliRunner()
+    result = runner.invoke(_build_app(), ["workflow", "ticket"])
+    assert (result.exit_code, result.output) == (0, TICKET_WORKFLOW.to_mermaid())
+    result = runner.invoke(_build_app(), ["workflow", "nope"])
+    assert result.exit_code == 2
+
+
+def test_main_runs_the_typer_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["aftersales", "workflow"])
+    with pytest.raises(SystemExit) as raised:
+        main()
+    assert raised.value.code == 0
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_every_example_runs_as_a_template(
+    example: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(example), run_name="__main__")
+    assert capsys.readouterr().out.strip()

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from aftersales import (
+    Desk,
+    FrozenClock,
+    InvalidInput,
+    MemoryStore,
+    SchemaVersionError,
+    SQLiteStore,
+    StorageError,
+    Store,
+)
+from aftersales.storage import SCHEMA_VERSION
+from aftersales.testing import StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+
+class TestSQLiteStoreInMemory(StoreContract):
+    def make_store(self) -> Store:
+        return SQLiteStore(":memory:")
+
+
+class TestSQLiteStoreOnDisk(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path
+
+    def make_store(self) -> Store:
+        return SQLiteStore(self.folder / "contract.db", synchronous="FULL")
+
+    def setup_method(self, method: object = None) -> None:
+        """The store is made by the autouse fixture below, once tmp_path exists."""
+
+    @pytest.fixture(autouse=True)
+    def _store(self, _folder: None) -> None:
+        self.store = self.make_store()
+
+
+def test_every_store_satisfies_the_protocol() -> None:
+    assert isinstance(MemoryStore(), Store)
+    assert isinstance(SQLiteStore(":memory:"), Store)
+
+
+def test_the_schema_is_created_once_and_versioned(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    with SQLiteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    with SQLiteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    SQLiteStore(path).close()
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(SchemaVersionError) as raised:
+        SQLiteStore(path)
+    assert (raised.value.found, raised.value.supported) == (SCHEMA_VERSION + 1, SCHEMA_VERSION)
+
+
+def test_wal_is_used_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    SQLiteStore(path).close()
+    connection = sqlite3.connect(path)
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    connection.close()
+
+
+def test_tickets_survive_a_restart(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "restart.db"
+    first = Desk(SQLiteStore(path), clock=clock)
+    ticket = first.open_ticket(customer="c", channel="qq", subject="二手手机无法开机")
+    first.classify(ticket.id, category="repair", severity="medium")
+    first.close()
+    second = Desk(SQLiteStore(path), clock=clock)
+    assert second.get(ticket.id).status == "classified"
+    assert second.replay(ticket.id) == second.get(ticket.id)
+    later = second.open_ticket(customer="c", channel="qq", subject="again")
+    assert later.number > ticket.number
+    second.close()
+
+
+def test_bad_settings_and_unusable_paths_raise_our_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        SQLiteStore(":memory:", synchronous="OFF")  # type: ignore[arg-type]
+    with pytest.raises(StorageError):
+        SQLiteStore(tmp_path / "missing-folder" / "x.db")
+
+
+def test_a_closed_store_raises_storage_error() -> None:
+    store = SQLiteStore(":memory:")
+    store.close()
+    with pytest.raises(StorageError):
+        store.get("x")

@@ -1,0 +1,387 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from aftersales import (
+    Channel,
+    ConcurrencyError,
+    ContactPoint,
+    Customer,
+    CustomerNotFound,
+    Desk,
+    FrozenClock,
+    InvalidInput,
+    MessageKind,
+    StatusCategory,
+    Ticket,
+    TicketNotFound,
+    TransitionRefused,
+    TriggerNotAllowed,
+)
+
+
+def _open(desk: Desk, **fields: object) -> Ticket:
+    values: dict[str, object] = {"customer": "c1", "channel": "email", "subject": "Kettle leaks"}
+    values.update(fields)
+    return desk.open_ticket(**values)  # type: ignore[arg-type]
+
+
+def _in_progress(desk: Desk, **fields: object) -> Ticket:
+    ticket = _open(desk, **fields)
+    desk.classify(ticket.id, category="repair", severity="high")
+    desk.assign(ticket.id, assignee="li.wei", team="repairs")
+    return desk.fire(ticket.id, "start", actor="li.wei")
+
+
+def test_a_ticket_goes_through_the_whole_lifecycle(desk: Desk, clock: FrozenClock) -> None:
+    ticket = _open(desk)
+    assert (ticket.status, ticket.status_category, ticket.version) == ("new", StatusCategory.NEW, 1)
+    ticket = desk.classify(ticket.id, category="repair", severity="high")
+    assert (ticket.status, ticket.category, ticket.priority.value) == (
+        "classified",
+        "repair",
+        "high",
+    )
+    ticket = desk.assign(ticket.id, assignee="li.wei", team="repairs")
+    assert (ticket.status, ticket.assignee, ticket.team) == ("assigned", "li.wei", "repairs")
+    ticket = desk.fire(ticket.id, "start", actor="li.wei")
+    ticket = desk.fire(ticket.id, "wait_for_customer", actor="li.wei")
+    assert ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
+    ticket = desk.fire(ticket.id, "resume", actor="li.wei")
+    ticket = desk.fire(ticket.id, "wait_for_third_party", payload={"note": "parts ordered"})
+    assert ticket.status_category is StatusCategory.WAITING_ON_THIRD_PARTY
+    ticket = desk.fire(ticket.id, "resume")
+    clock.advance(hours=3)
+    ticket = desk.resolve(ticket.id, resolution="Replaced the seal", actor="li.wei")
+    assert (ticket.status, ticket.resolution, ticket.resolved_at) == (
+        "resolved",
+        "Replaced the seal",
+        clock.now(),
+    )
+    ticket = desk.fire(ticket.id, "confirm", actor="c1")
+    ticket = desk.fire(ticket.id, "follow_up", actor="survey", payload={"satisfaction": 4})
+    assert (ticket.status, ticket.satisfaction) == ("followed_up", 4)
+    ticket = desk.fire(ticket.id, "close", actor="li.wei")
+    assert (ticket.status, ticket.closed_at, ticket.is_closed) == ("closed", clock.now(), True)
+    assert ticket.version == 12
+    assert desk.get(ticket.id) == ticket
+    history = desk.history(ticket.id)
+    assert [e.sequence for e in history] == list(range(1, 13))
+    assert [e.trigger for e in history][:3] == ["created", "classify", "assign"]
+    assert history[-1].actor == "li.wei"
+    assert history[6].payload == {"note": "parts ordered"}
+
+
+def test_a_refused_trigger_names_ticket_trigger_state_and_allowed_and_changes_nothing(
+    desk: Desk,
+) -> None:
+    ticket = _open(desk)
+    with pytest.raises(TriggerNotAllowed) as raised:
+        desk.fire(ticket.id, "resolve", payload={"resolution": "x"})
+    error = raised.value
+    assert (error.subject_id, error.trigger, error.state) == (ticket.id, "resolve", "new")
+    assert error.allowed == ("cancel", "classify", "merge")
+    assert str(error).startswith(f"ticket #{ticket.number}: trigger 'resolve'")
+    assert desk.get(ticket.id) == ticket
+    assert len(desk.history(ticket.id)) == 1
+
+
+def test_an_unknown_trigger_is_refused_the_same_way(desk: Desk) -> None:
+    ticket = _open(desk)
+    with pytest.raises(TriggerNotAllowed):
+        desk.fire(ticket.id, "teleport")
+
+
+def test_priority_follows_severity_unless_given(desk: Desk) -> None:
+    first = desk.classify(_open(desk).id, category="delivery", severity="critical")
+    second = desk.classify(_open(desk).id, category="delivery", severity="critical", priority="low")
+    assert (first.priority.value, second.priority.value) == ("urgent", "low")
+    reclassified = desk.classify(first.id, category="complaint", severity="low")
+    assert (reclassified.category, reclassified.priority.value) == ("complaint", "low")
+
+
+def test_reassigning_keeps_the_state_and_the_team_unless_given(desk: Desk) -> None:
+    ticket = _in_progress(desk)
+    ticket = desk.assign(ticket.id, assignee="zhang.min")
+    assert (ticket.status, ticket.assignee, ticket.team) == ("in_progress", "zhang.min", "repairs")
+
+
+def test_escalation_raises_the_level_and_may_hand_over(desk: Desk) -> None:
+    ticket = _in_progress(desk)
+    ticket = desk.escalate(ticket.id, reason="customer threatens to sue")
+    assert (ticket.escalation_level, ticket.assignee, ticket.status) == (1, "li.wei", "in_progress")
+    ticket = desk.escalate(ticket.id, reason="no answer", assignee="boss", team="supervisors")
+    assert (ticket.escalation_level, ticket.assignee, ticket.team) == (2, "boss", "supervisors")
+    assert desk.history(ticket.id)[-1].payload == {
+        "reason": "no answer",
+        "assignee": "boss",
+        "team": "supervisors",
+    }
+    with pytest.raises(InvalidInput) as raised:
+        desk.escalate(ticket.id, reason="")
+    assert raised.value.errors[0].location == ("reason",)
+
+
+def test_reopen_within_the_window_goes_back_to_work(desk: Desk, clock: FrozenClock) -> None:
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    clock.advance(days=7)
+    reopened = desk.reopen(ticket.id, reason="leaks again")
+    assert reopened.id == ticket.id
+    assert (reopened.status, reopened.reopen_count, reopened.resolved_at) == (
+        "in_progress",
+        1,
+        None,
+    )
+    assert reopened.resolution is None
+    assert reopened.due_at is None
+
+
+def test_reopen_after_the_window_opens_a_linked_follow_up(desk: Desk, clock: FrozenClock) -> None:
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    desk.fire(ticket.id, "confirm")
+    clock.advance(days=7, seconds=1)
+    follow_up = desk.reopen(ticket.id, reason="leaks again", actor="agent")
+    assert follow_up.id != ticket.id
+    assert (follow_up.follow_up_of, follow_up.subject) == (ticket.id, "Follow-up: Kettle leaks")
+    assert (follow_up.customer_id, follow_up.status) == ("c1", "new")
+    assert desk.get(ticket.id).status == "confirmed"
+    assert desk.find(follow_up_of=ticket.id) == [follow_up]
+
+
+def test_the_reopen_guard_refuses_with_its_reason_when_fired_by_name(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    clock.advance(days=8)
+    with pytest.raises(TransitionRefused) as raised:
+        desk.fire(ticket.id, "reopen", payload={"reason": "again"})
+    assert raised.value.refusal.code == "reopen_window_passed"
+    assert raised.value.refusal.params["days"] == 7
+    assert "请新建跟进工单" in (raised.value.refusal.message_zh or "")
+
+
+def test_a_closed_ticket_is_never_reopened_but_followed_up(desk: Desk) -> None:
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    desk.fire(ticket.id, "confirm")
+    desk.fire(ticket.id, "close")
+    follow_up = desk.reopen(ticket.id, reason="broke again")
+    assert follow_up.follow_up_of == ticket.id
+    assert desk.get(ticket.id).status == "closed"
+
+
+def test_reopening_an_open_ticket_is_refused(desk: Desk) -> None:
+    with pytest.raises(TriggerNotAllowed):
+        desk.reopen(_in_progress(desk).id, reason="?")
+
+
+def test_the_reopen_window_is_configurable(store: object, clock: FrozenClock) -> None:
+    desk = Desk(clock=clock, settings={"reopen_within_days": 1})
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    clock.advance(days=2)
+    assert desk.reopen(ticket.id, reason="again").id != ticket.id
+
+
+def test_a_duplicate_merges_into_the_original(desk: Desk) -> None:
+    original = _open(desk)
+    duplicate = _open(desk, channel="web_chat")
+    merged = desk.merge(duplicate.id, into=original.id, actor="agent")
+    assert (merged.status, merged.status_category, merged.merged_into) == (
+        "merged",
+        StatusCategory.CLOSED,
+        original.id,
+    )
+    assert desk.find(merged_into=original.id) == [merged]
+
+
+def test_merging_into_itself_or_a_closed_ticket_is_refused(desk: Desk) -> None:
+    ticket = _open(desk)
+    with pytest.raises(TransitionRefused) as raised:
+        desk.merge(ticket.id, into=ticket.id)
+    assert raised.value.refusal.code == "merge_into_itself"
+    closed = desk.cancel(_open(desk).id, reason="spam")
+    with pytest.raises(TransitionRefused) as raised:
+        desk.merge(ticket.id, into=closed.id)
+    assert raised.value.refusal.code == "merge_target_closed"
+    with pytest.raises(TicketNotFound):
+        desk.merge(ticket.id, into="missing")
+    assert desk.get(ticket.id) == ticket
+
+
+def test_cancel_closes_an_open_ticket_with_a_reason(desk: Desk, clock: FrozenClock) -> None:
+    ticket = desk.cancel(_open(desk).id, reason="customer withdrew")
+    assert (ticket.status, ticket.closed_at) == ("cancelled", clock.now())
+    with pytest.raises(TriggerNotAllowed):
+        desk.cancel(ticket.id, reason="again")
+
+
+def test_run_due_auto_closes_resolved_tickets_never_confirmed(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    resolved = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    confirmed = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    desk.fire(confirmed.id, "confirm")
+    assert resolved.due_at == clock.now() + timedelta(days=7)
+    assert desk.run_due(clock.now() + timedelta(days=6)).auto_closed == ()
+    later = clock.advance(days=7)
+    report = desk.run_due()
+    assert report.auto_closed == (resolved.id,)
+    closed = desk.get(resolved.id)
+    assert (closed.status, closed.closed_at, closed.due_at) == ("closed", later, None)
+    assert desk.history(resolved.id)[-1].actor == "system"
+    assert desk.get(confirmed.id).status == "confirmed"
+    assert desk.run_due().auto_closed == ()
+
+
+def test_run_due_uses_the_time_it_is_given(desk: Desk, clock: FrozenClock) -> None:
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    when = clock.now() + timedelta(days=30)
+    assert desk.run_due(when).auto_closed == (ticket.id,)
+    assert desk.get(ticket.id).closed_at == when
+    with pytest.raises(InvalidInput):
+        desk.run_due(when.replace(tzinfo=None))
+
+
+def test_auto_close_delay_is_configurable(clock: FrozenClock) -> None:
+    desk = Desk(clock=clock, settings={"auto_close_after_days": 2})
+    ticket = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    assert desk.run_due(clock.now() + timedelta(days=2)).auto_closed == (ticket.id,)
+
+
+def test_an_agents_first_public_reply_is_the_first_response(desk: Desk, clock: FrozenClock) -> None:
+    ticket = _open(desk)
+    clock.advance(minutes=5)
+    desk.add_message(ticket.id, "any news?", author_id="c1", author_role="customer")
+    desk.add_message(ticket.id, "check the seal", author_id="li", kind="internal_note")
+    assert desk.get(ticket.id).first_response_at is None
+    clock.advance(minutes=5)
+    reply = desk.add_message(ticket.id, "We are on it", author_id="li")
+    first = clock.now()
+    clock.advance(minutes=5)
+    desk.add_message(ticket.id, "Still on it", author_id="li")
+    stored = desk.get(ticket.id)
+    assert stored.first_response_at == first
+    assert stored.version == 5
+    messages = desk.messages(ticket.id)
+    assert [m.body for m in messages] == [
+        "any news?",
+        "check the seal",
+        "We are on it",
+        "Still on it",
+    ]
+    assert messages[2] == reply
+    assert (reply.channel, reply.kind) == (Channel.EMAIL, MessageKind.PUBLIC_REPLY)
+    assert desk.history(ticket.id)[-1].trigger == "add_message"
+
+
+def test_a_stale_expected_version_raises_and_changes_nothing(desk: Desk) -> None:
+    ticket = _open(desk)
+    desk.classify(ticket.id, category="repair", severity="low")
+    with pytest.raises(ConcurrencyError) as raised:
+        desk.fire(ticket.id, "cancel", payload={"reason": "x"}, expected_version=1)
+    assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
+    assert desk.get(ticket.id).status == "classified"
+    assert desk.fire(ticket.id, "cancel", payload={"reason": "x"}, expected_version=2).version == 3
+
+
+def test_a_concurrent_writer_loses_cleanly(desk: Desk) -> None:
+    ticket = _open(desk)
+    desk.classify(ticket.id, category="repair", severity="low")
+    with pytest.raises(ConcurrencyError):
+        desk._transition(ticket, "cancel", "late", {"reason": "stale read"})
+    assert desk.get(ticket.id).status == "classified"
+    assert len(desk.history(ticket.id)) == 2
+
+
+def test_tickets_are_found_by_id_number_and_filters(desk: Desk, clock: FrozenClock) -> None:
+    first = _open(desk, channel="wechat", customer="c1")
+    clock.advance(hours=1)
+    second = desk.assign(
+        desk.classify(_open(desk, customer="c2").id, category="billing", severity="low").id,
+        assignee="li",
+    )
+    assert desk.get(first.number) == first
+    assert desk.get(first.id) == first
+    assert desk.find(channel="wechat") == [first]
+    assert desk.find(assignee="li") == [second]
+    assert desk.find(status_category="open") == [second]
+    assert desk.find(status="new") == [first]
+    assert desk.find(created_from=clock.now()) == [second]
+    assert desk.find(created_to=clock.now()) == [first]
+    assert [t.id for t in desk.find()] == [first.id, second.id]
+    with pytest.raises(InvalidInput):
+        desk.find(colour="blue")
+    with pytest.raises(TicketNotFound):
+        desk.get(999)
+
+
+def test_ticket_numbers_are_unique_and_increasing(desk: Desk) -> None:
+    numbers = [_open(desk).number for _ in range(45)]
+    assert numbers == sorted(set(numbers))
+
+
+def test_parent_and_follow_up_links_must_exist(desk: Desk) -> None:
+    parent = _open(desk)
+    child = _open(desk, parent_id=parent.id)
+    assert desk.find(parent_id=parent.id) == [child]
+    with pytest.raises(TicketNotFound):
+        _open(desk, parent_id="missing")
+
+
+def test_one_customers_history_spans_every_channel(desk: Desk, clock: FrozenClock) -> None:
+    customer = Customer(
+        id="wang",
+        name="王芳",
+        contacts=(
+            ContactPoint(channel=Channel.WECHAT, address="wx-1"),
+            ContactPoint(channel=Channel.PHONE, address="+86 138"),
+        ),
+    )
+    first = _open(desk, customer=customer, channel="wechat")
+    clock.advance(days=1)
+    _open(desk, customer="someone-else")
+    second = _open(desk, customer="wang", channel="phone")
+    assert desk.find_customer("wechat", "wx-1") == customer
+    assert desk.find_customer(Channel.PHONE, "+86 138") == customer
+    assert desk.find_customer("email", "nobody@example.com") is None
+    history = desk.customer_history("wang")
+    assert history.customer == customer
+    assert [t.id for t in history.tickets] == [first.id, second.id]
+    assert history.channels == (Channel.WECHAT, Channel.PHONE)
+    assert desk.customer_history("ghost").customer is None
+
+
+def test_a_contact_point_belongs_to_one_customer(desk: Desk) -> None:
+    desk.save_customer(
+        {"id": "a", "name": "A", "contacts": [{"channel": "qq", "address": "10001"}]}
+    )
+    with pytest.raises(InvalidInput) as raised:
+        desk.save_customer(
+            {"id": "b", "name": "B", "contacts": [{"channel": "qq", "address": "10001"}]}
+        )
+    assert raised.value.errors[0].location == ("contacts", 0)
+    with pytest.raises(CustomerNotFound):
+        desk.get_customer("b")
+    assert desk.get_customer("a").name == "A"
+    with pytest.raises(InvalidInput):
+        desk.find_customer("pager", "1")
+
+
+def test_replay_rebuilds_the_stored_ticket(desk: Desk) -> None:
+    ticket = desk.escalate(_in_progress(desk).id, reason="vip")
+    desk.add_message(ticket.id, "hello", author_id="li")
+    desk.resolve(ticket.id, resolution="done")
+    assert desk.replay(ticket.id) == desk.get(ticket.id)
+    with pytest.raises(TicketNotFound):
+        desk.replay("missing")
+
+
+def test_the_desk_closes_its_store_as_a_context_manager(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "desk.db"
+    with Desk.sqlite(path) as desk:
+        ticket = desk.open_ticket(customer="c", channel="sms", subject="hi")
+    with Desk.sqlite(path) as again:
+        assert again.get(ticket.id) == ticket
