@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from aftersales import (
+    ConcurrencyError,
     Desk,
     FrozenClock,
     InvalidInput,
@@ -103,3 +104,35 @@ def test_a_closed_store_raises_storage_error() -> None:
     store.close()
     with pytest.raises(StorageError):
         store.get("x")
+
+
+def test_two_desks_on_one_file_never_lose_an_update(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "shared.db"
+    first = Desk(SQLiteStore(path), clock=clock)
+    second = Desk(SQLiteStore(path), clock=clock)
+    ticket = first.open_ticket(customer="c", channel="email", subject="s")
+    first.classify(ticket.id, category="repair", severity="low")  # first now holds version 2
+    second.assign(ticket.id, assignee="li")  # version 3, behind first's back
+    moved = first.fire(ticket.id, "start")  # decided again on the stored version 3
+    assert (moved.status, moved.version, moved.assignee) == ("in_progress", 4, "li")
+    assert [e.sequence for e in second.history(ticket.id)] == [1, 2, 3, 4]
+    assert second.replay(ticket.id) == second.get(ticket.id) == moved
+    first.close()
+    second.close()
+
+
+def test_expected_version_is_checked_against_the_store_not_a_remembered_copy(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "shared.db"
+    first = Desk(SQLiteStore(path), clock=clock)
+    second = Desk(SQLiteStore(path), clock=clock)
+    ticket = first.open_ticket(customer="c", channel="email", subject="s")
+    first.classify(ticket.id, category="repair", severity="low")
+    second.assign(ticket.id, assignee="li")
+    started = first.fire(ticket.id, "start", expected_version=3)
+    assert started.version == 4
+    with pytest.raises(ConcurrencyError):
+        first.fire(ticket.id, "resolve", payload={"resolution": "x"}, expected_version=3)
+    first.close()
+    second.close()

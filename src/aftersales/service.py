@@ -20,6 +20,7 @@ from aftersales.exceptions import (
     FieldError,
     InvalidInput,
     TicketNotFound,
+    TransitionError,
     TransitionRefused,
 )
 from aftersales.models import (
@@ -420,10 +421,11 @@ class Desk:
                              expected_version=expected_version)  # fmt: skip
         try:
             return self._transition(ticket, trigger, actor, payload)
-        except ConcurrencyError:
+        except (ConcurrencyError, TransitionError):
             if cached is None:
                 raise
-        # Another writer changed it since we wrote it: decide again on what is stored now.
+        # The copy we remembered may be stale (another writer moved the ticket), and a
+        # refusal or a version conflict may come from that: decide again on what is stored.
         self._recent.pop(ticket_id, None)
         return self._transition(self.get(ticket_id), trigger, actor, payload)
 

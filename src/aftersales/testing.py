@@ -43,11 +43,12 @@ def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list
 
     >>> from aftersales import Desk
     >>> desk = Desk()
-    >>> _ = desk.on_enter("resolved", print, name="mailer")
+    >>> _ = desk.on_enter("cancelled", print, name="sms")
     >>> with capture_notifications(desk) as sent:
-    ...     t = desk.open_ticket(customer="c1", channel="email", subject="Hi")
-    >>> [n.event.trigger for n in sent]
-    []
+    ...     ticket = desk.open_ticket(customer="c1", channel="sms", subject="Hi")
+    ...     _ = desk.cancel(ticket.id, reason="wrong number")
+    >>> sorted((n.handler, n.event.trigger) for n in sent)
+    [('sms', 'cancel')]
     """
     captured: list[Notification] = []
     original = desk._deliver

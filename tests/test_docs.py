@@ -1,0 +1,57 @@
+"""The documentation's code runs, and generated pages match what they are generated from."""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_every_python_block_of_a_page_runs_in_order(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocks = PYTHON_BLOCK.findall(page.read_text(encoding="utf-8"))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for number, block in enumerate(blocks, start=1):
+        code = compile(block, f"{page.name} block {number}", "exec")
+        exec(code, namespace)  # noqa: S102 - running our own documentation is the point
+    capsys.readouterr()
+
+
+def test_the_ticket_workflow_page_is_up_to_date() -> None:
+    generator = runpy.run_path(str(ROOT / "docs" / "generate_reference.py"))
+    page = ROOT / "docs" / "reference" / "ticket-workflow.md"
+    assert page.read_text(encoding="utf-8") == generator["render"](), (
+        "run: python docs/generate_reference.py"
+    )
+
+
+def test_the_changelog_has_an_entry_for_this_version() -> None:
+    import aftersales
+
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {aftersales.__version__}" in changelog
+
+
+def test_the_docs_build_without_warnings(tmp_path: Path) -> None:
+    mkdocs = shutil.which("mkdocs") or str(Path(sys.prefix) / "bin" / "mkdocs")
+    done = subprocess.run(
+        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stderr
