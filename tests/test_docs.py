@@ -26,7 +26,7 @@ def test_every_python_block_of_a_page_runs_in_order(
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for number, block in enumerate(blocks, start=1):
         code = compile(block, f"{page.name} block {number}", "exec")
-        exec(code, namespace)  # noqa: S102 - running our own documentation is the point
+        exec(code, namespace)  # running our own documentation is the point
     capsys.readouterr()
 
 
