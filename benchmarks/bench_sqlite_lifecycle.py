@@ -18,6 +18,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def desk_lifecycles(folder: Path) -> tuple[Callable[[], None], Desk]:
 
 
 def _row_sizes(path: Path) -> dict[str, int]:
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         return {
             "ticket": connection.execute("SELECT avg(length(data)) FROM tickets").fetchone()[0],
             "event": connection.execute("SELECT avg(length(data)) FROM events").fetchone()[0],

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import runpy
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def test_the_demo_runs_twice_on_the_same_file(
     second = runner.invoke(_build_app(), ["demo", "--db", str(db)])
     assert second.exit_code == 0, second.output
     assert "holds 12 tickets" in second.output
-    with sqlite3.connect(db) as connection:
+    with closing(sqlite3.connect(db)) as connection:
         (events,) = connection.execute("SELECT count(*) FROM events").fetchone()
         (bad,) = connection.execute(
             "SELECT count(*) FROM tickets t WHERE version != "

@@ -74,31 +74,35 @@ def test_replaying_events_reproduces_the_stored_state(
 ) -> None:
     clock = FrozenClock(START)
     desk = Desk(STORES[store_kind](), clock=clock, workflow=SHIPPED[workflow])
-    tickets = [desk.open_ticket(customer="c", channel="app", subject=f"t{i}").id for i in (1, 2)]
-    steps = data.draw(st.lists(_step(workflow), max_size=40))
-    for trigger, payload, which, minutes in steps:
-        clock.advance(minutes=minutes)
-        target, other = tickets[which], tickets[1 - which]
-        if payload.get("into") == "<other>":
-            payload = {"into": other}
-        try:
-            if trigger == "add_message":
-                desk.add_message(target, "hi", author_id="a")
-            else:
-                desk.fire(target, trigger, actor="prop", payload=payload)
-        except AftersalesError:
-            pass
-        if minutes % 7 == 0:
-            desk.add_message(target, "update", author_id="agent")
-        if minutes % 11 == 0:
-            desk.run_due()
-    for ticket_id in tickets:
-        stored = desk.get(ticket_id)
-        events = desk.history(ticket_id)
-        assert [e.sequence for e in events] == list(range(1, stored.version + 1))
-        assert desk.replay(ticket_id) == stored
-        assert events[-1].to_state == stored.status
-    desk.close()
+    try:
+        tickets = [
+            desk.open_ticket(customer="c", channel="app", subject=f"t{i}").id for i in (1, 2)
+        ]
+        steps = data.draw(st.lists(_step(workflow), max_size=40))
+        for trigger, payload, which, minutes in steps:
+            clock.advance(minutes=minutes)
+            target, other = tickets[which], tickets[1 - which]
+            if payload.get("into") == "<other>":
+                payload = {"into": other}
+            try:
+                if trigger == "add_message":
+                    desk.add_message(target, "hi", author_id="a")
+                else:
+                    desk.fire(target, trigger, actor="prop", payload=payload)
+            except AftersalesError:
+                pass
+            if minutes % 7 == 0:
+                desk.add_message(target, "update", author_id="agent")
+            if minutes % 11 == 0:
+                desk.run_due()
+        for ticket_id in tickets:
+            stored = desk.get(ticket_id)
+            events = desk.history(ticket_id)
+            assert [e.sequence for e in events] == list(range(1, stored.version + 1))
+            assert desk.replay(ticket_id) == stored
+            assert events[-1].to_state == stored.status
+    finally:
+        desk.close()  # Hypothesis may stop an example early with its own exception
 
 
 garbage = st.one_of(

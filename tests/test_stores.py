@@ -48,7 +48,8 @@ class TestSQLiteStoreOnDisk(StoreContract):
 
 def test_every_store_satisfies_the_protocol() -> None:
     assert isinstance(MemoryStore(), Store)
-    assert isinstance(SQLiteStore(":memory:"), Store)
+    with SQLiteStore(":memory:") as store:
+        assert isinstance(store, Store)
 
 
 def test_the_schema_is_created_once_and_versioned(tmp_path: Path) -> None:
@@ -136,3 +137,40 @@ def test_expected_version_is_checked_against_the_store_not_a_remembered_copy(
         first.fire(ticket.id, "resolve", payload={"resolution": "x"}, expected_version=3)
     first.close()
     second.close()
+
+
+def test_threads_sharing_one_desk_lose_no_update(tmp_path: Path, clock: FrozenClock) -> None:
+    import threading
+
+    desk = Desk(SQLiteStore(tmp_path / "threads.db"), clock=clock)
+    delivered: list[str] = []
+    desk.on_transition(lambda n: delivered.append(n.key), name="count")
+    tickets = [desk.open_ticket(customer="c", channel="app", subject=f"t{i}").id for i in range(8)]
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for round_ in range(10):
+                ticket_id = tickets[(offset + round_) % len(tickets)]
+                if desk.get(ticket_id).status == "new":
+                    desk.classify(ticket_id, category="x", severity="low")
+                else:
+                    desk.escalate(ticket_id, reason=f"thread {offset} round {round_}")
+        except Exception as error:  # noqa: BLE001 - collected, asserted empty below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    total = 0
+    for ticket_id in tickets:
+        events = desk.history(ticket_id)
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        assert desk.replay(ticket_id) == desk.get(ticket_id)
+        total += len(events)
+    assert total == 8 + 40
+    assert len(set(delivered)) == len(delivered) == total
+    desk.close()

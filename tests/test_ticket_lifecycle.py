@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from aftersales import (
     Desk,
     FrozenClock,
     InvalidInput,
+    MemoryStore,
     MessageKind,
     StatusCategory,
     Ticket,
@@ -385,3 +387,44 @@ def test_the_desk_closes_its_store_as_a_context_manager(tmp_path: object) -> Non
         ticket = desk.open_ticket(customer="c", channel="sms", subject="hi")
     with Desk.sqlite(path) as again:
         assert again.get(ticket.id) == ticket
+
+
+class _RacingStore(MemoryStore):
+    """Lets another writer in right after the desk has read a ticket, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.race: Callable[[], object] | None = None
+
+    def get(self, ticket_id: str) -> Ticket:
+        ticket = super().get(ticket_id)
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        return ticket
+
+
+def test_a_trigger_that_loses_a_race_is_decided_again_on_the_stored_ticket(
+    clock: FrozenClock,
+) -> None:
+    store = _RacingStore()
+    desk, rival = Desk(store, clock=clock), Desk(store, clock=clock)
+    ticket = _in_progress(rival)
+    store.race = lambda: rival.assign(ticket.id, assignee="zhang.min")
+    escalated = desk.escalate(ticket.id, reason="vip")
+    assert (escalated.version, escalated.assignee, escalated.escalation_level) == (
+        6,
+        "zhang.min",
+        1,
+    )
+    assert [e.trigger for e in desk.history(ticket.id)][-2:] == ["assign", "escalate"]
+
+
+def test_a_race_with_an_expected_version_is_the_callers_to_handle(clock: FrozenClock) -> None:
+    store = _RacingStore()
+    desk, rival = Desk(store, clock=clock), Desk(store, clock=clock)
+    ticket = _in_progress(rival)
+    store.race = lambda: rival.assign(ticket.id, assignee="zhang.min")
+    with pytest.raises(ConcurrencyError):
+        desk.fire(ticket.id, "escalate", payload={"reason": "vip"}, expected_version=4)
+    assert desk.get(ticket.id).escalation_level == 0

@@ -44,6 +44,8 @@ from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQu
 from aftersales.workflows import TICKET_WORKFLOW, Refusal, TransitionContext, Workflow
 
 _ACK_BATCH = 100
+_ATTEMPTS = 5
+"""How often ``fire`` decides again after losing a race to another writer."""
 _RECENT_TICKETS = 256
 """How many tickets a desk remembers as it last wrote them, to skip a read before the next
 transition. A stale copy is harmless: the store's version check refuses the write and the
@@ -411,23 +413,27 @@ class Desk:
         nothing. With ``expected_version``, a ticket changed since then raises
         :class:`~aftersales.ConcurrencyError`.
         """
-        cached = self._recent.get(ticket_id) if isinstance(ticket_id, str) else None
-        ticket = self.get(ticket_id) if cached is None else cached
-        if expected_version is not None and ticket.version != expected_version:
-            if cached is None:
-                raise ConcurrencyError(ticket.id, expected_version, ticket.version)
-            del self._recent[ticket_id]
-            return self.fire(ticket_id, trigger, actor=actor, payload=payload,
-                             expected_version=expected_version)  # fmt: skip
-        try:
-            return self._transition(ticket, trigger, actor, payload)
-        except (ConcurrencyError, TransitionError):
-            if cached is None:
-                raise
-        # The copy we remembered may be stale (another writer moved the ticket), and a
-        # refusal or a version conflict may come from that: decide again on what is stored.
-        self._recent.pop(ticket_id, None)
-        return self._transition(self.get(ticket_id), trigger, actor, payload)
+        for attempt in range(_ATTEMPTS):
+            cached = self._recent.get(ticket_id) if isinstance(ticket_id, str) else None
+            ticket = self.get(ticket_id) if cached is None else cached
+            if expected_version is not None and ticket.version != expected_version:
+                if cached is None:
+                    raise ConcurrencyError(ticket.id, expected_version, ticket.version)
+                del self._recent[ticket.id]
+                continue
+            try:
+                return self._transition(ticket, trigger, actor, payload)
+            except ConcurrencyError:
+                # With expected_version the caller asked to fail; otherwise another writer
+                # was faster and the trigger is decided again on what is stored now.
+                if expected_version is not None or attempt == _ATTEMPTS - 1:
+                    raise
+            except TransitionError:
+                if cached is None:
+                    raise
+                # The refusal may come from a stale remembered copy: decide on a fresh read.
+            self._recent.pop(ticket.id, None)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _transition(
         self,

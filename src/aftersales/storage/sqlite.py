@@ -219,11 +219,15 @@ class SQLiteStore:
         except sqlite3.Error as error:
             raise StorageError(f"cannot open SQLite database {self.path!r}: {error}") from error
         self._conn.row_factory = sqlite3.Row
-        with self._guard():
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._migrate()
+        try:
+            with self._guard():
+                if self.path != ":memory:":
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute(f"PRAGMA synchronous={synchronous}")
+                self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
