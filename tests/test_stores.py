@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,10 +108,18 @@ def test_a_closed_store_raises_storage_error() -> None:
         store.get("x")
 
 
-def test_two_desks_on_one_file_never_lose_an_update(tmp_path: Path, clock: FrozenClock) -> None:
+@pytest.fixture
+def two_desks(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Desk, Desk]]:
+    """Two desks on one SQLite file, as two processes of one app would have."""
     path = tmp_path / "shared.db"
-    first = Desk(SQLiteStore(path), clock=clock)
-    second = Desk(SQLiteStore(path), clock=clock)
+    first, second = Desk(SQLiteStore(path), clock=clock), Desk(SQLiteStore(path), clock=clock)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_two_desks_on_one_file_never_lose_an_update(two_desks: tuple[Desk, Desk]) -> None:
+    first, second = two_desks
     ticket = first.open_ticket(customer="c", channel="email", subject="s")
     first.classify(ticket.id, category="repair", severity="low")  # first now holds version 2
     second.assign(ticket.id, assignee="li")  # version 3, behind first's back
@@ -118,16 +127,12 @@ def test_two_desks_on_one_file_never_lose_an_update(tmp_path: Path, clock: Froze
     assert (moved.status, moved.version, moved.assignee) == ("in_progress", 4, "li")
     assert [e.sequence for e in second.history(ticket.id)] == [1, 2, 3, 4]
     assert second.replay(ticket.id) == second.get(ticket.id) == moved
-    first.close()
-    second.close()
 
 
 def test_expected_version_is_checked_against_the_store_not_a_remembered_copy(
-    tmp_path: Path, clock: FrozenClock
+    two_desks: tuple[Desk, Desk],
 ) -> None:
-    path = tmp_path / "shared.db"
-    first = Desk(SQLiteStore(path), clock=clock)
-    second = Desk(SQLiteStore(path), clock=clock)
+    first, second = two_desks
     ticket = first.open_ticket(customer="c", channel="email", subject="s")
     first.classify(ticket.id, category="repair", severity="low")
     second.assign(ticket.id, assignee="li")
@@ -135,8 +140,6 @@ def test_expected_version_is_checked_against_the_store_not_a_remembered_copy(
     assert started.version == 4
     with pytest.raises(ConcurrencyError):
         first.fire(ticket.id, "resolve", payload={"resolution": "x"}, expected_version=3)
-    first.close()
-    second.close()
 
 
 def test_threads_sharing_one_desk_lose_no_update(tmp_path: Path, clock: FrozenClock) -> None:

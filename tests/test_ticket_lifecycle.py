@@ -428,3 +428,23 @@ def test_a_race_with_an_expected_version_is_the_callers_to_handle(clock: FrozenC
     with pytest.raises(ConcurrencyError):
         desk.fire(ticket.id, "escalate", payload={"reason": "vip"}, expected_version=4)
     assert desk.get(ticket.id).escalation_level == 0
+
+
+def test_a_clock_that_returns_naive_times_is_refused_before_anything_is_stored() -> None:
+    from datetime import datetime
+
+    class LocalClock:
+        def now(self) -> datetime:
+            return datetime(2024, 3, 4, 9, 0)
+
+    desk = Desk(clock=LocalClock())
+    with pytest.raises(InvalidInput, match="naive"):
+        _open(desk)
+    assert desk.find() == []
+
+
+def test_replaying_no_events_is_our_error() -> None:
+    from aftersales import fold_events
+
+    with pytest.raises(InvalidInput):
+        fold_events([])

@@ -264,3 +264,44 @@ def test_python_dash_m_runs_as_a_module() -> None:
         check=True,
     )
     assert done.stdout == TICKET_WORKFLOW.to_mermaid()
+
+
+def test_a_custom_workflow_may_set_any_ticket_field_and_still_replay(clock: Any) -> None:
+    from decimal import Decimal
+
+    from aftersales import OrderLineRef
+
+    def tag_and_link(context: TransitionContext) -> dict[str, Any]:
+        return {
+            "tags": ("warranty", "上门"),
+            "order_line": OrderLineRef(order_id="SO-1", line_id="2", sku="WM-8KG"),
+            "resolution": str(Decimal("12.50")),
+        }
+
+    triage = Workflow(
+        "triage",
+        states=[State("new", "new"), State("tagged", "open"), State("done", "closed")],
+        transitions=[
+            Transition("tag", "new", "tagged", effects=["tag_and_link"]),
+            Transition("finish", "tagged", "done"),
+        ],
+        initial="new",
+        effects={"tag_and_link": tag_and_link},
+    )
+    desk = Desk(clock=clock, workflow=triage)
+    ticket = desk.open_ticket(customer="c", channel="on_site", subject="install")
+    tagged = desk.fire(ticket.id, "tag", payload={"by": ["bot", 1]})
+    assert (tagged.tags, tagged.order_line.sku if tagged.order_line else None) == (
+        ("warranty", "上门"),
+        "WM-8KG",
+    )
+    assert desk.history(ticket.id)[-1].payload == {"by": ["bot", 1]}
+    assert desk.history(ticket.id)[-1].changes["order_line"] == {
+        "order_id": "SO-1",
+        "line_id": "2",
+        "sku": "WM-8KG",
+    }
+    assert desk.replay(ticket.id) == desk.get(ticket.id)
+    with pytest.raises(TriggerNotAllowed) as raised:
+        desk.fire(ticket.id, "tag")
+    assert str(raised.value).startswith("triage #1: ")

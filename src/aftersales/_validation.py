@@ -28,10 +28,6 @@ def invalid_input(subject: str, error: ValidationError) -> InvalidInput:
 
 def parse(model: type[ModelT], data: Any, subject: str | None = None) -> ModelT:
     """Validate ``data`` (a mapping or an instance) as ``model`` or raise InvalidInput."""
-    if type(data) is model:
-        return data
-    if isinstance(data, BaseModel):
-        data = data.model_dump()
     try:
         return model.model_validate(data)
     except ValidationError as error:

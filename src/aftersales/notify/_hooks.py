@@ -80,9 +80,6 @@ class HookRegistry:
     def __bool__(self) -> bool:
         return bool(self._by_name)
 
-    def __iter__(self) -> Iterable[Subscription]:  # pragma: no cover - convenience
-        return iter(self._by_name.values())
-
     def notifications_for(
         self, events: Sequence[Event], now: datetime, lease_until: datetime
     ) -> list[Notification]:
