@@ -72,3 +72,25 @@ def test_every_example_runs_as_a_template(
     monkeypatch.chdir(tmp_path)
     runpy.run_path(str(example), run_name="__main__")
     assert capsys.readouterr().out.strip()
+
+
+def test_the_return_check_endpoint_answers_and_names_bad_fields() -> None:
+    import json
+
+    endpoint = runpy.run_path(
+        str(Path(__file__).parent.parent / "examples" / "return_check_endpoint.py")
+    )
+    answers = {
+        title: endpoint["can_return"](json.dumps(body))
+        for title, body in endpoint["REQUESTS"].items()
+    }
+    assert [status for status, _ in answers.values()] == [200, 200, 200, 422]
+    last_day = answers["7-day return, last day"][1]
+    assert (last_day["outcome"], last_day["refund"]["net"]) == ("allowed", "1250.00")
+    assert last_day["explanation"] == "在七日无理由退货期限内，截止日期为 2024-06-10"
+    assert answers["7-day return, one day late"][1]["outcome"] == "refused"
+    assert answers["shop policy, 15 days"][1]["policy"] == "acme-returns@2024-07"
+    assert answers["delivery before purchase"][1]["errors"] == [
+        {"field": "order", "message": "delivered_at is before purchased_at"}
+    ]
+    assert endpoint["can_return"]("{not json")[0] == 400

@@ -18,7 +18,7 @@ def invalid_input(subject: str, error: ValidationError) -> InvalidInput:
         [
             FieldError(
                 location=tuple(detail["loc"]),
-                message=detail["msg"],
+                message=detail["msg"].removeprefix("Value error, "),
                 kind=detail["type"],
             )
             for detail in error.errors(include_url=False)

@@ -77,10 +77,15 @@ def trusted(cls: type[RecordT], values: dict[str, Any]) -> RecordT:
     For hot paths that assemble records from validated parts; what ``model_construct`` does,
     without its per-field loop.
     """
-    record = cls.__new__(cls)
-    object.__setattr__(record, "__dict__", values)
+    record = _new(cls)
+    _set(record, "__dict__", values)
     # Shared safely: pydantic copies the set before changing it (model_copy, __copy__).
-    object.__setattr__(record, "__pydantic_fields_set__", _all_fields(cls))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    fields = _FIELD_SETS.get(cls)
+    _set(record, "__pydantic_fields_set__", _all_fields(cls) if fields is None else fields)
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
     return record
+
+
+_new = object.__new__
+_set = object.__setattr__

@@ -1,0 +1,291 @@
+"""Decisions that explain themselves: outcome, remedies, reasons, windows and money."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import ConfigDict, Field, computed_field
+
+from aftersales.models._base import Record, trusted
+from aftersales.models.order import Money
+
+__all__ = [
+    "MESSAGES",
+    "Decision",
+    "DecisionWindow",
+    "Outcome",
+    "Party",
+    "Reason",
+    "RefundBreakdown",
+    "RefundDeadline",
+    "Remedy",
+    "reason",
+]
+
+
+class Outcome(str, Enum):
+    """The answer to the claim."""
+
+    ALLOWED = "allowed"
+    REFUSED = "refused"
+    NEEDS_INSPECTION = "needs_inspection"
+
+
+class Remedy(str, Enum):
+    """What the customer may get."""
+
+    REFUND = "refund"
+    EXCHANGE = "exchange"
+    REPAIR = "repair"
+    REPLACEMENT = "replacement"
+    PRICE_REDUCTION = "price_reduction"
+    STORE_CREDIT = "store_credit"
+    VOUCHER = "voucher"
+
+
+class Party(str, Enum):
+    """Who bears a cost or a burden."""
+
+    SELLER = "seller"
+    CONSUMER = "consumer"
+
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "within_window": (
+        "within the {window} window, which ends on {last_day}",
+        "在{window}期限内，截止日期为 {last_day}",
+    ),
+    "window_passed": (
+        "the {window} window ended on {last_day}",
+        "{window}期限已于 {last_day} 届满",
+    ),
+    "excluded_category": (
+        "{flag} goods are excluded from {window}",
+        "{flag}类商品不适用{window}",
+    ),
+    "excluded_with_confirmation": (
+        "{flag} goods are excluded: the buyer confirmed this at checkout",
+        "{flag}类商品不适用：消费者下单时已确认",
+    ),
+    "exclusion_not_confirmed": (
+        "{flag} goods may be returned: the buyer did not confirm the exclusion at checkout",
+        "{flag}类商品可以退货：消费者下单时未确认不适用",
+    ),
+    "condition_not_intact": (
+        "goods returned {condition} are not in intact condition",
+        "商品{condition}，不符合完好标准",
+    ),
+    "inspection_needed": (
+        "goods returned {condition} must be inspected before the refund",
+        "商品{condition}，需检验后退款",
+    ),
+    "not_delivered": (
+        "the goods have not been delivered, so the window has not started",
+        "商品尚未签收，期限尚未开始",
+    ),
+    "tier": (
+        "{days}-day tier from {start}: {remedies}",
+        "自{start}起 {days} 日内：{remedies}",
+    ),
+    "in_warranty": (
+        "inside the warranty, which ends on {last_day} ({extended} repair days added)",
+        "在三包有效期内，截止 {last_day}（已顺延维修天数 {extended} 天）",
+    ),
+    "warranty_expired": (
+        "the warranty ended on {last_day}",
+        "三包有效期已于 {last_day} 届满",
+    ),
+    "failed_repairs": (
+        "{count} failed repairs inside the warranty: replacement or return",
+        "三包期内修理 {count} 次仍不能正常使用：可换货或退货",
+    ),
+    "parts_wait": (
+        "waited {days} days for parts (limit {limit}): free replacement",
+        "因缺少零配件超过 {limit} 日未修复（{days} 日）：免费更换",
+    ),
+    "repairer_delay": (
+        "repair delayed {days} days by the repairer (limit {limit}): free replacement",
+        "因维修者原因超过 {limit} 日未修复（{days} 日）：免费更换",
+    ),
+    "excluded_fault": (
+        "not covered: {cause}",
+        "不属于三包范围：{cause}",
+    ),
+    "burden_on_seller": (
+        "the defect appeared within {months} months of delivery: "
+        "the seller must prove it was not there",
+        "收货后 {months} 个月内出现的瑕疵由经营者承担举证责任",
+    ),
+    "burden_on_consumer": (
+        "the defect appeared more than {months} months after delivery: the consumer must show it",
+        "收货超过 {months} 个月出现的瑕疵由消费者举证",
+    ),
+    "repair_first": (
+        "repair or replacement first, free of charge",
+        "先修理或更换，免费",
+    ),
+    "after_failed_remedy": (
+        "a repair or replacement has failed: price reduction or ending the contract",
+        "修理或更换未能解决：可减价或解除合同",
+    ),
+    "paused_for_repair": (
+        "the period stopped for {days} days while waiting for a repair or replacement",
+        "等待修理或更换期间暂停 {days} 天",
+    ),
+    "deduction_for_use": (
+        "more than 6 months after delivery: a deduction for use may apply",
+        "交付超过 6 个月：可扣除使用折旧",
+    ),
+    "policy_posted": (
+        "the retailer posts its own return policy, which governs this return",
+        "商家已公示退货政策，按该政策处理",
+    ),
+    "statutory_return": (
+        "no posted policy: full refund or exchange until {last_day}",
+        "商家未公示退货政策：{last_day} 前可全额退款或换货",
+    ),
+    "not_informed_extension": (
+        "the buyer was not informed of the right of withdrawal: the period is extended",
+        "未告知撤回权：期限延长",
+    ),
+    "mileage_exceeded": (
+        "{km} km exceeds the {limit} km limit of the {window}",
+        "行驶里程 {km} 公里超过{window}的 {limit} 公里限制",
+    ),
+    "vehicle_trigger": (
+        "{rule}: {remedies}",
+        "{rule}：{remedies}",
+    ),
+    "usage_compensation": (
+        "usage compensation: price x {km} km / 1000 x {rate}",
+        "使用补偿费：车价 x {km} 公里 / 1000 x {rate}",
+    ),
+    "wrong_claim_kind": (
+        "this policy does not handle {kind} claims",
+        "本政策不处理{kind}申请",
+    ),
+    "no_proof_of_purchase": (
+        "no valid proof of purchase",
+        "无有效发票或三包凭证",
+    ),
+    "restocking_fee": (
+        "restocking fee of {percent}% on opened goods",
+        "已拆封商品收取 {percent}% 的重新上架费",
+    ),
+}
+"""Reason code → (English, Chinese) message templates."""
+
+
+class Reason(Record):
+    """One reason behind a decision: a stable ``code``, its ``params`` and messages.
+
+    ``permits`` is True for reasons that allow something and False for refusals. The
+    messages come from :data:`MESSAGES`; they are formatted when read or serialised.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: str
+    permits: bool
+    params: dict[str, Any] = Field(default_factory=dict)
+    window_zh: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def message(self) -> str:
+        """The reason in English."""
+        return MESSAGES[self.code][0].format(**self.params)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def message_zh(self) -> str:
+        """The reason in Chinese."""
+        params = (
+            self.params if self.window_zh is None else {**self.params, "window": self.window_zh}
+        )
+        return MESSAGES[self.code][1].format(**params)
+
+
+def reason(code: str, permits: bool, **params: Any) -> Reason:
+    """Build a reason from the message catalogue (``window_zh`` names the window in Chinese)."""
+    window_zh = params.pop("window_zh", None)
+    return trusted(
+        Reason, {"code": code, "permits": permits, "params": params, "window_zh": window_zh}
+    )
+
+
+class DecisionWindow(Record):
+    """The window that decided: its name, first counted day and last day (inclusive)."""
+
+    name: str
+    first_day: date
+    last_day: date
+
+
+class RefundBreakdown(Record):
+    """How the refund is computed, in one ``currency``: ``net = gross - restocking_fee -
+    deductions - gifts_and_coupons + shipping``."""
+
+    currency: str
+    gross: Decimal
+    restocking_fee: Decimal
+    deductions: Decimal
+    gifts_and_coupons: Decimal
+    shipping: Decimal
+    net: Decimal
+
+    @property
+    def net_money(self) -> Money:
+        """The net refund as :class:`~aftersales.Money`."""
+        return money(self.net, self.currency)
+
+
+class RefundDeadline(Record):
+    """When the refund is due: ``days`` counted from ``counted_from``; ``due_by`` when that
+    event's date is known; ``sanctionable_after_days`` where a regulator may fine."""
+
+    days: int
+    counted_from: str
+    due_by: date | None = None
+    working_days: bool = False
+    sanctionable_after_days: int | None = None
+
+
+class Decision(Record):
+    """The answer to one claim, with everything needed to act on it and explain it."""
+
+    outcome: Outcome
+    remedies: tuple[Remedy, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    window: DecisionWindow | None = None
+    burden_of_proof: Party | None = None
+    return_shipping_paid_by: Party | None = None
+    refund: RefundBreakdown | None = None
+    refund_deadline: RefundDeadline | None = None
+    refund_method: str | None = None
+    compensation: Money | None = None
+    policy: str
+
+    @property
+    def allowed(self) -> bool:
+        """True when the claim is allowed (possibly after inspection)."""
+        return self.outcome is not Outcome.REFUSED
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The reason codes, in order."""
+        return tuple(r.code for r in self.reasons)
+
+    def explain(self, language: str = "en") -> str:
+        """The reasons as one sentence per line, in English (``en``) or Chinese (``zh``)."""
+        if language == "zh":
+            return "\n".join(r.message_zh for r in self.reasons)
+        return "\n".join(r.message for r in self.reasons)
+
+
+def money(amount: Decimal, currency: str) -> Money:
+    """A Money built without validation, for amounts computed from validated ones."""
+    return trusted(Money, {"amount": amount, "currency": currency})

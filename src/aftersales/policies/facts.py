@@ -1,0 +1,218 @@
+"""The facts a policy decides on, validated. No storage and no clock: the claim date is a fact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from typing_extensions import Self
+
+from aftersales.models._base import Identifier, Instant, Record, ShortText
+from aftersales.models.order import Money
+
+__all__ = [
+    "ClaimFacts",
+    "ClaimKind",
+    "Condition",
+    "Facts",
+    "OrderFacts",
+    "Payment",
+    "ProductFacts",
+    "ProductFlag",
+    "RepairOutcome",
+    "RepairRecord",
+    "VehicleFacts",
+]
+
+
+class ProductFlag(str, Enum):
+    """Properties of a product that return and warranty rules look at."""
+
+    PERISHABLE = "perishable"
+    MADE_TO_ORDER = "made_to_order"
+    SEALED_HYGIENE = "sealed_hygiene"
+    SEALED_MEDIA = "sealed_media"
+    DIGITAL_DOWNLOAD = "digital_download"
+    PERIODICAL = "periodical"
+    NEAR_EXPIRY_MARKED = "near_expiry_marked"
+    DEFECT_MARKED = "defect_marked"
+    SECOND_HAND = "second_hand"
+    ACTIVATION_LOSES_VALUE = "activation_loses_value"
+    UNSEALING_AFFECTS_SAFETY = "unsealing_affects_safety"
+    INSEPARABLY_MIXED = "inseparably_mixed"
+    FINAL_SALE = "final_sale"
+    NOT_RESELLABLE_FOR_HEALTH = "not_resellable_for_health"
+
+
+class ClaimKind(str, Enum):
+    """What the customer asks for."""
+
+    NO_REASON_RETURN = "no_reason_return"
+    QUALITY_RETURN = "quality_return"
+    EXCHANGE = "exchange"
+    WARRANTY_REPAIR = "warranty_repair"
+    LEGAL_GUARANTEE = "legal_guarantee"
+    FINAL_REJECTION = "final_rejection"
+
+
+class Condition(str, Enum):
+    """The state the goods come back in."""
+
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    INTACT_LABELS = "intact_labels"
+    LABELS_REMOVED = "labels_removed"
+    SEAL_BROKEN = "seal_broken"
+    DAMAGED = "damaged"
+    ACTIVATED = "activated"
+
+
+class RepairOutcome(str, Enum):
+    """How one repair ended."""
+
+    FIXED = "fixed"
+    FAILED = "failed"
+    REPLACED = "replaced"
+    IN_REPAIR = "in_repair"
+
+
+class RepairRecord(Record):
+    """One repair: when the goods were handed in and back, and how it went.
+
+    ``waiting_for_parts_days`` and ``repairer_fault_days`` are the days of the repair spent
+    waiting for parts or delayed by the repairer, where the rules care about them.
+    """
+
+    handed_in_at: Instant
+    handed_back_at: Instant | None = None
+    outcome: RepairOutcome = RepairOutcome.FIXED
+    part: ShortText | None = None
+    waiting_for_parts_days: Annotated[int, Field(ge=0)] = 0
+    repairer_fault_days: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _back_after_in(self) -> Self:
+        if self.handed_back_at is not None and self.handed_back_at < self.handed_in_at:
+            raise ValueError("handed_back_at is before handed_in_at")
+        return self
+
+
+class Payment(Record):
+    """One payment method and the amount paid with it."""
+
+    method: ShortText
+    amount: Money
+
+
+class ProductFacts(Record):
+    """The product as the rules see it."""
+
+    sku: Identifier | None = None
+    category: ShortText
+    flags: frozenset[ProductFlag] = frozenset()
+    parts: tuple[ShortText, ...] = ()
+
+
+class OrderFacts(Record):
+    """The order line: dates, price, quantity, payments.
+
+    ``delivered_at`` is this item's delivery (or sign-off); ``order_completed_at`` the
+    delivery of the order's last item, when the order arrived in several parcels.
+    """
+
+    purchased_at: Instant
+    invoiced_at: Instant | None = None
+    delivered_at: Instant | None = None
+    order_completed_at: Instant | None = None
+    installed_at: Instant | None = None
+    unit_price: Money
+    quantity: Annotated[int, Field(gt=0)] = 1
+    shipping_paid: Money | None = None
+    payments: tuple[Payment, ...] = ()
+    gifts_value: Money | None = None
+    coupon_value: Money | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Self:
+        for name in ("invoiced_at", "delivered_at", "order_completed_at", "installed_at"):
+            value = getattr(self, name)
+            if value is not None and value < self.purchased_at:
+                raise ValueError(f"{name} is before purchased_at")
+        currencies = {self.unit_price.currency}
+        for money in (self.shipping_paid, self.gifts_value, self.coupon_value):
+            if money is not None:
+                currencies.add(money.currency)
+        currencies.update(p.amount.currency for p in self.payments)
+        if len(currencies) > 1:
+            raise ValueError(f"amounts in more than one currency: {sorted(currencies)}")
+        return self
+
+    @property
+    def currency(self) -> str:
+        """The order's currency."""
+        return self.unit_price.currency
+
+
+class ClaimFacts(Record):
+    """The customer's claim."""
+
+    at: Instant
+    kind: ClaimKind
+    quantity: Annotated[int, Field(gt=0)] = 1
+    reason: ShortText | None = None
+    defect: ShortText | None = None
+    condition: Condition = Condition.UNOPENED
+    misuse: bool = False
+    unauthorised_repair: bool = False
+    proof_of_purchase: bool = True
+
+
+class VehicleFacts(Record):
+    """What the Chinese household-car rules need: mileage and the failed system."""
+
+    odometer_km: Annotated[int, Field(ge=0)]
+    failed_system: ShortText | None = None
+    serious_safety_fault: bool = False
+    assembly_replacements: Annotated[int, Field(ge=0)] = 0
+
+
+class Facts(Record):
+    """Everything a policy decides on. Build it once per question; it is immutable.
+
+    ``jurisdiction`` names the preset family that applies (``cn``, ``eu``, ``uk``,
+    ``us-ca``) or the shop's own policy name.
+    """
+
+    jurisdiction: Identifier
+    product: ProductFacts
+    order: OrderFacts
+    claim: ClaimFacts
+    repairs: tuple[RepairRecord, ...] = ()
+    confirmed_non_returnable_at_checkout: bool = False
+    withdrawal_information_given_at: Instant | None = None
+    retailer_policy_posted: bool = True
+    vehicle: VehicleFacts | None = None
+
+    @model_validator(mode="after")
+    def _claim_after_events(self) -> Self:
+        if self.claim.quantity > self.order.quantity:
+            raise ValueError("claim.quantity is more than order.quantity")
+        received = self.order.delivered_at or self.order.purchased_at
+        if self.claim.at < received:
+            raise ValueError("claim.at is before the goods were delivered")
+        for repair in self.repairs:
+            if repair.handed_in_at < self.order.purchased_at:
+                raise ValueError("a repair was handed in before the purchase")
+        return self
+
+    def event_time(self, name: str) -> datetime | None:
+        """The instant of a start event (see :class:`~aftersales.policies.StartEvent`)."""
+        from aftersales.policies.dates import StartEvent
+        from aftersales.policies.rules import _START_EVENTS
+
+        try:
+            return _START_EVENTS[StartEvent(name)](self.order)
+        except ValueError:
+            return None
