@@ -1,15 +1,18 @@
-"""Regenerate docs/reference/ticket-workflow.md from the workflow definition.
+"""Regenerate docs/reference/ticket-workflow.md and policy-schema.json from the code.
 
 Run: python docs/generate_reference.py   (tests/test_docs.py fails when the page is stale)
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from aftersales.policies import PolicySet
 from aftersales.workflows import TICKET_WORKFLOW
 
 PAGE = Path(__file__).parent / "reference" / "ticket-workflow.md"
+SCHEMA = Path(__file__).parent / "reference" / "policy-schema.json"
 
 TEMPLATE = """# The ticket workflow
 
@@ -68,5 +71,11 @@ def render() -> str:
     return TEMPLATE.format(mermaid=workflow.to_mermaid(), states=states, transitions=transitions)
 
 
+def render_schema() -> str:
+    """The JSON Schema of a policy set, as the file editors use."""
+    return json.dumps(PolicySet.json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
 if __name__ == "__main__":
     PAGE.write_text(render(), encoding="utf-8")
+    SCHEMA.write_text(render_schema(), encoding="utf-8")

@@ -55,6 +55,16 @@ def test_the_workflow_command_prints_mermaid() -> None:
     assert result.exit_code == 2
 
 
+def test_the_policy_schema_command_prints_the_schema() -> None:
+    import json
+
+    from aftersales.policies import PolicySet
+
+    result = CliRunner().invoke(_build_app(), ["policy-schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output) == PolicySet.json_schema()
+
+
 def test_main_runs_the_typer_app(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.argv", ["aftersales", "workflow"])
     with pytest.raises(SystemExit) as raised:
@@ -91,6 +101,6 @@ def test_the_return_check_endpoint_answers_and_names_bad_fields() -> None:
     assert answers["7-day return, one day late"][1]["outcome"] == "refused"
     assert answers["shop policy, 15 days"][1]["policy"] == "acme-returns@2024-07"
     assert answers["delivery before purchase"][1]["errors"] == [
-        {"field": "order", "message": "delivered_at is before purchased_at"}
+        {"field": "order.delivered_at", "message": "is before purchased_at"}
     ]
     assert endpoint["can_return"]("{not json")[0] == 400

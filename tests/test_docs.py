@@ -38,6 +38,14 @@ def test_the_ticket_workflow_page_is_up_to_date() -> None:
     )
 
 
+def test_the_exported_policy_schema_is_up_to_date() -> None:
+    generator = runpy.run_path(str(ROOT / "docs" / "generate_reference.py"))
+    schema = ROOT / "docs" / "reference" / "policy-schema.json"
+    assert schema.read_text(encoding="utf-8") == generator["render_schema"](), (
+        "run: python docs/generate_reference.py"
+    )
+
+
 def test_the_changelog_has_an_entry_for_this_version() -> None:
     import aftersales
 

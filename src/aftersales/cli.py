@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 
 from aftersales.clock import FrozenClock
 from aftersales.demo import run_demo
+from aftersales.policies import PolicySet
 from aftersales.exceptions import AftersalesError
 from aftersales.service import Desk
 from aftersales.storage import SQLiteStore
@@ -120,6 +122,11 @@ def _build_app() -> typer.Typer:
         except AftersalesError as error:
             typer.echo(str(error), err=True)
             raise typer.Exit(2) from None
+
+    @app.command("policy-schema")
+    def policy_schema() -> None:
+        """Print the JSON Schema of a policy set (for editors and validators)."""
+        typer.echo(json.dumps(PolicySet.json_schema(), indent=2, ensure_ascii=False))
 
     return app
 

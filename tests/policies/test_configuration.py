@@ -149,30 +149,34 @@ def test_a_decision_serialises_to_json_and_back() -> None:
     assert (data["refund"]["net"], data["refund"]["currency"]) == ("99.90", "CNY")
 
 
-@pytest.mark.parametrize(
-    ("change", "location"),
-    [
-        ({"order": {"delivered_at": "2024-02-01T12:00:00+08:00"}}, ()),
-        ({"claim_fields": {"at": "2024-03-02T12:00:00+08:00"}}, ()),
-        ({"claim_quantity": -1}, ("claim", "quantity")),
-        ({"claim_quantity": 5}, ()),
-        ({"claim_fields": {"at": "2024-03-05T12:00:00"}}, ("claim", "at")),
-        ({"order": {"purchased_at": None}}, ("order", "purchased_at")),
-        ({"kind": "refund_please"}, ("claim", "kind")),
-        ({"flags": ("radioactive",)}, ("product", "flags", 0)),
-        ({"order": {"coupon_value": {"amount": "5", "currency": "USD"}}}, ()),
-        (
-            {"repairs": ({"handed_in_at": "2024-03-04", "handed_back_at": "2024-03-03"},)},
-            ("repairs", 0),
-        ),
-    ],
-)
+BAD_FACTS = [
+    ({"order": {"delivered_at": "2024-02-01T12:00:00+08:00"}}, ("order", "delivered_at"), "before"),
+    ({"claim_fields": {"at": "2024-03-02T12:00:00+08:00"}}, ("claim",), "before the goods"),
+    ({"claim_quantity": -1}, ("claim", "quantity"), "greater than 0"),
+    ({"claim_quantity": 5}, ("claim",), "more than the order"),
+    ({"claim_fields": {"at": "2024-03-05T12:00:00"}}, ("claim", "at"), "timezone"),
+    ({"order": {"purchased_at": None}}, ("order", "purchased_at"), "valid datetime"),
+    ({"kind": "refund_please"}, ("claim", "kind"), "no_reason_return"),
+    ({"flags": ("radioactive",)}, ("product", "flags", 0), "perishable"),
+    ({"order": {"coupon_value": {"amount": "5", "currency": "USD"}}}, ("order",), "currency"),
+    (
+        {"repairs": ({"handed_in_at": "2024-03-04", "handed_back_at": "2024-03-03"},)},
+        ("repairs", 0, "handed_back_at"),
+        "before handed_in_at",
+    ),
+    ({"repairs": ({"handed_in_at": "2024-02-01"},)}, ("repairs",), "before the purchase"),
+]
+
+
+@pytest.mark.parametrize(("change", "location", "words"), BAD_FACTS)
 def test_bad_facts_raise_invalid_input_naming_the_field(
-    change: dict[str, object], location: tuple[object, ...]
+    change: dict[str, object], location: tuple[object, ...], words: str
 ) -> None:
     with pytest.raises(InvalidInput) as raised:
         make_facts(**change)  # type: ignore[arg-type]
-    assert raised.value.errors[0].location[: len(location)] == location
+    error = raised.value.errors[0]
+    assert error.location == location
+    assert words in error.message
 
 
 def test_an_unknown_jurisdiction_is_invalid_input() -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from typing_extensions import Self
 
 from aftersales.models._base import Identifier, Instant, Record, ShortText
@@ -92,11 +92,13 @@ class RepairRecord(Record):
     waiting_for_parts_days: Annotated[int, Field(ge=0)] = 0
     repairer_fault_days: Annotated[int, Field(ge=0)] = 0
 
-    @model_validator(mode="after")
-    def _back_after_in(self) -> Self:
-        if self.handed_back_at is not None and self.handed_back_at < self.handed_in_at:
-            raise ValueError("handed_back_at is before handed_in_at")
-        return self
+    @field_validator("handed_back_at")
+    @classmethod
+    def _back_after_in(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        handed_in = info.data.get("handed_in_at")
+        if value is not None and handed_in is not None and value < handed_in:
+            raise ValueError("is before handed_in_at")
+        return value
 
 
 class Payment(Record):
@@ -134,12 +136,16 @@ class OrderFacts(Record):
     gifts_value: Money | None = None
     coupon_value: Money | None = None
 
+    @field_validator("invoiced_at", "delivered_at", "order_completed_at", "installed_at")
+    @classmethod
+    def _after_purchase(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        purchased = info.data.get("purchased_at")
+        if value is not None and purchased is not None and value < purchased:
+            raise ValueError("is before purchased_at")
+        return value
+
     @model_validator(mode="after")
-    def _dates_in_order(self) -> Self:
-        for name in ("invoiced_at", "delivered_at", "order_completed_at", "installed_at"):
-            value = getattr(self, name)
-            if value is not None and value < self.purchased_at:
-                raise ValueError(f"{name} is before purchased_at")
+    def _one_currency(self) -> Self:
         currencies = {self.unit_price.currency}
         for money in (self.shipping_paid, self.gifts_value, self.coupon_value):
             if money is not None:
@@ -195,17 +201,28 @@ class Facts(Record):
     retailer_policy_posted: bool = True
     vehicle: VehicleFacts | None = None
 
-    @model_validator(mode="after")
-    def _claim_after_events(self) -> Self:
-        if self.claim.quantity > self.order.quantity:
-            raise ValueError("claim.quantity is more than order.quantity")
-        received = self.order.delivered_at or self.order.purchased_at
-        if self.claim.at < received:
-            raise ValueError("claim.at is before the goods were delivered")
-        for repair in self.repairs:
-            if repair.handed_in_at < self.order.purchased_at:
+    @field_validator("claim")
+    @classmethod
+    def _claim_fits_the_order(cls, claim: ClaimFacts, info: ValidationInfo) -> ClaimFacts:
+        order: OrderFacts | None = info.data.get("order")
+        if order is None:
+            return claim
+        if claim.quantity > order.quantity:
+            raise ValueError("quantity is more than the order line's quantity")
+        if claim.at < (order.delivered_at or order.purchased_at):
+            raise ValueError("at is before the goods were delivered")
+        return claim
+
+    @field_validator("repairs")
+    @classmethod
+    def _repairs_after_purchase(
+        cls, repairs: tuple[RepairRecord, ...], info: ValidationInfo
+    ) -> tuple[RepairRecord, ...]:
+        order: OrderFacts | None = info.data.get("order")
+        for repair in repairs:
+            if order is not None and repair.handed_in_at < order.purchased_at:
                 raise ValueError("a repair was handed in before the purchase")
-        return self
+        return repairs
 
     def event_time(self, name: str) -> datetime | None:
         """The instant of a start event (see :class:`~aftersales.policies.StartEvent`)."""
