@@ -17,8 +17,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 
 from aftersales.clock import FrozenClock
 from aftersales.demo import run_demo
-from aftersales.policies import PolicySet
 from aftersales.exceptions import AftersalesError
+from aftersales.policies import PolicySet
 from aftersales.service import Desk
 from aftersales.storage import SQLiteStore
 from aftersales.workflows import SHIPPED, to_mermaid
