@@ -352,3 +352,78 @@ def test_decide_routes_chinese_claims_to_the_right_preset() -> None:
         ).policy
         == "cn-household-car@2022"
     )
+
+
+def test_a_mixed_payment_is_refunded_per_method_in_proportion() -> None:
+    facts = make_facts(
+        price="100.00",
+        order={
+            "payments": [
+                {"method": "alipay", "amount": {"amount": "70.00", "currency": "CNY"}},
+                {"method": "gift_card", "amount": {"amount": "30.00", "currency": "CNY"}},
+            ]
+        },
+    )
+    refund = SEVEN_DAY.evaluate(facts).refund
+    assert refund is not None
+    assert refund.per_method == {"alipay": Decimal("70.00"), "gift_card": Decimal("30.00")}
+    thirds = make_facts(
+        price="100.00",
+        order={
+            "payments": [
+                {
+                    "method": m,
+                    "amount": {"amount": "33.34" if m == "card" else "33.33", "currency": "CNY"},
+                }
+                for m in ("card", "wallet", "points")
+            ]
+        },
+    )
+    split = SEVEN_DAY.evaluate(thirds).refund
+    assert split is not None
+    assert sum(split.per_method.values()) == split.net == Decimal("100.00")
+    assert split.per_method["card"] == Decimal("33.34")
+
+
+def test_warranties_may_differ_per_part_and_cover_some_faults_only() -> None:
+    from aftersales.policies import Duration, PolicySet, QualityTiersRule
+
+    tv = PolicySet(
+        name="tv-sanbao",
+        time_zone="Asia/Shanghai",
+        rules=(
+            QualityTiersRule(
+                warranty=Duration(years=1),
+                warranty_by_part={"panel": Duration(years=3)},
+                excluded_faults=frozenset({"burn_in"}),
+            ),
+        ),
+    )
+
+    def claim(part: str | None, fault: str | None = None) -> object:
+        return tv.evaluate(
+            make_facts(
+                kind="warranty_repair",
+                category="television",
+                purchased="2024-03-01",
+                delivered="2024-03-01",
+                claim="2025-09-01",
+                claim_fields={"part": part, "fault": fault},
+            )
+        )
+
+    assert claim(None).outcome is Outcome.REFUSED  # type: ignore[attr-defined]
+    panel = claim("panel")
+    assert panel.outcome is Outcome.ALLOWED  # type: ignore[attr-defined]
+    assert panel.window.last_day == date(2027, 3, 1)  # type: ignore[attr-defined]
+    assert claim("panel", "burn_in").codes == ("excluded_fault",)  # type: ignore[attr-defined]
+    covered_only = PolicySet(
+        name="covered",
+        rules=(
+            QualityTiersRule(warranty=Duration(years=1), covered_faults=frozenset({"no_power"})),
+        ),
+    )
+    refused = covered_only.evaluate(
+        make_facts(kind="warranty_repair", claim="2024-05-01", claim_fields={"fault": "scratch"})
+    )
+    assert refused.codes == ("excluded_fault",)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -126,8 +126,7 @@ class Period:
         return " ".join(parts)
 
 
-@attrs.frozen
-class Window:
+class Window(NamedTuple):
     """A counted period: its first counted day and its last day, both inclusive."""
 
     first_day: date

@@ -209,9 +209,8 @@ class Reason(Record):
         return MESSAGES[self.code][1].format(**params)
 
 
-def reason(code: str, permits: bool, **params: Any) -> Reason:
+def reason(code: str, permits: bool, window_zh: str | None = None, **params: Any) -> Reason:
     """Build a reason from the message catalogue (``window_zh`` names the window in Chinese)."""
-    window_zh = params.pop("window_zh", None)
     return trusted(
         Reason, {"code": code, "permits": permits, "params": params, "window_zh": window_zh}
     )
@@ -236,6 +235,9 @@ class RefundBreakdown(Record):
     gifts_and_coupons: Decimal
     shipping: Decimal
     net: Decimal
+    per_method: dict[str, Decimal] = Field(default_factory=dict)
+    """The net split over the order's payment methods in proportion to what each paid
+    (China's art. 14 for mixed payments); empty when the order lists no payments."""
 
     @property
     def net_money(self) -> Money:

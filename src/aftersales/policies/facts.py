@@ -162,7 +162,8 @@ class OrderFacts(Record):
 
 
 class ClaimFacts(Record):
-    """The customer's claim."""
+    """The customer's claim. ``part`` names the failed part where warranties differ per
+    part; ``fault`` is a fault code that policies may cover or exclude."""
 
     at: Instant
     kind: ClaimKind
@@ -170,6 +171,8 @@ class ClaimFacts(Record):
     reason: ShortText | None = None
     defect: ShortText | None = None
     condition: Condition = Condition.UNOPENED
+    part: ShortText | None = None
+    fault: ShortText | None = None
     misuse: bool = False
     unauthorised_repair: bool = False
     proof_of_purchase: bool = True

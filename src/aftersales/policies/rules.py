@@ -40,6 +40,7 @@ from aftersales.policies.facts import (
     Condition,
     Facts,
     OrderFacts,
+    Payment,
     ProductFlag,
     RepairOutcome,
     RepairRecord,
@@ -182,9 +183,13 @@ def refund_breakdown(
                     gifts += (value.amount * share).quantize(_CENT, ROUND_HALF_UP)
     if deductions:
         deductions = deductions.quantize(_CENT, ROUND_HALF_UP)
-    net = gross - fee - deductions - gifts + shipping
-    if net < 0:
-        net = _ZERO
+    if fee or deductions or gifts or shipping:
+        net = gross - fee - deductions - gifts + shipping
+        if net < 0:
+            net = _ZERO
+    else:
+        net = gross
+    per_method = _split(net, order.payments) if order.payments else {}
     return trusted(
         RefundBreakdown,
         {
@@ -195,8 +200,27 @@ def refund_breakdown(
             "gifts_and_coupons": gifts,
             "shipping": shipping,
             "net": net,
+            "per_method": per_method,
         },
     )
+
+
+def _split(net: Decimal, payments: Iterable[Payment]) -> dict[str, Decimal]:
+    """``net`` in proportion to each method's payment, to the cent; the remainder of the
+    rounding goes to the method that paid most."""
+    paid: dict[str, Decimal] = {}
+    for payment in payments:
+        paid[payment.method] = paid.get(payment.method, _ZERO) + payment.amount.amount
+    total = sum(paid.values(), _ZERO)
+    if not total:
+        return {}
+    shares = {
+        method: (net * amount / total).quantize(_CENT, ROUND_HALF_UP)
+        for method, amount in paid.items()
+    }
+    largest = max(paid, key=lambda method: paid[method])
+    shares[largest] += net - sum(shares.values(), _ZERO)
+    return shares
 
 
 def add_working_days(start: date, days: int, closed: ClosedDays) -> date:
@@ -449,6 +473,9 @@ class QualityTiersRule(Record):
     after_tiers: tuple[Remedy, ...] = (Remedy.REPAIR,)
     warranty: Duration | None = None
     warranty_by_category: dict[str, Duration] = Field(default_factory=dict)
+    warranty_by_part: dict[str, Duration] = Field(default_factory=dict)
+    covered_faults: frozenset[str] | None = None
+    excluded_faults: frozenset[str] = frozenset()
     extend_by_repair_days: bool = True
     replacement_restarts: bool = True
     max_failed_repairs: int | None = 2
@@ -471,6 +498,16 @@ class QualityTiersRule(Record):
                 return decision(
                     context, Outcome.REFUSED, [reason("excluded_fault", False, cause=cause)]
                 )
+        fault = claim.fault
+        if fault is not None and (
+            fault in self.excluded_faults
+            or (self.covered_faults is not None and fault not in self.covered_faults)
+        ):
+            return decision(
+                context,
+                Outcome.REFUSED,
+                [reason("excluded_fault", False, cause=f"fault {fault!r}")],
+            )
         start = _require_start(context, self.start)
         if start is None:  # pragma: no cover - invoice falls back to the purchase date
             start = context.day(facts.order.purchased_at)
@@ -502,6 +539,8 @@ class QualityTiersRule(Record):
                 )
                 return self._allowed(context, tier.remedies, reasons, _window(name, window), burden)
         period = self.warranty_by_category.get(facts.product.category, self.warranty)
+        if claim.part is not None and claim.part in self.warranty_by_part:
+            period = self.warranty_by_part[claim.part]
         if period is None:
             if self.warranty_by_category:
                 raise InvalidInput(
