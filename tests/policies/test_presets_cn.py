@@ -427,3 +427,23 @@ def test_warranties_may_differ_per_part_and_cover_some_faults_only() -> None:
         make_facts(kind="warranty_repair", claim="2024-05-01", claim_fields={"fault": "scratch"})
     )
     assert refused.codes == ("excluded_fault",)
+
+
+def test_car_refund_working_days_skip_chinese_holidays_and_count_make_up_days() -> None:
+    decision = _car("2024-03-06", 300, "engine")
+    assert decision.refund_deadline.due_by == date(2024, 4, 3)  # type: ignore[attr-defined]
+    national_day = CARS.evaluate(
+        make_facts(
+            kind="quality_return",
+            category="car",
+            price="200000.00",
+            purchased="2024-09-20",
+            delivered="2024-09-20",
+            claim="2024-09-25",
+            vehicle={"odometer_km": 100, "failed_system": "engine"},
+        )
+    )
+    # 20 working days from 25 September: 29 September and 12 October are worked,
+    # 1-7 October are not.
+    assert national_day.refund_deadline is not None
+    assert national_day.refund_deadline.due_by == date(2024, 10, 28)

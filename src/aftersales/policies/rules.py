@@ -105,6 +105,7 @@ class RefundTerms(Record):
     days: Annotated[int, Field(ge=1, le=365)]
     counted_from: Literal["claim", "goods_received"] = "claim"
     working_days: bool = False
+    holiday_country: str | None = None
     sanctionable_after_days: int | None = None
     method: str = "original_payment"
     refund_shipping: bool = False
@@ -247,7 +248,13 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
     due_by = None
     if terms.counted_from == "claim":
         if terms.working_days:
-            due_by = add_working_days(context.claim_day, terms.days, HolidayCalendar())
+            year = context.claim_day.year
+            calendar = (
+                HolidayCalendar.for_country(terms.holiday_country, (year, year + 1))
+                if terms.holiday_country
+                else HolidayCalendar()
+            )
+            due_by = add_working_days(context.claim_day, terms.days, calendar)
         else:
             due_by = context.claim_day + timedelta(days=terms.days)
     deadline = trusted(
@@ -970,7 +977,7 @@ class HouseholdCarRule(Record):
     max_repair_days: int = 30
     max_same_problem_repairs: int = 4
     usage_rate_percent: Annotated[Decimal, Field(ge=0, le=Decimal("0.5"))] = Decimal("0.5")
-    refund: RefundTerms | None = RefundTerms(days=20, working_days=True)
+    refund: RefundTerms | None = RefundTerms(days=20, working_days=True, holiday_country="CN")
 
     def evaluate(self, context: Context) -> Decision:
         facts = context.facts
