@@ -177,3 +177,21 @@ def test_threads_sharing_one_desk_lose_no_update(tmp_path: Path, clock: FrozenCl
     assert total == 8 + 40
     assert len(set(delivered)) == len(delivered) == total
     desk.close()
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: FrozenClock) -> None:
+    from aftersales.storage.sqlite import _SCHEMA_V1
+
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    for statement in _SCHEMA_V1.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+    connection.execute("PRAGMA user_version=1")
+    connection.close()
+    with SQLiteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        desk = Desk(store, clock=clock)
+        ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
+        assert desk.get(ticket.id) == ticket
+        assert store.sla_due(clock.now(), 10) == []

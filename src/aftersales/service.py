@@ -38,8 +38,10 @@ from aftersales.models import (
     Ticket,
 )
 from aftersales.models._base import trusted
+from aftersales.models.events import SLA_BREACHED, SLA_RESCHEDULED, SLA_WARNING
 from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
 from aftersales.settings import DeskSettings
+from aftersales.sla.policy import Metric, MetricState, SLAPolicy, SLAStatus
 from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.workflows import TICKET_WORKFLOW, Refusal, TransitionContext, Workflow
 
@@ -121,6 +123,25 @@ class DueReport:
 
     auto_closed: tuple[str, ...] = ()
     dispatch: DispatchReport = DispatchReport()
+    sla_events: tuple[tuple[str, str, str], ...] = ()
+    """(ticket id, ``sla_warning`` or ``sla_breached``, metric) for each event emitted."""
+
+
+@attrs.frozen
+class SLAReportRow:
+    """SLA compliance of one group for one metric over a period."""
+
+    group: str
+    metric: Metric
+    met: int
+    breached: int
+    running: int
+
+    @property
+    def compliance(self) -> float | None:
+        """Met on time / (met on time + breached); None when nothing was decided."""
+        decided = self.met + self.breached
+        return None if decided == 0 else self.met / decided
 
 
 class Desk:
@@ -144,8 +165,13 @@ class Desk:
         clock: Clock | None = None,
         settings: DeskSettings | Mapping[str, Any] | None = None,
         workflow: Workflow = TICKET_WORKFLOW,
+        sla: SLAPolicy | Mapping[str, Any] | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
+        self.sla: SLAPolicy | None = None if sla is None else parse(SLAPolicy, sla, "SLA policy")
+        self._sla_uses_tier = self.sla is not None and any(
+            rule.match.tier is not None for rule in self.sla.rules
+        )
         self.clock: Clock = SystemClock() if clock is None else clock
         self.settings = parse(DeskSettings, settings or {}, "settings")
         self.workflow = workflow
@@ -394,6 +420,8 @@ class Desk:
                 "changes": ticket.model_dump(mode="json"),
             },
         )
+        if self.sla is not None:
+            ticket = self._with_sla(ticket, event, now)
         self._commit(ticket, 0, (event,))
         return ticket
 
@@ -498,8 +526,199 @@ class Desk:
                 "changes": changes,
             },
         )
+        if self.sla is not None:
+            changed = self._with_sla(changed, event, now)
         self._commit(changed, ticket.version, (event,))
         return changed
+
+    # ---------------------------------------------------------------- SLA
+
+    def _tier(self, ticket: Ticket) -> str | None:
+        if not self._sla_uses_tier:
+            return None
+        try:
+            return self.store.get_customer(ticket.customer_id).tier
+        except LookupError:
+            return None
+
+    def _track(self, ticket: Ticket, events: Sequence[Event], now: datetime) -> SLAStatus:
+        assert self.sla is not None
+        return self.sla.track(
+            ticket, events, now, category_of=self.workflow.category_of, tier=self._tier(ticket)
+        )
+
+    def _with_sla(self, changed: Ticket, event: Event, now: datetime) -> Ticket:
+        """Record the SLA rule in force and the next checkpoint with the change itself."""
+        history = [] if event.sequence == 1 else self.store.events(changed.id)
+        status = self._track(changed, [*history, event], now)
+        extra: dict[str, Any] = {}
+        checkpoint = status.next_checkpoint()
+        if status.rule != changed.sla_rule:
+            extra["sla_rule"] = status.rule
+        if checkpoint != changed.sla_due_at:
+            extra["sla_due_at"] = checkpoint
+        if not extra:
+            return changed
+        event.changes.update(_json_changes(extra))
+        return trusted(Ticket, {**changed.__dict__, **extra})
+
+    def sla_status(self, ticket_id: str, now: datetime | None = None) -> SLAStatus:
+        """Every SLA metric of the ticket at ``now``, computed from its history."""
+        if self.sla is None:
+            raise InvalidInput("sla", [FieldError(("sla",), "this desk has no SLA policy")])
+        now = self._checked_now(now)
+        ticket = self.get(ticket_id)
+        return self._track(ticket, self.store.events(ticket.id), now)
+
+    def _sla_step(self, ticket: Ticket, now: datetime) -> list[tuple[str, str, str]]:
+        assert self.sla is not None
+        events = self.store.events(ticket.id)
+        status = self._track(ticket, events, now)
+        emitted = {
+            (e.trigger, e.payload.get("metric"), e.payload.get("started_at"))
+            for e in events
+            if e.trigger in (SLA_WARNING, SLA_BREACHED)
+        }
+        escalation = self.sla.escalation
+        new_events: list[Event] = []
+        fields: dict[str, Any] = {}
+        version = ticket.version
+        for metric, metric_status in status.metrics.items():
+            if metric_status.state is MetricState.WARNING:
+                trigger = SLA_WARNING
+            elif metric_status.state is MetricState.BREACHED:
+                trigger = SLA_BREACHED
+            else:
+                continue
+            started = metric_status.started_at.isoformat()
+            if (trigger, metric.value, started) in emitted:
+                continue
+            changes: dict[str, Any] = {}
+            if trigger == SLA_BREACHED and escalation is not None and metric in escalation.on:
+                changes["escalation_level"] = (
+                    fields.get("escalation_level", ticket.escalation_level) + 1
+                )
+                if escalation.assignee is not None:
+                    changes["assignee"] = escalation.assignee
+                if escalation.team is not None:
+                    changes["team"] = escalation.team
+            version += 1
+            changes.update(updated_at=now, version=version)
+            fields.update(changes)
+            new_events.append(
+                self._sla_event(
+                    ticket,
+                    trigger,
+                    version,
+                    now,
+                    {
+                        "metric": metric.value,
+                        "started_at": started,
+                        "rule": status.rule,
+                        "due_at": metric_status.due_at.isoformat(),
+                        "used_seconds": metric_status.used_seconds,
+                    },
+                    changes,
+                )
+            )
+        checkpoint = status.next_checkpoint()
+        if checkpoint == ticket.sla_due_at and not new_events:
+            return []
+        if not new_events:
+            version += 1
+            fields.update(updated_at=now, version=version)
+            new_events.append(
+                self._sla_event(
+                    ticket,
+                    SLA_RESCHEDULED,
+                    version,
+                    now,
+                    {},
+                    {"updated_at": now, "version": version},
+                )
+            )
+        fields["sla_due_at"] = checkpoint
+        new_events[-1].changes["sla_due_at"] = _json_value(checkpoint)
+        changed = trusted(Ticket, {**ticket.__dict__, **fields})
+        self._commit(changed, ticket.version, new_events)
+        return [
+            (ticket.id, e.trigger, e.payload.get("metric", ""))
+            for e in new_events
+            if e.trigger != SLA_RESCHEDULED
+        ]
+
+    @staticmethod
+    def _sla_event(
+        ticket: Ticket,
+        trigger: str,
+        sequence: int,
+        now: datetime,
+        payload: dict[str, Any],
+        changes: Mapping[str, Any],
+    ) -> Event:
+        return trusted(
+            Event,
+            {
+                "subject_id": ticket.id,
+                "sequence": sequence,
+                "trigger": trigger,
+                "from_state": ticket.status,
+                "to_state": ticket.status,
+                "actor": "sla",
+                "at": now,
+                "payload": payload,
+                "changes": _json_changes(changes),
+            },
+        )
+
+    def sla_report(
+        self,
+        *,
+        created_from: datetime,
+        created_to: datetime,
+        by: str = "priority",
+        now: datetime | None = None,
+    ) -> list[SLAReportRow]:
+        """SLA compliance of the tickets created in [``created_from``, ``created_to``),
+        per metric and per ``priority``, ``channel``, ``team`` or ``metric`` alone."""
+        if self.sla is None:
+            raise InvalidInput("sla", [FieldError(("sla",), "this desk has no SLA policy")])
+        if by not in ("priority", "channel", "team", "metric"):
+            raise InvalidInput(
+                "sla report", [FieldError(("by",), "must be priority, channel, team or metric")]
+            )
+        now = self._checked_now(now)
+        counts: dict[tuple[str, Metric], list[int]] = {}
+        offset = 0
+        while True:
+            page = self.find(
+                created_from=created_from, created_to=created_to, limit=1000, offset=offset
+            )
+            for ticket in page:
+                status = self._track(ticket, self.store.events(ticket.id), now)
+                value = {
+                    "priority": ticket.priority.value,
+                    "channel": ticket.channel.value,
+                    "team": ticket.team or "-",
+                    "metric": "all",
+                }[by]
+                for metric, metric_status in status.metrics.items():
+                    row = counts.setdefault((value, metric), [0, 0, 0])
+                    if metric_status.state is MetricState.MET:
+                        row[0] += 1
+                    elif metric_status.state is MetricState.BREACHED:
+                        row[1] += 1
+                    else:
+                        row[2] += 1
+            if len(page) < 1000:
+                break
+            offset += 1000
+        return [
+            SLAReportRow(group, metric, *row)
+            for (group, metric), row in sorted(
+                counts.items(), key=lambda item: (item[0][0], list(Metric).index(item[0][1]))
+            )
+        ]
 
     # Convenience wrappers over fire() with typed arguments for the shipped triggers.
 
@@ -639,7 +858,10 @@ class Desk:
             },
             changes=_json_changes(updates),
         )
-        self._commit(ticket.model_copy(update=updates), ticket.version, (event,), (message,))
+        changed = ticket.model_copy(update=updates)
+        if self.sla is not None:
+            changed = self._with_sla(changed, event, now)
+        self._commit(changed, ticket.version, (event,), (message,))
         return message
 
     # ---------------------------------------------------------------- customers
@@ -731,8 +953,9 @@ class Desk:
     # ---------------------------------------------------------------- time step
 
     def run_due(self, now: datetime | None = None, *, limit: int = 1000) -> DueReport:
-        """Do the work that has come due by ``now``: auto-close resolved tickets the
-        customer never confirmed, and retry notifications.
+        """Do the work that has come due by ``now``: SLA warnings, breaches and
+        escalations, auto-closing resolved tickets the customer never confirmed, and
+        retrying notifications.
 
         Call it from your scheduler (cron, Celery beat, APScheduler); the library starts
         no threads of its own.
@@ -740,6 +963,13 @@ class Desk:
         now = self._checked_now(now)
         self.flush()
         closed: list[str] = []
+        sla_events: list[tuple[str, str, str]] = []
+        if self.sla is not None:
+            for ticket in self.store.sla_due(now, limit):
+                try:
+                    sla_events.extend(self._sla_step(ticket, now))
+                except ConcurrencyError:
+                    continue  # changed meanwhile; the change recomputed its checkpoint
         for ticket in self.store.due(now, limit):
             if ticket.status != "resolved":
                 continue
@@ -748,7 +978,7 @@ class Desk:
             except (ConcurrencyError, TransitionRefused):
                 continue  # someone else changed it in the meantime; their change stands
             closed.append(ticket.id)
-        return DueReport(tuple(closed), self.dispatch_outbox(now))
+        return DueReport(tuple(closed), self.dispatch_outbox(now), tuple(sla_events))
 
     def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:
         """The outbox, e.g. ``desk.outbox("dead")`` to review dead-lettered notifications."""

@@ -261,6 +261,14 @@ class StoreContract:
         assert [t.number for t in self.store.due(_T0 + timedelta(days=2), 10)] == [2]
         assert self.store.due(_T0 + timedelta(days=5), 1)[0].number == 2
 
+    def test_sla_due_returns_tickets_whose_next_sla_checkpoint_has_come(self) -> None:
+        self._create(1, sla_due_at=_T0 + timedelta(hours=4))
+        self._create(2, sla_due_at=_T0 + timedelta(hours=1))
+        self._create(3, due_at=_T0)
+        due = self.store.sla_due(_T0 + timedelta(hours=5), 10)
+        assert [t.number for t in due] == [2, 1]
+        assert [t.number for t in self.store.sla_due(_T0 + timedelta(hours=2), 10)] == [2]
+
     def test_outbox_rows_commit_with_the_change_and_are_leased(self) -> None:
         ticket = _ticket(1)
         event = _event(ticket)

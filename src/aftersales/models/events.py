@@ -14,7 +14,16 @@ OPENED = "created"
 MESSAGE_ADDED = "add_message"
 """The trigger name of the event that records a message on a ticket."""
 
-RESERVED_TRIGGERS = frozenset({OPENED, MESSAGE_ADDED})
+SLA_WARNING = "sla_warning"
+"""The trigger name of the event recording that an SLA metric reached its warning point."""
+
+SLA_BREACHED = "sla_breached"
+"""The trigger name of the event recording that an SLA metric missed its target."""
+
+SLA_RESCHEDULED = "sla_rescheduled"
+"""The trigger name of the event moving a ticket's next SLA checkpoint without a change."""
+
+RESERVED_TRIGGERS = frozenset({OPENED, MESSAGE_ADDED, SLA_WARNING, SLA_BREACHED, SLA_RESCHEDULED})
 
 
 class Event(Record):

@@ -105,6 +105,8 @@ class Ticket(Record):
     parent_id: Identifier | None = None
     follow_up_of: Identifier | None = None
     due_at: Instant | None = None
+    sla_rule: Identifier | None = None
+    sla_due_at: Instant | None = None
     version: Annotated[int, Field(ge=1)] = 1
 
     @property

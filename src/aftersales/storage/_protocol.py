@@ -104,6 +104,10 @@ class Store(Protocol):
         """Tickets whose ``due_at`` is at or before ``before``, earliest first."""
         ...
 
+    def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        """Tickets whose ``sla_due_at`` is at or before ``before``, earliest first."""
+        ...
+
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         """Lease up to ``limit`` pending notifications that are due and not leased."""
         ...

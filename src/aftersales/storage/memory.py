@@ -145,6 +145,16 @@ class MemoryStore:
             return None
         return notification
 
+    def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        with self._lock:
+            due = [
+                t
+                for t in self._tickets.values()
+                if t.sla_due_at is not None and t.sla_due_at <= before
+            ]
+        due.sort(key=lambda t: (t.sla_due_at, t.number))
+        return due[:limit]
+
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         with self._lock:
             claimable = sorted(

@@ -28,7 +28,7 @@ from aftersales.models import Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage._protocol import Change, TicketQuery
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE tickets (
@@ -95,18 +95,23 @@ CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO counters (name, value) VALUES ('ticket_number', 1);
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+ALTER TABLE tickets ADD COLUMN sla_due_at TEXT;
+CREATE INDEX tickets_sla_due ON tickets (sla_due_at) WHERE sla_due_at IS NOT NULL;
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 """Schema version → DDL that upgrades the version before it to it."""
 
 _TICKET_UPDATE = (
     "UPDATE tickets SET status=?, status_category=?, version=?, customer_id=?, channel=?, "
-    "assignee=?, team=?, merged_into=?, parent_id=?, follow_up_of=?, due_at=?, data=? "
-    "WHERE id=? AND version=?"
+    "assignee=?, team=?, merged_into=?, parent_id=?, follow_up_of=?, due_at=?, sla_due_at=?, "
+    "data=? WHERE id=? AND version=?"
 )
 _TICKET_INSERT = (
     "INSERT INTO tickets (status, status_category, version, customer_id, channel, assignee, "
-    "team, merged_into, parent_id, follow_up_of, due_at, data, id, number, workflow, "
-    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "team, merged_into, parent_id, follow_up_of, due_at, sla_due_at, data, id, number, "
+    "workflow, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _OUTBOX_COLUMNS = (
     "key, handler, subject_id, sequence, status, attempts, next_attempt_at, lease_until, "
@@ -152,6 +157,7 @@ def _ticket_row(ticket: Ticket) -> tuple[object, ...]:
         ticket.parent_id,
         ticket.follow_up_of,
         _ts(ticket.due_at),
+        _ts(ticket.sla_due_at),
         _TICKET_JSON(ticket).decode(),
     )
 
@@ -440,6 +446,15 @@ class SQLiteStore:
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE due_at IS NOT NULL AND due_at <= ? "
                 "ORDER BY due_at, number LIMIT ?",
+                (_ts(before), limit),
+            ).fetchall()
+        return [Ticket.model_validate_json(row[0]) for row in rows]
+
+    def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT data FROM tickets WHERE sla_due_at IS NOT NULL AND sla_due_at <= ? "
+                "ORDER BY sla_due_at, number LIMIT ?",
                 (_ts(before), limit),
             ).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]

@@ -1,0 +1,38 @@
+"""SLAs on business calendars: targets per priority and channel, pauses, warnings, breaches
+and escalation, computed from each ticket's event history.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from aftersales.sla import BusinessCalendar
+>>> calendar = BusinessCalendar(time_zone="Europe/Berlin",
+...                             hours={d: ["09:00-12:00", "13:00-17:00"] for d in range(5)})
+>>> calendar.add(datetime(2024, 3, 4, 10, 30, tzinfo=timezone.utc), timedelta(hours=2)).isoformat()
+'2024-03-04T13:30:00+00:00'
+"""
+
+from aftersales.sla.calendar import BusinessCalendar
+from aftersales.sla.policy import (
+    CalendarSpec,
+    Escalation,
+    Metric,
+    MetricState,
+    MetricStatus,
+    SLAMatch,
+    SLAPolicy,
+    SLARule,
+    SLAStatus,
+    Target,
+)
+
+__all__ = [
+    "BusinessCalendar",
+    "CalendarSpec",
+    "Escalation",
+    "Metric",
+    "MetricState",
+    "MetricStatus",
+    "SLAMatch",
+    "SLAPolicy",
+    "SLARule",
+    "SLAStatus",
+    "Target",
+]

@@ -1,0 +1,185 @@
+"""Business calendars: the Frappe cases, lunch breaks, DST, Chinese make-up days, holidays."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aftersales import InvalidInput
+from aftersales.sla import BusinessCalendar
+
+UTC = timezone.utc
+FRAPPE = BusinessCalendar(hours={day: ["10:00-18:00"] for day in range(5)})
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(*parts: int, tz: timezone | ZoneInfo = UTC) -> datetime:
+    return datetime(*parts, tzinfo=tz)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("created", "response", "resolution", "response_due", "resolution_due"),
+    [
+        (at(2024, 3, 4, 11), 60, 240, at(2024, 3, 4, 12), at(2024, 3, 4, 15)),
+        (at(2024, 3, 4, 8), 60, 240, at(2024, 3, 4, 11), at(2024, 3, 4, 14)),
+        (at(2024, 3, 4, 20), 30, 120, at(2024, 3, 5, 10, 30), at(2024, 3, 5, 12)),
+        (at(2024, 3, 9, 15), 24 * 60, 72 * 60, at(2024, 3, 13, 18), at(2024, 3, 21, 18)),
+        (at(2024, 3, 8, 17), 30, 120, at(2024, 3, 8, 17, 30), at(2024, 3, 11, 11)),
+        (at(2024, 3, 8, 19), 60, 240, at(2024, 3, 11, 11), at(2024, 3, 11, 14)),
+    ],
+)
+def test_the_frappe_cases(
+    created: datetime,
+    response: int,
+    resolution: int,
+    response_due: datetime,
+    resolution_due: datetime,
+) -> None:
+    assert FRAPPE.add(created, timedelta(minutes=response)) == response_due
+    assert FRAPPE.add(created, timedelta(minutes=resolution)) == resolution_due
+
+
+def test_friday_four_pm_plus_four_hours_is_monday_eleven() -> None:
+    calendar = BusinessCalendar(hours={day: ["08:00-17:00"] for day in range(5)})
+    assert calendar.add(at(2024, 3, 8, 16), timedelta(hours=4)) == at(2024, 3, 11, 11)
+
+
+def test_a_target_exactly_at_closing_stays_that_day() -> None:
+    assert FRAPPE.add(at(2024, 3, 4, 17), timedelta(hours=1)) == at(2024, 3, 4, 18)
+    assert FRAPPE.add(at(2024, 3, 4, 17), timedelta(hours=1, seconds=1)) == at(2024, 3, 5, 10, 0, 1)
+    assert not FRAPPE.is_open(at(2024, 3, 4, 18))
+
+
+def test_lunch_breaks_are_not_working_time() -> None:
+    calendar = BusinessCalendar(hours={day: ["09:00-12:00", "13:00-18:00"] for day in range(5)})
+    assert calendar.add(at(2024, 3, 4, 11, 30), timedelta(hours=1)) == at(2024, 3, 4, 13, 30)
+    assert calendar.elapsed(at(2024, 3, 4, 9), at(2024, 3, 4, 18)) == timedelta(hours=8)
+    assert not calendar.is_open(at(2024, 3, 4, 12, 30))
+    assert calendar.next_opening(at(2024, 3, 4, 12, 30)) == at(2024, 3, 4, 13)
+
+
+def test_dst_in_berlin_and_new_york() -> None:
+    around_the_clock = {day: ["00:00-24:00"] for day in range(7)}
+    berlin = BusinessCalendar(time_zone="Europe/Berlin", hours=around_the_clock)
+    spring = berlin.add(at(2024, 3, 30, 12, tz=BERLIN), timedelta(hours=24))
+    assert spring.astimezone(BERLIN) == at(2024, 3, 31, 13, tz=BERLIN)
+    assert berlin.elapsed(at(2024, 3, 30, tz=BERLIN), at(2024, 4, 1, tz=BERLIN)) == timedelta(
+        hours=47
+    )
+    new_york = BusinessCalendar(time_zone="America/New_York", hours=around_the_clock)
+    autumn = new_york.add(at(2024, 11, 2, 12, tz=NEW_YORK), timedelta(hours=24))
+    assert autumn.astimezone(NEW_YORK) == at(2024, 11, 3, 11, tz=NEW_YORK)
+    assert new_york.elapsed(
+        at(2024, 11, 3, tz=NEW_YORK), at(2024, 11, 4, tz=NEW_YORK)
+    ) == timedelta(hours=25)
+    office = BusinessCalendar(
+        time_zone="Europe/Berlin", hours={d: ["09:00-17:00"] for d in range(5)}
+    )
+    assert office.add(at(2024, 3, 29, 16, tz=BERLIN), timedelta(hours=2)).astimezone(BERLIN) == at(
+        2024, 4, 1, 10, tz=BERLIN
+    )
+
+
+def test_chinese_make_up_workdays_and_the_spring_festival() -> None:
+    china = BusinessCalendar(time_zone="Asia/Shanghai", country="CN")
+    assert china.add(at(2024, 2, 2, 17, tz=SHANGHAI), timedelta(hours=2)).astimezone(
+        SHANGHAI
+    ) == at(2024, 2, 4, 10, tz=SHANGHAI)
+    assert china.add(at(2024, 2, 9, 17, tz=SHANGHAI), timedelta(hours=2)).astimezone(
+        SHANGHAI
+    ) == at(2024, 2, 18, 10, tz=SHANGHAI)
+
+
+def test_a_holiday_week() -> None:
+    china = BusinessCalendar(time_zone="Asia/Shanghai", country="CN")
+    due = china.add(at(2024, 9, 30, 17, tz=SHANGHAI), timedelta(hours=2))
+    assert due.astimezone(SHANGHAI) == at(2024, 10, 8, 10, tz=SHANGHAI)
+    listed = BusinessCalendar(
+        holidays=[date(2024, 3, 5)], hours={d: ["09:00-17:00"] for d in range(5)}
+    )
+    assert listed.add(at(2024, 3, 4, 16), timedelta(hours=2)) == at(2024, 3, 6, 10)
+
+
+def test_a_calendar_open_around_the_clock() -> None:
+    always = BusinessCalendar(always_open=True)
+    assert always.add(at(2024, 3, 9, 23), timedelta(hours=2)) == at(2024, 3, 10, 1)
+    assert always.is_open(at(2024, 3, 10, 3))
+    assert always.elapsed(at(2024, 3, 10), at(2024, 3, 9)) == timedelta(0)
+    assert "24/7" in repr(always)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"hours": {"mon": ["09:00-12:00", "11:00-13:00"]}}, "hours.mon"),
+        ({"hours": {"mon": ["18:00-09:00"]}}, "hours.mon"),
+        ({"hours": {"mon": ["9-5"]}}, "hours.mon"),
+        ({"hours": {"mon": ["09:00-25:00"]}}, "hours.mon"),
+        ({"hours": {"funday": ["09:00-17:00"]}}, "hours"),
+        ({"hours": {}}, "hours"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"country": "XX"}, "country"),
+    ],
+)
+def test_bad_calendars_are_invalid_input_naming_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        BusinessCalendar(**kwargs)  # type: ignore[arg-type]
+    assert raised.value.errors[0].location == (field,)
+
+
+def test_bad_arguments_are_invalid_input() -> None:
+    with pytest.raises(InvalidInput):
+        FRAPPE.add(at(2024, 3, 4, 11), timedelta(0))
+    with pytest.raises(InvalidInput):
+        FRAPPE.add(datetime(2024, 3, 4, 11), timedelta(hours=1))
+    with pytest.raises(InvalidInput):
+        FRAPPE.elapsed(at(2024, 3, 4), datetime(2024, 3, 5))
+    with pytest.raises(InvalidInput):
+        FRAPPE.is_open(at(1900, 1, 1))
+
+
+CALENDAR = BusinessCalendar(
+    time_zone="Europe/Berlin",
+    hours={day: ["08:30-12:00", "13:00-17:30"] for day in range(5)} | {5: ["10:00-14:00"]},
+    holidays=[date(2024, 12, 25), date(2024, 12, 26), date(2025, 1, 1)],
+)
+starts = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+)
+amounts = st.integers(1, 2000 * 3600)
+
+
+@settings(max_examples=300)
+@given(start=starts, seconds=amounts)
+def test_adding_then_measuring_gives_back_the_amount(start: datetime, seconds: int) -> None:
+    result = CALENDAR.add(start, timedelta(seconds=seconds))
+    assert abs(CALENDAR.elapsed(start, result).total_seconds() - seconds) < 1e-3
+
+
+@settings(max_examples=300)
+@given(first=starts, second=starts, third=starts)
+def test_elapsed_time_adds_up_over_split_points(
+    first: datetime, second: datetime, third: datetime
+) -> None:
+    a, b, c = sorted([first, second, third])
+    total = CALENDAR.elapsed(a, c).total_seconds()
+    assert (
+        abs(total - CALENDAR.elapsed(a, b).total_seconds() - CALENDAR.elapsed(b, c).total_seconds())
+        < 1e-3
+    )
+
+
+@settings(max_examples=300)
+@given(start=starts, seconds=amounts)
+def test_results_never_fall_in_closed_time(start: datetime, seconds: int) -> None:
+    result = CALENDAR.add(start, timedelta(seconds=seconds))
+    just_before = result - timedelta(microseconds=1)
+    assert CALENDAR.is_open(just_before)
