@@ -111,6 +111,7 @@ class BusinessCalendar:
             )
         self._lock = threading.Lock()
         self._years: tuple[int, int] | None = None
+        self._low = self._high = 0.0
         self._starts: list[float] = []
         self._ends: list[float] = []
         self._cum: list[float] = []  # business seconds before each interval's start
@@ -174,8 +175,13 @@ class BusinessCalendar:
             cum_end.append(total)
         self._starts, self._ends, self._cum, self._cum_end = starts, ends, cum, cum_end
         self._years = (first, last)
+        # Timestamps safely inside the built years: one comparison answers most lookups.
+        self._low = datetime(first + 1, 1, 1, tzinfo=timezone.utc).timestamp()
+        self._high = datetime(last, 1, 1, tzinfo=timezone.utc).timestamp()
 
     def _cover(self, ts: float) -> None:
+        if self._low < ts < self._high:
+            return
         year = datetime.fromtimestamp(ts, timezone.utc).year
         years = self._years
         if years is not None and years[0] < year < years[1]:
@@ -197,6 +203,14 @@ class BusinessCalendar:
             return 0.0
         end = self._ends[index]
         return self._cum_end[index] if ts >= end else self._cum[index] + ts - self._starts[index]
+
+    def position(self, ts: float) -> float:
+        """Business seconds up to ``ts`` from a fixed origin: differences of positions are
+        elapsed business time (for measuring many spans of one timeline)."""
+        if self.always_open:
+            return ts
+        self._cover(ts)
+        return self._position(ts)
 
     def elapsed_seconds(self, start: float, end: float) -> float:
         """Business seconds between two UTC timestamps (0 when ``end`` is earlier)."""

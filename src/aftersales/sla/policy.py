@@ -3,13 +3,14 @@ computed from a ticket's event history, so it stays right after a replay."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Annotated
 
 import attrs
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 from typing_extensions import Self
 
 from aftersales.models import Event, Ticket
@@ -62,22 +63,37 @@ class CalendarSpec(Record):
     country: str | None = None
     subdivision: str | None = None
     always_open: bool = False
-    _built: BusinessCalendar | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compiles(self) -> Self:
-        self._built = BusinessCalendar(
-            time_zone=self.time_zone, hours=self.hours, holidays=self.holidays,
-            working_days=self.working_days, country=self.country,
-            subdivision=self.subdivision, always_open=self.always_open,
-        )  # fmt: skip
+        _compile(self)
         return self
 
     @property
     def calendar(self) -> BusinessCalendar:
-        """The compiled calendar (built once)."""
-        assert self._built is not None
-        return self._built
+        """The compiled calendar (built once, when the spec is validated)."""
+        spec, compiled = _COMPILED.get(id(self), (None, None))
+        if spec is not self or compiled is None:  # pragma: no cover - a reused id
+            compiled = _compile(self)
+        return compiled
+
+
+def _compile(spec: CalendarSpec) -> BusinessCalendar:
+    calendar = BusinessCalendar(
+        time_zone=spec.time_zone,
+        hours=spec.hours,
+        holidays=spec.holidays,
+        working_days=spec.working_days,
+        country=spec.country,
+        subdivision=spec.subdivision,
+        always_open=spec.always_open,
+    )
+    _COMPILED[id(spec)] = (spec, calendar)
+    return calendar
+
+
+_COMPILED: dict[int, tuple[CalendarSpec, BusinessCalendar]] = {}
+"""Compiled calendars by spec: pydantic private attributes are slow to read on hot paths."""
 
 
 class Target(Record):
@@ -189,27 +205,51 @@ class SLAPolicy(Record):
         timeline = _Timeline.of(events, category_of)
         now_ts = now.timestamp()
         statuses = {}
+        clock = _BusinessClock(timeline, calendar, now_ts)
         for metric, target in rule.targets.items():
             cycle = timeline.cycle(metric, now_ts)
             if cycle is None:
                 continue
-            statuses[metric] = _measure(metric, target, cycle, timeline, calendar,
-                                        self.pauses.get(metric, frozenset()), now_ts)  # fmt: skip
+            statuses[metric] = _measure(metric, target, cycle, timeline, clock,
+                                        self.pauses.get(metric, _NEVER), now_ts)  # fmt: skip
         return SLAStatus(rule.name, statuses)
 
 
 @attrs.frozen
 class MetricStatus:
-    """One metric now: when it is due, when it was met, business seconds used and paused."""
+    """One metric now: when it is due, when it was met, business seconds used and paused.
+
+    Times are kept as UTC timestamps (``*_ts``) and offered as datetimes.
+    """
 
     metric: Metric
     state: MetricState
-    started_at: datetime
-    due_at: datetime
-    warning_at: datetime | None
-    met_at: datetime | None
+    started_ts: float
+    due_ts: float
+    warning_ts: float | None
+    met_ts: float | None
     used_seconds: float
     paused_seconds: float
+
+    @property
+    def started_at(self) -> datetime:
+        """When the metric's clock started."""
+        return _dt(self.started_ts)
+
+    @property
+    def due_at(self) -> datetime:
+        """When the target is missed, pauses so far included."""
+        return _dt(self.due_ts)
+
+    @property
+    def warning_at(self) -> datetime | None:
+        """When the metric warns, if it has a warning."""
+        return None if self.warning_ts is None else _dt(self.warning_ts)
+
+    @property
+    def met_at(self) -> datetime | None:
+        """When the metric was met, if it was."""
+        return None if self.met_ts is None else _dt(self.met_ts)
 
     @property
     def breached(self) -> bool:
@@ -225,17 +265,22 @@ class SLAStatus:
     metrics: Mapping[Metric, MetricStatus]
 
     def next_checkpoint(self) -> datetime | None:
-        """The next time a metric warns or breaches, for the due-work index."""
+        """The next time a running metric warns or breaches, for the due-work index. A
+        paused metric cannot warn or breach until it runs again, which is a change that
+        recomputes this."""
         upcoming = []
         for status in self.metrics.values():
-            if status.state in (MetricState.RUNNING, MetricState.PAUSED) and status.warning_at:
-                upcoming.append(status.warning_at)
-            if status.state in (MetricState.RUNNING, MetricState.PAUSED, MetricState.WARNING):
-                upcoming.append(status.due_at)
-        return min(upcoming) if upcoming else None
+            if status.state is MetricState.RUNNING and status.warning_ts is not None:
+                upcoming.append(status.warning_ts)
+            if status.state in (MetricState.RUNNING, MetricState.WARNING):
+                upcoming.append(status.due_ts)
+        return _dt(min(upcoming)) if upcoming else None
 
 
 _RESPONSE_ROLES = frozenset({"agent", "bot"})
+_CLOSED = frozenset({StatusCategory.RESOLVED, StatusCategory.CLOSED})
+_WAITING_ON_CUSTOMER = StatusCategory.WAITING_ON_CUSTOMER
+_NEVER: frozenset[StatusCategory] = frozenset()
 
 
 @attrs.define
@@ -256,6 +301,7 @@ class _Timeline:
         customer: list[float] = []
         resolved: list[tuple[float, bool]] = []
         current: StatusCategory | None = None
+        categories: dict[str, StatusCategory] = {}
         for event in events:
             at = event.at.timestamp()
             if event.trigger == MESSAGE_ADDED:
@@ -265,11 +311,13 @@ class _Timeline:
                         at
                     )
                 continue
-            category = category_of(event.to_state)
+            category = categories.get(event.to_state)
+            if category is None:
+                category = categories[event.to_state] = category_of(event.to_state)
             if category is not current:
                 spans.append((at, category))
-                closed = category in (StatusCategory.RESOLVED, StatusCategory.CLOSED)
-                was_closed = current in (StatusCategory.RESOLVED, StatusCategory.CLOSED)
+                closed = category in _CLOSED
+                was_closed = current in _CLOSED
                 if closed != was_closed or event.trigger == OPENED:
                     resolved.append((at, closed))
                 current = category
@@ -283,7 +331,7 @@ class _Timeline:
     def cycle(self, metric: Metric, now: float) -> tuple[float, float | None] | None:
         """(start, met) of the metric's current cycle, or None when it does not apply."""
         if metric is Metric.FIRST_RESPONSE:
-            waiting = [t for t, c in self.spans if c is StatusCategory.WAITING_ON_CUSTOMER]
+            waiting = [t for t, c in self.spans if c is _WAITING_ON_CUSTOMER]
             return (self.created, min(self.agent_replies + waiting, default=None))
         if metric is Metric.RESOLUTION:
             # only unresolved stretches count (see _open_intervals), so a reopened ticket
@@ -310,38 +358,86 @@ class _Timeline:
         return (answered[0], last_reply) if answered else None
 
 
+class _BusinessClock:
+    """Business positions of a timeline's span boundaries, computed once per ticket, and
+    prefix sums of paused time per set of pausing categories: used and paused time of any
+    stretch is then two bisects and some arithmetic."""
+
+    __slots__ = ("_calendar", "_categories", "_memo", "_positions", "_prefix", "_starts")
+
+    def __init__(self, timeline: _Timeline, calendar: BusinessCalendar, now: float) -> None:
+        self._calendar = calendar
+        self._starts = [start for start, _ in timeline.spans]
+        self._categories = [category for _, category in timeline.spans]
+        self._memo: dict[float, float] = {}
+        self._positions = [self.position(start) for start in self._starts]
+        self._prefix: dict[frozenset[StatusCategory], list[float]] = {}
+
+    def position(self, ts: float) -> float:
+        found = self._memo.get(ts)
+        if found is None:
+            found = self._memo[ts] = self._calendar.position(ts)
+        return found
+
+    def _paused_until(self, ts: float, paused: frozenset[StatusCategory]) -> float:
+        """Paused business seconds from the first span to ``ts``."""
+        prefix = self._prefix.get(paused)
+        positions, categories = self._positions, self._categories
+        if prefix is None:
+            prefix = [0.0]
+            for index in range(len(positions) - 1):
+                step = (
+                    positions[index + 1] - positions[index] if categories[index] in paused else 0.0
+                )
+                prefix.append(prefix[-1] + step)
+            self._prefix[paused] = prefix
+        index = bisect_right(self._starts, ts) - 1
+        if index < 0:
+            return 0.0
+        tail = self.position(ts) - positions[index] if categories[index] in paused else 0.0
+        return prefix[index] + tail
+
+    def split(self, lo: float, hi: float, paused: frozenset[StatusCategory]) -> tuple[float, float]:
+        """(used, paused) business seconds between ``lo`` and ``hi``."""
+        if hi <= lo:
+            return 0.0, 0.0
+        total = self.position(hi) - self.position(lo)
+        if not paused:
+            return total, 0.0
+        stopped = self._paused_until(hi, paused) - self._paused_until(lo, paused)
+        return total - stopped, stopped
+
+    def currently(self) -> StatusCategory | None:
+        return self._categories[-1] if self._categories else None
+
+
 def _measure(
     metric: Metric,
     target: Target,
     cycle: tuple[float, float | None],
     timeline: _Timeline,
-    calendar: BusinessCalendar,
+    clock: _BusinessClock,
     paused_categories: frozenset[StatusCategory],
     now: float,
 ) -> MetricStatus:
     start, met = cycle
     end = met if met is not None else now
-    used = paused = 0.0
     if metric is Metric.RESOLUTION and timeline.resolved_at:
         intervals = _open_intervals(timeline, end)
     else:
         intervals = [(start, end)]
-    spans = timeline.spans
+    used = paused = 0.0
     for interval_start, interval_end in intervals:
-        for index, (span_start, category) in enumerate(spans):
-            span_end = spans[index + 1][0] if index + 1 < len(spans) else float("inf")
-            lo, hi = max(span_start, interval_start, start), min(span_end, interval_end)
-            if hi <= lo:
-                continue
-            seconds = calendar.elapsed_seconds(lo, hi)
-            if category in paused_categories:
-                paused += seconds
-            else:
-                used += seconds
+        run, stop = clock.split(max(interval_start, start), interval_end, paused_categories)
+        used += run
+        paused += stop
+    calendar = clock._calendar
     due = calendar.add_seconds(start, target.seconds + paused)
     warning_seconds = target.warning_seconds
-    warning = calendar.add_seconds(start, warning_seconds + paused) if warning_seconds else None
-    currently_paused = bool(spans) and spans[-1][1] in paused_categories and met is None
+    warning = None
+    if warning_seconds is not None and met is None:  # a met metric warns no more
+        warning = calendar.add_seconds(start, warning_seconds + paused)
+    currently_paused = met is None and clock.currently() in paused_categories
     if met is not None:
         state = MetricState.MET if used <= target.seconds else MetricState.BREACHED
     elif used >= target.seconds:
@@ -352,16 +448,7 @@ def _measure(
         state = MetricState.PAUSED
     else:
         state = MetricState.RUNNING
-    return MetricStatus(
-        metric=metric,
-        state=state,
-        started_at=_dt(start),
-        due_at=_dt(due),
-        warning_at=_dt(warning) if warning is not None else None,
-        met_at=_dt(met) if met is not None else None,
-        used_seconds=round(used, 6),
-        paused_seconds=round(paused, 6),
-    )
+    return MetricStatus(metric, state, start, due, warning, met, round(used, 6), round(paused, 6))
 
 
 def _open_intervals(timeline: _Timeline, end: float) -> list[tuple[float, float]]:

@@ -97,7 +97,7 @@ INSERT INTO counters (name, value) VALUES ('ticket_number', 1);
 
 _SCHEMA_V2 = """
 ALTER TABLE tickets ADD COLUMN sla_due_at TEXT;
-CREATE INDEX tickets_sla_due ON tickets (sla_due_at) WHERE sla_due_at IS NOT NULL;
+CREATE INDEX tickets_sla_due ON tickets (sla_due_at, id) WHERE sla_due_at IS NOT NULL;
 """
 
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
