@@ -241,3 +241,12 @@ def test_bad_sla_policies_are_invalid_input(
     with pytest.raises(InvalidInput) as raised:
         SLAPolicy.model_validate({**POLICY, **change})
     assert raised.value.errors[0].location[: len(location)] == location
+
+
+def test_warnings_come_minutes_before_the_target_when_asked_else_at_a_fraction() -> None:
+    from aftersales.sla import Target
+
+    assert Target(minutes=60, warning_minutes_before=15).warning_seconds == 45 * 60
+    assert Target(minutes=60).warning_seconds == 48 * 60
+    assert Target(minutes=60, warning_fraction=None).warning_seconds is None
+    assert Target(minutes=10, warning_minutes_before=30).warning_seconds == 0

@@ -97,8 +97,8 @@ _COMPILED: dict[int, tuple[CalendarSpec, BusinessCalendar]] = {}
 
 
 class Target(Record):
-    """A target in business minutes and when to warn: at ``warning_fraction`` of it, or
-    ``warning_minutes_before`` it (the later of the two when both are given)."""
+    """A target in business minutes, and when to warn: ``warning_minutes_before`` it when
+    given, else at ``warning_fraction`` of it (80% by default; None for no warning)."""
 
     minutes: Annotated[float, Field(gt=0, le=10_000_000)]
     warning_fraction: Annotated[float, Field(gt=0, lt=1)] | None = 0.8
@@ -110,12 +110,11 @@ class Target(Record):
 
     @property
     def warning_seconds(self) -> float | None:
-        candidates = []
-        if self.warning_fraction is not None:
-            candidates.append(self.seconds * self.warning_fraction)
         if self.warning_minutes_before is not None:
-            candidates.append(max(self.seconds - self.warning_minutes_before * 60, 0.0))
-        return max(candidates) if candidates else None
+            return max(self.seconds - self.warning_minutes_before * 60, 0.0)
+        if self.warning_fraction is not None:
+            return self.seconds * self.warning_fraction
+        return None
 
 
 class SLAMatch(Record):
