@@ -272,7 +272,9 @@ class Desk:
     def _call_handler(subscription: Subscription, notification: Notification) -> None:
         subscription.handler(notification)
 
-    def _dispatch(self, notifications: Sequence[Notification], now: datetime) -> DispatchReport:
+    def _dispatch(
+        self, notifications: Sequence[Notification], now: datetime, *, report: bool = True
+    ) -> DispatchReport | None:
         delivered = failed = dead = 0
         for notification in notifications:
             subscription = self._hooks.get(notification.handler)
@@ -297,7 +299,7 @@ class Desk:
                 self._acks.append(notification.key)
         if len(self._acks) >= _ACK_BATCH:
             self.flush()
-        return DispatchReport(delivered, failed, dead)
+        return DispatchReport(delivered, failed, dead) if report else None
 
     def flush(self) -> None:
         """Record deliveries not yet acknowledged in the store.
@@ -324,6 +326,7 @@ class Desk:
         claimed = self.store.claim_outbox(now, now + self._lease, limit)
         report = self._dispatch(claimed, now)
         self.flush()
+        assert report is not None
         return report
 
     def _checked_now(self, now: datetime | None) -> datetime:
@@ -358,7 +361,7 @@ class Desk:
         if len(recent) > _RECENT_TICKETS:
             del recent[next(iter(recent))]
         if outbox:
-            self._dispatch(outbox, now)
+            self._dispatch(outbox, now, report=False)
 
     def open_ticket(
         self,

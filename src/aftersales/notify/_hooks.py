@@ -84,16 +84,12 @@ class HookRegistry:
         self, events: Sequence[Event], now: datetime, lease_until: datetime
     ) -> list[Notification]:
         """One outbox entry per event and subscription that wants it, leased to this desk."""
-        return [
-            Notification(
-                key=Notification.key_for(event, subscription.name),
-                handler=subscription.name,
-                event=event,
-                created_at=now,
-                next_attempt_at=now,
-                lease_until=lease_until,
-            )
-            for event in events
-            for subscription in self._by_name.values()
-            if subscription.matches(event)
-        ]
+        entries: list[Notification] = []
+        subscriptions = self._by_name.values()
+        for event in events:
+            prefix = f"{event.subject_id}:{event.sequence}:"  # Notification.key_for, inlined
+            for subscription in subscriptions:
+                if subscription.matches(event):
+                    name = subscription.name
+                    entries.append(Notification(prefix + name, name, event, now, now, lease_until))
+        return entries
