@@ -1,0 +1,26 @@
+"""Classification and routing: a bilingual rule classifier (or any model behind the
+:class:`Classifier` protocol) and assignment by round robin, load, skills and capacity."""
+
+from aftersales.routing.classify import (
+    CATEGORIES,
+    CategoryRule,
+    Classification,
+    Classifier,
+    ClassifierRules,
+    InquiryContext,
+    RuleClassifier,
+    SeverityRules,
+)
+from aftersales.routing.default_rules import DEFAULT_RULES
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_RULES",
+    "CategoryRule",
+    "Classification",
+    "Classifier",
+    "ClassifierRules",
+    "InquiryContext",
+    "RuleClassifier",
+    "SeverityRules",
+]

@@ -1,0 +1,167 @@
+"""The bilingual rule classifier: categories, severity, odd input, rules as data, the CI gate."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import runpy
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from aftersales import InvalidInput
+from aftersales.models.ticket import Severity
+from aftersales.routing import (
+    DEFAULT_RULES,
+    Classification,
+    Classifier,
+    InquiryContext,
+    RuleClassifier,
+)
+
+ROOT = Path(__file__).parent.parent.parent
+EVAL = runpy.run_path(str(ROOT / "benchmarks" / "classifier_eval.py"))
+CLASSIFIER = RuleClassifier()
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I want my money back for the broken kettle", "return_refund"),
+        ("can I exchange these shoes for a bigger size?", "exchange"),
+        ("what is your exchange rate for euros?", "other"),
+        ("the screen is cracked and it won't turn on", "repair_warranty"),
+        ("where is my parcel? tracking says delivered", "delivery"),
+        ("please send me the invoice for order 1001", "billing_invoice"),
+        ("I forgot my password and cannot log in", "account"),
+        ("does it support 5G? is it in stock?", "product_inquiry"),
+        ("I want to file a complaint against your company", "complaint"),
+        ("can I talk to a human agent please", "other"),
+        ("退貨退款，謝謝！", "return_refund"),
+        ("ＴＶ壞了，ＨＥＬＰ", "repair_warranty"),
+        ("my order 还没到，tracking number 查不到", "delivery"),
+    ],
+)
+def test_categories_in_english_chinese_traditional_full_width_and_mixed(
+    text: str, category: str
+) -> None:
+    result = CLASSIFIER.classify(text)
+    assert result.category == category, result.evidence
+
+
+def test_the_evidence_explains_the_choice() -> None:
+    result = CLASSIFIER.classify("Refund please, the kettle leaks")
+    assert result.category == "return_refund"
+    assert "refun" in result.evidence
+    assert 0 < result.confidence < 1
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "severity"),
+    [
+        ("the charger caught fire", None, Severity.CRITICAL),
+        ("热水器漏电", None, Severity.CRITICAL),
+        ("I will contact my lawyer about this refund", None, Severity.HIGH),
+        ("再不退款我就去12315投诉", None, Severity.HIGH),
+        ("please refund my order", None, Severity.MEDIUM),
+        ("please refund my order", InquiryContext(previous_contacts=3), Severity.HIGH),
+        ("please refund my order", InquiryContext(customer_tier="VIP"), Severity.HIGH),
+        ("please refund my order", InquiryContext(order_value=Decimal(8000)), Severity.HIGH),
+        (
+            "please refund my order",
+            InquiryContext(previous_contacts=2, customer_tier="gold"),
+            Severity.CRITICAL,
+        ),
+        ("how do I reset my password", None, Severity.LOW),
+    ],
+)
+def test_severity_signals(text: str, context: InquiryContext | None, severity: Severity) -> None:
+    assert CLASSIFIER.classify(text, context).severity is severity
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   \n\t", "\x00\x01\x02\xff" * 100, "🙂" * 50, "a" * 1_000_000, "退款" * 500_000]
+)
+def test_odd_text_gets_an_answer_never_an_exception(text: str) -> None:
+    result = CLASSIFIER.classify(text)
+    assert isinstance(result, Classification)
+    assert result.category in {"other", "return_refund"}
+
+
+def test_empty_text_is_other_with_the_reason() -> None:
+    assert CLASSIFIER.classify("  ").evidence == ("empty",)
+
+
+def test_non_text_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput):
+        CLASSIFIER.classify(b"refund")  # type: ignore[arg-type]
+
+
+def test_rules_are_data_and_can_be_extended() -> None:
+    rules = DEFAULT_RULES.extended({"categories": {"repair_warranty": [{"stems": ["wobbl"]}]}})
+    assert RuleClassifier(rules).classify("the table wobbles").category == "repair_warranty"
+    assert CLASSIFIER.classify("the table wobbles").category == "other"
+    from_json = RuleClassifier(
+        json.loads(json.dumps({"categories": {"delivery": [{"zh": ["驿站"]}]}}))
+    )
+    assert from_json.classify("快递放驿站了").category == "delivery"
+    custom = RuleClassifier(
+        {
+            "categories": {"subscription": [{"stems": ["renew"]}]},
+            "extra_categories": ["subscription"],
+        }
+    )
+    assert custom.classify("how do I renew").category == "subscription"
+
+
+def test_an_unknown_category_in_rules_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInput, match="unknown categories"):
+        RuleClassifier({"categories": {"refundz": [{"stems": ["refund"]}]}})
+    with pytest.raises(InvalidInput):
+        RuleClassifier({"categories": {"delivery": [{"stems": ["x"], "weight": 0}]}})
+
+
+def test_any_model_fits_behind_the_protocol() -> None:
+    class AlwaysRepair:
+        def classify(self, text: str, context: InquiryContext | None = None) -> Classification:
+            return Classification("repair_warranty", Severity.HIGH, 0.99, ("model",))
+
+    assert isinstance(AlwaysRepair(), Classifier)
+    assert isinstance(CLASSIFIER, Classifier)
+
+
+def _bitext() -> Path:
+    path = Path(os.environ.get("AFTERSALES_BITEXT", str(EVAL["BITEXT"])))
+    if not path.exists():
+        pytest.skip(f"Bitext data not found at {path}; set AFTERSALES_BITEXT to bitext_eval.csv")
+    return path
+
+
+def test_bitext_strict_accuracy_stays_above_target() -> None:
+    with _bitext().open(encoding="utf-8", newline="") as handle:
+        scores = EVAL["evaluate"](csv.DictReader(handle))
+    assert scores.strict_accuracy >= 0.90
+    assert scores.false_positive_rate <= 0.15
+    assert scores.macro_f1 >= 0.90
+
+
+def test_the_chinese_set_covers_every_category_and_severity_and_passes() -> None:
+    with (ROOT / "benchmarks" / "data" / "zh_inquiries.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= 150
+    assert {r["category"] for r in rows} == set(EVAL["CATEGORIES"])
+    assert {r["severity"] for r in rows} == {s.value for s in Severity}
+    scores = EVAL["evaluate"](rows)
+    assert scores.strict_accuracy >= 0.90
+    assert scores.severity_accuracy is not None
+    assert scores.severity_accuracy >= 0.90
+    assert "OK" in EVAL["render"]("zh", scores)
+
+
+def test_the_evaluation_script_exits_non_zero_below_target(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,category\nhello,delivery\nhi,delivery\n", encoding="utf-8")
+    assert EVAL["main"]([str(bad)]) == 1
+    assert EVAL["main"]([str(ROOT / "benchmarks" / "data" / "zh_inquiries.csv")]) == 0
