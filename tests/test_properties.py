@@ -24,6 +24,7 @@ PAYLOADS: dict[str, dict[str, st.SearchStrategy[dict[str, Any]]]] = {
             optional={"priority": st.sampled_from(["urgent", "high", "normal", "low"])},
         ),
         "assign": st.fixed_dictionaries({"assignee": words}, optional={"team": words}),
+        "queue": st.fixed_dictionaries({"team": words}, optional={"reason": words}),
         "start": st.just({}),
         "wait_for_customer": st.fixed_dictionaries({}, optional={"note": words}),
         "wait_for_third_party": st.just({}),

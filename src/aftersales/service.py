@@ -35,11 +35,15 @@ from aftersales.models import (
     OrderLineRef,
     Priority,
     Severity,
+    StatusCategory,
     Ticket,
 )
 from aftersales.models._base import trusted
 from aftersales.models.events import SLA_BREACHED, SLA_RESCHEDULED, SLA_WARNING
 from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
+from aftersales.routing._text import has_cjk
+from aftersales.routing.assign import Assignment, Router, RouteRequest, RoutingConfig
+from aftersales.routing.classify import Classifier, InquiryContext
 from aftersales.settings import DeskSettings
 from aftersales.sla.policy import Metric, MetricState, SLAPolicy, SLAStatus
 from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
@@ -166,8 +170,18 @@ class Desk:
         settings: DeskSettings | Mapping[str, Any] | None = None,
         workflow: Workflow = TICKET_WORKFLOW,
         sla: SLAPolicy | Mapping[str, Any] | None = None,
+        classifier: Classifier | None = None,
+        routing: Router | RoutingConfig | Mapping[str, Any] | None = None,
+        route_on_open: bool = False,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
+        self.classifier = classifier
+        if routing is None or isinstance(routing, Router):
+            self.router = routing
+        else:
+            config = parse(RoutingConfig, routing, "routing")
+            self.router = Router(config, self.store)
+        self.route_on_open = route_on_open
         self.sla: SLAPolicy | None = None if sla is None else parse(SLAPolicy, sla, "SLA policy")
         self._sla_uses_tier = self.sla is not None and any(
             rule.match.tier is not None for rule in self.sla.rules
@@ -376,8 +390,12 @@ class Desk:
         parent_id: str | None = None,
         follow_up_of: str | None = None,
         actor: str = "system",
+        route: bool | None = None,
     ) -> Ticket:
         """Record a new inquiry arriving on ``channel`` and return the new ticket.
+
+        With ``route`` (default: the desk's ``route_on_open``) the desk classifies and
+        assigns it too (see :meth:`route`).
 
         ``customer`` is a :class:`Customer` (saved, with its contact points) or the id of
         one. ``parent_id`` and ``follow_up_of`` must name existing tickets.
@@ -426,7 +444,100 @@ class Desk:
         if self.sla is not None:
             ticket = self._with_sla(ticket, event, now)
         self._commit(ticket, 0, (event,))
+        if self.route_on_open if route is None else route:
+            return self.route(ticket.id)
         return ticket
+
+    def route(self, ticket_id: str, *, previous_contacts: int | None = None) -> Ticket:
+        """Classify a new ticket (with the desk's classifier) and assign it (with its
+        router), each as a transition with its event; a ticket nobody can take now is
+        queued on its team and assigned by :meth:`drain_queue` when capacity frees."""
+        ticket = self.get(ticket_id)
+        tier = self._customer_tier(ticket)
+        if ticket.status == self.workflow.initial:
+            if self.classifier is None:
+                raise InvalidInput(
+                    "route", [FieldError(("classifier",), "this desk has no classifier")]
+                )
+            contacts = previous_contacts
+            if contacts is None:
+                contacts = max(
+                    len(self.store.find(TicketQuery(customer_id=ticket.customer_id, limit=100)))
+                    - 1,
+                    0,
+                )
+            result = self.classifier.classify(
+                f"{ticket.subject}\n{ticket.description}",
+                InquiryContext(
+                    channel=ticket.channel, customer_tier=tier, previous_contacts=contacts
+                ),
+            )
+            ticket = self._transition(
+                ticket,
+                "classify",
+                "classifier",
+                {
+                    "category": result.category,
+                    "severity": result.severity,
+                    "confidence": result.confidence,
+                    "evidence": result.evidence[:50],
+                },
+            )
+        if self.router is None:
+            return ticket
+        assignment = self._assignment(ticket, tier)
+        if assignment.agent is None:
+            if ticket.team == assignment.team and ticket.status == "classified":
+                return ticket  # already waiting in that queue: nothing new to record
+            return self._transition(
+                ticket, "queue", "router", {"team": assignment.team, "reason": assignment.reason}
+            )
+        return self._transition(
+            ticket, "assign", "router", {"assignee": assignment.agent, "team": assignment.team}
+        )
+
+    def _customer_tier(self, ticket: Ticket) -> str | None:
+        try:
+            return self.store.get_customer(ticket.customer_id).tier
+        except LookupError:
+            return None
+
+    def _assignment(self, ticket: Ticket, tier: str | None) -> Assignment:
+        assert self.router is not None
+        request = RouteRequest(
+            category=ticket.category or "other",
+            severity=ticket.severity or Severity.MEDIUM,
+            channel=ticket.channel,
+            language="zh" if has_cjk(ticket.subject + ticket.description) else "en",
+            tier=tier,
+            escalated=ticket.escalation_level > 0,
+        )
+        loads = {agent.id: self._load(agent.id) for agent in self.router.config.agents}
+        return self.router.route(request, loads, self._now())
+
+    def _load(self, agent_id: str) -> int:
+        """Open tickets an agent holds, counted only where the SLA runs (not waiting)."""
+        return len(
+            self.store.find(
+                TicketQuery(assignee=agent_id, status_category=StatusCategory.OPEN, limit=10_000)
+            )
+        )
+
+    def drain_queue(self) -> tuple[str, ...]:
+        """Assign queued tickets, oldest first, while agents have room; returns their ids."""
+        if self.router is None:
+            return ()
+        assigned = []
+        full: set[str] = set()
+        for ticket in self.find(status="classified", limit=10_000):
+            if ticket.team is None or ticket.assignee is not None or ticket.team in full:
+                continue
+            routed = self.route(ticket.id)
+            if routed.assignee is None:
+                full.add(ticket.team)  # nobody free there: later tickets of the team wait too
+                continue
+            assigned.append(routed.id)
+        return tuple(assigned)
 
     def fire(
         self,
@@ -981,6 +1092,7 @@ class Desk:
             except (ConcurrencyError, TransitionRefused):
                 continue  # someone else changed it in the meantime; their change stands
             closed.append(ticket.id)
+        self.drain_queue()
         return DueReport(tuple(closed), self.dispatch_outbox(now), tuple(sla_events))
 
     def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:

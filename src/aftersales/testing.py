@@ -269,6 +269,12 @@ class StoreContract:
         assert [t.number for t in due] == [2, 1]
         assert [t.number for t in self.store.sla_due(_T0 + timedelta(hours=2), 10)] == [2]
 
+    def test_state_values_are_kept_and_replaced(self) -> None:
+        assert self.store.get_state("round_robin:returns") is None
+        self.store.set_state("round_robin:returns", "agent-3")
+        self.store.set_state("round_robin:returns", "agent-4")
+        assert self.store.get_state("round_robin:returns") == "agent-4"
+
     def test_outbox_rows_commit_with_the_change_and_are_leased(self) -> None:
         ticket = _ticket(1)
         event = _event(ticket)

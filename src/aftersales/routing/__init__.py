@@ -1,6 +1,19 @@
 """Classification and routing: a bilingual rule classifier (or any model behind the
 :class:`Classifier` protocol) and assignment by round robin, load, skills and capacity."""
 
+from aftersales.routing.assign import (
+    Agent,
+    Assignment,
+    RouteMatch,
+    Router,
+    RouteRequest,
+    RoutingConfig,
+    RoutingRule,
+    Skills,
+    StateStore,
+    Strategy,
+    Team,
+)
 from aftersales.routing.classify import (
     CATEGORIES,
     CategoryRule,
@@ -16,11 +29,22 @@ from aftersales.routing.default_rules import DEFAULT_RULES
 __all__ = [
     "CATEGORIES",
     "DEFAULT_RULES",
+    "Agent",
+    "Assignment",
     "CategoryRule",
     "Classification",
     "Classifier",
     "ClassifierRules",
     "InquiryContext",
+    "RouteMatch",
+    "RouteRequest",
+    "Router",
+    "RoutingConfig",
+    "RoutingRule",
     "RuleClassifier",
     "SeverityRules",
+    "Skills",
+    "StateStore",
+    "Strategy",
+    "Team",
 ]

@@ -108,6 +108,14 @@ class Store(Protocol):
         """Tickets whose ``sla_due_at`` is at or before ``before``, earliest first."""
         ...
 
+    def get_state(self, key: str) -> str | None:
+        """A small value kept for the desk's own bookkeeping (e.g. round-robin positions)."""
+        ...
+
+    def set_state(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key``, replacing what was there."""
+        ...
+
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         """Lease up to ``limit`` pending notifications that are due and not leased."""
         ...

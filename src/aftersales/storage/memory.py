@@ -45,6 +45,7 @@ class MemoryStore:
         self._outbox: dict[str, Notification] = {}
         # Acknowledged keys and when: cheaper than rebuilding each notification on the hot path.
         self._delivered: dict[str, datetime] = {}
+        self._state: dict[str, str] = {}
         self._next_number = 1
 
     def reserve_numbers(self, count: int) -> int:
@@ -154,6 +155,13 @@ class MemoryStore:
             ]
         due.sort(key=lambda t: (t.sla_due_at, t.number))
         return due[:limit]
+
+    def get_state(self, key: str) -> str | None:
+        return self._state.get(key)
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._lock:
+            self._state[key] = value
 
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         with self._lock:

@@ -98,6 +98,7 @@ INSERT INTO counters (name, value) VALUES ('ticket_number', 1);
 _SCHEMA_V2 = """
 ALTER TABLE tickets ADD COLUMN sla_due_at TEXT;
 CREATE INDEX tickets_sla_due ON tickets (sla_due_at, id) WHERE sla_due_at IS NOT NULL;
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
@@ -458,6 +459,13 @@ class SQLiteStore:
                 (_ts(before), limit),
             ).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]
+
+    def get_state(self, key: str) -> str | None:
+        return self._one("SELECT value FROM state WHERE key = ?", (key,), str)
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
 
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
         with self._transaction() as conn:

@@ -35,6 +35,15 @@ class ClassifyInput(_Payload):
     category: Annotated[str, Field(min_length=1, max_length=200)]
     severity: Severity
     priority: Priority | None = None
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
+    evidence: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+
+
+class QueueInput(_Payload):
+    """``queue``: the team a ticket waits for, and why nobody took it yet."""
+
+    team: _Name
+    reason: _Reason | None = None
 
 
 class AssignInput(_Payload):
@@ -122,6 +131,12 @@ def record_assignment(context: TransitionContext) -> Mapping[str, Any]:
     return {"assignee": payload.assignee, "team": payload.team or context.subject.team}
 
 
+def record_queue(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, QueueInput)
+    return {"team": payload.team}
+
+
 def record_escalation(context: TransitionContext) -> Mapping[str, Any]:
     payload = context.payload
     assert isinstance(payload, EscalateInput)
@@ -205,6 +220,7 @@ TICKET_WORKFLOW = Workflow(
             "classify", ("new", "classified"), "classified", effects=["record_classification"]
         ),
         Transition("assign", "classified", "assigned", effects=["record_assignment"]),
+        Transition("queue", "classified", "classified", effects=["record_queue"]),
         *(
             Transition("assign", state, state, effects=["record_assignment"])
             for state in _WORKING[1:]
@@ -246,6 +262,7 @@ TICKET_WORKFLOW = Workflow(
     effects={
         "record_classification": record_classification,
         "record_assignment": record_assignment,
+        "record_queue": record_queue,
         "record_escalation": record_escalation,
         "record_resolution": record_resolution,
         "clear_due": clear_due,
@@ -257,6 +274,7 @@ TICKET_WORKFLOW = Workflow(
     payloads={
         "classify": ClassifyInput,
         "assign": AssignInput,
+        "queue": QueueInput,
         "start": NoteInput,
         "wait_for_customer": NoteInput,
         "wait_for_third_party": NoteInput,

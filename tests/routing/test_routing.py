@@ -1,0 +1,241 @@
+"""Assignment strategies, routing rules as data, the queue, and routing wired into the desk."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore
+from aftersales.models import Channel, Severity
+from aftersales.routing import Router, RouteRequest, RuleClassifier, Strategy
+
+NOW = datetime(2024, 3, 4, 10, tzinfo=timezone.utc)  # a Monday
+
+
+def _config(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "agents": [
+            {"id": "ann", "teams": ["returns"], "capacity": 2},
+            {"id": "bob", "teams": ["returns"], "capacity": 10},
+            {"id": "cat", "teams": ["returns"], "capacity": 5, "skills": {"languages": ["zh"]}},
+            {"id": "dan", "teams": ["repairs"], "skills": {"categories": ["repair_warranty"]}},
+            {"id": "eve", "teams": ["repairs"]},
+        ],
+        "teams": [{"id": "returns", "supervisor": "boss"}, {"id": "repairs"}],
+        "rules": [
+            {
+                "name": "repairs",
+                "match": {"category": ["repair_warranty"]},
+                "team": "repairs",
+                "strategy": "skills",
+            },
+        ],
+        "default_team": "returns",
+    }
+    config.update(overrides)
+    return config
+
+
+def _request(category: str = "return_refund", **fields: Any) -> RouteRequest:
+    values: dict[str, Any] = {
+        "category": category,
+        "severity": Severity.MEDIUM,
+        "channel": Channel.EMAIL,
+    }
+    values.update(fields)
+    return RouteRequest(**values)
+
+
+def test_round_robin_takes_turns_and_skips_agents_who_are_away() -> None:
+    router = Router(_config())
+    picks = [router.route(_request(), {}, NOW).agent for _ in range(4)]
+    assert picks == ["ann", "bob", "cat", "ann"]
+    away = _config()
+    away["agents"][1]["away"] = True
+    router = Router(away)
+    assert [router.route(_request(), {}, NOW).agent for _ in range(3)] == ["ann", "cat", "ann"]
+
+
+def test_round_robin_keeps_its_place_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "rr.db"
+    with SQLiteStore(path) as store:
+        first = Router(_config(), store)
+        assert [first.route(_request(), {}, NOW).agent for _ in range(2)] == ["ann", "bob"]
+    with SQLiteStore(path) as store:
+        again = Router(_config(), store)
+        assert again.route(_request(), {}, NOW).agent == "cat"
+
+
+def test_round_robin_is_fair_over_ten_thousand_tickets() -> None:
+    config = _config(
+        agents=[{"id": f"agent-{n}", "teams": ["returns"], "capacity": 10_000} for n in range(7)]
+    )
+    router = Router(config)
+    counts = Counter(router.route(_request(), {}, NOW).agent for _ in range(10_000))
+    assert len(counts) == 7
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_least_loaded_by_spare_count_or_by_spare_share() -> None:
+    config = _config(
+        agents=[
+            {"id": "a", "teams": ["returns"], "capacity": 2},
+            {"id": "b", "teams": ["returns"], "capacity": 10},
+        ],
+        default_strategy="least_loaded",
+    )
+    loads = {"a": 1, "b": 8}
+    assert Router(config).route(_request(), loads, NOW).agent == "b"  # spare 2 beats spare 1
+    config["default_strategy"] = "least_loaded_share"
+    assert Router(config).route(_request(), loads, NOW).agent == "a"  # 50% spare beats 20%
+
+
+def test_ties_go_to_the_first_agent_by_id() -> None:
+    config = _config(default_strategy="least_loaded")
+    assert Router(config).route(_request(), {"ann": 0, "bob": 8, "cat": 3}, NOW).agent == "ann"
+    assert Router(config).route(_request(), {"ann": 2, "bob": 8, "cat": 3}, NOW).agent == "bob"
+
+
+def test_skills_choose_the_skilled_agent_and_fall_back_to_the_team() -> None:
+    router = Router(_config())
+    skilled = router.route(_request("repair_warranty"), {}, NOW)
+    assert (skilled.team, skilled.agent, skilled.strategy) == ("repairs", "dan", Strategy.SKILLS)
+    config = _config()
+    config["rules"][0]["match"] = {"category": ["repair_warranty", "exchange"]}
+    assert Router(config).route(_request("exchange"), {}, NOW).agent == "eve"  # eve takes anything
+    config["agents"][4]["skills"] = {"categories": ["repair_warranty"]}
+    fallback = Router(config).route(_request("exchange"), {}, NOW)
+    assert (fallback.agent, fallback.reason) == (
+        "dan",
+        "skills: nobody has them, fell back to the team",
+    )
+
+
+def test_everyone_away_or_at_capacity_means_the_queue() -> None:
+    away = _config()
+    for agent in away["agents"]:
+        agent["away"] = True
+    queued = Router(away).route(_request(), {}, NOW)
+    assert (queued.queued, queued.team) == (True, "returns")
+    full = Router(_config()).route(_request(), {"ann": 2, "bob": 10, "cat": 5}, NOW)
+    assert full.queued
+    assert full.reason == "queued: every agent is at capacity"
+
+
+def test_off_shift_agents_are_not_assigned() -> None:
+    config = _config(
+        agents=[
+            {"id": "night", "teams": ["returns"], "shift": {"hours": {"0": ["20:00-23:00"]}}},
+            {"id": "day", "teams": ["returns"]},
+        ]
+    )
+    assert Router(config).route(_request(), {}, NOW).agent == "day"
+
+
+def test_escalated_complaints_go_to_the_supervisor() -> None:
+    router = Router(_config())
+    assert router.route(_request("complaint", escalated=True), {}, NOW).agent == "boss"
+    assert router.route(_request("complaint"), {}, NOW).agent == "ann"
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"rules": [{"name": "x", "team": "nowhere"}]}, "unknown team"),
+        ({"default_team": "repairz"}, "not a team"),
+        (
+            {
+                "teams": [{"id": "returns"}, {"id": "repairs"}, {"id": "empty"}],
+                "default_team": "empty",
+            },
+            "route nowhere",
+        ),
+        (
+            {"agents": [{"id": "x", "teams": ["returns"]}, {"id": "x", "teams": ["returns"]}]},
+            "unique",
+        ),
+        ({"agents": [{"id": "x", "teams": ["mars"]}]}, "unknown teams"),
+    ],
+)
+def test_bad_routing_configs_are_clear_errors(change: dict[str, Any], words: str) -> None:
+    with pytest.raises(InvalidInput, match=words):
+        Router(_config(**change))
+
+
+def _desk(store: Any = None) -> Desk:
+    return Desk(
+        store or MemoryStore(),
+        clock=FrozenClock(NOW),
+        classifier=RuleClassifier(),
+        routing=_config(),
+        route_on_open=True,
+    )
+
+
+def test_the_desk_classifies_and_assigns_on_open_with_events() -> None:
+    desk = _desk()
+    ticket = desk.open_ticket(
+        customer="c1",
+        channel="email",
+        subject="Refund please",
+        description="the kettle arrived broken, I want my money back",
+    )
+    assert (ticket.status, ticket.category, ticket.assignee, ticket.team) == (
+        "assigned",
+        "return_refund",
+        "ann",
+        "returns",
+    )
+    history = desk.history(ticket.id)
+    assert [e.trigger for e in history] == ["created", "classify", "assign"]
+    assert (history[1].actor, history[2].actor) == ("classifier", "router")
+    assert "money back" in history[1].payload["evidence"]
+    repair = desk.open_ticket(customer="c2", channel="wechat", subject="洗衣机坏了，开不了机")
+    assert (repair.team, repair.assignee) == ("repairs", "dan")
+
+
+def test_classifying_and_routing_by_hand_works_too() -> None:
+    desk = Desk(clock=FrozenClock(NOW), classifier=RuleClassifier(), routing=_config())
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="where is my parcel?")
+    assert ticket.status == "new"
+    assert desk.route(ticket.id).assignee == "ann"
+    bare = Desk()
+    with pytest.raises(InvalidInput):
+        bare.route(bare.open_ticket(customer="c", channel="sms", subject="x").id)
+
+
+def test_the_queue_drains_as_capacity_frees(tmp_path: Path) -> None:
+    config = _config(agents=[{"id": "solo", "teams": ["returns"], "capacity": 1}])
+    desk = Desk(
+        SQLiteStore(tmp_path / "q.db"),
+        clock=FrozenClock(NOW),
+        classifier=RuleClassifier(),
+        routing=config,
+        route_on_open=True,
+    )
+    first = desk.open_ticket(customer="c1", channel="email", subject="refund please")
+    second = desk.open_ticket(customer="c2", channel="email", subject="refund please too")
+    assert (first.assignee, second.assignee, second.team) == ("solo", None, "returns")
+    assert desk.history(second.id)[-1].trigger == "queue"
+    assert desk.drain_queue() == ()
+    assert [e.trigger for e in desk.history(second.id)].count("queue") == 1
+    desk.fire(first.id, "start")
+    desk.fire(first.id, "wait_for_customer")  # waiting: no longer counts against capacity
+    assert desk.run_due().auto_closed == ()
+    assert desk.get(second.id).assignee == "solo"
+    desk.close()
+
+
+def test_repeat_contacts_and_vip_tiers_raise_severity_on_open() -> None:
+    desk = _desk()
+    desk.save_customer({"id": "gold", "name": "G", "tier": "vip"})
+    vip = desk.open_ticket(customer="gold", channel="app", subject="refund please")
+    assert vip.severity is Severity.HIGH
+    for _ in range(2):
+        desk.open_ticket(customer="again", channel="app", subject="where is my parcel")
+    third = desk.open_ticket(customer="again", channel="app", subject="where is my parcel")
+    assert third.severity is Severity.HIGH
