@@ -165,3 +165,10 @@ def test_the_evaluation_script_exits_non_zero_below_target(tmp_path: Path) -> No
     bad.write_text("text,category\nhello,delivery\nhi,delivery\n", encoding="utf-8")
     assert EVAL["main"]([str(bad)]) == 1
     assert EVAL["main"]([str(ROOT / "benchmarks" / "data" / "zh_inquiries.csv")]) == 0
+
+
+def test_traditional_chinese_as_in_seed_001() -> None:
+    # wording of seed 001 (traditional): 商品退換、維修、投訴處理
+    result = CLASSIFIER.classify("我要投訴，商品退換和維修一直沒有處理")
+    assert result.category == "complaint"
+    assert CLASSIFIER.classify("電視機要維修").category == "repair_warranty"
