@@ -1,0 +1,142 @@
+"""SQLAlchemyStore passes the store contract on SQLite, PostgreSQL and MariaDB.
+
+The servers are taken from AFTERSALES_TEST_POSTGRES_URL and AFTERSALES_TEST_MYSQL_URL
+(defaults: this machine's loopback servers). Without them the tests skip, naming the
+variable; in CI (CI=true) they fail instead, because there they must run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+sqlalchemy = pytest.importorskip(
+    "sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"'
+)
+
+from aftersales import Desk, FrozenClock, SchemaVersionError, Store  # noqa: E402
+from aftersales.storage.sqlalchemy import SCHEMA_VERSION, SQLAlchemyStore  # noqa: E402
+from aftersales.testing import StoreContract  # noqa: E402
+
+SERVERS = {
+    "postgresql": (
+        "AFTERSALES_TEST_POSTGRES_URL",
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    ),
+    "mariadb": ("AFTERSALES_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+def server_url(name: str) -> str:
+    variable, default = SERVERS[name]
+    url = os.environ.get(variable, default)
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
+        message = f"no {name} server at {url} ({type(error).__name__}); set {variable}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+def fresh_store(url: str) -> SQLAlchemyStore:
+    store = SQLAlchemyStore(url)
+    store.drop_schema()
+    store.close()
+    return SQLAlchemyStore(url)
+
+
+class TestSQLAlchemyStoreOnSQLite(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path
+
+    def setup_method(self, method: object = None) -> None:
+        """The store is made once tmp_path exists (below)."""
+
+    @pytest.fixture(autouse=True)
+    def _store(self, _folder: None) -> None:
+        self.store = self.make_store()
+
+    def make_store(self) -> Store:
+        return SQLAlchemyStore(f"sqlite:///{self.folder / 'sa.db'}")
+
+
+class TestSQLAlchemyStoreOnPostgreSQL(StoreContract):
+    def make_store(self) -> Store:
+        return fresh_store(server_url("postgresql"))
+
+
+class TestSQLAlchemyStoreOnMariaDB(StoreContract):
+    def make_store(self) -> Store:
+        return fresh_store(server_url("mariadb"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'desk.db'}"
+    return server_url(request.param)
+
+
+def test_a_desk_runs_its_lifecycle_on_every_dialect(url: str, clock: FrozenClock) -> None:
+    store = fresh_store(url)
+    desk = Desk(store, clock=clock)
+    ticket = desk.open_ticket(
+        customer="c", channel="wechat", subject="洗衣机漏水 'x'; DROP TABLE t;--"
+    )
+    desk.classify(ticket.id, category="repair", severity="high")
+    desk.assign(ticket.id, assignee="li")
+    desk.add_message(ticket.id, "上门 <b>维修</b> \\ % _", author_id="li")
+    desk.fire(ticket.id, "start")
+    resolved = desk.resolve(ticket.id, resolution="换了排水泵")
+    assert desk.get(ticket.id) == resolved
+    assert desk.replay(ticket.id) == resolved
+    assert [m.body for m in desk.messages(ticket.id)] == ["上门 <b>维修</b> \\ % _"]
+    assert desk.get(ticket.id).subject == "洗衣机漏水 'x'; DROP TABLE t;--"
+    desk.close()
+
+
+def test_the_schema_is_versioned_and_a_newer_one_refused(url: str) -> None:
+    store = fresh_store(url)
+    assert store.schema_version == SCHEMA_VERSION
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 99"))
+    store.close()
+    with pytest.raises(SchemaVersionError):
+        SQLAlchemyStore(url)
+    from aftersales.storage.sqlalchemy import metadata
+
+    engine = sqlalchemy.create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
+def test_a_version_1_schema_is_upgraded(url: str) -> None:
+    from aftersales.storage.sqlalchemy import state
+
+    store = fresh_store(url)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "DROP INDEX tickets_sla_due" + (" ON tickets" if "mysql" in url else "")
+            )
+        )
+        conn.execute(sqlalchemy.text("ALTER TABLE tickets DROP COLUMN sla_due_at"))
+        state.drop(conn)
+        conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 1"))
+    store.close()
+    upgraded = SQLAlchemyStore(url)
+    assert upgraded.schema_version == 2
+    assert "sla_due_at" in {
+        c["name"] for c in sqlalchemy.inspect(upgraded.engine).get_columns("tickets")
+    }
+    upgraded.set_state("k", "v")
+    assert upgraded.get_state("k") == "v"
+    upgraded.close()
