@@ -47,6 +47,8 @@ _TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on e
 _DATA = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
 metadata = sa.MetaData()
+# utf8mb4 on MySQL and MariaDB: emoji and all of CJK
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mariadb_charset": "utf8mb4"}
 tickets = sa.Table(
     "tickets",
     metadata,
@@ -67,6 +69,7 @@ tickets = sa.Table(
     sa.Column("due_at", _TIME),
     sa.Column("sla_due_at", _TIME),
     sa.Column("data", _DATA, nullable=False),
+    **_MYSQL,
 )
 sa.Index("tickets_customer", tickets.c.customer_id, tickets.c.created_at)
 sa.Index("tickets_status", tickets.c.status_category, tickets.c.status)
@@ -93,6 +96,7 @@ events = sa.Table(
     sa.Column("trigger", sa.String(128), nullable=False),
     sa.Column("at", _TIME, nullable=False),
     sa.Column("data", _DATA, nullable=False),
+    **_MYSQL,
 )
 messages = sa.Table(
     "messages",
@@ -103,6 +107,7 @@ messages = sa.Table(
     # order of messages with the same time: the version of the change that added them
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("data", _DATA, nullable=False),
+    **_MYSQL,
 )
 sa.Index("messages_ticket", messages.c.ticket_id, messages.c.at)
 customers = sa.Table(
@@ -110,6 +115,7 @@ customers = sa.Table(
     metadata,
     sa.Column("id", sa.String(128), primary_key=True),
     sa.Column("data", _DATA, nullable=False),
+    **_MYSQL,
 )
 contact_points = sa.Table(
     "contact_points",
@@ -117,6 +123,7 @@ contact_points = sa.Table(
     sa.Column("channel", sa.String(32), primary_key=True),
     sa.Column("address", sa.String(200), primary_key=True),
     sa.Column("customer_id", sa.String(128), nullable=False),
+    **_MYSQL,
 )
 outbox = sa.Table(
     "outbox",
@@ -133,6 +140,7 @@ outbox = sa.Table(
     sa.Column("created_at", _TIME, nullable=False),
     sa.Column("delivered_at", _TIME),
     sa.Column("event", _DATA, nullable=False),
+    **_MYSQL,
 )
 sa.Index("outbox_pending", outbox.c.status, outbox.c.next_attempt_at)
 counters = sa.Table(
@@ -140,15 +148,17 @@ counters = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
+    **_MYSQL,
 )
 state = sa.Table(
     "state",
     metadata,
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+    **_MYSQL,
 )
 schema_version = sa.Table(
-    "aftersales_schema", metadata, sa.Column("version", sa.Integer, nullable=False)
+    "aftersales_schema", metadata, sa.Column("version", sa.Integer, nullable=False), **_MYSQL
 )
 
 _OUTBOX_NAMES = (
