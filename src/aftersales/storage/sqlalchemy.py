@@ -192,6 +192,24 @@ _TICKET_NAMES = (
 )
 
 
+# Statements of the commit path, built once: building expressions per call costs more
+# than the database round trips they make.
+_INSERT_TICKET = tickets.insert()
+_UPDATE_TICKET = (
+    tickets.update()
+    .where(tickets.c.id == sa.bindparam("b_id"), tickets.c.version == sa.bindparam("b_version"))
+    .values({name: sa.bindparam(name) for name in _TICKET_NAMES})
+)
+_INSERT_EVENT = events.insert()
+_INSERT_MESSAGE = messages.insert()
+_INSERT_OUTBOX = outbox.insert()
+_ACKNOWLEDGE = (
+    outbox.update()
+    .where(outbox.c.key.in_(sa.bindparam("keys", expanding=True)), outbox.c.status == "pending")
+    .values(status="delivered", delivered_at=sa.bindparam("at"), lease_until=None)
+)
+
+
 class SQLAlchemyStore:
     """A store on any database SQLAlchemy 2 reaches; PostgreSQL and MariaDB are tested.
 
@@ -212,6 +230,15 @@ class SQLAlchemyStore:
         self._skip_locked = self.dialect in ("postgresql", "mysql", "mariadb")
         if self.dialect == "sqlite":
             _sqlite_immediate_transactions(self.engine)
+        self._sql = {
+            name: _render(statement, self.engine)
+            for name, statement in (
+                ("insert_ticket", _INSERT_TICKET),
+                ("update_ticket", _UPDATE_TICKET),
+                ("insert_event", _INSERT_EVENT),
+                ("insert_outbox", _INSERT_OUTBOX),
+            )
+        }
         try:
             self._migrate()
         except BaseException:
@@ -287,46 +314,49 @@ class SQLAlchemyStore:
         row["channel"] = ticket.channel.value
         try:
             with self._begin() as conn:
+                run = self._run
                 if change.expected_version == 0:
-                    conn.execute(
-                        tickets.insert().values(
-                            id=ticket.id,
-                            number=ticket.number,
-                            workflow=ticket.workflow,
-                            created_at=_ts(ticket.created_at),
+                    run(
+                        conn,
+                        "insert_ticket",
+                        {
                             **row,
-                        )
+                            "id": ticket.id,
+                            "number": ticket.number,
+                            "workflow": ticket.workflow,
+                            "created_at": _ts(ticket.created_at),
+                        },
                     )
                 else:
-                    updated = conn.execute(
-                        tickets.update()
-                        .where(
-                            tickets.c.id == ticket.id, tickets.c.version == change.expected_version
-                        )
-                        .values(**row)
-                    ).rowcount
+                    updated = run(
+                        conn,
+                        "update_ticket",
+                        {**row, "b_id": ticket.id, "b_version": change.expected_version},
+                    )
                     if updated != 1:
                         raise ConcurrencyError(
                             ticket.id, change.expected_version, self._version(conn, ticket.id)
                         )
                 event_json: dict[int, str] = {}
-                if change.events:
-                    rows = []
-                    for event in change.events:
-                        event_json[id(event)] = data = event.model_dump_json()
-                        rows.append(
-                            {
-                                "subject_id": event.subject_id,
-                                "sequence": event.sequence,
-                                "trigger": event.trigger,
-                                "at": _ts(event.at),
-                                "data": data,
-                            }
-                        )
-                    conn.execute(events.insert(), rows)
+                event_rows = []
+                for event in change.events:
+                    event_json[id(event)] = data = event.model_dump_json()
+                    event_rows.append(
+                        {
+                            "subject_id": event.subject_id,
+                            "sequence": event.sequence,
+                            "trigger": event.trigger,
+                            "at": _ts(event.at),
+                            "data": data,
+                        }
+                    )
+                if event_rows:
+                    conn.execute(
+                        _INSERT_EVENT, event_rows[0] if len(event_rows) == 1 else event_rows
+                    )
                 if change.messages:
                     conn.execute(
-                        messages.insert(),
+                        _INSERT_MESSAGE,
                         [
                             {
                                 "id": m.id,
@@ -339,18 +369,18 @@ class SQLAlchemyStore:
                         ],
                     )
                 if change.outbox:
-                    conn.execute(
-                        outbox.insert(),
-                        [
-                            dict(
-                                zip(
-                                    _OUTBOX_NAMES,
-                                    _notification_row(n, event_json.get(id(n.event))),
-                                    strict=True,
-                                )
+                    outbox_rows = [
+                        dict(
+                            zip(
+                                _OUTBOX_NAMES,
+                                _notification_row(n, event_json.get(id(n.event))),
+                                strict=True,
                             )
-                            for n in change.outbox
-                        ],
+                        )
+                        for n in change.outbox
+                    ]
+                    conn.execute(
+                        _INSERT_OUTBOX, outbox_rows[0] if len(outbox_rows) == 1 else outbox_rows
                     )
                 if change.delivered:
                     self._acknowledge(conn, change.delivered, ticket.updated_at)
@@ -358,6 +388,12 @@ class SQLAlchemyStore:
             with self._read() as conn:
                 actual = self._version(conn, ticket.id)
             raise ConcurrencyError(ticket.id, change.expected_version, actual) from None
+
+    def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> int:
+        """Execute a pre-rendered hot-path statement; returns the row count."""
+        sql, order = self._sql[name]
+        values: Any = tuple(params[key] for key in order) if order is not None else params
+        return int(conn.exec_driver_sql(sql, values).rowcount)
 
     @staticmethod
     def _version(conn: Connection, ticket_id: str) -> int | None:
@@ -516,11 +552,7 @@ class SQLAlchemyStore:
 
     @staticmethod
     def _acknowledge(conn: Connection, keys: Sequence[str], at: datetime) -> None:
-        conn.execute(
-            outbox.update()
-            .where(outbox.c.key.in_(list(keys)), outbox.c.status == "pending")
-            .values(status="delivered", delivered_at=_ts(at), lease_until=None)
-        )
+        conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": _ts(at)})
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:
@@ -561,6 +593,14 @@ class SQLAlchemyStore:
         self.close()
 
 
+def _render(statement: Any, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
+    """The statement's SQL for this engine's driver, and its parameter order when the
+    driver takes positional parameters."""
+    compiled = statement.compile(dialect=engine.dialect)
+    order = compiled.positiontup
+    return compiled.string, None if order is None else tuple(order)
+
+
 def _upgrade_to_2(conn: Connection) -> None:
     """Version 1 had no SLA index column and no state table."""
     conn.execute(sa.text("ALTER TABLE tickets ADD COLUMN sla_due_at VARCHAR(40)"))
@@ -576,6 +616,11 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _autocommit_driver(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
+        if engine.url.database not in (None, "", ":memory:"):
+            # the same durability as SQLiteStore: WAL, and fsync at checkpoints only
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        dbapi_connection.execute("PRAGMA busy_timeout=10000")
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(conn: Connection) -> None:

@@ -1,0 +1,332 @@
+"""SQL store performance (issue 7), each figure next to a floor measured in the same run:
+- PostgreSQL: durable transitions/s through Desk + SQLAlchemyStore vs a raw psycopg
+  script doing the same statements (target at least 0.6x); lifecycles/s with 1, 2 and 4
+  worker processes;
+- SQLite: SQLAlchemyStore vs SQLiteStore lifecycles/s (reported; SQLiteStore is the default);
+- the due query on 1,000,000 tickets, SQLite and PostgreSQL: all due ids at most 5 ms
+  median, the next 100 due at most 1 ms.
+
+Run: python benchmarks/bench_sql.py [stored tickets]   (needs the servers of the tests)
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+
+from _timing import interleaved_medians, median_seconds, report
+from aftersales import Desk, Notification, SQLiteStore
+from aftersales.storage.sqlalchemy import SQLAlchemyStore
+
+PG = os.environ.get(
+    "AFTERSALES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+STORED = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+LIFECYCLES = 40
+STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
+PAYLOADS = {
+    "classify": {"category": "repair", "severity": "high"},
+    "assign": {"assignee": "li.wei"},
+    "resolve": {"resolution": "Replaced the drain pump"},
+}
+
+
+def _fresh(url: str) -> SQLAlchemyStore:
+    store = SQLAlchemyStore(url)
+    store.drop_schema()
+    store.close()
+    return SQLAlchemyStore(url)
+
+
+def _desk_batch(desk: Desk, count: int = LIFECYCLES) -> None:
+    for _ in range(count):
+        ticket = desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
+        for trigger in STEPS:
+            desk.fire(ticket.id, trigger, actor="li.wei", payload=PAYLOADS.get(trigger))
+
+
+def _hooked(store: object) -> Desk:
+    desk = Desk(store)  # type: ignore[arg-type]
+
+    def hook(notification: Notification) -> None:
+        del notification
+
+    desk.on_transition(hook, name="hook")
+    return desk
+
+
+def _raw_pg_batch(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for _ in range(LIFECYCLES):
+        ticket_id = uuid.uuid4().hex
+        number = int(time.time_ns() % 2_000_000_000)
+        data = {"id": ticket_id, "status": "new", "subject": "洗衣机漏水", "version": 1}
+        previous = None
+        for version in range(1, len(STEPS) + 2):
+            at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            data.update(version=version, updated_at=at)
+            event = dumps({"subject_id": ticket_id, "sequence": version, "changes": data})
+            key = f"{ticket_id}:{version}:hook"
+            with conn.transaction():
+                if version == 1:
+                    conn.execute(
+                        "INSERT INTO tickets (status, status_category, version, customer_id,"
+                        " channel, assignee, team, merged_into, parent_id, follow_up_of, due_at,"
+                        " sla_due_at, data, id, number, workflow, created_at)"
+                        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        (
+                            "new",
+                            "new",
+                            1,
+                            "c-1",
+                            "wechat",
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            dumps(data),
+                            ticket_id,
+                            number + version,
+                            "ticket",
+                            at,
+                        ),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE tickets SET status=%s, status_category=%s, version=%s,"
+                        " customer_id=%s, channel=%s, assignee=%s, team=%s, merged_into=%s,"
+                        " parent_id=%s, follow_up_of=%s, due_at=%s, sla_due_at=%s, data=%s"
+                        " WHERE id=%s AND version=%s",
+                        (
+                            "open",
+                            "open",
+                            version,
+                            "c-1",
+                            "wechat",
+                            "li.wei",
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            dumps(data),
+                            ticket_id,
+                            version - 1,
+                        ),
+                    )
+                conn.execute(
+                    "INSERT INTO events (subject_id, sequence, trigger, at, data) "
+                    "VALUES (%s,%s,%s,%s,%s)",
+                    (ticket_id, version, "step", at, event),
+                )
+                conn.execute(
+                    "INSERT INTO outbox (key, handler, subject_id, sequence, status, attempts,"
+                    " next_attempt_at, lease_until, last_error, created_at, delivered_at, event)"
+                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    (key, "hook", ticket_id, version, "pending", 0, at, at, None, at, None, event),
+                )
+                if previous:
+                    conn.execute(
+                        "UPDATE outbox SET status='delivered', delivered_at=%s, lease_until=NULL"
+                        " WHERE key IN (%s) AND status='pending'",
+                        (at, previous),
+                    )
+            previous = key
+
+
+def bench_postgres() -> bool:
+    desk = _hooked(_fresh(PG))
+    raw = psycopg.connect(PG.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+    seconds = interleaved_medians(
+        {"desk": lambda: _desk_batch(desk), "raw": lambda: _raw_pg_batch(raw)},
+        LIFECYCLES,
+        repeats=5,
+    )
+    raw.close()
+    desk.close()
+    figure, floor = 7 / seconds["desk"], 7 / seconds["raw"]
+    return report(
+        "PostgreSQL transitions through the Desk",
+        figure,
+        floor,
+        "transitions/s",
+        ">= 0.6x raw psycopg",
+        figure >= 0.6 * floor,
+    )
+
+
+def _worker(url: str, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    desk = _hooked(SQLAlchemyStore(url))
+    done = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _desk_batch(desk, 1)
+        done += 1
+    desk.close()
+    out.put(done)
+
+
+def bench_workers() -> None:
+    context = multiprocessing.get_context("fork")
+    _fresh(PG).close()
+    for count in (1, 2, 4):
+        out = context.Queue()
+        workers = [context.Process(target=_worker, args=(PG, 3.0, out)) for _ in range(count)]
+        for worker in workers:
+            worker.start()
+        total = sum(out.get(timeout=60) for _ in workers)
+        for worker in workers:
+            worker.join()
+        print(
+            f"     PostgreSQL, {count} worker process(es): {total / 3.0:,.0f} lifecycles/s "
+            f"({7 * total / 3.0:,.0f} transitions/s)"
+        )
+
+
+def bench_sqlite(folder: Path) -> None:
+    via_sqlalchemy = _hooked(SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}"))
+    native = _hooked(SQLiteStore(folder / "native.db"))
+    seconds = interleaved_medians(
+        {"sa": lambda: _desk_batch(via_sqlalchemy), "native": lambda: _desk_batch(native)},
+        LIFECYCLES,
+        repeats=5,
+    )
+    figure, floor = 1 / seconds["sa"], 1 / seconds["native"]
+    report(
+        "SQLite lifecycles, SQLAlchemyStore vs SQLiteStore",
+        figure,
+        floor,
+        "lifecycles/s",
+        "reported (SQLiteStore stays the default)",
+        True,
+    )
+    via_sqlalchemy.close()
+    native.close()
+
+
+def _due_rows(count: int, now: datetime) -> list[tuple[object, ...]]:
+    rows = []
+    for number in range(1, count + 1):
+        if number % 100 == 0:
+            due = (now - timedelta(minutes=number % 997)).isoformat(timespec="microseconds")
+        elif number % 10 < 3:
+            due = (now + timedelta(minutes=1 + number % 9973)).isoformat(timespec="microseconds")
+        else:
+            due = None
+        rows.append(
+            (
+                f"t{number:07d}",
+                number,
+                "ticket",
+                "in_progress",
+                "open",
+                1,
+                "c",
+                "email",
+                "2024-01-01T00:00:00.000000+00:00",
+                due,
+                "{}",
+            )
+        )
+    return rows
+
+
+def _due_on(name: str, url: str, rows: list[tuple[object, ...]], now: datetime) -> bool:
+    from sqlalchemy import text
+
+    store = _fresh(url)
+    started = time.perf_counter()
+    columns = (
+        "id, number, workflow, status, status_category, version, customer_id, channel, "
+        "created_at, sla_due_at, data"
+    )
+    with store.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        if name == "PostgreSQL":
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(  # type: ignore[union-attr]
+                    f"COPY tickets ({columns}) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ",".join("?" * 11)
+            raw.executemany(f"INSERT INTO tickets ({columns}) VALUES ({marks})", rows)  # type: ignore[union-attr]
+    with store.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    print(f"     {name}: loaded {len(rows):,} tickets in {time.perf_counter() - started:.1f} s")
+    cutoff = {"cutoff": now.isoformat(timespec="microseconds")}
+    query = (
+        "SELECT id FROM tickets WHERE sla_due_at IS NOT NULL AND sla_due_at <= :cutoff "
+        "ORDER BY sla_due_at"
+    )
+    unindexed = (
+        query.replace("FROM tickets", "FROM tickets NOT INDEXED")
+        if name == "SQLite"
+        else "SELECT id FROM tickets WHERE sla_due_at || '' <= :cutoff ORDER BY sla_due_at"
+    )
+    explain = "EXPLAIN QUERY PLAN " if name == "SQLite" else "EXPLAIN "
+    with store.engine.connect() as conn:
+        plan = conn.execute(text(explain + query), cutoff).fetchall()
+        print(f"     plan: {' | '.join(str(row[-1]) for row in plan)[:160]}")
+
+        def all_due() -> None:
+            assert len(conn.execute(text(query), cutoff).fetchall()) == len(rows) // 100
+
+        def next_hundred() -> None:
+            assert len(conn.execute(text(query + " LIMIT 100"), cutoff).fetchall()) == 100
+
+        def scan() -> None:
+            conn.execute(text(unindexed), cutoff).fetchall()
+
+        due_ms = median_seconds(all_due, 1, repeats=9) * 1e3
+        next_ms = median_seconds(next_hundred, 1, repeats=21) * 1e3
+        scan_ms = median_seconds(scan, 1, repeats=3) * 1e3
+    store.drop_schema()
+    store.close()
+    ok = report(
+        f"{name}: all {len(rows) // 100:,} due among {len(rows):,}",
+        due_ms,
+        scan_ms,
+        "ms",
+        "<= 5 ms (floor: the query without the index)",
+        due_ms <= 5,
+    )
+    return (
+        report(f"{name}: the next 100 due", next_ms, scan_ms, "ms", "<= 1 ms", next_ms <= 1) and ok
+    )
+
+
+def bench_due(folder: Path) -> bool:
+    now = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    rows = _due_rows(STORED, now)
+    ok = _due_on("SQLite", f"sqlite:///{folder / 'million.db'}", rows, now)
+    return _due_on("PostgreSQL", PG, rows, now) and ok
+
+
+def main() -> int:
+    ok = bench_postgres()
+    bench_workers()
+    with tempfile.TemporaryDirectory() as name:
+        bench_sqlite(Path(name))
+        ok &= bench_due(Path(name))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
