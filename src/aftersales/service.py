@@ -19,6 +19,7 @@ from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
     InvalidInput,
+    InvalidWorkflow,
     TicketNotFound,
     TransitionError,
     TransitionRefused,
@@ -538,6 +539,72 @@ class Desk:
                 continue
             assigned.append(routed.id)
         return tuple(assigned)
+
+    def import_tickets(
+        self,
+        records: Iterable[Ticket | Mapping[str, Any]],
+        *,
+        batch_size: int = 1000,
+        actor: str = "import",
+    ) -> int:
+        """Import tickets from another system in batches (one transaction each).
+
+        Each record has the fields of :class:`~aftersales.Ticket`; ``number`` is assigned
+        when missing, ``status_category`` follows ``status``, times are kept as given.
+        Every ticket gets its creation event; hooks are not called (an import is history,
+        not news). A record that does not validate raises :class:`~aftersales.InvalidInput`
+        naming its position, and its whole batch is not written. Returns the count imported.
+        """
+        _check_text("actor", actor)
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
+            raise InvalidInput("import", [FieldError(("batch_size",), "must be 1 to 100,000")])
+        imported = 0
+        batch: list[Change] = []
+        category_of = self.workflow.category_of
+        for position, record in enumerate(records):
+            data = record.model_dump() if isinstance(record, Ticket) else dict(record)
+            if "number" not in data or data["number"] is None:
+                data["number"] = self._next_number()
+            if "status" in data and "status_category" not in data:
+                try:
+                    data["status_category"] = category_of(str(data["status"]))
+                except InvalidWorkflow:
+                    raise InvalidInput(
+                        "import",
+                        [FieldError((position, "status"), f"unknown status {data['status']!r}")],
+                    ) from None
+            try:
+                ticket = Ticket.model_validate(data)
+            except InvalidInput as error:
+                raise InvalidInput(
+                    "import",
+                    [FieldError((position, *e.location), e.message, e.kind) for e in error.errors],
+                ) from None
+            if ticket.version != 1:
+                ticket = ticket.model_copy(update={"version": 1})
+            event = trusted(
+                Event,
+                {
+                    "subject_id": ticket.id,
+                    "sequence": 1,
+                    "trigger": OPENED,
+                    "from_state": None,
+                    "to_state": ticket.status,
+                    "actor": actor,
+                    "at": ticket.created_at,
+                    "payload": {},
+                    "changes": ticket.model_dump(mode="json"),
+                },
+            )
+            batch.append(Change(ticket, 0, (event,)))
+            if len(batch) >= batch_size:
+                self.store.commit_many(batch)
+                imported += len(batch)
+                batch = []
+        if batch:
+            self.store.commit_many(batch)
+            imported += len(batch)
+        return imported
 
     def fire(
         self,

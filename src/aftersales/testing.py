@@ -269,6 +269,18 @@ class StoreContract:
         assert [t.number for t in due] == [2, 1]
         assert [t.number for t in self.store.sla_due(_T0 + timedelta(hours=2), 10)] == [2]
 
+    def test_commit_many_writes_all_or_nothing(self) -> None:
+        first, second = _ticket(1), _ticket(2)
+        self.store.commit_many(
+            [Change(first, 0, (_event(first),)), Change(second, 0, (_event(second),))]
+        )
+        assert [t.number for t in self.store.find(TicketQuery())] == [1, 2]
+        third = _ticket(3)
+        with pytest.raises(ConcurrencyError):
+            self.store.commit_many([Change(third, 0, (_event(third),)), Change(first, 0, ())])
+        assert [t.number for t in self.store.find(TicketQuery())] == [1, 2]
+        assert self.store.events("t3") == []
+
     def test_state_values_are_kept_and_replaced(self) -> None:
         assert self.store.get_state("round_robin:returns") is None
         self.store.set_state("round_robin:returns", "agent-3")

@@ -68,6 +68,10 @@ class Store(Protocol):
         """Write ``change`` atomically, checking the ticket's version first."""
         ...
 
+    def commit_many(self, changes: Sequence[Change]) -> None:
+        """Write many changes in one transaction (bulk import): all of them or none."""
+        ...
+
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises TicketNotFound."""
         ...

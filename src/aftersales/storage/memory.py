@@ -54,6 +54,19 @@ class MemoryStore:
             self._next_number += count
             return first
 
+    def commit_many(self, changes: Sequence[Change]) -> None:
+        with self._lock:
+            seen: set[str] = set()
+            for change in changes:
+                ticket = change.ticket
+                current = self._tickets.get(ticket.id)
+                actual = None if current is None else current.version
+                if (actual or 0) != change.expected_version or ticket.id in seen:
+                    raise ConcurrencyError(ticket.id, change.expected_version, actual)
+                seen.add(ticket.id)
+            for change in changes:
+                self._apply(change)
+
     def commit(self, change: Change) -> None:
         ticket = change.ticket
         with self._lock:
@@ -61,17 +74,22 @@ class MemoryStore:
             actual = None if current is None else current.version
             if (actual or 0) != change.expected_version:
                 raise ConcurrencyError(ticket.id, change.expected_version, actual)
-            if current is None:
-                self._by_number[ticket.number] = ticket.id
-            self._tickets[ticket.id] = ticket
-            if change.events:
-                self._events.setdefault(ticket.id, []).extend(change.events)
-            if change.messages:
-                self._messages.setdefault(ticket.id, []).extend(change.messages)
-            for notification in change.outbox:
-                self._outbox[notification.key] = notification
-            if change.delivered:
-                self._acknowledge(change.delivered, ticket.updated_at)
+            self._apply(change)
+
+    def _apply(self, change: Change) -> None:
+        """Write a change whose version was checked; the lock is held."""
+        ticket = change.ticket
+        if ticket.id not in self._tickets:
+            self._by_number[ticket.number] = ticket.id
+        self._tickets[ticket.id] = ticket
+        if change.events:
+            self._events.setdefault(ticket.id, []).extend(change.events)
+        if change.messages:
+            self._messages.setdefault(ticket.id, []).extend(change.messages)
+        for notification in change.outbox:
+            self._outbox[notification.key] = notification
+        if change.delivered:
+            self._acknowledge(change.delivered, ticket.updated_at)
 
     def get(self, ticket_id: str) -> Ticket:
         try:

@@ -307,87 +307,94 @@ class SQLAlchemyStore:
             ).scalar_one()
         return int(last) - count
 
+    def commit_many(self, changes: Sequence[Change]) -> None:
+        try:
+            with self._begin() as conn:
+                for change in changes:
+                    self._write(conn, change)
+        except IntegrityError as error:
+            raise ConcurrencyError("(bulk import)", 0, None) from error
+
     def commit(self, change: Change) -> None:
+        try:
+            with self._begin() as conn:
+                self._write(conn, change)
+        except IntegrityError:
+            with self._read() as conn:
+                actual = self._version(conn, change.ticket.id)
+            raise ConcurrencyError(change.ticket.id, change.expected_version, actual) from None
+
+    def _write(self, conn: Connection, change: Change) -> None:
         ticket = change.ticket
         row = dict(zip(_TICKET_NAMES, _ticket_row(ticket), strict=True))
         row["status_category"] = ticket.status_category.value
         row["channel"] = ticket.channel.value
-        try:
-            with self._begin() as conn:
-                run = self._run
-                if change.expected_version == 0:
-                    run(
-                        conn,
-                        "insert_ticket",
-                        {
-                            **row,
-                            "id": ticket.id,
-                            "number": ticket.number,
-                            "workflow": ticket.workflow,
-                            "created_at": _ts(ticket.created_at),
-                        },
+        run = self._run
+        if change.expected_version == 0:
+            run(
+                conn,
+                "insert_ticket",
+                {
+                    **row,
+                    "id": ticket.id,
+                    "number": ticket.number,
+                    "workflow": ticket.workflow,
+                    "created_at": _ts(ticket.created_at),
+                },
+            )
+        else:
+            updated = run(
+                conn,
+                "update_ticket",
+                {**row, "b_id": ticket.id, "b_version": change.expected_version},
+            )
+            if updated != 1:
+                raise ConcurrencyError(
+                    ticket.id, change.expected_version, self._version(conn, ticket.id)
+                )
+        event_json: dict[int, str] = {}
+        event_rows = []
+        for event in change.events:
+            event_json[id(event)] = data = event.model_dump_json()
+            event_rows.append(
+                {
+                    "subject_id": event.subject_id,
+                    "sequence": event.sequence,
+                    "trigger": event.trigger,
+                    "at": _ts(event.at),
+                    "data": data,
+                }
+            )
+        if event_rows:
+            conn.execute(_INSERT_EVENT, event_rows[0] if len(event_rows) == 1 else event_rows)
+        if change.messages:
+            conn.execute(
+                _INSERT_MESSAGE,
+                [
+                    {
+                        "id": m.id,
+                        "ticket_id": m.ticket_id,
+                        "at": _ts(m.at),
+                        "position": ticket.version * 1000 + index,
+                        "data": m.model_dump_json(),
+                    }
+                    for index, m in enumerate(change.messages)
+                ],
+            )
+        if change.outbox:
+            outbox_rows = [
+                dict(
+                    zip(
+                        _OUTBOX_NAMES,
+                        _notification_row(n, event_json.get(id(n.event))),
+                        strict=True,
                     )
-                else:
-                    updated = run(
-                        conn,
-                        "update_ticket",
-                        {**row, "b_id": ticket.id, "b_version": change.expected_version},
-                    )
-                    if updated != 1:
-                        raise ConcurrencyError(
-                            ticket.id, change.expected_version, self._version(conn, ticket.id)
-                        )
-                event_json: dict[int, str] = {}
-                event_rows = []
-                for event in change.events:
-                    event_json[id(event)] = data = event.model_dump_json()
-                    event_rows.append(
-                        {
-                            "subject_id": event.subject_id,
-                            "sequence": event.sequence,
-                            "trigger": event.trigger,
-                            "at": _ts(event.at),
-                            "data": data,
-                        }
-                    )
-                if event_rows:
-                    conn.execute(
-                        _INSERT_EVENT, event_rows[0] if len(event_rows) == 1 else event_rows
-                    )
-                if change.messages:
-                    conn.execute(
-                        _INSERT_MESSAGE,
-                        [
-                            {
-                                "id": m.id,
-                                "ticket_id": m.ticket_id,
-                                "at": _ts(m.at),
-                                "position": ticket.version * 1000 + index,
-                                "data": m.model_dump_json(),
-                            }
-                            for index, m in enumerate(change.messages)
-                        ],
-                    )
-                if change.outbox:
-                    outbox_rows = [
-                        dict(
-                            zip(
-                                _OUTBOX_NAMES,
-                                _notification_row(n, event_json.get(id(n.event))),
-                                strict=True,
-                            )
-                        )
-                        for n in change.outbox
-                    ]
-                    conn.execute(
-                        _INSERT_OUTBOX, outbox_rows[0] if len(outbox_rows) == 1 else outbox_rows
-                    )
-                if change.delivered:
-                    self._acknowledge(conn, change.delivered, ticket.updated_at)
-        except IntegrityError:
-            with self._read() as conn:
-                actual = self._version(conn, ticket.id)
-            raise ConcurrencyError(ticket.id, change.expected_version, actual) from None
+                )
+                for n in change.outbox
+            ]
+            conn.execute(_INSERT_OUTBOX, outbox_rows[0] if len(outbox_rows) == 1 else outbox_rows)
+        if change.delivered:
+            self._acknowledge(conn, change.delivered, ticket.updated_at)
 
     def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> int:
         """Execute a pre-rendered hot-path statement; returns the row count."""

@@ -284,6 +284,56 @@ class SQLiteStore:
             ).fetchone()[0]
             return last - count
 
+    def commit_many(self, changes: Sequence[Change]) -> None:
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+            try:
+                if all(
+                    c.expected_version == 0 and not c.messages and not c.outbox and not c.delivered
+                    for c in changes
+                ):
+                    self._insert_all(conn, changes)  # an import: batched statements
+                else:
+                    for change in changes:
+                        self._write(conn, change, change.ticket, _ticket_row(change.ticket))
+            except BaseException as error:
+                conn.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+                raise
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _insert_all(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
+        try:
+            conn.executemany(
+                _TICKET_INSERT,
+                [
+                    (
+                        *_ticket_row(c.ticket),
+                        c.ticket.id,
+                        c.ticket.number,
+                        c.ticket.workflow,
+                        _ts(c.ticket.created_at),
+                    )
+                    for c in changes
+                ],
+            )
+        except sqlite3.IntegrityError:
+            raise ConcurrencyError("(bulk import)", 0, None) from None
+        conn.executemany(
+            "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?,?,?,?,?)",
+            [
+                (e.subject_id, e.sequence, e.trigger, _ts(e.at), e.model_dump_json())
+                for c in changes
+                for e in c.events
+            ],
+        )
+
     def commit(self, change: Change) -> None:
         ticket = change.ticket
         row = _ticket_row(ticket)

@@ -1,0 +1,125 @@
+"""Bulk import of 100,000 tickets with their creation events on SQLite, batched: at least
+50,000 tickets/s, next to a raw sqlite3 script inserting the same rows in the same batches.
+
+Run: python benchmarks/bench_import.py [tickets]
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from _timing import report
+from aftersales import Desk, SQLiteStore
+from aftersales.storage.sqlite import _SCHEMA_V1, _SCHEMA_V2
+
+COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+T0 = datetime(2023, 5, 1, 8, tzinfo=timezone.utc)
+
+
+def records() -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"legacy-{n:07d}",
+            "channel": "email",
+            "subject": f"Imported case {n}",
+            "customer_id": f"c{n % 997}",
+            "status": "closed",
+            "assignee": "li",
+            "created_at": T0 + timedelta(minutes=n),
+            "updated_at": T0 + timedelta(minutes=n + 5),
+        }
+        for n in range(COUNT)
+    ]
+
+
+def raw_import(path: Path, rows: list[dict[str, object]]) -> float:
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    for schema in (_SCHEMA_V1, _SCHEMA_V2):
+        for statement in schema.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    started = time.perf_counter()
+    for first in range(0, len(rows), 1000):
+        tickets, events = [], []
+        for number, record in enumerate(rows[first : first + 1000], start=first + 1):
+            created = record["created_at"].isoformat(timespec="microseconds")  # type: ignore[attr-defined]
+            data = dumps({**record, "number": number, "status_category": "closed", "version": 1})
+            tickets.append(
+                (
+                    "closed",
+                    "closed",
+                    1,
+                    record["customer_id"],
+                    "email",
+                    "li",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    data,
+                    record["id"],
+                    number,
+                    "ticket",
+                    created,
+                )
+            )
+            events.append(
+                (
+                    record["id"],
+                    1,
+                    "created",
+                    created,
+                    dumps({"subject_id": record["id"], "sequence": 1, "changes": json.loads(data)}),
+                )
+            )
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(
+            "INSERT INTO tickets (status, status_category, version, customer_id, channel, "
+            "assignee, team, merged_into, parent_id, follow_up_of, due_at, sla_due_at, data, id, "
+            "number, workflow, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            tickets,
+        )
+        connection.executemany(
+            "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?,?,?,?,?)",
+            events,
+        )
+        connection.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    connection.close()
+    return seconds
+
+
+def main() -> int:
+    rows = records()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        desk = Desk(SQLiteStore(folder / "import.db"), settings={"number_block_size": 1000})
+        started = time.perf_counter()
+        assert desk.import_tickets(rows, batch_size=1000) == COUNT
+        seconds = time.perf_counter() - started
+        desk.close()
+        floor = raw_import(folder / "raw.db", rows)
+    ok = report(
+        f"import {COUNT:,} tickets with events into SQLite",
+        COUNT / seconds,
+        COUNT / floor,
+        "tickets/s",
+        ">= 50,000 tickets/s",
+        COUNT / seconds >= 50_000,
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

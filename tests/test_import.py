@@ -1,0 +1,76 @@
+"""Bulk import: batched, validated, with creation events, all or nothing per batch."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from aftersales import Desk, InvalidInput, Ticket
+
+T0 = datetime(2023, 5, 1, 8, tzinfo=timezone.utc)
+
+
+def _records(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"legacy-{n}",
+            "channel": "email" if n % 2 else "wechat",
+            "subject": f"Imported case {n}",
+            "customer_id": f"c{n % 7}",
+            "status": "closed" if n % 3 else "in_progress",
+            "assignee": "li",
+            "created_at": T0 + timedelta(hours=n),
+            "updated_at": T0 + timedelta(hours=n, minutes=5),
+        }
+        for n in range(count)
+    ]
+
+
+def test_import_writes_tickets_with_their_creation_events(desk: Desk) -> None:
+    assert desk.import_tickets(_records(2500), batch_size=1000) == 2500
+    ticket = desk.get("legacy-4")
+    assert (ticket.status, ticket.status_category.value, ticket.version) == ("closed", "closed", 1)
+    assert ticket.created_at == T0 + timedelta(hours=4)
+    assert [e.trigger for e in desk.history("legacy-4")] == ["created"]
+    assert desk.history("legacy-4")[0].actor == "import"
+    assert desk.replay("legacy-4") == ticket
+    assert len(desk.find(customer_id="c1", limit=10_000)) == len(
+        [n for n in range(2500) if n % 7 == 1]
+    )
+    numbers = [t.number for t in desk.find(limit=10_000)]
+    assert len(set(numbers)) == 2500
+
+
+def test_import_takes_ticket_objects_and_keeps_their_numbers(desk: Desk) -> None:
+    record = Ticket.model_validate(
+        {**_records(1)[0], "number": 900, "status_category": "open", "version": 4}
+    )
+    desk.import_tickets([record])
+    assert (desk.get(900).id, desk.get(900).version) == ("legacy-0", 1)
+
+
+def test_a_bad_record_names_its_position_and_its_batch_is_not_written(desk: Desk) -> None:
+    records = _records(5)
+    records[3]["channel"] = "pigeon"
+    with pytest.raises(InvalidInput) as raised:
+        desk.import_tickets(records, batch_size=10)
+    assert raised.value.errors[0].location == (3, "channel")
+    assert desk.find() == []
+    records = _records(2)
+    records[1]["status"] = "limbo"
+    with pytest.raises(InvalidInput) as raised:
+        desk.import_tickets(records)
+    assert raised.value.errors[0].location == (1, "status")
+    with pytest.raises(InvalidInput):
+        desk.import_tickets([], batch_size=0)
+
+
+def test_importing_an_existing_id_again_changes_nothing(desk: Desk) -> None:
+    from aftersales import ConcurrencyError
+
+    desk.import_tickets(_records(3))
+    with pytest.raises(ConcurrencyError):
+        desk.import_tickets([_records(5)[4], _records(3)[1]])
+    assert len(desk.find()) == 3
