@@ -89,6 +89,24 @@ def _check_text(name: str, value: object, max_length: int = 128) -> str:
     return value
 
 
+def _creation_event(ticket: Ticket, actor: str) -> Event:
+    """The first event of a ticket: its whole initial record, so replay can rebuild it."""
+    return trusted(
+        Event,
+        {
+            "subject_id": ticket.id,
+            "sequence": 1,
+            "trigger": OPENED,
+            "from_state": None,
+            "to_state": ticket.status,
+            "actor": actor,
+            "at": ticket.created_at,
+            "payload": {},
+            "changes": ticket.model_dump(mode="json"),
+        },
+    )
+
+
 def fold_events(events: Sequence[Event]) -> Ticket:
     """Rebuild a ticket from its events by applying each event's ``changes`` in order."""
     if not events:
@@ -428,20 +446,7 @@ class Desk:
         if isinstance(customer, Customer):
             self.save_customer(customer)
         ticket = ticket.model_copy(update={"number": self._next_number()})
-        event = trusted(
-            Event,
-            {
-                "subject_id": ticket.id,
-                "sequence": 1,
-                "trigger": OPENED,
-                "from_state": None,
-                "to_state": ticket.status,
-                "actor": actor,
-                "at": ticket.created_at,
-                "payload": {},
-                "changes": ticket.model_dump(mode="json"),
-            },
-        )
+        event = _creation_event(ticket, actor)
         if self.sla is not None:
             ticket = self._with_sla(ticket, event, now)
         self._commit(ticket, 0, (event,))
@@ -582,20 +587,7 @@ class Desk:
                 ) from None
             if ticket.version != 1:
                 ticket = ticket.model_copy(update={"version": 1})
-            event = trusted(
-                Event,
-                {
-                    "subject_id": ticket.id,
-                    "sequence": 1,
-                    "trigger": OPENED,
-                    "from_state": None,
-                    "to_state": ticket.status,
-                    "actor": actor,
-                    "at": ticket.created_at,
-                    "payload": {},
-                    "changes": ticket.model_dump(mode="json"),
-                },
-            )
+            event = _creation_event(ticket, actor)
             batch.append(Change(ticket, 0, (event,)))
             if len(batch) >= batch_size:
                 self.store.commit_many(batch)

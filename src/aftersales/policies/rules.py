@@ -590,32 +590,14 @@ class QualityTiersRule(Record):
             deductions = self._depreciation(context, start, claim_day, extended)
         else:
             for repair in repairs:
-                if (
-                    self.parts_wait_limit_days is not None
-                    and repair.waiting_for_parts_days > self.parts_wait_limit_days
+                for code, limit, days in (
+                    ("parts_wait", self.parts_wait_limit_days, repair.waiting_for_parts_days),
+                    ("repairer_delay", self.repairer_delay_limit_days, repair.repairer_fault_days),
                 ):
-                    reasons.append(
-                        reason(
-                            "parts_wait",
-                            True,
-                            days=repair.waiting_for_parts_days,
-                            limit=self.parts_wait_limit_days,
-                        )
-                    )
-                    remedies = (Remedy.REPLACEMENT,)
-                elif (
-                    self.repairer_delay_limit_days is not None
-                    and repair.repairer_fault_days > self.repairer_delay_limit_days
-                ):
-                    reasons.append(
-                        reason(
-                            "repairer_delay",
-                            True,
-                            days=repair.repairer_fault_days,
-                            limit=self.repairer_delay_limit_days,
-                        )
-                    )
-                    remedies = (Remedy.REPLACEMENT,)
+                    if limit is not None and days > limit:
+                        reasons.append(reason(code, True, days=days, limit=limit))
+                        remedies = (Remedy.REPLACEMENT,)
+                        break
         return self._allowed(
             context, remedies, reasons, _window("warranty", window), burden, deductions
         )
