@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,11 @@ POLICY: dict[str, Any] = {
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def sla_desk(request: pytest.FixtureRequest, tmp_path: Path) -> Desk:
+def sla_desk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Desk]:
     store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "sla.db")
-    return Desk(store, clock=FrozenClock(MONDAY_11), sla=POLICY)
+    desk = Desk(store, clock=FrozenClock(MONDAY_11), sla=POLICY)
+    yield desk
+    desk.close()
 
 
 def _high(desk: Desk) -> str:
