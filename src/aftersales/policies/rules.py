@@ -272,6 +272,37 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
     return deadline
 
 
+def refund_fields(
+    context: Context, terms: RefundTerms | None, refund: RefundBreakdown | None
+) -> dict[str, Any]:
+    """A decision's refund, its deadline and its method (none of them without a refund)."""
+    if refund is None:
+        return {"refund": None, "refund_deadline": None, "refund_method": None}
+    return {
+        "refund": refund,
+        "refund_deadline": refund_deadline(context, terms),
+        "refund_method": terms.method if terms is not None else None,
+    }
+
+
+def _window_passed(context: Context, name: str, name_zh: str | None, window: Window) -> Decision:
+    """The refusal of a claim made after the window's last day."""
+    return decision(
+        context,
+        Outcome.REFUSED,
+        [
+            reason(
+                "window_passed",
+                False,
+                window=name,
+                window_zh=name_zh,
+                last_day=window.last_day.isoformat(),
+            )
+        ],
+        window=_window(name, window),
+    )
+
+
 def repair_days(context: Context, repairs: Iterable[RepairRecord] | None = None) -> int:
     """Calendar days the goods spent in repair (hand-in to hand-back, or to the claim)."""
     total = 0
@@ -647,9 +678,7 @@ class QualityTiersRule(Record):
             window=window,
             burden_of_proof=burden,
             return_shipping_paid_by=Party.SELLER,
-            refund=refund,
-            refund_deadline=refund_deadline(context, self.refund) if refund else None,
-            refund_method=self.refund.method if refund and self.refund else None,
+            **refund_fields(context, self.refund, refund),
         )
 
 
@@ -685,20 +714,7 @@ class LegalGuaranteeRule(Record):
         window = count_window(start, period.period)
         claim_day = context.claim_day
         if claim_day > window.last_day:
-            return decision(
-                context,
-                Outcome.REFUSED,
-                [
-                    reason(
-                        "window_passed",
-                        False,
-                        window=self.name,
-                        window_zh=self.name_zh,
-                        last_day=window.last_day.isoformat(),
-                    )
-                ],
-                window=_window(self.name, window),
-            )
+            return _window_passed(context, self.name, self.name_zh, window)
         reasons = [
             reason(
                 "within_window",
@@ -735,9 +751,7 @@ class LegalGuaranteeRule(Record):
             window=_window(self.name, window),
             burden_of_proof=burden,
             return_shipping_paid_by=Party.SELLER,
-            refund=refund,
-            refund_deadline=refund_deadline(context, self.refund) if refund else None,
-            refund_method=self.refund.method if refund and self.refund else None,
+            **refund_fields(context, self.refund, refund),
         )
 
 
@@ -808,9 +822,7 @@ class ShortTermRejectRule(Record):
                 window=_window(self.name, window),
                 burden_of_proof=burden,
                 return_shipping_paid_by=Party.SELLER,
-                refund=refund,
-                refund_deadline=refund_deadline(context, self.refund),
-                refund_method=self.refund.method if self.refund else None,
+                **refund_fields(context, self.refund, refund),
             )
         limit = count_window(delivered, self.limitation.period)
         if claim_day > limit.last_day:
@@ -855,9 +867,7 @@ class ShortTermRejectRule(Record):
             remedies=(Remedy.REFUND, Remedy.PRICE_REDUCTION),
             burden_of_proof=burden,
             return_shipping_paid_by=Party.SELLER,
-            refund=refund,
-            refund_deadline=refund_deadline(context, self.refund),
-            refund_method=self.refund.method if self.refund else None,
+            **refund_fields(context, self.refund, refund),
         )
 
 
@@ -910,29 +920,14 @@ class StatutoryReturnRule(Record):
             )
         window = count_window(context.day(facts.order.purchased_at), self.period.period)
         if context.claim_day > window.last_day:
-            return decision(
-                context,
-                Outcome.REFUSED,
-                [
-                    reason(
-                        "window_passed",
-                        False,
-                        window=self.name,
-                        window_zh=self.name_zh,
-                        last_day=window.last_day.isoformat(),
-                    )
-                ],
-                window=_window(self.name, window),
-            )
+            return _window_passed(context, self.name, self.name_zh, window)
         return decision(
             context,
             Outcome.ALLOWED,
             [reason("statutory_return", True, last_day=window.last_day.isoformat())],
             remedies=(Remedy.REFUND, Remedy.EXCHANGE),
             window=_window(self.name, window),
-            refund=refund_breakdown(context, self.refund),
-            refund_deadline=refund_deadline(context, self.refund),
-            refund_method=self.refund.method if self.refund else None,
+            **refund_fields(context, self.refund, refund_breakdown(context, self.refund)),
         )
 
 
@@ -1107,9 +1102,7 @@ class HouseholdCarRule(Record):
             remedies=(Remedy.REPLACEMENT, Remedy.REFUND),
             window=_window(self.name, sanbao),
             return_shipping_paid_by=Party.SELLER,
-            refund=refund,
-            refund_deadline=refund_deadline(context, self.refund),
-            refund_method=self.refund.method if self.refund else None,
+            **refund_fields(context, self.refund, refund),
             compensation=money(compensation, price.currency),
         )
 

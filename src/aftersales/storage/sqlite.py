@@ -285,6 +285,21 @@ class SQLiteStore:
             return last - count
 
     def commit_many(self, changes: Sequence[Change]) -> None:
+        self._atomically(lambda conn: self._write_many(conn, changes))
+
+    def _write_many(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
+        if all(
+            c.expected_version == 0 and not c.messages and not c.outbox and not c.delivered
+            for c in changes
+        ):
+            self._insert_all(conn, changes)  # an import: batched statements
+        else:
+            for change in changes:
+                self._write(conn, change, change.ticket, _ticket_row(change.ticket))
+
+    def _atomically(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it or none. A plain call
+        rather than a context manager: this is the hot path of every transition."""
         with self._lock:
             conn = self._conn
             try:
@@ -292,20 +307,17 @@ class SQLiteStore:
             except sqlite3.Error as error:
                 raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
             try:
-                if all(
-                    c.expected_version == 0 and not c.messages and not c.outbox and not c.delivered
-                    for c in changes
-                ):
-                    self._insert_all(conn, changes)  # an import: batched statements
-                else:
-                    for change in changes:
-                        self._write(conn, change, change.ticket, _ticket_row(change.ticket))
+                work(conn)
             except BaseException as error:
                 conn.execute("ROLLBACK")
                 if isinstance(error, sqlite3.Error):
                     raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                conn.execute("ROLLBACK")
+                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
 
     @staticmethod
     def _insert_all(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
@@ -337,24 +349,7 @@ class SQLiteStore:
     def commit(self, change: Change) -> None:
         ticket = change.ticket
         row = _ticket_row(ticket)
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
-            try:
-                self._write(conn, change, ticket, row)
-            except BaseException as error:
-                conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as error:
-                conn.execute("ROLLBACK")
-                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+        self._atomically(lambda conn: self._write(conn, change, ticket, row))
 
     def _write(
         self, conn: sqlite3.Connection, change: Change, ticket: Ticket, row: tuple[object, ...]
