@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from _data import DUE_COLUMNS, due_rows
 from _timing import median_seconds, report
 from aftersales import Desk, FrozenClock, SQLiteStore
 from aftersales.sla import BusinessCalendar, SLAPolicy
@@ -123,37 +124,12 @@ def bench_due(folder: Path) -> bool:
     now = datetime(2024, 6, 1, tzinfo=timezone.utc)
     started = time.perf_counter()
     connection.execute("BEGIN")
-    rows = []
-    for number in range(1, STORED + 1):
-        if number % 100 == 0:
-            due = (now - timedelta(minutes=number % 997)).isoformat(timespec="microseconds")
-        elif number % 10 < 3:
-            due = (now + timedelta(minutes=1 + number % 9973)).isoformat(timespec="microseconds")
-        else:
-            due = None
-        rows.append(
-            (
-                f"t{number:07d}",
-                number,
-                "ticket",
-                "closed" if due is None else "in_progress",
-                "closed" if due is None else "open",
-                1,
-                "c",
-                "email",
-                "2024-01-01T00:00:00.000000+00:00",
-                due,
-                "{}",
-            )
+    rows = due_rows(STORED, now)
+    for first in range(0, len(rows), 50_000):
+        connection.executemany(
+            f"INSERT INTO tickets ({DUE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            rows[first : first + 50_000],
         )
-        if len(rows) == 50_000:
-            connection.executemany(
-                "INSERT INTO tickets (id, number, workflow, status, status_category, version, "
-                "customer_id, channel, created_at, sla_due_at, data) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            rows.clear()
     connection.execute("COMMIT")
     connection.execute("ANALYZE")
     print(f"     built {STORED:,} tickets in {time.perf_counter() - started:.1f} s")

@@ -18,11 +18,12 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
 
+from _data import DUE_COLUMNS, due_rows
 from _timing import interleaved_medians, median_seconds, report
 from aftersales import Desk, Notification, SQLiteStore
 from aftersales.storage.sqlalchemy import SQLAlchemyStore
@@ -217,56 +218,26 @@ def bench_sqlite(folder: Path) -> None:
     native.close()
 
 
-def _due_rows(count: int, now: datetime) -> list[tuple[object, ...]]:
-    rows = []
-    for number in range(1, count + 1):
-        if number % 100 == 0:
-            due = (now - timedelta(minutes=number % 997)).isoformat(timespec="microseconds")
-        elif number % 10 < 3:
-            due = (now + timedelta(minutes=1 + number % 9973)).isoformat(timespec="microseconds")
-        else:
-            due = None
-        rows.append(
-            (
-                f"t{number:07d}",
-                number,
-                "ticket",
-                "in_progress",
-                "open",
-                1,
-                "c",
-                "email",
-                "2024-01-01T00:00:00.000000+00:00",
-                due,
-                "{}",
-            )
-        )
-    return rows
-
-
 def _due_on(name: str, url: str, rows: list[tuple[object, ...]], now: datetime) -> bool:
     from sqlalchemy import text
 
     store = _fresh(url)
     started = time.perf_counter()
-    columns = (
-        "id, number, workflow, status, status_category, version, customer_id, channel, "
-        "created_at, sla_due_at, data"
-    )
+
     with store.engine.begin() as conn:
         raw = conn.connection.driver_connection
         if name == "PostgreSQL":
             with (
                 raw.cursor() as cursor,
                 cursor.copy(  # type: ignore[union-attr]
-                    f"COPY tickets ({columns}) FROM STDIN"
+                    f"COPY tickets ({DUE_COLUMNS}) FROM STDIN"
                 ) as copy,
             ):
                 for row in rows:
                     copy.write_row(row)
         else:
             marks = ",".join("?" * 11)
-            raw.executemany(f"INSERT INTO tickets ({columns}) VALUES ({marks})", rows)  # type: ignore[union-attr]
+            raw.executemany(f"INSERT INTO tickets ({DUE_COLUMNS}) VALUES ({marks})", rows)  # type: ignore[union-attr]
     if name == "PostgreSQL":  # steady state: autovacuum keeps the visibility map current
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE tickets"))
@@ -318,7 +289,7 @@ def _due_on(name: str, url: str, rows: list[tuple[object, ...]], now: datetime) 
 
 def bench_due(folder: Path) -> bool:
     now = datetime(2024, 6, 1, tzinfo=timezone.utc)
-    rows = _due_rows(STORED, now)
+    rows = due_rows(STORED, now)
     ok = _due_on("SQLite", f"sqlite:///{folder / 'million.db'}", rows, now)
     return _due_on("PostgreSQL", PG, rows, now) and ok
 
