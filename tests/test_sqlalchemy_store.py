@@ -17,6 +17,7 @@ sqlalchemy = pytest.importorskip(
 )
 
 from aftersales import Desk, FrozenClock, SchemaVersionError, Store  # noqa: E402
+from aftersales.storage import CaseQuery  # noqa: E402
 from aftersales.storage.sqlalchemy import SCHEMA_VERSION, SQLAlchemyStore  # noqa: E402
 from aftersales.testing import StoreContract  # noqa: E402
 
@@ -119,7 +120,7 @@ def test_the_schema_is_versioned_and_a_newer_one_refused(url: str) -> None:
 
 
 def test_a_version_1_schema_is_upgraded(url: str) -> None:
-    from aftersales.storage.sqlalchemy import state
+    from aftersales.storage.sqlalchemy import cases, state
 
     store = fresh_store(url)
     with store.engine.begin() as conn:
@@ -130,10 +131,12 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
         )
         conn.execute(sqlalchemy.text("ALTER TABLE tickets DROP COLUMN sla_due_at"))
         state.drop(conn)
+        cases.drop(conn)
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 1"))
     store.close()
     upgraded = SQLAlchemyStore(url)
-    assert upgraded.schema_version == 2
+    assert upgraded.schema_version == 3
+    assert upgraded.find_cases(CaseQuery()) == []
     assert "sla_due_at" in {
         c["name"] for c in sqlalchemy.inspect(upgraded.engine).get_columns("tickets")
     }

@@ -6,7 +6,8 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
     ├── InvalidInput (also ValueError)      bad data at a public entry point; ``.errors``
     ├── NotFound (also LookupError)
     │   ├── TicketNotFound                  ``.ticket_id``
-    │   └── CustomerNotFound                ``.customer_id``
+    │   ├── CustomerNotFound                ``.customer_id``
+    │   └── CaseNotFound                    ``.case_id``
     ├── WorkflowError
     │   ├── InvalidWorkflow (also ValueError)   a definition that cannot be built; ``.problems``
     │   └── TransitionError                 ``.subject_id``, ``.trigger``, ``.state``, ``.allowed``
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AftersalesError",
+    "CaseNotFound",
     "ConcurrencyError",
     "CustomerNotFound",
     "FieldError",
@@ -100,6 +102,14 @@ class CustomerNotFound(NotFound):
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         super().__init__(f"no customer {customer_id!r}")
+
+
+class CaseNotFound(NotFound):
+    """No after-sales case has this id."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"no case {case_id!r}")
 
 
 class WorkflowError(AftersalesError):

@@ -14,6 +14,7 @@ import attrs
 from pydantic import BaseModel
 
 from aftersales._validation import parse
+from aftersales.casework import CaseDesk, DueCase, Inventory, Policy, StepLimit
 from aftersales.clock import Clock, SystemClock
 from aftersales.exceptions import (
     ConcurrencyError,
@@ -142,12 +143,15 @@ class DispatchReport:
 
 @attrs.frozen
 class DueReport:
-    """What :meth:`Desk.run_due` did: tickets auto-closed and outbox deliveries."""
+    """What :meth:`Desk.run_due` did: tickets auto-closed, outbox deliveries, SLA events
+    and after-sales case steps past their time limit."""
 
     auto_closed: tuple[str, ...] = ()
     dispatch: DispatchReport = DispatchReport()
     sla_events: tuple[tuple[str, str, str], ...] = ()
     """(ticket id, ``sla_warning`` or ``sla_breached``, metric) for each event emitted."""
+    cases: tuple[DueCase, ...] = ()
+    """What was done with each overdue case step (see :meth:`CaseDesk.run_due`)."""
 
 
 @attrs.frozen
@@ -192,6 +196,9 @@ class Desk:
         classifier: Classifier | None = None,
         routing: Router | RoutingConfig | Mapping[str, Any] | None = None,
         route_on_open: bool = False,
+        policy: Policy | None = None,
+        inventory: Inventory | None = None,
+        step_limits: Mapping[str, Mapping[str, StepLimit | Mapping[str, Any]]] | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
         self.classifier = classifier
@@ -217,6 +224,8 @@ class Desk:
         self._empty_recorded: dict[str, dict[str, Any]] = {}
         self._recent: dict[str, Ticket] = {}
         self._deliver: Callable[[Subscription, Notification], None] = self._call_handler
+        self.cases = CaseDesk(self, policy=policy, inventory=inventory, step_limits=step_limits)
+        """Returns, exchanges, refunds, warranty repairs and complaints (see :class:`CaseDesk`)."""
 
     @classmethod
     def sqlite(
@@ -1152,7 +1161,8 @@ class Desk:
                 continue  # someone else changed it in the meantime; their change stands
             closed.append(ticket.id)
         self.drain_queue()
-        return DueReport(tuple(closed), self.dispatch_outbox(now), tuple(sla_events))
+        cases = self.cases.run_due(now, limit=limit)
+        return DueReport(tuple(closed), self.dispatch_outbox(now), tuple(sla_events), tuple(cases))
 
     def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:
         """The outbox, e.g. ``desk.outbox("dead")`` to review dead-lettered notifications."""

@@ -23,7 +23,15 @@ SLA_BREACHED = "sla_breached"
 SLA_RESCHEDULED = "sla_rescheduled"
 """The trigger name of the event moving a ticket's next SLA checkpoint without a change."""
 
-RESERVED_TRIGGERS = frozenset({OPENED, MESSAGE_ADDED, SLA_WARNING, SLA_BREACHED, SLA_RESCHEDULED})
+STEP_OVERDUE = "step_overdue"
+"""The trigger name of the event recording that a case's step passed its time limit."""
+
+ASSESSED = "assessed"
+"""The trigger name of the event keeping a policy decision that moved no case."""
+
+RESERVED_TRIGGERS = frozenset(
+    {OPENED, MESSAGE_ADDED, SLA_WARNING, SLA_BREACHED, SLA_RESCHEDULED, STEP_OVERDUE, ASSESSED}
+)
 
 
 class Event(Record):

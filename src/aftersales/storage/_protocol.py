@@ -9,7 +9,7 @@ from typing import Annotated, Protocol, runtime_checkable
 import attrs
 from pydantic import Field
 
-from aftersales.models import Channel, Customer, Event, Instant, Message, Ticket
+from aftersales.models import Case, CaseKind, Channel, Customer, Event, Instant, Message, Ticket
 from aftersales.models._base import Identifier, Record
 from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import DeliveryStatus, Notification
@@ -30,6 +30,33 @@ class Change:
     messages: Sequence[Message] = ()
     outbox: Sequence[Notification] = ()
     delivered: Sequence[str] = ()
+
+
+@attrs.define(slots=True)
+class CaseChange:
+    """One transition of an after-sales case: the case as it is after the change, the
+    version read (0 creates it), its events and outbox rows. Several case changes commit
+    together (a return and the refund it opens) or not at all."""
+
+    case: Case
+    expected_version: int
+    events: Sequence[Event] = ()
+    outbox: Sequence[Notification] = ()
+    delivered: Sequence[str] = ()
+
+
+class CaseQuery(Record):
+    """Filters for finding after-sales cases; every filter given must match. Oldest first."""
+
+    ticket_id: Identifier | None = None
+    order_id: Identifier | None = None
+    serial: Identifier | None = None
+    parent_id: Identifier | None = None
+    customer_id: Identifier | None = None
+    kind: CaseKind | None = None
+    status: Identifier | None = None
+    status_category: StatusCategory | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
 
 
 class TicketQuery(Record):
@@ -134,6 +161,23 @@ class Store(Protocol):
 
     def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
         """Outbox entries, optionally of one status, oldest first (for inspection)."""
+        ...
+
+    def commit_cases(self, changes: Sequence[CaseChange]) -> None:
+        """Write case changes atomically, checking each case's version first."""
+        ...
+
+    def get_case(self, case_id: str) -> Case:
+        """The case with this id; raises CaseNotFound."""
+        ...
+
+    def find_cases(self, query: CaseQuery) -> list[Case]:
+        """Cases matching ``query``, oldest first (by creation time, then id)."""
+        ...
+
+    def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        """Cases whose current step's ``step_due_at`` is at or before ``before``, earliest
+        first."""
         ...
 
     def close(self) -> None:

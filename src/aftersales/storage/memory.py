@@ -8,10 +8,10 @@ from datetime import datetime
 
 import attrs
 
-from aftersales.exceptions import ConcurrencyError, CustomerNotFound, TicketNotFound
-from aftersales.models import Channel, Customer, Event, Message, Ticket
+from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFound, TicketNotFound
+from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.storage._protocol import Change, TicketQuery
+from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
 
 
 def matches(ticket: Ticket, query: TicketQuery) -> bool:
@@ -31,6 +31,20 @@ def matches(ticket: Ticket, query: TicketQuery) -> bool:
     )
 
 
+def case_matches(case: Case, query: CaseQuery) -> bool:
+    """Whether ``case`` passes every filter of ``query``."""
+    return (
+        (query.ticket_id is None or case.ticket_id == query.ticket_id)
+        and (query.order_id is None or case.order_id == query.order_id)
+        and (query.serial is None or case.serial == query.serial)
+        and (query.parent_id is None or case.parent_id == query.parent_id)
+        and (query.customer_id is None or case.customer_id == query.customer_id)
+        and (query.kind is None or case.kind is query.kind)
+        and (query.status is None or case.status == query.status)
+        and (query.status_category is None or case.status_category is query.status_category)
+    )
+
+
 class MemoryStore:
     """Keeps everything in dictionaries, guarded by one lock. Nothing survives the process."""
 
@@ -46,6 +60,7 @@ class MemoryStore:
         # Acknowledged keys and when: cheaper than rebuilding each notification on the hot path.
         self._delivered: dict[str, datetime] = {}
         self._state: dict[str, str] = {}
+        self._cases: dict[str, Case] = {}
         self._next_number = 1
 
     def reserve_numbers(self, count: int) -> int:
@@ -227,6 +242,49 @@ class MemoryStore:
         entries = [n for n in entries if status is None or n.status is status]
         entries.sort(key=lambda n: (n.created_at, n.key))
         return entries
+
+    def commit_cases(self, changes: Sequence[CaseChange]) -> None:
+        with self._lock:
+            seen: set[str] = set()
+            for change in changes:
+                case = change.case
+                current = self._cases.get(case.id)
+                actual = None if current is None else current.version
+                taken = current is None and case.id in self._events  # a ticket has this id
+                if (actual or 0) != change.expected_version or case.id in seen or taken:
+                    raise ConcurrencyError(case.id, change.expected_version, actual)
+                seen.add(case.id)
+            for change in changes:
+                case = change.case
+                self._cases[case.id] = case
+                if change.events:
+                    self._events.setdefault(case.id, []).extend(change.events)
+                for notification in change.outbox:
+                    self._outbox[notification.key] = notification
+                if change.delivered:
+                    self._acknowledge(change.delivered, case.updated_at)
+
+    def get_case(self, case_id: str) -> Case:
+        try:
+            return self._cases[case_id]
+        except KeyError:
+            raise CaseNotFound(case_id) from None
+
+    def find_cases(self, query: CaseQuery) -> list[Case]:
+        with self._lock:
+            cases = [c for c in self._cases.values() if case_matches(c, query)]
+        cases.sort(key=lambda c: (c.created_at, c.id))
+        return cases[: query.limit]
+
+    def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        with self._lock:
+            due = [
+                c
+                for c in self._cases.values()
+                if c.step_due_at is not None and c.step_due_at <= before
+            ]
+        due.sort(key=lambda c: (c.step_due_at, c.id))
+        return due[:limit]
 
     def close(self) -> None:
         """Nothing to release."""

@@ -27,20 +27,27 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     ) from error
 
 from aftersales.exceptions import (
+    CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
     SchemaVersionError,
     StorageError,
     TicketNotFound,
 )
-from aftersales.models import Channel, Customer, Event, Message, Ticket
+from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.storage._protocol import Change, TicketQuery
-from aftersales.storage.sqlite import _notification, _notification_row, _ticket_row, _ts
+from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage.sqlite import (
+    _case_row,
+    _notification,
+    _notification_row,
+    _ticket_row,
+    _ts,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ID = sa.String(64)
 _TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on every dialect
@@ -157,6 +164,35 @@ state = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     **_MYSQL,
 )
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("ticket_id", sa.String(128), nullable=False),
+    sa.Column("order_id", sa.String(128)),
+    sa.Column("serial", sa.String(128)),
+    sa.Column("parent_id", sa.String(128)),
+    sa.Column("customer_id", sa.String(128)),
+    sa.Column("status", sa.String(128), nullable=False),
+    sa.Column("status_category", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("step_due_at", _TIME),
+    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("data", _DATA, nullable=False),
+    **_MYSQL,
+)
+sa.Index("cases_ticket", cases.c.ticket_id, cases.c.created_at)
+sa.Index("cases_order", cases.c.order_id)
+sa.Index("cases_serial", cases.c.serial)
+sa.Index("cases_parent", cases.c.parent_id)
+sa.Index(
+    "cases_step_due",
+    cases.c.step_due_at,
+    cases.c.id,
+    postgresql_where=cases.c.step_due_at.isnot(None),
+    sqlite_where=cases.c.step_due_at.isnot(None),
+)
 schema_version = sa.Table(
     "aftersales_schema", metadata, sa.Column("version", sa.Integer, nullable=False), **_MYSQL
 )
@@ -174,6 +210,17 @@ _OUTBOX_NAMES = (
     "created_at",
     "delivered_at",
     "event",
+)
+_CASE_NAMES = (
+    "order_id",
+    "serial",
+    "parent_id",
+    "customer_id",
+    "status",
+    "status_category",
+    "version",
+    "step_due_at",
+    "data",
 )
 _TICKET_NAMES = (
     "status",
@@ -215,7 +262,7 @@ class SQLAlchemyStore:
 
     >>> store = SQLAlchemyStore("sqlite://")
     >>> store.schema_version
-    2
+    3
     """
 
     def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
@@ -287,6 +334,9 @@ class SQLAlchemyStore:
             if found < 2:
                 _upgrade_to_2(conn)
                 conn.execute(schema_version.update().values(version=2))
+            if found < 3:
+                cases.create(conn)
+                conn.execute(schema_version.update().values(version=3))
 
     def drop_schema(self) -> None:
         """Drop every table of this store (for tests and teardown)."""
@@ -519,6 +569,113 @@ class SQLAlchemyStore:
             sa.select(tickets.c.data)
             .where(tickets.c.sla_due_at.isnot(None), tickets.c.sla_due_at <= _ts(before))
             .order_by(tickets.c.sla_due_at, tickets.c.number)
+            .limit(limit)
+        )
+
+    # ------------------------------------------------------------------ cases
+
+    def commit_cases(self, changes: Sequence[CaseChange]) -> None:
+        try:
+            with self._begin() as conn:
+                for change in changes:
+                    self._write_case(conn, change)
+        except IntegrityError:
+            first = changes[0]
+            with self._read() as conn:
+                actual = conn.execute(
+                    sa.select(cases.c.version).where(cases.c.id == first.case.id)
+                ).scalar()
+            raise ConcurrencyError(first.case.id, first.expected_version, actual) from None
+
+    def _write_case(self, conn: Connection, change: CaseChange) -> None:
+        case = change.case
+        row = dict(zip(_CASE_NAMES, _case_row(case), strict=True))
+        row["status_category"] = case.status_category.value
+        if change.expected_version == 0:
+            conn.execute(
+                cases.insert(),
+                {
+                    **row,
+                    "id": case.id,
+                    "kind": case.kind.value,
+                    "ticket_id": case.ticket_id,
+                    "created_at": _ts(case.created_at),
+                },
+            )
+        else:
+            updated = conn.execute(
+                cases.update()
+                .where(cases.c.id == case.id, cases.c.version == change.expected_version)
+                .values(row)
+            ).rowcount
+            if updated != 1:
+                actual = conn.execute(
+                    sa.select(cases.c.version).where(cases.c.id == case.id)
+                ).scalar()
+                raise ConcurrencyError(case.id, change.expected_version, actual)
+        event_json: dict[int, str] = {}
+        rows = []
+        for event in change.events:
+            event_json[id(event)] = data = event.model_dump_json()
+            rows.append(
+                {
+                    "subject_id": event.subject_id,
+                    "sequence": event.sequence,
+                    "trigger": event.trigger,
+                    "at": _ts(event.at),
+                    "data": data,
+                }
+            )
+        if rows:
+            conn.execute(_INSERT_EVENT, rows)
+        if change.outbox:
+            conn.execute(
+                _INSERT_OUTBOX,
+                [
+                    dict(
+                        zip(
+                            _OUTBOX_NAMES,
+                            _notification_row(n, event_json.get(id(n.event))),
+                            strict=True,
+                        )
+                    )
+                    for n in change.outbox
+                ],
+            )
+        if change.delivered:
+            self._acknowledge(conn, change.delivered, case.updated_at)
+
+    def _cases(self, statement: sa.Select[Any]) -> list[Case]:
+        with self._read() as conn:
+            return [Case.model_validate_json(row[0]) for row in conn.execute(statement)]
+
+    def get_case(self, case_id: str) -> Case:
+        found = self._cases(sa.select(cases.c.data).where(cases.c.id == case_id))
+        if not found:
+            raise CaseNotFound(case_id)
+        return found[0]
+
+    def find_cases(self, query: CaseQuery) -> list[Case]:
+        statement = sa.select(cases.c.data)
+        for column, value in (
+            (cases.c.ticket_id, query.ticket_id),
+            (cases.c.order_id, query.order_id),
+            (cases.c.serial, query.serial),
+            (cases.c.parent_id, query.parent_id),
+            (cases.c.customer_id, query.customer_id),
+            (cases.c.kind, query.kind and query.kind.value),
+            (cases.c.status, query.status),
+            (cases.c.status_category, query.status_category and query.status_category.value),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        return self._cases(statement.order_by(cases.c.created_at, cases.c.id).limit(query.limit))
+
+    def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        return self._cases(
+            sa.select(cases.c.data)
+            .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= _ts(before))
+            .order_by(cases.c.step_due_at, cases.c.id)
             .limit(limit)
         )
 

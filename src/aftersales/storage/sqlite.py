@@ -18,17 +18,18 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from aftersales.exceptions import (
+    CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
     SchemaVersionError,
     StorageError,
     TicketNotFound,
 )
-from aftersales.models import Channel, Customer, Event, Message, Ticket
+from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.storage._protocol import Change, TicketQuery
+from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE tickets (
@@ -101,7 +102,30 @@ CREATE INDEX tickets_sla_due ON tickets (sla_due_at, id) WHERE sla_due_at IS NOT
 CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_SCHEMA_V3 = """
+CREATE TABLE cases (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    order_id TEXT,
+    serial TEXT,
+    parent_id TEXT,
+    customer_id TEXT,
+    status TEXT NOT NULL,
+    status_category TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    step_due_at TEXT,
+    created_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX cases_ticket ON cases (ticket_id, created_at);
+CREATE INDEX cases_order ON cases (order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX cases_serial ON cases (serial) WHERE serial IS NOT NULL;
+CREATE INDEX cases_parent ON cases (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX cases_step_due ON cases (step_due_at, id) WHERE step_due_at IS NOT NULL;
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 """Schema version → DDL that upgrades the version before it to it."""
 
 _TICKET_UPDATE = (
@@ -120,8 +144,32 @@ _OUTBOX_COLUMNS = (
 )
 
 _OUTBOX_INSERT = f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+_CASE_UPDATE = (
+    "UPDATE cases SET order_id=?, serial=?, parent_id=?, customer_id=?, status=?, "
+    "status_category=?, version=?, step_due_at=?, data=? WHERE id=? AND version=?"
+)
+_CASE_INSERT = (
+    "INSERT INTO cases (order_id, serial, parent_id, customer_id, status, status_category, "
+    "version, step_due_at, data, id, kind, ticket_id, created_at) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 T = TypeVar("T")
 _TICKET_JSON = Ticket.__pydantic_serializer__.to_json
+_CASE_JSON = Case.__pydantic_serializer__.to_json
+
+
+def _case_row(case: Case) -> tuple[object, ...]:
+    return (
+        case.order_id,
+        case.serial,
+        case.parent_id,
+        case.customer_id,
+        case.status,
+        case.status_category,
+        case.version,
+        _ts(case.step_due_at),
+        _CASE_JSON(case).decode(),
+    )
 
 
 _last_ts: list[Any] = [None, None]
@@ -565,6 +613,91 @@ class SQLiteStore:
         with self._guard():
             rows = self._conn.execute(sql + " ORDER BY created_at, key", params).fetchall()
         return [_notification(row) for row in rows]
+
+    def commit_cases(self, changes: Sequence[CaseChange]) -> None:
+        self._atomically(lambda conn: self._write_cases(conn, changes))
+
+    def _write_cases(self, conn: sqlite3.Connection, changes: Sequence[CaseChange]) -> None:
+        for change in changes:
+            case = change.case
+            row = _case_row(case)
+            try:
+                if change.expected_version == 0:
+                    conn.execute(
+                        _CASE_INSERT,
+                        (*row, case.id, case.kind, case.ticket_id, _ts(case.created_at)),
+                    )
+                elif (
+                    conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version)).rowcount
+                    != 1
+                ):
+                    raise ConcurrencyError(
+                        case.id, change.expected_version, self._case_version(case.id)
+                    )
+                event_json: dict[int, str] = {}
+                for event in change.events:
+                    event_json[id(event)] = data = event.model_dump_json()
+                    conn.execute(
+                        "INSERT INTO events (subject_id, sequence, trigger, at, data) "
+                        "VALUES (?,?,?,?,?)",
+                        (event.subject_id, event.sequence, event.trigger, _ts(event.at), data),
+                    )
+            except sqlite3.IntegrityError:
+                raise ConcurrencyError(
+                    case.id, change.expected_version, self._case_version(case.id)
+                ) from None
+            for notification in change.outbox:
+                conn.execute(
+                    _OUTBOX_INSERT,
+                    _notification_row(notification, event_json.get(id(notification.event))),
+                )
+            if change.delivered:
+                self._acknowledge(conn, change.delivered, case.updated_at)
+
+    def _case_version(self, case_id: str) -> int | None:
+        row = self._conn.execute("SELECT version FROM cases WHERE id = ?", (case_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def get_case(self, case_id: str) -> Case:
+        case = self._one(
+            "SELECT data FROM cases WHERE id = ?", (case_id,), Case.model_validate_json
+        )
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case
+
+    def find_cases(self, query: CaseQuery) -> list[Case]:
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("ticket_id", query.ticket_id),
+            ("order_id", query.order_id),
+            ("serial", query.serial),
+            ("parent_id", query.parent_id),
+            ("customer_id", query.customer_id),
+            ("kind", query.kind and query.kind.value),
+            ("status", query.status),
+            ("status_category", query.status_category and query.status_category.value),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._guard():
+            rows = self._conn.execute(
+                f"SELECT data FROM cases {where} ORDER BY created_at, id LIMIT ?",
+                (*params, query.limit),
+            ).fetchall()
+        return [Case.model_validate_json(row[0]) for row in rows]
+
+    def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT data FROM cases WHERE step_due_at IS NOT NULL AND step_due_at <= ? "
+                "ORDER BY step_due_at, id LIMIT ?",
+                (_ts(before), limit),
+            ).fetchall()
+        return [Case.model_validate_json(row[0]) for row in rows]
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""

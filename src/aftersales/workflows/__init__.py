@@ -3,6 +3,7 @@
 ``python -m aftersales.workflows ticket`` prints a shipped workflow as a mermaid diagram.
 """
 
+from aftersales.workflows._case_steps import CaseEnvironment
 from aftersales.workflows._engine import (
     Effect,
     Guard,
@@ -13,9 +14,24 @@ from aftersales.workflows._engine import (
     TransitionContext,
     Workflow,
 )
+from aftersales.workflows.complaint import COMPLAINT_WORKFLOW
+from aftersales.workflows.exchange import EXCHANGE_WORKFLOW
+from aftersales.workflows.refund import REFUND_WORKFLOW
+from aftersales.workflows.repair import REPAIR_WORKFLOW
+from aftersales.workflows.returns import RETURN_WORKFLOW
 from aftersales.workflows.ticket import TICKET_WORKFLOW
 
-SHIPPED: dict[str, Workflow] = {TICKET_WORKFLOW.name: TICKET_WORKFLOW}
+SHIPPED: dict[str, Workflow] = {
+    w.name: w
+    for w in (
+        TICKET_WORKFLOW,
+        RETURN_WORKFLOW,
+        EXCHANGE_WORKFLOW,
+        REFUND_WORKFLOW,
+        REPAIR_WORKFLOW,
+        COMPLAINT_WORKFLOW,
+    )
+}
 """Every workflow the library ships, by name."""
 
 
@@ -38,8 +54,14 @@ def to_mermaid(workflow: Workflow | str) -> str:
 
 
 __all__ = [
+    "COMPLAINT_WORKFLOW",
+    "EXCHANGE_WORKFLOW",
+    "REFUND_WORKFLOW",
+    "REPAIR_WORKFLOW",
+    "RETURN_WORKFLOW",
     "SHIPPED",
     "TICKET_WORKFLOW",
+    "CaseEnvironment",
     "Effect",
     "Guard",
     "Move",

@@ -1,0 +1,932 @@
+"""After-sales cases on a desk: returns, exchanges, refunds, warranty repairs, complaints.
+
+Reach it as ``desk.cases``. Every case belongs to a ticket; its transitions are decided by
+its workflow (guards consult the policy decisions kept on the case), written with their
+events and outbox rows in one transaction, and replayable from those events alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
+
+import attrs
+from pydantic import Field
+
+from aftersales._validation import parse
+from aftersales.exceptions import (
+    ConcurrencyError,
+    FieldError,
+    InvalidInput,
+    InvalidWorkflow,
+    TransitionError,
+)
+from aftersales.models import Event, StatusCategory
+from aftersales.models._base import Identifier, Record, new_id, trusted
+from aftersales.models.case import (
+    Case,
+    CaseKind,
+    CaseLine,
+    ComplaintDetails,
+    ExchangeDetails,
+    RefundDetails,
+    RefundMethod,
+    RepairDetails,
+    RepairSite,
+)
+from aftersales.models.events import ASSESSED, OPENED, STEP_OVERDUE
+from aftersales.models.order import Money
+from aftersales.models.ticket import Severity
+from aftersales.policies.book import PolicyBook, PolicySet
+from aftersales.policies.decision import Decision
+from aftersales.policies.facts import ClaimKind, Facts, RepairRecord
+from aftersales.policies.presets import decide
+from aftersales.storage import CaseChange, CaseQuery
+from aftersales.workflows import (
+    COMPLAINT_WORKFLOW,
+    EXCHANGE_WORKFLOW,
+    REFUND_WORKFLOW,
+    REPAIR_WORKFLOW,
+    RETURN_WORKFLOW,
+    CaseEnvironment,
+    TransitionContext,
+    Workflow,
+)
+from aftersales.workflows.repair import REPLACEMENT_CODES
+
+if TYPE_CHECKING:
+    from aftersales.service import Desk
+
+__all__ = [
+    "DEFAULT_STEP_LIMITS",
+    "CaseDesk",
+    "ClaimLine",
+    "DueCase",
+    "Inventory",
+    "MemoryInventory",
+    "Policy",
+    "StepLimit",
+]
+
+_CENT = Decimal("0.01")
+_ATTEMPTS = 5
+
+
+class StepLimit(Record):
+    """How long a step may take. When it passes, :meth:`CaseDesk.run_due` fires
+    ``action`` (a trigger of the workflow) or, with no action, reports the step overdue."""
+
+    hours: Annotated[float, Field(gt=0, le=24 * 3660)]
+    action: Identifier | None = None
+
+
+DEFAULT_STEP_LIMITS: dict[str, dict[str, StepLimit]] = {
+    "return": {
+        "requested": StepLimit(hours=48),
+        "awaiting_goods": StepLimit(hours=14 * 24, action="expire"),
+        "received": StepLimit(hours=72),
+    },
+    "exchange": {
+        "requested": StepLimit(hours=48),
+        "awaiting_goods": StepLimit(hours=14 * 24, action="expire"),
+        "replacement_reserved": StepLimit(hours=72),
+    },
+    "refund": {"pending": StepLimit(hours=7 * 24, action="mark_late")},
+    "repair": {
+        "claimed": StepLimit(hours=48),
+        "quoted": StepLimit(hours=7 * 24, action="remind"),
+        "diagnosed": StepLimit(hours=72),
+        "waiting_for_parts": StepLimit(hours=90 * 24, action="parts_wait_exceeded"),
+    },
+    "complaint": {
+        "received": StepLimit(hours=24),
+        "investigating": StepLimit(hours=7 * 24),
+    },
+}
+"""Time limits per workflow and state. A refund's limit comes from its policy's due date
+when there is one (China's 三包 parts wait is 90 days; refunds are due in 7 or 14)."""
+
+
+Policy = PolicySet | PolicyBook
+"""What decides a claim: a shop's :class:`~aftersales.policies.PolicySet`, a versioned
+:class:`~aftersales.policies.PolicyBook`, or None for the statutory presets."""
+
+
+@runtime_checkable
+class Inventory(Protocol):
+    """Stock for exchanges: reserve units of a SKU, or say there are none."""
+
+    def reserve(self, sku: str, quantity: int) -> bool:
+        """Reserve ``quantity`` units of ``sku``; False when there are not enough."""
+        ...
+
+
+class MemoryInventory:
+    """Stock counts in a dict; the default inventory (everything out of stock)."""
+
+    def __init__(self, stock: Mapping[str, int] | None = None) -> None:
+        self.stock: dict[str, int] = dict(stock or {})
+
+    def reserve(self, sku: str, quantity: int) -> bool:
+        if self.stock.get(sku, 0) < quantity:
+            return False
+        self.stock[sku] -= quantity
+        return True
+
+
+class ClaimLine(Record):
+    """One order line of a claim: the facts the policy decides on (the claim's quantity is
+    the number of units claimed, the order's quantity the number bought)."""
+
+    line_id: Identifier
+    facts: Facts
+    sku: Identifier | None = None
+
+
+@attrs.frozen
+class DueCase:
+    """What :meth:`CaseDesk.run_due` did with an overdue step: the trigger it fired, or
+    ``"step_overdue"`` when the step is only reported."""
+
+    case_id: str
+    kind: CaseKind
+    state: str
+    action: str
+
+
+_WORKFLOWS: dict[CaseKind, Workflow] = {
+    CaseKind.RETURN: RETURN_WORKFLOW,
+    CaseKind.EXCHANGE: EXCHANGE_WORKFLOW,
+    CaseKind.REFUND: REFUND_WORKFLOW,
+    CaseKind.REPAIR: REPAIR_WORKFLOW,
+    CaseKind.COMPLAINT: COMPLAINT_WORKFLOW,
+}
+_GOODS_KINDS = (CaseKind.RETURN, CaseKind.EXCHANGE)
+_NOT_RETURNED = frozenset({"refused", "cancelled"})
+
+
+def _bad(subject: str, location: tuple[str | int, ...], message: str) -> InvalidInput:
+    return InvalidInput(subject, [FieldError(location, message)])
+
+
+def _json_value(value: Any) -> Any:
+    from aftersales.service import _json_value as convert
+
+    return convert(value)
+
+
+def _creation_event(case: Case, actor: str) -> Event:
+    return trusted(
+        Event,
+        {
+            "subject_id": case.id,
+            "sequence": 1,
+            "trigger": OPENED,
+            "from_state": None,
+            "to_state": case.status,
+            "actor": actor,
+            "at": case.created_at,
+            "payload": {},
+            "changes": case.model_dump(mode="json"),
+        },
+    )
+
+
+def fold_case(events: Sequence[Event]) -> Case:
+    """Rebuild a case from its events by applying each event's ``changes`` in order."""
+    if not events:
+        raise _bad("events", ("events",), "no events to replay")
+    data: dict[str, Any] = {}
+    for event in events:
+        data.update(event.changes)
+    return Case.model_validate(data)
+
+
+def _split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """``amount`` split in proportion to ``weights``, in cents that add up to it exactly
+    (the largest share absorbs the rounding)."""
+    total = sum(weights.values(), Decimal(0))
+    if not weights or total <= 0:
+        return {}
+    shares = {
+        name: (amount * weight / total).quantize(_CENT, ROUND_HALF_UP)
+        for name, weight in weights.items()
+    }
+    largest = max(shares, key=lambda name: shares[name])
+    shares[largest] += amount - sum(shares.values(), Decimal(0))
+    return shares
+
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day, time.max, tzinfo=timezone.utc)
+
+
+def _add_days(start: date, days: int, working: bool) -> date:
+    if not working:
+        return start + timedelta(days=days)
+    day = start
+    while days:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days -= 1
+    return day
+
+
+class CaseDesk:
+    """The after-sales cases of one :class:`~aftersales.Desk` (``desk.cases``).
+
+    >>> from aftersales import Desk
+    >>> desk = Desk()
+    >>> ticket = desk.open_ticket(customer="c-1", channel="email", subject="Rude courier")
+    >>> complaint = desk.cases.open_complaint(ticket.id, summary="The courier was rude")
+    >>> desk.cases.fire(complaint.id, "acknowledge").status
+    'acknowledged'
+    """
+
+    def __init__(
+        self,
+        desk: Desk,
+        *,
+        policy: Policy | None = None,
+        inventory: Inventory | None = None,
+        step_limits: Mapping[str, Mapping[str, StepLimit | Mapping[str, Any]]] | None = None,
+    ) -> None:
+        self.desk = desk
+        self.policy = policy
+        self.inventory: Inventory = MemoryInventory() if inventory is None else inventory
+        limits = {k: dict(v) for k, v in DEFAULT_STEP_LIMITS.items()}
+        for workflow, states in (step_limits or {}).items():
+            if not isinstance(states, Mapping):
+                raise _bad("step limits", (workflow,), "must map states to limits")
+            known = {w.name: w for w in _WORKFLOWS.values()}
+            if workflow not in known:
+                raise _bad("step limits", (workflow,), f"unknown workflow; known: {sorted(known)}")
+            for state, limit in states.items():
+                try:
+                    known[workflow].state(state)
+                except InvalidWorkflow:
+                    raise _bad("step limits", (workflow, state), "unknown state") from None
+                limits.setdefault(workflow, {})[state] = parse(StepLimit, limit, "step limit")
+        self.step_limits = limits
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, case_id: str) -> Case:
+        """The case with this id; raises :class:`~aftersales.CaseNotFound`."""
+        return self.desk.store.get_case(case_id)
+
+    def find(self, query: CaseQuery | None = None, /, **filters: Any) -> list[Case]:
+        """Cases matching the filters of :class:`~aftersales.storage.CaseQuery`."""
+        if query is None:
+            query = parse(CaseQuery, filters, "case query")
+        return self.desk.store.find_cases(query)
+
+    def for_ticket(self, ticket_id: str) -> list[Case]:
+        """The cases a ticket carries, oldest first: how a ticket shows its cases' states."""
+        return self.find(ticket_id=ticket_id)
+
+    def history(self, case_id: str) -> list[Event]:
+        """The case's events, oldest first."""
+        self.get(case_id)
+        return self.desk.store.events(case_id)
+
+    def replay(self, case_id: str) -> Case:
+        """Rebuild a case from its events alone; equals :meth:`get` for a sound store."""
+        return fold_case(self.history(case_id))
+
+    def repair_history(self, serial: str) -> list[RepairRecord]:
+        """Every repair of the product with this serial number, oldest first."""
+        return [r for case in self.find(serial=serial) if case.repair for r in case.repair.records]
+
+    # ------------------------------------------------------------------ policy
+
+    def _decide(self, facts: Facts) -> Decision:
+        if self.policy is None:
+            return decide(facts)
+        return self.policy.evaluate(facts)
+
+    # ------------------------------------------------------------------ opening
+
+    def _ticket(self, ticket_id: str) -> Any:
+        if not isinstance(ticket_id, str):
+            raise _bad("case", ("ticket_id",), "must be a ticket id")
+        return self.desk.get(ticket_id)
+
+    def _new(
+        self, kind: CaseKind, ticket: Any, actor: str, **fields: Any
+    ) -> tuple[Case, CaseChange]:
+        workflow = _WORKFLOWS[kind]
+        now = self.desk._now()
+        values: dict[str, Any] = {
+            "id": new_id(),
+            "kind": kind,
+            "workflow": workflow.name,
+            "status": workflow.initial,
+            "status_category": workflow.category_of(workflow.initial),
+            "version": 1,
+            "ticket_id": ticket.id,
+            "customer_id": ticket.customer_id,
+            "created_at": now,
+            "updated_at": now,
+            **fields,
+        }
+        case = Case.model_validate(values)
+        case = case.model_copy(update=self._step(case, now))
+        return case, CaseChange(case, 0, (_creation_event(case, actor),))
+
+    def _claim_lines(
+        self, lines: Iterable[ClaimLine | Mapping[str, Any]], kinds: Sequence[ClaimKind]
+    ) -> list[tuple[ClaimLine, Decision]]:
+        parsed = [parse(ClaimLine, line, "claim line") for line in lines]
+        if not parsed:
+            raise _bad("claim", ("lines",), "at least one order line is needed")
+        seen: set[str] = set()
+        for index, line in enumerate(parsed):
+            if line.line_id in seen:
+                raise _bad("claim", ("lines", index, "line_id"), "appears twice")
+            seen.add(line.line_id)
+            if line.facts.claim.kind not in kinds:
+                raise _bad(
+                    "claim",
+                    ("lines", index, "facts", "claim", "kind"),
+                    f"must be one of {[k.value for k in kinds]}",
+                )
+        return [(line, self._decide(line.facts)) for line in parsed]
+
+    def _check_returnable(self, order_id: str, claimed: Sequence[ClaimLine]) -> None:
+        """A line cannot be returned (or exchanged) beyond what was bought minus what
+        earlier cases on it already took back."""
+        earlier = [
+            c
+            for c in self.find(order_id=order_id)
+            if c.kind in _GOODS_KINDS and c.status not in _NOT_RETURNED
+        ]
+        for index, line in enumerate(claimed):
+            bought = line.facts.order.quantity
+            taken = sum(
+                case_line.quantity
+                for case in earlier
+                for case_line in case.lines
+                if case_line.line_id == line.line_id
+            )
+            wanted = line.facts.claim.quantity
+            if taken + wanted > bought:
+                raise _bad(
+                    "return",
+                    ("lines", index, "facts", "claim", "quantity"),
+                    f"{wanted} units claimed but only {bought - taken} of the {bought} bought "
+                    f"on line {line.line_id} are left to return",
+                )
+
+    @staticmethod
+    def _case_line(line: ClaimLine, decision: Decision) -> CaseLine:
+        return CaseLine(
+            line_id=line.line_id,
+            sku=line.sku or line.facts.product.sku,
+            quantity=line.facts.claim.quantity,
+            bought=line.facts.order.quantity,
+            unit_price=line.facts.order.unit_price,
+            facts=line.facts,
+            decision=decision,
+        )
+
+    def request_return(
+        self,
+        ticket_id: str,
+        *,
+        order_id: str,
+        lines: Iterable[ClaimLine | Mapping[str, Any]],
+        actor: str = "system",
+        decide_now: bool = True,
+    ) -> Case:
+        """Open a return for some units of one or more order lines of ``order_id``.
+
+        The policy decides every line at once and the decisions stay on the lines. With
+        ``decide_now`` the return is then approved, or refused with the policy's reasons.
+        Claiming more units than were bought, minus those earlier returns took back,
+        raises :class:`~aftersales.InvalidInput` and stores nothing.
+        """
+        return self._request_goods(CaseKind.RETURN, ticket_id, order_id, lines, actor, decide_now)
+
+    def request_exchange(
+        self,
+        ticket_id: str,
+        *,
+        order_id: str,
+        line: ClaimLine | Mapping[str, Any],
+        replacement_sku: str,
+        actor: str = "system",
+        decide_now: bool = True,
+    ) -> Case:
+        """Open an exchange of one order line's units for ``replacement_sku``."""
+        exchange = parse(ExchangeDetails, {"replacement_sku": replacement_sku}, "exchange")
+        return self._request_goods(
+            CaseKind.EXCHANGE, ticket_id, order_id, [line], actor, decide_now, exchange=exchange
+        )
+
+    def _request_goods(
+        self,
+        kind: CaseKind,
+        ticket_id: str,
+        order_id: str,
+        lines: Iterable[ClaimLine | Mapping[str, Any]],
+        actor: str,
+        decide_now: bool,
+        **fields: Any,
+    ) -> Case:
+        ticket = self._ticket(ticket_id)
+        kinds = (
+            (
+                ClaimKind.NO_REASON_RETURN,
+                ClaimKind.QUALITY_RETURN,
+                ClaimKind.LEGAL_GUARANTEE,
+                ClaimKind.FINAL_REJECTION,
+            )
+            if kind is CaseKind.RETURN
+            else (ClaimKind.EXCHANGE, ClaimKind.QUALITY_RETURN, ClaimKind.NO_REASON_RETURN)
+        )
+        decided = self._claim_lines(lines, kinds)
+        self._check_returnable(order_id, [line for line, _ in decided])
+        case, change = self._new(
+            kind,
+            ticket,
+            actor,
+            order_id=order_id,
+            lines=tuple(self._case_line(line, decision) for line, decision in decided),
+            **fields,
+        )
+        self._commit([change])
+        if not decide_now:
+            return case
+        trigger = "approve" if all(d.allowed for _, d in decided) else "refuse"
+        return self.fire(case.id, trigger, actor=actor)
+
+    def open_refund(
+        self,
+        ticket_id: str,
+        *,
+        order_id: str,
+        lines: Iterable[CaseLine | Mapping[str, Any]],
+        amount: Money | Mapping[str, Any] | None = None,
+        method: RefundMethod | str = RefundMethod.ORIGINAL_PAYMENT,
+        due_by: date | None = None,
+        actor: str = "system",
+    ) -> Case:
+        """Open a refund of order lines without a return (a goodwill or price refund).
+
+        ``amount`` defaults to the price of the lines' units; it is spread over the lines
+        in order, and no line is ever refunded above what was paid for it, counting every
+        earlier refund of the order.
+        """
+        ticket = self._ticket(ticket_id)
+        case_lines = [parse(CaseLine, line, "refund line") for line in lines]
+        if not case_lines:
+            raise _bad("refund", ("lines",), "at least one order line is needed")
+        currency = case_lines[0].unit_price.currency
+        if any(line.unit_price.currency != currency for line in case_lines):
+            raise _bad("refund", ("lines",), "lines in more than one currency")
+        if amount is None:
+            total = sum((line.unit_price.amount * line.quantity for line in case_lines), Decimal(0))
+            money = Money(amount=total, currency=currency)
+        else:
+            money = parse(Money, amount, "refund amount")
+        if money.currency != currency:
+            raise _bad("refund", ("amount", "currency"), f"must be {currency}, as the lines")
+        if money.amount <= 0:
+            raise _bad("refund", ("amount", "amount"), "must be more than zero")
+        allocation: dict[str, Decimal] = {}
+        left = money.amount
+        for line in case_lines:
+            share = min(left, line.unit_price.amount * line.quantity)
+            allocation[line.line_id] = share
+            left -= share
+        if left > 0:
+            raise _bad(
+                "refund",
+                ("amount", "amount"),
+                f"{money.amount} is more than the {money.amount - left} the lines' units cost",
+            )
+        details = parse(
+            RefundDetails,
+            {"amount": money, "method": method, "allocation": allocation, "due_by": due_by},
+            "refund",
+        )
+        self._check_refundable(order_id, case_lines, allocation)
+        case, change = self._new(
+            CaseKind.REFUND,
+            ticket,
+            actor,
+            order_id=order_id,
+            lines=tuple(case_lines),
+            refund=details,
+        )
+        self._commit([change])
+        return case
+
+    def _refunded(self, order_id: str, exclude: str | None = None) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for case in self.find(order_id=order_id, kind=CaseKind.REFUND):
+            if case.id == exclude or case.status == "cancelled" or case.refund is None:
+                continue
+            for line_id, amount in case.refund.allocation.items():
+                totals[line_id] = totals.get(line_id, Decimal(0)) + amount
+        return totals
+
+    def _check_refundable(
+        self, order_id: str, lines: Sequence[CaseLine], allocation: Mapping[str, Decimal]
+    ) -> None:
+        refunded = self._refunded(order_id)
+        for index, line in enumerate(lines):
+            already = refunded.get(line.line_id, Decimal(0))
+            wanted = allocation.get(line.line_id, Decimal(0))
+            if already + wanted > line.paid:
+                raise _bad(
+                    "refund",
+                    ("lines", index, "line_id"),
+                    f"refunding {wanted} on line {line.line_id} would make "
+                    f"{already + wanted}, more than the {line.paid} paid "
+                    f"({already} refunded before)",
+                )
+
+    def open_repair(
+        self,
+        ticket_id: str,
+        *,
+        serial: str,
+        line: ClaimLine | Mapping[str, Any],
+        order_id: str | None = None,
+        site: RepairSite | str = RepairSite.DEPOT,
+        actor: str = "system",
+        assess: bool = True,
+    ) -> Case:
+        """Open a warranty repair of the product with ``serial``; with ``assess`` the
+        policy decides at once (see :meth:`assess_repair`)."""
+        ticket = self._ticket(ticket_id)
+        claim = parse(ClaimLine, line, "claim line")
+        repair = parse(RepairDetails, {"serial": serial, "site": site}, "repair")
+        case, change = self._new(
+            CaseKind.REPAIR,
+            ticket,
+            actor,
+            order_id=order_id,
+            repair=repair,
+            lines=(
+                CaseLine(
+                    line_id=claim.line_id,
+                    sku=claim.sku or claim.facts.product.sku,
+                    quantity=claim.facts.claim.quantity,
+                    bought=claim.facts.order.quantity,
+                    unit_price=claim.facts.order.unit_price,
+                    facts=claim.facts,
+                ),
+            ),
+        )
+        self._commit([change])
+        return self.assess_repair(case.id, actor=actor) if assess else case
+
+    def assess_repair(self, case_id: str, *, actor: str = "system") -> Case:
+        """Ask the policy about a claimed repair, with every earlier repair of the serial
+        number, and act on the answer: offer a replacement when failed repairs or waits
+        call for one, accept the claim inside the warranty, or leave it claimed with the
+        decision kept so the shop can ``quote`` a paid repair."""
+        case = self.get(case_id)
+        if case.kind is not CaseKind.REPAIR or not case.lines or case.lines[0].facts is None:
+            raise _bad("repair", ("case_id",), "is not a repair case with facts")
+        if case.status != "claimed":
+            raise _bad("repair", ("case_id",), f"is {case.status}, not claimed")
+        facts = case.lines[0].facts
+        decision = self._decide(self._facts_now(facts, self.repair_history(case.serial or "")))
+        if decision.allowed and REPLACEMENT_CODES & set(decision.codes):
+            trigger = "offer_replacement"
+        elif decision.allowed:
+            trigger = "accept_claim"
+        else:  # outside the warranty: keep the decision; the shop may quote a paid repair
+            first = case.lines[0].model_copy(update={"decision": decision})
+            repair = case.repair.model_copy(update={"in_warranty": False}) if case.repair else None
+            updates = {"lines": (first, *case.lines[1:]), "repair": repair}
+            return self._record(case, ASSESSED, actor, self.desk._now(), updates, {})
+        return self._transition(case, trigger, actor, None, decision)
+
+    def _facts_now(self, facts: Facts, repairs: Sequence[RepairRecord]) -> Facts:
+        now = self.desk._now()
+        claim = facts.claim.model_copy(update={"at": max(now, facts.claim.at)})
+        return facts.model_copy(update={"claim": claim, "repairs": tuple(repairs)})
+
+    def open_complaint(
+        self,
+        ticket_id: str,
+        *,
+        summary: str,
+        severity: Severity | str = Severity.MEDIUM,
+        order_id: str | None = None,
+        actor: str = "system",
+    ) -> Case:
+        """Record a complaint; its acknowledgement time limit starts now."""
+        ticket = self._ticket(ticket_id)
+        complaint = parse(ComplaintDetails, {"summary": summary, "severity": severity}, "complaint")
+        case, change = self._new(
+            CaseKind.COMPLAINT, ticket, actor, order_id=order_id, complaint=complaint
+        )
+        self._commit([change])
+        return case
+
+    # ------------------------------------------------------------------ firing
+
+    def fire(
+        self,
+        case_id: str,
+        trigger: str,
+        *,
+        actor: str = "system",
+        payload: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Case:
+        """Fire ``trigger`` on a case and return it after the transition.
+
+        Refusals name the case, the trigger, the state and the allowed triggers; a policy
+        refusal carries the policy's reason codes and messages in English and Chinese.
+        ``refund`` on a return and ``out_of_stock`` on an exchange open the linked refund
+        case in the same transaction; a refund that succeeds closes the case it pays.
+        """
+        for attempt in range(_ATTEMPTS):
+            case = self.get(case_id)
+            if expected_version is not None and case.version != expected_version:
+                raise ConcurrencyError(case.id, expected_version, case.version)
+            try:
+                return self._transition(case, trigger, actor, payload)
+            except ConcurrencyError:
+                if expected_version is not None or attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def reserve_replacement(self, case_id: str, *, actor: str = "system") -> Case:
+        """Reserve an exchange's replacement from the inventory; when it is out of stock
+        the exchange falls back to a refund."""
+        case = self.get(case_id)
+        if case.kind is not CaseKind.EXCHANGE or case.exchange is None:
+            raise _bad("exchange", ("case_id",), "is not an exchange")
+        units = sum(line.refundable_units for line in case.lines)
+        trigger = "out_of_stock"
+        if (
+            case.status == "inspected"
+            and units
+            and self.inventory.reserve(case.exchange.replacement_sku, units)
+        ):
+            trigger = "reserve"
+        return self._transition(case, trigger, actor, None)
+
+    def _transition(
+        self,
+        case: Case,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        decision: Decision | None = None,
+        now: datetime | None = None,
+    ) -> Case:
+        from aftersales.service import _check_text
+
+        _check_text("actor", actor)
+        _check_text("trigger", trigger)
+        if payload is not None and not isinstance(payload, Mapping):
+            raise _bad("payload", ("payload",), "must be a mapping")
+        now = self.desk._now() if now is None else now
+        workflow = _WORKFLOWS[case.kind]
+        parsed = workflow.parse_payload(trigger, payload)
+        move = workflow.decide(
+            TransitionContext(
+                subject=case,
+                subject_id=case.id,
+                state=case.status,
+                trigger=trigger,
+                payload=parsed,
+                actor=actor,
+                now=now,
+                settings=CaseEnvironment(self.desk.settings, decision),
+                label=f"{case.kind.value} case {case.id}",
+            )
+        )
+        updates = dict(move.updates)
+        updates["status"] = move.dest
+        updates["status_category"] = move.category
+        if move.category is StatusCategory.CLOSED:
+            updates["closed_at"] = now
+        recorded = {} if parsed is None else parsed.model_dump(mode="json", exclude_none=True)
+        return self._record(case, trigger, actor, now, updates, recorded, move.dest)
+
+    def _record(
+        self,
+        case: Case,
+        trigger: str,
+        actor: str,
+        now: datetime,
+        updates: dict[str, Any],
+        recorded: dict[str, Any],
+        dest: str | None = None,
+    ) -> Case:
+        dest = case.status if dest is None else dest
+        version = case.version + 1
+        updates["updated_at"] = now
+        updates["version"] = version
+        if dest != case.status or trigger in _RESTARTS:
+            updates.update(self._step(case.model_copy(update=updates), now))
+        changed = case.model_copy(update=updates)
+        event = trusted(
+            Event,
+            {
+                "subject_id": case.id,
+                "sequence": version,
+                "trigger": trigger,
+                "from_state": case.status,
+                "to_state": dest,
+                "actor": actor,
+                "at": now,
+                "payload": recorded,
+                "changes": {name: _json_value(value) for name, value in updates.items()},
+            },
+        )
+        changes = [CaseChange(changed, case.version, (event,))]
+        changes.extend(self._follow_ups(changed, trigger, actor, now))
+        self._commit(changes)
+        return changed
+
+    def _step(self, case: Case, now: datetime) -> dict[str, Any]:
+        """The time limit of the step ``case`` is in, set when the step is entered."""
+        if case.status_category is StatusCategory.CLOSED:
+            return {"step_due_at": None, "step_action": None}
+        refund = case.refund
+        if case.kind is CaseKind.REFUND and refund is not None:
+            if refund.late:
+                return {"step_due_at": None, "step_action": None}
+            if refund.due_by is not None:
+                return {"step_due_at": _end_of(refund.due_by), "step_action": "mark_late"}
+        limit = self.step_limits.get(case.workflow, {}).get(case.status)
+        if limit is None:
+            return {"step_due_at": None, "step_action": None}
+        return {
+            "step_due_at": now + timedelta(hours=limit.hours),
+            "step_action": limit.action,
+        }
+
+    # ------------------------------------------------------------------ linked cases
+
+    def _follow_ups(self, case: Case, trigger: str, actor: str, now: datetime) -> list[CaseChange]:
+        if (case.kind, trigger) in (
+            (CaseKind.RETURN, "refund"),
+            (CaseKind.EXCHANGE, "out_of_stock"),
+        ):
+            return [self._refund_for(case, actor, now)]
+        if case.kind is CaseKind.REFUND and trigger == "succeed" and case.parent_id:
+            parent = self.get(case.parent_id)
+            if parent.status in ("refunded",):
+                closing = self._close_change(parent, actor, now)
+                return [closing]
+        return []
+
+    def _close_change(self, case: Case, actor: str, now: datetime) -> CaseChange:
+        workflow = _WORKFLOWS[case.kind]
+        move = workflow.decide(
+            TransitionContext(
+                subject=case,
+                subject_id=case.id,
+                state=case.status,
+                trigger="close",
+                payload=None,
+                actor=actor,
+                now=now,
+            )
+        )
+        updates: dict[str, Any] = {
+            "status": move.dest,
+            "status_category": move.category,
+            "closed_at": now,
+            "updated_at": now,
+            "version": case.version + 1,
+            "step_due_at": None,
+            "step_action": None,
+        }
+        closed = case.model_copy(update=updates)
+        event = trusted(
+            Event,
+            {
+                "subject_id": case.id,
+                "sequence": case.version + 1,
+                "trigger": "close",
+                "from_state": case.status,
+                "to_state": move.dest,
+                "actor": actor,
+                "at": now,
+                "payload": {},
+                "changes": {name: _json_value(value) for name, value in updates.items()},
+            },
+        )
+        return CaseChange(closed, case.version, (event,))
+
+    def _refund_for(self, case: Case, actor: str, now: datetime) -> CaseChange:
+        """The refund case that pays a return's (or a failed exchange's) refunded units, per
+        each line's policy decision: its net refund scaled to the units refunded."""
+        lines: list[CaseLine] = []
+        allocation: dict[str, Decimal] = {}
+        per_method: dict[str, Decimal] = {}
+        due: date | None = None
+        sanction: date | None = None
+        currency = case.lines[0].unit_price.currency
+        for line in case.lines:
+            units = line.refundable_units
+            if not units:
+                continue
+            decision = line.decision
+            breakdown = decision.refund if decision is not None else None
+            if breakdown is not None and breakdown.currency == currency:
+                share = Decimal(units) / Decimal(line.quantity)
+                amount = (breakdown.net * share).quantize(_CENT, ROUND_HALF_UP)
+                for name, paid in _split(amount, breakdown.per_method).items():
+                    per_method[name] = per_method.get(name, Decimal(0)) + paid
+            else:
+                amount = line.unit_price.amount * units
+            allocation[line.line_id] = amount
+            lines.append(
+                line.model_copy(update={"quantity": units, "received": 0, "inspections": ()})
+            )
+            deadline = decision.refund_deadline if decision is not None else None
+            if deadline is not None:
+                start = now.date() if deadline.counted_from != "claim" else case.created_at.date()
+                line_due = deadline.due_by or _add_days(start, deadline.days, deadline.working_days)
+                due = line_due if due is None else min(due, line_due)
+                if deadline.sanctionable_after_days is not None:
+                    line_sanction = _add_days(start, deadline.sanctionable_after_days, False)
+                    sanction = line_sanction if sanction is None else min(sanction, line_sanction)
+        self._check_refundable(case.order_id or "", lines, allocation)
+        total = sum(allocation.values(), Decimal(0))
+        method = RefundMethod.ORIGINAL_PAYMENT
+        details = RefundDetails(
+            amount=Money(amount=total, currency=currency),
+            method=method,
+            allocation=allocation,
+            per_method=per_method,
+            due_by=due,
+            sanctionable_after=sanction,
+        )
+        ticket = self.desk.get(case.ticket_id)
+        _, change = self._new(
+            CaseKind.REFUND,
+            ticket,
+            actor,
+            order_id=case.order_id,
+            parent_id=case.id,
+            lines=tuple(lines),
+            refund=details,
+        )
+        return change
+
+    # ------------------------------------------------------------------ writing
+
+    def _commit(self, changes: list[CaseChange]) -> None:
+        desk = self.desk
+        now = changes[0].case.updated_at
+        if desk._hooks:
+            for change in changes:
+                change.outbox = desk._hooks.notifications_for(change.events, now, now + desk._lease)
+        acks, desk._acks = desk._acks, []
+        changes[0].delivered = acks
+        try:
+            desk.store.commit_cases(changes)
+        except BaseException:
+            desk._acks = acks + desk._acks
+            raise
+        outbox = [n for change in changes for n in change.outbox]
+        if outbox:
+            desk._dispatch(outbox, now, report=False)
+
+    # ------------------------------------------------------------------ time step
+
+    def run_due(self, now: datetime, *, limit: int = 1000) -> list[DueCase]:
+        """Act on steps whose time limit passed by ``now``: fire the step's action (cancel
+        a return whose goods never came, remind about a quote, flag a late refund, offer a
+        replacement after the parts wait) or record the step as overdue."""
+        done: list[DueCase] = []
+        for case in self.desk.store.cases_due(now, limit):
+            action = case.step_action
+            try:
+                if action is None:
+                    self._record(
+                        case,
+                        STEP_OVERDUE,
+                        "system",
+                        now,
+                        {"step_due_at": None, "step_action": None},
+                        {"due_at": case.step_due_at.isoformat() if case.step_due_at else None},
+                        case.status,
+                    )
+                else:
+                    self._transition(case, action, "system", None, now=now)
+            except (ConcurrencyError, TransitionError):
+                continue  # changed meanwhile; the change set the step's new limit
+            done.append(DueCase(case.id, case.kind, case.status, action or STEP_OVERDUE))
+        return done
+
+
+_RESTARTS = frozenset({"remind", "receive", "inspect", "mark_late"})
+"""Self-transitions that start their step's clock again (a reminder every N days)."""

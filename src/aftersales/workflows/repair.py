@@ -1,0 +1,357 @@
+"""The warranty repair workflow, from the claim to the device back with its owner.
+
+The desk asks the policy on :meth:`~aftersales.Desk.assess_repair` with every repair
+record of the product's serial number, so repair days extend the warranty and failed
+repairs count. Inside the warranty the claim is accepted; outside it the shop quotes a
+paid repair that the customer accepts or declines (and is reminded about while it waits);
+after the policy's number of failed repairs, or when the parts wait passes its limit, the
+workflow offers a replacement instead. Waiting for parts is a paused sub-state of
+repairing; a failed quality check sends the device back to repairing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models._base import Instant, ShortText, Text
+from aftersales.models.case import Case, RepairDetails, RepairSite
+from aftersales.models.order import Money
+from aftersales.policies.decision import Decision, Outcome
+from aftersales.policies.facts import RepairOutcome, RepairRecord
+from aftersales.workflows._case_steps import (
+    CaseEnvironment,
+    Payload,
+    ReasonInput,
+    policy_refusal,
+    record_reason,
+)
+from aftersales.workflows._engine import Refusal, State, Transition, TransitionContext, Workflow
+
+REPLACEMENT_CODES = frozenset({"failed_repairs", "parts_wait", "repairer_delay"})
+"""Reason codes with which a policy turns a repair into a replacement."""
+
+
+class QuoteInput(Payload):
+    """The price of a repair outside the warranty."""
+
+    amount: Money
+
+
+class HandInput(Payload):
+    """When the device changed hands (default: now) and, on hand-in, where it is repaired."""
+
+    at: Instant | None = None
+    site: RepairSite | None = None
+
+
+class DiagnoseInput(Payload):
+    """What is wrong with the device."""
+
+    diagnosis: Text
+
+
+class PartsInput(Payload):
+    """The part the repair waits for."""
+
+    part: ShortText
+
+
+def _case(context: TransitionContext) -> Case:
+    case: Case = context.subject
+    return case
+
+
+def _repair(context: TransitionContext) -> RepairDetails:
+    repair = _case(context).repair
+    assert repair is not None
+    return repair
+
+
+def _decision(context: TransitionContext) -> Decision | None:
+    environment = context.settings
+    if isinstance(environment, CaseEnvironment) and environment.decision is not None:
+        return environment.decision
+    lines = _case(context).lines
+    return lines[0].decision if lines else None
+
+
+def _no_decision() -> Refusal:
+    return Refusal(
+        "no_decision", "the repair has not been assessed by the policy", "维修申请尚未经政策判定"
+    )
+
+
+def _covered(context: TransitionContext) -> Refusal | None:
+    decision = _decision(context)
+    if decision is None:
+        return _no_decision()
+    if decision.outcome is Outcome.REFUSED:
+        return policy_refusal(decision)
+    return None
+
+
+def _not_covered(context: TransitionContext) -> Refusal | None:
+    decision = _decision(context)
+    if decision is not None and decision.outcome is not Outcome.REFUSED:
+        return Refusal(
+            "in_warranty",
+            "the repair is covered by the warranty: accept the claim instead of quoting",
+            "在保修范围内：应受理而非报价",
+            {"codes": list(decision.codes)},
+        )
+    return None
+
+
+def _replacement_due(context: TransitionContext) -> Refusal | None:
+    decision = _decision(context)
+    if decision is None:
+        return _no_decision()
+    if decision.outcome is Outcome.REFUSED or not REPLACEMENT_CODES & set(decision.codes):
+        return Refusal(
+            "replacement_not_due",
+            "the policy does not offer a replacement for this repair",
+            "政策不支持换货",
+            {"codes": list(decision.codes)},
+        )
+    return None
+
+
+def _keep_decision(context: TransitionContext, **repair: Any) -> dict[str, Any]:
+    case = _case(context)
+    decision = _decision(context)
+    updates: dict[str, Any] = {"repair": _repair(context).model_copy(update=repair)}
+    if decision is not None and case.lines:
+        first = case.lines[0].model_copy(update={"decision": decision})
+        updates["lines"] = (first, *case.lines[1:])
+    return updates
+
+
+def _accepted(context: TransitionContext) -> Mapping[str, Any]:
+    return _keep_decision(context, in_warranty=True)
+
+
+def _offer(context: TransitionContext) -> Mapping[str, Any]:
+    decision = _decision(context)
+    assert decision is not None
+    code = next(c for c in decision.codes if c in REPLACEMENT_CODES)
+    return _keep_decision(context, in_warranty=True, replacement_reason=code)
+
+
+def _quoted(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, QuoteInput)
+    return _keep_decision(context, in_warranty=False, quote=payload.amount)
+
+
+def _repair_update(context: TransitionContext, **update: Any) -> Mapping[str, Any]:
+    return {"repair": _repair(context).model_copy(update=update)}
+
+
+def _quote_accepted(context: TransitionContext) -> Mapping[str, Any]:
+    return _repair_update(context, quote_accepted=True)
+
+
+def _quote_declined(context: TransitionContext) -> Mapping[str, Any]:
+    return _repair_update(context, quote_accepted=False)
+
+
+def _reminded(context: TransitionContext) -> Mapping[str, Any]:
+    return _repair_update(context, reminders=_repair(context).reminders + 1)
+
+
+def _handed_in(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, HandInput)
+    repair = _repair(context)
+    at = payload.at or context.now
+    record = RepairRecord(handed_in_at=at, outcome=RepairOutcome.IN_REPAIR)
+    return _repair_update(
+        context, records=(*repair.records, record), site=payload.site or repair.site
+    )
+
+
+def _diagnosed(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, DiagnoseInput)
+    return _repair_update(context, diagnosis=payload.diagnosis)
+
+
+def _waiting(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, PartsInput)
+    return _repair_update(context, waiting_for=payload.part, waiting_since=context.now)
+
+
+def _current(repair: RepairDetails) -> RepairRecord:
+    return repair.records[-1]
+
+
+def _with_current(repair: RepairDetails, **update: Any) -> tuple[RepairRecord, ...]:
+    return (*repair.records[:-1], _current(repair).model_copy(update=update))
+
+
+def _parts_arrived(context: TransitionContext) -> Mapping[str, Any]:
+    repair = _repair(context)
+    since: datetime = repair.waiting_since or context.now
+    days = _current(repair).waiting_for_parts_days + (context.now - since).days
+    return _repair_update(
+        context,
+        records=_with_current(repair, waiting_for_parts_days=days, part=repair.waiting_for),
+        waiting_for=None,
+        waiting_since=None,
+    )
+
+
+def _qc_failed(context: TransitionContext) -> Mapping[str, Any]:
+    return _repair_update(context, qc_failures=_repair(context).qc_failures + 1)
+
+
+def _handed_back(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, HandInput)
+    repair = _repair(context)
+    at = payload.at or context.now
+    handed_in = _current(repair).handed_in_at
+    if at < handed_in:
+        raise InvalidInput(
+            "hand_back payload",
+            [FieldError(("at",), f"is before the hand-in at {handed_in.isoformat()}")],
+        )
+    return _repair_update(
+        context, records=_with_current(repair, handed_back_at=at, outcome=RepairOutcome.FIXED)
+    )
+
+
+def _failed_again(context: TransitionContext) -> Mapping[str, Any]:
+    repair = _repair(context)
+    updates = dict(record_reason(context))
+    updates.update(
+        _repair_update(context, records=_with_current(repair, outcome=RepairOutcome.FAILED))
+    )
+    return updates
+
+
+def _replaced(context: TransitionContext) -> Mapping[str, Any]:
+    repair = _repair(context)
+    if not repair.records:
+        return {}
+    return _repair_update(
+        context,
+        records=_with_current(
+            repair,
+            outcome=RepairOutcome.REPLACED,
+            handed_back_at=_current(repair).handed_back_at or context.now,
+        ),
+    )
+
+
+REPAIR_WORKFLOW = Workflow(
+    "repair",
+    initial="claimed",
+    states=[
+        State("claimed", "new", description="Claimed; the policy decides on assessment."),
+        State("quoted", "waiting_on_customer", description="Out of warranty: a paid quote."),
+        State("awaiting_device", "waiting_on_customer", description="Bring or send the device."),
+        State("received", "open", description="Handed in, on site or at the depot."),
+        State("diagnosed", "open"),
+        State("repairing", "open"),
+        State(
+            "waiting_for_parts",
+            "waiting_on_third_party",
+            description="Repairing, paused until a part arrives.",
+        ),
+        State("quality_check", "open"),
+        State("ready_for_return", "open"),
+        State("returned", "resolved", description="Handed back to the customer."),
+        State(
+            "replacement_offered",
+            "waiting_on_customer",
+            description="Failed repairs or a long parts wait: replacement or return.",
+        ),
+        State("replaced", "closed"),
+        State("declined", "closed", description="The customer declined the paid quote."),
+        State("cancelled", "closed"),
+        State("closed", "closed"),
+    ],
+    transitions=[
+        Transition("accept_claim", "claimed", "awaiting_device", ["covered"], ["accepted"]),
+        Transition("quote", "claimed", "quoted", ["not_covered"], ["quoted"]),
+        Transition(
+            "offer_replacement", "claimed", "replacement_offered", ["replacement_due"], ["offer"]
+        ),
+        Transition("accept_quote", "quoted", "awaiting_device", effects=["quote_accepted"]),
+        Transition("decline_quote", "quoted", "declined", effects=["quote_declined"]),
+        Transition("remind", "quoted", "quoted", effects=["reminded"]),
+        Transition("hand_in", "awaiting_device", "received", effects=["handed_in"]),
+        Transition("diagnose", "received", "diagnosed", effects=["diagnosed"]),
+        Transition("start_repair", "diagnosed", "repairing"),
+        Transition("wait_for_parts", "repairing", "waiting_for_parts", effects=["waiting"]),
+        Transition("parts_arrived", "waiting_for_parts", "repairing", effects=["parts_arrived"]),
+        Transition(
+            "parts_wait_exceeded",
+            "waiting_for_parts",
+            "replacement_offered",
+            effects=["parts_arrived"],
+            description="Fired by run_due when the parts wait passes its limit.",
+        ),
+        Transition("finish_repair", "repairing", "quality_check"),
+        Transition("fail_qc", "quality_check", "repairing", effects=["qc_failed"]),
+        Transition("pass_qc", "quality_check", "ready_for_return"),
+        Transition("hand_back", "ready_for_return", "returned", effects=["handed_back"]),
+        Transition("report_failure", "returned", "claimed", effects=["failed_again"]),
+        Transition("close", "returned", "closed"),
+        Transition("accept_replacement", "replacement_offered", "replaced", effects=["replaced"]),
+        Transition("decline_replacement", "replacement_offered", "awaiting_device"),
+        Transition(
+            "cancel",
+            ["claimed", "quoted", "awaiting_device"],
+            "cancelled",
+            effects=["record_reason"],
+        ),
+    ],
+    guards={
+        "covered": _covered,
+        "not_covered": _not_covered,
+        "replacement_due": _replacement_due,
+    },
+    effects={
+        "accepted": _accepted,
+        "quoted": _quoted,
+        "offer": _offer,
+        "quote_accepted": _quote_accepted,
+        "quote_declined": _quote_declined,
+        "reminded": _reminded,
+        "handed_in": _handed_in,
+        "diagnosed": _diagnosed,
+        "waiting": _waiting,
+        "parts_arrived": _parts_arrived,
+        "qc_failed": _qc_failed,
+        "handed_back": _handed_back,
+        "failed_again": _failed_again,
+        "replaced": _replaced,
+        "record_reason": record_reason,
+    },
+    payloads={
+        "quote": QuoteInput,
+        "hand_in": HandInput,
+        "hand_back": HandInput,
+        "diagnose": DiagnoseInput,
+        "wait_for_parts": PartsInput,
+        "fail_qc": ReasonInput,
+        "report_failure": ReasonInput,
+        "cancel": ReasonInput,
+    },
+)
+"""The shipped warranty repair workflow."""
+
+__all__ = [
+    "REPAIR_WORKFLOW",
+    "REPLACEMENT_CODES",
+    "DiagnoseInput",
+    "HandInput",
+    "PartsInput",
+    "QuoteInput",
+]
