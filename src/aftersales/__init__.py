@@ -11,9 +11,20 @@ change, durable SQLite storage by default and hooks that never lose work.
 ('new', 'new')
 """
 
+from aftersales.casework import (
+    DEFAULT_STEP_LIMITS,
+    CaseDesk,
+    ClaimLine,
+    DueCase,
+    Inventory,
+    MemoryInventory,
+    StepLimit,
+    fold_case,
+)
 from aftersales.clock import Clock, FrozenClock, SystemClock
 from aftersales.exceptions import (
     AftersalesError,
+    CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
     FieldError,
@@ -30,6 +41,9 @@ from aftersales.exceptions import (
 )
 from aftersales.models import (
     AuthorRole,
+    Case,
+    CaseKind,
+    CaseLine,
     Channel,
     ContactPoint,
     Customer,
@@ -42,15 +56,30 @@ from aftersales.models import (
     OrderLineRef,
     Priority,
     Product,
+    RefundMethod,
     Severity,
     StatusCategory,
     Ticket,
+    UnitResult,
 )
 from aftersales.notify import DeliveryStatus, Notification, Subscription
 from aftersales.service import CustomerHistory, Desk, DispatchReport, DueReport, fold_events
 from aftersales.settings import DeskSettings
-from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
+from aftersales.storage import (
+    CaseChange,
+    CaseQuery,
+    Change,
+    MemoryStore,
+    SQLiteStore,
+    Store,
+    TicketQuery,
+)
 from aftersales.workflows import (
+    COMPLAINT_WORKFLOW,
+    EXCHANGE_WORKFLOW,
+    REFUND_WORKFLOW,
+    REPAIR_WORKFLOW,
+    RETURN_WORKFLOW,
     TICKET_WORKFLOW,
     Refusal,
     State,
@@ -62,11 +91,25 @@ from aftersales.workflows import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "COMPLAINT_WORKFLOW",
+    "DEFAULT_STEP_LIMITS",
+    "EXCHANGE_WORKFLOW",
+    "REFUND_WORKFLOW",
+    "REPAIR_WORKFLOW",
+    "RETURN_WORKFLOW",
     "TICKET_WORKFLOW",
     "AftersalesError",
     "AuthorRole",
+    "Case",
+    "CaseChange",
+    "CaseDesk",
+    "CaseKind",
+    "CaseLine",
+    "CaseNotFound",
+    "CaseQuery",
     "Change",
     "Channel",
+    "ClaimLine",
     "Clock",
     "ConcurrencyError",
     "ContactPoint",
@@ -77,12 +120,15 @@ __all__ = [
     "Desk",
     "DeskSettings",
     "DispatchReport",
+    "DueCase",
     "DueReport",
     "Event",
     "FieldError",
     "FrozenClock",
     "InvalidInput",
     "InvalidWorkflow",
+    "Inventory",
+    "MemoryInventory",
     "MemoryStore",
     "Message",
     "MessageKind",
@@ -94,12 +140,14 @@ __all__ = [
     "OrderLineRef",
     "Priority",
     "Product",
+    "RefundMethod",
     "Refusal",
     "SQLiteStore",
     "SchemaVersionError",
     "Severity",
     "State",
     "StatusCategory",
+    "StepLimit",
     "StorageError",
     "Store",
     "Subscription",
@@ -112,8 +160,10 @@ __all__ = [
     "TransitionError",
     "TransitionRefused",
     "TriggerNotAllowed",
+    "UnitResult",
     "Workflow",
     "WorkflowError",
     "__version__",
+    "fold_case",
     "fold_events",
 ]

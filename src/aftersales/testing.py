@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from aftersales.clock import FrozenClock
-from aftersales.exceptions import ConcurrencyError, CustomerNotFound, TicketNotFound
+from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFound, TicketNotFound
 from aftersales.models import (
     AuthorRole,
+    Case,
+    CaseKind,
     Channel,
     ContactPoint,
     Customer,
@@ -29,7 +31,7 @@ from aftersales.models import (
 )
 from aftersales.notify import DeliveryStatus, Notification, Subscription
 from aftersales.service import Desk
-from aftersales.storage import Change, Store, TicketQuery
+from aftersales.storage import CaseChange, CaseQuery, Change, Store, TicketQuery
 
 __all__ = ["FrozenClock", "StoreContract", "capture_notifications"]
 
@@ -105,6 +107,36 @@ def _notification(event: Event, handler: str = "mailer") -> Notification:
         created_at=event.at,
         next_attempt_at=event.at,
         lease_until=event.at + timedelta(minutes=5),
+    )
+
+
+def _case(name: str, **fields: Any) -> Case:
+    values: dict[str, Any] = {
+        "id": name,
+        "kind": CaseKind.RETURN,
+        "workflow": "return",
+        "status": "requested",
+        "status_category": "new",
+        "version": 1,
+        "ticket_id": "t1",
+        "order_id": "o1",
+        "created_at": _T0,
+        "updated_at": _T0,
+    }
+    values.update(fields)
+    return Case(**values)
+
+
+def _case_event(case: Case, trigger: str = "created") -> Event:
+    return Event(
+        subject_id=case.id,
+        sequence=case.version,
+        trigger=trigger,
+        from_state=None,
+        to_state=case.status,
+        actor="tester",
+        at=case.updated_at,
+        changes=case.model_dump(mode="json"),
     )
 
 
@@ -326,3 +358,72 @@ class StoreContract:
             Change(changed, 1, (_event(changed, "step", "new"),), delivered=[note.key])
         )
         assert [n.key for n in self.store.outbox(DeliveryStatus.DELIVERED)] == [note.key]
+
+    # ------------------------------------------------------------------ cases
+
+    def test_a_case_round_trips_with_its_events(self) -> None:
+        case = _case("r1", reason="不合适 — too small 🙂")
+        self.store.commit_cases([CaseChange(case, 0, (_case_event(case),))])
+        assert self.store.get_case("r1") == case
+        assert [e.trigger for e in self.store.events("r1")] == ["created"]
+        with pytest.raises(CaseNotFound):
+            self.store.get_case("nope")
+
+    def test_a_stale_case_write_changes_nothing(self) -> None:
+        case = _case("r1")
+        self.store.commit_cases([CaseChange(case, 0, (_case_event(case),))])
+        moved = case.model_copy(update={"status": "approved", "version": 2})
+        self.store.commit_cases([CaseChange(moved, 1, (_case_event(moved, "approve"),))])
+        stale = case.model_copy(update={"status": "refused", "version": 2})
+        with pytest.raises(ConcurrencyError):
+            self.store.commit_cases([CaseChange(stale, 1, (_case_event(stale, "refuse"),))])
+        with pytest.raises(ConcurrencyError):
+            self.store.commit_cases([CaseChange(case, 0, ())])
+        assert self.store.get_case("r1").status == "approved"
+        assert [e.trigger for e in self.store.events("r1")] == ["created", "approve"]
+
+    def test_case_changes_commit_together_or_not_at_all(self) -> None:
+        first = _case("r1")
+        self.store.commit_cases([CaseChange(first, 0, (_case_event(first),))])
+        refund = _case("f1", kind=CaseKind.REFUND, workflow="refund", status="pending")
+        stale = first.model_copy(update={"status": "refunded", "version": 2})
+        with pytest.raises(ConcurrencyError):
+            self.store.commit_cases(
+                [CaseChange(refund, 0, (_case_event(refund),)), CaseChange(stale, 5, ())]
+            )
+        with pytest.raises(CaseNotFound):
+            self.store.get_case("f1")
+        assert self.store.events("f1") == []
+
+    def test_cases_are_found_by_ticket_order_kind_and_state(self) -> None:
+        cases = [
+            _case("a", created_at=_T0, updated_at=_T0),
+            _case("b", ticket_id="t2", created_at=_T0 + timedelta(minutes=1)),
+            _case(
+                "c",
+                kind=CaseKind.REFUND,
+                workflow="refund",
+                status="pending",
+                parent_id="a",
+                created_at=_T0 + timedelta(minutes=2),
+            ),
+        ]
+        self.store.commit_cases([CaseChange(c, 0, (_case_event(c),)) for c in cases])
+        assert [c.id for c in self.store.find_cases(CaseQuery(ticket_id="t1"))] == ["a", "c"]
+        assert [c.id for c in self.store.find_cases(CaseQuery(order_id="o1"))] == ["a", "b", "c"]
+        assert [c.id for c in self.store.find_cases(CaseQuery(kind=CaseKind.REFUND))] == ["c"]
+        assert [c.id for c in self.store.find_cases(CaseQuery(parent_id="a"))] == ["c"]
+        assert [c.id for c in self.store.find_cases(CaseQuery(status="pending"))] == ["c"]
+        assert self.store.find_cases(CaseQuery(status_category=StatusCategory.CLOSED)) == []
+        assert [c.id for c in self.store.find_cases(CaseQuery(limit=1))] == ["a"]
+
+    def test_cases_due_are_listed_earliest_first(self) -> None:
+        cases = [
+            _case("late", step_due_at=_T0 + timedelta(hours=5)),
+            _case("soon", step_due_at=_T0 + timedelta(hours=1)),
+            _case("none"),
+        ]
+        self.store.commit_cases([CaseChange(c, 0, (_case_event(c),)) for c in cases])
+        due = self.store.cases_due(_T0 + timedelta(hours=6), 10)
+        assert [c.id for c in due] == ["soon", "late"]
+        assert [c.id for c in self.store.cases_due(_T0 + timedelta(hours=2), 10)] == ["soon"]
