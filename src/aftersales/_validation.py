@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -32,3 +36,25 @@ def parse(model: type[ModelT], data: Any, subject: str | None = None) -> ModelT:
         return model.model_validate(data)
     except ValidationError as error:
         raise invalid_input(subject or model.__name__, error) from None
+
+
+def json_value(value: Any) -> Any:
+    """A field value as JSON data, the way pydantic would dump it."""
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool or kind is float:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (tuple, list)):
+        return [json_value(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot record {kind.__name__} in an event")  # pragma: no cover
+
+
+def json_changes(updates: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: json_value(value) for name, value in updates.items()}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 import attrs
 from pydantic import Field
 
-from aftersales._validation import parse
+from aftersales._validation import json_changes, parse
 from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
@@ -72,6 +72,10 @@ __all__ = [
 
 _CENT = Decimal("0.01")
 _ATTEMPTS = 5
+"""How often ``fire`` decides again after losing a race to another writer."""
+_RECENT_CASES = 256
+"""Cases remembered as last written, to skip a read before the next transition; a stale
+copy is caught by the store's version check and decided again on a fresh read."""
 
 
 class StepLimit(Record):
@@ -171,12 +175,6 @@ def _bad(subject: str, location: tuple[str | int, ...], message: str) -> Invalid
     return InvalidInput(subject, [FieldError(location, message)])
 
 
-def _json_value(value: Any) -> Any:
-    from aftersales.service import _json_value as convert
-
-    return convert(value)
-
-
 def _creation_event(case: Case, actor: str) -> Event:
     return trusted(
         Event,
@@ -270,6 +268,7 @@ class CaseDesk:
                     raise _bad("step limits", (workflow, state), "unknown state") from None
                 limits.setdefault(workflow, {})[state] = parse(StepLimit, limit, "step limit")
         self.step_limits = limits
+        self._recent: dict[str, Case] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -312,7 +311,7 @@ class CaseDesk:
     def _ticket(self, ticket_id: str) -> Any:
         if not isinstance(ticket_id, str):
             raise _bad("case", ("ticket_id",), "must be a ticket id")
-        return self.desk.get(ticket_id)
+        return self.desk._recent.get(ticket_id) or self.desk.get(ticket_id)
 
     def _new(
         self, kind: CaseKind, ticket: Any, actor: str, **fields: Any
@@ -457,11 +456,12 @@ class CaseDesk:
             lines=tuple(self._case_line(line, decision) for line, decision in decided),
             **fields,
         )
-        self._commit([change])
         if not decide_now:
+            self._commit([change])
             return case
+        # The decision is made now: creation and approval (or refusal) commit together.
         trigger = "approve" if all(d.allowed for _, d in decided) else "refuse"
-        return self.fire(case.id, trigger, actor=actor)
+        return self._transition(case, trigger, actor, None, created=change)
 
     def open_refund(
         self,
@@ -651,14 +651,23 @@ class CaseDesk:
         case in the same transaction; a refund that succeeds closes the case it pays.
         """
         for attempt in range(_ATTEMPTS):
-            case = self.get(case_id)
+            cached = self._recent.get(case_id) if isinstance(case_id, str) else None
+            case = self.get(case_id) if cached is None else cached
             if expected_version is not None and case.version != expected_version:
-                raise ConcurrencyError(case.id, expected_version, case.version)
+                if cached is None:
+                    raise ConcurrencyError(case.id, expected_version, case.version)
+                del self._recent[case.id]
+                continue
             try:
                 return self._transition(case, trigger, actor, payload)
             except ConcurrencyError:
                 if expected_version is not None or attempt == _ATTEMPTS - 1:
                     raise
+            except TransitionError:
+                if cached is None:
+                    raise
+                # The refusal may come from a stale remembered copy: decide on a fresh read.
+            self._recent.pop(case.id, None)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def reserve_replacement(self, case_id: str, *, actor: str = "system") -> Case:
@@ -685,6 +694,7 @@ class CaseDesk:
         payload: Mapping[str, Any] | None,
         decision: Decision | None = None,
         now: datetime | None = None,
+        created: CaseChange | None = None,
     ) -> Case:
         from aftersales.service import _check_text
 
@@ -714,7 +724,7 @@ class CaseDesk:
         if move.category is StatusCategory.CLOSED:
             updates["closed_at"] = now
         recorded = {} if parsed is None else parsed.model_dump(mode="json", exclude_none=True)
-        return self._record(case, trigger, actor, now, updates, recorded, move.dest)
+        return self._record(case, trigger, actor, now, updates, recorded, move.dest, created)
 
     def _record(
         self,
@@ -725,6 +735,7 @@ class CaseDesk:
         updates: dict[str, Any],
         recorded: dict[str, Any],
         dest: str | None = None,
+        created: CaseChange | None = None,
     ) -> Case:
         dest = case.status if dest is None else dest
         version = case.version + 1
@@ -744,10 +755,14 @@ class CaseDesk:
                 "actor": actor,
                 "at": now,
                 "payload": recorded,
-                "changes": {name: _json_value(value) for name, value in updates.items()},
+                "changes": json_changes(updates),
             },
         )
-        changes = [CaseChange(changed, case.version, (event,))]
+        changes = [
+            CaseChange(changed, case.version, (event,))
+            if created is None
+            else CaseChange(changed, 0, (*created.events, event))
+        ]
         changes.extend(self._follow_ups(changed, trigger, actor, now))
         self._commit(changes)
         return changed
@@ -779,7 +794,7 @@ class CaseDesk:
         ):
             return [self._refund_for(case, actor, now)]
         if case.kind is CaseKind.REFUND and trigger == "succeed" and case.parent_id:
-            parent = self.get(case.parent_id)
+            parent = self._recent.get(case.parent_id) or self.get(case.parent_id)
             if parent.status in ("refunded",):
                 closing = self._close_change(parent, actor, now)
                 return [closing]
@@ -819,7 +834,7 @@ class CaseDesk:
                 "actor": actor,
                 "at": now,
                 "payload": {},
-                "changes": {name: _json_value(value) for name, value in updates.items()},
+                "changes": json_changes(updates),
             },
         )
         return CaseChange(closed, case.version, (event,))
@@ -869,7 +884,7 @@ class CaseDesk:
             due_by=due,
             sanctionable_after=sanction,
         )
-        ticket = self.desk.get(case.ticket_id)
+        ticket = self._ticket(case.ticket_id)
         _, change = self._new(
             CaseKind.REFUND,
             ticket,
@@ -895,7 +910,14 @@ class CaseDesk:
             desk.store.commit_cases(changes)
         except BaseException:
             desk._acks = acks + desk._acks
+            for change in changes:
+                self._recent.pop(change.case.id, None)
             raise
+        recent = self._recent
+        for change in changes:
+            recent[change.case.id] = change.case
+        while len(recent) > _RECENT_CASES:
+            del recent[next(iter(recent))]
         outbox = [n for change in changes for n in change.outbox]
         if outbox:
             desk._dispatch(outbox, now, report=False)

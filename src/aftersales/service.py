@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
-from enum import Enum
 from os import PathLike
 from typing import Any
 
 import attrs
-from pydantic import BaseModel
 
+from aftersales._validation import json_changes as _json_changes
+from aftersales._validation import json_value as _json_value
 from aftersales._validation import parse
 from aftersales.casework import CaseDesk, DueCase, Inventory, Policy, StepLimit
 from aftersales.clock import Clock, SystemClock
@@ -58,28 +57,6 @@ _RECENT_TICKETS = 256
 """How many tickets a desk remembers as it last wrote them, to skip a read before the next
 transition. A stale copy is harmless: the store's version check refuses the write and the
 transition is decided again on a fresh read."""
-
-
-def _json_value(value: Any) -> Any:
-    """A field value as JSON data, the way pydantic would dump it."""
-    kind = type(value)
-    if kind is str or kind is int or value is None or kind is bool or kind is float:
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, (tuple, list)):
-        return [_json_value(item) for item in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot record {kind.__name__} in an event")  # pragma: no cover
-
-
-def _json_changes(updates: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _json_value(value) for name, value in updates.items()}
 
 
 def _check_text(name: str, value: object, max_length: int = 128) -> str:

@@ -1,0 +1,108 @@
+"""A full return on SQLite, durable, versus the ticket lifecycle benchmark in the same run.
+
+A full return: a ticket's return request with the policy check (China's 7-day no-reason
+rule) → approve → return label → goods received → inspected → refund case opened → refund
+processing → succeeded, which closes the return. Seven commits (the request commits
+with its approval, the refund case with the return's refund, the return's close with the
+refund's success), events and outbox rows included. The floor is the foundation's ticket lifecycle (create + 6 transitions, 7
+commits) through the same Desk on the same kind of file. Target: at least 0.6x its
+lifecycles per second.
+
+Run: python benchmarks/bench_return.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from _timing import interleaved_medians, report
+from aftersales import Desk, FrozenClock, Notification, SQLiteStore
+
+RETURNS = 60
+STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
+PAYLOADS = {
+    "classify": {"category": "repair", "severity": "high"},
+    "assign": {"assignee": "li.wei", "team": "repairs"},
+    "resolve": {"resolution": "Replaced the drain pump"},
+}
+LINE = {
+    "line_id": "l1",
+    "facts": {
+        "jurisdiction": "cn",
+        "product": {"category": "apparel", "sku": "DRESS-M"},
+        "order": {
+            "purchased_at": "2024-02-26T10:00:00+08:00",
+            "delivered_at": "2024-02-28T15:00:00+08:00",
+            "unit_price": {"amount": "299.00", "currency": "CNY"},
+            "quantity": 1,
+        },
+        "claim": {"at": "2024-03-04T17:00:00+08:00", "kind": "no_reason_return"},
+    },
+}
+
+
+def _desk(path: Path) -> Desk:
+    clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
+    desk = Desk(SQLiteStore(path), clock=clock)
+
+    def hook(notification: Notification) -> None:
+        del notification
+
+    desk.on_transition(hook, name="hook")
+    return desk
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        returns_desk = _desk(folder / "returns.db")
+        tickets_desk = _desk(folder / "tickets.db")
+        ticket = returns_desk.open_ticket(customer="c-1", channel="app", subject="退货")
+        orders = iter(range(10**9))
+
+        def full_returns() -> None:
+            cases = returns_desk.cases
+            for _ in range(RETURNS):
+                case = cases.request_return(ticket.id, order_id=f"o{next(orders)}", lines=[LINE])
+                cases.fire(case.id, "send_instructions", payload={"method": "label"})
+                cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
+                cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
+                cases.fire(case.id, "refund")
+                [refund] = cases.find(parent_id=case.id)
+                cases.fire(refund.id, "process")
+                cases.fire(refund.id, "succeed")
+
+        def ticket_lifecycles() -> None:
+            for _ in range(RETURNS):
+                t = tickets_desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
+                for trigger in STEPS:
+                    tickets_desk.fire(t.id, trigger, actor="li.wei", payload=PAYLOADS.get(trigger))
+
+        batches: dict[str, Callable[[], object]] = {
+            "returns": full_returns,
+            "tickets": ticket_lifecycles,
+        }
+        medians = interleaved_medians(batches, RETURNS)
+        first_return = returns_desk.cases.find(kind="return", limit=1)[0]
+        assert first_return.status == "closed", first_return
+        returns_desk.close()
+        tickets_desk.close()
+    returns_per_second = 1 / medians["returns"]
+    lifecycles_per_second = 1 / medians["tickets"]
+    ok = report(
+        "full return on SQLite (policy check, 7 commits) vs ticket lifecycle (7 commits)",
+        returns_per_second,
+        lifecycles_per_second,
+        "per s",
+        ">= 0.6x",
+        returns_per_second >= 0.6 * lifecycles_per_second,
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
