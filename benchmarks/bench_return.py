@@ -4,9 +4,9 @@ A full return: a ticket's return request with the policy check (China's 7-day no
 rule) → approve → return label → goods received → inspected → refund case opened → refund
 processing → succeeded, which closes the return. Seven commits (the request commits
 with its approval, the refund case with the return's refund, the return's close with the
-refund's success), events and outbox rows included. The floor is the foundation's ticket lifecycle (create + 6 transitions, 7
-commits) through the same Desk on the same kind of file. Target: at least 0.6x its
-lifecycles per second.
+refund's success), events and outbox rows included. The floor is the foundation's ticket
+lifecycle (create + 6 transitions, 7 commits) through the same Desk on the same kind of
+file. Target: at least 0.6x its lifecycles per second.
 
 Run: python benchmarks/bench_return.py
 """
