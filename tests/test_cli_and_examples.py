@@ -27,6 +27,8 @@ def test_the_demo_runs_twice_on_the_same_file(
     assert "merged into #2" in first.output
     assert "王芳's history spans channels: wechat, phone" in first.output
     assert "holds 6 tickets" in first.output
+    assert "FR-2024-00731, 1 failed QC" in first.output
+    assert "45.00 CNY by" in first.output
     second = runner.invoke(_build_app(), ["demo", "--db", str(db)])
     assert second.exit_code == 0, second.output
     assert "holds 12 tickets" in second.output
@@ -36,8 +38,13 @@ def test_the_demo_runs_twice_on_the_same_file(
             "SELECT count(*) FROM tickets t WHERE version != "
             "(SELECT max(sequence) FROM events e WHERE e.subject_id = t.id)"
         ).fetchone()
-    assert events == 2 * 37  # the scenario records 37 events per run
-    assert bad == 0
+        (bad_cases,) = connection.execute(
+            "SELECT count(*) FROM cases c WHERE version != "
+            "(SELECT max(sequence) FROM events e WHERE e.subject_id = c.id)"
+        ).fetchone()
+        (cases,) = connection.execute("SELECT count(*) FROM cases").fetchone()
+    assert events == 2 * 58  # the scenario records 58 events per run (21 of them on cases)
+    assert (bad, bad_cases, cases) == (0, 0, 2 * 3)
 
 
 def test_the_demo_reports_a_database_it_cannot_open(tmp_path: Path) -> None:

@@ -72,6 +72,14 @@ def _build_app() -> typer.Typer:
             )
         console.print(timeline)
 
+        if result.cases:
+            cases = Table(title="After-sales cases this run")
+            for column in ("ticket", "case", "status", "detail"):
+                cases.add_column(column)
+            for row in result.cases:
+                cases.add_row(*row)
+            console.print(cases)
+
         summary = Table(title="Tickets this run")
         for column in (
             "ticket",

@@ -38,6 +38,8 @@ class DemoResult:
     notifications: int
     total_tickets: int
     wang_channels: tuple[Channel, ...]
+    cases: tuple[tuple[str, str, str, str], ...] = ()
+    """(ticket, case kind, status, detail) of each after-sales case the run opened."""
 
 
 CUSTOMERS = (
@@ -79,6 +81,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     """Run the scenario on ``desk``; ``advance`` moves the desk's clock forward."""
     timeline: list[TimelineEntry] = []
     numbers: dict[str, str] = {}
+    case_labels: dict[str, str] = {}
     sent: list[Notification] = []
 
     def log_event(notification: Notification) -> None:
@@ -89,7 +92,12 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         if event.trigger == "add_message":
             moved = f"{event.payload['kind']} by {event.payload['author_role']}"
         timeline.append(
-            TimelineEntry(event.at, numbers.get(event.subject_id, "?"), event.trigger, moved)
+            TimelineEntry(
+                event.at,
+                numbers.get(event.subject_id) or case_labels.get(event.subject_id, "?"),
+                event.trigger,
+                moved,
+            )
         )
 
     def notify_customer(notification: Notification) -> None:
@@ -248,6 +256,78 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     desk.classify(again.id, category="repair", severity="medium", actor="agent.wu")
     history = desk.customer_history("cust-wang-fang")
 
+    # 6. The same ticket carries two after-sales cases: a 三包 fridge repair that fails its
+    #    quality check once, and a return of 2 of 3 bowls (one arrives chipped).
+    def cases_opened(case_id: str, label: str) -> None:
+        case_labels[case_id] = label
+        for index, entry in enumerate(timeline):
+            if entry.ticket == "?":
+                timeline[index] = attrs.evolve(entry, ticket=label)
+
+    today = desk.clock.now()
+    fridge_facts = {
+        "jurisdiction": "cn",
+        "product": {"category": "refrigerator", "sku": "FRIDGE-300L"},
+        "order": {
+            "purchased_at": (today - timedelta(days=120)).isoformat(),
+            "unit_price": {"amount": "3299.00", "currency": "CNY"},
+        },
+        "claim": {"at": today.isoformat(), "kind": "warranty_repair"},
+    }
+    repair = desk.cases.open_repair(
+        again.id, serial="FR-2024-00731", line={"line_id": "1", "facts": fridge_facts}
+    )
+    cases_opened(repair.id, f"{again.display_number} repair")
+    advance(timedelta(days=1))
+    desk.cases.fire(repair.id, "hand_in", actor="zhao.gang", payload={"site": "on_site"})
+    desk.cases.fire(
+        repair.id, "diagnose", actor="zhao.gang", payload={"diagnosis": "压缩机继电器老化"}
+    )
+    desk.cases.fire(repair.id, "start_repair", actor="zhao.gang")
+    desk.cases.fire(repair.id, "finish_repair", actor="zhao.gang")
+    desk.cases.fire(repair.id, "fail_qc", actor="qc.liu", payload={"reason": "噪音仍超标"})
+    desk.cases.fire(repair.id, "finish_repair", actor="zhao.gang")
+    desk.cases.fire(repair.id, "pass_qc", actor="qc.liu")
+    desk.cases.fire(repair.id, "hand_back", actor="zhao.gang")
+    desk.cases.fire(repair.id, "close", actor="zhao.gang")
+
+    bowls = {
+        "jurisdiction": "cn",
+        "product": {"category": "tableware", "sku": "BOWL-CELADON"},
+        "order": {
+            "purchased_at": (today - timedelta(days=4)).isoformat(),
+            "delivered_at": (today - timedelta(days=3)).isoformat(),
+            "unit_price": {"amount": "45.00", "currency": "CNY"},
+            "quantity": 3,
+        },
+        "claim": {"at": today.isoformat(), "kind": "no_reason_return", "quantity": 2},
+    }
+    rma = desk.cases.request_return(
+        again.id, order_id=f"SO-{again.number:06d}", lines=[{"line_id": "2", "facts": bowls}]
+    )
+    cases_opened(rma.id, f"{again.display_number} return")
+    desk.cases.fire(rma.id, "send_instructions", payload={"method": "pickup"})
+    advance(timedelta(days=1))
+    desk.cases.fire(rma.id, "receive", actor="warehouse", payload={"units": {"2": 2}})
+    desk.cases.fire(
+        rma.id, "inspect", actor="warehouse", payload={"results": {"2": ["restock", "damaged"]}}
+    )
+    desk.cases.fire(rma.id, "refund", actor="warehouse")
+    [refund] = desk.cases.find(parent_id=rma.id)
+    cases_opened(refund.id, f"{again.display_number} refund")
+    desk.cases.fire(refund.id, "process", actor="finance")
+    desk.cases.fire(refund.id, "succeed", actor="finance", payload={"reference": "ALI-55120"})
+    case_rows: list[tuple[str, str, str, str]] = []
+    for case in desk.cases.for_ticket(again.id):
+        detail = ""
+        if case.refund is not None:
+            detail = f"{case.refund.amount} by {case.refund.due_by}"
+        elif case.repair is not None:
+            detail = f"{case.repair.serial}, {case.repair.qc_failures} failed QC"
+        elif case.lines and case.lines[0].decision is not None:
+            detail = case.lines[0].decision.explain("zh")
+        case_rows.append((again.display_number, case.kind.value, case.status, detail))
+
     # A week on, the time step auto-closes the invoice ticket nobody confirmed.
     now = advance(timedelta(days=8))
     report = desk.run_due(now)
@@ -264,4 +344,5 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         notifications=len(sent),
         total_tickets=len(desk.find(limit=10_000)),
         wang_channels=history.channels,
+        cases=tuple(case_rows),
     )
