@@ -1,18 +1,36 @@
-"""Regenerate docs/reference/ticket-workflow.md and policy-schema.json from the code.
+"""Regenerate docs/reference/ticket-workflow.md, aftersales-workflows.md and
+policy-schema.json from the code.
 
 Run: python docs/generate_reference.py   (tests/test_docs.py fails when the page is stale)
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 from aftersales.policies import PolicySet
-from aftersales.workflows import TICKET_WORKFLOW
+from aftersales.workflows import (
+    COMPLAINT_WORKFLOW,
+    EXCHANGE_WORKFLOW,
+    REFUND_WORKFLOW,
+    REPAIR_WORKFLOW,
+    RETURN_WORKFLOW,
+    TICKET_WORKFLOW,
+    Workflow,
+)
 
 PAGE = Path(__file__).parent / "reference" / "ticket-workflow.md"
 SCHEMA = Path(__file__).parent / "reference" / "policy-schema.json"
+CASES_PAGE = Path(__file__).parent / "reference" / "aftersales-workflows.md"
+CASE_WORKFLOWS = (
+    RETURN_WORKFLOW,
+    EXCHANGE_WORKFLOW,
+    REFUND_WORKFLOW,
+    REPAIR_WORKFLOW,
+    COMPLAINT_WORKFLOW,
+)
 
 TEMPLATE = """# The ticket workflow
 
@@ -56,9 +74,7 @@ has not confirmed within `auto_close_after_days` (7 by default).
 """
 
 
-def render() -> str:
-    """The page's text, generated from ``TICKET_WORKFLOW``."""
-    workflow = TICKET_WORKFLOW
+def _tables(workflow: Workflow) -> tuple[str, str]:
     states = "\n".join(
         f"| `{s.name}` | {s.category.value} | {'yes' if s.is_final else ''} | {s.description} |"
         for s in workflow.states
@@ -68,7 +84,47 @@ def render() -> str:
         f"| {', '.join(t.guards)} | {', '.join(t.effects)} |"
         for t in workflow.transitions
     )
-    return TEMPLATE.format(mermaid=workflow.to_mermaid(), states=states, transitions=transitions)
+    return states, transitions
+
+
+def render() -> str:
+    """The page's text, generated from ``TICKET_WORKFLOW``."""
+    states, transitions = _tables(TICKET_WORKFLOW)
+    return TEMPLATE.format(
+        mermaid=TICKET_WORKFLOW.to_mermaid(), states=states, transitions=transitions
+    )
+
+
+def render_cases() -> str:
+    """The after-sales workflows page, generated from their definitions."""
+    parts = [
+        "# The after-sales workflows\n\n"
+        "Returns, exchanges, refunds, warranty repairs and complaints (seeds S3-S6), each a\n"
+        "validated definition run by `desk.cases`. Generated from the definitions\n"
+        "(`python docs/generate_reference.py`); a test fails if this page is stale.\n"
+    ]
+    for workflow in CASE_WORKFLOWS:
+        states, transitions = _tables(workflow)
+        doc = _module_doc(workflow).strip()
+        parts.append(
+            f"\n## `{workflow.name}`\n\n{doc}\n\n```mermaid\n{workflow.to_mermaid()}```\n\n"
+            "| state | status category | final | meaning |\n|---|---|---|---|\n"
+            f"{states}\n\n"
+            "| trigger | from | to | guards | effects |\n|---|---|---|---|---|\n"
+            f"{transitions}\n"
+        )
+    return "".join(parts)
+
+
+def _module_doc(workflow: Workflow) -> str:
+    module = {
+        "return": "returns",
+        "exchange": "exchange",
+        "refund": "refund",
+        "repair": "repair",
+        "complaint": "complaint",
+    }[workflow.name]
+    return importlib.import_module(f"aftersales.workflows.{module}").__doc__ or ""
 
 
 def render_schema() -> str:
@@ -79,3 +135,4 @@ def render_schema() -> str:
 if __name__ == "__main__":
     PAGE.write_text(render(), encoding="utf-8")
     SCHEMA.write_text(render_schema(), encoding="utf-8")
+    CASES_PAGE.write_text(render_cases(), encoding="utf-8")

@@ -63,3 +63,11 @@ def test_the_docs_build_without_warnings(tmp_path: Path) -> None:
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_aftersales_workflows_page_matches_the_definitions() -> None:
+    generator = runpy.run_path(str(ROOT / "docs" / "generate_reference.py"))
+    page = ROOT / "docs" / "reference" / "aftersales-workflows.md"
+    assert page.read_text(encoding="utf-8") == generator["render_cases"](), (
+        "run: python docs/generate_reference.py"
+    )
