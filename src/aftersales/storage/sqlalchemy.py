@@ -402,21 +402,7 @@ class SQLAlchemyStore:
                 raise ConcurrencyError(
                     ticket.id, change.expected_version, self._version(conn, ticket.id)
                 )
-        event_json: dict[int, str] = {}
-        event_rows = []
-        for event in change.events:
-            event_json[id(event)] = data = event.model_dump_json()
-            event_rows.append(
-                {
-                    "subject_id": event.subject_id,
-                    "sequence": event.sequence,
-                    "trigger": event.trigger,
-                    "at": _ts(event.at),
-                    "data": data,
-                }
-            )
-        if event_rows:
-            conn.execute(_INSERT_EVENT, event_rows[0] if len(event_rows) == 1 else event_rows)
+        _append_log(conn, change.events, change.outbox)
         if change.messages:
             conn.execute(
                 _INSERT_MESSAGE,
@@ -431,18 +417,6 @@ class SQLAlchemyStore:
                     for index, m in enumerate(change.messages)
                 ],
             )
-        if change.outbox:
-            outbox_rows = [
-                dict(
-                    zip(
-                        _OUTBOX_NAMES,
-                        _notification_row(n, event_json.get(id(n.event))),
-                        strict=True,
-                    )
-                )
-                for n in change.outbox
-            ]
-            conn.execute(_INSERT_OUTBOX, outbox_rows[0] if len(outbox_rows) == 1 else outbox_rows)
         if change.delivered:
             self._acknowledge(conn, change.delivered, ticket.updated_at)
 
@@ -613,35 +587,7 @@ class SQLAlchemyStore:
                     sa.select(cases.c.version).where(cases.c.id == case.id)
                 ).scalar()
                 raise ConcurrencyError(case.id, change.expected_version, actual)
-        event_json: dict[int, str] = {}
-        rows = []
-        for event in change.events:
-            event_json[id(event)] = data = event.model_dump_json()
-            rows.append(
-                {
-                    "subject_id": event.subject_id,
-                    "sequence": event.sequence,
-                    "trigger": event.trigger,
-                    "at": _ts(event.at),
-                    "data": data,
-                }
-            )
-        if rows:
-            conn.execute(_INSERT_EVENT, rows)
-        if change.outbox:
-            conn.execute(
-                _INSERT_OUTBOX,
-                [
-                    dict(
-                        zip(
-                            _OUTBOX_NAMES,
-                            _notification_row(n, event_json.get(id(n.event))),
-                            strict=True,
-                        )
-                    )
-                    for n in change.outbox
-                ],
-            )
+        _append_log(conn, change.events, change.outbox)
         if change.delivered:
             self._acknowledge(conn, change.delivered, case.updated_at)
 
@@ -755,6 +701,33 @@ class SQLAlchemyStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _append_log(
+    conn: Connection, events: Sequence[Event], notifications: Sequence[Notification]
+) -> None:
+    """Insert a change's events and outbox rows, serialising each event once."""
+    event_json: dict[int, str] = {}
+    event_rows = []
+    for event in events:
+        event_json[id(event)] = data = event.model_dump_json()
+        event_rows.append(
+            {
+                "subject_id": event.subject_id,
+                "sequence": event.sequence,
+                "trigger": event.trigger,
+                "at": _ts(event.at),
+                "data": data,
+            }
+        )
+    if event_rows:
+        conn.execute(_INSERT_EVENT, event_rows[0] if len(event_rows) == 1 else event_rows)
+    if notifications:
+        outbox_rows = [
+            dict(zip(_OUTBOX_NAMES, _notification_row(n, event_json.get(id(n.event))), strict=True))
+            for n in notifications
+        ]
+        conn.execute(_INSERT_OUTBOX, outbox_rows[0] if len(outbox_rows) == 1 else outbox_rows)
 
 
 def _render(statement: Any, engine: Engine) -> tuple[str, tuple[str, ...] | None]:

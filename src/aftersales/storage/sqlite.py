@@ -228,6 +228,23 @@ def _notification_row(n: Notification, event_json: str | None = None) -> tuple[o
     )
 
 
+def _append_log(
+    conn: sqlite3.Connection, events: Sequence[Event], notifications: Sequence[Notification]
+) -> None:
+    """Insert a change's events and outbox rows, serialising each event once."""
+    event_json: dict[int, str] = {}
+    for event in events:
+        event_json[id(event)] = data = event.model_dump_json()
+        conn.execute(
+            "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?,?,?,?,?)",
+            (event.subject_id, event.sequence, event.trigger, _ts(event.at), data),
+        )
+    for notification in notifications:
+        conn.execute(
+            _OUTBOX_INSERT, _notification_row(notification, event_json.get(id(notification.event)))
+        )
+
+
 def _notification(row: sqlite3.Row) -> Notification:
     return Notification(
         key=row["key"],
@@ -416,22 +433,11 @@ class SQLiteStore:
             ).rowcount
             if updated != 1:
                 raise ConcurrencyError(ticket.id, change.expected_version, self._version(ticket.id))
-        event_json: dict[int, str] = {}
-        for event in change.events:
-            event_json[id(event)] = data = event.model_dump_json()
-            conn.execute(
-                "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?,?,?,?,?)",
-                (event.subject_id, event.sequence, event.trigger, _ts(event.at), data),
-            )
+        _append_log(conn, change.events, change.outbox)
         for message in change.messages:
             conn.execute(
                 "INSERT INTO messages (id, ticket_id, at, data) VALUES (?,?,?,?)",
                 (message.id, message.ticket_id, _ts(message.at), message.model_dump_json()),
-            )
-        for notification in change.outbox:
-            conn.execute(
-                _OUTBOX_INSERT,
-                _notification_row(notification, event_json.get(id(notification.event))),
             )
         if change.delivered:
             self._acknowledge(conn, change.delivered, ticket.updated_at)
@@ -634,23 +640,12 @@ class SQLiteStore:
                     raise ConcurrencyError(
                         case.id, change.expected_version, self._case_version(case.id)
                     )
-                event_json: dict[int, str] = {}
-                for event in change.events:
-                    event_json[id(event)] = data = event.model_dump_json()
-                    conn.execute(
-                        "INSERT INTO events (subject_id, sequence, trigger, at, data) "
-                        "VALUES (?,?,?,?,?)",
-                        (event.subject_id, event.sequence, event.trigger, _ts(event.at), data),
-                    )
+                # an event sequence already taken means another writer got there first
+                _append_log(conn, change.events, change.outbox)
             except sqlite3.IntegrityError:
                 raise ConcurrencyError(
                     case.id, change.expected_version, self._case_version(case.id)
                 ) from None
-            for notification in change.outbox:
-                conn.execute(
-                    _OUTBOX_INSERT,
-                    _notification_row(notification, event_json.get(id(notification.event))),
-                )
             if change.delivered:
                 self._acknowledge(conn, change.delivered, case.updated_at)
 
