@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -58,3 +58,13 @@ def json_value(value: Any) -> Any:
 
 def json_changes(updates: Mapping[str, Any]) -> dict[str, Any]:
     return {name: json_value(value) for name, value in updates.items()}
+
+
+def fold(events: Sequence[Any], model: type[ModelT]) -> ModelT:
+    """Rebuild a subject from its events by applying each event's ``changes`` in order."""
+    if not events:
+        raise InvalidInput("events", [FieldError(("events",), "no events to replay")])
+    data: dict[str, Any] = {}
+    for event in events:
+        data.update(event.changes)
+    return parse(model, data)

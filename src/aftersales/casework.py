@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 import attrs
 from pydantic import Field
 
-from aftersales._validation import json_changes, parse
+from aftersales._retry import fire_with_retries
+from aftersales._validation import fold, json_changes, parse
 from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
@@ -194,12 +195,7 @@ def _creation_event(case: Case, actor: str) -> Event:
 
 def fold_case(events: Sequence[Event]) -> Case:
     """Rebuild a case from its events by applying each event's ``changes`` in order."""
-    if not events:
-        raise _bad("events", ("events",), "no events to replay")
-    data: dict[str, Any] = {}
-    for event in events:
-        data.update(event.changes)
-    return Case.model_validate(data)
+    return fold(events, Case)
 
 
 def _split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -606,7 +602,9 @@ class CaseDesk:
             first = case.lines[0].model_copy(update={"decision": decision})
             repair = case.repair.model_copy(update={"in_warranty": False}) if case.repair else None
             updates = {"lines": (first, *case.lines[1:]), "repair": repair}
-            return self._record(case, ASSESSED, actor, self.desk._now(), updates, {})
+            change = self._change(case, ASSESSED, actor, self.desk._now(), updates, {})
+            self._commit([change])
+            return change.case
         return self._transition(case, trigger, actor, None, decision)
 
     def _facts_now(self, facts: Facts, repairs: Sequence[RepairRecord]) -> Facts:
@@ -650,25 +648,14 @@ class CaseDesk:
         ``refund`` on a return and ``out_of_stock`` on an exchange open the linked refund
         case in the same transaction; a refund that succeeds closes the case it pays.
         """
-        for attempt in range(_ATTEMPTS):
-            cached = self._recent.get(case_id) if isinstance(case_id, str) else None
-            case = self.get(case_id) if cached is None else cached
-            if expected_version is not None and case.version != expected_version:
-                if cached is None:
-                    raise ConcurrencyError(case.id, expected_version, case.version)
-                del self._recent[case.id]
-                continue
-            try:
-                return self._transition(case, trigger, actor, payload)
-            except ConcurrencyError:
-                if expected_version is not None or attempt == _ATTEMPTS - 1:
-                    raise
-            except TransitionError:
-                if cached is None:
-                    raise
-                # The refusal may come from a stale remembered copy: decide on a fresh read.
-            self._recent.pop(case.id, None)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return fire_with_retries(
+            case_id,
+            recent=self._recent,
+            read=self.get,
+            transition=lambda case: self._transition(case, trigger, actor, payload),
+            expected_version=expected_version,
+            attempts=_ATTEMPTS,
+        )
 
     def reserve_replacement(self, case_id: str, *, actor: str = "system") -> Case:
         """Reserve an exchange's replacement from the inventory; when it is out of stock
@@ -696,13 +683,29 @@ class CaseDesk:
         now: datetime | None = None,
         created: CaseChange | None = None,
     ) -> Case:
+        now = self.desk._now() if now is None else now
+        change = self._decided(case, trigger, actor, payload, now, decision, created)
+        changes = [change, *self._follow_ups(change.case, trigger, actor, now)]
+        self._commit(changes)
+        return change.case
+
+    def _decided(
+        self,
+        case: Case,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        now: datetime,
+        decision: Decision | None = None,
+        created: CaseChange | None = None,
+    ) -> CaseChange:
+        """What firing ``trigger`` writes: decided by the workflow, not yet committed."""
         from aftersales.service import _check_text
 
         _check_text("actor", actor)
         _check_text("trigger", trigger)
         if payload is not None and not isinstance(payload, Mapping):
             raise _bad("payload", ("payload",), "must be a mapping")
-        now = self.desk._now() if now is None else now
         workflow = _WORKFLOWS[case.kind]
         parsed = workflow.parse_payload(trigger, payload)
         move = workflow.decide(
@@ -724,9 +727,9 @@ class CaseDesk:
         if move.category is StatusCategory.CLOSED:
             updates["closed_at"] = now
         recorded = {} if parsed is None else parsed.model_dump(mode="json", exclude_none=True)
-        return self._record(case, trigger, actor, now, updates, recorded, move.dest, created)
+        return self._change(case, trigger, actor, now, updates, recorded, move.dest, created)
 
-    def _record(
+    def _change(
         self,
         case: Case,
         trigger: str,
@@ -736,7 +739,9 @@ class CaseDesk:
         recorded: dict[str, Any],
         dest: str | None = None,
         created: CaseChange | None = None,
-    ) -> Case:
+    ) -> CaseChange:
+        """The case after ``updates`` and its event (with the creation event when the
+        case is new), the step's time limit set when a step is entered."""
         dest = case.status if dest is None else dest
         version = case.version + 1
         updates["updated_at"] = now
@@ -758,14 +763,9 @@ class CaseDesk:
                 "changes": json_changes(updates),
             },
         )
-        changes = [
-            CaseChange(changed, case.version, (event,))
-            if created is None
-            else CaseChange(changed, 0, (*created.events, event))
-        ]
-        changes.extend(self._follow_ups(changed, trigger, actor, now))
-        self._commit(changes)
-        return changed
+        if created is None:
+            return CaseChange(changed, case.version, (event,))
+        return CaseChange(changed, 0, (*created.events, event))
 
     def _step(self, case: Case, now: datetime) -> dict[str, Any]:
         """The time limit of the step ``case`` is in, set when the step is entered."""
@@ -796,48 +796,8 @@ class CaseDesk:
         if case.kind is CaseKind.REFUND and trigger == "succeed" and case.parent_id:
             parent = self._recent.get(case.parent_id) or self.get(case.parent_id)
             if parent.status in ("refunded",):
-                closing = self._close_change(parent, actor, now)
-                return [closing]
+                return [self._decided(parent, "close", actor, None, now)]
         return []
-
-    def _close_change(self, case: Case, actor: str, now: datetime) -> CaseChange:
-        workflow = _WORKFLOWS[case.kind]
-        move = workflow.decide(
-            TransitionContext(
-                subject=case,
-                subject_id=case.id,
-                state=case.status,
-                trigger="close",
-                payload=None,
-                actor=actor,
-                now=now,
-            )
-        )
-        updates: dict[str, Any] = {
-            "status": move.dest,
-            "status_category": move.category,
-            "closed_at": now,
-            "updated_at": now,
-            "version": case.version + 1,
-            "step_due_at": None,
-            "step_action": None,
-        }
-        closed = case.model_copy(update=updates)
-        event = trusted(
-            Event,
-            {
-                "subject_id": case.id,
-                "sequence": case.version + 1,
-                "trigger": "close",
-                "from_state": case.status,
-                "to_state": move.dest,
-                "actor": actor,
-                "at": now,
-                "payload": {},
-                "changes": json_changes(updates),
-            },
-        )
-        return CaseChange(closed, case.version, (event,))
 
     def _refund_for(self, case: Case, actor: str, now: datetime) -> CaseChange:
         """The refund case that pays a return's (or a failed exchange's) refunded units, per
@@ -933,15 +893,9 @@ class CaseDesk:
             action = case.step_action
             try:
                 if action is None:
-                    self._record(
-                        case,
-                        STEP_OVERDUE,
-                        "system",
-                        now,
-                        {"step_due_at": None, "step_action": None},
-                        {"due_at": case.step_due_at.isoformat() if case.step_due_at else None},
-                        case.status,
-                    )
+                    due = {"due_at": case.step_due_at.isoformat() if case.step_due_at else None}
+                    cleared = {"step_due_at": None, "step_action": None}
+                    self._commit([self._change(case, STEP_OVERDUE, "system", now, cleared, due)])
                 else:
                     self._transition(case, action, "system", None, now=now)
             except (ConcurrencyError, TransitionError):

@@ -10,9 +10,10 @@ from typing import Any
 
 import attrs
 
+from aftersales._retry import fire_with_retries
+from aftersales._validation import fold, parse
 from aftersales._validation import json_changes as _json_changes
 from aftersales._validation import json_value as _json_value
-from aftersales._validation import parse
 from aftersales.casework import CaseDesk, DueCase, Inventory, Policy, StepLimit
 from aftersales.clock import Clock, SystemClock
 from aftersales.exceptions import (
@@ -21,7 +22,6 @@ from aftersales.exceptions import (
     InvalidInput,
     InvalidWorkflow,
     TicketNotFound,
-    TransitionError,
     TransitionRefused,
 )
 from aftersales.models import (
@@ -87,12 +87,7 @@ def _creation_event(ticket: Ticket, actor: str) -> Event:
 
 def fold_events(events: Sequence[Event]) -> Ticket:
     """Rebuild a ticket from its events by applying each event's ``changes`` in order."""
-    if not events:
-        raise InvalidInput("events", [FieldError(("events",), "no events to replay")])
-    data: dict[str, Any] = {}
-    for event in events:
-        data.update(event.changes)
-    return Ticket.model_validate(data)
+    return fold(events, Ticket)
 
 
 @attrs.frozen
@@ -600,27 +595,14 @@ class Desk:
         nothing. With ``expected_version``, a ticket changed since then raises
         :class:`~aftersales.ConcurrencyError`.
         """
-        for attempt in range(_ATTEMPTS):
-            cached = self._recent.get(ticket_id) if isinstance(ticket_id, str) else None
-            ticket = self.get(ticket_id) if cached is None else cached
-            if expected_version is not None and ticket.version != expected_version:
-                if cached is None:
-                    raise ConcurrencyError(ticket.id, expected_version, ticket.version)
-                del self._recent[ticket.id]
-                continue
-            try:
-                return self._transition(ticket, trigger, actor, payload)
-            except ConcurrencyError:
-                # With expected_version the caller asked to fail; otherwise another writer
-                # was faster and the trigger is decided again on what is stored now.
-                if expected_version is not None or attempt == _ATTEMPTS - 1:
-                    raise
-            except TransitionError:
-                if cached is None:
-                    raise
-                # The refusal may come from a stale remembered copy: decide on a fresh read.
-            self._recent.pop(ticket.id, None)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return fire_with_retries(
+            ticket_id,
+            recent=self._recent,
+            read=self.get,
+            transition=lambda ticket: self._transition(ticket, trigger, actor, payload),
+            expected_version=expected_version,
+            attempts=_ATTEMPTS,
+        )
 
     def _transition(
         self,

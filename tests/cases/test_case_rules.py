@@ -239,3 +239,27 @@ def test_case_hooks_hear_case_events_through_the_outbox(desk: Desk, ticket_id: s
     assert heard == [("refund", "refunded")]
     desk.flush()
     assert [n.status.value for n in desk.outbox()] == ["delivered"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"quantity": 4}, "more than the 3 bought"),
+        ({"received": 3}, "more than the 2 claimed"),
+        ({"received": 1, "inspections": ["restock", "damaged"]}, "2 inspections for 1 units"),
+    ],
+)
+def test_a_case_line_whose_units_do_not_add_up_is_invalid(
+    fields: dict[str, object], message: str
+) -> None:
+    from aftersales import CaseLine
+
+    values: dict[str, object] = {
+        "line_id": "l1",
+        "quantity": 2,
+        "bought": 3,
+        "unit_price": {"amount": "10", "currency": "CNY"},
+        **fields,
+    }
+    with pytest.raises(InvalidInput, match=message):
+        CaseLine.model_validate(values)
