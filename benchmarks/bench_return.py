@@ -71,10 +71,10 @@ def main() -> int:
                 cases.fire(case.id, "send_instructions", payload={"method": "label"})
                 cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
                 cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
-                cases.fire(case.id, "refund")
-                [refund] = cases.find(parent_id=case.id)
-                cases.fire(refund.id, "process")
-                cases.fire(refund.id, "succeed")
+                refund_id = cases.fire(case.id, "refund").refund_case_id
+                assert refund_id is not None
+                cases.fire(refund_id, "process")
+                cases.fire(refund_id, "succeed")
 
         def ticket_lifecycles() -> None:
             for _ in range(RETURNS):

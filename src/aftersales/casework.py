@@ -16,7 +16,7 @@ import attrs
 from pydantic import Field
 
 from aftersales._retry import fire_with_retries
-from aftersales._validation import fold, json_changes, parse
+from aftersales._validation import fold, json_changes, json_value, parse
 from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STEP_LIMITS",
+    "LINE_CHANGES",
     "CaseDesk",
     "ClaimLine",
     "DueCase",
@@ -169,6 +170,8 @@ _WORKFLOWS: dict[CaseKind, Workflow] = {
     CaseKind.COMPLAINT: COMPLAINT_WORKFLOW,
 }
 _GOODS_KINDS = (CaseKind.RETURN, CaseKind.EXCHANGE)
+_OPENS_REFUND = frozenset({(CaseKind.RETURN, "refund"), (CaseKind.EXCHANGE, "out_of_stock")})
+"""Transitions that open the linked refund case in their own transaction."""
 _NOT_RETURNED = frozenset({"refused", "cancelled"})
 
 
@@ -193,9 +196,52 @@ def _creation_event(case: Case, actor: str) -> Event:
     )
 
 
+LINE_CHANGES = "line_changes"
+"""The key of an event's ``changes`` that holds what changed on some of the case's lines,
+by line id (``{"l1": {"received": 2}}``): a step that counts units records those counts,
+not every line again with its facts and decision."""
+
+
 def fold_case(events: Sequence[Event]) -> Case:
-    """Rebuild a case from its events by applying each event's ``changes`` in order."""
-    return fold(events, Case)
+    """Rebuild a case from its events by applying each event's ``changes`` in order (and
+    the per-line changes under :data:`LINE_CHANGES` to the lines they name)."""
+    if not any(LINE_CHANGES in event.changes for event in events):
+        return fold(events, Case)
+    data: dict[str, Any] = {}
+    for event in events:
+        changes = dict(event.changes)
+        patches = changes.pop(LINE_CHANGES, None)
+        data.update(changes)
+        if isinstance(patches, Mapping):
+            data["lines"] = [
+                {**line, **patches.get(line.get("line_id"), {})} for line in data.get("lines", [])
+            ]
+    return parse(Case, data, "case events")
+
+
+def _line_changes(before: Sequence[CaseLine], after: Sequence[CaseLine]) -> dict[str, Any] | None:
+    """What changed on each line, field by field; None when lines were added, removed or
+    reordered (the event then records every line)."""
+    if len(before) != len(after) or any(
+        old.line_id != new.line_id for old, new in zip(before, after, strict=True)
+    ):
+        return None
+    patches: dict[str, Any] = {}
+    for old, new in zip(before, after, strict=True):
+        if old is new:
+            continue
+        changed = {
+            name: json_value(value)
+            for name in _LINE_FIELDS
+            if (value := getattr(new, name)) is not (previous := getattr(old, name))
+            and value != previous
+        }
+        if changed:
+            patches[new.line_id] = changed
+    return patches
+
+
+_LINE_FIELDS = tuple(CaseLine.model_fields)
 
 
 def _split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal]:
@@ -315,7 +361,7 @@ class CaseDesk:
         workflow = _WORKFLOWS[kind]
         now = self.desk._now()
         values: dict[str, Any] = {
-            "id": new_id(),
+            "id": new_id(),  # a linked refund passes the id its parent already names
             "kind": kind,
             "workflow": workflow.name,
             "status": workflow.initial,
@@ -684,7 +730,8 @@ class CaseDesk:
         created: CaseChange | None = None,
     ) -> Case:
         now = self.desk._now() if now is None else now
-        change = self._decided(case, trigger, actor, payload, now, decision, created)
+        refund_id = new_id() if (case.kind, trigger) in _OPENS_REFUND else None
+        change = self._decided(case, trigger, actor, payload, now, decision, created, refund_id)
         changes = [change, *self._follow_ups(change.case, trigger, actor, now)]
         self._commit(changes)
         return change.case
@@ -698,8 +745,10 @@ class CaseDesk:
         now: datetime,
         decision: Decision | None = None,
         created: CaseChange | None = None,
+        refund_id: str | None = None,
     ) -> CaseChange:
-        """What firing ``trigger`` writes: decided by the workflow, not yet committed."""
+        """What firing ``trigger`` writes: decided by the workflow, not yet committed
+        (with the id of the refund case the transition opens, if it opens one)."""
         from aftersales.service import _check_text
 
         _check_text("actor", actor)
@@ -726,6 +775,8 @@ class CaseDesk:
         updates["status_category"] = move.category
         if move.category is StatusCategory.CLOSED:
             updates["closed_at"] = now
+        if refund_id is not None:
+            updates["refund_case_id"] = refund_id
         recorded = {} if parsed is None else parsed.model_dump(mode="json", exclude_none=True)
         return self._change(case, trigger, actor, now, updates, recorded, move.dest, created)
 
@@ -749,6 +800,13 @@ class CaseDesk:
         if dest != case.status or trigger in _RESTARTS:
             updates.update(self._step(case.model_copy(update=updates), now))
         changed = case.model_copy(update=updates)
+        patches = _line_changes(case.lines, changed.lines) if "lines" in updates else None
+        if patches is None:
+            recorded_changes = json_changes(updates)
+        else:
+            recorded_changes = json_changes({k: v for k, v in updates.items() if k != "lines"})
+            if patches:
+                recorded_changes[LINE_CHANGES] = patches
         event = trusted(
             Event,
             {
@@ -760,7 +818,7 @@ class CaseDesk:
                 "actor": actor,
                 "at": now,
                 "payload": recorded,
-                "changes": json_changes(updates),
+                "changes": recorded_changes,
             },
         )
         if created is None:
@@ -788,10 +846,7 @@ class CaseDesk:
     # ------------------------------------------------------------------ linked cases
 
     def _follow_ups(self, case: Case, trigger: str, actor: str, now: datetime) -> list[CaseChange]:
-        if (case.kind, trigger) in (
-            (CaseKind.RETURN, "refund"),
-            (CaseKind.EXCHANGE, "out_of_stock"),
-        ):
+        if (case.kind, trigger) in _OPENS_REFUND:
             return [self._refund_for(case, actor, now)]
         if case.kind is CaseKind.REFUND and trigger == "succeed" and case.parent_id:
             parent = self._recent.get(case.parent_id) or self.get(case.parent_id)
@@ -849,6 +904,7 @@ class CaseDesk:
             CaseKind.REFUND,
             ticket,
             actor,
+            id=case.refund_case_id or new_id(),
             order_id=case.order_id,
             parent_id=case.id,
             lines=tuple(lines),

@@ -45,6 +45,7 @@ def test_a_partial_return_with_one_damaged_unit_refunds_the_decisions_share(
     returned = desk.cases.fire(case.id, "refund")
     assert returned.status == "refunded"
     [refund] = desk.cases.find(parent_id=case.id)
+    assert returned.refund_case_id == refund.id
     assert refund.refund is not None
     assert decision.refund is not None
     assert refund.refund.amount.amount == decision.refund.net / 2 == Decimal("100.00")
@@ -108,6 +109,7 @@ def test_an_exchange_falls_back_to_a_refund_when_the_replacement_is_out_of_stock
     assert fallen_back.exchange is not None
     assert fallen_back.exchange.out_of_stock
     [refund] = desk.cases.find(parent_id=case.id, kind="refund")
+    assert fallen_back.refund_case_id == refund.id
     assert refund.refund is not None
     assert refund.refund.amount.amount == Decimal("100.00")
     desk.cases.fire(refund.id, "process")
@@ -282,3 +284,18 @@ def test_a_complaint_the_customer_accepts_closes_without_a_supervisor(
     assert case.complaint is not None
     assert case.complaint.proposal == "refund shipping and a voucher"
     assert case.complaint.acknowledged_at is not None
+
+
+def test_counting_units_records_only_the_counts_not_every_line_again(
+    desk: Desk, ticket_id: str
+) -> None:
+    lines = [claim_line("l1", bought=3, claimed=2), claim_line("l2", bought=1, claimed=1)]
+    case = desk.cases.request_return(ticket_id, order_id="o-1", lines=lines)
+    desk.cases.fire(case.id, "send_instructions", payload={"method": "label"})
+    desk.cases.fire(case.id, "receive", payload={"units": {"l1": 2}})
+    desk.cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
+    *_, received, inspected = desk.cases.history(case.id)
+    assert received.changes["line_changes"] == {"l1": {"received": 2}}
+    assert inspected.changes["line_changes"] == {"l1": {"inspections": ["restock"]}}
+    assert "lines" not in received.changes
+    assert_replays(desk, case.id)

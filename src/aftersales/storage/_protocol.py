@@ -164,7 +164,10 @@ class Store(Protocol):
         ...
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
-        """Write case changes atomically, checking each case's version first."""
+        """Write case changes atomically, checking each case's version first.
+
+        A case's kind, ticket, order, serial number, parent and customer never change
+        after it is created; a store may index them once, at insert."""
         ...
 
     def get_case(self, case_id: str) -> Case:

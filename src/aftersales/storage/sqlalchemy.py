@@ -38,6 +38,7 @@ from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
 from aftersales.storage.sqlite import (
+    _case_fixed,
     _case_row,
     _notification,
     _notification_row,
@@ -212,15 +213,21 @@ _OUTBOX_NAMES = (
     "event",
 )
 _CASE_NAMES = (
-    "order_id",
-    "serial",
-    "parent_id",
-    "customer_id",
     "status",
     "status_category",
     "version",
     "step_due_at",
     "data",
+)
+_CASE_FIXED_NAMES = (
+    "id",
+    "kind",
+    "ticket_id",
+    "order_id",
+    "serial",
+    "parent_id",
+    "customer_id",
+    "created_at",
 )
 _TICKET_NAMES = (
     "status",
@@ -568,13 +575,7 @@ class SQLAlchemyStore:
         if change.expected_version == 0:
             conn.execute(
                 cases.insert(),
-                {
-                    **row,
-                    "id": case.id,
-                    "kind": case.kind.value,
-                    "ticket_id": case.ticket_id,
-                    "created_at": _ts(case.created_at),
-                },
+                {**row, **dict(zip(_CASE_FIXED_NAMES, _case_fixed(case), strict=True))},
             )
         else:
             updated = conn.execute(
