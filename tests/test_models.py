@@ -139,3 +139,14 @@ def test_a_ticket_shows_its_number_the_way_people_quote_it() -> None:
     assert _ticket(number=42).display_number == "#42"
     assert not _ticket().is_closed
     assert _ticket(status="closed", status_category="closed").is_closed
+
+
+def test_ids_made_one_after_another_sort_in_that_order() -> None:
+    from aftersales.models import new_id
+
+    ids = [new_id() for _ in range(1000)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == 1000
+    # within one microsecond the random tail decides; across microseconds time does
+    firsts = [i[:14] for i in ids]
+    assert firsts == sorted(firsts)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
 
@@ -25,8 +26,15 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 def new_id() -> str:
-    """A fresh random identifier (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A fresh identifier: 32 hex characters, the microseconds since the epoch and then 72
+    random bits, as UUIDv7 lays them out.
+
+    Ids made one after another sort next to each other, so a store's primary keys and its
+    event log grow at their ends instead of splitting pages at random places: fewer pages
+    written per transition and per checkpoint. The price is that an id shows when its
+    record was made, as ``created_at`` does anyway.
+    """
+    return f"{time.time_ns() // 1000:014x}{os.urandom(9).hex()}"
 
 
 class Record(BaseModel):
