@@ -191,7 +191,7 @@ def _creation_event(case: Case, actor: str) -> Event:
             "actor": actor,
             "at": case.created_at,
             "payload": {},
-            "changes": case.model_dump(mode="json"),
+            "changes": case.model_dump(mode="json", exclude_none=True),
         },
     )
 
@@ -311,6 +311,7 @@ class CaseDesk:
                 limits.setdefault(workflow, {})[state] = parse(StepLimit, limit, "step limit")
         self.step_limits = limits
         self._recent: dict[str, Case] = {}
+        self._empty_recorded: dict[tuple[CaseKind, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -374,7 +375,7 @@ class CaseDesk:
             **fields,
         }
         case = Case.model_validate(values)
-        case = case.model_copy(update=self._step(case, now))
+        case = trusted(Case, {**case.__dict__, **self._step(case, now)})
         return case, CaseChange(case, 0, (_creation_event(case, actor),))
 
     def _claim_lines(
@@ -777,7 +778,18 @@ class CaseDesk:
             updates["closed_at"] = now
         if refund_id is not None:
             updates["refund_case_id"] = refund_id
-        recorded = {} if parsed is None else parsed.model_dump(mode="json", exclude_none=True)
+        if parsed is None:
+            recorded: dict[str, Any] = {}
+        elif payload:
+            recorded = parsed.model_dump(mode="json", exclude_none=True)
+        else:  # an empty payload's defaults, dumped once per trigger
+            key = (case.kind, trigger)
+            empty = self._empty_recorded.get(key)
+            if empty is None:
+                empty = self._empty_recorded[key] = parsed.model_dump(
+                    mode="json", exclude_none=True
+                )
+            recorded = dict(empty)
         return self._change(case, trigger, actor, now, updates, recorded, move.dest, created)
 
     def _change(
@@ -797,9 +809,16 @@ class CaseDesk:
         version = case.version + 1
         updates["updated_at"] = now
         updates["version"] = version
+        # The parts are validated (effects build records, the workflow names the state):
+        # assemble without validating again, as Desk.fire does for tickets.
+        changed = trusted(Case, {**case.__dict__, **updates})
         if dest != case.status or trigger in _RESTARTS:
-            updates.update(self._step(case.model_copy(update=updates), now))
-        changed = case.model_copy(update=updates)
+            step = self._step(changed, now)
+            if step["step_due_at"] != changed.step_due_at or step["step_action"] != (
+                changed.step_action
+            ):
+                updates.update(step)
+                changed = trusted(Case, {**changed.__dict__, **step})
         patches = _line_changes(case.lines, changed.lines) if "lines" in updates else None
         if patches is None:
             recorded_changes = json_changes(updates)

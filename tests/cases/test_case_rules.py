@@ -263,3 +263,34 @@ def test_a_case_line_whose_units_do_not_add_up_is_invalid(
     }
     with pytest.raises(InvalidInput, match=message):
         CaseLine.model_validate(values)
+
+
+def test_every_field_that_may_be_none_defaults_to_none() -> None:
+    """Stores and creation events leave None fields out of a case's JSON; that loses
+    nothing only while a field that admits None also defaults to it."""
+    import typing
+
+    from pydantic import BaseModel
+
+    from aftersales import Case
+
+    seen: set[type[BaseModel]] = set()
+    found: list[str] = []
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if type(None) in typing.get_args(field.annotation) and field.default is not None:
+                found.append(f"{model.__name__}.{name}")
+            stack = [field.annotation]
+            while stack:
+                annotation = stack.pop()
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                    walk(annotation)
+                stack.extend(typing.get_args(annotation))
+
+    walk(Case)
+    assert len(seen) > 10  # the facts and the decision were walked too
+    assert found == []

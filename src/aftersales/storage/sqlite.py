@@ -166,7 +166,9 @@ def _case_row(case: Case) -> tuple[object, ...]:
         case.status_category,
         case.version,
         _ts(case.step_due_at),
-        _CASE_JSON(case).decode(),
+        # Every field that may be None defaults to None (a test holds this), so leaving
+        # the Nones out loses nothing and keeps a case with its facts to fewer pages.
+        _CASE_JSON(case, exclude_none=True).decode(),
     )
 
 
