@@ -2,11 +2,15 @@
 
 A full return: a ticket's return request with the policy check (China's 7-day no-reason
 rule) → approve → return label → goods received → inspected → refund case opened → refund
-processing → succeeded, which closes the return. Seven commits (the request commits
-with its approval, the refund case with the return's refund, the return's close with the
-refund's success), events and outbox rows included. The floor is the foundation's ticket
-lifecycle (create + 6 transitions, 7 commits) through the same Desk on the same kind of
-file. Target: at least 0.6x its lifecycles per second.
+processing → succeeded, which closes the return. Events and outbox rows included; the
+refund case commits with the return's refund, the return's close with the refund's
+success. Measured two ways:
+
+- "returns": the label goes out with the approval (``instructions=``), 6 commits;
+- "returns, label apart": the label is a step of its own, 7 commits.
+
+The floor is the foundation's ticket lifecycle (create + 6 transitions, 7 commits) through
+the same Desk on the same kind of file. Target: at least 0.6x its lifecycles per second.
 
 Run: python benchmarks/bench_return.py
 """
@@ -29,6 +33,7 @@ PAYLOADS = {
     "assign": {"assignee": "li.wei", "team": "repairs"},
     "resolve": {"resolution": "Replaced the drain pump"},
 }
+LABEL = {"method": "label", "carrier": "SF"}
 LINE = {
     "line_id": "l1",
     "facts": {
@@ -67,8 +72,21 @@ def main() -> int:
         def full_returns() -> None:
             cases = returns_desk.cases
             for _ in range(RETURNS):
+                case = cases.request_return(
+                    ticket.id, order_id=f"o{next(orders)}", lines=[LINE], instructions=LABEL
+                )
+                cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
+                cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
+                refund_id = cases.fire(case.id, "refund").refund_case_id
+                assert refund_id is not None
+                cases.fire(refund_id, "process")
+                cases.fire(refund_id, "succeed")
+
+        def full_returns_label_apart() -> None:
+            cases = returns_desk.cases
+            for _ in range(RETURNS):
                 case = cases.request_return(ticket.id, order_id=f"o{next(orders)}", lines=[LINE])
-                cases.fire(case.id, "send_instructions", payload={"method": "label"})
+                cases.fire(case.id, "send_instructions", payload=LABEL)
                 cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
                 cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
                 refund_id = cases.fire(case.id, "refund").refund_case_id
@@ -84,6 +102,7 @@ def main() -> int:
 
         batches: dict[str, Callable[[], object]] = {
             "returns": full_returns,
+            "returns, label apart": full_returns_label_apart,
             "tickets": ticket_lifecycles,
         }
         medians = interleaved_medians(batches, RETURNS)
@@ -91,16 +110,19 @@ def main() -> int:
         assert first_return.status == "closed", first_return
         returns_desk.close()
         tickets_desk.close()
-    returns_per_second = 1 / medians["returns"]
     lifecycles_per_second = 1 / medians["tickets"]
-    ok = report(
-        "full return on SQLite (policy check, 7 commits) vs ticket lifecycle (7 commits)",
-        returns_per_second,
-        lifecycles_per_second,
-        "per s",
-        ">= 0.6x",
-        returns_per_second >= 0.6 * lifecycles_per_second,
-    )
+    ok = True
+    for name, commits in (("returns", 6), ("returns, label apart", 7)):
+        per_second = 1 / medians[name]
+        ok &= report(
+            f"full return on SQLite ({name}: policy check, {commits} commits) "
+            "vs ticket lifecycle (7 commits)",
+            per_second,
+            lifecycles_per_second,
+            "per s",
+            ">= 0.6x",
+            per_second >= 0.6 * lifecycles_per_second,
+        )
     return 0 if ok else 1
 
 

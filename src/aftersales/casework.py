@@ -442,15 +442,21 @@ class CaseDesk:
         lines: Iterable[ClaimLine | Mapping[str, Any]],
         actor: str = "system",
         decide_now: bool = True,
+        instructions: Mapping[str, Any] | None = None,
     ) -> Case:
         """Open a return for some units of one or more order lines of ``order_id``.
 
         The policy decides every line at once and the decisions stay on the lines. With
         ``decide_now`` the return is then approved, or refused with the policy's reasons.
-        Claiming more units than were bought, minus those earlier returns took back,
-        raises :class:`~aftersales.InvalidInput` and stores nothing.
+        ``instructions`` (the ``send_instructions`` payload: a label, an address or a
+        pickup) go out with an approval, in the same transaction, as shops that issue
+        the return label on approval do. Claiming more units than were bought, minus
+        those earlier returns took back, raises :class:`~aftersales.InvalidInput` and
+        stores nothing.
         """
-        return self._request_goods(CaseKind.RETURN, ticket_id, order_id, lines, actor, decide_now)
+        return self._request_goods(
+            CaseKind.RETURN, ticket_id, order_id, lines, actor, decide_now, instructions
+        )
 
     def request_exchange(
         self,
@@ -461,11 +467,20 @@ class CaseDesk:
         replacement_sku: str,
         actor: str = "system",
         decide_now: bool = True,
+        instructions: Mapping[str, Any] | None = None,
     ) -> Case:
-        """Open an exchange of one order line's units for ``replacement_sku``."""
+        """Open an exchange of one order line's units for ``replacement_sku`` (decided and
+        instructed as :meth:`request_return` does)."""
         exchange = parse(ExchangeDetails, {"replacement_sku": replacement_sku}, "exchange")
         return self._request_goods(
-            CaseKind.EXCHANGE, ticket_id, order_id, [line], actor, decide_now, exchange=exchange
+            CaseKind.EXCHANGE,
+            ticket_id,
+            order_id,
+            [line],
+            actor,
+            decide_now,
+            instructions,
+            exchange=exchange,
         )
 
     def _request_goods(
@@ -476,8 +491,11 @@ class CaseDesk:
         lines: Iterable[ClaimLine | Mapping[str, Any]],
         actor: str,
         decide_now: bool,
+        instructions: Mapping[str, Any] | None,
         **fields: Any,
     ) -> Case:
+        if instructions is not None and not decide_now:
+            raise _bad("return", ("instructions",), "go out with a decision: needs decide_now")
         ticket = self._ticket(ticket_id)
         kinds = (
             (
@@ -503,8 +521,18 @@ class CaseDesk:
             self._commit([change])
             return case
         # The decision is made now: creation and approval (or refusal) commit together.
-        trigger = "approve" if all(d.allowed for _, d in decided) else "refuse"
-        return self._transition(case, trigger, actor, None, created=change)
+        if not all(d.allowed for _, d in decided):
+            return self._transition(case, "refuse", actor, None, created=change)
+        now = change.case.updated_at
+        approved = self._decided(case, "approve", actor, None, now, created=change)
+        if instructions is None:
+            self._commit([approved])
+            return approved.case
+        instructed = self._decided(
+            approved.case, "send_instructions", actor, instructions, now, created=approved
+        )
+        self._commit([instructed])
+        return instructed.case
 
     def open_refund(
         self,

@@ -294,3 +294,19 @@ def test_every_field_that_may_be_none_defaults_to_none() -> None:
     walk(Case)
     assert len(seen) > 10  # the facts and the decision were walked too
     assert found == []
+
+
+def test_bad_return_instructions_store_no_return(desk: Desk, ticket_id: str) -> None:
+    with pytest.raises(InvalidInput, match="method"):
+        desk.cases.request_return(
+            ticket_id, order_id="o", lines=[claim_line()], instructions={"method": "pigeon"}
+        )
+    with pytest.raises(InvalidInput, match="decide_now"):
+        desk.cases.request_return(
+            ticket_id,
+            order_id="o",
+            lines=[claim_line()],
+            decide_now=False,
+            instructions={"method": "label"},
+        )
+    assert desk.cases.for_ticket(ticket_id) == []

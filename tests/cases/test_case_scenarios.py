@@ -299,3 +299,30 @@ def test_counting_units_records_only_the_counts_not_every_line_again(
     assert inspected.changes["line_changes"] == {"l1": {"inspections": ["restock"]}}
     assert "lines" not in received.changes
     assert_replays(desk, case.id)
+
+
+def test_a_return_label_can_go_out_with_the_approval_in_one_transaction(
+    desk: Desk, ticket_id: str
+) -> None:
+    case = desk.cases.request_return(
+        ticket_id,
+        order_id="o-1",
+        lines=[claim_line()],
+        instructions={"method": "label", "carrier": "SF", "tracking": "SF1"},
+    )
+    assert case.status == "awaiting_goods"
+    assert case.logistics is not None
+    assert case.logistics.tracking == "SF1"
+    assert [e.trigger for e in desk.cases.history(case.id)] == [
+        "created",
+        "approve",
+        "send_instructions",
+    ]
+    assert_replays(desk, case.id)
+    refused = desk.cases.request_return(
+        ticket_id,
+        order_id="o-2",
+        lines=[claim_line(claim_at="2024-03-20T10:00:00+08:00")],
+        instructions={"method": "label"},
+    )
+    assert (refused.status, refused.logistics) == ("refused", None)
