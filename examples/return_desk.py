@@ -56,8 +56,9 @@ def main(path: Path) -> None:
         clock.advance(days=2)
         cases.fire(rma.id, "receive", payload={"units": {"line-1": 2}})
         cases.fire(rma.id, "inspect", payload={"results": {"line-1": ["restock", "damaged"]}})
-        cases.fire(rma.id, "refund")
-        [refund] = cases.find(parent_id=rma.id)
+        refunded = cases.fire(rma.id, "refund")  # opens the linked refund case
+        assert refunded.refund_case_id is not None
+        refund = cases.get(refunded.refund_case_id)
         assert refund.refund is not None
         print(f"refund of {refund.refund.amount} due by {refund.refund.due_by}: "
               f"{ {k: str(v) for k, v in refund.refund.per_method.items()} }")  # fmt: skip

@@ -312,8 +312,9 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     desk.cases.fire(
         rma.id, "inspect", actor="warehouse", payload={"results": {"2": ["restock", "damaged"]}}
     )
-    desk.cases.fire(rma.id, "refund", actor="warehouse")
-    [refund] = desk.cases.find(parent_id=rma.id)
+    refunded = desk.cases.fire(rma.id, "refund", actor="warehouse")
+    assert refunded.refund_case_id is not None
+    refund = desk.cases.get(refunded.refund_case_id)
     cases_opened(refund.id, f"{again.display_number} refund")
     desk.cases.fire(refund.id, "process", actor="finance")
     desk.cases.fire(refund.id, "succeed", actor="finance", payload={"reference": "ALI-55120"})
