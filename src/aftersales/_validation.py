@@ -60,6 +60,19 @@ def json_changes(updates: Mapping[str, Any]) -> dict[str, Any]:
     return {name: json_value(value) for name, value in updates.items()}
 
 
+def recorded_payload(
+    parsed: BaseModel, given: bool, empties: dict[Any, dict[str, Any]], key: Any
+) -> dict[str, Any]:
+    """What an event records of a validated payload: its fields without the Nones. An empty
+    payload's defaults are dumped once per ``key`` (a trigger) and copied after that."""
+    if given:
+        return parsed.model_dump(mode="json", exclude_none=True)
+    empty = empties.get(key)
+    if empty is None:
+        empty = empties[key] = parsed.model_dump(mode="json", exclude_none=True)
+    return dict(empty)
+
+
 def fold(events: Sequence[Any], model: type[ModelT]) -> ModelT:
     """Rebuild a subject from its events by applying each event's ``changes`` in order."""
     if not events:

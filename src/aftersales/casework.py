@@ -16,7 +16,7 @@ import attrs
 from pydantic import Field
 
 from aftersales._retry import fire_with_retries
-from aftersales._validation import fold, json_changes, json_value, parse
+from aftersales._validation import fold, json_changes, json_value, parse, recorded_payload
 from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
@@ -806,18 +806,11 @@ class CaseDesk:
             updates["closed_at"] = now
         if refund_id is not None:
             updates["refund_case_id"] = refund_id
-        if parsed is None:
-            recorded: dict[str, Any] = {}
-        elif payload:
-            recorded = parsed.model_dump(mode="json", exclude_none=True)
-        else:  # an empty payload's defaults, dumped once per trigger
-            key = (case.kind, trigger)
-            empty = self._empty_recorded.get(key)
-            if empty is None:
-                empty = self._empty_recorded[key] = parsed.model_dump(
-                    mode="json", exclude_none=True
-                )
-            recorded = dict(empty)
+        recorded = (
+            {}
+            if parsed is None
+            else recorded_payload(parsed, bool(payload), self._empty_recorded, (case.kind, trigger))
+        )
         return self._change(case, trigger, actor, now, updates, recorded, move.dest, created)
 
     def _change(

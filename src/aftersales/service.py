@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from aftersales._retry import fire_with_retries
-from aftersales._validation import fold, parse
+from aftersales._validation import fold, parse, recorded_payload
 from aftersales._validation import json_changes as _json_changes
 from aftersales._validation import json_value as _json_value
 from aftersales.casework import CaseDesk, DueCase, Inventory, Policy, StepLimit
@@ -644,15 +644,8 @@ class Desk:
         changed = trusted(Ticket, {**ticket.__dict__, **updates})
         if parsed is None:
             recorded = dict(payload or {})
-        elif payload:
-            recorded = parsed.model_dump(mode="json", exclude_none=True)
         else:
-            empty = self._empty_recorded.get(trigger)
-            if empty is None:
-                empty = self._empty_recorded[trigger] = parsed.model_dump(
-                    mode="json", exclude_none=True
-                )
-            recorded = dict(empty)
+            recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
         event = trusted(
             Event,
             {
