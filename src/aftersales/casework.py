@@ -917,8 +917,18 @@ class CaseDesk:
             else:
                 amount = line.unit_price.amount * units
             allocation[line.line_id] = amount
+            # The facts and the decision stay on the case the refund pays (parent_id):
+            # copying them would write every policy reason again with each refund step.
             lines.append(
-                line.model_copy(update={"quantity": units, "received": 0, "inspections": ()})
+                line.model_copy(
+                    update={
+                        "quantity": units,
+                        "received": 0,
+                        "inspections": (),
+                        "facts": None,
+                        "decision": None,
+                    }
+                )
             )
             deadline = decision.refund_deadline if decision is not None else None
             if deadline is not None:
