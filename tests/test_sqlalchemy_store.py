@@ -17,7 +17,7 @@ sqlalchemy = pytest.importorskip(
 )
 
 from aftersales import Desk, FrozenClock, SchemaVersionError, Store  # noqa: E402
-from aftersales.storage import CaseQuery  # noqa: E402
+from aftersales.storage import CaseChange, CaseQuery  # noqa: E402
 from aftersales.storage.sqlalchemy import SCHEMA_VERSION, SQLAlchemyStore  # noqa: E402
 from aftersales.testing import StoreContract  # noqa: E402
 
@@ -135,11 +135,37 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 1"))
     store.close()
     upgraded = SQLAlchemyStore(url)
-    assert upgraded.schema_version == 3
+    assert upgraded.schema_version == SCHEMA_VERSION
     assert upgraded.find_cases(CaseQuery()) == []
     assert "sla_due_at" in {
         c["name"] for c in sqlalchemy.inspect(upgraded.engine).get_columns("tickets")
     }
     upgraded.set_state("k", "v")
     assert upgraded.get_state("k") == "v"
+    upgraded.close()
+
+
+def test_a_version_3_schema_moves_each_case_lines_terms_out_of_its_data(url: str) -> None:
+    from aftersales.testing import _case, _case_line
+
+    case = _case("r1", lines=(_case_line(),))
+    store = fresh_store(url)
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("ALTER TABLE cases DROP COLUMN terms"))
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO cases (id, kind, ticket_id, order_id, status, status_category, "
+                "version, created_at, data) VALUES ('r1', 'return', 't1', 'o1', 'requested', "
+                "'new', 1, '2024-03-01T00:00:00.000000+00:00', :data)"
+            ),
+            {"data": case.model_dump_json(exclude_none=True)},  # as version 3 wrote it
+        )
+        conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 3"))
+    store.close()
+    upgraded = SQLAlchemyStore(url)
+    assert upgraded.schema_version == SCHEMA_VERSION
+    assert upgraded.get_case("r1") == case
+    received = case.model_copy(update={"version": 2, "status": "received"})
+    upgraded.commit_cases([CaseChange(received, 1, (), terms_changed=False)])
+    assert upgraded.get_case("r1").lines[0].decision == case.lines[0].decision
     upgraded.close()

@@ -190,8 +190,43 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
         assert store.sla_due(clock.now(), 10) == []
+
+
+def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(
+    tmp_path: Path,
+) -> None:
+    from aftersales.storage import CaseChange
+    from aftersales.storage.sqlite import _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3
+    from aftersales.testing import _case, _case_line
+
+    cases = [_case(f"r{n}", lines=(_case_line(),)) for n in range(1500)] + [_case("bare")]
+    path = tmp_path / "v3.db"
+    connection = sqlite3.connect(path, isolation_level=None)
+    for schema in (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3):
+        for statement in schema.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+    connection.executemany(
+        "INSERT INTO cases (id, kind, ticket_id, status, status_category, version, "
+        "created_at, data) VALUES (?, 'return', 't1', 'requested', 'new', 1, ?, ?)",
+        [  # as version 3 wrote them: the facts and decisions inside data
+            (c.id, f"2024-03-01T00:00:00.{n:06d}+00:00", c.model_dump_json(exclude_none=True))
+            for n, c in enumerate(cases)
+        ],
+    )
+    connection.execute("PRAGMA user_version=3")
+    connection.close()
+    with SQLiteStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get_case("r1499") == cases[1499]
+        assert store.get_case("bare") == cases[-1]
+        first = cases[0]
+        received = first.model_copy(update={"version": 2, "status": "received"})
+        store.commit_cases([CaseChange(received, 1, (), terms_changed=False)])
+        assert store.get_case("r0") == received
+        assert received.lines[0].decision is not None

@@ -219,6 +219,17 @@ def fold_case(events: Sequence[Event]) -> Case:
     return parse(Case, data, "case events")
 
 
+def _terms_changed(before: Case, after: Case) -> bool:
+    """Whether a step gave any line other facts or another decision (records are frozen,
+    so the same objects mean the same terms)."""
+    if len(before.lines) != len(after.lines):
+        return True
+    return any(
+        old.facts is not new.facts or old.decision is not new.decision
+        for old, new in zip(before.lines, after.lines, strict=True)
+    )
+
+
 def _line_changes(before: Sequence[CaseLine], after: Sequence[CaseLine]) -> dict[str, Any] | None:
     """What changed on each line, field by field; None when lines were added, removed or
     reordered (the event then records every line)."""
@@ -862,7 +873,9 @@ class CaseDesk:
             },
         )
         if created is None:
-            return CaseChange(changed, case.version, (event,))
+            return CaseChange(
+                changed, case.version, (event,), terms_changed=_terms_changed(case, changed)
+            )
         return CaseChange(changed, 0, (*created.events, event))
 
     def _step(self, case: Case, now: datetime) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from aftersales.models import (
     AuthorRole,
     Case,
     CaseKind,
+    CaseLine,
     Channel,
     ContactPoint,
     Customer,
@@ -30,6 +31,8 @@ from aftersales.models import (
     Ticket,
 )
 from aftersales.notify import DeliveryStatus, Notification, Subscription
+from aftersales.policies.facts import Facts
+from aftersales.policies.presets import decide
 from aftersales.service import Desk
 from aftersales.storage import CaseChange, CaseQuery, Change, Store, TicketQuery
 
@@ -125,6 +128,32 @@ def _case(name: str, **fields: Any) -> Case:
     }
     values.update(fields)
     return Case(**values)
+
+
+def _case_line(**claim: Any) -> CaseLine:
+    """A returned order line with the facts the policy decided on and its decision."""
+    facts = Facts.model_validate(
+        {
+            "jurisdiction": "cn",
+            "product": {"category": "apparel", "sku": "DRESS-M"},
+            "order": {
+                "purchased_at": _T0 - timedelta(days=5),
+                "delivered_at": _T0 - timedelta(days=3),
+                "unit_price": {"amount": "299.00", "currency": "CNY"},
+                "quantity": 2,
+            },
+            "claim": {"at": _T0, "kind": "no_reason_return", "quantity": 1, **claim},
+        }
+    )
+    return CaseLine(
+        line_id="l1",
+        sku="DRESS-M",
+        quantity=1,
+        bought=2,
+        unit_price=facts.order.unit_price,
+        facts=facts,
+        decision=decide(facts),
+    )
 
 
 def _case_event(case: Case, trigger: str = "created") -> Event:
@@ -368,6 +397,43 @@ class StoreContract:
         assert [e.trigger for e in self.store.events("r1")] == ["created"]
         with pytest.raises(CaseNotFound):
             self.store.get_case("nope")
+
+    def test_a_case_keeps_its_lines_facts_and_decisions_across_steps(self) -> None:
+        line = _case_line()
+        case = _case("r1", lines=(line,))
+        self.store.commit_cases([CaseChange(case, 0, (_case_event(case),))])
+        assert self.store.get_case("r1") == case
+        received = case.model_copy(
+            update={
+                "status": "received",
+                "version": 2,
+                "lines": (line.model_copy(update={"received": 1}),),
+            }
+        )
+        # the same facts and decision: a store may leave them as they are
+        self.store.commit_cases(
+            [CaseChange(received, 1, (_case_event(received, "receive"),), terms_changed=False)]
+        )
+        assert self.store.get_case("r1") == received
+        late = _case_line(at=_T0 + timedelta(days=30))
+        reassessed = received.model_copy(
+            update={
+                "version": 3,
+                "lines": (late.model_copy(update={"received": 1}),),
+            }
+        )
+        assert reassessed.lines[0].decision != line.decision
+        self.store.commit_cases([CaseChange(reassessed, 2, (_case_event(reassessed, "assess"),))])
+        assert self.store.get_case("r1") == reassessed
+        assert self.store.find_cases(CaseQuery(order_id="o1")) == [reassessed]
+        bare = reassessed.model_copy(
+            update={
+                "version": 4,
+                "lines": (late.model_copy(update={"facts": None, "decision": None}),),
+            }
+        )
+        self.store.commit_cases([CaseChange(bare, 3, (_case_event(bare, "assess"),))])
+        assert self.store.get_case("r1") == bare
 
     def test_a_stale_case_write_changes_nothing(self) -> None:
         case = _case("r1")

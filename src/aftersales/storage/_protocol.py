@@ -43,6 +43,9 @@ class CaseChange:
     events: Sequence[Event] = ()
     outbox: Sequence[Notification] = ()
     delivered: Sequence[str] = ()
+    terms_changed: bool = True
+    """False when every line keeps the facts and the decision of the version read, so a
+    store that keeps them apart from the rest of the case may leave them as they are."""
 
 
 class CaseQuery(Record):

@@ -38,8 +38,11 @@ from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
 from aftersales.storage.sqlite import (
+    _case,
+    _case_data,
     _case_fixed,
     _case_row,
+    _case_terms,
     _notification,
     _notification_row,
     _ticket_row,
@@ -48,7 +51,7 @@ from aftersales.storage.sqlite import (
 
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ID = sa.String(64)
 _TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on every dialect
@@ -181,6 +184,7 @@ cases = sa.Table(
     sa.Column("step_due_at", _TIME),
     sa.Column("created_at", _TIME, nullable=False),
     sa.Column("data", _DATA, nullable=False),
+    sa.Column("terms", _DATA),  # the lines' facts and decisions, as in SQLiteStore
     **_MYSQL,
 )
 sa.Index("cases_ticket", cases.c.ticket_id, cases.c.created_at)
@@ -344,6 +348,10 @@ class SQLAlchemyStore:
             if found < 3:
                 cases.create(conn)
                 conn.execute(schema_version.update().values(version=3))
+            elif found < 4:
+                _upgrade_to_4(conn)
+            if found < 4:
+                conn.execute(schema_version.update().values(version=4))
 
     def drop_schema(self) -> None:
         """Drop every table of this store (for tests and teardown)."""
@@ -572,6 +580,8 @@ class SQLAlchemyStore:
         case = change.case
         row = dict(zip(_CASE_NAMES, _case_row(case), strict=True))
         row["status_category"] = case.status_category.value
+        if change.expected_version == 0 or change.terms_changed:
+            row["terms"] = _case_terms(case)
         if change.expected_version == 0:
             conn.execute(
                 cases.insert(),
@@ -594,16 +604,16 @@ class SQLAlchemyStore:
 
     def _cases(self, statement: sa.Select[Any]) -> list[Case]:
         with self._read() as conn:
-            return [Case.model_validate_json(row[0]) for row in conn.execute(statement)]
+            return [_case(row) for row in conn.execute(statement)]
 
     def get_case(self, case_id: str) -> Case:
-        found = self._cases(sa.select(cases.c.data).where(cases.c.id == case_id))
+        found = self._cases(sa.select(cases.c.data, cases.c.terms).where(cases.c.id == case_id))
         if not found:
             raise CaseNotFound(case_id)
         return found[0]
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
-        statement = sa.select(cases.c.data)
+        statement = sa.select(cases.c.data, cases.c.terms)
         for column, value in (
             (cases.c.ticket_id, query.ticket_id),
             (cases.c.order_id, query.order_id),
@@ -620,7 +630,7 @@ class SQLAlchemyStore:
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         return self._cases(
-            sa.select(cases.c.data)
+            sa.select(cases.c.data, cases.c.terms)
             .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= _ts(before))
             .order_by(cases.c.step_due_at, cases.c.id)
             .limit(limit)
@@ -746,6 +756,28 @@ def _upgrade_to_2(conn: Connection) -> None:
     # Index object here would attach a duplicate to the shared metadata
     next(index for index in tickets.indexes if index.name == "tickets_sla_due").create(conn)
     state.create(conn)
+
+
+def _upgrade_to_4(conn: Connection) -> None:
+    """Version 3 kept the lines' facts and decisions inside ``data``."""
+    text = "LONGTEXT" if conn.dialect.name in ("mysql", "mariadb") else "TEXT"
+    conn.execute(sa.text(f"ALTER TABLE cases ADD COLUMN terms {text}"))
+    # A step that leaves the terms alone rewrites ``data`` only: move them out of it now.
+    last = ""
+    while rows := conn.execute(
+        sa.select(cases.c.id, cases.c.data)
+        .where(cases.c.id > last)
+        .order_by(cases.c.id)
+        .limit(1000)
+    ).all():
+        for case_id, data in rows:
+            case = Case.model_validate_json(data)
+            conn.execute(
+                cases.update()
+                .where(cases.c.id == case_id)
+                .values(data=_case_data(case), terms=_case_terms(case))
+            )
+        last = rows[-1][0]
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

@@ -7,6 +7,7 @@ created on first use and versioned with ``PRAGMA user_version``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,10 +27,13 @@ from aftersales.exceptions import (
     TicketNotFound,
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
+from aftersales.models.case import CaseLine
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.policies.decision import Decision
+from aftersales.policies.facts import Facts
 from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE tickets (
@@ -125,7 +129,13 @@ CREATE INDEX cases_parent ON cases (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX cases_step_due ON cases (step_due_at, id) WHERE step_due_at IS NOT NULL;
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
+_SCHEMA_V4 = """
+ALTER TABLE cases ADD COLUMN terms TEXT;
+"""
+"""Each line's facts and policy decision, apart from ``data``: written when the case is
+created or a step changes them, not again with every step (NULL when no line has any)."""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
 """Schema version → DDL that upgrades the version before it to it."""
 
 _TICKET_UPDATE = (
@@ -148,14 +158,22 @@ _CASE_UPDATE = (
     "UPDATE cases SET status=?, status_category=?, version=?, step_due_at=?, data=? "
     "WHERE id=? AND version=?"
 )
-_CASE_INSERT = (
-    "INSERT INTO cases (status, status_category, version, step_due_at, data, id, kind, "
-    "ticket_id, order_id, serial, parent_id, customer_id, created_at) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_CASE_UPDATE_TERMS = (
+    "UPDATE cases SET status=?, status_category=?, version=?, step_due_at=?, data=?, terms=? "
+    "WHERE id=? AND version=?"
 )
+_CASE_INSERT = (
+    "INSERT INTO cases (status, status_category, version, step_due_at, data, terms, id, "
+    "kind, ticket_id, order_id, serial, parent_id, customer_id, created_at) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_CASE_COLUMNS = "data, terms"
 T = TypeVar("T")
 _TICKET_JSON = Ticket.__pydantic_serializer__.to_json
 _CASE_JSON = Case.__pydantic_serializer__.to_json
+_FACTS_JSON = Facts.__pydantic_serializer__.to_json
+_DECISION_JSON = Decision.__pydantic_serializer__.to_json
+_WITHOUT_TERMS = {"lines": {"__all__": {"facts", "decision"}}}
 
 
 def _case_row(case: Case) -> tuple[object, ...]:
@@ -166,10 +184,57 @@ def _case_row(case: Case) -> tuple[object, ...]:
         case.status_category,
         case.version,
         _ts(case.step_due_at),
-        # Every field that may be None defaults to None (a test holds this), so leaving
-        # the Nones out loses nothing and keeps a case with its facts to fewer pages.
-        _CASE_JSON(case, exclude_none=True).decode(),
+        _case_data(case),
     )
+
+
+def _case_data(case: Case) -> str:
+    # Every field that may be None defaults to None (a test holds this), so leaving the
+    # Nones out loses nothing. The lines' facts and decisions go to ``terms``.
+    return _CASE_JSON(case, exclude_none=True, exclude=_WITHOUT_TERMS).decode()
+
+
+def _case_terms(case: Case) -> str | None:
+    """Each line's facts and decision as a JSON array in line order, or None without any:
+    most steps leave them as they are, and they are most of a case's size."""
+    if all(line.facts is None and line.decision is None for line in case.lines):
+        return None
+    return "[" + ",".join(_line_terms(line) for line in case.lines) + "]"
+
+
+def _line_terms(line: CaseLine) -> str:
+    parts = []
+    if line.facts is not None:
+        parts.append('"facts":' + _FACTS_JSON(line.facts, exclude_none=True).decode())
+    if line.decision is not None:
+        parts.append('"decision":' + _DECISION_JSON(line.decision, exclude_none=True).decode())
+    return "{" + ",".join(parts) + "}"
+
+
+def _move_terms_out_of_data(conn: sqlite3.Connection) -> None:
+    """Rows written before version 4 hold their lines' facts and decisions in ``data``. A
+    step that leaves them alone rewrites ``data`` only, so they move to ``terms`` now."""
+    last = 0
+    while rows := conn.execute(
+        "SELECT rowid, data FROM cases WHERE rowid > ? ORDER BY rowid LIMIT 1000", (last,)
+    ).fetchall():
+        for rowid, data in rows:
+            case = Case.model_validate_json(data)
+            conn.execute(
+                "UPDATE cases SET data = ?, terms = ? WHERE rowid = ?",
+                (_case_data(case), _case_terms(case), rowid),
+            )
+        last = rows[-1][0]
+
+
+def _case(row: Sequence[Any]) -> Case:
+    data, terms = row[0], row[1]
+    if terms is None:
+        return Case.model_validate_json(data)
+    record = json.loads(data)
+    for line, line_terms in zip(record["lines"], json.loads(terms), strict=True):
+        line.update(line_terms)
+    return Case.model_validate(record)
 
 
 def _case_fixed(case: Case) -> tuple[object, ...]:
@@ -350,6 +415,8 @@ class SQLiteStore:
                 for statement in _MIGRATIONS[version].split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if version == 4:
+                    _move_terms_out_of_data(conn)
                 conn.execute(f"PRAGMA user_version={version}")
 
     def reserve_numbers(self, count: int) -> int:
@@ -642,11 +709,15 @@ class SQLiteStore:
             row = _case_row(case)
             try:
                 if change.expected_version == 0:
-                    conn.execute(_CASE_INSERT, (*row, *_case_fixed(case)))
+                    conn.execute(_CASE_INSERT, (*row, _case_terms(case), *_case_fixed(case)))
                 elif (
-                    conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version)).rowcount
-                    != 1
-                ):
+                    conn.execute(
+                        _CASE_UPDATE_TERMS,
+                        (*row, _case_terms(case), case.id, change.expected_version),
+                    )
+                    if change.terms_changed
+                    else conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version))
+                ).rowcount != 1:
                     raise ConcurrencyError(
                         case.id, change.expected_version, self._case_version(case.id)
                     )
@@ -664,12 +735,13 @@ class SQLiteStore:
         return None if row is None else int(row[0])
 
     def get_case(self, case_id: str) -> Case:
-        case = self._one(
-            "SELECT data FROM cases WHERE id = ?", (case_id,), Case.model_validate_json
-        )
-        if case is None:
+        with self._guard():
+            row = self._conn.execute(
+                f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)
+            ).fetchone()
+        if row is None:
             raise CaseNotFound(case_id)
-        return case
+        return _case(row)
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
         clauses: list[str] = []
@@ -690,19 +762,20 @@ class SQLiteStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._guard():
             rows = self._conn.execute(
-                f"SELECT data FROM cases {where} ORDER BY created_at, id LIMIT ?",
+                f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY created_at, id LIMIT ?",
                 (*params, query.limit),
             ).fetchall()
-        return [Case.model_validate_json(row[0]) for row in rows]
+        return [_case(row) for row in rows]
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         with self._guard():
             rows = self._conn.execute(
-                "SELECT data FROM cases WHERE step_due_at IS NOT NULL AND step_due_at <= ? "
+                f"SELECT {_CASE_COLUMNS} FROM cases "
+                "WHERE step_due_at IS NOT NULL AND step_due_at <= ? "
                 "ORDER BY step_due_at, id LIMIT ?",
                 (_ts(before), limit),
             ).fetchall()
-        return [Case.model_validate_json(row[0]) for row in rows]
+        return [_case(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
