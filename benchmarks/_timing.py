@@ -24,20 +24,31 @@ def median_seconds(batch: Callable[[], object], per_batch: int, repeats: int = 1
     return statistics.median(samples)
 
 
-def report(name: str, figure: float, floor: float, unit: str, target: str, ok: bool) -> bool:
-    """Print one figure next to its floor and the ratio; return whether it meets the target."""
-    ratio = figure / floor if floor else float("inf")
+def report(
+    name: str,
+    figure: float,
+    floor: float,
+    unit: str,
+    target: str,
+    ok: bool,
+    ratio: float | None = None,
+) -> bool:
+    """Print one figure next to its floor and the ratio (``figure / floor`` unless given,
+    e.g. as a :func:`median_ratio`); return whether it meets the target."""
+    if ratio is None:
+        ratio = figure / floor if floor else float("inf")
     verdict = "OK  " if ok else "MISS"
     print(f"{verdict} {name}: {figure:,.2f} {unit} vs floor {floor:,.2f} {unit} "
           f"= {ratio:.2f}x (target {target})")  # fmt: skip
     return ok
 
 
-def interleaved_medians(
+def interleaved_samples(
     batches: dict[str, Callable[[], object]], per_batch: int, repeats: int = 9
-) -> dict[str, float]:
-    """Median seconds per operation for each batch, run in turns so that both see the same
-    machine state (page cache, file growth, CPU frequency)."""
+) -> dict[str, list[float]]:
+    """Seconds per operation of each batch in each round. The batches run in turns, so
+    that all of a round's see the same machine state (page cache, file growth, CPU
+    frequency, a neighbour's load)."""
     samples: dict[str, list[float]] = {name: [] for name in batches}
     for batch in batches.values():
         batch()
@@ -51,4 +62,18 @@ def interleaved_medians(
                 samples[name].append((time.perf_counter() - start) / per_batch)
             finally:
                 gc.enable()
+    return samples
+
+
+def interleaved_medians(
+    batches: dict[str, Callable[[], object]], per_batch: int, repeats: int = 9
+) -> dict[str, float]:
+    """Median seconds per operation for each batch, run in turns (see above)."""
+    samples = interleaved_samples(batches, per_batch, repeats)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def median_ratio(faster: list[float], slower: list[float]) -> float:
+    """The median over rounds of ``faster / slower`` seconds: each round's pair ran side
+    by side, so a machine that slows down between rounds does not move the ratio."""
+    return statistics.median(f / s for f, s in zip(faster, slower, strict=True))
