@@ -264,19 +264,23 @@ def _case_fixed(case: Case) -> tuple[object, ...]:
     )
 
 
-_last_ts: list[Any] = [None, None]
+_TS_TEXT: dict[datetime, str] = {}
+_TS_TEXT_SIZE = 64
 
 
 def _ts(value: datetime | None) -> str | None:
     """Fixed-width UTC text, so that text order is time order."""
     if value is None:
         return None
-    last = _last_ts
-    if value is last[0]:  # one commit formats the same instant several times
-        return last[1]  # type: ignore[no-any-return]
-    utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
-    text = utc.isoformat(timespec="microseconds")
-    last[0], last[1] = value, text
+    # A commit formats the same few instants many times over (the event's time, its outbox
+    # rows' times, the lease), as equal values rather than the same objects.
+    text = _TS_TEXT.get(value)
+    if text is None:
+        utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+        text = utc.isoformat(timespec="microseconds")
+        if len(_TS_TEXT) >= _TS_TEXT_SIZE:
+            _TS_TEXT.clear()
+        _TS_TEXT[value] = text
     return text
 
 
