@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _timing import report
 from aftersales import Desk, SQLiteStore
-from aftersales.storage.sqlite import _SCHEMA_V1, _SCHEMA_V2
+from aftersales.storage.sqlite import _MIGRATIONS
 
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 T0 = datetime(2023, 5, 1, 8, tzinfo=timezone.utc)
@@ -42,7 +42,7 @@ def raw_import(path: Path, rows: list[dict[str, object]]) -> float:
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    for schema in (_SCHEMA_V1, _SCHEMA_V2):
+    for schema in _MIGRATIONS.values():  # the store's own layout, every version applied
         for statement in schema.split(";"):
             if statement.strip():
                 connection.execute(statement)

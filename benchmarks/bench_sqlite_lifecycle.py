@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _timing import interleaved_medians, report
 from aftersales import Desk, FrozenClock, Notification, SQLiteStore
-from aftersales.storage.sqlite import _SCHEMA_V1
+from aftersales.storage.sqlite import _MIGRATIONS
 
 LIFECYCLES = 150
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
@@ -66,9 +66,10 @@ def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection
     connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    for statement in _SCHEMA_V1.split(";"):
-        if statement.strip():
-            connection.execute(statement)
+    for schema in _MIGRATIONS.values():  # the store's own layout, every version applied
+        for statement in schema.split(";"):
+            if statement.strip():
+                connection.execute(statement)
     execute = connection.execute
     dumps = json.JSONEncoder(
         ensure_ascii=False, separators=(",", ":")

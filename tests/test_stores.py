@@ -202,7 +202,7 @@ def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(
 ) -> None:
     from aftersales.storage import CaseChange
     from aftersales.storage.sqlite import _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3
-    from aftersales.testing import _case, _case_line
+    from aftersales.testing import _case, _case_event, _case_line
 
     cases = [_case(f"r{n}", lines=(_case_line(),)) for n in range(1500)] + [_case("bare")]
     path = tmp_path / "v3.db"
@@ -219,10 +219,21 @@ def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(
             for n, c in enumerate(cases)
         ],
     )
+    connection.executemany(
+        "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?, ?, ?, ?, ?)",
+        [
+            (e.subject_id, e.sequence, e.trigger, e.at.isoformat(), e.model_dump_json())
+            for e in (
+                _case_event(cases[0]),
+                _case_event(cases[0].model_copy(update={"version": 2}), "approve"),
+            )
+        ],
+    )
     connection.execute("PRAGMA user_version=3")
     connection.close()
     with SQLiteStore(path) as store:
         assert store.schema_version == SCHEMA_VERSION
+        assert [e.trigger for e in store.events("r0")] == ["created", "approve"]
         assert store.get_case("r1499") == cases[1499]
         assert store.get_case("bare") == cases[-1]
         first = cases[0]
