@@ -169,3 +169,19 @@ def test_a_version_3_schema_moves_each_case_lines_terms_out_of_its_data(url: str
     upgraded.commit_cases([CaseChange(received, 1, (), terms_changed=False)])
     assert upgraded.get_case("r1").lines[0].decision == case.lines[0].decision
     upgraded.close()
+
+
+def test_two_writers_racing_for_the_last_units_of_a_line_cannot_both_win(url: str) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "cases"))
+    from case_facts import race_for_the_last_units
+
+    first = fresh_store(url)
+    second = SQLAlchemyStore(url)
+    try:
+        outcomes = race_for_the_last_units(first, second)
+        assert outcomes == [["refused", "returned"]] * len(outcomes)
+    finally:
+        first.close()
+        second.close()

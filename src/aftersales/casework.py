@@ -7,7 +7,7 @@ events and outbox rows in one transaction, and replayable from those events alon
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
@@ -173,6 +173,59 @@ _GOODS_KINDS = (CaseKind.RETURN, CaseKind.EXCHANGE)
 _OPENS_REFUND = frozenset({(CaseKind.RETURN, "refund"), (CaseKind.EXCHANGE, "out_of_stock")})
 """Transitions that open the linked refund case in their own transaction."""
 _NOT_RETURNED = frozenset({"refused", "cancelled"})
+
+
+def _returnable(claimed: Sequence[ClaimLine]) -> Callable[[Sequence[Case]], None]:
+    """The order check of a new return or exchange: no line is returned beyond what was
+    bought minus what the order's earlier cases already took back."""
+
+    def check(stored: Sequence[Case]) -> None:
+        earlier = [c for c in stored if c.kind in _GOODS_KINDS and c.status not in _NOT_RETURNED]
+        for index, line in enumerate(claimed):
+            bought = line.facts.order.quantity
+            taken = sum(
+                case_line.quantity
+                for case in earlier
+                for case_line in case.lines
+                if case_line.line_id == line.line_id
+            )
+            wanted = line.facts.claim.quantity
+            if taken + wanted > bought:
+                raise _bad(
+                    "return",
+                    ("lines", index, "facts", "claim", "quantity"),
+                    f"{wanted} units claimed but only {bought - taken} of the {bought} bought "
+                    f"on line {line.line_id} are left to return",
+                )
+
+    return check
+
+
+def _refundable(
+    lines: Sequence[CaseLine], allocation: Mapping[str, Decimal]
+) -> Callable[[Sequence[Case]], None]:
+    """The order check of a new refund: no line is refunded beyond what was paid for it,
+    counting the order's earlier refunds that were not cancelled."""
+
+    def check(stored: Sequence[Case]) -> None:
+        refunded: dict[str, Decimal] = {}
+        for case in stored:
+            if case.kind is CaseKind.REFUND and case.status != "cancelled" and case.refund:
+                for line_id, amount in case.refund.allocation.items():
+                    refunded[line_id] = refunded.get(line_id, Decimal(0)) + amount
+        for index, line in enumerate(lines):
+            already = refunded.get(line.line_id, Decimal(0))
+            wanted = allocation.get(line.line_id, Decimal(0))
+            if already + wanted > line.paid:
+                raise _bad(
+                    "refund",
+                    ("lines", index, "line_id"),
+                    f"refunding {wanted} on line {line.line_id} would make "
+                    f"{already + wanted}, more than the {line.paid} paid "
+                    f"({already} refunded before)",
+                )
+
+    return check
 
 
 def _bad(subject: str, location: tuple[str | int, ...], message: str) -> InvalidInput:
@@ -408,31 +461,6 @@ class CaseDesk:
                 )
         return [(line, self._decide(line.facts)) for line in parsed]
 
-    def _check_returnable(self, order_id: str, claimed: Sequence[ClaimLine]) -> None:
-        """A line cannot be returned (or exchanged) beyond what was bought minus what
-        earlier cases on it already took back."""
-        earlier = [
-            c
-            for c in self.find(order_id=order_id)
-            if c.kind in _GOODS_KINDS and c.status not in _NOT_RETURNED
-        ]
-        for index, line in enumerate(claimed):
-            bought = line.facts.order.quantity
-            taken = sum(
-                case_line.quantity
-                for case in earlier
-                for case_line in case.lines
-                if case_line.line_id == line.line_id
-            )
-            wanted = line.facts.claim.quantity
-            if taken + wanted > bought:
-                raise _bad(
-                    "return",
-                    ("lines", index, "facts", "claim", "quantity"),
-                    f"{wanted} units claimed but only {bought - taken} of the {bought} bought "
-                    f"on line {line.line_id} are left to return",
-                )
-
     @staticmethod
     def _case_line(line: ClaimLine, decision: Decision) -> CaseLine:
         return CaseLine(
@@ -519,7 +547,6 @@ class CaseDesk:
             else (ClaimKind.EXCHANGE, ClaimKind.QUALITY_RETURN, ClaimKind.NO_REASON_RETURN)
         )
         decided = self._claim_lines(lines, kinds)
-        self._check_returnable(order_id, [line for line, _ in decided])
         case, change = self._new(
             kind,
             ticket,
@@ -528,6 +555,8 @@ class CaseDesk:
             lines=tuple(self._case_line(line, decision) for line, decision in decided),
             **fields,
         )
+        # checked by the store inside the transaction: no other writer gets in between
+        change.order_check = _returnable([line for line, _ in decided])
         if not decide_now:
             self._commit([change])
             return case
@@ -595,7 +624,6 @@ class CaseDesk:
             {"amount": money, "method": method, "allocation": allocation, "due_by": due_by},
             "refund",
         )
-        self._check_refundable(order_id, case_lines, allocation)
         case, change = self._new(
             CaseKind.REFUND,
             ticket,
@@ -604,33 +632,9 @@ class CaseDesk:
             lines=tuple(case_lines),
             refund=details,
         )
+        change.order_check = _refundable(case_lines, allocation)
         self._commit([change])
         return case
-
-    def _refunded(self, order_id: str, exclude: str | None = None) -> dict[str, Decimal]:
-        totals: dict[str, Decimal] = {}
-        for case in self.find(order_id=order_id, kind=CaseKind.REFUND):
-            if case.id == exclude or case.status == "cancelled" or case.refund is None:
-                continue
-            for line_id, amount in case.refund.allocation.items():
-                totals[line_id] = totals.get(line_id, Decimal(0)) + amount
-        return totals
-
-    def _check_refundable(
-        self, order_id: str, lines: Sequence[CaseLine], allocation: Mapping[str, Decimal]
-    ) -> None:
-        refunded = self._refunded(order_id)
-        for index, line in enumerate(lines):
-            already = refunded.get(line.line_id, Decimal(0))
-            wanted = allocation.get(line.line_id, Decimal(0))
-            if already + wanted > line.paid:
-                raise _bad(
-                    "refund",
-                    ("lines", index, "line_id"),
-                    f"refunding {wanted} on line {line.line_id} would make "
-                    f"{already + wanted}, more than the {line.paid} paid "
-                    f"({already} refunded before)",
-                )
 
     def open_repair(
         self,
@@ -876,7 +880,7 @@ class CaseDesk:
             return CaseChange(
                 changed, case.version, (event,), terms_changed=_terms_changed(case, changed)
             )
-        return CaseChange(changed, 0, (*created.events, event))
+        return CaseChange(changed, 0, (*created.events, event), order_check=created.order_check)
 
     def _step(self, case: Case, now: datetime) -> dict[str, Any]:
         """The time limit of the step ``case`` is in, set when the step is entered."""
@@ -951,7 +955,6 @@ class CaseDesk:
                 if deadline.sanctionable_after_days is not None:
                     line_sanction = _add_days(start, deadline.sanctionable_after_days, False)
                     sanction = line_sanction if sanction is None else min(sanction, line_sanction)
-        self._check_refundable(case.order_id or "", lines, allocation)
         total = sum(allocation.values(), Decimal(0))
         method = RefundMethod.ORIGINAL_PAYMENT
         details = RefundDetails(
@@ -973,6 +976,7 @@ class CaseDesk:
             lines=tuple(lines),
             refund=details,
         )
+        change.order_check = _refundable(lines, allocation)
         return change
 
     # ------------------------------------------------------------------ writing

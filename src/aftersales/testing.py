@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from aftersales.clock import FrozenClock
-from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFound, TicketNotFound
+from aftersales.exceptions import (
+    CaseNotFound,
+    ConcurrencyError,
+    CustomerNotFound,
+    FieldError,
+    InvalidInput,
+    TicketNotFound,
+)
 from aftersales.models import (
     AuthorRole,
     Case,
@@ -434,6 +441,36 @@ class StoreContract:
         )
         self.store.commit_cases([CaseChange(bare, 3, (_case_event(bare, "assess"),))])
         assert self.store.get_case("r1") == bare
+
+    def test_an_order_check_sees_the_orders_cases_inside_the_commit(self) -> None:
+        first = _case("r1")
+        elsewhere = _case("x1", order_id="o2")
+        self.store.commit_cases([CaseChange(c, 0, (_case_event(c),)) for c in (first, elsewhere)])
+        seen: list[list[str]] = []
+        second = _case("r2", created_at=_T0 + timedelta(minutes=1))
+        self.store.commit_cases(
+            [
+                CaseChange(
+                    second,
+                    0,
+                    (_case_event(second),),
+                    order_check=lambda cases: seen.append([c.id for c in cases]),
+                )
+            ]
+        )
+        assert seen == [["r1"]]
+
+        def refuse(cases: object) -> None:
+            raise InvalidInput("return", [FieldError(("lines",), "no units left")])
+
+        third = _case("r3")
+        with pytest.raises(InvalidInput):
+            self.store.commit_cases(
+                [CaseChange(third, 0, (_case_event(third),), order_check=refuse)]
+            )
+        with pytest.raises(CaseNotFound):
+            self.store.get_case("r3")
+        assert self.store.events("r3") == []
 
     def test_a_stale_case_write_changes_nothing(self) -> None:
         case = _case("r1")

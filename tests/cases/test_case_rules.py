@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from case_facts import claim_line, phone
+from case_facts import claim_line, phone, race_for_the_last_units
 
 from aftersales import (
     CaseNotFound,
     Desk,
     FrozenClock,
     InvalidInput,
+    SQLiteStore,
     TicketNotFound,
     TriggerNotAllowed,
 )
@@ -310,3 +312,17 @@ def test_bad_return_instructions_store_no_return(desk: Desk, ticket_id: str) -> 
             instructions={"method": "label"},
         )
     assert desk.cases.for_ticket(ticket_id) == []
+
+
+def test_two_processes_racing_for_the_last_units_of_a_line_cannot_both_win(
+    tmp_path: Path,
+) -> None:
+    # Two connections to one file, as two app processes have: the store re-checks the
+    # order inside its write transaction, so the second return sees the first.
+    first, second = SQLiteStore(tmp_path / "race.db"), SQLiteStore(tmp_path / "race.db")
+    try:
+        outcomes = race_for_the_last_units(first, second)
+        assert outcomes == [["refused", "returned"]] * len(outcomes)
+    finally:
+        first.close()
+        second.close()

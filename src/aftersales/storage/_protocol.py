@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Protocol, runtime_checkable
 
@@ -46,6 +46,12 @@ class CaseChange:
     terms_changed: bool = True
     """False when every line keeps the facts and the decision of the version read, so a
     store that keeps them apart from the rest of the case may leave them as they are."""
+    order_check: Callable[[Sequence[Case]], None] | None = None
+    """For a new case on an order: the store calls it inside the transaction, before it
+    writes anything, with every case it holds on ``case.order_id`` (oldest first), with no
+    other writer able to add or change one of them until the commit. It raises (our
+    ``InvalidInput``) to refuse the change: no line returned beyond what was bought, none
+    refunded beyond what was paid, even when two processes ask at the same moment."""
 
 
 class CaseQuery(Record):

@@ -254,6 +254,8 @@ class MemoryStore:
                 if (actual or 0) != change.expected_version or case.id in seen or taken:
                     raise ConcurrencyError(case.id, change.expected_version, actual)
                 seen.add(case.id)
+                if change.order_check is not None and case.order_id is not None:
+                    change.order_check(self._on_order(case.order_id))
             for change in changes:
                 case = change.case
                 self._cases[case.id] = case
@@ -263,6 +265,11 @@ class MemoryStore:
                     self._outbox[notification.key] = notification
                 if change.delivered:
                     self._acknowledge(change.delivered, case.updated_at)
+
+    def _on_order(self, order_id: str) -> list[Case]:
+        cases = [c for c in self._cases.values() if c.order_id == order_id]
+        cases.sort(key=lambda c: (c.created_at, c.id))
+        return cases
 
     def get_case(self, case_id: str) -> Case:
         try:

@@ -52,6 +52,8 @@ from aftersales.storage.sqlite import (
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
 
 SCHEMA_VERSION = 4
+_ORDER_CHECKS = "order_checks"
+"""The counters row MySQL and MariaDB lock while checking an order's cases."""
 
 _ID = sa.String(64)
 _TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on every dialect
@@ -273,7 +275,7 @@ class SQLAlchemyStore:
 
     >>> store = SQLAlchemyStore("sqlite://")
     >>> store.schema_version
-    3
+    4
     """
 
     def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
@@ -337,6 +339,7 @@ class SQLAlchemyStore:
             if not inspector.has_table("aftersales_schema"):
                 metadata.create_all(conn)
                 conn.execute(counters.insert().values(name="ticket_number", value=1))
+                conn.execute(counters.insert().values(name=_ORDER_CHECKS, value=0))
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
                 return
             found = conn.execute(sa.select(schema_version.c.version)).scalar_one()
@@ -346,11 +349,14 @@ class SQLAlchemyStore:
                 _upgrade_to_2(conn)
                 conn.execute(schema_version.update().values(version=2))
             if found < 3:
-                cases.create(conn)
+                cases.create(conn)  # as version 4 declares it, terms included
                 conn.execute(schema_version.update().values(version=3))
             elif found < 4:
-                _upgrade_to_4(conn)
+                _upgrade_cases_to_4(conn)
             if found < 4:
+                lock_row = sa.select(counters.c.name).where(counters.c.name == _ORDER_CHECKS)
+                if conn.execute(lock_row).first() is None:
+                    conn.execute(counters.insert().values(name=_ORDER_CHECKS, value=0))
                 conn.execute(schema_version.update().values(version=4))
 
     def drop_schema(self) -> None:
@@ -578,6 +584,18 @@ class SQLAlchemyStore:
 
     def _write_case(self, conn: Connection, change: CaseChange) -> None:
         case = change.case
+        if change.order_check is not None and case.order_id is not None:
+            self._lock_order(conn, case.order_id)
+            change.order_check(
+                [
+                    _case(row)
+                    for row in conn.execute(
+                        sa.select(cases.c.data, cases.c.terms)
+                        .where(cases.c.order_id == case.order_id)
+                        .order_by(cases.c.created_at, cases.c.id)
+                    )
+                ]
+            )
         row = dict(zip(_CASE_NAMES, _case_row(case), strict=True))
         row["status_category"] = case.status_category.value
         if change.expected_version == 0 or change.terms_changed:
@@ -601,6 +619,23 @@ class SQLAlchemyStore:
         _append_log(conn, change.events, change.outbox)
         if change.delivered:
             self._acknowledge(conn, change.delivered, case.updated_at)
+
+    def _lock_order(self, conn: Connection, order_id: str) -> None:
+        """Keep every other writer from adding a case to this order until the commit, so
+        that the order check's answer holds (a row lock cannot: the case is not there yet)."""
+        if self.dialect == "postgresql":
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"aftersales.order:{order_id}"},
+            )
+        elif self.dialect in ("mysql", "mariadb"):
+            # No lock there ends with the transaction but a row's: one row for all orders
+            conn.execute(
+                sa.select(counters.c.value)
+                .where(counters.c.name == _ORDER_CHECKS)
+                .with_for_update()
+            )
+        # SQLite: BEGIN IMMEDIATE already holds the only write lock
 
     def _cases(self, statement: sa.Select[Any]) -> list[Case]:
         with self._read() as conn:
@@ -758,7 +793,7 @@ def _upgrade_to_2(conn: Connection) -> None:
     state.create(conn)
 
 
-def _upgrade_to_4(conn: Connection) -> None:
+def _upgrade_cases_to_4(conn: Connection) -> None:
     """Version 3 kept the lines' facts and decisions inside ``data``."""
     text = "LONGTEXT" if conn.dialect.name in ("mysql", "mariadb") else "TEXT"
     conn.execute(sa.text(f"ALTER TABLE cases ADD COLUMN terms {text}"))

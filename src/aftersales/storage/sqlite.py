@@ -744,6 +744,18 @@ class SQLiteStore:
         for change in changes:
             case = change.case
             row = _case_row(case)
+            if change.order_check is not None and case.order_id is not None:
+                # BEGIN IMMEDIATE holds the write lock: nobody adds a case before COMMIT
+                change.order_check(
+                    [
+                        _case(found)
+                        for found in conn.execute(
+                            f"SELECT {_CASE_COLUMNS} FROM cases WHERE order_id = ? "
+                            "ORDER BY created_at, id",
+                            (case.order_id,),
+                        )
+                    ]
+                )
             try:
                 if change.expected_version == 0:
                     conn.execute(_CASE_INSERT, (*row, _case_terms(case), *_case_fixed(case)))
