@@ -557,6 +557,7 @@ class CaseDesk:
         )
         # checked by the store inside the transaction: no other writer gets in between
         change.order_check = _returnable([line for line, _ in decided])
+        change.order_check_kinds = _GOODS_KINDS
         if not decide_now:
             self._commit([change])
             return case
@@ -633,6 +634,7 @@ class CaseDesk:
             refund=details,
         )
         change.order_check = _refundable(case_lines, allocation)
+        change.order_check_kinds = (CaseKind.REFUND,)
         self._commit([change])
         return case
 
@@ -880,7 +882,13 @@ class CaseDesk:
             return CaseChange(
                 changed, case.version, (event,), terms_changed=_terms_changed(case, changed)
             )
-        return CaseChange(changed, 0, (*created.events, event), order_check=created.order_check)
+        return CaseChange(
+            changed,
+            0,
+            (*created.events, event),
+            order_check=created.order_check,
+            order_check_kinds=created.order_check_kinds,
+        )
 
     def _step(self, case: Case, now: datetime) -> dict[str, Any]:
         """The time limit of the step ``case`` is in, set when the step is entered."""
@@ -977,6 +985,7 @@ class CaseDesk:
             refund=details,
         )
         change.order_check = _refundable(lines, allocation)
+        change.order_check_kinds = (CaseKind.REFUND,)
         return change
 
     # ------------------------------------------------------------------ writing

@@ -459,6 +459,25 @@ class StoreContract:
             ]
         )
         assert seen == [["r1"]]
+        refund = _case(
+            "f1",
+            kind=CaseKind.REFUND,
+            workflow="refund",
+            status="pending",
+            created_at=_T0 + timedelta(minutes=2),
+        )
+        self.store.commit_cases(
+            [
+                CaseChange(
+                    refund,
+                    0,
+                    (_case_event(refund),),
+                    order_check=lambda cases: seen.append([c.id for c in cases]),
+                    order_check_kinds=(CaseKind.REFUND,),
+                )
+            ]
+        )
+        assert seen[-1] == []  # only refunds asked for: the returns r1 and r2 are left out
 
         def refuse(cases: object) -> None:
             raise InvalidInput("return", [FieldError(("lines",), "no units left")])

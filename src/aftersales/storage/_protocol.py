@@ -48,10 +48,12 @@ class CaseChange:
     store that keeps them apart from the rest of the case may leave them as they are."""
     order_check: Callable[[Sequence[Case]], None] | None = None
     """For a new case on an order: the store calls it inside the transaction, before it
-    writes anything, with every case it holds on ``case.order_id`` (oldest first), with no
+    writes anything, with the cases it holds on ``case.order_id`` (oldest first; only those
+    of ``order_check_kinds`` when that is not empty), with no
     other writer able to add or change one of them until the commit. It raises (our
     ``InvalidInput``) to refuse the change: no line returned beyond what was bought, none
     refunded beyond what was paid, even when two processes ask at the same moment."""
+    order_check_kinds: tuple[CaseKind, ...] = ()
 
 
 class CaseQuery(Record):

@@ -9,7 +9,7 @@ from datetime import datetime
 import attrs
 
 from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFound, TicketNotFound
-from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
+from aftersales.models import Case, CaseKind, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
 
@@ -255,7 +255,7 @@ class MemoryStore:
                     raise ConcurrencyError(case.id, change.expected_version, actual)
                 seen.add(case.id)
                 if change.order_check is not None and case.order_id is not None:
-                    change.order_check(self._on_order(case.order_id))
+                    change.order_check(self._on_order(case.order_id, change.order_check_kinds))
             for change in changes:
                 case = change.case
                 self._cases[case.id] = case
@@ -266,8 +266,12 @@ class MemoryStore:
                 if change.delivered:
                     self._acknowledge(change.delivered, case.updated_at)
 
-    def _on_order(self, order_id: str) -> list[Case]:
-        cases = [c for c in self._cases.values() if c.order_id == order_id]
+    def _on_order(self, order_id: str, kinds: Sequence[CaseKind]) -> list[Case]:
+        cases = [
+            c
+            for c in self._cases.values()
+            if c.order_id == order_id and (not kinds or c.kind in kinds)
+        ]
         cases.sort(key=lambda c: (c.created_at, c.id))
         return cases
 

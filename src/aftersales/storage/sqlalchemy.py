@@ -586,15 +586,11 @@ class SQLAlchemyStore:
         case = change.case
         if change.order_check is not None and case.order_id is not None:
             self._lock_order(conn, case.order_id)
+            found = sa.select(cases.c.data, cases.c.terms).where(cases.c.order_id == case.order_id)
+            if change.order_check_kinds:
+                found = found.where(cases.c.kind.in_([k.value for k in change.order_check_kinds]))
             change.order_check(
-                [
-                    _case(row)
-                    for row in conn.execute(
-                        sa.select(cases.c.data, cases.c.terms)
-                        .where(cases.c.order_id == case.order_id)
-                        .order_by(cases.c.created_at, cases.c.id)
-                    )
-                ]
+                [_case(row) for row in conn.execute(found.order_by(cases.c.created_at, cases.c.id))]
             )
         row = dict(zip(_CASE_NAMES, _case_row(case), strict=True))
         row["status_category"] = case.status_category.value

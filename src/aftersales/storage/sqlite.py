@@ -746,13 +746,15 @@ class SQLiteStore:
             row = _case_row(case)
             if change.order_check is not None and case.order_id is not None:
                 # BEGIN IMMEDIATE holds the write lock: nobody adds a case before COMMIT
+                kinds = [kind.value for kind in change.order_check_kinds]
+                of_kinds = f" AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
                 change.order_check(
                     [
                         _case(found)
                         for found in conn.execute(
-                            f"SELECT {_CASE_COLUMNS} FROM cases WHERE order_id = ? "
+                            f"SELECT {_CASE_COLUMNS} FROM cases WHERE order_id = ?{of_kinds} "
                             "ORDER BY created_at, id",
-                            (case.order_id,),
+                            (case.order_id, *kinds),
                         )
                     ]
                 )
