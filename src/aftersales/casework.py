@@ -8,7 +8,7 @@ events and outbox rows in one transaction, and replayable from those events alon
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 
@@ -41,6 +41,7 @@ from aftersales.models.events import ASSESSED, OPENED, STEP_OVERDUE
 from aftersales.models.order import Money
 from aftersales.models.ticket import Severity
 from aftersales.policies.book import PolicyBook, PolicySet
+from aftersales.policies.dates import local_date
 from aftersales.policies.decision import Decision
 from aftersales.policies.facts import ClaimKind, Facts, RepairRecord
 from aftersales.policies.presets import decide
@@ -323,8 +324,9 @@ def _split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal
     return shares
 
 
-def _end_of(day: date) -> datetime:
-    return datetime.combine(day, time.max, tzinfo=timezone.utc)
+def _end_of(day: date, zone: tzinfo) -> datetime:
+    """The last instant of ``day`` where the desk is, in UTC."""
+    return datetime.combine(day, time.max, tzinfo=zone).astimezone(timezone.utc)
 
 
 def _add_days(start: date, days: int, working: bool) -> date:
@@ -899,7 +901,10 @@ class CaseDesk:
             if refund.late:
                 return {"step_due_at": None, "step_action": None}
             if refund.due_by is not None:
-                return {"step_due_at": _end_of(refund.due_by), "step_action": "mark_late"}
+                return {
+                    "step_due_at": _end_of(refund.due_by, self.desk.settings.zone),
+                    "step_action": "mark_late",
+                }
         limit = self.step_limits.get(case.workflow, {}).get(case.status)
         if limit is None:
             return {"step_due_at": None, "step_action": None}
@@ -957,7 +962,8 @@ class CaseDesk:
             )
             deadline = decision.refund_deadline if decision is not None else None
             if deadline is not None:
-                start = now.date() if deadline.counted_from != "claim" else case.created_at.date()
+                counted_from = case.created_at if deadline.counted_from == "claim" else now
+                start = local_date(counted_from, self.desk.settings.zone)
                 line_due = deadline.due_by or _add_days(start, deadline.days, deadline.working_days)
                 due = line_due if due is None else min(due, line_due)
                 if deadline.sanctionable_after_days is not None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from aftersales.exceptions import InvalidInput
 from aftersales.models._base import Record
+from aftersales.policies.dates import zone
 
 
 class DeskSettings(Record):
@@ -23,6 +26,8 @@ class DeskSettings(Record):
       worker delivering it before another worker may take it over.
     - ``number_block_size``: ticket numbers are reserved from the store this many at a
       time (fewer writes; numbers reserved by a process that exits are skipped).
+    - ``time_zone``: the desk's own (IANA) time zone. A refund due on a date is late once
+      that date has ended there, and refund deadlines count from the local date.
     """
 
     reopen_within_days: Annotated[int, Field(ge=0, le=3650)] = 7
@@ -31,6 +36,21 @@ class DeskSettings(Record):
     retry_backoff_seconds: Annotated[float, Field(gt=0, le=86_400)] = 30.0
     delivery_lease_seconds: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     number_block_size: Annotated[int, Field(ge=1, le=10_000)] = 20
+    time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            zone(name)
+        except InvalidInput:
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """``time_zone`` as a ``ZoneInfo``."""
+        return zone(self.time_zone)
 
     @property
     def reopen_window(self) -> timedelta:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from aftersales import (
     FrozenClock,
     InvalidInput,
     SQLiteStore,
+    Store,
     TicketNotFound,
     TriggerNotAllowed,
 )
@@ -326,3 +327,34 @@ def test_two_processes_racing_for_the_last_units_of_a_line_cannot_both_win(
     finally:
         first.close()
         second.close()
+
+
+def test_a_refund_is_late_when_its_due_day_ends_where_the_desk_is(store: Store) -> None:
+    # 01:00 on Tuesday 5 March in Shanghai, still Monday in UTC
+    clock = FrozenClock(datetime(2024, 3, 4, 17, 0, tzinfo=timezone.utc))
+    desk = Desk(store, clock=clock, settings={"time_zone": "Asia/Shanghai"})
+    ticket_id = desk.open_ticket(customer="c-1", channel="app", subject="退款").id
+    case = desk.cases.request_return(ticket_id, order_id="o", lines=[claim_line(claimed=1)])
+    desk.cases.fire(case.id, "send_instructions", payload={"method": "label"})
+    desk.cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
+    desk.cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
+    refund_id = desk.cases.fire(case.id, "refund").refund_case_id
+    assert refund_id is not None
+    refund = desk.cases.get(refund_id)
+    assert refund.refund is not None
+    assert refund.refund.due_by == date(2024, 3, 12)  # seven days from the local date
+    # the 12th ends at 16:00 UTC in Shanghai, eight hours before it ends in UTC
+    assert refund.step_due_at == datetime(2024, 3, 12, 15, 59, 59, 999999, tzinfo=timezone.utc)
+    clock.set(datetime(2024, 3, 12, 15, 59, tzinfo=timezone.utc))
+    assert desk.run_due().cases == ()
+    clock.set(datetime(2024, 3, 12, 16, 1, tzinfo=timezone.utc))
+    assert [d.action for d in desk.run_due().cases] == ["mark_late"]
+    desk.cases.fire(refund_id, "process")
+    done = desk.cases.fire(refund_id, "succeed")
+    assert done.refund is not None
+    assert done.refund.late
+
+
+def test_an_unknown_desk_time_zone_is_bad_input(store: Store) -> None:
+    with pytest.raises(InvalidInput, match="time_zone"):
+        Desk(store, settings={"time_zone": "Mars/Olympus_Mons"})

@@ -38,8 +38,13 @@ def _refund(context: TransitionContext) -> Any:
     return case.refund
 
 
-def _after_day(day: Any, now: datetime) -> bool:
-    return day is not None and now > datetime.combine(day, time.max, tzinfo=timezone.utc)
+def _after_day(day: Any, context: TransitionContext) -> bool:
+    """Whether the day ended before ``now`` where the desk is (UTC without its settings)."""
+    if day is None:
+        return False
+    settings = getattr(context.settings, "settings", None)
+    zone = settings.zone if settings is not None else timezone.utc
+    return context.now > datetime.combine(day, time.max, tzinfo=zone)
 
 
 def _attempt(context: TransitionContext) -> Mapping[str, Any]:
@@ -51,7 +56,7 @@ def _succeeded(context: TransitionContext) -> Mapping[str, Any]:
     refund = _refund(context)
     payload = context.payload
     reference = payload.reference if isinstance(payload, SucceededInput) else None
-    late = refund.late or _after_day(refund.due_by, context.now)
+    late = refund.late or _after_day(refund.due_by, context)
     return {
         "refund": refund.model_copy(
             update={
@@ -59,7 +64,7 @@ def _succeeded(context: TransitionContext) -> Mapping[str, Any]:
                 "reference": reference,
                 "late": late,
                 "sanctionable": refund.sanctionable
-                or (late and _after_day(refund.sanctionable_after, context.now)),
+                or (late and _after_day(refund.sanctionable_after, context)),
             }
         )
     }
@@ -77,7 +82,7 @@ def _late(context: TransitionContext) -> Mapping[str, Any]:
         "refund": refund.model_copy(
             update={
                 "late": True,
-                "sanctionable": _after_day(refund.sanctionable_after, context.now),
+                "sanctionable": _after_day(refund.sanctionable_after, context),
             }
         )
     }
