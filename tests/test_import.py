@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aftersales import Desk, InvalidInput, Ticket
+from aftersales import Desk, InvalidInput, SQLiteStore, Ticket
 
 T0 = datetime(2023, 5, 1, 8, tzinfo=timezone.utc)
 
@@ -74,3 +76,63 @@ def test_importing_an_existing_id_again_changes_nothing(desk: Desk) -> None:
     with pytest.raises(ConcurrencyError):
         desk.import_tickets([_records(5)[4], _records(3)[1]])
     assert len(desk.find()) == 3
+
+
+def _ticket_indexes(store: SQLiteStore) -> set[str]:
+    rows = store._conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'tickets_%'"
+    )
+    return {row[0] for row in rows}
+
+
+def test_an_import_into_an_empty_sqlite_store_builds_its_indexes_once_at_the_end(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "import.db")
+    indexes = _ticket_indexes(store)
+    assert len(indexes) == 6
+    seen_during: list[set[str]] = []
+
+    def records() -> Iterator[dict[str, Any]]:
+        for number, record in enumerate(_records(30)):
+            if number == 20:
+                seen_during.append(_ticket_indexes(store))
+            yield record
+
+    desk = Desk(store)
+    assert desk.import_tickets(records(), batch_size=10) == 30
+    assert seen_during == [set()]  # dropped while the import ran
+    assert _ticket_indexes(store) == indexes
+    plan = " ".join(
+        row[3]
+        for row in store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT data FROM tickets WHERE customer_id = 'c1'"
+        )
+    )
+    assert "tickets_customer" in plan
+    assert len(desk.find(customer_id="c1")) == len([n for n in range(30) if n % 7 == 1])
+    # into a store that holds tickets, the indexes stay and are kept up row by row
+    desk.import_tickets([{**r, "id": f"more-{r['id']}"} for r in _records(3)])
+    assert _ticket_indexes(store) == indexes
+    desk.close()
+
+
+def test_an_import_that_fails_or_dies_midway_still_ends_with_every_index(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "import.db")
+    indexes = _ticket_indexes(store)
+    records = _records(30)
+    records[25]["channel"] = "pigeon"
+    desk = Desk(store)
+    with pytest.raises(InvalidInput):
+        desk.import_tickets(records, batch_size=10)
+    assert len(desk.find(limit=100)) == 20  # the two batches before the bad record
+    assert _ticket_indexes(store) == indexes
+    # a process killed mid-import leaves them dropped: the next open builds them
+    for name in indexes:
+        store._conn.execute(f"DROP INDEX {name}")
+    desk.close()
+    reopened = SQLiteStore(tmp_path / "import.db")
+    assert _ticket_indexes(reopened) == indexes
+    reopened.close()

@@ -269,13 +269,14 @@ def test_a_case_line_whose_units_do_not_add_up_is_invalid(
 
 
 def test_every_field_that_may_be_none_defaults_to_none() -> None:
-    """Stores and creation events leave None fields out of a case's JSON; that loses
-    nothing only while a field that admits None also defaults to it."""
+    """Stores and creation events leave None fields out of a case's JSON (and of an
+    imported ticket's); that loses nothing only while a field that admits None also
+    defaults to it."""
     import typing
 
     from pydantic import BaseModel
 
-    from aftersales import Case
+    from aftersales import Case, Ticket
 
     seen: set[type[BaseModel]] = set()
     found: list[str] = []
@@ -295,6 +296,8 @@ def test_every_field_that_may_be_none_defaults_to_none() -> None:
                 stack.extend(typing.get_args(annotation))
 
     walk(Case)
+    walk(Ticket)
+    assert Ticket in seen
     assert len(seen) > 10  # the facts and the decision were walked too
     assert found == []
 
