@@ -9,6 +9,7 @@ your app's own :class:`sqlalchemy.engine.Engine`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -52,8 +53,7 @@ from aftersales.storage.sqlite import (
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
 
 SCHEMA_VERSION = 4
-_ORDER_CHECKS = "order_checks"
-"""The counters row MySQL and MariaDB lock while checking an order's cases."""
+_ORDER_LOCK_SECONDS = 10
 
 _ID = sa.String(64)
 _TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on every dialect
@@ -339,7 +339,6 @@ class SQLAlchemyStore:
             if not inspector.has_table("aftersales_schema"):
                 metadata.create_all(conn)
                 conn.execute(counters.insert().values(name="ticket_number", value=1))
-                conn.execute(counters.insert().values(name=_ORDER_CHECKS, value=0))
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
                 return
             found = conn.execute(sa.select(schema_version.c.version)).scalar_one()
@@ -354,9 +353,6 @@ class SQLAlchemyStore:
             elif found < 4:
                 _upgrade_cases_to_4(conn)
             if found < 4:
-                lock_row = sa.select(counters.c.name).where(counters.c.name == _ORDER_CHECKS)
-                if conn.execute(lock_row).first() is None:
-                    conn.execute(counters.insert().values(name=_ORDER_CHECKS, value=0))
                 conn.execute(schema_version.update().values(version=4))
 
     def drop_schema(self) -> None:
@@ -571,7 +567,7 @@ class SQLAlchemyStore:
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
         try:
-            with self._begin() as conn:
+            with self._order_locks(changes), self._begin() as conn:
                 for change in changes:
                     self._write_case(conn, change)
         except IntegrityError:
@@ -618,20 +614,45 @@ class SQLAlchemyStore:
 
     def _lock_order(self, conn: Connection, order_id: str) -> None:
         """Keep every other writer from adding a case to this order until the commit, so
-        that the order check's answer holds (a row lock cannot: the case is not there yet)."""
+        that the order check's answer holds (a row lock cannot: the case is not there yet).
+        PostgreSQL's advisory lock ends with the transaction; MySQL and MariaDB took theirs
+        before it began (see :meth:`_order_locks`); SQLite's BEGIN IMMEDIATE holds the only
+        write lock."""
         if self.dialect == "postgresql":
             conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                 {"key": f"aftersales.order:{order_id}"},
             )
-        elif self.dialect in ("mysql", "mariadb"):
-            # No lock there ends with the transaction but a row's: one row for all orders
-            conn.execute(
-                sa.select(counters.c.value)
-                .where(counters.c.name == _ORDER_CHECKS)
-                .with_for_update()
-            )
-        # SQLite: BEGIN IMMEDIATE already holds the only write lock
+
+    @contextmanager
+    def _order_locks(self, changes: Sequence[CaseChange]) -> Iterator[None]:
+        """On MySQL and MariaDB, a named lock per checked order around the transaction:
+        their named locks belong to the session, so they are taken before BEGIN and
+        released after COMMIT, on a connection of their own."""
+        orders = sorted(  # one order of taking them everywhere: no deadlock
+            {c.case.order_id for c in changes if c.order_check and c.case.order_id}
+        )
+        if not orders or self.dialect not in ("mysql", "mariadb"):
+            yield
+            return
+        names = [
+            "aftersales.order:" + hashlib.sha1(order.encode(), usedforsecurity=False).hexdigest()
+            for order in orders
+        ]  # a name may be at most 64 characters long
+        with self._read() as conn:
+            try:
+                for name in names:
+                    taken = conn.execute(
+                        sa.text("SELECT GET_LOCK(:name, :seconds)"),
+                        {"name": name, "seconds": _ORDER_LOCK_SECONDS},
+                    ).scalar()
+                    if taken != 1:
+                        raise StorageError(f"{self.dialect}: order lock {name} still busy")
+                conn.commit()
+                yield
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_ALL_LOCKS()"))
+                conn.commit()
 
     def _cases(self, statement: sa.Select[Any]) -> list[Case]:
         with self._read() as conn:
