@@ -177,11 +177,5 @@ def test_two_writers_racing_for_the_last_units_of_a_line_cannot_both_win(url: st
     sys.path.insert(0, str(Path(__file__).parent / "cases"))
     from case_facts import race_for_the_last_units
 
-    first = fresh_store(url)
-    second = SQLAlchemyStore(url)
-    try:
-        outcomes = race_for_the_last_units(first, second)
-        assert outcomes == [["refused", "returned"]] * len(outcomes)
-    finally:
-        first.close()
-        second.close()
+    outcomes = race_for_the_last_units(fresh_store(url), SQLAlchemyStore(url))
+    assert outcomes == [["refused", "returned"]] * len(outcomes)

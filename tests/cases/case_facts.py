@@ -67,7 +67,15 @@ def phone(**overrides: Any) -> dict[str, Any]:
 def race_for_the_last_units(first: Store, second: Store, orders: int = 10) -> list[list[str]]:
     """Two desks, each on its own connection, ask at the same moment to return 2 of the 3
     units bought on one line of the same order. Per order, what each got: ``"returned"``
-    or ``"refused"`` (anything else is the unexpected error's repr)."""
+    or ``"refused"`` (anything else is the unexpected error's repr). Closes both stores."""
+    try:
+        return _race(first, second, orders)
+    finally:
+        first.close()
+        second.close()
+
+
+def _race(first: Store, second: Store, orders: int) -> list[list[str]]:
     clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
     desks = [Desk(first, clock=clock), Desk(second, clock=clock)]
     ticket_id = desks[0].open_ticket(customer="c-1", channel="app", subject="退货").id

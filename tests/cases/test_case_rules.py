@@ -323,13 +323,10 @@ def test_two_processes_racing_for_the_last_units_of_a_line_cannot_both_win(
 ) -> None:
     # Two connections to one file, as two app processes have: the store re-checks the
     # order inside its write transaction, so the second return sees the first.
-    first, second = SQLiteStore(tmp_path / "race.db"), SQLiteStore(tmp_path / "race.db")
-    try:
-        outcomes = race_for_the_last_units(first, second)
-        assert outcomes == [["refused", "returned"]] * len(outcomes)
-    finally:
-        first.close()
-        second.close()
+    outcomes = race_for_the_last_units(
+        SQLiteStore(tmp_path / "race.db"), SQLiteStore(tmp_path / "race.db")
+    )
+    assert outcomes == [["refused", "returned"]] * len(outcomes)
 
 
 def test_a_refund_is_late_when_its_due_day_ends_where_the_desk_is(store: Store) -> None:
