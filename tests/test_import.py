@@ -78,6 +78,37 @@ def test_importing_an_existing_id_again_changes_nothing(desk: Desk) -> None:
     assert len(desk.find()) == 3
 
 
+def test_a_batch_is_one_transaction_however_many_statements_it_takes(desk: Desk) -> None:
+    from aftersales import ConcurrencyError
+
+    desk.import_tickets(_records(1))
+    # 1,200 new tickets and, last, one that exists: SQLite writes them in three statements
+    records = [*_records(1201)[1:], _records(1)[0]]
+    with pytest.raises(ConcurrencyError):
+        desk.import_tickets(records, batch_size=2000)
+    assert [t.id for t in desk.find(limit=10_000)] == ["legacy-0"]
+    assert desk.store.events("legacy-1") == []
+
+
+def test_an_sqlite_older_than_3_32_gets_statements_within_its_999_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aftersales.storage.sqlite as sqlite_store
+
+    statements: list[int] = []
+    monkeypatch.setattr(sqlite_store, "_PARAMETERS_PER_STATEMENT", 999)
+    desk = Desk(SQLiteStore(tmp_path / "old.db"))
+    desk.store._conn.set_trace_callback(  # type: ignore[attr-defined]
+        lambda sql: statements.append(sql.count("?")) if sql.startswith("INSERT INTO") else None
+    )
+    assert desk.import_tickets(_records(130), batch_size=130) == 130
+    desk.store._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+    assert max(statements) <= 999
+    assert len(desk.find(limit=1000)) == 130
+    assert all(len(desk.history(f"legacy-{n}")) == 1 for n in range(130))
+    desk.close()
+
+
 def _ticket_indexes(store: SQLiteStore) -> set[str]:
     rows = store._conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'tickets_%'"
