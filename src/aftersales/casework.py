@@ -173,6 +173,8 @@ _WORKFLOWS: dict[CaseKind, Workflow] = {
 _GOODS_KINDS = (CaseKind.RETURN, CaseKind.EXCHANGE)
 _OPENS_REFUND = frozenset({(CaseKind.RETURN, "refund"), (CaseKind.EXCHANGE, "out_of_stock")})
 """Transitions that open the linked refund case in their own transaction."""
+_OPENS_EXCHANGE = frozenset({(CaseKind.RETURN, "exchange")})
+"""Transitions that open the linked exchange case (the replacement's shipping)."""
 _NOT_RETURNED = frozenset({"refused", "cancelled"})
 
 
@@ -181,7 +183,12 @@ def _returnable(claimed: Sequence[ClaimLine]) -> Callable[[Sequence[Case]], None
     bought minus what the order's earlier cases already took back."""
 
     def check(stored: Sequence[Case]) -> None:
-        earlier = [c for c in stored if c.kind in _GOODS_KINDS and c.status not in _NOT_RETURNED]
+        # An exchange opened by a return ships the replacement of units that return took.
+        earlier = [
+            c
+            for c in stored
+            if c.kind in _GOODS_KINDS and c.status not in _NOT_RETURNED and c.parent_id is None
+        ]
         for index, line in enumerate(claimed):
             bought = line.facts.order.quantity
             taken = sum(
@@ -778,8 +785,12 @@ class CaseDesk:
         created: CaseChange | None = None,
     ) -> Case:
         now = self.desk._now() if now is None else now
-        refund_id = new_id() if (case.kind, trigger) in _OPENS_REFUND else None
-        change = self._decided(case, trigger, actor, payload, now, decision, created, refund_id)
+        linked = None
+        if (case.kind, trigger) in _OPENS_REFUND:
+            linked = {"refund_case_id": new_id()}
+        elif (case.kind, trigger) in _OPENS_EXCHANGE:
+            linked = {"exchange_case_id": new_id()}
+        change = self._decided(case, trigger, actor, payload, now, decision, created, linked)
         changes = [change, *self._follow_ups(change.case, trigger, actor, now)]
         self._commit(changes)
         return change.case
@@ -793,10 +804,11 @@ class CaseDesk:
         now: datetime,
         decision: Decision | None = None,
         created: CaseChange | None = None,
-        refund_id: str | None = None,
+        linked: dict[str, str] | None = None,
     ) -> CaseChange:
         """What firing ``trigger`` writes: decided by the workflow, not yet committed
-        (with the id of the refund case the transition opens, if it opens one)."""
+        (with the id of the refund or exchange case the transition opens, if it opens one:
+        ``{"refund_case_id": id}``)."""
         from aftersales.service import _check_text
 
         _check_text("actor", actor)
@@ -823,8 +835,8 @@ class CaseDesk:
         updates["status_category"] = move.category
         if move.category is StatusCategory.CLOSED:
             updates["closed_at"] = now
-        if refund_id is not None:
-            updates["refund_case_id"] = refund_id
+        if linked is not None:
+            updates.update(linked)
         recorded = (
             {}
             if parsed is None
@@ -918,11 +930,54 @@ class CaseDesk:
     def _follow_ups(self, case: Case, trigger: str, actor: str, now: datetime) -> list[CaseChange]:
         if (case.kind, trigger) in _OPENS_REFUND:
             return [self._refund_for(case, actor, now)]
-        if case.kind is CaseKind.REFUND and trigger == "succeed" and case.parent_id:
+        if (case.kind, trigger) in _OPENS_EXCHANGE:
+            return [self._exchange_for(case, actor)]
+        finished = (case.kind is CaseKind.REFUND and trigger == "succeed") or (
+            case.kind is CaseKind.EXCHANGE and trigger == "deliver"
+        )
+        return self._close_parents(case, actor, now) if finished else []
+
+    def _close_parents(self, case: Case, actor: str, now: datetime) -> list[CaseChange]:
+        """Close the cases waiting on ``case`` to finish: the return or exchange a refund
+        paid, the return an exchange replaced, and so on up the chain (a return, its
+        exchange out of stock, that exchange's refund)."""
+        closed: list[CaseChange] = []
+        while case.parent_id:
             parent = self._recent.get(case.parent_id) or self.get(case.parent_id)
-            if parent.status in ("refunded",):
-                return [self._decided(parent, "close", actor, None, now)]
-        return []
+            if parent.status not in ("refunded", "exchanged"):
+                break
+            closed.append(self._decided(parent, "close", actor, None, now))
+            case = parent
+        return closed
+
+    def _exchange_for(self, case: Case, actor: str) -> CaseChange:
+        """The exchange case that ships a return's replacement for the units that passed
+        inspection. It starts inspected, as those units are: each line keeps the units
+        claimed, with its facts and decision (out of stock, its refund is the decision's
+        share for the units replaced), but only the passed units received."""
+        lines = [
+            line.model_copy(
+                update={
+                    "received": line.refundable_units,
+                    "inspections": tuple(r for r in line.inspections if r.refundable),
+                }
+            )
+            for line in case.lines
+            if line.refundable_units
+        ]
+        _, change = self._new(
+            CaseKind.EXCHANGE,
+            self._ticket(case.ticket_id),
+            actor,
+            id=case.exchange_case_id or new_id(),
+            status="inspected",
+            status_category=_WORKFLOWS[CaseKind.EXCHANGE].category_of("inspected"),
+            order_id=case.order_id,
+            parent_id=case.id,
+            lines=tuple(lines),
+            exchange=case.exchange,
+        )
+        return change
 
     def _refund_for(self, case: Case, actor: str, now: datetime) -> CaseChange:
         """The refund case that pays a return's (or a failed exchange's) refunded units, per

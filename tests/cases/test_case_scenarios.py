@@ -326,3 +326,74 @@ def test_a_return_label_can_go_out_with_the_approval_in_one_transaction(
         instructions={"method": "label"},
     )
     assert (refused.status, refused.logistics) == ("refused", None)
+
+
+def _inspected_return(desk: Desk, results: list[str], **line: object) -> str:
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="wrong colour")
+    case = desk.cases.request_return(
+        ticket.id, order_id="o-1", lines=[claim_line(claimed=len(results), **line)]
+    )
+    desk.cases.fire(case.id, "send_instructions", payload={"method": "label"})
+    desk.cases.fire(case.id, "receive", payload={"units": {"l1": len(results)}})
+    desk.cases.fire(case.id, "inspect", payload={"results": {"l1": results}})
+    return case.id
+
+
+def test_an_exchange_on_a_return_opens_the_exchange_that_ships_the_replacement(
+    store, clock: FrozenClock
+) -> None:
+    inventory = MemoryInventory({"SKU-blue": 5})
+    desk = Desk(store, clock=clock, inventory=inventory)
+    return_id = _inspected_return(desk, ["restock", "damaged"], bought=3)
+    returned = desk.cases.fire(return_id, "exchange", payload={"replacement_sku": "SKU-blue"})
+    assert returned.status == "exchanged"
+    assert returned.exchange is not None
+    assert returned.exchange.replacement_sku == "SKU-blue"
+    [exchange] = desk.cases.find(parent_id=return_id, kind="exchange")
+    assert returned.exchange_case_id == exchange.id
+    # only the unit that passed inspection is replaced, and it needs no second inspection
+    assert exchange.status == "inspected"
+    assert [(line.received, line.refundable_units) for line in exchange.lines] == [(1, 1)]
+    assert desk.cases.reserve_replacement(exchange.id).status == "replacement_reserved"
+    assert inventory.stock["SKU-blue"] == 4
+    desk.cases.fire(exchange.id, "ship", payload={"carrier": "SF", "tracking": "SF3"})
+    assert desk.cases.get(return_id).status == "exchanged"
+    desk.cases.fire(exchange.id, "deliver")
+    assert desk.cases.get(return_id).status == "closed"
+    # the exchange ships what the return took back: the order's third unit is still free
+    ticket_id = returned.ticket_id
+    last = desk.cases.request_return(ticket_id, order_id="o-1", lines=[claim_line(claimed=1)])
+    assert last.status == "approved"
+    assert_replays(desk, return_id, exchange.id)
+
+
+def test_a_returns_exchange_out_of_stock_refunds_by_its_decision_and_closes_the_chain(
+    store, clock: FrozenClock
+) -> None:
+    desk = Desk(store, clock=clock, inventory=MemoryInventory({"SKU-blue": 0}))
+    return_id = _inspected_return(
+        desk, ["restock", "damaged"], payments=(("card", "200.00"), ("points", "100.00"))
+    )
+    desk.cases.fire(return_id, "exchange", payload={"replacement_sku": "SKU-blue"})
+    exchange_id = desk.cases.get(return_id).exchange_case_id
+    assert exchange_id is not None
+    assert desk.cases.reserve_replacement(exchange_id).status == "refunded"
+    [refund] = desk.cases.find(parent_id=exchange_id, kind="refund")
+    assert refund.refund is not None
+    # the share of the return's policy decision, as a refund of the return would pay
+    assert refund.refund.amount.amount == Decimal("100.00")
+    assert refund.refund.per_method == {"card": Decimal("66.66"), "points": Decimal("33.34")}
+    desk.cases.fire(refund.id, "process")
+    desk.cases.fire(refund.id, "succeed", payload={"reference": "PSP-10"})
+    assert desk.cases.get(exchange_id).status == "closed"
+    assert desk.cases.get(return_id).status == "closed"
+    assert_replays(desk, return_id, exchange_id, refund.id)
+
+
+def test_a_return_with_nothing_that_passed_inspection_cannot_be_exchanged(desk: Desk) -> None:
+    return_id = _inspected_return(desk, ["damaged"])
+    with pytest.raises(TransitionRefused) as refused:
+        desk.cases.fire(return_id, "exchange", payload={"replacement_sku": "SKU-blue"})
+    assert refused.value.refusal.code == "nothing_exchangeable"
+    assert desk.cases.find(parent_id=return_id) == []
+    assert desk.cases.get(return_id).status == "inspected"

@@ -208,8 +208,9 @@ class ExchangeDetails(Record):
 class Case(Record):
     """One after-sales case, linked to its ticket and the order lines it is about.
 
-    ``parent_id`` points from a refund to the return or exchange it pays, and
-    ``refund_case_id`` back. ``step_due_at`` is the time limit of the current step, set on
+    ``parent_id`` points from a refund to the return or exchange it pays (and from an
+    exchange to the return it ships the replacement for), ``refund_case_id`` and
+    ``exchange_case_id`` back. ``step_due_at`` is the time limit of the current step, set on
     entering it; ``step_action`` the trigger :meth:`aftersales.Desk.run_due` fires when it passes
     (None: the overdue step is only reported).
     """
@@ -226,6 +227,8 @@ class Case(Record):
     parent_id: Identifier | None = None
     refund_case_id: Identifier | None = None
     """The refund case that pays this return or exchange, once it is opened."""
+    exchange_case_id: Identifier | None = None
+    """The exchange case that ships this return's replacement, once it is opened."""
     lines: tuple[CaseLine, ...] = ()
     reason: Text | None = None
     logistics: ReturnLogistics | None = None

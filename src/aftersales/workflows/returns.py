@@ -5,13 +5,19 @@ The desk evaluates the policy for every line when the return is requested and ke
 decision on its line; ``approve`` is guarded by those decisions, so a refused approval
 carries the policy's reason codes and messages. ``refund`` makes the desk open a linked
 refund case for the inspected units that are refunded, in the same transaction; the return
-closes when that refund succeeds.
+closes when that refund succeeds. ``exchange`` likewise opens a linked exchange case for the
+units that passed inspection, already inspected, which reserves and ships the replacement;
+the return closes when the replacement is delivered (or, out of stock, when the exchange's
+refund succeeds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aftersales.models._base import Identifier
-from aftersales.models.case import RefundMethod
+from aftersales.models.case import ExchangeDetails, RefundMethod
 from aftersales.workflows._case_steps import (
     InspectInput,
     LogisticsInput,
@@ -28,7 +34,7 @@ from aftersales.workflows._case_steps import (
     record_logistics,
     record_reason,
 )
-from aftersales.workflows._engine import State, Transition, Workflow
+from aftersales.workflows._engine import Refusal, State, Transition, TransitionContext, Workflow
 
 
 class RefundInput(Payload):
@@ -41,6 +47,19 @@ class ExchangeInput(Payload):
     """The product the customer takes instead."""
 
     replacement_sku: Identifier
+
+
+def has_exchangeable_units(context: TransitionContext) -> Refusal | None:
+    """At least one inspected unit passed, so there is something to replace."""
+    if has_refundable_units(context) is None:
+        return None
+    return Refusal("nothing_exchangeable", "no inspected unit can be exchanged", "没有可换货的商品")
+
+
+def record_replacement(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, ExchangeInput)
+    return {"exchange": ExchangeDetails(replacement_sku=payload.replacement_sku)}
 
 
 RETURN_WORKFLOW = Workflow(
@@ -72,7 +91,14 @@ RETURN_WORKFLOW = Workflow(
         Transition(
             "refund", "inspected", "refunded", guards=["all_inspected", "has_refundable_units"]
         ),
-        Transition("exchange", "inspected", "exchanged", guards=["all_inspected"]),
+        Transition(
+            "exchange",
+            "inspected",
+            "exchanged",
+            guards=["all_inspected", "has_exchangeable_units"],
+            effects=["record_replacement"],
+            description="Opens the exchange case that ships the replacement.",
+        ),
         Transition("send_back", "inspected", "sent_back", guards=["all_inspected"]),
         Transition("close", ["refunded", "exchanged", "sent_back"], "closed"),
         Transition(
@@ -95,12 +121,14 @@ RETURN_WORKFLOW = Workflow(
         "goods_not_received": goods_not_received,
         "has_refundable_units": has_refundable_units,
         "all_inspected": all_inspected,
+        "has_exchangeable_units": has_exchangeable_units,
     },
     effects={
         "record_reason": record_reason,
         "record_logistics": record_logistics,
         "receive": receive_units,
         "inspect": inspect_units,
+        "record_replacement": record_replacement,
     },
     payloads={
         "refuse": ReasonInput,
