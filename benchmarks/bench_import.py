@@ -22,9 +22,11 @@ from _timing import report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage.sqlite import (
     _EVENT_INSERT_HEAD,
+    _EVENT_VALUES,
     _MIGRATIONS,
     _TICKET_INDEXES,
     _TICKET_INSERT_HEAD,
+    _TICKET_VALUES,
     _insert_rows,
 )
 
@@ -74,12 +76,12 @@ def raw_import(path: Path, rows: list[dict[str, object]], *, indexes_at_end: boo
                     record["customer_id"],
                     "email",
                     "li",
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
+                    "",  # absent: bound as '' through NULLIF, as the store does
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
                     data,
                     record["id"],
                     number,
@@ -97,8 +99,9 @@ def raw_import(path: Path, rows: list[dict[str, object]], *, indexes_at_end: boo
                 )
             )
         connection.execute("BEGIN IMMEDIATE")
-        _insert_rows(connection, _TICKET_INSERT_HEAD, 17, [v for row in tickets for v in row])
-        _insert_rows(connection, _EVENT_INSERT_HEAD, 5, [v for row in events for v in row])
+        flat_tickets = [value for row in tickets for value in row]
+        _insert_rows(connection, _TICKET_INSERT_HEAD, _TICKET_VALUES, flat_tickets)
+        _insert_rows(connection, _EVENT_INSERT_HEAD, _EVENT_VALUES, [v for e in events for v in e])
         connection.execute("COMMIT")
     if indexes_at_end:
         for statement in _TICKET_INDEXES.values():

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _timing import interleaved_medians, report
 from aftersales import Desk, FrozenClock, Notification, SQLiteStore
-from aftersales.storage.sqlite import _MIGRATIONS
+from aftersales.storage.sqlite import _MIGRATIONS, _NULL
 
 LIFECYCLES = 150
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
@@ -115,18 +115,20 @@ def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection
                         "INSERT INTO tickets (status, status_category, version, customer_id, "
                         "channel, assignee, team, merged_into, parent_id, follow_up_of, due_at, "
                         "data, id, number, workflow, created_at) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (status, category, 1, "c-1", "wechat", None, None, None, None, None,
-                         None, data, ticket_id, number, "ticket", created),
+                        f"VALUES (?,?,?,?,?,{','.join([_NULL] * 6)},?,?,?,?,?)",
+                        # absent values bound as '' through NULLIF, as the store does
+                        (status, category, 1, "c-1", "wechat", "", "", "", "", "", "", data,
+                         ticket_id, number, "ticket", created),
                     )  # fmt: skip
                 else:
                     execute(
                         "UPDATE tickets SET status=?, status_category=?, version=?, "
-                        "customer_id=?, channel=?, assignee=?, team=?, merged_into=?, "
-                        "parent_id=?, follow_up_of=?, due_at=?, data=? WHERE id=? AND version=?",
-                        (status, category, version, "c-1", "wechat", ticket.get("assignee"),
-                         ticket.get("team"), None, None, None, None, data, ticket_id,
-                         version - 1),
+                        f"customer_id=?, channel=?, assignee={_NULL}, team={_NULL}, "
+                        f"merged_into={_NULL}, parent_id={_NULL}, follow_up_of={_NULL}, "
+                        f"due_at={_NULL}, data=? WHERE id=? AND version=?",
+                        (status, category, version, "c-1", "wechat",
+                         ticket.get("assignee") or "", ticket.get("team") or "", "", "", "", "",
+                         data, ticket_id, version - 1),
                     )  # fmt: skip
                 execute(
                     "INSERT INTO events (subject_id, sequence, trigger, at, data) "
@@ -136,8 +138,8 @@ def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection
                 execute(
                     "INSERT INTO outbox (key, handler, subject_id, sequence, status, attempts, "
                     "next_attempt_at, lease_until, last_error, created_at, delivered_at, event) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (key, "hook", ticket_id, version, "pending", 0, at, at, None, at, None,
+                    f"VALUES (?,?,?,?,?,?,?,?,?,?,{_NULL},?)",
+                    (key, "hook", ticket_id, version, "pending", 0, at, at, None, at, "",
                      event),
                 )  # fmt: skip
                 if previous_key is not None:

@@ -241,3 +241,38 @@ def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(
         store.commit_cases([CaseChange(received, 1, (), terms_changed=False)])
         assert store.get_case("r0") == received
         assert received.lines[0].decision is not None
+
+
+def test_sqlite_stores_absent_values_as_null_never_as_empty_text(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    # The store binds absent values as '' through NULLIF (faster than None in sqlite3);
+    # what lands in the columns must still be NULL, which the indexes and queries expect.
+    desk = Desk(SQLiteStore(tmp_path / "nulls.db"), clock=clock)
+    desk.subscribe(lambda event: None, name="audit")
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="no assignee yet")
+    desk.fire(ticket.id, "classify", payload={"category": "repair", "severity": "low"})
+    desk.cases.open_complaint(ticket.id, summary="slow answer")
+    desk.import_tickets([{**_imported, "id": "legacy-1"}])
+    conn = desk.store._conn  # type: ignore[attr-defined]
+    nullable = {
+        "tickets": "assignee, team, merged_into, parent_id, follow_up_of, due_at, sla_due_at",
+        "cases": "order_id, serial, parent_id, step_due_at, terms",
+        "outbox": "lease_until, delivered_at",
+    }
+    for table, columns in nullable.items():
+        empty = conn.execute(f"SELECT count(*) FROM {table} WHERE '' IN ({columns})").fetchone()
+        nulls = conn.execute(f"SELECT count(*) FROM {table} WHERE {columns.split(',')[0]} IS NULL")
+        assert (table, empty[0]) == (table, 0)
+        assert nulls.fetchone()[0] > 0, table
+    desk.close()
+
+
+_imported = {
+    "channel": "email",
+    "subject": "Imported",
+    "customer_id": "c-2",
+    "status": "closed",
+    "created_at": "2023-05-01T08:00:00+00:00",
+    "updated_at": "2023-05-01T08:05:00+00:00",
+}
