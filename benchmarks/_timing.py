@@ -24,6 +24,35 @@ def median_seconds(batch: Callable[[], object], per_batch: int, repeats: int = 1
     return statistics.median(samples)
 
 
+def back_to_back_median(call: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``repeats`` calls made one right after another (the collector
+    off): a query's own latency. Between median_seconds' samples the collector runs for a
+    while, and a database server left idle that long answers its next query late, as
+    does its (virtual) CPU; see idle_median for that figure."""
+    call()
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - start)
+    finally:
+        gc.enable()
+    return statistics.median(samples)
+
+
+def idle_median(call: Callable[[], object], repeats: int, pause: float = 0.05) -> float:
+    """Median seconds of ``repeats`` calls, each after ``pause`` seconds of idling."""
+    samples = []
+    for _ in range(repeats):
+        time.sleep(pause)
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
 def report(
     name: str,
     figure: float,
