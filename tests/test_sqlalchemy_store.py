@@ -8,6 +8,7 @@ variable; in CI (CI=true) they fail instead, because there they must run.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,25 @@ def test_a_version_3_schema_moves_each_case_lines_terms_out_of_its_data(url: str
     upgraded.commit_cases([CaseChange(received, 1, (), terms_changed=False)])
     assert upgraded.get_case("r1").lines[0].decision == case.lines[0].decision
     upgraded.close()
+
+
+def test_a_pool_of_one_connection_serves_commits_that_check_their_order(url: str) -> None:
+    # MariaDB's order lock belongs to a session: held on a second pooled connection, it
+    # left a pool of one (or a busy pool) waiting for itself.
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "cases"))
+    from case_facts import claim_line
+
+    fresh_store(url).close()
+    store = SQLAlchemyStore(url, pool_size=1, max_overflow=0, pool_timeout=3)
+    desk = Desk(store, clock=FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc)))
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="退货")
+    rma = desk.cases.request_return(
+        ticket.id, order_id="o-1", lines=[claim_line(bought=3, claimed=2)]
+    )
+    assert rma.status == "approved"
+    desk.close()
 
 
 def test_two_writers_racing_for_the_last_units_of_a_line_cannot_both_win(url: str) -> None:

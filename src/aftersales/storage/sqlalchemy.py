@@ -307,10 +307,15 @@ class SQLAlchemyStore:
             raise
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
+    def _begin(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """One transaction, on a pooled connection or on ``conn``."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            if conn is None:
+                with self.engine.begin() as conn:
+                    yield conn
+            else:
+                with conn.begin():
+                    yield conn
         except IntegrityError:
             raise
         except SQLAlchemyError as error:
@@ -567,7 +572,7 @@ class SQLAlchemyStore:
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
         try:
-            with self._order_locks(changes), self._begin() as conn:
+            with self._order_locks(changes) as locked, self._begin(locked) as conn:
                 for change in changes:
                     self._write_case(conn, change)
         except IntegrityError:
@@ -625,15 +630,17 @@ class SQLAlchemyStore:
             )
 
     @contextmanager
-    def _order_locks(self, changes: Sequence[CaseChange]) -> Iterator[None]:
+    def _order_locks(self, changes: Sequence[CaseChange]) -> Iterator[Connection | None]:
         """On MySQL and MariaDB, a named lock per checked order around the transaction:
-        their named locks belong to the session, so they are taken before BEGIN and
-        released after COMMIT, on a connection of their own."""
+        their named locks belong to the session, so they are taken before the transaction
+        and released after it, and the connection holding them is the one to write on
+        (None elsewhere: write on any). One connection per commit, as on other databases:
+        two would let a busy pool's writers each hold one and wait for a second."""
         orders = sorted(  # one order of taking them everywhere: no deadlock
             {c.case.order_id for c in changes if c.order_check and c.case.order_id}
         )
         if not orders or self.dialect not in ("mysql", "mariadb"):
-            yield
+            yield None
             return
         names = [
             "aftersales.order:" + hashlib.sha1(order.encode(), usedforsecurity=False).hexdigest()
@@ -648,8 +655,9 @@ class SQLAlchemyStore:
                     ).scalar()
                     if taken != 1:
                         raise StorageError(f"{self.dialect}: order lock {name} still busy")
+                # The write's snapshot starts with its first read, after the locks.
                 conn.commit()
-                yield
+                yield conn
             finally:
                 conn.execute(sa.text("SELECT RELEASE_ALL_LOCKS()"))
                 conn.commit()
