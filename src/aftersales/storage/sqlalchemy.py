@@ -268,6 +268,15 @@ _ACKNOWLEDGE = (
     .where(outbox.c.key.in_(sa.bindparam("keys", expanding=True)), outbox.c.status == "pending")
     .values(status="delivered", delivered_at=sa.bindparam("at"), lease_until=None)
 )
+_ACKNOWLEDGE_ONE = (  # the usual case, the one notification of the change before
+    outbox.update()  # pre-rendered (see _render): constants in SQL, not as parameters
+    .where(outbox.c.key == sa.bindparam("key"), outbox.c.status == sa.literal_column("'pending'"))
+    .values(
+        status=sa.literal_column("'delivered'"),
+        delivered_at=sa.bindparam("at"),
+        lease_until=sa.null(),
+    )
+)
 
 
 class SQLAlchemyStore:
@@ -297,6 +306,7 @@ class SQLAlchemyStore:
                 ("update_ticket", _UPDATE_TICKET),
                 ("insert_event", _INSERT_EVENT),
                 ("insert_outbox", _INSERT_OUTBOX),
+                ("acknowledge_one", _ACKNOWLEDGE_ONE),
             )
         }
         try:
@@ -424,7 +434,7 @@ class SQLAlchemyStore:
                 raise ConcurrencyError(
                     ticket.id, change.expected_version, self._version(conn, ticket.id)
                 )
-        _append_log(conn, change.events, change.outbox)
+        self._append_log(conn, change.events, change.outbox)
         if change.messages:
             conn.execute(
                 _INSERT_MESSAGE,
@@ -447,6 +457,52 @@ class SQLAlchemyStore:
         sql, order = self._sql[name]
         values: Any = tuple(params[key] for key in order) if order is not None else params
         return int(conn.exec_driver_sql(sql, values).rowcount)
+
+    def _run_each(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
+        """Execute a pre-rendered statement once per row (one executemany for several)."""
+        if len(rows) == 1:
+            self._run(conn, name, rows[0])
+            return
+        sql, order = self._sql[name]
+        values: Any = rows if order is None else [tuple(row[key] for key in order) for row in rows]
+        conn.exec_driver_sql(sql, values)
+
+    def _append_log(
+        self, conn: Connection, events: Sequence[Event], notifications: Sequence[Notification]
+    ) -> None:
+        """Insert a change's events and outbox rows, serialising each event once, with
+        the pre-rendered statements: compiling them per call was a third of the client's
+        instructions per transition."""
+        event_json: dict[int, str] = {}
+        event_rows = []
+        for event in events:
+            event_json[id(event)] = data = event.model_dump_json()
+            event_rows.append(
+                {
+                    "subject_id": event.subject_id,
+                    "sequence": event.sequence,
+                    "trigger": event.trigger,
+                    "at": _ts(event.at),
+                    "data": data,
+                }
+            )
+        if event_rows:
+            self._run_each(conn, "insert_event", event_rows)
+        if notifications:
+            self._run_each(
+                conn,
+                "insert_outbox",
+                [
+                    dict(
+                        zip(
+                            _OUTBOX_NAMES,
+                            _notification_row(n, event_json.get(id(n.event))),
+                            strict=True,
+                        )
+                    )
+                    for n in notifications
+                ],
+            )
 
     @staticmethod
     def _version(conn: Connection, ticket_id: str) -> int | None:
@@ -613,7 +669,7 @@ class SQLAlchemyStore:
                     sa.select(cases.c.version).where(cases.c.id == case.id)
                 ).scalar()
                 raise ConcurrencyError(case.id, change.expected_version, actual)
-        _append_log(conn, change.events, change.outbox)
+        self._append_log(conn, change.events, change.outbox)
         if change.delivered:
             self._acknowledge(conn, change.delivered, case.updated_at)
 
@@ -731,9 +787,11 @@ class SQLAlchemyStore:
                 )
         return [attrs.evolve(_notification(row), lease_until=lease_until) for row in rows]  # type: ignore[arg-type]
 
-    @staticmethod
-    def _acknowledge(conn: Connection, keys: Sequence[str], at: datetime) -> None:
-        conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": _ts(at)})
+    def _acknowledge(self, conn: Connection, keys: Sequence[str], at: datetime) -> None:
+        if len(keys) == 1:
+            self._run(conn, "acknowledge_one", {"key": keys[0], "at": _ts(at)})
+        else:
+            conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": _ts(at)})
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:
@@ -772,33 +830,6 @@ class SQLAlchemyStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _append_log(
-    conn: Connection, events: Sequence[Event], notifications: Sequence[Notification]
-) -> None:
-    """Insert a change's events and outbox rows, serialising each event once."""
-    event_json: dict[int, str] = {}
-    event_rows = []
-    for event in events:
-        event_json[id(event)] = data = event.model_dump_json()
-        event_rows.append(
-            {
-                "subject_id": event.subject_id,
-                "sequence": event.sequence,
-                "trigger": event.trigger,
-                "at": _ts(event.at),
-                "data": data,
-            }
-        )
-    if event_rows:
-        conn.execute(_INSERT_EVENT, event_rows[0] if len(event_rows) == 1 else event_rows)
-    if notifications:
-        outbox_rows = [
-            dict(zip(_OUTBOX_NAMES, _notification_row(n, event_json.get(id(n.event))), strict=True))
-            for n in notifications
-        ]
-        conn.execute(_INSERT_OUTBOX, outbox_rows[0] if len(outbox_rows) == 1 else outbox_rows)
 
 
 def _render(statement: Any, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
