@@ -261,6 +261,13 @@ _UPDATE_TICKET = (
     .values({name: sa.bindparam(name) for name in _TICKET_NAMES})
 )
 _INSERT_EVENT = events.insert()
+_INSERT_CASE = cases.insert()
+_UPDATE_CASE, _UPDATE_CASE_TERMS = (
+    cases.update()
+    .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
+    .values({name: sa.bindparam(name) for name in names})
+    for names in (_CASE_NAMES, (*_CASE_NAMES, "terms"))
+)
 _INSERT_MESSAGE = messages.insert()
 _INSERT_OUTBOX = outbox.insert()
 _ACKNOWLEDGE = (
@@ -307,6 +314,9 @@ class SQLAlchemyStore:
                 ("insert_event", _INSERT_EVENT),
                 ("insert_outbox", _INSERT_OUTBOX),
                 ("acknowledge_one", _ACKNOWLEDGE_ONE),
+                ("insert_case", _INSERT_CASE),
+                ("update_case", _UPDATE_CASE),
+                ("update_case_terms", _UPDATE_CASE_TERMS),
             )
         }
         try:
@@ -409,8 +419,6 @@ class SQLAlchemyStore:
     def _write(self, conn: Connection, change: Change) -> None:
         ticket = change.ticket
         row = dict(zip(_TICKET_NAMES, _ticket_row(ticket), strict=True))
-        row["status_category"] = ticket.status_category.value
-        row["channel"] = ticket.channel.value
         run = self._run
         if change.expected_version == 0:
             run(
@@ -650,20 +658,20 @@ class SQLAlchemyStore:
                 [_case(row) for row in conn.execute(found.order_by(cases.c.created_at, cases.c.id))]
             )
         row = dict(zip(_CASE_NAMES, _case_row(case), strict=True))
-        row["status_category"] = case.status_category.value
         if change.expected_version == 0 or change.terms_changed:
             row["terms"] = _case_terms(case)
         if change.expected_version == 0:
-            conn.execute(
-                cases.insert(),
+            self._run(
+                conn,
+                "insert_case",
                 {**row, **dict(zip(_CASE_FIXED_NAMES, _case_fixed(case), strict=True))},
             )
         else:
-            updated = conn.execute(
-                cases.update()
-                .where(cases.c.id == case.id, cases.c.version == change.expected_version)
-                .values(row)
-            ).rowcount
+            updated = self._run(
+                conn,
+                "update_case_terms" if "terms" in row else "update_case",
+                {**row, "b_id": case.id, "b_version": change.expected_version},
+            )
             if updated != 1:
                 actual = conn.execute(
                     sa.select(cases.c.version).where(cases.c.id == case.id)
