@@ -194,7 +194,8 @@ class ComplaintDetails(Record):
 
 
 class ExchangeDetails(Record):
-    """The replacement of an exchange."""
+    """The replacement of an exchange (on a return settled by ``exchange``: the SKU it was
+    exchanged for; its exchange case tracks the reservation and shipping)."""
 
     replacement_sku: Identifier
     reserved: bool = False
