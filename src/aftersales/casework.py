@@ -748,6 +748,8 @@ class CaseDesk:
         refusal carries the policy's reason codes and messages in English and Chinese.
         ``refund`` on a return and ``out_of_stock`` on an exchange open the linked refund
         case in the same transaction; a refund that succeeds closes the case it pays.
+        ``exchange`` on a return opens the linked exchange case, whose ``deliver`` closes
+        the return.
         """
         return fire_with_retries(
             case_id,

@@ -479,8 +479,8 @@ class SQLAlchemyStore:
         self, conn: Connection, events: Sequence[Event], notifications: Sequence[Notification]
     ) -> None:
         """Insert a change's events and outbox rows, serialising each event once, with
-        the pre-rendered statements: compiling them per call was a third of the client's
-        instructions per transition."""
+        the pre-rendered statements: compiling them per call was a fifth of the client's
+        instructions per ticket lifecycle."""
         event_json: dict[int, str] = {}
         event_rows = []
         for event in events:
