@@ -245,6 +245,7 @@ def _creation_event(case: Case, actor: str) -> Event:
         Event,
         {
             "subject_id": case.id,
+            "subject_kind": case.kind.value,
             "sequence": 1,
             "trigger": OPENED,
             "from_state": None,
@@ -884,6 +885,7 @@ class CaseDesk:
             Event,
             {
                 "subject_id": case.id,
+                "subject_kind": case.kind.value,
                 "sequence": version,
                 "trigger": trigger,
                 "from_state": case.status,

@@ -42,7 +42,7 @@ from aftersales.models import (
     Ticket,
 )
 from aftersales.models._base import trusted
-from aftersales.models.events import SLA_BREACHED, SLA_RESCHEDULED, SLA_WARNING
+from aftersales.models.events import SLA_BREACHED, SLA_RESCHEDULED, SLA_WARNING, TICKET_KIND
 from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
 from aftersales.routing._text import has_cjk
 from aftersales.routing.assign import Assignment, Router, RouteRequest, RoutingConfig
@@ -83,6 +83,7 @@ def _creation_event(ticket: Ticket, actor: str, *, exclude_none: bool = False) -
         Event,
         {
             "subject_id": ticket.id,
+            "subject_kind": TICKET_KIND,
             "sequence": 1,
             "trigger": OPENED,
             "from_state": None,
@@ -672,6 +673,7 @@ class Desk:
             Event,
             {
                 "subject_id": ticket.id,
+                "subject_kind": TICKET_KIND,
                 "sequence": version,
                 "trigger": trigger,
                 "from_state": ticket.status,
@@ -816,6 +818,7 @@ class Desk:
             Event,
             {
                 "subject_id": ticket.id,
+                "subject_kind": TICKET_KIND,
                 "sequence": sequence,
                 "trigger": trigger,
                 "from_state": ticket.status,

@@ -12,17 +12,36 @@ from typing_extensions import Self
 
 from aftersales._validation import invalid_input
 
+MIN_YEAR = 1900
+"""The first year an :data:`Instant` may fall in."""
+MAX_YEAR = 2200
+"""The last year an :data:`Instant` may fall in. Windows, warranties and SLA targets
+counted from an instant in range stay far from the ends of Python's calendar (years 1 and
+9999), where date arithmetic overflows."""
+
 
 def _to_utc(value: datetime) -> datetime:
+    # Checked before converting: near year 1 or 9999 the conversion itself overflows.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must fall in the years {MIN_YEAR} to {MAX_YEAR}")
     return value.astimezone(timezone.utc)
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware datetime, normalised to UTC. A naive datetime is rejected."""
+"""A timezone-aware datetime in the years 1900-2200, normalised to UTC. A naive datetime
+is rejected."""
 
-Text = Annotated[str, Field(min_length=1, max_length=10_000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-Identifier = Annotated[str, Field(min_length=1, max_length=128)]
+_NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+_NO_NUL = r"^[^\x00]*$"
+
+Text = Annotated[str, Field(min_length=1, max_length=10_000, pattern=_NO_NUL)]
+"""Free text: valid Unicode (no lone surrogates), no NUL byte, up to 10,000 characters."""
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=_NO_NUL)]
+"""Free text of up to 200 characters, as :data:`Text`."""
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_CONTROL_CHARACTERS)]
+"""An id, a name or an address: 1 to 128 characters of valid Unicode, no control characters.
+
+Every store keeps it exactly as given and compares it exactly (case, accents, spaces)."""
 
 
 def new_id() -> str:

@@ -34,9 +34,15 @@ RESERVED_TRIGGERS = frozenset(
 )
 
 
+TICKET_KIND = "ticket"
+"""The ``subject_kind`` of a ticket's events; a case's events carry its kind (``"return"``...)."""
+
+
 class Event(Record):
     """One change to one subject.
 
+    ``subject_kind`` says what the subject is: ``"ticket"`` or a case kind (``"return"``,
+    ``"repair"``...), so a handler can tell a cancelled return from a cancelled ticket.
     ``sequence`` counts from 1 per subject and equals the subject's version after the
     change. ``payload`` is the validated input the trigger was given; ``changes`` holds
     the fields the event set, as JSON values, so folding a subject's ``changes`` in order
@@ -44,6 +50,7 @@ class Event(Record):
     """
 
     subject_id: Identifier
+    subject_kind: Identifier = TICKET_KIND
     sequence: Annotated[int, Field(ge=1)]
     trigger: Identifier
     from_state: Identifier | None

@@ -12,10 +12,27 @@ from aftersales.models._base import Identifier, Instant, Record, ShortText
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
-class Money(Record):
-    """An amount in a currency (ISO 4217 code). Never a float."""
+MONEY_MAX_DIGITS = 18
+"""Digits an amount may have in all (a trillion with six decimals fits)."""
+MONEY_DECIMAL_PLACES = 6
+"""Decimal places an amount may have."""
 
-    amount: Annotated[Decimal, Field(allow_inf_nan=False)]
+
+class Money(Record):
+    """An amount in a currency (ISO 4217 code). Never a float.
+
+    An amount has at most 18 digits, 6 of them after the point, so sums, shares and
+    rounding to the currency's minor unit never overflow a decimal context.
+    """
+
+    amount: Annotated[
+        Decimal,
+        Field(
+            allow_inf_nan=False,
+            max_digits=MONEY_MAX_DIGITS,
+            decimal_places=MONEY_DECIMAL_PLACES,
+        ),
+    ]
     currency: CurrencyCode
 
     def __str__(self) -> str:
