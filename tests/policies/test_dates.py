@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from aftersales import InvalidInput
 from aftersales.policies import HolidayCalendar, Period, count_window, local_date
-from aftersales.policies.dates import days_between, zone
+from aftersales.policies.dates import add_working_days, days_between, working_calendar, zone
+from aftersales.policies.decision import RefundDeadline
+from aftersales.policies.rules import RollForward
 
 days = st.dates(min_value=date(1990, 1, 1), max_value=date(2090, 12, 31))
 
@@ -144,3 +146,66 @@ def test_rolled_last_days_are_open_and_the_first_open_day(
 )
 def test_local_date_matches_the_wall_clock_in_every_zone(instant: datetime, name: str) -> None:
     assert local_date(instant, zone(name)) == instant.astimezone(zone(name)).date()
+
+
+def test_working_days_skip_weekends_and_not_the_start_day() -> None:
+    weekdays = HolidayCalendar()
+    friday = date(2024, 3, 8)
+    assert add_working_days(friday, 0, weekdays) == friday
+    assert add_working_days(date(2024, 3, 9), 0, weekdays) == date(2024, 3, 9)
+    assert add_working_days(friday, 1, weekdays) == date(2024, 3, 11)
+    assert add_working_days(date(2024, 3, 4), 5, weekdays) == date(2024, 3, 11)
+    assert add_working_days(date(2024, 3, 9), 1, weekdays) == date(2024, 3, 11)
+
+
+def test_working_days_skip_chinas_national_day_and_count_its_make_up_days() -> None:
+    china = working_calendar("CN")
+    # 2024: 1-7 October closed; Sunday 29 September and Saturday 12 October worked.
+    assert add_working_days(date(2024, 9, 27), 1, china) == date(2024, 9, 29)
+    assert add_working_days(date(2024, 9, 27), 3, china) == date(2024, 10, 8)
+    assert add_working_days(date(2024, 10, 10), 2, china) == date(2024, 10, 12)
+
+
+def test_a_countrys_calendar_is_built_once_per_process() -> None:
+    assert working_calendar("CN") is working_calendar("CN")
+    assert RollForward(weekends=True, country="CN").calendar() is working_calendar("CN")
+    first = HolidayCalendar.for_country("CN", [2024, 2025])
+    assert HolidayCalendar.for_country("CN", (2025, 2024)) is first
+    with pytest.raises(InvalidInput):
+        working_calendar("XX")
+    with pytest.raises(InvalidInput):
+        working_calendar(0)  # type: ignore[arg-type]
+
+
+def test_working_days_refuse_a_negative_count_and_a_calendar_never_open() -> None:
+    with pytest.raises(InvalidInput):
+        add_working_days(date(2024, 3, 8), -1, HolidayCalendar())
+    with pytest.raises(InvalidInput):
+        add_working_days(date(2024, 3, 8), 1, HolidayCalendar(weekend=frozenset(range(7))))
+
+
+class _OddDaysClosed:
+    def is_closed(self, day: date) -> bool:
+        return day.day % 2 == 1
+
+
+@given(start=days, n=st.integers(0, 60))
+def test_working_days_counted_are_open_and_exactly_n(start: date, n: int) -> None:
+    for closed in (HolidayCalendar(), working_calendar("CN"), _OddDaysClosed()):
+        due = add_working_days(start, n, closed)
+        opened = [
+            start + timedelta(days=k)
+            for k in range(1, (due - start).days + 1)
+            if not closed.is_closed(start + timedelta(days=k))
+        ]
+        assert len(opened) == n
+        assert n == 0 or not closed.is_closed(due)
+
+
+def test_a_refund_deadline_counts_from_a_later_event_with_the_policys_calendar() -> None:
+    car = RefundDeadline(days=20, counted_from="claim", working_days=True, holiday_country="CN")
+    # 20 working days from Friday 2024-09-20 skip National Day and count two make-up days.
+    assert car.due_from(date(2024, 9, 20)) == date(2024, 10, 23)
+    seven = RefundDeadline(days=7, counted_from="goods_received", sanctionable_after_days=15)
+    assert seven.due_from(date(2024, 9, 28)) == date(2024, 10, 5)
+    assert seven.sanctionable_from(date(2024, 9, 28)) == date(2024, 10, 13)

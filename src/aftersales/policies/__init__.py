@@ -24,12 +24,15 @@ from aftersales.policies import presets
 from aftersales.policies.book import PolicyBook, PolicySet, PolicyVersion
 from aftersales.policies.dates import (
     ClosedDays,
+    CountryCalendar,
     HolidayCalendar,
     Period,
     StartEvent,
     Window,
+    add_working_days,
     count_window,
     local_date,
+    working_calendar,
 )
 from aftersales.policies.decision import (
     Decision,
@@ -74,6 +77,7 @@ __all__ = [
     "ClaimKind",
     "ClosedDays",
     "Condition",
+    "CountryCalendar",
     "Decision",
     "DecisionWindow",
     "Duration",
@@ -108,8 +112,10 @@ __all__ = [
     "Tier",
     "VehicleFacts",
     "Window",
+    "add_working_days",
     "count_window",
     "decide",
     "local_date",
     "presets",
+    "working_calendar",
 ]

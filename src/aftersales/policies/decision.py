@@ -11,6 +11,15 @@ from pydantic import ConfigDict, Field, computed_field
 
 from aftersales.models._base import Record, trusted
 from aftersales.models.order import Money
+from aftersales.policies.dates import (
+    NO_CLOSED_DAYS,
+    ClosedDays,
+    HolidayCalendar,
+    add_working_days,
+    working_calendar,
+)
+
+_WEEKDAYS = HolidayCalendar()
 
 __all__ = [
     "MESSAGES",
@@ -247,13 +256,46 @@ class RefundBreakdown(Record):
 
 class RefundDeadline(Record):
     """When the refund is due: ``days`` counted from ``counted_from``; ``due_by`` when that
-    event's date is known; ``sanctionable_after_days`` where a regulator may fine."""
+    event's date is known; ``sanctionable_after_days`` where a regulator may fine.
+
+    ``working_days`` counts Monday to Friday, less the public holidays of
+    ``holiday_country`` (with its make-up working days) when it is set. When the event is
+    later than the decision (``goods_received``), count from its day with
+    :meth:`due_from`, which uses the same calendar.
+    """
 
     days: int
     counted_from: str
     due_by: date | None = None
     working_days: bool = False
+    holiday_country: str | None = None
     sanctionable_after_days: int | None = None
+
+    def calendar(self) -> ClosedDays:
+        """The days this deadline does not count (none when it counts calendar days)."""
+        if not self.working_days:
+            return NO_CLOSED_DAYS
+        if self.holiday_country:
+            return working_calendar(self.holiday_country)
+        return _WEEKDAYS
+
+    def due_from(self, start: date) -> date:
+        """The day the refund is due when ``counted_from`` happened on ``start``.
+
+        >>> from datetime import date
+        >>> deadline = RefundDeadline(days=20, counted_from="claim", working_days=True,
+        ...                           holiday_country="CN")
+        >>> deadline.due_from(date(2024, 9, 20))
+        datetime.date(2024, 10, 23)
+        """
+        return add_working_days(start, self.days, self.calendar())
+
+    def sanctionable_from(self, start: date) -> date | None:
+        """The last day before a regulator may sanction (``sanctionable_after_days``
+        counted from ``start`` as :meth:`due_from` counts), or None."""
+        if self.sanctionable_after_days is None:
+            return None
+        return add_working_days(start, self.sanctionable_after_days, self.calendar())
 
 
 class Decision(Record):

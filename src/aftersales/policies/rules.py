@@ -20,8 +20,10 @@ from aftersales.policies.dates import (
     Period,
     StartEvent,
     Window,
+    add_working_days,
     count_window,
     local_date,
+    working_calendar,
 )
 from aftersales.policies.decision import (
     Decision,
@@ -85,15 +87,18 @@ class RollForward(Record):
     subdivision: str | None = None
     holidays: frozenset[date] = frozenset()
 
-    def calendar(self, years: Iterable[int]) -> ClosedDays:
-        extra = set(self.holidays)
-        working: frozenset[date] = frozenset()
-        if self.country:
-            table = HolidayCalendar.for_country(self.country, years, subdivision=self.subdivision)
-            extra |= table.holidays
-            working = table.working_days
+    def calendar(self, years: Iterable[int] = ()) -> ClosedDays:
+        """The closed days: built once per process for a country (every year, see
+        :func:`~aftersales.policies.dates.working_calendar`); ``years`` is not needed."""
         weekend = frozenset({5, 6}) if self.weekends else frozenset()
-        return HolidayCalendar(frozenset(extra), weekend, working)
+        if self.country:
+            return working_calendar(
+                self.country,
+                subdivision=self.subdivision,
+                weekend=weekend,
+                extra_holidays=self.holidays,
+            )
+        return HolidayCalendar(self.holidays, weekend)
 
 
 _NO_ROLL = RollForward()
@@ -112,6 +117,16 @@ class RefundTerms(Record):
     restocking_fee_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
     restocking_fee_on: frozenset[Condition] = frozenset()
     deduct_gifts_and_coupons: bool = True
+
+    def calendar(self) -> ClosedDays:
+        """The days on which working days are not counted: weekends, and the public
+        holidays of ``holiday_country`` (with its make-up working days) when it is set."""
+        if self.holiday_country:
+            return working_calendar(self.holiday_country)
+        return _WEEKDAYS
+
+
+_WEEKDAYS = HolidayCalendar()
 
 
 class Context:
@@ -224,17 +239,6 @@ def _split(net: Decimal, payments: Iterable[Payment]) -> dict[str, Decimal]:
     return shares
 
 
-def add_working_days(start: date, days: int, closed: ClosedDays) -> date:
-    """The day ``days`` open days after ``start`` (the start day not counted)."""
-    day = start
-    remaining = days
-    while remaining:
-        day += timedelta(days=1)
-        if not closed.is_closed(day):
-            remaining -= 1
-    return day
-
-
 _DEADLINES: dict[int, tuple[RefundTerms, RefundDeadline]] = {}
 
 
@@ -248,13 +252,7 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
     due_by = None
     if terms.counted_from == "claim":
         if terms.working_days:
-            year = context.claim_day.year
-            calendar = (
-                HolidayCalendar.for_country(terms.holiday_country, (year, year + 1))
-                if terms.holiday_country
-                else HolidayCalendar()
-            )
-            due_by = add_working_days(context.claim_day, terms.days, calendar)
+            due_by = add_working_days(context.claim_day, terms.days, terms.calendar())
         else:
             due_by = context.claim_day + timedelta(days=terms.days)
     deadline = trusted(
@@ -264,6 +262,7 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
             "counted_from": terms.counted_from,
             "due_by": due_by,
             "working_days": terms.working_days,
+            "holiday_country": terms.holiday_country if terms.working_days else None,
             "sanctionable_after_days": terms.sanctionable_after_days,
         },
     )
@@ -457,12 +456,10 @@ class ReturnWindowRule(Record):
         closed: ClosedDays | None = None
         if rolls is _NO_ROLL or not (rolls.country or rolls.weekends or rolls.holidays):
             pass
-        elif rolls.country:
-            closed = rolls.calendar(range(start.year, start.year + 3))
-        elif rolls.weekends or rolls.holidays:
+        else:
             closed = self._closed
             if closed is None:
-                closed = self._closed = rolls.calendar(())
+                closed = self._closed = rolls.calendar()
         window = count_window(
             start, self.period.period, count_start_day=self.count_start_day, closed=closed
         )
