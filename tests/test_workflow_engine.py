@@ -161,9 +161,23 @@ def test_a_trigger_not_leaving_the_state_names_the_allowed_ones() -> None:
         _door().decide(_context("gone", "close"))
     assert (raised.value.trigger, raised.value.state, raised.value.allowed) == ("close", "gone", ())
     with pytest.raises(TriggerNotAllowed) as raised:
+        _door().decide(_context("shut", "close"))
+    assert raised.value.allowed == ("open", "remove")
+    assert "not allowed in state 'shut' (allowed: open, remove)" in str(raised.value)
+
+
+def test_a_trigger_the_workflow_does_not_have_gets_its_own_message() -> None:
+    with pytest.raises(TriggerNotAllowed) as raised:
         _door().decide(_context("open", "fly"))
-    assert raised.value.allowed == ("close", "remove")
-    assert "allowed: close, remove" in str(raised.value)
+    assert (raised.value.trigger, raised.value.allowed) == ("fly", ("close", "remove"))
+    assert str(raised.value) == (
+        "s1: workflow 'door' has no trigger 'fly' (triggers: close, open, remove)"
+    )
+    with pytest.raises(TriggerNotAllowed) as raised:
+        TICKET_WORKFLOW.decide(_context("new", "resolv"))
+    assert "workflow 'ticket' has no trigger 'resolv' (triggers: " in str(raised.value)
+    assert str(raised.value).endswith("did you mean 'resolve'?")
+    assert "not allowed" not in str(raised.value)
 
 
 def test_a_guard_that_says_no_gives_its_reason_and_one_that_says_yes_lets_it_pass() -> None:

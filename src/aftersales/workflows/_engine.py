@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from difflib import get_close_matches
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -208,6 +209,7 @@ class Workflow:
         "_payloads",
         "_states",
         "_table",
+        "_triggers",
         "initial",
         "name",
         "states",
@@ -250,6 +252,7 @@ class Workflow:
             for transition in self.transitions
             for source in transition.source
         }
+        self._triggers = frozenset(t.trigger for t in self.transitions)
         self._guard_fns = guard_registry
         self._effect_registry = effect_registry
         self._effect_fns = {
@@ -476,6 +479,8 @@ class Workflow:
         state = context.state
         transition = self._table.get((state, context.trigger))
         if transition is None:
+            if context.trigger not in self._triggers:
+                raise self._unknown_trigger(context)
             raise TriggerNotAllowed(
                 subject_id=context.subject_id,
                 label=self._label(context),
@@ -499,6 +504,24 @@ class Workflow:
         for effect in self._effect_fns[transition]:
             updates.update(effect(context))
         return Move(transition, dest, self._states[dest].category, updates)
+
+    def _unknown_trigger(self, context: TransitionContext) -> TriggerNotAllowed:
+        """A trigger the workflow does not define at all: its own message, naming the
+        workflow's triggers (a typo reads differently from a step out of order)."""
+        error = TriggerNotAllowed(
+            subject_id=context.subject_id,
+            label=self._label(context),
+            trigger=context.trigger,
+            state=context.state,
+            allowed=self.allowed_triggers(context.state),
+        )
+        close = get_close_matches(context.trigger, self.triggers, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        error.args = (
+            f"{self._label(context) or context.subject_id}: workflow {self.name!r} has no "
+            f"trigger {context.trigger!r} (triggers: {', '.join(self.triggers)}){hint}",
+        )
+        return error
 
     def _label(self, context: TransitionContext) -> str | None:
         if context.label is not None:
