@@ -42,7 +42,7 @@ from aftersales.models.order import Money
 from aftersales.models.ticket import Severity
 from aftersales.policies.book import PolicyBook, PolicySet
 from aftersales.policies.dates import local_date
-from aftersales.policies.decision import Decision
+from aftersales.policies.decision import Decision, RefundDeadline
 from aftersales.policies.facts import ClaimKind, Facts, RepairRecord
 from aftersales.policies.presets import decide
 from aftersales.storage import CaseChange, CaseQuery
@@ -209,11 +209,37 @@ def _returnable(claimed: Sequence[ClaimLine]) -> Callable[[Sequence[Case]], None
     return check
 
 
+def _paid_for(line: CaseLine) -> Decimal:
+    """What the customer paid for an order line, by the order facts kept with it: every
+    unit bought and, where the facts say so, its delivery; never less than the refund its
+    policy decision grants (an EU withdrawal refunds the standard delivery too)."""
+    facts = line.facts
+    if facts is None:
+        paid = line.paid
+    else:
+        order = facts.order
+        paid = order.unit_price.amount * order.quantity
+        if order.shipping_paid is not None:
+            paid += order.shipping_paid.amount
+    decision = line.decision
+    if decision is not None and decision.refund is not None and decision.refund.net > paid:
+        paid = decision.refund.net
+    return paid
+
+
 def _refundable(
-    lines: Sequence[CaseLine], allocation: Mapping[str, Decimal]
+    lines: Sequence[CaseLine],
+    allocation: Mapping[str, Decimal],
+    limits: Mapping[str, Decimal] | None = None,
 ) -> Callable[[Sequence[Case]], None]:
     """The order check of a new refund: no line is refunded beyond what was paid for it,
-    counting the order's earlier refunds that were not cancelled."""
+    counting the order's earlier refunds that were not cancelled.
+
+    What was paid comes from ``limits`` (the order facts and decisions of the case the
+    refund pays) or, for a refund of its own, from the order facts stored with the
+    order's cases, never from the refund's request: a request whose price or quantity
+    disagrees with them is refused. Only a line the store knows nothing about yet is
+    limited by the request's own figures, which then stay with it."""
 
     def check(stored: Sequence[Case]) -> None:
         refunded: dict[str, Decimal] = {}
@@ -221,19 +247,59 @@ def _refundable(
             if case.kind is CaseKind.REFUND and case.status != "cancelled" and case.refund:
                 for line_id, amount in case.refund.allocation.items():
                     refunded[line_id] = refunded.get(line_id, Decimal(0)) + amount
+        known = _stored_lines(stored) if limits is None else {}
         for index, line in enumerate(lines):
+            if limits is not None:
+                paid = limits.get(line.line_id, line.paid)
+            else:
+                on_record = known.get(line.line_id)
+                paid = line.paid if on_record is None else _agrees(line, on_record, index)
             already = refunded.get(line.line_id, Decimal(0))
             wanted = allocation.get(line.line_id, Decimal(0))
-            if already + wanted > line.paid:
+            if already + wanted > paid:
                 raise _bad(
                     "refund",
                     ("lines", index, "line_id"),
                     f"refunding {wanted} on line {line.line_id} would make "
-                    f"{already + wanted}, more than the {line.paid} paid "
+                    f"{already + wanted}, more than the {paid} paid "
                     f"({already} refunded before)",
                 )
 
     return check
+
+
+def _stored_lines(stored: Sequence[Case]) -> dict[str, CaseLine]:
+    """Per order line, the stored line that says best what was paid: the first one with
+    order facts, else the first one stored."""
+    found: dict[str, CaseLine] = {}
+    for case in stored:
+        for line in case.lines:
+            earlier = found.get(line.line_id)
+            if earlier is None or (earlier.facts is None and line.facts is not None):
+                found[line.line_id] = line
+    return found
+
+
+def _agrees(line: CaseLine, on_record: CaseLine, index: int) -> Decimal:
+    """What was paid for ``line`` by the stored record of its order line; a request that
+    says otherwise about the price or the units bought is refused."""
+    facts = on_record.facts
+    price = facts.order.unit_price if facts is not None else on_record.unit_price
+    bought = facts.order.quantity if facts is not None else on_record.bought
+    if line.unit_price != price:
+        raise _bad(
+            "refund",
+            ("lines", index, "unit_price"),
+            f"line {line.line_id} was sold at {price.amount} {price.currency} a unit, "
+            f"not {line.unit_price.amount} {line.unit_price.currency}",
+        )
+    if line.bought != bought:
+        raise _bad(
+            "refund",
+            ("lines", index, "bought"),
+            f"{bought} units were bought on line {line.line_id}, not {line.bought}",
+        )
+    return _paid_for(on_record)
 
 
 def _bad(subject: str, location: tuple[str | int, ...], message: str) -> InvalidInput:
@@ -335,17 +401,6 @@ def _split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal
 def _end_of(day: date, zone: tzinfo) -> datetime:
     """The last instant of ``day`` where the desk is, in UTC."""
     return datetime.combine(day, time.max, tzinfo=zone).astimezone(timezone.utc)
-
-
-def _add_days(start: date, days: int, working: bool) -> date:
-    if not working:
-        return start + timedelta(days=days)
-    day = start
-    while days:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            days -= 1
-    return day
 
 
 class CaseDesk:
@@ -644,7 +699,7 @@ class CaseDesk:
             refund=details,
         )
         change.order_check = _refundable(case_lines, allocation)
-        change.order_check_kinds = (CaseKind.REFUND,)
+        change.order_check_kinds = ()  # the order facts may be on any case of the order
         self._commit([change])
         return case
 
@@ -794,7 +849,11 @@ class CaseDesk:
         elif (case.kind, trigger) in _OPENS_EXCHANGE:
             linked = {"exchange_case_id": new_id()}
         change = self._decided(case, trigger, actor, payload, now, decision, created, linked)
-        changes = [change, *self._follow_ups(change.case, trigger, actor, now)]
+        method = None
+        if linked is not None and "refund_case_id" in linked:
+            asked = change.events[-1].payload.get("method")
+            method = None if asked is None else RefundMethod(asked)
+        changes = [change, *self._follow_ups(change.case, trigger, actor, now, method)]
         self._commit(changes)
         return change.case
 
@@ -931,9 +990,16 @@ class CaseDesk:
 
     # ------------------------------------------------------------------ linked cases
 
-    def _follow_ups(self, case: Case, trigger: str, actor: str, now: datetime) -> list[CaseChange]:
+    def _follow_ups(
+        self,
+        case: Case,
+        trigger: str,
+        actor: str,
+        now: datetime,
+        method: RefundMethod | None = None,
+    ) -> list[CaseChange]:
         if (case.kind, trigger) in _OPENS_REFUND:
-            return [self._refund_for(case, actor, now)]
+            return [self._refund_for(case, actor, now, method)]
         if (case.kind, trigger) in _OPENS_EXCHANGE:
             return [self._exchange_for(case, actor)]
         finished = (case.kind is CaseKind.REFUND and trigger == "succeed") or (
@@ -983,11 +1049,17 @@ class CaseDesk:
         )
         return change
 
-    def _refund_for(self, case: Case, actor: str, now: datetime) -> CaseChange:
+    def _refund_for(
+        self, case: Case, actor: str, now: datetime, method: RefundMethod | None = None
+    ) -> CaseChange:
         """The refund case that pays a return's (or a failed exchange's) refunded units, per
-        each line's policy decision: its net refund scaled to the units refunded."""
+        each line's policy decision: its net refund scaled to the units refunded, paid by
+        ``method`` (the original payment by default, split as the order was paid)."""
+        method = RefundMethod.ORIGINAL_PAYMENT if method is None else method
+        split = method is RefundMethod.ORIGINAL_PAYMENT
         lines: list[CaseLine] = []
         allocation: dict[str, Decimal] = {}
+        limits: dict[str, Decimal] = {}
         per_method: dict[str, Decimal] = {}
         due: date | None = None
         sanction: date | None = None
@@ -1001,11 +1073,13 @@ class CaseDesk:
             if breakdown is not None and breakdown.currency == currency:
                 share = Decimal(units) / Decimal(line.quantity)
                 amount = (breakdown.net * share).quantize(_CENT, ROUND_HALF_UP)
-                for name, paid in _split(amount, breakdown.per_method).items():
-                    per_method[name] = per_method.get(name, Decimal(0)) + paid
+                if split:
+                    for name, paid in _split(amount, breakdown.per_method).items():
+                        per_method[name] = per_method.get(name, Decimal(0)) + paid
             else:
                 amount = line.unit_price.amount * units
             allocation[line.line_id] = amount
+            limits[line.line_id] = _paid_for(line)
             # The facts and the decision stay on the case the refund pays (parent_id):
             # copying them would write every policy reason again with each refund step.
             lines.append(
@@ -1013,6 +1087,7 @@ class CaseDesk:
                     update={
                         "quantity": units,
                         "received": 0,
+                        "received_at": None,
                         "inspections": (),
                         "facts": None,
                         "decision": None,
@@ -1021,15 +1096,11 @@ class CaseDesk:
             )
             deadline = decision.refund_deadline if decision is not None else None
             if deadline is not None:
-                counted_from = case.created_at if deadline.counted_from == "claim" else now
-                start = local_date(counted_from, self.desk.settings.zone)
-                line_due = deadline.due_by or _add_days(start, deadline.days, deadline.working_days)
+                line_due, line_sanction = self._refund_due(case, line, deadline, now)
                 due = line_due if due is None else min(due, line_due)
-                if deadline.sanctionable_after_days is not None:
-                    line_sanction = _add_days(start, deadline.sanctionable_after_days, False)
+                if line_sanction is not None:
                     sanction = line_sanction if sanction is None else min(sanction, line_sanction)
         total = sum(allocation.values(), Decimal(0))
-        method = RefundMethod.ORIGINAL_PAYMENT
         details = RefundDetails(
             amount=Money(amount=total, currency=currency),
             method=method,
@@ -1049,9 +1120,27 @@ class CaseDesk:
             lines=tuple(lines),
             refund=details,
         )
-        change.order_check = _refundable(lines, allocation)
+        change.order_check = _refundable(lines, allocation, limits)
         change.order_check_kinds = (CaseKind.REFUND,)
         return change
+
+    def _refund_due(
+        self, case: Case, line: CaseLine, deadline: RefundDeadline, now: datetime
+    ) -> tuple[date, date | None]:
+        """A line's refund due date and the day after which a regulator may sanction a late
+        refund, counted from the claim or from the day its goods were received (China
+        办法 arts. 13 and 31), however long the inspection took."""
+        if deadline.counted_from == "claim":
+            counted_from = case.created_at
+        elif deadline.counted_from == "goods_received":
+            counted_from = line.received_at or now
+        else:
+            counted_from = now
+        start = local_date(counted_from, self.desk.settings.zone)
+        # One counter, one calendar: the policy's (working days skip the public holidays
+        # of the deadline's holiday_country, with its make-up working days).
+        due = deadline.due_by or deadline.due_from(start)
+        return due, deadline.sanctionable_from(start)
 
     # ------------------------------------------------------------------ writing
 

@@ -101,6 +101,9 @@ class CaseLine(Record):
     bought: Annotated[int, Field(gt=0)]
     unit_price: Money
     received: Annotated[int, Field(ge=0)] = 0
+    received_at: Instant | None = None
+    """When units of this line last arrived: what a refund due "from the goods received"
+    counts from."""
     inspections: tuple[UnitResult, ...] = ()
     facts: Facts | None = None
     """What the policy decided on, kept so that a later step can ask it again."""

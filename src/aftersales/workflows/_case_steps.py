@@ -187,7 +187,9 @@ def receive_units(context: TransitionContext) -> Mapping[str, Any]:
                 f"{line.received + count} units received but only {line.quantity} are "
                 "being returned",
             )
-        lines[index] = line.model_copy(update={"received": line.received + count})
+        lines[index] = line.model_copy(
+            update={"received": line.received + count, "received_at": context.now}
+        )
     return {"lines": tuple(lines)}
 
 
