@@ -14,7 +14,7 @@ from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Record
 from aftersales.policies.dates import local_date, zone
 from aftersales.policies.decision import Decision, Outcome, reason
-from aftersales.policies.facts import Facts
+from aftersales.policies.facts import Facts, as_facts
 from aftersales.policies.rules import Context, Rule, decision
 
 __all__ = ["PolicyBook", "PolicySet", "PolicyVersion"]
@@ -47,8 +47,13 @@ class PolicySet(Record):
         """``name@version``, as decisions name the policy that decided."""
         return f"{self.name}@{self.version}"
 
-    def evaluate(self, facts: Facts) -> Decision:
-        """Decide ``facts.claim`` under this policy. Pure: no storage, no clock."""
+    def evaluate(self, facts: Facts | Mapping[str, Any]) -> Decision:
+        """Decide ``facts.claim`` under this policy. Pure: no storage, no clock.
+
+        ``facts`` may be plain data (a mapping), validated into :class:`Facts` first;
+        anything else raises InvalidInput."""
+        if type(facts) is not Facts:
+            facts = as_facts(facts)
         context = Context(facts, zone(self.time_zone), f"{self.name}@{self.version}")
         kind = facts.claim.kind
         for rule in self.rules:
@@ -101,8 +106,10 @@ class PolicyBook(Record):
         )
         return self
 
-    def version_for(self, facts: Facts) -> PolicySet:
+    def version_for(self, facts: Facts | Mapping[str, Any]) -> PolicySet:
         """The version in force for these facts."""
+        if type(facts) is not Facts:
+            facts = as_facts(facts)
         first = self.versions[0].policy
         instant = facts.order.purchased_at if self.decide_by == "contract" else facts.claim.at
         day = local_date(instant, zone(first.time_zone))
@@ -123,8 +130,11 @@ class PolicyBook(Record):
             )
         return chosen
 
-    def evaluate(self, facts: Facts) -> Decision:
-        """Decide with the version in force; the decision names it."""
+    def evaluate(self, facts: Facts | Mapping[str, Any]) -> Decision:
+        """Decide with the version in force; the decision names it. ``facts`` may be
+        plain data, as for :meth:`PolicySet.evaluate`."""
+        if type(facts) is not Facts:
+            facts = as_facts(facts)
         return self.version_for(facts).evaluate(facts)
 
     @classmethod

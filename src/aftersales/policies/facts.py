@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 from typing_extensions import Self
 
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Identifier, Instant, Record, ShortText
 from aftersales.models.order import Money
 
@@ -24,7 +26,27 @@ __all__ = [
     "RepairOutcome",
     "RepairRecord",
     "VehicleFacts",
+    "as_facts",
 ]
+
+MAX_QUANTITY = 1_000_000
+"""The most units an order line or a claim may hold."""
+MAX_DAYS = 100_000
+"""The most days a count of days in the facts may hold (about 270 years)."""
+MAX_KM = 10_000_000
+"""The most kilometres an odometer may show."""
+
+
+def _not_negative(money: Money) -> Money:
+    if money.amount < 0:
+        raise ValueError("must not be negative")
+    return money
+
+
+Amount = Annotated[Money, AfterValidator(_not_negative)]
+"""Money that cannot be negative: a price, a payment, shipping, a gift's or coupon's value."""
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+Days = Annotated[int, Field(ge=0, le=MAX_DAYS)]
 
 
 class ProductFlag(str, Enum):
@@ -89,8 +111,8 @@ class RepairRecord(Record):
     handed_back_at: Instant | None = None
     outcome: RepairOutcome = RepairOutcome.FIXED
     part: ShortText | None = None
-    waiting_for_parts_days: Annotated[int, Field(ge=0)] = 0
-    repairer_fault_days: Annotated[int, Field(ge=0)] = 0
+    waiting_for_parts_days: Days = 0
+    repairer_fault_days: Days = 0
 
     @field_validator("handed_back_at")
     @classmethod
@@ -105,7 +127,7 @@ class Payment(Record):
     """One payment method and the amount paid with it."""
 
     method: ShortText
-    amount: Money
+    amount: Amount
 
 
 class ProductFacts(Record):
@@ -129,12 +151,12 @@ class OrderFacts(Record):
     delivered_at: Instant | None = None
     order_completed_at: Instant | None = None
     installed_at: Instant | None = None
-    unit_price: Money
-    quantity: Annotated[int, Field(gt=0)] = 1
-    shipping_paid: Money | None = None
+    unit_price: Amount
+    quantity: Quantity = 1
+    shipping_paid: Amount | None = None
     payments: tuple[Payment, ...] = ()
-    gifts_value: Money | None = None
-    coupon_value: Money | None = None
+    gifts_value: Amount | None = None
+    coupon_value: Amount | None = None
 
     @field_validator("invoiced_at", "delivered_at", "order_completed_at", "installed_at")
     @classmethod
@@ -167,7 +189,7 @@ class ClaimFacts(Record):
 
     at: Instant
     kind: ClaimKind
-    quantity: Annotated[int, Field(gt=0)] = 1
+    quantity: Quantity = 1
     reason: ShortText | None = None
     defect: ShortText | None = None
     condition: Condition = Condition.UNOPENED
@@ -181,10 +203,10 @@ class ClaimFacts(Record):
 class VehicleFacts(Record):
     """What the Chinese household-car rules need: mileage and the failed system."""
 
-    odometer_km: Annotated[int, Field(ge=0)]
+    odometer_km: Annotated[int, Field(ge=0, le=MAX_KM)]
     failed_system: ShortText | None = None
     serious_safety_fault: bool = False
-    assembly_replacements: Annotated[int, Field(ge=0)] = 0
+    assembly_replacements: Annotated[int, Field(ge=0, le=1_000)] = 0
 
 
 class Facts(Record):
@@ -236,3 +258,22 @@ class Facts(Record):
             return _START_EVENTS[StartEvent(name)](self.order)
         except ValueError:
             return None
+
+
+def as_facts(value: Any) -> Facts:
+    """``value`` as :class:`Facts`: Facts as they are, a mapping validated (errors name the
+    field), anything else refused with InvalidInput."""
+    if isinstance(value, Facts):
+        return value
+    if isinstance(value, Mapping):
+        return Facts.model_validate(dict(value))
+    raise InvalidInput(
+        "facts",
+        [
+            FieldError(
+                (),
+                f"expected Facts or a mapping of facts, got {type(value).__name__}",
+                "model_type",
+            )
+        ],
+    )

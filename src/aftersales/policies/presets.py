@@ -7,15 +7,16 @@ choice is a keyword argument with the documented default.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.policies.book import PolicyBook, PolicySet, PolicyVersion
 from aftersales.policies.dates import StartEvent
 from aftersales.policies.decision import Decision, Party, Remedy
-from aftersales.policies.facts import ClaimKind, Condition, Facts, ProductFlag
+from aftersales.policies.facts import ClaimKind, Condition, Facts, ProductFlag, as_facts
 from aftersales.policies.rules import (
     Duration,
     HouseholdCarRule,
@@ -433,13 +434,18 @@ JURISDICTIONS: dict[str, Callable[[Facts], Decision]] = {
 """The statutory default for each jurisdiction, chosen by ``facts.jurisdiction``."""
 
 
-def decide(facts: Facts) -> Decision:
+def decide(facts: Facts | Mapping[str, Any]) -> Decision:
     """Decide ``facts`` under the statutory presets of ``facts.jurisdiction``.
+
+    ``facts`` is :class:`~aftersales.policies.Facts` or plain data (a mapping, e.g. parsed
+    JSON) validated into it; anything else, or invalid facts, raise InvalidInput.
 
     China: vehicles by the car rules, no-reason returns by the 7-day rule, catalogue
     categories by 三包, others by consumer law art. 24. EU: withdrawal, else the legal
     guarantee. UK: the Consumer Rights Act. California: §1723.
     """
+    if type(facts) is not Facts:
+        facts = as_facts(facts)
     try:
         rule = JURISDICTIONS[facts.jurisdiction]
     except KeyError:
