@@ -84,7 +84,7 @@ def bench_track() -> bool:
     clock = FrozenClock(START)
     desk = Desk(clock=clock, sla=POLICY)
     ticket = desk.open_ticket(customer="c", channel="email", subject="bench")
-    desk.classify(ticket.id, category="repair", severity="high")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
     desk.assign(ticket.id, assignee="li")
     desk.fire(ticket.id, "start")
     for round_ in range(4):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -114,10 +115,153 @@ def test_a_calendar_open_around_the_clock() -> None:
     assert "24/7" in repr(always)
 
 
+def test_an_interval_starting_inside_a_dst_gap_opens_when_the_gap_ends() -> None:
+    # Berlin springs forward on Sunday 2024-03-31: 02:00-03:00 does not exist.
+    sunday = BusinessCalendar(time_zone="Europe/Berlin", hours={"sun": ["02:30-06:00"]})
+    saturday_noon = at(2024, 3, 30, 12, tz=BERLIN)
+    opening = sunday.next_opening(saturday_noon)
+    assert opening.astimezone(BERLIN) == at(2024, 3, 31, 3, tz=BERLIN)  # not 03:30
+    assert opening == at(2024, 3, 31, 1)
+    assert sunday.is_open(at(2024, 3, 31, 3, 10, tz=BERLIN))
+    assert sunday.elapsed(saturday_noon, at(2024, 4, 1, tz=BERLIN)) == timedelta(hours=3)
+    assert sunday.add(saturday_noon, timedelta(minutes=30)).astimezone(BERLIN) == at(
+        2024, 3, 31, 3, 30, tz=BERLIN
+    )
+    # New York's gap is 02:00-03:00 too (2024-03-10); an interval ending in it ends at 03:00.
+    night = BusinessCalendar(time_zone="America/New_York", hours={"sun": ["01:00-02:30"]})
+    assert night.elapsed(at(2024, 3, 9, tz=NEW_YORK), at(2024, 3, 11, tz=NEW_YORK)) == timedelta(
+        hours=1
+    )
+
+
+def test_make_up_working_days_take_a_normal_weekdays_hours() -> None:
+    # China 2024: Sunday 4 February is worked for the Spring Festival. Saturdays are half
+    # days at this desk; a make-up day is a full one, with Monday-Friday's hours.
+    hours = {d: ["09:00-12:00", "13:00-18:00"] for d in range(5)} | {"sat": ["10:00-12:00"]}
+    china = BusinessCalendar(time_zone="Asia/Shanghai", country="CN", hours=hours)
+    make_up = BusinessCalendar(
+        time_zone="Asia/Shanghai", hours=hours, working_days=[date(2024, 9, 14)]
+    )
+    for calendar, day in ((china, date(2024, 2, 4)), (make_up, date(2024, 9, 14))):
+        start = at(day.year, day.month, day.day, tz=SHANGHAI)
+        worked = calendar.elapsed(start, start + timedelta(days=1))
+        assert worked == timedelta(hours=8), (day, worked)
+    # Saturday 14 September 2024 is a make-up day in China; an ordinary Saturday is not.
+    assert make_up.elapsed(at(2024, 9, 21, tz=SHANGHAI), at(2024, 9, 22, tz=SHANGHAI)) == timedelta(
+        hours=2
+    )
+
+
+def test_make_up_working_days_can_take_a_named_weekdays_hours() -> None:
+    hours = {"mon": ["09:00-18:00"], "tue": ["09:00-12:00"], "wed": ["09:00-12:00"]}
+    saturday = date(2024, 9, 14)
+    start = at(2024, 9, 14, tz=SHANGHAI)
+
+    def worked(**kwargs: object) -> timedelta:
+        calendar = BusinessCalendar(
+            time_zone="Asia/Shanghai", hours=hours, working_days=[saturday], **kwargs
+        )
+        return calendar.elapsed(start, start + timedelta(days=1))
+
+    assert worked() == timedelta(hours=3)  # the hours most weekdays share
+    assert worked(make_up_hours_from="monday") == timedelta(hours=9)
+    assert worked(make_up_hours_from=0) == timedelta(hours=9)
+    with pytest.raises(InvalidInput) as raised:
+        worked(make_up_hours_from="sun")
+    assert raised.value.errors[0].location == ("make_up_hours_from",)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"hours": {"mon": ["09:00-12:00", "11:00-13:00"]}}, "hours.mon"),
+        ({"hours": {"²": ["09:00-12:00"]}}, "hours"),
+        ({"hours": {"mon": ["٠٩:00-12:00"]}}, "hours.mon"),
+        ({"hours": {"mon": "09:00-12:00"}}, "hours.mon"),
+        ({"hours": {"mon": [9]}}, "hours.mon"),
+        ({"hours": {"mon": 9}}, "hours.mon"),
+        ({"hours": {0: ["09:00-12:00"], "mon": ["13:00-14:00"]}}, "hours"),
+        ({"hours": {None: ["09:00-12:00"]}}, "hours"),
+        ({"hours": {True: ["09:00-12:00"]}}, "hours"),
+        ({"hours": 5}, "hours"),
+        ({"hours": ["09:00-12:00"]}, "hours"),
+        ({"time_zone": 5}, "time_zone"),
+        ({"time_zone": None}, "time_zone"),
+        ({"time_zone": "America"}, "time_zone"),
+        ({"time_zone": "\ud800"}, "time_zone"),
+        ({"time_zone": "/etc/passwd"}, "time_zone"),
+        ({"country": 0}, "country"),
+        ({"country": "utils"}, "country"),
+        ({"country": "Germany\x00"}, "country"),
+        ({"country": "DE", "subdivision": 0}, "subdivision"),
+        ({"country": "DE", "subdivision": "XX"}, "subdivision"),
+        ({"subdivision": "BY"}, "subdivision"),
+        ({"holidays": 5}, "holidays"),
+        ({"holidays": "2024-03-05"}, "holidays"),
+        ({"holidays": [datetime(2024, 3, 5, tzinfo=UTC)]}, "holidays"),
+        ({"working_days": [None]}, "working_days"),
+        ({"always_open": "yes"}, "always_open"),
+        ({"make_up_hours_from": "someday"}, "make_up_hours_from"),
+        ({"make_up_hours_from": 1.5}, "make_up_hours_from"),
+    ],
+)
+def test_wrong_types_and_values_for_a_calendar_are_invalid_input(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        BusinessCalendar(**kwargs)  # type: ignore[arg-type]
+    assert raised.value.errors[0].location == (field,)
+    assert raised.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda c: c.elapsed_seconds(1.7e9, 1e12), "end"),
+        (lambda c: c.elapsed_seconds(-1e12, 1.7e9), "start"),
+        (lambda c: c.elapsed_seconds("1.7e9", 1.8e9), "start"),
+        (lambda c: c.elapsed_seconds(1.7e9, float("nan")), "end"),
+        (lambda c: c.elapsed_seconds(1.7e9, 10**400), "end"),
+        (lambda c: c.position(None), "ts"),
+        (lambda c: c.position(float("inf")), "ts"),
+        (lambda c: c.add_seconds(1.7e9, float("nan")), "seconds"),
+        (lambda c: c.add_seconds(1.7e9, "60"), "seconds"),
+        (lambda c: c.add_seconds(1.7e9, 1e300), "seconds"),
+        (lambda c: c.add_seconds(7289654399.0, 60.0), "seconds"),  # 2200-12-31T23:59:59Z
+        (lambda c: c.add(at(2200, 12, 31, 17), timedelta(minutes=10**7)), "seconds"),
+        (lambda c: c.add(at(2024, 3, 4), timedelta(days=10**6)), "seconds"),
+        (lambda c: c.add(datetime.max.replace(tzinfo=UTC), timedelta(hours=1)), "start"),
+        (
+            lambda c: c.add(
+                datetime.min.replace(tzinfo=timezone(timedelta(hours=14))), timedelta(hours=1)
+            ),
+            "start",
+        ),
+        (lambda c: c.add(1.7e9, timedelta(hours=1)), "start"),
+        (lambda c: c.add(at(2024, 3, 4), 3600), "business"),
+        (lambda c: c.elapsed(at(2024, 3, 4), "tomorrow"), "end"),
+        (lambda c: c.next_opening(date(2024, 3, 4)), "at"),
+    ],
+)
+@pytest.mark.parametrize("calendar", [FRAPPE, BusinessCalendar(always_open=True)], ids=repr)
+def test_numbers_out_of_range_or_of_the_wrong_type_are_invalid_input(
+    call: Callable[[BusinessCalendar], object], field: str, calendar: BusinessCalendar
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        call(calendar)
+    assert raised.value.errors[0].location == (field,)
+
+
+def test_the_supported_range_is_the_years_1900_to_2200() -> None:
+    first, last = at(1900, 1, 1), at(2200, 12, 31, 17)
+    assert FRAPPE.next_opening(first) == at(1900, 1, 1, 10)  # a Monday
+    assert FRAPPE.add(first, timedelta(hours=1)) == at(1900, 1, 1, 11)
+    assert FRAPPE.add(last, timedelta(hours=1)) == at(2200, 12, 31, 18)
+    assert FRAPPE.elapsed(first, at(1900, 1, 8)) == timedelta(hours=40)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
         ({"hours": {"mon": ["18:00-09:00"]}}, "hours.mon"),
         ({"hours": {"mon": ["9-5"]}}, "hours.mon"),
         ({"hours": {"mon": ["09:00-25:00"]}}, "hours.mon"),
@@ -143,7 +287,7 @@ def test_bad_arguments_are_invalid_input() -> None:
     with pytest.raises(InvalidInput):
         FRAPPE.elapsed(at(2024, 3, 4), datetime(2024, 3, 5))
     with pytest.raises(InvalidInput):
-        FRAPPE.is_open(at(1900, 1, 1))
+        FRAPPE.is_open(at(1899, 12, 31, 23))
 
 
 CALENDAR = BusinessCalendar(

@@ -49,7 +49,7 @@ def sla_desk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Desk]:
 
 def _high(desk: Desk) -> str:
     ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
-    return desk.classify(ticket.id, category="repair", severity="high").id
+    return desk.classify(ticket.id, category="repair_warranty", severity="high").id
 
 
 def _status(desk: Desk, ticket_id: str, metric: Metric) -> Any:
@@ -150,7 +150,7 @@ def test_a_priority_change_mid_ticket_is_recorded_and_applied(sla_desk: Desk) ->
     clock: FrozenClock = sla_desk.clock  # type: ignore[assignment]
     ticket_id = _high(sla_desk)
     clock.advance(minutes=10)
-    sla_desk.classify(ticket_id, category="repair", severity="critical")
+    sla_desk.classify(ticket_id, category="repair_warranty", severity="critical")
     assert sla_desk.history(ticket_id)[-1].changes["sla_rule"] == "urgent"
     status = sla_desk.sla_status(ticket_id)
     assert status.rule == "urgent"
