@@ -56,7 +56,7 @@ from aftersales.workflows import (
     TransitionContext,
     Workflow,
 )
-from aftersales.workflows.repair import REPLACEMENT_CODES
+from aftersales.workflows.repair import offers_instead_of_repair
 
 if TYPE_CHECKING:
     from aftersales.service import Desk
@@ -175,10 +175,14 @@ _OPENS_REFUND = frozenset({(CaseKind.RETURN, "refund"), (CaseKind.EXCHANGE, "out
 """Transitions that open the linked refund case in their own transaction."""
 _OPENS_EXCHANGE = frozenset({(CaseKind.RETURN, "exchange")})
 """Transitions that open the linked exchange case (the replacement's shipping)."""
+_OPENS_RETURN = frozenset({(CaseKind.REPAIR, "choose_refund")})
+"""Transitions that open the linked return case (a repair's goods back for a refund)."""
+_WAITING_ON_CHILD = frozenset({"refunded", "exchanged", "refunding"})
+"""States in which a case waits for the case it opened to finish, then closes."""
 _NOT_RETURNED = frozenset({"refused", "cancelled"})
 
 
-def _returnable(claimed: Sequence[ClaimLine]) -> Callable[[Sequence[Case]], None]:
+def _returnable(claimed: Sequence[CaseLine]) -> Callable[[Sequence[Case]], None]:
     """The order check of a new return or exchange: no line is returned beyond what was
     bought minus what the order's earlier cases already took back."""
 
@@ -187,17 +191,19 @@ def _returnable(claimed: Sequence[ClaimLine]) -> Callable[[Sequence[Case]], None
         earlier = [
             c
             for c in stored
-            if c.kind in _GOODS_KINDS and c.status not in _NOT_RETURNED and c.parent_id is None
+            if c.kind in _GOODS_KINDS
+            and c.status not in _NOT_RETURNED
+            and not (c.kind is CaseKind.EXCHANGE and c.parent_id is not None)
         ]
         for index, line in enumerate(claimed):
-            bought = line.facts.order.quantity
+            bought = line.bought
             taken = sum(
                 case_line.quantity
                 for case in earlier
                 for case_line in case.lines
                 if case_line.line_id == line.line_id
             )
-            wanted = line.facts.claim.quantity
+            wanted = line.quantity
             if taken + wanted > bought:
                 raise _bad(
                     "return",
@@ -621,7 +627,7 @@ class CaseDesk:
             **fields,
         )
         # checked by the store inside the transaction: no other writer gets in between
-        change.order_check = _returnable([line for line, _ in decided])
+        change.order_check = _returnable(case.lines)
         change.order_check_kinds = _GOODS_KINDS
         if not decide_now:
             self._commit([change])
@@ -715,7 +721,9 @@ class CaseDesk:
         assess: bool = True,
     ) -> Case:
         """Open a warranty repair of the product with ``serial``; with ``assess`` the
-        policy decides at once (see :meth:`assess_repair`)."""
+        policy decides at once (see :meth:`assess_repair`), and the case is stored with
+        that decision in one transaction: a claim the policy cannot decide (no version in
+        force, facts it refuses) raises and stores nothing."""
         ticket = self._ticket(ticket_id)
         claim = parse(ClaimLine, line, "claim line")
         repair = parse(RepairDetails, {"serial": serial, "site": site}, "repair")
@@ -736,22 +744,29 @@ class CaseDesk:
                 ),
             ),
         )
-        self._commit([change])
-        return self.assess_repair(case.id, actor=actor) if assess else case
+        if not assess:
+            self._commit([change])
+            return case
+        return self._assess(case, actor, created=change)
 
     def assess_repair(self, case_id: str, *, actor: str = "system") -> Case:
         """Ask the policy about a claimed repair, with every earlier repair of the serial
-        number, and act on the answer: offer a replacement when failed repairs or waits
-        call for one, accept the claim inside the warranty, or leave it claimed with the
+        number, and act on the answer: offer a replacement or a refund when the decision
+        gives those instead of another repair (failed repairs, a long parts wait, China's
+        car rules), accept the claim inside the warranty, or leave it claimed with the
         decision kept so the shop can ``quote`` a paid repair."""
         case = self.get(case_id)
         if case.kind is not CaseKind.REPAIR or not case.lines or case.lines[0].facts is None:
             raise _bad("repair", ("case_id",), "is not a repair case with facts")
         if case.status != "claimed":
             raise _bad("repair", ("case_id",), f"is {case.status}, not claimed")
+        return self._assess(case, actor)
+
+    def _assess(self, case: Case, actor: str, created: CaseChange | None = None) -> Case:
         facts = case.lines[0].facts
+        assert facts is not None
         decision = self._decide(self._facts_now(facts, self.repair_history(case.serial or "")))
-        if decision.allowed and REPLACEMENT_CODES & set(decision.codes):
+        if offers_instead_of_repair(decision):
             trigger = "offer_replacement"
         elif decision.allowed:
             trigger = "accept_claim"
@@ -759,10 +774,11 @@ class CaseDesk:
             first = case.lines[0].model_copy(update={"decision": decision})
             repair = case.repair.model_copy(update={"in_warranty": False}) if case.repair else None
             updates = {"lines": (first, *case.lines[1:]), "repair": repair}
-            change = self._change(case, ASSESSED, actor, self.desk._now(), updates, {})
+            now = case.updated_at if created is not None else self.desk._now()
+            change = self._change(case, ASSESSED, actor, now, updates, {}, created=created)
             self._commit([change])
             return change.case
-        return self._transition(case, trigger, actor, None, decision)
+        return self._transition(case, trigger, actor, None, decision, created=created)
 
     def _facts_now(self, facts: Facts, repairs: Sequence[RepairRecord]) -> Facts:
         now = self.desk._now()
@@ -848,6 +864,8 @@ class CaseDesk:
             linked = {"refund_case_id": new_id()}
         elif (case.kind, trigger) in _OPENS_EXCHANGE:
             linked = {"exchange_case_id": new_id()}
+        elif (case.kind, trigger) in _OPENS_RETURN:
+            linked = {"return_case_id": new_id()}
         change = self._decided(case, trigger, actor, payload, now, decision, created, linked)
         method = None
         if linked is not None and "refund_case_id" in linked:
@@ -1002,6 +1020,8 @@ class CaseDesk:
             return [self._refund_for(case, actor, now, method)]
         if (case.kind, trigger) in _OPENS_EXCHANGE:
             return [self._exchange_for(case, actor)]
+        if (case.kind, trigger) in _OPENS_RETURN:
+            return [self._return_for(case, actor)]
         finished = (case.kind is CaseKind.REFUND and trigger == "succeed") or (
             case.kind is CaseKind.EXCHANGE and trigger == "deliver"
         )
@@ -1014,7 +1034,7 @@ class CaseDesk:
         closed: list[CaseChange] = []
         while case.parent_id:
             parent = self._recent.get(case.parent_id) or self.get(case.parent_id)
-            if parent.status not in ("refunded", "exchanged"):
+            if parent.status not in _WAITING_ON_CHILD:
                 break
             closed.append(self._decided(parent, "close", actor, None, now))
             case = parent
@@ -1047,6 +1067,29 @@ class CaseDesk:
             lines=tuple(lines),
             exchange=case.exchange,
         )
+        return change
+
+    def _return_for(self, case: Case, actor: str) -> CaseChange:
+        """The return that takes a repaired product back for the refund its decision
+        offers: approved already (the repair's decision, kept on the line, allows it), with
+        the repair's facts and decision, so its refund pays what that decision grants."""
+        lines = tuple(
+            line.model_copy(update={"received": 0, "received_at": None, "inspections": ()})
+            for line in case.lines
+        )
+        _, change = self._new(
+            CaseKind.RETURN,
+            self._ticket(case.ticket_id),
+            actor,
+            id=case.return_case_id or new_id(),
+            status="approved",
+            status_category=_WORKFLOWS[CaseKind.RETURN].category_of("approved"),
+            order_id=case.order_id,
+            parent_id=case.id,
+            lines=lines,
+        )
+        change.order_check = _returnable(lines)
+        change.order_check_kinds = _GOODS_KINDS
         return change
 
     def _refund_for(

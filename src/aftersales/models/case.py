@@ -180,6 +180,8 @@ class RepairDetails(Record):
     waiting_for: ShortText | None = None
     waiting_since: Instant | None = None
     replacement_reason: ShortText | None = None
+    replaced_at: Instant | None = None
+    """When the replacement was handed over (its own record in ``records`` too)."""
 
 
 class ComplaintDetails(Record):
@@ -212,9 +214,10 @@ class ExchangeDetails(Record):
 class Case(Record):
     """One after-sales case, linked to its ticket and the order lines it is about.
 
-    ``parent_id`` points from a refund to the return or exchange it pays (and from an
-    exchange to the return it ships the replacement for), ``refund_case_id`` and
-    ``exchange_case_id`` back. ``step_due_at`` is the time limit of the current step, set on
+    ``parent_id`` points from a refund to the return or exchange it pays (from an
+    exchange to the return it ships the replacement for, and from a return to the repair
+    whose refund it takes the goods back for), ``refund_case_id``, ``exchange_case_id``
+    and ``return_case_id`` back. ``step_due_at`` is the time limit of the current step, set on
     entering it; ``step_action`` the trigger :meth:`aftersales.Desk.run_due` fires when it passes
     (None: the overdue step is only reported).
     """
@@ -233,6 +236,9 @@ class Case(Record):
     """The refund case that pays this return or exchange, once it is opened."""
     exchange_case_id: Identifier | None = None
     """The exchange case that ships this return's replacement, once it is opened."""
+    return_case_id: Identifier | None = None
+    """The return case that takes back a repaired product for the refund its decision
+    offers (``choose_refund`` on a repair), once it is opened."""
     lines: tuple[CaseLine, ...] = ()
     reason: Text | None = None
     logistics: ReturnLogistics | None = None

@@ -19,7 +19,7 @@ from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Instant, ShortText, Text
 from aftersales.models.case import Case, RepairDetails, RepairSite
 from aftersales.models.order import Money
-from aftersales.policies.decision import Decision, Outcome
+from aftersales.policies.decision import Decision, Outcome, Remedy
 from aftersales.policies.facts import RepairOutcome, RepairRecord
 from aftersales.workflows._case_steps import (
     CaseEnvironment,
@@ -32,6 +32,25 @@ from aftersales.workflows._engine import Refusal, State, Transition, TransitionC
 
 REPLACEMENT_CODES = frozenset({"failed_repairs", "parts_wait", "repairer_delay"})
 """Reason codes with which a policy turns a repair into a replacement."""
+
+_INSTEAD_OF_REPAIR = frozenset({Remedy.REPLACEMENT, Remedy.REFUND})
+_CONTEXT_CODES = frozenset(
+    {"in_warranty", "within_window", "tier", "burden_on_seller", "burden_on_consumer"}
+)
+"""Reasons that say where a claim falls rather than why it gets a remedy."""
+
+
+def offers_instead_of_repair(decision: Decision) -> bool:
+    """Whether an allowing decision offers a replacement or a refund instead of another
+    repair: a reason in :data:`REPLACEMENT_CODES`, or remedies that name a replacement or
+    a refund but no repair (三包 after failed repairs, China's car rules art. 24, the EU
+    and UK rules once a repair has failed)."""
+    if not decision.allowed:
+        return False
+    if REPLACEMENT_CODES.intersection(decision.codes):
+        return True
+    remedies = decision.remedies
+    return Remedy.REPAIR not in remedies and not _INSTEAD_OF_REPAIR.isdisjoint(remedies)
 
 
 class QuoteInput(Payload):
@@ -84,18 +103,34 @@ def _no_decision() -> Refusal:
     )
 
 
+def _remedy_names(decision: Decision) -> str:
+    return " or ".join(remedy.value for remedy in decision.remedies) or "no remedy"
+
+
 def _covered(context: TransitionContext) -> Refusal | None:
+    """A covered repair the decision allows as a repair (not one it replaces)."""
     decision = _decision(context)
     if decision is None:
         return _no_decision()
     if decision.outcome is Outcome.REFUSED:
         return policy_refusal(decision)
+    if offers_instead_of_repair(decision):
+        return Refusal(
+            "repair_not_offered",
+            f"the policy offers {_remedy_names(decision)} instead of another repair",
+            "政策规定应换货或退货，不再维修",
+            {"codes": list(decision.codes), "remedies": [r.value for r in decision.remedies]},
+        )
     return None
 
 
 def _not_covered(context: TransitionContext) -> Refusal | None:
+    """Only a decision that the repair is not covered allows a paid quote: without one
+    (a repair opened with ``assess=False``) the claim may well be inside the warranty."""
     decision = _decision(context)
-    if decision is not None and decision.outcome is not Outcome.REFUSED:
+    if decision is None:
+        return _no_decision()
+    if decision.outcome is not Outcome.REFUSED:
         return Refusal(
             "in_warranty",
             "the repair is covered by the warranty: accept the claim instead of quoting",
@@ -109,14 +144,44 @@ def _replacement_due(context: TransitionContext) -> Refusal | None:
     decision = _decision(context)
     if decision is None:
         return _no_decision()
-    if decision.outcome is Outcome.REFUSED or not REPLACEMENT_CODES & set(decision.codes):
+    if not offers_instead_of_repair(decision):
         return Refusal(
             "replacement_not_due",
-            "the policy does not offer a replacement for this repair",
-            "政策不支持换货",
+            "the policy offers neither a replacement nor a refund instead of this repair",
+            "政策不支持换货或退货",
             {"codes": list(decision.codes)},
         )
     return None
+
+
+def _replacement_offered(context: TransitionContext) -> Refusal | None:
+    """The decision names a replacement among its remedies (or the parts wait passed)."""
+    decision = _decision(context)
+    if _repair(context).replacement_reason == "parts_wait" or (
+        decision is not None and decision.allowed and Remedy.REPLACEMENT in decision.remedies
+    ):
+        return None
+    return Refusal(
+        "replacement_not_offered",
+        "the policy does not offer a replacement: "
+        + (_remedy_names(decision) if decision is not None else "no decision"),
+        "政策不支持换货",
+        {"remedies": [] if decision is None else [r.value for r in decision.remedies]},
+    )
+
+
+def _refund_offered(context: TransitionContext) -> Refusal | None:
+    """The decision names a refund (a return of the goods) among its remedies."""
+    decision = _decision(context)
+    if decision is not None and decision.allowed and Remedy.REFUND in decision.remedies:
+        return None
+    return Refusal(
+        "refund_not_offered",
+        "the policy does not offer a return for a refund: "
+        + (_remedy_names(decision) if decision is not None else "no decision"),
+        "政策不支持退货",
+        {"remedies": [] if decision is None else [r.value for r in decision.remedies]},
+    )
 
 
 def _keep_decision(context: TransitionContext, **repair: Any) -> dict[str, Any]:
@@ -136,7 +201,12 @@ def _accepted(context: TransitionContext) -> Mapping[str, Any]:
 def _offer(context: TransitionContext) -> Mapping[str, Any]:
     decision = _decision(context)
     assert decision is not None
-    code = next(c for c in decision.codes if c in REPLACEMENT_CODES)
+    code = next((c for c in decision.codes if c in REPLACEMENT_CODES), None)
+    if code is None:  # the reason that allows, not the window it falls in
+        code = next(
+            (r.code for r in decision.reasons if r.permits and r.code not in _CONTEXT_CODES),
+            "policy",
+        )
     return _keep_decision(context, in_warranty=True, replacement_reason=code)
 
 
@@ -234,18 +304,29 @@ def _failed_again(context: TransitionContext) -> Mapping[str, Any]:
     return updates
 
 
+def _parts_wait_exceeded(context: TransitionContext) -> Mapping[str, Any]:
+    updates = dict(_parts_arrived(context))
+    updates["repair"] = updates["repair"].model_copy(update={"replacement_reason": "parts_wait"})
+    return updates
+
+
 def _replaced(context: TransitionContext) -> Mapping[str, Any]:
+    """A record of its own for the replacement, on the day it is handed over: the records
+    of the repairs before it stay as they were, and a warranty that restarts after a
+    replacement (三包) counts from this day."""
+    payload = context.payload
     repair = _repair(context)
-    if not repair.records:
-        return {}
-    return _repair_update(
-        context,
-        records=_with_current(
-            repair,
-            outcome=RepairOutcome.REPLACED,
-            handed_back_at=_current(repair).handed_back_at or context.now,
-        ),
-    )
+    at = (payload.at if isinstance(payload, HandInput) else None) or context.now
+    if repair.records:
+        last = repair.records[-1]
+        latest = last.handed_back_at or last.handed_in_at
+        if at < latest:
+            raise InvalidInput(
+                "accept_replacement payload",
+                [FieldError(("at",), f"is before the last repair's {latest.isoformat()}")],
+            )
+    record = RepairRecord(handed_in_at=at, handed_back_at=at, outcome=RepairOutcome.REPLACED)
+    return _repair_update(context, records=(*repair.records, record), replaced_at=at)
 
 
 REPAIR_WORKFLOW = Workflow(
@@ -271,7 +352,13 @@ REPAIR_WORKFLOW = Workflow(
             "waiting_on_customer",
             description="Failed repairs or a long parts wait: replacement or return.",
         ),
-        State("replaced", "closed"),
+        State("replaced", "closed", description="A replacement was handed over."),
+        State(
+            "refunding",
+            "resolved",
+            description="The customer chose the return for a refund the policy offers: "
+            "a linked return takes the goods back; when it closes, so does the repair.",
+        ),
         State("declined", "closed", description="The customer declined the paid quote."),
         State("cancelled", "closed"),
         State("closed", "closed"),
@@ -294,7 +381,7 @@ REPAIR_WORKFLOW = Workflow(
             "parts_wait_exceeded",
             "waiting_for_parts",
             "replacement_offered",
-            effects=["parts_arrived"],
+            effects=["parts_wait_exceeded"],
             description="Fired by run_due when the parts wait passes its limit.",
         ),
         Transition("finish_repair", "repairing", "quality_check"),
@@ -303,7 +390,27 @@ REPAIR_WORKFLOW = Workflow(
         Transition("hand_back", "ready_for_return", "returned", effects=["handed_back"]),
         Transition("report_failure", "returned", "claimed", effects=["failed_again"]),
         Transition("close", "returned", "closed"),
-        Transition("accept_replacement", "replacement_offered", "replaced", effects=["replaced"]),
+        Transition(
+            "accept_replacement",
+            "replacement_offered",
+            "replaced",
+            guards=["replacement_offered"],
+            effects=["replaced"],
+        ),
+        Transition(
+            "choose_refund",
+            "replacement_offered",
+            "refunding",
+            guards=["refund_offered"],
+            description="Opens the linked return that takes the goods back for a refund.",
+        ),
+        Transition(
+            "close",
+            "refunding",
+            "closed",
+            description="Fired when the linked return closes (or by hand, e.g. when the "
+            "goods never came back).",
+        ),
         Transition("decline_replacement", "replacement_offered", "awaiting_device"),
         Transition(
             "cancel",
@@ -316,6 +423,8 @@ REPAIR_WORKFLOW = Workflow(
         "covered": _covered,
         "not_covered": _not_covered,
         "replacement_due": _replacement_due,
+        "replacement_offered": _replacement_offered,
+        "refund_offered": _refund_offered,
     },
     effects={
         "accepted": _accepted,
@@ -328,6 +437,7 @@ REPAIR_WORKFLOW = Workflow(
         "diagnosed": _diagnosed,
         "waiting": _waiting,
         "parts_arrived": _parts_arrived,
+        "parts_wait_exceeded": _parts_wait_exceeded,
         "qc_failed": _qc_failed,
         "handed_back": _handed_back,
         "failed_again": _failed_again,
@@ -342,6 +452,7 @@ REPAIR_WORKFLOW = Workflow(
         "wait_for_parts": PartsInput,
         "fail_qc": ReasonInput,
         "report_failure": ReasonInput,
+        "accept_replacement": HandInput,
         "cancel": ReasonInput,
     },
 )
@@ -354,4 +465,5 @@ __all__ = [
     "HandInput",
     "PartsInput",
     "QuoteInput",
+    "offers_instead_of_repair",
 ]
