@@ -11,6 +11,8 @@ and escalation, computed from each ticket's event history.
 
 from aftersales.sla.calendar import BusinessCalendar
 from aftersales.sla.policy import (
+    FIRST_RESPONSE_MET_BY,
+    MAX_TARGET_MINUTES,
     CalendarSpec,
     Escalation,
     Metric,
@@ -21,9 +23,13 @@ from aftersales.sla.policy import (
     SLARule,
     SLAStatus,
     Target,
+    first_response_at,
+    meets_first_response,
 )
 
 __all__ = [
+    "FIRST_RESPONSE_MET_BY",
+    "MAX_TARGET_MINUTES",
     "BusinessCalendar",
     "CalendarSpec",
     "Escalation",
@@ -35,4 +41,6 @@ __all__ = [
     "SLARule",
     "SLAStatus",
     "Target",
+    "first_response_at",
+    "meets_first_response",
 ]

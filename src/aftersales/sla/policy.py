@@ -1,11 +1,17 @@
 """SLA policies (first-match rules choosing targets per metric) and metric tracking
-computed from a ticket's event history, so it stays right after a replay."""
+computed from a ticket's event history, so it stays right after a replay.
+
+Pauses extend a target only while it is not used up: once a metric has used its target,
+its due time is the moment it did, and later pauses leave it there. The first response
+is never paused; entering one of the policy's ``first_response_met_by`` categories (by
+default waiting on the customer) meets it, as a public agent or bot reply does.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
 
@@ -13,14 +19,18 @@ import attrs
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Event, Ticket
 from aftersales.models._base import Record
 from aftersales.models.customer import Channel
 from aftersales.models.events import MESSAGE_ADDED, OPENED
 from aftersales.models.ticket import Priority, StatusCategory
 from aftersales.sla.calendar import BusinessCalendar
+from aftersales.sla.calendar import _dt as _calendar_dt
 
 __all__ = [
+    "FIRST_RESPONSE_MET_BY",
+    "MAX_TARGET_MINUTES",
     "CalendarSpec",
     "Escalation",
     "Metric",
@@ -31,7 +41,14 @@ __all__ = [
     "SLARule",
     "SLAStatus",
     "Target",
+    "first_response_at",
+    "meets_first_response",
 ]
+
+MAX_TARGET_MINUTES = 365 * 24 * 60
+"""The longest SLA target: 365 days (525,600 minutes) of business time. On a calendar open
+40 hours a week that is over four years of calendar time; with instants limited to the
+years 1900-2200, a target whose due time would fall after 2200 raises InvalidInput."""
 
 
 class Metric(str, Enum):
@@ -63,6 +80,9 @@ class CalendarSpec(Record):
     country: str | None = None
     subdivision: str | None = None
     always_open: bool = False
+    make_up_hours_from: int | str | None = None
+    """The weekday whose hours make-up working days are worked with (0-6 or a name like
+    "mon"); by default the standard weekday, the hours most of Monday-Friday share."""
 
     @model_validator(mode="after")
     def _compiles(self) -> Self:
@@ -87,6 +107,7 @@ def _compile(spec: CalendarSpec) -> BusinessCalendar:
         country=spec.country,
         subdivision=spec.subdivision,
         always_open=spec.always_open,
+        make_up_hours_from=spec.make_up_hours_from,
     )
     _COMPILED[id(spec)] = (spec, calendar)
     return calendar
@@ -97,12 +118,13 @@ _COMPILED: dict[int, tuple[CalendarSpec, BusinessCalendar]] = {}
 
 
 class Target(Record):
-    """A target in business minutes, and when to warn: ``warning_minutes_before`` it when
-    given, else at ``warning_fraction`` of it (80% by default; None for no warning)."""
+    """A target in business minutes (more than 0, at most :data:`MAX_TARGET_MINUTES`, 365
+    days), and when to warn: ``warning_minutes_before`` it when given, else at
+    ``warning_fraction`` of it (80% by default; None for no warning)."""
 
-    minutes: Annotated[float, Field(gt=0, le=10_000_000)]
+    minutes: Annotated[float, Field(gt=0, le=MAX_TARGET_MINUTES)]
     warning_fraction: Annotated[float, Field(gt=0, lt=1)] | None = 0.8
-    warning_minutes_before: Annotated[float, Field(gt=0)] | None = None
+    warning_minutes_before: Annotated[float, Field(gt=0, le=MAX_TARGET_MINUTES)] | None = None
 
     @property
     def seconds(self) -> float:
@@ -151,6 +173,19 @@ class Escalation(Record):
     team: str | None = None
 
 
+FIRST_RESPONSE_MET_BY: frozenset[StatusCategory] = frozenset({StatusCategory.WAITING_ON_CUSTOMER})
+"""The status categories whose entry meets the first response by default: waiting on the
+customer (an agent asked the customer something, which answers them)."""
+
+_MEETS_FIRST_RESPONSE = frozenset(
+    {
+        StatusCategory.WAITING_ON_CUSTOMER,
+        StatusCategory.WAITING_ON_THIRD_PARTY,
+        StatusCategory.RESOLVED,
+        StatusCategory.CLOSED,
+    }
+)
+
 _DEFAULT_PAUSES = {
     Metric.RESOLUTION: frozenset(
         {StatusCategory.WAITING_ON_CUSTOMER, StatusCategory.WAITING_ON_THIRD_PARTY}
@@ -163,7 +198,17 @@ _DEFAULT_PAUSES = {
 
 class SLAPolicy(Record):
     """Ordered first-match rules, the status categories that pause each metric, the
-    calendar (per team where teams keep their own hours) and what a breach escalates."""
+    categories whose entry meets the first response, the calendar (per team where teams
+    keep their own hours) and what a breach escalates.
+
+    ``pauses`` maps next response, periodic update and resolution to the categories that
+    stop their clocks (default: waiting on the customer or a third party pause resolution
+    and periodic updates). Paused business time extends a target only until the target is
+    used up. The first response is never paused: ``pauses`` refuses it. Instead, entering
+    a category of ``first_response_met_by`` meets it (default: waiting on the customer;
+    any of waiting on the customer, waiting on a third party, resolved and closed may be
+    listed, or none), as does the first public reply by an agent or a bot.
+    """
 
     name: Annotated[str, Field(min_length=1, max_length=128)]
     version: str = "1"
@@ -171,9 +216,43 @@ class SLAPolicy(Record):
     pauses: dict[Metric, frozenset[StatusCategory]] = Field(
         default_factory=lambda: dict(_DEFAULT_PAUSES)
     )
+    first_response_met_by: frozenset[StatusCategory] = FIRST_RESPONSE_MET_BY
     calendar: CalendarSpec = CalendarSpec(always_open=True)
     team_calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
     escalation: Escalation | None = None
+
+    @model_validator(mode="after")
+    def _first_response_is_never_paused(self) -> Self:
+        if Metric.FIRST_RESPONSE in self.pauses:
+            raise ValueError(
+                "pauses: the first response is never paused; list the statuses that meet "
+                "it in first_response_met_by"
+            )
+        refused = self.first_response_met_by - _MEETS_FIRST_RESPONSE
+        if refused:
+            names = ", ".join(sorted(category.value for category in refused))
+            raise ValueError(
+                f"first_response_met_by: entering {names} cannot meet the first response "
+                "(a ticket starts there); use waiting_on_customer, waiting_on_third_party, "
+                "resolved or closed"
+            )
+        return self
+
+    def meets_first_response(
+        self, event: Event, *, category_of: Callable[[str], StatusCategory]
+    ) -> bool:
+        """Whether ``event`` meets the first response under this policy (see
+        :func:`meets_first_response`)."""
+        return meets_first_response(
+            event, category_of=category_of, met_by=self.first_response_met_by
+        )
+
+    def first_response_at(
+        self, events: Sequence[Event], *, category_of: Callable[[str], StatusCategory]
+    ) -> datetime | None:
+        """When the ticket with ``events`` got its first response under this policy (see
+        :func:`first_response_at`)."""
+        return first_response_at(events, category_of=category_of, met_by=self.first_response_met_by)
 
     def rule_for(self, ticket: Ticket, tier: str | None = None) -> SLARule | None:
         """The first rule matching the ticket, or None."""
@@ -196,21 +275,26 @@ class SLAPolicy(Record):
         category_of: Callable[[str], StatusCategory],
         tier: str | None = None,
     ) -> SLAStatus:
-        """The state of every metric of ``ticket`` at ``now``, from its events alone."""
+        """The state of every metric of ``ticket`` at ``now``, from its events alone (the
+        ticket's history, oldest first, starting with its creation)."""
+        if not isinstance(ticket, Ticket):
+            raise _bad("ticket", f"must be a Ticket, not {type(ticket).__name__}")
+        _check_events(events)
+        now_ts = _instant(now, "now")
         rule = self.rule_for(ticket, tier)
         if rule is None:
             return SLAStatus(None, {})
         calendar = self.calendar_for(ticket)
         timeline = _Timeline.of(events, category_of)
-        now_ts = now.timestamp()
         statuses = {}
         clock = _BusinessClock(timeline, calendar, now_ts)
         for metric, target in rule.targets.items():
-            cycle = timeline.cycle(metric, now_ts)
+            cycle = timeline.cycle(metric, self.first_response_met_by)
             if cycle is None:
                 continue
-            statuses[metric] = _measure(metric, target, cycle, timeline, clock,
-                                        self.pauses.get(metric, _NEVER), now_ts)  # fmt: skip
+            paused = self.pauses.get(metric, _NEVER)
+            stopped = paused | _CLOSED if metric is Metric.RESOLUTION else paused
+            statuses[metric] = _measure(metric, target, cycle, clock, paused, stopped, now_ts)
         return SLAStatus(rule.name, statuses)
 
 
@@ -278,8 +362,70 @@ class SLAStatus:
 
 _RESPONSE_ROLES = frozenset({"agent", "bot"})
 _CLOSED = frozenset({StatusCategory.RESOLVED, StatusCategory.CLOSED})
-_WAITING_ON_CUSTOMER = StatusCategory.WAITING_ON_CUSTOMER
 _NEVER: frozenset[StatusCategory] = frozenset()
+
+
+def _bad(field: str, message: str) -> InvalidInput:
+    return InvalidInput("SLA tracking", [FieldError((field,), message)])
+
+
+def _instant(at: object, field: str) -> float:
+    """The UTC timestamp of an aware datetime in the supported range, or InvalidInput."""
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise _bad(field, f"must be a timezone-aware datetime, not {at!r:.80}")
+    ts: float = BusinessCalendar._ts(at, field)
+    return ts
+
+
+def _check_events(events: object) -> None:
+    if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
+        raise _bad("events", f"must be a sequence of events, not {type(events).__name__}")
+    if not events:
+        raise _bad("events", "a ticket's history starts with its creation; none was given")
+    for event in events:
+        if not isinstance(event, Event):
+            raise _bad("events", f"must hold Event records, not {type(event).__name__}")
+
+
+def _is_agent_reply(event: Event) -> bool:
+    payload = event.payload
+    return payload.get("kind") == "public_reply" and payload.get("author_role") in _RESPONSE_ROLES
+
+
+def meets_first_response(
+    event: Event,
+    *,
+    category_of: Callable[[str], StatusCategory],
+    met_by: frozenset[StatusCategory] = FIRST_RESPONSE_MET_BY,
+) -> bool:
+    """Whether ``event`` meets a ticket's first response, if none came before it: a public
+    reply by an agent or a bot, or entering (creating the ticket in, or changing to) a
+    status whose category is in ``met_by``. ``category_of`` maps a status to its category
+    (``Desk.workflow.category_of``).
+
+    The SLA metric and ``Ticket.first_response_at`` follow this rule; a desk keeps the
+    ticket's field right by calling it on each new event while the field is None.
+    """
+    if event.trigger == MESSAGE_ADDED:
+        return _is_agent_reply(event)
+    category = category_of(event.to_state)
+    if category not in met_by:
+        return False
+    return event.from_state is None or category_of(event.from_state) is not category
+
+
+def first_response_at(
+    events: Sequence[Event],
+    *,
+    category_of: Callable[[str], StatusCategory],
+    met_by: frozenset[StatusCategory] = FIRST_RESPONSE_MET_BY,
+) -> datetime | None:
+    """When the ticket with history ``events`` (oldest first) got its first response, by
+    the rule of :func:`meets_first_response`; None when it has not had one. This is the
+    time the first-response metric is met."""
+    _check_events(events)
+    met = _Timeline.of(events, category_of).first_response(frozenset(met_by))
+    return None if met is None else _dt(met)
 
 
 @attrs.define
@@ -304,11 +450,8 @@ class _Timeline:
         for event in events:
             at = event.at.timestamp()
             if event.trigger == MESSAGE_ADDED:
-                payload = event.payload
-                if payload.get("kind") == "public_reply":
-                    (agent if payload.get("author_role") in _RESPONSE_ROLES else customer).append(
-                        at
-                    )
+                if event.payload.get("kind") == "public_reply":
+                    (agent if _is_agent_reply(event) else customer).append(at)
                 continue
             category = categories.get(event.to_state)
             if category is None:
@@ -327,14 +470,23 @@ class _Timeline:
             return self.resolved_at[-1][0]
         return None
 
-    def cycle(self, metric: Metric, now: float) -> tuple[float, float | None] | None:
+    def first_response(self, met_by: frozenset[StatusCategory]) -> float | None:
+        """The first public agent or bot reply, or entering a category of ``met_by``."""
+        entered = next((at for at, category in self.spans if category in met_by), None)
+        replied = self.agent_replies[0] if self.agent_replies else None
+        if entered is None or replied is None:
+            return replied if entered is None else entered
+        return min(entered, replied)
+
+    def cycle(
+        self, metric: Metric, met_by: frozenset[StatusCategory]
+    ) -> tuple[float, float | None] | None:
         """(start, met) of the metric's current cycle, or None when it does not apply."""
         if metric is Metric.FIRST_RESPONSE:
-            waiting = [t for t, c in self.spans if c is _WAITING_ON_CUSTOMER]
-            return (self.created, min(self.agent_replies + waiting, default=None))
+            return (self.created, self.first_response(met_by))
         if metric is Metric.RESOLUTION:
-            # only unresolved stretches count (see _open_intervals), so a reopened ticket
-            # continues from the time it had already used
+            # resolved stretches stop the clock like pauses, so a reopened ticket continues
+            # from the time it had already used
             return (self.created, self.resolution_met())
         if metric is Metric.NEXT_RESPONSE:
             return self._next_response()
@@ -362,7 +514,15 @@ class _BusinessClock:
     prefix sums of paused time per set of pausing categories: used and paused time of any
     stretch is then two bisects and some arithmetic."""
 
-    __slots__ = ("_calendar", "_categories", "_memo", "_positions", "_prefix", "_starts")
+    __slots__ = (
+        "_calendar",
+        "_categories",
+        "_memo",
+        "_positions",
+        "_prefix",
+        "_running",
+        "_starts",
+    )
 
     def __init__(self, timeline: _Timeline, calendar: BusinessCalendar, now: float) -> None:
         self._calendar = calendar
@@ -371,6 +531,7 @@ class _BusinessClock:
         self._memo: dict[float, float] = {}
         self._positions = [self.position(start) for start in self._starts]
         self._prefix: dict[frozenset[StatusCategory], list[float]] = {}
+        self._running: dict[frozenset[StatusCategory], list[float]] = {}
 
     def position(self, ts: float) -> float:
         found = self._memo.get(ts)
@@ -406,6 +567,29 @@ class _BusinessClock:
         stopped = self._paused_until(hi, paused) - self._paused_until(lo, paused)
         return total - stopped, stopped
 
+    def _running_at(self, ts: float, stopped: frozenset[StatusCategory]) -> float:
+        """Running (not stopped) business seconds from the first span to ``ts``."""
+        return self.position(ts) - self._paused_until(ts, stopped) if stopped else self.position(ts)
+
+    def when_used(self, start: float, amount: float, stopped: frozenset[StatusCategory]) -> float:
+        """The instant the clock, running from ``start`` except in ``stopped`` categories,
+        had used ``amount`` business seconds (which it did by the end of the timeline)."""
+        if not stopped:
+            return self._calendar.add_seconds(start, amount)
+        running = self._running.get(stopped)
+        if running is None:
+            self._paused_until(start, stopped)  # builds the prefix sums
+            prefix = self._prefix[stopped]
+            running = self._running[stopped] = [
+                position - paused for position, paused in zip(self._positions, prefix, strict=True)
+            ]
+        goal = self._running_at(start, stopped) + amount
+        # The last span the clock entered before reaching the goal is a running one, and the
+        # goal lies inside it (a stopped span adds nothing).
+        index = bisect_left(running, goal) - 1
+        base = max(self._starts[index], start) if index >= 0 else start
+        return self._calendar.add_seconds(base, goal - self._running_at(base, stopped))
+
     def currently(self) -> StatusCategory | None:
         return self._categories[-1] if self._categories else None
 
@@ -414,28 +598,34 @@ def _measure(
     metric: Metric,
     target: Target,
     cycle: tuple[float, float | None],
-    timeline: _Timeline,
     clock: _BusinessClock,
     paused_categories: frozenset[StatusCategory],
+    stopped: frozenset[StatusCategory],
     now: float,
 ) -> MetricStatus:
+    """One metric's state. ``stopped`` holds the categories that stop its clock: the paused
+    ones, and for resolution the resolved ones too (a reopen continues the clock)."""
     start, met = cycle
     end = met if met is not None else now
-    if metric is Metric.RESOLUTION and timeline.resolved_at:
-        intervals = _open_intervals(timeline, end)
-    else:
-        intervals = [(start, end)]
-    used = paused = 0.0
-    for interval_start, interval_end in intervals:
-        run, stop = clock.split(max(interval_start, start), interval_end, paused_categories)
-        used += run
-        paused += stop
-    calendar = clock._calendar
-    due = calendar.add_seconds(start, target.seconds + paused)
+    used, stopped_seconds = clock.split(start, end, stopped)
+    paused = (
+        stopped_seconds
+        if stopped is paused_categories
+        else clock.split(start, end, paused_categories)[1]
+    )
+
+    def reached(amount: float) -> float:
+        # Used up by ``end``: the moment it was, which later pauses cannot move. Else
+        # ``end`` plus what is left, pauses so far included (as if the clock runs from now).
+        if used >= amount:
+            return clock.when_used(start, amount, stopped)
+        return clock._calendar.add_seconds(end, amount - used)
+
+    due = reached(target.seconds)
     warning_seconds = target.warning_seconds
     warning = None
     if warning_seconds is not None and met is None:  # a met metric warns no more
-        warning = calendar.add_seconds(start, warning_seconds + paused)
+        warning = reached(warning_seconds)
     currently_paused = met is None and clock.currently() in paused_categories
     if met is not None:
         state = MetricState.MET if used <= target.seconds else MetricState.BREACHED
@@ -450,22 +640,5 @@ def _measure(
     return MetricStatus(metric, state, start, due, warning, met, round(used, 6), round(paused, 6))
 
 
-def _open_intervals(timeline: _Timeline, end: float) -> list[tuple[float, float]]:
-    """For resolution: the stretches the ticket was not resolved, up to ``end``."""
-    intervals: list[tuple[float, float]] = []
-    opened: float | None = None
-    for at, closed in timeline.resolved_at:
-        if at > end:
-            break
-        if not closed and opened is None:
-            opened = at
-        elif closed and opened is not None:
-            intervals.append((opened, at))
-            opened = None
-    if opened is not None:
-        intervals.append((opened, end))
-    return intervals
-
-
 def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return _calendar_dt(ts)
