@@ -191,3 +191,12 @@ def test_facts_name_their_start_events() -> None:
     assert facts.event_time("installation") == facts.order.installed_at
     assert facts.event_time("invoice") == facts.order.purchased_at
     assert facts.event_time("unknown") is None
+
+
+def test_explain_in_an_unknown_language_is_invalid_input_naming_the_known_ones() -> None:
+    decision = decide(make_facts())
+    assert decision.explain("en") == decision.explain()
+    assert decision.explain("zh") != decision.explain("en")
+    with pytest.raises(InvalidInput) as raised:
+        decision.explain("fr")
+    assert "known: en, zh" in str(raised.value)

@@ -447,3 +447,52 @@ def test_car_refund_working_days_skip_chinese_holidays_and_count_make_up_days() 
     # 1-7 October are not.
     assert national_day.refund_deadline is not None
     assert national_day.refund_deadline.due_by == date(2024, 10, 28)
+
+
+def test_a_car_replacement_or_refund_request_gets_a_reply_deadline_of_ten_working_days() -> None:
+    decision = _car("2024-03-06", 300, "engine")
+    reply = decision.reply_deadline  # type: ignore[attr-defined]
+    assert (reply.days, reply.working_days, reply.counted_from) == (10, True, "claim")
+    assert reply.due_by == date(2024, 3, 20)
+    assert decision.refund_deadline.due_by == date(2024, 4, 3)  # type: ignore[attr-defined]
+    assert "reply_due" in decision.codes  # type: ignore[attr-defined]
+    assert "2024-03-20" in decision.explain("zh")  # type: ignore[attr-defined]
+    national_day = CARS.evaluate(
+        make_facts(
+            kind="quality_return",
+            category="car",
+            price="200000.00",
+            purchased="2024-09-20",
+            delivered="2024-09-20",
+            claim="2024-09-25",
+            vehicle={"odometer_km": 100, "failed_system": "engine"},
+        )
+    )
+    # 26, 27, 29 (a worked Sunday), 30 September, then 8-12 (a worked Saturday), 14 October.
+    assert national_day.reply_deadline is not None
+    assert national_day.reply_deadline.due_by == date(2024, 10, 14)
+    assert _car("2025-02-01", 20_000).reply_deadline is None  # type: ignore[attr-defined]
+
+
+def test_sanbao_depreciation_applies_only_when_a_same_model_unit_is_available() -> None:
+    twice = tuple(
+        {"handed_in_at": day, "handed_back_at": back, "outcome": "failed"}
+        for day, back in (("2024-05-01", "2024-05-11"), ("2024-06-01", "2024-06-11"))
+    )
+    assumed = _washer("2024-07-10", repairs=twice)
+    assert assumed.refund.deductions > 0  # type: ignore[attr-defined]
+    assert "depreciation" in assumed.codes  # type: ignore[attr-defined]
+    available = _washer(
+        "2024-07-10",
+        repairs=twice,
+        product={"category": "washing_machine", "same_model_available": True},
+    )
+    assert available.refund.deductions == assumed.refund.deductions  # type: ignore[attr-defined]
+    none_left = _washer(
+        "2024-07-10",
+        repairs=twice,
+        product={"category": "washing_machine", "same_model_available": False},
+    )
+    assert none_left.refund.deductions == 0  # type: ignore[attr-defined]
+    assert none_left.refund.net == Decimal("3000.00")  # type: ignore[attr-defined]
+    assert "no_same_model" in none_left.codes  # type: ignore[attr-defined]

@@ -167,8 +167,8 @@ def test_the_period_counts_from_installation_when_later() -> None:
 
 def test_waiting_for_a_repair_pauses_the_period_then_the_remainder_or_seven_days() -> None:
     early = ({"handed_in_at": "2024-03-20", "handed_back_at": "2024-04-05", "outcome": "fixed"},)
-    decision = _uk("2024-04-16", repairs=early)
-    assert decision.window.last_day == date(2024, 4, 16)  # type: ignore[attr-defined]
+    decision = _uk("2024-04-17", repairs=early)
+    assert decision.window.last_day == date(2024, 4, 17)  # type: ignore[attr-defined]
     assert "paused_for_repair" in decision.codes  # type: ignore[attr-defined]
     late = ({"handed_in_at": "2024-03-29", "handed_back_at": "2024-04-10", "outcome": "fixed"},)
     assert _uk("2024-04-17", repairs=late).window.last_day == date(2024, 4, 17)  # type: ignore[attr-defined]
@@ -290,3 +290,79 @@ def test_decide_routes_eu_uk_and_california() -> None:
         == "uk-consumer-rights@2015"
     )
     assert decide(make_facts(jurisdiction="us-ca", currency="USD")).policy == "us-ca-1723@1723"
+
+
+def test_the_uk_waiting_period_begins_with_the_day_the_repair_is_requested() -> None:
+    # Delivered 1 March: the 30 days are 2-31 March. Handed in on 20 March after 18 days
+    # (2-19 March); 20 March is the waiting period's first day, so 12 days remain and run
+    # from 6 April, the day after the goods came back (s22(6), (8)(a)).
+    repair = {"handed_in_at": "2024-03-20", "handed_back_at": "2024-04-05", "outcome": "fixed"}
+    decision = _uk("2024-04-17", repairs=(repair,))
+    assert decision.window.last_day == date(2024, 4, 17)  # type: ignore[attr-defined]
+    assert decision.remedies == (Remedy.REFUND,)  # type: ignore[attr-defined]
+    paused = decision.reasons[1]  # type: ignore[attr-defined]
+    assert (paused.code, paused.params["days"]) == ("paused_for_repair", 17)
+    # Requested on 18 March, handed in later: the waiting period begins with the request.
+    requested = {**repair, "requested_at": "2024-03-18"}
+    assert _uk("2024-04-19", repairs=(requested,)).window.last_day == date(2024, 4, 19)  # type: ignore[attr-defined]
+    # Requested on the last day: 1 day remains, so the 7-day minimum applies.
+    last = {"handed_in_at": "2024-03-31", "handed_back_at": "2024-04-02"}
+    assert _uk("2024-04-09", repairs=(last,)).window.last_day == date(2024, 4, 9)  # type: ignore[attr-defined]
+
+
+def test_a_uk_refund_is_due_fourteen_days_after_the_trader_agrees() -> None:
+    waiting = _uk("2024-03-20")
+    assert waiting.refund_deadline.counted_from == "refund_agreed"  # type: ignore[attr-defined]
+    assert waiting.refund_deadline.due_by is None  # type: ignore[attr-defined]
+    agreed = _uk("2024-03-20", claim_fields={"refund_agreed_at": "2024-03-22T09:00:00+00:00"})
+    assert agreed.refund_deadline.due_by == date(2024, 4, 5)  # type: ignore[attr-defined]
+
+
+def test_an_eu_refund_may_be_withheld_until_the_goods_are_back_or_shown_sent() -> None:
+    decision = _eu("2024-03-10")
+    deadline = decision.refund_deadline  # type: ignore[attr-defined]
+    assert deadline.withheld_until_goods_back is True
+    assert deadline.due_by == date(2024, 3, 24)
+    assert "refund_withheld_until_goods_back" in decision.codes  # type: ignore[attr-defined]
+    late = _eu("2024-03-10", claim_fields={"goods_returned_at": "2024-03-28T12:00:00+01:00"})
+    assert late.refund_deadline.due_by == date(2024, 3, 28)  # type: ignore[attr-defined]
+    early = _eu("2024-03-10", claim_fields={"goods_returned_at": "2024-03-12T12:00:00+01:00"})
+    assert early.refund_deadline.due_by == date(2024, 3, 24)  # type: ignore[attr-defined]
+
+
+def test_an_eu_window_extended_for_missing_withdrawal_information_says_so() -> None:
+    never = _eu("2025-03-19", withdrawal_information_given_at=None)
+    assert never.codes[:2] == ("within_window", "not_informed_extension")  # type: ignore[attr-defined]
+    assert "2025-03-20" in never.explain()  # type: ignore[attr-defined]
+    late = _eu("2024-06-17", withdrawal_information_given_at="2024-06-01T12:00:00+01:00")
+    assert "not_informed_extension" in late.codes  # type: ignore[attr-defined]
+    informed = _eu("2024-03-10")
+    assert "not_informed_extension" not in informed.codes  # type: ignore[attr-defined]
+
+
+def test_the_eu_withdrawal_refund_includes_standard_delivery_in_net() -> None:
+    decision = _eu(
+        "2024-03-10",
+        price="50.00",
+        quantity=2,
+        claim_quantity=2,
+        order={
+            "order_completed_at": "2024-03-06T12:00:00+01:00",
+            "shipping_paid": {"amount": "4.95", "currency": "EUR"},
+        },
+    )
+    refund = decision.refund  # type: ignore[attr-defined]
+    assert (refund.gross, refund.shipping, refund.net) == (
+        Decimal("100.00"),
+        Decimal("4.95"),
+        Decimal("104.95"),
+    )
+    assert refund.net > Decimal("50.00") * 2  # more than unit price x quantity
+
+
+def test_withdrawal_information_given_after_twelve_months_leaves_the_extension() -> None:
+    # Delivered 6 March 2024: the initial period ends 20 March 2024, the extension
+    # 20 March 2025. Information on 1 May 2025 is too late to start a fresh 14 days.
+    decision = _eu("2025-03-20", withdrawal_information_given_at="2025-05-01T12:00:00+01:00")
+    assert decision.window.last_day == date(2025, 3, 20)  # type: ignore[attr-defined]
+    assert "not_informed_extension" in decision.codes  # type: ignore[attr-defined]

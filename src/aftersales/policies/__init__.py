@@ -35,6 +35,7 @@ from aftersales.policies.dates import (
     working_calendar,
 )
 from aftersales.policies.decision import (
+    Deadline,
     Decision,
     DecisionWindow,
     Outcome,
@@ -78,6 +79,7 @@ __all__ = [
     "ClosedDays",
     "Condition",
     "CountryCalendar",
+    "Deadline",
     "Decision",
     "DecisionWindow",
     "Duration",

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, computed_field
 
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Record, trusted
 from aftersales.models.order import Money
 from aftersales.policies.dates import (
@@ -22,7 +23,9 @@ from aftersales.policies.dates import (
 _WEEKDAYS = HolidayCalendar()
 
 __all__ = [
+    "LANGUAGES",
     "MESSAGES",
+    "Deadline",
     "Decision",
     "DecisionWindow",
     "Outcome",
@@ -157,8 +160,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "商家未公示退货政策：{last_day} 前可全额退款或换货",
     ),
     "not_informed_extension": (
-        "the buyer was not informed of the right of withdrawal: the period is extended",
-        "未告知撤回权：期限延长",
+        "the buyer was not informed of the right of withdrawal in time: "
+        "the period is extended to {last_day}",
+        "未及时告知撤回权：期限延长至 {last_day}",
+    ),
+    "refund_withheld_until_goods_back": (
+        "the seller may withhold the refund until it has the goods back "
+        "or proof that they were sent, whichever comes first",
+        "经营者可在收到退回商品或消费者提供已寄回凭证前（以先到者为准）暂缓退款",
+    ),
+    "reply_due": (
+        "the seller must answer the request within {days} working days, by {due_by}",
+        "销售者应在 {days} 个工作日内（{due_by} 前）答复",
+    ),
+    "depreciation": (
+        "a refund is less depreciation of {percent}% a year for {days} days of use "
+        "(none when no unit of the same model is available)",
+        "退货按每年 {percent}% 收取 {days} 天的折旧费（无同型号同规格产品时不收取）",
+    ),
+    "no_same_model": (
+        "no unit of the same model is available: a refund without depreciation",
+        "无同型号同规格产品：退货不收取折旧费",
     ),
     "mileage_exceeded": (
         "{km} km exceeds the {limit} km limit of the {window}",
@@ -186,6 +208,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
 }
 """Reason code → (English, Chinese) message templates."""
+
+LANGUAGES: tuple[str, ...] = ("en", "zh")
+"""The languages :meth:`Decision.explain` speaks, in the order of :data:`MESSAGES`."""
 
 
 class Reason(Record):
@@ -254,14 +279,14 @@ class RefundBreakdown(Record):
         return money(self.net, self.currency)
 
 
-class RefundDeadline(Record):
-    """When the refund is due: ``days`` counted from ``counted_from``; ``due_by`` when that
-    event's date is known; ``sanctionable_after_days`` where a regulator may fine.
+class Deadline(Record):
+    """A deadline of ``days`` counted from the ``counted_from`` event, due on ``due_by``
+    when that event's date is known.
 
     ``working_days`` counts Monday to Friday, less the public holidays of
     ``holiday_country`` (with its make-up working days) when it is set. When the event is
-    later than the decision (``goods_received``), count from its day with
-    :meth:`due_from`, which uses the same calendar.
+    later than the decision, count from its day with :meth:`due_from`, which uses the
+    same calendar.
     """
 
     days: int
@@ -269,7 +294,6 @@ class RefundDeadline(Record):
     due_by: date | None = None
     working_days: bool = False
     holiday_country: str | None = None
-    sanctionable_after_days: int | None = None
 
     def calendar(self) -> ClosedDays:
         """The days this deadline does not count (none when it counts calendar days)."""
@@ -280,7 +304,7 @@ class RefundDeadline(Record):
         return _WEEKDAYS
 
     def due_from(self, start: date) -> date:
-        """The day the refund is due when ``counted_from`` happened on ``start``.
+        """The day the deadline falls when ``counted_from`` happened on ``start``.
 
         >>> from datetime import date
         >>> deadline = RefundDeadline(days=20, counted_from="claim", working_days=True,
@@ -289,6 +313,23 @@ class RefundDeadline(Record):
         datetime.date(2024, 10, 23)
         """
         return add_working_days(start, self.days, self.calendar())
+
+
+class RefundDeadline(Deadline):
+    """When the refund is due (see :class:`Deadline`); ``sanctionable_after_days`` where a
+    regulator may fine.
+
+    ``counted_from`` is ``claim`` (the claim or notice), ``goods_received`` (the seller
+    receiving the goods back) or ``refund_agreed`` (the trader agreeing to refund: UK
+    Consumer Rights Act s20(15); ``due_by`` is None until ``claim.refund_agreed_at`` is
+    known). ``withheld_until_goods_back``: the seller may withhold the refund until it has
+    the goods back or proof that they were sent (EU Directive 2011/83/EU art. 13(3));
+    ``due_by`` is then the later of the deadline and ``claim.goods_returned_at`` when that
+    is known.
+    """
+
+    sanctionable_after_days: int | None = None
+    withheld_until_goods_back: bool = False
 
     def sanctionable_from(self, start: date) -> date | None:
         """The last day before a regulator may sanction (``sanctionable_after_days``
@@ -309,6 +350,7 @@ class Decision(Record):
     return_shipping_paid_by: Party | None = None
     refund: RefundBreakdown | None = None
     refund_deadline: RefundDeadline | None = None
+    reply_deadline: Deadline | None = None
     refund_method: str | None = None
     compensation: Money | None = None
     policy: str
@@ -324,10 +366,23 @@ class Decision(Record):
         return tuple(r.code for r in self.reasons)
 
     def explain(self, language: str = "en") -> str:
-        """The reasons as one sentence per line, in English (``en``) or Chinese (``zh``)."""
+        """The reasons as one sentence per line, in English (``en``) or Chinese (``zh``).
+
+        Any other language raises InvalidInput naming the known ones (:data:`LANGUAGES`):
+        a decision never falls back to another language silently."""
         if language == "zh":
             return "\n".join(r.message_zh for r in self.reasons)
-        return "\n".join(r.message for r in self.reasons)
+        if language == "en":
+            return "\n".join(r.message for r in self.reasons)
+        raise InvalidInput(
+            "explain",
+            [
+                FieldError(
+                    ("language",),
+                    f"unknown language {language!r}; known: {', '.join(LANGUAGES)}",
+                )
+            ],
+        )
 
 
 def money(amount: Decimal, currency: str) -> Money:

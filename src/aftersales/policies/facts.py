@@ -113,6 +113,10 @@ class RepairRecord(Record):
     part: ShortText | None = None
     waiting_for_parts_days: Days = 0
     repairer_fault_days: Days = 0
+    requested_at: Instant | None = None
+    """When the consumer requested or agreed to the repair or replacement, if not the day
+    the goods were handed in. The UK's waiting period begins with that day (Consumer
+    Rights Act s22(8)(a))."""
 
     @field_validator("handed_back_at")
     @classmethod
@@ -121,6 +125,21 @@ class RepairRecord(Record):
         if value is not None and handed_in is not None and value < handed_in:
             raise ValueError("is before handed_in_at")
         return value
+
+    @field_validator("requested_at")
+    @classmethod
+    def _requested_before_back(
+        cls, value: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
+        back = info.data.get("handed_back_at")
+        if value is not None and back is not None and value > back:
+            raise ValueError("is after handed_back_at")
+        return value
+
+    @property
+    def waiting_from(self) -> datetime:
+        """The instant the consumer started waiting: the request, else the hand-in."""
+        return self.requested_at or self.handed_in_at
 
 
 class Payment(Record):
@@ -137,6 +156,10 @@ class ProductFacts(Record):
     category: ShortText
     flags: frozenset[ProductFlag] = frozenset()
     parts: tuple[ShortText, ...] = ()
+    same_model_available: bool | None = None
+    """Whether a unit of the same model and specification is available to replace it
+    (China's 三包: a refund after failed repairs is less depreciation only when one is;
+    None, not known, is taken as available)."""
 
 
 class OrderFacts(Record):
@@ -198,6 +221,13 @@ class ClaimFacts(Record):
     misuse: bool = False
     unauthorised_repair: bool = False
     proof_of_purchase: bool = True
+    refund_agreed_at: Instant | None = None
+    """When the trader agreed that the consumer is entitled to a refund: the UK's 14 days
+    to refund count from then (Consumer Rights Act s20(15))."""
+    goods_returned_at: Instant | None = None
+    """When the seller received the goods back, or the consumer supplied evidence of
+    having sent them, whichever came first: an EU withdrawal refund may be withheld until
+    then (Directive 2011/83/EU art. 13(3))."""
 
 
 class VehicleFacts(Record):
@@ -245,8 +275,8 @@ class Facts(Record):
     ) -> tuple[RepairRecord, ...]:
         order: OrderFacts | None = info.data.get("order")
         for repair in repairs:
-            if order is not None and repair.handed_in_at < order.purchased_at:
-                raise ValueError("a repair was handed in before the purchase")
+            if order is not None and repair.waiting_from < order.purchased_at:
+                raise ValueError("a repair was requested or handed in before the purchase")
         return repairs
 
     def event_time(self, name: str) -> datetime | None:

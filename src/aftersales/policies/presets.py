@@ -279,6 +279,7 @@ def eu_withdrawal(
                     refund_shipping=True,
                     method="original_payment",
                     deduct_gifts_and_coupons=False,
+                    withhold_until_goods_back=True,
                 ),
             ),
         ),
@@ -335,7 +336,7 @@ def uk_consumer_rights() -> PolicySet:
         jurisdiction="uk",
         time_zone="Europe/London",
         source="Consumer Rights Act 2015 ss20, 22, 24 [V; M; S]",
-        rules=(ShortTermRejectRule(refund=RefundTerms(days=14, counted_from="claim")),),
+        rules=(ShortTermRejectRule(refund=RefundTerms(days=14, counted_from="refund_agreed")),),
     )
 
 

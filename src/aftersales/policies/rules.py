@@ -26,6 +26,7 @@ from aftersales.policies.dates import (
     working_calendar,
 )
 from aftersales.policies.decision import (
+    Deadline,
     Decision,
     DecisionWindow,
     Outcome,
@@ -105,10 +106,15 @@ _NO_ROLL = RollForward()
 
 
 class RefundTerms(Record):
-    """When and how a refund is paid, and what it includes."""
+    """When and how a refund is paid, and what it includes.
+
+    ``counted_from``: the claim, the seller receiving the goods back, or the trader
+    agreeing to refund (``claim.refund_agreed_at``). ``withhold_until_goods_back``: the
+    seller may hold the refund until the goods are back or shown sent
+    (``claim.goods_returned_at``)."""
 
     days: Annotated[int, Field(ge=1, le=365)]
-    counted_from: Literal["claim", "goods_received"] = "claim"
+    counted_from: Literal["claim", "goods_received", "refund_agreed"] = "claim"
     working_days: bool = False
     holiday_country: str | None = None
     sanctionable_after_days: int | None = None
@@ -117,6 +123,7 @@ class RefundTerms(Record):
     restocking_fee_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
     restocking_fee_on: frozenset[Condition] = frozenset()
     deduct_gifts_and_coupons: bool = True
+    withhold_until_goods_back: bool = False
 
     def calendar(self) -> ClosedDays:
         """The days on which working days are not counted: weekends, and the public
@@ -171,6 +178,7 @@ _DECISION_DEFAULTS: dict[str, Any] = {
     "return_shipping_paid_by": None,
     "refund": None,
     "refund_deadline": None,
+    "reply_deadline": None,
     "refund_method": None,
     "compensation": None,
 }
@@ -243,30 +251,47 @@ _DEADLINES: dict[int, tuple[RefundTerms, RefundDeadline]] = {}
 
 
 def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadline | None:
+    """The refund's deadline under ``terms``: due on a known day when the event it counts
+    from is known (the claim; the trader's agreement once given), later if the seller may
+    withhold it until the goods come back and they came back after that day."""
     if terms is None:
         return None
-    if terms.counted_from != "claim":  # the same every time: build it once per terms
+    counted_from = terms.counted_from
+    if counted_from == "goods_received":  # the same every time: build it once per terms
         cached = _DEADLINES.get(id(terms))
         if cached is not None and cached[0] is terms:
             return cached[1]
+    claim = context.facts.claim
+    start: date | None = None
+    if counted_from == "claim":
+        start = context.claim_day
+    elif counted_from == "refund_agreed" and claim.refund_agreed_at is not None:
+        start = context.day(claim.refund_agreed_at)
     due_by = None
-    if terms.counted_from == "claim":
+    if start is not None:
         if terms.working_days:
-            due_by = add_working_days(context.claim_day, terms.days, terms.calendar())
+            due_by = add_working_days(start, terms.days, terms.calendar())
         else:
-            due_by = context.claim_day + timedelta(days=terms.days)
+            due_by = start + timedelta(days=terms.days)
+        if terms.withhold_until_goods_back and claim.goods_returned_at is not None:
+            back = context.day(claim.goods_returned_at)
+            if back > due_by:
+                due_by = back
     deadline = trusted(
         RefundDeadline,
         {
             "days": terms.days,
-            "counted_from": terms.counted_from,
+            "counted_from": counted_from,
             "due_by": due_by,
             "working_days": terms.working_days,
             "holiday_country": terms.holiday_country if terms.working_days else None,
             "sanctionable_after_days": terms.sanctionable_after_days,
+            "withheld_until_goods_back": terms.withhold_until_goods_back,
         },
     )
-    if due_by is None:
+    if counted_from == "goods_received":
+        if len(_DEADLINES) >= 1024:  # terms built per request must not grow it for ever
+            _DEADLINES.clear()
         _DEADLINES[id(terms)] = (terms, deadline)
     return deadline
 
@@ -405,7 +430,7 @@ class ReturnWindowRule(Record):
                 remedies=self.remedies,
                 return_shipping_paid_by=self.return_shipping_paid_by,
             )
-        window = self._window(context, start)
+        window, extended = self._window(context, start)
         claim_day = context.claim_day
         last = window.last_day.isoformat()
         if claim_day > window.last_day:
@@ -414,10 +439,14 @@ class ReturnWindowRule(Record):
                     "window_passed", False, window=self.name, window_zh=self.name_zh, last_day=last
                 )
             )
+            if extended:
+                reasons.append(reason("not_informed_extension", False, last_day=last))
             return decision(context, Outcome.REFUSED, reasons, window=_window(self.name, window))
         reasons.append(
             reason("within_window", True, window=self.name, window_zh=self.name_zh, last_day=last)
         )
+        if extended:
+            reasons.append(reason("not_informed_extension", True, last_day=last))
         condition = facts.claim.condition
         outcome = _ALLOWED
         if condition in self.not_intact:
@@ -434,6 +463,9 @@ class ReturnWindowRule(Record):
         ):
             reasons.append(reason("restocking_fee", True, percent=terms.restocking_fee_percent))
         remedies = self.remedies
+        refunds = _REFUND in remedies
+        if refunds and terms is not None and terms.withhold_until_goods_back:
+            reasons.append(reason("refund_withheld_until_goods_back", True))
         return trusted(
             Decision,
             {
@@ -443,15 +475,18 @@ class ReturnWindowRule(Record):
                 "window": _window(self.name, window),
                 "burden_of_proof": None,
                 "return_shipping_paid_by": self.return_shipping_paid_by,
-                "refund": refund_breakdown(context, terms) if _REFUND in remedies else None,
+                "refund": refund_breakdown(context, terms) if refunds else None,
                 "refund_deadline": refund_deadline(context, terms),
+                "reply_deadline": None,
                 "refund_method": terms.method if terms else None,
                 "compensation": None,
                 "policy": context.policy,
             },
         )
 
-    def _window(self, context: Context, start: date) -> Window:
+    def _window(self, context: Context, start: date) -> tuple[Window, bool]:
+        """The window, and whether it was extended because the buyer was not informed of
+        the right of withdrawal in time."""
         rolls = self.roll_forward
         closed: ClosedDays | None = None
         if rolls is _NO_ROLL or not (rolls.country or rolls.weekends or rolls.holidays):
@@ -465,19 +500,20 @@ class ReturnWindowRule(Record):
         )
         if self.uninformed_extension_months is not None:
             informed = context.facts.withdrawal_information_given_at
+            if informed is not None and context.day(informed) <= window.last_day:
+                return window, False
+            months = Period(months=self.uninformed_extension_months)
+            uninformed = count_window(window.last_day, months, closed=closed)
             if informed is None:
-                extended = count_window(
-                    window.last_day,
-                    Period(months=self.uninformed_extension_months),
-                    count_start_day=False,
-                    closed=closed,
-                )
-                return Window(window.first_day, extended.last_day)
+                return Window(window.first_day, uninformed.last_day), True
+            # Information given within the months after the start event: the period
+            # ends a fresh period after it arrives; given later, the extension holds.
             informed_day = context.day(informed)
-            if informed_day > window.last_day:
+            if informed_day <= count_window(start, months).last_day:
                 later = count_window(informed_day, self.period.period, closed=closed)
-                return Window(window.first_day, later.last_day)
-        return window
+                return Window(window.first_day, later.last_day), True
+            return Window(window.first_day, uninformed.last_day), True
+        return window, False
 
 
 class Tier(Record):
@@ -615,7 +651,19 @@ class QualityTiersRule(Record):
         if self.max_failed_repairs is not None and failed >= self.max_failed_repairs:
             reasons.append(reason("failed_repairs", True, count=failed))
             remedies = (Remedy.REPLACEMENT, Remedy.REFUND)
-            deductions = self._depreciation(context, start, claim_day, extended)
+            if self.depreciation_percent_per_year:
+                if facts.product.same_model_available is False:
+                    reasons.append(reason("no_same_model", True))
+                else:
+                    deductions, used_days = self._depreciation(context, start, claim_day, extended)
+                    reasons.append(
+                        reason(
+                            "depreciation",
+                            True,
+                            percent=self.depreciation_percent_per_year,
+                            days=used_days,
+                        )
+                    )
         else:
             for repair in repairs:
                 for code, limit, days in (
@@ -646,12 +694,14 @@ class QualityTiersRule(Record):
         reasons.append(reason("burden_on_consumer", True, months=months))
         return Party.CONSUMER
 
-    def _depreciation(self, context: Context, start: date, claim_day: date, repair: int) -> Decimal:
-        if not self.depreciation_percent_per_year:
-            return Decimal(0)
+    def _depreciation(
+        self, context: Context, start: date, claim_day: date, repair: int
+    ) -> tuple[Decimal, int]:
+        """Depreciation for the days of use (repair days excluded), and those days. The
+        1995 rules charge it on a refund chosen over an available same-model unit."""
         used_days = max((claim_day - start).days - repair, 0)
         gross = context.facts.order.unit_price.amount * context.facts.claim.quantity
-        return gross * self.depreciation_percent_per_year / 100 * used_days / 365
+        return gross * self.depreciation_percent_per_year / 100 * used_days / 365, used_days
 
     def _allowed(
         self,
@@ -782,13 +832,17 @@ class ShortTermRejectRule(Record):
         window = count_window(start, self.period.period)
         last = window.last_day
         paused = 0
-        for repair in sorted(facts.repairs, key=lambda r: r.handed_in_at):
-            handed_in = context.day(repair.handed_in_at)
-            if handed_in > last:
+        # The waiting period begins with the day the consumer requests (or agrees to) the
+        # repair and ends with the day the goods come back (s22(8)): neither day counts
+        # as used, and the period resumes the day after.
+        for repair in sorted(facts.repairs, key=lambda r: r.waiting_from):
+            waiting_from = max(context.day(repair.waiting_from), window.first_day)
+            if waiting_from > last:
                 continue
             back = context.day(repair.handed_back_at) if repair.handed_back_at else claim_day
-            remaining = (last - handed_in).days
-            paused += (back - handed_in).days
+            back = max(back, waiting_from)
+            remaining = (last - waiting_from).days + 1
+            paused += (back - waiting_from).days + 1
             last = back + timedelta(days=max(remaining, self.minimum_after_repair_days))
         window = Window(window.first_day, last)
         reasons: list[Reason] = []
@@ -952,6 +1006,9 @@ class HouseholdCarRule(Record):
     max_same_problem_repairs: int = 4
     usage_rate_percent: Annotated[Decimal, Field(ge=0, le=Decimal("0.5"))] = Decimal("0.5")
     refund: RefundTerms | None = RefundTerms(days=20, working_days=True, holiday_country="CN")
+    reply_days: Annotated[int, Field(ge=1, le=365)] | None = 10
+    """Working days the seller has to answer a replacement or refund request (art. 28),
+    counted on the refund terms' holiday calendar; None leaves the reply out."""
 
     def evaluate(self, context: Context) -> Decision:
         facts = context.facts
@@ -1091,6 +1148,9 @@ class HouseholdCarRule(Record):
             reasons.append(
                 reason("usage_compensation", True, km=km, rate=f"{self.usage_rate_percent}%")
             )
+        reply = self._reply_deadline(context)
+        if reply is not None:
+            reasons.append(reason("reply_due", True, days=reply.days, due_by=str(reply.due_by)))
         refund = refund_breakdown(context, self.refund, compensation)
         return decision(
             context,
@@ -1100,7 +1160,26 @@ class HouseholdCarRule(Record):
             window=_window(self.name, sanbao),
             return_shipping_paid_by=Party.SELLER,
             **refund_fields(context, self.refund, refund),
+            reply_deadline=reply,
             compensation=money(compensation, price.currency),
+        )
+
+    def _reply_deadline(self, context: Context) -> Deadline | None:
+        """The seller's answer to a replacement or refund request: ``reply_days`` working
+        days from the request (art. 28)."""
+        if self.reply_days is None:
+            return None
+        country = self.refund.holiday_country if self.refund is not None else None
+        calendar = working_calendar(country) if country else _WEEKDAYS
+        return trusted(
+            Deadline,
+            {
+                "days": self.reply_days,
+                "counted_from": "claim",
+                "due_by": add_working_days(context.claim_day, self.reply_days, calendar),
+                "working_days": True,
+                "holiday_country": country,
+            },
         )
 
 
