@@ -67,7 +67,7 @@ def desk_fire() -> float:
 
     desk.on_transition(hook, name="hook")
     ticket = desk.open_ticket(customer="c", channel="email", subject="bench")
-    desk.classify(ticket.id, category="repair", severity="low")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
     desk.assign(ticket.id, assignee="a")
     ticket_id = desk.fire(ticket.id, "start").id
     fire = desk.fire

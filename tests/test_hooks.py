@@ -12,6 +12,7 @@ from aftersales import (
     InvalidInput,
     Notification,
     SQLiteStore,
+    Store,
     Ticket,
 )
 from aftersales.testing import capture_notifications
@@ -44,7 +45,7 @@ def test_a_handler_runs_after_commit_and_sees_the_committed_state(desk: Desk) ->
 
     desk.on_transition(handler)
     ticket = _open(desk)
-    desk.classify(ticket.id, category="repair", severity="low")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
     assert seen == [("created", "new"), ("classify", "classified")]
 
 
@@ -56,8 +57,8 @@ def test_handlers_hear_only_what_they_subscribed_to(desk: Desk) -> None:
     desk.on_transition(lambda n: classified.append(n.event.trigger), "classify", name="classify")
     desk.on_message(lambda n: messages.append(n.event.payload["kind"]), name="messages")
     ticket = _open(desk)
-    desk.classify(ticket.id, category="repair", severity="low")
-    desk.classify(ticket.id, category="repair", severity="high")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
     desk.assign(ticket.id, assignee="li")
     desk.fire(ticket.id, "start")
     desk.add_message(ticket.id, "note", author_id="li", kind="internal_note")
@@ -71,8 +72,8 @@ def test_a_self_loop_does_not_count_as_entering(desk: Desk) -> None:
     entered: list[str] = []
     desk.on_enter("classified", lambda n: entered.append(n.event.trigger), name="entered")
     ticket = _open(desk)
-    desk.classify(ticket.id, category="a", severity="low")
-    desk.classify(ticket.id, category="b", severity="low")
+    desk.classify(ticket.id, category="other", severity="low")
+    desk.classify(ticket.id, category="delivery", severity="low")
     assert entered == ["classify"]
 
 
@@ -82,7 +83,7 @@ def test_a_failing_handler_neither_undoes_the_transition_nor_loses_the_notificat
     mailer = Flaky(failures=1)
     desk.on_enter("resolved", mailer, name="mailer")
     ticket = _open(desk)
-    desk.classify(ticket.id, category="r", severity="low")
+    desk.classify(ticket.id, category="other", severity="low")
     desk.assign(ticket.id, assignee="li")
     desk.fire(ticket.id, "start")
     resolved = desk.resolve(ticket.id, resolution="done")
@@ -138,7 +139,7 @@ def test_a_receiver_failing_30_percent_of_the_time_still_gets_every_message(
     desk.on_transition(sometimes, name="flaky")
     for _ in range(50):
         ticket = _open(desk)
-        desk.classify(ticket.id, category="x", severity="low")
+        desk.classify(ticket.id, category="other", severity="low")
     for _ in range(40):
         clock.advance(hours=1)
         desk.run_due()
@@ -158,7 +159,7 @@ def test_delivery_acknowledgements_are_written_on_flush(desk: Desk) -> None:
 def test_acknowledgements_ride_on_the_next_commit(desk: Desk) -> None:
     desk.on_transition(lambda n: None, name="quiet")
     ticket = _open(desk)
-    desk.classify(ticket.id, category="x", severity="low")
+    desk.classify(ticket.id, category="other", severity="low")
     statuses = [n.status for n in desk.store.outbox()]
     assert statuses == [DeliveryStatus.DELIVERED, DeliveryStatus.PENDING]
 
@@ -276,3 +277,94 @@ def test_a_notification_for_an_unknown_handler_waits_for_a_worker_that_knows_it(
 def test_outbox_rejects_an_unknown_status(desk: Desk) -> None:
     with pytest.raises(InvalidInput):
         desk.outbox("lost")
+
+
+def test_a_subscription_to_an_unknown_trigger_or_state_names_the_known_ones(desk: Desk) -> None:
+    with pytest.raises(InvalidInput, match=r"unknown trigger 'resolv'.*resolve"):
+        desk.on_transition(print, "resolv", name="typo")
+    with pytest.raises(InvalidInput, match=r"unknown state 'resolvd'.*resolved"):
+        desk.subscribe(print, entered=["resolvd"], name="typo")
+    with pytest.raises(InvalidInput, match=r"unknown kind 'tickets'.*ticket"):
+        desk.on_transition(print, kinds="tickets", name="typo")
+    desk.on_transition(print, "resolve", "sla_breached", "created", name="fine")
+
+
+def test_on_enter_hears_tickets_unless_it_names_case_kinds(desk: Desk) -> None:
+    from case_facts import claim_line
+
+    heard: dict[str, list[str]] = {"ticket": [], "return": [], "all": []}
+    desk.on_enter("cancelled", lambda n: heard["ticket"].append(n.event.subject_kind), name="t")
+    desk.on_enter(
+        "cancelled", lambda n: heard["return"].append(n.event.subject_kind), kinds="return"
+    )
+    desk.subscribe(
+        lambda n: heard["all"].append(n.event.subject_kind), entered="cancelled", name="all"
+    )
+    with pytest.raises(InvalidInput, match="unknown state 'refunded'"):
+        desk.on_enter("refunded", print, name="refunds")  # a ticket is never refunded
+    desk.on_enter("refunded", print, kinds=["return", "exchange"], name="refunds")
+    ticket = _open(desk)
+    case = desk.cases.request_return(ticket.id, order_id="o1", lines=[claim_line()])
+    desk.cases.fire(case.id, "cancel", payload={"reason": "changed my mind"})
+    desk.cancel(ticket.id, reason="sorted out by phone")
+    assert heard == {
+        "ticket": ["ticket"],
+        "return": ["return"],
+        "all": ["return", "ticket"],
+    }
+
+
+def test_a_failed_hooks_error_keeps_its_type_and_at_most_500_characters(desk: Desk) -> None:
+    def leaky(notification: Notification) -> None:
+        raise ConnectionError("customer 13800138000 " + "x" * 10_000)
+
+    desk.on_transition(leaky, name="leaky")
+    _open(desk)
+    [failed] = desk.outbox("pending")
+    assert failed.last_error is not None
+    assert failed.last_error.startswith("ConnectionError: customer 13800138000 xxx")
+    assert len(failed.last_error) <= len("ConnectionError: ") + 500
+
+
+def test_a_crashed_writers_notifications_are_delivered_seconds_later(
+    store: Store, clock: FrozenClock
+) -> None:
+    writer = Desk(store, clock=clock)
+
+    def dies(notification: Notification) -> None:
+        raise KeyboardInterrupt  # the process is killed between commit and delivery
+
+    writer.on_transition(dies, name="mailer")
+    with pytest.raises(KeyboardInterrupt):
+        _open(writer)
+    worker = Desk(store, clock=clock)
+    delivered: list[str] = []
+    worker.on_transition(lambda n: delivered.append(n.event.trigger), name="mailer")
+    assert worker.dispatch_outbox(clock.now()).delivered == 0  # still the writer's
+    report = worker.dispatch_outbox(clock.now() + timedelta(seconds=11))
+    assert (report.delivered, delivered) == (1, ["created"])
+
+
+def test_inline_delivery_leases_for_seconds_and_worker_claims_for_the_delivery_lease(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = Desk(store, clock=clock, settings={"delivery_lease_seconds": 120})
+    leases: list[object] = []
+
+    def handler(notification: Notification) -> None:
+        [row] = desk.outbox("pending")
+        leases.append(row.lease_until)
+        if len(leases) == 1:
+            raise ConnectionError("down")
+
+    desk.on_transition(handler, name="h")
+    _open(desk)
+    start = clock.now()
+    assert desk.dispatch_outbox(start + timedelta(seconds=60)).delivered == 1
+    assert leases == [start + timedelta(seconds=10), start + timedelta(seconds=180)]
+
+
+@pytest.mark.parametrize("limit", [-1, 0, 2**70, "", 1.5, True, None])
+def test_dispatch_outbox_refuses_a_limit_that_is_not_a_count(desk: Desk, limit: object) -> None:
+    with pytest.raises(InvalidInput, match="limit"):
+        desk.dispatch_outbox(limit=limit)  # type: ignore[arg-type]

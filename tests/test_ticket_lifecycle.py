@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from aftersales import (
+    TICKET_WORKFLOW,
     Channel,
     ConcurrencyError,
     ContactPoint,
@@ -16,12 +17,18 @@ from aftersales import (
     InvalidInput,
     MemoryStore,
     MessageKind,
+    Priority,
     StatusCategory,
+    StorageError,
+    Store,
     Ticket,
     TicketNotFound,
+    TicketQuery,
     TransitionRefused,
     TriggerNotAllowed,
+    Workflow,
 )
+from aftersales.storage import Change
 
 
 def _open(desk: Desk, **fields: object) -> Ticket:
@@ -32,7 +39,7 @@ def _open(desk: Desk, **fields: object) -> Ticket:
 
 def _in_progress(desk: Desk, **fields: object) -> Ticket:
     ticket = _open(desk, **fields)
-    desk.classify(ticket.id, category="repair", severity="high")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
     desk.assign(ticket.id, assignee="li.wei", team="repairs")
     return desk.fire(ticket.id, "start", actor="li.wei")
 
@@ -40,10 +47,10 @@ def _in_progress(desk: Desk, **fields: object) -> Ticket:
 def test_a_ticket_goes_through_the_whole_lifecycle(desk: Desk, clock: FrozenClock) -> None:
     ticket = _open(desk)
     assert (ticket.status, ticket.status_category, ticket.version) == ("new", StatusCategory.NEW, 1)
-    ticket = desk.classify(ticket.id, category="repair", severity="high")
+    ticket = desk.classify(ticket.id, category="repair_warranty", severity="high")
     assert (ticket.status, ticket.category, ticket.priority.value) == (
         "classified",
-        "repair",
+        "repair_warranty",
         "high",
     )
     ticket = desk.assign(ticket.id, assignee="li.wei", team="repairs")
@@ -265,7 +272,7 @@ def test_an_agents_first_public_reply_is_the_first_response(desk: Desk, clock: F
     stored = desk.get(ticket.id)
     assert stored.first_response_at == first
     assert stored.version == 5
-    messages = desk.messages(ticket.id)
+    messages = desk.messages(ticket.id, include_internal=True)
     assert [m.body for m in messages] == [
         "any news?",
         "check the seal",
@@ -279,7 +286,7 @@ def test_an_agents_first_public_reply_is_the_first_response(desk: Desk, clock: F
 
 def test_a_stale_expected_version_raises_and_changes_nothing(desk: Desk) -> None:
     ticket = _open(desk)
-    desk.classify(ticket.id, category="repair", severity="low")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
     with pytest.raises(ConcurrencyError) as raised:
         desk.fire(ticket.id, "cancel", payload={"reason": "x"}, expected_version=1)
     assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
@@ -289,7 +296,7 @@ def test_a_stale_expected_version_raises_and_changes_nothing(desk: Desk) -> None
 
 def test_a_concurrent_writer_loses_cleanly(desk: Desk) -> None:
     ticket = _open(desk)
-    desk.classify(ticket.id, category="repair", severity="low")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
     with pytest.raises(ConcurrencyError):
         desk._transition(ticket, "cancel", "late", {"reason": "stale read"})
     assert desk.get(ticket.id).status == "classified"
@@ -300,7 +307,7 @@ def test_tickets_are_found_by_id_number_and_filters(desk: Desk, clock: FrozenClo
     first = _open(desk, channel="wechat", customer="c1")
     clock.advance(hours=1)
     second = desk.assign(
-        desk.classify(_open(desk, customer="c2").id, category="billing", severity="low").id,
+        desk.classify(_open(desk, customer="c2").id, category="billing_invoice", severity="low").id,
         assignee="li",
     )
     assert desk.get(first.number) == first
@@ -448,3 +455,330 @@ def test_replaying_no_events_is_our_error() -> None:
 
     with pytest.raises(InvalidInput):
         fold_events([])
+
+
+def test_a_custom_workflow_stamps_its_own_name_on_tickets(clock: FrozenClock) -> None:
+    data = TICKET_WORKFLOW.to_dict()
+    data["name"] = "support_v2"
+    workflow = Workflow.from_dict(
+        data,
+        guards=TICKET_WORKFLOW.guards,
+        effects=TICKET_WORKFLOW.effects,
+        payloads=TICKET_WORKFLOW.payloads,
+    )
+    desk = Desk(clock=clock, workflow=workflow)
+    ticket = _open(desk)
+    assert ticket.workflow == "support_v2"
+    assert desk.get(ticket.id).workflow == "support_v2"
+    desk.import_tickets([{**_record(), "status": "in_progress"}])
+    assert [t.workflow for t in desk.find()] == ["support_v2", "support_v2"]
+
+
+def _record(**fields: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "channel": "email",
+        "subject": "Imported",
+        "customer_id": "c9",
+        "status": "new",
+        "status_category": "new",
+        "created_at": "2024-01-02T03:04:05+00:00",
+        "updated_at": "2024-01-02T03:04:05+00:00",
+    }
+    record.update(fields)
+    return record
+
+
+def test_finding_an_unknown_status_names_the_known_ones(desk: Desk) -> None:
+    _open(desk)
+    with pytest.raises(InvalidInput, match=r"unknown status 'neww'; known: .*'?new'?"):
+        desk.find(status="neww")
+    with pytest.raises(InvalidInput, match="unknown status"):
+        desk.find(TicketQuery(status="resolvd"))
+    assert len(desk.find(status="new")) == 1
+
+
+def test_a_customers_reply_resumes_a_ticket_waiting_on_them(desk: Desk) -> None:
+    ticket = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    desk.add_message(ticket.id, "internal", author_id="li.wei", kind="internal_note")
+    desk.add_message(ticket.id, "Any update?", author_id="li.wei")
+    assert desk.get(ticket.id).status == "waiting_on_customer"
+    desk.add_message(ticket.id, "Here is the photo", author_id="c1", author_role="customer")
+    resumed = desk.get(ticket.id)
+    assert (resumed.status, resumed.status_category) == ("in_progress", StatusCategory.OPEN)
+    history = desk.history(ticket.id)
+    assert [(e.trigger, e.actor) for e in history[-2:]] == [("add_message", "c1"), ("resume", "c1")]
+    assert desk.replay(ticket.id) == resumed
+
+
+def test_a_customers_reply_may_leave_the_ticket_waiting(store: Store, clock: FrozenClock) -> None:
+    desk = Desk(store, clock=clock, settings={"resume_on_customer_reply": False})
+    ticket = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    desk.add_message(ticket.id, "Here is the photo", author_id="c1", author_role="customer")
+    assert desk.get(ticket.id).status == "waiting_on_customer"
+
+
+def test_tickets_left_waiting_on_the_customer_are_reminded_when_configured(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = Desk(store, clock=clock, settings={"customer_wait_days": 3})
+    ticket = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    assert ticket.due_at == clock.now() + timedelta(days=3)
+    assert desk.run_due(clock.now() + timedelta(days=2)).reminded == ()
+    report = desk.run_due(clock.now() + timedelta(days=3))
+    assert (report.reminded, report.auto_closed) == ((ticket.id,), ())
+    reminded = desk.get(ticket.id)
+    assert (reminded.status, reminded.due_at) == (
+        "waiting_on_customer",
+        clock.now() + timedelta(days=6),
+    )
+    assert desk.history(ticket.id)[-1].trigger == "customer_reminder"
+    assert desk.replay(ticket.id) == reminded
+    resumed = desk.fire(ticket.id, "resume")
+    assert resumed.due_at is None
+    assert desk.run_due(clock.now() + timedelta(days=30)).reminded == ()
+
+
+def test_tickets_left_waiting_on_the_customer_may_auto_close(
+    store: Store, clock: FrozenClock
+) -> None:
+    settings = {"customer_wait_days": 5, "customer_wait_action": "close"}
+    desk = Desk(store, clock=clock, settings=settings)
+    ticket = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    report = desk.run_due(clock.now() + timedelta(days=5))
+    assert report.auto_closed == (ticket.id,)
+    closed = desk.get(ticket.id)
+    assert (closed.status, closed.due_at) == ("closed", None)
+    assert desk.history(ticket.id)[-1].payload == {"note": "no reply from the customer in 5 days"}
+
+
+def test_waiting_on_the_customer_never_times_out_by_default(desk: Desk, clock: FrozenClock) -> None:
+    ticket = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    assert ticket.due_at is None
+    report = desk.run_due(clock.now() + timedelta(days=365))
+    assert (report.reminded, report.auto_closed) == ((), ())
+
+
+def test_a_merge_links_messages_records_it_on_the_target_and_redirects_replies(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    original = _open(desk)
+    duplicate = _open(desk, subject="Kettle leaks (sent twice)")
+    desk.add_message(original.id, "Please send a photo", author_id="li.wei")
+    clock.advance(minutes=1)
+    desk.add_message(duplicate.id, "It leaks from the base", author_id="c1", author_role="customer")
+    clock.advance(minutes=1)
+    merged = desk.merge(duplicate.id, into=original.id, actor="li.wei")
+    assert (merged.status, merged.merged_into) == ("merged", original.id)
+    event = desk.history(original.id)[-1]
+    assert (event.trigger, event.actor, event.payload) == (
+        "merged_from",
+        "li.wei",
+        {"ticket_id": duplicate.id, "number": duplicate.number, "messages": 1},
+    )
+    clock.advance(minutes=1)
+    later = desk.add_message(duplicate.id, "Photo attached", author_id="c1", author_role="customer")
+    assert later.ticket_id == original.id
+    assert [(m.body, m.ticket_id) for m in desk.messages(original.id)] == [
+        ("Please send a photo", original.id),
+        ("It leaks from the base", duplicate.id),
+        ("Photo attached", original.id),
+    ]
+    assert desk.replay(original.id) == desk.get(original.id)
+
+
+def test_a_parent_cannot_close_while_its_children_are_open(desk: Desk) -> None:
+    parent = _in_progress(desk)
+    child = _open(desk, parent_id=parent.id)
+    with pytest.raises(TransitionRefused, match=f"child tickets #{child.number}") as raised:
+        desk.cancel(parent.id, reason="done")
+    assert raised.value.refusal.code == "children_open"
+    desk.resolve(parent.id, resolution="fixed")  # resolving is fine
+    desk.fire(parent.id, "confirm")
+    with pytest.raises(TransitionRefused):
+        desk.fire(parent.id, "close")
+    desk.cancel(child.id, reason="part of the parent")
+    assert desk.fire(parent.id, "close").status == "closed"
+
+
+def test_a_desk_may_let_parents_close_with_open_children(store: Store, clock: FrozenClock) -> None:
+    desk = Desk(store, clock=clock, settings={"close_parent_with_open_children": True})
+    parent = _open(desk)
+    _open(desk, parent_id=parent.id)
+    assert desk.cancel(parent.id, reason="done").status == "cancelled"
+
+
+def test_a_desk_may_declare_its_own_priority_levels_in_order(clock: FrozenClock) -> None:
+    levels = {"critical": "p1", "high": "p2", "medium": "p3", "low": "p4"}
+    desk = Desk(
+        clock=clock,
+        settings={
+            "priorities": ["p1", "p2", "p3", "p4"],
+            "default_priority": "p3",
+            "priority_for_severity": levels,
+        },
+    )
+    ticket = _open(desk)
+    assert ticket.priority == "p3"
+    assert desk.classify(ticket.id, category="delivery", severity="high").priority == "p2"
+    assert desk.classify(
+        ticket.id, category="delivery", severity="low", priority="p1"
+    ).priority == ("p1")
+    with pytest.raises(InvalidInput, match=r"unknown priority 'urgent'; known: p1, p2, p3, p4"):
+        desk.classify(ticket.id, category="delivery", severity="low", priority="urgent")
+    with pytest.raises(InvalidInput, match="unknown priority"):
+        _open(desk, priority="normal")
+    assert [desk.priority_rank(p) for p in ("p4", "p1")] == [3, 0]
+    assert desk.replay(ticket.id) == desk.get(ticket.id)
+
+
+def test_the_shipped_priorities_stay_the_default(desk: Desk) -> None:
+    ticket = _open(desk, priority="high")
+    assert ticket.priority is Priority.HIGH
+    assert desk.priority_rank(ticket.priority) == 1
+    with pytest.raises(InvalidInput, match="unknown priority 'p1'"):
+        _open(desk, priority="p1")
+
+
+def test_classify_refuses_a_category_outside_the_desks_vocabulary(desk: Desk) -> None:
+    ticket = _open(desk)
+    with pytest.raises(InvalidInput, match=r"unknown category 'repair'.*repair_warranty"):
+        desk.classify(ticket.id, category="repair", severity="high")
+    with pytest.raises(InvalidInput, match="unknown category 'billing'"):
+        desk.fire(ticket.id, "classify", payload={"category": "billing", "severity": "low"})
+    assert desk.get(ticket.id) == ticket
+    assert desk.classify(ticket.id, category="repair_warranty", severity="high").category == (
+        "repair_warranty"
+    )
+
+
+def test_a_desk_may_declare_its_own_categories(clock: FrozenClock) -> None:
+    desk = Desk(clock=clock, settings={"categories": ["repair", "return", "billing"]})
+    assert desk.categories == ("repair", "return", "billing")
+    ticket = _open(desk)
+    assert desk.classify(ticket.id, category="repair", severity="low").category == "repair"
+    with pytest.raises(InvalidInput, match="known: repair, return, billing"):
+        desk.classify(ticket.id, category="repair_warranty", severity="low")
+
+
+def test_routing_on_open_without_a_classifier_stores_nothing(desk: Desk) -> None:
+    with pytest.raises(InvalidInput, match="no classifier"):
+        desk.open_ticket(
+            customer=Customer(id="c7", name="Wang"), channel="app", subject="Hi", route=True
+        )
+    assert desk.find() == []
+    with pytest.raises(CustomerNotFound):
+        desk.get_customer("c7")
+
+
+class _FailingCommits(MemoryStore):
+    def commit(self, change: Change) -> None:
+        raise StorageError("the database went away")
+
+
+def test_a_ticket_and_its_new_customer_are_stored_together_or_not_at_all(
+    clock: FrozenClock,
+) -> None:
+    store = _FailingCommits()
+    desk = Desk(store, clock=clock)
+    customer = Customer(id="c8", name="Li", contacts=[ContactPoint(channel="sms", address="138")])
+    with pytest.raises(StorageError):
+        desk.open_ticket(customer=customer, channel="sms", subject="Hi")
+    with pytest.raises(CustomerNotFound):
+        store.get_customer("c8")
+    assert store.find_customer(Channel.SMS, "138") is None
+
+
+def test_a_new_customer_is_saved_with_the_ticket(desk: Desk) -> None:
+    customer = Customer(id="c8", name="Li", contacts=[ContactPoint(channel="sms", address="138")])
+    ticket = desk.open_ticket(customer=customer, channel="sms", subject="Hi")
+    assert ticket.customer_id == "c8"
+    assert desk.get_customer("c8") == customer
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda desk, t: desk.import_tickets(" "),
+        lambda desk, t: desk.import_tickets(None),
+        lambda desk, t: desk.import_tickets([1]),
+        lambda desk, t: desk.run_due(limit=""),
+        lambda desk, t: desk.run_due(limit=0),
+        lambda desk, t: desk.run_due(limit=2**70),
+        lambda desk, t: desk.fire(t, "classify", expected_version="1"),
+        lambda desk, t: desk.fire(t, "classify", expected_version=True),
+        lambda desk, t: desk.fire(2**70, "start"),
+        lambda desk, t: desk.fire(-1, "start"),
+        lambda desk, t: desk.get({}),
+        lambda desk, t: desk.get(2**70),
+        lambda desk, t: desk.get("\ud800"),
+        lambda desk, t: desk.get("a\x00b"),
+        lambda desk, t: desk.cancel(t, reason="x", actor="\ud800"),
+        lambda desk, t: desk.cancel(t, reason="x", actor="bob\x07"),
+        lambda desk, t: desk.open_ticket(customer="c1", channel="sms", subject="x", actor="\ud800"),
+        lambda desk, t: desk.import_tickets([], actor="a\nb"),
+        lambda desk, t: desk.messages(t, include_internal="yes"),
+    ],
+    ids=[
+        "import-str",
+        "import-none",
+        "import-int-record",
+        "run_due-limit-str",
+        "run_due-limit-0",
+        "run_due-limit-2**70",
+        "expected_version-str",
+        "expected_version-bool",
+        "fire-number-2**70",
+        "fire-number-negative",
+        "get-dict",
+        "get-number-2**70",
+        "get-lone-surrogate",
+        "get-nul",
+        "actor-lone-surrogate",
+        "actor-control-character",
+        "open-actor-lone-surrogate",
+        "import-actor-newline",
+        "messages-include_internal-str",
+    ],
+)
+def test_wrong_types_and_bad_identifiers_raise_invalid_input_and_change_nothing(
+    desk: Desk, call: Callable[[Desk, str], object]
+) -> None:
+    ticket = _open(desk)
+    with pytest.raises(InvalidInput):
+        call(desk, ticket.id)
+    assert desk.find() == [ticket]
+    assert len(desk.history(ticket.id)) == 1
+
+
+def test_messages_leave_internal_notes_out_unless_asked(desk: Desk) -> None:
+    ticket = _open(desk)
+    desk.add_message(ticket.id, "Hello", author_id="c1", author_role="customer")
+    desk.add_message(ticket.id, "VIP, be nice", author_id="li", kind="internal_note")
+    desk.add_message(ticket.id, "Hi, how can we help?", author_id="li")
+    assert [m.body for m in desk.messages(ticket.id)] == ["Hello", "Hi, how can we help?"]
+    assert [m.body for m in desk.messages(ticket.id, include_internal=True)] == [
+        "Hello",
+        "VIP, be nice",
+        "Hi, how can we help?",
+    ]
+
+
+def test_collections_on_tickets_and_customers_are_bounded(store: Store, clock: FrozenClock) -> None:
+    desk = Desk(store, clock=clock)
+    with pytest.raises(InvalidInput, match="at most 50 tags"):
+        _open(desk, tags=[f"t{i}" for i in range(51)])
+    contacts = [ContactPoint(channel="sms", address=str(i)) for i in range(21)]
+    with pytest.raises(InvalidInput, match="at most 20 contact points"):
+        desk.save_customer(Customer(id="c5", name="Many", contacts=contacts))
+    ticket = _open(desk)
+    evidence = {"category": "other", "severity": "low", "evidence": ["x" * 200] * 400}
+    with pytest.raises(InvalidInput, match="bytes of JSON"):
+        desk.fire(ticket.id, "classify", payload=evidence)
+    assert desk.find() == [ticket]
+    ticket = _in_progress(desk)
+    small = Desk(store, clock=clock, settings={"max_tags": 2, "max_payload_bytes": 100})
+    with pytest.raises(InvalidInput, match="at most 2 tags"):
+        _open(small, tags=["a", "b", "c"])
+    with pytest.raises(InvalidInput, match="bytes of JSON"):
+        small.fire(ticket.id, "wait_for_customer", payload={"note": "x" * 100})
+    assert desk.get(ticket.id) == ticket

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from enum import Enum
 from os import PathLike
 from typing import Any
 
 import attrs
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from aftersales._retry import fire_with_retries
 from aftersales._validation import fold, invalid_input, parse, recorded_payload
@@ -22,8 +24,8 @@ from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
     InvalidInput,
-    InvalidWorkflow,
     TicketNotFound,
+    TransitionError,
     TransitionRefused,
 )
 from aftersales.models import (
@@ -41,16 +43,34 @@ from aftersales.models import (
     StatusCategory,
     Ticket,
 )
-from aftersales.models._base import trusted
-from aftersales.models.events import SLA_BREACHED, SLA_RESCHEDULED, SLA_WARNING, TICKET_KIND
+from aftersales.models._base import Identifier, ShortText, trusted
+from aftersales.models.case import CaseKind
+from aftersales.models.events import (
+    RESERVED_TRIGGERS,
+    SLA_BREACHED,
+    SLA_RESCHEDULED,
+    SLA_WARNING,
+    TICKET_KIND,
+)
+from aftersales.models.ticket import priority_level
 from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
 from aftersales.routing._text import has_cjk
 from aftersales.routing.assign import Assignment, Router, RouteRequest, RoutingConfig
-from aftersales.routing.classify import Classifier, InquiryContext
-from aftersales.settings import DeskSettings
+from aftersales.routing.classify import CATEGORIES, Classifier, InquiryContext, RuleClassifier
+from aftersales.settings import DeskSettings, WaitingAction
 from aftersales.sla.policy import Metric, MetricState, SLAPolicy, SLAStatus
 from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
-from aftersales.workflows import TICKET_WORKFLOW, Refusal, TransitionContext, Workflow
+from aftersales.workflows import (
+    COMPLAINT_WORKFLOW,
+    EXCHANGE_WORKFLOW,
+    REFUND_WORKFLOW,
+    REPAIR_WORKFLOW,
+    RETURN_WORKFLOW,
+    TICKET_WORKFLOW,
+    Refusal,
+    TransitionContext,
+    Workflow,
+)
 
 _ACK_BATCH = 100
 _ATTEMPTS = 5
@@ -61,12 +81,87 @@ transition. A stale copy is harmless: the store's version check refuses the writ
 transition is decided again on a fresh read."""
 
 
+CUSTOMER_REMINDER = "customer_reminder"
+"""The trigger name of the event :meth:`Desk.run_due` records on a ticket left waiting on
+the customer for ``DeskSettings.customer_wait_days`` (with ``customer_wait_action``
+``"remind"``): subscribe to it to send the reminder."""
+
+MERGED_FROM = "merged_from"
+"""The trigger name of the event a merge records on the ticket merged into: its payload
+names the duplicate (``ticket_id``, ``number``) and how many messages it had."""
+
+TICKET_EVENTS = frozenset({*RESERVED_TRIGGERS, CUSTOMER_REMINDER, MERGED_FROM})
+"""Events a ticket's history may hold besides its workflow's transitions."""
+
+CASE_WORKFLOWS: dict[str, Workflow] = {
+    CaseKind.RETURN.value: RETURN_WORKFLOW,
+    CaseKind.EXCHANGE.value: EXCHANGE_WORKFLOW,
+    CaseKind.REFUND.value: REFUND_WORKFLOW,
+    CaseKind.REPAIR.value: REPAIR_WORKFLOW,
+    CaseKind.COMPLAINT.value: COMPLAINT_WORKFLOW,
+}
+"""The workflow of each case kind, for validating subscriptions."""
+
+ALL_KINDS = "all"
+"""``kinds=ALL_KINDS`` subscribes to tickets and every case kind."""
+
+_MAX_NUMBER = 2**63 - 1
+_MAX_LIMIT = 1_000_000
+_ERROR_TEXT = 500
+"""Characters of a failed hook's exception text kept in ``last_error`` (after its type)."""
+
+_VALIDATORS = {
+    128: TypeAdapter(Identifier).validate_python,
+    200: TypeAdapter(ShortText).validate_python,
+}
+
+
 def _check_text(name: str, value: object, max_length: int = 128) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= max_length:
-        raise InvalidInput(
-            name, [FieldError((name,), f"must be a string of 1 to {max_length} characters")]
-        )
+    """``value`` if it is an identifier (or, with ``max_length`` 200, a short text): a str
+    of valid Unicode without control characters. Otherwise InvalidInput."""
+    if type(value) is str and 0 < len(value) <= max_length and value.isprintable():
+        return value  # the common case, without pydantic
+    if isinstance(value, str) and 0 < len(value) <= max_length:
+        try:
+            _VALIDATORS[max_length](value)
+        except ValidationError as error:
+            raise invalid_input(name, error) from None
+        return value
+    raise InvalidInput(
+        name, [FieldError((name,), f"must be a string of 1 to {max_length} characters")]
+    )
+
+
+def _check_count(name: str, value: object, maximum: int = _MAX_LIMIT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInput(name, [FieldError((name,), f"must be an int from 1 to {maximum:,}")])
     return value
+
+
+def _error_text(error: BaseException) -> str:
+    """What ``last_error`` keeps of a hook's exception: its type and at most
+    :data:`_ERROR_TEXT` characters of its text (which may hold personal data)."""
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the dispatch
+        text = "<unprintable>"
+    if len(text) > _ERROR_TEXT:
+        text = text[: _ERROR_TEXT - 1] + "…"
+    return f"{type(error).__qualname__}: {text}"
+
+
+def _unknown(
+    where: str | tuple[str | int, ...],
+    names: Iterable[object],
+    known: Iterable[str],
+    noun: str | None = None,
+) -> FieldError:
+    """The error for ``names`` that are not among ``known``, naming the known ones."""
+    location = (where,) if isinstance(where, str) else where
+    shown = ", ".join(repr(n.value if isinstance(n, Enum) else n) for n in names)
+    return FieldError(
+        location, f"unknown {noun or location[-1]} {shown}; known: {', '.join(known)}"
+    )
 
 
 # The validator itself: Ticket.model_validate adds a call and a translation per record,
@@ -126,8 +221,9 @@ class DispatchReport:
 
 @attrs.frozen
 class DueReport:
-    """What :meth:`Desk.run_due` did: tickets auto-closed, outbox deliveries, SLA events
-    and after-sales case steps past their time limit."""
+    """What :meth:`Desk.run_due` did: tickets auto-closed (resolved and never confirmed,
+    or left waiting on the customer), outbox deliveries, SLA events, after-sales case
+    steps past their time limit, and reminders."""
 
     auto_closed: tuple[str, ...] = ()
     dispatch: DispatchReport = DispatchReport()
@@ -135,6 +231,8 @@ class DueReport:
     """(ticket id, ``sla_warning`` or ``sla_breached``, metric) for each event emitted."""
     cases: tuple[DueCase, ...] = ()
     """What was done with each overdue case step (see :meth:`CaseDesk.run_due`)."""
+    reminded: tuple[str, ...] = ()
+    """Tickets waiting on the customer that got a ``customer_reminder`` event."""
 
 
 @attrs.frozen
@@ -166,6 +264,12 @@ class Desk:
     Every change is validated first (bad input raises :class:`~aftersales.InvalidInput`
     and stores nothing), decided by the workflow, then committed with its event and outbox
     rows in one transaction. Hooks run after the commit.
+
+    The desk declares its vocabulary: the categories tickets are classified with
+    (``DeskSettings.categories``, by default the classifier's, see :attr:`categories`),
+    its priority levels (``DeskSettings.priorities``) and its workflow's states and
+    triggers. A name outside them raises :class:`~aftersales.InvalidInput` naming the
+    known ones, and routing rules that name an unknown category refuse to build the desk.
     """
 
     def __init__(
@@ -197,18 +301,87 @@ class Desk:
         )
         self.clock: Clock = SystemClock() if clock is None else clock
         self.settings = parse(DeskSettings, settings or {}, "settings")
+        if not isinstance(workflow, Workflow):
+            raise InvalidInput("desk", [FieldError(("workflow",), "must be a Workflow")])
         self.workflow = workflow
+        self.categories: tuple[str, ...] = self._vocabulary(classifier)
+        """The categories tickets may be classified with, as the desk declares them."""
+        self._categories = frozenset(self.categories)
+        self._check_routing()
+        self._priorities = frozenset(self.settings.priorities)
+        self._states = frozenset(state.name for state in workflow.states)
         self._hooks = HookRegistry()
         self._lock = threading.Lock()
         self._next_free = self._block_end = 0
         self._acks: list[str] = []
-        self._lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+        self._lease = timedelta(seconds=self.settings.inline_lease_seconds)
+        """Notifications written with a change are leased to this process this long."""
+        self._claim_lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+        self._customer_wait = self.settings.customer_wait
         self._triggers = frozenset(workflow.triggers)
         self._empty_recorded: dict[str, dict[str, Any]] = {}
         self._recent: dict[str, Ticket] = {}
         self._deliver: Callable[[Subscription, Notification], None] = self._call_handler
         self.cases = CaseDesk(self, policy=policy, inventory=inventory, step_limits=step_limits)
         """Returns, exchanges, refunds, warranty repairs and complaints (see :class:`CaseDesk`)."""
+
+    def _vocabulary(self, classifier: Classifier | None) -> tuple[str, ...]:
+        declared = self.settings.categories
+        if declared is not None:
+            return declared
+        names = dict.fromkeys(CATEGORIES)
+        if isinstance(classifier, RuleClassifier):
+            names.update(dict.fromkeys(classifier.rules.categories))
+            names.update(dict.fromkeys(sorted(classifier.rules.extra_categories)))
+        return tuple(names)
+
+    def _check_routing(self) -> None:
+        if self.router is None:
+            return
+        known = self._categories
+        errors = []
+        for index, rule in enumerate(self.router.config.rules):
+            unknown = sorted((rule.match.category or frozenset()) - known)
+            if unknown:
+                errors.append(
+                    FieldError(
+                        ("rules", index, "match", "category"),
+                        f"rule {rule.name!r} names unknown categories {', '.join(unknown)}; "
+                        f"the desk's categories: {', '.join(self.categories)}",
+                    )
+                )
+        for index, agent in enumerate(self.router.config.agents):
+            unknown = sorted(agent.skills.categories - known)
+            if unknown:
+                errors.append(
+                    FieldError(
+                        ("agents", index, "skills", "categories"),
+                        f"agent {agent.id!r} has skills in unknown categories "
+                        f"{', '.join(unknown)}; the desk's categories: "
+                        f"{', '.join(self.categories)}",
+                    )
+                )
+        if errors:
+            raise InvalidInput("routing", errors)
+
+    def check_category(self, category: object) -> str:
+        """``category`` if the desk knows it (see :attr:`categories`); otherwise
+        :class:`~aftersales.InvalidInput` naming the known ones."""
+        if isinstance(category, str) and category in self._categories:
+            return category
+        raise InvalidInput("category", [_unknown("category", [category], self.categories)])
+
+    def priority_rank(self, priority: str) -> int:
+        """The rank of a priority level: 0 for the most urgent of the desk's levels
+        (``DeskSettings.priorities`` in order). Sort tickets with
+        ``key=lambda t: desk.priority_rank(t.priority)``."""
+        try:
+            return self.settings.priorities.index(priority)
+        except ValueError:
+            raise InvalidInput(
+                "priority",
+                [_unknown("priority", [str(priority)], self.settings.priorities)],
+            ) from None
 
     @classmethod
     def sqlite(
@@ -261,33 +434,109 @@ class Desk:
         triggers: Iterable[str] | str | None = None,
         entered: Iterable[str] | str | None = None,
         messages: bool = False,
+        kinds: Iterable[str] | str = ALL_KINDS,
         name: str | None = None,
     ) -> Subscription:
         """Call ``handler`` after each committed event it matches (see :class:`Subscription`).
+
+        ``kinds`` says whose events: ``"ticket"``, a case kind (``"return"``,
+        ``"exchange"``, ``"refund"``, ``"repair"``, ``"complaint"``), several of them, or
+        ``"all"`` (the default here; :meth:`on_transition`, :meth:`on_enter` and
+        :meth:`on_message` default to ``"ticket"``). ``triggers`` and ``entered`` must
+        name triggers and states of those kinds' workflows (the ticket's is the desk's
+        own); an unknown name raises :class:`~aftersales.InvalidInput` naming the known
+        ones, rather than a subscription that never fires.
 
         ``name`` defaults to the handler's module and qualified name; it must be unique
         per desk and stable across restarts, because the outbox refers to it.
         """
         if not callable(handler):
             raise InvalidInput("subscription", [FieldError(("handler",), "must be callable")])
+        if not isinstance(messages, bool):
+            raise InvalidInput("subscription", [FieldError(("messages",), "must be a bool")])
         if name is None:
             name = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', '?')}"
-        return self._hooks.add(Subscription(name, handler, triggers, entered, messages))
+        chosen = self._kinds(kinds)
+        workflows = [
+            self.workflow if kind == TICKET_KIND else CASE_WORKFLOWS[kind]
+            for kind in (chosen or (TICKET_KIND, *CASE_WORKFLOWS))
+        ]
+        trigger_names = self._names("triggers", triggers)
+        if trigger_names is not None:
+            known = set(TICKET_EVENTS).union(*(w.triggers for w in workflows))
+            unknown = sorted(set(trigger_names) - known)
+            if unknown:
+                raise InvalidInput(
+                    "subscription", [_unknown("triggers", unknown, sorted(known), "trigger")]
+                )
+        states = self._names("entered", entered)
+        if states is not None:
+            known = {state.name for w in workflows for state in w.states}
+            unknown = sorted(set(states) - known)
+            if unknown:
+                raise InvalidInput(
+                    "subscription", [_unknown("entered", unknown, sorted(known), "state")]
+                )
+        return self._hooks.add(
+            Subscription(name, handler, trigger_names, states, messages, kinds=chosen)
+        )
+
+    @staticmethod
+    def _names(what: str, names: Iterable[str] | str | None) -> tuple[str, ...] | None:
+        if names is None:
+            return None
+        values: tuple[object, ...]
+        if isinstance(names, str):
+            values = (names,)
+        else:
+            try:
+                values = tuple(names)
+            except TypeError:
+                values = (names,)
+        return tuple(_check_text(what, value) for value in values)
+
+    @staticmethod
+    def _kinds(kinds: Iterable[str] | str) -> frozenset[str] | None:
+        """The kinds asked for; None means every kind."""
+        known = (TICKET_KIND, *CASE_WORKFLOWS)
+        values = Desk._names("kinds", kinds)
+        if not values:
+            raise InvalidInput("subscription", [FieldError(("kinds",), "name at least one kind")])
+        if ALL_KINDS in values:
+            return None
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise InvalidInput(
+                "subscription", [_unknown("kinds", unknown, [*known, ALL_KINDS], "kind")]
+            )
+        return frozenset(values)
 
     def on_transition(
-        self, handler: Handler, *triggers: str, name: str | None = None
+        self,
+        handler: Handler,
+        *triggers: str,
+        kinds: Iterable[str] | str = TICKET_KIND,
+        name: str | None = None,
     ) -> Subscription:
-        """Subscribe to every transition and creation, or only to ``triggers``."""
-        return self.subscribe(handler, triggers=triggers or None, name=name)
+        """Subscribe to every transition and creation of tickets, or only to ``triggers``
+        (``kinds``: whose events, see :meth:`subscribe`)."""
+        return self.subscribe(handler, triggers=triggers or None, kinds=kinds, name=name)
 
-    def on_enter(self, state: str, handler: Handler, *, name: str | None = None) -> Subscription:
-        """Subscribe to a ticket entering ``state``."""
-        self.workflow.state(state)
-        return self.subscribe(handler, entered=state, name=name)
+    def on_enter(
+        self,
+        state: str,
+        handler: Handler,
+        *,
+        kinds: Iterable[str] | str = TICKET_KIND,
+        name: str | None = None,
+    ) -> Subscription:
+        """Subscribe to a ticket entering ``state`` (or a case, with ``kinds``: e.g.
+        ``desk.on_enter("refunded", send_sms, kinds="return")``)."""
+        return self.subscribe(handler, entered=state, kinds=kinds, name=name)
 
     def on_message(self, handler: Handler, *, name: str | None = None) -> Subscription:
         """Subscribe to messages added to tickets."""
-        return self.subscribe(handler, messages=True, name=name)
+        return self.subscribe(handler, messages=True, kinds=TICKET_KIND, name=name)
 
     def unsubscribe(self, name: str) -> None:
         """Stop calling the handler subscribed under ``name``."""
@@ -316,9 +565,7 @@ class Desk:
                     failed += 1
                 else:
                     dead += 1
-                self.store.mark_failed(
-                    notification.key, f"{type(error).__name__}: {error}", retry_at, now
-                )
+                self.store.mark_failed(notification.key, _error_text(error), retry_at, now)
             else:
                 delivered += 1
                 self._acks.append(notification.key)
@@ -342,13 +589,17 @@ class Desk:
                 raise
 
     def dispatch_outbox(self, now: datetime | None = None, *, limit: int = 100) -> DispatchReport:
-        """Deliver pending notifications that are due, e.g. retries after failures.
+        """Deliver pending notifications that are due, e.g. retries after failures, and
+        those a process that crashed wrote but could not deliver (after their short
+        ``inline_lease_seconds``).
 
-        Safe to run from several workers at once: each claims its rows with a lease.
+        Safe to run from several workers at once: each claims its rows with a lease of
+        ``delivery_lease_seconds``. ``limit`` (1 to 1,000,000) caps the rows claimed.
         """
+        limit = _check_count("limit", limit)
         now = self._checked_now(now)
         self.flush()
-        claimed = self.store.claim_outbox(now, now + self._lease, limit)
+        claimed = self.store.claim_outbox(now, now + self._claim_lease, limit)
         report = self._dispatch(claimed, now)
         self.flush()
         assert report is not None
@@ -369,6 +620,7 @@ class Desk:
         expected_version: int,
         events: Sequence[Event],
         messages: Sequence[Message] = (),
+        customer: Customer | None = None,
     ) -> None:
         now = ticket.updated_at
         outbox = (
@@ -376,7 +628,9 @@ class Desk:
         )
         acks, self._acks = self._acks, []
         try:
-            self.store.commit(Change(ticket, expected_version, events, messages, outbox, acks))
+            self.store.commit(
+                Change(ticket, expected_version, events, messages, outbox, acks, customer)
+            )
         except BaseException:
             self._acks = acks + self._acks
             self._recent.pop(ticket.id, None)
@@ -406,20 +660,35 @@ class Desk:
         """Record a new inquiry arriving on ``channel`` and return the new ticket.
 
         With ``route`` (default: the desk's ``route_on_open``) the desk classifies and
-        assigns it too (see :meth:`route`).
+        assigns it too (see :meth:`route`); a desk without a classifier refuses that
+        before it stores anything.
 
-        ``customer`` is a :class:`Customer` (saved, with its contact points) or the id of
-        one. ``parent_id`` and ``follow_up_of`` must name existing tickets.
+        ``customer`` is a :class:`Customer` (saved with the ticket, in the same
+        transaction, with its contact points) or the id of one. ``parent_id`` and
+        ``follow_up_of`` must name existing tickets. ``priority`` defaults to the desk's
+        ``default_priority`` and must be one of its ``priorities``.
         """
         _check_text("actor", actor)
-        customer_id = customer.id if isinstance(customer, Customer) else customer
+        record: Customer | None = None
+        if isinstance(customer, Customer):
+            record = self._checked_customer(customer)
+            customer_id: object = record.id
+        else:
+            customer_id = customer
+        routing = self.route_on_open if route is None else route
+        if routing and self.classifier is None:
+            raise InvalidInput(
+                "route", [FieldError(("classifier",), "this desk has no classifier to route with")]
+            )
         now = self._now()
         fields: dict[str, Any] = {
+            "workflow": self.workflow.name,
             "channel": channel,
             "subject": subject,
             "description": description,
             "customer_id": customer_id,
             "order_line": order_line,
+            "priority": self.settings.default_priority if priority is None else priority,
             "tags": tuple(tags) if isinstance(tags, (list, tuple)) else tags,
             "parent_id": parent_id,
             "follow_up_of": follow_up_of,
@@ -429,22 +698,45 @@ class Desk:
             "updated_at": now,
             "number": 1,
         }
-        if priority is not None:
-            fields["priority"] = priority
         ticket = parse(Ticket, fields, "ticket")
+        self._check_ticket(ticket)
         for linked in (parent_id, follow_up_of):
             if linked is not None:
                 self.get(linked)
-        if isinstance(customer, Customer):
-            self.save_customer(customer)
         ticket = ticket.model_copy(update={"number": self._next_number()})
         event = _creation_event(ticket, actor)
         if self.sla is not None:
             ticket = self._with_sla(ticket, event, now)
-        self._commit(ticket, 0, (event,))
-        if self.route_on_open if route is None else route:
+        self._commit(ticket, 0, (event,), customer=record)
+        if routing:
             return self.route(ticket.id)
         return ticket
+
+    def _checked_customer(self, customer: Customer | Mapping[str, Any]) -> Customer:
+        record = parse(Customer, customer, "customer")
+        limit = self.settings.max_contacts
+        if len(record.contacts) > limit:
+            raise InvalidInput(
+                "customer",
+                [FieldError(("contacts",), f"at most {limit} contact points (max_contacts)")],
+            )
+        return record
+
+    def _check_ticket(self, ticket: Ticket, where: tuple[str | int, ...] = ()) -> None:
+        """The desk's own limits and vocabulary, beyond what a Ticket validates."""
+        errors = []
+        if len(ticket.tags) > self.settings.max_tags:
+            errors.append(
+                FieldError((*where, "tags"), f"at most {self.settings.max_tags} tags (max_tags)")
+            )
+        if ticket.priority not in self._priorities:
+            errors.append(
+                _unknown((*where, "priority"), [ticket.priority], self.settings.priorities)
+            )
+        if ticket.category is not None and ticket.category not in self._categories:
+            errors.append(_unknown((*where, "category"), [ticket.category], self.categories))
+        if errors:
+            raise InvalidInput("ticket", errors)
 
     def route(self, ticket_id: str, *, previous_contacts: int | None = None) -> Ticket:
         """Classify a new ticket (with the desk's classifier) and assign it (with its
@@ -546,15 +838,28 @@ class Desk:
     ) -> int:
         """Import tickets from another system in batches (one transaction each).
 
-        Each record has the fields of :class:`~aftersales.Ticket`; ``number`` is assigned
-        when missing, ``status_category`` follows ``status``, times are kept as given.
+        ``records`` is an iterable of :class:`~aftersales.Ticket` or mappings with its
+        fields; ``number`` is assigned when missing, times are kept as given. ``status``
+        must be a state of the desk's workflow, and ``status_category`` is always the one
+        the workflow gives that state (a category given in the record is ignored);
+        ``workflow`` is the desk's. Categories, priorities and tags must fit the desk
+        (see :meth:`open_ticket`).
         Every ticket gets its creation event; hooks are not called (an import is history,
         not news). A record that does not validate raises :class:`~aftersales.InvalidInput`
         naming its position, and its whole batch is not written. Returns the count imported.
         """
         _check_text("actor", actor)
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
             raise InvalidInput("import", [FieldError(("batch_size",), "must be 1 to 100,000")])
+        if not 1 <= batch_size <= 100_000:
+            raise InvalidInput("import", [FieldError(("batch_size",), "must be 1 to 100,000")])
+        if isinstance(records, (str, bytes, bytearray, Mapping, Ticket)) or not isinstance(
+            records, Iterable
+        ):
+            raise InvalidInput(
+                "import",
+                [FieldError(("records",), "must be an iterable of tickets or mappings")],
+            )
         bulk_import = getattr(self.store, "bulk_import", None)
         with bulk_import() if bulk_import is not None else nullcontext():
             return self._import(records, batch_size, actor)
@@ -565,18 +870,28 @@ class Desk:
         imported = 0
         batch: list[Change] = []
         category_of = self.workflow.category_of
+        states = self._states
+        name = self.workflow.name
         for position, record in enumerate(records):
-            data = record.model_dump() if isinstance(record, Ticket) else dict(record)
+            if isinstance(record, Ticket):
+                data = record.model_dump()
+            elif isinstance(record, Mapping):
+                data = dict(record)
+            else:
+                raise InvalidInput(
+                    "import", [FieldError((position,), "must be a Ticket or a mapping")]
+                )
             if "number" not in data or data["number"] is None:
                 data["number"] = self._next_number()
-            if "status" in data and "status_category" not in data:
-                try:
-                    data["status_category"] = category_of(str(data["status"]))
-                except InvalidWorkflow:
+            data["workflow"] = name
+            if "status" in data:
+                status = data["status"]
+                if not isinstance(status, str) or status not in states:
                     raise InvalidInput(
                         "import",
-                        [FieldError((position, "status"), f"unknown status {data['status']!r}")],
-                    ) from None
+                        [_unknown((position, "status"), [status], sorted(states))],
+                    )
+                data["status_category"] = category_of(status)
             try:
                 ticket: Ticket = _validate_ticket(data)
             except ValidationError as error:
@@ -587,6 +902,7 @@ class Desk:
                         for e in invalid_input("import", error).errors
                     ],
                 ) from None
+            self._check_ticket(ticket, (position,))
             if ticket.version != 1:
                 ticket = ticket.model_copy(update={"version": 1})
             # an import is history written once: the Nones are left out of it (and of the
@@ -604,22 +920,31 @@ class Desk:
 
     def fire(
         self,
-        ticket_id: str,
+        ticket_id: str | int,
         trigger: str,
         *,
         actor: str = "system",
         payload: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
     ) -> Ticket:
-        """Fire ``trigger`` on a ticket and return the ticket after the transition.
+        """Fire ``trigger`` on a ticket (by id or number) and return the ticket after the
+        transition.
 
         Raises :class:`~aftersales.TriggerNotAllowed` (naming the allowed triggers) or
         :class:`~aftersales.TransitionRefused` (with the guard's reason) and changes
-        nothing. With ``expected_version``, a ticket changed since then raises
-        :class:`~aftersales.ConcurrencyError`.
+        nothing. With ``expected_version`` (an int from 1), a ticket changed since then
+        raises :class:`~aftersales.ConcurrencyError`. ``payload`` holds at most
+        ``DeskSettings.max_payload_bytes`` of JSON.
         """
+        if expected_version is not None and (
+            type(expected_version) is not int or not 1 <= expected_version <= _MAX_NUMBER
+        ):
+            raise InvalidInput(
+                "fire",
+                [FieldError(("expected_version",), "must be an int from 1 (or None)")],
+            )
         return fire_with_retries(
-            ticket_id,
+            ticket_id,  # type: ignore[arg-type]
             recent=self._recent,
             read=self.get,
             transition=lambda ticket: self._transition(ticket, trigger, actor, payload),
@@ -635,14 +960,35 @@ class Desk:
         payload: Mapping[str, Any] | None,
         now: datetime | None = None,
     ) -> Ticket:
+        if now is None:
+            now = self._now()
+        changed, event = self._decide(ticket, trigger, actor, payload, now)
+        if self.sla is not None:
+            changed = self._with_sla(changed, event, now)
+        self._commit(changed, ticket.version, (event,))
+        return changed
+
+    def _decide(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> tuple[Ticket, Event]:
+        """The ticket after ``trigger`` and the event that records it, not yet committed."""
         _check_text("actor", actor)
         _check_text("trigger", trigger)
         if payload is not None and not isinstance(payload, Mapping):
             raise InvalidInput("payload", [FieldError(("payload",), "must be a mapping")])
         workflow = self.workflow
         parsed = workflow.parse_payload(trigger, payload) if trigger in self._triggers else None
-        if now is None:
-            now = self._now()
+        if parsed is None:
+            recorded = dict(payload or {})
+        else:
+            recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
+        if payload:
+            self._check_payload_size(recorded)
         move = workflow.decide(
             TransitionContext(
                 subject=ticket,
@@ -657,18 +1003,19 @@ class Desk:
         )
         version = ticket.version + 1
         updates = move.updates
+        category = move.category
+        if category is not ticket.status_category:
+            self._on_new_category(ticket, trigger, category, updates, now)
+        if "category" in updates or "priority" in updates:
+            self._check_vocabulary(updates)
         changes = _json_changes(updates) if updates else {}
         updates["status"] = changes["status"] = move.dest
-        updates["status_category"] = move.category
-        changes["status_category"] = move.category.value
+        updates["status_category"] = category
+        changes["status_category"] = category.value
         updates["updated_at"] = now
         changes["updated_at"] = now.isoformat()
         updates["version"] = changes["version"] = version
         changed = trusted(Ticket, {**ticket.__dict__, **updates})
-        if parsed is None:
-            recorded = dict(payload or {})
-        else:
-            recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
         event = trusted(
             Event,
             {
@@ -684,10 +1031,74 @@ class Desk:
                 "changes": changes,
             },
         )
-        if self.sla is not None:
-            changed = self._with_sla(changed, event, now)
-        self._commit(changed, ticket.version, (event,))
-        return changed
+        return changed, event
+
+    def _on_new_category(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        category: StatusCategory,
+        updates: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """What entering another status category implies, whatever the workflow: the
+        waiting-on-customer timer, and no closing a parent whose children are open."""
+        if category is StatusCategory.WAITING_ON_CUSTOMER:
+            if self._customer_wait is not None and "due_at" not in updates:
+                updates["due_at"] = now + self._customer_wait
+        elif (
+            ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
+            and ticket.due_at is not None
+            and "due_at" not in updates
+        ):
+            updates["due_at"] = None
+        if (
+            category is StatusCategory.CLOSED
+            and trigger != "merge"
+            and not self.settings.close_parent_with_open_children
+        ):
+            self._refuse_open_children(ticket, trigger)
+
+    def _refuse_open_children(self, ticket: Ticket, trigger: str) -> None:
+        children = self.store.find(TicketQuery(parent_id=ticket.id, limit=10_000))
+        open_children = [child for child in children if not child.is_closed]
+        if not open_children:
+            return
+        numbers = ", ".join(child.display_number for child in open_children[:10])
+        raise TransitionRefused(
+            subject_id=ticket.id,
+            label=f"ticket {ticket.display_number}",
+            trigger=trigger,
+            state=ticket.status,
+            allowed=self.workflow.allowed_triggers(ticket.status),
+            refusal=Refusal(
+                code="children_open",
+                message=f"its child tickets {numbers} are still open; close them first",
+                message_zh=f"子工单 {numbers} 尚未关闭，请先关闭子工单",
+                params={"children": [child.id for child in open_children]},
+            ),
+        )
+
+    def _check_vocabulary(self, updates: dict[str, Any]) -> None:
+        category = updates.get("category")
+        if category is not None:
+            self.check_category(category)
+        priority = updates.get("priority")
+        if priority is not None:
+            if priority not in self._priorities:
+                raise InvalidInput(
+                    "priority", [_unknown("priority", [priority], self.settings.priorities)]
+                )
+            updates["priority"] = priority_level(priority)
+
+    def _check_payload_size(self, recorded: Mapping[str, Any]) -> None:
+        limit = self.settings.max_payload_bytes
+        size = len(json.dumps(recorded, default=str, ensure_ascii=False).encode())
+        if size > limit:
+            raise InvalidInput(
+                "payload",
+                [FieldError(("payload",), f"{size} bytes of JSON; at most {limit} allowed")],
+            )
 
     # ---------------------------------------------------------------- SLA
 
@@ -705,10 +1116,14 @@ class Desk:
             ticket, events, now, category_of=self.workflow.category_of, tier=self._tier(ticket)
         )
 
-    def _with_sla(self, changed: Ticket, event: Event, now: datetime) -> Ticket:
-        """Record the SLA rule in force and the next checkpoint with the change itself."""
-        history = [] if event.sequence == 1 else self.store.events(changed.id)
-        status = self._track(changed, [*history, event], now)
+    def _with_sla(
+        self, changed: Ticket, event: Event, now: datetime, earlier: Sequence[Event] = ()
+    ) -> Ticket:
+        """Record the SLA rule in force and the next checkpoint with the change itself.
+        ``earlier``: events of the same commit before ``event``, not stored yet."""
+        first = earlier[0] if earlier else event
+        history = [] if first.sequence == 1 else self.store.events(changed.id)
+        status = self._track(changed, [*history, *earlier, event], now)
         extra: dict[str, Any] = {}
         checkpoint = status.next_checkpoint()
         if status.rule != changed.sla_rule:
@@ -855,8 +1270,9 @@ class Desk:
             )
             for ticket in page:
                 status = self._track(ticket, self.store.events(ticket.id), now)
+                priority = ticket.priority
                 value = {
-                    "priority": ticket.priority.value,
+                    "priority": priority.value if isinstance(priority, Priority) else priority,
                     "channel": ticket.channel.value,
                     "team": ticket.team or "-",
                     "metric": "all",
@@ -947,7 +1363,15 @@ class Desk:
         )
 
     def merge(self, ticket_id: str, *, into: str, actor: str = "system") -> Ticket:
-        """Close ``ticket_id`` as a duplicate of ``into``; find duplicates by ``merged_into``."""
+        """Close ``ticket_id`` as a duplicate of ``into`` and return the duplicate.
+
+        In one transaction: the duplicate moves to ``merged`` (``merged_into`` names the
+        target) and the target records a ``merged_from`` event naming the duplicate.
+        The duplicate's messages are linked to the target: :meth:`messages` of the target
+        lists them too (each keeps the ``ticket_id`` it was written on), and a message
+        added to the duplicate later goes to the target. Find duplicates by
+        ``merged_into``.
+        """
         ticket = self.get(ticket_id)
         target = self.get(into)
         if target.is_closed:
@@ -964,7 +1388,66 @@ class Desk:
                     params={"into": target.id},
                 ),
             )
-        return self._transition(ticket, "merge", actor, {"into": target.id})
+        now = self._now()
+        merged, event = self._decide(ticket, "merge", actor, {"into": target.id}, now)
+        if self.sla is not None:
+            merged = self._with_sla(merged, event, now)
+        version = target.version + 1
+        updates: dict[str, Any] = {"updated_at": now, "version": version}
+        linked = trusted(
+            Event,
+            {
+                "subject_id": target.id,
+                "subject_kind": TICKET_KIND,
+                "sequence": version,
+                "trigger": MERGED_FROM,
+                "from_state": target.status,
+                "to_state": target.status,
+                "actor": actor,
+                "at": now,
+                "payload": {
+                    "ticket_id": ticket.id,
+                    "number": ticket.number,
+                    "messages": len(self.store.messages(ticket.id)),
+                },
+                "changes": _json_changes(updates),
+            },
+        )
+        receiving = target.model_copy(update=updates)
+        self._commit_many(
+            [
+                (merged, ticket.version, (event,)),
+                (receiving, target.version, (linked,)),
+            ]
+        )
+        return merged
+
+    def _commit_many(self, changes: Sequence[tuple[Ticket, int, Sequence[Event]]]) -> None:
+        """Commit changes of several tickets in one transaction, then run their hooks."""
+        now = changes[0][0].updated_at
+        rows = []
+        outbox: list[Notification] = []
+        for ticket, expected_version, events in changes:
+            entries = (
+                self._hooks.notifications_for(events, now, now + self._lease) if self._hooks else []
+            )
+            outbox.extend(entries)
+            rows.append(Change(ticket, expected_version, events, (), entries))
+        acks, self._acks = self._acks, []
+        rows[0].delivered = acks
+        try:
+            self.store.commit_many(rows)
+        except BaseException:
+            self._acks = acks + self._acks
+            for ticket, _, _ in changes:
+                self._recent.pop(ticket.id, None)
+            raise
+        for ticket, _, _ in changes:
+            self._recent[ticket.id] = ticket
+        while len(self._recent) > _RECENT_TICKETS:
+            del self._recent[next(iter(self._recent))]
+        if outbox:
+            self._dispatch(outbox, now, report=False)
 
     def add_message(
         self,
@@ -976,9 +1459,26 @@ class Desk:
         kind: MessageKind | str = MessageKind.PUBLIC_REPLY,
         channel: Channel | str | None = None,
     ) -> Message:
-        """Add a public reply or internal note. An agent's first public reply sets
-        ``first_response_at``."""
+        """Add a public reply or internal note and return it.
+
+        - An agent's or bot's first public reply sets ``first_response_at``.
+          ``author_role`` is taken as given: the desk does not know who is calling, so
+          a customer's message sent with ``author_role="agent"`` counts as the first
+          response. Until roles come from an authenticated principal, set the role
+          from your own session (a customer-facing endpoint always passes
+          ``"customer"``).
+        - A customer's public reply on a ticket waiting on the customer resumes it (the
+          ``resume`` trigger, in the same transaction as the message), so the
+          resolution clock runs again; ``DeskSettings.resume_on_customer_reply=False``
+          turns this off.
+        - A message to a ticket merged into another goes to that other ticket (the one
+          :meth:`merge` kept).
+        """
         ticket = self.get(ticket_id)
+        for _ in range(100):
+            if ticket.merged_into is None:
+                break
+            ticket = self.get(ticket.merged_into)
         now = self._now()
         message = parse(
             Message,
@@ -995,9 +1495,10 @@ class Desk:
         )
         version = ticket.version + 1
         updates: dict[str, Any] = {"updated_at": now, "version": version}
+        public = message.kind is MessageKind.PUBLIC_REPLY
         if (
             ticket.first_response_at is None
-            and message.kind is MessageKind.PUBLIC_REPLY
+            and public
             and message.author_role in (AuthorRole.AGENT, AuthorRole.BOT)
         ):
             updates["first_response_at"] = now
@@ -1018,16 +1519,31 @@ class Desk:
             changes=_json_changes(updates),
         )
         changed = ticket.model_copy(update=updates)
+        events: tuple[Event, ...] = (event,)
+        if (
+            public
+            and message.author_role is AuthorRole.CUSTOMER
+            and ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
+            and self.settings.resume_on_customer_reply
+            and "resume" in self.workflow.allowed_triggers(ticket.status)
+        ):
+            try:
+                changed, resumed = self._decide(changed, "resume", message.author_id, None, now)
+            except TransitionError:
+                pass  # a custom workflow's guard keeps it waiting: the message stands alone
+            else:
+                events = (event, resumed)
         if self.sla is not None:
-            changed = self._with_sla(changed, event, now)
-        self._commit(changed, ticket.version, (event,), (message,))
+            changed = self._with_sla(changed, events[-1], now, events[:-1])
+        self._commit(changed, ticket.version, events, (message,))
         return message
 
     # ---------------------------------------------------------------- customers
 
     def save_customer(self, customer: Customer | Mapping[str, Any]) -> Customer:
-        """Insert or update a customer. A contact point may belong to one customer only."""
-        record = parse(Customer, customer, "customer")
+        """Insert or update a customer. A contact point may belong to one customer only;
+        a customer has at most ``DeskSettings.max_contacts`` of them."""
+        record = self._checked_customer(customer)
         for index, contact in enumerate(record.contacts):
             owner = self.store.find_customer(contact.channel, contact.address)
             if owner is not None and owner.id != record.id:
@@ -1079,18 +1595,34 @@ class Desk:
 
     def get(self, ticket: str | int) -> Ticket:
         """A ticket by id, or by its human number (an int)."""
-        if isinstance(ticket, int) and not isinstance(ticket, bool):
+        if type(ticket) is int:
+            if not 1 <= ticket <= _MAX_NUMBER:
+                raise InvalidInput(
+                    "ticket", [FieldError(("number",), f"must be from 1 to {_MAX_NUMBER}")]
+                )
             return self.store.get_by_number(ticket)
         return self.store.get(_check_text("ticket_id", ticket))
 
     def find(self, query: TicketQuery | None = None, /, **filters: Any) -> list[Ticket]:
         """Tickets matching the filters of :class:`~aftersales.TicketQuery`, oldest first.
 
+        A ``status`` the desk's workflow does not have raises
+        :class:`~aftersales.InvalidInput` naming the known states.
+
         >>> Desk().find(status_category="open", assignee="li.wei")
         []
         """
         if query is None:
             query = parse(TicketQuery, filters, "ticket query")
+        elif not isinstance(query, TicketQuery) or filters:
+            raise InvalidInput(
+                "ticket query",
+                [FieldError(("query",), "pass a TicketQuery or filters, not both")],
+            )
+        if query.status is not None and query.status not in self._states:
+            raise InvalidInput(
+                "ticket query", [_unknown("status", [query.status], sorted(self._states))]
+            )
         return self.store.find(query)
 
     def history(self, ticket_id: str) -> list[Event]:
@@ -1100,10 +1632,32 @@ class Desk:
             raise TicketNotFound(ticket_id)
         return events
 
-    def messages(self, ticket_id: str) -> list[Message]:
-        """The ticket's messages, oldest first."""
-        self.get(ticket_id)
-        return self.store.messages(ticket_id)
+    def messages(self, ticket_id: str | int, *, include_internal: bool = False) -> list[Message]:
+        """The ticket's public replies, oldest first, with those of the tickets merged
+        into it (each message keeps the ``ticket_id`` it was written on).
+
+        Internal notes are left out unless ``include_internal=True``: a customer-facing
+        view cannot show them by accident; an agent's view asks for them.
+        """
+        if not isinstance(include_internal, bool):
+            raise InvalidInput(
+                "messages", [FieldError(("include_internal",), "must be True or False")]
+            )
+        ticket = self.get(ticket_id)
+        found = list(self.store.messages(ticket.id))
+        pending = [ticket.id]
+        seen = {ticket.id}
+        while pending:
+            for duplicate in self.store.find(TicketQuery(merged_into=pending.pop(), limit=10_000)):
+                if duplicate.id not in seen:
+                    seen.add(duplicate.id)
+                    pending.append(duplicate.id)
+                    found.extend(self.store.messages(duplicate.id))
+        if len(seen) > 1:
+            found.sort(key=lambda message: message.at)
+        if include_internal:
+            return found
+        return [m for m in found if m.kind is MessageKind.PUBLIC_REPLY]
 
     def replay(self, ticket_id: str) -> Ticket:
         """Rebuild a ticket from its event history alone; equals :meth:`get` for a sound store."""
@@ -1113,15 +1667,19 @@ class Desk:
 
     def run_due(self, now: datetime | None = None, *, limit: int = 1000) -> DueReport:
         """Do the work that has come due by ``now``: SLA warnings, breaches and
-        escalations, auto-closing resolved tickets the customer never confirmed, and
-        retrying notifications.
+        escalations, auto-closing resolved tickets the customer never confirmed,
+        reminding or closing tickets left waiting on the customer (when
+        ``DeskSettings.customer_wait_days`` is set), and retrying notifications.
+        ``limit`` (1 to 1,000,000) caps the tickets of each kind of work.
 
         Call it from your scheduler (cron, Celery beat, APScheduler); the library starts
         no threads of its own.
         """
+        limit = _check_count("limit", limit)
         now = self._checked_now(now)
         self.flush()
         closed: list[str] = []
+        reminded: list[str] = []
         sla_events: list[tuple[str, str, str]] = []
         if self.sla is not None:
             for ticket in self.store.sla_due(now, limit):
@@ -1129,17 +1687,55 @@ class Desk:
                     sla_events.extend(self._sla_step(ticket, now))
                 except ConcurrencyError:
                     continue  # changed meanwhile; the change recomputed its checkpoint
+        wait = self._customer_wait
         for ticket in self.store.due(now, limit):
-            if ticket.status != "resolved":
+            waiting = ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
+            if not waiting and ticket.status != "resolved":
                 continue
             try:
-                self._transition(ticket, "auto_close", "system", None, now)
-            except (ConcurrencyError, TransitionRefused):
+                if not waiting:
+                    self._transition(ticket, "auto_close", "system", None, now)
+                elif wait is None:
+                    continue
+                elif self.settings.customer_wait_action is WaitingAction.CLOSE:
+                    note = f"no reply from the customer in {wait.days} days"
+                    self._transition(ticket, "auto_close", "system", {"note": note}, now)
+                else:
+                    self._remind(ticket, now, wait)
+                    reminded.append(ticket.id)
+                    continue
+            except (ConcurrencyError, TransitionError):
                 continue  # someone else changed it in the meantime; their change stands
             closed.append(ticket.id)
         self.drain_queue()
         cases = self.cases.run_due(now, limit=limit)
-        return DueReport(tuple(closed), self.dispatch_outbox(now), tuple(sla_events), tuple(cases))
+        return DueReport(
+            tuple(closed),
+            self.dispatch_outbox(now),
+            tuple(sla_events),
+            tuple(cases),
+            tuple(reminded),
+        )
+
+    def _remind(self, ticket: Ticket, now: datetime, wait: timedelta) -> None:
+        version = ticket.version + 1
+        updates: dict[str, Any] = {"updated_at": now, "version": version, "due_at": now + wait}
+        event = trusted(
+            Event,
+            {
+                "subject_id": ticket.id,
+                "subject_kind": TICKET_KIND,
+                "sequence": version,
+                "trigger": CUSTOMER_REMINDER,
+                "from_state": ticket.status,
+                "to_state": ticket.status,
+                "actor": "system",
+                "at": now,
+                "payload": {"days": wait.days},
+                "changes": _json_changes(updates),
+            },
+        )
+        self._commit(trusted(Ticket, {**ticket.__dict__, **updates}), ticket.version, (event,))
 
     def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:
         """The outbox, e.g. ``desk.outbox("dead")`` to review dead-lettered notifications."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Annotated
 
 from pydantic import Field
 
@@ -38,6 +39,11 @@ class ContactPoint(Record):
     address: ShortText
 
 
+MAX_CONTACTS = 1000
+"""Contact points one customer may have in any case; a desk allows fewer
+(``DeskSettings.max_contacts``)."""
+
+
 class Customer(Record):
     """A customer, with every contact point they use, so one history spans all channels."""
 
@@ -45,7 +51,7 @@ class Customer(Record):
     name: ShortText
     tier: ShortText | None = None
     language: ShortText | None = None
-    contacts: tuple[ContactPoint, ...] = ()
+    contacts: Annotated[tuple[ContactPoint, ...], Field(max_length=MAX_CONTACTS)] = ()
 
     def address_on(self, channel: Channel) -> str | None:
         """The customer's address on ``channel``, or None when they have none there."""

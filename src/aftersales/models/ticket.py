@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text, new_id
 from aftersales.models.customer import Channel
@@ -41,6 +41,26 @@ class Priority(str, Enum):
     LOW = "low"
 
 
+def priority_level(value: str) -> Priority | str:
+    """``value`` as a :class:`Priority` when it names a shipped level, else as given.
+
+    Tickets keep the shipped levels as the enum (so ``Priority.HIGH`` matches them in SLA
+    rules and comparisons) and a desk's own levels as plain strings."""
+    if type(value) is str:
+        try:
+            return Priority(value)
+        except ValueError:
+            return value
+    return value
+
+
+PriorityLevel = Annotated[Priority | Identifier, BeforeValidator(priority_level)]
+"""A priority: one of the shipped :class:`Priority` levels or a level a desk declares
+(``DeskSettings.priorities``)."""
+
+MAX_TAGS = 1000
+"""Tags one ticket may carry in any case; a desk allows fewer (``DeskSettings.max_tags``)."""
+
 PRIORITY_FOR_SEVERITY = {
     Severity.CRITICAL: Priority.URGENT,
     Severity.HIGH: Priority.HIGH,
@@ -72,8 +92,10 @@ Tag = Annotated[str, Field(min_length=1, max_length=64)]
 class Ticket(Record):
     """A customer's case as the desk tracks it.
 
-    ``status`` is the workflow state; ``status_category`` says what it means. The desk
-    changes tickets only through workflow triggers; every change is an event.
+    ``status`` is the workflow state of ``workflow`` (the name of the desk's workflow);
+    ``status_category`` says what it means. The desk changes tickets only through
+    workflow triggers; every change is an event. ``priority`` is a :class:`Priority` or,
+    on a desk that declares its own levels, one of those (a string).
     """
 
     id: Identifier = Field(default_factory=new_id)
@@ -86,12 +108,12 @@ class Ticket(Record):
     order_line: OrderLineRef | None = None
     category: ShortText | None = None
     severity: Severity | None = None
-    priority: Priority = Priority.NORMAL
+    priority: PriorityLevel = Priority.NORMAL
     status: Identifier
     status_category: StatusCategory
     assignee: Identifier | None = None
     team: Identifier | None = None
-    tags: tuple[Tag, ...] = ()
+    tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS)] = ()
     escalation_level: Annotated[int, Field(ge=0)] = 0
     resolution: Text | None = None
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None

@@ -28,6 +28,9 @@ class Subscription:
       ``"add_message"`` a message); None means every transition and creation.
     - ``entered``: only events that enter one of these states from another.
     - ``messages``: also (or, with ``triggers`` empty, only) messages added.
+    - ``kinds``: only events of subjects of these kinds (``Event.subject_kind``:
+      ``"ticket"``, ``"return"``, ``"refund"``...); None means every kind.
+      :meth:`~aftersales.Desk.subscribe` checks the names against the kinds' workflows.
 
     The ``name`` is written into the outbox, so a worker in another process that
     subscribes a handler under the same name can deliver what this one could not.
@@ -38,9 +41,12 @@ class Subscription:
     triggers: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
     entered: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
     messages: bool = False
+    kinds: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
 
     def matches(self, event: Event) -> bool:
         """Whether this subscription wants ``event``."""
+        if self.kinds is not None and event.subject_kind not in self.kinds:
+            return False
         if event.trigger == MESSAGE_ADDED:
             return self.messages or (self.triggers is not None and MESSAGE_ADDED in self.triggers)
         if self.triggers is not None and event.trigger not in self.triggers:

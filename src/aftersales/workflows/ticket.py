@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aftersales.models.ticket import PRIORITY_FOR_SEVERITY, Priority, Severity, StatusCategory
+from aftersales.models.ticket import PriorityLevel, Severity, StatusCategory, priority_level
 from aftersales.settings import DeskSettings
 from aftersales.workflows._engine import Refusal, State, Transition, TransitionContext, Workflow
 
@@ -34,7 +34,7 @@ class ClassifyInput(_Payload):
 
     category: Annotated[str, Field(min_length=1, max_length=200)]
     severity: Severity
-    priority: Priority | None = None
+    priority: PriorityLevel | None = None
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
     evidence: tuple[Annotated[str, Field(max_length=200)], ...] = ()
 
@@ -121,7 +121,9 @@ def not_merged_into_itself(context: TransitionContext) -> Refusal | None:
 def record_classification(context: TransitionContext) -> Mapping[str, Any]:
     payload = context.payload
     assert isinstance(payload, ClassifyInput)
-    priority = payload.priority or PRIORITY_FOR_SEVERITY[payload.severity]
+    priority = payload.priority
+    if priority is None:
+        priority = priority_level(_settings(context).priority_for_severity[payload.severity])
     return {"category": payload.category, "severity": payload.severity, "priority": priority}
 
 
@@ -238,7 +240,13 @@ TICKET_WORKFLOW = Workflow(
         Transition("confirm", "resolved", "confirmed", effects=["clear_due"]),
         Transition("follow_up", "confirmed", "followed_up", effects=["record_follow_up"]),
         Transition("close", ("confirmed", "followed_up"), "closed", effects=["record_closing"]),
-        Transition("auto_close", "resolved", "closed", effects=["record_closing"]),
+        Transition(
+            "auto_close",
+            ("resolved", "waiting_on_customer"),
+            "closed",
+            effects=["record_closing"],
+            description="Resolved and never confirmed, or no reply from the customer in time",
+        ),
         *(
             Transition("escalate", state, state, effects=["record_escalation"])
             for state in _WORKING
