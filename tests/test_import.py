@@ -167,3 +167,48 @@ def test_an_import_that_fails_or_dies_midway_still_ends_with_every_index(
     reopened = SQLiteStore(tmp_path / "import.db")
     assert _ticket_indexes(reopened) == indexes
     reopened.close()
+
+
+def test_import_derives_the_status_category_from_the_workflow(desk: Desk) -> None:
+    record = {**_records(1)[0], "status": "closed", "status_category": "new"}
+    desk.import_tickets([record])
+    ticket = desk.get("legacy-0")
+    assert (ticket.status, ticket.status_category.value, ticket.is_closed) == (
+        "closed",
+        "closed",
+        True,
+    )
+    assert desk.replay("legacy-0") == ticket
+
+
+def test_import_refuses_a_status_the_workflow_does_not_have(desk: Desk) -> None:
+    records = _records(3)
+    records[2].update(status="archived", status_category="closed")
+    with pytest.raises(InvalidInput) as raised:
+        desk.import_tickets(records)
+    [error] = raised.value.errors
+    assert error.location == (2, "status")
+    assert "unknown status 'archived'; known: assigned, cancelled" in error.message
+    assert desk.find() == []
+
+
+def test_import_refuses_categories_priorities_and_tags_the_desk_does_not_allow(
+    desk: Desk,
+) -> None:
+    records = _records(3)
+    records[0]["category"] = "repair"
+    records[1]["priority"] = "p1"
+    records[2]["tags"] = [f"t{n}" for n in range(51)]
+    for position in range(3):
+        with pytest.raises(InvalidInput) as raised:
+            desk.import_tickets([records[position]])
+        assert raised.value.errors[0].location[0] == 0
+    assert desk.find() == []
+    desk.import_tickets([{**records[0], "category": "repair_warranty"}])
+    assert desk.get("legacy-0").category == "repair_warranty"
+
+
+@pytest.mark.parametrize("records", [" ", None, 42, {"id": "x"}, b"abc"])
+def test_import_refuses_what_is_not_an_iterable_of_records(desk: Desk, records: object) -> None:
+    with pytest.raises(InvalidInput, match="iterable of tickets or mappings"):
+        desk.import_tickets(records)  # type: ignore[arg-type]

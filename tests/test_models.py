@@ -13,6 +13,7 @@ from aftersales import (
     Money,
     Order,
     OrderLine,
+    Priority,
     Product,
     Ticket,
 )
@@ -150,3 +151,45 @@ def test_ids_made_one_after_another_sort_in_that_order() -> None:
     # within one microsecond the random tail decides; across microseconds time does
     firsts = [i[:14] for i in ids]
     assert firsts == sorted(firsts)
+
+
+def test_a_ticket_keeps_shipped_priorities_as_the_enum_and_others_as_text() -> None:
+    base = {
+        "number": 1,
+        "channel": "email",
+        "subject": "s",
+        "customer_id": "c",
+        "status": "new",
+        "status_category": "new",
+        "created_at": "2024-01-01T00:00:00+00:00",
+        "updated_at": "2024-01-01T00:00:00+00:00",
+    }
+    assert Ticket.model_validate({**base, "priority": "high"}).priority is Priority.HIGH
+    custom = Ticket.model_validate({**base, "priority": "p1"})
+    assert (custom.priority, type(custom.priority)) == ("p1", str)
+    assert Ticket.model_validate_json(custom.model_dump_json()) == custom
+    with pytest.raises(InvalidInput):
+        Ticket.model_validate({**base, "priority": "bad\x00"})
+
+
+def test_tags_and_contacts_have_a_hard_bound_on_the_records() -> None:
+    with pytest.raises(InvalidInput, match="tags"):
+        Ticket.model_validate(
+            {
+                "number": 1,
+                "channel": "email",
+                "subject": "s",
+                "customer_id": "c",
+                "status": "new",
+                "status_category": "new",
+                "created_at": "2024-01-01T00:00:00+00:00",
+                "updated_at": "2024-01-01T00:00:00+00:00",
+                "tags": [str(n) for n in range(1001)],
+            }
+        )
+    with pytest.raises(InvalidInput, match="contacts"):
+        Customer(
+            id="c",
+            name="n",
+            contacts=[ContactPoint(channel="sms", address=str(n)) for n in range(1001)],
+        )

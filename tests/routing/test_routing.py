@@ -11,7 +11,15 @@ import pytest
 
 from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore
 from aftersales.models import Channel, Severity
-from aftersales.routing import Router, RouteRequest, RuleClassifier, Strategy
+from aftersales.routing import (
+    CATEGORIES,
+    DEFAULT_RULES,
+    Classification,
+    Router,
+    RouteRequest,
+    RuleClassifier,
+    Strategy,
+)
 
 NOW = datetime(2024, 3, 4, 10, tzinfo=timezone.utc)  # a Monday
 
@@ -239,3 +247,43 @@ def test_repeat_contacts_and_vip_tiers_raise_severity_on_open() -> None:
         desk.open_ticket(customer="again", channel="app", subject="where is my parcel")
     third = desk.open_ticket(customer="again", channel="app", subject="where is my parcel")
     assert third.severity is Severity.HIGH
+
+
+def test_routing_rules_naming_unknown_categories_refuse_to_build_the_desk() -> None:
+    rules = [{"name": "repairs", "match": {"category": ["repair"]}, "team": "repairs"}]
+    with pytest.raises(InvalidInput, match=r"rule 'repairs' names unknown categories repair"):
+        Desk(classifier=RuleClassifier(), routing=_config(rules=rules))
+    agents = [{"id": "dan", "teams": ["returns"], "skills": {"categories": ["billing"]}}]
+    with pytest.raises(InvalidInput, match=r"agent 'dan' has skills in unknown categories"):
+        Desk(routing=_config(agents=agents, rules=[]))
+    declared = ["repair", "repair_warranty", "other"]
+    desk = Desk(settings={"categories": declared}, routing=_config(rules=rules))
+    assert desk.categories == tuple(declared)
+
+
+def test_the_desks_categories_default_to_the_classifiers() -> None:
+    assert Desk().categories == CATEGORIES
+    rules = DEFAULT_RULES.extended(
+        {
+            "categories": {"installation": [{"stems": ["install"]}]},
+            "extra_categories": ["installation"],
+        }
+    )
+    desk = Desk(clock=FrozenClock(NOW), classifier=RuleClassifier(rules))
+    assert desk.categories == (*CATEGORIES, "installation")
+    ticket = desk.open_ticket(
+        customer="c1", channel="email", subject="please install the dishwasher", route=True
+    )
+    assert ticket.category == "installation"
+
+
+def test_a_classifier_answering_outside_the_vocabulary_is_refused_by_name() -> None:
+    class Wild:
+        def classify(self, text: str, context: Any = None) -> Classification:
+            return Classification("repair", Severity.LOW, 1.0)
+
+    desk = Desk(clock=FrozenClock(NOW), classifier=Wild())
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="broken")
+    with pytest.raises(InvalidInput, match="unknown category 'repair'"):
+        desk.route(ticket.id)
+    assert desk.get(ticket.id).status == "new"
