@@ -38,7 +38,7 @@ from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
 from test_sqlalchemy_store import fresh_store, server_url  # noqa: E402
 
 PAYLOADS: dict[str, dict[str, Any]] = {
-    "classify": {"category": "repair", "severity": "high"},
+    "classify": {"category": "repair_warranty", "severity": "high"},
     "assign": {"assignee": "li"},
     "start": {},
     "wait_for_customer": {},
@@ -225,7 +225,7 @@ def test_flaky_and_failing_receivers_on_every_store(spec: str) -> None:
     desk.on_transition(never, name="never")
     ids = [desk.open_ticket(customer="c", channel="app", subject=f"t{n}").id for n in range(20)]
     for ticket_id in ids:
-        desk.classify(ticket_id, category="x", severity="low")
+        desk.classify(ticket_id, category="other", severity="low")
     for _ in range(600):
         time.sleep(0.002)
         desk.dispatch_outbox(limit=1000)

@@ -93,7 +93,7 @@ def test_a_desk_runs_its_lifecycle_on_every_dialect(url: str, clock: FrozenClock
     ticket = desk.open_ticket(
         customer="c", channel="wechat", subject="洗衣机漏水 'x'; DROP TABLE t;--"
     )
-    desk.classify(ticket.id, category="repair", severity="high")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
     desk.assign(ticket.id, assignee="li")
     desk.add_message(ticket.id, "上门 <b>维修</b> \\ % _", author_id="li")
     desk.fire(ticket.id, "start")
@@ -147,7 +147,7 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
 
 
 def test_a_version_3_schema_moves_each_case_lines_terms_out_of_its_data(url: str) -> None:
-    from aftersales.testing import _case, _case_line
+    from aftersales.testing.contracts import _case, _case_line
 
     case = _case("r1", lines=(_case_line(),))
     store = fresh_store(url)

@@ -84,7 +84,7 @@ def test_tickets_survive_a_restart(tmp_path: Path, clock: FrozenClock) -> None:
     path = tmp_path / "restart.db"
     first = Desk(SQLiteStore(path), clock=clock)
     ticket = first.open_ticket(customer="c", channel="qq", subject="二手手机无法开机")
-    first.classify(ticket.id, category="repair", severity="medium")
+    first.classify(ticket.id, category="repair_warranty", severity="medium")
     first.close()
     second = Desk(SQLiteStore(path), clock=clock)
     assert second.get(ticket.id).status == "classified"
@@ -121,7 +121,8 @@ def two_desks(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Desk, Desk]]
 def test_two_desks_on_one_file_never_lose_an_update(two_desks: tuple[Desk, Desk]) -> None:
     first, second = two_desks
     ticket = first.open_ticket(customer="c", channel="email", subject="s")
-    first.classify(ticket.id, category="repair", severity="low")  # first now holds version 2
+    # first now holds version 2
+    first.classify(ticket.id, category="repair_warranty", severity="low")
     second.assign(ticket.id, assignee="li")  # version 3, behind first's back
     moved = first.fire(ticket.id, "start")  # decided again on the stored version 3
     assert (moved.status, moved.version, moved.assignee) == ("in_progress", 4, "li")
@@ -134,7 +135,7 @@ def test_expected_version_is_checked_against_the_store_not_a_remembered_copy(
 ) -> None:
     first, second = two_desks
     ticket = first.open_ticket(customer="c", channel="email", subject="s")
-    first.classify(ticket.id, category="repair", severity="low")
+    first.classify(ticket.id, category="repair_warranty", severity="low")
     second.assign(ticket.id, assignee="li")
     started = first.fire(ticket.id, "start", expected_version=3)
     assert started.version == 4
@@ -156,7 +157,7 @@ def test_threads_sharing_one_desk_lose_no_update(tmp_path: Path, clock: FrozenCl
             for round_ in range(10):
                 ticket_id = tickets[(offset + round_) % len(tickets)]
                 if desk.get(ticket_id).status == "new":
-                    desk.classify(ticket_id, category="x", severity="low")
+                    desk.classify(ticket_id, category="other", severity="low")
                 else:
                     desk.escalate(ticket_id, reason=f"thread {offset} round {round_}")
         except Exception as error:  # noqa: BLE001 - collected, asserted empty below
@@ -202,7 +203,7 @@ def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(
 ) -> None:
     from aftersales.storage import CaseChange
     from aftersales.storage.sqlite import _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3
-    from aftersales.testing import _case, _case_event, _case_line
+    from aftersales.testing.contracts import _case, _case_event, _case_line
 
     cases = [_case(f"r{n}", lines=(_case_line(),)) for n in range(1500)] + [_case("bare")]
     path = tmp_path / "v3.db"
@@ -251,7 +252,7 @@ def test_sqlite_stores_absent_values_as_null_never_as_empty_text(
     desk = Desk(SQLiteStore(tmp_path / "nulls.db"), clock=clock)
     desk.subscribe(lambda event: None, name="audit")
     ticket = desk.open_ticket(customer="c-1", channel="email", subject="no assignee yet")
-    desk.fire(ticket.id, "classify", payload={"category": "repair", "severity": "low"})
+    desk.fire(ticket.id, "classify", payload={"category": "repair_warranty", "severity": "low"})
     desk.cases.open_complaint(ticket.id, summary="slow answer")
     desk.import_tickets([{**_imported, "id": "legacy-1"}])
     conn = desk.store._conn  # type: ignore[attr-defined]

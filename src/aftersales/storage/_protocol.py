@@ -9,6 +9,7 @@ from typing import Annotated, Protocol, runtime_checkable
 import attrs
 from pydantic import Field
 
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Instant, Message, Ticket
 from aftersales.models._base import Identifier, Record
 from aftersales.models.ticket import StatusCategory
@@ -22,6 +23,11 @@ class Change:
     ``expected_version`` is the version the caller read; 0 creates the ticket. The store
     raises :class:`~aftersales.ConcurrencyError` when it differs and writes nothing.
     ``delivered`` lists outbox keys delivered earlier, acknowledged in the same commit.
+    ``customer``, when given, is saved in the same transaction, exactly as
+    :meth:`Store.save_customer` saves it (inserted or replaced, its contact points indexed,
+    an address that belongs to another customer refused with
+    :class:`~aftersales.InvalidInput`): a ticket opened for a new customer stores both or
+    neither.
     """
 
     ticket: Ticket
@@ -30,6 +36,7 @@ class Change:
     messages: Sequence[Message] = ()
     outbox: Sequence[Notification] = ()
     delivered: Sequence[str] = ()
+    customer: Customer | None = None
 
 
 @attrs.define(slots=True)
@@ -54,6 +61,91 @@ class CaseChange:
     ``InvalidInput``) to refuse the change: no line returned beyond what was bought, none
     refunded beyond what was paid, even when two processes ask at the same moment."""
     order_check_kinds: tuple[CaseKind, ...] = ()
+
+
+MAX_LIMIT = 1_000_000_000
+"""The largest ``limit`` (and ``count``) a store method takes: it fits every database's
+32-bit integers."""
+
+MAX_ERROR_LENGTH = 2000
+"""How many characters of a failed delivery's error text a store keeps (``last_error``);
+longer text is cut and ends with an ellipsis."""
+
+
+def check_limit(limit: object, name: str = "limit") -> int:
+    """``limit`` if it is an int from 1 to :data:`MAX_LIMIT`; otherwise
+    :class:`~aftersales.InvalidInput`. Every store checks its limits the same way, so that
+    no backend reads -1 as "all" and another as "all but the last"."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(
+            name, [FieldError((name,), f"must be a whole number from 1 to {MAX_LIMIT:,}")]
+        )
+    return limit
+
+
+def check_id(value: object, name: str = "id") -> str:
+    """``value`` if it is a str (an id to look up); otherwise
+    :class:`~aftersales.InvalidInput`, the same on every store."""
+    if not isinstance(value, str):
+        raise InvalidInput(name, [FieldError((name,), f"must be text, not {type(value).__name__}")])
+    return value
+
+
+def check_number(value: object) -> int:
+    """``value`` if it is an int that can be a ticket number (not a bool); otherwise
+    :class:`~aftersales.InvalidInput`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(
+            "number",
+            [FieldError(("number",), f"must be a whole number, not {type(value).__name__}")],
+        )
+    return value
+
+
+def check_count(count: object) -> int:
+    """The ``count`` of :meth:`Store.reserve_numbers`, checked as :func:`check_limit`."""
+    return check_limit(count, "count")
+
+
+def bounded_error(error: str) -> str:
+    """``error`` cut to :data:`MAX_ERROR_LENGTH` characters (the end replaced by "…")."""
+    if len(error) <= MAX_ERROR_LENGTH:
+        return error
+    return error[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def id_taken(subject: str, subject_id: str) -> InvalidInput:
+    """The error for a new ticket or case whose id another subject (a case or a ticket)
+    already has: ids are unique across subjects, whose events share one log."""
+    return InvalidInput(
+        subject,
+        [FieldError(("id",), f"{subject_id!r} is already the id of another subject", "id_taken")],
+    )
+
+
+def number_taken(number: int) -> InvalidInput:
+    """The error for a new ticket whose number another ticket has."""
+    return InvalidInput(
+        "ticket", [FieldError(("number",), f"#{number} is already taken", "number_taken")]
+    )
+
+
+def address_taken(customer: Customer, taken: Sequence[int]) -> InvalidInput:
+    """The error for a customer whose contact points at ``taken`` (indexes into
+    ``customer.contacts``) belong to another customer. It names neither the other customer
+    nor the address: an error text travels to logs and to callers that may not see who
+    else is reachable there."""
+    return InvalidInput(
+        "customer",
+        [
+            FieldError(
+                ("contacts", index),
+                f"this {customer.contacts[index].channel.value} address is already taken",
+                "address_taken",
+            )
+            for index in taken
+        ],
+    )
 
 
 class CaseQuery(Record):
@@ -131,7 +223,11 @@ class Store(Protocol):
         ...
 
     def save_customer(self, customer: Customer) -> None:
-        """Insert or replace a customer and index its contact points."""
+        """Insert or replace a customer and index its contact points.
+
+        A contact point belongs to one customer at most: an address another customer
+        holds raises :class:`~aftersales.InvalidInput` (which says that the address is
+        taken, never by whom) and saves nothing."""
         ...
 
     def get_customer(self, customer_id: str) -> Customer:

@@ -11,7 +11,20 @@ import attrs
 from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFound, TicketNotFound
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage._protocol import (
+    CaseChange,
+    CaseQuery,
+    Change,
+    TicketQuery,
+    address_taken,
+    bounded_error,
+    check_count,
+    check_id,
+    check_limit,
+    check_number,
+    id_taken,
+    number_taken,
+)
 
 
 def matches(ticket: Ticket, query: TicketQuery) -> bool:
@@ -64,6 +77,7 @@ class MemoryStore:
         self._next_number = 1
 
     def reserve_numbers(self, count: int) -> int:
+        check_count(count)
         with self._lock:
             first = self._next_number
             self._next_number += count
@@ -72,30 +86,70 @@ class MemoryStore:
     def commit_many(self, changes: Sequence[Change]) -> None:
         with self._lock:
             seen: set[str] = set()
+            numbers: set[int] = set()
+            contacts: dict[tuple[Channel, str], str] = {}
             for change in changes:
                 ticket = change.ticket
-                current = self._tickets.get(ticket.id)
-                actual = None if current is None else current.version
-                if (actual or 0) != change.expected_version or ticket.id in seen:
-                    raise ConcurrencyError(ticket.id, change.expected_version, actual)
+                if ticket.id in seen:
+                    raise ConcurrencyError(ticket.id, change.expected_version, None)
+                self._check(change, numbers, contacts)
                 seen.add(ticket.id)
             for change in changes:
                 self._apply(change)
 
     def commit(self, change: Change) -> None:
-        ticket = change.ticket
         with self._lock:
-            current = self._tickets.get(ticket.id)
-            actual = None if current is None else current.version
-            if (actual or 0) != change.expected_version:
-                raise ConcurrencyError(ticket.id, change.expected_version, actual)
+            self._check(change, set(), {})
             self._apply(change)
 
-    def _apply(self, change: Change) -> None:
-        """Write a change whose version was checked; the lock is held."""
+    def _check(
+        self,
+        change: Change,
+        numbers: set[int],
+        contacts: dict[tuple[Channel, str], str],
+    ) -> None:
+        """Refuse a change that a SQL store would refuse; the lock is held. ``numbers``
+        and ``contacts`` collect what earlier changes of the same batch take."""
         ticket = change.ticket
+        current = self._tickets.get(ticket.id)
+        actual = None if current is None else current.version
+        if (actual or 0) != change.expected_version:
+            raise ConcurrencyError(ticket.id, change.expected_version, actual)
+        if current is None:
+            if ticket.id in self._cases:
+                raise id_taken("ticket", ticket.id)
+            if ticket.number in self._by_number or ticket.number in numbers:
+                raise number_taken(ticket.number)
+            numbers.add(ticket.number)
+        if change.customer is not None:
+            self._check_contacts(change.customer, contacts)
+
+    def _check_contacts(
+        self, customer: Customer, pending: dict[tuple[Channel, str], str] | None = None
+    ) -> None:
+        taken = []
+        for index, contact in enumerate(customer.contacts):
+            key = (contact.channel, contact.address)
+            if pending is not None and key in pending:
+                owner: str | None = pending[key]
+            else:
+                owner = self._contacts.get(key)
+            if owner is not None and owner != customer.id:
+                taken.append(index)
+            elif pending is not None:
+                pending[key] = customer.id
+        if taken:
+            raise address_taken(customer, taken)
+
+    def _apply(self, change: Change) -> None:
+        """Write a change that passed :meth:`_check`; the lock is held."""
+        ticket = change.ticket
+        if change.customer is not None:
+            self._put_customer(change.customer)
         if ticket.id not in self._tickets:
             self._by_number[ticket.number] = ticket.id
+            if ticket.number >= self._next_number:
+                self._next_number = ticket.number + 1
         self._tickets[ticket.id] = ticket
         if change.events:
             self._events.setdefault(ticket.id, []).extend(change.events)
@@ -107,12 +161,14 @@ class MemoryStore:
             self._acknowledge(change.delivered, ticket.updated_at)
 
     def get(self, ticket_id: str) -> Ticket:
+        check_id(ticket_id, "ticket_id")
         try:
             return self._tickets[ticket_id]
         except KeyError:
             raise TicketNotFound(ticket_id) from None
 
     def get_by_number(self, number: int) -> Ticket:
+        check_number(number)
         ticket_id = self._by_number.get(number)
         if ticket_id is None:
             raise TicketNotFound(f"#{number}")
@@ -134,15 +190,20 @@ class MemoryStore:
 
     def save_customer(self, customer: Customer) -> None:
         with self._lock:
-            previous = self._customers.get(customer.id)
-            if previous is not None:
-                for contact in previous.contacts:
-                    self._contacts.pop((contact.channel, contact.address), None)
-            self._customers[customer.id] = customer
-            for contact in customer.contacts:
-                self._contacts[(contact.channel, contact.address)] = customer.id
+            self._check_contacts(customer)
+            self._put_customer(customer)
+
+    def _put_customer(self, customer: Customer) -> None:
+        previous = self._customers.get(customer.id)
+        if previous is not None:
+            for contact in previous.contacts:
+                self._contacts.pop((contact.channel, contact.address), None)
+        self._customers[customer.id] = customer
+        for contact in customer.contacts:
+            self._contacts[(contact.channel, contact.address)] = customer.id
 
     def get_customer(self, customer_id: str) -> Customer:
+        check_id(customer_id, "customer_id")
         try:
             return self._customers[customer_id]
         except KeyError:
@@ -153,6 +214,7 @@ class MemoryStore:
         return None if customer_id is None else self._customers[customer_id]
 
     def due(self, before: datetime, limit: int) -> list[Ticket]:
+        check_limit(limit)
         with self._lock:
             due = [t for t in self._tickets.values() if t.due_at is not None and t.due_at <= before]
         due.sort(key=lambda t: (t.due_at, t.number))
@@ -180,6 +242,7 @@ class MemoryStore:
         return notification
 
     def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        check_limit(limit)
         with self._lock:
             due = [
                 t
@@ -197,6 +260,7 @@ class MemoryStore:
             self._state[key] = value
 
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        check_limit(limit)
         with self._lock:
             claimable = sorted(
                 (
@@ -230,7 +294,7 @@ class MemoryStore:
             self._outbox[key] = attrs.evolve(
                 notification,
                 attempts=notification.attempts + 1,
-                last_error=error,
+                last_error=bounded_error(error),
                 lease_until=None,
                 next_attempt_at=retry_at or notification.next_attempt_at,
                 status=DeliveryStatus.PENDING if retry_at else DeliveryStatus.DEAD,
@@ -250,9 +314,10 @@ class MemoryStore:
                 case = change.case
                 current = self._cases.get(case.id)
                 actual = None if current is None else current.version
-                taken = current is None and case.id in self._events  # a ticket has this id
-                if (actual or 0) != change.expected_version or case.id in seen or taken:
+                if (actual or 0) != change.expected_version or case.id in seen:
                     raise ConcurrencyError(case.id, change.expected_version, actual)
+                if current is None and case.id in self._tickets:
+                    raise id_taken("case", case.id)
                 seen.add(case.id)
                 if change.order_check is not None and case.order_id is not None:
                     change.order_check(self._on_order(case.order_id, change.order_check_kinds))
@@ -276,6 +341,7 @@ class MemoryStore:
         return cases
 
     def get_case(self, case_id: str) -> Case:
+        check_id(case_id, "case_id")
         try:
             return self._cases[case_id]
         except KeyError:
@@ -288,6 +354,7 @@ class MemoryStore:
         return cases[: query.limit]
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        check_limit(limit)
         with self._lock:
             due = [
                 c

@@ -21,23 +21,39 @@ try:
     import sqlalchemy as sa
     from sqlalchemy.dialects import mysql
     from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+    from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'SQLAlchemyStore needs the sql extra: pip install "aftersales[sql]"'
     ) from error
 
 from aftersales.exceptions import (
+    AftersalesError,
     CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
+    FieldError,
+    InvalidInput,
     SchemaVersionError,
     StorageError,
     TicketNotFound,
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage._protocol import (
+    CaseChange,
+    CaseQuery,
+    Change,
+    TicketQuery,
+    address_taken,
+    bounded_error,
+    check_count,
+    check_id,
+    check_limit,
+    check_number,
+    id_taken,
+    number_taken,
+)
 from aftersales.storage.sqlite import (
     _case,
     _case_data,
@@ -52,15 +68,16 @@ from aftersales.storage.sqlite import (
 
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _ORDER_LOCK_SECONDS = 10
 
-_ID = sa.String(64)
+_ID = sa.String(128)  # an Identifier's length
 _TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on every dialect
 _DATA = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
 metadata = sa.MetaData()
-# utf8mb4 on MySQL and MariaDB: emoji and all of CJK
+# utf8mb4 on MySQL and MariaDB: emoji and all of CJK. Their tables are then converted to
+# a binary collation without padding (see _collate_exactly).
 _MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mariadb_charset": "utf8mb4"}
 tickets = sa.Table(
     "tickets",
@@ -291,7 +308,14 @@ class SQLAlchemyStore:
 
     >>> store = SQLAlchemyStore("sqlite://")
     >>> store.schema_version
-    4
+    5
+
+    On MySQL and MariaDB every text column uses a binary collation without padding
+    (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL), so identifiers,
+    addresses and keys compare exactly as on the other stores: ``"cust-abc"`` is not
+    ``"CUST-ABC"``, ``"a "`` is not ``"a"``, ``"é"`` is not ``"e"`` and no two emoji are
+    equal. Schema version 5 converts the tables of an older database (a rebuild of each
+    table on MySQL and MariaDB, taking time in proportion to its size).
     """
 
     def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
@@ -303,6 +327,8 @@ class SQLAlchemyStore:
             except (SQLAlchemyError, ValueError) as error:
                 raise StorageError(f"cannot use database {url_or_engine!r}: {error}") from error
         self.dialect = self.engine.dialect.name
+        self._counter_floor = 0
+        """A number the ticket counter is known to have reached (it only grows)."""
         self._skip_locked = self.dialect in ("postgresql", "mysql", "mariadb")
         if self.dialect == "sqlite":
             _sqlite_immediate_transactions(self.engine)
@@ -328,7 +354,9 @@ class SQLAlchemyStore:
 
     @contextmanager
     def _begin(self, conn: Connection | None = None) -> Iterator[Connection]:
-        """One transaction, on a pooled connection or on ``conn``."""
+        """One transaction, on a pooled connection or on ``conn``. IntegrityError passes
+        (the caller finds out which constraint it was); every other error that is not ours
+        becomes one of ours (see :func:`_translate`)."""
         try:
             if conn is None:
                 with self.engine.begin() as conn:
@@ -338,16 +366,22 @@ class SQLAlchemyStore:
                     yield conn
         except IntegrityError:
             raise
-        except SQLAlchemyError as error:
-            raise StorageError(f"{self.dialect} error: {error}") from error
+        except Exception as error:
+            translated = _translate(error, self.dialect)
+            if translated is error:
+                raise
+            raise translated from error
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except SQLAlchemyError as error:
-            raise StorageError(f"{self.dialect} error: {error}") from error
+        except Exception as error:
+            translated = _translate(error, self.dialect)
+            if translated is error:
+                raise
+            raise translated from error
 
     # ------------------------------------------------------------------ schema
 
@@ -363,6 +397,7 @@ class SQLAlchemyStore:
             inspector = sa.inspect(conn)
             if not inspector.has_table("aftersales_schema"):
                 metadata.create_all(conn)
+                _collate_exactly(conn)
                 conn.execute(counters.insert().values(name="ticket_number", value=1))
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
                 return
@@ -379,6 +414,9 @@ class SQLAlchemyStore:
                 _upgrade_cases_to_4(conn)
             if found < 4:
                 conn.execute(schema_version.update().values(version=4))
+            if found < 5:
+                _upgrade_to_5(conn)
+                conn.execute(schema_version.update().values(version=5))
 
     def drop_schema(self) -> None:
         """Drop every table of this store (for tests and teardown)."""
@@ -388,6 +426,7 @@ class SQLAlchemyStore:
     # ------------------------------------------------------------------ writing
 
     def reserve_numbers(self, count: int) -> int:
+        check_count(count)
         with self._begin() as conn:
             conn.execute(
                 counters.update()
@@ -397,29 +436,89 @@ class SQLAlchemyStore:
             last = conn.execute(
                 sa.select(counters.c.value).where(counters.c.name == "ticket_number")
             ).scalar_one()
+        self._counter_floor = max(self._counter_floor, int(last) - count)
         return int(last) - count
+
+    def _move_counter_past(self, conn: Connection, number: int) -> int:
+        """Move the ticket counter past ``number``, a ticket number just written (imported
+        ones are chosen by the caller), so that no reserved number is ever taken; returns
+        the counter's value. Costs statements only when the number is not known to be
+        below the counter already (the counter only grows)."""
+        if number < self._counter_floor:
+            return self._counter_floor
+        conn.execute(
+            counters.update()
+            .where(counters.c.name == "ticket_number", counters.c.value <= number)
+            .values(value=number + 1)
+        )
+        value = conn.execute(
+            sa.select(counters.c.value).where(counters.c.name == "ticket_number")
+        ).scalar_one()
+        return int(value)
 
     def commit_many(self, changes: Sequence[Change]) -> None:
         try:
             with self._begin() as conn:
                 for change in changes:
-                    self._write(conn, change)
-        except IntegrityError as error:
-            raise ConcurrencyError("(bulk import)", 0, None) from error
+                    self._write(conn, change, move_counter=False)
+                created = [c.ticket.number for c in changes if c.expected_version == 0]
+                floor = self._move_counter_past(conn, max(created)) if created else 0
+        except IntegrityError:
+            raise self._why_not_written(changes) from None
+        self._counter_floor = max(self._counter_floor, floor)
 
     def commit(self, change: Change) -> None:
         try:
             with self._begin() as conn:
-                self._write(conn, change)
+                floor = self._write(conn, change)
         except IntegrityError:
-            with self._read() as conn:
-                actual = self._version(conn, change.ticket.id)
-            raise ConcurrencyError(change.ticket.id, change.expected_version, actual) from None
+            raise self._why_not_written((change,)) from None
+        if floor > self._counter_floor:
+            self._counter_floor = floor  # known once committed: a rolled back one moved nothing
 
-    def _write(self, conn: Connection, change: Change) -> None:
+    def _why_not_written(self, changes: Sequence[Change]) -> AftersalesError:
+        """The error for changes that broke a constraint, found once their transaction
+        has rolled back: a ticket id or number that is taken (by a stored ticket or one
+        earlier in ``changes``), an id that a case has, an address another customer holds,
+        or a ticket that someone else changed first."""
+        ids: set[str] = set()
+        numbers: set[int] = set()
+        with self._read() as conn:
+            for change in changes:
+                ticket = change.ticket
+                actual = self._version(conn, ticket.id)
+                if change.expected_version != 0 or actual is not None or ticket.id in ids:
+                    if actual != change.expected_version:
+                        return ConcurrencyError(ticket.id, change.expected_version, actual)
+                else:
+                    number = conn.execute(
+                        sa.select(tickets.c.id).where(tickets.c.number == ticket.number)
+                    ).scalar()
+                    if number is not None or ticket.number in numbers:
+                        return number_taken(ticket.number)
+                    case = conn.execute(
+                        sa.select(events.c.subject_id).where(events.c.subject_id == ticket.id)
+                    ).first()
+                    if case is not None:
+                        return id_taken("ticket", ticket.id)
+                ids.add(ticket.id)
+                numbers.add(ticket.number)
+                if change.customer is not None:
+                    taken = self._taken(conn, change.customer)
+                    if taken:
+                        return address_taken(change.customer, taken)
+        first = changes[0]
+        return ConcurrencyError(first.ticket.id, first.expected_version, None)
+
+    def _write(self, conn: Connection, change: Change, *, move_counter: bool = True) -> int:
+        """Write ``change``; returns the ticket counter's value when it was read (0
+        otherwise)."""
         ticket = change.ticket
         row = dict(zip(_TICKET_NAMES, _ticket_row(ticket), strict=True))
         run = self._run
+        floor = 0
+        if change.customer is not None:
+            self._save_customer(conn, change.customer)
         if change.expected_version == 0:
             run(
                 conn,
@@ -432,6 +531,8 @@ class SQLAlchemyStore:
                     "created_at": _ts(ticket.created_at),
                 },
             )
+            if move_counter:
+                floor = self._move_counter_past(conn, ticket.number)
         else:
             updated = run(
                 conn,
@@ -459,6 +560,7 @@ class SQLAlchemyStore:
             )
         if change.delivered:
             self._acknowledge(conn, change.delivered, ticket.updated_at)
+        return floor
 
     def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> int:
         """Execute a pre-rendered hot-path statement; returns the row count."""
@@ -526,12 +628,14 @@ class SQLAlchemyStore:
             return [Ticket.model_validate_json(row[0]) for row in conn.execute(statement)]
 
     def get(self, ticket_id: str) -> Ticket:
+        check_id(ticket_id, "ticket_id")
         found = self._tickets(sa.select(tickets.c.data).where(tickets.c.id == ticket_id))
         if not found:
             raise TicketNotFound(ticket_id)
         return found[0]
 
     def get_by_number(self, number: int) -> Ticket:
+        check_number(number)
         found = self._tickets(sa.select(tickets.c.data).where(tickets.c.number == number))
         if not found:
             raise TicketNotFound(f"#{number}")
@@ -578,26 +682,51 @@ class SQLAlchemyStore:
             return [Message.model_validate_json(row[0]) for row in rows]
 
     def save_customer(self, customer: Customer) -> None:
-        with self._begin() as conn:
-            conn.execute(contact_points.delete().where(contact_points.c.customer_id == customer.id))
-            conn.execute(customers.delete().where(customers.c.id == customer.id))
-            conn.execute(customers.insert().values(id=customer.id, data=customer.model_dump_json()))
-            for contact in customer.contacts:
-                conn.execute(
-                    contact_points.delete().where(
-                        contact_points.c.channel == contact.channel.value,
-                        contact_points.c.address == contact.address,
-                    )
+        try:
+            with self._begin() as conn:
+                self._save_customer(conn, customer)
+        except IntegrityError:  # another writer took one of the addresses meanwhile
+            with self._read() as conn:
+                taken = self._taken(conn, customer)
+            if taken:
+                raise address_taken(customer, taken) from None
+            raise StorageError(f"{self.dialect}: customer {customer.id!r} not saved") from None
+
+    @staticmethod
+    def _taken(conn: Connection, customer: Customer) -> list[int]:
+        """Indexes of the customer's contact points that another customer holds."""
+        return [
+            index
+            for index, contact in enumerate(customer.contacts)
+            if conn.execute(
+                sa.select(contact_points.c.customer_id).where(
+                    contact_points.c.channel == contact.channel.value,
+                    contact_points.c.address == contact.address,
+                    contact_points.c.customer_id != customer.id,
                 )
-                conn.execute(
-                    contact_points.insert().values(
-                        channel=contact.channel.value,
-                        address=contact.address,
-                        customer_id=customer.id,
-                    )
-                )
+            ).first()
+            is not None
+        ]
+
+    def _save_customer(self, conn: Connection, customer: Customer) -> None:
+        taken = self._taken(conn, customer)
+        if taken:
+            raise address_taken(customer, taken)
+        conn.execute(contact_points.delete().where(contact_points.c.customer_id == customer.id))
+        conn.execute(customers.delete().where(customers.c.id == customer.id))
+        conn.execute(customers.insert().values(id=customer.id, data=customer.model_dump_json()))
+        contacts = {(c.channel.value, c.address) for c in customer.contacts}
+        if contacts:
+            conn.execute(
+                contact_points.insert(),
+                [
+                    {"channel": channel, "address": address, "customer_id": customer.id}
+                    for channel, address in sorted(contacts)
+                ],
+            )
 
     def get_customer(self, customer_id: str) -> Customer:
+        check_id(customer_id, "customer_id")
         with self._read() as conn:
             data = conn.execute(
                 sa.select(customers.c.data).where(customers.c.id == customer_id)
@@ -617,6 +746,7 @@ class SQLAlchemyStore:
         return None if data is None else Customer.model_validate_json(data)
 
     def due(self, before: datetime, limit: int) -> list[Ticket]:
+        check_limit(limit)
         return self._tickets(
             sa.select(tickets.c.data)
             .where(tickets.c.due_at.isnot(None), tickets.c.due_at <= _ts(before))
@@ -625,6 +755,7 @@ class SQLAlchemyStore:
         )
 
     def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        check_limit(limit)
         return self._tickets(
             sa.select(tickets.c.data)
             .where(tickets.c.sla_due_at.isnot(None), tickets.c.sla_due_at <= _ts(before))
@@ -640,12 +771,24 @@ class SQLAlchemyStore:
                 for change in changes:
                     self._write_case(conn, change)
         except IntegrityError:
-            first = changes[0]
-            with self._read() as conn:
+            raise self._why_cases_not_written(changes) from None
+
+    def _why_cases_not_written(self, changes: Sequence[CaseChange]) -> AftersalesError:
+        """The error for case changes that broke a constraint, found once their
+        transaction has rolled back: a new case whose id a ticket has (their events share
+        one log), or a case that someone else wrote first."""
+        with self._read() as conn:
+            for change in changes:
+                case = change.case
                 actual = conn.execute(
-                    sa.select(cases.c.version).where(cases.c.id == first.case.id)
+                    sa.select(cases.c.version).where(cases.c.id == case.id)
                 ).scalar()
-            raise ConcurrencyError(first.case.id, first.expected_version, actual) from None
+                if actual != (change.expected_version or None):
+                    return ConcurrencyError(case.id, change.expected_version, actual)
+                if change.expected_version == 0 and self._version(conn, case.id) is not None:
+                    return id_taken("case", case.id)
+        first = changes[0]
+        return ConcurrencyError(first.case.id, first.expected_version, None)
 
     def _write_case(self, conn: Connection, change: CaseChange) -> None:
         case = change.case
@@ -731,6 +874,7 @@ class SQLAlchemyStore:
             return [_case(row) for row in conn.execute(statement)]
 
     def get_case(self, case_id: str) -> Case:
+        check_id(case_id, "case_id")
         found = self._cases(sa.select(cases.c.data, cases.c.terms).where(cases.c.id == case_id))
         if not found:
             raise CaseNotFound(case_id)
@@ -753,6 +897,7 @@ class SQLAlchemyStore:
         return self._cases(statement.order_by(cases.c.created_at, cases.c.id).limit(query.limit))
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        check_limit(limit)
         return self._cases(
             sa.select(cases.c.data, cases.c.terms)
             .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= _ts(before))
@@ -773,6 +918,7 @@ class SQLAlchemyStore:
     # ------------------------------------------------------------------ outbox
 
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        check_limit(limit)
         statement = (
             sa.select(outbox)
             .where(
@@ -809,7 +955,7 @@ class SQLAlchemyStore:
     def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
         values: dict[str, Any] = {
             "attempts": outbox.c.attempts + 1,
-            "last_error": error,
+            "last_error": bounded_error(error),
             "lease_until": None,
             "status": "pending" if retry_at else "dead",
         }
@@ -840,12 +986,85 @@ class SQLAlchemyStore:
         self.close()
 
 
+_INPUT_ERRORS = (UnicodeError, OverflowError, ValueError, TypeError)
+"""Errors a driver raises because of the values it was given (a lone surrogate, an int
+beyond 64 bits, a NUL in text where the database refuses one)."""
+
+
+def _translate(error: BaseException, dialect: str) -> BaseException:
+    """The error of our own tree that stands for ``error``, raised by SQLAlchemy, by the
+    driver or by serialising a value for it (ours pass through)."""
+    if isinstance(error, AftersalesError) or not isinstance(error, Exception):
+        return error
+    cause = error.orig if isinstance(error, StatementError) else error
+    if isinstance(error, DataError) or isinstance(cause, _INPUT_ERRORS):
+        return InvalidInput(
+            "value",
+            [FieldError((), f"cannot be stored: {type(cause).__name__}: {cause}", "unstorable")],
+        )
+    return StorageError(f"{dialect} error: {type(error).__name__}: {error}")
+
+
 def _render(statement: Any, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
     """The statement's SQL for this engine's driver, and its parameter order when the
     driver takes positional parameters."""
     compiled = statement.compile(dialect=engine.dialect)
     order = compiled.positiontup
     return compiled.string, None if order is None else tuple(order)
+
+
+_WIDENED_IDS = (
+    ("tickets", "id"),
+    ("events", "subject_id"),
+    ("messages", "id"),
+    ("messages", "ticket_id"),
+    ("outbox", "subject_id"),
+    ("cases", "id"),
+)
+"""Columns of ids that version 5 widens from 64 characters to an Identifier's 128."""
+
+
+def _exact_collation(conn: Connection) -> str | None:
+    """The binary, no-pad utf8mb4 collation of a MySQL or MariaDB server (None on other
+    databases, whose default comparisons are exact already). ``utf8mb4_bin`` would not do:
+    it is a PAD SPACE collation, for which ``'a' = 'a '``."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return None
+    return "utf8mb4_nopad_bin" if getattr(conn.dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+
+
+def _collate_exactly(conn: Connection) -> None:
+    """On MySQL and MariaDB, convert every table's text to the exact collation: their
+    default (``utf8mb4_general_ci`` and kin) compares case-, accent- and space-insensitively
+    and takes every emoji for every other, so one customer's id or address found
+    another's."""
+    collation = _exact_collation(conn)
+    if collation is None:
+        return
+    for table in metadata.sorted_tables:
+        conn.execute(
+            sa.text(
+                f"ALTER TABLE `{table.name}` CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}"
+            )
+        )
+
+
+def _upgrade_to_5(conn: Connection) -> None:
+    """Version 4 kept ids in 64 characters (an Identifier has up to 128) and, on MySQL and
+    MariaDB, compared text with the server's default collation."""
+    collation = _exact_collation(conn)
+    for table, column in _WIDENED_IDS:
+        if collation is not None:
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE `{table}` MODIFY `{column}` VARCHAR(128) "
+                    f"CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL"
+                )
+            )
+        elif conn.dialect.name == "postgresql":
+            conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(128)"))
+        # SQLite does not enforce a VARCHAR's length
+    _collate_exactly(conn)
 
 
 def _upgrade_to_2(conn: Connection) -> None:

@@ -7,6 +7,7 @@ created on first use and versioned with ``PRAGMA user_version``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,9 +19,12 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from aftersales.exceptions import (
+    AftersalesError,
     CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
+    FieldError,
+    InvalidInput,
     SchemaVersionError,
     StorageError,
     TicketNotFound,
@@ -31,7 +35,20 @@ from aftersales.models.case import CaseLine
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.policies.decision import Decision
 from aftersales.policies.facts import Facts
-from aftersales.storage._protocol import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage._protocol import (
+    CaseChange,
+    CaseQuery,
+    Change,
+    TicketQuery,
+    address_taken,
+    bounded_error,
+    check_count,
+    check_id,
+    check_limit,
+    check_number,
+    id_taken,
+    number_taken,
+)
 
 SCHEMA_VERSION = 4
 
@@ -392,7 +409,7 @@ def _notification_row(
         n.attempts,
         _ts(n.next_attempt_at),
         _ts(n.lease_until) or null,
-        n.last_error,
+        None if n.last_error is None else bounded_error(n.last_error),
         _ts(n.created_at),
         _ts(n.delivered_at) or null,
         n.event.model_dump_json() if event_json is None else event_json,
@@ -432,6 +449,46 @@ def _notification(row: sqlite3.Row) -> Notification:
     )
 
 
+_INPUT_ERRORS = (
+    sqlite3.InterfaceError,  # a value of a type sqlite3 cannot bind
+    UnicodeError,  # a lone surrogate, which UTF-8 cannot encode
+    OverflowError,  # an int beyond SQLite's 64 bits
+    ValueError,  # a NUL in SQL text, a value pydantic cannot serialise
+    TypeError,
+)
+"""Errors the driver raises because of the values it was given, not because of the
+database: they become :class:`~aftersales.InvalidInput`."""
+
+
+def _translate(error: BaseException, path: str) -> BaseException:
+    """The error of our own tree that stands for ``error``, raised by sqlite3 or by
+    serialising a value for it (ours pass through)."""
+    if isinstance(error, AftersalesError) or not isinstance(error, Exception):
+        return error
+    if isinstance(error, _INPUT_ERRORS) and not (
+        isinstance(error, sqlite3.ProgrammingError) and "closed" in str(error)
+    ):
+        return InvalidInput(
+            "value",
+            [FieldError((), f"cannot be stored: {type(error).__name__}: {error}", "unstorable")],
+        )
+    return StorageError(f"SQLite error on {path!r}: {type(error).__name__}: {error}")
+
+
+def _create_file(path: str, mode: int) -> None:
+    """Create the database file with ``mode`` (exactly: the umask does not widen or
+    narrow it) unless it exists. SQLite gives the ``-wal`` and ``-shm`` files it creates
+    the database file's permissions."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(descriptor, mode)
+    finally:
+        os.close(descriptor)
+
+
 class SQLiteStore:
     """A durable store in one SQLite file (or ``":memory:"``).
 
@@ -439,6 +496,10 @@ class SQLiteStore:
     loss may drop the last commits. ``"FULL"`` makes every commit survive power loss, at
     several times the cost per commit. Safe to share between threads; several processes
     may open the same file.
+
+    A new database file is created with ``file_mode`` (default ``0o600``: readable and
+    writable by its owner only, whatever the umask), and SQLite gives its ``-wal`` and
+    ``-shm`` files the same permissions. An existing file keeps its own.
     """
 
     def __init__(
@@ -447,21 +508,29 @@ class SQLiteStore:
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 10.0,
+        file_mode: int = 0o600,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
-            from aftersales.exceptions import FieldError, InvalidInput
-
             raise InvalidInput(
                 "SQLiteStore", [FieldError(("synchronous",), "must be 'NORMAL' or 'FULL'")]
             )
-        self.path = str(path)
+        if isinstance(file_mode, bool) or not isinstance(file_mode, int) or file_mode & ~0o777:
+            raise InvalidInput(
+                "SQLiteStore",
+                [FieldError(("file_mode",), "must be permission bits, such as 0o600 or 0o640")],
+            )
         self._lock = threading.RLock()
+        self._counter_floor = self._pending_floor = 0
+        """A number the ticket counter is known to have reached (it only grows)."""
         try:
+            self.path = os.fspath(path)
+            if self.path != ":memory:" and not self.path.startswith("file:"):
+                _create_file(self.path, file_mode)
             self._conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
-        except sqlite3.Error as error:
-            raise StorageError(f"cannot open SQLite database {self.path!r}: {error}") from error
+        except (sqlite3.Error, OSError, ValueError, TypeError) as error:
+            raise StorageError(f"cannot open SQLite database {path!r}: {error}") from error
         self._conn.row_factory = sqlite3.Row
         try:
             with self._guard():
@@ -475,12 +544,16 @@ class SQLiteStore:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Hold the lock and translate sqlite3 errors into StorageError."""
+        """Hold the lock and translate every error that is not ours: InvalidInput where
+        a value could not be bound, StorageError otherwise."""
         with self._lock:
             try:
                 yield
-            except sqlite3.Error as error:
-                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+            except Exception as error:
+                translated = _translate(error, self.path)
+                if translated is error:
+                    raise
+                raise translated from error
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -537,6 +610,7 @@ class SQLiteStore:
                     _build_missing_indexes(conn)
 
     def reserve_numbers(self, count: int) -> int:
+        check_count(count)
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE counters SET value = value + ? WHERE name = 'ticket_number'", (count,)
@@ -544,14 +618,38 @@ class SQLiteStore:
             last: int = conn.execute(
                 "SELECT value FROM counters WHERE name = 'ticket_number'"
             ).fetchone()[0]
-            return last - count
+            self._counter_floor = max(self._counter_floor, last - count)
+        return last - count
+
+    def _move_counter_past(self, conn: sqlite3.Connection, number: int) -> None:
+        """Keep the ticket counter past ``number``, a ticket number just written (imported
+        ones are chosen by the caller), so that no reserved number is ever taken. Costs a
+        statement only when the number is not known to be below the counter already."""
+        if number < self._pending_floor:
+            return
+        conn.execute(
+            "UPDATE counters SET value = ? WHERE name = 'ticket_number' AND value <= ?",
+            (number + 1, number),
+        )
+        value: int = conn.execute(
+            "SELECT value FROM counters WHERE name = 'ticket_number'"
+        ).fetchone()[0]
+        # kept once the transaction commits (see commit): a rolled back one moved nothing
+        self._pending_floor = max(self._counter_floor, value)
 
     def commit_many(self, changes: Sequence[Change]) -> None:
-        self._atomically(lambda conn: self._write_many(conn, changes))
+        with self._lock:
+            self._pending_floor = self._counter_floor
+            self._atomically(lambda conn: self._write_many(conn, changes))
+            self._counter_floor = self._pending_floor
 
     def _write_many(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         if all(
-            c.expected_version == 0 and not c.messages and not c.outbox and not c.delivered
+            c.expected_version == 0
+            and not c.messages
+            and not c.outbox
+            and not c.delivered
+            and c.customer is None
             for c in changes
         ):
             self._insert_all(conn, changes)  # an import: batched statements
@@ -566,23 +664,24 @@ class SQLiteStore:
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+            except Exception as error:
+                raise _translate(error, self.path) from error
             try:
                 work(conn)
             except BaseException as error:
-                conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
-                raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                translated = _translate(error, self.path)
+                if translated is error:
+                    raise
+                raise translated from error
             try:
                 conn.execute("COMMIT")
-            except sqlite3.Error as error:
+            except Exception as error:
                 conn.execute("ROLLBACK")
-                raise StorageError(f"SQLite error on {self.path!r}: {error}") from error
+                raise _translate(error, self.path) from error
 
-    @staticmethod
-    def _insert_all(conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
+    def _insert_all(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         tickets: list[object] = []
         events: list[object] = []
         for change in changes:
@@ -591,35 +690,92 @@ class SQLiteStore:
             tickets += (ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at))
             for e in change.events:
                 events += (e.subject_id, e.sequence, e.trigger, _ts(e.at), _EVENT_JSON(e).decode())
+        conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
+            _insert_rows(conn, _EVENT_INSERT_HEAD, _EVENT_VALUES, events)
         except sqlite3.IntegrityError:
-            raise ConcurrencyError("(bulk import)", 0, None) from None
-        _insert_rows(conn, _EVENT_INSERT_HEAD, _EVENT_VALUES, events)
+            conn.execute("ROLLBACK TO bulk")
+            raise self._why_not_created(conn, changes) from None
+        conn.execute("RELEASE bulk")
+        self._move_counter_past(conn, max(change.ticket.number for change in changes))
+        taken = self._case_ids(conn, [change.ticket.id for change in changes])
+        if taken:
+            raise id_taken("ticket", taken[0])
+
+    @staticmethod
+    def _case_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are the ids of cases."""
+        found: list[str] = []
+        for first in range(0, len(ids), 900):
+            chunk = ids[first : first + 900]
+            found += (
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM cases WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            )
+        return found
+
+    @staticmethod
+    def _why_not_created(conn: sqlite3.Connection, changes: Sequence[Change]) -> AftersalesError:
+        """The error for new tickets that broke a constraint, found against the database as
+        it was before them: an id or a number that is taken (by an earlier ticket or one
+        earlier in ``changes``), or an id that a case has."""
+        ids: set[str] = set()
+        numbers: set[int] = set()
+        for change in changes:
+            ticket = change.ticket
+            row = conn.execute("SELECT version FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
+            if row is not None or ticket.id in ids:
+                return ConcurrencyError(ticket.id, 0, None if row is None else int(row[0]))
+            taken = conn.execute(
+                "SELECT 1 FROM tickets WHERE number = ?", (ticket.number,)
+            ).fetchone()
+            if taken is not None or ticket.number in numbers:
+                return number_taken(ticket.number)
+            if conn.execute("SELECT 1 FROM events WHERE subject_id = ?", (ticket.id,)).fetchone():
+                return id_taken("ticket", ticket.id)
+            ids.add(ticket.id)
+            numbers.add(ticket.number)
+        return ConcurrencyError("(bulk import)", 0, None)
 
     def commit(self, change: Change) -> None:
-        ticket = change.ticket
-        row = _ticket_row(ticket, null="")
-        self._atomically(lambda conn: self._write(conn, change, ticket, row))
+        with self._lock:
+            self._pending_floor = self._counter_floor
+            self._atomically(lambda conn: self._write(conn, change, change.ticket))
+            self._counter_floor = self._pending_floor
 
     def _write(
-        self, conn: sqlite3.Connection, change: Change, ticket: Ticket, row: tuple[object, ...]
+        self,
+        conn: sqlite3.Connection,
+        change: Change,
+        ticket: Ticket,
+        row: tuple[object, ...] | None = None,
     ) -> None:
+        if row is None:
+            row = _ticket_row(ticket, null="")
+        if change.customer is not None:
+            self._save_customer(conn, change.customer)
         if change.expected_version == 0:
+            if conn.execute("SELECT 1 FROM cases WHERE id = ?", (ticket.id,)).fetchone():
+                raise id_taken("ticket", ticket.id)
             try:
                 conn.execute(
                     _TICKET_INSERT,
                     (*row, ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at)),
                 )
-            except sqlite3.IntegrityError:
-                raise ConcurrencyError(ticket.id, 0, self._version(ticket.id)) from None
+            except sqlite3.IntegrityError:  # the failed statement wrote nothing
+                raise self._why_not_created(conn, (change,)) from None
+            self._move_counter_past(conn, ticket.number)
+            _append_log(conn, change.events, change.outbox)
         else:
             updated = conn.execute(
                 _TICKET_UPDATE, (*row, ticket.id, change.expected_version)
             ).rowcount
             if updated != 1:
                 raise ConcurrencyError(ticket.id, change.expected_version, self._version(ticket.id))
-        _append_log(conn, change.events, change.outbox)
+            _append_log(conn, change.events, change.outbox)
         for message in change.messages:
             conn.execute(
                 "INSERT INTO messages (id, ticket_id, at, data) VALUES (?,?,?,?)",
@@ -640,6 +796,7 @@ class SQLiteStore:
         return None if row is None else build(row[0])
 
     def get(self, ticket_id: str) -> Ticket:
+        check_id(ticket_id, "ticket_id")
         ticket = self._one(
             "SELECT data FROM tickets WHERE id = ?", (ticket_id,), Ticket.model_validate_json
         )
@@ -648,6 +805,7 @@ class SQLiteStore:
         return ticket
 
     def get_by_number(self, number: int) -> Ticket:
+        check_number(number)
         ticket = self._one(
             "SELECT data FROM tickets WHERE number = ?", (number,), Ticket.model_validate_json
         )
@@ -699,19 +857,33 @@ class SQLiteStore:
         return [Message.model_validate_json(row[0]) for row in rows]
 
     def save_customer(self, customer: Customer) -> None:
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer.id,))
-            conn.execute(
-                "INSERT OR REPLACE INTO customers (id, data) VALUES (?, ?)",
-                (customer.id, customer.model_dump_json()),
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO contact_points (channel, address, customer_id) "
-                "VALUES (?,?,?)",
-                [(c.channel.value, c.address, customer.id) for c in customer.contacts],
-            )
+        self._atomically(lambda conn: self._save_customer(conn, customer))
+
+    @staticmethod
+    def _save_customer(conn: sqlite3.Connection, customer: Customer) -> None:
+        taken = [
+            index
+            for index, c in enumerate(customer.contacts)
+            if conn.execute(
+                "SELECT 1 FROM contact_points WHERE channel = ? AND address = ? "
+                "AND customer_id <> ?",
+                (c.channel.value, c.address, customer.id),
+            ).fetchone()
+        ]
+        if taken:
+            raise address_taken(customer, taken)
+        conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer.id,))
+        conn.execute(
+            "INSERT OR REPLACE INTO customers (id, data) VALUES (?, ?)",
+            (customer.id, customer.model_dump_json()),
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO contact_points (channel, address, customer_id) VALUES (?,?,?)",
+            [(c.channel.value, c.address, customer.id) for c in customer.contacts],
+        )
 
     def get_customer(self, customer_id: str) -> Customer:
+        check_id(customer_id, "customer_id")
         customer = self._one(
             "SELECT data FROM customers WHERE id = ?", (customer_id,), Customer.model_validate_json
         )
@@ -728,6 +900,7 @@ class SQLiteStore:
         )
 
     def due(self, before: datetime, limit: int) -> list[Ticket]:
+        check_limit(limit)
         with self._guard():
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE due_at IS NOT NULL AND due_at <= ? "
@@ -737,6 +910,7 @@ class SQLiteStore:
         return [Ticket.model_validate_json(row[0]) for row in rows]
 
     def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        check_limit(limit)
         with self._guard():
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE sla_due_at IS NOT NULL AND sla_due_at <= ? "
@@ -753,6 +927,7 @@ class SQLiteStore:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
 
     def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        check_limit(limit)
         with self._transaction() as conn:
             rows = conn.execute(
                 f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' "
@@ -789,7 +964,7 @@ class SQLiteStore:
                 "next_attempt_at = COALESCE(?, next_attempt_at), status = ? "
                 "WHERE key = ? AND status = 'pending'",
                 (
-                    error,
+                    bounded_error(error),
                     _ts(retry_at),
                     DeliveryStatus.PENDING.value if retry_at else DeliveryStatus.DEAD.value,
                     key,
@@ -827,6 +1002,11 @@ class SQLiteStore:
                         )
                     ]
                 )
+            if (
+                change.expected_version == 0
+                and conn.execute("SELECT 1 FROM tickets WHERE id = ?", (case.id,)).fetchone()
+            ):
+                raise id_taken("case", case.id)
             try:
                 if change.expected_version == 0:
                     conn.execute(
@@ -857,6 +1037,7 @@ class SQLiteStore:
         return None if row is None else int(row[0])
 
     def get_case(self, case_id: str) -> Case:
+        check_id(case_id, "case_id")
         with self._guard():
             row = self._conn.execute(
                 f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)
@@ -890,6 +1071,7 @@ class SQLiteStore:
         return [_case(row) for row in rows]
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        check_limit(limit)
         with self._guard():
             rows = self._conn.execute(
                 f"SELECT {_CASE_COLUMNS} FROM cases "

@@ -1,22 +1,18 @@
-"""Helpers for testing code that uses aftersales, and for testing new stores.
+"""The contract every :class:`~aftersales.Store` passes, as a pytest test base.
 
-- :class:`FrozenClock`: a clock that moves only when told.
-- :func:`capture_notifications`: record what a desk's hooks would receive.
-- :class:`StoreContract`: the pytest test base every :class:`~aftersales.Store` passes;
-  subclass it and implement ``make_store`` to test your own store.
+Subclass :class:`StoreContract` and implement ``make_store`` to test your own store. This
+module imports pytest; the rest of :mod:`aftersales.testing` does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from aftersales.clock import FrozenClock
 from aftersales.exceptions import (
+    AftersalesError,
     CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
@@ -37,47 +33,29 @@ from aftersales.models import (
     StatusCategory,
     Ticket,
 )
-from aftersales.notify import DeliveryStatus, Notification, Subscription
+from aftersales.notify import DeliveryStatus, Notification
 from aftersales.policies.facts import Facts
 from aftersales.policies.presets import decide
 from aftersales.service import Desk
 from aftersales.storage import CaseChange, CaseQuery, Change, Store, TicketQuery
+from aftersales.storage._protocol import MAX_ERROR_LENGTH
 
-__all__ = ["FrozenClock", "StoreContract", "capture_notifications"]
-
-
-@contextmanager
-def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list[Notification]]:
-    """Record every notification the desk delivers inside the ``with`` block.
-
-    By default the real handlers are not called (the notifications still count as
-    delivered), so tests can assert on what *would* be sent without sending it:
-
-    >>> from aftersales import Desk
-    >>> desk = Desk()
-    >>> _ = desk.on_enter("cancelled", print, name="sms")
-    >>> with capture_notifications(desk) as sent:
-    ...     ticket = desk.open_ticket(customer="c1", channel="sms", subject="Hi")
-    ...     _ = desk.cancel(ticket.id, reason="wrong number")
-    >>> sorted((n.handler, n.event.trigger) for n in sent)
-    [('sms', 'cancel')]
-    """
-    captured: list[Notification] = []
-    original = desk._deliver
-
-    def record(subscription: Subscription, notification: Notification) -> None:
-        captured.append(notification)
-        if deliver:
-            original(subscription, notification)
-
-    desk._deliver = record
-    try:
-        yield captured
-    finally:
-        desk._deliver = original
+__all__ = ["StoreContract"]
 
 
 _T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
+
+LOOKALIKE_IDENTIFIERS = [
+    ("cust-abc", "CUST-ABC"),  # case
+    ("li", "li "),  # a trailing space
+    ("jose", "josé"),  # an accent
+    ("cust-\U0001f600", "cust-\U0001f601"),  # two emoji
+    ("\U00020000", "\U00020001"),  # CJK Extension B
+    ("strasse", "straße"),
+]
+"""Pairs of identifiers that differ, but that a collation compares as equal
+(``utf8mb4_general_ci``, MariaDB's default, takes every pair here for equal): every store
+must keep them apart."""
 
 
 def _ticket(number: int, **fields: Any) -> Ticket:
@@ -166,6 +144,7 @@ def _case_line(**claim: Any) -> CaseLine:
 def _case_event(case: Case, trigger: str = "created") -> Event:
     return Event(
         subject_id=case.id,
+        subject_kind=case.kind.value,
         sequence=case.version,
         trigger=trigger,
         from_state=None,
@@ -549,3 +528,243 @@ class StoreContract:
         due = self.store.cases_due(_T0 + timedelta(hours=6), 10)
         assert [c.id for c in due] == ["soon", "late"]
         assert [c.id for c in self.store.cases_due(_T0 + timedelta(hours=2), 10)] == ["soon"]
+
+    # ------------------------------------------------------------------ customers
+
+    def test_a_ticket_and_the_customer_it_names_commit_together_or_not_at_all(self) -> None:
+        email = ContactPoint(channel=Channel.EMAIL, address="wang@example.com")
+        customer = Customer(id="c1", name="王小明", contacts=(email,))
+        ticket = _ticket(1, customer_id="c1")
+        self.store.commit(Change(ticket, 0, (_event(ticket),), customer=customer))
+        assert self.store.get("t1") == ticket
+        assert self.store.get_customer("c1") == customer
+        assert self.store.find_customer(Channel.EMAIL, "wang@example.com") == customer
+        # another customer with the same address: neither the ticket nor the customer
+        thief = Customer(id="c2", name="Someone", contacts=(email,))
+        second = _ticket(2, customer_id="c2")
+        with pytest.raises(InvalidInput) as raised:
+            self.store.commit(Change(second, 0, (_event(second),), customer=thief))
+        assert [e.location for e in raised.value.errors] == [("contacts", 0)]
+        # a ticket that cannot be written (its id is taken): no customer either
+        newcomer = Customer(id="c3", name="New", contacts=())
+        with pytest.raises(ConcurrencyError):
+            self.store.commit(Change(_ticket(3, id="t1"), 0, (), customer=newcomer))
+        for missing in ("c2", "c3"):
+            with pytest.raises(CustomerNotFound):
+                self.store.get_customer(missing)
+        with pytest.raises(TicketNotFound):
+            self.store.get("t2")
+        assert self.store.events("t2") == []
+        assert self.store.find_customer(Channel.EMAIL, "wang@example.com") == customer
+        # in a batch too
+        third = _ticket(4, id="t4", customer_id="c4")
+        fourth = _ticket(5, id="t5", customer_id="c5")
+        with pytest.raises(InvalidInput):
+            self.store.commit_many(
+                [
+                    Change(third, 0, (_event(third),), customer=Customer(id="c4", name="Four")),
+                    Change(
+                        fourth, 0, (_event(fourth),), customer=thief.model_copy(update={"id": "c5"})
+                    ),
+                ]
+            )
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("c4")
+        assert [t.id for t in self.store.find(TicketQuery())] == ["t1"]
+
+    def test_an_address_taken_by_another_customer_is_refused_without_naming_them(self) -> None:
+        phone = ContactPoint(channel=Channel.PHONE, address="+86 138 0000 0000")
+        owner = Customer(id="owner-7", name="Owner", contacts=(phone,))
+        self.store.save_customer(owner)
+        other = Customer(
+            id="other",
+            name="Other",
+            contacts=(ContactPoint(channel=Channel.EMAIL, address="o@example.com"), phone),
+        )
+        with pytest.raises(InvalidInput) as raised:
+            self.store.save_customer(other)
+        assert [e.location for e in raised.value.errors] == [("contacts", 1)]
+        assert "owner-7" not in str(raised.value)
+        assert "taken" in str(raised.value)
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("other")
+        assert self.store.find_customer(Channel.EMAIL, "o@example.com") is None
+        assert self.store.find_customer(Channel.PHONE, phone.address) == owner
+        # the owner may save itself again, and give the address up
+        self.store.save_customer(owner.model_copy(update={"name": "Owner 2"}))
+        self.store.save_customer(owner.model_copy(update={"contacts": ()}))
+        self.store.save_customer(other)
+        assert self.store.find_customer(Channel.PHONE, phone.address) == other
+
+    # ------------------------------------------------------------------ identifiers
+
+    @pytest.mark.parametrize(("first", "second"), LOOKALIKE_IDENTIFIERS)
+    def test_identifiers_that_differ_only_in_case_space_accent_or_symbol_stay_apart(
+        self, first: str, second: str
+    ) -> None:
+        for number, name in enumerate((first, second), start=1):
+            self._create(number, id=f"t{number}", customer_id=name, assignee=name, team=name)
+            self.store.save_customer(
+                Customer(
+                    id=name,
+                    name=f"customer {number}",
+                    contacts=(ContactPoint(channel=Channel.EMAIL, address=f"{name}@example.com"),),
+                )
+            )
+            case = _case(name, ticket_id=f"t{number}", order_id=name, customer_id=name)
+            self.store.commit_cases([CaseChange(case, 0, (_case_event(case),))])
+        for number, name in enumerate((first, second), start=1):
+            ticket_id = f"t{number}"
+            for query in (
+                TicketQuery(customer_id=name),
+                TicketQuery(assignee=name),
+                TicketQuery(team=name),
+            ):
+                assert [t.id for t in self.store.find(query)] == [ticket_id], (query, name)
+            assert self.store.get_customer(name).name == f"customer {number}"
+            found = self.store.find_customer(Channel.EMAIL, f"{name}@example.com")
+            assert found is not None
+            assert found.id == name
+            assert self.store.get_case(name).ticket_id == ticket_id
+            assert [c.id for c in self.store.find_cases(CaseQuery(order_id=name))] == [name]
+            assert [c.id for c in self.store.find_cases(CaseQuery(customer_id=name))] == [name]
+            assert [e.subject_id for e in self.store.events(name)] == [name]
+
+    def test_control_characters_are_refused_everywhere_and_nothing_is_stored(self) -> None:
+        desk = Desk(self.store)
+        ticket = desk.open_ticket(customer="c1", channel="email", subject="s")
+        for bad in ("c\x00", "li\x00wei", "\x00", "tab\there", "bell\x07"):
+            with pytest.raises(InvalidInput):
+                desk.open_ticket(customer=bad, channel="email", subject="s")
+            for field in ("customer_id", "assignee", "team"):
+                with pytest.raises(InvalidInput):  # no such ticket reaches a store
+                    ticket.model_validate({**ticket.model_dump(), field: bad})
+            with pytest.raises(InvalidInput):
+                desk.save_customer({"id": bad, "name": "x"})
+            with pytest.raises(InvalidInput):
+                desk.open_ticket(customer=Customer(id=bad, name="x"), channel="email", subject="s")
+        with pytest.raises(InvalidInput):
+            desk.save_customer(
+                {"id": "c9", "name": "x", "contacts": [{"channel": "email", "address": "a\x00b"}]}
+            )
+        assert [t.id for t in self.store.find(TicketQuery())] == [ticket.id]
+        assert self.store.get(ticket.id) == ticket
+        assert len(self.store.events(ticket.id)) == 1
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("c9")
+
+    def test_lookups_of_values_that_are_no_identifier_raise_only_our_errors(self) -> None:
+        self._create(1)
+        bad: object
+        for bad in ("\ud800", 2**70, -1, {}, None, b"t1"):
+            for lookup in (
+                self.store.get,
+                self.store.get_case,
+                self.store.get_customer,
+                self.store.get_by_number,
+            ):
+                with pytest.raises(AftersalesError):
+                    lookup(bad)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ integrity
+
+    def test_ids_are_unique_across_tickets_and_cases(self) -> None:
+        case = _case("shared")
+        self.store.commit_cases([CaseChange(case, 0, (_case_event(case),))])
+        ticket = _ticket(1, id="shared")
+        with pytest.raises(InvalidInput) as raised:
+            self.store.commit(Change(ticket, 0, (_event(ticket),)))
+        assert [e.kind for e in raised.value.errors] == ["id_taken"]
+        with pytest.raises(InvalidInput):
+            self.store.commit_many([Change(ticket, 0, (_event(ticket),))])
+        with pytest.raises(TicketNotFound):
+            self.store.get("shared")
+        assert [e.trigger for e in self.store.events("shared")] == ["created"]
+        self._create(2)
+        other = _case("t2")
+        with pytest.raises(InvalidInput):
+            self.store.commit_cases([CaseChange(other, 0, (_case_event(other),))])
+        with pytest.raises(CaseNotFound):
+            self.store.get_case("t2")
+        assert [e.trigger for e in self.store.events("t2")] == ["open"]
+
+    def test_imported_numbers_move_the_counter_and_a_taken_number_is_refused(self) -> None:
+        first = self.store.reserve_numbers(1)
+        imported = _ticket(first + 40, id="imported")
+        self.store.commit_many([Change(imported, 0, (_event(imported),))])
+        assert self.store.reserve_numbers(1) > imported.number
+        one = _ticket(first + 90, id="one")
+        self.store.commit(Change(one, 0, (_event(one),)))
+        following = self.store.reserve_numbers(10)
+        assert following > one.number
+        assert self.store.reserve_numbers(1) == following + 10
+        for commit in (self.store.commit, lambda c: self.store.commit_many([c])):
+            twin = _ticket(imported.number, id="twin")
+            with pytest.raises(InvalidInput) as raised:
+                commit(Change(twin, 0, (_event(twin),)))
+            assert [e.kind for e in raised.value.errors] == ["number_taken"]
+        with pytest.raises(TicketNotFound):
+            self.store.get("twin")
+        assert self.store.get_by_number(imported.number) == imported
+        assert self.store.events("twin") == []
+        # two new tickets of one batch with one number
+        a, b = _ticket(first + 200, id="a"), _ticket(first + 200, id="b")
+        with pytest.raises(InvalidInput):
+            self.store.commit_many([Change(a, 0, (_event(a),)), Change(b, 0, (_event(b),))])
+        assert self.store.events("a") == []
+
+    @pytest.mark.parametrize("limit", [0, -1, 2**70, True, 1.5, "10", None])
+    def test_a_limit_that_is_no_positive_whole_number_is_refused(self, limit: object) -> None:
+        ticket = _ticket(1, due_at=_T0, sla_due_at=_T0)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        case = _case("r1", step_due_at=_T0)
+        self.store.commit_cases([CaseChange(case, 0, (_case_event(case),))])
+        later = _T0 + timedelta(hours=1)
+        for call in (
+            lambda: self.store.claim_outbox(later, later + timedelta(minutes=5), limit),  # type: ignore[arg-type]
+            lambda: self.store.due(later, limit),  # type: ignore[arg-type]
+            lambda: self.store.sla_due(later, limit),  # type: ignore[arg-type]
+            lambda: self.store.cases_due(later, limit),  # type: ignore[arg-type]
+            lambda: self.store.reserve_numbers(limit),  # type: ignore[arg-type]
+        ):
+            with pytest.raises(InvalidInput):
+                call()
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert pending.lease_until == note.lease_until  # not claimed
+        assert [n.key for n in self.store.claim_outbox(later, later, 1)] == [note.key]
+
+    # ------------------------------------------------------------------ events and outbox
+
+    def test_events_and_notifications_keep_their_subjects_kind(self) -> None:
+        ticket = _ticket(1)
+        ticket_event = _event(ticket)
+        self.store.commit(Change(ticket, 0, (ticket_event,), (), (_notification(ticket_event),)))
+        for kind in CaseKind:
+            case = _case(f"{kind.value}-1", kind=kind, workflow=kind.value)
+            event = _case_event(case)
+            assert event.subject_kind == kind.value
+            self.store.commit_cases(
+                [CaseChange(case, 0, (event,), (_notification(event, f"h-{kind.value}"),))]
+            )
+            assert self.store.events(case.id) == [event]
+        assert [e.subject_kind for e in self.store.events("t1")] == ["ticket"]
+        later = _T0 + timedelta(minutes=10)
+        for notifications in (
+            self.store.outbox(),
+            self.store.claim_outbox(later, later + timedelta(minutes=5), 100),
+        ):
+            kinds = {n.event.subject_id: n.event.subject_kind for n in notifications}
+            assert kinds == {"t1": "ticket", **{f"{k.value}-1": k.value for k in CaseKind}}
+
+    def test_a_long_delivery_error_is_kept_cut_to_its_bound(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        self.store.mark_failed(note.key, "E" * 100_000, _T0 + timedelta(minutes=1), _T0)
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert pending.last_error is not None
+        assert len(pending.last_error) == MAX_ERROR_LENGTH
+        assert pending.last_error.startswith("EEE")

@@ -1,0 +1,65 @@
+"""Helpers for testing code that uses aftersales, and for testing new stores.
+
+- :class:`FrozenClock`: a clock that moves only when told.
+- :func:`capture_notifications`: record what a desk's hooks would receive.
+- :class:`StoreContract`: the pytest test base every :class:`~aftersales.Store` passes;
+  subclass it and implement ``make_store`` to test your own store. It lives in
+  :mod:`aftersales.testing.contracts`, the one module here that needs pytest, and is
+  imported from there on first use: ``import aftersales.testing`` works in a production
+  install without pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from aftersales.clock import FrozenClock
+
+if TYPE_CHECKING:
+    from aftersales.notify import Notification, Subscription
+    from aftersales.service import Desk
+    from aftersales.testing.contracts import StoreContract
+
+__all__ = ["FrozenClock", "StoreContract", "capture_notifications"]
+
+
+@contextmanager
+def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list[Notification]]:
+    """Record every notification the desk delivers inside the ``with`` block.
+
+    By default the real handlers are not called (the notifications still count as
+    delivered), so tests can assert on what *would* be sent without sending it:
+
+    >>> from aftersales import Desk
+    >>> desk = Desk()
+    >>> _ = desk.on_enter("cancelled", print, name="sms")
+    >>> with capture_notifications(desk) as sent:
+    ...     ticket = desk.open_ticket(customer="c1", channel="sms", subject="Hi")
+    ...     _ = desk.cancel(ticket.id, reason="wrong number")
+    >>> sorted((n.handler, n.event.trigger) for n in sent)
+    [('sms', 'cancel')]
+    """
+    captured: list[Notification] = []
+    original = desk._deliver
+
+    def record(subscription: Subscription, notification: Notification) -> None:
+        captured.append(notification)
+        if deliver:
+            original(subscription, notification)
+
+    desk._deliver = record
+    try:
+        yield captured
+    finally:
+        desk._deliver = original
+
+
+def __getattr__(name: str) -> Any:
+    """``StoreContract``, imported (with pytest) on first use."""
+    if name == "StoreContract":
+        from aftersales.testing.contracts import StoreContract
+
+        return StoreContract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
