@@ -28,7 +28,7 @@ desk = Desk(SQLiteStore("hooks.db"), clock=clock, settings={"retry_backoff_secon
 desk.on_enter("resolved", email_customer, name="email_customer")
 
 ticket = desk.open_ticket(customer="c-7", channel="email", subject="Refund not received")
-desk.classify(ticket.id, category="refund", severity="high")
+desk.classify(ticket.id, category="return_refund", severity="high")
 desk.assign(ticket.id, assignee="emma")
 desk.fire(ticket.id, "start")
 desk.resolve(ticket.id, resolution="Refund re-sent to the original card")

@@ -9,7 +9,7 @@ with Desk.sqlite("quickstart.db") as desk:
     ticket = desk.open_ticket(
         customer="cust-42", channel="wechat", subject="扫地机器人无法充电 / robot won't charge"
     )
-    desk.classify(ticket.id, category="repair", severity="medium")
+    desk.classify(ticket.id, category="repair_warranty", severity="medium")
     desk.assign(ticket.id, assignee="li.wei", team="repairs")
     desk.fire(ticket.id, "start", actor="li.wei")
     desk.add_message(ticket.id, "请尝试清洁充电触点。", author_id="li.wei")

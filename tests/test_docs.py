@@ -15,6 +15,12 @@ import pytest
 ROOT = Path(__file__).parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+CLASSIFY_CATEGORY = re.compile(
+    r"""classify\((?:[^()]|\([^()]*\))*?category=["']([^"']*)["']"""
+    r"""|["']classify["'],\s*payload=\{["']category["']:\s*["']([^"']*)["']""",
+    re.DOTALL,
+)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
@@ -28,6 +34,19 @@ def test_every_python_block_of_a_page_runs_in_order(
         code = compile(block, f"{page.name} block {number}", "exec")
         exec(code, namespace)  # running our own documentation is the point
     capsys.readouterr()
+
+
+def test_docs_examples_and_the_demo_classify_with_the_classifiers_categories() -> None:
+    from aftersales.routing import CATEGORIES
+
+    sources = [*PAGES, *EXAMPLES, ROOT / "src" / "aftersales" / "demo.py"]
+    used = {
+        (str(path.relative_to(ROOT)), first or second)
+        for path in sources
+        for first, second in CLASSIFY_CATEGORY.findall(path.read_text(encoding="utf-8"))
+    }
+    assert len(used) >= 8, used  # the pattern still finds the calls
+    assert sorted(used) == sorted((path, name) for path, name in used if name in CATEGORIES)
 
 
 def test_the_ticket_workflow_page_is_up_to_date() -> None:
