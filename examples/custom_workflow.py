@@ -1,9 +1,12 @@
-"""Define your own workflow as plain data (e.g. loaded from JSON) with a named guard.
+"""Define your own workflow as plain data (e.g. loaded from JSON) with a named guard, and
+run a desk's tickets on it with ``Desk(workflow=...)``.
 
 Run: python examples/custom_workflow.py
 """
 
-from aftersales import Refusal, TransitionContext, TransitionRefused, Workflow
+from datetime import datetime, timezone
+
+from aftersales import Desk, FrozenClock, Refusal, TransitionContext, TransitionRefused, Workflow
 
 CALLBACK_REQUEST = {
     "name": "callback",
@@ -33,13 +36,19 @@ def within_office_hours(context: TransitionContext) -> Refusal | None:
 workflow = Workflow.from_dict(CALLBACK_REQUEST, guards={"within_office_hours": within_office_hours})
 print(workflow.to_mermaid())
 
-from datetime import datetime, timezone  # noqa: E402
+# Every ticket this desk opens runs on the callback workflow and carries its name.
+clock = FrozenClock(datetime(2024, 3, 4, 20, 0, tzinfo=timezone.utc))  # a Monday, 20:00
+with Desk(workflow=workflow, clock=clock) as desk:
+    ticket = desk.open_ticket(customer="cust-42", channel="phone", subject="Please call me back")
+    print(f"{ticket.display_number} runs on {ticket.workflow!r}, status {ticket.status!r}")
+    try:
+        desk.fire(ticket.id, "schedule", actor="agent-7")
+    except TransitionRefused as refused:
+        print("refused:", refused.refusal.code, "-", refused.refusal.message_zh)
 
-evening = TransitionContext(
-    subject=None, subject_id="cb-1", state="requested", trigger="schedule", payload=None,
-    actor="agent", now=datetime(2024, 3, 4, 20, tzinfo=timezone.utc),
-)  # fmt: skip
-try:
-    workflow.decide(evening)
-except TransitionRefused as refused:
-    print(refused.refusal.code, "-", refused.refusal.message_zh)
+    clock.advance(hours=13)  # 09:00 on Tuesday
+    desk.fire(ticket.id, "schedule", actor="agent-7")
+    done = desk.fire(ticket.id, "call", actor="agent-7")
+    print(f"{done.display_number} is {done.status!r} ({done.status_category.value})")
+    for event in desk.history(ticket.id):
+        print(f"  {event.sequence} {event.trigger:<9} {event.from_state} -> {event.to_state}")
