@@ -19,6 +19,9 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
 
 ``transitions.MachineError``, ``KeyError`` and raw pydantic ``ValidationError`` never escape
 the public API: they are translated into the classes above.
+
+Messages name a ticket by its number (``ticket #12``) wherever the number is known, and
+name each field once (``invalid now: must be timezone-aware``, not ``invalid now: now: ...``).
 """
 
 from __future__ import annotations
@@ -80,8 +83,17 @@ class InvalidInput(AftersalesError, ValueError):
     def __init__(self, subject: str, errors: Sequence[FieldError]) -> None:
         self.subject = subject
         self.errors: tuple[FieldError, ...] = tuple(errors)
-        details = "; ".join(str(error) for error in self.errors)
+        details = "; ".join(_detail(subject, error) for error in self.errors)
         super().__init__(f"invalid {subject}: {details}")
+
+
+def _detail(subject: str, error: FieldError) -> str:
+    """``error`` as shown after ``invalid <subject>:``, without saying the subject twice
+    (a location that starts with the subject's name continues from it)."""
+    if error.location[:1] != (subject,):
+        return str(error)
+    rest = error.location[1:]
+    return f"{FieldError(rest, error.message, error.kind)}" if rest else error.message
 
 
 class NotFound(AftersalesError, LookupError):
@@ -89,11 +101,23 @@ class NotFound(AftersalesError, LookupError):
 
 
 class TicketNotFound(NotFound):
-    """No ticket has this id or number."""
+    """No ticket has this id or number.
 
-    def __init__(self, ticket_id: str) -> None:
+    ``ticket_id`` is what was asked for: an id, or a number written ``#12`` (an ``int``
+    given here is written that way too). A number is shown as such: ``no ticket #12``.
+    """
+
+    def __init__(self, ticket_id: str | int) -> None:
+        if isinstance(ticket_id, int):
+            ticket_id = f"#{ticket_id}"
         self.ticket_id = ticket_id
-        super().__init__(f"no ticket {ticket_id!r}")
+        shown = ticket_id if _is_number(ticket_id) else repr(ticket_id)
+        super().__init__(f"no ticket {shown}")
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` is a ticket number as people write it: ``#`` and digits."""
+    return text.startswith("#") and text[1:].isascii() and text[1:].isdigit()
 
 
 class CustomerNotFound(NotFound):
@@ -190,14 +214,25 @@ class TransitionRefused(TransitionError):
 
 
 class ConcurrencyError(AftersalesError):
-    """The subject was changed by someone else since it was read; nothing was written."""
+    """The subject was changed by someone else since it was read; nothing was written.
 
-    def __init__(self, subject_id: str, expected_version: int, actual_version: int | None) -> None:
+    ``label`` is how the message names the subject to people (``ticket #12``); without
+    one the message shows ``subject_id``.
+    """
+
+    def __init__(
+        self,
+        subject_id: str,
+        expected_version: int,
+        actual_version: int | None,
+        *,
+        label: str | None = None,
+    ) -> None:
         self.subject_id = subject_id
         self.expected_version = expected_version
         self.actual_version = actual_version
         super().__init__(
-            f"{subject_id}: expected version {expected_version}, "
+            f"{label or subject_id}: expected version {expected_version}, "
             f"store has {actual_version if actual_version is not None else 'nothing'}"
         )
 
