@@ -906,7 +906,7 @@ class CaseDesk:
                 payload=parsed,
                 actor=actor,
                 now=now,
-                settings=CaseEnvironment(self.desk.settings, decision),
+                settings=self._environment(case, trigger, decision),
                 label=f"{case.kind.value} case {case.id}",
             )
         )
@@ -923,6 +923,20 @@ class CaseDesk:
             else recorded_payload(parsed, bool(payload), self._empty_recorded, (case.kind, trigger))
         )
         return self._change(case, trigger, actor, now, updates, recorded, move.dest, created)
+
+    def _environment(self, case: Case, trigger: str, decision: Decision | None) -> CaseEnvironment:
+        """What a case transition sees besides its payload: the desk's settings, the
+        decision of this step and, to escalate a complaint, the team's supervisor."""
+        if case.kind is not CaseKind.COMPLAINT or trigger != "escalate":
+            return CaseEnvironment(self.desk.settings, decision)
+        router = self.desk.router
+        if router is None:
+            return CaseEnvironment(self.desk.settings, decision)
+        team = self._ticket(case.ticket_id).team or router.config.default_team
+        supervisors = tuple(
+            t.supervisor for t in router.config.teams if t.id == team and t.supervisor
+        )
+        return CaseEnvironment(self.desk.settings, decision, supervisors, team)
 
     def _change(
         self,

@@ -48,6 +48,18 @@ def claim_line(
     }
 
 
+CARE_ROUTING: dict[str, Any] = {
+    "agents": [
+        {"id": "agent-1", "teams": ["care"]},
+        {"id": "agent-2", "teams": ["care"]},
+        {"id": "li.wei", "teams": ["repairs"]},
+    ],
+    "teams": [{"id": "care", "supervisor": "sup-wang"}, {"id": "repairs", "supervisor": "sup-li"}],
+    "default_team": "care",
+}
+"""Routing with two teams and their supervisors, who take escalated complaints."""
+
+
 def phone(**overrides: Any) -> dict[str, Any]:
     """A mobile phone bought in January: past the 三包 15-day tier, inside its 1-year
     warranty on the test clock's day."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from case_facts import claim_line, phone
+from case_facts import CARE_ROUTING, claim_line, phone
 
 from aftersales import (
     CaseKind,
@@ -225,7 +225,9 @@ def test_an_out_of_warranty_quote_declined(desk: Desk, ticket_id: str) -> None:
     assert_replays(desk, case.id)
 
 
-def test_a_complaint_escalated_and_signed_off(desk: Desk, ticket_id: str) -> None:
+def test_a_complaint_escalated_and_signed_off(store, clock: FrozenClock) -> None:
+    desk = Desk(store, clock=clock, routing=CARE_ROUTING)
+    ticket_id = desk.open_ticket(customer="c-1", channel="app", subject="courier").id
     case = desk.cases.open_complaint(ticket_id, summary="Courier threw the parcel", severity="high")
     desk.cases.fire(case.id, "acknowledge", actor="agent-1")
     desk.cases.fire(case.id, "investigate", actor="agent-1")
@@ -236,7 +238,7 @@ def test_a_complaint_escalated_and_signed_off(desk: Desk, ticket_id: str) -> Non
         payload={"supervisor": "sup-wang", "reason": "customer asks for compensation"},
     )
     with pytest.raises(TransitionRefused) as refused:
-        desk.cases.fire(case.id, "sign_off", actor="agent-1", payload={"note": "ok"})
+        desk.cases.fire(case.id, "sign_off", actor="agent-2", payload={"note": "ok"})
     assert refused.value.refusal.code == "not_the_supervisor"
     signed = desk.cases.fire(
         case.id, "sign_off", actor="sup-wang", payload={"note": "voucher of 50 CNY"}
@@ -253,17 +255,24 @@ def test_a_complaint_escalated_and_signed_off(desk: Desk, ticket_id: str) -> Non
 
 
 def test_an_escalated_complaint_cannot_close_without_the_sign_off(
-    desk: Desk, ticket_id: str
+    store, clock: FrozenClock
 ) -> None:
+    desk = Desk(store, clock=clock, routing=CARE_ROUTING)
+    ticket_id = desk.open_ticket(customer="c-1", channel="app", subject="rude").id
     case = desk.cases.open_complaint(ticket_id, summary="Rude agent")
     desk.cases.fire(case.id, "acknowledge")
-    desk.cases.fire(case.id, "escalate", payload={"supervisor": "sup", "reason": "angry"})
-    desk.cases.fire(case.id, "propose", actor="sup", payload={"proposal": "apology"})
+    desk.cases.fire(case.id, "escalate", payload={"reason": "angry"})
+    desk.cases.fire(case.id, "propose", actor="sup-wang", payload={"proposal": "apology"})
     desk.cases.fire(case.id, "accept")
     with pytest.raises(TransitionRefused) as refused:
         desk.cases.fire(case.id, "close")
     assert refused.value.refusal.code == "sign_off_missing"
     assert desk.cases.get(case.id).status == "accepted"
+    # the accepted resolution is signed off by the supervisor, then the complaint closes
+    signed = desk.cases.fire(case.id, "sign_off", actor="sup-wang", payload={"note": "ok"})
+    assert signed.status == "signed_off"
+    assert desk.cases.fire(case.id, "close").status == "closed"
+    assert_replays(desk, case.id)
 
 
 def test_a_complaint_the_customer_accepts_closes_without_a_supervisor(

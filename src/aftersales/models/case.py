@@ -192,6 +192,8 @@ class ComplaintDetails(Record):
     proposal: Text | None = None
     acknowledged_at: Instant | None = None
     escalation_reason: Text | None = None
+    escalated_by: Identifier | None = None
+    """Who escalated: never the supervisor who signs off."""
     supervisor: Identifier | None = None
     signed_off_by: Identifier | None = None
     signed_off_at: Instant | None = None

@@ -29,6 +29,11 @@ class CaseEnvironment:
 
     settings: Any = None
     decision: Decision | None = None
+    supervisors: tuple[str, ...] = ()
+    """Who may take an escalated complaint: the supervisor configured for the case's team
+    (``aftersales.routing.Team.supervisor``); empty without one."""
+    team: str | None = None
+    """The team whose supervisor that is (the ticket's team, else the routing default)."""
 
 
 class Payload(BaseModel):

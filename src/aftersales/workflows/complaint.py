@@ -2,6 +2,11 @@
 resolution proposed and accepted by the customer, or escalated to a supervisor who signs
 it off. A complaint that was escalated cannot close without the sign-off, and the sign-off
 (who, when, what) stays on the case and in its events.
+
+The supervisor is the one configured for the team (``Team.supervisor`` in the desk's
+routing: the ticket's team, else the default team), never the agent who escalates. A
+resolution proposed after the escalation and accepted by the customer still needs that
+sign-off, which may then be given from ``accepted``.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import Any
 
 from aftersales.models._base import Identifier, Text
 from aftersales.models.case import Case, ComplaintDetails
-from aftersales.workflows._case_steps import Payload
+from aftersales.workflows._case_steps import CaseEnvironment, Payload
 from aftersales.workflows._engine import Refusal, State, Transition, TransitionContext, Workflow
 
 
@@ -22,9 +27,10 @@ class ProposalInput(Payload):
 
 
 class EscalateInput(Payload):
-    """Who takes the complaint over, and why."""
+    """Why the complaint is escalated and, optionally, the supervisor who takes it over
+    (by default the supervisor configured for the team; naming another is refused)."""
 
-    supervisor: Identifier
+    supervisor: Identifier | None = None
     reason: Text
 
 
@@ -54,10 +60,70 @@ def _proposed(context: TransitionContext) -> Mapping[str, Any]:
     return _update(context, proposal=payload.proposal)
 
 
+def _environment(context: TransitionContext) -> CaseEnvironment:
+    environment = context.settings
+    return environment if isinstance(environment, CaseEnvironment) else CaseEnvironment()
+
+
+def _supervisor_for(context: TransitionContext) -> str | None:
+    payload = context.payload
+    named = payload.supervisor if isinstance(payload, EscalateInput) else None
+    supervisors = _environment(context).supervisors
+    return named or (supervisors[0] if supervisors else None)
+
+
+def _configured_supervisor(context: TransitionContext) -> Refusal | None:
+    """The complaint goes to the supervisor configured for the team, and never to the
+    agent who escalates it (who could otherwise sign off their own complaint)."""
+    environment = _environment(context)
+    team = environment.team or "?"
+    supervisor = _supervisor_for(context)
+    if environment.team is None:
+        return Refusal(
+            "no_supervisor",
+            "the desk has no routing teams, so no supervisor to escalate to: configure "
+            "one with Desk(routing={..., 'teams': [{'id': ..., 'supervisor': ...}]})",
+            "服务台未配置团队及主管，无法升级投诉",
+            {},
+        )
+    if supervisor is None:
+        return Refusal(
+            "no_supervisor",
+            f"team {team} has no supervisor configured (routing: teams[].supervisor)",
+            f"团队 {team} 未配置主管",
+            {"team": team},
+        )
+    if supervisor not in environment.supervisors:
+        configured = ", ".join(environment.supervisors) or "none"
+        return Refusal(
+            "not_a_supervisor",
+            f"{supervisor} is not the supervisor of team {team} (configured: {configured})",
+            f"{supervisor} 不是团队 {team} 的主管（已配置：{configured}）",
+            {"team": team, "supervisor": supervisor, "supervisors": list(environment.supervisors)},
+        )
+    if supervisor == context.actor:
+        return Refusal(
+            "own_escalation",
+            f"{context.actor} cannot escalate a complaint to themself: the supervisor who "
+            "signs it off must be someone else",
+            f"{context.actor} 不能将投诉升级给自己：签批的主管须为他人",
+            {"supervisor": supervisor, "actor": context.actor},
+        )
+    return None
+
+
 def _escalated(context: TransitionContext) -> Mapping[str, Any]:
     payload = context.payload
     assert isinstance(payload, EscalateInput)
-    return _update(context, supervisor=payload.supervisor, escalation_reason=payload.reason)
+    return _update(
+        context,
+        supervisor=_supervisor_for(context),
+        escalated_by=context.actor,
+        escalation_reason=payload.reason,
+        signed_off_by=None,
+        signed_off_at=None,
+        sign_off_note=None,
+    )
 
 
 def _signed_off(context: TransitionContext) -> Mapping[str, Any]:
@@ -69,7 +135,21 @@ def _signed_off(context: TransitionContext) -> Mapping[str, Any]:
 
 
 def _by_supervisor(context: TransitionContext) -> Refusal | None:
-    supervisor = _complaint(context).supervisor
+    complaint = _complaint(context)
+    supervisor = complaint.supervisor
+    if supervisor is None:
+        return Refusal(
+            "not_escalated",
+            "the complaint was not escalated: there is nothing to sign off",
+            "投诉未升级，无需签批",
+        )
+    if context.actor == complaint.escalated_by:
+        return Refusal(
+            "own_escalation",
+            f"{context.actor} escalated this complaint and cannot sign it off",
+            f"{context.actor} 升级了此投诉，不能签批",
+            {"supervisor": supervisor, "actor": context.actor},
+        )
     if context.actor != supervisor:
         return Refusal(
             "not_the_supervisor",
@@ -115,16 +195,27 @@ COMPLAINT_WORKFLOW = Workflow(
             "escalate",
             ["received", "acknowledged", "investigating", "proposed"],
             "escalated",
+            guards=["configured_supervisor"],
             effects=["escalated"],
         ),
         Transition(
-            "sign_off", "escalated", "signed_off", guards=["by_supervisor"], effects=["signed_off"]
+            "sign_off",
+            ["escalated", "accepted"],
+            "signed_off",
+            guards=["by_supervisor"],
+            effects=["signed_off"],
+            description="From accepted: the resolution the customer accepted after an "
+            "escalation, signed off by the supervisor.",
         ),
         Transition(
             "close", ["accepted", "signed_off"], "closed", guards=["signed_off_if_escalated"]
         ),
     ],
-    guards={"by_supervisor": _by_supervisor, "signed_off_if_escalated": _signed_off_if_escalated},
+    guards={
+        "by_supervisor": _by_supervisor,
+        "configured_supervisor": _configured_supervisor,
+        "signed_off_if_escalated": _signed_off_if_escalated,
+    },
     effects={
         "acknowledged": _acknowledged,
         "proposed": _proposed,
