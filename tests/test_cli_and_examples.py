@@ -1,17 +1,79 @@
 from __future__ import annotations
 
+import re
 import runpy
 import sqlite3
 from contextlib import closing
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import aftersales
 from aftersales.cli import _build_app, main
 from aftersales.workflows import TICKET_WORKFLOW
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What one run of ``aftersales demo`` prints, on a terminal wide enough for its rows."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "250")
+        db = tmp_path_factory.mktemp("demo") / "demo.db"
+        result = CliRunner().invoke(_build_app(), ["demo", "--db", str(db)])
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    return result.stdout
+
+
+def _table_rows(output: str) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def test_the_demo_shows_the_refused_trigger_once(demo_output: str) -> None:
+    refused = "ticket #5: trigger 'confirm' is not allowed in state 'cancelled'"
+    assert demo_output.count(refused) == 1
+    assert demo_output.count("never confirmed") == 1  # the auto-close, on its own row
+
+
+def test_the_demo_shows_times_with_the_year_and_the_utc_offset(demo_output: str) -> None:
+    rows = _table_rows(demo_output)
+    times = [row[0] for row in rows if len(row) == 4 and row[0] and not row[0].startswith("#")]
+    assert len(times) > 50
+    assert all(re.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d \+08:00", t) for t in times), times
+    assert times[0].endswith(" 09:15 +08:00")  # the story opens at 09:15, the shop's time
+    from aftersales.demo import local_time
+
+    assert local_time(datetime(2026, 3, 2, 1, 15, tzinfo=timezone.utc)) == "2026-03-02 09:15 +08:00"
+
+
+def test_the_demo_resolves_and_closes_the_ticket_whose_cases_all_closed(demo_output: str) -> None:
+    cases = {tuple(row[:3]) for row in _table_rows(demo_output) if len(row) == 4}
+    assert {("#6", "repair", "closed"), ("#6", "return", "closed")} <= cases
+    assert ("#6", "refund", "succeeded") in cases
+    summary = [row for row in _table_rows(demo_output) if len(row) == 8 and row[0] == "#6"]
+    assert [(row[2], row[3]) for row in summary] == [("repair_warranty", "closed")]
+    assert re.search(r"#6\s*│ resolve\s*│ in_progress → resolved", demo_output)
+
+
+def test_the_demo_explains_its_policy_decision_in_english_and_chinese(demo_output: str) -> None:
+    assert re.search(r"within the 7-day no-reason return window", demo_output, re.IGNORECASE)
+    assert "在七日无理由退货期限内" in demo_output
+
+
+def test_the_demo_classifies_with_the_classifiers_categories(demo_output: str) -> None:
+    from aftersales.routing import CATEGORIES
+
+    summary = [row for row in _table_rows(demo_output) if len(row) == 8 and row[0] != "ticket"]
+    used = {row[2] for row in summary} - {"-"}
+    assert used == {"repair_warranty", "return_refund", "billing_invoice"}
+    assert used <= set(CATEGORIES)
 
 
 def test_the_demo_runs_twice_on_the_same_file(
@@ -22,9 +84,10 @@ def test_the_demo_runs_twice_on_the_same_file(
     db = tmp_path / "demo.db"
     first = runner.invoke(_build_app(), ["demo", "--db", str(db)])
     assert first.exit_code == 0, first.output
-    assert "Refused trigger: ticket #5: trigger 'confirm' is not allowed in state" in first.output
-    assert "auto-closed: resolved, never confirmed" in first.output
+    assert "ticket #5: trigger 'confirm' is not allowed in state" in first.output
+    assert "resolved → closed (resolved, never confirmed)" in first.output
     assert "merged into #2" in first.output
+    assert "#3 merged into it" in first.output
     assert "王芳's history spans channels: wechat, phone" in first.output
     assert "holds 6 tickets" in first.output
     assert "FR-2024-00731, 1 failed QC" in first.output
@@ -43,15 +106,15 @@ def test_the_demo_runs_twice_on_the_same_file(
             "(SELECT max(sequence) FROM events e WHERE e.subject_id = c.id)"
         ).fetchone()
         (cases,) = connection.execute("SELECT count(*) FROM cases").fetchone()
-    assert events == 2 * 58  # the scenario records 58 events per run (21 of them on cases)
+    assert events == 2 * 64  # the scenario records 64 events per run (21 of them on cases)
     assert (bad, bad_cases, cases) == (0, 0, 2 * 3)
 
 
-def test_the_demo_reports_a_database_it_cannot_open(tmp_path: Path) -> None:
+def test_the_demo_reports_a_database_it_cannot_open_on_stderr(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(_build_app(), ["demo", "--db", str(tmp_path / "no" / "such.db")])
-    assert result.exit_code == 1
-    assert "error:" in result.output
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith("error: cannot open SQLite database")
 
 
 def test_the_workflow_command_prints_mermaid() -> None:
@@ -59,7 +122,34 @@ def test_the_workflow_command_prints_mermaid() -> None:
     result = runner.invoke(_build_app(), ["workflow", "ticket"])
     assert (result.exit_code, result.output) == (0, TICKET_WORKFLOW.to_mermaid())
     result = runner.invoke(_build_app(), ["workflow", "nope"])
-    assert result.exit_code == 2
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "nope" in result.stderr
+
+
+def test_usage_errors_go_to_stderr() -> None:
+    result = CliRunner().invoke(_build_app(), ["no-such-command"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert "No such command 'no-such-command'" in result.stderr
+
+
+def test_the_command_prints_its_version() -> None:
+    result = CliRunner().invoke(_build_app(), ["--version"])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        f"aftersales {aftersales.__version__}\n",
+        "",
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["workflow"], ["policy-schema"]])
+def test_dash_h_shows_help_without_type_tags(command: list[str]) -> None:
+    runner = CliRunner()
+    short = runner.invoke(_build_app(), [*command, "-h"])
+    assert (short.exit_code, short.stderr) == (0, "")
+    assert short.stdout.startswith("Usage: ")
+    assert short.stdout == runner.invoke(_build_app(), [*command, "--help"]).stdout
+    assert "-h, --help" in short.stdout
+    assert "<bool>" not in short.stdout, short.stdout
 
 
 def test_the_policy_schema_command_prints_the_schema() -> None:
@@ -111,3 +201,13 @@ def test_the_return_check_endpoint_answers_and_names_bad_fields() -> None:
         {"field": "order.delivered_at", "message": "is before purchased_at"}
     ]
     assert endpoint["can_return"]("{not json")[0] == 400
+
+
+def test_the_custom_workflow_example_runs_a_desks_tickets_on_its_workflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    example = runpy.run_path(str(Path(__file__).parent.parent / "examples" / "custom_workflow.py"))
+    done = example["done"]
+    assert (done.workflow, done.status) == ("callback", "done")
+    assert "refused: outside_office_hours" in capsys.readouterr().out

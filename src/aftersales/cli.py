@@ -1,10 +1,15 @@
-"""The ``aftersales`` command (extra ``aftersales[cli]``)."""
+"""The ``aftersales`` command (extra ``aftersales[cli]``).
+
+Results go to standard output, errors to standard error; ``-h``/``--help`` on every
+command, ``--version`` on the top level. Exit codes: 0 done, 1 the library refused or
+failed (the message says why), 2 a usage error.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +20,9 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     typer = None  # type: ignore[assignment]
 
+from aftersales import __version__
 from aftersales.clock import FrozenClock
-from aftersales.demo import run_demo
+from aftersales.demo import SHOP_TIME, local_time, run_demo
 from aftersales.exceptions import AftersalesError
 from aftersales.policies import PolicySet
 from aftersales.service import Desk
@@ -31,22 +37,55 @@ def _missing_extra() -> int:  # pragma: no cover - exercised only without the ex
     return 1
 
 
+def _error(message: str) -> None:
+    typer.echo(typer.style("error:", fg=typer.colors.RED) + f" {message}", err=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"aftersales {__version__}")
+        raise typer.Exit()
+
+
 def _build_app() -> typer.Typer:
     app = typer.Typer(
-        help="After-sales customer service: tickets, workflows, storage, hooks.",
         no_args_is_help=True,
         add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        # Click's plain help: options without type tags such as <bool>, and nothing
+        # drawn in boxes, so the help reads the same in a terminal, a pipe and a log.
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
     )
+
+    @app.callback()
+    def root(
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                callback=_show_version,
+                is_eager=True,
+                help="Print the version of aftersales and exit.",
+            ),
+        ] = False,
+    ) -> None:
+        """After-sales customer service: tickets, workflows, storage, hooks."""
 
     @app.command()
     def demo(
         db: Annotated[
-            Path, typer.Option(help="SQLite file to run on (created if missing).")
+            Path, typer.Option(help="SQLite file to run on (created if missing).", metavar="PATH")
         ] = Path("aftersales-demo.db"),
     ) -> None:
-        """Run a realistic scenario on a SQLite file and print its timeline and a summary."""
+        """Run a week at a service desk on a SQLite file and print what happened.
+
+        The clock is simulated (days pass in a moment) and shows the shop's time, UTC+08:00.
+        Run it again on the same file to add another round of tickets.
+        """
         console = Console()
-        clock = FrozenClock(datetime.now(timezone.utc).replace(microsecond=0))
+        opening = datetime.now(SHOP_TIME).replace(hour=9, minute=15, second=0, microsecond=0)
+        clock = FrozenClock(opening)  # the story starts at 09:15 today, the shop's time
 
         def advance(delta: timedelta) -> datetime:
             return clock.advance(delta)
@@ -55,7 +94,7 @@ def _build_app() -> typer.Typer:
             with Desk(SQLiteStore(db), clock=clock) as desk:
                 result = run_demo(desk, advance)
         except AftersalesError as error:
-            console.print(f"[red]error:[/red] {error}")
+            _error(str(error))
             raise typer.Exit(1) from None
 
         timeline = Table(title=f"Timeline (simulated clock) — {db}")
@@ -64,7 +103,7 @@ def _build_app() -> typer.Typer:
         for entry in result.timeline:
             style = "red" if entry.what == "refused" else None
             timeline.add_row(
-                entry.at.strftime("%a %m-%d %H:%M"),
+                local_time(entry.at),
                 entry.ticket,
                 entry.what,
                 entry.detail,
@@ -110,7 +149,6 @@ def _build_app() -> typer.Typer:
                 ", ".join(links) or "-",
             )
         console.print(summary)
-        console.print(f"Refused trigger: {result.refused}")
         console.print(f"Customer notifications sent on resolution: {result.notifications}")
         console.print(
             "王芳's history spans channels: "
@@ -121,19 +159,18 @@ def _build_app() -> typer.Typer:
     @app.command()
     def workflow(
         name: Annotated[
-            str, typer.Argument(help=f"One of: {', '.join(sorted(SHIPPED))}")
+            str, typer.Argument(help=f"One of: {', '.join(sorted(SHIPPED))}", metavar="NAME")
         ] = "ticket",
     ) -> None:
         """Print a shipped workflow as a mermaid state diagram."""
-        try:
-            typer.echo(to_mermaid(name), nl=False)
-        except AftersalesError as error:
-            typer.echo(str(error), err=True)
-            raise typer.Exit(2) from None
+        if name not in SHIPPED:
+            _error(f"no shipped workflow {name!r}; one of: {', '.join(sorted(SHIPPED))}")
+            raise typer.Exit(2)
+        typer.echo(to_mermaid(name), nl=False)
 
     @app.command("policy-schema")
     def policy_schema() -> None:
-        """Print the JSON Schema of a policy set (for editors and validators)."""
+        """Print the JSON Schema of a policy set, for editors and validators."""
         typer.echo(json.dumps(PolicySet.json_schema(), indent=2, ensure_ascii=False))
 
     return app

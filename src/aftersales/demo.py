@@ -8,7 +8,7 @@ tickets; numbers continue where the last run stopped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import attrs
 
@@ -16,6 +16,19 @@ from aftersales.exceptions import AftersalesError
 from aftersales.models import Channel, ContactPoint, Customer, Event, Ticket
 from aftersales.notify import Notification
 from aftersales.service import Desk
+
+__all__ = ["CUSTOMERS", "SHOP_TIME", "DemoResult", "TimelineEntry", "local_time", "run_demo"]
+
+SHOP_TIME = timezone(timedelta(hours=8), "UTC+08:00")
+"""The shop's wall clock (China Standard Time, no daylight saving): the demo shows every
+time in it, with the year and the offset."""
+
+
+def local_time(at: datetime) -> str:
+    """``at`` on the shop's clock, e.g. ``2026-03-02 09:15 +08:00``."""
+    local = at.astimezone(SHOP_TIME)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
 
 @attrs.frozen
@@ -30,7 +43,8 @@ class TimelineEntry:
 
 @attrs.frozen
 class DemoResult:
-    """What the demo did: the timeline, the tickets it touched and the refused trigger."""
+    """What the demo did: the timeline, the tickets it touched and the refused trigger
+    (also a line of the timeline)."""
 
     timeline: tuple[TimelineEntry, ...]
     tickets: tuple[Ticket, ...]
@@ -91,6 +105,10 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         )
         if event.trigger == "add_message":
             moved = f"{event.payload['kind']} by {event.payload['author_role']}"
+        elif event.trigger == "auto_close":
+            moved += " (resolved, never confirmed)"
+        elif event.trigger == "merged_from" and "number" in event.payload:
+            moved = f"#{event.payload['number']} merged into it"
         timeline.append(
             TimelineEntry(
                 event.at,
@@ -129,7 +147,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         )
     )
     advance(timedelta(minutes=4))
-    desk.classify(washer.id, category="repair", severity="high", actor="bot")
+    desk.classify(washer.id, category="repair_warranty", severity="high", actor="bot")
     desk.assign(washer.id, assignee="zhang.wei", team="repairs", actor="dispatcher")
     advance(timedelta(minutes=11))
     desk.fire(washer.id, "start", actor="zhang.wei")
@@ -152,7 +170,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
             description="The kettle's lid is cracked. I want this sorted today.",
         )
     )
-    desk.classify(parcel.id, category="return", severity="medium", actor="bot")
+    desk.classify(parcel.id, category="return_refund", severity="medium", actor="bot")
     desk.assign(parcel.id, assignee="emma", team="returns", actor="dispatcher")
     desk.fire(parcel.id, "start", actor="emma")
     advance(timedelta(minutes=30))
@@ -190,7 +208,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
             description="需要重开增值税普通发票，抬头应为公司名称。",
         )
     )
-    desk.classify(invoice.id, category="billing", severity="low", actor="bot")
+    desk.classify(invoice.id, category="billing_invoice", severity="low", actor="bot")
     desk.assign(invoice.id, assignee="chen.jing", team="billing", actor="dispatcher")
     desk.fire(invoice.id, "start", actor="chen.jing")
     desk.fire(
@@ -200,10 +218,9 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         payload={"note": "asked for the company tax number"},
     )
     advance(timedelta(hours=3))
-    desk.add_message(
+    desk.add_message(  # the customer's reply puts the ticket back in progress
         invoice.id, "税号 91310000MA1FL0000X", author_id="cust-li-lei", author_role="customer"
     )
-    desk.fire(invoice.id, "resume", actor="chen.jing")
     desk.resolve(invoice.id, resolution="重开发票已发送至邮箱", actor="chen.jing")
 
     # 5. A question the customer answers herself in the FAQ: cancelled.
@@ -253,7 +270,9 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
             customer="cust-wang-fang", channel=Channel.PHONE, subject="冰箱噪音大 / fridge is noisy"
         )
     )
-    desk.classify(again.id, category="repair", severity="medium", actor="agent.wu")
+    desk.classify(again.id, category="repair_warranty", severity="medium", actor="agent.wu")
+    desk.assign(again.id, assignee="agent.wu", team="repairs", actor="dispatcher")
+    desk.fire(again.id, "start", actor="agent.wu")
     history = desk.customer_history("cust-wang-fang")
 
     # 6. The same ticket carries two after-sales cases: a 三包 fridge repair that fails its
@@ -318,6 +337,17 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     cases_opened(refund.id, f"{again.display_number} refund")
     desk.cases.fire(refund.id, "process", actor="finance")
     desk.cases.fire(refund.id, "succeed", actor="finance", payload={"reference": "ALI-55120"})
+
+    # Both cases are done: the agent resolves the ticket they hang on, 王芳 confirms.
+    advance(timedelta(hours=2))
+    desk.resolve(
+        again.id,
+        resolution="冰箱已修好，两只碗已退款 / fridge repaired, 2 bowls refunded",
+        actor="agent.wu",
+    )
+    advance(timedelta(hours=3))
+    desk.fire(again.id, "confirm", actor="cust-wang-fang")
+    desk.fire(again.id, "close", actor="agent.wu")
     case_rows: list[tuple[str, str, str, str]] = []
     for case in desk.cases.for_ticket(again.id):
         detail = ""
@@ -326,15 +356,13 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         elif case.repair is not None:
             detail = f"{case.repair.serial}, {case.repair.qc_failures} failed QC"
         elif case.lines and case.lines[0].decision is not None:
-            detail = case.lines[0].decision.explain("zh")
+            decision = case.lines[0].decision
+            detail = f"{decision.explain('en')}\n{decision.explain('zh')}"
         case_rows.append((again.display_number, case.kind.value, case.status, detail))
 
     # A week on, the time step auto-closes the invoice ticket nobody confirmed.
     now = advance(timedelta(days=8))
-    report = desk.run_due(now)
-    for ticket_id in report.auto_closed:
-        if ticket_id in numbers:
-            note(desk.get(ticket_id), "run_due", "auto-closed: resolved, never confirmed")
+    desk.run_due(now)
     desk.flush()
 
     touched = tuple(desk.get(ticket_id) for ticket_id in numbers)
