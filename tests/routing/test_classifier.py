@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import runpy
 from decimal import Decimal
 from pathlib import Path
@@ -132,22 +131,60 @@ def test_any_model_fits_behind_the_protocol() -> None:
     assert isinstance(CLASSIFIER, Classifier)
 
 
-def _bitext() -> Path:
-    path = Path(os.environ.get("AFTERSALES_BITEXT", str(EVAL["BITEXT"])))
-    if not path.exists():
-        message = f"Bitext data not found at {path}; set AFTERSALES_BITEXT to bitext_eval.csv"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # the accuracy gate must run in CI, never skip
-        pytest.skip(message)
-    return path
+def test_bitext_accuracy_gate_runs_on_a_fresh_clone_from_the_vendored_sample() -> None:
+    # 2,257 rows shipped with their licence in tests/data/bitext (see its README); the
+    # floors sit about a point under what the sample measured (in the comments).
+    scores = EVAL["evaluate"](EVAL["read_rows"](EVAL["BITEXT_SAMPLE"]))
+    assert scores.rows == 2257
+    assert scores.strict_accuracy >= 0.96  # 0.9695
+    assert scores.macro_f1 >= 0.97  # 0.9850
+    assert scores.lenient_accuracy >= 0.88  # 0.8908
+    assert scores.false_positive_rate <= 0.04  # 0.0285
+    assert scores.passed
 
 
-def test_bitext_strict_accuracy_stays_above_target() -> None:
-    with _bitext().open(encoding="utf-8", newline="") as handle:
-        scores = EVAL["evaluate"](csv.DictReader(handle))
-    assert scores.strict_accuracy >= 0.90
-    assert scores.false_positive_rate <= 0.15
-    assert scores.macro_f1 >= 0.90
+def test_the_vendored_bitext_sample_carries_its_licence_and_provenance() -> None:
+    folder = EVAL["BITEXT_SAMPLE"].parent
+    licence = (folder / "LICENSE.txt").read_text(encoding="utf-8")
+    assert licence.startswith("Community Data License Agreement – Sharing – Version 1.0")
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "8b6ca3d9559a4a9abab94f7978fae67019215a82" in readme
+    assert "Bitext Innovations" in readme
+    notice = EVAL["BITEXT_SAMPLE"].read_text(encoding="utf-8").splitlines()[0]
+    assert notice.startswith("# Changed by the aftersales project")  # CDLA-Sharing 3.1(b)
+    assert sum(path.stat().st_size for path in folder.iterdir()) < 2_000_000
+
+
+def test_the_evaluation_script_says_where_to_get_the_full_bitext_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AFTERSALES_BITEXT", str(tmp_path / "absent.csv"))
+    assert EVAL["main"]([]) == 2
+    said = capsys.readouterr().err
+    assert "absent.csv" in said
+    assert f"curl -LO {EVAL['BITEXT_URL']}" in said
+    assert "tests/data/bitext/bitext_eval_sample.csv" in said
+    assert EVAL["main"]([str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_the_evaluation_script_maps_bitexts_upstream_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream = tmp_path / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    upstream.write_text(
+        "instruction,intent,category,tags\n"
+        "where is my refund?,track_refund,REFUND,BQ\n"
+        "sign me up for the newsletter,newsletter_subscription,NEWSLETTER,B\n",
+        encoding="utf-8",
+    )
+    rows = EVAL["read_rows"](upstream)
+    assert [(r["id"], r["aftersales_category"], r["fit"]) for r in rows] == [
+        ("0", "return_refund", "direct"),
+        ("1", "other", "none"),
+    ]
+    monkeypatch.setenv("AFTERSALES_BITEXT", str(upstream))
+    assert EVAL["main"]([]) == 0
 
 
 def test_the_chinese_set_covers_every_category_and_severity_and_passes() -> None:
