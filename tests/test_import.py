@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aftersales import Desk, InvalidInput, SQLiteStore, Ticket
+from aftersales import Desk, InvalidInput, SQLiteStore, Store, Ticket
 
 T0 = datetime(2023, 5, 1, 8, tzinfo=timezone.utc)
 
@@ -212,3 +212,14 @@ def test_import_refuses_categories_priorities_and_tags_the_desk_does_not_allow(
 def test_import_refuses_what_is_not_an_iterable_of_records(desk: Desk, records: object) -> None:
     with pytest.raises(InvalidInput, match="iterable of tickets or mappings"):
         desk.import_tickets(records)  # type: ignore[arg-type]
+
+
+def test_an_import_without_priorities_takes_the_desks_default(store: Store) -> None:
+    settings = {
+        "priorities": ["p1", "p2"],
+        "default_priority": "p2",
+        "priority_for_severity": {"critical": "p1", "high": "p1", "medium": "p2", "low": "p2"},
+    }
+    desk = Desk(store, settings=settings)
+    desk.import_tickets(_records(2))
+    assert [t.priority for t in desk.find()] == ["p2", "p2"]

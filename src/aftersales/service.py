@@ -843,7 +843,7 @@ class Desk:
         must be a state of the desk's workflow, and ``status_category`` is always the one
         the workflow gives that state (a category given in the record is ignored);
         ``workflow`` is the desk's. Categories, priorities and tags must fit the desk
-        (see :meth:`open_ticket`).
+        (see :meth:`open_ticket`); a missing priority is the desk's ``default_priority``.
         Every ticket gets its creation event; hooks are not called (an import is history,
         not news). A record that does not validate raises :class:`~aftersales.InvalidInput`
         naming its position, and its whole batch is not written. Returns the count imported.
@@ -872,6 +872,7 @@ class Desk:
         category_of = self.workflow.category_of
         states = self._states
         name = self.workflow.name
+        default_priority = self.settings.default_priority
         for position, record in enumerate(records):
             if isinstance(record, Ticket):
                 data = record.model_dump()
@@ -884,6 +885,8 @@ class Desk:
             if "number" not in data or data["number"] is None:
                 data["number"] = self._next_number()
             data["workflow"] = name
+            if data.get("priority") is None:
+                data["priority"] = default_priority
             if "status" in data:
                 status = data["status"]
                 if not isinstance(status, str) or status not in states:
