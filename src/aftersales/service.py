@@ -258,7 +258,7 @@ class Desk:
     >>> from aftersales import Desk
     >>> desk = Desk()  # in memory; Desk.sqlite("desk.db") keeps it on disk
     >>> ticket = desk.open_ticket(customer="c-1", channel="email", subject="Broken kettle")
-    >>> desk.classify(ticket.id, category="repair", severity="high").status
+    >>> desk.classify(ticket.id, category="repair_warranty", severity="high").status
     'classified'
 
     Every change is validated first (bad input raises :class:`~aftersales.InvalidInput`
