@@ -40,7 +40,7 @@ def desk_bytes_per_ticket() -> tuple[float, int, int]:
             channel="wechat",
             subject=f"订单 {index} 的商品有划痕 / item {index} arrived scratched",
         )
-        desk.classify(ticket.id, category="return", severity="medium")
+        desk.classify(ticket.id, category="return_refund", severity="medium")
         desk.assign(ticket.id, assignee=f"agent-{index % 40}", team="returns")
     gc.collect()
     end, _ = tracemalloc.get_traced_memory()
@@ -64,7 +64,7 @@ def dict_bytes_per_ticket() -> float:
             "id": ticket_id, "number": index + 1, "channel": "wechat",
             "subject": f"订单 {index} 的商品有划痕 / item {index} arrived scratched",
             "customer_id": f"customer-{index % 5000}", "status": "assigned",
-            "status_category": "open", "category": "return", "severity": "medium",
+            "status_category": "open", "category": "return_refund", "severity": "medium",
             "priority": "normal", "assignee": f"agent-{index % 40}", "team": "returns",
             "created_at": created, "updated_at": created, "version": 4,
         }  # fmt: skip

@@ -36,7 +36,7 @@ STORED = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 LIFECYCLES = 40
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
 PAYLOADS = {
-    "classify": {"category": "repair", "severity": "high"},
+    "classify": {"category": "repair_warranty", "severity": "high"},
     "assign": {"assignee": "li.wei"},
     "resolve": {"resolution": "Replaced the drain pump"},
 }

@@ -29,7 +29,7 @@ from aftersales.storage.sqlite import _MIGRATIONS, _NULL
 LIFECYCLES = 150
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
 PAYLOADS = {
-    "classify": {"category": "repair", "severity": "high"},
+    "classify": {"category": "repair_warranty", "severity": "high"},
     "assign": {"assignee": "li.wei", "team": "repairs"},
     "resolve": {"resolution": "Replaced the drain pump"},
 }

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
 import re
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import pytest
 from aftersales import (
     ConcurrencyError,
     Desk,
+    FrozenClock,
     Notification,
     SQLiteStore,
     Store,
@@ -49,6 +52,10 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "reopen": {"reason": "again"},
 }
 TICKETS = 200
+KILLS = 150
+STALLED = 120
+"""Seconds without any progress after which a test gives up and says what it waited for:
+a bound for a stuck run, never a guess at how fast a machine is."""
 FORK = multiprocessing.get_context("fork")
 
 
@@ -77,12 +84,15 @@ def _open_tickets(spec: str, count: int) -> list[str]:
     return ids
 
 
-def _fire_randomly(spec: str, ids: list[str], seconds: float, seed: int, out: Any) -> None:
+def _fire_randomly(spec: str, ids: list[str], calls: int, seed: int, start: Any, out: Any) -> None:
+    """Make ``calls`` successful transitions (conflicts and refusals do not count), all
+    workers starting together: a count of work, never a duration, so a slow machine
+    takes longer but does the same."""
     desk = Desk(_store(spec))
     rng = random.Random(seed)
     done = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    start.wait()
+    while len(done) < calls:
         ticket_id = rng.choice(ids)
         try:
             ticket = desk.get(ticket_id)
@@ -114,16 +124,24 @@ def _assert_consistent(spec: str, ids: list[str]) -> dict[str, list[Any]]:
 def test_four_processes_lose_no_update(spec: str) -> None:
     ids = _open_tickets(spec, TICKETS)
     out = FORK.Queue()
+    start = FORK.Barrier(4)
     workers = [
-        FORK.Process(target=_fire_randomly, args=(spec, ids, 3.0, seed, out)) for seed in range(4)
+        FORK.Process(target=_fire_randomly, args=(spec, ids, 40, seed, start, out))
+        for seed in range(4)
     ]
     for worker in workers:
         worker.start()
-    calls = [call for _ in workers for call in out.get(timeout=120)]
+    calls = []
+    for _ in workers:
+        try:
+            calls += out.get(timeout=STALLED)
+        except queue.Empty:
+            codes = [w.exitcode for w in workers]
+            pytest.fail(f"a worker reported no calls within {STALLED} s (exit codes {codes})")
     for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-    assert len(calls) > 100
+        worker.join(timeout=STALLED)
+        assert worker.exitcode == 0, f"worker {worker.pid} exited with {worker.exitcode}"
+    assert len(calls) == 4 * 40
     histories = _assert_consistent(spec, ids)
     seen = set()
     for ticket_id, version, trigger, actor in calls:
@@ -144,8 +162,9 @@ def _deliver_to(inbox: Path) -> Callable[[Notification], None]:
     return receive
 
 
-def _crash_loop(spec: str, ids: list[str], inbox: str, seed: int) -> None:
-    desk = Desk(_store(spec), settings={"delivery_lease_seconds": 0.001})
+def _crash_loop(spec: str, ids: list[str], inbox: str, seed: int, progress: Any) -> None:
+    """Fire transitions until killed, telling the parent after each one committed."""
+    desk = Desk(_store(spec), settings={"inline_lease_seconds": 0.001})
     desk.on_transition(_deliver_to(Path(inbox)), name="inbox")
     rng = random.Random(seed)
     while True:
@@ -157,6 +176,26 @@ def _crash_loop(spec: str, ids: list[str], inbox: str, seed: int) -> None:
             desk.fire(ticket_id, trigger, actor="crasher", payload=PAYLOADS[trigger])
         except (ConcurrencyError, TriggerNotAllowed, TransitionRefused):
             continue
+        progress.send_bytes(b"c")  # one more committed transition
+
+
+def _wait_for_commits(child: Any, progress: Any, count: int, kill: int) -> None:
+    """Wait until the child reports ``count`` committed transitions; fail, saying which
+    kill and what was missing, if it dies or stalls first."""
+    for seen in range(count):
+        if not progress.poll(STALLED):
+            pytest.fail(
+                f"kill {kill}: the child committed {seen} of the {count} transitions awaited "
+                f"and then nothing for {STALLED} s (alive: {child.is_alive()})"
+            )
+        try:
+            progress.recv_bytes()
+        except EOFError:
+            child.join()
+            pytest.fail(
+                f"kill {kill}: the child exited with code {child.exitcode} after committing "
+                f"{seen} of the {count} transitions awaited"
+            )
 
 
 def test_kills_inside_transitions_leave_no_half_change_and_lose_no_notification(
@@ -165,29 +204,36 @@ def test_kills_inside_transitions_leave_no_half_change_and_lose_no_notification(
     ids = _open_tickets(spec, 20)
     inbox = tmp_path / "inbox.txt"
     rng = random.Random(7)
-    kills = 0
-    while kills < 210:
-        child = FORK.Process(target=_crash_loop, args=(spec, ids, str(inbox), kills))
+    for kill in range(KILLS):
+        receiving, sending = FORK.Pipe(duplex=False)
+        child = FORK.Process(target=_crash_loop, args=(spec, ids, str(inbox), kill, sending))
         child.start()
-        time.sleep(rng.uniform(0.01, 0.08))
+        sending.close()  # the child's end: EOF here once the child is gone
+        # Killed after 1-3 commits it reported, so somewhere inside a later transition:
+        # progress observed, never a time guessed, decides when.
+        _wait_for_commits(child, receiving, rng.randint(1, 3), kill)
         os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join()
-        kills += 1
+        receiving.close()
     histories = _assert_consistent(spec, ids)
-    worker = Desk(_store(spec), settings={"delivery_lease_seconds": 0.001})
+    worker = Desk(_store(spec))
     worker.on_transition(_deliver_to(inbox), name="inbox")
-    deadline = time.monotonic() + 30
-    while True:
-        time.sleep(0.05)  # past the lease of the last killed writer
-        while worker.dispatch_outbox(limit=1000).delivered:
+    # Past every lease and retry time the killed writers set: their clock, an hour on.
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    pending = worker.outbox("pending")
+    deadline = time.monotonic() + STALLED
+    while pending and time.monotonic() < deadline:
+        while worker.dispatch_outbox(later, limit=1000).delivered:
             pass
         pending = worker.outbox("pending")
         # A writer killed while claiming rows holds their locks until the server sees its
         # socket close; SKIP LOCKED passes them over until then.
-        if not pending or time.monotonic() > deadline:
-            break
     worker.close()
-    assert pending == [], [(n.key, n.attempts, n.last_error) for n in pending]
+    assert pending == [], (
+        f"still pending {STALLED} s after the last kill",
+        [(n.key, n.attempts, n.last_error) for n in pending],
+    )
+    assert inbox.exists(), "no notification reached the inbox at all"
     received = {
         line
         for line in inbox.read_text(encoding="utf-8").splitlines()
@@ -196,9 +242,9 @@ def test_kills_inside_transitions_leave_no_half_change_and_lose_no_notification(
     committed = {
         f"{e.subject_id}:{e.sequence}:inbox" for events in histories.values() for e in events[1:]
     }
-    assert committed <= received, committed - received  # every committed one's arrived
+    assert committed <= received, ("committed but never delivered", committed - received)
     assert received <= committed | {f"{i}:1:inbox" for i in ids}  # nothing that never happened
-    assert len(committed) >= 20, len(committed)  # the kills hit a writer that was committing
+    assert len(committed) >= KILLS, len(committed)  # each child committed before its kill
 
 
 def test_flaky_and_failing_receivers_on_every_store(spec: str) -> None:
@@ -213,12 +259,13 @@ def test_flaky_and_failing_receivers_on_every_store(spec: str) -> None:
     def never(notification: Notification) -> None:
         raise ConnectionRefusedError("endpoint gone")
 
+    clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
     desk = Desk(
         _store(spec),
+        clock=clock,
         settings={
             "max_delivery_attempts": 12,  # 0.3**12: a flaky receiver never exhausts them
-            "retry_backoff_seconds": 0.0001,
-            "delivery_lease_seconds": 0.001,
+            "retry_backoff_seconds": 1,
         },
     )
     desk.on_transition(sometimes, name="flaky")
@@ -226,11 +273,10 @@ def test_flaky_and_failing_receivers_on_every_store(spec: str) -> None:
     ids = [desk.open_ticket(customer="c", channel="app", subject=f"t{n}").id for n in range(20)]
     for ticket_id in ids:
         desk.classify(ticket_id, category="other", severity="low")
-    for _ in range(600):
-        time.sleep(0.002)
+    for _ in range(12):  # one round per attempt, the clock past every backoff and lease
+        clock.advance(hours=2)
         desk.dispatch_outbox(limit=1000)
-        if not desk.outbox("pending"):
-            break
+    assert desk.outbox("pending") == []
     assert len(received) == 40
     dead = desk.outbox("dead")
     assert len(dead) == 40

@@ -181,7 +181,7 @@ def test_a_pool_of_one_connection_serves_commits_that_check_their_order(url: str
     from case_facts import claim_line
 
     fresh_store(url).close()
-    store = SQLAlchemyStore(url, pool_size=1, max_overflow=0, pool_timeout=3)
+    store = SQLAlchemyStore(url, pool_size=1, max_overflow=0, pool_timeout=30)
     desk = Desk(store, clock=FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc)))
     ticket = desk.open_ticket(customer="c-1", channel="app", subject="退货")
     rma = desk.cases.request_return(
@@ -199,3 +199,63 @@ def test_two_writers_racing_for_the_last_units_of_a_line_cannot_both_win(url: st
 
     outcomes = race_for_the_last_units(fresh_store(url), SQLAlchemyStore(url))
     assert outcomes == [["refused", "returned"]] * len(outcomes)
+
+
+def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
+    url: str, clock: FrozenClock
+) -> None:
+    from aftersales import Customer, CustomerNotFound
+    from aftersales.storage.sqlalchemy import _WIDENED_IDS, metadata
+
+    store = fresh_store(url)
+    desk = Desk(store, clock=clock)
+    desk.open_ticket(customer="cust-abc", channel="email", subject="before the upgrade")
+    desk.save_customer(Customer(id="cust-abc", name="lower"))
+    mysql = store.dialect in ("mysql", "mariadb")
+    with store.engine.begin() as conn:  # back to version 4: the server's default collation
+        for table in metadata.sorted_tables:
+            if mysql:
+                conn.execute(
+                    sqlalchemy.text(
+                        f"ALTER TABLE `{table.name}` CONVERT TO CHARACTER SET utf8mb4 "
+                        "COLLATE utf8mb4_general_ci"
+                    )
+                )
+        for table, column in _WIDENED_IDS:
+            if mysql:
+                conn.execute(
+                    sqlalchemy.text(f"ALTER TABLE `{table}` MODIFY `{column}` VARCHAR(64) NOT NULL")
+                )
+            elif store.dialect == "postgresql":
+                conn.execute(
+                    sqlalchemy.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(64)")
+                )
+        conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 4"))
+    desk.close()
+    upgraded = SQLAlchemyStore(url)
+    assert upgraded.schema_version == SCHEMA_VERSION == 5
+    desk = Desk(upgraded, clock=clock)
+    assert [t.subject for t in desk.find(customer_id="cust-abc")] == ["before the upgrade"]
+    assert desk.find(customer_id="CUST-ABC") == []
+    with pytest.raises(CustomerNotFound):
+        desk.get_customer("CUST-ABC")
+    desk.save_customer(Customer(id="CUST-ABC", name="upper"))
+    assert desk.get_customer("cust-abc").name == "lower"
+    assert desk.get_customer("CUST-ABC").name == "upper"
+    long_id = "t" * 128  # an Identifier's full length: version 4 kept 64
+    desk.import_tickets(
+        [
+            {
+                "id": long_id,
+                "channel": "email",
+                "subject": "imported",
+                "customer_id": "CUST-ABC",
+                "status": "new",
+                "created_at": "2024-03-01T08:00:00+00:00",
+                "updated_at": "2024-03-01T08:00:00+00:00",
+            }
+        ]
+    )
+    assert desk.get(long_id).customer_id == "CUST-ABC"
+    assert [t.id for t in desk.find(customer_id="CUST-ABC")] == [long_id]
+    desk.close()

@@ -277,3 +277,97 @@ _imported = {
     "created_at": "2023-05-01T08:00:00+00:00",
     "updated_at": "2023-05-01T08:05:00+00:00",
 }
+
+
+def test_aftersales_testing_imports_without_pytest() -> None:
+    # A production install has no pytest: FrozenClock and capture_notifications must work
+    # there; only StoreContract (in aftersales.testing.contracts) needs pytest.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["pytest"] = None  # import pytest now raises ImportError
+        from datetime import datetime, timezone
+        from aftersales import Desk
+        from aftersales.testing import FrozenClock, capture_notifications
+        clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
+        desk = Desk(clock=clock)
+        desk.on_enter("cancelled", print, name="sms")
+        with capture_notifications(desk) as sent:
+            ticket = desk.open_ticket(customer="c1", channel="sms", subject="Hi")
+            desk.cancel(ticket.id, reason="wrong number")
+        assert [n.handler for n in sent] == ["sms"], sent
+        try:
+            from aftersales.testing import StoreContract
+        except ImportError as error:
+            assert "pytest" in str(error), error
+        else:
+            raise AssertionError("StoreContract imported without pytest")
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_a_new_database_and_its_wal_files_are_private_unless_asked_otherwise(
+    tmp_path: Path,
+) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # a common default, under which files are world-readable
+    try:
+        for name, options, expected in (
+            ("private.db", {}, 0o600),
+            ("shared.db", {"file_mode": 0o640}, 0o640),
+        ):
+            path = tmp_path / name
+            store = SQLiteStore(path, **options)  # type: ignore[arg-type]
+            desk = Desk(store)
+            desk.open_ticket(customer="c", channel="email", subject="s")
+            files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+            assert modes == {f.name: expected for f in files}
+            desk.close()
+    finally:
+        os.umask(old_umask)
+    existing = tmp_path / "existing.db"
+    existing.touch(mode=0o644)
+    existing.chmod(0o644)
+    SQLiteStore(existing).close()
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o644  # an existing file keeps its own
+    with pytest.raises(InvalidInput):
+        SQLiteStore(tmp_path / "x.db", file_mode=0o1777)
+
+
+def test_sqlite_turns_every_driver_error_into_one_of_ours(tmp_path: Path) -> None:
+    from aftersales import AftersalesError, TicketNotFound
+    from aftersales.models import Ticket
+    from aftersales.storage import Change
+    from aftersales.testing.contracts import _event, _ticket
+
+    store = SQLiteStore(tmp_path / "errors.db")
+    with pytest.raises(InvalidInput):
+        store.get("\ud800")  # UnicodeEncodeError from the driver
+    with pytest.raises(InvalidInput):
+        store.get_by_number(2**70)  # OverflowError from the driver
+    valid = _ticket(1)
+    for bad in ({"number": 2**70}, {"id": "\ud800"}, {"assignee": "\udfff"}):
+        unchecked = Ticket.model_construct(**{**valid.__dict__, **bad})
+        with pytest.raises(AftersalesError) as raised:
+            store.commit(Change(unchecked, 0, (_event(valid),)))
+        assert isinstance(raised.value, InvalidInput), raised.value
+        with pytest.raises(AftersalesError):
+            store.commit_many([Change(unchecked, 0, (_event(valid),))])
+    with pytest.raises(TicketNotFound):
+        store.get("t1")
+    assert store.events("t1") == []
+    store.close()
+    with pytest.raises(StorageError):
+        store.get("t1")
