@@ -85,7 +85,7 @@ def test_the_demo_runs_twice_on_the_same_file(
     first = runner.invoke(_build_app(), ["demo", "--db", str(db)])
     assert first.exit_code == 0, first.output
     assert "ticket #5: trigger 'confirm' is not allowed in state" in first.output
-    assert "resolved → closed (resolved, never confirmed)" in first.output
+    assert "resolved → closed (never confirmed by the customer)" in first.output
     assert "merged into #2" in first.output
     assert "#3 merged into it" in first.output
     assert "王芳's history spans channels: wechat, phone" in first.output

@@ -106,7 +106,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         if event.trigger == "add_message":
             moved = f"{event.payload['kind']} by {event.payload['author_role']}"
         elif event.trigger == "auto_close":
-            moved += " (resolved, never confirmed)"
+            moved += " (never confirmed by the customer)"
         elif event.trigger == "merged_from" and "number" in event.payload:
             moved = f"#{event.payload['number']} merged into it"
         timeline.append(
