@@ -368,3 +368,15 @@ def test_inline_delivery_leases_for_seconds_and_worker_claims_for_the_delivery_l
 def test_dispatch_outbox_refuses_a_limit_that_is_not_a_count(desk: Desk, limit: object) -> None:
     with pytest.raises(InvalidInput, match="limit"):
         desk.dispatch_outbox(limit=limit)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [[], ["x"], "\ud800", "", "x" * 201, 5],
+    ids=["list", "list-of-str", "lone-surrogate", "empty", "too-long", "int"],
+)
+def test_subscription_names_that_are_not_short_text_are_refused(desk: Desk, name: object) -> None:
+    with pytest.raises(InvalidInput, match="name"):
+        desk.subscribe(print, name=name)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="name"):
+        desk.unsubscribe(name)  # type: ignore[arg-type]

@@ -456,6 +456,7 @@ class Desk:
             raise InvalidInput("subscription", [FieldError(("messages",), "must be a bool")])
         if name is None:
             name = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', '?')}"
+        name = _check_text("name", name, 200)
         chosen = self._kinds(kinds)
         workflows = [
             self.workflow if kind == TICKET_KIND else CASE_WORKFLOWS[kind]
@@ -540,7 +541,7 @@ class Desk:
 
     def unsubscribe(self, name: str) -> None:
         """Stop calling the handler subscribed under ``name``."""
-        self._hooks.remove(name)
+        self._hooks.remove(_check_text("name", name, 200))
 
     @staticmethod
     def _call_handler(subscription: Subscription, notification: Notification) -> None:
@@ -742,6 +743,13 @@ class Desk:
         """Classify a new ticket (with the desk's classifier) and assign it (with its
         router), each as a transition with its event; a ticket nobody can take now is
         queued on its team and assigned by :meth:`drain_queue` when capacity frees."""
+        if previous_contacts is not None and (
+            type(previous_contacts) is not int or not 0 <= previous_contacts <= _MAX_LIMIT
+        ):
+            raise InvalidInput(
+                "route",
+                [FieldError(("previous_contacts",), f"must be an int from 0 to {_MAX_LIMIT:,}")],
+            )
         ticket = self.get(ticket_id)
         tier = self._customer_tier(ticket)
         if ticket.status == self.workflow.initial:

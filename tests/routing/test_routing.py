@@ -287,3 +287,12 @@ def test_a_classifier_answering_outside_the_vocabulary_is_refused_by_name() -> N
     with pytest.raises(InvalidInput, match="unknown category 'repair'"):
         desk.route(ticket.id)
     assert desk.get(ticket.id).status == "new"
+
+
+@pytest.mark.parametrize("contacts", ["3", -1, 2**70, 1.5])
+def test_route_refuses_a_count_of_previous_contacts_that_is_not_one(contacts: object) -> None:
+    desk = Desk(clock=FrozenClock(NOW), classifier=RuleClassifier())
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="refund please")
+    with pytest.raises(InvalidInput, match="previous_contacts"):
+        desk.route(ticket.id, previous_contacts=contacts)  # type: ignore[arg-type]
+    assert desk.get(ticket.id) == ticket
