@@ -10,7 +10,7 @@ default waiting on the customer) meets it, as a public agent or bot reply does.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import Annotated
@@ -148,6 +148,8 @@ class SLAMatch(Record):
     tier: frozenset[str] | None = None
 
     def matches(self, ticket: Ticket, tier: str | None) -> bool:
+        """Whether the rule applies to ``ticket`` of a customer in ``tier``."""
+        _check_ticket(ticket, tier)
         return (
             (self.priority is None or ticket.priority in self.priority)
             and (self.channel is None or ticket.channel in self.channel)
@@ -256,6 +258,7 @@ class SLAPolicy(Record):
 
     def rule_for(self, ticket: Ticket, tier: str | None = None) -> SLARule | None:
         """The first rule matching the ticket, or None."""
+        _check_ticket(ticket, tier)
         for rule in self.rules:
             if rule.match.matches(ticket, tier):
                 return rule
@@ -263,6 +266,7 @@ class SLAPolicy(Record):
 
     def calendar_for(self, ticket: Ticket) -> BusinessCalendar:
         """The ticket's team's calendar, else the policy's."""
+        _check_ticket(ticket)
         spec = self.team_calendars.get(ticket.team) if ticket.team else None
         return (spec or self.calendar).calendar
 
@@ -277,9 +281,9 @@ class SLAPolicy(Record):
     ) -> SLAStatus:
         """The state of every metric of ``ticket`` at ``now``, from its events alone (the
         ticket's history, oldest first, starting with its creation)."""
-        if not isinstance(ticket, Ticket):
-            raise _bad("ticket", f"must be a Ticket, not {type(ticket).__name__}")
+        _check_ticket(ticket, tier)
         _check_events(events)
+        _check_category_of(category_of)
         now_ts = _instant(now, "now")
         rule = self.rule_for(ticket, tier)
         if rule is None:
@@ -377,6 +381,33 @@ def _instant(at: object, field: str) -> float:
     return ts
 
 
+def _check_ticket(ticket: object, tier: object = None) -> None:
+    if not isinstance(ticket, Ticket):
+        raise _bad("ticket", f"must be a Ticket, not {type(ticket).__name__}")
+    if tier is not None and not isinstance(tier, str):
+        raise _bad("tier", f"must be a customer tier name or None, not {type(tier).__name__}")
+
+
+def _check_category_of(category_of: object) -> None:
+    if not callable(category_of):
+        raise _bad("category_of", "must map a status to its category (workflow.category_of)")
+
+
+def _categories(met_by: object) -> frozenset[StatusCategory]:
+    """``met_by`` as a set of status categories, or InvalidInput."""
+    if met_by is FIRST_RESPONSE_MET_BY:
+        return met_by
+    if isinstance(met_by, frozenset) and all(isinstance(c, StatusCategory) for c in met_by):
+        return met_by
+    if isinstance(met_by, (str, bytes)) or not isinstance(met_by, Iterable):
+        raise _bad("met_by", f"must be a set of status categories, not {type(met_by).__name__}")
+    try:
+        return frozenset(StatusCategory(category) for category in met_by)
+    except (ValueError, TypeError):
+        known = ", ".join(category.value for category in StatusCategory)
+        raise _bad("met_by", f"must hold status categories ({known})") from None
+
+
 def _check_events(events: object) -> None:
     if isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
         raise _bad("events", f"must be a sequence of events, not {type(events).__name__}")
@@ -406,8 +437,12 @@ def meets_first_response(
     The SLA metric and ``Ticket.first_response_at`` follow this rule; a desk keeps the
     ticket's field right by calling it on each new event while the field is None.
     """
+    if not isinstance(event, Event):
+        raise _bad("event", f"must be an Event, not {type(event).__name__}")
     if event.trigger == MESSAGE_ADDED:
         return _is_agent_reply(event)
+    _check_category_of(category_of)
+    met_by = _categories(met_by)
     category = category_of(event.to_state)
     if category not in met_by:
         return False
@@ -424,7 +459,8 @@ def first_response_at(
     the rule of :func:`meets_first_response`; None when it has not had one. This is the
     time the first-response metric is met."""
     _check_events(events)
-    met = _Timeline.of(events, category_of).first_response(frozenset(met_by))
+    _check_category_of(category_of)
+    met = _Timeline.of(events, category_of).first_response(_categories(met_by))
     return None if met is None else _dt(met)
 
 
