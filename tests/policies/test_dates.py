@@ -6,6 +6,7 @@ import calendar
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -209,3 +210,13 @@ def test_a_refund_deadline_counts_from_a_later_event_with_the_policys_calendar()
     seven = RefundDeadline(days=7, counted_from="goods_received", sanctionable_after_days=15)
     assert seven.due_from(date(2024, 9, 28)) == date(2024, 10, 5)
     assert seven.sanctionable_from(date(2024, 9, 28)) == date(2024, 10, 13)
+
+
+@given(start=days, years=st.integers(0, 100), months=st.integers(0, 1_200), n=st.integers(0, 400))
+def test_periods_of_months_and_years_agree_with_dateutil(
+    start: date, years: int, months: int, n: int
+) -> None:
+    if not (years or months or n):
+        return
+    expected = start + relativedelta(years=years, months=months, days=n)
+    assert count_window(start, Period(days=n, months=months, years=years)).last_day == expected

@@ -19,7 +19,6 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from dateutil.relativedelta import relativedelta
 
 from aftersales.exceptions import FieldError, InvalidInput
 
@@ -30,6 +29,7 @@ __all__ = [
     "Period",
     "StartEvent",
     "Window",
+    "add_months",
     "add_working_days",
     "count_window",
     "days_between",
@@ -377,7 +377,9 @@ def count_window(
         raise InvalidInput("window", [FieldError(("extend_days",), "must not be negative")])
     first_day = start if count_start_day else start + timedelta(days=1)
     if period.months or period.years:
-        last = start + relativedelta(days=period.days, months=period.months, years=period.years)
+        last = add_months(start, period.years * 12 + period.months)
+        if period.days:
+            last += timedelta(days=period.days)
     else:
         last = start + timedelta(days=period.days)
     if count_start_day:
@@ -396,6 +398,22 @@ def count_window(
                 break
             last += timedelta(days=1)
     return Window(first_day, last)
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` moved by whole ``months``, on the same day of the month or, when that
+    month is shorter, on its last day (31 January + 1 month = 29 February in a leap year).
+    What ``dateutil.relativedelta(months=...)`` does, several times faster."""
+    years, month = divmod(day.month - 1 + months, 12)
+    year = day.year + years
+    month += 1
+    last = _MONTH_DAYS[month - 1]
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        last = 29
+    return date(year, month, min(day.day, last))
 
 
 def days_between(first: date, last: date) -> int:

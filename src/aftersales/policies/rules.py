@@ -57,6 +57,17 @@ _ONE = Decimal(1)
 _PERIODS: dict[tuple[int, int, int], Period] = {}
 
 
+def _period(days: int = 0, months: int = 0, years: int = 0) -> Period:
+    """The Period of these lengths, built once (periods are immutable and few)."""
+    key = (days, months, years)
+    found = _PERIODS.get(key)
+    if found is None:
+        found = Period(*key)
+        if len(_PERIODS) < 4096:
+            _PERIODS[key] = found
+    return found
+
+
 class Duration(Record):
     """A length of time as configuration: days, months and/or years."""
 
@@ -66,11 +77,7 @@ class Duration(Record):
 
     @property
     def period(self) -> Period:
-        key = (self.days, self.months, self.years)
-        found = _PERIODS.get(key)
-        if found is None:
-            found = _PERIODS[key] = Period(*key)
-        return found
+        return _period(self.days, self.months, self.years)
 
     def __str__(self) -> str:
         return str(self.period)
@@ -139,16 +146,21 @@ _WEEKDAYS = HolidayCalendar()
 class Context:
     """What every rule needs beside its own settings: the facts, local dates, the label."""
 
-    __slots__ = ("claim_day", "facts", "policy", "time_zone")
+    __slots__ = ("_days", "claim_day", "facts", "policy", "time_zone")
 
     def __init__(self, facts: Facts, time_zone: ZoneInfo, policy: str) -> None:
         self.facts = facts
         self.time_zone = time_zone
         self.policy = policy
         self.claim_day = local_date(facts.claim.at, time_zone)
+        self._days: dict[datetime, date] = {}
 
     def day(self, instant: datetime) -> date:
-        return local_date(instant, self.time_zone)
+        """The local date of ``instant`` (each instant converted once per decision)."""
+        found = self._days.get(instant)
+        if found is None:
+            found = self._days[instant] = instant.astimezone(self.time_zone).date()
+        return found
 
 
 def _window(name: str, window: Window) -> DecisionWindow:
@@ -247,7 +259,7 @@ def _split(net: Decimal, payments: Iterable[Payment]) -> dict[str, Decimal]:
     return shares
 
 
-_DEADLINES: dict[int, tuple[RefundTerms, RefundDeadline]] = {}
+_DEADLINES: dict[tuple[int, date | None], tuple[RefundTerms, RefundDeadline]] = {}
 
 
 def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadline | None:
@@ -257,11 +269,19 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
     if terms is None:
         return None
     counted_from = terms.counted_from
-    if counted_from == "goods_received":  # the same every time: build it once per terms
-        cached = _DEADLINES.get(id(terms))
+    claim = context.facts.claim
+    # The same for every claim (goods_received), or for every claim of one day: built once.
+    key: tuple[int, date | None] | None = None
+    if counted_from == "goods_received":
+        key = (id(terms), None)
+    elif counted_from == "claim" and not (
+        terms.withhold_until_goods_back and claim.goods_returned_at is not None
+    ):
+        key = (id(terms), context.claim_day)
+    if key is not None:
+        cached = _DEADLINES.get(key)
         if cached is not None and cached[0] is terms:
             return cached[1]
-    claim = context.facts.claim
     start: date | None = None
     if counted_from == "claim":
         start = context.claim_day
@@ -289,10 +309,10 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
             "withheld_until_goods_back": terms.withhold_until_goods_back,
         },
     )
-    if counted_from == "goods_received":
-        if len(_DEADLINES) >= 1024:  # terms built per request must not grow it for ever
+    if key is not None:
+        if len(_DEADLINES) >= 4096:  # bounded: terms and days come and go
             _DEADLINES.clear()
-        _DEADLINES[id(terms)] = (terms, deadline)
+        _DEADLINES[key] = (terms, deadline)
     return deadline
 
 
@@ -330,9 +350,11 @@ def _window_passed(context: Context, name: str, name_zh: str | None, window: Win
 def repair_days(context: Context, repairs: Iterable[RepairRecord] | None = None) -> int:
     """Calendar days the goods spent in repair (hand-in to hand-back, or to the claim)."""
     total = 0
+    zone = context.time_zone
     for repair in context.facts.repairs if repairs is None else repairs:
-        back = repair.handed_back_at or context.facts.claim.at
-        total += (context.day(back) - context.day(repair.handed_in_at)).days
+        back = repair.handed_back_at
+        back_day = context.claim_day if back is None else back.astimezone(zone).date()
+        total += (back_day - repair.handed_in_at.astimezone(zone).date()).days
     return total
 
 
@@ -502,7 +524,7 @@ class ReturnWindowRule(Record):
             informed = context.facts.withdrawal_information_given_at
             if informed is not None and context.day(informed) <= window.last_day:
                 return window, False
-            months = Period(months=self.uninformed_extension_months)
+            months = _period(months=self.uninformed_extension_months)
             uninformed = count_window(window.last_day, months, closed=closed)
             if informed is None:
                 return Window(window.first_day, uninformed.last_day), True
@@ -594,9 +616,10 @@ class QualityTiersRule(Record):
         claim_day = context.claim_day
         reasons: list[Reason] = []
         burden = self._burden(context, claim_day, reasons)
+        age = (claim_day - start).days  # a tier of n days ends n days after the start
         for tier in self.tiers:
-            window = count_window(start, Period(days=tier.days))
-            if claim_day <= window.last_day:
+            if age <= tier.days:
+                window = count_window(start, _period(tier.days))
                 name = f"{tier.days}-day"
                 reasons.insert(
                     0,
@@ -687,7 +710,7 @@ class QualityTiersRule(Record):
         if months is None:
             return None
         received = context.facts.order.delivered_at or context.facts.order.purchased_at
-        limit = count_window(context.day(received), Period(months=months)).last_day
+        limit = count_window(context.day(received), _period(months=months)).last_day
         if claim_day <= limit:
             reasons.append(reason("burden_on_seller", True, months=months))
             return Party.SELLER
@@ -701,7 +724,7 @@ class QualityTiersRule(Record):
         1995 rules charge it on a refund chosen over an available same-model unit."""
         used_days = max((claim_day - start).days - repair, 0)
         gross = context.facts.order.unit_price.amount * context.facts.claim.quantity
-        return gross * self.depreciation_percent_per_year / 100 * used_days / 365, used_days
+        return gross * (self.depreciation_percent_per_year * used_days) / 36_500, used_days
 
     def _allowed(
         self,
@@ -772,7 +795,7 @@ class LegalGuaranteeRule(Record):
             )
         ]
         presumed = (
-            count_window(start, Period(months=self.presumption_months)).last_day
+            count_window(start, _period(months=self.presumption_months)).last_day
             if self.presumption_months
             else start
         )
@@ -847,7 +870,7 @@ class ShortTermRejectRule(Record):
         window = Window(window.first_day, last)
         reasons: list[Reason] = []
         delivered = context.day(order.delivered_at or order.purchased_at)
-        presumed = count_window(delivered, Period(months=self.presumption_months)).last_day
+        presumed = count_window(delivered, _period(months=self.presumption_months)).last_day
         burden = Party.SELLER if claim_day <= presumed else Party.CONSUMER
         if claim_day <= last and facts.claim.kind in (
             ClaimKind.QUALITY_RETURN,
