@@ -10,13 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import islice
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 
 import attrs
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 
 from aftersales._retry import fire_with_retries
-from aftersales._validation import fold, json_changes, json_value, parse, recorded_payload
+from aftersales._validation import (
+    fold,
+    invalid_input,
+    json_changes,
+    json_value,
+    parse,
+    recorded_payload,
+)
 from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
@@ -46,6 +54,7 @@ from aftersales.policies.decision import Decision, RefundDeadline
 from aftersales.policies.facts import ClaimKind, Facts, RepairRecord
 from aftersales.policies.presets import decide
 from aftersales.storage import CaseChange, CaseQuery
+from aftersales.storage._protocol import MAX_LIMIT
 from aftersales.workflows import (
     COMPLAINT_WORKFLOW,
     EXCHANGE_WORKFLOW,
@@ -62,6 +71,7 @@ if TYPE_CHECKING:
     from aftersales.service import Desk
 
 __all__ = [
+    "DEFAULT_MAX_LINES",
     "DEFAULT_STEP_LIMITS",
     "LINE_CHANGES",
     "CaseDesk",
@@ -73,6 +83,9 @@ __all__ = [
     "StepLimit",
 ]
 
+DEFAULT_MAX_LINES = 500
+"""How many order lines one case may hold unless the desk says otherwise."""
+_MAX_VERSION = 2**63 - 1
 _CENT = Decimal("0.01")
 _ATTEMPTS = 5
 """How often ``fire`` decides again after losing a race to another writer."""
@@ -312,6 +325,22 @@ def _bad(subject: str, location: tuple[str | int, ...], message: str) -> Invalid
     return InvalidInput(subject, [FieldError(location, message)])
 
 
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _check_text(name: str, value: object) -> str:
+    """``value`` if it is an identifier (an id, an actor, a trigger): a str of 1 to 128
+    characters of valid Unicode without control characters; otherwise InvalidInput."""
+    if type(value) is str and 0 < len(value) <= 128 and value.isprintable():
+        return value  # the common case, without pydantic
+    if not isinstance(value, str):
+        raise _bad(name, (name,), "must be a string of 1 to 128 characters")
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError as error:
+        raise invalid_input(name, error) from None
+
+
 def _creation_event(case: Case, actor: str) -> Event:
     return trusted(
         Event,
@@ -445,6 +474,8 @@ class CaseDesk:
                     raise _bad("step limits", (workflow, state), "unknown state") from None
                 limits.setdefault(workflow, {})[state] = parse(StepLimit, limit, "step limit")
         self.step_limits = limits
+        self.max_lines: int = getattr(desk.settings, "max_case_lines", None) or DEFAULT_MAX_LINES
+        """The most order lines one case may hold (a longer request is bad input)."""
         self._recent: dict[str, Case] = {}
         self._empty_recorded: dict[tuple[CaseKind, str], dict[str, Any]] = {}
 
@@ -452,12 +483,16 @@ class CaseDesk:
 
     def get(self, case_id: str) -> Case:
         """The case with this id; raises :class:`~aftersales.CaseNotFound`."""
-        return self.desk.store.get_case(case_id)
+        return self.desk.store.get_case(_check_text("case_id", case_id))
 
     def find(self, query: CaseQuery | None = None, /, **filters: Any) -> list[Case]:
         """Cases matching the filters of :class:`~aftersales.storage.CaseQuery`."""
         if query is None:
             query = parse(CaseQuery, filters, "case query")
+        elif not isinstance(query, CaseQuery) or filters:
+            raise _bad(
+                "case query", ("query",), "must be a CaseQuery, or filters as keywords (not both)"
+            )
         return self.desk.store.find_cases(query)
 
     def for_ticket(self, ticket_id: str) -> list[Case]:
@@ -487,13 +522,13 @@ class CaseDesk:
     # ------------------------------------------------------------------ opening
 
     def _ticket(self, ticket_id: str) -> Any:
-        if not isinstance(ticket_id, str):
-            raise _bad("case", ("ticket_id",), "must be a ticket id")
+        _check_text("ticket_id", ticket_id)
         return self.desk._recent.get(ticket_id) or self.desk.get(ticket_id)
 
     def _new(
         self, kind: CaseKind, ticket: Any, actor: str, **fields: Any
     ) -> tuple[Case, CaseChange]:
+        _check_text("actor", actor)
         workflow = _WORKFLOWS[kind]
         now = self.desk._now()
         values: dict[str, Any] = {
@@ -509,14 +544,32 @@ class CaseDesk:
             "updated_at": now,
             **fields,
         }
-        case = Case.model_validate(values)
+        case = parse(Case, values, f"{kind.value} case")
         case = trusted(Case, {**case.__dict__, **self._step(case, now)})
         return case, CaseChange(case, 0, (_creation_event(case, actor),))
+
+    def _lines(self, lines: object, subject: str) -> list[Any]:
+        """The order lines of a new case, as a list of at most :attr:`max_lines`; anything
+        that is not a sequence (or iterator) of lines is bad input."""
+        if (
+            lines is None
+            or isinstance(lines, (str, bytes, bytearray, Mapping))
+            or not (isinstance(lines, Iterable))
+        ):
+            raise _bad(subject, ("lines",), "must be a list of order lines")
+        bounded = list(islice(lines, self.max_lines + 1))
+        if len(bounded) > self.max_lines:
+            raise _bad(
+                subject,
+                ("lines",),
+                f"a case holds at most {self.max_lines} order lines (CaseDesk.max_lines)",
+            )
+        return bounded
 
     def _claim_lines(
         self, lines: Iterable[ClaimLine | Mapping[str, Any]], kinds: Sequence[ClaimKind]
     ) -> list[tuple[ClaimLine, Decision]]:
-        parsed = [parse(ClaimLine, line, "claim line") for line in lines]
+        parsed = [parse(ClaimLine, line, "claim line") for line in self._lines(lines, "claim")]
         if not parsed:
             raise _bad("claim", ("lines",), "at least one order line is needed")
         seen: set[str] = set()
@@ -606,6 +659,7 @@ class CaseDesk:
     ) -> Case:
         if instructions is not None and not decide_now:
             raise _bad("return", ("instructions",), "go out with a decision: needs decide_now")
+        _check_text("order_id", order_id)
         ticket = self._ticket(ticket_id)
         kinds = (
             (
@@ -664,7 +718,9 @@ class CaseDesk:
         earlier refund of the order.
         """
         ticket = self._ticket(ticket_id)
-        case_lines = [parse(CaseLine, line, "refund line") for line in lines]
+        _check_text("order_id", order_id)
+        _check_text("actor", actor)
+        case_lines = [parse(CaseLine, line, "refund line") for line in self._lines(lines, "refund")]
         if not case_lines:
             raise _bad("refund", ("lines",), "at least one order line is needed")
         currency = case_lines[0].unit_price.currency
@@ -755,6 +811,7 @@ class CaseDesk:
         gives those instead of another repair (failed repairs, a long parts wait, China's
         car rules), accept the claim inside the warranty, or leave it claimed with the
         decision kept so the shop can ``quote`` a paid repair."""
+        _check_text("actor", actor)
         case = self.get(case_id)
         if case.kind is not CaseKind.REPAIR or not case.lines or case.lines[0].facts is None:
             raise _bad("repair", ("case_id",), "is not a repair case with facts")
@@ -823,6 +880,16 @@ class CaseDesk:
         ``exchange`` on a return opens the linked exchange case, whose ``deliver`` closes
         the return.
         """
+        _check_text("trigger", trigger)
+        _check_text("actor", actor)
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or not 0 <= expected_version <= _MAX_VERSION
+        ):
+            raise _bad(
+                "case", ("expected_version",), "must be a version number (an int, 0 or more)"
+            )
         return fire_with_retries(
             case_id,
             recent=self._recent,
@@ -835,6 +902,7 @@ class CaseDesk:
     def reserve_replacement(self, case_id: str, *, actor: str = "system") -> Case:
         """Reserve an exchange's replacement from the inventory; when it is out of stock
         the exchange falls back to a refund."""
+        _check_text("actor", actor)
         case = self.get(case_id)
         if case.kind is not CaseKind.EXCHANGE or case.exchange is None:
             raise _bad("exchange", ("case_id",), "is not an exchange")
@@ -889,8 +957,6 @@ class CaseDesk:
         """What firing ``trigger`` writes: decided by the workflow, not yet committed
         (with the id of the refund or exchange case the transition opens, if it opens one:
         ``{"refund_case_id": id}``)."""
-        from aftersales.service import _check_text
-
         _check_text("actor", actor)
         _check_text("trigger", trigger)
         if payload is not None and not isinstance(payload, Mapping):
@@ -1231,6 +1297,9 @@ class CaseDesk:
         """Act on steps whose time limit passed by ``now``: fire the step's action (cancel
         a return whose goods never came, remind about a quote, flag a late refund, offer a
         replacement after the parts wait) or record the step as overdue."""
+        now = self.desk._checked_now(now)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise _bad("run_due", ("limit",), f"must be an int from 1 to {MAX_LIMIT:,}")
         done: list[DueCase] = []
         for case in self.desk.store.cases_due(now, limit):
             action = case.step_action
