@@ -99,9 +99,6 @@ def test_a_lost_update_can_name_the_ticket_by_number() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the one-line change to aftersales/_retry.py in H6's report"
-)
 def test_a_lost_update_on_a_desk_names_the_ticket_by_number() -> None:
     from aftersales import ConcurrencyError, Desk
 

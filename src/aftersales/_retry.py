@@ -41,7 +41,9 @@ def fire_with_retries(
         subject = read(subject_id) if cached is None else cached
         if expected_version is not None and subject.version != expected_version:
             if cached is None:
-                raise ConcurrencyError(subject.id, expected_version, subject.version)
+                raise ConcurrencyError(
+                    subject.id, expected_version, subject.version, label=_label(subject)
+                )
             del recent[subject.id]
             continue
         try:
@@ -54,3 +56,9 @@ def fire_with_retries(
                 raise
         recent.pop(subject.id, None)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _label(subject: object) -> str | None:
+    """How an error names the subject to people: ``ticket #12`` for a numbered ticket."""
+    number = getattr(subject, "display_number", None)
+    return None if number is None else f"ticket {number}"
