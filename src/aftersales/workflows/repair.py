@@ -3,9 +3,14 @@
 The desk asks the policy on :meth:`~aftersales.Desk.assess_repair` with every repair
 record of the product's serial number, so repair days extend the warranty and failed
 repairs count. Inside the warranty the claim is accepted; outside it the shop quotes a
-paid repair that the customer accepts or declines (and is reminded about while it waits);
-after the policy's number of failed repairs, or when the parts wait passes its limit, the
-workflow offers a replacement instead. Waiting for parts is a paused sub-state of
+paid repair (only with a decision that says so) that the customer accepts or declines
+(and is reminded about while it waits). When the decision offers a replacement or a
+refund instead of another repair (after the policy's number of failed repairs, a serious
+fault that failed twice under China's car rules, a parts wait past its limit), a repair
+is refused and the workflow offers what the decision names: ``accept_replacement``, or
+``choose_refund``, which opens a linked return that takes the goods back for the refund
+and closes the repair when it closes. A replacement keeps every repair record and adds
+its own, dated the day it is handed over. Waiting for parts is a paused sub-state of
 repairing; a failed quality check sends the device back to repairing.
 """
 
