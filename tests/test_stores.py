@@ -371,3 +371,18 @@ def test_sqlite_turns_every_driver_error_into_one_of_ours(tmp_path: Path) -> Non
     store.close()
     with pytest.raises(StorageError):
         store.get("t1")
+
+
+def test_tickets_numbered_from_a_reserved_block_leave_the_counter_alone(tmp_path: Path) -> None:
+    # Only a number the store has not handed out (an imported one) moves the counter: a
+    # ticket opened with a reserved number costs no statement on it.
+    store = SQLiteStore(tmp_path / "counter.db")
+    desk = Desk(store)
+    desk.open_ticket(customer="c", channel="email", subject="first")  # reserves a block
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    for n in range(5):
+        desk.open_ticket(customer="c", channel="email", subject=f"t{n}")
+    store._conn.set_trace_callback(None)
+    assert [s for s in statements if "counters" in s] == []
+    desk.close()

@@ -436,7 +436,8 @@ class SQLAlchemyStore:
             last = conn.execute(
                 sa.select(counters.c.value).where(counters.c.name == "ticket_number")
             ).scalar_one()
-        self._counter_floor = max(self._counter_floor, int(last) - count)
+        # the counter's value: every number reserved so far is below it
+        self._counter_floor = max(self._counter_floor, int(last))
         return int(last) - count
 
     def _move_counter_past(self, conn: Connection, number: int) -> int:

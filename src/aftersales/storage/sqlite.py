@@ -618,7 +618,8 @@ class SQLiteStore:
             last: int = conn.execute(
                 "SELECT value FROM counters WHERE name = 'ticket_number'"
             ).fetchone()[0]
-            self._counter_floor = max(self._counter_floor, last - count)
+            # the counter's value: every number reserved so far is below it
+            self._counter_floor = max(self._counter_floor, last)
         return last - count
 
     def _move_counter_past(self, conn: sqlite3.Connection, number: int) -> None:
