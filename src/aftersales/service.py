@@ -380,7 +380,7 @@ class Desk:
         except ValueError:
             raise InvalidInput(
                 "priority",
-                [_unknown("priority", [str(priority)], self.settings.priorities)],
+                [_unknown("priority", [priority], self.settings.priorities)],
             ) from None
 
     @classmethod
@@ -989,11 +989,13 @@ class Desk:
     ) -> tuple[Ticket, Event]:
         """The ticket after ``trigger`` and the event that records it, not yet committed."""
         _check_text("actor", actor)
-        _check_text("trigger", trigger)
+        known = type(trigger) is str and trigger in self._triggers
+        if not known:
+            _check_text("trigger", trigger)
         if payload is not None and not isinstance(payload, Mapping):
             raise InvalidInput("payload", [FieldError(("payload",), "must be a mapping")])
         workflow = self.workflow
-        parsed = workflow.parse_payload(trigger, payload) if trigger in self._triggers else None
+        parsed = workflow.parse_payload(trigger, payload) if known else None
         if parsed is None:
             recorded = dict(payload or {})
         else:
