@@ -28,6 +28,7 @@ from aftersales import (
     TriggerNotAllowed,
     Workflow,
 )
+from aftersales.sla import Metric, MetricState
 from aftersales.storage import Change
 
 
@@ -782,3 +783,24 @@ def test_collections_on_tickets_and_customers_are_bounded(store: Store, clock: F
     with pytest.raises(InvalidInput, match="bytes of JSON"):
         small.fire(ticket.id, "wait_for_customer", payload={"note": "x" * 100})
     assert desk.get(ticket.id) == ticket
+
+
+def test_a_customers_reply_restarts_the_resolution_clock(store: Store, clock: FrozenClock) -> None:
+    policy = {
+        "name": "all-day",
+        "calendar": {"hours": {str(day): ["00:00-24:00"] for day in range(7)}},
+        "rules": [{"name": "any", "targets": {"resolution": {"minutes": 600}}}],
+    }
+    desk = Desk(store, clock=clock, sla=policy)
+    ticket = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    clock.advance(hours=2)
+    assert desk.sla_status(ticket.id).metrics[Metric.RESOLUTION].state is MetricState.PAUSED
+    paused_due = desk.get(ticket.id).sla_due_at
+    desk.add_message(ticket.id, "Photo attached", author_id="c1", author_role="customer")
+    status = desk.sla_status(ticket.id).metrics[Metric.RESOLUTION]
+    assert status.state is MetricState.RUNNING
+    assert status.due_at == clock.now() + timedelta(minutes=600)  # the 2 hours waiting paused it
+    stored = desk.get(ticket.id)
+    assert stored.sla_due_at is not None
+    assert stored.sla_due_at != paused_due
+    assert desk.replay(ticket.id) == stored
