@@ -259,3 +259,27 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
     assert desk.get(long_id).customer_id == "CUST-ABC"
     assert [t.id for t in desk.find(customer_id="CUST-ABC")] == [long_id]
     desk.close()
+
+
+def test_every_driver_error_becomes_one_of_ours(url: str) -> None:
+    from aftersales import AftersalesError, InvalidInput, TicketNotFound
+    from aftersales.models import Ticket
+    from aftersales.storage import Change
+    from aftersales.testing.contracts import _event, _ticket
+
+    store = fresh_store(url)
+    with pytest.raises(InvalidInput):
+        store.get("\ud800")  # a lone surrogate: the driver cannot encode it
+    with pytest.raises(AftersalesError):
+        store.get_by_number(2**70)  # beyond 64 bits
+    valid = _ticket(1)
+    for bad in ({"number": 2**70}, {"id": "\ud800"}, {"assignee": "\udfff"}):
+        unchecked = Ticket.model_construct(**{**valid.__dict__, **bad})
+        with pytest.raises(InvalidInput):
+            store.commit(Change(unchecked, 0, (_event(valid),)))
+        with pytest.raises(InvalidInput):
+            store.commit_many([Change(unchecked, 0, (_event(valid),))])
+    with pytest.raises(TicketNotFound):
+        store.get("t1")
+    assert store.events("t1") == []
+    store.close()
