@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _WEEKEND = frozenset({5, 6})
+_ONE_DAY = timedelta(days=1)
 
 
 class StartEvent(str, Enum):
@@ -375,7 +376,7 @@ def count_window(
     """
     if extend_days < 0:
         raise InvalidInput("window", [FieldError(("extend_days",), "must not be negative")])
-    first_day = start if count_start_day else start + timedelta(days=1)
+    first_day = start if count_start_day else start + _ONE_DAY
     if period.months or period.years:
         last = add_months(start, period.years * 12 + period.months)
         if period.days:
@@ -383,7 +384,7 @@ def count_window(
     else:
         last = start + timedelta(days=period.days)
     if count_start_day:
-        last -= timedelta(days=1)
+        last -= _ONE_DAY
     if extend_days:
         last += timedelta(days=extend_days)
     for pause_start, pause_end in sorted(pauses) if pauses else ():
@@ -396,7 +397,7 @@ def count_window(
         for _ in range(366):
             if not closed.is_closed(last):
                 break
-            last += timedelta(days=1)
+            last += _ONE_DAY
     return Window(first_day, last)
 
 

@@ -271,22 +271,19 @@ def refund_deadline(context: Context, terms: RefundTerms | None) -> RefundDeadli
     counted_from = terms.counted_from
     claim = context.facts.claim
     # The same for every claim (goods_received), or for every claim of one day: built once.
-    key: tuple[int, date | None] | None = None
-    if counted_from == "goods_received":
-        key = (id(terms), None)
-    elif counted_from == "claim" and not (
-        terms.withhold_until_goods_back and claim.goods_returned_at is not None
-    ):
-        key = (id(terms), context.claim_day)
-    if key is not None:
-        cached = _DEADLINES.get(key)
-        if cached is not None and cached[0] is terms:
-            return cached[1]
     start: date | None = None
     if counted_from == "claim":
         start = context.claim_day
     elif counted_from == "refund_agreed" and claim.refund_agreed_at is not None:
         start = context.day(claim.refund_agreed_at)
+    # The same for every claim counted from the same day (or from an event not known
+    # yet), unless the goods came back: built once per terms and day.
+    key: tuple[int, date | None] | None = None
+    if not (terms.withhold_until_goods_back and claim.goods_returned_at is not None):
+        key = (id(terms), start)
+        cached = _DEADLINES.get(key)
+        if cached is not None and cached[0] is terms:
+            return cached[1]
     due_by = None
     if start is not None:
         if terms.working_days:
@@ -849,8 +846,12 @@ class ShortTermRejectRule(Record):
     def evaluate(self, context: Context) -> Decision:
         facts = context.facts
         order = facts.order
-        events = [order.purchased_at, order.delivered_at, order.installed_at]
-        start = max(context.day(e) for e in events if e is not None)
+        start = context.day(order.purchased_at)  # the latest of ownership, delivery and
+        for event in (order.delivered_at, order.installed_at):  # installation
+            if event is not None:
+                day = context.day(event)
+                if day > start:
+                    start = day
         claim_day = context.claim_day
         window = count_window(start, self.period.period)
         last = window.last_day
