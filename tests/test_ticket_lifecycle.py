@@ -804,3 +804,27 @@ def test_a_customers_reply_restarts_the_resolution_clock(store: Store, clock: Fr
     assert stored.sla_due_at is not None
     assert stored.sla_due_at != paused_due
     assert desk.replay(ticket.id) == stored
+
+
+def test_first_response_at_agrees_with_the_sla_first_response_metric(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = Desk(store, clock=clock)
+    ticket = _in_progress(desk)
+    clock.advance(minutes=20)
+    waiting = desk.fire(ticket.id, "wait_for_customer")  # asking the customer answers them
+    assert waiting.first_response_at == clock.now()
+    assert desk.replay(ticket.id) == waiting
+    policy = {
+        "name": "strict",
+        "rules": [{"name": "any", "targets": {"first_response": {"minutes": 60}}}],
+        "first_response_met_by": ["resolved"],
+    }
+    strict = Desk(store, clock=clock, sla=policy)
+    other = _in_progress(strict, customer="c2")
+    clock.advance(minutes=5)
+    assert strict.fire(other.id, "wait_for_customer").first_response_at is None
+    clock.advance(minutes=5)
+    resolved = strict.resolve(other.id, resolution="done")
+    metric = strict.sla_status(other.id).metrics[Metric.FIRST_RESPONSE]
+    assert resolved.first_response_at == metric.met_at == clock.now()

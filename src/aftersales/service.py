@@ -58,7 +58,14 @@ from aftersales.routing._text import has_cjk
 from aftersales.routing.assign import Assignment, Router, RouteRequest, RoutingConfig
 from aftersales.routing.classify import CATEGORIES, Classifier, InquiryContext, RuleClassifier
 from aftersales.settings import DeskSettings, WaitingAction
-from aftersales.sla.policy import Metric, MetricState, SLAPolicy, SLAStatus
+from aftersales.sla.policy import (
+    FIRST_RESPONSE_MET_BY,
+    Metric,
+    MetricState,
+    SLAPolicy,
+    SLAStatus,
+    meets_first_response,
+)
 from aftersales.storage import Change, MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.workflows import (
     COMPLAINT_WORKFLOW,
@@ -318,6 +325,9 @@ class Desk:
         """Notifications written with a change are leased to this process this long."""
         self._claim_lease = timedelta(seconds=self.settings.delivery_lease_seconds)
         self._customer_wait = self.settings.customer_wait
+        self._first_response_met_by = (
+            FIRST_RESPONSE_MET_BY if self.sla is None else self.sla.first_response_met_by
+        )
         self._triggers = frozenset(workflow.triggers)
         self._empty_recorded: dict[str, dict[str, Any]] = {}
         self._recent: dict[str, Ticket] = {}
@@ -699,6 +709,8 @@ class Desk:
             "updated_at": now,
             "number": 1,
         }
+        if fields["status_category"] in self._first_response_met_by:
+            fields["first_response_at"] = now  # created waiting: the metric counts it met
         ticket = parse(Ticket, fields, "ticket")
         self._check_ticket(ticket)
         for linked in (parent_id, follow_up_of):
@@ -1044,7 +1056,21 @@ class Desk:
                 "changes": changes,
             },
         )
+        if (
+            ticket.first_response_at is None
+            and category is not ticket.status_category
+            and self._meets_first_response(event)
+        ):
+            changes["first_response_at"] = now.isoformat()
+            changed = trusted(Ticket, {**changed.__dict__, "first_response_at": now})
         return changed, event
+
+    def _meets_first_response(self, event: Event) -> bool:
+        """Whether ``event`` is the ticket's first response, by the rule the SLA
+        first-response metric follows (the policy's ``first_response_met_by``)."""
+        return meets_first_response(
+            event, category_of=self.workflow.category_of, met_by=self._first_response_met_by
+        )
 
     def _on_new_category(
         self,
@@ -1474,7 +1500,10 @@ class Desk:
     ) -> Message:
         """Add a public reply or internal note and return it.
 
-        - An agent's or bot's first public reply sets ``first_response_at``.
+        - The first response (``first_response_at``) is what the SLA first-response
+          metric counts (:func:`aftersales.sla.meets_first_response`): an agent's or
+          bot's first public reply, or entering a status of the SLA policy's
+          ``first_response_met_by`` (by default waiting on the customer).
           ``author_role`` is taken as given: the desk does not know who is calling, so
           a customer's message sent with ``author_role="agent"`` counts as the first
           response. Until roles come from an authenticated principal, set the role
@@ -1509,12 +1538,6 @@ class Desk:
         version = ticket.version + 1
         updates: dict[str, Any] = {"updated_at": now, "version": version}
         public = message.kind is MessageKind.PUBLIC_REPLY
-        if (
-            ticket.first_response_at is None
-            and public
-            and message.author_role in (AuthorRole.AGENT, AuthorRole.BOT)
-        ):
-            updates["first_response_at"] = now
         event = Event(
             subject_id=ticket.id,
             sequence=version,
@@ -1531,6 +1554,9 @@ class Desk:
             },
             changes=_json_changes(updates),
         )
+        if ticket.first_response_at is None and self._meets_first_response(event):
+            updates["first_response_at"] = now
+            event.changes["first_response_at"] = now.isoformat()
         changed = ticket.model_copy(update=updates)
         events: tuple[Event, ...] = (event,)
         if (
