@@ -835,11 +835,11 @@ class Desk:
 
     def drain_queue(self) -> tuple[str, ...]:
         """Assign queued tickets, oldest first, while agents have room; returns their ids."""
-        if self.router is None:
-            return ()
+        if self.router is None or "classified" not in self._states:
+            return ()  # a custom workflow without the shipped queue state queues nothing
         assigned = []
         full: set[str] = set()
-        for ticket in self.find(status="classified", limit=10_000):
+        for ticket in self.store.find(TicketQuery(status="classified", limit=10_000)):
             if ticket.team is None or ticket.assignee is not None or ticket.team in full:
                 continue
             routed = self.route(ticket.id)

@@ -296,3 +296,18 @@ def test_route_refuses_a_count_of_previous_contacts_that_is_not_one(contacts: ob
     with pytest.raises(InvalidInput, match="previous_contacts"):
         desk.route(ticket.id, previous_contacts=contacts)  # type: ignore[arg-type]
     assert desk.get(ticket.id) == ticket
+
+
+def test_run_due_on_a_routed_desk_with_a_custom_workflow_has_no_queue_to_drain() -> None:
+    from aftersales import State, Transition, Workflow
+
+    workflow = Workflow(
+        "simple",
+        initial="open",
+        states=[State("open", "open"), State("done", "closed")],
+        transitions=[Transition("finish", "open", "done")],
+    )
+    desk = Desk(clock=FrozenClock(NOW), workflow=workflow, routing=_config())
+    desk.open_ticket(customer="c1", channel="email", subject="hello")
+    assert desk.drain_queue() == ()
+    assert desk.run_due().auto_closed == ()
