@@ -336,14 +336,28 @@ class Desk:
         """Returns, exchanges, refunds, warranty repairs and complaints (see :class:`CaseDesk`)."""
 
     def _vocabulary(self, classifier: Classifier | None) -> tuple[str, ...]:
-        declared = self.settings.categories
-        if declared is not None:
-            return declared
         names = dict.fromkeys(CATEGORIES)
         if isinstance(classifier, RuleClassifier):
             names.update(dict.fromkeys(classifier.rules.categories))
             names.update(dict.fromkeys(sorted(classifier.rules.extra_categories)))
-        return tuple(names)
+        declared = self.settings.categories
+        if declared is None:
+            return tuple(names)
+        if isinstance(classifier, RuleClassifier):
+            answers = {"other", *classifier.rules.categories}
+            missing = sorted(answers - set(declared))
+            if missing:
+                raise InvalidInput(
+                    "desk",
+                    [
+                        FieldError(
+                            ("settings", "categories"),
+                            f"the classifier answers {', '.join(missing)}, which the desk's "
+                            f"categories ({', '.join(declared)}) do not include",
+                        )
+                    ],
+                )
+        return declared
 
     def _check_routing(self) -> None:
         if self.router is None:

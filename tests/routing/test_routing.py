@@ -311,3 +311,16 @@ def test_run_due_on_a_routed_desk_with_a_custom_workflow_has_no_queue_to_drain()
     desk.open_ticket(customer="c1", channel="email", subject="hello")
     assert desk.drain_queue() == ()
     assert desk.run_due().auto_closed == ()
+
+
+def test_declared_categories_must_include_what_the_rule_classifier_answers() -> None:
+    with pytest.raises(InvalidInput, match="the classifier answers .*repair_warranty"):
+        Desk(classifier=RuleClassifier(), settings={"categories": ["repair", "other"]})
+    rules = {"categories": {"repair": [{"stems": ["broke"]}]}, "extra_categories": ["repair"]}
+    desk = Desk(
+        clock=FrozenClock(NOW),
+        classifier=RuleClassifier(rules),
+        settings={"categories": ["repair", "other"]},
+    )
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="it broke", route=True)
+    assert ticket.category == "repair"
