@@ -314,7 +314,7 @@ def test_run_due_on_a_routed_desk_with_a_custom_workflow_has_no_queue_to_drain()
 
 
 def test_declared_categories_must_include_what_the_rule_classifier_answers() -> None:
-    with pytest.raises(InvalidInput, match="the classifier answers .*repair_warranty"):
+    with pytest.raises(InvalidInput, match=r"the classifier answers .*repair_warranty"):
         Desk(classifier=RuleClassifier(), settings={"categories": ["repair", "other"]})
     rules = {"categories": {"repair": [{"stems": ["broke"]}]}, "extra_categories": ["repair"]}
     desk = Desk(
