@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aftersales import InvalidInput
-from aftersales.sla import BusinessCalendar
+from aftersales.sla import BusinessCalendar, CalendarSpec
 
 UTC = timezone.utc
 FRAPPE = BusinessCalendar(hours={day: ["10:00-18:00"] for day in range(5)})
@@ -169,6 +169,15 @@ def test_make_up_working_days_can_take_a_named_weekdays_hours() -> None:
     with pytest.raises(InvalidInput) as raised:
         worked(make_up_hours_from="sun")
     assert raised.value.errors[0].location == ("make_up_hours_from",)
+    spec = CalendarSpec.model_validate(
+        {
+            "time_zone": "Asia/Shanghai",
+            "hours": hours,
+            "working_days": ["2024-09-14"],
+            "make_up_hours_from": "mon",
+        }
+    )
+    assert spec.calendar.elapsed(start, start + timedelta(days=1)) == timedelta(hours=9)
 
 
 @pytest.mark.parametrize(

@@ -282,22 +282,24 @@ class SLAPolicy(Record):
         """The state of every metric of ``ticket`` at ``now``, from its events alone (the
         ticket's history, oldest first, starting with its creation)."""
         _check_ticket(ticket, tier)
-        _check_events(events)
         _check_category_of(category_of)
         now_ts = _instant(now, "now")
         rule = self.rule_for(ticket, tier)
         if rule is None:
+            _check_events(events)
             return SLAStatus(None, {})
         calendar = self.calendar_for(ticket)
-        timeline = _Timeline.of(events, category_of)
+        timeline = _Timeline.checked(events, category_of)
         statuses = {}
         clock = _BusinessClock(timeline, calendar, now_ts)
+        # A resolved stretch before the last resolution stops the resolution clock too.
+        reopened = any(closed for _, closed in timeline.resolved_at[:-1])
         for metric, target in rule.targets.items():
             cycle = timeline.cycle(metric, self.first_response_met_by)
             if cycle is None:
                 continue
             paused = self.pauses.get(metric, _NEVER)
-            stopped = paused | _CLOSED if metric is Metric.RESOLUTION else paused
+            stopped = paused | _CLOSED if reopened and metric is Metric.RESOLUTION else paused
             statuses[metric] = _measure(metric, target, cycle, clock, paused, stopped, now_ts)
         return SLAStatus(rule.name, statuses)
 
@@ -458,9 +460,8 @@ def first_response_at(
     """When the ticket with history ``events`` (oldest first) got its first response, by
     the rule of :func:`meets_first_response`; None when it has not had one. This is the
     time the first-response metric is met."""
-    _check_events(events)
     _check_category_of(category_of)
-    met = _Timeline.of(events, category_of).first_response(_categories(met_by))
+    met = _Timeline.checked(events, category_of).first_response(_categories(met_by))
     return None if met is None else _dt(met)
 
 
@@ -475,6 +476,20 @@ class _Timeline:
     resolved_at: list[tuple[float, bool]]  # (when, resolved?) at each resolution change
 
     @classmethod
+    def checked(
+        cls, events: Sequence[Event], category_of: Callable[[str], StatusCategory]
+    ) -> _Timeline:
+        """:meth:`of` events given at a public entry: anything but a ticket's history
+        raises InvalidInput (checked in full only when reading it fails)."""
+        if not events or isinstance(events, (str, bytes)) or not isinstance(events, Sequence):
+            _check_events(events)
+        try:
+            return cls.of(events, category_of)
+        except (AttributeError, TypeError):
+            _check_events(events)
+            raise
+
+    @classmethod
     def of(cls, events: Sequence[Event], category_of: Callable[[str], StatusCategory]) -> _Timeline:
         created = events[0].at.timestamp()
         spans: list[tuple[float, StatusCategory]] = []
@@ -486,8 +501,10 @@ class _Timeline:
         for event in events:
             at = event.at.timestamp()
             if event.trigger == MESSAGE_ADDED:
-                if event.payload.get("kind") == "public_reply":
-                    (agent if _is_agent_reply(event) else customer).append(at)
+                payload = event.payload
+                if payload.get("kind") == "public_reply":
+                    responder = payload.get("author_role") in _RESPONSE_ROLES
+                    (agent if responder else customer).append(at)
                 continue
             category = categories.get(event.to_state)
             if category is None:
@@ -607,11 +624,14 @@ class _BusinessClock:
         """Running (not stopped) business seconds from the first span to ``ts``."""
         return self.position(ts) - self._paused_until(ts, stopped) if stopped else self.position(ts)
 
-    def when_used(self, start: float, amount: float, stopped: frozenset[StatusCategory]) -> float:
-        """The instant the clock, running from ``start`` except in ``stopped`` categories,
-        had used ``amount`` business seconds (which it did by the end of the timeline)."""
+    def when_used(
+        self, start: float, amounts: Sequence[float], stopped: frozenset[StatusCategory]
+    ) -> list[float]:
+        """The instants the clock, running from ``start`` except in ``stopped`` categories,
+        had used each of ``amounts`` business seconds (which it did by the timeline's end)."""
+        add_seconds = self._calendar.add_seconds
         if not stopped:
-            return self._calendar.add_seconds(start, amount)
+            return [add_seconds(start, amount) for amount in amounts]
         running = self._running.get(stopped)
         if running is None:
             self._paused_until(start, stopped)  # builds the prefix sums
@@ -619,12 +639,18 @@ class _BusinessClock:
             running = self._running[stopped] = [
                 position - paused for position, paused in zip(self._positions, prefix, strict=True)
             ]
-        goal = self._running_at(start, stopped) + amount
-        # The last span the clock entered before reaching the goal is a running one, and the
-        # goal lies inside it (a stopped span adds nothing).
-        index = bisect_left(running, goal) - 1
-        base = max(self._starts[index], start) if index >= 0 else start
-        return self._calendar.add_seconds(base, goal - self._running_at(base, stopped))
+        start_running = self._running_at(start, stopped)
+        found = []
+        for amount in amounts:
+            goal = start_running + amount
+            # The last span the clock entered before reaching the goal is a running one, and
+            # the goal lies inside it (a stopped span adds nothing).
+            index = bisect_left(running, goal) - 1
+            if index >= 0 and self._starts[index] > start:
+                found.append(add_seconds(self._starts[index], goal - running[index]))
+            else:
+                found.append(add_seconds(start, amount))
+        return found
 
     def currently(self) -> StatusCategory | None:
         return self._categories[-1] if self._categories else None
@@ -650,22 +676,30 @@ def _measure(
         else clock.split(start, end, paused_categories)[1]
     )
 
-    def reached(amount: float) -> float:
-        # Used up by ``end``: the moment it was, which later pauses cannot move. Else
-        # ``end`` plus what is left, pauses so far included (as if the clock runs from now).
-        if used >= amount:
-            return clock.when_used(start, amount, stopped)
-        return clock._calendar.add_seconds(end, amount - used)
-
-    due = reached(target.seconds)
+    # A target used up by ``end`` fell due the moment it was, which later pauses cannot
+    # move. Else it falls due at ``end`` plus what is left, pauses so far included (as if
+    # the clock runs from now on). The same for the warning point.
+    seconds = target.seconds
     warning_seconds = target.warning_seconds
-    warning = None
-    if warning_seconds is not None and met is None:  # a met metric warns no more
-        warning = reached(warning_seconds)
+    if met is not None:
+        warning_seconds = None  # a met metric warns no more
+    add_seconds = clock._calendar.add_seconds
+    if used < seconds:
+        due = add_seconds(end, seconds - used)
+        warning = None
+        if warning_seconds is not None:
+            if used < warning_seconds:
+                warning = add_seconds(end, warning_seconds - used)
+            else:
+                warning = clock.when_used(start, (warning_seconds,), stopped)[0]
+    elif warning_seconds is None:
+        due, warning = clock.when_used(start, (seconds,), stopped)[0], None
+    else:
+        due, warning = clock.when_used(start, (seconds, warning_seconds), stopped)
     currently_paused = met is None and clock.currently() in paused_categories
     if met is not None:
-        state = MetricState.MET if used <= target.seconds else MetricState.BREACHED
-    elif used >= target.seconds:
+        state = MetricState.MET if used <= seconds else MetricState.BREACHED
+    elif used >= seconds:
         state = MetricState.BREACHED
     elif warning_seconds is not None and used >= warning_seconds:
         state = MetricState.WARNING
