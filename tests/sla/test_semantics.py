@@ -285,7 +285,9 @@ def test_a_target_due_after_the_supported_range_is_refused_and_nothing_is_stored
     desk = Desk(store, clock=clock, sla=far)
     with pytest.raises(InvalidInput) as raised:
         desk.open_ticket(customer="c1", channel="email", subject="Broken")
-    assert "2200" in str(raised.value)
+    assert raised.value.errors[0].location == ("resolution",)
+    assert "rule 'all': a target of 525600 minutes" in str(raised.value)
+    assert "after the supported range (years 1900-2200 UTC)" in str(raised.value)
     assert desk.find() == []
     clock.set(datetime(2199, 1, 1, tzinfo=UTC))
     ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")

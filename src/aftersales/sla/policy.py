@@ -300,7 +300,14 @@ class SLAPolicy(Record):
                 continue
             paused = self.pauses.get(metric, _NEVER)
             stopped = paused | _CLOSED if reopened and metric is Metric.RESOLUTION else paused
-            statuses[metric] = _measure(metric, target, cycle, clock, paused, stopped, now_ts)
+            try:
+                statuses[metric] = _measure(metric, target, cycle, clock, paused, stopped, now_ts)
+            except InvalidInput as error:  # a due time past the supported range
+                raise _bad(
+                    metric.value,
+                    f"rule {rule.name!r}: a target of {target.minutes:g} minutes cannot be "
+                    f"tracked here: {error.errors[0].message}",
+                ) from None
         return SLAStatus(rule.name, statuses)
 
 
