@@ -31,7 +31,7 @@ RETURNS = 60
 ROUNDS = 21
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
 PAYLOADS = {
-    "classify": {"category": "repair", "severity": "high"},
+    "classify": {"category": "repair_warranty", "severity": "high"},
     "assign": {"assignee": "li.wei", "team": "repairs"},
     "resolve": {"resolution": "Replaced the drain pump"},
 }
