@@ -198,3 +198,27 @@ def test_a_repair_opened_and_assessed_is_one_commit(desk: Desk, ticket_id: str) 
     assert [e.trigger for e in desk.cases.history(case.id)] == ["created", "accept_claim"]
     assert case.created_at == case.updated_at
     assert case.created_at - timedelta(0) == desk.cases.history(case.id)[-1].at
+
+
+def test_a_replacement_after_the_parts_wait_ends_the_repair_that_waited(
+    desk: Desk, ticket_id: str, clock: FrozenClock
+) -> None:
+    case = desk.cases.open_repair(ticket_id, serial="SN-parts", line=phone())
+    handed_in = clock.now()
+    desk.cases.fire(case.id, "hand_in")
+    desk.cases.fire(case.id, "diagnose", payload={"diagnosis": "board"})
+    desk.cases.fire(case.id, "start_repair")
+    desk.cases.fire(case.id, "wait_for_parts", payload={"part": "main board"})
+    clock.advance(days=91)
+    desk.run_due()
+    replaced = desk.cases.fire(case.id, "accept_replacement")
+    assert replaced.repair is not None
+    waited, replacement = replaced.repair.records
+    assert (waited.outcome.value, waited.handed_in_at, waited.handed_back_at) == (
+        "failed",
+        handed_in,
+        clock.now(),
+    )
+    assert waited.waiting_for_parts_days == 91
+    assert (replacement.outcome.value, replacement.handed_in_at) == ("replaced", clock.now())
+    assert desk.cases.replay(case.id) == replaced

@@ -330,8 +330,12 @@ def _replaced(context: TransitionContext) -> Mapping[str, Any]:
                 "accept_replacement payload",
                 [FieldError(("at",), f"is before the last repair's {latest.isoformat()}")],
             )
+    records = repair.records
+    if records and records[-1].outcome is RepairOutcome.IN_REPAIR:
+        # replaced while still in repair (the parts never came): that repair ends today
+        records = _with_current(repair, outcome=RepairOutcome.FAILED, handed_back_at=at)
     record = RepairRecord(handed_in_at=at, handed_back_at=at, outcome=RepairOutcome.REPLACED)
-    return _repair_update(context, records=(*repair.records, record), replaced_at=at)
+    return _repair_update(context, records=(*records, record), replaced_at=at)
 
 
 REPAIR_WORKFLOW = Workflow(
