@@ -315,3 +315,54 @@ def test_decide_on_any_json_like_input_raises_only_our_errors(value: Any) -> Non
         return
     assert isinstance(decision, Decision)
     assert decision.model_dump_json()
+
+
+POLICY_DATA = [
+    policy.model_dump(mode="json")
+    for policy in (
+        cn_online_no_reason_return(roll_forward_holidays=True),
+        eu_withdrawal(),
+        uk_consumer_rights(),
+        us_ca_1723(),
+    )
+] + [
+    version.policy.model_dump(mode="json")
+    for book in (cn_household_car(), cn_sanbao_general(), eu_legal_guarantee())
+    for version in book.versions
+]
+
+
+@st.composite
+def mutated_policies(draw: st.DrawFn) -> Any:
+    data = copy.deepcopy(draw(st.sampled_from(POLICY_DATA)))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from([p for p in _paths(data) if p]))
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = draw(st.one_of(plausible, json_values, st.integers(-(10**12), 10**12)))
+    return data
+
+
+@FUZZ
+@given(policy=mutated_policies(), facts=mutated_facts())
+def test_a_policy_from_any_plain_data_decides_or_raises_only_our_errors(
+    policy: Any, facts: Any
+) -> None:
+    from aftersales.policies import PolicySet
+
+    try:
+        decision = PolicySet.from_dict(policy).evaluate(facts)
+    except AftersalesError:
+        return
+    assert decision.model_dump_json()
+
+
+def test_a_policy_with_a_month_count_past_the_calendar_is_invalid_input() -> None:
+    from aftersales.policies import PolicySet
+
+    data = eu_withdrawal().model_dump(mode="json")
+    data["rules"][0]["uninformed_extension_months"] = 10**9
+    with pytest.raises(InvalidInput) as raised:
+        PolicySet.from_dict(data)
+    assert raised.value.errors[0].location[-1] == "uninformed_extension_months"

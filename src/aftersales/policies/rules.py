@@ -124,7 +124,7 @@ class RefundTerms(Record):
     counted_from: Literal["claim", "goods_received", "refund_agreed"] = "claim"
     working_days: bool = False
     holiday_country: str | None = None
-    sanctionable_after_days: int | None = None
+    sanctionable_after_days: Annotated[int, Field(ge=1, le=3_650)] | None = None
     method: str = "original_payment"
     refund_shipping: bool = False
     restocking_fee_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
@@ -406,7 +406,7 @@ class ReturnWindowRule(Record):
     conditional_exclusions: frozenset[ProductFlag] = frozenset()
     not_intact: frozenset[Condition] = frozenset({Condition.DAMAGED})
     inspect: frozenset[Condition] = frozenset()
-    uninformed_extension_months: int | None = None
+    uninformed_extension_months: Annotated[int, Field(ge=0, le=1_200)] | None = None
     remedies: tuple[Remedy, ...] = (Remedy.REFUND,)
     return_shipping_paid_by: Party = Party.CONSUMER
     refund: RefundTerms | None = None
@@ -572,7 +572,7 @@ class QualityTiersRule(Record):
     parts_wait_limit_days: int | None = 90
     repairer_delay_limit_days: int | None = 30
     depreciation_percent_per_year: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
-    seller_burden_months: int | None = None
+    seller_burden_months: Annotated[int, Field(ge=0, le=1_200)] | None = None
     refund: RefundTerms | None = None
 
     def evaluate(self, context: Context) -> Decision:
@@ -838,8 +838,8 @@ class ShortTermRejectRule(Record):
         }
     )
     period: Duration = Duration(days=30)
-    minimum_after_repair_days: int = 7
-    presumption_months: int = 6
+    minimum_after_repair_days: Annotated[int, Field(ge=0, le=36_500)] = 7
+    presumption_months: Annotated[int, Field(ge=0, le=1_200)] = 6
     limitation: Duration = Duration(years=6)
     refund: RefundTerms | None = None
 
