@@ -191,7 +191,8 @@ def cn_sanbao_general(
     date, per category (``catalogue``, default :data:`SANBAO_CATALOGUE`), and is extended
     by repair days. After two failed repairs: replacement, or return less depreciation
     (``depreciation_percent_per_year`` of the price per year of use, repair days excluded;
-    the rate is a parameter because the 1995 rules set it per product). More than 90 days
+    the rate is a parameter because the 1995 rules set it per product), charged only when
+    a unit of the same model is available (``ProductFacts.same_model_available``). More than 90 days
     waiting for parts, or 30 days of repairer delay: free replacement. A replacement
     restarts the warranty. Misuse, unauthorised repair and no proof of purchase are not
     covered. Purchases before 1995-08-25 fell under the 1986 rules, which this book does
@@ -216,8 +217,10 @@ def cn_household_car(*, usage_rate_percent: Decimal = Decimal("0.5")) -> PolicyB
     Inside the 三包 period, replacement or refund after two failed repairs of a serious
     safety fault, two replacements of a main assembly, over 30 days in repair, or the same
     problem repaired more than 4 times (art. 24). Usage compensation = price x km / 1000 x
-    ``usage_rate_percent`` (at most 0.5%, art. 27). Refund completed within 20 working
-    days (art. 28).
+    ``usage_rate_percent`` (at most 0.5%, art. 27). The seller answers a replacement or
+    refund request within 10 working days (``Decision.reply_deadline``) and completes it
+    within 20 (``Decision.refund_deadline``), both counted on China's working calendar
+    (art. 28).
     """
     policy = PolicySet(
         name="cn-household-car",
@@ -243,10 +246,11 @@ def eu_withdrawal(
     after the information arrives (art. 10). Exceptions (art. 16): made to specification,
     quick to deteriorate, unsealed hygiene goods, inseparably mixed goods, unsealed media,
     periodicals. Refund of all payments including standard delivery within 14 days of the
-    notice, by the same means (art. 13); the consumer bears the direct return cost (art.
-    14). Counting per Regulation 1182/71 [M]: the event day is not counted and a last day
-    on a weekend (or a public holiday of ``holiday_country``) moves to the next working
-    day.
+    notice, by the same means (art. 13), which the seller may withhold until it has the
+    goods back or proof that they were sent (art. 13(3); ``claim.goods_returned_at``); the
+    consumer bears the direct return cost (art. 14). Counting per Regulation 1182/71 [M]:
+    the event day is not counted and a last day on a weekend (or a public holiday of
+    ``holiday_country``) moves to the next working day.
     """
     return PolicySet(
         name="eu-withdrawal",
@@ -325,10 +329,12 @@ def uk_consumer_rights() -> PolicySet:
     Short-term right to reject: 30 days beginning with the first day after ownership,
     delivery and any installation (s22) [V]; the period stops while the consumer waits for
     a repair or replacement, then the consumer has the remainder or 7 days, whichever is
-    longer (s22(6)-(8)) [V]. Final right to reject or price reduction after one failed
-    repair or replacement (s24(5)) [V]; defects within 6 months of delivery are presumed
-    present at delivery [M]; a deduction for use may apply after 6 months, and for motor
-    vehicles [M]. Refund within 14 days of the trader agreeing (s20(15)) [S].
+    longer (s22(6)-(8)); the wait begins with the day the repair is requested
+    (``RepairRecord.requested_at``, else the hand-in day) [V]. Final right to reject or
+    price reduction after one failed repair or replacement (s24(5)) [V]; defects within 6
+    months of delivery are presumed present at delivery [M]; a deduction for use may apply
+    after 6 months, and for motor vehicles [M]. Refund within 14 days of the trader
+    agreeing (s20(15); ``claim.refund_agreed_at``) [S].
     """
     return PolicySet(
         name="uk-consumer-rights",
