@@ -359,9 +359,6 @@ class BusinessCalendar:
             self._extend(_dt(number).year)
         return number
 
-    def _total(self) -> float:
-        return self._cum_end[-1] if self._cum_end else 0.0
-
     # ------------------------------------------------------------------ seconds
 
     def _position(self, ts: float) -> float:
@@ -411,7 +408,7 @@ class BusinessCalendar:
                 raise self._too_far(start, seconds)
             return result
         target = self._position(start) + seconds
-        while target > self._total():
+        while not self._cum_end or target > self._cum_end[-1]:
             years = self._years
             assert years is not None
             if years[1] > _LAST_YEAR:

@@ -150,6 +150,9 @@ class SLAMatch(Record):
     def matches(self, ticket: Ticket, tier: str | None) -> bool:
         """Whether the rule applies to ``ticket`` of a customer in ``tier``."""
         _check_ticket(ticket, tier)
+        return self._matches(ticket, tier)
+
+    def _matches(self, ticket: Ticket, tier: str | None) -> bool:
         return (
             (self.priority is None or ticket.priority in self.priority)
             and (self.channel is None or ticket.channel in self.channel)
@@ -259,14 +262,20 @@ class SLAPolicy(Record):
     def rule_for(self, ticket: Ticket, tier: str | None = None) -> SLARule | None:
         """The first rule matching the ticket, or None."""
         _check_ticket(ticket, tier)
+        return self._rule_for(ticket, tier)
+
+    def _rule_for(self, ticket: Ticket, tier: str | None) -> SLARule | None:
         for rule in self.rules:
-            if rule.match.matches(ticket, tier):
+            if rule.match._matches(ticket, tier):
                 return rule
         return None
 
     def calendar_for(self, ticket: Ticket) -> BusinessCalendar:
         """The ticket's team's calendar, else the policy's."""
         _check_ticket(ticket)
+        return self._calendar_for(ticket)
+
+    def _calendar_for(self, ticket: Ticket) -> BusinessCalendar:
         spec = self.team_calendars.get(ticket.team) if ticket.team else None
         return (spec or self.calendar).calendar
 
@@ -284,16 +293,16 @@ class SLAPolicy(Record):
         _check_ticket(ticket, tier)
         _check_category_of(category_of)
         now_ts = _instant(now, "now")
-        rule = self.rule_for(ticket, tier)
+        rule = self._rule_for(ticket, tier)
         if rule is None:
             _check_events(events)
             return SLAStatus(None, {})
-        calendar = self.calendar_for(ticket)
+        calendar = self._calendar_for(ticket)
         timeline = _Timeline.checked(events, category_of)
         statuses = {}
         clock = _BusinessClock(timeline, calendar, now_ts)
         # A resolved stretch before the last resolution stops the resolution clock too.
-        reopened = any(closed for _, closed in timeline.resolved_at[:-1])
+        reopened = timeline.reopened
         for metric, target in rule.targets.items():
             cycle = timeline.cycle(metric, self.first_response_met_by)
             if cycle is None:
@@ -481,6 +490,7 @@ class _Timeline:
     agent_replies: list[float]
     customer_messages: list[float]
     resolved_at: list[tuple[float, bool]]  # (when, resolved?) at each resolution change
+    reopened: bool  # resolved before its last resolution (or before now, if open)
 
     @classmethod
     def checked(
@@ -523,7 +533,8 @@ class _Timeline:
                 if closed != was_closed or event.trigger == OPENED:
                     resolved.append((at, closed))
                 current = category
-        return cls(created, spans, agent, customer, resolved)
+        reopened = len(resolved) > 1 and any(closed for _, closed in resolved[:-1])
+        return cls(created, spans, agent, customer, resolved, reopened)
 
     def resolution_met(self) -> float | None:
         if self.resolved_at and self.resolved_at[-1][1]:
@@ -532,11 +543,13 @@ class _Timeline:
 
     def first_response(self, met_by: frozenset[StatusCategory]) -> float | None:
         """The first public agent or bot reply, or entering a category of ``met_by``."""
-        entered = next((at for at, category in self.spans if category in met_by), None)
         replied = self.agent_replies[0] if self.agent_replies else None
-        if entered is None or replied is None:
-            return replied if entered is None else entered
-        return min(entered, replied)
+        for at, category in self.spans:
+            if replied is not None and at > replied:
+                break
+            if category in met_by:
+                return at
+        return replied
 
     def cycle(
         self, metric: Metric, met_by: frozenset[StatusCategory]
@@ -639,14 +652,13 @@ class _BusinessClock:
         add_seconds = self._calendar.add_seconds
         if not stopped:
             return [add_seconds(start, amount) for amount in amounts]
+        start_running = self._running_at(start, stopped)  # builds the prefix sums
         running = self._running.get(stopped)
         if running is None:
-            self._paused_until(start, stopped)  # builds the prefix sums
             prefix = self._prefix[stopped]
             running = self._running[stopped] = [
                 position - paused for position, paused in zip(self._positions, prefix, strict=True)
             ]
-        start_running = self._running_at(start, stopped)
         found = []
         for amount in amounts:
             goal = start_running + amount
