@@ -191,15 +191,26 @@ class Store(Protocol):
     """
 
     def reserve_numbers(self, count: int) -> int:
-        """Reserve ``count`` consecutive ticket numbers; return the first."""
+        """Reserve ``count`` (1 to :data:`MAX_LIMIT`) consecutive ticket numbers that no
+        ticket has; return the first. A ticket created with a number the store did not
+        hand out (an import's) moves the counter past it."""
         ...
 
     def commit(self, change: Change) -> None:
-        """Write ``change`` atomically, checking the ticket's version first."""
+        """Write ``change`` atomically, checking the ticket's version first.
+
+        Writes nothing and raises :class:`~aftersales.ConcurrencyError` on a version
+        conflict (a new ticket whose id a ticket has included), and
+        :class:`~aftersales.InvalidInput` when a new ticket's id is a case's (kind
+        ``id_taken``: ids are unique across subjects), its number is taken
+        (``number_taken``) or an address of ``change.customer`` belongs to another
+        customer (``address_taken``)."""
         ...
 
     def commit_many(self, changes: Sequence[Change]) -> None:
-        """Write many changes in one transaction (bulk import): all of them or none."""
+        """Write many changes in one transaction (bulk import): all of them or none, with
+        the checks of :meth:`commit` (two new tickets of the batch with one id or one
+        number included)."""
         ...
 
     def get(self, ticket_id: str) -> Ticket:
@@ -239,7 +250,10 @@ class Store(Protocol):
         ...
 
     def due(self, before: datetime, limit: int) -> list[Ticket]:
-        """Tickets whose ``due_at`` is at or before ``before``, earliest first."""
+        """Tickets whose ``due_at`` is at or before ``before``, earliest first.
+
+        ``limit`` here and in the other methods that take one is an int from 1 to
+        :data:`MAX_LIMIT`; anything else raises :class:`~aftersales.InvalidInput`."""
         ...
 
     def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
@@ -263,7 +277,8 @@ class Store(Protocol):
         ...
 
     def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
-        """Record a failed attempt; ``retry_at`` None sends it to dead-letter."""
+        """Record a failed attempt; ``retry_at`` None sends it to dead-letter. ``error`` is
+        kept to :data:`MAX_ERROR_LENGTH` characters (see :func:`bounded_error`)."""
         ...
 
     def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
@@ -271,7 +286,8 @@ class Store(Protocol):
         ...
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
-        """Write case changes atomically, checking each case's version first.
+        """Write case changes atomically, checking each case's version first; a new case
+        whose id a ticket has raises :class:`~aftersales.InvalidInput` (``id_taken``).
 
         A case's kind, ticket, order, serial number, parent and customer never change
         after it is created; a store may index them once, at insert."""

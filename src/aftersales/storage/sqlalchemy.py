@@ -521,6 +521,14 @@ class SQLAlchemyStore:
         if change.customer is not None:
             self._save_customer(conn, change.customer)
         if change.expected_version == 0:
+            # A new subject's first event (sequence 1) shares the events' key with any
+            # case of the same id, so the insert of the log refuses that id; without
+            # events, ask.
+            if (
+                not change.events
+                and conn.execute(sa.select(cases.c.id).where(cases.c.id == ticket.id)).first()
+            ):
+                raise id_taken("ticket", ticket.id)
             run(
                 conn,
                 "insert_ticket",
@@ -805,6 +813,8 @@ class SQLAlchemyStore:
         if change.expected_version == 0 or change.terms_changed:
             row["terms"] = _case_terms(case)
         if change.expected_version == 0:
+            if not change.events and self._version(conn, case.id) is not None:
+                raise id_taken("case", case.id)  # see _write
             self._run(
                 conn,
                 "insert_case",

@@ -687,6 +687,15 @@ class StoreContract:
         with pytest.raises(CaseNotFound):
             self.store.get_case("t2")
         assert [e.trigger for e in self.store.events("t2")] == ["open"]
+        # without events to collide in the log, too
+        with pytest.raises(InvalidInput):
+            self.store.commit(Change(_ticket(3, id="shared"), 0, ()))
+        with pytest.raises(InvalidInput):
+            self.store.commit_cases([CaseChange(other, 0, ())])
+        with pytest.raises(TicketNotFound):
+            self.store.get("shared")
+        with pytest.raises(CaseNotFound):
+            self.store.get_case("t2")
 
     def test_imported_numbers_move_the_counter_and_a_taken_number_is_refused(self) -> None:
         first = self.store.reserve_numbers(1)
