@@ -200,3 +200,19 @@ def test_explain_in_an_unknown_language_is_invalid_input_naming_the_known_ones()
     with pytest.raises(InvalidInput) as raised:
         decision.explain("fr")
     assert "known: en, zh" in str(raised.value)
+
+
+def test_every_reason_survives_a_json_round_trip_as_a_stored_case_needs() -> None:
+    from aftersales.policies.presets import retailer_example
+
+    opened = make_facts(
+        jurisdiction="shop",
+        currency="USD",
+        purchased="2025-03-01",
+        delivered="2025-03-01",
+        claim="2025-03-05",
+        condition="opened",
+    )
+    decision = retailer_example().evaluate(opened)
+    assert "restocking_fee" in decision.codes
+    assert Decision.model_validate_json(decision.model_dump_json()) == decision

@@ -26,20 +26,34 @@ def facts(draw: st.DrawFn, jurisdiction: str | None = None) -> Facts:
     quantity = draw(st.integers(1, 5))
     jurisdiction = jurisdiction or draw(st.sampled_from(["cn", "eu", "uk", "us-ca"]))
     repairs = []
-    if draw(st.booleans()):
-        handed_in = delivered + (claimed - delivered) / 3
+    for number in range(draw(st.integers(0, 2))):
+        handed_in = delivered + (claimed - delivered) * (number + 1) / 4
         repairs.append(
             {
                 "handed_in_at": handed_in,
-                "handed_back_at": handed_in + timedelta(days=3),
+                "handed_back_at": min(handed_in + timedelta(days=3), claimed),
                 "outcome": draw(st.sampled_from(["fixed", "failed", "replaced"])),
+                "requested_at": draw(
+                    st.sampled_from([None, max(handed_in - timedelta(days=1), purchased)])
+                ),
             }
         )
+    later = claimed + timedelta(days=draw(st.integers(0, 30)))
+    vehicle = draw(
+        st.sampled_from(
+            [
+                None,
+                {"odometer_km": 100, "failed_system": "engine"},
+                {"odometer_km": 20_000, "serious_safety_fault": True},
+            ]
+        )
+    )
     return Facts.model_validate(
         {
             "jurisdiction": jurisdiction,
             "product": {
                 "category": draw(st.sampled_from(["apparel", "television", "mobile_phone"])),
+                "same_model_available": draw(st.sampled_from([None, True, False])),
                 "flags": draw(
                     st.sets(
                         st.sampled_from(["perishable", "activation_loses_value", "second_hand"])
@@ -57,6 +71,8 @@ def facts(draw: st.DrawFn, jurisdiction: str | None = None) -> Facts:
             },
             "claim": {
                 "at": claimed,
+                "refund_agreed_at": draw(st.sampled_from([None, later])),
+                "goods_returned_at": draw(st.sampled_from([None, later])),
                 "quantity": draw(st.integers(1, quantity)),
                 "kind": draw(
                     st.sampled_from(
@@ -73,6 +89,8 @@ def facts(draw: st.DrawFn, jurisdiction: str | None = None) -> Facts:
                 "condition": draw(st.sampled_from(["unopened", "opened", "damaged", "activated"])),
             },
             "repairs": repairs,
+            "withdrawal_information_given_at": draw(st.sampled_from([None, purchased])),
+            "vehicle": None if purchased.year < 2022 else vehicle,  # the car rules: 2022-
             "confirmed_non_returnable_at_checkout": draw(st.booleans()),
             "retailer_policy_posted": draw(st.booleans()),
         }

@@ -480,7 +480,9 @@ class ReturnWindowRule(Record):
             and terms.restocking_fee_percent
             and condition in terms.restocking_fee_on
         ):
-            reasons.append(reason("restocking_fee", True, percent=terms.restocking_fee_percent))
+            reasons.append(
+                reason("restocking_fee", True, percent=str(terms.restocking_fee_percent))
+            )
         remedies = self.remedies
         refunds = _REFUND in remedies
         if refunds and terms is not None and terms.withhold_until_goods_back:
@@ -680,7 +682,7 @@ class QualityTiersRule(Record):
                         reason(
                             "depreciation",
                             True,
-                            percent=self.depreciation_percent_per_year,
+                            percent=str(self.depreciation_percent_per_year),
                             days=used_days,
                         )
                     )
