@@ -110,9 +110,6 @@ def test_a_lost_update_on_a_desk_names_the_ticket_by_number() -> None:
     assert str(raised.value) == "ticket #1: expected version 1, store has 2"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the change to aftersales/workflows/_case_steps.py in H6's report"
-)
 def test_a_policy_refusal_in_chinese_names_the_order_line_in_chinese() -> None:
     from datetime import datetime, timezone
 

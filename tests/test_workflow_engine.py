@@ -271,7 +271,7 @@ def test_python_dash_m_prints_shipped_workflows(capsys: pytest.CaptureFixture[st
         SHIPPED[name].to_mermaid() for name in sorted(SHIPPED)
     )
     assert workflows_main(["nope"]) == 2
-    assert "unknown workflow" in capsys.readouterr().err
+    assert "no shipped workflow 'nope'" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_as_a_module() -> None:

@@ -41,11 +41,12 @@ def to_mermaid(workflow: Workflow | str) -> str:
         from aftersales.exceptions import FieldError, InvalidInput
 
         if workflow not in SHIPPED:
+            shipped = ", ".join(sorted(SHIPPED))
             raise InvalidInput(
-                "workflow name",
+                "workflow",
                 [
                     FieldError(
-                        ("workflow",), f"unknown workflow; shipped: {', '.join(sorted(SHIPPED))}"
+                        ("workflow",), f"no shipped workflow {workflow!r}; shipped: {shipped}"
                     )
                 ],
             )

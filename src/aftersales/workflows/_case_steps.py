@@ -86,10 +86,11 @@ def policy_refusal(decision: Decision, line_id: str | None = None) -> Refusal:
     languages (all reasons when none refuses, e.g. a claim kind the policy ignores)."""
     refusing = [r for r in decision.reasons if not r.permits] or list(decision.reasons)
     where = "" if line_id is None else f"line {line_id}: "
+    where_zh = "" if line_id is None else f"订单行 {line_id}："
     return Refusal(
         refusing[0].code if refusing else "policy_refused",
         where + ("; ".join(r.message for r in refusing) or "the policy refuses the claim"),
-        where + ("；".join(r.message_zh for r in refusing) or "政策不支持该申请"),
+        where_zh + ("；".join(r.message_zh for r in refusing) or "政策不支持该申请"),
         {
             "codes": [r.code for r in refusing],
             "policy": decision.policy,
