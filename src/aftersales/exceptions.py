@@ -177,10 +177,12 @@ class TriggerNotAllowed(TransitionError):
         state: str,
         allowed: Sequence[str],
         label: str | None = None,
+        message: str | None = None,
     ) -> None:
         allowed_text = ", ".join(allowed) if allowed else "none"
         super().__init__(
-            f"{label or subject_id}: trigger {trigger!r} is not allowed in state {state!r} "
+            message
+            or f"{label or subject_id}: trigger {trigger!r} is not allowed in state {state!r} "
             f"(allowed: {allowed_text})",
             subject_id=subject_id,
             trigger=trigger,

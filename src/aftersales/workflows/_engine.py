@@ -508,20 +508,16 @@ class Workflow:
     def _unknown_trigger(self, context: TransitionContext) -> TriggerNotAllowed:
         """A trigger the workflow does not define at all: its own message, naming the
         workflow's triggers (a typo reads differently from a step out of order)."""
-        error = TriggerNotAllowed(
+        close = get_close_matches(context.trigger, self.triggers, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return TriggerNotAllowed(
             subject_id=context.subject_id,
-            label=self._label(context),
             trigger=context.trigger,
             state=context.state,
             allowed=self.allowed_triggers(context.state),
+            message=f"{self._label(context) or context.subject_id}: workflow {self.name!r} has "
+            f"no trigger {context.trigger!r} (triggers: {', '.join(self.triggers)}){hint}",
         )
-        close = get_close_matches(context.trigger, self.triggers, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        error.args = (
-            f"{self._label(context) or context.subject_id}: workflow {self.name!r} has no "
-            f"trigger {context.trigger!r} (triggers: {', '.join(self.triggers)}){hint}",
-        )
-        return error
 
     def _label(self, context: TransitionContext) -> str | None:
         if context.label is not None:
