@@ -336,3 +336,17 @@ def test_results_never_fall_in_closed_time(start: datetime, seconds: int) -> Non
     result = CALENDAR.add(start, timedelta(seconds=seconds))
     just_before = result - timedelta(microseconds=1)
     assert CALENDAR.is_open(just_before)
+
+
+def test_positions_keep_their_origin_when_the_table_grows_either_way() -> None:
+    calendar = BusinessCalendar(
+        time_zone="Europe/Berlin", hours={d: ["09:00-17:00"] for d in range(5)}
+    )
+    monday, tuesday = at(2024, 3, 4, 12).timestamp(), at(2024, 3, 5, 12).timestamp()
+    before = calendar.position(monday), calendar.position(tuesday)
+    far_past, far_future = at(1980, 6, 1).timestamp(), at(2150, 6, 1).timestamp()
+    calendar.position(far_past)  # rebuilds the table from 1979
+    calendar.position(far_future)  # ... and up to 2151
+    assert (calendar.position(monday), calendar.position(tuesday)) == before
+    assert calendar.position(tuesday) - calendar.position(monday) == 8 * 3600
+    assert calendar.add_seconds(monday, 8 * 3600.0) == tuesday

@@ -178,6 +178,29 @@ def _local_ts(day: date, minute: int, tz: tzinfo) -> float:
     return float(high)
 
 
+_Table = tuple[list[float], list[float], list[float], list[float]]
+"""Interval starts, ends, and business seconds at each start and end."""
+
+
+def _sums(starts: list[float], ends: list[float], total: float) -> tuple[list[float], list[float]]:
+    """Business seconds at each interval's start and end, counting from ``total``."""
+    cum: list[float] = []
+    cum_end: list[float] = []
+    for start_ts, end_ts in zip(starts, ends, strict=True):
+        cum.append(total)
+        total += end_ts - start_ts
+        cum_end.append(total)
+    return cum, cum_end
+
+
+def _position_in(table: _Table, ts: float) -> float:
+    starts, ends, cum, cum_end = table
+    index = bisect_right(starts, ts) - 1
+    if index < 0:
+        return cum[0] if cum else 0.0
+    return cum_end[index] if ts >= ends[index] else cum[index] + ts - starts[index]
+
+
 def _offsets(day: date, tz: tzinfo) -> tuple[timedelta | None, timedelta | None]:
     """The two readings (fold 0 and 1) of the UTC offset at midnight starting ``day``."""
     midnight = datetime.combine(day, time(), tzinfo=tz)
@@ -249,10 +272,10 @@ class BusinessCalendar:
         self._years: tuple[int, int] | None = None
         # Timestamps safely inside the built years: one comparison answers most lookups.
         self._low, self._high = (_MIN_TS, _MAX_TS) if always_open else (0.0, 0.0)
-        self._starts: list[float] = []
-        self._ends: list[float] = []
-        self._cum: list[float] = []  # business seconds before each interval's start
-        self._cum_end: list[float] = []  # ... and at its end
+        # Interval starts and ends, and the business seconds at each (from a fixed origin
+        # that rebuilds keep), as one attribute: a thread reading while another extends the
+        # table sees the old table or the new one, never a mix.
+        self._table: _Table = ([], [], [], [])
         if country is not None:
             self._load_country(range(2024, 2025))
 
@@ -329,14 +352,15 @@ class BusinessCalendar:
                     starts.append(start_ts)
                     ends.append(end_ts)
             day, offsets = following, next_offsets
-        cum: list[float] = []
-        cum_end: list[float] = []
+        old = self._table
         total = 0.0
-        for start_ts, end_ts in zip(starts, ends, strict=True):
-            cum.append(total)
-            total += end_ts - start_ts
-            cum_end.append(total)
-        self._starts, self._ends, self._cum, self._cum_end = starts, ends, cum, cum_end
+        if old[0]:  # keep the origin: positions already handed out stay right
+            anchor = old[0][0]
+            total = _position_in(old, anchor) - _position_in(
+                (starts, ends, *_sums(starts, ends, 0.0)), anchor
+            )
+        cum, cum_end = _sums(starts, ends, total)
+        self._table = (starts, ends, cum, cum_end)
         self._years = (first, last)
         self._low = datetime(first + 1, 1, 1, tzinfo=_UTC).timestamp()
         self._high = datetime(last, 1, 1, tzinfo=_UTC).timestamp()
@@ -362,12 +386,12 @@ class BusinessCalendar:
     # ------------------------------------------------------------------ seconds
 
     def _position(self, ts: float) -> float:
-        """Business seconds from the table's start up to ``ts``."""
-        index = bisect_right(self._starts, ts) - 1
+        """Business seconds from the table's origin up to ``ts``."""
+        starts, ends, cum, cum_end = self._table
+        index = bisect_right(starts, ts) - 1
         if index < 0:
-            return 0.0
-        end = self._ends[index]
-        return self._cum_end[index] if ts >= end else self._cum[index] + ts - self._starts[index]
+            return cum[0] if cum else 0.0
+        return cum_end[index] if ts >= ends[index] else cum[index] + ts - starts[index]
 
     def position(self, ts: float) -> float:
         """Business seconds up to ``ts`` from a fixed origin: differences of positions are
@@ -408,14 +432,16 @@ class BusinessCalendar:
                 raise self._too_far(start, seconds)
             return result
         target = self._position(start) + seconds
-        while not self._cum_end or target > self._cum_end[-1]:
+        starts, _, cum, cum_end = self._table
+        while not cum_end or target > cum_end[-1]:
             years = self._years
             assert years is not None
             if years[1] > _LAST_YEAR:
                 raise self._too_far(start, seconds)
             self._extend(years[1] + 1)
-        index = bisect_left(self._cum_end, target)
-        result = self._starts[index] + (target - self._cum[index])
+            starts, _, cum, cum_end = self._table
+        index = bisect_left(cum_end, target)
+        result = starts[index] + (target - cum[index])
         if result >= _MAX_TS:
             raise self._too_far(start, seconds)
         return result
@@ -461,25 +487,28 @@ class BusinessCalendar:
         ts = self._checked(self._ts(at, "at"), "at")
         if self.always_open:
             return True
-        index = bisect_right(self._starts, ts) - 1
-        return index >= 0 and ts < self._ends[index]
+        starts, ends, _, _ = self._table
+        index = bisect_right(starts, ts) - 1
+        return index >= 0 and ts < ends[index]
 
     def next_opening(self, at: datetime) -> datetime:
         """``at`` when open, else the next moment working time starts."""
         if self.is_open(at):
             return at
         ts = self._ts(at, "at")
-        index = bisect_right(self._starts, ts)
-        while index >= len(self._starts):
+        starts = self._table[0]
+        index = bisect_right(starts, ts)
+        while index >= len(starts):
             years = self._years
             assert years is not None
             if years[1] > _LAST_YEAR:
                 raise _bad("at", f"no working time follows {at.isoformat()} within {_RANGE}")
             self._extend(years[1] + 1)
-            index = bisect_right(self._starts, ts)
-        if self._starts[index] >= _MAX_TS:
+            starts = self._table[0]
+            index = bisect_right(starts, ts)
+        if starts[index] >= _MAX_TS:
             raise _bad("at", f"no working time follows {at.isoformat()} within {_RANGE}")
-        return _dt(self._starts[index])
+        return _dt(starts[index])
 
     def __repr__(self) -> str:
         kind = (
