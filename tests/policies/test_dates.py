@@ -220,3 +220,13 @@ def test_periods_of_months_and_years_agree_with_dateutil(
         return
     expected = start + relativedelta(years=years, months=months, days=n)
     assert count_window(start, Period(days=n, months=months, years=years)).last_day == expected
+
+
+@pytest.mark.parametrize(
+    ("country", "years"), [(["CN"], [2024]), ("CN", ["x"]), ("CN", None), ("XX", [2024])]
+)
+def test_a_country_calendar_refuses_bad_arguments_with_invalid_input(
+    country: object, years: object
+) -> None:
+    with pytest.raises(InvalidInput):
+        HolidayCalendar.for_country(country, years)  # type: ignore[arg-type]

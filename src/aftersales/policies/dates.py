@@ -92,11 +92,19 @@ class HolidayCalendar:
         the calendar for the same ``years`` is built once (both caches are bounded). For
         a calendar that covers every year, see :func:`working_calendar`.
         """
-        wanted = tuple(sorted(set(years)))
-        if cls is not HolidayCalendar:  # a subclass gets its own instance, uncached
+        try:
+            wanted = tuple(sorted({int(year) for year in years}))
             found = _country_calendar(country, wanted, subdivision)
+        except InvalidInput:
+            raise
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInput(
+                "calendar",
+                [FieldError(("country",), "country and subdivision must be text, years whole")],
+            ) from None
+        if cls is not HolidayCalendar:  # a subclass gets its own instance
             return cls(found.holidays, found.weekend, found.working_days)
-        return _country_calendar(country, wanted, subdivision)
+        return found
 
 
 def _missing_package() -> InvalidInput:  # pragma: no cover - the extra is installed
