@@ -190,6 +190,8 @@ def test_make_up_working_days_can_take_a_named_weekdays_hours() -> None:
         ({"hours": {"mon": 9}}, "hours.mon"),
         ({"hours": {0: ["09:00-12:00"], "mon": ["13:00-14:00"]}}, "hours"),
         ({"hours": {None: ["09:00-12:00"]}}, "hours"),
+        ({"hours": {"monkey": ["09:00-12:00"]}}, "hours"),
+        ({"hours": {"mo": ["09:00-12:00"]}}, "hours"),
         ({"hours": {True: ["09:00-12:00"]}}, "hours"),
         ({"hours": 5}, "hours"),
         ({"hours": ["09:00-12:00"]}, "hours"),
@@ -350,3 +352,12 @@ def test_positions_keep_their_origin_when_the_table_grows_either_way() -> None:
     assert (calendar.position(monday), calendar.position(tuesday)) == before
     assert calendar.position(tuesday) - calendar.position(monday) == 8 * 3600
     assert calendar.add_seconds(monday, 8 * 3600.0) == tuesday
+
+
+def test_weekdays_are_numbers_or_names() -> None:
+    names = {"Monday": ["09:00-10:00"], "tues": ["09:00-10:00"], "WED": ["09:00-10:00"]}
+    numbers = {0: ["09:00-10:00"], "1": ["09:00-10:00"], 2: ["09:00-10:00"]}
+    monday = at(2024, 3, 4)
+    for hours in (names, numbers):
+        calendar = BusinessCalendar(hours=hours)
+        assert calendar.elapsed(monday, monday + timedelta(days=7)) == timedelta(hours=3)

@@ -33,7 +33,9 @@ from aftersales.policies.dates import zone
 __all__ = ["BusinessCalendar"]
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAYS = {name: day for day, full in enumerate(_WEEKDAYS) for name in (full, full[:3])}
+_DAYS = {  # a weekday by its name or a prefix of it of three letters or more ("tue", "tues")
+    full[:length]: day for day, full in enumerate(_WEEKDAYS) for length in range(3, len(full) + 1)
+}
 _FIRST_YEAR, _LAST_YEAR = MIN_YEAR, MAX_YEAR
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -102,7 +104,10 @@ def _weekday(key: object, field: str) -> int:
     else:
         raise _bad(field, f"a weekday is 0-6 or a name like 'mon', not {_kind(key)}")
     if day is None or not 0 <= day <= 6:
-        raise _bad(field, f"unknown weekday {key!r} (0-6, Monday is 0, or 'mon'...'sun')")
+        raise _bad(
+            field,
+            f"unknown weekday {key!r} (0-6, Monday is 0, or a name: 'mon', 'tues', 'sunday'...)",
+        )
     return day
 
 
