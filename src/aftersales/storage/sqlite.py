@@ -524,7 +524,7 @@ class SQLiteStore:
         """A number the ticket counter is known to have reached (it only grows)."""
         try:
             self.path = os.fspath(path)
-            if self.path != ":memory:" and not self.path.startswith("file:"):
+            if self.path not in ("", ":memory:") and not self.path.startswith("file:"):
                 _create_file(self.path, file_mode)
             self._conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
