@@ -230,3 +230,18 @@ def test_a_country_calendar_refuses_bad_arguments_with_invalid_input(
 ) -> None:
     with pytest.raises(InvalidInput):
         HolidayCalendar.for_country(country, years)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("start", "closed"),
+    [
+        ("2024-03-08", HolidayCalendar()),
+        (datetime(2024, 3, 8, tzinfo=timezone.utc), HolidayCalendar()),
+        (date(2024, 3, 8), object()),
+    ],
+)
+def test_working_days_refuse_a_start_that_is_not_a_date_or_a_calendar_without_is_closed(
+    start: object, closed: object
+) -> None:
+    with pytest.raises(InvalidInput):
+        add_working_days(start, 2, closed)  # type: ignore[arg-type]

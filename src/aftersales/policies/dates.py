@@ -281,10 +281,19 @@ def add_working_days(start: date, days: int, closed: ClosedDays) -> date:
         raise InvalidInput(
             "working days", [FieldError(("days",), "must be a whole number, 0 or more")]
         )
+    if not isinstance(start, date) or isinstance(start, datetime):
+        raise InvalidInput(
+            "working days",
+            [FieldError(("start",), "must be a date (a local date: see local_date)")],
+        )
     if not days:
         return start
     if isinstance(closed, _CACHEABLE) and type(closed) in _CACHEABLE:
         return _add_working_days_cached(start, days, closed)
+    if not callable(getattr(closed, "is_closed", None)):
+        raise InvalidInput(
+            "working days", [FieldError(("closed",), "must have an is_closed(day) method")]
+        )
     return _add_working_days(start, days, closed)
 
 
