@@ -21,10 +21,13 @@ counted from an instant in range stay far from the ends of Python's calendar (ye
 
 
 def _to_utc(value: datetime) -> datetime:
-    # Checked before converting: near year 1 or 9999 the conversion itself overflows.
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise ValueError(f"must fall in the years {MIN_YEAR} to {MAX_YEAR}")
-    return value.astimezone(timezone.utc)
+    # Checked before converting (near year 1 or 9999 the conversion itself overflows) and
+    # after (2200-12-31T23:00-05:00 is in 2201 in UTC).
+    if MIN_YEAR <= value.year <= MAX_YEAR:
+        utc = value.astimezone(timezone.utc)
+        if MIN_YEAR <= utc.year <= MAX_YEAR:
+            return utc
+    raise ValueError(f"must fall in the years {MIN_YEAR} to {MAX_YEAR} (UTC)")
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
