@@ -828,3 +828,15 @@ def test_first_response_at_agrees_with_the_sla_first_response_metric(
     resolved = strict.resolve(other.id, resolution="done")
     metric = strict.sla_status(other.id).metrics[Metric.FIRST_RESPONSE]
     assert resolved.first_response_at == metric.met_at == clock.now()
+
+
+def test_a_new_customer_with_a_taken_address_stores_neither(desk: Desk) -> None:
+    desk.save_customer(
+        Customer(id="c1", name="Zhang", contacts=[{"channel": "sms", "address": "138"}])
+    )
+    taken = Customer(id="c9", name="Wang", contacts=[ContactPoint(channel="sms", address="138")])
+    with pytest.raises(InvalidInput, match="taken"):
+        desk.open_ticket(customer=taken, channel="sms", subject="Hi")
+    assert desk.find() == []
+    with pytest.raises(CustomerNotFound):
+        desk.get_customer("c9")
