@@ -59,7 +59,7 @@ def _desk(path: Path) -> Desk:
     def hook(notification: Notification) -> None:
         del notification
 
-    desk.on_transition(hook, name="hook")
+    desk.on_transition(hook, name="hook", kinds="all")
     return desk
 
 

@@ -66,11 +66,16 @@ ticket` prints the diagram alone); a test fails if this page and the definition 
 | `merge` | `into`: the id of the ticket this one duplicates |
 | every other trigger | optional `note` |
 
-A priority left out of `classify` follows the severity (critical → urgent, high → high,
-medium → normal, low → low). `reopen` is allowed within `reopen_within_days` (7 by default)
-of the resolution; later, `Desk.reopen()` opens a follow-up ticket linked by
-`follow_up_of`. `auto_close` is fired by `Desk.run_due()` for resolved tickets the customer
-has not confirmed within `auto_close_after_days` (7 by default).
+A priority left out of `classify` follows the severity through
+`DeskSettings.priority_for_severity` (by default critical → urgent, high → high, medium →
+normal, low → low); the category must be one of `Desk.categories`. `reopen` is allowed
+within `reopen_within_days` (7 by default) of the resolution; later, `Desk.reopen()` opens a
+follow-up ticket linked by `follow_up_of`. `auto_close` is fired by `Desk.run_due()` for
+resolved tickets the customer has not confirmed within `auto_close_after_days` (7 by
+default), and for tickets left waiting on the customer for `customer_wait_days` when
+`customer_wait_action` is `"close"` (off by default). A customer's public reply fires
+`resume` on a ticket waiting on them. `close`, `auto_close` and `cancel` are refused while
+child tickets are open unless `close_parent_with_open_children`.
 """
 
 

@@ -64,7 +64,7 @@ from aftersales.models import (
 )
 from aftersales.notify import DeliveryStatus, Notification, Subscription
 from aftersales.service import CustomerHistory, Desk, DispatchReport, DueReport, fold_events
-from aftersales.settings import DeskSettings
+from aftersales.settings import DeskSettings, WaitingAction
 from aftersales.storage import (
     CaseChange,
     CaseQuery,
@@ -161,6 +161,7 @@ __all__ = [
     "TransitionRefused",
     "TriggerNotAllowed",
     "UnitResult",
+    "WaitingAction",
     "Workflow",
     "WorkflowError",
     "__version__",

@@ -71,7 +71,6 @@ if TYPE_CHECKING:
     from aftersales.service import Desk
 
 __all__ = [
-    "DEFAULT_MAX_LINES",
     "DEFAULT_STEP_LIMITS",
     "LINE_CHANGES",
     "CaseDesk",
@@ -83,8 +82,6 @@ __all__ = [
     "StepLimit",
 ]
 
-DEFAULT_MAX_LINES = 500
-"""How many order lines one case may hold unless the desk says otherwise."""
 _MAX_VERSION = 2**63 - 1
 _CENT = Decimal("0.01")
 _ATTEMPTS = 5
@@ -474,7 +471,7 @@ class CaseDesk:
                     raise _bad("step limits", (workflow, state), "unknown state") from None
                 limits.setdefault(workflow, {})[state] = parse(StepLimit, limit, "step limit")
         self.step_limits = limits
-        self.max_lines: int = getattr(desk.settings, "max_case_lines", None) or DEFAULT_MAX_LINES
+        self.max_lines: int = desk.settings.max_case_lines
         """The most order lines one case may hold (a longer request is bad input)."""
         self._recent: dict[str, Case] = {}
         self._empty_recorded: dict[tuple[CaseKind, str], dict[str, Any]] = {}

@@ -46,6 +46,8 @@ from aftersales.models import (
 from aftersales.models._base import Identifier, ShortText, trusted
 from aftersales.models.case import CaseKind
 from aftersales.models.events import (
+    CUSTOMER_REMINDER,
+    MERGED_FROM,
     RESERVED_TRIGGERS,
     SLA_BREACHED,
     SLA_RESCHEDULED,
@@ -88,16 +90,7 @@ transition. A stale copy is harmless: the store's version check refuses the writ
 transition is decided again on a fresh read."""
 
 
-CUSTOMER_REMINDER = "customer_reminder"
-"""The trigger name of the event :meth:`Desk.run_due` records on a ticket left waiting on
-the customer for ``DeskSettings.customer_wait_days`` (with ``customer_wait_action``
-``"remind"``): subscribe to it to send the reminder."""
-
-MERGED_FROM = "merged_from"
-"""The trigger name of the event a merge records on the ticket merged into: its payload
-names the duplicate (``ticket_id``, ``number``) and how many messages it had."""
-
-TICKET_EVENTS = frozenset({*RESERVED_TRIGGERS, CUSTOMER_REMINDER, MERGED_FROM})
+TICKET_EVENTS = RESERVED_TRIGGERS
 """Events a ticket's history may hold besides its workflow's transitions."""
 
 CASE_WORKFLOWS: dict[str, Workflow] = {
@@ -1597,19 +1590,7 @@ class Desk:
         """Insert or update a customer. A contact point may belong to one customer only;
         a customer has at most ``DeskSettings.max_contacts`` of them."""
         record = self._checked_customer(customer)
-        for index, contact in enumerate(record.contacts):
-            owner = self.store.find_customer(contact.channel, contact.address)
-            if owner is not None and owner.id != record.id:
-                raise InvalidInput(
-                    "customer",
-                    [
-                        FieldError(
-                            ("contacts", index),
-                            f"{contact.channel.value} address {contact.address!r} belongs to "
-                            f"customer {owner.id!r}",
-                        )
-                    ],
-                )
+        # The store refuses a taken address inside its transaction, without naming whose.
         self.store.save_customer(record)
         return record
 

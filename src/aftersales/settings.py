@@ -64,6 +64,7 @@ class DeskSettings(Record):
     - ``max_tags``: tags on one ticket (default 50).
     - ``max_contacts``: contact points of one customer (default 20).
     - ``max_payload_bytes``: a trigger's payload, as JSON (default 64 KiB).
+    - ``max_case_lines``: order lines of one after-sales case (default 500).
 
     Notifications:
 
@@ -104,6 +105,7 @@ class DeskSettings(Record):
     max_tags: Annotated[int, Field(ge=0, le=10_000)] = 50
     max_contacts: Annotated[int, Field(ge=0, le=10_000)] = 20
     max_payload_bytes: Annotated[int, Field(ge=2, le=16_777_216)] = 65_536
+    max_case_lines: Annotated[int, Field(ge=1, le=100_000)] = 500
     max_delivery_attempts: Annotated[int, Field(ge=1, le=100)] = 5
     retry_backoff_seconds: Annotated[float, Field(gt=0, le=86_400)] = 30.0
     inline_lease_seconds: Annotated[float, Field(gt=0, le=86_400)] = 10.0

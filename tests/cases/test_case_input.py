@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from case_facts import claim_line, phone
 
-from aftersales import Desk, InvalidInput
+from aftersales import Desk, FrozenClock, InvalidInput, Store
 
 BAD_TEXT = ["\ud800", "a\x00b", "tab\there", "", {}, 7, None]
 """Lone surrogate, NUL, a control character, empty, and things that are not text."""
@@ -47,9 +47,10 @@ def test_order_lines_that_are_not_a_list_of_lines_are_bad_input(
     refuses(desk, lambda: desk.cases.open_refund(ticket_id, order_id="o", lines=lines))
 
 
-def test_a_case_has_at_most_max_lines_order_lines(desk: Desk, ticket_id: str) -> None:
-    assert desk.cases.max_lines == 500
-    desk.cases.max_lines = 3
+def test_a_case_has_at_most_max_case_lines_order_lines(store: Store, clock: FrozenClock) -> None:
+    assert Desk(clock=clock).cases.max_lines == 500
+    desk = Desk(store, clock=clock, settings={"max_case_lines": 3})
+    ticket_id = desk.open_ticket(customer="c-1", channel="app", subject="退货").id
     four = [claim_line(f"l{n}", claimed=1) for n in range(4)]
     error = refuses(desk, lambda: desk.cases.request_return(ticket_id, order_id="o", lines=four))
     assert "at most 3 order lines" in str(error)

@@ -16,7 +16,13 @@ from aftersales.models.case import (
     UnitResult,
 )
 from aftersales.models.customer import Channel, ContactPoint, Customer
-from aftersales.models.events import MESSAGE_ADDED, OPENED, Event
+from aftersales.models.events import (
+    CUSTOMER_REMINDER,
+    MERGED_FROM,
+    MESSAGE_ADDED,
+    OPENED,
+    Event,
+)
 from aftersales.models.order import Money, Order, OrderLine, OrderLineRef, Product
 from aftersales.models.ticket import (
     PRIORITY_FOR_SEVERITY,
@@ -31,6 +37,8 @@ from aftersales.models.ticket import (
 )
 
 __all__ = [
+    "CUSTOMER_REMINDER",
+    "MERGED_FROM",
     "MESSAGE_ADDED",
     "OPENED",
     "PRIORITY_FOR_SEVERITY",

@@ -29,9 +29,29 @@ STEP_OVERDUE = "step_overdue"
 ASSESSED = "assessed"
 """The trigger name of the event keeping a policy decision that moved no case."""
 
+CUSTOMER_REMINDER = "customer_reminder"
+"""The trigger name of the event :meth:`~aftersales.Desk.run_due` records on a ticket left
+waiting on the customer for ``DeskSettings.customer_wait_days`` (with
+``customer_wait_action`` ``"remind"``): subscribe to it to send the reminder."""
+
+MERGED_FROM = "merged_from"
+"""The trigger name of the event a merge records on the ticket merged into: its payload
+names the duplicate (``ticket_id``, ``number``) and how many messages it had."""
+
 RESERVED_TRIGGERS = frozenset(
-    {OPENED, MESSAGE_ADDED, SLA_WARNING, SLA_BREACHED, SLA_RESCHEDULED, STEP_OVERDUE, ASSESSED}
+    {
+        OPENED,
+        MESSAGE_ADDED,
+        SLA_WARNING,
+        SLA_BREACHED,
+        SLA_RESCHEDULED,
+        STEP_OVERDUE,
+        ASSESSED,
+        CUSTOMER_REMINDER,
+        MERGED_FROM,
+    }
 )
+"""Event names the library records itself; a workflow may not name a trigger after one."""
 
 
 TICKET_KIND = "ticket"
