@@ -840,3 +840,29 @@ def test_a_new_customer_with_a_taken_address_stores_neither(desk: Desk) -> None:
     assert desk.find() == []
     with pytest.raises(CustomerNotFound):
         desk.get_customer("c9")
+
+
+def test_due_work_that_cannot_be_done_does_not_crowd_out_work_that_can(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = Desk(store, clock=clock, settings={"customer_wait_days": 2})
+    parents = []
+    for _ in range(2):
+        parent = _in_progress(desk)
+        _open(desk, parent_id=parent.id)
+        parents.append(desk.resolve(parent.id, resolution="fixed"))
+    waiting = desk.fire(_in_progress(desk).id, "wait_for_customer")
+    clock.advance(minutes=1)
+    resolved = desk.resolve(_in_progress(desk).id, resolution="fixed")
+    unwatched = Desk(store, clock=clock)  # the same tickets, with the wait switched off
+    later = clock.now() + timedelta(days=8)
+    # The parents' auto-close is refused while their children are open, and the desk no
+    # longer times waits: each moves out of the way instead of coming back first.
+    assert unwatched.run_due(later, limit=3).auto_closed == ()
+    assert unwatched.run_due(later, limit=3).auto_closed == (resolved.id,)
+    assert desk.get(waiting.id).due_at is None
+    for parent in parents:
+        moved = desk.get(parent.id)
+        assert (moved.status, moved.due_at) == ("resolved", later + timedelta(days=1))
+        assert desk.history(parent.id)[-1].trigger == "due_rescheduled"
+        assert desk.replay(parent.id) == moved

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import datetime, timedelta
 from enum import Enum
 from os import PathLike
@@ -47,6 +47,7 @@ from aftersales.models._base import Identifier, ShortText, trusted
 from aftersales.models.case import CaseKind
 from aftersales.models.events import (
     CUSTOMER_REMINDER,
+    DUE_RESCHEDULED,
     MERGED_FROM,
     RESERVED_TRIGGERS,
     SLA_BREACHED,
@@ -1724,23 +1725,27 @@ class Desk:
         wait = self._customer_wait
         for ticket in self.store.due(now, limit):
             waiting = ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
-            if not waiting and ticket.status != "resolved":
-                continue
             try:
-                if not waiting:
+                if not waiting and ticket.status == "resolved":
                     self._transition(ticket, "auto_close", "system", None, now)
-                elif wait is None:
-                    continue
+                    closed.append(ticket.id)
+                elif not waiting or wait is None:
+                    # Nothing is due any more (the wait was switched off, the state moved on).
+                    self._reschedule(ticket, None, now)
                 elif self.settings.customer_wait_action is WaitingAction.CLOSE:
                     note = f"no reply from the customer in {wait.days} days"
                     self._transition(ticket, "auto_close", "system", {"note": note}, now)
+                    closed.append(ticket.id)
                 else:
                     self._remind(ticket, now, wait)
                     reminded.append(ticket.id)
-                    continue
-            except (ConcurrencyError, TransitionError):
+            except ConcurrencyError:
                 continue  # someone else changed it in the meantime; their change stands
-            closed.append(ticket.id)
+            except TransitionError:
+                # Refused (e.g. child tickets still open): look again in a day, so that it
+                # does not come back first on every run and crowd out what can be done.
+                with suppress(ConcurrencyError):  # changed meanwhile: it set its own due time
+                    self._reschedule(ticket, now + timedelta(days=1), now)
         self.drain_queue()
         cases = self.cases.run_due(now, limit=limit)
         return DueReport(
@@ -1752,20 +1757,34 @@ class Desk:
         )
 
     def _remind(self, ticket: Ticket, now: datetime, wait: timedelta) -> None:
+        self._record(ticket, CUSTOMER_REMINDER, {"days": wait.days}, {"due_at": now + wait}, now)
+
+    def _reschedule(self, ticket: Ticket, due_at: datetime | None, now: datetime) -> None:
+        self._record(ticket, DUE_RESCHEDULED, {}, {"due_at": due_at}, now)
+
+    def _record(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        payload: dict[str, Any],
+        fields: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Commit an event that changes ``fields`` of ``ticket`` but not its state."""
         version = ticket.version + 1
-        updates: dict[str, Any] = {"updated_at": now, "version": version, "due_at": now + wait}
+        updates: dict[str, Any] = {"updated_at": now, "version": version, **fields}
         event = trusted(
             Event,
             {
                 "subject_id": ticket.id,
                 "subject_kind": TICKET_KIND,
                 "sequence": version,
-                "trigger": CUSTOMER_REMINDER,
+                "trigger": trigger,
                 "from_state": ticket.status,
                 "to_state": ticket.status,
                 "actor": "system",
                 "at": now,
-                "payload": {"days": wait.days},
+                "payload": payload,
                 "changes": _json_changes(updates),
             },
         )

@@ -18,6 +18,7 @@ from aftersales.models.case import (
 from aftersales.models.customer import Channel, ContactPoint, Customer
 from aftersales.models.events import (
     CUSTOMER_REMINDER,
+    DUE_RESCHEDULED,
     MERGED_FROM,
     MESSAGE_ADDED,
     OPENED,
@@ -38,6 +39,7 @@ from aftersales.models.ticket import (
 
 __all__ = [
     "CUSTOMER_REMINDER",
+    "DUE_RESCHEDULED",
     "MERGED_FROM",
     "MESSAGE_ADDED",
     "OPENED",

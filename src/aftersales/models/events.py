@@ -38,6 +38,12 @@ MERGED_FROM = "merged_from"
 """The trigger name of the event a merge records on the ticket merged into: its payload
 names the duplicate (``ticket_id``, ``number``) and how many messages it had."""
 
+DUE_RESCHEDULED = "due_rescheduled"
+"""The trigger name of the event moving a ticket's ``due_at`` when the work due then cannot
+be done (an auto-close refused while child tickets are open, a wait no longer timed):
+without it, such a ticket would come back from every :meth:`~aftersales.Desk.run_due`
+and take a place of its ``limit``."""
+
 RESERVED_TRIGGERS = frozenset(
     {
         OPENED,
@@ -49,6 +55,7 @@ RESERVED_TRIGGERS = frozenset(
         ASSESSED,
         CUSTOMER_REMINDER,
         MERGED_FROM,
+        DUE_RESCHEDULED,
     }
 )
 """Event names the library records itself; a workflow may not name a trigger after one."""
