@@ -253,3 +253,24 @@ def test_warnings_come_minutes_before_the_target_when_asked_else_at_a_fraction()
     assert Target(minutes=60).warning_seconds == 48 * 60
     assert Target(minutes=60, warning_fraction=None).warning_seconds is None
     assert Target(minutes=10, warning_minutes_before=30).warning_seconds == 0
+
+
+def test_sla_rules_match_a_desks_own_priority_levels() -> None:
+    policy = {
+        **POLICY,
+        "rules": [
+            {"name": "p1", "match": {"priority": ["p1"]}, "targets": _targets(30, 120)},
+            {"name": "rest", "targets": _targets(1440, 4320)},
+        ],
+    }
+    levels = {"critical": "p1", "high": "p1", "medium": "p2", "low": "p2"}
+    settings = {
+        "priorities": ["p1", "p2"],
+        "default_priority": "p2",
+        "priority_for_severity": levels,
+    }
+    desk = Desk(clock=FrozenClock(MONDAY_11), sla=policy, settings=settings)
+    urgent = _high(desk)
+    other = desk.open_ticket(customer="c2", channel="email", subject="Question").id
+    assert desk.sla_status(urgent).rule == "p1"
+    assert desk.sla_status(other).rule == "rest"

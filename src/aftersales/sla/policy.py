@@ -24,7 +24,7 @@ from aftersales.models import Event, Ticket
 from aftersales.models._base import Record
 from aftersales.models.customer import Channel
 from aftersales.models.events import MESSAGE_ADDED, OPENED
-from aftersales.models.ticket import Priority, StatusCategory
+from aftersales.models.ticket import PriorityLevel, StatusCategory
 from aftersales.sla.calendar import BusinessCalendar
 from aftersales.sla.calendar import _dt as _calendar_dt
 
@@ -142,7 +142,7 @@ class Target(Record):
 class SLAMatch(Record):
     """Ticket attributes a rule applies to; a missing attribute matches everything."""
 
-    priority: frozenset[Priority] | None = None
+    priority: frozenset[PriorityLevel] | None = None
     channel: frozenset[Channel] | None = None
     category: frozenset[str] | None = None
     tier: frozenset[str] | None = None
