@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from aftersales import InvalidInput
+from aftersales import Desk, InvalidInput, TransitionRefused
 from aftersales.models import Customer, Money
 from aftersales.models.events import Event
 
@@ -82,3 +82,49 @@ def test_identifiers_keep_every_printable_character_exactly(value: str) -> None:
 def test_events_name_their_subjects_kind_and_default_to_a_ticket() -> None:
     assert event().subject_kind == "ticket"
     assert event(subject_kind="return").subject_kind == "return"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "payload"),
+    [
+        ("assign", {"assignee": "a\x00b", "team": "t"}),
+        ("assign", {"assignee": "li.wei", "team": "t\x07"}),
+        ("queue", {"team": "re\npairs"}),
+        ("cancel", {"reason": "dup\x00"}),
+    ],
+)
+def test_a_ticket_payload_the_ticket_could_not_hold_is_refused_before_it_is_stored(
+    trigger: str, payload: dict[str, str]
+) -> None:
+    desk = Desk()
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+    with pytest.raises(InvalidInput):
+        desk.fire(ticket.id, trigger, payload=payload)
+    assert desk.get(ticket.id) == desk.replay(ticket.id) == ticket
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc),
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        datetime(2200, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_due_work_and_dispatch_refuse_a_now_outside_the_supported_years(now: datetime) -> None:
+    desk = Desk()
+    with pytest.raises(InvalidInput, match="years 1900 to 2200"):
+        desk.run_due(now)
+    with pytest.raises(InvalidInput, match="years 1900 to 2200"):
+        desk.dispatch_outbox(now)
+
+
+def test_a_parent_with_open_children_cannot_be_merged_away() -> None:
+    desk = Desk()
+    parent = desk.open_ticket(customer="c-1", channel="email", subject="Order late")
+    desk.open_ticket(customer="c-1", channel="email", subject="Item 2", parent_id=parent.id)
+    target = desk.open_ticket(customer="c-1", channel="email", subject="Order late (again)")
+    with pytest.raises(TransitionRefused) as refused:
+        desk.merge(parent.id, into=target.id)
+    assert refused.value.refusal.code == "children_open"
+    assert desk.get(parent.id).status == "new"

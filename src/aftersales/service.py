@@ -43,7 +43,7 @@ from aftersales.models import (
     StatusCategory,
     Ticket,
 )
-from aftersales.models._base import Identifier, ShortText, trusted
+from aftersales.models._base import Identifier, ShortText, parse_instant, trusted
 from aftersales.models.case import CaseKind
 from aftersales.models.events import (
     CUSTOMER_REMINDER,
@@ -629,7 +629,7 @@ class Desk:
             return self._now()
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise InvalidInput("now", [FieldError(("now",), "must be a timezone-aware datetime")])
-        return now
+        return parse_instant("now", now)
 
     # ---------------------------------------------------------------- writing
 
@@ -1099,11 +1099,7 @@ class Desk:
             and "due_at" not in updates
         ):
             updates["due_at"] = None
-        if (
-            category is StatusCategory.CLOSED
-            and trigger != "merge"
-            and not self.settings.close_parent_with_open_children
-        ):
+        if category is StatusCategory.CLOSED and not self.settings.close_parent_with_open_children:
             self._refuse_open_children(ticket, trigger)
 
     def _refuse_open_children(self, ticket: Ticket, trigger: str) -> None:

@@ -7,10 +7,19 @@ import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 from typing_extensions import Self
 
 from aftersales._validation import invalid_input
+from aftersales.exceptions import FieldError, InvalidInput
 
 MIN_YEAR = 1900
 """The first year an :data:`Instant` may fall in."""
@@ -33,6 +42,19 @@ def _to_utc(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware datetime in the years 1900-2200, normalised to UTC. A naive datetime
 is rejected."""
+
+_INSTANT = TypeAdapter(Instant)
+
+
+def parse_instant(name: str, value: datetime) -> datetime:
+    """``value`` as an :data:`Instant` (aware, 1900-2200, UTC) or InvalidInput on ``name``."""
+    try:
+        return _INSTANT.validate_python(value)
+    except ValidationError as error:
+        problem = error.errors(include_url=False)[0]
+        message = problem["msg"].removeprefix("Value error, ")
+        raise InvalidInput(name, [FieldError((name,), message, problem["type"])]) from None
+
 
 _NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
 _NO_NUL = r"^[^\x00]*$"

@@ -11,12 +11,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aftersales.models._base import Identifier, ShortText, Text
 from aftersales.models.ticket import PriorityLevel, Severity, StatusCategory, priority_level
 from aftersales.settings import DeskSettings
 from aftersales.workflows._engine import Refusal, State, Transition, TransitionContext, Workflow
 
-_Reason = Annotated[str, Field(min_length=1, max_length=10_000)]
-_Name = Annotated[str, Field(min_length=1, max_length=128)]
+# The ticket's own field types: a payload the ticket would refuse must be refused before
+# it is stored, or the stored ticket cannot be read back.
+_Reason = Text
+_Name = Identifier
 
 
 class _Payload(BaseModel):
@@ -32,11 +35,11 @@ class NoteInput(_Payload):
 class ClassifyInput(_Payload):
     """``classify``: the problem's category and severity (priority follows severity)."""
 
-    category: Annotated[str, Field(min_length=1, max_length=200)]
+    category: ShortText
     severity: Severity
     priority: PriorityLevel | None = None
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
-    evidence: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+    evidence: tuple[Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")], ...] = ()
 
 
 class QueueInput(_Payload):
