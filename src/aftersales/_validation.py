@@ -74,10 +74,7 @@ def recorded_payload(
 
 
 def fold(events: Sequence[Any], model: type[ModelT]) -> ModelT:
-    """Rebuild a subject from its events by applying each event's ``changes`` in order."""
-    if not events:
-        raise InvalidInput("events", [FieldError(("events",), "no events to replay")])
-    data: dict[str, Any] = {}
-    for event in events:
-        data.update(event.changes)
-    return parse(model, data)
+    """Moved to :func:`aftersales._pipeline.fold` (replay lives with the write path)."""
+    from aftersales._pipeline import fold as replay
+
+    return replay(events, model)

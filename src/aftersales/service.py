@@ -14,8 +14,16 @@ from typing import Any
 import attrs
 from pydantic import TypeAdapter, ValidationError
 
-from aftersales._retry import fire_with_retries
-from aftersales._validation import fold, invalid_input, parse, recorded_payload
+from aftersales._pipeline import (
+    ATTEMPTS,
+    DeskServices,
+    Pipeline,
+    Recent,
+    build_event,
+    fire_with_retries,
+    fold,
+)
+from aftersales._validation import invalid_input, parse, recorded_payload
 from aftersales._validation import json_changes as _json_changes
 from aftersales._validation import json_value as _json_value
 from aftersales.casework import CaseDesk, DueCase, Inventory, Policy, StepLimit
@@ -43,7 +51,7 @@ from aftersales.models import (
     StatusCategory,
     Ticket,
 )
-from aftersales.models._base import Identifier, ShortText, parse_instant, trusted
+from aftersales.models._base import Identifier, ShortText, trusted
 from aftersales.models.case import CaseKind
 from aftersales.models.events import (
     CUSTOMER_REMINDER,
@@ -57,6 +65,8 @@ from aftersales.models.events import (
 )
 from aftersales.models.ticket import priority_level
 from aftersales.notify import DeliveryStatus, Handler, HookRegistry, Notification, Subscription
+from aftersales.notify._outbox import DispatchReport as DispatchReport
+from aftersales.notify._outbox import Outbox
 from aftersales.routing._text import has_cjk
 from aftersales.routing.assign import Assignment, Router, RouteRequest, RoutingConfig
 from aftersales.routing.classify import CATEGORIES, Classifier, InquiryContext, RuleClassifier
@@ -82,9 +92,7 @@ from aftersales.workflows import (
     Workflow,
 )
 
-_ACK_BATCH = 100
-_ATTEMPTS = 5
-"""How often ``fire`` decides again after losing a race to another writer."""
+_ATTEMPTS = ATTEMPTS
 _RECENT_TICKETS = 256
 """How many tickets a desk remembers as it last wrote them, to skip a read before the next
 transition. A stale copy is harmless: the store's version check refuses the write and the
@@ -108,8 +116,6 @@ ALL_KINDS = "all"
 
 _MAX_NUMBER = 2**63 - 1
 _MAX_LIMIT = 1_000_000
-_ERROR_TEXT = 500
-"""Characters of a failed hook's exception text kept in ``last_error`` (after its type)."""
 
 _VALIDATORS = {
     128: TypeAdapter(Identifier).validate_python,
@@ -139,18 +145,6 @@ def _check_count(name: str, value: object, maximum: int = _MAX_LIMIT) -> int:
     return value
 
 
-def _error_text(error: BaseException) -> str:
-    """What ``last_error`` keeps of a hook's exception: its type and at most
-    :data:`_ERROR_TEXT` characters of its text (which may hold personal data)."""
-    try:
-        text = str(error)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the dispatch
-        text = "<unprintable>"
-    if len(text) > _ERROR_TEXT:
-        text = text[: _ERROR_TEXT - 1] + "…"
-    return f"{type(error).__qualname__}: {text}"
-
-
 def _unknown(
     where: str | tuple[str | int, ...],
     names: Iterable[object],
@@ -175,20 +169,17 @@ _ticket_json_values = Ticket.__pydantic_serializer__.to_python
 def _creation_event(ticket: Ticket, actor: str, *, exclude_none: bool = False) -> Event:
     """The first event of a ticket: its whole initial record, so replay can rebuild it
     (without the fields that are None when ``exclude_none``: each defaults to None)."""
-    return trusted(
-        Event,
-        {
-            "subject_id": ticket.id,
-            "subject_kind": TICKET_KIND,
-            "sequence": 1,
-            "trigger": OPENED,
-            "from_state": None,
-            "to_state": ticket.status,
-            "actor": actor,
-            "at": ticket.created_at,
-            "payload": {},
-            "changes": _ticket_json_values(ticket, mode="json", exclude_none=exclude_none),
-        },
+    return build_event(
+        ticket.id,
+        TICKET_KIND,
+        1,
+        OPENED,
+        None,
+        ticket.status,
+        actor,
+        ticket.created_at,
+        {},
+        _ticket_json_values(ticket, mode="json", exclude_none=exclude_none),
     )
 
 
@@ -212,22 +203,13 @@ class CustomerHistory:
 
 
 @attrs.frozen
-class DispatchReport:
-    """What one pass over the outbox did."""
-
-    delivered: int = 0
-    failed: int = 0
-    dead: int = 0
-
-
-@attrs.frozen
 class DueReport:
     """What :meth:`Desk.run_due` did: tickets auto-closed (resolved and never confirmed,
     or left waiting on the customer), outbox deliveries, SLA events, after-sales case
     steps past their time limit, and reminders."""
 
     auto_closed: tuple[str, ...] = ()
-    dispatch: DispatchReport = DispatchReport()
+    dispatch: DispatchReport = DispatchReport()  # noqa: RUF009 - frozen, shared safely
     sla_events: tuple[tuple[str, str, str], ...] = ()
     """(ticket id, ``sla_warning`` or ``sla_breached``, metric) for each event emitted."""
     cases: tuple[DueCase, ...] = ()
@@ -251,6 +233,27 @@ class SLAReportRow:
         """Met on time / (met on time + breached); None when nothing was decided."""
         decided = self.met + self.breached
         return None if decided == 0 else self.met / decided
+
+
+class _TicketWriter:
+    """How the write pipeline commits tickets: one change alone, several together."""
+
+    __slots__ = ("commit_many", "commit_one", "recent")
+
+    def __init__(self, store: Store) -> None:
+        self.commit_one = store.commit
+        self.commit_many = store.commit_many
+        self.recent: Recent[Ticket] = Recent(_RECENT_TICKETS)
+
+    @staticmethod
+    def subject(change: Change) -> Ticket:
+        return change.ticket
+
+    def commit(self, changes: Sequence[Change]) -> None:
+        if len(changes) == 1:
+            self.commit_one(changes[0])
+        else:
+            self.commit_many(list(changes))
 
 
 class Desk:
@@ -314,18 +317,20 @@ class Desk:
         self._hooks = HookRegistry()
         self._lock = threading.Lock()
         self._next_free = self._block_end = 0
-        self._acks: list[str] = []
-        self._lease = timedelta(seconds=self.settings.inline_lease_seconds)
-        """Notifications written with a change are leased to this process this long."""
-        self._claim_lease = timedelta(seconds=self.settings.delivery_lease_seconds)
+        self._outbox = Outbox(self.store, self._hooks, self.settings, self._now)
+        self.pipeline = Pipeline(self.store, self._outbox, self.clock)
+        self._writer = _TicketWriter(self.store)
+        self._recent: Recent[Ticket] = self._writer.recent
         self._customer_wait = self.settings.customer_wait
         self._first_response_met_by = (
             FIRST_RESPONSE_MET_BY if self.sla is None else self.sla.first_response_met_by
         )
         self._triggers = frozenset(workflow.triggers)
         self._empty_recorded: dict[str, dict[str, Any]] = {}
-        self._recent: dict[str, Ticket] = {}
-        self._deliver: Callable[[Subscription, Notification], None] = self._call_handler
+        self.services = DeskServices(
+            self.store, self.settings, self.pipeline, self.router, self._remembered
+        )
+        """What the desk's parts share (see :class:`~aftersales._pipeline.DeskServices`)."""
         self.cases = CaseDesk(self, policy=policy, inventory=inventory, step_limits=step_limits)
         """Returns, exchanges, refunds, warranty repairs and complaints (see :class:`CaseDesk`)."""
 
@@ -426,12 +431,14 @@ class Desk:
         self.close()
 
     def _now(self) -> datetime:
-        now = self.clock.now()
-        if now.tzinfo is None:
-            raise InvalidInput(
-                "clock", [FieldError(("now",), "the clock returned a naive datetime")]
-            )
-        return now
+        return self.pipeline.now()
+
+    def _checked_now(self, now: datetime | None) -> datetime:
+        return self.pipeline.checked_now(now)
+
+    def _remembered(self, ticket_id: str) -> Ticket:
+        """The ticket as this desk last wrote it, else as stored."""
+        return self._recent.get(ticket_id) or self.get(ticket_id)
 
     def _next_number(self) -> int:
         with self._lock:
@@ -561,36 +568,10 @@ class Desk:
         """Stop calling the handler subscribed under ``name``."""
         self._hooks.remove(_check_text("name", name, 200))
 
-    @staticmethod
-    def _call_handler(subscription: Subscription, notification: Notification) -> None:
-        subscription.handler(notification)
-
     def _dispatch(
         self, notifications: Sequence[Notification], now: datetime, *, report: bool = True
     ) -> DispatchReport | None:
-        delivered = failed = dead = 0
-        for notification in notifications:
-            subscription = self._hooks.get(notification.handler)
-            if subscription is None:
-                continue  # another worker that knows the handler will take it after the lease
-            try:
-                self._deliver(subscription, notification)
-            except Exception as error:  # noqa: BLE001 - a hook must never undo committed work
-                attempts = notification.attempts + 1
-                retry_at = None
-                if attempts < self.settings.max_delivery_attempts:
-                    backoff = self.settings.retry_backoff_seconds * 2 ** (attempts - 1)
-                    retry_at = now + timedelta(seconds=min(backoff, 86_400.0))
-                    failed += 1
-                else:
-                    dead += 1
-                self.store.mark_failed(notification.key, _error_text(error), retry_at, now)
-            else:
-                delivered += 1
-                self._acks.append(notification.key)
-        if len(self._acks) >= _ACK_BATCH:
-            self.flush()
-        return DispatchReport(delivered, failed, dead) if report else None
+        return self._outbox.dispatch(notifications, now, report=report)
 
     def flush(self) -> None:
         """Record deliveries not yet acknowledged in the store.
@@ -599,13 +580,7 @@ class Desk:
         (also called by :meth:`close`, :meth:`run_due` and :meth:`dispatch_outbox`)
         acknowledges them now.
         """
-        if self._acks:
-            keys, self._acks = self._acks, []
-            try:
-                self.store.mark_delivered(keys, self._now())
-            except BaseException:
-                self._acks = keys + self._acks
-                raise
+        self._outbox.flush()
 
     def dispatch_outbox(self, now: datetime | None = None, *, limit: int = 100) -> DispatchReport:
         """Deliver pending notifications that are due, e.g. retries after failures, and
@@ -616,20 +591,30 @@ class Desk:
         ``delivery_lease_seconds``. ``limit`` (1 to 1,000,000) caps the rows claimed.
         """
         limit = _check_count("limit", limit)
-        now = self._checked_now(now)
-        self.flush()
-        claimed = self.store.claim_outbox(now, now + self._claim_lease, limit)
-        report = self._dispatch(claimed, now)
-        self.flush()
-        assert report is not None
-        return report
+        return self._outbox.dispatch_due(self._checked_now(now), limit)
 
-    def _checked_now(self, now: datetime | None) -> datetime:
-        if now is None:
-            return self._now()
-        if not isinstance(now, datetime) or now.tzinfo is None:
-            raise InvalidInput("now", [FieldError(("now",), "must be a timezone-aware datetime")])
-        return parse_instant("now", now)
+    # The desk's parts used to share these; CaseDesk reads them until it takes
+    # ``desk.services`` (see aftersales._pipeline.DeskServices).
+
+    @property
+    def _acks(self) -> list[str]:
+        return self._outbox.acks
+
+    @_acks.setter
+    def _acks(self, acks: list[str]) -> None:
+        self._outbox.acks = acks
+
+    @property
+    def _lease(self) -> timedelta:
+        return self._outbox.lease
+
+    @property
+    def _deliver(self) -> Callable[[Subscription, Notification], None]:
+        return self._outbox.deliver
+
+    @_deliver.setter
+    def _deliver(self, deliver: Callable[[Subscription, Notification], None]) -> None:
+        self._outbox.deliver = deliver
 
     # ---------------------------------------------------------------- writing
 
@@ -641,25 +626,9 @@ class Desk:
         messages: Sequence[Message] = (),
         customer: Customer | None = None,
     ) -> None:
-        now = ticket.updated_at
-        outbox = (
-            self._hooks.notifications_for(events, now, now + self._lease) if self._hooks else []
+        self.pipeline.commit(
+            self._writer, (Change(ticket, expected_version, events, messages, (), (), customer),)
         )
-        acks, self._acks = self._acks, []
-        try:
-            self.store.commit(
-                Change(ticket, expected_version, events, messages, outbox, acks, customer)
-            )
-        except BaseException:
-            self._acks = acks + self._acks
-            self._recent.pop(ticket.id, None)
-            raise
-        recent = self._recent
-        recent[ticket.id] = ticket
-        if len(recent) > _RECENT_TICKETS:
-            del recent[next(iter(recent))]
-        if outbox:
-            self._dispatch(outbox, now, report=False)
 
     def open_ticket(
         self,
@@ -980,7 +949,6 @@ class Desk:
             read=self.get,
             transition=lambda ticket: self._transition(ticket, trigger, actor, payload),
             expected_version=expected_version,
-            attempts=_ATTEMPTS,
         )
 
     def _transition(
@@ -1049,20 +1017,17 @@ class Desk:
         changes["updated_at"] = now.isoformat()
         updates["version"] = changes["version"] = version
         changed = trusted(Ticket, {**ticket.__dict__, **updates})
-        event = trusted(
-            Event,
-            {
-                "subject_id": ticket.id,
-                "subject_kind": TICKET_KIND,
-                "sequence": version,
-                "trigger": trigger,
-                "from_state": ticket.status,
-                "to_state": move.dest,
-                "actor": actor,
-                "at": now,
-                "payload": recorded,
-                "changes": changes,
-            },
+        event = build_event(
+            ticket.id,
+            TICKET_KIND,
+            version,
+            trigger,
+            ticket.status,
+            move.dest,
+            actor,
+            now,
+            recorded,
+            changes,
         )
         if (
             ticket.first_response_at is None
@@ -1272,20 +1237,17 @@ class Desk:
         payload: dict[str, Any],
         changes: Mapping[str, Any],
     ) -> Event:
-        return trusted(
-            Event,
-            {
-                "subject_id": ticket.id,
-                "subject_kind": TICKET_KIND,
-                "sequence": sequence,
-                "trigger": trigger,
-                "from_state": ticket.status,
-                "to_state": ticket.status,
-                "actor": "sla",
-                "at": now,
-                "payload": payload,
-                "changes": _json_changes(changes),
-            },
+        return build_event(
+            ticket.id,
+            TICKET_KIND,
+            sequence,
+            trigger,
+            ticket.status,
+            ticket.status,
+            "sla",
+            now,
+            payload,
+            _json_changes(changes),
         )
 
     def sla_report(
@@ -1437,24 +1399,21 @@ class Desk:
             merged = self._with_sla(merged, event, now)
         version = target.version + 1
         updates: dict[str, Any] = {"updated_at": now, "version": version}
-        linked = trusted(
-            Event,
+        linked = build_event(
+            target.id,
+            TICKET_KIND,
+            version,
+            MERGED_FROM,
+            target.status,
+            target.status,
+            actor,
+            now,
             {
-                "subject_id": target.id,
-                "subject_kind": TICKET_KIND,
-                "sequence": version,
-                "trigger": MERGED_FROM,
-                "from_state": target.status,
-                "to_state": target.status,
-                "actor": actor,
-                "at": now,
-                "payload": {
-                    "ticket_id": ticket.id,
-                    "number": ticket.number,
-                    "messages": len(self.store.messages(ticket.id)),
-                },
-                "changes": _json_changes(updates),
+                "ticket_id": ticket.id,
+                "number": ticket.number,
+                "messages": len(self.store.messages(ticket.id)),
             },
+            _json_changes(updates),
         )
         receiving = target.model_copy(update=updates)
         self._commit_many(
@@ -1467,30 +1426,9 @@ class Desk:
 
     def _commit_many(self, changes: Sequence[tuple[Ticket, int, Sequence[Event]]]) -> None:
         """Commit changes of several tickets in one transaction, then run their hooks."""
-        now = changes[0][0].updated_at
-        rows = []
-        outbox: list[Notification] = []
-        for ticket, expected_version, events in changes:
-            entries = (
-                self._hooks.notifications_for(events, now, now + self._lease) if self._hooks else []
-            )
-            outbox.extend(entries)
-            rows.append(Change(ticket, expected_version, events, (), entries))
-        acks, self._acks = self._acks, []
-        rows[0].delivered = acks
-        try:
-            self.store.commit_many(rows)
-        except BaseException:
-            self._acks = acks + self._acks
-            for ticket, _, _ in changes:
-                self._recent.pop(ticket.id, None)
-            raise
-        for ticket, _, _ in changes:
-            self._recent[ticket.id] = ticket
-        while len(self._recent) > _RECENT_TICKETS:
-            del self._recent[next(iter(self._recent))]
-        if outbox:
-            self._dispatch(outbox, now, report=False)
+        self.pipeline.commit(
+            self._writer, [Change(ticket, version, events) for ticket, version, events in changes]
+        )
 
     def add_message(
         self,
@@ -1542,21 +1480,22 @@ class Desk:
         version = ticket.version + 1
         updates: dict[str, Any] = {"updated_at": now, "version": version}
         public = message.kind is MessageKind.PUBLIC_REPLY
-        event = Event(
-            subject_id=ticket.id,
-            sequence=version,
-            trigger=MESSAGE_ADDED,
-            from_state=ticket.status,
-            to_state=ticket.status,
-            actor=message.author_id,
-            at=now,
-            payload={
+        event = build_event(
+            ticket.id,
+            TICKET_KIND,
+            version,
+            MESSAGE_ADDED,
+            ticket.status,
+            ticket.status,
+            message.author_id,
+            now,
+            {
                 "message_id": message.id,
                 "kind": message.kind.value,
                 "author_role": message.author_role.value,
                 "channel": message.channel.value,
             },
-            changes=_json_changes(updates),
+            _json_changes(updates),
         )
         if ticket.first_response_at is None and self._meets_first_response(event):
             updates["first_response_at"] = now
@@ -1769,20 +1708,17 @@ class Desk:
         """Commit an event that changes ``fields`` of ``ticket`` but not its state."""
         version = ticket.version + 1
         updates: dict[str, Any] = {"updated_at": now, "version": version, **fields}
-        event = trusted(
-            Event,
-            {
-                "subject_id": ticket.id,
-                "subject_kind": TICKET_KIND,
-                "sequence": version,
-                "trigger": trigger,
-                "from_state": ticket.status,
-                "to_state": ticket.status,
-                "actor": "system",
-                "at": now,
-                "payload": payload,
-                "changes": _json_changes(updates),
-            },
+        event = build_event(
+            ticket.id,
+            TICKET_KIND,
+            version,
+            trigger,
+            ticket.status,
+            ticket.status,
+            "system",
+            now,
+            payload,
+            _json_changes(updates),
         )
         self._commit(trusted(Ticket, {**ticket.__dict__, **updates}), ticket.version, (event,))
 

@@ -1,0 +1,321 @@
+"""THE write path for every subject (a ticket or a case of any kind).
+
+Every change goes through the same six steps::
+
+    decide -> event -> change -> commit -> remember -> dispatch
+
+1. **decide**: the subject's workflow decides the transition (or the caller decides a
+   non-workflow change such as an SLA warning); nothing is written yet.
+2. **event**: :func:`build_event` builds the event that records it. It is the ONE place
+   events are built: creation, transition, message, SLA, reminders, case steps.
+3. **change**: the caller assembles the subject after the change and its unit of work (a
+   :class:`~aftersales.storage.Change` for a ticket, a
+   :class:`~aftersales.storage.CaseChange` for a case).
+4. **commit**: :meth:`Pipeline.commit` writes state + events + outbox rows + the pending
+   acknowledgements in one store transaction, through a :class:`Writer` (the small adapter
+   that knows which store method commits that kind of unit).
+5. **remember**: the subjects as written go into the writer's :class:`Recent` cache, so the
+   next transition skips a read; a failed commit forgets them.
+6. **dispatch**: after the commit, the outbox rows are delivered to the hooks
+   (:class:`~aftersales.notify._outbox.Outbox`); a failing hook never undoes the commit.
+
+:meth:`Pipeline.fire` wraps a transition in the retries on lost races (a transition
+decided on a stale copy is decided again on what is stored), and :func:`fold` replays a
+subject from its events.
+
+A subject kind plugs in with a :class:`Writer`::
+
+    class CaseWriter:
+        recent = Recent[Case](256)
+        def __init__(self, store): self.store = store
+        def subject(self, change: CaseChange) -> Case: return change.case
+        def commit(self, changes: Sequence[CaseChange]) -> None:
+            self.store.commit_cases(changes)
+
+    pipeline.commit(case_writer, [change, *follow_ups])
+
+Private to the package: the desk, the ticket commands and the case desk use it; the
+public API is :class:`~aftersales.Desk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import attrs
+
+from aftersales._validation import parse
+from aftersales.clock import Clock
+from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput, TransitionError
+from aftersales.models._base import trusted
+from aftersales.models.events import Event
+from aftersales.notify._notification import Notification
+from aftersales.notify._outbox import Outbox
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from aftersales.routing.assign import Router
+    from aftersales.settings import DeskSettings
+    from aftersales.storage import Store
+
+__all__ = [
+    "ATTEMPTS",
+    "DeskServices",
+    "Pipeline",
+    "Recent",
+    "Subject",
+    "Unit",
+    "Writer",
+    "build_event",
+    "fire_with_retries",
+    "fold",
+]
+
+ATTEMPTS = 5
+"""How often a transition is decided again after losing a race to another writer."""
+
+
+class Subject(Protocol):
+    """What the pipeline needs of a ticket or a case."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class Unit(Protocol):
+    """A unit of work a store commits (``Change``, ``CaseChange``): its events, and the
+    outbox rows and acknowledgements the pipeline adds to it before the commit."""
+
+    events: Sequence[Event]
+    outbox: Sequence[Notification]
+    delivered: Sequence[str]
+
+
+SubjectT = TypeVar("SubjectT", bound=Subject)
+UnitT = TypeVar("UnitT", bound=Unit)
+UnitT_contra = TypeVar("UnitT_contra", bound=Unit, contravariant=True)
+ModelT = TypeVar("ModelT", bound="BaseModel")
+
+
+class Recent(dict[str, SubjectT]):
+    """The subjects of one kind as this desk last wrote them, the newest last, at most
+    ``size`` of them. A stale copy is harmless: the store's version check refuses the write
+    and the transition is decided again on a fresh read."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def remember(self, subject: SubjectT) -> None:
+        self[subject.id] = subject
+        if len(self) > self.size:
+            del self[next(iter(self))]
+
+
+class Writer(Protocol[UnitT_contra, SubjectT]):
+    """The adapter between the pipeline and one kind of unit of work: which subject a unit
+    writes, which store method commits a list of them (in one transaction), and where the
+    subjects written are remembered."""
+
+    @property
+    def recent(self) -> Recent[SubjectT]: ...
+
+    def subject(self, unit: UnitT_contra) -> SubjectT: ...
+
+    def commit(self, units: Sequence[UnitT_contra]) -> None: ...
+
+
+def build_event(
+    subject_id: str,
+    subject_kind: str,
+    sequence: int,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    at: datetime,
+    payload: dict[str, Any],
+    changes: dict[str, Any],
+) -> Event:
+    """THE function that builds every event, from parts already valid (ids, states and
+    actor checked, ``payload`` and ``changes`` JSON values): creation (``from_state``
+    None, sequence 1), transitions, messages, SLA events, reminders, case steps."""
+    return trusted(
+        Event,
+        {
+            "subject_id": subject_id,
+            "subject_kind": subject_kind,
+            "sequence": sequence,
+            "trigger": trigger,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "at": at,
+            "payload": payload,
+            "changes": changes,
+        },
+    )
+
+
+def fold(
+    events: Sequence[Event],
+    model: type[ModelT],
+    apply: Callable[[dict[str, Any], Mapping[str, Any]], None] | None = None,
+) -> ModelT:
+    """Rebuild a subject from its events by applying each event's ``changes`` in order
+    (with ``apply(data, changes)`` when a kind records some changes its own way)."""
+    if not events:
+        raise InvalidInput("events", [FieldError(("events",), "no events to replay")])
+    data: dict[str, Any] = {}
+    for event in events:
+        if apply is None:
+            data.update(event.changes)
+        else:
+            apply(data, event.changes)
+    return parse(model, data)
+
+
+def fire_with_retries(
+    subject_id: str,
+    *,
+    recent: dict[str, SubjectT],
+    read: Callable[[str], SubjectT],
+    transition: Callable[[SubjectT], SubjectT],
+    expected_version: int | None,
+    attempts: int = ATTEMPTS,
+) -> SubjectT:
+    """Run ``transition`` on the remembered copy of the subject (or a fresh read).
+
+    Without ``expected_version``, a transition that loses a race to another writer is
+    decided again on what is stored now, up to ``attempts`` times, as if the calls had run
+    one after the other; with it, the caller asked to fail and ``ConcurrencyError`` is
+    raised. A refusal decided on a remembered copy is decided again on a fresh read,
+    because the copy may be stale.
+    """
+    for attempt in range(attempts):
+        cached = recent.get(subject_id) if isinstance(subject_id, str) else None
+        subject = read(subject_id) if cached is None else cached
+        if expected_version is not None and subject.version != expected_version:
+            if cached is None:
+                raise ConcurrencyError(
+                    subject.id, expected_version, subject.version, label=_label(subject)
+                )
+            del recent[subject.id]
+            continue
+        try:
+            return transition(subject)
+        except ConcurrencyError:
+            if expected_version is not None or attempt == attempts - 1:
+                raise
+        except TransitionError:
+            if cached is None:
+                raise
+        recent.pop(subject.id, None)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _label(subject: object) -> str | None:
+    """How an error names the subject to people: ``ticket #12`` for a numbered ticket."""
+    number = getattr(subject, "display_number", None)
+    return None if number is None else f"ticket {number}"
+
+
+class Pipeline:
+    """The commit, remember and dispatch steps of one desk, and its checked clock."""
+
+    __slots__ = ("clock", "outbox", "store")
+
+    def __init__(self, store: Store, outbox: Outbox, clock: Clock) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.clock = clock
+
+    def now(self) -> datetime:
+        """The clock's time; a naive datetime from the clock is InvalidInput."""
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise InvalidInput(
+                "clock", [FieldError(("now",), "the clock returned a naive datetime")]
+            )
+        return now
+
+    def checked_now(self, now: datetime | None) -> datetime:
+        """``now`` if it is a timezone-aware datetime, the clock's time if it is None."""
+        if now is None:
+            return self.now()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise InvalidInput("now", [FieldError(("now",), "must be a timezone-aware datetime")])
+        return now
+
+    def commit(self, writer: Writer[UnitT, SubjectT], units: Sequence[UnitT]) -> None:
+        """Commit ``units`` in one transaction with their outbox rows and the pending
+        acknowledgements, remember the subjects written, then deliver the rows.
+
+        If the commit fails, nothing is remembered (the copies may be stale), the
+        acknowledgements stay pending and the error propagates.
+        """
+        outbox = self.outbox
+        subject = writer.subject
+        now = subject(units[0]).updated_at
+        rows: list[Notification] = []
+        if outbox.hooks:
+            for unit in units:
+                entries = outbox.rows_for(unit.events, now)
+                unit.outbox = entries
+                rows.extend(entries)
+        acks = outbox.take_acks()
+        if acks:
+            units[0].delivered = acks
+        recent = writer.recent
+        try:
+            writer.commit(units)
+        except BaseException:
+            outbox.give_back(acks)
+            for unit in units:
+                recent.pop(subject(unit).id, None)
+            raise
+        for unit in units:
+            recent.remember(subject(unit))
+        if rows:
+            outbox.dispatch(rows, now, report=False)
+
+
+@attrs.define(eq=False)
+class DeskServices:
+    """What a desk's parts share (the ticket commands, the SLA tracker, the dispatcher,
+    the case desk): depend on this instead of the desk's private attributes."""
+
+    store: Store
+    settings: DeskSettings
+    pipeline: Pipeline
+    router: Router | None
+    """The desk's router (its teams and supervisors), if it routes."""
+    ticket: Callable[[str], Any]
+    """A ticket by id: the copy this desk remembers, else a read."""
+
+    @property
+    def clock(self) -> Clock:
+        return self.pipeline.clock
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.pipeline.outbox
+
+    def now(self) -> datetime:
+        """The desk's clock, checked (see :meth:`Pipeline.now`)."""
+        return self.pipeline.now()
+
+    def checked_now(self, now: datetime | None) -> datetime:
+        """See :meth:`Pipeline.checked_now`."""
+        return self.pipeline.checked_now(now)

@@ -1,0 +1,157 @@
+"""Outbox delivery: the rows a commit writes for the hooks, their delivery after the commit
+with retries, backoff and dead-lettering, and the acknowledgements of what was delivered.
+
+An :class:`Outbox` belongs to one desk. The write pipeline (:mod:`aftersales._pipeline`)
+asks it for the rows of the events it commits (:meth:`Outbox.rows_for`), hands it the
+acknowledgements it writes with the same commit (:meth:`Outbox.take_acks`), and has it
+deliver the rows once the commit stands (:meth:`Outbox.dispatch`). A handler that raises
+never undoes the committed change: its row is retried later and, after
+``DeskSettings.max_delivery_attempts``, dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from aftersales.models.events import Event
+from aftersales.notify._hooks import HookRegistry, Subscription
+from aftersales.notify._notification import Notification
+
+if TYPE_CHECKING:
+    from aftersales.settings import DeskSettings
+    from aftersales.storage import Store
+
+ACK_BATCH = 100
+"""Deliveries acknowledged in the next commit; at this many pending, they are flushed."""
+ERROR_TEXT = 500
+"""Characters of a failed hook's exception text kept in ``last_error`` (after its type)."""
+MAX_BACKOFF_SECONDS = 86_400.0
+"""The longest wait before a retry, however many attempts failed."""
+
+
+@attrs.frozen
+class DispatchReport:
+    """What one pass over the outbox did."""
+
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+def error_text(error: BaseException) -> str:
+    """What ``last_error`` keeps of a hook's exception: its type and at most
+    :data:`ERROR_TEXT` characters of its text (which may hold personal data)."""
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the dispatch
+        text = "<unprintable>"
+    if len(text) > ERROR_TEXT:
+        text = text[: ERROR_TEXT - 1] + "…"
+    return f"{type(error).__qualname__}: {text}"
+
+
+def call_handler(subscription: Subscription, notification: Notification) -> None:
+    """Deliver ``notification`` by calling the subscribed handler (the default delivery)."""
+    subscription.handler(notification)
+
+
+Deliver = Callable[[Subscription, Notification], None]
+"""How a notification reaches its subscription; :func:`call_handler` unless a test
+captures deliveries (:func:`aftersales.testing.capture_notifications`)."""
+
+
+class Outbox:
+    """The outbox of one desk: rows for committed events, their delivery, and the
+    acknowledgements of delivered rows, batched into the next commit."""
+
+    __slots__ = ("acks", "claim_lease", "deliver", "hooks", "lease", "now", "settings", "store")
+
+    def __init__(
+        self,
+        store: Store,
+        hooks: HookRegistry,
+        settings: DeskSettings,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.hooks = hooks
+        self.settings = settings
+        self.now = now
+        """The desk's checked clock, for the time of an acknowledgement."""
+        self.acks: list[str] = []
+        """Keys delivered and not acknowledged in the store yet."""
+        self.lease = timedelta(seconds=settings.inline_lease_seconds)
+        """Rows written with a change are leased to this process this long."""
+        self.claim_lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.deliver: Deliver = call_handler
+
+    def rows_for(self, events: Sequence[Event], now: datetime) -> list[Notification]:
+        """One outbox row per event and subscription that wants it, leased to this desk."""
+        if not self.hooks:
+            return []
+        return self.hooks.notifications_for(events, now, now + self.lease)
+
+    def take_acks(self) -> list[str]:
+        """The pending acknowledgements, for a commit to write; :meth:`give_back` them if
+        the commit fails."""
+        acks, self.acks = self.acks, []
+        return acks
+
+    def give_back(self, acks: list[str]) -> None:
+        """Keep ``acks`` pending again (the commit that was to write them failed)."""
+        if acks:
+            self.acks = acks + self.acks
+
+    def dispatch(
+        self, notifications: Sequence[Notification], now: datetime, *, report: bool = True
+    ) -> DispatchReport | None:
+        """Deliver ``notifications``; a failure is recorded with its retry time (doubling
+        from ``retry_backoff_seconds``) or, at ``max_delivery_attempts``, dead-lettered."""
+        delivered = failed = dead = 0
+        settings = self.settings
+        for notification in notifications:
+            subscription = self.hooks.get(notification.handler)
+            if subscription is None:
+                continue  # another worker that knows the handler will take it after the lease
+            try:
+                self.deliver(subscription, notification)
+            except Exception as error:  # noqa: BLE001 - a hook must never undo committed work
+                attempts = notification.attempts + 1
+                retry_at = None
+                if attempts < settings.max_delivery_attempts:
+                    backoff = settings.retry_backoff_seconds * 2 ** (attempts - 1)
+                    retry_at = now + timedelta(seconds=min(backoff, MAX_BACKOFF_SECONDS))
+                    failed += 1
+                else:
+                    dead += 1
+                self.store.mark_failed(notification.key, error_text(error), retry_at, now)
+            else:
+                delivered += 1
+                self.acks.append(notification.key)
+        if len(self.acks) >= ACK_BATCH:
+            self.flush()
+        return DispatchReport(delivered, failed, dead) if report else None
+
+    def flush(self) -> None:
+        """Record the deliveries not yet acknowledged in the store now."""
+        if self.acks:
+            keys = self.take_acks()
+            try:
+                self.store.mark_delivered(keys, self.now())
+            except BaseException:
+                self.give_back(keys)
+                raise
+
+    def dispatch_due(self, now: datetime, limit: int) -> DispatchReport:
+        """Claim up to ``limit`` rows due by ``now`` (leased for ``delivery_lease_seconds``)
+        and deliver them, acknowledging before and after."""
+        self.flush()
+        claimed = self.store.claim_outbox(now, now + self.claim_lease, limit)
+        report = self.dispatch(claimed, now)
+        self.flush()
+        assert report is not None
+        return report
