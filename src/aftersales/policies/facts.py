@@ -282,7 +282,7 @@ class Facts(Record):
     def event_time(self, name: str) -> datetime | None:
         """The instant of a start event (see :class:`~aftersales.policies.StartEvent`)."""
         from aftersales.policies.dates import StartEvent
-        from aftersales.policies.rules import _START_EVENTS
+        from aftersales.policies.rules._common import _START_EVENTS
 
         try:
             return _START_EVENTS[StartEvent(name)](self.order)

@@ -1,48 +1,38 @@
-"""Legal presets and a typical retailer policy, each citing its source.
+"""China: the 7-day online no-reason return, consumer law art. 24, 三包 for general goods
+and for household cars.
 
 Verification tags follow ../shared/policy-presets.md: [V] read in the legal text, [S] from
-secondary sources, [M] from memory of the text, still to be checked. Every contested
-choice is a keyword argument with the documented default.
+secondary sources, [M] from memory of the text, still to be checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
-from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.policies.book import PolicyBook, PolicySet, PolicyVersion
 from aftersales.policies.dates import StartEvent
 from aftersales.policies.decision import Decision, Party, Remedy
-from aftersales.policies.facts import ClaimKind, Condition, Facts, ProductFlag, as_facts
+from aftersales.policies.facts import ClaimKind, Condition, Facts, ProductFlag
+from aftersales.policies.presets._base import Jurisdiction
 from aftersales.policies.rules import (
     Duration,
     HouseholdCarRule,
-    LegalGuaranteeRule,
     QualityTiersRule,
     RefundTerms,
     ReturnWindowRule,
     RollForward,
-    ShortTermRejectRule,
-    StatutoryReturnRule,
     Tier,
 )
 
 __all__ = [
-    "JURISDICTIONS",
+    "JURISDICTION",
     "SANBAO_CATALOGUE",
+    "SHANGHAI",
     "cn_household_car",
     "cn_online_no_reason_return",
     "cn_quality_return",
     "cn_sanbao_general",
-    "decide",
-    "eu_legal_guarantee",
-    "eu_withdrawal",
-    "retailer_example",
-    "uk_consumer_rights",
-    "us_ca_1723",
 ]
 
 SHANGHAI = "Asia/Shanghai"
@@ -236,183 +226,9 @@ def cn_household_car(*, usage_rate_percent: Decimal = Decimal("0.5")) -> PolicyB
     )
 
 
-def eu_withdrawal(
-    *, time_zone: str = "Europe/Brussels", holiday_country: str | None = None
-) -> PolicySet:
-    """EU right of withdrawal (Directive 2011/83/EU) [M; numbers confirmed by S].
-
-    14 days from physical possession of the last good of an order delivered in parts
-    (art. 9); without withdrawal information the period ends 12 months later, or 14 days
-    after the information arrives (art. 10). Exceptions (art. 16): made to specification,
-    quick to deteriorate, unsealed hygiene goods, inseparably mixed goods, unsealed media,
-    periodicals. Refund of all payments including standard delivery within 14 days of the
-    notice, by the same means (art. 13), which the seller may withhold until it has the
-    goods back or proof that they were sent (art. 13(3); ``claim.goods_returned_at``); the
-    consumer bears the direct return cost (art. 14). Counting per Regulation 1182/71 [M]:
-    the event day is not counted and a last day on a weekend (or a public holiday of
-    ``holiday_country``) moves to the next working day.
-    """
-    return PolicySet(
-        name="eu-withdrawal",
-        version="2014",
-        jurisdiction="eu",
-        time_zone=time_zone,
-        source="Directive 2011/83/EU arts. 9-16; Regulation 1182/71 [M; S]",
-        rules=(
-            ReturnWindowRule(
-                name="14-day withdrawal",
-                name_zh="14 日撤回期",
-                period=Duration(days=14),
-                start=StartEvent.LAST_ITEM,
-                roll_forward=RollForward(weekends=True, country=holiday_country),
-                absolute_exclusions=frozenset(
-                    {
-                        ProductFlag.MADE_TO_ORDER,
-                        ProductFlag.PERISHABLE,
-                        ProductFlag.INSEPARABLY_MIXED,
-                        ProductFlag.PERIODICAL,
-                    }
-                ),
-                not_intact=frozenset(),
-                inspect=frozenset({Condition.SEAL_BROKEN, Condition.DAMAGED}),
-                uninformed_extension_months=12,
-                return_shipping_paid_by=Party.CONSUMER,
-                refund=RefundTerms(
-                    days=14,
-                    counted_from="claim",
-                    refund_shipping=True,
-                    method="original_payment",
-                    deduct_gifts_and_coupons=False,
-                    withhold_until_goods_back=True,
-                ),
-            ),
-        ),
-    )
-
-
-def eu_legal_guarantee(
-    *, presumption_months: int = 12, time_zone: str = "Europe/Brussels"
-) -> PolicyBook:
-    """EU legal guarantee [M; 2 years S].
-
-    Contracts from 2022-01-01 (Directive 2019/771): 2 years from delivery, a presumption
-    that a defect existed at delivery for ``presumption_months`` (12; member states may
-    choose 24), repair or replacement first, then price reduction or termination. Earlier
-    contracts (Directive 1999/44/EC): 2 years with a 6-month presumption. The version in
-    force on the contract date decides.
-    """
-
-    def version(name: str, months: int) -> PolicySet:
-        return PolicySet(
-            name="eu-legal-guarantee",
-            version=name,
-            jurisdiction="eu",
-            time_zone=time_zone,
-            source=f"Directive {name} [M; S]",
-            rules=(LegalGuaranteeRule(presumption_months=months, refund=RefundTerms(days=14)),),
-        )
-
-    return PolicyBook(
-        name="eu-legal-guarantee",
-        versions=(
-            PolicyVersion(effective_from=date(2002, 1, 1), policy=version("1999/44/EC", 6)),
-            PolicyVersion(
-                effective_from=date(2022, 1, 1), policy=version("2019/771", presumption_months)
-            ),
-        ),
-    )
-
-
-def uk_consumer_rights() -> PolicySet:
-    """UK Consumer Rights Act 2015.
-
-    Short-term right to reject: 30 days beginning with the first day after ownership,
-    delivery and any installation (s22) [V]; the period stops while the consumer waits for
-    a repair or replacement, then the consumer has the remainder or 7 days, whichever is
-    longer (s22(6)-(8)); the wait begins with the day the repair is requested
-    (``RepairRecord.requested_at``, else the hand-in day) [V]. Final right to reject or
-    price reduction after one failed repair or replacement (s24(5)) [V]; defects within 6
-    months of delivery are presumed present at delivery [M]; a deduction for use may apply
-    after 6 months, and for motor vehicles [M]. Refund within 14 days of the trader
-    agreeing (s20(15); ``claim.refund_agreed_at``) [S].
-    """
-    return PolicySet(
-        name="uk-consumer-rights",
-        version="2015",
-        jurisdiction="uk",
-        time_zone="Europe/London",
-        source="Consumer Rights Act 2015 ss20, 22, 24 [V; M; S]",
-        rules=(ShortTermRejectRule(refund=RefundTerms(days=14, counted_from="refund_agreed")),),
-    )
-
-
-def us_ca_1723() -> PolicySet:
-    """California Civil Code §1723 [S]: a retailer whose return policy is less than a full
-    refund or exchange within 7 days and is not posted must refund or exchange goods
-    returned on or before the 30th day after purchase. Exempt: food, plants and
-    perishables; goods marked "as is", "no returns" or "all sales final"; used or damaged
-    goods; custom goods; goods not in the original package; goods not resellable for
-    health reasons."""
-    return PolicySet(
-        name="us-ca-1723",
-        version="1723",
-        jurisdiction="us-ca",
-        time_zone="America/Los_Angeles",
-        source="California Civil Code §1723 [S]",
-        rules=(StatutoryReturnRule(refund=RefundTerms(days=14)),),
-    )
-
-
-def retailer_example(
-    *, days: int = 30, restocking_fee_percent: Decimal = Decimal(15), time_zone: str = "UTC"
-) -> PolicyBook:
-    """A typical retailer's own policy, as an example of a shop's: returns within ``days``
-    of delivery, a ``restocking_fee_percent`` fee on opened items, refund in 14 days to the
-    original payment. Versioned like a real one: before 2025 there was no restocking fee
-    (Apple once charged 10% on opened items, then dropped it: a real case for versions)."""
-
-    def version(name: str, fee: Decimal) -> PolicySet:
-        return PolicySet(
-            name="retailer-returns",
-            version=name,
-            time_zone=time_zone,
-            source="example retailer policy",
-            rules=(
-                ReturnWindowRule(
-                    name=f"{days}-day return",
-                    period=Duration(days=days),
-                    start=StartEvent.DELIVERY,
-                    count_start_day=True,
-                    handles=frozenset({ClaimKind.NO_REASON_RETURN, ClaimKind.EXCHANGE}),
-                    absolute_exclusions=frozenset(
-                        {ProductFlag.FINAL_SALE, ProductFlag.DIGITAL_DOWNLOAD}
-                    ),
-                    not_intact=frozenset({Condition.DAMAGED}),
-                    remedies=(Remedy.REFUND, Remedy.EXCHANGE, Remedy.STORE_CREDIT),
-                    return_shipping_paid_by=Party.SELLER,
-                    refund=RefundTerms(
-                        days=14,
-                        restocking_fee_percent=fee,
-                        restocking_fee_on=frozenset({Condition.OPENED, Condition.ACTIVATED}),
-                    ),
-                ),
-            ),
-        )
-
-    return PolicyBook(
-        name="retailer-returns",
-        versions=(
-            PolicyVersion(effective_from=date(2020, 1, 1), policy=version("2020", Decimal(0))),
-            PolicyVersion(
-                effective_from=date(2025, 1, 1), policy=version("2025", restocking_fee_percent)
-            ),
-        ),
-    )
-
-
-def _cn(facts: Facts) -> Decision:
+def _decide(facts: Facts) -> Decision:
     if facts.vehicle is not None:
-        return cn_household_car().evaluate(facts)
+        return _CN_CAR.evaluate(facts)
     if facts.claim.kind is ClaimKind.NO_REASON_RETURN:
         return _CN_RETURN.evaluate(facts)
     if facts.product.category in SANBAO_CATALOGUE:
@@ -420,50 +236,15 @@ def _cn(facts: Facts) -> Decision:
     return _CN_QUALITY.evaluate(facts)
 
 
-def _eu(facts: Facts) -> Decision:
-    if facts.claim.kind is ClaimKind.NO_REASON_RETURN:
-        return _EU_WITHDRAWAL.evaluate(facts)
-    return _EU_GUARANTEE.evaluate(facts)
-
-
+_CN_CAR = cn_household_car()
 _CN_RETURN = cn_online_no_reason_return()
 _CN_SANBAO = cn_sanbao_general()
 _CN_QUALITY = cn_quality_return()
-_EU_WITHDRAWAL = eu_withdrawal()
-_EU_GUARANTEE = eu_legal_guarantee()
 
-JURISDICTIONS: dict[str, Callable[[Facts], Decision]] = {
-    "cn": _cn,
-    "eu": _eu,
-    "uk": uk_consumer_rights().evaluate,
-    "us-ca": us_ca_1723().evaluate,
-}
-"""The statutory default for each jurisdiction, chosen by ``facts.jurisdiction``."""
-
-
-def decide(facts: Facts | Mapping[str, Any]) -> Decision:
-    """Decide ``facts`` under the statutory presets of ``facts.jurisdiction``.
-
-    ``facts`` is :class:`~aftersales.policies.Facts` or plain data (a mapping, e.g. parsed
-    JSON) validated into it; anything else, or invalid facts, raise InvalidInput.
-
-    China: vehicles by the car rules, no-reason returns by the 7-day rule, catalogue
-    categories by 三包, others by consumer law art. 24. EU: withdrawal, else the legal
-    guarantee. UK: the Consumer Rights Act. California: §1723.
-    """
-    if type(facts) is not Facts:
-        facts = as_facts(facts)
-    try:
-        rule = JURISDICTIONS[facts.jurisdiction]
-    except KeyError:
-        raise InvalidInput(
-            "facts",
-            [
-                FieldError(
-                    ("jurisdiction",),
-                    f"unknown jurisdiction {facts.jurisdiction!r}; "
-                    f"known: {', '.join(sorted(JURISDICTIONS))}",
-                )
-            ],
-        ) from None
-    return rule(facts)
+JURISDICTION = Jurisdiction(
+    code="cn",
+    decide=_decide,
+    summary="China: vehicles by the car rules, no-reason returns by the 7-day rule, "
+    "catalogue categories by 三包, others by consumer law art. 24",
+)
+"""China's statutory default, chosen by ``facts.jurisdiction == "cn"``."""
