@@ -205,7 +205,10 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
     url: str, clock: FrozenClock
 ) -> None:
     from aftersales import Customer, CustomerNotFound
-    from aftersales.storage.sqlalchemy import _WIDENED_IDS, metadata
+    from aftersales.storage._schema import MIGRATIONS, WidenIds
+    from aftersales.storage.sqlalchemy import metadata
+
+    widened = next(s for s in MIGRATIONS[5] if isinstance(s, WidenIds)).columns
 
     store = fresh_store(url)
     desk = Desk(store, clock=clock)
@@ -221,7 +224,7 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
                         "COLLATE utf8mb4_general_ci"
                     )
                 )
-        for table, column in _WIDENED_IDS:
+        for table, column in widened:
             if mysql:
                 conn.execute(
                     sqlalchemy.text(f"ALTER TABLE `{table}` MODIFY `{column}` VARCHAR(64) NOT NULL")

@@ -20,6 +20,101 @@ from aftersales import (
 from aftersales.storage import SCHEMA_VERSION
 from aftersales.testing import StoreContract
 
+# The DDL older versions of SQLiteStore wrote, as they wrote it: real old databases to upgrade.
+_SCHEMA_V1 = """
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
+    workflow TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_category TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    customer_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    assignee TEXT,
+    team TEXT,
+    merged_into TEXT,
+    parent_id TEXT,
+    follow_up_of TEXT,
+    created_at TEXT NOT NULL,
+    due_at TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX tickets_customer ON tickets (customer_id, created_at);
+CREATE INDEX tickets_status ON tickets (status_category, status);
+CREATE INDEX tickets_assignee ON tickets (assignee) WHERE assignee IS NOT NULL;
+CREATE INDEX tickets_created ON tickets (created_at, number);
+CREATE INDEX tickets_due ON tickets (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE events (
+    subject_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (subject_id, sequence)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX messages_ticket ON messages (ticket_id, at);
+CREATE TABLE customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE contact_points (
+    channel TEXT NOT NULL,
+    address TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    PRIMARY KEY (channel, address)
+);
+CREATE TABLE outbox (
+    key TEXT PRIMARY KEY,
+    handler TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    lease_until TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT,
+    event TEXT NOT NULL
+);
+CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE status = 'pending';
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO counters (name, value) VALUES ('ticket_number', 1);
+"""
+
+_SCHEMA_V2 = """
+ALTER TABLE tickets ADD COLUMN sla_due_at TEXT;
+CREATE INDEX tickets_sla_due ON tickets (sla_due_at, id) WHERE sla_due_at IS NOT NULL;
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_SCHEMA_V3 = """
+CREATE TABLE cases (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    order_id TEXT,
+    serial TEXT,
+    parent_id TEXT,
+    customer_id TEXT,
+    status TEXT NOT NULL,
+    status_category TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    step_due_at TEXT,
+    created_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX cases_ticket ON cases (ticket_id, created_at);
+CREATE INDEX cases_order ON cases (order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX cases_serial ON cases (serial) WHERE serial IS NOT NULL;
+CREATE INDEX cases_parent ON cases (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX cases_step_due ON cases (step_due_at, id) WHERE step_due_at IS NOT NULL;
+"""
+
 
 class TestMemoryStore(StoreContract):
     def make_store(self) -> Store:
@@ -181,8 +276,6 @@ def test_threads_sharing_one_desk_lose_no_update(tmp_path: Path, clock: FrozenCl
 
 
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: FrozenClock) -> None:
-    from aftersales.storage.sqlite import _SCHEMA_V1
-
     path = tmp_path / "old.db"
     connection = sqlite3.connect(path, isolation_level=None)
     for statement in _SCHEMA_V1.split(";"):
@@ -191,7 +284,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
@@ -202,7 +295,6 @@ def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(
     tmp_path: Path,
 ) -> None:
     from aftersales.storage import CaseChange
-    from aftersales.storage.sqlite import _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3
     from aftersales.testing.contracts import _case, _case_event, _case_line
 
     cases = [_case(f"r{n}", lines=(_case_line(),)) for n in range(1500)] + [_case("bare")]

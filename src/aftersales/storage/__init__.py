@@ -1,8 +1,10 @@
 """Pluggable storage: the Store protocol, MemoryStore and the default SQLiteStore."""
 
-from aftersales.storage._protocol import CaseChange, CaseQuery, Change, Store, TicketQuery
+from aftersales.storage._codec import SCHEMA_VERSION
+from aftersales.storage._protocol import Store
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
 from aftersales.storage.memory import MemoryStore
-from aftersales.storage.sqlite import SCHEMA_VERSION, SQLiteStore
+from aftersales.storage.sqlite import SQLiteStore
 
 __all__ = [
     "SCHEMA_VERSION",

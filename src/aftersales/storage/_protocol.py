@@ -1,66 +1,35 @@
-"""The storage protocol every store implements, and the unit of work it commits."""
+"""The storage protocol every store implements, and the checks and errors every store
+shares. The unit of work and the queries live in :mod:`aftersales.storage._unit`
+(re-exported here)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Protocol, runtime_checkable
-
-import attrs
-from pydantic import Field
+from typing import Protocol, runtime_checkable
 
 from aftersales.exceptions import FieldError, InvalidInput
-from aftersales.models import Case, CaseKind, Channel, Customer, Event, Instant, Message, Ticket
-from aftersales.models._base import Identifier, Record
-from aftersales.models.ticket import StatusCategory
+from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
 
-
-@attrs.define(slots=True)
-class Change:
-    """Everything one transition writes, committed in one transaction or not at all.
-
-    ``expected_version`` is the version the caller read; 0 creates the ticket. The store
-    raises :class:`~aftersales.ConcurrencyError` when it differs and writes nothing.
-    ``delivered`` lists outbox keys delivered earlier, acknowledged in the same commit.
-    ``customer``, when given, is saved in the same transaction, exactly as
-    :meth:`Store.save_customer` saves it (inserted or replaced, its contact points indexed,
-    an address that belongs to another customer refused with
-    :class:`~aftersales.InvalidInput`): a ticket opened for a new customer stores both or
-    neither.
-    """
-
-    ticket: Ticket
-    expected_version: int
-    events: Sequence[Event] = ()
-    messages: Sequence[Message] = ()
-    outbox: Sequence[Notification] = ()
-    delivered: Sequence[str] = ()
-    customer: Customer | None = None
-
-
-@attrs.define(slots=True)
-class CaseChange:
-    """One transition of an after-sales case: the case as it is after the change, the
-    version read (0 creates it), its events and outbox rows. Several case changes commit
-    together (a return and the refund it opens) or not at all."""
-
-    case: Case
-    expected_version: int
-    events: Sequence[Event] = ()
-    outbox: Sequence[Notification] = ()
-    delivered: Sequence[str] = ()
-    terms_changed: bool = True
-    """False when every line keeps the facts and the decision of the version read, so a
-    store that keeps them apart from the rest of the case may leave them as they are."""
-    order_check: Callable[[Sequence[Case]], None] | None = None
-    """For a new case on an order: the store calls it inside the transaction, before it
-    writes anything, with the cases it holds on ``case.order_id`` (oldest first; only those
-    of ``order_check_kinds`` when that is not empty), with no
-    other writer able to add or change one of them until the commit. It raises (our
-    ``InvalidInput``) to refuse the change: no line returned beyond what was bought, none
-    refunded beyond what was paid, even when two processes ask at the same moment."""
-    order_check_kinds: tuple[CaseKind, ...] = ()
+__all__ = [
+    "MAX_ERROR_LENGTH",
+    "MAX_LIMIT",
+    "CaseChange",
+    "CaseQuery",
+    "Change",
+    "Store",
+    "TicketQuery",
+    "address_taken",
+    "bounded_error",
+    "check_count",
+    "check_id",
+    "check_limit",
+    "check_number",
+    "id_taken",
+    "number_taken",
+]
 
 
 MAX_LIMIT = 1_000_000_000
@@ -146,41 +115,6 @@ def address_taken(customer: Customer, taken: Sequence[int]) -> InvalidInput:
             for index in taken
         ],
     )
-
-
-class CaseQuery(Record):
-    """Filters for finding after-sales cases; every filter given must match. Oldest first."""
-
-    ticket_id: Identifier | None = None
-    order_id: Identifier | None = None
-    serial: Identifier | None = None
-    parent_id: Identifier | None = None
-    customer_id: Identifier | None = None
-    kind: CaseKind | None = None
-    status: Identifier | None = None
-    status_category: StatusCategory | None = None
-    limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
-
-
-class TicketQuery(Record):
-    """Filters for finding tickets; every filter given must match. Newest last.
-
-    ``created_from`` is inclusive and ``created_to`` exclusive.
-    """
-
-    status: Identifier | None = None
-    status_category: StatusCategory | None = None
-    assignee: Identifier | None = None
-    team: Identifier | None = None
-    customer_id: Identifier | None = None
-    channel: Channel | None = None
-    merged_into: Identifier | None = None
-    parent_id: Identifier | None = None
-    follow_up_of: Identifier | None = None
-    created_from: Instant | None = None
-    created_to: Instant | None = None
-    limit: Annotated[int, Field(ge=1, le=10_000)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
 
 
 @runtime_checkable

@@ -40,11 +40,30 @@ from aftersales.exceptions import (
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage import _schema as schema
+from aftersales.storage._codec import (
+    CASE_COLUMNS,
+    CASE_KEY_COLUMNS,
+    EVENT_COLUMNS,
+    MESSAGE_COLUMNS,
+    OUTBOX_COLUMNS,
+    SCHEMA_VERSION,
+    TICKET_COLUMNS,
+    TICKET_KEY_COLUMNS,
+    case_key,
+    case_row,
+    case_terms,
+    customer_data,
+    event_row,
+    message_row,
+    notification_row,
+    read_case,
+    read_notification,
+    ticket_key,
+    ticket_row,
+    ts,
+)
 from aftersales.storage._protocol import (
-    CaseChange,
-    CaseQuery,
-    Change,
-    TicketQuery,
     address_taken,
     bounded_error,
     check_count,
@@ -54,219 +73,104 @@ from aftersales.storage._protocol import (
     id_taken,
     number_taken,
 )
-from aftersales.storage.sqlite import (
-    _case,
-    _case_data,
-    _case_fixed,
-    _case_row,
-    _case_terms,
-    _notification,
-    _notification_row,
-    _ticket_row,
-    _ts,
-)
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
 
 __all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
 
-SCHEMA_VERSION = 5
 _ORDER_LOCK_SECONDS = 10
+_PENDING: sa.ColumnClause[Any] = sa.literal_column("'pending'")
+_PARTIAL_INDEXES = ("postgresql", "sqlite")
+"""Databases with partial indexes (``CREATE INDEX ... WHERE``)."""
 
-_ID = sa.String(128)  # an Identifier's length
-_TIME = sa.String(40)  # fixed-width UTC ISO text: text order is time order on every dialect
 _DATA = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-
-metadata = sa.MetaData()
+_TYPES: dict[schema.Type, Any] = {
+    schema.Type.INTEGER: sa.Integer,
+    schema.Type.BIG_INTEGER: sa.BigInteger,
+    schema.Type.TEXT: sa.Text,
+    schema.Type.DATA: _DATA,
+}
 # utf8mb4 on MySQL and MariaDB: emoji and all of CJK. Their tables are then converted to
 # a binary collation without padding (see _collate_exactly).
 _MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mariadb_charset": "utf8mb4"}
-tickets = sa.Table(
-    "tickets",
-    metadata,
-    sa.Column("id", _ID, primary_key=True),
-    sa.Column("number", sa.Integer, nullable=False, unique=True),
-    sa.Column("workflow", sa.String(128), nullable=False),
-    sa.Column("status", sa.String(128), nullable=False),
-    sa.Column("status_category", sa.String(32), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("customer_id", sa.String(128), nullable=False),
-    sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("assignee", sa.String(128)),
-    sa.Column("team", sa.String(128)),
-    sa.Column("merged_into", sa.String(128)),
-    sa.Column("parent_id", sa.String(128)),
-    sa.Column("follow_up_of", sa.String(128)),
-    sa.Column("created_at", _TIME, nullable=False),
-    sa.Column("due_at", _TIME),
-    sa.Column("sla_due_at", _TIME),
-    sa.Column("data", _DATA, nullable=False),
-    **_MYSQL,
-)
-sa.Index("tickets_customer", tickets.c.customer_id, tickets.c.created_at)
-sa.Index("tickets_status", tickets.c.status_category, tickets.c.status)
-sa.Index("tickets_assignee", tickets.c.assignee)
-sa.Index("tickets_created", tickets.c.created_at, tickets.c.number)
-sa.Index(
-    "tickets_due",
-    tickets.c.due_at,
-    postgresql_where=tickets.c.due_at.isnot(None),
-    sqlite_where=tickets.c.due_at.isnot(None),
-)
-sa.Index(
-    "tickets_sla_due",
-    tickets.c.sla_due_at,
-    tickets.c.id,
-    postgresql_where=tickets.c.sla_due_at.isnot(None),
-    sqlite_where=tickets.c.sla_due_at.isnot(None),
-)
-events = sa.Table(
-    "events",
-    metadata,
-    sa.Column("subject_id", _ID, primary_key=True),
-    sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("trigger", sa.String(128), nullable=False),
-    sa.Column("at", _TIME, nullable=False),
-    sa.Column("data", _DATA, nullable=False),
-    **_MYSQL,
-)
-messages = sa.Table(
-    "messages",
-    metadata,
-    sa.Column("id", _ID, primary_key=True),
-    sa.Column("ticket_id", _ID, nullable=False),
-    sa.Column("at", _TIME, nullable=False),
-    # order of messages with the same time: the version of the change that added them
-    sa.Column("position", sa.BigInteger, nullable=False),
-    sa.Column("data", _DATA, nullable=False),
-    **_MYSQL,
-)
-sa.Index("messages_ticket", messages.c.ticket_id, messages.c.at)
-customers = sa.Table(
-    "customers",
-    metadata,
-    sa.Column("id", sa.String(128), primary_key=True),
-    sa.Column("data", _DATA, nullable=False),
-    **_MYSQL,
-)
-contact_points = sa.Table(
-    "contact_points",
-    metadata,
-    sa.Column("channel", sa.String(32), primary_key=True),
-    sa.Column("address", sa.String(200), primary_key=True),
-    sa.Column("customer_id", sa.String(128), nullable=False),
-    **_MYSQL,
-)
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("handler", sa.String(200), nullable=False),
-    sa.Column("subject_id", _ID, nullable=False),
-    sa.Column("sequence", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("next_attempt_at", _TIME, nullable=False),
-    sa.Column("lease_until", _TIME),
-    sa.Column("last_error", sa.Text),
-    sa.Column("created_at", _TIME, nullable=False),
-    sa.Column("delivered_at", _TIME),
-    sa.Column("event", _DATA, nullable=False),
-    **_MYSQL,
-)
-sa.Index("outbox_pending", outbox.c.status, outbox.c.next_attempt_at)
-counters = sa.Table(
-    "counters",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.BigInteger, nullable=False),
-    **_MYSQL,
-)
-state = sa.Table(
-    "state",
-    metadata,
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    **_MYSQL,
-)
-cases = sa.Table(
-    "cases",
-    metadata,
-    sa.Column("id", _ID, primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("ticket_id", sa.String(128), nullable=False),
-    sa.Column("order_id", sa.String(128)),
-    sa.Column("serial", sa.String(128)),
-    sa.Column("parent_id", sa.String(128)),
-    sa.Column("customer_id", sa.String(128)),
-    sa.Column("status", sa.String(128), nullable=False),
-    sa.Column("status_category", sa.String(32), nullable=False),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("step_due_at", _TIME),
-    sa.Column("created_at", _TIME, nullable=False),
-    sa.Column("data", _DATA, nullable=False),
-    sa.Column("terms", _DATA),  # the lines' facts and decisions, as in SQLiteStore
-    **_MYSQL,
-)
-sa.Index("cases_ticket", cases.c.ticket_id, cases.c.created_at)
-sa.Index("cases_order", cases.c.order_id)
-sa.Index("cases_serial", cases.c.serial)
-sa.Index("cases_parent", cases.c.parent_id)
-sa.Index(
-    "cases_step_due",
-    cases.c.step_due_at,
-    cases.c.id,
-    postgresql_where=cases.c.step_due_at.isnot(None),
-    sqlite_where=cases.c.step_due_at.isnot(None),
+
+
+def _column(column: schema.Column, primary_key: bool) -> sa.Column[Any]:
+    kind = sa.String(column.length) if column.type is schema.Type.STRING else _TYPES[column.type]
+    return sa.Column(
+        column.name,
+        kind,
+        primary_key=primary_key,
+        nullable=column.nullable and not primary_key,
+        unique=column.unique or None,
+        autoincrement=False,
+    )
+
+
+def _has_partial_indexes(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
+    return bool(kw["dialect"].name in _PARTIAL_INDEXES)
+
+
+def _has_no_partial_indexes(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
+    return not _has_partial_indexes(ddl, target, bind, **kw)
+
+
+def _indexes(table: sa.Table, index: schema.Index) -> list[sa.Index]:
+    """The index as declared (partial on the databases that have partial indexes), and,
+    where its columns differ there, the full index for the others."""
+    if index.condition is None:
+        return [sa.Index(index.name, *(table.c[name] for name in index.columns))]
+    where = sa.text(index.condition)
+    partial = sa.Index(
+        index.name,
+        *(table.c[name] for name in index.columns),
+        postgresql_where=where,
+        sqlite_where=where,
+    )
+    if index.full_columns == index.columns:
+        return [partial]
+    full = sa.Index(index.name, *(table.c[name] for name in index.full_columns))
+    partial.ddl_if(callable_=_has_partial_indexes)  # type: ignore[arg-type]
+    full.ddl_if(callable_=_has_no_partial_indexes)  # type: ignore[arg-type]
+    return [partial, full]
+
+
+metadata = sa.MetaData()
+"""The tables of :data:`aftersales.storage._schema.TABLES`, and ``aftersales_schema``."""
+_INDEXES: dict[str, list[sa.Index]] = {}
+for _declared in schema.TABLES:
+    _table = sa.Table(
+        _declared.name,
+        metadata,
+        *(_column(column, column.name in _declared.primary_key) for column in _declared.columns),
+        **_MYSQL,
+    )
+    for _index in schema.indexes_of(_declared.name):
+        _INDEXES[_index.name] = _indexes(_table, _index)
+tickets, events, messages, customers, contact_points, outbox, counters, state, cases = (
+    metadata.tables[name]
+    for name in (
+        "tickets",
+        "events",
+        "messages",
+        "customers",
+        "contact_points",
+        "outbox",
+        "counters",
+        "state",
+        "cases",
+    )
 )
 schema_version = sa.Table(
     "aftersales_schema", metadata, sa.Column("version", sa.Integer, nullable=False), **_MYSQL
 )
 
-_OUTBOX_NAMES = (
-    "key",
-    "handler",
-    "subject_id",
-    "sequence",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "lease_until",
-    "last_error",
-    "created_at",
-    "delivered_at",
-    "event",
-)
-_CASE_NAMES = (
-    "status",
-    "status_category",
-    "version",
-    "step_due_at",
-    "data",
-)
-_CASE_FIXED_NAMES = (
-    "id",
-    "kind",
-    "ticket_id",
-    "order_id",
-    "serial",
-    "parent_id",
-    "customer_id",
-    "created_at",
-)
-_TICKET_NAMES = (
-    "status",
-    "status_category",
-    "version",
-    "customer_id",
-    "channel",
-    "assignee",
-    "team",
-    "merged_into",
-    "parent_id",
-    "follow_up_of",
-    "due_at",
-    "sla_due_at",
-    "data",
-)
+
+def _create_index(conn: Connection, name: str) -> None:
+    """Create the declared index ``name``, in the form this database takes."""
+    partial = conn.dialect.name in _PARTIAL_INDEXES
+    made = _INDEXES[name]
+    index = made[0] if partial or len(made) == 1 else made[1]
+    index.create(conn)
 
 
 # Statements of the commit path, built once: building expressions per call costs more
@@ -275,7 +179,7 @@ _INSERT_TICKET = tickets.insert()
 _UPDATE_TICKET = (
     tickets.update()
     .where(tickets.c.id == sa.bindparam("b_id"), tickets.c.version == sa.bindparam("b_version"))
-    .values({name: sa.bindparam(name) for name in _TICKET_NAMES})
+    .values({name: sa.bindparam(name) for name in TICKET_COLUMNS})
 )
 _INSERT_EVENT = events.insert()
 _INSERT_CASE = cases.insert()
@@ -283,7 +187,7 @@ _UPDATE_CASE, _UPDATE_CASE_TERMS = (
     cases.update()
     .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
     .values({name: sa.bindparam(name) for name in names})
-    for names in (_CASE_NAMES, (*_CASE_NAMES, "terms"))
+    for names in (CASE_COLUMNS, (*CASE_COLUMNS, "terms"))
 )
 _INSERT_MESSAGE = messages.insert()
 _INSERT_OUTBOX = outbox.insert()
@@ -294,7 +198,7 @@ _ACKNOWLEDGE = (
 )
 _ACKNOWLEDGE_ONE = (  # the usual case, the one notification of the change before
     outbox.update()  # pre-rendered (see _render): constants in SQL, not as parameters
-    .where(outbox.c.key == sa.bindparam("key"), outbox.c.status == sa.literal_column("'pending'"))
+    .where(outbox.c.key == sa.bindparam("key"), outbox.c.status == _PENDING)
     .values(
         status=sa.literal_column("'delivered'"),
         delivered_at=sa.bindparam("at"),
@@ -404,19 +308,10 @@ class SQLAlchemyStore:
             found = conn.execute(sa.select(schema_version.c.version)).scalar_one()
             if found > SCHEMA_VERSION:
                 raise SchemaVersionError(found, SCHEMA_VERSION)
-            if found < 2:
-                _upgrade_to_2(conn)
-                conn.execute(schema_version.update().values(version=2))
-            if found < 3:
-                cases.create(conn)  # as version 4 declares it, terms included
-                conn.execute(schema_version.update().values(version=3))
-            elif found < 4:
-                _upgrade_cases_to_4(conn)
-            if found < 4:
-                conn.execute(schema_version.update().values(version=4))
-            if found < 5:
-                _upgrade_to_5(conn)
-                conn.execute(schema_version.update().values(version=5))
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for step in schema.MIGRATIONS[version]:
+                    _upgrade(conn, step, version)
+                conn.execute(schema_version.update().values(version=version))
 
     def drop_schema(self) -> None:
         """Drop every table of this store (for tests and teardown)."""
@@ -515,7 +410,7 @@ class SQLAlchemyStore:
         """Write ``change``; returns the ticket counter's value when it was read (0
         otherwise)."""
         ticket = change.ticket
-        row = dict(zip(_TICKET_NAMES, _ticket_row(ticket), strict=True))
+        row = dict(zip(TICKET_COLUMNS, ticket_row(ticket), strict=True))
         run = self._run
         floor = 0
         if change.customer is not None:
@@ -529,17 +424,8 @@ class SQLAlchemyStore:
                 and conn.execute(sa.select(cases.c.id).where(cases.c.id == ticket.id)).first()
             ):
                 raise id_taken("ticket", ticket.id)
-            run(
-                conn,
-                "insert_ticket",
-                {
-                    **row,
-                    "id": ticket.id,
-                    "number": ticket.number,
-                    "workflow": ticket.workflow,
-                    "created_at": _ts(ticket.created_at),
-                },
-            )
+            key = dict(zip(TICKET_KEY_COLUMNS, ticket_key(ticket), strict=True))
+            run(conn, "insert_ticket", {**row, **key})
             if move_counter:
                 floor = self._move_counter_past(conn, ticket.number)
         else:
@@ -558,11 +444,8 @@ class SQLAlchemyStore:
                 _INSERT_MESSAGE,
                 [
                     {
-                        "id": m.id,
-                        "ticket_id": m.ticket_id,
-                        "at": _ts(m.at),
+                        **dict(zip(MESSAGE_COLUMNS, message_row(m), strict=True)),
                         "position": ticket.version * 1000 + index,
-                        "data": m.model_dump_json(),
                     }
                     for index, m in enumerate(change.messages)
                 ],
@@ -595,16 +478,9 @@ class SQLAlchemyStore:
         event_json: dict[int, str] = {}
         event_rows = []
         for event in events:
-            event_json[id(event)] = data = event.model_dump_json()
-            event_rows.append(
-                {
-                    "subject_id": event.subject_id,
-                    "sequence": event.sequence,
-                    "trigger": event.trigger,
-                    "at": _ts(event.at),
-                    "data": data,
-                }
-            )
+            row = event_row(event)
+            event_json[id(event)] = row[4]  # type: ignore[assignment]
+            event_rows.append(dict(zip(EVENT_COLUMNS, row, strict=True)))
         if event_rows:
             self._run_each(conn, "insert_event", event_rows)
         if notifications:
@@ -614,8 +490,8 @@ class SQLAlchemyStore:
                 [
                     dict(
                         zip(
-                            _OUTBOX_NAMES,
-                            _notification_row(n, event_json.get(id(n.event))),
+                            OUTBOX_COLUMNS,
+                            notification_row(n, event_json.get(id(n.event))),
                             strict=True,
                         )
                     )
@@ -666,9 +542,9 @@ class SQLAlchemyStore:
             if value is not None:
                 statement = statement.where(column == value)
         if query.created_from is not None:
-            statement = statement.where(tickets.c.created_at >= _ts(query.created_from))
+            statement = statement.where(tickets.c.created_at >= ts(query.created_from))
         if query.created_to is not None:
-            statement = statement.where(tickets.c.created_at < _ts(query.created_to))
+            statement = statement.where(tickets.c.created_at < ts(query.created_to))
         statement = statement.order_by(tickets.c.created_at, tickets.c.number)
         return self._tickets(statement.limit(query.limit).offset(query.offset))
 
@@ -723,7 +599,7 @@ class SQLAlchemyStore:
             raise address_taken(customer, taken)
         conn.execute(contact_points.delete().where(contact_points.c.customer_id == customer.id))
         conn.execute(customers.delete().where(customers.c.id == customer.id))
-        conn.execute(customers.insert().values(id=customer.id, data=customer.model_dump_json()))
+        conn.execute(customers.insert().values(id=customer.id, data=customer_data(customer)))
         contacts = {(c.channel.value, c.address) for c in customer.contacts}
         if contacts:
             conn.execute(
@@ -758,7 +634,7 @@ class SQLAlchemyStore:
         check_limit(limit)
         return self._tickets(
             sa.select(tickets.c.data)
-            .where(tickets.c.due_at.isnot(None), tickets.c.due_at <= _ts(before))
+            .where(tickets.c.due_at.isnot(None), tickets.c.due_at <= ts(before))
             .order_by(tickets.c.due_at, tickets.c.number)
             .limit(limit)
         )
@@ -767,7 +643,7 @@ class SQLAlchemyStore:
         check_limit(limit)
         return self._tickets(
             sa.select(tickets.c.data)
-            .where(tickets.c.sla_due_at.isnot(None), tickets.c.sla_due_at <= _ts(before))
+            .where(tickets.c.sla_due_at.isnot(None), tickets.c.sla_due_at <= ts(before))
             .order_by(tickets.c.sla_due_at, tickets.c.number)
             .limit(limit)
         )
@@ -807,18 +683,21 @@ class SQLAlchemyStore:
             if change.order_check_kinds:
                 found = found.where(cases.c.kind.in_([k.value for k in change.order_check_kinds]))
             change.order_check(
-                [_case(row) for row in conn.execute(found.order_by(cases.c.created_at, cases.c.id))]
+                [
+                    read_case(row[0], row[1])
+                    for row in conn.execute(found.order_by(cases.c.created_at, cases.c.id))
+                ]
             )
-        row = dict(zip(_CASE_NAMES, _case_row(case), strict=True))
+        row = dict(zip(CASE_COLUMNS, case_row(case), strict=True))
         if change.expected_version == 0 or change.terms_changed:
-            row["terms"] = _case_terms(case)
+            row["terms"] = case_terms(case)
         if change.expected_version == 0:
             if not change.events and self._version(conn, case.id) is not None:
                 raise id_taken("case", case.id)  # see _write
             self._run(
                 conn,
                 "insert_case",
-                {**row, **dict(zip(_CASE_FIXED_NAMES, _case_fixed(case), strict=True))},
+                {**row, **dict(zip(CASE_KEY_COLUMNS, case_key(case), strict=True))},
             )
         else:
             updated = self._run(
@@ -882,7 +761,7 @@ class SQLAlchemyStore:
 
     def _cases(self, statement: sa.Select[Any]) -> list[Case]:
         with self._read() as conn:
-            return [_case(row) for row in conn.execute(statement)]
+            return [read_case(row[0], row[1]) for row in conn.execute(statement)]
 
     def get_case(self, case_id: str) -> Case:
         check_id(case_id, "case_id")
@@ -911,7 +790,7 @@ class SQLAlchemyStore:
         check_limit(limit)
         return self._cases(
             sa.select(cases.c.data, cases.c.terms)
-            .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= _ts(before))
+            .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= ts(before))
             .order_by(cases.c.step_due_at, cases.c.id)
             .limit(limit)
         )
@@ -933,9 +812,9 @@ class SQLAlchemyStore:
         statement = (
             sa.select(outbox)
             .where(
-                outbox.c.status == "pending",
-                outbox.c.next_attempt_at <= _ts(now),
-                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= _ts(now)),
+                outbox.c.status == _PENDING,  # as the partial index says it: not a parameter
+                outbox.c.next_attempt_at <= ts(now),
+                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= ts(now)),
             )
             .order_by(outbox.c.next_attempt_at, outbox.c.key)
             .limit(limit)
@@ -948,15 +827,15 @@ class SQLAlchemyStore:
                 conn.execute(
                     outbox.update()
                     .where(outbox.c.key.in_([r["key"] for r in rows]))
-                    .values(lease_until=_ts(lease_until))
+                    .values(lease_until=ts(lease_until))
                 )
-        return [attrs.evolve(_notification(row), lease_until=lease_until) for row in rows]  # type: ignore[arg-type]
+        return [attrs.evolve(read_notification(row), lease_until=lease_until) for row in rows]  # type: ignore[arg-type]
 
     def _acknowledge(self, conn: Connection, keys: Sequence[str], at: datetime) -> None:
         if len(keys) == 1:
-            self._run(conn, "acknowledge_one", {"key": keys[0], "at": _ts(at)})
+            self._run(conn, "acknowledge_one", {"key": keys[0], "at": ts(at)})
         else:
-            conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": _ts(at)})
+            conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": ts(at)})
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:
@@ -971,7 +850,7 @@ class SQLAlchemyStore:
             "status": "pending" if retry_at else "dead",
         }
         if retry_at is not None:
-            values["next_attempt_at"] = _ts(retry_at)
+            values["next_attempt_at"] = ts(retry_at)
         with self._begin() as conn:
             conn.execute(
                 outbox.update()
@@ -984,7 +863,7 @@ class SQLAlchemyStore:
         if status is not None:
             statement = statement.where(outbox.c.status == status.value)
         with self._read() as conn:
-            return [_notification(row) for row in conn.execute(statement).mappings()]  # type: ignore[arg-type]
+            return [read_notification(row) for row in conn.execute(statement).mappings()]  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Release the pool's connections (the engine stays usable if you passed it in)."""
@@ -1024,17 +903,6 @@ def _render(statement: Any, engine: Engine) -> tuple[str, tuple[str, ...] | None
     return compiled.string, None if order is None else tuple(order)
 
 
-_WIDENED_IDS = (
-    ("tickets", "id"),
-    ("events", "subject_id"),
-    ("messages", "id"),
-    ("messages", "ticket_id"),
-    ("outbox", "subject_id"),
-    ("cases", "id"),
-)
-"""Columns of ids that version 5 widens from 64 characters to an Identifier's 128."""
-
-
 def _exact_collation(conn: Connection) -> str | None:
     """The binary, no-pad utf8mb4 collation of a MySQL or MariaDB server (None on other
     databases, whose default comparisons are exact already). ``utf8mb4_bin`` would not do:
@@ -1060,53 +928,68 @@ def _collate_exactly(conn: Connection) -> None:
         )
 
 
-def _upgrade_to_5(conn: Connection) -> None:
-    """Version 4 kept ids in 64 characters (an Identifier has up to 128) and, on MySQL and
-    MariaDB, compared text with the server's default collation."""
-    collation = _exact_collation(conn)
-    for table, column in _WIDENED_IDS:
-        if collation is not None:
-            conn.execute(
-                sa.text(
-                    f"ALTER TABLE `{table}` MODIFY `{column}` VARCHAR(128) "
-                    f"CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL"
+def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
+    """Carry out one migration step of :data:`aftersales.storage._schema.MIGRATIONS`."""
+    dialect = conn.dialect
+    if isinstance(step, schema.CreateTable):
+        columns, indexes = schema.added_later(version)
+        declared = schema.table(step.table)
+        kept = [
+            _column(c, c.name in declared.primary_key)
+            for c in declared.columns
+            if (step.table, c.name) not in columns
+        ]
+        as_then = sa.Table(step.table, sa.MetaData(), *kept, **_MYSQL)
+        as_then.create(conn)
+        for index in schema.indexes_of(step.table):
+            if index.name not in indexes:
+                _create_index(conn, index.name)
+    elif isinstance(step, schema.AddColumn):
+        kind = metadata.tables[step.table].c[step.column].type.compile(dialect=dialect)
+        conn.execute(sa.text(f"ALTER TABLE {step.table} ADD COLUMN {step.column} {kind}"))
+    elif isinstance(step, schema.CreateIndex):
+        _create_index(conn, step.index)
+    elif isinstance(step, schema.MoveTermsOutOfData):
+        schema.move_terms(
+            lambda last: [
+                (key, data)
+                for key, data in conn.execute(
+                    sa.select(cases.c.id, cases.c.data)
+                    .where(cases.c.id > last)
+                    .order_by(cases.c.id)
+                    .limit(1000)
                 )
-            )
-        elif conn.dialect.name == "postgresql":
-            conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(128)"))
-        # SQLite does not enforce a VARCHAR's length
-    _collate_exactly(conn)
+            ],
+            lambda rows: _move(conn, rows),
+            "",
+        )
+    elif isinstance(step, schema.WidenIds):
+        collation = _exact_collation(conn)
+        for table, column in step.columns:
+            if collation is not None:
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE `{table}` MODIFY `{column}` VARCHAR(128) "
+                        f"CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL"
+                    )
+                )
+            elif dialect.name == "postgresql":
+                conn.execute(
+                    sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(128)")
+                )
+            # SQLite does not enforce a VARCHAR's length
+    elif isinstance(step, schema.ExactText):
+        _collate_exactly(conn)
+    # EventsByRowid: this store never made events a WITHOUT ROWID table
 
 
-def _upgrade_to_2(conn: Connection) -> None:
-    """Version 1 had no SLA index column and no state table."""
-    conn.execute(sa.text("ALTER TABLE tickets ADD COLUMN sla_due_at VARCHAR(40)"))
-    # the declared index (with its partial WHERE where the dialect has one); building a new
-    # Index object here would attach a duplicate to the shared metadata
-    next(index for index in tickets.indexes if index.name == "tickets_sla_due").create(conn)
-    state.create(conn)
-
-
-def _upgrade_cases_to_4(conn: Connection) -> None:
-    """Version 3 kept the lines' facts and decisions inside ``data``."""
-    text = "LONGTEXT" if conn.dialect.name in ("mysql", "mariadb") else "TEXT"
-    conn.execute(sa.text(f"ALTER TABLE cases ADD COLUMN terms {text}"))
-    # A step that leaves the terms alone rewrites ``data`` only: move them out of it now.
-    last = ""
-    while rows := conn.execute(
-        sa.select(cases.c.id, cases.c.data)
-        .where(cases.c.id > last)
-        .order_by(cases.c.id)
-        .limit(1000)
-    ).all():
-        for case_id, data in rows:
-            case = Case.model_validate_json(data)
-            conn.execute(
-                cases.update()
-                .where(cases.c.id == case_id)
-                .values(data=_case_data(case), terms=_case_terms(case))
-            )
-        last = rows[-1][0]
+def _move(conn: Connection, rows: list[tuple[str, str | None, Any]]) -> None:
+    update = (
+        cases.update()
+        .where(cases.c.id == sa.bindparam("b_id"))
+        .values(data=sa.bindparam("data"), terms=sa.bindparam("terms"))
+    )
+    conn.execute(update, [{"data": data, "terms": terms, "b_id": key} for data, terms, key in rows])
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

@@ -2,7 +2,9 @@
 
 One transaction per change (``BEGIN IMMEDIATE``), WAL journal with ``synchronous=NORMAL``
 by default (``FULL`` on request), the version check inside the UPDATE, and a schema that is
-created on first use and versioned with ``PRAGMA user_version``.
+created on first use and versioned with ``PRAGMA user_version``. Rows come from the shared
+codec (:mod:`aftersales.storage._codec`), tables and migrations from the shared schema
+(:mod:`aftersales.storage._schema`): this module holds connections, transactions and SQL.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from os import PathLike
 from typing import Any, Literal, TypeVar
 
@@ -30,16 +32,30 @@ from aftersales.exceptions import (
     TicketNotFound,
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
-from aftersales.models._base import Record, trusted
-from aftersales.models.case import CaseLine
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.policies.decision import Decision
-from aftersales.policies.facts import Facts
+from aftersales.storage import _schema as schema
+from aftersales.storage._codec import (
+    CASE_COLUMNS,
+    CASE_KEY_COLUMNS,
+    EVENT_COLUMNS,
+    MESSAGE_COLUMNS,
+    OUTBOX_COLUMNS,
+    SCHEMA_VERSION,
+    TICKET_COLUMNS,
+    TICKET_KEY_COLUMNS,
+    case_key,
+    case_row,
+    case_terms,
+    customer_data,
+    event_row,
+    message_row,
+    notification_row,
+    read_case,
+    read_notification,
+    ticket_row,
+    ts,
+)
 from aftersales.storage._protocol import (
-    CaseChange,
-    CaseQuery,
-    Change,
-    TicketQuery,
     address_taken,
     bounded_error,
     check_count,
@@ -49,162 +65,63 @@ from aftersales.storage._protocol import (
     id_taken,
     number_taken,
 )
-
-SCHEMA_VERSION = 4
-
-_SCHEMA_V1 = """
-CREATE TABLE tickets (
-    id TEXT PRIMARY KEY,
-    number INTEGER NOT NULL UNIQUE,
-    workflow TEXT NOT NULL,
-    status TEXT NOT NULL,
-    status_category TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    customer_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    assignee TEXT,
-    team TEXT,
-    merged_into TEXT,
-    parent_id TEXT,
-    follow_up_of TEXT,
-    created_at TEXT NOT NULL,
-    due_at TEXT,
-    data TEXT NOT NULL
-);
-CREATE INDEX tickets_customer ON tickets (customer_id, created_at);
-CREATE INDEX tickets_status ON tickets (status_category, status);
-CREATE INDEX tickets_assignee ON tickets (assignee) WHERE assignee IS NOT NULL;
-CREATE INDEX tickets_created ON tickets (created_at, number);
-CREATE INDEX tickets_due ON tickets (due_at) WHERE due_at IS NOT NULL;
-CREATE TABLE events (
-    subject_id TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    trigger TEXT NOT NULL,
-    at TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (subject_id, sequence)
-) WITHOUT ROWID;
-CREATE TABLE messages (
-    id TEXT PRIMARY KEY,
-    ticket_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX messages_ticket ON messages (ticket_id, at);
-CREATE TABLE customers (id TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE contact_points (
-    channel TEXT NOT NULL,
-    address TEXT NOT NULL,
-    customer_id TEXT NOT NULL,
-    PRIMARY KEY (channel, address)
-);
-CREATE TABLE outbox (
-    key TEXT PRIMARY KEY,
-    handler TEXT NOT NULL,
-    subject_id TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    next_attempt_at TEXT NOT NULL,
-    lease_until TEXT,
-    last_error TEXT,
-    created_at TEXT NOT NULL,
-    delivered_at TEXT,
-    event TEXT NOT NULL
-);
-CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE status = 'pending';
-CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT INTO counters (name, value) VALUES ('ticket_number', 1);
-"""
-
-_SCHEMA_V2 = """
-ALTER TABLE tickets ADD COLUMN sla_due_at TEXT;
-CREATE INDEX tickets_sla_due ON tickets (sla_due_at, id) WHERE sla_due_at IS NOT NULL;
-CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-_SCHEMA_V3 = """
-CREATE TABLE cases (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    ticket_id TEXT NOT NULL,
-    order_id TEXT,
-    serial TEXT,
-    parent_id TEXT,
-    customer_id TEXT,
-    status TEXT NOT NULL,
-    status_category TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    step_due_at TEXT,
-    created_at TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX cases_ticket ON cases (ticket_id, created_at);
-CREATE INDEX cases_order ON cases (order_id) WHERE order_id IS NOT NULL;
-CREATE INDEX cases_serial ON cases (serial) WHERE serial IS NOT NULL;
-CREATE INDEX cases_parent ON cases (parent_id) WHERE parent_id IS NOT NULL;
-CREATE INDEX cases_step_due ON cases (step_due_at, id) WHERE step_due_at IS NOT NULL;
-"""
-
-_SCHEMA_V4 = """
-ALTER TABLE cases ADD COLUMN terms TEXT;
-CREATE TABLE events_by_rowid (
-    subject_id TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    trigger TEXT NOT NULL,
-    at TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (subject_id, sequence)
-);
-INSERT INTO events_by_rowid (subject_id, sequence, trigger, at, data)
-    SELECT subject_id, sequence, trigger, at, data FROM events;
-DROP TABLE events;
-ALTER TABLE events_by_rowid RENAME TO events;
-"""
-"""``cases.terms``: each line's facts and policy decision, apart from ``data``, written when
-the case is created or a step changes them, not again with every step (NULL when no line
-has any).
-
-``events`` becomes a rowid table: SQLite advises WITHOUT ROWID only for rows under about a
-twentieth of a page, and events run from 300 bytes to 2 KB (a return's first event holds
-its policy decision). In the clustered layout those spilled to overflow pages, and a
-subject's late event (a return closed after its refund's events) split full pages in the
-middle; appended rows with a small key index write about a fifth fewer pages per return."""
-
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3, 4: _SCHEMA_V4}
-
-_TICKET_INDEXES = {
-    statement.split()[2]: statement.strip().replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")
-    for schema in (_SCHEMA_V1, _SCHEMA_V2)
-    for statement in schema.split(";")
-    if statement.strip().startswith("CREATE INDEX tickets_")
-}
-"""The tickets' secondary indexes by name: an import into an empty store builds them once
-at its end (see :meth:`SQLiteStore.bulk_import`)."""
-"""Schema version → DDL that upgrades the version before it to it."""
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
 
 _NULL = "NULLIF(?,'')"
 """A parameter that may be NULL, bound as '' rather than None: sqlite3 (before Python
 3.12) looks for an adapter and __conform__ on every None it binds, raising and clearing
 an AttributeError each time, at half a microsecond per None. Only for columns where ''
-is never a value (identifiers and instants)."""
-_TICKET_UPDATE = (
-    "UPDATE tickets SET status=?, status_category=?, version=?, customer_id=?, channel=?, "
-    f"assignee={_NULL}, team={_NULL}, merged_into={_NULL}, parent_id={_NULL}, "
-    f"follow_up_of={_NULL}, due_at={_NULL}, sla_due_at={_NULL}, data=? WHERE id=? AND version=?"
-)
-_TICKET_INSERT = (
-    "INSERT INTO tickets (status, status_category, version, customer_id, channel, assignee, "
-    "team, merged_into, parent_id, follow_up_of, due_at, sla_due_at, data, id, number, "
-    f"workflow, created_at) VALUES (?,?,?,?,?,{','.join([_NULL] * 7)},?,?,?,?,?)"
-)
+is never a value: identifiers, instants and JSON records, never free text (see
+:func:`_marks`)."""
+
+
+def _marks(table: str, names: Sequence[str]) -> list[str]:
+    """The parameter of each column: ``_NULL`` where it may be NULL and '' is never a
+    value, ``?`` elsewhere."""
+    declared = schema.table(table)
+    marks = []
+    for name in names:
+        column = declared.column(name)
+        nullable = column.nullable and column.type is not schema.Type.TEXT
+        marks.append(_NULL if nullable else "?")
+    return marks
+
+
+def _insert(table: str, names: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({','.join(_marks(table, names))})"
+
+
+def _update(table: str, names: Sequence[str]) -> str:
+    sets = ", ".join(f"{n}={mark}" for n, mark in zip(names, _marks(table, names), strict=True))
+    return f"UPDATE {table} SET {sets} WHERE id=? AND version=?"
+
+
+# The statements of the hot paths, rendered once from the codec's column order.
+_TICKET_UPDATE = _update("tickets", TICKET_COLUMNS)
+_TICKET_INSERT = _insert("tickets", TICKET_COLUMNS + TICKET_KEY_COLUMNS)
 _TICKET_INSERT_HEAD = _TICKET_INSERT.split("VALUES ")[0] + "VALUES "
 _TICKET_VALUES = _TICKET_INSERT.split("VALUES ")[1]
-_EVENT_INSERT_HEAD = "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES "
-_EVENT_VALUES = "(?,?,?,?,?)"
+_EVENT_INSERT = _insert("events", EVENT_COLUMNS)
+_EVENT_INSERT_HEAD = _EVENT_INSERT.split("VALUES ")[0] + "VALUES "
+_EVENT_VALUES = _EVENT_INSERT.split("VALUES ")[1]
+_MESSAGE_INSERT = _insert("messages", MESSAGE_COLUMNS)
+_OUTBOX_SELECT = ", ".join(OUTBOX_COLUMNS)
+_OUTBOX_INSERT = _insert("outbox", OUTBOX_COLUMNS)
+_CASE_UPDATE = _update("cases", CASE_COLUMNS)
+_CASE_UPDATE_TERMS = _update("cases", (*CASE_COLUMNS, "terms"))
+_CASE_INSERT = _insert("cases", (*CASE_COLUMNS, "terms", *CASE_KEY_COLUMNS))
+_CASE_SELECT = "data, terms"
 _ROWS_PER_INSERT = 500
 # SQLite before 3.32 allows 999 parameters per statement; later ones 32,766.
 _PARAMETERS_PER_STATEMENT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+_TICKET_INDEXES = {
+    index.name: schema.sqlite_index(index, if_not_exists=True)
+    for index in schema.indexes_of("tickets")
+}
+"""The tickets' secondary indexes by name: an import into an empty store builds them once
+at its end (see :meth:`SQLiteStore.bulk_import`)."""
+T = TypeVar("T")
 
 
 def _insert_rows(conn: sqlite3.Connection, head: str, row: str, values: list[object]) -> None:
@@ -220,97 +137,48 @@ def _insert_rows(conn: sqlite3.Connection, head: str, row: str, values: list[obj
         conn.execute(head + ",".join([row] * (len(chunk) // width)), chunk)
 
 
-_OUTBOX_COLUMNS = (
-    "key, handler, subject_id, sequence, status, attempts, next_attempt_at, lease_until, "
-    "last_error, created_at, delivered_at, event"
-)
-
-_OUTBOX_INSERT = (
-    f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) "
-    f"VALUES (?,?,?,?,?,?,?,{_NULL},?,?,{_NULL},?)"  # last_error may be ''
-)
-_CASE_UPDATE = (
-    f"UPDATE cases SET status=?, status_category=?, version=?, step_due_at={_NULL}, data=? "
-    "WHERE id=? AND version=?"
-)
-_CASE_UPDATE_TERMS = (
-    f"UPDATE cases SET status=?, status_category=?, version=?, step_due_at={_NULL}, data=?, "
-    f"terms={_NULL} WHERE id=? AND version=?"
-)
-_CASE_INSERT = (
-    "INSERT INTO cases (status, status_category, version, step_due_at, data, terms, id, "
-    "kind, ticket_id, order_id, serial, parent_id, customer_id, created_at) "
-    f"VALUES (?,?,?,{_NULL},?,{_NULL},?,?,?,{_NULL},{_NULL},{_NULL},{_NULL},?)"
-)
-_CASE_COLUMNS = "data, terms"
-T = TypeVar("T")
-_TICKET_JSON = Ticket.__pydantic_serializer__.to_json
-_CASE_JSON = Case.__pydantic_serializer__.to_json
-_EVENT_JSON = Event.__pydantic_serializer__.to_json
-_FACTS_JSON = Facts.__pydantic_serializer__.to_json
-_DECISION_JSON = Decision.__pydantic_serializer__.to_json
-_WITHOUT_TERMS = {"lines": {"__all__": {"facts", "decision"}}}
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for declared in schema.TABLES:
+        for statement in schema.sqlite_create(declared.name):
+            conn.execute(statement)
 
 
-def _case_row(case: Case, null: str | None = None) -> tuple[object, ...]:
-    """The columns a transition changes. The others (see :func:`_case_fixed`) are set once:
-    an UPDATE that leaves them out does not rewrite their indexes on every step. (Enums as
-    their plain values: see :func:`_ticket_row`.)"""
-    return (
-        case.status,
-        case.status_category._value_,
-        case.version,
-        _ts(case.step_due_at) or null,
-        _case_data(case),
-    )
+def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
+    """Carry out one migration step of :data:`aftersales.storage._schema.MIGRATIONS`."""
+    if isinstance(step, schema.CreateTable):
+        for statement in schema.sqlite_create(step.table, version):
+            conn.execute(statement)
+    elif isinstance(step, schema.AddColumn):
+        column = schema.table(step.table).column(step.column)
+        conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {schema.sqlite_column(column)}")
+    elif isinstance(step, schema.CreateIndex):
+        index = next(i for i in schema.INDEXES if i.name == step.index)
+        conn.execute(schema.sqlite_index(index))
+    elif isinstance(step, schema.MoveTermsOutOfData):
+        schema.move_terms(
+            lambda last: conn.execute(
+                "SELECT rowid, data FROM cases WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+                (last,),
+            ).fetchall(),
+            lambda rows: _execute_many(
+                conn, "UPDATE cases SET data = ?, terms = ? WHERE rowid = ?", rows
+            ),
+            0,
+        )
+    elif isinstance(step, schema.EventsByRowid):
+        found = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
+        if "WITHOUT ROWID" in found[0].upper():
+            names = ", ".join(EVENT_COLUMNS)
+            create = schema.sqlite_create("events", version)[0]
+            conn.execute(create.replace("CREATE TABLE events", "CREATE TABLE events_by_rowid", 1))
+            conn.execute(f"INSERT INTO events_by_rowid ({names}) SELECT {names} FROM events")
+            conn.execute("DROP TABLE events")
+            conn.execute("ALTER TABLE events_by_rowid RENAME TO events")
+    # WidenIds, ExactText: SQLite keeps text of any length and compares it exactly
 
 
-def _case_data(case: Case) -> str:
-    # Every field that may be None defaults to None (a test holds this), so leaving the
-    # Nones out loses nothing. The lines' facts and decisions go to ``terms``.
-    return _CASE_JSON(case, exclude_none=True, exclude=_WITHOUT_TERMS).decode()
-
-
-def _case_terms(case: Case) -> str | None:
-    """Each line's facts and decision as a JSON array in line order, or None without any:
-    most steps leave them as they are, and they are most of a case's size."""
-    if all(line.facts is None and line.decision is None for line in case.lines):
-        return None
-    return "[" + ",".join(_line_terms(line) for line in case.lines) + "]"
-
-
-def _line_terms(line: CaseLine) -> str:
-    parts = []
-    if line.facts is not None:
-        parts.append('"facts":' + _FACTS_JSON(line.facts, exclude_none=True).decode())
-    if line.decision is not None:
-        parts.append('"decision":' + _DECISION_JSON(line.decision, exclude_none=True).decode())
-    return "{" + ",".join(parts) + "}"
-
-
-def _move_terms_out_of_data(conn: sqlite3.Connection) -> None:
-    """Rows written before version 4 hold their lines' facts and decisions in ``data``. A
-    step that leaves them alone rewrites ``data`` only, so they move to ``terms`` now."""
-    last = 0
-    while rows := conn.execute(
-        "SELECT rowid, data FROM cases WHERE rowid > ? ORDER BY rowid LIMIT 1000", (last,)
-    ).fetchall():
-        for rowid, data in rows:
-            case = Case.model_validate_json(data)
-            conn.execute(
-                "UPDATE cases SET data = ?, terms = ? WHERE rowid = ?",
-                (_case_data(case), _case_terms(case), rowid),
-            )
-        last = rows[-1][0]
-
-
-class _LineTerms(Record):
-    facts: Facts | None = None
-    decision: Decision | None = None
-
-
-class _CaseTerms(Record):
-    lines: tuple[_LineTerms, ...]
+def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    conn.executemany(sql, rows)
 
 
 def _build_missing_indexes(conn: sqlite3.Connection) -> None:
@@ -320,100 +188,8 @@ def _build_missing_indexes(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-def _case(row: Sequence[Any]) -> Case:
-    """The case of a row: ``data`` and, when there are any, the lines' ``terms``."""
-    case = Case.model_validate_json(row[0])
-    if row[1] is None:
-        return case
-    # Each part validated on its own and put together as it was taken apart, without
-    # merging JSON (which validates slower: pydantic's JSON parser beats dict input).
-    terms = _CaseTerms.model_validate_json('{"lines":' + row[1] + "}").lines
-    lines = tuple(
-        trusted(CaseLine, {**line.__dict__, "facts": part.facts, "decision": part.decision})
-        for line, part in zip(case.lines, terms, strict=True)
-    )
-    return trusted(Case, {**case.__dict__, "lines": lines})
-
-
-def _case_fixed(case: Case, null: str | None = None) -> tuple[object, ...]:
-    return (
-        case.id,
-        case.kind._value_,
-        case.ticket_id,
-        case.order_id or null,
-        case.serial or null,
-        case.parent_id or null,
-        case.customer_id or null,
-        _ts(case.created_at),
-    )
-
-
-_TS_TEXT: dict[datetime, str] = {}
-_TS_TEXT_SIZE = 64
-
-
-def _ts(value: datetime | None) -> str | None:
-    """Fixed-width UTC text, so that text order is time order."""
-    if value is None:
-        return None
-    # A commit formats the same few instants many times over (the event's time, its outbox
-    # rows' times, the lease), as equal values rather than the same objects.
-    text = _TS_TEXT.get(value)
-    if text is None:
-        utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
-        text = utc.isoformat(timespec="microseconds")
-        if len(_TS_TEXT) >= _TS_TEXT_SIZE:
-            _TS_TEXT.clear()
-        _TS_TEXT[value] = text
-    return text
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _ticket_row(
-    ticket: Ticket, *, exclude_none: bool = False, null: str | None = None
-) -> tuple[object, ...]:
-    """The ticket's columns in ``_TICKET_UPDATE`` order, ``null`` for the absent ones
-    (``''`` where the statement binds them through ``NULLIF``, see ``_NULL``)."""
-    # Enums bind as their plain str value (``_value_``, an instance attribute, where
-    # ``value`` is a property): given the enum, sqlite3 first looks for an adapter and for
-    # __conform__ before it stores the str the enum is (2% of an import's instructions).
-    return (
-        ticket.status,
-        ticket.status_category._value_,
-        ticket.version,
-        ticket.customer_id,
-        ticket.channel._value_,
-        ticket.assignee or null,
-        ticket.team or null,
-        ticket.merged_into or null,
-        ticket.parent_id or null,
-        ticket.follow_up_of or null,
-        _ts(ticket.due_at) or null,
-        _ts(ticket.sla_due_at) or null,
-        _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
-    )
-
-
-def _notification_row(
-    n: Notification, event_json: str | None = None, null: str | None = None
-) -> tuple[object, ...]:
-    return (
-        n.key,
-        n.handler,
-        n.event.subject_id,
-        n.event.sequence,
-        n.status.value,
-        n.attempts,
-        _ts(n.next_attempt_at),
-        _ts(n.lease_until) or null,
-        None if n.last_error is None else bounded_error(n.last_error),
-        _ts(n.created_at),
-        _ts(n.delivered_at) or null,
-        n.event.model_dump_json() if event_json is None else event_json,
-    )
+def _read_case(row: Sequence[Any]) -> Case:
+    return read_case(row[0], row[1])
 
 
 def _append_log(
@@ -422,31 +198,14 @@ def _append_log(
     """Insert a change's events and outbox rows, serialising each event once."""
     event_json: dict[int, str] = {}
     for event in events:
-        event_json[id(event)] = data = event.model_dump_json()
-        conn.execute(
-            "INSERT INTO events (subject_id, sequence, trigger, at, data) VALUES (?,?,?,?,?)",
-            (event.subject_id, event.sequence, event.trigger, _ts(event.at), data),
-        )
+        row = event_row(event)
+        event_json[id(event)] = row[4]  # type: ignore[assignment]
+        conn.execute(_EVENT_INSERT, row)
     for notification in notifications:
         conn.execute(
             _OUTBOX_INSERT,
-            _notification_row(notification, event_json.get(id(notification.event)), null=""),
+            notification_row(notification, event_json.get(id(notification.event)), null=""),
         )
-
-
-def _notification(row: sqlite3.Row) -> Notification:
-    return Notification(
-        key=row["key"],
-        handler=row["handler"],
-        event=Event.model_validate_json(row["event"]),
-        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
-        next_attempt_at=_dt(row["next_attempt_at"]),  # type: ignore[arg-type]
-        lease_until=_dt(row["lease_until"]),
-        status=DeliveryStatus(row["status"]),
-        attempts=row["attempts"],
-        last_error=row["last_error"],
-        delivered_at=_dt(row["delivered_at"]),
-    )
 
 
 _INPUT_ERRORS = (
@@ -578,13 +337,14 @@ class SQLiteStore:
             found = conn.execute("PRAGMA user_version").fetchone()[0]
             if found > SCHEMA_VERSION:
                 raise SchemaVersionError(found, SCHEMA_VERSION)
-            for version in range(found + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                if version == 4:
-                    _move_terms_out_of_data(conn)
-                conn.execute(f"PRAGMA user_version={version}")
+            if found == 0:  # a new database: as declared now
+                _create_schema(conn)
+            else:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for step in schema.MIGRATIONS[version]:
+                        _upgrade(conn, step, version)
+            if found != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             _build_missing_indexes(conn)  # an import killed before it could rebuild them
 
     @contextmanager
@@ -656,7 +416,7 @@ class SQLiteStore:
             self._insert_all(conn, changes)  # an import: batched statements
         else:
             for change in changes:
-                self._write(conn, change, change.ticket, _ticket_row(change.ticket, null=""))
+                self._write(conn, change, change.ticket, ticket_row(change.ticket, null=""))
 
     def _atomically(self, work: Callable[[sqlite3.Connection], None]) -> None:
         """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it or none. A plain call
@@ -687,10 +447,10 @@ class SQLiteStore:
         events: list[object] = []
         for change in changes:
             ticket = change.ticket
-            tickets += _ticket_row(ticket, exclude_none=True, null="")
-            tickets += (ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at))
+            tickets += ticket_row(ticket, exclude_none=True, null="")
+            tickets += (ticket.id, ticket.number, ticket.workflow, ts(ticket.created_at))
             for e in change.events:
-                events += (e.subject_id, e.sequence, e.trigger, _ts(e.at), _EVENT_JSON(e).decode())
+                events += event_row(e)
         conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
@@ -755,7 +515,7 @@ class SQLiteStore:
         row: tuple[object, ...] | None = None,
     ) -> None:
         if row is None:
-            row = _ticket_row(ticket, null="")
+            row = ticket_row(ticket, null="")
         if change.customer is not None:
             self._save_customer(conn, change.customer)
         if change.expected_version == 0:
@@ -764,7 +524,7 @@ class SQLiteStore:
             try:
                 conn.execute(
                     _TICKET_INSERT,
-                    (*row, ticket.id, ticket.number, ticket.workflow, _ts(ticket.created_at)),
+                    (*row, ticket.id, ticket.number, ticket.workflow, ts(ticket.created_at)),
                 )
             except sqlite3.IntegrityError:  # the failed statement wrote nothing
                 raise self._why_not_created(conn, (change,)) from None
@@ -778,10 +538,7 @@ class SQLiteStore:
                 raise ConcurrencyError(ticket.id, change.expected_version, self._version(ticket.id))
             _append_log(conn, change.events, change.outbox)
         for message in change.messages:
-            conn.execute(
-                "INSERT INTO messages (id, ticket_id, at, data) VALUES (?,?,?,?)",
-                (message.id, message.ticket_id, _ts(message.at), message.model_dump_json()),
-            )
+            conn.execute(_MESSAGE_INSERT, message_row(message))
         if change.delivered:
             self._acknowledge(conn, change.delivered, ticket.updated_at)
 
@@ -833,10 +590,10 @@ class SQLiteStore:
                 params.append(value)
         if query.created_from is not None:
             clauses.append("created_at >= ?")
-            params.append(_ts(query.created_from))
+            params.append(ts(query.created_from))
         if query.created_to is not None:
             clauses.append("created_at < ?")
-            params.append(_ts(query.created_to))
+            params.append(ts(query.created_to))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT data FROM tickets {where} ORDER BY created_at, number LIMIT ? OFFSET ?"
         with self._guard():
@@ -876,7 +633,7 @@ class SQLiteStore:
         conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer.id,))
         conn.execute(
             "INSERT OR REPLACE INTO customers (id, data) VALUES (?, ?)",
-            (customer.id, customer.model_dump_json()),
+            (customer.id, customer_data(customer)),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO contact_points (channel, address, customer_id) VALUES (?,?,?)",
@@ -906,7 +663,7 @@ class SQLiteStore:
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE due_at IS NOT NULL AND due_at <= ? "
                 "ORDER BY due_at, number LIMIT ?",
-                (_ts(before), limit),
+                (ts(before), limit),
             ).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]
 
@@ -916,7 +673,7 @@ class SQLiteStore:
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE sla_due_at IS NOT NULL AND sla_due_at <= ? "
                 "ORDER BY sla_due_at, number LIMIT ?",
-                (_ts(before), limit),
+                (ts(before), limit),
             ).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]
 
@@ -931,16 +688,16 @@ class SQLiteStore:
         check_limit(limit)
         with self._transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' "
+                f"SELECT {_OUTBOX_SELECT} FROM outbox WHERE status = 'pending' "
                 "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
                 "ORDER BY next_attempt_at, key LIMIT ?",
-                (_ts(now), _ts(now), limit),
+                (ts(now), ts(now), limit),
             ).fetchall()
             conn.executemany(
                 "UPDATE outbox SET lease_until = ? WHERE key = ?",
-                [(_ts(lease_until), row["key"]) for row in rows],
+                [(ts(lease_until), row["key"]) for row in rows],
             )
-        return [attrs.evolve(_notification(row), lease_until=lease_until) for row in rows]
+        return [attrs.evolve(read_notification(row), lease_until=lease_until) for row in rows]
 
     @staticmethod
     def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
@@ -949,9 +706,9 @@ class SQLiteStore:
             "WHERE key = ? AND status = 'pending'"
         )
         if len(keys) == 1:
-            conn.execute(sql, (_ts(at), keys[0]))
+            conn.execute(sql, (ts(at), keys[0]))
         else:
-            conn.executemany(sql, [(_ts(at), key) for key in keys])
+            conn.executemany(sql, [(ts(at), key) for key in keys])
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:
@@ -966,21 +723,21 @@ class SQLiteStore:
                 "WHERE key = ? AND status = 'pending'",
                 (
                     bounded_error(error),
-                    _ts(retry_at),
+                    ts(retry_at),
                     DeliveryStatus.PENDING.value if retry_at else DeliveryStatus.DEAD.value,
                     key,
                 ),
             )
 
     def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
-        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+        sql = f"SELECT {_OUTBOX_SELECT} FROM outbox"
         params: tuple[object, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
             params = (status.value,)
         with self._guard():
             rows = self._conn.execute(sql + " ORDER BY created_at, key", params).fetchall()
-        return [_notification(row) for row in rows]
+        return [read_notification(row) for row in rows]
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
         self._atomically(lambda conn: self._write_cases(conn, changes))
@@ -988,16 +745,16 @@ class SQLiteStore:
     def _write_cases(self, conn: sqlite3.Connection, changes: Sequence[CaseChange]) -> None:
         for change in changes:
             case = change.case
-            row = _case_row(case, null="")
+            row = case_row(case, null="")
             if change.order_check is not None and case.order_id is not None:
                 # BEGIN IMMEDIATE holds the write lock: nobody adds a case before COMMIT
                 kinds = [kind.value for kind in change.order_check_kinds]
                 of_kinds = f" AND kind IN ({','.join('?' * len(kinds))})" if kinds else ""
                 change.order_check(
                     [
-                        _case(found)
+                        _read_case(found)
                         for found in conn.execute(
-                            f"SELECT {_CASE_COLUMNS} FROM cases WHERE order_id = ?{of_kinds} "
+                            f"SELECT {_CASE_SELECT} FROM cases WHERE order_id = ?{of_kinds} "
                             "ORDER BY created_at, id",
                             (case.order_id, *kinds),
                         )
@@ -1011,12 +768,12 @@ class SQLiteStore:
             try:
                 if change.expected_version == 0:
                     conn.execute(
-                        _CASE_INSERT, (*row, _case_terms(case) or "", *_case_fixed(case, null=""))
+                        _CASE_INSERT, (*row, case_terms(case) or "", *case_key(case, null=""))
                     )
                 elif (
                     conn.execute(
                         _CASE_UPDATE_TERMS,
-                        (*row, _case_terms(case) or "", case.id, change.expected_version),
+                        (*row, case_terms(case) or "", case.id, change.expected_version),
                     )
                     if change.terms_changed
                     else conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version))
@@ -1041,11 +798,11 @@ class SQLiteStore:
         check_id(case_id, "case_id")
         with self._guard():
             row = self._conn.execute(
-                f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)
+                f"SELECT {_CASE_SELECT} FROM cases WHERE id = ?", (case_id,)
             ).fetchone()
         if row is None:
             raise CaseNotFound(case_id)
-        return _case(row)
+        return _read_case(row)
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
         clauses: list[str] = []
@@ -1066,21 +823,21 @@ class SQLiteStore:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._guard():
             rows = self._conn.execute(
-                f"SELECT {_CASE_COLUMNS} FROM cases {where} ORDER BY created_at, id LIMIT ?",
+                f"SELECT {_CASE_SELECT} FROM cases {where} ORDER BY created_at, id LIMIT ?",
                 (*params, query.limit),
             ).fetchall()
-        return [_case(row) for row in rows]
+        return [_read_case(row) for row in rows]
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         check_limit(limit)
         with self._guard():
             rows = self._conn.execute(
-                f"SELECT {_CASE_COLUMNS} FROM cases "
+                f"SELECT {_CASE_SELECT} FROM cases "
                 "WHERE step_due_at IS NOT NULL AND step_due_at <= ? "
                 "ORDER BY step_due_at, id LIMIT ?",
-                (_ts(before), limit),
+                (ts(before), limit),
             ).fetchall()
-        return [_case(row) for row in rows]
+        return [_read_case(row) for row in rows]
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""

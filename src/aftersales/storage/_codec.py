@@ -1,0 +1,303 @@
+"""The one row mapper every SQL store shares (eventsourcing's ``Mapper``).
+
+A ticket, a case, an event, a message or a notification becomes a tuple of plain values in
+a fixed column order (the ``*_COLUMNS`` names below) and comes back from its columns. The
+stores only say how a tuple reaches their database: pre-rendered statements take the
+tuples as they are, so a new indexed field is a change here and in
+:mod:`aftersales.storage._schema`, never in a backend.
+
+Absent values are ``null``: ``None`` by default, ``''`` for a store that binds them
+through ``NULLIF(?, '')`` (see :data:`aftersales.storage.sqlite._NULL`). Instants are
+fixed-width UTC text (:func:`ts`), so that text order is time order on every database.
+Enums bind as their plain ``str`` value (``_value_``, an instance attribute, where
+``value`` is a property): given the enum, sqlite3 first looks for an adapter and for
+``__conform__`` before it stores the str the enum is (2% of an import's instructions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import TypeAdapter, create_model
+
+from aftersales.models import Case, Customer, Event, Message, Ticket
+from aftersales.models._base import Record, trusted
+from aftersales.models.case import CaseLine
+from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage._protocol import bounded_error
+
+__all__ = [
+    "CASE_COLUMNS",
+    "CASE_KEY_COLUMNS",
+    "EVENT_COLUMNS",
+    "MESSAGE_COLUMNS",
+    "OUTBOX_COLUMNS",
+    "SCHEMA_VERSION",
+    "TERMS_FIELDS",
+    "TICKET_COLUMNS",
+    "TICKET_KEY_COLUMNS",
+    "case_data",
+    "case_key",
+    "case_row",
+    "case_terms",
+    "customer_data",
+    "dt",
+    "event_row",
+    "message_row",
+    "notification_row",
+    "read_case",
+    "read_notification",
+    "ticket_key",
+    "ticket_row",
+    "ts",
+]
+
+SCHEMA_VERSION = 5
+"""The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
+
+TICKET_COLUMNS = (
+    "status",
+    "status_category",
+    "version",
+    "customer_id",
+    "channel",
+    "assignee",
+    "team",
+    "merged_into",
+    "parent_id",
+    "follow_up_of",
+    "due_at",
+    "sla_due_at",
+    "data",
+)
+"""The ticket's columns a transition writes, in :func:`ticket_row` order."""
+TICKET_KEY_COLUMNS = ("id", "number", "workflow", "created_at")
+"""The ticket's columns written once, at insert, in :func:`ticket_key` order."""
+CASE_COLUMNS = ("status", "status_category", "version", "step_due_at", "data")
+"""The case's columns a transition writes, in :func:`case_row` order; ``terms`` is
+written apart (see :func:`case_terms`)."""
+CASE_KEY_COLUMNS = (
+    "id",
+    "kind",
+    "ticket_id",
+    "order_id",
+    "serial",
+    "parent_id",
+    "customer_id",
+    "created_at",
+)
+"""The case's columns written once, at insert, in :func:`case_key` order: a case's kind,
+ticket, order, serial number, parent and customer never change."""
+EVENT_COLUMNS = ("subject_id", "sequence", "trigger", "at", "data")
+MESSAGE_COLUMNS = ("id", "ticket_id", "at", "data")
+OUTBOX_COLUMNS = (
+    "key",
+    "handler",
+    "subject_id",
+    "sequence",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "last_error",
+    "created_at",
+    "delivered_at",
+    "event",
+)
+
+_TS_TEXT: dict[datetime, str] = {}
+_TS_TEXT_SIZE = 64
+
+
+def ts(value: datetime | None) -> str | None:
+    """Fixed-width UTC text, so that text order is time order."""
+    if value is None:
+        return None
+    # A commit formats the same few instants many times over (the event's time, its outbox
+    # rows' times, the lease), as equal values rather than the same objects.
+    text = _TS_TEXT.get(value)
+    if text is None:
+        utc = value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+        text = utc.isoformat(timespec="microseconds")
+        if len(_TS_TEXT) >= _TS_TEXT_SIZE:
+            _TS_TEXT.clear()
+        _TS_TEXT[value] = text
+    return text
+
+
+def dt(value: str | None) -> datetime | None:
+    """The instant of :func:`ts` text."""
+    return None if value is None else datetime.fromisoformat(value)
+
+
+# ---------------------------------------------------------------------------- tickets
+
+_TICKET_JSON = Ticket.__pydantic_serializer__.to_json
+
+
+def ticket_row(
+    ticket: Ticket, *, exclude_none: bool = False, null: str | None = None
+) -> tuple[object, ...]:
+    """The ticket's :data:`TICKET_COLUMNS`, ``null`` for the absent ones."""
+    return (
+        ticket.status,
+        ticket.status_category._value_,
+        ticket.version,
+        ticket.customer_id,
+        ticket.channel._value_,
+        ticket.assignee or null,
+        ticket.team or null,
+        ticket.merged_into or null,
+        ticket.parent_id or null,
+        ticket.follow_up_of or null,
+        ts(ticket.due_at) or null,
+        ts(ticket.sla_due_at) or null,
+        _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
+    )
+
+
+def ticket_key(ticket: Ticket) -> tuple[object, ...]:
+    """The ticket's :data:`TICKET_KEY_COLUMNS`."""
+    return (ticket.id, ticket.number, ticket.workflow, ts(ticket.created_at))
+
+
+# ---------------------------------------------------------------------------- cases
+
+TERMS_FIELDS = ("facts", "decision")
+"""The fields of a case line kept in the ``terms`` column rather than in ``data``: what the
+policy decided on and its decision, most of a case's size and left alone by most steps.
+The codec takes their types from :class:`~aftersales.models.CaseLine` and knows nothing of
+policies."""
+
+_CASE_JSON = Case.__pydantic_serializer__.to_json
+_WITHOUT_TERMS = {"lines": {"__all__": set(TERMS_FIELDS)}}
+_ONLY_TERMS = {"lines": {"__all__": set(TERMS_FIELDS)}}
+_LineTerms: type[Record] = create_model(  # the terms of a line, typed as CaseLine has them
+    "_LineTerms",
+    __base__=Record,
+    **{name: (CaseLine.model_fields[name].annotation, None) for name in TERMS_FIELDS},  # type: ignore[call-overload]
+)
+_TERMS: TypeAdapter[tuple[Record, ...]] = TypeAdapter(tuple[_LineTerms, ...])  # type: ignore[valid-type]
+
+
+def case_row(case: Case, null: str | None = None) -> tuple[object, ...]:
+    """The case's :data:`CASE_COLUMNS`. The others (see :func:`case_key`) are set once:
+    an UPDATE that leaves them out does not rewrite their indexes on every step."""
+    return (
+        case.status,
+        case.status_category._value_,
+        case.version,
+        ts(case.step_due_at) or null,
+        case_data(case),
+    )
+
+
+def case_key(case: Case, null: str | None = None) -> tuple[object, ...]:
+    """The case's :data:`CASE_KEY_COLUMNS`."""
+    return (
+        case.id,
+        case.kind._value_,
+        case.ticket_id,
+        case.order_id or null,
+        case.serial or null,
+        case.parent_id or null,
+        case.customer_id or null,
+        ts(case.created_at),
+    )
+
+
+def case_data(case: Case) -> str:
+    """The ``data`` column: the case without its lines' :data:`TERMS_FIELDS`."""
+    # Every field that may be None defaults to None (a test holds this), so leaving the
+    # Nones out loses nothing.
+    return _CASE_JSON(case, exclude_none=True, exclude=_WITHOUT_TERMS).decode()
+
+
+def case_terms(case: Case) -> str | None:
+    """The ``terms`` column: each line's :data:`TERMS_FIELDS` as a JSON array in line
+    order, or None when no line has any."""
+    if all(getattr(line, name) is None for line in case.lines for name in TERMS_FIELDS):
+        return None
+    # '{"lines":[...]}' -> '[...]'
+    return _CASE_JSON(case, exclude_none=True, include=_ONLY_TERMS).decode()[9:-1]
+
+
+def read_case(data: str, terms: str | None) -> Case:
+    """The case of its ``data`` and ``terms`` columns."""
+    case = Case.model_validate_json(data)
+    if terms is None:
+        return case
+    # Each part validated on its own and put together as it was taken apart, without
+    # merging JSON (which validates slower: pydantic's JSON parser beats dict input).
+    parts = _TERMS.validate_json(terms)
+    lines = tuple(
+        trusted(CaseLine, {**line.__dict__, **part.__dict__})
+        for line, part in zip(case.lines, parts, strict=True)
+    )
+    return trusted(Case, {**case.__dict__, "lines": lines})
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+_EVENT_JSON = Event.__pydantic_serializer__.to_json
+
+
+def event_row(event: Event) -> tuple[object, ...]:
+    """The event's :data:`EVENT_COLUMNS`, its JSON last."""
+    return (
+        event.subject_id,
+        event.sequence,
+        event.trigger,
+        ts(event.at),
+        _EVENT_JSON(event).decode(),
+    )
+
+
+def message_row(message: Message) -> tuple[object, ...]:
+    """The message's :data:`MESSAGE_COLUMNS`."""
+    return (message.id, message.ticket_id, ts(message.at), message.model_dump_json())
+
+
+def customer_data(customer: Customer) -> str:
+    """The customer's ``data`` column."""
+    return customer.model_dump_json()
+
+
+def notification_row(
+    n: Notification, event_json: str | None = None, null: str | None = None
+) -> tuple[object, ...]:
+    """The notification's :data:`OUTBOX_COLUMNS` (``event_json``: its event's JSON, when
+    already made); an error text cut to its bound."""
+    return (
+        n.key,
+        n.handler,
+        n.event.subject_id,
+        n.event.sequence,
+        n.status.value,
+        n.attempts,
+        ts(n.next_attempt_at),
+        ts(n.lease_until) or null,
+        None if n.last_error is None else bounded_error(n.last_error),
+        ts(n.created_at),
+        ts(n.delivered_at) or null,
+        n.event.model_dump_json() if event_json is None else event_json,
+    )
+
+
+def read_notification(row: Mapping[str, Any]) -> Notification:
+    """The notification of an outbox row, by column name."""
+    return Notification(
+        key=row["key"],
+        handler=row["handler"],
+        event=Event.model_validate_json(row["event"]),
+        created_at=dt(row["created_at"]),  # type: ignore[arg-type]
+        next_attempt_at=dt(row["next_attempt_at"]),  # type: ignore[arg-type]
+        lease_until=dt(row["lease_until"]),
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        delivered_at=dt(row["delivered_at"]),
+    )

@@ -1,0 +1,425 @@
+"""The one declaration of the SQL stores' tables, indexes and migrations, as data.
+
+:class:`~aftersales.storage.SQLiteStore` renders its DDL from :data:`TABLES` and
+:data:`INDEXES` (:func:`sqlite_create`, :func:`sqlite_index`);
+:class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore` builds its ``sa.Table`` objects from
+them. A new database is created as declared here, at :data:`SCHEMA_VERSION`; an older one
+is brought up to it by the steps of :data:`MIGRATIONS`, which each backend carries out with
+its own statements. A new indexed field is a column and an index here, a column in
+:mod:`aftersales.storage._codec`, and one migration step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import attrs
+
+from aftersales.models import Case
+from aftersales.storage._codec import SCHEMA_VERSION, case_data, case_terms
+
+__all__ = [
+    "INDEXES",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "AddColumn",
+    "Column",
+    "CreateIndex",
+    "CreateTable",
+    "EventsByRowid",
+    "ExactText",
+    "Index",
+    "MoveTermsOutOfData",
+    "Step",
+    "Table",
+    "Type",
+    "WidenIds",
+    "move_terms",
+    "sqlite_create",
+    "sqlite_index",
+]
+
+
+class Type(Enum):
+    """A column's kind of value. Every text type is ``TEXT`` on SQLite."""
+
+    STRING = "string"  # VARCHAR(length): compared and indexed
+    INTEGER = "integer"
+    BIG_INTEGER = "big_integer"
+    TEXT = "text"  # unbounded text, never indexed
+    DATA = "data"  # a record's JSON (LONGTEXT on MySQL and MariaDB)
+
+
+@attrs.frozen
+class Column:
+    name: str
+    type: Type
+    length: int | None = None
+    nullable: bool = True
+    unique: bool = False
+    rowid: bool = False
+    """The order of insertion, which SQLite keeps as its ``rowid``: the column exists on
+    the other databases only."""
+
+
+def _id(name: str, *, nullable: bool = False) -> Column:
+    """An Identifier: up to 128 characters."""
+    return Column(name, Type.STRING, 128, nullable)
+
+
+def _short(name: str, length: int = 32, *, nullable: bool = False) -> Column:
+    return Column(name, Type.STRING, length, nullable)
+
+
+def _time(name: str, *, nullable: bool = True) -> Column:
+    """An instant as fixed-width UTC text (see :func:`aftersales.storage._codec.ts`)."""
+    return Column(name, Type.STRING, 40, nullable)
+
+
+def _data(name: str = "data", *, nullable: bool = False) -> Column:
+    return Column(name, Type.DATA, nullable=nullable)
+
+
+@attrs.frozen
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...] = ()
+    """Rows a new table starts with."""
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+@attrs.frozen
+class Index:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    where: tuple[str, str] | None = None
+    """``(column, condition)``: the index holds only the rows where ``column condition``
+    holds, on databases with partial indexes (SQLite, PostgreSQL). Elsewhere it holds every
+    row and starts with ``column`` (unless it has it already), so the rows the condition
+    leaves out are still skipped by a range."""
+
+    @property
+    def condition(self) -> str | None:
+        return None if self.where is None else f"{self.where[0]} {self.where[1]}"
+
+    @property
+    def full_columns(self) -> tuple[str, ...]:
+        """The columns on a database without partial indexes."""
+        if self.where is None or self.where[0] in self.columns:
+            return self.columns
+        return (self.where[0], *self.columns)
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "tickets",
+        (
+            _id("id"),
+            Column("number", Type.INTEGER, nullable=False, unique=True),
+            _short("workflow", 128),
+            _short("status", 128),
+            _short("status_category"),
+            Column("version", Type.INTEGER, nullable=False),
+            _short("customer_id", 128),
+            _short("channel"),
+            _short("assignee", 128, nullable=True),
+            _short("team", 128, nullable=True),
+            _short("merged_into", 128, nullable=True),
+            _short("parent_id", 128, nullable=True),
+            _short("follow_up_of", 128, nullable=True),
+            _time("created_at", nullable=False),
+            _time("due_at"),
+            _time("sla_due_at"),
+            _data(),
+        ),
+        ("id",),
+    ),
+    Table(
+        "events",
+        (
+            _id("subject_id"),
+            Column("sequence", Type.INTEGER, nullable=False),
+            _short("trigger", 128),
+            _time("at", nullable=False),
+            _data(),
+        ),
+        ("subject_id", "sequence"),
+    ),
+    Table(
+        "messages",
+        (
+            _id("id"),
+            _id("ticket_id"),
+            _time("at", nullable=False),
+            # messages with the same time: in the order the changes added them
+            Column("position", Type.BIG_INTEGER, nullable=False, rowid=True),
+            _data(),
+        ),
+        ("id",),
+    ),
+    Table("customers", (_short("id", 128), _data()), ("id",)),
+    Table(
+        "contact_points",
+        (_short("channel"), _short("address", 200), _short("customer_id", 128)),
+        ("channel", "address"),
+    ),
+    Table(
+        "outbox",
+        (
+            _short("key", 255),
+            _short("handler", 200),
+            _id("subject_id"),
+            Column("sequence", Type.INTEGER, nullable=False),
+            _short("status", 16),
+            Column("attempts", Type.INTEGER, nullable=False),
+            _time("next_attempt_at", nullable=False),
+            _time("lease_until"),
+            Column("last_error", Type.TEXT),
+            _time("created_at", nullable=False),
+            _time("delivered_at"),
+            _data("event"),
+        ),
+        ("key",),
+    ),
+    Table(
+        "counters",
+        (_short("name", 64), Column("value", Type.BIG_INTEGER, nullable=False)),
+        ("name",),
+        rows=(("ticket_number", 1),),
+    ),
+    Table(
+        "state",
+        (_short("key", 255), Column("value", Type.TEXT, nullable=False)),
+        ("key",),
+    ),
+    Table(
+        "cases",
+        (
+            _id("id"),
+            _short("kind"),
+            _short("ticket_id", 128),
+            _short("order_id", 128, nullable=True),
+            _short("serial", 128, nullable=True),
+            _short("parent_id", 128, nullable=True),
+            _short("customer_id", 128, nullable=True),
+            _short("status", 128),
+            _short("status_category"),
+            Column("version", Type.INTEGER, nullable=False),
+            _time("step_due_at"),
+            _time("created_at", nullable=False),
+            _data(),
+            _data("terms", nullable=True),  # the lines' facts and decisions (see _codec)
+        ),
+        ("id",),
+    ),
+)
+
+_NOT_NULL = "IS NOT NULL"
+INDEXES: tuple[Index, ...] = (
+    Index("tickets_customer", "tickets", ("customer_id", "created_at")),
+    Index("tickets_status", "tickets", ("status_category", "status")),
+    Index("tickets_assignee", "tickets", ("assignee",), ("assignee", _NOT_NULL)),
+    Index("tickets_created", "tickets", ("created_at", "number")),
+    Index("tickets_due", "tickets", ("due_at",), ("due_at", _NOT_NULL)),
+    Index("tickets_sla_due", "tickets", ("sla_due_at", "id"), ("sla_due_at", _NOT_NULL)),
+    Index("messages_ticket", "messages", ("ticket_id", "at")),
+    Index("outbox_pending", "outbox", ("next_attempt_at",), ("status", "= 'pending'")),
+    Index("cases_ticket", "cases", ("ticket_id", "created_at")),
+    Index("cases_order", "cases", ("order_id",), ("order_id", _NOT_NULL)),
+    Index("cases_serial", "cases", ("serial",), ("serial", _NOT_NULL)),
+    Index("cases_parent", "cases", ("parent_id",), ("parent_id", _NOT_NULL)),
+    Index("cases_step_due", "cases", ("step_due_at", "id"), ("step_due_at", _NOT_NULL)),
+)
+
+
+def table(name: str) -> Table:
+    return next(t for t in TABLES if t.name == name)
+
+
+def indexes_of(table_name: str) -> tuple[Index, ...]:
+    return tuple(index for index in INDEXES if index.table == table_name)
+
+
+# ---------------------------------------------------------------------------- migrations
+
+
+@attrs.frozen
+class CreateTable:
+    """Create the table (and its indexes) as it was at the step's version: without the
+    columns and indexes that later steps add."""
+
+    table: str
+
+
+@attrs.frozen
+class AddColumn:
+    table: str
+    column: str
+
+
+@attrs.frozen
+class CreateIndex:
+    index: str
+
+
+@attrs.frozen
+class MoveTermsOutOfData:
+    """Rows written before version 4 hold their lines' facts and decisions in ``data``. A
+    step that leaves them alone rewrites ``data`` only, so they move to ``terms``."""
+
+
+@attrs.frozen
+class EventsByRowid:
+    """SQLiteStore's version 1 made ``events`` a WITHOUT ROWID table; it becomes a rowid
+    table. SQLite advises WITHOUT ROWID only for rows under about a twentieth of a page,
+    and events run from 300 bytes to 2 KB (a return's first event holds its policy
+    decision): in the clustered layout those spilled to overflow pages, and a subject's
+    late event split full pages in the middle; appended rows with a small key index write
+    about a fifth fewer pages per return. Nothing to do on other databases."""
+
+
+@attrs.frozen
+class WidenIds:
+    """Version 4 kept these ids in 64 characters (an Identifier has up to 128). SQLite
+    does not enforce a VARCHAR's length: nothing to do there."""
+
+    columns: tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class ExactText:
+    """Compare text exactly: on MySQL and MariaDB, convert every table to a binary
+    collation without padding (their default folds case, accents, trailing spaces and
+    emoji). Other databases compare exactly already."""
+
+
+Step = (
+    CreateTable
+    | AddColumn
+    | CreateIndex
+    | MoveTermsOutOfData
+    | EventsByRowid
+    | WidenIds
+    | ExactText
+)
+"""One step of a migration; each backend carries out each kind with its own statements."""
+
+MIGRATIONS: dict[int, tuple[Step, ...]] = {
+    2: (AddColumn("tickets", "sla_due_at"), CreateIndex("tickets_sla_due"), CreateTable("state")),
+    3: (CreateTable("cases"),),
+    4: (AddColumn("cases", "terms"), MoveTermsOutOfData(), EventsByRowid()),
+    5: (
+        WidenIds(
+            (
+                ("tickets", "id"),
+                ("events", "subject_id"),
+                ("messages", "id"),
+                ("messages", "ticket_id"),
+                ("outbox", "subject_id"),
+                ("cases", "id"),
+            )
+        ),
+        ExactText(),
+    ),
+}
+"""Schema version → the steps that upgrade the version before it to it. Version 1 is
+where every database began; a new one is created at :data:`SCHEMA_VERSION` at once."""
+
+assert max(MIGRATIONS) == SCHEMA_VERSION
+
+
+def added_later(version: int) -> tuple[set[tuple[str, str]], set[str]]:
+    """The columns (as ``(table, column)``) and indexes that steps after ``version``
+    add."""
+    columns: set[tuple[str, str]] = set()
+    indexes: set[str] = set()
+    for later in range(version + 1, SCHEMA_VERSION + 1):
+        for step in MIGRATIONS[later]:
+            if isinstance(step, AddColumn):
+                columns.add((step.table, step.column))
+            elif isinstance(step, CreateIndex):
+                indexes.add(step.index)
+    return columns, indexes
+
+
+def move_terms(
+    page: Callable[[object], list[tuple[Any, str]]],
+    write: Callable[[list[tuple[str, str | None, Any]]], None],
+    start: object,
+) -> None:
+    """Carry out :class:`MoveTermsOutOfData`: ``page(after)`` returns up to a thousand
+    ``(key, data)`` rows with keys beyond ``after``, in key order; ``write`` takes
+    ``(data, terms, key)`` rows."""
+    last = start
+    while rows := page(last):
+        write(
+            [
+                (case_data(case), case_terms(case), key)
+                for key, data in rows
+                for case in (Case.model_validate_json(data),)
+            ]
+        )
+        last = rows[-1][0]
+
+
+# ---------------------------------------------------------------------------- SQLite DDL
+
+_SQLITE_TYPES = {
+    Type.STRING: "TEXT",
+    Type.TEXT: "TEXT",
+    Type.DATA: "TEXT",
+    Type.INTEGER: "INTEGER",
+    Type.BIG_INTEGER: "INTEGER",
+}
+
+
+def sqlite_column(column: Column) -> str:
+    """A column's definition in SQLite DDL."""
+    return (
+        f"{column.name} {_SQLITE_TYPES[column.type]}"
+        + ("" if column.nullable else " NOT NULL")
+        + (" UNIQUE" if column.unique else "")
+    )
+
+
+def sqlite_index(index: Index, *, if_not_exists: bool = False) -> str:
+    """``CREATE INDEX`` for SQLite, partial where the index has a condition."""
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    where = "" if index.condition is None else f" WHERE {index.condition}"
+    return (
+        f"CREATE INDEX {exists}{index.name} ON {index.table} ({', '.join(index.columns)})" + where
+    )
+
+
+def sqlite_create(name: str, version: int = SCHEMA_VERSION) -> list[str]:
+    """The statements that create table ``name`` on SQLite as it was at ``version``, with
+    its indexes and first rows."""
+    columns, indexes = added_later(version)
+    declared = table(name)
+    definitions = [
+        sqlite_column(column)
+        for column in declared.columns
+        if not column.rowid and (name, column.name) not in columns
+    ]
+    definitions.append(f"PRIMARY KEY ({', '.join(declared.primary_key)})")
+    statements = [f"CREATE TABLE {name} (\n    " + ",\n    ".join(definitions) + "\n)"]
+    statements += [sqlite_index(i) for i in indexes_of(name) if i.name not in indexes]
+    for row in declared.rows:
+        statements.append(
+            f"INSERT INTO {name} VALUES ({', '.join(_sqlite_literal(v) for v in row)})"
+        )
+    return statements
+
+
+def _sqlite_literal(value: object) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
