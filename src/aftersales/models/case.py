@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 from typing_extensions import Self
 
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text, new_id
@@ -23,11 +23,13 @@ from aftersales.policies.decision import Decision
 from aftersales.policies.facts import Facts, RepairRecord
 
 __all__ = [
+    "AnyKind",
     "Case",
     "CaseKind",
     "CaseLine",
     "ComplaintDetails",
     "ExchangeDetails",
+    "KindName",
     "RefundDetails",
     "RefundMethod",
     "RepairDetails",
@@ -35,6 +37,8 @@ __all__ = [
     "ReturnLogistics",
     "ReturnMethod",
     "UnitResult",
+    "case_kind",
+    "register_kind",
 ]
 
 
@@ -46,6 +50,60 @@ class CaseKind(str, Enum):
     REFUND = "refund"
     REPAIR = "repair"
     COMPLAINT = "complaint"
+
+
+class KindName(str):
+    """The name of a case kind registered beside the shipped :class:`CaseKind` members
+    (``"visit"``). It is its str (equal, same hash) and, like an enum member, has
+    ``value``; one object per name, so ``is`` compares kinds as it does members."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        """The name as a plain str (as ``CaseKind.RETURN.value`` is ``"return"``)."""
+        return str.__str__(self)
+
+    @property
+    def _value_(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"KindName({str.__repr__(self)})"
+
+
+AnyKind = CaseKind | KindName
+"""A case's kind: a shipped :class:`CaseKind` member or a registered :class:`KindName`."""
+
+_KINDS: dict[str, AnyKind] = {kind.value: kind for kind in CaseKind}
+_DETAILS: dict[str, type[Record]] = {}
+
+
+def register_kind(name: str, details: type[Record] | None = None) -> AnyKind:
+    """Make ``name`` a case kind that cases may have and stores may load (the shipped
+    ones are known already), with ``details`` the model that validates its cases'
+    :attr:`Case.details`. Registering a name again with the same details model is a
+    no-op; with another one it is refused: stored cases must keep loading the same way."""
+    kind = _KINDS.get(name)
+    if kind is None:
+        kind = _KINDS.setdefault(name, KindName(name))
+    if details is not None:
+        known = _DETAILS.setdefault(kind.value, details)
+        if known is not details:
+            raise ValueError(
+                f"case kind {name!r} is registered with the details model {known.__name__}"
+            )
+    return kind
+
+
+def case_kind(value: object) -> AnyKind:
+    """The registered kind named ``value``; ValueError for a name nobody registered."""
+    if value.__class__ is CaseKind:
+        return value
+    kind = _KINDS.get(value) if isinstance(value, str) else None
+    if kind is None:
+        raise ValueError(f"unknown case kind {value!r}; registered: {sorted(_KINDS)}")
+    return kind
 
 
 class UnitResult(str, Enum):
@@ -225,7 +283,9 @@ class Case(Record):
     """
 
     id: Identifier = Field(default_factory=new_id)
-    kind: CaseKind
+    kind: AnyKind
+    """A :class:`CaseKind` member for the shipped kinds, else the :class:`KindName` of a
+    registered kind (any other name is refused)."""
     workflow: Identifier
     status: Identifier
     status_category: StatusCategory
@@ -248,11 +308,28 @@ class Case(Record):
     repair: RepairDetails | None = None
     complaint: ComplaintDetails | None = None
     exchange: ExchangeDetails | None = None
+    details: SerializeAsAny[Record] | None = None
+    """The details of a registered kind's case (a visit's window and technician), one JSON
+    field validated by the kind's details model; the shipped kinds keep their own fields."""
     step_due_at: Instant | None = None
     step_action: Identifier | None = None
     created_at: Instant
     updated_at: Instant
     closed_at: Instant | None = None
+
+    @field_validator("kind", mode="plain")
+    @classmethod
+    def _registered_kind(cls, value: object) -> AnyKind:
+        return case_kind(value)
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _kind_details(cls, value: object, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        model = None if kind is None else _DETAILS.get(kind.value)
+        if value is None or model is None or isinstance(value, model):
+            return value
+        return model.model_validate(value)
 
     @property
     def serial(self) -> str | None:

@@ -1,0 +1,57 @@
+"""After-sales cases as a registry of kinds.
+
+A case kind is one module declaring a :class:`CaseKindSpec`: its workflow, the model of
+its details, its opener, step time limits and cascades as data (which trigger opens which
+kind of case, which closes the case waiting on it). :data:`KINDS` are the kinds every desk
+registers; an application adds its own with :meth:`CaseDesk.register` (or the ``kinds``
+of :class:`CaseDesk`), and opens their cases with :meth:`CaseDesk.open`.
+
+The shipped kinds: returns, exchanges, refunds, warranty repairs, complaints, and on-site
+service visits (:mod:`aftersales.cases.visits`).
+"""
+
+from aftersales.cases._desk import CaseDesk, DueCase
+from aftersales.cases._goods import ClaimLine
+from aftersales.cases._records import LINE_CHANGES, fold_case
+from aftersales.cases._spec import CLOSES_PARENT, CaseKindSpec, ClosesParent, Opens, StepLimit
+from aftersales.cases._writer import Policy
+from aftersales.cases.complaints import COMPLAINT
+from aftersales.cases.exchanges import EXCHANGE, Inventory, MemoryInventory
+from aftersales.cases.refunds import REFUND
+from aftersales.cases.repairs import REPAIR
+from aftersales.cases.returns import RETURN
+from aftersales.cases.visits import VISIT
+
+KINDS: tuple[CaseKindSpec, ...] = (RETURN, EXCHANGE, REFUND, REPAIR, COMPLAINT, VISIT)
+"""The case kinds every desk registers, in this order."""
+
+DEFAULT_STEP_LIMITS: dict[str, dict[str, StepLimit]] = {
+    spec.workflow.name: dict(spec.step_limits) for spec in KINDS
+}
+"""Time limits per workflow and state of the shipped kinds (each kind declares its own;
+``Desk(step_limits=...)`` overrides them). A refund's limit comes from its policy's due
+date when there is one (China's 三包 parts wait is 90 days; refunds are due in 7 or 14)."""
+
+__all__ = [
+    "CLOSES_PARENT",
+    "COMPLAINT",
+    "DEFAULT_STEP_LIMITS",
+    "EXCHANGE",
+    "KINDS",
+    "LINE_CHANGES",
+    "REFUND",
+    "REPAIR",
+    "RETURN",
+    "VISIT",
+    "CaseDesk",
+    "CaseKindSpec",
+    "ClaimLine",
+    "ClosesParent",
+    "DueCase",
+    "Inventory",
+    "MemoryInventory",
+    "Opens",
+    "Policy",
+    "StepLimit",
+    "fold_case",
+]
