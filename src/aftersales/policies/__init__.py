@@ -18,9 +18,15 @@ no storage, the claim date is a fact) and ask a policy (a :class:`PolicySet`, a
 ('allowed', '2024-03-10')
 >>> print(decision.explain("zh"))
 在七日无理由退货期限内，截止日期为 2024-03-10
+
+Rule kinds are one module each in :mod:`~aftersales.policies.rules`, jurisdictions one
+module each in :mod:`~aftersales.policies.presets` (add yours with
+:func:`~aftersales.policies.presets.register`), and reason messages are templates keyed by
+language in :mod:`~aftersales.policies.messages` (add a language with
+:func:`~aftersales.policies.messages.add_language`).
 """
 
-from aftersales.policies import presets
+from aftersales.policies import messages, presets
 from aftersales.policies.book import PolicyBook, PolicySet, PolicyVersion
 from aftersales.policies.dates import (
     ClosedDays,
@@ -118,6 +124,7 @@ __all__ = [
     "count_window",
     "decide",
     "local_date",
+    "messages",
     "presets",
     "working_calendar",
 ]
