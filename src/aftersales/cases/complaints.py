@@ -64,3 +64,6 @@ COMPLAINT = CaseKindSpec(
     environment=_environment,
 )
 """The complaint kind."""
+
+KIND = COMPLAINT
+"""What :data:`aftersales.cases.KINDS` registers from this module."""

@@ -148,3 +148,6 @@ EXCHANGE = CaseKindSpec(
     opener=request_exchange,
 )
 """The exchange kind."""
+
+KIND = EXCHANGE
+"""What :data:`aftersales.cases.KINDS` registers from this module."""

@@ -216,3 +216,6 @@ REFUND = CaseKindSpec(
     step=_due_step,
 )
 """The refund kind."""
+
+KIND = REFUND
+"""What :data:`aftersales.cases.KINDS` registers from this module."""

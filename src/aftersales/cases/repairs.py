@@ -116,3 +116,6 @@ REPAIR = CaseKindSpec(
     opener=open_repair,
 )
 """The repair kind."""
+
+KIND = REPAIR
+"""What :data:`aftersales.cases.KINDS` registers from this module."""

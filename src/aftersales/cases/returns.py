@@ -104,3 +104,6 @@ RETURN = CaseKindSpec(
     opener=request_return,
 )
 """The return kind."""
+
+KIND = RETURN
+"""What :data:`aftersales.cases.KINDS` registers from this module."""

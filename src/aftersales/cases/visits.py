@@ -472,3 +472,6 @@ VISIT = CaseKindSpec(
     step=_window_step,
 )
 """The on-site visit kind."""
+
+KIND = VISIT
+"""What :data:`aftersales.cases.KINDS` registers from this module."""
