@@ -49,7 +49,7 @@ import attrs
 from aftersales._validation import parse
 from aftersales.clock import Clock
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput, TransitionError
-from aftersales.models._base import trusted
+from aftersales.models._base import parse_instant, trusted
 from aftersales.models.events import Event
 from aftersales.notify._notification import Notification
 from aftersales.notify._outbox import Outbox
@@ -240,6 +240,7 @@ class Pipeline:
         self.store = store
         self.outbox = outbox
         self.clock = clock
+        outbox.now = self.now
 
     def now(self) -> datetime:
         """The clock's time; a naive datetime from the clock is InvalidInput."""
@@ -251,12 +252,13 @@ class Pipeline:
         return now
 
     def checked_now(self, now: datetime | None) -> datetime:
-        """``now`` if it is a timezone-aware datetime, the clock's time if it is None."""
+        """``now`` as an instant (timezone-aware, in the years an Instant allows), the
+        clock's time if it is None; otherwise InvalidInput."""
         if now is None:
             return self.now()
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise InvalidInput("now", [FieldError(("now",), "must be a timezone-aware datetime")])
-        return now
+        return parse_instant("now", now)
 
     def commit(self, writer: Writer[UnitT, SubjectT], units: Sequence[UnitT]) -> None:
         """Commit ``units`` in one transaction with their outbox rows and the pending
@@ -269,13 +271,16 @@ class Pipeline:
         subject = writer.subject
         now = subject(units[0]).updated_at
         rows: list[Notification] = []
-        if outbox.hooks:
+        hooks = outbox.hooks
+        if hooks:
+            lease_until = now + outbox.lease
             for unit in units:
-                entries = outbox.rows_for(unit.events, now)
+                entries = hooks.notifications_for(unit.events, now, lease_until)
                 unit.outbox = entries
                 rows.extend(entries)
-        acks = outbox.take_acks()
+        acks = outbox.acks
         if acks:
+            outbox.acks = []
             units[0].delivered = acks
         recent = writer.recent
         try:
@@ -285,8 +290,12 @@ class Pipeline:
             for unit in units:
                 recent.pop(subject(unit).id, None)
             raise
+        size = recent.size
         for unit in units:
-            recent.remember(subject(unit))
+            written = subject(unit)
+            recent[written.id] = written
+            if len(recent) > size:
+                del recent[next(iter(recent))]
         if rows:
             outbox.dispatch(rows, now, report=False)
 

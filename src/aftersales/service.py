@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext, suppress
 from datetime import datetime, timedelta
 from enum import Enum
+from operator import attrgetter
 from os import PathLike
 from typing import Any
 
@@ -245,9 +246,7 @@ class _TicketWriter:
         self.commit_many = store.commit_many
         self.recent: Recent[Ticket] = Recent(_RECENT_TICKETS)
 
-    @staticmethod
-    def subject(change: Change) -> Ticket:
-        return change.ticket
+    subject: Callable[[Change], Ticket] = staticmethod(attrgetter("ticket"))
 
     def commit(self, changes: Sequence[Change]) -> None:
         if len(changes) == 1:
@@ -317,8 +316,10 @@ class Desk:
         self._hooks = HookRegistry()
         self._lock = threading.Lock()
         self._next_free = self._block_end = 0
-        self._outbox = Outbox(self.store, self._hooks, self.settings, self._now)
+        self._outbox = Outbox(self.store, self._hooks, self.settings)
         self.pipeline = Pipeline(self.store, self._outbox, self.clock)
+        self._now: Callable[[], datetime] = self.pipeline.now
+        """The clock's time, checked (see :meth:`Pipeline.now`)."""
         self._writer = _TicketWriter(self.store)
         self._recent: Recent[Ticket] = self._writer.recent
         self._customer_wait = self.settings.customer_wait
@@ -429,9 +430,6 @@ class Desk:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _now(self) -> datetime:
-        return self.pipeline.now()
 
     def _checked_now(self, now: datetime | None) -> datetime:
         return self.pipeline.checked_now(now)

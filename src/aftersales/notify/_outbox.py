@@ -64,6 +64,10 @@ Deliver = Callable[[Subscription, Notification], None]
 captures deliveries (:func:`aftersales.testing.capture_notifications`)."""
 
 
+def _no_clock() -> datetime:
+    raise RuntimeError("this outbox has no clock; give it to a Pipeline")  # pragma: no cover
+
+
 class Outbox:
     """The outbox of one desk: rows for committed events, their delivery, and the
     acknowledgements of delivered rows, batched into the next commit."""
@@ -75,13 +79,14 @@ class Outbox:
         store: Store,
         hooks: HookRegistry,
         settings: DeskSettings,
-        now: Callable[[], datetime],
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
         self.hooks = hooks
         self.settings = settings
-        self.now = now
-        """The desk's checked clock, for the time of an acknowledgement."""
+        self.now: Callable[[], datetime] = _no_clock if now is None else now
+        """The desk's checked clock, for the time of an acknowledgement (the pipeline
+        that takes this outbox sets it)."""
         self.acks: list[str] = []
         """Keys delivered and not acknowledged in the store yet."""
         self.lease = timedelta(seconds=settings.inline_lease_seconds)
