@@ -216,3 +216,22 @@ def test_every_reason_survives_a_json_round_trip_as_a_stored_case_needs() -> Non
     decision = retailer_example().evaluate(opened)
     assert "restocking_fee" in decision.codes
     assert Decision.model_validate_json(decision.model_dump_json()) == decision
+
+
+def test_a_book_deciding_by_claim_date_names_the_claim_date_when_no_version_was_in_force() -> None:
+    by_claim = PolicyBook.model_validate(
+        {
+            "name": "acme",
+            "decide_by": "claim",
+            "versions": [{"effective_from": "2024-03-06", "policy": SHOP_POLICY}],
+        }
+    )
+    by_contract = by_claim.model_copy(update={"decide_by": "contract"})
+    facts = make_facts(jurisdiction="shop", purchased="2024-03-01", claim="2024-03-05")
+    with pytest.raises(InvalidInput) as raised:
+        by_claim.evaluate(facts)
+    assert [e.location for e in raised.value.errors] == [("claim", "at")]
+    assert "in force on 2024-03-05" in str(raised.value)
+    with pytest.raises(InvalidInput) as raised:
+        by_contract.evaluate(facts)
+    assert [e.location for e in raised.value.errors] == [("order", "purchased_at")]

@@ -111,7 +111,8 @@ class PolicyBook(Record):
         if type(facts) is not Facts:
             facts = as_facts(facts)
         first = self.versions[0].policy
-        instant = facts.order.purchased_at if self.decide_by == "contract" else facts.claim.at
+        by_contract = self.decide_by == "contract"
+        instant = facts.order.purchased_at if by_contract else facts.claim.at
         day = local_date(instant, zone(first.time_zone))
         chosen = None
         for version in self.versions:
@@ -122,7 +123,7 @@ class PolicyBook(Record):
                 "facts",
                 [
                     FieldError(
-                        ("order", "purchased_at"),
+                        ("order", "purchased_at") if by_contract else ("claim", "at"),
                         f"no version of {self.name!r} was in force on {day}; the first took effect "
                         f"on {self.versions[0].effective_from}",
                     )
