@@ -8,29 +8,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 
+from aftersales.cases import KINDS, CaseKindSpec
 from aftersales.policies import PolicySet
-from aftersales.workflows import (
-    COMPLAINT_WORKFLOW,
-    EXCHANGE_WORKFLOW,
-    REFUND_WORKFLOW,
-    REPAIR_WORKFLOW,
-    RETURN_WORKFLOW,
-    TICKET_WORKFLOW,
-    Workflow,
-)
+from aftersales.workflows import TICKET_WORKFLOW, Workflow
 
 PAGE = Path(__file__).parent / "reference" / "ticket-workflow.md"
 SCHEMA = Path(__file__).parent / "reference" / "policy-schema.json"
 CASES_PAGE = Path(__file__).parent / "reference" / "aftersales-workflows.md"
-CASE_WORKFLOWS = (
-    RETURN_WORKFLOW,
-    EXCHANGE_WORKFLOW,
-    REFUND_WORKFLOW,
-    REPAIR_WORKFLOW,
-    COMPLAINT_WORKFLOW,
-)
+CASE_WORKFLOWS = tuple(spec.workflow for spec in KINDS)
+"""The workflow of every case kind the desk registers by default, in registry order."""
 
 TEMPLATE = """# The ticket workflow
 
@@ -104,13 +93,15 @@ def render_cases() -> str:
     """The after-sales workflows page, generated from their definitions."""
     parts = [
         "# The after-sales workflows\n\n"
-        "Returns, exchanges, refunds, warranty repairs and complaints (seeds S3-S6), each a\n"
-        "validated definition run by `desk.cases`. Generated from the definitions\n"
+        "Returns, exchanges, refunds, warranty repairs, complaints (seeds S3-S6) and on-site\n"
+        "service visits, each a validated definition run by `desk.cases` for the case kind\n"
+        "of that name. Generated from the registry of case kinds and their definitions\n"
         "(`python docs/generate_reference.py`); a test fails if this page is stale.\n"
     ]
-    for workflow in CASE_WORKFLOWS:
+    for spec in KINDS:
+        workflow = spec.workflow
         states, transitions = _tables(workflow)
-        doc = _module_doc(workflow).strip()
+        doc = _module_doc(spec).strip()
         parts.append(
             f"\n## `{workflow.name}`\n\n{doc}\n\n```mermaid\n{workflow.to_mermaid()}```\n\n"
             "| state | status category | final | meaning |\n|---|---|---|---|\n"
@@ -121,15 +112,17 @@ def render_cases() -> str:
     return "".join(parts)
 
 
-def _module_doc(workflow: Workflow) -> str:
-    module = {
-        "return": "returns",
-        "exchange": "exchange",
-        "refund": "refund",
-        "repair": "repair",
-        "complaint": "complaint",
-    }[workflow.name]
-    return importlib.import_module(f"aftersales.workflows.{module}").__doc__ or ""
+def _module_doc(spec: CaseKindSpec) -> str:
+    """The docstring of the module that defines the kind's workflow (a module of
+    ``aftersales.workflows``), else of the kind's own module."""
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("aftersales.workflows.") and any(
+            value is spec.workflow for value in vars(module).values()
+        ):
+            return module.__doc__ or ""
+    opener = spec.opener
+    home = opener.__module__ if opener is not None else "aftersales.cases"
+    return importlib.import_module(home).__doc__ or ""
 
 
 def render_schema() -> str:
