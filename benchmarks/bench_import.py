@@ -21,10 +21,10 @@ from pathlib import Path
 
 from _timing import report
 from aftersales import Desk, SQLiteStore
+from aftersales.storage._schema import TABLES, sqlite_create
 from aftersales.storage.sqlite import (
     _EVENT_INSERT_HEAD,
     _EVENT_VALUES,
-    _MIGRATIONS,
     _TICKET_INDEXES,
     _TICKET_INSERT_HEAD,
     _TICKET_VALUES,
@@ -56,10 +56,9 @@ def raw_import(path: Path, rows: list[dict[str, object]], *, indexes_at_end: boo
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    for schema in _MIGRATIONS.values():  # the store's own layout, every version applied
-        for statement in schema.split(";"):
-            if statement.strip():
-                connection.execute(statement)
+    for table in TABLES:  # the store's own layout, as declared
+        for statement in sqlite_create(table.name):
+            connection.execute(statement)
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
     started = time.perf_counter()
     if indexes_at_end:

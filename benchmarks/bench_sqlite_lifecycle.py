@@ -24,7 +24,8 @@ from pathlib import Path
 
 from _timing import interleaved_medians, report
 from aftersales import Desk, FrozenClock, Notification, SQLiteStore
-from aftersales.storage.sqlite import _MIGRATIONS, _NULL
+from aftersales.storage._schema import TABLES, sqlite_create
+from aftersales.storage.sqlite import _NULL
 
 LIFECYCLES = 150
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
@@ -66,10 +67,9 @@ def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection
     connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    for schema in _MIGRATIONS.values():  # the store's own layout, every version applied
-        for statement in schema.split(";"):
-            if statement.strip():
-                connection.execute(statement)
+    for table in TABLES:  # the store's own layout, as declared
+        for statement in sqlite_create(table.name):
+            connection.execute(statement)
     execute = connection.execute
     dumps = json.JSONEncoder(
         ensure_ascii=False, separators=(",", ":")

@@ -191,16 +191,6 @@ def test_a_pool_of_one_connection_serves_commits_that_check_their_order(url: str
     desk.close()
 
 
-def test_two_writers_racing_for_the_last_units_of_a_line_cannot_both_win(url: str) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent / "cases"))
-    from case_facts import race_for_the_last_units
-
-    outcomes = race_for_the_last_units(fresh_store(url), SQLAlchemyStore(url))
-    assert outcomes == [["refused", "returned"]] * len(outcomes)
-
-
 def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
     url: str, clock: FrozenClock
 ) -> None:

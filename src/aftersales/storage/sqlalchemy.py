@@ -40,29 +40,9 @@ from aftersales.exceptions import (
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
-from aftersales.storage._codec import (
-    CASE_COLUMNS,
-    CASE_KEY_COLUMNS,
-    EVENT_COLUMNS,
-    MESSAGE_COLUMNS,
-    OUTBOX_COLUMNS,
-    SCHEMA_VERSION,
-    TICKET_COLUMNS,
-    TICKET_KEY_COLUMNS,
-    case_key,
-    case_row,
-    case_terms,
-    customer_data,
-    event_row,
-    message_row,
-    notification_row,
-    read_case,
-    read_notification,
-    ticket_key,
-    ticket_row,
-    ts,
-)
+from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._protocol import (
     address_taken,
     bounded_error,
@@ -179,7 +159,7 @@ _INSERT_TICKET = tickets.insert()
 _UPDATE_TICKET = (
     tickets.update()
     .where(tickets.c.id == sa.bindparam("b_id"), tickets.c.version == sa.bindparam("b_version"))
-    .values({name: sa.bindparam(name) for name in TICKET_COLUMNS})
+    .values({name: sa.bindparam(name) for name in codec.TICKET_COLUMNS})
 )
 _INSERT_EVENT = events.insert()
 _INSERT_CASE = cases.insert()
@@ -187,7 +167,7 @@ _UPDATE_CASE, _UPDATE_CASE_TERMS = (
     cases.update()
     .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
     .values({name: sa.bindparam(name) for name in names})
-    for names in (CASE_COLUMNS, (*CASE_COLUMNS, "terms"))
+    for names in (codec.CASE_COLUMNS, (*codec.CASE_COLUMNS, "terms"))
 )
 _INSERT_MESSAGE = messages.insert()
 _INSERT_OUTBOX = outbox.insert()
@@ -410,7 +390,7 @@ class SQLAlchemyStore:
         """Write ``change``; returns the ticket counter's value when it was read (0
         otherwise)."""
         ticket = change.ticket
-        row = dict(zip(TICKET_COLUMNS, ticket_row(ticket), strict=True))
+        row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
         run = self._run
         floor = 0
         if change.customer is not None:
@@ -424,7 +404,7 @@ class SQLAlchemyStore:
                 and conn.execute(sa.select(cases.c.id).where(cases.c.id == ticket.id)).first()
             ):
                 raise id_taken("ticket", ticket.id)
-            key = dict(zip(TICKET_KEY_COLUMNS, ticket_key(ticket), strict=True))
+            key = dict(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
             run(conn, "insert_ticket", {**row, **key})
             if move_counter:
                 floor = self._move_counter_past(conn, ticket.number)
@@ -444,7 +424,7 @@ class SQLAlchemyStore:
                 _INSERT_MESSAGE,
                 [
                     {
-                        **dict(zip(MESSAGE_COLUMNS, message_row(m), strict=True)),
+                        **dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(m), strict=True)),
                         "position": ticket.version * 1000 + index,
                     }
                     for index, m in enumerate(change.messages)
@@ -478,9 +458,9 @@ class SQLAlchemyStore:
         event_json: dict[int, str] = {}
         event_rows = []
         for event in events:
-            row = event_row(event)
+            row = codec.event_row(event)
             event_json[id(event)] = row[4]  # type: ignore[assignment]
-            event_rows.append(dict(zip(EVENT_COLUMNS, row, strict=True)))
+            event_rows.append(dict(zip(codec.EVENT_COLUMNS, row, strict=True)))
         if event_rows:
             self._run_each(conn, "insert_event", event_rows)
         if notifications:
@@ -490,8 +470,8 @@ class SQLAlchemyStore:
                 [
                     dict(
                         zip(
-                            OUTBOX_COLUMNS,
-                            notification_row(n, event_json.get(id(n.event))),
+                            codec.OUTBOX_COLUMNS,
+                            codec.notification_row(n, event_json.get(id(n.event))),
                             strict=True,
                         )
                     )
@@ -542,9 +522,9 @@ class SQLAlchemyStore:
             if value is not None:
                 statement = statement.where(column == value)
         if query.created_from is not None:
-            statement = statement.where(tickets.c.created_at >= ts(query.created_from))
+            statement = statement.where(tickets.c.created_at >= codec.ts(query.created_from))
         if query.created_to is not None:
-            statement = statement.where(tickets.c.created_at < ts(query.created_to))
+            statement = statement.where(tickets.c.created_at < codec.ts(query.created_to))
         statement = statement.order_by(tickets.c.created_at, tickets.c.number)
         return self._tickets(statement.limit(query.limit).offset(query.offset))
 
@@ -599,7 +579,7 @@ class SQLAlchemyStore:
             raise address_taken(customer, taken)
         conn.execute(contact_points.delete().where(contact_points.c.customer_id == customer.id))
         conn.execute(customers.delete().where(customers.c.id == customer.id))
-        conn.execute(customers.insert().values(id=customer.id, data=customer_data(customer)))
+        conn.execute(customers.insert().values(id=customer.id, data=codec.customer_data(customer)))
         contacts = {(c.channel.value, c.address) for c in customer.contacts}
         if contacts:
             conn.execute(
@@ -634,7 +614,7 @@ class SQLAlchemyStore:
         check_limit(limit)
         return self._tickets(
             sa.select(tickets.c.data)
-            .where(tickets.c.due_at.isnot(None), tickets.c.due_at <= ts(before))
+            .where(tickets.c.due_at.isnot(None), tickets.c.due_at <= codec.ts(before))
             .order_by(tickets.c.due_at, tickets.c.number)
             .limit(limit)
         )
@@ -643,7 +623,7 @@ class SQLAlchemyStore:
         check_limit(limit)
         return self._tickets(
             sa.select(tickets.c.data)
-            .where(tickets.c.sla_due_at.isnot(None), tickets.c.sla_due_at <= ts(before))
+            .where(tickets.c.sla_due_at.isnot(None), tickets.c.sla_due_at <= codec.ts(before))
             .order_by(tickets.c.sla_due_at, tickets.c.number)
             .limit(limit)
         )
@@ -684,20 +664,20 @@ class SQLAlchemyStore:
                 found = found.where(cases.c.kind.in_([k.value for k in change.order_check_kinds]))
             change.order_check(
                 [
-                    read_case(row[0], row[1])
+                    codec.read_case(row[0], row[1])
                     for row in conn.execute(found.order_by(cases.c.created_at, cases.c.id))
                 ]
             )
-        row = dict(zip(CASE_COLUMNS, case_row(case), strict=True))
+        row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
         if change.expected_version == 0 or change.terms_changed:
-            row["terms"] = case_terms(case)
+            row["terms"] = codec.case_terms(case)
         if change.expected_version == 0:
             if not change.events and self._version(conn, case.id) is not None:
                 raise id_taken("case", case.id)  # see _write
             self._run(
                 conn,
                 "insert_case",
-                {**row, **dict(zip(CASE_KEY_COLUMNS, case_key(case), strict=True))},
+                {**row, **dict(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))},
             )
         else:
             updated = self._run(
@@ -761,7 +741,7 @@ class SQLAlchemyStore:
 
     def _cases(self, statement: sa.Select[Any]) -> list[Case]:
         with self._read() as conn:
-            return [read_case(row[0], row[1]) for row in conn.execute(statement)]
+            return [codec.read_case(row[0], row[1]) for row in conn.execute(statement)]
 
     def get_case(self, case_id: str) -> Case:
         check_id(case_id, "case_id")
@@ -790,7 +770,7 @@ class SQLAlchemyStore:
         check_limit(limit)
         return self._cases(
             sa.select(cases.c.data, cases.c.terms)
-            .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= ts(before))
+            .where(cases.c.step_due_at.isnot(None), cases.c.step_due_at <= codec.ts(before))
             .order_by(cases.c.step_due_at, cases.c.id)
             .limit(limit)
         )
@@ -813,8 +793,8 @@ class SQLAlchemyStore:
             sa.select(outbox)
             .where(
                 outbox.c.status == _PENDING,  # as the partial index says it: not a parameter
-                outbox.c.next_attempt_at <= ts(now),
-                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= ts(now)),
+                outbox.c.next_attempt_at <= codec.ts(now),
+                sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= codec.ts(now)),
             )
             .order_by(outbox.c.next_attempt_at, outbox.c.key)
             .limit(limit)
@@ -827,15 +807,15 @@ class SQLAlchemyStore:
                 conn.execute(
                     outbox.update()
                     .where(outbox.c.key.in_([r["key"] for r in rows]))
-                    .values(lease_until=ts(lease_until))
+                    .values(lease_until=codec.ts(lease_until))
                 )
-        return [attrs.evolve(read_notification(row), lease_until=lease_until) for row in rows]  # type: ignore[arg-type]
+        return [attrs.evolve(codec.read_notification(row), lease_until=lease_until) for row in rows]  # type: ignore[arg-type]
 
     def _acknowledge(self, conn: Connection, keys: Sequence[str], at: datetime) -> None:
         if len(keys) == 1:
-            self._run(conn, "acknowledge_one", {"key": keys[0], "at": ts(at)})
+            self._run(conn, "acknowledge_one", {"key": keys[0], "at": codec.ts(at)})
         else:
-            conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": ts(at)})
+            conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": codec.ts(at)})
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:
@@ -850,7 +830,7 @@ class SQLAlchemyStore:
             "status": "pending" if retry_at else "dead",
         }
         if retry_at is not None:
-            values["next_attempt_at"] = ts(retry_at)
+            values["next_attempt_at"] = codec.ts(retry_at)
         with self._begin() as conn:
             conn.execute(
                 outbox.update()
@@ -863,7 +843,7 @@ class SQLAlchemyStore:
         if status is not None:
             statement = statement.where(outbox.c.status == status.value)
         with self._read() as conn:
-            return [read_notification(row) for row in conn.execute(statement).mappings()]  # type: ignore[arg-type]
+            return [codec.read_notification(row) for row in conn.execute(statement).mappings()]  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Release the pool's connections (the engine stays usable if you passed it in)."""

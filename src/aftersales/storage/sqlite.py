@@ -33,28 +33,9 @@ from aftersales.exceptions import (
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
-from aftersales.storage._codec import (
-    CASE_COLUMNS,
-    CASE_KEY_COLUMNS,
-    EVENT_COLUMNS,
-    MESSAGE_COLUMNS,
-    OUTBOX_COLUMNS,
-    SCHEMA_VERSION,
-    TICKET_COLUMNS,
-    TICKET_KEY_COLUMNS,
-    case_key,
-    case_row,
-    case_terms,
-    customer_data,
-    event_row,
-    message_row,
-    notification_row,
-    read_case,
-    read_notification,
-    ticket_row,
-    ts,
-)
+from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._protocol import (
     address_taken,
     bounded_error,
@@ -97,19 +78,19 @@ def _update(table: str, names: Sequence[str]) -> str:
 
 
 # The statements of the hot paths, rendered once from the codec's column order.
-_TICKET_UPDATE = _update("tickets", TICKET_COLUMNS)
-_TICKET_INSERT = _insert("tickets", TICKET_COLUMNS + TICKET_KEY_COLUMNS)
+_TICKET_UPDATE = _update("tickets", codec.TICKET_COLUMNS)
+_TICKET_INSERT = _insert("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS)
 _TICKET_INSERT_HEAD = _TICKET_INSERT.split("VALUES ")[0] + "VALUES "
 _TICKET_VALUES = _TICKET_INSERT.split("VALUES ")[1]
-_EVENT_INSERT = _insert("events", EVENT_COLUMNS)
+_EVENT_INSERT = _insert("events", codec.EVENT_COLUMNS)
 _EVENT_INSERT_HEAD = _EVENT_INSERT.split("VALUES ")[0] + "VALUES "
 _EVENT_VALUES = _EVENT_INSERT.split("VALUES ")[1]
-_MESSAGE_INSERT = _insert("messages", MESSAGE_COLUMNS)
-_OUTBOX_SELECT = ", ".join(OUTBOX_COLUMNS)
-_OUTBOX_INSERT = _insert("outbox", OUTBOX_COLUMNS)
-_CASE_UPDATE = _update("cases", CASE_COLUMNS)
-_CASE_UPDATE_TERMS = _update("cases", (*CASE_COLUMNS, "terms"))
-_CASE_INSERT = _insert("cases", (*CASE_COLUMNS, "terms", *CASE_KEY_COLUMNS))
+_MESSAGE_INSERT = _insert("messages", codec.MESSAGE_COLUMNS)
+_OUTBOX_SELECT = ", ".join(codec.OUTBOX_COLUMNS)
+_OUTBOX_INSERT = _insert("outbox", codec.OUTBOX_COLUMNS)
+_CASE_UPDATE = _update("cases", codec.CASE_COLUMNS)
+_CASE_UPDATE_TERMS = _update("cases", (*codec.CASE_COLUMNS, "terms"))
+_CASE_INSERT = _insert("cases", (*codec.CASE_COLUMNS, "terms", *codec.CASE_KEY_COLUMNS))
 _CASE_SELECT = "data, terms"
 _ROWS_PER_INSERT = 500
 # SQLite before 3.32 allows 999 parameters per statement; later ones 32,766.
@@ -168,7 +149,7 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
     elif isinstance(step, schema.EventsByRowid):
         found = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
         if "WITHOUT ROWID" in found[0].upper():
-            names = ", ".join(EVENT_COLUMNS)
+            names = ", ".join(codec.EVENT_COLUMNS)
             create = schema.sqlite_create("events", version)[0]
             conn.execute(create.replace("CREATE TABLE events", "CREATE TABLE events_by_rowid", 1))
             conn.execute(f"INSERT INTO events_by_rowid ({names}) SELECT {names} FROM events")
@@ -189,7 +170,7 @@ def _build_missing_indexes(conn: sqlite3.Connection) -> None:
 
 
 def _read_case(row: Sequence[Any]) -> Case:
-    return read_case(row[0], row[1])
+    return codec.read_case(row[0], row[1])
 
 
 def _append_log(
@@ -198,13 +179,13 @@ def _append_log(
     """Insert a change's events and outbox rows, serialising each event once."""
     event_json: dict[int, str] = {}
     for event in events:
-        row = event_row(event)
+        row = codec.event_row(event)
         event_json[id(event)] = row[4]  # type: ignore[assignment]
         conn.execute(_EVENT_INSERT, row)
     for notification in notifications:
         conn.execute(
             _OUTBOX_INSERT,
-            notification_row(notification, event_json.get(id(notification.event)), null=""),
+            codec.notification_row(notification, event_json.get(id(notification.event)), null=""),
         )
 
 
@@ -416,7 +397,7 @@ class SQLiteStore:
             self._insert_all(conn, changes)  # an import: batched statements
         else:
             for change in changes:
-                self._write(conn, change, change.ticket, ticket_row(change.ticket, null=""))
+                self._write(conn, change, change.ticket, codec.ticket_row(change.ticket, null=""))
 
     def _atomically(self, work: Callable[[sqlite3.Connection], None]) -> None:
         """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it or none. A plain call
@@ -447,10 +428,10 @@ class SQLiteStore:
         events: list[object] = []
         for change in changes:
             ticket = change.ticket
-            tickets += ticket_row(ticket, exclude_none=True, null="")
-            tickets += (ticket.id, ticket.number, ticket.workflow, ts(ticket.created_at))
+            tickets += codec.ticket_row(ticket, exclude_none=True, null="")
+            tickets += (ticket.id, ticket.number, ticket.workflow, codec.ts(ticket.created_at))
             for e in change.events:
-                events += event_row(e)
+                events += codec.event_row(e)
         conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
@@ -515,7 +496,7 @@ class SQLiteStore:
         row: tuple[object, ...] | None = None,
     ) -> None:
         if row is None:
-            row = ticket_row(ticket, null="")
+            row = codec.ticket_row(ticket, null="")
         if change.customer is not None:
             self._save_customer(conn, change.customer)
         if change.expected_version == 0:
@@ -524,7 +505,7 @@ class SQLiteStore:
             try:
                 conn.execute(
                     _TICKET_INSERT,
-                    (*row, ticket.id, ticket.number, ticket.workflow, ts(ticket.created_at)),
+                    (*row, ticket.id, ticket.number, ticket.workflow, codec.ts(ticket.created_at)),
                 )
             except sqlite3.IntegrityError:  # the failed statement wrote nothing
                 raise self._why_not_created(conn, (change,)) from None
@@ -538,7 +519,7 @@ class SQLiteStore:
                 raise ConcurrencyError(ticket.id, change.expected_version, self._version(ticket.id))
             _append_log(conn, change.events, change.outbox)
         for message in change.messages:
-            conn.execute(_MESSAGE_INSERT, message_row(message))
+            conn.execute(_MESSAGE_INSERT, codec.message_row(message))
         if change.delivered:
             self._acknowledge(conn, change.delivered, ticket.updated_at)
 
@@ -590,10 +571,10 @@ class SQLiteStore:
                 params.append(value)
         if query.created_from is not None:
             clauses.append("created_at >= ?")
-            params.append(ts(query.created_from))
+            params.append(codec.ts(query.created_from))
         if query.created_to is not None:
             clauses.append("created_at < ?")
-            params.append(ts(query.created_to))
+            params.append(codec.ts(query.created_to))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT data FROM tickets {where} ORDER BY created_at, number LIMIT ? OFFSET ?"
         with self._guard():
@@ -633,7 +614,7 @@ class SQLiteStore:
         conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer.id,))
         conn.execute(
             "INSERT OR REPLACE INTO customers (id, data) VALUES (?, ?)",
-            (customer.id, customer_data(customer)),
+            (customer.id, codec.customer_data(customer)),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO contact_points (channel, address, customer_id) VALUES (?,?,?)",
@@ -663,7 +644,7 @@ class SQLiteStore:
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE due_at IS NOT NULL AND due_at <= ? "
                 "ORDER BY due_at, number LIMIT ?",
-                (ts(before), limit),
+                (codec.ts(before), limit),
             ).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]
 
@@ -673,7 +654,7 @@ class SQLiteStore:
             rows = self._conn.execute(
                 "SELECT data FROM tickets WHERE sla_due_at IS NOT NULL AND sla_due_at <= ? "
                 "ORDER BY sla_due_at, number LIMIT ?",
-                (ts(before), limit),
+                (codec.ts(before), limit),
             ).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]
 
@@ -691,13 +672,13 @@ class SQLiteStore:
                 f"SELECT {_OUTBOX_SELECT} FROM outbox WHERE status = 'pending' "
                 "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
                 "ORDER BY next_attempt_at, key LIMIT ?",
-                (ts(now), ts(now), limit),
+                (codec.ts(now), codec.ts(now), limit),
             ).fetchall()
             conn.executemany(
                 "UPDATE outbox SET lease_until = ? WHERE key = ?",
-                [(ts(lease_until), row["key"]) for row in rows],
+                [(codec.ts(lease_until), row["key"]) for row in rows],
             )
-        return [attrs.evolve(read_notification(row), lease_until=lease_until) for row in rows]
+        return [attrs.evolve(codec.read_notification(row), lease_until=lease_until) for row in rows]
 
     @staticmethod
     def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
@@ -706,9 +687,9 @@ class SQLiteStore:
             "WHERE key = ? AND status = 'pending'"
         )
         if len(keys) == 1:
-            conn.execute(sql, (ts(at), keys[0]))
+            conn.execute(sql, (codec.ts(at), keys[0]))
         else:
-            conn.executemany(sql, [(ts(at), key) for key in keys])
+            conn.executemany(sql, [(codec.ts(at), key) for key in keys])
 
     def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
         if keys:
@@ -723,7 +704,7 @@ class SQLiteStore:
                 "WHERE key = ? AND status = 'pending'",
                 (
                     bounded_error(error),
-                    ts(retry_at),
+                    codec.ts(retry_at),
                     DeliveryStatus.PENDING.value if retry_at else DeliveryStatus.DEAD.value,
                     key,
                 ),
@@ -737,7 +718,7 @@ class SQLiteStore:
             params = (status.value,)
         with self._guard():
             rows = self._conn.execute(sql + " ORDER BY created_at, key", params).fetchall()
-        return [read_notification(row) for row in rows]
+        return [codec.read_notification(row) for row in rows]
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
         self._atomically(lambda conn: self._write_cases(conn, changes))
@@ -745,7 +726,7 @@ class SQLiteStore:
     def _write_cases(self, conn: sqlite3.Connection, changes: Sequence[CaseChange]) -> None:
         for change in changes:
             case = change.case
-            row = case_row(case, null="")
+            row = codec.case_row(case, null="")
             if change.order_check is not None and case.order_id is not None:
                 # BEGIN IMMEDIATE holds the write lock: nobody adds a case before COMMIT
                 kinds = [kind.value for kind in change.order_check_kinds]
@@ -768,12 +749,13 @@ class SQLiteStore:
             try:
                 if change.expected_version == 0:
                     conn.execute(
-                        _CASE_INSERT, (*row, case_terms(case) or "", *case_key(case, null=""))
+                        _CASE_INSERT,
+                        (*row, codec.case_terms(case) or "", *codec.case_key(case, null="")),
                     )
                 elif (
                     conn.execute(
                         _CASE_UPDATE_TERMS,
-                        (*row, case_terms(case) or "", case.id, change.expected_version),
+                        (*row, codec.case_terms(case) or "", case.id, change.expected_version),
                     )
                     if change.terms_changed
                     else conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version))
@@ -835,7 +817,7 @@ class SQLiteStore:
                 f"SELECT {_CASE_SELECT} FROM cases "
                 "WHERE step_due_at IS NOT NULL AND step_due_at <= ? "
                 "ORDER BY step_due_at, id LIMIT ?",
-                (ts(before), limit),
+                (codec.ts(before), limit),
             ).fetchall()
         return [_read_case(row) for row in rows]
 

@@ -7,6 +7,8 @@
   :mod:`aftersales.testing.contracts`, the one module here that needs pytest, and is
   imported from there on first use: ``import aftersales.testing`` works in a production
   install without pytest.
+- :class:`RaceContract` and :class:`CrashContract`: writers at once, and writers killed
+  inside transitions, for any store (in :mod:`aftersales.testing.contracts` too).
 """
 
 from __future__ import annotations
@@ -20,9 +22,16 @@ from aftersales.clock import FrozenClock
 if TYPE_CHECKING:
     from aftersales.notify import Notification, Subscription
     from aftersales.service import Desk
-    from aftersales.testing.contracts import StoreContract
+    from aftersales.testing.contracts import CrashContract, RaceContract, StoreContract
 
-__all__ = ["FrozenClock", "StoreContract", "capture_notifications"]
+__all__ = [
+    "CrashContract",
+    "FrozenClock",
+    "RaceContract",
+    "StoreContract",
+    "capture_notifications",
+]
+_CONTRACTS = ("CrashContract", "RaceContract", "StoreContract")
 
 
 @contextmanager
@@ -57,9 +66,9 @@ def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list
 
 
 def __getattr__(name: str) -> Any:
-    """``StoreContract``, imported (with pytest) on first use."""
-    if name == "StoreContract":
-        from aftersales.testing.contracts import StoreContract
+    """The contracts, imported (with pytest) on first use."""
+    if name in _CONTRACTS:
+        from aftersales.testing import contracts
 
-        return StoreContract
+        return getattr(contracts, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

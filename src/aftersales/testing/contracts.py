@@ -1,7 +1,10 @@
-"""The contract every :class:`~aftersales.Store` passes, as a pytest test base.
+"""The contracts every :class:`~aftersales.Store` passes, as pytest test bases.
 
-Subclass :class:`StoreContract` and implement ``make_store`` to test your own store. This
-module imports pytest; the rest of :mod:`aftersales.testing` does not.
+Subclass :class:`StoreContract` and implement ``make_store`` to test your own store.
+Subclass :class:`RaceContract` too (``make_store`` and ``open_store``: another connection
+to the same database) for writers at once, and :class:`CrashContract` instead when several
+processes can share the store: writers racing in four processes and writers killed inside
+transitions. This module imports pytest; the rest of :mod:`aftersales.testing` does not.
 """
 
 from __future__ import annotations
@@ -39,8 +42,13 @@ from aftersales.policies.presets import decide
 from aftersales.service import Desk
 from aftersales.storage import CaseChange, CaseQuery, Change, Store, TicketQuery
 from aftersales.storage._protocol import MAX_ERROR_LENGTH
+from aftersales.testing._concurrency import (
+    CrashContract,
+    RaceContract,
+    race_for_the_last_units,
+)
 
-__all__ = ["StoreContract"]
+__all__ = ["CrashContract", "RaceContract", "StoreContract", "race_for_the_last_units"]
 
 
 _T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
