@@ -101,7 +101,8 @@ class Reason(Record):
     messages come from the templates of the rule that gave the reason, keyed by language
     (:mod:`aftersales.policies.messages`); they are formatted when read or serialised.
     ``window_zh`` and ``window_names`` name the window in Chinese and in other languages
-    where the rule does (``window_names`` is left out of JSON when empty).
+    where the rule does (``window_names`` is None, and left out of JSON, when it names
+    the window in no further language).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -110,7 +111,7 @@ class Reason(Record):
     permits: bool
     params: dict[str, Any] = Field(default_factory=dict)
     window_zh: str | None = None
-    window_names: dict[str, str] = Field(default_factory=dict, exclude_if=_empty)
+    window_names: dict[str, str] | None = Field(default=None, exclude_if=_empty)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -154,7 +155,7 @@ def reason(
             "permits": permits,
             "params": params,
             "window_zh": window_zh,
-            "window_names": window_names or {},
+            "window_names": window_names or None,
         },
     )
 
