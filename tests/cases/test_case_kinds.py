@@ -165,3 +165,8 @@ def test_the_old_casework_module_still_exports_the_case_desk() -> None:
     from aftersales.casework import ClaimLine, StepLimit, fold_case  # noqa: F401
 
     assert Old is CaseDesk
+
+
+def test_the_case_schema_says_a_kind_is_a_name() -> None:
+    kind = Case.model_json_schema()["properties"]["kind"]
+    assert (kind["type"], kind["maxLength"]) == ("string", 128)

@@ -13,7 +13,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text, new_id
@@ -317,7 +323,7 @@ class Case(Record):
     updated_at: Instant
     closed_at: Instant | None = None
 
-    @field_validator("kind", mode="plain")
+    @field_validator("kind", mode="plain", json_schema_input_type=Identifier)
     @classmethod
     def _registered_kind(cls, value: object) -> AnyKind:
         return case_kind(value)
