@@ -222,3 +222,10 @@ def test_the_names_the_rules_module_had_before_it_became_a_package_still_import(
     assert len(MESSAGES) == 34
     with pytest.raises(ImportError):
         from aftersales.policies.rules import no_such_name  # noqa: F401
+    from aftersales.policies.presets import SHANGHAI, PolicySet, as_facts
+
+    assert (SHANGHAI, PolicySet.__name__, as_facts.__module__) == (
+        "Asia/Shanghai",
+        "PolicySet",
+        "aftersales.policies.facts",
+    )

@@ -13,7 +13,9 @@ An application adds a jurisdiction of its own with :func:`register`.
 
 from __future__ import annotations
 
+from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 from aftersales.policies.presets import cn, eu, retailer, uk, us_ca
 from aftersales.policies.presets._base import JURISDICTIONS, Jurisdiction, decide, register
@@ -56,3 +58,38 @@ PRESET_MODULES: tuple[ModuleType, ...] = (cn, eu, uk, us_ca, retailer)
 for _module in PRESET_MODULES:
     if _module.JURISDICTION is not None:
         register(_module.JURISDICTION)
+
+
+# Names this module imported before it became a package, kept importable from here.
+_MOVED = {
+    **dict.fromkeys(("PolicyBook", "PolicySet", "PolicyVersion"), "aftersales.policies.book"),
+    "StartEvent": "aftersales.policies.dates",
+    **dict.fromkeys(("Decision", "Party", "Remedy"), "aftersales.policies.decision"),
+    **dict.fromkeys(
+        ("ClaimKind", "Condition", "Facts", "ProductFlag", "as_facts"),
+        "aftersales.policies.facts",
+    ),
+    **dict.fromkeys(
+        (
+            "Duration",
+            "HouseholdCarRule",
+            "LegalGuaranteeRule",
+            "QualityTiersRule",
+            "RefundTerms",
+            "ReturnWindowRule",
+            "RollForward",
+            "ShortTermRejectRule",
+            "StatutoryReturnRule",
+            "Tier",
+        ),
+        "aftersales.policies.rules",
+    ),
+    **dict.fromkeys(("FieldError", "InvalidInput"), "aftersales.exceptions"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(home), name)
