@@ -19,7 +19,7 @@ from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Identifier, ShortText, Text
 from aftersales.models.case import Case, CaseLine, ReturnLogistics, ReturnMethod, UnitResult
 from aftersales.policies.decision import Decision, Outcome
-from aftersales.workflows._engine import Refusal, TransitionContext
+from aftersales.workflows._engine import Effect, Guard, Refusal, Transition, TransitionContext
 
 
 @attrs.frozen
@@ -219,7 +219,64 @@ def inspect_units(context: TransitionContext) -> Mapping[str, Any]:
     return {"lines": tuple(lines)}
 
 
+GOODS_IN = (
+    Transition("approve", "requested", "approved", guards=["policy_allows"]),
+    Transition("refuse", "requested", "refused", effects=["record_reason"]),
+    Transition("send_instructions", "approved", "awaiting_goods", effects=["record_logistics"]),
+    Transition("receive", ["awaiting_goods", "received"], "received", effects=["receive"]),
+    Transition("inspect", ["received", "inspected"], "inspected", effects=["inspect"]),
+)
+"""The steps of goods coming back that returns and exchanges share: the policy's
+approval (or a refusal), the instructions, receipt and inspection unit by unit."""
+
+
+def goods_out(expire: str = "") -> tuple[Transition, ...]:
+    """How returns and exchanges end before the goods arrive: cancelled by the customer,
+    or expired by run_due (``expire`` describes it)."""
+    return (
+        Transition(
+            "cancel",
+            ["requested", "approved", "awaiting_goods"],
+            "cancelled",
+            guards=["goods_not_received"],
+            effects=["record_reason"],
+        ),
+        Transition(
+            "expire",
+            "awaiting_goods",
+            "cancelled",
+            guards=["goods_not_received"],
+            description=expire,
+        ),
+    )
+
+
+GOODS_GUARDS: dict[str, Guard] = {
+    "policy_allows": policy_allows,
+    "goods_not_received": goods_not_received,
+    "has_refundable_units": has_refundable_units,
+    "all_inspected": all_inspected,
+}
+GOODS_EFFECTS: dict[str, Effect] = {
+    "record_reason": record_reason,
+    "record_logistics": record_logistics,
+    "receive": receive_units,
+    "inspect": inspect_units,
+}
+GOODS_PAYLOADS: dict[str, type[Payload]] = {
+    "refuse": ReasonInput,
+    "cancel": ReasonInput,
+    "send_instructions": LogisticsInput,
+    "receive": ReceiveInput,
+    "inspect": InspectInput,
+}
+
+
 __all__ = [
+    "GOODS_EFFECTS",
+    "GOODS_GUARDS",
+    "GOODS_IN",
+    "GOODS_PAYLOADS",
     "CaseEnvironment",
     "InspectInput",
     "LogisticsInput",
@@ -229,6 +286,7 @@ __all__ = [
     "TrackingInput",
     "all_inspected",
     "goods_not_received",
+    "goods_out",
     "has_refundable_units",
     "inspect_units",
     "policy_allows",

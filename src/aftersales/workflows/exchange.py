@@ -14,19 +14,12 @@ from typing import Any
 
 from aftersales.models.case import Case
 from aftersales.workflows._case_steps import (
-    InspectInput,
-    LogisticsInput,
-    ReasonInput,
-    ReceiveInput,
+    GOODS_EFFECTS,
+    GOODS_GUARDS,
+    GOODS_IN,
+    GOODS_PAYLOADS,
     TrackingInput,
-    all_inspected,
-    goods_not_received,
-    has_refundable_units,
-    inspect_units,
-    policy_allows,
-    receive_units,
-    record_logistics,
-    record_reason,
+    goods_out,
 )
 from aftersales.workflows._engine import State, Transition, TransitionContext, Workflow
 
@@ -75,11 +68,7 @@ EXCHANGE_WORKFLOW = Workflow(
         State("cancelled", "closed"),
     ],
     transitions=[
-        Transition("approve", "requested", "approved", guards=["policy_allows"]),
-        Transition("refuse", "requested", "refused", effects=["record_reason"]),
-        Transition("send_instructions", "approved", "awaiting_goods", effects=["record_logistics"]),
-        Transition("receive", ["awaiting_goods", "received"], "received", effects=["receive"]),
-        Transition("inspect", ["received", "inspected"], "inspected", effects=["inspect"]),
+        *GOODS_IN,
         Transition(
             "reserve",
             "inspected",
@@ -97,39 +86,17 @@ EXCHANGE_WORKFLOW = Workflow(
         Transition("ship", "replacement_reserved", "shipped", effects=["shipped"]),
         Transition("deliver", "shipped", "delivered", effects=["delivered"]),
         Transition("close", ["delivered", "refunded"], "closed"),
-        Transition(
-            "cancel",
-            ["requested", "approved", "awaiting_goods"],
-            "cancelled",
-            guards=["goods_not_received"],
-            effects=["record_reason"],
-        ),
-        Transition("expire", "awaiting_goods", "cancelled", guards=["goods_not_received"]),
+        *goods_out(),
     ],
-    guards={
-        "policy_allows": policy_allows,
-        "goods_not_received": goods_not_received,
-        "all_inspected": all_inspected,
-        "has_refundable_units": has_refundable_units,
-    },
+    guards=GOODS_GUARDS,
     effects={
-        "record_reason": record_reason,
-        "record_logistics": record_logistics,
-        "receive": receive_units,
-        "inspect": inspect_units,
+        **GOODS_EFFECTS,
         "reserved": _reserved,
         "out_of_stock": _out_of_stock,
         "shipped": _shipped,
         "delivered": _delivered,
     },
-    payloads={
-        "refuse": ReasonInput,
-        "cancel": ReasonInput,
-        "send_instructions": LogisticsInput,
-        "receive": ReceiveInput,
-        "inspect": InspectInput,
-        "ship": TrackingInput,
-    },
+    payloads={**GOODS_PAYLOADS, "ship": TrackingInput},
 )
 """The shipped exchange workflow."""
 

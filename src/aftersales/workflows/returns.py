@@ -19,20 +19,14 @@ from typing import Any
 from aftersales.models._base import Identifier
 from aftersales.models.case import ExchangeDetails, RefundMethod
 from aftersales.workflows._case_steps import (
-    InspectInput,
-    LogisticsInput,
+    GOODS_EFFECTS,
+    GOODS_GUARDS,
+    GOODS_IN,
+    GOODS_PAYLOADS,
     Payload,
-    ReasonInput,
-    ReceiveInput,
     TrackingInput,
-    all_inspected,
-    goods_not_received,
+    goods_out,
     has_refundable_units,
-    inspect_units,
-    policy_allows,
-    receive_units,
-    record_logistics,
-    record_reason,
 )
 from aftersales.workflows._engine import Refusal, State, Transition, TransitionContext, Workflow
 
@@ -83,11 +77,7 @@ RETURN_WORKFLOW = Workflow(
         State("cancelled", "closed", description="Cancelled before the goods arrived."),
     ],
     transitions=[
-        Transition("approve", "requested", "approved", guards=["policy_allows"]),
-        Transition("refuse", "requested", "refused", effects=["record_reason"]),
-        Transition("send_instructions", "approved", "awaiting_goods", effects=["record_logistics"]),
-        Transition("receive", ["awaiting_goods", "received"], "received", effects=["receive"]),
-        Transition("inspect", ["received", "inspected"], "inspected", effects=["inspect"]),
+        *GOODS_IN,
         Transition(
             "refund", "inspected", "refunded", guards=["all_inspected", "has_refundable_units"]
         ),
@@ -101,41 +91,12 @@ RETURN_WORKFLOW = Workflow(
         ),
         Transition("send_back", "inspected", "sent_back", guards=["all_inspected"]),
         Transition("close", ["refunded", "exchanged", "sent_back"], "closed"),
-        Transition(
-            "cancel",
-            ["requested", "approved", "awaiting_goods"],
-            "cancelled",
-            guards=["goods_not_received"],
-            effects=["record_reason"],
-        ),
-        Transition(
-            "expire",
-            "awaiting_goods",
-            "cancelled",
-            guards=["goods_not_received"],
-            description="The goods never arrived within the step's time limit.",
-        ),
+        *goods_out("The goods never arrived within the step's time limit."),
     ],
-    guards={
-        "policy_allows": policy_allows,
-        "goods_not_received": goods_not_received,
-        "has_refundable_units": has_refundable_units,
-        "all_inspected": all_inspected,
-        "has_exchangeable_units": has_exchangeable_units,
-    },
-    effects={
-        "record_reason": record_reason,
-        "record_logistics": record_logistics,
-        "receive": receive_units,
-        "inspect": inspect_units,
-        "record_replacement": record_replacement,
-    },
+    guards={**GOODS_GUARDS, "has_exchangeable_units": has_exchangeable_units},
+    effects={**GOODS_EFFECTS, "record_replacement": record_replacement},
     payloads={
-        "refuse": ReasonInput,
-        "cancel": ReasonInput,
-        "send_instructions": LogisticsInput,
-        "receive": ReceiveInput,
-        "inspect": InspectInput,
+        **GOODS_PAYLOADS,
         "refund": RefundInput,
         "exchange": ExchangeInput,
         "send_back": TrackingInput,
