@@ -13,21 +13,6 @@ Time limits ride on the case's ``step_due_at``, so :meth:`~aftersales.CaseDesk.r
 handles them like any other step: a visit still without a technician when its window
 starts, or without an outcome when its window ends, is reported overdue; a fixed visit
 the customer has not confirmed within three days is confirmed.
-
->>> from datetime import datetime, timezone
->>> from aftersales import Desk, FrozenClock
->>> desk = Desk(clock=FrozenClock(datetime(2026, 3, 2, 8, tzinfo=timezone.utc)))
->>> ticket = desk.open_ticket(customer="c-1", channel="phone", subject="Install my washer")
->>> visit = desk.cases.open(
-...     "visit",
-...     ticket.id,
-...     address="88 Nanjing Road, Shanghai",
-...     window_start=datetime(2026, 3, 3, 9, tzinfo=timezone.utc),
-...     window_end=datetime(2026, 3, 3, 12, tzinfo=timezone.utc),
-...     technician="wang.tech",
-... )
->>> visit.status, visit.details.technician
-('assigned', 'wang.tech')
 """
 
 from __future__ import annotations
@@ -395,7 +380,23 @@ def book_visit(
     """Book a visit at ``address`` in the window; with ``technician``, assigned in the
     same transaction. ``line`` (a claim line with its facts) and ``serial`` are what a
     depot repair needs, should the visit come to that. Reach it as
-    ``desk.cases.open("visit", ticket_id, ...)``."""
+    ``desk.cases.open("visit", ticket_id, ...)``:
+
+    >>> from datetime import datetime, timezone
+    >>> from aftersales import Desk, FrozenClock
+    >>> desk = Desk(clock=FrozenClock(datetime(2026, 3, 2, 8, tzinfo=timezone.utc)))
+    >>> ticket = desk.open_ticket(customer="c-1", channel="phone", subject="Install my washer")
+    >>> visit = desk.cases.open(
+    ...     "visit",
+    ...     ticket.id,
+    ...     address="88 Nanjing Road, Shanghai",
+    ...     window_start=datetime(2026, 3, 3, 9, tzinfo=timezone.utc),
+    ...     window_end=datetime(2026, 3, 3, 12, tzinfo=timezone.utc),
+    ...     technician="wang.tech",
+    ... )
+    >>> visit.status, visit.details.technician
+    ('assigned', 'wang.tech')
+    """
     ticket = cases._ticket(ticket_id)
     if order_id is not None:
         check_text("order_id", order_id)
