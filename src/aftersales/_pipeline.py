@@ -6,8 +6,9 @@ Every change goes through the same six steps::
 
 1. **decide**: the subject's workflow decides the transition (or the caller decides a
    non-workflow change such as an SLA warning); nothing is written yet.
-2. **event**: :func:`build_event` builds the event that records it. It is the ONE place
-   events are built: creation, transition, message, SLA, reminders, case steps.
+2. **event**: :func:`build_event` (defined beside :class:`~aftersales.Event`, re-exported
+   here) builds the event that records it. It is the ONE place events are built:
+   creation, transition, message, SLA, reminders, case steps.
 3. **change**: the caller assembles the subject after the change and its unit of work (a
    :class:`~aftersales.storage.Change` for a ticket, a
    :class:`~aftersales.storage.CaseChange` for a case).
@@ -49,8 +50,8 @@ import attrs
 from aftersales._validation import parse
 from aftersales.clock import Clock
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput, TransitionError
-from aftersales.models._base import parse_instant, trusted
-from aftersales.models.events import Event
+from aftersales.models._base import parse_instant
+from aftersales.models.events import Event, build_event
 from aftersales.notify._notification import Notification
 from aftersales.notify._outbox import Outbox
 
@@ -134,38 +135,6 @@ class Writer(Protocol[UnitT_contra, SubjectT]):
     def subject(self, unit: UnitT_contra) -> SubjectT: ...
 
     def commit(self, units: Sequence[UnitT_contra]) -> None: ...
-
-
-def build_event(
-    subject_id: str,
-    subject_kind: str,
-    sequence: int,
-    trigger: str,
-    from_state: str | None,
-    to_state: str,
-    actor: str,
-    at: datetime,
-    payload: dict[str, Any],
-    changes: dict[str, Any],
-) -> Event:
-    """THE function that builds every event, from parts already valid (ids, states and
-    actor checked, ``payload`` and ``changes`` JSON values): creation (``from_state``
-    None, sequence 1), transitions, messages, SLA events, reminders, case steps."""
-    return trusted(
-        Event,
-        {
-            "subject_id": subject_id,
-            "subject_kind": subject_kind,
-            "sequence": sequence,
-            "trigger": trigger,
-            "from_state": from_state,
-            "to_state": to_state,
-            "actor": actor,
-            "at": at,
-            "payload": payload,
-            "changes": changes,
-        },
-    )
 
 
 def fold(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -78,3 +78,54 @@ def fold(events: Sequence[Any], model: type[ModelT]) -> ModelT:
     from aftersales._pipeline import fold as replay
 
     return replay(events, model)
+
+
+MAX_LIMIT = 1_000_000
+"""The largest ``limit`` a desk method takes."""
+
+_TEXT_VALIDATORS: dict[int, Any] = {}
+
+
+def check_text(name: str, value: object, max_length: int = 128) -> str:
+    """``value`` if it is an identifier (or, with ``max_length`` 200, a short text): a str
+    of valid Unicode without control characters. Otherwise InvalidInput."""
+    if type(value) is str and 0 < len(value) <= max_length and value.isprintable():
+        return value  # the common case, without pydantic
+    if isinstance(value, str) and 0 < len(value) <= max_length:
+        validate = _TEXT_VALIDATORS.get(max_length)
+        if validate is None:
+            from pydantic import TypeAdapter
+
+            from aftersales.models._base import Identifier, ShortText
+
+            kind = Identifier if max_length == 128 else ShortText
+            validate = _TEXT_VALIDATORS[max_length] = TypeAdapter(kind).validate_python
+        try:
+            validate(value)
+        except ValidationError as error:
+            raise invalid_input(name, error) from None
+        return value
+    raise InvalidInput(
+        name, [FieldError((name,), f"must be a string of 1 to {max_length} characters")]
+    )
+
+
+def check_count(name: str, value: object, maximum: int = MAX_LIMIT) -> int:
+    """``value`` if it is an int (not a bool) from 1 to ``maximum``; otherwise InvalidInput."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInput(name, [FieldError((name,), f"must be an int from 1 to {maximum:,}")])
+    return value
+
+
+def unknown(
+    where: str | tuple[str | int, ...],
+    names: Iterable[object],
+    known: Iterable[str],
+    noun: str | None = None,
+) -> FieldError:
+    """The error for ``names`` that are not among ``known``, naming the known ones."""
+    location = (where,) if isinstance(where, str) else where
+    shown = ", ".join(repr(n.value if isinstance(n, Enum) else n) for n in names)
+    return FieldError(
+        location, f"unknown {noun or location[-1]} {shown}; known: {', '.join(known)}"
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from aftersales.models._base import Identifier, Instant, Record
+from aftersales.models._base import Identifier, Instant, Record, trusted
 
 OPENED = "created"
 """The trigger name of the event that creates a subject."""
@@ -91,3 +92,37 @@ class Event(Record):
     def is_transition(self) -> bool:
         """True for workflow triggers, False for creation and messages."""
         return self.trigger not in RESERVED_TRIGGERS
+
+
+def build_event(
+    subject_id: str,
+    subject_kind: str,
+    sequence: int,
+    trigger: str,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    at: datetime,
+    payload: dict[str, Any],
+    changes: dict[str, Any],
+) -> Event:
+    """THE function that builds every event the library records (creation with
+    ``from_state`` None and sequence 1, transitions, messages, SLA events, reminders,
+    case steps), from parts already valid: ids, states and actor checked, ``at``
+    timezone-aware, ``payload`` and ``changes`` JSON values. It skips validation, so
+    the write path pays nothing for it (:mod:`aftersales._pipeline`)."""
+    return trusted(
+        Event,
+        {
+            "subject_id": subject_id,
+            "subject_kind": subject_kind,
+            "sequence": sequence,
+            "trigger": trigger,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor": actor,
+            "at": at,
+            "payload": payload,
+            "changes": changes,
+        },
+    )

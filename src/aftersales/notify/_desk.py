@@ -1,0 +1,156 @@
+"""The hook side of :class:`aftersales.Desk`: subscriptions and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from aftersales._validation import check_count, check_text
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models.events import TICKET_KIND
+from aftersales.notify._hooks import HookRegistry, Subscription
+from aftersales.notify._notification import DeliveryStatus, Handler, Notification
+from aftersales.notify._outbox import Deliver, DispatchReport, Outbox
+from aftersales.notify._subscriptions import ALL_KINDS, checked_subscription
+
+if TYPE_CHECKING:
+    from aftersales.storage import Store
+    from aftersales.workflows import Workflow
+
+
+class DeskHooks:
+    """Subscribing handlers to a desk's events, and its outbox (a base of the desk)."""
+
+    store: Store
+    _hooks: HookRegistry
+    _outbox: Outbox
+    _checked_now: Callable[[datetime | None], datetime]
+
+    def _subject_workflows(self) -> dict[str, Workflow]:
+        raise NotImplementedError  # pragma: no cover - Desk's
+
+    def subscribe(
+        self,
+        handler: Handler,
+        *,
+        triggers: Iterable[str] | str | None = None,
+        entered: Iterable[str] | str | None = None,
+        messages: bool = False,
+        kinds: Iterable[str] | str = ALL_KINDS,
+        name: str | None = None,
+    ) -> Subscription:
+        """Call ``handler`` after each committed event it matches (see :class:`Subscription`).
+
+        ``kinds`` says whose events: ``"ticket"``, a case kind the desk registers
+        (``"return"``, ``"exchange"``, ``"refund"``, ``"repair"``, ``"complaint"``,
+        ``"visit"``...), several of them, or ``"all"`` (the default here;
+        :meth:`on_transition`, :meth:`on_enter` and :meth:`on_message` default to
+        ``"ticket"``). ``triggers`` and ``entered`` must name triggers and states of those
+        kinds' workflows (the ticket's is the desk's own); an unknown name raises
+        :class:`~aftersales.InvalidInput` naming the known ones, rather than a
+        subscription that never fires.
+
+        ``name`` defaults to the handler's module and qualified name; it must be unique
+        per desk and stable across restarts, because the outbox refers to it.
+        """
+        subscription = checked_subscription(
+            handler,
+            workflows=self._subject_workflows(),
+            triggers=triggers,
+            entered=entered,
+            messages=messages,
+            kinds=kinds,
+            name=name,
+        )
+        return self._hooks.add(subscription)
+
+    def on_transition(
+        self,
+        handler: Handler,
+        *triggers: str,
+        kinds: Iterable[str] | str = TICKET_KIND,
+        name: str | None = None,
+    ) -> Subscription:
+        """Subscribe to every transition and creation of tickets, or only to ``triggers``
+        (``kinds``: whose events, see :meth:`subscribe`)."""
+        return self.subscribe(handler, triggers=triggers or None, kinds=kinds, name=name)
+
+    def on_enter(
+        self,
+        state: str,
+        handler: Handler,
+        *,
+        kinds: Iterable[str] | str = TICKET_KIND,
+        name: str | None = None,
+    ) -> Subscription:
+        """Subscribe to a ticket entering ``state`` (or a case, with ``kinds``: e.g.
+        ``desk.on_enter("refunded", send_sms, kinds="return")``)."""
+        return self.subscribe(handler, entered=state, kinds=kinds, name=name)
+
+    def on_message(self, handler: Handler, *, name: str | None = None) -> Subscription:
+        """Subscribe to messages added to tickets."""
+        return self.subscribe(handler, messages=True, kinds=TICKET_KIND, name=name)
+
+    def unsubscribe(self, name: str) -> None:
+        """Stop calling the handler subscribed under ``name``."""
+        self._hooks.remove(check_text("name", name, 200))
+
+    def flush(self) -> None:
+        """Record deliveries not yet acknowledged in the store.
+
+        Deliveries are acknowledged in the next commit to save a write each; ``flush``
+        (also called by :meth:`close`, :meth:`run_due` and :meth:`dispatch_outbox`)
+        acknowledges them now.
+        """
+        self._outbox.flush()
+
+    def dispatch_outbox(self, now: datetime | None = None, *, limit: int = 100) -> DispatchReport:
+        """Deliver pending notifications that are due, e.g. retries after failures, and
+        those a process that crashed wrote but could not deliver (after their short
+        ``inline_lease_seconds``).
+
+        Safe to run from several workers at once: each claims its rows with a lease of
+        ``delivery_lease_seconds``. ``limit`` (1 to 1,000,000) caps the rows claimed.
+        """
+        limit = check_count("limit", limit)
+        return self._outbox.dispatch_due(self._checked_now(now), limit)
+
+    def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:
+        """The outbox, e.g. ``desk.outbox("dead")`` to review dead-lettered notifications."""
+        if status is not None:
+            try:
+                status = DeliveryStatus(status)
+            except ValueError:
+                raise InvalidInput(
+                    "status", [FieldError(("status",), f"unknown delivery status {status!r}")]
+                ) from None
+        return self.store.outbox(status)
+
+    # The desk's parts used to share these private names; kept for code that still
+    # reads them (aftersales.testing.capture_notifications sets _deliver).
+
+    def _dispatch(
+        self, notifications: Sequence[Notification], now: datetime, *, report: bool = True
+    ) -> DispatchReport | None:
+        return self._outbox.dispatch(notifications, now, report=report)
+
+    @property
+    def _acks(self) -> list[str]:
+        return self._outbox.acks
+
+    @_acks.setter
+    def _acks(self, acks: list[str]) -> None:
+        self._outbox.acks = acks
+
+    @property
+    def _lease(self) -> timedelta:
+        return self._outbox.lease
+
+    @property
+    def _deliver(self) -> Deliver:
+        return self._outbox.deliver
+
+    @_deliver.setter
+    def _deliver(self, deliver: Deliver) -> None:
+        self._outbox.deliver = deliver

@@ -1,0 +1,283 @@
+"""The write core of tickets: decide a transition, build its event, commit it through the
+write pipeline (:mod:`aftersales._pipeline`), and record non-workflow changes."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+from aftersales._pipeline import Pipeline, Recent
+from aftersales._validation import check_text, json_changes, recorded_payload
+from aftersales.exceptions import FieldError, InvalidInput, TransitionRefused
+from aftersales.models import Customer, Event, Message, StatusCategory, Ticket
+from aftersales.models._base import trusted
+from aftersales.models.events import TICKET_KIND, build_event
+from aftersales.settings import DeskSettings
+from aftersales.sla.policy import FIRST_RESPONSE_MET_BY, meets_first_response
+from aftersales.sla.tracker import SLATracker
+from aftersales.storage import Change, Store, TicketQuery
+from aftersales.tickets._vocabulary import Vocabulary
+from aftersales.workflows import Refusal, TransitionContext, Workflow
+
+RECENT_TICKETS = 256
+"""How many tickets a desk remembers as it last wrote them, to skip a read before the next
+transition. A stale copy is harmless: the store's version check refuses the write and the
+transition is decided again on a fresh read."""
+
+
+class TicketWriter:
+    """How the write pipeline commits tickets: one change alone, several together."""
+
+    __slots__ = ("commit_many", "commit_one", "recent")
+
+    subject: Callable[[Change], Ticket] = staticmethod(attrgetter("ticket"))
+
+    def __init__(self, store: Store) -> None:
+        self.commit_one = store.commit
+        self.commit_many = store.commit_many
+        self.recent: Recent[Ticket] = Recent(RECENT_TICKETS)
+
+    def commit(self, changes: Sequence[Change]) -> None:
+        if len(changes) == 1:
+            self.commit_one(changes[0])
+        else:
+            self.commit_many(list(changes))
+
+
+class TicketCore:
+    """Decides and commits the changes of one desk's tickets."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: DeskSettings,
+        workflow: Workflow,
+        vocabulary: Vocabulary,
+        pipeline: Pipeline,
+        met_by: frozenset[StatusCategory] = FIRST_RESPONSE_MET_BY,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.workflow = workflow
+        self.vocabulary = vocabulary
+        self.pipeline = pipeline
+        self.now = pipeline.now
+        self.writer = TicketWriter(store)
+        self.recent = self.writer.recent
+        self.sla: SLATracker | None = None
+        """The SLA tracker, when the desk has an SLA policy (set by the desk)."""
+        self.first_response_met_by = met_by
+        self._customer_wait = settings.customer_wait
+        self._triggers = vocabulary.triggers
+        self._empty_recorded: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._next_free = self._block_end = 0
+
+    def next_number(self) -> int:
+        """The next human ticket number, from a block reserved in the store."""
+        with self._lock:
+            if self._next_free >= self._block_end:
+                size = self.settings.number_block_size
+                self._next_free = self.store.reserve_numbers(size)
+                self._block_end = self._next_free + size
+            number = self._next_free
+            self._next_free += 1
+            return number
+
+    # ------------------------------------------------------------------ committing
+
+    def commit(
+        self,
+        ticket: Ticket,
+        expected_version: int,
+        events: Sequence[Event],
+        messages: Sequence[Message] = (),
+        customer: Customer | None = None,
+    ) -> None:
+        """Commit one ticket's change through the pipeline."""
+        self.pipeline.commit(
+            self.writer, (Change(ticket, expected_version, events, messages, (), (), customer),)
+        )
+
+    def commit_many(self, changes: Sequence[tuple[Ticket, int, Sequence[Event]]]) -> None:
+        """Commit changes of several tickets in one transaction, then run their hooks."""
+        self.pipeline.commit(
+            self.writer, [Change(ticket, version, events) for ticket, version, events in changes]
+        )
+
+    def transition(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        now: datetime | None = None,
+    ) -> Ticket:
+        """Decide ``trigger`` on ``ticket`` and commit it; returns the ticket after it."""
+        if now is None:
+            now = self.now()
+        changed, event = self.decide(ticket, trigger, actor, payload, now)
+        if self.sla is not None:
+            changed = self.sla.with_sla(changed, event, now)
+        self.commit(changed, ticket.version, (event,))
+        return changed
+
+    def record(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        payload: dict[str, Any],
+        fields: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Commit an event that changes ``fields`` of ``ticket`` but not its state."""
+        version = ticket.version + 1
+        updates: dict[str, Any] = {"updated_at": now, "version": version, **fields}
+        event = build_event(
+            ticket.id,
+            TICKET_KIND,
+            version,
+            trigger,
+            ticket.status,
+            ticket.status,
+            "system",
+            now,
+            payload,
+            json_changes(updates),
+        )
+        self.commit(trusted(Ticket, {**ticket.__dict__, **updates}), ticket.version, (event,))
+
+    # ------------------------------------------------------------------ deciding
+
+    def decide(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> tuple[Ticket, Event]:
+        """The ticket after ``trigger`` and the event that records it, not yet committed."""
+        check_text("actor", actor)
+        known = type(trigger) is str and trigger in self._triggers
+        if not known:
+            check_text("trigger", trigger)
+        if payload is not None and not isinstance(payload, Mapping):
+            raise InvalidInput("payload", [FieldError(("payload",), "must be a mapping")])
+        workflow = self.workflow
+        parsed = workflow.parse_payload(trigger, payload) if known else None
+        if parsed is None:
+            recorded = dict(payload or {})
+        else:
+            recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
+        if payload:
+            self._check_payload_size(recorded)
+        move = workflow.decide(
+            TransitionContext(
+                subject=ticket,
+                subject_id=ticket.id,
+                state=ticket.status,
+                trigger=trigger,
+                payload=parsed,
+                actor=actor,
+                now=now,
+                settings=self.settings,
+            )
+        )
+        version = ticket.version + 1
+        updates = move.updates
+        category = move.category
+        if category is not ticket.status_category:
+            self._on_new_category(ticket, trigger, category, updates, now)
+        if "category" in updates or "priority" in updates:
+            self.vocabulary.check_updates(updates)
+        changes = json_changes(updates) if updates else {}
+        updates["status"] = changes["status"] = move.dest
+        updates["status_category"] = category
+        changes["status_category"] = category.value
+        updates["updated_at"] = now
+        changes["updated_at"] = now.isoformat()
+        updates["version"] = changes["version"] = version
+        changed = trusted(Ticket, {**ticket.__dict__, **updates})
+        event = build_event(
+            ticket.id,
+            TICKET_KIND,
+            version,
+            trigger,
+            ticket.status,
+            move.dest,
+            actor,
+            now,
+            recorded,
+            changes,
+        )
+        if (
+            ticket.first_response_at is None
+            and category is not ticket.status_category
+            and self.meets_first_response(event)
+        ):
+            changes["first_response_at"] = now.isoformat()
+            changed = trusted(Ticket, {**changed.__dict__, "first_response_at": now})
+        return changed, event
+
+    def meets_first_response(self, event: Event) -> bool:
+        """Whether ``event`` is the ticket's first response, by the rule the SLA
+        first-response metric follows (the policy's ``first_response_met_by``)."""
+        return meets_first_response(
+            event, category_of=self.workflow.category_of, met_by=self.first_response_met_by
+        )
+
+    def _on_new_category(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        category: StatusCategory,
+        updates: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """What entering another status category implies, whatever the workflow: the
+        waiting-on-customer timer, and no closing a parent whose children are open."""
+        if category is StatusCategory.WAITING_ON_CUSTOMER:
+            if self._customer_wait is not None and "due_at" not in updates:
+                updates["due_at"] = now + self._customer_wait
+        elif (
+            ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
+            and ticket.due_at is not None
+            and "due_at" not in updates
+        ):
+            updates["due_at"] = None
+        if category is StatusCategory.CLOSED and not self.settings.close_parent_with_open_children:
+            self._refuse_open_children(ticket, trigger)
+
+    def _refuse_open_children(self, ticket: Ticket, trigger: str) -> None:
+        children = self.store.find(TicketQuery(parent_id=ticket.id, limit=10_000))
+        open_children = [child for child in children if not child.is_closed]
+        if not open_children:
+            return
+        numbers = ", ".join(child.display_number for child in open_children[:10])
+        raise TransitionRefused(
+            subject_id=ticket.id,
+            label=f"ticket {ticket.display_number}",
+            trigger=trigger,
+            state=ticket.status,
+            allowed=self.workflow.allowed_triggers(ticket.status),
+            refusal=Refusal(
+                code="children_open",
+                message=f"its child tickets {numbers} are still open; close them first",
+                message_zh=f"子工单 {numbers} 尚未关闭，请先关闭子工单",
+                params={"children": [child.id for child in open_children]},
+            ),
+        )
+
+    def _check_payload_size(self, recorded: Mapping[str, Any]) -> None:
+        limit = self.settings.max_payload_bytes
+        size = len(json.dumps(recorded, default=str, ensure_ascii=False).encode())
+        if size > limit:
+            raise InvalidInput(
+                "payload",
+                [FieldError(("payload",), f"{size} bytes of JSON; at most {limit} allowed")],
+            )

@@ -1,0 +1,286 @@
+"""The ticket side of :class:`aftersales.Desk`: its ticket commands and reads, delegated
+to the ticket core, commands, reader and customers of :mod:`aftersales.tickets`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from aftersales._pipeline import fire_with_retries
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models import (
+    AuthorRole,
+    Channel,
+    Customer,
+    Event,
+    Message,
+    MessageKind,
+    OrderLineRef,
+    Priority,
+    Ticket,
+)
+from aftersales.routing.classify import Classifier
+from aftersales.routing.dispatcher import Dispatcher
+from aftersales.storage import TicketQuery
+from aftersales.tickets._commands import TicketCommands
+from aftersales.tickets._core import TicketCore
+from aftersales.tickets._importing import import_tickets
+from aftersales.tickets._reading import MAX_NUMBER, TicketReader, fold_events
+from aftersales.tickets._shortcuts import TicketShortcuts
+from aftersales.tickets.customers import CustomerHistory, Customers
+
+
+class TicketReads:
+    """Reading tickets and customers (a base of the desk)."""
+
+    _reader: TicketReader
+    _customers: Customers
+
+    def save_customer(self, customer: Customer | Mapping[str, Any]) -> Customer:
+        """Insert or update a customer. A contact point may belong to one customer only;
+        a customer has at most ``DeskSettings.max_contacts`` of them."""
+        return self._customers.save(customer)
+
+    def get_customer(self, customer_id: str) -> Customer:
+        """The customer with this id; raises :class:`~aftersales.CustomerNotFound`."""
+        return self._customers.get(customer_id)
+
+    def find_customer(self, channel: Channel | str, address: str) -> Customer | None:
+        """The customer known by ``address`` on ``channel`` (e.g. a WeChat OpenID), if any."""
+        return self._customers.find(channel, address)
+
+    def customer_history(self, customer_id: str) -> CustomerHistory:
+        """All of a customer's tickets on every channel, oldest first."""
+        return self._customers.history(customer_id)
+
+    def get(self, ticket: str | int) -> Ticket:
+        """A ticket by id, or by its human number (an int)."""
+        return self._reader.get(ticket)
+
+    def find(self, query: TicketQuery | None = None, /, **filters: Any) -> list[Ticket]:
+        """Tickets matching the filters of :class:`~aftersales.TicketQuery`, oldest first.
+
+        A ``status`` the desk's workflow does not have raises
+        :class:`~aftersales.InvalidInput` naming the known states.
+
+        >>> from aftersales import Desk
+        >>> Desk().find(status_category="open", assignee="li.wei")
+        []
+        """
+        return self._reader.find(query, filters)
+
+    def history(self, ticket_id: str) -> list[Event]:
+        """The ticket's events, oldest first."""
+        return self._reader.history(ticket_id)
+
+    def messages(self, ticket_id: str | int, *, include_internal: bool = False) -> list[Message]:
+        """The ticket's public replies, oldest first, with those of the tickets merged
+        into it (each message keeps the ``ticket_id`` it was written on).
+
+        Internal notes are left out unless ``include_internal=True``: a customer-facing
+        view cannot show them by accident; an agent's view asks for them.
+        """
+        return self._reader.messages(ticket_id, include_internal)
+
+    def replay(self, ticket_id: str) -> Ticket:
+        """Rebuild a ticket from its event history alone; equals :meth:`get` for a sound store."""
+        return fold_events(self.history(ticket_id))
+
+
+class TicketFace(TicketShortcuts, TicketReads):
+    """Opening, routing, firing, reopening and merging tickets, and their messages (a base
+    of the desk)."""
+
+    classifier: Classifier | None
+    route_on_open: bool
+    _core: TicketCore
+    _tickets: TicketCommands
+    _dispatcher: Dispatcher
+    _recent: dict[str, Ticket]
+
+    def open_ticket(
+        self,
+        *,
+        customer: Customer | str,
+        channel: Channel | str,
+        subject: str,
+        description: str = "",
+        order_line: OrderLineRef | Mapping[str, Any] | None = None,
+        priority: Priority | str | None = None,
+        tags: Sequence[str] = (),
+        parent_id: str | None = None,
+        follow_up_of: str | None = None,
+        actor: str = "system",
+        route: bool | None = None,
+    ) -> Ticket:
+        """Record a new inquiry arriving on ``channel`` and return the new ticket.
+
+        With ``route`` (default: the desk's ``route_on_open``) the desk classifies and
+        assigns it too (see :meth:`route`); a desk without a classifier refuses that
+        before it stores anything.
+
+        ``customer`` is a :class:`Customer` (saved with the ticket, in the same
+        transaction, with its contact points) or the id of one. ``parent_id`` and
+        ``follow_up_of`` must name existing tickets. ``priority`` defaults to the desk's
+        ``default_priority`` and must be one of its ``priorities``.
+        """
+        routing = self.route_on_open if route is None else route
+        ticket = self._tickets.open(
+            customer=customer,
+            channel=channel,
+            subject=subject,
+            description=description,
+            order_line=order_line,
+            priority=priority,
+            tags=tags,
+            parent_id=parent_id,
+            follow_up_of=follow_up_of,
+            actor=actor,
+            refuse_route=bool(routing) and self.classifier is None,
+        )
+        return self.route(ticket.id) if routing else ticket
+
+    def route(self, ticket_id: str, *, previous_contacts: int | None = None) -> Ticket:
+        """Classify a new ticket (with the desk's classifier) and assign it (with its
+        router), each as a transition with its event; a ticket nobody can take now is
+        queued on its team and assigned by :meth:`drain_queue` when capacity frees."""
+        return self._dispatcher.route(ticket_id, previous_contacts)
+
+    def drain_queue(self) -> tuple[str, ...]:
+        """Assign queued tickets, oldest first, while agents have room; returns their ids."""
+        return self._dispatcher.drain_queue()
+
+    def import_tickets(
+        self,
+        records: Iterable[Ticket | Mapping[str, Any]],
+        *,
+        batch_size: int = 1000,
+        actor: str = "import",
+    ) -> int:
+        """Import tickets from another system in batches (one transaction each).
+
+        ``records`` is an iterable of :class:`~aftersales.Ticket` or mappings with its
+        fields; ``number`` is assigned when missing, times are kept as given. ``status``
+        must be a state of the desk's workflow, and ``status_category`` is always the one
+        the workflow gives that state (a category given in the record is ignored);
+        ``workflow`` is the desk's. Categories, priorities and tags must fit the desk
+        (see :meth:`open_ticket`); a missing priority is the desk's ``default_priority``.
+        Every ticket gets its creation event; hooks are not called (an import is history,
+        not news). A record that does not validate raises :class:`~aftersales.InvalidInput`
+        naming its position, and its whole batch is not written. Returns the count imported.
+        """
+        return import_tickets(self._core, records, batch_size, actor)
+
+    def fire(
+        self,
+        ticket_id: str | int,
+        trigger: str,
+        *,
+        actor: str = "system",
+        payload: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Ticket:
+        """Fire ``trigger`` on a ticket (by id or number) and return the ticket after the
+        transition.
+
+        Raises :class:`~aftersales.TriggerNotAllowed` (naming the allowed triggers) or
+        :class:`~aftersales.TransitionRefused` (with the guard's reason) and changes
+        nothing. With ``expected_version`` (an int from 1), a ticket changed since then
+        raises :class:`~aftersales.ConcurrencyError`. ``payload`` holds at most
+        ``DeskSettings.max_payload_bytes`` of JSON.
+        """
+        if expected_version is not None and (
+            type(expected_version) is not int or not 1 <= expected_version <= MAX_NUMBER
+        ):
+            raise InvalidInput(
+                "fire", [FieldError(("expected_version",), "must be an int from 1 (or None)")]
+            )
+        transition = self._core.transition
+        return fire_with_retries(
+            ticket_id,  # type: ignore[arg-type]
+            recent=self._recent,
+            read=self.get,
+            transition=lambda ticket: transition(ticket, trigger, actor, payload),
+            expected_version=expected_version,
+        )
+
+    def _transition(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        actor: str,
+        payload: Mapping[str, Any] | None,
+        now: datetime | None = None,
+    ) -> Ticket:
+        return self._core.transition(ticket, trigger, actor, payload, now)
+
+    def reopen(self, ticket_id: str, *, reason: str, actor: str = "system") -> Ticket:
+        """Reopen a resolved or confirmed ticket, or open a follow-up when that is too late.
+
+        Within ``settings.reopen_within_days`` of the resolution the ticket goes back to
+        ``in_progress`` and is returned. Later, or once followed up or closed, a new ticket
+        linked by ``follow_up_of`` is opened and returned instead.
+        """
+        reopened = self._tickets.reopen(ticket_id, reason, actor)
+        if reopened is not None:
+            return reopened
+        ticket = self.get(ticket_id)
+        return self.open_ticket(
+            customer=ticket.customer_id,
+            channel=ticket.channel,
+            subject=f"Follow-up: {ticket.subject}"[:200],
+            description=reason,
+            order_line=ticket.order_line,
+            follow_up_of=ticket.id,
+            actor=actor,
+        )
+
+    def merge(self, ticket_id: str, *, into: str, actor: str = "system") -> Ticket:
+        """Close ``ticket_id`` as a duplicate of ``into`` and return the duplicate.
+
+        In one transaction: the duplicate moves to ``merged`` (``merged_into`` names the
+        target) and the target records a ``merged_from`` event naming the duplicate.
+        The duplicate's messages are linked to the target: :meth:`messages` of the target
+        lists them too (each keeps the ``ticket_id`` it was written on), and a message
+        added to the duplicate later goes to the target. Find duplicates by
+        ``merged_into``.
+        """
+        return self._tickets.merge(ticket_id, into, actor)
+
+    def add_message(
+        self,
+        ticket_id: str,
+        body: str,
+        *,
+        author_id: str,
+        author_role: AuthorRole | str = AuthorRole.AGENT,
+        kind: MessageKind | str = MessageKind.PUBLIC_REPLY,
+        channel: Channel | str | None = None,
+    ) -> Message:
+        """Add a public reply or internal note and return it.
+
+        - The first response (``first_response_at``) is what the SLA first-response
+          metric counts (:func:`aftersales.sla.meets_first_response`): an agent's or
+          bot's first public reply, or entering a status of the SLA policy's
+          ``first_response_met_by`` (by default waiting on the customer).
+          ``author_role`` is taken as given: the desk does not know who is calling, so
+          a customer's message sent with ``author_role="agent"`` counts as the first
+          response. Until roles come from an authenticated principal, set the role
+          from your own session (a customer-facing endpoint always passes
+          ``"customer"``).
+        - A customer's public reply on a ticket waiting on the customer resumes it (the
+          ``resume`` trigger, in the same transaction as the message), so the
+          resolution clock runs again; ``DeskSettings.resume_on_customer_reply=False``
+          turns this off.
+        - A message to a ticket merged into another goes to that other ticket (the one
+          :meth:`merge` kept).
+        """
+        return self._tickets.add_message(
+            ticket_id,
+            body,
+            author_id=author_id,
+            author_role=author_role,
+            kind=kind,
+            channel=channel,
+        )
