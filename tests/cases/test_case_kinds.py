@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -38,10 +38,7 @@ class GiftDetails(Record):
 
 
 def _open_gift(cases: CaseDesk, ticket_id: str, *, message: str, actor: str = "system") -> Case:
-    details = GiftDetails(message=message)
-    case, change = cases._new(GIFT.kind, cases._ticket(ticket_id), actor, details=details)
-    cases._commit([change])
-    return case
+    return cases.create("gift_wrap", ticket_id, actor=actor, details={"message": message})
 
 
 def _complaint_for(
@@ -170,3 +167,28 @@ def test_the_old_casework_module_still_exports_the_case_desk() -> None:
 def test_the_case_schema_says_a_kind_is_a_name() -> None:
     kind = Case.model_json_schema()["properties"]["kind"]
     assert (kind["type"], kind["maxLength"]) == ("string", 128)
+
+
+def test_opening_a_case_with_a_field_its_opener_does_not_take_is_bad_input(desk: Desk) -> None:
+    ticket_id = _ticket(desk)
+    start = datetime(2024, 3, 5, 9, tzinfo=timezone.utc)
+    with pytest.raises(InvalidInput, match="technican"):
+        desk.cases.open(
+            "visit",
+            ticket_id,
+            address="88 Nanjing Road",
+            window_start=start,
+            window_end=start + timedelta(hours=2),
+            technican="wang.tech",
+        )
+    with pytest.raises(InvalidInput, match="address"):
+        desk.cases.open("visit", ticket_id, window_start=start)
+    assert desk.cases.for_ticket(ticket_id) == []
+
+
+def test_creating_a_case_names_only_the_fields_a_kind_may_set(desk: Desk) -> None:
+    desk.cases.register(GIFT)
+    with pytest.raises(InvalidInput, match="must be one of"):
+        desk.cases.create("gift_wrap", _ticket(desk), status="wrapped")
+    with pytest.raises(InvalidInput, match="message"):
+        desk.cases.create("gift_wrap", _ticket(desk), details={"note": "no message"})

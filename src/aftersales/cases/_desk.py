@@ -3,6 +3,7 @@ kind, and the openers of the shipped kinds under their familiar names."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["CaseDesk", "DueCase"]
 
 _MAX_VERSION = 2**63 - 1
+_CREATE_FIELDS = frozenset({"details", "lines", "order_id", "parent_id", "reason"})
 
 
 @attrs.frozen
@@ -117,12 +119,27 @@ class CaseDesk(CaseWriter):
     def open(self, kind: str, ticket_id: str, /, **fields: Any) -> Case:
         """Open a case of a registered ``kind`` on the ticket with the kind's opener:
         ``desk.cases.open("visit", ticket.id, address=..., window_start=..., ...)``.
-        ``fields`` are the opener's keywords (the shipped kinds' openers below take the
-        same)."""
+        ``fields`` are the opener's keywords; one it does not take is bad input."""
         opener = self.spec(kind).opener
         if opener is None:
             raise bad("case kind", ("kind",), f"case kind {kind!r} has no opener")
+        try:
+            inspect.signature(opener).bind(self, ticket_id, **fields)
+        except TypeError as error:
+            raise bad(f"{kind} case", ("fields",), str(error)) from None
         return opener(self, ticket_id, **fields)
+
+    def create(self, kind: str, ticket_id: str, /, *, actor: str = "system", **fields: Any) -> Case:
+        """Store a new case of a registered ``kind`` on the ticket in its workflow's first
+        state: what a kind's opener calls once it has checked its input. ``fields`` are
+        among ``details`` (validated by the kind's model), ``lines``, ``order_id``,
+        ``parent_id`` and ``reason``."""
+        unknown = sorted(set(fields) - _CREATE_FIELDS)
+        if unknown:
+            raise bad(f"{kind} case", (unknown[0],), f"must be one of {sorted(_CREATE_FIELDS)}")
+        case, change = self._new(self.spec(kind).kind, self._ticket(ticket_id), actor, **fields)
+        self._commit([change])
+        return case
 
     def request_return(
         self,
