@@ -380,3 +380,87 @@ def test_subscription_names_that_are_not_short_text_are_refused(desk: Desk, name
         desk.subscribe(print, name=name)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="name"):
         desk.unsubscribe(name)  # type: ignore[arg-type]
+
+
+def test_a_subscription_can_name_a_case_kind_the_desk_registers(desk: Desk) -> None:
+    subscription = desk.on_enter("completed", lambda n: None, kinds="visit", name="visits")
+    assert subscription.kinds == frozenset({"visit"})
+    with pytest.raises(InvalidInput, match=r"unknown kind 'visits'; .*visit, all"):
+        desk.on_transition(print, kinds="visits", name="typo")
+
+
+def test_the_old_service_module_still_exports_the_desk_and_its_reports() -> None:
+    from aftersales import service
+
+    assert service.Desk is Desk
+    assert {"CustomerHistory", "DispatchReport", "DueReport", "SLAReportRow", "fold_events"} <= (
+        set(service.__all__)
+    )
+
+
+def _customer_desk(clock: FrozenClock, sender: object, **settings: object) -> tuple[Desk, Ticket]:
+    from aftersales import Customer
+    from aftersales.notify.senders import SenderHandler, customer_recipients
+
+    desk = Desk(clock=clock, settings=settings)
+    handler = SenderHandler(sender, recipient=customer_recipients(desk, "sms"))  # type: ignore[arg-type]
+    desk.subscribe(handler, kinds="all", triggers=["created"], name="sms")
+    customer = Customer(
+        name="Wang Fang", contacts=[{"channel": "sms", "address": "+8613800000000"}]
+    )
+    return desk, desk.open_ticket(customer=customer, channel="sms", subject="快递丢了")
+
+
+def test_a_sender_gets_each_event_rendered_for_the_customer_of_its_subject(
+    clock: FrozenClock,
+) -> None:
+    from aftersales.notify.senders import MemorySender
+
+    sender = MemorySender()
+    desk, ticket = _customer_desk(clock, sender)
+    complaint = desk.cases.open_complaint(ticket.id, summary="The parcel never came")
+    assert [(m.recipient.address, m.event.subject_kind, m.body) for m in sender.sent] == [
+        ("+8613800000000", "ticket", f"Ticket #{ticket.number}: new"),
+        (
+            "+8613800000000",
+            "complaint",
+            f"Complaint {complaint.id} (ticket #{ticket.number}): received",
+        ),
+    ]
+    desk.flush()
+    assert sorted(m.key for m in sender.sent) == sorted(n.key for n in desk.outbox("delivered"))
+
+
+def test_a_failing_sender_is_retried_through_the_outbox_then_dead_lettered(
+    clock: FrozenClock,
+) -> None:
+    from aftersales.notify.senders import MemorySender, OutgoingMessage
+
+    def provider_down(message: OutgoingMessage) -> None:
+        raise ConnectionError("SMS gateway down")
+
+    sender = MemorySender(respond=provider_down)
+    desk, _ = _customer_desk(clock, sender, max_delivery_attempts=2, retry_backoff_seconds=60)
+    (pending,) = desk.outbox("pending")
+    assert (pending.attempts, pending.last_error) == (1, "ConnectionError: SMS gateway down")
+    clock.advance(seconds=60)
+    assert desk.dispatch_outbox().dead == 1
+    (dead,) = desk.outbox("dead")
+    assert (dead.key, dead.attempts, len(sender.failed), sender.sent) == (pending.key, 2, 2, [])
+
+
+def test_a_sender_that_recovers_delivers_what_failed(clock: FrozenClock) -> None:
+    from aftersales.notify.senders import MemorySender, OutgoingMessage
+
+    down = [True]
+
+    def flaky(message: OutgoingMessage) -> None:
+        if down[0]:
+            raise ConnectionError("timeout")
+
+    sender = MemorySender(respond=flaky)
+    desk, ticket = _customer_desk(clock, sender)
+    down[0] = False
+    clock.advance(seconds=30)
+    assert desk.dispatch_outbox().delivered == 1
+    assert [m.event.subject_id for m in sender.sent] == [ticket.id]

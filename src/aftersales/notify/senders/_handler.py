@@ -1,0 +1,145 @@
+"""The sender interface and the handler that adapts a sender to a desk's hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from aftersales.exceptions import FieldError, InvalidInput, NotFound
+from aftersales.models import Channel, Event
+from aftersales.models.events import TICKET_KIND
+from aftersales.notify._notification import Notification
+
+
+@attrs.frozen
+class Recipient:
+    """Who a message goes to, on which channel, and how to name its subject to them."""
+
+    channel: Channel
+    address: str
+    customer_id: str | None = None
+    language: str | None = None
+    """The customer's language, when known, for a renderer that speaks several."""
+    about: str = ""
+    """The subject as the recipient knows it, e.g. ``"Ticket #12"``."""
+
+
+@attrs.frozen
+class OutgoingMessage:
+    """One rendered message for one recipient. ``key`` is the notification's idempotency
+    key: a provider that accepts one (most do) can drop a message sent twice after a
+    crash (delivery is at least once)."""
+
+    key: str
+    recipient: Recipient
+    body: str
+    event: Event
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """A channel: sends one message or raises (the outbox retries it later)."""
+
+    def send(self, message: OutgoingMessage) -> None: ...
+
+
+FindRecipient = Callable[[Event], "Recipient | None"]
+"""The recipient of an event's message, or None when there is nobody to tell."""
+
+Render = Callable[[Event, Recipient], str]
+"""The text of an event's message for a recipient."""
+
+
+def render_plain(event: Event, recipient: Recipient) -> str:
+    """``"Ticket #12: resolved"``: the subject and the state it entered (or the trigger,
+    for an event that changes no state)."""
+    what = event.to_state if event.from_state != event.to_state else event.trigger
+    return f"{recipient.about or event.subject_id}: {what}"
+
+
+class SenderHandler:
+    """A hook (subscribe it like any handler) that sends each notification's event
+    through ``sender``.
+
+    ``recipient`` finds who to tell: one callable for every kind, or a mapping from
+    ``Event.subject_kind`` (``"ticket"``, ``"return"``...) to a callable; a kind the
+    mapping lacks, or a callable that answers None, sends nothing (the notification
+    counts as delivered). ``render`` makes the text (:func:`render_plain` by default).
+    """
+
+    __slots__ = ("_find", "_render", "sender")
+
+    def __init__(
+        self,
+        sender: Sender,
+        *,
+        recipient: FindRecipient | Mapping[str, FindRecipient],
+        render: Render = render_plain,
+    ) -> None:
+        if not callable(getattr(sender, "send", None)):
+            raise InvalidInput("sender", [FieldError(("sender",), "must have a send method")])
+        if not callable(recipient) and not isinstance(recipient, Mapping):
+            raise InvalidInput(
+                "sender", [FieldError(("recipient",), "must be callable or a mapping")]
+            )
+        self.sender = sender
+        self._find = recipient
+        self._render = render
+
+    def __call__(self, notification: Notification) -> None:
+        event = notification.event
+        find = self._find
+        if isinstance(find, Mapping):
+            chosen = find.get(event.subject_kind)
+            if chosen is None:
+                return
+            find = chosen
+        recipient = find(event)
+        if recipient is None:
+            return
+        body = self._render(event, recipient)
+        self.sender.send(OutgoingMessage(notification.key, recipient, body, event))
+
+
+class _Subjects(Protocol):
+    """What :func:`customer_recipients` reads of a desk."""
+
+    def get(self, ticket: str | int) -> Any: ...
+
+    def get_customer(self, customer_id: str) -> Any: ...
+
+    @property
+    def cases(self) -> Any: ...
+
+
+def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipient:
+    """Find the customer behind an event on ``channel``, whatever the subject's kind: a
+    ticket's customer, or for a case (any kind) the customer of its ticket. No address
+    on that channel, or no such customer, means nobody to tell."""
+    try:
+        wanted = Channel(channel)
+    except ValueError:
+        raise InvalidInput(
+            "channel", [FieldError(("channel",), f"unknown channel {channel!r}")]
+        ) from None
+
+    def find(event: Event) -> Recipient | None:
+        if event.subject_kind == TICKET_KIND:
+            ticket = desk.get(event.subject_id)
+            about = f"Ticket {ticket.display_number}"
+        else:
+            case = desk.cases.get(event.subject_id)
+            ticket = desk.get(case.ticket_id)
+            about = f"{event.subject_kind.capitalize()} {case.id} (ticket {ticket.display_number})"
+        try:
+            customer = desk.get_customer(ticket.customer_id)
+        except NotFound:
+            return None
+        address = customer.address_on(wanted)
+        if address is None:
+            return None
+        return Recipient(wanted, address, customer.id, customer.language, about)
+
+    return find
