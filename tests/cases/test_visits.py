@@ -4,12 +4,16 @@ case), the customer's confirmation, and time limits handled by run_due."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from case_facts import phone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aftersales import (
+    AftersalesError,
     Desk,
     FrozenClock,
     InvalidInput,
@@ -222,3 +226,43 @@ def test_a_stored_visit_loads_from_a_fresh_store_with_its_details(
         assert isinstance(case.details, VisitDetails)
         assert case.details.technician == "wang.tech"
         assert desk.cases.replay(case_id) == case
+
+
+_STEPS = st.sampled_from(
+    [
+        ("assign", {"technician": "wang.tech"}),
+        ("reschedule", "window"),
+        ("not_fixed", "window"),
+        ("no_show", {"party": "technician"}),
+        ("fixed", {"note": "done"}),
+        ("needs_parts", {"parts": "pump"}),
+        ("needs_depot_repair", {"serial": "SN-9"}),
+        ("confirm", {"rating": 4}),
+        ("cancel", {}),
+        ("run_due", None),
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(_STEPS, st.integers(0, 72)), max_size=12))
+def test_random_visit_steps_replay_to_the_stored_visit_and_raise_only_our_errors(
+    steps: list[tuple[tuple[str, object], int]],
+) -> None:
+    clock = FrozenClock(START - timedelta(days=1))
+    with Desk(clock=clock) as desk:
+        case_id = _book(desk)
+        for (trigger, payload), hours in steps:
+            clock.advance(hours=hours)
+            now = clock.now()
+            if payload == "window":
+                payload = {"window_start": now, "window_end": now + timedelta(hours=2)}
+            with contextlib.suppress(AftersalesError):
+                if trigger == "run_due":
+                    desk.cases.run_due(now)
+                else:
+                    assert isinstance(payload, dict)
+                    desk.cases.fire(case_id, trigger, payload=payload)
+            for case in desk.cases.find():
+                assert desk.cases.replay(case.id) == case
+                assert case.status in {s.name for s in desk.cases.spec(case.kind).workflow.states}
