@@ -426,12 +426,13 @@ class SQLiteStore:
     def _insert_all(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         tickets: list[object] = []
         events: list[object] = []
+        ticket_row, ticket_key, event_row = codec.ticket_row, codec.ticket_key, codec.event_row
         for change in changes:
             ticket = change.ticket
-            tickets += codec.ticket_row(ticket, exclude_none=True, null="")
-            tickets += (ticket.id, ticket.number, ticket.workflow, codec.ts(ticket.created_at))
+            tickets += ticket_row(ticket, exclude_none=True, null="")
+            tickets += ticket_key(ticket)
             for e in change.events:
-                events += codec.event_row(e)
+                events += event_row(e)
         conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
