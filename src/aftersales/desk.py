@@ -147,7 +147,8 @@ class Desk(TicketFace, DeskHooks):
         self.services = DeskServices(
             self.store, self.settings, self.pipeline, self.router, self._remembered
         )
-        """What the desk's parts share (see :class:`~aftersales._pipeline.DeskServices`)."""
+        # What the desk's parts share (aftersales._pipeline.DeskServices): for the
+        # package (the case desk), not part of the public API.
         self.cases = CaseDesk(
             self, policy=policy, inventory=inventory, step_limits=step_limits, kinds=case_kinds
         )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aftersales._validation import check_count, check_text
@@ -127,25 +127,7 @@ class DeskHooks:
                 ) from None
         return self.store.outbox(status)
 
-    # The desk's parts used to share these private names; kept for code that still
-    # reads them (aftersales.testing.capture_notifications sets _deliver).
-
-    def _dispatch(
-        self, notifications: Sequence[Notification], now: datetime, *, report: bool = True
-    ) -> DispatchReport | None:
-        return self._outbox.dispatch(notifications, now, report=report)
-
-    @property
-    def _acks(self) -> list[str]:
-        return self._outbox.acks
-
-    @_acks.setter
-    def _acks(self, acks: list[str]) -> None:
-        self._outbox.acks = acks
-
-    @property
-    def _lease(self) -> timedelta:
-        return self._outbox.lease
+    # Where deliveries go: aftersales.testing.capture_notifications swaps it.
 
     @property
     def _deliver(self) -> Deliver:
