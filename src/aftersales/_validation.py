@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -71,13 +71,6 @@ def recorded_payload(
     if empty is None:
         empty = empties[key] = parsed.model_dump(mode="json", exclude_none=True)
     return dict(empty)
-
-
-def fold(events: Sequence[Any], model: type[ModelT]) -> ModelT:
-    """Moved to :func:`aftersales._pipeline.fold` (replay lives with the write path)."""
-    from aftersales._pipeline import fold as replay
-
-    return replay(events, model)
 
 
 MAX_LIMIT = 1_000_000
