@@ -11,7 +11,7 @@ change, durable SQLite storage by default and hooks that never lose work.
 ('new', 'new')
 """
 
-from aftersales.casework import (
+from aftersales.cases import (
     DEFAULT_STEP_LIMITS,
     CaseDesk,
     ClaimLine,
@@ -22,6 +22,7 @@ from aftersales.casework import (
     fold_case,
 )
 from aftersales.clock import Clock, FrozenClock, SystemClock
+from aftersales.desk import Desk, DueReport
 from aftersales.exceptions import (
     AftersalesError,
     CaseNotFound,
@@ -62,8 +63,7 @@ from aftersales.models import (
     Ticket,
     UnitResult,
 )
-from aftersales.notify import DeliveryStatus, Notification, Subscription
-from aftersales.service import CustomerHistory, Desk, DispatchReport, DueReport, fold_events
+from aftersales.notify import DeliveryStatus, DispatchReport, Notification, Subscription
 from aftersales.settings import DeskSettings, WaitingAction
 from aftersales.storage import (
     CaseChange,
@@ -74,6 +74,7 @@ from aftersales.storage import (
     Store,
     TicketQuery,
 )
+from aftersales.tickets import CustomerHistory, fold_events
 from aftersales.workflows import (
     COMPLAINT_WORKFLOW,
     EXCHANGE_WORKFLOW,

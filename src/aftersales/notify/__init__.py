@@ -2,5 +2,13 @@
 
 from aftersales.notify._hooks import HookRegistry, Subscription
 from aftersales.notify._notification import DeliveryStatus, Handler, Notification
+from aftersales.notify._outbox import DispatchReport
 
-__all__ = ["DeliveryStatus", "Handler", "HookRegistry", "Notification", "Subscription"]
+__all__ = [
+    "DeliveryStatus",
+    "DispatchReport",
+    "Handler",
+    "HookRegistry",
+    "Notification",
+    "Subscription",
+]
