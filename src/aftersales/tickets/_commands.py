@@ -136,16 +136,17 @@ class TicketCommands:
         core.commit(ticket, 0, (event,), customer=record)
         return ticket
 
-    def reopen(self, ticket_id: str, reason: str, actor: str) -> Ticket | None:
-        """The ticket reopened, or None when a follow-up ticket must be opened instead."""
+    def reopen(self, ticket_id: str, reason: str, actor: str) -> tuple[bool, Ticket]:
+        """(True, the ticket reopened), or (False, the ticket as read) when it is too late
+        and a follow-up ticket must be opened instead."""
         ticket = self.reader.get(ticket_id)
         if ticket.status not in ("followed_up", "closed"):
             try:
-                return self.core.transition(ticket, "reopen", actor, {"reason": reason})
+                return True, self.core.transition(ticket, "reopen", actor, {"reason": reason})
             except TransitionRefused as refused:
                 if refused.refusal.code != "reopen_window_passed":
                     raise
-        return None
+        return False, ticket
 
     def merge(self, ticket_id: str, into: str, actor: str) -> Ticket:
         """Close ``ticket_id`` as a duplicate of ``into`` (see :meth:`aftersales.Desk.merge`)."""

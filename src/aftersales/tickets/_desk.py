@@ -222,10 +222,9 @@ class TicketFace(TicketShortcuts, TicketReads):
         ``in_progress`` and is returned. Later, or once followed up or closed, a new ticket
         linked by ``follow_up_of`` is opened and returned instead.
         """
-        reopened = self._tickets.reopen(ticket_id, reason, actor)
-        if reopened is not None:
-            return reopened
-        ticket = self.get(ticket_id)
+        reopened, ticket = self._tickets.reopen(ticket_id, reason, actor)
+        if reopened:
+            return ticket
         return self.open_ticket(
             customer=ticket.customer_id,
             channel=ticket.channel,
