@@ -121,7 +121,9 @@ def address_taken(customer: Customer, taken: Sequence[int]) -> InvalidInput:
 class Store(Protocol):
     """Where a desk keeps tickets, events, messages, customers and its outbox.
 
-    Every store passes :class:`aftersales.testing.StoreContract`.
+    Every store passes :class:`aftersales.testing.StoreContract`, and the race and crash
+    contracts (:class:`~aftersales.testing.contracts.RaceContract`,
+    :class:`~aftersales.testing.contracts.CrashContract`) where it applies.
     """
 
     def reserve_numbers(self, count: int) -> int:
