@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from aftersales.exceptions import FieldError, InvalidInput
 
@@ -21,13 +21,21 @@ def invalid_input(subject: str, error: ValidationError) -> InvalidInput:
         subject,
         [
             FieldError(
-                location=tuple(detail["loc"]),
-                message=detail["msg"].removeprefix("Value error, "),
+                location=tuple(detail["loc"]) or (subject,),
+                message=_message(detail),
                 kind=detail["type"],
             )
             for detail in error.errors(include_url=False)
         ],
     )
+
+
+def _message(detail: Any) -> str:
+    if detail["type"] == "string_pattern_mismatch":
+        pattern = detail.get("ctx", {}).get("pattern")
+        if pattern in _PATTERN_MESSAGES:
+            return _PATTERN_MESSAGES[pattern]
+    return str(detail["msg"]).removeprefix("Value error, ")
 
 
 def parse(model: type[ModelT], data: Any, subject: str | None = None) -> ModelT:
@@ -76,6 +84,16 @@ def recorded_payload(
 MAX_LIMIT = 1_000_000
 """The largest ``limit`` a desk method takes."""
 
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+"""The pattern of an identifier: no control characters (NUL included)."""
+NO_NUL = r"^[^\x00]*$"
+"""The pattern of free text: anything but NUL."""
+
+_PATTERN_MESSAGES = {
+    NO_CONTROL_CHARACTERS: "must not contain control characters (such as NUL, tab or newline)",
+    NO_NUL: "must not contain a NUL character",
+}
+
 _TEXT_VALIDATORS: dict[int, Any] = {}
 
 
@@ -87,11 +105,8 @@ def check_text(name: str, value: object, max_length: int = 128) -> str:
     if isinstance(value, str) and 0 < len(value) <= max_length:
         validate = _TEXT_VALIDATORS.get(max_length)
         if validate is None:
-            from pydantic import TypeAdapter
-
-            from aftersales.models._base import Identifier, ShortText
-
-            kind = Identifier if max_length == 128 else ShortText
+            pattern = NO_CONTROL_CHARACTERS if max_length <= 128 else NO_NUL
+            kind = Annotated[str, Field(pattern=pattern)]
             validate = _TEXT_VALIDATORS[max_length] = TypeAdapter(kind).validate_python
         try:
             validate(value)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from aftersales._validation import invalid_input
+from aftersales._validation import NO_CONTROL_CHARACTERS, NO_NUL, invalid_input
 from aftersales.exceptions import FieldError, InvalidInput
 
 MIN_YEAR = 1900
@@ -56,14 +56,11 @@ def parse_instant(name: str, value: datetime) -> datetime:
         raise InvalidInput(name, [FieldError((name,), message, problem["type"])]) from None
 
 
-_NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
-_NO_NUL = r"^[^\x00]*$"
-
-Text = Annotated[str, Field(min_length=1, max_length=10_000, pattern=_NO_NUL)]
+Text = Annotated[str, Field(min_length=1, max_length=10_000, pattern=NO_NUL)]
 """Free text: valid Unicode (no lone surrogates), no NUL byte, up to 10,000 characters."""
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=_NO_NUL)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 """Free text of up to 200 characters, as :data:`Text`."""
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=_NO_CONTROL_CHARACTERS)]
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_CONTROL_CHARACTERS)]
 """An id, a name or an address: 1 to 128 characters of valid Unicode, no control characters.
 
 Every store keeps it exactly as given and compares it exactly (case, accents, spaces)."""
