@@ -10,22 +10,25 @@ and escalation, computed from each ticket's event history.
 """
 
 from aftersales.sla.calendar import BusinessCalendar
-from aftersales.sla.policy import (
+from aftersales.sla.measure import (
     FIRST_RESPONSE_MET_BY,
-    MAX_TARGET_MINUTES,
-    CalendarSpec,
-    Escalation,
     Metric,
     MetricState,
     MetricStatus,
-    SLAMatch,
-    SLAPolicy,
-    SLARule,
     SLAStatus,
-    Target,
     first_response_at,
     meets_first_response,
 )
+from aftersales.sla.policy import (
+    MAX_TARGET_MINUTES,
+    CalendarSpec,
+    Escalation,
+    SLAMatch,
+    SLAPolicy,
+    SLARule,
+    Target,
+)
+from aftersales.sla.tracker import SLAReportRow
 
 __all__ = [
     "FIRST_RESPONSE_MET_BY",
@@ -38,6 +41,7 @@ __all__ = [
     "MetricStatus",
     "SLAMatch",
     "SLAPolicy",
+    "SLAReportRow",
     "SLARule",
     "SLAStatus",
     "Target",
