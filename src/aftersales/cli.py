@@ -23,9 +23,9 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 from aftersales import __version__
 from aftersales.clock import FrozenClock
 from aftersales.demo import SHOP_TIME, local_time, run_demo
+from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError
 from aftersales.policies import PolicySet
-from aftersales.service import Desk
 from aftersales.storage import SQLiteStore
 from aftersales.workflows import SHIPPED, to_mermaid
 

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 
+from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError
 from aftersales.models import Channel, ContactPoint, Customer, Event, Ticket
 from aftersales.notify import Notification
-from aftersales.service import Desk
 
 __all__ = ["CUSTOMERS", "SHOP_TIME", "DemoResult", "TimelineEntry", "local_time", "run_demo"]
 

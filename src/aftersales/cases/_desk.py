@@ -30,7 +30,7 @@ from aftersales.storage import CaseQuery
 from aftersales.storage._protocol import MAX_LIMIT
 
 if TYPE_CHECKING:
-    from aftersales.service import Desk
+    from aftersales.desk import Desk
 
 __all__ = ["CaseDesk", "DueCase"]
 
@@ -77,8 +77,6 @@ class CaseDesk(CaseWriter):
         self.services = desk.services
         self.policy = policy
         self.inventory: Inventory = MemoryInventory() if inventory is None else inventory
-        self.max_lines: int = self.services.settings.max_case_lines
-        """The most order lines one case may hold (a longer request is bad input)."""
         self._setup((*KINDS, *(kinds or ())), step_limits)
 
     # ------------------------------------------------------------------ reading

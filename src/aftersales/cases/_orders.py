@@ -172,7 +172,7 @@ def split(amount: Decimal, weights: Mapping[str, Decimal]) -> dict[str, Decimal]
 
 def order_lines(lines: object, subject: str, most: int) -> list[Any]:
     """The order lines of a new case, as a list of at most ``most``
-    (:attr:`CaseDesk.max_lines`); anything that is not a sequence (or iterator) of lines
+    (``DeskSettings.max_case_lines``); anything that is not a sequence (or iterator) of lines
     is bad input."""
     if (
         lines is None
@@ -185,6 +185,6 @@ def order_lines(lines: object, subject: str, most: int) -> list[Any]:
         raise bad(
             subject,
             ("lines",),
-            f"a case holds at most {most} order lines (CaseDesk.max_lines)",
+            f"a case holds at most {most} order lines (DeskSettings.max_case_lines)",
         )
     return bounded

@@ -36,7 +36,7 @@ from aftersales.workflows import CaseEnvironment, TransitionContext
 
 if TYPE_CHECKING:
     from aftersales._pipeline import DeskServices
-    from aftersales.service import Desk
+    from aftersales.desk import Desk
 
 __all__ = ["Policy"]
 
@@ -74,8 +74,13 @@ class CaseWriter:
     desk: Desk
     services: DeskServices
     policy: Policy | None
-    max_lines: int
     step_limits: dict[str, dict[str, StepLimit]]
+
+    @property
+    def max_lines(self) -> int:
+        """The most order lines one case may hold (``DeskSettings.max_case_lines``); a
+        longer request is bad input."""
+        return self.services.settings.max_case_lines
 
     def _setup(
         self,

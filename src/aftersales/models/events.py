@@ -9,6 +9,23 @@ from pydantic import Field
 
 from aftersales.models._base import Identifier, Instant, Record, trusted
 
+__all__ = [
+    "ASSESSED",
+    "CUSTOMER_REMINDER",
+    "DUE_RESCHEDULED",
+    "MERGED_FROM",
+    "MESSAGE_ADDED",
+    "OPENED",
+    "RESERVED_TRIGGERS",
+    "SLA_BREACHED",
+    "SLA_RESCHEDULED",
+    "SLA_WARNING",
+    "STEP_OVERDUE",
+    "TICKET_KIND",
+    "Event",
+    "build_event",
+]
+
 OPENED = "created"
 """The trigger name of the event that creates a subject."""
 

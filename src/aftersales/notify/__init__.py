@@ -3,8 +3,10 @@
 from aftersales.notify._hooks import HookRegistry, Subscription
 from aftersales.notify._notification import DeliveryStatus, Handler, Notification
 from aftersales.notify._outbox import DispatchReport
+from aftersales.notify._subscriptions import ALL_KINDS
 
 __all__ = [
+    "ALL_KINDS",
     "DeliveryStatus",
     "DispatchReport",
     "Handler",
