@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from datetime import datetime, timezone
 from typing import Any
-
-from aftersales import Desk, FrozenClock, InvalidInput, Store
 
 
 def claim_line(
@@ -74,47 +70,3 @@ def phone(**overrides: Any) -> dict[str, Any]:
     }
     values.update(overrides)
     return claim_line("phone", **values)
-
-
-def race_for_the_last_units(first: Store, second: Store, orders: int = 10) -> list[list[str]]:
-    """Two desks, each on its own connection, ask at the same moment to return 2 of the 3
-    units bought on one line of the same order. Per order, what each got: ``"returned"``
-    or ``"refused"`` (anything else is the unexpected error's repr). Closes both stores."""
-    try:
-        return _race(first, second, orders)
-    finally:
-        first.close()
-        second.close()
-
-
-def _race(first: Store, second: Store, orders: int) -> list[list[str]]:
-    clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
-    desks = [Desk(first, clock=clock), Desk(second, clock=clock)]
-    ticket_id = desks[0].open_ticket(customer="c-1", channel="app", subject="退货").id
-
-    def ask(desk: Desk, order_id: str, barrier: threading.Barrier, outcome: list[str]) -> None:
-        barrier.wait()
-        try:
-            desk.cases.request_return(
-                ticket_id, order_id=order_id, lines=[claim_line(bought=3, claimed=2)]
-            )
-            outcome.append("returned")
-        except InvalidInput:
-            outcome.append("refused")
-        except Exception as error:  # noqa: BLE001 - the test shows what went wrong
-            outcome.append(repr(error))
-
-    outcomes: list[list[str]] = []
-    for number in range(orders):
-        barrier = threading.Barrier(len(desks))
-        outcome: list[str] = []
-        threads = [
-            threading.Thread(target=ask, args=(desk, f"race-{number}", barrier, outcome))
-            for desk in desks
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        outcomes.append(sorted(outcome))
-    return outcomes

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from case_facts import claim_line, phone, race_for_the_last_units
+from case_facts import claim_line, phone
 
 from aftersales import (
     CaseNotFound,
@@ -19,6 +19,7 @@ from aftersales import (
     TicketNotFound,
     TriggerNotAllowed,
 )
+from aftersales.testing.contracts import race_for_the_last_units
 
 
 @pytest.fixture
