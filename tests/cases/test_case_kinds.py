@@ -138,12 +138,27 @@ def test_a_kind_whose_cascade_or_limit_names_what_its_workflow_lacks_is_refused(
         CaseKindSpec("gift_wrap", GIFT_WORKFLOW, step_limits={"lost": StepLimit(hours=1)})
 
 
-def test_a_kind_name_keeps_the_details_model_it_was_registered_with() -> None:
+def test_a_shipped_kind_keeps_the_details_model_it_ships_with() -> None:
     class Other(Record):
         note: str
 
-    with pytest.raises(InvalidWorkflow, match="registered with the details model"):
+    with pytest.raises(InvalidWorkflow, match="ships with the details model"):
         CaseKindSpec("visit", GIFT_WORKFLOW, details=Other)
+
+
+def test_an_applications_kind_defined_again_takes_the_latest_details_model() -> None:
+    class First(Record):
+        note: str
+
+    class Second(Record):
+        note: str
+        colour: str = "red"
+
+    CaseKindSpec("wrapping", GIFT_WORKFLOW, details=First)
+    desk = Desk(case_kinds=[CaseKindSpec("wrapping", GIFT_WORKFLOW, details=Second)])
+    case = desk.cases.create("wrapping", _ticket(desk), details={"note": "blue paper"})
+    assert isinstance(case.details, Second)
+    assert case.details.colour == "red"
 
 
 def test_the_shipped_kinds_are_the_five_case_kinds_and_visits() -> None:
