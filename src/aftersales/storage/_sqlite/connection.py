@@ -1,0 +1,128 @@
+"""The connection of :class:`~aftersales.storage.sqlite.SQLiteStore`: its lock, its
+transactions (``BEGIN IMMEDIATE``), and the translation of the driver's errors into ours."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+from aftersales.exceptions import AftersalesError, FieldError, InvalidInput, StorageError
+
+T = TypeVar("T")
+
+_INPUT_ERRORS = (
+    sqlite3.InterfaceError,  # a value of a type sqlite3 cannot bind
+    UnicodeError,  # a lone surrogate, which UTF-8 cannot encode
+    OverflowError,  # an int beyond SQLite's 64 bits
+    ValueError,  # a NUL in SQL text, a value pydantic cannot serialise
+    TypeError,
+)
+"""Errors the driver raises because of the values it was given, not because of the
+database: they become :class:`~aftersales.InvalidInput`."""
+
+
+def _translate(error: BaseException, path: str) -> BaseException:
+    """The error of our own tree that stands for ``error``, raised by sqlite3 or by
+    serialising a value for it (ours pass through)."""
+    if isinstance(error, AftersalesError) or not isinstance(error, Exception):
+        return error
+    if isinstance(error, _INPUT_ERRORS) and not (
+        isinstance(error, sqlite3.ProgrammingError) and "closed" in str(error)
+    ):
+        return InvalidInput(
+            "value",
+            [FieldError((), f"cannot be stored: {type(error).__name__}: {error}", "unstorable")],
+        )
+    return StorageError(f"SQLite error on {path!r}: {type(error).__name__}: {error}")
+
+
+def _create_file(path: str, mode: int) -> None:
+    """Create the database file with ``mode`` (exactly: the umask does not widen or
+    narrow it) unless it exists. SQLite gives the ``-wal`` and ``-shm`` files it creates
+    the database file's permissions."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(descriptor, mode)
+    finally:
+        os.close(descriptor)
+
+
+class SQLiteConnection:
+    """One sqlite3 connection shared by threads under one lock, with the transactions the
+    store's parts run in."""
+
+    path: str
+    _conn: sqlite3.Connection
+    _lock: threading.RLock
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Hold the lock and translate every error that is not ours: InvalidInput where
+        a value could not be bound, StorageError otherwise."""
+        with self._lock:
+            try:
+                yield
+            except Exception as error:
+                translated = _translate(error, self.path)
+                if translated is error:
+                    raise
+                raise translated from error
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._guard():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._guard():
+            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            return version
+
+    def _atomically(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it or none. A plain call
+        rather than a context manager: this is the hot path of every transition."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except Exception as error:
+                raise _translate(error, self.path) from error
+            try:
+                work(conn)
+            except BaseException as error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                translated = _translate(error, self.path)
+                if translated is error:
+                    raise
+                raise translated from error
+            try:
+                conn.execute("COMMIT")
+            except Exception as error:
+                conn.execute("ROLLBACK")
+                raise _translate(error, self.path) from error
+
+    def _one(self, sql: str, params: Sequence[object], build: Callable[[str], T]) -> T | None:
+        with self._guard():
+            row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else build(row[0])
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()

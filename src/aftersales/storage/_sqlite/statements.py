@@ -1,0 +1,151 @@
+"""The SQL of :class:`~aftersales.storage.sqlite.SQLiteStore`: statements rendered once
+from the codec's column order, schema creation and migration steps, and the writes of a
+change's log (events and outbox rows) and acknowledgements."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from aftersales.models import Case, Event
+from aftersales.notify._notification import Notification
+from aftersales.storage import _codec as codec
+from aftersales.storage import _schema as schema
+
+_NULL = "NULLIF(?,'')"
+"""A parameter that may be NULL, bound as '' rather than None: sqlite3 (before Python
+3.12) looks for an adapter and __conform__ on every None it binds, raising and clearing
+an AttributeError each time, at half a microsecond per None. Only for columns where ''
+is never a value: identifiers, instants and JSON records, never free text (see
+:func:`_marks`)."""
+
+
+def _marks(table: str, names: Sequence[str]) -> list[str]:
+    """The parameter of each column: ``_NULL`` where it may be NULL and '' is never a
+    value, ``?`` elsewhere."""
+    declared = schema.table(table)
+    marks = []
+    for name in names:
+        column = declared.column(name)
+        nullable = column.nullable and column.type is not schema.Type.TEXT
+        marks.append(_NULL if nullable else "?")
+    return marks
+
+
+def _insert(table: str, names: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({','.join(_marks(table, names))})"
+
+
+def _update(table: str, names: Sequence[str]) -> str:
+    sets = ", ".join(f"{n}={mark}" for n, mark in zip(names, _marks(table, names), strict=True))
+    return f"UPDATE {table} SET {sets} WHERE id=? AND version=?"
+
+
+# The statements of the hot paths, rendered once from the codec's column order.
+_TICKET_UPDATE = _update("tickets", codec.TICKET_COLUMNS)
+_TICKET_INSERT = _insert("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS)
+_TICKET_INSERT_HEAD = _TICKET_INSERT.split("VALUES ")[0] + "VALUES "
+_TICKET_VALUES = _TICKET_INSERT.split("VALUES ")[1]
+_EVENT_INSERT = _insert("events", codec.EVENT_COLUMNS)
+_EVENT_INSERT_HEAD = _EVENT_INSERT.split("VALUES ")[0] + "VALUES "
+_EVENT_VALUES = _EVENT_INSERT.split("VALUES ")[1]
+_MESSAGE_INSERT = _insert("messages", codec.MESSAGE_COLUMNS)
+_OUTBOX_SELECT = ", ".join(codec.OUTBOX_COLUMNS)
+_OUTBOX_INSERT = _insert("outbox", codec.OUTBOX_COLUMNS)
+_CASE_UPDATE = _update("cases", codec.CASE_COLUMNS)
+_CASE_UPDATE_TERMS = _update("cases", (*codec.CASE_COLUMNS, "terms"))
+_CASE_INSERT = _insert("cases", (*codec.CASE_COLUMNS, "terms", *codec.CASE_KEY_COLUMNS))
+_CASE_SELECT = "data, terms"
+_ROWS_PER_INSERT = 500
+
+_TICKET_INDEXES = {
+    index.name: schema.sqlite_index(index, if_not_exists=True)
+    for index in schema.indexes_of("tickets")
+}
+"""The tickets' secondary indexes by name: an import into an empty store builds them once
+at its end (see :meth:`SQLiteStore.bulk_import`)."""
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for declared in schema.TABLES:
+        for statement in schema.sqlite_create(declared.name):
+            conn.execute(statement)
+
+
+def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
+    """Carry out one migration step of :data:`aftersales.storage._schema.MIGRATIONS`."""
+    if isinstance(step, schema.CreateTable):
+        for statement in schema.sqlite_create(step.table, version):
+            conn.execute(statement)
+    elif isinstance(step, schema.AddColumn):
+        column = schema.table(step.table).column(step.column)
+        conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {schema.sqlite_column(column)}")
+    elif isinstance(step, schema.CreateIndex):
+        index = next(i for i in schema.INDEXES if i.name == step.index)
+        conn.execute(schema.sqlite_index(index))
+    elif isinstance(step, schema.MoveTermsOutOfData):
+        schema.move_terms(
+            lambda last: conn.execute(
+                "SELECT rowid, data FROM cases WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+                (last,),
+            ).fetchall(),
+            lambda rows: _execute_many(
+                conn, "UPDATE cases SET data = ?, terms = ? WHERE rowid = ?", rows
+            ),
+            0,
+        )
+    elif isinstance(step, schema.EventsByRowid):
+        found = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
+        if "WITHOUT ROWID" in found[0].upper():
+            names = ", ".join(codec.EVENT_COLUMNS)
+            create = schema.sqlite_create("events", version)[0]
+            conn.execute(create.replace("CREATE TABLE events", "CREATE TABLE events_by_rowid", 1))
+            conn.execute(f"INSERT INTO events_by_rowid ({names}) SELECT {names} FROM events")
+            conn.execute("DROP TABLE events")
+            conn.execute("ALTER TABLE events_by_rowid RENAME TO events")
+    # WidenIds, ExactText: SQLite keeps text of any length and compares it exactly
+
+
+def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    conn.executemany(sql, rows)
+
+
+def _build_missing_indexes(conn: sqlite3.Connection) -> None:
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    for name, statement in _TICKET_INDEXES.items():
+        if name not in names:
+            conn.execute(statement)
+
+
+def _read_case(row: Sequence[Any]) -> Case:
+    return codec.read_case(row[0], row[1])
+
+
+def _append_log(
+    conn: sqlite3.Connection, events: Sequence[Event], notifications: Sequence[Notification]
+) -> None:
+    """Insert a change's events and outbox rows, serialising each event once."""
+    event_json: dict[int, str] = {}
+    for event in events:
+        row = codec.event_row(event)
+        event_json[id(event)] = row[4]  # type: ignore[assignment]
+        conn.execute(_EVENT_INSERT, row)
+    for notification in notifications:
+        conn.execute(
+            _OUTBOX_INSERT,
+            codec.notification_row(notification, event_json.get(id(notification.event)), null=""),
+        )
+
+
+def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
+    """Mark the pending outbox rows ``keys`` delivered at ``at``."""
+    sql = (
+        "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
+        "WHERE key = ? AND status = 'pending'"
+    )
+    if len(keys) == 1:
+        conn.execute(sql, (codec.ts(at), keys[0]))
+    else:
+        conn.executemany(sql, [(codec.ts(at), key) for key in keys])
