@@ -230,6 +230,8 @@ INDEXES: tuple[Index, ...] = (
     Index("tickets_created", "tickets", ("created_at", "number")),
     Index("tickets_due", "tickets", ("due_at",), ("due_at", _NOT_NULL)),
     Index("tickets_sla_due", "tickets", ("sla_due_at", "id"), ("sla_due_at", _NOT_NULL)),
+    # Closing a parent looks for its open children.
+    Index("tickets_parent", "tickets", ("parent_id",), ("parent_id", _NOT_NULL)),
     Index("messages_ticket", "messages", ("ticket_id", "at")),
     Index("outbox_pending", "outbox", ("next_attempt_at",), ("status", "= 'pending'")),
     Index("cases_ticket", "cases", ("ticket_id", "created_at")),
@@ -328,6 +330,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
             )
         ),
         ExactText(),
+        CreateIndex("tickets_parent"),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is

@@ -65,6 +65,9 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._tickets: dict[str, Ticket] = {}
         self._by_number: dict[int, str] = {}
+        # Each parent's child tickets, so finding them (as closing a parent does) reads
+        # only them, not every ticket.
+        self._children: dict[str, dict[str, None]] = {}
         self._events: dict[str, list[Event]] = {}
         self._messages: dict[str, list[Message]] = {}
         self._customers: dict[str, Customer] = {}
@@ -146,10 +149,13 @@ class MemoryStore:
         ticket = change.ticket
         if change.customer is not None:
             self._put_customer(change.customer)
-        if ticket.id not in self._tickets:
+        previous = self._tickets.get(ticket.id)
+        if previous is None:
             self._by_number[ticket.number] = ticket.id
             if ticket.number >= self._next_number:
                 self._next_number = ticket.number + 1
+        if ticket.parent_id is not None or (previous is not None and previous.parent_id):
+            self._index_child(previous, ticket)
         self._tickets[ticket.id] = ticket
         if change.events:
             self._events.setdefault(ticket.id, []).extend(change.events)
@@ -174,9 +180,19 @@ class MemoryStore:
             raise TicketNotFound(f"#{number}")
         return self._tickets[ticket_id]
 
+    def _index_child(self, previous: Ticket | None, ticket: Ticket) -> None:
+        if previous is not None and previous.parent_id != ticket.parent_id:
+            self._children.get(previous.parent_id or "", {}).pop(ticket.id, None)
+        if ticket.parent_id is not None:
+            self._children.setdefault(ticket.parent_id, {})[ticket.id] = None
+
     def find(self, query: TicketQuery) -> list[Ticket]:
         with self._lock:
-            tickets = list(self._tickets.values())
+            if query.parent_id is not None:
+                children = self._children.get(query.parent_id, {})
+                tickets = [self._tickets[child] for child in children]
+            else:
+                tickets = list(self._tickets.values())
         found = sorted(
             (t for t in tickets if matches(t, query)), key=lambda t: (t.created_at, t.number)
         )
