@@ -126,6 +126,13 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
             self._conn.close()
             raise
 
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._guard():
+            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            return version
+
     def _migrate(self) -> None:
         with self._transaction() as conn:
             found = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -312,6 +319,11 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
             conn.execute(_MESSAGE_INSERT, codec.message_row(message))
         if change.delivered:
             _acknowledge(conn, change.delivered, ticket.updated_at)
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
 
     def __enter__(self) -> SQLiteStore:
         return self

@@ -86,13 +86,6 @@ class SQLiteConnection:
                 raise
             self._conn.execute("COMMIT")
 
-    @property
-    def schema_version(self) -> int:
-        """The schema version of the open database."""
-        with self._guard():
-            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            return version
-
     def _atomically(self, work: Callable[[sqlite3.Connection], None]) -> None:
         """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it or none. A plain call
         rather than a context manager: this is the hot path of every transition."""
@@ -121,8 +114,3 @@ class SQLiteConnection:
         with self._guard():
             row = self._conn.execute(sql, params).fetchone()
         return None if row is None else build(row[0])
-
-    def close(self) -> None:
-        """Close the connection; the store cannot be used afterwards."""
-        with self._lock:
-            self._conn.close()
