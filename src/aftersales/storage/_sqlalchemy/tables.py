@@ -101,11 +101,12 @@ schema_version = sa.Table(
 
 
 def _create_index(conn: Connection, name: str) -> None:
-    """Create the declared index ``name``, in the form this database takes."""
+    """Create the declared index ``name``, in the form this database takes, unless the
+    database has it already (one created with its table, or by hand)."""
     partial = conn.dialect.name in _PARTIAL_INDEXES
     made = _INDEXES[name]
     index = made[0] if partial or len(made) == 1 else made[1]
-    index.create(conn)
+    index.create(conn, checkfirst=True)
 
 
 # Statements of the commit path, built once: building expressions per call costs more

@@ -84,7 +84,7 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
         conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {schema.sqlite_column(column)}")
     elif isinstance(step, schema.CreateIndex):
         index = next(i for i in schema.INDEXES if i.name == step.index)
-        conn.execute(schema.sqlite_index(index))
+        conn.execute(schema.sqlite_index(index, if_not_exists=True))  # maybe made by hand
     elif isinstance(step, schema.MoveTermsOutOfData):
         schema.move_terms(
             lambda last: conn.execute(
