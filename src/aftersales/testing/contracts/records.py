@@ -1,0 +1,200 @@
+"""Customers, key-value state and the outbox in a store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from aftersales.exceptions import (
+    ConcurrencyError,
+    CustomerNotFound,
+    InvalidInput,
+    TicketNotFound,
+)
+from aftersales.models import (
+    CaseKind,
+    Channel,
+    ContactPoint,
+    Customer,
+)
+from aftersales.notify import DeliveryStatus
+from aftersales.storage import CaseChange, Change, TicketQuery
+from aftersales.storage._protocol import MAX_ERROR_LENGTH
+from aftersales.testing.contracts._base import (
+    _T0,
+    StoreContractBase,
+    _case,
+    _case_event,
+    _event,
+    _notification,
+    _ticket,
+)
+
+
+class RecordContract(StoreContractBase):
+    """What a store does with customers, state and outbox rows."""
+
+    def test_customers_are_found_by_any_contact_point(self) -> None:
+        customer = Customer(
+            id="c1",
+            name="王小明",
+            contacts=(
+                ContactPoint(channel=Channel.WECHAT, address="wx-openid-1"),
+                ContactPoint(channel=Channel.EMAIL, address="xm@example.com"),
+            ),
+        )
+        self.store.save_customer(customer)
+        assert self.store.get_customer("c1") == customer
+        assert self.store.find_customer(Channel.WECHAT, "wx-openid-1") == customer
+        updated = customer.model_copy(
+            update={"contacts": (ContactPoint(channel=Channel.EMAIL, address="new@example.com"),)}
+        )
+        self.store.save_customer(updated)
+        assert self.store.find_customer(Channel.WECHAT, "wx-openid-1") is None
+        assert self.store.find_customer(Channel.EMAIL, "new@example.com") == updated
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("nobody")
+
+    def test_a_ticket_and_the_customer_it_names_commit_together_or_not_at_all(self) -> None:
+        email = ContactPoint(channel=Channel.EMAIL, address="wang@example.com")
+        customer = Customer(id="c1", name="王小明", contacts=(email,))
+        ticket = _ticket(1, customer_id="c1")
+        self.store.commit(Change(ticket, 0, (_event(ticket),), customer=customer))
+        assert self.store.get("t1") == ticket
+        assert self.store.get_customer("c1") == customer
+        assert self.store.find_customer(Channel.EMAIL, "wang@example.com") == customer
+        # another customer with the same address: neither the ticket nor the customer
+        thief = Customer(id="c2", name="Someone", contacts=(email,))
+        second = _ticket(2, customer_id="c2")
+        with pytest.raises(InvalidInput) as raised:
+            self.store.commit(Change(second, 0, (_event(second),), customer=thief))
+        assert [e.location for e in raised.value.errors] == [("contacts", 0)]
+        # a ticket that cannot be written (its id is taken): no customer either
+        newcomer = Customer(id="c3", name="New", contacts=())
+        with pytest.raises(ConcurrencyError):
+            self.store.commit(Change(_ticket(3, id="t1"), 0, (), customer=newcomer))
+        for missing in ("c2", "c3"):
+            with pytest.raises(CustomerNotFound):
+                self.store.get_customer(missing)
+        with pytest.raises(TicketNotFound):
+            self.store.get("t2")
+        assert self.store.events("t2") == []
+        assert self.store.find_customer(Channel.EMAIL, "wang@example.com") == customer
+        # in a batch too
+        third = _ticket(4, id="t4", customer_id="c4")
+        fourth = _ticket(5, id="t5", customer_id="c5")
+        with pytest.raises(InvalidInput):
+            self.store.commit_many(
+                [
+                    Change(third, 0, (_event(third),), customer=Customer(id="c4", name="Four")),
+                    Change(
+                        fourth, 0, (_event(fourth),), customer=thief.model_copy(update={"id": "c5"})
+                    ),
+                ]
+            )
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("c4")
+        assert [t.id for t in self.store.find(TicketQuery())] == ["t1"]
+
+    def test_an_address_taken_by_another_customer_is_refused_without_naming_them(self) -> None:
+        phone = ContactPoint(channel=Channel.PHONE, address="+86 138 0000 0000")
+        owner = Customer(id="owner-7", name="Owner", contacts=(phone,))
+        self.store.save_customer(owner)
+        other = Customer(
+            id="other",
+            name="Other",
+            contacts=(ContactPoint(channel=Channel.EMAIL, address="o@example.com"), phone),
+        )
+        with pytest.raises(InvalidInput) as raised:
+            self.store.save_customer(other)
+        assert [e.location for e in raised.value.errors] == [("contacts", 1)]
+        assert "owner-7" not in str(raised.value)
+        assert "taken" in str(raised.value)
+        with pytest.raises(CustomerNotFound):
+            self.store.get_customer("other")
+        assert self.store.find_customer(Channel.EMAIL, "o@example.com") is None
+        assert self.store.find_customer(Channel.PHONE, phone.address) == owner
+        # the owner may save itself again, and give the address up
+        self.store.save_customer(owner.model_copy(update={"name": "Owner 2"}))
+        self.store.save_customer(owner.model_copy(update={"contacts": ()}))
+        self.store.save_customer(other)
+        assert self.store.find_customer(Channel.PHONE, phone.address) == other
+
+    def test_state_values_are_kept_and_replaced(self) -> None:
+        assert self.store.get_state("round_robin:returns") is None
+        self.store.set_state("round_robin:returns", "agent-3")
+        self.store.set_state("round_robin:returns", "agent-4")
+        assert self.store.get_state("round_robin:returns") == "agent-4"
+
+    def test_outbox_rows_commit_with_the_change_and_are_leased(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        assert [n.key for n in self.store.outbox(DeliveryStatus.PENDING)] == [note.key]
+        assert self.store.claim_outbox(_T0, _T0 + timedelta(minutes=5), 10) == []
+        later = _T0 + timedelta(minutes=10)
+        claimed = self.store.claim_outbox(later, later + timedelta(minutes=5), 10)
+        assert [n.key for n in claimed] == [note.key]
+        assert claimed[0].event == event
+        assert self.store.claim_outbox(later, later + timedelta(minutes=5), 10) == []
+
+    def test_delivered_and_failed_notifications_are_recorded(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        first, second = _notification(event, "a"), _notification(event, "b")
+        self.store.commit(Change(ticket, 0, (event,), (), (first, second)))
+        at = _T0 + timedelta(minutes=1)
+        self.store.mark_delivered([first.key], at)
+        self.store.mark_failed(second.key, "boom", at + timedelta(minutes=1), at)
+        delivered = self.store.outbox(DeliveryStatus.DELIVERED)
+        assert [(n.key, n.delivered_at) for n in delivered] == [(first.key, at)]
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert (pending.attempts, pending.last_error, pending.lease_until) == (1, "boom", None)
+        self.store.mark_failed(second.key, "boom again", None, at)
+        (dead,) = self.store.outbox(DeliveryStatus.DEAD)
+        assert (dead.key, dead.attempts, dead.last_error) == (second.key, 2, "boom again")
+
+    def test_acknowledgements_ride_on_the_next_commit(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        changed = ticket.model_copy(update={"version": 2})
+        self.store.commit(
+            Change(changed, 1, (_event(changed, "step", "new"),), delivered=[note.key])
+        )
+        assert [n.key for n in self.store.outbox(DeliveryStatus.DELIVERED)] == [note.key]
+
+    def test_events_and_notifications_keep_their_subjects_kind(self) -> None:
+        ticket = _ticket(1)
+        ticket_event = _event(ticket)
+        self.store.commit(Change(ticket, 0, (ticket_event,), (), (_notification(ticket_event),)))
+        for kind in CaseKind:
+            case = _case(f"{kind.value}-1", kind=kind, workflow=kind.value)
+            event = _case_event(case)
+            assert event.subject_kind == kind.value
+            self.store.commit_cases(
+                [CaseChange(case, 0, (event,), (_notification(event, f"h-{kind.value}"),))]
+            )
+            assert self.store.events(case.id) == [event]
+        assert [e.subject_kind for e in self.store.events("t1")] == ["ticket"]
+        later = _T0 + timedelta(minutes=10)
+        for notifications in (
+            self.store.outbox(),
+            self.store.claim_outbox(later, later + timedelta(minutes=5), 100),
+        ):
+            kinds = {n.event.subject_id: n.event.subject_kind for n in notifications}
+            assert kinds == {"t1": "ticket", **{f"{k.value}-1": k.value for k in CaseKind}}
+
+    def test_a_long_delivery_error_is_kept_cut_to_its_bound(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        self.store.mark_failed(note.key, "E" * 100_000, _T0 + timedelta(minutes=1), _T0)
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert pending.last_error is not None
+        assert len(pending.last_error) == MAX_ERROR_LENGTH
+        assert pending.last_error.startswith("EEE")

@@ -1,0 +1,147 @@
+"""Tickets in a store: writes with their version check, reads, finds, dues, numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from aftersales.exceptions import (
+    ConcurrencyError,
+    TicketNotFound,
+)
+from aftersales.models import (
+    AuthorRole,
+    Channel,
+    Message,
+    StatusCategory,
+)
+from aftersales.storage import Change, TicketQuery
+from aftersales.testing.contracts._base import (
+    _T0,
+    StoreContractBase,
+    _event,
+    _notification,
+    _ticket,
+)
+
+
+class TicketContract(StoreContractBase):
+    """What a store does with tickets, their events and messages."""
+
+    def test_a_created_ticket_reads_back_equal_by_id_and_number(self) -> None:
+        ticket = self._create(1, tags=("vip", "网购"), description="坏了 'x'; DROP TABLE t;--")
+        assert self.store.get("t1") == ticket
+        assert self.store.get_by_number(1) == ticket
+
+    def test_unknown_tickets_raise_ticket_not_found(self) -> None:
+        with pytest.raises(TicketNotFound):
+            self.store.get("nope")
+        with pytest.raises(TicketNotFound):
+            self.store.get_by_number(99)
+
+    def test_a_commit_writes_state_and_event_together(self) -> None:
+        ticket = self._create(1)
+        changed = self._advance(ticket, status="classified")
+        assert self.store.get("t1") == changed
+        assert [e.sequence for e in self.store.events("t1")] == [1, 2]
+        assert self.store.events("t1")[-1].to_state == "classified"
+
+    def test_a_stale_version_raises_and_writes_nothing(self) -> None:
+        ticket = self._create(1)
+        self._advance(ticket, status="classified")
+        stale = ticket.model_copy(update={"status": "cancelled", "version": 2})
+        late = _event(stale, "cancel", "new")
+        with pytest.raises(ConcurrencyError) as raised:
+            self.store.commit(Change(stale, 1, (late,), (), (_notification(late),)))
+        assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
+        assert self.store.get("t1").status == "classified"
+        assert len(self.store.events("t1")) == 2
+        assert self.store.outbox() == []
+
+    def test_creating_an_existing_ticket_raises_concurrency_error(self) -> None:
+        ticket = self._create(1)
+        with pytest.raises(ConcurrencyError):
+            self.store.commit(Change(ticket, 0, ()))
+        assert len(self.store.events("t1")) == 1
+
+    def test_updating_a_missing_ticket_raises_concurrency_error(self) -> None:
+        ghost = _ticket(7, version=2)
+        with pytest.raises(ConcurrencyError) as raised:
+            self.store.commit(Change(ghost, 1, ()))
+        assert raised.value.actual_version is None
+
+    def test_messages_come_back_in_order(self) -> None:
+        ticket = self._create(1)
+        messages = [
+            Message(
+                ticket_id="t1",
+                author_id="agent",
+                author_role=AuthorRole.AGENT,
+                body=f"reply {i} 你好",
+                channel=Channel.EMAIL,
+                at=_T0 + timedelta(minutes=10 + i),
+            )
+            for i in range(3)
+        ]
+        changed = ticket.model_copy(update={"version": 2})
+        self.store.commit(Change(changed, 1, (_event(changed, "add_message", "new"),), messages))
+        assert self.store.messages("t1") == messages
+        assert self.store.messages("other") == []
+
+    def test_find_filters_orders_and_pages(self) -> None:
+        self._create(1, channel="wechat", customer_id="c1")
+        second = self._create(2, channel="email", customer_id="c2", assignee="li")
+        self._create(
+            3, channel="wechat", customer_id="c1", status="closed", status_category="closed"
+        )
+        assert [t.number for t in self.store.find(TicketQuery())] == [1, 2, 3]
+        assert [t.number for t in self.store.find(TicketQuery(customer_id="c1"))] == [1, 3]
+        assert [
+            t.number for t in self.store.find(TicketQuery(channel=Channel.WECHAT, status="new"))
+        ] == [1]
+        assert self.store.find(TicketQuery(assignee="li")) == [second]
+        assert [
+            t.number for t in self.store.find(TicketQuery(status_category=StatusCategory.CLOSED))
+        ] == [3]
+        window = TicketQuery(
+            created_from=_T0 + timedelta(minutes=2), created_to=_T0 + timedelta(minutes=3)
+        )
+        assert self.store.find(window) == [second]
+        assert [t.number for t in self.store.find(TicketQuery(limit=1, offset=1))] == [2]
+
+    def test_number_blocks_never_overlap(self) -> None:
+        first = self.store.reserve_numbers(10)
+        second = self.store.reserve_numbers(5)
+        third = self.store.reserve_numbers(1)
+        assert second == first + 10
+        assert third == second + 5
+
+    def test_due_returns_tickets_due_by_then_earliest_first(self) -> None:
+        self._create(1, due_at=_T0 + timedelta(days=3))
+        self._create(2, due_at=_T0 + timedelta(days=1))
+        self._create(3)
+        due = self.store.due(_T0 + timedelta(days=5), 10)
+        assert [t.number for t in due] == [2, 1]
+        assert [t.number for t in self.store.due(_T0 + timedelta(days=2), 10)] == [2]
+        assert self.store.due(_T0 + timedelta(days=5), 1)[0].number == 2
+
+    def test_sla_due_returns_tickets_whose_next_sla_checkpoint_has_come(self) -> None:
+        self._create(1, sla_due_at=_T0 + timedelta(hours=4))
+        self._create(2, sla_due_at=_T0 + timedelta(hours=1))
+        self._create(3, due_at=_T0)
+        due = self.store.sla_due(_T0 + timedelta(hours=5), 10)
+        assert [t.number for t in due] == [2, 1]
+        assert [t.number for t in self.store.sla_due(_T0 + timedelta(hours=2), 10)] == [2]
+
+    def test_commit_many_writes_all_or_nothing(self) -> None:
+        first, second = _ticket(1), _ticket(2)
+        self.store.commit_many(
+            [Change(first, 0, (_event(first),)), Change(second, 0, (_event(second),))]
+        )
+        assert [t.number for t in self.store.find(TicketQuery())] == [1, 2]
+        third = _ticket(3)
+        with pytest.raises(ConcurrencyError):
+            self.store.commit_many([Change(third, 0, (_event(third),)), Change(first, 0, ())])
+        assert [t.number for t in self.store.find(TicketQuery())] == [1, 2]
+        assert self.store.events("t3") == []
