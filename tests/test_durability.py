@@ -39,6 +39,17 @@ class TestMemoryStoreRaces(RaceContract):
         return self.shared  # one store in one process: its lock is the only connection
 
 
+class TestRecordStoreRaces(RaceContract):
+    def make_store(self) -> Store:
+        from aftersales.storage.recorder import MemoryRecorder, RecordStore
+
+        self.shared = RecordStore(MemoryRecorder())
+        return self.shared
+
+    def open_store(self) -> Store:
+        return self.shared  # one recorder in one process: its lock is the only connection
+
+
 class TestSQLiteStoreRacesAndCrashes(CrashContract):
     @pytest.fixture(autouse=True)
     def _folder(self, tmp_path: Path) -> None:

@@ -121,6 +121,16 @@ class TestMemoryStore(StoreContract):
         return MemoryStore()
 
 
+class TestRecordStoreOnTheMemoryRecorder(StoreContract):
+    """The generic store over the reference recorder: a backend that is a recorder only
+    passes the whole store contract."""
+
+    def make_store(self) -> Store:
+        from aftersales.storage.recorder import MemoryRecorder, RecordStore
+
+        return RecordStore(MemoryRecorder())
+
+
 class TestSQLiteStoreInMemory(StoreContract):
     def make_store(self) -> Store:
         return SQLiteStore(":memory:")

@@ -1,0 +1,352 @@
+""":class:`RecordStore`: the whole :class:`~aftersales.Store` protocol over any
+:class:`~aftersales.storage.recorder.Recorder` and the row codec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from aftersales.exceptions import (
+    AftersalesError,
+    CaseNotFound,
+    ConcurrencyError,
+    CustomerNotFound,
+    TicketNotFound,
+)
+from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
+from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage import _codec as codec
+from aftersales.storage._protocol import (
+    address_taken,
+    bounded_error,
+    check_count,
+    check_id,
+    check_limit,
+    check_number,
+    id_taken,
+    number_taken,
+)
+from aftersales.storage._recorder import Recorder, Records, Row
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
+
+
+def _ticket(row: Row) -> Ticket:
+    return Ticket.model_validate_json(row["data"])
+
+
+def _case(row: Row) -> Case:
+    return codec.read_case(row["data"], row["terms"] or None)
+
+
+def _version(records: Records, table: str, key: str) -> int | None:
+    rows = records.select(table, {"id": key}, limit=1)
+    return int(rows[0]["version"]) if rows else None
+
+
+def _log(records: Records, events: Sequence[Event], notifications: Sequence[Notification]) -> bool:
+    """Append a change's events and outbox rows, serialising each event once."""
+    event_rows: list[Row] = []
+    event_json: dict[int, str] = {}
+    for event in events:
+        row: Row = dict(zip(codec.EVENT_COLUMNS, codec.event_row(event), strict=True))
+        event_json[id(event)] = row["data"]
+        event_rows.append(row)
+    outbox = [
+        dict(
+            zip(
+                codec.OUTBOX_COLUMNS,
+                codec.notification_row(n, event_json.get(id(n.event))),
+                strict=True,
+            )
+        )
+        for n in notifications
+    ]
+    return records.append(event_rows, outbox)
+
+
+class RecordStore:
+    """A :class:`~aftersales.Store` on a :class:`~aftersales.storage.recorder.Recorder`:
+    every check, error and record-to-row mapping of the protocol, written once.
+
+    >>> from aftersales.storage.recorder import MemoryRecorder
+    >>> store = RecordStore(MemoryRecorder())
+    >>> store.reserve_numbers(10)
+    1
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    # ------------------------------------------------------------------ tickets
+
+    def reserve_numbers(self, count: int) -> int:
+        check_count(count)
+        return self.recorder.atomically(lambda r: r.count("ticket_number", add=count)) - count
+
+    def commit(self, change: Change) -> None:
+        self.recorder.atomically(lambda r: self._write(r, change))
+
+    def commit_many(self, changes: Sequence[Change]) -> None:
+        def work(records: Records) -> None:
+            for change in changes:
+                self._write(records, change)
+
+        self.recorder.atomically(work)
+
+    def _write(self, records: Records, change: Change) -> None:
+        ticket = change.ticket
+        if change.customer is not None:
+            self._put_customer(records, change.customer)
+        row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
+        if change.expected_version == 0:
+            if records.select("cases", {"id": ticket.id}, limit=1):
+                raise id_taken("ticket", ticket.id)
+            row.update(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
+            if not records.insert("tickets", row):
+                raise self._why_not_created(records, ticket)
+            records.count("ticket_number", at_least=ticket.number + 1)
+            if not _log(records, change.events, change.outbox):
+                raise id_taken("ticket", ticket.id)
+        else:
+            if not records.update("tickets", ticket.id, change.expected_version, row):
+                raise ConcurrencyError(
+                    ticket.id, change.expected_version, _version(records, "tickets", ticket.id)
+                )
+            if not _log(records, change.events, change.outbox):
+                raise ConcurrencyError(ticket.id, change.expected_version, None)
+        for message in change.messages:
+            records.insert(
+                "messages",
+                dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(message), strict=True)),
+            )
+        if change.delivered:
+            records.acknowledge(change.delivered, codec.ts(ticket.updated_at) or "")
+
+    @staticmethod
+    def _why_not_created(records: Records, ticket: Ticket) -> AftersalesError:
+        version = _version(records, "tickets", ticket.id)
+        if version is not None:
+            return ConcurrencyError(ticket.id, 0, version)
+        if records.select("tickets", {"number": ticket.number}, limit=1):
+            return number_taken(ticket.number)
+        return id_taken("ticket", ticket.id)
+
+    def _one_ticket(self, where: dict[str, Any]) -> Ticket | None:
+        rows = self.recorder.reading(lambda r: r.select("tickets", where, limit=1))
+        return _ticket(rows[0]) if rows else None
+
+    def get(self, ticket_id: str) -> Ticket:
+        check_id(ticket_id, "ticket_id")
+        ticket = self._one_ticket({"id": ticket_id})
+        if ticket is None:
+            raise TicketNotFound(ticket_id)
+        return ticket
+
+    def get_by_number(self, number: int) -> Ticket:
+        check_number(number)
+        ticket = self._one_ticket({"number": number})
+        if ticket is None:
+            raise TicketNotFound(f"#{number}")
+        return ticket
+
+    def find(self, query: TicketQuery) -> list[Ticket]:
+        where = {
+            column: value
+            for column, value in (
+                ("status", query.status),
+                ("status_category", query.status_category and query.status_category.value),
+                ("assignee", query.assignee),
+                ("team", query.team),
+                ("customer_id", query.customer_id),
+                ("channel", query.channel and query.channel.value),
+                ("merged_into", query.merged_into),
+                ("parent_id", query.parent_id),
+                ("follow_up_of", query.follow_up_of),
+            )
+            if value is not None
+        }
+        since = {} if query.created_from is None else {"created_at": codec.ts(query.created_from)}
+        until = {} if query.created_to is None else {"created_at": codec.ts(query.created_to)}
+        rows = self.recorder.reading(
+            lambda r: r.select(
+                "tickets",
+                where,
+                since=since,
+                until=until,
+                order=("created_at", "number"),
+                limit=query.limit,
+                offset=query.offset,
+            )
+        )
+        return [_ticket(row) for row in rows]
+
+    def events(self, subject_id: str) -> list[Event]:
+        rows = self.recorder.reading(
+            lambda r: r.select("events", {"subject_id": subject_id}, order=("sequence",))
+        )
+        return [Event.model_validate_json(row["data"]) for row in rows]
+
+    def messages(self, ticket_id: str) -> list[Message]:
+        rows = self.recorder.reading(
+            lambda r: r.select("messages", {"ticket_id": ticket_id}, order=("at",))
+        )
+        return [Message.model_validate_json(row["data"]) for row in rows]
+
+    def _due(self, table: str, column: str, before: datetime, limit: int) -> list[Row]:
+        check_limit(limit)
+        tie = "number" if table == "tickets" else "id"
+        at = codec.ts(before) or ""
+        return self.recorder.reading(lambda r: r.due(table, column, at, (column, tie), limit))
+
+    def due(self, before: datetime, limit: int) -> list[Ticket]:
+        return [_ticket(row) for row in self._due("tickets", "due_at", before, limit)]
+
+    def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
+        return [_ticket(row) for row in self._due("tickets", "sla_due_at", before, limit)]
+
+    # ------------------------------------------------------------------ customers and state
+
+    def save_customer(self, customer: Customer) -> None:
+        self.recorder.atomically(lambda r: self._put_customer(r, customer))
+
+    @staticmethod
+    def _put_customer(records: Records, customer: Customer) -> None:
+        contacts = [(c.channel.value, c.address) for c in customer.contacts]
+        owners = records.contact_owners(contacts)
+        taken = [i for i, owner in enumerate(owners) if owner not in (None, customer.id)]
+        if taken:
+            raise address_taken(customer, taken)
+        records.put_customer(customer.id, codec.customer_data(customer), contacts)
+
+    def get_customer(self, customer_id: str) -> Customer:
+        check_id(customer_id, "customer_id")
+        rows = self.recorder.reading(lambda r: r.select("customers", {"id": customer_id}))
+        if not rows:
+            raise CustomerNotFound(customer_id)
+        return Customer.model_validate_json(rows[0]["data"])
+
+    def find_customer(self, channel: Channel, address: str) -> Customer | None:
+        def read(records: Records) -> list[Row]:
+            owner = records.contact_owners([(channel.value, address)])[0]
+            return [] if owner is None else records.select("customers", {"id": owner})
+
+        rows = self.recorder.reading(read)
+        return Customer.model_validate_json(rows[0]["data"]) if rows else None
+
+    def get_state(self, key: str) -> str | None:
+        rows = self.recorder.reading(lambda r: r.select("state", {"key": key}))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self.recorder.atomically(lambda r: r.put("state", {"key": key, "value": value}))
+
+    # ------------------------------------------------------------------ outbox
+
+    def claim_outbox(self, now: datetime, lease_until: datetime, limit: int) -> list[Notification]:
+        check_limit(limit)
+        rows = self.recorder.atomically(
+            lambda r: r.claim(codec.ts(now) or "", codec.ts(lease_until) or "", limit)
+        )
+        return [attrs.evolve(codec.read_notification(row), lease_until=lease_until) for row in rows]
+
+    def mark_delivered(self, keys: Sequence[str], at: datetime) -> None:
+        if keys:
+            self.recorder.atomically(lambda r: r.acknowledge(keys, codec.ts(at) or ""))
+
+    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+        status = DeliveryStatus.PENDING if retry_at else DeliveryStatus.DEAD
+        self.recorder.atomically(
+            lambda r: r.fail(key, bounded_error(error), codec.ts(retry_at), status.value)
+        )
+
+    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
+        where = {} if status is None else {"status": status.value}
+        rows = self.recorder.reading(
+            lambda r: r.select("outbox", where, order=("created_at", "key"))
+        )
+        return [codec.read_notification(row) for row in rows]
+
+    # ------------------------------------------------------------------ cases
+
+    def commit_cases(self, changes: Sequence[CaseChange]) -> None:
+        hold = sorted(
+            {
+                f"order:{c.case.order_id}"
+                for c in changes
+                if c.order_check is not None and c.case.order_id is not None
+            }
+        )
+
+        def work(records: Records) -> None:
+            for change in changes:
+                self._write_case(records, change)
+
+        self.recorder.atomically(work, hold=hold)
+
+    @staticmethod
+    def _write_case(records: Records, change: CaseChange) -> None:
+        case = change.case
+        if change.order_check is not None and case.order_id is not None:
+            kinds = {kind.value for kind in change.order_check_kinds}
+            rows = records.select("cases", {"order_id": case.order_id}, order=("created_at", "id"))
+            change.order_check([_case(row) for row in rows if not kinds or row["kind"] in kinds])
+        row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
+        row["terms"] = codec.case_terms(case)
+        if change.expected_version == 0:
+            if records.select("tickets", {"id": case.id}, limit=1):
+                raise id_taken("case", case.id)
+            row.update(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
+            written = records.insert("cases", row)
+        else:
+            if not change.terms_changed:
+                del row["terms"]
+            written = records.update("cases", case.id, change.expected_version, row)
+        if not written or not _log(records, change.events, change.outbox):
+            raise ConcurrencyError(
+                case.id, change.expected_version, _version(records, "cases", case.id)
+            )
+        if change.delivered:
+            records.acknowledge(change.delivered, codec.ts(case.updated_at) or "")
+
+    def get_case(self, case_id: str) -> Case:
+        check_id(case_id, "case_id")
+        rows = self.recorder.reading(lambda r: r.select("cases", {"id": case_id}, limit=1))
+        if not rows:
+            raise CaseNotFound(case_id)
+        return _case(rows[0])
+
+    def find_cases(self, query: CaseQuery) -> list[Case]:
+        where = {
+            column: value
+            for column, value in (
+                ("ticket_id", query.ticket_id),
+                ("order_id", query.order_id),
+                ("serial", query.serial),
+                ("parent_id", query.parent_id),
+                ("customer_id", query.customer_id),
+                ("kind", query.kind and query.kind.value),
+                ("status", query.status),
+                ("status_category", query.status_category and query.status_category.value),
+            )
+            if value is not None
+        }
+        rows = self.recorder.reading(
+            lambda r: r.select("cases", where, order=("created_at", "id"), limit=query.limit)
+        )
+        return [_case(row) for row in rows]
+
+    def cases_due(self, before: datetime, limit: int) -> list[Case]:
+        return [_case(row) for row in self._due("cases", "step_due_at", before, limit)]
+
+    def close(self) -> None:
+        """Close the recorder; the store cannot be used afterwards."""
+        self.recorder.close()
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
