@@ -18,7 +18,9 @@ from aftersales import (
     Store,
 )
 from aftersales.storage import SCHEMA_VERSION
+from aftersales.storage.recorder import MemoryRecorder, Recorder, RecordStore
 from aftersales.testing import StoreContract
+from aftersales.testing.contracts import RecorderContract
 
 # The DDL older versions of SQLiteStore wrote, as they wrote it: real old databases to upgrade.
 _SCHEMA_V1 = """
@@ -126,9 +128,12 @@ class TestRecordStoreOnTheMemoryRecorder(StoreContract):
     passes the whole store contract."""
 
     def make_store(self) -> Store:
-        from aftersales.storage.recorder import MemoryRecorder, RecordStore
-
         return RecordStore(MemoryRecorder())
+
+
+class TestMemoryRecorder(RecorderContract):
+    def make_recorder(self) -> Recorder:
+        return MemoryRecorder()
 
 
 class TestSQLiteStoreInMemory(StoreContract):

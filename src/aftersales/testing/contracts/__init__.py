@@ -24,6 +24,7 @@ from aftersales.testing.contracts._base import _notification as _notification
 from aftersales.testing.contracts._base import _ticket as _ticket
 from aftersales.testing.contracts.cases import CaseContract
 from aftersales.testing.contracts.integrity import IntegrityContract
+from aftersales.testing.contracts.recorder import RecorderContract
 from aftersales.testing.contracts.records import RecordContract
 from aftersales.testing.contracts.tickets import TicketContract
 
@@ -35,6 +36,7 @@ __all__ = [
     "IntegrityContract",
     "RaceContract",
     "RecordContract",
+    "RecorderContract",
     "StoreContract",
     "StoreContractBase",
     "TicketContract",
