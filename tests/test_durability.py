@@ -62,6 +62,24 @@ class TestSQLiteStoreRacesAndCrashes(CrashContract):
         return SQLiteStore(self.path)
 
 
+class TestRecordStoreOnSQLiteRacesAndCrashes(CrashContract):
+    """The generic store over the SQLite recorder, several processes on one file."""
+
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "shared.db"
+
+    def make_store(self) -> Store:
+        from aftersales.storage.recorder import RecordStore, SQLiteRecorder
+
+        return RecordStore(SQLiteRecorder(self.path))
+
+    def open_store(self) -> Store:
+        from aftersales.storage.recorder import RecordStore, SQLiteRecorder
+
+        return RecordStore(SQLiteRecorder(self.path))
+
+
 class _ServerRacesAndCrashes(CrashContract):
     server = ""
 

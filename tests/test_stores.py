@@ -18,7 +18,7 @@ from aftersales import (
     Store,
 )
 from aftersales.storage import SCHEMA_VERSION
-from aftersales.storage.recorder import MemoryRecorder, Recorder, RecordStore
+from aftersales.storage.recorder import MemoryRecorder, Recorder, RecordStore, SQLiteRecorder
 from aftersales.testing import StoreContract
 from aftersales.testing.contracts import RecorderContract
 
@@ -134,6 +134,16 @@ class TestRecordStoreOnTheMemoryRecorder(StoreContract):
 class TestMemoryRecorder(RecorderContract):
     def make_recorder(self) -> Recorder:
         return MemoryRecorder()
+
+
+class TestSQLiteRecorder(RecorderContract):
+    def make_recorder(self) -> Recorder:
+        return SQLiteRecorder(":memory:")
+
+
+class TestRecordStoreOnTheSQLiteRecorder(StoreContract):
+    def make_store(self) -> Store:
+        return RecordStore(SQLiteRecorder(":memory:"))
 
 
 class TestSQLiteStoreInMemory(StoreContract):

@@ -124,9 +124,10 @@ class Recorder(Protocol):
     """A backend: transactions over :class:`Records`."""
 
     def atomically(self, work: Callable[[Records], T], *, hold: Sequence[str] = ()) -> T:
-        """Run ``work`` in one transaction: all of it or none (an exception abandons it
-        and passes). While it runs, no other transaction holding any of the ``hold`` keys
-        runs (an order's cases, checked before a return is written)."""
+        """Run ``work`` in one transaction: all of it or none (an exception abandons it;
+        ours pass, a driver's become :class:`~aftersales.StorageError` or
+        :class:`~aftersales.InvalidInput`). While it runs, no other transaction holding any
+        of the ``hold`` keys runs (an order's cases, checked before a return is written)."""
 
     def reading(self, work: Callable[[Records], T]) -> T:
         """Run ``work``, which only reads; it sees committed rows only."""

@@ -2,7 +2,8 @@
 :class:`RecordStore` turns any recorder into a whole :class:`~aftersales.Store`.
 
 See :mod:`aftersales.storage._recorder` for the tables, their keys and what each method
-must do; :class:`MemoryRecorder` is the reference recorder. Prove a recorder with the
+must do; :class:`MemoryRecorder` is the reference recorder,
+:class:`SQLiteRecorder` one on SQLite. Prove a recorder with the
 store contracts::
 
     from aftersales.testing.contracts import StoreContract
@@ -23,6 +24,7 @@ from aftersales.storage._recorder import (
     Row,
     SubjectRecords,
 )
+from aftersales.storage._sqlite.recorder import SQLiteRecorder
 
 __all__ = [
     "CounterRecords",
@@ -33,5 +35,6 @@ __all__ = [
     "Recorder",
     "Records",
     "Row",
+    "SQLiteRecorder",
     "SubjectRecords",
 ]

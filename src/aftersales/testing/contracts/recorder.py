@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aftersales.exceptions import AftersalesError
 from aftersales.models import Ticket
 from aftersales.storage import _codec as codec
 from aftersales.storage.recorder import Recorder, Records, Row
@@ -27,8 +28,8 @@ def _ts(minutes: int) -> str:
     return codec.ts(_T0 + timedelta(minutes=minutes)) or ""
 
 
-class _Refused(Exception):
-    pass
+class _Refused(AftersalesError):
+    """Raised by a transaction's work: one of ours, so every recorder lets it pass."""
 
 
 class RecorderContract:
