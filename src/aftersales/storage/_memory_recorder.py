@@ -97,6 +97,7 @@ class MemoryRecorder:
         order: Sequence[str] = (),
         limit: int | None = None,
         offset: int = 0,
+        columns: Sequence[str] = (),
     ) -> list[Row]:
         found = [
             row
@@ -110,7 +111,16 @@ class MemoryRecorder:
         found = found[offset:]
         return found if limit is None else found[:limit]
 
-    def due(self, table: str, column: str, at: str, order: Sequence[str], limit: int) -> list[Row]:
+    def due(
+        self,
+        table: str,
+        column: str,
+        at: str,
+        order: Sequence[str],
+        limit: int,
+        *,
+        columns: Sequence[str] = (),
+    ) -> list[Row]:
         found = [
             row
             for row in self._rows[table].values()

@@ -32,6 +32,11 @@ from aftersales.storage._protocol import (
 from aftersales.storage._recorder import Recorder, Records, Row
 from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
 
+_KEY = ("id",)
+_DATA = ("data",)
+_CASE = ("data", "terms")
+_CASE_KIND = ("kind", "data", "terms")
+
 
 def _ticket(row: Row) -> Ticket:
     return Ticket.model_validate_json(row["data"])
@@ -42,7 +47,7 @@ def _case(row: Row) -> Case:
 
 
 def _version(records: Records, table: str, key: str) -> int | None:
-    rows = records.select(table, {"id": key}, limit=1)
+    rows = records.select(table, {"id": key}, limit=1, columns=("version",))
     return int(rows[0]["version"]) if rows else None
 
 
@@ -79,35 +84,46 @@ class RecordStore:
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
+        self._counter_floor = 0
+        """A value the ticket counter is known to have reached (it only grows): a new
+        ticket numbered below it (from a reserved block) needs no counter statement."""
 
     # ------------------------------------------------------------------ tickets
 
     def reserve_numbers(self, count: int) -> int:
         check_count(count)
-        return self.recorder.atomically(lambda r: r.count("ticket_number", add=count)) - count
+        last = self.recorder.atomically(lambda r: r.count("ticket_number", add=count))
+        self._counter_floor = max(self._counter_floor, last)
+        return last - count
 
     def commit(self, change: Change) -> None:
-        self.recorder.atomically(lambda r: self._write(r, change))
+        reached = self.recorder.atomically(lambda r: self._write(r, change))
+        if reached > self._counter_floor:  # committed: the counter keeps it
+            self._counter_floor = reached
 
     def commit_many(self, changes: Sequence[Change]) -> None:
-        def work(records: Records) -> None:
-            for change in changes:
-                self._write(records, change)
+        def work(records: Records) -> int:
+            return max([self._write(records, change) for change in changes], default=0)
 
-        self.recorder.atomically(work)
+        reached = self.recorder.atomically(work)
+        if reached > self._counter_floor:
+            self._counter_floor = reached
 
-    def _write(self, records: Records, change: Change) -> None:
+    def _write(self, records: Records, change: Change) -> int:
+        """Write one change; the ticket counter's value when it had to be read, else 0."""
+        reached = 0
         ticket = change.ticket
         if change.customer is not None:
             self._put_customer(records, change.customer)
         row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
         if change.expected_version == 0:
-            if records.select("cases", {"id": ticket.id}, limit=1):
+            if records.select("cases", {"id": ticket.id}, limit=1, columns=_KEY):
                 raise id_taken("ticket", ticket.id)
             row.update(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
             if not records.insert("tickets", row):
                 raise self._why_not_created(records, ticket)
-            records.count("ticket_number", at_least=ticket.number + 1)
+            if ticket.number >= self._counter_floor:
+                reached = records.count("ticket_number", at_least=ticket.number + 1)
             if not _log(records, change.events, change.outbox):
                 raise id_taken("ticket", ticket.id)
         else:
@@ -124,18 +140,19 @@ class RecordStore:
             )
         if change.delivered:
             records.acknowledge(change.delivered, codec.ts(ticket.updated_at) or "")
+        return reached
 
     @staticmethod
     def _why_not_created(records: Records, ticket: Ticket) -> AftersalesError:
         version = _version(records, "tickets", ticket.id)
         if version is not None:
             return ConcurrencyError(ticket.id, 0, version)
-        if records.select("tickets", {"number": ticket.number}, limit=1):
+        if records.select("tickets", {"number": ticket.number}, limit=1, columns=_KEY):
             return number_taken(ticket.number)
         return id_taken("ticket", ticket.id)
 
     def _one_ticket(self, where: dict[str, Any]) -> Ticket | None:
-        rows = self.recorder.reading(lambda r: r.select("tickets", where, limit=1))
+        rows = self.recorder.reading(lambda r: r.select("tickets", where, limit=1, columns=_DATA))
         return _ticket(rows[0]) if rows else None
 
     def get(self, ticket_id: str) -> Ticket:
@@ -179,19 +196,22 @@ class RecordStore:
                 order=("created_at", "number"),
                 limit=query.limit,
                 offset=query.offset,
+                columns=_DATA,
             )
         )
         return [_ticket(row) for row in rows]
 
     def events(self, subject_id: str) -> list[Event]:
         rows = self.recorder.reading(
-            lambda r: r.select("events", {"subject_id": subject_id}, order=("sequence",))
+            lambda r: r.select(
+                "events", {"subject_id": subject_id}, order=("sequence",), columns=_DATA
+            )
         )
         return [Event.model_validate_json(row["data"]) for row in rows]
 
     def messages(self, ticket_id: str) -> list[Message]:
         rows = self.recorder.reading(
-            lambda r: r.select("messages", {"ticket_id": ticket_id}, order=("at",))
+            lambda r: r.select("messages", {"ticket_id": ticket_id}, order=("at",), columns=_DATA)
         )
         return [Message.model_validate_json(row["data"]) for row in rows]
 
@@ -199,7 +219,10 @@ class RecordStore:
         check_limit(limit)
         tie = "number" if table == "tickets" else "id"
         at = codec.ts(before) or ""
-        return self.recorder.reading(lambda r: r.due(table, column, at, (column, tie), limit))
+        columns = _DATA if table == "tickets" else _CASE
+        return self.recorder.reading(
+            lambda r: r.due(table, column, at, (column, tie), limit, columns=columns)
+        )
 
     def due(self, before: datetime, limit: int) -> list[Ticket]:
         return [_ticket(row) for row in self._due("tickets", "due_at", before, limit)]
@@ -223,7 +246,9 @@ class RecordStore:
 
     def get_customer(self, customer_id: str) -> Customer:
         check_id(customer_id, "customer_id")
-        rows = self.recorder.reading(lambda r: r.select("customers", {"id": customer_id}))
+        rows = self.recorder.reading(
+            lambda r: r.select("customers", {"id": customer_id}, columns=_DATA)
+        )
         if not rows:
             raise CustomerNotFound(customer_id)
         return Customer.model_validate_json(rows[0]["data"])
@@ -231,13 +256,15 @@ class RecordStore:
     def find_customer(self, channel: Channel, address: str) -> Customer | None:
         def read(records: Records) -> list[Row]:
             owner = records.contact_owners([(channel.value, address)])[0]
-            return [] if owner is None else records.select("customers", {"id": owner})
+            return (
+                [] if owner is None else records.select("customers", {"id": owner}, columns=_DATA)
+            )
 
         rows = self.recorder.reading(read)
         return Customer.model_validate_json(rows[0]["data"]) if rows else None
 
     def get_state(self, key: str) -> str | None:
-        rows = self.recorder.reading(lambda r: r.select("state", {"key": key}))
+        rows = self.recorder.reading(lambda r: r.select("state", {"key": key}, columns=("value",)))
         return str(rows[0]["value"]) if rows else None
 
     def set_state(self, key: str, value: str) -> None:
@@ -291,12 +318,14 @@ class RecordStore:
         case = change.case
         if change.order_check is not None and case.order_id is not None:
             kinds = {kind.value for kind in change.order_check_kinds}
-            rows = records.select("cases", {"order_id": case.order_id}, order=("created_at", "id"))
+            rows = records.select(
+                "cases", {"order_id": case.order_id}, order=("created_at", "id"), columns=_CASE_KIND
+            )
             change.order_check([_case(row) for row in rows if not kinds or row["kind"] in kinds])
         row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
         row["terms"] = codec.case_terms(case)
         if change.expected_version == 0:
-            if records.select("tickets", {"id": case.id}, limit=1):
+            if records.select("tickets", {"id": case.id}, limit=1, columns=_KEY):
                 raise id_taken("case", case.id)
             row.update(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
             written = records.insert("cases", row)
@@ -313,7 +342,9 @@ class RecordStore:
 
     def get_case(self, case_id: str) -> Case:
         check_id(case_id, "case_id")
-        rows = self.recorder.reading(lambda r: r.select("cases", {"id": case_id}, limit=1))
+        rows = self.recorder.reading(
+            lambda r: r.select("cases", {"id": case_id}, limit=1, columns=_CASE)
+        )
         if not rows:
             raise CaseNotFound(case_id)
         return _case(rows[0])
@@ -334,7 +365,9 @@ class RecordStore:
             if value is not None
         }
         rows = self.recorder.reading(
-            lambda r: r.select("cases", where, order=("created_at", "id"), limit=query.limit)
+            lambda r: r.select(
+                "cases", where, order=("created_at", "id"), limit=query.limit, columns=_CASE
+            )
         )
         return [_case(row) for row in rows]
 

@@ -61,14 +61,25 @@ class SubjectRecords(Protocol):
         order: Sequence[str] = (),
         limit: int | None = None,
         offset: int = 0,
+        columns: Sequence[str] = (),
     ) -> list[Row]:
         """The rows equal to ``where``, with each ``since`` column at least its value and
         each ``until`` column below its value, ordered by the ``order`` columns (ties in
-        the order they were written), from ``offset``, at most ``limit``."""
+        the order they were written), from ``offset``, at most ``limit``; with the
+        ``columns`` named (at least), or all of them."""
 
-    def due(self, table: str, column: str, at: str, order: Sequence[str], limit: int) -> list[Row]:
+    def due(
+        self,
+        table: str,
+        column: str,
+        at: str,
+        order: Sequence[str],
+        limit: int,
+        *,
+        columns: Sequence[str] = (),
+    ) -> list[Row]:
         """At most ``limit`` rows whose ``column`` is not NULL and at most ``at``, in
-        ``order``."""
+        ``order``, with ``columns`` (or all)."""
 
     def append(
         self, events: Sequence[Mapping[str, Any]], outbox: Sequence[Mapping[str, Any]]

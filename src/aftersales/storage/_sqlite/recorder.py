@@ -116,14 +116,15 @@ class SQLiteRecorder(SQLiteConnection):
         order: Sequence[str] = (),
         limit: int | None = None,
         offset: int = 0,
+        columns: Sequence[str] = (),
     ) -> list[Row]:
         since, until = since or {}, until or {}
-        shape = ("select", table, tuple(where), tuple(since), tuple(until), tuple(order))
+        shape = ("select", table, *where, "|", *since, "|", *until, "|", *order, "|", *columns)
 
         def render() -> str:
             clauses = [f"{c} = ?" for c in where]
             clauses += [f"{c} >= ?" for c in since] + [f"{c} < ?" for c in until]
-            sql = f"SELECT * FROM {table}"
+            sql = f"SELECT {', '.join(columns) or '*'} FROM {table}"
             if clauses:
                 sql += " WHERE " + " AND ".join(clauses)
             sql += f" ORDER BY {', '.join((*order, 'rowid'))}"
@@ -133,11 +134,21 @@ class SQLiteRecorder(SQLiteConnection):
         rows = self._conn.execute(self._statement(shape, render), params).fetchall()
         return [dict(row) for row in rows]
 
-    def due(self, table: str, column: str, at: str, order: Sequence[str], limit: int) -> list[Row]:
+    def due(
+        self,
+        table: str,
+        column: str,
+        at: str,
+        order: Sequence[str],
+        limit: int,
+        *,
+        columns: Sequence[str] = (),
+    ) -> list[Row]:
         sql = self._statement(
-            ("due", table, column, tuple(order)),
+            ("due", table, column, tuple(order), tuple(columns)),
             lambda: (
-                f"SELECT * FROM {table} WHERE {column} IS NOT NULL AND {column} <= ? "
+                f"SELECT {', '.join(columns) or '*'} FROM {table} "
+                f"WHERE {column} IS NOT NULL AND {column} <= ? "
                 f"ORDER BY {', '.join(order)} LIMIT ?"
             ),
         )
