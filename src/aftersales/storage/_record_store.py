@@ -72,6 +72,70 @@ def _log(records: Records, events: Sequence[Event], notifications: Sequence[Noti
     return records.append(event_rows, outbox)
 
 
+def _ticket_filter(query: TicketQuery) -> dict[str, Any]:
+    """The columns a query names, with the value each must have."""
+    return {
+        column: value
+        for column, value in (
+            ("status", query.status),
+            ("status_category", query.status_category and query.status_category.value),
+            ("assignee", query.assignee),
+            ("team", query.team),
+            ("customer_id", query.customer_id),
+            ("channel", query.channel and query.channel.value),
+            ("merged_into", query.merged_into),
+            ("parent_id", query.parent_id),
+            ("follow_up_of", query.follow_up_of),
+        )
+        if value is not None
+    }
+
+
+def _case_filter(query: CaseQuery) -> dict[str, Any]:
+    """The columns a query names, with the value each must have."""
+    return {
+        column: value
+        for column, value in (
+            ("ticket_id", query.ticket_id),
+            ("order_id", query.order_id),
+            ("serial", query.serial),
+            ("parent_id", query.parent_id),
+            ("customer_id", query.customer_id),
+            ("kind", query.kind and query.kind.value),
+            ("status", query.status),
+            ("status_category", query.status_category and query.status_category.value),
+        )
+        if value is not None
+    }
+
+
+def _write_case(records: Records, change: CaseChange) -> None:
+    case = change.case
+    if change.order_check is not None and case.order_id is not None:
+        kinds = {kind.value for kind in change.order_check_kinds}
+        rows = records.select(
+            "cases", {"order_id": case.order_id}, order=("created_at", "id"), columns=_CASE_KIND
+        )
+        change.order_check([_case(row) for row in rows if not kinds or row["kind"] in kinds])
+    row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
+    row["terms"] = codec.case_terms(case)
+    if change.expected_version == 0:
+        if records.select("tickets", {"id": case.id}, limit=1, columns=_KEY):
+            raise id_taken("case", case.id)
+        row.update(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
+        written = records.insert("cases", row)
+    else:
+        if not change.terms_changed:
+            del row["terms"]
+        written = records.update("cases", case.id, change.expected_version, row)
+    if not written or not _log(records, change.events, change.outbox):
+        raise ConcurrencyError(
+            case.id, change.expected_version, _version(records, "cases", case.id)
+        )
+    if change.delivered:
+        records.acknowledge(change.delivered, codec.ts(case.updated_at) or "")
+
+
 class RecordStore:
     """A :class:`~aftersales.Store` on a :class:`~aftersales.storage.recorder.Recorder`:
     every check, error and record-to-row mapping of the protocol, written once.
@@ -170,21 +234,7 @@ class RecordStore:
         return ticket
 
     def find(self, query: TicketQuery) -> list[Ticket]:
-        where = {
-            column: value
-            for column, value in (
-                ("status", query.status),
-                ("status_category", query.status_category and query.status_category.value),
-                ("assignee", query.assignee),
-                ("team", query.team),
-                ("customer_id", query.customer_id),
-                ("channel", query.channel and query.channel.value),
-                ("merged_into", query.merged_into),
-                ("parent_id", query.parent_id),
-                ("follow_up_of", query.follow_up_of),
-            )
-            if value is not None
-        }
+        where = _ticket_filter(query)
         since = {} if query.created_from is None else {"created_at": codec.ts(query.created_from)}
         until = {} if query.created_to is None else {"created_at": codec.ts(query.created_to)}
         rows = self.recorder.reading(
@@ -309,36 +359,9 @@ class RecordStore:
 
         def work(records: Records) -> None:
             for change in changes:
-                self._write_case(records, change)
+                _write_case(records, change)
 
         self.recorder.atomically(work, hold=hold)
-
-    @staticmethod
-    def _write_case(records: Records, change: CaseChange) -> None:
-        case = change.case
-        if change.order_check is not None and case.order_id is not None:
-            kinds = {kind.value for kind in change.order_check_kinds}
-            rows = records.select(
-                "cases", {"order_id": case.order_id}, order=("created_at", "id"), columns=_CASE_KIND
-            )
-            change.order_check([_case(row) for row in rows if not kinds or row["kind"] in kinds])
-        row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
-        row["terms"] = codec.case_terms(case)
-        if change.expected_version == 0:
-            if records.select("tickets", {"id": case.id}, limit=1, columns=_KEY):
-                raise id_taken("case", case.id)
-            row.update(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
-            written = records.insert("cases", row)
-        else:
-            if not change.terms_changed:
-                del row["terms"]
-            written = records.update("cases", case.id, change.expected_version, row)
-        if not written or not _log(records, change.events, change.outbox):
-            raise ConcurrencyError(
-                case.id, change.expected_version, _version(records, "cases", case.id)
-            )
-        if change.delivered:
-            records.acknowledge(change.delivered, codec.ts(case.updated_at) or "")
 
     def get_case(self, case_id: str) -> Case:
         check_id(case_id, "case_id")
@@ -350,20 +373,7 @@ class RecordStore:
         return _case(rows[0])
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
-        where = {
-            column: value
-            for column, value in (
-                ("ticket_id", query.ticket_id),
-                ("order_id", query.order_id),
-                ("serial", query.serial),
-                ("parent_id", query.parent_id),
-                ("customer_id", query.customer_id),
-                ("kind", query.kind and query.kind.value),
-                ("status", query.status),
-                ("status_category", query.status_category and query.status_category.value),
-            )
-            if value is not None
-        }
+        where = _case_filter(query)
         rows = self.recorder.reading(
             lambda r: r.select(
                 "cases", where, order=("created_at", "id"), limit=query.limit, columns=_CASE
