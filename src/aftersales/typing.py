@@ -1,5 +1,6 @@
 """The public Protocols and callable types in one place: what you implement to plug your
-own clock, store, inventory, classifier, calendar, sender or hook into a desk.
+own clock, store (or a storage recorder), inventory, classifier, calendar, sender or hook
+into a desk.
 
 Each name is defined beside the code that uses it and only gathered here, so
 ``from aftersales.typing import Store`` is the one import an adapter needs::
@@ -22,6 +23,7 @@ from aftersales.policies.dates import ClosedDays
 from aftersales.routing.assign import StateStore
 from aftersales.routing.classify import Classifier
 from aftersales.storage import Store
+from aftersales.storage.recorder import Recorder
 from aftersales.workflows import Effect, Guard
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "Handler",
     "Inventory",
     "Opener",
+    "Recorder",
     "Sender",
     "StateStore",
     "Store",
