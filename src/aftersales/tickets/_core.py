@@ -282,8 +282,10 @@ class TicketCore:
         for key, value in recorded.items():
             if type(value) is str:
                 bound += 6 * (len(key) + len(value)) + 8
-            elif value is None or type(value) in (int, bool):
+            elif value is None or type(value) in (int, bool, float):
                 bound += 6 * len(key) + 32
+            elif type(value) in (list, tuple) and all(type(item) is str for item in value):
+                bound += 6 * (len(key) + sum(map(len, value))) + 8 * len(value) + 8
             else:
                 bound = limit + 1  # nested or other values: measure them
                 break
