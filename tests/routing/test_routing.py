@@ -324,3 +324,18 @@ def test_declared_categories_must_include_what_the_rule_classifier_answers() -> 
     )
     ticket = desk.open_ticket(customer="c1", channel="email", subject="it broke", route=True)
     assert ticket.category == "repair"
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"categories": {"other": [{"zh": [""]}]}},
+        {"categories": {"other": [{"stems": [""]}]}},
+        {"categories": {"other": [{"phrases": [""]}]}},
+        {"categories": {"other": [{"unless": [""]}]}},
+        {"categories": {}, "severity": {"critical": [""]}},
+    ],
+)
+def test_a_classifier_rule_with_an_empty_keyword_is_invalid_input(rules: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput):
+        RuleClassifier(rules)

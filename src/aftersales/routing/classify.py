@@ -10,6 +10,7 @@ import attrs
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
+from aftersales._validation import NO_NUL
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Record
 from aftersales.models.customer import Channel
@@ -91,6 +92,10 @@ class Classifier(Protocol):
         ...
 
 
+_Word = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+"""A keyword, stem or phrase: an empty one would match every text."""
+
+
 class CategoryRule(Record):
     """Words that point to a category.
 
@@ -100,10 +105,10 @@ class CategoryRule(Record):
     ``weight``, unless a word of ``unless`` occurs too ("exchange" but not "exchange rate").
     """
 
-    stems: tuple[str, ...] = ()
-    phrases: tuple[str, ...] = ()
-    zh: tuple[str, ...] = ()
-    unless: tuple[str, ...] = ()
+    stems: tuple[_Word, ...] = ()
+    phrases: tuple[_Word, ...] = ()
+    zh: tuple[_Word, ...] = ()
+    unless: tuple[_Word, ...] = ()
     weight: Annotated[float, Field(gt=0, le=100)] = 1.0
 
 
@@ -112,8 +117,8 @@ class SeverityRules(Record):
 
     default: Severity = Severity.MEDIUM
     low_for: frozenset[str] = frozenset({"other", "product_inquiry", "account"})
-    critical: tuple[str, ...] = ()
-    high: tuple[str, ...] = ()
+    critical: tuple[_Word, ...] = ()
+    high: tuple[_Word, ...] = ()
     repeat_contacts: Annotated[int, Field(ge=1)] = 2
     vip_tiers: frozenset[str] = frozenset({"vip", "gold", "platinum"})
     high_order_value: Decimal | None = Decimal(5000)
