@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from aftersales import Desk, InvalidInput, TransitionRefused
+from aftersales import Desk, InvalidInput, TicketNotFound, TransitionRefused
 from aftersales.models import Customer, Money
 from aftersales.models.events import Event
 
@@ -128,3 +128,13 @@ def test_a_parent_with_open_children_cannot_be_merged_away() -> None:
         desk.merge(parent.id, into=target.id)
     assert refused.value.refusal.code == "children_open"
     assert desk.get(parent.id).status == "new"
+
+
+def test_a_ticket_is_found_by_its_number_as_messages_show_it() -> None:
+    desk = Desk()
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+    assert desk.get(f"#{ticket.number}") == desk.get(ticket.number) == ticket
+    with pytest.raises(TicketNotFound, match="#99"):
+        desk.get("#99")
+    with pytest.raises(InvalidInput):
+        desk.get("#0")

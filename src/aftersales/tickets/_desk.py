@@ -55,7 +55,8 @@ class TicketReads:
         return self._customers.history(customer_id)
 
     def get(self, ticket: str | int) -> Ticket:
-        """A ticket by id, or by its human number (an int)."""
+        """A ticket by id, or by its human number: an int, or text such as ``"#12"`` (as
+        messages and errors show it)."""
         return self._reader.get(ticket)
 
     def find(self, query: TicketQuery | None = None, /, **filters: Any) -> list[Ticket]:

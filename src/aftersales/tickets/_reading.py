@@ -32,7 +32,11 @@ class TicketReader:
         self.vocabulary = vocabulary
 
     def get(self, ticket: str | int) -> Ticket:
-        """A ticket by id, or by its human number (an int)."""
+        """A ticket by id, or by its human number: an int, or text such as ``"#12"`` (as
+        messages and errors show it)."""
+        digits = ticket[1:] if type(ticket) is str and ticket[:1] == "#" else ""
+        if digits.isascii() and digits.isdigit() and len(digits) <= 19:
+            ticket = int(digits)
         if type(ticket) is int:
             if not 1 <= ticket <= MAX_NUMBER:
                 raise InvalidInput(
