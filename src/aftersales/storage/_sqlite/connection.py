@@ -86,9 +86,10 @@ class SQLiteConnection:
                 raise
             self._conn.execute("COMMIT")
 
-    def _atomically(self, work: Callable[[sqlite3.Connection], None]) -> None:
-        """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it or none. A plain call
-        rather than a context manager: this is the hot path of every transition."""
+    def _atomically(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one BEGIN IMMEDIATE transaction, all of it or none, and return
+        what it returns. A plain call rather than a context manager: this is the hot path
+        of every transition."""
         with self._lock:
             conn = self._conn
             try:
@@ -96,7 +97,7 @@ class SQLiteConnection:
             except Exception as error:
                 raise _translate(error, self.path) from error
             try:
-                work(conn)
+                result = work(conn)
             except BaseException as error:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -109,6 +110,7 @@ class SQLiteConnection:
             except Exception as error:
                 conn.execute("ROLLBACK")
                 raise _translate(error, self.path) from error
+            return result
 
     def _one(self, sql: str, params: Sequence[object], build: Callable[[str], T]) -> T | None:
         with self._guard():

@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar
 
 from aftersales.exceptions import AftersalesError
 from aftersales.storage._recorder import Records, Row
-from aftersales.storage._sqlite.connection import SQLiteConnection, _translate
+from aftersales.storage._sqlite.connection import SQLiteConnection
 from aftersales.storage._sqlite.statements import _OUTBOX_SELECT
 
 T = TypeVar("T")
@@ -41,27 +41,8 @@ class SQLiteRecorder(SQLiteConnection):
     # ------------------------------------------------------------------ Recorder
 
     def atomically(self, work: Callable[[Records], T], *, hold: Sequence[str] = ()) -> T:
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except Exception as error:
-                raise _translate(error, self.path) from error
-            try:
-                result = work(self)
-            except BaseException as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                translated = _translate(error, self.path)
-                if translated is error:
-                    raise
-                raise translated from error
-            try:
-                conn.execute("COMMIT")
-            except Exception as error:
-                conn.execute("ROLLBACK")
-                raise _translate(error, self.path) from error
-            return result
+        # BEGIN IMMEDIATE takes the database's write lock, which holds every key too.
+        return self._atomically(lambda _connection: work(self))
 
     def reading(self, work: Callable[[Records], T]) -> T:
         with self._guard():
