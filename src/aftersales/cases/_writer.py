@@ -32,7 +32,7 @@ from aftersales.policies.decision import Decision
 from aftersales.policies.facts import Facts
 from aftersales.policies.presets import decide
 from aftersales.storage import CaseChange
-from aftersales.workflows import CaseEnvironment, TransitionContext
+from aftersales.workflows import CaseEnvironment
 
 if TYPE_CHECKING:
     from aftersales._pipeline import DeskServices
@@ -232,18 +232,14 @@ class CaseWriter:
             if spec.environment is None
             else spec.environment(self, case, trigger, decision)
         )
-        move = workflow.decide(
-            TransitionContext(
-                subject=case,
-                subject_id=case.id,
-                state=case.status,
-                trigger=trigger,
-                payload=parsed,
-                actor=actor,
-                now=now,
-                settings=environment,
-                label=f"{case.kind.value} case {case.id}",
-            )
+        move = workflow.decide_for(
+            case,
+            trigger,
+            payload=parsed,
+            actor=actor,
+            now=now,
+            settings=environment,
+            label=f"{case.kind.value} case {case.id}",
         )
         updates = dict(move.updates)
         updates["status"] = move.dest

@@ -470,6 +470,25 @@ class Workflow:
         except ValidationError as error:
             raise invalid_input(f"{trigger} payload", error) from None
 
+    def decide_for(
+        self,
+        subject: Any,
+        trigger: str,
+        *,
+        payload: BaseModel | None,
+        actor: str,
+        now: datetime,
+        settings: Any = None,
+        label: str | None = None,
+    ) -> Move:
+        """:meth:`decide` for a subject record with an ``id`` and a ``status`` (a ticket or
+        a case): the context is built from it."""
+        return self.decide(
+            TransitionContext(
+                subject, subject.id, subject.status, trigger, payload, actor, now, settings, label
+            )
+        )
+
     def decide(self, context: TransitionContext) -> Move:
         """Decide where ``context.trigger`` takes the subject, or raise.
 
