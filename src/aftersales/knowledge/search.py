@@ -1,0 +1,188 @@
+"""BM25 search over the published articles (``bm25s``), and suggestions that abstain.
+
+A suggestion's ``confidence`` is its BM25 score divided by the most the query could
+score: the sum of the inverse document frequencies of its distinct terms, counting a
+term no article has at the highest weight. It is 0 when nothing matches and approaches
+1 when an article holds every term of the query often; words the knowledge base has
+never seen pull it down, so an unrelated message scores low even when one of its words
+matches. :data:`DEFAULT_THRESHOLD` was calibrated on the fixtures in
+``tests/data/kb/`` (see its README).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from aftersales._validation import check_count
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.knowledge.articles import Article, Language
+from aftersales.knowledge.tokens import Analyzer, require_search_packages
+
+__all__ = ["DEFAULT_THRESHOLD", "ArticleIndex", "Suggestion"]
+
+DEFAULT_THRESHOLD = 0.15
+"""The least confidence a suggestion needs; below it :meth:`ArticleIndex.suggest` abstains.
+Calibrated on the held-out half of the fixture queries (tests/data/kb/README.md)."""
+
+_K1 = 1.5
+_B = 0.75
+_ANALYZER: list[Analyzer] = []
+
+
+def shared_analyzer() -> Analyzer:
+    """One analyzer for the process: jieba loads its dictionary once."""
+    if not _ANALYZER:
+        _ANALYZER.append(Analyzer())
+    return _ANALYZER[0]
+
+
+@attrs.frozen
+class Suggestion:
+    """An article offered for a message, with how well it matches."""
+
+    article: Article
+    confidence: float
+    """From 0 to 1: the share of the query's weight the article matches (see the module)."""
+    score: float
+    """The raw BM25 score (comparable only between articles for one query)."""
+
+
+class ArticleIndex:
+    """The published articles, searchable. Drafts and archived articles are left out.
+
+    :meth:`update` takes an article as it now is (published or not) and marks the index
+    stale; the next search rebuilds it, re-segmenting only the articles that changed, so
+    publishing many articles in a row costs one rebuild.
+    """
+
+    def __init__(
+        self, articles: Iterable[Article] = (), *, analyzer: Analyzer | None = None
+    ) -> None:
+        packages = require_search_packages()
+        self._bm25s: Any = packages["bm25s"]
+        self._np: Any = packages["numpy"]
+        self._analyzer = analyzer or shared_analyzer()
+        self._published: dict[str, Article] = {}
+        self._terms: dict[str, tuple[int, list[str]]] = {}
+        self._stale = True
+        self._order: list[Article] = []
+        self._vocabulary: dict[str, int] = {}
+        self._idf: Any = None
+        self._masks: dict[tuple[Language | None, str | None], Any] = {}
+        self._retriever: Any = None
+        for article in articles:
+            self.update(article)
+
+    def __len__(self) -> int:
+        return len(self._published)
+
+    def update(self, article: Article) -> None:
+        """Take ``article`` as it now is: indexed when published, dropped otherwise."""
+        if article.is_published:
+            self._published[article.id] = article
+        else:
+            self._published.pop(article.id, None)
+            self._terms.pop(article.id, None)
+        self._stale = True
+
+    def suggest(
+        self,
+        message: str,
+        *,
+        language: Language | str | None = None,
+        product: str | None = None,
+        limit: int = 3,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> list[Suggestion]:
+        """The published articles that best answer ``message``, best first, each with its
+        confidence; empty (the index abstains) when none reaches ``threshold``.
+
+        ``language`` keeps only articles in that language; ``product`` keeps the
+        articles tagged with it and those for every product (no tags).
+        """
+        if not isinstance(message, str):
+            raise InvalidInput("message", [FieldError(("message",), "must be a string")])
+        limit = check_count("limit", limit, 100)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+            raise InvalidInput("threshold", [FieldError(("threshold",), "must be a number")])
+        if not 0 <= threshold <= 1:
+            raise InvalidInput("threshold", [FieldError(("threshold",), "must be from 0 to 1")])
+        wanted = _language(language)
+        if self._stale:
+            self._rebuild()
+        terms = set(self._analyzer.terms(message))
+        known = [self._vocabulary[t] for t in terms if t in self._vocabulary]
+        if not known:
+            return []
+        np = self._np
+        scores = self._retriever.get_scores(known, weight_mask=self._mask(wanted, product))
+        most = float(self._idf[known].sum()) + (len(terms) - len(known)) * self._unseen_idf
+        floor = threshold * most
+        count = min(limit, len(scores))
+        best = np.argpartition(-scores, count - 1)[:count]
+        ranked = sorted(best.tolist(), key=lambda i: (-scores[i], i))
+        return [
+            Suggestion(self._order[i], float(scores[i]) / most, float(scores[i]))
+            for i in ranked
+            if scores[i] > 0 and scores[i] >= floor
+        ]
+
+    def _rebuild(self) -> None:
+        np = self._np
+        analyzer = self._analyzer
+        order = list(self._published.values())
+        documents = []
+        vocabulary: dict[str, int] = {"": 0}  # bm25s scores an empty article by this term
+        for article in order:
+            cached = self._terms.get(article.id)
+            if cached is None or cached[0] != article.version:
+                cached = self._terms[article.id] = (
+                    article.version,
+                    analyzer.terms(article.searchable_text()),
+                )
+            documents.append([vocabulary.setdefault(term, len(vocabulary)) for term in cached[1]])
+        retriever = self._bm25s.BM25(k1=_K1, b=_B, method="lucene")
+        if order:
+            retriever.index((documents, vocabulary), show_progress=False)
+        frequency = np.zeros(len(vocabulary), dtype=np.float64)
+        for document in documents:
+            frequency[list(set(document))] += 1
+        count = len(order)
+        self._idf = np.log1p((count - frequency + 0.5) / (frequency + 0.5))
+        self._unseen_idf = math.log1p((count + 0.5) / 0.5)
+        self._order = order
+        self._vocabulary = vocabulary if order else {}
+        self._retriever = retriever
+        self._masks = {}
+        self._stale = False
+
+    def _mask(self, language: Language | None, product: str | None) -> Any:
+        if language is None and product is None:
+            return None
+        key = (language, product)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._masks[key] = self._np.array(
+                [
+                    (language is None or a.language is language)
+                    and (product is None or not a.products or product in a.products)
+                    for a in self._order
+                ],
+                dtype=self._np.float32,
+            )
+        return mask
+
+
+def _language(language: Language | str | None) -> Language | None:
+    if language is None or isinstance(language, Language):
+        return language
+    try:
+        return Language(language)
+    except ValueError:
+        known = ", ".join(repr(item.value) for item in Language)
+        problem = f"unknown language {language!r}; known: {known}"
+        raise InvalidInput("language", [FieldError(("language",), problem)]) from None
