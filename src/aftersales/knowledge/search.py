@@ -30,6 +30,7 @@ Calibrated on the held-out half of the fixture queries (tests/data/kb/README.md)
 
 _K1 = 1.5
 _B = 0.75
+_MASKS_KEPT = 64
 _ANALYZER: list[Analyzer] = []
 
 
@@ -67,10 +68,11 @@ class ArticleIndex:
         self._np: Any = packages["numpy"]
         self._analyzer = analyzer or shared_analyzer()
         self._published: dict[str, Article] = {}
-        self._terms: dict[str, tuple[int, list[str]]] = {}
+        self._terms: dict[str, tuple[int, list[int], Any]] = {}
         self._stale = True
         self._order: list[Article] = []
-        self._vocabulary: dict[str, int] = {}
+        # The empty term: bm25s scores an article without terms by it.
+        self._vocabulary: dict[str, int] = {"": 0}
         self._idf: Any = None
         self._masks: dict[tuple[Language | None, str | None], Any] = {}
         self._retriever: Any = None
@@ -116,7 +118,7 @@ class ArticleIndex:
             self._rebuild()
         terms = set(self._analyzer.terms(message))
         known = [self._vocabulary[t] for t in terms if t in self._vocabulary]
-        if not known:
+        if not known or self._retriever is None:
             return []
         np = self._np
         scores = self._retriever.get_scores(known, weight_mask=self._mask(wanted, product))
@@ -133,32 +135,45 @@ class ArticleIndex:
 
     def _rebuild(self) -> None:
         np = self._np
-        analyzer = self._analyzer
         order = list(self._published.values())
-        documents = []
-        vocabulary: dict[str, int] = {"": 0}  # bm25s scores an empty article by this term
-        for article in order:
-            cached = self._terms.get(article.id)
-            if cached is None or cached[0] != article.version:
-                cached = self._terms[article.id] = (
-                    article.version,
-                    analyzer.terms(article.searchable_text()),
-                )
-            documents.append([vocabulary.setdefault(term, len(vocabulary)) for term in cached[1]])
+        documents = [self._term_ids(article) for article in order]
+        vocabulary = self._vocabulary
         retriever = self._bm25s.BM25(k1=_K1, b=_B, method="lucene")
         if order:
-            retriever.index((documents, vocabulary), show_progress=False)
-        frequency = np.zeros(len(vocabulary), dtype=np.float64)
-        for document in documents:
-            frequency[list(set(document))] += 1
+            retriever.index(([ids for ids, _ in documents], vocabulary), show_progress=False)
+            frequency = np.bincount(
+                np.concatenate([distinct for _, distinct in documents]),
+                minlength=len(vocabulary),
+            )
+        else:
+            frequency = np.zeros(len(vocabulary))
         count = len(order)
         self._idf = np.log1p((count - frequency + 0.5) / (frequency + 0.5))
         self._unseen_idf = math.log1p((count + 0.5) / 0.5)
         self._order = order
-        self._vocabulary = vocabulary if order else {}
-        self._retriever = retriever
+        self._retriever = retriever if order else None
         self._masks = {}
         self._stale = False
+
+    def _term_ids(self, article: Article) -> tuple[list[int], Any]:
+        """The article's terms as ids (and its distinct ids), segmented once per version.
+
+        Ids stay the same for the life of the index, so an unchanged article is not
+        looked at again; a term whose articles are all gone keeps its id and counts as
+        a term no article has."""
+        cached = self._terms.get(article.id)
+        if cached is None or cached[0] != article.version:
+            vocabulary = self._vocabulary
+            ids = [
+                vocabulary.setdefault(term, len(vocabulary))
+                for term in self._analyzer.terms(article.searchable_text())
+            ]
+            cached = self._terms[article.id] = (
+                article.version,
+                ids,
+                self._np.unique(self._np.asarray(ids, dtype=self._np.int64)),
+            )
+        return cached[1], cached[2]
 
     def _mask(self, language: Language | None, product: str | None) -> Any:
         if language is None and product is None:
@@ -166,6 +181,8 @@ class ArticleIndex:
         key = (language, product)
         mask = self._masks.get(key)
         if mask is None:
+            if len(self._masks) >= _MASKS_KEPT:
+                self._masks.clear()  # many products asked for: keep memory bounded
             mask = self._masks[key] = self._np.array(
                 [
                     (language is None or a.language is language)
