@@ -1,0 +1,323 @@
+"""SQLAlchemyRecorder passes the recorder contract, the store contract (through
+RecordStore), and the race and crash contracts on SQLite, PostgreSQL and MariaDB; it
+shares its rows and its order locks with SQLAlchemyStore.
+
+The servers are found as in test_sqlalchemy_store (AFTERSALES_TEST_POSTGRES_URL,
+AFTERSALES_TEST_MYSQL_URL): without them the tests skip naming the variable, in CI they
+fail. Every test starts from dropped tables.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sqlalchemy = pytest.importorskip(
+    "sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"'
+)
+
+from aftersales import (  # noqa: E402
+    AftersalesError,
+    Desk,
+    FrozenClock,
+    InvalidInput,
+    StorageError,
+    Store,
+    TicketNotFound,
+)
+from aftersales.models import AuthorRole, Channel, Message, Ticket  # noqa: E402
+from aftersales.storage import Change  # noqa: E402
+from aftersales.storage._sqlalchemy import recorder as recorder_module  # noqa: E402
+from aftersales.storage.recorder import (  # noqa: E402
+    Recorder,
+    Records,
+    RecordStore,
+    SQLAlchemyRecorder,
+)
+from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
+from aftersales.testing.contracts import (  # noqa: E402
+    CrashContract,
+    RaceContract,
+    RecorderContract,
+    StoreContract,
+    _event,
+    _ticket,
+    race_for_the_last_units,
+)
+from test_sqlalchemy_store import fresh_store, server_url  # noqa: E402
+
+_T0 = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
+
+
+def fresh_recorder(url: str, **engine_options: Any) -> SQLAlchemyRecorder:
+    """A recorder on ``url`` with every table dropped and made again."""
+    fresh_store(url).close()
+    return SQLAlchemyRecorder(url, **engine_options)
+
+
+class _SQLiteFile:
+    """A database file in the test's tmp_path. setup_method runs before tmp_path exists,
+    so the contract's own setup runs from the fixture instead."""
+
+    url = ""
+
+    def setup_method(self, method: object = None) -> None:
+        """Made once tmp_path exists (below)."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'recorder.db'}"
+        super().setup_method()  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------- contracts
+
+
+class TestSQLAlchemyRecorderOnSQLite(_SQLiteFile, RecorderContract):
+    def make_recorder(self) -> Recorder:
+        return SQLAlchemyRecorder(self.url)
+
+
+class TestSQLAlchemyRecorderOnPostgreSQL(RecorderContract):
+    def make_recorder(self) -> Recorder:
+        return fresh_recorder(server_url("postgresql"))
+
+
+class TestSQLAlchemyRecorderOnMariaDB(RecorderContract):
+    def make_recorder(self) -> Recorder:
+        return fresh_recorder(server_url("mariadb"))
+
+
+class TestRecordStoreOnSQLAlchemyRecorderOnSQLite(_SQLiteFile, StoreContract):
+    def make_store(self) -> Store:
+        return RecordStore(SQLAlchemyRecorder(self.url))
+
+
+class TestRecordStoreOnSQLAlchemyRecorderOnPostgreSQL(StoreContract):
+    def make_store(self) -> Store:
+        return RecordStore(fresh_recorder(server_url("postgresql")))
+
+
+class TestRecordStoreOnSQLAlchemyRecorderOnMariaDB(StoreContract):
+    def make_store(self) -> Store:
+        return RecordStore(fresh_recorder(server_url("mariadb")))
+
+
+class TestSQLAlchemyRecorderOnSQLiteRaces(RaceContract):
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.url = f"sqlite:///{tmp_path / 'races.db'}"
+
+    def make_store(self) -> Store:
+        return RecordStore(SQLAlchemyRecorder(self.url))
+
+    def open_store(self) -> Store:
+        return RecordStore(SQLAlchemyRecorder(self.url))
+
+
+class _ServerRacesAndCrashes(CrashContract):
+    server = ""
+
+    def make_store(self) -> Store:
+        self.url = server_url(self.server)
+        return RecordStore(fresh_recorder(self.url))
+
+    def open_store(self) -> Store:
+        return RecordStore(SQLAlchemyRecorder(self.url))
+
+
+class TestSQLAlchemyRecorderOnPostgreSQLRacesAndCrashes(_ServerRacesAndCrashes):
+    server = "postgresql"
+
+
+class TestSQLAlchemyRecorderOnMariaDBRacesAndCrashes(_ServerRacesAndCrashes):
+    server = "mariadb"
+
+
+# ---------------------------------------------------------------------------- each dialect
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dialect.db'}"
+    found = server_url(request.param)
+    fresh_store(found).close()
+    return found
+
+
+def test_every_driver_error_becomes_one_of_ours_and_writes_nothing(url: str) -> None:
+    store = RecordStore(SQLAlchemyRecorder(url))
+    with pytest.raises(InvalidInput):
+        store.get("\ud800")  # a lone surrogate: the driver cannot encode it
+    valid = _ticket(1)
+    for bad in ({"number": 2**70}, {"id": "\ud800"}, {"assignee": "\udfff"}):
+        unchecked = Ticket.model_construct(**{**valid.__dict__, **bad})
+        with pytest.raises(InvalidInput):
+            store.commit(Change(unchecked, 0, (_event(valid),)))
+        with pytest.raises(InvalidInput):
+            store.commit_many([Change(unchecked, 0, (_event(valid),))])
+    with pytest.raises(TicketNotFound):
+        store.get("t1")
+    assert store.events("t1") == []
+    assert store.reserve_numbers(1) == 1  # no number was taken either
+    store.close()
+
+
+def test_messages_written_at_the_same_instant_come_back_in_the_order_written(url: str) -> None:
+    store = RecordStore(SQLAlchemyRecorder(url))
+    ticket = _ticket(1)
+    store.commit(Change(ticket, 0, (_event(ticket),)))
+
+    def message(body: str, number: int) -> Message:
+        return Message(
+            id=f"m{number}",  # ids in the opposite order: the order of writing decides
+            ticket_id="t1",
+            author_id="agent",
+            author_role=AuthorRole.AGENT,
+            body=body,
+            channel=Channel.EMAIL,
+            at=_T0,
+        )
+
+    numbers = iter(range(9, 0, -1))
+    for version, bodies in ((2, ["first", "second"]), (3, ["third"])):
+        added = tuple(message(body, next(numbers)) for body in bodies)
+        changed = ticket.model_copy(update={"version": version})
+        store.commit(Change(changed, version - 1, (_event(changed, "add", "new"),), added))
+        ticket = changed
+    assert [m.body for m in store.messages("t1")] == ["first", "second", "third"]
+    store.close()
+
+
+def test_a_page_may_skip_rows_without_a_limit(url: str) -> None:
+    recorder = SQLAlchemyRecorder(url)
+    store = RecordStore(recorder)
+    for number in (1, 2, 3):
+        ticket = _ticket(number)
+        store.commit(Change(ticket, 0, (_event(ticket),)))
+    rows = recorder.reading(lambda r: r.select("tickets", {}, order=("number",), offset=1))
+    assert [row["number"] for row in rows] == [2, 3]
+    store.close()
+
+
+def test_a_counter_that_does_not_exist_is_an_error_and_changes_nothing(url: str) -> None:
+    recorder = SQLAlchemyRecorder(url)
+    with pytest.raises(AftersalesError, match="no counter 'missing'"):
+        recorder.atomically(lambda r: r.count("missing", add=1))
+    assert recorder.atomically(lambda r: r.count("ticket_number")) == 1
+    recorder.close()
+
+
+def test_rows_either_store_writes_the_other_reads_and_continues(
+    url: str, clock: FrozenClock
+) -> None:
+    desk = Desk(SQLAlchemyStore(url), clock=clock)
+    ticket = desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
+    desk.add_message(ticket.id, "上门维修", author_id="li")
+    desk.close()
+
+    desk = Desk(RecordStore(SQLAlchemyRecorder(url)), clock=clock)
+    assert desk.replay(ticket.id) == desk.get(ticket.id)
+    desk.assign(ticket.id, assignee="li")
+    desk.add_message(ticket.id, "明天到", author_id="li")
+    later = desk.open_ticket(customer="c-1", channel="app", subject="second")
+    desk.close()
+
+    desk = Desk(SQLAlchemyStore(url), clock=clock)
+    assert desk.get(ticket.id).assignee == "li"
+    assert desk.replay(ticket.id) == desk.get(ticket.id)
+    assert [m.body for m in desk.messages(ticket.id)] == ["上门维修", "明天到"]
+    assert desk.open_ticket(customer="c-1", channel="app", subject="3").number > later.number
+    desk.close()
+
+
+def test_an_order_lock_keeps_out_sqlalchemystore_writers_too(url: str) -> None:
+    # The recorder takes the lock SQLAlchemyStore takes for the same order: apps moving
+    # from one to the other, or running both, still cannot both return the last units.
+    outcomes = race_for_the_last_units(
+        SQLAlchemyStore(url), RecordStore(SQLAlchemyRecorder(url)), orders=5
+    )
+    assert outcomes == [["refused", "returned"]] * 5
+
+
+def test_any_hold_key_is_held_until_the_transaction_ends(url: str) -> None:
+    first, second = SQLAlchemyRecorder(url), SQLAlchemyRecorder(url)
+    key = "a-kind-of-lock-with-a-long-name:" + "x" * 100  # past MariaDB's 64 characters
+    inside, entered = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def hold(records: Records) -> None:
+        order.append("first in")
+        inside.set()
+        # A second transaction that got in would say so now; one kept out cannot, and
+        # this one ends after a second (any time will do: a held lock passes anyway).
+        entered.wait(1)
+        order.append("first out")
+
+    def follow(records: Records) -> None:
+        order.append("second in")
+        entered.set()
+
+    holder = threading.Thread(target=lambda: first.atomically(hold, hold=[key]))
+    holder.start()
+    inside.wait()
+    follower = threading.Thread(target=lambda: second.atomically(follow, hold=[key]))
+    follower.start()
+    holder.join()
+    follower.join()
+    assert order == ["first in", "first out", "second in"]
+    first.close()
+    second.close()
+
+
+# ---------------------------------------------------------------------------- MariaDB
+
+
+def test_mariadb_releases_its_named_locks_when_the_work_fails() -> None:
+    url = server_url("mariadb")
+    recorder = fresh_recorder(url)
+
+    class Refused(AftersalesError):
+        """One of ours: it passes untranslated."""
+
+    def refuse(records: Records) -> None:
+        raise Refused
+
+    with pytest.raises(Refused):
+        recorder.atomically(refuse, hold=["order:o-1"])
+    with recorder.engine.connect() as conn:
+        free = conn.exec_driver_sql(
+            "SELECT IS_FREE_LOCK(%(name)s)", {"name": recorder_module._lock_name("order:o-1")}
+        ).scalar()
+    assert free == 1
+    recorder.close()
+
+
+def test_mariadb_a_lock_held_too_long_elsewhere_is_a_storage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = server_url("mariadb")
+    recorder = fresh_recorder(url)
+    monkeypatch.setattr(recorder_module, "_ORDER_LOCK_SECONDS", 0)
+    name = recorder_module._lock_name("order:o-1")
+    with recorder.engine.connect() as other:
+        other.exec_driver_sql("SELECT GET_LOCK(%(name)s, 0)", {"name": name})
+        with pytest.raises(StorageError, match="still busy"):
+            recorder.atomically(lambda r: r.count("ticket_number", add=1), hold=["order:o-1"])
+        other.exec_driver_sql("SELECT RELEASE_ALL_LOCKS()")
+    assert recorder.atomically(lambda r: r.count("ticket_number")) == 1
+    recorder.close()
+
+
+def test_mariadb_a_pool_of_one_connection_serves_transactions_that_hold_keys() -> None:
+    # The named locks belong to a session: taken on a second pooled connection, a pool of
+    # one would wait for itself.
+    recorder = fresh_recorder(server_url("mariadb"), pool_size=1, max_overflow=0, pool_timeout=30)
+    assert recorder.atomically(lambda r: r.count("ticket_number", add=1), hold=["order:o"]) == 2
+    recorder.close()
