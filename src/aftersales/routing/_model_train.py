@@ -1,0 +1,273 @@
+"""Training: TF-IDF over our n-grams, a linear support vector machine per head (category,
+severity), calibration and the abstention threshold, all from the training rows alone
+(scikit-learn, extra ``ml``).
+
+A linear SVM rather than a logistic regression: on the training splits' out-of-fold
+scores it was as accurate or more (Chinese 0.875 against 0.848 at best) and trained ten
+times faster; its scores become probabilities through the fitted temperature.
+
+The temperature and the threshold are fitted on out-of-fold probabilities: each training
+row is scored by a model that did not see it, so the calibration measures how the model
+does on new text, not how well it remembers its own rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from aftersales.routing._model_features import fold_table, ngrams, normalise
+from aftersales.routing._model_file import ModelParameters
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["TrainingOptions", "fit"]
+
+OTHER = "other"
+
+
+@attrs.frozen
+class TrainingOptions:
+    """How a model is trained; the defaults are the ones the evaluation measured."""
+
+    regularisation: float = 3.0
+    """Inverse regularisation strength ``C`` of the linear models (chosen on the training
+    splits' out-of-fold accuracy: 0.3, 1 and 3 were tried)."""
+    min_count: int = 1
+    """An n-gram is kept when at least this many training rows contain it."""
+    folds: int = 3
+    """Folds of the out-of-fold scores that calibration and abstention are fitted on."""
+    max_false_positive: float = 0.05
+    """Out-of-scope rows (gold ``other``) the threshold may let into a category, at most."""
+    seed: int = 0
+
+
+def fit(
+    texts: Sequence[str],
+    categories: Sequence[str],
+    severities: Sequence[str | None],
+    options: TrainingOptions,
+) -> ModelParameters:
+    """Train on aligned rows (validated by the caller); deterministic for equal input."""
+    import numpy as np
+
+    fold = fold_table()
+    documents = [ngrams(normalise(text, fold)) for text in texts]
+    labels = sorted(set(categories))
+    target = np.array([labels.index(c) for c in categories])
+    oof = _out_of_fold_scores(documents, target, len(labels), options)
+    temperature = _temperature(oof, target)
+    probabilities = _softmax(oof / temperature)
+    abstain_below = _threshold(probabilities, target, labels, options.max_false_positive)
+    vectoriser = _vectoriser(options)
+    matrix = vectoriser.fit_transform(documents)
+    weights, bias = _linear(_linear_model(options).fit(matrix, target), len(labels))
+    vocabulary = sorted(vectoriser.vocabulary_, key=vectoriser.vocabulary_.__getitem__)
+    idf = np.asarray(vectoriser.idf_, dtype=np.float64)
+
+    rated = [i for i, severity in enumerate(severities) if severity]
+    severity_labels = sorted({severities[i] or "" for i in rated})
+    severity_recall: dict[str, float] = {}
+    if len(severity_labels) >= 2:
+        severity_target = np.array([severity_labels.index(severities[i] or "") for i in rated])
+        severity_model = _linear_model(options, balanced=True).fit(matrix[rated], severity_target)
+        severity_weights, severity_bias = _linear(severity_model, len(severity_labels))
+        severity_oof = _out_of_fold_scores(
+            [documents[i] for i in rated],
+            severity_target,
+            len(severity_labels),
+            options,
+            balanced=True,
+        ).argmax(axis=1)
+        for number, level in enumerate(severity_labels):
+            wanted = severity_target == number
+            severity_recall[level] = round(float(np.mean(severity_oof[wanted] == number)), 4)
+    else:
+        severity_labels = []
+        severity_weights = np.zeros((len(vocabulary), 0))
+        severity_bias = np.zeros(0)
+    summary: dict[str, Any] = {
+        "rows": len(texts),
+        "rows_per_category": dict(sorted(Counter(categories).items())),
+        "rows_per_severity": dict(sorted(Counter(s for s in severities if s).items())),
+        "features": len(vocabulary),
+        "options": attrs.asdict(options),
+        "out_of_fold_accuracy": round(float(np.mean(probabilities.argmax(1) == target)), 4),
+        "out_of_fold_severity_recall": severity_recall,
+        "calibration_error_before": round(_calibration_error(_softmax(oof), target), 4),
+        "calibration_error_after": round(_calibration_error(probabilities, target), 4),
+    }
+    return ModelParameters(
+        labels=tuple(labels),
+        vocabulary=tuple(vocabulary),
+        idf=idf,
+        weights=weights,
+        bias=bias,
+        temperature=temperature,
+        abstain_below=abstain_below,
+        severity_labels=tuple(severity_labels),
+        severity_weights=severity_weights,
+        severity_bias=severity_bias,
+        fold=fold,
+        summary=summary,
+    )
+
+
+def _vectoriser(options: TrainingOptions) -> Any:
+    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+        TfidfVectorizer,
+    )
+
+    return TfidfVectorizer(
+        analyzer=_already_split, sublinear_tf=True, min_df=options.min_count, norm="l2"
+    )
+
+
+def _already_split(document: list[str]) -> list[str]:
+    return document
+
+
+def _linear_model(options: TrainingOptions, *, balanced: bool = False) -> Any:
+    from sklearn.svm import LinearSVC  # type: ignore[import-untyped]
+
+    return LinearSVC(
+        C=options.regularisation,
+        class_weight="balanced" if balanced else None,
+        random_state=options.seed,
+        max_iter=5000,
+    )
+
+
+def _linear(model: Any, classes: int) -> tuple[FloatArray, FloatArray]:
+    """Weights (features x classes) and bias of a fitted linear model; a two-class
+    model's single column becomes two, so prediction is the same for any count."""
+    import numpy as np
+
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+    if classes == 2:
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    return np.ascontiguousarray(coef.T), intercept
+
+
+def _out_of_fold_scores(
+    documents: list[list[str]],
+    target: Any,
+    classes: int,
+    options: TrainingOptions,
+    *,
+    balanced: bool = False,
+) -> FloatArray:
+    """Each row's decision scores from a model trained on the other folds."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
+
+    smallest = min(Counter(target.tolist()).values())
+    splits = max(2, min(options.folds, smallest))
+    scores = np.zeros((len(documents), classes))
+    splitter = StratifiedKFold(n_splits=splits, shuffle=True, random_state=options.seed)
+    for train, held in splitter.split(np.zeros(len(documents)), target):
+        vectoriser = _vectoriser(options)
+        matrix = vectoriser.fit_transform([documents[i] for i in train])
+        model = _linear_model(options, balanced=balanced).fit(matrix, target[train])
+        if len(model.classes_) == classes:
+            weights, bias = _linear(model, classes)
+        else:
+            weights, bias = _padded(model, classes)
+        scores[held] = vectoriser.transform([documents[i] for i in held]) @ weights + bias
+    return scores
+
+
+def _padded(model: Any, classes: int) -> tuple[FloatArray, FloatArray]:
+    """Weights of a fold model that saw fewer classes: the missing ones never win."""
+    import numpy as np
+
+    seen = [int(c) for c in model.classes_]
+    weights, bias = _linear(model, len(seen))
+    full_weights = np.zeros((weights.shape[0], classes))
+    full_bias = np.full(classes, -1e3)
+    full_weights[:, seen] = weights
+    full_bias[seen] = bias
+    return full_weights, full_bias
+
+
+def _softmax(scores: FloatArray) -> FloatArray:
+    import numpy as np
+
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    result: FloatArray = exp / exp.sum(axis=1, keepdims=True)
+    return result
+
+
+def _temperature(scores: FloatArray, target: Any) -> float:
+    """The temperature that minimises the out-of-fold log loss (temperature scaling)."""
+    import numpy as np
+
+    rows = np.arange(len(target))
+
+    def loss(log_t: float) -> float:
+        probabilities = _softmax(scores / math.exp(log_t))
+        return float(-np.mean(np.log(probabilities[rows, target] + 1e-12)))
+
+    # A golden-section search over log T in [-4, 4]: loss is unimodal in T for softmax.
+    low, high = -4.0, 4.0
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        if loss(a) < loss(b):
+            high = b
+        else:
+            low = a
+    return round(math.exp((low + high) / 2), 6)
+
+
+def _threshold(
+    probabilities: FloatArray, target: Any, labels: list[str], max_false_positive: float
+) -> float:
+    """The abstention threshold: below it the answer is ``other``. The lowest threshold
+    whose out-of-fold false-positive rate (``other`` rows given a category) is within
+    ``max_false_positive``; 0 when there are no ``other`` rows to learn from."""
+    import numpy as np
+
+    if OTHER not in labels:
+        return 0.0
+    other = labels.index(OTHER)
+    out_of_scope = target == other
+    if not out_of_scope.any():
+        return 0.0
+    best = probabilities.max(axis=1)
+    predicted = probabilities.argmax(axis=1)
+    for step in range(0, 96):
+        threshold = step / 100
+        answered = (predicted != other) & (best >= threshold)
+        if float(np.mean(answered[out_of_scope])) <= max_false_positive:
+            return threshold
+    return 0.95
+
+
+def _calibration_error(probabilities: FloatArray, target: Any, bins: int = 10) -> float:
+    """Expected calibration error: |confidence - accuracy| averaged over confidence bins."""
+    import numpy as np
+
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == target
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    error = 0.0
+    for low, high in itertools.pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            error += float(inside.mean()) * abs(
+                float(confidence[inside].mean()) - float(correct[inside].mean())
+            )
+    return error

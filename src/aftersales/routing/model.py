@@ -1,0 +1,343 @@
+"""A trained classifier (extra ``aftersales[ml]``): character n-gram TF-IDF and a linear
+model, calibrated probabilities, and abstention learned from out-of-scope text.
+
+>>> from aftersales.routing.model import train_classifier
+>>> rows = [("我要退货", "return_refund", "medium"), ("快递还没到", "delivery", "medium"),
+...         ("今天天气怎么样", "other", "low")] * 4
+>>> model = train_classifier(rows)
+>>> model.classify("退货").category
+'return_refund'
+
+Training needs scikit-learn (``pip install "aftersales[ml]"``); a saved model predicts
+with numpy alone. The file format is JSON and npz, never pickle: see :meth:`ModelClassifier.load`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models.ticket import Severity
+from aftersales.routing._model_features import ngrams, normalise
+from aftersales.routing._model_file import ModelParameters, load, save
+from aftersales.routing.classify import Classification, Classifier, InquiryContext
+
+if TYPE_CHECKING:
+    from aftersales.routing._model_train import TrainingOptions
+    from aftersales.routing.classify import RuleClassifier
+
+__all__ = [
+    "MISSING_EXTRA",
+    "CombinedClassifier",
+    "LabelledRow",
+    "ModelClassifier",
+    "SeverityFrom",
+    "read_rows",
+    "train_classifier",
+]
+
+MISSING_EXTRA = 'the trained classifier needs the ml extra: pip install "aftersales[ml]"'
+SeverityFrom = Literal["model", "rules", "max"]
+"""Where a classification's severity comes from: the model's severity head (the default;
+the rules when the model has none), the rules, or the higher of the two."""
+_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+_EVIDENCE = 3
+"""N-grams shown as evidence: the ones that pushed hardest toward the answer."""
+
+
+def _require(*modules: str) -> None:
+    """Import the ml extra's modules now; ImportError naming the extra when one is missing."""
+    import importlib
+
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(MISSING_EXTRA) from error
+
+
+@attrs.frozen
+class LabelledRow:
+    """One labelled message: text, category, severity (optional) and how well the label
+    fits (``direct``; ``analog`` rows are scored leniently, ``none`` rows are out of scope
+    and their answer is ``other``)."""
+
+    text: str
+    category: str
+    severity: Severity | None = None
+    fit: str = "direct"
+
+
+def read_rows(path: Path) -> list[LabelledRow]:
+    """The rows of a CSV with ``text`` and ``category`` (or ``aftersales_category``),
+    optionally ``severity`` and ``fit``; lines starting with ``#`` before the header are
+    notes. InvalidInput naming the file and line when a row is unusable."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            lines = list(handle)
+    except FileNotFoundError:
+        raise InvalidInput("data", [FieldError((str(path),), "no such file", "missing")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput("data", [FieldError((str(path),), str(error))]) from None
+    skipped = 0
+    while skipped < len(lines) and lines[skipped].startswith("#"):
+        skipped += 1
+    reader = csv.DictReader(lines[skipped:])
+    columns = set(reader.fieldnames or ())
+    label = "category" if "category" in columns else "aftersales_category"
+    if "text" not in columns or label not in columns:
+        raise InvalidInput(
+            "data",
+            [FieldError((str(path),), "needs the columns text and category", "missing")],
+        )
+    rows: list[LabelledRow] = []
+    errors: list[FieldError] = []
+    try:
+        for record in reader:
+            line = reader.line_num + skipped
+            text, category = record.get("text"), record.get(label)
+            severity = (record.get("severity") or "").strip()
+            fit = (record.get("fit") or "direct").strip()
+            if not text or not category:
+                errors.append(FieldError((str(path), line), "text and category must not be empty"))
+            elif severity and severity not in Severity._value2member_map_:
+                errors.append(FieldError((str(path), line), f"unknown severity {severity!r}"))
+            elif fit not in ("direct", "analog", "none"):
+                errors.append(FieldError((str(path), line), f"unknown fit {fit!r}"))
+            else:
+                rows.append(
+                    LabelledRow(
+                        text,
+                        "other" if fit == "none" else category.strip(),
+                        Severity(severity) if severity else None,
+                        fit,
+                    )
+                )
+    except csv.Error as error:
+        errors.append(FieldError((str(path),), f"is not valid CSV: {error}"))
+    if errors:
+        raise InvalidInput("data", errors[:20])
+    return rows
+
+
+def train_classifier(
+    rows: Iterable[LabelledRow | tuple[str, str] | tuple[str, str, str | None]],
+    options: TrainingOptions | None = None,
+) -> ModelClassifier:
+    """Train a model on labelled rows (``LabelledRow`` or ``(text, category[, severity])``).
+
+    Rows labelled ``other`` teach abstention: give it text that is not yours (the
+    evaluation used CLINC150's and CrossWOZ's). Severity is learned from the rows that
+    have one. Deterministic: the same rows and options give the same model.
+    InvalidInput when the rows cannot train a model.
+    """
+    _require("numpy", "sklearn", "opencc")
+    from aftersales.routing._model_train import TrainingOptions, fit
+
+    texts: list[str] = []
+    categories: list[str] = []
+    severities: list[str | None] = []
+    errors: list[FieldError] = []
+    for number, row in enumerate(rows):
+        if isinstance(row, LabelledRow):
+            text, category = row.text, row.category
+            severity: str | None = row.severity.value if row.severity else None
+        else:
+            text, category = row[0], row[1]
+            severity = row[2] if len(row) > 2 else None
+        if not isinstance(text, str) or not isinstance(category, str) or not category:
+            errors.append(FieldError(("rows", number), "text and category must be strings"))
+            continue
+        if severity is not None and severity not in Severity._value2member_map_:
+            errors.append(FieldError(("rows", number), f"unknown severity {severity!r}"))
+            continue
+        texts.append(text)
+        categories.append(category)
+        severities.append(severity)
+    if not errors and len(set(categories)) < 2:
+        errors.append(FieldError(("rows",), "need rows of at least two categories"))
+    if errors:
+        raise InvalidInput("training data", errors[:20])
+    return ModelClassifier(fit(texts, categories, severities, options or TrainingOptions()))
+
+
+class ModelClassifier:
+    """A trained model behind the :class:`~aftersales.routing.Classifier` protocol.
+
+    ``confidence`` is the calibrated probability of the answer; below the model's
+    abstention threshold the answer is ``other``. ``evidence`` names the n-grams that
+    pushed hardest toward the answer (``model:退款``). Severity comes from ``severity``
+    (see :data:`SeverityFrom`); only the rules read the inquiry context (repeat contacts,
+    VIP tiers, order value).
+    """
+
+    def __init__(
+        self,
+        parameters: ModelParameters,
+        *,
+        severity: SeverityFrom = "model",
+        rules: RuleClassifier | None = None,
+    ) -> None:
+        import numpy as np
+
+        self.parameters = parameters
+        self.severity = severity
+        self._rules = rules
+        self._index = {gram: column for column, gram in enumerate(parameters.vocabulary)}
+        self._labels = parameters.labels
+        self._other = parameters.labels.index("other") if "other" in parameters.labels else -1
+        self._severities = tuple(Severity(s) for s in parameters.severity_labels)
+        if self._severities and severity == "rules":
+            self._severities = ()
+        # Both heads in one matrix: one gather and one product per message.
+        self._weights = np.hstack([parameters.weights, parameters.severity_weights])
+        self._bias = np.concatenate([parameters.bias, parameters.severity_bias])
+        self._np = np
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path | str,
+        *,
+        severity: SeverityFrom = "model",
+        rules: RuleClassifier | None = None,
+    ) -> ModelClassifier:
+        """The model saved in ``folder``. The files are data only (JSON and npz read
+        without pickle), checked field by field: a malformed or hostile file raises
+        InvalidInput and runs nothing. Needs numpy (``pip install "aftersales[ml]"``)."""
+        _require("numpy")
+        return cls(load(Path(folder)), severity=severity, rules=rules)
+
+    def save(self, folder: Path | str) -> None:
+        """Write the model into ``folder`` (``model.json`` and ``weights.npz``)."""
+        save(self.parameters, Path(folder))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The categories the model can answer."""
+        return self._labels
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """What the model was trained on, and its out-of-fold figures."""
+        return dict(self.parameters.summary)
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        """The calibrated probability of each category for ``text``."""
+        columns, values = self._features(text)
+        probabilities, _ = self._scores(columns, values)
+        return {label: float(p) for label, p in zip(self._labels, probabilities, strict=True)}
+
+    def classify(self, text: str, context: InquiryContext | None = None) -> Classification:
+        if not isinstance(text, str):
+            raise InvalidInput("inquiry", [FieldError(("text",), "must be a string")])
+        columns, values = self._features(text)
+        if columns is None:
+            severity = self._rule_severity(text, context) if self.severity != "model" else None
+            return Classification("other", severity or Severity.LOW, 0.0, ("empty",))
+        probabilities, severity_scores = self._scores(columns, values)
+        best = int(probabilities.argmax())
+        confidence = float(probabilities[best])
+        evidence = self._evidence(columns, values, best)
+        category = self._labels[best]
+        if best != self._other and confidence < self.parameters.abstain_below:
+            evidence.insert(0, f"model:abstain {category} {confidence:.2f}")
+            category = "other"
+            confidence = float(probabilities[self._other]) if self._other >= 0 else 0.0
+        if self._severities:
+            severity = self._severities[int(severity_scores.argmax())]
+            if self.severity == "max":
+                ruled = self._rule_severity(text, context)
+                severity = ruled if _RANK[ruled] > _RANK[severity] else severity
+        else:
+            severity = self._rule_severity(text, context)
+        return Classification(category, severity, round(confidence, 4), tuple(evidence))
+
+    def _features(self, text: str) -> tuple[Any, Any]:
+        """The TF-IDF vector of ``text`` as (columns, values); (None, None) when the text
+        holds no n-gram the model knows."""
+        np = self._np
+        counts = Counter(map(self._index.get, ngrams(normalise(text, self.parameters.fold))))
+        counts.pop(None, None)
+        if not counts:
+            return None, None
+        size = len(counts)
+        columns = np.fromiter(counts.keys(), dtype=np.intp, count=size)
+        values = np.log(np.fromiter(counts.values(), dtype=np.float64, count=size))
+        values += 1.0
+        values *= self.parameters.idf[columns]
+        values /= np.sqrt(values @ values)
+        return columns, values
+
+    def _scores(self, columns: Any, values: Any) -> tuple[Any, Any]:
+        """Calibrated category probabilities and raw severity scores."""
+        np = self._np
+        scores = self._bias.copy() if columns is None else values @ self._weights[columns]
+        if columns is not None:
+            scores += self._bias
+        categories = len(self._labels)
+        logits = scores[:categories] / self.parameters.temperature
+        exp = np.exp(logits - logits.max())
+        return exp / exp.sum(), scores[categories:]
+
+    def _evidence(self, columns: Any, values: Any, label: int) -> list[str]:
+        contributions = values * self.parameters.weights[columns, label]
+        top = contributions.argsort()[::-1][:_EVIDENCE]
+        vocabulary = self.parameters.vocabulary
+        return [
+            "model:" + vocabulary[int(columns[i])].removeprefix("w:").removeprefix("b:")
+            for i in top
+            if contributions[i] > 0
+        ]
+
+    def _rule_severity(self, text: str, context: InquiryContext | None) -> Severity:
+        if self._rules is None:
+            from aftersales.routing.classify import RuleClassifier
+
+            self._rules = RuleClassifier()
+        return self._rules.classify(text, context).severity
+
+
+class CombinedClassifier:
+    """The rules first where they are confident, the model otherwise.
+
+    A rule answer other than ``other`` with a confidence of at least ``rule_confidence``
+    stands; any other text goes to ``model``. Severity is the higher of the two answers'
+    (a missed critical message costs more than an over-cautious one). The evidence starts
+    with ``via:rules`` or ``via:model``.
+    """
+
+    def __init__(
+        self,
+        model: Classifier,
+        rules: RuleClassifier | None = None,
+        *,
+        rule_confidence: float = 0.6,
+    ) -> None:
+        if rules is None:
+            from aftersales.routing.classify import RuleClassifier
+
+            rules = RuleClassifier()
+        self.model = model
+        self.rules = rules
+        self.rule_confidence = rule_confidence
+
+    def classify(self, text: str, context: InquiryContext | None = None) -> Classification:
+        ruled = self.rules.classify(text, context)
+        learned = self.model.classify(text, context)
+        severity = (
+            learned.severity
+            if _RANK[learned.severity] > _RANK[ruled.severity]
+            else (ruled.severity)
+        )
+        if ruled.category != "other" and ruled.confidence >= self.rule_confidence:
+            chosen, via = ruled, "via:rules"
+        else:
+            chosen, via = learned, "via:model"
+        return Classification(chosen.category, severity, chosen.confidence, (via, *chosen.evidence))
