@@ -14,9 +14,9 @@ import attrs
 from aftersales._validation import check_count
 from aftersales.knowledge.articles import Article, ArticleKind, Language
 from aftersales.knowledge.selfservice import is_self_served
+from aftersales.knowledge.tokens import has_cjk
 from aftersales.models import StatusCategory, Ticket
 from aftersales.routing import CATEGORIES
-from aftersales.routing._text import has_cjk
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk

@@ -35,8 +35,8 @@ from aftersales._validation import check_text
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.knowledge.articles import Article, Language
 from aftersales.knowledge.base import KnowledgeBase
+from aftersales.knowledge.tokens import has_cjk
 from aftersales.models import AuthorRole, Channel, MessageKind, Severity, StatusCategory, Ticket
-from aftersales.routing._text import has_cjk
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
