@@ -48,6 +48,10 @@ class TrainingOptions:
     """Folds of the out-of-fold scores that calibration and abstention are fitted on."""
     max_false_positive: float = 0.05
     """Out-of-scope rows (gold ``other``) the threshold may let into a category, at most."""
+    urgent_recall: float = 0.85
+    """Out-of-fold recall the severity head aims at for ``critical`` and ``high``: their
+    scores are raised until it is reached (a missed emergency costs more than a false
+    alarm), by at most ``MAX_URGENT_LIFT``."""
     seed: int = 0
 
 
@@ -81,13 +85,16 @@ def fit(
         severity_target = np.array([severity_labels.index(severities[i] or "") for i in rated])
         severity_model = _linear_model(options, balanced=True).fit(matrix[rated], severity_target)
         severity_weights, severity_bias = _linear(severity_model, len(severity_labels))
-        severity_oof = _out_of_fold_scores(
+        severity_scores = _out_of_fold_scores(
             [documents[i] for i in rated],
             severity_target,
             len(severity_labels),
             options,
             balanced=True,
-        ).argmax(axis=1)
+        )
+        lift = _urgent_lift(severity_scores, severity_target, severity_labels, options)
+        severity_bias = severity_bias + lift
+        severity_oof = (severity_scores + lift).argmax(axis=1)
         for number, level in enumerate(severity_labels):
             wanted = severity_target == number
             severity_recall[level] = round(float(np.mean(severity_oof[wanted] == number)), 4)
@@ -186,6 +193,31 @@ def _out_of_fold_scores(
             weights, bias = _padded(model, classes)
         scores[held] = vectoriser.transform([documents[i] for i in held]) @ weights + bias
     return scores
+
+
+MAX_URGENT_LIFT = 1.0
+
+
+def _urgent_lift(
+    scores: FloatArray, target: Any, labels: list[str], options: TrainingOptions
+) -> FloatArray:
+    """What to add to each severity's score so that critical, then high, reach
+    ``urgent_recall`` on the out-of-fold scores (in steps of 0.05, at most
+    MAX_URGENT_LIFT)."""
+    import numpy as np
+
+    lift = np.zeros(len(labels))
+    for level in ("critical", "high"):
+        if level not in labels:
+            continue
+        number = labels.index(level)
+        wanted = target == number
+        while lift[number] < MAX_URGENT_LIFT - 1e-9:
+            predicted = (scores + lift).argmax(axis=1)
+            if float(np.mean(predicted[wanted] == number)) >= options.urgent_recall:
+                break
+            lift[number] = round(lift[number] + 0.05, 2)
+    return lift
 
 
 def _padded(model: Any, classes: int) -> tuple[FloatArray, FloatArray]:
