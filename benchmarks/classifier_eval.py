@@ -9,11 +9,20 @@ full set is Bitext's upstream CSV, which this script maps with label_mapping.jso
 data/zh_inquiries.csv) counts every row as direct, its ``other`` rows as the
 false-positive rows, and scores severity too.
 
-Run: python benchmarks/classifier_eval.py [CSV ...]
-  without a CSV: the full Bitext set ($AFTERSALES_BITEXT, else
-  ../shared/data/bitext/bitext_eval.csv) and the Chinese set.
+A CSV of ours needs the columns ``text`` and ``category`` (``aftersales_category`` also
+reads), optionally ``severity`` (then the recall of each severity level is scored) and
+``fit``. CLINC150's ``data_full.json`` (an intent set in which almost nothing is an
+after-sales request) is read too, as ``data_full.json:train`` or ``data_full.json:test``
+(the split, default ``test``): the out-of-scope rows and those of every intent that is not
+in ``CLINC_AFTERSALES`` (banking, travel, small talk...) count as false-positive rows; the
+few intents that read like a shop's request are set aside as ``analog``.
+
+Run: python benchmarks/classifier_eval.py [CSV or data_full.json[:split] ...]
+  without one: the full Bitext set ($AFTERSALES_BITEXT, else
+  ../shared/data/bitext/bitext_eval.csv) and the Chinese sets (data/zh_*.csv).
 Exit: 0 at or above the targets, 1 below them, 2 when a data file is missing or unreadable.
-Targets: strict accuracy >= 0.90, false-positive rate <= 0.15.
+Targets: strict accuracy >= 0.90 (when a set has direct rows), false-positive rate <= 0.15
+(<= 0.08 on CLINC150, a set with no after-sales meaning).
 """
 
 from __future__ import annotations
@@ -37,7 +46,22 @@ LABEL_MAPPING = BITEXT_DATA / "label_mapping.json"
 BITEXT = HERE.parent.parent / "shared" / "data" / "bitext" / "bitext_eval.csv"
 """Where a project checkout next to ours keeps the full, already mapped Bitext set."""
 CHINESE = HERE / "data" / "zh_inquiries.csv"
+CHINESE_DEV = HERE / "data" / "zh_dev.csv"
+CLINC = HERE.parent.parent / "shared" / "data" / "clinc150" / "data_full.json"
+"""Where a project checkout next to ours keeps CLINC150 (see its README for the licence)."""
 STRICT_TARGET, FALSE_POSITIVE_TARGET = 0.90, 0.15
+OUT_OF_SCOPE_TARGET = 0.08
+"""Of a set with no after-sales meaning (CLINC150), the share put into a category at most."""
+CLINC_AFTERSALES = {
+    # Close to a shop's request ("where is my package", "order more paper towels") or
+    # reading like one ("my card is damaged"): neither a hit nor a false positive.
+    "order_status": "delivery",
+    "order": "product_inquiry",
+    "damaged_card": "repair_warranty",
+    "replacement_card_duration": "exchange",
+    "card_declined": "billing_invoice",
+}
+"""CLINC150 intents with an after-sales reading; every other intent and ``oos`` is ``other``."""
 BITEXT_URL = (
     "https://raw.githubusercontent.com/bitext/customer-support-llm-chatbot-training-dataset/"
     "8b6ca3d9559a4a9abab94f7978fae67019215a82/data/train/"
@@ -72,8 +96,12 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """The labelled rows of ``path``: our CSVs (``text`` and ``category`` or
     ``aftersales_category``; leading ``#`` lines are notes) or Bitext's upstream CSV
     (``instruction`` and ``intent``), mapped with ``label_mapping.json``."""
+    path, _, split = str(path).partition(":") if _is_clinc(path) else (str(path), "", "")
+    path = Path(path)
     if not path.is_file():
         raise DataMissing(f"no such file: {path}")
+    if path.suffix == ".json":
+        return clinc_rows(path, split or "test")
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(_without_notes(handle))
         rows = list(reader)
@@ -86,6 +114,33 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         f"{path}: expected the columns text and category (or aftersales_category), "
         f"or Bitext's instruction and intent; found {', '.join(sorted(columns)) or 'none'}"
     )
+
+
+def _is_clinc(path: Path) -> bool:
+    return Path(str(path).partition(":")[0]).suffix == ".json"
+
+
+def clinc_rows(path: Path, split: str) -> list[dict[str, str]]:
+    """CLINC150's ``split`` (train, val or test, with its out-of-scope rows) as labelled
+    rows: ``fit`` is ``analog`` for the intents that read like a shop's request, ``none``
+    (the answer is ``other``) for the rest."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if split not in data or f"oos_{split}" not in data:
+        raise DataMissing(f"{path}: no split {split!r} (train, val or test)")
+    rows = []
+    for text, intent in data[split] + data[f"oos_{split}"]:
+        category = CLINC_AFTERSALES.get(intent, "other")
+        fit = "none" if category == "other" else "analog"
+        rows.append(
+            {
+                "id": str(len(rows)),
+                "text": text,
+                "source_intent": intent,
+                "aftersales_category": category,
+                "fit": fit,
+            }
+        )
+    return rows
 
 
 def _without_notes(lines: Iterable[str]) -> Iterator[str]:
@@ -123,28 +178,38 @@ class Scores:
     """The figures of one evaluation."""
 
     rows: int
+    direct_rows: int
     strict_accuracy: float
     macro_f1: float
     lenient_accuracy: float
     false_positive_rate: float
     severity_accuracy: float | None
     confusion: dict[tuple[str, str], int]
+    severity_recall: dict[str, float] = attrs.field(factory=dict)
+    """Of the rows labelled with each severity, the share given that severity."""
+    false_positives: dict[str, int] = attrs.field(factory=dict)
+    """How often each category was given to a row whose answer is ``other``."""
+    false_positive_target: float = FALSE_POSITIVE_TARGET
 
     @property
     def passed(self) -> bool:
         return (
-            self.strict_accuracy >= STRICT_TARGET
-            and self.false_positive_rate <= FALSE_POSITIVE_TARGET
-        )
+            self.direct_rows == 0 or self.strict_accuracy >= STRICT_TARGET
+        ) and self.false_positive_rate <= self.false_positive_target
 
 
-def evaluate(rows: Iterable[dict[str, str]], classifier: Classifier | None = None) -> Scores:
+def evaluate(
+    rows: Iterable[dict[str, str]],
+    classifier: Classifier | None = None,
+    false_positive_target: float = FALSE_POSITIVE_TARGET,
+) -> Scores:
     """Score ``classifier`` (the built-in rules by default) on labelled rows."""
     classifier = classifier or RuleClassifier()
     direct: list[tuple[str, str]] = []
     lenient: list[tuple[str, str]] = []
     none: list[str] = []
     severities: list[bool] = []
+    by_severity: dict[str, list[bool]] = {}
     total = 0
     for row in rows:
         total += 1
@@ -152,7 +217,9 @@ def evaluate(rows: Iterable[dict[str, str]], classifier: Classifier | None = Non
         fit = row.get("fit", "direct")
         result = classifier.classify(row["text"])
         if row.get("severity"):
-            severities.append(result.severity.value == row["severity"])
+            right = result.severity.value == row["severity"]
+            severities.append(right)
+            by_severity.setdefault(row["severity"], []).append(right)
         if fit == "none" or ("fit" not in row and gold == "other"):
             none.append(result.category)
         if fit == "direct":
@@ -162,12 +229,18 @@ def evaluate(rows: Iterable[dict[str, str]], classifier: Classifier | None = Non
     confusion = Counter(direct)
     return Scores(
         rows=total,
+        direct_rows=len(direct),
         strict_accuracy=_accuracy(direct),
         macro_f1=_macro_f1(direct),
         lenient_accuracy=_accuracy(lenient),
         false_positive_rate=sum(c != "other" for c in none) / len(none) if none else 0.0,
         severity_accuracy=sum(severities) / len(severities) if severities else None,
         confusion=dict(confusion),
+        severity_recall={
+            level: sum(hits) / len(hits) for level, hits in sorted(by_severity.items())
+        },
+        false_positives=dict(Counter(c for c in none if c != "other").most_common()),
+        false_positive_target=false_positive_target,
     )
 
 
@@ -194,14 +267,24 @@ def render(name: str, scores: Scores) -> str:
         f"   strict accuracy {scores.strict_accuracy:.4f} (target >= {STRICT_TARGET}), "
         f"macro-F1 {scores.macro_f1:.4f}, lenient accuracy {scores.lenient_accuracy:.4f}",
         f"   false-positive rate {scores.false_positive_rate:.4f} "
-        f"(target <= {FALSE_POSITIVE_TARGET})"
+        f"(target <= {scores.false_positive_target})"
         + (
             f", severity accuracy {scores.severity_accuracy:.4f}"
             if scores.severity_accuracy is not None
             else ""
         ),
-        "   confusion (gold → predicted, direct rows):",
     ]
+    if scores.severity_recall:
+        lines.append(
+            "   severity recall: "
+            + ", ".join(f"{level} {recall:.2f}" for level, recall in scores.severity_recall.items())
+        )
+    if scores.false_positives:
+        lines.append(
+            "   false positives by category: "
+            + ", ".join(f"{name} {count}" for name, count in scores.false_positives.items())
+        )
+    lines.append("   confusion (gold → predicted, direct rows):")
     golds = sorted({g for g, _ in scores.confusion})
     predicted = [c for c in CATEGORIES if any(p == c for _, p in scores.confusion)]
     lines.append("   " + " " * 16 + "".join(f"{p[:8]:>9}" for p in predicted))
@@ -222,7 +305,7 @@ def main(paths: list[str]) -> int:
         if full is None:
             print(full_bitext_help(), file=sys.stderr)
             return 2
-        targets = [full, CHINESE]
+        targets = [full, CHINESE, CHINESE_DEV]
     ok = True
     for path in targets:
         try:
@@ -230,7 +313,8 @@ def main(paths: list[str]) -> int:
         except DataMissing as error:
             print(f"classifier_eval: {error}", file=sys.stderr)
             return 2
-        scores = evaluate(rows)
+        target = OUT_OF_SCOPE_TARGET if _is_clinc(path) else FALSE_POSITIVE_TARGET
+        scores = evaluate(rows, false_positive_target=target)
         print(render(path.name, scores))
         ok &= scores.passed
     return 0 if ok else 1

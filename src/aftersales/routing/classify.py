@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, runtime_checkable
@@ -15,7 +16,8 @@ from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Record
 from aftersales.models.customer import Channel
 from aftersales.models.ticket import Severity
-from aftersales.routing._text import has_cjk, normalise, words
+from aftersales.routing._matching import Kind, Lexicon, Match
+from aftersales.routing._text import clause_breaks, normalise, word_spans
 
 __all__ = [
     "CATEGORIES",
@@ -99,26 +101,42 @@ _Word = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 class CategoryRule(Record):
     """Words that point to a category.
 
-    ``stems`` match the start of an English word ("refund" matches "refunds",
-    "refunding"); ``phrases`` match anywhere in the lower-cased text; ``zh`` match
-    anywhere in the text after traditional characters are simplified. A match counts
-    ``weight``, unless a word of ``unless`` occurs too ("exchange" but not "exchange rate").
+    ``words`` match whole English words and their regular inflections ("refund" matches
+    "refunds" and "refunded", "pin" does not match "pink"); ``stems`` match the start of an
+    English word ("refun" matches "refundable"); ``phrases`` match consecutive whole words,
+    the last one inflected ("credit card" matches "credit cards"); ``zh`` match anywhere in
+    the text after traditional characters are simplified. Each piece of evidence counts
+    ``weight`` once, however many terms or rules it matches.
+
+    ``unless``: the rule does not count when one of these occurs too ("exchange" but not
+    "exchange rate" or "currencies"). ``needs``: the rule counts only when one of these
+    occurs too, the context that gives its words an after-sales sense ("account" with
+    "password" or "delete", not a savings account). Both are matched as whole words and
+    phrases (English) or runs of characters (Chinese).
     """
 
+    words: tuple[_Word, ...] = ()
     stems: tuple[_Word, ...] = ()
     phrases: tuple[_Word, ...] = ()
     zh: tuple[_Word, ...] = ()
     unless: tuple[_Word, ...] = ()
+    needs: tuple[_Word, ...] = ()
     weight: Annotated[float, Field(gt=0, le=100)] = 1.0
 
 
 class SeverityRules(Record):
-    """Signals that raise severity from ``default``."""
+    """Signals that raise severity from ``default``.
+
+    ``critical`` and ``high`` are words, phrases (English, at word boundaries, with
+    regular inflections: "sue" matches "sued", not "issue") or Chinese terms. A signal
+    right after one of ``negations`` does not count ("no smoke", "没有冒烟").
+    """
 
     default: Severity = Severity.MEDIUM
     low_for: frozenset[str] = frozenset({"other", "product_inquiry", "account"})
     critical: tuple[_Word, ...] = ()
     high: tuple[_Word, ...] = ()
+    negations: tuple[_Word, ...] = ()
     repeat_contacts: Annotated[int, Field(ge=1)] = 2
     vip_tiers: frozenset[str] = frozenset({"vip", "gold", "platinum"})
     high_order_value: Decimal | None = Decimal(5000)
@@ -133,11 +151,19 @@ _RAISE = {
 
 
 class ClassifierRules(Record):
-    """A whole rule set, as data (JSON): categories, severity signals, extra categories."""
+    """A whole rule set, as data (JSON): categories, severity signals, extra categories.
+
+    ``negations`` cancel the category words after them in the same clause ("我要换货，
+    不要退款" asks for no refund; "I don't want a refund"). ``not_within`` are longer words
+    that contain a term but mean something else: a term inside one does not match (火花塞 is
+    a spark plug, not a spark; 不要紧 is "never mind", not a negation).
+    """
 
     categories: dict[str, tuple[CategoryRule, ...]]
     severity: SeverityRules = SeverityRules()
     extra_categories: frozenset[str] = frozenset()
+    negations: tuple[_Word, ...] = ()
+    not_within: tuple[_Word, ...] = ()
 
     @model_validator(mode="after")
     def _known_categories(self) -> Self:
@@ -160,17 +186,44 @@ class ClassifierRules(Record):
             categories=merged,
             severity=extra.severity if "severity" in other else self.severity,
             extra_categories=self.extra_categories | extra.extra_categories,
+            negations=tuple(dict.fromkeys(self.negations + extra.negations)),
+            not_within=tuple(dict.fromkeys(self.not_within + extra.not_within)),
         )
+
+
+_NEGATION_REACH = 20
+"""Characters between a negation and the word it cancels, at most ("不要退款",
+"don't want a refund")."""
+_SEVERITY_NEGATION_REACH = {Kind.ZH: 1}
+"""The same for a severity signal: only right after the negation ("没有冒烟", "did not
+catch fire": 12 characters, 1 in Chinese); a safety signal is better raised once too often."""
+_SEVERITY_NEGATION_REACH_WORDS = 12
+_SCOPE_ENDS = ("but", "however", "instead", "但", "而是", "可是", "只想", "只要")
+"""Words that end a negation's reach like punctuation does ("不要退款，而是换货")."""
+
+
+@attrs.frozen
+class _Rule:
+    category: str
+    weight: float
+    unless: frozenset[int]
+    needs: frozenset[int]
+
+
+_Hit = tuple[int, int, int, str]
+"""A category term found in the text: start, end, rule number, label (how the evidence
+names it). Plain tuples: a message makes dozens, and tuples cost a twentieth of a class."""
 
 
 class RuleClassifier:
     """Bilingual keyword rules. Fast (tens of thousands a second), explainable (the
-    evidence lists what matched), and editable as data.
+    evidence lists what matched; a word cancelled by a negation shows as ``not:word``), and
+    editable as data.
 
     >>> classifier = RuleClassifier()
     >>> result = classifier.classify("洗衣机漏电，还冒烟了！")
     >>> result.category, result.severity.value, result.evidence
-    ('repair_warranty', 'critical', ('zh:漏电', 'zh:冒烟', 'severity:冒烟'))
+    ('repair_warranty', 'critical', ('zh:漏电', 'zh:冒烟', 'severity:漏电'))
     """
 
     def __init__(self, rules: ClassifierRules | Mapping[str, Any] | None = None) -> None:
@@ -179,34 +232,54 @@ class RuleClassifier:
         if rules is None:
             rules = DEFAULT_RULES
         elif not isinstance(rules, ClassifierRules):
-            try:
-                rules = ClassifierRules.model_validate(rules)
-            except InvalidInput:
-                raise
+            rules = ClassifierRules.model_validate(rules)
         self.rules = rules
-        self._stems: dict[str, list[tuple[str, float, tuple[str, ...], str]]] = {}
-        self._phrases: list[tuple[str, str, float, tuple[str, ...]]] = []
-        self._zh: list[tuple[str, str, float, tuple[str, ...]]] = []
-        lengths = set()
+        lexicon = self._lexicon = Lexicon()
+        self._rules: list[_Rule] = []
+        self._uses: dict[int, list[tuple[int, str]]] = {}
         for category, category_rules in rules.categories.items():
             for rule in category_rules:
-                unless = tuple(normalise(u) for u in rule.unless)
-                for stem in rule.stems:
-                    key = normalise(stem)
-                    lengths.add(len(key))
-                    self._stems.setdefault(key, []).append((category, rule.weight, unless, stem))
-                self._phrases.extend(
-                    (normalise(p), category, rule.weight, unless) for p in rule.phrases
+                number = len(self._rules)
+                self._rules.append(
+                    _Rule(
+                        category,
+                        rule.weight,
+                        frozenset(lexicon.add(term) for term in rule.unless),
+                        frozenset(lexicon.add(term) for term in rule.needs),
+                    )
                 )
-                self._zh.extend((normalise(z), category, rule.weight, unless) for z in rule.zh)
-        self._lengths = sorted(lengths, reverse=True)
-        # Chinese keywords by first character: only those that can occur are searched for.
-        self._zh_by_first: dict[str, list[tuple[str, str, float, tuple[str, ...]]]] = {}
-        for entry in self._zh:
-            self._zh_by_first.setdefault(entry[0][0], []).append(entry)
+                for terms, kind, prefix in (
+                    (rule.words, Kind.WORD, ""),
+                    (rule.stems, Kind.STEM, ""),
+                    (rule.phrases, Kind.PHRASE, ""),
+                    (rule.zh, Kind.ZH, "zh:"),
+                ):
+                    for term in terms:
+                        uses = self._uses.setdefault(lexicon.add(term, kind), [])
+                        uses.append((number, prefix + term))
+        self._negations = {lexicon.add(term): _NEGATION_REACH for term in rules.negations}
+        self._scope_ends = frozenset(lexicon.add(term) for term in _SCOPE_ENDS)
+        self._compounds = frozenset(lexicon.add(term) for term in rules.not_within)
         severity = rules.severity
-        self._critical = tuple(normalise(w) for w in severity.critical)
-        self._high = tuple(normalise(w) for w in severity.high)
+        self._signals: dict[int, tuple[Severity, str]] = {}
+        for level, terms in (
+            (Severity.HIGH, severity.high),
+            (Severity.CRITICAL, severity.critical),
+        ):
+            self._signals.update((lexicon.add(term), (level, term)) for term in terms)
+        self._signal_levels = {
+            f"severity:{label}": level for level, label in self._signals.values()
+        }
+        self._severity_negations = {
+            number: _SEVERITY_NEGATION_REACH.get(
+                lexicon.kind(number), _SEVERITY_NEGATION_REACH_WORDS
+            )
+            for number in [lexicon.add(term) for term in severity.negations] + list(self._negations)
+        }
+        # sets of the terms, for set operations (a dict would be iterated key by key)
+        self._signal_terms = frozenset(self._signals)
+        self._negation_terms = frozenset(self._negations)
+        self._severity_negation_terms = frozenset(self._severity_negations)
 
     def classify(self, text: str, context: InquiryContext | None = None) -> Classification:
         if not isinstance(text, str):
@@ -214,30 +287,43 @@ class RuleClassifier:
         clean = normalise(text[:MAX_TEXT])
         if not clean.strip():
             return Classification("other", self.rules.severity.default, 0.0, ("empty",))
+        matches = self._lexicon.find(clean, word_spans(clean))
+        found = {term for _, _, term in matches}
+        if not found.isdisjoint(self._compounds):
+            matches = self._outside_compounds(matches)
+            found = {term for _, _, term in matches}
+        uses = self._uses
+        hits: list[_Hit] = [
+            (start, end, number, label)
+            for start, end, term in matches
+            if term in uses
+            for number, label in uses[term]
+        ]
+        scopes = (
+            None
+            if found.isdisjoint(self._negation_terms)
+            else _Scopes(clean, matches, self._scope_ends, hits)
+        )
         scores: dict[str, float] = {}
-        evidence: list[str] = []
-
-        def hit(category: str, weight: float, unless: tuple[str, ...], label: str) -> None:
-            if unless and any(word in clean for word in unless):
-                return
-            scores[category] = scores.get(category, 0.0) + weight
-            evidence.append(label)
-
-        stems, lengths = self._stems, self._lengths
-        for word in dict.fromkeys(words(clean)):  # in text order: the evidence reads the same
-            for length in lengths:
-                if length <= len(word):
-                    for category, weight, unless, stem in stems.get(word[:length], ()):
-                        hit(category, weight, unless, stem)
-        for phrase, category, weight, unless in self._phrases:
-            if phrase in clean:
-                hit(category, weight, unless, phrase)
-        if has_cjk(clean):
-            by_first = self._zh_by_first
-            for char in dict.fromkeys(clean):
-                for keyword, category, weight, unless in by_first.get(char, ()):
-                    if keyword in clean:
-                        hit(category, weight, unless, f"zh:{keyword}")
+        evidence: list[tuple[int, str]] = []
+        counted: dict[str, list[_Hit]] = {}
+        # Longest first: "cancellation fee" is one piece of evidence, not also "fee".
+        for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+            start, end, number, label = hit
+            rule = self._rules[number]
+            if rule.unless and not rule.unless.isdisjoint(found):
+                continue
+            if rule.needs and rule.needs.isdisjoint(found):
+                continue
+            same = counted.setdefault(rule.category, [])
+            if any(label == other[3] or (start < other[1] and other[0] < end) for other in same):
+                continue  # each piece of evidence counts once
+            same.append(hit)
+            if scopes is not None and scopes.negated(start, self._negations):
+                evidence.append((start, f"not:{label}"))
+                continue
+            scores[rule.category] = scores.get(rule.category, 0.0) + rule.weight
+            evidence.append((start, label))
         if scores:
             ranked = sorted(
                 scores.items(), key=lambda item: (-item[1], _TIE_ORDER.get(item[0], 99))
@@ -247,23 +333,48 @@ class RuleClassifier:
             confidence = round(best / (best + second + 1.0), 3)
         else:
             category, confidence = "other", 0.0
-        severity = self._severity(clean, category, context, evidence)
-        return Classification(category, severity, confidence, tuple(evidence))
+        evidence.sort(key=lambda item: item[0])
+        labels = list(dict.fromkeys(label for _, label in evidence))
+        if not found.isdisjoint(self._signal_terms):
+            if scopes is None and not found.isdisjoint(self._severity_negation_terms):
+                scopes = _Scopes(clean, matches, self._scope_ends, hits)
+            self._signal(matches, scopes, labels)
+        severity = self._severity(category, context, labels)
+        return Classification(category, severity, confidence, tuple(labels))
+
+    def _outside_compounds(self, matches: list[Match]) -> list[Match]:
+        """``matches`` without those inside a longer word of ``not_within``."""
+        compounds = self._compounds
+        outer = _Spans([(start, end) for start, end, term in matches if term in compounds])
+        return [
+            (start, end, term)
+            for start, end, term in matches
+            if term in compounds or not outer.contain(start, end)
+        ]
+
+    def _signal(self, matches: list[Match], scopes: _Scopes | None, evidence: list[str]) -> None:
+        """Add the first critical and the first high severity signal (unless negated) to
+        the evidence."""
+        seen: set[Severity] = set()
+        for start, _, term in matches:
+            signal = self._signals.get(term)
+            if signal is None or signal[0] in seen:
+                continue
+            if scopes is not None and scopes.negated(start, self._severity_negations):
+                continue
+            seen.add(signal[0])
+            evidence.append(f"severity:{signal[1]}")
 
     def _severity(
-        self, clean: str, category: str, context: InquiryContext | None, evidence: list[str]
+        self, category: str, context: InquiryContext | None, evidence: list[str]
     ) -> Severity:
         rules = self.rules.severity
-        for word in self._critical:
-            if word in clean:
-                evidence.append(f"severity:{word}")
-                return Severity.CRITICAL
+        signalled = {self._signal_levels[e] for e in evidence if e in self._signal_levels}
+        if Severity.CRITICAL in signalled:
+            return Severity.CRITICAL
         severity = Severity.LOW if category in rules.low_for else rules.default
-        for word in self._high:
-            if word in clean:
-                evidence.append(f"severity:{word}")
-                severity = Severity.HIGH
-                break
+        if Severity.HIGH in signalled:
+            severity = Severity.HIGH
         if context is not None:
             if context.previous_contacts >= rules.repeat_contacts:
                 evidence.append(f"severity:repeat contact x{context.previous_contacts}")
@@ -282,3 +393,53 @@ class RuleClassifier:
                 evidence.append(f"severity:order value {context.order_value}")
                 severity = _RAISE[severity]
         return severity
+
+
+class _Scopes:
+    """Where negations are and where clauses end, to tell whether a negation reaches a
+    word: the negation comes before it in the same clause, close enough. A negation that
+    is part of a longer category term is that term's, not a negation ("不想要了" asks for a
+    return)."""
+
+    def __init__(
+        self, clean: str, matches: list[Match], scope_ends: frozenset[int], hits: list[_Hit]
+    ) -> None:
+        terms = _Spans([(start, end) for start, end, _, _ in hits])
+        self._matches = [
+            (start, end, term) for start, end, term in matches if not terms.contain(start, end)
+        ]
+        self._ends = sorted(
+            clause_breaks(clean) + [start for start, _, term in matches if term in scope_ends]
+        )
+
+    def negated(self, at: int, negations: Mapping[int, int]) -> bool:
+        """Whether one of ``negations`` (term → how many characters it reaches) reaches a
+        word that starts ``at``."""
+        for _, end, term in self._matches:
+            reach = negations.get(term)
+            if reach is None or end > at or at - end > reach:
+                continue
+            after = bisect_left(self._ends, end)
+            if after < len(self._ends) and self._ends[after] < at:
+                continue  # the clause ended in between
+            return True
+        return False
+
+
+class _Spans:
+    """Spans of the text, to ask whether one of them contains a shorter span."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self._spans = sorted(spans)
+        self._starts = [start for start, _ in self._spans]
+        self._longest = max((end - start for start, end in spans), default=0)
+
+    def contain(self, start: int, end: int) -> bool:
+        """Whether a longer span contains ``start:end`` (only spans that start at most
+        ``longest`` before it can: a 20,000-character text stays linear)."""
+        first = bisect_left(self._starts, start - self._longest)
+        last = bisect_right(self._starts, start)
+        return any(
+            outer_end >= end and outer_end - outer_start > end - start
+            for outer_start, outer_end in self._spans[first:last]
+        )
