@@ -173,6 +173,9 @@ def _build_app() -> typer.Typer:
         """Print the JSON Schema of a policy set, for editors and validators."""
         typer.echo(json.dumps(PolicySet.json_schema(), indent=2, ensure_ascii=False))
 
+    from aftersales.routing._cli import build_classifier_app
+
+    app.add_typer(build_classifier_app(), name="classifier")
     return app
 
 
