@@ -164,3 +164,24 @@ except ImportError as error:
     assert done.stdout == (
         'the knowledge-base search needs the kb extra: pip install "aftersales[kb]"\n'
     )
+
+
+def test_filters_for_many_products_keep_working_as_old_ones_are_forgotten(
+    kb: KnowledgeBase,
+) -> None:
+    for number in range(70):
+        found = kb.suggest("clean the filter and brush", product=f"product-{number}")
+        assert found == []  # only general articles match; the filter one is for robot vacuums
+    assert kb.suggest("clean the filter", product="robot-vacuum")[0].article.id == (
+        "en-care-vacuum-filter"
+    )
+
+
+def test_a_missing_search_package_raises_an_import_error_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales.knowledge.tokens import require_search_packages
+
+    monkeypatch.setitem(sys.modules, "Stemmer", None)
+    with pytest.raises(ImportError, match=r'pip install "aftersales\[kb\]"'):
+        require_search_packages()

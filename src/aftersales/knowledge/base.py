@@ -134,10 +134,12 @@ class KnowledgeBase:
         return article
 
     def approve(self, draft: Article, *, by: str) -> Article:
-        """Store a proposed draft (such as a :class:`~aftersales.knowledge.FaqCandidate`'s)
-        and publish it; ``by``, the person who approved it, is its publisher."""
+        """Publish a proposed draft (such as a :class:`~aftersales.knowledge.FaqCandidate`'s),
+        storing it first when it is not stored yet; ``by``, the person who approved it,
+        is its publisher."""
         check_text("by", by)
-        self.add(draft)
+        if not isinstance(draft, Article) or self.store.get(draft.id) is None:
+            self.add(draft)
         return self.publish(draft.id, by=by)
 
     def revise(
