@@ -179,18 +179,16 @@ def _out_of_fold_scores(
     import numpy as np
     from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
-    smallest = min(Counter(target.tolist()).values())
+    smallest = min(Counter(target.tolist()).values())  # at least 2: the caller checks
     splits = max(2, min(options.folds, smallest))
     scores = np.zeros((len(documents), classes))
     splitter = StratifiedKFold(n_splits=splits, shuffle=True, random_state=options.seed)
     for train, held in splitter.split(np.zeros(len(documents)), target):
         vectoriser = _vectoriser(options)
         matrix = vectoriser.fit_transform([documents[i] for i in train])
+        # Every class has at least ``splits`` rows, so every fold's training part has all.
         model = _linear_model(options, balanced=balanced).fit(matrix, target[train])
-        if len(model.classes_) == classes:
-            weights, bias = _linear(model, classes)
-        else:
-            weights, bias = _padded(model, classes)
+        weights, bias = _linear(model, classes)
         scores[held] = vectoriser.transform([documents[i] for i in held]) @ weights + bias
     return scores
 
@@ -218,19 +216,6 @@ def _urgent_lift(
                 break
             lift[number] = round(lift[number] + 0.05, 2)
     return lift
-
-
-def _padded(model: Any, classes: int) -> tuple[FloatArray, FloatArray]:
-    """Weights of a fold model that saw fewer classes: the missing ones never win."""
-    import numpy as np
-
-    seen = [int(c) for c in model.classes_]
-    weights, bias = _linear(model, len(seen))
-    full_weights = np.zeros((weights.shape[0], classes))
-    full_bias = np.full(classes, -1e3)
-    full_weights[:, seen] = weights
-    full_bias[seen] = bias
-    return full_weights, full_bias
 
 
 def _softmax(scores: FloatArray) -> FloatArray:

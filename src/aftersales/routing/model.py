@@ -160,11 +160,24 @@ def train_classifier(
         texts.append(text)
         categories.append(category)
         severities.append(severity)
-    if not errors and len(set(categories)) < 2:
-        errors.append(FieldError(("rows",), "need rows of at least two categories"))
+    if not errors:
+        errors.extend(_too_few(categories, "category"))
+        errors.extend(_too_few([s for s in severities if s], "severity"))
+        if len(set(categories)) < 2:
+            errors.append(FieldError(("rows",), "need rows of at least two categories"))
     if errors:
         raise InvalidInput("training data", errors[:20])
     return ModelClassifier(fit(texts, categories, severities, options or TrainingOptions()))
+
+
+def _too_few(values: list[str], kind: str) -> list[FieldError]:
+    """A category or severity with one row cannot be both learned and checked out of fold."""
+    counts = Counter(values)
+    return [
+        FieldError(("rows",), f"{kind} {value!r} has only one row; give it two or more")
+        for value, count in sorted(counts.items())
+        if count < 2
+    ]
 
 
 class ModelClassifier:
