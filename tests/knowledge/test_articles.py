@@ -263,3 +263,18 @@ def test_a_store_write_naming_an_old_revision_is_refused(
         article_store.put(article, article.revision)
     assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
     assert article_store.get(article.id) == revised
+
+
+def test_refresh_shows_what_another_process_published_in_a_shared_store(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "kb.db"
+    reader = KnowledgeBase(SQLiteArticleStore(path), clock=clock)
+    writer = KnowledgeBase(SQLiteArticleStore(path), clock=clock)
+    assert reader.suggest("refund working days") == []
+    writer.publish(write_refund_article(writer).id, by="li.wei")
+    assert reader.suggest("refund working days") == []  # not read again yet
+    reader.refresh()
+    assert len(reader.suggest("refund working days")) == 1
+    reader.store.close()
+    writer.store.close()

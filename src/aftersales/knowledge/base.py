@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales._validation import check_text
 from aftersales.clock import Clock, SystemClock
-from aftersales.exceptions import FieldError, InvalidInput, NotFound, TriggerNotAllowed
+from aftersales.exceptions import (
+    ConcurrencyError,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    TriggerNotAllowed,
+)
 from aftersales.knowledge.articles import Article, ArticleKind, ArticleStatus, Language
 from aftersales.knowledge.store import ArticleStore, MemoryArticleStore
 
@@ -189,9 +195,18 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ search
 
+    def refresh(self) -> None:
+        """Read every article from the store again, for changes another process made in a
+        shared store (this knowledge base's own changes are searched at once). Only the
+        articles whose version changed are segmented again."""
+        if self._index is not None:
+            for article in self.store.all():
+                self._index.update(article)
+
     @property
     def index(self) -> ArticleIndex:
-        """The search index of the published articles, built on first use (``kb`` extra)."""
+        """The search index of the published articles, built on first use (``kb`` extra)
+        and kept up to date with this knowledge base's changes (see :meth:`refresh`)."""
         if self._index is None:
             from aftersales.knowledge.search import ArticleIndex
 
@@ -226,8 +241,6 @@ class KnowledgeBase:
     def _read(self, article_id: str, expected_revision: int | None) -> Article:
         article = self.get(article_id)
         if expected_revision is not None and expected_revision != article.revision:
-            from aftersales.exceptions import ConcurrencyError
-
             raise ConcurrencyError(
                 article.id, expected_revision, article.revision, label=f"article {article.id!r}"
             )

@@ -34,7 +34,7 @@ _MASKS_KEPT = 64
 _ANALYZER: list[Analyzer] = []
 
 
-def shared_analyzer() -> Analyzer:
+def _shared_analyzer() -> Analyzer:
     """One analyzer for the process: jieba loads its dictionary once."""
     if not _ANALYZER:
         _ANALYZER.append(Analyzer())
@@ -66,7 +66,7 @@ class ArticleIndex:
         packages = require_search_packages()
         self._bm25s: Any = packages["bm25s"]
         self._np: Any = packages["numpy"]
-        self._analyzer = analyzer or shared_analyzer()
+        self._analyzer = analyzer or _shared_analyzer()
         self._published: dict[str, Article] = {}
         self._terms: dict[str, tuple[int, list[int], Any]] = {}
         self._stale = True

@@ -104,7 +104,7 @@ class Deflection:
         return self.self_served / self.inquiries if self.inquiries else 0.0
 
 
-def reference(article: Article, confidence: float) -> str:
+def _reference(article: Article, confidence: float) -> str:
     """The line that ties a message or a resolution to the article version offered."""
     return f"[kb:{article.id} v{article.version} confidence {confidence:.2f}]"
 
@@ -249,7 +249,7 @@ class SelfService:
         if ticket.status == "assigned":
             ticket = desk.fire(ticket.id, "start", actor=self.bot)
         if "resolve" in self._allowed(ticket):
-            marked = reference(article, offer.confidence)
+            marked = _reference(article, offer.confidence)
             resolution = f"{SELF_SERVED_PREFIX}{article.title} {marked}"
             ticket = desk.resolve(ticket.id, resolution=resolution, actor=self.bot)
         if ticket.status == "resolved" and is_self_served(ticket):
@@ -377,7 +377,7 @@ def _offer_text(article: Article, confidence: float) -> str:
             body,
             *(("\n".join(steps),) if steps else ()),
             _QUESTION[article.language],
-            reference(article, confidence),
+            _reference(article, confidence),
         )
     )
 
