@@ -96,8 +96,9 @@ def main() -> int:
     print(f"index of {len(index):,} articles built in {build_seconds:.1f} s (once, at start-up)")
     queries = [q["text"] for q in json.loads((DATA / "queries.json").read_text(encoding="utf-8"))]
     # The floor: the bm25s scoring call alone, on the term ids suggest would pass it.
-    retriever = index._retriever
-    vocabulary = index._vocabulary
+    snapshot = index._current()
+    retriever = snapshot.retriever
+    vocabulary = snapshot.vocabulary
     analyzer = index._analyzer
     term_ids = {
         q: [vocabulary[t] for t in set(analyzer.terms(q)) if t in vocabulary] or [0]

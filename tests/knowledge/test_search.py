@@ -185,3 +185,32 @@ def test_a_missing_search_package_raises_an_import_error_naming_the_extra(
     monkeypatch.setitem(sys.modules, "Stemmer", None)
     with pytest.raises(ImportError, match=r'pip install "aftersales\[kb\]"'):
         require_search_packages()
+
+
+def test_searching_while_another_thread_publishes_sees_whole_builds_only(
+    clock: FrozenClock,
+) -> None:
+    import threading
+
+    kb = load(KnowledgeBase(clock=clock), publish=False)
+    ids = [article.id for article in kb]
+    kb.suggest("refund")  # builds the (empty) index
+    failures: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for _ in range(60):
+                for found in kb.suggest("refund card days", threshold=0, limit=5):
+                    assert found.article.is_published
+        except BaseException as error:  # noqa: BLE001 - reported in the test's thread
+            failures.append(error)
+
+    searchers = [threading.Thread(target=search) for _ in range(3)]
+    for thread in searchers:
+        thread.start()
+    for article_id in ids:
+        kb.publish(article_id, by="kb-team")
+    for thread in searchers:
+        thread.join()
+    assert failures == []
+    assert kb.suggest("when will my refund arrive")[0].article.is_published

@@ -12,6 +12,7 @@ matches. :data:`DEFAULT_THRESHOLD` was calibrated on the fixtures in
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,12 +53,25 @@ class Suggestion:
     """The raw BM25 score (comparable only between articles for one query)."""
 
 
+@attrs.frozen
+class _Snapshot:
+    """One build of the index; a search reads one snapshot from start to end, so a
+    rebuild in another thread never mixes two builds."""
+
+    order: tuple[Article, ...]
+    vocabulary: dict[str, int]
+    idf: Any
+    unseen_idf: float
+    retriever: Any
+    masks: dict[tuple[Language | None, str | None], Any] = attrs.field(factory=dict)
+
+
 class ArticleIndex:
     """The published articles, searchable. Drafts and archived articles are left out.
 
     :meth:`update` takes an article as it now is (published or not) and marks the index
     stale; the next search rebuilds it, re-segmenting only the articles that changed, so
-    publishing many articles in a row costs one rebuild.
+    publishing many articles in a row costs one rebuild. Safe to share between threads.
     """
 
     def __init__(
@@ -68,14 +82,13 @@ class ArticleIndex:
         self._np: Any = packages["numpy"]
         self._analyzer = analyzer or _shared_analyzer()
         self._published: dict[str, Article] = {}
-        self._terms: dict[str, tuple[int, list[int], Any]] = {}
         self._stale = True
-        self._order: list[Article] = []
+        self._changes = threading.Lock()  # held briefly: the published set and staleness
+        self._building = threading.Lock()  # one rebuild at a time: it owns the caches below
+        self._terms: dict[str, tuple[int, list[int], Any]] = {}
         # The empty term: bm25s scores an article without terms by it.
         self._vocabulary: dict[str, int] = {"": 0}
-        self._idf: Any = None
-        self._masks: dict[tuple[Language | None, str | None], Any] = {}
-        self._retriever: Any = None
+        self._snapshot: _Snapshot | None = None
         for article in articles:
             self.update(article)
 
@@ -84,12 +97,12 @@ class ArticleIndex:
 
     def update(self, article: Article) -> None:
         """Take ``article`` as it now is: indexed when published, dropped otherwise."""
-        if article.is_published:
-            self._published[article.id] = article
-        else:
-            self._published.pop(article.id, None)
-            self._terms.pop(article.id, None)
-        self._stale = True
+        with self._changes:
+            if article.is_published:
+                self._published[article.id] = article
+            else:
+                self._published.pop(article.id, None)
+            self._stale = True
 
     def suggest(
         self,
@@ -114,46 +127,59 @@ class ArticleIndex:
         if not 0 <= threshold <= 1:
             raise InvalidInput("threshold", [FieldError(("threshold",), "must be from 0 to 1")])
         wanted = _language(language)
-        if self._stale:
-            self._rebuild()
+        index = self._current()
         terms = set(self._analyzer.terms(message))
-        known = [self._vocabulary[t] for t in terms if t in self._vocabulary]
-        if not known or self._retriever is None:
+        known = [index.vocabulary[t] for t in terms if t in index.vocabulary]
+        if not known or index.retriever is None:
             return []
         np = self._np
-        scores = self._retriever.get_scores(known, weight_mask=self._mask(wanted, product))
-        most = float(self._idf[known].sum()) + (len(terms) - len(known)) * self._unseen_idf
+        mask = self._mask(index, wanted, product)
+        scores = index.retriever.get_scores(known, weight_mask=mask)
+        most = float(index.idf[known].sum()) + (len(terms) - len(known)) * index.unseen_idf
         floor = threshold * most
         count = min(limit, len(scores))
         best = np.argpartition(-scores, count - 1)[:count]
         ranked = sorted(best.tolist(), key=lambda i: (-scores[i], i))
         return [
-            Suggestion(self._order[i], float(scores[i]) / most, float(scores[i]))
+            Suggestion(index.order[i], float(scores[i]) / most, float(scores[i]))
             for i in ranked
             if scores[i] > 0 and scores[i] >= floor
         ]
 
-    def _rebuild(self) -> None:
+    def _current(self) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and not self._stale:
+            return snapshot
+        with self._building:
+            if self._snapshot is None or self._stale:
+                with self._changes:
+                    # An update from now on marks the index stale again.
+                    order = tuple(self._published.values())
+                    self._stale = False
+                self._snapshot = self._build(order)
+            return self._snapshot
+
+    def _build(self, order: tuple[Article, ...]) -> _Snapshot:
         np = self._np
-        order = list(self._published.values())
+        for gone in self._terms.keys() - {article.id for article in order}:
+            del self._terms[gone]
         documents = [self._term_ids(article) for article in order]
-        vocabulary = self._vocabulary
+        vocabulary = dict(self._vocabulary)  # the next build may add terms to the cache's
+        if not order:
+            return _Snapshot(order, {}, None, 0.0, None)
         retriever = self._bm25s.BM25(k1=_K1, b=_B, method="lucene")
-        if order:
-            retriever.index(([ids for ids, _ in documents], vocabulary), show_progress=False)
-            frequency = np.bincount(
-                np.concatenate([distinct for _, distinct in documents]),
-                minlength=len(vocabulary),
-            )
-        else:
-            frequency = np.zeros(len(vocabulary))
+        retriever.index(([ids for ids, _ in documents], vocabulary), show_progress=False)
+        frequency = np.bincount(
+            np.concatenate([distinct for _, distinct in documents]), minlength=len(vocabulary)
+        )
         count = len(order)
-        self._idf = np.log1p((count - frequency + 0.5) / (frequency + 0.5))
-        self._unseen_idf = math.log1p((count + 0.5) / 0.5)
-        self._order = order
-        self._retriever = retriever if order else None
-        self._masks = {}
-        self._stale = False
+        return _Snapshot(
+            order,
+            vocabulary,
+            np.log1p((count - frequency + 0.5) / (frequency + 0.5)),
+            math.log1p((count + 0.5) / 0.5),
+            retriever,
+        )
 
     def _term_ids(self, article: Article) -> tuple[list[int], Any]:
         """The article's terms as ids (and its distinct ids), segmented once per version.
@@ -175,19 +201,20 @@ class ArticleIndex:
             )
         return cached[1], cached[2]
 
-    def _mask(self, language: Language | None, product: str | None) -> Any:
+    def _mask(self, index: _Snapshot, language: Language | None, product: str | None) -> Any:
         if language is None and product is None:
             return None
         key = (language, product)
-        mask = self._masks.get(key)
+        masks = index.masks
+        mask = masks.get(key)
         if mask is None:
-            if len(self._masks) >= _MASKS_KEPT:
-                self._masks.clear()  # many products asked for: keep memory bounded
-            mask = self._masks[key] = self._np.array(
+            if len(masks) >= _MASKS_KEPT:
+                masks.clear()  # many products asked for: keep memory bounded
+            mask = masks[key] = self._np.array(
                 [
                     (language is None or a.language is language)
                     and (product is None or not a.products or product in a.products)
-                    for a in self._order
+                    for a in index.order
                 ],
                 dtype=self._np.float32,
             )
