@@ -129,9 +129,10 @@ def test_prediction_sees_the_same_features_as_training(model: ModelClassifier) -
     vectoriser.idf_ = parameters.idf
     for text in TEXTS[:7]:
         expected = vectoriser.transform([ngrams(normalise(text, parameters.fold))]).toarray()[0]
-        columns, values = model._features(text)
+        forward = model._forward(text)
         actual = np.zeros(len(parameters.vocabulary))
-        actual[columns] = values
+        if forward is not None:
+            actual[forward.columns] = forward.values
         assert np.allclose(actual, expected)
 
 
