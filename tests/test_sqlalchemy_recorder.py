@@ -38,7 +38,7 @@ from aftersales.storage.recorder import (  # noqa: E402
     RecordStore,
     SQLAlchemyRecorder,
 )
-from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
+from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata  # noqa: E402
 from aftersales.testing.contracts import (  # noqa: E402
     CrashContract,
     RaceContract,
@@ -48,14 +48,22 @@ from aftersales.testing.contracts import (  # noqa: E402
     _ticket,
     race_for_the_last_units,
 )
-from test_sqlalchemy_store import fresh_store, server_url  # noqa: E402
+from test_sqlalchemy_store import server_url  # noqa: E402
 
 _T0 = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
 
 
+def drop_tables(url: str) -> None:
+    """Drop every table of the stores that exists, whatever state an interrupted run
+    left them in."""
+    engine = sqlalchemy.create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
 def fresh_recorder(url: str, **engine_options: Any) -> SQLAlchemyRecorder:
     """A recorder on ``url`` with every table dropped and made again."""
-    fresh_store(url).close()
+    drop_tables(url)
     return SQLAlchemyRecorder(url, **engine_options)
 
 
@@ -138,6 +146,13 @@ class TestSQLAlchemyRecorderOnMariaDBRacesAndCrashes(_ServerRacesAndCrashes):
     server = "mariadb"
 
 
+def test_a_database_it_cannot_write_to_is_refused_before_connecting() -> None:
+    with pytest.raises(StorageError, match="not mssql"):
+        SQLAlchemyRecorder("mssql+pymssql://user@localhost/db")
+    with pytest.raises(StorageError, match="cannot use database"):
+        SQLAlchemyRecorder("no database at all")
+
+
 # ---------------------------------------------------------------------------- each dialect
 
 
@@ -146,7 +161,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'dialect.db'}"
     found = server_url(request.param)
-    fresh_store(found).close()
+    drop_tables(found)
     return found
 
 

@@ -53,13 +53,15 @@ Rendered = tuple[str, tuple[str, ...] | None]
 """A statement's SQL for the engine's driver, and its parameter order when the driver
 takes positional parameters (None: it takes them by name)."""
 
+_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+"""The databases whose inserts, upserts and locks this recorder knows how to write."""
 _NO_LIMIT = 2**62
 """The LIMIT of a select that skips rows but takes all the rest: MariaDB and MySQL have
-no OFFSET without a LIMIT."""
+no OFFSET without a LIMIT. A LIMIT is always bound with its OFFSET: given a LIMIT only,
+SQLAlchemy's SQLite dialect adds an OFFSET parameter of its own, which a pre-rendered
+statement cannot bind."""
 _ONE: sa.ColumnClause[Any] = sa.literal_column("1")
 _ZERO: sa.ColumnClause[Any] = sa.literal_column("0")
-# A LIMIT is always bound with its OFFSET: given a LIMIT only, SQLAlchemy's SQLite
-# dialect adds an OFFSET parameter of its own, which a pre-rendered statement cannot bind.
 
 _WRITE_ORDER = {"messages": ("position", "ticket_id")}
 """Tables whose rows keep the order they were written in a column (SQLite's rowid, which
@@ -81,9 +83,10 @@ def _lock_name(key: str) -> str:
 
 
 class SQLAlchemyRecorder:
-    """Rows in any database SQLAlchemy 2 reaches; PostgreSQL, MariaDB and SQLite are
-    tested. Takes a URL or your app's :class:`sqlalchemy.engine.Engine`, with the options
-    of :class:`~aftersales.SQLAlchemyStore`.
+    """Rows in PostgreSQL, MariaDB/MySQL or SQLite through SQLAlchemy 2 Core (PostgreSQL,
+    MariaDB and SQLite are tested). Takes a URL or your app's
+    :class:`sqlalchemy.engine.Engine`, with the engine options of
+    :class:`~aftersales.SQLAlchemyStore`.
 
     >>> from aftersales.storage.recorder import RecordStore
     >>> store = RecordStore(SQLAlchemyRecorder("sqlite://"))
@@ -94,6 +97,17 @@ class SQLAlchemyRecorder:
     def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
         from aftersales.storage.sqlalchemy import SQLAlchemyStore
 
+        if isinstance(url_or_engine, Engine):
+            backend = url_or_engine.dialect.name
+        else:
+            try:
+                backend = sa.engine.make_url(url_or_engine).get_backend_name()
+            except (sa.exc.ArgumentError, ValueError) as error:
+                raise StorageError(f"cannot use database {url_or_engine!r}: {error}") from error
+        if backend not in _DIALECTS:
+            raise StorageError(
+                f"SQLAlchemyRecorder writes to PostgreSQL, MariaDB/MySQL or SQLite, not {backend}"
+            )
         opened = SQLAlchemyStore(url_or_engine, **engine_options)  # creates or upgrades
         self.engine: Engine = opened.engine
         self.dialect: str = opened.dialect
@@ -106,8 +120,8 @@ class SQLAlchemyRecorder:
     # ------------------------------------------------------------------ Recorder
 
     def atomically(self, work: Callable[[Records], T], *, hold: Sequence[str] = ()) -> T:
-        """Run ``work`` in one transaction. The ``hold`` keys are taken in one order (no
-        two transactions wait for each other) as PostgreSQL advisory locks that end with
+        """Run ``work`` in one transaction. The ``hold`` keys are taken in one order (so
+        that no two transactions each wait for the other) as PostgreSQL advisory locks that end with
         the transaction; on MariaDB and MySQL as named locks of the session, taken before
         the transaction begins and released after it ends (so the transaction's snapshot
         starts after them); SQLite's ``BEGIN IMMEDIATE`` holds the database's one write
@@ -143,15 +157,16 @@ class SQLAlchemyRecorder:
     def _lock(self, conn: Connection, key: str) -> None:
         """PostgreSQL: the advisory lock :class:`~aftersales.SQLAlchemyStore` takes for
         the same key, held until the transaction ends."""
-        sql, _ = self.rendered(
+        self.execute(
+            conn,
             ("lock",),
             lambda: sa.select(
                 sa.func.pg_advisory_xact_lock(
                     sa.func.hashtextextended(sa.bindparam("key", type_=sa.Text), _ZERO)
                 )
             ),
+            {"key": f"aftersales.{key}"},
         )
-        conn.exec_driver_sql(sql, {"key": f"aftersales.{key}"})
 
     def _holding(self, keys: list[str], work: Callable[[Records], T]) -> T:
         """MariaDB and MySQL: run ``work`` in a transaction on a connection holding a
@@ -161,8 +176,12 @@ class SQLAlchemyRecorder:
             try:
                 for key in keys:
                     name = _lock_name(key)
-                    taken = conn.exec_driver_sql(
-                        "SELECT GET_LOCK(%(name)s, %(seconds)s)",
+                    taken = self.execute(
+                        conn,
+                        ("get lock",),
+                        lambda: sa.select(
+                            sa.func.get_lock(sa.bindparam("name"), sa.bindparam("seconds"))
+                        ),
                         {"name": name, "seconds": _ORDER_LOCK_SECONDS},
                     ).scalar()
                     if taken != 1:
@@ -172,7 +191,9 @@ class SQLAlchemyRecorder:
                     return work(_Transaction(self, conn))
             finally:
                 try:
-                    conn.exec_driver_sql("SELECT RELEASE_ALL_LOCKS()")
+                    self.execute(
+                        conn, ("release locks",), lambda: sa.select(sa.func.release_all_locks()), {}
+                    )
                     conn.commit()
                 except BaseException:
                     conn.invalidate()  # never back to the pool with a lock still held
@@ -187,6 +208,19 @@ class SQLAlchemyRecorder:
         if found is None:
             found = self._sql[shape] = _render(build(), self.engine)
         return found
+
+    def execute(
+        self,
+        conn: Connection,
+        shape: tuple[Any, ...],
+        build: Callable[[], Any],
+        params: Mapping[str, Any],
+    ) -> CursorResult[Any]:
+        """Run the statement of ``shape`` with ``params`` (by name; put in order for a
+        driver that takes them by position)."""
+        sql, order = self.rendered(shape, build)
+        values: Any = params if order is None else tuple(params[name] for name in order)
+        return conn.exec_driver_sql(sql, values)
 
     def _insert(self, table: str, columns: tuple[str, ...]) -> Any:
         declared = metadata.tables[table]
@@ -256,9 +290,7 @@ class _Transaction:
     def _run(
         self, shape: tuple[Any, ...], build: Callable[[], Any], params: Mapping[str, Any]
     ) -> CursorResult[Any]:
-        sql, order = self._recorder.rendered(shape, build)
-        values: Any = params if order is None else tuple(params[name] for name in order)
-        return self._conn.exec_driver_sql(sql, values)
+        return self._recorder.execute(self._conn, shape, build, params)
 
     def _run_each(
         self, shape: tuple[Any, ...], build: Callable[[], Any], rows: Sequence[Mapping[str, Any]]
