@@ -4,36 +4,28 @@ One transaction per change (``BEGIN IMMEDIATE``), WAL journal with ``synchronous
 by default (``FULL`` on request), the version check inside the UPDATE, and a schema that is
 created on first use and versioned with ``PRAGMA user_version``. Rows come from the shared
 codec (:mod:`aftersales.storage._codec`), tables and migrations from the shared schema
-(:mod:`aftersales.storage._schema`): this module holds the ticket writes and imports, the
-other parts are in :mod:`aftersales.storage._sqlite`, one module per concern.
+(:mod:`aftersales.storage._schema`). The store is :class:`RecordStore` on an
+:class:`~aftersales.storage.recorder.SQLiteRecorder` (the connection, its schema and the
+port's statements, in :mod:`aftersales.storage._sqlite`); this module holds the ticket
+writes and imports, tuned for SQLite.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from os import PathLike
 from typing import Literal
 
-from aftersales.exceptions import (
-    AftersalesError,
-    ConcurrencyError,
-    FieldError,
-    InvalidInput,
-    SchemaVersionError,
-    StorageError,
-)
+from aftersales.exceptions import AftersalesError, ConcurrencyError
 from aftersales.models import Ticket
 from aftersales.storage import _codec as codec
-from aftersales.storage import _schema as schema
 from aftersales.storage._codec import SCHEMA_VERSION
-from aftersales.storage._protocol import check_count, id_taken, number_taken
-from aftersales.storage._sqlite.cases import SQLiteCases
-from aftersales.storage._sqlite.connection import _create_file
-from aftersales.storage._sqlite.records import SQLiteRecords
+from aftersales.storage._protocol import id_taken, number_taken
+from aftersales.storage._record_store import RecordStore, _version
+from aftersales.storage._sqlite.cases import write_cases
+from aftersales.storage._sqlite.recorder import SQLiteRecorder
 from aftersales.storage._sqlite.statements import (
     _EVENT_INSERT_HEAD,
     _EVENT_VALUES,
@@ -47,14 +39,11 @@ from aftersales.storage._sqlite.statements import (
     _acknowledge,
     _append_log,
     _build_missing_indexes,
-    _create_schema,
-    _upgrade,
 )
 from aftersales.storage._sqlite.statements import (
     _NULL as _NULL,
 )
-from aftersales.storage._sqlite.tickets import SQLiteTickets
-from aftersales.storage._unit import Change
+from aftersales.storage._unit import CaseChange, Change
 
 # SQLite before 3.32 allows 999 parameters per statement; later ones 32,766.
 _PARAMETERS_PER_STATEMENT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
@@ -73,8 +62,10 @@ def _insert_rows(conn: sqlite3.Connection, head: str, row: str, values: list[obj
         conn.execute(head + ",".join([row] * (len(chunk) // width)), chunk)
 
 
-class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
-    """A durable store in one SQLite file (or ``":memory:"``).
+class SQLiteStore(RecordStore):
+    """A durable store in one SQLite file (or ``":memory:"``): :class:`RecordStore` on an
+    :class:`~aftersales.storage.recorder.SQLiteRecorder`, with the ticket writes and
+    imports in statements of their own (the hot path of every transition).
 
     ``synchronous="NORMAL"`` (the default, with WAL) never corrupts the database; a power
     loss may drop the last commits. ``"FULL"`` makes every commit survive power loss, at
@@ -86,6 +77,8 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
     ``-shm`` files the same permissions. An existing file keeps its own.
     """
 
+    recorder: SQLiteRecorder
+
     def __init__(
         self,
         path: str | PathLike[str] = "aftersales.db",
@@ -94,59 +87,18 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
         busy_timeout: float = 10.0,
         file_mode: int = 0o600,
     ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise InvalidInput(
-                "SQLiteStore", [FieldError(("synchronous",), "must be 'NORMAL' or 'FULL'")]
-            )
-        if isinstance(file_mode, bool) or not isinstance(file_mode, int) or file_mode & ~0o777:
-            raise InvalidInput(
-                "SQLiteStore",
-                [FieldError(("file_mode",), "must be permission bits, such as 0o600 or 0o640")],
-            )
-        self._lock = threading.RLock()
-        self._counter_floor = self._pending_floor = 0
-        """A number the ticket counter is known to have reached (it only grows)."""
-        try:
-            self.path = os.fspath(path)
-            if self.path not in ("", ":memory:") and not self.path.startswith("file:"):
-                _create_file(self.path, file_mode)
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
-        except (sqlite3.Error, OSError, ValueError, TypeError) as error:
-            raise StorageError(f"cannot open SQLite database {path!r}: {error}") from error
-        self._conn.row_factory = sqlite3.Row
-        try:
-            with self._guard():
-                if self.path != ":memory:":
-                    self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute(f"PRAGMA synchronous={synchronous}")
-                self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
+        recorder = SQLiteRecorder(
+            path, synchronous=synchronous, busy_timeout=busy_timeout, file_mode=file_mode
+        )
+        super().__init__(recorder)
+        self.path, self._conn, self._lock = recorder.path, recorder._conn, recorder._lock
+        self._pending_floor = 0
+        """The counter's floor as the running transaction leaves it (see commit)."""
 
     @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
-        with self._guard():
-            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            return version
-
-    def _migrate(self) -> None:
-        with self._transaction() as conn:
-            found = conn.execute("PRAGMA user_version").fetchone()[0]
-            if found > SCHEMA_VERSION:
-                raise SchemaVersionError(found, SCHEMA_VERSION)
-            if found == 0:  # a new database: as declared now
-                _create_schema(conn)
-            else:
-                for version in range(found + 1, SCHEMA_VERSION + 1):
-                    for step in schema.MIGRATIONS[version]:
-                        _upgrade(conn, step, version)
-            if found != SCHEMA_VERSION:
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            _build_missing_indexes(conn)  # an import killed before it could rebuild them
+        return self.recorder.schema_version
 
     @contextmanager
     def bulk_import(self) -> Iterator[None]:
@@ -158,7 +110,7 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
         pages again with every batch. Meanwhile reads stay correct, only slower. If the
         process dies before the end, the next open builds the missing indexes.
         """
-        with self._transaction() as conn:
+        with self.recorder._transaction() as conn:
             empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM tickets)").fetchone()[0]
             if empty:
                 for name in _TICKET_INDEXES:
@@ -167,21 +119,8 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
             yield
         finally:
             if empty:
-                with self._transaction() as conn:
+                with self.recorder._transaction() as conn:
                     _build_missing_indexes(conn)
-
-    def reserve_numbers(self, count: int) -> int:
-        check_count(count)
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE counters SET value = value + ? WHERE name = 'ticket_number'", (count,)
-            )
-            last: int = conn.execute(
-                "SELECT value FROM counters WHERE name = 'ticket_number'"
-            ).fetchone()[0]
-            # the counter's value: every number reserved so far is below it
-            self._counter_floor = max(self._counter_floor, last)
-        return last - count
 
     def _move_counter_past(self, conn: sqlite3.Connection, number: int) -> None:
         """Keep the ticket counter past ``number``, a ticket number just written (imported
@@ -202,7 +141,7 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
     def commit_many(self, changes: Sequence[Change]) -> None:
         with self._lock:
             self._pending_floor = self._counter_floor
-            self._atomically(lambda conn: self._write_many(conn, changes))
+            self.recorder._atomically(lambda conn: self._write_many(conn, changes))
             self._counter_floor = self._pending_floor
 
     def _write_many(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
@@ -217,7 +156,9 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
             self._insert_all(conn, changes)  # an import: batched statements
         else:
             for change in changes:
-                self._write(conn, change, change.ticket, codec.ticket_row(change.ticket, null=""))
+                self._write_ticket(
+                    conn, change, change.ticket, codec.ticket_row(change.ticket, null="")
+                )
 
     def _insert_all(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         tickets: list[object] = []
@@ -235,7 +176,7 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
             _insert_rows(conn, _EVENT_INSERT_HEAD, _EVENT_VALUES, events)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO bulk")
-            raise self._why_not_created(conn, changes) from None
+            raise self._why_not_inserted(conn, changes) from None
         conn.execute("RELEASE bulk")
         self._move_counter_past(conn, max(change.ticket.number for change in changes))
         taken = self._case_ids(conn, [change.ticket.id for change in changes])
@@ -257,7 +198,7 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
         return found
 
     @staticmethod
-    def _why_not_created(conn: sqlite3.Connection, changes: Sequence[Change]) -> AftersalesError:
+    def _why_not_inserted(conn: sqlite3.Connection, changes: Sequence[Change]) -> AftersalesError:
         """The error for new tickets that broke a constraint, found against the database as
         it was before them: an id or a number that is taken (by an earlier ticket or one
         earlier in ``changes``), or an id that a case has."""
@@ -282,10 +223,13 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
     def commit(self, change: Change) -> None:
         with self._lock:
             self._pending_floor = self._counter_floor
-            self._atomically(lambda conn: self._write(conn, change, change.ticket))
+            self.recorder._atomically(lambda conn: self._write_ticket(conn, change, change.ticket))
             self._counter_floor = self._pending_floor
 
-    def _write(
+    def commit_cases(self, changes: Sequence[CaseChange]) -> None:
+        self.recorder._atomically(lambda conn: write_cases(conn, changes))
+
+    def _write_ticket(
         self,
         conn: sqlite3.Connection,
         change: Change,
@@ -295,7 +239,7 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
         if row is None:
             row = codec.ticket_row(ticket, null="")
         if change.customer is not None:
-            self._save_customer(conn, change.customer)
+            self._put_customer(self.recorder, change.customer)
         if change.expected_version == 0:
             if conn.execute("SELECT 1 FROM cases WHERE id = ?", (ticket.id,)).fetchone():
                 raise id_taken("ticket", ticket.id)
@@ -305,7 +249,7 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
                     (*row, ticket.id, ticket.number, ticket.workflow, codec.ts(ticket.created_at)),
                 )
             except sqlite3.IntegrityError:  # the failed statement wrote nothing
-                raise self._why_not_created(conn, (change,)) from None
+                raise self._why_not_inserted(conn, (change,)) from None
             self._move_counter_past(conn, ticket.number)
             _append_log(conn, change.events, change.outbox)
         else:
@@ -313,23 +257,16 @@ class SQLiteStore(SQLiteTickets, SQLiteRecords, SQLiteCases):
                 _TICKET_UPDATE, (*row, ticket.id, change.expected_version)
             ).rowcount
             if updated != 1:
-                raise ConcurrencyError(ticket.id, change.expected_version, self._version(ticket.id))
+                raise ConcurrencyError(
+                    ticket.id,
+                    change.expected_version,
+                    _version(self.recorder, "tickets", ticket.id),
+                )
             _append_log(conn, change.events, change.outbox)
         for message in change.messages:
             conn.execute(_MESSAGE_INSERT, codec.message_row(message))
         if change.delivered:
             _acknowledge(conn, change.delivered, ticket.updated_at)
-
-    def close(self) -> None:
-        """Close the connection; the store cannot be used afterwards."""
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]

@@ -1,25 +1,47 @@
 """:class:`SQLiteRecorder`: the :class:`~aftersales.storage.recorder.Recorder` port on an
-SQLite database, with statements rendered once per shape and kept."""
+SQLite database (opened, created and upgraded here), with statements rendered once per
+shape and kept. :class:`~aftersales.SQLiteStore` is :class:`RecordStore` on it."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any, Literal, TypeVar
 
-from aftersales.exceptions import AftersalesError
+from aftersales.exceptions import (
+    AftersalesError,
+    FieldError,
+    InvalidInput,
+    SchemaVersionError,
+    StorageError,
+)
+from aftersales.storage import _schema as schema
+from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._recorder import Records, Row
-from aftersales.storage._sqlite.connection import SQLiteConnection
-from aftersales.storage._sqlite.statements import _OUTBOX_SELECT
+from aftersales.storage._sqlite.connection import SQLiteConnection, _create_file, _translate
+from aftersales.storage._sqlite.statements import (
+    _OUTBOX_SELECT,
+    _build_missing_indexes,
+    _create_schema,
+    _upgrade,
+)
 
 T = TypeVar("T")
+_NONE: Mapping[str, Any] = {}
+
+_ACKNOWLEDGE = (
+    "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
+    "WHERE key = ? AND status = 'pending'"
+)
 
 
 class SQLiteRecorder(SQLiteConnection):
-    """Rows in an SQLite file (or ``":memory:"``), opened and upgraded as
-    :class:`~aftersales.SQLiteStore` opens it (same options). Every transaction is
-    ``BEGIN IMMEDIATE``: it holds the database's write lock, so every ``hold`` key too.
+    """Rows in an SQLite file (or ``":memory:"``), with the options of
+    :class:`~aftersales.SQLiteStore`. Every transaction is ``BEGIN IMMEDIATE``: it holds
+    the database's write lock, so every ``hold`` key too.
     """
 
     def __init__(
@@ -30,13 +52,58 @@ class SQLiteRecorder(SQLiteConnection):
         busy_timeout: float = 10.0,
         file_mode: int = 0o600,
     ) -> None:
-        from aftersales.storage.sqlite import SQLiteStore
-
-        opened = SQLiteStore(
-            path, synchronous=synchronous, busy_timeout=busy_timeout, file_mode=file_mode
-        )
-        self.path, self._conn, self._lock = opened.path, opened._conn, opened._lock
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InvalidInput(
+                "SQLiteStore", [FieldError(("synchronous",), "must be 'NORMAL' or 'FULL'")]
+            )
+        if isinstance(file_mode, bool) or not isinstance(file_mode, int) or file_mode & ~0o777:
+            raise InvalidInput(
+                "SQLiteStore",
+                [FieldError(("file_mode",), "must be permission bits, such as 0o600 or 0o640")],
+            )
+        self._lock = threading.RLock()
         self._sql: dict[tuple[Any, ...], str] = {}
+        try:
+            self.path = os.fspath(path)
+            if self.path not in ("", ":memory:") and not self.path.startswith("file:"):
+                _create_file(self.path, file_mode)
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+        except (sqlite3.Error, OSError, ValueError, TypeError) as error:
+            raise StorageError(f"cannot open SQLite database {path!r}: {error}") from error
+        self._conn.row_factory = sqlite3.Row
+        try:
+            with self._guard():
+                if self.path != ":memory:":
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute(f"PRAGMA synchronous={synchronous}")
+                self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        with self._guard():
+            version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            return version
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                raise SchemaVersionError(found, SCHEMA_VERSION)
+            if found == 0:  # a new database: as declared now
+                _create_schema(conn)
+            else:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    for step in schema.MIGRATIONS[version]:
+                        _upgrade(conn, step, version)
+            if found != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _build_missing_indexes(conn)  # an import killed before it could rebuild them
 
     # ------------------------------------------------------------------ Recorder
 
@@ -45,8 +112,15 @@ class SQLiteRecorder(SQLiteConnection):
         return self._atomically(lambda _connection: work(self))
 
     def reading(self, work: Callable[[Records], T]) -> T:
-        with self._guard():
-            return work(self)
+        # a plain try rather than _guard's context manager: every read passes here
+        with self._lock:
+            try:
+                return work(self)
+            except Exception as error:
+                translated = _translate(error, self.path)
+                if translated is error:
+                    raise
+                raise translated from error
 
     def close(self) -> None:
         """Close the connection; the recorder cannot be used afterwards."""
@@ -99,8 +173,8 @@ class SQLiteRecorder(SQLiteConnection):
         offset: int = 0,
         columns: Sequence[str] = (),
     ) -> list[Row]:
-        since, until = since or {}, until or {}
-        shape = ("select", table, *where, "|", *since, "|", *until, "|", *order, "|", *columns)
+        since, until = since or _NONE, until or _NONE
+        shape = (table, tuple(where), tuple(since), tuple(until), tuple(order), tuple(columns))
 
         def render() -> str:
             clauses = [f"{c} = ?" for c in where]
@@ -112,8 +186,8 @@ class SQLiteRecorder(SQLiteConnection):
             return sql + " LIMIT ? OFFSET ?"
 
         params = (*where.values(), *since.values(), *until.values(), limit or -1, offset)
-        rows = self._conn.execute(self._statement(shape, render), params).fetchall()
-        return [dict(row) for row in rows]
+        sql = self._sql.get(shape) or self._statement(shape, render)
+        return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
 
     def due(
         self,
@@ -158,11 +232,10 @@ class SQLiteRecorder(SQLiteConnection):
         return [dict(row) for row in rows]
 
     def acknowledge(self, keys: Sequence[str], at: str) -> None:
-        self._conn.executemany(
-            "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
-            "WHERE key = ? AND status = 'pending'",
-            [(at, key) for key in keys],
-        )
+        if len(keys) == 1:  # the common case: one hook's row, acknowledged by its commit
+            self._conn.execute(_ACKNOWLEDGE, (at, keys[0]))
+        else:
+            self._conn.executemany(_ACKNOWLEDGE, [(at, key) for key in keys])
 
     def fail(self, key: str, error: str, retry_at: str | None, status: str) -> None:
         self._conn.execute(
