@@ -151,6 +151,12 @@ def test_below_the_threshold_the_model_abstains(model: ModelClassifier) -> None:
     assert result.confidence == pytest.approx(cautious.probabilities("我要退款")["other"], abs=1e-4)
 
 
+def test_text_without_a_known_ngram_gets_the_prior_probabilities(model: ModelClassifier) -> None:
+    prior = model.probabilities("")
+    assert prior == model.probabilities("🙂🙂")
+    assert sum(prior.values()) == pytest.approx(1.0)
+
+
 def test_odd_text_never_raises_and_a_non_string_is_invalid_input(model: ModelClassifier) -> None:
     assert model.classify("").category == "other"
     assert model.classify("\x00\ufffd🙂").evidence == ("empty",)
@@ -457,6 +463,15 @@ def test_the_cli_fails_cleanly_on_bad_input(tmp_path: Path, saved: Path) -> None
     result = runner.invoke(_build_app(), ["classifier", "eval", str(good), "-m", str(broken)])
     assert result.exit_code == 1
     assert "invalid model file: version: 99 is not supported" in result.stderr
+    occupied = tmp_path / "occupied"
+    occupied.write_text("a file, not a folder")
+    two = write_csv(
+        tmp_path / "two.csv",
+        [LabelledRow(text, category) for text, category, _ in ENGLISH],
+    )
+    result = runner.invoke(_build_app(), ["classifier", "train", str(two), "--out", str(occupied)])
+    assert result.exit_code == 1
+    assert f"cannot write the model to {occupied}" in result.stderr
     helped = runner.invoke(_build_app(), ["classifier", "-h"])
     assert helped.exit_code == 0
     assert "train" in helped.stdout

@@ -79,6 +79,8 @@ def build_classifier_app() -> typer.Typer:
             model.save(out)
         except (AftersalesError, ImportError) as error:
             raise _fail(str(error)) from None
+        except OSError as error:
+            raise _fail(f"cannot write the model to {out}: {error}") from None
         summary = model.summary
         typer.echo(
             f"trained on {summary['rows']} rows, {summary['features']} features; "
