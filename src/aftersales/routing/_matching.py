@@ -49,8 +49,10 @@ class Lexicon:
         self._stems: dict[str, list[int]] = {}
         self._stem_lengths: list[int] = []
         self._phrases: dict[str, list[tuple[tuple[str, ...], frozenset[str], int]]] = {}
-        # Chinese terms by their first character: only those that can occur are searched for.
-        self._zh_by_first: dict[str, list[tuple[str, int]]] = {}
+        # Chinese terms by their first character, then their second ("" for one-character
+        # terms): the text is scanned for first characters, and only the terms whose second
+        # character follows are compared.
+        self._zh_by_first: dict[str, dict[str, list[tuple[str, int]]]] = {}
         self._zh_plain: list[tuple[str, int]] = []  # no Chinese in them: "12315"
 
     def __len__(self) -> int:
@@ -82,7 +84,8 @@ class Lexicon:
             first, *middle, last = key.split()
             self._phrases.setdefault(first, []).append((tuple(middle), inflections(last), number))
         elif has_cjk(key):
-            self._zh_by_first.setdefault(key[0], []).append((key, number))
+            by_second = self._zh_by_first.setdefault(key[0], {})
+            by_second.setdefault(key[1:2], []).append((key, number))
         else:
             self._zh_plain.append((key, number))
         return number
@@ -131,9 +134,14 @@ class Lexicon:
         if not text.isascii():
             by_first = self._zh_by_first
             for char in set(text).intersection(by_first):
-                for key, number in by_first[char]:
-                    at = text.find(key)
-                    while at >= 0:
-                        found.append((at, at + len(key), number))
-                        at = text.find(key, at + 1)
+                by_second = by_first[char]
+                single = by_second.get("", ())
+                at = text.find(char)
+                while at >= 0:
+                    if single:
+                        found.extend((at, at + 1, number) for _, number in single)
+                    for key, number in by_second.get(text[at + 1 : at + 2], ()):
+                        if text.startswith(key, at):
+                            found.append((at, at + len(key), number))
+                    at = text.find(char, at + 1)
         return found

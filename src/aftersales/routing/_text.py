@@ -19,22 +19,19 @@ _APOSTROPHES = {ord("\u2019"): "'", ord("\u2018"): "'"}
 def normalise(text: str) -> str:
     """Full-width to half-width (NFKC), lower case, one apostrophe, traditional Chinese
     characters to simplified ones (OpenCC's table, see :mod:`aftersales.routing._t2s`)."""
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    text = text.lower()
-    if not text.isascii() and not _convertible().isdisjoint(text):
-        text = text.translate(_to_plain())  # one pass: curly apostrophes, traditional
-    return text
+    if not text.isascii():
+        # One translation does what most messages need (full-width forms, curly
+        # apostrophes, traditional characters); NFKC only for what it leaves.
+        text = text.translate(_to_plain())
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text).translate(_to_plain())
+    return text.lower()
 
 
 @cache
 def _to_plain() -> dict[int, str]:
-    return {**translation(), **_APOSTROPHES}
-
-
-@cache
-def _convertible() -> frozenset[str]:
-    return frozenset(chr(code) for code in _to_plain())
+    full_width = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+    return {**translation(), **full_width, 0x3000: " ", **_APOSTROPHES}
 
 
 def words(text: str) -> list[str]:

@@ -280,6 +280,7 @@ class RuleClassifier:
         self._signal_terms = frozenset(self._signals)
         self._negation_terms = frozenset(self._negations)
         self._severity_negation_terms = frozenset(self._severity_negations)
+        self._any_negation = self._negation_terms | self._severity_negation_terms
 
     def classify(self, text: str, context: InquiryContext | None = None) -> Classification:
         if not isinstance(text, str):
@@ -302,7 +303,7 @@ class RuleClassifier:
         scopes = (
             None
             if found.isdisjoint(self._negation_terms)
-            else _Scopes(clean, matches, self._scope_ends, hits)
+            else _Scopes(clean, matches, self._any_negation, self._scope_ends, hits)
         )
         scores: dict[str, float] = {}
         evidence: list[tuple[int, str]] = []
@@ -337,7 +338,7 @@ class RuleClassifier:
         labels = list(dict.fromkeys(label for _, label in evidence))
         if not found.isdisjoint(self._signal_terms):
             if scopes is None and not found.isdisjoint(self._severity_negation_terms):
-                scopes = _Scopes(clean, matches, self._scope_ends, hits)
+                scopes = _Scopes(clean, matches, self._any_negation, self._scope_ends, hits)
             self._signal(matches, scopes, labels)
         severity = self._severity(category, context, labels)
         return Classification(category, severity, confidence, tuple(labels))
@@ -402,11 +403,18 @@ class _Scopes:
     return)."""
 
     def __init__(
-        self, clean: str, matches: list[Match], scope_ends: frozenset[int], hits: list[_Hit]
+        self,
+        clean: str,
+        matches: list[Match],
+        negations: frozenset[int],
+        scope_ends: frozenset[int],
+        hits: list[_Hit],
     ) -> None:
         terms = _Spans([(start, end) for start, end, _, _ in hits])
-        self._matches = [
-            (start, end, term) for start, end, term in matches if not terms.contain(start, end)
+        self._negations = [
+            (start, end, term)
+            for start, end, term in matches
+            if term in negations and not terms.contain(start, end)
         ]
         self._ends = sorted(
             clause_breaks(clean) + [start for start, _, term in matches if term in scope_ends]
@@ -415,7 +423,7 @@ class _Scopes:
     def negated(self, at: int, negations: Mapping[int, int]) -> bool:
         """Whether one of ``negations`` (term → how many characters it reaches) reaches a
         word that starts ``at``."""
-        for _, end, term in self._matches:
+        for _, end, term in self._negations:
             reach = negations.get(term)
             if reach is None or end > at or at - end > reach:
                 continue
