@@ -189,7 +189,10 @@ def test_the_table_regenerates_into_its_file(
     folder.mkdir()
     (folder / "TWVariantsRev.txt").write_text("啟\t启\n", encoding="utf-8")
     (folder / "HKVariantsRev.txt").write_text("衹\t只\n", encoding="utf-8")
-    (folder / "TSCharacters.txt").write_text("區\t区\n乾\t干 乾\n隻\t只\n", encoding="utf-8")
+    (folder / "TSCharacters.txt").write_text(
+        "區\t区\n乾\t干 乾\n隻\t只\n乾燥\t干燥\n",
+        encoding="utf-8",  # phrases are left out
+    )
     monkeypatch.setattr(_t2s, "TABLE", tmp_path / "t2s.tsv")
     assert _t2s.main([str(folder)]) == 0
     lines = (tmp_path / "t2s.tsv").read_text(encoding="utf-8").splitlines()
@@ -296,3 +299,24 @@ def test_the_evaluation_script_reads_clinc150_and_counts_false_positives(
     assert "target <= 0.08" in capsys.readouterr().out
     assert EVAL["main"]([f"{clinc}:train"]) == 0
     assert EVAL["main"]([f"{clinc}:nope"]) == 2
+
+
+def test_compatibility_characters_are_normalised_like_full_width_ones() -> None:
+    assert normalise("ﬁx ＴＶ①") == "fix tv1"
+    assert CLASSIFIER.classify("please ﬁx my kettle").category == "repair_warranty"
+
+
+def test_a_term_of_punctuation_matches_as_characters() -> None:
+    classifier = RuleClassifier({"categories": {"complaint": [{"phrases": ["!!!"]}]}})
+    assert classifier.classify("where is it!!!").category == "complaint"
+
+
+def test_words_are_matched_alike_once_the_lexicon_stops_remembering_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales.routing import _matching
+
+    monkeypatch.setattr(_matching, "_REMEMBERED", 0)
+    classifier = RuleClassifier()
+    for _ in range(2):
+        assert classifier.classify("I want a refund").evidence == ("refun",)

@@ -55,9 +55,6 @@ class Lexicon:
         self._zh_by_first: dict[str, dict[str, list[tuple[str, int]]]] = {}
         self._zh_plain: list[tuple[str, int]] = []  # no Chinese in them: "12315"
 
-    def __len__(self) -> int:
-        return len(self._ids)
-
     def add(self, term: str, kind: Kind | None = None) -> int:
         """The number of ``term`` (added if new), matched as ``kind`` (see :func:`kind_of`)."""
         kind = kind or kind_of(term)
