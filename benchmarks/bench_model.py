@@ -3,9 +3,10 @@ second), next to floors measured in the same run: the n-gram extraction alone (t
 Python part no model can skip), scikit-learn's own per-message path (its vectoriser and
 classifier called for one message at a time) and the rule classifier.
 
-The model is trained here on the repository's Chinese training rows and CrossWOZ sample
-plus every Bitext row (seconds); the messages are the held-back rows of those files, in
-Chinese and English, 10 to 100 characters.
+The model is the one model_eval.py measures, trained here on the same training splits
+(about ten seconds); the messages are rows of the test splits (Bitext, CLINC150
+out-of-scope, the Chinese test split and CrossWOZ), in Chinese and English, mostly 10 to
+100 characters.
 
 Run: python benchmarks/bench_model.py
 """
@@ -14,17 +15,13 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from _timing import interleaved_medians, report
 from aftersales.routing import RuleClassifier
 from aftersales.routing._model_features import ngrams, normalise
-from aftersales.routing.model import ModelClassifier, read_rows, train_classifier
+from aftersales.routing.model import ModelClassifier, train_classifier
+from model_eval import test_sets, training_rows
 
-ROOT = Path(__file__).parent.parent
-BITEXT = Path(
-    os.environ.get("AFTERSALES_BITEXT") or ROOT.parent / "shared/data/bitext/bitext_eval.csv"
-)
 TARGET = 2_000
 BATCH = 500
 
@@ -32,13 +29,11 @@ BATCH = 500
 def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as promised
-    chinese = read_rows(ROOT / "tests/data/zh_train/zh_train.csv")
-    travel = read_rows(ROOT / "tests/data/zh_oos/crosswoz_oos_train.csv")
-    english = read_rows(BITEXT) if BITEXT.is_file() else []
-    training = chinese[::2] + travel[::2] + english[::2]
+    training = training_rows()
     model = train_classifier(training)
-    messages = [r.text for r in chinese[1::2] + travel[1::2] + english[1::2]]
-    messages = (messages * (BATCH // len(messages) + 1))[:BATCH]
+    tests = test_sets([])
+    share = BATCH // len(tests) + 1  # as many from each test set
+    messages = [row.text for rows in tests.values() for row in rows[:share]][:BATCH]
     print(f"{len(training)} training rows, {len(model.parameters.vocabulary)} features")
 
     from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
