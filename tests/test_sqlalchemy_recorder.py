@@ -146,6 +146,17 @@ class TestSQLAlchemyRecorderOnMariaDBRacesAndCrashes(_ServerRacesAndCrashes):
     server = "mariadb"
 
 
+def test_an_apps_own_engine_is_used_and_stays_usable_after_close(tmp_path: Path) -> None:
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    recorder = SQLAlchemyRecorder(engine)
+    assert recorder.engine is engine
+    recorder.atomically(lambda r: r.put("state", {"key": "k", "value": "v"}))
+    recorder.close()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM state").scalar() == "v"
+    engine.dispose()
+
+
 def test_a_database_it_cannot_write_to_is_refused_before_connecting() -> None:
     with pytest.raises(StorageError, match="not mssql"):
         SQLAlchemyRecorder("mssql+pymssql://user@localhost/db")
@@ -181,6 +192,49 @@ def test_every_driver_error_becomes_one_of_ours_and_writes_nothing(url: str) -> 
     assert store.events("t1") == []
     assert store.reserve_numbers(1) == 1  # no number was taken either
     store.close()
+
+
+def test_a_value_the_database_refuses_is_a_storage_error_and_writes_nothing(url: str) -> None:
+    from aftersales.storage import _codec as codec
+
+    recorder = SQLAlchemyRecorder(url)
+    ticket = _ticket(1)
+    row = dict(
+        zip(
+            codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS,
+            (*codec.ticket_row(ticket), *codec.ticket_key(ticket)),
+            strict=True,
+        )
+    )
+
+    def insert(records: Records) -> bool:
+        records.insert("state", {"key": "k", "value": "v"})
+        return records.insert("tickets", {**row, "data": None})  # not a taken key
+
+    with pytest.raises(StorageError):
+        recorder.atomically(insert)
+    assert recorder.reading(lambda r: r.select("tickets", {})) == []
+    assert recorder.reading(lambda r: r.select("state", {})) == []
+    with pytest.raises(InvalidInput):
+        recorder.reading(lambda r: r.select("tickets", {"id": "\ud800"}))
+
+    class Refused(AftersalesError):
+        """One of ours: it passes untranslated."""
+
+    def refuse(records: Records) -> None:
+        raise Refused
+
+    with pytest.raises(Refused):
+        recorder.reading(refuse)
+    recorder.close()
+
+
+def test_counters_rise_to_the_larger_of_the_sum_and_the_floor(url: str) -> None:
+    recorder = SQLAlchemyRecorder(url)
+    assert recorder.atomically(lambda r: r.count("ticket_number", add=5, at_least=100)) == 100
+    assert recorder.atomically(lambda r: r.count("ticket_number", add=5, at_least=10)) == 105
+    recorder.atomically(lambda r: r.acknowledge([], "2024-03-04T09:00:00.000000+00:00"))
+    recorder.close()
 
 
 def test_messages_written_at_the_same_instant_come_back_in_the_order_written(url: str) -> None:
@@ -327,6 +381,25 @@ def test_mariadb_a_lock_held_too_long_elsewhere_is_a_storage_error(
             recorder.atomically(lambda r: r.count("ticket_number", add=1), hold=["order:o-1"])
         other.exec_driver_sql("SELECT RELEASE_ALL_LOCKS()")
     assert recorder.atomically(lambda r: r.count("ticket_number")) == 1
+    recorder.close()
+
+
+def test_mariadb_a_session_lost_while_holding_keys_is_a_storage_error_and_frees_them() -> None:
+    url = server_url("mariadb")
+    recorder = fresh_recorder(url, pool_size=1, max_overflow=0)
+
+    def lose_the_session(records: Records) -> None:
+        # The server ends this session (a restart, a timeout, an admin's KILL).
+        session = records._conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()  # type: ignore[attr-defined]
+        with recorder_admin.connect() as admin:
+            admin.exec_driver_sql(f"KILL {int(session)}")
+
+    recorder_admin = sqlalchemy.create_engine(url)
+    with pytest.raises(StorageError):
+        recorder.atomically(lose_the_session, hold=["order:o-1"])
+    recorder_admin.dispose()
+    # The pool's one connection was replaced, and the key is free.
+    assert recorder.atomically(lambda r: r.count("ticket_number", add=1), hold=["order:o-1"]) == 2
     recorder.close()
 
 

@@ -8,10 +8,12 @@ read what the other wrote, and both hold the same order locks.
 
 Where the dialects differ:
 
-- a row whose key is taken: PostgreSQL aborts the whole transaction on a failed
-  statement, so its inserts say ``ON CONFLICT DO NOTHING`` and count the rows written;
-  MariaDB, MySQL and SQLite undo the failed statement only, and the insert catches the
-  driver's IntegrityError;
+- a row whose key is taken: the inserts say ``ON CONFLICT DO NOTHING`` and count the
+  rows written on PostgreSQL (which would otherwise abort the whole transaction) and
+  SQLite; MariaDB and MySQL have no such clause (``INSERT IGNORE`` would also pass over
+  values it cuts short), but undo the failed statement only, and the insert catches
+  their duplicate-key error. Any other refusal (a NULL where none may be) is a
+  :class:`~aftersales.StorageError`;
 - insert or replace: ``ON CONFLICT ... DO UPDATE`` (PostgreSQL, SQLite),
   ``ON DUPLICATE KEY UPDATE`` (MariaDB, MySQL);
 - ``hold`` keys: see :meth:`SQLAlchemyRecorder.atomically`.
@@ -60,6 +62,10 @@ _NO_LIMIT = 2**62
 no OFFSET without a LIMIT. A LIMIT is always bound with its OFFSET: given a LIMIT only,
 SQLAlchemy's SQLite dialect adds an OFFSET parameter of its own, which a pre-rendered
 statement cannot bind."""
+_DUPLICATE_KEY = 1062
+"""MariaDB's and MySQL's error number for a taken key (``ER_DUP_ENTRY``)."""
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+"""The INSERT of the databases with ``ON CONFLICT`` clauses."""
 _ONE: sa.ColumnClause[Any] = sa.literal_column("1")
 _ZERO: sa.ColumnClause[Any] = sa.literal_column("0")
 
@@ -70,14 +76,19 @@ numbered one past the last of its ticket's; the ticket's own write (its version 
 already serialises the writers of one ticket."""
 
 
+def _number(error: IntegrityError) -> object:
+    """The driver's error number (MariaDB and MySQL drivers give it first)."""
+    args = getattr(error.orig, "args", ())
+    return args[0] if args else None
+
+
 def _lock_name(key: str) -> str:
     """The MariaDB/MySQL named lock of a ``hold`` key, at most 64 characters. An order's
     (``order:<id>``) is the name :class:`~aftersales.SQLAlchemyStore` takes for it, so
     the two stores keep each other out too."""
-    kind, _, value = key.partition(":")
-    digest = hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
-    name = f"aftersales.{kind}:{digest}"
-    if len(name) <= 64:
+    kind, colon, value = key.partition(":")
+    name = f"aftersales.{kind}:{hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()}"
+    if colon and len(name) <= 64:
         return name
     return "aftersales:" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
 
@@ -112,7 +123,7 @@ class SQLAlchemyRecorder:
         self.engine: Engine = opened.engine
         self.dialect: str = opened.dialect
         self._skip_locked = opened._skip_locked
-        self._conflict_free = self.dialect == "postgresql"
+        self._conflict_free = self.dialect in ("postgresql", "sqlite")
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
         self._sql: dict[tuple[Any, ...], Rendered] = {}
@@ -190,14 +201,12 @@ class SQLAlchemyRecorder:
                 with conn.begin():
                     return work(_Transaction(self, conn))
             finally:
-                try:
-                    self.execute(
-                        conn, ("release locks",), lambda: sa.select(sa.func.release_all_locks()), {}
-                    )
-                    conn.commit()
-                except BaseException:
-                    conn.invalidate()  # never back to the pool with a lock still held
-                    raise
+                # A session the server ended holds nothing: SQLAlchemy takes the
+                # connection out of the pool and this runs on a new one.
+                self.execute(
+                    conn, ("release locks",), lambda: sa.select(sa.func.release_all_locks()), {}
+                )
+                conn.commit()
 
     # ------------------------------------------------------------------ statements
 
@@ -224,7 +233,7 @@ class SQLAlchemyRecorder:
 
     def _insert(self, table: str, columns: tuple[str, ...]) -> Any:
         declared = metadata.tables[table]
-        statement: Any = (postgresql.insert if self._conflict_free else sa.insert)(declared)
+        statement: Any = _INSERTS.get(self.dialect, sa.insert)(declared)
         order = _WRITE_ORDER.get(table)
         if order is not None and order[0] not in columns:
             position, group = (declared.c[name] for name in order)
@@ -248,8 +257,7 @@ class SQLAlchemyRecorder:
         if self._named_locks:
             statement = mysql.insert(declared).values(values)
             return statement.on_duplicate_key_update({c: statement.inserted[c] for c in others})
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        upsert = dialect_insert(declared).values(values)
+        upsert = _INSERTS[self.dialect](declared).values(values)
         return upsert.on_conflict_do_update(
             index_elements=list(key), set_={c: upsert.excluded[c] for c in others}
         )
@@ -319,9 +327,9 @@ class _Transaction:
             written = self._run_each(
                 ("insert", table, columns), lambda: recorder._insert(table, columns), rows
             )
-        except IntegrityError:  # MariaDB, MySQL, SQLite: the failed statement wrote nothing
-            if recorder._conflict_free:
-                raise  # PostgreSQL: not a taken key (those are skipped), and fatal
+        except IntegrityError as error:  # MariaDB, MySQL: the statement wrote nothing
+            if recorder._conflict_free or _number(error) != _DUPLICATE_KEY:
+                raise  # not a taken key (those are skipped or caught): a StorageError
             return False
         return written == len(rows)
 
