@@ -165,7 +165,7 @@ def test_the_everyday_vocabulary_of_each_category(text: str, category: str) -> N
 
 def test_every_traditional_character_opencc_knows_is_simplified() -> None:
     assert normalise("區營盜") == "区营盗"
-    assert normalise("裏裡著") == "里里着"  # Hong Kong and Taiwan variants too
+    assert normalise("裏裡啟") == "里里启"  # Hong Kong and Taiwan variants too
     result = CLASSIFIER.classify("信用卡被盜刷了")
     assert (result.category, result.severity) == ("billing_invoice", Severity.HIGH)
     assert "zh:营业时间" in CLASSIFIER.classify("請問營業時間").evidence
@@ -180,6 +180,19 @@ def test_the_shipped_conversion_table_is_what_opencc_dictionaries_generate() -> 
     assert "Apache License" in licence.read_text(encoding="utf-8")
 
 
+def test_simplified_text_is_left_as_it_is() -> None:
+    terms = [
+        term for rules in DEFAULT_RULES.categories.values() for rule in rules for term in rule.zh
+    ]
+    assert [term for term in terms if normalise(term) != term] == []
+    assert normalise("什么时候到？怎么用") == "什么时候到?怎么用"
+    opencc = pytest.importorskip("opencc")
+    folder = Path(opencc.__file__).parent / "dictionary"
+    lines = (folder / "STCharacters.txt").read_text(encoding="utf-8").splitlines()
+    chars = {line.split("\t")[0] for line in lines}
+    assert sorted(c for c in chars if len(c) == 1 and normalise(c) != c) == []
+
+
 def test_the_table_regenerates_into_its_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -187,10 +200,11 @@ def test_the_table_regenerates_into_its_file(
 
     folder = tmp_path / "dictionary"
     folder.mkdir()
-    (folder / "TWVariantsRev.txt").write_text("啟\t启\n", encoding="utf-8")
-    (folder / "HKVariantsRev.txt").write_text("衹\t只\n", encoding="utf-8")
+    (folder / "TWVariantsRev.txt").write_text("啟\t啓\n", encoding="utf-8")
+    (folder / "HKVariantsRev.txt").write_text("衹\t只\n抬\t擡\n", encoding="utf-8")
+    (folder / "STCharacters.txt").write_text("么\t麼\n", encoding="utf-8")
     (folder / "TSCharacters.txt").write_text(
-        "區\t区\n乾\t干 乾\n隻\t只\n乾燥\t干燥\n",
+        "區\t区\n乾\t干 乾\n隻\t只\n乾燥\t干燥\n麼\t么\n么\t幺 么\n啓\t启\n",
         encoding="utf-8",  # phrases are left out
     )
     monkeypatch.setattr(_t2s, "TABLE", tmp_path / "t2s.tsv")
@@ -199,11 +213,13 @@ def test_the_table_regenerates_into_its_file(
     assert [line for line in lines if not line.startswith("#")] == [
         "乾\t干",
         "區\t区",
-        "啟\t启",
+        "啓\t启",
+        "啟\t启",  # a Taiwan variant, through its standard form
         "衹\t只",
         "隻\t只",
+        "麼\t么",  # 么, which simplified text uses, stays; 抬 (→ 擡, traditional) too
     ]
-    assert "5 characters" in capsys.readouterr().out
+    assert "7 characters" in capsys.readouterr().out
 
 
 def test_the_rules_work_without_the_chinese_extra() -> None:
