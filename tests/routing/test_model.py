@@ -23,6 +23,13 @@ from aftersales.routing.model import (
 )
 
 DATA = Path(__file__).parent.parent / "data"
+RULES = RuleClassifier(
+    {
+        "categories": {"repair_warranty": [{"zh": ["漏电", "冒烟", "维修"]}]},
+        "severity": {"critical": ["漏电"]},
+    }
+)
+"""Rules of our own: these tests are about the model, not the built-in rules."""
 ENGLISH = [
     ("I want a refund for my order", "return_refund", "medium"),
     ("how do I get my money back", "return_refund", "medium"),
@@ -169,14 +176,16 @@ def test_severity_comes_from_the_model_the_rules_or_the_higher(
     model: ModelClassifier,
 ) -> None:
     parameters = model.parameters
-    text = "我要退款"
+    text = "帮我推荐一家评分高的餐馆"  # low for the model and, without context, the rules
     vip = InquiryContext(customer_tier="vip", previous_contacts=3)
     assert model.classify("热水器漏电，冒烟了").severity is Severity.CRITICAL
-    by_rules = ModelClassifier(parameters, severity="rules")
-    assert by_rules.classify(text, vip).severity == RuleClassifier().classify(text, vip).severity
-    highest = ModelClassifier(parameters, severity="max")
-    assert highest.classify(text, vip).severity is Severity.CRITICAL  # the context raises it
-    assert model.classify(text, vip).severity == model.classify(text).severity  # no context
+    assert model.classify(text, vip).severity is Severity.LOW  # the model reads no context
+    by_rules = ModelClassifier(parameters, severity="rules", rules=RULES)
+    assert by_rules.classify(text, vip).severity is Severity.HIGH  # low, raised twice
+    highest = ModelClassifier(parameters, severity="max", rules=RULES)
+    assert highest.classify(text, vip).severity is Severity.HIGH
+    assert highest.classify(text).severity is Severity.LOW
+    assert highest.classify("热水器漏电，冒烟了").severity is Severity.CRITICAL
 
 
 def test_a_model_without_severities_takes_the_rules_severity() -> None:
@@ -240,16 +249,17 @@ def test_read_rows_reads_our_csvs_and_bitexts_and_names_a_bad_line(tmp_path: Pat
 
 
 def test_combined_takes_confident_rules_and_the_model_otherwise(model: ModelClassifier) -> None:
-    combined = CombinedClassifier(model, rule_confidence=0.6)
+    combined = CombinedClassifier(model, RULES, rule_confidence=0.6)
     confident = "洗衣机漏电，还冒烟了，要维修"
-    assert RuleClassifier().classify(confident).confidence >= 0.6
+    assert RULES.classify(confident).confidence >= 0.6
     result = combined.classify(confident)
     assert result.evidence[0] == "via:rules"
     assert result.severity is Severity.CRITICAL
     unsure = combined.classify("帮我推荐一家评分高的餐馆")
     assert unsure.evidence[0] == "via:model"
     assert unsure.category == "other"
-    never = CombinedClassifier(model, RuleClassifier(), rule_confidence=2.0)
+    never = CombinedClassifier(model, RULES, rule_confidence=2.0)
+    assert CombinedClassifier(model).rules is not None  # the built-in rules by default
     assert never.classify(confident).evidence[0] == "via:model"
 
 
