@@ -85,6 +85,7 @@ def test_unless_matches_inflected_words() -> None:
         ("我要换货，不要退款", "exchange", "not:zh:退款"),
         ("不用退款了，帮我换个颜色就行", "exchange", "not:zh:退款"),
         ("I don't want a refund, just send me another size", "exchange", "not:refun"),
+        ("我不想退货，想换个大一号的", "exchange", "not:zh:想退"),  # 不想 runs into 想退
     ],
 )
 def test_a_negated_request_does_not_count_and_the_evidence_says_so(

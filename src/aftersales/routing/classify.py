@@ -423,9 +423,10 @@ class _Scopes:
     def negated(self, at: int, negations: Mapping[int, int]) -> bool:
         """Whether one of ``negations`` (term → how many characters it reaches) reaches a
         word that starts ``at``."""
-        for _, end, term in self._negations:
+        for start, end, term in self._negations:
             reach = negations.get(term)
-            if reach is None or end > at or at - end > reach:
+            # before the word, or running into it: 不要 in 不要退 (a term 要退) negates it
+            if reach is None or start >= at or at - end > reach:
                 continue
             after = bisect_left(self._ends, end)
             if after < len(self._ends) and self._ends[after] < at:

@@ -146,8 +146,6 @@ _ACCOUNT_ACTIONS = (
     "membership",
     "another",
     "different",
-    "use",
-    "using",
     "cancel",
     "cancellation",
     "deactivate",
@@ -208,6 +206,7 @@ DEFAULT_RULES = ClassifierRules(
                     "退了",
                     "能退",
                     "可以退",
+                    "想退",
                     "无理由",
                     "返还",
                     "退单",
@@ -216,7 +215,7 @@ DEFAULT_RULES = ClassifierRules(
                     "寄回",
                     "原路返回",
                 ),
-                unless=("tax return", "returning", "return flight", "return trip"),
+                unless=("tax return", "returning", "return flight", "return trip", "差价"),
                 weight=1.25,  # an explicit request outweighs a symptom ("refund, it leaks")
             ),
             CategoryRule(words=("cancel", "cancellation"), needs=_PURCHASE, weight=1.0),
@@ -227,7 +226,7 @@ DEFAULT_RULES = ClassifierRules(
                 words=("swap", "replacement", "replace"),
                 needs=(
                     *_PURCHASE,
-                    *("size", "colour", "color", "model", "it", "this", "them", "one"),
+                    *("size", "colour", "color", "model", "one"),
                 ),
                 weight=1.5,
             ),
@@ -362,6 +361,12 @@ DEFAULT_RULES = ClassifierRules(
                     "火花",
                     "跳闸",
                     "鼓包",
+                    "断了",
+                    "爆了",
+                    "炸了",
+                    "爆炸",
+                    "自燃",
+                    "着火",
                     "上门",
                 ),
             ),
@@ -460,6 +465,7 @@ DEFAULT_RULES = ClassifierRules(
                     "税号",
                     "重复扣",
                     "差价",
+                    "退差价",
                     "优惠券",
                     "积分抵扣",
                     "付钱",
@@ -587,7 +593,7 @@ DEFAULT_RULES = ClassifierRules(
         ),
         "product_inquiry": (
             CategoryRule(
-                words=("specification", "specs", "compatible", "stock"),
+                words=("specification", "specs", "compatible"),
                 phrases=(
                     "how to use",
                     "how do i use",
@@ -595,6 +601,7 @@ DEFAULT_RULES = ClassifierRules(
                     "place an order",
                     "place a order",
                     "in stock",
+                    "out of stock",
                     "which model",
                     "does it support",
                     "does it come with",
@@ -824,6 +831,8 @@ DEFAULT_RULES = ClassifierRules(
         "想不想",
         "用不用",
         "后院起火",
+        "送货上门",  # delivered to the door, not an on-site repair
+        "送上门",
     ),
     severity=SeverityRules(
         critical=(
@@ -928,10 +937,6 @@ DEFAULT_RULES = ClassifierRules(
             "盗刷",
             "被盗",
             "盗号",
-            "第三次",
-            "第四次",
-            "第五次",
-            "多次投诉",
         ),
         negations=("no", "not", "never", "without", "nothing", "没有", "没", "未", "无"),
     ),
