@@ -308,13 +308,20 @@ class RuleClassifier:
         scores: dict[str, float] = {}
         evidence: list[tuple[int, str]] = []
         counted: dict[str, list[_Hit]] = {}
+        rules = self._rules
+        hits = [
+            hit
+            for hit in hits
+            if not (rules[hit[2]].unless and not rules[hit[2]].unless.isdisjoint(found))
+            and not (rules[hit[2]].needs and rules[hit[2]].needs.isdisjoint(found))
+        ]
+        # A term inside a longer one is the longer one's: 可以 in 可以换, 连接 in 连接不上.
+        longer = _Spans([(start, end) for start, end, _, _ in hits])
         # Longest first: "cancellation fee" is one piece of evidence, not also "fee".
         for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
             start, end, number, label = hit
-            rule = self._rules[number]
-            if rule.unless and not rule.unless.isdisjoint(found):
-                continue
-            if rule.needs and rule.needs.isdisjoint(found):
+            rule = rules[number]
+            if longer.contain(start, end):
                 continue
             same = counted.setdefault(rule.category, [])
             if any(label == other[3] or (start < other[1] and other[0] < end) for other in same):

@@ -164,6 +164,10 @@ _ACCOUNT_ACTIONS = (
     "lost",
 )
 
+_CHARACTER = 0.3
+"""The weight of a single Chinese character that leans to a category (退, 换, 坏, 付): it
+decides only when no word does, and never inside a longer term (退 in 退款 is 退款's)."""
+
 _QUESTION = (
     "吗",
     "?",
@@ -212,13 +216,14 @@ DEFAULT_RULES = ClassifierRules(
                     "退单",
                     "取消订单",
                     "不想要了",
-                    "寄回",
                     "原路返回",
                 ),
                 unless=("tax return", "returning", "return flight", "return trip", "差价"),
                 weight=1.25,  # an explicit request outweighs a symptom ("refund, it leaks")
             ),
             CategoryRule(words=("cancel", "cancellation"), needs=_PURCHASE, weight=1.0),
+            CategoryRule(zh=("寄回",)),  # sending back: also how an exchange starts
+            CategoryRule(zh=("退",), weight=_CHARACTER),
         ),
         "exchange": (
             CategoryRule(words=("exchange",), unless=_CURRENCY, weight=1.5),
@@ -266,9 +271,16 @@ DEFAULT_RULES = ClassifierRules(
                     "大一号",
                     "小一号",
                     "和我选的不一样",
+                    "能换",
+                    "可以换",
+                    "换吗",
+                    # 换 with a measure word: 换条短一点的, 换双大一码的
+                    *("换条", "换双", "换只", "换套", "换张", "换把", "换款", "换台"),
                     "一只大一只小",
                 ),
+                weight=1.25,  # an explicit request, as for returns
             ),
+            CategoryRule(zh=("换",), weight=_CHARACTER),
         ),
         "repair_warranty": (
             CategoryRule(
@@ -361,6 +373,16 @@ DEFAULT_RULES = ClassifierRules(
                     "火花",
                     "跳闸",
                     "鼓包",
+                    "烧了",
+                    "炸裂",
+                    "关不严",
+                    "关不上",
+                    "打不开",
+                    # what stopped working: 不转, 不亮, 用不了, 充不了
+                    *("不转", "不亮", "不出", "不响", "不动了", "不启动", "不显示", "不通电"),
+                    *("不制热", "用不了", "充不了", "开不了", "关不了", "不灵", "噪音"),
+                    "冒火星",
+                    *("蓝屏", "断网", "夹生", "洗不干净", "总是自动"),
                     "断了",
                     "爆了",
                     "炸了",
@@ -370,6 +392,7 @@ DEFAULT_RULES = ClassifierRules(
                     "上门",
                 ),
             ),
+            CategoryRule(zh=("坏", "修", "断"), weight=_CHARACTER),
         ),
         "delivery": (
             CategoryRule(
@@ -407,6 +430,8 @@ DEFAULT_RULES = ClassifierRules(
                     "到哪了",
                     "配送",
                     "送货",
+                    "送货上门",  # delivered to the door, not an on-site repair
+                    "送上门",
                     "送到",
                     "运单",
                     "单号",
@@ -423,9 +448,13 @@ DEFAULT_RULES = ClassifierRules(
                     "少发",
                     "漏发",
                     "没更新",
+                    "发出",
+                    "还没发",
+                    "出库",
                 ),
                 unless=("email address", "e-mail address", "ip address"),
             ),
+            CategoryRule(zh=("递", "催"), weight=_CHARACTER),
             CategoryRule(
                 words=("track", "tracking", "arrive", "arrival", "eta", "transit", "address"),
                 phrases=("how soon", "expect my", "when will my", "the address", "my address"),
@@ -456,6 +485,9 @@ DEFAULT_RULES = ClassifierRules(
                     "扣款",
                     "扣费",
                     "多扣",
+                    "扣了",
+                    "扣钱",
+                    "两笔",
                     "扣了两次",
                     "被扣",
                     "收费",
@@ -504,6 +536,7 @@ DEFAULT_RULES = ClassifierRules(
                 needs=("cancellation", "cancel", "termination", "terminate", "early", "exit"),
             ),
             CategoryRule(phrases=("cancellation fee",), weight=1.5),
+            CategoryRule(zh=("付", "扣", "费"), weight=_CHARACTER),
             CategoryRule(phrases=("pay with", "pay by", "pay using", "pay in installments")),
         ),
         "account": (
@@ -582,6 +615,7 @@ DEFAULT_RULES = ClassifierRules(
                     "会员",
                     "绑定",
                     "改绑",
+                    "换绑",
                     "解绑",
                     "手机号",
                     "验证码",
@@ -590,6 +624,7 @@ DEFAULT_RULES = ClassifierRules(
                     "盗号",
                 ),
             ),
+            CategoryRule(zh=("登", "密"), weight=_CHARACTER),
         ),
         "product_inquiry": (
             CategoryRule(
@@ -630,7 +665,6 @@ DEFAULT_RULES = ClassifierRules(
                     "正品",
                     "怎么设置",
                     "如何设置",
-                    "款式",
                     "原厂",
                     "有活动",
                     "哪个更",
@@ -656,10 +690,22 @@ DEFAULT_RULES = ClassifierRules(
                     "省电",
                     "重量",
                     "功能",
+                    "款式",
+                    # which product: 这款是国行吗, 这两款有什么不一样
+                    *("这款", "两款", "该款", "这个型号", "不一样", "新品", "新款", "国行"),
                     "多久换",
                 ),
                 needs=_QUESTION,
                 weight=0.75,
+            ),
+            CategoryRule(
+                # what a product can do or has, asked: "能洗羽绒服吗", "有没有蓝牙", "几档风力"
+                zh=(
+                    *("能洗", "能装", "能放", "能带", "能连", "能充", "能不能", "有没有"),
+                    *("是否", "几档", "几种", "现货", "蓝牙"),
+                ),
+                needs=_QUESTION,
+                weight=0.5,
             ),
             CategoryRule(
                 words=("instructions", "manual"),
@@ -728,6 +774,11 @@ DEFAULT_RULES = ClassifierRules(
                     "维权",
                     "消协",
                     "太差了",
+                    "差劲",
+                    "质量差",
+                    "质量太差",
+                    "什么服务",
+                    *("打不通", "联系不上", "再不解决", "再不处理", "再不给"),
                     "服务差",
                     "敷衍",
                     "没人管",
@@ -752,6 +803,10 @@ DEFAULT_RULES = ClassifierRules(
                     "说法",
                     "拖了",
                     "阴阳怪气",
+                    "不专业",
+                    "气人",
+                    "没处理",
+                    "不处理",
                     "再也不会",
                     "这就是你们的服务",
                     "报警",
@@ -760,6 +815,7 @@ DEFAULT_RULES = ClassifierRules(
                 ),
                 weight=2.0,
             ),
+            CategoryRule(zh=("骗", "烂", "坑"), weight=_CHARACTER),
         ),
         "other": (
             CategoryRule(
@@ -829,10 +885,9 @@ DEFAULT_RULES = ClassifierRules(
         "不小心",
         "要不要",
         "想不想",
+        "有没有人",  # is anyone there
         "用不用",
         "后院起火",
-        "送货上门",  # delivered to the door, not an on-site repair
-        "送上门",
     ),
     severity=SeverityRules(
         critical=(
@@ -865,8 +920,12 @@ DEFAULT_RULES = ClassifierRules(
             "失火",
             "冒烟",
             "冒火",
+            "冒火星",
             "烧焦",
+            "烧了",
             "焦味",
+            "炸裂",
+            "伤到",
             "漏电",
             "麻手",
             "触电",
@@ -883,6 +942,11 @@ DEFAULT_RULES = ClassifierRules(
             "医院",
             "过敏",
             "中毒",
+            "异物",
+            "拉肚子",
+            "腹泻",
+            "呕吐",
+            "烤焦",
             "鼓包",
             "漏气",
             "煤气",
@@ -920,6 +984,7 @@ DEFAULT_RULES = ClassifierRules(
             "消费者协会",
             "工商",
             "市场监管",
+            "监督管理",
             "监管局",
             "曝光",
             "媒体",
