@@ -80,6 +80,7 @@ _GOODS = (
 _MONEY = (
     # an account that holds money is a bank's, not the shop's login
     "money",
+    "currency",
     "cash",
     "dollars",
     "fund",
@@ -527,12 +528,14 @@ DEFAULT_RULES = ClassifierRules(
                     *("method", "option", "accept", "report", "modality", "modalities"),
                     *("available", "ways", "kinds", "types"),
                 ),
+                weight=0.75,  # words that need context weigh less than a request
             ),
             CategoryRule(
                 words=("pay", "paid", "charge", "fee", "price", "card"),
                 phrases=("credit card", "debit card", "billing address"),
                 zh=("价格",),
                 needs=_PURCHASE,
+                weight=0.75,
             ),
             CategoryRule(
                 # what ending a contract early costs
@@ -589,7 +592,7 @@ DEFAULT_RULES = ClassifierRules(
                 phrases=("my key", "profile key"),
                 needs=(
                     *("forgot", "forgotten", "recover", "recovery", "retrieve", "reset"),
-                    *("lost", "restore", "change"),
+                    *("lost", "restore"),
                 ),
                 unless=_MONEY,
                 weight=1.5,
