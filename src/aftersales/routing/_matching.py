@@ -11,6 +11,7 @@ but mean something else are excluded by the caller, see ``ClassifierRules.not_wi
 from __future__ import annotations
 
 import enum
+import re
 
 from aftersales.routing._text import has_cjk, inflections, normalise, words
 
@@ -49,10 +50,12 @@ class Lexicon:
         self._stems: dict[str, list[int]] = {}
         self._stem_lengths: list[int] = []
         self._phrases: dict[str, list[tuple[tuple[str, ...], frozenset[str], int]]] = {}
-        # Chinese terms by their first character, then their second ("" for one-character
-        # terms): the text is scanned for first characters, and only the terms whose second
-        # character follows are compared.
-        self._zh_by_first: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        # Chinese terms by their first two characters, looked up where a first character
+        # occurs (one regular expression finds those places); one-character terms by the
+        # character.
+        self._zh_by_start: dict[str, list[tuple[str, int]]] = {}
+        self._zh_starts: re.Pattern[str] | None = None
+        self._zh_single: dict[str, list[int]] = {}
         self._zh_plain: list[tuple[str, int]] = []  # no Chinese in them: "12315"
 
     def add(self, term: str, kind: Kind | None = None) -> int:
@@ -80,9 +83,11 @@ class Lexicon:
         elif kind is Kind.PHRASE:
             first, *middle, last = key.split()
             self._phrases.setdefault(first, []).append((tuple(middle), inflections(last), number))
+        elif has_cjk(key) and len(key) == 1:
+            self._zh_single.setdefault(key, []).append(number)
         elif has_cjk(key):
-            by_second = self._zh_by_first.setdefault(key[0], {})
-            by_second.setdefault(key[1:2], []).append((key, number))
+            self._zh_by_start.setdefault(key[:2], []).append((key, number))
+            self._zh_starts = None
         else:
             self._zh_plain.append((key, number))
         return number
@@ -97,6 +102,12 @@ class Lexicon:
         if len(self._known) < _REMEMBERED:
             self._known[word] = found
         return found
+
+    def _starts(self) -> re.Pattern[str]:
+        if self._zh_starts is None:
+            firsts = sorted({start[0] for start in self._zh_by_start}) or ["\x00"]
+            self._zh_starts = re.compile("[" + re.escape("".join(firsts)) + "]")
+        return self._zh_starts
 
     def kind(self, number: int) -> Kind:
         """How term ``number`` matches."""
@@ -129,16 +140,18 @@ class Lexicon:
                 found.append((at, at + len(key), number))
                 at = text.find(key, at + 1)
         if not text.isascii():
-            by_first = self._zh_by_first
-            for char in set(text).intersection(by_first):
-                by_second = by_first[char]
-                single = by_second.get("", ())
+            starting = self._zh_by_start.get
+            for first in self._starts().finditer(text):
+                at = first.start()
+                keys = starting(text[at : at + 2])
+                if keys:
+                    for key, number in keys:
+                        if len(key) == 2 or text.startswith(key, at):
+                            found.append((at, at + len(key), number))
+            single = self._zh_single
+            for char in single.keys() & set(text):
                 at = text.find(char)
                 while at >= 0:
-                    if single:
-                        found.extend((at, at + 1, number) for _, number in single)
-                    for key, number in by_second.get(text[at + 1 : at + 2], ()):
-                        if text.startswith(key, at):
-                            found.append((at, at + len(key), number))
+                    found.extend((at, at + 1, number) for number in single[char])
                     at = text.find(char, at + 1)
         return found

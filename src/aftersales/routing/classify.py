@@ -257,6 +257,9 @@ class RuleClassifier:
                     for term in terms:
                         uses = self._uses.setdefault(lexicon.add(term, kind), [])
                         uses.append((number, prefix + term))
+        self._conditional = frozenset(
+            number for number, rule in enumerate(self._rules) if rule.unless or rule.needs
+        )
         self._negations = {lexicon.add(term): _NEGATION_REACH for term in rules.negations}
         self._scope_ends = frozenset(lexicon.add(term) for term in _SCOPE_ENDS)
         self._compounds = frozenset(lexicon.add(term) for term in rules.not_within)
@@ -308,21 +311,16 @@ class RuleClassifier:
         scores: dict[str, float] = {}
         evidence: list[tuple[int, str]] = []
         counted: dict[str, list[_Hit]] = {}
-        rules = self._rules
-        hits = [
-            hit
-            for hit in hits
-            if not (rules[hit[2]].unless and not rules[hit[2]].unless.isdisjoint(found))
-            and not (rules[hit[2]].needs and rules[hit[2]].needs.isdisjoint(found))
-        ]
+        rules, conditional = self._rules, self._conditional
+        hits = [hit for hit in hits if hit[2] not in conditional or self._holds(hit[2], found)]
         # A term inside a longer one is the longer one's: 可以 in 可以换, 连接 in 连接不上.
-        longer = _Spans([(start, end) for start, end, _, _ in hits])
+        inside = _inside_longer([(start, end) for start, end, _, _ in hits])
         # Longest first: "cancellation fee" is one piece of evidence, not also "fee".
         for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
             start, end, number, label = hit
-            rule = rules[number]
-            if longer.contain(start, end):
+            if inside and (start, end) in inside:
                 continue
+            rule = rules[number]
             same = counted.setdefault(rule.category, [])
             if any(label == other[3] or (start < other[1] and other[0] < end) for other in same):
                 continue  # each piece of evidence counts once
@@ -349,6 +347,13 @@ class RuleClassifier:
             self._signal(matches, scopes, labels)
         severity = self._severity(category, context, labels)
         return Classification(category, severity, confidence, tuple(labels))
+
+    def _holds(self, number: int, found: set[int]) -> bool:
+        """Whether rule ``number``'s ``unless`` words are absent and ``needs`` present."""
+        rule = self._rules[number]
+        if rule.unless and not rule.unless.isdisjoint(found):
+            return False
+        return not rule.needs or not rule.needs.isdisjoint(found)
 
     def _outside_compounds(self, matches: list[Match]) -> list[Match]:
         """``matches`` without those inside a longer word of ``not_within``."""
@@ -459,3 +464,15 @@ class _Spans:
             outer_end >= end and outer_end - outer_start > end - start
             for outer_start, outer_end in self._spans[first:last]
         )
+
+
+def _inside_longer(spans: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The spans that a longer one of ``spans`` contains (one sweep over them by start)."""
+    inside = set()
+    reach = -1
+    for start, end in sorted(set(spans), key=lambda span: (span[0], -span[1])):
+        if end <= reach:  # an earlier span starts no later and ends no sooner: it is longer
+            inside.add((start, end))
+        else:
+            reach = end
+    return inside
