@@ -11,7 +11,6 @@ but mean something else are excluded by the caller, see ``ClassifierRules.not_wi
 from __future__ import annotations
 
 import enum
-import re
 
 from aftersales.routing._text import has_cjk, inflections, normalise, words
 
@@ -50,11 +49,10 @@ class Lexicon:
         self._stems: dict[str, list[int]] = {}
         self._stem_lengths: list[int] = []
         self._phrases: dict[str, list[tuple[tuple[str, ...], frozenset[str], int]]] = {}
-        # Chinese terms by their first two characters, looked up where a first character
-        # occurs (one regular expression finds those places); one-character terms by the
-        # character.
+        # Chinese terms by their first two characters, looked up where one of their first
+        # characters occurs; one-character terms by the character. One pass over the text.
         self._zh_by_start: dict[str, list[tuple[str, int]]] = {}
-        self._zh_starts: re.Pattern[str] | None = None
+        self._zh_firsts: set[str] = set()
         self._zh_single: dict[str, list[int]] = {}
         self._zh_plain: list[tuple[str, int]] = []  # no Chinese in them: "12315"
 
@@ -87,7 +85,7 @@ class Lexicon:
             self._zh_single.setdefault(key, []).append(number)
         elif has_cjk(key):
             self._zh_by_start.setdefault(key[:2], []).append((key, number))
-            self._zh_starts = None
+            self._zh_firsts.add(key[0])
         else:
             self._zh_plain.append((key, number))
         return number
@@ -102,12 +100,6 @@ class Lexicon:
         if len(self._known) < _REMEMBERED:
             self._known[word] = found
         return found
-
-    def _starts(self) -> re.Pattern[str]:
-        if self._zh_starts is None:
-            firsts = sorted({start[0] for start in self._zh_by_start}) or ["\x00"]
-            self._zh_starts = re.compile("[" + re.escape("".join(firsts)) + "]")
-        return self._zh_starts
 
     def kind(self, number: int) -> Kind:
         """How term ``number`` matches."""
@@ -140,18 +132,12 @@ class Lexicon:
                 found.append((at, at + len(key), number))
                 at = text.find(key, at + 1)
         if not text.isascii():
-            starting = self._zh_by_start.get
-            for first in self._starts().finditer(text):
-                at = first.start()
-                keys = starting(text[at : at + 2])
-                if keys:
-                    for key, number in keys:
+            starting, firsts, single = self._zh_by_start.get, self._zh_firsts, self._zh_single
+            for at, char in enumerate(text):
+                if char in single:
+                    found.extend((at, at + 1, number) for number in single[char])
+                if char in firsts:
+                    for key, number in starting(text[at : at + 2], ()):
                         if len(key) == 2 or text.startswith(key, at):
                             found.append((at, at + len(key), number))
-            single = self._zh_single
-            for char in single.keys() & set(text):
-                at = text.find(char)
-                while at >= 0:
-                    found.extend((at, at + 1, number) for number in single[char])
-                    at = text.find(char, at + 1)
         return found

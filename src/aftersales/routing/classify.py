@@ -314,15 +314,17 @@ class RuleClassifier:
         rules, conditional = self._rules, self._conditional
         hits = [hit for hit in hits if hit[2] not in conditional or self._holds(hit[2], found)]
         # A term inside a longer one is the longer one's: 可以 in 可以换, 连接 in 连接不上.
-        inside = _inside_longer([(start, end) for start, end, _, _ in hits])
+        inside = _inside_longer([(start, end) for start, end, _, _ in hits]) if hits else set()
         # Longest first: "cancellation fee" is one piece of evidence, not also "fee".
-        for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+        for hit in sorted(hits, key=_longest_first):
             start, end, number, label = hit
             if inside and (start, end) in inside:
                 continue
             rule = rules[number]
-            same = counted.setdefault(rule.category, [])
-            if any(label == other[3] or (start < other[1] and other[0] < end) for other in same):
+            same = counted.get(rule.category)
+            if same is None:
+                same = counted[rule.category] = []
+            elif _clashes(hit, same):
                 continue  # each piece of evidence counts once
             same.append(hit)
             if scopes is not None and scopes.negated(start, self._negations):
@@ -476,3 +478,16 @@ def _inside_longer(spans: list[tuple[int, int]]) -> set[tuple[int, int]]:
         else:
             reach = end
     return inside
+
+
+def _longest_first(hit: _Hit) -> tuple[int, int]:
+    return hit[0] - hit[1], hit[0]
+
+
+def _clashes(hit: _Hit, counted: list[_Hit]) -> bool:
+    """Whether ``hit`` repeats or overlaps evidence already counted for its category."""
+    start, end, _, label = hit
+    for other in counted:  # noqa: SIM110 - a loop costs less than any() and a generator here
+        if label == other[3] or (start < other[1] and other[0] < end):
+            return True
+    return False
