@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aftersales.models.ticket import Severity
 from aftersales.routing import DEFAULT_RULES, RuleClassifier
-from aftersales.routing._text import normalise
+from aftersales.routing._text import normalise, word_spans, words
 
 ROOT = Path(__file__).parent.parent.parent
 EVAL = runpy.run_path(str(ROOT / "benchmarks" / "classifier_eval.py"))
@@ -337,3 +339,9 @@ def test_words_are_matched_alike_once_the_lexicon_stops_remembering_them(
     classifier = RuleClassifier()
     for _ in range(2):
         assert classifier.classify("I want a refund").evidence == ("refun",)
+
+
+@given(st.text(alphabet="ab'1 -退,.’ＡＢ", max_size=40))
+def test_word_positions_are_where_the_words_are(text: str) -> None:
+    clean = normalise(text)
+    assert [clean[start:end] for _, start, end in word_spans(clean)] == words(clean)
