@@ -9,7 +9,6 @@ caller persists the new state and the event together and runs side effects after
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from difflib import get_close_matches
@@ -27,8 +26,8 @@ from aftersales.exceptions import (
     TransitionRefused,
     TriggerNotAllowed,
 )
-from aftersales.models.events import RESERVED_TRIGGERS
 from aftersales.models.ticket import StatusCategory
+from aftersales.workflows._checks import definition_problems, mermaid
 
 
 @attrs.frozen
@@ -172,14 +171,6 @@ class _WorkflowSpec(BaseModel):
     transitions: list[_TransitionSpec]
 
 
-_CATEGORY_STYLE = {
-    StatusCategory.NEW: "fill:#e3f2fd,stroke:#1e88e5",
-    StatusCategory.OPEN: "fill:#fff8e1,stroke:#f9a825",
-    StatusCategory.WAITING_ON_CUSTOMER: "fill:#f3e5f5,stroke:#8e24aa",
-    StatusCategory.WAITING_ON_THIRD_PARTY: "fill:#ede7f6,stroke:#5e35b1",
-    StatusCategory.RESOLVED: "fill:#e8f5e9,stroke:#43a047",
-    StatusCategory.CLOSED: "fill:#eceff1,stroke:#546e7a",
-}
 """Colours per status category in generated diagrams."""
 
 _FREE_PAYLOAD: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
@@ -237,7 +228,9 @@ class Workflow:
         guard_registry = dict(guards or {})
         effect_registry = dict(effects or {})
         self._payloads: dict[str, type[BaseModel]] = dict(payloads or {})
-        problems = self._problems(guard_registry, effect_registry)
+        problems = definition_problems(
+            self.states, self.transitions, initial, self._payloads, guard_registry, effect_registry
+        )
         if problems:
             raise InvalidWorkflow(name, problems)
         self._states = {state.name: state for state in self.states}
@@ -282,78 +275,6 @@ class Workflow:
             ignore_invalid_triggers=False,
             name=name,
         )
-
-    def _problems(self, guards: Mapping[str, Guard], effects: Mapping[str, Effect]) -> list[str]:
-        problems: list[str] = []
-        names = [state.name for state in self.states]
-        known = set(names)
-        for duplicate in sorted({n for n in names if names.count(n) > 1}):
-            problems.append(f"state {duplicate!r} is defined more than once")
-        if self.initial not in known:
-            problems.append(f"initial state {self.initial!r} is not a state")
-        seen: set[tuple[str, str]] = set()
-        outgoing: dict[str, int] = dict.fromkeys(known, 0)
-        for transition in self.transitions:
-            label = f"transition {transition.trigger!r}"
-            if transition.trigger in RESERVED_TRIGGERS:
-                problems.append(f"{label}: trigger name is reserved")
-            if not transition.source:
-                problems.append(f"{label}: has no source state")
-            for source in transition.source:
-                if source not in known:
-                    problems.append(f"{label}: unknown source state {source!r}")
-                    continue
-                outgoing[source] += 1
-                if (source, transition.trigger) in seen:
-                    problems.append(f"{label}: duplicate trigger from state {source!r}")
-                seen.add((source, transition.trigger))
-            if transition.dest not in known:
-                problems.append(f"{label}: unknown destination state {transition.dest!r}")
-            problems.extend(
-                f"{label}: unknown guard {guard!r}"
-                for guard in transition.guards
-                if guard not in guards
-            )
-            problems.extend(
-                f"{label}: unknown effect {effect!r}"
-                for effect in transition.effects
-                if effect not in effects
-            )
-        triggers = {t.trigger for t in self.transitions}
-        problems.extend(
-            f"payload schema for unknown trigger {trigger!r}"
-            for trigger in sorted(self._payloads)
-            if trigger not in triggers
-        )
-        for state in self.states:
-            if state.name not in known or state.name not in outgoing:
-                continue
-            if state.is_final and outgoing[state.name]:
-                problems.append(f"final state {state.name!r} has outgoing transitions")
-            if not state.is_final and not outgoing[state.name]:
-                problems.append(f"state {state.name!r} is a dead end (not final, no way out)")
-        if self.initial in known:
-            reachable = self._reachable()
-            problems.extend(
-                f"state {name!r} is unreachable from {self.initial!r}"
-                for name in names
-                if name not in reachable
-            )
-        return problems
-
-    def _reachable(self) -> set[str]:
-        edges: dict[str, set[str]] = {}
-        for transition in self.transitions:
-            for source in transition.source:
-                edges.setdefault(source, set()).add(transition.dest)
-        reached = {self.initial}
-        queue = deque([self.initial])
-        while queue:
-            for dest in edges.get(queue.popleft(), ()):
-                if dest not in reached:
-                    reached.add(dest)
-                    queue.append(dest)
-        return reached
 
     @classmethod
     def from_dict(
@@ -546,21 +467,7 @@ class Workflow:
 
     def to_mermaid(self) -> str:
         """The workflow as a mermaid ``stateDiagram-v2``, generated from the definition."""
-        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
-        for transition in self.transitions:
-            label = transition.trigger
-            if transition.guards:
-                label += " [" + ", ".join(transition.guards) + "]"
-            lines.extend(
-                f"    {source} --> {transition.dest}: {label}" for source in transition.source
-            )
-        lines.extend(f"    {s.name} --> [*]" for s in self.states if s.is_final)
-        for category in StatusCategory:
-            members = [s.name for s in self.states if s.category is category]
-            if members:
-                lines.append(f"    classDef {category.value} {_CATEGORY_STYLE[category]}")
-                lines.append(f"    class {','.join(members)} {category.value}")
-        return "\n".join(lines) + "\n"
+        return mermaid(self)
 
     def __repr__(self) -> str:
         return f"<Workflow {self.name!r} v{self.version}: {len(self.states)} states>"
