@@ -40,6 +40,7 @@ from aftersales.exceptions import (
     TriggerNotAllowed,
     WorkflowError,
 )
+from aftersales.knowledge import KnowledgeBase, SelfService, faq_candidates
 from aftersales.models import (
     AuthorRole,
     Case,
@@ -129,6 +130,7 @@ __all__ = [
     "InvalidInput",
     "InvalidWorkflow",
     "Inventory",
+    "KnowledgeBase",
     "MemoryInventory",
     "MemoryStore",
     "Message",
@@ -145,6 +147,7 @@ __all__ = [
     "Refusal",
     "SQLiteStore",
     "SchemaVersionError",
+    "SelfService",
     "Severity",
     "State",
     "StatusCategory",
@@ -166,6 +169,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "__version__",
+    "faq_candidates",
     "fold_case",
     "fold_events",
 ]

@@ -1,5 +1,6 @@
-"""Classification and routing: a bilingual rule classifier (or any model behind the
-:class:`Classifier` protocol) and assignment by round robin, load, skills and capacity."""
+"""Classification and routing: a bilingual rule classifier, a trained one (extra ``ml``),
+or any model behind the :class:`Classifier` protocol; and assignment by round robin, load,
+skills and capacity."""
 
 from aftersales.routing.assign import (
     Agent,
@@ -25,6 +26,7 @@ from aftersales.routing.classify import (
     SeverityRules,
 )
 from aftersales.routing.default_rules import DEFAULT_RULES
+from aftersales.routing.model import CombinedClassifier, ModelClassifier, train_classifier
 
 __all__ = [
     "CATEGORIES",
@@ -35,7 +37,9 @@ __all__ = [
     "Classification",
     "Classifier",
     "ClassifierRules",
+    "CombinedClassifier",
     "InquiryContext",
+    "ModelClassifier",
     "RouteMatch",
     "RouteRequest",
     "Router",
@@ -47,4 +51,5 @@ __all__ = [
     "StateStore",
     "Strategy",
     "Team",
+    "train_classifier",
 ]
