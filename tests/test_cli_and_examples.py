@@ -126,6 +126,16 @@ def test_the_workflow_command_prints_mermaid() -> None:
     assert "nope" in result.stderr
 
 
+def test_the_workflow_command_prints_every_case_kinds_workflow_on_site_visits_included() -> None:
+    from aftersales.cases import KINDS
+
+    runner = CliRunner()
+    for spec in KINDS:
+        result = runner.invoke(_build_app(), ["workflow", spec.workflow.name])
+        assert (result.exit_code, result.output) == (0, spec.workflow.to_mermaid())
+    assert "visit" in runner.invoke(_build_app(), ["workflow", "--help"]).output
+
+
 def test_usage_errors_go_to_stderr() -> None:
     result = CliRunner().invoke(_build_app(), ["no-such-command"])
     assert (result.exit_code, result.stdout) == (2, "")

@@ -21,15 +21,19 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     typer = None  # type: ignore[assignment]
 
 from aftersales import __version__
+from aftersales.cases import KINDS
 from aftersales.clock import FrozenClock
 from aftersales.demo import SHOP_TIME, local_time, run_demo
 from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError
 from aftersales.policies import PolicySet
 from aftersales.storage import SQLiteStore
-from aftersales.workflows import SHIPPED, to_mermaid
+from aftersales._WORKFLOWS import SHIPPED, to_mermaid
 
 __all__ = ["main"]
+
+_WORKFLOWS = {**SHIPPED, **{spec.workflow.name: spec.workflow for spec in KINDS}}
+"""The ticket's workflow and every shipped case kind's, on-site visits included."""
 
 
 def _missing_extra() -> int:  # pragma: no cover - exercised only without the extra
@@ -70,7 +74,7 @@ def _build_app() -> typer.Typer:
             ),
         ] = False,
     ) -> None:
-        """After-sales customer service: tickets, workflows, storage, hooks."""
+        """After-sales customer service: tickets, _WORKFLOWS, storage, hooks."""
 
     @app.command()
     def demo(
@@ -159,14 +163,14 @@ def _build_app() -> typer.Typer:
     @app.command()
     def workflow(
         name: Annotated[
-            str, typer.Argument(help=f"One of: {', '.join(sorted(SHIPPED))}", metavar="NAME")
+            str, typer.Argument(help=f"One of: {', '.join(sorted(_WORKFLOWS))}", metavar="NAME")
         ] = "ticket",
     ) -> None:
         """Print a shipped workflow as a mermaid state diagram."""
-        if name not in SHIPPED:
-            _error(f"no shipped workflow {name!r}; one of: {', '.join(sorted(SHIPPED))}")
+        if name not in _WORKFLOWS:
+            _error(f"no shipped workflow {name!r}; one of: {', '.join(sorted(_WORKFLOWS))}")
             raise typer.Exit(2)
-        typer.echo(to_mermaid(name), nl=False)
+        typer.echo(to_mermaid(_WORKFLOWS[name]), nl=False)
 
     @app.command("policy-schema")
     def policy_schema() -> None:
