@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import runpy
 import sqlite3
+import sys
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -187,6 +188,8 @@ def test_every_example_runs_as_a_template(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    # as `python examples/x.py` runs it, whatever arguments pytest itself was given
+    monkeypatch.setattr(sys, "argv", [str(example)])
     runpy.run_path(str(example), run_name="__main__")
     assert capsys.readouterr().out.strip()
 

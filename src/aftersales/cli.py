@@ -28,7 +28,7 @@ from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError
 from aftersales.policies import PolicySet
 from aftersales.storage import SQLiteStore
-from aftersales._WORKFLOWS import SHIPPED, to_mermaid
+from aftersales.workflows import SHIPPED, to_mermaid
 
 __all__ = ["main"]
 
@@ -74,7 +74,7 @@ def _build_app() -> typer.Typer:
             ),
         ] = False,
     ) -> None:
-        """After-sales customer service: tickets, _WORKFLOWS, storage, hooks."""
+        """After-sales customer service: tickets, workflows, storage, hooks."""
 
     @app.command()
     def demo(
