@@ -35,6 +35,13 @@ PAYLOADS: dict[str, dict[str, st.SearchStrategy[dict[str, Any]]]] = {
         "wait_for_third_party": st.just({}),
         "resume": st.just({}),
         "resolve": st.fixed_dictionaries({"resolution": words}),
+        "self_serve": st.fixed_dictionaries(
+            {"resolution": words, "article_id": words},
+            optional={
+                "article_version": st.integers(1, 9),
+                "confidence": st.floats(0, 1),
+            },
+        ),
         "confirm": st.just({}),
         "follow_up": st.fixed_dictionaries(
             {}, optional={"satisfaction": st.integers(1, 5), "note": words}

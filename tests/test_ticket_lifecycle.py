@@ -92,7 +92,7 @@ def test_a_refused_trigger_names_ticket_trigger_state_and_allowed_and_changes_no
         desk.fire(ticket.id, "resolve", payload={"resolution": "x"})
     error = raised.value
     assert (error.subject_id, error.trigger, error.state) == (ticket.id, "resolve", "new")
-    assert error.allowed == ("cancel", "classify", "merge")
+    assert error.allowed == ("cancel", "classify", "merge", "self_serve")
     assert str(error).startswith(f"ticket #{ticket.number}: trigger 'resolve'")
     assert desk.get(ticket.id) == ticket
     assert len(desk.history(ticket.id)) == 1

@@ -11,7 +11,6 @@ from kb_fixtures import load
 from aftersales import Desk, FrozenClock, InvalidInput, Store
 from aftersales.knowledge import (
     SELF_SERVED_PREFIX,
-    SELF_SERVICE_TEAM,
     Deflection,
     KnowledgeBase,
     SelfService,
@@ -71,20 +70,24 @@ def test_a_confirmed_answer_resolves_the_ticket_as_self_served(
         "return_refund",
         "low",
     )
-    assert (done.assignee, done.team) == ("bot", SELF_SERVICE_TEAM)
-    assert done.resolution == (
-        f"{SELF_SERVED_PREFIX}退款多久到账？ [kb:zh-refund-timing v1 confidence "
-        f"{offer.confidence:.2f}]"
+    assert (done.resolution, done.self_served_by) == (
+        f"{SELF_SERVED_PREFIX}退款多久到账？",
+        "zh-refund-timing",
     )
     assert is_self_served(done)
     steps = [(e.trigger, e.actor) for e in desk.history(ticket.id) if e.is_transition]
     assert steps == [
         ("classify", "bot"),
-        ("assign", "bot"),
-        ("start", "bot"),
-        ("resolve", "bot"),
+        ("self_serve", "bot"),
         ("confirm", "c-1"),  # the customer confirmed it
     ]
+    served = desk.history(ticket.id)[-2]
+    assert served.payload == {
+        "resolution": f"{SELF_SERVED_PREFIX}退款多久到账？",
+        "article_id": "zh-refund-timing",
+        "article_version": 1,
+        "confidence": offer.confidence,
+    }
     assert desk.replay(ticket.id) == desk.get(ticket.id) == done
 
 
@@ -103,7 +106,8 @@ def test_a_ticket_an_agent_holds_can_still_be_self_served(desk: Desk, bot: SelfS
     desk.assign(ticket.id, assignee="li.wei", team="tier1")
     assert bot.offer(ticket.id) is not None
     done = bot.accept(ticket.id, note="worked, thanks")
-    assert (done.status, done.category, done.assignee) == ("confirmed", "account", "bot")
+    assert (done.status, done.category, done.assignee) == ("confirmed", "account", "li.wei")
+    assert done.self_served_by is not None
     assert desk.history(ticket.id)[-1].payload == {"note": "worked, thanks"}
 
 
@@ -113,12 +117,9 @@ def test_accepting_again_finishes_a_self_service_left_half_way(
     ticket = desk.open_ticket(customer="c-1", channel="app", subject=REFUND_QUESTION)
     offer = bot.offer(ticket.id)
     assert offer is not None
-    resolution = f"{SELF_SERVED_PREFIX}退款多久到账？ [kb:zh-refund-timing v1 confidence 0.50]"
     for trigger, payload in [
         ("classify", {"category": "return_refund", "severity": "low"}),
-        ("assign", {"assignee": "bot", "team": SELF_SERVICE_TEAM}),
-        ("start", None),
-        ("resolve", {"resolution": resolution}),
+        ("self_serve", {"resolution": "退款多久到账？", "article_id": "zh-refund-timing"}),
     ]:
         desk.fire(ticket.id, trigger, actor="bot", payload=payload)  # then the process died
     assert bot.accept(ticket.id).status == "confirmed"
@@ -141,7 +142,7 @@ def test_a_reopened_self_served_ticket_is_no_longer_self_served(
     bot.offer(ticket.id)
     bot.accept(ticket.id)
     reopened = desk.reopen(ticket.id, reason="the money never came")
-    assert reopened.status == "in_progress"
+    assert (reopened.status, reopened.self_served_by) == ("in_progress", None)
     assert not is_self_served(reopened)
 
 
@@ -228,7 +229,9 @@ def test_a_desk_whose_workflow_lacks_the_triggers_refuses_before_changing_anythi
     bot = SelfService(desk, kb)
     ticket = desk.open_ticket(customer="c-1", channel="app", subject=REFUND_QUESTION)
     assert bot.offer(ticket.id) is not None
-    with pytest.raises(InvalidInput, match="the desk's workflow lacks classify, assign"):
+    with pytest.raises(
+        InvalidInput, match="the desk's workflow lacks classify, self_serve, confirm"
+    ):
         bot.accept(ticket.id)
     assert desk.get(ticket.id).status == "requested"
 

@@ -20,7 +20,6 @@ from aftersales.knowledge.faq import FaqCandidate, faq_candidates
 from aftersales.knowledge.search import DEFAULT_THRESHOLD, ArticleIndex, Suggestion
 from aftersales.knowledge.selfservice import (
     SELF_SERVED_PREFIX,
-    SELF_SERVICE_TEAM,
     Deflection,
     Offer,
     SelfService,
@@ -31,7 +30,6 @@ from aftersales.knowledge.store import ArticleStore, MemoryArticleStore, SQLiteA
 __all__ = [
     "DEFAULT_THRESHOLD",
     "SELF_SERVED_PREFIX",
-    "SELF_SERVICE_TEAM",
     "Article",
     "ArticleIndex",
     "ArticleKind",

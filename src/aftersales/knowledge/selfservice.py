@@ -9,17 +9,17 @@ ticket transition with its event, stored like any other:
   default) holding the article and ending with a reference line
   ``[kb:<article id> v<version> confidence <0.00>]`` that :meth:`SelfService.offers`
   reads back.
-- **Self-served**: the bot takes the ticket (classified with the article's category,
-  assigned to the bot on team ``self_service``), resolves it with a resolution that
-  starts ``Self-served:`` and ends with the reference, and the customer confirms
-  (the ``confirm`` event's actor is the customer). :func:`is_self_served` reads that
-  mark from the ticket alone.
+- **Self-served**: the bot classifies a new ticket with the article's category and fires
+  the ticket workflow's ``self_serve`` trigger (the article's id and version and the
+  offer's confidence on the event; ``Ticket.self_served_by`` names the article); the
+  customer confirms (the ``confirm`` event's actor is the customer).
+  :func:`is_self_served` reads the mark from the ticket alone.
 - **Hand-over**: the customer's words as their message, an internal note for the agent
   naming the article offered, then :meth:`aftersales.Desk.route` when the desk has a
   classifier.
 
-The flow expects the shipped ticket workflow's triggers (``classify``, ``assign``,
-``start``, ``resolve``, ``confirm``).
+The flow expects the shipped ticket workflow's triggers (``classify``, ``self_serve``,
+``confirm``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BOT",
     "SELF_SERVED_PREFIX",
-    "SELF_SERVICE_TEAM",
     "Deflection",
     "Offer",
     "SelfService",
@@ -53,8 +52,6 @@ __all__ = [
 
 BOT = "bot"
 """The default actor and author id of the self-service bot."""
-SELF_SERVICE_TEAM = "self_service"
-"""The team a self-served ticket is assigned to (with the bot as its assignee)."""
 SELF_SERVED_PREFIX = "Self-served: "
 """How the resolution of a self-served ticket starts."""
 
@@ -65,7 +62,7 @@ _QUESTION = {
     Language.ZH: "这解决了您的问题吗？请回复“是”，或要求转人工客服。",
 }
 _RESOLVED = (StatusCategory.RESOLVED, StatusCategory.CLOSED)
-_NEEDED_TRIGGERS = ("classify", "assign", "start", "resolve", "confirm")
+_NEEDED_TRIGGERS = ("classify", "self_serve", "confirm")
 
 
 @attrs.frozen
@@ -110,14 +107,9 @@ def _reference(article: Article, confidence: float) -> str:
 
 
 def is_self_served(ticket: Ticket) -> bool:
-    """Whether the ticket was resolved by an article the bot offered and is still
-    resolved (a reopened ticket loses its resolution, and the mark with it)."""
-    resolution = ticket.resolution or ""
-    return (
-        ticket.status_category in _RESOLVED
-        and resolution.startswith(SELF_SERVED_PREFIX)
-        and _REFERENCE.search(resolution) is not None
-    )
+    """Whether the ticket was resolved by a knowledge-base article (``self_serve``) and
+    is still resolved (reopening clears :attr:`Ticket.self_served_by`)."""
+    return ticket.self_served_by is not None and ticket.status_category in _RESOLVED
 
 
 class SelfService:
@@ -227,10 +219,12 @@ class SelfService:
         """The customer says the offered article solved their problem: the ticket is
         resolved as self-served and confirmed by the customer; returns it.
 
-        Everything is checked before the first transition (an offer was made, the
-        ticket is open, the desk knows the category). Each step is its own transition;
-        should one fail (another writer changed the ticket), calling again finishes
-        the rest.
+        A ticket still ``new`` is first classified with the article's category (severity
+        low); the bot then fires ``self_serve`` with the article's id, version and the
+        offer's confidence (kept on the event; :attr:`Ticket.self_served_by` names the
+        article), and the customer's ``confirm`` follows. Everything is checked before
+        the first transition; should one fail (another writer changed the ticket),
+        calling again finishes the rest.
         """
         ticket = self.desk.get(ticket_id)
         offer = self._last_offer(ticket)
@@ -242,16 +236,14 @@ class SelfService:
             ticket = desk.classify(
                 ticket.id, category=category, severity=Severity.LOW, actor=self.bot
             )
-        if ticket.assignee != self.bot and "assign" in self._allowed(ticket):
-            ticket = desk.assign(
-                ticket.id, assignee=self.bot, team=SELF_SERVICE_TEAM, actor=self.bot
-            )
-        if ticket.status == "assigned":
-            ticket = desk.fire(ticket.id, "start", actor=self.bot)
-        if "resolve" in self._allowed(ticket):
-            marked = _reference(article, offer.confidence)
-            resolution = f"{SELF_SERVED_PREFIX}{article.title} {marked}"
-            ticket = desk.resolve(ticket.id, resolution=resolution, actor=self.bot)
+        if "self_serve" in self._allowed(ticket):
+            payload = {
+                "resolution": f"{SELF_SERVED_PREFIX}{article.title}",
+                "article_id": article.id,
+                "article_version": offer.version,
+                "confidence": offer.confidence,
+            }
+            ticket = desk.fire(ticket.id, "self_serve", actor=self.bot, payload=payload)
         if ticket.status == "resolved" and is_self_served(ticket):
             payload = {"note": note or "the customer confirmed the self-service answer"}
             ticket = desk.fire(ticket.id, "confirm", actor=ticket.customer_id, payload=payload)

@@ -116,6 +116,7 @@ class Ticket(Record):
     tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS)] = ()
     escalation_level: Annotated[int, Field(ge=0)] = 0
     resolution: Text | None = None
+    self_served_by: Identifier | None = None
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
     created_at: Instant
     updated_at: Instant

@@ -1,7 +1,8 @@
 """The ticket lifecycle (seeds S1) as a workflow definition.
 
 new → classified → assigned → in progress ⇄ waiting on customer / third party → resolved
-→ confirmed → followed up → closed; plus escalate, reopen, merge, cancel and auto-close.
+→ confirmed → followed up → closed; plus escalate, reopen, merge, cancel, auto-close, and
+self-serve (solved by a knowledge-base article, without an agent).
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ class ResolveInput(_Payload):
     """``resolve``: the resolution given to the customer."""
 
     resolution: _Reason
+
+
+class SelfServeInput(_Payload):
+    """``self_serve``: the customer's problem was solved by a knowledge-base article, with
+    no agent: the answer given, the article (and its version) and how sure the search
+    was that it fits."""
+
+    resolution: _Reason
+    article_id: _Name
+    article_version: Annotated[int, Field(ge=1)] | None = None
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
 class FollowUpInput(_Payload):
@@ -163,6 +175,17 @@ def record_resolution(context: TransitionContext) -> Mapping[str, Any]:
     }
 
 
+def record_self_service(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, SelfServeInput)
+    return {
+        "resolution": payload.resolution,
+        "self_served_by": payload.article_id,
+        "resolved_at": context.now,
+        "due_at": context.now + _settings(context).auto_close_after,
+    }
+
+
 def clear_due(context: TransitionContext) -> Mapping[str, Any]:
     return {"due_at": None}
 
@@ -184,6 +207,7 @@ def record_reopening(context: TransitionContext) -> Mapping[str, Any]:
         "reopen_count": context.subject.reopen_count + 1,
         "resolved_at": None,
         "resolution": None,
+        "self_served_by": None,
         "due_at": None,
     }
 
@@ -240,6 +264,13 @@ TICKET_WORKFLOW = Workflow(
             "resolved",
             effects=["record_resolution"],
         ),
+        Transition(
+            "self_serve",
+            ("new", "classified", "assigned", "in_progress", "waiting_on_customer"),
+            "resolved",
+            effects=["record_self_service"],
+            description="Solved by a knowledge-base article the customer was offered",
+        ),
         Transition("confirm", "resolved", "confirmed", effects=["clear_due"]),
         Transition("follow_up", "confirmed", "followed_up", effects=["record_follow_up"]),
         Transition("close", ("confirmed", "followed_up"), "closed", effects=["record_closing"]),
@@ -276,6 +307,7 @@ TICKET_WORKFLOW = Workflow(
         "record_queue": record_queue,
         "record_escalation": record_escalation,
         "record_resolution": record_resolution,
+        "record_self_service": record_self_service,
         "clear_due": clear_due,
         "record_follow_up": record_follow_up,
         "record_closing": record_closing,
@@ -291,6 +323,7 @@ TICKET_WORKFLOW = Workflow(
         "wait_for_third_party": NoteInput,
         "resume": NoteInput,
         "resolve": ResolveInput,
+        "self_serve": SelfServeInput,
         "confirm": NoteInput,
         "follow_up": FollowUpInput,
         "close": NoteInput,
