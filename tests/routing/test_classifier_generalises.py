@@ -345,3 +345,17 @@ def test_words_are_matched_alike_once_the_lexicon_stops_remembering_them(
 def test_word_positions_are_where_the_words_are(text: str) -> None:
     clean = normalise(text)
     assert [clean[start:end] for _, start, end in word_spans(clean)] == words(clean)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("退款多久能到银行卡\n没有解决，我要人工客服", "return_refund"),
+        ("我要人工客服", "other"),
+        ("I want to speak to a human agent", "other"),
+    ],
+)
+def test_asking_for_a_person_does_not_outweigh_what_the_customer_asked_about(
+    text: str, category: str
+) -> None:
+    assert RuleClassifier().classify(text).category == category

@@ -339,3 +339,21 @@ def test_declared_categories_must_include_what_the_rule_classifier_answers() -> 
 def test_a_classifier_rule_with_an_empty_keyword_is_invalid_input(rules: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
         RuleClassifier(rules)
+
+
+def test_what_the_customer_said_since_opening_is_classified_with_the_ticket() -> None:
+    desk = Desk(clock=FrozenClock(NOW), classifier=RuleClassifier(), routing=_config())
+    vague = desk.open_ticket(customer="c-1", channel="app", subject="Hello", route=False)
+    assert desk.route(vague.id).category == "other"
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="Hello", route=False)
+    routed = desk.route(ticket.id, more_text="I want a refund for the blender I ordered")
+    assert routed.category == "return_refund"
+
+
+@pytest.mark.parametrize("more_text", ["", "nul\x00byte", 42])
+def test_bad_extra_text_for_routing_is_refused_and_changes_nothing(more_text: object) -> None:
+    desk = Desk(clock=FrozenClock(NOW), classifier=RuleClassifier(), routing=_config())
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="Hello", route=False)
+    with pytest.raises(InvalidInput, match="more_text"):
+        desk.route(ticket.id, more_text=more_text)  # type: ignore[arg-type]
+    assert desk.get(ticket.id) == ticket

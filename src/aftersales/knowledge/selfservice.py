@@ -276,7 +276,7 @@ class SelfService:
         )
         ticket = desk.get(ticket.id)
         if ticket.status == "new" and desk.classifier is not None:
-            ticket = desk.route(ticket.id)
+            ticket = desk.route(ticket.id, more_text=words)
         return ticket
 
     # ---------------------------------------------------------------- reporting

@@ -69,9 +69,12 @@ class Dispatcher:
         self._transition = transition
         self._now = now
 
-    def route(self, ticket_id: str, previous_contacts: int | None = None) -> Ticket:
+    def route(
+        self, ticket_id: str, previous_contacts: int | None = None, more_text: str = ""
+    ) -> Ticket:
         """Classify a new ticket and assign it, each as a transition with its event; a
-        ticket nobody can take now is queued on its team."""
+        ticket nobody can take now is queued on its team. ``more_text`` is read with the
+        subject and description (what the customer said since)."""
         if previous_contacts is not None and (
             type(previous_contacts) is not int or not 0 <= previous_contacts <= _MAX_CONTACTS
         ):
@@ -90,7 +93,7 @@ class Dispatcher:
             if contacts is None:
                 contacts = max(self.tickets.count(customer_id=ticket.customer_id, limit=100) - 1, 0)
             result = self.classifier.classify(
-                f"{ticket.subject}\n{ticket.description}",
+                f"{ticket.subject}\n{ticket.description}\n{more_text}".rstrip("\n"),
                 InquiryContext(
                     channel=ticket.channel, customer_tier=tier, previous_contacts=contacts
                 ),

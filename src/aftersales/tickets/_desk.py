@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aftersales._pipeline import fire_with_retries
+from aftersales._validation import check_text
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import (
     AuthorRole,
@@ -142,11 +143,20 @@ class TicketFace(TicketShortcuts, TicketReads):
         )
         return self.route(ticket.id) if routing else ticket
 
-    def route(self, ticket_id: str, *, previous_contacts: int | None = None) -> Ticket:
+    def route(
+        self,
+        ticket_id: str,
+        *,
+        previous_contacts: int | None = None,
+        more_text: str | None = None,
+    ) -> Ticket:
         """Classify a new ticket (with the desk's classifier) and assign it (with its
         router), each as a transition with its event; a ticket nobody can take now is
-        queued on its team and assigned by :meth:`drain_queue` when capacity frees."""
-        return self._dispatcher.route(ticket_id, previous_contacts)
+        queued on its team and assigned by :meth:`drain_queue` when capacity frees.
+        ``more_text``, what the customer said since they opened it (e.g. on turning down a
+        self-service answer), is classified with its subject and description."""
+        more = "" if more_text is None else check_text("more_text", more_text, 20_000)
+        return self._dispatcher.route(ticket_id, previous_contacts, more)
 
     def drain_queue(self) -> tuple[str, ...]:
         """Assign queued tickets, oldest first, while agents have room; returns their ids."""
