@@ -212,6 +212,30 @@ def _offsets(day: date, tz: tzinfo) -> tuple[timedelta | None, timedelta | None]
     return midnight.utcoffset(), midnight.replace(fold=1).utcoffset()
 
 
+def _too_far(start: float, seconds: float) -> InvalidInput:
+    return _bad(
+        "seconds",
+        f"{seconds:g} business seconds after {_dt(start).isoformat()} fall after {_RANGE}",
+    )
+
+
+def instant_seconds(at: object, field: str) -> float:
+    """``at``, a timezone-aware datetime in the calendar's range, as a POSIX timestamp;
+    InvalidInput naming ``field`` otherwise."""
+    if not isinstance(at, datetime):
+        raise _bad(field, f"must be a timezone-aware datetime, not {_kind(at)}")
+    try:
+        offset = at.utcoffset()
+        ts = at.timestamp() if offset is not None else None
+    except (OverflowError, ValueError, TypeError):  # near year 1 or 9999; odd tzinfo
+        raise _bad(field, f"{at!r} is outside {_RANGE}") from None
+    if ts is None:
+        raise _bad(field, "must be a timezone-aware datetime")
+    if not _MIN_TS <= ts < _MAX_TS:
+        raise _bad(field, f"{at.isoformat()} is outside {_RANGE}")
+    return ts
+
+
 class BusinessCalendar:
     """Working time in a time zone.
 
@@ -428,13 +452,13 @@ class BusinessCalendar:
         if seconds.__class__ is not float or not -_SPAN < seconds < _SPAN:
             seconds = _seconds(seconds, "seconds")
             if seconds >= _SPAN:
-                raise self._too_far(start, seconds)
+                raise _too_far(start, seconds)
         if seconds <= 0:
             return start
         if self.always_open:
             result = start + seconds
             if result >= _MAX_TS:
-                raise self._too_far(start, seconds)
+                raise _too_far(start, seconds)
             return result
         target = self._position(start) + seconds
         starts, _, cum, cum_end = self._table
@@ -442,54 +466,32 @@ class BusinessCalendar:
             years = self._years
             assert years is not None
             if years[1] > _LAST_YEAR:
-                raise self._too_far(start, seconds)
+                raise _too_far(start, seconds)
             self._extend(years[1] + 1)
             starts, _, cum, cum_end = self._table
         index = bisect_left(cum_end, target)
         result = starts[index] + (target - cum[index])
         if result >= _MAX_TS:
-            raise self._too_far(start, seconds)
+            raise _too_far(start, seconds)
         return result
 
-    @staticmethod
-    def _too_far(start: float, seconds: float) -> InvalidInput:
-        return _bad(
-            "seconds",
-            f"{seconds:g} business seconds after {_dt(start).isoformat()} fall after {_RANGE}",
-        )
-
     # ------------------------------------------------------------------ datetimes
-
-    @staticmethod
-    def _ts(at: object, field: str) -> float:
-        if not isinstance(at, datetime):
-            raise _bad(field, f"must be a timezone-aware datetime, not {_kind(at)}")
-        try:
-            offset = at.utcoffset()
-            ts = at.timestamp() if offset is not None else None
-        except (OverflowError, ValueError, TypeError):  # near year 1 or 9999; odd tzinfo
-            raise _bad(field, f"{at!r} is outside {_RANGE}") from None
-        if ts is None:
-            raise _bad(field, "must be a timezone-aware datetime")
-        if not _MIN_TS <= ts < _MAX_TS:
-            raise _bad(field, f"{at.isoformat()} is outside {_RANGE}")
-        return ts
 
     def add(self, start: datetime, business: timedelta) -> datetime:
         """The instant ``business`` working time after ``start`` (UTC). Out of hours, the
         clock starts at the next opening."""
         if not isinstance(business, timedelta) or business <= timedelta(0):
             raise _bad("business", "must be a positive timedelta")
-        return _dt(self.add_seconds(self._ts(start, "start"), business.total_seconds()))
+        return _dt(self.add_seconds(instant_seconds(start, "start"), business.total_seconds()))
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Working time between ``start`` and ``end`` (zero when ``end`` is earlier)."""
-        seconds = self.elapsed_seconds(self._ts(start, "start"), self._ts(end, "end"))
+        seconds = self.elapsed_seconds(instant_seconds(start, "start"), instant_seconds(end, "end"))
         return timedelta(seconds=round(seconds, 6))
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` falls in working time (an interval's end is already closed)."""
-        ts = self._checked(self._ts(at, "at"), "at")
+        ts = self._checked(instant_seconds(at, "at"), "at")
         if self.always_open:
             return True
         starts, ends, _, _ = self._table
@@ -500,7 +502,7 @@ class BusinessCalendar:
         """``at`` when open, else the next moment working time starts."""
         if self.is_open(at):
             return at
-        ts = self._ts(at, "at")
+        ts = instant_seconds(at, "at")
         starts = self._table[0]
         index = bisect_right(starts, ts)
         while index >= len(starts):

@@ -21,7 +21,7 @@ from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Event, Ticket
 from aftersales.models.events import MESSAGE_ADDED, OPENED
 from aftersales.models.ticket import StatusCategory
-from aftersales.sla.calendar import BusinessCalendar
+from aftersales.sla.calendar import BusinessCalendar, instant_seconds
 from aftersales.sla.calendar import _dt as _calendar_dt
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def _instant(at: object, field: str) -> float:
     """The UTC timestamp of an aware datetime in the supported range, or InvalidInput."""
     if not isinstance(at, datetime) or at.tzinfo is None:
         raise _bad(field, f"must be a timezone-aware datetime, not {at!r:.80}")
-    ts: float = BusinessCalendar._ts(at, field)
+    ts: float = instant_seconds(at, field)
     return ts
 
 
