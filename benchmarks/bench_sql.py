@@ -23,11 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
+import sqlalchemy as sa
 
 from _data import DUE_COLUMNS, due_rows
 from _timing import back_to_back_median, idle_median, interleaved_medians, median_seconds, report
 from aftersales import Desk, Notification, SQLiteStore
-from aftersales.storage.sqlalchemy import SQLAlchemyStore
+from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
 
 PG = os.environ.get(
     "AFTERSALES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -43,9 +44,11 @@ PAYLOADS = {
 
 
 def _fresh(url: str) -> SQLAlchemyStore:
-    store = SQLAlchemyStore(url)
-    store.drop_schema()
-    store.close()
+    """A store on dropped tables (dropped on a plain engine: whatever an interrupted run
+    left, even a half-created schema)."""
+    engine = sa.create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
     return SQLAlchemyStore(url)
 
 

@@ -1,6 +1,6 @@
 """SQLAlchemyRecorder passes the recorder contract, the store contract (through
 RecordStore), and the race and crash contracts on SQLite, PostgreSQL and MariaDB; it
-shares its rows and its order locks with SQLAlchemyStore.
+opens what SQLAlchemyStore wrote before it ran on the recorder.
 
 The servers are found as in test_sqlalchemy_store (AFTERSALES_TEST_POSTGRES_URL,
 AFTERSALES_TEST_MYSQL_URL): without them the tests skip naming the variable, in CI they
@@ -9,6 +9,7 @@ fail. Every test starts from dropped tables.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +39,7 @@ from aftersales.storage.recorder import (  # noqa: E402
     RecordStore,
     SQLAlchemyRecorder,
 )
-from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata  # noqa: E402
+from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
 from aftersales.testing.contracts import (  # noqa: E402
     CrashContract,
     RaceContract,
@@ -48,17 +49,9 @@ from aftersales.testing.contracts import (  # noqa: E402
     _ticket,
     race_for_the_last_units,
 )
-from test_sqlalchemy_store import server_url  # noqa: E402
+from test_sqlalchemy_store import drop_tables, server_url  # noqa: E402
 
 _T0 = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
-
-
-def drop_tables(url: str) -> None:
-    """Drop every table of the stores that exists, whatever state an interrupted run
-    left them in."""
-    engine = sqlalchemy.create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
 
 
 def fresh_recorder(url: str, **engine_options: Any) -> SQLAlchemyRecorder:
@@ -162,6 +155,11 @@ def test_a_database_it_cannot_write_to_is_refused_before_connecting() -> None:
         SQLAlchemyRecorder("mssql+pymssql://user@localhost/db")
     with pytest.raises(StorageError, match="cannot use database"):
         SQLAlchemyRecorder("no database at all")
+
+
+def test_a_database_it_cannot_open_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="sqlite error"):
+        SQLAlchemyRecorder(f"sqlite:///{tmp_path / 'no such folder' / 'x.db'}")
 
 
 # ---------------------------------------------------------------------------- each dialect
@@ -282,37 +280,62 @@ def test_a_counter_that_does_not_exist_is_an_error_and_changes_nothing(url: str)
     recorder.close()
 
 
-def test_rows_either_store_writes_the_other_reads_and_continues(
+def test_rows_of_the_store_before_the_recorder_load_and_continue(
     url: str, clock: FrozenClock
 ) -> None:
+    # SQLAlchemyStore wrote its own statements until it ran on the recorder; a message's
+    # position was then its ticket's version * 1000 + its index in the change.
+    from aftersales.storage import _codec as codec
+    from aftersales.storage.sqlalchemy import messages
+
     desk = Desk(SQLAlchemyStore(url), clock=clock)
     ticket = desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
     desk.classify(ticket.id, category="repair_warranty", severity="high")
-    desk.add_message(ticket.id, "上门维修", author_id="li")
-    desk.close()
-
-    desk = Desk(RecordStore(SQLAlchemyRecorder(url)), clock=clock)
-    assert desk.replay(ticket.id) == desk.get(ticket.id)
-    desk.assign(ticket.id, assignee="li")
+    earlier = Message(
+        id="zz-written-before",  # an id after the next one's: the position decides
+        ticket_id=ticket.id,
+        author_id="li",
+        author_role=AuthorRole.AGENT,
+        body="上门维修",
+        channel=Channel.EMAIL,
+        at=clock.now(),
+    )
+    with desk.store.engine.begin() as conn:  # type: ignore[attr-defined]
+        row = dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(earlier), strict=True))
+        conn.execute(messages.insert().values(**row, position=3 * 1000 + 0))
     desk.add_message(ticket.id, "明天到", author_id="li")
-    later = desk.open_ticket(customer="c-1", channel="app", subject="second")
     desk.close()
 
     desk = Desk(SQLAlchemyStore(url), clock=clock)
-    assert desk.get(ticket.id).assignee == "li"
-    assert desk.replay(ticket.id) == desk.get(ticket.id)
     assert [m.body for m in desk.messages(ticket.id)] == ["上门维修", "明天到"]
-    assert desk.open_ticket(customer="c-1", channel="app", subject="3").number > later.number
+    assert desk.replay(ticket.id) == desk.get(ticket.id)
     desk.close()
 
 
-def test_an_order_lock_keeps_out_sqlalchemystore_writers_too(url: str) -> None:
-    # The recorder takes the lock SQLAlchemyStore takes for the same order: apps moving
-    # from one to the other, or running both, still cannot both return the last units.
+def test_two_stores_on_one_database_cannot_both_return_the_last_units(url: str) -> None:
     outcomes = race_for_the_last_units(
         SQLAlchemyStore(url), RecordStore(SQLAlchemyRecorder(url)), orders=5
     )
     assert outcomes == [["refused", "returned"]] * 5
+
+
+def test_an_order_lock_has_the_name_earlier_versions_took() -> None:
+    # A process still running an earlier version, during a rolling upgrade, takes the
+    # MariaDB lock of this name for the same order: both are kept out of each other.
+    digest = hashlib.sha1(b"o-1", usedforsecurity=False).hexdigest()
+    assert recorder_module._lock_name("order:o-1") == f"aftersales.order:{digest}"
+
+
+def test_the_store_and_its_recorder_open_the_database_once_and_drop_it(url: str) -> None:
+    store = SQLAlchemyStore(url)
+    assert store.schema_version == store.recorder.schema_version == 5
+    with pytest.raises(StorageError, match="not mssql"):
+        SQLAlchemyStore("mssql+pymssql://user@localhost/db")
+    with pytest.raises(StorageError, match="cannot use database"):
+        SQLAlchemyStore(url, no_such_engine_option=1)
+    store.drop_schema()
+    assert not sqlalchemy.inspect(store.engine).has_table("tickets")
+    store.close()
 
 
 def test_any_hold_key_is_held_until_the_transaction_ends(url: str) -> None:

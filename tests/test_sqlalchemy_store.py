@@ -19,7 +19,7 @@ sqlalchemy = pytest.importorskip(
 
 from aftersales import Desk, FrozenClock, SchemaVersionError, Store  # noqa: E402
 from aftersales.storage import CaseChange, CaseQuery  # noqa: E402
-from aftersales.storage.sqlalchemy import SCHEMA_VERSION, SQLAlchemyStore  # noqa: E402
+from aftersales.storage.sqlalchemy import SCHEMA_VERSION, SQLAlchemyStore, metadata  # noqa: E402
 from aftersales.testing import StoreContract  # noqa: E402
 
 SERVERS = {
@@ -47,10 +47,17 @@ def server_url(name: str) -> str:
     return url
 
 
+def drop_tables(url: str) -> None:
+    """Drop every table of the store that exists, on a plain engine: opening a store
+    first could not recover from a half-created schema (MariaDB's DDL commits each
+    statement, so an interrupted run can leave some tables without the others)."""
+    engine = sqlalchemy.create_engine(url)
+    metadata.drop_all(engine)
+    engine.dispose()
+
+
 def fresh_store(url: str) -> SQLAlchemyStore:
-    store = SQLAlchemyStore(url)
-    store.drop_schema()
-    store.close()
+    drop_tables(url)
     return SQLAlchemyStore(url)
 
 
@@ -113,11 +120,7 @@ def test_the_schema_is_versioned_and_a_newer_one_refused(url: str) -> None:
     store.close()
     with pytest.raises(SchemaVersionError):
         SQLAlchemyStore(url)
-    from aftersales.storage.sqlalchemy import metadata
-
-    engine = sqlalchemy.create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
+    drop_tables(url)
 
 
 def test_a_version_1_schema_is_upgraded(url: str) -> None:
@@ -196,7 +199,6 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
 ) -> None:
     from aftersales import Customer, CustomerNotFound
     from aftersales.storage._schema import MIGRATIONS, WidenIds
-    from aftersales.storage.sqlalchemy import metadata
 
     widened = next(s for s in MIGRATIONS[5] if isinstance(s, WidenIds)).columns
 

@@ -1,5 +1,5 @@
-"""The parts of :class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore`, one module per
-concern: tables and pre-built statements (:mod:`.tables`), the engine's transactions, error
-translation and migration steps (:mod:`.connection`), ticket reads (:mod:`.tickets`),
-customers, outbox and state (:mod:`.records`), and cases (:mod:`.cases`).
-:mod:`aftersales.storage.sqlalchemy` puts them together with the ticket writes."""
+"""The parts of :class:`~aftersales.storage.recorder.SQLAlchemyRecorder`, on which
+:class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore` is :class:`RecordStore`: the tables
+(:mod:`.tables`); the engine opened and the schema created, upgraded and dropped, with
+error translation (:mod:`.connection`); transactions, locks and rendered statements
+(:mod:`.recorder`); the rows of one transaction (:mod:`.transaction`)."""

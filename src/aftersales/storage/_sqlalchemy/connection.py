@@ -1,36 +1,38 @@
-"""The engine side of :class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore`:
-transactions, pre-rendered statements, error translation, collations and migration steps."""
+"""The database side of :class:`~aftersales.storage.recorder.SQLAlchemyRecorder`: the
+engine opened, the schema created, upgraded, read and dropped, statements rendered for the
+driver, driver errors translated, collations and migration steps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, SQLAlchemyError, StatementError
 
 from aftersales.exceptions import (
     AftersalesError,
     FieldError,
     InvalidInput,
+    SchemaVersionError,
     StorageError,
 )
-from aftersales.models import Event
-from aftersales.notify._notification import Notification
-from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
+from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._sqlalchemy.tables import (
-    _ACKNOWLEDGE,
     _MYSQL,
     _column,
     _create_index,
     cases,
+    counters,
     metadata,
-    tickets,
+    schema_version,
 )
+
+DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
+"""The databases whose inserts, upserts and locks the recorder knows how to write."""
 
 _INPUT_ERRORS = (UnicodeError, OverflowError, ValueError, TypeError)
 """Errors a driver raises because of the values it was given (a lone surrogate, an int
@@ -49,6 +51,18 @@ def _translate(error: BaseException, dialect: str) -> BaseException:
             [FieldError((), f"cannot be stored: {type(cause).__name__}: {cause}", "unstorable")],
         )
     return StorageError(f"{dialect} error: {type(error).__name__}: {error}")
+
+
+@contextmanager
+def translating(dialect: str) -> Iterator[None]:
+    """Raise each error that is not ours as one of ours (see :func:`_translate`)."""
+    try:
+        yield
+    except Exception as error:
+        translated = _translate(error, dialect)
+        if translated is error:
+            raise
+        raise translated from error
 
 
 def _render(statement: Any, engine: Engine) -> tuple[str, tuple[str, ...] | None]:
@@ -165,100 +179,58 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class SQLAlchemyConnection:
-    """The engine, its transactions and the pre-rendered statements the store's parts
-    run."""
-
-    engine: Engine
-    dialect: str
-    _sql: dict[str, tuple[str, tuple[str, ...] | None]]
-    _skip_locked: bool
-
-    @contextmanager
-    def _begin(self, conn: Connection | None = None) -> Iterator[Connection]:
-        """One transaction, on a pooled connection or on ``conn``. IntegrityError passes
-        (the caller finds out which constraint it was); every other error that is not ours
-        becomes one of ours (see :func:`_translate`)."""
-        try:
-            if conn is None:
-                with self.engine.begin() as conn:
-                    yield conn
-            else:
-                with conn.begin():
-                    yield conn
-        except IntegrityError:
-            raise
-        except Exception as error:
-            translated = _translate(error, self.dialect)
-            if translated is error:
-                raise
-            raise translated from error
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except Exception as error:
-            translated = _translate(error, self.dialect)
-            if translated is error:
-                raise
-            raise translated from error
-
-    def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> int:
-        """Execute a pre-rendered hot-path statement; returns the row count."""
-        sql, order = self._sql[name]
-        values: Any = tuple(params[key] for key in order) if order is not None else params
-        return int(conn.exec_driver_sql(sql, values).rowcount)
-
-    def _run_each(self, conn: Connection, name: str, rows: list[dict[str, Any]]) -> None:
-        """Execute a pre-rendered statement once per row (one executemany for several)."""
-        if len(rows) == 1:
-            self._run(conn, name, rows[0])
-            return
-        sql, order = self._sql[name]
-        values: Any = rows if order is None else [tuple(row[key] for key in order) for row in rows]
-        conn.exec_driver_sql(sql, values)
-
-    def _append_log(
-        self, conn: Connection, events: Sequence[Event], notifications: Sequence[Notification]
-    ) -> None:
-        """Insert a change's events and outbox rows, serialising each event once, with
-        the pre-rendered statements: compiling them per call was a fifth of the client's
-        instructions per ticket lifecycle."""
-        event_json: dict[int, str] = {}
-        event_rows = []
-        for event in events:
-            row = codec.event_row(event)
-            event_json[id(event)] = row[4]  # type: ignore[assignment]
-            event_rows.append(dict(zip(codec.EVENT_COLUMNS, row, strict=True)))
-        if event_rows:
-            self._run_each(conn, "insert_event", event_rows)
-        if notifications:
-            self._run_each(
-                conn,
-                "insert_outbox",
-                [
-                    dict(
-                        zip(
-                            codec.OUTBOX_COLUMNS,
-                            codec.notification_row(n, event_json.get(id(n.event))),
-                            strict=True,
-                        )
-                    )
-                    for n in notifications
-                ],
-            )
-
-    def _acknowledge(self, conn: Connection, keys: Sequence[str], at: datetime) -> None:
-        if len(keys) == 1:
-            self._run(conn, "acknowledge_one", {"key": keys[0], "at": codec.ts(at)})
+def open_engine(url_or_engine: str | Engine, engine_options: dict[str, Any]) -> Engine:
+    """The engine of ``url_or_engine`` (an app's own one as it is), refused before any
+    connection is made unless it is a database of :data:`DIALECTS`."""
+    try:
+        if isinstance(url_or_engine, Engine):
+            backend = url_or_engine.dialect.name
         else:
-            conn.execute(_ACKNOWLEDGE, {"keys": list(keys), "at": codec.ts(at)})
+            backend = sa.engine.make_url(url_or_engine).get_backend_name()
+    except (sa.exc.ArgumentError, ValueError) as error:
+        raise StorageError(f"cannot use database {url_or_engine!r}: {error}") from error
+    if backend not in DIALECTS:
+        raise StorageError(
+            f"SQLAlchemyRecorder writes to PostgreSQL, MariaDB/MySQL or SQLite, not {backend}"
+        )
+    if isinstance(url_or_engine, Engine):
+        engine = url_or_engine
+    else:
+        try:
+            engine = sa.create_engine(url_or_engine, **engine_options)
+        except (SQLAlchemyError, ValueError, TypeError) as error:
+            raise StorageError(f"cannot use database {url_or_engine!r}: {error}") from error
+    if backend == "sqlite":
+        _sqlite_immediate_transactions(engine)
+    return engine
 
-    @staticmethod
-    def _version(conn: Connection, ticket_id: str) -> int | None:
-        version = conn.execute(
-            sa.select(tickets.c.version).where(tickets.c.id == ticket_id)
-        ).scalar()
-        return None if version is None else int(version)
+
+def migrate(engine: Engine) -> None:
+    """Create the schema in a new database, or upgrade an older one to
+    :data:`~aftersales.storage._codec.SCHEMA_VERSION`; refuse a newer one."""
+    with translating(engine.dialect.name), engine.begin() as conn:
+        if not sa.inspect(conn).has_table("aftersales_schema"):
+            metadata.create_all(conn)
+            _collate_exactly(conn)
+            conn.execute(counters.insert().values(name="ticket_number", value=1))
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            return
+        found = conn.execute(sa.select(schema_version.c.version)).scalar_one()
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(found, SCHEMA_VERSION)
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for step in schema.MIGRATIONS[version]:
+                _upgrade(conn, step, version)
+            conn.execute(schema_version.update().values(version=version))
+
+
+def read_schema_version(engine: Engine) -> int:
+    """The schema version the database says it has."""
+    with translating(engine.dialect.name), engine.connect() as conn:
+        return int(conn.execute(sa.select(schema_version.c.version)).scalar_one())
+
+
+def drop_schema(engine: Engine) -> None:
+    """Drop every table of the stores (for tests and teardown)."""
+    with translating(engine.dialect.name), engine.begin() as conn:
+        metadata.drop_all(conn)

@@ -2,9 +2,9 @@
 SQLAlchemy 2 Core (PostgreSQL, MariaDB/MySQL, SQLite), with each statement built from the
 shared tables, rendered for the engine's driver once per shape and kept.
 
-The database is opened, created and upgraded as :class:`~aftersales.SQLAlchemyStore`
-opens it (same URL or engine, same options): both write the same rows, so either can
-read what the other wrote, and both hold the same order locks.
+The recorder opens the database: it creates the schema in a new one and upgrades an
+older one (:mod:`aftersales.storage._sqlalchemy.connection`).
+:class:`~aftersales.SQLAlchemyStore` is :class:`RecordStore` on it.
 
 Where the dialects differ:
 
@@ -29,63 +29,44 @@ try:
     import sqlalchemy as sa
     from sqlalchemy.dialects import mysql, postgresql, sqlite
     from sqlalchemy.engine import Connection, CursorResult, Engine
-    from sqlalchemy.exc import IntegrityError
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'SQLAlchemyRecorder needs the sql extra: pip install "aftersales[sql]"'
     ) from error
 
-from aftersales.exceptions import AftersalesError, StorageError
-from aftersales.storage import _codec as codec
+from aftersales.exceptions import StorageError
 from aftersales.storage import _schema as schema
-from aftersales.storage._recorder import Records, Row
-from aftersales.storage._sqlalchemy.connection import _render, _translate
-from aftersales.storage._sqlalchemy.tables import (
-    _ACKNOWLEDGE_ONE,
-    _ORDER_LOCK_SECONDS,
-    _PENDING,
-    contact_points,
-    counters,
-    metadata,
-    outbox,
+from aftersales.storage._recorder import Records
+from aftersales.storage._sqlalchemy.connection import (
+    _render,
+    _translate,
+    drop_schema,
+    migrate,
+    open_engine,
+    read_schema_version,
 )
+from aftersales.storage._sqlalchemy.tables import (
+    _ORDER_LOCK_SECONDS,
+    WRITE_ORDER,
+    metadata,
+)
+from aftersales.storage._sqlalchemy.transaction import _Transaction
 
 T = TypeVar("T")
 Rendered = tuple[str, tuple[str, ...] | None]
 """A statement's SQL for the engine's driver, and its parameter order when the driver
 takes positional parameters (None: it takes them by name)."""
 
-_DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
-"""The databases whose inserts, upserts and locks this recorder knows how to write."""
-_NO_LIMIT = 2**62
-"""The LIMIT of a select that skips rows but takes all the rest: MariaDB and MySQL have
-no OFFSET without a LIMIT. A LIMIT is always bound with its OFFSET: given a LIMIT only,
-SQLAlchemy's SQLite dialect adds an OFFSET parameter of its own, which a pre-rendered
-statement cannot bind."""
-_DUPLICATE_KEY = 1062
-"""MariaDB's and MySQL's error number for a taken key (``ER_DUP_ENTRY``)."""
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 """The INSERT of the databases with ``ON CONFLICT`` clauses."""
 _ONE: sa.ColumnClause[Any] = sa.literal_column("1")
 _ZERO: sa.ColumnClause[Any] = sa.literal_column("0")
 
-_WRITE_ORDER = {"messages": ("position", "ticket_id")}
-"""Tables whose rows keep the order they were written in a column (SQLite's rowid, which
-the other databases lack): the column, and the column whose rows it counts. A message is
-numbered one past the last of its ticket's; the ticket's own write (its version check)
-already serialises the writers of one ticket."""
-
-
-def _number(error: IntegrityError) -> object:
-    """The driver's error number (MariaDB and MySQL drivers give it first)."""
-    args = getattr(error.orig, "args", ())
-    return args[0] if args else None
-
 
 def _lock_name(key: str) -> str:
     """The MariaDB/MySQL named lock of a ``hold`` key, at most 64 characters. An order's
-    (``order:<id>``) is the name :class:`~aftersales.SQLAlchemyStore` takes for it, so
-    the two stores keep each other out too."""
+    (``order:<id>``) is the name SQLAlchemyStore took for it before it ran on this
+    recorder, so a process of an older version is kept out too."""
     kind, colon, value = key.partition(":")
     name = f"aftersales.{kind}:{hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()}"
     if colon and len(name) <= 64:
@@ -106,27 +87,30 @@ class SQLAlchemyRecorder:
     """
 
     def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
-        from aftersales.storage.sqlalchemy import SQLAlchemyStore
-
-        if isinstance(url_or_engine, Engine):
-            backend = url_or_engine.dialect.name
-        else:
-            try:
-                backend = sa.engine.make_url(url_or_engine).get_backend_name()
-            except (sa.exc.ArgumentError, ValueError) as error:
-                raise StorageError(f"cannot use database {url_or_engine!r}: {error}") from error
-        if backend not in _DIALECTS:
-            raise StorageError(
-                f"SQLAlchemyRecorder writes to PostgreSQL, MariaDB/MySQL or SQLite, not {backend}"
-            )
-        opened = SQLAlchemyStore(url_or_engine, **engine_options)  # creates or upgrades
-        self.engine: Engine = opened.engine
-        self.dialect: str = opened.dialect
-        self._skip_locked = opened._skip_locked
+        self.engine: Engine = open_engine(url_or_engine, engine_options)
+        self.dialect: str = self.engine.dialect.name
+        try:
+            migrate(self.engine)  # a new database created, an older one upgraded
+        except BaseException:
+            if not isinstance(url_or_engine, Engine):
+                self.engine.dispose()  # ours to release; an app's engine stays the app's
+            raise
+        self._skip_locked = self.dialect != "sqlite"
+        """Whether outbox claims pass over rows another worker has locked."""
         self._conflict_free = self.dialect in ("postgresql", "sqlite")
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
         self._sql: dict[tuple[Any, ...], Rendered] = {}
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the database."""
+        return read_schema_version(self.engine)
+
+    def drop_schema(self) -> None:
+        """Drop every table (for tests and teardown); the recorder cannot be used
+        afterwards."""
+        drop_schema(self.engine)
 
     # ------------------------------------------------------------------ Recorder
 
@@ -234,7 +218,7 @@ class SQLAlchemyRecorder:
     def _insert(self, table: str, columns: tuple[str, ...]) -> Any:
         declared = metadata.tables[table]
         statement: Any = _INSERTS.get(self.dialect, sa.insert)(declared)
-        order = _WRITE_ORDER.get(table)
+        order = WRITE_ORDER.get(table)
         if order is not None and order[0] not in columns:
             position, group = (declared.c[name] for name in order)
             values: list[Any] = [sa.bindparam(c, type_=declared.c[c].type) for c in columns]
@@ -261,324 +245,3 @@ class SQLAlchemyRecorder:
         return upsert.on_conflict_do_update(
             index_elements=list(key), set_={c: upsert.excluded[c] for c in others}
         )
-
-
-_KEYS = {
-    declared.name: (
-        frozenset(declared.primary_key),
-        *(frozenset((c.name,)) for c in declared.columns if c.unique),
-    )
-    for declared in schema.TABLES
-}
-"""Each table's keys: a row is the only one with its values of any of them."""
-
-
-def _order_of(table: str, fixed: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
-    """``order``, then what orders its ties, unless its columns and the ``fixed`` ones
-    (equal to one value) hold a key already: the order of writing where the table keeps
-    it, else the table's key (so that pages never overlap)."""
-    named = {*fixed, *order}
-    if any(key <= named for key in _KEYS[table]):
-        return tuple(order)
-    written = _WRITE_ORDER.get(table)
-    tail = (written[0],) if written else schema.table(table).primary_key
-    return (*order, *(c for c in tail if c not in named))
-
-
-class _Transaction:
-    """The :class:`~aftersales.storage.recorder.Records` of one transaction (or one
-    read) on one connection."""
-
-    __slots__ = ("_conn", "_recorder")
-
-    def __init__(self, recorder: SQLAlchemyRecorder, conn: Connection) -> None:
-        self._recorder = recorder
-        self._conn = conn
-
-    def _run(
-        self, shape: tuple[Any, ...], build: Callable[[], Any], params: Mapping[str, Any]
-    ) -> CursorResult[Any]:
-        return self._recorder.execute(self._conn, shape, build, params)
-
-    def _run_each(
-        self, shape: tuple[Any, ...], build: Callable[[], Any], rows: Sequence[Mapping[str, Any]]
-    ) -> int:
-        """Execute the statement once per row (one executemany for several); the rows
-        it changed."""
-        if len(rows) == 1:
-            return int(self._run(shape, build, rows[0]).rowcount)
-        sql, order = self._recorder.rendered(shape, build)
-        values: Any = (
-            list(rows) if order is None else [tuple(row[n] for n in order) for row in rows]
-        )
-        return int(self._conn.exec_driver_sql(sql, values).rowcount)
-
-    # ------------------------------------------------------------------ subjects
-
-    def insert(self, table: str, row: Mapping[str, Any]) -> bool:
-        return self._insert_all(table, (row,))
-
-    def _insert_all(self, table: str, rows: Sequence[Mapping[str, Any]]) -> bool:
-        """Insert ``rows`` (all with the same columns); False when a key is taken (some
-        of them may then be written: the caller abandons the transaction)."""
-        columns = tuple(rows[0])
-        recorder = self._recorder
-        try:
-            written = self._run_each(
-                ("insert", table, columns), lambda: recorder._insert(table, columns), rows
-            )
-        except IntegrityError as error:  # MariaDB, MySQL: the statement wrote nothing
-            if recorder._conflict_free or _number(error) != _DUPLICATE_KEY:
-                raise  # not a taken key (those are skipped or caught): a StorageError
-            return False
-        return written == len(rows)
-
-    def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
-        columns = tuple(row)
-
-        def build() -> Any:
-            declared = metadata.tables[table]
-            return (
-                declared.update()
-                .where(
-                    declared.c.id == sa.bindparam("b_id"),
-                    declared.c.version == sa.bindparam("b_version"),
-                )
-                .values({c: sa.bindparam(c) for c in columns})
-            )
-
-        params = {**row, "b_id": key, "b_version": version}
-        # The version check is the UPDATE's own: no other writer slips in between.
-        return int(self._run(("update", table, columns), build, params).rowcount) == 1
-
-    def select(
-        self,
-        table: str,
-        where: Mapping[str, Any],
-        *,
-        since: Mapping[str, Any] | None = None,
-        until: Mapping[str, Any] | None = None,
-        order: Sequence[str] = (),
-        limit: int | None = None,
-        offset: int = 0,
-        columns: Sequence[str] = (),
-    ) -> list[Row]:
-        since, until = since or {}, until or {}
-        paged = limit is not None or offset > 0
-        shape = (
-            "select",
-            table,
-            *where,
-            "|",
-            *since,
-            "|",
-            *until,
-            "|",
-            *order,
-            "|",
-            *columns,
-            paged,
-        )
-        declared = metadata.tables[table]
-        names = tuple(columns) or tuple(declared.c.keys())
-
-        def build() -> Any:
-            c = declared.c
-            statement = (
-                sa.select(*(c[name] for name in names))
-                .where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
-                .where(*(c[name] >= sa.bindparam(f"s_{name}") for name in since))
-                .where(*(c[name] < sa.bindparam(f"u_{name}") for name in until))
-                .order_by(*(c[name] for name in _order_of(table, tuple(where), order)))
-            )
-            if paged:
-                statement = statement.limit(sa.bindparam("p_limit")).offset(
-                    sa.bindparam("p_offset")
-                )
-            return statement
-
-        params = {f"w_{name}": value for name, value in where.items()}
-        params.update({f"s_{name}": value for name, value in since.items()})
-        params.update({f"u_{name}": value for name, value in until.items()})
-        if paged:
-            params["p_limit"] = _NO_LIMIT if limit is None else limit
-            params["p_offset"] = offset
-        rows = self._run(shape, build, params).fetchall()
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-    def due(
-        self,
-        table: str,
-        column: str,
-        at: str,
-        order: Sequence[str],
-        limit: int,
-        *,
-        columns: Sequence[str] = (),
-    ) -> list[Row]:
-        declared = metadata.tables[table]
-        names = tuple(columns) or tuple(declared.c.keys())
-
-        def build() -> Any:
-            c = declared.c
-            return (
-                sa.select(*(c[name] for name in names))
-                .where(c[column].isnot(None), c[column] <= sa.bindparam("at"))
-                .order_by(*(c[name] for name in order))
-                .limit(sa.bindparam("p_limit"))
-                .offset(sa.bindparam("p_offset"))
-            )
-
-        shape = ("due", table, column, tuple(order), names)
-        rows = self._run(shape, build, {"at": at, "p_limit": limit, "p_offset": 0}).fetchall()
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-    def append(
-        self, events: Sequence[Mapping[str, Any]], outbox: Sequence[Mapping[str, Any]]
-    ) -> bool:
-        return (not events or self._insert_all("events", events)) and (
-            not outbox or self._insert_all("outbox", outbox)
-        )
-
-    # ------------------------------------------------------------------ outbox
-
-    def claim(self, now: str, lease_until: str, limit: int) -> list[Row]:
-        recorder = self._recorder
-
-        def build() -> Any:
-            statement = (
-                sa.select(*(outbox.c[name] for name in codec.OUTBOX_COLUMNS))
-                .where(
-                    outbox.c.status == _PENDING,  # as the partial index says it
-                    outbox.c.next_attempt_at <= sa.bindparam("now"),
-                    sa.or_(
-                        outbox.c.lease_until.is_(None),
-                        outbox.c.lease_until <= sa.bindparam("now"),
-                    ),
-                )
-                .order_by(outbox.c.next_attempt_at, outbox.c.key)
-                .limit(sa.bindparam("p_limit"))
-                .offset(sa.bindparam("p_offset"))
-            )
-            if recorder._skip_locked:  # many workers at once, each on rows of its own
-                statement = statement.with_for_update(skip_locked=True)
-            return statement
-
-        found = self._run(
-            ("claim",), build, {"now": now, "p_limit": limit, "p_offset": 0}
-        ).fetchall()
-        rows = [dict(zip(codec.OUTBOX_COLUMNS, row, strict=True)) for row in found]
-        if rows:
-            self._run_each(
-                ("lease",),
-                lambda: (
-                    outbox.update()
-                    .where(outbox.c.key == sa.bindparam("b_key"))
-                    .values(lease_until=sa.bindparam("lease_until"))
-                ),
-                [{"b_key": row["key"], "lease_until": lease_until} for row in rows],
-            )
-        return rows
-
-    def acknowledge(self, keys: Sequence[str], at: str) -> None:
-        if keys:
-            self._run_each(
-                ("acknowledge",),
-                lambda: _ACKNOWLEDGE_ONE,
-                [{"key": key, "at": at} for key in keys],
-            )
-
-    def fail(self, key: str, error: str, retry_at: str | None, status: str) -> None:
-        def build() -> Any:
-            values: dict[str, Any] = {
-                "attempts": outbox.c.attempts + _ONE,
-                "last_error": sa.bindparam("last_error"),
-                "lease_until": sa.null(),
-                "status": sa.bindparam("status"),
-            }
-            if retry_at is not None:
-                values["next_attempt_at"] = sa.bindparam("next_attempt_at")
-            return (
-                outbox.update()
-                .where(outbox.c.key == sa.bindparam("b_key"), outbox.c.status == _PENDING)
-                .values(values)
-            )
-
-        params = {"last_error": error, "status": status, "b_key": key}
-        if retry_at is not None:
-            params["next_attempt_at"] = retry_at
-        self._run(("fail", retry_at is not None), build, params)
-
-    # ------------------------------------------------------------------ customers, counters
-
-    def contact_owners(self, contacts: Sequence[tuple[str, str]]) -> list[str | None]:
-        def build() -> Any:
-            return sa.select(contact_points.c.customer_id).where(
-                contact_points.c.channel == sa.bindparam("channel"),
-                contact_points.c.address == sa.bindparam("address"),
-            )
-
-        owners: list[str | None] = []
-        for channel, address in contacts:
-            found = self._run(("owner",), build, {"channel": channel, "address": address}).scalar()
-            owners.append(None if found is None else str(found))
-        return owners
-
-    def put_customer(
-        self, customer_id: str, data: str, contacts: Sequence[tuple[str, str]]
-    ) -> None:
-        recorder = self._recorder
-        self._run(
-            ("release contacts",),
-            lambda: contact_points.delete().where(
-                contact_points.c.customer_id == sa.bindparam("b_customer_id")
-            ),
-            {"b_customer_id": customer_id},
-        )
-        self.put("customers", {"id": customer_id, "data": data})
-        rows = [
-            {"channel": channel, "address": address, "customer_id": customer_id}
-            for channel, address in sorted(set(contacts))
-        ]
-        if rows:
-            columns = ("channel", "address", "customer_id")
-            self._run_each(
-                ("put", "contact_points", columns),
-                lambda: recorder._upsert("contact_points", columns),
-                rows,
-            )
-
-    def count(self, name: str, *, add: int = 0, at_least: int = 0) -> int:
-        value = counters.c.value
-        if add or at_least:
-            added = value + sa.bindparam("add") if add else value
-            if not at_least:
-                raised: Any = added
-            elif not add:
-                raised = sa.bindparam("at_least")
-            else:
-                raised = sa.case(
-                    (added >= sa.bindparam("at_least"), added), else_=sa.bindparam("at_least")
-                )
-
-            def build() -> Any:
-                statement = counters.update().where(counters.c.name == sa.bindparam("b_name"))
-                if not add:  # a counter already past it is neither written nor locked
-                    statement = statement.where(value < sa.bindparam("at_least"))
-                return statement.values(value=raised)
-
-            params = {"b_name": name, "add": add, "at_least": at_least}
-            self._run(("count", bool(add), bool(at_least)), build, params)
-        found = self._run(
-            ("counter",),
-            lambda: sa.select(value).where(counters.c.name == sa.bindparam("b_name")),
-            {"b_name": name},
-        ).scalar()
-        if found is None:
-            raise AftersalesError(f"no counter {name!r}")
-        return int(found)
-
-    def put(self, table: str, row: Mapping[str, Any]) -> None:
-        columns = tuple(row)
-        recorder = self._recorder
-        self._run(("put", table, columns), lambda: recorder._upsert(table, columns), row)

@@ -1,5 +1,6 @@
-"""The tables of :class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore`, built from the
-shared schema declaration, and the statements of the commit path, built once."""
+"""The tables of :class:`~aftersales.storage.recorder.SQLAlchemyRecorder` (so of
+:class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore`), built from the shared schema
+declaration."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
-from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 
 _ORDER_LOCK_SECONDS = 10
+WRITE_ORDER = {"messages": ("position", "ticket_id")}
+"""Tables whose rows keep the order they were written in a column (SQLite's rowid, which
+the other databases lack): the column, and the column whose rows it counts. A message is
+numbered one past the last of its ticket's; the ticket's own write (its version check)
+already serialises the writers of one ticket."""
 _PENDING: sa.ColumnClause[Any] = sa.literal_column("'pending'")
 _PARTIAL_INDEXES = ("postgresql", "sqlite")
 """Databases with partial indexes (``CREATE INDEX ... WHERE``)."""
@@ -109,31 +114,8 @@ def _create_index(conn: Connection, name: str) -> None:
     index.create(conn, checkfirst=True)
 
 
-# Statements of the commit path, built once: building expressions per call costs more
-# than the database round trips they make.
-_INSERT_TICKET = tickets.insert()
-_UPDATE_TICKET = (
-    tickets.update()
-    .where(tickets.c.id == sa.bindparam("b_id"), tickets.c.version == sa.bindparam("b_version"))
-    .values({name: sa.bindparam(name) for name in codec.TICKET_COLUMNS})
-)
-_INSERT_EVENT = events.insert()
-_INSERT_CASE = cases.insert()
-_UPDATE_CASE, _UPDATE_CASE_TERMS = (
-    cases.update()
-    .where(cases.c.id == sa.bindparam("b_id"), cases.c.version == sa.bindparam("b_version"))
-    .values({name: sa.bindparam(name) for name in names})
-    for names in (codec.CASE_COLUMNS, (*codec.CASE_COLUMNS, "terms"))
-)
-_INSERT_MESSAGE = messages.insert()
-_INSERT_OUTBOX = outbox.insert()
-_ACKNOWLEDGE = (
+_ACKNOWLEDGE_ONE = (  # rendered once (see _render): constants in SQL, not as parameters
     outbox.update()
-    .where(outbox.c.key.in_(sa.bindparam("keys", expanding=True)), outbox.c.status == "pending")
-    .values(status="delivered", delivered_at=sa.bindparam("at"), lease_until=None)
-)
-_ACKNOWLEDGE_ONE = (  # the usual case, the one notification of the change before
-    outbox.update()  # pre-rendered (see _render): constants in SQL, not as parameters
     .where(outbox.c.key == sa.bindparam("key"), outbox.c.status == _PENDING)
     .values(
         status=sa.literal_column("'delivered'"),
