@@ -16,7 +16,10 @@ Where the dialects differ:
   :class:`~aftersales.StorageError`;
 - insert or replace: ``ON CONFLICT ... DO UPDATE`` (PostgreSQL, SQLite),
   ``ON DUPLICATE KEY UPDATE`` (MariaDB, MySQL);
-- ``hold`` keys: see :meth:`SQLAlchemyRecorder.atomically`.
+- ``hold`` keys: see :meth:`SQLAlchemyRecorder.atomically`;
+- the order rows were written in, which orders ties: SQLite's rowid has no match on the
+  other databases, so a message is numbered in its ``position`` column, one past its
+  ticket's last (:data:`~aftersales.storage._sqlalchemy.tables.WRITE_ORDER`).
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ class SQLAlchemyRecorder:
     """Rows in PostgreSQL, MariaDB/MySQL or SQLite through SQLAlchemy 2 Core (PostgreSQL,
     MariaDB and SQLite are tested). Takes a URL or your app's
     :class:`sqlalchemy.engine.Engine`, with the engine options of
-    :class:`~aftersales.SQLAlchemyStore`.
+    :func:`sqlalchemy.create_engine`; opens the database, creating or upgrading its
+    schema, and refuses any other database before connecting.
 
     >>> from aftersales.storage.recorder import RecordStore
     >>> store = RecordStore(SQLAlchemyRecorder("sqlite://"))
@@ -150,8 +154,8 @@ class SQLAlchemyRecorder:
         self.engine.dispose()
 
     def _lock(self, conn: Connection, key: str) -> None:
-        """PostgreSQL: the advisory lock :class:`~aftersales.SQLAlchemyStore` takes for
-        the same key, held until the transaction ends."""
+        """PostgreSQL: an advisory lock on the key (for an order, the one SQLAlchemyStore
+        took before it ran on this recorder), held until the transaction ends."""
         self.execute(
             conn,
             ("lock",),
