@@ -10,15 +10,15 @@ import importlib
 import logging
 import re
 import unicodedata
-from functools import cache
-from pathlib import Path
 from typing import Any
+
+from aftersales.routing._t2s import translation
 
 __all__ = ["MISSING_EXTRA", "Analyzer", "has_cjk", "normalise", "require_search_packages"]
 
 MISSING_EXTRA = 'the knowledge-base search needs the kb extra: pip install "aftersales[kb]"'
 
-_PACKAGES = ("bm25s", "jieba", "numpy", "opencc", "Stemmer")
+_PACKAGES = ("bm25s", "jieba", "numpy", "Stemmer")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # Runs of Chinese characters, and of latin letters and digits (model numbers, "30 days").
@@ -57,27 +57,14 @@ def has_cjk(text: str) -> bool:
     return _CJK.search(text) is not None
 
 
-@cache
-def _to_simplified() -> dict[int, str]:
-    """Traditional characters to simplified ones, from OpenCC's character table (the
-    first simplified form of each; phrases are left to the segmenter)."""
-    opencc = require_search_packages()["opencc"]
-    table: dict[int, str] = {}
-    path = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        traditional, _, simplified = line.partition("\t")
-        if len(traditional) == 1 and simplified and simplified[0] != traditional:
-            table[ord(traditional)] = simplified.split()[0]
-    return table
-
-
 def normalise(text: str) -> str:
-    """Full width to half width (NFKC), lower case, traditional characters to simplified."""
+    """Full width to half width (NFKC), lower case, traditional characters to simplified
+    (the rule classifier's table, generated from OpenCC's dictionaries)."""
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     text = text.lower()
     if not text.isascii():
-        text = text.translate(_to_simplified())
+        text = text.translate(translation())
     return text
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from pathlib import Path
+
+from aftersales.routing._t2s import translation
 
 __all__ = ["MAX_TEXT", "fold_table", "ngrams", "normalise"]
 
@@ -68,34 +69,10 @@ def ngrams(clean: str) -> list[str]:
 
 
 def fold_table() -> dict[int, str]:
-    """Traditional to simplified Chinese, one character for one, from the dictionaries of
-    OpenCC that come with the ``ml`` extra (opencc-python-reimplemented).
+    """Traditional to simplified Chinese, one character for one: the rule classifier's
+    table (generated from OpenCC's dictionaries, see :mod:`aftersales.routing._t2s`).
 
     The table is stored in the model file, so a loaded model folds text exactly as it did
-    when it was trained, with or without OpenCC installed.
+    when it was trained, whatever table a later version ships.
     """
-    import opencc  # type: ignore[import-untyped]
-
-    folder = Path(opencc.__file__).parent / "dictionary"
-    variants: dict[str, str] = {}
-    for name in ("TWVariantsRev.txt", "HKVariantsRev.txt"):
-        variants.update(_single_characters(folder / name))
-    to_simplified = _single_characters(folder / "TSCharacters.txt")
-    table: dict[int, str] = {}
-    for char in sorted(set(variants) | set(to_simplified)):
-        standard = variants.get(char, char)
-        simplified = to_simplified.get(standard, standard)
-        if simplified != char:
-            table[ord(char)] = simplified
-    return table
-
-
-def _single_characters(path: Path) -> dict[str, str]:
-    """One OpenCC text dictionary's single characters, each to its first candidate."""
-    mapping = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        source, _, targets = line.partition("\t")
-        candidates = targets.split()
-        if len(source) == 1 and candidates and len(candidates[0]) == 1:
-            mapping[source] = candidates[0]
-    return mapping
+    return dict(translation())

@@ -139,7 +139,7 @@ def train_classifier(
     have one. Deterministic: the same rows and options give the same model.
     InvalidInput when the rows cannot train a model.
     """
-    _require("numpy", "sklearn", "opencc")
+    _require("numpy", "sklearn")
     from aftersales.routing._model_train import TrainingOptions, fit
 
     texts: list[str] = []
