@@ -214,3 +214,33 @@ def test_searching_while_another_thread_publishes_sees_whole_builds_only(
         thread.join()
     assert failures == []
     assert kb.suggest("when will my refund arrive")[0].article.is_published
+
+
+def test_an_article_published_while_the_index_is_first_built_is_suggested() -> None:
+    import threading
+
+    from aftersales.knowledge import MemoryArticleStore
+
+    class StoreReadWhileAnotherThreadPublishes(MemoryArticleStore):
+        publish_during_read: object = None
+
+        def all(self) -> list:  # type: ignore[type-arg]
+            snapshot = super().all()  # the index's first read of the store...
+            publish, self.publish_during_read = self.publish_during_read, None
+            if callable(publish):  # ...while another thread publishes
+                worker = threading.Thread(target=publish)
+                worker.start()
+                worker.join()
+            return snapshot
+
+    store = StoreReadWhileAnotherThreadPublishes()
+    kb = KnowledgeBase(store)
+    article = kb.write(
+        language="en",
+        category="account",
+        editor="e",
+        title="Forgot password",
+        body="Press Forgot password on the sign-in page.",
+    )
+    store.publish_during_read = lambda: kb.publish(article.id, by="e")
+    assert [s.article.id for s in kb.suggest("forgot my password")] == [article.id]

@@ -277,3 +277,38 @@ def test_the_hand_over_note_says_so_when_the_offered_article_is_gone(
     elsewhere.hand_over(ticket.id, "人工")
     note = desk.messages(ticket.id, include_internal=True)[-1].body
     assert note.startswith("Self-service offered “(article no longer in the knowledge base)”")
+
+
+def test_a_tutorial_with_more_steps_than_a_message_holds_is_offered_with_the_first_ones(
+    desk: Desk, kb: KnowledgeBase
+) -> None:
+    steps = [f"Step {n}: " + "descale the kettle. " * 95 for n in range(1, 81)]
+    kb.approve(
+        kb.write(
+            language="en", category="product_inquiry", kind="tutorial", editor="li.wei",
+            title="Descaling the kettle", body="Descaling the kettle, step by step.",
+            steps=steps,
+        ),
+        by="li.wei",
+    )  # fmt: skip
+    bot = SelfService(desk, kb)
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="descaling the kettle")
+    assert bot.offer(ticket.id) is not None
+    body = desk.messages(ticket.id)[0].body
+    assert "1. Step 1: descale" in body and "more steps in the article)" in body
+    assert len(body) < 20_000
+
+
+def test_a_long_hand_over_is_routed_on_its_opening_and_quoted_in_part(
+    store: Store, clock: FrozenClock, kb: KnowledgeBase
+) -> None:
+    desk = Desk(store, clock=clock, classifier=RuleClassifier())
+    bot = SelfService(desk, kb)
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="你好", route=False)
+    bot.offer(ticket.id)
+    words = "我要退款，钱退回原卡。" + "嗯" * 30_000
+    handed = bot.hand_over(ticket.id, words)
+    assert (handed.status, handed.category) == ("classified", "return_refund")
+    customer, note = desk.messages(ticket.id, include_internal=True)[-2:]
+    assert customer.body == words
+    assert len(note.body) < 3_000

@@ -357,3 +357,12 @@ def test_bad_extra_text_for_routing_is_refused_and_changes_nothing(more_text: ob
     with pytest.raises(InvalidInput, match="more_text"):
         desk.route(ticket.id, more_text=more_text)  # type: ignore[arg-type]
     assert desk.get(ticket.id) == ticket
+
+
+def test_what_the_customer_said_since_counts_even_after_a_long_description() -> None:
+    desk = Desk(clock=FrozenClock(NOW), classifier=RuleClassifier(), routing=_config())
+    ticket = desk.open_ticket(
+        customer="c-1", channel="app", subject="Hello", description="um " * 10_000, route=False
+    )
+    routed = desk.route(ticket.id, more_text="I want a refund for the blender I ordered")
+    assert routed.category == "return_refund"

@@ -3,6 +3,7 @@ published ones for a customer's message."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ class KnowledgeBase:
         self.store: ArticleStore = MemoryArticleStore() if store is None else store
         self.clock: Clock = SystemClock() if clock is None else clock
         self._index: ArticleIndex | None = None
+        self._index_lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading
 
@@ -207,11 +209,20 @@ class KnowledgeBase:
     def index(self) -> ArticleIndex:
         """The search index of the published articles, built on first use (``kb`` extra)
         and kept up to date with this knowledge base's changes (see :meth:`refresh`)."""
-        if self._index is None:
+        index = self._index
+        if index is None:
             from aftersales.knowledge.search import ArticleIndex
 
-            self._index = ArticleIndex(self.store.all())
-        return self._index
+            with self._index_lock:
+                index = self._index
+                if index is None:
+                    # published first, filled after: a change made meanwhile by another
+                    # thread reaches the index through _changed, and the older copy read
+                    # here does not undo it (the index keeps the newest revision)
+                    index = self._index = ArticleIndex()
+                    for article in self.store.all():
+                        index.update(article)
+        return index
 
     def suggest(
         self,

@@ -82,6 +82,7 @@ class ArticleIndex:
         self._np: Any = packages["numpy"]
         self._analyzer = analyzer or _shared_analyzer()
         self._published: dict[str, Article] = {}
+        self._revisions: dict[str, int] = {}
         self._stale = True
         self._changes = threading.Lock()  # held briefly: the published set and staleness
         self._building = threading.Lock()  # one rebuild at a time: it owns the caches below
@@ -96,8 +97,12 @@ class ArticleIndex:
         return len(self._published)
 
     def update(self, article: Article) -> None:
-        """Take ``article`` as it now is: indexed when published, dropped otherwise."""
+        """Take ``article`` as it now is: indexed when published, dropped otherwise. An
+        older revision than one already taken is ignored (a slow reader's copy)."""
         with self._changes:
+            if article.revision < self._revisions.get(article.id, 0):
+                return
+            self._revisions[article.id] = article.revision
             if article.is_published:
                 self._published[article.id] = article
             else:

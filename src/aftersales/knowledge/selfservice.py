@@ -37,6 +37,7 @@ from aftersales.knowledge.articles import Article, Language
 from aftersales.knowledge.base import KnowledgeBase
 from aftersales.knowledge.tokens import has_cjk
 from aftersales.models import AuthorRole, Channel, MessageKind, Severity, StatusCategory, Ticket
+from aftersales.routing.classify import MAX_TEXT
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -57,6 +58,11 @@ SELF_SERVED_PREFIX = "Self-served: "
 
 _REFERENCE = re.compile(r"\[kb:(\S+) v(\d+) confidence (\d\.\d\d)\]\Z")
 _EXCERPT = 1_500
+_STEPS = 12_000
+"""Characters of a tutorial's steps an offer quotes (an offer stays far below a message's
+100,000; the customer opens the article for the rest)."""
+_NOTE_QUOTE = 2_000
+"""Characters of the customer's words the hand-over note quotes."""
 _QUESTION = {
     Language.EN: "Did this solve your problem? Reply yes, or ask for a person.",
     Language.ZH: "这解决了您的问题吗？请回复“是”，或要求转人工客服。",
@@ -276,7 +282,8 @@ class SelfService:
         )
         ticket = desk.get(ticket.id)
         if ticket.status == "new" and desk.classifier is not None:
-            ticket = desk.route(ticket.id, more_text=words)
+            # a classifier reads the opening of a text; the message keeps all of it
+            ticket = desk.route(ticket.id, more_text=words[:MAX_TEXT])
         return ticket
 
     # ---------------------------------------------------------------- reporting
@@ -362,7 +369,15 @@ def _offer_text(article: Article, confidence: float) -> str:
     body = article.body
     if len(body) > _EXCERPT:
         body = body[:_EXCERPT].rstrip() + "…"
-    steps = [f"{number}. {step}" for number, step in enumerate(article.steps, start=1)]
+    steps: list[str] = []
+    room = _STEPS
+    for number, step in enumerate(article.steps, start=1):
+        line = f"{number}. {step}"
+        if len(line) > room:
+            steps.append(f"… ({len(article.steps) - number + 1} more steps in the article)")
+            break
+        steps.append(line)
+        room -= len(line)
     return "\n\n".join(
         (
             article.title,
@@ -375,6 +390,8 @@ def _offer_text(article: Article, confidence: float) -> str:
 
 
 def _hand_over_note(knowledge: KnowledgeBase, offers: list[Offer], words: str) -> str:
+    if len(words) > _NOTE_QUOTE:  # the customer's message holds them all
+        words = words[:_NOTE_QUOTE] + "…"
     if not offers:
         return f"The customer asked for a person before any self-service answer: {words}"
     offer = offers[-1]

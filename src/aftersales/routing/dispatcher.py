@@ -93,7 +93,9 @@ class Dispatcher:
             if contacts is None:
                 contacts = max(self.tickets.count(customer_id=ticket.customer_id, limit=100) - 1, 0)
             result = self.classifier.classify(
-                f"{ticket.subject}\n{ticket.description}\n{more_text}".rstrip("\n"),
+                # what was said since goes before the description: a classifier reads
+                # a bounded opening, and a long description would push it out
+                "\n".join(part for part in (ticket.subject, more_text, ticket.description) if part),
                 InquiryContext(
                     channel=ticket.channel, customer_tier=tier, previous_contacts=contacts
                 ),

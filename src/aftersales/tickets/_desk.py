@@ -21,7 +21,7 @@ from aftersales.models import (
     Priority,
     Ticket,
 )
-from aftersales.routing.classify import Classifier
+from aftersales.routing.classify import MAX_TEXT, Classifier
 from aftersales.routing.dispatcher import Dispatcher
 from aftersales.storage import TicketQuery
 from aftersales.tickets._commands import TicketCommands
@@ -155,7 +155,7 @@ class TicketFace(TicketShortcuts, TicketReads):
         queued on its team and assigned by :meth:`drain_queue` when capacity frees.
         ``more_text``, what the customer said since they opened it (e.g. on turning down a
         self-service answer), is classified with its subject and description."""
-        more = "" if more_text is None else check_text("more_text", more_text, 20_000)
+        more = "" if more_text is None else check_text("more_text", more_text, MAX_TEXT)
         return self._dispatcher.route(ticket_id, previous_contacts, more)
 
     def drain_queue(self) -> tuple[str, ...]:
