@@ -278,3 +278,24 @@ def test_refresh_shows_what_another_process_published_in_a_shared_store(
     assert len(reader.suggest("refund working days")) == 1
     reader.store.close()
     writer.store.close()
+
+
+def test_an_article_store_creating_the_desks_file_keeps_it_private(tmp_path: Path) -> None:
+    import stat
+
+    from aftersales import SQLiteStore
+
+    path = tmp_path / "shared.db"
+    SQLiteArticleStore(path)
+    SQLiteStore(path).close()
+    for made in tmp_path.iterdir():  # the database and its -wal and -shm files
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600, made.name
+
+
+@pytest.mark.parametrize("mode", [True, 0o1777, "0o600"])
+def test_an_article_store_refuses_a_file_mode_that_is_not_permission_bits(
+    tmp_path: Path, mode: object
+) -> None:
+    with pytest.raises(InvalidInput, match="file_mode"):
+        SQLiteArticleStore(tmp_path / "kb.db", file_mode=mode)  # type: ignore[arg-type]
+    assert not (tmp_path / "kb.db").exists()

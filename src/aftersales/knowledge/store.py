@@ -7,14 +7,16 @@ A store knows records, not search: the knowledge base rebuilds its index from
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from os import PathLike
 from typing import Protocol, runtime_checkable
 
-from aftersales.exceptions import ConcurrencyError, StorageError
+from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput, StorageError
 from aftersales.knowledge.articles import Article
+from aftersales.storage._sqlite.connection import _create_file as create_file
 
 __all__ = ["ArticleStore", "MemoryArticleStore", "SQLiteArticleStore"]
 
@@ -92,15 +94,27 @@ class SQLiteArticleStore:
 
     The version check is inside the UPDATE, so two knowledge bases on one file cannot
     overwrite each other's edits. It may share a file with a desk's
-    :class:`~aftersales.SQLiteStore`: its one table is ``kb_articles``.
+    :class:`~aftersales.SQLiteStore`: its one table is ``kb_articles``. A new file is
+    created with ``file_mode`` (default ``0o600``, as the desk's store creates its own:
+    the file may hold the desk's customer data too).
     """
 
-    def __init__(self, path: str | PathLike[str] = "aftersales.db") -> None:
+    def __init__(
+        self, path: str | PathLike[str] = "aftersales.db", *, file_mode: int = 0o600
+    ) -> None:
+        if isinstance(file_mode, bool) or not isinstance(file_mode, int) or file_mode & ~0o777:
+            raise InvalidInput(
+                "SQLiteArticleStore",
+                [FieldError(("file_mode",), "must be permission bits, such as 0o600 or 0o640")],
+            )
         try:
-            self._connection = sqlite3.connect(path, check_same_thread=False)
+            name = os.fspath(path)
+            if name not in ("", ":memory:") and not name.startswith("file:"):
+                create_file(name, file_mode)
+            self._connection = sqlite3.connect(name, check_same_thread=False)
             with self._connection:
                 self._connection.execute(_SCHEMA)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError, TypeError, ValueError) as error:
             raise StorageError(f"cannot open the article store at {path!s}: {error}") from None
         self._lock = threading.Lock()
 
