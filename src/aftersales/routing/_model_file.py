@@ -9,8 +9,11 @@ A model is a folder of two files:
   ``severity_bias``), read with ``allow_pickle=False``.
 
 Loading checks every field, type and shape before anything is used, and bounds the size
-of what it reads; a file that fails raises :class:`~aftersales.exceptions.InvalidInput`
-naming the field. Nothing in either file is ever executed.
+of what it reads: each array's ``.npy`` header (its dtype and shape) is read and checked
+against the model's fields and against the bytes the archive holds before numpy is asked
+to load it, so a header declaring a huge array is refused before any memory is taken for
+it. A file that fails raises :class:`~aftersales.exceptions.InvalidInput` naming the field.
+Nothing in either file is ever executed.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models.ticket import Severity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -112,24 +117,25 @@ def load(folder: Path) -> ModelParameters:
         errors.append(FieldError(("vocabulary",), "has an n-gram twice"))
     if len(set(severity_labels)) != len(severity_labels):
         errors.append(FieldError(("severity_labels",), "has a label twice"))
+    unknown = [s for s in severity_labels if s not in Severity._value2member_map_]
+    if unknown:
+        known = ", ".join(level.value for level in Severity)
+        errors.append(
+            FieldError(("severity_labels",), f"{unknown[0]!r} is not a severity ({known})")
+        )
     if errors:
         raise InvalidInput("model file", errors)
-    arrays = _read_arrays(folder / ARRAYS_NAME)
     features = len(vocabulary)
-    expected = {
-        "idf": (features,),
-        "weights": (features, len(labels)),
-        "bias": (len(labels),),
-        "severity_weights": (features, len(severity_labels)),
-        "severity_bias": (len(severity_labels),),
-    }
-    for name, shape in expected.items():
-        if arrays[name].shape != shape:
-            errors.append(
-                FieldError((name,), f"has shape {arrays[name].shape}, the model needs {shape}")
-            )
-    if errors:
-        raise InvalidInput("model file", errors)
+    arrays = _read_arrays(
+        folder / ARRAYS_NAME,
+        {
+            "idf": (features,),
+            "weights": (features, len(labels)),
+            "bias": (len(labels),),
+            "severity_weights": (features, len(severity_labels)),
+            "severity_bias": (len(severity_labels),),
+        },
+    )
     return ModelParameters(
         labels=labels,
         vocabulary=vocabulary,
@@ -195,40 +201,84 @@ def _number(
     return float(value)
 
 
-def _read_arrays(path: Path) -> dict[str, FloatArray]:
+def _read_arrays(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, FloatArray]:
+    """The arrays of the npz at ``path``, each of the shape ``shapes`` gives it."""
     import numpy as np
 
     try:
         with zipfile.ZipFile(path) as archive:
-            sizes = {info.filename: info.file_size for info in archive.infolist()}
+            members = {info.filename: info for info in archive.infolist()}
+            if sum(info.file_size for info in members.values()) > MAX_ARRAY_BYTES:
+                _refuse((ARRAYS_NAME,), f"holds more than {MAX_ARRAY_BYTES} bytes")
+            missing = [name for name in ARRAYS if f"{name}.npy" not in members]
+            if missing:
+                _refuse((ARRAYS_NAME,), f"lacks the arrays {', '.join(missing)}")
+            errors = [
+                error
+                for name in ARRAYS
+                for error in _check_header(archive, members[f"{name}.npy"], name, shapes[name])
+            ]
+            if errors:
+                raise InvalidInput("model file", errors)
     except FileNotFoundError:
         raise InvalidInput(
             "model file", [FieldError((ARRAYS_NAME,), f"not found in {path.parent}", "missing")]
         ) from None
-    except (OSError, zipfile.BadZipFile) as error:
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as error:
+        # zlib.error: corrupt compressed data; NotImplementedError: an unknown compression
         raise InvalidInput(
             "model file", [FieldError((ARRAYS_NAME,), f"is not an npz archive: {error}")]
         ) from None
-    if sum(sizes.values()) > MAX_ARRAY_BYTES:
-        _refuse((ARRAYS_NAME,), f"holds more than {MAX_ARRAY_BYTES} bytes")
-    missing = [name for name in ARRAYS if f"{name}.npy" not in sizes]
-    if missing:
-        _refuse((ARRAYS_NAME,), f"lacks the arrays {', '.join(missing)}")
     arrays: dict[str, FloatArray] = {}
     try:
         with np.load(path, allow_pickle=False) as archive:
             for name in ARRAYS:
                 array = archive[name]
-                if array.dtype.kind != "f":
-                    _refuse((name,), f"must hold floating-point numbers, not {array.dtype}")
                 if not np.all(np.isfinite(array)):
                     _refuse((name,), "holds a value that is not a finite number")
                 arrays[name] = np.ascontiguousarray(array, dtype=np.float64)
     except InvalidInput:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as error:
         # numpy raises ValueError for an array that would need pickle to read
         raise InvalidInput(
             "model file", [FieldError((ARRAYS_NAME,), f"cannot be read: {error}")]
         ) from None
     return arrays
+
+
+def _check_header(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, shape: tuple[int, ...]
+) -> list[FieldError]:
+    """What is wrong with the ``.npy`` header of ``member``: numpy allocates the shape a
+    header declares before it reads the data, so the shape must be the model's and the
+    data must be exactly as long as the shape says."""
+    import numpy as np
+
+    readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    try:
+        with archive.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            if version not in readers:
+                return [FieldError((name,), f"has an npy header of version {version}")]
+            declared, _, dtype = readers[version](handle)
+            data_bytes = member.file_size - handle.tell()
+    except (ValueError, TypeError, SyntaxError) as error:
+        # read_magic and the header readers raise ValueError for a malformed header
+        return [FieldError((name,), f"has an unreadable npy header: {error}")]
+    if dtype.kind != "f":
+        return [FieldError((name,), f"must hold floating-point numbers, not {dtype}")]
+    if tuple(declared) != shape:
+        return [FieldError((name,), f"has shape {tuple(declared)}, the model needs {shape}")]
+    if math.prod(shape) * dtype.itemsize != data_bytes:
+        return [
+            FieldError(
+                (name,),
+                f"declares {math.prod(shape) * dtype.itemsize} bytes of data but holds "
+                f"{data_bytes}",
+            )
+        ]
+    return []

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.routing._model_features import fold_table, ngrams, normalise
 from aftersales.routing._model_file import ModelParameters
 
@@ -35,24 +36,50 @@ __all__ = ["TrainingOptions", "fit"]
 OTHER = "other"
 
 
+def _within(low: float, high: float, *, whole: bool = False, above: bool = False) -> Any:
+    """An attrs validator: InvalidInput unless the value is a number (a whole number when
+    ``whole``) from ``low`` (excluded when ``above``) to ``high``."""
+
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        kinds = (int,) if whole else (int, float)
+        ok = (
+            isinstance(value, kinds)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and (low < value if above else low <= value)
+            and value <= high
+        )
+        if not ok:
+            kind = "a whole number" if whole else "a number"
+            bound = f"above {low}" if above else f"from {low}"
+            raise InvalidInput(
+                "training options",
+                [FieldError((attribute.name,), f"must be {kind} {bound} to {high}, not {value!r}")],
+            )
+
+    return check
+
+
 @attrs.frozen
 class TrainingOptions:
-    """How a model is trained; the defaults are the ones the evaluation measured."""
+    """How a model is trained; the defaults are the ones the evaluation measured.
+    InvalidInput on construction when a field is out of its range."""
 
-    regularisation: float = 3.0
-    """Inverse regularisation strength ``C`` of the linear models (chosen on the training
-    splits' out-of-fold accuracy: 0.3, 1 and 3 were tried)."""
-    min_count: int = 1
+    regularisation: float = attrs.field(default=3.0, validator=_within(0, 1e6, above=True))
+    """Inverse regularisation strength ``C`` of the linear models, above 0 (chosen on the
+    training splits' out-of-fold accuracy: 0.3, 1 and 3 were tried)."""
+    min_count: int = attrs.field(default=1, validator=_within(1, 2**31, whole=True))
     """An n-gram is kept when at least this many training rows contain it."""
-    folds: int = 3
+    folds: int = attrs.field(default=3, validator=_within(2, 100, whole=True))
     """Folds of the out-of-fold scores that calibration and abstention are fitted on."""
-    max_false_positive: float = 0.05
+    max_false_positive: float = attrs.field(default=0.05, validator=_within(0, 1))
     """Out-of-scope rows (gold ``other``) the threshold may let into a category, at most."""
-    urgent_recall: float = 0.85
+    urgent_recall: float = attrs.field(default=0.85, validator=_within(0, 1))
     """Out-of-fold recall the severity head aims at for ``critical`` and ``high``: their
     scores are raised until it is reached (a missed emergency costs more than a false
     alarm), by at most ``MAX_URGENT_LIFT``."""
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=_within(0, 2**32 - 1, whole=True))
+    """Seed of the folds and the linear models (scikit-learn takes 0 to 2**32 - 1)."""
 
 
 def fit(
@@ -66,6 +93,17 @@ def fit(
 
     fold = fold_table()
     documents = [ngrams(normalise(text, fold)) for text in texts]
+    if not any(documents):
+        raise InvalidInput(
+            "training data",
+            [
+                FieldError(
+                    ("rows",),
+                    "no row holds a letter, digit or CJK character to learn from "
+                    "(empty, punctuation or emoji only)",
+                )
+            ],
+        )
     labels = sorted(set(categories))
     target = np.array([labels.index(c) for c in categories])
     oof = _out_of_fold_scores(documents, target, len(labels), options)

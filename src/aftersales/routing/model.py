@@ -28,24 +28,29 @@ from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models.ticket import Severity
 from aftersales.routing._model_features import ngrams, normalise
 from aftersales.routing._model_file import ModelParameters, load, save
+from aftersales.routing._model_train import TrainingOptions
 from aftersales.routing.classify import Classification, Classifier, InquiryContext
 
 if TYPE_CHECKING:
-    from aftersales.routing._model_train import TrainingOptions
     from aftersales.routing.classify import RuleClassifier
 
 __all__ = [
     "MISSING_EXTRA",
     "CombinedClassifier",
+    "Fit",
     "LabelledRow",
     "ModelClassifier",
+    "Row",
     "SeverityFrom",
+    "TrainingOptions",
+    "labelled_rows",
     "read_rows",
     "train_classifier",
 ]
 
 MISSING_EXTRA = 'the trained classifier needs the ml extra: pip install "aftersales[ml]"'
 SeverityFrom = Literal["model", "rules", "max"]
+_SEVERITY_FROM = ("model", "rules", "max")
 """Where a classification's severity comes from: the model's severity head (the default;
 the rules when the model has none), the rules, or the higher of the two."""
 _RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
@@ -64,22 +69,109 @@ def _require(*modules: str) -> None:
         raise ImportError(MISSING_EXTRA) from error
 
 
+Fit = Literal["direct", "analog", "none"]
+"""How well a row's label fits its text, as the Bitext files grade it: ``direct`` (the same
+meaning), ``analog`` (close, scored only leniently) or ``none`` (no after-sales
+counterpart: the answer is ``other`` and the row is out of scope)."""
+_FITS = ("direct", "analog", "none")
+
+
+def _refuse_row(field: str, message: str) -> InvalidInput:
+    return InvalidInput("labelled row", [FieldError((field,), message)])
+
+
+def _severity(value: Severity | str | None) -> Severity | None:
+    if value is None or isinstance(value, Severity):
+        return value
+    if isinstance(value, str) and value in Severity._value2member_map_:
+        return Severity(value)
+    known = ", ".join(level.value for level in Severity)
+    raise _refuse_row("severity", f"unknown severity {value!r} ({known}, or none)")
+
+
+def _check_text(_row: object, _field: object, value: str) -> None:
+    if not isinstance(value, str):
+        raise _refuse_row("text", "must be a string")
+
+
+def _check_category(_row: object, _field: object, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise _refuse_row("category", "must be a non-empty string")
+
+
+def _check_fit(_row: object, _field: object, value: Fit | None) -> None:
+    if value is not None and value not in _FITS:
+        raise _refuse_row("fit", f"must be one of {', '.join(_FITS)} or None, not {value!r}")
+
+
 @attrs.frozen
 class LabelledRow:
-    """One labelled message: text, category, severity (optional) and how well the label
-    fits (``direct``; ``analog`` rows are scored leniently, ``none`` rows are out of scope
-    and their answer is ``other``)."""
+    """One labelled message: text, category, severity (optional; a severity's name reads
+    too) and, when the data grades it, how well the label fits (:data:`Fit`).
 
-    text: str
-    category: str
-    severity: Severity | None = None
-    fit: str = "direct"
+    Without a fit (``None``, a set that does not grade it) the row counts as ``direct``,
+    and it is out of scope when its category is ``other``. With one, only ``none`` rows
+    are out of scope, as Bitext's scoring rules have it. InvalidInput on construction
+    when a field is unusable."""
+
+    text: str = attrs.field(validator=_check_text)
+    category: str = attrs.field(validator=_check_category)
+    severity: Severity | None = attrs.field(default=None, converter=_severity)
+    fit: Fit | None = attrs.field(default=None, validator=_check_fit)
+
+    @property
+    def graded(self) -> Fit:
+        """The row's fit, ``direct`` when the data does not grade it."""
+        return self.fit or "direct"
+
+    @property
+    def out_of_scope(self) -> bool:
+        """Whether the row has no after-sales meaning: a ``none`` row, or an ``other``
+        row of a set that does not grade fit."""
+        return self.fit == "none" if self.fit else self.category == "other"
 
 
-def read_rows(path: Path) -> list[LabelledRow]:
+Row = LabelledRow | tuple[str, str] | tuple[str, str, Severity | str | None]
+"""A row :func:`train_classifier` and :func:`~aftersales.routing.evaluation.evaluate`
+read: a :class:`LabelledRow` or a ``(text, category[, severity])`` tuple."""
+
+
+def labelled_rows(rows: Iterable[Row], what: str = "training data") -> list[LabelledRow]:
+    """``rows`` as :class:`LabelledRow` objects; InvalidInput naming each unusable row (a
+    string, a mapping, a tuple of another length or with a field of the wrong type)."""
+    result: list[LabelledRow] = []
+    errors: list[FieldError] = []
+    for number, row in enumerate(rows):
+        if isinstance(row, LabelledRow):
+            result.append(row)
+            continue
+        if not isinstance(row, (tuple, list)) or len(row) not in (2, 3):
+            errors.append(
+                FieldError(
+                    ("rows", number),
+                    "must be a LabelledRow or a (text, category[, severity]) tuple, "
+                    f"not {type(row).__name__}"
+                    + (f" of {len(row)} items" if isinstance(row, (tuple, list)) else ""),
+                )
+            )
+            continue
+        try:
+            result.append(LabelledRow(*row))
+        except InvalidInput as error:
+            errors.extend(
+                FieldError(("rows", number, *e.location), e.message) for e in error.errors
+            )
+    if errors:
+        raise InvalidInput(what, errors[:20])
+    return result
+
+
+def read_rows(path: Path | str) -> list[LabelledRow]:
     """The rows of a CSV with ``text`` and ``category`` (or ``aftersales_category``),
-    optionally ``severity`` and ``fit``; lines starting with ``#`` before the header are
-    notes. InvalidInput naming the file and line when a row is unusable."""
+    optionally ``severity`` and ``fit`` (an empty cell or no column: not graded); lines
+    starting with ``#`` before the header are notes. A ``none`` row's category becomes
+    ``other``. InvalidInput naming the file and line when a row is unusable."""
+    path = Path(path)
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             lines = list(handle)
@@ -105,12 +197,12 @@ def read_rows(path: Path) -> list[LabelledRow]:
             line = reader.line_num + skipped
             text, category = record.get("text"), record.get(label)
             severity = (record.get("severity") or "").strip()
-            fit = (record.get("fit") or "direct").strip()
+            fit = (record.get("fit") or "").strip() or None
             if not text or not category:
                 errors.append(FieldError((str(path), line), "text and category must not be empty"))
             elif severity and severity not in Severity._value2member_map_:
                 errors.append(FieldError((str(path), line), f"unknown severity {severity!r}"))
-            elif fit not in ("direct", "analog", "none"):
+            elif fit is not None and fit not in _FITS:
                 errors.append(FieldError((str(path), line), f"unknown fit {fit!r}"))
             else:
                 rows.append(
@@ -118,7 +210,7 @@ def read_rows(path: Path) -> list[LabelledRow]:
                         text,
                         "other" if fit == "none" else category.strip(),
                         Severity(severity) if severity else None,
-                        fit,
+                        cast("Fit | None", fit),
                     )
                 )
     except csv.Error as error:
@@ -129,47 +221,40 @@ def read_rows(path: Path) -> list[LabelledRow]:
 
 
 def train_classifier(
-    rows: Iterable[LabelledRow | tuple[str, str] | tuple[str, str, str | None]],
+    rows: Iterable[Row],
     options: TrainingOptions | None = None,
 ) -> ModelClassifier:
-    """Train a model on labelled rows (``LabelledRow`` or ``(text, category[, severity])``).
+    """Train a model on labelled rows (``LabelledRow`` or ``(text, category[, severity])``
+    tuples; anything else is refused, see :func:`labelled_rows`).
 
     Rows labelled ``other`` teach abstention: give it text that is not yours (the
     evaluation used CLINC150's and CrossWOZ's). Severity is learned from the rows that
     have one. Deterministic: the same rows and options give the same model.
-    InvalidInput when the rows cannot train a model.
+    InvalidInput when the rows cannot train a model (a malformed row, a category with one
+    row, fewer than two categories, no row with a character to learn from).
     """
     _require("numpy", "sklearn")
-    from aftersales.routing._model_train import TrainingOptions, fit
+    from aftersales.routing._model_train import fit
 
-    texts: list[str] = []
-    categories: list[str] = []
-    severities: list[str | None] = []
-    errors: list[FieldError] = []
-    for number, row in enumerate(rows):
-        if isinstance(row, LabelledRow):
-            text, category = row.text, row.category
-            severity: str | None = row.severity.value if row.severity else None
-        else:
-            text, category = row[0], row[1]
-            severity = row[2] if len(row) > 2 else None
-        if not isinstance(text, str) or not isinstance(category, str) or not category:
-            errors.append(FieldError(("rows", number), "text and category must be strings"))
-            continue
-        if severity is not None and severity not in Severity._value2member_map_:
-            errors.append(FieldError(("rows", number), f"unknown severity {severity!r}"))
-            continue
-        texts.append(text)
-        categories.append(category)
-        severities.append(severity)
-    if not errors:
-        errors.extend(_too_few(categories, "category"))
-        errors.extend(_too_few([s for s in severities if s], "severity"))
-        if len(set(categories)) < 2:
-            errors.append(FieldError(("rows",), "need rows of at least two categories"))
+    checked = labelled_rows(rows)
+    texts = [row.text for row in checked]
+    categories = [row.category for row in checked]
+    severities = [row.severity.value if row.severity else None for row in checked]
+    errors = _too_few(categories, "category") + _too_few([s for s in severities if s], "severity")
+    if len(set(categories)) < 2:
+        errors.append(FieldError(("rows",), "need rows of at least two categories"))
     if errors:
         raise InvalidInput("training data", errors[:20])
-    return ModelClassifier(fit(texts, categories, severities, options or TrainingOptions()))
+    try:
+        parameters = fit(texts, categories, severities, options or TrainingOptions())
+    except ValueError as error:
+        if isinstance(error, InvalidInput):
+            raise
+        # scikit-learn's refusals, e.g. a fold whose rows leave no n-gram (empty vocabulary)
+        raise InvalidInput(
+            "training data", [FieldError(("rows",), f"cannot train a model on them: {error}")]
+        ) from None
+    return ModelClassifier(parameters)
 
 
 @attrs.frozen
@@ -181,6 +266,11 @@ class _Forward:
     values: list[float]
     gathered: Any
     scores: list[float]
+
+
+def _check_inquiry(text: object) -> None:
+    if not isinstance(text, str):
+        raise InvalidInput("inquiry", [FieldError(("text",), "must be a string")])
 
 
 def _too_few(values: list[str], kind: str) -> list[FieldError]:
@@ -212,6 +302,22 @@ class ModelClassifier:
     ) -> None:
         import numpy as np
 
+        if severity not in _SEVERITY_FROM:
+            raise InvalidInput(
+                "classifier",
+                [
+                    FieldError(
+                        ("severity",),
+                        f"must be one of {', '.join(_SEVERITY_FROM)}, not {severity!r}",
+                    )
+                ],
+            )
+        unknown = [s for s in parameters.severity_labels if s not in Severity._value2member_map_]
+        if unknown:
+            raise InvalidInput(
+                "classifier",
+                [FieldError(("severity_labels",), f"{unknown[0]!r} is not a severity")],
+            )
         self.parameters = parameters
         self.severity = severity
         self._rules = rules
@@ -256,14 +362,15 @@ class ModelClassifier:
         return dict(self.parameters.summary)
 
     def probabilities(self, text: str) -> dict[str, float]:
-        """The calibrated probability of each category for ``text``."""
+        """The calibrated probability of each category for ``text``; InvalidInput when
+        ``text`` is not a string."""
+        _check_inquiry(text)
         forward = self._forward(text)
         scores = forward.scores if forward else self._bias.tolist()
         return dict(zip(self._labels, self._softmax(scores), strict=False))
 
     def classify(self, text: str, context: InquiryContext | None = None) -> Classification:
-        if not isinstance(text, str):
-            raise InvalidInput("inquiry", [FieldError(("text",), "must be a string")])
+        _check_inquiry(text)
         forward = self._forward(text)
         if forward is None:
             severity = self._rule_severity(text, context) if self.severity != "model" else None
