@@ -503,3 +503,14 @@ def test_tickets_numbered_from_a_reserved_block_leave_the_counter_alone(tmp_path
     store._conn.set_trace_callback(None)
     assert [s for s in statements if "counters" in s] == []
     desk.close()
+
+
+def test_the_sqlite_recorder_says_a_key_is_taken_only_when_it_is() -> None:
+    recorder = SQLiteRecorder(":memory:")
+    row = {"id": "c-1", "data": "{}"}
+    assert recorder.atomically(lambda records: records.insert("customers", row))
+    assert not recorder.atomically(lambda records: records.insert("customers", row))
+    with pytest.raises(StorageError, match="NOT NULL"):  # a bad row, not a taken key
+        recorder.atomically(
+            lambda records: records.insert("customers", {"id": "c-2", "data": None})
+        )

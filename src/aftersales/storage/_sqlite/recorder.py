@@ -139,16 +139,14 @@ class SQLiteRecorder(SQLiteConnection):
         columns = tuple(row)
         sql = self._statement(
             ("insert", table, columns),
+            # a taken key writes nothing and says so; any other refusal (a NOT NULL, say)
+            # is an error, not a key someone else holds
             lambda: (
                 f"INSERT INTO {table} ({', '.join(columns)}) "
-                f"VALUES ({','.join('?' * len(columns))})"
+                f"VALUES ({','.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
             ),
         )
-        try:
-            self._conn.execute(sql, tuple(row.values()))
-        except sqlite3.IntegrityError:  # the failed statement wrote nothing
-            return False
-        return True
+        return int(self._conn.execute(sql, tuple(row.values())).rowcount) == 1
 
     def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
         columns = tuple(row)
