@@ -1,13 +1,14 @@
 """Score a classifier on a labelled CSV and fail below the targets.
 
-Bitext (scoring rules and provenance in tests/data/bitext/README.md): strict accuracy and
-macro-F1 on ``direct`` rows, lenient accuracy on ``direct`` + ``analog``, the
-false-positive rate on ``none`` rows (given anything but ``other``), a confusion matrix.
-The repository carries a 2,257-row sample (tests/data/bitext/bitext_eval_sample.csv); the
-full set is Bitext's upstream CSV, which this script maps with label_mapping.json (see
-``full_bitext_help``). A CSV without a ``fit`` column (our Chinese set,
-data/zh_inquiries.csv) counts every row as direct, its ``other`` rows as the
-false-positive rows, and scores severity too.
+The scoring is the library's (:func:`aftersales.routing.evaluation.evaluate`); this script
+only reads the data sets, sets the targets and prints the figures. Bitext (scoring rules
+and provenance in tests/data/bitext/README.md): strict accuracy and macro-F1 on ``direct``
+rows, lenient accuracy on ``direct`` + ``analog``, the false-positive rate on ``none`` rows
+(given anything but ``other``), a confusion matrix. The repository carries a 2,257-row
+sample (tests/data/bitext/bitext_eval_sample.csv); the full set is Bitext's upstream CSV,
+which this script maps with label_mapping.json (see ``full_bitext_help``). A CSV without
+a ``fit`` column (our Chinese set, data/zh_inquiries.csv) counts every row as direct, its
+``other`` rows as the false-positive rows, and scores severity too.
 
 A CSV of ours needs the columns ``text`` and ``category`` (``aftersales_category`` also
 reads), optionally ``severity`` (then the recall of each severity level is scored) and
@@ -31,13 +32,16 @@ import csv
 import json
 import os
 import sys
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import cast
 
 import attrs
 
-from aftersales.routing import CATEGORIES, Classifier, RuleClassifier
+from aftersales.exceptions import InvalidInput
+from aftersales.routing import CATEGORIES, Classifier, RuleClassifier, evaluation, model
+from aftersales.routing.evaluation import Evaluation
+from aftersales.routing.model import Fit, LabelledRow
 
 HERE = Path(__file__).parent
 BITEXT_DATA = HERE.parent / "tests" / "data" / "bitext"
@@ -92,28 +96,34 @@ def full_bitext() -> Path | None:
     return path if path.is_file() else None
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
+Record = Mapping[str, str]
+"""A labelled row as a CSV gives it: ``text``, ``category`` or ``aftersales_category``,
+optionally ``severity`` and ``fit``."""
+
+
+def read_rows(path: Path) -> list[LabelledRow] | list[dict[str, str]]:
     """The labelled rows of ``path``: our CSVs (``text`` and ``category`` or
-    ``aftersales_category``; leading ``#`` lines are notes) or Bitext's upstream CSV
-    (``instruction`` and ``intent``), mapped with ``label_mapping.json``."""
-    path, _, split = str(path).partition(":") if _is_clinc(path) else (str(path), "", "")
-    path = Path(path)
+    ``aftersales_category``; leading ``#`` lines are notes), read by the library's
+    :func:`~aftersales.routing.model.read_rows`; Bitext's upstream CSV (``instruction``
+    and ``intent``), mapped with ``label_mapping.json``; CLINC150's ``data_full.json``."""
+    name, _, split = str(path).partition(":") if _is_clinc(path) else (str(path), "", "")
+    path = Path(name)
     if not path.is_file():
         raise DataMissing(f"no such file: {path}")
     if path.suffix == ".json":
         return clinc_rows(path, split or "test")
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(_without_notes(handle))
-        rows = list(reader)
         columns = set(reader.fieldnames or ())
-    if {"instruction", "intent"} <= columns:
-        return _mapped(rows)
-    if "text" in columns and columns & {"category", "aftersales_category"}:
-        return rows
-    raise DataMissing(
-        f"{path}: expected the columns text and category (or aftersales_category), "
-        f"or Bitext's instruction and intent; found {', '.join(sorted(columns)) or 'none'}"
-    )
+        if {"instruction", "intent"} <= columns:
+            return _mapped(list(reader))
+    try:
+        return model.read_rows(path)
+    except InvalidInput as error:
+        raise DataMissing(
+            f"{error} (expected the columns text and category, or aftersales_category, "
+            f"or Bitext's instruction and intent; found {', '.join(sorted(columns)) or 'none'})"
+        ) from None
 
 
 def _is_clinc(path: Path) -> bool:
@@ -127,7 +137,7 @@ def clinc_rows(path: Path, split: str) -> list[dict[str, str]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if split not in data or f"oos_{split}" not in data:
         raise DataMissing(f"{path}: no split {split!r} (train, val or test)")
-    rows = []
+    rows: list[dict[str, str]] = []
     for text, intent in data[split] + data[f"oos_{split}"]:
         category = CLINC_AFTERSALES.get(intent, "other")
         fit = "none" if category == "other" else "analog"
@@ -175,21 +185,54 @@ def _mapped(upstream: list[dict[str, str]]) -> list[dict[str, str]]:
 
 @attrs.frozen
 class Scores:
-    """The figures of one evaluation."""
+    """The library's figures of one evaluation, named as this script prints them, and
+    whether they meet the targets."""
 
-    rows: int
-    direct_rows: int
-    strict_accuracy: float
-    macro_f1: float
-    lenient_accuracy: float
-    false_positive_rate: float
-    severity_accuracy: float | None
-    confusion: dict[tuple[str, str], int]
-    severity_recall: dict[str, float] = attrs.field(factory=dict)
-    """Of the rows labelled with each severity, the share given that severity."""
-    false_positives: dict[str, int] = attrs.field(factory=dict)
-    """How often each category was given to a row whose answer is ``other``."""
+    evaluation: Evaluation
     false_positive_target: float = FALSE_POSITIVE_TARGET
+
+    @property
+    def rows(self) -> int:
+        return self.evaluation.rows
+
+    @property
+    def direct_rows(self) -> int:
+        return self.evaluation.direct_rows
+
+    @property
+    def strict_accuracy(self) -> float:
+        return self.evaluation.accuracy
+
+    @property
+    def macro_f1(self) -> float:
+        return self.evaluation.macro_f1
+
+    @property
+    def lenient_accuracy(self) -> float:
+        return self.evaluation.lenient_accuracy
+
+    @property
+    def false_positive_rate(self) -> float:
+        """0 when the set has no out-of-scope row."""
+        return self.evaluation.false_positive_rate or 0.0
+
+    @property
+    def severity_accuracy(self) -> float | None:
+        return self.evaluation.severity_accuracy
+
+    @property
+    def severity_recall(self) -> dict[str, float]:
+        """Of the rows labelled with each severity, the share given that severity."""
+        return self.evaluation.severity_recall
+
+    @property
+    def false_positives(self) -> dict[str, int]:
+        """How often each category was given to a row whose answer is ``other``."""
+        return self.evaluation.false_positives
+
+    @property
+    def confusion(self) -> dict[tuple[str, str], int]:
+        return self.evaluation.confusion
 
     @property
     def passed(self) -> bool:
@@ -199,66 +242,30 @@ class Scores:
 
 
 def evaluate(
-    rows: Iterable[dict[str, str]],
+    rows: Iterable[LabelledRow | Record],
     classifier: Classifier | None = None,
     false_positive_target: float = FALSE_POSITIVE_TARGET,
 ) -> Scores:
-    """Score ``classifier`` (the built-in rules by default) on labelled rows."""
-    classifier = classifier or RuleClassifier()
-    direct: list[tuple[str, str]] = []
-    lenient: list[tuple[str, str]] = []
-    none: list[str] = []
-    severities: list[bool] = []
-    by_severity: dict[str, list[bool]] = {}
-    total = 0
-    for row in rows:
-        total += 1
-        gold = row.get("aftersales_category") or row["category"]
-        fit = row.get("fit", "direct")
-        result = classifier.classify(row["text"])
-        if row.get("severity"):
-            right = result.severity.value == row["severity"]
-            severities.append(right)
-            by_severity.setdefault(row["severity"], []).append(right)
-        if fit == "none" or ("fit" not in row and gold == "other"):
-            none.append(result.category)
-        if fit == "direct":
-            direct.append((gold, result.category))
-        if fit in ("direct", "analog"):
-            lenient.append((gold, result.category))
-    confusion = Counter(direct)
+    """Score ``classifier`` (the built-in rules by default) on labelled rows, with the
+    library's :func:`~aftersales.routing.evaluation.evaluate`."""
+    labelled = [row if isinstance(row, LabelledRow) else _labelled(row) for row in rows]
     return Scores(
-        rows=total,
-        direct_rows=len(direct),
-        strict_accuracy=_accuracy(direct),
-        macro_f1=_macro_f1(direct),
-        lenient_accuracy=_accuracy(lenient),
-        false_positive_rate=sum(c != "other" for c in none) / len(none) if none else 0.0,
-        severity_accuracy=sum(severities) / len(severities) if severities else None,
-        confusion=dict(confusion),
-        severity_recall={
-            level: sum(hits) / len(hits) for level, hits in sorted(by_severity.items())
-        },
-        false_positives=dict(Counter(c for c in none if c != "other").most_common()),
+        evaluation.evaluate(classifier or RuleClassifier(), labelled),
         false_positive_target=false_positive_target,
     )
 
 
-def _accuracy(pairs: list[tuple[str, str]]) -> float:
-    return sum(gold == got for gold, got in pairs) / len(pairs) if pairs else 0.0
-
-
-def _macro_f1(pairs: list[tuple[str, str]]) -> float:
-    labels = sorted({gold for gold, _ in pairs})
-    scores = []
-    for label in labels:
-        tp = sum(gold == got == label for gold, got in pairs)
-        fp = sum(got == label != gold for gold, got in pairs)
-        fn = sum(gold == label != got for gold, got in pairs)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return sum(scores) / len(scores) if scores else 0.0
+def _labelled(record: Record) -> LabelledRow:
+    """A CSV record (ours, or one the Bitext and CLINC150 readers made) as the library's
+    row: a ``none`` row's answer is ``other``."""
+    fit = record.get("fit") or None
+    category = record.get("aftersales_category") or record["category"]
+    return LabelledRow(
+        record["text"],
+        "other" if fit == "none" else category,
+        record.get("severity") or None,
+        cast("Fit | None", fit),
+    )
 
 
 def render(name: str, scores: Scores) -> str:
