@@ -278,3 +278,19 @@ def test_every_driver_error_becomes_one_of_ours(url: str) -> None:
         store.get("t1")
     assert store.events("t1") == []
     store.close()
+
+
+def test_a_batch_that_changes_stored_tickets_is_written_whole(tmp_path: Path) -> None:
+    # An import's batch of new tickets has statements of its own; any other batch is
+    # written as RecordStore writes it.
+    from aftersales.storage import Change
+    from aftersales.testing.contracts import _event, _ticket
+
+    with SQLAlchemyStore(f"sqlite:///{tmp_path / 'batch.db'}") as store:
+        first, second = _ticket(1), _ticket(2)
+        store.commit_many([Change(t, 0, (_event(t),)) for t in (first, second)])
+        changed = [t.model_copy(update={"version": 2}) for t in (first, second)]
+        store.commit_many([Change(t, 1, (_event(t, "add", "new"),)) for t in changed])
+        assert [store.get(t.id).version for t in changed] == [2, 2]
+        assert [len(store.events(t.id)) for t in changed] == [2, 2]
+        assert store.reserve_numbers(1) > second.number

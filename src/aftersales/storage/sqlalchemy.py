@@ -180,9 +180,9 @@ class SQLAlchemyStore(RecordStore):
             reached = self.recorder.atomically(work)
         except _Refused:  # nothing was written: row by row, for the error that says why
             super().commit_many(changes)
-            return
-        if reached > self._counter_floor:
-            self._counter_floor = reached
+        else:
+            if reached > self._counter_floor:
+                self._counter_floor = reached
 
     def close(self) -> None:
         """Release the pool's connections (the engine stays usable if you passed it in)."""
