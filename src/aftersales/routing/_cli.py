@@ -68,8 +68,7 @@ def build_classifier_app() -> typer.Typer:
         Rows labelled other teach the model what is not an after-sales message.
         """
         try:
-            from aftersales.routing._model_train import TrainingOptions
-            from aftersales.routing.model import read_rows, train_classifier
+            from aftersales.routing.model import TrainingOptions, read_rows, train_classifier
 
             rows = [row for path in data for row in read_rows(path)]
             options = TrainingOptions(
