@@ -19,6 +19,7 @@ from aftersales.routing.evaluation import evaluate
 from aftersales.routing.model import (
     LabelledRow,
     ModelClassifier,
+    Row,
     TrainingOptions,
     read_rows,
     train_classifier,
@@ -110,18 +111,36 @@ def test_a_well_formed_hand_written_model_file_loads(tmp_path: Path) -> None:
     assert ModelClassifier.load(folder).labels == ("a", "other")
 
 
-def test_a_corrupt_compressed_member_is_invalid_input(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["header", "data"])
+def test_a_corrupt_compressed_member_is_invalid_input(tmp_path: Path, where: str) -> None:
     folder = tmp_path / "model"
-    model = train_classifier(ROWS)
-    model.save(folder)
+    train_classifier(ROWS).save(folder)
     data = bytearray((folder / "weights.npz").read_bytes())
     with zipfile.ZipFile(folder / "weights.npz") as archive:
         info = archive.getinfo("weights.npy")
-    # flip bytes inside the compressed data of one member, past its local header
-    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 40
-    data[start : start + 8] = bytes(8)
+    # the compressed data starts after the local header, whose lengths it gives at 26 and 28
+    local = info.header_offset
+    name_length = int.from_bytes(data[local + 26 : local + 28], "little")
+    extra_length = int.from_bytes(data[local + 28 : local + 30], "little")
+    start = local + 30 + name_length + extra_length
+    # the first bytes of the deflated stream hold the npy header; the last, the numbers
+    at = start + 2 if where == "header" else start + info.compress_size - 8
+    data[at : at + 6] = bytes(byte ^ 0xFF for byte in data[at : at + 6])
     (folder / "weights.npz").write_bytes(bytes(data))
     with pytest.raises(InvalidInput, match="weights"):
+        ModelClassifier.load(folder)
+
+
+def test_a_member_whose_numbers_fail_the_checksum_is_invalid_input(tmp_path: Path) -> None:
+    # a stored (uncompressed) member: its header reads, its last bytes do not match the CRC
+    folder = hostile_model(tmp_path / "model", npy((1000,), np.ones(1000).tobytes()), 1000)
+    raw = bytearray((folder / "weights.npz").read_bytes())
+    with zipfile.ZipFile(folder / "weights.npz") as archive:
+        info = archive.getinfo("idf.npy")
+    end = info.header_offset + 30 + len(info.filename) + info.compress_size
+    raw[end - 4 : end] = bytes(byte ^ 0xFF for byte in raw[end - 4 : end])
+    (folder / "weights.npz").write_bytes(bytes(raw))
+    with pytest.raises(InvalidInput, match=r"weights\.npz: cannot be read"):
         ModelClassifier.load(folder)
 
 
@@ -170,9 +189,9 @@ def test_the_cli_reports_a_hostile_model_file_as_an_error_without_a_traceback(
     ("rows", "message"),
     [
         ([("只有文本",)], r"rows\.0: must be a LabelledRow or a \(text, category"),
-        ([{"text": "x", "category": "y"}], "not dict"),
-        (["ab", "cd"], "not str"),
-        ([("a", "b", "low", "extra")], "tuple of 4 items"),
+        ([{"text": "x", "category": "y"}], "not a dict"),
+        (["ab", "cd"], "not a str"),
+        ([("a", "b", "low", "extra")], "not a tuple of 4 items"),
         ([("a", 3)], r"rows\.0\.category: must be a non-empty string"),
         ([("a", "delivery", 5)], r"rows\.0\.severity: unknown severity 5"),
     ],
@@ -197,7 +216,8 @@ def test_a_refusal_of_scikit_learn_during_training_is_invalid_input() -> None:
 
 
 def test_training_accepts_labelled_rows_tuples_and_severity_names() -> None:
-    rows = [LabelledRow(t, c, s) for t, c, s in ROWS[:3]] + [tuple(r) for r in ROWS[3:]]
+    rows: list[Row] = [LabelledRow(t, c, s) for t, c, s in ROWS[:3]]
+    rows += ROWS[3:]
     assert train_classifier(rows).classify("我要退货").category == "return_refund"
     assert LabelledRow("x", "delivery", "high").severity is Severity.HIGH
 

@@ -150,7 +150,7 @@ def labelled_rows(rows: Iterable[Row], what: str = "training data") -> list[Labe
                 FieldError(
                     ("rows", number),
                     "must be a LabelledRow or a (text, category[, severity]) tuple, "
-                    f"not {type(row).__name__}"
+                    f"not a {type(row).__name__}"
                     + (f" of {len(row)} items" if isinstance(row, (tuple, list)) else ""),
                 )
             )
