@@ -1,9 +1,9 @@
 """The one declaration of the SQL stores' tables, indexes and migrations, as data.
 
-:class:`~aftersales.storage.SQLiteStore` renders its DDL from :data:`TABLES` and
-:data:`INDEXES` (:func:`sqlite_create`, :func:`sqlite_index`);
-:class:`~aftersales.storage.sqlalchemy.SQLAlchemyStore` builds its ``sa.Table`` objects from
-them. A new database is created as declared here, at :data:`SCHEMA_VERSION`; an older one
+:class:`~aftersales.storage.recorder.SQLiteRecorder` renders its DDL from :data:`TABLES`
+and :data:`INDEXES` (:func:`sqlite_create`, :func:`sqlite_index`); the SQLAlchemy recorder's
+``sa.Table`` objects (``storage/_sqlalchemy/tables.py``) are built from them. A new
+database is created as declared here, at :data:`SCHEMA_VERSION`; an older one
 is brought up to it by the steps of :data:`MIGRATIONS`, which each backend carries out with
 its own statements. A new indexed field is a column and an index here, a column in
 :mod:`aftersales.storage._codec`, and one migration step.
