@@ -10,9 +10,9 @@ Training uses training splits only:
   ("where is my package"), the intents in CLINC_AMBIGUOUS read like a shop's billing or
   account or replacement request as much as a bank's and are left out of training and
   measurement, every other intent is other (not ours);
-- tests/data/zh_train/zh_train.csv and tests/data/zh_train2/zh_train2.csv (written for the
-  project by two writers, neither of whom saw the rules or the held-out set): a row is in
-  the test split when sha256("zh-train:<row number>") (``zh-train2:`` for the second)
+- tests/data/zh_train/zh_train.csv and tests/data/zh_train{2,3,4}/ (written for the
+  project by four writers, none of whom saw the rules or the held-out set): a row is in
+  the test split when sha256("zh-train:<row number>") (``zh_train2:`` etc. for the others)
   ends in a hex digit below 3 (about 19%);
 - tests/data/zh_oos/crosswoz_oos_train.csv (CrossWOZ validation split); its test file
   (CrossWOZ test split) is measured only.
@@ -61,7 +61,10 @@ SHARED = ROOT.parent / "shared" / "data"
 BITEXT = Path(os.environ.get("AFTERSALES_BITEXT") or SHARED / "bitext" / "bitext_eval.csv")
 CLINC = Path(os.environ.get("AFTERSALES_CLINC150") or SHARED / "clinc150" / "data_full.json")
 ZH_TRAIN = ROOT / "tests" / "data" / "zh_train" / "zh_train.csv"
-ZH_TRAIN_SECOND_HAND = ROOT / "tests" / "data" / "zh_train2" / "zh_train2.csv"
+ZH_MORE_WRITERS = {  # each a writer who saw neither the rules nor the other sets
+    name: ROOT / "tests" / "data" / name / f"{name}.csv"
+    for name in ("zh_train2", "zh_train3", "zh_train4")
+}
 ZH_OOS_TRAIN = ROOT / "tests" / "data" / "zh_oos" / "crosswoz_oos_train.csv"
 ZH_OOS_TEST = ROOT / "tests" / "data" / "zh_oos" / "crosswoz_oos_test.csv"
 ZH_OTHER_HAND = HERE / "data" / "zh_inquiries.csv"
@@ -137,21 +140,25 @@ def training_rows() -> list[LabelledRow]:
     bitext_train, _ = bitext_splits()
     clinc_train, _, _ = clinc_splits()
     zh_train, _ = zh_splits()
-    zh_train2, _ = zh_splits(ZH_TRAIN_SECOND_HAND, "zh-train2")
-    return bitext_train + clinc_train + zh_train + zh_train2 + read_rows(ZH_OOS_TRAIN)
+    more = [row for name, path in ZH_MORE_WRITERS.items() for row in zh_splits(path, name)[0]]
+    return bitext_train + clinc_train + zh_train + more + read_rows(ZH_OOS_TRAIN)
 
 
 def test_sets(extra: list[Path]) -> dict[str, list[LabelledRow]]:
     _, bitext_test = bitext_splits()
     _, clinc_in_scope, clinc_oos = clinc_splits()
     _, zh_test = zh_splits()
-    _, zh_test2 = zh_splits(ZH_TRAIN_SECOND_HAND, "zh-train2")
     sets = {
         "bitext test split (English)": bitext_test,
         "CLINC150 oos_test (English, not ours)": clinc_oos,
         "CLINC150 test, in-scope intents mapped (English)": clinc_in_scope,
         "zh_train test split (Chinese, same writer as training)": zh_test,
-        "zh_train2 test split (Chinese, a second writer, also in training)": zh_test2,
+        **{
+            f"{name} test split (Chinese, another writer, also in training)": zh_splits(path, name)[
+                1
+            ]
+            for name, path in ZH_MORE_WRITERS.items()
+        },
         "zh_inquiries (Chinese, another writer; rules tuned on it)": read_rows(ZH_OTHER_HAND),
         "CrossWOZ test sample (Chinese, not ours)": read_rows(ZH_OOS_TEST),
     }
