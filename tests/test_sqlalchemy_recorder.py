@@ -27,7 +27,6 @@ from aftersales import (  # noqa: E402
     FrozenClock,
     InvalidInput,
     StorageError,
-    Store,
     TicketNotFound,
 )
 from aftersales.models import AuthorRole, Channel, Message, Ticket  # noqa: E402
@@ -41,10 +40,7 @@ from aftersales.storage.recorder import (  # noqa: E402
 )
 from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
 from aftersales.testing.contracts import (  # noqa: E402
-    CrashContract,
-    RaceContract,
     RecorderContract,
-    StoreContract,
     _event,
     _ticket,
     race_for_the_last_units,
@@ -93,50 +89,9 @@ class TestSQLAlchemyRecorderOnMariaDB(RecorderContract):
         return fresh_recorder(server_url("mariadb"))
 
 
-class TestRecordStoreOnSQLAlchemyRecorderOnSQLite(_SQLiteFile, StoreContract):
-    def make_store(self) -> Store:
-        return RecordStore(SQLAlchemyRecorder(self.url))
-
-
-class TestRecordStoreOnSQLAlchemyRecorderOnPostgreSQL(StoreContract):
-    def make_store(self) -> Store:
-        return RecordStore(fresh_recorder(server_url("postgresql")))
-
-
-class TestRecordStoreOnSQLAlchemyRecorderOnMariaDB(StoreContract):
-    def make_store(self) -> Store:
-        return RecordStore(fresh_recorder(server_url("mariadb")))
-
-
-class TestSQLAlchemyRecorderOnSQLiteRaces(RaceContract):
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.url = f"sqlite:///{tmp_path / 'races.db'}"
-
-    def make_store(self) -> Store:
-        return RecordStore(SQLAlchemyRecorder(self.url))
-
-    def open_store(self) -> Store:
-        return RecordStore(SQLAlchemyRecorder(self.url))
-
-
-class _ServerRacesAndCrashes(CrashContract):
-    server = ""
-
-    def make_store(self) -> Store:
-        self.url = server_url(self.server)
-        return RecordStore(fresh_recorder(self.url))
-
-    def open_store(self) -> Store:
-        return RecordStore(SQLAlchemyRecorder(self.url))
-
-
-class TestSQLAlchemyRecorderOnPostgreSQLRacesAndCrashes(_ServerRacesAndCrashes):
-    server = "postgresql"
-
-
-class TestSQLAlchemyRecorderOnMariaDBRacesAndCrashes(_ServerRacesAndCrashes):
-    server = "mariadb"
+# The store, race and crash contracts through RecordStore(SQLAlchemyRecorder(url)) are
+# those of SQLAlchemyStore, which is exactly that (but for an import's batch): they run
+# once, in tests/test_sqlalchemy_store.py and tests/test_durability.py.
 
 
 def test_an_apps_own_engine_is_used_and_stays_usable_after_close(tmp_path: Path) -> None:
