@@ -14,6 +14,7 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
     │       ├── TriggerNotAllowed           the trigger does not leave the current state
     │       └── TransitionRefused           a guard said no; ``.refusal``
     ├── ConcurrencyError                    the subject changed since it was read; nothing written
+    ├── PermissionDenied                    a principal may not do that; ``.principal``, ``.action``, ``.rule``
     └── StorageError                        the store failed or holds data it cannot read
         └── SchemaVersionError              the database schema is newer than this library
 
@@ -43,6 +44,7 @@ __all__ = [
     "InvalidInput",
     "InvalidWorkflow",
     "NotFound",
+    "PermissionDenied",
     "SchemaVersionError",
     "StorageError",
     "TicketNotFound",
@@ -237,6 +239,22 @@ class ConcurrencyError(AftersalesError):
             f"{label or subject_id}: expected version {expected_version}, "
             f"store has {actual_version if actual_version is not None else 'nothing'}"
         )
+
+
+class PermissionDenied(AftersalesError):
+    """A principal may not do what it asked; nothing was stored.
+
+    ``principal`` is the id of who asked, ``action`` what was asked (``fire approve on
+    refund r-1``), ``rule`` which rule of the permission set refused it (``grants``,
+    ``four_eyes[0]``...), ``reason`` the rule's words for people.
+    """
+
+    def __init__(self, principal: str, action: str, rule: str, reason: str) -> None:
+        self.principal = principal
+        self.action = action
+        self.rule = rule
+        self.reason = reason
+        super().__init__(f"{principal} may not {action}: {reason} (rule {rule})")
 
 
 class StorageError(AftersalesError):
