@@ -14,7 +14,7 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
     │       ├── TriggerNotAllowed           the trigger does not leave the current state
     │       └── TransitionRefused           a guard said no; ``.refusal``
     ├── ConcurrencyError                    the subject changed since it was read; nothing written
-    ├── PermissionDenied                    a principal may not do that; ``.principal``, ``.action``, ``.rule``
+    ├── PermissionDenied                    not allowed; ``.principal``, ``.action``, ``.rule``
     └── StorageError                        the store failed or holds data it cannot read
         └── SchemaVersionError              the database schema is newer than this library
 
