@@ -76,8 +76,12 @@ class TrainingOptions:
     """Out-of-scope rows (gold ``other``) the threshold may let into a category, at most."""
     urgent_recall: float = attrs.field(default=0.85, validator=_within(0, 1))
     """Out-of-fold recall the severity head aims at for ``critical`` and ``high``: their
-    scores are raised until it is reached (a missed emergency costs more than a false
-    alarm), by at most ``MAX_URGENT_LIFT``."""
+    scores are raised together until both reach it (a missed emergency costs more than a
+    false alarm), each by at most ``MAX_URGENT_LIFT``. Measured on the training splits
+    (out of fold, and leaving one Chinese writer out in turn): aiming at 0.85 gave a new
+    writer's critical recall 0.86 and high 0.82 (means of the four writers), with 20% of
+    low and medium rows raised; 0.8 gave 0.83 and 0.79 with 13% raised; choosing the lift
+    by F2 gave 0.91 and 0.71 with 9% raised. The issue asks 0.8 of each, so 0.85."""
     seed: int = attrs.field(default=0, validator=_within(0, 2**32 - 1, whole=True))
     """Seed of the folds and the linear models (scikit-learn takes 0 to 2**32 - 1)."""
 
@@ -231,29 +235,38 @@ def _out_of_fold_scores(
     return scores
 
 
-MAX_URGENT_LIFT = 1.0
+MAX_URGENT_LIFT = 3.0
+"""The most a severity's score is raised: a bound on false alarms when the aim cannot be
+reached (the training splits needed 0.6 for critical and 1.05 for high)."""
+URGENT_LIFT_STEP = 0.05
 
 
 def _urgent_lift(
     scores: FloatArray, target: Any, labels: list[str], options: TrainingOptions
 ) -> FloatArray:
-    """What to add to each severity's score so that critical, then high, reach
-    ``urgent_recall`` on the out-of-fold scores (in steps of 0.05, at most
-    MAX_URGENT_LIFT)."""
+    """What to add to each severity's score so that critical and high both reach
+    ``urgent_recall`` on the out-of-fold scores: each level still short of it is raised by
+    URGENT_LIFT_STEP, both in the same round, until neither is short or a short one is at
+    MAX_URGENT_LIFT.
+
+    Together, not one after the other: raising high takes rows from critical, so fitting
+    critical first and then high left critical at 0.69 out of fold on the training
+    splits, with nothing to raise it back."""
     import numpy as np
 
     lift = np.zeros(len(labels))
-    for level in ("critical", "high"):
-        if level not in labels:
-            continue
-        number = labels.index(level)
-        wanted = target == number
-        while lift[number] < MAX_URGENT_LIFT - 1e-9:
-            predicted = (scores + lift).argmax(axis=1)
-            if float(np.mean(predicted[wanted] == number)) >= options.urgent_recall:
-                break
-            lift[number] = round(lift[number] + 0.05, 2)
-    return lift
+    urgent = [labels.index(level) for level in ("critical", "high") if level in labels]
+    while True:
+        predicted = (scores + lift).argmax(axis=1)
+        short = [
+            number
+            for number in urgent
+            if float(np.mean(predicted[target == number] == number)) < options.urgent_recall
+            and lift[number] < MAX_URGENT_LIFT - 1e-9
+        ]
+        if not short:
+            return lift
+        lift[short] = np.round(lift[short] + URGENT_LIFT_STEP, 2)
 
 
 def _softmax(scores: FloatArray) -> FloatArray:
