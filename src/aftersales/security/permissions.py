@@ -1,0 +1,745 @@
+"""Permissions as validated data: who may fire which trigger of which subject.
+
+A :class:`PermissionSet` is plain data (JSON, or a mapping), validated like a policy set,
+with a JSON Schema (:func:`permission_schema`). It says:
+
+- ``roles``: the roles a desk knows and what each includes (a director may do all a
+  supervisor may...);
+- ``default_principal``: the roles and teams of an actor no directory knows;
+- ``grants``: which roles may fire which triggers of which subject kinds; anything not
+  granted is refused;
+- ``conditions``: field conditions that raise the bar (a refund above 1000 needs a
+  supervisor);
+- ``four_eyes``: who must not be the same person (the approver is not the requester);
+- ``rows``: which subjects a principal may act on and see at all (a customer their own).
+
+:meth:`PermissionSet.check` raises :class:`~aftersales.PermissionDenied` naming the
+principal, the action, the rule that refused it (``grants``, ``conditions[0]``,
+``four_eyes[1]``, ``rows[0]``) and a reason for people. It is pure: no store, no desk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import attrs
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from typing_extensions import Self
+
+from aftersales._validation import invalid_input
+from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
+from aftersales.security.principals import Directory, Principal, name_problem
+
+__all__ = [
+    "ANY",
+    "Action",
+    "Condition",
+    "DefaultPrincipal",
+    "FourEyes",
+    "Grant",
+    "PermissionRefusal",
+    "PermissionSet",
+    "RoleSpec",
+    "RowRule",
+    "as_permission_set",
+    "default_permissions",
+    "permission_schema",
+]
+
+ANY = "*"
+"""In ``kinds`` or ``triggers``: every kind, every trigger."""
+
+_SUBJECT = "permissions"
+_CACHE_LIMIT = 4096
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+FieldPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="A dotted path into the subject: attributes of models, keys of mappings.",
+    ),
+]
+Scalar = None | bool | int | float | str
+Operator = Literal["gt", "ge", "lt", "le", "eq", "ne", "in", "is_null", "not_null"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RoleSpec(_Data):
+    """One declared role: what it includes (it may do all they may) and a description."""
+
+    includes: tuple[RoleName, ...] = ()
+    description: str = ""
+
+
+class DefaultPrincipal(_Data):
+    """The roles and teams of an actor that no directory knows (``"system"`` in a script)."""
+
+    roles: tuple[RoleName, ...] = Field(min_length=1)
+    teams: tuple[Name, ...] = ()
+
+
+class Grant(_Data):
+    """``roles`` may fire ``triggers`` on subjects of ``kinds`` (``"*"``: any)."""
+
+    roles: tuple[RoleName, ...] = Field(min_length=1)
+    kinds: tuple[Name, ...] = Field(min_length=1)
+    triggers: tuple[Name, ...] = Field(min_length=1)
+    description: str = ""
+
+
+class Condition(_Data):
+    """On ``kinds`` and ``triggers``, when ``field`` of the subject after the change (or of
+    the payload, with ``source`` ``"payload"``) compares with ``op`` to ``value``, the
+    principal needs one of ``require_roles``.
+
+    A path that does not resolve reads as null. ``gt``/``ge``/``lt``/``le`` on a null
+    field do not hold; a comparison between values that cannot be ordered (text against a
+    number) holds, so a condition fails closed.
+    """
+
+    kinds: tuple[Name, ...] = Field(min_length=1)
+    triggers: tuple[Name, ...] = Field(min_length=1)
+    field: FieldPath
+    op: Operator
+    value: Scalar | tuple[Scalar, ...] = None
+    source: Literal["subject", "payload"] = "subject"
+    require_roles: tuple[RoleName, ...] = Field(min_length=1)
+    reason: str = Field(default="", max_length=500)
+
+
+class FourEyes(_Data):
+    """On ``kinds`` and ``triggers``, the actor must not be an actor of an earlier event of
+    the same subject with one of the ``differs_from`` triggers. Principals holding one of
+    ``exempt_roles`` (the system's own scheduled work) are not bound."""
+
+    kinds: tuple[Name, ...] = Field(min_length=1)
+    triggers: tuple[Name, ...] = Field(min_length=1)
+    differs_from: tuple[Name, ...] = Field(min_length=1)
+    exempt_roles: tuple[RoleName, ...] = ()
+    reason: str = Field(default="", max_length=500)
+
+
+class RowRule(_Data):
+    """A principal holding one of ``roles`` (and none of ``except_roles``) acts on, and
+    sees, only subjects of ``kinds`` whose ``field`` matches its ``principal_field``:
+    equals its ``customer_id`` or ``id``, or is one of its ``teams``. A subject whose
+    field is null is allowed when ``missing`` is ``"allow"``."""
+
+    roles: tuple[RoleName, ...] = Field(min_length=1)
+    except_roles: tuple[RoleName, ...] = ()
+    kinds: tuple[Name, ...] = (ANY,)
+    field: FieldPath
+    principal_field: Literal["customer_id", "teams", "id"]
+    missing: Literal["allow", "deny"] = "deny"
+    reason: str = Field(default="", max_length=500)
+
+
+def _shipped_roles() -> dict[str, RoleSpec]:
+    return {
+        "system": RoleSpec(includes=("director",), description="scheduled work and scripts"),
+        "director": RoleSpec(includes=("supervisor",)),
+        "supervisor": RoleSpec(includes=("senior_agent",)),
+        "senior_agent": RoleSpec(includes=("agent",)),
+        "agent": RoleSpec(),
+        "technician": RoleSpec(),
+        "customer": RoleSpec(),
+        "bot": RoleSpec(),
+    }
+
+
+@attrs.frozen
+class PermissionRefusal:
+    """Why a permission set refuses an action: the principal's id, the action in words
+    (``fire approve on return r-1``), the rule (``grants``, ``conditions[0]``...) and a
+    reason for people. :meth:`error` is the :class:`~aftersales.PermissionDenied` to raise."""
+
+    principal: str
+    action: str
+    rule: str
+    reason: str
+
+    def error(self) -> PermissionDenied:
+        """This refusal as the exception :meth:`PermissionSet.check` raises."""
+        return PermissionDenied(self.principal, self.action, self.rule, self.reason)
+
+
+def _no_earlier_actors(triggers: frozenset[str]) -> frozenset[str] | None:
+    return None
+
+
+@attrs.frozen
+class Action:
+    """One write to check: ``principal`` fires ``trigger`` on subject ``subject_id`` of
+    ``subject_kind``.
+
+    ``subject`` is the subject after the change (a pydantic model, read by attribute, or a
+    mapping, read by key); ``before`` the subject before it (None when opening one): row
+    rules read ``before`` when given, as that is the subject acted on. ``earlier_actors``
+    is called only when a four-eyes rule applies, with the triggers it names, and returns
+    the actors of the subject's earlier events with those triggers; left out, such a rule
+    refuses (it cannot tell who acted before).
+    """
+
+    principal: Principal
+    subject_kind: str
+    subject_id: str
+    trigger: str
+    subject: object
+    payload: Mapping[str, Any] = attrs.field(factory=dict)
+    earlier_actors: Callable[[frozenset[str]], frozenset[str] | None] = _no_earlier_actors
+    before: object = None
+
+    def describe(self) -> str:
+        """The action in words: ``fire approve on return r-1``, ``open ticket t-1``."""
+        return describe(self.trigger, self.subject_kind, self.subject_id)
+
+
+def describe(trigger: str, kind: str, subject_id: str) -> str:
+    """An action in words, as :class:`~aftersales.PermissionDenied` shows it."""
+    if trigger == "created":
+        return f"open {kind} {subject_id}"
+    if trigger == "add_message":
+        return f"add a message to {kind} {subject_id}"
+    return f"fire {trigger} on {kind} {subject_id}"
+
+
+_MISSING: Any = object()
+
+
+def _resolve(root: object, path: tuple[str, ...]) -> Any:
+    value = root
+    for part in path:
+        if value is None:
+            return None
+        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _comparable(value: Any) -> Any:
+    # Numbers from JSON become Decimals so they compare exactly with money amounts.
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:  # pragma: no cover - JSON has no inf/nan
+            return value
+    return value
+
+
+def _holds(op: str, actual: Any, expected: Any) -> bool:
+    """Whether ``actual op expected`` holds; True when the values cannot be ordered."""
+    if op == "is_null":
+        return actual is None
+    if op == "not_null":
+        return actual is not None
+    if isinstance(actual, float):
+        actual = Decimal(str(actual))
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if op == "in":
+        return actual in expected
+    if actual is None:
+        return False
+    try:
+        if op == "gt":
+            return bool(actual > expected)
+        if op == "ge":
+            return bool(actual >= expected)
+        if op == "lt":
+            return bool(actual < expected)
+        return bool(actual <= expected)
+    except TypeError:
+        return True
+
+
+@attrs.frozen
+class _Bar:
+    """A condition, compiled: index, path, operator, comparable value, qualifying roles."""
+
+    index: int
+    path: tuple[str, ...]
+    op: str
+    value: Any
+    from_payload: bool
+    qualified: frozenset[str]
+    reason: str
+
+
+@attrs.frozen
+class _Pair:
+    index: int
+    differs_from: frozenset[str]
+    exempt: frozenset[str]
+    reason: str
+
+
+@attrs.frozen
+class _Row:
+    index: int
+    bound: frozenset[str]
+    exempt: frozenset[str]
+    path: tuple[str, ...]
+    principal_field: str
+    allow_missing: bool
+    reason: str
+
+
+@attrs.frozen
+class _Plan:
+    """What a check of one (kind, trigger) does: the roles that may fire it (inclusion
+    expanded) and the rules that apply beyond the grant."""
+
+    allowed: frozenset[str]
+    bars: tuple[_Bar, ...]
+    pairs: tuple[_Pair, ...]
+    rows: tuple[_Row, ...]
+
+
+class _Problems(Exception):
+    """Cross-field problems found after pydantic validation; not a ValueError, so pydantic
+    lets it through and :class:`PermissionSet` turns it into InvalidInput."""
+
+    def __init__(self, problems: list[FieldError]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+class PermissionSet(_Data):
+    """Who may do what on a desk: roles, grants, conditions, four-eyes and row rules.
+
+    Build with :meth:`model_validate` (a mapping), :meth:`from_json`, :meth:`load` (a
+    file) or :func:`default_permissions`; bad data raises :class:`~aftersales.InvalidInput`
+    naming the path (``grants.0.roles.1: unknown role 'agnet'...``). Unknown roles, role
+    cycles and bad operators are refused when loading, not when checking.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=128)] = "permissions"
+    version: Annotated[str, Field(min_length=1, max_length=64)] = "1"
+    roles: dict[RoleName, RoleSpec] = Field(default_factory=_shipped_roles)
+    default_principal: DefaultPrincipal = DefaultPrincipal(roles=("system",))
+    grants: tuple[Grant, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    four_eyes: tuple[FourEyes, ...] = ()
+    rows: tuple[RowRule, ...] = ()
+
+    _holders: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+    _plans: dict[tuple[str, str], _Plan] = PrivateAttr(default_factory=dict)
+    _defaults: dict[str, Principal] = PrivateAttr(default_factory=dict)
+
+    # -- construction -------------------------------------------------------------------
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise invalid_input(_SUBJECT, error) from None
+        except _Problems as problems:
+            raise InvalidInput(_SUBJECT, problems.problems) from None
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        """Validate ``obj`` (a mapping, or a PermissionSet) or raise InvalidInput."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as error:
+            raise invalid_input(_SUBJECT, error) from None
+        except _Problems as problems:
+            raise InvalidInput(_SUBJECT, problems.problems) from None
+
+    @classmethod
+    def model_validate_json(
+        cls, json_data: str | bytes | bytearray, *args: Any, **kwargs: Any
+    ) -> Self:
+        """Validate JSON text or raise InvalidInput."""
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as error:
+            raise invalid_input(_SUBJECT, error) from None
+        except _Problems as problems:
+            raise InvalidInput(_SUBJECT, problems.problems) from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> PermissionSet:
+        """A permission set written as JSON text."""
+        return cls.model_validate_json(text)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PermissionSet:
+        """A permission set from a JSON file; a file that cannot be read is InvalidInput
+        on ``path``."""
+        try:
+            text = Path(path).read_bytes()
+        except OSError as error:
+            raise InvalidInput(
+                _SUBJECT, [FieldError(("path",), f"cannot read {str(path)!r}: {error.strerror}")]
+            ) from None
+        return cls.model_validate_json(text)
+
+    def model_post_init(self, context: Any, /) -> None:
+        problems = self._problems()
+        if problems:
+            raise _Problems(problems)
+        self._holders = self._role_holders()
+
+    def _problems(self) -> list[FieldError]:
+        known = self.roles
+        problems: list[FieldError] = []
+
+        def check(location: tuple[str | int, ...], names: Iterable[str]) -> None:
+            for index, name in enumerate(names):
+                if name not in known:
+                    problems.append(
+                        FieldError(
+                            (*location, index),
+                            f"unknown role {name!r}; declared: {', '.join(sorted(known))}",
+                            "unknown_role",
+                        )
+                    )
+
+        for role, spec in known.items():
+            check(("roles", role, "includes"), spec.includes)
+        problems.extend(_cycles(known))
+        check(("default_principal", "roles"), self.default_principal.roles)
+        for index, grant in enumerate(self.grants):
+            check(("grants", index, "roles"), grant.roles)
+        for index, condition in enumerate(self.conditions):
+            check(("conditions", index, "require_roles"), condition.require_roles)
+            problem = _value_problem(condition)
+            if problem:
+                problems.append(FieldError(("conditions", index, "value"), problem))
+        for index, pair in enumerate(self.four_eyes):
+            check(("four_eyes", index, "exempt_roles"), pair.exempt_roles)
+        for index, row in enumerate(self.rows):
+            check(("rows", index, "roles"), row.roles)
+            check(("rows", index, "except_roles"), row.except_roles)
+        for team in self.default_principal.teams:
+            problem = name_problem(team)
+            if problem:  # pragma: no cover - the Name pattern refuses these first
+                problems.append(FieldError(("default_principal", "teams"), problem))
+        return problems
+
+    def _role_holders(self) -> dict[str, frozenset[str]]:
+        """For each role, the roles whose holders may do what it may (itself included)."""
+        expanded = {role: _closure(role, self.roles) for role in self.roles}
+        return {
+            role: frozenset(holder for holder, reach in expanded.items() if role in reach)
+            for role in self.roles
+        }
+
+    def _qualified(self, roles: Iterable[str]) -> frozenset[str]:
+        holders = self._holders
+        return frozenset().union(*(holders[role] for role in roles))
+
+    def _plan(self, kind: str, trigger: str) -> _Plan:
+        plan = self._plans.get((kind, trigger))
+        if plan is not None:
+            return plan
+        allowed: set[str] = set()
+        for grant in self.grants:
+            if _matches(grant.kinds, kind) and _matches(grant.triggers, trigger):
+                allowed |= self._qualified(grant.roles)
+        bars = tuple(
+            _Bar(
+                index,
+                tuple(condition.field.split(".")),
+                condition.op,
+                _expected(condition),
+                condition.source == "payload",
+                self._qualified(condition.require_roles),
+                condition.reason
+                or f"{condition.field} {condition.op} {condition.value!r}: needs "
+                + " or ".join(condition.require_roles),
+            )
+            for index, condition in enumerate(self.conditions)
+            if _matches(condition.kinds, kind) and _matches(condition.triggers, trigger)
+        )
+        pairs = tuple(
+            _Pair(
+                index,
+                frozenset(pair.differs_from),
+                self._qualified(pair.exempt_roles),
+                pair.reason
+                or "the same person may not also fire " + " or ".join(pair.differs_from),
+            )
+            for index, pair in enumerate(self.four_eyes)
+            if _matches(pair.kinds, kind) and _matches(pair.triggers, trigger)
+        )
+        plan = _Plan(frozenset(allowed), bars, pairs, self._rows_for(kind))
+        if len(self._plans) < _CACHE_LIMIT:
+            self._plans[(kind, trigger)] = plan
+        return plan
+
+    def _rows_for(self, kind: str) -> tuple[_Row, ...]:
+        return tuple(
+            _Row(
+                index,
+                self._qualified(row.roles),
+                self._qualified(row.except_roles),
+                tuple(row.field.split(".")),
+                row.principal_field,
+                row.missing == "allow",
+                row.reason
+                or f"only subjects whose {row.field} is the principal's "
+                f"{row.principal_field.replace('_', ' ')}",
+            )
+            for index, row in enumerate(self.rows)
+            if _matches(row.kinds, kind)
+        )
+
+    # -- checking -----------------------------------------------------------------------
+
+    def check(self, action: Action) -> None:
+        """Raise :class:`~aftersales.PermissionDenied` if ``action`` is not allowed.
+
+        Deny by default: a trigger no grant gives the principal's roles is refused
+        (rule ``grants``); then row rules, conditions and four-eyes rules, in that order."""
+        plan = self._plans.get((action.subject_kind, action.trigger))
+        if plan is None:
+            plan = self._plan(action.subject_kind, action.trigger)
+        roles = action.principal.roles
+        if roles.isdisjoint(plan.allowed):
+            raise self._ungranted(action).error()
+        if plan.rows or plan.bars or plan.pairs:
+            refusal = self._beyond_grant(plan, action)
+            if refusal is not None:
+                raise refusal.error()
+
+    def refusal(self, action: Action) -> PermissionRefusal | None:
+        """Why ``action`` is refused, or None if it is allowed (:meth:`check` without
+        raising)."""
+        plan = self._plan(action.subject_kind, action.trigger)
+        if action.principal.roles.isdisjoint(plan.allowed):
+            return self._ungranted(action)
+        return self._beyond_grant(plan, action)
+
+    def allows(self, action: Action) -> bool:
+        """Whether ``action`` is allowed."""
+        return self.refusal(action) is None
+
+    def _ungranted(self, action: Action) -> PermissionRefusal:
+        roles = ", ".join(sorted(action.principal.roles)) or "no role"
+        return PermissionRefusal(
+            action.principal.id,
+            action.describe(),
+            "grants",
+            f"no grant lets {roles} fire {action.trigger!r} on a {action.subject_kind}",
+        )
+
+    def _beyond_grant(self, plan: _Plan, action: Action) -> PermissionRefusal | None:
+        principal = action.principal
+        roles = principal.roles
+        if plan.rows:
+            row = _row_refusing(
+                plan.rows, principal, action.before if action.before is not None else action.subject
+            )
+            if row is not None:
+                return PermissionRefusal(
+                    principal.id, action.describe(), f"rows[{row.index}]", row.reason
+                )
+        for bar in plan.bars:
+            if not roles.isdisjoint(bar.qualified):
+                continue
+            source = action.payload if bar.from_payload else action.subject
+            if _holds(bar.op, _resolve(source, bar.path), bar.value):
+                return PermissionRefusal(
+                    principal.id, action.describe(), f"conditions[{bar.index}]", bar.reason
+                )
+        for pair in plan.pairs:
+            if not roles.isdisjoint(pair.exempt):
+                continue
+            earlier = action.earlier_actors(pair.differs_from)
+            if earlier is None:
+                return PermissionRefusal(
+                    principal.id,
+                    action.describe(),
+                    f"four_eyes[{pair.index}]",
+                    "who fired " + " or ".join(sorted(pair.differs_from)) + " is not known",
+                )
+            if principal.id in earlier:
+                return PermissionRefusal(
+                    principal.id, action.describe(), f"four_eyes[{pair.index}]", pair.reason
+                )
+        return None
+
+    def may_read(self, principal: Principal, subject_kind: str, subject: object) -> bool:
+        """Whether the row rules let ``principal`` see ``subject`` (grants do not apply to
+        reads: anyone may read what the row rules show them)."""
+        rows = self._plan(subject_kind, "").rows
+        return not rows or _row_refusing(rows, principal, subject) is None
+
+    def may_fire(self, principal: Principal, subject_kind: str, trigger: str) -> bool:
+        """Whether a grant lets ``principal`` fire ``trigger`` on a ``subject_kind`` at all
+        (before row rules, conditions and four-eyes rules, which need the subject): for
+        showing only the buttons a user may press."""
+        return not principal.roles.isdisjoint(self._plan(subject_kind, trigger).allowed)
+
+    def principal_for(
+        self, actor: str | Principal, directory: Directory | None = None
+    ) -> Principal:
+        """The principal behind ``actor``: itself if a Principal, else the directory's
+        principal of that id, else the :attr:`default_principal` with id ``actor``."""
+        if isinstance(actor, Principal):
+            return actor
+        if directory is not None:
+            known = directory.principal(actor)
+            if known is not None:
+                return known
+        made = self._defaults.get(actor)
+        if made is None:
+            made = Principal(actor, self.default_principal.roles, self.default_principal.teams)
+            if len(self._defaults) < _CACHE_LIMIT:
+                self._defaults[actor] = made
+        return made
+
+    def expanded_roles(self, roles: Iterable[str]) -> frozenset[str]:
+        """``roles`` with every role they include, transitively (unknown roles kept)."""
+        result: set[str] = set()
+        for role in roles:
+            result |= _closure(role, self.roles) if role in self.roles else {role}
+        return frozenset(result)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of a permission set, for editors and validation elsewhere."""
+        return cls.model_json_schema()
+
+
+def _matches(names: tuple[str, ...], name: str) -> bool:
+    return ANY in names or name in names
+
+
+def _row_refusing(rows: tuple[_Row, ...], principal: Principal, subject: object) -> _Row | None:
+    roles = principal.roles
+    for row in rows:
+        if roles.isdisjoint(row.bound) or not roles.isdisjoint(row.exempt):
+            continue
+        value = _resolve(subject, row.path)
+        if value is None:
+            if row.allow_missing:
+                continue
+            return row
+        if row.principal_field == "teams":
+            if value not in principal.teams:
+                return row
+        else:
+            own = principal.customer_id if row.principal_field == "customer_id" else principal.id
+            if own is None or value != own:
+                return row
+    return None
+
+
+def _expected(condition: Condition) -> Any:
+    if isinstance(condition.value, tuple):
+        return frozenset(_comparable(item) for item in condition.value)
+    return _comparable(condition.value)
+
+
+def _value_problem(condition: Condition) -> str | None:
+    op, value = condition.op, condition.value
+    if op in ("is_null", "not_null"):
+        return None if value is None else f"{op} takes no value"
+    if op == "in":
+        return None if isinstance(value, tuple) else "'in' takes a list of values"
+    if isinstance(value, tuple):
+        return f"{op} takes one value, not a list"
+    if value is None and op not in ("eq", "ne"):
+        return f"{op} needs a value (use is_null / not_null for null)"
+    return None
+
+
+def _closure(role: str, roles: Mapping[str, RoleSpec]) -> frozenset[str]:
+    seen = {role}
+    stack = [role]
+    while stack:
+        spec = roles.get(stack.pop())
+        for included in spec.includes if spec else ():
+            if included not in seen:
+                seen.add(included)
+                stack.append(included)
+    return frozenset(seen)
+
+
+def _cycles(roles: Mapping[str, RoleSpec]) -> list[FieldError]:
+    problems = []
+    for role, spec in roles.items():
+        for index, included in enumerate(spec.includes):
+            if role in _closure(included, roles):
+                problems.append(
+                    FieldError(
+                        ("roles", role, "includes", index),
+                        f"{role!r} includes {included!r}, which includes {role!r} again: "
+                        "role inclusion must not go round in a cycle",
+                        "role_cycle",
+                    )
+                )
+    return problems
+
+
+def permission_schema() -> dict[str, Any]:
+    """The JSON Schema of a permission set (as :func:`aftersales.policies` has for policies)."""
+    return PermissionSet.model_json_schema()
+
+
+_DEFAULT: list[PermissionSet] = []
+
+
+def default_permissions() -> PermissionSet:
+    """The shipped permission set (``security/data/default_permissions.json``): an
+    after-sales department of directors, supervisors, senior agents, agents and
+    technicians serving customers, with a bot and the system's scheduled work.
+
+    Loaded once; the set is immutable, so every caller shares it."""
+    if not _DEFAULT:
+        text = resources.files("aftersales.security").joinpath("data/default_permissions.json")
+        _DEFAULT.append(PermissionSet.from_json(text.read_bytes()))
+    return _DEFAULT[0]
+
+
+def as_permission_set(
+    value: PermissionSet | Mapping[str, Any] | str | bytes | os.PathLike[str],
+) -> PermissionSet:
+    """``value`` as a permission set: itself, a mapping validated, JSON text (a str that
+    starts with ``{``) or the path of a JSON file."""
+    if isinstance(value, PermissionSet):
+        return value
+    if isinstance(value, Mapping):
+        return PermissionSet.model_validate(value)
+    if isinstance(value, bytes) or (isinstance(value, str) and value.lstrip().startswith("{")):
+        return PermissionSet.from_json(value)
+    if isinstance(value, (str, os.PathLike)):
+        return PermissionSet.load(value)
+    raise InvalidInput(
+        _SUBJECT,
+        [
+            FieldError(
+                ("permissions",),
+                "must be a PermissionSet, a mapping, JSON text or a path, "
+                f"not {type(value).__name__}",
+            )
+        ],
+    )
+
+
+def _dump(permissions: PermissionSet) -> str:  # pragma: no cover - for editors
+    return json.dumps(permissions.model_dump(mode="json"), indent=2, ensure_ascii=False)
