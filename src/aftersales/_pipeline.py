@@ -54,6 +54,7 @@ from aftersales.models._base import parse_instant
 from aftersales.models.events import Event, build_event
 from aftersales.notify._notification import Notification
 from aftersales.notify._outbox import Outbox
+from aftersales.privacy.audit import Chain
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTEMPTS",
     "DeskServices",
+    "Guard",
     "Pipeline",
     "Recent",
     "Subject",
@@ -79,6 +81,9 @@ ATTEMPTS = 5
 """How often a transition is decided again after losing a race to another writer."""
 
 
+_set_attribute = object.__setattr__
+
+
 class Subject(Protocol):
     """What the pipeline needs of a ticket or a case."""
 
@@ -90,6 +95,9 @@ class Subject(Protocol):
 
     @property
     def updated_at(self) -> datetime: ...
+
+    @property
+    def audit_chain(self) -> str | None: ...
 
 
 class Unit(Protocol):
@@ -152,6 +160,7 @@ def fold(
             data.update(event.changes)
         else:
             apply(data, event.changes)
+    data["audit_chain"] = events[-1].chain
     return parse(model, data)
 
 
@@ -200,15 +209,29 @@ def _label(subject: object) -> str | None:
     return None if number is None else f"ticket {number}"
 
 
+class Guard(Protocol):
+    """What checks a commit before it is written (the desk's permissions): raises
+    (:class:`~aftersales.PermissionDenied`) to refuse the whole commit; nothing is
+    written then."""
+
+    def __call__(self, subject: Subject, events: Sequence[Event]) -> None: ...
+
+
 class Pipeline:
     """The commit, remember and dispatch steps of one desk, and its checked clock."""
 
-    __slots__ = ("clock", "outbox", "store")
+    __slots__ = ("chain", "clock", "guard", "outbox", "store")
 
-    def __init__(self, store: Store, outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, outbox: Outbox, clock: Clock, chain: Chain | None = None
+    ) -> None:
         self.store = store
         self.outbox = outbox
         self.clock = clock
+        self.chain = Chain() if chain is None else chain
+        """Seals every committed event into its subject's audit chain."""
+        self.guard: Guard | None = None
+        """Checks every commit before it is written (see :class:`Guard`)."""
         outbox.now = self.now
 
     def now(self) -> datetime:
@@ -238,6 +261,19 @@ class Pipeline:
         """
         outbox = self.outbox
         subject = writer.subject
+        guard = self.guard
+        if guard is not None:
+            for unit in units:
+                if unit.events:
+                    guard(subject(unit), unit.events)
+        seal = self.chain.seal
+        for unit in units:
+            if unit.events:
+                written = subject(unit)
+                unit.events, head = seal(unit.events, written.audit_chain)
+                # The subject after the change was built from the one before it, so it
+                # still holds the previous head; it now holds the new one.
+                _set_attribute(written, "audit_chain", head)
         now = subject(units[0]).updated_at
         rows: list[Notification] = []
         hooks = outbox.hooks

@@ -54,6 +54,7 @@ def fold_case(events: Sequence[Event]) -> Case:
             data["lines"] = [
                 {**line, **patches.get(line.get("line_id"), {})} for line in data.get("lines", [])
             ]
+    data["audit_chain"] = events[-1].chain
     return parse(Case, data, "case events")
 
 

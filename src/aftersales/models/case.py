@@ -332,6 +332,9 @@ class Case(Record):
     created_at: Instant
     updated_at: Instant
     closed_at: Instant | None = None
+    audit_chain: str | None = None
+    """The ``chain`` of the last event (the head of the tamper-evident audit), checked by
+    :meth:`~aftersales.Desk.verify_audit`."""
 
     @field_validator("kind", mode="plain", json_schema_input_type=Identifier)
     @classmethod

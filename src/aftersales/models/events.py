@@ -104,6 +104,16 @@ class Event(Record):
     at: Instant
     payload: dict[str, Any] = Field(default_factory=dict)
     changes: dict[str, Any] = Field(default_factory=dict)
+    chain: str | None = None
+    """The tamper-evident audit: a keyed hash of this event and the ``chain`` of the one
+    before it (see :mod:`aftersales.privacy.audit`); None on events written before the
+    chain existed."""
+    salt: str | None = None
+    """The random salt that seals this event's personal values in ``chain``; dropped when
+    they are erased."""
+    erased: dict[str, str] | None = None
+    """The seals of the personal values erased from this event (path → seal), so ``chain``
+    still verifies after :meth:`~aftersales.Desk.erase_customer`."""
 
     @property
     def is_transition(self) -> bool:
@@ -141,5 +151,8 @@ def build_event(
             "at": at,
             "payload": payload,
             "changes": changes,
+            "chain": None,
+            "salt": None,
+            "erased": None,
         },
     )

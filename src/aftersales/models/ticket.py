@@ -131,6 +131,9 @@ class Ticket(Record):
     sla_rule: Identifier | None = None
     sla_due_at: Instant | None = None
     version: Annotated[int, Field(ge=1)] = 1
+    audit_chain: str | None = None
+    """The ``chain`` of the last event (the head of the tamper-evident audit), checked by
+    :meth:`~aftersales.Desk.verify_audit`."""
 
     @property
     def display_number(self) -> str:

@@ -46,6 +46,9 @@ def import_tickets(
         return _import(core, records, batch_size, actor)
 
 
+set_attribute = object.__setattr__
+
+
 def _import(
     core: TicketCore, records: Iterable[Ticket | Mapping[str, Any]], batch_size: int, actor: str
 ) -> int:
@@ -58,6 +61,7 @@ def _import(
     default_priority = core.settings.default_priority
     check_ticket = core.vocabulary.check_ticket
     commit_many = core.store.commit_many
+    seal = core.pipeline.chain.seal
     for position, record in enumerate(records):
         if isinstance(record, Ticket):
             data = record.model_dump()
@@ -68,6 +72,8 @@ def _import(
         if "number" not in data or data["number"] is None:
             data["number"] = core.next_number()
         data["workflow"] = name
+        # the chain starts at the import's own event, whatever the source said
+        data["audit_chain"] = None
         if data.get("priority") is None:
             data["priority"] = default_priority
         if "status" in data:
@@ -93,8 +99,9 @@ def _import(
             ticket = ticket.model_copy(update={"version": 1})
         # an import is history written once: the Nones are left out of it (and of the
         # rows), a third of a ticket's bytes
-        event = creation_event(ticket, actor, exclude_none=True)
-        batch.append(Change(ticket, 0, (event,)))
+        events, head = seal((creation_event(ticket, actor, exclude_none=True),), None)
+        set_attribute(ticket, "audit_chain", head)
+        batch.append(Change(ticket, 0, events))
         if len(batch) >= batch_size:
             commit_many(batch)
             imported += len(batch)
