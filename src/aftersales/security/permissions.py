@@ -396,6 +396,21 @@ class PermissionSet(_Data):
             ) from None
         return cls.model_validate_json(text)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied, validated again (a plain pydantic copy would
+        keep the rule tables compiled for the original)."""
+        data = self.model_dump()
+        data.update(update or {})
+        return type(self).model_validate(data)
+
+    def __eq__(self, other: object) -> bool:
+        # The compiled tables (private attributes) are caches, not part of the value.
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
     def model_post_init(self, context: Any, /) -> None:
         problems = self._problems()
         if problems:
@@ -448,11 +463,12 @@ class PermissionSet(_Data):
         }
 
     def _qualified(self, roles: Iterable[str]) -> frozenset[str]:
-        holders = self._holders
+        holders: dict[str, frozenset[str]] = self.__pydantic_private__["_holders"]  # type: ignore[index]
         return frozenset().union(*(holders[role] for role in roles))
 
     def _plan(self, kind: str, trigger: str) -> _Plan:
-        plan = self._plans.get((kind, trigger))
+        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plan = plans.get((kind, trigger))
         if plan is not None:
             return plan
         allowed: set[str] = set()
@@ -486,8 +502,8 @@ class PermissionSet(_Data):
             if _matches(pair.kinds, kind) and _matches(pair.triggers, trigger)
         )
         plan = _Plan(frozenset(allowed), bars, pairs, self._rows_for(kind))
-        if len(self._plans) < _CACHE_LIMIT:
-            self._plans[(kind, trigger)] = plan
+        if len(plans) < _CACHE_LIMIT:
+            plans[(kind, trigger)] = plan
         return plan
 
     def _rows_for(self, kind: str) -> tuple[_Row, ...]:
@@ -514,7 +530,10 @@ class PermissionSet(_Data):
 
         Deny by default: a trigger no grant gives the principal's roles is refused
         (rule ``grants``); then row rules, conditions and four-eyes rules, in that order."""
-        plan = self._plans.get((action.subject_kind, action.trigger))
+        # Private attributes through pydantic's __getattr__ cost over a microsecond; the
+        # slot that holds them costs nothing.
+        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plan = plans.get((action.subject_kind, action.trigger))
         if plan is None:
             plan = self._plan(action.subject_kind, action.trigger)
         roles = action.principal.roles
@@ -605,11 +624,12 @@ class PermissionSet(_Data):
             known = directory.principal(actor)
             if known is not None:
                 return known
-        made = self._defaults.get(actor)
+        defaults: dict[str, Principal] = self.__pydantic_private__["_defaults"]  # type: ignore[index]
+        made = defaults.get(actor)
         if made is None:
             made = Principal(actor, self.default_principal.roles, self.default_principal.teams)
-            if len(self._defaults) < _CACHE_LIMIT:
-                self._defaults[actor] = made
+            if len(defaults) < _CACHE_LIMIT:
+                defaults[actor] = made
         return made
 
     def expanded_roles(self, roles: Iterable[str]) -> frozenset[str]:
