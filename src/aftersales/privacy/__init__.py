@@ -12,6 +12,14 @@ from aftersales.privacy.detect import (
     PersonalDataKind,
     find_personal_data,
 )
+from aftersales.privacy.redact import (
+    PERSONAL_FIELDS,
+    RedactionSettings,
+    RedactionStyle,
+    Redactor,
+    extend_personal_fields,
+    personal_keys,
+)
 
 __all__ = [
     "ADDRESS",
@@ -19,8 +27,14 @@ __all__ = [
     "BANK_CARD",
     "CN_RESIDENT_ID",
     "EMAIL",
+    "PERSONAL_FIELDS",
     "PHONE",
     "Finding",
     "PersonalDataKind",
+    "RedactionSettings",
+    "RedactionStyle",
+    "Redactor",
+    "extend_personal_fields",
     "find_personal_data",
+    "personal_keys",
 ]
