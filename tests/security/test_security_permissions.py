@@ -531,3 +531,38 @@ def test_wildcards_match_any_kind_or_trigger() -> None:
     assert refused_by(permissions, act(AGENT, "ticket", "anything", {})) is None
     assert refused_by(permissions, act(AGENT, "visit", "add_message", {})) is None
     assert refused_by(permissions, act(AGENT, "visit", "cancel", {})) == "grants"
+
+
+def test_json_text_with_an_unknown_role_or_a_wrong_type_names_the_path() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        PermissionSet.from_json(
+            '{"grants": [{"roles": ["ghost"], "kinds": ["*"], "triggers": ["*"]}]}'
+        )
+    assert locations(caught.value) == [("grants", 0, "roles", 0)]
+    with pytest.raises(InvalidInput) as caught:
+        PermissionSet(grants="everything")
+    assert locations(caught.value) == [("grants",)]
+
+
+def test_a_condition_value_must_be_a_finite_number() -> None:
+    data = {"kinds": ["*"], "triggers": ["*"], "field": "n", "op": "gt", "require_roles": ["agent"]}
+    for bad in (float("inf"), float("nan")):
+        error = load_error({"conditions": [{**data, "value": bad}]})
+        assert locations(error)[0][:3] == ("conditions", 0, "value")
+
+
+def test_a_subject_value_that_cannot_be_ordered_makes_the_condition_hold() -> None:
+    permissions = with_condition({"field": "n", "op": "lt", "value": 5})
+    assert refused_by(permissions, act(AGENT, "refund", "x", {"n": Decimal("NaN")})) == (
+        "conditions[0]"
+    )
+
+
+def test_checks_stay_right_for_more_actors_and_triggers_than_are_cached() -> None:
+    permissions = PermissionSet.model_validate(
+        {"grants": [{"roles": ["agent"], "kinds": ["ticket"], "triggers": ["*"]}]}
+    )
+    for number in range(5000):
+        assert permissions.principal_for(f"script-{number}").id == f"script-{number}"
+        assert permissions.allows(act(AGENT, "ticket", f"t{number}", {}))
+        assert not permissions.allows(act(AGENT, "case", f"t{number}", {}))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -70,7 +70,7 @@ FieldPath = Annotated[
         description="A dotted path into the subject: attributes of models, keys of mappings.",
     ),
 ]
-Scalar = None | bool | int | float | str
+Scalar = None | bool | int | Annotated[float, Field(allow_inf_nan=False)] | str
 Operator = Literal["gt", "ge", "lt", "le", "eq", "ne", "in", "is_null", "not_null"]
 
 
@@ -233,13 +233,8 @@ def _resolve(root: object, path: tuple[str, ...]) -> Any:
 
 def _comparable(value: Any) -> Any:
     # Numbers from JSON become Decimals so they compare exactly with money amounts.
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        try:
-            return Decimal(str(value))
-        except InvalidOperation:  # pragma: no cover - JSON has no inf/nan
-            return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
     return value
 
 
@@ -267,7 +262,7 @@ def _holds(op: str, actual: Any, expected: Any) -> bool:
         if op == "lt":
             return bool(actual < expected)
         return bool(actual <= expected)
-    except TypeError:
+    except (TypeError, ArithmeticError):  # ArithmeticError: a Decimal NaN
         return True
 
 
