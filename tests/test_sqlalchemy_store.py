@@ -136,6 +136,7 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
         conn.execute(sqlalchemy.text("ALTER TABLE tickets DROP COLUMN sla_due_at"))
         state.drop(conn)
         cases.drop(conn)
+        metadata.tables["security_log"].drop(conn)
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 1"))
     store.close()
     upgraded = SQLAlchemyStore(url)
@@ -146,6 +147,7 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
     }
     upgraded.set_state("k", "v")
     assert upgraded.get_state("k") == "v"
+    assert upgraded.security_log() == []
     upgraded.close()
 
 
@@ -164,6 +166,7 @@ def test_a_version_3_schema_moves_each_case_lines_terms_out_of_its_data(url: str
             ),
             {"data": case.model_dump_json(exclude_none=True)},  # as version 3 wrote it
         )
+        metadata.tables["security_log"].drop(conn)  # added in version 6
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 3"))
     store.close()
     upgraded = SQLAlchemyStore(url)
@@ -225,10 +228,11 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
                 conn.execute(
                     sqlalchemy.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(64)")
                 )
+        metadata.tables["security_log"].drop(conn)  # added in version 6
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 4"))
     desk.close()
     upgraded = SQLAlchemyStore(url)
-    assert upgraded.schema_version == SCHEMA_VERSION == 5
+    assert upgraded.schema_version == SCHEMA_VERSION == 6
     desk = Desk(upgraded, clock=clock)
     assert [t.subject for t in desk.find(customer_id="cust-abc")] == ["before the upgrade"]
     assert desk.find(customer_id="CUST-ABC") == []

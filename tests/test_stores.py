@@ -309,11 +309,12 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
         assert store.sla_due(clock.now(), 10) == []
+        assert store.security_log() == []
 
 
 def test_a_version_3_database_moves_each_case_lines_terms_out_of_its_data(

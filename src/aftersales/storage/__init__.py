@@ -2,7 +2,7 @@
 
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._protocol import Store
-from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
 from aftersales.storage.memory import MemoryStore
 from aftersales.storage.sqlite import SQLiteStore
 
@@ -12,6 +12,7 @@ __all__ = [
     "CaseQuery",
     "Change",
     "MemoryStore",
+    "Rewrite",
     "SQLiteStore",
     "Store",
     "TicketQuery",

@@ -54,7 +54,7 @@ __all__ = [
     "ts",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (

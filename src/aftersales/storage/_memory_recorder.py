@@ -21,6 +21,7 @@ KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "outbox": (("key",),),
     "customers": (("id",),),
     "state": (("key",),),
+    "security_log": (("id",),),
 }
 """Each table's keys; the first is the one its rows are kept by."""
 
@@ -86,6 +87,15 @@ class MemoryRecorder:
             return False
         rows[(key,)] = {**current, **row}
         return True
+
+    def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
+        rows = self._rows[table]
+        changed = 0
+        for key, current in rows.items():
+            if all(current.get(column) == value for column, value in where.items()):
+                rows[key] = {**current, **row}
+                changed += 1
+        return changed
 
     def select(
         self,

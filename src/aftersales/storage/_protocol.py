@@ -10,8 +10,9 @@ from typing import Protocol, runtime_checkable
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
+from aftersales.models.security import SecurityEntry
 from aftersales.notify._notification import DeliveryStatus, Notification
-from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
 
 __all__ = [
     "MAX_ERROR_LENGTH",
@@ -240,6 +241,22 @@ class Store(Protocol):
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         """Cases whose current step's ``step_due_at`` is at or before ``before``, earliest
         first."""
+        ...
+
+    def rewrite(self, rewrite: Rewrite) -> None:
+        """Rewrite records in place in one transaction (see :class:`Rewrite`): what
+        erasing personal data writes. ConcurrencyError, and nothing written, when a ticket
+        or case in it is no longer at the version it carries."""
+        ...
+
+    def log_security(self, entries: Sequence[SecurityEntry]) -> None:
+        """Append entries to the security log (each id once; a repeated id is ignored)."""
+        ...
+
+    def security_log(
+        self, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[SecurityEntry]:
+        """Security log entries at or after ``since``, oldest first, at most ``limit``."""
         ...
 
     def close(self) -> None:

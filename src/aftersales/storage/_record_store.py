@@ -17,6 +17,7 @@ from aftersales.exceptions import (
     TicketNotFound,
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
+from aftersales.models.security import SecurityEntry
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage._protocol import (
@@ -30,7 +31,7 @@ from aftersales.storage._protocol import (
     number_taken,
 )
 from aftersales.storage._recorder import Recorder, Records, Row
-from aftersales.storage._unit import CaseChange, CaseQuery, Change, TicketQuery
+from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
 
 _KEY = ("id",)
 _DATA = ("data",)
@@ -70,6 +71,19 @@ def _log(records: Records, events: Sequence[Event], notifications: Sequence[Noti
         for n in notifications
     ]
     return records.append(event_rows, outbox)
+
+
+def _log_security(records: Records, entries: Sequence[SecurityEntry]) -> None:
+    for entry in entries:
+        records.insert(
+            "security_log",
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "at": codec.ts(entry.at),
+                "data": entry.model_dump_json(),
+            },
+        )
 
 
 def _ticket_filter(query: TicketQuery) -> dict[str, Any]:
@@ -387,6 +401,60 @@ class RecordStore:
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         return [_case(row) for row in self._due("cases", "step_due_at", before, limit)]
+
+    # ------------------------------------------------------------------ privacy
+
+    def rewrite(self, rewrite: Rewrite) -> None:
+        def work(records: Records) -> None:
+            for ticket in rewrite.tickets:
+                row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
+                if not records.update("tickets", ticket.id, ticket.version, row):
+                    raise ConcurrencyError(
+                        ticket.id, ticket.version, _version(records, "tickets", ticket.id)
+                    )
+            for case in rewrite.cases:
+                row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
+                row["terms"] = codec.case_terms(case)
+                if not records.update("cases", case.id, case.version, row):
+                    raise ConcurrencyError(
+                        case.id, case.version, _version(records, "cases", case.id)
+                    )
+            for event in rewrite.events:
+                records.rewrite(
+                    "events",
+                    {"subject_id": event.subject_id, "sequence": event.sequence},
+                    {"data": codec.event_row(event)[-1]},
+                )
+            for message in rewrite.messages:
+                records.rewrite(
+                    "messages", {"id": message.id}, {"data": codec.message_row(message)[-1]}
+                )
+            for notification in rewrite.outbox:
+                records.rewrite(
+                    "outbox",
+                    {"key": notification.key},
+                    {"event": notification.event.model_dump_json(), "last_error": None},
+                )
+            if rewrite.customer is not None:
+                self._put_customer(records, rewrite.customer)
+            _log_security(records, rewrite.security)
+
+        self.recorder.atomically(work)
+
+    def log_security(self, entries: Sequence[SecurityEntry]) -> None:
+        self.recorder.atomically(lambda r: _log_security(r, entries))
+
+    def security_log(
+        self, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[SecurityEntry]:
+        check_limit(limit)
+        start = {} if since is None else {"at": codec.ts(since)}
+        rows = self.recorder.reading(
+            lambda r: r.select(
+                "security_log", {}, since=start, order=("at", "id"), limit=limit, columns=_DATA
+            )
+        )
+        return [SecurityEntry.model_validate_json(row["data"]) for row in rows]
 
     def close(self) -> None:
         """Close the recorder; the store cannot be used afterwards."""

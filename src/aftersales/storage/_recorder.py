@@ -24,6 +24,7 @@ table           key(s)                                rows from
 ``outbox``      ``key``                               :data:`~._codec.OUTBOX_COLUMNS`
 ``customers``   ``id`` (and contact points)           ``id``, ``data``
 ``state``       ``key``                               ``key``, ``value``
+``security_log`` ``id``                               ``id``, ``kind``, ``at``, ``data``
 =============== ===================================== ===================================
 
 :class:`~aftersales.storage.recorder.MemoryRecorder` is the reference recorder, in
@@ -50,6 +51,10 @@ class SubjectRecords(Protocol):
     def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
         """Set ``row``'s columns on the row whose ``id`` is ``key`` and whose ``version``
         is ``version``; False when there is none."""
+
+    def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
+        """Set ``row``'s columns on every row equal to ``where``; how many there were.
+        (Erasing personal data: rows rewritten in place, keys and versions unchanged.)"""
 
     def select(
         self,

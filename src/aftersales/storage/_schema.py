@@ -220,6 +220,11 @@ TABLES: tuple[Table, ...] = (
         ),
         ("id",),
     ),
+    Table(
+        "security_log",
+        (_id("id"), _short("kind"), _time("at", nullable=False), _data()),
+        ("id",),
+    ),
 )
 
 _NOT_NULL = "IS NOT NULL"
@@ -239,6 +244,7 @@ INDEXES: tuple[Index, ...] = (
     Index("cases_serial", "cases", ("serial",), ("serial", _NOT_NULL)),
     Index("cases_parent", "cases", ("parent_id",), ("parent_id", _NOT_NULL)),
     Index("cases_step_due", "cases", ("step_due_at", "id"), ("step_due_at", _NOT_NULL)),
+    Index("security_log_at", "security_log", ("at", "id")),
 )
 
 
@@ -332,6 +338,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         ExactText(),
         CreateIndex("tickets_parent"),
     ),
+    6: (CreateTable("security_log"), CreateIndex("security_log_at")),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
 where every database began; a new one is created at :data:`SCHEMA_VERSION` at once."""

@@ -12,10 +12,11 @@ from pydantic import Field
 
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Instant, Message, Ticket
 from aftersales.models._base import Identifier, Record
+from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import Notification
 
-__all__ = ["CaseChange", "CaseQuery", "Change", "TicketQuery"]
+__all__ = ["CaseChange", "CaseQuery", "Change", "Rewrite", "TicketQuery"]
 
 
 @attrs.define(slots=True)
@@ -63,6 +64,28 @@ class CaseChange:
     ``InvalidInput``) to refuse the change: no line returned beyond what was bought, none
     refunded beyond what was paid, even when two processes ask at the same moment."""
     order_check_kinds: tuple[CaseKind, ...] = ()
+
+
+@attrs.define(slots=True)
+class Rewrite:
+    """Records rewritten in place, in one transaction, without a new version or event:
+    what erasing personal data writes (the events are rewritten the same way, so replaying
+    them still gives the subjects as stored).
+
+    ``tickets`` and ``cases`` keep the version they were read at; the store raises
+    :class:`~aftersales.ConcurrencyError` and writes nothing when one has moved on.
+    ``events`` are matched by subject and sequence, ``messages`` by id, ``outbox`` rows by
+    key (their event only; status and attempts stay as they are, the last error is
+    cleared). ``customer`` replaces the stored customer and its contact points.
+    ``security`` entries are appended to the security log in the same transaction."""
+
+    tickets: Sequence[Ticket] = ()
+    cases: Sequence[Case] = ()
+    events: Sequence[Event] = ()
+    messages: Sequence[Message] = ()
+    outbox: Sequence[Notification] = ()
+    customer: Customer | None = None
+    security: Sequence[SecurityEntry] = ()
 
 
 class CaseQuery(Record):

@@ -10,6 +10,7 @@ import attrs
 
 from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFound, TicketNotFound
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Message, Ticket
+from aftersales.models.security import SecurityEntry
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage._protocol import (
     CaseChange,
@@ -25,6 +26,7 @@ from aftersales.storage._protocol import (
     id_taken,
     number_taken,
 )
+from aftersales.storage._unit import Rewrite
 
 
 def matches(ticket: Ticket, query: TicketQuery) -> bool:
@@ -77,6 +79,7 @@ class MemoryStore:
         self._delivered: dict[str, datetime] = {}
         self._state: dict[str, str] = {}
         self._cases: dict[str, Case] = {}
+        self._security: dict[str, SecurityEntry] = {}
         self._next_number = 1
 
     def reserve_numbers(self, count: int) -> int:
@@ -346,6 +349,60 @@ class MemoryStore:
                     self._outbox[notification.key] = notification
                 if change.delivered:
                     self._acknowledge(change.delivered, case.updated_at)
+
+    def rewrite(self, rewrite: Rewrite) -> None:
+        with self._lock:
+            for ticket in rewrite.tickets:
+                current = self._tickets.get(ticket.id)
+                if current is None or current.version != ticket.version:
+                    raise ConcurrencyError(
+                        ticket.id, ticket.version, None if current is None else current.version
+                    )
+            for case in rewrite.cases:
+                stored = self._cases.get(case.id)
+                if stored is None or stored.version != case.version:
+                    raise ConcurrencyError(
+                        case.id, case.version, None if stored is None else stored.version
+                    )
+            for ticket in rewrite.tickets:
+                self._tickets[ticket.id] = ticket
+            for case in rewrite.cases:
+                self._cases[case.id] = case
+            for event in rewrite.events:
+                log = self._events.get(event.subject_id, [])
+                for position, old in enumerate(log):
+                    if old.sequence == event.sequence:
+                        log[position] = event
+            replaced = {message.id: message for message in rewrite.messages}
+            for message_list in self._messages.values():
+                for position, old_message in enumerate(message_list):
+                    if old_message.id in replaced:
+                        message_list[position] = replaced[old_message.id]
+            for notification in rewrite.outbox:
+                stored_row = self._outbox.get(notification.key)
+                if stored_row is not None:
+                    self._outbox[notification.key] = attrs.evolve(
+                        stored_row, event=notification.event, last_error=None
+                    )
+            if rewrite.customer is not None:
+                self._put_customer(rewrite.customer)
+            for entry in rewrite.security:
+                self._security.setdefault(entry.id, entry)
+
+    def log_security(self, entries: Sequence[SecurityEntry]) -> None:
+        with self._lock:
+            for entry in entries:
+                self._security.setdefault(entry.id, entry)
+
+    def security_log(
+        self, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[SecurityEntry]:
+        check_limit(limit)
+        with self._lock:
+            entries = list(self._security.values())
+        found = [e for e in entries if since is None or e.at >= since]
+        found.sort(key=lambda e: (e.at, e.id))
+        return found[:limit]
 
     def _on_order(self, order_id: str, kinds: Sequence[CaseKind]) -> list[Case]:
         cases = [

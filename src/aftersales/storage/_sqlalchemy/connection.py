@@ -90,7 +90,12 @@ def _collate_exactly(conn: Connection) -> None:
     collation = _exact_collation(conn)
     if collation is None:
         return
+    # an upgrade from an old version converts the tables it has; later steps create the
+    # others with the exact collation already
+    existing = set(sa.inspect(conn).get_table_names())
     for table in metadata.sorted_tables:
+        if table.name not in existing:
+            continue
         conn.execute(
             sa.text(
                 f"ALTER TABLE `{table.name}` CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}"

@@ -132,6 +132,21 @@ class _Transaction:
         # The version check is the UPDATE's own: no other writer slips in between.
         return int(self._run(("update", table, columns), build, params).rowcount) == 1
 
+    def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
+        columns = tuple(row)
+        keys = tuple(where)
+
+        def build() -> Any:
+            declared = metadata.tables[table]
+            return (
+                declared.update()
+                .where(*(declared.c[name] == sa.bindparam(f"w_{name}") for name in keys))
+                .values({c: sa.bindparam(c) for c in columns})
+            )
+
+        params = {**row, **{f"w_{name}": value for name, value in where.items()}}
+        return int(self._run(("rewrite", table, keys, columns), build, params).rowcount)
+
     def select(
         self,
         table: str,

@@ -159,6 +159,19 @@ class SQLiteRecorder(SQLiteConnection):
         )
         return int(self._conn.execute(sql, (*row.values(), key, version)).rowcount) == 1
 
+    def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
+        columns = tuple(row)
+        keys = tuple(where)
+        sql = self._statement(
+            ("rewrite", table, keys, columns),
+            lambda: (
+                f"UPDATE {table} SET {', '.join(f'{c}=?' for c in columns)} "
+                f"WHERE {' AND '.join(f'{k}=?' for k in keys)}"
+            ),
+        )
+        values = (*row.values(), *where.values())
+        return int(self._conn.execute(sql, values).rowcount)
+
     def select(
         self,
         table: str,
