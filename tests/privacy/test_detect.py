@@ -94,6 +94,7 @@ def test_resident_ids_are_found_with_their_check_digit(
         ("amex 3782 822463 10005", ("bank_card", "3782 822463 10005")),
         ("信用卡号 378282246310005", ("bank_card", "378282246310005")),
         ("Diners 3056 930902 5904", ("bank_card", "3056 930902 5904")),
+        ("买了 2 6222020200000000006 两张", ("bank_card", "6222020200000000006")),
         (
             "銀行帳號６２２８４８００１２３４５６７１",
             ("bank_card", "６２２８４８００１２３４５６７１"),
@@ -151,6 +152,7 @@ def test_addresses_are_found(message: str, expected: str | None) -> None:
         "生日 510107200102290018",
         "旧证 110105490230002",
         "mail a..b@example.com",
+        "共 2 62220202000000000061 件",
         "超市的东西不错，城市很好，区别不大，一路顺风，知道了",
         "我在市区的门店买的，5号楼那边",
         "I bought 2 Nike Air Max shoes for my Street party",
@@ -227,9 +229,15 @@ def test_empty_text_has_nothing() -> None:
     assert {"phone", "email", "cn_resident_id", "bank_card", "address"} == ALL_KINDS
 
 
+def test_a_country_prefix_belongs_to_the_number_right_after_it() -> None:
+    assert found("+1 2 箱, 13812345678") == [("phone", "13812345678")]
+    assert found("+7 is not a number") == []
+
+
 def test_region_decides_national_numbers() -> None:
     message = "call (650) 253-0000 today"
     assert found(message, region="US") == [("phone", "(650) 253-0000")]
+    assert found("order (650) 253-0000", region="US") == []
     assert found(message) == []
 
 

@@ -212,7 +212,6 @@ _CN_LANDLINE = re.compile(
 _INTERNATIONAL_FALLBACK = re.compile(
     rf"{_ALONE_BEFORE}(?:\+|00)[1-9]\d{{0,2}}(?:[ .-]?\(?\d{{1,5}}\)?){{2,6}}{_ALONE_AFTER}"
 )
-_INTERNATIONAL_PREFIX = re.compile(r"\(?(?:\+|00)")
 _ENOUGH_DIGITS = re.compile(r"(?:\d[\s().\-/]{0,3}){6}\d")
 
 
@@ -241,17 +240,38 @@ def _phones(text: str, region: str) -> Iterator[tuple[int, int]]:
             if 8 <= digits <= 17 and not _labelled_not_personal(text, match.start()):
                 yield match.span()
         return
-    matcher = library.PhoneNumberMatcher(text, region, leniency=library.Leniency.VALID)
-    for number in matcher:
-        start, end = number.start, number.end
+    for start, end in _library_matches(library, text, region):
         alone = (start == 0 or not _is_ascii_alnum(text[start - 1])) and (
             end == len(text) or not _is_ascii_alnum(text[end])
         )
-        # In China a bare run of digits is more often an order number than a phone
-        # written without its area code's 0: domestic forms are the patterns' job.
-        domestic = region == "CN" and not _INTERNATIONAL_PREFIX.match(text, start)
-        if alone and not domestic and not _labelled_not_personal(text, start):
+        if alone and not _labelled_not_personal(text, start):
             yield start, end
+
+
+_INTERNATIONAL_START = re.compile(r"(?<![0-9A-Za-z+])\(?(?:\+|00)\d")
+_LONGEST_PHONE = 40
+"""Characters enough for any phone number as written (15 digits, separators, prefix)."""
+
+
+def _library_matches(library: ModuleType, text: str, region: str) -> Iterator[tuple[int, int]]:
+    """The spans of the numbers ``phonenumbers`` finds in ``text``.
+
+    In China a bare run of digits is more often an order number than a phone written
+    without its area code's 0, and the domestic forms are the patterns' job: there only
+    numbers written with an international prefix are taken, so the matcher (pure Python,
+    slow) runs on a short window at each prefix instead of on the whole text."""
+    leniency = library.Leniency.VALID
+    if region != "CN":
+        for number in library.PhoneNumberMatcher(text, region, leniency=leniency):
+            yield number.start, number.end
+        return
+    for prefix in _INTERNATIONAL_START.finditer(text):
+        offset = prefix.start()
+        window = text[offset : offset + _LONGEST_PHONE]
+        for number in library.PhoneNumberMatcher(window, region, leniency=leniency):
+            if number.start < len(prefix.group()):
+                yield offset + number.start, offset + number.end
+            break
 
 
 def _is_ascii_alnum(char: str) -> bool:
@@ -325,7 +345,9 @@ def _birth_date(born: str) -> date | None:
 
 # --- bank cards --------------------------------------------------------------------------
 
-_CARD = re.compile(rf"{_ALONE_BEFORE}\d{{2,6}}(?:[ -]?\d{{1,6}}){{1,8}}{_ALONE_AFTER}")
+# Runs of digits joined by single separators, split into cards afterwards: a pattern that
+# itself chose where the groups end would backtrack through every partition of the digits.
+_CARD = re.compile(rf"{_ALONE_BEFORE}\d+(?:[ -]\d+)*{_ALONE_AFTER}")
 _CARD_CONTEXT = re.compile(
     r"(?:卡|card|visa|master|amex|unionpay|银联|銀聯|账号|帳號|账户|帳戶|银行|銀行)",
     re.IGNORECASE,
@@ -336,23 +358,34 @@ that short is more often a parcel or order number that happens to pass Luhn."""
 
 def _cards(text: str, region: str) -> Iterator[tuple[int, int]]:
     for match in _CARD.finditer(text):
-        written = match.group()
-        digits = written.replace(" ", "").replace("-", "")
-        grouped = digits != written
-        if not (
-            13 <= len(digits) <= 19
-            and (not grouped or _card_groups(written))
-            and _issuer_prefix(digits)
-            and _luhn_valid(digits)
-            and not (len(digits) == 18 and _birth_date(digits[6:14]) is not None)
-            and not _labelled_not_personal(text, match.start())
-        ):
+        if _is_card(text, match.start(), match.end()):
+            yield match.span()
             continue
-        if len(digits) < 16 and not grouped:
-            before = text[max(0, match.start() - 20) : match.start()]
-            if _CARD_CONTEXT.search(before) is None:
-                continue
-        yield match.span()
+        # "2 6222020200000000006": a quantity before the card joined the run.
+        for run in _DIGIT_RUN.finditer(text, match.start(), match.end()):
+            if run.span() != match.span() and _is_card(text, *run.span()):
+                yield run.span()
+
+
+_DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+
+
+def _is_card(text: str, start: int, end: int) -> bool:
+    written = text[start:end]
+    digits = written.replace(" ", "").replace("-", "")
+    grouped = digits != written
+    if not (
+        13 <= len(digits) <= 19
+        and (not grouped or _card_groups(written))
+        and _issuer_prefix(digits)
+        and _luhn_valid(digits)
+        and not (len(digits) == 18 and _birth_date(digits[6:14]) is not None)
+        and not _labelled_not_personal(text, start)
+    ):
+        return False
+    if len(digits) < 16 and not grouped:
+        return _CARD_CONTEXT.search(text, max(0, start - 20), start) is not None
+    return True
 
 
 def _card_groups(written: str) -> bool:
