@@ -22,6 +22,7 @@ so a number written without its country prefix is then only found when it is Chi
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -119,13 +120,20 @@ def find_personal_data(
         for start, end in _SCANNERS[kind](normal, region):
             candidates.append((rank, start - end, start, kind))
     candidates.sort()
+    # Taken spans never overlap, so a candidate need only be checked against the taken
+    # spans on either side of its start.
+    starts: list[int] = []
     taken: list[tuple[int, int, PersonalDataKind]] = []
     for _rank, negative_length, start, kind in candidates:
         end = start - negative_length
-        if all(end <= other_start or start >= other_end for other_start, other_end, _ in taken):
-            taken.append((start, end, kind))
+        place = bisect.bisect_right(starts, start)
+        if (place == 0 or taken[place - 1][1] <= start) and (
+            place == len(starts) or starts[place] >= end
+        ):
+            starts.insert(place, start)
+            taken.insert(place, (start, end, kind))
     findings = []
-    for start, end, kind in sorted(taken):
+    for start, end, kind in taken:
         if kind in wanted:
             first, after = _original_span(offsets, start, end)
             findings.append(Finding(kind, first, after, text[first:after]))
