@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from aftersales import InvalidInput, PermissionDenied
 from aftersales.models import Case
@@ -566,3 +568,37 @@ def test_checks_stay_right_for_more_actors_and_triggers_than_are_cached() -> Non
         assert permissions.principal_for(f"script-{number}").id == f"script-{number}"
         assert permissions.allows(act(AGENT, "ticket", f"t{number}", {}))
         assert not permissions.allows(act(AGENT, "case", f"t{number}", {}))
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    n: int | None = None
+
+    @property
+    def doubled(self) -> int:
+        return 2 * (self.n or 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "subject", "raised"),
+    [
+        ("n", Loose(n=7), True),
+        ("doubled", Loose(n=4), True),
+        ("doubled", Loose(n=1), False),
+        ("vip_level", Loose(vip_level=9), True),
+        ("vip_level", Loose(), False),
+        ("team", refund("1"), False),
+        ("serial", refund("1"), False),
+        ("n", SimpleNamespace(n=6), True),
+        ("m", SimpleNamespace(n=6), False),
+    ],
+)
+def test_paths_read_model_fields_properties_and_extras(
+    field: str, subject: object, raised: bool
+) -> None:
+    permissions = with_condition({"field": field, "op": "gt", "value": 5})
+    for _ in range(2):  # the second time from what the first remembered of the class
+        assert refused_by(permissions, act(AGENT, "refund", "x", subject)) == (
+            "conditions[0]" if raised else None
+        )

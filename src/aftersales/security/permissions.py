@@ -220,12 +220,40 @@ def describe(trigger: str, kind: str, subject_id: str) -> str:
 _MISSING: Any = object()
 
 
+_CLASS_HAS: dict[tuple[type, str], bool] = {}
+
+
+def _class_has(cls: type, name: str) -> bool:
+    """Whether ``cls`` has attribute ``name`` (a property, say); remembered, as asking a
+    pydantic model class for a name it lacks is slow. Bounded: names come from permission
+    sets, classes from the subjects checked."""
+    known = _CLASS_HAS.get((cls, name))
+    if known is None:
+        known = _CLASS_HAS[(cls, name)] = hasattr(cls, name)
+    return known
+
+
 def _resolve(root: object, path: tuple[str, ...]) -> Any:
     value = root
     for part in path:
         if value is None:
             return None
-        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+        # A model's fields sit in its __dict__ and its properties on its class: reading
+        # them there spares, for a field the model lacks (a case has no team), pydantic's
+        # __getattr__, which costs microseconds to say so.
+        if isinstance(value, BaseModel):
+            fields = value.__dict__
+            if part in fields:
+                value = fields[part]
+            elif _class_has(type(value), part):
+                value = getattr(value, part)
+            else:
+                extra = value.__pydantic_extra__
+                value = None if extra is None else extra.get(part)
+        elif isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            value = getattr(value, part, None)
     if isinstance(value, Enum):
         return value.value
     return value
