@@ -6,7 +6,11 @@ personal data, ordered by position, never two overlapping. It aims at precision 
 ordinary after-sales messages: order numbers, SKUs, prices, dates and tracking numbers
 are not personal data and are not reported, so a number must look like its kind (a
 valid check digit, a plausible birth date, a card issuer's prefix, a phone network's
-prefix) and stand alone (not inside a longer run of letters and digits).
+prefix) and stand alone (not inside a longer run of letters and digits). A phone or card
+number right after a word that labels it as something else (订单号, 运单, 发票, order,
+purchase, tracking, invoice, SKU...) is not reported, and a card number of fewer than 16
+digits written without groups is only reported after a word about cards or accounts
+(卡, 账号, card, visa...): that short, it is more often a parcel number.
 
 The text is scanned after NFKC normalisation character by character, so full-width
 digits and letters (``１３８１２３４５６７８``) are found like their ASCII forms; the spans
@@ -15,9 +19,12 @@ reported are those of the original text.
 Phones: Chinese mobiles and landlines are found by pattern; international numbers by
 ``phonenumbers`` (the ``privacy`` extra) when it is installed, with its
 ``PhoneNumberMatcher`` at leniency ``VALID``. Without it, international numbers are found
-by a fallback pattern: a ``+`` or ``00`` country prefix followed by 7 to 14 more digits in
-groups separated by single spaces, dashes, dots or parentheses (E.164 as people write it),
-so a number written without its country prefix is then only found when it is Chinese.
+by a fallback pattern: a ``+`` or ``00`` prefix and then 8 to 15 digits, country code
+included, in groups separated by single spaces, dashes, dots or parentheses (E.164 as
+people write it), so a number written without its country prefix is then only found when
+it is Chinese. In region CN (the default) ``phonenumbers`` too is only asked about numbers
+written with an international prefix: there a bare run of digits is more often an order
+number than a phone without its area code's 0.
 """
 
 from __future__ import annotations
@@ -244,8 +251,9 @@ def _phones(text: str, region: str) -> Iterator[tuple[int, int]]:
     library = _phonenumbers()
     if library is None:
         for match in _INTERNATIONAL_FALLBACK.finditer(text):
-            digits = sum(char.isdigit() for char in match.group())
-            if 8 <= digits <= 17 and not _labelled_not_personal(text, match.start()):
+            written = match.group()
+            digits = sum(char.isdigit() for char in written) - 2 * written.startswith("00")
+            if 8 <= digits <= 15 and not _labelled_not_personal(text, match.start()):
                 yield match.span()
         return
     for start, end in _library_matches(library, text, region):
