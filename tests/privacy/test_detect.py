@@ -118,6 +118,8 @@ def test_bank_cards_are_found_when_luhn_valid(message: str, expected: tuple[str,
         ("我住阳光小区3栋2单元501室", "阳光小区3栋2单元501室"),
         ("寄往臺北市大安區忠孝東路四段100號5樓", "臺北市大安區忠孝東路四段100號5樓"),
         ("地址改成幸福路88号", "幸福路88号"),
+        ("我想问一下上海市浦东新区世纪大道100号", "上海市浦东新区世纪大道100号"),
+        ("麻烦北京朝阳区建国路88号", "北京朝阳区建国路88号"),
         ("send it to 221B Baker Street, London NW1 6XE", "221B Baker Street, London NW1 6XE"),
         (
             "1600 Amphitheatre Parkway, Mountain View, CA 94043 is the office",

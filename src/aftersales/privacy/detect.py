@@ -486,6 +486,8 @@ _CN_ADDRESS = re.compile(
     rf"(?P<units>(?:{_N}|[A-Za-z]){{0,12}}?"
     rf"(?:{_NUMERAL}(?:号楼|號樓|栋|棟|幢|座|单元|單元|层|層|楼|樓|室|号|號)){{1,5}})?"
 )
+_PROVINCE = re.compile(_PROVINCES)
+_LEVELS: Final = ("province", "city", "district", "town", "road", "number", "units")
 _ADDRESS_HINT = re.compile(r"[省市区區县縣镇鎮乡鄉路街巷弄道号號栋棟幢楼樓室]")
 
 _EN_SUFFIX = (
@@ -506,7 +508,11 @@ def _addresses(text: str, region: str) -> Iterator[tuple[int, int]]:
         position = 0
         while (match := _CN_ADDRESS.search(text, position)) is not None:
             if _qualifies(match):
-                yield match.span()
+                # A name swallows the words before it ("问一下上海市..."); a province
+                # named inside the first component is where the address starts.
+                first = next(match.end(name) for name in _LEVELS if match.group(name))
+                province = _PROVINCE.search(text, match.start() + 1, first)
+                yield (match.start() if province is None else province.start()), match.end()
                 position = match.end()
             else:
                 # A place named in passing may hide the start of an address after it.
