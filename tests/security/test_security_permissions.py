@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from aftersales import InvalidInput, PermissionDenied
 from aftersales.models import Case
-from aftersales.models.case import RefundDetails
+from aftersales.models.case import CaseKind, RefundDetails
 from aftersales.models.order import Money
 from aftersales.security import (
     Action,
@@ -602,3 +602,32 @@ def test_paths_read_model_fields_properties_and_extras(
         assert refused_by(permissions, act(AGENT, "refund", "x", subject)) == (
             "conditions[0]" if raised else None
         )
+
+
+def test_every_trigger_the_shipped_set_names_is_one_its_kind_can_fire() -> None:
+    from aftersales.cases.visits import VISIT_WORKFLOW
+    from aftersales.models.events import RESERVED_TRIGGERS
+    from aftersales.workflows import SHIPPED, TICKET_WORKFLOW
+
+    workflows = {**SHIPPED, "visit": VISIT_WORKFLOW}
+    assert workflows["ticket"] is TICKET_WORKFLOW
+    fired = {
+        kind: {t.trigger for t in workflow.transitions} | RESERVED_TRIGGERS
+        for kind, workflow in workflows.items()
+    }
+    named = [
+        (index, kind, trigger)
+        for index, rule in enumerate([*DEFAULT.grants, *DEFAULT.conditions, *DEFAULT.four_eyes])
+        for kind in rule.kinds
+        for trigger in rule.triggers
+        if kind != "*" and trigger != "*"
+    ]
+    assert len(named) > 100
+    assert [(i, k, t) for i, k, t in named if t not in fired[k]] == []
+
+
+def test_a_case_kind_member_is_named_as_events_record_it() -> None:
+    action = Action(AGENT, CaseKind.REFUND, "r-1", "process", refund("5000"))
+    with pytest.raises(PermissionDenied, match="may not fire process on refund r-1"):
+        DEFAULT.check(action)
+    assert DEFAULT.allows(Action(AGENT, CaseKind.REFUND, "r-1", "process", refund("50")))

@@ -210,6 +210,8 @@ class Action:
 
 def describe(trigger: str, kind: str, subject_id: str) -> str:
     """An action in words, as :class:`~aftersales.PermissionDenied` shows it."""
+    if isinstance(kind, Enum):  # CaseKind.REFUND reads "refund", as events record it
+        kind = kind.value
     if trigger == "created":
         return f"open {kind} {subject_id}"
     if trigger == "add_message":
