@@ -208,9 +208,11 @@ def test_personal_keys_cover_what_events_carry() -> None:
         "emails",
         "address",
         "addresses",
+        "contacts",
         "reason",
         "comment",
         "note",
+        "notes",
         "summary",
         "sign_off_note",
     }

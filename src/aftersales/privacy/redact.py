@@ -183,6 +183,7 @@ PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
                 "emails",
                 "address",
                 "addresses",
+                "contacts",
                 "subject",
                 "description",
                 "resolution",
@@ -190,6 +191,7 @@ PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
                 "reason",
                 "comment",
                 "note",
+                "notes",
             }
         ),
     }
