@@ -20,6 +20,8 @@ from aftersales._pipeline import DeskServices, Pipeline
 from aftersales._validation import check_count, parse
 from aftersales.cases import CaseDesk, CaseKindSpec, DueCase, Inventory, Policy, StepLimit
 from aftersales.clock import Clock, SystemClock
+from aftersales.compliance._desk import ComplianceFace
+from aftersales.compliance.erasure import Eraser
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
 from aftersales.models import (
     Ticket,
@@ -28,9 +30,17 @@ from aftersales.models.events import TICKET_KIND
 from aftersales.notify import HookRegistry
 from aftersales.notify._desk import DeskHooks
 from aftersales.notify._outbox import DispatchReport, Outbox
+from aftersales.privacy.audit import DEFAULT_AUDIT_KEY, Chain
+from aftersales.privacy.redact import (
+    PERSONAL_FIELDS,
+    Redactor,
+    extend_personal_fields,
+    personal_keys,
+)
 from aftersales.routing.assign import Router, RoutingConfig
 from aftersales.routing.classify import Classifier
 from aftersales.routing.dispatcher import Dispatcher
+from aftersales.security import Directory, PermissionSet
 from aftersales.settings import DeskSettings
 from aftersales.sla.policy import FIRST_RESPONSE_MET_BY, SLAPolicy, SLAStatus
 from aftersales.sla.tracker import SLAReportRow, SLATracker
@@ -60,9 +70,11 @@ class DueReport:
     """What was done with each overdue case step (see :meth:`CaseDesk.run_due`)."""
     reminded: tuple[str, ...] = ()
     """Tickets waiting on the customer that got a ``customer_reminder`` event."""
+    erased: tuple[str, ...] = ()
+    """Closed tickets whose personal data was erased after ``DeskSettings.retention_days``."""
 
 
-class Desk(TicketFace, DeskHooks):
+class Desk(TicketFace, DeskHooks, ComplianceFace):
     """A service desk: open tickets, fire triggers, add messages, query, run due work.
 
     >>> from aftersales import Desk
@@ -98,6 +110,9 @@ class Desk(TicketFace, DeskHooks):
         inventory: Inventory | None = None,
         step_limits: Mapping[str, Mapping[str, StepLimit | Mapping[str, Any]]] | None = None,
         case_kinds: Iterable[CaseKindSpec] | None = None,
+        permissions: PermissionSet | Mapping[str, Any] | None = None,
+        principals: Directory | None = None,
+        personal_fields: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
         self.classifier = classifier
@@ -118,7 +133,18 @@ class Desk(TicketFace, DeskHooks):
         self._vocabulary.check_routing(self.router)
         self._hooks = HookRegistry()
         self._outbox = Outbox(self.store, self._hooks, self.settings)
-        self.pipeline = Pipeline(self.store, self._outbox, self.clock)
+        fields = (
+            PERSONAL_FIELDS if personal_fields is None else extend_personal_fields(personal_fields)
+        )
+        key = self.settings.audit_key
+        chain = Chain(
+            DEFAULT_AUDIT_KEY if key is None else key.get_secret_value().encode(),
+            personal_keys(fields),
+        )
+        self.pipeline = Pipeline(self.store, self._outbox, self.clock, chain)
+        redaction = self.settings.redaction
+        if redaction is not None:
+            self._redact_text = Redactor(redaction).redact
         self._now = self.pipeline.now
         self._checked_now = self.pipeline.checked_now
         met_by = FIRST_RESPONSE_MET_BY if self.sla is None else self.sla.first_response_met_by
@@ -153,6 +179,15 @@ class Desk(TicketFace, DeskHooks):
             self, policy=policy, inventory=inventory, step_limits=step_limits, kinds=case_kinds
         )
         """Returns, exchanges, refunds, warranty repairs and complaints (see :class:`CaseDesk`)."""
+        self._set_up_compliance(
+            permissions,
+            principals,
+            Eraser(self.store, chain, fields),
+            self.settings.retention_days,
+        )
+
+    def _caches(self) -> list[dict[str, Any]]:
+        return [self._recent, self.cases._recent]
 
     @classmethod
     def sqlite(
@@ -246,10 +281,12 @@ class Desk(TicketFace, DeskHooks):
         closed, reminded = self._tickets.run_due(now, limit)
         self.drain_queue()
         cases = self.cases.run_due(now, limit=limit)
+        erased = self.erase_expired(now, limit)
         return DueReport(
             tuple(closed),
             self.dispatch_outbox(now),
             tuple(sla_events),
             tuple(cases),
             tuple(reminded),
+            erased,
         )

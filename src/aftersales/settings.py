@@ -7,13 +7,14 @@ from enum import Enum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from typing_extensions import Self
 
 from aftersales.exceptions import InvalidInput
 from aftersales.models._base import Identifier, Record
 from aftersales.models.ticket import PRIORITY_FOR_SEVERITY, Priority, Severity
 from aftersales.policies.dates import zone
+from aftersales.privacy.redact import RedactionSettings
 
 SHIPPED_PRIORITIES: tuple[str, ...] = tuple(priority.value for priority in Priority)
 """The shipped priority levels, most urgent first: urgent, high, normal, low."""
@@ -84,6 +85,17 @@ class DeskSettings(Record):
       time (fewer writes; numbers reserved by a process that exits are skipped).
     - ``time_zone``: the desk's own (IANA) time zone. A refund due on a date is late once
       that date has ended there, and refund deadlines count from the local date.
+
+    Privacy and audit (see :mod:`aftersales.compliance`):
+
+    - ``audit_key`` (default None: the library's public key): the secret of the events'
+      hash chain. With a key kept outside the database, someone who can write the
+      database cannot rebuild the chain after editing it.
+    - ``retention_days`` (default None: kept): :meth:`~aftersales.Desk.run_due` erases the
+      personal data of tickets closed at least this many days ago (and of their cases).
+    - ``redaction`` (default None: off): personal data found in a new ticket's subject and
+      description and in messages is redacted before it is stored
+      (:class:`~aftersales.privacy.RedactionSettings`).
     """
 
     reopen_within_days: Annotated[int, Field(ge=0, le=3650)] = 7
@@ -112,6 +124,9 @@ class DeskSettings(Record):
     delivery_lease_seconds: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     number_block_size: Annotated[int, Field(ge=1, le=10_000)] = 20
     time_zone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    audit_key: SecretStr | None = None
+    retention_days: Annotated[int, Field(ge=0, le=36_500)] | None = None
+    redaction: RedactionSettings | None = None
 
     @field_validator("time_zone")
     @classmethod

@@ -32,6 +32,7 @@ from pydantic_core import to_jsonable_python
 
 from aftersales.models._base import trusted
 from aftersales.models.events import Event
+from aftersales.privacy.redact import personal_keys
 
 __all__ = [
     "DEFAULT_AUDIT_KEY",
@@ -45,28 +46,12 @@ DEFAULT_AUDIT_KEY = b"aftersales-audit-chain-v1"
 """The key of a desk that sets none: tamper-evident against edits, not against someone
 who knows the algorithm and can write the database."""
 
-PERSONAL_KEYS = frozenset(
-    {
-        "subject",
-        "description",
-        "resolution",
-        "body",
-        "name",
-        "phone",
-        "phones",
-        "email",
-        "emails",
-        "address",
-        "addresses",
-        "contacts",
-        "comment",
-        "reason",
-        "note",
-        "notes",
-    }
-)
+PERSONAL_KEYS = personal_keys()
 """Keys whose values hold personal data wherever they appear in an event's payload or
-changes (free text, names, contact points, addresses)."""
+changes (free text, names, contact points, addresses): those of
+:data:`~aftersales.privacy.PERSONAL_FIELDS`. They are part of how events are sealed, like
+the key: a desk that declares more personal fields seals its new events with them, and
+checks its old events with the keys they were sealed with."""
 
 ERASED = "[erased]"
 """What an erased text reads as."""
@@ -129,7 +114,10 @@ class Chain:
             keys = self.personal_keys
             for key, item in value.items():
                 where = f"{path}.{key}"
-                if key in keys and item is not None and item != "" and item != []:
+                if where in erased:
+                    out[key] = "seal:" + erased[where]
+                    found = True
+                elif key in keys and item is not None and item != "" and item != []:
                     out[key] = self._seal(item, where, salt, erased)
                     found = True
                 else:
@@ -148,8 +136,6 @@ class Chain:
 
     @staticmethod
     def _seal(value: Any, path: str, salt: bytes | None, erased: Mapping[str, str]) -> str:
-        if path in erased:
-            return "seal:" + erased[path]
         if salt is None:
             # No salt: a value that should have been sealed was written in the clear or
             # its salt was removed; the content then cannot match its chain.

@@ -43,7 +43,7 @@ from aftersales.storage._sqlite.statements import (
 from aftersales.storage._sqlite.statements import (
     _NULL as _NULL,
 )
-from aftersales.storage._unit import CaseChange, Change
+from aftersales.storage._unit import CaseChange, Change, Rewrite
 
 # SQLite before 3.32 allows 999 parameters per statement; later ones 32,766.
 _PARAMETERS_PER_STATEMENT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
@@ -225,6 +225,10 @@ class SQLiteStore(RecordStore):
             self._pending_floor = self._counter_floor
             self.recorder._atomically(lambda conn: self._write_ticket(conn, change, change.ticket))
             self._counter_floor = self._pending_floor
+
+    def rewrite(self, rewrite: Rewrite) -> None:
+        super().rewrite(rewrite)
+        self.recorder.checkpoint()
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
         self.recorder._atomically(lambda conn: write_cases(conn, changes))

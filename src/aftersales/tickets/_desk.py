@@ -3,7 +3,7 @@ to the ticket core, commands, reader and customers of :mod:`aftersales.tickets`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,8 @@ class TicketFace(TicketShortcuts, TicketReads):
 
     classifier: Classifier | None
     route_on_open: bool
+    _redact_text: Callable[[str], str] | None = None
+    """Redacts personal data from incoming free text (``DeskSettings.redaction``)."""
     _core: TicketCore
     _tickets: TicketCommands
     _dispatcher: Dispatcher
@@ -128,6 +130,10 @@ class TicketFace(TicketShortcuts, TicketReads):
         ``default_priority`` and must be one of its ``priorities``.
         """
         routing = self.route_on_open if route is None else route
+        redact = self._redact_text
+        if redact is not None:
+            subject = redact(subject) if isinstance(subject, str) else subject
+            description = redact(description) if isinstance(description, str) else description
         ticket = self._tickets.open(
             customer=customer,
             channel=channel,
@@ -286,6 +292,8 @@ class TicketFace(TicketShortcuts, TicketReads):
         - A message to a ticket merged into another goes to that other ticket (the one
           :meth:`merge` kept).
         """
+        if self._redact_text is not None and isinstance(body, str):
+            body = self._redact_text(body)
         return self._tickets.add_message(
             ticket_id,
             body,

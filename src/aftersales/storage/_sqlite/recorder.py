@@ -78,10 +78,18 @@ class SQLiteRecorder(SQLiteConnection):
                 if self.path != ":memory:":
                     self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute(f"PRAGMA synchronous={synchronous}")
+                # freed space is zeroed: a rewritten row (an erasure) leaves no old copy
+                self._conn.execute("PRAGMA secure_delete=ON")
                 self._migrate()
         except BaseException:
             self._conn.close()
             raise
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file and empty it, so that pages
+        rewritten since (an erasure's) keep no old copy in the log."""
+        with self._guard():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @property
     def schema_version(self) -> int:

@@ -1,0 +1,372 @@
+"""The desk's compliance operations (a base of :class:`~aftersales.Desk`): permissions in
+the write pipeline, the security log, erasure, access and retention of personal data,
+and the audit check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from aftersales.compliance.erasure import Eraser, ErasureReport
+from aftersales.compliance.guard import PermissionGuard
+from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
+from aftersales.models import Case, Customer, Event, Message, Ticket
+from aftersales.models.security import SecurityEntry
+from aftersales.models.ticket import StatusCategory
+from aftersales.notify._notification import Notification
+from aftersales.privacy.audit import AuditFinding
+from aftersales.security import Directory, MemoryDirectory, PermissionSet, Principal
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery
+from aftersales.storage._protocol import check_id
+
+if TYPE_CHECKING:
+    from aftersales._pipeline import Pipeline
+
+__all__ = ["AuditReport", "ComplianceFace"]
+
+_PAGE = 500
+_ATTEMPTS = 5
+_RETENTION_MARK = "retention-erased:"
+
+
+@attrs.frozen
+class AuditReport:
+    """What :meth:`~aftersales.Desk.verify_audit` checked and found: ``ok`` when no
+    finding; each finding names the subject, the event and what is wrong."""
+
+    subjects: int
+    events: int
+    findings: tuple[AuditFinding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+class ComplianceFace:
+    """Permissions, the security log, personal data and the audit check (a base of the
+    desk)."""
+
+    store: Store
+    pipeline: Pipeline
+    principals: Directory
+    permissions: PermissionSet | None
+    _eraser: Eraser
+    _retention_days: int | None
+
+    def _set_up_compliance(
+        self,
+        permissions: PermissionSet | Mapping[str, Any] | None,
+        principals: Directory | None,
+        eraser: Eraser,
+        retention_days: int | None,
+    ) -> None:
+        self.principals = MemoryDirectory() if principals is None else principals
+        self.permissions = None
+        if permissions is not None:
+            self.permissions = (
+                permissions
+                if isinstance(permissions, PermissionSet)
+                else PermissionSet.model_validate(permissions)
+            )
+            self.pipeline.guard = PermissionGuard(
+                self.permissions, self.principals, self.store, self.pipeline.now
+            )
+        self._eraser = eraser
+        self._retention_days = retention_days
+
+    # ------------------------------------------------------------------ permissions
+
+    def principal(self, actor: str | Principal) -> Principal:
+        """Who ``actor`` is to this desk: the principal itself, the directory's principal
+        of that id, else the permission set's default principal (no permissions: a
+        principal with no roles)."""
+        if isinstance(actor, Principal):
+            return actor
+        if self.permissions is None:
+            return self.principals.principal(actor) or Principal(actor, ())
+        return self.permissions.principal_for(actor, self.principals)
+
+    def may_read(self, actor: str | Principal, subject: Ticket | Case) -> bool:
+        """Whether ``actor`` may see ``subject`` under the permission set's row rules
+        (always, on a desk without permissions)."""
+        if self.permissions is None:
+            return True
+        kind = "ticket" if isinstance(subject, Ticket) else str(subject.kind)
+        return self.permissions.may_read(self.principal(actor), kind, subject)
+
+    def visible(self, actor: str | Principal, subjects: Iterable[Any]) -> list[Any]:
+        """The subjects (tickets or cases) ``actor`` may see, in their order: filter any
+        read with it (``desk.visible(user, desk.find(status_category="open"))``)."""
+        return [subject for subject in subjects if self.may_read(actor, subject)]
+
+    def security_log(
+        self, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[SecurityEntry]:
+        """Refusals and privacy requests, oldest first (what supervisors review)."""
+        return self.store.security_log(since=since, limit=limit)
+
+    # ------------------------------------------------------------------ personal data
+
+    def export_customer(self, customer_id: str, *, actor: str = "system") -> dict[str, Any]:
+        """Everything stored about a customer, as JSON values (an access request):
+        the customer, its tickets with their messages and events, its cases with
+        their events. The export is recorded in the security log (without the data)."""
+        check_id(customer_id, "customer_id")
+        eraser = self._eraser
+        try:
+            customer: Customer | None = self.store.get_customer(customer_id)
+        except CustomerNotFound:
+            customer = None
+        tickets = eraser.tickets_of(customer_id)
+        cases = eraser.cases_of(customer_id, tickets)
+        if customer is None and not tickets and not cases:
+            raise CustomerNotFound(customer_id)
+        store = self.store
+        export = {
+            "customer": None if customer is None else customer.model_dump(mode="json"),
+            "tickets": [
+                {
+                    **ticket.model_dump(mode="json"),
+                    "messages": [m.model_dump(mode="json") for m in store.messages(ticket.id)],
+                    "events": [e.model_dump(mode="json") for e in store.events(ticket.id)],
+                }
+                for ticket in tickets
+            ],
+            "cases": [
+                {
+                    **case.model_dump(mode="json"),
+                    "events": [e.model_dump(mode="json") for e in store.events(case.id)],
+                }
+                for case in cases
+            ],
+        }
+        self._log(
+            "exported",
+            actor,
+            f"export customer {customer_id}",
+            customer_id=customer_id,
+            details={"tickets": len(tickets), "cases": len(cases)},
+        )
+        return export
+
+    def erase_customer(self, customer_id: str, *, actor: str = "system") -> ErasureReport:
+        """Make every personal value of a customer unreadable wherever it is stored (see
+        :mod:`aftersales.compliance.erasure`): the customer record and contact points, its
+        tickets, cases, messages, their events and outbox rows, in one transaction.
+        Tickets and cases keep their ids, states, times and versions; their hash chains
+        still verify. Recorded in the security log."""
+        check_id(customer_id, "customer_id")
+        eraser = self._eraser
+        for attempt in range(_ATTEMPTS):
+            try:
+                customer: Customer | None = self.store.get_customer(customer_id)
+            except CustomerNotFound:
+                customer = None
+            tickets = eraser.tickets_of(customer_id)
+            cases = eraser.cases_of(customer_id, tickets)
+            if customer is None and not tickets and not cases:
+                raise CustomerNotFound(customer_id)
+            erased_customer = None if customer is None else eraser.customer(customer)
+            try:
+                return self._rewrite(
+                    tickets,
+                    cases,
+                    erased_customer,
+                    SecurityEntry(
+                        kind="erased",
+                        at=self.pipeline.now(),
+                        principal=actor,
+                        action=f"erase customer {customer_id}"[:200],
+                        customer_id=customer_id,
+                    ),
+                    customer_id,
+                )
+            except ConcurrencyError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _rewrite(
+        self,
+        tickets: list[Ticket],
+        cases: list[Case],
+        customer: Customer | None,
+        entry: SecurityEntry,
+        customer_id: str,
+    ) -> ErasureReport:
+        eraser = self._eraser
+        store = self.store
+        new_tickets = [eraser.record(t, "ticket") for t in tickets]
+        new_cases = [eraser.record(c, str(c.kind)) for c in cases]
+        messages: list[Message] = []
+        for ticket in tickets:
+            for message in store.messages(ticket.id):
+                erased = eraser.message(message)
+                if erased is not message:
+                    messages.append(erased)
+        events: dict[tuple[str, int], Event] = {}
+        subjects: list[tuple[str, str]] = [(t.id, "ticket") for t in tickets]
+        subjects += [(c.id, str(c.kind)) for c in cases]
+        for subject_id, kind in subjects:
+            for event in store.events(subject_id):
+                erased_event = eraser.event(event, kind)
+                if erased_event is not event:
+                    events[(event.subject_id, event.sequence)] = erased_event
+        subject_ids = {subject_id for subject_id, _ in subjects}
+        outbox: list[Notification] = []
+        for notification in store.outbox():
+            event = notification.event
+            if event.subject_id in subject_ids:
+                replacement = events.get((event.subject_id, event.sequence))
+                if replacement is None:
+                    kind = "ticket" if event.subject_kind == "ticket" else event.subject_kind
+                    replacement = eraser.event(event, kind)
+                if replacement is not event or notification.last_error is not None:
+                    outbox.append(attrs.evolve(notification, event=replacement))
+        report = ErasureReport(
+            customer_id,
+            tickets=sum(new is not old for new, old in zip(new_tickets, tickets, strict=True)),
+            cases=sum(new is not old for new, old in zip(new_cases, cases, strict=True)),
+            messages=len(messages),
+            events=len(events),
+            outbox=len(outbox),
+            customer=customer is not None,
+        )
+        entry = entry.model_copy(update={"details": attrs.asdict(report)})
+        store.rewrite(
+            Rewrite(
+                tickets=new_tickets,
+                cases=new_cases,
+                events=list(events.values()),
+                messages=messages,
+                outbox=outbox,
+                customer=customer,
+                security=[entry],
+            )
+        )
+        self._forget(subject_ids)
+        return report
+
+    def _forget(self, subject_ids: set[str]) -> None:
+        """Drop the remembered copies of rewritten subjects (they held the personal data)."""
+        for recent in self._caches():
+            for subject_id in subject_ids:
+                recent.pop(subject_id, None)
+
+    def _caches(self) -> list[dict[str, Any]]:
+        return []
+
+    def _log(
+        self,
+        kind: Any,
+        actor: str,
+        action: str,
+        *,
+        customer_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.store.log_security(
+            [
+                SecurityEntry(
+                    kind=kind,
+                    at=self.pipeline.now(),
+                    principal=actor,
+                    action=action[:200],
+                    customer_id=customer_id,
+                    details=details or {},
+                )
+            ]
+        )
+
+    def erase_expired(self, now: datetime, limit: int) -> tuple[str, ...]:
+        """Erase the personal data of tickets closed at least ``retention_days`` before
+        ``now`` (with their cases, messages, events and outbox rows; the customer record
+        stays); the ids of the tickets erased. Called by :meth:`run_due`."""
+        days = self._retention_days
+        if days is None:
+            return ()
+        cutoff = now - timedelta(days=days)
+        erased: list[str] = []
+        offset = 0
+        while len(erased) < limit:
+            page = self.store.find(
+                TicketQuery(
+                    status_category=StatusCategory.CLOSED,
+                    created_to=cutoff,
+                    limit=_PAGE,
+                    offset=offset,
+                )
+            )
+            offset += len(page)
+            for ticket in page:
+                if len(erased) >= limit:
+                    break
+                if ticket.closed_at is None or ticket.closed_at > cutoff:
+                    continue
+                mark = _RETENTION_MARK + ticket.id
+                if self.store.get_state(mark) is not None:
+                    continue
+                cases = self.store.find_cases(CaseQuery(ticket_id=ticket.id))
+                entry = SecurityEntry(
+                    kind="retention",
+                    at=now,
+                    principal="system",
+                    action=f"erase closed ticket {ticket.id}"[:200],
+                    subject_id=ticket.id,
+                    customer_id=ticket.customer_id,
+                )
+                try:
+                    self._rewrite([ticket], cases, None, entry, ticket.customer_id)
+                except ConcurrencyError:
+                    continue  # changed meanwhile: the next run sees it again
+                self.store.set_state(mark, now.isoformat())
+                erased.append(ticket.id)
+            if len(page) < _PAGE:
+                break
+        return tuple(erased)
+
+    # ------------------------------------------------------------------ audit
+
+    def verify_audit(self, subject_ids: Iterable[str] | None = None) -> AuditReport:
+        """Check the hash chain of each subject's events (all tickets and their cases
+        when ``subject_ids`` is None): every edited, deleted, reordered or moved event is
+        a finding naming the subject and the event."""
+        chain = self.pipeline.chain
+        findings: list[AuditFinding] = []
+        subjects = events = 0
+        for subject in self._audit_subjects(subject_ids):
+            log = self.store.events(subject.id)
+            subjects += 1
+            events += len(log)
+            findings.extend(chain.verify(subject.id, log, subject.audit_chain, subject.version))
+        return AuditReport(subjects, events, tuple(findings))
+
+    def _audit_subjects(self, subject_ids: Iterable[str] | None) -> Iterable[Ticket | Case]:
+        store = self.store
+        if subject_ids is not None:
+            for subject_id in subject_ids:
+                check_id(subject_id, "subject_ids")
+                try:
+                    yield store.get(subject_id)
+                except LookupError:
+                    try:
+                        yield store.get_case(subject_id)
+                    except LookupError:
+                        raise InvalidInput(
+                            "subject_ids",
+                            [FieldError(("subject_ids",), f"no ticket or case {subject_id!r}")],
+                        ) from None
+            return
+        offset = 0
+        while True:
+            page = store.find(TicketQuery(limit=_PAGE, offset=offset))
+            offset += len(page)
+            for ticket in page:
+                yield ticket
+                yield from store.find_cases(CaseQuery(ticket_id=ticket.id))
+            if len(page) < _PAGE:
+                return

@@ -1,0 +1,77 @@
+"""The permission check in the write pipeline: every event of every commit, before the
+store writes anything (see :class:`aftersales._pipeline.Guard`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from aftersales.models import Event
+from aftersales.models.security import SecurityEntry
+from aftersales.security import Action, Directory, PermissionSet, Principal
+from aftersales.storage import Store
+
+__all__ = ["PermissionGuard"]
+
+
+class PermissionGuard:
+    """Checks each event's actor against the permission set; a refusal is written to the
+    security log and raised as :class:`~aftersales.PermissionDenied` (the commit is then
+    abandoned, so nothing else is stored)."""
+
+    __slots__ = ("directory", "now", "permissions", "store")
+
+    def __init__(
+        self,
+        permissions: PermissionSet,
+        directory: Directory,
+        store: Store,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.permissions = permissions
+        self.directory = directory
+        self.store = store
+        self.now = now
+
+    def principal(self, actor: str | Principal) -> Principal:
+        """The principal behind an actor id (see :meth:`PermissionSet.principal_for`)."""
+        return self.permissions.principal_for(actor, self.directory)
+
+    def __call__(self, subject: object, events: Sequence[Event]) -> None:
+        permissions = self.permissions
+        for event in events:
+            subject_id = event.subject_id
+
+            def earlier_actors(
+                triggers: frozenset[str], subject_id: str = subject_id
+            ) -> frozenset[str]:
+                return frozenset(
+                    e.actor for e in self.store.events(subject_id) if e.trigger in triggers
+                )
+
+            action = Action(
+                principal=permissions.principal_for(event.actor, self.directory),
+                subject_kind=event.subject_kind,
+                subject_id=subject_id,
+                trigger=event.trigger,
+                subject=subject,
+                payload=event.payload,
+                earlier_actors=earlier_actors,
+            )
+            refusal = permissions.refusal(action)
+            if refusal is None:
+                continue
+            self.store.log_security(
+                [
+                    SecurityEntry(
+                        kind="refused",
+                        at=self.now(),
+                        principal=refusal.principal,
+                        action=refusal.action[:200],
+                        rule=refusal.rule[:200],
+                        reason=refusal.reason[:10_000],
+                        subject_id=subject_id,
+                    )
+                ]
+            )
+            raise refusal.error()
