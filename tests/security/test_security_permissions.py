@@ -17,8 +17,12 @@ from aftersales import InvalidInput, PermissionDenied
 from aftersales.models import Case
 from aftersales.models.case import CaseKind, RefundDetails
 from aftersales.models.order import Money
+from aftersales.models.ticket import StatusCategory
 from aftersales.security import (
     Action,
+    Condition,
+    FourEyes,
+    Grant,
     MemoryDirectory,
     PermissionRefusal,
     PermissionSet,
@@ -43,10 +47,10 @@ def ticket(customer_id: str = "c-1", team: str | None = "repairs") -> dict[str, 
 
 def refund(amount: str, parent_id: str | None = "r-1") -> Case:
     return Case(
-        kind="refund",
+        kind=CaseKind.REFUND,
         workflow="refund",
         status="requested",
-        status_category="new",
+        status_category=StatusCategory.NEW,
         ticket_id="t-1",
         customer_id="c-1",
         parent_id=parent_id,
@@ -222,7 +226,7 @@ def test_an_unknown_actor_becomes_the_default_principal_and_a_known_one_its_own(
     directory = MemoryDirectory([AGENT])
     assert DEFAULT.principal_for("agent-1", directory) is AGENT
     script = DEFAULT.principal_for("nightly-script", directory)
-    assert (script.id, script.roles) == ("nightly-script", {"system"})
+    assert (script.id, script.roles) == ("nightly-script", frozenset({"system"}))
     assert DEFAULT.principal_for("nightly-script") is script
     assert DEFAULT.principal_for(CUSTOMER, directory) is CUSTOMER
 
@@ -586,7 +590,7 @@ class Loose(BaseModel):
         ("n", Loose(n=7), True),
         ("doubled", Loose(n=4), True),
         ("doubled", Loose(n=1), False),
-        ("vip_level", Loose(vip_level=9), True),
+        ("vip_level", Loose.model_validate({"vip_level": 9}), True),
         ("vip_level", Loose(), False),
         ("team", refund("1"), False),
         ("serial", refund("1"), False),
@@ -615,9 +619,14 @@ def test_every_trigger_the_shipped_set_names_is_one_its_kind_can_fire() -> None:
         kind: {t.trigger for t in workflow.transitions} | RESERVED_TRIGGERS
         for kind, workflow in workflows.items()
     }
+    rules: list[Grant | Condition | FourEyes] = [
+        *DEFAULT.grants,
+        *DEFAULT.conditions,
+        *DEFAULT.four_eyes,
+    ]
     named = [
         (index, kind, trigger)
-        for index, rule in enumerate([*DEFAULT.grants, *DEFAULT.conditions, *DEFAULT.four_eyes])
+        for index, rule in enumerate(rules)
         for kind in rule.kinds
         for trigger in rule.triggers
         if kind != "*" and trigger != "*"

@@ -3,6 +3,14 @@
 Pure: nothing here reads a store or knows the desk. A desk given a :class:`PermissionSet`
 turns each event's actor into a :class:`Principal` (:meth:`PermissionSet.principal_for`)
 and checks every write with :meth:`PermissionSet.check`.
+
+>>> permissions = default_permissions()
+>>> customer = Principal.customer("c-42")
+>>> own_ticket = {"customer_id": "c-42", "team": None}
+>>> permissions.allows(Action(customer, "ticket", "t-1", "add_message", own_ticket))
+True
+>>> permissions.refusal(Action(customer, "ticket", "t-1", "classify", own_ticket)).rule
+'grants'
 """
 
 from __future__ import annotations

@@ -756,7 +756,11 @@ def default_permissions() -> PermissionSet:
 
     Loaded once; the set is immutable, so every caller shares it."""
     if not _DEFAULT:
-        text = resources.files("aftersales.security").joinpath("data/default_permissions.json")
+        text = (
+            resources.files("aftersales.security")
+            .joinpath("data")
+            .joinpath("default_permissions.json")
+        )
         _DEFAULT.append(PermissionSet.from_json(text.read_bytes()))
     return _DEFAULT[0]
 
