@@ -640,3 +640,8 @@ def test_a_case_kind_member_is_named_as_events_record_it() -> None:
     with pytest.raises(PermissionDenied, match="may not fire process on refund r-1"):
         DEFAULT.check(action)
     assert DEFAULT.allows(Action(AGENT, CaseKind.REFUND, "r-1", "process", refund("50")))
+
+
+def test_an_unhashable_value_is_in_no_list() -> None:
+    permissions = with_condition({"field": "n", "op": "in", "value": [1, 2]})
+    assert refused_by(permissions, act(AGENT, "refund", "x", {"n": [1]})) is None

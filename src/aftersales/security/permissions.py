@@ -20,7 +20,6 @@ principal, the action, the rule that refused it (``grants``, ``conditions[0]``,
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -205,10 +204,10 @@ class Action:
 
     def describe(self) -> str:
         """The action in words: ``fire approve on return r-1``, ``open ticket t-1``."""
-        return describe(self.trigger, self.subject_kind, self.subject_id)
+        return _describe(self.trigger, self.subject_kind, self.subject_id)
 
 
-def describe(trigger: str, kind: str, subject_id: str) -> str:
+def _describe(trigger: str, kind: str, subject_id: str) -> str:
     """An action in words, as :class:`~aftersales.PermissionDenied` shows it."""
     if isinstance(kind, Enum):  # CaseKind.REFUND reads "refund", as events record it
         kind = kind.value
@@ -217,9 +216,6 @@ def describe(trigger: str, kind: str, subject_id: str) -> str:
     if trigger == "add_message":
         return f"add a message to {kind} {subject_id}"
     return f"fire {trigger} on {kind} {subject_id}"
-
-
-_MISSING: Any = object()
 
 
 _CLASS_HAS: dict[tuple[type, str], bool] = {}
@@ -281,7 +277,10 @@ def _holds(op: str, actual: Any, expected: Any) -> bool:
     if op == "ne":
         return bool(actual != expected)
     if op == "in":
-        return actual in expected
+        try:
+            return actual in expected
+        except TypeError:  # an unhashable value (a list) is none of the listed values
+            return False
     if actual is None:
         return False
     try:
@@ -788,7 +787,3 @@ def as_permission_set(
             )
         ],
     )
-
-
-def _dump(permissions: PermissionSet) -> str:  # pragma: no cover - for editors
-    return json.dumps(permissions.model_dump(mode="json"), indent=2, ensure_ascii=False)
