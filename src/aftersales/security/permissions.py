@@ -34,7 +34,7 @@ from typing_extensions import Self
 
 from aftersales._validation import invalid_input
 from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
-from aftersales.security.principals import Directory, Principal, name_problem
+from aftersales.security.principals import Directory, Principal
 
 __all__ = [
     "ANY",
@@ -472,10 +472,6 @@ class PermissionSet(_Data):
         for index, row in enumerate(self.rows):
             check(("rows", index, "roles"), row.roles)
             check(("rows", index, "except_roles"), row.except_roles)
-        for team in self.default_principal.teams:
-            problem = name_problem(team)
-            if problem:  # pragma: no cover - the Name pattern refuses these first
-                problems.append(FieldError(("default_principal", "teams"), problem))
         return problems
 
     def _role_holders(self) -> dict[str, frozenset[str]]:
