@@ -281,7 +281,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace):
         closed, reminded = self._tickets.run_due(now, limit)
         self.drain_queue()
         cases = self.cases.run_due(now, limit=limit)
-        erased = self.erase_expired(now, limit)
+        erased = self._erase_expired(now, limit)
         return DueReport(
             tuple(closed),
             self.dispatch_outbox(now),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from aftersales._validation import check_text
 from aftersales.compliance.erasure import Eraser, ErasureReport
 from aftersales.compliance.guard import PermissionGuard
 from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
@@ -20,7 +21,7 @@ from aftersales.notify._notification import Notification
 from aftersales.privacy.audit import AuditFinding
 from aftersales.security import Directory, MemoryDirectory, PermissionSet, Principal
 from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery
-from aftersales.storage._protocol import check_id
+from aftersales.storage._protocol import check_id, check_limit
 
 if TYPE_CHECKING:
     from aftersales._pipeline import Pipeline
@@ -86,6 +87,7 @@ class ComplianceFace:
         principal with no roles)."""
         if isinstance(actor, Principal):
             return actor
+        actor = check_text("actor", actor)
         if self.permissions is None:
             return self.principals.principal(actor) or Principal(actor, ())
         return self.permissions.principal_for(actor, self.principals)
@@ -93,21 +95,28 @@ class ComplianceFace:
     def may_read(self, actor: str | Principal, subject: Ticket | Case) -> bool:
         """Whether ``actor`` may see ``subject`` under the permission set's row rules
         (always, on a desk without permissions)."""
+        if not isinstance(subject, Ticket | Case):
+            raise InvalidInput("subject", [FieldError(("subject",), "must be a Ticket or a Case")])
+        principal = self.principal(actor)
         if self.permissions is None:
             return True
         kind = "ticket" if isinstance(subject, Ticket) else str(subject.kind)
-        return self.permissions.may_read(self.principal(actor), kind, subject)
+        return self.permissions.may_read(principal, kind, subject)
 
     def visible(self, actor: str | Principal, subjects: Iterable[Any]) -> list[Any]:
         """The subjects (tickets or cases) ``actor`` may see, in their order: filter any
         read with it (``desk.visible(user, desk.find(status_category="open"))``)."""
+        if isinstance(subjects, str | bytes) or not isinstance(subjects, Iterable):
+            raise InvalidInput("subjects", [FieldError(("subjects",), "must be tickets or cases")])
         return [subject for subject in subjects if self.may_read(actor, subject)]
 
     def security_log(
         self, *, since: datetime | None = None, limit: int = 1000
     ) -> list[SecurityEntry]:
         """Refusals and privacy requests, oldest first (what supervisors review)."""
-        return self.store.security_log(since=since, limit=limit)
+        if since is not None:
+            since = self.pipeline.checked_now(since)
+        return self.store.security_log(since=since, limit=check_limit(limit))
 
     # ------------------------------------------------------------------ personal data
 
@@ -116,6 +125,7 @@ class ComplianceFace:
         the customer, its tickets with their messages and events, its cases with
         their events. The export is recorded in the security log (without the data)."""
         check_id(customer_id, "customer_id")
+        actor = check_text("actor", actor)
         eraser = self._eraser
         try:
             customer: Customer | None = self.store.get_customer(customer_id)
@@ -160,6 +170,7 @@ class ComplianceFace:
         Tickets and cases keep their ids, states, times and versions; their hash chains
         still verify. Recorded in the security log."""
         check_id(customer_id, "customer_id")
+        actor = check_text("actor", actor)
         eraser = self._eraser
         for attempt in range(_ATTEMPTS):
             try:
@@ -282,7 +293,7 @@ class ComplianceFace:
             ]
         )
 
-    def erase_expired(self, now: datetime, limit: int) -> tuple[str, ...]:
+    def _erase_expired(self, now: datetime, limit: int) -> tuple[str, ...]:
         """Erase the personal data of tickets closed at least ``retention_days`` before
         ``now`` (with their cases, messages, events and outbox rows; the customer record
         stays); the ids of the tickets erased. Called by :meth:`run_due`."""
@@ -348,7 +359,11 @@ class ComplianceFace:
     def _audit_subjects(self, subject_ids: Iterable[str] | None) -> Iterable[Ticket | Case]:
         store = self.store
         if subject_ids is not None:
-            for subject_id in subject_ids:
+            if isinstance(subject_ids, str | bytes) or not isinstance(subject_ids, Iterable):
+                raise InvalidInput(
+                    "subject_ids", [FieldError(("subject_ids",), "must be ids of subjects")]
+                )
+            for subject_id in list(subject_ids):
                 check_id(subject_id, "subject_ids")
                 try:
                     yield store.get(subject_id)
