@@ -210,7 +210,8 @@ def _label(subject: object) -> str | None:
 
 
 class Guard(Protocol):
-    """What checks a commit before it is written (the desk's permissions): raises
+    """What checks a commit before it is written (the desk's permissions), given the
+    subject after the change and the event of the action asked for: raises
     (:class:`~aftersales.PermissionDenied`) to refuse the whole commit; nothing is
     written then."""
 
@@ -262,10 +263,12 @@ class Pipeline:
         outbox = self.outbox
         subject = writer.subject
         guard = self.guard
-        if guard is not None:
-            for unit in units:
-                if unit.events:
-                    guard(subject(unit), unit.events)
+        if guard is not None and units[0].events:
+            # The action the caller asked for: the first event of the first unit. What the
+            # workflow and the policies decide as its consequence in the same commit (a
+            # policy's approval, the refund a return opens, a resume on a customer's
+            # reply) is the library's decision, not the caller's, and is not checked again.
+            guard(subject(units[0]), units[0].events[:1])
         seal = self.chain.seal
         for unit in units:
             if unit.events:
