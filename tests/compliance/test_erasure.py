@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from case_facts import claim_line
+from case_facts import claim_line, phone
 
 from aftersales import (
     Case,
@@ -504,6 +504,35 @@ def test_a_visit_address_is_erased_with_its_customer(backend: Backend) -> None:
     assert desk.verify_audit().ok
     stored = backend.dump(desk)
     assert not _found(stored, FIRST.address), f"{backend.name} keeps the visit's address"
+
+
+def test_personal_fields_declared_for_a_shipped_case_kind_are_erased() -> None:
+    """A desk may declare more personal fields for one case kind (``{"repair": [...]}``);
+    erasure honours them for the shipped kinds as for registered ones."""
+    desk = Desk(
+        clock=FrozenClock(MONDAY_9AM),
+        personal_fields={"repair": ["repair.serial"], "visit": ["details.address"]},
+    )
+    desk.save_customer(FIRST.customer())
+    ticket = desk.open_ticket(customer=FIRST.id, channel="phone", subject="手机坏了")
+    repair = desk.cases.open_repair(ticket.id, serial="IMEI-861234567890123", line=phone())
+    visit = desk.cases.open(
+        "visit",
+        ticket.id,
+        address=FIRST.address,
+        window_start=MONDAY_9AM + timedelta(days=1),
+        window_end=MONDAY_9AM + timedelta(days=1, hours=3),
+    )
+
+    desk.erase_customer(FIRST.id)
+
+    details = desk.cases.get(visit.id).details
+    assert details is not None
+    assert details.model_dump()["address"] == "[erased]"  # a registered kind: honoured
+    erased = desk.cases.get(repair.id).repair
+    assert erased is not None
+    assert erased.serial == "[erased]"  # a shipped kind (CaseKind.REPAIR)
+    assert desk.cases.replay(repair.id) == desk.cases.get(repair.id)
 
 
 # ---------------------------------------------------------------------------- retention
