@@ -110,7 +110,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace):
         inventory: Inventory | None = None,
         step_limits: Mapping[str, Mapping[str, StepLimit | Mapping[str, Any]]] | None = None,
         case_kinds: Iterable[CaseKindSpec] | None = None,
-        permissions: PermissionSet | Mapping[str, Any] | None = None,
+        permissions: PermissionSet | Mapping[str, Any] | str | PathLike[str] | None = None,
         principals: Directory | None = None,
         personal_fields: Mapping[str, Iterable[str]] | None = None,
     ) -> None:

@@ -11,6 +11,7 @@ import attrs
 import pytest
 from pydantic import BaseModel
 
+from aftersales.cases.visits import VisitDetails
 from aftersales.exceptions import InvalidInput
 from aftersales.models.case import Case
 from aftersales.models.customer import Customer
@@ -131,11 +132,18 @@ def test_a_redactor_cannot_be_changed() -> None:
     assert Finding("phone", 0, 1, "1") == Finding("phone", 0, 1, "1")
 
 
+class _VisitDetailsHolder(BaseModel):
+    """A visit case's details, where its kind's personal fields live."""
+
+    details: VisitDetails
+
+
 RECORDS: dict[str, type[BaseModel]] = {
     "customer": Customer,
     "ticket": Ticket,
     "message": Message,
     "case": Case,
+    "visit": _VisitDetailsHolder,
 }
 
 
@@ -180,10 +188,10 @@ def test_the_declaration_cannot_be_changed_in_place() -> None:
 
 
 def test_a_desk_extends_the_declaration_without_changing_the_default() -> None:
-    fields = extend_personal_fields({"visit": ["details.address"], "ticket": "category"})
-    assert fields["visit"] == {"details.address"}
+    fields = extend_personal_fields({"warranty_claim": ["details.address"], "ticket": "category"})
+    assert fields["warranty_claim"] == {"details.address"}
     assert fields["ticket"] == {"subject", "description", "resolution", "category"}
-    assert "visit" not in PERSONAL_FIELDS
+    assert "warranty_claim" not in PERSONAL_FIELDS
     assert "category" not in PERSONAL_FIELDS["ticket"]
     assert {"category", "address"} <= personal_keys(fields)
     assert "category" not in personal_keys()

@@ -645,3 +645,11 @@ def test_a_case_kind_member_is_named_as_events_record_it() -> None:
 def test_an_unhashable_value_is_in_no_list() -> None:
     permissions = with_condition({"field": "n", "op": "in", "value": [1, 2]})
     assert refused_by(permissions, act(AGENT, "refund", "x", {"n": [1]})) is None
+
+
+def test_a_default_principal_cannot_be_a_customer() -> None:
+    # every unknown actor would become a customer without a customer id, and every
+    # lookup would fail: the set is refused when it is loaded instead
+    with pytest.raises(InvalidInput) as caught:
+        PermissionSet.model_validate({"default_principal": {"roles": ["customer"]}})
+    assert ("default_principal", "roles") in [e.location[:2] for e in caught.value.errors]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -19,7 +20,13 @@ from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import Notification
 from aftersales.privacy.audit import AuditFinding
-from aftersales.security import Directory, MemoryDirectory, PermissionSet, Principal
+from aftersales.security import (
+    Directory,
+    MemoryDirectory,
+    PermissionSet,
+    Principal,
+    as_permission_set,
+)
 from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery
 from aftersales.storage._protocol import check_id, check_limit
 
@@ -60,7 +67,7 @@ class ComplianceFace:
 
     def _set_up_compliance(
         self,
-        permissions: PermissionSet | Mapping[str, Any] | None,
+        permissions: PermissionSet | Mapping[str, Any] | str | PathLike[str] | None,
         principals: Directory | None,
         eraser: Eraser,
         retention_days: int | None,
@@ -68,11 +75,7 @@ class ComplianceFace:
         self.principals = MemoryDirectory() if principals is None else principals
         self.permissions = None
         if permissions is not None:
-            self.permissions = (
-                permissions
-                if isinstance(permissions, PermissionSet)
-                else PermissionSet.model_validate(permissions)
-            )
+            self.permissions = as_permission_set(permissions)
             self.pipeline.guard = PermissionGuard(
                 self.permissions, self.principals, self.store, self.pipeline.now
             )
@@ -182,6 +185,8 @@ class ComplianceFace:
             if customer is None and not tickets and not cases:
                 raise CustomerNotFound(customer_id)
             erased_customer = None if customer is None else eraser.customer(customer)
+            if erased_customer is customer:
+                erased_customer = None  # nothing personal left on it
             try:
                 return self._rewrite(
                     tickets,

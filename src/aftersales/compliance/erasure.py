@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from aftersales.models import Case, Customer, Event, Message, Ticket
-from aftersales.privacy.audit import Chain, erased_value
+from aftersales.privacy.audit import ERASED, Chain, erased_value
 from aftersales.storage import CaseQuery, Store, TicketQuery
 
 __all__ = ["Eraser", "ErasureReport", "personal_paths"]
@@ -53,7 +53,7 @@ def _erase_path(data: Any, path: Sequence[str]) -> bool:
         return False
     if len(path) == 1:
         value = data[path[0]]
-        if value in (None, "", [], {}):
+        if value in (None, "", [], {}, ERASED):
             return False
         data[path[0]] = erased_value(value)
         return True
@@ -116,41 +116,36 @@ class Eraser:
         return type(record).model_validate(data) if changed else record
 
     def customer(self, customer: Customer) -> Customer:
+        """The customer with its personal fields erased and no contact points (they find
+        it no more: they are removed, not rewritten); itself when nothing is left."""
         erased: Customer = self.record(customer, "customer")
-        # its contact points find it no more: they are removed, not rewritten
         return erased.model_copy(update={"contacts": ()}) if erased.contacts else erased
 
     def event(self, event: Event, kind: str) -> Event:
         """``event`` with every personal value erased: under the subject kind's declared
         paths in ``changes`` (they rebuild the subject) and under any personal key in
-        ``payload``; the seal of each value the chain sealed is kept in ``erased``."""
+        ``payload``. The seal of every value the chain sealed is kept in ``erased`` and
+        the salt is dropped, so the erased values cannot be guessed back from their seals;
+        the values under a personal key that no declared path covers (a product's
+        ``name`` in a case line) stay as they are but are no longer checked by the chain.
+        """
         payload = copy.deepcopy(event.payload)
         changes = copy.deepcopy(event.changes)
         erased = dict(event.erased or {})
         salt = event.salt
         record_paths = personal_paths(self.fields, kind)
         keys = self.chain.personal_keys
-        remaining = False
         for root, data in (("payload", payload), ("changes", changes)):
-            for path, value, parent, key in _sealed_values(data, keys, root):
-                if path in erased:
-                    continue
-                relative = tuple(part for part in path.split(".")[1:] if not part.isdigit())
-                if root == "changes" and relative not in record_paths:
-                    remaining = True
-                    continue
+            for path, value, parent, key in _sealed_values(data, keys, root, erased):
                 if salt is not None:
                     erased[path] = self.chain.seal_of(value, salt)
-                parent[key] = erased_value(value)
-        if payload == event.payload and changes == event.changes:
+                relative = tuple(part for part in path.split(".")[1:] if not part.isdigit())
+                if root == "payload" or relative in record_paths:
+                    parent[key] = erased_value(value)
+        if payload == event.payload and changes == event.changes and salt is None:
             return event
         values = dict(event.__dict__)
-        values.update(
-            payload=payload,
-            changes=changes,
-            erased=erased or None,
-            salt=salt if remaining else None,
-        )
+        values.update(payload=payload, changes=changes, erased=erased or None, salt=None)
         return Event.model_validate(values)
 
     def message(self, message: Message) -> Message:
@@ -158,18 +153,21 @@ class Eraser:
 
 
 def _sealed_values(
-    data: Any, keys: frozenset[str], path: str
+    data: Any, keys: frozenset[str], path: str, erased: Mapping[str, str]
 ) -> Iterable[tuple[str, Any, Any, Any]]:
-    """(path, value, parent, key) of each value the audit chain seals in ``data``: the
-    non-empty values under a personal key, at any depth (as
+    """(path, value, parent, key) of each value the audit chain seals in ``data`` and
+    that is not erased yet: the non-empty values under a personal key, at any depth (as
     :meth:`~aftersales.privacy.audit.Chain.seal` walks them)."""
     if isinstance(data, dict):
         for key, item in list(data.items()):
             where = f"{path}.{key}"
-            if key in keys and item is not None and item != "" and item != []:
-                yield where, item, data, key
+            if where in erased:
+                continue
+            if key in keys:
+                if item is not None and item != "" and item != []:
+                    yield where, item, data, key
             else:
-                yield from _sealed_values(item, keys, where)
+                yield from _sealed_values(item, keys, where, erased)
     elif isinstance(data, list):
         for index, item in enumerate(data):
-            yield from _sealed_values(item, keys, f"{path}.{index}")
+            yield from _sealed_values(item, keys, f"{path}.{index}", erased)

@@ -1,5 +1,5 @@
-"""The permission check in the write pipeline: every event of every commit, before the
-store writes anything (see :class:`aftersales._pipeline.Guard`)."""
+"""The permission check in the write pipeline: the action each commit was asked for (its
+first event), before the store writes anything (see :class:`aftersales._pipeline.Guard`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from aftersales.models import Event
+from aftersales.models.events import TICKET_KIND
 from aftersales.models.security import SecurityEntry
 from aftersales.security import Action, Directory, PermissionSet, Principal
 from aftersales.storage import Store
 
 __all__ = ["PermissionGuard"]
+
+_OWNERSHIP = frozenset({"customer_id", "team", "assignee"})
 
 
 class PermissionGuard:
@@ -37,6 +40,16 @@ class PermissionGuard:
         """The principal behind an actor id (see :meth:`PermissionSet.principal_for`)."""
         return self.permissions.principal_for(actor, self.directory)
 
+    def _before(self, event: Event, subject: object) -> object:
+        """The subject as it was before the event, as far as row rules read it: the
+        subject after the change unless the event moved it to another owner, team or
+        assignee (then the stored subject, which the change has not reached yet)."""
+        if event.sequence == 1 or _OWNERSHIP.isdisjoint(event.changes):
+            return subject
+        if event.subject_kind == TICKET_KIND:
+            return self.store.get(event.subject_id)
+        return self.store.get_case(event.subject_id)
+
     def __call__(self, subject: object, events: Sequence[Event]) -> None:
         permissions = self.permissions
         for event in events:
@@ -57,6 +70,7 @@ class PermissionGuard:
                 subject=subject,
                 payload=event.payload,
                 earlier_actors=earlier_actors,
+                before=self._before(event, subject),
             )
             refusal = permissions.refusal(action)
             if refusal is None:

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import secrets
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timezone
 from typing import Any
 
 import attrs
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json as _to_json
 
 from aftersales.models._base import trusted
 from aftersales.models.events import Event
@@ -71,10 +70,36 @@ def erased_value(value: object) -> object:
     return None
 
 
+_KEEP: Any = object()
+_digest = hmac.digest
+_urandom = os.urandom
+
+
 def _canonical(value: object) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode()
+    return _to_json(value)
+
+
+class _Sealer:
+    """Seals personal values under one event's salt (made on first use when writing),
+    and remembers whether it did."""
+
+    __slots__ = ("make", "salt", "used")
+
+    def __init__(self, salt: bytes | None, *, make: bool = False) -> None:
+        self.salt = salt
+        self.make = make
+        self.used = False
+
+    def __call__(self, value: Any) -> str:
+        self.used = True
+        salt = self.salt
+        if salt is None:
+            if not self.make:
+                # No salt: a value that should have been sealed was written in the clear
+                # or its salt was removed; the content then cannot match its chain.
+                return "unsealed:" + hashlib.sha256(_canonical(value)).hexdigest()
+            salt = self.salt = _urandom(16)
+        return "seal:" + _digest(salt, _canonical(value), "sha256").hex()
 
 
 @attrs.frozen
@@ -105,57 +130,67 @@ class Chain:
     # ------------------------------------------------------------------ content
 
     def _sealed(
-        self, value: Any, path: str, salt: bytes | None, erased: Mapping[str, str]
-    ) -> tuple[Any, bool]:
-        """``value`` with each personal value replaced by its seal; and whether any was."""
-        if isinstance(value, Mapping):
-            out: dict[str, Any] = {}
-            found = False
-            keys = self.personal_keys
-            for key, item in value.items():
-                where = f"{path}.{key}"
-                if where in erased:
-                    out[key] = "seal:" + erased[where]
-                    found = True
-                elif key in keys and item is not None and item != "" and item != []:
-                    out[key] = self._seal(item, where, salt, erased)
-                    found = True
-                else:
-                    out[key], inner = self._sealed(item, where, salt, erased)
-                    found = found or inner
-            return out, found
-        if isinstance(value, list | tuple):
-            items = []
-            found = False
-            for index, item in enumerate(value):
-                sealed, inner = self._sealed(item, f"{path}.{index}", salt, erased)
-                items.append(sealed)
-                found = found or inner
-            return items, found
-        return value, False
+        self, value: dict[str, Any], path: str, seal: _Sealer, erased: Mapping[str, str]
+    ) -> dict[str, Any] | None:
+        """A copy of ``value`` with each personal value replaced by its seal, or None when
+        it holds none (the common case costs one pass and no copy)."""
+        keys = self.personal_keys
+        out: dict[str, Any] | None = None
+        for key, item in value.items():
+            replaced: Any = _KEEP
+            if erased and f"{path}.{key}" in erased:
+                replaced = "seal:" + erased[f"{path}.{key}"]
+            elif key in keys:
+                if item is not None and item != "" and item != []:
+                    replaced = seal(item)
+            elif type(item) is dict:
+                inner = self._sealed(item, f"{path}.{key}", seal, erased)
+                if inner is not None:
+                    replaced = inner
+            elif type(item) is list:
+                inner_list = self._sealed_list(item, f"{path}.{key}", seal, erased)
+                if inner_list is not None:
+                    replaced = inner_list
+            if replaced is not _KEEP:
+                if out is None:
+                    out = dict(value)
+                out[key] = replaced
+        return out
 
-    @staticmethod
-    def _seal(value: Any, path: str, salt: bytes | None, erased: Mapping[str, str]) -> str:
-        if salt is None:
-            # No salt: a value that should have been sealed was written in the clear or
-            # its salt was removed; the content then cannot match its chain.
-            return "unsealed:" + hashlib.sha256(_canonical(value)).hexdigest()
-        return "seal:" + hmac.new(salt, _canonical(value), hashlib.sha256).hexdigest()
+    def _sealed_list(
+        self, items: list[Any], path: str, seal: _Sealer, erased: Mapping[str, str]
+    ) -> list[Any] | None:
+        out: list[Any] | None = None
+        for index, item in enumerate(items):
+            inner: Any = None
+            if type(item) is dict:
+                inner = self._sealed(item, f"{path}.{index}", seal, erased)
+            elif type(item) is list:
+                inner = self._sealed_list(item, f"{path}.{index}", seal, erased)
+            if inner is not None:
+                if out is None:
+                    out = list(items)
+                out[index] = inner
+        return out
 
     def seal_of(self, value: Any, salt: str) -> str:
         """The seal of one personal value under an event's salt (what erasure keeps)."""
-        return hmac.new(bytes.fromhex(salt), _canonical(value), hashlib.sha256).hexdigest()
+        return _digest(bytes.fromhex(salt), _canonical(value), "sha256").hex()
 
-    def _content(self, event: Event, salt: bytes | None) -> tuple[bytes, bool]:
+    def _content(self, event: Event, sealer: _Sealer) -> bytes:
+        """The canonical bytes the chain hashes, personal values sealed by ``sealer``.
+
+        Payload and changes are JSON values kept in the order they were written (stores
+        keep the event's JSON text as written), serialised as the stores serialise them."""
         erased = event.erased or {}
-        payload, in_payload = self._sealed(
-            to_jsonable_python(event.payload), "payload", salt, erased
-        )
-        changes, in_changes = self._sealed(
-            to_jsonable_python(event.changes), "changes", salt, erased
-        )
-        content = _canonical(
-            [
+        payload = event.payload
+        changes = event.changes
+        if payload:
+            payload = self._sealed(payload, "payload", sealer, erased) or payload
+        if changes:
+            changes = self._sealed(changes, "changes", sealer, erased) or changes
+        content = _to_json(
+            (
                 event.subject_id,
                 event.subject_kind,
                 event.sequence,
@@ -166,12 +201,12 @@ class Chain:
                 event.at.astimezone(_UTC).isoformat(timespec="microseconds"),
                 payload,
                 changes,
-            ]
+            )
         )
-        return content, in_payload or in_changes
+        return content
 
     def _link(self, previous: str, content: bytes) -> str:
-        return hmac.new(self._key, previous.encode() + b"|" + content, hashlib.sha256).hexdigest()
+        return _digest(self._key, previous.encode() + b"|" + content, "sha256").hex()
 
     # ------------------------------------------------------------------ writing
 
@@ -182,12 +217,11 @@ class Chain:
         head = previous or ""
         sealed: list[Event] = []
         for event in events:
-            salt = secrets.token_bytes(16)
-            content, personal = self._content(event, salt)
-            head = self._link(head, content)
+            sealer = _Sealer(None, make=True)
+            head = self._link(head, self._content(event, sealer))
             values = dict(event.__dict__)
             values["chain"] = head
-            values["salt"] = salt.hex() if personal else None
+            values["salt"] = None if sealer.salt is None else sealer.salt.hex()
             sealed.append(trusted(Event, values))
         return sealed, head
 
@@ -219,8 +253,7 @@ class Chain:
                 continue
             started = True
             salt = None if event.salt is None else bytes.fromhex(event.salt)
-            content, _ = self._content(event, salt)
-            expected = self._link(previous, content)
+            expected = self._link(previous, self._content(event, _Sealer(salt)))
             if not hmac.compare_digest(expected, event.chain):
                 broken(event.sequence, "edited, or the event before it was changed or removed")
             previous = event.chain

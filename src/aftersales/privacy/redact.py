@@ -174,6 +174,8 @@ PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
                 "repair.diagnosis",
             }
         ),
+        # a visit's details: where the technician goes and what they noted there
+        "visit": frozenset({"details.address", "details.note"}),
         "event": frozenset(
             {
                 "name",
@@ -214,8 +216,8 @@ def extend_personal_fields(
     """A new read-only declaration: ``base`` with the paths of ``extra`` added, per
     record kind (a kind ``base`` lacks, such as a registered case kind, is added).
 
-    >>> fields = extend_personal_fields({"visit": ["details.address"]})
-    >>> sorted(fields["visit"]), "visit" in PERSONAL_FIELDS
+    >>> fields = extend_personal_fields({"warranty_claim": ["details.address"]})
+    >>> sorted(fields["warranty_claim"]), "warranty_claim" in PERSONAL_FIELDS
     (['details.address'], False)
     """
     problems = [

@@ -34,7 +34,7 @@ from typing_extensions import Self
 
 from aftersales._validation import invalid_input
 from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
-from aftersales.security.principals import Directory, Principal
+from aftersales.security.principals import Directory, Principal, Role
 
 __all__ = [
     "ANY",
@@ -460,6 +460,15 @@ class PermissionSet(_Data):
             check(("roles", role, "includes"), spec.includes)
         problems.extend(_cycles(known))
         check(("default_principal", "roles"), self.default_principal.roles)
+        if Role.CUSTOMER in self.default_principal.roles:
+            # a customer principal needs the customer id, which an unknown actor lacks
+            problems.append(
+                FieldError(
+                    ("default_principal", "roles"),
+                    "an actor no directory knows cannot be a customer (it has no customer id)",
+                    "customer_default",
+                )
+            )
         for index, grant in enumerate(self.grants):
             check(("grants", index, "roles"), grant.roles)
         for index, condition in enumerate(self.conditions):

@@ -1,0 +1,81 @@
+"""How the desk wires permissions and erasure: the subject a row rule reads, what a
+second erasure reports, the fields erased by default, permission sets from a file."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from aftersales import Desk, FrozenClock, PermissionDenied
+from aftersales.security import Principal, default_permissions
+
+START = datetime(2024, 3, 5, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def desk(clock: FrozenClock) -> Desk:
+    desk = Desk(clock=clock, permissions=default_permissions())
+    desk.principals.add(Principal.agent("zhao", "repairs"))
+    desk.principals.add(Principal.agent("qian", "care"))
+    return desk
+
+
+def _ticket_of_team(desk: Desk, team: str) -> str:
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
+    return desk.assign(ticket.id, assignee=f"lead-{team}", team=team).id
+
+
+def test_an_agent_cannot_take_another_teams_ticket_by_assigning_it_to_their_own(
+    desk: Desk,
+) -> None:
+    # the row rule reads the ticket as it was: a care ticket, out of a repairs agent's reach
+    ticket_id = _ticket_of_team(desk, "care")
+    before = desk.get(ticket_id)
+    with pytest.raises(PermissionDenied) as refused:
+        desk.assign(ticket_id, assignee="zhao", team="repairs", actor="zhao")
+    assert refused.value.principal == "zhao"
+    assert desk.get(ticket_id) == before
+
+
+def test_an_agent_can_hand_their_teams_ticket_to_another_team(desk: Desk) -> None:
+    ticket_id = _ticket_of_team(desk, "care")
+    assert desk.assign(ticket_id, assignee="zhao", team="repairs", actor="qian").team == "repairs"
+
+
+def test_a_permission_set_is_read_from_a_json_file(tmp_path: Path, clock: FrozenClock) -> None:
+    path = tmp_path / "permissions.json"
+    path.write_text(json.dumps(default_permissions().model_dump(mode="json")))
+    desk = Desk(clock=clock, permissions=path)
+    assert desk.permissions == default_permissions()
+
+
+def test_erasing_a_customer_twice_reports_nothing_the_second_time(clock: FrozenClock) -> None:
+    desk = Desk(clock=clock)
+    desk.save_customer({"id": "c-1", "name": "Zhang San"})
+    desk.open_ticket(customer="c-1", channel="email", subject="Zhang San's kettle")
+    first = desk.erase_customer("c-1")
+    second = desk.erase_customer("c-1")
+    assert (first.tickets, first.events, first.customer) == (1, 1, True)
+    assert (second.tickets, second.events, second.customer) == (0, 0, False)
+
+
+def test_a_visits_address_and_note_are_erased_by_default(clock: FrozenClock) -> None:
+    desk = Desk(clock=clock)
+    ticket = desk.open_ticket(customer="c-1", channel="phone", subject="上门安装洗衣机")
+    visit = desk.cases.open(
+        "visit",
+        ticket.id,
+        address="88 Nanjing Road, Shanghai",
+        window_start=START,
+        window_end=START + timedelta(hours=3),
+    )
+    desk.erase_customer("c-1")
+    erased = desk.cases.get(visit.id)
+    assert erased.details is not None
+    assert "Nanjing" not in erased.model_dump_json()
+    assert all("Nanjing" not in e.model_dump_json() for e in desk.cases.history(visit.id))
+    assert desk.verify_audit([ticket.id, visit.id]).ok
