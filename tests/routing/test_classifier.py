@@ -19,6 +19,8 @@ from aftersales.routing import (
     InquiryContext,
     RuleClassifier,
 )
+from aftersales.routing._t2s import translation
+from aftersales.routing._text import normalise
 
 ROOT = Path(__file__).parent.parent.parent
 EVAL = runpy.run_path(str(ROOT / "benchmarks" / "classifier_eval.py"))
@@ -212,3 +214,25 @@ def test_traditional_chinese_as_in_seed_001() -> None:
     result = CLASSIFIER.classify("我要投訴，商品退換和維修一直沒有處理")
     assert result.category == "complaint"
     assert CLASSIFIER.classify("電視機要維修").category == "repair_warranty"
+
+
+def test_a_word_that_ends_the_scope_stops_a_negation_without_punctuation() -> None:
+    # 不要 reaches 换货 (4 characters on) but 而是 ("but rather") ends its scope first
+    result = CLASSIFIER.classify("我不要退款而是换货")
+    assert result.category == "exchange"
+    assert result.evidence == ("not:zh:退款", "zh:换货")
+    assert CLASSIFIER.classify("I do not want a refund but an exchange").evidence == (
+        "not:refun",
+        "exchange",
+    )
+
+
+def test_every_traditional_character_is_simplified_in_and_beyond_the_bmp() -> None:
+    # The fast table covers the Basic Multilingual Plane; text with a character beyond it
+    # (Extension B holds traditional ones) takes OpenCC's table as a dict. Both convert alike.
+    table = translation()
+    assert any(code > 0xFFFF for code in table)
+    for code, simplified in table.items():
+        assert normalise(chr(code) + "退貨") == normalise(simplified) + "退货"
+    beyond = next(chr(code) for code in table if code > 0xFFFF)
+    assert CLASSIFIER.classify(beyond + "退貨，謝謝").evidence == ("zh:退货",)

@@ -49,11 +49,10 @@ class Lexicon:
         self._stems: dict[str, list[int]] = {}
         self._stem_lengths: list[int] = []
         self._phrases: dict[str, list[tuple[tuple[str, ...], frozenset[str], int]]] = {}
-        # Chinese terms by their first two characters, looked up where one of their first
-        # characters occurs; one-character terms by the character. One pass over the text.
-        self._zh_by_start: dict[str, list[tuple[str, int]]] = {}
-        self._zh_firsts: set[str] = set()
-        self._zh_single: dict[str, list[int]] = {}
+        # Chinese terms by their first character: the one-character terms, and the longer
+        # ones by their first two characters as (term, number, length). One pass over the
+        # text, one dictionary lookup a character (the length kept saves a len() a look).
+        self._zh_at: dict[str, tuple[list[int], dict[str, list[tuple[str, int, int]]]]] = {}
         self._zh_plain: list[tuple[str, int]] = []  # no Chinese in them: "12315"
 
     def add(self, term: str, kind: Kind | None = None) -> int:
@@ -82,10 +81,10 @@ class Lexicon:
             first, *middle, last = key.split()
             self._phrases.setdefault(first, []).append((tuple(middle), inflections(last), number))
         elif has_cjk(key) and len(key) == 1:
-            self._zh_single.setdefault(key, []).append(number)
+            self._zh_at.setdefault(key, ([], {}))[0].append(number)
         elif has_cjk(key):
-            self._zh_by_start.setdefault(key[:2], []).append((key, number))
-            self._zh_firsts.add(key[0])
+            starting = self._zh_at.setdefault(key[0], ([], {}))[1]
+            starting.setdefault(key[:2], []).append((key, number, len(key)))
         else:
             self._zh_plain.append((key, number))
         return number
@@ -114,8 +113,8 @@ class Lexicon:
             numbers = known.get(word)
             if numbers is None:
                 numbers = self._terms_of(word)
-            if numbers:
-                found.extend((start, end, number) for number in numbers)
+            for number in numbers:
+                found.append((start, end, number))
             if word not in phrases:
                 continue
             for middle, lasts, number in phrases[word]:
@@ -132,12 +131,15 @@ class Lexicon:
                 found.append((at, at + len(key), number))
                 at = text.find(key, at + 1)
         if not text.isascii():
-            starting, firsts, single = self._zh_by_start.get, self._zh_firsts, self._zh_single
-            for at, char in enumerate(text):
-                if char in single:
-                    found.extend((at, at + 1, number) for number in single[char])
-                if char in firsts:
-                    for key, number in starting(text[at : at + 2], ()):
-                        if len(key) == 2 or text.startswith(key, at):
-                            found.append((at, at + len(key), number))
+            append = found.append
+            for at, terms in enumerate(map(self._zh_at.get, text)):
+                if terms is None:
+                    continue
+                single, starting = terms
+                for number in single:  # loops: cheaper than extend() with a generator
+                    append((at, at + 1, number))
+                if starting:
+                    for key, number, length in starting.get(text[at : at + 2], ()):
+                        if length == 2 or text.startswith(key, at):
+                            append((at, at + length, number))
         return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from decimal import Decimal
+from operator import itemgetter
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 import attrs
@@ -17,7 +18,7 @@ from aftersales.models._base import Record
 from aftersales.models.customer import Channel
 from aftersales.models.ticket import Severity
 from aftersales.routing._matching import Kind, Lexicon, Match
-from aftersales.routing._text import clause_breaks, normalise, word_spans
+from aftersales.routing._text import clause_break_in, normalise, word_spans
 
 __all__ = [
     "CATEGORIES",
@@ -257,9 +258,12 @@ class RuleClassifier:
                     for term in terms:
                         uses = self._uses.setdefault(lexicon.add(term, kind), [])
                         uses.append((number, prefix + term))
-        self._conditional = frozenset(
-            number for number, rule in enumerate(self._rules) if rule.unless or rule.needs
-        )
+        # rule number -> (unless, needs), for the rules that have either
+        self._conditions = {
+            number: (rule.unless, rule.needs)
+            for number, rule in enumerate(self._rules)
+            if rule.unless or rule.needs
+        }
         self._negations = {lexicon.add(term): _NEGATION_REACH for term in rules.negations}
         self._scope_ends = frozenset(lexicon.add(term) for term in _SCOPE_ENDS)
         self._compounds = frozenset(lexicon.add(term) for term in rules.not_within)
@@ -311,10 +315,20 @@ class RuleClassifier:
         scores: dict[str, float] = {}
         evidence: list[tuple[int, str]] = []
         counted: dict[str, list[_Hit]] = {}
-        rules, conditional = self._rules, self._conditional
-        hits = [hit for hit in hits if hit[2] not in conditional or self._holds(hit[2], found)]
+        rules = self._rules
+        conditions = self._conditions
+        kept = []
+        for hit in hits:  # the rules' conditions, inline: a call a hit costs more
+            condition = conditions.get(hit[2])
+            if condition is not None and not (
+                condition[0].isdisjoint(found)
+                and (not condition[1] or not condition[1].isdisjoint(found))
+            ):
+                continue
+            kept.append(hit)
+        hits = kept
         # A term inside a longer one is the longer one's: 可以 in 可以换, 连接 in 连接不上.
-        inside = _inside_longer([(start, end) for start, end, _, _ in hits]) if hits else set()
+        inside = _inside_longer(hits) if hits else set()
         # Longest first: "cancellation fee" is one piece of evidence, not also "fee".
         for hit in sorted(hits, key=_longest_first):
             start, end, number, label = hit
@@ -341,21 +355,14 @@ class RuleClassifier:
             confidence = round(best / (best + second + 1.0), 3)
         else:
             category, confidence = "other", 0.0
-        evidence.sort(key=lambda item: item[0])
-        labels = list(dict.fromkeys(label for _, label in evidence))
+        evidence.sort(key=_first)  # by where each piece starts
+        labels = list(dict.fromkeys([label for _, label in evidence]))
         if not found.isdisjoint(self._signal_terms):
             if scopes is None and not found.isdisjoint(self._severity_negation_terms):
                 scopes = _Scopes(clean, matches, self._any_negation, self._scope_ends, hits)
             self._signal(matches, scopes, labels)
         severity = self._severity(category, context, labels)
         return Classification(category, severity, confidence, tuple(labels))
-
-    def _holds(self, number: int, found: set[int]) -> bool:
-        """Whether rule ``number``'s ``unless`` words are absent and ``needs`` present."""
-        rule = self._rules[number]
-        if rule.unless and not rule.unless.isdisjoint(found):
-            return False
-        return not rule.needs or not rule.needs.isdisjoint(found)
 
     def _outside_compounds(self, matches: list[Match]) -> list[Match]:
         """``matches`` without those inside a longer word of ``not_within``."""
@@ -411,7 +418,7 @@ class RuleClassifier:
 
 
 class _Scopes:
-    """Where negations are and where clauses end, to tell whether a negation reaches a
+    """Where negations are and what ends a clause, to tell whether a negation reaches a
     word: the negation comes before it in the same clause, close enough. A negation that
     is part of a longer category term is that term's, not a negation ("不想要了" asks for a
     return)."""
@@ -424,15 +431,19 @@ class _Scopes:
         scope_ends: frozenset[int],
         hits: list[_Hit],
     ) -> None:
+        self._clean = clean
+        ends = []
+        candidates = []
+        for match in matches:  # one loop for both: a comprehension is a call of its own
+            if match[2] in negations:
+                candidates.append(match)
+            if match[2] in scope_ends:
+                ends.append(match[0])
+        self._scope_ends = sorted(ends)
         terms = _Spans([(start, end) for start, end, _, _ in hits])
         self._negations = [
-            (start, end, term)
-            for start, end, term in matches
-            if term in negations and not terms.contain(start, end)
+            (start, end, term) for start, end, term in candidates if not terms.contain(start, end)
         ]
-        self._ends = sorted(
-            clause_breaks(clean) + [start for start, _, term in matches if term in scope_ends]
-        )
 
     def negated(self, at: int, negations: Mapping[int, int]) -> bool:
         """Whether one of ``negations`` (term → how many characters it reaches) reaches a
@@ -442,11 +453,18 @@ class _Scopes:
             # before the word, or running into it: 不要 in 不要退 (a term 要退) negates it
             if reach is None or start >= at or at - end > reach:
                 continue
-            after = bisect_left(self._ends, end)
-            if after < len(self._ends) and self._ends[after] < at:
+            # Only the few negations close enough look for the end of their clause: cheaper
+            # than listing every clause break of the text.
+            if clause_break_in(self._clean, end, at) or self._scope_ended(end, at):
                 continue  # the clause ended in between
             return True
         return False
+
+    def _scope_ended(self, start: int, stop: int) -> bool:
+        """Whether a word that ends a negation's reach ("but", "而是") starts in
+        ``start:stop``."""
+        after = bisect_left(self._scope_ends, start)
+        return after < len(self._scope_ends) and self._scope_ends[after] < stop
 
 
 class _Spans:
@@ -455,29 +473,34 @@ class _Spans:
     def __init__(self, spans: list[tuple[int, int]]) -> None:
         self._spans = sorted(spans)
         self._starts = [start for start, _ in self._spans]
-        self._longest = max((end - start for start, end in spans), default=0)
+        self._longest = max([end - start for start, end in spans], default=0)
 
     def contain(self, start: int, end: int) -> bool:
         """Whether a longer span contains ``start:end`` (only spans that start at most
         ``longest`` before it can: a 20,000-character text stays linear)."""
         first = bisect_left(self._starts, start - self._longest)
         last = bisect_right(self._starts, start)
-        return any(
-            outer_end >= end and outer_end - outer_start > end - start
-            for outer_start, outer_end in self._spans[first:last]
-        )
+        # a loop: any() and a generator cost more than the few spans here
+        for outer_start, outer_end in self._spans[first:last]:
+            if outer_end >= end and outer_end - outer_start > end - start:
+                return True
+        return False
 
 
-def _inside_longer(spans: list[tuple[int, int]]) -> set[tuple[int, int]]:
-    """The spans that a longer one of ``spans`` contains (one sweep over them by start)."""
+def _inside_longer(hits: list[_Hit]) -> set[tuple[int, int]]:
+    """The spans of ``hits`` that a longer one contains (one sweep over them by start)."""
     inside = set()
     reach = -1
-    for start, end in sorted(set(spans), key=lambda span: (span[0], -span[1])):
-        if end <= reach:  # an earlier span starts no later and ends no sooner: it is longer
-            inside.add((start, end))
+    # by start, then longest first: (start, -end) sorts without a key function
+    for start, negative_end in sorted({(hit[0], -hit[1]) for hit in hits}):
+        if -negative_end <= reach:  # an earlier span starts no later, ends no sooner: longer
+            inside.add((start, -negative_end))
         else:
-            reach = end
+            reach = -negative_end
     return inside
+
+
+_first = itemgetter(0)
 
 
 def _longest_first(hit: _Hit) -> tuple[int, int]:
