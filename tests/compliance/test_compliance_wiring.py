@@ -79,3 +79,36 @@ def test_a_visits_address_and_note_are_erased_by_default(clock: FrozenClock) -> 
     assert "Nanjing" not in erased.model_dump_json()
     assert all("Nanjing" not in e.model_dump_json() for e in desk.cases.history(visit.id))
     assert desk.verify_audit([ticket.id, visit.id]).ok
+
+
+def test_a_customer_cannot_write_as_an_agent(desk: Desk) -> None:
+    # an agent's public reply is the first response the SLA counts
+    desk.principals.add(Principal.customer("c-1"))
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    with pytest.raises(PermissionDenied) as refused:
+        desk.add_message(ticket.id, "Solved!", author_id="customer:c-1", author_role="agent")
+    assert refused.value.rule == "author_role"
+    assert desk.messages(ticket.id) == []
+    assert desk.get(ticket.id).first_response_at is None
+    desk.add_message(ticket.id, "Still broken", author_id="customer:c-1", author_role="customer")
+
+
+def test_erasure_export_and_the_security_log_need_a_grant(desk: Desk) -> None:
+    desk.principals.add(Principal.supervisor("sun", "care"))
+    desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    for attempt in (
+        lambda: desk.erase_customer("c-1", actor="zhao"),
+        lambda: desk.export_customer("c-1", actor="zhao"),
+        lambda: desk.security_log(actor="zhao"),
+    ):
+        with pytest.raises(PermissionDenied):
+            attempt()
+    assert desk.find()[0].subject == "Kettle"
+    refusals = desk.security_log(actor="sun")
+    assert [e.action for e in refusals] == [
+        "fire erase on customer c-1",
+        "fire export on customer c-1",
+        "fire read on security_log security_log",
+    ]
+    assert desk.export_customer("c-1", actor="sun")["tickets"][0]["subject"] == "Kettle"
+    assert desk.erase_customer("c-1", actor="sun").tickets == 1

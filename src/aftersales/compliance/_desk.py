@@ -21,6 +21,7 @@ from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import Notification
 from aftersales.privacy.audit import AuditFinding
 from aftersales.security import (
+    Action,
     Directory,
     MemoryDirectory,
     PermissionSet,
@@ -113,10 +114,32 @@ class ComplianceFace:
             raise InvalidInput("subjects", [FieldError(("subjects",), "must be tickets or cases")])
         return [subject for subject in subjects if self.may_read(actor, subject)]
 
+    def _authorize(self, actor: str, kind: str, trigger: str, subject_id: str) -> None:
+        """Check an action that is not a commit against the permission set (its grants:
+        ``customer`` ``erase`` and ``export``, ``security_log`` ``read``)."""
+        guard = self.pipeline.guard
+        if not isinstance(guard, PermissionGuard):
+            return
+        guard.check(
+            Action(
+                principal=self.principal(actor),
+                subject_kind=kind,
+                subject_id=subject_id,
+                trigger=trigger,
+                subject={"id": subject_id, "customer_id": subject_id},
+            )
+        )
+
     def security_log(
-        self, *, since: datetime | None = None, limit: int = 1000
+        self,
+        *,
+        since: datetime | None = None,
+        limit: int = 1000,
+        actor: str = "system",
     ) -> list[SecurityEntry]:
-        """Refusals and privacy requests, oldest first (what supervisors review)."""
+        """Refusals and privacy requests, oldest first (what supervisors review; with
+        permissions, ``actor`` needs a grant of ``read`` on ``security_log``)."""
+        self._authorize(check_text("actor", actor), "security_log", "read", "security_log")
         if since is not None:
             since = self.pipeline.checked_now(since)
         return self.store.security_log(since=since, limit=check_limit(limit))
@@ -126,9 +149,11 @@ class ComplianceFace:
     def export_customer(self, customer_id: str, *, actor: str = "system") -> dict[str, Any]:
         """Everything stored about a customer, as JSON values (an access request):
         the customer, its tickets with their messages and events, its cases with
-        their events. The export is recorded in the security log (without the data)."""
+        their events. The export is recorded in the security log (without the data).
+        With permissions, ``actor`` needs a grant of ``export`` on ``customer``."""
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)
+        self._authorize(actor, "customer", "export", customer_id)
         eraser = self._eraser
         try:
             customer: Customer | None = self.store.get_customer(customer_id)
@@ -171,9 +196,11 @@ class ComplianceFace:
         :mod:`aftersales.compliance.erasure`): the customer record and contact points, its
         tickets, cases, messages, their events and outbox rows, in one transaction.
         Tickets and cases keep their ids, states, times and versions; their hash chains
-        still verify. Recorded in the security log."""
+        still verify. Recorded in the security log. With permissions, ``actor`` needs a
+        grant of ``erase`` on ``customer``."""
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)
+        self._authorize(actor, "customer", "erase", customer_id)
         eraser = self._eraser
         for attempt in range(_ATTEMPTS):
             try:

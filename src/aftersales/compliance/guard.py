@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NoReturn
 
 from aftersales.models import Event
-from aftersales.models.events import TICKET_KIND
+from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
 from aftersales.models.security import SecurityEntry
-from aftersales.security import Action, Directory, PermissionSet, Principal
+from aftersales.models.ticket import AuthorRole
+from aftersales.security import (
+    Action,
+    Directory,
+    PermissionRefusal,
+    PermissionSet,
+    Principal,
+    Role,
+)
 from aftersales.storage import Store
 
 __all__ = ["PermissionGuard"]
@@ -72,20 +81,46 @@ class PermissionGuard:
                 earlier_actors=earlier_actors,
                 before=self._before(event, subject),
             )
-            refusal = permissions.refusal(action)
-            if refusal is None:
-                continue
-            self.store.log_security(
-                [
-                    SecurityEntry(
-                        kind="refused",
-                        at=self.now(),
-                        principal=refusal.principal,
-                        action=refusal.action[:200],
-                        rule=refusal.rule[:200],
-                        reason=refusal.reason[:10_000],
-                        subject_id=subject_id,
-                    )
-                ]
-            )
-            raise refusal.error()
+            refusal = permissions.refusal(action) or _posing(action)
+            if refusal is not None:
+                self.refuse(refusal, subject_id)
+
+    def check(self, action: Action) -> None:
+        """Check one action that is not a commit (an erasure, an export, reading the
+        security log)."""
+        refusal = self.permissions.refusal(action)
+        if refusal is not None:
+            self.refuse(refusal, action.subject_id)
+
+    def refuse(self, refusal: PermissionRefusal, subject_id: str | None) -> NoReturn:
+        """Record ``refusal`` in the security log and raise it."""
+        self.store.log_security(
+            [
+                SecurityEntry(
+                    kind="refused",
+                    at=self.now(),
+                    principal=refusal.principal,
+                    action=refusal.action[:200],
+                    rule=refusal.rule[:200],
+                    reason=refusal.reason[:10_000],
+                    subject_id=subject_id,
+                )
+            ]
+        )
+        raise refusal.error()
+
+
+def _posing(action: Action) -> PermissionRefusal | None:
+    """A customer writing a message as someone else (an agent's reply counts as the
+    first response): refused whatever the permission set says."""
+    if action.trigger != MESSAGE_ADDED or Role.CUSTOMER not in action.principal.roles:
+        return None
+    role = action.payload.get("author_role")
+    if role in (None, AuthorRole.CUSTOMER.value):
+        return None
+    return PermissionRefusal(
+        action.principal.id,
+        action.describe(),
+        "author_role",
+        f"a customer writes as a customer, not as {role!r}",
+    )
