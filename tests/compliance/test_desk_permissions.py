@@ -184,7 +184,9 @@ def test_a_refusal_is_in_the_security_log_without_personal_data(
     ticket_id = open_own_ticket(
         desk, subject=f"Wang Fang, {PHONE}", description=f"write to {EMAIL}"
     )
-    desk.add_message(ticket_id, f"my phone is {PHONE}", author_id=CUSTOMER.id)
+    desk.add_message(
+        ticket_id, f"my phone is {PHONE}", author_id=CUSTOMER.id, author_role="customer"
+    )
     error = refused(
         desk,
         heard,
