@@ -104,7 +104,7 @@ class ComplianceFace:
         principal = self.principal(actor)
         if self.permissions is None:
             return True
-        kind = "ticket" if isinstance(subject, Ticket) else str(subject.kind)
+        kind = "ticket" if isinstance(subject, Ticket) else subject.kind.value
         return self.permissions.may_read(principal, kind, subject)
 
     def visible(self, actor: str | Principal, subjects: Iterable[Any]) -> list[Any]:
@@ -244,7 +244,7 @@ class ComplianceFace:
         eraser = self._eraser
         store = self.store
         new_tickets = [eraser.record(t, "ticket") for t in tickets]
-        new_cases = [eraser.record(c, str(c.kind)) for c in cases]
+        new_cases = [eraser.record(c, c.kind.value) for c in cases]
         messages: list[Message] = []
         for ticket in tickets:
             for message in store.messages(ticket.id):
@@ -253,7 +253,7 @@ class ComplianceFace:
                     messages.append(erased)
         events: dict[tuple[str, int], Event] = {}
         subjects: list[tuple[str, str]] = [(t.id, "ticket") for t in tickets]
-        subjects += [(c.id, str(c.kind)) for c in cases]
+        subjects += [(c.id, c.kind.value) for c in cases]
         for subject_id, kind in subjects:
             for event in store.events(subject_id):
                 erased_event = eraser.event(event, kind)
