@@ -454,3 +454,28 @@ def test_a_desk_without_permissions_checks_nothing(store: Store, clock: FrozenCl
     assert desk.cancel(ticket_id, reason="mine now", actor=CUSTOMER.id).status == "cancelled"
     assert desk.may_read(CUSTOMER, desk.get(ticket_id))
     assert desk.security_log() == []
+
+
+def test_a_principal_object_is_an_actor_the_desk_checks_as_itself(
+    desk: Desk, heard: list[Notification]
+) -> None:
+    # Issue 17's design: desk methods accept a Principal as actor=, recorded by its id.
+    visitor = Principal.customer("c-9")
+    ticket = desk.open_ticket(
+        customer="c-9",
+        channel="app",
+        subject="Kettle leaks",
+        actor=visitor,  # type: ignore[arg-type]
+    )
+    assert desk.history(ticket.id)[0].actor == visitor.id
+    refused(
+        desk,
+        heard,
+        lambda: desk.classify(
+            ticket.id,
+            category="delivery",
+            severity="low",
+            actor=visitor,  # type: ignore[arg-type]
+        ),
+        "grants",
+    )
