@@ -134,27 +134,35 @@ class Chain:
     ) -> dict[str, Any] | None:
         """A copy of ``value`` with each personal value replaced by its seal, or None when
         it holds none (the common case costs one pass and no copy)."""
-        keys = self.personal_keys
         out: dict[str, Any] | None = None
-        for key, item in value.items():
-            replaced: Any = _KEEP
-            if erased and f"{path}.{key}" in erased:
-                replaced = "seal:" + erased[f"{path}.{key}"]
-            elif key in keys:
-                if item is not None and item != "" and item != []:
-                    replaced = seal(item)
-            elif type(item) is dict:
-                inner = self._sealed(item, f"{path}.{key}", seal, erased)
-                if inner is not None:
-                    replaced = inner
-            elif type(item) is list:
-                inner_list = self._sealed_list(item, f"{path}.{key}", seal, erased)
-                if inner_list is not None:
-                    replaced = inner_list
-            if replaced is not _KEEP:
+        hits = self.personal_keys.intersection(value)
+        for key in hits:
+            item = value[key]
+            if item is not None and item != "" and item != []:
                 if out is None:
                     out = dict(value)
-                out[key] = replaced
+                out[key] = seal(item)
+        for key, item in value.items():
+            kind = type(item)
+            if (kind is dict or kind is list) and key not in hits:
+                where = f"{path}.{key}"
+                inner = (
+                    self._sealed(item, where, seal, erased)
+                    if kind is dict
+                    else self._sealed_list(item, where, seal, erased)
+                )
+                if inner is not None:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = inner
+        if erased:
+            prefix = path + "."
+            for where, kept in erased.items():
+                key = where[len(prefix) :]
+                if where.startswith(prefix) and "." not in key and key in value:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = "seal:" + kept
         return out
 
     def _sealed_list(
