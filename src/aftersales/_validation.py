@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -97,11 +98,22 @@ _PATTERN_MESSAGES = {
 _TEXT_VALIDATORS: dict[int, Any] = {}
 
 
+ACTING: ContextVar[Any] = ContextVar("aftersales_acting", default=None)
+"""The principal object last passed as an ``actor`` in this context (thread or task):
+the permission check takes its roles for events of that actor id, so a caller may pass a
+:class:`~aftersales.security.Principal` instead of registering it."""
+
+
 def check_text(name: str, value: object, max_length: int = 128) -> str:
     """``value`` if it is an identifier (or, with ``max_length`` 200, a short text): a str
-    of valid Unicode without control characters. Otherwise InvalidInput."""
+    of valid Unicode without control characters. Otherwise InvalidInput. An ``actor``
+    may be a principal (an object with an ``id`` and ``roles``): its id, and it is kept
+    in :data:`ACTING`."""
     if type(value) is str and 0 < len(value) <= max_length and value.isprintable():
         return value  # the common case, without pydantic
+    if name == "actor" and hasattr(value, "roles") and isinstance(getattr(value, "id", None), str):
+        ACTING.set(value)
+        return check_text(name, value.id, max_length)  # type: ignore[attr-defined]
     if isinstance(value, str) and 0 < len(value) <= max_length:
         validate = _TEXT_VALIDATORS.get(max_length)
         if validate is None:

@@ -26,6 +26,7 @@ from aftersales.models.events import STEP_OVERDUE
 from aftersales.models.order import Money
 from aftersales.models.ticket import Severity
 from aftersales.policies.facts import RepairRecord
+from aftersales.security import Actor
 from aftersales.storage import CaseQuery
 from aftersales.storage._protocol import MAX_LIMIT
 
@@ -127,7 +128,9 @@ class CaseDesk(CaseWriter):
             raise bad(f"{kind} case", ("fields",), str(error)) from None
         return opener(self, ticket_id, **fields)
 
-    def create(self, kind: str, ticket_id: str, /, *, actor: str = "system", **fields: Any) -> Case:
+    def create(
+        self, kind: str, ticket_id: str, /, *, actor: Actor = "system", **fields: Any
+    ) -> Case:
         """Store a new case of a registered ``kind`` on the ticket in its workflow's first
         state: what a kind's opener calls once it has checked its input. ``fields`` are
         among ``details`` (validated by the kind's model), ``lines``, ``order_id``,
@@ -135,7 +138,9 @@ class CaseDesk(CaseWriter):
         unknown = sorted(set(fields) - _CREATE_FIELDS)
         if unknown:
             raise bad(f"{kind} case", (unknown[0],), f"must be one of {sorted(_CREATE_FIELDS)}")
-        case, change = self._new(self.spec(kind).kind, self._ticket(ticket_id), actor, **fields)
+        case, change = self._new(
+            self.spec(kind).kind, self._ticket(ticket_id), check_text("actor", actor), **fields
+        )
         self._commit([change])
         return case
 
@@ -145,7 +150,7 @@ class CaseDesk(CaseWriter):
         *,
         order_id: str,
         lines: Iterable[ClaimLine | Mapping[str, Any]],
-        actor: str = "system",
+        actor: Actor = "system",
         decide_now: bool = True,
         instructions: Mapping[str, Any] | None = None,
     ) -> Case:
@@ -164,7 +169,7 @@ class CaseDesk(CaseWriter):
             ticket_id,
             order_id=order_id,
             lines=lines,
-            actor=actor,
+            actor=check_text("actor", actor),
             decide_now=decide_now,
             instructions=instructions,
         )
@@ -176,7 +181,7 @@ class CaseDesk(CaseWriter):
         order_id: str,
         line: ClaimLine | Mapping[str, Any],
         replacement_sku: str,
-        actor: str = "system",
+        actor: Actor = "system",
         decide_now: bool = True,
         instructions: Mapping[str, Any] | None = None,
     ) -> Case:
@@ -188,7 +193,7 @@ class CaseDesk(CaseWriter):
             order_id=order_id,
             line=line,
             replacement_sku=replacement_sku,
-            actor=actor,
+            actor=check_text("actor", actor),
             decide_now=decide_now,
             instructions=instructions,
         )
@@ -202,7 +207,7 @@ class CaseDesk(CaseWriter):
         amount: Money | Mapping[str, Any] | None = None,
         method: RefundMethod | str = RefundMethod.ORIGINAL_PAYMENT,
         due_by: date | None = None,
-        actor: str = "system",
+        actor: Actor = "system",
     ) -> Case:
         """Open a refund of order lines without a return (a goodwill or price refund).
 
@@ -218,7 +223,7 @@ class CaseDesk(CaseWriter):
             amount=amount,
             method=method,
             due_by=due_by,
-            actor=actor,
+            actor=check_text("actor", actor),
         )
 
     def open_repair(
@@ -229,7 +234,7 @@ class CaseDesk(CaseWriter):
         line: ClaimLine | Mapping[str, Any],
         order_id: str | None = None,
         site: RepairSite | str = RepairSite.DEPOT,
-        actor: str = "system",
+        actor: Actor = "system",
         assess: bool = True,
     ) -> Case:
         """Open a warranty repair of the product with ``serial``; with ``assess`` the
@@ -243,17 +248,17 @@ class CaseDesk(CaseWriter):
             line=line,
             order_id=order_id,
             site=site,
-            actor=actor,
+            actor=check_text("actor", actor),
             assess=assess,
         )
 
-    def assess_repair(self, case_id: str, *, actor: str = "system") -> Case:
+    def assess_repair(self, case_id: str, *, actor: Actor = "system") -> Case:
         """Ask the policy about a claimed repair, with every earlier repair of the serial
         number, and act on the answer: offer a replacement or a refund when the decision
         gives those instead of another repair (failed repairs, a long parts wait, China's
         car rules), accept the claim inside the warranty, or leave it claimed with the
         decision kept so the shop can ``quote`` a paid repair."""
-        return repairs.assess_repair(self, case_id, actor=actor)
+        return repairs.assess_repair(self, case_id, actor=check_text("actor", actor))
 
     def open_complaint(
         self,
@@ -262,11 +267,16 @@ class CaseDesk(CaseWriter):
         summary: str,
         severity: Severity | str = Severity.MEDIUM,
         order_id: str | None = None,
-        actor: str = "system",
+        actor: Actor = "system",
     ) -> Case:
         """Record a complaint; its acknowledgement time limit starts now."""
         return complaints.open_complaint(
-            self, ticket_id, summary=summary, severity=severity, order_id=order_id, actor=actor
+            self,
+            ticket_id,
+            summary=summary,
+            severity=severity,
+            order_id=order_id,
+            actor=check_text("actor", actor),
         )
 
     # ------------------------------------------------------------------ firing
@@ -276,7 +286,7 @@ class CaseDesk(CaseWriter):
         case_id: str,
         trigger: str,
         *,
-        actor: str = "system",
+        actor: Actor = "system",
         payload: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
     ) -> Case:
@@ -291,7 +301,7 @@ class CaseDesk(CaseWriter):
         case it pays; an exchange's ``deliver`` closes its return).
         """
         check_text("trigger", trigger)
-        check_text("actor", actor)
+        actor = check_text("actor", actor)
         if expected_version is not None and (
             isinstance(expected_version, bool)
             or not isinstance(expected_version, int)
@@ -307,10 +317,12 @@ class CaseDesk(CaseWriter):
             attempts=ATTEMPTS,
         )
 
-    def reserve_replacement(self, case_id: str, *, actor: str = "system") -> Case:
+    def reserve_replacement(self, case_id: str, *, actor: Actor = "system") -> Case:
         """Reserve an exchange's replacement from the inventory; when it is out of stock
         the exchange falls back to a refund."""
-        return exchanges.reserve_replacement(self, self.inventory, case_id, actor=actor)
+        return exchanges.reserve_replacement(
+            self, self.inventory, case_id, actor=check_text("actor", actor)
+        )
 
     # ------------------------------------------------------------------ time step
 

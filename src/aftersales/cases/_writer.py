@@ -145,7 +145,7 @@ class CaseWriter:
         self, kind: AnyKind, ticket: Any, actor: str, **fields: Any
     ) -> tuple[Case, CaseChange]:
         """A new case of ``kind`` on ``ticket``, not yet committed, with its creation event."""
-        check_text("actor", actor)
+        actor = check_text("actor", actor)
         workflow = self._kinds[kind].workflow
         now = self.services.now()
         values: dict[str, Any] = {
@@ -220,7 +220,7 @@ class CaseWriter:
         """What firing ``trigger`` writes: decided by the workflow, not yet committed
         (with the id of the case the transition opens, if its link field names it:
         ``{"refund_case_id": id}``)."""
-        check_text("actor", actor)
+        actor = check_text("actor", actor)
         check_text("trigger", trigger)
         if payload is not None and not isinstance(payload, Mapping):
             raise bad("payload", ("payload",), "must be a mapping")

@@ -84,7 +84,7 @@ def reserve_replacement(
     cases: CaseWriter, inventory: Inventory, case_id: str, *, actor: str = "system"
 ) -> Case:
     """Reserve an exchange's replacement from ``inventory``, else fall back to a refund."""
-    check_text("actor", actor)
+    actor = check_text("actor", actor)
     case = cases.services.store.get_case(check_text("case_id", case_id))
     if case.kind is not CaseKind.EXCHANGE or case.exchange is None:
         raise bad("exchange", ("case_id",), "is not an exchange")

@@ -44,7 +44,7 @@ def open_refund(
     """Open a refund of its own (see :meth:`aftersales.CaseDesk.open_refund`)."""
     ticket = cases._ticket(ticket_id)
     check_text("order_id", order_id)
-    check_text("actor", actor)
+    actor = check_text("actor", actor)
     case_lines = [
         parse(CaseLine, line, "refund line")
         for line in order_lines(lines, "refund", cases.max_lines)

@@ -66,7 +66,7 @@ def repair_history(cases: CaseWriter, serial: str) -> list[RepairRecord]:
 
 def assess_repair(cases: CaseWriter, case_id: str, *, actor: str = "system") -> Case:
     """Assess a claimed repair (see :meth:`aftersales.CaseDesk.assess_repair`)."""
-    check_text("actor", actor)
+    actor = check_text("actor", actor)
     case = cases.services.store.get_case(check_text("case_id", case_id))
     if case.kind is not CaseKind.REPAIR or not case.lines or case.lines[0].facts is None:
         raise bad("repair", ("case_id",), "is not a repair case with facts")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from aftersales._validation import check_text
+from aftersales._validation import ACTING, check_text
 from aftersales.compliance.erasure import Eraser, ErasureReport
 from aftersales.compliance.guard import PermissionGuard
 from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
@@ -22,6 +22,7 @@ from aftersales.notify._notification import Notification
 from aftersales.privacy.audit import AuditFinding
 from aftersales.security import (
     Action,
+    Actor,
     Directory,
     MemoryDirectory,
     PermissionSet,
@@ -85,18 +86,21 @@ class ComplianceFace:
 
     # ------------------------------------------------------------------ permissions
 
-    def principal(self, actor: str | Principal) -> Principal:
+    def principal(self, actor: Actor | Principal) -> Principal:
         """Who ``actor`` is to this desk: the principal itself, the directory's principal
         of that id, else the permission set's default principal (no permissions: a
         principal with no roles)."""
         if isinstance(actor, Principal):
             return actor
         actor = check_text("actor", actor)
+        acting = ACTING.get()
+        if acting is not None and acting.id == actor:
+            return acting  # type: ignore[no-any-return]
         if self.permissions is None:
             return self.principals.principal(actor) or Principal(actor, ())
         return self.permissions.principal_for(actor, self.principals)
 
-    def may_read(self, actor: str | Principal, subject: Ticket | Case) -> bool:
+    def may_read(self, actor: Actor | Principal, subject: Ticket | Case) -> bool:
         """Whether ``actor`` may see ``subject`` under the permission set's row rules
         (always, on a desk without permissions)."""
         if not isinstance(subject, Ticket | Case):
@@ -107,14 +111,14 @@ class ComplianceFace:
         kind = "ticket" if isinstance(subject, Ticket) else subject.kind.value
         return self.permissions.may_read(principal, kind, subject)
 
-    def visible(self, actor: str | Principal, subjects: Iterable[Any]) -> list[Any]:
+    def visible(self, actor: Actor | Principal, subjects: Iterable[Any]) -> list[Any]:
         """The subjects (tickets or cases) ``actor`` may see, in their order: filter any
         read with it (``desk.visible(user, desk.find(status_category="open"))``)."""
         if isinstance(subjects, str | bytes) or not isinstance(subjects, Iterable):
             raise InvalidInput("subjects", [FieldError(("subjects",), "must be tickets or cases")])
         return [subject for subject in subjects if self.may_read(actor, subject)]
 
-    def _authorize(self, actor: str, kind: str, trigger: str, subject_id: str) -> None:
+    def _authorize(self, actor: Actor, kind: str, trigger: str, subject_id: str) -> None:
         """Check an action that is not a commit against the permission set (its grants:
         ``customer`` ``erase`` and ``export``, ``security_log`` ``read``)."""
         guard = self.pipeline.guard
@@ -135,7 +139,7 @@ class ComplianceFace:
         *,
         since: datetime | None = None,
         limit: int = 1000,
-        actor: str = "system",
+        actor: Actor = "system",
     ) -> list[SecurityEntry]:
         """Refusals and privacy requests, oldest first (what supervisors review; with
         permissions, ``actor`` needs a grant of ``read`` on ``security_log``)."""
@@ -146,7 +150,7 @@ class ComplianceFace:
 
     # ------------------------------------------------------------------ personal data
 
-    def export_customer(self, customer_id: str, *, actor: str = "system") -> dict[str, Any]:
+    def export_customer(self, customer_id: str, *, actor: Actor = "system") -> dict[str, Any]:
         """Everything stored about a customer, as JSON values (an access request):
         the customer, its tickets with their messages and events, its cases with
         their events. The export is recorded in the security log (without the data).
@@ -191,7 +195,7 @@ class ComplianceFace:
         )
         return export
 
-    def erase_customer(self, customer_id: str, *, actor: str = "system") -> ErasureReport:
+    def erase_customer(self, customer_id: str, *, actor: Actor = "system") -> ErasureReport:
         """Make every personal value of a customer unreadable wherever it is stored (see
         :mod:`aftersales.compliance.erasure`): the customer record and contact points, its
         tickets, cases, messages, their events and outbox rows, in one transaction.
@@ -306,7 +310,7 @@ class ComplianceFace:
     def _log(
         self,
         kind: Any,
-        actor: str,
+        actor: Actor,
         action: str,
         *,
         customer_id: str | None = None,
@@ -317,7 +321,7 @@ class ComplianceFace:
                 SecurityEntry(
                     kind=kind,
                     at=self.pipeline.now(),
-                    principal=actor,
+                    principal=check_text("actor", actor),
                     action=action[:200],
                     customer_id=customer_id,
                     details=details or {},

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import NoReturn
 
+from aftersales._validation import ACTING
 from aftersales.models import Event
 from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
 from aftersales.models.security import SecurityEntry
@@ -59,31 +61,42 @@ class PermissionGuard:
             return self.store.get(event.subject_id)
         return self.store.get_case(event.subject_id)
 
+    def _earlier_actors(self, subject_id: str, triggers: frozenset[str]) -> frozenset[str]:
+        return frozenset(e.actor for e in self.store.events(subject_id) if e.trigger in triggers)
+
     def __call__(self, subject: object, events: Sequence[Event]) -> None:
         permissions = self.permissions
+        acting = ACTING.get()
         for event in events:
-            subject_id = event.subject_id
+            actor = event.actor
+            principal = (
+                acting
+                if acting is not None and acting.id == actor
+                else permissions.principal_for(actor, self.directory)
+            )
+            before = self._before(event, subject)
 
-            def earlier_actors(
-                triggers: frozenset[str], subject_id: str = subject_id
-            ) -> frozenset[str]:
-                return frozenset(
-                    e.actor for e in self.store.events(subject_id) if e.trigger in triggers
+            def action(
+                event: Event = event, principal: Principal = principal, before: object = before
+            ) -> Action:
+                return Action(
+                    principal,
+                    event.subject_kind,
+                    event.subject_id,
+                    event.trigger,
+                    subject,
+                    event.payload,
+                    partial(self._earlier_actors, event.subject_id),
+                    before,
                 )
 
-            action = Action(
-                principal=permissions.principal_for(event.actor, self.directory),
-                subject_kind=event.subject_kind,
-                subject_id=subject_id,
-                trigger=event.trigger,
-                subject=subject,
-                payload=event.payload,
-                earlier_actors=earlier_actors,
-                before=self._before(event, subject),
+            refusal = permissions.refusal_of(
+                principal, event.subject_kind, event.subject_id, event.trigger, before, action
             )
-            refusal = permissions.refusal(action) or _posing(action)
+            if refusal is None and event.trigger == MESSAGE_ADDED:
+                refusal = _posing(action())
             if refusal is not None:
-                self.refuse(refusal, subject_id)
+                self.refuse(refusal, event.subject_id)
 
     def check(self, action: Action) -> None:
         """Check one action that is not a commit (an erasure, an export, reading the

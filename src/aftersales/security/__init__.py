@@ -32,6 +32,7 @@ from aftersales.security.permissions import (
 )
 from aftersales.security.principals import (
     CUSTOMER_PREFIX,
+    Actor,
     Directory,
     MemoryDirectory,
     Principal,
@@ -42,6 +43,7 @@ __all__ = [
     "ANY",
     "CUSTOMER_PREFIX",
     "Action",
+    "Actor",
     "Condition",
     "DefaultPrincipal",
     "Directory",

@@ -239,11 +239,11 @@ def _resolve(root: object, path: tuple[str, ...]) -> Any:
         # A model's fields sit in its __dict__ and its properties on its class: reading
         # them there spares, for a field the model lacks (a case has no team), pydantic's
         # __getattr__, which costs microseconds to say so.
-        if isinstance(value, BaseModel):
-            fields = value.__dict__
-            if part in fields:
-                value = fields[part]
-            elif _class_has(type(value), part):
+        fields = getattr(value, "__dict__", None)
+        if fields is not None and part in fields:
+            value = fields[part]  # a model's field (or a plain object's attribute)
+        elif isinstance(value, BaseModel):
+            if _class_has(type(value), part):
                 value = getattr(value, part)
             else:
                 extra = value.__pydantic_extra__
@@ -576,10 +576,39 @@ class PermissionSet(_Data):
     def refusal(self, action: Action) -> PermissionRefusal | None:
         """Why ``action`` is refused, or None if it is allowed (:meth:`check` without
         raising)."""
-        plan = self._plan(action.subject_kind, action.trigger)
+        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plan = plans.get((action.subject_kind, action.trigger))
+        if plan is None:
+            plan = self._plan(action.subject_kind, action.trigger)
         if action.principal.roles.isdisjoint(plan.allowed):
             return self._ungranted(action)
-        return self._beyond_grant(plan, action)
+        if plan.rows or plan.bars or plan.pairs:
+            return self._beyond_grant(plan, action)
+        return None
+
+    def refusal_of(
+        self,
+        principal: Principal,
+        subject_kind: str,
+        subject_id: str,
+        trigger: str,
+        subject: object,
+        make_action: Callable[[], Action],
+    ) -> PermissionRefusal | None:
+        """:meth:`refusal` for the write path: the common answers (no grant; a grant and
+        at most row rules that hold) without building the :class:`Action`, which
+        ``make_action`` builds when a rule needs it."""
+        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plan = plans.get((subject_kind, trigger))
+        if plan is None:
+            plan = self._plan(subject_kind, trigger)
+        if principal.roles.isdisjoint(plan.allowed):
+            return self._ungranted(make_action())
+        if not (plan.rows or plan.bars or plan.pairs):
+            return None
+        if not (plan.bars or plan.pairs) and _row_refusing(plan.rows, principal, subject) is None:
+            return None
+        return self._beyond_grant(plan, make_action())
 
     def allows(self, action: Action) -> bool:
         """Whether ``action`` is allowed."""

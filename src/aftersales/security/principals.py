@@ -16,7 +16,14 @@ import attrs
 
 from aftersales.exceptions import FieldError, InvalidInput, NotFound
 
-__all__ = ["CUSTOMER_PREFIX", "Directory", "MemoryDirectory", "Principal", "Role"]
+__all__ = [
+    "CUSTOMER_PREFIX",
+    "Actor",
+    "Directory",
+    "MemoryDirectory",
+    "Principal",
+    "Role",
+]
 
 CUSTOMER_PREFIX: Final = "customer:"
 """How :meth:`Principal.customer` names a customer's principal: ``customer:<customer id>``,
@@ -250,3 +257,8 @@ class MemoryDirectory:
 
     def __repr__(self) -> str:
         return f"MemoryDirectory({sorted(self._by_id)!r})"
+
+
+Actor = str | Principal
+"""Who acts, as the desk's methods take it: a :class:`Principal`, or the id of one (a
+directory entry, else the permission set's default principal)."""

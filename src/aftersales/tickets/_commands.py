@@ -92,7 +92,7 @@ class TicketCommands:
         """Validate, number and commit a new ticket (``refuse_route``: the caller asked to
         route it and has no classifier, refused before anything is stored)."""
         core = self.core
-        check_text("actor", actor)
+        actor = check_text("actor", actor)
         record: Customer | None = None
         if isinstance(customer, Customer):
             record = self.customers.checked(customer)

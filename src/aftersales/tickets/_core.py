@@ -162,7 +162,7 @@ class TicketCore:
         now: datetime,
     ) -> tuple[Ticket, Event]:
         """The ticket after ``trigger`` and the event that records it, not yet committed."""
-        check_text("actor", actor)
+        actor = check_text("actor", actor)
         known = type(trigger) is str and trigger in self._triggers
         if not known:
             check_text("trigger", trigger)

@@ -23,6 +23,7 @@ from aftersales.models import (
 )
 from aftersales.routing.classify import MAX_TEXT, Classifier
 from aftersales.routing.dispatcher import Dispatcher
+from aftersales.security import Actor
 from aftersales.storage import TicketQuery
 from aftersales.tickets._commands import TicketCommands
 from aftersales.tickets._core import TicketCore
@@ -115,7 +116,7 @@ class TicketFace(TicketShortcuts, TicketReads):
         tags: Sequence[str] = (),
         parent_id: str | None = None,
         follow_up_of: str | None = None,
-        actor: str = "system",
+        actor: Actor = "system",
         route: bool | None = None,
     ) -> Ticket:
         """Record a new inquiry arriving on ``channel`` and return the new ticket.
@@ -144,7 +145,7 @@ class TicketFace(TicketShortcuts, TicketReads):
             tags=tags,
             parent_id=parent_id,
             follow_up_of=follow_up_of,
-            actor=actor,
+            actor=check_text("actor", actor),
             refuse_route=bool(routing) and self.classifier is None,
         )
         return self.route(ticket.id) if routing else ticket
@@ -173,7 +174,7 @@ class TicketFace(TicketShortcuts, TicketReads):
         records: Iterable[Ticket | Mapping[str, Any]],
         *,
         batch_size: int = 1000,
-        actor: str = "import",
+        actor: Actor = "import",
     ) -> int:
         """Import tickets from another system in batches (one transaction each).
 
@@ -187,14 +188,14 @@ class TicketFace(TicketShortcuts, TicketReads):
         not news). A record that does not validate raises :class:`~aftersales.InvalidInput`
         naming its position, and its whole batch is not written. Returns the count imported.
         """
-        return import_tickets(self._core, records, batch_size, actor)
+        return import_tickets(self._core, records, batch_size, check_text("actor", actor))
 
     def fire(
         self,
         ticket_id: str | int,
         trigger: str,
         *,
-        actor: str = "system",
+        actor: Actor = "system",
         payload: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
     ) -> Ticket:
@@ -218,7 +219,9 @@ class TicketFace(TicketShortcuts, TicketReads):
             ticket_id,  # type: ignore[arg-type]
             recent=self._recent,
             read=self.get,
-            transition=lambda ticket: transition(ticket, trigger, actor, payload),
+            transition=lambda ticket: transition(
+                ticket, trigger, check_text("actor", actor), payload
+            ),
             expected_version=expected_version,
         )
 
@@ -226,20 +229,20 @@ class TicketFace(TicketShortcuts, TicketReads):
         self,
         ticket: Ticket,
         trigger: str,
-        actor: str,
+        actor: Actor,
         payload: Mapping[str, Any] | None,
         now: datetime | None = None,
     ) -> Ticket:
-        return self._core.transition(ticket, trigger, actor, payload, now)
+        return self._core.transition(ticket, trigger, check_text("actor", actor), payload, now)
 
-    def reopen(self, ticket_id: str, *, reason: str, actor: str = "system") -> Ticket:
+    def reopen(self, ticket_id: str, *, reason: str, actor: Actor = "system") -> Ticket:
         """Reopen a resolved or confirmed ticket, or open a follow-up when that is too late.
 
         Within ``settings.reopen_within_days`` of the resolution the ticket goes back to
         ``in_progress`` and is returned. Later, or once followed up or closed, a new ticket
         linked by ``follow_up_of`` is opened and returned instead.
         """
-        reopened, ticket = self._tickets.reopen(ticket_id, reason, actor)
+        reopened, ticket = self._tickets.reopen(ticket_id, reason, check_text("actor", actor))
         if reopened:
             return ticket
         return self.open_ticket(
@@ -252,7 +255,7 @@ class TicketFace(TicketShortcuts, TicketReads):
             actor=actor,
         )
 
-    def merge(self, ticket_id: str, *, into: str, actor: str = "system") -> Ticket:
+    def merge(self, ticket_id: str, *, into: str, actor: Actor = "system") -> Ticket:
         """Close ``ticket_id`` as a duplicate of ``into`` and return the duplicate.
 
         In one transaction: the duplicate moves to ``merged`` (``merged_into`` names the
@@ -262,7 +265,7 @@ class TicketFace(TicketShortcuts, TicketReads):
         added to the duplicate later goes to the target. Find duplicates by
         ``merged_into``.
         """
-        return self._tickets.merge(ticket_id, into, actor)
+        return self._tickets.merge(ticket_id, into, check_text("actor", actor))
 
     def add_message(
         self,

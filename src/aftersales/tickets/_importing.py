@@ -29,7 +29,7 @@ def import_tickets(
     actor: str,
 ) -> int:
     """Import ``records`` (see :meth:`aftersales.Desk.import_tickets`); returns the count."""
-    check_text("actor", actor)
+    actor = check_text("actor", actor)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise InvalidInput("import", [FieldError(("batch_size",), "must be 1 to 100,000")])
     if not 1 <= batch_size <= _MAX_BATCH:
