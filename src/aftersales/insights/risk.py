@@ -52,10 +52,13 @@ window's). A lasting shift becomes the new baseline after ``w + b`` windows: the
 warn about changes, not about levels.
 
 Cool-down: an alert is not repeated while its condition lasts. After an alert the series
-is *in alert*; it re-arms once the condition has been absent for ``rearm_after``
-consecutive windows (default 7), and the next alarm after that is a new alert. An
-:class:`AlertState` remembers this per series (and method) across runs, so running the
-same data twice emits nothing new; store it with :meth:`AlertState.to_json`.
+is *in alert*; it re-arms once ``rearm_after`` judged windows (default 7, a week) have
+passed without the condition, and the next alarm after that is a new alert. Windows that
+cannot be judged (the warm-up, no exposure, days missing between runs) neither raise an
+alert nor end one: nothing is known about them. An :class:`AlertState` remembers this per
+series and method across runs, so running the same data twice emits nothing new, and a run
+over a shorter or later stretch of history continues the cool-down where the last one
+left it; store it with :meth:`AlertState.to_json`.
 
 Severity from the observed-to-expected ratio of the test window: ``critical`` at 3 times
 or more, ``high`` at 2 times or more, ``warning`` below.
@@ -69,10 +72,12 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from enum import Enum
+from itertools import accumulate
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import attrs
@@ -198,11 +203,12 @@ def _to_exposure(values: Any) -> tuple[float, ...] | None:
             return exposure
     checked = []
     for index, value in enumerate(given):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise _series_error(("exposure", index), "must be a number")
-        if not (math.isfinite(value) and value >= 0):
+        number = float(value)  # e.g. a numpy float32, a Fraction
+        if not (math.isfinite(number) and number >= 0):
             raise _series_error(("exposure", index), "must be finite and not negative")
-        checked.append(float(value))
+        checked.append(number)
     return tuple(checked)
 
 
@@ -476,6 +482,8 @@ class _Judged:
     rate: list[float]
     expected: list[float]
     statistic: dict[int, float]
+    judged_before: list[int]
+    """``judged_before[i]``: how many windows before window ``i`` were judged."""
 
 
 def _check_binomial(series: Series) -> tuple[float, ...]:
@@ -529,6 +537,7 @@ def _judge(series: Series, rule: RiskRule) -> _Judged:
     limit = rule.limit
     if rule.method in _TESTS:
         log_limit = math.log(limit)
+        counted = judged
         for day in range(size):
             x, mean = observed[day], expected[day]
             if not judged[day] or x <= mean:
@@ -558,31 +567,45 @@ def _judge(series: Series, rule: RiskRule) -> _Judged:
         keep = 1 - lam
         chart = 0.0
         ewma = rule.method == "ewma"
+        counted = [False] * size
         for day in range(size):
             day_mean = rates[day] * exposure[day]
             if judged[day] and day_mean > 0:
+                counted[day] = True
                 z = (counts[day] - day_mean) / math.sqrt(day_mean)
                 chart = lam * z + keep * chart if ewma else max(0.0, chart + z - slack)
                 if chart > limit:
                     statistic[day] = chart
                     alarms.append(day)
-    return _Judged(alarms, observed, window_exposure, rates, expected, statistic)
+    judged_before = [0, *accumulate(counted)]
+    return _Judged(alarms, observed, window_exposure, rates, expected, statistic, judged_before)
 
 
 def _cool_down(
-    alarms: Iterable[int], first: int, last: int, prior: SeriesState | None, rearm: int
+    alarms: Iterable[int],
+    first: int,
+    last: int,
+    prior: SeriesState | None,
+    rearm: int,
+    judged_before: Callable[[int], int],
 ) -> tuple[list[int], bool, int]:
     """The alarm windows that become alerts, and the state after window ``last``.
 
-    Only windows from ``first`` on are new; the ones in between alarms count as normal.
+    Only windows from ``first`` on are new. Judged windows between alarms count as
+    normal; windows that could not be judged (too little baseline, no exposure, missing
+    between runs) neither raise an alert nor end one.
     """
     in_alert, normal = (prior.in_alert, prior.normal_windows) if prior else (False, rearm)
     previous = first - 1
+
+    def normal_between(after: int, before: int) -> int:
+        return judged_before(max(before, 0)) - judged_before(max(after + 1, 0))
+
     emitted = []
     for day in alarms:
         if day < first:
             continue
-        normal += day - previous - 1
+        normal += normal_between(previous, day)
         if in_alert and normal >= rearm:
             in_alert = False
         if not in_alert:
@@ -590,7 +613,7 @@ def _cool_down(
             in_alert = True
         normal = 0
         previous = day
-    normal += last - previous
+    normal += normal_between(previous, last + 1)
     if in_alert and normal >= rearm:
         in_alert = False
     return emitted, in_alert, normal
@@ -605,6 +628,7 @@ def _alerts(
     rule: RiskRule,
     state: AlertState | None,
     alarms: Iterable[int],
+    judged_before: Callable[[int], int],
     details: Any,
 ) -> list[Alert]:
     """Apply the cool-down to ``alarms`` and build the alerts; ``details(day)`` gives
@@ -614,7 +638,9 @@ def _alerts(
     first, last = _first_new(series, prior), len(series.counts) - 1
     if first > last:
         return []
-    emitted, in_alert, normal = _cool_down(alarms, first, last, prior, rule.rearm_after)
+    emitted, in_alert, normal = _cool_down(
+        alarms, first, last, prior, rule.rearm_after, judged_before
+    )
     if state is not None:
         through = series.window_dates(last, last)[1]
         state.series[state_key] = SeriesState(in_alert, normal, through)
@@ -663,7 +689,7 @@ def detect(
             judged.statistic[day],
         )
 
-    return _alerts(series, rule, state, judged.alarms, details)
+    return _alerts(series, rule, state, judged.alarms, judged.judged_before.__getitem__, details)
 
 
 # ---------------------------------------------------------------------------------------
@@ -733,6 +759,7 @@ def _judge_block(
         "statistic": statistic,
     }
     if size <= first:
+        arrays["judged_before"] = _prefix_counts(np, judged)
         return alarms, arrays
     end = slice(first + 1, size + 1)
     cut = slice(first + 1 - width, size + 1 - width)
@@ -792,6 +819,7 @@ def _judge_block(
         hit = p_values <= limit
         alarms[rows_at[hit], days_at[hit]] = True
         statistic[rows_at[hit], days_at[hit]] = p_values[hit]
+        arrays["judged_before"] = _prefix_counts(np, judged)
         return alarms, arrays
     day_mean = rates * exposure
     moves = judged & (day_mean > 0)
@@ -812,7 +840,15 @@ def _judge_block(
     values = values.T
     alarms[:] = moves & (values > limit)
     statistic[:] = values
+    arrays["judged_before"] = _prefix_counts(np, moves)
     return alarms, arrays
+
+
+def _prefix_counts(np: Any, flags: NDArray[Any]) -> NDArray[Any]:
+    """Per row, how many flags are set before each position (one more column)."""
+    counts = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int64)
+    np.cumsum(flags, axis=1, out=counts[:, 1:])
+    return counts  # type: ignore[no-any-return]
 
 
 def detect_many(
@@ -865,5 +901,12 @@ def detect_many(
                         float(arrays["statistic"][row, day]),
                     )
 
-                found[positions[chunk_start + row]] = _alerts(series, rule, state, days, details)
+                def judged_before(
+                    index: int, row: int = row, before: Any = arrays["judged_before"]
+                ) -> int:
+                    return int(before[row, index])
+
+                found[positions[chunk_start + row]] = _alerts(
+                    series, rule, state, days, judged_before, details
+                )
     return [alert for position in range(len(series_list)) for alert in found[position]]
