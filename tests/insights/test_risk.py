@@ -38,6 +38,7 @@ from aftersales.insights import (
     detect,
     detect_many,
     poisson_upper_tail,
+    risk,
 )
 
 START = date(2024, 1, 1)
@@ -306,12 +307,39 @@ def assert_same_alerts(found: list[Alert], expected: list[Alert]) -> None:
         assert mine.statistic == pytest.approx(theirs.statistic, rel=1e-9)
 
 
+@pytest.mark.parametrize("method", ["poisson", "binomial"])
+def test_detect_many_agrees_in_small_passes_and_without_its_log_factorial_table(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule = RiskRule(method=method)  # type: ignore[arg-type]
+    series = history(12, 400, shift_day=250, factor=2.0, seed=8)
+    expected = [alert for each in series for alert in detect(each, rule)]
+    monkeypatch.setattr(risk, "_CHUNK_VALUES", 1000)  # two series per pass
+    monkeypatch.setattr(risk, "_TABLE_LIMIT", 0)  # Stirling's series for every value
+    assert_same_alerts(detect_many(series, rule), expected)
+
+
+def test_bad_input_to_detect_many_leaves_the_state_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = AlertState()
+    detect_many(history(3, 200, seed=1), RiskRule(method="binomial"), state)
+    before = state.to_json()
+    monkeypatch.setattr(risk, "_CHUNK_VALUES", 1000)  # ten series per pass
+    fine = history(30, 100, seed=2)  # judged in three passes before the bad one
+    bad = Series("SKU-X", "returns", START, [5] * 100, [4] * 100)
+    with pytest.raises(InvalidInput):
+        detect_many([*fine, bad], RiskRule(method="binomial"), state)
+    assert state.to_json() == before
+
+
 def test_detect_many_works_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     series = history(5, 400, shift_day=250, factor=2.0, seed=3)
     state_with, state_without = AlertState(), AlertState()
     expected = detect_many(series, state=state_with)
     monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy now raises ImportError
     assert_same_alerts(detect_many(series, state=state_without), expected)
+    assert_same_alerts(detect_many(series), expected)
     assert state_without == state_with
 
 

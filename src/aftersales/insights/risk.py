@@ -65,7 +65,8 @@ or more, ``high`` at 2 times or more, ``warning`` below.
 
 numpy: :func:`detect` is pure Python. :func:`detect_many` uses numpy (the ``ml`` or ``kb``
 extra) when it can be imported and otherwise runs :func:`detect` on each series: the same
-alerts, only slower (about 10,000 series of two years in a minute instead of seconds).
+alerts (p-values equal to about 1e-12), about three times slower (10,000 SKUs x 730 days:
+about 1 s with numpy, 4 s without, on one core).
 """
 
 from __future__ import annotations
@@ -675,7 +676,7 @@ def detect(
 
     With ``state``, windows up to the series' last judged day in it are not alerted on
     again, the cool-down continues from where it stood, and ``state`` is updated.
-    Pure Python: about a millisecond for two years of daily values.
+    Pure Python: about 0.4 ms for two years of daily values.
     """
     rule = rule or RiskRule()
     judged = _judge(series, rule)
@@ -714,9 +715,24 @@ def _log_factorial(np: Any, n: NDArray[Any]) -> NDArray[Any]:
     series = inverse * (
         1 / 12 - inverse2 * (1 / 360 - inverse2 * (1 / 1260 - inverse2 * (1 / 1680)))
     )
-    stirling = big * np.log(big) - big + 0.5 * np.log(big) + _HALF_LOG_TAU + series
+    log_big = np.log(big)
+    stirling = (big + 0.5) * log_big - big + _HALF_LOG_TAU + series
     table = np.asarray(_SMALL_LOG_FACTORIALS)
     return np.where(small, table[np.where(small, n, 0).astype(np.int64)], stirling)  # type: ignore[no-any-return]
+
+
+_TABLE_LIMIT = 1 << 22
+"""Below this, log-factorials are looked up in a table computed once per pass: the counts
+repeat, and a lookup costs a tenth of Stirling's series."""
+
+
+def _log_factorials(np: Any, *values: NDArray[Any]) -> list[NDArray[Any]]:
+    """:func:`_log_factorial` of each array."""
+    largest = max((int(each.max()) for each in values if each.size), default=0)
+    if largest >= _TABLE_LIMIT:
+        return [_log_factorial(np, each) for each in values]
+    table = _log_factorial(np, np.arange(largest + 1, dtype=np.float64))
+    return [table[each.astype(np.intp)] for each in values]
 
 
 def _tail_sum(np: Any, first: NDArray[Any], ratio_of: Any) -> NDArray[Any]:
@@ -785,14 +801,16 @@ def _judge_block(
         x = observed[rows_at, days_at]
         mean = expected[rows_at, days_at]
         if rule.method == "poisson":
-            log_pmf = x * np.log(mean) - mean - _log_factorial(np, x)
+            (log_x_factorial,) = _log_factorials(np, x)
+            log_pmf = x * np.log(mean) - mean - log_x_factorial
         else:
             trials = window_exposure[rows_at, days_at]
             rate_at = rates[rows_at, days_at]
+            log_trials, log_x, log_rest = _log_factorials(np, trials, x, trials - x)
             log_pmf = (
-                _log_factorial(np, trials)
-                - _log_factorial(np, x)
-                - _log_factorial(np, trials - x)
+                log_trials
+                - log_x
+                - log_rest
                 + x * np.log(rate_at)
                 + (trials - x) * np.log1p(-rate_at)
             )
@@ -861,13 +879,19 @@ def detect_many(
     numpy each series goes through :func:`detect`.
     """
     rule = rule or RiskRule()
+    # the state changes only once every series has been judged: bad input changes nothing
+    scratch = AlertState(dict(state.series)) if state is not None else None
     try:
         import numpy as np
     except ImportError:
-        return [alert for series in series_list for alert in detect(series, rule, state)]
+        found_each = [detect(series, rule, scratch) for series in series_list]
+        if state is not None and scratch is not None:
+            state.series = scratch.series
+        return [alert for alerts in found_each for alert in alerts]
     if rule.method == "binomial":
         for series in series_list:
-            _check_binomial(series)
+            if series.exposure is None:
+                _check_binomial(series)
     by_length: dict[int, list[int]] = {}
     for position, series in enumerate(series_list):
         by_length.setdefault(len(series.counts), []).append(position)
@@ -884,6 +908,12 @@ def detect_many(
                 [s.exposure if s.exposure is not None else (1.0,) * size for s in chunk],
                 dtype=np.float64,
             ).reshape(-1, size)
+            if rule.method == "binomial":
+                bad_rows = np.nonzero(
+                    ((exposure != np.floor(exposure)) | (counts > exposure)).any(axis=1)
+                )[0]
+                if bad_rows.size:
+                    _check_binomial(chunk[int(bad_rows[0])])
             alarms, arrays = _judge_block(np, counts, exposure, rule)
             rows_at, days_at = np.nonzero(alarms)
             split = np.searchsorted(rows_at, np.arange(len(chunk) + 1))
@@ -907,6 +937,8 @@ def detect_many(
                     return int(before[row, index])
 
                 found[positions[chunk_start + row]] = _alerts(
-                    series, rule, state, days, judged_before, details
+                    series, rule, scratch, days, judged_before, details
                 )
+    if state is not None and scratch is not None:
+        state.series = scratch.series
     return [alert for position in range(len(series_list)) for alert in found[position]]
