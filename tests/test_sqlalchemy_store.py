@@ -47,6 +47,28 @@ def server_url(name: str) -> str:
     return url
 
 
+ADDED_IN_7 = (
+    *(
+        ("tickets", column)
+        for column in (
+            "category",
+            "priority",
+            "first_response_at",
+            "resolved_at",
+            "closed_at",
+            "reopen_count",
+        )
+    ),
+    *(("events", column) for column in ("kind", "to_state", "actor")),
+)
+"""The report columns schema 7 added: a database of an earlier version lacks them."""
+
+
+def drop_columns_added_in_7(conn: sqlalchemy.Connection) -> None:
+    for table, column in ADDED_IN_7:
+        conn.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+
+
 def drop_tables(url: str) -> None:
     """Drop every table of the store that exists, on a plain engine: opening a store
     first could not recover from a half-created schema (MariaDB's DDL commits each
@@ -112,6 +134,44 @@ def test_a_desk_runs_its_lifecycle_on_every_dialect(url: str, clock: FrozenClock
     desk.close()
 
 
+def test_a_version_6_schema_fills_the_report_columns_from_each_rows_json(
+    url: str, clock: FrozenClock
+) -> None:
+    store = fresh_store(url)
+    desk = Desk(store, clock=clock)
+    ticket = desk.open_ticket(customer="c", channel="email", subject="Kettle")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
+    desk.assign(ticket.id, assignee="li", team="repairs")
+    desk.fire(ticket.id, "start")
+    desk.resolve(ticket.id, resolution="replaced")
+    desk.close()
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        drop_columns_added_in_7(conn)
+        conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 6"))
+    engine.dispose()
+    upgraded = SQLAlchemyStore(url)
+    assert upgraded.schema_version == SCHEMA_VERSION == 7
+    with upgraded.engine.connect() as conn:
+        row = conn.execute(
+            sqlalchemy.text("SELECT category, priority, reopen_count, resolved_at FROM tickets")
+        ).one()
+        events = conn.execute(
+            sqlalchemy.text("SELECT kind, to_state, actor FROM events ORDER BY sequence")
+        ).all()
+    assert tuple(row[:3]) == ("repair_warranty", "high", 0)
+    assert row[3] is not None
+    assert [tuple(e) for e in events] == [
+        ("ticket", "new", "system"),
+        ("ticket", "classified", "system"),
+        ("ticket", "assigned", "system"),
+        ("ticket", "in_progress", "system"),
+        ("ticket", "resolved", "system"),
+    ]
+    assert Desk(upgraded, clock=clock).get(ticket.id).category == "repair_warranty"
+    upgraded.close()
+
+
 def test_the_schema_is_versioned_and_a_newer_one_refused(url: str) -> None:
     store = fresh_store(url)
     assert store.schema_version == SCHEMA_VERSION
@@ -137,6 +197,7 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
         state.drop(conn)
         cases.drop(conn)
         metadata.tables["security_log"].drop(conn)
+        drop_columns_added_in_7(conn)
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 1"))
     store.close()
     upgraded = SQLAlchemyStore(url)
@@ -167,6 +228,7 @@ def test_a_version_3_schema_moves_each_case_lines_terms_out_of_its_data(url: str
             {"data": case.model_dump_json(exclude_none=True)},  # as version 3 wrote it
         )
         metadata.tables["security_log"].drop(conn)  # added in version 6
+        drop_columns_added_in_7(conn)
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 3"))
     store.close()
     upgraded = SQLAlchemyStore(url)
@@ -229,10 +291,11 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
                     sqlalchemy.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(64)")
                 )
         metadata.tables["security_log"].drop(conn)  # added in version 6
+        drop_columns_added_in_7(conn)
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 4"))
     desk.close()
     upgraded = SQLAlchemyStore(url)
-    assert upgraded.schema_version == SCHEMA_VERSION == 6
+    assert upgraded.schema_version == SCHEMA_VERSION == 7
     desk = Desk(upgraded, clock=clock)
     assert [t.subject for t in desk.find(customer_id="cust-abc")] == ["before the upgrade"]
     assert desk.find(customer_id="CUST-ABC") == []

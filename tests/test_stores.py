@@ -309,7 +309,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
@@ -515,3 +515,53 @@ def test_the_sqlite_recorder_says_a_key_is_taken_only_when_it_is() -> None:
         recorder.atomically(
             lambda records: records.insert("customers", {"id": "c-2", "data": None})
         )
+
+
+def test_a_version_6_database_fills_the_report_columns_from_each_rows_json(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "v6.db"
+    with SQLiteStore(path) as store:
+        desk = Desk(store, clock=clock)
+        ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+        desk.classify(ticket.id, category="repair_warranty", severity="high")
+        desk.assign(ticket.id, assignee="agent-1", team="repairs")
+        desk.fire(ticket.id, "start")
+        desk.fire(ticket.id, "resolve", payload={"resolution": "replaced"})
+    connection = sqlite3.connect(path, isolation_level=None)
+    added_in_7 = {
+        "tickets": (
+            "category",
+            "priority",
+            "first_response_at",
+            "resolved_at",
+            "closed_at",
+            "reopen_count",
+        ),
+        "events": ("kind", "to_state", "actor"),
+    }
+    for table, columns in added_in_7.items():
+        for column in columns:
+            connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    connection.execute("PRAGMA user_version=6")
+    connection.close()
+    with SQLiteStore(path):
+        pass
+    connection = sqlite3.connect(path)
+    row = connection.execute(
+        "SELECT category, priority, resolved_at, reopen_count FROM tickets"
+    ).fetchone()
+    events = connection.execute(
+        "SELECT kind, to_state, actor FROM events ORDER BY sequence"
+    ).fetchall()
+    connection.close()
+    assert row[:2] == ("repair_warranty", "high")
+    assert row[2] is not None
+    assert row[3] == 0
+    assert events == [
+        ("ticket", "new", "system"),
+        ("ticket", "classified", "system"),
+        ("ticket", "assigned", "system"),
+        ("ticket", "in_progress", "system"),
+        ("ticket", "resolved", "system"),
+    ]

@@ -54,7 +54,7 @@ __all__ = [
     "ts",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (
@@ -70,9 +70,16 @@ TICKET_COLUMNS = (
     "follow_up_of",
     "due_at",
     "sla_due_at",
+    "category",
+    "priority",
+    "first_response_at",
+    "resolved_at",
+    "closed_at",
+    "reopen_count",
     "data",
 )
-"""The ticket's columns a transition writes, in :func:`ticket_row` order."""
+"""The ticket's columns a transition writes, in :func:`ticket_row` order: the ones finds,
+due work and reports filter or aggregate on, then its JSON."""
 TICKET_KEY_COLUMNS = ("id", "number", "workflow", "created_at")
 """The ticket's columns written once, at insert, in :func:`ticket_key` order."""
 CASE_COLUMNS = ("status", "status_category", "version", "step_due_at", "data")
@@ -90,7 +97,7 @@ CASE_KEY_COLUMNS = (
 )
 """The case's columns written once, at insert, in :func:`case_key` order: a case's kind,
 ticket, order, serial number, parent and customer never change."""
-EVENT_COLUMNS = ("subject_id", "sequence", "trigger", "at", "data")
+EVENT_COLUMNS = ("subject_id", "sequence", "trigger", "at", "kind", "to_state", "actor", "data")
 MESSAGE_COLUMNS = ("id", "ticket_id", "at", "data")
 OUTBOX_COLUMNS = (
     "key",
@@ -154,6 +161,12 @@ def ticket_row(
         ticket.follow_up_of or null,
         ts(ticket.due_at) or null,
         ts(ticket.sla_due_at) or null,
+        ticket.category or null,
+        ticket.priority,
+        ts(ticket.first_response_at) or null,
+        ts(ticket.resolved_at) or null,
+        ts(ticket.closed_at) or null,
+        ticket.reopen_count,
         _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
     )
 
@@ -252,6 +265,9 @@ def event_row(event: Event) -> tuple[object, ...]:
         event.sequence,
         event.trigger,
         ts(event.at),
+        event.subject_kind,
+        event.to_state,
+        event.actor,
         _EVENT_JSON(event).decode(),
     )
 

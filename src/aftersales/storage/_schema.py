@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from aftersales.models import Case
-from aftersales.storage._codec import SCHEMA_VERSION, case_data, case_terms
+from aftersales.models import Case, Event, Ticket
+from aftersales.storage._codec import SCHEMA_VERSION, case_data, case_terms, ts
 
 __all__ = [
     "INDEXES",
@@ -138,6 +138,12 @@ TABLES: tuple[Table, ...] = (
             _time("created_at", nullable=False),
             _time("due_at"),
             _time("sla_due_at"),
+            _short("category", 200, nullable=True),
+            _short("priority", 128, nullable=True),
+            _time("first_response_at"),
+            _time("resolved_at"),
+            _time("closed_at"),
+            Column("reopen_count", Type.INTEGER),
             _data(),
         ),
         ("id",),
@@ -149,6 +155,9 @@ TABLES: tuple[Table, ...] = (
             Column("sequence", Type.INTEGER, nullable=False),
             _short("trigger", 128),
             _time("at", nullable=False),
+            _short("kind", 128, nullable=True),
+            _short("to_state", 128, nullable=True),
+            _short("actor", 128, nullable=True),
             _data(),
         ),
         ("subject_id", "sequence"),
@@ -295,6 +304,14 @@ class EventsByRowid:
 
 
 @attrs.frozen
+class FillFromData:
+    """Fill a table's columns added at version 7 (what reports aggregate on) from each
+    row's JSON ``data``, where the values have always been."""
+
+    table: str
+
+
+@attrs.frozen
 class WidenIds:
     """Version 4 kept these ids in 64 characters (an Identifier has up to 128). SQLite
     does not enforce a VARCHAR's length: nothing to do there."""
@@ -317,6 +334,7 @@ Step = (
     | EventsByRowid
     | WidenIds
     | ExactText
+    | FillFromData
 )
 """One step of a migration; each backend carries out each kind with its own statements."""
 
@@ -339,6 +357,22 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         CreateIndex("tickets_parent"),
     ),
     6: (CreateTable("security_log"), CreateIndex("security_log_at")),
+    7: (
+        *(
+            AddColumn("tickets", column)
+            for column in (
+                "category",
+                "priority",
+                "first_response_at",
+                "resolved_at",
+                "closed_at",
+                "reopen_count",
+            )
+        ),
+        *(AddColumn("events", column) for column in ("kind", "to_state", "actor")),
+        FillFromData("tickets"),
+        FillFromData("events"),
+    ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
 where every database began; a new one is created at :data:`SCHEMA_VERSION` at once."""
@@ -358,6 +392,36 @@ def added_later(version: int) -> tuple[set[tuple[str, str]], set[str]]:
             elif isinstance(step, CreateIndex):
                 indexes.add(step.index)
     return columns, indexes
+
+
+FILLED = {
+    "tickets": (
+        "category",
+        "priority",
+        "first_response_at",
+        "resolved_at",
+        "closed_at",
+        "reopen_count",
+    ),
+    "events": ("kind", "to_state", "actor"),
+}
+"""The columns :class:`FillFromData` fills, per table."""
+
+
+def filled_values(table: str, data: str) -> tuple[Any, ...]:
+    """The :data:`FILLED` columns of one row of ``table`` whose JSON is ``data``."""
+    if table == "tickets":
+        ticket = Ticket.model_validate_json(data)
+        return (
+            ticket.category,
+            ticket.priority,
+            ts(ticket.first_response_at),
+            ts(ticket.resolved_at),
+            ts(ticket.closed_at),
+            ticket.reopen_count,
+        )
+    event = Event.model_validate_json(data)
+    return (event.subject_kind, event.to_state, event.actor)
 
 
 def move_terms(

@@ -124,6 +124,8 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
         conn.execute(sa.text(f"ALTER TABLE {step.table} ADD COLUMN {step.column} {kind}"))
     elif isinstance(step, schema.CreateIndex):
         _create_index(conn, step.index)
+    elif isinstance(step, schema.FillFromData):
+        _fill(conn, step.table)
     elif isinstance(step, schema.MoveTermsOutOfData):
         schema.move_terms(
             lambda last: [
@@ -156,6 +158,44 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
     elif isinstance(step, schema.ExactText):
         _collate_exactly(conn)
     # EventsByRowid: this store never made events a WITHOUT ROWID table
+
+
+def _fill(conn: Connection, table_name: str) -> None:
+    """Carry out :class:`~aftersales.storage._schema.FillFromData` on ``table_name``, a
+    thousand rows at a time in key order."""
+    declared = metadata.tables[table_name]
+    keys = [declared.c[name] for name in schema.table(table_name).primary_key]
+    columns = schema.FILLED[table_name]
+    update = (
+        declared.update()
+        .where(*(key == sa.bindparam(f"k_{key.name}") for key in keys))
+        .values({column: sa.bindparam(f"v_{column}") for column in columns})
+    )
+    last: tuple[Any, ...] | None = None
+    while True:
+        query = sa.select(*keys, declared.c.data).order_by(*keys).limit(1000)
+        if last is not None:
+            query = query.where(sa.tuple_(*keys) > sa.tuple_(*(sa.literal(v) for v in last)))
+        rows = conn.execute(query).fetchall()
+        if not rows:
+            return
+        conn.execute(
+            update,
+            [
+                {
+                    **{f"k_{key.name}": row[i] for i, key in enumerate(keys)},
+                    **dict(
+                        zip(
+                            (f"v_{c}" for c in columns),
+                            schema.filled_values(table_name, row[-1]),
+                            strict=True,
+                        )
+                    ),
+                }
+                for row in rows
+            ],
+        )
+        last = tuple(rows[-1][: len(keys)])
 
 
 def _move(conn: Connection, rows: list[tuple[str, str | None, Any]]) -> None:

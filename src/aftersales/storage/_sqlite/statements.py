@@ -99,12 +99,27 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
     elif isinstance(step, schema.EventsByRowid):
         found = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
         if "WITHOUT ROWID" in found[0].upper():
-            names = ", ".join(codec.EVENT_COLUMNS)
+            added, _ = schema.added_later(version)
+            names = ", ".join(c for c in codec.EVENT_COLUMNS if ("events", c) not in added)
             create = schema.sqlite_create("events", version)[0]
             conn.execute(create.replace("CREATE TABLE events", "CREATE TABLE events_by_rowid", 1))
             conn.execute(f"INSERT INTO events_by_rowid ({names}) SELECT {names} FROM events")
             conn.execute("DROP TABLE events")
             conn.execute("ALTER TABLE events_by_rowid RENAME TO events")
+    elif isinstance(step, schema.FillFromData):
+        columns = schema.FILLED[step.table]
+        assignments = ", ".join(f"{column} = ?" for column in columns)
+        last = 0
+        while rows := conn.execute(
+            f"SELECT rowid, data FROM {step.table} WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+            (last,),
+        ).fetchall():
+            _execute_many(
+                conn,
+                f"UPDATE {step.table} SET {assignments} WHERE rowid = ?",
+                [(*schema.filled_values(step.table, data), key) for key, data in rows],
+            )
+            last = rows[-1][0]
     # WidenIds, ExactText: SQLite keeps text of any length and compares it exactly
 
 
@@ -130,7 +145,7 @@ def _append_log(
     event_json: dict[int, str] = {}
     for event in events:
         row = codec.event_row(event)
-        event_json[id(event)] = row[4]  # type: ignore[assignment]
+        event_json[id(event)] = row[-1]  # type: ignore[assignment]
         conn.execute(_EVENT_INSERT, row)
     for notification in notifications:
         conn.execute(
