@@ -25,3 +25,21 @@ __all__ = [
     "detect_many",
     "poisson_upper_tail",
 ]
+
+from aftersales.insights.history import (
+    DEFAULT_CATALOGUE,
+    DEFAULT_TEAMS,
+    CatalogueItem,
+    HistorySummary,
+    RateShift,
+    generate_history,
+)
+
+__all__ += [
+    "DEFAULT_CATALOGUE",
+    "DEFAULT_TEAMS",
+    "CatalogueItem",
+    "HistorySummary",
+    "RateShift",
+    "generate_history",
+]
