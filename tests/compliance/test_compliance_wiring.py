@@ -112,3 +112,24 @@ def test_erasure_export_and_the_security_log_need_a_grant(desk: Desk) -> None:
     ]
     assert desk.export_customer("c-1", actor="sun")["tickets"][0]["subject"] == "Kettle"
     assert desk.erase_customer("c-1", actor="sun").tickets == 1
+
+
+def test_a_desk_holding_a_copy_read_before_an_erasure_cannot_write_the_data_back(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    from aftersales.storage import SQLiteStore
+
+    path = tmp_path / "desk.db"
+    worker = Desk(SQLiteStore(path), clock=clock)
+    admin = Desk(SQLiteStore(path), clock=clock)
+    ticket = worker.open_ticket(customer="c-1", channel="email", subject="Wang Fang: kettle")
+    worker.classify(ticket.id, category="repair_warranty", severity="high")  # remembered
+    admin.erase_customer("c-1")
+    worker.assign(ticket.id, assignee="agent-1", team="repairs")  # decided again on a read
+    stored = worker.get(ticket.id)
+    assert stored.subject == "[erased]"
+    assert stored.assignee == "agent-1"
+    assert worker.replay(ticket.id) == stored
+    assert worker.verify_audit().ok
+    worker.close()
+    admin.close()

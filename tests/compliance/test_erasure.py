@@ -384,7 +384,15 @@ def test_erasure_leaves_none_of_the_customers_data_and_all_of_anothers(
     assert counts == (True, 1, 2, 1)
     assert report.events > 0
     assert report.outbox > 0
-    assert _shape(desk, [first, second]) == shape
+    # the same ids and states; each of the first customer's subjects one version on, its
+    # last event recording the erasure (so no copy read before can write the data back)
+    erased_ids = {first.ticket, *first.cases}
+    assert _shape(desk, [first, second]) == [
+        (subject_id, status, version + (subject_id in erased_ids))
+        for subject_id, status, version in shape
+    ]
+    assert desk.history(first.ticket)[-1].trigger == "personal_data_erased"
+    assert desk.history(second.ticket)[-1].trigger != "personal_data_erased"
     _assert_consistent(desk, [first, second])
     erased = desk.get(first.ticket)
     assert (erased.subject, erased.description, erased.resolution) == ("[erased]",) * 3

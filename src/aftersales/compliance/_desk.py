@@ -16,6 +16,7 @@ from aftersales.compliance.erasure import Eraser, ErasureReport
 from aftersales.compliance.guard import PermissionGuard
 from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Message, Ticket
+from aftersales.models.events import PERSONAL_DATA_ERASED, TICKET_KIND, build_event
 from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import Notification
@@ -247,22 +248,23 @@ class ComplianceFace:
     ) -> ErasureReport:
         eraser = self._eraser
         store = self.store
-        new_tickets = [eraser.record(t, "ticket") for t in tickets]
-        new_cases = [eraser.record(c, c.kind.value) for c in cases]
+        touched: set[str] = set()
         messages: list[Message] = []
         for ticket in tickets:
             for message in store.messages(ticket.id):
                 erased = eraser.message(message)
                 if erased is not message:
                     messages.append(erased)
+                    touched.add(ticket.id)
         events: dict[tuple[str, int], Event] = {}
-        subjects: list[tuple[str, str]] = [(t.id, "ticket") for t in tickets]
+        subjects: list[tuple[str, str]] = [(t.id, TICKET_KIND) for t in tickets]
         subjects += [(c.id, c.kind.value) for c in cases]
         for subject_id, kind in subjects:
             for event in store.events(subject_id):
                 erased_event = eraser.event(event, kind)
                 if erased_event is not event:
                     events[(event.subject_id, event.sequence)] = erased_event
+                    touched.add(subject_id)
         subject_ids = {subject_id for subject_id, _ in subjects}
         outbox: list[Notification] = []
         for notification in store.outbox():
@@ -270,14 +272,30 @@ class ComplianceFace:
             if event.subject_id in subject_ids:
                 replacement = events.get((event.subject_id, event.sequence))
                 if replacement is None:
-                    kind = "ticket" if event.subject_kind == "ticket" else event.subject_kind
-                    replacement = eraser.event(event, kind)
+                    replacement = eraser.event(event, event.subject_kind)
                 if replacement is not event or notification.last_error is not None:
                     outbox.append(attrs.evolve(notification, event=replacement))
+                    touched.add(event.subject_id)
+        now = self.pipeline.now()
+        added: list[Event] = []
+        new_tickets: list[Ticket] = []
+        for ticket in tickets:
+            erased_ticket = eraser.record(ticket, TICKET_KIND)
+            if erased_ticket is not ticket or ticket.id in touched:
+                new_tickets.append(
+                    self._erased_version(erased_ticket, TICKET_KIND, entry, now, added)
+                )
+        new_cases: list[Case] = []
+        for case in cases:
+            erased_case = eraser.record(case, case.kind.value)
+            if erased_case is not case or case.id in touched:
+                new_cases.append(
+                    self._erased_version(erased_case, case.kind.value, entry, now, added)
+                )
         report = ErasureReport(
             customer_id,
-            tickets=sum(new is not old for new, old in zip(new_tickets, tickets, strict=True)),
-            cases=sum(new is not old for new, old in zip(new_cases, cases, strict=True)),
+            tickets=len(new_tickets),
+            cases=len(new_cases),
             messages=len(messages),
             events=len(events),
             outbox=len(outbox),
@@ -289,6 +307,7 @@ class ComplianceFace:
                 tickets=new_tickets,
                 cases=new_cases,
                 events=list(events.values()),
+                added=added,
                 messages=messages,
                 outbox=outbox,
                 customer=customer,
@@ -297,6 +316,28 @@ class ComplianceFace:
         )
         self._forget(subject_ids)
         return report
+
+    def _erased_version(
+        self, subject: Any, kind: str, entry: SecurityEntry, now: datetime, added: list[Event]
+    ) -> Any:
+        """``subject`` one version on, with the event that records the erasure (appended
+        to ``added``) sealed into its chain."""
+        version = subject.version + 1
+        event = build_event(
+            subject.id,
+            kind,
+            version,
+            PERSONAL_DATA_ERASED,
+            subject.status,
+            subject.status,
+            entry.principal,
+            now,
+            {},
+            {"version": version},
+        )
+        sealed, head = self.pipeline.chain.seal([event], subject.audit_chain)
+        added.extend(sealed)
+        return subject.model_copy(update={"version": version, "audit_chain": head})
 
     def _forget(self, subject_ids: set[str]) -> None:
         """Drop the remembered copies of rewritten subjects (they held the personal data)."""

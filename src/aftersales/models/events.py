@@ -16,6 +16,7 @@ __all__ = [
     "MERGED_FROM",
     "MESSAGE_ADDED",
     "OPENED",
+    "PERSONAL_DATA_ERASED",
     "RESERVED_TRIGGERS",
     "SLA_BREACHED",
     "SLA_RESCHEDULED",
@@ -62,8 +63,13 @@ be done (an auto-close refused while child tickets are open, a wait no longer ti
 without it, such a ticket would come back from every :meth:`~aftersales.Desk.run_due`
 and take a place of its ``limit``."""
 
+PERSONAL_DATA_ERASED = "personal_data_erased"
+"""The trigger name of the event :meth:`~aftersales.Desk.erase_customer` (and retention)
+records on each subject whose personal data it rewrote: who erased, when; its version
+moves on, so no copy read before the erasure can write the data back."""
 RESERVED_TRIGGERS = frozenset(
     {
+        PERSONAL_DATA_ERASED,
         OPENED,
         MESSAGE_ADDED,
         SLA_WARNING,

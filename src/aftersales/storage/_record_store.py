@@ -408,17 +408,19 @@ class RecordStore:
         def work(records: Records) -> None:
             for ticket in rewrite.tickets:
                 row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
-                if not records.update("tickets", ticket.id, ticket.version, row):
+                if not records.update("tickets", ticket.id, ticket.version - 1, row):
                     raise ConcurrencyError(
-                        ticket.id, ticket.version, _version(records, "tickets", ticket.id)
+                        ticket.id, ticket.version - 1, _version(records, "tickets", ticket.id)
                     )
             for case in rewrite.cases:
                 row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
                 row["terms"] = codec.case_terms(case)
-                if not records.update("cases", case.id, case.version, row):
+                if not records.update("cases", case.id, case.version - 1, row):
                     raise ConcurrencyError(
-                        case.id, case.version, _version(records, "cases", case.id)
+                        case.id, case.version - 1, _version(records, "cases", case.id)
                     )
+            if rewrite.added and not _log(records, rewrite.added, ()):
+                raise ConcurrencyError(rewrite.added[0].subject_id, 0, None)
             for event in rewrite.events:
                 records.rewrite(
                     "events",

@@ -68,20 +68,22 @@ class CaseChange:
 
 @attrs.define(slots=True)
 class Rewrite:
-    """Records rewritten in place, in one transaction, without a new version or event:
-    what erasing personal data writes (the events are rewritten the same way, so replaying
-    them still gives the subjects as stored).
+    """Records rewritten in place, in one transaction: what erasing personal data writes.
 
-    ``tickets`` and ``cases`` keep the version they were read at; the store raises
-    :class:`~aftersales.ConcurrencyError` and writes nothing when one has moved on.
-    ``events`` are matched by subject and sequence, ``messages`` by id, ``outbox`` rows by
-    key (their event only; status and attempts stay as they are, the last error is
-    cleared). ``customer`` replaces the stored customer and its contact points.
-    ``security`` entries are appended to the security log in the same transaction."""
+    Each ticket and case carries the version after the rewrite, one more than the version
+    it was read at, and ``added`` holds the event of each that records the rewrite (the
+    events before it are rewritten the same way, so replaying them still gives the
+    subject); the store raises :class:`~aftersales.ConcurrencyError` and writes nothing
+    when one has moved on since it was read, and a copy read before the rewrite can no
+    longer be written back. ``events`` are matched by subject and sequence, ``messages``
+    by id, ``outbox`` rows by key (their event only; status and attempts stay as they
+    are, the last error is cleared). ``customer`` replaces the stored customer and its
+    contact points. ``security`` entries are appended to the security log."""
 
     tickets: Sequence[Ticket] = ()
     cases: Sequence[Case] = ()
     events: Sequence[Event] = ()
+    added: Sequence[Event] = ()
     messages: Sequence[Message] = ()
     outbox: Sequence[Notification] = ()
     customer: Customer | None = None

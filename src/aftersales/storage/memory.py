@@ -354,20 +354,24 @@ class MemoryStore:
         with self._lock:
             for ticket in rewrite.tickets:
                 current = self._tickets.get(ticket.id)
-                if current is None or current.version != ticket.version:
+                if current is None or current.version != ticket.version - 1:
                     raise ConcurrencyError(
-                        ticket.id, ticket.version, None if current is None else current.version
+                        ticket.id,
+                        ticket.version - 1,
+                        None if current is None else current.version,
                     )
             for case in rewrite.cases:
                 stored = self._cases.get(case.id)
-                if stored is None or stored.version != case.version:
+                if stored is None or stored.version != case.version - 1:
                     raise ConcurrencyError(
-                        case.id, case.version, None if stored is None else stored.version
+                        case.id, case.version - 1, None if stored is None else stored.version
                     )
             for ticket in rewrite.tickets:
                 self._tickets[ticket.id] = ticket
             for case in rewrite.cases:
                 self._cases[case.id] = case
+            for event in rewrite.added:
+                self._events.setdefault(event.subject_id, []).append(event)
             for event in rewrite.events:
                 log = self._events.get(event.subject_id, [])
                 for position, old in enumerate(log):
