@@ -124,28 +124,36 @@ class Eraser:
     def event(self, event: Event, kind: str) -> Event:
         """``event`` with every personal value erased: under the subject kind's declared
         paths in ``changes`` (they rebuild the subject) and under any personal key in
-        ``payload``. The seal of every value the chain sealed is kept in ``erased`` and
-        the salt is dropped, so the erased values cannot be guessed back from their seals;
-        the values under a personal key that no declared path covers (a product's
-        ``name`` in a case line) stay as they are but are no longer checked by the chain.
-        """
+        ``payload``. The seal of each erased value is kept in ``erased`` so the chain
+        still verifies (seals are keyed: they cannot be guessed back without the audit
+        key). The salt goes when nothing sealed is left in the clear; values under a
+        personal key that no declared path covers (a product's ``name`` in a case line)
+        stay, and keep being checked with it."""
         payload = copy.deepcopy(event.payload)
         changes = copy.deepcopy(event.changes)
         erased = dict(event.erased or {})
         salt = event.salt
         record_paths = personal_paths(self.fields, kind)
         keys = self.chain.personal_keys
+        remaining = False
         for root, data in (("payload", payload), ("changes", changes)):
             for path, value, parent, key in _sealed_values(data, keys, root, erased):
+                relative = tuple(part for part in path.split(".")[1:] if not part.isdigit())
+                if root == "changes" and relative not in record_paths:
+                    remaining = True
+                    continue
                 if salt is not None:
                     erased[path] = self.chain.seal_of(value, salt)
-                relative = tuple(part for part in path.split(".")[1:] if not part.isdigit())
-                if root == "payload" or relative in record_paths:
-                    parent[key] = erased_value(value)
-        if payload == event.payload and changes == event.changes and salt is None:
+                parent[key] = erased_value(value)
+        if payload == event.payload and changes == event.changes:
             return event
         values = dict(event.__dict__)
-        values.update(payload=payload, changes=changes, erased=erased or None, salt=None)
+        values.update(
+            payload=payload,
+            changes=changes,
+            erased=erased or None,
+            salt=salt if remaining else None,
+        )
         return Event.model_validate(values)
 
     def message(self, message: Message) -> Message:

@@ -7,10 +7,11 @@ states, actor, time, payload, changes). The subject keeps the chain of its last 
 one, breaks a link that :func:`verify_events` names.
 
 Personal values (under the keys of :data:`PERSONAL_KEYS`, at any depth of payload and
-changes) enter the content as a *seal*, ``HMAC(event salt, value)``, never as themselves.
-Erasing them (:mod:`aftersales.privacy.erasure`) records each seal in ``Event.erased``
-and drops the salt, so the chain still verifies and the erased value cannot be guessed
-back from what is left (the salt is gone).
+changes) enter the content as a *seal*, ``HMAC(key, event salt | value)``, never as
+themselves. Erasing them (:mod:`aftersales.compliance.erasure`) records each erased
+value's seal in ``Event.erased``, so the chain still verifies; a value found at an erased
+path that is not the erased marker is reported, and without the key no one can make the
+seal of a value of their own.
 
 The key: with the default key anyone who can write the database can also rebuild the
 chain; give the desk a secret kept outside the database (``DeskSettings.audit_key``) and
@@ -80,15 +81,18 @@ def _canonical(value: object) -> bytes:
 
 
 class _Sealer:
-    """Seals personal values under one event's salt (made on first use when writing),
-    and remembers whether it did."""
+    """Seals personal values under the chain's key and one event's salt (made on first
+    use when writing); remembers whether it sealed any and whether an erased value was
+    found written over."""
 
-    __slots__ = ("make", "salt", "used")
+    __slots__ = ("key", "make", "overwritten", "salt", "used")
 
-    def __init__(self, salt: bytes | None, *, make: bool = False) -> None:
+    def __init__(self, key: bytes, salt: bytes | None, *, make: bool = False) -> None:
+        self.key = key
         self.salt = salt
         self.make = make
         self.used = False
+        self.overwritten = False
 
     def __call__(self, value: Any) -> str:
         self.used = True
@@ -99,7 +103,17 @@ class _Sealer:
                 # or its salt was removed; the content then cannot match its chain.
                 return "unsealed:" + hashlib.sha256(_canonical(value)).hexdigest()
             salt = self.salt = _urandom(16)
-        return "seal:" + _digest(salt, _canonical(value), "sha256").hex()
+        return "seal:" + _seal(self.key, salt, value)
+
+
+def _seal(key: bytes, salt: bytes, value: Any) -> str:
+    # keyed as well as salted: without the key no one can make the seal of a value they
+    # would write in place of an erased one
+    return _digest(key, salt + b"|" + _canonical(value), "sha256").hex()
+
+
+def _is_erased(value: Any) -> bool:
+    return value is None or value == ERASED or value == [] or value == {}
 
 
 @attrs.frozen
@@ -163,6 +177,8 @@ class Chain:
                     if out is None:
                         out = dict(value)
                     out[key] = "seal:" + kept
+                    if not _is_erased(value[key]):
+                        seal.overwritten = True
         return out
 
     def _sealed_list(
@@ -183,7 +199,7 @@ class Chain:
 
     def seal_of(self, value: Any, salt: str) -> str:
         """The seal of one personal value under an event's salt (what erasure keeps)."""
-        return _digest(bytes.fromhex(salt), _canonical(value), "sha256").hex()
+        return _seal(self._key, bytes.fromhex(salt), value)
 
     def _content(self, event: Event, sealer: _Sealer) -> bytes:
         """The canonical bytes the chain hashes, personal values sealed by ``sealer``.
@@ -225,7 +241,7 @@ class Chain:
         head = previous or ""
         sealed: list[Event] = []
         for event in events:
-            sealer = _Sealer(None, make=True)
+            sealer = _Sealer(self._key, None, make=True)
             head = self._link(head, self._content(event, sealer))
             values = dict(event.__dict__)
             values["chain"] = head
@@ -261,7 +277,10 @@ class Chain:
                 continue
             started = True
             salt = None if event.salt is None else bytes.fromhex(event.salt)
-            expected = self._link(previous, self._content(event, _Sealer(salt)))
+            sealer = _Sealer(self._key, salt)
+            expected = self._link(previous, self._content(event, sealer))
+            if sealer.overwritten:
+                broken(event.sequence, "an erased personal value was written over")
             if not hmac.compare_digest(expected, event.chain):
                 broken(event.sequence, "edited, or the event before it was changed or removed")
             previous = event.chain
