@@ -252,6 +252,24 @@ class HistorySummary:
 
 
 _Step = Generator[datetime, None, None]
+
+
+@attrs.frozen
+class _Arrival:
+    """A ticket's arrival and what it is about."""
+
+    at: datetime
+    channel: Channel
+    item: CatalogueItem
+    severity: str
+    customer: int
+    tier: str
+    case_rolls: tuple[float, float, float, float]
+    """Uniform draws deciding its return, repair and complaint cases (and which of a
+    return and a repair wins when both come up)."""
+    category_roll: float
+
+
 _CaseStep = tuple[Callable[[], datetime], str, "str | None", "Mapping[str, object] | None"]
 """A planned case step: when it happens, its trigger, who fires it (None: the ticket's
 agent) and its payload."""
@@ -343,8 +361,7 @@ class _Plan:
                 continue
             self.sequence += 1
             heapq.heappush(self.heap, (following, self.sequence, process))
-        if self.end > self.clock.now():
-            self.clock.set(self.end)
+        self.clock.set(self.end)  # every step ran before the end
 
     def note(self, what: str, subject: int | str, detail: str = "") -> None:
         self.calls += 1
@@ -394,8 +411,10 @@ class _Plan:
 
     # ------------------------------------------------------------------ arrivals
 
-    def arrivals(self, tickets: int) -> list[datetime]:
-        rng = self.rng
+    def arrivals(self, tickets: int, rng: random.Random) -> list[_Arrival]:
+        """Every ticket's arrival and what it is about, drawn before the simulation from
+        their own random stream: a shift or a desk setting changes what happens to
+        tickets, never which tickets arrive."""
         day_weights = [
             _WEEKDAY_WEIGHTS[(self.first_day + timedelta(days=d)).weekday()]
             for d in range(self.days)
@@ -410,13 +429,29 @@ class _Plan:
                 local_day.year, local_day.month, local_day.day, hour, tzinfo=self.zone
             ) + timedelta(seconds=seconds)
             at = local.astimezone(timezone.utc)
-            # the first day may start after midnight; its early arrivals move into the period
             # the first day may start after local midnight and the last end before the
             # next: arrivals outside the period move just inside it
             edge = timedelta(seconds=1 + seconds % 600)
             instants.append(min(max(at, self.start + edge), self.end - edge))
         instants.sort()
-        return instants
+        channels = [channel for channel, _ in _CHANNEL_WEIGHTS]
+        channel_weights = [weight for _, weight in _CHANNEL_WEIGHTS]
+        popularity = [item.popularity for item in self.catalogue]
+        severities = [severity for severity, _ in _SEVERITY_WEIGHTS]
+        severity_weights = [weight for _, weight in _SEVERITY_WEIGHTS]
+        return [
+            _Arrival(
+                at=at,
+                channel=rng.choices(channels, channel_weights)[0],
+                item=rng.choices(self.catalogue, popularity)[0],
+                severity=rng.choices(severities, severity_weights)[0],
+                customer=rng.randrange(self.customers),
+                tier=rng.choices(("standard", "silver", "gold"), (70, 22, 8))[0],
+                case_rolls=(rng.random(), rng.random(), rng.random(), rng.random()),
+                category_roll=rng.random(),
+            )
+            for at in instants
+        ]
 
     def daily_due(self) -> _Step:
         """``run_due`` every night at 01:00 local time: auto-closes, expiries, overdue steps."""
@@ -446,55 +481,61 @@ class _Plan:
 
     # ------------------------------------------------------------------ tickets
 
-    def pick_case_kinds(self, item: CatalogueItem, day: int) -> list[CaseKindName]:
+    def pick_case_kinds(self, arrival: _Arrival, day: int) -> list[CaseKindName]:
+        item, rolls = arrival.item, arrival.case_rolls
         kinds: list[CaseKindName] = []
-        for kind in _CASE_KINDS:
+        for kind, roll in zip(_CASE_KINDS, rolls, strict=False):
             rate = item.rate(kind)
             shift = self.shift
             shifted = shift is not None and (shift.sku, shift.kind) == (item.sku, kind)
             if shift is not None and shifted and day >= shift.from_day:
                 rate = min(1.0, rate * shift.factor)
-            if self.rng.random() < rate:
+            if roll < rate:
                 kinds.append(kind)
-        if "return" in kinds and "repair" in kinds:
-            kinds.remove("repair" if self.rng.random() < 0.5 else "return")
+        if "return" in kinds and "repair" in kinds:  # one product: taken back or repaired
+            kinds.remove("repair" if rolls[3] < 0.5 else "return")
         return kinds
 
-    def pick_category(self, kinds: Sequence[CaseKindName]) -> str:
+    def pick_category(self, kinds: Sequence[CaseKindName], roll: float) -> str:
         for kind in kinds:
             if _CASE_CATEGORY[kind] in self.categories:
                 return _CASE_CATEGORY[kind]
         weights = [_CATEGORY_WEIGHTS.get(name, 5) for name in self.categories]
-        return self.rng.choices(self.categories, weights=weights)[0]
+        threshold, total = roll * sum(weights), 0.0
+        for name, weight in zip(self.categories, weights, strict=True):
+            total += weight
+            if threshold < total:
+                return name
+        return self.categories[-1]  # pragma: no cover - rounding at the very top
 
     def team_for(self, category: str) -> str:
         names = list(self.teams)
         team = _TEAM_OF_CATEGORY.get(category, names[0])
         return team if team in self.teams else names[0]
 
+    def order_id(self, index: int) -> str:
+        """One order per ticket. A later history on the same desk starts later, so its
+        orders are others (a return claims units of an order only once)."""
+        return f"order-{self.start:%Y%m%d%H%M%S}-{index + 1:07d}"
+
     def record(self, index: int, ticket: Ticket) -> None:
         self.status[index] = ticket.status
         self.status_category[index] = ticket.status_category.value
 
-    def ticket(self, arrival: datetime) -> _Step:
-        rng, desk = self.rng, self.desk
+    def ticket(self, arrival: _Arrival) -> _Step:
+        desk = self.desk
         index = len(self.ids)
-        channel = rng.choices([c for c, _ in _CHANNEL_WEIGHTS], [w for _, w in _CHANNEL_WEIGHTS])[0]
-        item = rng.choices(self.catalogue, [i.popularity for i in self.catalogue])[0]
-        day = self.day_of(arrival)
-        kinds = self.pick_case_kinds(item, day)
-        category = self.pick_category(kinds)
-        severity = rng.choices(
-            [s for s, _ in _SEVERITY_WEIGHTS], [w for _, w in _SEVERITY_WEIGHTS]
-        )[0]
-        customer_number = rng.randrange(self.customers)
-        customer_id = f"customer-{customer_number:06d}"
+        channel, item, severity = arrival.channel, arrival.item, arrival.severity
+        day = self.day_of(arrival.at)
+        kinds = self.pick_case_kinds(arrival, day)
+        category = self.pick_category(kinds, arrival.category_roll)
+        customer_id = f"customer-{arrival.customer:06d}"
         customer: Customer | str = customer_id
         if customer_id not in self.known_customers:
             self.known_customers.add(customer_id)
-            tier = rng.choices(("standard", "silver", "gold"), (70, 22, 8))[0]
-            customer = Customer(id=customer_id, name=f"Customer {customer_number}", tier=tier)
-        order_line = {"order_id": f"order-{index + 1:07d}", "line_id": "l1", "sku": item.sku}
+            name = f"Customer {arrival.customer}"
+            customer = Customer(id=customer_id, name=name, tier=arrival.tier)
+        order_line = {"order_id": self.order_id(index), "line_id": "l1", "sku": item.sku}
         ticket = desk.open_ticket(
             customer=customer,
             channel=channel,
@@ -509,7 +550,7 @@ class _Plan:
         self.customer_of.append(customer_id)
         self.status.append(ticket.status)
         self.status_category.append(ticket.status_category.value)
-        local = self.local(arrival)
+        local = self.local(arrival.at)
         self.weekdays[local.weekday()] += 1
         if local.weekday() < 5 and WORKING_HOURS[0] <= local.hour < WORKING_HOURS[1]:
             self.in_hours += 1
@@ -730,7 +771,7 @@ class _Plan:
         rng = self.rng
         line = self.claim_line(item, "no_reason_return", rng.uniform(0.5, 5))
         case = self.desk.cases.request_return(
-            ticket_id, order_id=f"order-{index + 1:07d}", lines=[line], actor=agent
+            ticket_id, order_id=self.order_id(index), lines=[line], actor=agent
         )
         self.opened(case, index, "return")
         if case.status != "approved":
@@ -774,8 +815,8 @@ class _Plan:
                 (self.later(60 * 24), "succeed", None, {"reference": f"PSP-{index}"}),
             ],
         )
-        if paid:  # a paid refund closes its return
-            self.case_state[case.id] = ("return", self.desk.cases.get(case.id).status)
+        del paid  # paid or not, the return's state is read back: a paid refund closes it
+        self.case_state[case.id] = ("return", self.desk.cases.get(case.id).status)
 
     def repair_case(self, index: int, ticket_id: str, item: CatalogueItem, agent: str) -> _Step:
         rng = self.rng
@@ -1039,8 +1080,8 @@ def generate_history(
         shift=shift,
         customers=pool,
     )
-    for arrival in plan.arrivals(tickets):
-        plan.spawn(arrival, plan.ticket(arrival))
+    for arrival in plan.arrivals(tickets, random.Random(f"{seed}:arrivals")):
+        plan.spawn(arrival.at, plan.ticket(arrival))
     plan.spawn(plan.start, plan.daily_due())
     plan.run()
     desk.flush()
