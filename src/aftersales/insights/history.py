@@ -24,11 +24,14 @@ What a history looks like (the defaults; see :data:`DEFAULT_CATALOGUE`):
 - **Lifecycle**: classify → assign (the category's team, an agent of it) → start with a
   first public reply → (wait for the customer or a third party → resume)* → resolve →
   confirm (then follow up with a satisfaction score, or close) or never confirmed and
-  auto-closed by ``run_due`` after ``auto_close_after_days``. About 4 % are cancelled,
-  2 % self-served, 6 % escalated (more of the critical ones), 8 % of the resolved
-  reopened once (see :data:`REOPEN_SHARE`). Agents act in working hours (10:00-16:00
-  at weekends); customers between 08:00 and 22:00. Tickets still on their way at the
-  end of the period stay open.
+  auto-closed by ``run_due`` after ``auto_close_after_days``. Of the tickets that open
+  no case, 4 % are cancelled before classification and 2 % self-served; 6 % are
+  escalated (24 % of the critical ones); 8 % of the resolved are reopened once (see
+  :data:`REOPEN_SHARE`). Agents act in working hours (10:00-16:00 at weekends);
+  customers between 08:00 and 22:00. Tickets still on their way at the end of the
+  period stay open. Measured on 1,000 tickets over 8 weeks (seed 20): 3 % cancelled,
+  1.6 % self-served, 7 % escalated, 7 % of the resolved reopened, 33 % auto-closed,
+  3.6 % still open, 0.8 waits per ticket, about 9 desk calls per ticket.
 - **Cases**: each ticket is about one SKU of the catalogue; each SKU has its own
   return, repair and complaint probability per ticket, so per-SKU rates differ. Returns
   are decided by the desk's policy, shipped, received, inspected and refunded (the
@@ -202,7 +205,9 @@ class HistorySummary:
     (``run_due``'s auto-closes included). Tickets are named by their human ``number``
     (1, 2... on a fresh desk) so that two runs compare equal; the ``*_ids`` fields hold
     the random ids and are left out of equality. Daily series are indexed by the day of
-    the period (0 is the day of ``start``)."""
+    the period (0 is the day of ``start``). ``by_category``, ``by_priority``,
+    ``by_severity`` and ``by_team`` count the tickets classified (cancelled and
+    self-served ones never are)."""
 
     seed: int
     start: datetime
