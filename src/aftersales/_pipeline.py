@@ -263,12 +263,14 @@ class Pipeline:
         outbox = self.outbox
         subject = writer.subject
         guard = self.guard
-        if guard is not None and units[0].events:
-            # The action the caller asked for: the first event of the first unit. What the
-            # workflow and the policies decide as its consequence in the same commit (a
-            # policy's approval, the refund a return opens, a resume on a customer's
-            # reply) is the library's decision, not the caller's, and is not checked again.
-            guard(subject(units[0]), units[0].events[:1])
+        if guard is not None:
+            # What the caller asked of each subject: the first event of each unit (a merge
+            # writes on two tickets). What the workflow and the policies decide as its
+            # consequence on the same subject in the same commit (a policy's approval, a
+            # resume on a customer's reply) is the library's decision and not checked again.
+            for unit in units:
+                if unit.events:
+                    guard(subject(unit), unit.events[:1])
         seal = self.chain.seal
         for unit in units:
             if unit.events:

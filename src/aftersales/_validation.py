@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -99,9 +100,35 @@ _TEXT_VALIDATORS: dict[int, Any] = {}
 
 
 ACTING: ContextVar[Any] = ContextVar("aftersales_acting", default=None)
-"""The principal object last passed as an ``actor`` in this context (thread or task):
-the permission check takes its roles for events of that actor id, so a caller may pass a
+"""The principal object passed as the ``actor`` of the desk call running in this context
+(thread or task), set by :func:`acting` for the length of the call: the permission check
+takes its roles for events of that actor id, so a caller may pass a
 :class:`~aftersales.security.Principal` instead of registering it."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def acting(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a desk method with :data:`ACTING` set to the principal passed as ``actor=``
+    (None for an id, unless the call runs inside one by the principal of that id), and
+    reset when it returns or raises: roles never outlive the call that brought them."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        actor = kwargs.get("actor")
+        if actor is None or isinstance(actor, str):
+            current = ACTING.get()
+            given = current if current is not None and current.id == actor else None
+        else:
+            given = actor
+        token = ACTING.set(given)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            ACTING.reset(token)
+
+    return call
 
 
 def check_text(name: str, value: object, max_length: int = 128) -> str:
@@ -112,7 +139,6 @@ def check_text(name: str, value: object, max_length: int = 128) -> str:
     if type(value) is str and 0 < len(value) <= max_length and value.isprintable():
         return value  # the common case, without pydantic
     if name == "actor" and hasattr(value, "roles") and isinstance(getattr(value, "id", None), str):
-        ACTING.set(value)
         return check_text(name, value.id, max_length)  # type: ignore[attr-defined]
     if isinstance(value, str) and 0 < len(value) <= max_length:
         validate = _TEXT_VALIDATORS.get(max_length)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aftersales import Desk, FrozenClock, PermissionDenied
+from aftersales import Desk, FrozenClock, PermissionDenied, TransitionError
 from aftersales.security import Principal, default_permissions
 
 START = datetime(2024, 3, 5, 9, 0, tzinfo=timezone.utc)
@@ -133,3 +133,51 @@ def test_a_desk_holding_a_copy_read_before_an_erasure_cannot_write_the_data_back
     assert worker.verify_audit().ok
     worker.close()
     admin.close()
+
+
+def test_an_import_is_checked_like_opening_each_ticket(desk: Desk) -> None:
+    customer = Principal.customer("c-1")
+    with pytest.raises(PermissionDenied):
+        desk.import_tickets(
+            [
+                {
+                    "channel": "email",
+                    "subject": "x",
+                    "customer_id": "c-2",
+                    "status": "closed",
+                    "created_at": START,
+                    "updated_at": START,
+                }
+            ],
+            actor=customer,
+        )
+    assert desk.find() == []
+    assert [e.rule for e in desk.security_log()] == ["rows[0]"]
+
+
+def test_a_merge_is_checked_on_the_ticket_merged_into_too(desk: Desk) -> None:
+    desk.principals.add(Principal.senior_agent("sa-care", "care"))
+    mine = _ticket_of_team(desk, "care")
+    theirs = _ticket_of_team(desk, "repairs")
+    before = desk.get(theirs)
+    with pytest.raises(PermissionDenied):
+        desk.merge(mine, into=theirs, actor="sa-care")
+    assert desk.get(theirs) == before
+    assert desk.get(mine).merged_into is None
+
+
+def test_roles_passed_with_a_principal_do_not_outlive_the_call(desk: Desk) -> None:
+    desk.principals.add(Principal.agent("bob", "care"))
+    ticket_id = _ticket_of_team(desk, "repairs")
+    with pytest.raises(TransitionError):  # refused by the workflow, not by permissions
+        desk.merge(ticket_id, into=ticket_id, actor=Principal.supervisor("bob", "repairs"))
+    with pytest.raises(PermissionDenied):  # the directory's bob: a care agent
+        desk.escalate(ticket_id, reason="stuck", actor="bob")
+
+
+def test_a_case_method_takes_a_principal(desk: Desk) -> None:
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    complaint = desk.cases.open_complaint(
+        ticket.id, summary="rude", actor=Principal.supervisor("sun", "care")
+    )
+    assert desk.cases.history(complaint.id)[0].actor == "sun"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from aftersales._pipeline import ATTEMPTS, fire_with_retries
-from aftersales._validation import parse
+from aftersales._validation import acting, parse
 from aftersales.cases import complaints, exchanges, refunds, repairs, returns
 from aftersales.cases._goods import ClaimLine
 from aftersales.cases._orders import bad
@@ -128,6 +128,7 @@ class CaseDesk(CaseWriter):
             raise bad(f"{kind} case", ("fields",), str(error)) from None
         return opener(self, ticket_id, **fields)
 
+    @acting
     def create(
         self, kind: str, ticket_id: str, /, *, actor: Actor = "system", **fields: Any
     ) -> Case:
@@ -144,6 +145,7 @@ class CaseDesk(CaseWriter):
         self._commit([change])
         return case
 
+    @acting
     def request_return(
         self,
         ticket_id: str,
@@ -174,6 +176,7 @@ class CaseDesk(CaseWriter):
             instructions=instructions,
         )
 
+    @acting
     def request_exchange(
         self,
         ticket_id: str,
@@ -198,6 +201,7 @@ class CaseDesk(CaseWriter):
             instructions=instructions,
         )
 
+    @acting
     def open_refund(
         self,
         ticket_id: str,
@@ -226,6 +230,7 @@ class CaseDesk(CaseWriter):
             actor=check_text("actor", actor),
         )
 
+    @acting
     def open_repair(
         self,
         ticket_id: str,
@@ -252,6 +257,7 @@ class CaseDesk(CaseWriter):
             assess=assess,
         )
 
+    @acting
     def assess_repair(self, case_id: str, *, actor: Actor = "system") -> Case:
         """Ask the policy about a claimed repair, with every earlier repair of the serial
         number, and act on the answer: offer a replacement or a refund when the decision
@@ -260,6 +266,7 @@ class CaseDesk(CaseWriter):
         decision kept so the shop can ``quote`` a paid repair."""
         return repairs.assess_repair(self, case_id, actor=check_text("actor", actor))
 
+    @acting
     def open_complaint(
         self,
         ticket_id: str,
@@ -281,6 +288,7 @@ class CaseDesk(CaseWriter):
 
     # ------------------------------------------------------------------ firing
 
+    @acting
     def fire(
         self,
         case_id: str,
@@ -317,6 +325,7 @@ class CaseDesk(CaseWriter):
             attempts=ATTEMPTS,
         )
 
+    @acting
     def reserve_replacement(self, case_id: str, *, actor: Actor = "system") -> Case:
         """Reserve an exchange's replacement from the inventory; when it is out of stock
         the exchange falls back to a refund."""

@@ -7,31 +7,21 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timezone, tzinfo
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from aftersales._pipeline import fold
-from aftersales._validation import invalid_input, json_value, parse
-from aftersales.cases._orders import bad
+from aftersales._validation import check_text as _check_text
+from aftersales._validation import json_value, parse
 from aftersales.models import Event
-from aftersales.models._base import Identifier
 from aftersales.models.case import Case, CaseLine
 
 __all__ = ["LINE_CHANGES", "fold_case"]
 
-_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
-
 
 def check_text(name: str, value: object) -> str:
     """``value`` if it is an identifier (an id, an actor, a trigger): a str of 1 to 128
-    characters of valid Unicode without control characters; otherwise InvalidInput."""
-    if type(value) is str and 0 < len(value) <= 128 and value.isprintable():
-        return value  # the common case, without pydantic
-    if not isinstance(value, str):
-        raise bad(name, (name,), "must be a string of 1 to 128 characters")
-    try:
-        return _IDENTIFIER.validate_python(value)
-    except ValidationError as error:
-        raise invalid_input(name, error) from None
+    characters of valid Unicode without control characters (an ``actor`` may be a
+    principal: its id); otherwise InvalidInput. The desk's one check
+    (:func:`aftersales._validation.check_text`)."""
+    return _check_text(name, value)
 
 
 LINE_CHANGES = "line_changes"

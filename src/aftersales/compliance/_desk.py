@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from aftersales._validation import ACTING, check_text
+from aftersales._validation import ACTING, acting, check_text
 from aftersales.compliance.erasure import Eraser, ErasureReport
 from aftersales.compliance.guard import PermissionGuard
 from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
@@ -135,6 +135,7 @@ class ComplianceFace:
             )
         )
 
+    @acting
     def security_log(
         self,
         *,
@@ -151,6 +152,7 @@ class ComplianceFace:
 
     # ------------------------------------------------------------------ personal data
 
+    @acting
     def export_customer(self, customer_id: str, *, actor: Actor = "system") -> dict[str, Any]:
         """Everything stored about a customer, as JSON values (an access request):
         the customer, its tickets with their messages and events, its cases with
@@ -196,6 +198,7 @@ class ComplianceFace:
         )
         return export
 
+    @acting
     def erase_customer(self, customer_id: str, *, actor: Actor = "system") -> ErasureReport:
         """Make every personal value of a customer unreadable wherever it is stored (see
         :mod:`aftersales.compliance.erasure`): the customer record and contact points, its

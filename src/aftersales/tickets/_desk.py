@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aftersales._pipeline import fire_with_retries
-from aftersales._validation import check_text
+from aftersales._validation import acting, check_text
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import (
     AuthorRole,
@@ -104,6 +104,7 @@ class TicketFace(TicketShortcuts, TicketReads):
     _dispatcher: Dispatcher
     _recent: dict[str, Ticket]
 
+    @acting
     def open_ticket(
         self,
         *,
@@ -169,6 +170,7 @@ class TicketFace(TicketShortcuts, TicketReads):
         """Assign queued tickets, oldest first, while agents have room; returns their ids."""
         return self._dispatcher.drain_queue()
 
+    @acting
     def import_tickets(
         self,
         records: Iterable[Ticket | Mapping[str, Any]],
@@ -190,6 +192,7 @@ class TicketFace(TicketShortcuts, TicketReads):
         """
         return import_tickets(self._core, records, batch_size, check_text("actor", actor))
 
+    @acting
     def fire(
         self,
         ticket_id: str | int,
@@ -235,6 +238,7 @@ class TicketFace(TicketShortcuts, TicketReads):
     ) -> Ticket:
         return self._core.transition(ticket, trigger, check_text("actor", actor), payload, now)
 
+    @acting
     def reopen(self, ticket_id: str, *, reason: str, actor: Actor = "system") -> Ticket:
         """Reopen a resolved or confirmed ticket, or open a follow-up when that is too late.
 
@@ -255,6 +259,7 @@ class TicketFace(TicketShortcuts, TicketReads):
             actor=actor,
         )
 
+    @acting
     def merge(self, ticket_id: str, *, into: str, actor: Actor = "system") -> Ticket:
         """Close ``ticket_id`` as a duplicate of ``into`` and return the duplicate.
 

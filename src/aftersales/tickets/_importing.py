@@ -62,6 +62,7 @@ def _import(
     check_ticket = core.vocabulary.check_ticket
     commit_many = core.store.commit_many
     seal = core.pipeline.chain.seal
+    guard = core.pipeline.guard
     for position, record in enumerate(records):
         if isinstance(record, Ticket):
             data = record.model_dump()
@@ -99,7 +100,10 @@ def _import(
             ticket = ticket.model_copy(update={"version": 1})
         # an import is history written once: the Nones are left out of it (and of the
         # rows), a third of a ticket's bytes
-        events, head = seal((creation_event(ticket, actor, exclude_none=True),), None)
+        created = (creation_event(ticket, actor, exclude_none=True),)
+        if guard is not None:
+            guard(ticket, created)  # an import opens tickets: the same check as opening one
+        events, head = seal(created, None)
         set_attribute(ticket, "audit_chain", head)
         batch.append(Change(ticket, 0, events))
         if len(batch) >= batch_size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aftersales._validation import acting
 from aftersales.models import Priority, Severity, Ticket
 from aftersales.security import Actor
 
@@ -12,6 +13,7 @@ from aftersales.security import Actor
 class TicketShortcuts:
     """``desk.classify(...)``, ``desk.assign(...)``... as ``desk.fire`` with a payload."""
 
+    @acting
     def fire(
         self,
         ticket_id: str | int,
@@ -23,6 +25,7 @@ class TicketShortcuts:
     ) -> Ticket:
         raise NotImplementedError  # pragma: no cover - Desk.fire
 
+    @acting
     def classify(
         self,
         ticket_id: str,
@@ -36,6 +39,7 @@ class TicketShortcuts:
         payload = {"category": category, "severity": severity, "priority": priority}
         return self.fire(ticket_id, "classify", actor=actor, payload=payload)
 
+    @acting
     def assign(
         self, ticket_id: str, *, assignee: str, team: str | None = None, actor: Actor = "system"
     ) -> Ticket:
@@ -43,10 +47,12 @@ class TicketShortcuts:
         payload = {"assignee": assignee, "team": team}
         return self.fire(ticket_id, "assign", actor=actor, payload=payload)
 
+    @acting
     def resolve(self, ticket_id: str, *, resolution: str, actor: Actor = "system") -> Ticket:
         """Record the resolution; the customer confirms it or it auto-closes later."""
         return self.fire(ticket_id, "resolve", actor=actor, payload={"resolution": resolution})
 
+    @acting
     def escalate(
         self,
         ticket_id: str,
@@ -60,6 +66,7 @@ class TicketShortcuts:
         payload = {"reason": reason, "assignee": assignee, "team": team}
         return self.fire(ticket_id, "escalate", actor=actor, payload=payload)
 
+    @acting
     def cancel(self, ticket_id: str, *, reason: str, actor: Actor = "system") -> Ticket:
         """Cancel an open ticket."""
         return self.fire(ticket_id, "cancel", actor=actor, payload={"reason": reason})
