@@ -43,3 +43,29 @@ __all__ += [
     "RateShift",
     "generate_history",
 ]
+
+from aftersales.insights.metrics import (  # noqa: E402 - appended after the other parts
+    AGEING_BUCKETS,
+    Backlog,
+    DurationStats,
+    GroupBy,
+    ReportQuery,
+    TicketChange,
+    TicketMetrics,
+    TicketReport,
+    TicketReportRow,
+    ticket_metrics,
+)
+
+__all__ += [
+    "AGEING_BUCKETS",
+    "Backlog",
+    "DurationStats",
+    "GroupBy",
+    "ReportQuery",
+    "TicketChange",
+    "TicketMetrics",
+    "TicketReport",
+    "TicketReportRow",
+    "ticket_metrics",
+]

@@ -1,0 +1,220 @@
+"""The tallies behind :func:`aftersales.insights.metrics.ticket_metrics`, and how Python
+counts them over tickets in memory (MemoryStore's objects, or any store's public API).
+
+Every store answers the same two questions with rows of plain values, and
+:mod:`aftersales.insights.metrics` turns the rows into the report, so every store gives
+the same numbers:
+
+- the *cohort* rows: the tickets created in the period(s), counted per group, period,
+  first-response bucket and resolution bucket (:data:`CohortRow`);
+- the *backlog* rows: the tickets open at each period's ``as_of``, counted per group and
+  ageing bucket at each measuring instant (:data:`BacklogRow`).
+
+Durations are bucketed by :func:`duration_bucket`; the SQL stores compute the same
+function in the database (:mod:`aftersales.insights._ticket_sql`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from aftersales.models import Channel, Ticket
+from aftersales.storage import MemoryStore, Store, TicketQuery
+
+WAITING_ON_CUSTOMER = "waiting_on_customer"
+"""The ticket workflow's state whose entry means the agent had to ask the customer: a
+ticket that ever entered it was not resolved at first contact."""
+
+AGE_LIMITS_DAYS = (1, 3, 7, 30)
+"""The ageing buckets' limits: under 1 day, 1-3, 3-7, 7-30 and 30 days or more."""
+
+BUCKETS_PER_DOUBLING = 4
+"""Histogram buckets per doubling of a duration: each bucket is 2^(1/4), about 19%, wide."""
+
+NUDGE = 1e-9
+"""Added before the floor in :func:`duration_bucket` so that an exact power of two lands
+in the same bucket on every database whatever the last bit of its logarithm."""
+
+CohortRow = tuple[str | None, int, int | None, int | None, int, int, int]
+"""``(group, period, first_response_bucket, resolution_bucket, tickets, reopened,
+first_contact)``: ``period`` 0 is the queried one, 1 the previous; a bucket is None when
+the ticket has no first response (no resolution); ``reopened`` and ``first_contact``
+count resolved tickets only."""
+
+BacklogRow = tuple[str | None, int | None, int | None, int]
+"""``(group, age_bucket_now, age_bucket_before, tickets)``: the ageing bucket (0-4) of
+the tickets open at the queried ``as_of`` and at the previous period's, None where they
+were not open."""
+
+GROUP_COLUMNS = ("channel", "category", "priority", "team")
+"""The ticket columns a report may group and filter by."""
+
+
+def duration_bucket(microseconds: int) -> int:
+    """The histogram bucket of a duration: ``floor(4 * log2(s + 1))`` where ``s`` is the
+    duration in whole seconds (a negative duration counts as 0)."""
+    seconds = max(microseconds, 0) // 1_000_000
+    return math.floor(BUCKETS_PER_DOUBLING * math.log2(seconds + 1) + NUDGE)
+
+
+@functools.lru_cache(maxsize=512)
+def bucket_floor(bucket: int) -> int:
+    """The fewest whole seconds that fall in ``bucket``: durations in bucket ``k`` lie in
+    ``[bucket_floor(k), bucket_floor(k + 1))`` seconds. Found by bisection over
+    :func:`duration_bucket` itself (not its closed form), so the bounds are the ones the
+    databases bucket by, nudge included."""
+    low, high = 0, 2 ** (bucket // BUCKETS_PER_DOUBLING + 1)  # bucket(high) > bucket
+    while low < high:
+        middle = (low + high) // 2
+        if duration_bucket(middle * 1_000_000) >= bucket:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@attrs.frozen
+class Plan:
+    """What a query asks the stores, in their terms."""
+
+    group_column: str | None
+    filters: tuple[tuple[str, tuple[str, ...]], ...]
+    """``(column, allowed values)`` pairs."""
+    cohort_from: datetime
+    """The earliest creation counted: the previous period's start when comparing."""
+    period_from: datetime
+    """The queried period's start: earlier tickets belong to the previous period."""
+    created_to: datetime
+    as_of: tuple[datetime, ...]
+    """The instants backlog is measured at: the queried one, then the previous one."""
+
+    @property
+    def compare(self) -> bool:
+        return len(self.as_of) > 1
+
+    def age_limits(self, period: int) -> tuple[datetime, ...]:
+        """The creation instants after which a ticket open at ``as_of[period]`` is in an
+        ageing bucket below each limit of :data:`AGE_LIMITS_DAYS`."""
+        return tuple(self.as_of[period] - timedelta(days=days) for days in AGE_LIMITS_DAYS)
+
+
+def _value(value: Any) -> str | None:
+    """A ticket field as the text its column holds."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _micros(later: datetime, earlier: datetime) -> int:
+    return (later - earlier) // timedelta(microseconds=1)
+
+
+def _age_bucket(created_at: datetime, limits: tuple[datetime, ...]) -> int:
+    for bucket, limit in enumerate(limits):
+        if created_at > limit:
+            return bucket
+    return len(limits)
+
+
+def _open_at(ticket: Ticket, at: datetime) -> bool:
+    return (
+        ticket.created_at < at
+        and (ticket.resolved_at is None or ticket.resolved_at > at)
+        and (ticket.closed_at is None or ticket.closed_at > at)
+    )
+
+
+def tally(
+    tickets: Iterable[Ticket], waited: Callable[[str], bool], plan: Plan
+) -> tuple[list[CohortRow], list[BacklogRow]]:
+    """The rows of ``tickets`` (any superset of the ones the plan counts);
+    ``waited(ticket_id)`` says whether the ticket ever entered
+    :data:`WAITING_ON_CUSTOMER`."""
+    cohort: Counter[tuple[str | None, int, int | None, int | None]] = Counter()
+    reopened: Counter[tuple[str | None, int, int | None, int | None]] = Counter()
+    first_contact: Counter[tuple[str | None, int, int | None, int | None]] = Counter()
+    backlog: Counter[tuple[str | None, int | None, int | None]] = Counter()
+    limits = [plan.age_limits(period) for period in range(len(plan.as_of))]
+    filters = [(column, set(values)) for column, values in plan.filters]
+    for ticket in tickets:
+        if any(_value(getattr(ticket, column)) not in values for column, values in filters):
+            continue
+        group = None if plan.group_column is None else _value(getattr(ticket, plan.group_column))
+        created = ticket.created_at
+        if plan.cohort_from <= created < plan.created_to:
+            period = 0 if created >= plan.period_from else 1
+            responded, resolved = ticket.first_response_at, ticket.resolved_at
+            key = (
+                group,
+                period,
+                None if responded is None else duration_bucket(_micros(responded, created)),
+                None if resolved is None else duration_bucket(_micros(resolved, created)),
+            )
+            cohort[key] += 1
+            if resolved is not None:
+                if ticket.reopen_count > 0:
+                    reopened[key] += 1
+                elif not waited(ticket.id):
+                    first_contact[key] += 1
+        ages = [
+            _age_bucket(created, limits[period]) if _open_at(ticket, at) else None
+            for period, at in enumerate(plan.as_of)
+        ]
+        if any(age is not None for age in ages):
+            now, before = ages[0], (ages[1] if plan.compare else None)
+            backlog[group, now, before] += 1
+    cohort_rows: list[CohortRow] = [
+        (*key, count, reopened[key], first_contact[key]) for key, count in cohort.items()
+    ]
+    backlog_rows: list[BacklogRow] = [(*key, count) for key, count in backlog.items()]
+    return cohort_rows, backlog_rows
+
+
+def memory_tally(store: MemoryStore, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
+    """The rows over a MemoryStore's own objects, under its lock (a consistent view)."""
+    with store._lock:
+        events = store._events
+
+        def waited(ticket_id: str) -> bool:
+            return any(e.to_state == WAITING_ON_CUSTOMER for e in events.get(ticket_id, ()))
+
+        return tally(store._tickets.values(), waited, plan)
+
+
+PAGE = 10_000
+"""Tickets read per ``find`` call on a store without a faster path."""
+
+
+def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
+    """The rows over any store's public API: its tickets created before the last instant
+    counted, a page at a time, and the events of the tickets that may count as resolved at
+    first contact."""
+    single = {column: values[0] for column, values in plan.filters if len(values) == 1}
+    channel = single.get("channel")
+    query = TicketQuery(
+        channel=None if channel is None else Channel(channel),
+        team=single.get("team"),
+        created_to=max(plan.created_to, plan.as_of[0]),
+        limit=PAGE,
+    )
+
+    def pages() -> Iterable[Ticket]:
+        offset = 0
+        while True:
+            page = store.find(query.model_copy(update={"offset": offset}))
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    def waited(ticket_id: str) -> bool:
+        return any(e.to_state == WAITING_ON_CUSTOMER for e in store.events(ticket_id))
+
+    return tally(pages(), waited, plan)

@@ -1,0 +1,300 @@
+"""The ticket metrics' two statements (cohort and backlog), rendered per SQL dialect, and
+how they run on SQLiteStore's connection and on SQLAlchemyStore's engine.
+
+Each statement is one GROUP BY over ``tickets`` with conditional aggregates, returning
+the rows of :mod:`aftersales.insights._ticket_memory` (a few hundred at most, never a row
+per ticket). Durations are computed from the fixed-width UTC text in exact integer
+microseconds (SQLite: ``strftime('%s')`` and the six fraction digits; PostgreSQL:
+``EXTRACT(EPOCH ...)`` of the difference of the instants as ``timestamptz``; MariaDB and
+MySQL: ``TIMESTAMPDIFF(MICROSECOND, ...)`` of the instants as ``DATETIME(6)``), then
+bucketed by the same formula as :func:`~aftersales.insights._ticket_memory.duration_bucket`.
+The statements are text with named parameters, run through ``sqlalchemy.text`` on
+SQLAlchemyStore, so each metric is written once for every database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from aftersales.exceptions import StorageError
+from aftersales.insights._ticket_memory import (
+    BUCKETS_PER_DOUBLING,
+    NUDGE,
+    WAITING_ON_CUSTOMER,
+    BacklogRow,
+    CohortRow,
+    Plan,
+)
+from aftersales.storage import SQLiteStore
+from aftersales.storage._codec import ts
+
+if TYPE_CHECKING:  # the sql extra may be absent
+    from aftersales.storage.sqlalchemy import SQLAlchemyStore
+
+Statement = tuple[str, dict[str, Any]]
+
+
+class Dialect:
+    """How one database computes a duration's bucket from two instants' text."""
+
+    name = "sqlite"
+
+    def micros(self, later: str, earlier: str) -> str:
+        """The exact microseconds from ``earlier`` to ``later`` (both not NULL)."""
+        return f"({self._epoch_micros(later)} - {self._epoch_micros(earlier)})"
+
+    @staticmethod
+    def _epoch_micros(column: str) -> str:
+        return (
+            f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000"
+            f" + CAST(substr({column}, 21, 6) AS INTEGER))"
+        )
+
+    def seconds(self, micros: str) -> str:
+        """Whole seconds of a duration, a negative one as 0."""
+        return f"(max({micros}, 0) / 1000000)"
+
+    def bucket(self, seconds: str) -> str:
+        return f"CAST(floor({BUCKETS_PER_DOUBLING} * log2({seconds} + 1) + {NUDGE!r}) AS INTEGER)"
+
+
+class PostgreSQL(Dialect):
+    name = "postgresql"
+
+    def micros(self, later: str, earlier: str) -> str:
+        return (
+            f"CAST(EXTRACT(EPOCH FROM (CAST({later} AS TIMESTAMPTZ)"
+            f" - CAST({earlier} AS TIMESTAMPTZ))) * 1000000 AS BIGINT)"
+        )
+
+    def seconds(self, micros: str) -> str:
+        return f"(GREATEST({micros}, 0) / 1000000)"
+
+    def bucket(self, seconds: str) -> str:
+        double = "DOUBLE PRECISION"
+        return (
+            f"CAST(FLOOR({BUCKETS_PER_DOUBLING} * LN(CAST({seconds} + 1 AS {double}))"
+            f" / LN(CAST(2 AS {double})) + CAST({NUDGE!r} AS {double})) AS INTEGER)"
+        )
+
+
+class MariaDB(Dialect):
+    name = "mariadb"
+
+    def micros(self, later: str, earlier: str) -> str:
+        return (
+            f"TIMESTAMPDIFF(MICROSECOND, CAST(SUBSTRING({earlier}, 1, 26) AS DATETIME(6)),"
+            f" CAST(SUBSTRING({later}, 1, 26) AS DATETIME(6)))"
+        )
+
+    def seconds(self, micros: str) -> str:
+        return f"(GREATEST({micros}, 0) DIV 1000000)"
+
+    def bucket(self, seconds: str) -> str:
+        return f"FLOOR({BUCKETS_PER_DOUBLING} * LOG2({seconds} + 1) + {NUDGE!r})"
+
+
+DIALECTS: dict[str, Dialect] = {
+    "sqlite": Dialect(),
+    "postgresql": PostgreSQL(),
+    "mariadb": MariaDB(),
+    "mysql": MariaDB(),
+}
+
+
+def _filters(plan: Plan, params: dict[str, Any]) -> str:
+    clauses = []
+    for column, values in plan.filters:
+        names = []
+        for position, value in enumerate(values):
+            name = f"{column}_{position}"
+            params[name] = value
+            names.append(f":{name}")
+        clauses.append(f" AND t.{column} IN ({', '.join(names)})")
+    return "".join(clauses)
+
+
+def _grouped(columns: Sequence[str], aggregates: Sequence[str], rest: str) -> str:
+    select = ",\n  ".join((*columns, *aggregates))
+    sql = f"SELECT\n  {select}\n{rest}"
+    if columns:
+        sql += "\nGROUP BY " + ", ".join(str(i + 1) for i in range(len(columns)))
+    return sql
+
+
+def _duration_bucket(dialect: Dialect, later: str) -> str:
+    seconds = dialect.seconds(dialect.micros(f"t.{later}", "t.created_at"))
+    return f"CASE WHEN t.{later} IS NULL THEN NULL ELSE {dialect.bucket(seconds)} END"
+
+
+def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
+    """Tickets created in the period (and the previous one), per group, period and
+    duration buckets, with the reopened and first-contact resolutions among them."""
+    params: dict[str, Any] = {
+        "cohort_from": ts(plan.cohort_from),
+        "created_to": ts(plan.created_to),
+        "waiting": WAITING_ON_CUSTOMER,
+    }
+    columns = []
+    if plan.group_column is not None:
+        columns.append(f"t.{plan.group_column}")
+    if plan.compare:
+        params["period_from"] = ts(plan.period_from)
+        columns.append("CASE WHEN t.created_at >= :period_from THEN 0 ELSE 1 END")
+    columns += [
+        _duration_bucket(dialect, "first_response_at"),
+        _duration_bucket(dialect, "resolved_at"),
+    ]
+    resolved = "t.resolved_at IS NOT NULL"
+    reopened = f"{resolved} AND COALESCE(t.reopen_count, 0) > 0"
+    first_contact = (
+        f"{resolved} AND COALESCE(t.reopen_count, 0) = 0 AND NOT EXISTS ("
+        "SELECT 1 FROM events e WHERE e.subject_id = t.id AND e.to_state = :waiting)"
+    )
+    aggregates = [
+        "COUNT(*)",
+        f"SUM(CASE WHEN {reopened} THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN {first_contact} THEN 1 ELSE 0 END)",
+    ]
+    rest = (
+        "FROM tickets t\n"
+        "WHERE t.created_at >= :cohort_from AND t.created_at < :created_to" + _filters(plan, params)
+    )
+    return _grouped(columns, aggregates, rest), params
+
+
+def backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
+    """Tickets open at each ``as_of``, per group and ageing bucket at each."""
+    params: dict[str, Any] = {}
+    opens = []
+    ages = []
+    for period, at in enumerate(plan.as_of):
+        params[f"as_of_{period}"] = ts(at)
+        is_open = (
+            f"(t.created_at < :as_of_{period}"
+            f" AND (t.resolved_at IS NULL OR t.resolved_at > :as_of_{period})"
+            f" AND (t.closed_at IS NULL OR t.closed_at > :as_of_{period}))"
+        )
+        opens.append(is_open)
+        whens = []
+        for bucket, limit in enumerate(plan.age_limits(period)):
+            params[f"age_{period}_{bucket}"] = ts(limit)
+            whens.append(f"WHEN t.created_at > :age_{period}_{bucket} THEN {bucket}")
+        ladder = f"CASE {' '.join(whens)} ELSE {len(whens)} END"
+        ages.append(f"CASE WHEN {is_open} THEN {ladder} ELSE NULL END")
+    columns = [] if plan.group_column is None else [f"t.{plan.group_column}"]
+    if not plan.compare:
+        columns += [ages[0]]
+    else:
+        columns += ages
+    rest = (
+        "FROM tickets t\n"
+        "WHERE t.created_at < :as_of_0" + _filters(plan, params) + f" AND ({' OR '.join(opens)})"
+    )
+    return _grouped(columns, ["COUNT(*)"], rest), params
+
+
+def _rows(
+    plan: Plan, raw: Sequence[Sequence[Any]], backlog: Sequence[Sequence[Any]]
+) -> tuple[list[CohortRow], list[BacklogRow]]:
+    """The statements' rows as the tallies (group and period put back where the
+    statement left them out; the databases' decimals made ints)."""
+    grouped, compare = plan.group_column is not None, plan.compare
+    cohort_rows: list[CohortRow] = []
+    for row in raw:
+        values = list(row)
+        group = values.pop(0) if grouped else None
+        period = int(values.pop(0)) if compare else 0
+        first, resolution, count, reopened, first_contact = values
+        cohort_rows.append(
+            (
+                group,
+                period,
+                None if first is None else int(first),
+                None if resolution is None else int(resolution),
+                int(count),
+                int(reopened),
+                int(first_contact),
+            )
+        )
+    backlog_rows: list[BacklogRow] = []
+    for row in backlog:
+        values = list(row)
+        group = values.pop(0) if grouped else None
+        now = values.pop(0)
+        before = values.pop(0) if compare else None
+        backlog_rows.append(
+            (
+                group,
+                None if now is None else int(now),
+                None if before is None else int(before),
+                int(values[0]),
+            )
+        )
+    return cohort_rows, backlog_rows
+
+
+def has_math(execute: Callable[[str], object]) -> bool:
+    """Whether an SQLite build has the math functions (``log2``): builds without
+    ``SQLITE_ENABLE_MATH_FUNCTIONS`` are counted in Python instead."""
+    try:
+        execute("SELECT log2(2)")
+    except Exception:  # noqa: BLE001 - each driver words "no such function" its own way
+        return False
+    return True
+
+
+def sqlite_tally(store: SQLiteStore, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]] | None:
+    """The rows from SQLiteStore's connection, read under its lock in one read
+    transaction (both statements see the same commits); None without ``log2``."""
+    recorder = store.recorder
+    cohort_sql, cohort_params = cohort_statement(plan, DIALECTS["sqlite"])
+    backlog_sql, backlog_params = backlog_statement(plan, DIALECTS["sqlite"])
+
+    def read(_records: object) -> tuple[list[CohortRow], list[BacklogRow]] | None:
+        conn: sqlite3.Connection = recorder._conn
+        if not has_math(conn.execute):
+            return None
+        began = not conn.in_transaction
+        if began:
+            conn.execute("BEGIN")
+        try:
+            cohort = conn.execute(cohort_sql, cohort_params).fetchall()
+            backlog = conn.execute(backlog_sql, backlog_params).fetchall()
+        finally:
+            if began:
+                conn.execute("COMMIT")
+        return _rows(plan, [tuple(r) for r in cohort], [tuple(r) for r in backlog])
+
+    return recorder.reading(read)
+
+
+def sqlalchemy_tally(
+    store: SQLAlchemyStore, plan: Plan
+) -> tuple[list[CohortRow], list[BacklogRow]] | None:
+    """The rows from SQLAlchemyStore's engine, both statements in one transaction
+    (REPEATABLE READ where the database has it, so they see the same commits); None on an
+    SQLite build without ``log2``."""
+    import sqlalchemy as sa
+
+    dialect = DIALECTS.get(store.dialect)
+    if dialect is None:  # pragma: no cover - the store refuses other databases
+        return None
+    cohort_sql, cohort_params = cohort_statement(plan, dialect)
+    backlog_sql, backlog_params = backlog_statement(plan, dialect)
+    try:
+        with store.engine.connect() as conn:
+            if dialect.name == "sqlite":
+                if not has_math(lambda sql: conn.execute(sa.text(sql))):
+                    return None
+                conn.rollback()
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            cohort = conn.execute(sa.text(cohort_sql), cohort_params).all()
+            backlog = conn.execute(sa.text(backlog_sql), backlog_params).all()
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as error:
+        raise StorageError(f"{store.dialect}: ticket metrics failed: {error}") from error
+    return _rows(plan, [tuple(r) for r in cohort], [tuple(r) for r in backlog])
