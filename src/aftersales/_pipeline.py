@@ -42,6 +42,7 @@ public API is :class:`~aftersales.Desk`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -49,7 +50,13 @@ import attrs
 
 from aftersales._validation import parse
 from aftersales.clock import Clock
-from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput, TransitionError
+from aftersales.exceptions import (
+    ConcurrencyError,
+    FieldError,
+    InvalidInput,
+    PermissionDenied,
+    TransitionError,
+)
 from aftersales.models._base import parse_instant
 from aftersales.models.events import Event, build_event
 from aftersales.notify._notification import Notification
@@ -65,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTEMPTS",
+    "ON_REMEMBERED_COPY",
     "DeskServices",
     "Guard",
     "Pipeline",
@@ -79,6 +87,10 @@ __all__ = [
 
 ATTEMPTS = 5
 """How often a transition is decided again after losing a race to another writer."""
+
+ON_REMEMBERED_COPY: ContextVar[bool] = ContextVar("aftersales_on_remembered_copy", default=False)
+"""True while a transition is decided on a remembered copy, which a refusal sends to a
+fresh read: the permission check then logs nothing yet (the fresh decision logs)."""
 
 
 _set_attribute = object.__setattr__
@@ -191,14 +203,19 @@ def fire_with_retries(
                 )
             del recent[subject.id]
             continue
+        token = ON_REMEMBERED_COPY.set(cached is not None)
         try:
             return transition(subject)
         except ConcurrencyError:
             if expected_version is not None or attempt == attempts - 1:
                 raise
-        except TransitionError:
+        except (TransitionError, PermissionDenied):
+            # a refusal decided on a remembered copy may be the copy's (another desk
+            # moved the subject to another team since): decide again on a fresh read
             if cached is None:
                 raise
+        finally:
+            ON_REMEMBERED_COPY.reset(token)
         recent.pop(subject.id, None)
     raise AssertionError("unreachable")  # pragma: no cover
 

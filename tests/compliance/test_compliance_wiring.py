@@ -181,3 +181,53 @@ def test_a_case_method_takes_a_principal(desk: Desk) -> None:
         ticket.id, summary="rude", actor=Principal.supervisor("sun", "care")
     )
     assert desk.cases.history(complaint.id)[0].actor == "sun"
+
+
+def test_what_a_customer_wrote_after_a_merge_into_anothers_ticket_is_erased(
+    clock: FrozenClock,
+) -> None:
+    desk = Desk(clock=clock)
+    mine = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    theirs = desk.open_ticket(customer="c-2", channel="email", subject="Kettle too")
+    desk.merge(mine.id, into=theirs.id)
+    desk.add_message(mine.id, "call me on 13912345678", author_id="c-1", author_role="customer")
+    desk.add_message(theirs.id, "me too", author_id="c-2", author_role="customer")
+    desk.erase_customer("c-1")
+    bodies = [m.body for m in desk.messages(theirs.id)]
+    assert bodies == ["[erased]", "me too"]
+    assert desk.get(theirs.id).subject == "Kettle too"
+    assert desk.replay(theirs.id) == desk.get(theirs.id)
+    assert desk.verify_audit().ok
+
+
+def test_retention_keeps_a_closed_ticket_whose_case_still_runs(clock: FrozenClock) -> None:
+    desk = Desk(clock=clock, settings={"retention_days": 30})
+    ticket = desk.open_ticket(customer="c-1", channel="phone", subject="上门安装洗衣机")
+    visit = desk.cases.open(
+        "visit",
+        ticket.id,
+        address="88 Nanjing Road, Shanghai",
+        window_start=clock.now() + timedelta(days=40),
+        window_end=clock.now() + timedelta(days=40, hours=3),
+    )
+    desk.cancel(ticket.id, reason="booked by phone")
+    clock.advance(timedelta(days=31))
+    assert desk.run_due().erased == ()
+    assert "Nanjing" in desk.cases.get(visit.id).model_dump_json()
+
+
+def test_a_refusal_decided_on_a_stale_copy_is_decided_again_on_what_is_stored(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    from aftersales.storage import SQLiteStore
+
+    path = tmp_path / "desk.db"
+    first = Desk(SQLiteStore(path), clock=clock, permissions=default_permissions())
+    second = Desk(SQLiteStore(path), clock=clock, permissions=default_permissions())
+    for desk in (first, second):
+        desk.principals.add(Principal.agent("qian", "care"))
+    ticket_id = _ticket_of_team(first, "repairs")  # first remembers it in repairs
+    second.assign(ticket_id, assignee="qian", team="care")
+    assert first.fire(ticket_id, "start", actor="qian").status == "in_progress"
+    first.close()
+    second.close()

@@ -22,6 +22,7 @@ from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import Notification
 from aftersales.privacy.audit import AuditFinding
 from aftersales.security import (
+    CUSTOMER_PREFIX,
     Action,
     Actor,
     Directory,
@@ -259,6 +260,21 @@ class ComplianceFace:
                 if erased is not message:
                     messages.append(erased)
                     touched.add(ticket.id)
+        # What the customer wrote to a ticket of theirs after it was merged went to the
+        # ticket it was merged into, which may be another customer's.
+        authors = {customer_id, CUSTOMER_PREFIX + customer_id}
+        mine = {t.id for t in tickets}
+        others: dict[str, Ticket] = {}
+        for ticket in tickets:
+            target = self._merge_target(ticket)
+            if target is None or target.id in mine or target.id in others:
+                continue
+            for message in store.messages(target.id):
+                if message.author_id in authors:
+                    erased = eraser.message(message)
+                    if erased is not message:
+                        messages.append(erased)
+                        others[target.id] = target
         events: dict[tuple[str, int], Event] = {}
         subjects: list[tuple[str, str]] = [(t.id, TICKET_KIND) for t in tickets]
         subjects += [(c.id, c.kind.value) for c in cases]
@@ -288,6 +304,8 @@ class ComplianceFace:
                 new_tickets.append(
                     self._erased_version(erased_ticket, TICKET_KIND, entry, now, added)
                 )
+        for other in others.values():  # only its version moves on (its data is not erased)
+            new_tickets.append(self._erased_version(other, TICKET_KIND, entry, now, added))
         new_cases: list[Case] = []
         for case in cases:
             erased_case = eraser.record(case, case.kind.value)
@@ -319,6 +337,15 @@ class ComplianceFace:
         )
         self._forget(subject_ids)
         return report
+
+    def _merge_target(self, ticket: Ticket) -> Ticket | None:
+        """The ticket ``ticket`` was merged into, following merges of merges."""
+        seen = {ticket.id}
+        target = None
+        while ticket.merged_into is not None and ticket.merged_into not in seen:
+            seen.add(ticket.merged_into)
+            ticket = target = self.store.get(ticket.merged_into)
+        return target
 
     def _erased_version(
         self, subject: Any, kind: str, entry: SecurityEntry, now: datetime, added: list[Event]
@@ -402,6 +429,13 @@ class ComplianceFace:
                 if self.store.get_state(mark) is not None:
                     continue
                 cases = self.store.find_cases(CaseQuery(ticket_id=ticket.id))
+                if any(
+                    case.status_category is not StatusCategory.CLOSED
+                    or case.closed_at is None
+                    or case.closed_at > cutoff
+                    for case in cases
+                ):
+                    continue  # a case still running (or closed lately) needs its data
                 entry = SecurityEntry(
                     kind="retention",
                     at=now,

@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import partial
 from typing import NoReturn
 
+from aftersales._pipeline import ON_REMEMBERED_COPY
 from aftersales._validation import ACTING
 from aftersales.models import Event
 from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
@@ -106,7 +107,10 @@ class PermissionGuard:
             self.refuse(refusal, action.subject_id)
 
     def refuse(self, refusal: PermissionRefusal, subject_id: str | None) -> NoReturn:
-        """Record ``refusal`` in the security log and raise it."""
+        """Record ``refusal`` in the security log and raise it (a refusal decided on a
+        remembered copy is raised only: it is decided again on a fresh read)."""
+        if ON_REMEMBERED_COPY.get():
+            raise refusal.error()
         self.store.log_security(
             [
                 SecurityEntry(
