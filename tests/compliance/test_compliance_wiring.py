@@ -231,3 +231,27 @@ def test_a_refusal_decided_on_a_stale_copy_is_decided_again_on_what_is_stored(
     assert first.fire(ticket_id, "start", actor="qian").status == "in_progress"
     first.close()
     second.close()
+
+
+def test_a_refused_reservation_takes_no_stock(clock: FrozenClock) -> None:
+    from case_facts import claim_line
+
+    from aftersales import MemoryInventory
+
+    inventory = MemoryInventory({"SKU-big": 5})
+    desk = Desk(clock=clock, inventory=inventory, permissions=default_permissions())
+    desk.principals.add(Principal.customer("c-1"))
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="wrong size")
+    line = claim_line(kind="exchange", category="mobile_phone", bought=1, claimed=1)
+    case = desk.cases.request_exchange(
+        ticket.id, order_id="o-1", line=line, replacement_sku="SKU-big"
+    )
+    desk.cases.fire(case.id, "send_instructions", payload={"method": "label"})
+    desk.cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
+    desk.cases.fire(case.id, "inspect", payload={"results": {"l1": ["not_as_described"]}})
+    for _ in range(3):
+        with pytest.raises(PermissionDenied):
+            desk.cases.reserve_replacement(case.id, actor="customer:c-1")
+    assert inventory.stock["SKU-big"] == 5
+    assert desk.cases.reserve_replacement(case.id).status == "replacement_reserved"
+    assert inventory.stock["SKU-big"] == 4

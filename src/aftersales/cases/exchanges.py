@@ -18,6 +18,7 @@ from aftersales.cases._spec import CLOSES_PARENT, CaseKindSpec, Opens, StepLimit
 from aftersales.cases.refunds import refund_for
 from aftersales.models._base import new_id
 from aftersales.models.case import Case, CaseKind, ExchangeDetails
+from aftersales.models.events import build_event
 from aftersales.policies.facts import ClaimKind
 from aftersales.storage import CaseChange
 from aftersales.workflows.exchange import EXCHANGE_WORKFLOW
@@ -89,6 +90,22 @@ def reserve_replacement(
     if case.kind is not CaseKind.EXCHANGE or case.exchange is None:
         raise bad("exchange", ("case_id",), "is not an exchange")
     units = sum(line.refundable_units for line in case.lines)
+    guard = cases.services.pipeline.guard
+    if guard is not None:
+        # asked before the stock is taken: a refused reservation must not empty the shelf
+        asked = build_event(
+            case.id,
+            case.kind.value,
+            case.version + 1,
+            "reserve",
+            case.status,
+            case.status,
+            actor,
+            cases.services.now(),
+            {},
+            {},
+        )
+        guard(case, (asked,))
     trigger = "out_of_stock"
     if (
         case.status == "inspected"
