@@ -255,3 +255,20 @@ def test_a_refused_reservation_takes_no_stock(clock: FrozenClock) -> None:
     assert inventory.stock["SKU-big"] == 5
     assert desk.cases.reserve_replacement(case.id).status == "replacement_reserved"
     assert inventory.stock["SKU-big"] == 4
+
+
+def test_the_audit_report_counts_events_written_before_the_chain(clock: FrozenClock) -> None:
+    from aftersales.storage import MemoryStore
+
+    store = MemoryStore()
+    desk = Desk(store, clock=clock)
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
+    assert desk.verify_audit().unchained == 0
+    # as a database upgraded from before the chain holds them
+    store._events[ticket.id] = [
+        e.model_copy(update={"chain": None, "salt": None}) for e in store.events(ticket.id)
+    ]
+    store._tickets[ticket.id] = store.get(ticket.id).model_copy(update={"audit_chain": None})
+    report = desk.verify_audit()
+    assert (report.ok, report.unchained) == (True, 2)

@@ -52,6 +52,9 @@ class AuditReport:
     subjects: int
     events: int
     findings: tuple[AuditFinding, ...] = ()
+    unchained: int = 0
+    """Events without a chain (written before the chain existed, or stripped of it):
+    checked for order and place only. On a desk that has always sealed, 0."""
 
     @property
     def ok(self) -> bool:
@@ -462,13 +465,14 @@ class ComplianceFace:
         a finding naming the subject and the event."""
         chain = self.pipeline.chain
         findings: list[AuditFinding] = []
-        subjects = events = 0
+        subjects = events = unchained = 0
         for subject in self._audit_subjects(subject_ids):
             log = self.store.events(subject.id)
             subjects += 1
             events += len(log)
+            unchained += sum(1 for event in log if event.chain is None)
             findings.extend(chain.verify(subject.id, log, subject.audit_chain, subject.version))
-        return AuditReport(subjects, events, tuple(findings))
+        return AuditReport(subjects, events, tuple(findings), unchained)
 
     def _audit_subjects(self, subject_ids: Iterable[str] | None) -> Iterable[Ticket | Case]:
         store = self.store

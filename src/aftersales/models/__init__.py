@@ -25,6 +25,7 @@ from aftersales.models.events import (
     Event,
 )
 from aftersales.models.order import Money, Order, OrderLine, OrderLineRef, Product
+from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import (
     PRIORITY_FOR_SEVERITY,
     AuthorRole,
@@ -71,6 +72,7 @@ __all__ = [
     "RepairSite",
     "ReturnLogistics",
     "ReturnMethod",
+    "SecurityEntry",
     "Severity",
     "StatusCategory",
     "Ticket",

@@ -1,6 +1,7 @@
 """Personal data in free text and records: finding it, redacting it, and which fields
 hold it (issue 17). Pure: no desk, store or workflow imports."""
 
+from aftersales.privacy.audit import AuditFinding
 from aftersales.privacy.detect import (
     ADDRESS,
     ALL_KINDS,
@@ -29,6 +30,7 @@ __all__ = [
     "EMAIL",
     "PERSONAL_FIELDS",
     "PHONE",
+    "AuditFinding",
     "Finding",
     "PersonalDataKind",
     "RedactionSettings",

@@ -288,11 +288,10 @@ class TicketFace(TicketShortcuts, TicketReads):
           metric counts (:func:`aftersales.sla.meets_first_response`): an agent's or
           bot's first public reply, or entering a status of the SLA policy's
           ``first_response_met_by`` (by default waiting on the customer).
-          ``author_role`` is taken as given: the desk does not know who is calling, so
-          a customer's message sent with ``author_role="agent"`` counts as the first
-          response. Until roles come from an authenticated principal, set the role
-          from your own session (a customer-facing endpoint always passes
-          ``"customer"``).
+          ``author_role`` is taken as given on a desk without permissions, so a
+          customer's message sent with ``author_role="agent"`` counts as the first
+          response there; on a desk with permissions a customer principal may write
+          only as ``"customer"`` (:class:`~aftersales.PermissionDenied` otherwise).
         - A customer's public reply on a ticket waiting on the customer resumes it (the
           ``resume`` trigger, in the same transaction as the message), so the
           resolution clock runs again; ``DeskSettings.resume_on_customer_reply=False``
