@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore, Store
+from aftersales import (
+    Desk,
+    FrozenClock,
+    InvalidInput,
+    MemoryStore,
+    SQLiteStore,
+    StorageError,
+    Store,
+)
 from aftersales.insights import _ticket_memory, _ticket_sql
 from aftersales.insights.history import generate_history
 from aftersales.insights.metrics import (
@@ -387,17 +395,50 @@ def test_a_store_read_page_by_page_counts_every_page(
 def test_sqlite_without_math_functions_counts_in_python(
     any_store: Store, reference: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_ticket_sql, "has_math", lambda execute: False)
+    monkeypatch.setattr(_ticket_sql, "sqlite_dialect", lambda execute: None)
     query = week(group_by="team", compare_previous=True)
     assert ticket_metrics(any_store, query) == ticket_metrics(reference, query)
 
 
-def test_has_math_tells_a_build_without_log2() -> None:
-    def refuse(sql: str) -> object:
-        raise RuntimeError("no such function: log2")
+def test_sqlite_before_unixepoch_counts_with_strftime(
+    any_store: Store, reference: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older = _ticket_sql.Dialect(_ticket_sql.STRFTIME)
+    monkeypatch.setattr(_ticket_sql, "sqlite_dialect", lambda execute: older)
+    for options in ({"group_by": "channel", "compare_previous": True}, {"as_of": at(4, 12)}):
+        query = week(**options)
+        assert ticket_metrics(any_store, query) == ticket_metrics(reference, query)
 
-    assert _ticket_sql.has_math(refuse) is False
-    assert _ticket_sql.has_math(lambda sql: None) is True
+
+def test_the_sqlite_dialect_follows_what_the_build_has() -> None:
+    def missing(name: str) -> Callable[[str], object]:
+        def execute(sql: str) -> object:
+            if name in sql:
+                raise RuntimeError(f"no such function: {name}")
+            return None
+
+        return execute
+
+    assert _ticket_sql.sqlite_dialect(missing("log2")) is None
+    older = _ticket_sql.sqlite_dialect(missing("unixepoch"))
+    assert older is not None
+    assert "strftime" in older.micros("a", "b")
+    newer = _ticket_sql.sqlite_dialect(missing("nothing"))
+    assert newer is not None
+    assert "unixepoch" in newer.micros("a", "b")
+    assert "strftime" not in newer.micros("a", "b")
+
+
+def test_a_failing_database_raises_storage_error(tmp_path: Path) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    store = sqlalchemy_sqlite(tmp_path)
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'sa.db'}")
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DROP TABLE events"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="ticket metrics failed"):
+        ticket_metrics(store, week())
+    store.close()
 
 
 # ----------------------------------------------------------------------- edges

@@ -4,7 +4,7 @@ how they run on SQLiteStore's connection and on SQLAlchemyStore's engine.
 Each statement is one GROUP BY over ``tickets`` with conditional aggregates, returning
 the rows of :mod:`aftersales.insights._ticket_memory` (a few hundred at most, never a row
 per ticket). Durations are computed from the fixed-width UTC text in exact integer
-microseconds (SQLite: ``strftime('%s')`` and the six fraction digits; PostgreSQL:
+microseconds (SQLite: ``unixepoch`` or ``strftime('%s')`` and the six fraction digits; PostgreSQL:
 ``EXTRACT(EPOCH ...)`` of the difference of the instants as ``timestamptz``; MariaDB and
 MySQL: ``TIMESTAMPDIFF(MICROSECOND, ...)`` of the instants as ``DATETIME(6)``), then
 bucketed by the same formula as :func:`~aftersales.insights._ticket_memory.duration_bucket`.
@@ -37,20 +37,21 @@ Statement = tuple[str, dict[str, Any]]
 
 
 class Dialect:
-    """How one database computes a duration's bucket from two instants' text."""
+    """How one database computes a duration's bucket from two instants' text: SQLite's
+    own (with ``unixepoch``, SQLite 3.38 and later, or else the slower ``strftime``)."""
 
     name = "sqlite"
+
+    def __init__(self, epoch: str = "unixepoch({})") -> None:
+        self._epoch = epoch
 
     def micros(self, later: str, earlier: str) -> str:
         """The exact microseconds from ``earlier`` to ``later`` (both not NULL)."""
         return f"({self._epoch_micros(later)} - {self._epoch_micros(earlier)})"
 
-    @staticmethod
-    def _epoch_micros(column: str) -> str:
-        return (
-            f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000"
-            f" + CAST(substr({column}, 21, 6) AS INTEGER))"
-        )
+    def _epoch_micros(self, column: str) -> str:
+        seconds = self._epoch.format(column)
+        return f"({seconds} * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
 
     def seconds(self, micros: str) -> str:
         """Whole seconds of a duration, a negative one as 0."""
@@ -58,6 +59,10 @@ class Dialect:
 
     def bucket(self, seconds: str) -> str:
         return f"CAST(floor({BUCKETS_PER_DOUBLING} * log2({seconds} + 1) + {NUDGE!r}) AS INTEGER)"
+
+
+STRFTIME = "CAST(strftime('%s', {}) AS INTEGER)"
+"""Seconds since the epoch on an SQLite older than 3.38, which lacks ``unixepoch``."""
 
 
 class PostgreSQL(Dialect):
@@ -97,7 +102,6 @@ class MariaDB(Dialect):
 
 
 DIALECTS: dict[str, Dialect] = {
-    "sqlite": Dialect(),
     "postgresql": PostgreSQL(),
     "mariadb": MariaDB(),
     "mysql": MariaDB(),
@@ -117,11 +121,11 @@ def _filters(plan: Plan, params: dict[str, Any]) -> str:
 
 
 def _grouped(columns: Sequence[str], aggregates: Sequence[str], rest: str) -> str:
+    """``SELECT columns, aggregates rest GROUP BY columns`` (never empty: each statement
+    groups by a bucket at least)."""
     select = ",\n  ".join((*columns, *aggregates))
-    sql = f"SELECT\n  {select}\n{rest}"
-    if columns:
-        sql += "\nGROUP BY " + ", ".join(str(i + 1) for i in range(len(columns)))
-    return sql
+    positions = ", ".join(str(i + 1) for i in range(len(columns)))
+    return f"SELECT\n  {select}\n{rest}\nGROUP BY {positions}"
 
 
 def _duration_bucket(dialect: Dialect, later: str) -> str:
@@ -135,7 +139,6 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
     params: dict[str, Any] = {
         "cohort_from": ts(plan.cohort_from),
         "created_to": ts(plan.created_to),
-        "waiting": WAITING_ON_CUSTOMER,
     }
     columns = []
     if plan.group_column is not None:
@@ -151,7 +154,10 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
     reopened = f"{resolved} AND COALESCE(t.reopen_count, 0) > 0"
     first_contact = (
         f"{resolved} AND COALESCE(t.reopen_count, 0) = 0 AND NOT EXISTS ("
-        "SELECT 1 FROM events e WHERE e.subject_id = t.id AND e.to_state = :waiting)"
+        "SELECT 1 FROM events e WHERE e.subject_id = t.id"
+        # a literal, not a parameter: an index on the events of that state, partial on
+        # this very condition, can then answer from the index alone
+        f" AND e.to_state = '{WAITING_ON_CUSTOMER}')"
     )
     aggregates = [
         "COUNT(*)",
@@ -236,27 +242,33 @@ def _rows(
     return cohort_rows, backlog_rows
 
 
-def has_math(execute: Callable[[str], object]) -> bool:
-    """Whether an SQLite build has the math functions (``log2``): builds without
-    ``SQLITE_ENABLE_MATH_FUNCTIONS`` are counted in Python instead."""
+def sqlite_dialect(execute: Callable[[str], object]) -> Dialect | None:
+    """The SQLite dialect this build can run: None without the math functions (``log2``,
+    absent from builds without ``SQLITE_ENABLE_MATH_FUNCTIONS``: counted in Python
+    instead), ``strftime`` before SQLite 3.38 (no ``unixepoch``)."""
     try:
         execute("SELECT log2(2)")
     except Exception:  # noqa: BLE001 - each driver words "no such function" its own way
-        return False
-    return True
+        return None
+    try:
+        execute("SELECT unixepoch('2000-01-01')")
+    except Exception:  # noqa: BLE001
+        return Dialect(STRFTIME)
+    return Dialect()
 
 
 def sqlite_tally(store: SQLiteStore, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]] | None:
     """The rows from SQLiteStore's connection, read under its lock in one read
     transaction (both statements see the same commits); None without ``log2``."""
     recorder = store.recorder
-    cohort_sql, cohort_params = cohort_statement(plan, DIALECTS["sqlite"])
-    backlog_sql, backlog_params = backlog_statement(plan, DIALECTS["sqlite"])
 
     def read(_records: object) -> tuple[list[CohortRow], list[BacklogRow]] | None:
         conn: sqlite3.Connection = recorder._conn
-        if not has_math(conn.execute):
+        dialect = sqlite_dialect(conn.execute)
+        if dialect is None:
             return None
+        cohort_sql, cohort_params = cohort_statement(plan, dialect)
+        backlog_sql, backlog_params = backlog_statement(plan, dialect)
         began = not conn.in_transaction
         if began:
             conn.execute("BEGIN")
@@ -274,24 +286,24 @@ def sqlite_tally(store: SQLiteStore, plan: Plan) -> tuple[list[CohortRow], list[
 def sqlalchemy_tally(
     store: SQLAlchemyStore, plan: Plan
 ) -> tuple[list[CohortRow], list[BacklogRow]] | None:
-    """The rows from SQLAlchemyStore's engine, both statements in one transaction
-    (REPEATABLE READ where the database has it, so they see the same commits); None on an
-    SQLite build without ``log2``."""
+    """The rows from SQLAlchemyStore's engine, both statements on one connection (in one
+    REPEATABLE READ transaction on PostgreSQL and MariaDB, so they see the same commits);
+    None on an SQLite build without ``log2``. (The store refuses databases other than
+    those of :data:`DIALECTS`.)"""
     import sqlalchemy as sa
 
-    dialect = DIALECTS.get(store.dialect)
-    if dialect is None:  # pragma: no cover - the store refuses other databases
-        return None
-    cohort_sql, cohort_params = cohort_statement(plan, dialect)
-    backlog_sql, backlog_params = backlog_statement(plan, dialect)
     try:
         with store.engine.connect() as conn:
-            if dialect.name == "sqlite":
-                if not has_math(lambda sql: conn.execute(sa.text(sql))):
-                    return None
+            found = DIALECTS.get(store.dialect)
+            if store.dialect == "sqlite":
+                found = sqlite_dialect(lambda sql: conn.execute(sa.text(sql)))
                 conn.rollback()
             else:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            if found is None:
+                return None
+            cohort_sql, cohort_params = cohort_statement(plan, found)
+            backlog_sql, backlog_params = backlog_statement(plan, found)
             cohort = conn.execute(sa.text(cohort_sql), cohort_params).all()
             backlog = conn.execute(sa.text(backlog_sql), backlog_params).all()
             conn.rollback()
