@@ -28,9 +28,9 @@ from aftersales import (
     Store,
 )
 from aftersales.insights import _ticket_memory, _ticket_sql
+from aftersales.insights import metrics as metrics_module
 from aftersales.insights.history import generate_history
 from aftersales.insights.metrics import (
-    AGEING_BUCKETS,
     DurationStats,
     ReportQuery,
     TicketReport,
@@ -392,6 +392,20 @@ def test_a_store_read_page_by_page_counts_every_page(
     assert ticket_metrics(public, query) == ticket_metrics(reference, query)
 
 
+def test_only_a_store_without_a_faster_path_is_read_ticket_by_ticket(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(store: Store, plan: object) -> None:
+        raise AssertionError("read ticket by ticket")
+
+    monkeypatch.setattr(metrics_module, "store_tally", refuse)
+    if type(any_store) is RecordStore:
+        with pytest.raises(AssertionError, match="ticket by ticket"):
+            ticket_metrics(any_store, week())
+    else:  # SQL in the database, or MemoryStore's own objects
+        assert only_row(ticket_metrics(any_store, week())).current.created == 10
+
+
 def test_sqlite_without_math_functions_counts_in_python(
     any_store: Store, reference: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -513,13 +527,3 @@ def test_durations_fall_in_log_spaced_buckets() -> None:
         low, high = _ticket_memory.bucket_floor(k), _ticket_memory.bucket_floor(k + 1)
         assert high - low <= max(1, 0.19 * (low + 1)) + 1
         assert low == high or bucket(low * 1_000_000) == k == bucket((high - 1) * 1_000_000)
-
-
-def test_the_ageing_bucket_names() -> None:
-    assert AGEING_BUCKETS == (
-        "under 1 day",
-        "1-3 days",
-        "3-7 days",
-        "7-30 days",
-        "30 days or more",
-    )
