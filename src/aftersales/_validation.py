@@ -114,12 +114,16 @@ def acting(method: Callable[P, R]) -> Callable[P, R]:
     (None for an id, unless the call runs inside one by the principal of that id), and
     reset when it returns or raises: roles never outlive the call that brought them."""
 
+    current_principal = ACTING.get
+
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         actor = kwargs.get("actor")
-        if actor is None or isinstance(actor, str):
-            current = ACTING.get()
-            given = current if current is not None and current.id == actor else None
+        if actor is None or type(actor) is str:
+            current = current_principal()
+            if current is None:
+                return method(*args, **kwargs)  # the common case: nothing to set or reset
+            given = current if current.id == actor else None
         else:
             given = actor
         token = ACTING.set(given)
