@@ -1,5 +1,27 @@
-"""Insights: what the service's history says (risk early warning so far)."""
+"""Insights: what the service's history says. Key figures computed where the data is
+(:func:`ticket_metrics`), risk early warning (:func:`detect`, :func:`detect_many`), and a
+generator of realistic histories to try them on (:func:`generate_history`)."""
 
+from aftersales.insights.history import (
+    DEFAULT_CATALOGUE,
+    DEFAULT_TEAMS,
+    CatalogueItem,
+    HistorySummary,
+    RateShift,
+    generate_history,
+)
+from aftersales.insights.metrics import (
+    AGEING_BUCKETS,
+    Backlog,
+    DurationStats,
+    GroupBy,
+    ReportQuery,
+    TicketChange,
+    TicketMetrics,
+    TicketReport,
+    TicketReportRow,
+    ticket_metrics,
+)
 from aftersales.insights.risk import (
     Alert,
     AlertState,
@@ -14,58 +36,30 @@ from aftersales.insights.risk import (
 )
 
 __all__ = [
+    "AGEING_BUCKETS",
+    "DEFAULT_CATALOGUE",
+    "DEFAULT_TEAMS",
     "Alert",
     "AlertState",
+    "Backlog",
+    "CatalogueItem",
+    "DurationStats",
+    "GroupBy",
+    "HistorySummary",
+    "RateShift",
+    "ReportQuery",
     "RiskRule",
     "Series",
     "SeriesState",
     "Severity",
-    "binomial_upper_tail",
-    "detect",
-    "detect_many",
-    "poisson_upper_tail",
-]
-
-from aftersales.insights.history import (
-    DEFAULT_CATALOGUE,
-    DEFAULT_TEAMS,
-    CatalogueItem,
-    HistorySummary,
-    RateShift,
-    generate_history,
-)
-
-__all__ += [
-    "DEFAULT_CATALOGUE",
-    "DEFAULT_TEAMS",
-    "CatalogueItem",
-    "HistorySummary",
-    "RateShift",
-    "generate_history",
-]
-
-from aftersales.insights.metrics import (  # noqa: E402 - appended after the other parts
-    AGEING_BUCKETS,
-    Backlog,
-    DurationStats,
-    GroupBy,
-    ReportQuery,
-    TicketChange,
-    TicketMetrics,
-    TicketReport,
-    TicketReportRow,
-    ticket_metrics,
-)
-
-__all__ += [
-    "AGEING_BUCKETS",
-    "Backlog",
-    "DurationStats",
-    "GroupBy",
-    "ReportQuery",
     "TicketChange",
     "TicketMetrics",
     "TicketReport",
     "TicketReportRow",
+    "binomial_upper_tail",
+    "detect",
+    "detect_many",
+    "generate_history",
+    "poisson_upper_tail",
     "ticket_metrics",
 ]
