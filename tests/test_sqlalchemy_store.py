@@ -47,26 +47,13 @@ def server_url(name: str) -> str:
     return url
 
 
-ADDED_IN_7 = (
-    *(
-        ("tickets", column)
-        for column in (
-            "category",
-            "priority",
-            "first_response_at",
-            "resolved_at",
-            "closed_at",
-            "reopen_count",
-        )
-    ),
-    *(("events", column) for column in ("kind", "to_state", "actor")),
-)
-"""The report columns schema 7 added: a database of an earlier version lacks them."""
-
-
 def drop_columns_added_in_7(conn: sqlalchemy.Connection) -> None:
-    for table, column in ADDED_IN_7:
-        conn.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    """Make a database of schema 7 look like one of schema 6 (they lack these)."""
+    from aftersales.storage._schema import FILLED
+
+    for table, columns in FILLED.items():
+        for column in columns:
+            conn.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
 
 
 def drop_tables(url: str) -> None:

@@ -529,18 +529,9 @@ def test_a_version_6_database_fills_the_report_columns_from_each_rows_json(
         desk.fire(ticket.id, "start")
         desk.fire(ticket.id, "resolve", payload={"resolution": "replaced"})
     connection = sqlite3.connect(path, isolation_level=None)
-    added_in_7 = {
-        "tickets": (
-            "category",
-            "priority",
-            "first_response_at",
-            "resolved_at",
-            "closed_at",
-            "reopen_count",
-        ),
-        "events": ("kind", "to_state", "actor"),
-    }
-    for table, columns in added_in_7.items():
+    from aftersales.storage._schema import FILLED
+
+    for table, columns in FILLED.items():
         for column in columns:
             connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     connection.execute("PRAGMA user_version=6")

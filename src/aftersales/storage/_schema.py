@@ -338,6 +338,19 @@ Step = (
 )
 """One step of a migration; each backend carries out each kind with its own statements."""
 
+FILLED: dict[str, tuple[str, ...]] = {
+    "tickets": (
+        "category",
+        "priority",
+        "first_response_at",
+        "resolved_at",
+        "closed_at",
+        "reopen_count",
+    ),
+    "events": ("kind", "to_state", "actor"),
+}
+"""The report columns schema 7 added, per table, which :class:`FillFromData` fills."""
+
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     2: (AddColumn("tickets", "sla_due_at"), CreateIndex("tickets_sla_due"), CreateTable("state")),
     3: (CreateTable("cases"),),
@@ -358,20 +371,8 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
     ),
     6: (CreateTable("security_log"), CreateIndex("security_log_at")),
     7: (
-        *(
-            AddColumn("tickets", column)
-            for column in (
-                "category",
-                "priority",
-                "first_response_at",
-                "resolved_at",
-                "closed_at",
-                "reopen_count",
-            )
-        ),
-        *(AddColumn("events", column) for column in ("kind", "to_state", "actor")),
-        FillFromData("tickets"),
-        FillFromData("events"),
+        *(AddColumn(table, column) for table, columns in FILLED.items() for column in columns),
+        *(FillFromData(table) for table in FILLED),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
@@ -392,20 +393,6 @@ def added_later(version: int) -> tuple[set[tuple[str, str]], set[str]]:
             elif isinstance(step, CreateIndex):
                 indexes.add(step.index)
     return columns, indexes
-
-
-FILLED = {
-    "tickets": (
-        "category",
-        "priority",
-        "first_response_at",
-        "resolved_at",
-        "closed_at",
-        "reopen_count",
-    ),
-    "events": ("kind", "to_state", "actor"),
-}
-"""The columns :class:`FillFromData` fills, per table."""
 
 
 def filled_values(table: str, data: str) -> tuple[Any, ...]:
