@@ -10,7 +10,6 @@ PostgreSQL and MariaDB come from AFTERSALES_TEST_POSTGRES_URL and AFTERSALES_TES
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from aftersales import (
 )
 from aftersales.models import Event, Ticket
 from aftersales.privacy.audit import DEFAULT_AUDIT_KEY, AuditFinding, Chain
+from test_sqlalchemy_store import server_url
 
 sqlalchemy = pytest.importorskip(
     "sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"'
@@ -49,30 +49,6 @@ GOODWILL_LINE = {
     "unit_price": {"amount": "100.00", "currency": "CNY"},
 }
 """An order line refunded without a return."""
-
-SERVERS = {
-    "postgresql": (
-        "AFTERSALES_TEST_POSTGRES_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    ),
-    "mariadb": ("AFTERSALES_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
-
-
-def _server_url(name: str) -> str:
-    variable, default = SERVERS[name]
-    url = os.environ.get(variable, default)
-    try:
-        engine = sqlalchemy.create_engine(url)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        message = f"no {name} server at {url} ({type(error).__name__}); set {variable}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return url
 
 
 @dataclass
@@ -122,7 +98,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
         made = Database("sqlite", f"sqlite:///{path}", open_sqlite)
     else:
-        url = _server_url(request.param)
+        url = server_url(request.param)
         engine = sqlalchemy.create_engine(url)
         metadata.drop_all(engine)
         engine.dispose()

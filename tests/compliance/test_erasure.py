@@ -38,43 +38,15 @@ from aftersales import (
     Store,
 )
 from aftersales.cases import fold_case
+from test_sqlalchemy_store import server_url
 
 MONDAY_9AM = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
-
-SERVERS = {
-    "postgresql": (
-        "AFTERSALES_TEST_POSTGRES_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-        "pg_dump",
-    ),
-    "mariadb": (
-        "AFTERSALES_TEST_MYSQL_URL",
-        "mysql+pymysql://root@127.0.0.1:3306/test",
-        "mariadb-dump",
-    ),
-}
 
 
 def _unavailable(message: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
-
-
-def _server_url(name: str) -> str:
-    sqlalchemy = pytest.importorskip(
-        "sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"'
-    )
-    variable, default, _ = SERVERS[name]
-    url = os.environ.get(variable, default)
-    try:
-        engine = sqlalchemy.create_engine(url)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        _unavailable(f"no {name} server at {url} ({type(error).__name__}); set {variable}")
-    return url
 
 
 def _dump_tool(name: str) -> str:
@@ -199,7 +171,7 @@ def _backend(name: str, tmp_path: Path) -> Iterator[Backend]:
 
         made = Backend(name, lambda: SQLiteStore(path), sqlite_dump, lambda: SQLiteStore(path))
     else:
-        url = _server_url(name)
+        url = server_url(name)
         _dump_tool(name)
 
         def server_dump(desk: Desk) -> bytes:
