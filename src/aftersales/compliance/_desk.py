@@ -165,15 +165,7 @@ class ComplianceFace:
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)
         self._authorize(actor, "customer", "export", customer_id)
-        eraser = self._eraser
-        try:
-            customer: Customer | None = self.store.get_customer(customer_id)
-        except CustomerNotFound:
-            customer = None
-        tickets = eraser.tickets_of(customer_id)
-        cases = eraser.cases_of(customer_id, tickets)
-        if customer is None and not tickets and not cases:
-            raise CustomerNotFound(customer_id)
+        customer, tickets, cases = self._holdings(customer_id)
         store = self.store
         export = {
             "customer": None if customer is None else customer.model_dump(mode="json"),
@@ -202,6 +194,19 @@ class ComplianceFace:
         )
         return export
 
+    def _holdings(self, customer_id: str) -> tuple[Customer | None, list[Ticket], list[Case]]:
+        """The customer record (None if only its tickets exist), its tickets and cases;
+        CustomerNotFound when there is none of them."""
+        try:
+            customer: Customer | None = self.store.get_customer(customer_id)
+        except CustomerNotFound:
+            customer = None
+        tickets = self._eraser.tickets_of(customer_id)
+        cases = self._eraser.cases_of(customer_id, tickets)
+        if customer is None and not tickets and not cases:
+            raise CustomerNotFound(customer_id)
+        return customer, tickets, cases
+
     @acting
     def erase_customer(self, customer_id: str, *, actor: Actor = "system") -> ErasureReport:
         """Make every personal value of a customer unreadable wherever it is stored (see
@@ -215,14 +220,7 @@ class ComplianceFace:
         self._authorize(actor, "customer", "erase", customer_id)
         eraser = self._eraser
         for attempt in range(_ATTEMPTS):
-            try:
-                customer: Customer | None = self.store.get_customer(customer_id)
-            except CustomerNotFound:
-                customer = None
-            tickets = eraser.tickets_of(customer_id)
-            cases = eraser.cases_of(customer_id, tickets)
-            if customer is None and not tickets and not cases:
-                raise CustomerNotFound(customer_id)
+            customer, tickets, cases = self._holdings(customer_id)
             erased_customer = None if customer is None else eraser.customer(customer)
             if erased_customer is customer:
                 erased_customer = None  # nothing personal left on it
