@@ -212,8 +212,10 @@ class ComplianceFace:
         """Make every personal value of a customer unreadable wherever it is stored (see
         :mod:`aftersales.compliance.erasure`): the customer record and contact points, its
         tickets, cases, messages, their events and outbox rows, in one transaction.
-        Tickets and cases keep their ids, states, times and versions; their hash chains
-        still verify. Recorded in the security log. With permissions, ``actor`` needs a
+        Tickets and cases keep their ids, states and times; each one rewritten gets a
+        ``personal_data_erased`` event (its version moves on, so no copy read before can
+        write the data back) and its hash chain still verifies. Recorded in the security
+        log. With permissions, ``actor`` needs a
         grant of ``erase`` on ``customer``."""
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)
