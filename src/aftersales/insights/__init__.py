@@ -22,6 +22,7 @@ from aftersales.insights.metrics import (
     TicketReportRow,
     ticket_metrics,
 )
+from aftersales.insights.report import Report, ReportTable, build_report
 from aftersales.insights.risk import (
     Alert,
     AlertState,
@@ -47,7 +48,9 @@ __all__ = [
     "GroupBy",
     "HistorySummary",
     "RateShift",
+    "Report",
     "ReportQuery",
+    "ReportTable",
     "RiskRule",
     "Series",
     "SeriesState",
@@ -57,6 +60,7 @@ __all__ = [
     "TicketReport",
     "TicketReportRow",
     "binomial_upper_tail",
+    "build_report",
     "detect",
     "detect_many",
     "generate_history",
