@@ -2,6 +2,15 @@
 (:func:`ticket_metrics`), risk early warning (:func:`detect`, :func:`detect_many`), and a
 generator of realistic histories to try them on (:func:`generate_history`)."""
 
+from aftersales.insights.bottlenecks import (
+    Bottleneck,
+    DwellQuery,
+    DwellReport,
+    StateDwell,
+    TransitionWait,
+    bottlenecks,
+    dwell_times,
+)
 from aftersales.insights.history import (
     DEFAULT_CATALOGUE,
     DEFAULT_TEAMS,
@@ -43,8 +52,11 @@ __all__ = [
     "Alert",
     "AlertState",
     "Backlog",
+    "Bottleneck",
     "CatalogueItem",
     "DurationStats",
+    "DwellQuery",
+    "DwellReport",
     "GroupBy",
     "HistorySummary",
     "RateShift",
@@ -55,14 +67,18 @@ __all__ = [
     "Series",
     "SeriesState",
     "Severity",
+    "StateDwell",
     "TicketChange",
     "TicketMetrics",
     "TicketReport",
     "TicketReportRow",
+    "TransitionWait",
     "binomial_upper_tail",
+    "bottlenecks",
     "build_report",
     "detect",
     "detect_many",
+    "dwell_times",
     "generate_history",
     "poisson_upper_tail",
     "ticket_metrics",
