@@ -16,24 +16,53 @@ with a JSON Schema (:func:`permission_schema`). It says:
 :meth:`PermissionSet.check` raises :class:`~aftersales.PermissionDenied` naming the
 principal, the action, the rule that refused it (``grants``, ``conditions[0]``,
 ``four_eyes[1]``, ``rows[0]``) and a reason for people. It is pure: no store, no desk.
+
+This module owns the set (validating, compiling and checking it), the action checked
+and the refusal; the rules' data models live in ``_rules`` and their compiled plans,
+with the reading of subjects they need, in ``_plans``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import attrs
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 from typing_extensions import Self
 
 from aftersales._validation import invalid_input
 from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
+from aftersales.security._plans import (
+    Bar,
+    Pair,
+    Plan,
+    Row,
+    expected_value,
+    holds,
+    matches,
+    resolve,
+    row_refusing,
+)
+from aftersales.security._rules import (
+    ANY,
+    Condition,
+    DefaultPrincipal,
+    FourEyes,
+    FrozenData,
+    Grant,
+    RoleName,
+    RoleSpec,
+    RowRule,
+    role_closure,
+    role_cycles,
+    shipped_roles,
+    value_problem,
+)
 from aftersales.security.principals import Directory, Principal, Role
 
 __all__ = [
@@ -52,112 +81,8 @@ __all__ = [
     "permission_schema",
 ]
 
-ANY = "*"
-"""In ``kinds`` or ``triggers``: every kind, every trigger."""
-
 _SUBJECT = "permissions"
 _CACHE_LIMIT = 4096
-
-Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-RoleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
-FieldPath = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=256,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
-        description="A dotted path into the subject: attributes of models, keys of mappings.",
-    ),
-]
-Scalar = None | bool | int | Annotated[float, Field(allow_inf_nan=False)] | str
-Operator = Literal["gt", "ge", "lt", "le", "eq", "ne", "in", "is_null", "not_null"]
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RoleSpec(_Data):
-    """One declared role: what it includes (it may do all they may) and a description."""
-
-    includes: tuple[RoleName, ...] = ()
-    description: str = ""
-
-
-class DefaultPrincipal(_Data):
-    """The roles and teams of an actor that no directory knows (``"system"`` in a script)."""
-
-    roles: tuple[RoleName, ...] = Field(min_length=1)
-    teams: tuple[Name, ...] = ()
-
-
-class Grant(_Data):
-    """``roles`` may fire ``triggers`` on subjects of ``kinds`` (``"*"``: any)."""
-
-    roles: tuple[RoleName, ...] = Field(min_length=1)
-    kinds: tuple[Name, ...] = Field(min_length=1)
-    triggers: tuple[Name, ...] = Field(min_length=1)
-    description: str = ""
-
-
-class Condition(_Data):
-    """On ``kinds`` and ``triggers``, when ``field`` of the subject after the change (or of
-    the payload, with ``source`` ``"payload"``) compares with ``op`` to ``value``, the
-    principal needs one of ``require_roles``.
-
-    A path that does not resolve reads as null. ``gt``/``ge``/``lt``/``le`` on a null
-    field do not hold; a comparison between values that cannot be ordered (text against a
-    number) holds, so a condition fails closed.
-    """
-
-    kinds: tuple[Name, ...] = Field(min_length=1)
-    triggers: tuple[Name, ...] = Field(min_length=1)
-    field: FieldPath
-    op: Operator
-    value: Scalar | tuple[Scalar, ...] = None
-    source: Literal["subject", "payload"] = "subject"
-    require_roles: tuple[RoleName, ...] = Field(min_length=1)
-    reason: str = Field(default="", max_length=500)
-
-
-class FourEyes(_Data):
-    """On ``kinds`` and ``triggers``, the actor must not be an actor of an earlier event of
-    the same subject with one of the ``differs_from`` triggers. Principals holding one of
-    ``exempt_roles`` (the system's own scheduled work) are not bound."""
-
-    kinds: tuple[Name, ...] = Field(min_length=1)
-    triggers: tuple[Name, ...] = Field(min_length=1)
-    differs_from: tuple[Name, ...] = Field(min_length=1)
-    exempt_roles: tuple[RoleName, ...] = ()
-    reason: str = Field(default="", max_length=500)
-
-
-class RowRule(_Data):
-    """A principal holding one of ``roles`` (and none of ``except_roles``) acts on, and
-    sees, only subjects of ``kinds`` whose ``field`` matches its ``principal_field``:
-    equals its ``customer_id`` or ``id``, or is one of its ``teams``. A subject whose
-    field is null is allowed when ``missing`` is ``"allow"``."""
-
-    roles: tuple[RoleName, ...] = Field(min_length=1)
-    except_roles: tuple[RoleName, ...] = ()
-    kinds: tuple[Name, ...] = (ANY,)
-    field: FieldPath
-    principal_field: Literal["customer_id", "teams", "id"]
-    missing: Literal["allow", "deny"] = "deny"
-    reason: str = Field(default="", max_length=500)
-
-
-def _shipped_roles() -> dict[str, RoleSpec]:
-    return {
-        "system": RoleSpec(includes=("director",), description="scheduled work and scripts"),
-        "director": RoleSpec(includes=("supervisor",)),
-        "supervisor": RoleSpec(includes=("senior_agent",)),
-        "senior_agent": RoleSpec(includes=("agent",)),
-        "agent": RoleSpec(),
-        "technician": RoleSpec(),
-        "customer": RoleSpec(),
-        "bot": RoleSpec(),
-    }
 
 
 @attrs.frozen
@@ -218,126 +143,6 @@ def _describe(trigger: str, kind: str, subject_id: str) -> str:
     return f"fire {trigger} on {kind} {subject_id}"
 
 
-_CLASS_HAS: dict[tuple[type, str], bool] = {}
-
-
-def _class_has(cls: type, name: str) -> bool:
-    """Whether ``cls`` has attribute ``name`` (a property, say); remembered, as asking a
-    pydantic model class for a name it lacks is slow. Bounded: names come from permission
-    sets, classes from the subjects checked."""
-    known = _CLASS_HAS.get((cls, name))
-    if known is None:
-        known = _CLASS_HAS[(cls, name)] = hasattr(cls, name)
-    return known
-
-
-def _resolve(root: object, path: tuple[str, ...]) -> Any:
-    value = root
-    for part in path:
-        if value is None:
-            return None
-        # A model's fields sit in its __dict__ and its properties on its class: reading
-        # them there spares, for a field the model lacks (a case has no team), pydantic's
-        # __getattr__, which costs microseconds to say so.
-        fields = getattr(value, "__dict__", None)
-        if fields is not None and part in fields:
-            value = fields[part]  # a model's field (or a plain object's attribute)
-        elif isinstance(value, BaseModel):
-            if _class_has(type(value), part):
-                value = getattr(value, part)
-            else:
-                extra = value.__pydantic_extra__
-                value = None if extra is None else extra.get(part)
-        elif isinstance(value, Mapping):
-            value = value.get(part)
-        else:
-            value = getattr(value, part, None)
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-def _comparable(value: Any) -> Any:
-    # Numbers from JSON become Decimals so they compare exactly with money amounts.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Decimal(str(value))
-    return value
-
-
-def _holds(op: str, actual: Any, expected: Any) -> bool:
-    """Whether ``actual op expected`` holds; True when the values cannot be ordered."""
-    if op == "is_null":
-        return actual is None
-    if op == "not_null":
-        return actual is not None
-    if isinstance(actual, float):
-        actual = Decimal(str(actual))
-    if op == "eq":
-        return bool(actual == expected)
-    if op == "ne":
-        return bool(actual != expected)
-    if op == "in":
-        try:
-            return actual in expected
-        except TypeError:  # an unhashable value (a list) is none of the listed values
-            return False
-    if actual is None:
-        return False
-    try:
-        if op == "gt":
-            return bool(actual > expected)
-        if op == "ge":
-            return bool(actual >= expected)
-        if op == "lt":
-            return bool(actual < expected)
-        return bool(actual <= expected)
-    except (TypeError, ArithmeticError):  # ArithmeticError: a Decimal NaN
-        return True
-
-
-@attrs.frozen
-class _Bar:
-    """A condition, compiled: index, path, operator, comparable value, qualifying roles."""
-
-    index: int
-    path: tuple[str, ...]
-    op: str
-    value: Any
-    from_payload: bool
-    qualified: frozenset[str]
-    reason: str
-
-
-@attrs.frozen
-class _Pair:
-    index: int
-    differs_from: frozenset[str]
-    exempt: frozenset[str]
-    reason: str
-
-
-@attrs.frozen
-class _Row:
-    index: int
-    bound: frozenset[str]
-    exempt: frozenset[str]
-    path: tuple[str, ...]
-    principal_field: str
-    allow_missing: bool
-    reason: str
-
-
-@attrs.frozen
-class _Plan:
-    """What a check of one (kind, trigger) does: the roles that may fire it (inclusion
-    expanded) and the rules that apply beyond the grant."""
-
-    allowed: frozenset[str]
-    bars: tuple[_Bar, ...]
-    pairs: tuple[_Pair, ...]
-    rows: tuple[_Row, ...]
-
-
 class _Problems(Exception):
     """Cross-field problems found after pydantic validation; not a ValueError, so pydantic
     lets it through and :class:`PermissionSet` turns it into InvalidInput."""
@@ -347,7 +152,7 @@ class _Problems(Exception):
         self.problems = problems
 
 
-class PermissionSet(_Data):
+class PermissionSet(FrozenData):
     """Who may do what on a desk: roles, grants, conditions, four-eyes and row rules.
 
     Build with :meth:`model_validate` (a mapping), :meth:`from_json`, :meth:`load` (a
@@ -358,7 +163,7 @@ class PermissionSet(_Data):
 
     name: Annotated[str, Field(min_length=1, max_length=128)] = "permissions"
     version: Annotated[str, Field(min_length=1, max_length=64)] = "1"
-    roles: dict[RoleName, RoleSpec] = Field(default_factory=_shipped_roles)
+    roles: dict[RoleName, RoleSpec] = Field(default_factory=shipped_roles)
     default_principal: DefaultPrincipal = DefaultPrincipal(roles=("system",))
     grants: tuple[Grant, ...] = ()
     conditions: tuple[Condition, ...] = ()
@@ -366,7 +171,7 @@ class PermissionSet(_Data):
     rows: tuple[RowRule, ...] = ()
 
     _holders: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
-    _plans: dict[tuple[str, str], _Plan] = PrivateAttr(default_factory=dict)
+    _plans: dict[tuple[str, str], Plan] = PrivateAttr(default_factory=dict)
     _defaults: dict[str, Principal] = PrivateAttr(default_factory=dict)
 
     # -- construction -------------------------------------------------------------------
@@ -458,7 +263,7 @@ class PermissionSet(_Data):
 
         for role, spec in known.items():
             check(("roles", role, "includes"), spec.includes)
-        problems.extend(_cycles(known))
+        problems.extend(role_cycles(known))
         check(("default_principal", "roles"), self.default_principal.roles)
         if Role.CUSTOMER in self.default_principal.roles:
             # a customer principal needs the customer id, which an unknown actor lacks
@@ -473,7 +278,7 @@ class PermissionSet(_Data):
             check(("grants", index, "roles"), grant.roles)
         for index, condition in enumerate(self.conditions):
             check(("conditions", index, "require_roles"), condition.require_roles)
-            problem = _value_problem(condition)
+            problem = value_problem(condition)
             if problem:
                 problems.append(FieldError(("conditions", index, "value"), problem))
         for index, pair in enumerate(self.four_eyes):
@@ -485,7 +290,7 @@ class PermissionSet(_Data):
 
     def _role_holders(self) -> dict[str, frozenset[str]]:
         """For each role, the roles whose holders may do what it may (itself included)."""
-        expanded = {role: _closure(role, self.roles) for role in self.roles}
+        expanded = {role: role_closure(role, self.roles) for role in self.roles}
         return {
             role: frozenset(holder for holder, reach in expanded.items() if role in reach)
             for role in self.roles
@@ -495,21 +300,21 @@ class PermissionSet(_Data):
         holders: dict[str, frozenset[str]] = self.__pydantic_private__["_holders"]  # type: ignore[index]
         return frozenset().union(*(holders[role] for role in roles))
 
-    def _plan(self, kind: str, trigger: str) -> _Plan:
-        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+    def _plan(self, kind: str, trigger: str) -> Plan:
+        plans: dict[tuple[str, str], Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
         plan = plans.get((kind, trigger))
         if plan is not None:
             return plan
         allowed: set[str] = set()
         for grant in self.grants:
-            if _matches(grant.kinds, kind) and _matches(grant.triggers, trigger):
+            if matches(grant.kinds, kind) and matches(grant.triggers, trigger):
                 allowed |= self._qualified(grant.roles)
         bars = tuple(
-            _Bar(
+            Bar(
                 index,
                 tuple(condition.field.split(".")),
                 condition.op,
-                _expected(condition),
+                expected_value(condition),
                 condition.source == "payload",
                 self._qualified(condition.require_roles),
                 condition.reason
@@ -517,10 +322,10 @@ class PermissionSet(_Data):
                 + " or ".join(condition.require_roles),
             )
             for index, condition in enumerate(self.conditions)
-            if _matches(condition.kinds, kind) and _matches(condition.triggers, trigger)
+            if matches(condition.kinds, kind) and matches(condition.triggers, trigger)
         )
         pairs = tuple(
-            _Pair(
+            Pair(
                 index,
                 frozenset(pair.differs_from),
                 self._qualified(pair.exempt_roles),
@@ -528,16 +333,16 @@ class PermissionSet(_Data):
                 or "the same person may not also fire " + " or ".join(pair.differs_from),
             )
             for index, pair in enumerate(self.four_eyes)
-            if _matches(pair.kinds, kind) and _matches(pair.triggers, trigger)
+            if matches(pair.kinds, kind) and matches(pair.triggers, trigger)
         )
-        plan = _Plan(frozenset(allowed), bars, pairs, self._rows_for(kind))
+        plan = Plan(frozenset(allowed), bars, pairs, self._rows_for(kind))
         if len(plans) < _CACHE_LIMIT:
             plans[(kind, trigger)] = plan
         return plan
 
-    def _rows_for(self, kind: str) -> tuple[_Row, ...]:
+    def _rows_for(self, kind: str) -> tuple[Row, ...]:
         return tuple(
-            _Row(
+            Row(
                 index,
                 self._qualified(row.roles),
                 self._qualified(row.except_roles),
@@ -549,7 +354,7 @@ class PermissionSet(_Data):
                 f"{row.principal_field.replace('_', ' ')}",
             )
             for index, row in enumerate(self.rows)
-            if _matches(row.kinds, kind)
+            if matches(row.kinds, kind)
         )
 
     # -- checking -----------------------------------------------------------------------
@@ -561,7 +366,7 @@ class PermissionSet(_Data):
         (rule ``grants``); then row rules, conditions and four-eyes rules, in that order."""
         # Private attributes through pydantic's __getattr__ cost over a microsecond; the
         # slot that holds them costs nothing.
-        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plans: dict[tuple[str, str], Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
         plan = plans.get((action.subject_kind, action.trigger))
         if plan is None:
             plan = self._plan(action.subject_kind, action.trigger)
@@ -576,7 +381,7 @@ class PermissionSet(_Data):
     def refusal(self, action: Action) -> PermissionRefusal | None:
         """Why ``action`` is refused, or None if it is allowed (:meth:`check` without
         raising)."""
-        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plans: dict[tuple[str, str], Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
         plan = plans.get((action.subject_kind, action.trigger))
         if plan is None:
             plan = self._plan(action.subject_kind, action.trigger)
@@ -598,7 +403,7 @@ class PermissionSet(_Data):
         """:meth:`refusal` for the write path: the common answers (no grant; a grant and
         at most row rules that hold) without building the :class:`Action`, which
         ``make_action`` builds when a rule needs it."""
-        plans: dict[tuple[str, str], _Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
+        plans: dict[tuple[str, str], Plan] = self.__pydantic_private__["_plans"]  # type: ignore[index]
         plan = plans.get((subject_kind, trigger))
         if plan is None:
             plan = self._plan(subject_kind, trigger)
@@ -606,7 +411,7 @@ class PermissionSet(_Data):
             return self._ungranted(make_action())
         if not (plan.rows or plan.bars or plan.pairs):
             return None
-        if not (plan.bars or plan.pairs) and _row_refusing(plan.rows, principal, subject) is None:
+        if not (plan.bars or plan.pairs) and row_refusing(plan.rows, principal, subject) is None:
             return None
         return self._beyond_grant(plan, make_action())
 
@@ -623,11 +428,11 @@ class PermissionSet(_Data):
             f"no grant lets {roles} fire {action.trigger!r} on a {action.subject_kind}",
         )
 
-    def _beyond_grant(self, plan: _Plan, action: Action) -> PermissionRefusal | None:
+    def _beyond_grant(self, plan: Plan, action: Action) -> PermissionRefusal | None:
         principal = action.principal
         roles = principal.roles
         if plan.rows:
-            row = _row_refusing(
+            row = row_refusing(
                 plan.rows, principal, action.before if action.before is not None else action.subject
             )
             if row is not None:
@@ -638,7 +443,7 @@ class PermissionSet(_Data):
             if not roles.isdisjoint(bar.qualified):
                 continue
             source = action.payload if bar.from_payload else action.subject
-            if _holds(bar.op, _resolve(source, bar.path), bar.value):
+            if holds(bar.op, resolve(source, bar.path), bar.value):
                 return PermissionRefusal(
                     principal.id, action.describe(), f"conditions[{bar.index}]", bar.reason
                 )
@@ -663,7 +468,7 @@ class PermissionSet(_Data):
         """Whether the row rules let ``principal`` see ``subject`` (grants do not apply to
         reads: anyone may read what the row rules show them)."""
         rows = self._plan(subject_kind, "").rows
-        return not rows or _row_refusing(rows, principal, subject) is None
+        return not rows or row_refusing(rows, principal, subject) is None
 
     def may_fire(self, principal: Principal, subject_kind: str, trigger: str) -> bool:
         """Whether a grant lets ``principal`` fire ``trigger`` on a ``subject_kind`` at all
@@ -694,84 +499,13 @@ class PermissionSet(_Data):
         """``roles`` with every role they include, transitively (unknown roles kept)."""
         result: set[str] = set()
         for role in roles:
-            result |= _closure(role, self.roles) if role in self.roles else {role}
+            result |= role_closure(role, self.roles) if role in self.roles else {role}
         return frozenset(result)
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """The JSON Schema of a permission set, for editors and validation elsewhere."""
         return cls.model_json_schema()
-
-
-def _matches(names: tuple[str, ...], name: str) -> bool:
-    return ANY in names or name in names
-
-
-def _row_refusing(rows: tuple[_Row, ...], principal: Principal, subject: object) -> _Row | None:
-    roles = principal.roles
-    for row in rows:
-        if roles.isdisjoint(row.bound) or not roles.isdisjoint(row.exempt):
-            continue
-        value = _resolve(subject, row.path)
-        if value is None:
-            if row.allow_missing:
-                continue
-            return row
-        if row.principal_field == "teams":
-            if value not in principal.teams:
-                return row
-        else:
-            own = principal.customer_id if row.principal_field == "customer_id" else principal.id
-            if own is None or value != own:
-                return row
-    return None
-
-
-def _expected(condition: Condition) -> Any:
-    if isinstance(condition.value, tuple):
-        return frozenset(_comparable(item) for item in condition.value)
-    return _comparable(condition.value)
-
-
-def _value_problem(condition: Condition) -> str | None:
-    op, value = condition.op, condition.value
-    if op in ("is_null", "not_null"):
-        return None if value is None else f"{op} takes no value"
-    if op == "in":
-        return None if isinstance(value, tuple) else "'in' takes a list of values"
-    if isinstance(value, tuple):
-        return f"{op} takes one value, not a list"
-    if value is None and op not in ("eq", "ne"):
-        return f"{op} needs a value (use is_null / not_null for null)"
-    return None
-
-
-def _closure(role: str, roles: Mapping[str, RoleSpec]) -> frozenset[str]:
-    seen = {role}
-    stack = [role]
-    while stack:
-        spec = roles.get(stack.pop())
-        for included in spec.includes if spec else ():
-            if included not in seen:
-                seen.add(included)
-                stack.append(included)
-    return frozenset(seen)
-
-
-def _cycles(roles: Mapping[str, RoleSpec]) -> list[FieldError]:
-    problems = []
-    for role, spec in roles.items():
-        for index, included in enumerate(spec.includes):
-            if role in _closure(included, roles):
-                problems.append(
-                    FieldError(
-                        ("roles", role, "includes", index),
-                        f"{role!r} includes {included!r}, which includes {role!r} again: "
-                        "role inclusion must not go round in a cycle",
-                        "role_cycle",
-                    )
-                )
-    return problems
 
 
 def permission_schema() -> dict[str, Any]:
