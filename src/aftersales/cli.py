@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 try:
     import typer
@@ -25,10 +25,13 @@ from aftersales.cases import KINDS
 from aftersales.clock import FrozenClock
 from aftersales.demo import SHOP_TIME, local_time, run_demo
 from aftersales.desk import Desk
-from aftersales.exceptions import AftersalesError
+from aftersales.exceptions import AftersalesError, FieldError, InvalidInput
 from aftersales.policies import PolicySet
-from aftersales.storage import SQLiteStore
+from aftersales.storage import SQLiteStore, Store
 from aftersales.workflows import SHIPPED, to_mermaid
+
+if TYPE_CHECKING:
+    from aftersales.insights import Report
 
 __all__ = ["main"]
 
@@ -49,6 +52,121 @@ def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"aftersales {__version__}")
         raise typer.Exit()
+
+
+def _report_instant(text: str, option: str, *, end: bool) -> datetime:
+    """A day (``end``: the day after it, so the day is included) or an instant, in UTC
+    unless it names its offset."""
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return day + timedelta(days=1) if end else day
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            "report", [FieldError((option,), f"{text!r} is not YYYY-MM-DD or ISO 8601")]
+        ) from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
+
+
+def _report_period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """The period the report's options name: default the 30 days up to today (UTC)."""
+    if end is None:
+        stop = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    else:
+        stop = _report_instant(end, "--to", end=True)
+    first = (
+        stop - timedelta(days=30) if start is None else _report_instant(start, "--from", end=False)
+    )
+    return first, stop
+
+
+def _open_store(url: str) -> Store:
+    """The store at ``url``: a SQLite file (a path or ``sqlite:///path``, which must
+    exist) or any other SQLAlchemy URL."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    if "://" not in path:
+        if not Path(path).is_file():
+            raise InvalidInput("report", [FieldError(("--db",), f"no SQLite file {path}")])
+        return SQLiteStore(path)
+    try:
+        from aftersales.storage.sqlalchemy import SQLAlchemyStore
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise InvalidInput(
+            "report", [FieldError(("--db",), 'needs the sql extra: pip install "aftersales[sql]"')]
+        ) from None
+    return SQLAlchemyStore(url)
+
+
+def _print_report(console: Console, report: Report) -> None:
+    """The report as Rich tables: key figures, change, backlog ageing, trend."""
+    tables = report.tables
+    compared = report.query.compare_previous
+    shown_columns = {
+        "tickets": (
+            "group",
+            *(("period",) if compared else ()),
+            "created",
+            "resolved",
+            "reopen_rate",
+            "first_contact_resolution_rate",
+            "first_response_median_seconds",
+            "resolution_median_seconds",
+            "resolution_p90_seconds",
+            "backlog_open",
+        ),
+        "change": (
+            "group",
+            "created",
+            "resolved",
+            "reopen_rate",
+            "first_contact_resolution_rate",
+            "resolution_median_seconds",
+            "backlog",
+        ),
+        "ageing": (
+            "group",
+            "open",
+            "under_1_day",
+            "1_3_days",
+            "3_7_days",
+            "7_30_days",
+            "30_days_or_more",
+        ),
+        "trend": ("slice_from", "created", "resolved", "resolution_median_seconds", "backlog_open"),
+    }
+    as_of = report.tickets.total.current.backlog.as_of
+    titles = {
+        "tickets": "Tickets (times in hours)",
+        "change": "Change from the previous period",
+        "ageing": f"Backlog by age at {as_of:%Y-%m-%d %H:%M} UTC",
+        "trend": "Trend (tickets created per slice; backlog at its end)",
+    }
+    for name, columns in shown_columns.items():
+        if name not in tables:
+            continue
+        table = tables[name]
+        positions = [table.columns.index(column) for column in columns]
+        shown = Table(title=titles[name])
+        for column in columns:
+            left = column in ("group", "period", "slice_from")
+            short = column.removesuffix("_seconds").replace("first_contact_resolution", "FCR")
+            shown.add_column(short.replace("_", " "), justify="left" if left else "right")
+        for row in table.rows:
+            shown.add_row(*(_report_cell(table.columns[p], row[p]) for p in positions))
+        console.print(shown)
+
+
+def _report_cell(column: str, value: str | int | float | None) -> str:
+    if value is None:
+        return "-"
+    if column == "slice_from" and isinstance(value, str):
+        return value[:16].replace("T", " ")
+    if isinstance(value, float) and column.endswith("_seconds"):
+        return f"{value / 3600:.1f}"
+    if isinstance(value, float) and column.endswith("_rate"):
+        return f"{value:.1%}"
+    return str(value)
 
 
 def _build_app() -> typer.Typer:
@@ -176,6 +294,93 @@ def _build_app() -> typer.Typer:
     def policy_schema() -> None:
         """Print the JSON Schema of a policy set, for editors and validators."""
         typer.echo(json.dumps(PolicySet.json_schema(), indent=2, ensure_ascii=False))
+
+    @app.command()
+    def report(
+        db: Annotated[
+            str,
+            typer.Option(
+                help="The store: a SQLite file (a path or sqlite:///path), or a "
+                "postgresql:// or mysql+pymysql:// URL (the sql extra).",
+                metavar="URL",
+            ),
+        ],
+        period_from: Annotated[
+            str | None,
+            typer.Option(
+                "--from",
+                help="First day (YYYY-MM-DD) or instant (ISO 8601; UTC unless it says). "
+                "Default: 30 days before --to.",
+                metavar="DATE",
+            ),
+        ] = None,
+        period_to: Annotated[
+            str | None,
+            typer.Option(
+                "--to",
+                help="Last day, included (YYYY-MM-DD), or the instant the period ends "
+                "before (ISO 8601). Default: today, UTC.",
+                metavar="DATE",
+            ),
+        ] = None,
+        group_by: Annotated[
+            str,
+            typer.Option(help="none, channel, category, priority or team.", metavar="X"),
+        ] = "none",
+        compare: Annotated[
+            bool, typer.Option("--compare", help="Also report the previous period.")
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the report as JSON instead of tables.")
+        ] = False,
+        csv_dir: Annotated[
+            Path | None,
+            typer.Option("--csv", help="Write one CSV file per table into DIR.", metavar="DIR"),
+        ] = None,
+        html_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--html",
+                help="Write a self-contained HTML page with charts (the reports extra).",
+                metavar="FILE",
+            ),
+        ] = None,
+    ) -> None:
+        """Report the ticket KPIs of a period: tables by default, or JSON, CSV, HTML.
+
+        Counted in the database (see aftersales.insights.build_report). Tickets created
+        in the period count; the backlog is measured at its end.
+        """
+        from aftersales.insights import ReportQuery, build_report
+
+        if sum((as_json, csv_dir is not None, html_file is not None)) > 1:
+            _error("give at most one of --json, --csv and --html")
+            raise typer.Exit(2)
+        try:
+            start, end = _report_period(period_from, period_to, datetime.now(timezone.utc))
+            query = ReportQuery(
+                created_from=start,
+                created_to=end,
+                group_by=group_by,  # type: ignore[arg-type]  # checked by the query
+                compare_previous=compare,
+            )
+            store = _open_store(db)
+            try:
+                result = build_report(store, query)
+            finally:
+                store.close()
+            if as_json:
+                typer.echo(result.to_json())
+            elif csv_dir is not None:
+                for path in result.to_csv(csv_dir):
+                    typer.echo(str(path))
+            elif html_file is not None:
+                typer.echo(str(result.to_html(html_file)))
+            else:
+                _print_report(Console(), result)
+        except AftersalesError as error:
+            _error(str(error))
+            raise typer.Exit(1) from None
 
     from aftersales.routing._cli import build_classifier_app
 

@@ -77,9 +77,7 @@ def _iso(value: datetime | date) -> str:
     return value.isoformat()
 
 
-def _group_name(row: TicketReportRow, *, total: bool) -> str:
-    if total:
-        return _TOTAL
+def _group_name(row: TicketReportRow) -> str:
     return _NO_GROUP if row.group is None else row.group
 
 
@@ -127,7 +125,7 @@ def _ticket_cells(group: str, period: str, metrics: TicketMetrics) -> tuple[Cell
 
 
 def _rows_with_total(tickets: TicketReport) -> list[tuple[str, TicketReportRow]]:
-    named = [(_group_name(row, total=False), row) for row in tickets.rows]
+    named = [(_group_name(row), row) for row in tickets.rows]
     if tickets.query.group_by != "none":
         named.append((_TOTAL, tickets.total))
     return named
@@ -156,13 +154,21 @@ def _change_table(tickets: TicketReport) -> ReportTable:
     return ReportTable("change", ("group", *fields), rows)
 
 
+AGEING_COLUMNS = ("under_1_day", "1_3_days", "3_7_days", "7_30_days", "30_days_or_more")
+"""The ``ageing`` table's columns for :data:`~aftersales.insights.AGEING_BUCKETS`."""
+
+
 def _ageing_table(tickets: TicketReport) -> ReportTable:
     rows = tuple(
-        (name, _iso(row.current.backlog.as_of), bucket, count)
+        (
+            name,
+            _iso(row.current.backlog.as_of),
+            row.current.backlog.open,
+            *row.current.backlog.ageing,
+        )
         for name, row in _rows_with_total(tickets)
-        for bucket, count in zip(AGEING_BUCKETS, row.current.backlog.ageing, strict=True)
     )
-    return ReportTable("ageing", ("group", "as_of", "age", "open"), rows)
+    return ReportTable("ageing", ("group", "as_of", "open", *AGEING_COLUMNS), rows)
 
 
 def _durations_table(tickets: TicketReport) -> ReportTable:
@@ -496,15 +502,6 @@ def _current(table: ReportTable) -> ReportTable:
     return attrs.evolve(table, rows=tuple(row for row in table.rows if row[period] == "current"))
 
 
-def _ageing_by_group(tickets: TicketReport) -> ReportTable:
-    """The backlog's ageing as a row per group, a column per age bucket."""
-    rows = tuple(
-        (name, row.current.backlog.open, *row.current.backlog.ageing)
-        for name, row in _rows_with_total(tickets)
-    )
-    return ReportTable("ageing", ("group", "open", *AGEING_BUCKETS), rows)
-
-
 def _chart(module: Any, alt: str, draw: Any, height: float = 3.0) -> str:
     figure = module.Figure(figsize=(7.5, height), layout="constrained")
     axes = figure.add_subplot()
@@ -616,7 +613,7 @@ def _render_html(report: Report, title: str) -> str:
         backlog_chart = ""
 
     if query.group_by != "none" and report.tickets.rows:
-        groups = [_group_name(row, total=False) for row in report.tickets.rows]
+        groups = [_group_name(row) for row in report.tickets.rows]
 
         def by_group(axes: Any) -> None:
             axes.barh(groups, [row.current.created for row in report.tickets.rows], color="#4c78a8")
@@ -639,7 +636,7 @@ def _render_html(report: Report, title: str) -> str:
             "Backlog and ageing",
             backlog_chart,
             _chart(plot, "Backlog by age", ageing),
-            _html_table(_ageing_by_group(report.tickets)),
+            _html_table(tables["ageing"], ("group", "open", *AGEING_COLUMNS)),
         )
     )
 

@@ -1,0 +1,401 @@
+"""The report of issue 20: what build_report gathers, its JSON, CSV, Parquet and HTML
+exports, and the ``aftersales report`` command, on SQLite files written by the history
+generator."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aftersales import Desk, FrozenClock, InvalidInput
+from aftersales.cli import _build_app
+from aftersales.insights import (
+    Alert,
+    HistorySummary,
+    RateShift,
+    ReportQuery,
+    RiskRule,
+    Series,
+    Severity,
+    build_report,
+    detect_many,
+    generate_history,
+    ticket_metrics,
+)
+from aftersales.storage import MemoryStore, SQLiteStore, Store
+
+START = datetime(2024, 3, 4, tzinfo=timezone.utc)
+DAYS = 56
+END = START + timedelta(days=DAYS)
+SHIFT = RateShift("JACKET-M", "return", from_day=35, factor=5.0)
+
+
+def history(desk: Desk) -> HistorySummary:
+    return generate_history(desk, tickets=400, start=START, days=DAYS, seed=7, shift=SHIFT)
+
+
+def alerts_of(summary: HistorySummary) -> list[Alert]:
+    """The risk alerts on the history's daily case counts per SKU (tickets as exposure)."""
+    series = [
+        Series(sku, kind, START.date(), counts, exposure=summary.daily_tickets_by_sku[sku])
+        for kind, by_sku in summary.daily_cases_by_sku.items()
+        for sku, counts in by_sku.items()
+    ]
+    rule = RiskRule(baseline_windows=21, min_expected=0.5, significance=0.01)
+    return detect_many(series, rule)
+
+
+@pytest.fixture(scope="module")
+def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, HistorySummary]:
+    path = tmp_path_factory.mktemp("report") / "history.db"
+    with Desk(SQLiteStore(path), clock=FrozenClock(START)) as desk:
+        summary = history(desk)
+    return path, summary
+
+
+@pytest.fixture
+def store(sqlite_file: tuple[Path, HistorySummary]) -> Iterator[Store]:
+    opened = SQLiteStore(sqlite_file[0])
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def alerts(sqlite_file: tuple[Path, HistorySummary]) -> list[Alert]:
+    found = alerts_of(sqlite_file[1])
+    assert any(a.key == "JACKET-M" and a.kind == "return" for a in found)  # the shift
+    return found
+
+
+def by_team(**options: object) -> ReportQuery:
+    return ReportQuery(created_from=START, created_to=END, group_by="team", **options)
+
+
+def test_the_report_holds_the_ticket_metrics_and_a_trend_that_adds_up_to_them(
+    store: Store,
+) -> None:
+    query = by_team(compare_previous=True)
+    report = build_report(store, query)
+    assert report.tickets == ticket_metrics(store, query)
+    total = report.tickets.total.current
+    assert total.created == 400
+    # 56 days in 12 slices: 5 days each, the last one 1 day
+    assert len(report.trend) == 12
+    assert report.trend[0].period_from == START
+    assert report.trend[-1].period_to == END
+    assert report.trend[-1].period_from == END - timedelta(days=1)
+    for before, after in zip(report.trend, report.trend[1:], strict=False):
+        assert before.period_to == after.period_from
+    assert sum(point.created for point in report.trend) == total.created
+    assert sum(point.resolved for point in report.trend) == total.resolved
+    # the last slice's backlog is measured at the period's end, like the report's
+    assert report.trend[-1].backlog == total.backlog
+
+
+def test_a_period_shorter_than_the_trend_points_is_cut_into_equal_parts(store: Store) -> None:
+    query = ReportQuery(created_from=START, created_to=START + timedelta(days=2))
+    report = build_report(store, query, trend_points=8)
+    assert [p.period_to - p.period_from for p in report.trend] == [timedelta(hours=6)] * 8
+    assert build_report(store, query, trend_points=0).trend == ()
+
+
+def test_alerts_are_listed_most_severe_first(store: Store, alerts: list[Alert]) -> None:
+    report = build_report(store, by_team(), alerts=reversed(alerts))
+    ranks = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.WARNING: 2}
+    assert sorted(report.alerts, key=lambda a: ranks[a.severity]) == list(report.alerts)
+    assert sorted(report.alerts, key=lambda a: (a.key, a.kind, a.window_end)) == sorted(
+        alerts, key=lambda a: (a.key, a.kind, a.window_end)
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"trend_points": -1}, "trend_points"),
+        ({"trend_points": 61}, "trend_points"),
+        ({"trend_points": True}, "trend_points"),
+        ({"alerts": ["JACKET-M"]}, "alerts"),
+    ],
+)
+def test_bad_report_options_are_refused(
+    store: Store, options: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        build_report(store, by_team(), **options)  # type: ignore[arg-type]
+    assert refused.value.errors[0].location[0] == field
+
+
+def test_json_is_the_same_text_for_the_same_report_and_holds_every_table(
+    store: Store, alerts: list[Alert]
+) -> None:
+    text = build_report(store, by_team(compare_previous=True), alerts=alerts).to_json()
+    assert build_report(store, by_team(compare_previous=True), alerts=alerts).to_json() == text
+    document = json.loads(text)
+    assert document["query"]["group_by"] == "team"
+    assert list(document["tables"]) == sorted(
+        ["tickets", "change", "ageing", "trend", "durations", "alerts"]
+    )
+    total = next(
+        row
+        for row in document["tables"]["tickets"]
+        if row["group"] == "(total)" and row["period"] == "current"
+    )
+    assert total["created"] == 400
+    ageing_total = next(r for r in document["tables"]["ageing"] if r["group"] == "(total)")
+    assert ageing_total["open"] == total["backlog_open"]
+    buckets = ("under_1_day", "1_3_days", "3_7_days", "7_30_days", "30_days_or_more")
+    assert sum(ageing_total[b] for b in buckets) == total["backlog_open"]
+    resolution = [r for r in document["tables"]["durations"] if r["metric"] == "resolution"]
+    assert sum(r["tickets"] for r in resolution) == total["resolved"]
+    assert len(document["tables"]["alerts"]) == len(alerts)
+    assert document["tables"]["alerts"][0]["evidence"].startswith("P(X >= ")
+
+
+def test_a_memory_store_and_a_sqlite_file_give_the_same_report(store: Store) -> None:
+    memory = MemoryStore()
+    history(Desk(memory, clock=FrozenClock(START)))
+    query = by_team(compare_previous=True)
+    assert build_report(memory, query).to_json() == build_report(store, query).to_json()
+
+
+def test_csv_writes_one_file_per_table_that_reads_back(store: Store, tmp_path: Path) -> None:
+    report = build_report(store, by_team(), alerts=())
+    written = report.to_csv(tmp_path / "out")
+    assert [p.name for p in written] == [
+        "tickets.csv",
+        "ageing.csv",
+        "trend.csv",
+        "durations.csv",
+        "alerts.csv",
+    ]
+    with (tmp_path / "out" / "tickets.csv").open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    expected = report.tables["tickets"].records()
+    assert [row["group"] for row in rows] == [row["group"] for row in expected]
+    assert [int(row["created"]) for row in rows] == [row["created"] for row in expected]
+    # None is an empty cell: the group without tickets resolved has no median
+    assert {row["resolution_median_seconds"] for row in rows if row["resolved"] == "0"} <= {""}
+    assert (tmp_path / "out" / "alerts.csv").read_text(encoding="utf-8").startswith("key,kind,")
+
+
+def test_csv_to_an_open_file_writes_the_table_asked_for(store: Store) -> None:
+    report = build_report(store, by_team())
+    buffer = io.StringIO()
+    assert report.to_csv(buffer, table="trend") == []
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].startswith("slice_from,slice_to,created,")
+    assert len(lines) == 1 + len(report.trend)
+    with pytest.raises(InvalidInput, match="no table 'nope'"):
+        report.to_csv(io.StringIO(), table="nope")
+
+
+def test_parquet_writes_one_file_per_table_with_the_same_rows(
+    store: Store, alerts: list[Alert], tmp_path: Path
+) -> None:
+    parquet = pytest.importorskip("pyarrow.parquet")
+    report = build_report(store, by_team(compare_previous=True), alerts=alerts)
+    written = report.to_parquet(tmp_path / "pq")
+    assert [p.stem for p in written] == list(report.tables)
+    for path in written:
+        assert parquet.read_table(path).to_pylist() == report.tables[path.stem].records()
+
+
+def test_parquet_without_pyarrow_names_the_extra(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(InvalidInput, match=r"aftersales\[reports\]"):
+        build_report(store, by_team()).to_parquet(tmp_path / "pq")
+    assert not (tmp_path / "pq").exists()
+
+
+IMAGE = re.compile(r'<img class="chart" alt="([^"]*)" src="data:image/png;base64,([^"]+)">')
+
+
+def charts_of(page: str) -> dict[str, bytes]:
+    return {alt: base64.b64decode(data) for alt, data in IMAGE.findall(page)}
+
+
+def test_the_html_page_is_self_contained_with_a_chart_per_figure(
+    store: Store, alerts: list[Alert], tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    report = build_report(store, by_team(compare_previous=True), alerts=alerts)
+    path = report.to_html(tmp_path / "report.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # nothing is fetched: no script, no external source, stylesheet or link
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page)
+    assert "http://" not in page
+    assert "https://" not in page
+    charts = charts_of(page)
+    assert sorted(charts) == sorted(
+        [
+            "Tickets created and resolved per slice",
+            "Volume by group",
+            "Backlog over the period",
+            "Backlog by age",
+            "Time to first response and resolution",
+            "Median resolution time per slice",
+            "Alerts: observed against expected",
+        ]
+    )
+    for image in charts.values():
+        assert image.startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(image) > 5_000  # drawn, not a blank frame
+    for heading in (
+        "Key figures",
+        "Volume",
+        "Backlog and ageing",
+        "Resolution times",
+        "Risk alerts",
+    ):
+        assert f"<h2>{heading}</h2>" in page
+    assert "JACKET-M" in page
+    assert path.stat().st_size < 400_000
+
+
+def test_the_html_page_of_an_empty_period_says_so_without_failing(
+    store: Store, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    empty = ReportQuery(created_from=START - timedelta(days=30), created_to=START)
+    report = build_report(store, empty, trend_points=0)
+    page = report.to_html(tmp_path / "empty.html").read_text("utf-8")
+    assert "0 tickets created" in page
+    assert "No rows in alerts." in page
+    # without tickets or a trend only the ageing chart is drawn (all zero)
+    assert list(charts_of(page)) == ["Backlog by age"]
+
+
+def test_html_without_matplotlib_names_the_extra(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(InvalidInput, match=r"aftersales\[reports\]"):
+        build_report(store, by_team()).to_html(tmp_path / "report.html")
+    assert not (tmp_path / "report.html").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# aftersales report
+
+
+def test_the_command_prints_tables_of_the_period(
+    sqlite_file: tuple[Path, HistorySummary], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    db = str(sqlite_file[0])
+    result = CliRunner().invoke(
+        _build_app(),
+        ["report", "--db", db, "--from", "2024-03-04", "--to", "2024-04-28", "--group-by", "team"],
+    )
+    assert result.exit_code == 0, result.output
+    for title in ("Tickets (times in hours)", "Backlog by age at 2024-04-29 00:00 UTC", "Trend"):
+        assert title in result.stdout
+    total = next(line for line in result.stdout.splitlines() if "(total)" in line)
+    assert total.split("│")[2].strip() == "400"
+
+
+def test_the_command_prints_the_same_json_as_the_api_with_the_last_day_included(
+    sqlite_file: tuple[Path, HistorySummary], store: Store
+) -> None:
+    result = CliRunner().invoke(
+        _build_app(),
+        [
+            "report",
+            "--db",
+            f"sqlite:///{sqlite_file[0]}",
+            "--from",
+            "2024-03-04",
+            "--to",
+            "2024-03-10",
+            "--group-by",
+            "channel",
+            "--compare",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    week = ReportQuery(
+        created_from=START,
+        created_to=START + timedelta(days=7),
+        group_by="channel",
+        compare_previous=True,
+    )
+    assert result.stdout == build_report(store, week).to_json() + "\n"
+
+
+def test_the_command_writes_csv_and_html(
+    sqlite_file: tuple[Path, HistorySummary], tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    db = str(sqlite_file[0])
+    period = ["--from", "2024-03-04T00:00:00+00:00", "--to", "2024-04-29T00:00"]
+    runner = CliRunner()
+    done = runner.invoke(
+        _build_app(), ["report", "--db", db, *period, "--csv", str(tmp_path / "c")]
+    )
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.splitlines()[0] == str(tmp_path / "c" / "tickets.csv")
+    with (tmp_path / "c" / "tickets.csv").open(encoding="utf-8") as file:
+        (row,) = csv.DictReader(file)
+    assert (row["created"], row["period_to"]) == ("400", END.isoformat())
+    done = runner.invoke(
+        _build_app(), ["report", "--db", db, *period, "--html", str(tmp_path / "r.html")]
+    )
+    assert (done.exit_code, done.stdout) == (0, f"{tmp_path / 'r.html'}\n")
+    assert len(charts_of((tmp_path / "r.html").read_text(encoding="utf-8"))) >= 5
+
+
+def test_the_command_reports_the_last_30_days_by_default(
+    sqlite_file: tuple[Path, HistorySummary],
+) -> None:
+    before = datetime.now(timezone.utc).date()
+    result = CliRunner().invoke(_build_app(), ["report", "--db", str(sqlite_file[0]), "--json"])
+    after = datetime.now(timezone.utc).date()
+    assert result.exit_code == 0, result.stderr
+    query = json.loads(result.stdout)["query"]
+    ends = {f"{day + timedelta(days=1)}T00:00:00Z" for day in (before, after)}
+    assert query["created_to"] in ends
+    end = date.fromisoformat(query["created_to"][:10])
+    assert query["created_from"] == f"{end - timedelta(days=30)}T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (["--db", "{missing}"], 1, "no SQLite file"),
+        (["--db", "{db}", "--from", "March"], 1, "--from: 'March' is not YYYY-MM-DD"),
+        (["--db", "{db}", "--group-by", "sku"], 1, "group_by"),
+        (["--db", "{db}", "--from", "2024-03-10", "--to", "2024-03-01"], 1, "created_to"),
+        (["--db", "{db}", "--json", "--csv", "out"], 2, "at most one of"),
+        # nothing listens on port 1: the store cannot connect, and says so
+        (["--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"], 1, "error"),
+    ],
+)
+def test_the_command_refuses_bad_options_on_stderr(
+    sqlite_file: tuple[Path, HistorySummary],
+    tmp_path: Path,
+    arguments: list[str],
+    code: int,
+    message: str,
+) -> None:
+    filled = [a.format(db=sqlite_file[0], missing=tmp_path / "missing.db") for a in arguments]
+    result = CliRunner().invoke(_build_app(), ["report", *filled])
+    assert (result.exit_code, result.stdout) == (code, "")
+    assert result.stderr.startswith("error:")
+    assert message in result.stderr
+    assert not (tmp_path / "missing.db").exists()
