@@ -77,6 +77,11 @@ numpy: :func:`detect` is pure Python. :func:`detect_many` uses numpy (the ``ml``
 extra) when it can be imported and otherwise runs :func:`detect` on each series: the same
 alerts (p-values equal to nine digits), about three times slower (10,000 SKUs x 730 days:
 about 1 s with numpy, 4 s without, on one core).
+
+This module owns the rule, the series, the alerts and their state, and the cool-down that
+turns alarm windows into alerts. The exact tails live in ``_tails``, the judging of one
+series in pure Python in ``_risk_one`` and the numpy path of :func:`detect_many` in
+``_risk_many``.
 """
 
 from __future__ import annotations
@@ -88,18 +93,16 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from enum import Enum
-from itertools import accumulate
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import attrs
 from pydantic import BaseModel, ConfigDict, Field
 
 from aftersales._validation import check_text, parse
 from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.insights._risk_one import TESTS, judge, series_error
+from aftersales.insights._tails import binomial_upper_tail, poisson_upper_tail
 from aftersales.models import Record
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
 
 __all__ = [
     "Alert",
@@ -115,7 +118,6 @@ __all__ = [
 ]
 
 Method = Literal["poisson", "binomial", "ewma", "cusum"]
-_TESTS = ("poisson", "binomial")
 
 _PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -178,10 +180,6 @@ def _severity(observed: float, expected: float) -> Severity:
     return Severity.HIGH if ratio >= 2 else Severity.WARNING
 
 
-def _series_error(location: tuple[str | int, ...], message: str) -> InvalidInput:
-    return InvalidInput("Series", [FieldError(location, message)])
-
-
 def _to_counts(values: Any) -> tuple[int, ...]:
     if hasattr(values, "tolist"):  # a numpy array: plain ints in one call
         values = values.tolist()
@@ -195,9 +193,9 @@ def _to_counts(values: Any) -> tuple[int, ...]:
                 raise TypeError
             whole = operator.index(count)
         except TypeError:
-            raise _series_error(("counts", index), "must be a whole number") from None
+            raise series_error(("counts", index), "must be a whole number") from None
         if whole < 0:
-            raise _series_error(("counts", index), "must not be negative")
+            raise series_error(("counts", index), "must not be negative")
         checked.append(whole)
     return tuple(checked)
 
@@ -215,10 +213,10 @@ def _to_exposure(values: Any) -> tuple[float, ...] | None:
     checked = []
     for index, value in enumerate(given):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise _series_error(("exposure", index), "must be a number")
+            raise series_error(("exposure", index), "must be a number")
         number = float(value)  # e.g. a numpy float32, a Fraction
         if not (math.isfinite(number) and number >= 0):
-            raise _series_error(("exposure", index), "must be finite and not negative")
+            raise series_error(("exposure", index), "must be finite and not negative")
         checked.append(number)
     return tuple(checked)
 
@@ -250,15 +248,15 @@ class Series:
 
     def __attrs_post_init__(self) -> None:
         if type(self.start) is not date:
-            raise _series_error(("start",), "must be a date (not a datetime)")
+            raise series_error(("start",), "must be a date (not a datetime)")
         if self.exposure is not None and len(self.exposure) != len(self.counts):
-            raise _series_error(
+            raise series_error(
                 ("exposure",),
                 f"has {len(self.exposure)} values for {len(self.counts)} counts",
             )
         days = self.period_days
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
-            raise _series_error(("period_days",), "must be an int from 1 to 366")
+            raise series_error(("period_days",), "must be an int from 1 to 366")
 
     def window_dates(self, first: int, last: int) -> tuple[date, date]:
         """The first and last day covered by windows ``first`` to ``last`` (inclusive)."""
@@ -299,7 +297,7 @@ class Alert:
     @property
     def p_value(self) -> float | None:
         """The test's p-value; None for the charts."""
-        return self.statistic if self.method in _TESTS else None
+        return self.statistic if self.method in TESTS else None
 
     @property
     def ratio(self) -> float:
@@ -403,195 +401,6 @@ class AlertState:
         )
 
 
-# ---------------------------------------------------------------------------------------
-# Exact tails
-
-
-_TAIL_EPSILON = 1e-17
-
-
-def _sum_terms(first: float, ratio_of: Any, stop: int) -> float:
-    """``first + first*ratio_of(0) + first*ratio_of(0)*ratio_of(1) + ...`` for at most
-    ``stop`` further terms, until a term no longer changes the total."""
-    total = term = first
-    for step in range(stop):
-        term *= ratio_of(step)
-        total += term
-        if term <= total * _TAIL_EPSILON:
-            break
-    return total
-
-
-def poisson_upper_tail(observed: int, mean: float) -> float:
-    """``P(X >= observed)`` for ``X ~ Poisson(mean)``, exact to about 1e-15 relative.
-
-    >>> round(poisson_upper_tail(5, 1.0), 10)  # 1 - e**-1 * (1 + 1 + 1/2 + 1/6 + 1/24)
-    0.0036598468
-    """
-    if observed <= 0:
-        return 1.0
-    if mean <= 0:
-        return 0.0
-    log_mean = math.log(mean)
-    if observed > mean:  # terms fall from the first: sum the tail itself
-        first = math.exp(observed * log_mean - mean - math.lgamma(observed + 1))
-        return min(1.0, _sum_terms(first, lambda j: mean / (observed + 1 + j), 1 << 30))
-    # the tail holds most of the mass: sum the terms below it, falling from observed - 1
-    top = observed - 1
-    first = math.exp(top * log_mean - mean - math.lgamma(top + 1))
-    below = _sum_terms(first, lambda j: (top - j) / mean, top)
-    return max(0.0, 1.0 - below)
-
-
-def binomial_upper_tail(observed: int, trials: int, probability: float) -> float:
-    """``P(X >= observed)`` for ``X ~ Binomial(trials, probability)``, exact to about
-    1e-15 relative.
-
-    >>> round(binomial_upper_tail(3, 10, 0.1), 10)
-    0.0701908264
-    """
-    if observed <= 0:
-        return 1.0
-    if observed > trials or probability <= 0:
-        return 0.0
-    if probability >= 1:
-        return 1.0
-    log_p, log_q = math.log(probability), math.log1p(-probability)
-    odds = probability / (1 - probability)
-    log_choose = math.lgamma(trials + 1)
-
-    def log_term(k: int) -> float:
-        return (
-            log_choose
-            - math.lgamma(k + 1)
-            - math.lgamma(trials - k + 1)
-            + k * log_p
-            + (trials - k) * log_q
-        )
-
-    if observed > trials * probability:
-        first = math.exp(log_term(observed))
-        ratio = lambda j: (trials - observed - j) / (observed + 1 + j) * odds  # noqa: E731
-        return min(1.0, _sum_terms(first, ratio, trials - observed))
-    top = observed - 1
-    first = math.exp(log_term(top))
-    below = _sum_terms(first, lambda j: (top - j) / (trials - top + 1 + j) / odds, top)
-    return max(0.0, 1.0 - below)
-
-
-# ---------------------------------------------------------------------------------------
-# One series, pure Python
-
-
-@attrs.frozen
-class _Judged:
-    """Per-window results of one series: alarm flags and what an alert reports."""
-
-    alarms: list[int]
-    observed: list[int]
-    exposure: list[float]
-    rate: list[float]
-    expected: list[float]
-    statistic: dict[int, float]
-    judged_before: list[int]
-    """``judged_before[i]``: how many windows before window ``i`` were judged."""
-
-
-def _check_binomial(series: Series) -> tuple[float, ...]:
-    exposure = series.exposure
-    if exposure is None:
-        raise _series_error(("exposure",), "is required by the binomial method")
-    for index, (count, trials) in enumerate(zip(series.counts, exposure, strict=True)):
-        if trials != int(trials):
-            raise _series_error(("exposure", index), "must be a whole number for binomial")
-        if count > trials:
-            raise _series_error(
-                ("counts", index), "must not exceed the exposure for the binomial method"
-            )
-    return exposure
-
-
-def _judge(series: Series, rule: RiskRule) -> _Judged:
-    counts = series.counts
-    size = len(counts)
-    if rule.method == "binomial":
-        exposure = _check_binomial(series)
-    else:
-        exposure = series.exposure if series.exposure is not None else (1.0,) * size
-    width, base = rule.test_windows, rule.baseline_windows
-    count_sums = [0] * (size + 1)
-    exposure_sums = [0.0] * (size + 1)
-    running_count, running_exposure = 0, 0.0
-    for index in range(size):
-        running_count += counts[index]
-        running_exposure += exposure[index]
-        count_sums[index + 1] = running_count
-        exposure_sums[index + 1] = running_exposure
-    observed = [0] * size
-    window_exposure = [0.0] * size
-    rates = [0.0] * size
-    expected = [0.0] * size
-    judged = [False] * size
-    for day in range(width + base - 1, size):
-        end, cut, begin = day + 1, day + 1 - width, day + 1 - width - base
-        base_exposure = exposure_sums[cut] - exposure_sums[begin]
-        observed[day] = count_sums[end] - count_sums[cut]
-        window_exposure[day] = exposure_sums[end] - exposure_sums[cut]
-        if base_exposure <= 0:
-            continue
-        rate = (count_sums[cut] - count_sums[begin]) / base_exposure
-        mean = rate * window_exposure[day]
-        rates[day], expected[day] = rate, mean
-        judged[day] = mean >= rule.min_expected and (rule.method != "binomial" or rate < 1)
-    statistic: dict[int, float] = {}
-    alarms: list[int] = []
-    limit = rule.limit
-    if rule.method in _TESTS:
-        log_limit = math.log(limit)
-        counted = judged
-        for day in range(size):
-            x, mean = observed[day], expected[day]
-            if not judged[day] or x <= mean:
-                continue
-            if rule.method == "poisson":
-                log_pmf = x * math.log(mean) - mean - math.lgamma(x + 1)
-                if log_pmf > log_limit:  # the tail is at least this one term
-                    continue
-                p_value = poisson_upper_tail(x, mean)
-            else:
-                trials, rate = int(window_exposure[day]), rates[day]
-                log_pmf = (
-                    math.lgamma(trials + 1)
-                    - math.lgamma(x + 1)
-                    - math.lgamma(trials - x + 1)
-                    + x * math.log(rate)
-                    + (trials - x) * math.log1p(-rate)
-                )
-                if log_pmf > log_limit:
-                    continue
-                p_value = binomial_upper_tail(x, trials, rate)
-            if p_value <= limit:
-                statistic[day] = p_value
-                alarms.append(day)
-    else:
-        lam, slack = rule.ewma_lambda, rule.cusum_k
-        keep = 1 - lam
-        chart = 0.0
-        ewma = rule.method == "ewma"
-        counted = [False] * size
-        for day in range(size):
-            day_mean = rates[day] * exposure[day]
-            if judged[day] and day_mean > 0:
-                counted[day] = True
-                z = (counts[day] - day_mean) / math.sqrt(day_mean)
-                chart = lam * z + keep * chart if ewma else max(0.0, chart + z - slack)
-                if chart > limit:
-                    statistic[day] = chart
-                    alarms.append(day)
-    judged_before = [0, *accumulate(counted)]
-    return _Judged(alarms, observed, window_exposure, rates, expected, statistic, judged_before)
-
-
 def _cool_down(
     alarms: Iterable[int],
     first: int,
@@ -689,7 +498,7 @@ def detect(
     Pure Python: about 0.4 ms for two years of daily values.
     """
     rule = rule or RiskRule()
-    judged = _judge(series, rule)
+    judged = judge(series, rule)
 
     def details(day: int) -> tuple[int, float, float, float, float]:
         return (
@@ -711,172 +520,9 @@ _CHUNK_VALUES = 1 << 21
 """Values judged per numpy pass: a few dozen arrays of this many floats stay in the
 caches' reach and memory stays bounded whatever the number of series."""
 
-_SMALL_LOG_FACTORIALS = [math.lgamma(k + 1) for k in range(32)]
-_HALF_LOG_TAU = 0.5 * math.log(2 * math.pi)
-
-
-def _log_factorial(np: Any, n: NDArray[Any]) -> NDArray[Any]:
-    """``lgamma(n + 1)`` of whole numbers: a table below 32, Stirling's series above
-    (error below 1e-15 there)."""
-    small = n < 32
-    big = np.where(small, 32.0, n)
-    inverse = 1.0 / big
-    inverse2 = inverse * inverse
-    series = inverse * (
-        1 / 12 - inverse2 * (1 / 360 - inverse2 * (1 / 1260 - inverse2 * (1 / 1680)))
-    )
-    log_big = np.log(big)
-    stirling = (big + 0.5) * log_big - big + _HALF_LOG_TAU + series
-    table = np.asarray(_SMALL_LOG_FACTORIALS)
-    return np.where(small, table[np.where(small, n, 0).astype(np.int64)], stirling)  # type: ignore[no-any-return]
-
-
 _TABLE_LIMIT = 1 << 22
 """Below this, log-factorials are looked up in a table computed once per pass: the counts
 repeat, and a lookup costs a tenth of Stirling's series."""
-
-
-def _log_factorials(np: Any, *values: NDArray[Any]) -> list[NDArray[Any]]:
-    """:func:`_log_factorial` of each array."""
-    largest = max((int(each.max()) for each in values if each.size), default=0)
-    if largest >= _TABLE_LIMIT:
-        return [_log_factorial(np, each) for each in values]
-    table = _log_factorial(np, np.arange(largest + 1, dtype=np.float64))
-    return [table[each.astype(np.intp)] for each in values]
-
-
-def _tail_sum(np: Any, first: NDArray[Any], ratio_of: Any) -> NDArray[Any]:
-    """Vectorised :func:`_sum_terms`: sums until every entry has converged."""
-    total: NDArray[Any] = first.copy()
-    term = first.copy()
-    active = np.arange(first.size)
-    step = 0
-    while active.size:
-        term[active] *= ratio_of(active, step)
-        total[active] += term[active]
-        active = active[term[active] > total[active] * _TAIL_EPSILON]
-        step += 1
-    return total
-
-
-def _judge_block(
-    np: Any, counts: NDArray[Any], exposure: NDArray[Any], rule: RiskRule
-) -> tuple[NDArray[Any], dict[str, NDArray[Any]]]:
-    """Alarm flags (rows x windows) of a block of equally long series, and the arrays an
-    alert reads (observed, exposure, baseline, expected, statistic)."""
-    rows, size = counts.shape
-    width, base = rule.test_windows, rule.baseline_windows
-    zeros = np.zeros((rows, 1))
-    count_sums = np.concatenate([zeros, np.cumsum(counts, axis=1)], axis=1)
-    exposure_sums = np.concatenate([zeros, np.cumsum(exposure, axis=1)], axis=1)
-    observed = np.zeros((rows, size))
-    window_exposure = np.zeros((rows, size))
-    rates = np.zeros((rows, size))
-    expected = np.zeros((rows, size))
-    judged = np.zeros((rows, size), dtype=bool)
-    statistic = np.zeros((rows, size))
-    alarms = np.zeros((rows, size), dtype=bool)
-    first = width + base - 1
-    arrays = {
-        "observed": observed,
-        "exposure": window_exposure,
-        "baseline": rates,
-        "expected": expected,
-        "statistic": statistic,
-    }
-    if size <= first:
-        arrays["judged_before"] = _prefix_counts(np, judged)
-        return alarms, arrays
-    end = slice(first + 1, size + 1)
-    cut = slice(first + 1 - width, size + 1 - width)
-    begin = slice(0, size - first)
-    base_exposure = exposure_sums[:, cut] - exposure_sums[:, begin]
-    observed[:, first:] = count_sums[:, end] - count_sums[:, cut]
-    window_exposure[:, first:] = exposure_sums[:, end] - exposure_sums[:, cut]
-    has_base = base_exposure > 0
-    rate = np.divide(
-        count_sums[:, cut] - count_sums[:, begin],
-        base_exposure,
-        out=np.zeros_like(base_exposure),
-        where=has_base,
-    )
-    rates[:, first:] = rate
-    expected[:, first:] = rate * window_exposure[:, first:]
-    judged[:, first:] = has_base & (expected[:, first:] >= rule.min_expected)
-    if rule.method == "binomial":
-        judged &= rates < 1
-    limit = rule.limit
-    if rule.method in _TESTS:
-        rows_at, days_at = np.nonzero(judged & (observed > expected))
-        x = observed[rows_at, days_at]
-        mean = expected[rows_at, days_at]
-        if rule.method == "poisson":
-            (log_x_factorial,) = _log_factorials(np, x)
-            log_pmf = x * np.log(mean) - mean - log_x_factorial
-        else:
-            trials = window_exposure[rows_at, days_at]
-            rate_at = rates[rows_at, days_at]
-            log_trials, log_x, log_rest = _log_factorials(np, trials, x, trials - x)
-            log_pmf = (
-                log_trials
-                - log_x
-                - log_rest
-                + x * np.log(rate_at)
-                + (trials - x) * np.log1p(-rate_at)
-            )
-        keep = log_pmf <= math.log(limit)  # the tail is at least its first term
-        rows_at, days_at, x, log_pmf = rows_at[keep], days_at[keep], x[keep], log_pmf[keep]
-        if rule.method == "poisson":
-            mean = mean[keep]
-            p_values = _tail_sum(
-                np, np.exp(log_pmf), lambda active, j: mean[active] / (x[active] + 1 + j)
-            )
-        else:
-            trials, rate_at = trials[keep], rate_at[keep]
-            odds = rate_at / (1 - rate_at)
-            p_values = _tail_sum(
-                np,
-                np.exp(log_pmf),
-                lambda active, j: (
-                    np.maximum(trials[active] - x[active] - j, 0)
-                    / (x[active] + 1 + j)
-                    * odds[active]
-                ),
-            )
-        p_values = np.minimum(p_values, 1.0)
-        hit = p_values <= limit
-        alarms[rows_at[hit], days_at[hit]] = True
-        statistic[rows_at[hit], days_at[hit]] = p_values[hit]
-        arrays["judged_before"] = _prefix_counts(np, judged)
-        return alarms, arrays
-    day_mean = rates * exposure
-    moves = judged & (day_mean > 0)
-    safe_mean = np.where(moves, day_mean, 1.0)
-    z = ((counts - safe_mean) / np.sqrt(safe_mean)).T.copy()
-    moves_by_day = moves.T.copy()
-    chart = np.zeros(rows)
-    values = np.zeros((size, rows))
-    lam, keep_weight, slack = rule.ewma_lambda, 1 - rule.ewma_lambda, rule.cusum_k
-    ewma = rule.method == "ewma"
-    for day in range(first, size):
-        if ewma:
-            updated = lam * z[day] + keep_weight * chart
-        else:
-            updated = np.maximum(0.0, chart + z[day] - slack)
-        chart = np.where(moves_by_day[day], updated, chart)
-        values[day] = chart
-    values = values.T
-    alarms[:] = moves & (values > limit)
-    statistic[:] = values
-    arrays["judged_before"] = _prefix_counts(np, moves)
-    return alarms, arrays
-
-
-def _prefix_counts(np: Any, flags: NDArray[Any]) -> NDArray[Any]:
-    """Per row, how many flags are set before each position (one more column)."""
-    counts = np.zeros((flags.shape[0], flags.shape[1] + 1), dtype=np.int64)
-    np.cumsum(flags, axis=1, out=counts[:, 1:])
-    return counts  # type: ignore[no-any-return]
 
 
 def detect_many(
@@ -898,57 +544,12 @@ def detect_many(
         if state is not None and scratch is not None:
             state.series = scratch.series
         return [alert for alerts in found_each for alert in alerts]
-    if rule.method == "binomial":
-        for series in series_list:
-            if series.exposure is None:
-                _check_binomial(series)
-    by_length: dict[int, list[int]] = {}
-    for position, series in enumerate(series_list):
-        by_length.setdefault(len(series.counts), []).append(position)
-    found: dict[int, list[Alert]] = {}
-    for size, positions in by_length.items():
-        if size == 0:
-            found.update((position, []) for position in positions)
-            continue
-        step = max(1, _CHUNK_VALUES // max(size, 1))
-        for chunk_start in range(0, len(positions), step):
-            chunk = [series_list[p] for p in positions[chunk_start : chunk_start + step]]
-            counts = np.array([s.counts for s in chunk], dtype=np.float64).reshape(-1, size)
-            exposure = np.array(
-                [s.exposure if s.exposure is not None else (1.0,) * size for s in chunk],
-                dtype=np.float64,
-            ).reshape(-1, size)
-            if rule.method == "binomial":
-                bad_rows = np.nonzero(
-                    ((exposure != np.floor(exposure)) | (counts > exposure)).any(axis=1)
-                )[0]
-                if bad_rows.size:
-                    _check_binomial(chunk[int(bad_rows[0])])
-            alarms, arrays = _judge_block(np, counts, exposure, rule)
-            rows_at, days_at = np.nonzero(alarms)
-            split = np.searchsorted(rows_at, np.arange(len(chunk) + 1))
-            for row, series in enumerate(chunk):
-                days = days_at[split[row] : split[row + 1]].tolist()
+    # imported here: the numpy path builds on this module's series, alerts and cool-down
+    from aftersales.insights._risk_many import detect_with_numpy
 
-                def details(
-                    day: int, row: int = row, arrays: dict[str, Any] = arrays
-                ) -> tuple[int, float, float, float, float]:
-                    return (
-                        int(arrays["observed"][row, day]),
-                        float(arrays["exposure"][row, day]),
-                        float(arrays["baseline"][row, day]),
-                        float(arrays["expected"][row, day]),
-                        float(arrays["statistic"][row, day]),
-                    )
-
-                def judged_before(
-                    index: int, row: int = row, before: Any = arrays["judged_before"]
-                ) -> int:
-                    return int(before[row, index])
-
-                found[positions[chunk_start + row]] = _alerts(
-                    series, rule, scratch, days, judged_before, details
-                )
+    found = detect_with_numpy(
+        np, series_list, rule, scratch, chunk_values=_CHUNK_VALUES, table_limit=_TABLE_LIMIT
+    )
     if state is not None and scratch is not None:
         state.series = scratch.series
-    return [alert for position in range(len(series_list)) for alert in found[position]]
+    return found
