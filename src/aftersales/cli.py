@@ -100,6 +100,9 @@ def _open_store(url: str) -> Store:
 
 def _print_report(console: Console, report: Report) -> None:
     """The report as Rich tables: key figures, change, backlog ageing, trend."""
+    from aftersales.insights import AGEING_BUCKETS, AGEING_COLUMNS
+
+    ageing_headers = dict(zip(AGEING_COLUMNS, AGEING_BUCKETS, strict=True))
     tables = report.tables
     compared = report.query.compare_previous
     shown_columns = {
@@ -151,7 +154,8 @@ def _print_report(console: Console, report: Report) -> None:
         for column in columns:
             left = column in ("group", "period", "slice_from")
             short = column.removesuffix("_seconds").replace("first_contact_resolution", "FCR")
-            shown.add_column(short.replace("_", " "), justify="left" if left else "right")
+            header = ageing_headers.get(column) or short.replace("_", " ")
+            shown.add_column(header, justify="left" if left else "right")
         for row in table.rows:
             shown.add_row(*(_report_cell(table.columns[p], row[p]) for p in positions))
         console.print(shown)

@@ -21,6 +21,7 @@ from aftersales import Desk, FrozenClock, InvalidInput
 from aftersales.cli import _build_app
 from aftersales.insights import (
     Alert,
+    DwellQuery,
     HistorySummary,
     RateShift,
     ReportQuery,
@@ -29,10 +30,12 @@ from aftersales.insights import (
     Severity,
     build_report,
     detect_many,
+    dwell_times,
     generate_history,
     ticket_metrics,
 )
 from aftersales.storage import MemoryStore, SQLiteStore, Store
+from aftersales.storage.recorder import MemoryRecorder, RecordStore
 
 START = datetime(2024, 3, 4, tzinfo=timezone.utc)
 DAYS = 56
@@ -118,6 +121,40 @@ def test_alerts_are_listed_most_severe_first(store: Store, alerts: list[Alert]) 
     )
 
 
+def test_the_report_holds_the_dwell_times_of_the_period_per_team(store: Store) -> None:
+    report = build_report(store, by_team(), trend_points=0)
+    assert report.dwell == dwell_times(
+        store, DwellQuery(created_from=START, created_to=END, group_by="team")
+    )
+    tables = report.tables
+    assert len(tables["dwell"].rows) == len(report.dwell.states)
+    ranked = tables["bottlenecks"].records()
+    per_group: dict[object, list[dict[str, object]]] = {}
+    for row in ranked:
+        per_group.setdefault(row["group"], []).append(row)
+    assert set(per_group) == {"care", "logistics", "repairs", "(none)"}
+    for rows in per_group.values():
+        assert [row["rank"] for row in rows] == list(range(1, len(rows) + 1))
+        assert len(rows) <= 10
+        totals = [row["total_seconds"] for row in rows]
+        assert totals == sorted(totals, reverse=True)
+    longest = max(report.dwell.transitions, key=lambda t: t.total_seconds)
+    assert any(
+        (row["state"], row["leaving_by"], row["rank"]) == (longest.state, longest.trigger, 1)
+        for row in ranked
+    )
+
+
+def test_dwell_times_are_left_out_where_they_cannot_be_counted(store: Store) -> None:
+    by_channel = by_team(channel="email")
+    assert build_report(store, by_channel, trend_points=0).dwell is None
+    assert "dwell" not in build_report(store, by_channel, trend_points=0).tables
+    assert build_report(store, by_team(), trend_points=0, dwell=False).dwell is None
+    other = RecordStore(MemoryRecorder())  # counted through find: no dwell times there
+    report = build_report(other, by_team(), trend_points=0)
+    assert (report.tickets.total.current.created, report.dwell) == (0, None)
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -143,7 +180,7 @@ def test_json_is_the_same_text_for_the_same_report_and_holds_every_table(
     document = json.loads(text)
     assert document["query"]["group_by"] == "team"
     assert list(document["tables"]) == sorted(
-        ["tickets", "change", "ageing", "trend", "durations", "alerts"]
+        ["tickets", "change", "ageing", "trend", "durations", "dwell", "bottlenecks", "alerts"]
     )
     total = next(
         row
@@ -176,6 +213,8 @@ def test_csv_writes_one_file_per_table_that_reads_back(store: Store, tmp_path: P
         "ageing.csv",
         "trend.csv",
         "durations.csv",
+        "dwell.csv",
+        "bottlenecks.csv",
         "alerts.csv",
     ]
     with (tmp_path / "out" / "tickets.csv").open(encoding="utf-8", newline="") as file:
@@ -250,6 +289,7 @@ def test_the_html_page_is_self_contained_with_a_chart_per_figure(
             "Time to first response and resolution",
             "Median resolution time per slice",
             "Alerts: observed against expected",
+            "Total time in each workflow state",
         ]
     )
     for image in charts.values():
@@ -261,6 +301,7 @@ def test_the_html_page_is_self_contained_with_a_chart_per_figure(
         "Backlog and ageing",
         "Resolution times",
         "Risk alerts",
+        "Dwell times and bottlenecks",
     ):
         assert f"<h2>{heading}</h2>" in page
     assert "JACKET-M" in page
@@ -278,6 +319,9 @@ def test_the_html_page_of_an_empty_period_says_so_without_failing(
     assert "No rows in alerts." in page
     # without tickets or a trend only the ageing chart is drawn (all zero)
     assert list(charts_of(page)) == ["Backlog by age"]
+    assert "<h2>Dwell times and bottlenecks</h2>" in page
+    without = build_report(store, empty, dwell=False).to_html(tmp_path / "without.html")
+    assert "Not computed: dwell times" in without.read_text(encoding="utf-8")
 
 
 def test_html_without_matplotlib_names_the_extra(

@@ -31,7 +31,7 @@ from aftersales.insights.metrics import (
     TicketReportRow,
     ticket_metrics,
 )
-from aftersales.insights.report import Report, ReportTable, build_report
+from aftersales.insights.report import AGEING_COLUMNS, Report, ReportTable, build_report
 from aftersales.insights.risk import (
     Alert,
     AlertState,
@@ -47,6 +47,7 @@ from aftersales.insights.risk import (
 
 __all__ = [
     "AGEING_BUCKETS",
+    "AGEING_COLUMNS",
     "DEFAULT_CATALOGUE",
     "DEFAULT_TEAMS",
     "Alert",

@@ -1,18 +1,20 @@
 """A report of a period: :func:`build_report` gathers the ticket KPIs of a
-:class:`~aftersales.insights.ReportQuery`, their trend over the period and any risk alerts
-into a :class:`Report`, which exports them as JSON, CSV, Parquet or one self-contained
-HTML page with charts.
+:class:`~aftersales.insights.ReportQuery`, their trend over the period, the time spent in
+each workflow state and any risk alerts into a :class:`Report`, which exports them as
+JSON, CSV, Parquet or one self-contained HTML page with charts.
 
-Every figure comes from :func:`~aftersales.insights.ticket_metrics`, so it is counted
-where the data is: the report itself runs ``1 + trend_points`` metric calls (two SQL
-statements each on the SQL stores), never a row per ticket. Alerts are given by the
-caller (from :func:`~aftersales.insights.detect_many` over the series they keep).
+Every figure is counted where the data is: the report runs ``1 + trend_points`` calls of
+:func:`~aftersales.insights.ticket_metrics` (two SQL statements each on the SQL stores)
+and one of :func:`~aftersales.insights.dwell_times` (one statement), never a row per
+ticket. Alerts are given by the caller (from :func:`~aftersales.insights.detect_many`
+over the series they keep).
 
 The report's content is a set of named :class:`ReportTable` (:attr:`Report.tables`), the
 same in every export: ``tickets`` (a row per group and the total, per period),
 ``change`` (with ``compare_previous``), ``ageing`` (the backlog by age), ``trend``
 (created, resolved and backlog per slice of the period), ``durations`` (the histograms
-of first response and resolution times) and ``alerts``.
+of first response and resolution times), ``dwell`` (each workflow state's stays),
+``bottlenecks`` (the longest waits before a transition) and ``alerts``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import attrs
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.insights._ticket_memory import bucket_floor
+from aftersales.insights.bottlenecks import DwellQuery, DwellReport, dwell_times
 from aftersales.insights.metrics import (
     AGEING_BUCKETS,
     ReportQuery,
@@ -48,7 +51,7 @@ from aftersales.storage import Store
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Report", "ReportTable", "build_report"]
+__all__ = ["AGEING_COLUMNS", "Report", "ReportTable", "build_report"]
 
 Cell = str | int | float | None
 """A table cell: text, a whole number, a number, or nothing."""
@@ -211,6 +214,69 @@ def _trend_table(trend: Sequence[TicketMetrics]) -> ReportTable:
     return ReportTable("trend", _TREND_COLUMNS, rows)
 
 
+_DWELL_COLUMNS = (
+    "group",
+    "kind",
+    "state",
+    "stays",
+    "median_seconds",
+    "p90_seconds",
+    "total_seconds",
+    "share",
+)
+
+
+def _dwell_table(dwell: DwellReport) -> ReportTable:
+    rows = tuple(
+        (
+            _NO_GROUP if each.group is None else each.group,
+            each.kind,
+            each.state,
+            each.dwell.count,
+            each.dwell.median_seconds,
+            each.dwell.p90_seconds,
+            each.total_seconds,
+            each.share,
+        )
+        for each in dwell.states
+    )
+    return ReportTable("dwell", _DWELL_COLUMNS, rows)
+
+
+_BOTTLENECKS_PER_GROUP = 10
+
+
+def _waits_table(dwell: DwellReport) -> ReportTable:
+    """The waits before each transition, longest total first within each group: where the
+    process loses time (at most ten per group)."""
+    ranked = sorted(
+        dwell.transitions,
+        key=lambda t: (t.group is None, t.group or "", -t.total_seconds, t.kind, t.state),
+    )
+    rows: list[tuple[Cell, ...]] = []
+    rank, group = 0, object()
+    for wait in ranked:
+        rank = rank + 1 if wait.group == group else 1
+        group = wait.group
+        if rank <= _BOTTLENECKS_PER_GROUP:
+            rows.append(
+                (
+                    rank,
+                    _NO_GROUP if wait.group is None else wait.group,
+                    wait.kind,
+                    wait.state,
+                    wait.trigger,
+                    wait.dwell.count,
+                    wait.dwell.median_seconds,
+                    wait.dwell.p90_seconds,
+                    wait.total_seconds,
+                    wait.share,
+                )
+            )
+    columns = ("rank", "group", "kind", "state", "leaving_by", *_DWELL_COLUMNS[3:])
+    return ReportTable("bottlenecks", columns, tuple(rows))
+
+
 _ALERT_COLUMNS = (
     "key",
     "kind",
@@ -258,7 +324,9 @@ def _report_error(field: str, message: str) -> InvalidInput:
 class Report:
     """The KPIs of a query (:attr:`tickets`), their trend over the period (:attr:`trend`,
     one :class:`~aftersales.insights.TicketMetrics` per slice, ungrouped, its backlog
-    measured at the slice's end) and the risk alerts given (:attr:`alerts`).
+    measured at the slice's end), the time spent in each workflow state (:attr:`dwell`,
+    from :func:`~aftersales.insights.dwell_times`; None when not computed) and the risk
+    alerts given (:attr:`alerts`).
 
     Build it with :func:`build_report`; export it with :meth:`to_json`, :meth:`to_csv`,
     :meth:`to_parquet` and :meth:`to_html`.
@@ -267,6 +335,7 @@ class Report:
     tickets: TicketReport
     trend: tuple[TicketMetrics, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    dwell: DwellReport | None = None
 
     @property
     def query(self) -> ReportQuery:
@@ -276,7 +345,8 @@ class Report:
     @property
     def tables(self) -> dict[str, ReportTable]:
         """The report's tables by name, in the order the exports write them (``change``
-        only when the query compares with the previous period)."""
+        only when the query compares with the previous period, ``dwell`` and
+        ``bottlenecks`` only with :attr:`dwell`)."""
         tables = [_ticket_table(self.tickets)]
         if self.query.compare_previous:
             tables.append(_change_table(self.tickets))
@@ -284,8 +354,10 @@ class Report:
             _ageing_table(self.tickets),
             _trend_table(self.trend),
             _durations_table(self.tickets),
-            _alert_table(self.alerts),
         ]
+        if self.dwell is not None:
+            tables += [_dwell_table(self.dwell), _waits_table(self.dwell)]
+        tables.append(_alert_table(self.alerts))
         return {table.name: table for table in tables}
 
     def to_json(self) -> str:
@@ -398,11 +470,18 @@ def build_report(
     *,
     alerts: Iterable[Alert] = (),
     trend_points: int = 12,
+    dwell: bool = True,
 ) -> Report:
     """The report of ``query`` over ``store``: its ticket KPIs, the period cut into
     ``trend_points`` slices (whole days when the period is whole days; 0 for no trend,
     at most 60) with each slice's volume, resolutions and the backlog at its end, and
     ``alerts`` (e.g. from :func:`~aftersales.insights.detect_many`), most severe first.
+
+    With ``dwell`` (the default) it also holds the time tickets and cases of the period
+    spent in each workflow state (:func:`~aftersales.insights.dwell_times`, per team when
+    grouped by team), except when the query filters by channel, category or priority
+    (dwell times cannot) or the store is not a MemoryStore, SQLiteStore or
+    SQLAlchemyStore; then :attr:`Report.dwell` is None.
 
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
@@ -425,7 +504,27 @@ def build_report(
         given,
         key=lambda a: (severity_rank[a.severity.value], a.window_end, a.key, a.kind, a.method),
     )
-    return Report(tickets, trend, tuple(ordered))
+    return Report(tickets, trend, tuple(ordered), _dwell(store, query) if dwell else None)
+
+
+def _dwell(store: Store, query: ReportQuery) -> DwellReport | None:
+    """The dwell times of the query's subjects, when the store can count them and the
+    query filters only what dwell times can (the period and teams)."""
+    if any(getattr(query, column) is not None for column in ("channel", "category", "priority")):
+        return None
+    dwell_query = DwellQuery(
+        created_from=query.created_from,
+        created_to=query.created_to,
+        as_of=query.backlog_at,
+        team=query.team,
+        group_by="team" if query.group_by == "team" else "none",
+    )
+    try:
+        return dwell_times(store, dwell_query)
+    except InvalidInput as error:
+        if [e.location for e in error.errors] == [("store",)]:
+            return None  # a store of another kind: no dwell times to show
+        raise  # pragma: no cover - the query is built above from a valid one
 
 
 # ---------------------------------------------------------------------------------------
@@ -451,12 +550,21 @@ def _rate_text(rate: float | None) -> str:
     return "–" if rate is None else f"{rate:.1%}"
 
 
+_HEADERS = dict(zip(AGEING_COLUMNS, AGEING_BUCKETS, strict=True))
+
+
+def _header(column: str) -> str:
+    return _HEADERS.get(column) or column.removesuffix("_seconds").replace("_", " ")
+
+
 def _cell_text(column: str, value: Cell) -> str:
     if value is None:
         return "–"
+    if isinstance(value, str) and len(value) == 25 and value.endswith("+00:00"):
+        return value[:16].replace("T", " ")  # an instant: UTC, to the minute
     if column.endswith("_seconds") and isinstance(value, (int, float)):
         return _duration_text(value)
-    if column.endswith("_rate") and isinstance(value, float):
+    if (column.endswith("_rate") or column == "share") and isinstance(value, float):
         return _rate_text(value)
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -466,7 +574,7 @@ def _cell_text(column: str, value: Cell) -> str:
 def _html_table(table: ReportTable, columns: Sequence[str] | None = None) -> str:
     shown = list(columns or table.columns)
     positions = [table.columns.index(column) for column in shown]
-    head = "".join(f"<th>{html.escape(column.replace('_', ' '))}</th>" for column in shown)
+    head = "".join(f"<th>{html.escape(_header(column))}</th>" for column in shown)
     if not table.rows:
         return f'<p class="empty">No rows in {html.escape(table.name)}.</p>'
     body = "".join(
@@ -529,6 +637,57 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 figure{margin:.5rem 0}img.chart{max-width:100%;height:auto}
 .note,.empty{color:#666;font-size:.9rem}
 """
+
+
+_CHARTED_STATES = 12
+
+
+def _dwell_section(plot: Any, report: Report, tables: dict[str, ReportTable]) -> str:
+    dwell = report.dwell
+    if dwell is None:
+        return _section(
+            "Dwell times",
+            '<p class="note">Not computed: dwell times are counted on MemoryStore, '
+            "SQLiteStore and SQLAlchemyStore, for queries filtered by period and team "
+            "only.</p>",
+        )
+    totals: dict[tuple[str, str], float] = {}
+    for each in dwell.states:
+        key = (each.kind, each.state)
+        totals[key] = totals.get(key, 0.0) + each.total_seconds
+    top = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:_CHARTED_STATES]
+    parts = []
+    if top:
+        rows = list(range(len(top)))
+
+        def states(axes: Any) -> None:
+            axes.barh(rows, [seconds / 86400 for _, seconds in top], color="#b279a2")
+            axes.set_yticks(rows, [f"{kind}: {state}" for (kind, state), _ in top], fontsize=8)
+            axes.set_ylim(len(top) - 0.5, -0.5)
+            axes.set_xlabel("days spent in the state, all stays together")
+            axes.set_title("Where the time goes: total time in each workflow state")
+
+        parts.append(
+            _chart(plot, "Total time in each workflow state", states, 1.5 + 0.3 * len(top))
+        )
+    parts.append("<h3>Longest waits before a transition</h3>")
+    parts.append(
+        _html_table(
+            tables["bottlenecks"],
+            (
+                "rank",
+                "group",
+                "kind",
+                "state",
+                "leaving_by",
+                "stays",
+                "median_seconds",
+                "p90_seconds",
+                "share",
+            ),
+        )
+    )
+    return _section("Dwell times and bottlenecks", *parts)
 
 
 def _render_html(report: Report, title: str) -> str:
@@ -701,21 +860,23 @@ def _render_html(report: Report, title: str) -> str:
         rows = list(range(len(shown)))
 
         def ratios(axes: Any) -> None:
-            axes.barh(rows, [a.observed for a in shown], color="#e45756", label="observed")
             axes.barh(
-                rows, [a.expected for a in shown], color="#bab0ac", height=0.4, label="expected"
+                rows, [a.observed for a in shown], color="#e45756", height=0.6, label="observed"
+            )
+            axes.barh(
+                rows, [a.expected for a in shown], color="#bab0ac", height=0.3, label="expected"
             )
             axes.set_yticks(
                 rows,
                 [f"{a.key} {a.kind} to {a.window_end:%Y-%m-%d}" for a in shown],
                 fontsize=8,
             )
-            axes.invert_yaxis()
+            axes.set_ylim(len(shown) - 0.5, -0.5)  # the first on top, bars of one height
             axes.set_xlabel("count in the alert's window")
             axes.set_title("Alerts: observed against expected (most severe first)")
-            axes.legend(frameon=False, fontsize=8)
+            axes.legend(frameon=False, fontsize=8, loc="lower right")
 
-        height = 1.3 + 0.3 * len(shown)
+        height = 1.5 + 0.3 * len(shown)
         alert_parts.append(_chart(plot, "Alerts: observed against expected", ratios, height))
     alert_parts.append(
         _html_table(
@@ -733,12 +894,12 @@ def _render_html(report: Report, title: str) -> str:
         )
     )
     sections.append(_section("Risk alerts", *alert_parts))
+    sections.append(_dwell_section(plot, report, tables))
     sections.append(
         _section(
             "Not in this report",
-            '<p class="note">SLA compliance (see <code>Desk.sla_report</code>), '
-            "satisfaction surveys and dwell times per workflow state are not part of "
-            "this report yet.</p>",
+            '<p class="note">SLA compliance (see <code>Desk.sla_report</code>) and '
+            "satisfaction surveys are not part of this report yet.</p>",
         )
     )
 
