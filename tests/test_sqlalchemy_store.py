@@ -51,6 +51,9 @@ def drop_columns_added_in_7(conn: sqlalchemy.Connection) -> None:
     """Make a database of schema 7 look like one of schema 6 (they lack these)."""
     from aftersales.storage._schema import FILLED
 
+    mysql = conn.dialect.name in ("mysql", "mariadb")
+    on_events = " ON events" if mysql else ""
+    conn.execute(sqlalchemy.text(f"DROP INDEX events_waiting_on_customer{on_events}"))
     for table, columns in FILLED.items():
         for column in columns:
             conn.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
