@@ -137,6 +137,16 @@ def _print_report(console: Console, report: Report) -> None:
             "30_days_or_more",
         ),
         "trend": ("slice_from", "created", "resolved", "resolution_median_seconds", "backlog_open"),
+        "bottlenecks": (
+            "rank",
+            "group",
+            "kind",
+            "state",
+            "leaving_by",
+            "stays",
+            "median_seconds",
+            "share",
+        ),
     }
     as_of = report.tickets.total.current.backlog.as_of
     titles = {
@@ -144,6 +154,7 @@ def _print_report(console: Console, report: Report) -> None:
         "change": "Change from the previous period",
         "ageing": f"Backlog by age at {as_of:%Y-%m-%d %H:%M} UTC",
         "trend": "Trend (tickets created per slice; backlog at its end)",
+        "bottlenecks": "Longest waits before a transition (share of the kind's time)",
     }
     for name, columns in shown_columns.items():
         if name not in tables:
@@ -152,7 +163,7 @@ def _print_report(console: Console, report: Report) -> None:
         positions = [table.columns.index(column) for column in columns]
         shown = Table(title=titles[name])
         for column in columns:
-            left = column in ("group", "period", "slice_from")
+            left = column in ("group", "period", "slice_from", "kind", "state", "leaving_by")
             short = column.removesuffix("_seconds").replace("first_contact_resolution", "FCR")
             header = ageing_headers.get(column) or short.replace("_", " ")
             shown.add_column(header, justify="left" if left else "right")
@@ -168,7 +179,7 @@ def _report_cell(column: str, value: str | int | float | None) -> str:
         return value[:16].replace("T", " ")
     if isinstance(value, float) and column.endswith("_seconds"):
         return f"{value / 3600:.1f}"
-    if isinstance(value, float) and column.endswith("_rate"):
+    if isinstance(value, float) and (column.endswith("_rate") or column == "share"):
         return f"{value:.1%}"
     return str(value)
 
@@ -334,6 +345,14 @@ def _build_app() -> typer.Typer:
         compare: Annotated[
             bool, typer.Option("--compare", help="Also report the previous period.")
         ] = False,
+        dwell: Annotated[
+            bool,
+            typer.Option(
+                "--dwell",
+                help="Also report the time spent in each workflow state and the longest "
+                "waits (slow on large stores).",
+            ),
+        ] = False,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the report as JSON instead of tables.")
         ] = False,
@@ -370,7 +389,7 @@ def _build_app() -> typer.Typer:
             )
             store = _open_store(db)
             try:
-                result = build_report(store, query)
+                result = build_report(store, query, dwell=dwell)
             finally:
                 store.close()
             if as_json:

@@ -97,7 +97,7 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         query = ReportQuery(
             created_from=START, created_to=START + timedelta(days=DAYS), group_by="channel"
         )
-        report = build_report(desk.store, query, alerts=alerts)
+        report = build_report(desk.store, query, alerts=alerts, dwell=True)
     assert report.alerts, "the injected shift raises an alert, so the alerts chart is drawn"
     return report.to_html(folder / "report.html")
 

@@ -122,7 +122,8 @@ def test_alerts_are_listed_most_severe_first(store: Store, alerts: list[Alert]) 
 
 
 def test_the_report_holds_the_dwell_times_of_the_period_per_team(store: Store) -> None:
-    report = build_report(store, by_team(), trend_points=0)
+    assert build_report(store, by_team(), trend_points=0).dwell is None  # unless asked
+    report = build_report(store, by_team(), trend_points=0, dwell=True)
     assert report.dwell == dwell_times(
         store, DwellQuery(created_from=START, created_to=END, group_by="team")
     )
@@ -147,11 +148,10 @@ def test_the_report_holds_the_dwell_times_of_the_period_per_team(store: Store) -
 
 def test_dwell_times_are_left_out_where_they_cannot_be_counted(store: Store) -> None:
     by_channel = by_team(channel="email")
-    assert build_report(store, by_channel, trend_points=0).dwell is None
-    assert "dwell" not in build_report(store, by_channel, trend_points=0).tables
-    assert build_report(store, by_team(), trend_points=0, dwell=False).dwell is None
+    assert build_report(store, by_channel, trend_points=0, dwell=True).dwell is None
+    assert "dwell" not in build_report(store, by_channel, trend_points=0, dwell=True).tables
     other = RecordStore(MemoryRecorder())  # counted through find: no dwell times there
-    report = build_report(other, by_team(), trend_points=0)
+    report = build_report(other, by_team(), trend_points=0, dwell=True)
     assert (report.tickets.total.current.created, report.dwell) == (0, None)
 
 
@@ -175,8 +175,9 @@ def test_bad_report_options_are_refused(
 def test_json_is_the_same_text_for_the_same_report_and_holds_every_table(
     store: Store, alerts: list[Alert]
 ) -> None:
-    text = build_report(store, by_team(compare_previous=True), alerts=alerts).to_json()
-    assert build_report(store, by_team(compare_previous=True), alerts=alerts).to_json() == text
+    query = by_team(compare_previous=True)
+    text = build_report(store, query, alerts=alerts, dwell=True).to_json()
+    assert build_report(store, query, alerts=alerts, dwell=True).to_json() == text
     document = json.loads(text)
     assert document["query"]["group_by"] == "team"
     assert list(document["tables"]) == sorted(
@@ -206,7 +207,7 @@ def test_a_memory_store_and_a_sqlite_file_give_the_same_report(store: Store) -> 
 
 
 def test_csv_writes_one_file_per_table_that_reads_back(store: Store, tmp_path: Path) -> None:
-    report = build_report(store, by_team(), alerts=())
+    report = build_report(store, by_team(), dwell=True)
     written = report.to_csv(tmp_path / "out")
     assert [p.name for p in written] == [
         "tickets.csv",
@@ -270,7 +271,7 @@ def test_the_html_page_is_self_contained_with_a_chart_per_figure(
     store: Store, alerts: list[Alert], tmp_path: Path
 ) -> None:
     pytest.importorskip("matplotlib")
-    report = build_report(store, by_team(compare_previous=True), alerts=alerts)
+    report = build_report(store, by_team(compare_previous=True), alerts=alerts, dwell=True)
     path = report.to_html(tmp_path / "report.html")
     page = path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
@@ -319,9 +320,9 @@ def test_the_html_page_of_an_empty_period_says_so_without_failing(
     assert "No rows in alerts." in page
     # without tickets or a trend only the ageing chart is drawn (all zero)
     assert list(charts_of(page)) == ["Backlog by age"]
-    assert "<h2>Dwell times and bottlenecks</h2>" in page
-    without = build_report(store, empty, dwell=False).to_html(tmp_path / "without.html")
-    assert "Not computed: dwell times" in without.read_text(encoding="utf-8")
+    assert "Not computed: dwell times" in page  # not asked for
+    asked = build_report(store, empty, dwell=True).to_html(tmp_path / "asked.html")
+    assert "Longest waits before a transition" in asked.read_text(encoding="utf-8")
 
 
 def test_html_without_matplotlib_names_the_extra(
@@ -349,8 +350,17 @@ def test_the_command_prints_tables_of_the_period(
     assert result.exit_code == 0, result.output
     for title in ("Tickets (times in hours)", "Backlog by age at 2024-04-29 00:00 UTC", "Trend"):
         assert title in result.stdout
+    assert "Longest waits" not in result.stdout  # dwell times only when asked
     total = next(line for line in result.stdout.splitlines() if "(total)" in line)
     assert total.split("│")[2].strip() == "400"
+    asked = CliRunner().invoke(
+        _build_app(),
+        ["report", "--db", db, "--from", "2024-03-04", "--to", "2024-04-28", "--dwell"],
+    )
+    assert asked.exit_code == 0, asked.output
+    waits = asked.stdout.split("Longest waits before a transition")[1].splitlines()
+    first = next(line for line in waits if line.startswith("│"))
+    assert [cell.strip() for cell in first.split("│")[1:3]] == ["1", "(none)"]
 
 
 def test_the_command_prints_the_same_json_as_the_api_with_the_last_day_included(
@@ -397,11 +407,11 @@ def test_the_command_writes_csv_and_html(
     with (tmp_path / "c" / "tickets.csv").open(encoding="utf-8") as file:
         (row,) = csv.DictReader(file)
     assert (row["created"], row["period_to"]) == ("400", END.isoformat())
-    done = runner.invoke(
-        _build_app(), ["report", "--db", db, *period, "--html", str(tmp_path / "r.html")]
-    )
+    html = ["--html", str(tmp_path / "r.html")]
+    done = runner.invoke(_build_app(), ["report", "--db", db, *period, "--dwell", *html])
     assert (done.exit_code, done.stdout) == (0, f"{tmp_path / 'r.html'}\n")
-    assert len(charts_of((tmp_path / "r.html").read_text(encoding="utf-8"))) >= 5
+    charts = charts_of((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert "Total time in each workflow state" in charts
 
 
 def test_the_command_reports_the_last_30_days_by_default(
