@@ -61,7 +61,10 @@ def _report_instant(text: str, option: str, *, end: bool) -> datetime:
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
             return day + timedelta(days=1) if end else day
-        instant = datetime.fromisoformat(text)
+        # Python 3.10 reads no "Z" suffix
+        instant = datetime.fromisoformat(
+            text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else "")
+        )
     except ValueError:
         raise InvalidInput(
             "report", [FieldError((option,), f"{text!r} is not YYYY-MM-DD or ISO 8601")]

@@ -397,7 +397,7 @@ def test_the_command_writes_csv_and_html(
 ) -> None:
     pytest.importorskip("matplotlib")
     db = str(sqlite_file[0])
-    period = ["--from", "2024-03-04T00:00:00+00:00", "--to", "2024-04-29T00:00"]
+    period = ["--from", "2024-03-04T08:00+08:00", "--to", "2024-04-29T00:00:00Z"]
     runner = CliRunner()
     done = runner.invoke(
         _build_app(), ["report", "--db", db, *period, "--csv", str(tmp_path / "c")]
