@@ -21,6 +21,7 @@ import pytest
 from case_facts import claim_line
 
 from aftersales import (
+    CaseKind,
     Desk,
     FrozenClock,
     InvalidInput,
@@ -401,6 +402,8 @@ def test_a_shorter_period_and_an_earlier_as_of(any_store: Store) -> None:
 
 def test_only_some_kinds(any_store: Store) -> None:
     returns = dwell_times(any_store, week(kind="return"))
+    by_member = dwell_times(any_store, week(kind=CaseKind.RETURN))
+    assert (by_member.states, by_member.totals) == (returns.states, returns.totals)
     assert {s.kind for s in returns.states} == {"return"}
     assert returns.totals == ((None, 550800.0),)
     tickets = dwell_times(any_store, week(kind=["ticket"]))

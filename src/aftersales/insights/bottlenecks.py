@@ -59,6 +59,14 @@ _Filter = Annotated[
 ]
 
 
+def _texts(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """A filter's values as the text their columns hold (a CaseKind member as its value),
+    each once."""
+    if values is None:
+        return None
+    return tuple(dict.fromkeys(str(getattr(v, "value", v)) for v in values))
+
+
 class DwellQuery(Record):
     """Which stays to count: those of the subjects created in [``created_from``,
     ``created_to``), up to ``as_of`` (default ``created_to``).
@@ -102,8 +110,8 @@ class DwellQuery(Record):
             created_from=self.created_from,
             created_to=self.created_to,
             as_of=self.until,
-            kinds=None if self.kind is None else tuple(dict.fromkeys(self.kind)),
-            teams=None if self.team is None else tuple(dict.fromkeys(self.team)),
+            kinds=_texts(self.kind),
+            teams=_texts(self.team),
             by_team=self.group_by == "team",
         )
 
