@@ -527,3 +527,21 @@ def test_durations_fall_in_log_spaced_buckets() -> None:
         low, high = _ticket_memory.bucket_floor(k), _ticket_memory.bucket_floor(k + 1)
         assert high - low <= max(1, 0.19 * (low + 1)) + 1
         assert low == high or bucket(low * 1_000_000) == k == bucket((high - 1) * 1_000_000)
+
+
+def test_a_fraction_just_under_a_second_is_not_rounded_up_on_sqlite(tmp_path: Path) -> None:
+    # SQLite parses times to the millisecond, rounding: 0.9997 s must not become 1 s more
+    clock = FrozenClock(datetime(2024, 3, 4, 9, 0, 0, 999_700, tzinfo=timezone.utc))
+    stores = [MemoryStore(), SQLiteStore(tmp_path / "desk.db")]
+    reports = []
+    for store in stores:
+        desk = Desk(store, clock=FrozenClock(clock.now()))
+        ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+        desk.clock.advance(timedelta(seconds=2, microseconds=500))  # type: ignore[attr-defined]
+        desk.add_message(ticket.id, "On it", author_id="agent-1")
+        query = ReportQuery(
+            created_from=datetime(2024, 3, 4, tzinfo=timezone.utc),
+            created_to=datetime(2024, 3, 5, tzinfo=timezone.utc),
+        )
+        reports.append(ticket_metrics(store, query).total.current.first_response.histogram)
+    assert reports[0] == reports[1]

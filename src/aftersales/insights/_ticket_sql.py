@@ -50,7 +50,9 @@ class Dialect:
         return f"({self._epoch_micros(later)} - {self._epoch_micros(earlier)})"
 
     def _epoch_micros(self, column: str) -> str:
-        seconds = self._epoch.format(column)
+        # whole seconds from the text without its fraction: SQLite parses a time to the
+        # millisecond, rounding, so '...:07.999700' would count as second 8 plus .9997
+        seconds = self._epoch.format(f"substr({column}, 1, 19)")
         return f"({seconds} * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
 
     def seconds(self, micros: str) -> str:
