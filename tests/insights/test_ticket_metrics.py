@@ -10,7 +10,6 @@ those stores skip, naming the variable (in CI they fail instead).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -119,35 +118,13 @@ def write_fixed_history(desk: Desk, clock: FrozenClock) -> None:
 
 # ----------------------------------------------------------------------- the stores
 
-SERVERS = {
-    "postgresql": (
-        "AFTERSALES_TEST_POSTGRES_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    ),
-    "mariadb": ("AFTERSALES_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
-
 
 def server_store(name: str) -> Store:
     """A fresh SQLAlchemyStore on the named server (its tables dropped first), or a
-    skip naming the variable to set."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
+    skip naming the variable to set (a failure in CI)."""
+    from test_sqlalchemy_store import fresh_store, server_url
 
-    variable, default = SERVERS[name]
-    url = os.environ.get(variable, default)
-    try:
-        engine = sqlalchemy.create_engine(url)
-        with engine.connect():
-            pass
-    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        message = f"no {name} server at {url} ({type(error).__name__}); set {variable}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    metadata.drop_all(engine)
-    engine.dispose()
-    return SQLAlchemyStore(url)
+    return fresh_store(server_url(name))
 
 
 def sqlalchemy_sqlite(folder: Path) -> Store:
