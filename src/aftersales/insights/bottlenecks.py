@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import attrs
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.insights._dwell_sql import (
@@ -28,8 +28,7 @@ from aftersales.insights._dwell_sql import (
     sqlalchemy_rows,
     sqlite_rows,
 )
-from aftersales.insights.metrics import DurationStats
-from aftersales.models import Instant, Record
+from aftersales.insights.metrics import DurationStats, Period
 from aftersales.models._base import Identifier
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 
@@ -67,7 +66,7 @@ def _texts(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(str(getattr(v, "value", v)) for v in values))
 
 
-class DwellQuery(Record):
+class DwellQuery(Period):
     """Which stays to count: those of the subjects created in [``created_from``,
     ``created_to``), up to ``as_of`` (default ``created_to``).
 
@@ -79,25 +78,9 @@ class DwellQuery(Record):
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
 
-    created_from: Instant
-    created_to: Instant
     kind: _Filter = None
     team: _Filter = None
     group_by: Literal["none", "team"] = "none"
-    as_of: Instant | None = Field(default=None, validate_default=True)
-
-    @field_validator("created_to")
-    @classmethod
-    def _after_the_start(cls, value: datetime, info: ValidationInfo) -> datetime:
-        start = info.data.get("created_from")
-        if start is not None and value <= start:
-            raise ValueError("must be after created_from")
-        return value
-
-    @field_validator("as_of")
-    @classmethod
-    def _default_as_of(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        return info.data.get("created_to") if value is None else value
 
     @property
     def until(self) -> datetime:

@@ -38,6 +38,7 @@ __all__ = [
     "Backlog",
     "DurationStats",
     "GroupBy",
+    "Period",
     "ReportQuery",
     "TicketChange",
     "TicketMetrics",
@@ -77,29 +78,13 @@ _TeamFilter = Annotated[
 ]
 
 
-class ReportQuery(Record):
-    """What to report on: the tickets created in [``created_from``, ``created_to``)
-    passing every filter given, per ``group_by``.
-
-    - ``channel``, ``category``, ``priority``, ``team``: one value or several (a ticket
-      passes with any of them); None for no filter.
-    - ``as_of``: the instant the backlog and its ageing are measured at (default
-      ``created_to``).
-    - ``compare_previous``: also report the period of the same length just before (its
-      backlog measured as long before ``as_of``) and the change.
-
-    Bad input raises :class:`~aftersales.InvalidInput`.
-    """
+class Period(Record):
+    """Subjects created in [``created_from``, ``created_to``), looked at as of ``as_of``
+    (default ``created_to``): what every insight query starts from."""
 
     created_from: Instant
     created_to: Instant
-    channel: _ChannelFilter = None
-    category: _CategoryFilter = None
-    priority: _PriorityFilter = None
-    team: _TeamFilter = None
-    group_by: GroupBy = "none"
     as_of: Instant | None = Field(default=None, validate_default=True)
-    compare_previous: bool = False
 
     @field_validator("created_to")
     @classmethod
@@ -113,6 +98,28 @@ class ReportQuery(Record):
     @classmethod
     def _default_as_of(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         return info.data.get("created_to") if value is None else value
+
+
+class ReportQuery(Period):
+    """What to report on: the tickets created in [``created_from``, ``created_to``)
+    passing every filter given, per ``group_by``.
+
+    - ``channel``, ``category``, ``priority``, ``team``: one value or several (a ticket
+      passes with any of them); None for no filter.
+    - ``as_of``: the instant the backlog and its ageing are measured at (default
+      ``created_to``).
+    - ``compare_previous``: also report the period of the same length just before (its
+      backlog measured as long before ``as_of``) and the change.
+
+    Bad input raises :class:`~aftersales.InvalidInput`.
+    """
+
+    channel: _ChannelFilter = None
+    category: _CategoryFilter = None
+    priority: _PriorityFilter = None
+    team: _TeamFilter = None
+    group_by: GroupBy = "none"
+    compare_previous: bool = False
 
     @property
     def length(self) -> timedelta:
