@@ -104,23 +104,13 @@ def _open_store(url: str) -> Store:
 def _print_report(console: Console, report: Report) -> None:
     """The report as Rich tables: key figures, change, backlog ageing, trend."""
     from aftersales.insights import AGEING_BUCKETS, AGEING_COLUMNS
+    from aftersales.insights.report import KEY_FIGURES
 
     ageing_headers = dict(zip(AGEING_COLUMNS, AGEING_BUCKETS, strict=True))
     tables = report.tables
     compared = report.query.compare_previous
     shown_columns = {
-        "tickets": (
-            "group",
-            *(("period",) if compared else ()),
-            "created",
-            "resolved",
-            "reopen_rate",
-            "first_contact_resolution_rate",
-            "first_response_median_seconds",
-            "resolution_median_seconds",
-            "resolution_p90_seconds",
-            "backlog_open",
-        ),
+        "tickets": ("group", *(("period",) if compared else ()), *KEY_FIGURES),
         "change": (
             "group",
             "created",

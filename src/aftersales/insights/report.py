@@ -51,7 +51,7 @@ from aftersales.storage import Store
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["AGEING_COLUMNS", "Report", "ReportTable", "build_report"]
+__all__ = ["AGEING_COLUMNS", "KEY_FIGURES", "Report", "ReportTable", "build_report"]
 
 Cell = str | int | float | None
 """A table cell: text, a whole number, a number, or nothing."""
@@ -159,6 +159,19 @@ def _change_table(tickets: TicketReport) -> ReportTable:
 
 AGEING_COLUMNS = ("under_1_day", "1_3_days", "3_7_days", "7_30_days", "30_days_or_more")
 """The ``ageing`` table's columns for :data:`~aftersales.insights.AGEING_BUCKETS`."""
+
+KEY_FIGURES = (
+    "created",
+    "resolved",
+    "reopen_rate",
+    "first_contact_resolution_rate",
+    "first_response_median_seconds",
+    "resolution_median_seconds",
+    "resolution_p90_seconds",
+    "backlog_open",
+)
+"""The columns of the ``tickets`` table a summary shows (the HTML's key figures, the
+command's first table)."""
 
 
 def _ageing_table(tickets: TicketReport) -> ReportTable:
@@ -705,17 +718,7 @@ def _render_html(report: Report, title: str) -> str:
         f"{_rate_text(total.first_contact_resolution_rate)}), {total.backlog.open} open at "
         f"{total.backlog.as_of:%Y-%m-%d %H:%M} UTC.</p>"
     )
-    key_columns = (
-        "group",
-        "created",
-        "resolved",
-        "reopen_rate",
-        "first_contact_resolution_rate",
-        "first_response_median_seconds",
-        "resolution_median_seconds",
-        "resolution_p90_seconds",
-        "backlog_open",
-    )
+    key_columns = ("group", *KEY_FIGURES)
     sections.append(
         _section("Key figures", summary, _html_table(_current(tables["tickets"]), key_columns))
     )
