@@ -52,8 +52,8 @@ def drop_columns_added_in_7(conn: sqlalchemy.Connection) -> None:
     from aftersales.storage._schema import FILLED
 
     mysql = conn.dialect.name in ("mysql", "mariadb")
-    on_events = " ON events" if mysql else ""
-    conn.execute(sqlalchemy.text(f"DROP INDEX events_waiting_on_customer{on_events}"))
+    for index, table in (("events_waiting_on_customer", "events"), ("outbox_subject", "outbox")):
+        conn.execute(sqlalchemy.text(f"DROP INDEX {index}" + (f" ON {table}" if mysql else "")))
     for table, columns in FILLED.items():
         for column in columns:
             conn.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))

@@ -289,7 +289,7 @@ class ComplianceFace:
                     touched.add(subject_id)
         subject_ids = {subject_id for subject_id, _ in subjects}
         outbox: list[Notification] = []
-        for notification in store.outbox():
+        for notification in (n for i in subject_ids for n in store.outbox(subject_id=i)):
             event = notification.event
             if event.subject_id in subject_ids:
                 replacement = events.get((event.subject_id, event.sequence))

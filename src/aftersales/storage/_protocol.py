@@ -218,8 +218,11 @@ class Store(Protocol):
         kept to :data:`MAX_ERROR_LENGTH` characters (see :func:`bounded_error`)."""
         ...
 
-    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
-        """Outbox entries, optionally of one status, oldest first (for inspection)."""
+    def outbox(
+        self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
+    ) -> list[Notification]:
+        """Outbox entries, optionally of one status and of one subject's events, oldest
+        first (for inspection, and for erasure to find a subject's rows)."""
         ...
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:

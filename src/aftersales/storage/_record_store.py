@@ -357,8 +357,12 @@ class RecordStore:
             lambda r: r.fail(key, bounded_error(error), codec.ts(retry_at), status.value)
         )
 
-    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
-        where = {} if status is None else {"status": status.value}
+    def outbox(
+        self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
+    ) -> list[Notification]:
+        where: dict[str, Any] = {} if status is None else {"status": status.value}
+        if subject_id is not None:
+            where["subject_id"] = subject_id
         rows = self.recorder.reading(
             lambda r: r.select("outbox", where, order=("created_at", "key"))
         )

@@ -254,6 +254,8 @@ INDEXES: tuple[Index, ...] = (
     Index("cases_parent", "cases", ("parent_id",), ("parent_id", _NOT_NULL)),
     Index("cases_step_due", "cases", ("step_due_at", "id"), ("step_due_at", _NOT_NULL)),
     Index("security_log_at", "security_log", ("at", "id")),
+    # Erasure finds the outbox rows of the subjects it rewrites.
+    Index("outbox_subject", "outbox", ("subject_id", "sequence")),
     # First-contact resolution looks for a wait on the customer among a ticket's events:
     # the few events that enter that state, by subject (the ticket workflow's state).
     Index(
@@ -382,6 +384,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         *(AddColumn(table, column) for table, columns in FILLED.items() for column in columns),
         *(FillFromData(table) for table in FILLED),
         CreateIndex("events_waiting_on_customer"),
+        CreateIndex("outbox_subject"),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is

@@ -319,9 +319,15 @@ class MemoryStore:
                 status=DeliveryStatus.PENDING if retry_at else DeliveryStatus.DEAD,
             )
 
-    def outbox(self, status: DeliveryStatus | None = None) -> list[Notification]:
+    def outbox(
+        self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
+    ) -> list[Notification]:
         with self._lock:
-            entries = [self._current(n) for n in self._outbox.values()]
+            entries = [
+                self._current(n)
+                for n in self._outbox.values()
+                if subject_id is None or n.event.subject_id == subject_id
+            ]
         entries = [n for n in entries if status is None or n.status is status]
         entries.sort(key=lambda n: (n.created_at, n.key))
         return entries

@@ -188,6 +188,19 @@ class RecordContract(StoreContractBase):
             kinds = {n.event.subject_id: n.event.subject_kind for n in notifications}
             assert kinds == {"t1": "ticket", **{f"{k.value}-1": k.value for k in CaseKind}}
 
+    def test_the_outbox_lists_one_subjects_rows(self) -> None:
+        first, second = _ticket(1), _ticket(2)
+        first_event, second_event = _event(first), _event(second)
+        kept = _notification(first_event, "a")
+        self.store.commit(Change(first, 0, (first_event,), (), (kept,)))
+        self.store.commit(
+            Change(second, 0, (second_event,), (), (_notification(second_event, "b"),))
+        )
+        self.store.mark_delivered([kept.key], _T0 + timedelta(minutes=1))
+        assert [n.key for n in self.store.outbox(subject_id="t1")] == [kept.key]
+        assert self.store.outbox(DeliveryStatus.PENDING, subject_id="t1") == []
+        assert self.store.outbox(subject_id="nobody") == []
+
     def test_a_long_delivery_error_is_kept_cut_to_its_bound(self) -> None:
         ticket = _ticket(1)
         event = _event(ticket)
