@@ -472,19 +472,24 @@ def test_a_second_erasure_reports_nothing_rewritten(backend: Backend) -> None:
     assert (again.tickets, again.cases, again.messages, again.events) == (0, 0, 0, 0)
 
 
+def _book_visit(desk: Desk, ticket_id: str) -> Case:
+    """An on-site visit to the first customer's address, the day after the clock."""
+    return desk.cases.open(
+        "visit",
+        ticket_id,
+        address=FIRST.address,
+        window_start=MONDAY_9AM + timedelta(days=1),
+        window_end=MONDAY_9AM + timedelta(days=1, hours=3),
+    )
+
+
 def test_a_visit_address_is_erased_with_its_customer(backend: Backend) -> None:
     """A visit case keeps the address of the visit (``details.address``): personal data
     of the customer like a return's logistics address."""
     desk = Desk(backend.store(), clock=FrozenClock(MONDAY_9AM))
     desk.save_customer(FIRST.customer())
     ticket = desk.open_ticket(customer=FIRST.id, channel="phone", subject="上门安装洗衣机")
-    visit = desk.cases.open(
-        "visit",
-        ticket.id,
-        address=FIRST.address,
-        window_start=MONDAY_9AM + timedelta(days=1),
-        window_end=MONDAY_9AM + timedelta(days=1, hours=3),
-    )
+    visit = _book_visit(desk, ticket.id)
 
     desk.erase_customer(FIRST.id)
 
@@ -504,13 +509,7 @@ def test_personal_fields_declared_for_a_shipped_case_kind_are_erased() -> None:
     desk.save_customer(FIRST.customer())
     ticket = desk.open_ticket(customer=FIRST.id, channel="phone", subject="手机坏了")
     repair = desk.cases.open_repair(ticket.id, serial="IMEI-861234567890123", line=phone())
-    visit = desk.cases.open(
-        "visit",
-        ticket.id,
-        address=FIRST.address,
-        window_start=MONDAY_9AM + timedelta(days=1),
-        window_end=MONDAY_9AM + timedelta(days=1, hours=3),
-    )
+    visit = _book_visit(desk, ticket.id)
 
     desk.erase_customer(FIRST.id)
 
