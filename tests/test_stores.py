@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -309,7 +310,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7
+        assert store.schema_version == SCHEMA_VERSION == 8
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
@@ -529,14 +530,7 @@ def test_a_version_6_database_fills_the_report_columns_from_each_rows_json(
         desk.fire(ticket.id, "start")
         desk.fire(ticket.id, "resolve", payload={"resolution": "replaced"})
     connection = sqlite3.connect(path, isolation_level=None)
-    from aftersales.storage._schema import FILLED
-
-    for index in ("events_waiting_on_customer", "outbox_subject"):  # added in 7 too
-        connection.execute(f"DROP INDEX {index}")
-    for table, columns in FILLED.items():
-        for column in columns:
-            connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-    connection.execute("PRAGMA user_version=6")
+    drop_what_came_after(connection, 6)
     connection.close()
     with SQLiteStore(path):
         pass
@@ -558,3 +552,54 @@ def test_a_version_6_database_fills_the_report_columns_from_each_rows_json(
         ("ticket", "in_progress", "system"),
         ("ticket", "resolved", "system"),
     ]
+
+
+def drop_what_came_after(connection: sqlite3.Connection, version: int) -> None:
+    """Make a database of the current schema look like one of ``version``: without the
+    columns and indexes later versions added."""
+    from aftersales.storage._schema import added_later
+
+    columns, indexes = added_later(version)
+    for index in sorted(indexes):
+        connection.execute(f"DROP INDEX {index}")
+    for table, column in sorted(columns):
+        connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    connection.execute(f"PRAGMA user_version={version}")
+
+
+def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_json(
+    tmp_path: Path,
+) -> None:
+    from aftersales.insights import generate_history
+
+    path = tmp_path / "v7.db"
+    start = datetime(2024, 3, 4, tzinfo=timezone.utc)
+    with SQLiteStore(path) as store:
+        generate_history(
+            Desk(store, clock=FrozenClock(start)), tickets=150, start=start, days=30, seed=3
+        )
+    columns = "kind, sku, product_category, reason, closed_at, paid_at, late, part"
+    connection = sqlite3.connect(path, isolation_level=None)
+    written = connection.execute(f"SELECT id, {columns} FROM cases ORDER BY id").fetchall()
+    roles = connection.execute("SELECT id, author_role FROM messages ORDER BY id").fetchall()
+    skus = connection.execute("SELECT id, sku FROM tickets ORDER BY id").fetchall()
+    drop_what_came_after(connection, 7)
+    connection.close()
+    with SQLiteStore(path) as store:
+        assert store.schema_version == 8
+    connection = sqlite3.connect(path)
+    assert connection.execute(f"SELECT id, {columns} FROM cases ORDER BY id").fetchall() == written
+    assert (
+        connection.execute("SELECT id, author_role FROM messages ORDER BY id").fetchall() == roles
+    )
+    assert connection.execute("SELECT id, sku FROM tickets ORDER BY id").fetchall() == skus
+    connection.close()
+    # the history has what the columns are for: each kind's product, paid refunds, parts
+    kinds = {row[1] for row in written}
+    assert {"return", "refund", "repair", "complaint"} <= kinds
+    assert all(row[2] is not None for row in written if row[1] in ("return", "repair"))
+    assert {row[4] for row in written if row[1] == "return"} == {"no_reason_return"}
+    assert any(row[6] is not None and row[7] == 0 for row in written if row[1] == "refund")
+    assert any(row[8] == "board" for row in written if row[1] == "repair")
+    assert any(row[5] is not None for row in written)
+    assert {role for _, role in roles} >= {"customer", "agent"}

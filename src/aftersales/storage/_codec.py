@@ -54,7 +54,7 @@ __all__ = [
     "ts",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (
@@ -76,13 +76,24 @@ TICKET_COLUMNS = (
     "resolved_at",
     "closed_at",
     "reopen_count",
+    "sku",
     "data",
 )
 """The ticket's columns a transition writes, in :func:`ticket_row` order: the ones finds,
 due work and reports filter or aggregate on, then its JSON."""
 TICKET_KEY_COLUMNS = ("id", "number", "workflow", "created_at")
 """The ticket's columns written once, at insert, in :func:`ticket_key` order."""
-CASE_COLUMNS = ("status", "status_category", "version", "step_due_at", "data")
+CASE_COLUMNS = (
+    "status",
+    "status_category",
+    "version",
+    "step_due_at",
+    "closed_at",
+    "paid_at",
+    "late",
+    "part",
+    "data",
+)
 """The case's columns a transition writes, in :func:`case_row` order; ``terms`` is
 written apart (see :func:`case_terms`)."""
 CASE_KEY_COLUMNS = (
@@ -94,11 +105,25 @@ CASE_KEY_COLUMNS = (
     "parent_id",
     "customer_id",
     "created_at",
+    "sku",
+    "product_category",
+    "reason",
 )
 """The case's columns written once, at insert, in :func:`case_key` order: a case's kind,
-ticket, order, serial number, parent and customer never change."""
-EVENT_COLUMNS = ("subject_id", "sequence", "trigger", "at", "kind", "to_state", "actor", "data")
-MESSAGE_COLUMNS = ("id", "ticket_id", "at", "data")
+ticket, order, serial number, parent, customer and the product and reason of its first
+line never change."""
+EVENT_COLUMNS = (
+    "subject_id",
+    "sequence",
+    "trigger",
+    "at",
+    "kind",
+    "to_state",
+    "actor",
+    "logged_seconds",
+    "data",
+)
+MESSAGE_COLUMNS = ("id", "ticket_id", "at", "author_role", "data")
 OUTBOX_COLUMNS = (
     "key",
     "handler",
@@ -167,6 +192,7 @@ def ticket_row(
         ts(ticket.resolved_at) or null,
         ts(ticket.closed_at) or null,
         ticket.reopen_count,
+        ticket_sku(ticket) or null,
         _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
     )
 
@@ -203,6 +229,10 @@ def case_row(case: Case, null: str | None = None) -> tuple[object, ...]:
         case.status_category._value_,
         case.version,
         ts(case.step_due_at) or null,
+        ts(case.closed_at) or null,
+        ts(case.refund.succeeded_at) if case.refund is not None else null,
+        int(case.refund.late) if case.refund is not None else null,
+        case_part(case) or null,
         case_data(case),
     )
 
@@ -218,7 +248,44 @@ def case_key(case: Case, null: str | None = None) -> tuple[object, ...]:
         case.parent_id or null,
         case.customer_id or null,
         ts(case.created_at),
+        case_sku(case) or null,
+        case_product_category(case) or null,
+        case_reason(case) or null,
     )
+
+
+def ticket_sku(ticket: Ticket) -> str | None:
+    """The ``sku`` column: the SKU of the order line the ticket is about."""
+    return None if ticket.order_line is None else ticket.order_line.sku
+
+
+def case_sku(case: Case) -> str | None:
+    """The ``sku`` column: the first SKU among the case's lines."""
+    return next((line.sku for line in case.lines if line.sku is not None), None)
+
+
+def case_product_category(case: Case) -> str | None:
+    """The ``product_category`` column: the product category of the first line with facts."""
+    facts = next((line.facts for line in case.lines if line.facts is not None), None)
+    return None if facts is None else facts.product.category
+
+
+def case_reason(case: Case) -> str | None:
+    """The ``reason`` column: the first line's claimed reason, else the kind of its claim
+    (``no_reason_return``, ``quality_defect``...): what return reasons are counted by."""
+    facts = next((line.facts for line in case.lines if line.facts is not None), None)
+    if facts is None:
+        return None
+    return facts.claim.reason or facts.claim.kind._value_
+
+
+def case_part(case: Case) -> str | None:
+    """The ``part`` column: the part the repair last named (its last record with one,
+    else the part it waits for)."""
+    if case.repair is None:
+        return None
+    named = [record.part for record in case.repair.records if record.part is not None]
+    return named[-1] if named else None
 
 
 def case_data(case: Case) -> str:
@@ -268,13 +335,27 @@ def event_row(event: Event) -> tuple[object, ...]:
         event.subject_kind,
         event.to_state,
         event.actor,
+        logged_seconds(event),
         _EVENT_JSON(event).decode(),
     )
 
 
+def logged_seconds(event: Event) -> int | None:
+    """The ``logged_seconds`` column: the agent time an event logs (its payload's
+    ``logged_seconds``), which workload reports sum."""
+    value = event.payload.get("logged_seconds")
+    return value if type(value) is int else None
+
+
 def message_row(message: Message) -> tuple[object, ...]:
     """The message's :data:`MESSAGE_COLUMNS`."""
-    return (message.id, message.ticket_id, ts(message.at), message.model_dump_json())
+    return (
+        message.id,
+        message.ticket_id,
+        ts(message.at),
+        message.author_role._value_,
+        message.model_dump_json(),
+    )
 
 
 def customer_data(customer: Customer) -> str:

@@ -17,8 +17,9 @@ from typing import Any
 
 import attrs
 
-from aftersales.models import Case, Event, Ticket
-from aftersales.storage._codec import SCHEMA_VERSION, case_data, case_terms, ts
+from aftersales.models import Case, Event, Message, Ticket
+from aftersales.storage import _codec as codec
+from aftersales.storage._codec import SCHEMA_VERSION, case_data, case_terms, read_case, ts
 
 __all__ = [
     "INDEXES",
@@ -144,6 +145,7 @@ TABLES: tuple[Table, ...] = (
             _time("resolved_at"),
             _time("closed_at"),
             Column("reopen_count", Type.INTEGER),
+            _short("sku", 128, nullable=True),
             _data(),
         ),
         ("id",),
@@ -158,6 +160,7 @@ TABLES: tuple[Table, ...] = (
             _short("kind", 128, nullable=True),
             _short("to_state", 128, nullable=True),
             _short("actor", 128, nullable=True),
+            Column("logged_seconds", Type.INTEGER),
             _data(),
         ),
         ("subject_id", "sequence"),
@@ -170,6 +173,7 @@ TABLES: tuple[Table, ...] = (
             _time("at", nullable=False),
             # messages with the same time: in the order the changes added them
             Column("position", Type.BIG_INTEGER, nullable=False, rowid=True),
+            _short("author_role", 32, nullable=True),
             _data(),
         ),
         ("id",),
@@ -224,6 +228,13 @@ TABLES: tuple[Table, ...] = (
             Column("version", Type.INTEGER, nullable=False),
             _time("step_due_at"),
             _time("created_at", nullable=False),
+            _short("sku", 128, nullable=True),
+            _short("product_category", 200, nullable=True),
+            _short("reason", 200, nullable=True),
+            _time("closed_at"),
+            _time("paid_at"),
+            Column("late", Type.INTEGER),
+            _short("part", 200, nullable=True),
             _data(),
             _data("terms", nullable=True),  # the lines' facts and decisions (see _codec)
         ),
@@ -264,6 +275,10 @@ INDEXES: tuple[Index, ...] = (
         ("subject_id",),
         ("to_state", "= 'waiting_on_customer'"),
     ),
+    # Case reports count a period's cases of a kind.
+    Index("cases_kind_created", "cases", ("kind", "created_at")),
+    # Workload reports sum the agent time logged in a period.
+    Index("events_time_logged", "events", ("at",), ("logged_seconds", _NOT_NULL)),
 )
 
 
@@ -315,10 +330,11 @@ class EventsByRowid:
 
 @attrs.frozen
 class FillFromData:
-    """Fill a table's columns added at version 7 (what reports aggregate on) from each
-    row's JSON ``data``, where the values have always been."""
+    """Fill the columns a version added to a table (what reports aggregate on) from each
+    row's JSON (``data``, and ``terms`` for cases), where the values have always been."""
 
     table: str
+    version: int = 7
 
 
 @attrs.frozen
@@ -348,18 +364,40 @@ Step = (
 )
 """One step of a migration; each backend carries out each kind with its own statements."""
 
-FILLED: dict[str, tuple[str, ...]] = {
-    "tickets": (
-        "category",
-        "priority",
-        "first_response_at",
-        "resolved_at",
-        "closed_at",
-        "reopen_count",
-    ),
-    "events": ("kind", "to_state", "actor"),
+FILLED: dict[int, dict[str, tuple[str, ...]]] = {
+    7: {
+        "tickets": (
+            "category",
+            "priority",
+            "first_response_at",
+            "resolved_at",
+            "closed_at",
+            "reopen_count",
+        ),
+        "events": ("kind", "to_state", "actor"),
+    },
+    8: {
+        "tickets": ("sku",),
+        "events": ("logged_seconds",),
+        "messages": ("author_role",),
+        "cases": (
+            "sku",
+            "product_category",
+            "reason",
+            "closed_at",
+            "paid_at",
+            "late",
+            "part",
+        ),
+    },
 }
-"""The report columns schema 7 added, per table, which :class:`FillFromData` fills."""
+"""Version → the report columns it added, per table, which :class:`FillFromData` fills."""
+
+
+def fill_sources(table_name: str) -> tuple[str, ...]:
+    """The columns :func:`filled_values` reads a row of ``table_name`` from."""
+    return ("data", "terms") if table_name == "cases" else ("data",)
+
 
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     2: (AddColumn("tickets", "sla_due_at"), CreateIndex("tickets_sla_due"), CreateTable("state")),
@@ -381,10 +419,16 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
     ),
     6: (CreateTable("security_log"), CreateIndex("security_log_at")),
     7: (
-        *(AddColumn(table, column) for table, columns in FILLED.items() for column in columns),
-        *(FillFromData(table) for table in FILLED),
+        *(AddColumn(table, column) for table, columns in FILLED[7].items() for column in columns),
+        *(FillFromData(table) for table in FILLED[7]),
         CreateIndex("events_waiting_on_customer"),
         CreateIndex("outbox_subject"),
+    ),
+    8: (
+        *(AddColumn(table, column) for table, columns in FILLED[8].items() for column in columns),
+        *(FillFromData(table, 8) for table in FILLED[8]),
+        CreateIndex("cases_kind_created"),
+        CreateIndex("events_time_logged"),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
@@ -407,10 +451,15 @@ def added_later(version: int) -> tuple[set[tuple[str, str]], set[str]]:
     return columns, indexes
 
 
-def filled_values(table: str, data: str) -> tuple[Any, ...]:
-    """The :data:`FILLED` columns of one row of ``table`` whose JSON is ``data``."""
-    if table == "tickets":
+def filled_values(step: FillFromData, *sources: str | None) -> tuple[Any, ...]:
+    """The columns ``step`` fills in one row, whose :func:`fill_sources` hold ``sources``;
+    in :data:`FILLED` order."""
+    data = sources[0]
+    assert data is not None  # data is never NULL
+    if step.table == "tickets":
         ticket = Ticket.model_validate_json(data)
+        if step.version == 8:
+            return (codec.ticket_sku(ticket),)
         return (
             ticket.category,
             ticket.priority,
@@ -419,7 +468,17 @@ def filled_values(table: str, data: str) -> tuple[Any, ...]:
             ts(ticket.closed_at),
             ticket.reopen_count,
         )
+    if step.table == "cases":
+        # (the columns of codec.case_row and case_key this version added, in FILLED order)
+        case = read_case(data, sources[1] or None)
+        key = dict(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
+        row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
+        return tuple({**key, **row}[column] for column in FILLED[8]["cases"])
+    if step.table == "messages":
+        return (Message.model_validate_json(data).author_role.value,)
     event = Event.model_validate_json(data)
+    if step.version == 8:
+        return (codec.logged_seconds(event),)
     return (event.subject_kind, event.to_state, event.actor)
 
 

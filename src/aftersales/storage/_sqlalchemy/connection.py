@@ -125,7 +125,7 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
     elif isinstance(step, schema.CreateIndex):
         _create_index(conn, step.index)
     elif isinstance(step, schema.FillFromData):
-        _fill(conn, step.table)
+        _fill(conn, step)
     elif isinstance(step, schema.MoveTermsOutOfData):
         schema.move_terms(
             lambda last: [
@@ -160,12 +160,14 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
     # EventsByRowid: this store never made events a WITHOUT ROWID table
 
 
-def _fill(conn: Connection, table_name: str) -> None:
-    """Carry out :class:`~aftersales.storage._schema.FillFromData` on ``table_name``, a
-    thousand rows at a time in key order."""
+def _fill(conn: Connection, step: schema.FillFromData) -> None:
+    """Carry out :class:`~aftersales.storage._schema.FillFromData`, a thousand rows at a
+    time in key order."""
+    table_name = step.table
     declared = metadata.tables[table_name]
     keys = [declared.c[name] for name in schema.table(table_name).primary_key]
-    columns = schema.FILLED[table_name]
+    columns = schema.FILLED[step.version][table_name]
+    sources = [declared.c[name] for name in schema.fill_sources(table_name)]
     update = (
         declared.update()
         .where(*(key == sa.bindparam(f"k_{key.name}") for key in keys))
@@ -173,7 +175,7 @@ def _fill(conn: Connection, table_name: str) -> None:
     )
     last: tuple[Any, ...] | None = None
     while True:
-        query = sa.select(*keys, declared.c.data).order_by(*keys).limit(1000)
+        query = sa.select(*keys, *sources).order_by(*keys).limit(1000)
         if last is not None:
             query = query.where(sa.tuple_(*keys) > sa.tuple_(*(sa.literal(v) for v in last)))
         rows = conn.execute(query).fetchall()
@@ -187,7 +189,7 @@ def _fill(conn: Connection, table_name: str) -> None:
                     **dict(
                         zip(
                             (f"v_{c}" for c in columns),
-                            schema.filled_values(table_name, row[-1]),
+                            schema.filled_values(step, *row[len(keys) :]),
                             strict=True,
                         )
                     ),

@@ -107,17 +107,18 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
             conn.execute("DROP TABLE events")
             conn.execute("ALTER TABLE events_by_rowid RENAME TO events")
     elif isinstance(step, schema.FillFromData):
-        columns = schema.FILLED[step.table]
+        columns = schema.FILLED[step.version][step.table]
         assignments = ", ".join(f"{column} = ?" for column in columns)
+        sources = ", ".join(schema.fill_sources(step.table))
         last = 0
         while rows := conn.execute(
-            f"SELECT rowid, data FROM {step.table} WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+            f"SELECT rowid, {sources} FROM {step.table} WHERE rowid > ? ORDER BY rowid LIMIT 1000",
             (last,),
         ).fetchall():
             _execute_many(
                 conn,
                 f"UPDATE {step.table} SET {assignments} WHERE rowid = ?",
-                [(*schema.filled_values(step.table, data), key) for key, data in rows],
+                [(*schema.filled_values(step, *row[1:]), row[0]) for row in rows],
             )
             last = rows[-1][0]
     # WidenIds, ExactText: SQLite keeps text of any length and compares it exactly
