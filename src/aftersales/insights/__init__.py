@@ -1,5 +1,6 @@
 """Insights: what the service's history says. Key figures computed where the data is
-(:func:`ticket_metrics`), risk early warning (:func:`detect`, :func:`detect_many`), and a
+(:func:`ticket_metrics`), risk early warning (:func:`detect`, :func:`detect_many`) and the
+watch that records and notifies its alerts (:class:`RiskWatch`, :func:`case_series`), and a
 generator of realistic histories to try them on (:func:`generate_history`)."""
 
 from aftersales.insights.bottlenecks import (
@@ -44,12 +45,24 @@ from aftersales.insights.risk import (
     detect_many,
     poisson_upper_tail,
 )
+from aftersales.insights.watch import (
+    RISK_ALERT,
+    RISK_KIND,
+    RiskWatch,
+    WatchRun,
+    alert_subject_id,
+    case_series,
+    on_risk_alert,
+    watch_risk,
+)
 
 __all__ = [
     "AGEING_BUCKETS",
     "AGEING_COLUMNS",
     "DEFAULT_CATALOGUE",
     "DEFAULT_TEAMS",
+    "RISK_ALERT",
+    "RISK_KIND",
     "Alert",
     "AlertState",
     "Backlog",
@@ -65,6 +78,7 @@ __all__ = [
     "ReportQuery",
     "ReportTable",
     "RiskRule",
+    "RiskWatch",
     "Series",
     "SeriesState",
     "Severity",
@@ -74,13 +88,18 @@ __all__ = [
     "TicketReport",
     "TicketReportRow",
     "TransitionWait",
+    "WatchRun",
+    "alert_subject_id",
     "binomial_upper_tail",
     "bottlenecks",
     "build_report",
+    "case_series",
     "detect",
     "detect_many",
     "dwell_times",
     "generate_history",
+    "on_risk_alert",
     "poisson_upper_tail",
     "ticket_metrics",
+    "watch_risk",
 ]

@@ -1,0 +1,198 @@
+"""Counting a store's cases (and tickets) per SKU and day, for
+:func:`~aftersales.insights.case_series`: one GROUP BY on SQLiteStore and
+SQLAlchemyStore, the objects themselves on MemoryStore, ``find_cases`` and ``find`` on any
+other store.
+
+A case counts on the UTC day it was created, under the SKU of its first line that names
+one (the ``cases.sku`` column); a ticket under the SKU of its order line (``tickets.sku``).
+Cases and tickets without a SKU are not counted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from aftersales.exceptions import FieldError, InvalidInput, StorageError
+from aftersales.models import Case, CaseKind, Ticket
+from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store, TicketQuery
+from aftersales.storage._codec import ts
+
+if TYPE_CHECKING:  # the sql extra may be absent
+    from aftersales.storage.sqlalchemy import SQLAlchemyStore
+
+Tally = Counter[tuple[str, date]]
+"""How many cases (or tickets) per (SKU, UTC day)."""
+
+PAGE = 10_000
+"""Tickets read per ``find`` call, and the most cases ``find_cases`` returns, on a store
+without a faster path."""
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), timezone.utc)
+
+
+def statement(
+    table: str, kind: str | None, first_day: date, end_day: date
+) -> tuple[str, dict[str, Any]]:
+    """Rows (sku, UTC day as ``YYYY-MM-DD``, count) of ``table`` created in the days
+    ``first_day`` up to ``end_day`` (excluded). The instants are fixed-width UTC text, so
+    their first ten characters are the UTC day on every database."""
+    params: dict[str, Any] = {"start": ts(_midnight(first_day)), "end": ts(_midnight(end_day))}
+    kind_filter = ""
+    if kind is not None:
+        params["kind"] = kind
+        kind_filter = " AND x.kind = :kind"
+    sql = (
+        "SELECT x.sku, SUBSTR(x.created_at, 1, 10), COUNT(*)\n"
+        f"FROM {table} x\n"
+        "WHERE x.created_at >= :start AND x.created_at < :end AND x.sku IS NOT NULL"
+        f"{kind_filter}\nGROUP BY 1, 2"
+    )
+    return sql, params
+
+
+def _tally(rows: Iterable[Any]) -> Tally:
+    return Counter({(str(sku), date.fromisoformat(str(day))): int(n) for sku, day, n in rows})
+
+
+def count(
+    store: Store, kind: str, first_day: date, end_day: date, *, tickets: bool
+) -> tuple[Tally, Tally | None]:
+    """Cases of ``kind`` per SKU and day from ``first_day`` up to ``end_day`` (excluded),
+    and tickets per SKU and day when ``tickets``: where the data is."""
+    if isinstance(store, MemoryStore):
+        with store._lock:  # a consistent view; counted once the lock is let go
+            cases = list(store._cases.values())
+            ticket_list = list(store._tickets.values()) if tickets else None
+        return _count_cases(cases, kind, first_day, end_day), (
+            None if ticket_list is None else _count_tickets(ticket_list, first_day, end_day)
+        )
+    if isinstance(store, SQLiteStore):
+        return _sqlite_count(store, kind, first_day, end_day, tickets=tickets)
+    try:
+        from aftersales.storage.sqlalchemy import SQLAlchemyStore
+    except ImportError:  # pragma: no cover - without the sql extra
+        pass
+    else:
+        if isinstance(store, SQLAlchemyStore):
+            return _sqlalchemy_count(store, kind, first_day, end_day, tickets=tickets)
+    return _store_count(store, kind, first_day, end_day, tickets=tickets)
+
+
+def _sqlite_count(
+    store: SQLiteStore, kind: str, first_day: date, end_day: date, *, tickets: bool
+) -> tuple[Tally, Tally | None]:
+    recorder = store.recorder
+    case_sql, case_params = statement("cases", kind, first_day, end_day)
+    ticket_sql, ticket_params = statement("tickets", None, first_day, end_day)
+
+    def read(_records: object) -> tuple[Tally, Tally | None]:
+        conn: sqlite3.Connection = recorder._conn
+        began = not conn.in_transaction
+        if began:
+            conn.execute("BEGIN")  # both statements see the same commits
+        try:
+            cases = _tally(conn.execute(case_sql, case_params).fetchall())
+            counted = _tally(conn.execute(ticket_sql, ticket_params)) if tickets else None
+        finally:
+            if began:
+                conn.execute("COMMIT")
+        return cases, counted
+
+    return recorder.reading(read)
+
+
+def _sqlalchemy_count(
+    store: SQLAlchemyStore, kind: str, first_day: date, end_day: date, *, tickets: bool
+) -> tuple[Tally, Tally | None]:
+    import sqlalchemy as sa
+
+    case_sql, case_params = statement("cases", kind, first_day, end_day)
+    ticket_sql, ticket_params = statement("tickets", None, first_day, end_day)
+    try:
+        with store.engine.connect() as conn:
+            if store.dialect != "sqlite":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            cases = _tally(conn.execute(sa.text(case_sql), case_params).all())
+            counted = None
+            if tickets:
+                counted = _tally(conn.execute(sa.text(ticket_sql), ticket_params).all())
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as error:
+        raise StorageError(f"{store.dialect}: counting cases per SKU failed: {error}") from error
+    return cases, counted
+
+
+def case_sku(case: Case) -> str | None:
+    """The SKU a case counts under: its first line's that names one (as ``cases.sku``)."""
+    return next((line.sku for line in case.lines if line.sku is not None), None)
+
+
+def _count_cases(cases: Iterable[Case], kind: str, first_day: date, end_day: date) -> Tally:
+    start, end = _midnight(first_day), _midnight(end_day)
+    tally: Tally = Counter()
+    for case in cases:
+        if case.kind.value != kind or not start <= case.created_at < end:
+            continue
+        sku = case_sku(case)
+        if sku is not None:
+            tally[sku, case.created_at.astimezone(timezone.utc).date()] += 1
+    return tally
+
+
+def _count_tickets(tickets: Iterable[Ticket], first_day: date, end_day: date) -> Tally:
+    start, end = _midnight(first_day), _midnight(end_day)
+    tally: Tally = Counter()
+    for ticket in tickets:
+        line = ticket.order_line
+        if line is None or line.sku is None or not start <= ticket.created_at < end:
+            continue
+        tally[line.sku, ticket.created_at.astimezone(timezone.utc).date()] += 1
+    return tally
+
+
+def _store_count(
+    store: Store, kind: str, first_day: date, end_day: date, *, tickets: bool
+) -> tuple[Tally, Tally | None]:
+    shipped = kind in {member.value for member in CaseKind}
+    query = CaseQuery(kind=CaseKind(kind) if shipped else None, limit=PAGE)
+    cases = store.find_cases(query)
+    if len(cases) >= PAGE:
+        # find_cases has neither an offset nor a period: a store without a faster path
+        # cannot be read past its first page
+        raise InvalidInput(
+            "store",
+            [
+                FieldError(
+                    ("store",),
+                    f"{type(store).__name__} holds {PAGE:,} cases or more: count them on a "
+                    "MemoryStore, SQLiteStore or SQLAlchemyStore",
+                )
+            ],
+        )
+    counted = None
+    if tickets:
+        counted = _count_tickets(_ticket_pages(store, first_day, end_day), first_day, end_day)
+    return _count_cases(cases, kind, first_day, end_day), counted
+
+
+def _ticket_pages(store: Store, first_day: date, end_day: date) -> Iterator[Ticket]:
+    query = TicketQuery(
+        created_from=_midnight(first_day), created_to=_midnight(end_day), limit=PAGE
+    )
+    offset = 0
+    while True:
+        page = store.find(query.model_copy(update={"offset": offset}))
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+def day_after(day: date) -> date:
+    return day + timedelta(days=1)
