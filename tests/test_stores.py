@@ -582,7 +582,7 @@ def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_
     connection = sqlite3.connect(path, isolation_level=None)
     written = connection.execute(f"SELECT id, {columns} FROM cases ORDER BY id").fetchall()
     roles = connection.execute("SELECT id, author_role FROM messages ORDER BY id").fetchall()
-    skus = connection.execute("SELECT id, sku FROM tickets ORDER BY id").fetchall()
+    skus = connection.execute("SELECT id, sku, satisfaction FROM tickets ORDER BY id").fetchall()
     drop_what_came_after(connection, 7)
     connection.close()
     with SQLiteStore(path) as store:
@@ -592,7 +592,8 @@ def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_
     assert (
         connection.execute("SELECT id, author_role FROM messages ORDER BY id").fetchall() == roles
     )
-    assert connection.execute("SELECT id, sku FROM tickets ORDER BY id").fetchall() == skus
+    tickets = connection.execute("SELECT id, sku, satisfaction FROM tickets ORDER BY id").fetchall()
+    assert tickets == skus
     connection.close()
     # the history has what the columns are for: each kind's product, paid refunds, parts
     kinds = {row[1] for row in written}
@@ -603,3 +604,4 @@ def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_
     assert any(row[8] == "board" for row in written if row[1] == "repair")
     assert any(row[5] is not None for row in written)
     assert {role for _, role in roles} >= {"customer", "agent"}
+    assert any(satisfaction is not None for _, _, satisfaction in skus)

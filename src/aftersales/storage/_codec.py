@@ -77,6 +77,7 @@ TICKET_COLUMNS = (
     "closed_at",
     "reopen_count",
     "sku",
+    "satisfaction",
     "data",
 )
 """The ticket's columns a transition writes, in :func:`ticket_row` order: the ones finds,
@@ -193,6 +194,7 @@ def ticket_row(
         ts(ticket.closed_at) or null,
         ticket.reopen_count,
         ticket_sku(ticket) or null,
+        ticket.satisfaction,
         _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
     )
 

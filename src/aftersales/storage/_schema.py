@@ -146,6 +146,7 @@ TABLES: tuple[Table, ...] = (
             _time("closed_at"),
             Column("reopen_count", Type.INTEGER),
             _short("sku", 128, nullable=True),
+            Column("satisfaction", Type.INTEGER),
             _data(),
         ),
         ("id",),
@@ -377,7 +378,7 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
         "events": ("kind", "to_state", "actor"),
     },
     8: {
-        "tickets": ("sku",),
+        "tickets": ("sku", "satisfaction"),
         "events": ("logged_seconds",),
         "messages": ("author_role",),
         "cases": (
@@ -459,7 +460,7 @@ def filled_values(step: FillFromData, *sources: str | None) -> tuple[Any, ...]:
     if step.table == "tickets":
         ticket = Ticket.model_validate_json(data)
         if step.version == 8:
-            return (codec.ticket_sku(ticket),)
+            return (codec.ticket_sku(ticket), ticket.satisfaction)
         return (
             ticket.category,
             ticket.priority,
