@@ -274,3 +274,47 @@ def test_sla_rules_match_a_desks_own_priority_levels() -> None:
     other = desk.open_ticket(customer="c2", channel="email", subject="Question").id
     assert desk.sla_status(urgent).rule == "p1"
     assert desk.sla_status(other).rule == "rest"
+
+
+def test_a_ticket_keeps_its_sla_outcomes_and_business_durations_for_reports(
+    sla_desk: Desk,
+) -> None:
+    clock: FrozenClock = sla_desk.clock  # type: ignore[assignment]
+    clock.set(datetime(2024, 3, 8, 17, tzinfo=UTC))  # Friday 17:00, an hour before closing
+    ticket_id = _high(sla_desk)  # first response due in 1 business hour, resolution in 4
+    opened = sla_desk.get(ticket_id)
+    assert (opened.sla_first_response, opened.sla_resolution) == ("pending", "pending")
+    assert opened.first_response_business_seconds is None
+    clock.set(datetime(2024, 3, 11, 10, 30, tzinfo=UTC))  # Monday 10:30: 1.5 business hours
+    sla_desk.add_message(ticket_id, "on it", author_id="li")
+    answered = sla_desk.get(ticket_id)
+    assert answered.sla_first_response == "breached"  # met, but late
+    assert answered.first_response_business_seconds == 90 * 60
+    assert answered.sla_resolution == "pending"
+    sla_desk.assign(ticket_id, assignee="li")
+    sla_desk.fire(ticket_id, "start")
+    clock.set(datetime(2024, 3, 11, 12, tzinfo=UTC))  # 3 business hours in all
+    sla_desk.resolve(ticket_id, resolution="replaced")
+    resolved = sla_desk.get(ticket_id)
+    assert (resolved.sla_resolution, resolved.resolution_business_seconds) == ("met", 3 * 3600)
+    assert sla_desk.replay(ticket_id) == resolved  # the outcomes are in the events too
+
+
+def test_run_due_records_a_target_missed_while_nothing_happened(sla_desk: Desk) -> None:
+    clock: FrozenClock = sla_desk.clock  # type: ignore[assignment]
+    ticket_id = _high(sla_desk)
+    clock.advance(hours=2)  # first response due after one business hour
+    assert sla_desk.get(ticket_id).sla_first_response == "pending"
+    sla_desk.run_due()
+    missed = sla_desk.get(ticket_id)
+    assert missed.sla_first_response == "breached"
+    assert missed.first_response_business_seconds is None  # not responded yet
+    assert sla_desk.replay(ticket_id) == missed
+
+
+def test_a_desk_without_an_sla_keeps_no_outcomes() -> None:
+    desk = Desk(clock=FrozenClock(MONDAY_11))
+    ticket = _high(desk)
+    desk.add_message(ticket, "on it", author_id="li")
+    kept = desk.get(ticket)
+    assert (kept.sla_first_response, kept.first_response_business_seconds) == (None, None)

@@ -34,6 +34,7 @@ from aftersales.models.ticket import (
     Priority,
     PriorityLevel,
     Severity,
+    SLAOutcome,
     StatusCategory,
     Ticket,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "RepairSite",
     "ReturnLogistics",
     "ReturnMethod",
+    "SLAOutcome",
     "SecurityEntry",
     "Severity",
     "StatusCategory",

@@ -32,6 +32,17 @@ class Severity(str, Enum):
     LOW = "low"
 
 
+class SLAOutcome(str, Enum):
+    """Where a ticket's first response or resolution target stands, as of its last
+    change: what reports count SLA compliance by."""
+
+    PENDING = "pending"
+    """Running, paused or warned: not met yet, not missed yet."""
+    MET = "met"
+    BREACHED = "breached"
+    """Missed: met late, or still open past the target."""
+
+
 class Priority(str, Enum):
     """How soon the desk works on a ticket."""
 
@@ -130,6 +141,18 @@ class Ticket(Record):
     due_at: Instant | None = None
     sla_rule: Identifier | None = None
     sla_due_at: Instant | None = None
+    sla_first_response: SLAOutcome | None = None
+    """Where the SLA's first response target stands as of the last change (None: no SLA
+    target applies). A target passing between changes is recorded by ``run_due``."""
+    first_response_business_seconds: Annotated[int, Field(ge=0)] | None = None
+    """The business seconds (on the SLA rule's calendar, pauses left out) the first
+    response took, once it was made; None without an SLA target."""
+    sla_resolution: SLAOutcome | None = None
+    """Where the SLA's resolution target stands as of the last change (see
+    ``sla_first_response``); a reopened ticket's runs again."""
+    resolution_business_seconds: Annotated[int, Field(ge=0)] | None = None
+    """The business seconds the resolution took (see
+    ``first_response_business_seconds``)."""
     version: Annotated[int, Field(ge=1)] = 1
     audit_chain: str | None = None
     """The ``chain`` of the last event (the head of the tamper-evident audit), checked by

@@ -25,13 +25,47 @@ from aftersales.models.events import (
     TICKET_KIND,
     build_event,
 )
-from aftersales.models.ticket import StatusCategory
+from aftersales.models.ticket import SLAOutcome, StatusCategory
 from aftersales.sla.policy import Metric, MetricState, SLAPolicy, SLAStatus
 
-__all__ = ["SLAReportRow", "SLATracker"]
+__all__ = ["SLAReportRow", "SLATracker", "sla_marks"]
 
 _REPORT_PAGE = 1000
 _GROUPS = ("priority", "channel", "team", "metric")
+
+_MARKED = (
+    (Metric.FIRST_RESPONSE, "sla_first_response", "first_response_business_seconds"),
+    (Metric.RESOLUTION, "sla_resolution", "resolution_business_seconds"),
+)
+_OUTCOMES = {
+    MetricState.MET: SLAOutcome.MET,
+    MetricState.BREACHED: SLAOutcome.BREACHED,
+    MetricState.RUNNING: SLAOutcome.PENDING,
+    MetricState.PAUSED: SLAOutcome.PENDING,
+    MetricState.WARNING: SLAOutcome.PENDING,
+}
+
+
+def sla_marks(ticket: Ticket, status: SLAStatus) -> dict[str, Any]:
+    """The ticket's SLA outcome fields (``sla_first_response``,
+    ``first_response_business_seconds``, ``sla_resolution``,
+    ``resolution_business_seconds``) that ``status`` changes: what reports count
+    compliance and business-hours durations by, kept on the ticket as each change
+    computes them anyway."""
+    marks: dict[str, Any] = {}
+    for metric, outcome_field, seconds_field in _MARKED:
+        measured = status.metrics.get(metric)
+        outcome = None if measured is None else _OUTCOMES[measured.state]
+        seconds = (
+            None
+            if measured is None or measured.met_ts is None
+            else int(max(measured.used_seconds, 0.0))
+        )
+        if getattr(ticket, outcome_field) != outcome:
+            marks[outcome_field] = outcome
+        if getattr(ticket, seconds_field) != seconds:
+            marks[seconds_field] = seconds
+    return marks
 
 
 @attrs.frozen
@@ -109,6 +143,7 @@ class SLATracker:
             extra["sla_rule"] = status.rule
         if checkpoint != changed.sla_due_at:
             extra["sla_due_at"] = checkpoint
+        extra.update(sla_marks(changed, status))
         if not extra:
             return changed
         event.changes.update(json_changes(extra))
@@ -160,7 +195,8 @@ class SLATracker:
             }
             new_events.append(_sla_event(ticket, trigger, version, now, payload, changes))
         checkpoint = status.next_checkpoint()
-        if checkpoint == ticket.sla_due_at and not new_events:
+        marks = sla_marks(ticket, status)
+        if checkpoint == ticket.sla_due_at and not new_events and not marks:
             return []
         if not new_events:
             version += 1
@@ -169,6 +205,8 @@ class SLATracker:
             new_events.append(_sla_event(ticket, SLA_RESCHEDULED, version, now, {}, changes))
         fields["sla_due_at"] = checkpoint
         new_events[-1].changes["sla_due_at"] = json_value(checkpoint)
+        fields.update(marks)
+        new_events[-1].changes.update(json_changes(marks))
         changed = trusted(Ticket, {**ticket.__dict__, **fields})
         self._commit(changed, ticket.version, new_events)
         return [

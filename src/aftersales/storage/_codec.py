@@ -78,6 +78,10 @@ TICKET_COLUMNS = (
     "reopen_count",
     "sku",
     "satisfaction",
+    "sla_first_response",
+    "first_response_business_seconds",
+    "sla_resolution",
+    "resolution_business_seconds",
     "data",
 )
 """The ticket's columns a transition writes, in :func:`ticket_row` order: the ones finds,
@@ -195,6 +199,10 @@ def ticket_row(
         ticket.reopen_count,
         ticket_sku(ticket) or null,
         ticket.satisfaction,
+        None if ticket.sla_first_response is None else ticket.sla_first_response._value_,
+        ticket.first_response_business_seconds,
+        None if ticket.sla_resolution is None else ticket.sla_resolution._value_,
+        ticket.resolution_business_seconds,
         _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
     )
 

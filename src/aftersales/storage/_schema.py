@@ -147,6 +147,10 @@ TABLES: tuple[Table, ...] = (
             Column("reopen_count", Type.INTEGER),
             _short("sku", 128, nullable=True),
             Column("satisfaction", Type.INTEGER),
+            _short("sla_first_response", 16, nullable=True),
+            Column("first_response_business_seconds", Type.INTEGER),
+            _short("sla_resolution", 16, nullable=True),
+            Column("resolution_business_seconds", Type.INTEGER),
             _data(),
         ),
         ("id",),
@@ -378,7 +382,14 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
         "events": ("kind", "to_state", "actor"),
     },
     8: {
-        "tickets": ("sku", "satisfaction"),
+        "tickets": (
+            "sku",
+            "satisfaction",
+            "sla_first_response",
+            "first_response_business_seconds",
+            "sla_resolution",
+            "resolution_business_seconds",
+        ),
         "events": ("logged_seconds",),
         "messages": ("author_role",),
         "cases": (
@@ -460,7 +471,8 @@ def filled_values(step: FillFromData, *sources: str | None) -> tuple[Any, ...]:
     if step.table == "tickets":
         ticket = Ticket.model_validate_json(data)
         if step.version == 8:
-            return (codec.ticket_sku(ticket), ticket.satisfaction)
+            row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
+            return tuple(row[column] for column in FILLED[8]["tickets"])
         return (
             ticket.category,
             ticket.priority,
