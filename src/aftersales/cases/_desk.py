@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from aftersales._pipeline import ATTEMPTS, fire_with_retries
+from aftersales._time_log import LOG_TIME, time_entry
 from aftersales._validation import acting, parse
 from aftersales.cases import complaints, exchanges, refunds, repairs, returns
 from aftersales.cases._goods import ClaimLine
@@ -331,6 +332,37 @@ class CaseDesk(CaseWriter):
         the exchange falls back to a refund."""
         return exchanges.reserve_replacement(
             self, self.inventory, case_id, actor=check_text("actor", actor)
+        )
+
+    @acting
+    def log_time(
+        self,
+        case_id: str,
+        *,
+        minutes: int | timedelta,
+        actor: Actor,
+        note: str | None = None,
+    ) -> Case:
+        """Log ``minutes`` of ``actor``'s work on a case and return the case after it: a
+        ``log_time`` event, as :meth:`aftersales.Desk.log_time` records on a ticket (the
+        same bounds, the same payload; the state and its step's time limit do not
+        change). Bad input raises :class:`~aftersales.InvalidInput` and stores nothing."""
+        payload = time_entry(minutes, note, self.desk._redact_text)
+        actor = check_text("actor", actor)
+
+        def record(case: Case) -> Case:
+            now = self.services.now()
+            change = self._change(case, LOG_TIME, actor, now, {}, dict(payload))
+            self._commit([change])
+            return change.case
+
+        return fire_with_retries(
+            case_id,
+            recent=self._recent,
+            read=self.get,
+            transition=record,
+            expected_version=None,
+            attempts=ATTEMPTS,
         )
 
     # ------------------------------------------------------------------ time step
