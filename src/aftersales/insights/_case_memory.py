@@ -1,0 +1,246 @@
+"""The rows behind :func:`aftersales.insights.case_metrics.case_metrics`, and how Python
+counts them over cases and tickets in memory (MemoryStore's objects, or any store's public
+API).
+
+Every store answers the same five questions with rows of plain values (a few per group,
+never one per case), and :mod:`aftersales.insights.case_metrics` turns them into the
+report, so every store gives the same numbers:
+
+- :data:`TicketCountRow`: the tickets created in the period, per group (the denominator of
+  the return and complaint rates);
+- :data:`ReturnRow`: the return cases created in the period, per group, SKU and reason;
+- :data:`RefundRow`: the refund cases paid in the period, per group and lead-time bucket;
+- :data:`RepairRow`: the repair cases completed in the period, per group, part and
+  turnaround bucket, with the repeat failures among them;
+- :data:`ComplaintRow`: the complaint cases created in the period, per group.
+
+The SQL stores compute the same rows in the database (:mod:`aftersales.insights._case_sql`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+
+import attrs
+
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.insights._ticket_memory import duration_bucket
+from aftersales.models import Case, CaseKind, Ticket
+from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
+from aftersales.storage._codec import case_part, case_product_category, case_reason, case_sku
+
+TicketCountRow = tuple[str | None, int]
+"""``(group, tickets)``."""
+ReturnRow = tuple[str | None, str | None, str | None, int, int]
+"""``(group, sku, reason, returns, units)``: ``units`` are those the returns claim on
+lines of the case's own SKU."""
+RefundRow = tuple[str | None, int, int, int]
+"""``(group, lead_time_bucket, paid, late)``."""
+RepairRow = tuple[str | None, str | None, int, int, int]
+"""``(group, part, turnaround_bucket, repairs, repeats)``."""
+ComplaintRow = tuple[str | None, int]
+"""``(group, complaints)``."""
+
+NOT_REPAIRED = ("declined", "cancelled")
+"""The repair workflow's closed states in which nothing was repaired (the quote was
+declined, the case cancelled): such cases are neither counted nor an earlier repair."""
+
+GROUPS = ("sku", "category", "channel")
+
+
+@attrs.frozen
+class CasePlan:
+    """What a query asks the stores, in their terms."""
+
+    period_from: datetime
+    period_to: datetime
+    group: str | None
+    """One of :data:`GROUPS`, or None for one row."""
+    skus: tuple[str, ...] | None
+    categories: tuple[str, ...] | None
+    channels: tuple[str, ...] | None
+    repeat_window: timedelta
+
+    @property
+    def counts_tickets(self) -> bool:
+        """Whether tickets can be counted under the plan: a ticket has no product
+        category, so a plan grouped or filtered by one has no ticket denominator."""
+        return self.group != "category" and self.categories is None
+
+    @property
+    def repeat_window_micros(self) -> int:
+        return self.repeat_window // timedelta(microseconds=1)
+
+
+@attrs.frozen
+class CaseRows:
+    """Every store's answer to a plan."""
+
+    tickets: list[TicketCountRow] | None
+    """None when the plan cannot count tickets (see :attr:`CasePlan.counts_tickets`)."""
+    returns: list[ReturnRow]
+    refunds: list[RefundRow]
+    repairs: list[RepairRow]
+    complaints: list[ComplaintRow]
+
+
+def _micros(later: datetime, earlier: datetime) -> int:
+    return (later - earlier) // timedelta(microseconds=1)
+
+
+def _in(value: str | None, allowed: tuple[str, ...] | None) -> bool:
+    return allowed is None or (value is not None and value in allowed)
+
+
+def _ticket_sku(ticket: Ticket | None) -> str | None:
+    line = None if ticket is None else ticket.order_line
+    return None if line is None else line.sku
+
+
+def _channel(ticket: Ticket | None) -> str | None:
+    return None if ticket is None else ticket.channel.value
+
+
+def _completed_repair(case: Case) -> bool:
+    return (
+        case.kind.value == CaseKind.REPAIR
+        and case.closed_at is not None
+        and case.status not in NOT_REPAIRED
+    )
+
+
+def _tickets_tally(tickets: Iterable[Ticket], plan: CasePlan) -> list[TicketCountRow]:
+    counted: Counter[str | None] = Counter()
+    for ticket in tickets:
+        sku, via = _ticket_sku(ticket), _channel(ticket)
+        if (
+            plan.period_from <= ticket.created_at < plan.period_to
+            and _in(sku, plan.skus)
+            and _in(via, plan.channels)
+        ):
+            counted[{"sku": sku, "channel": via}.get(plan.group or "")] += 1
+    return list(counted.items())
+
+
+def tally(
+    cases: Iterable[Case],
+    tickets: Iterable[Ticket],
+    ticket_of: Callable[[str], Ticket | None],
+    plan: CasePlan,
+) -> CaseRows:
+    """The rows of ``cases`` (any superset of the ones the plan counts, with every repair
+    of their serials) and ``tickets`` (any superset of the period's); ``ticket_of`` finds a
+    case's ticket."""
+    start, end = plan.period_from, plan.period_to
+    returns: Counter[tuple[str | None, str | None, str | None]] = Counter()
+    units: Counter[tuple[str | None, str | None, str | None]] = Counter()
+    refunds: Counter[tuple[str | None, int]] = Counter()
+    late: Counter[tuple[str | None, int]] = Counter()
+    complaints: Counter[str | None] = Counter()
+    closed_repairs: defaultdict[str | None, list[tuple[str, datetime]]] = defaultdict(list)
+    counted_repairs: list[tuple[Case, datetime, str | None]] = []
+    for case in cases:
+        kind = case.kind.value
+        if _completed_repair(case):
+            assert case.closed_at is not None
+            closed_repairs[case.serial].append((case.id, case.closed_at))
+        ticket = ticket_of(case.ticket_id)
+        own_sku = case_sku(case)
+        sku = own_sku if own_sku is not None else _ticket_sku(ticket)
+        category, via = case_product_category(case), _channel(ticket)
+        if not (_in(sku, plan.skus) and _in(category, plan.categories) and _in(via, plan.channels)):
+            continue
+        group = {"sku": sku, "category": category, "channel": via}.get(plan.group or "")
+        created = case.created_at
+        if kind == CaseKind.RETURN and start <= created < end:
+            key = (group, sku, case_reason(case))
+            returns[key] += 1
+            units[key] += sum(line.quantity for line in case.lines if line.sku == own_sku)
+        elif kind == CaseKind.COMPLAINT and start <= created < end:
+            complaints[group] += 1
+        elif kind == CaseKind.REFUND and case.refund is not None:
+            paid = case.refund.succeeded_at
+            if paid is not None and start <= paid < end:
+                bucket = (group, duration_bucket(_micros(paid, created)))
+                refunds[bucket] += 1
+                late[bucket] += int(case.refund.late)
+        elif (
+            _completed_repair(case) and case.closed_at is not None and start <= case.closed_at < end
+        ):
+            counted_repairs.append((case, case.closed_at, group))
+    repairs: Counter[tuple[str | None, str | None, int]] = Counter()
+    repeats: Counter[tuple[str | None, str | None, int]] = Counter()
+    window = plan.repeat_window_micros
+    for case, closed_at, group in counted_repairs:
+        turnaround = (group, case_part(case), duration_bucket(_micros(closed_at, case.created_at)))
+        repairs[turnaround] += 1
+        if case.serial is not None and any(
+            other != case.id and 0 <= _micros(case.created_at, closed) <= window
+            for other, closed in closed_repairs[case.serial]
+        ):
+            repeats[turnaround] += 1
+    return CaseRows(
+        tickets=_tickets_tally(tickets, plan) if plan.counts_tickets else None,
+        returns=[(*key, n, units[key]) for key, n in returns.items()],
+        refunds=[(*key, n, late[key]) for key, n in refunds.items()],
+        repairs=[(*key, n, repeats[key]) for key, n in repairs.items()],
+        complaints=list(complaints.items()),
+    )
+
+
+def memory_tally(store: MemoryStore, plan: CasePlan) -> CaseRows:
+    """The rows over a MemoryStore's own objects, read under its lock (a consistent
+    view) and counted once it is let go."""
+    with store._lock:
+        cases = list(store._cases.values())
+        tickets = dict(store._tickets)
+    return tally(cases, tickets.values(), tickets.get, plan)
+
+
+PAGE = 10_000
+"""Tickets read per ``find`` call, and the most cases of a kind ``find_cases`` returns, on
+a store without a faster path."""
+
+
+def store_tally(store: Store, plan: CasePlan) -> CaseRows:
+    """The rows over any store's public API: its cases of the four kinds (``find_cases``
+    has no offset: a kind with :data:`PAGE` cases or more is refused), the period's tickets
+    a page at a time, and each counted case's ticket."""
+    cases: list[Case] = []
+    for kind in (CaseKind.RETURN, CaseKind.REFUND, CaseKind.REPAIR, CaseKind.COMPLAINT):
+        found = store.find_cases(CaseQuery(kind=kind, limit=PAGE))
+        if len(found) >= PAGE:
+            raise InvalidInput(
+                "store",
+                [
+                    FieldError(
+                        ("store",),
+                        f"{type(store).__name__} holds {PAGE:,} {kind.value} cases or more: "
+                        "count them on a MemoryStore, SQLiteStore or SQLAlchemyStore",
+                    )
+                ],
+            )
+        cases += found
+    known: dict[str, Ticket | None] = {}
+
+    def ticket_of(ticket_id: str) -> Ticket | None:
+        if ticket_id not in known:
+            try:
+                known[ticket_id] = store.get(ticket_id)
+            except LookupError:
+                known[ticket_id] = None
+        return known[ticket_id]
+
+    def pages() -> Iterator[Ticket]:
+        query = TicketQuery(created_from=plan.period_from, created_to=plan.period_to, limit=PAGE)
+        offset = 0
+        while True:
+            page = store.find(query.model_copy(update={"offset": offset}))
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    return tally(cases, pages() if plan.counts_tickets else (), ticket_of, plan)
