@@ -265,6 +265,14 @@ def two_desks(kind: str, folder: Path) -> tuple[Desk, Desk]:
     if kind == "memory":
         shared = MemoryStore()
         return Desk(shared, clock=clock), Desk(shared, clock=clock)
+    if kind == "postgresql":
+        from aftersales.storage.sqlalchemy import SQLAlchemyStore
+
+        first = make_store(kind, folder)
+        assert isinstance(first, SQLAlchemyStore)
+        return Desk(first, clock=clock), Desk(
+            SQLAlchemyStore(first.engine.url.render_as_string(hide_password=False)), clock=clock
+        )
     return Desk(SQLiteStore(folder / "race.db"), clock=clock), Desk.sqlite(folder / "race.db")
 
 
@@ -285,7 +293,7 @@ def race_after_first_read(store: Store, method: str, race: Any) -> list[str]:
     return calls
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
 def test_two_runs_of_one_watch_at_once_record_the_alert_once(kind: str, tmp_path: Path) -> None:
     """A run that loses the race to another run of the same watch judges again on the
     state the other one stored: the alert is recorded once."""
@@ -304,7 +312,7 @@ def test_two_runs_of_one_watch_at_once_record_the_alert_once(kind: str, tmp_path
     desk.close()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
 def test_two_watches_on_one_series_at_once_take_its_sequence_in_turn(
     kind: str, tmp_path: Path
 ) -> None:
@@ -411,13 +419,18 @@ def make_store(kind: str, folder: Path) -> Store:
         return SQLiteStore(folder / "history.db")
     if kind == "recorder":
         return RecordStore(MemoryRecorder())
+    if kind == "postgresql":
+        from test_sqlalchemy_store import fresh_store, server_url  # type: ignore[import-not-found]
+
+        made: Store = fresh_store(server_url(kind))
+        return made
     pytest.importorskip("sqlalchemy")
     from aftersales.storage.sqlalchemy import SQLAlchemyStore
 
     return SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}")
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite", "sqlalchemy", "recorder"])
+@pytest.fixture(scope="module", params=["memory", "sqlite", "sqlalchemy", "recorder", "postgresql"])
 def history_desk(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Desk]:
