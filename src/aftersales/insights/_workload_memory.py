@@ -1,0 +1,257 @@
+"""The rows behind :mod:`aftersales.insights.workload`, and how Python counts them over
+a store's objects (MemoryStore's own, or any store's public API).
+
+Every store answers with rows of plain values, and :mod:`aftersales.insights.workload`
+turns them into reports, so every store gives the same numbers:
+
+- :data:`LoggedRow`: time entries (events with ``logged_seconds``) in the period, summed
+  per group and ticket (a case's entries count on its ticket), counted per handling-time
+  bucket;
+- :data:`CountRow`: per group, the tickets assigned and open at the period's end, and the
+  tickets resolved in the period;
+- :data:`ResponseRow`: the customers' public messages waiting for a reply, per group and
+  next-response bucket (None: still waiting at ``as_of``).
+
+The SQL stores compute the same rows in the database (:mod:`._workload_sql`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from aftersales._time_log import LOG_TIME
+from aftersales.insights._ticket_memory import duration_bucket
+from aftersales.models import AuthorRole, Case, Event, Message, MessageKind, Ticket
+from aftersales.models.events import RESERVED_TRIGGERS, TICKET_KIND
+from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
+
+RESOLVED = "resolved"
+"""The ticket workflow's state whose entry is a resolution."""
+
+NOT_TRANSITIONS = tuple(sorted(RESERVED_TRIGGERS | {LOG_TIME}))
+"""The triggers of events the library records without a transition (a message, an SLA
+warning, a time entry...): one of them on a resolved ticket keeps it ``resolved`` without
+resolving it again."""
+
+CUSTOMER = AuthorRole.CUSTOMER.value
+RESPONDERS = (AuthorRole.AGENT.value, AuthorRole.BOT.value)
+"""Whose public reply answers a customer: an agent's or a bot's, as for the first
+response (:func:`aftersales.sla.meets_first_response`)."""
+
+LoggedRow = tuple[str | None, int, int, int, int, int, int]
+"""``(group, handling_bucket, tickets, seconds, entries, cases, tickets_logged_on)``:
+the tickets whose time logged in the period by the group falls in the bucket, that
+time, its entries, the cases among them with an entry, and the tickets with an entry
+on the ticket itself."""
+
+CountRow = tuple[str | None, int]
+"""``(group, tickets)``."""
+
+ResponseRow = tuple[str | None, int | None, int]
+"""``(group, next_response_bucket, messages)``: None for messages still unanswered."""
+
+
+@attrs.frozen
+class WorkloadPlan:
+    """What a query asks the stores, in their terms."""
+
+    period_from: datetime
+    period_to: datetime
+    as_of: datetime
+    group: str
+    """``"agent"``, ``"team"``, ``"channel"`` or ``"none"``."""
+    teams: tuple[str, ...] | None
+    channels: tuple[str, ...] | None
+
+    def passes(self, ticket: Ticket) -> bool:
+        return (self.teams is None or ticket.team in self.teams) and (
+            self.channels is None or ticket.channel.value in self.channels
+        )
+
+    def in_period(self, at: datetime) -> bool:
+        return self.period_from <= at < self.period_to
+
+    def ticket_group(self, ticket: Ticket) -> str | None:
+        """The group of a ticket's figures: its team or channel (its assignee when
+        grouping by agent: whose open tickets they are)."""
+        if self.group == "team":
+            return ticket.team
+        if self.group == "channel":
+            return ticket.channel.value
+        if self.group == "agent":
+            return ticket.assignee
+        return None
+
+    def event_group(self, event: Event, ticket: Ticket) -> str | None:
+        """The group of an event's figures: its actor when grouping by agent."""
+        return event.actor if self.group == "agent" else self.ticket_group(ticket)
+
+
+@attrs.frozen
+class Rows:
+    logged: list[LoggedRow]
+    open_assigned: list[CountRow]
+    resolved: list[CountRow]
+
+
+def _open_at(ticket: Ticket, at: datetime) -> bool:
+    return (
+        ticket.created_at < at
+        and (ticket.resolved_at is None or ticket.resolved_at > at)
+        and (ticket.closed_at is None or ticket.closed_at > at)
+    )
+
+
+def workload_rows(
+    tickets: Iterable[tuple[Ticket, Sequence[Event], Sequence[tuple[Case, Sequence[Event]]]]],
+    plan: WorkloadPlan,
+) -> Rows:
+    """The rows of ``tickets``, each with its events and its cases with theirs."""
+    # (group, ticket id) -> seconds, entries, cases with an entry, an entry on the ticket
+    per_ticket: dict[tuple[str | None, str], list[int]] = {}
+    cases_logged: dict[tuple[str | None, str], set[str]] = defaultdict(set)
+    open_assigned: Counter[str | None] = Counter()
+    resolved: dict[str | None, set[str]] = defaultdict(set)
+    for ticket, events, cases in tickets:
+        if not plan.passes(ticket):
+            continue
+        if ticket.assignee is not None and _open_at(ticket, plan.period_to):
+            open_assigned[plan.ticket_group(ticket)] += 1
+        subjects = [(TICKET_KIND, ticket.id, events)]
+        subjects += [(case.kind.value, case.id, case_events) for case, case_events in cases]
+        for kind, subject_id, subject_events in subjects:
+            for event in subject_events:
+                if not plan.in_period(event.at):
+                    continue
+                seconds = event.payload.get("logged_seconds")
+                if type(seconds) is int:
+                    key = (plan.event_group(event, ticket), ticket.id)
+                    sums = per_ticket.setdefault(key, [0, 0, 0])
+                    sums[0] += seconds
+                    sums[1] += 1
+                    if kind == TICKET_KIND:
+                        sums[2] = 1
+                    else:
+                        cases_logged[key].add(subject_id)
+                if (
+                    kind == TICKET_KIND
+                    and event.to_state == RESOLVED
+                    and event.trigger not in NOT_TRANSITIONS
+                ):
+                    resolved[plan.event_group(event, ticket)].add(ticket.id)
+    logged: Counter[tuple[str | None, int]] = Counter()
+    totals: dict[tuple[str | None, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for key, (seconds, entries, on_ticket) in per_ticket.items():
+        row_key = (key[0], duration_bucket(seconds * 1_000_000))
+        logged[row_key] += 1
+        total = totals[row_key]
+        total[0] += seconds
+        total[1] += entries
+        total[2] += len(cases_logged.get(key, ()))
+        total[3] += on_ticket
+    rows: list[LoggedRow] = []
+    for (group, bucket), count in logged.items():
+        seconds, entries, with_cases, on_ticket = totals[group, bucket]
+        rows.append((group, bucket, count, seconds, entries, with_cases, on_ticket))
+    return Rows(
+        logged=rows,
+        open_assigned=list(open_assigned.items()),
+        resolved=[(group, len(ids)) for group, ids in resolved.items()],
+    )
+
+
+def response_rows(
+    tickets: Iterable[tuple[Ticket, Sequence[Message]]], plan: WorkloadPlan
+) -> list[ResponseRow]:
+    """The next-response rows of ``tickets``, each with its messages in the order the
+    store keeps them."""
+    counted: Counter[tuple[str | None, int | None]] = Counter()
+    for ticket, messages in tickets:
+        first = ticket.first_response_at
+        if first is None or first >= plan.period_to or not plan.passes(ticket):
+            continue
+        group = plan.ticket_group(ticket)
+        # the store's order is the order added; the SQL orders by time, then that order
+        public = sorted(
+            (
+                m
+                for m in messages
+                if m.kind is MessageKind.PUBLIC_REPLY
+                and m.at < plan.as_of
+                and (m.author_role.value == CUSTOMER or m.author_role.value in RESPONDERS)
+            ),
+            key=lambda m: m.at,
+        )
+        replied: datetime | None = None
+        for message in reversed(public):  # the next reply of each message, from the end
+            if message.author_role.value != CUSTOMER:
+                replied = message.at
+                continue
+            if plan.in_period(message.at) and message.at > first:
+                bucket = None if replied is None else duration_bucket(_micros(replied, message.at))
+                counted[group, bucket] += 1
+    return [(*key, count) for key, count in counted.items()]
+
+
+def _micros(later: datetime, earlier: datetime) -> int:
+    return (later - earlier) // timedelta(microseconds=1)
+
+
+# ----------------------------------------------------------------------- reading the stores
+
+
+def memory_workload(store: MemoryStore, plan: WorkloadPlan) -> Rows:
+    """The workload rows over a MemoryStore's own objects, under its lock."""
+    with store._lock:
+        events = store._events
+        cases: dict[str, list[tuple[Case, Sequence[Event]]]] = defaultdict(list)
+        for case in store._cases.values():
+            cases[case.ticket_id].append((case, events.get(case.id, ())))
+        return workload_rows(
+            ((t, events.get(t.id, ()), cases.get(t.id, ())) for t in store._tickets.values()),
+            plan,
+        )
+
+
+def memory_responses(store: MemoryStore, plan: WorkloadPlan) -> list[ResponseRow]:
+    """The next-response rows over a MemoryStore's own objects, under its lock."""
+    with store._lock:
+        messages = store._messages
+        return response_rows(((t, messages.get(t.id, ())) for t in store._tickets.values()), plan)
+
+
+PAGE = 10_000
+"""Tickets read per ``find`` call on a store without a faster path."""
+
+
+def _all_tickets(store: Store, plan: WorkloadPlan) -> Iterator[Ticket]:
+    query = TicketQuery(created_to=plan.as_of, limit=PAGE)
+    offset = 0
+    while True:
+        page = store.find(query.model_copy(update={"offset": offset}))
+        yield from (t for t in page if plan.passes(t))
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+def store_workload(store: Store, plan: WorkloadPlan) -> Rows:
+    """The workload rows over any store's public API: every ticket created before
+    ``as_of``, its events, its cases and theirs."""
+
+    def cases_of(ticket: Ticket) -> list[tuple[Case, Sequence[Event]]]:
+        found = store.find_cases(CaseQuery(ticket_id=ticket.id, limit=10_000))
+        return [(case, store.events(case.id)) for case in found]
+
+    return workload_rows(
+        ((t, store.events(t.id), cases_of(t)) for t in _all_tickets(store, plan)), plan
+    )
+
+
+def store_responses(store: Store, plan: WorkloadPlan) -> list[ResponseRow]:
+    """The next-response rows over any store's public API."""
+    return response_rows(((t, store.messages(t.id)) for t in _all_tickets(store, plan)), plan)
