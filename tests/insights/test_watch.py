@@ -27,10 +27,12 @@ from aftersales.insights import (
     case_series,
     generate_history,
     on_risk_alert,
+    render_alert,
     watch_risk,
 )
-from aftersales.models import CaseKind, Event
+from aftersales.models import CaseKind, Channel, Event
 from aftersales.notify import DeliveryStatus, Notification
+from aftersales.notify.senders import MemorySender, Recipient, SenderHandler, render_plain
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 from aftersales.storage.recorder import MemoryRecorder, RecordStore
 
@@ -218,6 +220,27 @@ def test_a_failing_hook_is_retried_like_every_notification(desk: Desk) -> None:
     assert (row.attempts, row.last_error) == (1, "RuntimeError: mail server down")
     report = desk.dispatch_outbox(morning_after(DAYS) + timedelta(hours=1))
     assert (report.delivered, calls) == (1, [1, 1])
+
+
+def test_a_sender_mails_each_alert_with_its_evidence(desk: Desk) -> None:
+    mail = MemorySender()
+    quality = Recipient(Channel.EMAIL, "quality@shop.example")
+    handler = SenderHandler(mail, recipient={RISK_KIND: lambda _: quality}, render=render_alert)
+    on_risk_alert(desk, handler, name="mail-quality")
+    run = watch_risk(desk, daily_series(FIRST_RISE[6]), name="returns")
+    (alert,) = run.alerts
+    (message,) = mail.sent
+    assert (message.recipient.address, message.key) == (
+        "quality@shop.example",
+        "risk:return:SKU-1:1:mail-quality",
+    )
+    assert message.body == (
+        f"SKU-1 return: {alert.observed} from {alert.window_start} to {alert.window_end}, "
+        f"35.0 expected (warning; {alert.evidence})"
+    )
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+    opened = desk.store.events(ticket.id)[0]
+    assert render_alert(opened, quality) == render_plain(opened, quality)
 
 
 def test_a_subscriber_to_every_event_gets_the_alerts_too(desk: Desk) -> None:

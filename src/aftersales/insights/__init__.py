@@ -53,6 +53,7 @@ from aftersales.insights.watch import (
     alert_subject_id,
     case_series,
     on_risk_alert,
+    render_alert,
     watch_risk,
 )
 
@@ -100,6 +101,7 @@ __all__ = [
     "generate_history",
     "on_risk_alert",
     "poisson_upper_tail",
+    "render_alert",
     "ticket_metrics",
     "watch_risk",
 ]

@@ -67,6 +67,7 @@ from aftersales.insights.risk import Alert, AlertState, RiskRule, Series, detect
 from aftersales.models import CaseKind, Event
 from aftersales.models.events import build_event
 from aftersales.notify import Handler, Subscription
+from aftersales.notify.senders import Recipient, render_plain
 from aftersales.storage import Store
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "alert_subject_id",
     "case_series",
     "on_risk_alert",
+    "render_alert",
     "watch_risk",
 ]
 
@@ -282,6 +284,22 @@ def on_risk_alert(desk: Desk, handler: Handler, *, name: str | None = None) -> S
     )
     # desk.subscribe checks kinds and triggers against the workflows, which know no series
     return desk._hooks.add(subscription)
+
+
+def render_alert(event: Event, recipient: Recipient) -> str:
+    """The text of a risk alert for a sender (``render=`` of
+    :class:`~aftersales.notify.senders.SenderHandler`), e.g. ``"JACKET-M return: 6 from
+    2024-04-08 to 2024-04-14, 1.5 expected (critical; P(X >= 6 | Poisson(1.458)) = 0.0039
+    <= 0.01)"``; the series is named by ``recipient.about`` when it is set. Any other
+    event is rendered by :func:`~aftersales.notify.senders.render_plain`."""
+    alert = event.payload
+    if event.trigger != RISK_ALERT or event.subject_kind != RISK_KIND:
+        return render_plain(event, recipient)
+    return (
+        f"{recipient.about or alert['key']} {alert['kind']}: {alert['observed']} from "
+        f"{alert['window_start']} to {alert['window_end']}, {alert['expected']:.1f} expected "
+        f"({alert['severity']}; {alert['evidence']})"
+    )
 
 
 # ---------------------------------------------------------------------------------------
