@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.exceptions import FieldError, InvalidInput, NotFound
 from aftersales.insights._ticket_memory import duration_bucket
 from aftersales.models import Case, CaseKind, Ticket
 from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
@@ -111,6 +111,16 @@ def _completed_repair(case: Case) -> bool:
     )
 
 
+def _category(case: Case, case_of: Callable[[str], Case | None]) -> str | None:
+    """The case's product category, else its parent's (a refund case's lines carry no
+    policy facts: the return it pays has them)."""
+    category = case_product_category(case)
+    if category is None and case.parent_id is not None:
+        parent = case_of(case.parent_id)
+        category = None if parent is None else case_product_category(parent)
+    return category
+
+
 def _tickets_tally(tickets: Iterable[Ticket], plan: CasePlan) -> list[TicketCountRow]:
     counted: Counter[str | None] = Counter()
     for ticket in tickets:
@@ -128,11 +138,12 @@ def tally(
     cases: Iterable[Case],
     tickets: Iterable[Ticket],
     ticket_of: Callable[[str], Ticket | None],
+    case_of: Callable[[str], Case | None],
     plan: CasePlan,
 ) -> CaseRows:
     """The rows of ``cases`` (any superset of the ones the plan counts, with every repair
     of their serials) and ``tickets`` (any superset of the period's); ``ticket_of`` finds a
-    case's ticket."""
+    case's ticket, ``case_of`` its parent."""
     start, end = plan.period_from, plan.period_to
     returns: Counter[tuple[str | None, str | None, str | None]] = Counter()
     units: Counter[tuple[str | None, str | None, str | None]] = Counter()
@@ -149,7 +160,7 @@ def tally(
         ticket = ticket_of(case.ticket_id)
         own_sku = case_sku(case)
         sku = own_sku if own_sku is not None else _ticket_sku(ticket)
-        category, via = case_product_category(case), _channel(ticket)
+        category, via = _category(case, case_of), _channel(ticket)
         if not (_in(sku, plan.skus) and _in(category, plan.categories) and _in(via, plan.channels)):
             continue
         group = {"sku": sku, "category": category, "channel": via}.get(plan.group or "")
@@ -194,9 +205,9 @@ def memory_tally(store: MemoryStore, plan: CasePlan) -> CaseRows:
     """The rows over a MemoryStore's own objects, read under its lock (a consistent
     view) and counted once it is let go."""
     with store._lock:
-        cases = list(store._cases.values())
+        cases = dict(store._cases)
         tickets = dict(store._tickets)
-    return tally(cases, tickets.values(), tickets.get, plan)
+    return tally(cases.values(), tickets.values(), tickets.get, cases.get, plan)
 
 
 PAGE = 10_000
@@ -229,9 +240,19 @@ def store_tally(store: Store, plan: CasePlan) -> CaseRows:
         if ticket_id not in known:
             try:
                 known[ticket_id] = store.get(ticket_id)
-            except LookupError:
+            except NotFound:
                 known[ticket_id] = None
         return known[ticket_id]
+
+    by_id: dict[str, Case | None] = {case.id: case for case in cases}
+
+    def case_of(case_id: str) -> Case | None:
+        if case_id not in by_id:
+            try:
+                by_id[case_id] = store.get_case(case_id)
+            except NotFound:
+                by_id[case_id] = None
+        return by_id[case_id]
 
     def pages() -> Iterator[Ticket]:
         query = TicketQuery(created_from=plan.period_from, created_to=plan.period_to, limit=PAGE)
@@ -243,4 +264,4 @@ def store_tally(store: Store, plan: CasePlan) -> CaseRows:
                 return
             offset += PAGE
 
-    return tally(cases, pages() if plan.counts_tickets else (), ticket_of, plan)
+    return tally(cases, pages() if plan.counts_tickets else (), ticket_of, case_of, plan)

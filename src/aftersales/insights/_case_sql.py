@@ -41,15 +41,23 @@ Statement = tuple[str, dict[str, Any]]
 
 CASE_COLUMNS = {
     "sku": "COALESCE(c.sku, t.sku)",
-    "category": "c.product_category",
+    "category": "COALESCE(c.product_category, pc.product_category)",
     "channel": "t.channel",
 }
 """What a case is grouped and filtered by: its first line's SKU (else its ticket's), its
-first line's product category, its ticket's channel."""
+first line's product category (else its parent's: a refund case's lines carry no policy
+facts, the return it pays has them), its ticket's channel."""
 
 TICKET_COLUMNS = {"sku": "t.sku", "channel": "t.channel"}
 
-CASES = "FROM cases c LEFT JOIN tickets t ON t.id = c.ticket_id"
+
+def _cases(plan: CasePlan) -> str:
+    """The cases with their tickets, and their parents when the category counts."""
+    joined = "FROM cases c LEFT JOIN tickets t ON t.id = c.ticket_id"
+    if plan.group == "category" or plan.categories is not None:
+        joined += " LEFT JOIN cases pc ON pc.id = c.parent_id"
+    return joined
+
 
 _LINE_UNITS = {
     "sqlite": (
@@ -137,7 +145,7 @@ def returns_statement(plan: CasePlan, dialect: Dialect) -> Statement:
         ]
     )
     rest = (
-        f"FROM (\n  SELECT\n    {inner}\n  {CASES}\n"
+        f"FROM (\n  SELECT\n    {inner}\n  {_cases(plan)}\n"
         "  WHERE c.kind = 'return' AND c.created_at >= :period_from"
         f" AND c.created_at < :period_to{_case_filters(plan, params)}\n) x"
     )
@@ -148,7 +156,7 @@ def refunds_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     """Refund cases paid in the period, per group and lead-time bucket, with the late."""
     params = _period(plan)
     rest = (
-        f"{CASES}\n"
+        f"{_cases(plan)}\n"
         # a refund paid before the period's end was created before it: the bound lets the
         # (kind, created_at) index narrow the scan
         "WHERE c.kind = 'refund' AND c.created_at < :period_to"
@@ -171,7 +179,7 @@ def repairs_statement(plan: CasePlan, dialect: Dialect) -> Statement:
         f" AND {dialect.micros('c.created_at', 'p.closed_at')} <= :repeat_window)"
     )
     rest = (
-        f"{CASES}\n"
+        f"{_cases(plan)}\n"
         "WHERE c.kind = 'repair' AND c.created_at < :period_to"
         " AND c.closed_at >= :period_from AND c.closed_at < :period_to"
         f" AND c.status NOT IN ({_NOT_REPAIRED})" + _case_filters(plan, params)
@@ -185,7 +193,7 @@ def complaints_statement(plan: CasePlan) -> Statement:
     """Complaint cases created in the period, per group."""
     params = _period(plan)
     rest = (
-        f"{CASES}\n"
+        f"{_cases(plan)}\n"
         "WHERE c.kind = 'complaint' AND c.created_at >= :period_from"
         " AND c.created_at < :period_to" + _case_filters(plan, params)
     )
