@@ -243,6 +243,15 @@ def test_a_sender_mails_each_alert_with_its_evidence(desk: Desk) -> None:
     assert render_alert(opened, quality) == render_plain(opened, quality)
 
 
+def test_a_desk_with_permissions_records_the_alerts_of_its_scheduled_work() -> None:
+    from aftersales.security import default_permissions
+
+    desk = Desk(permissions=default_permissions(), clock=FrozenClock(morning_after(DAYS)))
+    run = watch_risk(desk, daily_series(FIRST_RISE[6]), name="returns")
+    assert [e.actor for e in run.events] == ["system"]
+    assert desk.store.events(alert_subject_id("return", "SKU-1")) == list(run.events)
+
+
 def test_a_subscriber_to_every_event_gets_the_alerts_too(desk: Desk) -> None:
     everything: list[Event] = []
     desk.subscribe(lambda n: everything.append(n.event), name="audit-log")
