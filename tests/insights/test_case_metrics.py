@@ -371,7 +371,7 @@ def test_rows_per_sku_with_the_units_sold(any_store: Store) -> None:
         1,
         0.0,
     )
-    assert (no_sku.returns.units_sold, no_sku.returns.unit_return_rate) == (0, None)
+    assert (no_sku.returns.units_sold, no_sku.returns.unit_return_rate) == (None, None)
     assert (no_sku.complaints.complaints, no_sku.complaints.complaint_rate) == (1, 1.0)
     # the total: 4 units returned of the 45 sold (the toaster sold, never returned)
     total = report.total.returns

@@ -168,7 +168,8 @@ def tally(
         if kind == CaseKind.RETURN and start <= created < end:
             key = (group, sku, case_reason(case))
             returns[key] += 1
-            units[key] += sum(line.quantity for line in case.lines if line.sku == own_sku)
+            if own_sku is not None:  # as in SQL, where a NULL SKU equals nothing
+                units[key] += sum(line.quantity for line in case.lines if line.sku == own_sku)
         elif kind == CaseKind.COMPLAINT and start <= created < end:
             complaints[group] += 1
         elif kind == CaseKind.REFUND and case.refund is not None:

@@ -172,8 +172,12 @@ def repairs_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     those following an earlier repair of their serial within the window."""
     params = _period(plan)
     params["repeat_window"] = plan.repeat_window_micros
+    # The earlier repair's kind is tested inside a CASE: as a plain equality it draws
+    # the planner to the (kind, created_at) index, a scan of every repair per repair,
+    # where the serial's index finds the serial's few cases.
     repeated = (
-        "EXISTS (SELECT 1 FROM cases p WHERE p.serial = c.serial AND p.kind = 'repair'"
+        "EXISTS (SELECT 1 FROM cases p WHERE p.serial = c.serial"
+        " AND CASE WHEN p.kind = 'repair' THEN 1 ELSE 0 END = 1"
         f" AND p.id <> c.id AND p.closed_at IS NOT NULL AND p.status NOT IN ({_NOT_REPAIRED})"
         " AND p.closed_at <= c.created_at"
         f" AND {dialect.micros('c.created_at', 'p.closed_at')} <= :repeat_window)"

@@ -47,8 +47,8 @@ __all__ = [
 
 CaseGroupBy = Literal["none", "sku", "category", "channel"]
 """What a case report's rows are per: one row for everything, or one per SKU (the case's
-first line's, else its ticket's), product category (the case's first line's) or channel
-(the case's ticket's)."""
+first line's, else its ticket's), product category (the case's first line's, else its
+parent case's) or channel (the case's ticket's)."""
 
 _MAX_FILTER_VALUES = 100
 _MAX_SALES_SKUS = 100_000
@@ -250,16 +250,19 @@ class _Tally:
         )
 
     def row(
-        self, group: str | None, query: CaseReportQuery, skus: Iterable[str] | None
+        self,
+        group: str | None,
+        plan: CasePlan,
+        sales: Mapping[str, int],
+        sold_skus: tuple[str, ...] | None,
     ) -> CaseReportRow:
-        """The metrics; ``skus`` are those whose sales count (None: none do)."""
-        tickets = self.tickets if query._plan().counts_tickets else None
+        """The metrics; ``sold_skus`` are the SKUs of ``sales`` whose units sold the row
+        counts (None: units sold are unknown)."""
+        tickets = self.tickets if plan.counts_tickets else None
         sold = returned = None
-        if query.sales is not None and skus is not None:
-            sales = query.sales
-            counted = [sku for sku in skus if sku in sales]
-            sold = sum(sales[sku] for sku in counted)
-            returned = sum(self.units[sku] for sku in counted)
+        if sold_skus is not None:
+            sold = sum(sales[sku] for sku in sold_skus)
+            returned = sum(self.units[sku] for sku in sold_skus)
         reasons = sorted(
             self.reasons.items(), key=lambda item: (-item[1], item[0] is None, item[0] or "")
         )
@@ -363,35 +366,32 @@ def case_metrics(store: Store, query: CaseReportQuery) -> CaseReport:
     groups, parts = _by_group(_counted(store, plan))
     if plan.group is None and not groups:
         groups[None] = _Tally()
-    sales_apply = plan.channels is None and plan.categories is None
+    sales_apply = query.sales is not None and plan.channels is None and plan.categories is None
+    sales = query.sales or {}
+    every_sku = _sold_skus(sales, plan.skus) if sales_apply else None
 
-    def row_skus(group: str | None, tally: _Tally) -> Iterable[str] | None:
-        if not sales_apply or query.sales is None:
-            return None
-        if plan.group == "sku":
-            return () if group is None else (group,)
-        if plan.group is not None:
-            return None
-        return _sold_skus(query.sales, plan.skus)
+    def sold_skus(group: str | None) -> tuple[str, ...] | None:
+        """The SKUs whose units sold a row counts (None: units sold are unknown)."""
+        if plan.group is None:
+            return every_sku
+        if plan.group == "sku" and every_sku is not None and group in every_sku:
+            return (group,)
+        return None
 
     rows = tuple(
-        groups[group].row(group, query, row_skus(group, groups[group]))
-        for group in _ordered(groups)
+        groups[group].row(group, plan, sales, sold_skus(group)) for group in _ordered(groups)
     )
     total = _Tally()
     for tally in groups.values():
         total.add(tally)
-    total_skus = None
-    if sales_apply and query.sales is not None:
-        total_skus = _sold_skus(query.sales, plan.skus)
     return CaseReport(
         query=query,
         rows=rows,
-        total=total.row(None, query, total_skus),
+        total=total.row(None, plan, sales, every_sku),
         parts=tuple(RepairPartRow(part, parts[part].repair_metrics()) for part in _ordered(parts)),
     )
 
 
 def _sold_skus(sales: Mapping[str, int], skus: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The SKUs whose sales count in a row over every SKU passing the filter."""
+    """The SKUs of ``sales`` passing the SKU filter."""
     return tuple(sku for sku in sales if skus is None or sku in skus)
