@@ -382,6 +382,13 @@ def test_rows_per_sku_with_the_units_sold(any_store: Store) -> None:
     )
     ungrouped = only_row(case_metrics(any_store, week(sales=sales)))
     assert report.total == ungrouped
+    # sales that do not name a SKU leave its units sold unknown
+    kettles_only = rows(case_metrics(any_store, week(group_by="sku", sales={"KETTLE": 30})))
+    assert kettles_only["KETTLE"].returns.unit_return_rate == 0.1
+    assert (
+        kettles_only["PHONE"].returns.units_sold,
+        kettles_only["PHONE"].returns.unit_return_rate,
+    ) == (None, None)
 
 
 def test_rows_per_channel(any_store: Store) -> None:
@@ -521,6 +528,18 @@ def test_sqlite_counts_in_one_statement_per_family(tmp_path: Path) -> None:
     # tickets, returns, refunds, repairs, complaints: nothing read case by case
     assert len(reading) == 5
     assert report == case_metrics(reference_of_fixed_history(), week(group_by="sku"))
+    store.close()
+
+
+def test_sqlite_finds_earlier_repairs_through_the_serials_index(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "desk.db")
+    conn = store.recorder._conn
+    dialect = _case_sql.case_sqlite_dialect(conn.execute)
+    assert dialect is not None
+    sql, params = _case_sql.repairs_statement(week()._plan(), dialect)
+    plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    # one look-up of the serial's cases per repair, not a scan of every repair
+    assert "SEARCH p USING INDEX cases_serial" in plan
     store.close()
 
 
