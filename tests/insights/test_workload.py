@@ -74,9 +74,14 @@ TICKETS: dict[str, tuple[datetime, str, str, str]] = {
 
 Step = tuple[datetime, str, str, Any]  # (when, ticket, what, detail)
 STEPS: list[Step] = [
-    # t5, before the week: an hour logged on March 1 is not in it, half an hour is
+    # t5, before the week: an hour logged on March 1 is not in it, half an hour is; the
+    # bot answers first on March 1, then answers the customer's March 2 08:10 message
+    # at 08:12 (120 s)
+    (at(1, 10), "t5", "bot", None),
     (at(1, 23), "t5", "log", ("ana", 60)),
     (at(2, 8), "t5", "log", ("ana", 30)),
+    (at(2, 8, 10), "t5", "customer", None),
+    (at(2, 8, 12), "t5", "bot", None),
     # t1: ana answers at 09:10 (the first response); the customer writes at 10:00, ana
     # replies at 10:45 (2,700 s); an hour logged in two entries; ana resolves it
     (at(2, 9, 10), "t1", "reply", "ana"),
@@ -85,6 +90,8 @@ STEPS: list[Step] = [
     (at(2, 10, 45), "t1", "reply", "ana"),
     (at(2, 11), "t1", "log", ("ana", 40)),
     (at(2, 12), "t1", "resolve", "ana"),
+    # bo's 5 minutes on t1 once resolved: his entry keeps the state, it resolves nothing
+    (at(2, 13), "t1", "log", ("bo", 5)),
     # t2: bo answers at 10:05; the customer writes at 11:00 and 11:01; bo's internal note
     # at 11:30 is no reply; bo replies at 13:00 (7,200 s and 7,140 s); 90 minutes by bo
     # on the ticket, 30 by bo and 15 by ana on its complaint
@@ -99,7 +106,9 @@ STEPS: list[Step] = [
     (at(3, 14, 30), "t2", "log case", ("ana", 15)),
     # t3: the bot answers first; the customer's 09:20 message is never answered
     (at(4, 9), "t3", "bot", None),
+    (at(4, 9), "t3", "customer", None),  # at the first response's instant: not after it
     (at(4, 9, 20), "t3", "customer", None),
+    (at(4, 9, 25), "t3", "system", None),  # a system message answers nobody
     (at(4, 9, 30), "t3", "log", ("ana", 10)),
     # t4: the customer writes before the first response (not a next response); bo
     # resolves it, the customer reopens it, bo resolves it again (one ticket resolved)
@@ -146,6 +155,8 @@ def write_fixed_history(desk: Desk, clock: FrozenClock) -> None:
             desk.add_message(ticket_id, "Ask billing", author_id=detail, kind="internal_note")
         elif what == "bot":
             desk.add_message(ticket_id, "Try this", author_id="bot", author_role="bot")
+        elif what == "system":
+            desk.add_message(ticket_id, "Received", author_id="mailer", author_role="system")
         elif what == "customer":
             desk.add_message(ticket_id, "Any news?", author_id=f"c-{name}", author_role="customer")
         elif what == "resolve":
@@ -274,10 +285,11 @@ def test_each_agents_workload_in_the_fixed_week(any_store: Store) -> None:
     # open at March 9 00:00 and hers: t3 and t5 (t1 resolved, t7 resolved at that
     # instant); resolved in the week by her: t1 (t7 at its end is not in it)
     assert (ana.open_assigned, ana.resolved) == (2, 1)
-    # bo: 90 min on t2, 30 on its complaint (his 5 minutes on t6 are at March 9 00:00);
-    # handling t2 7200 s (51: 6888-8190 s): median 6888 + 0.5 * 1303, p90 + 0.9 * 1303
-    assert (bo.logged_seconds, bo.entries, bo.tickets, bo.cases) == (7200, 2, 1, 1)
-    assert summary(bo.handling) == stats(1, 7539.5, 8060.7)
+    # bo: 90 min on t2, 30 on its complaint, 5 on t1 (his 5 minutes on t6 are at March 9
+    # 00:00); handling t1 300 s (32: 255-303 s), t2 7200 s (51: 6888-8190 s): median rank
+    # 1 ends bucket 32, p90 rank 1.8 is 0.8 into bucket 51
+    assert (bo.logged_seconds, bo.entries, bo.tickets, bo.cases) == (7500, 3, 2, 1)
+    assert summary(bo.handling) == stats(2, 304.0, 6888 + 0.8 * 1303)
     # open: t2 and t6; resolved: t4, twice, counted once
     assert (bo.open_assigned, bo.resolved) == (2, 1)
 
@@ -295,11 +307,11 @@ def test_each_teams_workload_and_everyones(any_store: Store) -> None:
     )
     assert summary(billing.handling) == stats(1, 7539.5, 8060.7)  # 8100 s, bucket 51
     assert (billing.open_assigned, billing.resolved) == (2, 1)
-    # repairs: t1 3600 (47), t3 600 (36), t5 1800 (43): median rank 1.5, half into
-    # bucket 43 (1722-2046 s); p90 rank 2.7, 0.7 into bucket 47
+    # repairs: t1 3900 (47, bo's 5 minutes with ana's hour), t3 600 (36), t5 1800 (43):
+    # median rank 1.5, half into bucket 43 (1722-2046 s); p90 rank 2.7, 0.7 into bucket 47
     assert (repairs.logged_seconds, repairs.entries, repairs.tickets, repairs.cases) == (
-        6000,
-        4,
+        6300,
+        5,
         3,
         0,
     )
@@ -309,8 +321,8 @@ def test_each_teams_workload_and_everyones(any_store: Store) -> None:
     assert len(everyone) == 1
     (total,) = everyone
     assert total.group is None
-    assert (total.logged_seconds, total.entries, total.tickets, total.cases) == (14100, 7, 4, 1)
-    # 600 (36), 1800 (43), 3600 (47), 8100 (51): median ends bucket 43 (2047), p90 0.6
+    assert (total.logged_seconds, total.entries, total.tickets, total.cases) == (14400, 8, 4, 1)
+    # 600 (36), 1800 (43), 3900 (47), 8100 (51): median ends bucket 43 (2047), p90 0.6
     # into bucket 51
     assert summary(total.handling) == stats(4, 2047.0, 6888 + 0.6 * 1303)
     assert (total.open_assigned, total.resolved) == (4, 2)
@@ -329,8 +341,9 @@ def test_workload_filters_keep_the_tickets_with_any_of_their_values(any_store: S
         1,
     )
     repairs = rows(workload(any_store, week_workload(team=["repairs"])))
-    assert list(repairs) == ["ana"]
+    assert list(repairs) == ["ana", "bo"]
     assert (repairs["ana"].logged_seconds, repairs["ana"].cases) == (6000, 0)
+    assert (repairs["bo"].logged_seconds, repairs["bo"].resolved) == (300, 0)
     both = workload(any_store, week_workload(channel=["email", "phone", "web_chat"]))
     assert both.rows == workload(any_store, week_workload()).rows
 
@@ -341,16 +354,17 @@ def test_next_response_times_in_the_fixed_week(any_store: Store) -> None:
     (row,) = report.rows
     assert row.group is None
     assert report.total == row
-    # answered: t1 2700 s (45), t2 7200 and 7140 s (51 both; bo's note is no reply);
-    # median rank 1.5, a quarter into bucket 51 (6888-8190 s); p90 rank 2.7, 0.85 into
-    # it. Not counted: t4's message before its first response. Still waiting at March 9:
-    # t3's (only the bot answered, before it) and t6's (answered after the week)
-    assert summary(row.next_response) == stats(3, 6888 + 0.25 * 1303, 6888 + 0.85 * 1303)
-    assert row.next_response.histogram == ((45, 1), (51, 2))
+    # answered: t5 120 s (27, by the bot), t1 2700 s (45), t2 7200 and 7140 s (51 both;
+    # bo's note is no reply). Median: rank 2 ends bucket 45 (2435-2895 s): 2896. p90:
+    # rank 3.6 is 1.6 of bucket 51's 2 (6888-8190 s): 6888 + 0.8 * 1303. Not counted:
+    # t4's message before its first response. Still waiting at March 9: t3's (the bot
+    # answered before it, a system message after it) and t6's (answered after the week)
+    assert summary(row.next_response) == stats(4, 2896.0, 6888 + 0.8 * 1303)
+    assert row.next_response.histogram == ((27, 1), (45, 1), (51, 2))
     assert row.unanswered == 2
     # counted up to March 10, t6's wait ends: 43,200 s (61)
     later = next_response_times(any_store, week_responses(as_of=at(10, 0))).total
-    assert later.next_response.histogram == ((45, 1), (51, 2), (61, 1))
+    assert later.next_response.histogram == ((27, 1), (45, 1), (51, 2), (61, 1))
     assert later.unanswered == 1
 
 
@@ -359,14 +373,15 @@ def test_next_response_times_per_team_and_channel(any_store: Store) -> None:
     assert [row.group for row in teams.rows] == ["billing", "repairs"]
     billing, repairs = teams.rows
     assert (billing.next_response.histogram, billing.unanswered) == (((51, 2),), 1)
-    assert (repairs.next_response.histogram, repairs.unanswered) == (((45, 1),), 1)
-    assert summary(repairs.next_response) == stats(1, 2435 + 0.5 * 461, 2435 + 0.9 * 461)
+    assert (repairs.next_response.histogram, repairs.unanswered) == (((27, 1), (45, 1)), 1)
+    # median: rank 1 ends bucket 27 (107-126 s); p90: rank 1.8 is 0.8 into bucket 45
+    assert summary(repairs.next_response) == stats(2, 127.0, 2435 + 0.8 * 461)
     assert teams.total == next_response_times(any_store, week_responses()).total
     channels = next_response_times(any_store, week_responses(group_by="channel"))
     counts = {row.group: (row.next_response.count, row.unanswered) for row in channels.rows}
-    assert counts == {"email": (1, 1), "phone": (2, 0), "web_chat": (0, 1)}
+    assert counts == {"email": (2, 1), "phone": (2, 0), "web_chat": (0, 1)}
     email = next_response_times(any_store, week_responses(channel="email", team="repairs"))
-    assert (email.total.next_response.count, email.total.unanswered) == (1, 0)
+    assert (email.total.next_response.count, email.total.unanswered) == (2, 0)
 
 
 # ----------------------------------------------------------------------- every store agrees
