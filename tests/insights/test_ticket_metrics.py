@@ -358,6 +358,60 @@ def test_every_store_gives_the_reference_report_on_the_fixed_history(
         assert ticket_metrics(any_store, query) == ticket_metrics(reference, query)
 
 
+TREND_QUERIES: list[dict[str, Any]] = [
+    {},
+    {"channel": ["email", "phone"], "team": "repairs", "compare_previous": True},
+    {"group_by": "team"},
+]
+
+
+@pytest.mark.parametrize("options", TREND_QUERIES, ids=str)
+def test_a_trend_counts_each_slice_as_a_report_on_that_slice(
+    any_store: Store, reference: Store, options: dict[str, Any]
+) -> None:
+    # the slices of a trend are counted in one pass: each must be what a report of its
+    # own (ungrouped, its backlog at its end) says, on every store
+    start = GENERATED_START - timedelta(days=100)  # the fixed history, then the generated
+    ends = [start + timedelta(days=days) for days in (40, 95, 99, 100, 130, 160)]
+    query = ReportQuery(created_from=start, created_to=ends[-1], **options)
+    trend = metrics_module.slice_metrics(any_store, query, ends)
+    expected = tuple(
+        ticket_metrics(
+            reference,
+            query.model_copy(
+                update={
+                    "created_from": slice_from,
+                    "created_to": slice_to,
+                    "as_of": slice_to,
+                    "group_by": "none",
+                    "compare_previous": False,
+                }
+            ),
+        ).total.current
+        for slice_from, slice_to in zip([start, *ends[:-1]], ends, strict=True)
+    )
+    assert trend == expected
+    assert sum(point.created for point in trend) > 20
+    assert any(point.backlog.open for point in trend)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"channel": "email"}, {"group_by": "channel"}, {"as_of": MARCH_9}], ids=str
+)
+def test_a_report_of_one_period_is_the_sum_of_its_trend_slices(
+    any_store: Store, reference: Store, options: dict[str, Any]
+) -> None:
+    # an ungrouped report whose backlog is measured at its end is counted from its
+    # slices alone: the same report as counted on its own
+    start = GENERATED_START - timedelta(days=100)
+    ends = [start + timedelta(days=days) for days in (40, 100, 130)]
+    query = ReportQuery(created_from=start, created_to=ends[-1], **options)
+    tickets, trend = metrics_module.report_metrics(any_store, query, ends)
+    assert tickets == ticket_metrics(reference, query)
+    assert trend == metrics_module.slice_metrics(reference, query, ends)
+    assert metrics_module.report_metrics(any_store, query, []) == (tickets, ())
+
+
 def test_a_store_read_page_by_page_counts_every_page(
     reference: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ function in the database (:mod:`aftersales.insights._ticket_sql`).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections import Counter
@@ -42,16 +43,21 @@ NUDGE = 1e-9
 """Added before the floor in :func:`duration_bucket` so that an exact power of two lands
 in the same bucket on every database whatever the last bit of its logarithm."""
 
-CohortRow = tuple[str | None, int, int | None, int | None, int, int, int]
+Group = str | int | None
+"""A row's group: the value of the grouping column (None for none), or a trend's slice
+number."""
+
+CohortRow = tuple[Group, int, int | None, int | None, int, int, int]
 """``(group, period, first_response_bucket, resolution_bucket, tickets, reopened,
 first_contact)``: ``period`` 0 is the queried one, 1 the previous; a bucket is None when
 the ticket has no first response (no resolution); ``reopened`` and ``first_contact``
 count resolved tickets only."""
 
-BacklogRow = tuple[str | None, int | None, int | None, int]
+BacklogRow = tuple[Group, int | None, int | None, int]
 """``(group, age_bucket_now, age_bucket_before, tickets)``: the ageing bucket (0-4) of
 the tickets open at the queried ``as_of`` and at the previous period's, None where they
-were not open."""
+were not open. In a trend, the group is the slice and ``age_bucket_now`` the ageing at
+the slice's end."""
 
 GROUP_COLUMNS = ("channel", "category", "priority", "team")
 """The ticket columns a report may group and filter by."""
@@ -93,11 +99,20 @@ class Plan:
     """The queried period's start: earlier tickets belong to the previous period."""
     created_to: datetime
     as_of: tuple[datetime, ...]
-    """The instants backlog is measured at: the queried one, then the previous one."""
+    """The instants backlog is measured at: the queried one, then the previous one (in a
+    trend: each slice's end)."""
+    slice_ends: tuple[datetime, ...] = ()
+    """A trend's slices, by their ends (the last one ``created_to``): each row's group is
+    then the slice a ticket was created in (slice 0 from ``period_from``), and the backlog
+    is counted at each slice's end. Empty for a report of the period."""
 
     @property
     def compare(self) -> bool:
-        return len(self.as_of) > 1
+        return len(self.as_of) > 1 and not self.slice_ends
+
+    def slice_of(self, created_at: datetime) -> int:
+        """The trend slice a ticket created at ``created_at`` (in the period) belongs to."""
+        return bisect.bisect_right(self.slice_ends, created_at)
 
     def age_limits(self, period: int) -> tuple[datetime, ...]:
         """The creation instants after which a ticket open at ``as_of[period]`` is in an
@@ -137,17 +152,22 @@ def tally(
     """The rows of ``tickets`` (any superset of the ones the plan counts);
     ``waited(ticket_id)`` says whether the ticket ever entered
     :data:`WAITING_ON_CUSTOMER`."""
-    cohort: Counter[tuple[str | None, int, int | None, int | None]] = Counter()
-    reopened: Counter[tuple[str | None, int, int | None, int | None]] = Counter()
-    first_contact: Counter[tuple[str | None, int, int | None, int | None]] = Counter()
-    backlog: Counter[tuple[str | None, int | None, int | None]] = Counter()
+    cohort: Counter[tuple[Group, int, int | None, int | None]] = Counter()
+    reopened: Counter[tuple[Group, int, int | None, int | None]] = Counter()
+    first_contact: Counter[tuple[Group, int, int | None, int | None]] = Counter()
+    backlog: Counter[tuple[Group, int | None, int | None]] = Counter()
     limits = [plan.age_limits(period) for period in range(len(plan.as_of))]
     filters = [(column, set(values)) for column, values in plan.filters]
     for ticket in tickets:
         if any(_value(getattr(ticket, column)) not in values for column, values in filters):
             continue
-        group = None if plan.group_column is None else _value(getattr(ticket, plan.group_column))
+        group: Group = (
+            None if plan.group_column is None else _value(getattr(ticket, plan.group_column))
+        )
         created = ticket.created_at
+        if plan.slice_ends:
+            _count_slices(ticket, plan, limits, backlog)
+            group = plan.slice_of(created)
         if plan.cohort_from <= created < plan.created_to:
             period = 0 if created >= plan.period_from else 1
             responded, resolved = ticket.first_response_at, ticket.resolved_at
@@ -163,6 +183,8 @@ def tally(
                     reopened[key] += 1
                 elif not waited(ticket.id):
                     first_contact[key] += 1
+        if plan.slice_ends:
+            continue
         ages = [
             _age_bucket(created, limits[period]) if _open_at(ticket, at) else None
             for period, at in enumerate(plan.as_of)
@@ -175,6 +197,18 @@ def tally(
     ]
     backlog_rows: list[BacklogRow] = [(*key, count) for key, count in backlog.items()]
     return cohort_rows, backlog_rows
+
+
+def _count_slices(
+    ticket: Ticket,
+    plan: Plan,
+    limits: list[tuple[datetime, ...]],
+    backlog: Counter[tuple[Group, int | None, int | None]],
+) -> None:
+    """Count ``ticket`` in the backlog at the end of each trend slice it is open at."""
+    for index, end in enumerate(plan.slice_ends):
+        if _open_at(ticket, end):
+            backlog[index, _age_bucket(ticket.created_at, limits[index]), None] += 1
 
 
 def memory_tally(store: MemoryStore, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:

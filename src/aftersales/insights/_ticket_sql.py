@@ -25,6 +25,7 @@ from aftersales.insights._ticket_memory import (
     WAITING_ON_CUSTOMER,
     BacklogRow,
     CohortRow,
+    Group,
     Plan,
 )
 from aftersales.storage import SQLiteStore
@@ -143,7 +144,9 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
         "created_to": ts(plan.created_to),
     }
     columns = []
-    if plan.group_column is not None:
+    if plan.slice_ends:
+        columns.append(_slice_ladder(plan, params))
+    elif plan.group_column is not None:
         columns.append(f"t.{plan.group_column}")
     if plan.compare:
         params["period_from"] = ts(plan.period_from)
@@ -173,8 +176,64 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
     return _grouped(columns, aggregates, rest), params
 
 
+def _slice_ladder(plan: Plan, params: dict[str, Any]) -> str:
+    """The trend slice of a ticket of the period: the number of slice ends at or before
+    its creation."""
+    whens = []
+    for index, end in enumerate(plan.slice_ends[:-1]):
+        params[f"slice_{index}"] = ts(end)
+        whens.append(f"WHEN t.created_at < :slice_{index} THEN {index}")
+    last = len(plan.slice_ends) - 1
+    return f"CASE {' '.join(whens)} ELSE {last} END" if whens else str(last)
+
+
+def _open_at(at: str) -> str:
+    return (
+        f"t.created_at < {at} AND (t.resolved_at IS NULL OR t.resolved_at > {at})"
+        f" AND (t.closed_at IS NULL OR t.closed_at > {at})"
+    )
+
+
+def trend_backlog_statement(plan: Plan) -> Statement:
+    """Tickets open at each trend slice's end, per slice and ageing bucket there: one pass
+    over the tickets open at some slice end, each matched with the slice ends it is open
+    at (a derived table of one row per slice)."""
+    params: dict[str, Any] = {}
+    slices = []
+    for index, end in enumerate(plan.slice_ends):
+        params[f"end_{index}"] = ts(end)
+        limits = []
+        for bucket, limit in enumerate(plan.age_limits(index)):
+            params[f"age_{index}_{bucket}"] = ts(limit)
+            limits.append(f":age_{index}_{bucket} AS age_{bucket}")
+        slices.append(f"SELECT {index} AS slice, :end_{index} AS ends_at, {', '.join(limits)}")
+    buckets = len(plan.age_limits(0))
+    ladder = " ".join(f"WHEN t.created_at > s.age_{b} THEN {b}" for b in range(buckets))
+    last = len(plan.slice_ends) - 1
+    rest = (
+        # the tickets drive (CROSS JOIN keeps them outer on SQLite): each is read once
+        "FROM tickets t CROSS JOIN (\n  " + "\n  UNION ALL ".join(slices) + "\n) s\n"
+        f"WHERE {_open_between(':end_0', f':end_{last}')}"
+        + _filters(plan, params)
+        + f" AND {_open_at('s.ends_at')}"
+    )
+    columns = ["s.slice", f"CASE {ladder} ELSE {buckets} END"]
+    return _grouped(columns, ["COUNT(*)"], rest), params
+
+
+def _open_between(first: str, last: str) -> str:
+    """A ticket open at some instant from ``first`` to ``last``."""
+    return (
+        f"t.created_at < {last} AND (t.resolved_at IS NULL OR t.resolved_at > {first})"
+        f" AND (t.closed_at IS NULL OR t.closed_at > {first})"
+    )
+
+
 def backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
-    """Tickets open at each ``as_of``, per group and ageing bucket at each."""
+    """Tickets open at each ``as_of``, per group and ageing bucket at each (in a trend:
+    at each slice's end, per slice)."""
+    if plan.slice_ends:
+        return trend_backlog_statement(plan)
     params: dict[str, Any] = {}
     opens = []
     ages = []
@@ -204,16 +263,22 @@ def backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
     return _grouped(columns, ["COUNT(*)"], rest), params
 
 
+def _group(value: Any, sliced: bool) -> Group:
+    """A row's group: a trend's slice number as an int (some drivers give decimals)."""
+    return int(value) if sliced else value
+
+
 def _rows(
     plan: Plan, raw: Sequence[Sequence[Any]], backlog: Sequence[Sequence[Any]]
 ) -> tuple[list[CohortRow], list[BacklogRow]]:
     """The statements' rows as the tallies (group and period put back where the
     statement left them out; the databases' decimals made ints)."""
-    grouped, compare = plan.group_column is not None, plan.compare
+    sliced = bool(plan.slice_ends)
+    grouped, compare = plan.group_column is not None or sliced, plan.compare
     cohort_rows: list[CohortRow] = []
     for row in raw:
         values = list(row)
-        group = values.pop(0) if grouped else None
+        group = _group(values.pop(0), sliced) if grouped else None
         period = int(values.pop(0)) if compare else 0
         first, resolution, count, reopened, first_contact = values
         cohort_rows.append(
@@ -230,7 +295,7 @@ def _rows(
     backlog_rows: list[BacklogRow] = []
     for row in backlog:
         values = list(row)
-        group = values.pop(0) if grouped else None
+        group = _group(values.pop(0), sliced) if grouped else None
         now = values.pop(0)
         before = values.pop(0) if compare else None
         backlog_rows.append(

@@ -11,7 +11,7 @@ same numbers. The definitions are in ``docs/reference/metrics.md``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -23,6 +23,7 @@ from aftersales.insights._ticket_memory import (
     AGE_LIMITS_DAYS,
     BacklogRow,
     CohortRow,
+    Group,
     Plan,
     bucket_floor,
     memory_tally,
@@ -339,10 +340,10 @@ class _Tally:
 
 def _tallies(
     cohort: Iterable[CohortRow], backlog: Iterable[BacklogRow]
-) -> dict[str | None, tuple[_Tally, _Tally]]:
-    groups: dict[str | None, tuple[_Tally, _Tally]] = {}
+) -> dict[Group, tuple[_Tally, _Tally]]:
+    groups: dict[Group, tuple[_Tally, _Tally]] = {}
 
-    def of(group: str | None) -> tuple[_Tally, _Tally]:
+    def of(group: Group) -> tuple[_Tally, _Tally]:
         found = groups.get(group)
         if found is None:
             found = groups[group] = (_Tally(), _Tally())
@@ -413,7 +414,7 @@ def ticket_metrics(store: Store, query: ReportQuery) -> TicketReport:
             [FieldError(("query",), f"must be a ReportQuery, not {type(query).__name__}")],
         )
     cohort, backlog = _counted(store, query._plan())
-    groups = _tallies(cohort, backlog)
+    groups = {str(g) if g is not None else None: t for g, t in _tallies(cohort, backlog).items()}
     if query.group_by == "none" and not groups:
         groups[None] = (_Tally(), _Tally())
     rows = tuple(
@@ -425,3 +426,58 @@ def ticket_metrics(store: Store, query: ReportQuery) -> TicketReport:
         total_now.add(current)
         total_before.add(previous)
     return TicketReport(query, rows, _row(query, None, total_now, total_before))
+
+
+def _slice_tallies(store: Store, query: ReportQuery, ends: Sequence[datetime]) -> list[_Tally]:
+    """Each trend slice's tally (see :func:`slice_metrics`)."""
+    if ends[-1] != query.created_to:
+        raise ValueError("the last slice must end at created_to")
+    plan = attrs.evolve(
+        query._plan(),
+        group_column=None,
+        cohort_from=query.created_from,
+        as_of=tuple(ends),
+        slice_ends=tuple(ends),
+    )
+    groups = _tallies(*_counted(store, plan))
+    return [groups.get(index, (_Tally(), _Tally()))[0] for index in range(len(ends))]
+
+
+def slice_metrics(
+    store: Store, query: ReportQuery, ends: Sequence[datetime]
+) -> tuple[TicketMetrics, ...]:
+    """The ungrouped metrics of each slice of the query's period (the first from
+    ``created_from``, each ending where the next begins, the last at ``created_to``), its
+    backlog measured at its end: what :func:`ticket_metrics` gives for each slice, counted
+    in two statements for them all."""
+    return _points(query, ends, _slice_tallies(store, query, ends))
+
+
+def _points(
+    query: ReportQuery, ends: Sequence[datetime], tallies: Sequence[_Tally]
+) -> tuple[TicketMetrics, ...]:
+    starts = (query.created_from, *ends[:-1])
+    return tuple(
+        tally.metrics(start, end, end)
+        for tally, start, end in zip(tallies, starts, ends, strict=True)
+    )
+
+
+def report_metrics(
+    store: Store, query: ReportQuery, ends: Sequence[datetime]
+) -> tuple[TicketReport, tuple[TicketMetrics, ...]]:
+    """:func:`ticket_metrics` of ``query`` and :func:`slice_metrics` of its slices
+    (none when ``ends`` is empty). An ungrouped query of one period, its backlog measured
+    at its end, is the sum of its slices (the last one's backlog): then the slices' two
+    statements give both."""
+    if not ends:
+        return ticket_metrics(store, query), ()
+    if query.group_by != "none" or query.compare_previous or query.backlog_at != ends[-1]:
+        return ticket_metrics(store, query), slice_metrics(store, query, ends)
+    tallies = _slice_tallies(store, query, ends)
+    whole = _Tally()
+    for tally in tallies:
+        whole.add(tally)
+    whole.ageing = list(tallies[-1].ageing)
+    row = _row(query, None, whole, _Tally())
+    return TicketReport(query, (row,), row), _points(query, ends, tallies)

@@ -3,11 +3,11 @@
 each workflow state and any risk alerts into a :class:`Report`, which exports them as
 JSON, CSV, Parquet or one self-contained HTML page with charts.
 
-Every figure is counted where the data is: the report runs ``1 + trend_points`` calls of
-:func:`~aftersales.insights.ticket_metrics` (two SQL statements each on the SQL stores)
-and, when asked, one of :func:`~aftersales.insights.dwell_times` (one statement), never
-a row per ticket. Alerts are given by the caller (from :func:`~aftersales.insights.detect_many`
-over the series they keep).
+Every figure is counted where the data is: on the SQL stores the report runs two
+statements for the trend's slices (the ticket KPIs of an ungrouped query are their sum)
+and two more for a grouped or compared query's KPIs, and, when asked, the one of
+:func:`~aftersales.insights.dwell_times`; never a row per ticket. Alerts are given by
+the caller (from :func:`~aftersales.insights.detect_many` over the series they keep).
 
 The report's content is a set of named :class:`ReportTable` (:attr:`Report.tables`), the
 same in every export: ``tickets`` (a row per group and the total, per period),
@@ -39,7 +39,7 @@ from aftersales.insights.metrics import (
     TicketMetrics,
     TicketReport,
     TicketReportRow,
-    ticket_metrics,
+    report_metrics,
 )
 from aftersales.insights.risk import Alert
 from aftersales.storage import Store
@@ -447,9 +447,9 @@ def _write_csv(table: ReportTable, file: IO[str]) -> None:
     writer.writerows(["" if cell is None else cell for cell in row] for row in table.rows)
 
 
-def _slices(query: ReportQuery, points: int) -> list[ReportQuery]:
-    """The period cut into ``points`` slices of equal length (whole days when the period
-    is whole days and at least as long), each an ungrouped query with the same filters."""
+def _slice_ends(query: ReportQuery, points: int) -> list[datetime]:
+    """The ends of the period cut into ``points`` slices of equal length (whole days when
+    the period is whole days and at least as long; the last slice then may be shorter)."""
     length = query.length
     whole_days = length.seconds == 0 and length.microseconds == 0
     if whole_days and length.days >= points:
@@ -457,22 +457,9 @@ def _slices(query: ReportQuery, points: int) -> list[ReportQuery]:
         count = math.ceil(length / step)
     else:
         step, count = length / points, points
-    slices = []
-    for index in range(count):
-        start = query.created_from + step * index
-        end = min(start + step, query.created_to)
-        slices.append(
-            query.model_copy(
-                update={
-                    "created_from": start,
-                    "created_to": end,
-                    "as_of": end,
-                    "group_by": "none",
-                    "compare_previous": False,
-                }
-            )
-        )
-    return slices
+    ends = [min(query.created_from + step * (i + 1), query.created_to) for i in range(count)]
+    ends[-1] = query.created_to  # whatever a fraction of a microsecond the step lost
+    return ends
 
 
 def build_report(
@@ -505,12 +492,8 @@ def build_report(
     for index, alert in enumerate(given):
         if not isinstance(alert, Alert):
             raise InvalidInput("report", [FieldError(("alerts", index), "must be an Alert")])
-    tickets = ticket_metrics(store, query)
-    trend = (
-        tuple(ticket_metrics(store, part).total.current for part in _slices(query, trend_points))
-        if trend_points
-        else ()
-    )
+    ends = _slice_ends(query, trend_points) if trend_points else []
+    tickets, trend = report_metrics(store, query, ends)
     severity_rank = {"critical": 0, "high": 1, "warning": 2}
     ordered = sorted(
         given,
