@@ -11,6 +11,7 @@ those stores skip, naming the variable (in CI they fail instead).
 
 from __future__ import annotations
 
+import importlib
 import random
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -30,7 +31,6 @@ from aftersales import (
     Store,
 )
 from aftersales.insights import _dwell_sql, _workload_memory, _workload_sql
-from aftersales.insights import workload as workload_module
 from aftersales.insights._ticket_sql import Dialect
 from aftersales.insights.history import generate_history
 from aftersales.insights.metrics import DurationStats
@@ -51,6 +51,9 @@ MARCH_2 = datetime(2026, 3, 2, tzinfo=UTC)  # the queried week: March 2 to 9
 MARCH_9 = datetime(2026, 3, 9, tzinfo=UTC)
 GENERATED_START = datetime(2026, 6, 1, tzinfo=UTC)
 GENERATED_DAYS = 30
+
+# the module itself: the package exports its function under the same name
+workload_module = importlib.import_module("aftersales.insights.workload")
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
