@@ -93,6 +93,8 @@ class WorkloadPlan:
 
 @attrs.frozen
 class Rows:
+    """A store's answer to the workload: its three families of rows."""
+
     logged: list[LoggedRow]
     open_assigned: list[CountRow]
     resolved: list[CountRow]

@@ -101,6 +101,8 @@ def _ticket_group(plan: WorkloadPlan, table: str = "t") -> list[str]:
 
 
 def logged_statement(plan: WorkloadPlan, dialect: Dialect) -> Statement:
+    """The time entries of the period, summed per group and ticket, counted per group
+    and handling bucket (:data:`LoggedRow`)."""
     params = _period(plan)
     filters = _filters(plan, params)
     # the literal condition lets the partial index events_time_logged answer
@@ -145,6 +147,7 @@ def logged_statement(plan: WorkloadPlan, dialect: Dialect) -> Statement:
 
 
 def open_statement(plan: WorkloadPlan) -> Statement:
+    """The tickets with an assignee open at the period's end, per group."""
     params = {"period_to": ts(plan.period_to)}
     rest = (
         "FROM tickets t\n"
@@ -156,6 +159,7 @@ def open_statement(plan: WorkloadPlan) -> Statement:
 
 
 def resolved_statement(plan: WorkloadPlan) -> Statement:
+    """The tickets resolved in the period by a workflow trigger, each once per group."""
     params = _period(plan)
     group = ["e.actor"] if plan.group == "agent" else _ticket_group(plan)
     rest = (
@@ -168,8 +172,10 @@ def resolved_statement(plan: WorkloadPlan) -> Statement:
 
 
 def responses_statement(plan: WorkloadPlan, dialect: Dialect, order: str) -> Statement:
-    """``order``: the column keeping the order messages were added in (SQLite's rowid,
-    or the ``position`` the other databases number)."""
+    """The customers' messages after the first response, per group and bucket of the
+    wait for the next reply (NULL: none by ``as_of``). ``order``: the column keeping the
+    order messages were added in (SQLite's rowid, or the ``position`` SQLAlchemyStore
+    numbers)."""
     params = {**_period(plan), "as_of": ts(plan.as_of)}
     group = [] if plan.group == "none" else [f"{_ticket_group(plan)[0]} AS grp"]
     roles = _literals((CUSTOMER, *RESPONDERS))
