@@ -15,12 +15,9 @@ from typing import Any
 
 from aftersales._validation import check_text
 from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models.events import LOG_TIME
 
 __all__ = ["LOG_TIME", "MAX_ENTRY", "MAX_NOTE", "time_entry"]
-
-LOG_TIME = "log_time"
-"""The trigger of a time entry's event; its payload holds ``logged_seconds`` (an int)
-and ``note`` (text or None)."""
 
 MAX_ENTRY = timedelta(hours=24)
 """The most one entry may log: more is a typo (minutes taken for seconds), not a day."""

@@ -609,7 +609,6 @@ def test_paths_read_model_fields_properties_and_extras(
 
 
 def test_every_trigger_the_shipped_set_names_is_one_its_kind_can_fire() -> None:
-    from aftersales._time_log import LOG_TIME
     from aftersales.cases.visits import VISIT_WORKFLOW
     from aftersales.models.events import RESERVED_TRIGGERS
     from aftersales.workflows import SHIPPED, TICKET_WORKFLOW
@@ -617,8 +616,7 @@ def test_every_trigger_the_shipped_set_names_is_one_its_kind_can_fire() -> None:
     workflows = {**SHIPPED, "visit": VISIT_WORKFLOW}
     assert workflows["ticket"] is TICKET_WORKFLOW
     fired = {
-        # the desk records a time entry on any subject (log_time), as it does a message
-        kind: {t.trigger for t in workflow.transitions} | RESERVED_TRIGGERS | {LOG_TIME}
+        kind: {t.trigger for t in workflow.transitions} | RESERVED_TRIGGERS
         for kind, workflow in workflows.items()
     }
     rules: list[Grant | Condition | FourEyes] = [

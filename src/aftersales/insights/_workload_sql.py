@@ -16,9 +16,8 @@ ticket):
   (``MIN(...) OVER`` the rows that follow it in the ticket's order), counted per group
   and bucket.
 
-A message's kind (public reply or internal note) is kept only in its JSON, so the
-responses statement reads it there (``json_extract``, ``->>``, ``JSON_VALUE``); its
-author's role has a column. Durations and buckets are computed as the ticket metrics
+A message's kind (public reply or internal note) and its author's role are columns
+(schema 8). Durations and buckets are computed as the ticket metrics
 compute them (:mod:`aftersales.insights._ticket_sql`).
 """
 
@@ -51,16 +50,6 @@ if TYPE_CHECKING:  # the sql extra may be absent
     from aftersales.storage.sqlalchemy import SQLAlchemyStore
 
 Statement = tuple[str, dict[str, Any]]
-
-_MESSAGE_KIND = {
-    "postgresql": "(CAST(m.data AS JSON) ->> 'kind')",
-    "mariadb": "JSON_VALUE(m.data, '$.kind')",
-}
-"""A message's kind, read from its JSON (SQLite: ``json_extract``)."""
-
-
-def _message_kind(dialect: Dialect) -> str:
-    return _MESSAGE_KIND.get(dialect.name, "json_extract(m.data, '$.kind')")
 
 
 def _literals(values: Sequence[str]) -> str:
@@ -194,7 +183,7 @@ def responses_statement(plan: WorkloadPlan, dialect: Dialect, order: str) -> Sta
         + _filters(plan, params)
         + "\n    AND m.at >= :period_from AND m.at < :as_of"
         f" AND m.author_role IN ({roles})"
-        f" AND {_message_kind(dialect)} = '{MessageKind.PUBLIC_REPLY.value}'\n"
+        f" AND m.kind = '{MessageKind.PUBLIC_REPLY.value}'\n"
         ")\n"
     )
     micros = dialect.micros("k.replied_at", "k.at")

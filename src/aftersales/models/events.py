@@ -13,6 +13,7 @@ __all__ = [
     "ASSESSED",
     "CUSTOMER_REMINDER",
     "DUE_RESCHEDULED",
+    "LOG_TIME",
     "MERGED_FROM",
     "MESSAGE_ADDED",
     "OPENED",
@@ -67,8 +68,12 @@ PERSONAL_DATA_ERASED = "personal_data_erased"
 """The trigger name of the event :meth:`~aftersales.Desk.erase_customer` (and retention)
 records on each subject whose personal data it rewrote: who erased, when; its version
 moves on, so no copy read before the erasure can write the data back."""
+LOG_TIME = "log_time"
+"""The trigger name of the event that logs an agent's time on a subject
+(:meth:`~aftersales.Desk.log_time`): its payload's ``logged_seconds`` and ``note``."""
 RESERVED_TRIGGERS = frozenset(
     {
+        LOG_TIME,
         PERSONAL_DATA_ERASED,
         OPENED,
         MESSAGE_ADDED,

@@ -128,7 +128,7 @@ EVENT_COLUMNS = (
     "logged_seconds",
     "data",
 )
-MESSAGE_COLUMNS = ("id", "ticket_id", "at", "author_role", "data")
+MESSAGE_COLUMNS = ("id", "ticket_id", "at", "author_role", "kind", "data")
 OUTBOX_COLUMNS = (
     "key",
     "handler",
@@ -364,6 +364,7 @@ def message_row(message: Message) -> tuple[object, ...]:
         message.ticket_id,
         ts(message.at),
         message.author_role._value_,
+        message.kind._value_,
         message.model_dump_json(),
     )
 

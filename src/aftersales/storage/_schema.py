@@ -179,6 +179,7 @@ TABLES: tuple[Table, ...] = (
             # messages with the same time: in the order the changes added them
             Column("position", Type.BIG_INTEGER, nullable=False, rowid=True),
             _short("author_role", 32, nullable=True),
+            _short("kind", 32, nullable=True),
             _data(),
         ),
         ("id",),
@@ -284,6 +285,8 @@ INDEXES: tuple[Index, ...] = (
     Index("cases_kind_created", "cases", ("kind", "created_at")),
     # Workload reports sum the agent time logged in a period.
     Index("events_time_logged", "events", ("at",), ("logged_seconds", _NOT_NULL)),
+    # Workload reports count the tickets each agent resolved in a period.
+    Index("events_resolved", "events", ("at",), ("to_state", "= 'resolved'")),
 )
 
 
@@ -391,7 +394,7 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
             "resolution_business_seconds",
         ),
         "events": ("logged_seconds",),
-        "messages": ("author_role",),
+        "messages": ("author_role", "kind"),
         "cases": (
             "sku",
             "product_category",
@@ -441,6 +444,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         *(FillFromData(table, 8) for table in FILLED[8]),
         CreateIndex("cases_kind_created"),
         CreateIndex("events_time_logged"),
+        CreateIndex("events_resolved"),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
@@ -488,7 +492,8 @@ def filled_values(step: FillFromData, *sources: str | None) -> tuple[Any, ...]:
         row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
         return tuple({**key, **row}[column] for column in FILLED[8]["cases"])
     if step.table == "messages":
-        return (Message.model_validate_json(data).author_role.value,)
+        message = Message.model_validate_json(data)
+        return (message.author_role.value, message.kind.value)
     event = Event.model_validate_json(data)
     if step.version == 8:
         return (codec.logged_seconds(event),)
