@@ -65,6 +65,7 @@ from aftersales.insights._watch_commit import (
 from aftersales.insights._watch_series import Tally, count, day_after
 from aftersales.insights.risk import Alert, AlertState, RiskRule, Series, detect_many
 from aftersales.models import CaseKind, Event
+from aftersales.models.case import case_kind
 from aftersales.models.events import build_event
 from aftersales.notify import Handler, Subscription
 from aftersales.notify.senders import Recipient, render_plain
@@ -315,7 +316,12 @@ def _check_day(name: str, value: object) -> date:
 def _check_kind(kind: object) -> str:
     if isinstance(kind, CaseKind):
         return kind.value
-    return check_text("kind", kind)
+    name = check_text("kind", kind)
+    try:
+        # a typo ("returns") would count nothing and give a watch that never alerts
+        return case_kind(name).value
+    except ValueError as error:
+        raise InvalidInput("case_series", [FieldError(("kind",), str(error))]) from None
 
 
 def _sales(
@@ -363,8 +369,10 @@ def case_series(
     skus: Iterable[str] = (),
 ) -> list[Series]:
     """Daily series of the cases of ``kind`` (``"return"``, ``"repair"``,
-    ``"complaint"``...) per SKU, from ``first_day`` to ``last_day`` (both included, UTC
-    days), sorted by SKU; each series' ``kind`` is the case kind.
+    ``"complaint"``... or a kind registered with
+    :func:`~aftersales.models.case.register_kind`; another name is InvalidInput) per
+    SKU, from ``first_day`` to ``last_day`` (both included, UTC days), sorted by SKU;
+    each series' ``kind`` is the case kind.
 
     A case counts on the UTC day it was created, under the first SKU among its lines;
     cases without one are not counted. ``exposure``:
