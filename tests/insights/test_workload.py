@@ -430,7 +430,7 @@ def test_every_store_gives_the_reference_response_times_on_the_generated_history
     report = next_response_times(any_store, query)
     assert report == next_response_times(reference, query)
     assert report.total.next_response.count > 5
-    assert report.total.unanswered > 5
+    assert report.total.unanswered > 0  # the latest customer messages wait still
 
 
 def test_every_store_gives_the_reference_reports_on_the_fixed_history(

@@ -48,6 +48,7 @@ class CaseWork:
         def agent_after(self, minutes: float) -> datetime: ...
         def customer_after(self, hours_low: float, hours_high: float) -> datetime: ...
         def order_id(self, index: int) -> str: ...
+        def log_effort(self, subject_id: str, agent: str, *, case: bool = False) -> None: ...
 
     def case(
         self,
@@ -88,6 +89,8 @@ class CaseWork:
         kind = self.case_state[case_id][0]
         self.case_state[case_id] = (kind, case.status)
         self.note(trigger, self.case_position[case_id])
+        if agent != "customer":
+            self.log_effort(case_id, agent, case=True)
         return case
 
     def claim_line(

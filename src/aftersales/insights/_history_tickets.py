@@ -85,6 +85,7 @@ class TicketWork:
         def customer_after(self, hours_low: float, hours_high: float) -> datetime: ...
         def day_of(self, at: datetime) -> int: ...
         def spawn(self, at: datetime, process: Step) -> None: ...
+        def log_effort(self, subject_id: str, agent: str, *, case: bool = False) -> None: ...
         def case(
             self,
             kind: CaseKindName,
@@ -223,6 +224,7 @@ class TicketWork:
         desk.add_message(
             ticket_id, "Thank you, we are looking into it.", author_id=agent, channel=None
         )
+        self.log_effort(ticket_id, agent)
         self.note("start", index)
         escalate_share = ESCALATE_SHARE * (4 if severity == "critical" else 1)
         if rng.random() < escalate_share:
@@ -237,12 +239,17 @@ class TicketWork:
         """Waits on the customer or a third party, then the resolution."""
         rng, desk = self.rng, self.desk
         waits = rng.choices((0, 1, 2, 3), (50, 30, 14, 6))[0]
+        answer = False  # a customer's message waits for the agent's next step
         for _ in range(waits):
             yield self.agent_after(120)
+            if answer:
+                self.answer(ticket_id, agent)
+                answer = False
             third_party = rng.random() < 0.25
             trigger = "wait_for_third_party" if third_party else "wait_for_customer"
             self.record(index, desk.fire(ticket_id, trigger, actor=agent))
             self.note(trigger, index)
+            self.log_effort(ticket_id, agent)
             self.waits += 1
             if third_party:
                 yield self.agent_after(60 * 24)
@@ -257,13 +264,21 @@ class TicketWork:
                 author_role=AuthorRole.CUSTOMER,
             )
             self.note("customer_reply", index)
+            answer = True
             if not desk.settings.resume_on_customer_reply:
                 desk.fire(ticket_id, "resume", actor=agent)
                 self.note("resume", index)
             self.record(index, desk.get(ticket_id))
         yield self.agent_after(240)
+        if answer:
+            self.answer(ticket_id, agent)
         self.record(index, desk.resolve(ticket_id, resolution="Solved", actor=agent))
+        self.log_effort(ticket_id, agent)
         self.note("resolve", index)
+
+    def answer(self, ticket_id: str, agent: str) -> None:
+        """The agent answers the customer's message as they take the next step."""
+        self.desk.add_message(ticket_id, "Thank you, that helps.", author_id=agent)
 
     def after_resolution(
         self, index: int, ticket_id: str, *, allow_reopen: bool, agent: str = "system"

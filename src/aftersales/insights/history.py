@@ -181,6 +181,7 @@ class _Plan(TicketWork, CaseWork):
         clock: FrozenClock,
         rng: random.Random,
         *,
+        effort: random.Random,
         start: datetime,
         days: int,
         catalogue: Sequence[CatalogueItem],
@@ -191,6 +192,9 @@ class _Plan(TicketWork, CaseWork):
         self.desk = desk
         self.clock = clock
         self.rng = rng
+        # the agents' logged effort draws from a stream of its own: adding it kept every
+        # other draw, so histories of a seed stayed what they were
+        self.effort = effort
         self.start = start
         self.days = days
         self.end = start + timedelta(days=days)
@@ -292,6 +296,14 @@ class _Plan(TicketWork, CaseWork):
     @staticmethod
     def _customer_hours(day: date) -> tuple[int, int]:
         return CUSTOMER_HOURS
+
+    def log_effort(self, subject_id: str, agent: str, *, case: bool = False) -> None:
+        """The agent logs the minutes a step took them (log-normal, about 20 on median)."""
+        minutes = max(1, min(round(self.effort.lognormvariate(3, 0.8)), 24 * 60))
+        if case:
+            self.desk.cases.log_time(subject_id, minutes=minutes, actor=agent)
+        else:
+            self.desk.log_time(subject_id, minutes=minutes, actor=agent)
 
     def agent_after(self, minutes: float) -> datetime:
         """When an agent acts, ``minutes`` (log-normally spread) after now."""
@@ -520,6 +532,7 @@ def generate_history(
         desk,
         desk.clock,
         random.Random(seed),
+        effort=random.Random(f"effort {seed}"),
         start=start.astimezone(timezone.utc),
         days=days,
         catalogue=tuple(catalogue),
