@@ -121,6 +121,27 @@ def test_alerts_are_listed_most_severe_first(store: Store, alerts: list[Alert]) 
     )
 
 
+def test_rows_per_customer_tier_carry_their_satisfaction(store: Store) -> None:
+    query = ReportQuery(created_from=START, created_to=END, group_by="tier")
+    report = build_report(store, query, trend_points=0, dwell=True)
+    assert report.dwell is not None  # a grouping, not a filter: dwell times still count
+    rows = {row["group"]: row for row in report.tables["tickets"].records()}
+    assert set(rows) == {"gold", "silver", "standard", "(total)"}
+    satisfaction = report.tickets.total.current.satisfaction
+    total = rows["(total)"]
+    assert (total["rated"], total["mean_score"], total["csat"]) == (
+        satisfaction.rated,
+        satisfaction.mean_score,
+        satisfaction.csat,
+    )
+    assert satisfaction.rated > 0
+    assert sum(row["rated"] for name, row in rows.items() if name != "(total)") == total["rated"]
+    jackets = ReportQuery(created_from=START, created_to=END, product="JACKET-M")
+    filtered = build_report(store, jackets, trend_points=0, dwell=True)
+    assert filtered.dwell is None  # dwell times cannot keep one product's tickets
+    assert 0 < filtered.tickets.total.current.created < report.tickets.total.current.created
+
+
 def test_the_report_holds_the_dwell_times_of_the_period_per_team(store: Store) -> None:
     assert build_report(store, by_team(), trend_points=0).dwell is None  # unless asked
     report = build_report(store, by_team(), trend_points=0, dwell=True)

@@ -26,8 +26,10 @@ from typing import Any
 
 import attrs
 
+from aftersales.exceptions import NotFound
 from aftersales.models import Channel, Ticket
 from aftersales.storage import MemoryStore, Store, TicketQuery
+from aftersales.storage._codec import ticket_sku
 
 WAITING_ON_CUSTOMER = "waiting_on_customer"
 """The ticket workflow's state whose entry means the agent had to ask the customer: a
@@ -47,11 +49,17 @@ Group = str | int | None
 """A row's group: the value of the grouping column (None for none), or a trend's slice
 number."""
 
-CohortRow = tuple[Group, int, int | None, int | None, int, int, int]
+SCORES = (1, 2, 3, 4, 5)
+"""The satisfaction scores a customer can give (``Ticket.satisfaction``)."""
+
+Scores = tuple[int, int, int, int, int]
+"""Tickets per satisfaction score, from 1 to 5."""
+
+CohortRow = tuple[Group, int, int | None, int | None, int, int, int, Scores]
 """``(group, period, first_response_bucket, resolution_bucket, tickets, reopened,
-first_contact)``: ``period`` 0 is the queried one, 1 the previous; a bucket is None when
-the ticket has no first response (no resolution); ``reopened`` and ``first_contact``
-count resolved tickets only."""
+first_contact, scores)``: ``period`` 0 is the queried one, 1 the previous; a bucket is
+None when the ticket has no first response (no resolution); ``reopened`` and
+``first_contact`` count resolved tickets only; ``scores`` the tickets rated 1 to 5."""
 
 BacklogRow = tuple[Group, int | None, int | None, int]
 """``(group, age_bucket_now, age_bucket_before, tickets)``: the ageing bucket (0-4) of
@@ -59,8 +67,12 @@ the tickets open at the queried ``as_of`` and at the previous period's, None whe
 were not open. In a trend, the group is the slice and ``age_bucket_now`` the ageing at
 the slice's end."""
 
-GROUP_COLUMNS = ("channel", "category", "priority", "team")
-"""The ticket columns a report may group and filter by."""
+GROUP_COLUMNS = ("channel", "category", "priority", "team", "sku", "tier")
+"""The ticket columns a report may group and filter by, and ``tier``: the tier of the
+ticket's customer (from the customer's record)."""
+
+TierOf = Callable[[str], str | None]
+"""The tier of a customer, by id (None for a customer without one, or unknown)."""
 
 
 def duration_bucket(microseconds: int) -> int:
@@ -146,23 +158,37 @@ def _open_at(ticket: Ticket, at: datetime) -> bool:
     )
 
 
+def column_value(ticket: Ticket, column: str, tier_of: TierOf) -> str | None:
+    """A ticket's value of a :data:`GROUP_COLUMNS` column, as the SQL stores read it."""
+    if column == "sku":
+        return ticket_sku(ticket)
+    if column == "tier":
+        return tier_of(ticket.customer_id)
+    return _value(getattr(ticket, column))
+
+
+_Key = tuple[Group, int, int | None, int | None]
+"""A cohort row's group, period and buckets."""
+
+
 def tally(
-    tickets: Iterable[Ticket], waited: Callable[[str], bool], plan: Plan
+    tickets: Iterable[Ticket], waited: Callable[[str], bool], plan: Plan, tier_of: TierOf
 ) -> tuple[list[CohortRow], list[BacklogRow]]:
     """The rows of ``tickets`` (any superset of the ones the plan counts);
     ``waited(ticket_id)`` says whether the ticket ever entered
-    :data:`WAITING_ON_CUSTOMER`."""
-    cohort: Counter[tuple[Group, int, int | None, int | None]] = Counter()
-    reopened: Counter[tuple[Group, int, int | None, int | None]] = Counter()
-    first_contact: Counter[tuple[Group, int, int | None, int | None]] = Counter()
+    :data:`WAITING_ON_CUSTOMER`, ``tier_of`` a customer's tier."""
+    cohort: Counter[_Key] = Counter()
+    scores: dict[_Key, list[int]] = {}
+    reopened: Counter[_Key] = Counter()
+    first_contact: Counter[_Key] = Counter()
     backlog: Counter[tuple[Group, int | None, int | None]] = Counter()
     limits = [plan.age_limits(period) for period in range(len(plan.as_of))]
     filters = [(column, set(values)) for column, values in plan.filters]
     for ticket in tickets:
-        if any(_value(getattr(ticket, column)) not in values for column, values in filters):
+        if any(column_value(ticket, name, tier_of) not in values for name, values in filters):
             continue
         group: Group = (
-            None if plan.group_column is None else _value(getattr(ticket, plan.group_column))
+            None if plan.group_column is None else column_value(ticket, plan.group_column, tier_of)
         )
         created = ticket.created_at
         if plan.slice_ends:
@@ -178,6 +204,8 @@ def tally(
                 None if resolved is None else duration_bucket(_micros(resolved, created)),
             )
             cohort[key] += 1
+            if ticket.satisfaction is not None:
+                scores.setdefault(key, [0] * 5)[ticket.satisfaction - 1] += 1
             if resolved is not None:
                 if ticket.reopen_count > 0:
                     reopened[key] += 1
@@ -193,10 +221,18 @@ def tally(
             now, before = ages[0], (ages[1] if plan.compare else None)
             backlog[group, now, before] += 1
     cohort_rows: list[CohortRow] = [
-        (*key, count, reopened[key], first_contact[key]) for key, count in cohort.items()
+        (*key, count, reopened[key], first_contact[key], _scores(scores.get(key)))
+        for key, count in cohort.items()
     ]
     backlog_rows: list[BacklogRow] = [(*key, count) for key, count in backlog.items()]
     return cohort_rows, backlog_rows
+
+
+def _scores(counts: list[int] | None) -> Scores:
+    if counts is None:
+        return (0, 0, 0, 0, 0)
+    one, two, three, four, five = counts
+    return (one, two, three, four, five)
 
 
 def _count_slices(
@@ -216,10 +252,16 @@ def memory_tally(store: MemoryStore, plan: Plan) -> tuple[list[CohortRow], list[
     with store._lock:
         events = store._events
 
+        customers = store._customers
+
         def waited(ticket_id: str) -> bool:
             return any(e.to_state == WAITING_ON_CUSTOMER for e in events.get(ticket_id, ()))
 
-        return tally(store._tickets.values(), waited, plan)
+        def tier_of(customer_id: str) -> str | None:
+            customer = customers.get(customer_id)
+            return None if customer is None else customer.tier
+
+        return tally(store._tickets.values(), waited, plan, tier_of)
 
 
 PAGE = 10_000
@@ -251,4 +293,11 @@ def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[Backlog
     def waited(ticket_id: str) -> bool:
         return any(e.to_state == WAITING_ON_CUSTOMER for e in store.events(ticket_id))
 
-    return tally(pages(), waited, plan)
+    @functools.cache
+    def tier_of(customer_id: str) -> str | None:
+        try:
+            return store.get_customer(customer_id).tier
+        except NotFound:
+            return None
+
+    return tally(pages(), waited, plan, tier_of)

@@ -21,6 +21,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.insights._ticket_memory import (
     AGE_LIMITS_DAYS,
+    SCORES,
     BacklogRow,
     CohortRow,
     Group,
@@ -41,6 +42,7 @@ __all__ = [
     "GroupBy",
     "Period",
     "ReportQuery",
+    "Satisfaction",
     "TicketChange",
     "TicketMetrics",
     "TicketReport",
@@ -48,8 +50,9 @@ __all__ = [
     "ticket_metrics",
 ]
 
-GroupBy = Literal["none", "channel", "category", "priority", "team"]
-"""What a report's rows are per: one row for everything, or one per value of a column."""
+GroupBy = Literal["none", "channel", "category", "priority", "team", "product", "tier"]
+"""What a report's rows are per: one row for everything, or one per value of a ticket's
+column, its product (SKU) or its customer's tier."""
 
 AGEING_BUCKETS = ("under 1 day", "1-3 days", "3-7 days", "7-30 days", "30 days or more")
 """The names of :attr:`Backlog.ageing`'s buckets, in order."""
@@ -77,6 +80,11 @@ _PriorityFilter = Annotated[
 _TeamFilter = Annotated[
     Annotated[tuple[Identifier, ...], _SOME] | None, BeforeValidator(_one_or_many)
 ]
+_TextFilter = Annotated[
+    Annotated[tuple[ShortText, ...], _SOME] | None, BeforeValidator(_one_or_many)
+]
+_COLUMNS = {"product": "sku"}
+"""The ticket column (or :mod:`_ticket_memory`'s name) of each filter and grouping."""
 
 
 class Period(Record):
@@ -105,8 +113,9 @@ class ReportQuery(Period):
     """What to report on: the tickets created in [``created_from``, ``created_to``)
     passing every filter given, per ``group_by``.
 
-    - ``channel``, ``category``, ``priority``, ``team``: one value or several (a ticket
-      passes with any of them); None for no filter.
+    - ``channel``, ``category``, ``priority``, ``team``, ``product`` (the SKU of the
+      ticket's order line), ``tier`` (its customer's tier): one value or several (a
+      ticket passes with any of them); None for no filter.
     - ``as_of``: the instant the backlog and its ageing are measured at (default
       ``created_to``).
     - ``compare_previous``: also report the period of the same length just before (its
@@ -119,6 +128,8 @@ class ReportQuery(Period):
     category: _CategoryFilter = None
     priority: _PriorityFilter = None
     team: _TeamFilter = None
+    product: _TextFilter = None
+    tier: _TextFilter = None
     group_by: GroupBy = "none"
     compare_previous: bool = False
 
@@ -136,13 +147,17 @@ class ReportQuery(Period):
 
     def _plan(self) -> Plan:
         filters = tuple(
-            (column, tuple(dict.fromkeys(str(getattr(v, "value", v)) for v in values)))
-            for column in ("channel", "category", "priority", "team")
-            if (values := getattr(self, column)) is not None
+            (
+                _COLUMNS.get(name, name),
+                tuple(dict.fromkeys(str(getattr(v, "value", v)) for v in values)),
+            )
+            for name in ("channel", "category", "priority", "team", "product", "tier")
+            if (values := getattr(self, name)) is not None
         )
         length = self.length
+        group = self.group_by
         return Plan(
-            group_column=None if self.group_by == "none" else self.group_by,
+            group_column=None if group == "none" else _COLUMNS.get(group, group),
             filters=filters,
             cohort_from=self.created_from - length if self.compare_previous else self.created_from,
             period_from=self.created_from,
@@ -197,6 +212,40 @@ def percentile(histogram: Iterable[tuple[int, int]], fraction: float) -> float |
     raise AssertionError("unreachable: the last bucket reaches the total")  # pragma: no cover
 
 
+SATISFIED = (4, 5)
+"""The scores that count as satisfied in :attr:`Satisfaction.csat`."""
+
+
+@attrs.frozen
+class Satisfaction:
+    """The satisfaction scores (1-5) given for the period's tickets: ``scores[k - 1]``
+    tickets rated ``k``; ``rated`` their number, ``mean_score`` their mean and ``csat``
+    the share of them rated 4 or 5 (None when none was rated).
+
+    Built from counts per score (:meth:`of`), so scores from any source (a ticket's
+    ``satisfaction``, survey answers) add up into the same figures."""
+
+    scores: tuple[int, int, int, int, int]
+    rated: int
+    mean_score: float | None
+    csat: float | None
+
+    @classmethod
+    def of(cls, counts: Mapping[int, int]) -> Satisfaction:
+        """The figures of ``counts`` (score → how many gave it)."""
+        scores = tuple(counts.get(score, 0) for score in SCORES)
+        assert len(scores) == 5
+        rated = sum(scores)
+        return cls(
+            scores=scores,
+            rated=rated,
+            mean_score=sum(k * n for k, n in zip(SCORES, scores, strict=True)) / rated
+            if rated
+            else None,
+            csat=sum(counts.get(k, 0) for k in SATISFIED) / rated if rated else None,
+        )
+
+
 @attrs.frozen
 class Backlog:
     """The tickets open at ``as_of`` (created before it, neither resolved nor closed by
@@ -215,6 +264,7 @@ class TicketMetrics:
     ``resolved`` (holding a resolution now), ``reopened`` (resolved and reopened at least
     once), ``first_contact_resolved`` (resolved, never reopened, never waiting on the
     customer). Rates are over ``resolved`` and None when nothing was resolved.
+    ``satisfaction`` holds the scores given for the tickets created in the period.
     """
 
     period_from: datetime
@@ -228,6 +278,7 @@ class TicketMetrics:
     first_response: DurationStats
     resolution: DurationStats
     backlog: Backlog
+    satisfaction: Satisfaction
 
 
 def _difference(now: float | None, before: float | None) -> float | None:
@@ -250,6 +301,9 @@ class TicketChange:
     resolution_median_seconds: float | None
     resolution_p90_seconds: float | None
     backlog: int
+    rated: int
+    mean_score: float | None
+    csat: float | None
 
     @classmethod
     def between(cls, now: TicketMetrics, before: TicketMetrics) -> TicketChange:
@@ -275,6 +329,9 @@ class TicketChange:
                 now.resolution.p90_seconds, before.resolution.p90_seconds
             ),
             backlog=now.backlog.open - before.backlog.open,
+            rated=now.satisfaction.rated - before.satisfaction.rated,
+            mean_score=_difference(now.satisfaction.mean_score, before.satisfaction.mean_score),
+            csat=_difference(now.satisfaction.csat, before.satisfaction.csat),
         )
 
 
@@ -310,6 +367,7 @@ class _Tally:
     first_response: Counter[int] = attrs.Factory(Counter)
     resolution: Counter[int] = attrs.Factory(Counter)
     ageing: list[int] = attrs.Factory(lambda: [0] * (len(AGE_LIMITS_DAYS) + 1))
+    scores: Counter[int] = attrs.Factory(Counter)
 
     def add(self, other: _Tally) -> None:
         self.created += other.created
@@ -317,6 +375,7 @@ class _Tally:
         self.first_contact += other.first_contact
         self.first_response.update(other.first_response)
         self.resolution.update(other.resolution)
+        self.scores.update(other.scores)
         self.ageing = [a + b for a, b in zip(self.ageing, other.ageing, strict=True)]
 
     def metrics(self, period_from: datetime, period_to: datetime, as_of: datetime) -> TicketMetrics:
@@ -335,6 +394,7 @@ class _Tally:
             first_response=DurationStats.of(self.first_response),
             resolution=DurationStats.of(self.resolution),
             backlog=Backlog(as_of=as_of, open=sum(ageing), ageing=ageing),
+            satisfaction=Satisfaction.of(self.scores),
         )
 
 
@@ -349,8 +409,9 @@ def _tallies(
             found = groups[group] = (_Tally(), _Tally())
         return found
 
-    for group, period, first, resolution, tickets, reopened, first_contact in cohort:
+    for group, period, first, resolution, tickets, reopened, first_contact, scores in cohort:
         tally = of(group)[period]
+        tally.scores.update(dict(zip(SCORES, scores, strict=True)))
         tally.created += tickets
         tally.reopened += reopened
         tally.first_contact += first_contact

@@ -98,6 +98,9 @@ _TICKET_COLUMNS = (
     "resolution_p90_seconds",
     "backlog_as_of",
     "backlog_open",
+    "rated",
+    "mean_score",
+    "csat",
 )
 
 
@@ -120,6 +123,9 @@ def _ticket_cells(group: str, period: str, metrics: TicketMetrics) -> tuple[Cell
         metrics.resolution.p90_seconds,
         _iso(metrics.backlog.as_of),
         metrics.backlog.open,
+        metrics.satisfaction.rated,
+        metrics.satisfaction.mean_score,
+        metrics.satisfaction.csat,
     )
 
 
@@ -477,10 +483,11 @@ def build_report(
 
     With ``dwell`` it also holds the time tickets and cases of the period spent in each
     workflow state (:func:`~aftersales.insights.dwell_times`, per team when grouped by
-    team), except when the query filters by channel, category or priority (dwell times
-    cannot) or the store is not a MemoryStore, SQLiteStore or SQLAlchemyStore; otherwise
-    :attr:`Report.dwell` is None. It is off by default: on SQLite it costs far more than
-    the rest of the report (measured: 0.3 s for 600 tickets, 61 s for 10,000).
+    team), except when the query filters by channel, category, priority, product or tier
+    (dwell times cannot) or the store is not a MemoryStore, SQLiteStore or
+    SQLAlchemyStore; otherwise :attr:`Report.dwell` is None. It is off by default: on
+    SQLite it costs far more than the rest of the report (measured: 0.3 s for 600
+    tickets, 61 s for 10,000).
 
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
@@ -502,10 +509,14 @@ def build_report(
     return Report(tickets, trend, tuple(ordered), _dwell(store, query) if dwell else None)
 
 
+_NOT_DWELL_FILTERS = ("channel", "category", "priority", "product", "tier")
+"""The query's filters dwell times cannot apply (they filter by period and team only)."""
+
+
 def _dwell(store: Store, query: ReportQuery) -> DwellReport | None:
     """The dwell times of the query's subjects, when the store can count them and the
     query filters only what dwell times can (the period and teams)."""
-    if any(getattr(query, column) is not None for column in ("channel", "category", "priority")):
+    if any(getattr(query, column) is not None for column in _NOT_DWELL_FILTERS):
         return None
     dwell_query = DwellQuery(
         created_from=query.created_from,
