@@ -38,11 +38,15 @@ ALERTED = "alerted"
 
 
 def series_subject_id(kind: str, key: str) -> str:
-    """The subject of a series' alerts: ``risk:<kind>:<key>``, or, when that is longer
-    than an id may be (128 characters), ``risk:`` and a SHA-256 of kind and key."""
+    """The subject of a series' alerts: ``risk:<kind>:<key>``, or, when the kind holds a
+    ``:`` or that is longer than an id may be (128 characters), ``risk:`` and a SHA-256
+    of kind and key."""
     readable = f"{RISK_KIND}:{kind}:{key}"
-    if len(readable) <= 128:
+    # the first ':' after the prefix ends the kind, so a key may hold ':' and a kind not:
+    # ('A', 'B:C') and ('A:B', 'C') would be one subject; a digest has no second ':'
+    if len(readable) <= 128 and ":" not in kind:
         return readable
+    # kind and key are text without control characters: NUL separates them unambiguously
     digest = hashlib.sha256(f"{kind}\x00{key}".encode()).hexdigest()
     return f"{RISK_KIND}:{digest}"
 

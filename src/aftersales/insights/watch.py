@@ -93,7 +93,8 @@ MAX_DAYS = 3660
 
 def alert_subject_id(kind: str, key: str) -> str:
     """The subject whose events are the alerts of the series ``(key, kind)``:
-    ``risk:<kind>:<key>`` (or ``risk:`` and a SHA-256 when that exceeds 128 characters).
+    ``risk:<kind>:<key>`` (or ``risk:`` and a SHA-256 when that exceeds 128 characters
+    or the kind holds a ``:``, so each series has a subject of its own).
     Read them with ``desk.store.events(alert_subject_id(kind, key))``."""
     return series_subject_id(kind, key)
 
