@@ -9,6 +9,7 @@ import attrs
 
 from aftersales.exceptions import FieldError, InvalidInput, NotFound
 from aftersales.models import Channel, Event
+from aftersales.models.case import case_kind
 from aftersales.models.events import TICKET_KIND
 from aftersales.notify._notification import Notification
 
@@ -103,6 +104,14 @@ class SenderHandler:
         self.sender.send(OutgoingMessage(notification.key, recipient, body, event))
 
 
+def _is_case_kind(name: str) -> bool:
+    try:
+        case_kind(name)
+    except ValueError:
+        return False
+    return True
+
+
 class _Subjects(Protocol):
     """What :func:`customer_recipients` reads of a desk."""
 
@@ -117,7 +126,8 @@ class _Subjects(Protocol):
 def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipient:
     """Find the customer behind an event on ``channel``, whatever the subject's kind: a
     ticket's customer, or for a case (any kind) the customer of its ticket. No address
-    on that channel, or no such customer, means nobody to tell."""
+    on that channel, no such customer, or a subject that is neither a ticket nor a case
+    (a risk alert's series) means nobody to tell."""
     try:
         wanted = Channel(channel)
     except ValueError:
@@ -129,6 +139,10 @@ def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipien
         if event.subject_kind == TICKET_KIND:
             ticket = desk.get(event.subject_id)
             about = f"Ticket {ticket.display_number}"
+        elif not _is_case_kind(event.subject_kind):
+            # a risk alert's series, or another subject without a customer: a sender on
+            # every event would otherwise fail, be retried and dead-letter each of them
+            return None
         else:
             case = desk.cases.get(event.subject_id)
             ticket = desk.get(case.ticket_id)
