@@ -48,7 +48,7 @@ from typing import Literal
 import attrs
 
 from aftersales._pipeline import ATTEMPTS
-from aftersales._validation import check_text
+from aftersales._validation import ACTING, check_text
 from aftersales.desk import Desk
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
 from aftersales.insights._watch_commit import (
@@ -69,6 +69,7 @@ from aftersales.models.case import case_kind
 from aftersales.models.events import build_event
 from aftersales.notify import Handler, Subscription
 from aftersales.notify.senders import Recipient, render_plain
+from aftersales.security import Actor
 from aftersales.storage import Store
 
 __all__ = [
@@ -159,7 +160,8 @@ class RiskWatch:
     """A named early warning on a desk: each :meth:`run` judges the series it is given
     with ``rules`` (default ``RiskRule()``; several rules must use different methods) and
     records the new alerts (see the module documentation). ``actor`` is who the events
-    say raised them.
+    say raised them: an id, or a :class:`~aftersales.security.Principal` whose roles the
+    desk's permissions judge during each run (as for every desk method's ``actor``).
 
     Bad arguments raise :class:`~aftersales.InvalidInput`; so does a store the watch
     cannot write its events on in one transaction (one that is neither a MemoryStore nor
@@ -172,7 +174,7 @@ class RiskWatch:
         rules: RiskRule | Sequence[RiskRule] | None = None,
         *,
         name: str = "default",
-        actor: str = "system",
+        actor: Actor = "system",
     ) -> None:
         if not isinstance(desk, Desk):
             raise InvalidInput("watch", [FieldError(("desk",), "must be a Desk")])
@@ -181,6 +183,9 @@ class RiskWatch:
         self.rules = _rules(rules)
         self.name = check_text("name", name)
         self.actor = check_text("actor", actor)
+        # the principal itself, not only its id: the guard would judge the id as whoever
+        # the directory or the default says it is (the system, with every grant)
+        self._principal = None if type(actor) is str else actor
 
     @property
     def state_key(self) -> str:
@@ -199,6 +204,15 @@ class RiskWatch:
         nothing; bad series raise InvalidInput and store nothing."""
         listed = _series_list(series)
         at = self.desk.pipeline.checked_now(now)
+        if self._principal is None:
+            return self._attempts(listed, at)
+        token = ACTING.set(self._principal)
+        try:
+            return self._attempts(listed, at)
+        finally:
+            ACTING.reset(token)  # its roles never outlive the run that brought them
+
+    def _attempts(self, listed: list[Series], at: datetime) -> WatchRun:
         for _attempt in range(ATTEMPTS - 1):
             try:
                 return self._run_once(listed, at)
@@ -260,7 +274,7 @@ def watch_risk(
     *,
     name: str = "default",
     now: datetime | None = None,
-    actor: str = "system",
+    actor: Actor = "system",
 ) -> WatchRun:
     """One run of the watch ``name`` on ``desk``: ``RiskWatch(desk, rules, name=name,
     actor=actor).run(series, now=now)``."""
