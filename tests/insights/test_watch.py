@@ -475,10 +475,14 @@ def history_desk(
 
 
 def by_hand(store: Store, kind: str) -> dict[str, dict[date, int]]:
-    """Cases of ``kind`` per first SKU and UTC creation day, counted case by case."""
+    """Cases of ``kind`` per first SKU (else their ticket's) and UTC creation day,
+    counted case by case."""
     counted: dict[str, dict[date, int]] = {}
     for case in store.find_cases(_all_cases()):
         sku = next((line.sku for line in case.lines if line.sku), None)
+        if sku is None:
+            line = store.get(case.ticket_id).order_line
+            sku = None if line is None else line.sku
         if case.kind.value == kind and sku is not None:
             day = case.created_at.astimezone(timezone.utc).date()
             counted.setdefault(sku, {}).setdefault(day, 0)

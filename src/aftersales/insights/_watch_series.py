@@ -4,19 +4,20 @@ SQLAlchemyStore, the objects themselves on MemoryStore, ``find_cases`` and ``fin
 other store.
 
 A case counts on the UTC day it was created, under the SKU of its first line that names
-one (the ``cases.sku`` column); a ticket under the SKU of its order line (``tickets.sku``).
-Cases and tickets without a SKU are not counted.
+one (the ``cases.sku`` column), or, when none does, its ticket's (a complaint has no
+lines: it is about the order line its ticket names); a ticket under the SKU of its order
+line (``tickets.sku``). Cases and tickets without a SKU are not counted.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from aftersales.exceptions import FieldError, InvalidInput, StorageError
+from aftersales.exceptions import FieldError, InvalidInput, StorageError, TicketNotFound
 from aftersales.models import Case, CaseKind, Ticket
 from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.storage._codec import ts
@@ -40,17 +41,20 @@ def statement(
     table: str, kind: str | None, first_day: date, end_day: date
 ) -> tuple[str, dict[str, Any]]:
     """Rows (sku, UTC day as ``YYYY-MM-DD``, count) of ``table`` created in the days
-    ``first_day`` up to ``end_day`` (excluded). The instants are fixed-width UTC text, so
-    their first ten characters are the UTC day on every database."""
+    ``first_day`` up to ``end_day`` (excluded); with ``kind``, the cases of that kind,
+    under their ticket's SKU when no line names one. The instants are fixed-width UTC
+    text, so their first ten characters are the UTC day on every database."""
     params: dict[str, Any] = {"start": ts(_midnight(first_day)), "end": ts(_midnight(end_day))}
-    kind_filter = ""
+    sku, join, kind_filter = "x.sku", "", ""
     if kind is not None:
         params["kind"] = kind
+        sku = "COALESCE(x.sku, t.sku)"
+        join = " LEFT JOIN tickets t ON t.id = x.ticket_id"
         kind_filter = " AND x.kind = :kind"
     sql = (
-        "SELECT x.sku, SUBSTR(x.created_at, 1, 10), COUNT(*)\n"
-        f"FROM {table} x\n"
-        "WHERE x.created_at >= :start AND x.created_at < :end AND x.sku IS NOT NULL"
+        f"SELECT {sku}, SUBSTR(x.created_at, 1, 10), COUNT(*)\n"
+        f"FROM {table} x{join}\n"
+        f"WHERE x.created_at >= :start AND x.created_at < :end AND {sku} IS NOT NULL"
         f"{kind_filter}\nGROUP BY 1, 2"
     )
     return sql, params
@@ -68,9 +72,9 @@ def count(
     if isinstance(store, MemoryStore):
         with store._lock:  # a consistent view; counted once the lock is let go
             cases = list(store._cases.values())
-            ticket_list = list(store._tickets.values()) if tickets else None
-        return _count_cases(cases, kind, first_day, end_day), (
-            None if ticket_list is None else _count_tickets(ticket_list, first_day, end_day)
+            by_id = dict(store._tickets)
+        return _count_cases(cases, kind, first_day, end_day, _skus_of(by_id.get)), (
+            _count_tickets(by_id.values(), first_day, end_day) if tickets else None
         )
     if isinstance(store, SQLiteStore):
         return _sqlite_count(store, kind, first_day, end_day, tickets=tickets)
@@ -129,17 +133,32 @@ def _sqlalchemy_count(
 
 
 def case_sku(case: Case) -> str | None:
-    """The SKU a case counts under: its first line's that names one (as ``cases.sku``)."""
+    """The SKU a case's lines name: its first line's that names one (as ``cases.sku``)."""
     return next((line.sku for line in case.lines if line.sku is not None), None)
 
 
-def _count_cases(cases: Iterable[Case], kind: str, first_day: date, end_day: date) -> Tally:
+TicketSku = Callable[[str], "str | None"]
+"""The SKU of a ticket's order line, by the ticket's id (None without one)."""
+
+
+def _skus_of(ticket: Callable[[str], Ticket | None]) -> TicketSku:
+    def sku(ticket_id: str) -> str | None:
+        found = ticket(ticket_id)
+        line = None if found is None else found.order_line
+        return None if line is None else line.sku
+
+    return sku
+
+
+def _count_cases(
+    cases: Iterable[Case], kind: str, first_day: date, end_day: date, ticket_sku: TicketSku
+) -> Tally:
     start, end = _midnight(first_day), _midnight(end_day)
     tally: Tally = Counter()
     for case in cases:
         if case.kind.value != kind or not start <= case.created_at < end:
             continue
-        sku = case_sku(case)
+        sku = case_sku(case) or ticket_sku(case.ticket_id)
         if sku is not None:
             tally[sku, case.created_at.astimezone(timezone.utc).date()] += 1
     return tally
@@ -178,7 +197,22 @@ def _store_count(
     counted = None
     if tickets:
         counted = _count_tickets(_ticket_pages(store, first_day, end_day), first_day, end_day)
-    return _count_cases(cases, kind, first_day, end_day), counted
+    return _count_cases(cases, kind, first_day, end_day, _skus_of(_reader(store))), counted
+
+
+def _reader(store: Store) -> Callable[[str], Ticket | None]:
+    """Tickets by id, each read once (a ticket's cases share it), None when gone."""
+    read: dict[str, Ticket | None] = {}
+
+    def ticket(ticket_id: str) -> Ticket | None:
+        if ticket_id not in read:
+            try:
+                read[ticket_id] = store.get(ticket_id)
+            except TicketNotFound:
+                read[ticket_id] = None
+        return read[ticket_id]
+
+    return ticket
 
 
 def _ticket_pages(store: Store, first_day: date, end_day: date) -> Iterator[Ticket]:

@@ -389,8 +389,9 @@ def case_series(
     SKU, from ``first_day`` to ``last_day`` (both included, UTC days), sorted by SKU;
     each series' ``kind`` is the case kind.
 
-    A case counts on the UTC day it was created, under the first SKU among its lines;
-    cases without one are not counted. ``exposure``:
+    A case counts on the UTC day it was created, under the first SKU among its lines, or
+    its ticket's SKU when no line names one (a complaint has no lines: it counts under the
+    order line its ticket is about); cases with neither are not counted. ``exposure``:
 
     - None: counts only (the baseline is a mean per day);
     - ``"tickets"``: the SKU's tickets opened each day (those whose order line names it);
