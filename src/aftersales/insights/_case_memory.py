@@ -172,14 +172,19 @@ def tally(
                 units[key] += sum(line.quantity for line in case.lines if line.sku == own_sku)
         elif kind == CaseKind.COMPLAINT and start <= created < end:
             complaints[group] += 1
-        elif kind == CaseKind.REFUND and case.refund is not None:
+        elif kind == CaseKind.REFUND and case.refund is not None and created < end:
+            # created before the end, as the SQL bounds it for its index: the same numbers
+            # even for a case paid "before" its creation by a clock set back
             paid = case.refund.succeeded_at
             if paid is not None and start <= paid < end:
                 bucket = (group, duration_bucket(_micros(paid, created)))
                 refunds[bucket] += 1
                 late[bucket] += int(case.refund.late)
         elif (
-            _completed_repair(case) and case.closed_at is not None and start <= case.closed_at < end
+            _completed_repair(case)
+            and case.closed_at is not None
+            and start <= case.closed_at < end
+            and created < end
         ):
             counted_repairs.append((case, case.closed_at, group))
     repairs: Counter[tuple[str | None, str | None, int]] = Counter()
