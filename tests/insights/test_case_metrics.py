@@ -27,6 +27,7 @@ from aftersales import (
     SQLiteStore,
     StorageError,
     Store,
+    TicketNotFound,
 )
 from aftersales.insights import _case_memory, _case_sql
 from aftersales.insights._ticket_memory import bucket_floor, duration_bucket
@@ -578,6 +579,25 @@ def test_a_store_read_through_its_api_refuses_more_cases_than_a_page(
     assert raised.value.errors[0].location == ("store",)
     monkeypatch.setattr(_case_memory, "PAGE", 6)
     assert case_metrics(public, week()) == case_metrics(reference_of_fixed_history(), week())
+
+
+def test_a_case_whose_ticket_is_gone_counts_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    public = RecordStore(MemoryRecorder())
+    write_fixed_history(public)
+
+    def no_ticket(ticket_id: str) -> None:
+        raise TicketNotFound(ticket_id)
+
+    monkeypatch.setattr(public, "get", no_ticket)
+    # no ticket: no channel, and a complaint has no SKU
+    by_channel = rows(case_metrics(public, week(group_by="channel")))
+    assert list(by_channel) == ["email", "phone", "web_chat", None]
+    assert (by_channel["email"].returns.tickets, by_channel["email"].returns.returns) == (3, 0)
+    cases = by_channel[None]
+    assert (cases.returns.returns, cases.repairs.repairs, cases.complaints.complaints) == (3, 2, 2)
+    assert by_channel[None].complaints.tickets == 0
 
 
 def test_sqlite_without_math_or_json_functions_counts_in_python(
