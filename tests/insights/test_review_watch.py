@@ -180,12 +180,6 @@ def test_deleting_the_latest_alert_of_a_series_is_detected(tmp_path: Path) -> No
     assert findings != []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one SKU with more returns than units sold on one day (a return on a day "
-    "without sales) makes a binomial watch on case_series(..., exposure=sales) raise "
-    "InvalidInput for every series, every day that day stays in the window",
-)
 def test_a_binomial_watch_is_not_stopped_by_a_return_on_a_day_without_sales() -> None:
     days = FIRST_RISE[6] + 1
     rising = Series("SKU-1", "return", START, counts_per_day()[:days], [100] * days)

@@ -64,7 +64,9 @@ def _judge_block(
     expected[:, first:] = rate * window_exposure[:, first:]
     judged[:, first:] = has_base & (expected[:, first:] >= rule.min_expected)
     if rule.method == "binomial":
-        judged &= rates < 1
+        # more cases than trials in a window (returns of units sold before it) is no
+        # binomial draw: that window is not judged
+        judged &= (rates < 1) & (observed <= window_exposure)
     limit = rule.limit
     if rule.method in TESTS:
         rows_at, days_at = np.nonzero(judged & (observed > expected))
@@ -174,9 +176,7 @@ def detect_with_numpy(
                 dtype=np.float64,
             ).reshape(-1, size)
             if rule.method == "binomial":
-                bad_rows = np.nonzero(
-                    ((exposure != np.floor(exposure)) | (counts > exposure)).any(axis=1)
-                )[0]
+                bad_rows = np.nonzero((exposure != np.floor(exposure)).any(axis=1))[0]
                 if bad_rows.size:
                     check_binomial(chunk[int(bad_rows[0])])
             alarms, arrays = _judge_block(np, counts, exposure, rule, table_limit)

@@ -42,16 +42,15 @@ class Judged:
 
 
 def check_binomial(series: Series) -> tuple[float, ...]:
+    """The series' exposure, whole numbers of trials; InvalidInput otherwise. A day's
+    count may exceed its exposure (returns of units sold before): the test judges the
+    window's totals, and a window whose count exceeds its trials is not judged."""
     exposure = series.exposure
     if exposure is None:
         raise series_error(("exposure",), "is required by the binomial method")
-    for index, (count, trials) in enumerate(zip(series.counts, exposure, strict=True)):
+    for index, trials in enumerate(exposure):
         if trials != int(trials):
             raise series_error(("exposure", index), "must be a whole number for binomial")
-        if count > trials:
-            raise series_error(
-                ("counts", index), "must not exceed the exposure for the binomial method"
-            )
     return exposure
 
 
@@ -86,7 +85,9 @@ def judge(series: Series, rule: RiskRule) -> Judged:
         rate = (count_sums[cut] - count_sums[begin]) / base_exposure
         mean = rate * window_exposure[day]
         rates[day], expected[day] = rate, mean
-        judged[day] = mean >= rule.min_expected and (rule.method != "binomial" or rate < 1)
+        judged[day] = mean >= rule.min_expected and (
+            rule.method != "binomial" or (rate < 1 and observed[day] <= window_exposure[day])
+        )
     statistic: dict[int, float] = {}
     alarms: list[int] = []
     limit = rule.limit

@@ -29,7 +29,9 @@ Methods:
 - ``binomial``: for rates whose exposure counts trials (returns out of units sold): ``p =
   P(X >= x | X ~ Binomial(n = E, r))`` summed the same way from ``lgamma(n + 1) -
   lgamma(k + 1) - lgamma(n - k + 1) + k ln r + (n - k) ln(1 - r)``. Needs whole-number
-  exposure of at least the count in every window.
+  exposure. A day may count more than its exposure (returns of units sold before it):
+  the test reads the test window's totals, and a test window whose count exceeds its
+  exposure, or whose baseline rate is 1 or more, is not judged.
 - ``ewma``: each day's count ``c`` is standardised against its own expectation ``m = r * e``
   (Poisson variance): ``z = (c - m) / sqrt(m)``; ``Z = lambda z + (1 - lambda) Z_prev``
   from 0, in alarm while ``Z > L sqrt(lambda / (2 - lambda))`` (the steady-state limit).
