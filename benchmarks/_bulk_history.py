@@ -15,6 +15,7 @@ by the next run with the same size.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from datetime import datetime, timezone
@@ -33,6 +34,8 @@ SPREAD_MINUTES = 7 * 24 * 60
 tickets as every other day of its weekday."""
 COPIED = ("tickets", "events", "messages", "cases", "customers")
 _MARK = "bench:bulk_history"
+SCHEMA = hashlib.sha256(repr((schema.TABLES, schema.INDEXES)).encode()).hexdigest()[:12]
+"""The schema's fingerprint: a cached database of another schema is built again."""
 
 _ID_COLUMNS = {
     "tickets": ("id", "customer_id", "merged_into", "parent_id", "follow_up_of"),
@@ -66,7 +69,7 @@ def sizes(tickets: int) -> tuple[int, int]:
 def base_history(tickets: int, folder: Path) -> Path:
     """An SQLite file holding a generated history of ``tickets`` tickets over a year
     (cached in ``folder``)."""
-    path = folder / f"aftersales-bench-base-{tickets}-{SEED}.sqlite"
+    path = folder / f"aftersales-bench-base-{tickets}-{SEED}-{SCHEMA}.sqlite"
     if path.exists():
         return path
     partial = path.with_suffix(".partial")
@@ -118,7 +121,7 @@ def sqlite_database(tickets: int, folder: Path) -> Path:
     """An SQLiteStore file of about ``tickets`` tickets (cached in ``folder``)."""
     base_size, copies = sizes(tickets)
     path = folder / f"aftersales-bench-report-{base_size * copies}.sqlite"
-    mark = f"{base_size}x{copies}:{SEED}"
+    mark = f"{base_size}x{copies}:{SEED}:{SCHEMA}"
     if path.exists():
         with sqlite3.connect(path) as conn:
             found = conn.execute("SELECT value FROM state WHERE key = ?", (_MARK,)).fetchone()
@@ -178,7 +181,7 @@ def server_database(url: str, tickets: int, folder: Path) -> None:
     from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
 
     base_size, copies = sizes(tickets)
-    mark = f"{base_size}x{copies}:{SEED}"
+    mark = f"{base_size}x{copies}:{SEED}:{SCHEMA}"
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
