@@ -211,11 +211,6 @@ def test_a_customer_sender_on_every_event_is_not_failed_by_alerts() -> None:
     assert mail.sent == []  # an alert has no customer to tell
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AlertState keeps every series ever judged: one no longer given, long past "
-    "every window and not in alert, stays in the JSON rewritten on each run",
-)
 def test_a_series_gone_for_longer_than_every_window_is_forgotten_without_repeats() -> None:
     desk = Desk(clock=FrozenClock(morning_after(DAYS)))
     watch = RiskWatch(desk, name="returns")

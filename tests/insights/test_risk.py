@@ -423,6 +423,44 @@ def test_a_state_still_in_alert_suppresses_the_next_alarm() -> None:
     assert [day_of(alert) >= 200 for alert in alerts] == [True]
 
 
+def flat(key: str, days: int) -> Series:
+    return Series(key, "repairs", START, [10] * days)
+
+
+@pytest.mark.parametrize("run", [detect, lambda s, r, st: detect_many([s], r, st)])
+def test_the_state_forgets_a_series_gone_past_every_window_unless_it_is_in_alert(
+    run: object,
+) -> None:
+    day_104 = START + timedelta(days=104)
+    state = AlertState(
+        {
+            ("SKU-9", "repairs", "poisson"): SeriesState(True, 0, day_104),
+            ("GONE", "repairs", "poisson"): SeriesState(False, 30, day_104),
+        },
+        {"poisson": day_104},
+    )
+    run(flat("KEPT", 105 + 70), RiskRule(), state)  # 70 days later: every window reaches
+    assert sorted(state.series) == [(k, "repairs", "poisson") for k in ("GONE", "KEPT", "SKU-9")]
+    run(flat("KEPT", 105 + 71), RiskRule(), state)  # one more: baseline + test + rearm
+    assert sorted(state.series) == [(k, "repairs", "poisson") for k in ("KEPT", "SKU-9")]
+    assert state.judged_through == {"poisson": START + timedelta(days=175)}
+    # a series the state does not know is judged after the method's last day judged
+    assert run(two_episodes(), RiskRule(), AlertState(judged_through={"poisson": START})) != []
+    later = AlertState(judged_through={"poisson": START + timedelta(days=259)})
+    assert run(two_episodes(), RiskRule(), later) == []  # type: ignore[operator]
+
+
+def test_a_state_stored_without_the_last_day_judged_reads_as_none_judged() -> None:
+    text = (
+        '{"version": 1, "series": [{"key": "a", "kind": "b", "method": "ewma", "in_alert": '
+        'true, "normal_windows": 0, "through": "2024-01-01"}]}'
+    )
+    state = AlertState.from_json(text)
+    assert (state.in_alert(), state.judged_through) == ([("a", "b", "ewma")], {})
+    state.judged_through["ewma"] = date(2024, 1, 1)
+    assert AlertState.from_json(state.to_json()) == state
+
+
 @pytest.mark.parametrize(
     "text",
     [

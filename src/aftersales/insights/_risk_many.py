@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from aftersales.insights._risk_one import TESTS, check_binomial
@@ -148,13 +149,15 @@ def detect_with_numpy(
     series_list: Sequence[Series],
     rule: RiskRule,
     scratch: AlertState | None,
+    floor: date | None,
     *,
     chunk_values: int,
     table_limit: int,
 ) -> list[Alert]:
     """The alerts of :func:`~aftersales.insights.detect_many` on ``series_list``, in its
-    order, updating ``scratch`` (a copy of the caller's state); ``chunk_values`` bounds the
-    values judged per pass, ``table_limit`` the log-factorial table."""
+    order, updating ``scratch`` (a copy of the caller's state; ``floor`` its last day
+    judged by the method when the run began); ``chunk_values`` bounds the values judged
+    per pass, ``table_limit`` the log-factorial table."""
     if rule.method == "binomial":
         for series in series_list:
             if series.exposure is None:
@@ -202,6 +205,6 @@ def detect_with_numpy(
                     return int(before[row, index])
 
                 found[positions[chunk_start + row]] = _alerts(
-                    series, rule, scratch, days, judged_before, details
+                    series, rule, scratch, days, judged_before, details, floor
                 )
     return [alert for position in range(len(series_list)) for alert in found[position]]

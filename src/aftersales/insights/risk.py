@@ -62,6 +62,12 @@ series and method across runs, so running the same data twice emits nothing new,
 over a shorter or later stretch of history continues the cool-down where the last one
 left it; store it with :meth:`AlertState.to_json`.
 
+The state also keeps, per method, the last day judged over all series: a series it does
+not know (a new SKU, or one it forgot) is judged only after that day, so its past is not
+alerted on again. It forgets a series that is not in alert once the last day judged of
+it lies more than ``baseline_windows + test_windows + rearm_after`` windows before that
+day (a SKU no longer sold), so a watch's state holds the series it still watches.
+
 Measured on generated histories (``tests/insights/test_risk.py``,
 ``benchmarks/bench_risk.py``: Poisson counts around 1% of 300-699 units sold a day, about 5
 a day, two years), with the defaults: false alarms per 1,000 series-days 0.9-1.0 (poisson,
@@ -88,21 +94,20 @@ series in pure Python in ``_risk_one`` and the numpy path of :func:`detect_many`
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import attrs
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from aftersales._validation import check_text, parse
-from aftersales.exceptions import FieldError, InvalidInput
+from aftersales._validation import check_text
 from aftersales.insights._risk_one import TESTS, judge, series_error
+from aftersales.insights._risk_state import AlertState, Method, SeriesState, finish
 from aftersales.insights._tails import binomial_upper_tail, poisson_upper_tail
 from aftersales.models import Record
 
@@ -118,8 +123,6 @@ __all__ = [
     "detect_many",
     "poisson_upper_tail",
 ]
-
-Method = Literal["poisson", "binomial", "ewma", "cusum"]
 
 _PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -327,82 +330,6 @@ class Alert:
         return data
 
 
-@attrs.frozen
-class SeriesState:
-    """Where one series stood after the last run: in alert or not, how many windows in a
-    row it has been normal, and the last day that run judged."""
-
-    in_alert: bool
-    normal_windows: int
-    through: date
-
-
-StateKey = tuple[str, str, str]
-"""``(key, kind, method)``: one state per series and method."""
-
-
-class _StateRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    kind: str
-    method: Method
-    in_alert: bool
-    normal_windows: int = Field(ge=0)
-    through: date
-
-
-class _StateDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: Literal[1]
-    series: list[_StateRow]
-
-
-@attrs.define
-class AlertState:
-    """Which series are in alert, kept between runs so that an alert is not repeated while
-    its condition lasts. :func:`detect` and :func:`detect_many` read and update it."""
-
-    series: dict[StateKey, SeriesState] = attrs.field(factory=dict)
-
-    def in_alert(self) -> list[StateKey]:
-        """The series (and methods) in alert now, sorted."""
-        return sorted(key for key, state in self.series.items() if state.in_alert)
-
-    def to_json(self) -> str:
-        """The state as JSON text (sorted, so equal states give equal text)."""
-        rows = [
-            {
-                "key": key,
-                "kind": kind,
-                "method": method,
-                "in_alert": state.in_alert,
-                "normal_windows": state.normal_windows,
-                "through": state.through.isoformat(),
-            }
-            for (key, kind, method), state in sorted(self.series.items())
-        ]
-        return json.dumps({"version": 1, "series": rows}, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> AlertState:
-        """The state :meth:`to_json` wrote; InvalidInput if ``text`` is not one."""
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise InvalidInput("AlertState", [FieldError((), f"not JSON: {error}")]) from None
-        document = parse(_StateDocument, data, "AlertState")
-        return cls(
-            {
-                (row.key, row.kind, row.method): SeriesState(
-                    row.in_alert, row.normal_windows, row.through
-                )
-                for row in document.series
-            }
-        )
-
-
 def _cool_down(
     alarms: Iterable[int],
     first: int,
@@ -441,8 +368,12 @@ def _cool_down(
     return emitted, in_alert, normal
 
 
-def _first_new(series: Series, prior: SeriesState | None) -> int:
-    return 0 if prior is None else series._index_of_day(prior.through) + 1
+def _first_new(series: Series, prior: SeriesState | None, floor: date | None) -> int:
+    """The first window not judged yet: after the series' own last day judged, or for a
+    series without one, after the last day the state judged of any (``floor``)."""
+    if prior is not None:
+        return series._index_of_day(prior.through) + 1
+    return 0 if floor is None else max(0, series._index_of_day(floor) + 1)
 
 
 def _alerts(
@@ -452,12 +383,14 @@ def _alerts(
     alarms: Iterable[int],
     judged_before: Callable[[int], int],
     details: Any,
+    floor: date | None,
 ) -> list[Alert]:
     """Apply the cool-down to ``alarms`` and build the alerts; ``details(day)`` gives
-    (observed, exposure, baseline, expected, statistic) of an alarm window."""
+    (observed, exposure, baseline, expected, statistic) of an alarm window. ``floor``: the
+    state's last day judged by the method when the run began."""
     state_key = (series.key, series.kind, rule.method)
     prior = state.series.get(state_key) if state is not None else None
-    first, last = _first_new(series, prior), len(series.counts) - 1
+    first, last = _first_new(series, prior, floor), len(series.counts) - 1
     if first > last:
         return []
     emitted, in_alert, normal = _cool_down(
@@ -495,11 +428,22 @@ def detect(
 ) -> list[Alert]:
     """The alerts ``rule`` (default :class:`RiskRule()`) raises on ``series``, oldest first.
 
-    With ``state``, windows up to the series' last judged day in it are not alerted on
-    again, the cool-down continues from where it stood, and ``state`` is updated.
+    With ``state``, windows up to the series' last judged day in it (or, for a series it
+    does not know, its last day judged by the method) are not alerted on again, the
+    cool-down continues from where it stood, and ``state`` is updated.
     Pure Python: about 0.4 ms for two years of daily values.
     """
     rule = rule or RiskRule()
+    floor = state.judged_through.get(rule.method) if state is not None else None
+    alerts = _detect(series, rule, state, floor)
+    if state is not None:
+        finish(state, rule, [series])
+    return alerts
+
+
+def _detect(
+    series: Series, rule: RiskRule, state: AlertState | None, floor: date | None
+) -> list[Alert]:
     judged = judge(series, rule)
 
     def details(day: int) -> tuple[int, float, float, float, float]:
@@ -511,7 +455,9 @@ def detect(
             judged.statistic[day],
         )
 
-    return _alerts(series, rule, state, judged.alarms, judged.judged_before.__getitem__, details)
+    return _alerts(
+        series, rule, state, judged.alarms, judged.judged_before.__getitem__, details, floor
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -538,20 +484,30 @@ def detect_many(
     """
     rule = rule or RiskRule()
     # the state changes only once every series has been judged: bad input changes nothing
-    scratch = AlertState(dict(state.series)) if state is not None else None
+    scratch = None
+    floor = None
+    if state is not None:
+        scratch = AlertState(dict(state.series), dict(state.judged_through))
+        floor = state.judged_through.get(rule.method)
     try:
         import numpy as np
     except ImportError:
-        found_each = [detect(series, rule, scratch) for series in series_list]
-        if state is not None and scratch is not None:
-            state.series = scratch.series
-        return [alert for alerts in found_each for alert in alerts]
-    # imported here: the numpy path builds on this module's series, alerts and cool-down
-    from aftersales.insights._risk_many import detect_with_numpy
+        found_each = [_detect(series, rule, scratch, floor) for series in series_list]
+        found = [alert for alerts in found_each for alert in alerts]
+    else:
+        # imported here: the numpy path builds on this module's series, alerts and cool-down
+        from aftersales.insights._risk_many import detect_with_numpy
 
-    found = detect_with_numpy(
-        np, series_list, rule, scratch, chunk_values=_CHUNK_VALUES, table_limit=_TABLE_LIMIT
-    )
+        found = detect_with_numpy(
+            np,
+            series_list,
+            rule,
+            scratch,
+            floor,
+            chunk_values=_CHUNK_VALUES,
+            table_limit=_TABLE_LIMIT,
+        )
     if state is not None and scratch is not None:
-        state.series = scratch.series
+        finish(scratch, rule, series_list)
+        state.series, state.judged_through = scratch.series, scratch.judged_through
     return found
