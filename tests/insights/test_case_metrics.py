@@ -73,7 +73,7 @@ TICKETS: dict[str, tuple[datetime, str, str | None]] = {
     "t8": (at(5, 9, 1), "phone", "PHONE"),
     "t9": (MARCH_9, "phone", "PHONE"),
 }
-CATEGORIES = {"KETTLE": "small_appliance", "PHONE": "mobile_phone"}
+CATEGORIES = {"KETTLE": "small_appliance", "kettle": "small_appliance", "PHONE": "mobile_phone"}
 
 
 class FixedHistory:
@@ -94,7 +94,8 @@ class FixedHistory:
             )
             self.tickets[name] = ticket.id
         # Returns: r1 two kettles, returned and refunded within the week; r2 one kettle
-        # with a reason of its own, never sent back; r3 a phone, refunded after the week;
+        # with a reason of its own (and a line of "kettle", another SKU whose unit counts
+        # under neither), never sent back; r3 a phone, refunded after the week;
         # r4 a kettle returned in February, its refund paid late in the week.
         r1 = self.return_case("t1", at(2, 10), "KETTLE", units=2)
         refund1 = self.take_back(r1, at(3, 10), units=2)
@@ -127,7 +128,7 @@ class FixedHistory:
         now = self.clock.now()
         delivered = now - timedelta(days=delivered_days_ago)
         return {
-            "line_id": "l1",
+            "line_id": "l2" if sku == "kettle" else "l1",
             "sku": sku,
             "facts": {
                 "jurisdiction": "cn",
@@ -147,9 +148,11 @@ class FixedHistory:
     ) -> str:
         self.clock.set(created)
         claim = {} if reason is None else {"reason": reason}
-        line = self.line(sku, units, "no_reason_return", 2, **claim)
+        lines = [self.line(sku, units, "no_reason_return", 2, **claim)]
+        if reason is not None:
+            lines.append(self.line("kettle", 1, "no_reason_return", 2))
         case = self.desk.cases.request_return(
-            self.tickets[ticket], order_id=f"o-{ticket}", lines=[line]
+            self.tickets[ticket], order_id=f"o-{ticket}", lines=lines
         )
         assert case.status == "approved"
         return case.id

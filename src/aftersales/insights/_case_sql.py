@@ -72,10 +72,13 @@ _LINE_UNITS = {
     "mariadb": (
         "SELECT SUM(l.quantity) FROM JSON_TABLE(c.data, '$.lines[*]' COLUMNS ("
         "sku VARCHAR(128) PATH '$.sku', quantity INT PATH '$.quantity')) AS l"
-        " WHERE l.sku = c.sku"
+        " WHERE CAST(l.sku AS BINARY) = CAST(c.sku AS BINARY)"
     ),
 }
-"""The units a case claims on lines of its own SKU, from its ``data`` JSON."""
+"""The units a case claims on lines of its own SKU, from its ``data`` JSON. (On MariaDB
+the JSON's text has the connection's collation, ``utf8mb4_general_ci``, which ignores
+case: the SKUs are compared as bytes, exactly, rather than left to the rules choosing
+between two collations.)"""
 
 _NOT_REPAIRED = ", ".join(f"'{status}'" for status in NOT_REPAIRED)
 
