@@ -25,6 +25,7 @@ from pydantic import TypeAdapter, create_model
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.models._base import Record, trusted
 from aftersales.models.case import CaseLine
+from aftersales.models.events import LOG_TIME
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage._protocol import bounded_error
 
@@ -351,8 +352,10 @@ def event_row(event: Event) -> tuple[object, ...]:
 
 
 def logged_seconds(event: Event) -> int | None:
-    """The ``logged_seconds`` column: the agent time an event logs (its payload's
-    ``logged_seconds``), which workload reports sum."""
+    """The ``logged_seconds`` column: the agent time a time entry (a ``log_time`` event)
+    logs, which workload reports sum. Another event's payload cannot book time."""
+    if event.trigger != LOG_TIME:
+        return None
     value = event.payload.get("logged_seconds")
     return value if type(value) is int else None
 
