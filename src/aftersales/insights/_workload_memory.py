@@ -4,11 +4,11 @@ a store's objects (MemoryStore's own, or any store's public API).
 Every store answers with rows of plain values, and :mod:`aftersales.insights.workload`
 turns them into reports, so every store gives the same numbers:
 
-- :data:`LoggedRow`: time entries (events with ``logged_seconds``) in the period, summed
+- :data:`LoggedRow`: time entries (``log_time`` events) in the period, summed
   per group and ticket (a case's entries count on its ticket), counted per handling-time
   bucket;
-- :data:`CountRow`: per group, the tickets assigned and open at the period's end, and the
-  tickets resolved in the period;
+- :data:`CountRow`: per group, the tickets assigned and open at the period's end (by
+  their last transition then), and the tickets resolved in the period;
 - :data:`ResponseRow`: the customers' public messages waiting for a reply, per group and
   next-response bucket (None: still waiting at ``as_of``).
 
@@ -25,12 +25,32 @@ import attrs
 
 from aftersales._time_log import LOG_TIME
 from aftersales.insights._ticket_memory import duration_bucket
-from aftersales.models import AuthorRole, Case, Event, Message, MessageKind, Ticket
+from aftersales.models import (
+    AuthorRole,
+    Case,
+    Event,
+    Message,
+    MessageKind,
+    StatusCategory,
+    Ticket,
+)
 from aftersales.models.events import RESERVED_TRIGGERS, TICKET_KIND
 from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
+from aftersales.workflows import TICKET_WORKFLOW
 
 RESOLVED = "resolved"
 """The ticket workflow's state whose entry is a resolution."""
+
+FINISHED_STATES = tuple(
+    sorted(
+        state.name
+        for state in TICKET_WORKFLOW.states
+        if state.category in (StatusCategory.RESOLVED, StatusCategory.CLOSED)
+    )
+)
+"""The shipped ticket workflow's states of the ``resolved`` and ``closed`` categories: a
+ticket whose last transition by an instant entered one of them is not open then (the
+events keep a state's name, not its category)."""
 
 NOT_TRANSITIONS = tuple(sorted(RESERVED_TRIGGERS | {LOG_TIME}))
 """The triggers of events the library records without a transition (a message, an SLA
@@ -100,12 +120,21 @@ class Rows:
     resolved: list[CountRow]
 
 
-def _open_at(ticket: Ticket, at: datetime) -> bool:
-    return (
-        ticket.created_at < at
-        and (ticket.resolved_at is None or ticket.resolved_at > at)
-        and (ticket.closed_at is None or ticket.closed_at > at)
-    )
+def _open_at(ticket: Ticket, events: Sequence[Event], at: datetime) -> bool:
+    """Whether ``ticket`` was open at ``at``: created before it, and its last transition
+    by then (none: still in its first state) entered no finished state. Its current
+    ``resolved_at`` would not do: a reopen after ``at`` clears it."""
+    if ticket.created_at >= at:
+        return False
+    last: Event | None = None
+    for event in events:
+        if (
+            event.at <= at
+            and event.trigger not in NOT_TRANSITIONS
+            and (last is None or event.sequence > last.sequence)
+        ):
+            last = event
+    return last is None or last.to_state not in FINISHED_STATES
 
 
 def workload_rows(
@@ -121,7 +150,7 @@ def workload_rows(
     for ticket, events, cases in tickets:
         if not plan.passes(ticket):
             continue
-        if ticket.assignee is not None and _open_at(ticket, plan.period_to):
+        if ticket.assignee is not None and _open_at(ticket, events, plan.period_to):
             open_assigned[plan.ticket_group(ticket)] += 1
         subjects = [(TICKET_KIND, ticket.id, events)]
         subjects += [(case.kind.value, case.id, case_events) for case, case_events in cases]
@@ -130,7 +159,7 @@ def workload_rows(
                 if not plan.in_period(event.at):
                     continue
                 seconds = event.payload.get("logged_seconds")
-                if type(seconds) is int:
+                if event.trigger == LOG_TIME and type(seconds) is int:
                     key = (plan.event_group(event, ticket), ticket.id)
                     sums = per_ticket.setdefault(key, [0, 0, 0])
                     sums[0] += seconds

@@ -5,10 +5,12 @@ Four statements, one per metric family, each returning the rows of
 :mod:`aftersales.insights._workload_memory` (a row per group and bucket, never a row per
 ticket):
 
-- *logged*: the time entries of the period (by the partial index on ``events.at`` where
-  ``logged_seconds`` is set), a ticket's and its cases' joined to the ticket, summed per
-  group and ticket, then counted per group and handling-time bucket;
-- *open*: the tickets with an assignee open at the period's end, per group;
+- *logged*: the time entries (``log_time`` events) of the period (by the partial index
+  on ``events.at`` where ``logged_seconds`` is set), a ticket's and its cases' joined to
+  the ticket, summed per group and ticket, then counted per group and handling-time
+  bucket;
+- *open*: the tickets with an assignee open at the period's end (their last transition
+  by then entered no finished state), per group;
 - *resolved*: the tickets entering ``resolved`` by a workflow trigger in the period, per
   group (each ticket once);
 - *responses*: the public messages of the tickets answered before the period's end, each
@@ -32,6 +34,7 @@ from aftersales.insights._dwell_sql import _sqlite_dialect
 from aftersales.insights._ticket_sql import DIALECTS, Dialect
 from aftersales.insights._workload_memory import (
     CUSTOMER,
+    FINISHED_STATES,
     NOT_TRANSITIONS,
     RESOLVED,
     RESPONDERS,
@@ -42,7 +45,7 @@ from aftersales.insights._workload_memory import (
     WorkloadPlan,
 )
 from aftersales.models import MessageKind
-from aftersales.models.events import TICKET_KIND
+from aftersales.models.events import LOG_TIME, TICKET_KIND
 from aftersales.storage import SQLiteStore
 from aftersales.storage._codec import ts
 
@@ -94,8 +97,13 @@ def logged_statement(plan: WorkloadPlan, dialect: Dialect) -> Statement:
     and handling bucket (:data:`LoggedRow`)."""
     params = _period(plan)
     filters = _filters(plan, params)
-    # the literal condition lets the partial index events_time_logged answer
-    entries = "e.logged_seconds IS NOT NULL AND e.at >= :period_from AND e.at < :period_to"
+    # the literal condition lets the partial index events_time_logged answer; the
+    # trigger too, as a row written before the column took time entries only may hold
+    # another event's payload value
+    entries = (
+        "e.logged_seconds IS NOT NULL AND e.at >= :period_from AND e.at < :period_to"
+        f" AND e.trigger = '{LOG_TIME}'"
+    )
     columns = "e.actor AS actor, t.id AS ticket_id, t.team AS team, t.channel AS channel"
     logged = (
         "WITH logged AS (\n"
@@ -122,7 +130,12 @@ def logged_statement(plan: WorkloadPlan, dialect: Dialect) -> Statement:
         "FROM logged l",
     )
     outer = _select(
-        [*(["p.grp"] if group else []), dialect.bucket("p.seconds")],
+        # a negative sum (none a time entry books) in bucket 0, as duration_bucket has it:
+        # log2 of a negative is NULL
+        [
+            *(["p.grp"] if group else []),
+            dialect.bucket("CASE WHEN p.seconds > 0 THEN p.seconds ELSE 0 END"),
+        ],
         [
             "COUNT(*)",
             "SUM(p.seconds)",
@@ -136,13 +149,22 @@ def logged_statement(plan: WorkloadPlan, dialect: Dialect) -> Statement:
 
 
 def open_statement(plan: WorkloadPlan) -> Statement:
-    """The tickets with an assignee open at the period's end, per group."""
+    """The tickets with an assignee open at the period's end, per group: created before
+    it, and the last transition by then (by the key subject_id, sequence) entered no
+    finished state. The ticket's ``resolved_at`` would not do: a reopen clears it."""
     params = {"period_to": ts(plan.period_to)}
+    last_state = (
+        "(SELECT e.to_state FROM events e\n"
+        f"   WHERE e.subject_id = t.id AND e.kind = '{TICKET_KIND}' AND e.at <= :period_to"
+        f" AND e.trigger NOT IN ({_literals(NOT_TRANSITIONS)})\n"
+        "   ORDER BY e.sequence DESC LIMIT 1)"
+    )
     rest = (
         "FROM tickets t\n"
         "WHERE t.assignee IS NOT NULL AND t.created_at < :period_to"
-        " AND (t.resolved_at IS NULL OR t.resolved_at > :period_to)"
-        " AND (t.closed_at IS NULL OR t.closed_at > :period_to)" + _filters(plan, params)
+        + _filters(plan, params)
+        # without a transition the ticket is still in its first state, an open one
+        + f"\n  AND COALESCE({last_state}, '') NOT IN ({_literals(FINISHED_STATES)})"
     )
     return _select(_ticket_group(plan), ["COUNT(*)"], rest), params
 
