@@ -6,6 +6,7 @@ from the store's cases, counted the same on every store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from aftersales.insights import (
     generate_history,
     on_risk_alert,
     render_alert,
+    verify_alerts,
     watch_risk,
 )
 from aftersales.models import CaseKind, Channel, Event
@@ -159,6 +161,39 @@ def test_the_alert_events_are_sealed_into_the_series_audit_chain(desk: Desk) -> 
     assert chain.verify(subject, events, events[-1].chain, len(events)) == []
     tampered = [events[0].model_copy(update={"payload": {"observed": 1}}), events[1]]
     assert chain.verify(subject, tampered, events[-1].chain, len(events)) != []
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "sqlalchemy", "recorder", "postgresql"])
+def test_verify_alerts_checks_each_series_against_the_head_written_with_its_alerts(
+    kind: str, tmp_path: Path
+) -> None:
+    desk = Desk(make_store(kind, tmp_path), clock=FrozenClock(morning_after(DAYS)))
+    run_days(desk, range(70, DAYS))
+    watch_risk(desk, daily_series(FIRST_RISE[6]), RiskRule(method="cusum"), name="charts")
+    subject = alert_subject_id("return", "SKU-1")
+    events = desk.store.events(subject)
+    assert [e.sequence for e in events] == [1, 2, 3]
+    assert desk.store.get_state(f"aftersales.risk_series:{subject}") == json.dumps(
+        {"sequence": 3, "chain": events[-1].chain}
+    )
+    report = verify_alerts(desk)
+    assert (report.ok, report.subjects, report.events, report.unchained) == (True, 1, 3, 0)
+    assert verify_alerts(desk, [subject]) == report
+    with pytest.raises(InvalidInput):
+        verify_alerts(desk, [alert_subject_id("return", "SKU-2")])  # never alerted
+    with pytest.raises(InvalidInput):
+        verify_alerts(desk, subject)  # type: ignore[arg-type]
+    if isinstance(desk.store, MemoryStore):
+        desk.store._events[subject].pop()  # the latest alert removed
+        assert [(f.sequence, f.problem) for f in verify_alerts(desk).findings] == [
+            (None, "has version 3 but 2 events"),
+            (None, "its last events were removed or replaced (the head does not match)"),
+        ]
+        del desk.store._state[f"aftersales.risk_series:{subject}"]
+        assert [f.problem for f in verify_alerts(desk).findings] == [
+            "has no head: it was removed or replaced"
+        ]
+    desk.close()
 
 
 def test_the_state_survives_a_new_desk_on_the_same_sqlite_file(tmp_path: Path) -> None:

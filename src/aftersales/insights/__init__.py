@@ -72,6 +72,7 @@ from aftersales.insights.watch import (
     case_series,
     on_risk_alert,
     render_alert,
+    verify_alerts,
     watch_risk,
 )
 from aftersales.insights.workload import (
@@ -152,6 +153,7 @@ __all__ = [
     "render_alert",
     "service_levels",
     "ticket_metrics",
+    "verify_alerts",
     "watch_risk",
     "workload",
 ]

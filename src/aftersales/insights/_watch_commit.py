@@ -4,6 +4,10 @@ transaction, through the desk's write pipeline (:mod:`aftersales._pipeline`).
 
 Each series (a SKU and a case kind) is a subject of its own, ``risk:<kind>:<key>``, whose
 events are its alerts in sequence order, sealed into its audit chain like every event.
+Its head (its last sequence and chain, what a ticket's ``version`` and ``audit_chain``
+are to its events) is a state row ``aftersales.risk_series:<subject>`` written in the
+same transaction, so removing its latest alerts is found by
+:func:`~aftersales.insights.verify_alerts`.
 The :class:`AlertWriter` is the pipeline's :class:`~aftersales._pipeline.Writer` for these
 subjects. The store has no method for events without a ticket or a case, so the writer
 commits through what every SQL store is built on (its recorder's transaction) or under
@@ -13,6 +17,7 @@ MemoryStore's lock; any other store is refused before anything is judged.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -51,6 +56,39 @@ def series_subject_id(kind: str, key: str) -> str:
     return f"{RISK_KIND}:{digest}"
 
 
+HEAD_PREFIX = "aftersales.risk_series:"
+"""A series' head is kept in the store's state under this prefix and its subject id."""
+
+
+def head_key(subject_id: str) -> str:
+    return HEAD_PREFIX + subject_id
+
+
+@attrs.frozen
+class SeriesHead:
+    """A series' last sequence and the chain of that event, as the watch wrote them."""
+
+    sequence: int
+    chain: str
+
+    def to_json(self) -> str:
+        return json.dumps({"sequence": self.sequence, "chain": self.chain})
+
+    @classmethod
+    def from_json(cls, text: str) -> SeriesHead | None:
+        """The head ``text`` holds; None when it is not one the watch wrote."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or set(data) != {"sequence", "chain"}:
+            return None
+        sequence, chain = data["sequence"], data["chain"]
+        if type(sequence) is not int or sequence < 1 or not isinstance(chain, str):
+            return None
+        return cls(sequence, chain)
+
+
 def check_store(store: object) -> None:
     """InvalidInput unless the watch can write its events and state together there."""
     if not isinstance(store, MemoryStore | RecordStore):
@@ -69,12 +107,20 @@ def check_store(store: object) -> None:
 @attrs.define(eq=False)
 class AlertSeries:
     """A series as the pipeline sees it (a :class:`~aftersales._pipeline.Subject`): its
-    version is its last event's sequence, its ``audit_chain`` that event's chain."""
+    version is its last event's sequence, its ``audit_chain`` that event's chain (the
+    new ones once the pipeline sealed the events); ``head_read`` its head row as the run
+    read it (None before its first alert)."""
 
     id: str
     version: int
     updated_at: datetime
     audit_chain: str | None
+    head_read: str | None = None
+
+    @property
+    def head(self) -> str:
+        """The head row to write once the events are sealed."""
+        return SeriesHead(self.version, self.audit_chain or "").to_json()
 
 
 @attrs.define(eq=False)
@@ -102,9 +148,10 @@ def _moved(key: str) -> ConcurrencyError:
 
 
 class AlertWriter:
-    """The pipeline's writer for alert events: commits the units and the watch's state in
-    one transaction, refusing (ConcurrencyError, nothing written) when the state is no
-    longer what the run read or a series has an event the run did not see."""
+    """The pipeline's writer for alert events: commits the units, their series' heads and
+    the watch's state in one transaction, refusing (ConcurrencyError, nothing written)
+    when the state or a head is no longer what the run read, or a series has an event
+    the run did not see."""
 
     def __init__(self, store: Store, state: StateWrite) -> None:
         self.store = store
@@ -119,8 +166,8 @@ class AlertWriter:
 
 
 def write(store: Store, units: Sequence[AlertUnit], state: StateWrite) -> None:
-    """Write the units' events, outbox rows and acknowledgements and the state, all or
-    nothing."""
+    """Write the units' events, outbox rows, acknowledgements and heads and the state,
+    all or nothing."""
     if isinstance(store, MemoryStore):
         _write_in_memory(store, units, state)
     elif isinstance(store, RecordStore):
@@ -134,16 +181,19 @@ def _write_in_memory(store: MemoryStore, units: Sequence[AlertUnit], state: Stat
         if store._state.get(state.key) != state.read:
             raise _moved(state.key)
         for unit in units:
-            before = unit.series.version - len(unit.events)
-            held = len(store._events.get(unit.series.id, ()))
-            if held != before:
-                raise ConcurrencyError(unit.series.id, before, held)
+            series = unit.series
+            before = series.version - len(unit.events)
+            held = store._events.get(series.id)
+            last = held[-1].sequence if held else 0
+            if last > before or store._state.get(head_key(series.id)) != series.head_read:
+                raise ConcurrencyError(series.id, before, last)
         for unit in units:
             store._events.setdefault(unit.series.id, []).extend(unit.events)
             for notification in unit.outbox:
                 store._outbox[notification.key] = notification
             if unit.delivered:
                 store._acknowledge(unit.delivered, unit.series.updated_at)
+            store._state[head_key(unit.series.id)] = unit.series.head
         store._state[state.key] = state.value
 
 
@@ -153,13 +203,21 @@ def _write_records(store: RecordStore, units: Sequence[AlertUnit], state: StateW
         if (str(rows[0]["value"]) if rows else None) != state.read:
             raise _moved(state.key)
         for unit in units:
+            series = unit.series
+            before = series.version - len(unit.events)
+            key = head_key(series.id)
+            rows = records.select("state", {"key": key}, columns=("value",))
+            if (str(rows[0]["value"]) if rows else None) != series.head_read:
+                raise ConcurrencyError(series.id, before, None)
             # the events' key (subject, sequence) refuses a sequence another run took
             if not _log(records, unit.events, unit.outbox):
-                raise ConcurrencyError(unit.series.id, unit.series.version - len(unit.events), None)
+                raise ConcurrencyError(series.id, before, None)
             if unit.delivered:
-                records.acknowledge(unit.delivered, codec.ts(unit.series.updated_at) or "")
+                records.acknowledge(unit.delivered, codec.ts(series.updated_at) or "")
+            records.put("state", {"key": key, "value": series.head})
         records.put("state", {"key": state.key, "value": state.value})
 
-    # holding the state's key: two runs of one watch on PostgreSQL or MariaDB read and
-    # write the state one after the other (SQLite's write lock holds every key)
-    store.recorder.atomically(work, hold=[state.key])
+    # holding the state's and the heads' keys: two runs on PostgreSQL or MariaDB read and
+    # write them one after the other (SQLite's write lock holds every key)
+    heads = [head_key(unit.series.id) for unit in units]
+    store.recorder.atomically(work, hold=[state.key, *heads])

@@ -10,7 +10,9 @@ again after it went back to normal for ``rearm_after`` judged days and rose agai
 Each new alert is an event:
 
 - ``subject_id`` :func:`alert_subject_id` (``risk:<kind>:<key>``): each series is a subject
-  with its own sequence and audit chain (the pipeline seals the events like every other);
+  with its own sequence and audit chain (the pipeline seals the events like every other),
+  whose head (last sequence and chain) is written with them under
+  ``aftersales.risk_series:<subject>`` and checked by :func:`verify_alerts`;
 - ``subject_kind`` :data:`RISK_KIND` (``"risk"``), ``trigger`` :data:`RISK_ALERT`
   (``"risk_alert"``), ``to_state`` ``"alerted"``, ``actor`` the watch's (``"system"``);
 - ``payload``: the watch's ``name`` and :meth:`Alert.to_dict`: the series (``key``,
@@ -23,7 +25,7 @@ The events go through the desk's write pipeline, so each hook subscribed to them
 in the same commit, is called once the commit stands, and is retried by
 ``desk.dispatch_outbox`` / ``desk.run_due`` when it fails, like every notification.
 
-One transaction: the new state, the events and their outbox rows are written together or
+One transaction: the new state, the events, their heads and outbox rows are written together or
 not at all (MemoryStore under its lock; SQLiteStore, SQLAlchemyStore and any
 :class:`~aftersales.storage.recorder.RecordStore` in one database transaction). A crash
 before the commit leaves the state as it was, so the next run finds the same alerts and
@@ -51,6 +53,7 @@ from aftersales._pipeline import ATTEMPTS
 from aftersales._validation import ACTING, check_text
 from aftersales.desk import Desk
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
+from aftersales.insights._watch_audit import verify_alerts
 from aftersales.insights._watch_commit import (
     ALERTED,
     RISK_ALERT,
@@ -58,8 +61,10 @@ from aftersales.insights._watch_commit import (
     AlertSeries,
     AlertUnit,
     AlertWriter,
+    SeriesHead,
     StateWrite,
     check_store,
+    head_key,
     series_subject_id,
 )
 from aftersales.insights._watch_series import Tally, count, day_after
@@ -82,6 +87,7 @@ __all__ = [
     "case_series",
     "on_risk_alert",
     "render_alert",
+    "verify_alerts",
     "watch_risk",
 ]
 
@@ -242,10 +248,21 @@ class RiskWatch:
         for alert in alerts:
             grouped.setdefault(alert_subject_id(alert.kind, alert.key), []).append(alert)
         units = []
+        store = self.desk.store
         for subject_id, raised in grouped.items():
-            log = self.desk.store.events(subject_id)
-            sequence = log[-1].sequence if log else 0
-            head = log[-1].chain if log else None
+            read = store.get_state(head_key(subject_id))
+            head = None if read is None else SeriesHead.from_json(read)
+            log = store.events(subject_id)
+            last = log[-1] if log else None
+            # the head goes on from the last alert written, even one removed since (the
+            # gap is then what verify_alerts finds); events without a head (or past it)
+            # carry on from the log
+            chain: str | None
+            if head is not None and (last is None or last.sequence <= head.sequence):
+                sequence, chain = head.sequence, head.chain
+            else:
+                sequence = 0 if last is None else last.sequence
+                chain = None if last is None else last.chain
             events = []
             for alert in raised:
                 sequence += 1
@@ -263,7 +280,8 @@ class RiskWatch:
                         {},
                     )
                 )
-            units.append(AlertUnit(AlertSeries(subject_id, sequence, at, head), events))
+            series = AlertSeries(subject_id, sequence, at, chain, read)
+            units.append(AlertUnit(series, events))
         return units
 
 
