@@ -333,3 +333,34 @@ def test_the_state_a_run_stores_is_what_the_next_run_reads(tmp_path: Path) -> No
     assert AlertState.from_json(stored) == run.state
     assert run.state.in_alert() == [("SKU-1", "return", "poisson")]
     desk.close()
+
+
+def test_a_store_without_a_faster_path_refuses_more_cases_of_the_kind_than_one_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through find_cases (one page, no period): as many cases of the kind as a page
+    holds, however old, raise InvalidInput rather than give part of the counts."""
+    from aftersales.insights import _watch_series
+
+    monkeypatch.setattr(_watch_series, "PAGE", 2)
+    clock = FrozenClock(at(START, 9))
+    desk = Desk(clock=clock)
+    open_return(desk, "JACKET-M", "o-1")
+    today = START + timedelta(days=400)
+    clock.set(at(today, 9))
+    slow = ByProtocol(desk.store)
+    made = case_series(slow, "return", first_day=today, last_day=today)  # type: ignore[arg-type]
+    assert made == []  # the old return is read, and outside the period
+    open_return(desk, "JACKET-M", "o-2")
+    with pytest.raises(InvalidInput, match="2 cases or more"):
+        case_series(slow, "return", first_day=today, last_day=today)  # type: ignore[arg-type]
+
+
+class ByProtocol:
+    """A store by protocol only: no faster path knows it."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)

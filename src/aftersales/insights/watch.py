@@ -419,9 +419,9 @@ def case_series(
     ``skus`` adds SKUs without any case in the period (series of zeros), so a SKU that
     starts failing is compared with its quiet past. Counted by one GROUP BY per table on
     SQLiteStore and SQLAlchemyStore (cases by their ``kind`` and ``created_at`` index),
-    over the objects on MemoryStore, through ``find_cases`` on any other store (which
-    refuses more than 10,000 cases of the kind). Bad arguments raise
-    :class:`~aftersales.InvalidInput`.
+    over the objects on MemoryStore, through one page of ``find_cases`` on any other store
+    (InvalidInput when it holds 10,000 cases or more of the kind, however old; of any
+    kind, for a registered kind). Bad arguments raise :class:`~aftersales.InvalidInput`.
     """
     problems: list[FieldError] = []
     try:
