@@ -1,6 +1,6 @@
 """Review of the risk watch (issue 20): what a user relies on, checked where the code
-might let it down. Tests marked ``xfail(strict=True)`` prove a defect (they pass once it
-is fixed, and then the mark must go); the others hold and guard what was found sound."""
+might let it down. The first tests proved a defect each (they were strict xfails until
+it was fixed) and now guard its fix; the others guard what was found sound."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def open_return(desk: Desk, sku: str, order_id: str) -> None:
     )
 
 
-# ------------------------------------------------------------------ defects (xfail)
+# ------------------------------------------------------------------ defects (fixed)
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "sqlalchemy", "recorder"])
