@@ -109,12 +109,6 @@ def test_a_ticket_resolved_in_the_period_and_reopened_after_it_was_not_open_at_i
     assert by_group(desk) == before_the_reopen
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="next responses follow each ticket's own messages: a customer message on a "
-    "duplicate, answered on the ticket it was merged into, stays unanswered forever",
-)
 def test_a_message_on_a_merged_duplicate_is_answered_on_the_ticket_it_went_into(
     desk: Desk, clock: FrozenClock
 ) -> None:
@@ -155,6 +149,41 @@ def test_an_agent_may_not_log_time_on_a_case_of_another_teams_ticket(
         desk.log_time(ticket_id, minutes=30, actor=repairs)
     with pytest.raises(PermissionDenied):
         desk.cases.log_time(complaint.id, minutes=30, actor=repairs)
+
+
+def test_a_message_is_answered_where_a_chain_of_merges_ends_and_counts_on_its_own_ticket(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    first, second, last = started(desk), started(desk), started(desk, team="repairs")
+    for ticket_id in (first, second, last):
+        desk.add_message(ticket_id, "Which model?", author_id="ana")
+    clock.set(at(3, 10))
+    desk.add_message(first, "The KT-200", author_id="c1", author_role="customer")
+    desk.add_message(last, "Same here", author_id="c1", author_role="customer")
+    desk.merge(first, into=second, actor="ana")
+    clock.set(at(3, 11))
+    desk.merge(second, into=last, actor="ana")
+    desk.add_message(second, "Both on their way", author_id="ana")  # goes to the last
+    care, repairs = (responses(desk, team=team).total for team in ("care", "repairs"))
+    # the care ticket's message, answered on the repairs ticket, counts with care
+    assert (care.next_response.count, care.unanswered) == (1, 0)
+    assert care.next_response.histogram == repairs.next_response.histogram == ((47, 1),)
+
+
+def test_a_reply_on_the_thread_at_the_instant_of_a_duplicates_message_comes_first(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    target, duplicate = started(desk), started(desk)
+    desk.add_message(target, "Which model?", author_id="ana")
+    desk.add_message(duplicate, "Which model?", author_id="ana")
+    clock.set(at(3, 10))
+    desk.add_message(duplicate, "The KT-200", author_id="c1", author_role="customer")
+    desk.add_message(target, "Any news?", author_id="ana")  # the same instant, after it
+    desk.merge(duplicate, into=target, actor="ana")
+    # the desk shows the thread's own message first, so it answers nothing
+    assert [m.author_role.value for m in desk.messages(target)][-2:] == ["agent", "customer"]
+    total = responses(desk).total
+    assert (total.next_response.count, total.unanswered) == (0, 1)
 
 
 class _StartWithSeconds(BaseModel):

@@ -10,7 +10,8 @@ turns them into reports, so every store gives the same numbers:
 - :data:`CountRow`: per group, the tickets assigned and open at the period's end (by
   their last transition then), and the tickets resolved in the period;
 - :data:`ResponseRow`: the customers' public messages waiting for a reply, per group and
-  next-response bucket (None: still waiting at ``as_of``).
+  next-response bucket (None: still waiting at ``as_of``); a message on a merged
+  duplicate is answered in the thread the merge leads to, as the desk shows it.
 
 The SQL stores compute the same rows in the database (:mod:`._workload_sql`).
 """
@@ -18,7 +19,7 @@ The SQL stores compute the same rows in the database (:mod:`._workload_sql`).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -195,36 +196,57 @@ def workload_rows(
     )
 
 
+MAX_MERGES = 100
+"""How many merges a thread is followed through, as ``add_message`` follows them."""
+
+
+def thread_of(ticket: Ticket, tickets: Mapping[str, Ticket]) -> str:
+    """The ticket whose thread holds ``ticket``'s messages: the end of its chain of
+    merges (its own id when not merged, or when the chain ends nowhere)."""
+    current = ticket
+    for _ in range(MAX_MERGES):
+        if current.merged_into is None:
+            return current.id
+        found = tickets.get(current.merged_into)
+        if found is None:
+            return ticket.id
+        current = found
+    return current.id if current.merged_into is None else ticket.id
+
+
 def response_rows(
     tickets: Iterable[tuple[Ticket, Sequence[Message]]], plan: WorkloadPlan
 ) -> list[ResponseRow]:
-    """The next-response rows of ``tickets``, each with its messages in the order the
-    store keeps them."""
-    counted: Counter[tuple[str | None, int | None]] = Counter()
-    for ticket, messages in tickets:
-        first = ticket.first_response_at
-        if first is None or first >= plan.period_to or not plan.passes(ticket):
-            continue
-        group = plan.ticket_group(ticket)
-        # the store's order is the order added; the SQL orders by time, then that order
-        public = sorted(
-            (
-                m
-                for m in messages
-                if m.kind is MessageKind.PUBLIC_REPLY
-                and m.at < plan.as_of
+    """The next-response rows of ``tickets`` (every ticket a thread may hold, not only
+    those passing the filters), each with its messages in the order the store keeps
+    them (the order added)."""
+    read = list(tickets)
+    by_id = {ticket.id: ticket for ticket, _ in read}
+    # per thread: (time, 1 for a merged duplicate's, ticket id, order added, message)
+    threads: dict[str, list[tuple[datetime, int, str, int, Message]]] = defaultdict(list)
+    for ticket, messages in read:
+        thread = thread_of(ticket, by_id)
+        duplicate = int(thread != ticket.id)
+        for position, m in enumerate(messages):
+            if (
+                m.kind is MessageKind.PUBLIC_REPLY
+                and plan.period_from <= m.at < plan.as_of
                 and (m.author_role.value == CUSTOMER or m.author_role.value in RESPONDERS)
-            ),
-            key=lambda m: m.at,
-        )
+            ):
+                threads[thread].append((m.at, duplicate, ticket.id, position, m))
+    counted: Counter[tuple[str | None, int | None]] = Counter()
+    for entries in threads.values():
+        entries.sort(key=lambda entry: entry[:4])
         replied: datetime | None = None
-        for message in reversed(public):  # the next reply of each message, from the end
+        for at, _, ticket_id, _, message in reversed(entries):  # each one's next reply
             if message.author_role.value != CUSTOMER:
-                replied = message.at
+                replied = at
                 continue
-            if plan.in_period(message.at) and message.at > first:
-                bucket = None if replied is None else duration_bucket(_micros(replied, message.at))
-                counted[group, bucket] += 1
+            ticket = by_id[ticket_id]  # the message's own ticket: its filters and group
+            first = ticket.first_response_at
+            if first is not None and first < at < plan.period_to and plan.passes(ticket):
+                bucket = None if replied is None else duration_bucket(_micros(replied, at))
+                counted[plan.ticket_group(ticket), bucket] += 1
     return [(*key, count) for key, count in counted.items()]
 
 
@@ -259,12 +281,12 @@ PAGE = 10_000
 """Tickets read per ``find`` call on a store without a faster path."""
 
 
-def _all_tickets(store: Store, plan: WorkloadPlan) -> Iterator[Ticket]:
+def _all_tickets(store: Store, plan: WorkloadPlan, *, filtered: bool = True) -> Iterator[Ticket]:
     query = TicketQuery(created_to=plan.as_of, limit=PAGE)
     offset = 0
     while True:
         page = store.find(query.model_copy(update={"offset": offset}))
-        yield from (t for t in page if plan.passes(t))
+        yield from (t for t in page if not filtered or plan.passes(t))
         if len(page) < PAGE:
             return
         offset += PAGE
@@ -284,5 +306,7 @@ def store_workload(store: Store, plan: WorkloadPlan) -> Rows:
 
 
 def store_responses(store: Store, plan: WorkloadPlan) -> list[ResponseRow]:
-    """The next-response rows over any store's public API."""
-    return response_rows(((t, store.messages(t.id)) for t in _all_tickets(store, plan)), plan)
+    """The next-response rows over any store's public API: every ticket's messages, as a
+    reply on a ticket of any team or channel may answer a message on its duplicate."""
+    tickets = _all_tickets(store, plan, filtered=False)
+    return response_rows(((t, store.messages(t.id)) for t in tickets), plan)

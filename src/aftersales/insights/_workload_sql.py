@@ -13,10 +13,11 @@ ticket):
   by then entered no finished state), per group;
 - *resolved*: the tickets entering ``resolved`` by a workflow trigger in the period, per
   group (each ticket once);
-- *responses*: the public messages of the tickets answered before the period's end, each
-  customer message with the time of the next agent's or bot's reply after it
-  (``MIN(...) OVER`` the rows that follow it in the ticket's order), counted per group
-  and bucket.
+- *responses*: the public messages of the period, each customer message with the time
+  of the next agent's or bot's reply after it (``MIN(...) OVER`` the rows that follow it
+  in its thread's order: a merged duplicate's messages are in the thread of the ticket
+  its merges lead to), counted per group and bucket on the tickets answered before the
+  period's end.
 
 A message's kind (public reply or internal note) and its author's role are columns
 (schema 8). Durations and buckets are computed as the ticket metrics
@@ -35,6 +36,7 @@ from aftersales.insights._ticket_sql import DIALECTS, Dialect
 from aftersales.insights._workload_memory import (
     CUSTOMER,
     FINISHED_STATES,
+    MAX_MERGES,
     NOT_TRANSITIONS,
     RESOLVED,
     RESPONDERS,
@@ -60,7 +62,7 @@ def _literals(values: Sequence[str]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
-def _filters(plan: WorkloadPlan, params: dict[str, Any]) -> str:
+def _filters(plan: WorkloadPlan, params: dict[str, Any], table: str = "t") -> str:
     clauses = []
     for column, values in (("team", plan.teams), ("channel", plan.channels)):
         if values is None:
@@ -69,7 +71,7 @@ def _filters(plan: WorkloadPlan, params: dict[str, Any]) -> str:
         for position, value in enumerate(values):
             params[f"{column}_{position}"] = value
             names.append(f":{column}_{position}")
-        clauses.append(f" AND t.{column} IN ({', '.join(names)})")
+        clauses.append(f" AND {table}.{column} IN ({', '.join(names)})")
     return "".join(clauses)
 
 
@@ -182,28 +184,50 @@ def resolved_statement(plan: WorkloadPlan) -> Statement:
     return _select(group, ["COUNT(DISTINCT e.subject_id)"], rest), params
 
 
+THREADS = (
+    # each merged ticket with the ticket its chain of merges ends at (MAX_MERGES at most)
+    "WITH RECURSIVE chain (id, thread, hops) AS (\n"
+    "  SELECT t.id, t.merged_into, 1 FROM tickets t WHERE t.merged_into IS NOT NULL\n"
+    "  UNION ALL\n"
+    "  SELECT c.id, n.merged_into, c.hops + 1 FROM chain c JOIN tickets n ON n.id = c.thread\n"
+    f"  WHERE n.merged_into IS NOT NULL AND c.hops < {MAX_MERGES}\n"
+    "),\n"
+    "threads AS (\n"
+    "  SELECT c.id, c.thread FROM chain c JOIN tickets n ON n.id = c.thread\n"
+    "  WHERE n.merged_into IS NULL\n"
+    "),\n"
+)
+
+
 def responses_statement(plan: WorkloadPlan, dialect: Dialect, order: str) -> Statement:
     """The customers' messages after the first response, per group and bucket of the
     wait for the next reply (NULL: none by ``as_of``). ``order``: the column keeping the
     order messages were added in (SQLite's rowid, or the ``position`` SQLAlchemyStore
-    numbers)."""
+    numbers).
+
+    The next reply is looked for in the message's thread, the ticket its ticket's merges
+    lead to, in the order the desk shows it: by time, the thread's own ticket's messages
+    before its duplicates' at the same instant, then by ticket id (compared by code
+    point, as Python does) and the order added. The filters, the first response and the
+    group are the message's own ticket's."""
     params = {**_period(plan), "as_of": ts(plan.as_of)}
     group = [] if plan.group == "none" else [f"{_ticket_group(plan)[0]} AS grp"]
     roles = _literals((CUSTOMER, *RESPONDERS))
+    ticket_id = 'm.ticket_id COLLATE "C"' if dialect.name == "postgresql" else "m.ticket_id"
     following = (
-        f"OVER (PARTITION BY m.ticket_id ORDER BY m.at, {order}"
+        "OVER (PARTITION BY COALESCE(h.thread, m.ticket_id) ORDER BY m.at,"
+        f" CASE WHEN h.thread IS NULL THEN 0 ELSE 1 END, {ticket_id}, {order}"
         " ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
     )
     scoped = (
-        "WITH marked AS (\n"
+        THREADS + "marked AS (\n"
         f"  SELECT {''.join(g + ', ' for g in group)}m.at, m.author_role,"
-        " t.first_response_at,\n"
+        " t.first_response_at, t.team, t.channel,\n"
         f"    MIN(CASE WHEN m.author_role <> '{CUSTOMER}' THEN m.at END) {following}"
         " AS replied_at\n"
-        "  FROM tickets t JOIN messages m ON m.ticket_id = t.id\n"
-        "  WHERE t.first_response_at IS NOT NULL AND t.first_response_at < :period_to"
-        + _filters(plan, params)
-        + "\n    AND m.at >= :period_from AND m.at < :as_of"
+        "  FROM messages m JOIN tickets t ON t.id = m.ticket_id"
+        " LEFT JOIN threads h ON h.id = m.ticket_id\n"
+        "  WHERE m.at >= :period_from AND m.at < :as_of"
         f" AND m.author_role IN ({roles})"
         f" AND m.kind = '{MessageKind.PUBLIC_REPLY.value}'\n"
         ")\n"
@@ -213,7 +237,7 @@ def responses_statement(plan: WorkloadPlan, dialect: Dialect, order: str) -> Sta
     rest = (
         "FROM marked k\n"
         f"WHERE k.author_role = '{CUSTOMER}' AND k.at < :period_to"
-        " AND k.at > k.first_response_at"
+        " AND k.at > k.first_response_at" + _filters(plan, params, table="k")
     )
     columns = [
         *(["k.grp"] if group else []),
