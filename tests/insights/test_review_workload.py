@@ -128,12 +128,6 @@ def test_a_message_on_a_merged_duplicate_is_answered_on_the_ticket_it_went_into(
     assert (report.total.next_response.count, report.total.unanswered) == (1, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="the shipped row rule reads a subject's team, which a case lacks (missing: "
-    "allow): any agent logs time on any team's case, though the docs say within their teams",
-)
 def test_an_agent_may_not_log_time_on_a_case_of_another_teams_ticket(
     clock: FrozenClock,
 ) -> None:
@@ -147,8 +141,11 @@ def test_an_agent_may_not_log_time_on_a_case_of_another_teams_ticket(
     complaint = desk.cases.open_complaint(ticket_id, summary="Rude courier")
     with pytest.raises(PermissionDenied):  # the ticket itself: refused, rows[1]
         desk.log_time(ticket_id, minutes=30, actor=repairs)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as refused:
         desk.cases.log_time(complaint.id, minutes=30, actor=repairs)
+    assert refused.value.rule == "rows[1]"
+    desk.cases.log_time(complaint.id, minutes=30, actor=care)  # the ticket's team's agent
+    assert by_group(desk)["agent-1"][:4] == (1800, 1, 0, 1)
 
 
 def test_a_message_is_answered_where_a_chain_of_merges_ends_and_counts_on_its_own_ticket(

@@ -10,7 +10,8 @@ from typing import NoReturn
 
 from aftersales._pipeline import ON_REMEMBERED_COPY
 from aftersales._validation import ACTING
-from aftersales.models import Event
+from aftersales.exceptions import TicketNotFound
+from aftersales.models import Case, Event
 from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
 from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import AuthorRole
@@ -55,12 +56,17 @@ class PermissionGuard:
     def _before(self, event: Event, subject: object) -> object:
         """The subject as it was before the event, as far as row rules read it: the
         subject after the change unless the event moved it to another owner, team or
-        assignee (then the stored subject, which the change has not reached yet)."""
-        if event.sequence == 1 or _OWNERSHIP.isdisjoint(event.changes):
-            return subject
-        if event.subject_kind == TICKET_KIND:
-            return self.store.get(event.subject_id)
-        return self.store.get_case(event.subject_id)
+        assignee (then the stored subject, which the change has not reached yet). A
+        case comes with its ticket's team (:class:`CaseOnTicket`)."""
+        before = subject
+        if event.sequence > 1 and not _OWNERSHIP.isdisjoint(event.changes):
+            if event.subject_kind == TICKET_KIND:
+                before = self.store.get(event.subject_id)
+            else:
+                before = self.store.get_case(event.subject_id)
+        if isinstance(before, Case):
+            return CaseOnTicket(before, self.store)
+        return before
 
     def _earlier_actors(self, subject_id: str, triggers: frozenset[str]) -> frozenset[str]:
         return frozenset(e.actor for e in self.store.events(subject_id) if e.trigger in triggers)
@@ -125,6 +131,34 @@ class PermissionGuard:
             ]
         )
         raise refusal.error()
+
+
+class CaseOnTicket:
+    """A case as row rules read it: its fields, and the ``team`` of its ticket (read when
+    a rule asks), as a case has no team of its own: a rule keeping agents to their
+    teams' tickets keeps them to those tickets' cases too. A case whose ticket is gone
+    has no team."""
+
+    __slots__ = ("_case", "_store", "_team")
+
+    def __init__(self, case: Case, store: Store) -> None:
+        self._case = case
+        self._store = store
+        self._team: tuple[str | None] | None = None
+
+    @property
+    def team(self) -> str | None:
+        if self._team is None:
+            try:
+                self._team = (self._store.get(self._case.ticket_id).team,)
+            except TicketNotFound:
+                self._team = (None,)
+        return self._team[0]
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # no __dict__: a rule's path reads the case's fields
+            raise AttributeError(name)
+        return getattr(self._case, name)
 
 
 def _posing(action: Action) -> PermissionRefusal | None:
