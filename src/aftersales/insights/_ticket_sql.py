@@ -259,10 +259,16 @@ def trend_backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
     last = len(plan.slice_ends) - 1
     # The tickets open at some slice end, read once (a derived table the planner keeps
     # apart, so it never reads the tickets once per slice), then matched with the ends.
+    # A ticket open at no slice end is left out first: it is open at some end if and only
+    # if it is open at the first end after its creation (once finished, it stays so).
+    next_end = " ".join(
+        f"WHEN t.created_at < :end_{index} THEN :end_{index}" for index in range(last + 1)
+    )
     candidates = (
         f"SELECT t.created_at, t.resolved_at, t.closed_at FROM {_source(plan)}"
         f" WHERE {_open_between(':end_0', f':end_{last}')}"
         + _filters(plan, params, dialect)
+        + f" AND {_finished_after(f'CASE {next_end} END')}"
         + dialect.fence
     )
     rest = (
@@ -271,6 +277,14 @@ def trend_backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
     )
     columns = ["s.slice", f"CASE {ladder} ELSE {buckets} END"]
     return _grouped(columns, ["COUNT(*)"], rest), params
+
+
+def _finished_after(at: str) -> str:
+    """A ticket neither resolved nor closed by ``at``."""
+    return (
+        f"(t.resolved_at IS NULL OR t.resolved_at > {at})"
+        f" AND (t.closed_at IS NULL OR t.closed_at > {at})"
+    )
 
 
 def _open_between(first: str, last: str) -> str:
