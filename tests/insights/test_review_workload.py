@@ -1,6 +1,6 @@
 """Review of time entries, workload and next response times (issue 20): the defects
-found, each proved by a test marked ``xfail(strict=True)`` that passes once it is fixed,
-and the behaviour checked and found sound, on MemoryStore and SQLiteStore."""
+found, each proved by a test that failed until it was fixed, and the behaviour checked
+and found sound, on MemoryStore and SQLiteStore."""
 
 from __future__ import annotations
 
@@ -260,12 +260,6 @@ def test_a_column_value_of_another_trigger_counts_no_time(
         assert by_group(Desk(old, clock=clock))["ana"][:2] == (60, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="docs/reference/workload.md says a message's kind is read from its JSON "
-    "(json_extract...); since schema 8 the statement reads the messages.kind column",
-)
 def test_the_reference_names_what_the_statement_reads_a_messages_kind_from() -> None:
     doc = REFERENCE.read_text(encoding="utf-8")
     plan = WorkloadPlan(MONDAY, NEXT_MONDAY, NEXT_MONDAY, "none", None, None)
@@ -276,12 +270,6 @@ def test_the_reference_names_what_the_statement_reads_a_messages_kind_from() -> 
     assert "a `kind` column would spare that" not in doc
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="docs/reference/workload.md says no index holds the events' to_state; schema 8 "
-    "added the partial index events_resolved for that statement",
-)
 def test_the_reference_knows_the_index_of_resolutions() -> None:
     doc = REFERENCE.read_text(encoding="utf-8")
     assert "events_resolved" in {index.name for index in INDEXES}

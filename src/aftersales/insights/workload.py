@@ -149,12 +149,14 @@ class NextResponseQuery(_Window):
 class WorkloadRow:
     """One agent's (team's, everyone's) work in the period.
 
-    - ``logged_seconds``, ``entries``: the time logged and its entries;
+    - ``logged_seconds``, ``entries``: the time logged and its entries (``log_time``
+      events);
     - ``tickets``, ``cases``: the tickets and the cases with an entry on them;
     - ``handling``: per ticket worked on (an entry on it or on one of its cases), the
       seconds the group logged on it in the period: count, median, p90 and histogram;
-    - ``open_assigned``: the tickets with an assignee still open at ``period_to``
-      (grouping by agent: assigned to that agent);
+    - ``open_assigned``: the tickets with an assignee still open at ``period_to`` (by
+      their last transition then, so a later reopen changes nothing; grouping by agent:
+      assigned to that agent);
     - ``resolved``: the tickets that entered ``resolved`` in the period (grouping by
       agent: by that agent), each once.
     """
@@ -284,8 +286,11 @@ def next_response_times(store: Store, query: NextResponseQuery) -> NextResponseR
     response waited for the next public reply by an agent or a bot (count, median, p90),
     and how many were still unanswered at ``as_of``, per group and in total.
 
+    The next reply is looked for in the message's thread: a merged duplicate's messages
+    are answered on the ticket its merges lead to, as ``desk.messages`` shows them.
+
     SQLiteStore and SQLAlchemyStore count in one SQL statement (a window over each
-    ticket's messages); MemoryStore counts its own objects; any other store is read
+    thread's messages); MemoryStore counts its own objects; any other store is read
     through ``find`` and ``messages``. All give the same numbers.
     """
     _checked(store, query, NextResponseQuery, "next_response_times")
