@@ -98,6 +98,7 @@ CASE_COLUMNS = (
     "paid_at",
     "late",
     "part",
+    "score",
     "data",
 )
 """The case's columns a transition writes, in :func:`case_row` order; ``terms`` is
@@ -244,6 +245,7 @@ def case_row(case: Case, null: str | None = None) -> tuple[object, ...]:
         ts(case.refund.succeeded_at) if case.refund is not None else null,
         int(case.refund.late) if case.refund is not None else null,
         case_part(case) or null,
+        case_score(case),
         case_data(case),
     )
 
@@ -288,6 +290,13 @@ def case_reason(case: Case) -> str | None:
     if facts is None:
         return None
     return facts.claim.reason or facts.claim.kind._value_
+
+
+def case_score(case: Case) -> int | None:
+    """The ``score`` column: the score a case's details hold (a survey's answer), which
+    satisfaction reports count; None for a case without one."""
+    value = getattr(case.details, "score", None)
+    return value if type(value) is int else None
 
 
 def case_part(case: Case) -> str | None:

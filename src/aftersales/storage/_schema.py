@@ -241,6 +241,7 @@ TABLES: tuple[Table, ...] = (
             _time("paid_at"),
             Column("late", Type.INTEGER),
             _short("part", 200, nullable=True),
+            Column("score", Type.INTEGER),
             _data(),
             _data("terms", nullable=True),  # the lines' facts and decisions (see _codec)
         ),
@@ -403,6 +404,7 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
             "paid_at",
             "late",
             "part",
+            "score",
         ),
     },
 }
