@@ -196,6 +196,26 @@ def add_generated_history(desk: Desk, clock: FrozenClock) -> None:
             desk.add_message(
                 ticket.id, "Here", author_id="bot", author_role=rng.choice(("bot", "system"))
             )
+    # a customer message on a duplicate of a duplicate, answered where the merges end
+    # (another team's ticket), which is resolved in the period and reopened after it
+    clock.set(GENERATED_START + timedelta(days=10))
+    chain: list[str] = []
+    for team in ("care", "billing", "repairs"):
+        chain.append(desk.open_ticket(customer="c", channel="email", subject=team).id)
+        desk.classify(chain[-1], category="repair_warranty", severity="low")
+        desk.assign(chain[-1], assignee="ana", team=team)
+        desk.fire(chain[-1], "start", actor="ana")
+        desk.add_message(chain[-1], "Which model?", author_id="ana")
+    clock.advance(timedelta(hours=1))
+    desk.add_message(chain[0], "KT-200", author_id="c", author_role="customer")
+    desk.merge(chain[0], into=chain[1], actor="ana")
+    desk.merge(chain[1], into=chain[2], actor="ana")
+    clock.advance(timedelta(hours=1))
+    desk.add_message(chain[0], "A new lid", author_id="ana")  # written on chain[2]
+    clock.set(GENERATED_START + timedelta(days=GENERATED_DAYS - 6))
+    desk.resolve(chain[2], resolution="New lid", actor="ana")
+    clock.advance(timedelta(days=2))  # after the period the comparisons ask for
+    desk.reopen(chain[2], reason="Leaks", actor="c")
 
 
 # ----------------------------------------------------------------------- the stores
