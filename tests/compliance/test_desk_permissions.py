@@ -276,6 +276,15 @@ def test_a_customer_sees_only_their_own_cases(desk: Desk) -> None:
     assert desk.may_read(CARE_AGENT, case)
 
 
+def test_an_agent_reads_the_cases_of_their_teams_tickets_only(desk: Desk) -> None:
+    care = care_ticket(desk)
+    complaint = desk.cases.open_complaint(care, summary="Rude courier", actor=CARE_AGENT.id)
+    assert desk.may_read(CARE_AGENT, complaint)
+    assert not desk.may_read(REPAIRS_AGENT, complaint)  # as writing to it is refused
+    assert desk.visible(REPAIRS_AGENT, [complaint, desk.get(care)]) == []
+    assert desk.visible(CARE_SUPERVISOR, [complaint]) == [complaint]
+
+
 # ----------------------------------------------------------------------- four eyes
 
 

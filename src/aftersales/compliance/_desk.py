@@ -13,7 +13,7 @@ import attrs
 
 from aftersales._validation import ACTING, acting, check_text
 from aftersales.compliance.erasure import Eraser, ErasureReport
-from aftersales.compliance.guard import PermissionGuard
+from aftersales.compliance.guard import CaseOnTicket, PermissionGuard
 from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.models.events import PERSONAL_DATA_ERASED, TICKET_KIND, build_event
@@ -113,8 +113,12 @@ class ComplianceFace:
         principal = self.principal(actor)
         if self.permissions is None:
             return True
-        kind = "ticket" if isinstance(subject, Ticket) else subject.kind.value
-        return self.permissions.may_read(principal, kind, subject)
+        if isinstance(subject, Ticket):
+            return self.permissions.may_read(principal, "ticket", subject)
+        # a case is read as a write is checked: with its ticket's team
+        return self.permissions.may_read(
+            principal, subject.kind.value, CaseOnTicket(subject, self.store)
+        )
 
     def visible(self, actor: Actor | Principal, subjects: Iterable[Any]) -> list[Any]:
         """The subjects (tickets or cases) ``actor`` may see, in their order: filter any
