@@ -52,6 +52,8 @@ def _rate_text(rate: float | None) -> str:
 
 
 _HEADERS = dict(zip(AGEING_COLUMNS, AGEING_BUCKETS, strict=True))
+_SHARES = ("share", "compliance", "csat")
+"""Columns of fractions shown as percentages, besides the ``*_rate`` ones."""
 
 
 def _header(column: str) -> str:
@@ -65,7 +67,7 @@ def _cell_text(column: str, value: Cell) -> str:
         return value[:16].replace("T", " ")  # an instant: UTC, to the minute
     if column.endswith("_seconds") and isinstance(value, (int, float)):
         return _duration_text(value)
-    if (column.endswith("_rate") or column == "share") and isinstance(value, float):
+    if (column.endswith("_rate") or column in _SHARES) and isinstance(value, float):
         return _rate_text(value)
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -193,6 +195,13 @@ def _dwell_section(plot: Any, report: Report, tables: dict[str, ReportTable]) ->
 
 
 def render_html(report: Report, title: str) -> str:
+    # the sections of the figure families use this module's helpers
+    from aftersales.insights._report_charts import (
+        family_sections,
+        satisfaction_section,
+        sla_section,
+    )
+
     plot = _matplotlib()
     tables = report.tables
     total = report.tickets.total.current
@@ -341,6 +350,8 @@ def render_html(report: Report, title: str) -> str:
         )
     )
     sections.append(_section("Resolution times", *resolution_parts))
+    sections.append(sla_section(plot, report, tables))
+    sections.append(satisfaction_section(plot, report, tables))
 
     if "change" in tables:
         sections.append(_section("Change from the previous period", _html_table(tables["change"])))
@@ -387,17 +398,11 @@ def render_html(report: Report, title: str) -> str:
     )
     sections.append(_section("Risk alerts", *alert_parts))
     sections.append(_dwell_section(plot, report, tables))
-    sections.append(
-        _section(
-            "Not in this report",
-            '<p class="note">SLA compliance (see <code>Desk.sla_report</code>) and '
-            "satisfaction surveys are not part of this report yet.</p>",
-        )
-    )
+    sections += family_sections(report, tables)
 
     filters = ", ".join(
         f"{name} = {', '.join(str(getattr(v, 'value', v)) for v in values)}"
-        for name in ("channel", "category", "priority", "team")
+        for name in ("channel", "category", "priority", "team", "product", "tier")
         if (values := getattr(query, name)) is not None
     )
     described = (
@@ -405,7 +410,7 @@ def render_html(report: Report, title: str) -> str:
         f"{query.created_to.isoformat()} (UTC)"
         + (f", {html.escape(filters)}" if filters else "")
         + (f", grouped by {query.group_by}" if query.group_by != "none" else "")
-        + ". Durations are calendar time.</p>"
+        + ". Durations are calendar time, except the SLA's business hours.</p>"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
