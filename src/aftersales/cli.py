@@ -102,7 +102,8 @@ def _open_store(url: str) -> Store:
 
 
 def _print_report(console: Console, report: Report) -> None:
-    """The report as Rich tables: key figures, change, backlog ageing, trend."""
+    """The report as Rich tables: key figures, change, backlog ageing, trend, and what
+    was asked for (bottlenecks, SLA compliance, cases, workload, next responses)."""
     from aftersales.insights import AGEING_BUCKETS, AGEING_COLUMNS
     from aftersales.insights.report import KEY_FIGURES
 
@@ -140,6 +141,43 @@ def _print_report(console: Console, report: Report) -> None:
             "median_seconds",
             "share",
         ),
+        "alerts": ("key", "kind", "window_end", "severity", "observed", "expected"),
+        "service_levels": (
+            "group",
+            "metric",
+            "tickets",
+            "met",
+            "breached",
+            "pending",
+            "compliance",
+            "business_median_seconds",
+            "business_p90_seconds",
+        ),
+        "cases": (
+            "group",
+            "tickets",
+            "returns",
+            "return_rate",
+            "refunds_paid",
+            "late_refund_rate",
+            "refund_lead_time_median_seconds",
+            "repairs",
+            "repeat_rate",
+            "repair_turnaround_median_seconds",
+            "complaints",
+            "complaint_rate",
+        ),
+        "workload": (
+            "group",
+            "logged_seconds",
+            "entries",
+            "tickets",
+            "cases",
+            "handling_median_seconds",
+            "open_assigned",
+            "resolved",
+        ),
+        "next_responses": ("group", "answered", "median_seconds", "p90_seconds", "unanswered"),
     }
     as_of = report.tickets.total.current.backlog.as_of
     titles = {
@@ -148,16 +186,25 @@ def _print_report(console: Console, report: Report) -> None:
         "ageing": f"Backlog by age at {as_of:%Y-%m-%d %H:%M} UTC",
         "trend": "Trend (tickets created per slice; backlog at its end)",
         "bottlenecks": "Longest waits before a transition (share of the kind's time)",
+        "alerts": "Risk alerts (most severe first)",
+        "service_levels": "SLA compliance (business hours)",
+        "cases": "Returns, refunds, repairs, complaints (times in hours)",
+        "workload": "Workload (hours logged; handling per ticket)",
+        "next_responses": "Next response times (hours)",
     }
     for name, columns in shown_columns.items():
-        if name not in tables:
+        if name not in tables or (name == "alerts" and not tables[name].rows):
             continue
         table = tables[name]
         positions = [table.columns.index(column) for column in columns]
         shown = Table(title=titles[name])
         for column in columns:
-            left = column in ("group", "period", "slice_from", "kind", "state", "leaving_by")
-            short = column.removesuffix("_seconds").replace("first_contact_resolution", "FCR")
+            left = column in _LEFT_COLUMNS
+            short = (
+                column.removesuffix("_seconds")
+                .replace("first_contact_resolution", "FCR")
+                .replace("_median", "")
+            )
             header = ageing_headers.get(column) or short.replace("_", " ")
             shown.add_column(header, justify="left" if left else "right")
         for row in table.rows:
@@ -165,16 +212,35 @@ def _print_report(console: Console, report: Report) -> None:
         console.print(shown)
 
 
+_LEFT_COLUMNS = (
+    "group",
+    "period",
+    "slice_from",
+    "kind",
+    "state",
+    "leaving_by",
+    "key",
+    "window_end",
+    "severity",
+    "metric",
+)
+
+
 def _report_cell(column: str, value: str | int | float | None) -> str:
     if value is None:
         return "-"
     if column == "slice_from" and isinstance(value, str):
         return value[:16].replace("T", " ")
-    if isinstance(value, float) and column.endswith("_seconds"):
+    if isinstance(value, (int, float)) and column.endswith("_seconds"):
         return f"{value / 3600:.1f}"
-    if isinstance(value, float) and (column.endswith("_rate") or column == "share"):
+    if isinstance(value, float) and (column.endswith("_rate") or column in _SHARES):
         return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
     return str(value)
+
+
+_SHARES = ("share", "compliance")
 
 
 def _build_app() -> typer.Typer:
@@ -333,7 +399,9 @@ def _build_app() -> typer.Typer:
         ] = None,
         group_by: Annotated[
             str,
-            typer.Option(help="none, channel, category, priority or team.", metavar="X"),
+            typer.Option(
+                help="none, channel, category, priority, team, product or tier.", metavar="X"
+            ),
         ] = "none",
         compare: Annotated[
             bool, typer.Option("--compare", help="Also report the previous period.")
@@ -344,6 +412,36 @@ def _build_app() -> typer.Typer:
                 "--dwell",
                 help="Also report the time spent in each workflow state and the longest "
                 "waits (slow on large stores).",
+            ),
+        ] = False,
+        sla: Annotated[
+            bool,
+            typer.Option(
+                "--sla", help="Also report SLA compliance and business-hours times per group."
+            ),
+        ] = False,
+        cases: Annotated[
+            bool,
+            typer.Option(
+                "--cases",
+                help="Also report returns, refunds, repairs and complaints (per SKU, or per "
+                "channel when grouped by channel).",
+            ),
+        ] = False,
+        workload: Annotated[
+            bool,
+            typer.Option(
+                "--workload",
+                help="Also report the agents' workload and the next response times (slow "
+                "on large stores).",
+            ),
+        ] = False,
+        stored_alerts: Annotated[
+            bool,
+            typer.Option(
+                "--alerts",
+                help="Also report the risk alerts a RiskWatch recorded whose window ends "
+                "in the period.",
             ),
         ] = False,
         as_json: Annotated[
@@ -365,7 +463,8 @@ def _build_app() -> typer.Typer:
         """Report the ticket KPIs of a period: tables by default, or JSON, CSV, HTML.
 
         Counted in the database (see aftersales.insights.build_report). Tickets created
-        in the period count; the backlog is measured at its end.
+        in the period count; the backlog is measured at its end. --sla, --cases,
+        --workload, --dwell and --alerts add their figures to every output.
         """
         from aftersales.insights import ReportQuery, build_report
 
@@ -382,7 +481,15 @@ def _build_app() -> typer.Typer:
             )
             store = _open_store(db)
             try:
-                result = build_report(store, query, dwell=dwell)
+                result = build_report(
+                    store,
+                    query,
+                    alerts="stored" if stored_alerts else (),
+                    dwell=dwell,
+                    sla=sla,
+                    cases=cases,
+                    workload=workload,
+                )
             finally:
                 store.close()
             if as_json:

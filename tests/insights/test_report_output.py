@@ -670,10 +670,49 @@ def test_the_command_writes_csv_and_html(
         (row,) = csv.DictReader(file)
     assert (row["created"], row["period_to"]) == ("400", END.isoformat())
     html = ["--html", str(tmp_path / "r.html")]
-    done = runner.invoke(_build_app(), ["report", "--db", db, *period, "--dwell", *html])
+    done = runner.invoke(_build_app(), ["report", "--db", db, *period, "--dwell", "--sla", *html])
     assert (done.exit_code, done.stdout) == (0, f"{tmp_path / 'r.html'}\n")
     charts = charts_of((tmp_path / "r.html").read_text(encoding="utf-8"))
-    assert "Total time in each workflow state" in charts
+    assert {"Total time in each workflow state", "SLA compliance"} <= set(charts)
+
+
+def test_the_command_adds_the_families_and_the_stored_alerts_it_is_asked_for(
+    sqlite_file: tuple[Path, HistorySummary], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    db = str(sqlite_file[0])
+    period = ["--from", "2024-03-04", "--to", "2024-04-28", "--group-by", "team"]
+    asked = ["--sla", "--cases", "--workload", "--alerts"]
+    runner = CliRunner()
+    printed = runner.invoke(_build_app(), ["report", "--db", db, *period, *asked])
+    assert printed.exit_code == 0, printed.output
+    for title in (
+        "SLA compliance (business hours)",
+        "Returns, refunds, repairs, complaints",
+        "Workload",
+        "Next response times",
+        "Risk alerts",
+    ):
+        assert title in printed.stdout
+    report = everything(store, by_team())
+    assert report.service_levels is not None
+    first = report.service_levels.total.first_response
+    sla_total = next(
+        line.split("│")
+        for line in printed.stdout.split("SLA compliance")[1].splitlines()
+        if "(total)" in line and "first_response" in line
+    )
+    assert [cell.strip() for cell in sla_total[3:6]] == [
+        str(first.tickets),
+        str(first.met),
+        str(first.breached),
+    ]
+    assert "JACKET-M" in printed.stdout.split("Risk alerts")[1]
+    plain = runner.invoke(_build_app(), ["report", "--db", db, *period])
+    for title in ("SLA compliance", "Workload", "Risk alerts"):
+        assert title not in plain.stdout  # only when asked (no alert given, none read)
+    as_json = runner.invoke(_build_app(), ["report", "--db", db, *period, *asked, "--json"])
+    assert as_json.stdout == report.to_json() + "\n"
 
 
 def test_the_command_reports_the_last_30_days_by_default(

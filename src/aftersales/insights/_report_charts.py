@@ -119,7 +119,7 @@ def sla_section(plot: Any, report: Report, tables: dict[str, ReportTable]) -> st
             axes.set_xlim(0, 100)
             axes.set_xlabel("% of settled targets met")
             axes.set_title("SLA compliance: first response and resolution targets met")
-            axes.legend(frameon=False, fontsize=8, loc="lower right")
+            axes.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
 
         height = 1.5 + 0.45 * len(settled)
         parts.append(_chart(plot, "SLA compliance", compliance, height))
