@@ -21,16 +21,26 @@ from aftersales.insights import (
     RateShift,
     ReportQuery,
     RiskRule,
-    Series,
     build_report,
-    detect_many,
+    case_series,
     generate_history,
+    watch_risk,
 )
 from aftersales.storage import SQLiteStore
 
 SCREENSHOT = Path(__file__).parent.parent.parent / "docs" / "images" / "report.png"
 START = datetime(2024, 3, 4, tzinfo=timezone.utc)
 DAYS = 84
+POLICY = {
+    "name": "office hours",
+    "calendar": {"hours": {str(day): ["09:00-17:00"] for day in range(5)}},
+    "rules": [
+        {
+            "name": "standard",
+            "targets": {"first_response": {"minutes": 240}, "resolution": {"minutes": 960}},
+        }
+    ],
+}
 
 # For each chart: its size, and how many colours it has once drawn on a canvas (a blank
 # or broken image has one or two).
@@ -86,19 +96,21 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("matplotlib")
     folder = tmp_path_factory.mktemp("html")
     shift = RateShift("JACKET-M", "return", from_day=56, factor=5.0)
-    with Desk(SQLiteStore(folder / "history.db"), clock=FrozenClock(START)) as desk:
-        summary = generate_history(desk, tickets=600, start=START, days=DAYS, seed=20, shift=shift)
-        series = [
-            Series(sku, kind, START.date(), counts, exposure=summary.daily_tickets_by_sku[sku])
-            for kind, by_sku in summary.daily_cases_by_sku.items()
-            for sku, counts in by_sku.items()
-        ]
+    store = SQLiteStore(folder / "history.db")
+    with Desk(store, clock=FrozenClock(START), sla=POLICY) as desk:
+        generate_history(desk, tickets=600, start=START, days=DAYS, seed=20, shift=shift)
+        last_day = START.date() + timedelta(days=DAYS - 1)
+        returns = case_series(
+            store, "return", first_day=START.date(), last_day=last_day, exposure="tickets"
+        )
         rule = RiskRule(baseline_windows=28, min_expected=0.5, significance=0.01)
-        alerts = detect_many(series, rule)
+        watch_risk(desk, returns, rule, name="returns")  # records the alerts as events
         query = ReportQuery(
             created_from=START, created_to=START + timedelta(days=DAYS), group_by="channel"
         )
-        report = build_report(desk.store, query, alerts=alerts, dwell=True)
+        report = build_report(
+            store, query, alerts="stored", dwell=True, sla=True, cases=True, workload=True
+        )
     assert report.alerts, "the injected shift raises an alert, so the alerts chart is drawn"
     return report.to_html(folder / "report.html")
 
@@ -142,6 +154,9 @@ def test_every_chart_of_the_html_report_renders_in_chromium(
         "Backlog by age",
         "Time to first response and resolution",
         "Median resolution time per slice",
+        "SLA compliance",
+        "Satisfaction scores",
+        "CSAT per slice",
         "Alerts: observed against expected",
         "Total time in each workflow state",
     ]
@@ -153,7 +168,14 @@ def test_every_chart_of_the_html_report_renders_in_chromium(
         assert chart["colours"] > 10, chart  # axes, labels, bars: not a blank frame
         assert 0.01 < chart["inked"] < 0.9, chart
     assert headings[:3] == ["Key figures", "Volume", "Volume by channel"]
-    assert "Risk alerts" in headings
+    for heading in (
+        "SLA compliance",
+        "Satisfaction",
+        "Risk alerts",
+        "Returns, refunds, repairs and complaints",
+        "Workload and next response times",
+    ):
+        assert heading in headings
     image = shot.read_bytes()
     assert image.startswith(b"\x89PNG")
     if not os.environ.get("AFTERSALES_UPDATE_SCREENSHOTS"):
