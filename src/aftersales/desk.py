@@ -23,6 +23,7 @@ from aftersales.clock import Clock, SystemClock
 from aftersales.compliance._desk import ComplianceFace
 from aftersales.compliance.erasure import Eraser
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
+from aftersales.feedback import Surveys, SurveySettings
 from aftersales.models import (
     Ticket,
 )
@@ -93,6 +94,8 @@ class Desk(TicketFace, DeskHooks, ComplianceFace):
     triggers. A name outside them raises :class:`~aftersales.InvalidInput` naming the
     known ones, and routing rules that name an unknown category refuse to build the desk.
     ``case_kinds`` registers case kinds beside the shipped ones (see :mod:`aftersales.cases`).
+    ``surveys`` follows resolved and closed subjects up with surveys (see
+    :mod:`aftersales.feedback`).
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace):
         permissions: PermissionSet | Mapping[str, Any] | str | PathLike[str] | None = None,
         principals: Directory | None = None,
         personal_fields: Mapping[str, Iterable[str]] | None = None,
+        surveys: SurveySettings | Mapping[str, Any] | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
         self.classifier = classifier
@@ -179,6 +183,10 @@ class Desk(TicketFace, DeskHooks, ComplianceFace):
             self, policy=policy, inventory=inventory, step_limits=step_limits, kinds=case_kinds
         )
         """Returns, exchanges, refunds, warranty repairs and complaints (see :class:`CaseDesk`)."""
+        self.surveys: Surveys | None = (
+            None if surveys is None else Surveys(self, parse(SurveySettings, surveys, "surveys"))
+        )
+        """The follow-up surveys, with ``surveys`` rules (see :mod:`aftersales.feedback`)."""
         self._set_up_compliance(
             permissions,
             principals,

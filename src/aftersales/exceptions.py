@@ -4,6 +4,7 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
 
     AftersalesError
     ├── InvalidInput (also ValueError)      bad data at a public entry point; ``.errors``
+    │   └── SurveyTokenRefused              a survey link forged, used, expired; ``.reason``
     ├── NotFound (also LookupError)
     │   ├── TicketNotFound                  ``.ticket_id``
     │   ├── CustomerNotFound                ``.customer_id``
@@ -47,6 +48,7 @@ __all__ = [
     "PermissionDenied",
     "SchemaVersionError",
     "StorageError",
+    "SurveyTokenRefused",
     "TicketNotFound",
     "TransitionError",
     "TransitionRefused",
@@ -96,6 +98,19 @@ def _detail(subject: str, error: FieldError) -> str:
         return str(error)
     rest = error.location[1:]
     return f"{FieldError(rest, error.message, error.kind)}" if rest else error.message
+
+
+class SurveyTokenRefused(InvalidInput):
+    """A survey answer's token is refused; nothing was stored.
+
+    ``reason`` says why, for the page the customer sees: ``"invalid"`` (malformed, or
+    not signed with this desk's key), ``"used"`` (the survey is answered already),
+    ``"expired"`` (the response window has passed) or ``"cancelled"``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__("survey token", [FieldError(("token",), message, reason)])
 
 
 class NotFound(AftersalesError, LookupError):

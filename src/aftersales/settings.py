@@ -93,6 +93,9 @@ class DeskSettings(Record):
       database cannot rebuild the chain after editing it.
     - ``retention_days`` (default None: kept): :meth:`~aftersales.Desk.run_due` erases the
       personal data of tickets closed at least this many days ago (and of their cases).
+    - ``survey_key`` (default None: derived from ``audit_key``, else the library's public
+      key): the secret that signs survey links (:mod:`aftersales.feedback`). Production
+      must set one (or an ``audit_key``): with the public default anyone can forge a link.
     - ``redaction`` (default None: off): personal data found in a new ticket's subject and
       description and in messages is redacted before it is stored
       (:class:`~aftersales.privacy.RedactionSettings`).
@@ -127,6 +130,7 @@ class DeskSettings(Record):
     audit_key: SecretStr | None = None
     retention_days: Annotated[int, Field(ge=0, le=36_500)] | None = None
     redaction: RedactionSettings | None = None
+    survey_key: SecretStr | None = None
 
     @field_validator("time_zone")
     @classmethod

@@ -7,7 +7,8 @@ registers; an application adds its own with :meth:`CaseDesk.register` (or the ``
 of :class:`CaseDesk`), and opens their cases with :meth:`CaseDesk.open`.
 
 The shipped kinds: returns, exchanges, refunds, warranty repairs, complaints, and on-site
-service visits (:mod:`aftersales.cases.visits`).
+service visits (:mod:`aftersales.cases.visits`), satisfaction surveys
+(:mod:`aftersales.cases.surveys`).
 """
 
 from importlib import import_module
@@ -23,6 +24,7 @@ from aftersales.cases.exchanges import EXCHANGE, Inventory, MemoryInventory
 from aftersales.cases.refunds import REFUND
 from aftersales.cases.repairs import REPAIR
 from aftersales.cases.returns import RETURN
+from aftersales.cases.surveys import SURVEY
 
 KIND_MODULES: tuple[str, ...] = (
     "returns",
@@ -31,6 +33,7 @@ KIND_MODULES: tuple[str, ...] = (
     "repairs",
     "complaints",
     "visits",
+    "surveys",
 )
 """The modules of :mod:`aftersales.cases` whose ``KIND`` every desk registers, in this
 order: shipping a new kind is its module and one line here."""
@@ -58,6 +61,7 @@ __all__ = [
     "REFUND",
     "REPAIR",
     "RETURN",
+    "SURVEY",
     "CaseDesk",
     "CaseKindSpec",
     "ClaimLine",

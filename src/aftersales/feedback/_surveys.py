@@ -1,0 +1,346 @@
+"""The desk's follow-ups (``desk.surveys``): the internal hooks that open a survey (or
+another follow-up case) once per subject when it is resolved or closed, the answer from a
+signed token, and what a negative answer sets off."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from aftersales._pipeline import ATTEMPTS, fire_with_retries
+from aftersales._validation import ACTING, parse
+from aftersales.cases.surveys import (
+    SURVEY,
+    AnswerInput,
+    LowScoreAction,
+    SurveyDetails,
+    answer_problem,
+    schedule_survey,
+    survey_key,
+    token_survey_id,
+)
+from aftersales.exceptions import (
+    CaseNotFound,
+    ConcurrencyError,
+    CustomerNotFound,
+    FieldError,
+    InvalidInput,
+    SurveyTokenRefused,
+    TransitionError,
+)
+from aftersales.feedback._rules import FollowUpRule, SurveySettings
+from aftersales.models import StatusCategory
+from aftersales.models.case import Case, CaseKind, ComplaintDetails
+from aftersales.models.events import TICKET_KIND
+from aftersales.models.ticket import Severity, Ticket
+from aftersales.notify._notification import Notification
+from aftersales.security import Principal
+from aftersales.storage import CaseChange
+
+if TYPE_CHECKING:
+    from aftersales.desk import Desk
+
+__all__ = ["LOW_SCORE_HOOK", "SCHEDULE_HOOK", "Surveys", "follow_up_id"]
+
+SCHEDULE_HOOK = "aftersales.feedback.schedule"
+"""The name of the internal hook that opens follow-ups (its outbox rows carry it)."""
+LOW_SCORE_HOOK = "aftersales.feedback.low_score"
+"""The name of the internal hook that reopens a ticket after a negative answer."""
+
+_NOT_SURVEYED = frozenset({"cancelled", "merged", "refused", "expired"})
+"""States that end a subject without serving the customer: nothing to ask about."""
+
+_REOPENABLE = frozenset({"resolved", "confirmed", "followed_up", "closed"})
+
+
+def follow_up_id(opens: str, subject_kind: str, subject_id: str) -> str:
+    """The id of the ``opens`` case that follows up a subject: the same for every
+    delivery of the subject's events, so a retried hook opens nothing twice."""
+    digest = hashlib.sha256(f"{subject_kind}\n{subject_id}".encode()).hexdigest()[:32]
+    return f"{opens}-{digest}"
+
+
+class Surveys:
+    """The follow-ups of one desk (``Desk(surveys=...)``, then ``desk.surveys``).
+
+    When a subject enters a state a rule names, an internal hook (through the outbox, so
+    at least once and after the commit) opens the rule's case with an id derived from the
+    subject: once per subject, however often the hook is delivered and whether the
+    ticket was closed by an agent or by :meth:`~aftersales.Desk.run_due`.
+    """
+
+    def __init__(self, desk: Desk, settings: SurveySettings) -> None:
+        self.desk = desk
+        self.settings = settings
+        workflows = desk._subject_workflows()
+        self._states: list[tuple[FollowUpRule, dict[str, frozenset[str]]]] = []
+        problems: list[FieldError] = []
+        for index, rule in enumerate(settings.rules):
+            if rule.opens not in desk.cases.kinds:
+                problems.append(
+                    FieldError(("rules", index, "opens"), f"unknown case kind {rule.opens!r}")
+                )
+            states: dict[str, frozenset[str]] = {}
+            for kind in rule.kinds:
+                workflow = workflows.get(kind)
+                if workflow is None or kind == SURVEY.name:
+                    problems.append(
+                        FieldError(("rules", index, "kinds"), f"cannot follow {kind!r}")
+                    )
+                    continue
+                names = {state.name for state in workflow.states}
+                if rule.states is not None:
+                    unknown = sorted(set(rule.states) - names)
+                    if unknown:
+                        problems.append(
+                            FieldError(
+                                ("rules", index, "states"),
+                                f"{kind} has no state {', '.join(unknown)}",
+                            )
+                        )
+                    states[kind] = frozenset(rule.states) & names
+                else:
+                    ends = {StatusCategory.CLOSED}
+                    if rule.after == "resolution":
+                        ends.add(StatusCategory.RESOLVED)
+                    states[kind] = frozenset(
+                        s.name
+                        for s in workflow.states
+                        if s.category in ends and s.name not in _NOT_SURVEYED
+                    )
+            self._states.append((rule, states))
+        if problems:
+            raise InvalidInput("surveys", problems)
+        kinds = sorted({kind for _, states in self._states for kind in states})
+        entered = sorted(
+            {state for _, states in self._states for s in states.values() for state in s}
+        )
+        desk.subscribe(self._subject_ended, entered=entered, kinds=kinds, name=SCHEDULE_HOOK)
+        if any(rule.low_score_action is LowScoreAction.REOPEN for rule in settings.rules):
+            desk.subscribe(
+                self._answered, triggers="answer", kinds=SURVEY.name, name=LOW_SCORE_HOOK
+            )
+
+    # ------------------------------------------------------------------ scheduling
+
+    def rule_for(self, subject_kind: str, state: str, ticket: Ticket) -> FollowUpRule | None:
+        """The first rule that follows up a subject of ``subject_kind`` entering
+        ``state`` on ``ticket``'s channel, or None."""
+        for rule, states in self._states:
+            if state in states.get(subject_kind, ()) and (
+                rule.channels is None or ticket.channel in rule.channels
+            ):
+                return rule
+        return None
+
+    def _subject_ended(self, notification: Notification) -> None:
+        event = notification.event
+        store = self.desk.store
+        if event.subject_kind == TICKET_KIND:
+            ticket = store.get(event.subject_id)
+        else:
+            ticket = store.get(store.get_case(event.subject_id).ticket_id)
+        rule = self.rule_for(event.subject_kind, event.to_state, ticket)
+        if rule is None:
+            return
+        case_id = follow_up_id(rule.opens, event.subject_kind, event.subject_id)
+        if self._exists(case_id):
+            return
+        try:
+            if rule.opens == SURVEY.name:
+                self._schedule(
+                    rule, case_id, event.subject_kind, event.subject_id, ticket, event.at
+                )
+            else:
+                cases = self.desk.cases
+                kind = cases.spec(rule.opens).kind
+                _, change = cases._new(kind, ticket, "system", id=case_id, details=rule.details)
+                cases._commit([change])
+        except ConcurrencyError:
+            if not self._exists(case_id):  # pragma: no cover - another writer's failure
+                raise
+
+    def _exists(self, case_id: str) -> bool:
+        try:
+            self.desk.store.get_case(case_id)
+        except CaseNotFound:
+            return False
+        return True
+
+    def _schedule(
+        self,
+        rule: FollowUpRule,
+        case_id: str,
+        subject_kind: str,
+        subject_id: str,
+        ticket: Ticket,
+        ended_at: Any,
+    ) -> Case:
+        language = None
+        if ticket.customer_id is not None:
+            try:
+                language = self.desk.store.get_customer(ticket.customer_id).language
+            except CustomerNotFound:
+                language = None
+        language, question = self.settings.question(language, rule.survey)
+        return schedule_survey(
+            self.desk.cases,
+            ticket.id,
+            survey=rule.survey,
+            question=question,
+            language=language,
+            # from the subject's end, not the hook's delivery: a retry keeps the delay
+            send_at=ended_at + timedelta(hours=rule.delay_hours),
+            response_hours=rule.response_hours,
+            scale=rule.survey_scale,
+            subject_id=subject_id,
+            subject_kind=subject_kind,
+            channel=ticket.channel,
+            negative_below=rule.negative_threshold,
+            reason_required=rule.reason_required,
+            low_score_action=rule.low_score_action,
+            id=case_id,
+        )
+
+    # ------------------------------------------------------------------ answering
+
+    def answer(
+        self,
+        token: str,
+        *,
+        score: int,
+        reason: str | None = None,
+        comment: str | None = None,
+    ) -> Case:
+        """Record the answer the survey link's ``token`` identifies, as the survey's
+        customer (no login: the signed token is the proof), with what a negative answer
+        sets off in the same transaction (a complaint, an alert; a reopening follows
+        through the outbox). A token forged, used, expired or of a cancelled survey
+        raises :class:`~aftersales.exceptions.SurveyTokenRefused`; a score off the scale,
+        or a negative one without the reason the survey asks for,
+        :class:`~aftersales.InvalidInput`. Either way nothing is stored."""
+        case = self._surveyed(token)
+        payload = parse(
+            AnswerInput, {"score": score, "reason": reason, "comment": comment}, "answer"
+        )
+        details = case.details
+        assert isinstance(details, SurveyDetails)
+        problem = answer_problem(details, payload.score, payload.reason)
+        if problem is not None:
+            field = "reason" if problem.code == "reason_needed" else "score"
+            raise InvalidInput("answer", [FieldError((field,), problem.message, problem.code)])
+        principal = Principal.customer(case.customer_id) if case.customer_id is not None else None
+        actor = "system" if principal is None else principal.id
+        recorded = payload.model_dump(exclude_none=True)
+        cases = self.desk.cases
+        acting = ACTING.set(principal)
+        try:
+            return fire_with_retries(
+                case.id,
+                recent=cases._recent,
+                read=cases.get,
+                transition=lambda survey: self._commit_answer(survey, actor, recorded),
+                expected_version=None,
+                attempts=ATTEMPTS,
+            )
+        except TransitionError:
+            self._surveyed(token)  # answered or expired meanwhile: say which
+            raise
+        finally:
+            ACTING.reset(acting)
+
+    def _surveyed(self, token: str) -> Case:
+        """The survey a token may answer now; otherwise SurveyTokenRefused."""
+        survey_id = token_survey_id(survey_key(self.desk.settings), token)
+        invalid = SurveyTokenRefused("invalid", "this survey link is not valid")
+        if survey_id is None:
+            raise invalid
+        try:
+            case = self.desk.store.get_case(survey_id)
+        except CaseNotFound:
+            raise invalid from None
+        details = case.details
+        if not isinstance(details, SurveyDetails) or details.token is None:
+            raise invalid
+        if not hmac.compare_digest(details.token, token):
+            raise invalid
+        if case.status == "answered":
+            raise SurveyTokenRefused("used", "this survey has been answered already")
+        if case.status == "cancelled":
+            raise SurveyTokenRefused("cancelled", "this survey was withdrawn")
+        expires_at = details.expires_at
+        if case.status == "expired" or (
+            expires_at is not None and self.desk.services.now() >= expires_at
+        ):
+            raise SurveyTokenRefused(
+                "expired", "the time to answer this survey has passed; thank you all the same"
+            )
+        return case
+
+    def _commit_answer(self, survey: Case, actor: str, payload: dict[str, Any]) -> Case:
+        cases = self.desk.cases
+        now = self.desk.services.now()
+        before = survey.details
+        assert isinstance(before, SurveyDetails)
+        alerts = before.low_score_action is LowScoreAction.ALERT
+        trigger = "alert" if alerts and payload["score"] < before.negative_below else "answer"
+        change = cases._decided(survey, trigger, actor, payload, now)
+        details = change.case.details
+        assert isinstance(details, SurveyDetails)
+        changes = [change]
+        if details.negative and details.low_score_action is LowScoreAction.COMPLAINT:
+            changes.append(self._complaint(change.case, details, actor))
+        cases._commit(changes)
+        return change.case
+
+    def _complaint(self, survey: Case, details: SurveyDetails, actor: str) -> CaseChange:
+        scale = f"{details.score}/{details.scale} ({details.survey.value})"
+        summary = f"Negative survey answer {scale}: {details.reason or 'no reason given'}"
+        if details.comment:
+            summary += f"\n{details.comment}"
+        cases = self.desk.cases
+        _, change = cases._new(
+            CaseKind.COMPLAINT,
+            cases._ticket(survey.ticket_id),
+            actor,
+            id=follow_up_id(CaseKind.COMPLAINT.value, SURVEY.name, survey.id),
+            parent_id=survey.id,
+            complaint=ComplaintDetails(summary=summary[:10_000], severity=Severity.MEDIUM),
+        )
+        return change
+
+    def _answered(self, notification: Notification) -> None:
+        """Reopen the surveyed ticket after a negative answer, once: a redelivery finds
+        the reopening (or the follow-up ticket) that names the survey."""
+        survey = self.desk.store.get_case(notification.event.subject_id)
+        details = survey.details
+        if not (
+            isinstance(details, SurveyDetails)
+            and details.negative
+            and details.low_score_action is LowScoreAction.REOPEN
+        ):
+            return
+        desk = self.desk
+        ticket = desk.get(survey.ticket_id)
+        marker = f"survey {survey.id}"
+        if any(
+            marker in str(event.payload.get("reason", ""))
+            for event in desk.store.events(ticket.id)
+            if event.trigger == "reopen"
+        ) or any(marker in (t.description or "") for t in _follow_ups(desk, ticket.id)):
+            return
+        if ticket.status not in _REOPENABLE:
+            return  # worked on again already
+        why = details.reason or "no reason given"
+        desk.reopen(
+            ticket.id,
+            reason=f"{marker}: score {details.score}/{details.scale}: {why}",
+            actor="system",
+        )
+
+
+def _follow_ups(desk: Desk, ticket_id: str) -> Iterable[Ticket]:
+    return desk.find(follow_up_of=ticket_id, limit=10_000)
