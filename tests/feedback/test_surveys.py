@@ -16,7 +16,14 @@ import pytest
 from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore, Store, Ticket
 from aftersales.cases import SURVEY, CaseKindSpec
 from aftersales.exceptions import PermissionDenied, SurveyTokenRefused
-from aftersales.feedback import SCHEDULE_HOOK, SurveyDetails, Surveys, follow_up_id
+from aftersales.feedback import (
+    SCHEDULE_HOOK,
+    SurveyDetails,
+    Surveys,
+    SurveyType,
+    follow_up_id,
+    survey_figures,
+)
 from aftersales.models import Case, Event
 from aftersales.models._base import Record
 from aftersales.notify import Notification
@@ -411,3 +418,43 @@ def test_surveys_is_none_without_rules() -> None:
     assert Desk().surveys is None
     assert SURVEY.name in Desk().cases.kinds
     assert isinstance(_desk(MemoryStore(), FrozenClock(START)).surveys, Surveys)
+
+
+# ---------------------------------------------------------------------- figures
+
+
+def test_nps_csat_and_ces_figures_are_counted_from_the_answers(
+    store: Store, clock: FrozenClock
+) -> None:
+    rules = [
+        {"kinds": ["ticket"], "channels": ["email"], "survey": "nps", "delay_hours": 24},
+        {"kinds": ["ticket"], "channels": ["wechat"], "survey": "csat", "delay_hours": 24},
+        {"kinds": ["ticket"], "channels": ["sms"], "survey": "ces", "delay_hours": 24},
+    ]
+    desk = Desk(store, clock=clock, surveys={"rules": rules})
+    nps_tickets = [_resolved(desk, customer=f"n-{i}") for i in range(5)]
+    csat_tickets = [_resolved(desk, customer=f"s-{i}", channel="wechat") for i in range(4)]
+    ces_tickets = [_resolved(desk, customer=f"e-{i}", channel="sms") for i in range(2)]
+    clock.advance(hours=25)
+    desk.run_due()
+    assert desk.surveys is not None
+    answered_at = clock.now()
+    scores = {
+        **dict(zip([t.id for t in nps_tickets], [10, 9, 8, 6, 0], strict=True)),
+        **dict(zip([t.id for t in csat_tickets], [5, 4, 3, 1], strict=True)),
+        **dict(zip([t.id for t in ces_tickets], [7, 4], strict=True)),
+    }
+    for ticket_id, score in scores.items():
+        (survey,) = _surveys(desk, ticket_id)
+        assert isinstance(survey.details, SurveyDetails)
+        assert survey.details.token is not None
+        desk.surveys.answer(survey.details.token, score=score, reason="why")
+    figures = survey_figures(store)
+    nps, csat, ces = figures[SurveyType.NPS], figures[SurveyType.CSAT], figures[SurveyType.CES]
+    assert (nps.answers, nps.promoters, nps.detractors, nps.score) == (5, 2, 2, 0.0)
+    assert nps.distribution == {0: 1, 6: 1, 8: 1, 9: 1, 10: 1}
+    assert (csat.answers, csat.score) == (4, 50.0)
+    assert (ces.answers, ces.score) == (2, 5.5)
+    assert survey_figures(store, answered_to=answered_at) == {}
+    later = survey_figures(store, answered_from=answered_at, answered_to=answered_at + timedelta(1))
+    assert later == figures

@@ -10,6 +10,7 @@ See ``docs/how-to/surveys.md``.
 """
 
 from aftersales.cases.surveys import LowScoreAction, SurveyDetails, SurveyType
+from aftersales.feedback._figures import SurveyFigures, survey_figures
 from aftersales.feedback._rules import DEFAULT_QUESTIONS, FollowUpRule, SurveySettings
 from aftersales.feedback._surveys import LOW_SCORE_HOOK, SCHEDULE_HOOK, Surveys, follow_up_id
 
@@ -20,8 +21,10 @@ __all__ = [
     "FollowUpRule",
     "LowScoreAction",
     "SurveyDetails",
+    "SurveyFigures",
     "SurveySettings",
     "SurveyType",
     "Surveys",
     "follow_up_id",
+    "survey_figures",
 ]
