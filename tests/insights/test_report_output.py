@@ -448,6 +448,22 @@ def test_a_memory_store_and_a_sqlite_file_give_the_same_report(store: Store) -> 
     assert everything(memory, query).to_json() == everything(store, query).to_json()
 
 
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_every_sql_server_gives_the_same_report_with_every_family(
+    server: str, store: Store
+) -> None:
+    from test_sqlalchemy_store import fresh_store, server_url
+
+    on_server = fresh_store(server_url(server))
+    try:
+        history(on_server)
+        query = by_team(compare_previous=True)
+        expected = everything(store, query, dwell=True).to_json()
+        assert everything(on_server, query, dwell=True).to_json() == expected
+    finally:
+        on_server.close()
+
+
 def test_csv_writes_one_file_per_table_that_reads_back(store: Store, tmp_path: Path) -> None:
     report = everything(store, by_team(), dwell=True)
     written = report.to_csv(tmp_path / "out")
@@ -585,6 +601,16 @@ def test_the_html_page_of_an_empty_period_says_so_without_failing(
     assert "No ticket of the period was rated." in page
     asked = build_report(store, empty, dwell=True).to_html(tmp_path / "asked.html")
     assert "Longest waits before a transition" in asked.read_text(encoding="utf-8")
+
+
+def test_the_html_page_says_which_filter_left_a_family_out(store: Store, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    report = everything(store, by_team(team="care"), trend_points=0)
+    page = report.to_html(tmp_path / "care.html").read_text(encoding="utf-8")
+    assert "Not computed: case metrics" in page
+    assert "It cannot be filtered by team" in page
+    assert "Not computed: workload" not in page  # workload filters by team
+    assert "SLA compliance" in charts_of(page)
 
 
 def test_html_without_matplotlib_names_the_extra(
