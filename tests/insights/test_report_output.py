@@ -385,6 +385,12 @@ def test_stored_alerts_are_those_the_watch_recorded_in_the_period(store: Store) 
     assert stored_alerts(store, before) == ()
 
 
+def test_stored_alerts_are_read_for_a_report_query_only(store: Store) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        stored_alerts(store, CaseReportQuery(period_from=START, period_to=END))  # type: ignore[arg-type]
+    assert refused.value.errors[0].location == ("query",)
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
