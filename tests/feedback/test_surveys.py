@@ -291,6 +291,9 @@ def test_a_negative_answer_needs_a_reason_and_a_score_on_the_scale(
         desk.surveys.answer(token, score=2)
     with pytest.raises(InvalidInput, match="score: the score must be from 1 to 5"):
         desk.surveys.answer(token, score=0, reason="bad")
+    for not_a_score in (True, "5", 4.5):
+        with pytest.raises(InvalidInput, match="score"):
+            desk.surveys.answer(token, score=not_a_score)  # type: ignore[arg-type]
     assert desk.cases.get(survey.id).status == "sent"
     answered = desk.surveys.answer(token, score=2, reason="slow", comment="two weeks")
     assert isinstance(answered.details, SurveyDetails)
@@ -458,3 +461,27 @@ def test_nps_csat_and_ces_figures_are_counted_from_the_answers(
     assert survey_figures(store, answered_to=answered_at) == {}
     later = survey_figures(store, answered_from=answered_at, answered_to=answered_at + timedelta(1))
     assert later == figures
+
+
+def test_a_survey_waits_while_its_ticket_is_reopened_and_goes_after_the_next_resolution(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = _desk(store, clock)
+    ticket = _resolved(desk)
+    (survey,) = _surveys(desk, ticket.id)
+    clock.advance(hours=2)
+    desk.reopen(ticket.id, reason="still leaks")
+    held = desk.cases.get(survey.id)
+    assert (held.status, held.step_due_at) == ("on_hold", None)
+    clock.advance(hours=30)
+    assert desk.run_due().cases == ()  # the first resolution's delay has passed: not sent
+    resolve = next(e for e in store.events(ticket.id) if e.trigger == "resolve")
+    hook = desk._hooks.get(SCHEDULE_HOOK)
+    assert hook is not None
+    hook.handler(Notification("k", SCHEDULE_HOOK, resolve, START, START))  # a late redelivery
+    assert desk.cases.get(survey.id).status == "on_hold"
+    resolved_again = desk.fire(ticket.id, "resolve", payload={"resolution": "new kettle"})
+    scheduled = desk.cases.get(survey.id)
+    assert scheduled.status == "scheduled"
+    assert scheduled.step_due_at == resolved_again.updated_at + timedelta(hours=24)
+    assert [c.id for c in _surveys(desk, ticket.id)] == [survey.id]

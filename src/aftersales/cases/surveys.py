@@ -188,11 +188,17 @@ def token_survey_id(key: bytes, token: object) -> str | None:
 
 
 class AnswerInput(Payload):
-    """The customer's answer."""
+    """The customer's answer (a whole number: neither ``True`` nor ``"5"``)."""
 
-    score: Annotated[int, Field(ge=0, le=10)]
+    score: Annotated[int, Field(ge=0, le=10, strict=True)]
     reason: ShortText | None = None
     comment: Text | None = None
+
+
+class ResumeInput(Payload):
+    """When the survey goes out, now that its subject has ended again."""
+
+    send_at: Instant
 
 
 def _details(context: TransitionContext) -> SurveyDetails:
@@ -251,6 +257,12 @@ def _send(context: TransitionContext) -> Mapping[str, Any]:
     return {"details": details.model_copy(update={"expires_at": expires_at, "token": token})}
 
 
+def _resume(context: TransitionContext) -> Mapping[str, Any]:
+    payload = context.payload
+    assert isinstance(payload, ResumeInput)
+    return {"details": _details(context).model_copy(update={"send_at": payload.send_at})}
+
+
 def _answer(context: TransitionContext) -> Mapping[str, Any]:
     payload = context.payload
     assert isinstance(payload, AnswerInput)
@@ -270,6 +282,11 @@ SURVEY_WORKFLOW = Workflow(
     initial="scheduled",
     states=[
         State("scheduled", "new", description="Waits for its delay after the resolution."),
+        State(
+            "on_hold",
+            "new",
+            description="The surveyed subject was reopened: waits for it to end again.",
+        ),
         State("sent", "waiting_on_customer", description="Sent; the answer window runs."),
         State("answered", "closed"),
         State("expired", "closed", description="No answer within the response window."),
@@ -287,14 +304,18 @@ SURVEY_WORKFLOW = Workflow(
             description="A negative answer, recorded as an alert for the supervisor.",
         ),
         Transition("expire", "sent", "expired"),
-        Transition("cancel", ["scheduled", "sent"], "cancelled"),
+        Transition("hold", "scheduled", "on_hold"),
+        Transition("resume", "on_hold", "scheduled", effects=["resume"]),
+        Transition("cancel", ["scheduled", "on_hold", "sent"], "cancelled"),
     ],
     guards={"answer_fits": _answer_fits, "negative": _negative},
-    effects={"send": _send, "answer": _answer},
-    payloads={"answer": AnswerInput, "alert": AnswerInput},
+    effects={"send": _send, "answer": _answer, "resume": _resume},
+    payloads={"answer": AnswerInput, "alert": AnswerInput, "resume": ResumeInput},
 )
 """The survey workflow: scheduled → sent → answered | expired (| cancelled). A negative
-answer whose survey alerts is recorded by ``alert``, any other by ``answer``."""
+answer whose survey alerts is recorded by ``alert``, any other by ``answer``. A survey
+whose subject is reopened before it goes out is put ``on_hold`` (``hold``), and
+scheduled again with a new ``send_at`` (``resume``) when the subject ends again."""
 
 
 # ---------------------------------------------------------------------- desk side

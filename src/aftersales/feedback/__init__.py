@@ -12,10 +12,17 @@ See ``docs/how-to/surveys.md``.
 from aftersales.cases.surveys import LowScoreAction, SurveyDetails, SurveyType
 from aftersales.feedback._figures import SurveyFigures, survey_figures
 from aftersales.feedback._rules import DEFAULT_QUESTIONS, FollowUpRule, SurveySettings
-from aftersales.feedback._surveys import LOW_SCORE_HOOK, SCHEDULE_HOOK, Surveys, follow_up_id
+from aftersales.feedback._surveys import (
+    HOLD_HOOK,
+    LOW_SCORE_HOOK,
+    SCHEDULE_HOOK,
+    Surveys,
+    follow_up_id,
+)
 
 __all__ = [
     "DEFAULT_QUESTIONS",
+    "HOLD_HOOK",
     "LOW_SCORE_HOOK",
     "SCHEDULE_HOOK",
     "FollowUpRule",

@@ -4,6 +4,7 @@ signed token, and what a negative answer sets off."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -43,15 +44,19 @@ from aftersales.storage import CaseChange
 if TYPE_CHECKING:
     from aftersales.desk import Desk
 
-__all__ = ["LOW_SCORE_HOOK", "SCHEDULE_HOOK", "Surveys", "follow_up_id"]
+__all__ = ["HOLD_HOOK", "LOW_SCORE_HOOK", "SCHEDULE_HOOK", "Surveys", "follow_up_id"]
 
 SCHEDULE_HOOK = "aftersales.feedback.schedule"
 """The name of the internal hook that opens follow-ups (its outbox rows carry it)."""
+HOLD_HOOK = "aftersales.feedback.hold"
+"""The name of the internal hook that holds a survey when its subject is reopened."""
 LOW_SCORE_HOOK = "aftersales.feedback.low_score"
 """The name of the internal hook that reopens a ticket after a negative answer."""
 
 _NOT_SURVEYED = frozenset({"cancelled", "merged", "refused", "expired"})
 """States that end a subject without serving the customer: nothing to ask about."""
+
+_ENDS = frozenset({StatusCategory.RESOLVED, StatusCategory.CLOSED})
 
 _REOPENABLE = frozenset({"resolved", "confirmed", "followed_up", "closed"})
 
@@ -114,11 +119,23 @@ class Surveys:
             self._states.append((rule, states))
         if problems:
             raise InvalidInput("surveys", problems)
+        self._workflows = workflows
         kinds = sorted({kind for _, states in self._states for kind in states})
         entered = sorted(
             {state for _, states in self._states for s in states.values() for state in s}
         )
         desk.subscribe(self._subject_ended, entered=entered, kinds=kinds, name=SCHEDULE_HOOK)
+        leaving = sorted(
+            {
+                transition.trigger
+                for _, states in self._states
+                for kind, ends in states.items()
+                for transition in workflows[kind].transitions
+                if ends.intersection(transition.source) and transition.dest not in ends
+            }
+        )
+        if leaving:
+            desk.subscribe(self._subject_reopened, triggers=leaving, kinds=kinds, name=HOLD_HOOK)
         if any(rule.low_score_action is LowScoreAction.REOPEN for rule in settings.rules):
             desk.subscribe(
                 self._answered, triggers="answer", kinds=SURVEY.name, name=LOW_SCORE_HOOK
@@ -136,18 +153,34 @@ class Surveys:
                 return rule
         return None
 
-    def _subject_ended(self, notification: Notification) -> None:
-        event = notification.event
+    def _subject(self, kind: str, subject_id: str) -> tuple[Ticket, bool]:
+        """The subject's ticket, and whether the subject has ended (resolved or closed,
+        not cancelled): what it is now, whatever order the hook's rows come in."""
         store = self.desk.store
-        if event.subject_kind == TICKET_KIND:
-            ticket = store.get(event.subject_id)
+        if kind == TICKET_KIND:
+            ticket = store.get(subject_id)
+            status = ticket.status
         else:
-            ticket = store.get(store.get_case(event.subject_id).ticket_id)
+            case = store.get_case(subject_id)
+            ticket, status = store.get(case.ticket_id), case.status
+        category = self._workflows[kind].category_of(status)
+        ended = category in _ENDS and status not in _NOT_SURVEYED
+        return ticket, ended
+
+    def _subject_ended(self, notification: Notification) -> None:
+        """Open the rule's case for a subject that ended, once; put a survey held by a
+        reopening back on schedule."""
+        event = notification.event
+        ticket, ended = self._subject(event.subject_kind, event.subject_id)
         rule = self.rule_for(event.subject_kind, event.to_state, ticket)
-        if rule is None:
-            return
+        if rule is None or not ended:
+            return  # reopened since: the next end schedules it
         case_id = follow_up_id(rule.opens, event.subject_kind, event.subject_id)
-        if self._exists(case_id):
+        existing = self._case(case_id)
+        if existing is not None:
+            if existing.status == "on_hold":
+                send_at = event.at + timedelta(hours=rule.delay_hours)
+                self._fire(existing, "resume", {"send_at": send_at})
             return
         try:
             if rule.opens == SURVEY.name:
@@ -160,15 +193,32 @@ class Surveys:
                 _, change = cases._new(kind, ticket, "system", id=case_id, details=rule.details)
                 cases._commit([change])
         except ConcurrencyError:
-            if not self._exists(case_id):  # pragma: no cover - another writer's failure
+            if self._case(case_id) is None:  # pragma: no cover - another writer's failure
                 raise
 
-    def _exists(self, case_id: str) -> bool:
+    def _subject_reopened(self, notification: Notification) -> None:
+        """Hold the survey of a subject reopened before the survey went out."""
+        event = notification.event
+        if event.from_state is None:
+            return
+        ticket, ended = self._subject(event.subject_kind, event.subject_id)
+        rule = self.rule_for(event.subject_kind, event.from_state, ticket)
+        if rule is None or rule.opens != SURVEY.name or ended:
+            return
+        survey = self._case(follow_up_id(SURVEY.name, event.subject_kind, event.subject_id))
+        if survey is not None and survey.status == "scheduled":
+            self._fire(survey, "hold", None)
+
+    def _fire(self, survey: Case, trigger: str, payload: dict[str, Any] | None) -> None:
+        # a survey that moved on meanwhile (sent, cancelled) has nothing left to do
+        with contextlib.suppress(TransitionError):
+            self.desk.cases.fire(survey.id, trigger, actor="system", payload=payload)
+
+    def _case(self, case_id: str) -> Case | None:
         try:
-            self.desk.store.get_case(case_id)
+            return self.desk.store.get_case(case_id)
         except CaseNotFound:
-            return False
-        return True
+            return None
 
     def _schedule(
         self,
