@@ -485,3 +485,17 @@ def test_a_survey_waits_while_its_ticket_is_reopened_and_goes_after_the_next_res
     assert scheduled.status == "scheduled"
     assert scheduled.step_due_at == resolved_again.updated_at + timedelta(hours=24)
     assert [c.id for c in _surveys(desk, ticket.id)] == [survey.id]
+
+
+def test_the_survey_of_a_reopened_ticket_merged_into_another_is_withdrawn(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = _desk(store, clock)
+    ticket = _resolved(desk)
+    other = desk.open_ticket(customer="c-1", channel="email", subject="Kettle, again")
+    (survey,) = _surveys(desk, ticket.id)
+    desk.reopen(ticket.id, reason="still leaks")
+    desk.merge(ticket.id, into=other.id)
+    assert desk.cases.get(survey.id).status == "cancelled"
+    clock.advance(days=3)
+    assert desk.run_due().cases == ()

@@ -131,7 +131,8 @@ class Surveys:
                 for _, states in self._states
                 for kind, ends in states.items()
                 for transition in workflows[kind].transitions
-                if ends.intersection(transition.source) and transition.dest not in ends
+                if (ends.intersection(transition.source) and transition.dest not in ends)
+                or transition.dest in _NOT_SURVEYED
             }
         )
         if leaving:
@@ -153,9 +154,10 @@ class Surveys:
                 return rule
         return None
 
-    def _subject(self, kind: str, subject_id: str) -> tuple[Ticket, bool]:
-        """The subject's ticket, and whether the subject has ended (resolved or closed,
-        not cancelled): what it is now, whatever order the hook's rows come in."""
+    def _subject(self, kind: str, subject_id: str) -> tuple[Ticket, str | None]:
+        """The subject's ticket, and what became of it as it is now (whatever order the
+        hook's rows come in): ``"ended"`` (resolved or closed), ``"dropped"`` (cancelled,
+        merged...: nothing to ask about) or None (worked on)."""
         store = self.desk.store
         if kind == TICKET_KIND:
             ticket = store.get(subject_id)
@@ -164,16 +166,17 @@ class Surveys:
             case = store.get_case(subject_id)
             ticket, status = store.get(case.ticket_id), case.status
         category = self._workflows[kind].category_of(status)
-        ended = category in _ENDS and status not in _NOT_SURVEYED
-        return ticket, ended
+        if status in _NOT_SURVEYED and category is StatusCategory.CLOSED:
+            return ticket, "dropped"
+        return ticket, "ended" if category in _ENDS else None
 
     def _subject_ended(self, notification: Notification) -> None:
         """Open the rule's case for a subject that ended, once; put a survey held by a
         reopening back on schedule."""
         event = notification.event
-        ticket, ended = self._subject(event.subject_kind, event.subject_id)
+        ticket, became = self._subject(event.subject_kind, event.subject_id)
         rule = self.rule_for(event.subject_kind, event.to_state, ticket)
-        if rule is None or not ended:
+        if rule is None or became != "ended":
             return  # reopened since: the next end schedules it
         case_id = follow_up_id(rule.opens, event.subject_kind, event.subject_id)
         existing = self._case(case_id)
@@ -197,16 +200,18 @@ class Surveys:
                 raise
 
     def _subject_reopened(self, notification: Notification) -> None:
-        """Hold the survey of a subject reopened before the survey went out."""
+        """Hold the survey of a subject reopened before the survey went out; withdraw it
+        when the subject is dropped (a reopened ticket merged into another, cancelled)."""
         event = notification.event
-        if event.from_state is None:
-            return
-        ticket, ended = self._subject(event.subject_kind, event.subject_id)
-        rule = self.rule_for(event.subject_kind, event.from_state, ticket)
-        if rule is None or rule.opens != SURVEY.name or ended:
+        _, became = self._subject(event.subject_kind, event.subject_id)
+        if became == "ended":
             return
         survey = self._case(follow_up_id(SURVEY.name, event.subject_kind, event.subject_id))
-        if survey is not None and survey.status == "scheduled":
+        if survey is None or survey.status not in ("scheduled", "on_hold"):
+            return
+        if became == "dropped":  # merged into another ticket, cancelled: never to be asked
+            self._fire(survey, "cancel", None)
+        elif survey.status == "scheduled":
             self._fire(survey, "hold", None)
 
     def _fire(self, survey: Case, trigger: str, payload: dict[str, Any] | None) -> None:
