@@ -289,36 +289,12 @@ def reasons_after_erasure(desk: Desk) -> tuple[str | None, ...]:
     return tuple(reason for reason, _ in report(desk.store).total.returns.reasons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the claim's free-text reason is not declared personal (privacy/redact.py:166-175, 'case'):"
-        " erase_customer leaves it and case_metrics reports it"
-    ),
-)
 def test_an_erased_customers_reason_is_not_reported(desk: Desk) -> None:
-    # Events treat a "reason" as personal wherever it is; the case's own claim reason is
-    # kept, and the report shows it after the erasure.
+    # A claim's reason is free text the customer may have written: personal data.
     assert SAID not in reasons_after_erasure(desk)
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "memory",
-        pytest.param(
-            "sqlite",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "cases.reason is a CASE_KEY_COLUMNS column, written once at insert "
-                    "(_codec.py:106-121, 266): the erasure rewrites the terms, not the column, and "
-                    "SQL reports a reason erased everywhere else"
-                ),
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_a_reason_declared_personal_is_erased_from_the_report_on_every_store(
     kind: str, clock: FrozenClock, tmp_path: Path
 ) -> None:

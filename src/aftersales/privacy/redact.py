@@ -172,6 +172,10 @@ PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
                 "complaint.escalation_reason",
                 "complaint.sign_off_note",
                 "repair.diagnosis",
+                # a claim's reason and fault are free text a customer may have written
+                "lines.facts.claim.reason",
+                "lines.facts.claim.defect",
+                "lines.facts.claim.fault",
             }
         ),
         # a visit's details: where the technician goes and what they noted there

@@ -99,6 +99,11 @@ CASE_COLUMNS = (
     "late",
     "part",
     "score",
+    "sku",
+    "product_category",
+    "reason",
+    "failures",
+    "handed_back_at",
     "data",
 )
 """The case's columns a transition writes, in :func:`case_row` order; ``terms`` is
@@ -112,13 +117,10 @@ CASE_KEY_COLUMNS = (
     "parent_id",
     "customer_id",
     "created_at",
-    "sku",
-    "product_category",
-    "reason",
 )
 """The case's columns written once, at insert, in :func:`case_key` order: a case's kind,
-ticket, order, serial number, parent, customer and the product and reason of its first
-line never change."""
+ticket, order, serial number, parent and customer never change. (Its product and reason
+are written with every change: an erasure may rewrite the reason.)"""
 EVENT_COLUMNS = (
     "subject_id",
     "sequence",
@@ -246,6 +248,11 @@ def case_row(case: Case, null: str | None = None) -> tuple[object, ...]:
         int(case.refund.late) if case.refund is not None else null,
         case_part(case) or null,
         case_score(case),
+        case_sku(case) or null,
+        case_product_category(case) or null,
+        case_reason(case) or null,
+        case_failures(case),
+        ts(case_handed_back_at(case)) or null,
         case_data(case),
     )
 
@@ -261,9 +268,6 @@ def case_key(case: Case, null: str | None = None) -> tuple[object, ...]:
         case.parent_id or null,
         case.customer_id or null,
         ts(case.created_at),
-        case_sku(case) or null,
-        case_product_category(case) or null,
-        case_reason(case) or null,
     )
 
 
@@ -297,6 +301,22 @@ def case_score(case: Case) -> int | None:
     satisfaction reports count; None for a case without one."""
     value = getattr(case.details, "score", None)
     return value if type(value) is int else None
+
+
+def case_failures(case: Case) -> int | None:
+    """The ``failures`` column: how many of a repair's repairs failed (a repair that did
+    not hold, repaired again in the same case); None for other cases."""
+    if case.repair is None:
+        return None
+    return sum(1 for record in case.repair.records if record.outcome._value_ == "failed")
+
+
+def case_handed_back_at(case: Case) -> datetime | None:
+    """The ``handed_back_at`` column: when a repair last gave the product back."""
+    if case.repair is None:
+        return None
+    returned = [r.handed_back_at for r in case.repair.records if r.handed_back_at is not None]
+    return max(returned) if returned else None
 
 
 def case_part(case: Case) -> str | None:

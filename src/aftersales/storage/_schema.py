@@ -242,6 +242,8 @@ TABLES: tuple[Table, ...] = (
             Column("late", Type.INTEGER),
             _short("part", 200, nullable=True),
             Column("score", Type.INTEGER),
+            Column("failures", Type.INTEGER),
+            _time("handed_back_at"),
             _data(),
             _data("terms", nullable=True),  # the lines' facts and decisions (see _codec)
         ),
@@ -405,6 +407,8 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
             "late",
             "part",
             "score",
+            "failures",
+            "handed_back_at",
         ),
     },
 }
