@@ -340,13 +340,7 @@ def test_a_family_that_cannot_apply_a_filter_is_left_out(
     [
         {"category": "delivery", "channel": "email"},
         {"product": "JACKET-M", "team": "care"},
-        pytest.param(
-            {"tier": "gold"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="service_levels' SQL reads the tier without joining the customers",
-            ),
-        ),
+        {"tier": "gold"},
     ],
 )
 def test_every_filter_of_the_report_applies_to_its_sla_figures(

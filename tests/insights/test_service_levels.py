@@ -170,7 +170,7 @@ def test_every_store_gives_the_reference_figures_on_the_generated_history(
     june = ReportQuery(
         created_from=GENERATED_START, created_to=GENERATED_START + timedelta(days=21)
     )
-    for group_by in ("none", "team", "priority"):
+    for group_by in ("none", "team", "priority", "tier", "product"):
         query = june.model_copy(update={"group_by": group_by})
         assert service_levels(any_store, query) == service_levels(reference, query)
     counted = service_levels(reference, june).total

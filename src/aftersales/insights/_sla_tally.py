@@ -16,15 +16,23 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aftersales.exceptions import StorageError
+from aftersales.exceptions import CustomerNotFound, StorageError
 from aftersales.insights._ticket_memory import (
     BUCKETS_PER_DOUBLING,
     NUDGE,
     PAGE,
     Plan,
-    _value,
+    TierOf,
+    column_value,
 )
-from aftersales.insights._ticket_sql import DIALECTS, Dialect, _filters, sqlite_dialect
+from aftersales.insights._ticket_sql import (
+    DIALECTS,
+    Dialect,
+    _column,
+    _filters,
+    _source,
+    sqlite_dialect,
+)
 from aftersales.models import Ticket
 from aftersales.storage import MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.storage._codec import ts
@@ -56,15 +64,17 @@ def sla_statement(plan: Plan, dialect: Dialect) -> tuple[str, dict[str, Any]]:
         "period_from": ts(plan.period_from),
         "created_to": ts(plan.created_to),
     }
-    where = "t.created_at >= :period_from AND t.created_at < :created_to" + _filters(plan, params)
-    group = "NULL" if plan.group_column is None else f"t.{plan.group_column}"
+    where = "t.created_at >= :period_from AND t.created_at < :created_to" + _filters(
+        plan, params, dialect
+    )
+    group = "NULL" if plan.group_column is None else _column(plan.group_column, dialect)
     parts = []
     for metric, outcome, seconds in METRICS:
         bucket = dialect.bucket(f"t.{seconds}")
         parts.append(
             f"SELECT {group} AS grp, '{metric}' AS metric, t.{outcome} AS outcome,"
             f" CASE WHEN t.{seconds} IS NULL THEN NULL ELSE {bucket} END AS bucket,"
-            f" COUNT(*) AS tickets FROM tickets t WHERE {where} AND t.{outcome} IS NOT NULL"
+            f" COUNT(*) AS tickets FROM {_source(plan)} WHERE {where} AND t.{outcome} IS NOT NULL"
             " GROUP BY 1, 2, 3, 4"
         )
     return "\nUNION ALL\n".join(parts), params
@@ -83,16 +93,19 @@ def _rows(raw: Iterable[Sequence[Any]]) -> list[SLARow]:
     ]
 
 
-def tally(tickets: Iterable[Ticket], plan: Plan) -> list[SLARow]:
-    """The rows of ``tickets`` (any superset of the ones the plan counts)."""
+def tally(tickets: Iterable[Ticket], plan: Plan, tier_of: TierOf) -> list[SLARow]:
+    """The rows of ``tickets`` (any superset of the ones the plan counts); ``tier_of``
+    a customer's tier."""
     counts: Counter[tuple[str | None, str, str, int | None]] = Counter()
     filters = [(column, set(values)) for column, values in plan.filters]
     for ticket in tickets:
         if not plan.period_from <= ticket.created_at < plan.created_to:
             continue
-        if any(_value(getattr(ticket, column)) not in values for column, values in filters):
+        if any(column_value(ticket, name, tier_of) not in values for name, values in filters):
             continue
-        group = None if plan.group_column is None else _value(getattr(ticket, plan.group_column))
+        group = (
+            None if plan.group_column is None else column_value(ticket, plan.group_column, tier_of)
+        )
         for metric, outcome_field, seconds_field in METRICS:
             outcome = getattr(ticket, outcome_field)
             if outcome is None:
@@ -106,7 +119,13 @@ def tally(tickets: Iterable[Ticket], plan: Plan) -> list[SLARow]:
 def memory_rows(store: MemoryStore, plan: Plan) -> list[SLARow]:
     """The rows over a MemoryStore's own objects, under its lock."""
     with store._lock:
-        return tally(list(store._tickets.values()), plan)
+        customers = store._customers
+
+        def tier_of(customer_id: str) -> str | None:
+            customer = customers.get(customer_id)
+            return None if customer is None else customer.tier
+
+        return tally(list(store._tickets.values()), plan, tier_of)
 
 
 def store_rows(store: Store, plan: Plan) -> list[SLARow]:
@@ -122,7 +141,13 @@ def store_rows(store: Store, plan: Plan) -> list[SLARow]:
                 return
             offset += PAGE
 
-    return tally(pages(), plan)
+    def tier_of(customer_id: str) -> str | None:
+        try:
+            return store.get_customer(customer_id).tier
+        except CustomerNotFound:
+            return None
+
+    return tally(pages(), plan, tier_of)
 
 
 def sqlite_rows(store: SQLiteStore, plan: Plan) -> list[SLARow] | None:
