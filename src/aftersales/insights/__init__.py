@@ -44,7 +44,13 @@ from aftersales.insights.metrics import (
     TicketReportRow,
     ticket_metrics,
 )
-from aftersales.insights.report import AGEING_COLUMNS, Report, ReportTable, build_report
+from aftersales.insights.report import (
+    AGEING_COLUMNS,
+    Report,
+    ReportTable,
+    build_report,
+    stored_alerts,
+)
 from aftersales.insights.risk import (
     Alert,
     AlertState,
@@ -152,6 +158,7 @@ __all__ = [
     "poisson_upper_tail",
     "render_alert",
     "service_levels",
+    "stored_alerts",
     "ticket_metrics",
     "verify_alerts",
     "watch_risk",
