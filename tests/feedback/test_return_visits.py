@@ -25,6 +25,7 @@ from aftersales import (
     TransitionRefused,
     TriggerNotAllowed,
 )
+from aftersales.cases import return_visits
 from aftersales.cases.return_visits import (
     RETURN_VISIT,
     ProblemAction,
@@ -176,6 +177,42 @@ def test_scheduling_a_subject_again_returns_its_one_visit(desk: Desk, clock: Fro
     again = schedule(desk, ticket, complaint, delay_hours=1)
     assert again == first
     assert [e.trigger for e in desk.cases.history(first.id)] == ["created"]
+
+
+def test_two_schedulers_racing_for_a_subject_get_its_one_visit(
+    store: Store, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = Desk(store, clock=clock, case_kinds=[RETURN_VISIT])
+    other = Desk(store, clock=clock, case_kinds=[RETURN_VISIT])
+    ticket, complaint = closed_complaint(desk, clock)
+    first = schedule(desk, ticket, complaint)
+    real = return_visits._existing
+    looks: list[str] = []
+
+    def before_the_first_committed(cases: Any, case_id: str, subject_id: str) -> Case | None:
+        looks.append(case_id)
+        return None if len(looks) == 1 else real(cases, case_id, subject_id)
+
+    monkeypatch.setattr(return_visits, "_existing", before_the_first_committed)
+    assert schedule(other, ticket, complaint) == first
+    assert looks == [first.id, first.id]
+    assert [e.trigger for e in desk.cases.history(first.id)] == ["created"]
+
+
+def test_a_resolved_ticket_is_followed_up_and_reopened_when_its_problem_persists(
+    desk: Desk,
+) -> None:
+    ticket = worked_ticket(desk, "The app will not log in")
+    ticket = desk.fire(ticket.id, "resolve", payload={"resolution": "password reset"})
+    visit = desk.cases.open(
+        "return_visit", ticket.id, subject_id=ticket.id, subject_kind="ticket", delay_hours=0
+    )
+    assert details(desk, visit.id).on_problem is ProblemAction.REOPEN_TICKET
+    desk.cases.fire(visit.id, "problem_persists", payload={"answers": {"resolved": "no"}})
+    desk.cases.fire(visit.id, "reopen_ticket")
+    assert desk.get(ticket.id).status == "in_progress"
+    with pytest.raises(InvalidInput, match="a ticket subject is the visit's ticket"):
+        desk.cases.open("return_visit", ticket.id, subject_id="another", subject_kind="ticket")
 
 
 def test_the_router_assigns_a_due_visit_within_the_ticket_team(clock: FrozenClock) -> None:

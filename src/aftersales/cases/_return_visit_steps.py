@@ -17,6 +17,7 @@ from aftersales.models._base import Identifier, Instant, Record, ShortText, Text
 from aftersales.models.case import Case
 from aftersales.workflows import (
     CaseEnvironment,
+    Guard,
     Refusal,
     State,
     Transition,
@@ -192,7 +193,7 @@ def _attempts_left(context: TransitionContext) -> Refusal | None:
     )
 
 
-def _follows_by(action: ProblemAction) -> Any:
+def _follows_by(action: ProblemAction) -> Guard:
     def guard(context: TransitionContext) -> Refusal | None:
         configured = _details(context).on_problem
         if configured is action:
