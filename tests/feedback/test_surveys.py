@@ -182,7 +182,26 @@ def test_a_rule_naming_an_unknown_state_or_kind_refuses_to_build_the_desk() -> N
 
 
 class CallbackDetails(Record):
+    subject_id: str
     note: str
+
+
+def open_callback(
+    cases: Any,
+    ticket_id: str,
+    *,
+    subject_id: str,
+    subject_kind: str,
+    id: str,
+    note: str,
+    actor: str = "system",
+) -> Case:
+    details = CallbackDetails(subject_id=subject_id, note=note)
+    case, change = cases._new(
+        CALLBACK.kind, cases._ticket(ticket_id), actor, id=id, details=details
+    )
+    cases._commit([change])
+    return case  # type: ignore[no-any-return]
 
 
 CALLBACK = CaseKindSpec(
@@ -194,17 +213,37 @@ CALLBACK = CaseKindSpec(
         transitions=[Transition("call", "due", "done")],
     ),
     details=CallbackDetails,
+    opener=open_callback,
 )
 
 
 def test_a_rule_opens_another_follow_up_kind_once(store: Store, clock: FrozenClock) -> None:
-    rule = {"kinds": ["ticket"], "opens": "test_callback", "details": {"note": "call back"}}
+    rule = {"kinds": ["ticket"], "opens": "test_callback", "options": {"note": "call back"}}
     desk = Desk(store, clock=clock, case_kinds=[CALLBACK], surveys={"rules": [rule]})
     ticket = _resolved(desk)
     desk.fire(ticket.id, "confirm")
     (callback,) = [c for c in desk.cases.for_ticket(ticket.id) if c.kind.value == "test_callback"]
     assert callback.id == follow_up_id("test_callback", "ticket", ticket.id)
-    assert callback.details == CallbackDetails(note="call back")
+    assert callback.details == CallbackDetails(subject_id=ticket.id, note="call back")
+
+
+def test_a_rule_its_kinds_opener_cannot_take_refuses_to_build_the_desk() -> None:
+    rule = {"kinds": ["ticket"], "opens": "test_callback", "options": {"colour": "red"}}
+    with pytest.raises(InvalidInput, match="test_callback opener does not take the rule"):
+        Desk(case_kinds=[CALLBACK], surveys={"rules": [rule]})
+
+
+def test_a_rule_schedules_return_visits_with_their_opener(store: Store, clock: FrozenClock) -> None:
+    from aftersales.cases.return_visits import RETURN_VISIT
+
+    rule = {"kinds": ["ticket"], "after": "closure", "opens": "return_visit", "delay_hours": 48}
+    desk = Desk(store, clock=clock, case_kinds=[RETURN_VISIT], surveys={"rules": [rule]})
+    ticket = _resolved(desk)
+    desk.fire(ticket.id, "confirm")
+    desk.fire(ticket.id, "close")
+    (visit,) = [c for c in desk.cases.for_ticket(ticket.id) if c.kind.value == "return_visit"]
+    assert visit.id == follow_up_id("return_visit", "ticket", ticket.id)
+    assert visit.step_due_at == START + timedelta(hours=48)
 
 
 # ---------------------------------------------------------------------- answering

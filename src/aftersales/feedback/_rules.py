@@ -4,6 +4,7 @@ and what a negative answer sets off."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -43,11 +44,13 @@ class FollowUpRule(Record):
     ``"resolution"``, of the closed category for ``"closure"``, never a cancellation,
     a merge or a refusal), open a case of kind ``opens`` for it once.
 
-    A ``"survey"`` (the default) asks ``survey`` on ``scale``, ``delay_hours`` later, to
-    be answered within ``response_hours``; scores below ``negative_below`` are negative:
-    they need a reason when ``reason_required`` and set off ``low_score_action``. Another
-    registered kind (a ``"return_visit"``) is opened with ``details`` (validated by the
-    kind's details model), its own workflow then running it.
+    A ``"survey"`` (the default) asks ``survey`` on ``scale``, ``delay_hours`` (24 by
+    default) after the subject ended, to be answered within ``response_hours``; scores
+    below ``negative_below`` are negative: they need a reason when ``reason_required`` and
+    set off ``low_score_action``. Another registered kind (a ``"return_visit"``) is
+    opened by its opener, which takes the subject's ticket id and the keywords
+    ``subject_id``, ``subject_kind``, ``id`` (derived from the subject), ``actor``,
+    ``delay_hours`` when the rule names it, and ``options``; its own workflow then runs it.
     """
 
     kinds: Annotated[tuple[Identifier, ...], Field(min_length=1, max_length=100)]
@@ -57,12 +60,12 @@ class FollowUpRule(Record):
     opens: Identifier = "survey"
     survey: SurveyType = SurveyType.CSAT
     scale: Annotated[int, Field(ge=2, le=10)] | None = None
-    delay_hours: Annotated[float, Field(ge=0, le=24 * 366)] = 24.0
+    delay_hours: Annotated[float, Field(ge=0, le=24 * 366)] | None = None
     response_hours: Annotated[float, Field(gt=0, le=24 * 366)] = 7 * 24.0
     negative_below: Annotated[int, Field(ge=0, le=11)] | None = None
     reason_required: bool = True
     low_score_action: LowScoreAction | None = None
-    details: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
@@ -70,7 +73,14 @@ class FollowUpRule(Record):
             raise ValueError("an NPS survey is scored 0 to 10 (scale 10)")
         if self.opens != "survey" and self.low_score_action is not None:
             raise ValueError("low_score_action is for surveys (opens='survey')")
+        if self.opens == "survey" and self.options:
+            raise ValueError("options are for other kinds than surveys")
         return self
+
+    @property
+    def survey_delay(self) -> timedelta:
+        """How long after the subject ended its survey goes out (24 hours by default)."""
+        return timedelta(hours=24.0 if self.delay_hours is None else self.delay_hours)
 
     @property
     def survey_scale(self) -> int:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import inspect
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import ATTEMPTS, fire_with_retries
@@ -84,10 +84,9 @@ class Surveys:
         self._states: list[tuple[FollowUpRule, dict[str, frozenset[str]]]] = []
         problems: list[FieldError] = []
         for index, rule in enumerate(settings.rules):
-            if rule.opens not in desk.cases.kinds:
-                problems.append(
-                    FieldError(("rules", index, "opens"), f"unknown case kind {rule.opens!r}")
-                )
+            problem = _opener_problem(desk, rule)
+            if problem is not None:
+                problems.append(FieldError(("rules", index, "opens"), problem))
             states: dict[str, frozenset[str]] = {}
             for kind in rule.kinds:
                 workflow = workflows.get(kind)
@@ -182,7 +181,7 @@ class Surveys:
         existing = self._case(case_id)
         if existing is not None:
             if existing.status == "on_hold":
-                send_at = event.at + timedelta(hours=rule.delay_hours)
+                send_at = event.at + rule.survey_delay
                 self._fire(existing, "resume", {"send_at": send_at})
             return
         try:
@@ -191,10 +190,8 @@ class Surveys:
                     rule, case_id, event.subject_kind, event.subject_id, ticket, event.at
                 )
             else:
-                cases = self.desk.cases
-                kind = cases.spec(rule.opens).kind
-                _, change = cases._new(kind, ticket, "system", id=case_id, details=rule.details)
-                cases._commit([change])
+                fields = _opener_fields(rule, event.subject_kind, event.subject_id, case_id)
+                self.desk.cases.open(rule.opens, ticket.id, **fields)
         except ConcurrencyError:
             if self._case(case_id) is None:  # pragma: no cover - another writer's failure
                 raise
@@ -248,7 +245,7 @@ class Surveys:
             question=question,
             language=language,
             # from the subject's end, not the hook's delivery: a retry keeps the delay
-            send_at=ended_at + timedelta(hours=rule.delay_hours),
+            send_at=ended_at + rule.survey_delay,
             response_hours=rule.response_hours,
             scale=rule.survey_scale,
             subject_id=subject_id,
@@ -399,3 +396,36 @@ class Surveys:
 
 def _follow_ups(desk: Desk, ticket_id: str) -> Iterable[Ticket]:
     return desk.find(follow_up_of=ticket_id, limit=10_000)
+
+
+def _opener_fields(
+    rule: FollowUpRule, subject_kind: str, subject_id: str, case_id: str
+) -> dict[str, Any]:
+    """The keywords the opener of a rule's kind (not a survey) is called with."""
+    fields: dict[str, Any] = {
+        "subject_id": subject_id,
+        "subject_kind": subject_kind,
+        "id": case_id,
+        "actor": "system",
+        **(rule.options or {}),
+    }
+    if rule.delay_hours is not None:
+        fields["delay_hours"] = rule.delay_hours
+    return fields
+
+
+def _opener_problem(desk: Desk, rule: FollowUpRule) -> str | None:
+    """Why the rule cannot open its kind's cases, or None."""
+    if rule.opens not in desk.cases.kinds:
+        return f"unknown case kind {rule.opens!r}"
+    if rule.opens == SURVEY.name:
+        return None
+    opener = desk.cases.spec(rule.opens).opener
+    if opener is None:
+        return f"case kind {rule.opens!r} has no opener"
+    fields = _opener_fields(rule, TICKET_KIND, "subject", "id")
+    try:
+        inspect.signature(opener).bind(desk.cases, "ticket", **fields)
+    except TypeError as error:
+        return f"the {rule.opens} opener does not take the rule: {error}"
+    return None
