@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import inspect
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import ATTEMPTS, fire_with_retries
@@ -229,7 +230,7 @@ class Surveys:
         subject_kind: str,
         subject_id: str,
         ticket: Ticket,
-        ended_at: Any,
+        ended_at: datetime,
     ) -> Case:
         language = None
         if ticket.customer_id is not None:
