@@ -215,6 +215,27 @@ def test_a_resolved_ticket_is_followed_up_and_reopened_when_its_problem_persists
         desk.cases.open("return_visit", ticket.id, subject_id="another", subject_kind="ticket")
 
 
+def test_the_desk_follow_up_rules_open_one_visit_when_the_subject_closes(
+    store: Store, clock: FrozenClock
+) -> None:
+    rule = {"kinds": ["complaint"], "opens": "return_visit", "after": "closure"}
+    desk = Desk(
+        store,
+        clock=clock,
+        case_kinds=[RETURN_VISIT],
+        surveys={"rules": [{**rule, "options": {"max_attempts": 2}}]},
+    )
+    _, complaint = closed_complaint(desk, clock)
+    visit = desk.cases.get(return_visit_id("complaint", complaint.id))
+    assert complaint.closed_at is not None
+    assert visit.step_due_at == complaint.closed_at + timedelta(hours=24)
+    assert details(desk, visit.id).max_attempts == 2
+    assert [c.kind.value for c in store.find_cases(CaseQuery(ticket_id=visit.ticket_id))] == [
+        "complaint",
+        "return_visit",
+    ]
+
+
 def test_the_router_assigns_a_due_visit_within_the_ticket_team(clock: FrozenClock) -> None:
     desk = Desk(clock=clock, routing=CARE_ROUTING, case_kinds=[RETURN_VISIT])
     ticket, complaint = closed_complaint(desk, clock)  # the care team's ticket
