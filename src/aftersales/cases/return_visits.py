@@ -157,6 +157,10 @@ def return_visit_id(subject_kind: str, subject_id: str) -> str:
 def _environment(
     cases: CaseWriter, case: Case, trigger: str, decision: Decision | None
 ) -> CaseEnvironment:
+    """What a visit's step sees: the assignment when it comes due; when a problem persists,
+    the ticket worked on again. The reopening is done here, before the step commits,
+    because this is where run_due's firing of the step reaches; the step then records it,
+    and a retry finds it done."""
     settings = cases.services.settings
     details = case.details
     if not isinstance(details, ReturnVisitDetails):
@@ -213,21 +217,19 @@ def _work_ticket_again(
     if details.note:
         reason = f"{reason}: {details.note}"
     try:
-        worked = desk.reopen(ticket.id, reason=reason[:2000], actor="system")
+        worked = desk.reopen(ticket.id, reason=reason[:10_000], actor="system")
     except TransitionError:  # cancelled: a follow-up ticket carries the problem
         worked = desk.open_ticket(
             customer=ticket.customer_id,
             channel=ticket.channel,
             subject=f"Follow-up: {ticket.subject}"[:200],
-            description=reason,
+            description=reason[:10_000],
             order_line=ticket.order_line,
             follow_up_of=ticket.id,
             actor="system",
         )
     return worked.id, "reopened" if worked.id == ticket.id else "follow_up_ticket"
 
-
-# ---------------------------------------------------------------------- guards, effects
 
 # ---------------------------------------------------------------------- desk side
 
