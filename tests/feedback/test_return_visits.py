@@ -390,6 +390,47 @@ def test_a_problem_on_a_closed_ticket_opens_its_follow_up_ticket(
     assert desk.get(ticket.id).status == "closed"
 
 
+def test_a_problem_on_a_merged_ticket_is_left_with_the_ticket_it_went_into(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    ticket = worked_ticket(desk, "The courier was rude")
+    complaint = desk.cases.open_complaint(ticket.id, summary="The courier was rude")
+    desk.cases.fire(complaint.id, "acknowledge")
+    desk.cases.fire(complaint.id, "investigate")
+    desk.cases.fire(complaint.id, "propose", payload={"proposal": "an apology"})
+    desk.cases.fire(complaint.id, "accept")
+    complaint = desk.cases.fire(complaint.id, "close")
+    target = worked_ticket(desk, "Rude courier, again")
+    desk.merge(ticket.id, into=target.id)
+    visit = schedule(desk, ticket, complaint, delay_hours=0)
+    desk.cases.fire(visit.id, "problem_persists")
+    desk.cases.fire(visit.id, "reopen_ticket")
+    found = details(desk, visit.id)
+    assert (found.reopened_ticket_id, found.ticket_follow_up) == (target.id, "already_open")
+
+
+def test_a_problem_on_a_cancelled_ticket_opens_its_follow_up_ticket(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    ticket = worked_ticket(desk, "The parcel came open")
+    complaint = desk.cases.open_complaint(ticket.id, summary="The parcel came open")
+    desk.cases.fire(complaint.id, "acknowledge")
+    desk.cases.fire(complaint.id, "investigate")
+    desk.cases.fire(complaint.id, "propose", payload={"proposal": "a refund"})
+    desk.cases.fire(complaint.id, "accept")
+    complaint = desk.cases.fire(complaint.id, "close")
+    desk.fire(ticket.id, "cancel", payload={"reason": "opened twice"})
+    visit = schedule(desk, ticket, complaint, delay_hours=0)
+    desk.cases.fire(visit.id, "problem_persists", payload={"note": "still open"})
+    desk.cases.fire(visit.id, "reopen_ticket")
+    found = details(desk, visit.id)
+    assert found.ticket_follow_up == "follow_up_ticket"
+    assert found.reopened_ticket_id is not None
+    follow_up = desk.get(found.reopened_ticket_id)
+    assert (follow_up.follow_up_of, follow_up.status) == (ticket.id, "new")
+    assert "the problem persists: still open" in follow_up.description
+
+
 def test_the_visit_names_its_follow_up_and_the_other_one_is_refused(
     desk: Desk, clock: FrozenClock
 ) -> None:
