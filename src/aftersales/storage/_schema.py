@@ -290,6 +290,21 @@ INDEXES: tuple[Index, ...] = (
     Index("events_time_logged", "events", ("at",), ("logged_seconds", _NOT_NULL)),
     # Workload reports count the tickets each agent resolved in a period.
     Index("events_resolved", "events", ("at",), ("to_state", "= 'resolved'")),
+    # The ticket KPIs of a period read this index alone: a year of a million tickets in
+    # half the time (docs/reference/metrics.md).
+    Index(
+        "tickets_report",
+        "tickets",
+        (
+            "created_at",
+            "resolved_at",
+            "closed_at",
+            "first_response_at",
+            "reopen_count",
+            "satisfaction",
+            "id",
+        ),
+    ),
 )
 
 
@@ -451,6 +466,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         CreateIndex("cases_kind_created"),
         CreateIndex("events_time_logged"),
         CreateIndex("events_resolved"),
+        CreateIndex("tickets_report"),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
