@@ -161,8 +161,13 @@ def test_an_applications_kind_defined_again_takes_the_latest_details_model() -> 
     assert case.details.colour == "red"
 
 
-def test_the_shipped_kinds_are_the_five_case_kinds_and_visits() -> None:
-    assert [spec.name for spec in KINDS] == [*(k.value for k in CaseKind), "visit"]
+def test_the_shipped_kinds_are_the_five_case_kinds_visits_and_the_follow_ups() -> None:
+    assert [spec.name for spec in KINDS] == [
+        *(k.value for k in CaseKind),
+        "visit",
+        "survey",
+        "return_visit",
+    ]
     assert all(KINDS[i].kind is kind for i, kind in enumerate(CaseKind))
 
 

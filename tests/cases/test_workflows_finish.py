@@ -130,6 +130,28 @@ MODELS: dict[str, FactModel] = {
             "serial_known": lambda f: True,
         },
     ),
+    "survey": FactModel(
+        world={},
+        start={},
+        # the score decides: any answer fits, a low one may be negative
+        guards={"answer_fits": lambda f: True, "negative": lambda f: True},
+    ),
+    "return_visit": FactModel(
+        world={"on_problem": ("reopen_ticket", "open_case")},
+        start={"attempts_left": True},
+        guards={
+            "attempts_left": lambda f: f["attempts_left"],
+            "follows_by_reopening": lambda f: f["on_problem"] == "reopen_ticket",
+            "follows_by_case": lambda f: f["on_problem"] == "open_case",
+        },
+        effects={
+            "no_answer": lambda f: [{"attempts_left": True}, {"attempts_left": False}],
+            "problem_persists": lambda f: [
+                {"on_problem": "reopen_ticket"},
+                {"on_problem": "open_case"},
+            ],
+        },
+    ),
 }
 
 Node = tuple[str, tuple[tuple[str, Any], ...]]

@@ -8,7 +8,8 @@ of :class:`CaseDesk`), and opens their cases with :meth:`CaseDesk.open`.
 
 The shipped kinds: returns, exchanges, refunds, warranty repairs, complaints, and on-site
 service visits (:mod:`aftersales.cases.visits`), satisfaction surveys
-(:mod:`aftersales.cases.surveys`).
+(:mod:`aftersales.cases.surveys`) and return visits (回访,
+:mod:`aftersales.cases.return_visits`).
 """
 
 from importlib import import_module
@@ -23,6 +24,7 @@ from aftersales.cases.complaints import COMPLAINT
 from aftersales.cases.exchanges import EXCHANGE, Inventory, MemoryInventory
 from aftersales.cases.refunds import REFUND
 from aftersales.cases.repairs import REPAIR
+from aftersales.cases.return_visits import RETURN_VISIT
 from aftersales.cases.returns import RETURN
 from aftersales.cases.surveys import SURVEY
 
@@ -34,6 +36,7 @@ KIND_MODULES: tuple[str, ...] = (
     "complaints",
     "visits",
     "surveys",
+    "return_visits",
 )
 """The modules of :mod:`aftersales.cases` whose ``KIND`` every desk registers, in this
 order: shipping a new kind is its module and one line here."""
@@ -61,6 +64,7 @@ __all__ = [
     "REFUND",
     "REPAIR",
     "RETURN",
+    "RETURN_VISIT",
     "SURVEY",
     "CaseDesk",
     "CaseKindSpec",
