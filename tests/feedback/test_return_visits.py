@@ -553,3 +553,16 @@ def test_an_empty_period_has_no_rates_and_a_backwards_one_is_invalid(store: Stor
     assert (report.scheduled, report.completion_rate, report.reach_rate) == (0, None, None)
     with pytest.raises(InvalidInput, match="must be after period_from"):
         return_visit_report(store, T0, T0)
+
+
+def test_what_the_customer_said_on_a_return_visit_is_erased_with_them(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    ticket, visit = due_visit(desk, clock)
+    answers = {"resolved": "yes", "fair": "Mr Wang at 13800138000 was kind"}
+    desk.cases.fire(visit.id, "satisfied", payload={"answers": answers, "note": "Wang said so"})
+    desk.erase_customer(ticket.customer_id)
+    found = details(desk, visit.id)
+    assert [a.answers for a in found.attempts] == [{}]
+    assert "13800138000" not in desk.cases.get(visit.id).model_dump_json()
+    assert found.outcome is ReturnVisitOutcome.SATISFIED  # the outcome counts on

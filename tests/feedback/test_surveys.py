@@ -538,3 +538,21 @@ def test_the_survey_of_a_reopened_ticket_merged_into_another_is_withdrawn(
     assert desk.cases.get(survey.id).status == "cancelled"
     clock.advance(days=3)
     assert desk.run_due().cases == ()
+
+
+def test_what_the_customer_wrote_in_a_survey_is_erased_with_them(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = _desk(store, clock)
+    ticket = _resolved(desk)
+    survey, token = _sent(desk, clock, ticket)
+    assert desk.surveys is not None
+    said = {"reason": "Rude on the phone", "comment": "Call me on 13800138000"}
+    desk.surveys.answer(token, score=1, **said)
+    desk.erase_customer(ticket.customer_id)
+    erased = desk.cases.get(survey.id).details
+    assert isinstance(erased, SurveyDetails)
+    assert (erased.reason, erased.comment, erased.score) == ("[erased]", "[erased]", 1)
+    written = " ".join(e.model_dump_json() for e in store.events(survey.id))
+    assert "13800138000" not in written
+    assert "Rude on the phone" not in written

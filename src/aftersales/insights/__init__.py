@@ -3,6 +3,7 @@
 watch that records and notifies its alerts (:class:`RiskWatch`, :func:`case_series`), and a
 generator of realistic histories to try them on (:func:`generate_history`)."""
 
+from aftersales.insights._return_visits import ReturnVisitReport, return_visit_report
 from aftersales.insights.bottlenecks import (
     Bottleneck,
     DwellQuery,
@@ -38,6 +39,7 @@ from aftersales.insights.metrics import (
     DurationStats,
     GroupBy,
     ReportQuery,
+    Satisfaction,
     TicketChange,
     TicketMetrics,
     TicketReport,
@@ -125,8 +127,10 @@ __all__ = [
     "ReportQuery",
     "ReportTable",
     "ReturnMetrics",
+    "ReturnVisitReport",
     "RiskRule",
     "RiskWatch",
+    "Satisfaction",
     "Series",
     "SeriesState",
     "ServiceLevel",
@@ -157,6 +161,7 @@ __all__ = [
     "on_risk_alert",
     "poisson_upper_tail",
     "render_alert",
+    "return_visit_report",
     "service_levels",
     "stored_alerts",
     "ticket_metrics",

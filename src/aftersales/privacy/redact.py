@@ -180,6 +180,11 @@ PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
         ),
         # a visit's details: where the technician goes and what they noted there
         "visit": frozenset({"details.address", "details.note"}),
+        # what a customer said in a survey or on a return visit's call
+        "survey": frozenset({"details.reason", "details.comment"}),
+        "return_visit": frozenset(
+            {"details.note", "details.reason", "details.attempts.note", "details.attempts.answers"}
+        ),
         "event": frozenset(
             {
                 "name",
