@@ -52,6 +52,17 @@ def test_the_visit_kind_is_registered_with_the_shipped_kinds(desk: Desk) -> None
     assert desk.cases.kinds["visit"] is VISIT
 
 
+def test_visits_are_found_by_their_kinds_name_and_an_unknown_kind_is_refused(
+    desk: Desk,
+) -> None:
+    booked = _book(desk)
+    assert [case.id for case in desk.cases.find(kind="visit")] == [booked]
+    assert [case.id for case in desk.store.find_cases(CaseQuery(kind="visit"))] == [booked]
+    assert desk.cases.find(kind="repair") == []
+    with pytest.raises(InvalidInput, match="unknown case kind 'visits'"):
+        desk.cases.find(kind="visits")
+
+
 def test_a_booked_visit_keeps_its_window_and_address_and_replays_from_its_events(
     desk: Desk,
 ) -> None:

@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import attrs
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Instant, Message, Ticket
 from aftersales.models._base import Identifier, Record
+from aftersales.models.case import AnyKind, case_kind
 from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import StatusCategory
 from aftersales.notify._notification import Notification
@@ -98,10 +99,17 @@ class CaseQuery(Record):
     serial: Identifier | None = None
     parent_id: Identifier | None = None
     customer_id: Identifier | None = None
-    kind: CaseKind | None = None
+    kind: AnyKind | None = None
+    """A shipped :class:`~aftersales.CaseKind` or the name of a registered kind
+    (``"visit"``, ``"survey"``...); an unknown name is refused."""
     status: Identifier | None = None
     status_category: StatusCategory | None = None
     limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
+
+    @field_validator("kind", mode="plain", json_schema_input_type=Identifier | None)
+    @classmethod
+    def _registered_kind(cls, value: object) -> AnyKind | None:
+        return None if value is None else case_kind(value)
 
 
 class TicketQuery(Record):

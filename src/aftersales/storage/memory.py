@@ -54,7 +54,7 @@ def case_matches(case: Case, query: CaseQuery) -> bool:
         and (query.serial is None or case.serial == query.serial)
         and (query.parent_id is None or case.parent_id == query.parent_id)
         and (query.customer_id is None or case.customer_id == query.customer_id)
-        and (query.kind is None or case.kind is query.kind)
+        and (query.kind is None or case.kind == query.kind)
         and (query.status is None or case.status == query.status)
         and (query.status_category is None or case.status_category is query.status_category)
     )
