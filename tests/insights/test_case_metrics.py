@@ -94,8 +94,8 @@ class FixedHistory:
             )
             self.tickets[name] = ticket.id
         # Returns: r1 two kettles, returned and refunded within the week; r2 one kettle
-        # with a reason of its own (and a line of "kettle", another SKU whose unit counts
-        # under neither), never sent back; r3 a phone, refunded after the week;
+        # with a reason of its own (and a line of "kettle", another SKU: its unit counts
+        # for "kettle"), never sent back; r3 a phone, refunded after the week;
         # r4 a kettle returned in February, its refund paid late in the week.
         r1 = self.return_case("t1", at(2, 10), "KETTLE", units=2)
         refund1 = self.take_back(r1, at(3, 10), units=2)
@@ -107,10 +107,10 @@ class FixedHistory:
         r4 = self.return_case("t7", at(20, 10, 2), "KETTLE", units=1)
         refund4 = self.take_back(r4, at(21, 10, 2), units=1)
         self.pay(refund4, at(21, 12, 2), at(4, 12))
-        # Repairs of phones: p0 of serial A closed January 20; p1 of serial A opened
-        # 41 days later, waiting for a battery, closed in the week; p2 of serial B closed
-        # in the week; p3 closed after it; p4 declined (closed in the week, nothing
-        # repaired).
+        # Repairs of phones: p0 of serial A handed back and closed January 20; p1 of
+        # serial A opened 41 days later, waiting for a battery, closed in the week; p2 of
+        # serial B closed in the week; p3 closed after it; p4 declined (closed in the
+        # week, nothing repaired).
         self.repair("t8", "IMEI-A", at(5, 11, 1), at(20, 10, 1))
         self.repair("t4", "IMEI-A", at(2, 11), at(6, 11), part="battery")
         self.repair("t5", "IMEI-B", at(5, 11), at(7, 11))
@@ -188,10 +188,11 @@ class FixedHistory:
             ("diagnose", {"diagnosis": "worn"}),
             ("start_repair", None),
             *parts,
-            *[("finish_repair", None), ("pass_qc", None), ("hand_back", None)],
+            *[("finish_repair", None), ("pass_qc", None)],
         ]:
             self.desk.cases.fire(case.id, trigger, payload=payload)
-        self.clock.set(closed)
+        self.clock.set(closed)  # handed back and closed at once
+        self.desk.cases.fire(case.id, "hand_back")
         assert self.desk.cases.fire(case.id, "close").closed_at == closed
 
     def declined_repair(self, ticket: str, serial: str, opened: datetime, closed: datetime) -> None:
@@ -297,10 +298,10 @@ def test_every_metric_of_the_fixed_week_matches_the_hand_computed_value(any_stor
     report = case_metrics(any_store, week())
     row = only_row(report)
     # Tickets created in [March 2, March 9): t1 to t6 (not t7, t8, nor t9 at March 9).
-    # Returns created in the week: r1 (2 units), r2 (1, its own reason), r3 (1); not r4
-    # (February), though its refund was paid in the week.
+    # Returns created in the week: r1 (2 units), r2 (1 kettle and 1 of "kettle", its own
+    # reason), r3 (1); not r4 (February), though its refund was paid in the week.
     returns = row.returns
-    assert (returns.returns, returns.returned_units, returns.tickets) == (3, 4, 6)
+    assert (returns.returns, returns.returned_units, returns.tickets) == (3, 5, 6)
     assert returns.reasons == (("no_reason_return", 2), ("lid does not close", 1))
     assert returns.return_rate == 0.5
     assert (returns.units_sold, returns.unit_return_rate) == (None, None)
@@ -313,7 +314,7 @@ def test_every_metric_of_the_fixed_week_matches_the_hand_computed_value(any_stor
     assert (refunds.paid, refunds.late, refunds.late_rate) == (2, 1, 0.5)
     assert refunds.lead_time == DurationStats(2, 185363.0, approx(1015208.6), ((69, 1), (79, 1)))
     # Repairs completed in the week: p1 (serial A, 4 days: 345600 s, bucket 73:
-    # 311743-370726 s), opened 41 days after p0 of serial A closed: a repeat; p2
+    # 311743-370726 s), opened 41 days after p0 of serial A was handed back: a repeat; p2
     # (serial B, 2 days: 172800 s, bucket 69). Not p3 (closed March 12) nor p4 (declined).
     # Median: rank 1 ends bucket 69 (185363); p90: 0.8 into bucket 73: 311743 + 0.8 * 58984.
     repairs = row.repairs
@@ -343,8 +344,8 @@ def test_every_metric_of_the_fixed_week_matches_the_hand_computed_value(any_stor
 def test_rows_per_sku_with_the_units_sold(any_store: Store) -> None:
     sales = {"KETTLE": 30, "PHONE": 10, "TOASTER": 5}
     report = case_metrics(any_store, week(group_by="sku", sales=sales))
-    assert [row.group for row in report.rows] == ["KETTLE", "PHONE", None]
-    kettle, phone, no_sku = (row for row in report.rows)
+    assert [row.group for row in report.rows] == ["KETTLE", "PHONE", "kettle", None]
+    kettle, phone, lower_case_kettle, no_sku = (row for row in report.rows)
     # KETTLE: tickets t1 t2 t3; returns r1 (2 units) and r2 (1); refunds r1's and r4's;
     # no repair completed (p3 closes after the week); t3's complaint
     assert of(kettle.returns, "returns", "returned_units", "tickets") == (2, 3, 3)
@@ -360,13 +361,18 @@ def test_rows_per_sku_with_the_units_sold(any_store: Store) -> None:
     assert (phone.returns.units_sold, phone.returns.unit_return_rate) == (10, 0.1)
     assert (phone.repairs.repairs, phone.repairs.repeats) == (2, 1)
     assert (phone.refunds.paid, phone.complaints.complaints) == (0, 0)
+    # "kettle": r2's second line, a unit of its own SKU in a return counted under KETTLE
+    assert of(lower_case_kettle.returns, "returns", "returned_units", "tickets") == (0, 1, 0)
+    assert of(lower_case_kettle.returns, "return_rate", "units_sold") == (None, None)
     # no SKU: ticket t6 and its complaint
     assert of(no_sku.returns, "returns", "tickets", "return_rate") == (0, 1, 0.0)
     assert (no_sku.returns.units_sold, no_sku.returns.unit_return_rate) == (None, None)
     assert (no_sku.complaints.complaints, no_sku.complaints.complaint_rate) == (1, 1.0)
-    # the total: 4 units returned of the 45 sold (the toaster sold, never returned)
+    # the total: 5 units returned, 4 of them of the 45 sold (the toaster sold, never
+    # returned; "kettle" not sold)
     total = report.total.returns
-    assert of(total, "returns", "units_sold", "unit_return_rate") == (3, 45, approx(4 / 45))
+    assert of(total, "returns", "returned_units", "units_sold") == (3, 5, 45)
+    assert total.unit_return_rate == approx(4 / 45)
     ungrouped = only_row(case_metrics(any_store, week(sales=sales)))
     assert report.total == ungrouped
     # sales that do not name a SKU leave its units sold unknown
@@ -424,7 +430,7 @@ def test_filters_keep_the_cases_with_any_of_their_values(any_store: Store) -> No
 
 
 def test_a_repair_is_a_repeat_within_the_window_only(any_store: Store) -> None:
-    # p1 of serial A was opened 41 days and 1 hour after p0 closed
+    # p1 of serial A was opened 41 days and 1 hour after p0 was handed back (and closed)
     def repeats(days: int) -> int:
         return only_row(case_metrics(any_store, week(repeat_window_days=days))).repairs.repeats
 

@@ -53,14 +53,6 @@ def repaired(desk: Desk, ticket_id: str, serial: str, line: dict[str, Any]) -> s
 # ------------------------------------------------------------------- repeat failures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a failure reported on the repair itself (report_failure: a failed repair record, the case "
-        "repaired again) is never a repeat: repeats only look at other cases of the serial "
-        "(_case_memory.py:196-199, _case_sql.py:182-186)"
-    ),
-)
 def test_a_repair_that_failed_again_in_its_own_case_is_a_repeat_failure(
     desk: Desk, clock: FrozenClock
 ) -> None:
@@ -96,14 +88,6 @@ def take_back_for_refund(desk: Desk, repair_id: str) -> None:
     desk.cases.fire(refund, "succeed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a repair closed as replaced, or closed when its goods were taken back for a refund, counts"
-        " as a completed repair with a turnaround: NOT_REPAIRED holds only declined and cancelled "
-        "(_case_memory.py:46, 106-111; _case_sql.py:192)"
-    ),
-)
 @pytest.mark.parametrize(
     ("line", "failures", "ending", "status"),
     [
@@ -136,13 +120,6 @@ def test_a_repair_ended_without_a_repair_is_no_completed_repair(
     assert (repairs.repairs, repairs.turnaround.count) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an earlier repair is matched on the serial only, whatever its SKU (_case_memory.py:159, "
-        "196-199; _case_sql.py:182)"
-    ),
-)
 def test_the_same_serial_on_another_model_is_not_a_repeat_failure(desk: Desk) -> None:
     # Serial numbers are the maker's, per model: SN-1 of a tablet is not SN-1 of a phone.
     tablet = phone()
@@ -154,13 +131,6 @@ def test_the_same_serial_on_another_model_is_not_a_repeat_failure(desk: Desk) ->
     assert rows["SKU-tablet"].repairs.repeats == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an earlier repair counts only once closed (closed_at), not when the device was handed back"
-        " (_case_memory.py:157-159, _case_sql.py:184-185)"
-    ),
-)
 def test_a_repair_handed_back_but_not_closed_is_an_earlier_repair(
     desk: Desk, clock: FrozenClock
 ) -> None:
@@ -184,14 +154,6 @@ def request_return(desk: Desk, ticket_id: str, order_id: str, *lines: dict[str, 
     return case.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "returns are grouped by the case's SKU, tickets by the ticket's order line: a return whose "
-        "ticket names no SKU (or another) is over a denominator it is not in (_case_sql.py:43, 51; "
-        "_case_memory.py:127, 162)"
-    ),
-)
 def test_a_return_rate_is_never_above_one_return_per_ticket(desk: Desk) -> None:
     # One ticket names the SKU; two more (an e-mail without an order line) lead to
     # returns of it: three tickets, two returns of SKU-l1.
@@ -205,13 +167,6 @@ def test_a_return_rate_is_never_above_one_return_per_ticket(desk: Desk) -> None:
     assert returns.return_rate <= 1.0  # it is 2 returns / 1 ticket = 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "merged duplicates are counted in the tickets denominator (_case_sql.py:127-134, "
-        "_case_memory.py:124-134)"
-    ),
-)
 def test_a_merged_duplicate_ticket_is_not_a_second_ticket_about_the_product(
     desk: Desk,
 ) -> None:
@@ -223,13 +178,6 @@ def test_a_merged_duplicate_ticket_is_not_a_second_ticket_about_the_product(
     assert (returns.returns, returns.tickets, returns.return_rate) == (1, 1, 1.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a return's units count only on lines of its first SKU; the other SKUs' units are dropped "
-        "and their unit return rate reads 0.0 (_case_sql.py:62-75, _case_memory.py:171-172)"
-    ),
-)
 def test_every_returned_unit_counts_for_its_own_sku(desk: Desk) -> None:
     # one return of 1 unit of SKU-l1 and 2 units of SKU-l2, which sold 10
     request_return(
@@ -240,13 +188,6 @@ def test_every_returned_unit_counts_for_its_own_sku(desk: Desk) -> None:
     assert (total.units_sold, total.unit_return_rate) == (10, 0.2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "refused and cancelled returns count their claimed units as returned (_case_sql.py:152, "
-        "_case_memory.py:168-172)"
-    ),
-)
 def test_a_cancelled_return_returned_no_units(desk: Desk) -> None:
     # two units asked back, then the customer kept them: the return is cancelled
     # before the goods arrived ("cancelled", as the order checks count it: nothing back)
@@ -257,13 +198,6 @@ def test_a_cancelled_return_returned_no_units(desk: Desk) -> None:
     assert (total.returned_units, total.unit_return_rate) == (0, 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "filtered to a SKU the sales do not name, units_sold is 0 (a sum over nothing), where the "
-        "same SKU's grouped row says None (case_metrics.py:264, 371, 395-397)"
-    ),
-)
 def test_units_sold_of_a_sku_the_sales_do_not_name_are_unknown_filtered_or_grouped(
     desk: Desk,
 ) -> None:
@@ -346,3 +280,79 @@ def test_each_family_is_bounded_by_its_own_instant_half_open(
     assert total((march_5 + day).astimezone(china), march_5 + 2 * day) == closed
     grouped = report(desk.store, group_by="sku")
     assert [row.group for row in grouped.rows] == ["KETTLE", "SKU-l1", "SKU-phone", "kettle"]
+
+
+# ------------------------------------------------------------------- every store
+
+
+def write_every_reviewed_case(desk: Desk, clock: FrozenClock) -> None:
+    """The cases of the tests above, on one desk: what every store must count alike."""
+    ticket(desk, "SKU-l1")
+    for name in ("c-2", "c-3"):  # tickets naming no product, returns of SKU-l1
+        request_return(desk, ticket(desk, name=name), f"o-{name}", claim_line("l1", claimed=1))
+    first, duplicate = ticket(desk, "SKU-l1", "c-4"), ticket(desk, "SKU-l1", "c-4")
+    desk.merge(duplicate, into=first)
+    request_return(desk, first, "o-4", claim_line("l1", claimed=1))
+    request_return(
+        desk, ticket(desk, name="c-5"), "o-5", claim_line("l1", claimed=1), claim_line("l2")
+    )
+    kept = request_return(desk, ticket(desk, "SKU-l1", "c-6"), "o-6", claim_line("l1"))
+    desk.cases.fire(kept, "cancel", payload={"reason": "kept them"})
+    # a repair failing again in its own case
+    failed = desk.cases.open_repair(ticket(desk, name="c-7"), serial="IMEI-1", line=phone())
+    hand_back(desk, failed.id)
+    clock.advance(days=3)
+    desk.cases.fire(failed.id, "report_failure", payload={"reason": "fails again"})
+    desk.cases.assess_repair(failed.id)
+    hand_back(desk, failed.id)
+    desk.cases.fire(failed.id, "close")
+    # replaced, and taken back for a refund
+    for serial, line, failures in (
+        ("IMEI-2", phone(), 2),
+        ("IMEI-4", phone(jurisdiction="eu", kind="legal_guarantee"), 1),
+    ):
+        case = desk.cases.open_repair(ticket(desk, name="c-8"), serial=serial, line=line)
+        for _ in range(failures):
+            hand_back(desk, case.id)
+            desk.cases.fire(case.id, "report_failure", payload={"reason": "fails again"})
+            desk.cases.assess_repair(case.id)
+        if failures == 2:
+            desk.cases.fire(case.id, "accept_replacement")
+        else:
+            take_back_for_refund(desk, case.id)
+    # one serial on two models; a repair handed back, not closed, failing ten days later
+    tablet = phone()
+    tablet["sku"] = tablet["facts"]["product"]["sku"] = "SKU-tablet"
+    repaired(desk, ticket(desk, name="c-9"), "SN-1", phone())
+    repaired(desk, ticket(desk, name="c-9"), "SN-1", tablet)
+    hand_back(desk, desk.cases.open_repair(ticket(desk), serial="IMEI-3", line=phone()).id)
+    clock.advance(days=10)
+    repaired(desk, ticket(desk, name="c-2"), "IMEI-3", phone())
+
+
+@pytest.mark.parametrize("kind", ["sqlalchemy-sqlite", "postgresql", "mariadb", "public-api"])
+def test_every_store_counts_the_reviewed_cases_as_memory_does(kind: str, tmp_path: Path) -> None:
+    from test_case_metrics import MAKERS
+
+    store = MAKERS[kind](tmp_path)
+    reference = MemoryStore()
+    for written in (store, reference):
+        clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=UTC))
+        write_every_reviewed_case(Desk(written, clock=clock), clock)
+    sales = {"SKU-l2": 10, "SKU-l1": 20}
+    for options in [
+        {},
+        {"group_by": "sku", "sales": sales},
+        {"group_by": "channel"},
+        {"sku": ["SKU-l1", "SKU-phone"], "sales": sales},
+        {"group_by": "category", "repeat_window_days": 7},
+    ]:
+        assert report(store, **options) == report(reference, **options), options
+    total = report(store, sales=sales).total
+    # returns: 2 + 1 + 1 + 1 cancelled, and the phone taken back: 7 units (2 of SKU-l2),
+    # the cancelled return's 2 not among them; SKU-l1's 4 and SKU-l2's 2 of the 30 sold
+    assert (total.returns.returns, total.returns.returned_units) == (6, 7)
+    assert total.returns.unit_return_rate == 0.2
+    # repairs: the one failing in its case, SN-1 twice, IMEI-3's second (a repeat)
+    assert (total.repairs.repairs, total.repairs.repeats) == (4, 2)
+    store.close()

@@ -8,7 +8,9 @@ report, so every store gives the same numbers:
 
 - :data:`TicketCountRow`: the tickets created in the period, per group (the denominator of
   the return and complaint rates);
-- :data:`ReturnRow`: the return cases created in the period, per group, SKU and reason;
+- :data:`ReturnRow`: the return cases created in the period, per group and reason;
+- :data:`UnitRow`: the units those returns claim (but a refused or cancelled one's), per
+  group and SKU;
 - :data:`RefundRow`: the refund cases paid in the period, per group and lead-time bucket;
 - :data:`RepairRow`: the repair cases completed in the period, per group, part and
   turnaround bucket, with the repeat failures among them;
@@ -29,13 +31,22 @@ from aftersales.exceptions import FieldError, InvalidInput, NotFound
 from aftersales.insights._ticket_memory import duration_bucket
 from aftersales.models import Case, CaseKind, Ticket
 from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
-from aftersales.storage._codec import case_part, case_product_category, case_reason, case_sku
+from aftersales.storage._codec import (
+    case_failures,
+    case_handed_back_at,
+    case_part,
+    case_product_category,
+    case_reason,
+    case_sku,
+)
 
 TicketCountRow = tuple[str | None, int]
 """``(group, tickets)``."""
-ReturnRow = tuple[str | None, str | None, str | None, int, int]
-"""``(group, sku, reason, returns, units)``: ``units`` are those the returns claim on
-lines of the case's own SKU."""
+ReturnRow = tuple[str | None, str | None, int]
+"""``(group, reason, returns)``."""
+UnitRow = tuple[str | None, str | None, int]
+"""``(group, sku, units)``: the units the returns claim on lines of ``sku`` (each line's
+own SKU, else its case's); grouped by SKU, ``group`` is that SKU."""
 RefundRow = tuple[str | None, int, int, int]
 """``(group, lead_time_bucket, paid, late)``."""
 RepairRow = tuple[str | None, str | None, int, int, int]
@@ -43,9 +54,15 @@ RepairRow = tuple[str | None, str | None, int, int, int]
 ComplaintRow = tuple[str | None, int]
 """``(group, complaints)``."""
 
-NOT_REPAIRED = ("declined", "cancelled")
+NOT_REPAIRED = ("declined", "cancelled", "replaced")
 """The repair workflow's closed states in which nothing was repaired (the quote was
-declined, the case cancelled): such cases are neither counted nor an earlier repair."""
+declined, the case cancelled, the product replaced). A repair closed after the goods were
+taken back for a refund ends as ``closed`` too: it is told by the return it opened
+(``return_case_id``). Such cases are neither counted nor an earlier repair."""
+
+NOT_RETURNED = ("refused", "cancelled")
+"""The return workflow's states in which no unit came back: the return counts, its units
+do not."""
 
 GROUPS = ("sku", "category", "channel")
 
@@ -81,6 +98,7 @@ class CaseRows:
     tickets: list[TicketCountRow] | None
     """None when the plan cannot count tickets (see :attr:`CasePlan.counts_tickets`)."""
     returns: list[ReturnRow]
+    units: list[UnitRow]
     refunds: list[RefundRow]
     repairs: list[RepairRow]
     complaints: list[ComplaintRow]
@@ -94,20 +112,16 @@ def _in(value: str | None, allowed: tuple[str, ...] | None) -> bool:
     return allowed is None or (value is not None and value in allowed)
 
 
-def _ticket_sku(ticket: Ticket | None) -> str | None:
-    line = None if ticket is None else ticket.order_line
-    return None if line is None else line.sku
-
-
 def _channel(ticket: Ticket | None) -> str | None:
     return None if ticket is None else ticket.channel.value
 
 
-def _completed_repair(case: Case) -> bool:
+def _repaired(case: Case) -> bool:
+    """A repair case that did not end without a repair (see :data:`NOT_REPAIRED`)."""
     return (
         case.kind.value == CaseKind.REPAIR
-        and case.closed_at is not None
         and case.status not in NOT_REPAIRED
+        and case.return_case_id is None
     )
 
 
@@ -121,17 +135,73 @@ def _category(case: Case, case_of: Callable[[str], Case | None]) -> str | None:
     return category
 
 
-def _tickets_tally(tickets: Iterable[Ticket], plan: CasePlan) -> list[TicketCountRow]:
+class _Products:
+    """What product a ticket is about: its order line's SKU, else the SKU of its first
+    return naming one (created first, then the smallest id), so that a ticket and the
+    returns it led to are counted under the same product."""
+
+    def __init__(self, cases: Iterable[Case]) -> None:
+        first: dict[str, tuple[datetime, str, str]] = {}
+        for case in cases:
+            sku = case_sku(case)
+            if case.kind.value != CaseKind.RETURN or sku is None:
+                continue
+            known = first.get(case.ticket_id)
+            if known is None or (case.created_at, case.id) < known[:2]:
+                first[case.ticket_id] = (case.created_at, case.id, sku)
+        self._returned = {ticket_id: found[2] for ticket_id, found in first.items()}
+
+    def of(self, ticket: Ticket | None) -> str | None:
+        if ticket is None:
+            return None
+        if ticket.order_line is not None and ticket.order_line.sku is not None:
+            return ticket.order_line.sku
+        return self._returned.get(ticket.id)
+
+
+def _tickets_tally(
+    tickets: Iterable[Ticket], plan: CasePlan, products: _Products
+) -> list[TicketCountRow]:
     counted: Counter[str | None] = Counter()
     for ticket in tickets:
-        sku, via = _ticket_sku(ticket), _channel(ticket)
-        if (
+        if ticket.merged_into is not None or not (
             plan.period_from <= ticket.created_at < plan.period_to
-            and _in(sku, plan.skus)
-            and _in(via, plan.channels)
         ):
+            continue
+        sku, via = products.of(ticket), _channel(ticket)
+        if _in(sku, plan.skus) and _in(via, plan.channels):
             counted[{"sku": sku, "channel": via}.get(plan.group or "")] += 1
     return list(counted.items())
+
+
+@attrs.frozen
+class _Repair:
+    """A repair that gave its product back: an earlier repair for the ones after it."""
+
+    id: str
+    sku: str | None
+    handed_back: datetime
+    """When it last gave the product back, else when it closed."""
+
+    def precedes(self, case: Case, window: int) -> bool:
+        """Whether ``case`` (another repair of the serial) follows it within ``window``
+        microseconds, on the same product (when both name their SKU)."""
+        sku = case_sku(case)
+        return (
+            self.id != case.id
+            and (self.sku is None or sku is None or self.sku == sku)
+            and 0 <= _micros(case.created_at, self.handed_back) <= window
+        )
+
+
+def _earlier_repairs(cases: Iterable[Case]) -> defaultdict[str | None, list[_Repair]]:
+    """The repairs that gave a product back, per serial."""
+    found: defaultdict[str | None, list[_Repair]] = defaultdict(list)
+    for case in cases:
+        handed_back = case_handed_back_at(case) or case.closed_at
+        if _repaired(case) and handed_back is not None:
+            found[case.serial].append(_Repair(case.id, case_sku(case), handed_back))
+    return found
 
 
 def tally(
@@ -142,34 +212,38 @@ def tally(
     plan: CasePlan,
 ) -> CaseRows:
     """The rows of ``cases`` (any superset of the ones the plan counts, with every repair
-    of their serials) and ``tickets`` (any superset of the period's); ``ticket_of`` finds a
-    case's ticket, ``case_of`` its parent."""
+    of their serials and every return of their tickets) and ``tickets`` (any superset of
+    the period's); ``ticket_of`` finds a case's ticket, ``case_of`` its parent."""
+    cases = list(cases)
+    products = _Products(cases)
     start, end = plan.period_from, plan.period_to
-    returns: Counter[tuple[str | None, str | None, str | None]] = Counter()
-    units: Counter[tuple[str | None, str | None, str | None]] = Counter()
+    returns: Counter[tuple[str | None, str | None]] = Counter()
+    units: Counter[tuple[str | None, str | None]] = Counter()
     refunds: Counter[tuple[str | None, int]] = Counter()
     late: Counter[tuple[str | None, int]] = Counter()
     complaints: Counter[str | None] = Counter()
-    closed_repairs: defaultdict[str | None, list[tuple[str, datetime]]] = defaultdict(list)
     counted_repairs: list[tuple[Case, datetime, str | None]] = []
     for case in cases:
         kind = case.kind.value
-        if _completed_repair(case):
-            assert case.closed_at is not None
-            closed_repairs[case.serial].append((case.id, case.closed_at))
         ticket = ticket_of(case.ticket_id)
         own_sku = case_sku(case)
-        sku = own_sku if own_sku is not None else _ticket_sku(ticket)
+        sku = own_sku if own_sku is not None else products.of(ticket)
         category, via = _category(case, case_of), _channel(ticket)
-        if not (_in(sku, plan.skus) and _in(category, plan.categories) and _in(via, plan.channels)):
+        if not (_in(category, plan.categories) and _in(via, plan.channels)):
             continue
         group = {"sku": sku, "category": category, "channel": via}.get(plan.group or "")
         created = case.created_at
         if kind == CaseKind.RETURN and start <= created < end:
-            key = (group, sku, case_reason(case))
-            returns[key] += 1
-            if own_sku is not None:  # as in SQL, where a NULL SKU equals nothing
-                units[key] += sum(line.quantity for line in case.lines if line.sku == own_sku)
+            if _in(sku, plan.skus):
+                returns[(group, case_reason(case))] += 1
+            if case.status in NOT_RETURNED:
+                continue
+            for line in case.lines:
+                line_sku = line.sku if line.sku is not None else sku
+                if _in(line_sku, plan.skus):
+                    units[(line_sku if plan.group == "sku" else group, line_sku)] += line.quantity
+        elif not _in(sku, plan.skus):
+            continue
         elif kind == CaseKind.COMPLAINT and start <= created < end:
             complaints[group] += 1
         elif kind == CaseKind.REFUND and case.refund is not None and created < end:
@@ -181,26 +255,28 @@ def tally(
                 refunds[bucket] += 1
                 late[bucket] += int(case.refund.late)
         elif (
-            _completed_repair(case)
+            _repaired(case)
             and case.closed_at is not None
             and start <= case.closed_at < end
             and created < end
         ):
             counted_repairs.append((case, case.closed_at, group))
+    earlier = _earlier_repairs(cases) if counted_repairs else defaultdict(list)
     repairs: Counter[tuple[str | None, str | None, int]] = Counter()
     repeats: Counter[tuple[str | None, str | None, int]] = Counter()
     window = plan.repeat_window_micros
     for case, closed_at, group in counted_repairs:
         turnaround = (group, case_part(case), duration_bucket(_micros(closed_at, case.created_at)))
         repairs[turnaround] += 1
-        if case.serial is not None and any(
-            other != case.id and 0 <= _micros(case.created_at, closed) <= window
-            for other, closed in closed_repairs[case.serial]
+        if (case_failures(case) or 0) > 0 or (
+            case.serial is not None
+            and any(repair.precedes(case, window) for repair in earlier[case.serial])
         ):
             repeats[turnaround] += 1
     return CaseRows(
-        tickets=_tickets_tally(tickets, plan) if plan.counts_tickets else None,
-        returns=[(*key, n, units[key]) for key, n in returns.items()],
+        tickets=_tickets_tally(tickets, plan, products) if plan.counts_tickets else None,
+        returns=[(*key, n) for key, n in returns.items()],
+        units=[(*key, n) for key, n in units.items()],
         refunds=[(*key, n, late[key]) for key, n in refunds.items()],
         repairs=[(*key, n, repeats[key]) for key, n in repairs.items()],
         complaints=list(complaints.items()),

@@ -3,14 +3,15 @@ per SQL dialect, and how they run on SQLiteStore's connection and on SQLAlchemyS
 engine.
 
 Each statement is one GROUP BY over ``cases`` (joined to each case's ticket for its
-channel and, when the case names none, its SKU) or over ``tickets``, returning the rows of
-:mod:`aftersales.insights._case_memory`: a few per group, never one per case. Durations
-are bucketed by the ticket metrics' dialects (:mod:`aftersales.insights._ticket_sql`). The
-one value not in a column, the units a return claims, is summed from the case's JSON
-(``json_each`` on SQLite, ``jsonb_array_elements`` on PostgreSQL, ``JSON_TABLE`` on
-MariaDB) in the same statement. The statements are text with named parameters, run
-through ``sqlalchemy.text`` on SQLAlchemyStore, so each metric is written once for every
-database.
+channel and, when the case names none, its product) or over ``tickets``, returning the
+rows of :mod:`aftersales.insights._case_memory`: a few per group, never one per case.
+Durations are bucketed by the ticket metrics' dialects
+(:mod:`aftersales.insights._ticket_sql`). The one value not in a column, the units a
+return claims per line, is summed from the case's JSON (``json_each`` on SQLite,
+``jsonb_array_elements`` on PostgreSQL, ``JSON_TABLE`` on MariaDB) in the returns'
+statement, a UNION ALL of the returns per reason and their units per SKU. The
+statements are text with named parameters, run through ``sqlalchemy.text`` on
+SQLAlchemyStore, so each metric is written once for every database.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aftersales.exceptions import StorageError
 from aftersales.insights._case_memory import (
     NOT_REPAIRED,
+    NOT_RETURNED,
     CasePlan,
     CaseRows,
     ComplaintRow,
@@ -29,6 +31,7 @@ from aftersales.insights._case_memory import (
     RepairRow,
     ReturnRow,
     TicketCountRow,
+    UnitRow,
 )
 from aftersales.insights._ticket_sql import DIALECTS, Dialect, sqlite_dialect
 from aftersales.storage import SQLiteStore
@@ -39,48 +42,88 @@ if TYPE_CHECKING:  # the sql extra may be absent
 
 Statement = tuple[str, dict[str, Any]]
 
-CASE_COLUMNS = {
-    "sku": "COALESCE(c.sku, t.sku)",
-    "category": "COALESCE(c.product_category, pc.product_category)",
-    "channel": "t.channel",
-}
-"""What a case is grouped and filtered by: its first line's SKU (else its ticket's), its
-first line's product category (else its parent's: a refund case's lines carry no policy
-facts, the return it pays has them), its ticket's channel."""
-
-TICKET_COLUMNS = {"sku": "t.sku", "channel": "t.channel"}
+_EXACT_ORDER = {"postgresql": '{} COLLATE "C"'}
+"""How an id is ordered code point by code point, as Python orders it (SQLite's default
+and MariaDB's columns, ``utf8mb4_nopad_bin``, do so already)."""
 
 
-def _cases(plan: CasePlan) -> str:
-    """The cases with their tickets, and their parents when the category counts."""
-    joined = "FROM cases c LEFT JOIN tickets t ON t.id = c.ticket_id"
+def _first_return_sku(dialect: Dialect) -> str:
+    """The SKU of the first return of ticket ``t`` naming one (created first, then the
+    smallest id)."""
+    first_id = _EXACT_ORDER.get(dialect.name, "{}").format("r.id")
+    return (
+        "(SELECT r.sku FROM cases r WHERE r.ticket_id = t.id AND r.kind = 'return'"
+        f" AND r.sku IS NOT NULL ORDER BY r.created_at, {first_id} LIMIT 1)"
+    )
+
+
+def ticket_product(dialect: Dialect) -> str:
+    """The product a ticket ``t`` is about: its order line's SKU, else the SKU of its
+    first return naming one, so that a ticket and the returns it led to count under the
+    same product."""
+    return f"COALESCE(t.sku, {_first_return_sku(dialect)})"
+
+
+def case_columns(dialect: Dialect) -> dict[str, str]:
+    """What a case is grouped and filtered by: its first line's SKU (else its ticket's
+    product, :func:`ticket_product`), its first line's product category (else its
+    parent's: a refund case's lines carry no policy facts, the return it pays has them),
+    its ticket's channel."""
+    return {
+        "sku": f"COALESCE(c.sku, t.sku, {_first_return_sku(dialect)})",
+        "category": "COALESCE(c.product_category, pc.product_category)",
+        "channel": "t.channel",
+    }
+
+
+def ticket_columns(dialect: Dialect) -> dict[str, str]:
+    return {"sku": ticket_product(dialect), "channel": "t.channel"}
+
+
+def _cases(plan: CasePlan, lines: str = "") -> str:
+    """The cases (with their lines' rows when ``lines`` joins them) with their tickets,
+    and their parents when the category counts."""
+    joined = f"FROM cases c{lines} LEFT JOIN tickets t ON t.id = c.ticket_id"
     if plan.group == "category" or plan.categories is not None:
         joined += " LEFT JOIN cases pc ON pc.id = c.parent_id"
     return joined
 
 
-_LINE_UNITS = {
+_LINES = {
     "sqlite": (
-        "SELECT SUM(json_extract(l.value, '$.quantity')) FROM json_each(c.data, '$.lines') l"
-        " WHERE json_extract(l.value, '$.sku') = c.sku"
+        " JOIN json_each(c.data, '$.lines') l",
+        "json_extract(l.value, '$.sku')",
+        "json_extract(l.value, '$.quantity')",
     ),
     "postgresql": (
-        "SELECT SUM(CAST(l.value ->> 'quantity' AS INTEGER))"
-        " FROM jsonb_array_elements(CAST(c.data AS JSONB) -> 'lines') AS l(value)"
-        " WHERE l.value ->> 'sku' = c.sku"
+        " CROSS JOIN LATERAL jsonb_array_elements(CAST(c.data AS JSONB) -> 'lines') AS l(value)",
+        "(l.value ->> 'sku')",
+        "CAST(l.value ->> 'quantity' AS INTEGER)",
     ),
     "mariadb": (
-        "SELECT SUM(l.quantity) FROM JSON_TABLE(c.data, '$.lines[*]' COLUMNS ("
-        "sku VARCHAR(128) PATH '$.sku', quantity INT PATH '$.quantity')) AS l"
-        " WHERE CAST(l.sku AS BINARY) = CAST(c.sku AS BINARY)"
+        " CROSS JOIN JSON_TABLE(c.data, '$.lines[*]' COLUMNS ("
+        "sku VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PATH '$.sku',"
+        " quantity INT PATH '$.quantity')) AS l",
+        "l.sku",
+        "l.quantity",
     ),
 }
-"""The units a case claims on lines of its own SKU, from its ``data`` JSON. (On MariaDB
-the JSON's text has the connection's collation, ``utf8mb4_general_ci``, which ignores
-case: the SKUs are compared as bytes, exactly, rather than left to the rules choosing
-between two collations.)"""
+"""Per dialect: the join giving a row ``l`` per line of a case's ``data`` JSON, a line's
+SKU and its units. (On MariaDB the JSON's text would have the connection's collation,
+``utf8mb4_general_ci``, which ignores case: the SKU is read with the tables' exact
+collation, so that "kettle" and "KETTLE" are two products as everywhere else.)"""
 
 _NOT_REPAIRED = ", ".join(f"'{status}'" for status in NOT_REPAIRED)
+_NOT_RETURNED = ", ".join(f"'{status}'" for status in NOT_RETURNED)
+
+
+def _repaired(dialect: Dialect, case: str) -> str:
+    """The repair case ``case`` did not end without a repair (see :data:`NOT_REPAIRED`):
+    neither in such a state nor taken back for a refund (``return_case_id``)."""
+    return (
+        f"{case}.status NOT IN ({_NOT_REPAIRED})"
+        f" AND {dialect.json_text(f'{case}.data', 'return_case_id')} IS NULL"
+    )
 
 
 def _in(expression: str, name: str, values: Sequence[str], params: dict[str, Any]) -> str:
@@ -91,24 +134,31 @@ def _in(expression: str, name: str, values: Sequence[str], params: dict[str, Any
     return f" AND {expression} IN ({', '.join(names)})"
 
 
-def _case_filters(plan: CasePlan, params: dict[str, Any]) -> str:
+def _case_filters(
+    plan: CasePlan, params: dict[str, Any], columns: dict[str, str], sku: bool = True
+) -> str:
+    """The plan's filters on the case ``c`` (its SKU's left out when ``sku`` is False)."""
     clauses = ""
     for column, values in (
-        ("sku", plan.skus),
+        ("sku", plan.skus if sku else None),
         ("category", plan.categories),
         ("channel", plan.channels),
     ):
         if values is not None:
-            clauses += _in(CASE_COLUMNS[column], column, values, params)
+            clauses += _in(columns[column], column, values, params)
     return clauses
 
 
-def _grouped(columns: Sequence[str], aggregates: Sequence[str], rest: str) -> str:
-    """``SELECT columns, aggregates rest GROUP BY columns`` (no GROUP BY without columns)."""
-    select = ",\n  ".join((*columns, *aggregates))
+def _grouped(
+    columns: Sequence[str], aggregates: Sequence[str], rest: str, *, kind: str = ""
+) -> str:
+    """``SELECT [kind,] columns, aggregates rest GROUP BY columns`` (no GROUP BY without
+    columns); ``kind`` is a constant telling a UNION's parts apart."""
+    first = [kind] if kind else []
+    select = ",\n  ".join((*first, *columns, *aggregates))
     sql = f"SELECT\n  {select}\n{rest}"
     if columns:
-        sql += f"\nGROUP BY {', '.join(str(i + 1) for i in range(len(columns)))}"
+        sql += f"\nGROUP BY {', '.join(str(i + 1 + len(first)) for i in range(len(columns)))}"
     return sql
 
 
@@ -124,100 +174,121 @@ def _bucket(dialect: Dialect, later: str) -> str:
     return dialect.bucket(dialect.seconds(dialect.micros(later, "c.created_at")))
 
 
-def tickets_statement(plan: CasePlan) -> Statement:
-    """Tickets created in the period, per group."""
+def tickets_statement(plan: CasePlan, dialect: Dialect) -> Statement:
+    """Tickets created in the period, per group, but those merged into another."""
     params = _period(plan)
-    where = "WHERE t.created_at >= :period_from AND t.created_at < :period_to"
+    columns = ticket_columns(dialect)
+    where = (
+        "WHERE t.created_at >= :period_from AND t.created_at < :period_to AND t.merged_into IS NULL"
+    )
     for column, values in (("sku", plan.skus), ("channel", plan.channels)):
         if values is not None:
-            where += _in(TICKET_COLUMNS[column], column, values, params)
-    return _grouped(_group(plan, TICKET_COLUMNS), ["COUNT(*)"], f"FROM tickets t\n{where}"), params
+            where += _in(columns[column], column, values, params)
+    return _grouped(_group(plan, columns), ["COUNT(*)"], f"FROM tickets t\n{where}"), params
 
 
 def returns_statement(plan: CasePlan, dialect: Dialect) -> Statement:
-    """Return cases created in the period, per group, SKU and reason, with their units."""
+    """Return cases created in the period, per group and reason (rows of kind 0), and
+    the units they claim, but a refused or cancelled return's, per group and each line's
+    SKU (kind 1)."""
     params = _period(plan)
-    group = ["c_group"] if plan.group is not None else []
-    inner_group = [f"{CASE_COLUMNS[plan.group]} AS c_group"] if plan.group is not None else []
-    inner = ",\n    ".join(
-        [
-            *inner_group,
-            f"{CASE_COLUMNS['sku']} AS c_sku",
-            "c.reason AS c_reason",
-            f"COALESCE(({_LINE_UNITS[dialect.name]}), 0) AS c_units",
-        ]
+    columns = case_columns(dialect)
+    created = (
+        "WHERE c.kind = 'return' AND c.created_at >= :period_from AND c.created_at < :period_to"
     )
-    rest = (
-        f"FROM (\n  SELECT\n    {inner}\n  {_cases(plan)}\n"
-        "  WHERE c.kind = 'return' AND c.created_at >= :period_from"
-        f" AND c.created_at < :period_to{_case_filters(plan, params)}\n) x"
+    returns = _grouped(
+        [*_group(plan, columns), "c.reason"],
+        ["COUNT(*)"],
+        f"{_cases(plan)}\n{created}{_case_filters(plan, params, columns)}",
+        kind="0",
     )
-    return _grouped([*group, "c_sku", "c_reason"], ["COUNT(*)", "SUM(c_units)"], rest), params
+    join, line_sku, quantity = _LINES[dialect.name]
+    sku = f"COALESCE({line_sku}, {columns['sku']})"
+    unit_columns = {**columns, "sku": sku}
+    where = (
+        f"{created} AND c.status NOT IN ({_NOT_RETURNED})"
+        + _case_filters(plan, params, columns, sku=False)
+        + ("" if plan.skus is None else _in(sku, "sku", plan.skus, params))
+    )
+    units = _grouped(
+        [*_group(plan, unit_columns), sku],
+        [f"SUM({quantity})"],
+        f"{_cases(plan, join)}\n{where}",
+        kind="1",
+    )
+    return f"{returns}\nUNION ALL\n{units}", params
 
 
 def refunds_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     """Refund cases paid in the period, per group and lead-time bucket, with the late."""
     params = _period(plan)
+    columns = case_columns(dialect)
     rest = (
         f"{_cases(plan)}\n"
         # a refund paid before the period's end was created before it: the bound lets the
         # (kind, created_at) index narrow the scan
         "WHERE c.kind = 'refund' AND c.created_at < :period_to"
-        " AND c.paid_at >= :period_from AND c.paid_at < :period_to" + _case_filters(plan, params)
+        " AND c.paid_at >= :period_from AND c.paid_at < :period_to"
+        + _case_filters(plan, params, columns)
     )
-    columns = [*_group(plan, CASE_COLUMNS), _bucket(dialect, "c.paid_at")]
+    group = [*_group(plan, columns), _bucket(dialect, "c.paid_at")]
     late = "SUM(CASE WHEN c.late = 1 THEN 1 ELSE 0 END)"
-    return _grouped(columns, ["COUNT(*)", late], rest), params
+    return _grouped(group, ["COUNT(*)", late], rest), params
 
 
 def repairs_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     """Repair cases completed in the period, per group, part and turnaround bucket, with
-    those following an earlier repair of their serial within the window."""
+    the repeat failures among them: failed in the case itself, or following an earlier
+    repair of their serial and SKU within the window."""
     params = _period(plan)
     params["repeat_window"] = plan.repeat_window_micros
+    columns = case_columns(dialect)
+    back = "COALESCE(p.handed_back_at, p.closed_at)"
     # The earlier repair's kind is tested inside a CASE: as a plain equality it draws
     # the planner to the (kind, created_at) index, a scan of every repair per repair,
     # where the serial's index finds the serial's few cases.
     repeated = (
-        "EXISTS (SELECT 1 FROM cases p WHERE p.serial = c.serial"
+        "c.failures > 0 OR EXISTS (SELECT 1 FROM cases p WHERE p.serial = c.serial"
         " AND CASE WHEN p.kind = 'repair' THEN 1 ELSE 0 END = 1"
-        f" AND p.id <> c.id AND p.closed_at IS NOT NULL AND p.status NOT IN ({_NOT_REPAIRED})"
-        " AND p.closed_at <= c.created_at"
-        f" AND {dialect.micros('c.created_at', 'p.closed_at')} <= :repeat_window)"
+        f" AND p.id <> c.id AND {_repaired(dialect, 'p')}"
+        " AND (p.sku = c.sku OR p.sku IS NULL OR c.sku IS NULL)"
+        f" AND {back} <= c.created_at"
+        f" AND {dialect.micros('c.created_at', back)} <= :repeat_window)"
     )
     rest = (
         f"{_cases(plan)}\n"
         "WHERE c.kind = 'repair' AND c.created_at < :period_to"
         " AND c.closed_at >= :period_from AND c.closed_at < :period_to"
-        f" AND c.status NOT IN ({_NOT_REPAIRED})" + _case_filters(plan, params)
+        f" AND {_repaired(dialect, 'c')}" + _case_filters(plan, params, columns)
     )
-    columns = [*_group(plan, CASE_COLUMNS), "c.part", _bucket(dialect, "c.closed_at")]
+    group = [*_group(plan, columns), "c.part", _bucket(dialect, "c.closed_at")]
     aggregates = ["COUNT(*)", f"SUM(CASE WHEN {repeated} THEN 1 ELSE 0 END)"]
-    return _grouped(columns, aggregates, rest), params
+    return _grouped(group, aggregates, rest), params
 
 
-def complaints_statement(plan: CasePlan) -> Statement:
+def complaints_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     """Complaint cases created in the period, per group."""
     params = _period(plan)
+    columns = case_columns(dialect)
     rest = (
         f"{_cases(plan)}\n"
         "WHERE c.kind = 'complaint' AND c.created_at >= :period_from"
-        " AND c.created_at < :period_to" + _case_filters(plan, params)
+        " AND c.created_at < :period_to" + _case_filters(plan, params, columns)
     )
-    return _grouped(_group(plan, CASE_COLUMNS), ["COUNT(*)"], rest), params
+    return _grouped(_group(plan, columns), ["COUNT(*)"], rest), params
 
 
 def statements(plan: CasePlan, dialect: Dialect) -> list[Statement]:
-    """The plan's statements, in :class:`CaseRows` order (no tickets one when the plan
-    counts no tickets)."""
+    """The plan's statements, in :class:`CaseRows` order (the returns' and units' one
+    statement; no tickets one when the plan counts no tickets)."""
     found = [
         returns_statement(plan, dialect),
         refunds_statement(plan, dialect),
         repairs_statement(plan, dialect),
-        complaints_statement(plan),
+        complaints_statement(plan, dialect),
     ]
     if plan.counts_tickets:
-        found.insert(0, tickets_statement(plan))
+        found.insert(0, tickets_statement(plan, dialect))
     return found
 
 
@@ -241,11 +312,17 @@ def _rows(plan: CasePlan, results: Sequence[Sequence[Sequence[Any]]]) -> CaseRow
         tickets = []
         for row in tickets_raw:
             group, (count,) = split(row)
-            tickets.append((group, int(count)))
+            if count:  # without GROUP BY, no tickets is a row of 0
+                tickets.append((group, int(count)))
     returns: list[ReturnRow] = []
-    for row in found[0]:
-        group, (sku, reason, count, units) = split(row)
-        returns.append((group, _text(sku), _text(reason), int(count), int(units or 0)))
+    units: list[UnitRow] = []
+    for kind, *row in found[0]:
+        group, (label, count) = split(row)
+        if int(kind) == 0:
+            if count:
+                returns.append((group, _text(label), int(count)))
+        elif count is not None:  # without GROUP BY, no units is a row of NULL
+            units.append((group, _text(label), int(count)))
     refunds: list[RefundRow] = []
     for row in found[1]:
         group, (bucket, count, late) = split(row)
@@ -259,9 +336,7 @@ def _rows(plan: CasePlan, results: Sequence[Sequence[Sequence[Any]]]) -> CaseRow
         group, (count,) = split(row)
         if count:  # without GROUP BY, no complaints is a row of 0
             complaints.append((group, int(count)))
-    if tickets is not None:
-        tickets = [(group, count) for group, count in tickets if count]
-    return CaseRows(tickets, returns, refunds, repairs, complaints)
+    return CaseRows(tickets, returns, units, refunds, repairs, complaints)
 
 
 def case_sqlite_dialect(execute: Callable[[str], object]) -> Dialect | None:

@@ -47,8 +47,9 @@ __all__ = [
 
 CaseGroupBy = Literal["none", "sku", "category", "channel"]
 """What a case report's rows are per: one row for everything, or one per SKU (the case's
-first line's, else its ticket's), product category (the case's first line's, else its
-parent case's) or channel (the case's ticket's)."""
+first line's, else its ticket's product; a return's units per line, by each line's SKU),
+product category (the case's first line's, else its parent case's) or channel (the case's
+ticket's)."""
 
 _MAX_FILTER_VALUES = 100
 _MAX_SALES_SKUS = 100_000
@@ -85,8 +86,8 @@ class CaseReportQuery(Record):
     - ``sku``, ``product_category``, ``channel``: one value or several (a case passes with
       any of them); None for no filter.
     - ``sales``: units sold in the period per SKU, for the returned-units rate.
-    - ``repeat_window_days``: how soon after an earlier repair of the same serial a repair
-      counts as a repeat failure.
+    - ``repeat_window_days``: how soon after an earlier repair of the same product (serial
+      and SKU) gave it back a repair counts as a repeat failure.
 
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
@@ -135,11 +136,14 @@ class ReturnMetrics:
 
     ``reasons`` holds ``(reason, returns)`` pairs, most returns first (then by reason; a
     return without policy facts has reason None, last among equals). ``returned_units``
-    are the units the returns claim on lines of their SKU. ``tickets`` are the tickets
-    created in the period in the same group and filters (None when the report is grouped
-    or filtered by product category, which tickets do not have): ``return_rate`` is
-    ``returns / tickets``. ``units_sold`` sums the query's ``sales`` over the row's SKUs
-    (None without sales, and for channel and category rows, whose sales are unknown):
+    are the units the returns claim, each line's for its own SKU (per SKU and under a SKU
+    filter, the units of that SKU), none for a refused or cancelled return. ``tickets``
+    are the tickets created in the period (but those merged into another) in the same
+    group and filters, a ticket's product being its order line's SKU, else its first
+    return's (None when the report is grouped or filtered by product category, which
+    tickets do not have): ``return_rate`` is ``returns / tickets``. ``units_sold`` sums
+    the query's ``sales`` over the row's SKUs (None without sales, when ``sales`` names
+    none of them, and for channel and category rows, whose sales are unknown):
     ``unit_return_rate`` is ``returned units of those SKUs / units_sold``. Rates are None
     over zero.
     """
@@ -166,10 +170,12 @@ class RefundMetrics:
 
 @attrs.frozen
 class RepairMetrics:
-    """The repair cases completed (closed, neither declined nor cancelled) in the period:
-    ``turnaround`` from the case's creation to its closing; ``repeats`` those opened
-    within the query's window after an earlier completed repair of the same serial closed
-    (``repeat_rate = repeats / repairs``)."""
+    """The repair cases completed in the period: closed with the product repaired (not
+    declined, cancelled, replaced, nor taken back for a refund). ``turnaround`` from the
+    case's creation to its closing; ``repeats`` those that failed again in the case itself
+    (a failed repair record), or were opened within the query's window after an earlier
+    repair of the same serial and SKU gave the product back (``repeat_rate = repeats /
+    repairs``)."""
 
     repairs: int
     repeats: int
@@ -305,11 +311,12 @@ def _by_group(rows: CaseRows) -> tuple[dict[str | None, _Tally], dict[str | None
 
     for group, tickets in rows.tickets or ():
         of(groups, group).tickets += tickets
-    for group, sku, reason, returns, units in rows.returns:
+    for group, reason, returns in rows.returns:
         tally = of(groups, group)
         tally.returns += returns
         tally.reasons[reason] += returns
-        tally.units[sku] += units
+    for group, sku, units in rows.units:
+        of(groups, group).units[sku] += units
     for group, bucket, paid, late in rows.refunds:
         tally = of(groups, group)
         tally.paid += paid
@@ -392,6 +399,8 @@ def case_metrics(store: Store, query: CaseReportQuery) -> CaseReport:
     )
 
 
-def _sold_skus(sales: Mapping[str, int], skus: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The SKUs of ``sales`` passing the SKU filter."""
-    return tuple(sku for sku in sales if skus is None or sku in skus)
+def _sold_skus(sales: Mapping[str, int], skus: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The SKUs of ``sales`` passing the SKU filter; None when there are none, as the
+    units sold of the SKUs reported are then unknown (not 0)."""
+    sold = tuple(sku for sku in sales if skus is None or sku in skus)
+    return sold or None
