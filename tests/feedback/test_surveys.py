@@ -556,3 +556,33 @@ def test_what_the_customer_wrote_in_a_survey_is_erased_with_them(
     written = " ".join(e.model_dump_json() for e in store.events(survey.id))
     assert "13800138000" not in written
     assert "Rude on the phone" not in written
+
+
+def test_a_cases_survey_and_the_complaint_its_low_score_opens_keep_the_cases_order(
+    store: Store, clock: FrozenClock
+) -> None:
+    rules = [
+        {
+            "kinds": ["complaint"],
+            "after": "closure",
+            "delay_hours": 0,
+            "low_score_action": "complaint",
+        }
+    ]
+    desk = Desk(store, clock=clock, surveys={"rules": rules})
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Late delivery")
+    complaint = desk.cases.open_complaint(ticket.id, summary="Late", order_id="order-7")
+    for trigger in ("acknowledge", "investigate"):
+        desk.cases.fire(complaint.id, trigger)
+    desk.cases.fire(complaint.id, "propose", payload={"proposal": "a voucher"})
+    desk.cases.fire(complaint.id, "accept")
+    desk.cases.fire(complaint.id, "close")
+    desk.run_due()
+    (survey,) = _surveys(desk, ticket.id)
+    assert survey.order_id == "order-7"
+    assert isinstance(survey.details, SurveyDetails)
+    assert survey.details.token is not None
+    assert desk.surveys is not None
+    desk.surveys.answer(survey.details.token, score=1, reason="still late")
+    opened = [c for c in desk.cases.for_ticket(ticket.id) if c.parent_id == survey.id]
+    assert [(c.kind.value, c.order_id) for c in opened] == [("complaint", "order-7")]

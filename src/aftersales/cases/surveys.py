@@ -339,6 +339,7 @@ def schedule_survey(
     low_score_action: LowScoreAction | str | None = None,
     actor: str = "system",
     id: str | None = None,
+    order_id: str | None = None,
 ) -> Case:
     """Schedule a survey about a subject of the ticket (the ticket itself by default),
     sent by :meth:`~aftersales.CaseDesk.run_due` at ``send_at``. :mod:`aftersales.feedback`
@@ -387,7 +388,7 @@ def schedule_survey(
         },
         "survey",
     )
-    fields: dict[str, Any] = {"details": details}
+    fields: dict[str, Any] = {"details": details, "order_id": order_id}
     if id is not None:
         fields["id"] = id
     case, change = cases._new(SURVEY.kind, ticket, actor, **fields)

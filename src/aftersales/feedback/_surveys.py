@@ -154,27 +154,29 @@ class Surveys:
                 return rule
         return None
 
-    def _subject(self, kind: str, subject_id: str) -> tuple[Ticket, str | None]:
-        """The subject's ticket, and what became of it as it is now (whatever order the
+    def _subject(self, kind: str, subject_id: str) -> tuple[Ticket, str | None, str | None]:
+        """The subject's ticket, what became of it as it is now (whatever order the
         hook's rows come in): ``"ended"`` (resolved or closed), ``"dropped"`` (cancelled,
-        merged...: nothing to ask about) or None (worked on)."""
+        merged...: nothing to ask about) or None (worked on), and the subject case's
+        order (its follow-up is about the same order)."""
         store = self.desk.store
+        order_id = None
         if kind == TICKET_KIND:
             ticket = store.get(subject_id)
             status = ticket.status
         else:
             case = store.get_case(subject_id)
-            ticket, status = store.get(case.ticket_id), case.status
+            ticket, status, order_id = store.get(case.ticket_id), case.status, case.order_id
         category = self._workflows[kind].category_of(status)
         if status in _NOT_SURVEYED and category is StatusCategory.CLOSED:
-            return ticket, "dropped"
-        return ticket, "ended" if category in _ENDS else None
+            return ticket, "dropped", order_id
+        return ticket, "ended" if category in _ENDS else None, order_id
 
     def _subject_ended(self, notification: Notification) -> None:
         """Open the rule's case for a subject that ended, once; put a survey held by a
         reopening back on schedule."""
         event = notification.event
-        ticket, became = self._subject(event.subject_kind, event.subject_id)
+        ticket, became, order_id = self._subject(event.subject_kind, event.subject_id)
         rule = self.rule_for(event.subject_kind, event.to_state, ticket)
         if rule is None or became != "ended":
             return  # reopened since: the next end schedules it
@@ -188,7 +190,7 @@ class Surveys:
         try:
             if rule.opens == SURVEY.name:
                 self._schedule(
-                    rule, case_id, event.subject_kind, event.subject_id, ticket, event.at
+                    rule, case_id, event.subject_kind, event.subject_id, ticket, event.at, order_id
                 )
             else:
                 fields = _opener_fields(rule, event.subject_kind, event.subject_id, case_id)
@@ -201,7 +203,7 @@ class Surveys:
         """Hold the survey of a subject reopened before the survey went out; withdraw it
         when the subject is dropped (a reopened ticket merged into another, cancelled)."""
         event = notification.event
-        _, became = self._subject(event.subject_kind, event.subject_id)
+        _, became, _ = self._subject(event.subject_kind, event.subject_id)
         if became == "ended":
             return
         survey = self._case(follow_up_id(SURVEY.name, event.subject_kind, event.subject_id))
@@ -231,6 +233,7 @@ class Surveys:
         subject_id: str,
         ticket: Ticket,
         ended_at: datetime,
+        order_id: str | None,
     ) -> Case:
         language = None
         if ticket.customer_id is not None:
@@ -256,6 +259,7 @@ class Surveys:
             reason_required=rule.reason_required,
             low_score_action=rule.low_score_action,
             id=case_id,
+            order_id=order_id,
         )
 
     # ------------------------------------------------------------------ answering
@@ -361,6 +365,7 @@ class Surveys:
             actor,
             id=follow_up_id(CaseKind.COMPLAINT.value, SURVEY.name, survey.id),
             parent_id=survey.id,
+            order_id=survey.order_id,
             complaint=ComplaintDetails(summary=summary[:10_000], severity=Severity.MEDIUM),
         )
         return change
