@@ -136,6 +136,12 @@ MODELS: dict[str, FactModel] = {
         # the score decides: any answer fits, a low one may be negative
         guards={"answer_fits": lambda f: True, "negative": lambda f: True},
     ),
+    "coupon": FactModel(
+        world={},
+        start={},
+        # the right code before the expiry redeems; run_due expires it otherwise
+        guards={"code_matches": lambda f: True, "valid": lambda f: True},
+    ),
     "return_visit": FactModel(
         world={"on_problem": ("reopen_ticket", "open_case")},
         start={"attempts_left": True},

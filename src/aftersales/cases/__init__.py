@@ -8,8 +8,8 @@ of :class:`CaseDesk`), and opens their cases with :meth:`CaseDesk.open`.
 
 The shipped kinds: returns, exchanges, refunds, warranty repairs, complaints, and on-site
 service visits (:mod:`aftersales.cases.visits`), satisfaction surveys
-(:mod:`aftersales.cases.surveys`) and return visits (回访,
-:mod:`aftersales.cases.return_visits`).
+(:mod:`aftersales.cases.surveys`), return visits (回访,
+:mod:`aftersales.cases.return_visits`) and coupons (:mod:`aftersales.cases.coupons`).
 """
 
 from importlib import import_module
@@ -21,6 +21,7 @@ from aftersales.cases._records import LINE_CHANGES, fold_case
 from aftersales.cases._spec import CLOSES_PARENT, CaseKindSpec, ClosesParent, Opens, StepLimit
 from aftersales.cases._writer import Policy
 from aftersales.cases.complaints import COMPLAINT
+from aftersales.cases.coupons import COUPON
 from aftersales.cases.exchanges import EXCHANGE, Inventory, MemoryInventory
 from aftersales.cases.refunds import REFUND
 from aftersales.cases.repairs import REPAIR
@@ -37,6 +38,7 @@ KIND_MODULES: tuple[str, ...] = (
     "visits",
     "surveys",
     "return_visits",
+    "coupons",
 )
 """The modules of :mod:`aftersales.cases` whose ``KIND`` every desk registers, in this
 order: shipping a new kind is its module and one line here."""
@@ -56,6 +58,7 @@ date when there is one (China's 三包 parts wait is 90 days; refunds are due in
 __all__ = [
     "CLOSES_PARENT",
     "COMPLAINT",
+    "COUPON",
     "DEFAULT_STEP_LIMITS",
     "EXCHANGE",
     "KINDS",

@@ -34,6 +34,7 @@ from typing_extensions import Self
 from aftersales._validation import parse
 from aftersales.cases._orders import bad
 from aftersales.cases._spec import CaseKindSpec
+from aftersales.cases.coupons import CouponOffer
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text
 from aftersales.models.case import Case
 from aftersales.models.customer import Channel
@@ -81,6 +82,9 @@ class LowScoreAction(str, Enum):
     ALERT = "alert"
     """Record the answer as an ``alert`` event (instead of ``answer``): a supervisor's
     hook subscribes to it (``kinds="survey", triggers="alert"``)."""
+    COUPON = "coupon"
+    """Issue a goodwill coupon (the survey's ``coupon`` offer) to the customer, in the
+    answer's transaction (its ``parent_id`` names the survey)."""
 
 
 DEFAULT_SCALE = {SurveyType.CSAT: 5, SurveyType.NPS: 10, SurveyType.CES: 7}
@@ -115,6 +119,8 @@ class SurveyDetails(Record):
     off ``low_score_action``."""
     reason_required: bool = True
     low_score_action: LowScoreAction | None = None
+    coupon: CouponOffer | None = None
+    """The goodwill coupon a negative answer issues (``low_score_action="coupon"``)."""
     expires_at: Instant | None = None
     token: Annotated[str, Field(min_length=1, max_length=400)] | None = None
     """The one-time answer token, minted when the survey is sent."""
@@ -130,6 +136,8 @@ class SurveyDetails(Record):
             raise ValueError("an NPS survey is scored 0 to 10 (scale 10)")
         if self.score is not None and self.score not in score_range(self.survey, self.scale):
             raise ValueError(f"score {self.score} is outside the survey's scale")
+        if (self.low_score_action is LowScoreAction.COUPON) != (self.coupon is not None):
+            raise ValueError("a coupon offer goes with low_score_action 'coupon', and only")
         return self
 
 
@@ -337,6 +345,7 @@ def schedule_survey(
     negative_below: int | None = None,
     reason_required: bool = True,
     low_score_action: LowScoreAction | str | None = None,
+    coupon: CouponOffer | Mapping[str, Any] | None = None,
     actor: str = "system",
     id: str | None = None,
     order_id: str | None = None,
@@ -385,6 +394,7 @@ def schedule_survey(
             ),
             "reason_required": reason_required,
             "low_score_action": low_score_action,
+            "coupon": coupon,
         },
         "survey",
     )

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
+from aftersales.cases.coupons import CouponOffer
 from aftersales.cases.surveys import (
     DEFAULT_NEGATIVE_BELOW,
     DEFAULT_SCALE,
@@ -47,7 +48,8 @@ class FollowUpRule(Record):
     A ``"survey"`` (the default) asks ``survey`` on ``scale``, ``delay_hours`` (24 by
     default) after the subject ended, to be answered within ``response_hours``; scores
     below ``negative_below`` are negative: they need a reason when ``reason_required`` and
-    set off ``low_score_action``. Another registered kind (a ``"return_visit"``) is
+    set off ``low_score_action`` (with ``"coupon"``, the goodwill ``coupon`` offer:
+    amount, currency, valid_days). Another registered kind (a ``"return_visit"``) is
     opened by its opener, which takes the subject's ticket id and the keywords
     ``subject_id``, ``subject_kind``, ``id`` (derived from the subject), ``actor``,
     ``delay_hours`` when the rule names it, and ``options``; its own workflow then runs it.
@@ -65,6 +67,7 @@ class FollowUpRule(Record):
     negative_below: Annotated[int, Field(ge=0, le=11)] | None = None
     reason_required: bool = True
     low_score_action: LowScoreAction | None = None
+    coupon: CouponOffer | None = None
     options: dict[str, Any] | None = None
 
     @model_validator(mode="after")
@@ -73,6 +76,8 @@ class FollowUpRule(Record):
             raise ValueError("an NPS survey is scored 0 to 10 (scale 10)")
         if self.opens != "survey" and self.low_score_action is not None:
             raise ValueError("low_score_action is for surveys (opens='survey')")
+        if (self.low_score_action is LowScoreAction.COUPON) != (self.coupon is not None):
+            raise ValueError("a coupon offer goes with low_score_action 'coupon', and only")
         if self.opens == "survey" and self.options:
             raise ValueError("options are for other kinds than surveys")
         return self

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import ATTEMPTS, fire_with_retries
 from aftersales._validation import ACTING, parse
+from aftersales.cases.coupons import COUPON, coupon_details
 from aftersales.cases.surveys import (
     SURVEY,
     AnswerInput,
@@ -258,6 +259,7 @@ class Surveys:
             negative_below=rule.negative_threshold,
             reason_required=rule.reason_required,
             low_score_action=rule.low_score_action,
+            coupon=rule.coupon,
             id=case_id,
             order_id=order_id,
         )
@@ -350,6 +352,8 @@ class Surveys:
         changes = [change]
         if details.negative and details.low_score_action is LowScoreAction.COMPLAINT:
             changes.append(self._complaint(change.case, details, actor))
+        if details.negative and details.low_score_action is LowScoreAction.COUPON:
+            changes.append(self._coupon(change.case, details, actor, now))
         cases._commit(changes)
         return change.case
 
@@ -367,6 +371,27 @@ class Surveys:
             parent_id=survey.id,
             order_id=survey.order_id,
             complaint=ComplaintDetails(summary=summary[:10_000], severity=Severity.MEDIUM),
+        )
+        return change
+
+    def _coupon(
+        self, survey: Case, details: SurveyDetails, actor: str, now: datetime
+    ) -> CaseChange:
+        """The goodwill coupon a negative answer issues: one per survey (the answer
+        commits once), for the survey's order."""
+        assert details.coupon is not None
+        cases = self.desk.cases
+        reason = f"goodwill after survey score {details.score}/{details.scale}"
+        _, change = cases._new(
+            COUPON.kind,
+            cases._ticket(survey.ticket_id),
+            actor,
+            id=follow_up_id(COUPON.name, SURVEY.name, survey.id),
+            parent_id=survey.id,
+            order_id=survey.order_id,
+            details=coupon_details(
+                details.coupon, now, reason=reason, subject_id=survey.id, subject_kind="survey"
+            ),
         )
         return change
 
