@@ -394,6 +394,10 @@ def sqlalchemy_tally(store: SQLAlchemyStore, plan: CasePlan) -> CaseRows | None:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             if found is None:
                 return None
+            # PostgreSQL's JIT compiled the returns' statement for 380 of its 390 ms on a
+            # year of 10,000 tickets (a line per return, estimated at a hundred)
+            for setting in found.settings:
+                conn.execute(sa.text(setting))
             results = [
                 [tuple(row) for row in conn.execute(sa.text(sql), params).all()]
                 for sql, params in statements(plan, found)
