@@ -22,6 +22,7 @@ from aftersales.cases import CaseDesk, CaseKindSpec, DueCase, Inventory, Policy,
 from aftersales.clock import Clock, SystemClock
 from aftersales.compliance._desk import ComplianceFace
 from aftersales.compliance.erasure import Eraser
+from aftersales.customers._desk import CustomerFace
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
 from aftersales.feedback import Surveys, SurveySettings
 from aftersales.models import (
@@ -75,7 +76,7 @@ class DueReport:
     """Closed tickets whose personal data was erased after ``DeskSettings.retention_days``."""
 
 
-class Desk(TicketFace, DeskHooks, ComplianceFace):
+class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
     """A service desk: open tickets, fire triggers, add messages, query, run due work.
 
     >>> from aftersales import Desk

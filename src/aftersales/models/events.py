@@ -11,6 +11,7 @@ from aftersales.models._base import Identifier, Instant, Record, trusted
 
 __all__ = [
     "ASSESSED",
+    "CUSTOMER_MERGED",
     "CUSTOMER_REMINDER",
     "DUE_RESCHEDULED",
     "LOG_TIME",
@@ -54,6 +55,11 @@ CUSTOMER_REMINDER = "customer_reminder"
 waiting on the customer for ``DeskSettings.customer_wait_days`` (with
 ``customer_wait_action`` ``"remind"``): subscribe to it to send the reminder."""
 
+CUSTOMER_MERGED = "customer_merged"
+"""The trigger name of the event :meth:`~aftersales.Desk.merge_customers` records on each
+ticket and case it moves from a duplicate customer record to the one kept: its payload
+names both (``from_customer_id``, ``into_customer_id``)."""
+
 MERGED_FROM = "merged_from"
 """The trigger name of the event a merge records on the ticket merged into: its payload
 names the duplicate (``ticket_id``, ``number``) and how many messages it had."""
@@ -82,6 +88,7 @@ RESERVED_TRIGGERS = frozenset(
         SLA_RESCHEDULED,
         STEP_OVERDUE,
         ASSESSED,
+        CUSTOMER_MERGED,
         CUSTOMER_REMINDER,
         MERGED_FROM,
         DUE_RESCHEDULED,

@@ -443,6 +443,8 @@ class RecordStore:
                 )
             if rewrite.customer is not None:
                 self._put_customer(records, rewrite.customer)
+            for customer in rewrite.customers:
+                self._put_customer(records, customer)
             _log_security(records, rewrite.security)
 
         self.recorder.atomically(work)

@@ -79,7 +79,10 @@ class Rewrite:
     longer be written back. ``events`` are matched by subject and sequence, ``messages``
     by id, ``outbox`` rows by key (their event only; status and attempts stay as they
     are, the last error is cleared). ``customer`` replaces the stored customer and its
-    contact points. ``security`` entries are appended to the security log."""
+    contact points; ``customers`` are then written the same way, in order, with each
+    contact point checked as :meth:`Store.save_customer` checks it (so one customer can
+    give up an address the next one takes: what merging customers writes).
+    ``security`` entries are appended to the security log."""
 
     tickets: Sequence[Ticket] = ()
     cases: Sequence[Case] = ()
@@ -89,6 +92,7 @@ class Rewrite:
     outbox: Sequence[Notification] = ()
     customer: Customer | None = None
     security: Sequence[SecurityEntry] = ()
+    customers: Sequence[Customer] = ()
 
 
 class CaseQuery(Record):

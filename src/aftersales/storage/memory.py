@@ -372,6 +372,7 @@ class MemoryStore:
                     raise ConcurrencyError(
                         case.id, case.version - 1, None if stored is None else stored.version
                     )
+            self._check_contacts_in_turn(rewrite.customers)
             for ticket in rewrite.tickets:
                 self._tickets[ticket.id] = ticket
             for case in rewrite.cases:
@@ -396,8 +397,28 @@ class MemoryStore:
                     )
             if rewrite.customer is not None:
                 self._put_customer(rewrite.customer)
+            for customer in rewrite.customers:
+                self._put_customer(customer)
             for entry in rewrite.security:
                 self._security.setdefault(entry.id, entry)
+
+    def _check_contacts_in_turn(self, customers: Sequence[Customer]) -> None:
+        """Check the contact points of ``customers`` as if each were saved in turn (one
+        may give up an address the next takes), before anything is written."""
+        owners = dict(self._contacts)
+        for customer in customers:
+            previous = self._customers.get(customer.id)
+            for contact in () if previous is None else previous.contacts:
+                owners.pop((contact.channel, contact.address), None)
+            taken = [
+                index
+                for index, contact in enumerate(customer.contacts)
+                if owners.get((contact.channel, contact.address), customer.id) != customer.id
+            ]
+            if taken:
+                raise address_taken(customer, taken)
+            for contact in customer.contacts:
+                owners[(contact.channel, contact.address)] = customer.id
 
     def log_security(self, entries: Sequence[SecurityEntry]) -> None:
         with self._lock:

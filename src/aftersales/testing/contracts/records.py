@@ -19,7 +19,7 @@ from aftersales.models import (
     Customer,
 )
 from aftersales.notify import DeliveryStatus
-from aftersales.storage import CaseChange, Change, TicketQuery
+from aftersales.storage import CaseChange, Change, Rewrite, TicketQuery
 from aftersales.storage._protocol import MAX_ERROR_LENGTH
 from aftersales.testing.contracts._base import (
     _T0,
@@ -120,6 +120,36 @@ class RecordContract(StoreContractBase):
         self.store.save_customer(owner.model_copy(update={"contacts": ()}))
         self.store.save_customer(other)
         assert self.store.find_customer(Channel.PHONE, phone.address) == other
+
+    def test_a_rewrite_moves_contact_points_between_customers_with_the_tickets(self) -> None:
+        wechat = ContactPoint(channel=Channel.WECHAT, address="wx-1")
+        email = ContactPoint(channel=Channel.EMAIL, address="d@example.com")
+        kept = Customer(id="kept", name="Kept")
+        duplicate = Customer(id="dup", name="Dup", contacts=(wechat, email))
+        self.store.save_customer(kept)
+        self.store.save_customer(duplicate)
+        ticket = _ticket(1, customer_id="dup")
+        self.store.commit(Change(ticket, 0, (_event(ticket),)))
+        moved = ticket.model_copy(update={"customer_id": "kept", "version": 2})
+        joined = kept.model_copy(update={"contacts": (wechat, email)})
+        released = duplicate.model_copy(update={"contacts": (), "merged_into": "kept"})
+        # in the wrong order the address is still taken: nothing is written
+        with pytest.raises(InvalidInput):
+            self.store.rewrite(
+                Rewrite(tickets=[moved], added=[_event(moved)], customers=[joined, released])
+            )
+        assert self.store.get("t1") == ticket
+        assert self.store.events("t1") == [_event(ticket)]
+        assert self.store.find_customer(Channel.WECHAT, "wx-1") == duplicate
+        assert self.store.get_customer("kept") == kept
+        self.store.rewrite(
+            Rewrite(tickets=[moved], added=[_event(moved)], customers=[released, joined])
+        )
+        assert self.store.find_customer(Channel.WECHAT, "wx-1") == joined
+        assert self.store.find_customer(Channel.EMAIL, "d@example.com") == joined
+        assert self.store.get_customer("dup") == released
+        assert self.store.get("t1") == moved
+        assert [t.id for t in self.store.find(TicketQuery(customer_id="kept"))] == ["t1"]
 
     def test_state_values_are_kept_and_replaced(self) -> None:
         assert self.store.get_state("round_robin:returns") is None

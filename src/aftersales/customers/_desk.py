@@ -1,0 +1,154 @@
+"""The desk's customer profile and merge (a base of :class:`~aftersales.Desk`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aftersales._validation import acting, check_text
+from aftersales.customers.merge import MergeReport, merged_pair, moved
+from aftersales.customers.profile import CustomerProfile, build_profile
+from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
+from aftersales.models import Case, Customer, Event, Ticket
+from aftersales.policies.book import PolicyBook, PolicySet
+from aftersales.security import Actor
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery
+
+if TYPE_CHECKING:
+    from aftersales._pipeline import Pipeline
+    from aftersales.cases import CaseDesk
+    from aftersales.settings import DeskSettings
+
+__all__ = ["CustomerFace"]
+
+_PAGE = 500
+_CASES = 10_000
+_ATTEMPTS = 5
+_MERGE_HOPS = 100
+
+
+class CustomerFace:
+    """A customer's profile and the merge of duplicate customers (a base of the desk)."""
+
+    store: Store
+    pipeline: Pipeline
+    settings: DeskSettings
+    cases: CaseDesk
+
+    if TYPE_CHECKING:  # the compliance face's, a base of the desk before this one
+
+        def _authorize(self, actor: Actor, kind: str, trigger: str, subject_id: str) -> None: ...
+
+        def _forget(self, subject_ids: set[str]) -> None: ...
+
+    @acting
+    def customer_profile(
+        self,
+        customer_id: str,
+        *,
+        at: datetime | None = None,
+        policy: PolicySet | PolicyBook | None = None,
+        actor: Actor = "system",
+    ) -> CustomerProfile:
+        """One view of a customer (see :mod:`aftersales.customers.profile`): contact
+        points, preferences, tier and tags; tickets, cases, complaints and surveys; the
+        products their cases are about, each with the policy's answer to "may it be
+        returned, exchanged or repaired at ``at`` (now by default), and why?". ``policy``
+        defaults to the desk's case policy, else the statutory presets. A customer merged
+        into another gives the other's profile. CustomerNotFound when there is no such
+        customer; with permissions, ``actor`` needs a grant of ``read_profile`` on
+        ``customer``."""
+        customer_id = check_text("customer_id", customer_id)
+        actor = check_text("actor", actor)
+        if policy is not None and not isinstance(policy, PolicySet | PolicyBook):
+            raise InvalidInput(
+                "policy", [FieldError(("policy",), "must be a PolicySet or a PolicyBook")]
+            )
+        when = self.pipeline.checked_now(at)
+        self._authorize(actor, "customer", "read_profile", customer_id)
+        customer = self._kept(self.store.get_customer(customer_id))
+        tickets = self._tickets_of(customer.id)
+        cases = self._cases_of(customer.id, tickets)
+        chosen = self.cases.policy if policy is None else policy
+        return build_profile(customer, tickets, cases, when, chosen)
+
+    @acting
+    def merge_customers(
+        self, customer_id: str, *, into: str, actor: Actor = "system"
+    ) -> MergeReport:
+        """Merge the customer ``customer_id`` (a duplicate record of the same person) into
+        ``into``, the record kept (see :mod:`aftersales.customers.merge`): its contact
+        points, tickets and cases move, each moved subject gets a ``customer_merged``
+        event, the duplicate keeps ``merged_into``; one transaction. Merging again is a
+        no-op. InvalidInput, nothing stored, when the two are one, either was merged
+        elsewhere, or their contact points together pass ``max_contacts``;
+        CustomerNotFound when either is unknown. With permissions, ``actor`` needs a grant
+        of ``merge`` on ``customer``."""
+        customer_id = check_text("customer_id", customer_id)
+        into = check_text("into", into)
+        actor = check_text("actor", actor)
+        self._authorize(actor, "customer", "merge", into)
+        self._authorize(actor, "customer", "merge", customer_id)
+        for attempt in range(_ATTEMPTS):
+            kept = self.store.get_customer(into)
+            duplicate = self.store.get_customer(customer_id)
+            if duplicate.merged_into == kept.id:
+                return MergeReport(kept, duplicate.id, 0, 0, 0)
+            try:
+                return self._merge(kept, duplicate, actor)
+            except ConcurrencyError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _merge(self, kept: Customer, duplicate: Customer, actor: str) -> MergeReport:
+        joined, marked = merged_pair(kept, duplicate, self.settings.max_contacts)
+        tickets = self._tickets_of(duplicate.id)
+        cases = self.store.find_cases(CaseQuery(customer_id=duplicate.id, limit=_CASES))
+        now = self.pipeline.now()
+        chain = self.pipeline.chain
+        added: list[Event] = []
+        new_tickets = [moved(t, kept.id, duplicate.id, actor, now, chain, added) for t in tickets]
+        new_cases = [moved(c, kept.id, duplicate.id, actor, now, chain, added) for c in cases]
+        # The duplicate goes first: it gives up the addresses the kept record takes.
+        self.store.rewrite(
+            Rewrite(tickets=new_tickets, cases=new_cases, added=added, customers=[marked, joined])
+        )
+        self._forget({t.id for t in tickets} | {c.id for c in cases})
+        return MergeReport(
+            joined,
+            duplicate.id,
+            len(joined.contacts) - len(kept.contacts),
+            len(new_tickets),
+            len(new_cases),
+        )
+
+    def _kept(self, customer: Customer) -> Customer:
+        """The customer ``customer`` was merged into, following merges of merges."""
+        for _ in range(_MERGE_HOPS):
+            if customer.merged_into is None:
+                return customer
+            customer = self.store.get_customer(customer.merged_into)
+        return customer
+
+    def _tickets_of(self, customer_id: str) -> list[Ticket]:
+        tickets: list[Ticket] = []
+        while True:
+            page = self.store.find(
+                TicketQuery(customer_id=customer_id, limit=_PAGE, offset=len(tickets))
+            )
+            tickets.extend(page)
+            if len(page) < _PAGE:
+                return tickets
+
+    def _cases_of(self, customer_id: str, tickets: list[Ticket]) -> list[Case]:
+        """The customer's cases, and the cases on their tickets that name no customer."""
+        found: dict[str, Any] = {
+            case.id: case
+            for case in self.store.find_cases(CaseQuery(customer_id=customer_id, limit=_CASES))
+        }
+        for ticket in tickets:
+            for case in self.store.find_cases(CaseQuery(ticket_id=ticket.id, limit=_CASES)):
+                if case.customer_id in (None, customer_id):
+                    found.setdefault(case.id, case)
+        return list(found.values())
