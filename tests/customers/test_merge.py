@@ -111,6 +111,7 @@ def test_the_duplicate_s_contacts_tickets_and_cases_move_to_the_kept_customer(
         assert last.payload == {"from_customer_id": "wang-wechat", "into_customer_id": "wang"}
     assert [e.trigger for e in store.events(kept_ticket.id)] == ["created"]
     assert desk.verify_audit().ok
+    assert desk.replay(ticket.id) == desk.get(ticket.id)  # the event holds the move
 
     profile = desk.customer_profile("wang-wechat")  # follows the merge
     assert profile.customer_id == "wang"
