@@ -385,7 +385,7 @@ def test_subscription_names_that_are_not_short_text_are_refused(desk: Desk, name
 def test_a_subscription_can_name_a_case_kind_the_desk_registers(desk: Desk) -> None:
     subscription = desk.on_enter("completed", lambda n: None, kinds="visit", name="visits")
     assert subscription.kinds == frozenset({"visit"})
-    known = r"visit, survey, return_visit, coupon, all"
+    known = r"visit, survey, return_visit, coupon, care, all"
     with pytest.raises(InvalidInput, match=rf"unknown kind 'visits'; .*{known}"):
         desk.on_transition(print, kinds="visits", name="typo")
 

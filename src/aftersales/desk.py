@@ -24,7 +24,7 @@ from aftersales.compliance._desk import ComplianceFace
 from aftersales.compliance.erasure import Eraser
 from aftersales.customers._desk import CustomerFace
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
-from aftersales.feedback import Surveys, SurveySettings
+from aftersales.feedback import Care, CareSettings, Surveys, SurveySettings
 from aftersales.models import (
     Ticket,
 )
@@ -95,8 +95,8 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
     triggers. A name outside them raises :class:`~aftersales.InvalidInput` naming the
     known ones, and routing rules that name an unknown category refuse to build the desk.
     ``case_kinds`` registers case kinds beside the shipped ones (see :mod:`aftersales.cases`).
-    ``surveys`` follows resolved and closed subjects up with surveys (see
-    :mod:`aftersales.feedback`).
+    ``surveys`` follows resolved and closed subjects up with surveys, ``care`` schedules
+    care plans' messages, reminders and coupons (see :mod:`aftersales.feedback`).
     """
 
     def __init__(
@@ -118,6 +118,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
         principals: Directory | None = None,
         personal_fields: Mapping[str, Iterable[str]] | None = None,
         surveys: SurveySettings | Mapping[str, Any] | None = None,
+        care: CareSettings | Mapping[str, Any] | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
         self.classifier = classifier
@@ -188,6 +189,10 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
             None if surveys is None else Surveys(self, parse(SurveySettings, surveys, "surveys"))
         )
         """The follow-up surveys, with ``surveys`` rules (see :mod:`aftersales.feedback`)."""
+        self.care: Care | None = (
+            None if care is None else Care(self, parse(CareSettings, care, "care"))
+        )
+        """The care plans, with ``care`` settings (see :mod:`aftersales.feedback`)."""
         self._set_up_compliance(
             permissions,
             principals,
@@ -289,6 +294,8 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
                     continue  # changed meanwhile; the change recomputed its checkpoint
         closed, reminded = self._tickets.run_due(now, limit)
         self.drain_queue()
+        if self.care is not None:  # at fire time: an erased or opted-out customer gets none
+            self.care.withdraw_due(now, limit)
         cases = self.cases.run_due(now, limit=limit)
         erased = self._erase_expired(now, limit)
         return DueReport(

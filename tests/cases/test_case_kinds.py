@@ -168,6 +168,7 @@ def test_the_shipped_kinds_are_the_five_case_kinds_visits_and_the_follow_ups() -
         "survey",
         "return_visit",
         "coupon",
+        "care",
     ]
     assert all(KINDS[i].kind is kind for i, kind in enumerate(CaseKind))
 

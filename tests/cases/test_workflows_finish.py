@@ -142,6 +142,12 @@ MODELS: dict[str, FactModel] = {
         # the right code before the expiry redeems; run_due expires it otherwise
         guards={"code_matches": lambda f: True, "valid": lambda f: True},
     ),
+    "care": FactModel(
+        world={},
+        start={},
+        # a customer erased or opted out is not reached: the desk cancels the action
+        guards={"reachable": lambda f: True},
+    ),
     "return_visit": FactModel(
         world={"on_problem": ("reopen_ticket", "open_case")},
         start={"attempts_left": True},

@@ -9,7 +9,8 @@ of :class:`CaseDesk`), and opens their cases with :meth:`CaseDesk.open`.
 The shipped kinds: returns, exchanges, refunds, warranty repairs, complaints, and on-site
 service visits (:mod:`aftersales.cases.visits`), satisfaction surveys
 (:mod:`aftersales.cases.surveys`), return visits (回访,
-:mod:`aftersales.cases.return_visits`) and coupons (:mod:`aftersales.cases.coupons`).
+:mod:`aftersales.cases.return_visits`) coupons (:mod:`aftersales.cases.coupons`) and care actions
+(:mod:`aftersales.cases.care`).
 """
 
 from importlib import import_module
@@ -20,6 +21,7 @@ from aftersales.cases._goods import ClaimLine
 from aftersales.cases._records import LINE_CHANGES, fold_case
 from aftersales.cases._spec import CLOSES_PARENT, CaseKindSpec, ClosesParent, Opens, StepLimit
 from aftersales.cases._writer import Policy
+from aftersales.cases.care import CARE
 from aftersales.cases.complaints import COMPLAINT
 from aftersales.cases.coupons import COUPON
 from aftersales.cases.exchanges import EXCHANGE, Inventory, MemoryInventory
@@ -39,6 +41,7 @@ KIND_MODULES: tuple[str, ...] = (
     "surveys",
     "return_visits",
     "coupons",
+    "care",
 )
 """The modules of :mod:`aftersales.cases` whose ``KIND`` every desk registers, in this
 order: shipping a new kind is its module and one line here."""
@@ -56,6 +59,7 @@ DEFAULT_STEP_LIMITS: dict[str, dict[str, StepLimit]] = {
 date when there is one (China's 三包 parts wait is 90 days; refunds are due in 7 or 14)."""
 
 __all__ = [
+    "CARE",
     "CLOSES_PARENT",
     "COMPLAINT",
     "COUPON",

@@ -1,5 +1,7 @@
 """Following up on served customers: satisfaction surveys (CSAT, NPS, CES) and other
-follow-up cases, opened once per subject when it is resolved or closed.
+follow-up cases, opened once per subject when it is resolved or closed; care plans
+(``Desk(care=...)``, :class:`CareSettings`): care messages, maintenance reminders and
+coupons scheduled for a delivered or repaired product (``docs/how-to/care-plans.md``).
 
 Give a desk its rules as data (``Desk(surveys={"rules": [...]})``, a
 :class:`SurveySettings`); ``desk.surveys`` then schedules a survey (a case of kind
@@ -10,6 +12,14 @@ See ``docs/how-to/surveys.md``.
 """
 
 from aftersales.cases.surveys import LowScoreAction, SurveyDetails, SurveyType
+from aftersales.feedback._care import (
+    CARE_HOOK,
+    Care,
+    CarePlan,
+    CareSettings,
+    add_months,
+    known_failure_age,
+)
 from aftersales.feedback._figures import SurveyFigures, survey_figures
 from aftersales.feedback._rules import DEFAULT_QUESTIONS, FollowUpRule, SurveySettings
 from aftersales.feedback._surveys import (
@@ -21,10 +31,14 @@ from aftersales.feedback._surveys import (
 )
 
 __all__ = [
+    "CARE_HOOK",
     "DEFAULT_QUESTIONS",
     "HOLD_HOOK",
     "LOW_SCORE_HOOK",
     "SCHEDULE_HOOK",
+    "Care",
+    "CarePlan",
+    "CareSettings",
     "FollowUpRule",
     "LowScoreAction",
     "SurveyDetails",
@@ -32,6 +46,8 @@ __all__ = [
     "SurveySettings",
     "SurveyType",
     "Surveys",
+    "add_months",
     "follow_up_id",
+    "known_failure_age",
     "survey_figures",
 ]
