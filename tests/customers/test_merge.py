@@ -159,6 +159,19 @@ def test_bad_input_is_refused_and_nothing_is_stored(
     assert snapshot(store) == before
 
 
+def test_merging_again_moves_what_was_written_under_the_old_id_since(
+    desk: Desk, store: Store
+) -> None:
+    desk.merge_customers("wang-wechat", into="wang")
+    late = desk.open_ticket(customer="wang-wechat", channel="wechat", subject="又坏了")
+    kept = desk.get_customer("wang")
+    again = desk.merge_customers("wang-wechat", into="wang")
+    assert (again.contacts, again.tickets, again.cases) == (0, 1, 0)
+    assert desk.get(late.id).customer_id == "wang"
+    assert store.events(late.id)[-1].trigger == CUSTOMER_MERGED
+    assert desk.get_customer("wang") == kept
+
+
 def test_a_merged_record_can_be_neither_merged_elsewhere_nor_merged_into(
     desk: Desk, store: Store
 ) -> None:

@@ -79,9 +79,10 @@ class CustomerFace:
         """Merge the customer ``customer_id`` (a duplicate record of the same person) into
         ``into``, the record kept (see :mod:`aftersales.customers.merge`): its contact
         points, tickets and cases move, each moved subject gets a ``customer_merged``
-        event, the duplicate keeps ``merged_into``; one transaction. Merging again is a
-        no-op. InvalidInput, nothing stored, when the two are one, either was merged
-        elsewhere, or their contact points together pass ``max_contacts``;
+        event, the duplicate keeps ``merged_into``; one transaction. Merging again moves
+        only what was written under the duplicate's id since (when nothing was, it
+        writes nothing). InvalidInput, nothing stored, when the two are one, either was
+        merged elsewhere, or their contact points together pass ``max_contacts``;
         CustomerNotFound when either is unknown. With permissions, ``actor`` needs a grant
         of ``merge`` on ``customer``."""
         customer_id = check_text("customer_id", customer_id)
@@ -92,8 +93,6 @@ class CustomerFace:
         for attempt in range(_ATTEMPTS):
             kept = self.store.get_customer(into)
             duplicate = self.store.get_customer(customer_id)
-            if duplicate.merged_into == kept.id:
-                return MergeReport(kept, duplicate.id, 0, 0, 0)
             try:
                 return self._merge(kept, duplicate, actor)
             except ConcurrencyError:
@@ -102,17 +101,25 @@ class CustomerFace:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _merge(self, kept: Customer, duplicate: Customer, actor: str) -> MergeReport:
-        joined, marked = merged_pair(kept, duplicate, self.settings.max_contacts)
         tickets = self._tickets_of(duplicate.id)
         cases = self.store.find_cases(CaseQuery(customer_id=duplicate.id, limit=_CASES))
+        customers: list[Customer] = []
+        if duplicate.merged_into == kept.id:
+            # Merged before: only what was written under the old id since moves.
+            if not tickets and not cases:
+                return MergeReport(kept, duplicate.id, 0, 0, 0)
+            joined = kept
+        else:
+            joined, marked = merged_pair(kept, duplicate, self.settings.max_contacts)
+            # The duplicate goes first: it gives up the addresses the kept record takes.
+            customers = [marked, joined]
         now = self.pipeline.now()
         chain = self.pipeline.chain
         added: list[Event] = []
         new_tickets = [moved(t, kept.id, duplicate.id, actor, now, chain, added) for t in tickets]
         new_cases = [moved(c, kept.id, duplicate.id, actor, now, chain, added) for c in cases]
-        # The duplicate goes first: it gives up the addresses the kept record takes.
         self.store.rewrite(
-            Rewrite(tickets=new_tickets, cases=new_cases, added=added, customers=[marked, joined])
+            Rewrite(tickets=new_tickets, cases=new_cases, added=added, customers=customers)
         )
         self._forget({t.id for t in tickets} | {c.id for c in cases})
         return MergeReport(
