@@ -53,7 +53,7 @@ _CHINESE_STOP_TEXT = """
     的 了 吗 呢 吧 啊 呀 哦 嗯 我 我们 你 你们 您 他 她 它 他们 是 是的 在 有 和 与 就
     都 也 还 要 想 请 请问 这 那 这个 那个 个 把 被 给 让 着 过 么 一下 一个 已经 可以
     没有 不是 好的 对 对的 非常 特别 比较 有点 还是 但是 而且 然后 因为 所以 就是 真的
-    感觉 觉得 谢谢 你好 麻烦"""
+    感觉 觉得 谢谢 你好 麻烦 我要 我想"""
 _ENGLISH_STOP_WORDS = frozenset(_ENGLISH_STOP_TEXT.split())
 _CHINESE_STOP_WORDS = frozenset(_CHINESE_STOP_TEXT.split())
 _STOP_CHARACTERS = frozenset(
@@ -93,7 +93,8 @@ def script_of(text: str) -> Literal["zh", "en"]:
 
 
 def _english(word: str) -> str | None:
-    if word in _ENGLISH_STOP_WORDS or word.isdigit() or len(word) < 2:
+    # a negated auxiliary ("hasn't", "couldn't") says how, not what about
+    if word in _ENGLISH_STOP_WORDS or word.endswith("n't") or word.isdigit() or len(word) < 2:
         return None
     if len(word) > 3 and word.endswith("s") and not word.endswith(_PLURAL_KEPT):
         return word[:-1]
@@ -105,6 +106,8 @@ def keywords(text: str, segment: Segmenter, limit: int) -> tuple[str, ...]:
 
     >>> keywords("The couriers were late, very late!", character_pairs, 5)
     ('courier', 'late')
+    >>> keywords("My refund hasn't shown up", character_pairs, 5)
+    ('refund', 'shown')
     >>> keywords("电池不耐用", character_pairs, 5)
     ('电池', '耐用')
     """
