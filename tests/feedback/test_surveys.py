@@ -26,6 +26,7 @@ from aftersales.feedback import (
 )
 from aftersales.models import Case, Event
 from aftersales.models._base import Record
+from aftersales.models.customer import Customer
 from aftersales.notify import Notification
 from aftersales.security import MemoryDirectory, Principal, default_permissions
 from aftersales.testing import capture_notifications
@@ -586,3 +587,16 @@ def test_a_cases_survey_and_the_complaint_its_low_score_opens_keep_the_cases_ord
     desk.surveys.answer(survey.details.token, score=1, reason="still late")
     opened = [c for c in desk.cases.for_ticket(ticket.id) if c.parent_id == survey.id]
     assert [(c.kind.value, c.order_id) for c in opened] == [("complaint", "order-7")]
+
+
+def test_a_customer_opted_out_of_care_or_erased_is_not_surveyed(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = _desk(store, clock)
+    store.save_customer(Customer(id="c-1", name="Li Wei", opted_out_of_care=True))
+    store.save_customer(Customer(id="c-2", name="Wang Fang"))
+    store.save_customer(Customer(id="c-3", name="Zhao Min"))
+    desk.erase_customer("c-3")
+    assert _surveys(desk, _resolved(desk, customer="c-1").id) == []
+    assert _surveys(desk, _resolved(desk, customer="c-3").id) == []
+    assert len(_surveys(desk, _resolved(desk, customer="c-2").id)) == 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import ATTEMPTS, fire_with_retries
 from aftersales._validation import ACTING, parse
+from aftersales.cases.care import unreachable_reason
 from aftersales.cases.coupons import COUPON, coupon_details
 from aftersales.cases.surveys import (
     SURVEY,
@@ -181,6 +182,9 @@ class Surveys:
         rule = self.rule_for(event.subject_kind, event.to_state, ticket)
         if rule is None or became != "ended":
             return  # reopened since: the next end schedules it
+        why = unreachable_reason(self.desk.cases, ticket.customer_id)
+        if why == "erased" or (why == "opted_out" and rule.opens != COUPON.name):
+            return  # no survey or call to a customer who asked for none (a coupon is owed)
         case_id = follow_up_id(rule.opens, event.subject_kind, event.subject_id)
         existing = self._case(case_id)
         if existing is not None:
