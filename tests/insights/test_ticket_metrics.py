@@ -94,6 +94,10 @@ HISTORY: dict[str, tuple[datetime, str, str | None, str | None, str, list[Step]]
     # created when the queried week ends: in no count
     "t15": (MARCH_9, "email", "repairs", "repair_warranty", "high",
             [(0, PREP), (60, "reply")]),
+    # older, resolved March 4 11:00 and reopened March 10 10:00 (its resolved_at cleared):
+    # open at March 2, not at March 4 12:00 nor at March 9, open again from March 10
+    "t16": (at(10, 9, 2), "email", "repairs", "repair_warranty", "high",
+            [(0, PREP), (22 * DAY + 2 * HOUR, "resolve"), (28 * DAY + HOUR, "reopen")]),
 }  # fmt: skip
 
 
@@ -220,7 +224,8 @@ def test_every_metric_of_the_fixed_week_matches_the_hand_computed_value(any_stor
     assert resolution.p90_seconds == approx(175040.8)
     assert resolution.histogram == ((39, 1), (47, 1), (55, 1), (63, 1), (65, 1), (69, 2))
     # Open at March 9 00:00: t7 (4 hours old), t10 (14 hours; resolved at 02:00 after),
-    # t6 (4 days 15 hours), t13 (35 days 15 hours).
+    # t6 (4 days 15 hours), t13 (35 days 15 hours). Not t16, resolved March 4 (reopened
+    # only after).
     assert metrics.backlog.as_of == MARCH_9
     assert (metrics.backlog.open, metrics.backlog.ageing) == (4, (2, 0, 1, 0, 1))
     assert row.previous is None
@@ -247,9 +252,10 @@ def test_the_previous_week_and_the_change(any_store: Store) -> None:
     assert before.resolution.median_seconds == pytest.approx(92681.0)
     assert before.resolution.p90_seconds == pytest.approx(440871 + 0.8 * 83416)
     # open at March 2 00:00: t12 (resolved March 3) 4 days 15 hours, t14 (cancelled
-    # March 4) 3 days 12 hours, t13 28 days 15 hours; t1, created at that instant, is not
+    # March 4) 3 days 12 hours, t16 (resolved March 4) 19 days 15 hours, t13 28 days 15
+    # hours; t1, created at that instant, is not
     assert before.backlog.as_of == MARCH_2
-    assert (before.backlog.open, before.backlog.ageing) == (3, (0, 0, 2, 1, 0))
+    assert (before.backlog.open, before.backlog.ageing) == (4, (0, 0, 2, 2, 0))
     change = row.change
     assert (change.created, change.resolved, change.reopened) == (7, 5, 1)
     assert change.reopen_rate == pytest.approx(1 / 7)
@@ -259,7 +265,7 @@ def test_the_previous_week_and_the_change(any_store: Store) -> None:
     assert change.first_response_p90_seconds == pytest.approx(7148.6 - 3964.8)
     assert change.resolution_median_seconds == pytest.approx(60321.5 - 92681.0)
     assert change.resolution_p90_seconds == pytest.approx(175040.8 - 507603.8)
-    assert change.backlog == 1
+    assert change.backlog == 0
 
 
 def test_rows_per_team_with_tickets_without_a_team_last(any_store: Store) -> None:
@@ -287,11 +293,11 @@ def test_rows_per_team_with_tickets_without_a_team_last(any_store: Store) -> Non
     assert (no_team.created, no_team.resolved, no_team.backlog.open) == (1, 0, 0)
     assert (no_team.reopen_rate, no_team.first_contact_resolution_rate) == (None, None)
     assert no_team.resolution == DurationStats(0, None, None, ())
-    # the week before: repairs t11 t14 (t13 open since February 1), billing t12
+    # the week before: repairs t11 t14 (t13 and t16 open since February), billing t12
     previous = {row.group: row.previous for row in report.rows}
     assert previous["repairs"] is not None
     assert previous["billing"] is not None
-    assert (previous["repairs"].created, previous["repairs"].backlog.open) == (2, 2)
+    assert (previous["repairs"].created, previous["repairs"].backlog.open) == (2, 3)
     assert (previous["billing"].created, previous["billing"].backlog.open) == (1, 1)
     # the total is the ungrouped report
     ungrouped = only_row(ticket_metrics(any_store, week(compare_previous=True)))
@@ -323,10 +329,36 @@ def test_backlog_measured_at_another_instant(any_store: Store) -> None:
     # March 4 12:00: open are t6 (3 hours old), t4 (resolved at 13:00; 1 day old exactly,
     # so in 1-3 days), t3 (1 day 3 hours: reopened at 09:00 and resolved again March 5, so
     # its first resolution is forgotten), t13 (31 days). Not t14, cancelled at 12:00 exactly,
-    # nor t2, resolved at 10:00.
+    # nor t2, resolved at 10:00, nor t16, resolved at 11:00 (its reopening on March 10
+    # cleared its resolved_at: it was resolved then all the same).
     row = only_row(ticket_metrics(any_store, week(as_of=at(4, 12))))
     assert row.current.backlog.as_of == at(4, 12)
     assert (row.current.backlog.open, row.current.backlog.ageing) == (4, (1, 2, 0, 0, 1))
+
+
+def test_a_ticket_resolved_in_the_week_and_reopened_after_it_is_not_in_its_backlog(
+    any_store: Store,
+) -> None:
+    # t16 (opened February 10) was resolved March 4 11:00 and reopened March 10: last
+    # week's backlog must not change after the fact. Its reopening cleared resolved_at,
+    # so only its history tells; t16 alone would fall in 7-30 days at these instants.
+    for as_of, ageing in ((at(4, 12), (1, 2, 0, 0, 1)), (MARCH_9, (2, 0, 1, 0, 1))):
+        backlog = only_row(ticket_metrics(any_store, week(as_of=as_of))).current.backlog
+        assert (backlog.open, backlog.ageing) == (4, ageing)
+    repairs = ticket_metrics(any_store, week(team="repairs", compare_previous=True)).total
+    assert repairs.current.backlog.open == 1  # t13
+    assert repairs.previous is not None
+    assert repairs.previous.backlog.open == 3  # t13, t14 and t16, not yet resolved
+    # the trend's slices alike; and once reopened it is open again: at March 16 t6, t7,
+    # t15 (7 days or more) and t13, t16 (30 days or more)
+    ends = [at(4, 12), MARCH_9, at(16, 0)]
+    query = ReportQuery(created_from=MARCH_2, created_to=ends[-1])
+    trend = metrics_module.slice_metrics(any_store, query, ends)
+    assert [(point.backlog.open, point.backlog.ageing) for point in trend] == [
+        (4, (1, 2, 0, 0, 1)),
+        (4, (2, 0, 1, 0, 1)),
+        (5, (0, 0, 0, 3, 2)),
+    ]
 
 
 # ----------------------------------------------------------------------- every store agrees

@@ -8,7 +8,8 @@ the same numbers:
 - the *cohort* rows: the tickets created in the period(s), counted per group, period,
   first-response bucket and resolution bucket (:data:`CohortRow`);
 - the *backlog* rows: the tickets open at each period's ``as_of``, counted per group and
-  ageing bucket at each measuring instant (:data:`BacklogRow`).
+  ageing bucket at each measuring instant (:data:`BacklogRow`); a reopened ticket is open
+  at an instant by its last transition by then (:func:`open_at`).
 
 Durations are bucketed by :func:`duration_bucket`; the SQL stores compute the same
 function in the database (:mod:`aftersales.insights._ticket_sql`).
@@ -20,20 +21,40 @@ import bisect
 import functools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from aftersales.exceptions import NotFound
-from aftersales.models import Channel, Ticket
+from aftersales.models import Channel, Event, StatusCategory, Ticket
+from aftersales.models.events import RESERVED_TRIGGERS
 from aftersales.storage import MemoryStore, Store, TicketQuery
 from aftersales.storage._codec import ticket_sku
+from aftersales.workflows import TICKET_WORKFLOW
 
 WAITING_ON_CUSTOMER = "waiting_on_customer"
 """The ticket workflow's state whose entry means the agent had to ask the customer: a
 ticket that ever entered it was not resolved at first contact."""
+
+FINISHED_STATES = tuple(
+    sorted(
+        state.name
+        for state in TICKET_WORKFLOW.states
+        if state.category in (StatusCategory.RESOLVED, StatusCategory.CLOSED)
+    )
+)
+"""The ticket workflow's states of the ``resolved`` and ``closed`` categories: a reopened
+ticket whose last transition by an instant entered one of them was not open then (the
+events keep a state's name, not its category)."""
+
+NOT_TRANSITIONS = tuple(sorted(RESERVED_TRIGGERS))
+"""The triggers of events recorded without a transition (a message, an SLA warning, a
+time entry...): they leave a ticket in its state."""
+
+History = Callable[[str], Sequence[Event]]
+"""A ticket's events, by its id."""
 
 AGE_LIMITS_DAYS = (1, 3, 7, 30)
 """The ageing buckets' limits: under 1 day, 1-3, 3-7, 7-30 and 30 days or more."""
@@ -150,12 +171,32 @@ def _age_bucket(created_at: datetime, limits: tuple[datetime, ...]) -> int:
     return len(limits)
 
 
-def _open_at(ticket: Ticket, at: datetime) -> bool:
-    return (
+def open_at(ticket: Ticket, at: datetime, history: Callable[[], Sequence[Event]]) -> bool:
+    """Whether ``ticket`` was open at ``at``: created before it, neither resolved nor
+    closed by then by its columns, and, if it was ever reopened, its last transition by
+    then (none: still in its first state) entered no finished state.
+
+    The columns alone do for a ticket never reopened (it finished once, at its
+    ``resolved_at`` or ``closed_at``), and whenever they say finished (a reopening clears
+    ``resolved_at``, and a closed ticket is never reopened); only a reopened ticket's
+    ``history()`` is read, as a reopening after ``at`` would have it open at ``at``."""
+    if not (
         ticket.created_at < at
         and (ticket.resolved_at is None or ticket.resolved_at > at)
         and (ticket.closed_at is None or ticket.closed_at > at)
-    )
+    ):
+        return False
+    if not ticket.reopen_count:
+        return True
+    last: Event | None = None
+    for event in history():
+        if (
+            event.at <= at
+            and event.trigger not in NOT_TRANSITIONS
+            and (last is None or event.sequence > last.sequence)
+        ):
+            last = event
+    return last is None or last.to_state not in FINISHED_STATES
 
 
 def column_value(ticket: Ticket, column: str, tier_of: TierOf) -> str | None:
@@ -172,11 +213,16 @@ _Key = tuple[Group, int, int | None, int | None]
 
 
 def tally(
-    tickets: Iterable[Ticket], waited: Callable[[str], bool], plan: Plan, tier_of: TierOf
+    tickets: Iterable[Ticket],
+    waited: Callable[[str], bool],
+    plan: Plan,
+    tier_of: TierOf,
+    events_of: History,
 ) -> tuple[list[CohortRow], list[BacklogRow]]:
     """The rows of ``tickets`` (any superset of the ones the plan counts);
     ``waited(ticket_id)`` says whether the ticket ever entered
-    :data:`WAITING_ON_CUSTOMER`, ``tier_of`` a customer's tier."""
+    :data:`WAITING_ON_CUSTOMER`, ``tier_of`` a customer's tier, ``events_of`` a ticket's
+    events (read for the reopened tickets the backlog may count, once each)."""
     cohort: Counter[_Key] = Counter()
     scores: dict[_Key, list[int]] = {}
     reopened: Counter[_Key] = Counter()
@@ -191,8 +237,9 @@ def tally(
             None if plan.group_column is None else column_value(ticket, plan.group_column, tier_of)
         )
         created = ticket.created_at
+        history = functools.cache(functools.partial(events_of, ticket.id))
         if plan.slice_ends:
-            _count_slices(ticket, plan, limits, backlog)
+            _count_slices(ticket, history, plan, limits, backlog)
             group = plan.slice_of(created)
         if plan.cohort_from <= created < plan.created_to:
             period = 0 if created >= plan.period_from else 1
@@ -214,7 +261,7 @@ def tally(
         if plan.slice_ends:
             continue
         ages = [
-            _age_bucket(created, limits[period]) if _open_at(ticket, at) else None
+            _age_bucket(created, limits[period]) if open_at(ticket, at, history) else None
             for period, at in enumerate(plan.as_of)
         ]
         if any(age is not None for age in ages):
@@ -237,13 +284,14 @@ def _scores(counts: list[int] | None) -> Scores:
 
 def _count_slices(
     ticket: Ticket,
+    history: Callable[[], Sequence[Event]],
     plan: Plan,
     limits: list[tuple[datetime, ...]],
     backlog: Counter[tuple[Group, int | None, int | None]],
 ) -> None:
     """Count ``ticket`` in the backlog at the end of each trend slice it is open at."""
     for index, end in enumerate(plan.slice_ends):
-        if _open_at(ticket, end):
+        if open_at(ticket, end, history):
             backlog[index, _age_bucket(ticket.created_at, limits[index]), None] += 1
 
 
@@ -261,7 +309,10 @@ def memory_tally(store: MemoryStore, plan: Plan) -> tuple[list[CohortRow], list[
             customer = customers.get(customer_id)
             return None if customer is None else customer.tier
 
-        return tally(store._tickets.values(), waited, plan, tier_of)
+        def events_of(ticket_id: str) -> Sequence[Event]:
+            return events.get(ticket_id, ())
+
+        return tally(store._tickets.values(), waited, plan, tier_of, events_of)
 
 
 PAGE = 10_000
@@ -271,7 +322,7 @@ PAGE = 10_000
 def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
     """The rows over any store's public API: its tickets created before the last instant
     counted, a page at a time, and the events of the tickets that may count as resolved at
-    first contact."""
+    first contact or, reopened, as open at an instant."""
     single = {column: values[0] for column, values in plan.filters if len(values) == 1}
     channel = single.get("channel")
     query = TicketQuery(
@@ -300,4 +351,4 @@ def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[Backlog
         except NotFound:
             return None
 
-    return tally(pages(), waited, plan, tier_of)
+    return tally(pages(), waited, plan, tier_of, store.events)

@@ -10,6 +10,11 @@ MySQL: ``TIMESTAMPDIFF(MICROSECOND, ...)`` of the instants as ``DATETIME(6)``), 
 bucketed by the same formula as :func:`~aftersales.insights._ticket_memory.duration_bucket`.
 The statements are text with named parameters, run through ``sqlalchemy.text`` on
 SQLAlchemyStore, so each metric is written once for every database.
+
+A ticket is in the backlog at an instant by its columns, and, if it was ever reopened (a
+reopening clears ``resolved_at``), by its last transition by then: a correlated subquery
+on the events' key ``(subject_id, sequence)``, run for the reopened tickets the columns
+call open only (see :func:`~aftersales.insights._ticket_memory.open_at`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from aftersales.exceptions import StorageError
 from aftersales.insights._ticket_memory import (
     BUCKETS_PER_DOUBLING,
+    FINISHED_STATES,
+    NOT_TRANSITIONS,
     NUDGE,
     SCORES,
     WAITING_ON_CUSTOMER,
@@ -233,11 +240,28 @@ def _slice_ladder(plan: Plan, params: dict[str, Any]) -> str:
     return f"CASE {' '.join(whens)} ELSE {last} END" if whens else str(last)
 
 
+def _literals(values: Sequence[str]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
 def _open_at(at: str, ticket: str = "t") -> str:
+    """The ticket (an alias with ``id``, ``created_at``, ``resolved_at``, ``closed_at``
+    and ``reopen_count``) open at ``at``: by its columns, and, reopened, by its last
+    transition by then (none: still in its first state, an open one). The subquery comes
+    last, so a database that stops at the first false term reads no events for the
+    tickets the columns settle."""
     t = ticket
+    last_state = (
+        f"(SELECT e.to_state FROM events e WHERE e.subject_id = {t}.id AND e.at <= {at}"
+        # literals, like the states below: the same text whatever the instant
+        f" AND e.trigger NOT IN ({_literals(NOT_TRANSITIONS)})"
+        " ORDER BY e.sequence DESC LIMIT 1)"
+    )
     return (
-        f"{t}.created_at < {at} AND ({t}.resolved_at IS NULL OR {t}.resolved_at > {at})"
+        f"({t}.created_at < {at} AND ({t}.resolved_at IS NULL OR {t}.resolved_at > {at})"
         f" AND ({t}.closed_at IS NULL OR {t}.closed_at > {at})"
+        f" AND (COALESCE({t}.reopen_count, 0) = 0"
+        f" OR COALESCE({last_state}, '') NOT IN ({_literals(FINISHED_STATES)})))"
     )
 
 
@@ -259,13 +283,15 @@ def trend_backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
     last = len(plan.slice_ends) - 1
     # The tickets open at some slice end, read once (a derived table the planner keeps
     # apart, so it never reads the tickets once per slice), then matched with the ends.
-    # A ticket open at no slice end is left out first: it is open at some end if and only
-    # if it is open at the first end after its creation (once finished, it stays so).
+    # A ticket open at no slice end is left out first, by its columns: it is open at some
+    # end only if they call it open at the first end after its creation (once they say
+    # finished, it stays so: a reopening clears resolved_at; a closed ticket stays closed).
     next_end = " ".join(
         f"WHEN t.created_at < :end_{index} THEN :end_{index}" for index in range(last + 1)
     )
     candidates = (
-        f"SELECT t.created_at, t.resolved_at, t.closed_at FROM {_source(plan)}"
+        "SELECT t.id, t.created_at, t.resolved_at, t.closed_at, t.reopen_count"
+        f" FROM {_source(plan)}"
         f" WHERE {_open_between(':end_0', f':end_{last}')}"
         + _filters(plan, params, dialect)
         + f" AND {_finished_after(f'CASE {next_end} END')}"
@@ -305,11 +331,7 @@ def backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
     ages = []
     for period, at in enumerate(plan.as_of):
         params[f"as_of_{period}"] = ts(at)
-        is_open = (
-            f"(t.created_at < :as_of_{period}"
-            f" AND (t.resolved_at IS NULL OR t.resolved_at > :as_of_{period})"
-            f" AND (t.closed_at IS NULL OR t.closed_at > :as_of_{period}))"
-        )
+        is_open = _open_at(f":as_of_{period}")
         opens.append(is_open)
         whens = []
         for bucket, limit in enumerate(plan.age_limits(period)):

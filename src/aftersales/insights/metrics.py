@@ -248,8 +248,9 @@ class Satisfaction:
 
 @attrs.frozen
 class Backlog:
-    """The tickets open at ``as_of`` (created before it, neither resolved nor closed by
-    then), counted by age (``as_of`` minus creation) in :data:`AGEING_BUCKETS`."""
+    """The tickets open at ``as_of`` (created before it, and neither resolved nor closed
+    then by their history: one resolved before it and reopened after it was not open),
+    counted by age (``as_of`` minus creation) in :data:`AGEING_BUCKETS`."""
 
     as_of: datetime
     open: int
