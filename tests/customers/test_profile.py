@@ -265,14 +265,22 @@ def test_with_permissions_a_customer_reads_their_own_profile_only(
         desk.customer_profile("wang", actor="bot-1")
 
 
-def test_the_shipped_permissions_leave_profiles_to_supervisors(
+def test_the_shipped_permissions_let_agents_and_the_customer_read_a_profile_not_a_bot(
     store: Store, clock: FrozenClock
 ) -> None:
     directory = MemoryDirectory(
-        [Principal.agent("agent-1", "care"), Principal("sup-li", {"supervisor"})]
+        [
+            Principal.agent("agent-1", "care"),
+            Principal("sup-li", {"supervisor"}),
+            Principal.customer("wang"),
+            Principal.customer("li"),
+            Principal("bot-1", {"bot"}),
+        ]
     )
     desk = Desk(store, clock=clock, permissions=default_permissions(), principals=directory)
     desk.save_customer(WANG)
-    assert desk.customer_profile("wang", actor="sup-li").customer_id == "wang"
-    with pytest.raises(PermissionDenied):
-        desk.customer_profile("wang", actor="agent-1")
+    for reader in ("sup-li", "agent-1", Principal.customer("wang")):
+        assert desk.customer_profile("wang", actor=reader).customer_id == "wang"
+    for refused in (Principal.customer("li"), "bot-1"):
+        with pytest.raises(PermissionDenied):
+            desk.customer_profile("wang", actor=refused)

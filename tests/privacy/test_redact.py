@@ -11,6 +11,8 @@ import attrs
 import pytest
 from pydantic import BaseModel
 
+from aftersales.cases.return_visits import ReturnVisitDetails
+from aftersales.cases.surveys import SurveyDetails
 from aftersales.cases.visits import VisitDetails
 from aftersales.exceptions import InvalidInput
 from aftersales.models.case import Case
@@ -138,12 +140,22 @@ class _VisitDetailsHolder(BaseModel):
     details: VisitDetails
 
 
+class _SurveyDetailsHolder(BaseModel):
+    details: SurveyDetails
+
+
+class _ReturnVisitDetailsHolder(BaseModel):
+    details: ReturnVisitDetails
+
+
 RECORDS: dict[str, type[BaseModel]] = {
     "customer": Customer,
     "ticket": Ticket,
     "message": Message,
     "case": Case,
     "visit": _VisitDetailsHolder,
+    "survey": _SurveyDetailsHolder,
+    "return_visit": _ReturnVisitDetailsHolder,
 }
 
 

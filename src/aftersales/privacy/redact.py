@@ -160,7 +160,7 @@ _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "customer": frozenset({"name", "contacts.address"}),
+        "customer": frozenset({"name", "contacts.address", "tags", "contact_hours"}),
         "ticket": frozenset({"subject", "description", "resolution"}),
         "message": frozenset({"body"}),
         "case": frozenset(
