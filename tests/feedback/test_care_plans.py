@@ -252,6 +252,27 @@ def test_a_closed_repair_schedules_its_plans_once(store: Store, clock: FrozenClo
     assert (_details(care).due_at, care.order_id) == (START + timedelta(days=2), "o-7")
 
 
+def test_failure_ages_are_learned_from_the_stored_repairs(store: Store, clock: FrozenClock) -> None:
+    desk, ticket_id = _desk(store, clock)
+    assert desk.care is not None
+    for index, days in enumerate((300, 320, 340, 360, 380)):  # units delivered so long ago
+        delivered = START - timedelta(days=days)
+        line = phone(
+            purchased=delivered.isoformat(),
+            delivered=delivered.isoformat(),
+            claim_at=START.isoformat(),
+        )
+        desk.cases.open_repair(ticket_id, serial=f"K-{index}", line=line, assess=False)
+    assert desk.care.learn_failure_ages(min_failures=6) == {}
+    assert desk.care.learn_failure_ages() == {"SKU-phone": 320}
+    (check,) = [
+        c
+        for c in desk.care.delivered(ticket_id, serial="K-9", sku="SKU-phone", delivered_at=START)
+        if _details(c).plan_id == "pump-check"
+    ]
+    assert _details(check).due_at == START + timedelta(days=320 - 14)
+
+
 def test_bad_plans_refuse_to_build_the_desk() -> None:
     for plan in (
         {"id": "x", "action": "message"},  # no template

@@ -99,7 +99,8 @@ class CareSettings(Record):
     """A desk's care (``Desk(care=...)``): its ``plans``, the ``templates`` they say (per
     key, the text per language), the ``language`` a customer without one (or without a
     text in theirs) gets, and the known failure age in days per SKU (see
-    :func:`known_failure_age`)."""
+    :func:`known_failure_age`; :meth:`Care.learn_failure_ages` learns them from the
+    stored repairs)."""
 
     plans: Annotated[tuple[CarePlan, ...], Field(min_length=1, max_length=1000)]
     templates: dict[Identifier, dict[ShortText, Text]] = Field(default_factory=dict)
@@ -128,6 +129,7 @@ class Care:
     def __init__(self, desk: Desk, settings: CareSettings) -> None:
         self.desk = desk
         self.settings = settings
+        self._learned: dict[str, int] = {}
         if any(plan.on == "repair_closed" for plan in settings.plans):
             workflow = desk.cases.spec(CaseKind.REPAIR.value).workflow
             closed = sorted(
@@ -138,6 +140,33 @@ class Care:
             desk.subscribe(
                 self._repair_closed, entered=closed, kinds=CaseKind.REPAIR.value, name=CARE_HOOK
             )
+
+    def learn_failure_ages(self, *, min_failures: int = 5, limit: int = 10_000) -> dict[str, int]:
+        """Learn each model's known failure age from the stored repairs (up to ``limit``,
+        oldest first): a repaired line's product age is its claim's time less the
+        delivery (else the purchase) its policy facts name; per SKU with at least
+        ``min_failures`` repairs, :func:`known_failure_age`. Plans starting from
+        ``"failure_age"`` use these for SKUs ``CareSettings.failure_ages`` does not name.
+        The ages learned, by SKU."""
+        query = CaseQuery(kind=CaseKind.REPAIR, limit=limit)
+        ages: dict[str, list[float]] = {}
+        for repair in self.desk.store.find_cases(query):
+            for line in repair.lines:
+                facts = line.facts
+                if line.sku is None or facts is None:
+                    continue
+                order = facts.order
+                since = order.delivered_at or order.purchased_at
+                age = (facts.claim.at - since).total_seconds() / 86_400
+                if age >= 0:
+                    ages.setdefault(line.sku, []).append(age)
+        learned = {
+            sku: known
+            for sku, found in sorted(ages.items())
+            if (known := known_failure_age(found, min_failures=min_failures)) is not None
+        }
+        self._learned = learned
+        return dict(learned)
 
     def delivered(
         self,
@@ -277,7 +306,8 @@ class Care:
             return facts.closed_at if plan.on == "repair_closed" else facts.delivered_at
         if plan.start == "warranty_end":
             return facts.warranty_until
-        age = self.settings.failure_ages.get(facts.sku or "")
+        sku = facts.sku or ""
+        age = self.settings.failure_ages.get(sku, self._learned.get(sku))
         if age is None or facts.delivered_at is None:
             return None
         return facts.delivered_at + timedelta(days=age)
