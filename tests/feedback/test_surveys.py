@@ -600,3 +600,17 @@ def test_a_customer_opted_out_of_care_or_erased_is_not_surveyed(
     assert _surveys(desk, _resolved(desk, customer="c-1").id) == []
     assert _surveys(desk, _resolved(desk, customer="c-3").id) == []
     assert len(_surveys(desk, _resolved(desk, customer="c-2").id)) == 1
+
+
+def test_a_held_survey_is_withdrawn_when_its_customer_opted_out_meanwhile(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = _desk(store, clock)
+    store.save_customer(Customer(id="c-1", name="Li Wei"))
+    ticket = _resolved(desk)
+    (survey,) = _surveys(desk, ticket.id)
+    desk.reopen(ticket.id, reason="still leaks")
+    assert desk.cases.get(survey.id).status == "on_hold"
+    store.save_customer(Customer(id="c-1", name="Li Wei", opted_out_of_care=True))
+    desk.fire(ticket.id, "resolve", payload={"resolution": "new kettle"})
+    assert desk.cases.get(survey.id).status == "cancelled"

@@ -183,14 +183,18 @@ class Surveys:
         if rule is None or became != "ended":
             return  # reopened since: the next end schedules it
         why = unreachable_reason(self.desk.cases, ticket.customer_id)
-        if why == "erased" or (why == "opted_out" and rule.opens != COUPON.name):
-            return  # no survey or call to a customer who asked for none (a coupon is owed)
+        # no survey or call to a customer who asked for none (a coupon is owed all the same)
+        unwanted = why == "erased" or (why == "opted_out" and rule.opens != COUPON.name)
         case_id = follow_up_id(rule.opens, event.subject_kind, event.subject_id)
         existing = self._case(case_id)
         if existing is not None:
-            if existing.status == "on_hold":
+            if existing.status == "on_hold" and unwanted:
+                self._fire(existing, "cancel", None)
+            elif existing.status == "on_hold":
                 send_at = event.at + rule.survey_delay
                 self._fire(existing, "resume", {"send_at": send_at})
+            return
+        if unwanted:
             return
         try:
             if rule.opens == SURVEY.name:
