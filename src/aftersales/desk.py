@@ -294,7 +294,10 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
                     continue  # changed meanwhile; the change recomputed its checkpoint
         closed, reminded = self._tickets.run_due(now, limit)
         self.drain_queue()
-        if self.care is not None:  # at fire time: an erased or opted-out customer gets none
+        # at fire time: a customer erased or opted out of care since gets none
+        if self.surveys is not None:
+            self.surveys.withdraw_due(now, limit)
+        if self.care is not None:
             self.care.withdraw_due(now, limit)
         cases = self.cases.run_due(now, limit=limit)
         erased = self._erase_expired(now, limit)

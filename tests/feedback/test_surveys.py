@@ -614,3 +614,19 @@ def test_a_held_survey_is_withdrawn_when_its_customer_opted_out_meanwhile(
     store.save_customer(Customer(id="c-1", name="Li Wei", opted_out_of_care=True))
     desk.fire(ticket.id, "resolve", payload={"resolution": "new kettle"})
     assert desk.cases.get(survey.id).status == "cancelled"
+
+
+def test_a_scheduled_survey_is_not_sent_to_a_customer_who_opted_out_since(
+    store: Store, clock: FrozenClock
+) -> None:
+    desk = _desk(store, clock)
+    store.save_customer(Customer(id="c-1", name="Li Wei"))
+    store.save_customer(Customer(id="c-2", name="Wang Fang"))
+    (kept,) = _surveys(desk, _resolved(desk, customer="c-2").id)
+    (survey,) = _surveys(desk, _resolved(desk).id)
+    store.save_customer(Customer(id="c-1", name="Li Wei", opted_out_of_care=True))
+    clock.advance(hours=25)
+    desk.run_due()
+    assert desk.cases.get(survey.id).status == "cancelled"
+    assert [e.trigger for e in store.events(survey.id)] == ["created", "cancel"]
+    assert desk.cases.get(kept.id).status == "sent"

@@ -272,6 +272,21 @@ class Surveys:
             order_id=order_id,
         )
 
+    def withdraw_due(self, now: datetime, limit: int) -> list[Case]:
+        """Cancel the scheduled surveys and return visits due by ``now`` whose customer
+        opted out of care or was erased since they were scheduled
+        (:meth:`~aftersales.Desk.run_due` calls it before it sends what is due)."""
+        kinds = {rule.opens for rule in self.settings.rules} - {COUPON.name}
+        withdrawn: list[Case] = []
+        for case in self.desk.store.cases_due(now, limit):
+            if case.kind.value not in kinds or case.status != "scheduled":
+                continue
+            if unreachable_reason(self.desk.cases, case.customer_id) is None:
+                continue
+            with contextlib.suppress(TransitionError, ConcurrencyError):
+                withdrawn.append(self.desk.cases.fire(case.id, "cancel", actor="system"))
+        return withdrawn
+
     # ------------------------------------------------------------------ answering
 
     def answer(
