@@ -21,7 +21,7 @@ from aftersales.storage import CaseChange
 from aftersales.workflows import State, Transition, Workflow
 
 GIFT_WORKFLOW = Workflow(
-    "gift_wrap",
+    "gift_box",
     initial="asked",
     states=[State("asked", "new"), State("wrapped", "closed"), State("refused", "closed")],
     transitions=[
@@ -38,7 +38,7 @@ class GiftDetails(Record):
 
 
 def _open_gift(cases: CaseDesk, ticket_id: str, *, message: str, actor: str = "system") -> Case:
-    return cases.create("gift_wrap", ticket_id, actor=actor, details={"message": message})
+    return cases.create("gift_box", ticket_id, actor=actor, details={"message": message})
 
 
 def _complaint_for(
@@ -55,7 +55,7 @@ def _complaint_for(
 
 
 GIFT = CaseKindSpec(
-    "gift_wrap",
+    "gift_box",
     GIFT_WORKFLOW,
     details=GiftDetails,
     step_limits={"asked": StepLimit(hours=4, action="refuse")},
@@ -72,8 +72,8 @@ def test_an_application_registers_a_kind_and_opens_fires_and_replays_its_cases(
     desk: Desk,
 ) -> None:
     desk.cases.register(GIFT)
-    case = desk.cases.open("gift_wrap", _ticket(desk), message="生日快乐")
-    assert (case.kind, type(case.kind), case.status) == ("gift_wrap", KindName, "asked")
+    case = desk.cases.open("gift_box", _ticket(desk), message="生日快乐")
+    assert (case.kind, type(case.kind), case.status) == ("gift_box", KindName, "asked")
     wrapped = desk.cases.fire(case.id, "wrap")
     assert isinstance(wrapped.details, GiftDetails)
     assert wrapped.details.done
@@ -82,7 +82,7 @@ def test_an_application_registers_a_kind_and_opens_fires_and_replays_its_cases(
 
 def test_a_registered_kinds_cascade_opens_its_case_and_its_limit_is_run_due(desk: Desk) -> None:
     desk.cases.register(GIFT)
-    case = desk.cases.open("gift_wrap", _ticket(desk), message="hi")
+    case = desk.cases.open("gift_box", _ticket(desk), message="hi")
     done = desk.cases.run_due(case.created_at + timedelta(hours=4))
     assert [(d.case_id, d.action) for d in done] == [(case.id, "refuse")]
     [complaint] = desk.cases.find(parent_id=case.id)
@@ -132,10 +132,10 @@ def test_a_stored_case_of_a_shipped_kind_loads_as_its_case_kind_member() -> None
 def test_a_kind_whose_cascade_or_limit_names_what_its_workflow_lacks_is_refused() -> None:
     with pytest.raises(InvalidWorkflow, match="no trigger 'unwrap'"):
         CaseKindSpec(
-            "gift_wrap", GIFT_WORKFLOW, cascades={"unwrap": Opens("refund", _complaint_for)}
+            "gift_box", GIFT_WORKFLOW, cascades={"unwrap": Opens("refund", _complaint_for)}
         )
     with pytest.raises(InvalidWorkflow, match="no state 'lost'"):
-        CaseKindSpec("gift_wrap", GIFT_WORKFLOW, step_limits={"lost": StepLimit(hours=1)})
+        CaseKindSpec("gift_box", GIFT_WORKFLOW, step_limits={"lost": StepLimit(hours=1)})
 
 
 def test_a_shipped_kind_keeps_the_details_model_it_ships_with() -> None:
@@ -211,6 +211,6 @@ def test_opening_a_case_with_a_field_its_opener_does_not_take_is_bad_input(desk:
 def test_creating_a_case_names_only_the_fields_a_kind_may_set(desk: Desk) -> None:
     desk.cases.register(GIFT)
     with pytest.raises(InvalidInput, match="must be one of"):
-        desk.cases.create("gift_wrap", _ticket(desk), status="wrapped")
+        desk.cases.create("gift_box", _ticket(desk), status="wrapped")
     with pytest.raises(InvalidInput, match="message"):
-        desk.cases.create("gift_wrap", _ticket(desk), details={"note": "no message"})
+        desk.cases.create("gift_box", _ticket(desk), details={"note": "no message"})

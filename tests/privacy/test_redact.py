@@ -11,6 +11,7 @@ import attrs
 import pytest
 from pydantic import BaseModel
 
+from aftersales.cases.coupons import CouponDetails
 from aftersales.cases.return_visits import ReturnVisitDetails
 from aftersales.cases.surveys import SurveyDetails
 from aftersales.cases.visits import VisitDetails
@@ -148,6 +149,10 @@ class _ReturnVisitDetailsHolder(BaseModel):
     details: ReturnVisitDetails
 
 
+class _CouponDetailsHolder(BaseModel):
+    details: CouponDetails
+
+
 RECORDS: dict[str, type[BaseModel]] = {
     "customer": Customer,
     "ticket": Ticket,
@@ -156,6 +161,7 @@ RECORDS: dict[str, type[BaseModel]] = {
     "visit": _VisitDetailsHolder,
     "survey": _SurveyDetailsHolder,
     "return_visit": _ReturnVisitDetailsHolder,
+    "coupon": _CouponDetailsHolder,
 }
 
 

@@ -182,6 +182,7 @@ PERSONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
         "visit": frozenset({"details.address", "details.note"}),
         # what a customer said in a survey or on a return visit's call
         "survey": frozenset({"details.reason", "details.comment"}),
+        "coupon": frozenset({"details.reason"}),
         "return_visit": frozenset(
             {"details.note", "details.reason", "details.attempts.note", "details.attempts.answers"}
         ),
