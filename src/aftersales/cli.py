@@ -178,6 +178,7 @@ def _print_report(console: Console, report: Report) -> None:
             "resolved",
         ),
         "next_responses": ("group", "answered", "median_seconds", "p90_seconds", "unanswered"),
+        "surveys": ("survey", "answers", "score", "mean", "promoters", "detractors"),
     }
     as_of = report.tickets.total.current.backlog.as_of
     titles = {
@@ -191,6 +192,7 @@ def _print_report(console: Console, report: Report) -> None:
         "cases": "Returns, refunds, repairs, complaints (times in hours)",
         "workload": "Workload (hours logged; handling per ticket)",
         "next_responses": "Next response times (hours)",
+        "surveys": "Surveys answered (score: CSAT %, NPS points, CES mean)",
     }
     for name, columns in shown_columns.items():
         if name not in tables or (name == "alerts" and not tables[name].rows):
@@ -223,6 +225,7 @@ _LEFT_COLUMNS = (
     "window_end",
     "severity",
     "metric",
+    "survey",
 )
 
 
@@ -436,6 +439,13 @@ def _build_app() -> typer.Typer:
                 "on large stores).",
             ),
         ] = False,
+        surveys: Annotated[
+            bool,
+            typer.Option(
+                "--surveys",
+                help="Also report the CSAT, NPS and CES of the surveys answered in the period.",
+            ),
+        ] = False,
         stored_alerts: Annotated[
             bool,
             typer.Option(
@@ -464,7 +474,7 @@ def _build_app() -> typer.Typer:
 
         Counted in the database (see aftersales.insights.build_report). Tickets created
         in the period count; the backlog is measured at its end. --sla, --cases,
-        --workload, --dwell and --alerts add their figures to every output.
+        --workload, --surveys, --dwell and --alerts add their figures to every output.
         """
         from aftersales.insights import ReportQuery, build_report
 
@@ -489,6 +499,7 @@ def _build_app() -> typer.Typer:
                     sla=sla,
                     cases=cases,
                     workload=workload,
+                    surveys=surveys,
                 )
             finally:
                 store.close()

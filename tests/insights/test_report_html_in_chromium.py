@@ -71,6 +71,40 @@ images => images.map(image => {
 """
 
 
+SURVEY_RULES = [
+    {"kinds": ["ticket"], "channels": ["email"], "survey": "nps", "delay_hours": 24},
+    {"kinds": ["ticket"], "channels": ["wechat"], "survey": "csat", "delay_hours": 24},
+    {"kinds": ["ticket"], "channels": ["sms"], "survey": "ces", "delay_hours": 24},
+]
+SURVEY_SCORES = {"email": [10, 10, 9, 9, 8, 7, 3], "wechat": [5, 5, 4, 4, 2], "sms": [1, 2, 2, 5]}
+
+
+def answer_surveys(store: SQLiteStore, resolved_at: datetime) -> None:
+    """Tickets resolved at ``resolved_at`` whose NPS, CSAT and CES surveys are answered
+    a day later, for the surveys' charts."""
+    clock = FrozenClock(resolved_at)
+    desk = Desk(store, clock=clock, surveys={"rules": SURVEY_RULES})
+    scored = []
+    for channel, scores in SURVEY_SCORES.items():
+        for index, score in enumerate(scores):
+            ticket = desk.open_ticket(
+                customer=f"{channel}-{index}", channel=channel, subject="The kettle leaks"
+            )
+            desk.classify(ticket.id, category="repair_warranty", severity="medium")
+            desk.fire(ticket.id, "assign", payload={"assignee": "li.agent"})
+            desk.fire(ticket.id, "start")
+            desk.fire(ticket.id, "resolve", payload={"resolution": "replaced the seal"})
+            scored.append((ticket.id, score))
+    clock.advance(hours=25)
+    desk.run_due()
+    assert desk.surveys is not None
+    for ticket_id, score in scored:
+        (survey,) = [c for c in desk.cases.for_ticket(ticket_id) if c.kind.value == "survey"]
+        token = getattr(survey.details, "token", None)
+        assert token is not None
+        desk.surveys.answer(token, score=score, reason="the seal")
+
+
 def unavailable(what: str) -> None:
     message = f"{what}; install Debian's chromium (apt-get install chromium) and playwright"
     if os.environ.get("CI"):
@@ -105,11 +139,19 @@ def report_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         rule = RiskRule(baseline_windows=28, min_expected=0.5, significance=0.01)
         watch_risk(desk, returns, rule, name="returns")  # records the alerts as events
+        answer_surveys(store, START + timedelta(days=DAYS - 10))
         query = ReportQuery(
             created_from=START, created_to=START + timedelta(days=DAYS), group_by="channel"
         )
         report = build_report(
-            store, query, alerts="stored", dwell=True, sla=True, cases=True, workload=True
+            store,
+            query,
+            alerts="stored",
+            dwell=True,
+            sla=True,
+            cases=True,
+            workload=True,
+            surveys=True,
         )
     assert report.alerts, "the injected shift raises an alert, so the alerts chart is drawn"
     return report.to_html(folder / "report.html")
@@ -159,6 +201,9 @@ def test_every_chart_of_the_html_report_renders_in_chromium(
         "CSAT per slice",
         "Alerts: observed against expected",
         "Total time in each workflow state",
+        "Survey scores: CES",
+        "Survey scores: CSAT",
+        "Survey scores: NPS",
     ]
     for chart in charts:
         assert chart["complete"], chart["alt"]
@@ -174,6 +219,7 @@ def test_every_chart_of_the_html_report_renders_in_chromium(
         "Risk alerts",
         "Returns, refunds, repairs and complaints",
         "Workload and next response times",
+        "Surveys: CSAT, NPS and CES",
     ):
         assert heading in headings
     image = shot.read_bytes()

@@ -18,7 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from aftersales import Desk, FrozenClock, InvalidInput
+from aftersales.cases.surveys import SurveyDetails, SurveyType
 from aftersales.cli import _build_app
+from aftersales.feedback import survey_figures
 from aftersales.insights import (
     Alert,
     AlertState,
@@ -121,7 +123,14 @@ def by_team(**options: object) -> ReportQuery:
 def everything(store: Store, query: ReportQuery, **options: bool) -> Report:
     """The report with every family and the stored alerts."""
     return build_report(
-        store, query, alerts="stored", sla=True, cases=True, workload=True, **options
+        store,
+        query,
+        alerts="stored",
+        sla=True,
+        cases=True,
+        workload=True,
+        surveys=True,
+        **options,
     )
 
 
@@ -224,6 +233,8 @@ FAMILY_TABLES = [
     "repair_parts",
     "workload",
     "next_responses",
+    "surveys",
+    "survey_scores",
 ]
 
 
@@ -231,9 +242,13 @@ def test_the_families_asked_for_are_their_functions_figures_over_the_report_quer
     store: Store,
 ) -> None:
     plain = build_report(store, by_team(), trend_points=0)
-    assert (plain.service_levels, plain.cases, plain.workload, plain.next_responses) == (
-        (None,) * 4
-    )
+    assert (
+        plain.service_levels,
+        plain.cases,
+        plain.workload,
+        plain.next_responses,
+        plain.surveys,
+    ) == ((None,) * 5)
     assert not set(FAMILY_TABLES) & set(plain.tables)  # each only when asked
     report = everything(store, by_team(), trend_points=0)
     assert report.service_levels == service_levels(store, by_team())
@@ -708,7 +723,7 @@ def test_the_command_adds_the_families_and_the_stored_alerts_it_is_asked_for(
     monkeypatch.setenv("COLUMNS", "200")
     db = str(sqlite_file[0])
     period = ["--from", "2024-03-04", "--to", "2024-04-28", "--group-by", "team"]
-    asked = ["--sla", "--cases", "--workload", "--alerts"]
+    asked = ["--sla", "--cases", "--workload", "--surveys", "--alerts"]
     runner = CliRunner()
     printed = runner.invoke(_build_app(), ["report", "--db", db, *period, *asked])
     assert printed.exit_code == 0, printed.output
@@ -780,3 +795,180 @@ def test_the_command_refuses_bad_options_on_stderr(
     assert result.stderr.startswith("error:")
     assert message in result.stderr
     assert not (tmp_path / "missing.db").exists()
+
+
+# ---------------------------------------------------------------------- surveys
+
+SURVEY_RULES = [
+    {"kinds": ["ticket"], "channels": ["email"], "survey": "nps", "delay_hours": 24},
+    {"kinds": ["ticket"], "channels": ["wechat"], "survey": "csat", "delay_hours": 24},
+    {"kinds": ["ticket"], "channels": ["sms"], "survey": "ces", "delay_hours": 24},
+]
+SURVEY_SCORES = {"email": [10, 9, 9, 7, 3], "wechat": [5, 5, 4, 2], "sms": [2, 3, 6]}
+SURVEYED = START + timedelta(days=3)
+
+
+def answer_surveys(store: Store) -> None:
+    """Tickets resolved on ``SURVEYED`` whose NPS (email), CSAT (wechat) and CES (sms)
+    surveys are answered with ``SURVEY_SCORES`` a day later."""
+    clock = FrozenClock(SURVEYED)
+    desk = Desk(store, clock=clock, surveys={"rules": SURVEY_RULES})
+    scored = []
+    for channel, scores in SURVEY_SCORES.items():
+        for index, score in enumerate(scores):
+            ticket = desk.open_ticket(
+                customer=f"{channel}-{index}", channel=channel, subject="The kettle leaks"
+            )
+            desk.classify(ticket.id, category="repair_warranty", severity="medium")
+            desk.fire(ticket.id, "assign", payload={"assignee": "li.agent"})
+            desk.fire(ticket.id, "start")
+            desk.fire(ticket.id, "resolve", payload={"resolution": "replaced the seal"})
+            scored.append((ticket.id, score))
+    clock.advance(hours=25)
+    desk.run_due()
+    assert desk.surveys is not None
+    for ticket_id, score in scored:
+        (survey,) = [c for c in desk.cases.for_ticket(ticket_id) if c.kind.value == "survey"]
+        assert isinstance(survey.details, SurveyDetails)
+        assert survey.details.token is not None
+        desk.surveys.answer(survey.details.token, score=score, reason="the seal")
+
+
+@pytest.fixture(scope="module")
+def survey_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("surveys") / "surveys.db"
+    store = SQLiteStore(path)
+    try:
+        answer_surveys(store)
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture
+def surveyed(survey_file: Path) -> Iterator[Store]:
+    opened = SQLiteStore(survey_file)
+    yield opened
+    opened.close()
+
+
+def test_the_survey_family_is_the_survey_figures_of_the_period(surveyed: Store) -> None:
+    query = ReportQuery(created_from=START, created_to=END, group_by="channel")
+    report = build_report(surveyed, query, trend_points=0, surveys=True)
+    figures = survey_figures(surveyed, answered_from=START, answered_to=END)
+    assert report.surveys == figures
+    nps, csat, ces = figures[SurveyType.NPS], figures[SurveyType.CSAT], figures[SurveyType.CES]
+    assert (nps.answers, nps.score, csat.score, ces.score) == (5, 40.0, 75.0, 11 / 3)
+    tables = report.tables
+    rows = {row["survey"]: row for row in tables["surveys"].records()}
+    assert rows["nps"] == {
+        "survey": "nps",
+        "answers": 5,
+        "score": 40.0,
+        "mean": 7.6,
+        "promoters": 3,
+        "detractors": 1,
+    }
+    assert (rows["csat"]["score"], rows["csat"]["promoters"]) == (75.0, None)
+    assert (rows["ces"]["answers"], rows["ces"]["mean"]) == (3, 11 / 3)
+    scores = [(r["survey"], r["score"], r["answers"]) for r in tables["survey_scores"].records()]
+    assert [row for row in scores if row[0] == "nps"] == [
+        ("nps", 3, 1),
+        ("nps", 7, 1),
+        ("nps", 9, 2),
+        ("nps", 10, 1),
+    ]
+    assert sum(row[2] for row in scores) == sum(map(len, SURVEY_SCORES.values()))
+    # answered after the period: none of the period's
+    before = ReportQuery(created_from=START - timedelta(days=30), created_to=START)
+    empty = build_report(surveyed, before, trend_points=0, surveys=True)
+    assert empty.surveys == {}
+    assert (empty.tables["surveys"].rows, empty.tables["survey_scores"].rows) == ((), ())
+
+
+def test_a_memory_store_gives_the_same_survey_figures(surveyed: Store) -> None:
+    memory = MemoryStore()
+    answer_surveys(memory)
+    query = ReportQuery(created_from=START, created_to=END)
+    expected = build_report(surveyed, query, trend_points=0, surveys=True).tables
+    tables = build_report(memory, query, trend_points=0, surveys=True).tables
+    assert tables["surveys"] == expected["surveys"]
+    assert tables["survey_scores"] == expected["survey_scores"]
+
+
+@pytest.mark.parametrize("filters", [{"channel": "email"}, {"team": "care"}, {"tier": "gold"}])
+def test_a_filtered_report_leaves_the_surveys_out_and_says_why(
+    surveyed: Store, filters: dict[str, str], tmp_path: Path
+) -> None:
+    query = ReportQuery(created_from=START, created_to=END, **filters)  # type: ignore[arg-type]
+    report = build_report(surveyed, query, trend_points=0, surveys=True)
+    assert report.surveys is None
+    assert "surveys" not in report.tables
+    pytest.importorskip("matplotlib")
+    page = report.to_html(tmp_path / "filtered.html").read_text(encoding="utf-8")
+    assert "Not computed: survey figures" in page
+    assert f"It cannot be filtered by {next(iter(filters))}" in page
+
+
+def test_every_export_holds_the_survey_tables(surveyed: Store, tmp_path: Path) -> None:
+    query = ReportQuery(created_from=START, created_to=END)
+    report = build_report(surveyed, query, trend_points=0, surveys=True)
+    document = json.loads(report.to_json())["tables"]
+    assert document["surveys"] == report.tables["surveys"].records()
+    assert document["survey_scores"] == report.tables["survey_scores"].records()
+    written = {path.name: path for path in report.to_csv(tmp_path / "csv")}
+    with written["surveys.csv"].open(encoding="utf-8") as file:
+        read = {row["survey"]: row for row in csv.DictReader(file)}
+    assert (read["nps"]["answers"], read["nps"]["score"], read["csat"]["promoters"]) == (
+        "5",
+        "40.0",
+        "",
+    )
+    assert "survey_scores.csv" in written
+    parquet = pytest.importorskip("pyarrow.parquet")
+    for path in report.to_parquet(tmp_path / "parquet"):
+        if path.stem in ("surveys", "survey_scores"):
+            table = report.tables[path.stem]
+            assert parquet.read_table(path).to_pylist() == table.records()
+
+
+def test_the_html_page_charts_the_scores_of_each_survey_type(
+    surveyed: Store, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    query = ReportQuery(created_from=START, created_to=END)
+    report = build_report(surveyed, query, trend_points=0, surveys=True)
+    page = report.to_html(tmp_path / "surveys.html").read_text(encoding="utf-8")
+    assert "<h2>Surveys: CSAT, NPS and CES</h2>" in page
+    charts = charts_of(page)
+    for survey in ("CES", "CSAT", "NPS"):
+        assert charts[f"Survey scores: {survey}"].startswith(b"\x89PNG")
+    assert "Not computed: survey figures" not in page
+    none = build_report(surveyed, by_team(), trend_points=0)
+    assert "Not computed: survey figures" in none.to_html(tmp_path / "no.html").read_text("utf-8")
+
+
+def test_the_command_reports_the_surveys_when_asked(
+    survey_file: Path, surveyed: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    period = ["--db", str(survey_file), "--from", "2024-03-04", "--to", "2024-04-28"]
+    runner = CliRunner()
+    printed = runner.invoke(_build_app(), ["report", *period, "--surveys"])
+    assert printed.exit_code == 0, printed.output
+    shown = printed.stdout.split("Surveys answered")[1]
+    nps = next(line for line in shown.splitlines() if "nps" in line)
+    assert [cell.strip() for cell in nps.split("│")[1:7]] == ["nps", "5", "40", "7.6", "3", "1"]
+    plain = runner.invoke(_build_app(), ["report", *period])
+    assert "Surveys answered" not in plain.stdout
+    as_json = runner.invoke(_build_app(), ["report", *period, "--surveys", "--json"])
+    query = ReportQuery(created_from=START, created_to=END)
+    expected = build_report(surveyed, query, surveys=True)
+    assert as_json.stdout == expected.to_json() + "\n"
+    as_csv = runner.invoke(_build_app(), ["report", *period, "--surveys", "--csv", str(tmp_path)])
+    assert as_csv.exit_code == 0, as_csv.output
+    assert (
+        (tmp_path / "survey_scores.csv")
+        .read_text(encoding="utf-8")
+        .startswith("survey,score,answers\n")
+    )

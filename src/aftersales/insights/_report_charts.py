@@ -1,5 +1,5 @@
 """The HTML report's sections for satisfaction and the figure families a report holds
-when asked (SLA compliance, cases, workload and next responses): charts and tables, or
+when asked (SLA compliance, cases, workload, next responses and surveys): charts and tables, or
 a note saying how to get what is not there."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from aftersales.insights._report_html import (
     _chart,
     _current,
     _html_table,
+    _matplotlib,
     _rate_text,
     _section,
     _slice_labels,
 )
+from aftersales.insights._report_surveys import SURVEY_FILTERS
 from aftersales.insights._ticket_memory import SCORES
 from aftersales.insights.report import Report, ReportTable
 
@@ -201,4 +203,40 @@ def family_sections(report: Report, tables: dict[str, ReportTable]) -> list[str]
     return [
         _section("Returns, refunds, repairs and complaints", *cases),
         _section("Workload and next response times", *work),
+        _surveys_section(report, tables),
     ]
+
+
+_SURVEY_HEADLINES = {"csat": "CSAT {:.0f}%", "nps": "NPS {:+.0f}", "ces": "CES {:.2f}"}
+
+
+def _surveys_section(report: Report, tables: dict[str, ReportTable]) -> str:
+    """Each survey type's answers per score, titled with its headline figure."""
+    heading = "Surveys: CSAT, NPS and CES"
+    if report.surveys is None:
+        why = _not_computed(report, "survey figures", "surveys", SURVEY_FILTERS)
+        return _section(heading, why)
+    if not report.surveys:
+        return _section(heading, _note("No survey was answered in the period."))
+    plot = _matplotlib()
+    parts = []
+    for kind, figures in report.surveys.items():
+        headline = _SURVEY_HEADLINES.get(kind.value, "{:.2f}").format(figures.score or 0)
+
+        def scores(axes: Any, figures: Any = figures, headline: str = headline) -> None:
+            shown = figures.distribution
+            axes.bar([str(score) for score in shown], list(shown.values()), color="#4c78a8")
+            axes.set_xlabel("score")
+            axes.set_ylabel("answers")
+            axes.set_title(f"{headline} of {figures.answers} answers")
+
+        parts.append(_chart(plot, f"Survey scores: {kind.value.upper()}", scores, 2.5))
+    parts.append(_html_table(tables["surveys"]))
+    parts.append(
+        _note(
+            "Surveys answered in the period, whatever the ticket: CSAT is the share of "
+            "the top two scores, NPS the % of promoters (9-10) less that of detractors "
+            "(0-6), CES the mean effort score."
+        )
+    )
+    return _section(heading, *parts)

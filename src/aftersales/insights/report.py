@@ -21,7 +21,7 @@ same in every export: ``tickets`` (a row per group and the total, per period),
 of first response and resolution times), ``dwell`` (each workflow state's stays),
 ``bottlenecks`` (the longest waits before a transition), ``alerts``, and with the
 families asked for ``service_levels``, ``cases``, ``return_reasons``, ``repair_parts``,
-``workload`` and ``next_responses``.
+``workload``, ``next_responses``, ``surveys`` and ``survey_scores``.
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ from typing import IO, Literal
 
 import attrs
 
+from aftersales.cases.surveys import SurveyType
 from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.feedback import SurveyFigures
 from aftersales.insights import _report_families as families
+from aftersales.insights import _report_surveys as survey_family
 from aftersales.insights._report_alerts import stored_alerts
 from aftersales.insights._ticket_memory import bucket_floor
 from aftersales.insights.bottlenecks import DwellQuery, DwellReport, dwell_times
@@ -296,8 +299,8 @@ class Report:
     from :func:`~aftersales.insights.dwell_times`; None when not computed), the risk
     alerts (:attr:`alerts`) and the families :func:`build_report` was asked for (each
     None when not computed): SLA compliance (:attr:`service_levels`), case KPIs
-    (:attr:`cases`), workload (:attr:`workload`) and next response times
-    (:attr:`next_responses`).
+    (:attr:`cases`), workload (:attr:`workload`), next response times
+    (:attr:`next_responses`) and the survey answers' CSAT, NPS and CES (:attr:`surveys`).
 
     Build it with :func:`build_report`; export it with :meth:`to_json`, :meth:`to_csv`,
     :meth:`to_parquet` and :meth:`to_html`.
@@ -311,6 +314,7 @@ class Report:
     cases: CaseReport | None = None
     workload: WorkloadReport | None = None
     next_responses: NextResponseReport | None = None
+    surveys: dict[SurveyType, SurveyFigures] | None = None
 
     @property
     def query(self) -> ReportQuery:
@@ -323,7 +327,7 @@ class Report:
         only when the query compares with the previous period, ``dwell`` and
         ``bottlenecks`` only with :attr:`dwell`, and each family's only when computed:
         ``service_levels``; ``cases``, ``return_reasons`` and ``repair_parts``;
-        ``workload``; ``next_responses``)."""
+        ``workload``; ``next_responses``; ``surveys`` and ``survey_scores``)."""
         tables = [_ticket_table(self.tickets)]
         if self.query.compare_previous:
             tables.append(_change_table(self.tickets))
@@ -359,6 +363,19 @@ class Report:
         if self.next_responses is not None:
             rows = families.next_response_table(self.next_responses)
             tables.append(ReportTable("next_responses", families.NEXT_RESPONSE_COLUMNS, rows))
+        if self.surveys is not None:
+            tables += [
+                ReportTable(
+                    "surveys",
+                    survey_family.SURVEY_COLUMNS,
+                    survey_family.survey_table(self.surveys),
+                ),
+                ReportTable(
+                    "survey_scores",
+                    survey_family.SURVEY_SCORE_COLUMNS,
+                    survey_family.survey_score_table(self.surveys),
+                ),
+            ]
         return tables
 
     def to_json(self) -> str:
@@ -464,6 +481,7 @@ def build_report(
     sla: bool = False,
     cases: bool = False,
     workload: bool = False,
+    surveys: bool = False,
 ) -> Report:
     """The report of ``query`` over ``store``: its ticket KPIs, the period cut into
     ``trend_points`` slices (whole days when the period is whole days; 0 for no trend,
@@ -485,11 +503,14 @@ def build_report(
     - ``workload``: the agents' workload (per team when the report groups by team) and the
       next response times (per team or channel when grouped) of the period, filtered by
       the query's teams and channels (:func:`~aftersales.insights.workload`,
-      :func:`~aftersales.insights.next_response_times`): 4.6 s (1.5 s).
+      :func:`~aftersales.insights.next_response_times`): 4.6 s (1.5 s);
+    - ``surveys``: the CSAT, NPS and CES of the surveys answered in the period, per survey
+      type, and their scores (:func:`~aftersales.feedback.survey_figures`; ungrouped).
 
     A family whose query cannot apply one of the report's filters is left out (None):
     case metrics have no category, priority, team or tier filter; workload and next
-    responses no category, priority, product or tier filter. ``compare_previous``
+    responses no category, priority, product or tier filter; survey figures no filter at
+    all (only the period). ``compare_previous``
     applies to the ticket KPIs only.
 
     With ``dwell`` it also holds the time tickets and cases of the period spent in each
@@ -506,7 +527,7 @@ def build_report(
         raise _report_error("trend_points", "must be an int")
     if not 0 <= trend_points <= _MAX_TREND_POINTS:
         raise _report_error("trend_points", f"must be from 0 to {_MAX_TREND_POINTS}")
-    flags = {"dwell": dwell, "sla": sla, "cases": cases, "workload": workload}
+    flags = {"dwell": dwell, "sla": sla, "cases": cases, "workload": workload, "surveys": surveys}
     for name, flag in flags.items():
         if not isinstance(flag, bool):
             raise _report_error(name, "must be True or False")
@@ -533,6 +554,7 @@ def build_report(
         cases=families.cases_of(store, query) if cases else None,
         workload=None if worked is None else worked[0],
         next_responses=None if worked is None else worked[1],
+        surveys=survey_family.surveys_of(store, query) if surveys else None,
     )
 
 
