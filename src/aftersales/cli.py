@@ -178,7 +178,7 @@ def _print_report(console: Console, report: Report) -> None:
             "resolved",
         ),
         "next_responses": ("group", "answered", "median_seconds", "p90_seconds", "unanswered"),
-        "surveys": ("survey", "answers", "score", "mean", "promoters", "detractors"),
+        "surveys": ("group", "survey", "answers", "score", "mean", "promoters", "detractors"),
     }
     as_of = report.tickets.total.current.backlog.as_of
     titles = {

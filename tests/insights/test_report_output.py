@@ -21,6 +21,7 @@ from aftersales import Desk, FrozenClock, InvalidInput
 from aftersales.cases.surveys import SurveyDetails, SurveyType
 from aftersales.cli import _build_app
 from aftersales.feedback import survey_figures
+from aftersales.feedback._figures import survey_figures_by_channel
 from aftersales.insights import (
     Alert,
     AlertState,
@@ -857,11 +858,22 @@ def test_the_survey_family_is_the_survey_figures_of_the_period(surveyed: Store) 
     report = build_report(surveyed, query, trend_points=0, surveys=True)
     figures = survey_figures(surveyed, answered_from=START, answered_to=END)
     assert report.surveys == figures
+    channels = survey_figures_by_channel(surveyed, answered_from=START, answered_to=END)
+    assert report.survey_channels == channels
+    assert list(channels) == ["email", "sms", "wechat"]
     nps, csat, ces = figures[SurveyType.NPS], figures[SurveyType.CSAT], figures[SurveyType.CES]
     assert (nps.answers, nps.score, csat.score, ces.score) == (5, 40.0, 75.0, 11 / 3)
     tables = report.tables
-    rows = {row["survey"]: row for row in tables["surveys"].records()}
+    by_group = {(row["group"], row["survey"]): row for row in tables["surveys"].records()}
+    assert sorted(by_group) == sorted(
+        [(name, survey) for name in ("email", "(total)") for survey in ("nps",)]
+        + [(name, "ces") for name in ("sms", "(total)")]
+        + [(name, "csat") for name in ("wechat", "(total)")]
+    )
+    assert by_group[("email", "nps")]["answers"] == 5
+    rows = {survey: row for (name, survey), row in by_group.items() if name == "(total)"}
     assert rows["nps"] == {
+        "group": "(total)",
         "survey": "nps",
         "answers": 5,
         "score": 40.0,
@@ -871,7 +883,11 @@ def test_the_survey_family_is_the_survey_figures_of_the_period(surveyed: Store) 
     }
     assert (rows["csat"]["score"], rows["csat"]["promoters"]) == (75.0, None)
     assert (rows["ces"]["answers"], rows["ces"]["mean"]) == (3, 11 / 3)
-    scores = [(r["survey"], r["score"], r["answers"]) for r in tables["survey_scores"].records()]
+    scores = [
+        (r["survey"], r["score"], r["answers"])
+        for r in tables["survey_scores"].records()
+        if r["group"] == "(total)"
+    ]
     assert [row for row in scores if row[0] == "nps"] == [
         ("nps", 3, 1),
         ("nps", 7, 1),
@@ -882,7 +898,7 @@ def test_the_survey_family_is_the_survey_figures_of_the_period(surveyed: Store) 
     # answered after the period: none of the period's
     before = ReportQuery(created_from=START - timedelta(days=30), created_to=START)
     empty = build_report(surveyed, before, trend_points=0, surveys=True)
-    assert empty.surveys == {}
+    assert (empty.surveys, empty.survey_channels) == ({}, None)
     assert (empty.tables["surveys"].rows, empty.tables["survey_scores"].rows) == ((), ())
 
 
@@ -896,7 +912,18 @@ def test_a_memory_store_gives_the_same_survey_figures(surveyed: Store) -> None:
     assert tables["survey_scores"] == expected["survey_scores"]
 
 
-@pytest.mark.parametrize("filters", [{"channel": "email"}, {"team": "care"}, {"tier": "gold"}])
+def test_the_report_s_channels_filter_its_surveys(surveyed: Store) -> None:
+    query = ReportQuery(created_from=START, created_to=END, channel=["email", "sms"])
+    report = build_report(surveyed, query, trend_points=0, surveys=True)
+    assert report.surveys is not None
+    assert sorted(kind.value for kind in report.surveys) == ["ces", "nps"]
+    assert report.surveys == survey_figures(
+        surveyed, answered_from=START, answered_to=END, channel=["email", "sms"]
+    )
+    assert {row[0] for row in report.tables["surveys"].rows} == {"(none)"}
+
+
+@pytest.mark.parametrize("filters", [{"category": "delivery"}, {"team": "care"}, {"tier": "gold"}])
 def test_a_filtered_report_leaves_the_surveys_out_and_says_why(
     surveyed: Store, filters: dict[str, str], tmp_path: Path
 ) -> None:
@@ -918,7 +945,7 @@ def test_every_export_holds_the_survey_tables(surveyed: Store, tmp_path: Path) -
     assert document["survey_scores"] == report.tables["survey_scores"].records()
     written = {path.name: path for path in report.to_csv(tmp_path / "csv")}
     with written["surveys.csv"].open(encoding="utf-8") as file:
-        read = {row["survey"]: row for row in csv.DictReader(file)}
+        read = {row["survey"]: row for row in csv.DictReader(file) if row["group"] == "(none)"}
     assert (read["nps"]["answers"], read["nps"]["score"], read["csat"]["promoters"]) == (
         "5",
         "40.0",
@@ -958,7 +985,8 @@ def test_the_command_reports_the_surveys_when_asked(
     assert printed.exit_code == 0, printed.output
     shown = printed.stdout.split("Surveys answered")[1]
     nps = next(line for line in shown.splitlines() if "nps" in line)
-    assert [cell.strip() for cell in nps.split("│")[1:7]] == ["nps", "5", "40", "7.6", "3", "1"]
+    cells = [cell.strip() for cell in nps.split("│")[1:8]]
+    assert cells == ["(none)", "nps", "5", "40", "7.6", "3", "1"]
     plain = runner.invoke(_build_app(), ["report", *period])
     assert "Surveys answered" not in plain.stdout
     as_json = runner.invoke(_build_app(), ["report", *period, "--surveys", "--json"])
@@ -970,5 +998,5 @@ def test_the_command_reports_the_surveys_when_asked(
     assert (
         (tmp_path / "survey_scores.csv")
         .read_text(encoding="utf-8")
-        .startswith("survey,score,answers\n")
+        .startswith("group,survey,score,answers\n")
     )

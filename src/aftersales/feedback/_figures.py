@@ -1,7 +1,8 @@
 """Satisfaction figures from the answered surveys: CSAT (the share of the top two scores),
 NPS (promoters minus detractors, in points) and CES (the mean effort score).
 
-The SQL stores count the answers per survey type, scale and score in the database, over
+The SQL stores count the answers per channel, survey type, scale and score in the
+database, over
 the cases' ``score`` column (a survey's details hold its score, see
 :func:`aftersales.storage._codec.case_score`); a MemoryStore counts its own objects. The
 figures are then worked out from those few counts the same way for every store.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import attrs
@@ -20,13 +21,20 @@ from aftersales._validation import parse
 from aftersales.cases.surveys import SurveyDetails, SurveyType
 from aftersales.exceptions import FieldError, InvalidInput, StorageError
 from aftersales.models._base import Instant, Record
+from aftersales.models.customer import Channel
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 from aftersales.storage._codec import ts
 
-__all__ = ["SurveyFigures", "survey_figures"]
+__all__ = ["SurveyFigures", "survey_figures", "survey_figures_by_channel"]
 
-Tally = Counter[tuple[str, int, int]]
-"""Answers per (survey type, scale, score)."""
+Tally = Counter[tuple[str | None, str, int, int]]
+"""Answers per (channel, survey type, scale, score)."""
+
+_CHANNEL = {
+    "sqlite": "json_extract(data, '$.details.channel')",
+    "postgresql": "CAST(data AS JSONB) -> 'details' ->> 'channel'",
+    "mysql": "JSON_UNQUOTE(JSON_EXTRACT(data, '$.details.channel'))",
+}
 
 _TYPE = {
     "sqlite": "json_extract(data, '$.details.survey')",
@@ -61,6 +69,7 @@ class SurveyFigures:
 class _Period(Record):
     answered_from: Instant | None = None
     answered_to: Instant | None = None
+    channel: tuple[Channel, ...] | None = None
 
 
 def survey_figures(
@@ -68,24 +77,67 @@ def survey_figures(
     *,
     answered_from: datetime | None = None,
     answered_to: datetime | None = None,
+    channel: Sequence[Channel | str] | None = None,
 ) -> dict[SurveyType, SurveyFigures]:
     """CSAT, NPS and CES figures of the surveys answered in [``answered_from``,
-    ``answered_to``) (every answer by default), per survey type asked.
+    ``answered_to``) (every answer by default), per survey type asked; with ``channel``,
+    only of the surveys sent on those channels.
 
     >>> from aftersales import MemoryStore
     >>> survey_figures(MemoryStore())
     {}
     """
+    tally = _count(store, answered_from, answered_to, channel)
+    merged: Tally = Counter()
+    for (_, survey, scale, score), count in tally.items():
+        merged[(None, survey, scale, score)] += count
+    return _figures(merged)
+
+
+def survey_figures_by_channel(
+    store: Store,
+    *,
+    answered_from: datetime | None = None,
+    answered_to: datetime | None = None,
+    channel: Sequence[Channel | str] | None = None,
+) -> dict[str | None, dict[SurveyType, SurveyFigures]]:
+    """:func:`survey_figures` per channel the surveys were sent on (None for a survey
+    sent on none), channels in alphabetical order, then None.
+
+    >>> from aftersales import MemoryStore
+    >>> survey_figures_by_channel(MemoryStore())
+    {}
+    """
+    tally = _count(store, answered_from, answered_to, channel)
+    by_channel: dict[str | None, Tally] = {}
+    for key, count in tally.items():
+        by_channel.setdefault(key[0], Counter())[key] += count
+    ordered = sorted(by_channel, key=lambda name: (name is None, name or ""))
+    return {name: _figures(by_channel[name]) for name in ordered}
+
+
+def _count(
+    store: Store,
+    answered_from: datetime | None,
+    answered_to: datetime | None,
+    channel: Sequence[Channel | str] | None,
+) -> Tally:
+    if isinstance(channel, str):
+        channel = (channel,)
     period = parse(
-        _Period, {"answered_from": answered_from, "answered_to": answered_to}, "survey figures"
+        _Period,
+        {
+            "answered_from": answered_from,
+            "answered_to": answered_to,
+            "channel": None if channel is None else tuple(channel),
+        },
+        "survey figures",
     )
     if isinstance(store, MemoryStore):
-        tally = _memory_tally(store, period)
-    elif isinstance(store, SQLiteStore):
-        tally = _sqlite_tally(store, period)
-    else:
-        tally = _other_tally(store, period)
-    return _figures(tally)
+        return _memory_tally(store, period)
+    if isinstance(store, SQLiteStore):
+        return _sqlite_tally(store, period)
+    return _other_tally(store, period)
 
 
 def _memory_tally(store: MemoryStore, period: _Period) -> Tally:
@@ -102,7 +154,10 @@ def _memory_tally(store: MemoryStore, period: _Period) -> Tally:
             continue
         if end is not None and closed >= end:
             continue
-        tally[(details.survey.value, details.scale, details.score)] += 1
+        sent_on = None if details.channel is None else details.channel.value
+        if period.channel is not None and details.channel not in period.channel:
+            continue
+        tally[(sent_on, details.survey.value, details.scale, details.score)] += 1
     return tally
 
 
@@ -114,17 +169,25 @@ def _statement(dialect: str, period: _Period, marker: str) -> tuple[str, list[st
         if instant is not None:
             where.append(f"closed_at {op} {marker.format(len(params))}")
             params.append(ts(instant) or "")
+    if period.channel is not None:
+        markers = []
+        for each in period.channel:
+            markers.append(marker.format(len(params)))
+            params.append(each.value)
+        where.append(f"{_CHANNEL[dialect]} IN ({', '.join(markers)})")
     sql = (
-        f"SELECT {_TYPE[dialect]}, {_SCALE[dialect]}, score, COUNT(*) FROM cases"
-        f" WHERE {' AND '.join(where)} GROUP BY 1, 2, 3"
+        f"SELECT {_CHANNEL[dialect]}, {_TYPE[dialect]}, {_SCALE[dialect]}, score, COUNT(*)"
+        f" FROM cases WHERE {' AND '.join(where)} GROUP BY 1, 2, 3, 4"
     )
     return sql, params
 
 
 def _tally(rows: Iterable[tuple[object, ...]]) -> Tally:
     tally: Tally = Counter()
-    for survey, scale, score, count in rows:
-        tally[(str(survey), int(str(scale)), int(str(score)))] += int(str(count))
+    for channel, survey, scale, score, count in rows:
+        # MySQL unquotes a JSON null to the text 'null' (no channel is named so)
+        sent_on = None if channel is None or channel == "null" else str(channel)
+        tally[(sent_on, str(survey), int(str(scale)), int(str(score)))] += int(str(count))
     return tally
 
 
@@ -164,7 +227,7 @@ def _other_tally(store: Store, period: _Period) -> Tally:
 
 def _figures(tally: Tally) -> dict[SurveyType, SurveyFigures]:
     by_type: dict[SurveyType, Counter[int]] = {}
-    for (survey, _, score), count in tally.items():
+    for (_, survey, _, score), count in tally.items():
         kind = SurveyType(survey)
         by_type.setdefault(kind, Counter())[score] += count
     figures: dict[SurveyType, SurveyFigures] = {}
@@ -181,7 +244,7 @@ def _figures(tally: Tally) -> dict[SurveyType, SurveyFigures]:
             # the top two of each answer's own scale: 4-5 of 5, 9-10 of 10
             top = sum(
                 n
-                for (survey, scale, score), n in tally.items()
+                for (_, survey, scale, score), n in tally.items()
                 if survey == kind.value and score >= scale - 1
             )
             headline = 100 * top / answers

@@ -234,9 +234,9 @@ def _surveys_section(report: Report, tables: dict[str, ReportTable]) -> str:
     parts.append(_html_table(tables["surveys"]))
     parts.append(
         _note(
-            "Surveys answered in the period, whatever the ticket: CSAT is the share of "
-            "the top two scores, NPS the % of promoters (9-10) less that of detractors "
-            "(0-6), CES the mean effort score."
+            "Surveys answered in the period (on the report's channels; the charts are "
+            "the total's): CSAT is the share of the top two scores, NPS the % of "
+            "promoters (9-10) less that of detractors (0-6), CES the mean effort score."
         )
     )
     return _section(heading, *parts)

@@ -300,7 +300,8 @@ class Report:
     alerts (:attr:`alerts`) and the families :func:`build_report` was asked for (each
     None when not computed): SLA compliance (:attr:`service_levels`), case KPIs
     (:attr:`cases`), workload (:attr:`workload`), next response times
-    (:attr:`next_responses`) and the survey answers' CSAT, NPS and CES (:attr:`surveys`).
+    (:attr:`next_responses`) and the survey answers' CSAT, NPS and CES (:attr:`surveys`;
+    per channel in :attr:`survey_channels` when the query groups by channel).
 
     Build it with :func:`build_report`; export it with :meth:`to_json`, :meth:`to_csv`,
     :meth:`to_parquet` and :meth:`to_html`.
@@ -315,6 +316,7 @@ class Report:
     workload: WorkloadReport | None = None
     next_responses: NextResponseReport | None = None
     surveys: dict[SurveyType, SurveyFigures] | None = None
+    survey_channels: dict[str | None, dict[SurveyType, SurveyFigures]] | None = None
 
     @property
     def query(self) -> ReportQuery:
@@ -368,12 +370,12 @@ class Report:
                 ReportTable(
                     "surveys",
                     survey_family.SURVEY_COLUMNS,
-                    survey_family.survey_table(self.surveys),
+                    survey_family.survey_table(self.surveys, self.survey_channels),
                 ),
                 ReportTable(
                     "survey_scores",
                     survey_family.SURVEY_SCORE_COLUMNS,
-                    survey_family.survey_score_table(self.surveys),
+                    survey_family.survey_score_table(self.surveys, self.survey_channels),
                 ),
             ]
         return tables
@@ -505,12 +507,13 @@ def build_report(
       the query's teams and channels (:func:`~aftersales.insights.workload`,
       :func:`~aftersales.insights.next_response_times`): 4.6 s (1.5 s);
     - ``surveys``: the CSAT, NPS and CES of the surveys answered in the period, per survey
-      type, and their scores (:func:`~aftersales.feedback.survey_figures`; ungrouped).
+      type, and their scores (:func:`~aftersales.feedback.survey_figures`), filtered by
+      the channels the surveys were sent on, per channel when the report groups by it.
 
     A family whose query cannot apply one of the report's filters is left out (None):
     case metrics have no category, priority, team or tier filter; workload and next
-    responses no category, priority, product or tier filter; survey figures no filter at
-    all (only the period). ``compare_previous``
+    responses no category, priority, product or tier filter; survey figures filter by
+    channel only. ``compare_previous``
     applies to the ticket KPIs only.
 
     With ``dwell`` it also holds the time tickets and cases of the period spent in each
@@ -545,6 +548,7 @@ def build_report(
         key=lambda a: (severity_rank[a.severity.value], a.window_end, a.key, a.kind, a.method),
     )
     worked = families.workload_of(store, query) if workload else None
+    answered = survey_family.surveys_of(store, query) if surveys else None
     return Report(
         tickets,
         trend,
@@ -554,7 +558,8 @@ def build_report(
         cases=families.cases_of(store, query) if cases else None,
         workload=None if worked is None else worked[0],
         next_responses=None if worked is None else worked[1],
-        surveys=survey_family.surveys_of(store, query) if surveys else None,
+        surveys=None if answered is None else answered[0],
+        survey_channels=None if answered is None else answered[1],
     )
 
 
