@@ -153,6 +153,8 @@ MODELS: dict[str, FactModel] = {
         start={"attempts_left": True},
         guards={
             "attempts_left": lambda f: f["attempts_left"],
+            # unreachable is the other side of no_answer: the last attempt only
+            "attempts_used": lambda f: not f["attempts_left"],
             "follows_by_reopening": lambda f: f["on_problem"] == "reopen_ticket",
             "follows_by_case": lambda f: f["on_problem"] == "open_case",
         },

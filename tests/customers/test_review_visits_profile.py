@@ -89,11 +89,6 @@ def test_erasing_a_kept_customer_erases_the_name_of_a_duplicate_merged_into_it(
     assert store.get_customer("wang-wechat").name != "芳芳"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schedule_return_visit accepts any team: a visit is assigned outside the "
-    "ticket's team, whose agents then may not act on it (return_visits.py team=)",
-)
 def test_a_visit_cannot_be_scheduled_for_a_team_other_than_its_ticket_s(
     desk: Desk, store: Store
 ) -> None:
@@ -102,10 +97,6 @@ def test_a_visit_cannot_be_scheduled_for_a_team_other_than_its_ticket_s(
         schedule(desk, ticket, complaint, team="sales", assignee="bob")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the assign transition accepts any team (_return_visit_steps.py _assign)",
-)
 def test_a_due_visit_cannot_be_reassigned_outside_the_ticket_s_team(desk: Desk) -> None:
     ticket, complaint = closed_complaint(desk)
     visit = schedule(desk, ticket, complaint, delay_hours=0)
@@ -116,11 +107,6 @@ def test_a_due_visit_cannot_be_reassigned_outside_the_ticket_s_team(desk: Desk) 
     assert found.team == "care"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'unreachable' has no guard: one unanswered call of max_attempts=3 closes the "
-    "visit as unreachable (_return_visit_steps.py, Transition('unreachable', ...))",
-)
 def test_a_visit_is_unreachable_only_after_its_max_attempts(desk: Desk) -> None:
     ticket, complaint = closed_complaint(desk)
     visit = schedule(desk, ticket, complaint, delay_hours=0, max_attempts=3)
@@ -162,11 +148,6 @@ def test_a_late_ticket_of_a_merge_chain_reaches_the_final_record(desk: Desk) -> 
     assert late.id in [t.id for t in desk.customer_profile("c").tickets]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_work_ticket_again follows merged_into to another customer's ticket and "
-    "reopens it with this customer's words (cases/return_visits.py _work_ticket_again)",
-)
 def test_a_persisting_problem_never_reopens_another_customer_s_ticket(desk: Desk) -> None:
     ticket = desk.open_ticket(customer="c-1", channel="phone", subject="The courier was rude")
     desk.fire(ticket.id, "classify", payload={"category": "complaint", "severity": "medium"})

@@ -166,6 +166,8 @@ class ReturnVisitEnvironment(CaseEnvironment):
     """(team, assignee, ``"router"`` or ``"ticket"``)."""
     ticket_follow_up: tuple[str, str] | None = None
     """(the ticket's id, ``"reopened"``, ``"already_open"`` or ``"follow_up_ticket"``)."""
+    ticket_team: str | None = None
+    """The ticket's team when the visit is assigned: only its agents may act on the visit."""
 
 
 def _details(context: TransitionContext) -> ReturnVisitDetails:
@@ -189,6 +191,20 @@ def _attempts_left(context: TransitionContext) -> Refusal | None:
         "last_attempt",
         f"this is attempt {made} of {details.max_attempts}: record it as unreachable",
         f"这是第 {made} 次（共 {details.max_attempts} 次）回访：请记录为无法联系",
+        {"attempt": made, "max_attempts": details.max_attempts},
+    )
+
+
+def _attempts_used(context: TransitionContext) -> Refusal | None:
+    """``unreachable`` only on the last attempt: an earlier unanswered call is ``no_answer``."""
+    details = _details(context)
+    made = len(details.attempts) + 1
+    if made >= details.max_attempts:
+        return None
+    return Refusal(
+        "attempts_left",
+        f"this is attempt {made} of {details.max_attempts}: record it as no_answer",
+        f"这是第 {made} 次（共 {details.max_attempts} 次）回访：请记录为未接通",
         {"attempt": made, "max_attempts": details.max_attempts},
     )
 
@@ -254,6 +270,17 @@ def _assign(context: TransitionContext) -> Mapping[str, Any]:
     payload = context.payload
     assert isinstance(payload, AssignInput)
     details = _details(context)
+    environment = context.settings
+    ticket_team = (
+        environment.ticket_team if isinstance(environment, ReturnVisitEnvironment) else None
+    )
+    if ticket_team is not None and payload.team not in (None, ticket_team):
+        # The permissions' row rule reads a visit's team as its ticket's: an agent of
+        # another team could not act on it.
+        raise InvalidInput(
+            "assign payload",
+            [FieldError(("team",), f"the visit's ticket belongs to team {ticket_team!r}")],
+        )
     return _update(
         context,
         assignee=payload.assignee or details.assignee,
@@ -328,7 +355,9 @@ RETURN_VISIT_WORKFLOW = Workflow(
             "due",
             description="run_due fires it after the retry interval (an agent may call earlier).",
         ),
-        Transition("unreachable", "due", "unreachable", effects=["unreachable"]),
+        Transition(
+            "unreachable", "due", "unreachable", guards=["attempts_used"], effects=["unreachable"]
+        ),
         Transition("satisfied", "due", "satisfied", effects=["satisfied"]),
         Transition("problem_persists", "due", "following_up", effects=["problem"]),
         Transition(
@@ -351,6 +380,7 @@ RETURN_VISIT_WORKFLOW = Workflow(
     ],
     guards={
         "attempts_left": _attempts_left,
+        "attempts_used": _attempts_used,
         "follows_by_reopening": _follows_by(ProblemAction.REOPEN_TICKET),
         "follows_by_case": _follows_by(ProblemAction.OPEN_CASE),
     },

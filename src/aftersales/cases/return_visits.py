@@ -175,6 +175,9 @@ def _environment(
         return ReturnVisitEnvironment(
             settings, decision, ticket_follow_up=_work_ticket_again(cases, case, details)
         )
+    if trigger == "assign":
+        ticket: Ticket = cases._ticket(case.ticket_id)
+        return ReturnVisitEnvironment(settings, decision, ticket_team=ticket.team)
     return CaseEnvironment(settings, decision)
 
 
@@ -199,10 +202,17 @@ def _work_ticket_again(
     desk = cases.desk
     since = details.attempts[-1].at if details.attempts else case.updated_at
     ticket = desk.get(case.ticket_id)
-    for _ in range(10):  # a merged ticket is worked on where it was merged into
+    foreign = False
+    for _ in range(10):  # a merged ticket is worked on where it was merged into...
         if ticket.merged_into is None:
             break
-        ticket = desk.get(ticket.merged_into)
+        into = desk.get(ticket.merged_into)
+        if into.customer_id != ticket.customer_id:
+            # ...unless that is another customer's ticket: reopening it would show this
+            # customer's words to the other, so a follow-up of their own carries them.
+            foreign = True
+            break
+        ticket = into
     if any(
         event.trigger == "reopen" and event.at >= since
         for event in cases.services.store.events(ticket.id)
@@ -211,14 +221,21 @@ def _work_ticket_again(
     follow_ups = desk.find(follow_up_of=ticket.id, created_from=since, limit=1)
     if follow_ups:
         return follow_ups[0].id, "follow_up_ticket"
-    if ticket.status_category not in (StatusCategory.RESOLVED, StatusCategory.CLOSED):
+    if not foreign and ticket.status_category not in (
+        StatusCategory.RESOLVED,
+        StatusCategory.CLOSED,
+    ):
         return ticket.id, "already_open"
     reason = f"Return visit {case.id}: the problem persists"
     if details.note:
         reason = f"{reason}: {details.note}"
-    try:
-        worked = desk.reopen(ticket.id, reason=reason[:10_000], actor="system")
-    except TransitionError:  # cancelled: a follow-up ticket carries the problem
+    worked: Ticket | None = None
+    if not foreign:
+        try:
+            worked = desk.reopen(ticket.id, reason=reason[:10_000], actor="system")
+        except TransitionError:  # cancelled: a follow-up ticket carries the problem
+            worked = None
+    if worked is None:
         worked = desk.open_ticket(
             customer=ticket.customer_id,
             channel=ticket.channel,
@@ -332,6 +349,9 @@ def schedule_return_visit(
     """
     actor = check_text("actor", actor)
     ticket = cases._ticket(ticket_id)
+    if team is not None and ticket.team is not None and team != ticket.team:
+        # The permissions' row rule reads a visit's team as its ticket's.
+        raise bad("return visit", ("team",), f"the ticket belongs to team {ticket.team!r}")
     subject = _subject(cases, ticket, check_text("subject_kind", subject_kind), subject_id)
     case_id = return_visit_id(subject_kind, subject_id) if id is None else check_text("id", id)
     found = _existing(cases, case_id, subject_id)
