@@ -6,7 +6,6 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +22,6 @@ from aftersales.models import Case
 from aftersales.models.customer import Customer
 
 START = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
-POSTGRES = "AFTERSALES_TEST_POSTGRES_URL"
 
 PLANS: list[dict[str, Any]] = [
     {"id": "welcome", "action": "message", "template": "welcome", "days": 1},
@@ -76,16 +74,11 @@ CARE = {"plans": PLANS, "templates": TEMPLATES, "failure_ages": {"PURIFIER-1": 2
 
 
 def _postgres_store() -> Store:
-    url = os.environ.get(POSTGRES)
-    if not url:
-        pytest.skip(f"set {POSTGRES} to run on PostgreSQL")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
+    # as every server test: the server the variable names (else the local default), a
+    # skip naming the variable where there is none, a failure in CI
+    from test_sqlalchemy_store import fresh_store, server_url
 
-    engine = sqlalchemy.create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
-    return SQLAlchemyStore(url)
+    return fresh_store(server_url("postgresql"))
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])

@@ -5,7 +5,6 @@ AFTERSALES_TEST_POSTGRES_URL, PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -23,20 +22,14 @@ from aftersales.models import Case
 from aftersales.notify import Notification
 
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
-POSTGRES = "AFTERSALES_TEST_POSTGRES_URL"
 
 
 def _postgres_store() -> Store:
-    url = os.environ.get(POSTGRES)
-    if not url:
-        pytest.skip(f"set {POSTGRES} to run on PostgreSQL")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
+    # as every server test: the server the variable names (else the local default), a
+    # skip naming the variable where there is none, a failure in CI
+    from test_sqlalchemy_store import fresh_store, server_url
 
-    engine = sqlalchemy.create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
-    return SQLAlchemyStore(url)
+    return fresh_store(server_url("postgresql"))
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
