@@ -33,6 +33,7 @@ from aftersales.exceptions import (
     FieldError,
     InvalidInput,
     SurveyTokenRefused,
+    TicketNotFound,
     TransitionError,
 )
 from aftersales.feedback._rules import FollowUpRule, SurveySettings
@@ -41,6 +42,7 @@ from aftersales.models.case import Case, CaseKind, ComplaintDetails
 from aftersales.models.events import TICKET_KIND
 from aftersales.models.ticket import Severity, Ticket
 from aftersales.notify._notification import Notification
+from aftersales.privacy.audit import ERASED
 from aftersales.security import Principal
 from aftersales.storage import CaseChange
 
@@ -301,7 +303,9 @@ class Surveys:
         customer (no login: the signed token is the proof), with what a negative answer
         sets off in the same transaction (a complaint, an alert; a reopening follows
         through the outbox). A token forged, used, expired or of a cancelled survey
-        raises :class:`~aftersales.exceptions.SurveyTokenRefused`; a score off the scale,
+        raises :class:`~aftersales.exceptions.SurveyTokenRefused`, and so does one of a
+        customer erased since it was sent (one who opted out of care may still answer
+        the link already sent to them); a score off the scale,
         or a negative one without the reason the survey asks for,
         :class:`~aftersales.InvalidInput`. Either way nothing is stored."""
         case = self._surveyed(token)
@@ -351,7 +355,10 @@ class Surveys:
             raise invalid
         if case.status == "answered":
             raise SurveyTokenRefused("used", "this survey has been answered already")
-        if case.status == "cancelled":
+        # an erased customer's link, already sent, takes nothing more about them; one
+        # who opted out of care after it was sent may still answer: answering the link
+        # they hold is their own choice, and opting out stops what we send, not that
+        if case.status == "cancelled" or self._erased(case):
             raise SurveyTokenRefused("cancelled", "this survey was withdrawn")
         expires_at = details.expires_at
         if case.status == "expired" or (
@@ -361,6 +368,18 @@ class Surveys:
                 "expired", "the time to answer this survey has passed; thank you all the same"
             )
         return case
+
+    def _erased(self, case: Case) -> bool:
+        """Whether the survey's customer was erased: their record says so, or, as there
+        may be no record, the survey's ticket's subject reads as erased (erasing the
+        customer rewrites each of their tickets so; retention does too, and then the
+        ticket's personal data is gone as well)."""
+        if unreachable_reason(self.desk.cases, case.customer_id) == "erased":
+            return True
+        try:
+            return self.desk.store.get(case.ticket_id).subject == ERASED
+        except TicketNotFound:
+            return False
 
     def _commit_answer(self, survey: Case, actor: str, payload: dict[str, Any]) -> Case:
         cases = self.desk.cases
