@@ -300,6 +300,13 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
         if self.care is not None:
             self.care.withdraw_due(now, limit)
         cases = self.cases.run_due(now, limit=limit)
+        # a survey or care action past the window withdrawn above was refused by its
+        # 'reachable' guard and is still due: cancel it now, or it would be retried (and
+        # fill the due window) on every run
+        if self.surveys is not None:
+            self.surveys.withdraw_due(now, limit)
+        if self.care is not None:
+            self.care.withdraw_due(now, limit)
         erased = self._erase_expired(now, limit)
         return DueReport(
             tuple(closed),

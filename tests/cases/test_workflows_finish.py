@@ -131,10 +131,15 @@ MODELS: dict[str, FactModel] = {
         },
     ),
     "survey": FactModel(
-        world={},
+        # a customer erased or opted out gets no survey: the desk cancels it
+        world={"reachable": (True, False)},
         start={},
         # the score decides: any answer fits, a low one may be negative
-        guards={"answer_fits": lambda f: True, "negative": lambda f: True},
+        guards={
+            "answer_fits": lambda f: True,
+            "negative": lambda f: True,
+            "reachable": lambda f: f["reachable"],
+        },
     ),
     "coupon": FactModel(
         world={},

@@ -28,22 +28,32 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
+import attrs
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
 from aftersales._validation import parse
 from aftersales.cases._orders import bad
 from aftersales.cases._spec import CaseKindSpec
+from aftersales.cases.care import unreachable_reason
 from aftersales.cases.coupons import CouponOffer
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text
 from aftersales.models.case import Case
 from aftersales.models.customer import Channel
 from aftersales.privacy.audit import DEFAULT_AUDIT_KEY
-from aftersales.workflows import Refusal, State, Transition, TransitionContext, Workflow
+from aftersales.workflows import (
+    CaseEnvironment,
+    Refusal,
+    State,
+    Transition,
+    TransitionContext,
+    Workflow,
+)
 from aftersales.workflows._case_steps import Payload
 
 if TYPE_CHECKING:
     from aftersales.cases._writer import CaseWriter
+    from aftersales.policies.decision import Decision
     from aftersales.settings import DeskSettings
 
 __all__ = [
@@ -255,6 +265,36 @@ def _negative(context: TransitionContext) -> Refusal | None:
     return Refusal("not_negative", "only a negative answer raises an alert", "仅差评触发预警")
 
 
+@attrs.frozen
+class _SendEnvironment(CaseEnvironment):
+    """What sending a survey sees: why its customer may not be reached, if so."""
+
+    unreachable: str | None = None
+
+
+def _environment(
+    cases: CaseWriter, case: Case, trigger: str, decision: Decision | None
+) -> CaseEnvironment:
+    settings = cases.services.settings
+    if trigger != "send":
+        return CaseEnvironment(settings, decision)
+    # read at send time: the customer may have opted out or been erased since scheduling
+    why = unreachable_reason(cases, case.customer_id)
+    return _SendEnvironment(settings, decision, unreachable=why)
+
+
+def _reachable(context: TransitionContext) -> Refusal | None:
+    environment = context.settings
+    why = environment.unreachable if isinstance(environment, _SendEnvironment) else None
+    if why is None:
+        return None
+    return Refusal(
+        f"customer_{why}",
+        f"the customer is {why.replace('_', ' ')}: no survey is sent to them",
+        "客户已删除个人信息或退订关怀" if why == "erased" else "客户已退订关怀",
+    )
+
+
 def _send(context: TransitionContext) -> Mapping[str, Any]:
     """Mint the one-time token: the survey's link is valid for its response window."""
     details = _details(context)
@@ -301,7 +341,7 @@ SURVEY_WORKFLOW = Workflow(
         State("cancelled", "closed"),
     ],
     transitions=[
-        Transition("send", "scheduled", "sent", effects=["send"]),
+        Transition("send", "scheduled", "sent", guards=["reachable"], effects=["send"]),
         Transition("answer", "sent", "answered", guards=["answer_fits"], effects=["answer"]),
         Transition(
             "alert",
@@ -316,14 +356,16 @@ SURVEY_WORKFLOW = Workflow(
         Transition("resume", "on_hold", "scheduled", effects=["resume"]),
         Transition("cancel", ["scheduled", "on_hold", "sent"], "cancelled"),
     ],
-    guards={"answer_fits": _answer_fits, "negative": _negative},
+    guards={"answer_fits": _answer_fits, "negative": _negative, "reachable": _reachable},
     effects={"send": _send, "answer": _answer, "resume": _resume},
     payloads={"answer": AnswerInput, "alert": AnswerInput, "resume": ResumeInput},
 )
 """The survey workflow: scheduled → sent → answered | expired (| cancelled). A negative
 answer whose survey alerts is recorded by ``alert``, any other by ``answer``. A survey
 whose subject is reopened before it goes out is put ``on_hold`` (``hold``), and
-scheduled again with a new ``send_at`` (``resume``) when the subject ends again."""
+scheduled again with a new ``send_at`` (``resume``) when the subject ends again. ``send``
+is refused for a customer erased or opted out of care (the desk's ``run_due`` cancels
+such a survey instead)."""
 
 
 # ---------------------------------------------------------------------- desk side
@@ -424,6 +466,7 @@ SURVEY = CaseKindSpec(
     details=SurveyDetails,
     opener=schedule_survey,
     step=_survey_step,
+    environment=_environment,
 )
 """The survey kind."""
 
