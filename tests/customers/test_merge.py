@@ -20,10 +20,11 @@ from aftersales import (
     Store,
 )
 from aftersales.customers import MergeReport
-from aftersales.models import Channel
+from aftersales.models import Channel, Customer
 from aftersales.models.events import CUSTOMER_MERGED, RESERVED_TRIGGERS
 from aftersales.security import MemoryDirectory, Principal, default_permissions
 from aftersales.storage import CaseQuery, Rewrite, TicketQuery
+from aftersales.tickets.customers import Customers
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
 
@@ -99,7 +100,11 @@ def test_the_duplicate_s_contacts_tickets_and_cases_move_to_the_kept_customer(
     assert kept.opted_out_of_care is True
     assert desk.find_customer("wechat", "wx-wang") == kept
     duplicate = desk.get_customer("wang-wechat")
-    assert (duplicate.contacts, duplicate.merged_into, duplicate.name) == ((), "wang", "芳芳")
+    # the person lives on in the kept record only: erasing it leaves nothing behind here
+    assert (duplicate.contacts, duplicate.merged_into, duplicate.name) == ((), "wang", "[erased]")
+    assert (duplicate.tier, duplicate.language, duplicate.tags) == (None, None, ())
+    assert duplicate.preferred_channel is None
+    assert duplicate.contact_hours == ()
 
     assert desk.get(ticket.id).customer_id == "wang"
     assert desk.cases.get(repair.id).customer_id == "wang"
@@ -159,17 +164,62 @@ def test_bad_input_is_refused_and_nothing_is_stored(
     assert snapshot(store) == before
 
 
-def test_merging_again_moves_what_was_written_under_the_old_id_since(
-    desk: Desk, store: Store
-) -> None:
+def test_a_ticket_opened_under_a_merged_id_goes_to_the_kept_record(desk: Desk) -> None:
     desk.merge_customers("wang-wechat", into="wang")
     late = desk.open_ticket(customer="wang-wechat", channel="wechat", subject="又坏了")
+    assert late.customer_id == "wang"
+    assert desk.get(late.id).customer_id == "wang"
+    assert desk.get_customer("wang-wechat").merged_into == "wang"
+
+
+def test_merging_again_moves_what_was_written_under_the_old_id_since(
+    desk: Desk, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk.merge_customers("wang-wechat", into="wang")
+    with monkeypatch.context() as racing:
+        # an open that read the customer before the merge committed keeps the old id
+        racing.setattr(Customers, "final_id", lambda self, customer_id: customer_id)
+        late = desk.open_ticket(customer="wang-wechat", channel="wechat", subject="又坏了")
+    assert late.customer_id == "wang-wechat"
     kept = desk.get_customer("wang")
     again = desk.merge_customers("wang-wechat", into="wang")
     assert (again.contacts, again.tickets, again.cases) == (0, 1, 0)
     assert desk.get(late.id).customer_id == "wang"
     assert store.events(late.id)[-1].trigger == CUSTOMER_MERGED
     assert desk.get_customer("wang") == kept
+
+
+def test_what_was_written_under_an_id_of_a_merge_chain_moves_to_the_final_record(
+    desk: Desk, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk.save_customer({"id": "wang-app", "name": "Wang"})
+    desk.merge_customers("wang-wechat", into="wang")
+    desk.merge_customers("wang", into="wang-app")
+    with monkeypatch.context() as racing:
+        racing.setattr(Customers, "final_id", lambda self, customer_id: customer_id)
+        late = desk.open_ticket(customer="wang-wechat", channel="wechat", subject="又坏了")
+    again = desk.merge_customers("wang-wechat", into="wang")
+    assert (again.customer.id, again.tickets) == ("wang-app", 1)
+    assert desk.get(late.id).customer_id == "wang-app"
+    assert desk.merge_customers("wang-wechat", into="wang-app").tickets == 0
+
+
+def test_merging_again_blanks_a_duplicate_that_kept_its_name(desk: Desk, store: Store) -> None:
+    desk.merge_customers("wang-wechat", into="wang")
+    # as merges before blanking left it: merged, its name kept
+    store.save_customer(Customer(id="wang-wechat", name="芳芳", merged_into="wang"))
+    again = desk.merge_customers("wang-wechat", into="wang")
+    assert (again.contacts, again.tickets, again.cases) == (0, 0, 0)
+    found = desk.get_customer("wang-wechat")
+    assert (found.name, found.merged_into) == ("[erased]", "wang")
+
+
+def test_a_merged_record_is_not_saved_over(desk: Desk, store: Store) -> None:
+    desk.merge_customers("wang-wechat", into="wang")
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match="merged into 'wang'"):
+        desk.save_customer({"id": "wang-wechat", "name": "芳芳"})
+    assert snapshot(store) == before
 
 
 def test_a_merged_record_can_be_neither_merged_elsewhere_nor_merged_into(

@@ -70,12 +70,6 @@ def schedule(desk: Desk, ticket: Ticket, subject: Case, **fields: object) -> Cas
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="erase_customer erases the kept record only: a duplicate merged into it keeps "
-    "its name (customers/merge.py merged_pair clears contacts only; compliance/_desk.py "
-    "erase_customer does not follow merged_into)",
-)
 def test_erasing_a_kept_customer_erases_the_name_of_a_duplicate_merged_into_it(
     desk: Desk, store: Store
 ) -> None:
@@ -115,12 +109,6 @@ def test_a_visit_is_unreachable_only_after_its_max_attempts(desk: Desk) -> None:
     assert desk.cases.get(visit.id).status == "due"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_ticket keeps a merged customer's id and the profile reads only the kept "
-    "id's tickets (customers/_desk.py customer_profile/_tickets_of): the ticket is missing "
-    "from the kept profile, and from the profile asked by the duplicate's own id",
-)
 def test_a_ticket_opened_under_a_merged_id_shows_in_the_kept_customer_s_profile(
     desk: Desk,
 ) -> None:
@@ -132,12 +120,6 @@ def test_a_ticket_opened_under_a_merged_id_shows_in_the_kept_customer_s_profile(
     assert late.id in [t.id for t in desk.customer_profile("wang-wechat").tickets]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merging again after the kept record was merged on moves the late ticket to a "
-    "merged record (customers/_desk.py _merge: the repeat path skips merged_pair's "
-    "check), and merging into the final record is refused: C's profile never shows it",
-)
 def test_a_late_ticket_of_a_merge_chain_reaches_the_final_record(desk: Desk) -> None:
     for customer in ("a", "b", "c"):
         desk.save_customer({"id": customer, "name": customer.upper()})

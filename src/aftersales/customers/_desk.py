@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aftersales._validation import acting, check_text
-from aftersales.customers.merge import MergeReport, merged_pair, moved
+from aftersales.customers.merge import MergeReport, blanked, merged_pair, moved
 from aftersales.customers.profile import CustomerProfile, build_profile
 from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Ticket
@@ -79,10 +79,12 @@ class CustomerFace:
         """Merge the customer ``customer_id`` (a duplicate record of the same person) into
         ``into``, the record kept (see :mod:`aftersales.customers.merge`): its contact
         points, tickets and cases move, each moved subject gets a ``customer_merged``
-        event, the duplicate keeps ``merged_into``; one transaction. Merging again moves
-        only what was written under the duplicate's id since (when nothing was, it
-        writes nothing). InvalidInput, nothing stored, when the two are one, either was
-        merged elsewhere, or their contact points together pass ``max_contacts``;
+        event, the duplicate keeps ``merged_into`` and nothing personal; one transaction.
+        Merging again (into the record it was merged into, or any record that one was
+        merged into since) moves only what was written under the duplicate's id since to
+        the final record (when nothing was, it writes nothing). InvalidInput, nothing
+        stored, when the two are one, either was merged elsewhere, or their contact points
+        together pass ``max_contacts``;
         CustomerNotFound when either is unknown. With permissions, ``actor`` needs a grant
         of ``merge`` on ``customer``."""
         customer_id = check_text("customer_id", customer_id)
@@ -104,11 +106,21 @@ class CustomerFace:
         tickets = self._tickets_of(duplicate.id)
         cases = self.store.find_cases(CaseQuery(customer_id=duplicate.id, limit=_CASES))
         customers: list[Customer] = []
-        if duplicate.merged_into == kept.id:
-            # Merged before: only what was written under the old id since moves.
-            if not tickets and not cases:
-                return MergeReport(kept, duplicate.id, 0, 0, 0)
-            joined = kept
+        final = self._kept(kept)
+        if (
+            duplicate.merged_into is not None
+            and duplicate.id != kept.id
+            and self._kept(duplicate).id == final.id
+        ):
+            # Merged before, into ``kept`` or a record it was merged into since: what was
+            # written under the old id since moves to the final record, the one whose
+            # profile shows it. A duplicate merged before merges blanked it is blanked now.
+            marked = blanked(duplicate, duplicate.merged_into)
+            if marked != duplicate:
+                customers = [marked]
+            if not tickets and not cases and not customers:
+                return MergeReport(final, duplicate.id, 0, 0, 0)
+            kept = joined = final
         else:
             joined, marked = merged_pair(kept, duplicate, self.settings.max_contacts)
             # The duplicate goes first: it gives up the addresses the kept record takes.

@@ -5,8 +5,12 @@ The record kept takes the duplicate's contact points and fills what it lacks fro
 either stands). Every ticket and case of the duplicate moves to the kept customer with a
 ``customer_merged`` event, its version one on. The duplicate stays, without contact
 points, with ``merged_into`` naming the kept record: nothing is deleted, and a lookup by
-its id still finds where its history went. All of it is one transaction
-(:meth:`~aftersales.storage.Store.rewrite`).
+its id still finds where its history went. Its personal fields are blanked (its name
+reads ``[erased]``; its tier, language, preferences and tags go) once the kept record has
+taken what it lacks: the person is the kept record, so erasing that one leaves nothing of
+them on the duplicate, and no index of ``merged_into`` is needed to find it. Only its opt-out
+of care stays, a refusal worth keeping wherever the id turns up. All of it is one
+transaction (:meth:`~aftersales.storage.Store.rewrite`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import attrs
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Ticket
 from aftersales.models.events import CUSTOMER_MERGED, TICKET_KIND, build_event
-from aftersales.privacy.audit import Chain
+from aftersales.privacy.audit import ERASED, Chain
 
-__all__ = ["MergeReport", "merged_pair", "moved"]
+__all__ = ["MergeReport", "blanked", "merged_pair", "moved"]
 
 
 @attrs.frozen
@@ -37,11 +41,22 @@ class MergeReport:
     cases: int
 
 
+def blanked(duplicate: Customer, kept_id: str) -> Customer:
+    """The duplicate as a merge leaves it: its id, ``merged_into`` the kept record, and
+    its opt-out of care; nothing else of the person."""
+    return Customer(
+        id=duplicate.id,
+        name=ERASED,
+        opted_out_of_care=duplicate.opted_out_of_care,
+        merged_into=kept_id,
+    )
+
+
 def merged_pair(
     kept: Customer, duplicate: Customer, max_contacts: int
 ) -> tuple[Customer, Customer]:
     """The kept customer with the duplicate's contact points and preferences, and the
-    duplicate marked merged, without contact points; InvalidInput if the two cannot be
+    duplicate marked merged and :func:`blanked`; InvalidInput if the two cannot be
     merged."""
     if kept.id == duplicate.id:
         raise InvalidInput(
@@ -89,7 +104,7 @@ def merged_pair(
     }
     # Validated again: the joined tags may be more than one customer may carry.
     joined = Customer.model_validate({**kept.model_dump(), **update})
-    return joined, duplicate.model_copy(update={"contacts": (), "merged_into": kept.id})
+    return joined, blanked(duplicate, kept.id)
 
 
 def moved(

@@ -126,6 +126,12 @@ class TicketCommands:
             fields["first_response_at"] = now  # created waiting: the metric counts it met
         ticket = parse(Ticket, fields, "ticket")
         core.vocabulary.check_ticket(ticket)
+        # A caller may still hold a merged customer's id: the ticket goes to the record
+        # kept, whose profile shows it and which erasure and later merges find.
+        final = self.customers.final_id(ticket.customer_id)
+        if final != ticket.customer_id:
+            ticket = ticket.model_copy(update={"customer_id": final})
+            record = None  # the merged record is not saved back over its merge
         for linked in (parent_id, follow_up_of):
             if linked is not None:
                 self.reader.get(linked)

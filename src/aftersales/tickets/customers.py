@@ -8,12 +8,14 @@ from typing import Any
 import attrs
 
 from aftersales._validation import check_text, parse
-from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.exceptions import CustomerNotFound, FieldError, InvalidInput
 from aftersales.models import Channel, Customer, Ticket
 from aftersales.settings import DeskSettings
 from aftersales.storage import Store, TicketQuery
 
 __all__ = ["CustomerHistory"]
+
+_MERGE_HOPS = 100
 
 
 @attrs.frozen
@@ -52,9 +54,39 @@ class Customers:
 
     def save(self, customer: Customer | Mapping[str, Any]) -> Customer:
         record = self.checked(customer)
+        stored = self._stored(record.id)
+        if stored is not None and stored.merged_into not in (None, record.merged_into):
+            # Saved over, the merged record would be a second person again, holding none
+            # of the tickets and cases that moved to the kept record.
+            raise InvalidInput(
+                "customer",
+                [
+                    FieldError(
+                        ("id",),
+                        f"{record.id!r} was merged into {stored.merged_into!r}: save that one",
+                    )
+                ],
+            )
         # The store refuses a taken address inside its transaction, without naming whose.
         self.store.save_customer(record)
         return record
+
+    def final_id(self, customer_id: str) -> str:
+        """The id of the record ``customer_id`` was merged into, following merges of
+        merges; ``customer_id`` itself when it was not merged or is unknown (a ticket may
+        name a customer the desk has no record of)."""
+        for _ in range(_MERGE_HOPS):
+            stored = self._stored(customer_id)
+            if stored is None or stored.merged_into is None:
+                return customer_id
+            customer_id = stored.merged_into
+        return customer_id
+
+    def _stored(self, customer_id: str) -> Customer | None:
+        try:
+            return self.store.get_customer(customer_id)
+        except CustomerNotFound:
+            return None
 
     def get(self, customer_id: str) -> Customer:
         return self.store.get_customer(check_text("customer_id", customer_id))
