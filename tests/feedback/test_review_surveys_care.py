@@ -1,5 +1,5 @@
-"""Review of issue 18 (surveys, coupons, care): defects proven by failing tests, marked
-xfail(strict=True) until fixed. MemoryStore only: none depends on the store."""
+"""Review of issue 18 (surveys, coupons, care): defects once proven by failing tests, now
+fixed. MemoryStore only: none depends on the store."""
 
 from __future__ import annotations
 
@@ -94,12 +94,6 @@ def _answered_csat(desk: Desk, clock: FrozenClock, scale: int, score: int) -> No
     desk.surveys.answer(details.token, score=score)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_figures._figures drops the scale when it builds the per-type distribution "
-    "and mean: a 5 of 10 (mediocre) and a 5 of 5 (top) count as the same score, so "
-    "mean and distribution are wrong whenever rules ask one type on different scales",
-)
 def test_survey_figures_do_not_mix_scores_of_different_scales() -> None:
     clock = FrozenClock(START)
     desk = _desk(clock)
@@ -112,17 +106,6 @@ def test_survey_figures_do_not_mix_scores_of_different_scales() -> None:
     _answered_csat(other, clock, scale=5, score=5)
     top = survey_figures(other.store)[SurveyType.CSAT]
     assert (mixed.mean, mixed.distribution) != (top.mean, top.distribution)
-
-
-def test_a_customer_who_opted_out_after_the_survey_was_sent_may_still_answer_it() -> None:
-    clock = FrozenClock(START)
-    desk = _desk(clock)
-    desk.store.save_customer(Customer(id="c-1", name="Customer c-1"))
-    ticket = _resolved(desk)
-    _, token = _sent_token(desk, clock, ticket)
-    desk.store.save_customer(Customer(id="c-1", name="Customer c-1", opted_out_of_care=True))
-    assert desk.surveys is not None
-    assert desk.surveys.answer(token, score=5).status == "answered"
 
 
 def test_a_survey_refused_at_send_time_is_cancelled_not_retried() -> None:
@@ -150,3 +133,30 @@ def test_a_survey_refused_at_send_time_is_cancelled_not_retried() -> None:
     assert statuses.count("cancelled") == 2
     desk.run_due(limit=1)
     assert not desk.store.cases_due(clock.now(), 10)
+
+
+def test_a_customer_who_opted_out_after_the_survey_was_sent_may_still_answer_it() -> None:
+    clock = FrozenClock(START)
+    desk = _desk(clock)
+    desk.store.save_customer(Customer(id="c-1", name="Customer c-1"))
+    ticket = _resolved(desk)
+    _, token = _sent_token(desk, clock, ticket)
+    desk.store.save_customer(Customer(id="c-1", name="Customer c-1", opted_out_of_care=True))
+    assert desk.surveys is not None
+    assert desk.surveys.answer(token, score=5).status == "answered"
+
+
+def test_mixed_scales_are_mapped_onto_the_type_default_scale() -> None:
+    clock = FrozenClock(START)
+    desk = _desk(clock)
+    _answered_csat(desk, clock, scale=5, score=5)
+    _answered_csat(desk, clock, scale=10, score=5)
+    mixed = survey_figures(desk.store)[SurveyType.CSAT]
+    # 5 of 1-10 is 4/9 of the way up: 1 + 4 * 4/9 on 1-5
+    assert mixed.scale == 5
+    assert mixed.mean == pytest.approx((5 + 1 + 16 / 9) / 2)
+    assert mixed.distribution == {3: 1, 5: 1}
+    one = _desk(clock)
+    _answered_csat(one, clock, scale=10, score=5)
+    alone = survey_figures(one.store)[SurveyType.CSAT]
+    assert (alone.scale, alone.mean, alone.distribution) == (10, 5.0, {5: 1})

@@ -10,6 +10,7 @@ figures are then worked out from those few counts the same way for every store.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from datetime import datetime
 import attrs
 
 from aftersales._validation import parse
-from aftersales.cases.surveys import SurveyDetails, SurveyType
+from aftersales.cases.surveys import DEFAULT_SCALE, SurveyDetails, SurveyType, score_range
 from aftersales.exceptions import FieldError, InvalidInput, StorageError
 from aftersales.models._base import Instant, Record
 from aftersales.models.customer import Channel
@@ -55,7 +56,10 @@ class SurveyFigures:
     ``score`` is the type's headline: for CSAT the percentage of answers in the top two
     scores of the scale (4 and 5 of 5), for NPS the percentage of promoters (9-10) minus
     that of detractors (0-6), for CES the mean score; None without answers.
-    ``distribution`` counts the answers per score."""
+    ``distribution`` counts the answers per score and ``mean`` is their mean, both on
+    ``scale``: the answers' own when they share one, otherwise the type's default scale
+    (CSAT 5, NPS 10, CES 7) with each score mapped onto it in proportion (a 5 of 10 is a
+    2.8 of 5, counted as a 3): a 5 of 10 and a 5 of 5 are never the same score."""
 
     survey: SurveyType
     answers: int
@@ -64,6 +68,7 @@ class SurveyFigures:
     distribution: dict[int, int]
     promoters: int = 0
     detractors: int = 0
+    scale: int | None = None
 
 
 class _Period(Record):
@@ -225,16 +230,32 @@ def _other_tally(store: Store, period: _Period) -> Tally:
     return _tally(tuple(row) for row in rows)
 
 
+def _on_scale(kind: SurveyType, score: int, scale: int, target: int) -> float:
+    """``score`` of ``scale`` mapped in proportion onto ``target``'s range."""
+    if scale == target:
+        return float(score)
+    source, onto = score_range(kind, scale), score_range(kind, target)
+    share = (score - source[0]) / (source[-1] - source[0])
+    return onto[0] + share * (onto[-1] - onto[0])
+
+
 def _figures(tally: Tally) -> dict[SurveyType, SurveyFigures]:
-    by_type: dict[SurveyType, Counter[int]] = {}
-    for (_, survey, _, score), count in tally.items():
+    by_type: dict[SurveyType, Counter[tuple[int, int]]] = {}
+    for (_, survey, scale, score), count in tally.items():
         kind = SurveyType(survey)
-        by_type.setdefault(kind, Counter())[score] += count
+        by_type.setdefault(kind, Counter())[(scale, score)] += count
     figures: dict[SurveyType, SurveyFigures] = {}
     for kind in sorted(by_type, key=lambda k: k.value):
-        scores = by_type[kind]
-        answers = sum(scores.values())
-        mean = sum(score * n for score, n in scores.items()) / answers
+        answered = by_type[kind]
+        scales = {scale for scale, _ in answered}
+        # one scale: its own scores; several: each mapped onto the type's default scale
+        target = scales.pop() if len(scales) == 1 else DEFAULT_SCALE[kind]
+        placed = {key: _on_scale(kind, key[1], key[0], target) for key in answered}
+        scores: Counter[int] = Counter()
+        for key, n in answered.items():
+            scores[math.floor(placed[key] + 0.5)] += n  # half up, not to even
+        answers = sum(answered.values())
+        mean = sum(placed[key] * n for key, n in answered.items()) / answers
         promoters = detractors = 0
         if kind is SurveyType.NPS:
             promoters = sum(n for score, n in scores.items() if score >= 9)
@@ -250,7 +271,8 @@ def _figures(tally: Tally) -> dict[SurveyType, SurveyFigures]:
             headline = 100 * top / answers
         else:
             headline = mean
+        distribution = dict(sorted(scores.items()))
         figures[kind] = SurveyFigures(
-            kind, answers, headline, mean, dict(sorted(scores.items())), promoters, detractors
+            kind, answers, headline, mean, distribution, promoters, detractors, target
         )
     return figures
