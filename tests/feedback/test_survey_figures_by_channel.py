@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore, Store
-from aftersales.feedback import SurveyDetails, SurveyType, survey_figures
-from aftersales.feedback._figures import survey_figures_by_channel
+from aftersales.feedback import SurveyDetails, SurveyType, survey_figures, survey_figures_by_channel
 
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 RULES = [

@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 from aftersales import Desk, FrozenClock, InvalidInput
 from aftersales.cases.surveys import SurveyDetails, SurveyType
 from aftersales.cli import _build_app
-from aftersales.feedback import survey_figures
-from aftersales.feedback._figures import survey_figures_by_channel
+from aftersales.feedback import survey_figures, survey_figures_by_channel
 from aftersales.insights import (
     Alert,
     AlertState,

@@ -20,7 +20,11 @@ from aftersales.feedback._care import (
     add_months,
     known_failure_age,
 )
-from aftersales.feedback._figures import SurveyFigures, survey_figures
+from aftersales.feedback._figures import (
+    SurveyFigures,
+    survey_figures,
+    survey_figures_by_channel,
+)
 from aftersales.feedback._rules import DEFAULT_QUESTIONS, FollowUpRule, SurveySettings
 from aftersales.feedback._surveys import (
     HOLD_HOOK,
@@ -50,4 +54,5 @@ __all__ = [
     "follow_up_id",
     "known_failure_age",
     "survey_figures",
+    "survey_figures_by_channel",
 ]

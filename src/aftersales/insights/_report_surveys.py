@@ -12,11 +12,7 @@ report's.
 from __future__ import annotations
 
 from aftersales.cases.surveys import SurveyType
-from aftersales.feedback._figures import (
-    SurveyFigures,
-    survey_figures,
-    survey_figures_by_channel,
-)
+from aftersales.feedback import SurveyFigures, survey_figures, survey_figures_by_channel
 from aftersales.insights._report_families import unapplied_filters
 from aftersales.insights.metrics import ReportQuery
 from aftersales.storage import Store
