@@ -5,7 +5,6 @@ MemoryStore, SQLite and, with AFTERSALES_TEST_POSTGRES_URL, PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,20 +32,14 @@ from aftersales.testing import capture_notifications
 from aftersales.workflows import State, Transition, Workflow
 
 START = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
-POSTGRES = "AFTERSALES_TEST_POSTGRES_URL"
 
 
 def _postgres_store() -> Store:
-    url = os.environ.get(POSTGRES)
-    if not url:
-        pytest.skip(f"set {POSTGRES} to run on PostgreSQL")
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
+    # as every server test: the server the variable names (else the local default), a
+    # skip naming the variable where there is none, a failure in CI
+    from test_sqlalchemy_store import fresh_store, server_url
 
-    engine = sqlalchemy.create_engine(url)
-    metadata.drop_all(engine)
-    engine.dispose()
-    return SQLAlchemyStore(url)
+    return fresh_store(server_url("postgresql"))
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
