@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import attrs
-from pydantic import BeforeValidator, Field
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.insights._dwell_sql import (
@@ -28,8 +27,10 @@ from aftersales.insights._dwell_sql import (
     sqlalchemy_rows,
     sqlite_rows,
 )
+from aftersales.insights._filters import (
+    IdentifierFilter,
+)
 from aftersales.insights.metrics import DurationStats, Period
-from aftersales.models._base import Identifier
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 
 __all__ = [
@@ -40,21 +41,6 @@ __all__ = [
     "TransitionWait",
     "bottlenecks",
     "dwell_times",
-]
-
-_MAX_FILTER_VALUES = 100
-
-
-def _one_or_many(value: Any) -> Any:
-    """A filter given as one value means a tuple of that value."""
-    if isinstance(value, str):
-        return (value,)
-    return value
-
-
-_Filter = Annotated[
-    Annotated[tuple[Identifier, ...], Field(min_length=1, max_length=_MAX_FILTER_VALUES)] | None,
-    BeforeValidator(_one_or_many),
 ]
 
 
@@ -78,8 +64,8 @@ class DwellQuery(Period):
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
 
-    kind: _Filter = None
-    team: _Filter = None
+    kind: IdentifierFilter = None
+    team: IdentifierFilter = None
     group_by: Literal["none", "team"] = "none"
 
     @property

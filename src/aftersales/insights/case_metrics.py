@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import attrs
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.insights._case_memory import (
@@ -27,9 +27,14 @@ from aftersales.insights._case_memory import (
     store_tally,
 )
 from aftersales.insights._case_sql import sqlalchemy_tally, sqlite_tally
+from aftersales.insights._filters import (
+    CategoryFilter,
+    ChannelFilter,
+    IdentifierFilter,
+)
 from aftersales.insights.metrics import DurationStats
-from aftersales.models import Channel, Instant, Record
-from aftersales.models._base import Identifier, ShortText
+from aftersales.models import Instant, Record
+from aftersales.models._base import Identifier
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 
 __all__ = [
@@ -51,27 +56,7 @@ first line's, else its ticket's product; a return's units per line, by each line
 product category (the case's first line's, else its parent case's) or channel (the case's
 ticket's)."""
 
-_MAX_FILTER_VALUES = 100
 _MAX_SALES_SKUS = 100_000
-
-
-def _one_or_many(value: Any) -> Any:
-    """A filter given as one value means a tuple of that value."""
-    if isinstance(value, (str, Channel)):
-        return (value,)
-    return value
-
-
-_SOME = Field(min_length=1, max_length=_MAX_FILTER_VALUES)
-_SkuFilter = Annotated[
-    Annotated[tuple[Identifier, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_CategoryFilter = Annotated[
-    Annotated[tuple[ShortText, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_ChannelFilter = Annotated[
-    Annotated[tuple[Channel, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
 _Sales = Annotated[dict[Identifier, Annotated[int, Field(ge=0)]], Field(max_length=_MAX_SALES_SKUS)]
 
 
@@ -94,9 +79,9 @@ class CaseReportQuery(Record):
 
     period_from: Instant
     period_to: Instant
-    sku: _SkuFilter = None
-    product_category: _CategoryFilter = None
-    channel: _ChannelFilter = None
+    sku: IdentifierFilter = None
+    product_category: CategoryFilter = None
+    channel: ChannelFilter = None
     group_by: CaseGroupBy = "none"
     sales: _Sales | None = None
     repeat_window_days: Annotated[int, Field(ge=1, le=3650)] = 90

@@ -13,12 +13,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import attrs
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.insights._filters import (
+    CategoryFilter,
+    ChannelFilter,
+    IdentifierFilter,
+    PriorityFilter,
+)
 from aftersales.insights._ticket_memory import (
     AGE_LIMITS_DAYS,
     SCORES,
@@ -31,8 +37,7 @@ from aftersales.insights._ticket_memory import (
     store_tally,
 )
 from aftersales.insights._ticket_sql import sqlalchemy_tally, sqlite_tally
-from aftersales.models import Channel, Instant, PriorityLevel, Record
-from aftersales.models._base import Identifier, ShortText
+from aftersales.models import Instant, Record
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 
 __all__ = [
@@ -57,32 +62,6 @@ column, its product (SKU) or its customer's tier."""
 AGEING_BUCKETS = ("under 1 day", "1-3 days", "3-7 days", "7-30 days", "30 days or more")
 """The names of :attr:`Backlog.ageing`'s buckets, in order."""
 
-_MAX_FILTER_VALUES = 100
-
-
-def _one_or_many(value: Any) -> Any:
-    """A filter given as one value means a tuple of that value."""
-    if isinstance(value, (str, Channel)):
-        return (value,)
-    return value
-
-
-_SOME = Field(min_length=1, max_length=_MAX_FILTER_VALUES)
-_ChannelFilter = Annotated[
-    Annotated[tuple[Channel, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_CategoryFilter = Annotated[
-    Annotated[tuple[ShortText, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_PriorityFilter = Annotated[
-    Annotated[tuple[PriorityLevel, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_TeamFilter = Annotated[
-    Annotated[tuple[Identifier, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_TextFilter = Annotated[
-    Annotated[tuple[ShortText, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
 _COLUMNS = {"product": "sku"}
 """The ticket column (or :mod:`_ticket_memory`'s name) of each filter and grouping."""
 
@@ -124,12 +103,12 @@ class ReportQuery(Period):
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
 
-    channel: _ChannelFilter = None
-    category: _CategoryFilter = None
-    priority: _PriorityFilter = None
-    team: _TeamFilter = None
-    product: _TextFilter = None
-    tier: _TextFilter = None
+    channel: ChannelFilter = None
+    category: CategoryFilter = None
+    priority: PriorityFilter = None
+    team: IdentifierFilter = None
+    product: CategoryFilter = None
+    tier: CategoryFilter = None
     group_by: GroupBy = "none"
     compare_previous: bool = False
 

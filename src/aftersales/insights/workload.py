@@ -19,12 +19,16 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import attrs
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.insights._filters import (
+    ChannelFilter,
+    IdentifierFilter,
+)
 from aftersales.insights._workload_memory import (
     ResponseRow,
     Rows,
@@ -36,8 +40,7 @@ from aftersales.insights._workload_memory import (
 )
 from aftersales.insights._workload_sql import sqlalchemy_read, sqlite_read
 from aftersales.insights.metrics import DurationStats
-from aftersales.models import Channel, Instant, Record
-from aftersales.models._base import Identifier
+from aftersales.models import Instant, Record
 from aftersales.storage import MemoryStore, SQLiteStore, Store
 
 __all__ = [
@@ -51,24 +54,6 @@ __all__ = [
     "workload",
 ]
 
-_MAX_FILTER_VALUES = 100
-
-
-def _one_or_many(value: Any) -> Any:
-    """A filter given as one value means a tuple of that value."""
-    if isinstance(value, (str, Channel)):
-        return (value,)
-    return value
-
-
-_SOME = Field(min_length=1, max_length=_MAX_FILTER_VALUES)
-_ChannelFilter = Annotated[
-    Annotated[tuple[Channel, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-_TeamFilter = Annotated[
-    Annotated[tuple[Identifier, ...], _SOME] | None, BeforeValidator(_one_or_many)
-]
-
 
 class _Window(Record):
     """A period of events, [``period_from``, ``period_to``), and the tickets counted in
@@ -77,8 +62,8 @@ class _Window(Record):
 
     period_from: Instant
     period_to: Instant
-    team: _TeamFilter = None
-    channel: _ChannelFilter = None
+    team: IdentifierFilter = None
+    channel: ChannelFilter = None
 
     @field_validator("period_to")
     @classmethod
