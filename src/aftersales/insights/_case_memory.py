@@ -22,13 +22,13 @@ The SQL stores compute the same rows in the database (:mod:`aftersales.insights.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import attrs
 
 from aftersales.exceptions import FieldError, InvalidInput, NotFound
-from aftersales.insights._ticket_memory import duration_bucket
+from aftersales.insights._ticket_memory import duration_bucket, ticket_pages
 from aftersales.models import Case, CaseKind, Ticket
 from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
 from aftersales.storage._codec import (
@@ -336,14 +336,11 @@ def store_tally(store: Store, plan: CasePlan) -> CaseRows:
                 by_id[case_id] = None
         return by_id[case_id]
 
-    def pages() -> Iterator[Ticket]:
-        query = TicketQuery(created_from=plan.period_from, created_to=plan.period_to, limit=PAGE)
-        offset = 0
-        while True:
-            page = store.find(query.model_copy(update={"offset": offset}))
-            yield from page
-            if len(page) < PAGE:
-                return
-            offset += PAGE
-
-    return tally(cases, pages() if plan.counts_tickets else (), ticket_of, case_of, plan)
+    tickets = (
+        ticket_pages(
+            store, TicketQuery(created_from=plan.period_from, created_to=plan.period_to, limit=PAGE)
+        )
+        if plan.counts_tickets
+        else ()
+    )
+    return tally(cases, tickets, ticket_of, case_of, plan)

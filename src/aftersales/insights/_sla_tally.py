@@ -24,6 +24,7 @@ from aftersales.insights._ticket_memory import (
     Plan,
     TierOf,
     column_value,
+    ticket_pages,
 )
 from aftersales.insights._ticket_sql import (
     DIALECTS,
@@ -132,22 +133,13 @@ def store_rows(store: Store, plan: Plan) -> list[SLARow]:
     """The rows over any store's public API, a page of tickets at a time."""
     query = TicketQuery(created_from=plan.period_from, created_to=plan.created_to, limit=PAGE)
 
-    def pages() -> Iterable[Ticket]:
-        offset = 0
-        while True:
-            page = store.find(query.model_copy(update={"offset": offset}))
-            yield from page
-            if len(page) < PAGE:
-                return
-            offset += PAGE
-
     def tier_of(customer_id: str) -> str | None:
         try:
             return store.get_customer(customer_id).tier
         except CustomerNotFound:
             return None
 
-    return tally(pages(), plan, tier_of)
+    return tally(ticket_pages(store, query), plan, tier_of)
 
 
 def sqlite_rows(store: SQLiteStore, plan: Plan) -> list[SLARow] | None:

@@ -21,7 +21,7 @@ import bisect
 import functools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -319,6 +319,17 @@ PAGE = 10_000
 """Tickets read per ``find`` call on a store without a faster path."""
 
 
+def ticket_pages(store: Store, query: TicketQuery) -> Iterator[Ticket]:
+    """The tickets ``query`` finds in ``store``, read :data:`PAGE` at a time."""
+    offset = 0
+    while True:
+        page = store.find(query.model_copy(update={"offset": offset, "limit": PAGE}))
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
 def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
     """The rows over any store's public API: its tickets created before the last instant
     counted, a page at a time, and the events of the tickets that may count as resolved at
@@ -332,15 +343,6 @@ def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[Backlog
         limit=PAGE,
     )
 
-    def pages() -> Iterable[Ticket]:
-        offset = 0
-        while True:
-            page = store.find(query.model_copy(update={"offset": offset}))
-            yield from page
-            if len(page) < PAGE:
-                return
-            offset += PAGE
-
     def waited(ticket_id: str) -> bool:
         return any(e.to_state == WAITING_ON_CUSTOMER for e in store.events(ticket_id))
 
@@ -351,4 +353,4 @@ def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[Backlog
         except NotFound:
             return None
 
-    return tally(pages(), waited, plan, tier_of, store.events)
+    return tally(ticket_pages(store, query), waited, plan, tier_of, store.events)

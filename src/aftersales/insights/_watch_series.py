@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from aftersales.exceptions import FieldError, InvalidInput, StorageError, TicketNotFound
+from aftersales.insights._ticket_memory import ticket_pages
 from aftersales.models import Case, CaseKind, Ticket
 from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.storage._codec import ts
@@ -216,16 +217,9 @@ def _reader(store: Store) -> Callable[[str], Ticket | None]:
 
 
 def _ticket_pages(store: Store, first_day: date, end_day: date) -> Iterator[Ticket]:
-    query = TicketQuery(
-        created_from=_midnight(first_day), created_to=_midnight(end_day), limit=PAGE
+    return ticket_pages(
+        store, TicketQuery(created_from=_midnight(first_day), created_to=_midnight(end_day))
     )
-    offset = 0
-    while True:
-        page = store.find(query.model_copy(update={"offset": offset}))
-        yield from page
-        if len(page) < PAGE:
-            return
-        offset += PAGE
 
 
 def day_after(day: date) -> date:
