@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from case_facts import claim_line
+from insight_stores import MAKERS as ALL_MAKERS
+from insight_stores import sqlalchemy_sqlite
 
 from aftersales import (
     CaseKind,
@@ -119,28 +121,8 @@ def write_fixed_history(desk: Desk, clock: FrozenClock) -> None:
 # ----------------------------------------------------------------------- the stores
 
 
-def server_store(name: str) -> Store:
-    """A fresh SQLAlchemyStore on the named server (its tables dropped first), or a
-    skip naming the variable to set (a failure in CI)."""
-    from test_sqlalchemy_store import fresh_store, server_url
-
-    return fresh_store(server_url(name))
-
-
-def sqlalchemy_sqlite(folder: Path) -> Store:
-    pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore
-
-    return SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}")
-
-
-MAKERS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda folder: MemoryStore(),
-    "sqlite": lambda folder: SQLiteStore(folder / "dwell.db"),
-    "sqlalchemy-sqlite": sqlalchemy_sqlite,
-    "postgresql": lambda folder: server_store("postgresql"),
-    "mariadb": lambda folder: server_store("mariadb"),
-}
+MAKERS = {kind: make for kind, make in ALL_MAKERS.items() if kind != "public-api"}
+"""Dwell times need SQL or MemoryStore's own objects: no public-API store."""
 
 
 def populated(kind: str, folder: Path) -> Store:

@@ -11,13 +11,14 @@ those stores skip, naming the variable (in CI they fail instead).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from insight_stores import MAKERS, sqlalchemy_sqlite
 
 from aftersales import (
     Desk,
@@ -207,31 +208,6 @@ class FixedHistory:
 
 
 # ----------------------------------------------------------------------- the stores
-
-
-def server_store(name: str) -> Store:
-    """A fresh SQLAlchemyStore on the named server (its tables dropped first), or a
-    skip naming the variable to set (a failure in CI)."""
-    from test_sqlalchemy_store import fresh_store, server_url
-
-    return fresh_store(server_url(name))
-
-
-def sqlalchemy_sqlite(folder: Path) -> Store:
-    pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore
-
-    return SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}")
-
-
-MAKERS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda folder: MemoryStore(),
-    "sqlite": lambda folder: SQLiteStore(folder / "metrics.db"),
-    "sqlalchemy-sqlite": sqlalchemy_sqlite,
-    "postgresql": lambda folder: server_store("postgresql"),
-    "mariadb": lambda folder: server_store("mariadb"),
-    "public-api": lambda folder: RecordStore(MemoryRecorder()),
-}
 
 
 def write_fixed_history(store: Store) -> Store:

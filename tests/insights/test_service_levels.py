@@ -3,19 +3,19 @@ history, and every store agreeing on a generated one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from insight_stores import MAKERS
 
-from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore, Store
+from aftersales import Desk, FrozenClock, InvalidInput, Store
 from aftersales.insights import ReportQuery
 from aftersales.insights import _sla_tally as tally_module
 from aftersales.insights.history import generate_history
 from aftersales.insights.service_levels import service_levels
-from aftersales.storage.recorder import MemoryRecorder, RecordStore
 
 UTC = timezone.utc
 MONDAY = datetime(2024, 3, 4, tzinfo=UTC)
@@ -85,28 +85,6 @@ def write_fixed_history(desk: Desk, clock: FrozenClock) -> None:
 def week(**options: Any) -> ReportQuery:
     return ReportQuery(created_from=MONDAY, created_to=MONDAY + timedelta(days=7), **options)
 
-
-def server_store(name: str) -> Store:
-    from test_sqlalchemy_store import fresh_store, server_url
-
-    return fresh_store(server_url(name))
-
-
-def sqlalchemy_sqlite(folder: Path) -> Store:
-    pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore
-
-    return SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}")
-
-
-MAKERS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda folder: MemoryStore(),
-    "sqlite": lambda folder: SQLiteStore(folder / "levels.db"),
-    "sqlalchemy-sqlite": sqlalchemy_sqlite,
-    "postgresql": lambda folder: server_store("postgresql"),
-    "mariadb": lambda folder: server_store("mariadb"),
-    "public-api": lambda folder: RecordStore(MemoryRecorder()),
-}
 
 GENERATED_START = datetime(2024, 6, 3, tzinfo=UTC)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from insight_stores import MAKERS, sqlalchemy_sqlite
 
 from aftersales import (
     Customer,
@@ -123,31 +124,6 @@ def write_fixed_history(desk: Desk, clock: FrozenClock) -> None:
 
 
 # ----------------------------------------------------------------------- the stores
-
-
-def server_store(name: str) -> Store:
-    """A fresh SQLAlchemyStore on the named server (its tables dropped first), or a
-    skip naming the variable to set (a failure in CI)."""
-    from test_sqlalchemy_store import fresh_store, server_url
-
-    return fresh_store(server_url(name))
-
-
-def sqlalchemy_sqlite(folder: Path) -> Store:
-    pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore
-
-    return SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}")
-
-
-MAKERS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda folder: MemoryStore(),
-    "sqlite": lambda folder: SQLiteStore(folder / "metrics.db"),
-    "sqlalchemy-sqlite": sqlalchemy_sqlite,
-    "postgresql": lambda folder: server_store("postgresql"),
-    "mariadb": lambda folder: server_store("mariadb"),
-    "public-api": lambda folder: RecordStore(MemoryRecorder()),
-}
 
 
 def populated(kind: str, folder: Path) -> Store:

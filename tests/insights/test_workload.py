@@ -14,12 +14,13 @@ from __future__ import annotations
 import importlib
 import random
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from insight_stores import MAKERS, sqlalchemy_sqlite
 
 from aftersales import (
     Desk,
@@ -219,30 +220,6 @@ def add_generated_history(desk: Desk, clock: FrozenClock) -> None:
 
 
 # ----------------------------------------------------------------------- the stores
-
-
-def server_store(name: str) -> Store:
-    from test_sqlalchemy_store import fresh_store, server_url
-
-    store: Store = fresh_store(server_url(name))
-    return store
-
-
-def sqlalchemy_sqlite(folder: Path) -> Store:
-    pytest.importorskip("sqlalchemy")
-    from aftersales.storage.sqlalchemy import SQLAlchemyStore
-
-    return SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}")
-
-
-MAKERS: dict[str, Callable[[Path], Store]] = {
-    "memory": lambda folder: MemoryStore(),
-    "sqlite": lambda folder: SQLiteStore(folder / "workload.db"),
-    "sqlalchemy-sqlite": sqlalchemy_sqlite,
-    "postgresql": lambda folder: server_store("postgresql"),
-    "mariadb": lambda folder: server_store("mariadb"),
-    "public-api": lambda folder: RecordStore(MemoryRecorder()),
-}
 
 
 def populated(kind: str, folder: Path) -> Store:
