@@ -4,7 +4,9 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
 
     AftersalesError
     ├── InvalidInput (also ValueError)      bad data at a public entry point; ``.errors``
-    │   └── SurveyTokenRefused              a survey link forged, used, expired; ``.reason``
+    │   ├── SurveyTokenRefused              a survey link forged, used, expired; ``.reason``
+    │   ├── TemplateError                   a template that cannot load or render; ``.template``
+    │   └── AttachmentRefused               a file too large, empty or badly named; ``.reason``
     ├── NotFound (also LookupError)
     │   ├── TicketNotFound                  ``.ticket_id``
     │   ├── CustomerNotFound                ``.customer_id``
@@ -16,6 +18,7 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
     │       └── TransitionRefused           a guard said no; ``.refusal``
     ├── ConcurrencyError                    the subject changed since it was read; nothing written
     ├── PermissionDenied                    not allowed; ``.principal``, ``.action``, ``.rule``
+    ├── DeliveryFailed                      a sender failed; ``.retry_after``, ``.permanent``
     └── StorageError                        the store failed or holds data it cannot read
         └── SchemaVersionError              the database schema is newer than this library
 
@@ -38,9 +41,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AftersalesError",
+    "AttachmentRefused",
     "CaseNotFound",
     "ConcurrencyError",
     "CustomerNotFound",
+    "DeliveryFailed",
     "FieldError",
     "InvalidInput",
     "InvalidWorkflow",
@@ -49,6 +54,7 @@ __all__ = [
     "SchemaVersionError",
     "StorageError",
     "SurveyTokenRefused",
+    "TemplateError",
     "TicketNotFound",
     "TransitionError",
     "TransitionRefused",
@@ -111,6 +117,26 @@ class SurveyTokenRefused(InvalidInput):
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__("survey token", [FieldError(("token",), message, reason)])
+
+
+class TemplateError(InvalidInput):
+    """A message template that cannot be used: a syntax error, a variable the template's
+    context does not provide (found when the template is loaded, never an empty string at
+    send time), or an unsafe operation refused by the sandbox. ``template`` names it
+    (``"resolved/en"``)."""
+
+    def __init__(self, template: str, message: str) -> None:
+        self.template = template
+        super().__init__("template", [FieldError((template,), message)])
+
+
+class AttachmentRefused(InvalidInput):
+    """A file a message cannot carry. ``reason``: ``"too_large"``, ``"empty"``,
+    ``"bad_name"`` or ``"unknown_blob"``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__("attachment", [FieldError(("attachment",), message)])
 
 
 class NotFound(AftersalesError, LookupError):
@@ -270,6 +296,21 @@ class PermissionDenied(AftersalesError):
         self.rule = rule
         self.reason = reason
         super().__init__(f"{principal} may not {action}: {reason} (rule {rule})")
+
+
+class DeliveryFailed(AftersalesError):
+    """A sender could not deliver a message: the outbox retries it with backoff, after
+    ``retry_after`` seconds when the receiver said so (HTTP ``Retry-After``), and
+    dead-letters it at once when ``permanent`` (a receiver that refuses the message as
+    such, e.g. HTTP 400, or an SMTP 5xx reply), so a bad message does not use up retries.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        self.retry_after = retry_after
+        self.permanent = permanent
+        super().__init__(message)
 
 
 class StorageError(AftersalesError):
