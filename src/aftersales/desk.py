@@ -9,7 +9,7 @@ delivery in :mod:`aftersales.notify`, cases in :mod:`aftersales.cases`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from os import PathLike
 from typing import Any
@@ -74,6 +74,14 @@ class DueReport:
     """Tickets waiting on the customer that got a ``customer_reminder`` event."""
     erased: tuple[str, ...] = ()
     """Closed tickets whose personal data was erased after ``DeskSettings.retention_days``."""
+    automations: tuple[tuple[str, str], ...] = ()
+    """(subject id, rule name) for each time rule or escalation level that came due and
+    fired (see :mod:`aftersales.automations`)."""
+
+
+DueWork = Callable[[datetime, int], Iterable[tuple[str, str]]]
+"""Work a capability adds to :meth:`Desk.run_due` (the time rules): called with ``now`` and
+``limit``, it does what came due and answers (subject id, rule name) for each firing."""
 
 
 class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
@@ -193,6 +201,8 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
             None if care is None else Care(self, parse(CareSettings, care, "care"))
         )
         """The care plans, with ``care`` settings (see :mod:`aftersales.feedback`)."""
+        self._due_work: list[DueWork] = []
+        """What capabilities add to :meth:`run_due` (the automations' time rules)."""
         self._set_up_compliance(
             permissions,
             principals,
@@ -300,6 +310,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
         if self.care is not None:
             self.care.withdraw_due(now, limit)
         cases = self.cases.run_due(now, limit=limit)
+        fired = [firing for work in self._due_work for firing in work(now, limit)]
         # a survey or care action past the window withdrawn above was refused by its
         # 'reachable' guard and is still due: cancel it now, or it would be retried (and
         # fill the due window) on every run
@@ -315,4 +326,5 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
             tuple(cases),
             tuple(reminded),
             erased,
+            tuple(fired),
         )

@@ -1,5 +1,6 @@
 """Outbox delivery: the rows a commit writes for the hooks, their delivery after the commit
-with retries, backoff and dead-lettering, and the acknowledgements of what was delivered.
+with retries, backoff (or the wait a receiver asked for) and dead-lettering, and the
+acknowledgements of what was delivered.
 
 An :class:`Outbox` belongs to one desk. The write pipeline (:mod:`aftersales._pipeline`)
 asks it for the rows of the events it commits (:meth:`Outbox.rows_for`), hands it the
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from aftersales.exceptions import DeliveryFailed
 from aftersales.models.events import Event
 from aftersales.notify._hooks import HookRegistry, Subscription
 from aftersales.notify._notification import Notification
@@ -52,6 +54,17 @@ def error_text(error: BaseException) -> str:
     if len(text) > ERROR_TEXT:
         text = text[: ERROR_TEXT - 1] + "…"
     return f"{type(error).__qualname__}: {text}"
+
+
+def retry_delay(error: BaseException, attempts: int, settings: DeskSettings) -> float:
+    """Seconds before the next attempt after ``attempts`` failed: what the receiver asked
+    for (:attr:`~aftersales.DeliveryFailed.retry_after`, e.g. HTTP ``Retry-After``), else
+    ``retry_backoff_seconds`` doubling with each failure; never more than
+    :data:`MAX_BACKOFF_SECONDS`."""
+    asked = error.retry_after if isinstance(error, DeliveryFailed) else None
+    if asked is not None and asked >= 0:
+        return float(min(asked, MAX_BACKOFF_SECONDS))
+    return float(min(settings.retry_backoff_seconds * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS))
 
 
 def call_handler(subscription: Subscription, notification: Notification) -> None:
@@ -127,9 +140,9 @@ class Outbox:
             except Exception as error:  # noqa: BLE001 - a hook must never undo committed work
                 attempts = notification.attempts + 1
                 retry_at = None
-                if attempts < settings.max_delivery_attempts:
-                    backoff = settings.retry_backoff_seconds * 2 ** (attempts - 1)
-                    retry_at = now + timedelta(seconds=min(backoff, MAX_BACKOFF_SECONDS))
+                permanent = isinstance(error, DeliveryFailed) and error.permanent
+                if attempts < settings.max_delivery_attempts and not permanent:
+                    retry_at = now + timedelta(seconds=retry_delay(error, attempts, settings))
                     failed += 1
                 else:
                     dead += 1
