@@ -1,0 +1,356 @@
+"""Message templates: Jinja2 in a sandbox, one variant per language, checked when loaded.
+
+Needs the ``templates`` extra (``pip install aftersales[templates]``, for Jinja2).
+
+A :class:`Templates` set holds named templates (``"resolved"``), each with a variant per
+language: an optional subject, a text body and an optional HTML body. Every variant is
+compiled when the set is built, and everything that would go wrong at send time because
+of the template itself fails then instead, as :class:`~aftersales.TemplateError`: a syntax
+error, a variable the context does not have, a field its record lacks
+(``{{ customer.nmae }}``).
+
+>>> from aftersales.notify.templates import Templates
+>>> templates = Templates({
+...     "resolved": {
+...         "en": {"subject": "{{ about }} is resolved", "body": "Hello {{ customer.name }}."},
+...         "zh": {"subject": "{{ about }} 已解决", "body": "{{ customer.name }}，您好。"},
+...     }
+... })
+>>> from aftersales import Customer
+>>> li = Customer(name="Li Wei", language="zh-CN")
+>>> message = templates.render("resolved", language="zh-CN", about="Ticket #12", customer=li)
+>>> (message.language, message.subject, message.body)
+('zh', 'Ticket #12 已解决', 'Li Wei，您好。')
+>>> from aftersales import TemplateError
+>>> try:
+...     Templates({"resolved": "Hello {{ customer.nmae }}"})
+... except TemplateError as error:
+...     print(error.template, "|", error.errors[0].message.split(" (")[0])
+resolved/en | body, line 1: customer.nmae is not a field of Customer
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import attrs
+import jinja2
+from jinja2 import StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import Field, TypeAdapter, ValidationError
+
+from aftersales._validation import invalid_input
+from aftersales.exceptions import AftersalesError, FieldError, InvalidInput, TemplateError
+from aftersales.models._base import Record
+from aftersales.notify._template_checks import CONTEXT_TYPES, compile_template
+from aftersales.notify._template_render import TemplateRender
+
+__all__ = ["DEFAULT_CONTEXT", "RenderedMessage", "TemplateRender", "Templates"]
+
+DEFAULT_CONTEXT: frozenset[str] = frozenset({*CONTEXT_TYPES, "about", "link"})
+"""The names every template may use: ``ticket``, ``case``, ``customer``, ``decision``,
+``event``, ``message`` (records, or None when the message is not about one), ``about``
+(the subject as the customer knows it, ``"Ticket #12"``) and ``link`` (a URL, or None)."""
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_LANGUAGE = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+TemplateName = Annotated[str, Field(min_length=1, max_length=128, pattern=_NAME)]
+Language = Annotated[str, Field(min_length=2, max_length=35, pattern=_LANGUAGE)]
+_Source = Annotated[str, Field(max_length=100_000)]
+
+
+class _Variant(Record):
+    subject: _Source | None = None
+    body: _Source
+    html: _Source | None = None
+
+
+_SPEC = TypeAdapter(dict[TemplateName, dict[Language, _Variant | _Source] | _Source])
+
+
+@attrs.frozen
+class RenderedMessage:
+    """A template rendered for one message: ``subject`` (``""`` when the template has
+    none; on one line, whitespace runs collapsed, so it is safe as a mail header),
+    ``body`` (text), ``html`` (None when the template has none), the ``language`` of the
+    variant used and the ``template``'s name. ``str()`` is the body."""
+
+    template: str
+    language: str
+    subject: str
+    body: str
+    html: str | None = None
+
+    def __str__(self) -> str:
+        return self.body
+
+
+@attrs.frozen
+class _Compiled:
+    language: str
+    subject: jinja2.Template | None
+    body: jinja2.Template
+    html: jinja2.Template | None
+
+
+def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+    # trim_blocks/lstrip_blocks: a {% if %} on its own line leaves no blank line in a
+    # plain-text mail; the trailing newline of a file is dropped (as an inline string has
+    # none), so a body reads the same from JSON and from a directory.
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=html,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+
+
+class Templates:
+    """Named message templates, one variant per language, compiled and checked once.
+
+    ``templates`` maps a name to its variants by language, each a mapping with ``body``
+    (text) and optionally ``subject`` and ``html``, or a plain string (a body alone); a
+    plain string in place of the languages is the ``default_language``'s body. Every
+    template needs a variant in ``default_language``: the last step of the fallback.
+
+    A template may use the names of :data:`DEFAULT_CONTEXT` and those of ``context``
+    (names an application adds, e.g. ``("survey_link",)``), and of the records among them
+    only their fields, properties and methods. Bad input raises
+    :class:`~aftersales.InvalidInput`, a template that cannot be used
+    :class:`~aftersales.TemplateError` naming it (``"resolved/en"``).
+    """
+
+    __slots__ = ("_defaults", "_names", "_templates", "context", "default_language")
+
+    def __init__(
+        self,
+        templates: Mapping[str, Any],
+        *,
+        default_language: str = "en",
+        context: Iterable[str] = (),
+    ) -> None:
+        if not isinstance(templates, Mapping):
+            raise InvalidInput(
+                "templates", [FieldError(("templates",), "must be a mapping of names")]
+            )
+        self.default_language = _language(default_language)
+        self.context: frozenset[str] = DEFAULT_CONTEXT | _context_names(context)
+        """Every name a template may use."""
+        self._names = self.context
+        self._defaults: dict[str, Any] = dict.fromkeys(sorted(self.context))
+        try:
+            spec = _SPEC.validate_python(templates)
+        except ValidationError as error:
+            raise invalid_input("templates", error) from None
+        text, html = _environment(html=False), _environment(html=True)
+        self._templates: dict[str, dict[str, _Compiled]] = {}
+        for name, variants in spec.items():
+            if isinstance(variants, str):
+                variants = {self.default_language: variants}
+            compiled: dict[str, _Compiled] = {}
+            for language, variant in variants.items():
+                if language.lower() in compiled:
+                    raise TemplateError(f"{name}/{language}", "the language is given twice")
+                if isinstance(variant, str):
+                    variant = _Variant(body=variant)
+                compiled[language.lower()] = self._compile(name, language, variant, text, html)
+            if self.default_language.lower() not in compiled:
+                raise TemplateError(
+                    f"{name}/{self.default_language}",
+                    f"no variant in the default language {self.default_language!r} (the "
+                    "last fallback of every language)",
+                )
+            self._templates[name] = compiled
+
+    def _compile(
+        self,
+        name: str,
+        language: str,
+        variant: _Variant,
+        text: jinja2.Environment,
+        html: jinja2.Environment,
+    ) -> _Compiled:
+        label = f"{name}/{language}"
+        names = self._names
+        return _Compiled(
+            language=language,
+            subject=None
+            if variant.subject is None
+            else compile_template(text, variant.subject, label, "subject", names),
+            body=compile_template(text, variant.body, label, "body", names),
+            html=None
+            if variant.html is None
+            else compile_template(html, variant.html, label, "html", names),
+        )
+
+    @classmethod
+    def from_json(
+        cls,
+        source: str | Path,
+        *,
+        default_language: str = "en",
+        context: Iterable[str] = (),
+    ) -> Templates:
+        """The templates of a JSON document (the mapping :class:`Templates` takes): its
+        text, or the path of a file holding it."""
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            text = source
+        else:
+            text = _read(Path(source), "source")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidInput(
+                "templates", [FieldError(("source",), f"not JSON: {error}", "json_invalid")]
+            ) from None
+        return cls(data, default_language=default_language, context=context)
+
+    @classmethod
+    def from_directory(
+        cls,
+        path: str | Path,
+        *,
+        default_language: str = "en",
+        context: Iterable[str] = (),
+    ) -> Templates:
+        """The templates of a directory: one folder per template, holding per language
+        ``<language>.txt`` (the body), and optionally ``<language>.subject.txt`` and
+        ``<language>.html``, in UTF-8: ``resolved/en.txt``, ``resolved/zh-CN.subject.txt``.
+        Names starting with ``.`` are skipped; any other file is refused, so a misnamed
+        one is not silently left out."""
+        root = Path(path)
+        if not root.is_dir():
+            raise InvalidInput("templates", [FieldError(("path",), f"no directory {str(root)!r}")])
+        data: dict[str, dict[str, dict[str, str]]] = {}
+        for folder in sorted(root.iterdir()):
+            if folder.name.startswith("."):
+                continue
+            if not folder.is_dir():
+                raise _misplaced(folder, "a file beside the template folders")
+            variants: dict[str, dict[str, str]] = {}
+            for file in sorted(folder.iterdir()):
+                if file.name.startswith("."):
+                    continue
+                language, _, suffix = file.name.partition(".")
+                part = _PARTS.get(suffix) if file.is_file() else None
+                if part is None:
+                    raise _misplaced(file, "expected <language>.txt, .subject.txt or .html")
+                variants.setdefault(language, {})[part] = _read(file, "path")
+            data[folder.name] = variants
+        return cls(data, default_language=default_language, context=context)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The templates' names, sorted."""
+        return tuple(sorted(self._templates))
+
+    def languages(self, name: str) -> tuple[str, ...]:
+        """The languages template ``name`` has a variant in, as given, sorted."""
+        return tuple(sorted(v.language for v in self._variants(name).values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._templates
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def __repr__(self) -> str:
+        return f"Templates({', '.join(self.names)}; default_language={self.default_language!r})"
+
+    def render(self, name: str, *, language: str | None = None, **context: Any) -> RenderedMessage:
+        """Render template ``name`` in ``language``: the variant of exactly that language
+        (``zh-CN``, in any case), else of its primary language (``zh``), else of the
+        ``default_language``. ``context`` gives the template's names; a name not given is
+        None. A name the set does not declare, or a render that fails (reading a field of
+        a record that is None, an operation the sandbox refuses) raises
+        :class:`~aftersales.TemplateError`."""
+        variant = self._choose(name, language)
+        values = self._defaults.copy()
+        if context:
+            if not context.keys() <= self._names:
+                unknown = ", ".join(sorted(context.keys() - self._names))
+                raise TemplateError(
+                    f"{name}/{variant.language}",
+                    f"unknown context {unknown} (declare it: Templates(..., context=...))",
+                )
+            values.update(context)
+        part = "body"
+        try:
+            subject = "" if variant.subject is None else variant.subject.render(values)
+            body = variant.body.render(values)
+            part = "html"
+            html = None if variant.html is None else variant.html.render(values)
+        except (jinja2.TemplateError, AftersalesError, ArithmeticError, TypeError) as error:
+            raise TemplateError(
+                f"{name}/{variant.language}",
+                f"{part} failed to render: {error}",
+            ) from None
+        if subject:
+            subject = " ".join(subject.split())
+        return RenderedMessage(name, variant.language, subject, body, html)
+
+    def _variants(self, name: str) -> dict[str, _Compiled]:
+        variants = self._templates.get(name) if isinstance(name, str) else None
+        if variants is None:
+            raise TemplateError(
+                str(name), f"no such template (known: {', '.join(self.names) or 'none'})"
+            )
+        return variants
+
+    def _choose(self, name: str, language: str | None) -> _Compiled:
+        variants = self._variants(name)
+        if language:
+            wanted = language.lower() if isinstance(language, str) else ""
+            found = variants.get(wanted) or variants.get(wanted.partition("-")[0])
+            if found is not None:
+                return found
+        return variants[self.default_language.lower()]
+
+
+_PARTS = {"txt": "body", "subject.txt": "subject", "html": "html"}
+
+
+def _language(value: object) -> str:
+    if not isinstance(value, str) or re.fullmatch(_LANGUAGE, value) is None:
+        raise InvalidInput(
+            "templates",
+            [FieldError(("default_language",), "must be a language tag such as 'en' or 'zh-CN'")],
+        )
+    return value
+
+
+def _context_names(names: Iterable[str]) -> frozenset[str]:
+    if isinstance(names, str):
+        names = (names,)
+    found = frozenset(names)
+    bad = sorted(repr(name) for name in found if not _is_identifier(name))
+    if bad:
+        raise InvalidInput(
+            "templates",
+            [FieldError(("context",), f"not a name a template can use: {', '.join(bad)}")],
+        )
+    return found
+
+
+def _is_identifier(name: object) -> bool:
+    return isinstance(name, str) and _IDENTIFIER.fullmatch(name) is not None
+
+
+def _read(path: Path, field: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(
+            "templates", [FieldError((field,), f"cannot read {str(path)!r}: {error}")]
+        ) from None
+
+
+def _misplaced(path: Path, why: str) -> InvalidInput:
+    return InvalidInput("templates", [FieldError(("path",), f"{str(path)!r}: {why}")])
