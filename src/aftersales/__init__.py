@@ -11,6 +11,7 @@ change, durable SQLite storage by default and hooks that never lose work.
 ('new', 'new')
 """
 
+from aftersales.attachments import BlobStore, FileBlobStore, MemoryBlobStore, Upload
 from aftersales.cases import (
     DEFAULT_STEP_LIMITS,
     CaseDesk,
@@ -47,6 +48,7 @@ from aftersales.exceptions import (
 )
 from aftersales.knowledge import KnowledgeBase, SelfService, faq_candidates
 from aftersales.models import (
+    Attachment,
     AuthorRole,
     Case,
     CaseKind,
@@ -106,8 +108,10 @@ __all__ = [
     "RETURN_WORKFLOW",
     "TICKET_WORKFLOW",
     "AftersalesError",
+    "Attachment",
     "AttachmentRefused",
     "AuthorRole",
+    "BlobStore",
     "Case",
     "CaseChange",
     "CaseDesk",
@@ -133,11 +137,13 @@ __all__ = [
     "DueReport",
     "Event",
     "FieldError",
+    "FileBlobStore",
     "FrozenClock",
     "InvalidInput",
     "InvalidWorkflow",
     "Inventory",
     "KnowledgeBase",
+    "MemoryBlobStore",
     "MemoryInventory",
     "MemoryStore",
     "Message",
@@ -175,6 +181,7 @@ __all__ = [
     "TransitionRefused",
     "TriggerNotAllowed",
     "UnitResult",
+    "Upload",
     "WaitingAction",
     "Workflow",
     "WorkflowError",

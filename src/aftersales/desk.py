@@ -18,6 +18,7 @@ import attrs
 
 from aftersales._pipeline import DeskServices, Pipeline
 from aftersales._validation import check_count, parse
+from aftersales.attachments import BlobStore
 from aftersales.cases import CaseDesk, CaseKindSpec, DueCase, Inventory, Policy, StepLimit
 from aftersales.clock import Clock, SystemClock
 from aftersales.compliance._desk import ComplianceFace
@@ -105,6 +106,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
     ``case_kinds`` registers case kinds beside the shipped ones (see :mod:`aftersales.cases`).
     ``surveys`` follows resolved and closed subjects up with surveys, ``care`` schedules
     care plans' messages, reminders and coupons (see :mod:`aftersales.feedback`).
+    ``blobs`` keeps the files messages carry (see :mod:`aftersales.attachments`).
     """
 
     def __init__(
@@ -127,8 +129,14 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
         personal_fields: Mapping[str, Iterable[str]] | None = None,
         surveys: SurveySettings | Mapping[str, Any] | None = None,
         care: CareSettings | Mapping[str, Any] | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
+        if blobs is not None and not isinstance(blobs, BlobStore):
+            raise InvalidInput("desk", [FieldError(("blobs",), "must be a BlobStore")])
+        self.blobs = blobs
+        """Where messages' attachments are kept (see :mod:`aftersales.attachments`); with
+        None, a message with attachments is refused."""
         self.classifier = classifier
         if routing is None or isinstance(routing, Router):
             self.router = routing
@@ -169,7 +177,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
         self._recent = core.recent
         self._reader = TicketReader(self.store, self._vocabulary)
         self._customers = Customers(self.store, self.settings)
-        self._tickets = TicketCommands(core, self._reader, self._customers)
+        self._tickets = TicketCommands(core, self._reader, self._customers, blobs)
         self._sla = None
         if self.sla is not None:
             self._sla = core.sla = SLATracker(

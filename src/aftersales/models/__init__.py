@@ -28,6 +28,7 @@ from aftersales.models.order import Money, Order, OrderLine, OrderLineRef, Produ
 from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import (
     PRIORITY_FOR_SEVERITY,
+    Attachment,
     AuthorRole,
     Message,
     MessageKind,
@@ -46,6 +47,7 @@ __all__ = [
     "MESSAGE_ADDED",
     "OPENED",
     "PRIORITY_FOR_SEVERITY",
+    "Attachment",
     "AuthorRole",
     "Case",
     "CaseKind",

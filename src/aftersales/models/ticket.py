@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
+from aftersales._validation import NO_CONTROL_CHARACTERS
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text, new_id
 from aftersales.models.customer import Channel
 from aftersales.models.order import OrderLineRef
@@ -169,8 +170,44 @@ class Ticket(Record):
         return self.status_category is StatusCategory.CLOSED
 
 
+MAX_ATTACHMENT_NAME = 255
+"""The longest file name an attachment keeps (what most file systems allow)."""
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+"""A SHA-256 digest as stored: 64 lower-case hex digits."""
+
+
+class Attachment(Record):
+    """A file a message carries, described: its bytes are in the desk's blob store
+    (:mod:`aftersales.attachments`), found by ``sha256``.
+
+    ``name`` is the file's base name as the sender gave it (no directories);
+    ``content_type`` is the type the desk sniffed from the bytes, never the one the
+    sender declared; ``size`` is in bytes.
+    """
+
+    name: Annotated[
+        str, Field(min_length=1, max_length=MAX_ATTACHMENT_NAME, pattern=NO_CONTROL_CHARACTERS)
+    ]
+    content_type: Annotated[
+        str, Field(min_length=3, max_length=127, pattern=r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9.+-]+$")
+    ]
+    size: Annotated[int, Field(ge=1)]
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
+
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+"""An id another system gave a message (an e-mail's ``Message-ID``): up to 200
+characters, no control characters (it may go back into a mail header)."""
+
+
 class Message(Record):
-    """A public reply or an internal note on a ticket."""
+    """A public reply or an internal note on a ticket.
+
+    ``attachments`` describes the files it carries (read them with
+    :meth:`~aftersales.Desk.read_attachment`); ``external_id`` is the id the message had
+    where it came from, e.g. an inbound e-mail's ``Message-ID``, for threading replies.
+    """
 
     id: Identifier = Field(default_factory=new_id)
     ticket_id: Identifier
@@ -180,3 +217,5 @@ class Message(Record):
     body: Annotated[str, Field(min_length=1, max_length=100_000)]
     channel: Channel
     at: Instant
+    attachments: tuple[Attachment, ...] = ()
+    external_id: ExternalId | None = None

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aftersales._validation import check_text, json_changes, parse
+from aftersales.attachments import BlobStore, Upload
+from aftersales.attachments._uploads import keep_uploads, prepare_uploads
 from aftersales.exceptions import (
     ConcurrencyError,
     FieldError,
@@ -67,12 +69,19 @@ def creation_event(ticket: Ticket, actor: str, *, exclude_none: bool = False) ->
 class TicketCommands:
     """Opening, reopening and merging tickets, adding messages, and ticket due work."""
 
-    __slots__ = ("core", "customers", "reader")
+    __slots__ = ("blobs", "core", "customers", "reader")
 
-    def __init__(self, core: TicketCore, reader: TicketReader, customers: Customers) -> None:
+    def __init__(
+        self,
+        core: TicketCore,
+        reader: TicketReader,
+        customers: Customers,
+        blobs: BlobStore | None = None,
+    ) -> None:
         self.core = core
         self.reader = reader
         self.customers = customers
+        self.blobs = blobs
 
     def open(
         self,
@@ -213,9 +222,12 @@ class TicketCommands:
         author_role: AuthorRole | str,
         kind: MessageKind | str,
         channel: Channel | str | None,
+        attachments: Sequence[Upload] = (),
+        external_id: str | None = None,
     ) -> Message:
         """Add a message (see :meth:`aftersales.Desk.add_message`)."""
         core = self.core
+        uploads = prepare_uploads(attachments, self.blobs)
         ticket = self.reader.get(ticket_id)
         for _ in range(100):
             if ticket.merged_into is None:
@@ -232,6 +244,8 @@ class TicketCommands:
                 "body": body,
                 "channel": ticket.channel if channel is None else channel,
                 "at": now,
+                "attachments": tuple(attachment for attachment, _ in uploads),
+                "external_id": external_id,
             },
             "message",
         )
@@ -275,6 +289,8 @@ class TicketCommands:
                 events = (event, resumed)
         if core.sla is not None:
             changed = core.sla.with_sla(changed, events[-1], now, events[:-1])
+        # under the ticket the message is written on: erasing it removes them
+        keep_uploads(uploads, self.blobs, ticket.id)
         core.commit(changed, ticket.version, events, (message,))
         return message
 

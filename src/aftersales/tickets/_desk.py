@@ -7,12 +7,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
+
 from aftersales._pipeline import build_event, fire_with_retries
 from aftersales._time_log import LOG_TIME, time_entry
 from aftersales._validation import acting, check_text, json_changes
-from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.attachments import BlobStore, Upload
+from aftersales.attachments._protocol import check_sha256, unknown_blob
+from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
 from aftersales.models import (
     AuthorRole,
+    Case,
     Channel,
     Customer,
     Event,
@@ -26,7 +31,7 @@ from aftersales.models._base import trusted
 from aftersales.models.events import TICKET_KIND
 from aftersales.routing.classify import MAX_TEXT, Classifier
 from aftersales.routing.dispatcher import Dispatcher
-from aftersales.security import Actor
+from aftersales.security import Actor, PermissionSet, Principal, Role
 from aftersales.storage import TicketQuery
 from aftersales.tickets._commands import TicketCommands
 from aftersales.tickets._core import TicketCore
@@ -106,6 +111,10 @@ class TicketFace(TicketShortcuts, TicketReads):
     _tickets: TicketCommands
     _dispatcher: Dispatcher
     _recent: dict[str, Ticket]
+    blobs: BlobStore | None
+    permissions: PermissionSet | None
+    principal: Callable[[Actor | Principal], Principal]
+    may_read: Callable[[Actor | Principal, Ticket | Case], bool]
 
     @acting
     def open_ticket(
@@ -338,8 +347,19 @@ class TicketFace(TicketShortcuts, TicketReads):
         author_role: AuthorRole | str = AuthorRole.AGENT,
         kind: MessageKind | str = MessageKind.PUBLIC_REPLY,
         channel: Channel | str | None = None,
+        attachments: Sequence[Upload] = (),
+        external_id: str | None = None,
     ) -> Message:
         """Add a public reply or internal note and return it.
+
+        - ``attachments`` are :class:`~aftersales.attachments.Upload` files (at most
+          :data:`~aftersales.attachments.MAX_ATTACHMENTS`), kept in the desk's blob store
+          (``Desk(blobs=...)``) and described on the message (name without directories,
+          the content type sniffed from the bytes, size, SHA-256). An empty file, one
+          over the store's ``max_bytes``, a bad name or a desk without a blob store
+          raise :class:`~aftersales.AttachmentRefused` and nothing is stored.
+        - ``external_id`` is the message's id where it came from (an inbound e-mail's
+          ``Message-ID``), kept for threading.
 
         - The first response (``first_response_at``) is what the SLA first-response
           metric counts (:func:`aftersales.sla.meets_first_response`): an agent's or
@@ -356,8 +376,10 @@ class TicketFace(TicketShortcuts, TicketReads):
         - A message to a ticket merged into another goes to that other ticket (the one
           :meth:`merge` kept).
         """
-        if self._redact_text is not None and isinstance(body, str):
-            body = self._redact_text(body)
+        redact = self._redact_text
+        if redact is not None:
+            body = redact(body) if isinstance(body, str) else body
+            attachments = _redacted_names(attachments, redact)
         return self._tickets.add_message(
             ticket_id,
             body,
@@ -365,4 +387,50 @@ class TicketFace(TicketShortcuts, TicketReads):
             author_role=author_role,
             kind=kind,
             channel=channel,
+            attachments=attachments,
+            external_id=external_id,
         )
+
+    def read_attachment(
+        self, ticket_id: str | int, sha256: str, *, actor: Actor | Principal = "system"
+    ) -> bytes:
+        """The bytes of a file a message of the ticket (or of a ticket merged into it)
+        carries, by its :attr:`~aftersales.models.Attachment.sha256`.
+
+        :class:`~aftersales.AttachmentRefused` (``unknown_blob``) when no message there
+        carries it, or its file was erased; :class:`~aftersales.TicketNotFound` for an
+        unknown ticket. On a desk with permissions, ``actor`` must be allowed to read the
+        ticket (:meth:`may_read`, else :class:`~aftersales.PermissionDenied`), and a
+        customer reads only the files of public replies, as :meth:`messages` shows them.
+        """
+        sha256 = check_sha256(sha256)
+        ticket = self.get(ticket_id)
+        internal = True
+        if self.permissions is not None:
+            principal = self.principal(actor)
+            if not self.may_read(principal, ticket):
+                raise PermissionDenied(
+                    principal.id,
+                    f"read attachments of ticket {ticket.display_number}",
+                    "rows",
+                    "the permission set's row rules hide this ticket",
+                )
+            internal = Role.CUSTOMER not in principal.roles
+        for message in self._reader.messages(ticket.id, internal):
+            if any(attachment.sha256 == sha256 for attachment in message.attachments):
+                if self.blobs is None:
+                    break
+                return self.blobs.get(message.ticket_id, sha256)
+        raise unknown_blob(sha256)
+
+
+def _redacted_names(attachments: Sequence[Upload], redact: Callable[[str], str]) -> Any:
+    """The uploads with personal data redacted from their names, as from a body."""
+    if not isinstance(attachments, Sequence) or isinstance(attachments, str):
+        return attachments  # refused as a whole by the checks that follow
+    return [
+        attrs.evolve(upload, name=redact(upload.name))
+        if isinstance(upload, Upload) and isinstance(upload.name, str)
+        else upload
+        for upload in attachments
+    ]
