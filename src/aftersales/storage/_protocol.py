@@ -218,6 +218,18 @@ class Store(Protocol):
         kept to :data:`MAX_ERROR_LENGTH` characters (see :func:`bounded_error`)."""
         ...
 
+    def release_outbox(
+        self, keys: Sequence[str], at: datetime, *, lease_until: datetime | None = None
+    ) -> None:
+        """Give back claimed notifications that were not delivered (a worker stopping):
+        each of ``keys`` still pending and leased loses its lease and is due by ``at``
+        (a later ``next_attempt_at`` moves to ``at``), so any worker may claim it at once.
+
+        With ``lease_until``, only rows still under that lease are released: the
+        claimer's own, not a row another worker claimed after the lease ran out.
+        Delivered and dead rows, rows not leased and unknown keys are left alone."""
+        ...
+
     def outbox(
         self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
     ) -> list[Notification]:

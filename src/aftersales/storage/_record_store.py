@@ -357,6 +357,35 @@ class RecordStore:
             lambda r: r.fail(key, bounded_error(error), codec.ts(retry_at), status.value)
         )
 
+    def release_outbox(
+        self, keys: Sequence[str], at: datetime, *, lease_until: datetime | None = None
+    ) -> None:
+        if not keys:
+            return
+        due = codec.ts(at) or ""
+        own = codec.ts(lease_until)
+
+        def release(records: Records) -> None:
+            for key in keys:
+                found = records.select(
+                    "outbox",
+                    {"key": key, "status": "pending"},
+                    columns=("lease_until", "next_attempt_at"),
+                )
+                # SQLite's fast path writes "no lease" as "" rather than NULL
+                held = found[0]["lease_until"] if found else None
+                if not held or (own is not None and held != own):
+                    continue
+                # the lease read is part of the condition: a row another worker claimed
+                # in between (its lease is another) keeps that claim
+                records.rewrite(
+                    "outbox",
+                    {"key": key, "status": "pending", "lease_until": held},
+                    {"lease_until": None, "next_attempt_at": min(found[0]["next_attempt_at"], due)},
+                )
+
+        self.recorder.atomically(release)
+
     def outbox(
         self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
     ) -> list[Notification]:

@@ -319,6 +319,24 @@ class MemoryStore:
                 status=DeliveryStatus.PENDING if retry_at else DeliveryStatus.DEAD,
             )
 
+    def release_outbox(
+        self, keys: Sequence[str], at: datetime, *, lease_until: datetime | None = None
+    ) -> None:
+        with self._lock:
+            for key in keys:
+                notification = self._pending(key)
+                if (
+                    notification is None
+                    or notification.lease_until is None
+                    or (lease_until is not None and notification.lease_until != lease_until)
+                ):
+                    continue
+                self._outbox[key] = attrs.evolve(
+                    notification,
+                    lease_until=None,
+                    next_attempt_at=min(notification.next_attempt_at, at),
+                )
+
     def outbox(
         self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
     ) -> list[Notification]:

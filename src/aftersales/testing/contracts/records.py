@@ -231,6 +231,60 @@ class RecordContract(StoreContractBase):
         assert self.store.outbox(DeliveryStatus.PENDING, subject_id="t1") == []
         assert self.store.outbox(subject_id="nobody") == []
 
+    def test_released_notifications_can_be_claimed_at_once_and_others_stay_as_they_were(
+        self,
+    ) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        delivered, released, dead, waiting = (_notification(event, h) for h in "abcd")
+        self.store.commit(Change(ticket, 0, (event,), (), (delivered, released, dead, waiting)))
+        later = _T0 + timedelta(minutes=10)
+        lease = later + timedelta(minutes=5)
+        claimed = self.store.claim_outbox(later, lease, 10)
+        assert {n.key for n in claimed} == {delivered.key, released.key, dead.key, waiting.key}
+        self.store.mark_delivered([delivered.key], later)
+        self.store.mark_failed(dead.key, "gone", None, later)
+        retry_at = later + timedelta(hours=1)
+        self.store.mark_failed(waiting.key, "busy", retry_at, later)
+        keys = [delivered.key, released.key, dead.key, waiting.key, "nobody"]
+        self.store.release_outbox(keys, later + timedelta(seconds=1), lease_until=lease)
+        by_key = {n.key: n for n in self.store.outbox()}
+        assert by_key[released.key].lease_until is None
+        assert by_key[released.key].next_attempt_at == released.next_attempt_at  # already due
+        assert by_key[delivered.key].status is DeliveryStatus.DELIVERED
+        assert by_key[dead.key].status is DeliveryStatus.DEAD
+        assert by_key[waiting.key].next_attempt_at == retry_at  # not leased: still waits
+        again = self.store.claim_outbox(later, later + timedelta(minutes=5), 10)
+        assert [n.key for n in again] == [released.key]
+
+    def test_a_release_keeps_a_lease_another_claimer_holds(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        later = _T0 + timedelta(minutes=10)
+        lease = later + timedelta(minutes=5)
+        (claimed,) = self.store.claim_outbox(later, lease, 10)
+        assert claimed.lease_until == lease
+        self.store.release_outbox([note.key], later, lease_until=lease - timedelta(minutes=1))
+        assert self.store.claim_outbox(later, lease, 10) == []
+        self.store.release_outbox([note.key], later)  # without a lease: whoever holds it
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert pending.lease_until is None
+        assert [n.key for n in self.store.claim_outbox(later, lease, 10)] == [note.key]
+
+    def test_a_released_notification_is_due_by_the_release_time(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        earlier = note.next_attempt_at - timedelta(minutes=1)
+        self.store.release_outbox([note.key], earlier)  # leased by its writer until +5 min
+        self.store.release_outbox([], earlier)
+        (pending,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert (pending.lease_until, pending.next_attempt_at) == (None, earlier)
+        assert [n.key for n in self.store.claim_outbox(earlier, earlier, 10)] == [note.key]
+
     def test_a_long_delivery_error_is_kept_cut_to_its_bound(self) -> None:
         ticket = _ticket(1)
         event = _event(ticket)
