@@ -127,10 +127,8 @@ def _members(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
         for name, value in inspect.getmembers(model):
             if name.startswith("_") or name in members or name in _PYDANTIC_MEMBERS:
                 continue
-            if isinstance(value, property):
-                members[name] = _returned_record(value)
-            elif callable(value):
-                members[name] = None
+            # a method, or a class constant, holds no record a template could read into
+            members[name] = _returned_record(value) if isinstance(value, property) else None
         _MEMBERS[model] = members
     return members
 

@@ -1,0 +1,594 @@
+"""Message templates: languages, errors at load instead of at send, the sandbox, the
+files they load from, and rendering an event's message from a real desk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from aftersales import Customer, Desk, FrozenClock, InvalidInput, TemplateError
+from aftersales.models import Event
+from aftersales.notify import Notification
+from aftersales.notify.senders import Recipient, customer_recipients
+from aftersales.notify.templates import (
+    DEFAULT_CONTEXT,
+    RenderedMessage,
+    TemplateRender,
+    Templates,
+)
+
+NOW = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
+LI = Customer(
+    id="c-li",
+    name="Li Wei",
+    language="zh-CN",
+    contacts=[{"channel": "email", "address": "li@example.cn"}],
+)
+RESOLVED = {
+    "resolved": {
+        "en": {"subject": "{{ about }} is resolved", "body": "Hello {{ customer.name }}"},
+        "zh": {"subject": "{{ about }} 已解决", "body": "{{ customer.name }}，您好"},
+        "zh-TW": {"subject": "{{ about }} 已解決", "body": "{{ customer.name }}，您好（繁體）"},
+    }
+}
+
+
+def _error(build: Any) -> TemplateError:
+    with pytest.raises(TemplateError) as caught:
+        build()
+    return caught.value
+
+
+# ------------------------------------------------------------------ languages
+
+
+@pytest.mark.parametrize(
+    ("asked", "used", "subject"),
+    [
+        ("zh-TW", "zh-TW", "Ticket #1 已解決"),
+        ("zh-tw", "zh-TW", "Ticket #1 已解決"),
+        ("zh-CN", "zh", "Ticket #1 已解决"),
+        ("zh", "zh", "Ticket #1 已解决"),
+        ("fr-CA", "en", "Ticket #1 is resolved"),
+        (None, "en", "Ticket #1 is resolved"),
+        ("", "en", "Ticket #1 is resolved"),
+    ],
+)
+def test_a_language_falls_back_to_its_primary_language_then_to_the_default(
+    asked: str | None, used: str, subject: str
+) -> None:
+    message = Templates(RESOLVED).render("resolved", language=asked, about="Ticket #1", customer=LI)
+
+    assert (used, subject) == (message.language, message.subject)
+
+
+def test_the_default_language_can_be_another_than_english() -> None:
+    templates = Templates({"resolved": "{{ customer.name }}，您好"}, default_language="zh")
+
+    message = templates.render("resolved", language="en", customer=LI)
+
+    assert (message.language, message.body) == ("zh", "Li Wei，您好")
+    assert templates.languages("resolved") == ("zh",)
+
+
+def test_every_template_needs_a_variant_in_the_default_language() -> None:
+    error = _error(lambda: Templates({"resolved": {"zh": "您好"}}))
+
+    assert error.template == "resolved/en"
+    assert "no variant in the default language 'en'" in str(error)
+
+
+def test_a_language_given_twice_in_different_case_is_refused() -> None:
+    error = _error(lambda: Templates({"resolved": {"en": "a", "zh-cn": "b", "zh-CN": "c"}}))
+
+    assert error.template == "resolved/zh-CN"
+
+
+def test_a_rendered_message_has_its_template_language_subject_body_and_html() -> None:
+    message = Templates({"ack": "We got it"}).render("ack")
+
+    assert {"template", "language", "subject", "body", "html"} == {
+        field.name for field in attrs.fields(RenderedMessage)
+    }
+    assert RenderedMessage("ack", "en", "", "We got it", None) == message
+    assert str(message) == "We got it"
+
+
+# ------------------------------------------------------------------ errors at load
+
+
+def test_a_variable_the_context_lacks_fails_at_load_naming_the_template_and_the_variable() -> None:
+    error = _error(
+        lambda: Templates({"resolved": {"en": "a", "zh": {"subject": "{{ tikcet }}", "body": "b"}}})
+    )
+
+    assert error.template == "resolved/zh"
+    assert "subject: unknown variable tikcet" in str(error)
+    assert "about, case, customer, decision, event, link, message, ticket" in str(error)
+
+
+def test_a_field_a_record_lacks_fails_at_load_naming_the_known_fields() -> None:
+    error = _error(lambda: Templates({"resolved": "Dear {{ customer.nmae }}"}))
+
+    assert error.template == "resolved/en"
+    message = error.errors[0].message
+    assert message.startswith("body, line 1: customer.nmae is not a field of Customer (it has ")
+    assert {"name", "language", "contacts", "address_on"} <= set(
+        message.split("(it has ")[1].rstrip(")").split(", ")
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "wrong"),
+    [
+        ("{{ ticket.subjet }}", "ticket.subjet is not a field of Ticket"),
+        ("{{ case.decision }}", "case.decision is not a field of Case"),
+        ("{{ decision.refund.nett }}", "decision.refund.nett is not a field of RefundBreakdown"),
+        ("{{ event['to_stat'] }}", "event.to_stat is not a field of Event"),
+        ("{{ message.text }}", "message.text is not a field of Message"),
+        ("{% if ticket %}\n{{ ticket.numbr }}{% endif %}", "line 2: ticket.numbr"),
+    ],
+)
+def test_each_record_of_the_context_is_checked_field_by_field(source: str, wrong: str) -> None:
+    error = _error(lambda: Templates({"t": source}))
+
+    assert wrong in str(error)
+
+
+def test_fields_properties_methods_and_nested_records_all_load() -> None:
+    source = (
+        "{{ ticket.display_number }} {{ ticket.subject }} {{ case.serial }} "
+        "{{ case.refund.amount }} {{ decision.refund.net_money }} {{ decision.explain('zh') }} "
+        "{{ customer.address_on('email') }} {{ event.payload.anything }} {{ message.body }}"
+    )
+
+    assert Templates({"t": source}).names == ("t",)
+
+
+def test_an_item_read_by_position_or_by_a_variable_is_left_to_the_render() -> None:
+    templates = Templates({"t": "{{ ticket[0] }}{{ ticket[link] }}"})
+
+    with pytest.raises(TemplateError):
+        templates.render("t")
+
+
+def test_a_property_whose_return_type_cannot_be_resolved_is_still_a_member() -> None:
+    from aftersales.models import Record
+    from aftersales.notify._template_checks import _members
+
+    class Odd(Record):
+        @property
+        def later(self) -> NotImportedHere:  # type: ignore[name-defined]  # noqa: F821
+            return None
+
+    assert _members(Odd) == {"later": None}
+
+
+def test_a_name_the_template_binds_itself_is_not_checked_as_the_record() -> None:
+    source = "{% for ticket in link %}{{ ticket.anything }}{% endfor %}"
+
+    message = Templates({"t": source}).render("t", link=[{"anything": "x"}])
+
+    assert message.body == "x"
+
+
+def test_a_name_the_application_declares_may_be_used() -> None:
+    with pytest.raises(TemplateError):
+        Templates({"t": "{{ survey_link }}"})
+
+    templates = Templates({"t": "Rate us: {{ survey_link }}"}, context=("survey_link",))
+
+    assert "survey_link" in templates.context
+    assert templates.context > DEFAULT_CONTEXT
+    assert templates.render("t", survey_link="https://x/s/1").body == "Rate us: https://x/s/1"
+
+
+def test_a_syntax_error_fails_at_load_with_its_line() -> None:
+    error = _error(lambda: Templates({"t": {"en": {"body": "Hi\n\n{% if ticket %}\n{{ about }"}}}))
+
+    assert error.template == "t/en"
+    assert error.errors[0].message.startswith("body, line 4: ")
+
+
+@pytest.mark.parametrize("tag", ["{% include 'x' %}", "{% extends 'x' %}", "{% import 'x' as y %}"])
+def test_a_template_that_loads_another_is_refused_at_load(tag: str) -> None:
+    error = _error(lambda: Templates({"t": tag}))
+
+    assert "is not supported" in str(error)
+
+
+# ------------------------------------------------------------------ the sandbox
+
+
+def test_a_private_attribute_is_refused_at_load() -> None:
+    error = _error(lambda: Templates({"t": "{{ ticket.__class__.__mro__ }}"}))
+
+    assert "attribute '__mro__' is unsafe" in str(error)
+
+
+def test_the_sandbox_refuses_a_mutating_method_at_render_as_a_template_error() -> None:
+    items = [1, 2]
+    templates = Templates({"t": "{{ items.append(3) }}"}, context=("items",))
+
+    error = _error(lambda: templates.render("t", items=items))
+
+    assert error.template == "t/en"
+    assert "body failed to render" in str(error)
+    assert items == [1, 2]
+
+
+def test_the_sandbox_refuses_private_attributes_reached_by_a_filter() -> None:
+    templates = Templates({"t": "{{ link | attr('__class__') }}"})
+
+    with pytest.raises(TemplateError):
+        templates.render("t", link="https://x")
+
+
+def test_reading_a_field_of_a_record_that_is_none_fails_at_render_naming_the_template() -> None:
+    templates = Templates(
+        {"t": {"en": "a", "zh": {"body": "ok", "html": "{{ decision.outcome }}"}}}
+    )
+
+    error = _error(lambda: templates.render("t", language="zh", decision=None))
+
+    assert error.template == "t/zh"
+    assert "html failed to render" in str(error)
+
+
+def test_a_template_guards_an_absent_record_with_if() -> None:
+    templates = Templates({"t": "{% if decision %}{{ decision.outcome }}{% else %}none{% endif %}"})
+
+    assert templates.render("t").body == "none"
+
+
+def test_an_error_of_the_template_s_own_arithmetic_is_a_template_error() -> None:
+    templates = Templates({"t": "{{ 1 // 0 }}"})
+
+    with pytest.raises(TemplateError):
+        templates.render("t")
+
+
+# ------------------------------------------------------------------ text, html, subject
+
+
+def test_html_is_escaped_and_text_is_not() -> None:
+    templates = Templates({"t": {"en": {"body": "{{ about }}", "html": "<p>{{ about }}</p>"}}})
+
+    message = templates.render("t", about="<b>Tom & Jerry</b>")
+
+    assert message.body == "<b>Tom & Jerry</b>"
+    assert message.html == "<p>&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;</p>"
+
+
+def test_a_subject_is_one_line_whatever_its_values_hold() -> None:
+    templates = Templates({"t": {"en": {"subject": "Re: {{ about }}\n", "body": "b"}}})
+
+    message = templates.render("t", about="Kettle\r\nBcc: evil@example.com")
+
+    assert message.subject == "Re: Kettle Bcc: evil@example.com"
+
+
+def test_block_tags_on_their_own_lines_leave_no_blank_lines() -> None:
+    source = "Lines:\n{% for item in link %}\n- {{ item }}\n{% endfor %}\nBye\n"
+
+    body = Templates({"t": source}).render("t", link=["a", "b"]).body
+
+    assert body == "Lines:\n- a\n- b\nBye"
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "templates",
+    [
+        ["resolved"],
+        "resolved",
+        {"": "body"},
+        {"a/b": "body"},
+        {"t": {"english!": "body"}},
+        {"t": {"en": {"subject": "s"}}},
+        {"t": {"en": {"body": "b", "footer": "f"}}},
+        {"t": 3},
+    ],
+)
+def test_templates_that_are_not_a_mapping_of_names_to_variants_are_refused(
+    templates: Any,
+) -> None:
+    with pytest.raises(InvalidInput):
+        Templates(templates)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "field"),
+    [
+        ({"default_language": ""}, "default_language"),
+        ({"default_language": 7}, "default_language"),
+        ({"context": ("_private",)}, "context"),
+        ({"context": "survey link"}, "context"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_field(keywords: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Templates({"t": "b"}, **keywords)
+
+    assert (field,) == caught.value.errors[0].location
+
+
+def test_an_unknown_template_is_refused_naming_the_known_ones() -> None:
+    templates = Templates({"resolved": "a", "closed": "b"})
+
+    error = _error(lambda: templates.render("reslved"))
+
+    assert error.template == "reslved"
+    assert "known: closed, resolved" in str(error)
+    assert "resolved" in templates
+    assert len(templates) == 2
+    assert repr(templates) == "Templates(closed, resolved; default_language='en')"
+
+
+def test_a_context_name_the_set_does_not_declare_is_refused_at_render() -> None:
+    error = _error(lambda: Templates({"t": "b"}).render("t", survey_link="x"))
+
+    assert "unknown context survey_link" in str(error)
+
+
+# ------------------------------------------------------------------ loading from files
+
+
+def test_templates_load_from_json_text_and_from_a_json_file(tmp_path: Path) -> None:
+    text = json.dumps(RESOLVED)
+    path = tmp_path / "templates.json"
+    path.write_text(text, encoding="utf-8")
+
+    for source in (text, path, str(path)):
+        templates = Templates.from_json(source, default_language="en")
+        assert templates.render("resolved", language="zh", customer=LI).body == "Li Wei，您好"
+
+
+def test_json_that_does_not_parse_or_a_missing_file_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Templates.from_json('{"resolved": ')
+    assert "not JSON" in str(caught.value)
+
+    with pytest.raises(InvalidInput):
+        Templates.from_json(tmp_path / "missing.json")
+
+
+def test_templates_load_from_a_folder_per_template_and_a_file_per_part(tmp_path: Path) -> None:
+    folder = tmp_path / "resolved"
+    folder.mkdir()
+    (folder / "en.txt").write_text("Hello {{ customer.name }}\n", encoding="utf-8")
+    (folder / "en.subject.txt").write_text("{{ about }} is resolved\n", encoding="utf-8")
+    (folder / "zh-CN.txt").write_text("{{ customer.name }}，您好\n", encoding="utf-8")
+    (folder / "zh-CN.html").write_text("<p>{{ customer.name }}</p>\n", encoding="utf-8")
+    (folder / ".swp").write_text("editor junk", encoding="utf-8")
+    (tmp_path / ".git").mkdir()
+
+    templates = Templates.from_directory(tmp_path)
+
+    english = templates.render("resolved", about="Ticket #3", customer=LI)
+    chinese = templates.render("resolved", language="zh-CN", customer=LI)
+    assert (english.subject, english.body) == ("Ticket #3 is resolved", "Hello Li Wei")
+    assert (chinese.body, chinese.html) == ("Li Wei，您好", "<p>Li Wei</p>")
+    assert templates.languages("resolved") == ("en", "zh-CN")
+
+
+@pytest.mark.parametrize("misnamed", ["en.subjct.txt", "en", "README.md"])
+def test_a_misnamed_file_in_a_template_folder_is_refused(tmp_path: Path, misnamed: str) -> None:
+    (tmp_path / "resolved").mkdir()
+    (tmp_path / "resolved" / "en.txt").write_text("b", encoding="utf-8")
+    (tmp_path / "resolved" / misnamed).write_text("b", encoding="utf-8")
+
+    with pytest.raises(InvalidInput) as caught:
+        Templates.from_directory(tmp_path)
+
+    assert misnamed in str(caught.value)
+
+
+def test_a_file_beside_the_template_folders_or_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput):
+        Templates.from_directory(tmp_path / "missing")
+
+    (tmp_path / "notes.txt").write_text("b", encoding="utf-8")
+    with pytest.raises(InvalidInput):
+        Templates.from_directory(tmp_path)
+
+
+def test_a_template_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "resolved").mkdir()
+    (tmp_path / "resolved" / "en.txt").write_bytes("Grüße".encode("latin-1"))
+
+    with pytest.raises(InvalidInput) as caught:
+        Templates.from_directory(tmp_path)
+
+    assert "cannot read" in str(caught.value)
+
+
+def test_the_package_imports_without_jinja2() -> None:
+    code = (
+        "import sys; sys.modules['jinja2'] = None\n"
+        "import aftersales, aftersales.notify, aftersales.notify.senders\n"
+        "try:\n    import aftersales.notify.templates\nexcept ImportError:\n    print('needs')\n"
+    )
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "needs\n", "")
+
+
+# ------------------------------------------------------------------ from a desk's events
+
+MESSAGES = {
+    "resolved": {
+        "en": {
+            "subject": "{{ about }}: resolved",
+            "body": "Dear {{ customer.name }}, {{ ticket.subject }}: {{ ticket.resolution }}",
+        },
+        "zh": {
+            "subject": "{{ about }} 已解决",
+            "body": "{{ customer.name }}：{{ ticket.resolution }}",
+        },
+    },
+    "return_approved": (
+        "{{ about }} {{ case.status }} {{ decision.outcome.value }}"
+        " {{ decision.refund.net_money }} {{ ticket.display_number }}"
+    ),
+    "reply": "{{ message.body }} ({{ event.trigger }}, {{ link }})",
+}
+RETURN_LINE = {
+    "line_id": "1",
+    "facts": {
+        "jurisdiction": "cn",
+        "product": {"category": "apparel"},
+        "order": {
+            "purchased_at": "2024-02-26T10:00:00+08:00",
+            "delivered_at": "2024-02-28T15:00:00+08:00",
+            "unit_price": {"amount": "80.00", "currency": "CNY"},
+            "quantity": 1,
+        },
+        "claim": {"at": "2024-03-04T17:00:00+08:00", "kind": "no_reason_return", "quantity": 1},
+    },
+}
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk(clock=FrozenClock(NOW))
+
+
+def _collect(desk: Desk, render: TemplateRender) -> list[RenderedMessage]:
+    """Render each notification's message, as a SenderHandler does."""
+    find = customer_recipients(desk, "email")
+    rendered: list[RenderedMessage] = []
+
+    def handler(notification: Notification) -> None:
+        recipient = find(notification.event)
+        assert recipient is not None
+        rendered.append(render(notification.event, recipient))
+
+    desk.subscribe(
+        handler, entered=("resolved", "approved"), messages=True, kinds=("ticket", "return")
+    )
+    return rendered
+
+
+def _resolve(desk: Desk, customer: Customer) -> str:
+    ticket = desk.open_ticket(customer=customer, channel="email", subject="Kettle leaks")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="agent-7")
+    desk.fire(ticket.id, "start")
+    desk.resolve(ticket.id, resolution="Sent a new seal")
+    return ticket.id
+
+
+def test_a_resolved_ticket_renders_with_its_ticket_and_customer_in_the_customers_language(
+    desk: Desk,
+) -> None:
+    render = TemplateRender(Templates(MESSAGES), {"resolved": "resolved"}, desk)
+    rendered = _collect(desk, render)
+
+    _resolve(desk, LI)
+
+    assert [RenderedMessage("resolved", "zh", "Ticket #1 已解决", "Li Wei：Sent a new seal")] == (
+        rendered
+    )
+
+
+def test_the_recipient_s_language_comes_before_the_customer_s(desk: Desk) -> None:
+    render = TemplateRender(Templates(MESSAGES), "resolved", desk)
+    ticket_id = _resolve(desk, LI)
+    event = desk.history(ticket_id)[-1]
+    recipient = Recipient("email", "li@example.cn", LI.id, "en", "")
+
+    message = render(event, recipient)
+
+    assert message.subject == "Ticket #1: resolved"
+    assert message.body == "Dear Li Wei, Kettle leaks: Sent a new seal"
+
+
+def test_a_return_case_renders_with_its_decision_and_ticket(desk: Desk) -> None:
+    render = TemplateRender(
+        Templates(MESSAGES), {"return:approved": "return_approved", "approved": "reply"}, desk
+    )
+    rendered = _collect(desk, render)
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="退货")
+
+    rma = desk.cases.request_return(ticket.id, order_id="SO-1", lines=[RETURN_LINE])
+
+    assert [f"Return {rma.id} (ticket #1) approved allowed 80.00 CNY #1"] == [
+        message.body for message in rendered
+    ]
+
+
+def test_a_message_s_event_renders_with_the_message_and_the_extra_context(desk: Desk) -> None:
+    def extra(event: Event, recipient: Recipient) -> dict[str, Any]:
+        return {"link": f"https://help.example/t/{event.subject_id}"}
+
+    render = TemplateRender(Templates(MESSAGES), {"add_message": "reply"}, desk, extra=extra)
+    rendered = _collect(desk, render)
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Kettle leaks")
+
+    desk.add_message(ticket.id, "We are on it", author_id="agent-7", author_role="agent")
+
+    link = f"https://help.example/t/{ticket.id}"
+    assert [f"We are on it (add_message, {link})"] == [message.body for message in rendered]
+
+
+def test_an_event_without_a_ticket_renders_with_none_for_the_records(desk: Desk) -> None:
+    render = TemplateRender(
+        Templates({"alert": "{{ about }}|{{ ticket }}|{{ customer }}"}), "alert", desk
+    )
+    event = Event(
+        subject_id="risk-1",
+        subject_kind="risk_alert",
+        sequence=1,
+        trigger="raise",
+        from_state=None,
+        to_state="raised",
+        actor="system",
+        at=NOW,
+    )
+
+    message = render(event, Recipient("email", "ops@example.com", None, None, "Risk 1"))
+
+    assert message.body == "Risk 1|None|None"
+
+
+def test_a_customer_the_desk_does_not_know_renders_as_none(desk: Desk) -> None:
+    render = TemplateRender(Templates({"t": "{{ customer }} {{ about }}"}), "t", desk)
+    ticket = desk.open_ticket(customer="c-unknown", channel="email", subject="Hi")
+    event = desk.history(ticket.id)[-1]
+
+    message = render(event, Recipient("email", "x@example.com", "c-nobody", None, ""))
+
+    assert message.body == "None Ticket #1"
+
+
+def test_an_event_name_for_names_no_template_for_is_a_template_error(desk: Desk) -> None:
+    render = TemplateRender(Templates(MESSAGES), {"resolved": "resolved"}, desk)
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Hi")
+    event = desk.history(ticket.id)[-1]
+
+    assert render.name_for(event) is None
+    error = _error(lambda: render(event, Recipient("email", "li@example.cn", LI.id)))
+    assert "no template for ticket event" in str(error)
+
+
+def test_name_for_must_name_templates_of_the_set(desk: Desk) -> None:
+    templates = Templates(MESSAGES)
+
+    error = _error(lambda: TemplateRender(templates, {"resolved": "resolvd"}, desk))
+    assert error.template == "resolvd"
+    for name_for in ({}, 3, {"": "resolved"}):
+        with pytest.raises(InvalidInput):
+            TemplateRender(templates, name_for, desk)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        TemplateRender(templates, "resolved", desk, extra="no")  # type: ignore[arg-type]
