@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from aftersales._validation import ACTING, acting, check_text
-from aftersales.compliance.erasure import Eraser, ErasureReport
+from aftersales.attachments import BlobStore
+from aftersales.compliance.erasure import Eraser, ErasureReport, delete_files
 from aftersales.compliance.guard import CaseOnTicket, PermissionGuard
 from aftersales.exceptions import ConcurrencyError, CustomerNotFound, FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Message, Ticket
@@ -69,6 +70,7 @@ class ComplianceFace:
     pipeline: Pipeline
     principals: Directory
     permissions: PermissionSet | None
+    blobs: BlobStore | None
     _eraser: Eraser
     _retention_days: int | None
 
@@ -164,7 +166,9 @@ class ComplianceFace:
     def export_customer(self, customer_id: str, *, actor: Actor = "system") -> dict[str, Any]:
         """Everything stored about a customer, as JSON values (an access request):
         the customer, its tickets with their messages and events, its cases with
-        their events. The export is recorded in the security log (without the data).
+        their events. Messages list their attachments (name, content type, size,
+        SHA-256); hand over the files themselves with :meth:`read_attachment`. The
+        export is recorded in the security log (without the data).
         With permissions, ``actor`` needs a grant of ``export`` on ``customer``."""
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)
@@ -215,8 +219,10 @@ class ComplianceFace:
     def erase_customer(self, customer_id: str, *, actor: Actor = "system") -> ErasureReport:
         """Make every personal value of a customer unreadable wherever it is stored (see
         :mod:`aftersales.compliance.erasure`): the customer record and contact points, its
-        tickets, cases, messages, their events and outbox rows, in one transaction.
-        Tickets and cases keep their ids, states and times; each one rewritten gets a
+        tickets, cases, messages (their attachments' names too), their events and outbox
+        rows, in one transaction; then the attachments' files are deleted from the desk's
+        blob store (``files`` in the report). Tickets and cases keep their ids, states and
+        times; each one rewritten gets a
         ``personal_data_erased`` event (its version moves on, so no copy read before can
         write the data back) and its hash chain still verifies. Recorded in the security
         log. With permissions, ``actor`` needs a
@@ -269,14 +275,16 @@ class ComplianceFace:
                     touched.add(ticket.id)
         # What the customer wrote to a ticket of theirs after it was merged went to the
         # ticket it was merged into, which may be another customer's.
-        authors = {customer_id, CUSTOMER_PREFIX + customer_id}
+        authors = frozenset({customer_id, CUSTOMER_PREFIX + customer_id})
         mine = {t.id for t in tickets}
         others: dict[str, Ticket] = {}
+        foreign: dict[str, tuple[Ticket, list[Message]]] = {}
         for ticket in tickets:
             target = self._merge_target(ticket)
-            if target is None or target.id in mine or target.id in others:
+            if target is None or target.id in mine or target.id in foreign:
                 continue
-            for message in store.messages(target.id):
+            foreign[target.id] = (target, store.messages(target.id))
+            for message in foreign[target.id][1]:
                 if message.author_id in authors:
                     erased = eraser.message(message)
                     if erased is not message:
@@ -343,7 +351,8 @@ class ComplianceFace:
             )
         )
         self._forget(subject_ids)
-        return report
+        files = delete_files(self.blobs, tickets, foreign.values(), authors)
+        return attrs.evolve(report, files=files) if files else report
 
     def _merge_target(self, ticket: Ticket) -> Ticket | None:
         """The ticket ``ticket`` was merged into, following merges of merges."""
@@ -409,8 +418,8 @@ class ComplianceFace:
 
     def _erase_expired(self, now: datetime, limit: int) -> tuple[str, ...]:
         """Erase the personal data of tickets closed at least ``retention_days`` before
-        ``now`` (with their cases, messages, events and outbox rows; the customer record
-        stays); the ids of the tickets erased. Called by :meth:`run_due`."""
+        ``now`` (with their cases, messages, events, outbox rows and attachments' files;
+        the customer record stays); the ids of the tickets erased. Called by :meth:`run_due`."""
         days = self._retention_days
         if days is None:
             return ()

@@ -15,6 +15,14 @@ nothing to decrypt on every read. The price: a backup taken before the erasure s
 holds the data until it expires (keep backups on a schedule shorter than the period the
 law allows), and the database must not keep old row versions (SQLite runs with
 ``secure_delete``; run ``VACUUM`` on PostgreSQL and let MariaDB purge).
+
+Attachments (:mod:`aftersales.attachments`): their names are rewritten with the messages
+(a file name such as ``id-card-zhang-wei.jpg`` is personal), and once the rewrite has
+committed their files are deleted from the desk's blob store: the namespace of each
+erased ticket, and the customer's own files on a ticket of someone else that one of
+theirs was merged into (unless another author's message there carries the same bytes).
+Files are deleted after the commit, never before: a failed commit leaves the data as it
+was, and a failed deletion is done again by the next erasure of the same customer.
 """
 
 from __future__ import annotations
@@ -25,11 +33,12 @@ from typing import Any
 
 import attrs
 
+from aftersales.attachments import BlobStore
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.privacy.audit import ERASED, Chain, erased_value
 from aftersales.storage import CaseQuery, Store, TicketQuery
 
-__all__ = ["Eraser", "ErasureReport", "personal_paths"]
+__all__ = ["Eraser", "ErasureReport", "delete_files", "personal_paths"]
 
 _TICKET_PAGE = 500
 
@@ -71,6 +80,8 @@ class ErasureReport:
     events: int = 0
     outbox: int = 0
     customer: bool = False
+    files: int = 0
+    """Attachment files deleted from the desk's blob store."""
 
 
 class Eraser:
@@ -157,7 +168,38 @@ class Eraser:
         return Event.model_validate(values)
 
     def message(self, message: Message) -> Message:
-        return self.record(message, "message")  # type: ignore[no-any-return]
+        """``message`` with its personal fields and its attachments' names erased."""
+        erased: Message = self.record(message, "message")
+        if any(attachment.name != ERASED for attachment in erased.attachments):
+            erased = erased.model_copy(
+                update={
+                    "attachments": tuple(
+                        attachment.model_copy(update={"name": ERASED})
+                        for attachment in erased.attachments
+                    )
+                }
+            )
+        return erased
+
+
+def delete_files(
+    blobs: BlobStore | None,
+    tickets: Iterable[Ticket],
+    foreign: Iterable[tuple[Ticket, Sequence[Message]]],
+    authors: frozenset[str],
+) -> int:
+    """Delete the files of an erasure from ``blobs`` (after its rewrite committed): every
+    file of ``tickets`` (their namespaces), and of each (ticket, its messages) in
+    ``foreign`` the files of messages by ``authors`` that no other author's message there
+    carries. The number of files deleted."""
+    if blobs is None:
+        return 0
+    deleted = sum(blobs.delete_namespace(ticket.id) for ticket in tickets)
+    for ticket, messages in foreign:
+        theirs = {a.sha256 for m in messages if m.author_id in authors for a in m.attachments}
+        kept = {a.sha256 for m in messages if m.author_id not in authors for a in m.attachments}
+        deleted += sum(blobs.delete(ticket.id, sha256) for sha256 in sorted(theirs - kept))
+    return deleted
 
 
 def _sealed_values(
