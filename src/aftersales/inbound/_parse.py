@@ -1,0 +1,267 @@
+"""Reading one RFC 5322 mail into an :class:`InboundMail`, without a desk."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import mimetypes
+import re
+from email.message import Message as MailMessage
+from email.utils import getaddresses
+
+import attrs
+
+from aftersales.attachments import Upload
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.inbound._loops import automatic_reason
+from aftersales.inbound._text import (
+    clean,
+    decode_bytes,
+    decode_header_value,
+    html_to_text,
+    language_of,
+)
+
+__all__ = ["InboundMail", "parse_email"]
+
+_MSG_ID = re.compile(r"<[^<>\s]{1,900}>")
+_BARE_ADDRESS = re.compile(r"[^<>\s\"(),;:]+@[^<>\s\"(),;:]+")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+_MAX_ADDRESS = 200
+_MAX_NAME = 200
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+@attrs.frozen
+class InboundMail:
+    """One mail as the desk reads it (see :func:`parse_email`).
+
+    ``address`` is the sender's address with its domain in lower case (None when the
+    mail names no usable sender); ``display_name`` the name beside it. ``body`` is the
+    text/plain part, or the HTML part as readable text, quoted history included.
+    ``attachments`` are the files it carries, as :class:`~aftersales.attachments.Upload`
+    (a mail forwarded as an attachment is one ``.eml`` file).
+    ``message_id`` keeps its angle brackets; ``in_reply_to`` and ``references`` are the
+    Message-IDs those headers name, in header order. ``automatic`` is why the mail is
+    machine-sent (``auto_submitted``, ``precedence``, ``auto_reply``, ``mailing_list``,
+    ``bounce``) or None for a person's mail. ``language`` comes from
+    ``Content-Language``, else from a Chinese charset (``zh-CN`` for GB2312/GBK/GB18030,
+    ``zh-TW`` for Big5, ``zh-HK`` for Big5-HKSCS). ``headers`` holds every header as
+    (lower-case name, decoded value), in order.
+    """
+
+    address: str | None
+    display_name: str | None
+    subject: str
+    body: str
+    message_id: str | None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    attachments: tuple[Upload, ...] = ()
+    automatic: str | None = None
+    language: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), decoded, or None."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key == wanted), None)
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """The Message-IDs this mail answers, nearest first: ``In-Reply-To``, then
+        ``References`` from the last (the parent) to the first (the thread's root)."""
+        ids = [*self.in_reply_to, *reversed(self.references)]
+        return tuple(dict.fromkeys(ids))
+
+
+def parse_email(raw: bytes) -> InboundMail:
+    """Read the RFC 5322 mail ``raw`` (bytes as delivered) into an :class:`InboundMail`.
+
+    Never raises on what a mail contains: undecodable bytes are replaced, unknown
+    charsets read as UTF-8 or Latin-1, a missing or unusable ``From`` gives ``address``
+    None. ``raw`` that is not bytes, or is empty, raises :class:`~aftersales.InvalidInput`.
+
+    >>> mail = parse_email(
+    ...     b"From: =?gb2312?B?wO7AtA==?= <Li.Lai@Example.CN>\\r\\n"
+    ...     b"Subject: Re: [#12] kettle\\r\\n"
+    ...     b"Message-ID: <a1@example.cn>\\r\\n"
+    ...     b"In-Reply-To: <aftersales.t-1.0123456789abcdef@desk.example>\\r\\n"
+    ...     b"Content-Type: text/plain; charset=gb2312\\r\\n\\r\\n"
+    ...     + "还是漏水".encode("gbk")
+    ... )
+    >>> mail.address, mail.display_name, mail.body, mail.language
+    ('Li.Lai@example.cn', '李来', '还是漏水', 'zh-CN')
+    >>> mail.thread_ids, mail.automatic
+    (('<aftersales.t-1.0123456789abcdef@desk.example>',), None)
+    """
+    if not isinstance(raw, (bytes, bytearray)):
+        raise InvalidInput("mail", [FieldError(("raw",), "must be the mail's bytes")])
+    if not raw.strip():
+        raise InvalidInput("mail", [FieldError(("raw",), "is empty")])
+    message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
+    return _read(message)
+
+
+def _read(message: MailMessage) -> InboundMail:
+    raw_items = [(str(name).lower(), str(value)) for name, value in message.raw_items()]
+    headers = tuple((name, decode_header_value(value)) for name, value in raw_items)
+    raw_headers = dict(reversed(raw_items))  # the first of a repeated header counts
+    address, name = _sender(raw_headers.get("from"))
+    found = _Parts()
+    found.walk(message)
+    body = found.body()
+    if not body:
+        body = next((inner.body for inner in found.forwarded if inner.body), "")
+    mail_ids = _MSG_ID.findall(raw_headers.get("message-id", ""))
+    bare_id = raw_headers.get("message-id", "").strip()
+    if not mail_ids and bare_id and " " not in bare_id and len(bare_id) <= 900:
+        mail_ids = [f"<{bare_id.strip('<>')}>"]
+    return InboundMail(
+        address=address,
+        display_name=name,
+        subject=decode_header_value(raw_headers.get("subject", "")),
+        body=body,
+        message_id=mail_ids[0] if mail_ids else None,
+        in_reply_to=tuple(dict.fromkeys(_MSG_ID.findall(raw_headers.get("in-reply-to", "")))),
+        references=tuple(dict.fromkeys(_MSG_ID.findall(raw_headers.get("references", "")))),
+        attachments=tuple(found.attachments),
+        automatic=automatic_reason(headers, address, message.get_content_type()),
+        language=_language(raw_headers.get("content-language"), found.charsets),
+        headers=headers,
+    )
+
+
+def _sender(raw: str | None) -> tuple[str | None, str | None]:
+    if raw is None:
+        return None, None
+    try:
+        pairs = getaddresses([raw])
+    except Exception:  # noqa: BLE001 - the address parser raises assorted errors on junk
+        pairs = []
+    name, address = next(((n, a) for n, a in pairs if "@" in a), ("", ""))
+    if not address:
+        bare = _BARE_ADDRESS.search(raw)
+        if bare is None:
+            return None, None
+        address = bare.group(0)
+    return normal_address(address), (decode_header_value(name)[:_MAX_NAME] or None)
+
+
+def normal_address(address: str) -> str | None:
+    """``address`` with its domain in lower case (domains are case-insensitive; the
+    local part, strictly, is not), or None when it is no usable address.
+
+    >>> normal_address(" Li.Wei@Example.COM "), normal_address("no-at-sign")
+    ('Li.Wei@example.com', None)
+    """
+    local, at, domain = address.strip().strip("<>").rpartition("@")
+    if not at or not local or not domain or "." not in domain.strip("."):
+        return None
+    value = f"{local}@{domain.lower()}"
+    if len(value) > _MAX_ADDRESS or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return None
+    return value
+
+
+def _language(content_language: str | None, charsets: list[str]) -> str | None:
+    if content_language:
+        first = content_language.split(",")[0].strip()
+        if _LANGUAGE_TAG.fullmatch(first):
+            return first
+    return next((lang for lang in map(language_of, charsets) if lang is not None), None)
+
+
+class _Parts:
+    """What a walk over a mail's MIME tree found: body texts, attachments, mails
+    forwarded as attachments, and the charsets its text was labelled with."""
+
+    def __init__(self) -> None:
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[Upload] = []
+        self.forwarded: list[InboundMail] = []
+        self.charsets: list[str] = []
+
+    def body(self) -> str:
+        texts = self.plain or [html_to_text(html) for html in self.html]
+        return "\n\n".join(text.strip() for text in texts if text.strip())
+
+    def walk(self, part: MailMessage, depth: int = 0) -> None:
+        content_type = part.get_content_type()
+        if content_type in ("message/rfc822", "message/global"):
+            self._forwarded(part, depth)
+        elif part.is_multipart():
+            if depth < 50:  # a mail nested deeper than this is an attack, not a mail
+                for child in part.get_payload():
+                    if isinstance(child, MailMessage):
+                        self.walk(child, depth + 1)
+        elif content_type.startswith("message/"):
+            return  # delivery and disposition reports: machine text, no body
+        elif self._is_body(part, content_type):
+            charset = part.get_content_charset()
+            if charset:
+                self.charsets.append(charset)
+            text = clean(decode_bytes(_payload(part), charset))
+            (self.plain if content_type == "text/plain" else self.html).append(text)
+        else:
+            self._attach(part, content_type, _payload(part))
+
+    @staticmethod
+    def _is_body(part: MailMessage, content_type: str) -> bool:
+        if content_type not in ("text/plain", "text/html"):
+            return False
+        try:
+            disposition = part.get_content_disposition()
+        except Exception:  # noqa: BLE001 - a malformed header is no disposition at all
+            disposition = None
+        return disposition != "attachment" and _filename(part) is None
+
+    def _attach(self, part: MailMessage, content_type: str, data: bytes) -> None:
+        name = _filename(part)
+        if name is None:
+            extension = mimetypes.guess_extension(content_type) or ".bin"
+            name = f"attachment-{len(self.attachments) + 1}{extension}"
+        self.attachments.append(Upload(name, data, content_type))
+
+    def _forwarded(self, part: MailMessage, depth: int) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(inner, MailMessage) or depth >= 50:
+            self._attach(part, "message/rfc822", _payload(part))
+            return
+        try:
+            data = inner.as_bytes()
+        except Exception:  # noqa: BLE001 - re-serialising a broken mail may fail; keep its text
+            data = str(inner).encode("utf-8", errors="replace")
+        read = _read(inner)
+        self.forwarded.append(read)
+        subject = _UNSAFE_NAME.sub(" ", read.subject).strip()[:100] or "forwarded"
+        name = _filename(part) or f"{subject}.eml"
+        self.attachments.append(Upload(name, data, "message/rfc822"))
+
+
+def _filename(part: MailMessage) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001 - RFC 2231 parameters in the wild break the parser
+        return None
+    if not name:
+        return None
+    name = decode_header_value(str(name))
+    # Only the last path element: a name such as ../../etc/passwd names a file, not a path.
+    name = _UNSAFE_NAME.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
+    return name[:_MAX_NAME] or None
+
+
+def _payload(part: MailMessage) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - a broken transfer encoding leaves the raw text
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    if isinstance(raw, str):
+        return raw.encode("utf-8", errors="surrogateescape")
+    return b""
