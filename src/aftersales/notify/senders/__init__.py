@@ -1,5 +1,11 @@
 """Senders: how notifications leave the library on a channel (email, SMS, a webhook...).
 
+The channels in the box: :class:`SmtpSender` (email, :mod:`smtplib`),
+:class:`WebhookSender` (signed JSON over HTTP; :class:`Webhook` posts any event without
+a customer) and :class:`SmsSender` with an :class:`SmsProvider` (:class:`HttpSmsProvider`
+over HTTP; WeChat, Weibo and the like plug in as providers). The HTTP ones need the
+``webhooks`` extra (httpx), imported when first used.
+
 A channel is a :class:`Sender` (one method, ``send(message)``) and a
 :class:`SenderHandler` adapts it to a desk's hooks: for each notification it finds the
 recipient by the event's ``subject_kind`` (a ticket's customer, or the customer of the
@@ -29,19 +35,33 @@ it records what was sent and can be told to fail.
 from aftersales.notify.senders._handler import (
     OutgoingMessage,
     Recipient,
+    Render,
+    Rendered,
     Sender,
     SenderHandler,
     customer_recipients,
     render_plain,
 )
 from aftersales.notify.senders.memory import MemorySender
+from aftersales.notify.senders.sms import HttpSmsProvider, SmsProvider, SmsSender
+from aftersales.notify.senders.smtp import SmtpSender
+from aftersales.notify.senders.webhook import Webhook, WebhookSender, verify_signature
 
 __all__ = [
+    "HttpSmsProvider",
     "MemorySender",
     "OutgoingMessage",
     "Recipient",
+    "Render",
+    "Rendered",
     "Sender",
     "SenderHandler",
+    "SmsProvider",
+    "SmsSender",
+    "SmtpSender",
+    "Webhook",
+    "WebhookSender",
     "customer_recipients",
     "render_plain",
+    "verify_signature",
 ]

@@ -25,6 +25,10 @@ class Recipient:
     """The customer's language, when known, for a renderer that speaks several."""
     about: str = ""
     """The subject as the recipient knows it, e.g. ``"Ticket #12"``."""
+    ticket_number: int | None = None
+    """The number of the ticket the message is about (a case's ticket, for a case), when
+    there is one: the SMTP sender puts its token (``[#12]``) in the subject, so a reply
+    finds the ticket."""
 
 
 @attrs.frozen
@@ -37,6 +41,13 @@ class OutgoingMessage:
     recipient: Recipient
     body: str
     event: Event
+    subject: str = ""
+    """A one-line title, for a channel that has one (an email's subject)."""
+    html: str | None = None
+    """The body as HTML, for a channel that can show it (an email's alternative part)."""
+    language: str | None = None
+    """The language the text is written in, when the renderer said (it may have fallen
+    back from the recipient's)."""
 
 
 @runtime_checkable
@@ -49,15 +60,48 @@ class Sender(Protocol):
 FindRecipient = Callable[[Event], "Recipient | None"]
 """The recipient of an event's message, or None when there is nobody to tell."""
 
-Render = Callable[[Event, Recipient], str]
-"""The text of an event's message for a recipient."""
+
+class Rendered(Protocol):
+    """A rendered message with a title: what a renderer may return instead of a string
+    (e.g. :class:`aftersales.notify.templates.RenderedMessage`). Optional ``html`` and
+    ``language`` attributes are passed on too."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
+
+
+Render = Callable[[Event, Recipient], "str | Rendered"]
+"""The message of an event for a recipient: its text, or an object with a ``subject``
+and a ``body`` (see :class:`Rendered`)."""
 
 
 def render_plain(event: Event, recipient: Recipient) -> str:
     """``"Ticket #12: resolved"``: the subject and the state it entered (or the trigger,
-    for an event that changes no state)."""
+    for an event that changes no state). A handler that renders a bare string uses this
+    as the message's subject too."""
     what = event.to_state if event.from_state != event.to_state else event.trigger
     return f"{recipient.about or event.subject_id}: {what}"
+
+
+def _message(
+    key: str, event: Event, recipient: Recipient, rendered: str | Rendered
+) -> OutgoingMessage:
+    if isinstance(rendered, str):
+        return OutgoingMessage(key, recipient, rendered, event, render_plain(event, recipient))
+    html = getattr(rendered, "html", None)
+    language = getattr(rendered, "language", None)
+    return OutgoingMessage(
+        key,
+        recipient,
+        rendered.body,
+        event,
+        rendered.subject,
+        html if isinstance(html, str) and html else None,
+        language if isinstance(language, str) and language else None,
+    )
 
 
 class SenderHandler:
@@ -67,7 +111,10 @@ class SenderHandler:
     ``recipient`` finds who to tell: one callable for every kind, or a mapping from
     ``Event.subject_kind`` (``"ticket"``, ``"return"``...) to a callable; a kind the
     mapping lacks, or a callable that answers None, sends nothing (the notification
-    counts as delivered). ``render`` makes the text (:func:`render_plain` by default).
+    counts as delivered). ``render`` makes the message: a string (the body; the subject
+    is then :func:`render_plain`'s text) or an object with ``subject`` and ``body`` (and
+    optionally ``html`` and ``language``), such as a template's
+    :class:`~aftersales.notify.templates.RenderedMessage`; :func:`render_plain` by default.
     """
 
     __slots__ = ("_find", "_render", "sender")
@@ -100,8 +147,8 @@ class SenderHandler:
         recipient = find(event)
         if recipient is None:
             return
-        body = self._render(event, recipient)
-        self.sender.send(OutgoingMessage(notification.key, recipient, body, event))
+        rendered = self._render(event, recipient)
+        self.sender.send(_message(notification.key, event, recipient, rendered))
 
 
 def _is_case_kind(name: str) -> bool:
@@ -154,6 +201,6 @@ def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipien
         address = customer.address_on(wanted)
         if address is None:
             return None
-        return Recipient(wanted, address, customer.id, customer.language, about)
+        return Recipient(wanted, address, customer.id, customer.language, about, ticket.number)
 
     return find

@@ -1,0 +1,253 @@
+"""Email through an SMTP server (the standard library's :mod:`smtplib`; no extra needed).
+
+Each mail names its ticket so that a customer's reply finds its way back
+(:mod:`aftersales.notify.mail_ids`): its ``Message-ID`` carries the subject's id and is
+the same on every retry of one notification, ``References`` carries one id per subject
+(mail clients thread the desk's mails about a ticket together), and its subject starts
+with the ticket's token, ``[#12]``, when the recipient names a ticket
+(:attr:`~aftersales.notify.senders.Recipient.ticket_number`, which
+:func:`~aftersales.notify.senders.customer_recipients` fills in).
+
+Mail is marked ``Auto-Submitted: auto-generated`` (RFC 3834), so that a customer's
+out-of-office robot does not answer it; the customer can reply as to any mail.
+
+An SMTP reply steers the outbox: a 5xx refusal of the message or its recipient
+dead-letters it at once (:class:`~aftersales.DeliveryFailed` with ``permanent=True``);
+a 4xx ("try again later"), a connection that fails or times out, or a refused login
+(a configuration to fix, after which the waiting mail goes out) is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import math
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+from aftersales.clock import Clock, SystemClock
+from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
+from aftersales.models import Channel
+from aftersales.notify.mail_ids import message_id_for, ticket_number_in, ticket_token
+from aftersales.notify.senders._handler import OutgoingMessage
+
+__all__ = ["SmtpSender"]
+
+_SUBJECT = 200
+"""Characters of a subject line kept (the first line of the body when there is none)."""
+
+
+def _reply(error: smtplib.SMTPResponseException) -> str:
+    text = error.smtp_error
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{error.smtp_code} {' '.join(str(text).split())}".strip()
+
+
+def _invalid(field: str, reason: str) -> InvalidInput:
+    return InvalidInput("smtp", [FieldError((field,), reason)])
+
+
+class SmtpSender:
+    """A :class:`~aftersales.notify.senders.Sender` that mails each message to its
+    recipient's address (the recipient must be on the email channel).
+
+    ``from_address`` is the sender (``"Support <support@shop.example>"``); ``domain``
+    ends the ``Message-ID`` s and names this host to the server (``EHLO``). ``use_ssl``
+    connects with TLS from the start (port 465); ``starttls`` upgrades a plain
+    connection (port 587); ``ssl_context`` defaults to the system's trusted certificates.
+    ``username`` and ``password`` log in. ``timeout`` bounds each network step in
+    seconds. ``clock`` writes the ``Date`` header (give the desk's).
+
+    Each message opens its own connection: a sender holds no socket between
+    notifications, so a worker can keep one for ever.
+    """
+
+    __slots__ = (
+        "_password",
+        "clock",
+        "domain",
+        "from_address",
+        "host",
+        "port",
+        "ssl_context",
+        "starttls",
+        "timeout",
+        "use_ssl",
+        "username",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        from_address: str,
+        domain: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        use_ssl: bool = False,
+        timeout: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(host, str) or not host.strip():
+            raise _invalid("host", "must be a host name")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise _invalid("port", "must be a port number (1 to 65535)")
+        if not isinstance(from_address, str) or "@" not in parseaddr(from_address)[1]:
+            raise _invalid("from_address", "must be an email address")
+        if not isinstance(domain, str) or not domain.strip() or any(c in domain for c in "<>@ "):
+            raise _invalid("domain", "must be a domain name, e.g. desk.example.com")
+        if starttls and use_ssl:
+            raise _invalid("starttls", "use either starttls or use_ssl, not both")
+        if (username is None) != (password is None):
+            raise _invalid("username", "give both username and password, or neither")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise _invalid("timeout", "must be a positive number")
+        self.host = host
+        self.port = port
+        self.from_address = from_address
+        self.domain = domain
+        self.username = username
+        self._password = password
+        self.starttls = starttls
+        self.use_ssl = use_ssl
+        self.timeout = float(timeout)
+        self.ssl_context = ssl_context
+        self.clock: Clock = SystemClock() if clock is None else clock
+
+    def __repr__(self) -> str:
+        return f"SmtpSender({self.host!r}, {self.port}, from_address={self.from_address!r})"
+
+    def subject_for(self, message: OutgoingMessage) -> str:
+        """The subject line: the message's subject (or its body's first line), after the
+        ticket's token when the recipient names a ticket and the subject lacks it."""
+        subject = " ".join((message.subject or message.body.strip().split("\n")[0]).split())
+        subject = subject[:_SUBJECT]
+        number = message.recipient.ticket_number
+        if number is not None and ticket_number_in(subject) != number:
+            subject = f"{ticket_token(number)} {subject}".rstrip()
+        return subject
+
+    def compose(self, message: OutgoingMessage) -> EmailMessage:
+        """The mail for ``message``, as :meth:`send` sends it; raises a permanent
+        :class:`~aftersales.DeliveryFailed` for a recipient not on the email channel or
+        an address no mail can carry."""
+        recipient = message.recipient
+        if recipient.channel is not Channel.EMAIL:
+            raise DeliveryFailed(
+                f"SmtpSender sends email; the recipient is on {recipient.channel.value}",
+                permanent=True,
+            )
+        event = message.event
+        mail = EmailMessage()
+        try:
+            mail["From"] = self.from_address
+            mail["To"] = recipient.address
+            mail["Subject"] = self.subject_for(message)
+            mail["Date"] = format_datetime(self.clock.now())
+            mail["Message-ID"] = message_id_for(event.subject_id, message.key, self.domain)
+            mail["References"] = message_id_for(event.subject_id, event.subject_id, self.domain)
+            mail["Auto-Submitted"] = "auto-generated"
+            # Outlook's and Exchange's out-of-office replies would open tickets of their own
+            mail["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+            language = message.language or recipient.language
+            if language:
+                mail["Content-Language"] = language
+            mail.set_content(message.body)
+            if message.html:
+                mail.add_alternative(message.html, subtype="html")
+        except (ValueError, TypeError, IndexError) as error:
+            raise DeliveryFailed(f"cannot write this mail: {error}", permanent=True) from error
+        if "@" not in parseaddr(str(mail["To"]))[1]:
+            raise DeliveryFailed(
+                f"not an email address: {recipient.address[:100]!r}", permanent=True
+            )
+        return mail
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Mail ``message``; raises :class:`~aftersales.DeliveryFailed` when the server
+        did not take it."""
+        mail = self.compose(message)
+        server = f"SMTP server {self.host}:{self.port}"
+        try:
+            smtp = self._open()
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryFailed(f"{server} answered {_reply(error)}") from error
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryFailed(
+                f"{server} unreachable: {type(error).__name__}: {error}"
+            ) from error
+        try:
+            smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as error:
+            codes = [code for code, _ in error.recipients.values()]
+            replies = "; ".join(
+                _reply(smtplib.SMTPResponseException(code, text))
+                for code, text in error.recipients.values()
+            )
+            raise DeliveryFailed(
+                f"{server} refused the recipient: {replies}",
+                permanent=bool(codes) and all(500 <= code < 600 for code in codes),
+            ) from error
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+            raise DeliveryFailed(
+                f"{server} refused the mail: {_reply(error)}",
+                permanent=500 <= error.smtp_code < 600,
+            ) from error
+        except smtplib.SMTPNotSupportedError as error:
+            # e.g. a non-ASCII address to a server without SMTPUTF8: this mail never goes
+            raise DeliveryFailed(
+                f"{server} cannot take this mail: {error}", permanent=True
+            ) from error
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryFailed(f"{server} answered {_reply(error)}") from error
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryFailed(
+                f"{server} lost the connection: {type(error).__name__}: {error}"
+            ) from error
+        finally:
+            _quit(smtp)
+
+    def _open(self) -> smtplib.SMTP:
+        context = self.ssl_context
+        if (self.use_ssl or self.starttls) and context is None:
+            context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.use_ssl:
+            smtp = smtplib.SMTP_SSL(
+                self.host,
+                self.port,
+                local_hostname=self.domain,
+                timeout=self.timeout,
+                context=context,
+            )
+        else:
+            # local_hostname spares smtplib's getfqdn(), a DNS lookup that can take seconds
+            smtp = smtplib.SMTP(
+                self.host, self.port, local_hostname=self.domain, timeout=self.timeout
+            )
+        try:
+            if self.starttls:
+                smtp.starttls(context=context)
+            if self.username is not None and self._password is not None:
+                smtp.login(self.username, self._password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    # the mail is sent (or refused) by now: a failing QUIT must not turn into a retry
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
