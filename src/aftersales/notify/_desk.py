@@ -105,16 +105,32 @@ class DeskHooks:
         """
         self._outbox.flush()
 
-    def dispatch_outbox(self, now: datetime | None = None, *, limit: int = 100) -> DispatchReport:
+    def dispatch_outbox(
+        self,
+        now: datetime | None = None,
+        *,
+        limit: int = 100,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> DispatchReport:
         """Deliver pending notifications that are due, e.g. retries after failures, and
         those a process that crashed wrote but could not deliver (after their short
         ``inline_lease_seconds``).
 
         Safe to run from several workers at once: each claims its rows with a lease of
         ``delivery_lease_seconds``. ``limit`` (1 to 1,000,000) caps the rows claimed.
+
+        ``should_stop`` is asked before each delivery (never during one): when it says
+        True, the claimed rows not delivered yet are released for any worker to claim at
+        once (counted in ``released``) and the deliveries made are acknowledged. A pass
+        also starts no delivery once half the lease has gone by, and releases the rest.
+        :class:`aftersales.worker.Worker` runs this in a loop.
         """
         limit = check_count("limit", limit)
-        return self._outbox.dispatch_due(self._checked_now(now), limit)
+        if should_stop is not None and not callable(should_stop):
+            raise InvalidInput(
+                "should_stop", [FieldError(("should_stop",), "must be callable or None")]
+            )
+        return self._outbox.dispatch_due(self._checked_now(now), limit, should_stop=should_stop)
 
     def outbox(self, status: DeliveryStatus | str | None = None) -> list[Notification]:
         """The outbox, e.g. ``desk.outbox("dead")`` to review dead-lettered notifications."""

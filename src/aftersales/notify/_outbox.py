@@ -8,10 +8,18 @@ acknowledgements it writes with the same commit (:meth:`Outbox.take_acks`), and 
 deliver the rows once the commit stands (:meth:`Outbox.dispatch`). A handler that raises
 never undoes the committed change: its row is retried later and, after
 ``DeskSettings.max_delivery_attempts``, dead-lettered.
+
+A pass over claimed rows can be stopped between two deliveries (a worker shutting down):
+the delivery under way finishes, what was delivered is acknowledged and the rows not
+attempted are released (:meth:`~aftersales.Store.release_outbox`) for any worker to claim
+at once. A pass also starts no delivery once half of its claim's lease has gone by and
+releases the rest: a row is never delivered near the end of its lease, when another
+worker may claim it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -42,6 +50,9 @@ class DispatchReport:
     delivered: int = 0
     failed: int = 0
     dead: int = 0
+    released: int = 0
+    """Claimed rows given back undelivered, for any worker to claim at once: the pass was
+    asked to stop, or half of its lease had gone by."""
 
 
 def error_text(error: BaseException) -> str:
@@ -72,6 +83,9 @@ def call_handler(subscription: Subscription, notification: Notification) -> None
     subscription.handler(notification)
 
 
+ShouldStop = Callable[[], bool]
+"""Asked between two deliveries: True ends the pass (see :class:`Outbox`)."""
+
 Deliver = Callable[[Subscription, Notification], None]
 """How a notification reaches its subscription; :func:`call_handler` unless a test
 captures deliveries (:func:`aftersales.testing.capture_notifications`)."""
@@ -85,7 +99,19 @@ class Outbox:
     """The outbox of one desk: rows for committed events, their delivery, and the
     acknowledgements of delivered rows, batched into the next commit."""
 
-    __slots__ = ("acks", "claim_lease", "deliver", "hooks", "lease", "now", "settings", "store")
+    __slots__ = (
+        "ack_every",
+        "acks",
+        "claim_lease",
+        "deliver",
+        "hooks",
+        "lease",
+        "monotonic",
+        "now",
+        "settings",
+        "should_stop",
+        "store",
+    )
 
     def __init__(
         self,
@@ -106,6 +132,14 @@ class Outbox:
         """Rows written with a change are leased to this process this long."""
         self.claim_lease = timedelta(seconds=settings.delivery_lease_seconds)
         self.deliver: Deliver = call_handler
+        self.ack_every = ACK_BATCH
+        """Deliveries acknowledged together (a worker sets 1: a crash then redelivers
+        at most the notification it was delivering)."""
+        self.should_stop: ShouldStop | None = None
+        """Asked between deliveries when a pass is given none (a worker sets it while it
+        runs, so that the dispatch inside ``run_due`` stops too)."""
+        self.monotonic: Callable[[], float] = time.monotonic
+        """Measures how long a pass has held its claim (see :meth:`dispatch_due`)."""
 
     def rows_for(self, events: Sequence[Event], now: datetime) -> list[Notification]:
         """One outbox row per event and subscription that wants it, leased to this desk."""
@@ -125,13 +159,30 @@ class Outbox:
             self.acks = acks + self.acks
 
     def dispatch(
-        self, notifications: Sequence[Notification], now: datetime, *, report: bool = True
+        self,
+        notifications: Sequence[Notification],
+        now: datetime,
+        *,
+        report: bool = True,
+        should_stop: ShouldStop | None = None,
+        deadline: float | None = None,
     ) -> DispatchReport | None:
         """Deliver ``notifications``; a failure is recorded with its retry time (doubling
-        from ``retry_backoff_seconds``) or, at ``max_delivery_attempts``, dead-lettered."""
-        delivered = failed = dead = 0
+        from ``retry_backoff_seconds``) or, at ``max_delivery_attempts``, dead-lettered.
+
+        Before each delivery, ``should_stop`` (else :attr:`should_stop`) is asked and
+        ``deadline`` (on :attr:`monotonic`) checked: a stop or a deadline passed releases
+        the rows not attempted and acknowledges the deliveries made."""
+        delivered = failed = dead = released = 0
         settings = self.settings
-        for notification in notifications:
+        stop = self.should_stop if should_stop is None else should_stop
+        for index, notification in enumerate(notifications):
+            if (stop is not None and stop()) or (
+                deadline is not None and self.monotonic() >= deadline
+            ):
+                released = self.release(notifications[index:], now)
+                self.flush()
+                break
             subscription = self.hooks.get(notification.handler)
             if subscription is None:
                 continue  # another worker that knows the handler will take it after the lease
@@ -150,9 +201,23 @@ class Outbox:
             else:
                 delivered += 1
                 self.acks.append(notification.key)
-        if len(self.acks) >= ACK_BATCH:
-            self.flush()
-        return DispatchReport(delivered, failed, dead) if report else None
+                if len(self.acks) >= self.ack_every:
+                    self.flush()
+        return DispatchReport(delivered, failed, dead, released) if report else None
+
+    def release(self, notifications: Sequence[Notification], now: datetime) -> int:
+        """Give ``notifications`` (claimed, not attempted) back for any worker to claim
+        now; how many were given. A store without ``release_outbox`` (one written before
+        it) keeps them until their lease ends."""
+        release = getattr(self.store, "release_outbox", None)
+        if release is None or not notifications:
+            return 0
+        by_lease: dict[datetime | None, list[str]] = {}
+        for notification in notifications:
+            by_lease.setdefault(notification.lease_until, []).append(notification.key)
+        for lease_until, keys in by_lease.items():
+            release(keys, now, lease_until=lease_until)
+        return len(notifications)
 
     def flush(self) -> None:
         """Record the deliveries not yet acknowledged in the store now."""
@@ -164,12 +229,24 @@ class Outbox:
                 self.give_back(keys)
                 raise
 
-    def dispatch_due(self, now: datetime, limit: int) -> DispatchReport:
+    def dispatch_due(
+        self, now: datetime, limit: int, *, should_stop: ShouldStop | None = None
+    ) -> DispatchReport:
         """Claim up to ``limit`` rows due by ``now`` (leased for ``delivery_lease_seconds``)
-        and deliver them, acknowledging before and after."""
+        and deliver them, acknowledging before and after; nothing is claimed when
+        ``should_stop`` (else :attr:`should_stop`) already says stop.
+
+        Deliveries start only in the first half of the lease (measured on
+        :attr:`monotonic`, not the desk's clock, which may be frozen or ``now`` given):
+        the rows left then are released, so that no other worker can claim a row while
+        it is delivered, as long as one delivery takes less than half the lease."""
         self.flush()
+        stop = self.should_stop if should_stop is None else should_stop
+        if stop is not None and stop():
+            return DispatchReport()
+        deadline = self.monotonic() + self.claim_lease.total_seconds() / 2
         claimed = self.store.claim_outbox(now, now + self.claim_lease, limit)
-        report = self.dispatch(claimed, now)
+        report = self.dispatch(claimed, now, should_stop=stop, deadline=deadline)
         self.flush()
         assert report is not None
         return report
