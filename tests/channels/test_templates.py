@@ -231,6 +231,15 @@ def test_the_sandbox_refuses_private_attributes_reached_by_a_filter() -> None:
         templates.render("t", link="https://x")
 
 
+def test_the_sandbox_refuses_a_private_attribute_of_a_record_on_every_render() -> None:
+    templates = Templates({"t": "{{ customer.name }}{{ customer | attr(link) }}"})
+
+    for _ in range(2):  # the second verdict comes from the sandbox's memory
+        with pytest.raises(TemplateError):
+            templates.render("t", customer=LI, link="__class__")
+    assert templates.render("t", customer=LI, link="name").body == "Li WeiLi Wei"
+
+
 def test_reading_a_field_of_a_record_that_is_none_fails_at_render_naming_the_template() -> None:
     templates = Templates(
         {"t": {"en": "a", "zh": {"body": "ok", "html": "{{ decision.outcome }}"}}}

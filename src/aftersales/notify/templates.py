@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,7 +42,7 @@ import attrs
 import jinja2
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from aftersales._validation import invalid_input
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput, TemplateError
@@ -98,11 +99,37 @@ class _Compiled:
     html: jinja2.Template | None
 
 
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, remembering its verdict on each attribute of a record type:
+    the sandbox's checks are by type and name alone, and cost more than the rest of the
+    render did (a dozen isinstance checks per attribute read)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._verdicts: dict[tuple[type, str], bool] = {}
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        kind = type(obj)
+        key = (kind, attr)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = super().is_safe_attribute(obj, attr, value)
+            # only records and enums: their verdicts cannot change (an ABC registered
+            # later could make a collection "mutable"), and the names read of them are
+            # the templates' own, so the cache stays small
+            if issubclass(kind, (BaseModel, Enum)) and len(self._verdicts) < _MAX_VERDICTS:
+                self._verdicts[key] = verdict
+        return verdict
+
+
+_MAX_VERDICTS = 4096
+
+
 def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
     # trim_blocks/lstrip_blocks: a {% if %} on its own line leaves no blank line in a
     # plain-text mail; the trailing newline of a file is dropped (as an inline string has
     # none), so a body reads the same from JSON and from a directory.
-    return ImmutableSandboxedEnvironment(
+    return _Sandbox(
         undefined=StrictUndefined,
         autoescape=html,
         trim_blocks=True,
@@ -144,12 +171,14 @@ class Templates:
         self.context: frozenset[str] = DEFAULT_CONTEXT | _context_names(context)
         """Every name a template may use."""
         self._names = self.context
-        self._defaults: dict[str, Any] = dict.fromkeys(sorted(self.context))
         try:
             spec = _SPEC.validate_python(templates)
         except ValidationError as error:
             raise invalid_input("templates", error) from None
         text, html = _environment(html=False), _environment(html=True)
+        # Jinja's globals (range, namespace...) go in with the names, each None until
+        # given: a render then passes one prepared mapping as the whole context.
+        self._defaults: dict[str, Any] = {**text.globals, **dict.fromkeys(sorted(self.context))}
         self._templates: dict[str, dict[str, _Compiled]] = {}
         for name, variants in spec.items():
             if isinstance(variants, str):
@@ -283,10 +312,10 @@ class Templates:
             values.update(context)
         part = "body"
         try:
-            subject = "" if variant.subject is None else variant.subject.render(values)
-            body = variant.body.render(values)
+            subject = "" if variant.subject is None else _render(variant.subject, values)
+            body = _render(variant.body, values)
             part = "html"
-            html = None if variant.html is None else variant.html.render(values)
+            html = None if variant.html is None else _render(variant.html, values)
         except (jinja2.TemplateError, AftersalesError, ArithmeticError, TypeError) as error:
             raise TemplateError(
                 f"{name}/{variant.language}",
@@ -312,6 +341,13 @@ class Templates:
             if found is not None:
                 return found
         return variants[self.default_language.lower()]
+
+
+def _render(template: jinja2.Template, values: dict[str, Any]) -> str:
+    """What ``template.render(values)`` returns, without copying ``values`` and the
+    globals into a new dict on each call (``values`` holds the globals already; the
+    template writes its own variables to the context, never to ``values``)."""
+    return "".join(template.root_render_func(template.new_context(values, shared=True)))
 
 
 _PARTS = {"txt": "body", "subject.txt": "subject", "html": "html"}
