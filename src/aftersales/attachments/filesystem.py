@@ -68,7 +68,10 @@ class FileBlobStore:
         path = self._path(namespace, sha256)
         if path.is_file():
             return sha256
-        path.parent.mkdir(mode=_DIRECTORY_MODE, parents=True, exist_ok=True)
+        # one at a time: mkdir(parents=True) would make the namespace's directory with
+        # the default mode, readable by everyone
+        path.parent.parent.mkdir(mode=_DIRECTORY_MODE, exist_ok=True)
+        path.parent.mkdir(mode=_DIRECTORY_MODE, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(prefix=_TEMPORARY_PREFIX, dir=path.parent)
         try:
             with os.fdopen(descriptor, "wb") as file:
