@@ -519,6 +519,9 @@ def _build_app() -> typer.Typer:
     from aftersales.routing._cli import build_classifier_app
 
     app.add_typer(build_classifier_app(), name="classifier")
+    from aftersales._cli_worker import add_worker_command
+
+    add_worker_command(app)
     return app
 
 

@@ -233,8 +233,9 @@ class Outbox:
         self, now: datetime, limit: int, *, should_stop: ShouldStop | None = None
     ) -> DispatchReport:
         """Claim up to ``limit`` rows due by ``now`` (leased for ``delivery_lease_seconds``)
-        and deliver them, acknowledging before and after; nothing is claimed when
-        ``should_stop`` (else :attr:`should_stop`) already says stop.
+        and deliver them, acknowledging before and after; nothing is claimed by a desk
+        without subscriptions or when ``should_stop`` (else :attr:`should_stop`) already
+        says stop.
 
         Deliveries start only in the first half of the lease (measured on
         :attr:`monotonic`, not the desk's clock, which may be frozen or ``now`` given):
@@ -242,7 +243,9 @@ class Outbox:
         it is delivered, as long as one delivery takes less than half the lease."""
         self.flush()
         stop = self.should_stop if should_stop is None else should_stop
-        if stop is not None and stop():
+        # a desk without subscriptions could deliver nothing it claims, and its lease
+        # would keep the rows from the workers that can
+        if not self.hooks or (stop is not None and stop()):
             return DispatchReport()
         deadline = self.monotonic() + self.claim_lease.total_seconds() / 2
         claimed = self.store.claim_outbox(now, now + self.claim_lease, limit)
