@@ -16,7 +16,7 @@ import pytest
 from aftersales import Customer, Desk, FrozenClock, InvalidInput, TemplateError
 from aftersales.models import Event
 from aftersales.notify import Notification
-from aftersales.notify.senders import Recipient, customer_recipients
+from aftersales.notify.senders import MemorySender, Recipient, SenderHandler, customer_recipients
 from aftersales.notify.templates import (
     DEFAULT_CONTEXT,
     RenderedMessage,
@@ -292,6 +292,22 @@ def test_block_tags_on_their_own_lines_leave_no_blank_lines() -> None:
     assert body == "Lines:\n- a\n- b\nBye"
 
 
+def test_a_block_tag_ending_with_a_plus_keeps_its_line_s_newline() -> None:
+    source = "Hi {{ about }}{% if link %}, see {{ link }}{% endif +%}\nBye"
+
+    body = Templates({"t": source}).render("t", about="Li", link="https://x").body
+
+    assert body == "Hi Li, see https://x\nBye"
+
+
+def test_a_subject_that_fails_to_render_says_so() -> None:
+    templates = Templates({"t": {"en": {"subject": "{{ ticket.subject }}", "body": "b"}}})
+
+    error = _error(lambda: templates.render("t"))
+
+    assert "subject failed to render" in str(error)
+
+
 # ------------------------------------------------------------------ bad input
 
 
@@ -508,6 +524,38 @@ def test_a_resolved_ticket_renders_with_its_ticket_and_customer_in_the_customers
 
     assert [RenderedMessage("resolved", "zh", "Ticket #1 已解决", "Li Wei：Sent a new seal")] == (
         rendered
+    )
+
+
+def test_a_sender_handler_sends_the_rendered_subject_body_html_and_language(desk: Desk) -> None:
+    templates = Templates(
+        {
+            "resolved": {
+                "en": "x",
+                "zh": {
+                    "subject": "{{ about }} 已解决",
+                    "body": "b",
+                    "html": "<p>{{ customer.name }}</p>",
+                },
+            }
+        }
+    )
+    outbox = MemorySender()
+    handler = SenderHandler(
+        outbox,
+        recipient=customer_recipients(desk, "email"),
+        render=TemplateRender(templates, "resolved", desk),
+    )
+    desk.on_enter("resolved", handler, name="email")
+
+    _resolve(desk, LI)
+
+    sent = outbox.sent[0]
+    assert (sent.subject, sent.body, sent.html, sent.language) == (
+        "Ticket #1 已解决",
+        "b",
+        "<p>Li Wei</p>",
+        "zh",
     )
 
 

@@ -310,9 +310,10 @@ class Templates:
                     f"unknown context {unknown} (declare it: Templates(..., context=...))",
                 )
             values.update(context)
-        part = "body"
+        part = "subject"
         try:
             subject = "" if variant.subject is None else _render(variant.subject, values)
+            part = "body"
             body = _render(variant.body, values)
             part = "html"
             html = None if variant.html is None else _render(variant.html, values)
