@@ -4,11 +4,14 @@ kept stores nothing at all; read_attachment hands the bytes only to who may read
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aftersales import (
     Attachment,
@@ -261,6 +264,43 @@ def test_personal_data_in_a_file_name_is_redacted_like_a_body(clock: FrozenClock
     )
     assert "13912345678" not in message.model_dump_json()
     assert message.attachments[0].name.endswith(".jpg")
+    for wrong in ("id.jpg", [("id.jpg", PHOTO)], [Upload(None, PHOTO)]):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput):
+            desk.add_message(message.ticket_id, "x", author_id="c-1", attachments=wrong)  # type: ignore[arg-type]
+
+
+NAMES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["../../x", "/etc/passwd", "C:\\x\\..\\y", "a\x00b", "..", "\u202e.exe"]),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES)
+def test_whatever_a_file_is_called_it_is_kept_under_the_stores_root(
+    tmp_path: Path, clock: FrozenClock, name: str
+) -> None:
+    base = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example: hypothesis reuses tmp_path
+    root = base / "root"
+    desk = Desk(clock=clock, blobs=FileBlobStore(root))
+    ticket_id = _ticket(desk)
+    upload = Upload(name, PHOTO)
+    try:
+        message = desk.add_message(ticket_id, "x", author_id="c-1", attachments=[upload])
+    except AttachmentRefused as refused:
+        reason: str | None = refused.reason
+    else:
+        reason = None
+        [attachment] = message.attachments
+        assert "/" not in attachment.name
+        assert "\\" not in attachment.name
+        assert desk.read_attachment(ticket_id, attachment.sha256) == PHOTO
+    files = [path for path in base.rglob("*") if path.is_file()]
+    assert all(path.resolve().is_relative_to(root.resolve()) for path in files)
+    assert len(files) == (0 if reason == "bad_name" else 1)
+    assert reason in (None, "bad_name")
 
 
 # ------------------------------------------------------------------------ permissions
