@@ -302,7 +302,7 @@ class Pipeline:
         if hooks:
             lease_until = now + outbox.lease
             for unit in units:
-                entries = hooks.notifications_for(unit.events, now, lease_until)
+                entries = hooks.notifications_for(unit.events, now, lease_until, subject(unit))
                 unit.outbox = entries
                 rows.extend(entries)
         acks = outbox.acks

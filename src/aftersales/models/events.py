@@ -11,15 +11,19 @@ from aftersales.models._base import Identifier, Instant, Record, trusted
 
 __all__ = [
     "ASSESSED",
+    "AUTOMATION_STOPPED",
     "CUSTOMER_MERGED",
     "CUSTOMER_REMINDER",
     "DUE_RESCHEDULED",
+    "FIELDS_SET",
     "LOG_TIME",
+    "MACRO_APPLIED",
     "MERGED_FROM",
     "MESSAGE_ADDED",
     "OPENED",
     "PERSONAL_DATA_ERASED",
     "RESERVED_TRIGGERS",
+    "RULE_DUE",
     "SLA_BREACHED",
     "SLA_RESCHEDULED",
     "SLA_WARNING",
@@ -77,8 +81,26 @@ moves on, so no copy read before the erasure can write the data back."""
 LOG_TIME = "log_time"
 """The trigger name of the event that logs an agent's time on a subject
 (:meth:`~aftersales.Desk.log_time`): its payload's ``logged_seconds`` and ``note``."""
+RULE_DUE = "rule_due"
+"""The trigger name of the event recording that a time rule (or a level of an escalation
+chain) of :mod:`aftersales.automations` came due on a subject: its payload names the
+``rule`` and the ``window`` (the timestamp the hours count from), once per window."""
+AUTOMATION_STOPPED = "automation_stopped"
+"""The trigger name of the event recording that an automation rule was stopped at its
+rule set's ``loop_limit`` (its payload names the ``rule`` and the ``limit``)."""
+FIELDS_SET = "fields_set"
+"""The trigger name of the event that changes a ticket's priority, tags, team, category
+or severity outside the workflow (an automation's or a macro's action): its payload
+names the fields set and the ``rule`` or ``macro`` that set them."""
+MACRO_APPLIED = "macro_applied"
+"""The trigger name of the event recording that a macro was applied to a ticket (its
+payload names the ``macro`` and its ``version``)."""
 RESERVED_TRIGGERS = frozenset(
     {
+        RULE_DUE,
+        AUTOMATION_STOPPED,
+        FIELDS_SET,
+        MACRO_APPLIED,
         LOG_TIME,
         PERSONAL_DATA_ERASED,
         OPENED,

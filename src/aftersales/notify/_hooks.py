@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -56,40 +57,75 @@ class Subscription:
         return self.triggers is not None or not self.messages
 
 
-class HookRegistry:
-    """The subscriptions of one desk."""
+RowSource = Callable[[Sequence[Event], Any, datetime, datetime], list[Notification]]
+"""What else decides outbox rows for a commit, beside the subscriptions (the automations'
+rule sets): called with the unit's events, the subject after the change, the time and the
+lease, it answers the rows to add (handlers registered with
+:meth:`HookRegistry.add_handler`)."""
 
-    __slots__ = ("_by_name",)
+
+class HookRegistry:
+    """The subscriptions of one desk, and the row sources and handlers that capabilities
+    (the automations) add."""
+
+    __slots__ = ("_by_name", "_handlers", "_sources")
 
     def __init__(self) -> None:
         self._by_name: dict[str, Subscription] = {}
+        self._handlers: dict[str, Subscription] = {}
+        self._sources: list[RowSource] = []
 
     def add(self, subscription: Subscription) -> Subscription:
+        self._check_name(subscription)
+        self._by_name[subscription.name] = subscription
+        return subscription
+
+    def add_handler(self, subscription: Subscription) -> Subscription:
+        """Deliver the rows named ``subscription.name`` to it, without matching it to
+        events (a row source decides its rows)."""
+        self._check_name(subscription)
+        self._handlers[subscription.name] = subscription
+        return subscription
+
+    def add_source(self, source: RowSource) -> None:
+        """Ask ``source`` for more rows on every commit (see :data:`RowSource`)."""
+        self._sources.append(source)
+
+    def remove_source(self, source: RowSource) -> None:
+        """Stop asking ``source``, and forget nothing else."""
+        if source in self._sources:
+            self._sources.remove(source)
+
+    def _check_name(self, subscription: Subscription) -> None:
         if not subscription.name or len(subscription.name) > 200:
             raise InvalidInput(
                 "subscription", [FieldError(("name",), "must be 1 to 200 characters")]
             )
-        if subscription.name in self._by_name:
+        if subscription.name in self._by_name or subscription.name in self._handlers:
             raise InvalidInput(
                 "subscription",
                 [FieldError(("name",), f"a handler named {subscription.name!r} is subscribed")],
             )
-        self._by_name[subscription.name] = subscription
-        return subscription
 
     def remove(self, name: str) -> None:
         self._by_name.pop(name, None)
+        self._handlers.pop(name, None)
 
     def get(self, name: str) -> Subscription | None:
-        return self._by_name.get(name)
+        return self._by_name.get(name) or self._handlers.get(name)
 
     def __bool__(self) -> bool:
-        return bool(self._by_name)
+        return bool(self._by_name) or bool(self._sources)
 
     def notifications_for(
-        self, events: Sequence[Event], now: datetime, lease_until: datetime
+        self,
+        events: Sequence[Event],
+        now: datetime,
+        lease_until: datetime,
+        subject: object = None,
     ) -> list[Notification]:
-        """One outbox entry per event and subscription that wants it, leased to this desk."""
+        """One outbox entry per event and subscription that wants it, leased to this desk,
+        and the rows the sources add for the events on ``subject`` (after the change)."""
         entries: list[Notification] = []
         subscriptions = self._by_name.values()
         for event in events:
@@ -98,4 +134,6 @@ class HookRegistry:
                 if subscription.matches(event):
                     name = subscription.name
                     entries.append(Notification(prefix + name, name, event, now, now, lease_until))
+        for source in self._sources:
+            entries.extend(source(events, subject, now, lease_until))
         return entries
