@@ -107,14 +107,17 @@ def _read(message: MailMessage) -> InboundMail:
     raw_items = [(str(name).lower(), str(value)) for name, value in message.raw_items()]
     headers = tuple((name, decode_header_value(value)) for name, value in raw_items)
     raw_headers = dict(reversed(raw_items))  # the first of a repeated header counts
+    # Decoded: Python's own generator (and others) encode a long In-Reply-To as
+    # RFC 2047 words, hiding the Message-IDs in it.
+    decoded = dict(reversed(headers))
     address, name = _sender(raw_headers.get("from"))
     found = _Parts()
     found.walk(message)
     body = found.body()
     if not body:
         body = next((inner.body for inner in found.forwarded if inner.body), "")
-    mail_ids = _MSG_ID.findall(raw_headers.get("message-id", ""))
-    bare_id = raw_headers.get("message-id", "").strip()
+    mail_ids = _MSG_ID.findall(decoded.get("message-id", ""))
+    bare_id = decoded.get("message-id", "").strip()
     if not mail_ids and bare_id and " " not in bare_id and len(bare_id) <= 900:
         mail_ids = [f"<{bare_id.strip('<>')}>"]
     return InboundMail(
@@ -123,8 +126,8 @@ def _read(message: MailMessage) -> InboundMail:
         subject=decode_header_value(raw_headers.get("subject", "")),
         body=body,
         message_id=mail_ids[0] if mail_ids else None,
-        in_reply_to=tuple(dict.fromkeys(_MSG_ID.findall(raw_headers.get("in-reply-to", "")))),
-        references=tuple(dict.fromkeys(_MSG_ID.findall(raw_headers.get("references", "")))),
+        in_reply_to=tuple(dict.fromkeys(_MSG_ID.findall(decoded.get("in-reply-to", "")))),
+        references=tuple(dict.fromkeys(_MSG_ID.findall(decoded.get("references", "")))),
         attachments=tuple(found.attachments),
         automatic=automatic_reason(headers, address, message.get_content_type()),
         language=_language(raw_headers.get("content-language"), found.charsets),
