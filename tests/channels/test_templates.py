@@ -14,7 +14,7 @@ import attrs
 import pytest
 
 from aftersales import Customer, Desk, FrozenClock, InvalidInput, TemplateError
-from aftersales.models import Event
+from aftersales.models import Event, Ticket
 from aftersales.notify import Notification
 from aftersales.notify.senders import MemorySender, Recipient, SenderHandler, customer_recipients
 from aftersales.notify.templates import (
@@ -190,6 +190,12 @@ def test_a_name_the_application_declares_may_be_used() -> None:
     assert templates.render("t", survey_link="https://x/s/1").body == "Rate us: https://x/s/1"
 
 
+def test_a_context_name_may_be_called_name() -> None:
+    templates = Templates({"t": "Hi {{ name }}"}, context=["name"])
+
+    assert templates.render("t", name="Li").body == "Hi Li"
+
+
 def test_a_syntax_error_fails_at_load_with_its_line() -> None:
     error = _error(lambda: Templates({"t": {"en": {"body": "Hi\n\n{% if ticket %}\n{{ about }"}}}))
 
@@ -249,6 +255,26 @@ def test_reading_a_field_of_a_record_that_is_none_fails_at_render_naming_the_tem
 
     assert error.template == "t/zh"
     assert "html failed to render" in str(error)
+
+
+def test_printing_a_value_that_is_none_fails_instead_of_showing_none() -> None:
+    templates = Templates({"t": "Your agent: {{ ticket.assignee }}"})
+    ticket = Ticket(
+        number=1,
+        channel="email",
+        subject="s",
+        customer_id="c",
+        status="new",
+        status_category="new",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+    error = _error(lambda: templates.render("t", ticket=ticket))
+
+    assert "a value it prints is None" in str(error)
+    fallback = Templates({"t": "Your agent: {{ ticket.assignee or 'our team' }}"})
+    assert fallback.render("t", ticket=ticket).body == "Your agent: our team"
 
 
 def test_a_template_guards_an_absent_record_with_if() -> None:
@@ -338,6 +364,7 @@ def test_templates_that_are_not_a_mapping_of_names_to_variants_are_refused(
         ({"default_language": 7}, "default_language"),
         ({"context": ("_private",)}, "context"),
         ({"context": "survey link"}, "context"),
+        ({"context": ("language",)}, "context"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(keywords: dict[str, Any], field: str) -> None:
@@ -375,7 +402,8 @@ def test_templates_load_from_json_text_and_from_a_json_file(tmp_path: Path) -> N
 
     for source in (text, path, str(path)):
         templates = Templates.from_json(source, default_language="en")
-        assert templates.render("resolved", language="zh", customer=LI).body == "Li Wei，您好"
+        message = templates.render("resolved", language="zh", about="#1", customer=LI)
+        assert (message.subject, message.body) == ("#1 已解决", "Li Wei，您好")
 
 
 def test_json_that_does_not_parse_or_a_missing_file_is_bad_input(tmp_path: Path) -> None:
@@ -601,7 +629,9 @@ def test_a_message_s_event_renders_with_the_message_and_the_extra_context(desk: 
 
 def test_an_event_without_a_ticket_renders_with_none_for_the_records(desk: Desk) -> None:
     render = TemplateRender(
-        Templates({"alert": "{{ about }}|{{ ticket }}|{{ customer }}"}), "alert", desk
+        Templates({"alert": "{{ about }}|{{ ticket is none }}|{{ customer is none }}"}),
+        "alert",
+        desk,
     )
     event = Event(
         subject_id="risk-1",
@@ -616,17 +646,17 @@ def test_an_event_without_a_ticket_renders_with_none_for_the_records(desk: Desk)
 
     message = render(event, Recipient("email", "ops@example.com", None, None, "Risk 1"))
 
-    assert message.body == "Risk 1|None|None"
+    assert message.body == "Risk 1|True|True"
 
 
 def test_a_customer_the_desk_does_not_know_renders_as_none(desk: Desk) -> None:
-    render = TemplateRender(Templates({"t": "{{ customer }} {{ about }}"}), "t", desk)
+    render = TemplateRender(Templates({"t": "{{ customer is none }} {{ about }}"}), "t", desk)
     ticket = desk.open_ticket(customer="c-unknown", channel="email", subject="Hi")
     event = desk.history(ticket.id)[-1]
 
     message = render(event, Recipient("email", "x@example.com", "c-nobody", None, ""))
 
-    assert message.body == "None Ticket #1"
+    assert message.body == "True Ticket #1"
 
 
 def test_an_event_name_for_names_no_template_for_is_a_template_error(desk: Desk) -> None:

@@ -136,7 +136,19 @@ def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
         auto_reload=False,
+        finalize=_printable,
     )
+
+
+def _printable(value: Any) -> Any:
+    """What ``{{ value }}`` prints: anything but None, which would show a customer the word
+    "None" where a name that was not given, or a field not filled in, belongs."""
+    if value is None:
+        raise jinja2.UndefinedError(
+            "a value it prints is None (guard it with {% if ... %}, or give a default: "
+            "{{ ticket.assignee or 'our team' }})"
+        )
+    return value
 
 
 class Templates:
@@ -293,12 +305,15 @@ class Templates:
     def __repr__(self) -> str:
         return f"Templates({', '.join(self.names)}; default_language={self.default_language!r})"
 
-    def render(self, name: str, *, language: str | None = None, **context: Any) -> RenderedMessage:
+    def render(
+        self, name: str, /, *, language: str | None = None, **context: Any
+    ) -> RenderedMessage:
         """Render template ``name`` in ``language``: the variant of exactly that language
         (``zh-CN``, in any case), else of its primary language (``zh``), else of the
         ``default_language``. ``context`` gives the template's names; a name not given is
-        None. A name the set does not declare, or a render that fails (reading a field of
-        a record that is None, an operation the sandbox refuses) raises
+        None, which a template may test (``{% if link %}``) but not print. A name the set
+        does not declare, or a render that fails (printing None, reading a field of a
+        record that is None, an operation the sandbox refuses) raises
         :class:`~aftersales.TemplateError`."""
         variant = self._choose(name, language)
         values = self._defaults.copy()
@@ -367,7 +382,8 @@ def _context_names(names: Iterable[str]) -> frozenset[str]:
     if isinstance(names, str):
         names = (names,)
     found = frozenset(names)
-    bad = sorted(repr(name) for name in found if not _is_identifier(name))
+    # "language" is render's own keyword: a context name of that name could not be given
+    bad = sorted(repr(name) for name in found if not _is_identifier(name) or name == "language")
     if bad:
         raise InvalidInput(
             "templates",
