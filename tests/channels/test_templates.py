@@ -190,6 +190,12 @@ def test_a_name_the_application_declares_may_be_used() -> None:
     assert templates.render("t", survey_link="https://x/s/1").body == "Rate us: https://x/s/1"
 
 
+def test_jinja_s_globals_are_there_in_every_render() -> None:
+    source = "{% set n = namespace(total=0) %}{% for i in range(3) %}{% set n.total = n.total + i %}{% endfor %}{{ n.total }}"
+
+    assert Templates({"t": source}).render("t").body == "3"
+
+
 def test_a_context_name_may_be_called_name() -> None:
     templates = Templates({"t": "Hi {{ name }}"}, context=["name"])
 
@@ -365,6 +371,7 @@ def test_templates_that_are_not_a_mapping_of_names_to_variants_are_refused(
         ({"context": ("_private",)}, "context"),
         ({"context": "survey link"}, "context"),
         ({"context": ("language",)}, "context"),
+        ({"context": ("range",)}, "context"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(keywords: dict[str, Any], field: str) -> None:

@@ -41,6 +41,7 @@ from typing import Annotated, Any
 import attrs
 import jinja2
 from jinja2 import StrictUndefined
+from jinja2.defaults import DEFAULT_NAMESPACE
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -378,12 +379,15 @@ def _language(value: object) -> str:
     return value
 
 
+# render's own keyword, and Jinja's globals (a name that hid "range" would break loops)
+_RESERVED = frozenset({"language", *DEFAULT_NAMESPACE})
+
+
 def _context_names(names: Iterable[str]) -> frozenset[str]:
     if isinstance(names, str):
         names = (names,)
     found = frozenset(names)
-    # "language" is render's own keyword: a context name of that name could not be given
-    bad = sorted(repr(name) for name in found if not _is_identifier(name) or name == "language")
+    bad = sorted(repr(name) for name in found if not _is_identifier(name) or name in _RESERVED)
     if bad:
         raise InvalidInput(
             "templates",
