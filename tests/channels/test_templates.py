@@ -191,7 +191,11 @@ def test_a_name_the_application_declares_may_be_used() -> None:
 
 
 def test_jinja_s_globals_are_there_in_every_render() -> None:
-    source = "{% set n = namespace(total=0) %}{% for i in range(3) %}{% set n.total = n.total + i %}{% endfor %}{{ n.total }}"
+    source = (
+        "{% set n = namespace(total=0) %}"
+        "{% for i in range(3) %}{% set n.total = n.total + i %}{% endfor %}"
+        "{{ n.total }}"
+    )
 
     assert Templates({"t": source}).render("t").body == "3"
 
