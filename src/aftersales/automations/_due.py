@@ -15,6 +15,7 @@ from aftersales._validation import parse
 from aftersales.automations._conditions import Facts
 from aftersales.automations._install import Compiled
 from aftersales.automations._records import record_on_subject
+from aftersales.exceptions import ConcurrencyError
 from aftersales.models.events import RULE_DUE, TICKET_KIND
 from aftersales.models.ticket import StatusCategory
 from aftersales.storage import CaseQuery, TicketQuery
@@ -166,6 +167,9 @@ class DueRules:
             payload["level"] = rule.level
 
         def decide(current: Any) -> dict[str, Any] | None:
+            if current.version < subject.version:
+                # a copy this desk remembers from before: decide again on a fresh read
+                raise ConcurrencyError(subject.id, current.version, subject.version)
             if current.version != subject.version:
                 # moved since it was read: fired by another worker, or its window moved
                 if (rule.name, window) in self.history(kind, current).fired:
