@@ -158,12 +158,13 @@ class SmtpSender:
             mail["Auto-Submitted"] = "auto-generated"
             # Outlook's and Exchange's out-of-office replies would open tickets of their own
             mail["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-            language = message.language or recipient.language
-            if language:
-                mail["Content-Language"] = language
             mail.set_content(message.body)
             if message.html:
                 mail.add_alternative(message.html, subtype="html")
+            # after the content: set_content drops every Content-* header
+            language = message.language or recipient.language
+            if language:
+                mail["Content-Language"] = language
         except (ValueError, TypeError, IndexError) as error:
             raise DeliveryFailed(f"cannot write this mail: {error}", permanent=True) from error
         if "@" not in parseaddr(str(mail["To"]))[1]:
@@ -181,7 +182,11 @@ class SmtpSender:
             smtp = self._open()
         except smtplib.SMTPResponseException as error:
             raise DeliveryFailed(f"{server} answered {_reply(error)}") from error
-        except (smtplib.SMTPException, OSError) as error:
+        except smtplib.SMTPException as error:
+            raise DeliveryFailed(
+                f"{server} cannot start a session: {type(error).__name__}: {error}"
+            ) from error
+        except OSError as error:
             raise DeliveryFailed(
                 f"{server} unreachable: {type(error).__name__}: {error}"
             ) from error
