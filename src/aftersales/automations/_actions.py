@@ -201,13 +201,18 @@ class ActionRunner:
             customer: Any = desk.get_customer(ticket.customer_id)
         except CustomerNotFound:
             customer = None
+        context: dict[str, Any] = {
+            "ticket": ticket,
+            "customer": customer,
+            "event": event,
+            "about": f"Ticket {ticket.display_number}",
+        }
+        if event.subject_kind != TICKET_KIND:
+            context["case"] = desk.cases.get(event.subject_id)
         rendered = self.templates.render(
             action.template,
             language=None if customer is None else customer.language,
-            ticket=ticket,
-            customer=customer,
-            event=event,
-            **action.context,
+            **{**context, **action.context},
         )
         desk.add_message(
             ticket_id,

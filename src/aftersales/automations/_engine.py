@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from aftersales._validation import ACTING, check_text
+from aftersales._validation import ACTING, acting, check_text
 from aftersales.automations._actions import ActionRunner, Outcome, Renderer
 from aftersales.automations._conditions import ConditionVerdict, Facts, Lookups
 from aftersales.automations._due import DueRules
@@ -285,7 +285,7 @@ class Automations:
                 )
             return
         token = CHAIN.set(_Chain((*names, rule.name), stopped))
-        acting = ACTING.set(None if isinstance(self.actor, str) else self.actor)
+        acted = ACTING.set(None if isinstance(self.actor, str) else self.actor)
         try:
             outcomes = self.runner.run(
                 rule.actions,
@@ -295,7 +295,7 @@ class Automations:
                 notification=notification,
             )
         finally:
-            ACTING.reset(acting)
+            ACTING.reset(acted)
             CHAIN.reset(token)
         self.runs.append(RuleRun(rule.name, event.subject_id, event.sequence, tuple(outcomes)))
 
@@ -356,6 +356,7 @@ class Automations:
 
     # ------------------------------------------------------------------ macros
 
+    @acting
     def apply_macro(
         self, ticket_id: str, name: str, *, actor: Actor, version: int | None = None
     ) -> list[Outcome]:

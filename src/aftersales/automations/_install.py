@@ -268,10 +268,8 @@ def check_actions(
                     "severity",
                     problems,
                 )
-        elif isinstance(action, SendMessage) and templates is None:
-            problems.append(
-                FieldError((*at, "template"), "send_message needs templates= at install")
-            )
+        elif isinstance(action, SendMessage):
+            _check_template(action, templates, at, problems)
         elif isinstance(action, CallWebhook) and action.webhook not in webhooks:
             _names([action.webhook], set(webhooks), (*at, "webhook"), "webhook", problems)
         elif isinstance(action, OpenCase):
@@ -289,3 +287,17 @@ def check_actions(
                         f"away needs max_delivery_attempts of {needed} or more",
                     )
                 )
+
+
+def _check_template(
+    action: SendMessage, templates: object, at: Path, problems: list[FieldError]
+) -> None:
+    if templates is None:
+        problems.append(FieldError((*at, "template"), "send_message needs templates= at install"))
+        return
+    names = getattr(templates, "names", None)
+    if isinstance(names, tuple):
+        _names([action.template], set(names), (*at, "template"), "template", problems)
+    context = getattr(templates, "context", None)
+    if isinstance(context, frozenset):
+        _names(sorted(action.context), set(context), (*at, "context"), "context name", problems)
