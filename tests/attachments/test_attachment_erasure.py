@@ -153,3 +153,19 @@ def test_erasure_on_a_desk_without_a_blob_store_deletes_no_file(clock: FrozenClo
     desk = Desk(clock=clock)
     desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
     assert desk.erase_customer("c-1").files == 0
+
+
+def test_files_of_a_ticket_that_moved_in_a_customer_merge_go_with_the_kept_customer(
+    desk: Desk, root: Path
+) -> None:
+    desk.save_customer({"id": "c-dup", "name": "Wang Fang"})
+    desk.save_customer({"id": "c-1", "name": "Wang Fang"})
+    moved = desk.open_ticket(customer="c-dup", channel="email", subject="Kettle").id
+    _send(desk, moved, "c-dup", ("id-card.jpg", ID_CARD))
+    desk.merge_customers("c-dup", into="c-1")
+
+    assert desk.erase_customer("c-1").files == 1
+
+    assert _files(root) == set()
+    with pytest.raises(AttachmentRefused):
+        desk.read_attachment(moved, _sha(ID_CARD))
