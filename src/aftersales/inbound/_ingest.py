@@ -42,7 +42,6 @@ KNOWN_MAIL_DAYS = 90
 _MAX_SUBJECT = 200
 _MAX_BODY = 100_000
 _MAX_EXTERNAL_ID = 200
-_MERGE_HOPS = 100
 
 
 class Outcome(str, Enum):
@@ -209,15 +208,11 @@ def _ignored_before_threading(
 
 def _find_customer(desk: Desk, address: str) -> Customer | None:
     """The customer known by ``address``: as written (the domain already in lower case),
-    else all in lower case (how this module saves new ones); a merged record gives the
-    record it was merged into."""
+    else all in lower case (how this module saves new ones). A merge of customers moves
+    the contact points to the record kept, so that is the one found."""
     for candidate in dict.fromkeys((address, address.lower())):
         customer = desk.find_customer(Channel.EMAIL, candidate)
         if customer is not None:
-            for _ in range(_MERGE_HOPS):
-                if customer.merged_into is None:
-                    break
-                customer = desk.get_customer(customer.merged_into)
             return customer
     return None
 

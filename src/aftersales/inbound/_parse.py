@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import mimetypes
+import quopri
 import re
+from collections.abc import Callable
 from email.message import Message as MailMessage
 from email.utils import getaddresses
+from typing import TypeVar
 
 import attrs
 
@@ -30,6 +34,8 @@ _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 _MAX_ADDRESS = 200
 _MAX_NAME = 200
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
+_MAX_DEPTH = 30
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -103,7 +109,7 @@ def parse_email(raw: bytes) -> InboundMail:
     return _read(message)
 
 
-def _read(message: MailMessage) -> InboundMail:
+def _read(message: MailMessage, depth: int = 0) -> InboundMail:
     raw_items = [(str(name).lower(), str(value)) for name, value in message.raw_items()]
     headers = tuple((name, decode_header_value(value)) for name, value in raw_items)
     raw_headers = dict(reversed(raw_items))  # the first of a repeated header counts
@@ -112,7 +118,7 @@ def _read(message: MailMessage) -> InboundMail:
     decoded = dict(reversed(headers))
     address, name = _sender(raw_headers.get("from"))
     found = _Parts()
-    found.walk(message)
+    found.walk(message, depth)
     body = found.body()
     if not body:
         body = next((inner.body for inner in found.forwarded if inner.body), "")
@@ -129,7 +135,9 @@ def _read(message: MailMessage) -> InboundMail:
         in_reply_to=tuple(dict.fromkeys(_MSG_ID.findall(decoded.get("in-reply-to", "")))),
         references=tuple(dict.fromkeys(_MSG_ID.findall(decoded.get("references", "")))),
         attachments=tuple(found.attachments),
-        automatic=automatic_reason(headers, address, message.get_content_type()),
+        automatic=automatic_reason(
+            headers, address, _safely(message.get_content_type, "text/plain")
+        ),
         language=_language(raw_headers.get("content-language"), found.charsets),
         headers=headers,
     )
@@ -138,17 +146,14 @@ def _read(message: MailMessage) -> InboundMail:
 def _sender(raw: str | None) -> tuple[str | None, str | None]:
     if raw is None:
         return None, None
-    try:
-        pairs = getaddresses([raw])
-    except Exception:  # noqa: BLE001 - the address parser raises assorted errors on junk
-        pairs = []
-    name, address = next(((n, a) for n, a in pairs if "@" in a), ("", ""))
-    if not address:
-        bare = _BARE_ADDRESS.search(raw)
-        if bare is None:
-            return None, None
-        address = bare.group(0)
-    return normal_address(address), (decode_header_value(name)[:_MAX_NAME] or None)
+    none: list[tuple[str, str]] = []
+    for name, address in _safely(lambda: getaddresses([raw]), none):
+        usable = normal_address(address)
+        if usable is not None:
+            return usable, decode_header_value(name)[:_MAX_NAME] or None
+    # What the parser could not split ("Li Wei li@x.cn") may still hold one address.
+    bare = _BARE_ADDRESS.search(raw)
+    return (None if bare is None else normal_address(bare.group(0))), None
 
 
 def normal_address(address: str) -> str | None:
@@ -190,65 +195,61 @@ class _Parts:
         texts = self.plain or [html_to_text(html) for html in self.html]
         return "\n\n".join(text.strip() for text in texts if text.strip())
 
-    def walk(self, part: MailMessage, depth: int = 0) -> None:
-        content_type = part.get_content_type()
+    def walk(self, part: MailMessage, depth: int) -> None:
+        content_type = _safely(part.get_content_type, "application/octet-stream")
         if content_type in ("message/rfc822", "message/global"):
             self._forwarded(part, depth)
-        elif part.is_multipart():
-            if depth < 50:  # a mail nested deeper than this is an attack, not a mail
-                for child in part.get_payload():
-                    if isinstance(child, MailMessage):
-                        self.walk(child, depth + 1)
         elif content_type.startswith("message/"):
             return  # delivery and disposition reports: machine text, no body
-        elif self._is_body(part, content_type):
-            charset = part.get_content_charset()
+        elif part.is_multipart():
+            if depth < _MAX_DEPTH:  # a mail nested deeper is an attack, not a mail
+                for child in part.get_payload():
+                    self.walk(child, depth + 1)  # type: ignore[arg-type] # a list of parts
+        elif _is_body(part, content_type):
+            charset = _safely(part.get_content_charset, None)
             if charset:
                 self.charsets.append(charset)
             text = clean(decode_bytes(_payload(part), charset))
             (self.plain if content_type == "text/plain" else self.html).append(text)
         else:
-            self._attach(part, content_type, _payload(part))
+            self._attach(_filename(part), _payload(part), content_type)
 
-    @staticmethod
-    def _is_body(part: MailMessage, content_type: str) -> bool:
-        if content_type not in ("text/plain", "text/html"):
-            return False
-        try:
-            disposition = part.get_content_disposition()
-        except Exception:  # noqa: BLE001 - a malformed header is no disposition at all
-            disposition = None
-        return disposition != "attachment" and _filename(part) is None
-
-    def _attach(self, part: MailMessage, content_type: str, data: bytes) -> None:
-        name = _filename(part)
+    def _attach(self, name: str | None, data: bytes, content_type: str) -> None:
         if name is None:
             extension = mimetypes.guess_extension(content_type) or ".bin"
             name = f"attachment-{len(self.attachments) + 1}{extension}"
         self.attachments.append(Upload(name, data, content_type))
 
     def _forwarded(self, part: MailMessage, depth: int) -> None:
-        payload = part.get_payload()
-        inner = payload[0] if isinstance(payload, list) and payload else None
-        if not isinstance(inner, MailMessage) or depth >= 50:
-            self._attach(part, "message/rfc822", _payload(part))
-            return
-        try:
-            data = inner.as_bytes()
-        except Exception:  # noqa: BLE001 - re-serialising a broken mail may fail; keep its text
-            data = str(inner).encode("utf-8", errors="replace")
-        read = _read(inner)
-        self.forwarded.append(read)
-        subject = _UNSAFE_NAME.sub(" ", read.subject).strip()[:100] or "forwarded"
-        name = _filename(part) or f"{subject}.eml"
-        self.attachments.append(Upload(name, data, "message/rfc822"))
+        payload = _safely(lambda: part.get_payload(0), None)
+        inner = payload if isinstance(payload, MailMessage) else MailMessage()
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if encoding in ("base64", "quoted-printable"):
+            # RFC 2046 forbids encoding a message/rfc822 part; some clients do it anyway,
+            # and the parser then reads the encoded text as the forwarded mail.
+            text = _safely(inner.as_bytes, b"")
+            decode = binascii.a2b_base64 if encoding == "base64" else quopri.decodestring
+            source = _safely(lambda: decode(text), text)
+            inner = email.message_from_bytes(source, policy=email.policy.default)
+        data = _safely(inner.as_bytes, b"")
+        name = _filename(part)
+        if depth < _MAX_DEPTH:
+            read = _read(inner, depth + 1)
+            self.forwarded.append(read)
+            subject = _UNSAFE_NAME.sub(" ", read.subject).strip()[:100]
+            name = name or f"{subject or 'forwarded'}.eml"
+        self._attach(name, data, "message/rfc822")
+
+
+def _is_body(part: MailMessage, content_type: str) -> bool:
+    if content_type not in ("text/plain", "text/html"):
+        return False
+    disposition = _safely(part.get_content_disposition, None)
+    return disposition != "attachment" and _filename(part) is None
 
 
 def _filename(part: MailMessage) -> str | None:
-    try:
-        name = part.get_filename()
-    except Exception:  # noqa: BLE001 - RFC 2231 parameters in the wild break the parser
-        return None
+    name = _safely(part.get_filename, None)
     if not name:
         return None
     name = decode_header_value(str(name))
@@ -258,13 +259,15 @@ def _filename(part: MailMessage) -> str | None:
 
 
 def _payload(part: MailMessage) -> bytes:
+    data = _safely(lambda: part.get_payload(decode=True), None)
+    return data if isinstance(data, bytes) else b""
+
+
+def _safely(read: Callable[[], T], default: T) -> T:
+    """What ``read`` returns, or ``default`` when the email package raises on a malformed
+    header or part (its header parser has raised IndexError, AttributeError and others
+    on mail in the wild): one broken header must not cost the customer's mail."""
     try:
-        data = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001 - a broken transfer encoding leaves the raw text
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    if isinstance(raw, str):
-        return raw.encode("utf-8", errors="surrogateescape")
-    return b""
+        return read()
+    except Exception:  # noqa: BLE001 - see the docstring
+        return default

@@ -81,12 +81,12 @@ def known(
 def ticket_by_id(desk: Desk, ticket_id: str) -> Ticket | None:
     """The ticket with this id (never a number), following merges to the ticket kept,
     or None when there is none."""
+    hops = 0
     try:
         ticket = desk.store.get(ticket_id)
-        for _ in range(_MERGE_HOPS):
-            if ticket.merged_into is None:
-                break
+        while ticket.merged_into is not None and hops < _MERGE_HOPS:
             ticket = desk.store.get(ticket.merged_into)
+            hops += 1
     except (NotFound, InvalidInput):
         return None
     return ticket
