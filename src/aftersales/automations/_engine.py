@@ -17,6 +17,7 @@ from aftersales._validation import ACTING, acting, check_text
 from aftersales.automations._actions import ActionRunner, Outcome, Renderer
 from aftersales.automations._conditions import ConditionVerdict, Facts, Lookups
 from aftersales.automations._due import DueRules
+from aftersales.automations._fast import compile_bucket
 from aftersales.automations._install import Compiled, check_rules, compile_rule
 from aftersales.automations._macros import MacroBook
 from aftersales.automations._model import (
@@ -149,6 +150,7 @@ class Automations:
         self._timed: dict[str, Compiled] = {}
         self._compile()
         self._index = self._build_index()
+        self._buckets = self._build_buckets()
         registry = desk._hooks
         for compiled in (*(c for _, c in self._event_rules), *self._timed.values()):
             registry.add_handler(Subscription(compiled.handler, self._handler(compiled), ()))
@@ -213,6 +215,18 @@ class Automations:
                     index[kind, trigger] = hearing
         return index
 
+    def _build_buckets(self) -> dict[tuple[str, str], Callable[[Facts], list[Compiled]]]:
+        """One compiled function per (kind, trigger), shared by the triggers whose rules
+        are the same (see :func:`compile_bucket`)."""
+        made: dict[tuple[str, tuple[int, ...]], Callable[[Facts], list[Compiled]]] = {}
+        buckets = {}
+        for (kind, trigger), rules in self._index.items():
+            key = (kind, tuple(id(rule) for rule in rules))
+            if key not in made:
+                made[key] = compile_bucket(kind, rules, self._first)
+            buckets[kind, trigger] = made[key]
+        return buckets
+
     # ------------------------------------------------------------------ the commit
 
     def _customer(self, customer_id: str) -> Any:
@@ -234,6 +248,9 @@ class Automations:
         source the desk's hooks ask on every commit)."""
         rows: list[Notification] = []
         index = self._index
+        buckets = self._buckets
+        if self._customers:
+            self._customers.clear()  # read once per commit, never kept longer
         for event in events:
             trigger = event.trigger
             if trigger == RULE_DUE:
@@ -243,19 +260,21 @@ class Automations:
                     key = f"{event.subject_id}:{event.sequence}:{handler}"
                     rows.append(Notification(key, handler, event, now, now, lease_until))
                 continue
-            rules = index.get((event.subject_kind, trigger))
-            if rules is None:
+            bucket = buckets.get((event.subject_kind, trigger))
+            if bucket is None:
                 continue
-            if self._customers:
-                self._customers.clear()  # read once per commit, never kept longer
             facts = Facts(event, subject, self.lookups, now)
-            for rule in rules:
-                if rule.matches(facts):
-                    handler = rule.handler
-                    key = f"{event.subject_id}:{event.sequence}:{handler}"
-                    rows.append(Notification(key, handler, event, now, now, lease_until))
-                    if self._first:
-                        break
+            if subject is not None:
+                matched = bucket(facts)
+            else:  # a caller without the subject (Outbox.rows_for): conditions read none
+                matched = [
+                    rule for rule in index[event.subject_kind, trigger] if rule.matches(facts)
+                ]
+                matched = matched[:1] if self._first else matched
+            for rule in matched:
+                handler = rule.handler
+                key = f"{event.subject_id}:{event.sequence}:{handler}"
+                rows.append(Notification(key, handler, event, now, now, lease_until))
         return rows
 
     # ------------------------------------------------------------------ delivery
