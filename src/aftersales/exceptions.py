@@ -132,7 +132,8 @@ class TemplateError(InvalidInput):
 
 class AttachmentRefused(InvalidInput):
     """A file a message cannot carry. ``reason``: ``"too_large"``, ``"empty"``,
-    ``"bad_name"`` or ``"unknown_blob"``."""
+    ``"bad_name"``, ``"too_many"`` (more files than a message carries), ``"no_blob_store"``
+    (the desk keeps no files) or ``"unknown_blob"`` (no such file on the ticket)."""
 
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
