@@ -230,6 +230,9 @@ def test_content_language_names_the_language_before_the_charset_does() -> None:
     assert parse_email(raw).language == "zh-Hans-CN"
     odd = chinese("李", "l@q.cn", "s", "你好", "gbk", "<7@q>", {"Content-Language": "!!"})
     assert parse_email(odd).language == "zh-CN"
+    long_tag = "-".join(["abcdefgh"] * 30)
+    raw = chinese("李", "l@q.cn", "s", "你好", "big5", "<8@q>", {"Content-Language": long_tag})
+    assert parse_email(raw).language == "zh-TW"
 
 
 def test_a_mail_nested_deeper_than_any_real_one_is_read_without_recursing_forever() -> None:

@@ -175,7 +175,7 @@ def normal_address(address: str) -> str | None:
 def _language(content_language: str | None, charsets: list[str]) -> str | None:
     if content_language:
         first = content_language.split(",")[0].strip()
-        if _LANGUAGE_TAG.fullmatch(first):
+        if len(first) <= 35 and _LANGUAGE_TAG.fullmatch(first):  # RFC 5646's longest
             return first
     return next((lang for lang in map(language_of, charsets) if lang is not None), None)
 
