@@ -325,3 +325,17 @@ def test_a_forwarded_mail_encoded_against_the_rules_is_still_read(encoding: str)
     mail = parse_email(raw)
     assert mail.body == "inner text é"
     assert [a.name for a in mail.attachments] == ["Inner café.eml"]
+
+
+def test_message_ids_with_control_characters_are_not_taken() -> None:
+    mail = parse_email(
+        b"From: li@x.cn\r\nMessage-ID: <a\x7fb@x.cn>\r\nIn-Reply-To: <c\x01d@x>\r\n\r\nhi"
+    )
+    assert (mail.message_id, mail.in_reply_to) == (None, ())
+
+
+def test_an_address_in_raw_utf8_is_read_as_text() -> None:
+    mail = parse_email("From: 李 <李@例子.cn>\r\n\r\nhi".encode())
+    assert (mail.address, mail.display_name) == ("李@例子.cn", "李")
+    junk = parse_email(b"From: li\xff@x.cn\r\n\r\nhi")
+    assert junk.address == "li\u00ff@x.cn"

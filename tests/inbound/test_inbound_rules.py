@@ -3,11 +3,12 @@ tickets, cases, files the desk cannot keep, loops, and bad arguments."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from inbound_mailbox import DESK_DOMAIN, PDF, PNG, plain, with_files
+from inbound_mailbox import DESK_DOMAIN, PDF, PNG, Scenario, mailbox, plain, with_files
 
 from aftersales import Customer, Desk, FrozenClock, InvalidInput
 from aftersales.attachments import MemoryBlobStore
@@ -293,3 +294,20 @@ def test_a_known_customer_cannot_reach_another_s_ticket_by_mail_or_token(desk: D
     assert (by_mail.reason, by_token.reason) == ("new", "new")
     assert by_mail.customer_id == by_token.customer_id == eve.customer_id
     assert li.ticket_id not in (by_mail.ticket_id, by_token.ticket_id)
+
+
+def test_a_mangled_mail_is_stored_or_ignored_and_never_raises() -> None:
+    rng = random.Random(19)
+    desk = Desk(blobs=MemoryBlobStore())
+    letters = [letter for letter in mailbox() if "-new-" in letter.name or "bounce" in letter.name]
+    outcomes: set[Outcome] = set()
+    for _ in range(400):
+        raw = bytearray(rng.choice(letters).build(Scenario()))
+        for _ in range(rng.randrange(1, 20)):
+            position = rng.randrange(min(len(raw), 800))
+            if rng.random() < 0.5:
+                raw[position] = rng.randrange(256)
+            else:
+                raw.insert(position, rng.choice(b'\x00\r\n:<>@;="\xff\x80 ?\x7f\x01'))
+        outcomes.add(ingest_email(desk, bytes(raw), loop_limit=10_000).outcome)
+    assert outcomes == {Outcome.OPENED, Outcome.IGNORED}

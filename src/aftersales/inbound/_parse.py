@@ -24,11 +24,13 @@ from aftersales.inbound._text import (
     decode_header_value,
     html_to_text,
     language_of,
+    raw_text,
 )
 
 __all__ = ["InboundMail", "parse_email"]
 
-_MSG_ID = re.compile(r"<[^<>\s]{1,900}>")
+_BARE_ID = re.compile(r"[^<>\s\x00-\x1f\x7f]{1,900}")
+_MSG_ID = re.compile(f"<{_BARE_ID.pattern}>")
 _BARE_ADDRESS = re.compile(r"[^<>\s\"(),;:]+@[^<>\s\"(),;:]+")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 _MAX_ADDRESS = 200
@@ -123,9 +125,9 @@ def _read(message: MailMessage, depth: int = 0) -> InboundMail:
     if not body:
         body = next((inner.body for inner in found.forwarded if inner.body), "")
     mail_ids = _MSG_ID.findall(decoded.get("message-id", ""))
-    bare_id = decoded.get("message-id", "").strip()
-    if not mail_ids and bare_id and " " not in bare_id and len(bare_id) <= 900:
-        mail_ids = [f"<{bare_id.strip('<>')}>"]
+    bare_id = decoded.get("message-id", "").strip().strip("<>")
+    if not mail_ids and _BARE_ID.fullmatch(bare_id):
+        mail_ids = [f"<{bare_id}>"]
     return InboundMail(
         address=address,
         display_name=name,
@@ -146,6 +148,7 @@ def _read(message: MailMessage, depth: int = 0) -> InboundMail:
 def _sender(raw: str | None) -> tuple[str | None, str | None]:
     if raw is None:
         return None, None
+    raw = raw_text(raw)  # an address in raw UTF-8 (RFC 6532) is text, not escapes
     none: list[tuple[str, str]] = []
     for name, address in _safely(lambda: getaddresses([raw]), none):
         usable = normal_address(address)
@@ -167,7 +170,10 @@ def normal_address(address: str) -> str | None:
     if not at or not local or not domain or "." not in domain.strip("."):
         return None
     value = f"{local}@{domain.lower()}"
-    if len(value) > _MAX_ADDRESS or any(ch.isspace() or ord(ch) < 32 for ch in value):
+    if len(value) > _MAX_ADDRESS or any(
+        ch.isspace() or ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF
+        for ch in value
+    ):
         return None
     return value
 

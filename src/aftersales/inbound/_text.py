@@ -82,15 +82,16 @@ def decode_header_value(raw: str) -> str:
     pieces: list[str] = []
     for value, charset in parts:
         if isinstance(value, str):
-            pieces.append(_raw_text(value))
+            pieces.append(raw_text(value))
         else:
             pieces.append(decode_bytes(value, charset) if charset else _raw_bytes(value))
     text = "".join(pieces)
     return " ".join(clean(text).split())
 
 
-def _raw_text(value: str) -> str:
-    # The parser keeps a header's 8-bit bytes as surrogate escapes.
+def raw_text(value: str) -> str:
+    """A raw header value with the 8-bit bytes the parser kept as surrogate escapes read
+    as UTF-8, else GB18030, else Latin-1."""
     if value.isascii():
         return value
     try:
