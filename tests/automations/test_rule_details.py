@@ -384,3 +384,52 @@ def test_explain_on_a_case_reads_the_stored_case_and_mode_first_names_the_earlie
         ("one", True, None),
         ("two", False, "an earlier rule fires (mode first)"),
     ]
+
+
+def test_a_delivery_with_a_long_key_marks_its_notes_done_all_the_same() -> None:
+    desk = Desk(clock=FrozenClock(MONDAY))
+    name = "n" * 100
+    note = rule(
+        ["assign"],
+        {"do": "add_note", "text": "seen"},
+        {"do": "call_webhook", "webhook": "w"},
+        name=name,
+    )
+    calls: list[str] = []
+
+    def webhook(notification: Any) -> None:
+        calls.append(notification.key)
+        if len(calls) == 1:
+            raise ConnectionError("down")
+
+    Automations(desk, {"rules": [note]}, webhooks={"w": webhook})
+    record = {
+        "id": "t" * 128,
+        "channel": "email",
+        "subject": "Imported",
+        "customer_id": "c1",
+        "status": "classified",
+        "created_at": MONDAY,
+        "updated_at": MONDAY,
+    }
+    desk.import_tickets([record])
+    desk.assign("t" * 128, assignee="li")
+    desk.dispatch_outbox(MONDAY.replace(year=2026))
+    assert len(calls) == 2
+    assert [m.body for m in desk.messages("t" * 128, include_internal=True)] == ["seen"]
+
+
+def test_rows_asked_without_the_subject_match_only_rules_that_read_none() -> None:
+    desk = Desk(clock=FrozenClock(MONDAY))
+    plain = rule(["created"], {"do": "add_note", "text": "x"}, name="plain")
+    needy = rule(
+        ["created"],
+        {"do": "add_note", "text": "y"},
+        name="needy",
+        conditions=[{"field": "subject.team", "op": "exists"}],
+    )
+    Automations(desk, {"mode": "first", "rules": [needy, plain]})
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken", route=False)
+    created = desk.history(ticket.id)[0]
+    rows = desk._outbox.rows_for([created], MONDAY)
+    assert [row.handler for row in rows] == ["rule:plain"]

@@ -3,6 +3,7 @@ chain and hooks apply), each action safe to run again when a delivery is retried
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -102,7 +103,7 @@ class ActionRunner:
             if notification is not None and isinstance(
                 action, (Fire, AddNote, SendMessage, CallWebhook, OpenCase, Remind)
             ):
-                marker = f"automations:{notification.key}:{index}"
+                marker = _marker(notification.key, index)
                 if self.desk.store.get_state(marker) is not None:
                     outcomes.append(Outcome(index, action.do, "skipped", "done before"))
                     continue
@@ -293,6 +294,15 @@ def _updates_of(action: SetPriority | Tags | SetFields) -> Callable[[Ticket], di
         }
 
     return updates
+
+
+def _marker(key: str, index: int) -> str:
+    """The store's state key marking action ``index`` of the delivery ``key`` done (a
+    digest when the key would pass the 255 characters a state key may have)."""
+    marker = f"automations:{key}:{index}"
+    if len(marker) <= 255:
+        return marker
+    return f"automations:{hashlib.sha256(marker.encode()).hexdigest()}"
 
 
 def _actor_id(actor: Actor) -> str:

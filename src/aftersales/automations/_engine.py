@@ -15,7 +15,7 @@ import attrs
 
 from aftersales._validation import ACTING, acting, check_text
 from aftersales.automations._actions import ActionRunner, Outcome, Renderer
-from aftersales.automations._conditions import ConditionVerdict, Facts, Lookups
+from aftersales.automations._conditions import MISSING, ConditionVerdict, Facts, Lookups
 from aftersales.automations._due import DueRules
 from aftersales.automations._fast import compile_bucket
 from aftersales.automations._install import Compiled, check_rules, compile_rule
@@ -231,12 +231,14 @@ class Automations:
 
     def _customer(self, customer_id: str) -> Any:
         cache = self._customers
-        if customer_id not in cache:
+        customer = cache.get(customer_id, MISSING)
+        if customer is MISSING:
             try:
-                cache[customer_id] = self.desk.store.get_customer(customer_id)
+                customer = self.desk.store.get_customer(customer_id)
             except CustomerNotFound:
-                cache[customer_id] = None
-        return cache[customer_id]
+                customer = None
+            cache[customer_id] = customer
+        return customer
 
     def _roles(self, actor: str) -> tuple[str, ...]:
         return tuple(sorted(self.desk.principal(actor).roles))
