@@ -311,3 +311,15 @@ def test_a_mangled_mail_is_stored_or_ignored_and_never_raises() -> None:
                 raw.insert(position, rng.choice(b'\x00\r\n:<>@;="\xff\x80 ?\x7f\x01'))
         outcomes.add(ingest_email(desk, bytes(raw), loop_limit=10_000).outcome)
     assert outcomes == {Outcome.OPENED, Outcome.IGNORED}
+
+
+def test_find_thread_tells_a_router_where_a_mail_would_go_without_storing_it(desk: Desk) -> None:
+    from aftersales.inbound import find_thread
+
+    first = ingest_email(desk, plain("li@x.cn", "Parcel", "thrown", "<1@x>"))
+    reply = parse_email(plain("li@x.cn", "Re", "more", "<2@x>", {"References": "<1@x>"}))
+    found = find_thread(desk, reply, first.customer_id)
+    assert found is not None
+    assert (found.ticket.id, found.reason) == (first.ticket_id, "known_message")
+    assert find_thread(desk, reply, None) is None
+    assert len(desk.messages(first.ticket_id or "")) == 1

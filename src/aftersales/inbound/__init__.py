@@ -35,7 +35,7 @@ from aftersales.inbound._ingest import (
 from aftersales.inbound._loops import AUTOMATIC_REASONS, automatic_reason
 from aftersales.inbound._parse import InboundMail, normal_address, parse_email
 from aftersales.inbound._text import decode_bytes, html_to_text
-from aftersales.inbound._thread import Found, find_thread
+from aftersales.inbound._thread import Found, StoredMail, find_thread
 
 __all__ = [
     "AUTOMATIC_REASONS",
@@ -45,6 +45,7 @@ __all__ = [
     "InboundMail",
     "IngestResult",
     "Outcome",
+    "StoredMail",
     "automatic_reason",
     "decode_bytes",
     "find_thread",

@@ -15,7 +15,7 @@ from aftersales.attachments import MAX_ATTACHMENTS, Upload, clean_name
 from aftersales.exceptions import AttachmentRefused, FieldError, InvalidInput
 from aftersales.inbound._loops import count_arrival
 from aftersales.inbound._parse import InboundMail, parse_email
-from aftersales.inbound._thread import find_thread, known, remember
+from aftersales.inbound._thread import SCAN_DAYS, StoredMail, find_thread, remember
 from aftersales.models import (
     AuthorRole,
     Channel,
@@ -36,8 +36,6 @@ DEFAULT_LOOP_WINDOW = timedelta(minutes=10)
 """How far back :func:`ingest_email` counts a sender's mail by default."""
 DEFAULT_LOOP_LIMIT = 10
 """How many mails from one address :func:`ingest_email` takes within the window by default."""
-KNOWN_MAIL_DAYS = 90
-"""How far back a customer's tickets are searched for a mail the index lost."""
 
 _MAX_SUBJECT = 200
 _MAX_BODY = 100_000
@@ -123,12 +121,13 @@ def ingest_email(
         return IngestResult(Outcome.IGNORED, "no_sender")
     customer = _find_customer(desk, address)
     customer_id = None if customer is None else customer.id
-    ignored = _ignored_before_threading(desk, mail, domains, customer_id, when)
+    stored = StoredMail(desk, customer_id, when - timedelta(days=SCAN_DAYS))
+    ignored = _ignored_before_threading(mail, domains, customer_id, stored)
     if ignored is not None:
         return ignored
     if count_arrival(desk.store, address, when, window, limit) > limit:
         return IngestResult(Outcome.IGNORED, "repeated_sender", customer_id=customer_id)
-    found = find_thread(desk, mail, customer_id, when - timedelta(days=KNOWN_MAIL_DAYS))
+    found = find_thread(desk, mail, customer_id, stored)
     uploads, dropped = _uploads(desk, mail)
     body = _body(mail, dropped)
     if found is not None and found.ticket.status_category is not StatusCategory.CLOSED:
@@ -181,11 +180,7 @@ def _checked(
 
 
 def _ignored_before_threading(
-    desk: Desk,
-    mail: InboundMail,
-    own_domains: frozenset[str],
-    customer_id: str | None,
-    when: datetime,
+    mail: InboundMail, own_domains: frozenset[str], customer_id: str | None, stored: StoredMail
 ) -> IngestResult | None:
     if mail.automatic is not None:
         return IngestResult(Outcome.IGNORED, mail.automatic, customer_id=customer_id)
@@ -193,16 +188,11 @@ def _ignored_before_threading(
     own = mail.message_id is not None and subject_id_from_message_id(mail.message_id) is not None
     if own or any(domain == d or domain.endswith("." + d) for d in own_domains):
         return IngestResult(Outcome.IGNORED, "own_mail", customer_id=customer_id)
-    if mail.message_id is not None:
-        earlier = known(desk, mail.message_id, customer_id, when - timedelta(days=KNOWN_MAIL_DAYS))
-        if earlier is not None:
-            return IngestResult(
-                Outcome.IGNORED,
-                "duplicate",
-                earlier.ticket_id,
-                earlier.message_id,
-                customer_id,
-            )
+    earlier = None if mail.message_id is None else stored.find(mail.message_id)
+    if earlier is not None:
+        return IngestResult(
+            Outcome.IGNORED, "duplicate", earlier.ticket_id, earlier.message_id, customer_id
+        )
     return None
 
 

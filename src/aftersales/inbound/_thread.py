@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import attrs
@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 
 _KNOWN_PREFIX = "inbound:message:"
 _MERGE_HOPS = 100
-SCAN_TICKETS = 200
+SCAN_TICKETS = 100
 """The most of a customer's recent tickets searched for a mail the index lost."""
+SCAN_DAYS = 7
+"""How far back a customer's tickets are searched for a mail the index lost: longer
+than a mail server retries a delivery (Postfix: 5 days)."""
 
 
 @attrs.frozen
@@ -54,28 +57,41 @@ def remember(desk: Desk, message_id: str, ticket_id: str, stored_id: str | None)
     )
 
 
-def known(
-    desk: Desk, message_id: str, customer_id: str | None = None, since: datetime | None = None
-) -> Known | None:
-    """Where the mail ``message_id`` was stored, if the desk stored it: by the index
-    :func:`remember` keeps, else (a process that stopped between storing the message and
-    indexing it) by the ``external_id`` of the messages on ``customer_id``'s tickets
-    opened since ``since``."""
-    text = desk.store.get_state(known_key(message_id))
-    if text is not None:
-        try:
-            value = json.loads(text)
-            return Known(str(value["ticket"]), value["message"])
-        except (TypeError, ValueError, KeyError):
-            pass  # not ours: look at the messages themselves
-    if customer_id is None:
-        return None
-    query = TicketQuery(customer_id=customer_id, created_from=since, limit=SCAN_TICKETS)
-    for ticket in desk.store.find(query):
-        for message in desk.store.messages(ticket.id):
-            if message.external_id == message_id:
-                return Known(message.ticket_id, message.id)
-    return None
+class StoredMail:
+    """Where the desk stored a mail, by its Message-ID: the index :func:`remember` keeps,
+    else (a process stopped between storing the message and indexing it) the
+    ``external_id`` of the messages on ``customer_id``'s tickets opened since ``since``,
+    read once per mail however many Message-IDs it names."""
+
+    __slots__ = ("customer_id", "desk", "scanned", "since")
+
+    def __init__(self, desk: Desk, customer_id: str | None, since: datetime) -> None:
+        self.desk = desk
+        self.customer_id = customer_id
+        self.since = since
+        self.scanned: dict[str, Known] | None = None
+
+    def find(self, message_id: str) -> Known | None:
+        """Where the mail ``message_id`` was stored, if the desk stored it."""
+        text = self.desk.store.get_state(known_key(message_id))
+        if text is not None:
+            try:
+                value = json.loads(text)
+                return Known(str(value["ticket"]), value["message"])
+            except (TypeError, ValueError, KeyError):
+                pass  # not ours: look at the messages themselves
+        if self.customer_id is None:
+            return None
+        if self.scanned is None:
+            self.scanned = {}
+            query = TicketQuery(
+                customer_id=self.customer_id, created_from=self.since, limit=SCAN_TICKETS
+            )
+            for ticket in self.desk.store.find(query):
+                for message in self.desk.store.messages(ticket.id):
+                    if message.external_id is not None:
+                        self.scanned[message.external_id] = Known(message.ticket_id, message.id)
+        return self.scanned.get(message_id)
 
 
 def ticket_by_id(desk: Desk, ticket_id: str) -> Ticket | None:
@@ -109,7 +125,7 @@ def desk_ticket(desk: Desk, message_id: str) -> Ticket | None:
 
 
 def find_thread(
-    desk: Desk, mail: InboundMail, customer_id: str | None, since: datetime | None = None
+    desk: Desk, mail: InboundMail, customer_id: str | None, stored: StoredMail | None = None
 ) -> Found | None:
     """The ticket ``mail`` continues, or None when it starts a new one.
 
@@ -117,14 +133,17 @@ def find_thread(
     that the desk made (its ticket, whoever writes: the id is unguessable and only its
     recipients have it) or that is a mail stored on one of ``customer_id``'s tickets;
     then the subject's ``[#N]`` token, only when ticket N is ``customer_id``'s (anyone
-    can type a number).
+    can type a number). ``customer_id`` is the sender's customer, None for a sender
+    the desk does not know yet.
     """
+    if stored is None:
+        stored = StoredMail(desk, customer_id, desk.pipeline.now() - timedelta(days=SCAN_DAYS))
     replied = set(mail.in_reply_to)
     for message_id in mail.thread_ids:
         ticket = desk_ticket(desk, message_id)
         if ticket is not None:
             return Found(ticket, "in_reply_to" if message_id in replied else "references")
-        earlier = known(desk, message_id, customer_id, since)
+        earlier = stored.find(message_id)
         if earlier is not None and customer_id is not None:
             ticket = ticket_by_id(desk, earlier.ticket_id)
             if ticket is not None and ticket.customer_id == customer_id:
