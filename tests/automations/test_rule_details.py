@@ -361,7 +361,10 @@ def test_a_bad_loop_limit_is_refused_and_uninstalled_rules_stop() -> None:
         loop_limit=5,
     )
     assert (automations.loop_limit, automations.rules_schema()["title"]) == (5, "RuleSet")
+    with pytest.raises(InvalidInput, match="installed on this desk already: rule:r"):
+        Automations(desk, {"rules": [rule(["classify"], {"do": "add_tags", "tags": ["y"]})]})
     automations.uninstall()
+    Automations(desk, {"rules": [rule(["resolve"], {"do": "add_tags", "tags": ["y"]})]})
     ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
     desk.classify(ticket.id, category="repair_warranty", severity="low")
     assert desk.get(ticket.id).tags == ()

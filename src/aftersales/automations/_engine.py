@@ -152,6 +152,14 @@ class Automations:
         self._index = self._build_index()
         self._buckets = self._build_buckets()
         registry = desk._hooks
+        self._handlers = [c.handler for _, c in self._event_rules] + [
+            c.handler for c in self._timed.values()
+        ]
+        taken = [name for name in self._handlers if registry.get(name) is not None]
+        if taken:
+            raise InvalidInput(
+                "rules", [FieldError(("rules",), f"installed on this desk already: {taken[0]}")]
+            )
         for compiled in (*(c for _, c in self._event_rules), *self._timed.values()):
             registry.add_handler(Subscription(compiled.handler, self._handler(compiled), ()))
         registry.add_source(self._rows)
@@ -393,9 +401,12 @@ class Automations:
         return rules_schema()
 
     def uninstall(self) -> None:
-        """Stop evaluating the rules on this desk (rows already written stay
-        deliverable until the handlers are gone with the process)."""
-        self.desk._hooks.remove_source(self._rows)
+        """Stop evaluating the rules on this desk and delivering their rows (rows
+        already written wait in the outbox for a desk that has the rules installed)."""
+        registry = self.desk._hooks
+        registry.remove_source(self._rows)
+        for name in self._handlers:
+            registry.remove(name)
         if self.due.run in self.desk._due_work:
             self.desk._due_work.remove(self.due.run)
 
