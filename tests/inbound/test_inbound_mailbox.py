@@ -55,13 +55,15 @@ def test_every_letter_lands_on_its_ticket_or_is_ignored_for_its_reason(
         path = tmp_path / f"{letter.name}.eml"
         path.write_bytes(letter.build(scenario))
         raw = path.read_bytes()
-        tickets_before = len(desk.find(limit=1000))
-        result = ingest_email(desk, raw, own_domains=[DESK_DOMAIN])
         expect = letter.expect
+        tickets_before = len(desk.find(limit=1000))
+        stored_before = _stored(desk) if expect.outcome == "ignored" else None
+        result = ingest_email(desk, raw, own_domains=[DESK_DOMAIN])
         assert (result.outcome.value, result.reason) == (expect.outcome, expect.reason), letter.name
         outcomes[(expect.outcome, expect.reason)] += 1
         if expect.outcome == "ignored":
             assert len(desk.find(limit=1000)) == tickets_before, letter.name
+            assert _stored(desk) == stored_before, letter.name
             if expect.reason == "duplicate":
                 assert result.ticket_id == scenario.tickets[expect.ticket or ""].id, letter.name
             else:
@@ -73,6 +75,12 @@ def test_every_letter_lands_on_its_ticket_or_is_ignored_for_its_reason(
     assert outcomes[("ignored", "repeated_sender")] == 2
     opened = [count for (outcome, _), count in outcomes.items() if outcome == "opened"]
     assert len(desk.find(limit=1000)) == sum(opened)
+
+
+def _stored(desk: Desk) -> tuple[int, int]:
+    """How many tickets and messages the desk holds."""
+    tickets = desk.find(limit=1000)
+    return len(tickets), sum(len(desk.store.messages(ticket.id)) for ticket in tickets)
 
 
 def _check_stored(

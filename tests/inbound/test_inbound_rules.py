@@ -323,3 +323,20 @@ def test_find_thread_tells_a_router_where_a_mail_would_go_without_storing_it(des
     assert (found.ticket.id, found.reason) == (first.ticket_id, "known_message")
     assert find_thread(desk, reply, None) is None
     assert len(desk.messages(first.ticket_id or "")) == 1
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers", "reason"),
+    [
+        ("MAILER-DAEMON@mx.example.net", {}, "bounce"),
+        ("away@x.cn", {"Auto-Submitted": "auto-replied"}, "auto_submitted"),
+        ("news@x.cn", {"List-Id": "<news.x.cn>"}, "mailing_list"),
+    ],
+)
+def test_an_ignored_mail_from_a_stranger_leaves_no_customer_behind(
+    desk: Desk, sender: str, headers: dict[str, str], reason: str
+) -> None:
+    result = ingest_email(desk, plain(sender, "Hi", "auto", "<1@x>", headers))
+    assert (result.outcome, result.reason, result.customer_id) == (Outcome.IGNORED, reason, None)
+    assert desk.find_customer("email", sender.lower()) is None
+    assert desk.find_customer("email", sender) is None
