@@ -108,7 +108,8 @@ def build_broken(store: Store) -> Desk:
 def write_pending(db: Path, count: int, *, start: int = 0) -> list[str]:
     """Open ``count`` tickets on the SQLite file ``db`` whose ``recorder`` notification the
     receiver refused at once (it asked to be tried again at once): ``count`` pending
-    notifications due now, for the workers. Their keys."""
+    notifications due now, for the workers. Their keys (including any a running worker
+    delivered already)."""
 
     def receiver_down(notification: Notification) -> None:
         raise DeliveryFailed("receiver down", retry_after=0)
@@ -121,6 +122,7 @@ def write_pending(db: Path, count: int, *, start: int = 0) -> list[str]:
             for n in range(start, start + count)
         ]
         ids = {ticket.id for ticket in tickets}
-        return [n.key for n in desk.outbox("pending") if n.event.subject_id in ids]
+        # every status: a worker running meanwhile may have delivered some already
+        return [n.key for n in desk.outbox() if n.event.subject_id in ids]
     finally:
         desk.close()
