@@ -436,3 +436,28 @@ def test_rows_asked_without_the_subject_match_only_rules_that_read_none() -> Non
     created = desk.history(ticket.id)[0]
     rows = desk._outbox.rows_for([created], MONDAY)
     assert [row.handler for row in rows] == ["rule:plain"]
+
+
+def test_priorities_compare_by_urgency_in_the_desks_order() -> None:
+    desk = Desk(clock=FrozenClock(MONDAY))
+    pressing = [{"field": "subject.priority", "op": "ge", "value": "high"}]
+    Automations(
+        desk,
+        {"rules": [rule(["classify"], {"do": "add_tags", "tags": ["hot"]}, conditions=pressing)]},
+    )
+    tags = {}
+    for priority in ("urgent", "high", "normal", "low"):
+        ticket = desk.open_ticket(customer="c1", channel="email", subject=priority)
+        desk.classify(ticket.id, category="repair_warranty", severity="low", priority=priority)
+        tags[priority] = desk.get(ticket.id).tags
+    assert tags == {"urgent": ("hot",), "high": ("hot",), "normal": (), "low": ()}
+    bad = [{"field": "subject.priority", "op": "gt", "value": "asap"}]
+    with pytest.raises(InvalidInput, match="unknown priority 'asap'"):
+        Automations(
+            desk,
+            {
+                "rules": [
+                    rule(["classify"], {"do": "add_note", "text": "x"}, conditions=bad, name="b")
+                ]
+            },
+        )

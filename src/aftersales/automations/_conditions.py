@@ -219,9 +219,27 @@ class ConditionVerdict:
     passed: bool
 
 
-def compile_all(conditions: Sequence[Condition]) -> tuple[CompiledCondition, ...]:
-    """Each condition compiled (see :class:`CompiledCondition`)."""
-    return tuple(CompiledCondition(c, reader(c.field), _tester(c.op, c.value)) for c in conditions)
+def _ranked(op: str, value: Any, priorities: Sequence[str]) -> Callable[[Any], bool]:
+    """``op`` on priorities by urgency: the desk's first level is the greatest."""
+    rank = {level: len(priorities) - index for index, level in enumerate(priorities)}
+    compare = _compare(op, rank.get(value, MISSING))
+    return lambda actual: compare(rank.get(actual, MISSING))
+
+
+def compile_all(
+    conditions: Sequence[Condition], priorities: Sequence[str] = ()
+) -> tuple[CompiledCondition, ...]:
+    """Each condition compiled (see :class:`CompiledCondition`); with the desk's
+    ``priorities``, ``gt``, ``ge``, ``lt`` and ``le`` on ``subject.priority`` compare
+    urgency (``{"op": "ge", "value": "high"}`` holds for high and urgent)."""
+    compiled = []
+    for c in conditions:
+        if c.field == "subject.priority" and c.op in ("gt", "ge", "lt", "le") and priorities:
+            test = _ranked(c.op, c.value, priorities)
+        else:
+            test = _tester(c.op, c.value)
+        compiled.append(CompiledCondition(c, reader(c.field), test))
+    return tuple(compiled)
 
 
 def matcher(

@@ -5,6 +5,7 @@ run after it through the outbox, loop protection, and the dry run (:meth:`explai
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -18,7 +19,8 @@ from aftersales.automations._actions import ActionRunner, Outcome, Renderer
 from aftersales.automations._conditions import MISSING, ConditionVerdict, Facts, Lookups
 from aftersales.automations._due import DueRules
 from aftersales.automations._fast import compile_bucket
-from aftersales.automations._install import Compiled, check_rules, compile_rule
+from aftersales.automations._install import Compiled, check_rules
+from aftersales.automations._install import compile_rule as compile_ranked
 from aftersales.automations._macros import MacroBook
 from aftersales.automations._model import (
     EscalationRule,
@@ -170,6 +172,8 @@ class Automations:
     # ------------------------------------------------------------------ compiling
 
     def _compile(self) -> None:
+        priorities = self.desk.settings.priorities
+        compile_rule = functools.partial(compile_ranked, priorities=priorities)
         for rule in self.rules.rules:
             if isinstance(rule, EventRule):
                 compiled = compile_rule(
@@ -192,6 +196,7 @@ class Automations:
                 self._compile_chain(rule)
 
     def _compile_chain(self, rule: EscalationRule) -> None:
+        compile_rule = functools.partial(compile_ranked, priorities=self.desk.settings.priorities)
         for number, level in enumerate(rule.levels, start=1):
             name = f"{rule.name}.level{number}"
             self._timed[name] = compile_rule(

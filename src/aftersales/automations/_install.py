@@ -66,10 +66,12 @@ def compile_rule(
     every: Sequence[Condition],
     some: Sequence[Condition],
     actions: tuple[Action, ...],
+    priorities: Sequence[str] = (),
     **timing: Any,
 ) -> Compiled:
-    """The rule with its conditions compiled to closures."""
-    every_c, some_c = compile_all(every), compile_all(some)
+    """The rule with its conditions compiled to closures (see :func:`compile_all` for
+    ``priorities``)."""
+    every_c, some_c = compile_all(every, priorities), compile_all(some, priorities)
     return Compiled(
         name,
         f"rule:{name}",
@@ -205,7 +207,7 @@ def _check_condition(
                 "state",
                 problems,
             )
-        if rest == "priority" and condition.op in ("eq", "ne", "in", "not_in"):
+        if rest == "priority" and condition.op not in ("exists", "missing", "contains"):
             _names(_values(condition), set(desk.settings.priorities), where, "priority", problems)
     elif root == "customer" and rest not in Customer.model_fields:
         problems.append(FieldError(where, f"unknown customer field {rest!r}"))
