@@ -267,3 +267,24 @@ def test_workers_running_due_work_at_once_fire_each_window_once() -> None:
         assert counts == [1] * len(tickets)
         for desk in desks:
             desk.close()
+
+
+def test_a_subject_that_loses_every_race_is_left_for_the_next_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales import ConcurrencyError
+    from aftersales.automations import _due
+
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    Automations(desk, {"rules": [NUDGE]})
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Busy")
+    clock.advance(hours=HOURS)
+
+    def busy(*args: Any, **kwargs: Any) -> None:
+        raise ConcurrencyError(ticket.id, 1, 2)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_due, "record_on_subject", busy)
+        assert desk.run_due().automations == ()
+    assert desk.run_due().automations == ((ticket.id, "nudge"),)

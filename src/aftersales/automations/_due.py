@@ -181,5 +181,8 @@ class DueRules:
                 return {"escalation_level": rule.level}
             return {}
 
-        event = record_on_subject(self.desk, kind, subject.id, RULE_DUE, payload, decide)
+        try:
+            event = record_on_subject(self.desk, kind, subject.id, RULE_DUE, payload, decide)
+        except ConcurrencyError:
+            return False  # lost every race meanwhile: the next run decides on what is stored
         return event is not None
