@@ -289,3 +289,43 @@ def test_an_interval_that_is_no_positive_number_of_seconds_is_refused(interval: 
 def test_batch_and_due_limit_must_be_positive_whole_numbers(name: str, value: Any) -> None:
     with pytest.raises(InvalidInput, match=name):
         Worker(Desk(), **{name: value})
+
+
+class _StoreWithoutRelease(MemoryStore):
+    release_outbox = None  # a store written before the method existed
+
+
+def test_a_store_without_release_keeps_the_rows_of_a_stopped_pass_until_their_lease_ends() -> None:
+    desk = Desk(_StoreWithoutRelease(), clock=FrozenClock(T0))
+    down = True
+
+    def receiver(notification: Notification) -> None:
+        if down:
+            raise ConnectionError("receiver down")
+
+    desk.on_transition(receiver, "created", name=HANDLER)
+    for n in range(3):
+        desk.open_ticket(customer=f"c-{n}", channel="email", subject="Parcel")
+    down = False
+    answers = iter([False, False, True])
+    report = desk.dispatch_outbox(T0 + timedelta(minutes=1), should_stop=lambda: next(answers))
+    assert (report.delivered, report.released) == (1, 0)
+    assert [n.lease_until is None for n in desk.outbox("pending")] == [False, False]
+
+
+def test_run_forever_logs_acknowledgements_it_could_not_write_on_the_way_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class _Unflushable(Desk):
+        def flush(self) -> None:
+            raise StorageError("database unreachable")
+
+    desk = _Unflushable()
+    worker = Worker(desk, interval=0.01)
+    worker.request_stop()
+    with caplog.at_level(logging.INFO, logger="aftersales.worker"):
+        worker.run_forever()
+    assert caplog.messages[-2:] == [
+        "could not acknowledge the last deliveries; they will be redelivered",
+        "worker stopped",
+    ]

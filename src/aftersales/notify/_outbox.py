@@ -210,7 +210,7 @@ class Outbox:
         now; how many were given. A store without ``release_outbox`` (one written before
         it) keeps them until their lease ends."""
         release = getattr(self.store, "release_outbox", None)
-        if release is None or not notifications:
+        if release is None:
             return 0
         by_lease: dict[datetime | None, list[str]] = {}
         for notification in notifications:
