@@ -1,5 +1,6 @@
-"""Two worker processes on one SQLite file, one of them killed with SIGKILL at random 50
-times while they deliver: no notification is lost, and each kill redelivers at most one.
+"""Two worker processes on one SQLite file (and on PostgreSQL, 20 times), one of them
+killed with SIGKILL at random 50 times while they deliver: no notification is lost, and
+each kill redelivers at most one.
 
 Why at most one: a worker acknowledges each delivery in its own transaction right after
 it (``Outbox.ack_every = 1`` while a :class:`~aftersales.worker.Worker` runs), so a
@@ -22,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from worker_app import write_pending
+from worker_app import open_store, write_pending
 from worker_runs import TIMEOUT, start_worker, wait_for
 
 from aftersales import Desk
@@ -62,19 +63,31 @@ class _Deliveries:
             self.by_pid[int(pid)] += 1
 
 
+def _database(backend: str, tmp_path: Path) -> Path | str:
+    if backend == "sqlite":
+        return tmp_path / "desk.db"
+    pytest.importorskip("sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"')
+    from test_sqlalchemy_store import fresh_store, server_url
+
+    url = server_url(backend)
+    fresh_store(url).close()
+    return url
+
+
+@pytest.mark.parametrize(("backend", "kills"), [("sqlite", KILLS), ("postgresql", 20)])
 def test_workers_killed_at_random_lose_nothing_and_redeliver_at_most_one_per_kill(
-    tmp_path: Path,
+    tmp_path: Path, backend: str, kills: int
 ) -> None:
     began = time.monotonic()
-    db = tmp_path / "desk.db"
+    db = _database(backend, tmp_path)
     created = write_pending(db, FIRST_BATCH)
     deliveries = _Deliveries(tmp_path / "delivered")
     rng = random.Random(SEED)
     logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
     workers = [start_worker(db, tmp_path, log, SETTINGS, "--batch", "10") for log in logs]
-    kills = 0
+    killed = 0
     try:
-        while kills < KILLS:
+        while killed < kills:
             victim = rng.randrange(2)
             pid = workers[victim].pid
             done_before = deliveries.by_pid[pid]
@@ -86,7 +99,7 @@ def test_workers_killed_at_random_lose_nothing_and_redeliver_at_most_one_per_kil
             wait_for(victim_delivered, f"worker {victim} (pid {pid}) to deliver")
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(timeout=TIMEOUT)
-            kills += 1
+            killed += 1
             workers[victim] = start_worker(db, tmp_path, logs[victim], SETTINGS, "--batch", "10")
             if len(created) - len(set(deliveries.keys)) < TOP_UP:
                 created += write_pending(db, TOP_UP, start=len(created))
@@ -96,7 +109,7 @@ def test_workers_killed_at_random_lose_nothing_and_redeliver_at_most_one_per_kil
             return set(deliveries.keys) >= set(created)
 
         wait_for(all_delivered, "every notification to be delivered")
-        with Desk.sqlite(db) as desk:
+        with Desk(open_store(db)) as desk:
             wait_for(lambda: desk.outbox("pending") == [], "every delivery to be acknowledged")
             stored = Counter(n.status.value for n in desk.outbox())
         for worker in workers:
@@ -114,12 +127,13 @@ def test_workers_killed_at_random_lose_nothing_and_redeliver_at_most_one_per_kil
     seen: set[str] = set()
     acted_on = [key for key in deliveries.keys if not (key in seen or seen.add(key))]
     print(  # the figures of the proof (pytest -s shows them)
-        f"\n{len(created)} notifications, {len(deliveries.keys)} deliveries, {redelivered} "
-        f"redelivered ({sum(1 for c in counts.values() if c > 1)} keys), {kills} kills, "
-        f"{time.monotonic() - began:.1f}s"
+        f"\n{backend}: {len(created)} notifications, {len(deliveries.keys)} deliveries, "
+        f"{redelivered} redelivered ({sum(1 for c in counts.values() if c > 1)} keys), "
+        f"{killed} kills, {time.monotonic() - began:.1f}s"
     )
     assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
     assert set(counts) == set(created)  # none lost, nothing unknown delivered
-    assert redelivered <= kills
+    assert killed == kills
+    assert redelivered <= killed
     assert Counter(acted_on) == Counter(created)  # deduplicated by key: each exactly once
     assert stored == Counter({"delivered": len(created)})

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from aftersales import DeliveryFailed, Desk, Notification
-from aftersales.storage import Store
+from aftersales.storage import SQLiteStore, Store
 
 HANDLER = "recorder"
 NOT_CALLABLE = 42
@@ -105,8 +105,17 @@ def build_broken(store: Store) -> Desk:
     raise RuntimeError("the app's settings are missing")
 
 
-def write_pending(db: Path, count: int, *, start: int = 0) -> list[str]:
-    """Open ``count`` tickets on the SQLite file ``db`` whose ``recorder`` notification the
+def open_store(db: Path | str) -> Store:
+    """The store at ``db``: a SQLite file, or a SQLAlchemy URL."""
+    if isinstance(db, str) and "://" in db:
+        from aftersales.storage.sqlalchemy import SQLAlchemyStore
+
+        return SQLAlchemyStore(db)
+    return SQLiteStore(db)
+
+
+def write_pending(db: Path | str, count: int, *, start: int = 0) -> list[str]:
+    """Open ``count`` tickets in the store at ``db`` whose ``recorder`` notification the
     receiver refused at once (it asked to be tried again at once): ``count`` pending
     notifications due now, for the workers. Their keys (including any a running worker
     delivered already)."""
@@ -114,7 +123,7 @@ def write_pending(db: Path, count: int, *, start: int = 0) -> list[str]:
     def receiver_down(notification: Notification) -> None:
         raise DeliveryFailed("receiver down", retry_after=0)
 
-    desk = Desk.sqlite(db)
+    desk = Desk(open_store(db))
     try:
         desk.on_transition(receiver_down, "created", name=HANDLER)
         tickets = [

@@ -16,7 +16,7 @@ TIMEOUT = 120.0
 
 
 def start_worker(
-    db: Path, folder: Path, log: Path, extra_env: Mapping[str, str], *arguments: str
+    db: Path | str, folder: Path, log: Path, extra_env: Mapping[str, str], *arguments: str
 ) -> subprocess.Popen[bytes]:
     """``aftersales worker --db db --app worker_app:build`` in a new process, its
     standard error (the log) appended to ``log``."""
