@@ -19,6 +19,7 @@ import attrs
 from aftersales._pipeline import DeskServices, Pipeline
 from aftersales._validation import check_count, parse
 from aftersales.attachments import BlobStore
+from aftersales.automations import Automations, RuleSet
 from aftersales.cases import CaseDesk, CaseKindSpec, DueCase, Inventory, Policy, StepLimit
 from aftersales.clock import Clock, SystemClock
 from aftersales.compliance._desk import ComplianceFace
@@ -107,6 +108,9 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
     ``surveys`` follows resolved and closed subjects up with surveys, ``care`` schedules
     care plans' messages, reminders and coupons (see :mod:`aftersales.feedback`).
     ``blobs`` keeps the files messages carry (see :mod:`aftersales.attachments`).
+    ``automations`` installs a rule set (event rules, time rules, escalation chains; see
+    :mod:`aftersales.automations`); a rule set that sends templates, calls webhooks or
+    has macros is installed with :class:`~aftersales.automations.Automations` instead.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
         surveys: SurveySettings | Mapping[str, Any] | None = None,
         care: CareSettings | Mapping[str, Any] | None = None,
         blobs: BlobStore | None = None,
+        automations: RuleSet | Mapping[str, Any] | str | None = None,
     ) -> None:
         self.store: Store = MemoryStore() if store is None else store
         if blobs is not None and not isinstance(blobs, BlobStore):
@@ -217,6 +222,10 @@ class Desk(TicketFace, DeskHooks, ComplianceFace, CustomerFace):
             Eraser(self.store, chain, fields),
             self.settings.retention_days,
         )
+        self.automations: Automations | None = (
+            None if automations is None else Automations(self, automations)
+        )
+        """The rule set installed with ``automations``, if any."""
 
     def _caches(self) -> list[dict[str, Any]]:
         return [self._recent, self.cases._recent]
