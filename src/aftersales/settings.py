@@ -78,6 +78,8 @@ class DeskSettings(Record):
     - ``delivery_lease_seconds`` (default 300): how long
       :meth:`~aftersales.Desk.dispatch_outbox` reserves the rows it claims for the worker
       delivering them (a slow handler keeps its rows) before another worker may take them.
+      A pass starts deliveries only in the first half of its lease and gives the rest
+      back, so set it to more than twice your slowest delivery.
 
     Other:
 
