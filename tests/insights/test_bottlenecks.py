@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from case_facts import claim_line
 from insight_stores import MAKERS as ALL_MAKERS
-from insight_stores import sqlalchemy_sqlite
+from insight_stores import filled, sqlalchemy_sqlite
 
 from aftersales import (
     CaseKind,
@@ -128,13 +128,15 @@ MAKERS = {kind: make for kind, make in ALL_MAKERS.items() if kind != "public-api
 def populated(kind: str, folder: Path) -> Store:
     """A store holding the fixed history, then a generated one from June on (so it adds
     nothing to the fixed week)."""
-    store = MAKERS[kind](folder)
+    return filled(kind, folder, write_histories)
+
+
+def write_histories(store: Store) -> None:
     clock = FrozenClock(at(1, 9))
     desk = Desk(store, clock=clock)
     write_fixed_history(desk, clock)
     clock.set(GENERATED_START)
     generate_history(desk, tickets=300, start=GENERATED_START, days=GENERATED_DAYS, seed=20)
-    return store
 
 
 @pytest.fixture(scope="module", params=list(MAKERS))

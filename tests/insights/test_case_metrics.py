@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 import pytest
-from insight_stores import MAKERS, sqlalchemy_sqlite
+from insight_stores import MAKERS, filled, sqlalchemy_sqlite
 
 from aftersales import (
     Desk,
@@ -219,13 +219,15 @@ def write_fixed_history(store: Store) -> Store:
 def populated(kind: str, folder: Path) -> Store:
     """A store holding the fixed history, then a generated one after it (from June on,
     so it adds nothing to the fixed history's counts)."""
-    store = MAKERS[kind](folder)
+    return filled(kind, folder, write_histories)
+
+
+def write_histories(store: Store) -> None:
     write_fixed_history(store)
     clock = FrozenClock(GENERATED_START)
     generate_history(
         Desk(store, clock=clock), tickets=300, start=GENERATED_START, days=GENERATED_DAYS, seed=20
     )
-    return store
 
 
 @pytest.fixture(scope="module", params=list(MAKERS))

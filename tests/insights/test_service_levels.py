@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from insight_stores import MAKERS
+from insight_stores import MAKERS, filled
 
 from aftersales import Desk, FrozenClock, InvalidInput, Store
 from aftersales.insights import ReportQuery
@@ -91,13 +91,15 @@ GENERATED_START = datetime(2024, 6, 3, tzinfo=UTC)
 
 def populated(kind: str, folder: Path) -> Store:
     """The fixed history, then a generated one from June on (adding nothing to March)."""
-    store = MAKERS[kind](folder)
+    return filled(kind, folder, write_histories)
+
+
+def write_histories(store: Store) -> None:
     clock = FrozenClock(at(4, 8))
     desk = Desk(store, clock=clock, sla=POLICY)
     write_fixed_history(desk, clock)
     clock.set(GENERATED_START)
     generate_history(desk, tickets=200, start=GENERATED_START, days=21, seed=7)
-    return store
 
 
 @pytest.fixture(scope="module", params=list(MAKERS))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from insight_stores import MAKERS, sqlalchemy_sqlite
+from insight_stores import MAKERS, filled, sqlalchemy_sqlite
 
 from aftersales import (
     Customer,
@@ -129,13 +129,15 @@ def write_fixed_history(desk: Desk, clock: FrozenClock) -> None:
 def populated(kind: str, folder: Path) -> Store:
     """A store holding the fixed history, then a generated one after it (created from
     June on, so it adds nothing to the fixed history's counts)."""
-    store = MAKERS[kind](folder)
+    return filled(kind, folder, write_histories)
+
+
+def write_histories(store: Store) -> None:
     clock = FrozenClock(HISTORY["t4"][0])
     desk = Desk(store, clock=clock)
     write_fixed_history(desk, clock)
     clock.set(GENERATED_START)
     generate_history(desk, tickets=300, start=GENERATED_START, days=GENERATED_DAYS, seed=20)
-    return store
 
 
 @pytest.fixture(scope="module", params=list(MAKERS))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from insight_stores import MAKERS, sqlalchemy_sqlite
+from insight_stores import MAKERS, filled, sqlalchemy_sqlite
 
 from aftersales import (
     Desk,
@@ -223,12 +223,14 @@ def add_generated_history(desk: Desk, clock: FrozenClock) -> None:
 
 
 def populated(kind: str, folder: Path) -> Store:
-    store = MAKERS[kind](folder)
+    return filled(kind, folder, write_histories)
+
+
+def write_histories(store: Store) -> None:
     clock = FrozenClock(at(1, 0, month=2))
     desk = Desk(store, clock=clock)
     write_fixed_history(desk, clock)
     add_generated_history(desk, clock)
-    return store
 
 
 @pytest.fixture(scope="module", params=list(MAKERS))

@@ -1,0 +1,144 @@
+"""The copy that fills the server stores of the insight tests (insight_stores.filled,
+from a SQLiteStore in memory; the report's test copies a SQLite file) stores the rows a
+desk writing on the store itself stores: every table, every column, with the ids made
+the same way for both. It copies from any RecordStore (a MemoryRecorder's too)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from insight_stores import MAKERS, copy_rows, filled
+
+from aftersales import ContactPoint, Customer, Desk, FrozenClock, SQLiteStore, Store
+from aftersales.insights import RiskRule, case_series, generate_history, watch_risk
+from aftersales.storage.recorder import MemoryRecorder, RecordStore
+
+sqlalchemy = pytest.importorskip("sqlalchemy")
+
+START = datetime(2024, 3, 4, tzinfo=timezone.utc)
+DAYS = 21
+POLICY = {
+    "name": "office hours",
+    "calendar": {"hours": {str(day): ["09:00-17:00"] for day in range(5)}},
+    "rules": [
+        {
+            "name": "standard",
+            "targets": {"first_response": {"minutes": 240}, "resolution": {"minutes": 960}},
+        }
+    ],
+}
+
+
+def write(store: Store) -> None:
+    """A history with every kind of row: tickets with SLA clocks, events, messages,
+    outbox rows, cases, customers with contact points, and alerts kept as state."""
+    contact = ContactPoint(channel="email", address="gold@example.com")
+    store.save_customer(Customer(id="c-gold", name="Gold", tier="gold", contacts=[contact]))
+    desk = Desk(store, clock=FrozenClock(START), sla=POLICY)
+    generate_history(desk, tickets=40, start=START, days=DAYS, seed=3)
+    returns = case_series(
+        store,
+        "return",
+        first_day=START.date(),
+        last_day=START.date() + timedelta(days=DAYS - 1),
+        exposure="tickets",
+    )
+    watch_risk(desk, returns, RiskRule(baseline_windows=7, min_expected=0.1), name="returns")
+
+
+@pytest.fixture
+def same_ids(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """A function that restarts the ids (and survey tokens) the library makes, so two
+    runs of :func:`write` make the same ones."""
+    from aftersales.cases import surveys
+    from aftersales.models import _base
+    from aftersales.privacy import audit
+
+    def restart() -> None:
+        ticks = itertools.count(1_700_000_000_000_000_000, 1000)
+        numbers = itertools.count()
+        monkeypatch.setattr(_base, "time", SimpleNamespace(time_ns=lambda: next(ticks)))
+        monkeypatch.setattr(
+            _base, "os", SimpleNamespace(urandom=lambda n: next(numbers).to_bytes(n, "big"))
+        )
+        monkeypatch.setattr(audit, "_urandom", lambda n: next(numbers).to_bytes(n, "big"))
+        monkeypatch.setattr(
+            surveys, "secrets", SimpleNamespace(token_urlsafe=lambda n: f"t{next(numbers)}")
+        )
+
+    return restart
+
+
+def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, by primary key (all columns where there is none)."""
+    from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
+
+    assert isinstance(store, SQLAlchemyStore)
+    dumped: dict[str, list[tuple[Any, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            dumped[table.name] = [
+                tuple(row) for row in conn.execute(sqlalchemy.select(table).order_by(*order))
+            ]
+    return dumped
+
+
+@pytest.mark.parametrize(
+    ("kind", "from_recorder"),
+    [("sqlalchemy-sqlite", True), ("postgresql", False), ("mariadb", False)],
+)
+def test_a_copied_history_holds_the_rows_the_desk_writes_on_the_store(
+    kind: str, from_recorder: bool, tmp_path: Path, same_ids: Callable[[], None]
+) -> None:
+    (tmp_path / "written").mkdir()
+    (tmp_path / "copied").mkdir()
+    same_ids()
+    written = MAKERS[kind](tmp_path / "written")
+    try:
+        write(written)
+        expected = dump(written)
+    finally:
+        written.close()
+    same_ids()
+    source = RecordStore(MemoryRecorder()) if from_recorder else SQLiteStore(":memory:")
+    write(source)
+    copied = MAKERS[kind](tmp_path / "copied")
+    try:
+        assert isinstance(copied, RecordStore)
+        copy_rows(source, copied)
+        actual = dump(copied)
+    finally:
+        copied.close()
+        source.close()
+    assert {table: len(rows) for table, rows in expected.items()} == {
+        table: len(rows) for table, rows in actual.items()
+    }
+    written_tables = ("tickets", "events", "messages", "cases", "customers", "contact_points")
+    assert all(expected[table] for table in (*written_tables, "state", "counters"))
+    assert expected == actual
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
+def test_a_filled_store_holds_what_the_fill_wrote_and_takes_new_tickets(
+    kind: str, tmp_path: Path
+) -> None:
+    store = filled(kind, tmp_path, write)
+    try:
+        from aftersales.storage import CaseQuery
+
+        assert store.find_cases(CaseQuery())
+        desk = Desk(store, clock=FrozenClock(START + timedelta(days=DAYS)))
+        before = {t.number for t in desk.find()}
+        assert len(before) == 40
+        made = desk.open_ticket(customer="c-gold", channel="email", subject="after the copy")
+        assert made.number == max(before) + 1
+        assert store.get_customer("c-gold").tier == "gold"
+    finally:
+        store.close()
