@@ -86,7 +86,9 @@ class HttpReceiver:
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/aftersales"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def _next_answer(self) -> Answer:
         with self._changed:
@@ -126,6 +128,80 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+class ScriptedSmtp:
+    """A bare SMTP server for the replies aiosmtpd will not give: a refusing greeting,
+    a refused ``EHLO``, no ``SMTPUTF8``, a connection dropped at a command.
+
+    ``replies`` maps a command (``"EHLO"``, ``"RCPT"``...) to its reply; ``hang_up_on``
+    names the command at which the server closes the connection instead of answering.
+    Each exchange is synchronous with the client, so tests need not wait on it.
+    """
+
+    DEFAULTS: Mapping[str, str] = {
+        "EHLO": "250 scripted.test",
+        "HELO": "250 scripted.test",
+        "MAIL": "250 OK",
+        "RCPT": "250 OK",
+        "DATA": "354 end with <CRLF>.<CRLF>",
+        "QUIT": "221 bye",
+    }
+
+    def __init__(
+        self,
+        greeting: str = "220 scripted.test ESMTP",
+        replies: Mapping[str, str] | None = None,
+        hang_up_on: str | None = None,
+    ) -> None:
+        self.greeting = greeting
+        self.replies = {**self.DEFAULTS, **(replies or {})}
+        self.hang_up_on = hang_up_on
+        self.commands: list[str] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            connection, _ = self._socket.accept()
+            if self._stopping.is_set():
+                connection.close()
+                return
+            with connection, connection.makefile("rb") as lines:
+                self._talk(connection, lines)
+
+    def _talk(self, connection: socket.socket, lines: Any) -> None:
+        connection.sendall(self.greeting.encode() + b"\r\n")
+        for line in lines:
+            verb = line.split(b" ")[0].strip().upper().decode()
+            self.commands.append(verb)
+            if verb == self.hang_up_on:
+                return
+            reply = self.replies.get(verb, "250 OK")
+            connection.sendall(reply.encode() + b"\r\n")
+            if verb == "DATA" and reply.startswith("354"):
+                for body_line in lines:
+                    if body_line == b".\r\n":
+                        break
+                connection.sendall(b"250 queued\r\n")
+
+    def __enter__(self) -> ScriptedSmtp:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # closing a listening socket does not wake a blocked accept(): a last connection does
+        self._stopping.set()
+        socket.create_connection(("127.0.0.1", self.port)).close()
+        self._thread.join(WAIT)
+        self._socket.close()
 
 
 class _Controller(Controller):

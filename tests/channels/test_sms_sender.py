@@ -4,7 +4,7 @@ receiver, and a provider of another platform (WeChat) through the same interface
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -105,6 +105,19 @@ def test_a_provider_that_refuses_the_token_dead_letters_without_showing_it(
     assert repr(provider) == f"HttpSmsProvider({receiver.url!r}, token=...)"
 
 
+def test_without_a_sender_id_the_provider_picks_the_sender(
+    receiver: HttpReceiver, clock: FrozenClock
+) -> None:
+    with HttpSmsProvider(receiver.url, token=TOKEN, clock=clock) as plain:
+        plain.send_sms("+8613800000000", "您好", idempotency_key="k-1")
+    [request] = receiver.wait_for(1)
+    assert json.loads(request.body) == {
+        "to": "+8613800000000",
+        "text": "您好",
+        "idempotency_key": "k-1",
+    }
+
+
 def test_a_long_text_is_cut_to_the_providers_length() -> None:
     sender = SmsSender(_Recorder(), max_length=12)
     assert sender.text_for("  Your kettle is on its way  ") == "Your kettle…"
@@ -174,3 +187,47 @@ def test_the_http_provider_refuses_an_empty_token() -> None:
     with pytest.raises(InvalidInput) as raised:
         HttpSmsProvider("https://sms.example/send", token="")
     assert raised.value.errors[0].location == ("token",)
+
+
+def test_a_handler_texts_only_the_kinds_it_maps_and_customers_it_finds(desk: Desk) -> None:
+    recorder = _Recorder()
+    find = customer_recipients(desk, "sms")
+    handler = SenderHandler(SmsSender(recorder), recipient={"complaint": find})
+    desk.subscribe(handler, triggers=["created"], kinds="all", name="sms")
+    ticket_id = _open(desk)  # a ticket: not in the mapping
+    complaint = desk.cases.open_complaint(ticket_id, summary="The parcel never came")
+    no_phone = desk.open_ticket(customer="c-unknown", channel="app", subject="Kettle")
+    desk.cases.open_complaint(no_phone.id, summary="No such customer")
+    assert recorder.sent == [
+        (
+            "+8613800000000",
+            f"Complaint {complaint.id} (ticket #1): received",
+            f"{complaint.id}:1:sms",
+        )
+    ]
+    series = desk.history(ticket_id)[0].model_copy(update={"subject_kind": "risk_series"})
+    assert find(series) is None
+    email_only = Customer(name="Ann", contacts=[{"channel": "email", "address": "ann@x.cn"}])
+    ticket = desk.open_ticket(customer=email_only, channel="email", subject="Toaster")
+    assert find(desk.history(ticket.id)[0]) is None
+
+
+def test_a_handler_sends_nothing_when_its_finder_finds_nobody(desk: Desk) -> None:
+    recorder = _Recorder()
+    desk.on_transition(SenderHandler(SmsSender(recorder), recipient=lambda event: None), name="x")
+    _open(desk)
+    assert recorder.sent == []
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: SenderHandler(object(), recipient=lambda e: None), "sender"),  # type: ignore[arg-type]
+        (lambda: SenderHandler(SmsSender(_Recorder()), recipient="sms"), "recipient"),  # type: ignore[arg-type]
+        (lambda: customer_recipients(Desk(), "pigeon"), "channel"),
+    ],
+)
+def test_a_handler_refuses_what_cannot_send(make: Callable[[], object], field: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        make()
+    assert raised.value.errors[0].location == (field,)

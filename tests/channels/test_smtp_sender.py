@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
 import pytest
-from _receivers import SmtpReceiver, closed_port
+from _receivers import ScriptedSmtp, SmtpReceiver, closed_port
 
 from aftersales import Customer, DeliveryFailed, Desk, FrozenClock, InvalidInput, Notification
 from aftersales.models import Channel
@@ -212,6 +212,41 @@ def test_a_server_without_tls_or_login_is_a_setting_to_fix_so_the_mail_waits(
     assert str(raised.value).startswith(f"SMTP server 127.0.0.1:{server.port} {reason}")
     assert "pw-7f3a" not in str(raised.value)
     assert server.mails == []
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        ({"greeting": "554 5.7.1 no mail from your network"}, "answered 554 5.7.1 no mail"),
+        ({"replies": {"EHLO": "502 no", "HELO": "502 no"}}, "answered 502 no"),
+        ({"hang_up_on": "DATA"}, "lost the connection: SMTPServerDisconnected"),
+    ],
+)
+def test_a_server_that_turns_the_session_down_keeps_the_mail_for_a_retry(
+    clock: FrozenClock, script: dict[str, object], reason: str
+) -> None:
+    with ScriptedSmtp(**script) as scripted:  # type: ignore[arg-type]
+        mailer = SmtpSender(
+            "127.0.0.1", scripted.port, from_address="a@shop.example", domain=DOMAIN, clock=clock
+        )
+        with pytest.raises(DeliveryFailed) as raised:
+            mailer.send(_message())
+    assert raised.value.permanent is False
+    assert str(raised.value).startswith(f"SMTP server 127.0.0.1:{scripted.port} {reason}")
+
+
+def test_an_international_address_to_a_server_without_smtputf8_is_dead_lettered(
+    clock: FrozenClock,
+) -> None:
+    with ScriptedSmtp() as scripted:
+        mailer = SmtpSender(
+            "127.0.0.1", scripted.port, from_address="a@shop.example", domain=DOMAIN, clock=clock
+        )
+        with pytest.raises(DeliveryFailed) as raised:
+            mailer.send(_message(Recipient(Channel.EMAIL, "李伟@例子.中国")))
+    assert raised.value.permanent is True
+    assert "SMTPUTF8" in str(raised.value)
+    assert "MAIL" not in scripted.commands
 
 
 def test_only_email_recipients_with_an_address_are_mailed(clock: FrozenClock) -> None:

@@ -261,13 +261,14 @@ def test_a_client_of_yours_is_used_and_left_open(
     receiver: HttpReceiver, clock: FrozenClock
 ) -> None:
     with httpx.Client() as client:
-        hook = Webhook(receiver.url, secret=SECRET, client=client, clock=clock)
+        hook = Webhook(receiver.url, secret=SECRET.encode(), client=client, clock=clock)
         desk = Desk(clock=clock)
         desk.subscribe(hook, kinds="ticket", name="erp")
         desk.open_ticket(customer="c-1", channel="app", subject="Kettle")
         hook.close()
         assert not client.is_closed
-    assert len(receiver.wait_for(1)) == 1
+    [request] = receiver.wait_for(1)
+    assert verify_signature(SECRET, request.body, request.headers, now=clock.now())
     assert repr(hook) == f"Webhook({receiver.url!r}, secret=...)"
 
 

@@ -38,10 +38,9 @@ _SUBJECT = 200
 
 
 def _reply(error: smtplib.SMTPResponseException) -> str:
-    text = error.smtp_error
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{error.smtp_code} {' '.join(str(text).split())}".strip()
+    raw = error.smtp_error
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return f"{error.smtp_code} {' '.join(text.split())}".strip()
 
 
 def _invalid(field: str, reason: str) -> InvalidInput:
