@@ -19,6 +19,7 @@ from aftersales.notify.mail_ids import (
     ticket_number_in,
 )
 from aftersales.notify.senders import (
+    MemorySender,
     OutgoingMessage,
     Recipient,
     SenderHandler,
@@ -133,6 +134,18 @@ def test_a_resolved_ticket_mails_each_customer_once_in_their_language(
     assert li["Auto-Submitted"] == "auto-generated"
     assert li["From"] == "Shop Support <support@shop.example>"
     assert parsedate_to_datetime(li["Date"]) == START
+
+
+def test_a_template_without_a_subject_gets_the_plain_one(desk: Desk) -> None:
+    captured = MemorySender()
+    render = TemplateRender(Templates({"resolved": "Hello {{ customer.name }}"}), "resolved", desk)
+    handler = SenderHandler(captured, recipient=customer_recipients(desk, "email"), render=render)
+    desk.on_enter("resolved", handler, name="email")
+    _resolve(desk, "Ann Lee", "en", "ann@x.example")
+    mailer = SmtpSender("127.0.0.1", from_address="a@shop.example", domain=DOMAIN)
+    [sent] = captured.sent
+    assert (sent.subject, sent.body) == ("Ticket #1: resolved", "Hello Ann Lee")
+    assert mailer.compose(sent)["Subject"] == "[#1] Ticket #1: resolved"
 
 
 def test_a_mail_refused_with_550_is_dead_lettered_at_once(

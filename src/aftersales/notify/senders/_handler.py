@@ -98,7 +98,7 @@ def _message(
         recipient,
         rendered.body,
         event,
-        rendered.subject,
+        rendered.subject or render_plain(event, recipient),
         html if isinstance(html, str) and html else None,
         language if isinstance(language, str) and language else None,
     )
@@ -112,7 +112,8 @@ class SenderHandler:
     ``Event.subject_kind`` (``"ticket"``, ``"return"``...) to a callable; a kind the
     mapping lacks, or a callable that answers None, sends nothing (the notification
     counts as delivered). ``render`` makes the message: a string (the body; the subject
-    is then :func:`render_plain`'s text) or an object with ``subject`` and ``body`` (and
+    is then :func:`render_plain`'s text, as it is for an empty subject) or an object
+    with ``subject`` and ``body`` (and
     optionally ``html`` and ``language``), such as a template's
     :class:`~aftersales.notify.templates.RenderedMessage`; :func:`render_plain` by default.
     """
