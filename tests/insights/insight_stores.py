@@ -8,16 +8,22 @@ those stores skip, naming the variable (in CI they fail instead).
 
 A history written on a server through a desk costs a round trip per statement and a
 commit per change (about ten seconds for a few hundred tickets, several times that on a
-busy machine). :func:`filled` writes it through the desk on a SQLiteStore in memory
-instead (a MemoryRecorder copies its tables' indexes in every transaction, which makes it
-slower for a history of this size) and copies the rows, through the server recorder's own
-inserts, in one transaction: the rows stored are the ones the desk would have written there
-(test_insight_stores.py proves it), and the insights read them as before.
+busy machine). :func:`filled` writes it through the desk on a SQLiteStore file instead,
+once per session (a MemoryRecorder copies its tables' indexes in every transaction, which
+makes it slower for a history of this size), and copies the rows, through the server
+recorder's own inserts, in one transaction: the rows stored are the ones the desk would
+have written there (test_insight_stores.py proves it), and the insights read them as
+before. The SQLite store is a copy of that file.
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +59,7 @@ MAKERS: dict[str, Callable[[Path], Store]] = {
 """Each store's maker, given a fresh folder."""
 
 SERVERS = ("postgresql", "mariadb")
-"""The stores filled by a copy (see :func:`filled`)."""
+"""The stores filled by copying rows (see :func:`filled`)."""
 
 COPIED_TABLES = ("tickets", "cases", "events", "messages", "outbox", "state", "security_log")
 """The tables copied row by row, in the order a desk writes them; customers (and their
@@ -61,22 +67,53 @@ contact points) and the ticket number counter are copied as what they are."""
 
 
 def filled(kind: str, folder: Path, fill: Callable[[Store], Any]) -> Store:
-    """A store of ``kind`` holding what ``fill`` writes on it: on a server, written on a
-    SQLiteStore in memory and copied (:func:`copy_rows`); on the others,
-    written on the store itself."""
+    """A store of ``kind`` in ``folder`` holding what ``fill`` writes on it through a
+    desk. SQLite and the servers share one SQLite file ``fill`` wrote, once per session
+    (:func:`written_once`): the SQLite store is a copy of that file, a server store holds
+    its rows copied (:func:`copy_rows`). The other stores are written on themselves."""
+    if kind == "sqlite":
+        path = folder / "insights.db"
+        _backup(written_once(fill), path)
+        return SQLiteStore(path)
     if kind not in SERVERS:
         store = MAKERS[kind](folder)
         fill(store)
         return store
-    source = SQLiteStore(":memory:")
+    source = SQLiteStore(written_once(fill))
     try:
-        fill(source)
-        store = MAKERS[kind](folder)  # made after the fill: a failing fill leaves no tables
+        store = MAKERS[kind](folder)
         assert isinstance(store, RecordStore)
         copy_rows(source, store)
     finally:
         source.close()
     return store
+
+
+_WRITTEN: dict[Callable[[Store], Any], Path] = {}
+
+
+def written_once(fill: Callable[[Store], Any]) -> Path:
+    """A SQLite file (in a folder removed when the tests end) holding what ``fill`` wrote
+    on a SQLiteStore, written the first time it is asked for. Never written again: it is
+    only copied."""
+    path = _WRITTEN.get(fill)
+    if path is None:
+        folder = Path(tempfile.mkdtemp(prefix="aftersales-insights-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "written.db"
+        store = SQLiteStore(path)
+        try:
+            fill(store)
+        finally:
+            store.close()
+        _WRITTEN[fill] = path
+    return path
+
+
+def _backup(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` with SQLite's backup (whole, whatever its journal)."""
+    with closing(sqlite3.connect(source)) as reading, closing(sqlite3.connect(target)) as copy:
+        reading.backup(copy)
 
 
 def copy_rows(source: RecordStore, target: RecordStore) -> None:

@@ -511,7 +511,7 @@ def history_desk(
 ) -> Iterator[Desk]:
     """A generated history with a shift, once per store (the tests only add alerts)."""
     folder = tmp_path_factory.mktemp("history")
-    if request.param in SERVERS:  # written on a MemoryRecorder and copied: far quicker
+    if request.param in ("sqlite", *SERVERS):  # one SQLite file written, then copied
         store = filled(request.param, folder, write_history)
         desk = Desk(store, clock=FrozenClock(HISTORY_START + timedelta(days=HISTORY_DAYS)))
     else:
