@@ -13,7 +13,9 @@ once per session (a MemoryRecorder copies its tables' indexes in every transacti
 makes it slower for a history of this size), and copies the rows, through the server
 recorder's own inserts, in one transaction: the rows stored are the ones the desk would
 have written there (test_insight_stores.py proves it), and the insights read them as
-before. The SQLite store is a copy of that file.
+before. The SQLite store is a copy of that file; the public-API store (a RecordStore on a
+MemoryRecorder, slow to write a history through: each of its transactions copies every
+table's index) holds its rows copied too.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ MAKERS: dict[str, Callable[[Path], Store]] = {
 """Each store's maker, given a fresh folder."""
 
 SERVERS = ("postgresql", "mariadb")
+"""The stores on a database server."""
+COPIED = (*SERVERS, "public-api")
 """The stores filled by copying rows (see :func:`filled`)."""
 
 COPIED_TABLES = ("tickets", "cases", "events", "messages", "outbox", "state", "security_log")
@@ -68,14 +72,16 @@ contact points) and the ticket number counter are copied as what they are."""
 
 def filled(kind: str, folder: Path, fill: Callable[[Store], Any]) -> Store:
     """A store of ``kind`` in ``folder`` holding what ``fill`` writes on it through a
-    desk. SQLite and the servers share one SQLite file ``fill`` wrote, once per session
-    (:func:`written_once`): the SQLite store is a copy of that file, a server store holds
-    its rows copied (:func:`copy_rows`). The other stores are written on themselves."""
+    desk. SQLite, the servers and the public-API store share one SQLite file ``fill``
+    wrote, once per session (:func:`written_once`): the SQLite store is a copy of that
+    file, the others hold its rows copied (:func:`copy_rows`). MemoryStore and
+    SQLAlchemyStore on SQLite are written on themselves (the latter is the write path of
+    the servers' store, on every history, whose reports must match the copies')."""
     if kind == "sqlite":
         path = folder / "insights.db"
         _backup(written_once(fill), path)
         return SQLiteStore(path)
-    if kind not in SERVERS:
+    if kind not in COPIED:
         store = MAKERS[kind](folder)
         fill(store)
         return store

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from insight_stores import MAKERS, copy_rows, filled
+from insight_stores import COPIED_TABLES, MAKERS, copy_rows, filled
 
 from aftersales import ContactPoint, Customer, Desk, FrozenClock, SQLiteStore, Store
 from aftersales.insights import RiskRule, case_series, generate_history, watch_risk
@@ -76,23 +76,44 @@ def same_ids(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 
 
 def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, by primary key (all columns where there is none)."""
+    """Every row of every table, by primary key (all columns where there is none): on a
+    SQLAlchemyStore from the database itself, on another RecordStore through its
+    recorder (each table's rows in the order they were written, the contact points'
+    owners and the ticket counter)."""
     from aftersales.storage.sqlalchemy import SQLAlchemyStore, metadata
 
-    assert isinstance(store, SQLAlchemyStore)
     dumped: dict[str, list[tuple[Any, ...]]] = {}
-    with store.engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            order = list(table.primary_key.columns) or list(table.columns)
-            dumped[table.name] = [
-                tuple(row) for row in conn.execute(sqlalchemy.select(table).order_by(*order))
-            ]
+    if isinstance(store, SQLAlchemyStore):
+        with store.engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                order = list(table.primary_key.columns) or list(table.columns)
+                selected = conn.execute(sqlalchemy.select(table).order_by(*order))
+                dumped[table.name] = [tuple(row) for row in selected]
+        return dumped
+    assert isinstance(store, RecordStore)
+    recorder = store.recorder
+    for table in (*COPIED_TABLES, "customers"):
+        rows = recorder.reading(lambda records, t=table: records.select(t, {}))
+        dumped[table] = [tuple(sorted(row.items())) for row in rows]  # as written
+    contacts = [
+        (contact.channel.value, contact.address)
+        for row in dumped["customers"]
+        for contact in Customer.model_validate_json(dict(row)["data"]).contacts
+    ]
+    owners = recorder.reading(lambda records: records.contact_owners(contacts))
+    dumped["contact_points"] = list(zip(contacts, owners, strict=True))
+    dumped["counters"] = [(recorder.atomically(lambda r: r.count("ticket_number")),)]
     return dumped
 
 
 @pytest.mark.parametrize(
     ("kind", "from_recorder"),
-    [("sqlalchemy-sqlite", True), ("postgresql", False), ("mariadb", False)],
+    [
+        ("public-api", False),
+        ("sqlalchemy-sqlite", True),
+        ("postgresql", False),
+        ("mariadb", False),
+    ],
 )
 def test_a_copied_history_holds_the_rows_the_desk_writes_on_the_store(
     kind: str, from_recorder: bool, tmp_path: Path, same_ids: Callable[[], None]
@@ -125,7 +146,7 @@ def test_a_copied_history_holds_the_rows_the_desk_writes_on_the_store(
     assert expected == actual
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgresql"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "public-api", "postgresql"])
 def test_a_filled_store_holds_what_the_fill_wrote_and_takes_new_tickets(
     kind: str, tmp_path: Path
 ) -> None:
