@@ -304,7 +304,8 @@ class Pipeline:
             for unit in units:
                 entries = hooks.notifications_for(unit.events, now, lease_until, subject(unit))
                 unit.outbox = entries
-                rows.extend(entries)
+                # rows leased to nobody are the worker's (subscriptions not inline)
+                rows.extend(entry for entry in entries if entry.lease_until is not None)
         acks = outbox.acks
         if acks:
             outbox.acks = []

@@ -39,6 +39,7 @@ class DeskHooks:
         messages: bool = False,
         kinds: Iterable[str] | str = ALL_KINDS,
         name: str | None = None,
+        inline: bool = True,
     ) -> Subscription:
         """Call ``handler`` after each committed event it matches (see :class:`Subscription`).
 
@@ -53,6 +54,10 @@ class DeskHooks:
 
         ``name`` defaults to the handler's module and qualified name; it must be unique
         per desk and stable across restarts, because the outbox refers to it.
+
+        ``inline=False`` leaves the delivery to :meth:`dispatch_outbox` (a worker,
+        ``aftersales worker``) instead of the call that committed: subscribe network
+        senders so in a web process, and the same handler the same way in the worker.
         """
         subscription = checked_subscription(
             handler,
@@ -62,6 +67,7 @@ class DeskHooks:
             messages=messages,
             kinds=kinds,
             name=name,
+            inline=inline,
         )
         return self._hooks.add(subscription)
 
@@ -71,10 +77,13 @@ class DeskHooks:
         *triggers: str,
         kinds: Iterable[str] | str = TICKET_KIND,
         name: str | None = None,
+        inline: bool = True,
     ) -> Subscription:
         """Subscribe to every transition and creation of tickets, or only to ``triggers``
-        (``kinds``: whose events, see :meth:`subscribe`)."""
-        return self.subscribe(handler, triggers=triggers or None, kinds=kinds, name=name)
+        (``kinds``: whose events; ``inline``: see :meth:`subscribe`)."""
+        return self.subscribe(
+            handler, triggers=triggers or None, kinds=kinds, name=name, inline=inline
+        )
 
     def on_enter(
         self,
@@ -83,14 +92,18 @@ class DeskHooks:
         *,
         kinds: Iterable[str] | str = TICKET_KIND,
         name: str | None = None,
+        inline: bool = True,
     ) -> Subscription:
         """Subscribe to a ticket entering ``state`` (or a case, with ``kinds``: e.g.
-        ``desk.on_enter("refunded", send_sms, kinds="return")``)."""
-        return self.subscribe(handler, entered=state, kinds=kinds, name=name)
+        ``desk.on_enter("refunded", send_sms, kinds="return")``; ``inline``: see
+        :meth:`subscribe`)."""
+        return self.subscribe(handler, entered=state, kinds=kinds, name=name, inline=inline)
 
-    def on_message(self, handler: Handler, *, name: str | None = None) -> Subscription:
-        """Subscribe to messages added to tickets."""
-        return self.subscribe(handler, messages=True, kinds=TICKET_KIND, name=name)
+    def on_message(
+        self, handler: Handler, *, name: str | None = None, inline: bool = True
+    ) -> Subscription:
+        """Subscribe to messages added to tickets (``inline``: see :meth:`subscribe`)."""
+        return self.subscribe(handler, messages=True, kinds=TICKET_KIND, name=name, inline=inline)
 
     def unsubscribe(self, name: str) -> None:
         """Stop calling the handler subscribed under ``name``."""

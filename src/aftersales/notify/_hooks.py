@@ -33,6 +33,11 @@ class Subscription:
       ``"ticket"``, ``"return"``, ``"refund"``...); None means every kind.
       :meth:`~aftersales.Desk.subscribe` checks the names against the kinds' workflows.
 
+    - ``inline``: True (the default) delivers right after the commit, in the call that
+      committed; False writes the row with the change, due at once and leased to nobody,
+      and leaves it to :meth:`~aftersales.Desk.dispatch_outbox` (``aftersales worker``),
+      so a sender's network round trip never lands inside ``desk.fire``.
+
     The ``name`` is written into the outbox, so a worker in another process that
     subscribes a handler under the same name can deliver what this one could not.
     """
@@ -43,6 +48,7 @@ class Subscription:
     entered: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
     messages: bool = False
     kinds: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
+    inline: bool = True
 
     def matches(self, event: Event) -> bool:
         """Whether this subscription wants ``event``."""
@@ -124,8 +130,9 @@ class HookRegistry:
         lease_until: datetime,
         subject: object = None,
     ) -> list[Notification]:
-        """One outbox entry per event and subscription that wants it, leased to this desk,
-        and the rows the sources add for the events on ``subject`` (after the change)."""
+        """One outbox entry per event and subscription that wants it, leased to this desk
+        (unleased for a subscription that is not ``inline``), and the rows the sources add
+        for the events on ``subject`` (after the change)."""
         entries: list[Notification] = []
         subscriptions = self._by_name.values()
         for event in events:
@@ -133,7 +140,9 @@ class HookRegistry:
             for subscription in subscriptions:
                 if subscription.matches(event):
                     name = subscription.name
-                    entries.append(Notification(prefix + name, name, event, now, now, lease_until))
+                    # a row for the worker is leased to nobody: any dispatch takes it now
+                    lease = lease_until if subscription.inline else None
+                    entries.append(Notification(prefix + name, name, event, now, now, lease))
         for source in self._sources:
             entries.extend(source(events, subject, now, lease_until))
         return entries

@@ -28,6 +28,7 @@ def checked_subscription(
     messages: bool,
     kinds: Iterable[str] | str,
     name: str | None,
+    inline: bool = True,
 ) -> Subscription:
     """A :class:`Subscription` whose kinds, triggers and states exist: ``workflows`` maps
     each subject kind the desk knows (``"ticket"`` first, then its case kinds) to its
@@ -36,6 +37,8 @@ def checked_subscription(
         raise InvalidInput("subscription", [FieldError(("handler",), "must be callable")])
     if not isinstance(messages, bool):
         raise InvalidInput("subscription", [FieldError(("messages",), "must be a bool")])
+    if not isinstance(inline, bool):
+        raise InvalidInput("subscription", [FieldError(("inline",), "must be a bool")])
     if name is None:
         name = f"{getattr(handler, '__module__', '?')}.{getattr(handler, '__qualname__', '?')}"
     name = check_text("name", name, 200)
@@ -57,7 +60,7 @@ def checked_subscription(
             raise InvalidInput(
                 "subscription", [unknown("entered", missing, sorted(known), "state")]
             )
-    return Subscription(name, handler, trigger_names, states, messages, kinds=chosen)
+    return Subscription(name, handler, trigger_names, states, messages, kinds=chosen, inline=inline)
 
 
 def _names(what: str, names: Iterable[str] | str | None) -> tuple[str, ...] | None:
