@@ -1,0 +1,220 @@
+"""Review of the worker (issue 19): defects found, each proven by a failing test.
+
+The workers here share one SQLite file and one FrozenClock; the outbox's monotonic
+clock follows the FrozenClock, so "time passing" (a slow query, a slow receiver) is
+simulated exactly, without any sleep. "Worker B polls" is B calling
+``dispatch_outbox()`` at the moment A is in the middle of its pass, as a second live
+worker process would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aftersales import DeliveryFailed, Desk, FrozenClock, Notification, Ticket
+from aftersales.cli import _build_app
+from aftersales.storage import SQLiteStore
+from aftersales.worker import Worker
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+HANDLER = "recorder"
+
+
+class SlowQueryStore(SQLiteStore):
+    """A SQLite store whose query of the tickets due takes ``slow`` (on the test's
+    clock) once armed: a big table scan at the start of ``run_due``."""
+
+    def __init__(self, path: Path, clock: FrozenClock) -> None:
+        super().__init__(path)
+        self.clock = clock
+        self.slow = timedelta(0)
+        self.slow_queries = 0
+
+    def due(self, now: datetime, limit: int) -> list[Ticket]:
+        if self.slow:
+            self.clock.advance(self.slow)
+            self.slow_queries += 1
+        return super().due(now, limit)
+
+
+def _follow(desk: Desk, clock: FrozenClock) -> None:
+    """Make the desk's outbox measure its lease on the test's clock."""
+    desk.services.outbox.monotonic = lambda: (clock.now() - T0).total_seconds()
+
+
+def _write_pending(db: Path, clock: FrozenClock, count: int) -> list[str]:
+    """``count`` notifications for ``recorder``, refused once, due again at once."""
+
+    def down(notification: Notification) -> None:
+        raise DeliveryFailed("receiver down", retry_after=0)
+
+    with Desk(SQLiteStore(db), clock=clock) as desk:
+        desk.on_transition(down, "created", name=HANDLER)
+        for n in range(count):
+            desk.open_ticket(customer=f"c-{n}", channel="email", subject=f"Parcel {n}")
+        return [n.key for n in desk.outbox("pending")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="run_due's outbox claim leases from the pass's start, its half-lease deadline "
+    "from the claim: due work of more than half the lease lets a second live worker "
+    "deliver the same rows",
+)
+def test_two_live_workers_never_deliver_one_notification_twice_after_long_due_work(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "desk.db"
+    clock = FrozenClock(T0)
+    pending = _write_pending(db, clock, 3)
+    delivered: list[str] = []
+
+    other = Desk(SQLiteStore(db), clock=clock)  # worker B, alive all along
+    other.on_transition(lambda n: delivered.append(n.key), "created", name=HANDLER)
+    _follow(other, clock)
+
+    store = SlowQueryStore(db, clock)
+    desk = Desk(store, clock=clock)  # worker A
+    polled: list[int] = []
+
+    def deliver(notification: Notification) -> None:
+        delivered.append(notification.key)
+        clock.advance(seconds=60)  # a receiver taking 60 s: under half the 300 s lease
+        if not polled:  # worker B polls while A is delivering
+            polled.append(other.dispatch_outbox().delivered)
+
+    desk.on_transition(deliver, "created", name=HANDLER)
+    _follow(desk, clock)
+    store.slow = timedelta(seconds=250)  # the due work takes 250 s, under the lease too
+
+    Worker(desk).run_once()
+
+    assert store.slow_queries == 1
+    assert Counter(delivered) == Counter(pending)  # each delivered once
+    desk.close()
+    other.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a commit inside run_due leases its rows from the pass's start (now + "
+    "inline_lease_seconds): after 10 s of due work they are claimable while delivered",
+)
+def test_a_notification_written_by_due_work_is_not_delivered_by_a_second_worker_too(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "desk.db"
+    clock = FrozenClock(T0)
+    store = SlowQueryStore(db, clock)
+    desk = Desk(store, clock=clock)  # worker A
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="emma")
+    desk.fire(ticket.id, "start")
+    desk.resolve(ticket.id, resolution="Replaced")
+    clock.advance(timedelta(days=8))  # past auto_close_after_days
+
+    delivered: list[str] = []
+    other = Desk(SQLiteStore(db), clock=clock)  # worker B, alive all along
+    other.on_enter("closed", lambda n: delivered.append(n.key), name="closed")
+    polled: list[int] = []
+
+    def deliver(notification: Notification) -> None:  # an instant receiver
+        if not polled:  # worker B polls while A is delivering
+            polled.append(other.dispatch_outbox().delivered)
+        delivered.append(notification.key)
+
+    desk.on_enter("closed", deliver, name="closed")
+    store.slow = timedelta(seconds=15)  # 15 s of due work before the auto-close
+
+    result = Worker(desk).run_once()
+
+    assert store.slow_queries == 1
+    assert result.due is not None
+    assert result.due.auto_closed == (ticket.id,)
+    assert len(delivered) == 1  # once, by A, which wrote it and delivers it inline
+    desk.close()
+    other.close()
+
+
+APP = """
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from aftersales import Desk, Notification
+
+
+def build(store):
+    folder = Path(os.environ["REVIEW_DIR"])
+    desk = Desk(store)
+
+    def deliver(notification: Notification) -> None:
+        signal.raise_signal(signal.SIGTERM)  # the pod is being stopped meanwhile
+        with (folder / "delivered").open("a") as out:
+            out.write(notification.key + "\\n")
+
+    desk.on_transition(deliver, "created", name="recorder")
+    return desk
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.xfail(
+    strict=True,
+    reason="--once installs no signal handlers: SIGTERM during its delivery kills it "
+    "(exit -15) instead of finishing the delivery and exiting 0",
+)
+def test_sigterm_during_a_once_pass_finishes_the_delivery_and_exits_0(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    clock = FrozenClock(datetime.now(timezone.utc) - timedelta(minutes=1))
+    (pending,) = _write_pending(db, clock, 1)
+    (tmp_path / "review_app.py").write_text(textwrap.dedent(APP))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+        "REVIEW_DIR": str(tmp_path),
+    }
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from aftersales.cli import main; sys.exit(main())",
+            "worker",
+            "--db",
+            str(db),
+            "--app",
+            "review_app:build",
+            "--once",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    assert (tmp_path / "delivered").read_text().split() == [pending]
+    with Desk.sqlite(db) as desk:
+        assert [n.key for n in desk.outbox("delivered")] == [pending]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="--db sqlite:// opens a fresh in-memory database: the worker runs on nothing "
+    "and exits 0, where sqlite:///:memory: is refused",
+)
+def test_a_worker_on_an_in_memory_database_is_refused() -> None:
+    result = CliRunner().invoke(_build_app(), ["worker", "--db", "sqlite://", "--once"])
+    assert result.exit_code == 1
+    assert "--db" in result.stderr
