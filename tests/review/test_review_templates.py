@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aftersales import Customer, Desk, FrozenClock, TemplateError
+from aftersales import Customer, Desk, FrozenClock, InvalidInput, TemplateError
 from aftersales.notify.senders import MemorySender, SenderHandler, customer_recipients
 from aftersales.notify.templates import TemplateRender, Templates
 
@@ -229,3 +229,35 @@ def test_an_absent_record_guarded_inline_renders_nothing_rather_than_none() -> N
         templates.render("t").subject,
         templates.render("t", customer=LI).subject,
     ) == ("Hi", "Hi Li Wei")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_context_names calls frozenset(names) unguarded: context=None or 5 raises "
+    "TypeError instead of InvalidInput",
+)
+@pytest.mark.parametrize("context", [None, 5])
+def test_context_names_that_are_not_an_iterable_of_names_are_bad_input(context: object) -> None:
+    with pytest.raises(InvalidInput):
+        Templates({"t": "x"}, context=context)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ from a desk's events
+
+
+def test_a_complaint_s_event_renders_with_its_case_ticket_and_customer() -> None:
+    desk = Desk(clock=FrozenClock(NOW))
+    templates = Templates(
+        {
+            "t": "{{ case.kind.value }} {{ ticket.display_number }} {{ customer.name }} "
+            "{{ decision is none }}"
+        }
+    )
+    render = TemplateRender(templates, "t", desk)
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Kettle leaks")
+    complaint = desk.cases.open_complaint(ticket.id, summary="The agent hung up")
+    event = desk.cases.history(complaint.id)[-1]
+
+    message = render(event, customer_recipients(desk, "email")(event))  # type: ignore[arg-type]
+
+    assert (message.language, message.body) == ("en", "complaint #1 Li Wei True")
