@@ -218,3 +218,39 @@ def test_a_worker_on_an_in_memory_database_is_refused() -> None:
     result = CliRunner().invoke(_build_app(), ["worker", "--db", "sqlite://", "--once"])
     assert result.exit_code == 1
     assert "--db" in result.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Outbox.dispatch skips a row whose handler the worker lacks but keeps its claim: "
+    "the worker that has the handler waits out the whole delivery lease",
+)
+def test_a_worker_leaves_a_notification_it_cannot_deliver_to_the_worker_that_can(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "desk.db"
+    clock = FrozenClock(T0)
+
+    def down(notification: Notification) -> None:
+        raise DeliveryFailed("receiver down", retry_after=0)
+
+    with Desk(SQLiteStore(db), clock=clock) as writer:  # the web app: both handlers
+        writer.on_transition(down, "created", name="mine")
+        writer.on_transition(down, "created", name="sms")
+        writer.open_ticket(customer="c-1", channel="email", subject="Parcel")
+
+    mine: list[str] = []
+    sms: list[str] = []
+    old = Desk(SQLiteStore(db), clock=clock)  # a worker deployed before the SMS handler
+    old.on_transition(lambda n: mine.append(n.key), "created", name="mine")
+    new = Desk(SQLiteStore(db), clock=clock)  # a worker that has it
+    new.on_transition(lambda n: sms.append(n.key), "created", name="sms")
+
+    assert Worker(old).run_once().dispatch.delivered == 1
+    clock.advance(seconds=5)  # the next pass of the new worker
+    Worker(new).run_once()
+
+    assert len(mine) == 1
+    assert len(sms) == 1  # not 300 s later
+    old.close()
+    new.close()
