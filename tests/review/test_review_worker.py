@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from aftersales import DeliveryFailed, Desk, FrozenClock, Notification, Ticket
 from aftersales.cli import _build_app
+from aftersales.exceptions import StorageError
 from aftersales.storage import SQLiteStore
 from aftersales.worker import Worker
 
@@ -254,3 +255,35 @@ def test_a_worker_leaves_a_notification_it_cannot_deliver_to_the_worker_that_can
     assert len(sms) == 1  # not 300 s later
     old.close()
     new.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Worker.run_once runs the outbox batches only after run_due succeeds: a due "
+    "step that keeps failing stops every delivery of every worker",
+)
+def test_due_work_that_keeps_failing_does_not_stop_the_deliveries(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    clock = FrozenClock(T0)
+    pending = _write_pending(db, clock, 3)
+
+    class UnreadableDue(SQLiteStore):
+        """A ticket row that cannot be read makes the query of due tickets fail."""
+
+        failures = 0
+
+        def due(self, before: datetime, limit: int) -> list[Ticket]:
+            self.failures += 1
+            if self.failures == 3:
+                worker.request_stop()  # three passes are enough to have delivered
+            raise StorageError("ticket row 17 cannot be read")
+
+    desk = Desk(UnreadableDue(db), clock=clock)
+    delivered: list[str] = []
+    desk.on_transition(lambda n: delivered.append(n.key), "created", name=HANDLER)
+    worker = Worker(desk, interval=0.01)
+
+    worker.run_forever()  # logs each failed pass and goes on
+
+    assert sorted(delivered) == sorted(pending)
+    desk.close()
