@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import hashlib
 import hmac
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from aftersales.notify.senders import (  # noqa: E402
     SenderHandler,
     SmsSender,
     SmtpSender,
+    WebhookSender,
     customer_recipients,
     verify_signature,
 )
@@ -284,3 +286,73 @@ def test_a_customer_without_an_address_on_the_channel_is_counted_delivered() -> 
     desk.open_ticket(customer=phone_only, channel="sms", subject="Kettle leaks")
     desk.flush()
     assert (sent, len(desk.outbox("delivered")), desk.outbox("dead")) == ([], 1, [])
+
+
+class _DrippingReceiver:
+    """An HTTP server that answers 200 one byte at a time, each byte well within the
+    sender's timeout, for far longer than the timeout in all: a receiver that never
+    finishes answering."""
+
+    def __init__(self, length: int, every: float) -> None:
+        self.length = length
+        self.every = every
+        self.requests = 0
+        self._stop = threading.Event()
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            connection, _ = self._socket.accept()
+            with connection:
+                if self._stop.is_set():
+                    return
+                self.requests += 1
+                self._answer(connection)
+
+    def _answer(self, connection: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = connection.recv(65536)
+            if not chunk:
+                return
+            request += chunk
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {self.length}\r\nConnection: close\r\n\r\n"
+        try:
+            connection.sendall(head.encode())
+            for _ in range(self.length):
+                if self._stop.wait(self.every):
+                    return
+                connection.sendall(b".")
+        except OSError:
+            return  # the client gave up: what a timeout should do
+
+    def __enter__(self) -> _DrippingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        # a blocked accept() wakes for a last connection, not for a closed socket
+        socket.create_connection(("127.0.0.1", self.port)).close()
+        self._thread.join(60)
+        self._socket.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="WebhookSender passes timeout to httpx as a per-read timeout, not a bound on the "
+    "request: a receiver that answers one byte at a time holds the worker for ever",
+)
+def test_a_receiver_that_answers_one_byte_at_a_time_is_given_up_after_the_timeout() -> None:
+    # 160 bytes every 0.05 s: 8 s in all against a 3 s timeout; no single wait nears 3 s
+    with (
+        _DrippingReceiver(length=160, every=0.05) as receiver,
+        WebhookSender(receiver.url, secret="whsec-test", timeout=3.0) as hook,
+        pytest.raises(DeliveryFailed) as raised,
+    ):
+        hook.send(_message())
+    assert "did not answer within 3 s" in str(raised.value)
+    assert raised.value.permanent is False
