@@ -287,3 +287,37 @@ def test_due_work_that_keeps_failing_does_not_stop_the_deliveries(tmp_path: Path
 
     assert sorted(delivered) == sorted(pending)
     desk.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="without --app the worker still runs run_due on a bare Desk: due work is "
+    "committed with no outbox rows, so the app's notifications of it never exist",
+)
+def test_a_worker_started_without_the_app_loses_no_notification_of_the_due_work(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "desk.db"
+    resolved_at = datetime.now(timezone.utc) - timedelta(days=8)  # past auto-closing
+    clock = FrozenClock(resolved_at)
+
+    def build(store: SQLiteStore, now: FrozenClock | None = None) -> Desk:
+        """The app's wiring: customers are told when their ticket is closed."""
+        desk = Desk(store, clock=now)
+        desk.on_enter("closed", lambda n: told.append(n.event.subject_id), name="told")
+        return desk
+
+    told: list[str] = []
+    with build(SQLiteStore(db), clock) as desk:
+        ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+        desk.classify(ticket.id, category="repair_warranty", severity="low")
+        desk.assign(ticket.id, assignee="emma")
+        desk.fire(ticket.id, "start")
+        desk.resolve(ticket.id, resolution="Replaced")
+
+    # an operator forgets --app (the CLI only warns)
+    CliRunner().invoke(_build_app(), ["worker", "--db", str(db), "--once"])
+    with build(SQLiteStore(db)) as desk:  # then the worker with the app
+        Worker(desk).run_once()
+
+    assert told == [ticket.id]  # the customer is told, by one worker or the other
