@@ -20,6 +20,7 @@ _CHANNELS = str(Path(__file__).resolve().parents[1] / "channels")
 if _CHANNELS not in sys.path:  # the scripted servers live beside the sender tests
     sys.path.insert(0, _CHANNELS)
 
+from _receivers import Answer as _Answer  # noqa: E402
 from _receivers import HttpReceiver as _HttpReceiver  # noqa: E402
 from _receivers import ScriptedSmtp, SmtpReceiver  # noqa: E402
 
@@ -401,3 +402,25 @@ def test_a_webhook_subscribed_under_a_chinese_name_is_delivered(tmp_path: Path) 
         assert (row.key, row.attempts, row.last_error) == (f"{ticket.id}:1:工单同步", 0, None)
         [request] = receiver.wait_for(1)
         assert verify_signature("whsec-test", request.body, request.headers, now=START)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="retry_after_seconds clamps a Retry-After date in the past to 0 and retry_delay "
+    "uses it: every attempt is due at once, dead-lettered with no backoff at all",
+)
+def test_a_retry_after_date_in_the_past_still_backs_off() -> None:
+    clock = FrozenClock(START)
+    yesterday = "Sun, 01 Mar 2026 09:00:00 GMT"  # a receiver whose clock is a day behind
+    with (
+        _HttpReceiver() as receiver,
+        Webhook(receiver.url, secret="whsec-test", clock=clock) as hook,
+    ):
+        receiver.default = _Answer(503, {"Retry-After": yesterday})
+        desk = Desk(clock=clock, settings={"retry_backoff_seconds": 30})
+        desk.on_transition(hook, "created", name="erp", inline=False)
+        desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+        desk.dispatch_outbox()
+        receiver.wait_for(1)
+        [row] = desk.outbox("pending")
+        assert row.next_attempt_at > START
