@@ -8,9 +8,10 @@ from datetime import datetime, timezone
 import jsonschema
 import pytest
 
-from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore
-from aftersales.automations import Automations, parse_rules, rules_schema
+from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, PermissionDenied
+from aftersales.automations import Automations, MacroBook, parse_rules, rules_schema
 from aftersales.notify import Notification
+from aftersales.security import Principal, default_permissions
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)  # a Monday
 
@@ -236,3 +237,78 @@ def test_a_retried_delivery_after_a_crash_adds_the_note_once() -> None:
         clock.advance(hours=1)
         desk.dispatch_outbox()
     assert _notes(desk, ticket.id) == ["New ticket: triage it"]
+
+
+# ---------------------------------------------------------------------- roles in the dry run
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="explain_trigger drops a Principal actor to its id (not @acting), so actor.role "
+    "reads the directory's roles, not the ones desk.fire(actor=principal) sees",
+)
+def test_explain_trigger_with_a_principal_agrees_with_firing_as_that_principal() -> None:
+    desk = Desk(clock=FrozenClock(START))
+    heard: list[str] = []
+    automations = Automations(
+        desk,
+        {
+            "rules": [
+                {
+                    "name": "agent-starts",
+                    "kind": "event",
+                    "when": {"triggers": ["start"]},
+                    "conditions": [{"field": "actor.role", "op": "eq", "value": "agent"}],
+                    "actions": [{"do": "call_webhook", "webhook": "log"}],
+                }
+            ]
+        },
+        webhooks={"log": lambda n: heard.append(n.event.trigger)},
+    )
+    agent = Principal(id="li", roles=("agent",), teams=("repairs",))
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="li", team="repairs")
+    said = automations.explain_trigger(ticket.id, "start", actor=agent)[0].would_fire
+    desk.fire(ticket.id, "start", actor=agent)
+    assert (said, heard) == (True, ["start"])
+
+
+# ---------------------------------------------------------------------- macros and permissions
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MacroBook.apply runs actions one by one: an action the agent may not do raises "
+    "PermissionDenied after macro_applied and the earlier fields were committed",
+)
+def test_a_macro_with_an_action_the_agent_may_not_do_changes_nothing() -> None:
+    desk = Desk(clock=FrozenClock(START), permissions=default_permissions())
+    macros = MacroBook(
+        [
+            {
+                "name": "wrap-up",
+                "title": "Wrap up",
+                "actions": [
+                    {"do": "add_tags", "tags": ["wrapped"]},
+                    {"do": "fire", "trigger": "auto_close"},  # the system's, not an agent's
+                ],
+            }
+        ]
+    )
+    automations = Automations(desk, {"rules": []}, macros=macros)
+    agent = Principal(id="li", roles=("agent",), teams=("repairs",))
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="li", team="repairs")
+    desk.fire(ticket.id, "start")
+    desk.resolve(ticket.id, resolution="fixed")
+    before = [e.trigger for e in desk.history(ticket.id)]
+    with pytest.raises(PermissionDenied):
+        automations.apply_macro(ticket.id, "wrap-up", actor=agent)
+    after = desk.get(ticket.id)
+    assert (after.tags, after.status, [e.trigger for e in desk.history(ticket.id)]) == (
+        (),
+        "resolved",
+        before,
+    )
