@@ -9,7 +9,9 @@ the same numbers:
   first-response bucket and resolution bucket (:data:`CohortRow`);
 - the *backlog* rows: the tickets open at each period's ``as_of``, counted per group and
   ageing bucket at each measuring instant (:data:`BacklogRow`); a reopened ticket is open
-  at an instant by its last transition by then (:func:`open_at`).
+  at an instant by its last transition by then (:func:`open_at`);
+- when the plan asks, the *escalation* rows: the escalated tickets among the cohort,
+  counted per group, period and escalation level (:data:`EscalationRow`).
 
 Durations are bucketed by :func:`duration_bucket`; the SQL stores compute the same
 function in the database (:mod:`aftersales.insights._ticket_sql`).
@@ -88,6 +90,14 @@ the tickets open at the queried ``as_of`` and at the previous period's, None whe
 were not open. In a trend, the group is the slice and ``age_bucket_now`` the ageing at
 the slice's end."""
 
+EscalationRow = tuple[Group, int, int, int]
+"""``(group, period, escalation_level, tickets)``: the cohort's tickets whose
+``Ticket.escalation_level`` is that level now, for levels above 0 only (the others are
+the cohort's remaining tickets)."""
+
+Rows = tuple[list[CohortRow], list[BacklogRow], list[EscalationRow]]
+"""What every store answers a :class:`Plan` with."""
+
 GROUP_COLUMNS = ("channel", "category", "priority", "team", "sku", "tier")
 """The ticket columns a report may group and filter by, and ``tier``: the tier of the
 ticket's customer (from the customer's record)."""
@@ -138,6 +148,9 @@ class Plan:
     """A trend's slices, by their ends (the last one ``created_to``): each row's group is
     then the slice a ticket was created in (slice 0 from ``period_from``), and the backlog
     is counted at each slice's end. Empty for a report of the period."""
+    escalations: bool = False
+    """Whether to count the :data:`EscalationRow` rows too (a read of each ticket's JSON
+    on the SQL stores, where the level is kept)."""
 
     @property
     def compare(self) -> bool:
@@ -218,7 +231,7 @@ def tally(
     plan: Plan,
     tier_of: TierOf,
     events_of: History,
-) -> tuple[list[CohortRow], list[BacklogRow]]:
+) -> Rows:
     """The rows of ``tickets`` (any superset of the ones the plan counts);
     ``waited(ticket_id)`` says whether the ticket ever entered
     :data:`WAITING_ON_CUSTOMER`, ``tier_of`` a customer's tier, ``events_of`` a ticket's
@@ -228,6 +241,7 @@ def tally(
     reopened: Counter[_Key] = Counter()
     first_contact: Counter[_Key] = Counter()
     backlog: Counter[tuple[Group, int | None, int | None]] = Counter()
+    levels: Counter[tuple[Group, int, int]] = Counter()
     limits = [plan.age_limits(period) for period in range(len(plan.as_of))]
     filters = [(column, set(values)) for column, values in plan.filters]
     for ticket in tickets:
@@ -251,6 +265,8 @@ def tally(
                 None if resolved is None else duration_bucket(_micros(resolved, created)),
             )
             cohort[key] += 1
+            if plan.escalations and ticket.escalation_level > 0:
+                levels[group, period, ticket.escalation_level] += 1
             if ticket.satisfaction is not None:
                 scores.setdefault(key, [0] * 5)[ticket.satisfaction - 1] += 1
             if resolved is not None:
@@ -272,7 +288,7 @@ def tally(
         for key, count in cohort.items()
     ]
     backlog_rows: list[BacklogRow] = [(*key, count) for key, count in backlog.items()]
-    return cohort_rows, backlog_rows
+    return cohort_rows, backlog_rows, [(*key, count) for key, count in levels.items()]
 
 
 def _scores(counts: list[int] | None) -> Scores:
@@ -295,7 +311,7 @@ def _count_slices(
             backlog[index, _age_bucket(ticket.created_at, limits[index]), None] += 1
 
 
-def memory_tally(store: MemoryStore, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
+def memory_tally(store: MemoryStore, plan: Plan) -> Rows:
     """The rows over a MemoryStore's own objects, under its lock (a consistent view)."""
     with store._lock:
         events = store._events
@@ -330,7 +346,7 @@ def ticket_pages(store: Store, query: TicketQuery) -> Iterator[Ticket]:
         offset += PAGE
 
 
-def store_tally(store: Store, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
+def store_tally(store: Store, plan: Plan) -> Rows:
     """The rows over any store's public API: its tickets created before the last instant
     counted, a page at a time, and the events of the tickets that may count as resolved at
     first contact or, reopened, as open at an instant."""

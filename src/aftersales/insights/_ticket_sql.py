@@ -15,6 +15,10 @@ A ticket is in the backlog at an instant by its columns, and, if it was ever reo
 reopening clears ``resolved_at``), by its last transition by then: a correlated subquery
 on the events' key ``(subject_id, sequence)``, run for the reopened tickets the columns
 call open only (see :func:`~aftersales.insights._ticket_memory.open_at`).
+
+A ticket's escalation level is no column: it is read from the ticket's JSON record, by a
+third statement run only when the plan asks (:func:`escalation_statement`), as it reads
+every row of the period where the other two read an index.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from aftersales.insights._ticket_memory import (
     WAITING_ON_CUSTOMER,
     BacklogRow,
     CohortRow,
+    EscalationRow,
     Group,
     Plan,
+    Rows,
 )
 from aftersales.storage import SQLiteStore
 from aftersales.storage._codec import ts
@@ -80,6 +86,10 @@ class Dialect:
         """The text at top-level ``key`` of the JSON text ``data`` (NULL where absent or
         null)."""
         return f"json_extract({data}, '$.{key}')"
+
+    def integer(self, text: str) -> str:
+        """``text`` (a number, or its text) as an integer."""
+        return f"CAST({text} AS INTEGER)"
 
 
 STRFTIME = "CAST(strftime('%s', {}) AS INTEGER)"
@@ -130,6 +140,9 @@ class MariaDB(Dialect):
 
     def json_text(self, data: str, key: str) -> str:
         return f"JSON_VALUE({data}, '$.{key}')"
+
+    def integer(self, text: str) -> str:
+        return f"CAST({text} AS SIGNED)"
 
 
 DIALECTS: dict[str, Dialect] = {
@@ -227,6 +240,36 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
         + _filters(plan, params, dialect)
     )
     return _grouped(columns, aggregates, rest), params
+
+
+ESCALATION_LEVEL = "escalation_level"
+"""The key of ``Ticket.escalation_level`` in a ticket's JSON record."""
+
+
+def escalation_statement(plan: Plan, dialect: Dialect) -> Statement:
+    """The tickets the cohort statement counts, per group, period and escalation level
+    (0 for the tickets never escalated)."""
+    params: dict[str, Any] = {
+        "cohort_from": ts(plan.cohort_from),
+        "created_to": ts(plan.created_to),
+    }
+    columns = []
+    if plan.slice_ends:
+        columns.append(_slice_ladder(plan, params))
+    elif plan.group_column is not None:
+        columns.append(_column(plan.group_column, dialect))
+    if plan.compare:
+        params["period_from"] = ts(plan.period_from)
+        columns.append("CASE WHEN t.created_at >= :period_from THEN 0 ELSE 1 END")
+    # level 0 is grouped too (a row per group and period) rather than left out by a
+    # WHERE on the level: the JSON is then read once per ticket, not twice
+    level = dialect.integer(dialect.json_text("t.data", ESCALATION_LEVEL))
+    rest = (
+        f"FROM {_source(plan)}\n"
+        "WHERE t.created_at >= :cohort_from AND t.created_at < :created_to"
+        + _filters(plan, params, dialect)
+    )
+    return _grouped([*columns, f"COALESCE({level}, 0)"], ["COUNT(*)"], rest), params
 
 
 def _slice_ladder(plan: Plan, params: dict[str, Any]) -> str:
@@ -359,10 +402,13 @@ def _group(value: Any, sliced: bool) -> Group:
 
 
 def _rows(
-    plan: Plan, raw: Sequence[Sequence[Any]], backlog: Sequence[Sequence[Any]]
-) -> tuple[list[CohortRow], list[BacklogRow]]:
+    plan: Plan,
+    raw: Sequence[Sequence[Any]],
+    backlog: Sequence[Sequence[Any]],
+    levels: Sequence[Sequence[Any]] = (),
+) -> Rows:
     """The statements' rows as the tallies (group and period put back where the
-    statement left them out; the databases' decimals made ints)."""
+    statement left them out; the databases' decimals made ints; level 0 left out)."""
     sliced = bool(plan.slice_ends)
     grouped, compare = plan.group_column is not None or sliced, plan.compare
     cohort_rows: list[CohortRow] = []
@@ -398,7 +444,15 @@ def _rows(
                 int(values[0]),
             )
         )
-    return cohort_rows, backlog_rows
+    escalation_rows: list[EscalationRow] = []
+    for row in levels:
+        values = list(row)
+        group = _group(values.pop(0), sliced) if grouped else None
+        period = int(values.pop(0)) if compare else 0
+        level, count = int(values[0]), int(values[1])
+        if level > 0:
+            escalation_rows.append((group, period, level, count))
+    return cohort_rows, backlog_rows, escalation_rows
 
 
 def sqlite_dialect(execute: Callable[[str], object]) -> Dialect | None:
@@ -416,36 +470,43 @@ def sqlite_dialect(execute: Callable[[str], object]) -> Dialect | None:
     return Dialect()
 
 
-def sqlite_tally(store: SQLiteStore, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]] | None:
+def _statements(plan: Plan, dialect: Dialect) -> list[Statement]:
+    """The cohort and backlog statements, and the escalation one when the plan asks."""
+    statements = [cohort_statement(plan, dialect), backlog_statement(plan, dialect)]
+    if plan.escalations:
+        statements.append(escalation_statement(plan, dialect))
+    return statements
+
+
+def sqlite_tally(store: SQLiteStore, plan: Plan) -> Rows | None:
     """The rows from SQLiteStore's connection, read under its lock in one read
-    transaction (both statements see the same commits); None without ``log2``."""
+    transaction (the statements see the same commits); None without ``log2``."""
     recorder = store.recorder
 
-    def read(_records: object) -> tuple[list[CohortRow], list[BacklogRow]] | None:
+    def read(_records: object) -> Rows | None:
         conn: sqlite3.Connection = recorder._conn
         dialect = sqlite_dialect(conn.execute)
         if dialect is None:
             return None
-        cohort_sql, cohort_params = cohort_statement(plan, dialect)
-        backlog_sql, backlog_params = backlog_statement(plan, dialect)
+        statements = _statements(plan, dialect)
         began = not conn.in_transaction
         if began:
             conn.execute("BEGIN")
         try:
-            cohort = conn.execute(cohort_sql, cohort_params).fetchall()
-            backlog = conn.execute(backlog_sql, backlog_params).fetchall()
+            answers = [
+                [tuple(r) for r in conn.execute(sql, params).fetchall()]
+                for sql, params in statements
+            ]
         finally:
             if began:
                 conn.execute("COMMIT")
-        return _rows(plan, [tuple(r) for r in cohort], [tuple(r) for r in backlog])
+        return _rows(plan, *answers)
 
     return recorder.reading(read)
 
 
-def sqlalchemy_tally(
-    store: SQLAlchemyStore, plan: Plan
-) -> tuple[list[CohortRow], list[BacklogRow]] | None:
-    """The rows from SQLAlchemyStore's engine, both statements on one connection (in one
+def sqlalchemy_tally(store: SQLAlchemyStore, plan: Plan) -> Rows | None:
+    """The rows from SQLAlchemyStore's engine, the statements on one connection (in one
     REPEATABLE READ transaction on PostgreSQL and MariaDB, so they see the same commits);
     None on an SQLite build without ``log2``. (The store refuses databases other than
     those of :data:`DIALECTS`.)"""
@@ -461,13 +522,14 @@ def sqlalchemy_tally(
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             if found is None:
                 return None
-            cohort_sql, cohort_params = cohort_statement(plan, found)
-            backlog_sql, backlog_params = backlog_statement(plan, found)
+            statements = _statements(plan, found)
             for setting in found.settings:
                 conn.execute(sa.text(setting))
-            cohort = conn.execute(sa.text(cohort_sql), cohort_params).all()
-            backlog = conn.execute(sa.text(backlog_sql), backlog_params).all()
+            answers = [
+                [tuple(r) for r in conn.execute(sa.text(sql), params).all()]
+                for sql, params in statements
+            ]
             conn.rollback()
     except sa.exc.SQLAlchemyError as error:
         raise StorageError(f"{store.dialect}: ticket metrics failed: {error}") from error
-    return _rows(plan, [tuple(r) for r in cohort], [tuple(r) for r in backlog])
+    return _rows(plan, *answers)

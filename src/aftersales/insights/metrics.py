@@ -30,8 +30,10 @@ from aftersales.insights._ticket_memory import (
     SCORES,
     BacklogRow,
     CohortRow,
+    EscalationRow,
     Group,
     Plan,
+    Rows,
     bucket_floor,
     memory_tally,
     store_tally,
@@ -44,6 +46,7 @@ __all__ = [
     "AGEING_BUCKETS",
     "Backlog",
     "DurationStats",
+    "Escalations",
     "GroupBy",
     "Period",
     "ReportQuery",
@@ -99,6 +102,9 @@ class ReportQuery(Period):
       ``created_to``).
     - ``compare_previous``: also report the period of the same length just before (its
       backlog measured as long before ``as_of``) and the change.
+    - ``escalations``: also count the tickets per escalation level
+      (:attr:`TicketMetrics.escalations`); off by default, as the SQL stores keep the
+      level in each ticket's JSON and read every row of the period for it.
 
     Bad input raises :class:`~aftersales.InvalidInput`.
     """
@@ -111,6 +117,7 @@ class ReportQuery(Period):
     tier: CategoryFilter = None
     group_by: GroupBy = "none"
     compare_previous: bool = False
+    escalations: bool = False
 
     @property
     def length(self) -> timedelta:
@@ -144,6 +151,7 @@ class ReportQuery(Period):
             as_of=(self.backlog_at, self.backlog_at - length)
             if self.compare_previous
             else (self.backlog_at,),
+            escalations=self.escalations,
         )
 
 
@@ -237,6 +245,36 @@ class Backlog:
 
 
 @attrs.frozen
+class Escalations:
+    """The escalation levels of a period's tickets as stored now
+    (``Ticket.escalation_level``: raised by an escalation chain's levels, the ``escalate``
+    trigger and an SLA policy's escalation, never lowered, so the highest each reached):
+    ``levels[k]`` tickets at level ``k``, from 0 (never escalated) to the highest level
+    any of them is at; ``escalated`` those at level 1 or above.
+
+    >>> Escalations.of(10, {1: 3, 3: 1})
+    Escalations(escalated=4, levels=(6, 3, 0, 1))
+    >>> Escalations.of(10, {1: 3, 3: 1}).reached(2)
+    1
+    """
+
+    escalated: int
+    levels: tuple[int, ...]
+
+    @classmethod
+    def of(cls, created: int, counts: Mapping[int, int]) -> Escalations:
+        """The figures of ``created`` tickets, ``counts`` of them (level → tickets) above 0."""
+        escalated = sum(counts.values())
+        top = max(counts, default=0)
+        rest = (counts.get(level, 0) for level in range(1, top + 1))
+        return cls(escalated, (created - escalated, *rest))
+
+    def reached(self, level: int) -> int:
+        """The tickets at ``level`` or above."""
+        return sum(self.levels[max(level, 0) :])
+
+
+@attrs.frozen
 class TicketMetrics:
     """The ticket KPIs of one period and group (see ``docs/reference/metrics.md``).
 
@@ -244,7 +282,8 @@ class TicketMetrics:
     ``resolved`` (holding a resolution now), ``reopened`` (resolved and reopened at least
     once), ``first_contact_resolved`` (resolved, never reopened, never waiting on the
     customer). Rates are over ``resolved`` and None when nothing was resolved.
-    ``satisfaction`` holds the scores given for the tickets created in the period.
+    ``satisfaction`` holds the scores given for the tickets created in the period, and
+    ``escalations`` their escalation levels when the query asks for them (else None).
     """
 
     period_from: datetime
@@ -259,6 +298,7 @@ class TicketMetrics:
     resolution: DurationStats
     backlog: Backlog
     satisfaction: Satisfaction
+    escalations: Escalations | None = None
 
 
 def _difference(now: float | None, before: float | None) -> float | None:
@@ -348,6 +388,7 @@ class _Tally:
     resolution: Counter[int] = attrs.Factory(Counter)
     ageing: list[int] = attrs.Factory(lambda: [0] * (len(AGE_LIMITS_DAYS) + 1))
     scores: Counter[int] = attrs.Factory(Counter)
+    levels: Counter[int] = attrs.Factory(Counter)
 
     def add(self, other: _Tally) -> None:
         self.created += other.created
@@ -356,9 +397,12 @@ class _Tally:
         self.first_response.update(other.first_response)
         self.resolution.update(other.resolution)
         self.scores.update(other.scores)
+        self.levels.update(other.levels)
         self.ageing = [a + b for a, b in zip(self.ageing, other.ageing, strict=True)]
 
-    def metrics(self, period_from: datetime, period_to: datetime, as_of: datetime) -> TicketMetrics:
+    def metrics(
+        self, period_from: datetime, period_to: datetime, as_of: datetime, escalations: bool
+    ) -> TicketMetrics:
         resolved = sum(self.resolution.values())
         ageing = tuple(self.ageing)
         assert len(ageing) == 5
@@ -375,11 +419,14 @@ class _Tally:
             resolution=DurationStats.of(self.resolution),
             backlog=Backlog(as_of=as_of, open=sum(ageing), ageing=ageing),
             satisfaction=Satisfaction.of(self.scores),
+            escalations=Escalations.of(self.created, self.levels) if escalations else None,
         )
 
 
 def _tallies(
-    cohort: Iterable[CohortRow], backlog: Iterable[BacklogRow]
+    cohort: Iterable[CohortRow],
+    backlog: Iterable[BacklogRow],
+    levels: Iterable[EscalationRow] = (),
 ) -> dict[Group, tuple[_Tally, _Tally]]:
     groups: dict[Group, tuple[_Tally, _Tally]] = {}
 
@@ -405,23 +452,28 @@ def _tallies(
             current.ageing[now] += tickets
         if before is not None:
             previous.ageing[before] += tickets
+    for group, period, level, tickets in levels:
+        of(group)[period].levels[level] += tickets
     return groups
 
 
 def _row(
     query: ReportQuery, group: str | None, current: _Tally, previous: _Tally
 ) -> TicketReportRow:
-    now = current.metrics(query.created_from, query.created_to, query.backlog_at)
+    now = current.metrics(query.created_from, query.created_to, query.backlog_at, query.escalations)
     if not query.compare_previous:
         return TicketReportRow(group, now)
     length = query.length
     before = previous.metrics(
-        query.created_from - length, query.created_from, query.backlog_at - length
+        query.created_from - length,
+        query.created_from,
+        query.backlog_at - length,
+        query.escalations,
     )
     return TicketReportRow(group, now, before, TicketChange.between(now, before))
 
 
-def _counted(store: Store, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow]]:
+def _counted(store: Store, plan: Plan) -> Rows:
     """The rows, where the data is: SQL on the SQL stores, Python on the others."""
     if isinstance(store, MemoryStore):
         return memory_tally(store, plan)
@@ -442,8 +494,8 @@ def _counted(store: Store, plan: Plan) -> tuple[list[CohortRow], list[BacklogRow
 def ticket_metrics(store: Store, query: ReportQuery) -> TicketReport:
     """The ticket KPIs of ``query`` over ``store``: created (volume), resolved, reopened
     and reopen rate, first-contact resolution, first response and resolution times (count,
-    median, p90), and backlog with its ageing, per group, with the previous period and the
-    change when asked.
+    median, p90), backlog with its ageing, and when asked the tickets per escalation
+    level, per group, with the previous period and the change when asked.
 
     SQLiteStore and SQLAlchemyStore (SQLite, PostgreSQL, MariaDB) count in two SQL
     statements; MemoryStore counts its own objects; any other store is read through
@@ -454,8 +506,8 @@ def ticket_metrics(store: Store, query: ReportQuery) -> TicketReport:
             "ticket_metrics",
             [FieldError(("query",), f"must be a ReportQuery, not {type(query).__name__}")],
         )
-    cohort, backlog = _counted(store, query._plan())
-    groups = {str(g) if g is not None else None: t for g, t in _tallies(cohort, backlog).items()}
+    counted = _tallies(*_counted(store, query._plan()))
+    groups = {str(g) if g is not None else None: t for g, t in counted.items()}
     if query.group_by == "none" and not groups:
         groups[None] = (_Tally(), _Tally())
     rows = tuple(
@@ -469,8 +521,11 @@ def ticket_metrics(store: Store, query: ReportQuery) -> TicketReport:
     return TicketReport(query, rows, _row(query, None, total_now, total_before))
 
 
-def _slice_tallies(store: Store, query: ReportQuery, ends: Sequence[datetime]) -> list[_Tally]:
-    """Each trend slice's tally (see :func:`slice_metrics`)."""
+def _slice_tallies(
+    store: Store, query: ReportQuery, ends: Sequence[datetime], escalations: bool = False
+) -> list[_Tally]:
+    """Each trend slice's tally (see :func:`slice_metrics`), with its escalation levels
+    when asked (for the period's figures summed from them: a trend shows none)."""
     if ends[-1] != query.created_to:
         raise ValueError("the last slice must end at created_to")
     plan = attrs.evolve(
@@ -479,6 +534,7 @@ def _slice_tallies(store: Store, query: ReportQuery, ends: Sequence[datetime]) -
         cohort_from=query.created_from,
         as_of=tuple(ends),
         slice_ends=tuple(ends),
+        escalations=escalations,
     )
     groups = _tallies(*_counted(store, plan))
     return [groups.get(index, (_Tally(), _Tally()))[0] for index in range(len(ends))]
@@ -499,7 +555,7 @@ def _points(
 ) -> tuple[TicketMetrics, ...]:
     starts = (query.created_from, *ends[:-1])
     return tuple(
-        tally.metrics(start, end, end)
+        tally.metrics(start, end, end, escalations=False)
         for tally, start, end in zip(tallies, starts, ends, strict=True)
     )
 
@@ -515,7 +571,7 @@ def report_metrics(
         return ticket_metrics(store, query), ()
     if query.group_by != "none" or query.compare_previous or query.backlog_at != ends[-1]:
         return ticket_metrics(store, query), slice_metrics(store, query, ends)
-    tallies = _slice_tallies(store, query, ends)
+    tallies = _slice_tallies(store, query, ends, query.escalations)
     whole = _Tally()
     for tally in tallies:
         whole.add(tally)
