@@ -312,3 +312,48 @@ def test_a_macro_with_an_action_the_agent_may_not_do_changes_nothing() -> None:
         "resolved",
         before,
     )
+
+
+# ---------------------------------------------------------------------- retried deliveries
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="assign (like set_fields) carries no done-marker (_actions.ActionRunner.run), so "
+    "a delivery retried for a later action assigns again over a newer human change",
+)
+def test_a_retried_delivery_does_not_undo_a_reassignment_made_meanwhile() -> None:
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    attempts: list[int] = []
+
+    def flaky(notification: Notification) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("chat server down")
+
+    Automations(
+        desk,
+        {
+            "rules": [
+                {
+                    "name": "to-the-lead",
+                    "kind": "event",
+                    "when": {"triggers": ["classify"]},
+                    "actions": [
+                        {"do": "assign", "assignee": "lead", "team": "repairs"},
+                        {"do": "call_webhook", "webhook": "chat"},
+                    ],
+                }
+            ]
+        },
+        webhooks={"chat": flaky},
+    )
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    assert desk.get(ticket.id).assignee == "lead"
+    desk.assign(ticket.id, assignee="li", team="repairs", actor="lead")  # handed on
+    for _ in range(5):
+        clock.advance(hours=1)
+        desk.dispatch_outbox()
+    assert (len(attempts), desk.get(ticket.id).assignee) == (2, "li")
