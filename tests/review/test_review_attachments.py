@@ -9,7 +9,6 @@ from email.message import EmailMessage
 import pytest
 
 from aftersales import (
-    AttachmentRefused,
     Customer,
     Desk,
     FrozenClock,
@@ -92,12 +91,6 @@ def test_retention_of_a_merged_duplicate_leaves_the_open_ticket_it_went_into_alo
     assert desk.read_attachment(kept.id, _sha(PHOTO)) == PHOTO
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttachmentRefused,
-    reason="read_attachment reads only the first message carrying the SHA-256 and refuses "
-    "when that one's file was erased, though a later message of the ticket keeps it",
-)
 def test_a_file_still_kept_for_a_later_message_is_read_after_an_older_copy_was_erased(
     store: Store, clock: FrozenClock
 ) -> None:
@@ -129,11 +122,6 @@ def test_a_file_still_kept_for_a_later_message_is_read_after_an_older_copy_was_e
     assert desk.read_attachment(kept.id, _sha(PHOTO)) == PHOTO
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MemoryBlobStore takes any max_bytes (FileBlobStore refuses): 0 refuses every "
-    "file, and a str limit lets a TypeError escape put() later",
-)
 @pytest.mark.parametrize("bad", [0, -1, "10", 2.5])
 def test_a_memory_blob_store_refuses_a_limit_that_is_not_a_positive_int(bad: object) -> None:
     with pytest.raises(InvalidInput):

@@ -8,7 +8,14 @@ from typing import Protocol, runtime_checkable
 
 from aftersales.exceptions import AttachmentRefused, FieldError, InvalidInput
 
-__all__ = ["DEFAULT_MAX_BYTES", "BlobStore", "check_namespace", "check_sha256", "digest"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "BlobStore",
+    "check_max_bytes",
+    "check_namespace",
+    "check_sha256",
+    "digest",
+]
 
 DEFAULT_MAX_BYTES = 25 * 2**20
 """The largest blob a store takes unless told otherwise: 25 MiB, what the big mail
@@ -56,6 +63,15 @@ class BlobStore(Protocol):
 def digest(data: bytes) -> str:
     """The SHA-256 of ``data`` as a blob store names it."""
     return hashlib.sha256(data).hexdigest()
+
+
+def check_max_bytes(max_bytes: object) -> int:
+    """``max_bytes`` if it is an int of at least 1 (a store's size limit), else
+    InvalidInput: a limit of 0 would refuse every file, and one of another type would
+    fail each :meth:`BlobStore.put` later with an error of its own."""
+    if type(max_bytes) is not int or max_bytes < 1:
+        raise InvalidInput("blob store", [FieldError(("max_bytes",), "must be an int >= 1")])
+    return max_bytes
 
 
 def check_namespace(namespace: object) -> str:

@@ -7,6 +7,7 @@ import threading
 from aftersales.attachments._protocol import (
     DEFAULT_MAX_BYTES,
     check_blob,
+    check_max_bytes,
     check_namespace,
     check_sha256,
     digest,
@@ -28,7 +29,7 @@ class MemoryBlobStore:
     """
 
     def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
+        self.max_bytes = check_max_bytes(max_bytes)
         self._blobs: dict[str, dict[str, bytes]] = {}
         self._lock = threading.Lock()
 

@@ -398,10 +398,12 @@ class TicketFace(TicketShortcuts, TicketReads):
         carries, by its :attr:`~aftersales.models.Attachment.sha256`.
 
         :class:`~aftersales.AttachmentRefused` (``unknown_blob``) when no message there
-        carries it, or its file was erased; :class:`~aftersales.TicketNotFound` for an
-        unknown ticket. On a desk with permissions, ``actor`` must be allowed to read the
-        ticket (:meth:`may_read`, else :class:`~aftersales.PermissionDenied`), and a
-        customer reads only the files of public replies, as :meth:`messages` shows them.
+        carries it, or the copy of every message carrying it was erased (each message
+        keeps its copy with its own ticket's files: one erased copy leaves the others);
+        :class:`~aftersales.TicketNotFound` for an unknown ticket. On a desk with
+        permissions, ``actor`` must be allowed to read the ticket (:meth:`may_read`, else
+        :class:`~aftersales.PermissionDenied`), and a customer reads only the files of
+        public replies, as :meth:`messages` shows them.
         """
         sha256 = check_sha256(sha256)
         ticket = self.get(ticket_id)
@@ -416,11 +418,18 @@ class TicketFace(TicketShortcuts, TicketReads):
                     "the permission set's row rules hide this ticket",
                 )
             internal = Role.CUSTOMER not in principal.roles
-        for message in self._reader.messages(ticket.id, internal):
-            if any(attachment.sha256 == sha256 for attachment in message.attachments):
-                if self.blobs is None:
-                    break
-                return self.blobs.get(message.ticket_id, sha256)
+        if self.blobs is None:
+            raise unknown_blob(sha256)
+        # Each message carrying the file kept it in its own ticket's namespace (a merged
+        # ticket's messages are read here too): one erased copy leaves the others.
+        namespaces = dict.fromkeys(
+            message.ticket_id
+            for message in self._reader.messages(ticket.id, internal)
+            if any(attachment.sha256 == sha256 for attachment in message.attachments)
+        )
+        for namespace in namespaces:
+            if self.blobs.exists(namespace, sha256):
+                return self.blobs.get(namespace, sha256)
         raise unknown_blob(sha256)
 
 
