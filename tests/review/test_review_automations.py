@@ -3,15 +3,29 @@ that fails now and passes once the defect is fixed."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, PermissionDenied
+from aftersales import (
+    Desk,
+    FrozenClock,
+    InvalidInput,
+    MemoryStore,
+    PermissionDenied,
+    SQLiteStore,
+)
 from aftersales.automations import Automations, MacroBook, parse_rules, rules_schema
 from aftersales.notify import Notification
 from aftersales.security import Principal, default_permissions
+from aftersales.storage.sqlalchemy import SQLAlchemyStore
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)  # a Monday
 
@@ -357,3 +371,168 @@ def test_a_retried_delivery_does_not_undo_a_reassignment_made_meanwhile() -> Non
         clock.advance(hours=1)
         desk.dispatch_outbox()
     assert (len(attempts), desk.get(ticket.id).assignee) == (2, "li")
+
+
+# ---------------------------------------------------------------------- several workers
+
+
+NUDGE = {
+    "name": "nudge",
+    "kind": "time",
+    "since": "created_at",
+    "hours": 10,
+    "actions": [{"do": "add_tags", "tags": ["nudged"]}],
+}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "sqlalchemy"])
+def test_desks_racing_run_due_on_one_database_fire_each_window_once(
+    kind: str, tmp_path: Path
+) -> None:
+    clock = FrozenClock(START)
+    path = tmp_path / "desk.db"
+
+    def store() -> Any:
+        if kind == "sqlite":
+            return SQLiteStore(path)
+        return SQLAlchemyStore(f"sqlite:///{path}")
+
+    desks = [Desk(store(), clock=clock) for _ in range(3)]
+    try:
+        for desk in desks:
+            Automations(desk, {"rules": [NUDGE]})
+        tickets = [
+            desks[0].open_ticket(customer="c1", channel="email", subject=f"T{n}").id
+            for n in range(15)
+        ]
+        for desk in desks:  # each desk remembers the subjects before the race
+            desk.run_due()
+        clock.advance(hours=11)
+        barrier = threading.Barrier(len(desks))
+        errors: list[BaseException] = []
+
+        def work(desk: Desk) -> None:
+            try:
+                barrier.wait(timeout=60)
+                for _ in range(3):
+                    desk.run_due()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(desk,)) for desk in desks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        fired = Counter(
+            (ticket_id, e.payload["rule"], e.payload["window"])
+            for ticket_id in tickets
+            for e in desks[0].history(ticket_id)
+            if e.trigger == "rule_due"
+        )
+        assert sorted(fired.values()) == [1] * len(tickets)
+        assert [desks[0].get(t).tags for t in tickets] == [("nudged",)] * len(tickets)
+    finally:
+        for desk in desks:
+            desk.close()
+
+
+# ---------------------------------------------------------------------- explain, at random
+
+CONDITIONS = [
+    {"field": "subject.status", "op": "eq", "value": "in_progress"},
+    {"field": "subject.status", "op": "ne", "value": "waiting_on_customer"},
+    {"field": "subject.priority", "op": "ge", "value": "high"},
+    {"field": "subject.priority", "op": "in", "value": ["low", "normal"]},
+    {"field": "subject.severity", "op": "in", "value": ["high", "critical"]},
+    {"field": "subject.severity", "op": "missing"},
+    {"field": "subject.tags", "op": "contains", "value": "vip"},
+    {"field": "subject.tags", "op": "not_contains", "value": "vip"},
+    {"field": "subject.escalation_level", "op": "gt", "value": 0},
+    {"field": "subject.assignee", "op": "exists"},
+    {"field": "subject.channel", "op": "eq", "value": "email"},
+    {"field": "event.trigger", "op": "in", "value": ["start", "resume", "add_message"]},
+    {"field": "event.payload.reason", "op": "exists"},
+    {"field": "actor.id", "op": "eq", "value": "li"},
+    {"field": "customer.tier", "op": "eq", "value": "gold"},
+    {"field": "time.hour", "op": "lt", "value": 12},
+]
+
+OPERATIONS = ["classify", "assign", "start", "wait", "reply", "escalate", "later"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rules=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(range(len(CONDITIONS))), max_size=3),
+            st.lists(st.sampled_from(range(len(CONDITIONS))), max_size=2),
+            st.sampled_from([None, ["classify", "start", "resume"], ["add_message"]]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    mode=st.sampled_from(["all", "first"]),
+    steps=st.lists(st.sampled_from(OPERATIONS), max_size=8),
+    tags=st.sampled_from([[], ["vip"]]),
+)
+def test_explain_says_a_rule_fires_exactly_when_it_writes_a_row(
+    rules: list[tuple[list[int], list[int], list[str] | None]],
+    mode: str,
+    steps: list[str],
+    tags: list[str],
+) -> None:
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    desk.save_customer({"id": "c1", "name": "Ann", "tier": "gold"})
+    written: set[tuple[int, str]] = set()
+    automations = Automations(
+        desk,
+        {
+            "mode": mode,
+            "rules": [
+                {
+                    "name": f"r{number}",
+                    "kind": "event",
+                    "when": {} if triggers is None else {"triggers": triggers},
+                    "conditions": [CONDITIONS[i] for i in every],
+                    "any": [CONDITIONS[i] for i in some],
+                    "actions": [{"do": "call_webhook", "webhook": "log"}],
+                }
+                for number, (every, some, triggers) in enumerate(rules)
+            ],
+        },
+        webhooks={"log": lambda n: written.add((n.event.sequence, n.handler[5:]))},
+    )
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken", tags=tags)
+    mismatches = []
+
+    def check(seen: int) -> int:
+        events = desk.history(ticket.id)
+        for event in events[seen:]:
+            said = {v.rule for v in automations.explain(event) if v.would_fire}
+            did = {rule for sequence, rule in written if sequence == event.sequence}
+            if said != did:
+                mismatches.append((event.trigger, sorted(said), sorted(did)))
+        return len(events)
+
+    seen = check(0)
+    for step in steps:
+        allowed = desk.workflow.allowed_triggers(desk.get(ticket.id).status)
+        if step == "classify" and "classify" in allowed:
+            desk.classify(ticket.id, category="repair_warranty", severity="high", priority="high")
+        elif step == "assign" and "assign" in allowed:
+            desk.assign(ticket.id, assignee="li", team="repairs", actor="li")
+        elif step == "start" and "start" in allowed:
+            desk.fire(ticket.id, "start", actor="li")
+        elif step == "wait" and "wait_for_customer" in allowed:
+            desk.fire(ticket.id, "wait_for_customer", actor="li")
+        elif step == "reply":
+            desk.add_message(ticket.id, "any news?", author_id="c1", author_role="customer")
+        elif step == "escalate" and "escalate" in allowed:
+            desk.escalate(ticket.id, reason="angry")
+        elif step == "later":
+            clock.advance(hours=7)
+        seen = check(seen)
+    assert mismatches == []
