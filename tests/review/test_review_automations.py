@@ -536,3 +536,20 @@ def test_explain_says_a_rule_fires_exactly_when_it_writes_a_row(
             clock.advance(hours=7)
         seen = check(seen)
     assert mismatches == []
+
+
+# ---------------------------------------------------------------------- bad rule data
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="parse_rules catches only ValueError from json.loads: deeply nested JSON text "
+    "escapes as RecursionError",
+)
+def test_deeply_nested_rule_text_is_invalid_input_and_installs_nothing() -> None:
+    desk = Desk(clock=FrozenClock(START))
+    text = '{"rules": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(InvalidInput, match="rules"):
+        Automations(desk, text)
+    assert desk.automations is None
+    assert not desk._hooks
