@@ -1,6 +1,6 @@
-"""The HTML report's sections for satisfaction and the figure families a report holds
-when asked (SLA compliance, cases, workload, next responses and surveys): charts and tables, or
-a note saying how to get what is not there."""
+"""The HTML report's sections for satisfaction, escalation levels and the figure families a
+report holds when asked (SLA compliance, cases, workload, next responses and surveys): charts
+and tables, or a note saying how to get what is not there."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from aftersales.insights._report_surveys import SURVEY_FILTERS
 from aftersales.insights._ticket_memory import SCORES
 from aftersales.insights.report import Report, ReportTable
 
-__all__ = ["family_sections", "satisfaction_section", "sla_section"]
+__all__ = ["escalation_section", "family_sections", "satisfaction_section", "sla_section"]
 
 
 def _note(text: str) -> str:
@@ -82,6 +82,35 @@ def satisfaction_section(plot: Any, report: Report, tables: dict[str, ReportTabl
         parts.append(_chart(plot, "CSAT per slice", csat))
     parts.append(_html_table(_current(tables["tickets"]), ("group", "rated", "mean_score", "csat")))
     return _section("Satisfaction", *parts)
+
+
+def escalation_section(plot: Any, report: Report, tables: dict[str, ReportTable]) -> str:
+    """The tickets of the period per escalation level reached (the report's query asked
+    for them)."""
+    total = report.tickets.total.current.escalations
+    assert total is not None  # the section is there when the query asks for the levels
+    parts = []
+    if total.escalated:
+        levels = list(range(1, len(total.levels)))
+
+        def per_level(axes: Any) -> None:
+            axes.bar([str(level) for level in levels], list(total.levels[1:]), color="#e45756")
+            axes.set_xlabel("escalation level")
+            axes.set_ylabel("tickets")
+            axes.set_title(f"{total.escalated} of the period's tickets escalated, by level")
+
+        parts.append(_chart(plot, "Tickets per escalation level", per_level, 2.5))
+    else:
+        parts.append(_note("No ticket of the period was escalated."))
+    parts.append(_html_table(_current(tables["escalations"])))
+    parts.append(
+        _note(
+            "Each ticket counted at the escalation level it holds now (escalation chains, "
+            "the escalate trigger and SLA escalations raise it); reached: at that level "
+            "or above."
+        )
+    )
+    return _section("Escalations", *parts)
 
 
 def sla_section(plot: Any, report: Report, tables: dict[str, ReportTable]) -> str:

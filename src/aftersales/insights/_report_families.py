@@ -3,7 +3,7 @@ compliance (:func:`~aftersales.insights.service_levels`), case KPIs
 (:func:`~aftersales.insights.case_metrics`), workload and next response times
 (:func:`~aftersales.insights.workload`, :func:`~aftersales.insights.next_response_times`):
 each family's query made from the report's :class:`~aftersales.insights.ReportQuery`, and
-each family's tables (and the dwell times' tables).
+each family's tables (and the dwell times' and the escalation levels' tables).
 
 A family whose query cannot apply one of the report's filters is left out (None) rather
 than counted over other tickets than the report's: case metrics filter by product (SKU)
@@ -23,7 +23,7 @@ from aftersales.insights.case_metrics import (
     CaseReportRow,
     case_metrics,
 )
-from aftersales.insights.metrics import DurationStats, ReportQuery
+from aftersales.insights.metrics import DurationStats, ReportQuery, TicketMetrics, TicketReport
 from aftersales.insights.service_levels import (
     ServiceLevel,
     ServiceLevelReport,
@@ -45,6 +45,7 @@ __all__ = [
     "CASE_COLUMNS",
     "CASE_FILTERS",
     "DWELL_COLUMNS",
+    "ESCALATION_COLUMNS",
     "NEXT_RESPONSE_COLUMNS",
     "PART_COLUMNS",
     "REASON_COLUMNS",
@@ -56,6 +57,7 @@ __all__ = [
     "case_tables",
     "cases_of",
     "dwell_rows",
+    "escalation_rows",
     "next_response_query",
     "next_response_table",
     "service_level_table",
@@ -92,6 +94,35 @@ def _name(group: str | None) -> str:
 
 def _stats(stats: DurationStats) -> tuple[Cell, ...]:
     return (stats.count, stats.median_seconds, stats.p90_seconds)
+
+
+# ---------------------------------------------------------------------------------------
+# Escalation levels
+
+ESCALATION_COLUMNS = ("group", "period", "level", "tickets", "reached")
+"""The ``escalations`` table: the tickets at each level now, and at it or above."""
+
+
+def escalation_rows(tickets: TicketReport) -> Rows:
+    """A row per group (and the total when grouped), period and escalation level, from 0
+    to the highest any ticket of the report is at, so every group lists the same levels."""
+    named = [(_name(row.group), row) for row in tickets.rows]
+    if tickets.query.group_by != "none":
+        named.append((_TOTAL, tickets.total))
+    periods: list[tuple[str, str, TicketMetrics]] = []
+    for name, row in named:
+        periods.append((name, "current", row.current))
+        if row.previous is not None:
+            periods.append((name, "previous", row.previous))
+    shown = [
+        (name, period, m.escalations) for name, period, m in periods if m.escalations is not None
+    ]
+    top = max((len(figures.levels) for _, _, figures in shown), default=1)
+    return tuple(
+        (name, period, level, sum(figures.levels[level : level + 1]), figures.reached(level))
+        for name, period, figures in shown
+        for level in range(top)
+    )
 
 
 # ---------------------------------------------------------------------------------------

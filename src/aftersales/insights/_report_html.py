@@ -197,6 +197,7 @@ def _dwell_section(plot: Any, report: Report, tables: dict[str, ReportTable]) ->
 def render_html(report: Report, title: str) -> str:
     # the sections of the figure families use this module's helpers
     from aftersales.insights._report_charts import (
+        escalation_section,
         family_sections,
         satisfaction_section,
         sla_section,
@@ -352,6 +353,8 @@ def render_html(report: Report, title: str) -> str:
     sections.append(_section("Resolution times", *resolution_parts))
     sections.append(sla_section(plot, report, tables))
     sections.append(satisfaction_section(plot, report, tables))
+    if "escalations" in tables:
+        sections.append(escalation_section(plot, report, tables))
 
     if "change" in tables:
         sections.append(_section("Change from the previous period", _html_table(tables["change"])))

@@ -18,7 +18,8 @@ The report's content is a set of named :class:`ReportTable` (:attr:`Report.table
 same in every export: ``tickets`` (a row per group and the total, per period),
 ``change`` (with ``compare_previous``), ``ageing`` (the backlog by age), ``trend``
 (created, resolved and backlog per slice of the period), ``durations`` (the histograms
-of first response and resolution times), ``dwell`` (each workflow state's stays),
+of first response and resolution times), ``escalations`` (with the query's
+``escalations``: tickets per escalation level), ``dwell`` (each workflow state's stays),
 ``bottlenecks`` (the longest waits before a transition), ``alerts``, and with the
 families asked for ``service_levels``, ``cases``, ``return_reasons``, ``repair_parts``,
 ``workload``, ``next_responses``, ``surveys`` and ``survey_scores``.
@@ -326,7 +327,7 @@ class Report:
     @property
     def tables(self) -> dict[str, ReportTable]:
         """The report's tables by name, in the order the exports write them (``change``
-        only when the query compares with the previous period, ``dwell`` and
+        and ``escalations`` only when the query asks for them, ``dwell`` and
         ``bottlenecks`` only with :attr:`dwell`, and each family's only when computed:
         ``service_levels``; ``cases``, ``return_reasons`` and ``repair_parts``;
         ``workload``; ``next_responses``; ``surveys`` and ``survey_scores``)."""
@@ -338,6 +339,9 @@ class Report:
             _trend_table(self.trend),
             _durations_table(self.tickets),
         ]
+        if self.query.escalations:
+            rows = families.escalation_rows(self.tickets)
+            tables.append(ReportTable("escalations", families.ESCALATION_COLUMNS, rows))
         if self.dwell is not None:
             tables += [
                 ReportTable("dwell", families.DWELL_COLUMNS, families.dwell_rows(self.dwell)),
