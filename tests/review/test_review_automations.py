@@ -22,7 +22,7 @@ from aftersales import (
     PermissionDenied,
     SQLiteStore,
 )
-from aftersales.automations import Automations, MacroBook, parse_rules, rules_schema
+from aftersales.automations import Automations, MacroBook, _due, parse_rules, rules_schema
 from aftersales.notify import Notification
 from aftersales.security import Principal, default_permissions
 from aftersales.storage.sqlalchemy import SQLAlchemyStore
@@ -553,3 +553,59 @@ def test_deeply_nested_rule_text_is_invalid_input_and_installs_nothing() -> None
         Automations(desk, text)
     assert desk.automations is None
     assert not desk._hooks
+
+
+# ---------------------------------------------------------------------- paging
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_due._candidates pages a status category by offset while the rules' own actions "
+    "move subjects out of it, so one run_due skips due subjects past the first page",
+)
+def test_one_run_due_fires_every_due_subject_when_actions_move_them_out_of_the_category() -> None:
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    Automations(
+        desk,
+        {
+            "rules": [
+                {
+                    "name": "drop-unclassified",
+                    "kind": "time",
+                    "categories": ["new"],
+                    "since": "created_at",
+                    "hours": 24,
+                    "actions": [
+                        {"do": "fire", "trigger": "cancel", "payload": {"reason": "stale"}}
+                    ],
+                }
+            ]
+        },
+    )
+    for number in range(_due.PAGE + 100):
+        desk.open_ticket(customer="c1", channel="email", subject=f"T{number}")
+    clock.advance(hours=25)
+    assert len(desk.run_due().automations) == _due.PAGE + 100
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="check_actions checks a fire action's trigger but not its payload against the "
+    "workflow, so a rule that can never act installs and fails every delivery",
+)
+def test_a_fire_action_missing_its_triggers_required_payload_is_refused_at_install() -> None:
+    desk = Desk(clock=FrozenClock(START))
+    rules = {
+        "rules": [
+            {
+                "name": "drop",
+                "kind": "event",
+                "when": {"triggers": ["created"]},
+                "actions": [{"do": "fire", "trigger": "cancel"}],  # cancel needs a reason
+            }
+        ]
+    }
+    with pytest.raises(InvalidInput) as raised:
+        Automations(desk, rules)
+    assert [e.location for e in raised.value.errors] == [("rules", 0, "actions", 0, "payload")]
