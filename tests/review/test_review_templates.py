@@ -63,11 +63,6 @@ def test_the_templates_extra_requires_a_jinja2_whose_sandbox_has_no_known_escape
     assert (*floor, 0, 0)[:3] >= (3, 1, 6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TemplateRender looks messages up with include_internal=True and "
-    "customer_recipients does not skip notes, so an internal note is mailed to the customer",
-)
 def test_an_internal_note_is_never_mailed_to_the_customer() -> None:
     desk = Desk(clock=FrozenClock(NOW))
     templates = Templates({"reply": {"en": "New reply on {{ about }}: {{ message.body }}"}})
@@ -90,11 +85,6 @@ def test_an_internal_note_is_never_mailed_to_the_customer() -> None:
 # ------------------------------------------------------------------ errors at load
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the load check follows only names of the context: a loop's, set's, with's, "
-    "macro's or attr filter's record and an unknown test pass load and fail at send",
-)
 @pytest.mark.parametrize(
     "source",
     [
@@ -114,11 +104,6 @@ def test_a_field_a_record_lacks_fails_at_load_wherever_the_template_reads_it(
         Templates({"t": source})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compile_template catches only the parse's TemplateSyntaxError: an unknown "
-    "filter (TemplateAssertionError at compile) or deep nesting (RecursionError) escapes",
-)
 @pytest.mark.parametrize(
     "source",
     [
@@ -147,11 +132,6 @@ def test_a_variable_the_context_lacks_fails_at_load_in_filters_macros_and_condit
 # ------------------------------------------------------------------ errors at render
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Templates.render turns only jinja2/our/arithmetic/type errors into TemplateError:"
-    " ValueError, KeyError, IndexError, LookupError, AttributeError, AssertionError escape",
-)
 @pytest.mark.parametrize(
     "source",
     [
@@ -178,11 +158,6 @@ def test_a_template_that_fails_at_render_raises_a_template_error_only(source: st
 # ------------------------------------------------------------------ languages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_choose only drops everything after the first '-': an underscore tag falls to "
-    "the default, and zh-Hant-TW skips zh-Hant for zh (RFC 4647 lookup truncates stepwise)",
-)
 @pytest.mark.parametrize(
     ("asked", "used"),
     [("zh_CN", "zh"), ("zh_Hans", "zh"), ("zh-Hant-TW", "zh-Hant"), ("zh_Hant_TW", "zh-Hant")],
@@ -226,11 +201,6 @@ def test_an_absent_record_guarded_inline_renders_nothing_rather_than_none() -> N
     ) == ("Hi", "Hi Li Wei")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_context_names calls frozenset(names) unguarded: context=None or 5 raises "
-    "TypeError instead of InvalidInput",
-)
 @pytest.mark.parametrize("context", [None, 5])
 def test_context_names_that_are_not_an_iterable_of_names_are_bad_input(context: object) -> None:
     with pytest.raises(InvalidInput):

@@ -133,8 +133,11 @@ class TemplateRender:
         customer = None if customer_id is None else _customer(desk, customer_id)
         if ticket is not None and event.trigger == MESSAGE_ADDED:
             wanted = event.payload.get("message_id")
+            # a customer is never shown an internal note, whatever the recipient lookup
+            # let through: their message is then None, and printing it fails the render
+            internal = recipient.customer_id is None
             message = next(
-                (m for m in desk.messages(ticket.id, include_internal=True) if m.id == wanted),
+                (m for m in desk.messages(ticket.id, include_internal=internal) if m.id == wanted),
                 None,
             )
         about = recipient.about or (f"Ticket {ticket.display_number}" if ticket else "")
@@ -148,7 +151,13 @@ class TemplateRender:
             "ticket": ticket,
         }
         if self._extra is not None:
-            context.update(self._extra(event, recipient))
+            more = self._extra(event, recipient)
+            if not isinstance(more, Mapping):
+                raise InvalidInput(
+                    "template render",
+                    [FieldError(("extra",), f"returned {type(more).__name__}, not a mapping")],
+                )
+            context.update(more)
         return context
 
 

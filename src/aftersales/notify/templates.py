@@ -333,10 +333,14 @@ class Templates:
             body = _render(variant.body, values)
             part = "html"
             html = None if variant.html is None else _render(variant.html, values)
-        except (jinja2.TemplateError, AftersalesError, ArithmeticError, TypeError) as error:
+        except (jinja2.TemplateError, AftersalesError) as error:
+            raise TemplateError(
+                f"{name}/{variant.language}", f"{part} failed to render: {error}"
+            ) from None
+        except Exception as error:  # noqa: BLE001 - whatever a template's values raise
             raise TemplateError(
                 f"{name}/{variant.language}",
-                f"{part} failed to render: {error}",
+                f"{part} failed to render: {type(error).__name__}: {error}",
             ) from None
         if subject:
             subject = " ".join(subject.split())
@@ -352,11 +356,15 @@ class Templates:
 
     def _choose(self, name: str, language: str | None) -> _Compiled:
         variants = self._variants(name)
-        if language:
-            wanted = language.lower() if isinstance(language, str) else ""
-            found = variants.get(wanted) or variants.get(wanted.partition("-")[0])
-            if found is not None:
-                return found
+        if language and isinstance(language, str):
+            # RFC 4647 lookup: drop one trailing subtag at a time (zh-hant-tw, zh-hant,
+            # zh); a POSIX-style zh_CN is the same tag
+            wanted = language.replace("_", "-").lower()
+            while wanted:
+                found = variants.get(wanted)
+                if found is not None:
+                    return found
+                wanted = wanted.rpartition("-")[0]
         return variants[self.default_language.lower()]
 
 
@@ -386,7 +394,12 @@ _RESERVED = frozenset({"language", *DEFAULT_NAMESPACE})
 def _context_names(names: Iterable[str]) -> frozenset[str]:
     if isinstance(names, str):
         names = (names,)
-    found = frozenset(names)
+    try:
+        found = frozenset(names)
+    except TypeError:  # not iterable, or holding what cannot be a name (a list)
+        raise InvalidInput(
+            "templates", [FieldError(("context",), "must be an iterable of names")]
+        ) from None
     bad = sorted(repr(name) for name in found if not _is_identifier(name) or name in _RESERVED)
     if bad:
         raise InvalidInput(

@@ -10,7 +10,8 @@ import attrs
 from aftersales.exceptions import FieldError, InvalidInput, NotFound
 from aftersales.models import Channel, Event
 from aftersales.models.case import case_kind
-from aftersales.models.events import TICKET_KIND
+from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
+from aftersales.models.ticket import MessageKind
 from aftersales.notify._notification import Notification
 
 
@@ -174,8 +175,9 @@ class _Subjects(Protocol):
 def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipient:
     """Find the customer behind an event on ``channel``, whatever the subject's kind: a
     ticket's customer, or for a case (any kind) the customer of its ticket. No address
-    on that channel, no such customer, or a subject that is neither a ticket nor a case
-    (a risk alert's series) means nobody to tell."""
+    on that channel, no such customer, a subject that is neither a ticket nor a case
+    (a risk alert's series), or an internal note (``add_message`` of kind
+    ``internal_note``: the customer never sees one) means nobody to tell."""
     try:
         wanted = Channel(channel)
     except ValueError:
@@ -184,6 +186,8 @@ def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipien
         ) from None
 
     def find(event: Event) -> Recipient | None:
+        if event.trigger == MESSAGE_ADDED and _is_note(event):
+            return None
         if event.subject_kind == TICKET_KIND:
             ticket = desk.get(event.subject_id)
             about = f"Ticket {ticket.display_number}"
@@ -205,3 +209,11 @@ def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipien
         return Recipient(wanted, address, customer.id, customer.language, about, ticket.number)
 
     return find
+
+
+def _is_note(event: Event) -> bool:
+    """Whether a message's event added an internal note. An event that does not say
+    which kind its message is counts as one: mailing a note to the customer cannot be
+    undone, missing a reply can be."""
+    kind = event.payload.get("kind", MessageKind.INTERNAL_NOTE.value)
+    return bool(kind != MessageKind.PUBLIC_REPLY.value)
