@@ -609,3 +609,41 @@ def test_a_fire_action_missing_its_triggers_required_payload_is_refused_at_insta
     with pytest.raises(InvalidInput) as raised:
         Automations(desk, rules)
     assert [e.location for e in raised.value.errors] == [("rules", 0, "actions", 0, "payload")]
+
+
+# ---------------------------------------------------------------------- the subject a rule reads
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline.commit hands row sources the unit's final subject, so subject.* on a "
+    "unit's first event (add_message) reads the state after the auto-resume that followed",
+)
+def test_a_rule_on_a_customer_reply_reads_the_ticket_as_that_reply_left_it() -> None:
+    desk = Desk(clock=FrozenClock(START))
+    heard: list[int] = []
+    Automations(
+        desk,
+        {
+            "rules": [
+                {
+                    "name": "replied-while-waiting",
+                    "kind": "event",
+                    "when": {"triggers": ["add_message"]},
+                    "conditions": [
+                        {"field": "subject.status", "op": "eq", "value": "waiting_on_customer"}
+                    ],
+                    "actions": [{"do": "call_webhook", "webhook": "log"}],
+                }
+            ]
+        },
+        webhooks={"log": lambda n: heard.append(n.event.sequence)},
+    )
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="li")
+    desk.fire(ticket.id, "start")
+    desk.fire(ticket.id, "wait_for_customer")
+    desk.add_message(ticket.id, "here is the photo", author_id="c1", author_role="customer")
+    reply = next(e for e in desk.history(ticket.id) if e.trigger == "add_message")
+    assert (reply.to_state, heard) == ("waiting_on_customer", [reply.sequence])
