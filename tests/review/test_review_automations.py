@@ -647,3 +647,51 @@ def test_a_rule_on_a_customer_reply_reads_the_ticket_as_that_reply_left_it() -> 
     desk.add_message(ticket.id, "here is the photo", author_id="c1", author_role="customer")
     reply = next(e for e in desk.history(ticket.id) if e.trigger == "add_message")
     assert (reply.to_state, heard) == ("waiting_on_customer", [reply.sequence])
+
+
+# ---------------------------------------------------------------------- deciding on fresh data
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_due._fire's decide re-checks only the window on a subject that moved since it "
+    "was read, not its category or conditions, so it fires on a ticket resolved meanwhile",
+)
+def test_a_time_rule_does_not_fire_on_a_ticket_resolved_while_run_due_looked_at_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    other = desk  # another worker's change lands between the read and the commit
+    Automations(
+        desk,
+        {
+            "rules": [
+                {
+                    "name": "nudge",
+                    "kind": "time",
+                    "since": "created_at",
+                    "hours": 10,
+                    "conditions": [
+                        {"field": "subject.tags", "op": "not_contains", "value": "quiet"}
+                    ],
+                    "actions": [{"do": "add_note", "text": "Still open: anyone?"}],
+                }
+            ]
+        },
+    )
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Broken")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="li")
+    desk.fire(ticket.id, "start")
+    clock.advance(hours=11)
+    record = _due.record_on_subject
+
+    def resolved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        other.resolve(ticket.id, resolution="fixed")
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(_due, "record_on_subject", resolved_meanwhile)
+    fired = desk.run_due().automations
+    after = desk.get(ticket.id)
+    assert (after.status, fired, _notes(desk, ticket.id)) == ("resolved", (), [])
