@@ -317,6 +317,24 @@ def test_an_smtp_sender_refuses_a_bad_setting(arguments: dict[str, object], fiel
     )
 
 
+def test_a_sender_with_a_thread_secret_signs_its_message_ids_for_inbound_mail() -> None:
+    signed = SmtpSender("mx", from_address="a@b.c", domain=DOMAIN, thread_secret="s3cret")
+    plain = SmtpSender("mx", from_address="a@b.c", domain=DOMAIN)
+    message = _message()
+    subject_id = message.event.subject_id
+    mail = signed.compose(message)
+    assert mail["Message-ID"] == message_id_for(subject_id, message.key, DOMAIN, secret=b"s3cret")
+    for header in ("Message-ID", "References"):
+        assert subject_id_from_message_id(str(mail[header]), secret="s3cret") == subject_id
+        assert subject_id_from_message_id(str(mail[header]), secret="other") is None
+    unsigned = str(plain.compose(message)["Message-ID"])
+    assert subject_id_from_message_id(unsigned, secret="s3cret") is None
+    for bad in ("", b"", 42):
+        with pytest.raises(InvalidInput) as raised:
+            SmtpSender("mx", from_address="a@b.c", domain=DOMAIN, thread_secret=bad)  # type: ignore[arg-type]
+        assert raised.value.errors[0].location == ("thread_secret",)
+
+
 def _message(
     recipient: Recipient | None = None, *, subject: str = "Ticket #1: resolved", body: str = "Hi"
 ) -> OutgoingMessage:

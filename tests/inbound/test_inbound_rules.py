@@ -17,9 +17,12 @@ from aftersales.inbound._loops import sender_key
 from aftersales.inbound._thread import known_key
 from aftersales.notify.mail_ids import message_id_for, ticket_token
 
+SECRET = "thread-secret-for-tests"
+
 
 def desk_id(subject_id: str, key: str = "k") -> str:
-    return message_id_for(subject_id, key, DESK_DOMAIN)
+    """A Message-ID the desk's SmtpSender(thread_secret=SECRET) writes."""
+    return message_id_for(subject_id, key, DESK_DOMAIN, secret=SECRET)
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_a_colleague_answering_the_desk_s_mail_writes_on_that_ticket_as_themself
     reply = plain(
         "Wang <wang@x.cn>", "Re", "I saw it too", "<2@x>", {"In-Reply-To": desk_id(ticket.id)}
     )
-    result = ingest_email(desk, reply)
+    result = ingest_email(desk, reply, thread_secret=SECRET)
     assert result.ticket_id == ticket.id
     assert result.customer_id not in (None, opened.customer_id)
     assert desk.get_customer(result.customer_id or "").name == "Wang"
@@ -216,7 +219,7 @@ def test_a_customer_saved_by_another_process_meanwhile_is_the_one_used(
     monkeypatch.setattr(
         desk, "save_customer", lambda c: (_ for _ in ()).throw(InvalidInput("customer", []))
     )
-    assert ingest_email(desk, reply).customer_id == wang.id
+    assert ingest_email(desk, reply, thread_secret=SECRET).customer_id == wang.id
 
 
 def test_a_refused_customer_that_nobody_saved_is_an_error(
@@ -229,7 +232,7 @@ def test_a_refused_customer_that_nobody_saved_is_an_error(
     refused = InvalidInput("customer", [])
     monkeypatch.setattr(desk, "save_customer", lambda c: (_ for _ in ()).throw(refused))
     with pytest.raises(InvalidInput):
-        ingest_email(desk, reply)
+        ingest_email(desk, reply, thread_secret=SECRET)
 
 
 def test_the_loop_count_restarts_when_its_state_is_not_ours(desk: Desk, clock: FrozenClock) -> None:

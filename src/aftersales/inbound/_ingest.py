@@ -15,7 +15,16 @@ from aftersales.attachments import MAX_ATTACHMENTS, Upload, clean_name
 from aftersales.exceptions import AttachmentRefused, FieldError, InvalidInput
 from aftersales.inbound._loops import count_arrival
 from aftersales.inbound._parse import InboundMail, parse_email
-from aftersales.inbound._thread import SCAN_DAYS, StoredMail, find_thread, remember
+from aftersales.inbound._thread import (
+    SCAN_DAYS,
+    StoredMail,
+    find_thread,
+    mark_opening,
+    mark_pending,
+    opened_meanwhile,
+    remember,
+    ticket_by_id,
+)
 from aftersales.models import (
     AuthorRole,
     Channel,
@@ -25,17 +34,21 @@ from aftersales.models import (
     StatusCategory,
     Ticket,
 )
-from aftersales.notify.mail_ids import subject_id_from_message_id
+from aftersales.notify.mail_ids import subject_id_from_message_id, thread_key
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
 
-__all__ = ["IngestResult", "Outcome", "ingest_email"]
+__all__ = ["DEFAULT_MAX_BYTES", "IngestResult", "Outcome", "ingest_email"]
 
 DEFAULT_LOOP_WINDOW = timedelta(minutes=10)
 """How far back :func:`ingest_email` counts a sender's mail by default."""
 DEFAULT_LOOP_LIMIT = 10
 """How many mails from one address :func:`ingest_email` takes within the window by default."""
+DEFAULT_MAX_BYTES = 30 * 1024 * 1024
+"""The largest mail :func:`ingest_email` reads by default (30 MiB): above the limits of
+common mail services (25 MB of files, a third more as base64), below what reading a
+mail's parts costs in memory for a mail built to exhaust it."""
 
 _MAX_SUBJECT = 200
 _MAX_BODY = 100_000
@@ -62,10 +75,11 @@ class IngestResult:
     (a Message-ID the desk sent), ``known_message`` (the customer's own earlier mail) or
     ``token`` (the subject's ``[#N]``); for ``ignored``, ``no_sender``, ``bounce``,
     ``auto_submitted``, ``auto_reply``, ``precedence``, ``mailing_list``, ``own_mail``,
-    ``duplicate`` or ``repeated_sender``. ``ticket_id`` and ``message_id`` name the
-    ticket and the stored message (for a duplicate, where the first copy went);
-    ``customer_id`` the sender's customer when known. ``dropped`` names the files not
-    kept, with why (``empty``, ``too_large``, ``too_many``, ``no_blob_store``).
+    ``duplicate``, ``repeated_sender``, ``too_large`` (over ``max_bytes``, not read) or
+    ``too_deep`` (more nested parts than a person's mail has). ``ticket_id`` and
+    ``message_id`` name the ticket and the stored message (for a duplicate, where the
+    first copy went); ``customer_id`` the sender's customer when known. ``dropped``
+    names the files not kept, with why (``empty``, ``too_large``, ``too_many``, ``no_blob_store``).
     """
 
     outcome: Outcome
@@ -84,10 +98,14 @@ def ingest_email(
     loop_window: timedelta = DEFAULT_LOOP_WINDOW,
     loop_limit: int = DEFAULT_LOOP_LIMIT,
     own_domains: Iterable[str] = (),
+    thread_secret: bytes | str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> IngestResult:
     """Take the RFC 5322 mail ``raw`` into ``desk`` and say what became of it.
 
-    1. Mail that must not be answered is ignored and nothing is stored: no usable
+    1. Mail that must not be answered is ignored and nothing is stored: a mail over
+       ``max_bytes`` (``too_large``, not even read) or nested deeper than a person's
+       mail (``too_deep``: only its headers are read); no usable
        ``From``; machine-sent mail (see :func:`~aftersales.inbound.parse_email`'s
        ``automatic``: bounces, ``Auto-Submitted``, auto-reply headers, bulk
        ``Precedence``, list mail); the desk's own mail coming back (its Message-ID made
@@ -95,11 +113,13 @@ def ingest_email(
        Message-ID: ``duplicate``); and a sender's mail beyond ``loop_limit`` within
        ``loop_window`` up to ``now`` (``repeated_sender``: counted in the store's state,
        so across processes on one database).
-    2. The sender's customer is found by e-mail address (as written, then in lower
-       case) or created: named by the display name (else the address), with the address
-       in lower case as its e-mail contact and a language from ``Content-Language`` or
-       a Chinese charset.
-    3. The mail is threaded (see :func:`~aftersales.inbound.find_thread`) and added to
+    2. The sender's customer is found by e-mail address (as written, then with the
+       domain in lower case, then all in lower case) or created: named by the display
+       name (else the address), with the address (its domain in lower case) as its
+       e-mail contact and a language from ``Content-Language`` or a Chinese charset.
+    3. The mail is threaded (see :func:`~aftersales.inbound.find_thread`; a Message-ID
+       of the desk's threads whoever replies only when signed under ``thread_secret``,
+       the secret given to the :class:`~aftersales.notify.senders.SmtpSender`) and added to
        that ticket as the customer's public reply; a ticket whose thread ended
        (closed, cancelled) gets a follow-up ticket (``follow_up_of``) instead, as
        :meth:`~aftersales.Desk.reopen` does when it is too late. Unthreaded mail opens a
@@ -111,15 +131,24 @@ def ingest_email(
     files that cannot be kept are listed in ``dropped`` and named at the end of the
     body). ``now`` (default: the desk's clock) only dates the sender count; messages
     are dated by the desk's clock. Bad arguments (``raw`` not bytes or empty, a bad
-    ``now``, window or limit) raise :class:`~aftersales.InvalidInput` and store nothing.
+    ``now``, window, limit, ``max_bytes`` or ``thread_secret``) raise
+    :class:`~aftersales.InvalidInput` and store nothing.
+
+    Storing a mail takes more than one commit (the ticket, then the message); before
+    each, the mail's Message-ID is noted with where it is going, so that the same mail
+    delivered again after a crash completes what was begun (the ticket it opened gets
+    its message; a message already stored is a ``duplicate``) instead of storing twice.
     """
     when = desk.pipeline.checked_now(now)
-    limit, window, domains = _checked(loop_limit, loop_window, own_domains)
+    limit, window, domains = _checked(loop_limit, loop_window, own_domains, max_bytes)
+    secret = thread_key(thread_secret, "thread_secret")
+    if isinstance(raw, (bytes, bytearray)) and len(raw) > max_bytes:
+        return IngestResult(Outcome.IGNORED, "too_large")
     mail = parse_email(raw)
     address = mail.address
     if address is None:
         return IngestResult(Outcome.IGNORED, "no_sender")
-    customer = _find_customer(desk, address)
+    customer = _find_customer(desk, mail)
     customer_id = None if customer is None else customer.id
     stored = StoredMail(desk, customer_id, when - timedelta(days=SCAN_DAYS))
     ignored = _ignored_before_threading(mail, domains, customer_id, stored)
@@ -127,19 +156,29 @@ def ingest_email(
         return ignored
     if count_arrival(desk.store, address, when, window, limit) > limit:
         return IngestResult(Outcome.IGNORED, "repeated_sender", customer_id=customer_id)
-    found = find_thread(desk, mail, customer_id, stored)
     uploads, dropped = _uploads(desk, mail)
     body = _body(mail, dropped)
-    if found is not None and found.ticket.status_category is not StatusCategory.CLOSED:
-        if customer is None:
-            customer = _save_new_customer(desk, mail, address)
-        ticket = found.ticket
-        outcome, reason = Outcome.THREADED, found.reason
+    resumed = None if customer is None else _resumed(desk, mail, customer, stored)
+    if resumed is not None:
+        ticket, outcome, reason = resumed
     else:
-        follow_up = None if found is None else found.ticket
-        customer = customer or _new_customer(mail, address)
-        ticket = _open(desk, mail, customer, follow_up)
-        outcome, reason = Outcome.OPENED, "new" if follow_up is None else "follow_up"
+        found = find_thread(desk, mail, customer_id, stored, thread_secret=secret)
+        if found is not None and found.ticket.status_category is not StatusCategory.CLOSED:
+            if customer is None:
+                customer = _save_new_customer(desk, mail, address)
+            ticket = found.ticket
+            outcome, reason = Outcome.THREADED, found.reason
+        else:
+            follow_up = None if found is None else found.ticket
+            customer = customer or _new_customer(mail, address)
+            outcome, reason = Outcome.OPENED, "new" if follow_up is None else "follow_up"
+            if mail.message_id is not None:
+                since = desk.pipeline.now()
+                mark_opening(desk, mail.message_id, since, _id_of(follow_up), reason)
+            ticket = _open(desk, mail, customer, follow_up)
+        if mail.message_id is not None:
+            mark_pending(desk, mail.message_id, ticket.id, outcome.value, reason)
+    assert customer is not None
     message = desk.add_message(
         ticket.id,
         body,
@@ -155,10 +194,34 @@ def ingest_email(
     return IngestResult(outcome, reason, message.ticket_id, message.id, customer.id, dropped)
 
 
+def _resumed(
+    desk: Desk, mail: InboundMail, customer: Customer, stored: StoredMail
+) -> tuple[Ticket, Outcome, str] | None:
+    """Where a mail delivered again goes when storing it was begun and not finished
+    (the process stopped in between): the ticket it was going to, or the ticket it
+    opened; None when nothing was begun, or that ticket is gone or closed."""
+    pending = None if mail.message_id is None else stored.pending(mail.message_id)
+    if pending is None:
+        return None
+    if pending.ticket_id is not None:
+        ticket = ticket_by_id(desk, pending.ticket_id)
+    else:
+        ticket = opened_meanwhile(desk, customer.id, _subject(mail), pending)
+    if ticket is None or ticket.status_category is StatusCategory.CLOSED:
+        return None
+    return ticket, Outcome(pending.outcome), pending.reason
+
+
+def _id_of(ticket: Ticket | None) -> str | None:
+    return None if ticket is None else ticket.id
+
+
 def _checked(
-    loop_limit: object, loop_window: object, own_domains: object
+    loop_limit: object, loop_window: object, own_domains: object, max_bytes: object
 ) -> tuple[int, timedelta, frozenset[str]]:
     errors: list[FieldError] = []
+    if type(max_bytes) is not int or max_bytes < 1:
+        errors.append(FieldError(("max_bytes",), "must be an int from 1"))
     if type(loop_limit) is not int or loop_limit < 1:
         errors.append(FieldError(("loop_limit",), "must be an int from 1"))
     if not isinstance(loop_window, timedelta) or loop_window <= timedelta(0):
@@ -182,6 +245,8 @@ def _checked(
 def _ignored_before_threading(
     mail: InboundMail, own_domains: frozenset[str], customer_id: str | None, stored: StoredMail
 ) -> IngestResult | None:
+    if mail.unreadable is not None:
+        return IngestResult(Outcome.IGNORED, mail.unreadable, customer_id=customer_id)
     if mail.automatic is not None:
         return IngestResult(Outcome.IGNORED, mail.automatic, customer_id=customer_id)
     domain = (mail.address or "").rpartition("@")[2]
@@ -196,11 +261,14 @@ def _ignored_before_threading(
     return None
 
 
-def _find_customer(desk: Desk, address: str) -> Customer | None:
-    """The customer known by ``address``: as written (the domain already in lower case),
-    else all in lower case (how this module saves new ones). A merge of customers moves
-    the contact points to the record kept, so that is the one found."""
-    for candidate in dict.fromkeys((address, address.lower())):
+def _find_customer(desk: Desk, mail: InboundMail) -> Customer | None:
+    """The sender's customer: by their address as the mail writes it, then with the
+    domain in lower case (how this module saves new ones), then all in lower case (how
+    many save addresses). A merge of customers moves the contact points to the record
+    kept, so that is the one found."""
+    address = mail.address or ""
+    written = mail.address_as_written or address
+    for candidate in dict.fromkeys((written, address, address.lower())):
         customer = desk.find_customer(Channel.EMAIL, candidate)
         if customer is not None:
             return customer
@@ -210,7 +278,7 @@ def _find_customer(desk: Desk, address: str) -> Customer | None:
 def _new_customer(mail: InboundMail, address: str) -> Customer:
     return Customer(
         name=mail.display_name or address,
-        contacts=(ContactPoint(channel=Channel.EMAIL, address=address.lower()),),
+        contacts=(ContactPoint(channel=Channel.EMAIL, address=address),),
         language=mail.language,
     )
 
@@ -220,18 +288,21 @@ def _save_new_customer(desk: Desk, mail: InboundMail, address: str) -> Customer:
         return desk.save_customer(_new_customer(mail, address))
     except InvalidInput:
         # Another process saved this sender since we looked: theirs is the record.
-        found = _find_customer(desk, address)
+        found = _find_customer(desk, mail)
         if found is None:
             raise
         return found
 
 
+def _subject(mail: InboundMail) -> str:
+    return mail.subject.strip()[:_MAX_SUBJECT] or "(no subject)"
+
+
 def _open(desk: Desk, mail: InboundMail, customer: Customer, follow_up: Ticket | None) -> Ticket:
-    subject = mail.subject.strip()[:_MAX_SUBJECT] or "(no subject)"
     return desk.open_ticket(
         customer=customer,
         channel=Channel.EMAIL,
-        subject=subject,
+        subject=_subject(mail),
         description=mail.body[:_MAX_BODY],
         follow_up_of=None if follow_up is None else follow_up.id,
     )

@@ -10,6 +10,7 @@ import quopri
 import re
 from collections.abc import Callable
 from email.message import Message as MailMessage
+from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import TypeVar
 
@@ -37,6 +38,13 @@ _MAX_ADDRESS = 200
 _MAX_NAME = 200
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
 _MAX_DEPTH = 30
+_MAX_CONTAINERS = 150
+"""Multipart and message/* parts a mail may declare: the standard library's parser
+recurses once per nested part and raises RecursionError near a thousand, and no mail a
+person writes comes near this (a forward of a forward thirty deep declares ~90)."""
+_CONTAINER = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|message)/")
+UNREADABLE_REASONS = ("too_deep",)
+"""Why :func:`parse_email` may read only a mail's headers (``InboundMail.unreadable``)."""
 T = TypeVar("T")
 
 
@@ -55,7 +63,10 @@ class InboundMail:
     ``bounce``) or None for a person's mail. ``language`` comes from
     ``Content-Language``, else from a Chinese charset (``zh-CN`` for GB2312/GBK/GB18030,
     ``zh-TW`` for Big5, ``zh-HK`` for Big5-HKSCS). ``headers`` holds every header as
-    (lower-case name, decoded value), in order.
+    (lower-case name, decoded value), in order. ``address_as_written`` is the sender's
+    address as the mail spells it (None with ``address``). ``unreadable`` says why only
+    the headers were read (``too_deep``: more nested parts than a person's mail has,
+    which would exhaust the parser), else None.
     """
 
     address: str | None
@@ -69,6 +80,8 @@ class InboundMail:
     automatic: str | None = None
     language: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    address_as_written: str | None = None
+    unreadable: str | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), decoded, or None."""
@@ -107,20 +120,36 @@ def parse_email(raw: bytes) -> InboundMail:
         raise InvalidInput("mail", [FieldError(("raw",), "must be the mail's bytes")])
     if not raw.strip():
         raise InvalidInput("mail", [FieldError(("raw",), "is empty")])
-    message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
-    return _read(message)
+    data = bytes(raw)
+    for containers, _ in enumerate(_CONTAINER.finditer(data), start=1):
+        if containers > _MAX_CONTAINERS:
+            return _headers_only(data, "too_deep")
+    try:
+        return _read(email.message_from_bytes(data, policy=email.policy.default))
+    except RecursionError:
+        # nesting the count above missed (parts inside encoded forwards): headers only
+        return _headers_only(data, "too_deep")
 
 
-def _read(message: MailMessage, depth: int = 0) -> InboundMail:
+def _headers_only(data: bytes, why: str) -> InboundMail:
+    head = BytesParser(policy=email.policy.default).parsebytes(data, headersonly=True)
+    return _read(head, unreadable=why)
+
+
+def _read(message: MailMessage, depth: int = 0, unreadable: str | None = None) -> InboundMail:
     raw_items = [(str(name).lower(), str(value)) for name, value in message.raw_items()]
     headers = tuple((name, decode_header_value(value)) for name, value in raw_items)
     raw_headers = dict(reversed(raw_items))  # the first of a repeated header counts
     # Decoded: Python's own generator (and others) encode a long In-Reply-To as
     # RFC 2047 words, hiding the Message-IDs in it.
     decoded = dict(reversed(headers))
-    address, name = _sender(raw_headers.get("from"))
-    found = _Parts()
-    found.walk(message, depth)
+    written, name = _sender(raw_headers.get("from"))
+    address = None if written is None else normal_address(written)
+    # Only the outer mail's files are kept: a forwarded mail inside is one .eml file
+    # already, and copying each level's files again would cost memory per level.
+    found = _Parts(keep_files=depth == 0)
+    if unreadable is None:
+        found.walk(message, depth)
     body = found.body()
     if not body:
         body = next((inner.body for inner in found.forwarded if inner.body), "")
@@ -142,21 +171,25 @@ def _read(message: MailMessage, depth: int = 0) -> InboundMail:
         ),
         language=_language(raw_headers.get("content-language"), found.charsets),
         headers=headers,
+        address_as_written=written,
+        unreadable=unreadable,
     )
 
 
 def _sender(raw: str | None) -> tuple[str | None, str | None]:
+    """The first usable address of a From header, as written, and the name beside it."""
     if raw is None:
         return None, None
     raw = raw_text(raw)  # an address in raw UTF-8 (RFC 6532) is text, not escapes
     none: list[tuple[str, str]] = []
     for name, address in _safely(lambda: getaddresses([raw]), none):
-        usable = normal_address(address)
-        if usable is not None:
-            return usable, decode_header_value(name)[:_MAX_NAME] or None
+        if normal_address(address) is not None:
+            return address.strip().strip("<>"), decode_header_value(name)[:_MAX_NAME] or None
     # What the parser could not split ("Li Wei li@x.cn") may still hold one address.
     bare = _BARE_ADDRESS.search(raw)
-    return (None if bare is None else normal_address(bare.group(0))), None
+    if bare is None or normal_address(bare.group(0)) is None:
+        return None, None
+    return bare.group(0), None
 
 
 def normal_address(address: str) -> str | None:
@@ -190,7 +223,8 @@ class _Parts:
     """What a walk over a mail's MIME tree found: body texts, attachments, mails
     forwarded as attachments, and the charsets its text was labelled with."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_files: bool = True) -> None:
+        self.keep_files = keep_files
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[Upload] = []
@@ -217,10 +251,12 @@ class _Parts:
                 self.charsets.append(charset)
             text = clean(decode_bytes(_payload(part), charset))
             (self.plain if content_type == "text/plain" else self.html).append(text)
-        else:
+        elif self.keep_files:
             self._attach(_filename(part), _payload(part), content_type)
 
     def _attach(self, name: str | None, data: bytes, content_type: str) -> None:
+        if not self.keep_files:
+            return
         if name is None:
             extension = mimetypes.guess_extension(content_type) or ".bin"
             name = f"attachment-{len(self.attachments) + 1}{extension}"
@@ -237,7 +273,7 @@ class _Parts:
             decode = binascii.a2b_base64 if encoding == "base64" else quopri.decodestring
             source = _safely(lambda: decode(text), text)
             inner = email.message_from_bytes(source, policy=email.policy.default)
-        data = _safely(inner.as_bytes, b"")
+        data = _safely(inner.as_bytes, b"") if self.keep_files else b""
         name = _filename(part)
         if depth < _MAX_DEPTH:
             read = _read(inner, depth + 1)

@@ -6,11 +6,26 @@ subject line that carries the ticket's token (``[#12]``); inbound mail
 ``References`` and the subject. Both sides use these functions, so the format lives in one
 place.
 
+Anyone can write a Message-ID of this shape naming any ticket id. Given a ``secret``
+(the same on the sending and the receiving side), an id also carries a code only the
+holder of the secret can make (HMAC-SHA256 of the subject id and the mail's digest), and
+:func:`subject_id_from_message_id` with that secret names the subject only when the
+code is right. Without a secret, the id names a subject it merely claims.
+
 >>> mid = message_id_for("t-7f3a", "t-7f3a:4:email", "desk.example.com")
 >>> mid
 '<aftersales.t-7f3a.260aed28549f42b1@desk.example.com>'
 >>> subject_id_from_message_id(mid)
 't-7f3a'
+>>> signed = message_id_for("t-7f3a", "t-7f3a:4:email", "desk.example.com", secret="s3cret")
+>>> signed
+'<aftersales.t-7f3a.260aed28549f42b1.1d1dbd9b893be5c4@desk.example.com>'
+>>> subject_id_from_message_id(signed, secret="s3cret")
+'t-7f3a'
+>>> subject_id_from_message_id(signed, secret="another") is None
+True
+>>> subject_id_from_message_id(mid, secret="s3cret") is None  # claimed, not proven
+True
 >>> subject_id_from_message_id("<CAF=abc@mail.gmail.com>") is None
 True
 >>> subject_id_from_message_id(message_id_for("工单 1.2", "k", "d.example"))
@@ -22,40 +37,86 @@ True
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
+
+from aftersales.exceptions import FieldError, InvalidInput
 
 __all__ = [
     "message_id_for",
     "subject_id_from_message_id",
+    "thread_key",
     "ticket_number_in",
     "ticket_token",
 ]
 
 _SAFE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
-_ID = re.compile(r"<aftersales(-x)?\.([A-Za-z0-9_\-]{1,512})\.[0-9a-f]{16}@[^<>\s@]+>")
+_ID = re.compile(
+    r"<aftersales(-x)?\.([A-Za-z0-9_\-]{1,512})\.([0-9a-f]{16})(?:\.([0-9a-f]{16}))?@[^<>\s@]+>"
+)
 _TOKEN = re.compile(r"\[#(\d{1,18})\]")
+_MAC_CONTEXT = b"aftersales message-id v1\x00"
 
 
-def message_id_for(subject_id: str, key: str, domain: str) -> str:
+def thread_key(secret: object, field: str = "secret") -> bytes | None:
+    """``secret`` (text or bytes) as the key that signs and checks Message-IDs, or None
+    for None; an empty or non-text secret raises :class:`~aftersales.InvalidInput`
+    (an empty key would make every code guessable).
+
+    >>> thread_key("s3cret"), thread_key(None)
+    (b's3cret', None)
+    """
+    if secret is None:
+        return None
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8", "surrogatepass")
+    if not isinstance(secret, (bytes, bytearray)) or not secret:
+        raise InvalidInput("mail_ids", [FieldError((field,), "must be non-empty text or bytes")])
+    return bytes(secret)
+
+
+def _code(key: bytes, id_part: str, digest: str) -> str:
+    message = _MAC_CONTEXT + f"{id_part}.{digest}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
+
+
+def message_id_for(
+    subject_id: str, key: str, domain: str, *, secret: bytes | str | None = None
+) -> str:
     """The ``Message-ID`` of the mail sent for the notification ``key`` about
     ``subject_id``: the same on every retry, so a receiver that keeps Message-IDs drops a
-    copy sent twice after a crash."""
+    copy sent twice after a crash. With ``secret`` it ends in a code that proves the desk
+    made it (see :func:`subject_id_from_message_id`)."""
+    signing = thread_key(secret)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     if _SAFE.fullmatch(subject_id):
-        return f"<aftersales.{subject_id}.{digest}@{domain}>"
-    # an id with characters a Message-ID cannot carry (spaces, dots, non-ASCII) goes as hex
-    return f"<aftersales-x.{subject_id.encode().hex()}.{digest}@{domain}>"
+        prefix, id_part = "aftersales", subject_id
+    else:
+        # an id with characters a Message-ID cannot carry (spaces, dots, non-ASCII) goes as hex
+        prefix, id_part = "aftersales-x", subject_id.encode().hex()
+    code = "" if signing is None else "." + _code(signing, id_part, digest)
+    return f"<{prefix}.{id_part}.{digest}{code}@{domain}>"
 
 
-def subject_id_from_message_id(message_id: str) -> str | None:
-    """The subject id in a ``Message-ID`` this desk made, or None for anyone else's."""
+def subject_id_from_message_id(message_id: str, *, secret: bytes | str | None = None) -> str | None:
+    """The subject id in a ``Message-ID`` of the desk's shape, or None for anyone else's.
+
+    With ``secret``, None too for an id whose code is missing or wrong: only an id made
+    by :func:`message_id_for` under that secret names its subject. Without one, any id
+    of the desk's shape names the subject it claims."""
+    checking = thread_key(secret)
     match = _ID.fullmatch(message_id.strip())
     if match is None:
         return None
-    if match.group(1) is None:
-        return match.group(2)
+    encoded, id_part, digest, code = match.groups()
+    if checking is not None and (
+        code is None or not hmac.compare_digest(code, _code(checking, id_part, digest))
+    ):
+        return None
+    if encoded is None:
+        return str(id_part)
     try:
-        return bytes.fromhex(match.group(2)).decode()
+        return bytes.fromhex(id_part).decode()
     except ValueError:
         return None
 

@@ -28,7 +28,7 @@ from email.utils import format_datetime, parseaddr
 from aftersales.clock import Clock, SystemClock
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.models import Channel
-from aftersales.notify.mail_ids import message_id_for, ticket_number_in, ticket_token
+from aftersales.notify.mail_ids import message_id_for, thread_key, ticket_number_in, ticket_token
 from aftersales.notify.senders._handler import OutgoingMessage
 
 __all__ = ["SmtpSender"]
@@ -56,7 +56,10 @@ class SmtpSender:
     connects with TLS from the start (port 465); ``starttls`` upgrades a plain
     connection (port 587); ``ssl_context`` defaults to the system's trusted certificates.
     ``username`` and ``password`` log in. ``timeout`` bounds each network step in
-    seconds. ``clock`` writes the ``Date`` header (give the desk's).
+    seconds. ``clock`` writes the ``Date`` header (give the desk's). ``thread_secret``
+    (text or bytes) signs the ``Message-ID`` s, so that inbound mail given the same
+    secret (:func:`~aftersales.inbound.ingest_email`'s ``thread_secret``) knows them
+    for the desk's own and threads whoever answers them.
 
     Each message opens its own connection: a sender holds no socket between
     notifications, so a worker can keep one for ever.
@@ -64,6 +67,7 @@ class SmtpSender:
 
     __slots__ = (
         "_password",
+        "_thread_secret",
         "clock",
         "domain",
         "from_address",
@@ -90,6 +94,7 @@ class SmtpSender:
         timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock | None = None,
+        thread_secret: bytes | str | None = None,
     ) -> None:
         if not isinstance(host, str) or not host.strip():
             raise _invalid("host", "must be a host name")
@@ -110,6 +115,10 @@ class SmtpSender:
             or timeout <= 0
         ):
             raise _invalid("timeout", "must be a positive number")
+        try:
+            self._thread_secret = thread_key(thread_secret, "thread_secret")
+        except InvalidInput:
+            raise _invalid("thread_secret", "must be non-empty text or bytes") from None
         self.host = host
         self.port = port
         self.from_address = from_address
@@ -152,8 +161,10 @@ class SmtpSender:
             mail["To"] = recipient.address
             mail["Subject"] = self.subject_for(message)
             mail["Date"] = format_datetime(self.clock.now())
-            mail["Message-ID"] = message_id_for(event.subject_id, message.key, self.domain)
-            mail["References"] = message_id_for(event.subject_id, event.subject_id, self.domain)
+            secret = self._thread_secret
+            subject_id = event.subject_id
+            mail["Message-ID"] = message_id_for(subject_id, message.key, self.domain, secret=secret)
+            mail["References"] = message_id_for(subject_id, subject_id, self.domain, secret=secret)
             mail["Auto-Submitted"] = "auto-generated"
             # Outlook's and Exchange's out-of-office replies would open tickets of their own
             mail["X-Auto-Response-Suppress"] = "OOF, AutoReply"
