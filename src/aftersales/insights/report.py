@@ -514,6 +514,9 @@ def build_report(
       type, and their scores (:func:`~aftersales.feedback.survey_figures`), filtered by
       the channels the surveys were sent on, per channel when the report groups by it.
 
+    With the query's ``escalations``, the ticket KPIs also count the tickets per escalation
+    level (the ``escalations`` table), read from each ticket's JSON: 0.32 s (1.2 s).
+
     A family whose query cannot apply one of the report's filters is left out (None):
     case metrics have no category, priority, team or tier filter; workload and next
     responses no category, priority, product or tier filter; survey figures filter by
