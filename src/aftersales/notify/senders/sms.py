@@ -36,6 +36,8 @@ from aftersales.notify.senders.webhook import (
     _checked_secret,
     _Closing,
     _Endpoint,
+    _shown_url,
+    idempotency_header,
 )
 
 if TYPE_CHECKING:
@@ -44,8 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_LENGTH", "HttpSmsProvider", "SmsProvider", "SmsSender"]
 
 DEFAULT_MAX_LENGTH = 335
-"""Characters of text sent at most: five concatenated SMS parts of Chinese text (67
-UCS-2 characters each), 1,005 of Latin text; longer text is cut with an ellipsis."""
+"""Characters (code points) of text sent at most; longer text is cut with an ellipsis.
+335 fill five concatenated SMS parts of Chinese or other UCS-2 text (67 each). The cap
+counts code points, not what the network counts: a character outside the Basic
+Multilingual Plane (most emoji) takes two UCS-2 units, so such text can need a sixth
+part; text of GSM-7 characters alone takes three parts for 335 characters (153 each,
+765 in five; the few extension characters such as ``€`` count twice)."""
 
 
 @runtime_checkable
@@ -104,7 +110,10 @@ class SmsSender:
         return text
 
     def send(self, message: OutgoingMessage) -> None:
-        """Text ``message`` (its body, or its subject when the body is empty)."""
+        """Text ``message``: its body, or its subject when the body is blank; a message
+        with neither is dead-lettered (:class:`~aftersales.DeliveryFailed` with
+        ``permanent=True``: an empty text tells nobody anything, and a render gives the
+        same blank text on every retry)."""
         recipient = message.recipient
         if recipient.channel is not self.channel:
             raise DeliveryFailed(
@@ -112,14 +121,22 @@ class SmsSender:
                 f"{recipient.channel.value}",
                 permanent=True,
             )
-        text = self.text_for(message.body or message.subject)
+        text = self.text_for(message.body) or self.text_for(message.subject)
+        if not text:
+            raise DeliveryFailed(
+                "the rendered message is blank (no body, no subject): nothing to text",
+                permanent=True,
+            )
         self.provider.send_sms(recipient.address, text, idempotency_key=message.key)
 
 
 class HttpSmsProvider(_Closing):
     """The reference :class:`SmsProvider`: POSTs ``{"to", "text", "idempotency_key"}``
     (and ``"from": sender_id`` when given) as JSON to ``url``, with ``Authorization:
-    Bearer <token>`` and the ``Idempotency-Key`` header. Answers mean what they mean to a
+    Bearer <token>`` and the ``Idempotency-Key`` header (percent-encoded when the key
+    is not printable ASCII, see
+    :func:`~aftersales.notify.senders.webhook.idempotency_header`; the body's
+    ``idempotency_key`` is the key as it is). Answers mean what they mean to a
     webhook (:func:`~aftersales.notify.senders.webhook.delivery_failure`): 2xx sent;
     408, 425, 429 and 5xx retried, after ``Retry-After``; any other status
     dead-letters. Most SMS gateways (or a small adapter in front of one) take this
@@ -150,7 +167,7 @@ class HttpSmsProvider(_Closing):
         )
 
     def __repr__(self) -> str:
-        return f"HttpSmsProvider({self._endpoint.url!r}, token=...)"
+        return f"HttpSmsProvider({_shown_url(self._endpoint.url)!r}, token=...)"
 
     def send_sms(self, to: str, text: str, *, idempotency_key: str) -> None:
         """POST the text; raises :class:`~aftersales.DeliveryFailed` when the provider
@@ -161,5 +178,8 @@ class HttpSmsProvider(_Closing):
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         self._endpoint.post(
             body,
-            {IDEMPOTENCY_HEADER: idempotency_key, "Authorization": f"Bearer {self._token}"},
+            {
+                IDEMPOTENCY_HEADER: idempotency_header(idempotency_key),
+                "Authorization": f"Bearer {self._token}",
+            },
         )
