@@ -31,6 +31,7 @@ LI = Customer(
     language="zh-CN",
     contacts=[{"channel": "email", "address": "li@example.cn"}],
 )
+LI_TAGGED = LI.model_copy(update={"tags": ("vip",)})
 RESOLVED = {
     "resolved": {
         "en": {"subject": "{{ about }} is resolved", "body": "Hello {{ customer.name }}"},
@@ -220,6 +221,73 @@ def test_a_template_that_loads_another_is_refused_at_load(tag: str) -> None:
     assert "is not supported" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("source", "body"),
+    [
+        ("{% for c in customer.contacts %}{{ c.address }} {{ c.channel.value }}{% endfor %}",
+         "li@example.cn email"),
+        ("{% for tag in customer.tags %}{{ tag.upper() }}{% endfor %}", "VIP"),
+        ("{{ customer.contacts[0].address }}", "li@example.cn"),
+        ("{% set who = customer %}{{ who.name }}", "Li Wei"),
+        ("{% set who = customer %}{% set who = about %}{{ who.upper() }}", "TICKET #1"),
+        ("{% with who = customer %}{{ who.name }}{% endwith %}", "Li Wei"),
+        ("{% macro m(who) %}{{ who.name }}{% endmacro %}{{ m(customer) }}", "Li Wei"),
+        ("{% macro m(who=customer) %}{{ who.name }}{% endmacro %}{{ m() }}", "Li Wei"),
+        ("{% macro m(who) %}{{ who.upper() }}{% endmacro %}{{ m(customer.name) }}{{ m(about) }}",
+         "LI WEITICKET #1"),
+        ("{% macro m(who) %}{{ who.upper() }}{% endmacro %}{% set g = m %}{{ g(about) }}",
+         "TICKET #1"),
+        ("{% macro m(a) %}[{{ caller(a) }}]{% endmacro %}"
+         "{% call(c) m(customer) %}{{ c.name }}{% endcall %}", "[Li Wei]"),
+        ("{% for c in customer.contacts recursive %}{{ c.address }}{% endfor %}",
+         "li@example.cn"),
+        ("{% for x in customer.contacts|sort(attribute='address') %}{{ x.address }}{% endfor %}",
+         "li@example.cn"),
+        ("{% for a, b in [(1, 2)] %}{{ a }}{% endfor %}", "1"),
+        ("{% with a, b = (customer, 1) %}{{ a.name }}{% endwith %}", "Li Wei"),
+        ("{% set a = customer %}{% set a = a %}{{ a.name }}{{ customer|attr('name') }}",
+         "Li WeiLi Wei"),
+        ("{% filter upper %}{{ about }}{% endfilter %}", "TICKET #1"),
+        ("{% if about is string %}{{ about|lower }}{% endif %}", "ticket #1"),
+    ],
+)  # fmt: skip
+def test_a_template_reading_what_its_values_have_loads_and_renders(source: str, body: str) -> None:
+    templates = Templates({"t": source})
+
+    assert body == templates.render("t", customer=LI_TAGGED, about="Ticket #1").body
+
+
+@pytest.mark.parametrize(
+    ("source", "wrong"),
+    [
+        ("{{ customer.contacts[0].adress }}", "customer.contacts[0].adress is not a field of "
+         "ContactPoint (it has address, channel)"),
+        ("{% for t in customer.tags %}{{ t.bad }}{% endfor %}", "t.bad is not an attribute "
+         "of str"),
+        ("{% macro m(who) %}{{ who.nmae }}{% endmacro %}{{ m(who=customer) }}", "who.nmae"),
+        ("{% macro m(who=customer) %}{{ who.nmae }}{% endmacro %}{{ m() }}", "who.nmae"),
+        ("{% macro m(a, who) %}{{ who.nmae }}{% endmacro %}{{ m(1) }}{{ m(2, customer) }}",
+         "who.nmae"),
+        ("{% set a = customer %}{% set b = a %}{{ b.nmae }}", "b.nmae"),
+        ("{% set a = customer.nmae %}{{ a }}", "customer.nmae"),
+        ("{{ ticket.channel.nope }}", "ticket.channel.nope is not an attribute of Channel"),
+        ("{{ customer|attr('_x') }}", "attribute '_x' is unsafe"),
+        ("{% if ticket is nonsense %}x{% endif %}", "no test 'nonsense'"),
+        ("{% if ticket %}{{ about|nonsense }}{% endif %}", "no filter 'nonsense'"),
+    ],
+)  # fmt: skip
+def test_what_a_value_lacks_fails_at_load_naming_where_it_is_read(source: str, wrong: str) -> None:
+    error = _error(lambda: Templates({"t": source}))
+
+    assert f"body, line 1: {wrong}" in str(error)
+
+
+def test_a_template_nested_too_deeply_to_compile_fails_at_load() -> None:
+    error = _error(lambda: Templates({"t": "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}"}))
+
+    assert "body: nested too deeply to compile" in str(error)
+
+
 # ------------------------------------------------------------------ the sandbox
 
 
@@ -299,6 +367,54 @@ def test_an_error_of_the_template_s_own_arithmetic_is_a_template_error() -> None
         templates.render("t")
 
 
+def test_a_value_error_at_render_is_a_template_error_naming_the_exception() -> None:
+    templates = Templates({"t": "{{ customer.name.index('zz') }}"})
+
+    error = _error(lambda: templates.render("t", customer=LI))
+
+    assert (error.template, "body failed to render: ValueError: substring not found") == (
+        "t/en",
+        error.errors[0].message,
+    )
+
+
+def test_a_render_stops_as_its_output_passes_max_output() -> None:
+    templates = Templates(
+        {"t": "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"},
+        max_output=1000,
+    )
+
+    error = _error(lambda: templates.render("t"))
+
+    assert "the output passes max_output (1,000 characters)" in str(error)
+    assert Templates({"t": "{{ about }}"}, max_output=3).render("t", about="abc").body == "abc"
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("{{ 'ab' * 10**10 }}", "repeating 2 items 10,000,000,000 times passes max_output"),
+        ("{{ 10**10 * [1] }}", "repeating 1 items 10,000,000,000 times passes max_output"),
+        ("{{ 9 ** 1000000000 }}", "9 ** 1000000000 is too large a number"),
+        ("{{ (2 ** 60000) * (2 ** 60000) }}", "the product is too large a number"),
+    ],
+)
+def test_a_product_or_power_too_large_for_memory_fails_before_it_is_computed(
+    source: str, why: str
+) -> None:
+    error = _error(lambda: Templates({"t": source}).render("t"))
+
+    assert why in str(error)
+
+
+def test_products_and_powers_of_a_reasonable_size_render() -> None:
+    templates = Templates(
+        {"t": "{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 2.5 * 2 }} {{ (-1) ** 9 }} {{ 3 * 4 }}"}
+    )
+
+    assert templates.render("t").body == "1024 ababab 5.0 -1 12"
+
+
 # ------------------------------------------------------------------ text, html, subject
 
 
@@ -375,6 +491,10 @@ def test_templates_that_are_not_a_mapping_of_names_to_variants_are_refused(
         ({"context": "survey link"}, "context"),
         ({"context": ("language",)}, "context"),
         ({"context": ("range",)}, "context"),
+        ({"context": [["a"]]}, "context"),
+        ({"max_output": 0}, "max_output"),
+        ({"max_output": True}, "max_output"),
+        ({"max_output": "1"}, "max_output"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(keywords: dict[str, Any], field: str) -> None:
@@ -689,3 +809,58 @@ def test_name_for_must_name_templates_of_the_set(desk: Desk) -> None:
             TemplateRender(templates, name_for, desk)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         TemplateRender(templates, "resolved", desk, extra="no")  # type: ignore[arg-type]
+
+
+def test_an_internal_note_is_not_mailed_while_a_public_reply_is(desk: Desk) -> None:
+    outbox = MemorySender()
+    handler = SenderHandler(
+        outbox,
+        recipient=customer_recipients(desk, "email"),
+        render=TemplateRender(Templates({"reply": "{{ message.body }}"}), "reply", desk),
+    )
+    desk.subscribe(handler, messages=True, name="mail")
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Kettle leaks")
+
+    desk.add_message(ticket.id, "Deny it", author_id="agent-7", kind="internal_note")
+    desk.add_message(ticket.id, "We are on it", author_id="agent-7", author_role="agent")
+
+    assert [message.body for message in outbox.sent] == ["We are on it"]
+
+
+def test_a_message_event_that_does_not_say_its_kind_reaches_no_customer(desk: Desk) -> None:
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Kettle leaks")
+    event = desk.history(ticket.id)[-1].model_copy(update={"trigger": "add_message"})
+
+    assert customer_recipients(desk, "email")(event) is None
+
+
+def test_an_internal_note_is_in_the_context_for_a_recipient_who_is_not_a_customer(
+    desk: Desk,
+) -> None:
+    render = TemplateRender(
+        Templates({"t": "{{ message.body if message else 'nothing' }}"}), "t", desk
+    )
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Kettle leaks")
+    desk.add_message(ticket.id, "Deny it", author_id="agent-7", kind="internal_note")
+    event = desk.history(ticket.id)[-1]
+
+    to_agent = render(event, Recipient("email", "agents@example.com", None, None, "T1"))
+    to_customer = render(event, Recipient("email", "li@example.cn", LI.id, None, "T1"))
+
+    assert (to_agent.body, to_customer.body) == ("Deny it", "nothing")
+
+
+def test_extra_that_returns_no_mapping_is_bad_input(desk: Desk) -> None:
+    render = TemplateRender(
+        Templates({"t": "x"}),
+        "t",
+        desk,
+        extra=lambda event, recipient: ["link"],  # type: ignore[arg-type,return-value]
+    )
+    ticket = desk.open_ticket(customer=LI, channel="email", subject="Kettle leaks")
+    event = desk.history(ticket.id)[-1]
+
+    with pytest.raises(InvalidInput) as caught:
+        render(event, Recipient("email", "li@example.cn", LI.id))
+
+    assert caught.value.errors[0].location == ("extra",)

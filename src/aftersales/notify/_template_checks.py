@@ -85,10 +85,10 @@ def compile_template(
         tree = environment.parse(source)
         _check(environment, tree, template, part, names)
         return environment.from_string(tree)
-    except jinja2.TemplateSyntaxError as error:
-        raise TemplateError(template, f"{part}, line {error.lineno}: {error.message}") from None
-    except jinja2.TemplateError as error:
-        raise TemplateError(template, f"{part}: {error.message}") from None
+    except jinja2.TemplateError as error:  # a syntax error, or a filter the compiler lacks
+        line = getattr(error, "lineno", None)
+        where = part if line is None else f"{part}, line {line}"
+        raise TemplateError(template, f"{where}: {error.message}") from None
     except RecursionError:
         raise TemplateError(template, f"{part}: nested too deeply to compile") from None
 
@@ -200,6 +200,8 @@ def _path(node: nodes.Node) -> str:
     attribute = _attribute(node)
     if attribute is not None:
         return f"{_path(node.node)}.{attribute}"  # type: ignore[attr-defined]
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return f"{_path(node.node)}[{node.arg.value!r}]"
     return node.name if isinstance(node, nodes.Name) else "(expression)"
 
 
@@ -238,8 +240,9 @@ def _shapes(tree: nodes.Template, names: Iterable[str]) -> dict[str, _Shape]:
         elif isinstance(node, nodes.Assign):
             if isinstance(node.target, nodes.Name):
                 bound[id(node.target)] = [_Binding(node.node)]
-        elif isinstance(node, nodes.With):
-            for target, value in zip(node.targets, node.values, strict=False):
+        else:
+            with_ = typing.cast(nodes.With, node)
+            for target, value in zip(with_.targets, with_.values, strict=False):
                 if isinstance(target, nodes.Name):
                     bound[id(target)] = [_Binding(value)]
     for target in tree.find_all(nodes.Name):
@@ -251,17 +254,18 @@ def _shapes(tree: nodes.Template, names: Iterable[str]) -> dict[str, _Shape]:
 
 
 def _settle(bindings: Mapping[str, list[_Binding]]) -> dict[str, _Shape]:
-    """The shapes of ``bindings``, each known once every binding of it is: from nothing
-    known, a name is learnt when all its bindings are, and never unlearnt, so it settles
-    in as many rounds as there are names (a name bound from itself stays unknown)."""
+    """The shapes of ``bindings``, each known once every binding of it is. From nothing
+    known, a name is learnt when all its bindings are, and never unlearnt or changed (an
+    expression's shape is known only once the name it starts from is), so each round
+    learns a name or is the last: it settles in as many rounds as there are names (a name
+    bound from itself stays unknown)."""
     shapes: dict[str, _Shape] = {}
-    for _ in range(len(bindings) + 1):
+    while True:
         learnt = {name: _agreed(found, shapes) for name, found in bindings.items()}
         learnt = {name: shape for name, shape in learnt.items() if shape is not None}
         if learnt == shapes:
-            break
+            return shapes
         shapes = learnt
-    return shapes
 
 
 def _agreed(bindings: list[_Binding], shapes: Mapping[str, _Shape]) -> _Shape:

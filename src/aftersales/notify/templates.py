@@ -42,6 +42,8 @@ import attrs
 import jinja2
 from jinja2 import StrictUndefined
 from jinja2.defaults import DEFAULT_NAMESPACE
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -51,12 +53,16 @@ from aftersales.models._base import Record
 from aftersales.notify._template_checks import CONTEXT_TYPES, compile_template
 from aftersales.notify._template_render import TemplateRender
 
-__all__ = ["DEFAULT_CONTEXT", "RenderedMessage", "TemplateRender", "Templates"]
+__all__ = ["DEFAULT_CONTEXT", "MAX_OUTPUT", "RenderedMessage", "TemplateRender", "Templates"]
 
 DEFAULT_CONTEXT: frozenset[str] = frozenset({*CONTEXT_TYPES, "about", "link"})
 """The names every template may use: ``ticket``, ``case``, ``customer``, ``decision``,
 ``event``, ``message`` (records, or None when the message is not about one), ``about``
 (the subject as the customer knows it, ``"Ticket #12"``) and ``link`` (a URL, or None)."""
+
+MAX_OUTPUT = 1_000_000
+"""The default ``max_output`` of :class:`Templates`: the most characters a rendered
+subject, body or html may have."""
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _LANGUAGE = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
@@ -103,11 +109,41 @@ class _Compiled:
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, remembering its verdict on each attribute of a record type:
     the sandbox's checks are by type and name alone, and cost more than the rest of the
-    render did (a dozen isinstance checks per attribute read)."""
+    render did (a dozen isinstance checks per attribute read). ``*`` and ``**`` are
+    checked before they run: ``'x' * 10**10`` or ``9 ** 10**9`` would exhaust memory
+    before any limit on the output could see it."""
 
-    def __init__(self, **options: Any) -> None:
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *, max_output: int, **options: Any) -> None:
         super().__init__(**options)
+        self.max_output = max_output
         self._verdicts: dict[tuple[type, str], bool] = {}
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if (
+                _is_int(left)
+                and _is_int(right)
+                and right > 0
+                and (abs(left).bit_length() - 1) * right > _MAX_BITS
+            ):
+                raise SecurityError(f"{left} ** {right} is too large a number")
+        elif _is_int(left) and _is_int(right):
+            if left.bit_length() + right.bit_length() > _MAX_BITS + 1:
+                raise SecurityError("the product is too large a number")
+        else:
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    _is_int(times)
+                    and isinstance(sequence, (str, bytes, list, tuple))
+                    and len(sequence) * times > self.max_output
+                ):
+                    raise SecurityError(
+                        f"repeating {len(sequence):,} items {times:,} times passes "
+                        f"max_output ({self.max_output:,})"
+                    )
+        return super().call_binop(context, operator, left, right)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         kind = type(obj)
@@ -124,13 +160,21 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 _MAX_VERDICTS = 4096
+_MAX_BITS = 1 << 16
+"""The largest whole number ``*`` or ``**`` may make, in bits (about 20,000 digits:
+Python refuses to print more than 4,300 anyway)."""
 
 
-def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
+def _is_int(value: object) -> bool:
+    return isinstance(value, int)
+
+
+def _environment(*, html: bool, max_output: int) -> _Sandbox:
     # trim_blocks/lstrip_blocks: a {% if %} on its own line leaves no blank line in a
     # plain-text mail; the trailing newline of a file is dropped (as an inline string has
     # none), so a body reads the same from JSON and from a directory.
     return _Sandbox(
+        max_output=max_output,
         undefined=StrictUndefined,
         autoescape=html,
         trim_blocks=True,
@@ -167,7 +211,14 @@ class Templates:
     :class:`~aftersales.TemplateError` naming it (``"resolved/en"``).
     """
 
-    __slots__ = ("_defaults", "_names", "_templates", "context", "default_language")
+    __slots__ = (
+        "_defaults",
+        "_names",
+        "_templates",
+        "context",
+        "default_language",
+        "max_output",
+    )
 
     def __init__(
         self,
@@ -175,6 +226,7 @@ class Templates:
         *,
         default_language: str = "en",
         context: Iterable[str] = (),
+        max_output: int = MAX_OUTPUT,
     ) -> None:
         if not isinstance(templates, Mapping):
             raise InvalidInput(
@@ -184,11 +236,19 @@ class Templates:
         self.context: frozenset[str] = DEFAULT_CONTEXT | _context_names(context)
         """Every name a template may use."""
         self._names = self.context
+        if not _is_int(max_output) or isinstance(max_output, bool) or max_output < 1:
+            raise InvalidInput(
+                "templates",
+                [FieldError(("max_output",), "must be a positive number of characters")],
+            )
+        self.max_output: int = max_output
+        """The most characters a render's subject, body or html may have."""
         try:
             spec = _SPEC.validate_python(templates)
         except ValidationError as error:
             raise invalid_input("templates", error) from None
-        text, html = _environment(html=False), _environment(html=True)
+        text = _environment(html=False, max_output=max_output)
+        html = _environment(html=True, max_output=max_output)
         # Jinja's globals (range, namespace...) go in with the names, each None until
         # given: a render then passes one prepared mapping as the whole context.
         self._defaults: dict[str, Any] = {**text.globals, **dict.fromkeys(sorted(self.context))}
@@ -327,12 +387,13 @@ class Templates:
                 )
             values.update(context)
         part = "subject"
+        limit = self.max_output
         try:
-            subject = "" if variant.subject is None else _render(variant.subject, values)
+            subject = "" if variant.subject is None else _render(variant.subject, values, limit)
             part = "body"
-            body = _render(variant.body, values)
+            body = _render(variant.body, values, limit)
             part = "html"
-            html = None if variant.html is None else _render(variant.html, values)
+            html = None if variant.html is None else _render(variant.html, values, limit)
         except (jinja2.TemplateError, AftersalesError) as error:
             raise TemplateError(
                 f"{name}/{variant.language}", f"{part} failed to render: {error}"
@@ -368,11 +429,19 @@ class Templates:
         return variants[self.default_language.lower()]
 
 
-def _render(template: jinja2.Template, values: dict[str, Any]) -> str:
+def _render(template: jinja2.Template, values: dict[str, Any], limit: int) -> str:
     """What ``template.render(values)`` returns, without copying ``values`` and the
     globals into a new dict on each call (``values`` holds the globals already; the
-    template writes its own variables to the context, never to ``values``)."""
-    return "".join(template.root_render_func(template.new_context(values, shared=True)))
+    template writes its own variables to the context, never to ``values``); stopped as
+    soon as it passes ``limit`` characters, so a runaway loop cannot fill the memory."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in template.root_render_func(template.new_context(values, shared=True)):
+        size += len(chunk)
+        if size > limit:
+            raise SecurityError(f"the output passes max_output ({limit:,} characters)")
+        chunks.append(chunk)
+    return "".join(chunks)
 
 
 _PARTS = {"txt": "body", "subject.txt": "subject", "html": "html"}
