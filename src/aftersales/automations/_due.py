@@ -16,7 +16,7 @@ from aftersales.automations._conditions import Facts
 from aftersales.automations._install import Compiled
 from aftersales.automations._records import record_on_subject
 from aftersales.exceptions import ConcurrencyError
-from aftersales.models.events import RULE_DUE, TICKET_KIND
+from aftersales.models.events import AUTOMATION_STOPPED, RULE_DUE, TICKET_KIND
 from aftersales.models.ticket import StatusCategory
 from aftersales.storage import CaseQuery, TicketQuery
 
@@ -30,6 +30,10 @@ PAGE = 500
 KNOWN = 100_000
 """Subjects whose history facts are remembered (by version) between runs."""
 _ENDED = frozenset({StatusCategory.RESOLVED, StatusCategory.CLOSED})
+_BOOKKEEPING = frozenset({RULE_DUE, AUTOMATION_STOPPED})
+"""The automations' own events, which move ``updated_at`` but change nothing a person
+did: a time rule on ``updated_at`` counts from the last other event, or it would fire
+again every window on a subject nobody touches."""
 
 
 @attrs.frozen
@@ -51,6 +55,8 @@ class _History:
     version: int
     fired: frozenset[tuple[str, str]]
     starts: dict[str, tuple[str, datetime] | None]
+    touched: datetime | None
+    """When its last event that is not the automations' bookkeeping was recorded."""
 
 
 class DueRules:
@@ -86,6 +92,9 @@ class DueRules:
         store = self.desk.store
         for category in sorted(categories):
             if kind == TICKET_KIND:
+                # every page is read before any rule acts: the actions move subjects out
+                # of the category, and paging by offset would then skip as many
+                found: list[Any] = []
                 offset = 0
                 while True:
                     page = store.find(
@@ -94,10 +103,11 @@ class DueRules:
                             {"status_category": category, "limit": PAGE, "offset": offset},
                         )
                     )
-                    yield from page
+                    found.extend(page)
                     if len(page) < PAGE:
                         break
                     offset += PAGE
+                yield from found
             else:
                 cases = {"kind": kind, "status_category": category, "limit": 10_000}
                 yield from store.find_cases(parse(CaseQuery, cases))
@@ -126,7 +136,8 @@ class DueRules:
                     elif running is not None and category_of(event.to_state) in _ENDED:
                         running = None  # resolved since: the chain is over
                 starts[start] = running
-        known = _History(subject.version, fired, starts)
+        touched = next((e.at for e in reversed(events) if e.trigger not in _BOOKKEEPING), None)
+        known = _History(subject.version, fired, starts, touched)
         if len(self._known) >= KNOWN:
             self._known.clear()
         self._known[subject.id] = known
@@ -142,6 +153,8 @@ class DueRules:
         else:
             assert rule.since is not None
             stamp: datetime | None = getattr(subject, rule.since, None)
+            if rule.since == "updated_at" and stamp is not None:
+                stamp = self.history(kind, subject).touched or stamp
             if stamp is None:
                 return None
             window, since = stamp.isoformat(), stamp
@@ -159,8 +172,8 @@ class DueRules:
         window = found[0]
         if (rule.name, window) in self.history(kind, subject).fired:
             return False
-        facts = Facts(_Now(now, kind), subject, self.automations.lookups, now)
-        if not rule.matches(facts):
+        lookups = self.automations.lookups
+        if not rule.matches(Facts(_Now(now, kind), subject, lookups, now)):
             return False
         payload: dict[str, Any] = {"rule": rule.name, "window": window}
         if rule.level is not None:
@@ -171,14 +184,19 @@ class DueRules:
                 # a copy this desk remembers from before: decide again on a fresh read
                 raise ConcurrencyError(subject.id, current.version, subject.version)
             if current.version != subject.version:
-                # moved since it was read: fired by another worker, or its window moved
+                # moved since it was read: fired by another worker, its window moved, or
+                # it left the rule's categories or conditions (resolved meanwhile)
                 if (rule.name, window) in self.history(kind, current).fired:
                     return None
                 again = self.window(kind, current, rule)
                 if again is None or again[0] != window:
                     return None
-            if rule.level is not None and current.escalation_level < rule.level:
-                return {"escalation_level": rule.level}
+                if current.status_category.value not in rule.categories:
+                    return None
+                if not rule.matches(Facts(_Now(now, kind), current, lookups, now)):
+                    return None
+            if rule.level is not None:
+                return self._level(kind, current, rule, window)
             return {}
 
         try:
@@ -186,3 +204,15 @@ class DueRules:
         except ConcurrencyError:
             return False  # lost every race meanwhile: the next run decides on what is stored
         return event is not None
+
+    def _level(self, kind: str, current: Any, rule: Compiled, window: str) -> dict[str, Any]:
+        """The escalation level a chain's level sets: its own number when it is the
+        first level of this chain's run to fire (a chain started again starts from its
+        level, not from the last run's top), else the higher of it and the ticket's."""
+        assert rule.level is not None
+        chain = rule.name.rpartition(".level")[0]
+        fired = self.history(kind, current).fired
+        siblings = {f"{chain}.level{n}" for n in range(1, 21)} - {rule.name}
+        running = any((name, window) in fired for name in siblings)
+        level = max(rule.level, current.escalation_level) if running else rule.level
+        return {} if level == current.escalation_level else {"escalation_level": level}

@@ -350,6 +350,10 @@ class Automations:
         reason: str | None
         for rule, compiled in self._event_rules:
             when = rule.when
+            if event.trigger == RULE_DUE:
+                # a time rule's own event is never heard by event rules (see _rows)
+                verdicts.append(RuleVerdict(rule.name, False, "reserved for time rules"))
+                continue
             if event.subject_kind not in when.subjects or (
                 when.triggers is not None and event.trigger not in when.triggers
             ):
@@ -366,6 +370,7 @@ class Automations:
             verdicts.append(RuleVerdict(rule.name, passed, reason, every, some))
         return verdicts
 
+    @acting  # as desk.fire(actor=principal): actor.role reads the principal's roles
     def explain_trigger(
         self,
         ticket_id: str,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from aftersales._validation import check_text, parse
+from aftersales._validation import check_text
 from aftersales.automations._install import check_actions
-from aftersales.automations._model import Macro, Remind
+from aftersales.automations._model import Macro, Remind, parse_json
 from aftersales.automations._records import record_on_ticket
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models.events import MACRO_APPLIED, TICKET_KIND
@@ -38,7 +39,15 @@ class MacroBook:
         """Keep ``macro`` (a :class:`Macro` or its data); a name and version kept before
         raises :class:`~aftersales.InvalidInput`, as does a ``remind`` (for rules)."""
         if not isinstance(macro, Macro):
-            macro = parse(Macro, macro, "macro")
+            if not isinstance(macro, Mapping):
+                raise InvalidInput("macro", [FieldError(("macro",), "must be a mapping")])
+            try:
+                text = json.dumps(macro)
+            except (TypeError, ValueError, RecursionError) as error:
+                raise InvalidInput(
+                    "macro", [FieldError(("macro",), f"not JSON: {error}")]
+                ) from None
+            macro = parse_json(Macro, text, "macro")
         if any(isinstance(action, Remind) for action in macro.actions):
             raise InvalidInput("macro", [FieldError(("actions",), "remind is for rules")])
         versions = self._versions.setdefault(macro.name, {})

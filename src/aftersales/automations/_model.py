@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 from typing_extensions import Self
 
-from aftersales._validation import parse
+from aftersales._validation import invalid_input
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models._base import Identifier, ShortText, Text
 from aftersales.models.ticket import StatusCategory, Tag
 
 __all__ = [
+    "FIELD_PATTERN",
     "ROOTS",
     "Action",
     "AddNote",
@@ -38,9 +39,12 @@ __all__ = [
     "Tags",
     "TimeRule",
     "When",
+    "parse_json",
     "parse_rules",
     "rules_schema",
 ]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 RuleName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 """A rule's or a macro's name: letters, digits, ``_``, ``.`` and ``-``, 1 to 100 of them
@@ -57,6 +61,13 @@ ROOTS = {
 }
 """What a condition's ``field`` may start with, and the names under it (None: the
 subject's or the customer's own fields, checked when the rules are installed)."""
+
+FIELD_PATTERN = (
+    r"^(subject\.[A-Za-z_][A-Za-z0-9_]*|customer\.[A-Za-z_][A-Za-z0-9_]*"
+    r"|event\.(trigger|from_state|to_state|actor|subject_kind|sequence)"
+    r"|event\.payload(\.[^.]+)+|actor\.(id|role)|time\.(hour|weekday|business_hours))$"
+)
+"""The JSON Schema's pattern of a condition's ``field`` (the same rules as :data:`ROOTS`)."""
 
 Op = Literal[
     "eq",
@@ -100,7 +111,31 @@ class Condition(_Data):
     ``exists`` and ``missing`` take no value; ``in`` and ``not_in`` take a list.
     """
 
-    field: Annotated[str, Field(min_length=3, max_length=200)]
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        # the value rules of _fits, for validators of the JSON Schema elsewhere
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {
+                        "properties": {"op": {"enum": ["exists", "missing"]}},
+                        "required": ["op"],
+                    },
+                    "then": {"properties": {"value": {"type": "null"}}},
+                },
+                {
+                    "if": {"properties": {"op": {"enum": ["in", "not_in"]}}, "required": ["op"]},
+                    "then": {"properties": {"value": {"type": "array"}}, "required": ["value"]},
+                },
+            ]
+        },
+    )
+
+    field: Annotated[
+        str,
+        Field(min_length=3, max_length=200, json_schema_extra={"pattern": FIELD_PATTERN}),
+    ]
     op: Op = "eq"
     value: JsonValue = None
 
@@ -347,14 +382,32 @@ def parse_rules(rules: RuleSet | Mapping[str, Any] | str | bytes) -> RuleSet:
     :class:`~aftersales.InvalidInput` naming the path."""
     if isinstance(rules, RuleSet):
         return rules
+    text: str | bytes
     if isinstance(rules, (str, bytes)):
+        text = rules
+    else:
+        if not isinstance(rules, Mapping):
+            raise InvalidInput("rules", [FieldError(("rules",), "must be a mapping or JSON text")])
         try:
-            rules = json.loads(rules)
-        except ValueError as error:
+            text = json.dumps(rules)
+        except (TypeError, ValueError, RecursionError) as error:
             raise InvalidInput("rules", [FieldError(("rules",), f"not JSON: {error}")]) from None
-    if not isinstance(rules, Mapping):
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise InvalidInput("rules", [FieldError(("rules",), f"not JSON: {error}")]) from None
+    if not isinstance(parsed, Mapping):
         raise InvalidInput("rules", [FieldError(("rules",), "must be a mapping or JSON text")])
-    return parse(RuleSet, rules, "rules")
+    return parse_json(RuleSet, text, "rules")
+
+
+def parse_json(model: type[ModelT], text: str | bytes, subject: str) -> ModelT:
+    """``text`` (JSON) as ``model``, validated strictly as the JSON Schema says (no
+    string of digits for a number), or :class:`~aftersales.InvalidInput`."""
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as error:
+        raise invalid_input(subject, error) from None
 
 
 def rules_schema() -> dict[str, Any]:
