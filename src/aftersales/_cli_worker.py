@@ -2,8 +2,10 @@
 
 Exit codes: 0 stopped by SIGTERM or SIGINT (the delivery under way finished and was
 acknowledged, the rows claimed and not delivered were released) or ``--once`` done;
-1 the store or the ``--app`` could not be opened or built, or a ``--once`` pass failed
-(the message says why); 2 a usage error; 130 a second SIGTERM or SIGINT interrupted a
+1 the store or the ``--app`` could not be opened or built (an in-memory database is
+refused: it would vanish with the worker), or a ``--once`` pass failed (its due work
+included, after the deliveries; the message says why); 2 a usage error (``--app``
+missing among them); 130 a second SIGTERM or SIGINT interrupted a
 delivery (its lease brings it back to the outbox).
 """
 
@@ -27,6 +29,26 @@ from aftersales.worker import Worker
 __all__ = ["add_worker_command"]
 
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+_NO_APP = (
+    "--app is required: module:callable returning your configured Desk. Without your "
+    "subscriptions the worker's due work would be committed with none of their "
+    "notifications, which no other worker could send later."
+)
+
+
+_IN_MEMORY = (
+    "{url} is an in-memory database, new and empty in the worker's process: name the "
+    "file or server your app writes to"
+)
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` names a SQLite database that lives in memory only."""
+    return (
+        url in ("sqlite://", ":memory:") or url.endswith(":memory:") or "mode=memory" in url.lower()
+    )
 
 
 def _open(url: str) -> Store:
@@ -58,11 +80,9 @@ def _load_app(target: str) -> Any:
     return found
 
 
-def build_desk(store: Store, app: str | None) -> Desk:
+def build_desk(store: Store, app: str) -> Desk:
     """The desk the worker serves: what ``app`` (``module:callable``, called with the
-    store) returns, else a desk with no subscriptions."""
-    if app is None:
-        return Desk(store)
+    store) returns."""
     desk = _load_app(app)(store)
     if not isinstance(desk, Desk):
         raise InvalidInput(
@@ -89,9 +109,8 @@ def add_worker_command(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--app",
-                help="module:callable that takes the store and returns the configured "
-                "Desk (its subscriptions, senders and rules). Without it nothing is "
-                "delivered.",
+                help="Required. module:callable that takes the store and returns the "
+                "configured Desk (its subscriptions, senders and rules).",
                 metavar="MODULE:CALLABLE",
             ),
         ] = None,
@@ -120,6 +139,13 @@ def add_worker_command(app: typer.Typer) -> None:
         SIGTERM the delivery under way finishes, is acknowledged, and the rest is
         released for the other workers; the exit code is then 0.
         """
+        if _in_memory(db):
+            _error(f"--db: {_IN_MEMORY.format(url=db)}")
+            raise typer.Exit(1)
+        if app_target is None:
+            # a usage error of ours rather than typer's "Missing option": it says why
+            _error(_NO_APP)
+            raise typer.Exit(2)
         level = log_level.upper()
         if level not in _LEVELS:
             _error(f"--log-level must be one of {', '.join(_LEVELS)}")
@@ -146,18 +172,28 @@ def add_worker_command(app: typer.Typer) -> None:
             )
         runner = Worker(desk, interval=interval, batch=batch)
         with desk:
-            if once:
-                try:
-                    runner.run_once()
-                except AftersalesError as error:
-                    _error(str(error))
-                    raise typer.Exit(1) from None
-                return
+            # --once too: SIGTERM during its delivery finishes it and exits 0
             restore = runner.install_signal_handlers()
             try:
-                runner.run_forever()
+                if once:
+                    _run_once(runner)
+                else:
+                    runner.run_forever()
             except KeyboardInterrupt:
                 _error("interrupted during a delivery; its lease brings it back to the outbox")
                 raise typer.Exit(130) from None
             finally:
                 restore()
+
+
+def _run_once(runner: Worker) -> None:
+    """One pass for ``--once``; exit 1 when it (or its due work) failed."""
+    try:
+        result = runner.run_once()
+    except AftersalesError as error:
+        _error(str(error))
+        raise typer.Exit(1) from None
+    failure = result.due_error
+    if failure is not None:
+        _error(str(failure) if isinstance(failure, AftersalesError) else repr(failure))
+        raise typer.Exit(1)

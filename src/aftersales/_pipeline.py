@@ -298,14 +298,21 @@ class Pipeline:
                 _set_attribute(written, "audit_chain", head)
         now = subject(units[0]).updated_at
         rows: list[Notification] = []
+        queued: list[Notification] = []
         hooks = outbox.hooks
+        deadline = None
         if hooks:
-            lease_until = now + outbox.lease
+            # the lease and its half-lease deadline run from the clock's time, not from
+            # ``now``: ``now`` may be the start of a long pass (run_due takes it once),
+            # and a lease counted from it could end while its rows are delivered here
+            lease_until = max(now, self.now()) + outbox.lease
+            deadline = outbox.monotonic() + outbox.lease.total_seconds() / 2
             for unit in units:
                 entries = hooks.notifications_for(unit.events, now, lease_until, subject(unit))
                 unit.outbox = entries
                 # rows leased to nobody are the worker's (subscriptions not inline)
-                rows.extend(entry for entry in entries if entry.lease_until is not None)
+                for entry in entries:
+                    (queued if entry.lease_until is None else rows).append(entry)
         acks = outbox.acks
         if acks:
             outbox.acks = []
@@ -324,8 +331,10 @@ class Pipeline:
             recent[written.id] = written
             if len(recent) > size:
                 del recent[next(iter(recent))]
+        if queued and outbox.queued is not None:
+            outbox.queued(queued)
         if rows:
-            outbox.dispatch(rows, now, report=False)
+            outbox.dispatch(rows, now, report=False, deadline=deadline)
 
 
 @attrs.define(eq=False)

@@ -74,13 +74,18 @@ class WorkerPass:
     """What one :meth:`Worker.run_once` did."""
 
     due: DueReport | None
-    """What :meth:`~aftersales.Desk.run_due` did (None when the pass stopped before it)."""
+    """What :meth:`~aftersales.Desk.run_due` did (None when the pass stopped before it,
+    or when it failed: see :attr:`due_error`)."""
     dispatch: DispatchReport
     """Every delivery of the pass: the one inside ``run_due`` and the batches after it."""
     batches: int = 0
     """Outbox batches claimed after ``run_due``."""
     stopped: bool = False
     """A stop was requested before the pass ended."""
+    due_error: Exception | None = None
+    """What :meth:`~aftersales.Desk.run_due` raised, if it failed: the pass logged it and
+    delivered the outbox all the same, so that due work that keeps failing (a ticket
+    that cannot be read) stops no delivery."""
 
 
 class Worker:
@@ -133,7 +138,12 @@ class Worker:
     def run_once(self, now: datetime | None = None) -> WorkerPass:
         """One pass: :meth:`~aftersales.Desk.run_due`, then outbox batches of ``batch``
         rows until one delivers nothing or a stop is requested. ``now`` (default: the
-        desk's clock) is the time of both."""
+        desk's clock) is the time of both.
+
+        ``run_due`` failing (an :class:`Exception`) is logged and kept in
+        :attr:`WorkerPass.due_error`; the outbox is delivered all the same. The rows
+        claimed whose handler this desk lacks are released at the end of the pass, for
+        the worker that has it."""
         if self.stopping:
             return WorkerPass(None, DispatchReport(), stopped=True)
         desk = self.desk
@@ -143,10 +153,21 @@ class Worker:
         # right after its commits stop too, and each delivery is acknowledged at once
         outbox.should_stop = self._stop.is_set
         outbox.ack_every = 1
+        # the pass's next batches claim past the rows it cannot deliver; they are
+        # released once, at its end
+        outbox.held = []
         batches = 0
+        due: DueReport | None = None
+        due_error: Exception | None = None
+        total = DispatchReport()
         try:
-            due = desk.run_due(now, limit=self.due_limit)
-            total = due.dispatch
+            try:
+                due = desk.run_due(now, limit=self.due_limit)
+            except Exception as error:  # the deliveries must go on
+                logger.exception("the due work failed; delivering the outbox all the same")
+                due_error = error
+            else:
+                total = due.dispatch
             while not self.stopping:
                 report = desk.dispatch_outbox(now, limit=self.batch)
                 batches += 1
@@ -155,7 +176,9 @@ class Worker:
                     break
         finally:
             outbox.should_stop, outbox.ack_every = saved
-        return WorkerPass(due, total, batches, self.stopping)
+            released = outbox.release_held(desk.services.now() if now is None else now)
+        total = _added(total, DispatchReport(released=released))
+        return WorkerPass(due, total, batches, self.stopping, due_error)
 
     def run_forever(self) -> None:
         """Run passes every ``interval`` seconds until :meth:`request_stop`.

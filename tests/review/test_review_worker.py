@@ -65,12 +65,6 @@ def _write_pending(db: Path, clock: FrozenClock, count: int) -> list[str]:
         return [n.key for n in desk.outbox("pending")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_due's outbox claim leases from the pass's start, its half-lease deadline "
-    "from the claim: due work of more than half the lease lets a second live worker "
-    "deliver the same rows",
-)
 def test_two_live_workers_never_deliver_one_notification_twice_after_long_due_work(
     tmp_path: Path,
 ) -> None:
@@ -105,11 +99,6 @@ def test_two_live_workers_never_deliver_one_notification_twice_after_long_due_wo
     other.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a commit inside run_due leases its rows from the pass's start (now + "
-    "inline_lease_seconds): after 10 s of due work they are claimable while delivered",
-)
 def test_a_notification_written_by_due_work_is_not_delivered_by_a_second_worker_too(
     tmp_path: Path,
 ) -> None:
@@ -172,11 +161,6 @@ def build(store):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.xfail(
-    strict=True,
-    reason="--once installs no signal handlers: SIGTERM during its delivery kills it "
-    "(exit -15) instead of finishing the delivery and exiting 0",
-)
 def test_sigterm_during_a_once_pass_finishes_the_delivery_and_exits_0(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     clock = FrozenClock(datetime.now(timezone.utc) - timedelta(minutes=1))
@@ -210,22 +194,12 @@ def test_sigterm_during_a_once_pass_finishes_the_delivery_and_exits_0(tmp_path: 
         assert [n.key for n in desk.outbox("delivered")] == [pending]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--db sqlite:// opens a fresh in-memory database: the worker runs on nothing "
-    "and exits 0, where sqlite:///:memory: is refused",
-)
 def test_a_worker_on_an_in_memory_database_is_refused() -> None:
     result = CliRunner().invoke(_build_app(), ["worker", "--db", "sqlite://", "--once"])
     assert result.exit_code == 1
     assert "--db" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Outbox.dispatch skips a row whose handler the worker lacks but keeps its claim: "
-    "the worker that has the handler waits out the whole delivery lease",
-)
 def test_a_worker_leaves_a_notification_it_cannot_deliver_to_the_worker_that_can(
     tmp_path: Path,
 ) -> None:
@@ -257,11 +231,6 @@ def test_a_worker_leaves_a_notification_it_cannot_deliver_to_the_worker_that_can
     new.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Worker.run_once runs the outbox batches only after run_due succeeds: a due "
-    "step that keeps failing stops every delivery of every worker",
-)
 def test_due_work_that_keeps_failing_does_not_stop_the_deliveries(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     clock = FrozenClock(T0)
@@ -289,11 +258,6 @@ def test_due_work_that_keeps_failing_does_not_stop_the_deliveries(tmp_path: Path
     desk.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without --app the worker still runs run_due on a bare Desk: due work is "
-    "committed with no outbox rows, so the app's notifications of it never exist",
-)
 def test_a_worker_started_without_the_app_loses_no_notification_of_the_due_work(
     tmp_path: Path,
 ) -> None:

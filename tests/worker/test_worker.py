@@ -196,34 +196,50 @@ def test_a_worker_acknowledges_each_delivery_and_puts_the_desks_batching_back() 
     assert (outbox.ack_every, outbox.should_stop) == (ACK_BATCH, None)
 
 
-class _Failing(Desk):
-    def __init__(self, worker_stop: list[Worker], fails: int) -> None:
-        super().__init__()
+class _Failing(Worker):
+    """A worker whose first ``fails`` passes fail (the database unreachable)."""
+
+    def __init__(self, desk: Desk, fails: int) -> None:
+        super().__init__(desk, interval=0.01)
         self.calls = 0
-        self._worker_stop = worker_stop
         self._fails = fails
 
-    def run_due(self, now: datetime | None = None, *, limit: int = 1000) -> Any:
+    def run_once(self, now: datetime | None = None) -> Any:
         self.calls += 1
         if self.calls <= self._fails:
             raise StorageError("database unreachable")
-        self._worker_stop[0].request_stop()
-        return super().run_due(now, limit=limit)
+        self.request_stop()
+        return super().run_once(now)
 
 
 def test_run_forever_logs_a_failed_pass_and_keeps_running(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    holder: list[Worker] = []
-    desk = _Failing(holder, fails=2)
-    worker = Worker(desk, interval=0.01)
-    holder.append(worker)
+    worker = _Failing(Desk(), fails=2)
     with caplog.at_level(logging.INFO, logger="aftersales.worker"):
         worker.run_forever()
-    assert desk.calls == 3
+    assert worker.calls == 3
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count("worker pass failed; trying again in 0.01s") == 2
     assert messages[-1] == "worker stopped"
+
+
+def test_a_pass_whose_due_work_fails_logs_it_keeps_it_and_still_delivers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    desk, pending = _desk_with_pending(2)
+    failure = StorageError("ticket row 17 cannot be read")
+
+    def unreadable(before: datetime, limit: int) -> list[Any]:
+        raise failure
+
+    desk.store.due = unreadable  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="aftersales.worker"):
+        result = Worker(desk).run_once(T0 + timedelta(hours=1))
+    assert (result.due, result.due_error, result.dispatch.delivered) == (None, failure, 2)
+    assert sorted(desk.delivered) == sorted(pending)  # type: ignore[attr-defined]
+    assert "the due work failed; delivering the outbox all the same" in caplog.messages
+    desk.close()
 
 
 def test_a_stop_wakes_a_waiting_worker_at_once() -> None:

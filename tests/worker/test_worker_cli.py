@@ -35,12 +35,31 @@ def test_one_pass_with_the_apps_desk_delivers_what_is_pending(folder: Path) -> N
         assert desk.outbox("pending") == []
 
 
-def test_without_an_app_it_warns_that_nothing_is_delivered_and_claims_nothing(
+def test_without_an_app_it_is_a_usage_error_that_touches_nothing(folder: Path) -> None:
+    db = folder / "desk.db"
+    pending = write_pending(db, 2)
+    code, _, err = _run("--db", f"sqlite:///{db}", "--once")
+    assert code == 2
+    assert "--app is required" in err
+    with Desk.sqlite(db) as desk:
+        still = desk.outbox("pending")
+    assert sorted(n.key for n in still) == sorted(pending)
+    assert all(n.lease_until is None for n in still)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", ":memory:"])
+def test_an_in_memory_database_is_refused_naming_db(folder: Path, url: str) -> None:
+    code, _, err = _run("--db", url, "--app", "worker_app:build", "--once")
+    assert code == 1
+    assert f"--db: {url} is an in-memory database" in err
+
+
+def test_an_app_whose_desk_has_no_handlers_warns_that_nothing_is_delivered(
     folder: Path,
 ) -> None:
     db = folder / "desk.db"
     pending = write_pending(db, 2)
-    code, _, err = _run("--db", f"sqlite:///{db}", "--once")
+    code, _, err = _run("--db", str(db), "--app", "worker_app:build_bare", "--once")
     assert code == 0
     assert "warning: no handlers are subscribed" in err
     with Desk.sqlite(db) as desk:
@@ -100,7 +119,7 @@ def test_an_app_that_cannot_be_loaded_or_built_exits_1_saying_why(
 
 
 def test_a_missing_sqlite_file_exits_1(folder: Path) -> None:
-    code, _, err = _run("--db", str(folder / "nope.db"), "--once")
+    code, _, err = _run("--db", str(folder / "nope.db"), "--app", "worker_app:build", "--once")
     assert code == 1
     assert "no SQLite file" in err
     assert not (folder / "nope.db").exists()
@@ -114,6 +133,25 @@ def test_a_failing_pass_with_once_exits_1(folder: Path) -> None:
     assert "error:" in err
 
 
+def test_a_once_pass_whose_due_work_fails_delivers_all_the_same_then_exits_1(
+    folder: Path,
+) -> None:
+    db = folder / "desk.db"
+    pending = write_pending(db, 3)
+    code, _, err = _run("--db", str(db), "--app", "worker_app:build_due_failing", "--once")
+    assert code == 1
+    assert "ticket row 17 cannot be read" in err
+    assert sorted(read_keys(folder / "delivered")) == sorted(pending)
+
+
+def test_a_due_failure_that_is_not_ours_is_shown_as_its_repr(folder: Path) -> None:
+    db = folder / "desk.db"
+    write_pending(db, 1)
+    code, _, err = _run("--db", str(db), "--app", "worker_app:build_due_crashing", "--once")
+    assert code == 1
+    assert "ValueError('a bug in a time rule')" in err
+
+
 @pytest.mark.parametrize(
     "arguments",
     [["--log-level", "LOUD"], ["--interval", "0"], ["--batch", "0"], []],
@@ -121,5 +159,6 @@ def test_a_failing_pass_with_once_exits_1(folder: Path) -> None:
 def test_usage_errors_exit_2(folder: Path, arguments: list[str]) -> None:
     db = folder / "desk.db"
     write_pending(db, 1)
-    code, _, _ = _run(*(["--db", str(db)] if arguments else []), *arguments)
+    app = ["--db", str(db), "--app", "worker_app:build"] if arguments else []
+    code, _, _ = _run(*app, *arguments)
     assert code == 2

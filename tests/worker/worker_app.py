@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from aftersales import DeliveryFailed, Desk, Notification
+from aftersales.exceptions import StorageError
 from aftersales.storage import SQLiteStore, Store
 
 HANDLER = "recorder"
@@ -93,6 +94,32 @@ def build_closed(store: Store) -> Desk:
     desk.on_transition(lambda notification: None, "created", name=HANDLER)
     store.close()
     return desk
+
+
+def build_bare(store: Store) -> Desk:
+    """A desk with no subscription (an app that forgot to wire its handlers)."""
+    return Desk(store)
+
+
+def build_due_failing(store: Store) -> Desk:
+    """The desk of :func:`build` whose due work always fails (a ticket row that cannot
+    be read): its deliveries still go out."""
+
+    def unreadable(before: object, limit: int) -> list[object]:
+        raise StorageError("ticket row 17 cannot be read")
+
+    store.due = unreadable  # type: ignore[method-assign]
+    return build(store)
+
+
+def build_due_crashing(store: Store) -> Desk:
+    """The desk of :func:`build` whose due work hits a bug (not one of our errors)."""
+
+    def broken(before: object, limit: int) -> list[object]:
+        raise ValueError("a bug in a time rule")
+
+    store.due = broken  # type: ignore[method-assign]
+    return build(store)
 
 
 def build_nothing(store: Store) -> object:

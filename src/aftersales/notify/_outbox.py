@@ -14,7 +14,10 @@ the delivery under way finishes, what was delivered is acknowledged and the rows
 attempted are released (:meth:`~aftersales.Store.release_outbox`) for any worker to claim
 at once. A pass also starts no delivery once half of its claim's lease has gone by and
 releases the rest: a row is never delivered near the end of its lease, when another
-worker may claim it.
+worker may claim it. A claimed row whose handler this desk lacks (a worker deployed
+before a subscription was added, or one that runs only some senders) is released too,
+at the end of the pass (a worker's whole pass: see :attr:`Outbox.held`), for the worker
+that has the handler.
 """
 
 from __future__ import annotations
@@ -104,10 +107,12 @@ class Outbox:
         "acks",
         "claim_lease",
         "deliver",
+        "held",
         "hooks",
         "lease",
         "monotonic",
         "now",
+        "queued",
         "settings",
         "should_stop",
         "store",
@@ -140,6 +145,15 @@ class Outbox:
         runs, so that the dispatch inside ``run_due`` stops too)."""
         self.monotonic: Callable[[], float] = time.monotonic
         """Measures how long a pass has held its claim (see :meth:`dispatch_due`)."""
+        self.held: list[Notification] | None = None
+        """While a list, the claimed rows whose handler this desk lacks are kept here
+        instead of being released at the end of each dispatch (a worker sets it for its
+        whole pass, so its next batches claim past them, then releases them with
+        :meth:`release_held`)."""
+        self.queued: Callable[[Sequence[Notification]], None] | None = None
+        """Called after a commit with the rows it wrote leased to nobody (the
+        subscriptions with ``inline=False``, for a worker to deliver); a test capturing
+        the notifications sets it (:func:`aftersales.testing.capture_notifications`)."""
 
     def rows_for(self, events: Sequence[Event], now: datetime) -> list[Notification]:
         """One outbox row per event and subscription that wants it, leased to this desk."""
@@ -176,6 +190,7 @@ class Outbox:
         delivered = failed = dead = released = 0
         settings = self.settings
         stop = self.should_stop if should_stop is None else should_stop
+        skipped: list[Notification] = []
         for index, notification in enumerate(notifications):
             if (stop is not None and stop()) or (
                 deadline is not None and self.monotonic() >= deadline
@@ -185,7 +200,9 @@ class Outbox:
                 break
             subscription = self.hooks.get(notification.handler)
             if subscription is None:
-                continue  # another worker that knows the handler will take it after the lease
+                # the worker that has the handler must not wait out this claim's lease
+                skipped.append(notification)
+                continue
             try:
                 self.deliver(subscription, notification)
             except Exception as error:  # noqa: BLE001 - a hook must never undo committed work
@@ -203,7 +220,18 @@ class Outbox:
                 self.acks.append(notification.key)
                 if len(self.acks) >= self.ack_every:
                     self.flush()
+        if skipped:
+            if self.held is None:
+                released += self.release(skipped, now)
+            else:
+                self.held.extend(skipped)
         return DispatchReport(delivered, failed, dead, released) if report else None
+
+    def release_held(self, now: datetime) -> int:
+        """Release the rows :attr:`held` (claimed, their handler unknown here) and stop
+        holding; how many were given back."""
+        held, self.held = self.held, None
+        return self.release(held, now) if held else 0
 
     def release(self, notifications: Sequence[Notification], now: datetime) -> int:
         """Give ``notifications`` (claimed, not attempted) back for any worker to claim
@@ -240,15 +268,20 @@ class Outbox:
         Deliveries start only in the first half of the lease (measured on
         :attr:`monotonic`, not the desk's clock, which may be frozen or ``now`` given):
         the rows left then are released, so that no other worker can claim a row while
-        it is delivered, as long as one delivery takes less than half the lease."""
+        it is delivered, as long as one delivery takes less than half the lease.
+
+        The lease runs from the clock's time at the claim, not from ``now``: ``now`` may
+        be the start of a long pass (``run_due`` takes it once), and a lease counted from
+        it would end before the half-lease deadline counted from the claim."""
         self.flush()
         stop = self.should_stop if should_stop is None else should_stop
         # a desk without subscriptions could deliver nothing it claims, and its lease
         # would keep the rows from the workers that can
         if not self.hooks or (stop is not None and stop()):
             return DispatchReport()
+        start = max(now, self.now())
         deadline = self.monotonic() + self.claim_lease.total_seconds() / 2
-        claimed = self.store.claim_outbox(now, now + self.claim_lease, limit)
+        claimed = self.store.claim_outbox(now, start + self.claim_lease, limit)
         report = self.dispatch(claimed, now, should_stop=stop, deadline=deadline)
         self.flush()
         assert report is not None

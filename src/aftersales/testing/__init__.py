@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,15 @@ def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list
     """Record every notification the desk delivers inside the ``with`` block.
 
     By default the real handlers are not called (the notifications still count as
-    delivered), so tests can assert on what *would* be sent without sending it:
+    delivered), so tests can assert on what *would* be sent without sending it. That
+    includes the subscriptions with ``inline=False``, which a worker would deliver: their
+    notifications are recorded when the change that writes them is committed, and count
+    as delivered too (no worker sends them later).
+
+    With ``deliver=True`` the handlers are called and what they are given is recorded:
+    the notifications delivered inside the block, by the commits and by
+    :meth:`~aftersales.Desk.dispatch_outbox` (an ``inline=False`` subscription's
+    notification is left to it, as without the capture).
 
     >>> from aftersales import Desk
     >>> desk = Desk()
@@ -52,17 +60,27 @@ def capture_notifications(desk: Desk, *, deliver: bool = False) -> Iterator[list
     """
     captured: list[Notification] = []
     original = desk._deliver
+    outbox = desk.services.outbox
+    queued = outbox.queued
 
     def record(subscription: Subscription, notification: Notification) -> None:
         captured.append(notification)
         if deliver:
             original(subscription, notification)
 
+    def record_queued(notifications: Sequence[Notification]) -> None:
+        captured.extend(notifications)
+        # what would have been sent counts as sent, as for the inline deliveries
+        desk.store.mark_delivered([n.key for n in notifications], outbox.now())
+
     desk._deliver = record
+    if not deliver:
+        outbox.queued = record_queued
     try:
         yield captured
     finally:
         desk._deliver = original
+        outbox.queued = queued
 
 
 def __getattr__(name: str) -> Any:
