@@ -179,6 +179,7 @@ def _print_report(console: Console, report: Report) -> None:
         ),
         "next_responses": ("group", "answered", "median_seconds", "p90_seconds", "unanswered"),
         "surveys": ("group", "survey", "answers", "score", "mean", "promoters", "detractors"),
+        "escalations": ("group", "level", "tickets", "reached"),
     }
     as_of = report.tickets.total.current.backlog.as_of
     titles = {
@@ -193,6 +194,7 @@ def _print_report(console: Console, report: Report) -> None:
         "workload": "Workload (hours logged; handling per ticket)",
         "next_responses": "Next response times (hours)",
         "surveys": "Surveys answered (score: CSAT %, NPS points, CES mean)",
+        "escalations": "Tickets per escalation level (reached: at that level or above)",
     }
     for name, columns in shown_columns.items():
         if name not in tables or (name == "alerts" and not tables[name].rows):
@@ -446,6 +448,13 @@ def _build_app() -> typer.Typer:
                 help="Also report the CSAT, NPS and CES of the surveys answered in the period.",
             ),
         ] = False,
+        escalations: Annotated[
+            bool,
+            typer.Option(
+                "--escalations",
+                help="Also count the period's tickets per escalation level reached.",
+            ),
+        ] = False,
         stored_alerts: Annotated[
             bool,
             typer.Option(
@@ -474,7 +483,8 @@ def _build_app() -> typer.Typer:
 
         Counted in the database (see aftersales.insights.build_report). Tickets created
         in the period count; the backlog is measured at its end. --sla, --cases,
-        --workload, --surveys, --dwell and --alerts add their figures to every output.
+        --workload, --surveys, --escalations, --dwell and --alerts add their figures to
+        every output.
         """
         from aftersales.insights import ReportQuery, build_report
 
@@ -488,6 +498,7 @@ def _build_app() -> typer.Typer:
                 created_to=end,
                 group_by=group_by,  # type: ignore[arg-type]  # checked by the query
                 compare_previous=compare,
+                escalations=escalations,
             )
             store = _open_store(db)
             try:
