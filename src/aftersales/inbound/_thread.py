@@ -222,16 +222,10 @@ def desk_ticket(desk: Desk, message_id: str, secret: bytes | None = None) -> Cla
     proven = secret is not None and (
         subject_id_from_message_id(message_id, secret=secret) == subject_id
     )
-    named = _ticket_or_none(desk, subject_id)
+    named = _ticket_or_none(desk, subject_id) or _case_ticket(desk, subject_id)
     if named is None:
-        try:
-            case = desk.cases.get(subject_id)
-        except (AftersalesError, LookupError):
-            return None
-        named = _ticket_or_none(desk, case.ticket_id)
-    kept = None if named is None else ticket_by_id(desk, named.id)
-    if named is None or kept is None:
         return None
+    kept = ticket_by_id(desk, named.id) or named  # merged into a ticket gone: the one named
     return Claimed(kept, frozenset((named.customer_id, kept.customer_id)), proven)
 
 
@@ -240,6 +234,14 @@ def _ticket_or_none(desk: Desk, ticket_id: str) -> Ticket | None:
         return desk.store.get(ticket_id)
     except (NotFound, InvalidInput):
         return None
+
+
+def _case_ticket(desk: Desk, case_id: str) -> Ticket | None:
+    try:
+        case = desk.cases.get(case_id)
+    except (AftersalesError, LookupError):
+        return None
+    return _ticket_or_none(desk, case.ticket_id)
 
 
 def find_thread(

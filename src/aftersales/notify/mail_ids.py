@@ -28,6 +28,8 @@ True
 True
 >>> subject_id_from_message_id("<CAF=abc@mail.gmail.com>") is None
 True
+>>> subject_id_from_message_id("<aftersales-x.ff.0123456789abcdef@d.example>") is None
+True
 >>> subject_id_from_message_id(message_id_for("工单 1.2", "k", "d.example"))
 '工单 1.2'
 >>> ticket_token(12), ticket_number_in("Re: [#12] Kettle leaks")
