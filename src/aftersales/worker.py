@@ -49,6 +49,7 @@ from aftersales.notify._outbox import DispatchReport
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk, DueReport
+    from aftersales.notify import Notification
 
 __all__ = ["Worker", "WorkerPass"]
 
@@ -155,7 +156,8 @@ class Worker:
         outbox.ack_every = 1
         # the pass's next batches claim past the rows it cannot deliver; they are
         # released once, at its end
-        outbox.held = []
+        held: list[Notification] = []
+        outbox.held = held
         batches = 0
         due: DueReport | None = None
         due_error: Exception | None = None
@@ -169,10 +171,13 @@ class Worker:
             else:
                 total = due.dispatch
             while not self.stopping:
+                holding = len(held)
                 report = desk.dispatch_outbox(now, limit=self.batch)
                 batches += 1
                 total = _added(total, report)
-                if not report.delivered:
+                # a batch of rows for other workers' handlers only: the next one claims
+                # past them (they stay held), so it may still find some of ours
+                if not report.delivered and len(held) == holding:
                     break
         finally:
             outbox.should_stop, outbox.ack_every = saved
