@@ -94,11 +94,6 @@ def _header_on_the_wire(raw: bytes, name: str) -> str:
     return " ".join(str(value).split())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SmtpSender folds References into RFC 2047 encoded words (EmailMessage default "
-    "policy, unstructured header): clients cannot thread or reply to it",
-)
 def test_references_goes_on_the_wire_as_a_plain_message_id_a_mail_client_can_thread(
     raw_server: _RawSmtpReceiver,
 ) -> None:
@@ -227,11 +222,6 @@ def test_a_nan_tolerance_does_not_accept_a_replay_from_last_year() -> None:
     assert accepted is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 5xx to MAIL FROM (530 5.7.0 authentication required: a setting to fix) "
-    "dead-letters every mail at once, unlike a refused login, which waits",
-)
 def test_a_server_that_wants_a_login_at_mail_from_keeps_the_mail_for_a_retry() -> None:
     with ScriptedSmtp(replies={"MAIL": "530 5.7.0 Authentication required"}) as scripted:
         mailer = SmtpSender(
@@ -341,11 +331,6 @@ def test_a_receiver_that_answers_one_byte_at_a_time_is_given_up_after_the_timeou
     assert raised.value.permanent is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SmtpSender.compose accepts an address field that lists several mailboxes: a "
-    "customer's address 'li@x.cn, boss@other.example' mails their notice to both",
-)
 def test_a_customer_address_that_lists_two_mailboxes_mails_nobody_else(
     raw_server: _RawSmtpReceiver,
 ) -> None:

@@ -11,18 +11,29 @@ with the ticket's token, ``[#12]``, when the recipient names a ticket
 Mail is marked ``Auto-Submitted: auto-generated`` (RFC 3834), so that a customer's
 out-of-office robot does not answer it; the customer can reply as to any mail.
 
+The ``Message-ID`` and ``References`` headers go on the wire as plain ``<id@domain>``
+however long they are (folded, never as RFC 2047 encoded words, which no mail client
+reads in a message id), and the mail goes to the one mailbox the recipient's address
+names: an address that lists several is refused, so nobody else gets the customer's mail.
+
 An SMTP reply steers the outbox: a 5xx refusal of the message or its recipient
 dead-letters it at once (:class:`~aftersales.DeliveryFailed` with ``permanent=True``);
 a 4xx ("try again later"), a connection that fails or times out, or a refused login
 (a configuration to fix, after which the waiting mail goes out) is retried with backoff.
+So is a 5xx refusal of the sender (``MAIL FROM``) that asks for a login or names a
+security policy (530, 534, 535, 538, or an enhanced status ``5.7.x``): the settings are
+at fault there, not the mail.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import smtplib
 import ssl
+from email import errors, headerregistry
 from email.message import EmailMessage
+from email.policy import default
 from email.utils import format_datetime, parseaddr
 
 from aftersales.clock import Clock, SystemClock
@@ -36,11 +47,54 @@ __all__ = ["SmtpSender"]
 _SUBJECT = 200
 """Characters of a subject line kept (the first line of the body when there is none)."""
 
+_HEADERS = headerregistry.HeaderRegistry()
+# email's default policy takes References and In-Reply-To for unstructured text, which
+# it folds into RFC 2047 encoded words once an id outgrows a line
+# (typeshed wants a BaseHeader; the registry mixes BaseHeader in itself, as for Message-ID)
+_HEADERS.map_to_type("references", headerregistry.MessageIDHeader)  # type: ignore[arg-type]
+_HEADERS.map_to_type("in-reply-to", headerregistry.MessageIDHeader)  # type: ignore[arg-type]
+_POLICY = default.clone(header_factory=_HEADERS)
+
+_LOGIN_CODES = frozenset({530, 534, 535, 538})
+"""Replies asking for a login, a stronger one or TLS first (RFC 4954)."""
+_POLICY_STATUS = re.compile(r"5\.7\.[0-9]{1,3}\b")
+"""An enhanced status of the security or policy class (RFC 3463)."""
+
 
 def _reply(error: smtplib.SMTPResponseException) -> str:
     raw = error.smtp_error
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return f"{error.smtp_code} {' '.join(text.split())}".strip()
+
+
+def _sender_setting(error: smtplib.SMTPResponseException) -> bool:
+    """True when a refused ``MAIL FROM`` blames the settings (a login, the sender
+    address): the mail waits for them to be fixed."""
+    raw = error.smtp_error
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return error.smtp_code in _LOGIN_CODES or _POLICY_STATUS.match(text.strip()) is not None
+
+
+def _mailbox(mail: EmailMessage, address: str) -> str:
+    """The one mailbox the ``To`` header names, or a permanent DeliveryFailed."""
+    to = mail["To"]
+    groups = getattr(to, "groups", ())
+    mailboxes = [mailbox for group in groups for mailbox in group.addresses]
+    if len(mailboxes) > 1 or any(group.display_name is not None for group in groups):
+        raise DeliveryFailed(
+            f"the address names {len(mailboxes)} mailboxes (or a group), not one: "
+            f"{address[:100]!r}",
+            permanent=True,
+        )
+    defects = getattr(to, "defects", ())
+    if (
+        len(mailboxes) != 1
+        or not mailboxes[0].username
+        or not mailboxes[0].domain
+        or any(isinstance(defect, errors.InvalidHeaderDefect) for defect in defects)
+    ):
+        raise DeliveryFailed(f"not an email address: {address[:100]!r}", permanent=True)
+    return str(mailboxes[0].addr_spec)
 
 
 def _invalid(field: str, reason: str) -> InvalidInput:
@@ -56,8 +110,10 @@ class SmtpSender:
     connects with TLS from the start (port 465); ``starttls`` upgrades a plain
     connection (port 587); ``ssl_context`` defaults to the system's trusted certificates.
     ``username`` and ``password`` log in. ``timeout`` bounds each network step in
-    seconds. ``clock`` writes the ``Date`` header (give the desk's). ``thread_secret``
-    (text or bytes) signs the ``Message-ID`` s, so that inbound mail given the same
+    seconds (smtplib's socket timeout: a server that answers every command slowly, but
+    each within ``timeout``, holds the sender for as many steps as a session has).
+    ``clock`` writes the ``Date`` header (give the desk's). ``thread_secret`` (text or
+    bytes) signs the ``Message-ID`` s, so that inbound mail given the same
     secret (:func:`~aftersales.inbound.ingest_email`'s ``thread_secret``) knows them
     for the desk's own and threads whoever answers them.
 
@@ -155,7 +211,7 @@ class SmtpSender:
                 permanent=True,
             )
         event = message.event
-        mail = EmailMessage()
+        mail = EmailMessage(policy=_POLICY)
         try:
             mail["From"] = self.from_address
             mail["To"] = recipient.address
@@ -177,16 +233,15 @@ class SmtpSender:
                 mail["Content-Language"] = language
         except (ValueError, TypeError, IndexError) as error:
             raise DeliveryFailed(f"cannot write this mail: {error}", permanent=True) from error
-        if "@" not in parseaddr(str(mail["To"]))[1]:
-            raise DeliveryFailed(
-                f"not an email address: {recipient.address[:100]!r}", permanent=True
-            )
+        _mailbox(mail, recipient.address)
         return mail
 
     def send(self, message: OutgoingMessage) -> None:
         """Mail ``message``; raises :class:`~aftersales.DeliveryFailed` when the server
         did not take it."""
         mail = self.compose(message)
+        # the envelope names the one mailbox, whatever else the To header might hold
+        mailbox = _mailbox(mail, message.recipient.address)
         server = f"SMTP server {self.host}:{self.port}"
         try:
             smtp = self._open()
@@ -201,7 +256,7 @@ class SmtpSender:
                 f"{server} unreachable: {type(error).__name__}: {error}"
             ) from error
         try:
-            smtp.send_message(mail)
+            smtp.send_message(mail, to_addrs=[mailbox])
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
             replies = "; ".join(
@@ -212,7 +267,12 @@ class SmtpSender:
                 f"{server} refused the recipient: {replies}",
                 permanent=bool(codes) and all(500 <= code < 600 for code in codes),
             ) from error
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+        except smtplib.SMTPSenderRefused as error:
+            raise DeliveryFailed(
+                f"{server} refused the mail: {_reply(error)}",
+                permanent=500 <= error.smtp_code < 600 and not _sender_setting(error),
+            ) from error
+        except smtplib.SMTPDataError as error:
             raise DeliveryFailed(
                 f"{server} refused the mail: {_reply(error)}",
                 permanent=500 <= error.smtp_code < 600,
