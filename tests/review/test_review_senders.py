@@ -135,11 +135,6 @@ def _desk(path: Path, clock: FrozenClock, handlers: dict[str, list[str]]) -> Des
     return desk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Outbox.dispatch skips a claimed row whose handler it lacks and keeps it leased "
-    "for delivery_lease_seconds, so the worker that has the handler cannot deliver it",
-)
 def test_a_worker_without_a_rows_handler_leaves_it_to_the_worker_that_has_it(
     tmp_path: Path,
 ) -> None:
@@ -160,11 +155,6 @@ def test_a_worker_without_a_rows_handler_leaves_it_to_the_worker_that_has_it(
             desk.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capture_notifications swaps the delivery only: a subscription with inline=False "
-    "is never captured in the committing call, so a test of the app's wiring sees nothing",
-)
 def test_capture_notifications_sees_what_a_worker_subscription_would_send() -> None:
     desk = Desk(clock=FrozenClock(START))
     desk.on_transition(lambda n: None, "created", name="mail", inline=False)
