@@ -55,7 +55,7 @@ class Renderer(Protocol):
     """What ``send_message`` renders with: :class:`aftersales.notify.templates.Templates`
     or anything with its ``render``."""
 
-    def render(self, name: str, *, language: str | None = None, **context: Any) -> Any: ...
+    def render(self, name: str, /, *, language: str | None = None, **context: Any) -> Any: ...
 
 
 @attrs.frozen
@@ -94,20 +94,23 @@ class ActionRunner:
         source: dict[str, Any],
         notification: Notification | None = None,
     ) -> list[Outcome]:
-        """Do ``actions`` on the subject of ``event`` in order. With ``notification`` (a
-        rule's delivery), an action that posts or calls something is marked done in the
-        store once done, so a retried delivery does not do it twice."""
+        """Do ``actions`` on the subject of ``event`` in order.
+
+        With ``notification`` (a rule's delivery), each action is marked done in the
+        store once done, so a retried delivery does not do it twice; a note or message
+        also carries its mark (its ``external_id``) and a ``fields_set`` event its
+        (``event``, the sequence of the event delivered, and ``action``, the action's
+        index, in its payload), committed with it, so a delivery that died
+        between the action's commit and its mark finds the action done all the same."""
         outcomes: list[Outcome] = []
         for index, action in enumerate(actions):
             marker = None
-            if notification is not None and isinstance(
-                action, (Fire, AddNote, SendMessage, CallWebhook, OpenCase, Remind)
-            ):
+            if notification is not None:
                 marker = _marker(notification.key, index)
-                if self.desk.store.get_state(marker) is not None:
+                if self._done_before(action, index, marker, event, source, notification):
                     outcomes.append(Outcome(index, action.do, "skipped", "done before"))
                     continue
-            reason = self._one(action, event, actor, source, notification)
+            reason = self._one(action, index, event, actor, source, notification, marker)
             if reason is None and marker is not None:
                 self.desk.store.set_state(marker, "done")
             status = "done" if reason is None else "skipped"
@@ -115,6 +118,35 @@ class ActionRunner:
                 log.info("%s: %s skipped on %s: %s", source, action.do, event.subject_id, reason)
             outcomes.append(Outcome(index, action.do, status, reason))
         return outcomes
+
+    def _done_before(
+        self,
+        action: Action,
+        index: int,
+        marker: str,
+        event: Event,
+        source: dict[str, Any],
+        notification: Notification,
+    ) -> bool:
+        """Whether an earlier attempt of this delivery did the action: its mark in the
+        store, else (a retry only) the mark committed with the action itself."""
+        store = self.desk.store
+        if store.get_state(marker) is not None:
+            return True
+        if notification.attempts == 0:
+            return False  # the first attempt: nothing done yet (saves the reads below)
+        if isinstance(action, (AddNote, SendMessage, Remind)):
+            mark = _message_mark(marker)
+            ticket_id = self._ticket_id(event)
+            return any(m.external_id == mark for m in store.messages(ticket_id))
+        if isinstance(action, (SetPriority, Tags, SetFields)):
+            ticket_id = self._ticket_id(event)
+            done = {"event": event.sequence, "action": index, "rule": source.get("rule")}
+            return any(
+                e.trigger == FIELDS_SET and {k: e.payload.get(k) for k in done} == done
+                for e in store.events(ticket_id)
+            )
+        return False
 
     def _ticket_id(self, event: Event) -> str:
         if event.subject_kind == TICKET_KIND:
@@ -124,10 +156,12 @@ class ActionRunner:
     def _one(
         self,
         action: Action,
+        index: int,
         event: Event,
         actor: Actor,
         source: dict[str, Any],
         notification: Notification | None,
+        marker: str | None,
     ) -> str | None:
         desk = self.desk
         if isinstance(action, Fire):
@@ -148,28 +182,33 @@ class ActionRunner:
             desk.route(ticket_id)
             return None
         if isinstance(action, (SetPriority, Tags, SetFields)):
-            changed = self.set_fields(ticket_id, _updates_of(action), source, actor)
+            given = source
+            if notification is not None:  # which delivery's action: its done-mark
+                given = {**source, "event": event.sequence, "action": index}
+            changed = self.set_fields(ticket_id, _updates_of(action), given, actor)
             return None if changed else "set already"
+        mark = None if marker is None else _message_mark(marker)
         if isinstance(action, AddNote):
             desk.add_message(
                 ticket_id,
                 action.text,
                 author_id=_actor_id(actor),
-                author_role=AuthorRole.SYSTEM,
+                author_role=_role(notification),
                 kind=MessageKind.INTERNAL_NOTE,
+                external_id=mark,
             )
             return None
         if isinstance(action, SendMessage):
-            self._send(action, ticket_id, event, actor)
+            self._send(action, ticket_id, event, actor, notification, mark)
             return None
         if isinstance(action, CallWebhook):
             webhook = self.webhooks[action.webhook]
-            webhook(notification or _notification(event, f"macro:{source}"))
+            webhook(notification or _notification(event, f"macro:{source.get('macro')}"))
             return None
         if isinstance(action, OpenCase):
             self._open_case(action, ticket_id, actor)
             return None
-        self._remind(action, ticket_id, notification)
+        self._remind(action, ticket_id, notification, mark)
         return None
 
     def _fire(self, action: Fire, event: Event, actor: Actor) -> str | None:
@@ -193,7 +232,15 @@ class ActionRunner:
             return f"{action.trigger} refused: {error}"
         return None
 
-    def _send(self, action: SendMessage, ticket_id: str, event: Event, actor: Actor) -> None:
+    def _send(
+        self,
+        action: SendMessage,
+        ticket_id: str,
+        event: Event,
+        actor: Actor,
+        notification: Notification | None,
+        mark: str | None,
+    ) -> None:
         desk = self.desk
         if self.templates is None:
             raise InvalidInput("send_message", [FieldError(("template",), "no templates")])
@@ -219,8 +266,9 @@ class ActionRunner:
             ticket_id,
             str(rendered.body),
             author_id=_actor_id(actor),
-            author_role=AuthorRole.BOT,
+            author_role=_role(notification),
             kind=MessageKind.PUBLIC_REPLY,
+            external_id=mark,
         )
 
     def _open_case(self, action: OpenCase, ticket_id: str, actor: Actor) -> None:
@@ -231,7 +279,13 @@ class ActionRunner:
             fields.setdefault("actor", _actor_id(actor))
         cases.open(action.kind, ticket_id, **fields)
 
-    def _remind(self, action: Remind, ticket_id: str, notification: Notification | None) -> None:
+    def _remind(
+        self,
+        action: Remind,
+        ticket_id: str,
+        notification: Notification | None,
+        mark: str | None,
+    ) -> None:
         # A reminder waits on its own outbox row: until its time, the delivery asks to
         # be retried then (the actions before it are marked done and not done again).
         if notification is None:
@@ -246,6 +300,7 @@ class ActionRunner:
             author_id=REMINDER_AUTHOR,
             author_role=AuthorRole.SYSTEM,
             kind=MessageKind.INTERNAL_NOTE,
+            external_id=mark,
         )
 
     # ------------------------------------------------------------------ fields
@@ -303,6 +358,19 @@ def _marker(key: str, index: int) -> str:
     if len(marker) <= 255:
         return marker
     return f"automations:{hashlib.sha256(marker.encode()).hexdigest()}"
+
+
+def _message_mark(marker: str) -> str:
+    """The ``external_id`` of a message an action posts: its done-mark, committed with
+    the message (at most 200 characters, as an external id may have)."""
+    return f"automation:{hashlib.sha256(marker.encode()).hexdigest()[:48]}"
+
+
+def _role(notification: Notification | None) -> AuthorRole:
+    """Who wrote an action's message: a rule's is the system's (an automatic reply is
+    not the ticket's first response, as the SLA counts it), a macro's is the agent's
+    who applied it."""
+    return AuthorRole.AGENT if notification is None else AuthorRole.SYSTEM
 
 
 def _actor_id(actor: Actor) -> str:

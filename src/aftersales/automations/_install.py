@@ -26,7 +26,7 @@ from aftersales.automations._model import (
     SetPriority,
     TimeRule,
 )
-from aftersales.exceptions import FieldError
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Case, Customer, Ticket
 from aftersales.models.events import RESERVED_TRIGGERS, TICKET_KIND
 from aftersales.models.ticket import Severity
@@ -233,13 +233,21 @@ def check_actions(
         at = (*where, number)
         if isinstance(action, Fire):
             for kind in kinds:
-                _names(
-                    [action.trigger],
-                    set(workflows[kind].triggers),
-                    (*at, "trigger"),
-                    "trigger",
-                    problems,
-                )
+                workflow = workflows[kind]
+                if action.trigger not in workflow.triggers:
+                    _names(
+                        [action.trigger],
+                        set(workflow.triggers),
+                        (*at, "trigger"),
+                        "trigger",
+                        problems,
+                    )
+                    continue
+                try:
+                    # a payload the trigger refuses would fail every delivery of the rule
+                    workflow.parse_payload(action.trigger, action.payload)
+                except InvalidInput as error:
+                    problems.append(FieldError((*at, "payload"), _first_message(error)))
         elif isinstance(action, Route) and desk.classifier is None:
             problems.append(FieldError(at, "route needs a desk with a classifier"))
         elif isinstance(action, (SetPriority, SetFields)):
@@ -303,3 +311,12 @@ def _check_template(
     context = getattr(templates, "context", None)
     if isinstance(context, frozenset):
         _names(sorted(action.context), set(context), (*at, "context"), "context name", problems)
+
+
+def _first_message(error: InvalidInput) -> str:
+    """What a refused payload lacks, as one message (the first field and why)."""
+    first = error.errors[0] if error.errors else None
+    if first is None:
+        return str(error)
+    where = ".".join(map(str, first.location))
+    return f"{where}: {first.message}" if where else first.message
