@@ -28,6 +28,7 @@ route mail themselves.
 from aftersales.inbound._ingest import (
     DEFAULT_LOOP_LIMIT,
     DEFAULT_LOOP_WINDOW,
+    DEFAULT_MAX_BYTES,
     IngestResult,
     Outcome,
     ingest_email,
@@ -41,6 +42,7 @@ __all__ = [
     "AUTOMATIC_REASONS",
     "DEFAULT_LOOP_LIMIT",
     "DEFAULT_LOOP_WINDOW",
+    "DEFAULT_MAX_BYTES",
     "Found",
     "InboundMail",
     "IngestResult",

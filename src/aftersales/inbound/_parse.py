@@ -43,8 +43,6 @@ _MAX_CONTAINERS = 150
 recurses once per nested part and raises RecursionError near a thousand, and no mail a
 person writes comes near this (a forward of a forward thirty deep declares ~90)."""
 _CONTAINER = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?(?:multipart|message)/")
-UNREADABLE_REASONS = ("too_deep",)
-"""Why :func:`parse_email` may read only a mail's headers (``InboundMail.unreadable``)."""
 T = TypeVar("T")
 
 
