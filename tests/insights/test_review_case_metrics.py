@@ -330,15 +330,19 @@ def write_every_reviewed_case(desk: Desk, clock: FrozenClock) -> None:
     repaired(desk, ticket(desk, name="c-2"), "IMEI-3", phone())
 
 
+def write_reviewed_cases(store: Store) -> None:
+    clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=UTC))
+    write_every_reviewed_case(Desk(store, clock=clock), clock)
+
+
 @pytest.mark.parametrize("kind", ["sqlalchemy-sqlite", "postgresql", "mariadb", "public-api"])
 def test_every_store_counts_the_reviewed_cases_as_memory_does(kind: str, tmp_path: Path) -> None:
-    from test_case_metrics import MAKERS
+    from insight_stores import filled
 
-    store = MAKERS[kind](tmp_path)
+    # the servers and the public-API store hold the cases copied (insight_stores.filled)
+    store = filled(kind, tmp_path, write_reviewed_cases)
     reference = MemoryStore()
-    for written in (store, reference):
-        clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=UTC))
-        write_every_reviewed_case(Desk(written, clock=clock), clock)
+    write_reviewed_cases(reference)
     sales = {"SKU-l2": 10, "SKU-l1": 20}
     for options in [
         {},
