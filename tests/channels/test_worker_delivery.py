@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _receivers import HttpReceiver
 
-from aftersales import Desk, FrozenClock, InvalidInput, Notification, SQLiteStore
+from aftersales import Customer, Desk, FrozenClock, InvalidInput, Notification, SQLiteStore
 from aftersales.notify.senders.webhook import Webhook
 from aftersales.worker import Worker
 
@@ -71,3 +71,23 @@ def test_inline_must_be_a_bool() -> None:
     desk = Desk()
     with pytest.raises(InvalidInput, match="inline"):
         desk.on_message(print, name="x", inline="no")  # type: ignore[arg-type]
+
+
+def test_a_template_that_cannot_render_is_dead_lettered_at_the_first_attempt() -> None:
+    from aftersales.notify.senders import MemorySender, SenderHandler, customer_recipients
+    from aftersales.notify.templates import TemplateRender, Templates
+
+    desk = Desk(clock=FrozenClock(START))
+    templates = Templates({"opened": {"en": "{{ ticket.resolution.upper() }}"}})
+    handler = SenderHandler(
+        MemorySender(),
+        recipient=customer_recipients(desk, "email"),
+        render=TemplateRender(templates, "opened", desk),
+    )
+    desk.on_transition(handler, "created", name="mail")
+    customer = Customer(name="Li", contacts=[{"channel": "email", "address": "li@x.cn"}])
+    desk.open_ticket(customer=customer, channel="email", subject="Kettle")
+    [row] = desk.outbox("dead")
+    assert row.attempts == 1
+    assert row.last_error is not None
+    assert row.last_error.startswith("DeliveryFailed: cannot render the message")

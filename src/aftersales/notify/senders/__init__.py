@@ -28,8 +28,8 @@ it records what was sent and can be told to fail.
 >>> _ = desk.assign(ticket.id, assignee="agent-7")
 >>> _ = desk.fire(ticket.id, "start")
 >>> _ = desk.resolve(ticket.id, resolution="Sent a new seal")
->>> [(m.recipient.address, m.body) for m in outbox.sent]
-[('li@x.cn', 'Ticket #1: resolved')]
+>>> [(m.recipient.address, m.body) for m in outbox.sent] == [("li@x.cn", "Ticket #1: resolved")]
+True
 """
 
 from aftersales.notify.senders._handler import (

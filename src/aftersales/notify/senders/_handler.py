@@ -7,7 +7,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from aftersales.exceptions import FieldError, InvalidInput, NotFound
+from aftersales.exceptions import (
+    DeliveryFailed,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    TemplateError,
+)
 from aftersales.models import Channel, Event
 from aftersales.models.case import case_kind
 from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
@@ -149,7 +155,11 @@ class SenderHandler:
         recipient = find(event)
         if recipient is None:
             return
-        rendered = self._render(event, recipient)
+        try:
+            rendered = self._render(event, recipient)
+        except TemplateError as error:
+            # a template bug fails the same way on every attempt: do not burn the retries
+            raise DeliveryFailed(f"cannot render the message: {error}", permanent=True) from error
         self.sender.send(_message(notification.key, event, recipient, rendered))
 
 
