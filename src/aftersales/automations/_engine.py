@@ -33,6 +33,7 @@ from aftersales.automations._model import (
 from aftersales.automations._records import record_on_subject
 from aftersales.exceptions import CustomerNotFound, FieldError, InvalidInput
 from aftersales.models import Event
+from aftersales.models._base import trusted
 from aftersales.models.events import AUTOMATION_STOPPED, RESERVED_TRIGGERS, RULE_DUE, TICKET_KIND
 from aftersales.models.ticket import StatusCategory
 from aftersales.notify._hooks import Subscription
@@ -104,6 +105,12 @@ class Automations:
     (:class:`aftersales.notify.templates.Templates`); ``webhooks`` maps names to
     callables taking the :class:`~aftersales.notify.Notification`; ``macros`` is a
     :class:`~aftersales.automations.MacroBook` (or its macros) for :meth:`apply_macro`.
+
+    Installing sets ``desk.automations`` to the rule set when the desk has none yet
+    (``Desk(automations=...)`` does the same), so code holding only the desk reaches
+    :meth:`apply_macro` and :meth:`explain`; a second rule set installed beside it
+    (its rule names must differ) leaves ``desk.automations`` to the first, and
+    :meth:`uninstall` clears it.
     """
 
     def __init__(
@@ -168,6 +175,10 @@ class Automations:
         self.due = DueRules(self, list(self._timed.values()))
         if self._timed:
             desk._due_work.append(self.due.run)
+        if getattr(desk, "automations", None) is None:  # Desk(automations=) sets it after
+            # what a build_desk reaches apply_macro and explain by; a second rule set
+            # (other rule names) installed beside it leaves the first there
+            desk.automations = self
 
     # ------------------------------------------------------------------ compiling
 
@@ -278,7 +289,10 @@ class Automations:
             bucket = buckets.get((event.subject_kind, trigger))
             if bucket is None:
                 continue
-            facts = Facts(event, subject, self.lookups, now)
+            seen = subject
+            if subject is not None and getattr(subject, "version", None) != event.sequence:
+                seen = self._as_left(event, subject)  # a later event of this commit moved it
+            facts = Facts(event, seen, self.lookups, now)
             if subject is not None:
                 matched = bucket(facts)
             else:  # a caller without the subject (Outbox.rows_for): conditions read none
@@ -338,12 +352,15 @@ class Automations:
     def explain(self, event: Event, subject: object = None) -> list[RuleVerdict]:
         """Which event rules ``event`` would set off, and why, without doing anything:
         one verdict per event rule, in order, each condition with the value it read.
-        ``subject`` is the subject after the event (by default, as stored). Writes
+        ``subject`` is the subject after the event (by default as stored, with the
+        status the event left it in, as the commit evaluates it). Writes
         nothing: no event, no outbox row, no action."""
         if not isinstance(event, Event):
             raise InvalidInput("explain", [FieldError(("event",), "must be an Event")])
         if subject is None:
             subject = self._subject(event.subject_kind, event.subject_id)
+            if getattr(subject, "version", None) != event.sequence:
+                subject = self._as_left(event, subject)
         facts = Facts(event, subject, self.lookups, self.desk.pipeline.now())
         verdicts: list[RuleVerdict] = []
         fired = False
@@ -388,6 +405,22 @@ class Automations:
         )
         return self.explain(event, changed)
 
+    def _as_left(self, event: Event, subject: Any) -> Any:
+        """``subject`` with the status ``event`` left it in, when events after it (a
+        resume on a customer's reply, in the same commit) moved it on: ``subject.status``
+        is the state the event entered; the other fields are as after them."""
+        status = getattr(subject, "status", None)
+        if status is None or status == event.to_state:
+            return subject
+        workflow = self.desk._subject_workflows().get(event.subject_kind)
+        if workflow is None or event.to_state not in {s.name for s in workflow.states}:
+            return subject
+        category = workflow.category_of(event.to_state)
+        return trusted(
+            type(subject),
+            {**subject.__dict__, "status": event.to_state, "status_category": category},
+        )
+
     def _subject(self, kind: str, subject_id: str) -> Any:
         if kind == TICKET_KIND:
             return self.desk.get(subject_id)
@@ -399,8 +432,8 @@ class Automations:
     def apply_macro(
         self, ticket_id: str, name: str, *, actor: Actor, version: int | None = None
     ) -> list[Outcome]:
-        """Apply the macro ``name`` (its latest version, or ``version``) to the ticket
-        now, acting as ``actor`` (see :meth:`MacroBook.apply`)."""
+        """Apply the macro ``name`` (its latest version, or ``version``, an int from 1)
+        to the ticket now, acting as ``actor`` (see :meth:`MacroBook.apply`)."""
         return self.macros.apply(
             self.desk, self.runner, ticket_id, name, actor=actor, version=version
         )
@@ -419,6 +452,8 @@ class Automations:
             registry.remove(name)
         if self.due.run in self.desk._due_work:
             self.desk._due_work.remove(self.due.run)
+        if self.desk.automations is self:
+            self.desk.automations = None
 
 
 def _calendar_of(desk: Desk) -> Callable[[Any], Any]:

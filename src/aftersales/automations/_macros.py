@@ -8,14 +8,33 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales._validation import check_text
 from aftersales.automations._install import check_actions
-from aftersales.automations._model import Macro, Remind, parse_json
+from aftersales.automations._model import (
+    AddNote,
+    Assign,
+    Fire,
+    Macro,
+    Remind,
+    SendMessage,
+    SetFields,
+    SetPriority,
+    Tags,
+    parse_json,
+)
 from aftersales.automations._records import record_on_ticket
-from aftersales.exceptions import FieldError, InvalidInput
-from aftersales.models.events import MACRO_APPLIED, TICKET_KIND
+from aftersales.exceptions import FieldError, InvalidInput, TransitionError
+from aftersales.models.events import (
+    FIELDS_SET,
+    MACRO_APPLIED,
+    MESSAGE_ADDED,
+    TICKET_KIND,
+    build_event,
+)
+from aftersales.models.ticket import AuthorRole, MessageKind
 
 if TYPE_CHECKING:
     from aftersales.automations._actions import ActionRunner, Outcome
     from aftersales.desk import Desk
+    from aftersales.models import Ticket
     from aftersales.security import Actor
 
 __all__ = ["MacroBook"]
@@ -69,6 +88,8 @@ class MacroBook:
             )
         if version is None:
             return versions[max(versions)]
+        if type(version) is not int or version < 1:  # True is not version 1
+            raise InvalidInput("macro", [FieldError(("version",), "must be an int from 1")])
         if version not in versions:
             known = ", ".join(map(str, sorted(versions)))
             raise InvalidInput(
@@ -102,10 +123,16 @@ class MacroBook:
     ) -> list[Outcome]:
         """Apply a macro to the ticket now, acting as ``actor``: a ``macro_applied``
         event (payload: ``macro``, ``version``, ``title``), then its actions in order
-        (the fields they set record the macro and version in their event's payload)."""
+        (the fields they set record the macro and version in their event's payload).
+
+        On a desk with permissions, every action is checked against what ``actor`` may
+        do before anything is written: one the actor may not do raises
+        :class:`~aftersales.PermissionDenied` and the macro changes nothing."""
         macro = self.get(name, version)
         actor_id = check_text("actor", actor)
         ticket = desk.get(ticket_id)
+        if desk.pipeline.guard is not None:
+            _check_allowed(desk, macro, ticket, actor_id)
         source = {"macro": macro.name, "version": macro.version}
         applied = record_on_ticket(
             desk,
@@ -117,3 +144,58 @@ class MacroBook:
         )
         assert applied is not None
         return runner.run(macro.actions, applied, actor=actor, source=source)
+
+
+def _check_allowed(desk: Desk, macro: Macro, ticket: Ticket, actor: str) -> None:
+    """Raise :class:`~aftersales.PermissionDenied` if the desk's guard refuses one of the
+    macro's actions to ``actor``, each decided on the ticket as it is now (an action the
+    ticket's state would skip is not checked: it will not be done)."""
+    guard = desk.pipeline.guard
+    assert guard is not None
+    core = desk._core
+    now = desk.pipeline.now()
+    for action in macro.actions:
+        if isinstance(action, (Fire, Assign)):
+            if isinstance(action, Fire):
+                trigger, given = action.trigger, action.payload
+            else:
+                trigger, given = "assign", {"assignee": action.assignee, "team": action.team}
+            if trigger not in desk.workflow.allowed_triggers(ticket.status):
+                continue
+            try:
+                changed, event = core.decide(ticket, trigger, actor, given, now)
+            except TransitionError:
+                continue  # refused by the workflow: the run skips it
+            guard(changed, (event,))
+            continue
+        payload: dict[str, Any]
+        if isinstance(action, (SetPriority, Tags, SetFields)):
+            trigger, payload = FIELDS_SET, {"macro": macro.name}
+        elif isinstance(action, (AddNote, SendMessage)):
+            kind = (
+                MessageKind.INTERNAL_NOTE
+                if isinstance(action, AddNote)
+                else MessageKind.PUBLIC_REPLY
+            )
+            trigger = MESSAGE_ADDED
+            payload = {
+                "message_id": "macro",
+                "kind": kind.value,
+                "author_role": AuthorRole.AGENT.value,
+                "channel": ticket.channel.value,
+            }
+        else:
+            continue
+        event = build_event(
+            ticket.id,
+            TICKET_KIND,
+            ticket.version + 1,
+            trigger,
+            ticket.status,
+            ticket.status,
+            actor,
+            now,
+            payload,
+            {},
+        )
+        guard(ticket, (event,))
