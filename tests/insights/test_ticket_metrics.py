@@ -617,7 +617,12 @@ RATED: dict[str, tuple[str, str | None, int | None]] = {
 def rated_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
-    store = MAKERS[request.param](tmp_path_factory.mktemp(f"rated-{request.param}"))
+    store = filled(request.param, tmp_path_factory.mktemp(f"rated-{request.param}"), write_rated)
+    yield store
+    store.close()
+
+
+def write_rated(store: Store) -> None:
     clock = FrozenClock(MARCH_2)
     desk = Desk(store, clock=clock)
     for customer, tier in (("c-gold", "gold"), ("c-silver", "silver"), ("c-plain", None)):
@@ -635,8 +640,6 @@ def rated_store(
         desk.fire(ticket.id, "confirm")
         if score is not None:
             desk.fire(ticket.id, "follow_up", payload={"satisfaction": score})
-    yield store
-    store.close()
 
 
 def groups(report: TicketReport) -> dict[str | None, tuple[int, int, float | None, float | None]]:

@@ -511,8 +511,9 @@ def history_desk(
 ) -> Iterator[Desk]:
     """A generated history with a shift, once per store (the tests only add alerts)."""
     folder = tmp_path_factory.mktemp("history")
-    if request.param in ("sqlite", *SERVERS):  # one SQLite file written, then copied
-        store = filled(request.param, folder, write_history)
+    if request.param in ("sqlite", "recorder", *SERVERS):  # one SQLite file, copied
+        kind = "public-api" if request.param == "recorder" else request.param
+        store = filled(kind, folder, write_history)
         desk = Desk(store, clock=FrozenClock(HISTORY_START + timedelta(days=HISTORY_DAYS)))
     else:
         desk = write_history(make_store(request.param, folder))
