@@ -182,11 +182,13 @@ def _tester(op: str, value: Any) -> Callable[[Any], bool]:
 
 @attrs.frozen
 class CompiledCondition:
-    """One condition as two closures: what it reads and whether that passes."""
+    """One condition as two closures: what it reads and whether that passes (and, for
+    an urgency comparison, the desk's priorities, which a compiled bucket tests once)."""
 
     condition: Condition
     read: Callable[[Facts], Any]
     test: Callable[[Any], bool]
+    levels: tuple[str, ...] = ()
 
     def __call__(self, facts: Facts) -> bool:
         return self.test(self.read(facts))
@@ -236,9 +238,10 @@ def compile_all(
     for c in conditions:
         if c.field == "subject.priority" and c.op in ("gt", "ge", "lt", "le") and priorities:
             test = _ranked(c.op, c.value, priorities)
+            levels = tuple(priorities)
         else:
-            test = _tester(c.op, c.value)
-        compiled.append(CompiledCondition(c, reader(c.field), test))
+            test, levels = _tester(c.op, c.value), ()
+        compiled.append(CompiledCondition(c, reader(c.field), test, levels))
     return tuple(compiled)
 
 
