@@ -48,13 +48,13 @@ def server_url(name: str) -> str:
     return url
 
 
-def drop_columns_added_in_7(conn: sqlalchemy.Connection) -> None:
-    """Make a database of the current schema look like one of schema 6 (without the
-    columns and indexes versions 7 and later added)."""
+def drop_columns_added_in_7(conn: sqlalchemy.Connection, version: int = 6) -> None:
+    """Make a database of the current schema look like one of schema ``version`` (6
+    unless told: without the columns and indexes versions 7 and later added)."""
     from aftersales.storage._schema import added_later
 
     mysql = conn.dialect.name in ("mysql", "mariadb")
-    columns, indexes = added_later(6)
+    columns, indexes = added_later(version)
     existing = set(sqlalchemy.inspect(conn).get_table_names())  # a test may drop some
     for index in sorted(indexes):
         table = next(i.table for i in INDEXES if i.name == index)
@@ -148,7 +148,7 @@ def test_a_version_6_schema_fills_the_report_columns_from_each_rows_json(
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 6"))
     engine.dispose()
     upgraded = SQLAlchemyStore(url)
-    assert upgraded.schema_version == SCHEMA_VERSION == 8
+    assert upgraded.schema_version == SCHEMA_VERSION == 9
     with upgraded.engine.connect() as conn:
         row = conn.execute(
             sqlalchemy.text("SELECT category, priority, reopen_count, resolved_at FROM tickets")
@@ -166,6 +166,34 @@ def test_a_version_6_schema_fills_the_report_columns_from_each_rows_json(
         ("ticket", "resolved", "system"),
     ]
     assert Desk(upgraded, clock=clock).get(ticket.id).category == "repair_warranty"
+    upgraded.close()
+
+
+def test_a_version_8_schema_fills_each_messages_author_from_its_json(
+    url: str, clock: FrozenClock
+) -> None:
+    store = fresh_store(url)
+    desk = Desk(store, clock=clock)
+    mine = desk.open_ticket(customer="c-1", channel="email", subject="Kettle").id
+    theirs = desk.open_ticket(customer="c-2", channel="email", subject="Kettle too").id
+    for ticket_id, author in ((mine, "c-1"), (theirs, "c-2"), (theirs, "c-1"), (mine, "a")):
+        desk.add_message(ticket_id, f"by {author}", author_id=author)
+        clock.advance(minutes=1)
+    desk.close()
+    select = sqlalchemy.text("SELECT id, author_id FROM messages ORDER BY id")
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        authors = [tuple(row) for row in conn.execute(select)]
+        drop_columns_added_in_7(conn, 8)
+        conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 8"))
+    engine.dispose()
+    upgraded = SQLAlchemyStore(url)
+    assert upgraded.schema_version == SCHEMA_VERSION == 9
+    with upgraded.engine.connect() as conn:
+        assert [tuple(row) for row in conn.execute(select)] == authors
+    assert sorted(author for _, author in authors) == ["a", "c-1", "c-1", "c-2"]
+    found = upgraded.messages_by_author("c-1")
+    assert [(m.ticket_id, m.body) for m in found] == [(mine, "by c-1"), (theirs, "by c-1")]
     upgraded.close()
 
 
@@ -203,6 +231,9 @@ def test_a_version_1_schema_is_upgraded(url: str) -> None:
     assert "sla_due_at" in {
         c["name"] for c in sqlalchemy.inspect(upgraded.engine).get_columns("tickets")
     }
+    inspector = sqlalchemy.inspect(upgraded.engine)
+    assert "author_id" in {c["name"] for c in inspector.get_columns("messages")}
+    assert "messages_author" in {i["name"] for i in inspector.get_indexes("messages")}
     upgraded.set_state("k", "v")
     assert upgraded.get_state("k") == "v"
     assert upgraded.security_log() == []
@@ -292,7 +323,7 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
         conn.execute(sqlalchemy.text("UPDATE aftersales_schema SET version = 4"))
     desk.close()
     upgraded = SQLAlchemyStore(url)
-    assert upgraded.schema_version == SCHEMA_VERSION == 8
+    assert upgraded.schema_version == SCHEMA_VERSION == 9
     desk = Desk(upgraded, clock=clock)
     assert [t.subject for t in desk.find(customer_id="cust-abc")] == ["before the upgrade"]
     assert desk.find(customer_id="CUST-ABC") == []

@@ -310,10 +310,12 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 8
+        assert store.schema_version == SCHEMA_VERSION == 9
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
+        message = desk.add_message(ticket.id, "hello", author_id="c", author_role="customer")
+        assert store.messages_by_author("c") == [message]
         assert store.sla_due(clock.now(), 10) == []
         assert store.security_log() == []
 
@@ -586,7 +588,7 @@ def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_
     drop_what_came_after(connection, 7)
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == 8
+        assert store.schema_version == 9
     connection = sqlite3.connect(path)
     assert connection.execute(f"SELECT id, {columns} FROM cases ORDER BY id").fetchall() == written
     assert (
@@ -605,3 +607,35 @@ def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_
     assert any(row[5] is not None for row in written)
     assert {role for _, role in roles} >= {"customer", "agent"}
     assert any(satisfaction is not None for _, _, satisfaction in skus)
+
+
+def test_a_version_8_database_fills_each_messages_author_from_its_json(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    path = tmp_path / "v8.db"
+    with SQLiteStore(path) as store:
+        desk = Desk(store, clock=clock)
+        mine = desk.open_ticket(customer="c-1", channel="email", subject="Kettle").id
+        theirs = desk.open_ticket(customer="c-2", channel="email", subject="Kettle too").id
+        for ticket_id, author in ((mine, "c-1"), (theirs, "c-2"), (theirs, "c-1"), (mine, "a")):
+            desk.add_message(ticket_id, f"by {author}", author_id=author)
+            clock.advance(minutes=1)
+    connection = sqlite3.connect(path, isolation_level=None)
+    authors = connection.execute("SELECT id, author_id FROM messages ORDER BY id").fetchall()
+    drop_what_came_after(connection, 8)
+    assert connection.execute("SELECT COUNT(*) FROM messages").fetchone() == (4,)
+    connection.close()
+
+    with SQLiteStore(path) as store:
+        assert store.schema_version == 9
+        found = store.messages_by_author("c-1")
+        assert [(m.ticket_id, m.body) for m in found] == [(mine, "by c-1"), (theirs, "by c-1")]
+    connection = sqlite3.connect(path)
+    assert connection.execute("SELECT id, author_id FROM messages ORDER BY id").fetchall() == (
+        authors
+    )
+    plan = connection.execute(
+        "EXPLAIN QUERY PLAN SELECT data FROM messages WHERE author_id = ? ORDER BY at", ("c-1",)
+    ).fetchall()
+    assert any("messages_author" in row[-1] for row in plan), plan
+    connection.close()

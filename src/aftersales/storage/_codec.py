@@ -55,7 +55,7 @@ __all__ = [
     "ts",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (
@@ -132,7 +132,7 @@ EVENT_COLUMNS = (
     "logged_seconds",
     "data",
 )
-MESSAGE_COLUMNS = ("id", "ticket_id", "at", "author_role", "kind", "data")
+MESSAGE_COLUMNS = ("id", "ticket_id", "at", "author_role", "kind", "author_id", "data")
 OUTBOX_COLUMNS = (
     "key",
     "handler",
@@ -397,6 +397,7 @@ def message_row(message: Message) -> tuple[object, ...]:
         ts(message.at),
         message.author_role._value_,
         message.kind._value_,
+        message.author_id,
         message.model_dump_json(),
     )
 

@@ -170,6 +170,12 @@ class Store(Protocol):
         """The ticket's messages, oldest first."""
         ...
 
+    def messages_by_author(self, author_id: str) -> list[Message]:
+        """The messages whose ``author_id`` is ``author_id``, on any ticket, oldest first
+        (what erasing a customer finds of theirs on tickets that are not theirs). Read
+        through an index: the cost grows with the author's messages, not the store's."""
+        ...
+
     def save_customer(self, customer: Customer) -> None:
         """Insert or replace a customer and index its contact points.
 

@@ -283,6 +283,13 @@ class RecordStore:
         )
         return [Message.model_validate_json(row["data"]) for row in rows]
 
+    def messages_by_author(self, author_id: str) -> list[Message]:
+        check_id(author_id, "author_id")
+        rows = self.recorder.reading(
+            lambda r: r.select("messages", {"author_id": author_id}, order=("at",), columns=_DATA)
+        )
+        return [Message.model_validate_json(row["data"]) for row in rows]
+
     def _due(self, table: str, column: str, before: datetime, limit: int) -> list[Row]:
         check_limit(limit)
         tie = "number" if table == "tickets" else "id"
@@ -461,8 +468,10 @@ class RecordStore:
                     {"data": codec.event_row(event)[-1]},
                 )
             for message in rewrite.messages:
+                row = dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(message), strict=True))
+                # the indexed author follows the message (a desk may declare it personal)
                 records.rewrite(
-                    "messages", {"id": message.id}, {"data": codec.message_row(message)[-1]}
+                    "messages", {"id": message.id}, {k: row[k] for k in ("author_id", "data")}
                 )
             for notification in rewrite.outbox:
                 records.rewrite(

@@ -180,6 +180,7 @@ TABLES: tuple[Table, ...] = (
             Column("position", Type.BIG_INTEGER, nullable=False, rowid=True),
             _short("author_role", 32, nullable=True),
             _short("kind", 32, nullable=True),
+            _id("author_id", nullable=True),
             _data(),
         ),
         ("id",),
@@ -267,6 +268,8 @@ INDEXES: tuple[Index, ...] = (
     # Closing a parent looks for its open children.
     Index("tickets_parent", "tickets", ("parent_id",), ("parent_id", _NOT_NULL)),
     Index("messages_ticket", "messages", ("ticket_id", "at")),
+    # Erasing a customer finds what they wrote on any ticket, theirs or not.
+    Index("messages_author", "messages", ("author_id", "at")),
     Index("outbox_pending", "outbox", ("next_attempt_at",), ("status", "= 'pending'")),
     Index("cases_ticket", "cases", ("ticket_id", "created_at")),
     Index("cases_order", "cases", ("order_id",), ("order_id", _NOT_NULL)),
@@ -356,8 +359,8 @@ class EventsByRowid:
 
 @attrs.frozen
 class FillFromData:
-    """Fill the columns a version added to a table (what reports aggregate on) from each
-    row's JSON (``data``, and ``terms`` for cases), where the values have always been."""
+    """Fill the columns a version added to a table (what reports and erasure look up) from
+    each row's JSON (``data``, and ``terms`` for cases), where the values have always been."""
 
     table: str
     version: int = 7
@@ -426,8 +429,9 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
             "handed_back_at",
         ),
     },
+    9: {"messages": ("author_id",)},
 }
-"""Version → the report columns it added, per table, which :class:`FillFromData` fills."""
+"""Version → the columns it added, per table, that :class:`FillFromData` fills."""
 
 
 def fill_sources(table_name: str) -> tuple[str, ...]:
@@ -467,6 +471,11 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         CreateIndex("events_time_logged"),
         CreateIndex("events_resolved"),
         CreateIndex("tickets_report"),
+    ),
+    9: (
+        AddColumn("messages", "author_id"),
+        FillFromData("messages", 9),
+        CreateIndex("messages_author"),
     ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
@@ -513,9 +522,10 @@ def filled_values(step: FillFromData, *sources: str | None) -> tuple[Any, ...]:
         key = dict(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
         row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
         return tuple({**key, **row}[column] for column in FILLED[8]["cases"])
-    if step.table == "messages":
+    if step.table == "messages":  # (the columns of codec.message_row, in FILLED order)
         message = Message.model_validate_json(data)
-        return (message.author_role.value, message.kind.value)
+        row = dict(zip(codec.MESSAGE_COLUMNS, codec.message_row(message), strict=True))
+        return tuple(row[column] for column in FILLED[step.version]["messages"])
     event = Event.model_validate_json(data)
     if step.version == 8:
         return (codec.logged_seconds(event),)
@@ -544,13 +554,7 @@ def move_terms(
 
 # ---------------------------------------------------------------------------- SQLite DDL
 
-_SQLITE_TYPES = {
-    Type.STRING: "TEXT",
-    Type.TEXT: "TEXT",
-    Type.DATA: "TEXT",
-    Type.INTEGER: "INTEGER",
-    Type.BIG_INTEGER: "INTEGER",
-}
+_SQLITE_TYPES = dict.fromkeys(Type, "TEXT") | {Type.INTEGER: "INTEGER", Type.BIG_INTEGER: "INTEGER"}
 
 
 def sqlite_column(column: Column) -> str:
@@ -592,6 +596,4 @@ def sqlite_create(name: str, version: int = SCHEMA_VERSION) -> list[str]:
 
 
 def _sqlite_literal(value: object) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"

@@ -72,6 +72,8 @@ class MemoryStore:
         self._children: dict[str, dict[str, None]] = {}
         self._events: dict[str, list[Event]] = {}
         self._messages: dict[str, list[Message]] = {}
+        # Each author's messages as (ticket id, place in its list): rewrites keep places.
+        self._by_author: dict[str, list[tuple[str, int]]] = {}
         self._customers: dict[str, Customer] = {}
         self._contacts: dict[tuple[Channel, str], str] = {}
         self._outbox: dict[str, Notification] = {}
@@ -163,7 +165,10 @@ class MemoryStore:
         if change.events:
             self._events.setdefault(ticket.id, []).extend(change.events)
         if change.messages:
-            self._messages.setdefault(ticket.id, []).extend(change.messages)
+            kept = self._messages.setdefault(ticket.id, [])
+            for message in change.messages:
+                self._by_author.setdefault(message.author_id, []).append((ticket.id, len(kept)))
+                kept.append(message)
         for notification in change.outbox:
             self._outbox[notification.key] = notification
         if change.delivered:
@@ -206,6 +211,14 @@ class MemoryStore:
 
     def messages(self, ticket_id: str) -> list[Message]:
         return list(self._messages.get(ticket_id, ()))
+
+    def messages_by_author(self, author_id: str) -> list[Message]:
+        check_id(author_id, "author_id")
+        with self._lock:
+            places = list(self._by_author.get(author_id, ()))
+            found = [self._messages[ticket_id][place] for ticket_id, place in places]
+        # a rewrite may have changed the author (a desk may declare it personal)
+        return sorted((m for m in found if m.author_id == author_id), key=lambda m: m.at)
 
     def save_customer(self, customer: Customer) -> None:
         with self._lock:
@@ -403,10 +416,13 @@ class MemoryStore:
                     if old.sequence == event.sequence:
                         log[position] = event
             replaced = {message.id: message for message in rewrite.messages}
-            for message_list in self._messages.values():
+            for ticket_id, message_list in self._messages.items():
                 for position, old_message in enumerate(message_list):
                     if old_message.id in replaced:
-                        message_list[position] = replaced[old_message.id]
+                        new = message_list[position] = replaced[old_message.id]
+                        if new.author_id != old_message.author_id:
+                            places = self._by_author.setdefault(new.author_id, [])
+                            places.append((ticket_id, position))
             for notification in rewrite.outbox:
                 stored_row = self._outbox.get(notification.key)
                 if stored_row is not None:

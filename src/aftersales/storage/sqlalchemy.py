@@ -124,7 +124,7 @@ class SQLAlchemyStore(RecordStore):
 
     >>> store = SQLAlchemyStore("sqlite://")
     >>> store.schema_version
-    8
+    9
 
     On MySQL and MariaDB every text column uses a binary collation without padding
     (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL), so identifiers,

@@ -8,6 +8,7 @@ import pytest
 
 from aftersales.exceptions import (
     ConcurrencyError,
+    InvalidInput,
     TicketNotFound,
 )
 from aftersales.models import (
@@ -16,7 +17,7 @@ from aftersales.models import (
     Message,
     StatusCategory,
 )
-from aftersales.storage import Change, TicketQuery
+from aftersales.storage import Change, Rewrite, TicketQuery
 from aftersales.testing.contracts._base import (
     _T0,
     StoreContractBase,
@@ -88,6 +89,42 @@ class TicketContract(StoreContractBase):
         self.store.commit(Change(changed, 1, (_event(changed, "add_message", "new"),), messages))
         assert self.store.messages("t1") == messages
         assert self.store.messages("other") == []
+
+    def test_an_authors_messages_are_found_on_any_ticket_oldest_first(self) -> None:
+        def write(number: int, *said: tuple[str, int, str]) -> list[Message]:
+            ticket = self._create(number, customer_id=f"c{number}")
+            messages = [
+                Message(
+                    ticket_id=ticket.id,
+                    author_id=author,
+                    author_role=AuthorRole.AGENT if author == "agent" else AuthorRole.CUSTOMER,
+                    body=body,
+                    channel=Channel.EMAIL,
+                    at=_T0 + timedelta(minutes=minutes),
+                )
+                for author, minutes, body in said
+            ]
+            changed = ticket.model_copy(update={"version": 2})
+            self.store.commit(
+                Change(changed, 1, (_event(changed, "add_message", "new"),), messages)
+            )
+            return messages
+
+        mine, agents = write(1, ("c1", 30, "on my ticket"), ("agent", 40, "noted"))
+        on_theirs, theirs = write(2, ("c1", 20, "mine leaks too"), ("c2", 10, "it leaks"))
+        assert self.store.messages_by_author("c1") == [on_theirs, mine]
+        assert self.store.messages_by_author("c2") == [theirs]
+        assert self.store.messages_by_author("agent") == [agents]
+        assert self.store.messages_by_author("C1") == []  # ids compare exactly
+        assert self.store.messages_by_author("nobody") == []
+        with pytest.raises(InvalidInput):
+            self.store.messages_by_author(None)  # type: ignore[arg-type]
+        # a rewritten message is found as rewritten; a rewritten author moves it
+        erased = on_theirs.model_copy(update={"body": "[erased]"})
+        moved = mine.model_copy(update={"author_id": "c9"})
+        self.store.rewrite(Rewrite(messages=[erased, moved]))
+        assert self.store.messages_by_author("c1") == [erased]
+        assert self.store.messages_by_author("c9") == [moved]
 
     def test_find_filters_orders_and_pages(self) -> None:
         self._create(1, channel="wechat", customer_id="c1")
