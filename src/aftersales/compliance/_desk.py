@@ -166,14 +166,19 @@ class ComplianceFace:
     def export_customer(self, customer_id: str, *, actor: Actor = "system") -> dict[str, Any]:
         """Everything stored about a customer, as JSON values (an access request):
         the customer, its tickets with their messages and events, its cases with
-        their events. Messages list their attachments (name, content type, size,
-        SHA-256); hand over the files themselves with :meth:`read_attachment`. The
-        export is recorded in the security log (without the data).
-        With permissions, ``actor`` needs a grant of ``export`` on ``customer``."""
+        their events, and the messages they wrote on tickets that are not theirs
+        (``messages_on_other_tickets``, oldest first: a reply to the desk's mail on
+        another customer's thread, or on a ticket one of theirs was merged into; only
+        their own messages, nothing else of those tickets). Messages list their
+        attachments (name, content type, size, SHA-256); hand over the files themselves
+        with :meth:`read_attachment`. The export is recorded in the security log
+        (without the data). With permissions, ``actor`` needs a grant of ``export`` on
+        ``customer``."""
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)
         self._authorize(actor, "customer", "export", customer_id)
         customer, tickets, cases = self._holdings(customer_id)
+        elsewhere = self._written_elsewhere(customer_id, tickets)
         store = self.store
         export = {
             "customer": None if customer is None else customer.model_dump(mode="json"),
@@ -191,6 +196,12 @@ class ComplianceFace:
                     "events": [e.model_dump(mode="json") for e in store.events(case.id)],
                 }
                 for case in cases
+            ],
+            "messages_on_other_tickets": [
+                m.model_dump(mode="json")
+                for m in sorted(
+                    (m for written in elsewhere.values() for m in written), key=lambda m: m.at
+                )
             ],
         }
         self._log(
@@ -215,13 +226,30 @@ class ComplianceFace:
             raise CustomerNotFound(customer_id)
         return customer, tickets, cases
 
+    def _written_elsewhere(
+        self, customer_id: str, tickets: list[Ticket]
+    ) -> dict[str, list[Message]]:
+        """The messages the customer wrote on tickets that are not theirs, by ticket id:
+        replies to the desk's mail on another customer's thread (inbound mail threads
+        them there), or to a ticket of theirs after it was merged into another's. Found
+        through the store's author index, whatever ticket they are on."""
+        mine = {ticket.id for ticket in tickets}
+        found: dict[str, list[Message]] = {}
+        for author in (customer_id, CUSTOMER_PREFIX + customer_id):
+            for message in self.store.messages_by_author(author):
+                if message.ticket_id not in mine:
+                    found.setdefault(message.ticket_id, []).append(message)
+        return found
+
     @acting
     def erase_customer(self, customer_id: str, *, actor: Actor = "system") -> ErasureReport:
         """Make every personal value of a customer unreadable wherever it is stored (see
         :mod:`aftersales.compliance.erasure`): the customer record and contact points, its
         tickets, cases, messages (their attachments' names too), their events and outbox
-        rows, in one transaction; then the attachments' files are deleted from the desk's
-        blob store (``files`` in the report). Tickets and cases keep their ids, states and
+        rows, and the messages they wrote on tickets of others, in one transaction; then
+        the attachments' files are deleted from the desk's blob store (``files`` in the
+        report): every file of their tickets, and on others' tickets the files only their
+        messages carry. Tickets and cases keep their ids, states and
         times; each one rewritten gets a
         ``personal_data_erased`` event (its version moves on, so no copy read before can
         write the data back) and its hash chain still verifies. Recorded in the security
@@ -236,10 +264,12 @@ class ComplianceFace:
             erased_customer = None if customer is None else eraser.customer(customer)
             if erased_customer is customer:
                 erased_customer = None  # nothing personal left on it
+            elsewhere = self._written_elsewhere(customer_id, tickets)
             try:
                 return self._rewrite(
                     tickets,
                     cases,
+                    elsewhere,
                     erased_customer,
                     SecurityEntry(
                         kind="erased",
@@ -259,6 +289,7 @@ class ComplianceFace:
         self,
         tickets: list[Ticket],
         cases: list[Case],
+        elsewhere: Iterable[str],
         customer: Customer | None,
         entry: SecurityEntry,
         customer_id: str,
@@ -273,23 +304,20 @@ class ComplianceFace:
                 if erased is not message:
                     messages.append(erased)
                     touched.add(ticket.id)
-        # What the customer wrote to a ticket of theirs after it was merged went to the
-        # ticket it was merged into, which may be another customer's.
+        # On the tickets of others (``elsewhere``) only the customer's own messages go;
+        # the ticket is read whole for the files another author's message still carries.
         authors = frozenset({customer_id, CUSTOMER_PREFIX + customer_id})
-        mine = {t.id for t in tickets}
         others: dict[str, Ticket] = {}
         foreign: dict[str, tuple[Ticket, list[Message]]] = {}
-        for ticket in tickets:
-            target = self._merge_target(ticket)
-            if target is None or target.id in mine or target.id in foreign:
-                continue
-            foreign[target.id] = (target, store.messages(target.id))
-            for message in foreign[target.id][1]:
+        for ticket_id in elsewhere:
+            other = store.get(ticket_id)
+            foreign[ticket_id] = (other, store.messages(ticket_id))
+            for message in foreign[ticket_id][1]:
                 if message.author_id in authors:
                     erased = eraser.message(message)
                     if erased is not message:
                         messages.append(erased)
-                        others[target.id] = target
+                        others[ticket_id] = other
         events: dict[tuple[str, int], Event] = {}
         subjects: list[tuple[str, str]] = [(t.id, TICKET_KIND) for t in tickets]
         subjects += [(c.id, c.kind.value) for c in cases]
@@ -350,18 +378,9 @@ class ComplianceFace:
                 security=[entry],
             )
         )
-        self._forget(subject_ids)
+        self._forget(subject_ids | others.keys())  # their versions moved on
         files = delete_files(self.blobs, tickets, foreign.values(), authors)
         return attrs.evolve(report, files=files) if files else report
-
-    def _merge_target(self, ticket: Ticket) -> Ticket | None:
-        """The ticket ``ticket`` was merged into, following merges of merges."""
-        seen = {ticket.id}
-        target = None
-        while ticket.merged_into is not None and ticket.merged_into not in seen:
-            seen.add(ticket.merged_into)
-            ticket = target = self.store.get(ticket.merged_into)
-        return target
 
     def _erased_version(
         self, subject: Any, kind: str, entry: SecurityEntry, now: datetime, added: list[Event]
@@ -419,7 +438,9 @@ class ComplianceFace:
     def _erase_expired(self, now: datetime, limit: int) -> tuple[str, ...]:
         """Erase the personal data of tickets closed at least ``retention_days`` before
         ``now`` (with their cases, messages, events, outbox rows and attachments' files;
-        the customer record stays); the ids of the tickets erased. Called by :meth:`run_due`."""
+        the customer record, and what they wrote on any other ticket, stay: the ticket a
+        duplicate was merged into keeps running); the ids of the tickets erased. Called by
+        :meth:`run_due`."""
         days = self._retention_days
         if days is None:
             return ()
@@ -461,7 +482,7 @@ class ComplianceFace:
                     customer_id=ticket.customer_id,
                 )
                 try:
-                    self._rewrite([ticket], cases, None, entry, ticket.customer_id)
+                    self._rewrite([ticket], cases, (), None, entry, ticket.customer_id)
                 except ConcurrencyError:
                     continue  # changed meanwhile: the next run sees it again
                 self.store.set_state(mark, now.isoformat())

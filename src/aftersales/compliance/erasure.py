@@ -19,8 +19,11 @@ law allows), and the database must not keep old row versions (SQLite runs with
 Attachments (:mod:`aftersales.attachments`): their names are rewritten with the messages
 (a file name such as ``id-card-zhang-wei.jpg`` is personal), and once the rewrite has
 committed their files are deleted from the desk's blob store: the namespace of each
-erased ticket, and the customer's own files on a ticket of someone else that one of
-theirs was merged into (unless another author's message there carries the same bytes).
+erased ticket, and the customer's own files on a ticket of someone else (a reply to the
+desk's mail on another customer's thread, or a ticket one of theirs was merged into;
+found through the store's author index) unless another author's message there carries
+the same bytes. Retention erases a closed ticket alone: what its customer wrote on any
+other ticket stays.
 Files are deleted after the commit, never before: a failed commit leaves the data as it
 was, and a failed deletion is done again by the next erasure of the same customer.
 """
