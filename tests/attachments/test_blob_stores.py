@@ -185,7 +185,7 @@ def test_a_failed_write_leaves_neither_the_blob_nor_a_temporary_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", no_rename)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="disk full"):
         blobs.put(PDF, namespace="t-1")
     monkeypatch.undo()
     assert _files(tmp_path) == []

@@ -414,7 +414,7 @@ def test_export_returns_the_customers_data_as_json_and_is_logged(backend: Backen
     export = desk.export_customer(SECOND.id, actor="dpo-1")
 
     text = json.dumps(export, ensure_ascii=False)
-    assert set(export) == {"customer", "tickets", "cases"}
+    assert set(export) == {"customer", "tickets", "cases", "messages_on_other_tickets"}
     assert export["customer"]["name"] == SECOND.name
     assert {c["address"] for c in export["customer"]["contacts"]} == {SECOND.phone, SECOND.email}
     [ticket] = export["tickets"]
