@@ -143,7 +143,7 @@ _SPREAD: list[tuple[str, list[dict[str, Any]]]] = [
     ("assign", [_c("actor.role", "eq", "supervisor")]),
     ("assign", [_c("subject.priority", "eq", "urgent"), _c("subject.team", "ne", "repairs")]),
     ("add_message", [_c("event.payload.channel", "eq", "whatsapp")]),
-    ("add_message", [_c("subject.status", "eq", "waiting_on_customer")]),
+    ("add_message", [_c("subject.status", "eq", "closed")]),
     ("add_message", [_c("subject.status", "eq", "resolved")]),
     ("add_message", [_c("event.payload.kind", "eq", "internal_note")]),
     ("add_message", [_c("subject.tags", "contains", "vip")]),
