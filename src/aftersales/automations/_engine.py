@@ -409,13 +409,9 @@ class Automations:
         """``subject`` with the status ``event`` left it in, when events after it (a
         resume on a customer's reply, in the same commit) moved it on: ``subject.status``
         is the state the event entered; the other fields are as after them."""
-        status = getattr(subject, "status", None)
-        if status is None or status == event.to_state:
+        if subject.status == event.to_state:
             return subject
-        workflow = self.desk._subject_workflows().get(event.subject_kind)
-        if workflow is None or event.to_state not in {s.name for s in workflow.states}:
-            return subject
-        category = workflow.category_of(event.to_state)
+        category = self.desk._subject_workflows()[event.subject_kind].category_of(event.to_state)
         return trusted(
             type(subject),
             {**subject.__dict__, "status": event.to_state, "status_category": category},

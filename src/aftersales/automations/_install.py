@@ -315,8 +315,6 @@ def _check_template(
 
 def _first_message(error: InvalidInput) -> str:
     """What a refused payload lacks, as one message (the first field and why)."""
-    first = error.errors[0] if error.errors else None
-    if first is None:
-        return str(error)
+    first = error.errors[0]
     where = ".".join(map(str, first.location))
     return f"{where}: {first.message}" if where else first.message
