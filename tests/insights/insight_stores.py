@@ -36,11 +36,79 @@ from aftersales.storage.recorder import MemoryRecorder, Records, RecordStore, Ro
 
 
 def server_store(name: str) -> Store:
-    """A fresh SQLAlchemyStore on the named server (its tables dropped first), or a
-    skip naming the variable to set (a failure in CI)."""
+    """A fresh SQLAlchemyStore on the named server, or a skip naming the variable to set
+    (a failure in CI). The first one of a session drops the tables and creates them
+    (seconds on MariaDB, whose DDL commits each statement); later ones empty the tables
+    instead, when the database still has the shape the first one left
+    (:func:`emptied`)."""
+    from aftersales.storage.sqlalchemy import SQLAlchemyStore
     from test_sqlalchemy_store import fresh_store, server_url
 
-    return fresh_store(server_url(name))
+    url = server_url(name)
+    if emptied(url):
+        return SQLAlchemyStore(url)
+    store = fresh_store(url)
+    _FRESH[url] = _fresh_state(store.engine)
+    return store
+
+
+_FRESH: dict[str, tuple[Any, dict[str, list[Any]]]] = {}
+"""Per server URL, the shape of the database a fresh store made (tables, columns,
+indexes, keys) and the rows it held (the schema version, the counters)."""
+
+
+def emptied(url: str) -> bool:
+    """Whether the database at ``url`` was made by :func:`server_store` this session and
+    still has that shape; if so, its rows are now those of a fresh store (every table
+    emptied, the fresh rows put back), in one transaction."""
+    fresh = _FRESH.get(url)
+    if fresh is None:
+        return False
+    import sqlalchemy as sa
+
+    from aftersales.storage.sqlalchemy import metadata
+
+    shape, rows = fresh
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if _shape(conn) != shape:
+                return False
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+                if rows[table.name]:
+                    conn.execute(table.insert(), [dict(row._mapping) for row in rows[table.name]])
+    finally:
+        engine.dispose()
+    return True
+
+
+def _fresh_state(engine: Any) -> tuple[Any, dict[str, list[Any]]]:
+    import sqlalchemy as sa
+
+    from aftersales.storage.sqlalchemy import metadata
+
+    with engine.connect() as conn:
+        rows = {t.name: list(conn.execute(sa.select(t))) for t in metadata.sorted_tables}
+        return _shape(conn), rows
+
+
+def _shape(conn: Any) -> Any:
+    """The tables of the database, each with its columns, primary key, unique
+    constraints, indexes and options (character set and collation on MariaDB)."""
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(conn)
+    return {
+        table: (
+            [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+            inspector.get_pk_constraint(table)["constrained_columns"],
+            sorted(repr(sorted(u.items())) for u in inspector.get_unique_constraints(table)),
+            sorted(repr(sorted(i.items())) for i in inspector.get_indexes(table)),
+            sorted(inspector.get_table_options(table).items()),  # MariaDB's collation
+        )
+        for table in sorted(inspector.get_table_names())
+    }
 
 
 def sqlalchemy_sqlite(folder: Path) -> Store:

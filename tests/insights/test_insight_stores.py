@@ -169,3 +169,57 @@ def test_a_filled_store_holds_what_the_fill_wrote_and_takes_new_tickets(
         assert store.get_customer("c-gold").tier == "gold"
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_a_server_database_emptied_for_reuse_is_the_one_a_fresh_store_makes(
+    server: str,
+) -> None:
+    from insight_stores import _shape, emptied, server_store
+
+    from aftersales.storage.sqlalchemy import SQLAlchemyStore
+    from test_sqlalchemy_store import fresh_store, server_url
+
+    def state(store: SQLAlchemyStore) -> tuple[Any, Any]:
+        with store.engine.connect() as conn:
+            shape = _shape(conn)
+        return shape, dump(store)
+
+    url = server_url(server)
+    used = server_store(server)
+    Desk(used, clock=FrozenClock(START)).open_ticket(customer="c", channel="email", subject="s")
+    used.close()
+    assert emptied(url)  # the tables kept, their rows deleted
+    reused = SQLAlchemyStore(url)
+    try:
+        actual = state(reused)
+    finally:
+        reused.close()
+    made = fresh_store(url)
+    try:
+        expected = state(made)
+        assert dump(made)["counters"]  # the counters a fresh store starts with
+    finally:
+        made.close()
+    assert actual == expected
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_a_server_database_of_another_shape_is_made_again(server: str) -> None:
+    from insight_stores import emptied, server_store
+
+    from test_sqlalchemy_store import server_url
+
+    server_store(server).close()
+    url = server_url(server)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DROP TABLE state"))
+    engine.dispose()
+    assert not emptied(url)
+    store = server_store(server)
+    try:
+        assert store.get_state("missing") is None  # the table made again
+    finally:
+        store.close()
+    assert emptied(url)
