@@ -122,8 +122,12 @@ def _test(check: CompiledCondition, source: _Source) -> tuple[str, int]:
         wanted = source.bind(frozenset(values))
         if op in ("eq", "ne"):
             held = f"({source.bind(value)} in {first})"
+        elif op in ("in", "not_in") and len(values) == 1:
+            held = f"({source.bind(values[0])} in {first})"
         elif op in ("in", "not_in"):
             held = f"(not {wanted}.isdisjoint({first}))"
+        elif op in ("contains", "not_contains") and len(values) == 1:
+            held = f"({source.bind(values[0])} in {first})"
         elif op in ("contains", "not_contains"):
             held = f"{wanted}.issubset({first})"
         else:
@@ -154,6 +158,17 @@ def _test(check: CompiledCondition, source: _Source) -> tuple[str, int]:
                 return f"({first} {compare} {source.bind(value)})", cost
         elif kinds is not None:
             return f"({own} if {first}.__class__ in {kinds} else {slow})", cost
+    if shape == "any" and _hashable(values) and op in ("eq", "ne", "in", "not_in"):
+        # a list (a payload's, the customer's tags) as the closure tests it
+        if op in ("eq", "ne"):
+            held = f"({later} == {source.bind(value)})"
+        elif isinstance(value, list):
+            held = f"({later} in {source.bind(tuple(values))})"
+        else:
+            held = None
+        if held is not None:
+            own = f"(not {held})" if negate else held
+            return f"({own} if {first}.__class__ is not list else {test}({later}))", cost
     if first != later:
         return f"{test}({first})", cost
     return slow, cost
