@@ -58,11 +58,27 @@ class _Source:
         self.names: dict[str, Any] = {"M": MISSING, "U": _UNSET, "P": _plain}
         self.hoisted: dict[str, str] = {}  # subject field -> local
         self.lazy: dict[str, str] = {}  # condition field -> local
+        self.reads: dict[str, str] = {}  # local -> how it is read the first time
 
     def bind(self, value: Any) -> str:
         name = f"K{len(self.names)}"
         self.names[name] = value
         return name
+
+    def _read(self, root: str, rest: str, local: str) -> str:
+        """How a costly fact is read the first time: the customer and the local time
+        once for all their fields, else the condition's own reader."""
+        if root == "customer" and rest in _CUSTOMER:
+            self.lazy.setdefault("customer", "cu")
+            self.reads["cu"] = "f.customer()"
+            customer = "(cu if cu is not U else (cu := f.customer()))"
+            return f"(M if {customer} is None or cu is M else cu.{rest})"
+        if root == "time" and rest in ("hour", "weekday"):
+            self.lazy.setdefault("time", "lt")
+            self.reads["lt"] = "e.at.astimezone(f.lookups.zone)"
+            local_time = "(lt if lt is not U else (lt := e.at.astimezone(f.lookups.zone)))"
+            return f"{local_time}.{'hour' if rest == 'hour' else 'isoweekday()'}"
+        return f"R_{local}(f)"
 
     def fact(self, check: CompiledCondition) -> tuple[str, str, str, int] | None:
         """How the test reads the field: the first use, later uses, its shape (scalar,
@@ -79,10 +95,11 @@ class _Source:
         if root == "actor" and rest == "id":
             return "e.actor", "e.actor", "scalar", 0
         if field not in self.lazy:
-            self.lazy[field] = f"v{len(self.lazy)}"
-            self.names[f"R_{self.lazy[field]}"] = check.read
+            self.lazy[field] = local = f"v{len(self.lazy)}"
+            self.names[f"R_{local}"] = check.read
+            self.reads[local] = self._read(root, rest, local)
         local = self.lazy[field]
-        first = f"({local} if {local} is not U else ({local} := R_{local}(f)))"
+        first = f"({local} if {local} is not U else ({local} := {self.reads[local]}))"
         if root == "actor":
             shape = "many"  # the roles, a list of strings
         elif root == "time":
@@ -162,13 +179,10 @@ def _test(check: CompiledCondition, source: _Source) -> tuple[str, int]:
         # a list (a payload's, the customer's tags) as the closure tests it
         if op in ("eq", "ne"):
             held = f"({later} == {source.bind(value)})"
-        elif isinstance(value, list):
+        else:  # the model holds in and not_in to a list
             held = f"({later} in {source.bind(tuple(values))})"
-        else:
-            held = None
-        if held is not None:
-            own = f"(not {held})" if negate else held
-            return f"({own} if {first}.__class__ is not list else {test}({later}))", cost
+        own = f"(not {held})" if negate else held
+        return f"({own} if {first}.__class__ is not list else {test}({later}))", cost
     if first != later:
         return f"{test}({first})", cost
     return slow, cost
