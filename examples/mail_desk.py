@@ -128,7 +128,7 @@ for event in web.history(ticket.id):  # what the rules did, in the ticket's audi
     if event.trigger == "fields_set":
         changed = {field: event.changes[field] for field in event.payload["fields"]}
         print(f"   rule {event.payload['rule']} set {changed}")
-acknowledgement = next(m.body for m in web.messages(ticket.id) if m.author_role == "bot")
+acknowledgement = next(m.body for m in web.messages(ticket.id) if m.author_role == "system")
 print(f"   acknowledgement: {acknowledgement}")
 # the dry run: would classifying it "high" set off the rule that makes tickets urgent?
 classify = {"category": "repair_warranty", "severity": "high"}

@@ -40,7 +40,7 @@ def classified(desk: Desk, customer: str = "c1") -> str:
     return ticket.id
 
 
-def test_send_message_posts_a_bot_reply_in_the_customers_language_once() -> None:
+def test_send_message_posts_a_system_reply_in_the_customers_language_once() -> None:
     desk = Desk(clock=FrozenClock(START))
     desk.save_customer({"id": "c1", "name": "Li Wei", "language": "zh-CN"})
     rule = on_classify(
@@ -57,7 +57,7 @@ def test_send_message_posts_a_bot_reply_in_the_customers_language_once() -> None
     desk.dispatch_outbox(START + timedelta(days=1))
     replies = desk.messages(ticket_id)
     assert [(m.author_role.value, m.body) for m in replies] == [
-        ("bot", "Li Wei，您好，我们正在处理 Ticket #1。")
+        ("system", "Li Wei，您好，我们正在处理 Ticket #1。")
     ]
 
 

@@ -46,7 +46,8 @@ def test_a_matching_event_rule_sets_fields_tags_and_a_note_after_the_commit() ->
     notes = desk.messages(ticket.id, include_internal=True)
     assert [m.body for m in notes] == ["Critical: handle first"]
     fields_set = [e for e in desk.history(ticket.id) if e.trigger == "fields_set"]
-    assert [fields_set[0].payload] == [{"rule": "urgent-vip", "fields": ["priority"]}]
+    expected = {"rule": "urgent-vip", "event": 2, "action": 0, "fields": ["priority"]}
+    assert [fields_set[0].payload] == [expected]
     assert fields_set[0].actor == "automation"
     desk.flush()
     assert desk.outbox("pending") == []

@@ -5,9 +5,7 @@ desk's automations attribute, and a Templates type-checking as the renderer."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -336,29 +334,6 @@ def test_installing_sets_the_desks_automations_and_uninstalling_clears_them() ->
     second.uninstall()
     built = Desk(clock=FrozenClock(START), automations={"rules": []})
     assert isinstance(built.automations, Automations)
-
-
-def test_a_templates_object_type_checks_as_the_automations_renderer(tmp_path: Path) -> None:
-    from mypy import api
-
-    snippet = tmp_path / "uses_templates.py"
-    snippet.write_text(
-        textwrap.dedent(
-            """
-            from aftersales import Desk
-            from aftersales.automations import Automations
-            from aftersales.notify.templates import Templates
-
-            def install(desk: Desk) -> Automations:
-                templates = Templates({"ack": "Hello"})
-                return Automations(desk, {"rules": []}, templates=templates)
-            """
-        )
-    )
-    out, err, status = api.run(
-        ["--strict", "--no-incremental", "--follow-imports=silent", str(snippet)]
-    )
-    assert (status, err) == (0, ""), out
 
 
 # ---------------------------------------------------------------------- fresh decisions

@@ -58,6 +58,15 @@ class Renderer(Protocol):
     def render(self, name: str, /, *, language: str | None = None, **context: Any) -> Any: ...
 
 
+if TYPE_CHECKING:
+    from aftersales.notify.templates import Templates
+
+    def _templates_render(templates: Templates) -> Renderer:
+        """Never called: ``mypy --strict src`` checks here that users can pass a
+        :class:`~aftersales.notify.templates.Templates` as the renderer."""
+        return templates
+
+
 @attrs.frozen
 class Outcome:
     """What one action did: ``done``, or ``skipped`` with the reason (a trigger the

@@ -100,7 +100,11 @@ def opened_meanwhile(desk: Desk, customer_id: str, subject: str, pending: Pendin
             ticket.channel is Channel.EMAIL
             and ticket.subject == subject
             and ticket.follow_up_of == pending.follow_up_of
-            and not any(m.external_id for m in desk.store.messages(ticket.id))
+            # an automation's note carries a mark of its own, not a mail's Message-ID
+            and not any(
+                m.external_id and not m.external_id.startswith("automation:")
+                for m in desk.store.messages(ticket.id)
+            )
         ):
             return ticket
     return None
