@@ -174,7 +174,10 @@ def _test(check: CompiledCondition, source: _Source) -> tuple[str, int]:
             if compare is not None and isinstance(value, (int, float)):
                 return f"({first} {compare} {source.bind(value)})", cost
         elif kinds is not None:
-            return f"({own} if {first}.__class__ in {kinds} else {slow})", cost
+            # None (an unset field) never compares and contains nothing
+            none = "False" if compare is not None or not negate else "True"
+            other = f"({none} if {later} is None else {slow})"
+            return f"({own} if {first}.__class__ in {kinds} else {other})", cost
     if shape == "any" and _hashable(values) and op in ("eq", "ne", "in", "not_in"):
         # a list (a payload's, the customer's tags) as the closure tests it
         if op in ("eq", "ne"):
