@@ -78,6 +78,10 @@ class _Source:
             self.reads["lt"] = "e.at.astimezone(f.lookups.zone)"
             local_time = "(lt if lt is not U else (lt := e.at.astimezone(f.lookups.zone)))"
             return f"{local_time}.{'hour' if rest == 'hour' else 'isoweekday()'}"
+        keys = rest.split(".")
+        if root == "event" and len(keys) == 2 and keys[0] == "payload":
+            key = self.bind(keys[1])
+            return f"(e.payload.get({key}, M) if e.payload.__class__ is dict else R_{local}(f))"
         return f"R_{local}(f)"
 
     def fact(self, check: CompiledCondition) -> tuple[str, str, str, int] | None:
