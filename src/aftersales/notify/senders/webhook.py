@@ -450,10 +450,10 @@ class _Signed(_Closing):
         url: str,
         *,
         secret: str | bytes,
-        timeout: float,
-        headers: Mapping[str, str] | None,
-        client: httpx.Client | None,
-        clock: Clock | None,
+        timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._secret = _checked_secret("secret", secret)
         self._endpoint = _Endpoint(
@@ -500,20 +500,6 @@ class WebhookSender(_Signed):
 
     __slots__ = ()
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        secret: str | bytes,
-        timeout: float = 10.0,
-        headers: Mapping[str, str] | None = None,
-        client: httpx.Client | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            url, secret=secret, timeout=timeout, headers=headers, client=client, clock=clock
-        )
-
     def send(self, message: OutgoingMessage) -> None:
         """POST ``message``; raises :class:`~aftersales.DeliveryFailed` when it did not
         arrive."""
@@ -546,20 +532,6 @@ class Webhook(_Signed):
     triggers="escalate", name="erp")``; its arguments are :class:`WebhookSender`'s."""
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        secret: str | bytes,
-        timeout: float = 10.0,
-        headers: Mapping[str, str] | None = None,
-        client: httpx.Client | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            url, secret=secret, timeout=timeout, headers=headers, client=client, clock=clock
-        )
 
     def __call__(self, notification: Notification) -> None:
         """POST the notification; raises :class:`~aftersales.DeliveryFailed` when it did
