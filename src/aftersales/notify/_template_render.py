@@ -123,12 +123,11 @@ class TemplateRender:
         case: Case | None = None
         decision: Decision | None = None
         message: Message | None = None
-        if event.subject_kind == TICKET_KIND:
-            ticket = desk.get(event.subject_id)
-        elif _is_case_kind(event.subject_kind):
-            case = desk.cases.get(event.subject_id)
-            ticket = desk.get(case.ticket_id)
-            decision = next((line.decision for line in case.lines if line.decision), None)
+        subject = subject_ticket(desk, event)
+        if subject is not None:
+            ticket, case = subject
+            if case is not None:
+                decision = next((line.decision for line in case.lines if line.decision), None)
         customer_id = recipient.customer_id or (ticket.customer_id if ticket else None)
         customer = None if customer_id is None else _customer(desk, customer_id)
         if ticket is not None and event.trigger == MESSAGE_ADDED:
@@ -168,9 +167,23 @@ def _customer(desk: _Records, customer_id: str) -> Customer | None:
         return None
 
 
-def _is_case_kind(name: str) -> bool:
+class _Subjects(Protocol):
+    """What :func:`subject_ticket` reads of a desk."""
+
+    def get(self, ticket: str | int) -> Any: ...
+
+    @property
+    def cases(self) -> Any: ...
+
+
+def subject_ticket(desk: _Subjects, event: Event) -> tuple[Any, Any] | None:
+    """The ticket ``event`` is about and, for a case's event, the case (``None`` for a
+    ticket's); ``None`` when the subject is neither (a risk alert's series)."""
+    if event.subject_kind == TICKET_KIND:
+        return desk.get(event.subject_id), None
     try:
-        case_kind(name)
+        case_kind(event.subject_kind)
     except ValueError:
-        return False
-    return True
+        return None
+    case = desk.cases.get(event.subject_id)
+    return desk.get(case.ticket_id), case

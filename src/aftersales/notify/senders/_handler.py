@@ -15,10 +15,10 @@ from aftersales.exceptions import (
     TemplateError,
 )
 from aftersales.models import Channel, Event
-from aftersales.models.case import case_kind
-from aftersales.models.events import MESSAGE_ADDED, TICKET_KIND
+from aftersales.models.events import MESSAGE_ADDED
 from aftersales.models.ticket import MessageKind
 from aftersales.notify._notification import Notification
+from aftersales.notify._template_render import subject_ticket
 
 
 @attrs.frozen
@@ -163,14 +163,6 @@ class SenderHandler:
         self.sender.send(_message(notification.key, event, recipient, rendered))
 
 
-def _is_case_kind(name: str) -> bool:
-    try:
-        case_kind(name)
-    except ValueError:
-        return False
-    return True
-
-
 class _Subjects(Protocol):
     """What :func:`customer_recipients` reads of a desk."""
 
@@ -198,16 +190,15 @@ def customer_recipients(desk: _Subjects, channel: Channel | str) -> FindRecipien
     def find(event: Event) -> Recipient | None:
         if event.trigger == MESSAGE_ADDED and _is_note(event):
             return None
-        if event.subject_kind == TICKET_KIND:
-            ticket = desk.get(event.subject_id)
-            about = f"Ticket {ticket.display_number}"
-        elif not _is_case_kind(event.subject_kind):
+        subject = subject_ticket(desk, event)
+        if subject is None:
             # a risk alert's series, or another subject without a customer: a sender on
             # every event would otherwise fail, be retried and dead-letter each of them
             return None
+        ticket, case = subject
+        if case is None:
+            about = f"Ticket {ticket.display_number}"
         else:
-            case = desk.cases.get(event.subject_id)
-            ticket = desk.get(case.ticket_id)
             about = f"{event.subject_kind.capitalize()} {case.id} (ticket {ticket.display_number})"
         try:
             customer = desk.get_customer(ticket.customer_id)
