@@ -15,12 +15,11 @@ import importlib
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from aftersales.cli import _error, _open_store
+from aftersales.cli import _DB_HELP, _error, _open_store
 from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput
 from aftersales.storage import Store
@@ -49,14 +48,6 @@ def _in_memory(url: str) -> bool:
     return (
         url in ("sqlite://", ":memory:") or url.endswith(":memory:") or "mode=memory" in url.lower()
     )
-
-
-def _open(url: str) -> Store:
-    """The store at ``url``, as the other commands open it; a SQLite file must exist."""
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    if "://" not in path and not Path(path).is_file():
-        raise InvalidInput("worker", [FieldError(("--db",), f"no SQLite file {path}")])
-    return _open_store(url)
 
 
 def _load_app(target: str) -> Any:
@@ -100,8 +91,7 @@ def add_worker_command(app: typer.Typer) -> None:
         db: Annotated[
             str,
             typer.Option(
-                help="The store: a SQLite file (a path or sqlite:///path), or a "
-                "postgresql:// or mysql+pymysql:// URL (the sql extra).",
+                help=_DB_HELP,
                 metavar="URL",
             ),
         ],
@@ -154,7 +144,7 @@ def add_worker_command(app: typer.Typer) -> None:
             level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         try:
-            store = _open(db)
+            store = _open_store(db, "worker")
         except AftersalesError as error:
             _error(str(error))
             raise typer.Exit(1) from None

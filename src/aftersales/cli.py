@@ -84,13 +84,19 @@ def _report_period(start: str | None, end: str | None, now: datetime) -> tuple[d
     return first, stop
 
 
-def _open_store(url: str) -> Store:
+_DB_HELP = (
+    "The store: a SQLite file (a path or sqlite:///path), or a "
+    "postgresql:// or mysql+pymysql:// URL (the sql extra)."
+)
+
+
+def _open_store(url: str, command: str = "report") -> Store:
     """The store at ``url``: a SQLite file (a path or ``sqlite:///path``, which must
-    exist) or any other SQLAlchemy URL."""
+    exist; ``command`` names the refusal when it does not) or any other SQLAlchemy URL."""
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" not in path:
         if not Path(path).is_file():
-            raise InvalidInput("report", [FieldError(("--db",), f"no SQLite file {path}")])
+            raise InvalidInput(command, [FieldError(("--db",), f"no SQLite file {path}")])
         return SQLiteStore(path)
     try:
         from aftersales.storage.sqlalchemy import SQLAlchemyStore
@@ -379,8 +385,7 @@ def _build_app() -> typer.Typer:
         db: Annotated[
             str,
             typer.Option(
-                help="The store: a SQLite file (a path or sqlite:///path), or a "
-                "postgresql:// or mysql+pymysql:// URL (the sql extra).",
+                help=_DB_HELP,
                 metavar="URL",
             ),
         ],
