@@ -8,11 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import fire_with_retries
-from aftersales._validation import json_changes
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Case, Event, Ticket
-from aftersales.models._base import trusted
-from aftersales.models.events import FIELDS_SET, TICKET_KIND, build_event
+from aftersales.models.events import FIELDS_SET, TICKET_KIND
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -22,6 +20,31 @@ __all__ = ["record_on_case", "record_on_subject", "record_on_ticket"]
 Decide = Callable[[Any], "dict[str, Any] | None"]
 """Given the subject as read, the fields the event changes ({} for none), or None to
 record nothing."""
+
+
+def _record_with_retries(
+    subject_id: str,
+    recent: dict[str, Any],
+    read: Callable[[str], Any],
+    decide: Decide,
+    commit: Callable[[Any, dict[str, Any]], tuple[Any, Event]],
+) -> Event | None:
+    """Decide on the subject as read and ``commit`` the fields, decided again after a
+    lost race; the event recorded, if one was."""
+    recorded: list[Event] = []
+
+    def record(subject: Any) -> Any:
+        updates = decide(subject)
+        if updates is None:
+            return subject
+        changed, event = commit(subject, updates)
+        recorded.append(event)
+        return changed
+
+    fire_with_retries(
+        subject_id, recent=recent, read=read, transition=record, expected_version=None
+    )
+    return recorded[-1] if recorded else None
 
 
 def record_on_ticket(
@@ -35,12 +58,8 @@ def record_on_ticket(
     """Record a ``trigger`` event on the ticket with the fields ``decide`` answers
     (the state does not move); the event recorded, if one was."""
     core = desk._core
-    recorded: list[Event] = []
 
-    def record(ticket: Ticket) -> Ticket:
-        updates = decide(ticket)
-        if updates is None:
-            return ticket
+    def commit(ticket: Ticket, updates: dict[str, Any]) -> tuple[Ticket, Event]:
         if "priority" in updates or "category" in updates:
             core.vocabulary.check_updates(updates)
         if len(updates.get("tags", ())) > core.settings.max_tags:
@@ -48,32 +67,14 @@ def record_on_ticket(
                 "tags", [FieldError(("tags",), f"at most {core.settings.max_tags} tags")]
             )
         now = core.now()
-        version = ticket.version + 1
-        changes = {"updated_at": now, "version": version, **updates}
         given = {**payload, "fields": sorted(updates)} if trigger == FIELDS_SET else payload
-        event = build_event(
-            ticket.id,
-            TICKET_KIND,
-            version,
-            trigger,
-            ticket.status,
-            ticket.status,
-            actor,
-            now,
-            given,
-            json_changes(changes),
-        )
-        changed = trusted(Ticket, {**ticket.__dict__, **changes})
+        changed, event = core.recorded(ticket, trigger, given, updates, now, actor)
         if core.sla is not None and updates:
             changed = core.sla.with_sla(changed, event, now)
         core.commit(changed, ticket.version, (event,))
-        recorded.append(event)
-        return changed
+        return changed, event
 
-    fire_with_retries(
-        ticket_id, recent=desk._recent, read=desk.get, transition=record, expected_version=None
-    )
-    return recorded[-1] if recorded else None
+    return _record_with_retries(ticket_id, desk._recent, desk.get, decide, commit)
 
 
 def record_on_case(
@@ -81,21 +82,13 @@ def record_on_case(
 ) -> Event | None:
     """Record a ``trigger`` event on the case (see :func:`record_on_ticket`)."""
     cases = desk.cases
-    recorded: list[Event] = []
 
-    def record(case: Case) -> Case:
-        updates = decide(case)
-        if updates is None:
-            return case
+    def commit(case: Case, updates: dict[str, Any]) -> tuple[Case, Event]:
         change = cases._change(case, trigger, actor, desk.pipeline.now(), dict(updates), payload)
         cases._commit([change])
-        recorded.append(change.events[-1])
-        return change.case
+        return change.case, change.events[-1]
 
-    fire_with_retries(
-        case_id, recent=cases._recent, read=cases.get, transition=record, expected_version=None
-    )
-    return recorded[-1] if recorded else None
+    return _record_with_retries(case_id, cases._recent, cases.get, decide, commit)
 
 
 def record_on_subject(

@@ -135,6 +135,20 @@ class TicketCore:
         now: datetime,
     ) -> None:
         """Commit an event that changes ``fields`` of ``ticket`` but not its state."""
+        changed, event = self.recorded(ticket, trigger, payload, fields, now)
+        self.commit(changed, ticket.version, (event,))
+
+    def recorded(
+        self,
+        ticket: Ticket,
+        trigger: str,
+        payload: dict[str, Any],
+        fields: dict[str, Any],
+        now: datetime,
+        actor: str = "system",
+    ) -> tuple[Ticket, Event]:
+        """``ticket`` with ``fields`` changed (its state does not move) and the event
+        saying so, by ``actor``; nothing is committed."""
         version = ticket.version + 1
         updates: dict[str, Any] = {"updated_at": now, "version": version, **fields}
         event = build_event(
@@ -144,12 +158,12 @@ class TicketCore:
             trigger,
             ticket.status,
             ticket.status,
-            "system",
+            actor,
             now,
             payload,
             json_changes(updates),
         )
-        self.commit(trusted(Ticket, {**ticket.__dict__, **updates}), ticket.version, (event,))
+        return trusted(Ticket, {**ticket.__dict__, **updates}), event
 
     # ------------------------------------------------------------------ deciding
 
