@@ -19,6 +19,7 @@ from aftersales.models.events import build_event
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 SCALARS = ["urgent", "high", "low", "gold", "de", "vip", "agent", "a", "", None, 0, 1, 3, 9, 2.5]
+ORDERED = [value for value in SCALARS if value is not None]  # an order compares with a value
 FIELDS = [
     "subject.priority",
     "subject.severity",
@@ -57,7 +58,7 @@ def conditions(draw: st.DrawFn) -> Condition:
     elif op in ("in", "not_in"):
         value = draw(st.lists(st.sampled_from(SCALARS), max_size=3))
     elif op in ("gt", "ge", "lt", "le"):
-        value = draw(st.sampled_from(SCALARS))
+        value = draw(st.sampled_from(ORDERED))
     else:
         value = draw(
             st.one_of(
@@ -159,7 +160,7 @@ def _every_condition() -> list[Condition]:
             if op in ("in", "not_in"):
                 values: list[Any] = [[v] for v in SCALARS] + [[], ["vip", 3]]
             elif op in ("gt", "ge", "lt", "le"):
-                values = SCALARS
+                values = ORDERED
             else:
                 values = [*SCALARS, ["vip", "a"], [3]]
             made += [Condition(field=field, op=op, value=value) for value in values]

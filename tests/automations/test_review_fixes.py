@@ -422,3 +422,21 @@ def test_a_macro_whose_trigger_the_workflow_refuses_skips_it_after_the_check() -
     agent = Principal(id="li", roles=("agent",), teams=("repairs",))
     outcomes = automations.apply_macro(ticket_id, "reopen", actor=agent)
     assert [(o.do, o.status) for o in outcomes] == [("fire", "skipped")]
+
+
+@pytest.mark.parametrize("value", [["high"], {"p": "high"}, None, True])
+def test_an_order_compared_with_anything_but_one_text_or_number_is_refused(value: Any) -> None:
+    data = {
+        "rules": [
+            {
+                "name": "above-high",
+                "kind": "event",
+                "when": {"triggers": ["classify"]},
+                "conditions": [{"field": "subject.priority", "op": "gt", "value": value}],
+                "actions": [{"do": "add_tags", "tags": ["hot"]}],
+            }
+        ]
+    }
+    with pytest.raises(InvalidInput, match="one text or number"):
+        Automations(Desk(), data)
+    assert not jsonschema.Draft202012Validator(rules_schema()).is_valid(data)

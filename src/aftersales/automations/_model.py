@@ -96,6 +96,10 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ORDER_OPS = ["gt", "ge", "lt", "le"]
+"""The ops that compare in an order: their value is one text or number."""
+
+
 class Condition(_Data):
     """``field`` ``op`` ``value``: e.g. ``{"field": "subject.priority", "op": "in",
     "value": ["urgent", "high"]}``.
@@ -128,6 +132,13 @@ class Condition(_Data):
                     "if": {"properties": {"op": {"enum": ["in", "not_in"]}}, "required": ["op"]},
                     "then": {"properties": {"value": {"type": "array"}}, "required": ["value"]},
                 },
+                {
+                    "if": {"properties": {"op": {"enum": ORDER_OPS}}, "required": ["op"]},
+                    "then": {
+                        "properties": {"value": {"type": ["string", "number"]}},
+                        "required": ["value"],
+                    },
+                },
             ]
         },
     )
@@ -157,6 +168,10 @@ class Condition(_Data):
             raise ValueError(f"op {self.op!r} takes no value")
         if self.op in ("in", "not_in") and not isinstance(self.value, list):
             raise ValueError(f"op {self.op!r} takes a list value")
+        if self.op in ORDER_OPS and (
+            isinstance(self.value, bool) or not isinstance(self.value, (str, int, float))
+        ):
+            raise ValueError(f"op {self.op!r} takes one text or number to compare with")
         return self
 
 
