@@ -64,7 +64,7 @@ def conditions(draw: st.DrawFn) -> Condition:
     elif op in ("in", "not_in"):
         value = draw(st.lists(st.sampled_from(WORDS), max_size=3))
     elif op in ("gt", "ge", "lt", "le"):
-        value = draw(st.sampled_from(WORDS))  # an order compares with one value
+        value = draw(st.sampled_from([w for w in WORDS if w is not None]))  # one value
     else:
         value = draw(
             st.one_of(st.sampled_from(WORDS), st.lists(st.sampled_from(WORDS), max_size=2))

@@ -96,7 +96,7 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-ORDER_OPS = ["gt", "ge", "lt", "le"]
+ORDER_OPS: list[JsonValue] = ["gt", "ge", "lt", "le"]
 """The ops that compare in an order: their value is one text or number."""
 
 
