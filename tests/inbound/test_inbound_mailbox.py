@@ -161,5 +161,5 @@ def test_tickets_opened_by_mail_name_the_customer_created_from_the_sender(desk: 
     customer = desk.get_customer(result.customer_id or "")
     assert customer.name == "陳大文"
     assert customer.language == "zh-TW"
-    assert customer.address_on(Channel.EMAIL) == "Chan.TaiMan@hinet.example.tw"
+    assert customer.address_on(Channel.EMAIL) == "chan.taiman@hinet.example.tw"
     assert desk.find(TicketQuery(customer_id=customer.id))[0].description == "漏水了"

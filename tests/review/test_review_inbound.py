@@ -91,17 +91,7 @@ def test_a_desk_message_id_the_desk_never_sent_does_not_open_a_ticket_to_strange
     ("saved", "sender"),
     [
         ("Wang.Fang@Example.com", "Wang.Fang@Example.com"),  # spelled the same way
-        pytest.param(
-            "Wang.Fang@example.com",
-            "wang.fang@example.com",  # all in lower case
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="needs a store change: the store finds contacts by exact address, so "
-                "no spelling inbound can try finds an address saved with a capital in its "
-                "local part from mail written all in lower case",
-            ),
-        ),
+        ("Wang.Fang@example.com", "wang.fang@example.com"),  # all in lower case
     ],
 )
 def test_a_saved_customer_is_found_by_their_address_as_the_how_to_says(

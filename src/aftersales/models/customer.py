@@ -35,11 +35,20 @@ class ContactPoint(Record):
     """One way to reach a customer: a channel and the address on it.
 
     The address is what the channel knows the customer by: an e-mail address, a phone
-    number, a WeChat OpenID, a QQ number, a Weibo handle.
+    number, a WeChat OpenID, a QQ number, a Weibo handle. An e-mail address is kept in
+    lower case, as mail providers compare them.
     """
 
     channel: Channel
     address: ShortText
+
+    @model_validator(mode="after")
+    def _email_in_lower_case(self) -> Self:
+        # Mail providers treat addresses case-blind, so one person writing "Wang.Fang@"
+        # and "wang.fang@" must not become two customers.
+        if self.channel is Channel.EMAIL and not self.address.islower():
+            object.__setattr__(self, "address", self.address.lower())
+        return self
 
 
 MAX_CONTACTS = 1000

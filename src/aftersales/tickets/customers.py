@@ -98,7 +98,14 @@ class Customers:
             raise InvalidInput(
                 "channel", [FieldError(("channel",), f"unknown channel {channel!r}")]
             ) from None
-        return self.store.find_customer(channel, check_text("address", address, 200))
+        address = check_text("address", address, 200)
+        if channel is Channel.EMAIL and not address.islower():
+            # e-mail addresses are saved in lower case (ContactPoint); one saved before
+            # that was kept as written
+            found = self.store.find_customer(channel, address.lower())
+            if found is not None:
+                return found
+        return self.store.find_customer(channel, address)
 
     def history(self, customer_id: str) -> CustomerHistory:
         check_text("customer_id", customer_id)
