@@ -203,18 +203,7 @@ def _duration_bucket(dialect: Dialect, later: str) -> str:
 def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
     """Tickets created in the period (and the previous one), per group, period and
     duration buckets, with the reopened and first-contact resolutions among them."""
-    params: dict[str, Any] = {
-        "cohort_from": ts(plan.cohort_from),
-        "created_to": ts(plan.created_to),
-    }
-    columns = []
-    if plan.slice_ends:
-        columns.append(_slice_ladder(plan, params))
-    elif plan.group_column is not None:
-        columns.append(_column(plan.group_column, dialect))
-    if plan.compare:
-        params["period_from"] = ts(plan.period_from)
-        columns.append("CASE WHEN t.created_at >= :period_from THEN 0 ELSE 1 END")
+    params, columns, rest = _cohort(plan, dialect)
     columns += [
         _duration_bucket(dialect, "first_response_at"),
         _duration_bucket(dialect, "resolved_at"),
@@ -234,21 +223,12 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
         f"SUM(CASE WHEN {first_contact} THEN 1 ELSE 0 END)",
         *(f"SUM(CASE WHEN t.satisfaction = {score} THEN 1 ELSE 0 END)" for score in SCORES),
     ]
-    rest = (
-        f"FROM {_source(plan)}\n"
-        "WHERE t.created_at >= :cohort_from AND t.created_at < :created_to"
-        + _filters(plan, params, dialect)
-    )
     return _grouped(columns, aggregates, rest), params
 
 
-ESCALATION_LEVEL = "escalation_level"
-"""The key of ``Ticket.escalation_level`` in a ticket's JSON record."""
-
-
-def escalation_statement(plan: Plan, dialect: Dialect) -> Statement:
-    """The tickets the cohort statement counts, per group, period and escalation level
-    (0 for the tickets never escalated)."""
+def _cohort(plan: Plan, dialect: Dialect) -> tuple[dict[str, Any], list[str], str]:
+    """What the cohort's statements share: their parameters, the keys they group by (the
+    trend slice or the group, then the period when comparing) and their FROM and WHERE."""
     params: dict[str, Any] = {
         "cohort_from": ts(plan.cohort_from),
         "created_to": ts(plan.created_to),
@@ -261,14 +241,25 @@ def escalation_statement(plan: Plan, dialect: Dialect) -> Statement:
     if plan.compare:
         params["period_from"] = ts(plan.period_from)
         columns.append("CASE WHEN t.created_at >= :period_from THEN 0 ELSE 1 END")
-    # level 0 is grouped too (a row per group and period) rather than left out by a
-    # WHERE on the level: the JSON is then read once per ticket, not twice
-    level = dialect.integer(dialect.json_text("t.data", ESCALATION_LEVEL))
     rest = (
         f"FROM {_source(plan)}\n"
         "WHERE t.created_at >= :cohort_from AND t.created_at < :created_to"
         + _filters(plan, params, dialect)
     )
+    return params, columns, rest
+
+
+ESCALATION_LEVEL = "escalation_level"
+"""The key of ``Ticket.escalation_level`` in a ticket's JSON record."""
+
+
+def escalation_statement(plan: Plan, dialect: Dialect) -> Statement:
+    """The tickets the cohort statement counts, per group, period and escalation level
+    (0 for the tickets never escalated)."""
+    params, columns, rest = _cohort(plan, dialect)
+    # level 0 is grouped too (a row per group and period) rather than left out by a
+    # WHERE on the level: the JSON is then read once per ticket, not twice
+    level = dialect.integer(dialect.json_text("t.data", ESCALATION_LEVEL))
     return _grouped([*columns, f"COALESCE({level}, 0)"], ["COUNT(*)"], rest), params
 
 
