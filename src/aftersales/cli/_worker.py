@@ -19,7 +19,9 @@ from typing import Annotated, Any
 
 import typer
 
-from aftersales.cli import _DB_HELP, _error, _open_store
+from aftersales.cli._common import DB_HELP as _DB_HELP
+from aftersales.cli._common import error as _error
+from aftersales.cli._common import open_store as _open_store
 from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput
 from aftersales.storage import Store
