@@ -22,6 +22,9 @@ Catch :class:`AftersalesError` to handle all of them. The tree::
     └── StorageError                        the store failed or holds data it cannot read
         └── SchemaVersionError              the database schema is newer than this library
 
+Each class has its own ``code`` (``TicketNotFound.code == "ticket_not_found"``), the
+stable name clients branch on.
+
 ``transitions.MachineError``, ``KeyError`` and raw pydantic ``ValidationError`` never escape
 the public API: they are translated into the classes above.
 
@@ -32,7 +35,7 @@ name each field once (``invalid now: must be timezone-aware``, not ``invalid now
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
@@ -64,7 +67,14 @@ __all__ = [
 
 
 class AftersalesError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose.
+
+    ``code`` names the error's class in a stable, machine-readable way (``"invalid_input"``,
+    ``"ticket_not_found"``...): each class has its own, and it stays when a class is renamed
+    or moved, so clients (the web API's problem details carry it) can branch on it.
+    """
+
+    code: ClassVar[str] = "error"
 
 
 @attrs.frozen
@@ -90,6 +100,8 @@ class InvalidInput(AftersalesError, ValueError):
     ``errors`` lists every problem found, each naming the field it belongs to.
     """
 
+    code: ClassVar[str] = "invalid_input"
+
     def __init__(self, subject: str, errors: Sequence[FieldError]) -> None:
         self.subject = subject
         self.errors: tuple[FieldError, ...] = tuple(errors)
@@ -114,6 +126,8 @@ class SurveyTokenRefused(InvalidInput):
     ``"expired"`` (the response window has passed) or ``"cancelled"``.
     """
 
+    code: ClassVar[str] = "survey_token_refused"
+
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__("survey token", [FieldError(("token",), message, reason)])
@@ -125,6 +139,8 @@ class TemplateError(InvalidInput):
     send time), or an unsafe operation refused by the sandbox. ``template`` names it
     (``"resolved/en"``)."""
 
+    code: ClassVar[str] = "template_error"
+
     def __init__(self, template: str, message: str) -> None:
         self.template = template
         super().__init__("template", [FieldError((template,), message)])
@@ -135,6 +151,8 @@ class AttachmentRefused(InvalidInput):
     ``"bad_name"``, ``"too_many"`` (more files than a message carries), ``"no_blob_store"``
     (the desk keeps no files) or ``"unknown_blob"`` (no such file on the ticket)."""
 
+    code: ClassVar[str] = "attachment_refused"
+
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__("attachment", [FieldError(("attachment",), message)])
@@ -143,6 +161,8 @@ class AttachmentRefused(InvalidInput):
 class NotFound(AftersalesError, LookupError):
     """Something asked for by id does not exist."""
 
+    code: ClassVar[str] = "not_found"
+
 
 class TicketNotFound(NotFound):
     """No ticket has this id or number.
@@ -150,6 +170,8 @@ class TicketNotFound(NotFound):
     ``ticket_id`` is what was asked for: an id, or a number written ``#12`` (an ``int``
     given here is written that way too). A number is shown as such: ``no ticket #12``.
     """
+
+    code: ClassVar[str] = "ticket_not_found"
 
     def __init__(self, ticket_id: str | int) -> None:
         if isinstance(ticket_id, int):
@@ -167,6 +189,8 @@ def _is_number(text: str) -> bool:
 class CustomerNotFound(NotFound):
     """No customer has this id or contact point."""
 
+    code: ClassVar[str] = "customer_not_found"
+
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         super().__init__(f"no customer {customer_id!r}")
@@ -174,6 +198,8 @@ class CustomerNotFound(NotFound):
 
 class CaseNotFound(NotFound):
     """No after-sales case has this id."""
+
+    code: ClassVar[str] = "case_not_found"
 
     def __init__(self, case_id: str) -> None:
         self.case_id = case_id
@@ -183,9 +209,13 @@ class CaseNotFound(NotFound):
 class WorkflowError(AftersalesError):
     """Base of errors about workflow definitions and transitions."""
 
+    code: ClassVar[str] = "workflow_error"
+
 
 class InvalidWorkflow(WorkflowError, ValueError):
     """A workflow definition failed validation; ``problems`` names each one."""
+
+    code: ClassVar[str] = "invalid_workflow"
 
     def __init__(self, workflow: str, problems: Sequence[str]) -> None:
         self.workflow = workflow
@@ -200,6 +230,8 @@ class TransitionError(WorkflowError):
     allowed from it, so the caller can show the user what to do instead.
     """
 
+    code: ClassVar[str] = "transition_error"
+
     def __init__(
         self, message: str, *, subject_id: str, trigger: str, state: str, allowed: Sequence[str]
     ) -> None:
@@ -212,6 +244,8 @@ class TransitionError(WorkflowError):
 
 class TriggerNotAllowed(TransitionError):
     """The trigger does not leave the subject's current state."""
+
+    code: ClassVar[str] = "trigger_not_allowed"
 
     def __init__(
         self,
@@ -237,6 +271,8 @@ class TriggerNotAllowed(TransitionError):
 
 class TransitionRefused(TransitionError):
     """A guard refused the transition; ``refusal`` gives its code and reason."""
+
+    code: ClassVar[str] = "transition_refused"
 
     def __init__(
         self,
@@ -266,6 +302,8 @@ class ConcurrencyError(AftersalesError):
     one the message shows ``subject_id``.
     """
 
+    code: ClassVar[str] = "concurrency_conflict"
+
     def __init__(
         self,
         subject_id: str,
@@ -291,6 +329,8 @@ class PermissionDenied(AftersalesError):
     ``four_eyes[0]``...), ``reason`` the rule's words for people.
     """
 
+    code: ClassVar[str] = "permission_denied"
+
     def __init__(self, principal: str, action: str, rule: str, reason: str) -> None:
         self.principal = principal
         self.action = action
@@ -306,6 +346,8 @@ class DeliveryFailed(AftersalesError):
     such, e.g. HTTP 400, or an SMTP 5xx reply), so a bad message does not use up retries.
     """
 
+    code: ClassVar[str] = "delivery_failed"
+
     def __init__(
         self, message: str, *, retry_after: float | None = None, permanent: bool = False
     ) -> None:
@@ -317,9 +359,13 @@ class DeliveryFailed(AftersalesError):
 class StorageError(AftersalesError):
     """The store failed, or holds data this library cannot read."""
 
+    code: ClassVar[str] = "storage_error"
+
 
 class SchemaVersionError(StorageError):
     """The database was written by a newer schema than this library knows."""
+
+    code: ClassVar[str] = "schema_version_unsupported"
 
     def __init__(self, found: int, supported: int) -> None:
         self.found = found
