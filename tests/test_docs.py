@@ -75,16 +75,17 @@ def test_the_changelog_has_an_entry_for_this_version() -> None:
     assert f"## {aftersales.__version__}" in changelog
 
 
-def test_the_docs_build_without_warnings(tmp_path: Path) -> None:
-    mkdocs = shutil.which("mkdocs") or str(Path(sys.prefix) / "bin" / "mkdocs")
+def test_the_docs_build_without_warnings() -> None:
+    # Zensical builds into site/ beside mkdocs.yml (ignored by git): it cannot take a
+    # site or docs directory outside the project yet.
+    zensical = shutil.which("zensical") or str(Path(sys.prefix) / "bin" / "zensical")
     done = subprocess.run(
-        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [zensical, "build", "--strict", "--clean"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_aftersales_workflows_page_matches_the_definitions() -> None:
