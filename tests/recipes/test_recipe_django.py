@@ -1,0 +1,160 @@
+"""The Django recipe (examples/recipes/django_shop): ``manage.py migrate`` puts the
+desk's tables beside Django's in one PostgreSQL database, the views open and show a
+ticket, and ``manage.py aftersales_worker`` does the due work and delivers the outbox.
+
+Runs on the PostgreSQL server of AFTERSALES_TEST_POSTGRES_URL, in a database of its own
+(``recipes_django``) that it creates and drops.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from recipes_support import DONE, RECIPES, observe, recipe_env, server_url, stop, wait_until
+
+sqlalchemy = pytest.importorskip("sqlalchemy")
+pytest.importorskip("django")
+
+PROJECT = RECIPES / "django_shop"
+DATABASE = "recipes_django"
+
+
+def _recreate(admin_url: str, *, create: bool) -> None:
+    engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+            if create:
+                connection.execute(sqlalchemy.text(f"CREATE DATABASE {DATABASE}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[tuple[str, dict[str, str]]]:
+    """The SQLAlchemy URL of the shop's fresh database, migrated, and the environment
+    that points ``manage.py`` at it."""
+    admin_url = server_url("postgresql")
+    url = sqlalchemy.engine.make_url(admin_url).set(database=DATABASE)
+    _recreate(admin_url, create=True)
+    env = recipe_env(
+        SHOP_DB_NAME=DATABASE,
+        SHOP_DB_USER=url.username or "",
+        SHOP_DB_PASSWORD=url.password or "",
+        SHOP_DB_HOST=url.host or "",
+        SHOP_DB_PORT=str(url.port or ""),
+    )
+    try:
+        migrated = manage(env, "migrate", "--no-input")
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        yield url.render_as_string(hide_password=False), env
+    finally:
+        _recreate(admin_url, create=False)
+
+
+def manage(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python manage.py <arguments>`` in the project, to its end."""
+    return subprocess.run(
+        [sys.executable, "-W", "error", "manage.py", *arguments],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# Django's test client in the project's own process: the views with the project's desk.
+CLIENT_SCRIPT = """
+import json
+from datetime import datetime, timedelta, timezone
+from django.test import Client
+from aftersales import FrozenClock
+from helpdesk.desk import build_desk, open_store
+
+client = Client()
+opened = client.post("/tickets/", {"customer": "c-1", "subject": "Kettle leaks"})
+shown = client.get(opened.json()["url"])
+refused = client.post("/tickets/", {"customer": "c-1"})
+missing = client.get("/tickets/no-such-ticket/")
+two_hours_ago = FrozenClock(datetime.now(timezone.utc) - timedelta(hours=2))
+with build_desk(open_store(), clock=two_hours_ago) as desk:
+    overdue = desk.open_ticket(customer="c-2", channel="email", subject="No reply").id
+print(json.dumps({
+    "opened": [opened.status_code, opened.json()],
+    "shown": [shown.status_code, shown.json()],
+    "refused": [refused.status_code, refused.json()],
+    "missing": missing.status_code,
+    "overdue": overdue,
+}))
+"""
+
+
+def test_migrate_puts_the_desks_tables_beside_djangos(shop: tuple[str, dict[str, str]]) -> None:
+    url, _ = shop
+    engine = sqlalchemy.create_engine(url)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"django_migrations", "auth_user", "tickets", "events", "outbox"} <= tables
+
+
+def test_the_views_open_and_show_a_ticket_and_the_worker_command_delivers_and_breaches(
+    shop: tuple[str, dict[str, str]],
+) -> None:
+    url, env = shop
+    done = manage(env, "shell", "-c", CLIENT_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    status, body = seen["opened"]
+    assert status == 201
+    assert body["url"] == f"/tickets/{body['id']}/"
+    assert seen["shown"] == [
+        200,
+        {
+            "id": body["id"],
+            "number": body["number"],
+            "subject": "Kettle leaks",
+            "status": "new",
+            "sla_first_response": "pending",
+            "sla_due_at": seen["shown"][1]["sla_due_at"],
+        },
+    ]
+    assert seen["refused"][0] == 422
+    assert [error["field"] for error in seen["refused"][1]["errors"]] == [["subject"]]
+    assert seen["missing"] == 404
+    # the requests only wrote the notifications: the worker delivers them
+    assert observe(url, body["id"]) == (["created"], {"receipt": "pending"})
+    assert observe(url, seen["overdue"]) == (["created"], {"receipt": "pending"})
+
+    worked = manage(env, "aftersales_worker", "--once")
+
+    assert worked.returncode == 0, worked.stderr
+    assert "delivered 3," in worked.stdout
+    assert observe(url, body["id"]) == (["created"], {"receipt": "delivered"})
+    assert observe(url, seen["overdue"]) == DONE
+
+
+def test_the_worker_command_loops_until_sigterm(shop: tuple[str, dict[str, str]]) -> None:
+    url, env = shop
+    done = manage(env, "shell", "-c", CLIENT_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    overdue = json.loads(done.stdout.strip().splitlines()[-1])["overdue"]
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "aftersales_worker", "--interval", "0.2"],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: observe(url, overdue) == DONE, "the due work done", process=worker)
+    finally:
+        output = stop(worker)
+    assert worker.returncode == 0, output
