@@ -1,39 +1,98 @@
-"""The scenario behind ``aftersales demo``: a day-to-week slice of a real service desk.
+"""The scenario behind ``aftersales demo``: five days at a small shop's service desk.
 
-It runs on any desk (the CLI gives it a SQLite file) with a clock it can move, so a week
-of waiting passes in a moment. Running it again on the same file adds another round of
-tickets; numbers continue where the last run stopped.
+Two inquiries arrive late on a Friday, one on WeChat in Chinese and one by e-mail in
+English. The library classifies and routes them, runs their first-response SLA on the
+shop's business hours (the weekend does not count, so the e-mail's warning and breach
+come on Monday morning), decides the return the e-mail asks for under China's 7-day
+no-reason rule and explains it in English and Chinese, takes it through to its refund,
+surveys both customers and sums the week up in a few key figures.
+
+The desk :func:`demo_desk` builds has the SLA policy and the surveys; :func:`run_demo`
+also runs on a plain desk (it then skips what the desk cannot do). Each run on the same
+store is a new round, a week after the last one, so the rounds' figures never mix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
+from aftersales._demo_story import (
+    CUSTOMERS,
+    KETTLE,
+    ROUTING,
+    SHOP_TIME,
+    SLA_POLICY,
+    SURVEYS,
+    WASHER,
+    Inquiry,
+    kettle_facts,
+    local_time,
+)
+from aftersales.clock import Clock
 from aftersales.desk import Desk
-from aftersales.exceptions import AftersalesError
-from aftersales.models import Channel, ContactPoint, Customer, Event, Ticket
+from aftersales.feedback import SurveyType
+from aftersales.insights import ReportQuery, build_report
+from aftersales.models import Channel, Event, Ticket
 from aftersales.notify import Notification
+from aftersales.policies import Party, decide
+from aftersales.routing import Router, RouteRequest, RoutingConfig, RuleClassifier
+from aftersales.sla import Metric
+from aftersales.storage import Store
 
-__all__ = ["CUSTOMERS", "SHOP_TIME", "DemoResult", "TimelineEntry", "local_time", "run_demo"]
+__all__ = [
+    "CUSTOMERS",
+    "FIRST_STORY_DAY",
+    "SHOP_TIME",
+    "DemoResult",
+    "Kpis",
+    "Numbering",
+    "PolicyStory",
+    "Routed",
+    "SlaStory",
+    "Surveyed",
+    "TimelineEntry",
+    "demo_desk",
+    "local_time",
+    "run_demo",
+    "story_start",
+]
 
-SHOP_TIME = timezone(timedelta(hours=8), "UTC+08:00")
-"""The shop's wall clock (China Standard Time, no daylight saving): the demo shows every
-time in it, with the year and the offset."""
+FIRST_STORY_DAY = datetime(2026, 3, 6, 16, 30, tzinfo=SHOP_TIME)
+"""Round 1 opens on Friday 6 March 2026 at 16:30, the shop's time; round n a week later
+each time, so a round's tickets and figures never fall in another round's week."""
+
+_ROUNDS_KEY = "aftersales.demo.rounds"
 
 
-def local_time(at: datetime) -> str:
-    """``at`` on the shop's clock, e.g. ``2026-03-02 09:15 +08:00``."""
-    local = at.astimezone(SHOP_TIME)
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
+def story_start(store: Store) -> tuple[int, datetime]:
+    """The round a new run on ``store`` plays (1 on a fresh store) and when it opens."""
+    played = int(store.get_state(_ROUNDS_KEY) or 0)
+    return played + 1, FIRST_STORY_DAY + timedelta(weeks=played)
+
+
+def demo_desk(store: Store, clock: Clock) -> Desk:
+    """The demo's desk on ``store``: the SLA policy, the classifier's categories, routing
+    rules and surveys of :mod:`aftersales._demo_story`. It reserves ticket numbers one at
+    a time, so a run's numbers follow the last run's (a desk's default reserves 20 at a
+    time, and numbers a process reserved but did not use are skipped)."""
+    return Desk(
+        store,
+        clock=clock,
+        settings={"number_block_size": 1, "survey_key": "the demo's own survey secret"},
+        sla=SLA_POLICY,
+        classifier=RuleClassifier(),
+        routing=ROUTING,
+        surveys=SURVEYS,
+    )
 
 
 @attrs.frozen
 class TimelineEntry:
-    """One line of the demo's timeline."""
+    """One event of the run, for ``aftersales demo --timeline``."""
 
     at: datetime
     ticket: str
@@ -42,336 +101,402 @@ class TimelineEntry:
 
 
 @attrs.frozen
-class DemoResult:
-    """What the demo did: the timeline, the tickets it touched and the refused trigger
-    (also a line of the timeline)."""
+class Numbering:
+    """Why this run's ticket numbers are what they are."""
 
+    round: int
+    tickets_before: int
+    """Tickets the store held before this run."""
+    first: int
+    last: int
+    expected_first: int
+    """The number after the store's highest one: ``first`` when no number was skipped."""
+
+
+@attrs.frozen
+class Routed:
+    """One inquiry: what the customer wrote, how it was classified and where it went."""
+
+    ticket: str
+    channel: Channel
+    customer: str
+    text: str
+    at: datetime
+    category: str
+    severity: str
+    confidence: float
+    evidence: tuple[str, ...]
+    team: str
+    agent: str | None
+    rule: str
+    reason: str
+
+
+@attrs.frozen
+class SlaStory:
+    """A ticket's first-response target and how it went."""
+
+    ticket: str
+    rule: str
+    target_minutes: int
+    due_at: datetime
+    met_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    escalated_to: str | None
+
+
+@attrs.frozen
+class PolicyStory:
+    """The return: the policy's decision, explained, and the refund it led to; and the
+    same claim a day after the window, refused."""
+
+    ticket: str
+    outcome: str
+    policy: str
+    explain_en: str
+    explain_zh: str
+    window_last_day: str
+    return_shipping_paid_by: str
+    refund_amount: str
+    refund_due_by: str
+    refund_status: str
+    refund_reference: str
+    late_outcome: str
+    late_explain_en: str
+    late_explain_zh: str
+
+
+@attrs.frozen
+class Surveyed:
+    """A survey sent after a resolution and its answer."""
+
+    ticket: str
+    survey: str
+    language: str
+    question: str
+    score: int
+    scale: int
+
+
+@attrs.frozen
+class Kpis:
+    """The round's key figures, from :func:`aftersales.insights.build_report`."""
+
+    created: int
+    resolved: int
+    first_response_median_seconds: float | None
+    resolution_median_seconds: float | None
+    first_response_met: int
+    first_response_breached: int
+    first_response_compliance: float | None
+    csat: float | None
+    survey_answers: int
+    survey_mean: float | None
+
+
+@attrs.frozen
+class DemoResult:
+    """What one run of the demo did, section by section."""
+
+    numbering: Numbering
+    started: datetime
+    routed: tuple[Routed, ...]
+    sla: tuple[SlaStory, ...]
+    sla_events: tuple[tuple[datetime, str, str, str], ...]
+    """(when, ticket, ``sla_warning`` or ``sla_breached``, metric) as ``run_due`` recorded."""
+    policy: PolicyStory
+    surveys: tuple[Surveyed, ...]
+    kpis: Kpis
     timeline: tuple[TimelineEntry, ...]
     tickets: tuple[Ticket, ...]
-    refused: str
-    notifications: int
     total_tickets: int
-    wang_channels: tuple[Channel, ...]
-    cases: tuple[tuple[str, str, str, str], ...] = ()
-    """(ticket, case kind, status, detail) of each after-sales case the run opened."""
-
-
-CUSTOMERS = (
-    Customer(
-        id="cust-wang-fang",
-        name="王芳",
-        tier="vip",
-        language="zh",
-        contacts=(
-            ContactPoint(channel=Channel.WECHAT, address="wx-o6_bmjrPTlm6_2sgVt7hMZOPfL2M"),
-            ContactPoint(channel=Channel.PHONE, address="+86 138 0013 8000"),
-        ),
-    ),
-    Customer(
-        id="cust-john-smith",
-        name="John Smith",
-        language="en",
-        contacts=(
-            ContactPoint(channel=Channel.EMAIL, address="john.smith@example.com"),
-            ContactPoint(channel=Channel.WEB_CHAT, address="visitor-4471"),
-        ),
-    ),
-    Customer(
-        id="cust-li-lei",
-        name="李雷",
-        language="zh",
-        contacts=(ContactPoint(channel=Channel.APP, address="app-user-99812"),),
-    ),
-    Customer(
-        id="cust-maria-garcia",
-        name="Maria Garcia",
-        language="en",
-        contacts=(ContactPoint(channel=Channel.PHONE, address="+34 600 123 456"),),
-    ),
-)
 
 
 def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult:
-    """Run the scenario on ``desk``; ``advance`` moves the desk's clock forward."""
+    """Run one round of the scenario on ``desk``; ``advance`` moves the desk's clock
+    forward. The round opens on its Friday (see :func:`story_start`): a clock that is
+    earlier is moved there first; a later one opens the round at its own time."""
+    round_number, started = story_start(desk.store)
+    now = desk.clock.now()
+    if now < started:
+        now = advance(started - now)
+    opened_at = now
+    tickets_before = len(desk.find(limit=10_000))
     timeline: list[TimelineEntry] = []
-    numbers: dict[str, str] = {}
-    case_labels: dict[str, str] = {}
-    sent: list[Notification] = []
+    labels: dict[str, str] = {}
+    survey_links: list[tuple[str, dict[str, Any]]] = []
+
+    def label_of(event: Event) -> str:
+        if event.subject_id in labels:
+            return labels[event.subject_id]
+        if event.subject_kind == "ticket":
+            return "?"  # the ticket being opened: named once open_ticket returns
+        parent = labels.get(desk.cases.get(event.subject_id).ticket_id, "?")
+        labels[event.subject_id] = f"{parent} {event.subject_kind}"
+        return labels[event.subject_id]
 
     def log_event(notification: Notification) -> None:
-        event: Event = notification.event
-        moved = (
-            f"{event.from_state} → {event.to_state}" if event.from_state else f"→ {event.to_state}"
-        )
+        event = notification.event
+        moved = f"{event.from_state or ''} → {event.to_state}".lstrip()
         if event.trigger == "add_message":
             moved = f"{event.payload['kind']} by {event.payload['author_role']}"
-        elif event.trigger == "auto_close":
-            moved += " (never confirmed by the customer)"
-        elif event.trigger == "merged_from" and "number" in event.payload:
-            moved = f"#{event.payload['number']} merged into it"
-        timeline.append(
-            TimelineEntry(
-                event.at,
-                numbers.get(event.subject_id) or case_labels.get(event.subject_id, "?"),
-                event.trigger,
-                moved,
-            )
-        )
+        timeline.append(TimelineEntry(event.at, label_of(event), event.trigger, moved))
 
-    def notify_customer(notification: Notification) -> None:
-        sent.append(notification)
+    def keep_survey_link(notification: Notification) -> None:
+        event = notification.event
+        survey_links.append((event.subject_id, dict(event.changes["details"])))
 
     desk.subscribe(log_event, triggers=None, name="demo.timeline")
     desk.subscribe(log_event, messages=True, name="demo.timeline.messages")
-    desk.on_enter("resolved", notify_customer, name="demo.notify_customer")
-
+    desk.subscribe(keep_survey_link, triggers="send", kinds="survey", name="demo.survey_sender")
     for customer in CUSTOMERS:
         desk.save_customer(customer)
 
-    def opened(ticket: Ticket) -> Ticket:
-        numbers[ticket.id] = ticket.display_number
-        timeline[-1] = attrs.evolve(timeline[-1], ticket=ticket.display_number)
-        return ticket
+    router = desk.router or Router(RoutingConfig.model_validate(ROUTING), desk.store)
+    classifier = desk.classifier or RuleClassifier()
 
-    def note(ticket: Ticket, what: str, detail: str) -> None:
-        timeline.append(TimelineEntry(desk.clock.now(), ticket.display_number, what, detail))
-
-    # 1. A washing machine leaks: WeChat, VIP, parts from the manufacturer, happy ending.
-    washer = opened(
-        desk.open_ticket(
-            customer="cust-wang-fang",
-            channel=Channel.WECHAT,
-            subject="洗衣机漏水 / washing machine leaks",
-            description="滚筒洗衣机底部漏水，已停用。",
-            order_line={"order_id": "SO-20240301-17", "line_id": "1", "sku": "WM-8KG"},
+    def open_and_route(inquiry: Inquiry) -> tuple[Ticket, Routed]:
+        ticket = desk.open_ticket(
+            customer=inquiry.customer,
+            channel=inquiry.channel,
+            subject=inquiry.subject,
+            description=inquiry.description,
         )
-    )
-    advance(timedelta(minutes=4))
-    desk.classify(washer.id, category="repair_warranty", severity="high", actor="bot")
-    desk.assign(washer.id, assignee="zhang.wei", team="repairs", actor="dispatcher")
-    advance(timedelta(minutes=11))
-    desk.fire(washer.id, "start", actor="zhang.wei")
-    desk.add_message(washer.id, "您好，我们已安排工程师上门检测。", author_id="zhang.wei")
-    advance(timedelta(hours=20))
-    desk.fire(
-        washer.id,
-        "wait_for_third_party",
-        actor="zhang.wei",
-        payload={"note": "drain pump ordered from the manufacturer"},
-    )
-
-    # 2. A parcel arrives damaged: e-mail, escalation, reopen after a bad fix.
-    advance(timedelta(hours=1))
-    parcel = opened(
-        desk.open_ticket(
-            customer="cust-john-smith",
-            channel=Channel.EMAIL,
-            subject="Order A-1001 arrived damaged",
-            description="The kettle's lid is cracked. I want this sorted today.",
+        labels[ticket.id] = ticket.display_number
+        timeline[:] = [
+            attrs.evolve(e, ticket=ticket.display_number) if e.ticket == "?" else e
+            for e in timeline
+        ]
+        text = f"{inquiry.subject}\n{inquiry.description}"
+        found = classifier.classify(text)
+        ticket = desk.fire(
+            ticket.id,
+            "classify",
+            actor="classifier",
+            payload={
+                "category": found.category,
+                "severity": found.severity,
+                "confidence": found.confidence,
+                "evidence": found.evidence,
+            },
         )
-    )
-    desk.classify(parcel.id, category="return_refund", severity="medium", actor="bot")
-    desk.assign(parcel.id, assignee="emma", team="returns", actor="dispatcher")
-    desk.fire(parcel.id, "start", actor="emma")
-    advance(timedelta(minutes=30))
+        request = RouteRequest(
+            category=found.category,
+            severity=found.severity,
+            channel=ticket.channel,
+            language=inquiry.language,
+        )
+        loads = {
+            agent.id: len(desk.find(assignee=agent.id, status_category="open", limit=10_000))
+            for agent in router.config.agents
+        }
+        chosen = router.route(request, loads, desk.clock.now())
+        assert chosen.agent is not None  # the demo's agents all have room
+        ticket = desk.assign(ticket.id, assignee=chosen.agent, team=chosen.team, actor="router")
+        routed = Routed(
+            ticket=ticket.display_number,
+            channel=ticket.channel,
+            customer=inquiry.customer,
+            text=inquiry.subject,
+            at=ticket.created_at,
+            category=found.category,
+            severity=found.severity.value,
+            confidence=found.confidence,
+            evidence=found.evidence,
+            team=chosen.team,
+            agent=chosen.agent,
+            rule=chosen.rule,
+            reason=chosen.reason,
+        )
+        return ticket, routed
+
+    def run_due_at(at: datetime) -> None:
+        now = desk.clock.now()
+        if at > now:
+            advance(at - now)
+        for ticket_id, kind, metric in desk.run_due().sla_events:
+            sla_events.append((desk.clock.now(), labels[ticket_id], kind, metric))
+
+    sla_events: list[tuple[datetime, str, str, str]] = []
+    monday = opened_at + timedelta(days=3)  # round opens Friday 16:30: Monday 16:30
+
+    # Friday 16:30: 王芳 writes on WeChat; the repairs agent answers within minutes.
+    washer, washer_routed = open_and_route(WASHER)
+    advance(timedelta(minutes=12))
+    desk.fire(washer.id, "start", actor="zhao.gang")
+    desk.add_message(washer.id, "您好，周一上午安排师傅上门检修。", author_id="zhao.gang")
+
+    # Friday 17:20: John e-mails; nobody answers before the shop closes at 18:00.
+    run_due_at(opened_at + KETTLE.after)
+    kettle, kettle_routed = open_and_route(KETTLE)
+
+    # Monday: the first-response clock ran 40 minutes on Friday and resumes at 09:00.
+    run_due_at(monday - timedelta(hours=6, minutes=40))  # 09:50, the warning point
+    run_due_at(monday - timedelta(hours=6, minutes=10))  # 10:20, the target: breached
+    advance(timedelta(minutes=10))
+    desk.fire(kettle.id, "start", actor="shift.lead")
     desk.add_message(
-        parcel.id,
-        "I will dispute the charge with my bank.",
-        author_id="cust-john-smith",
-        author_role="customer",
+        kettle.id,
+        "Sorry for the wait. Your return is approved: a courier collects the kettle tomorrow.",
+        author_id="shift.lead",
     )
-    desk.escalate(
-        parcel.id,
-        reason="customer threatens a chargeback",
-        assignee="olivia",
-        team="supervisors",
-        actor="emma",
-    )
-    desk.resolve(parcel.id, resolution="Replacement lid shipped by courier", actor="olivia")
-
-    # 3. The same customer writes again on web chat: a duplicate, merged.
-    advance(timedelta(minutes=20))
-    duplicate = opened(
-        desk.open_ticket(
-            customer="cust-john-smith", channel=Channel.WEB_CHAT, subject="Damaged kettle, again"
-        )
-    )
-    desk.merge(duplicate.id, into=parcel.id, actor="emma")
-
-    # 4. An invoice title is wrong: app, waits on the customer, never confirmed.
-    advance(timedelta(hours=2))
-    invoice = opened(
-        desk.open_ticket(
-            customer="cust-li-lei",
-            channel=Channel.APP,
-            subject="发票抬头错误",
-            description="需要重开增值税普通发票，抬头应为公司名称。",
-        )
-    )
-    desk.classify(invoice.id, category="billing_invoice", severity="low", actor="bot")
-    desk.assign(invoice.id, assignee="chen.jing", team="billing", actor="dispatcher")
-    desk.fire(invoice.id, "start", actor="chen.jing")
-    desk.fire(
-        invoice.id,
-        "wait_for_customer",
-        actor="chen.jing",
-        payload={"note": "asked for the company tax number"},
-    )
-    advance(timedelta(hours=3))
-    desk.add_message(  # the customer's reply puts the ticket back in progress
-        invoice.id, "税号 91310000MA1FL0000X", author_id="cust-li-lei", author_role="customer"
-    )
-    desk.resolve(invoice.id, resolution="重开发票已发送至邮箱", actor="chen.jing")
-
-    # 5. A question the customer answers herself in the FAQ: cancelled.
-    question = opened(
-        desk.open_ticket(
-            customer="cust-maria-garcia",
-            channel=Channel.PHONE,
-            subject="How do I descale the coffee machine?",
-        )
-    )
-    desk.cancel(question.id, reason="found the answer in the self-service FAQ", actor="bot")
-
-    # A trigger the workflow refuses: confirming a cancelled ticket.
-    try:
-        desk.fire(question.id, "confirm", actor="maria")
-    except AftersalesError as error:
-        refused = str(error)
-        note(question, "refused", refused)
-    else:  # pragma: no cover - the workflow forbids it
-        refused = ""
-
-    # Days pass: parts arrive, the washer is fixed and confirmed; John's fix fails.
-    advance(timedelta(days=2))
-    desk.fire(washer.id, "resume", actor="zhang.wei")
-    desk.resolve(washer.id, resolution="更换排水泵，试机正常", actor="zhang.wei")
-    advance(timedelta(hours=5))
-    desk.fire(washer.id, "confirm", actor="cust-wang-fang")
-    reopened = desk.reopen(parcel.id, reason="replacement lid does not fit", actor="emma")
-    desk.resolve(reopened.id, resolution="Full refund issued to the original card", actor="olivia")
-    advance(timedelta(hours=2))
-    desk.fire(parcel.id, "confirm", actor="cust-john-smith")
-    desk.fire(parcel.id, "close", actor="emma")
-
-    # A return visit a day later closes the washer ticket with a satisfaction score.
-    advance(timedelta(days=1))
-    desk.fire(
-        washer.id,
-        "follow_up",
-        actor="survey",
-        payload={"satisfaction": 5, "note": "回访：客户满意"},
-    )
-    desk.fire(washer.id, "close", actor="zhang.wei")
-
-    # 王芳 calls about another appliance: her history spans WeChat and phone.
-    again = opened(
-        desk.open_ticket(
-            customer="cust-wang-fang", channel=Channel.PHONE, subject="冰箱噪音大 / fridge is noisy"
-        )
-    )
-    desk.classify(again.id, category="repair_warranty", severity="medium", actor="agent.wu")
-    desk.assign(again.id, assignee="agent.wu", team="repairs", actor="dispatcher")
-    desk.fire(again.id, "start", actor="agent.wu")
-    history = desk.customer_history("cust-wang-fang")
-
-    # 6. The same ticket carries two after-sales cases: a 三包 fridge repair that fails its
-    #    quality check once, and a return of 2 of 3 bowls (one arrives chipped).
-    def cases_opened(case_id: str, label: str) -> None:
-        case_labels[case_id] = label
-        for index, entry in enumerate(timeline):
-            if entry.ticket == "?":
-                timeline[index] = attrs.evolve(entry, ticket=label)
-
-    today = desk.clock.now()
-    fridge_facts = {
-        "jurisdiction": "cn",
-        "product": {"category": "refrigerator", "sku": "FRIDGE-300L"},
-        "order": {
-            "purchased_at": (today - timedelta(days=120)).isoformat(),
-            "unit_price": {"amount": "3299.00", "currency": "CNY"},
-        },
-        "claim": {"at": today.isoformat(), "kind": "warranty_repair"},
-    }
-    repair = desk.cases.open_repair(
-        again.id, serial="FR-2024-00731", line={"line_id": "1", "facts": fridge_facts}
-    )
-    cases_opened(repair.id, f"{again.display_number} repair")
-    advance(timedelta(days=1))
-    desk.cases.fire(repair.id, "hand_in", actor="zhao.gang", payload={"site": "on_site"})
-    desk.cases.fire(
-        repair.id, "diagnose", actor="zhao.gang", payload={"diagnosis": "压缩机继电器老化"}
-    )
-    desk.cases.fire(repair.id, "start_repair", actor="zhao.gang")
-    desk.cases.fire(repair.id, "finish_repair", actor="zhao.gang")
-    desk.cases.fire(repair.id, "fail_qc", actor="qc.liu", payload={"reason": "噪音仍超标"})
-    desk.cases.fire(repair.id, "finish_repair", actor="zhao.gang")
-    desk.cases.fire(repair.id, "pass_qc", actor="qc.liu")
-    desk.cases.fire(repair.id, "hand_back", actor="zhao.gang")
-    desk.cases.fire(repair.id, "close", actor="zhao.gang")
-
-    bowls = {
-        "jurisdiction": "cn",
-        "product": {"category": "tableware", "sku": "BOWL-CELADON"},
-        "order": {
-            "purchased_at": (today - timedelta(days=4)).isoformat(),
-            "delivered_at": (today - timedelta(days=3)).isoformat(),
-            "unit_price": {"amount": "45.00", "currency": "CNY"},
-            "quantity": 3,
-        },
-        "claim": {"at": today.isoformat(), "kind": "no_reason_return", "quantity": 2},
-    }
+    delivered = opened_at - timedelta(days=2)  # Wednesday: day 1 of 7 is Thursday
     rma = desk.cases.request_return(
-        again.id, order_id=f"SO-{again.number:06d}", lines=[{"line_id": "2", "facts": bowls}]
+        kettle.id,
+        order_id=f"A-{1000 + kettle.number}",
+        lines=[{"line_id": "1", "facts": kettle_facts(delivered, desk.clock.now())}],
+        actor="shift.lead",
+        instructions={"method": "pickup"},
     )
-    cases_opened(rma.id, f"{again.display_number} return")
-    desk.cases.fire(rma.id, "send_instructions", payload={"method": "pickup"})
-    advance(timedelta(days=1))
-    desk.cases.fire(rma.id, "receive", actor="warehouse", payload={"units": {"2": 2}})
-    desk.cases.fire(
-        rma.id, "inspect", actor="warehouse", payload={"results": {"2": ["restock", "damaged"]}}
-    )
+    decision = rma.lines[0].decision
+    assert decision is not None
+    # The same check on its own, no desk needed: the claim a day after the window.
+    late = decide(kettle_facts(delivered, delivered + timedelta(days=8)))
+
+    # Monday 11:00: the washer's drain pump is replaced on site.
+    advance(timedelta(minutes=30))
+    desk.resolve(washer.id, resolution="更换排水泵，试机正常", actor="zhao.gang")
+    run_due_at(desk.clock.now() + timedelta(hours=2))  # the survey goes out
+    advance(timedelta(minutes=5))
+    surveyed: list[Surveyed] = []
+
+    def answer_surveys() -> None:
+        """Each customer follows the link a survey sender would have mailed them."""
+        while desk.surveys is not None and survey_links:
+            case_id, details = survey_links.pop(0)
+            survey = desk.cases.get(case_id)
+            score = SCORES[survey.customer_id or ""]
+            desk.surveys.answer(str(details["token"]), score=score)
+            surveyed.append(
+                Surveyed(
+                    ticket=labels[survey.ticket_id],
+                    survey=str(details["survey"]),
+                    language=str(details["language"]),
+                    question=str(details["question"]),
+                    score=score,
+                    scale=int(details["scale"]),
+                )
+            )
+
+    answer_surveys()
+
+    # Tuesday 15:00: the courier brings the kettle back; it is refunded the same hour.
+    advance(timedelta(days=1, hours=3, minutes=55))
+    desk.cases.fire(rma.id, "receive", actor="warehouse", payload={"units": {"1": 1}})
+    desk.cases.fire(rma.id, "inspect", actor="warehouse", payload={"results": {"1": ["restock"]}})
     refunded = desk.cases.fire(rma.id, "refund", actor="warehouse")
     assert refunded.refund_case_id is not None
-    refund = desk.cases.get(refunded.refund_case_id)
-    cases_opened(refund.id, f"{again.display_number} refund")
-    desk.cases.fire(refund.id, "process", actor="finance")
-    desk.cases.fire(refund.id, "succeed", actor="finance", payload={"reference": "ALI-55120"})
-
-    # Both cases are done: the agent resolves the ticket they hang on, 王芳 confirms.
-    advance(timedelta(hours=2))
-    desk.resolve(
-        again.id,
-        resolution="冰箱已修好，两只碗已退款 / fridge repaired, 2 bowls refunded",
-        actor="agent.wu",
+    desk.cases.fire(refunded.refund_case_id, "process", actor="finance")
+    reference = f"ALI-{kettle.number:06d}"
+    desk.cases.fire(
+        refunded.refund_case_id, "succeed", actor="finance", payload={"reference": reference}
     )
-    advance(timedelta(hours=3))
-    desk.fire(again.id, "confirm", actor="cust-wang-fang")
-    desk.fire(again.id, "close", actor="agent.wu")
-    case_rows: list[tuple[str, str, str, str]] = []
-    for case in desk.cases.for_ticket(again.id):
-        detail = ""
-        if case.refund is not None:
-            detail = f"{case.refund.amount} by {case.refund.due_by}"
-        elif case.repair is not None:
-            detail = f"{case.repair.serial}, {case.repair.qc_failures} failed QC"
-        elif case.lines and case.lines[0].decision is not None:
-            decision = case.lines[0].decision
-            detail = f"{decision.explain('en')}\n{decision.explain('zh')}"
-        case_rows.append((again.display_number, case.kind.value, case.status, detail))
-
-    # A week on, the time step auto-closes the invoice ticket nobody confirmed.
-    now = advance(timedelta(days=8))
-    desk.run_due(now)
+    refund = desk.cases.get(refunded.refund_case_id).refund
+    assert refund is not None
+    desk.resolve(
+        kettle.id, resolution=f"Refunded {refund.amount} to the original card", actor="shift.lead"
+    )
+    run_due_at(desk.clock.now() + timedelta(hours=2))
+    advance(timedelta(minutes=20))
+    answer_surveys()
     desk.flush()
+    desk.store.set_state(_ROUNDS_KEY, str(round_number))
 
-    touched = tuple(desk.get(ticket_id) for ticket_id in numbers)
+    tickets = (desk.get(washer.id), desk.get(kettle.id))
     return DemoResult(
+        numbering=Numbering(
+            round=round_number,
+            tickets_before=tickets_before,
+            first=tickets[0].number,
+            last=tickets[-1].number,
+            expected_first=tickets_before + 1,
+        ),
+        started=opened_at,
+        routed=(washer_routed, kettle_routed),
+        sla=tuple(_sla_story(desk, ticket, sla_events) for ticket in tickets if desk.sla),
+        sla_events=tuple(sla_events),
+        policy=PolicyStory(
+            ticket=kettle.display_number,
+            outcome=decision.outcome.value,
+            policy=decision.policy,
+            explain_en=decision.explain("en"),
+            explain_zh=decision.explain("zh"),
+            window_last_day=str(decision.window.last_day) if decision.window else "-",
+            return_shipping_paid_by=_party(decision.return_shipping_paid_by),
+            refund_amount=str(refund.amount),
+            refund_due_by=str(refund.due_by),
+            refund_status=desk.cases.get(refunded.refund_case_id).status,
+            refund_reference=refund.reference or "",
+            late_outcome=late.outcome.value,
+            late_explain_en=late.explain("en"),
+            late_explain_zh=late.explain("zh"),
+        ),
+        surveys=tuple(surveyed),
+        kpis=_kpis(desk, opened_at),
         timeline=tuple(sorted(timeline, key=lambda entry: entry.at)),
-        tickets=touched,
-        refused=refused,
-        notifications=len(sent),
+        tickets=tickets,
         total_tickets=len(desk.find(limit=10_000)),
-        wang_channels=history.channels,
-        cases=tuple(case_rows),
+    )
+
+
+SCORES = {"cust-wang-fang": 5, "cust-john-smith": 3}
+"""What each customer answers: 王芳 got her answer in 12 minutes, John waited the weekend."""
+
+
+def _party(party: Party | None) -> str:
+    return "-" if party is None else party.value
+
+
+def _sla_story(
+    desk: Desk, ticket: Ticket, events: list[tuple[datetime, str, str, str]]
+) -> SlaStory:
+    assert desk.sla is not None
+    status = desk.sla_status(ticket.id)
+    first = status.metrics[Metric.FIRST_RESPONSE]
+    (rule,) = [rule for rule in desk.sla.rules if rule.name == status.rule]
+
+    def when(kind: str) -> datetime | None:
+        times = [
+            at
+            for at, label, what, metric in events
+            if label == ticket.display_number
+            and what == kind
+            and metric == Metric.FIRST_RESPONSE.value
+        ]
+        return times[0] if times else None
+
+    breached_at = when("sla_breached")
+    return SlaStory(
+        ticket=ticket.display_number,
+        rule=rule.name,
+        target_minutes=int(rule.targets[Metric.FIRST_RESPONSE].minutes),
+        due_at=first.due_at,
+        met_at=first.met_at,
+        warned_at=when("sla_warning"),
+        breached_at=breached_at,
+        escalated_to=desk.sla.escalation.assignee if breached_at and desk.sla.escalation else None,
+    )
+
+
+def _kpis(desk: Desk, opened_at: datetime) -> Kpis:
+    """The round's week in figures, as :func:`~aftersales.insights.build_report` counts
+    them from the store (the round's Friday, midnight, and the six days after)."""
+    week_from = opened_at.astimezone(SHOP_TIME).replace(hour=0, minute=0)
+    query = ReportQuery(created_from=week_from, created_to=week_from + timedelta(days=7))
+    report = build_report(desk.store, query, trend_points=0, sla=True, surveys=True)
+    tickets = report.tickets.total.current
+    first = report.service_levels.total.first_response if report.service_levels else None
+    csat = (report.surveys or {}).get(SurveyType.CSAT)
+    return Kpis(
+        created=tickets.created,
+        resolved=tickets.resolved,
+        first_response_median_seconds=tickets.first_response.median_seconds,
+        resolution_median_seconds=tickets.resolution.median_seconds,
+        first_response_met=first.met if first else 0,
+        first_response_breached=first.breached if first else 0,
+        first_response_compliance=first.compliance if first else None,
+        csat=None if csat is None else csat.score,
+        survey_answers=0 if csat is None else csat.answers,
+        survey_mean=None if csat is None else csat.mean,
     )

@@ -1,23 +1,33 @@
-"""``aftersales demo``: a week at a service desk on a SQLite file."""
+"""``aftersales demo``: five days at a service desk on a SQLite file, in four short sections."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from aftersales.cli._common import error as _error
 from aftersales.clock import FrozenClock
-from aftersales.demo import SHOP_TIME, local_time, run_demo
-from aftersales.desk import Desk
+from aftersales.demo import (
+    CUSTOMERS,
+    SHOP_TIME,
+    DemoResult,
+    demo_desk,
+    local_time,
+    run_demo,
+    story_start,
+)
 from aftersales.exceptions import AftersalesError
 from aftersales.storage import SQLiteStore
 
-__all__ = ["add_demo_command"]
+__all__ = ["add_demo_command", "render"]
 
 
 def add_demo_command(app: typer.Typer) -> None:
@@ -28,81 +38,182 @@ def add_demo_command(app: typer.Typer) -> None:
         db: Annotated[
             Path, typer.Option(help="SQLite file to run on (created if missing).", metavar="PATH")
         ] = Path("aftersales-demo.db"),
+        timeline: Annotated[
+            bool, typer.Option("--timeline", help="Also print every event the run recorded.")
+        ] = False,
     ) -> None:
-        """Run a week at a service desk on a SQLite file and print what happened.
+        """Show what the library does, on a SQLite file: two inquiries classified and
+        routed, an SLA on business hours with a warning and a breach, a return decided by
+        China's 7-day rule (explained in English and Chinese) and refunded, surveys and
+        the week's key figures.
 
-        The clock is simulated (days pass in a moment) and shows the shop's time, UTC+08:00.
-        Run it again on the same file to add another round of tickets.
+        The clock is simulated (days pass in a moment) and shows the shop's time,
+        UTC+08:00. Run it again on the same file to play another week: ticket numbers
+        continue where the last run stopped.
         """
-        console = Console()
-        opening = datetime.now(SHOP_TIME).replace(hour=9, minute=15, second=0, microsecond=0)
-        clock = FrozenClock(opening)  # the story starts at 09:15 today, the shop's time
-
-        def advance(delta: timedelta) -> datetime:
-            return clock.advance(delta)
-
         try:
-            with Desk(SQLiteStore(db), clock=clock) as desk:
-                result = run_demo(desk, advance)
+            store = SQLiteStore(db)
+            _, opening = story_start(store)
+            clock = FrozenClock(opening)
+            with demo_desk(store, clock) as desk:
+                result = run_demo(desk, clock.advance)
         except AftersalesError as error:
             _error(str(error))
             raise typer.Exit(1) from None
+        render(Console(), result, db, timeline=timeline)
 
-        timeline = Table(title=f"Timeline (simulated clock) — {db}")
-        for column in ("time", "ticket", "what", "detail"):
-            timeline.add_column(column)
-        for entry in result.timeline:
-            style = "red" if entry.what == "refused" else None
-            timeline.add_row(
-                local_time(entry.at),
-                entry.ticket,
-                entry.what,
-                entry.detail,
-                style=style,
-            )
-        console.print(timeline)
 
-        if result.cases:
-            cases = Table(title="After-sales cases this run")
-            for column in ("ticket", "case", "status", "detail"):
-                cases.add_column(column)
-            for row in result.cases:
-                cases.add_row(*row)
-            console.print(cases)
+def _when(at: datetime) -> str:
+    """``at`` on the shop's clock, short: ``Mon 03-09 10:20 +08:00``."""
+    local = at.astimezone(SHOP_TIME)
+    return f"{local:%a %m-%d %H:%M} +08:00"
 
-        summary = Table(title="Tickets this run")
-        for column in (
-            "ticket",
-            "channel",
-            "category",
-            "status",
-            "esc.",
-            "reopens",
-            "CSAT",
-            "links",
-        ):
-            summary.add_column(column)
-        by_id = {ticket.id: ticket.display_number for ticket in result.tickets}
-        for ticket in result.tickets:
-            links = []
-            if ticket.merged_into:
-                links.append(f"merged into {by_id.get(ticket.merged_into, ticket.merged_into)}")
-            if ticket.follow_up_of:
-                links.append(f"follow-up of {by_id.get(ticket.follow_up_of, ticket.follow_up_of)}")
-            summary.add_row(
-                ticket.display_number,
-                ticket.channel.value,
-                ticket.category or "-",
-                ticket.status,
-                str(ticket.escalation_level),
-                str(ticket.reopen_count),
-                str(ticket.satisfaction or "-"),
-                ", ".join(links) or "-",
-            )
-        console.print(summary)
-        console.print(f"Customer notifications sent on resolution: {result.notifications}")
-        console.print(
-            "王芳's history spans channels: "
-            + ", ".join(channel.value for channel in result.wang_channels)
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} days"
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"
+
+
+def _numbering(result: DemoResult, db: Path) -> str:
+    numbers = result.numbering
+    this_run = f"this run's tickets are #{numbers.first}-#{numbers.last}"
+    if numbers.tickets_before == 0:
+        told = f"{db} is new: {this_run}."
+    else:
+        told = (
+            f"{db} already holds {numbers.tickets_before} tickets from earlier runs, "
+            f"so {this_run} (round {numbers.round}, a week after the last one)."
         )
-        console.print(f"{db} now holds {result.total_tickets} tickets; run again to add more.")
+    if numbers.first != numbers.expected_first:
+        told += (
+            f" Numbers #{numbers.expected_first}-#{numbers.first - 1} were reserved by an "
+            "earlier run and never used: a desk reserves numbers 20 at a time by default "
+            "(DeskSettings.number_block_size); the demo now reserves them one at a time."
+        )
+    return told
+
+
+def render(console: Console, result: DemoResult, db: Path, *, timeline: bool = False) -> None:
+    """Print ``result`` as the demo's four sections."""
+    console.print(
+        Text("aftersales demo: five days at a shop's service desk", style="bold"),
+        f"Simulated clock, from {local_time(result.started)} (the shop's time). "
+        + _numbering(result, db),
+        sep="\n",
+    )
+    names = {customer.id: customer.name for customer in CUSTOMERS}
+    routed = []
+    for row in result.routed:
+        routed += [
+            f"{row.ticket}  {_when(row.at)}  {row.channel.value}, {names[row.customer]}: "
+            f"“{row.text}”",
+            f"    → {row.category} (confidence {row.confidence:.0%}, evidence "
+            f"{' '.join(row.evidence)}) → {row.agent}, team {row.team}, "
+            f"by rule “{row.rule}” ({row.reason})",
+        ]
+    _section(
+        console,
+        "1. Inquiries classified and routed",
+        routed,
+        "The classifier reads Chinese and English; routing rules are data (teams, skills, "
+        "load), so each ticket reaches the right person without a dispatcher.",
+    )
+
+    sla = []
+    for story in result.sla:
+        sla.append(
+            f"{story.ticket}  rule “{story.rule}”: first response within "
+            f"{story.target_minutes} business minutes, due {_when(story.due_at)}"
+        )
+        happened = []
+        if story.warned_at is not None:
+            happened.append(f"warning {_when(story.warned_at)}")
+        if story.breached_at is not None:
+            escalated = f", escalated to {story.escalated_to}" if story.escalated_to else ""
+            happened.append(f"BREACH {_when(story.breached_at)}{escalated}")
+        if story.met_at is not None:
+            late = "late" if story.breached_at is not None else "in time"
+            happened.append(f"answered {_when(story.met_at)} ({late})")
+        sla.append("    " + "; ".join(happened))
+    _section(
+        console,
+        "2. The SLA on business hours",
+        sla or ["This desk has no SLA policy."],
+        "Business hours: Mon-Fri 09:00-12:00 and 13:30-18:00, Shanghai. Friday's 17:20 "
+        "e-mail used 40 minutes before closing, the rest on Monday: run_due warned and "
+        "breached on Monday morning, not over the weekend.",
+    )
+
+    policy = result.policy
+    _section(
+        console,
+        "3. A return under China's 7-day no-reason rule, then its refund",
+        [
+            f"{policy.ticket}  return {policy.outcome.upper()} ({policy.policy})",
+            f"    EN  {policy.explain_en}",
+            f"    中文 {policy.explain_zh}",
+            f"    return shipping paid by the {policy.return_shipping_paid_by}; refund "
+            f"{policy.refund_amount} due by {policy.refund_due_by}: {policy.refund_status} "
+            f"({policy.refund_reference})",
+            f"The same claim a day after the window: {policy.late_outcome.upper()}",
+            f"    EN  {policy.late_explain_en}",
+            f"    中文 {policy.late_explain_zh}",
+        ],
+        "Legal presets (China, EU, UK, California) decide from the facts alone, count "
+        "the dates and give their reasons in English and Chinese.",
+    )
+
+    kpis = result.kpis
+    lines = [
+        f"{story.ticket}  {story.survey.upper()} survey ({story.language}) "
+        f"“{story.question}”: {story.score} of {story.scale}"
+        for story in result.surveys
+    ]
+    csat = None if kpis.csat is None else kpis.csat / 100
+    lines += [
+        f"Tickets {kpis.created}, resolved {kpis.resolved}; median first response "
+        f"{_duration(kpis.first_response_median_seconds)}, median resolution "
+        f"{_duration(kpis.resolution_median_seconds)}",
+        f"First-response SLA {_percent(kpis.first_response_compliance)} "
+        f"({kpis.first_response_met} met, {kpis.first_response_breached} breached); "
+        f"CSAT {_percent(csat)} ({kpis.survey_answers} answers, mean {kpis.survey_mean})",
+    ]
+    _section(
+        console,
+        "4. Surveys after resolution, and the week's key figures",
+        lines,
+        "Surveys go out through the outbox with a signed one-time link; the figures come "
+        "from aftersales.insights.build_report over the store.",
+    )
+
+    if timeline:
+        events = Table(title="Every event of this run")
+        for column in ("time", "ticket", "what", "detail"):
+            events.add_column(column)
+        for entry in result.timeline:
+            events.add_row(local_time(entry.at), entry.ticket, entry.what, entry.detail)
+        console.print(events)
+    console.print(
+        f"{db} now holds {result.total_tickets} tickets; run again to play the next week, "
+        "add --timeline to list every event."
+    )
+
+
+def _section(console: Console, title: str, lines: list[str], why: str) -> None:
+    # continuation lines keep their indent when the terminal wraps them
+    rows = [
+        Padding(Text(line.strip()), (0, 0, 0, 4)) if line.startswith("    ") else Text(line)
+        for line in lines
+    ]
+    body = Group(*rows, Text(why, style="dim"))
+    console.print(Panel(body, title=title, title_align="left"))
