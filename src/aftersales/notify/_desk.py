@@ -156,6 +156,29 @@ class DeskHooks:
                 ) from None
         return self.store.outbox(status)
 
+    def requeue_dead_letters(
+        self, keys: Iterable[str] | None = None, *, now: datetime | None = None
+    ) -> int:
+        """Give dead-lettered notifications another chance: those of ``keys`` (their
+        idempotency keys, as :meth:`outbox` shows them), or every dead one when ``keys``
+        is None. Returns how many were moved back to pending.
+
+        Each starts again with no attempts made and is due at once (``now``), so the next
+        :meth:`dispatch_outbox` (a worker, ``aftersales worker``) delivers it to its
+        handler, with the full ``max_delivery_attempts`` before it can be dead-lettered
+        again. Its ``last_error`` is kept, saying why it died, until a new failure
+        replaces it. Keys of rows that are not dead (pending, delivered) or unknown are
+        left alone: requeueing twice moves a row once."""
+        at = self._checked_now(now)
+        if keys is None:
+            return self.store.requeue_dead(None, at)
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
+            raise InvalidInput(
+                "keys", [FieldError(("keys",), "must be an iterable of keys, or None for all")]
+            )
+        chosen = [check_text("keys", key, 1000) for key in keys]
+        return self.store.requeue_dead(chosen, at) if chosen else 0
+
     # Where deliveries go: aftersales.testing.capture_notifications swaps it.
 
     @property

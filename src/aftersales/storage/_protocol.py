@@ -236,6 +236,16 @@ class Store(Protocol):
         Delivered and dead rows, rows not leased and unknown keys are left alone."""
         ...
 
+    def requeue_dead(self, keys: Sequence[str] | None, at: datetime) -> int:
+        """Move dead-lettered notifications back to pending, due at ``at``: those of
+        ``keys``, or every dead one when ``keys`` is None; how many were moved.
+
+        A requeued row starts again: ``attempts`` 0, no lease, due at ``at`` (the next
+        dispatch delivers it, with the full ``max_delivery_attempts`` before it can die
+        again). ``last_error`` is kept, saying why it died, until the next failed attempt
+        replaces it. Pending and delivered rows and unknown keys are left alone."""
+        ...
+
     def outbox(
         self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
     ) -> list[Notification]:

@@ -393,6 +393,25 @@ class RecordStore:
 
         self.recorder.atomically(release)
 
+    def requeue_dead(self, keys: Sequence[str] | None, at: datetime) -> int:
+        dead = DeliveryStatus.DEAD.value
+        again = {
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "lease_until": None,
+            "next_attempt_at": codec.ts(at) or "",
+        }
+        if keys is None:
+            return self.recorder.atomically(lambda r: r.rewrite("outbox", {"status": dead}, again))
+        chosen = list(dict.fromkeys(check_id(key, "keys") for key in keys))
+        if not chosen:
+            return 0
+        return self.recorder.atomically(
+            lambda r: sum(
+                r.rewrite("outbox", {"key": key, "status": dead}, again) for key in chosen
+            )
+        )
+
     def outbox(
         self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
     ) -> list[Notification]:

@@ -350,6 +350,24 @@ class MemoryStore:
                     next_attempt_at=min(notification.next_attempt_at, at),
                 )
 
+    def requeue_dead(self, keys: Sequence[str] | None, at: datetime) -> int:
+        chosen = None if keys is None else {check_id(key, "keys") for key in keys}
+        with self._lock:
+            dead = [
+                n
+                for key, n in self._outbox.items()
+                if n.status is DeliveryStatus.DEAD and (chosen is None or key in chosen)
+            ]
+            for notification in dead:
+                self._outbox[notification.key] = attrs.evolve(
+                    notification,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    lease_until=None,
+                    next_attempt_at=at,
+                )
+            return len(dead)
+
     def outbox(
         self, status: DeliveryStatus | None = None, *, subject_id: str | None = None
     ) -> list[Notification]:
