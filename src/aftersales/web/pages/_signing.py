@@ -76,7 +76,7 @@ def ticket_token(ticket_id: str, *, secret: str | bytes, expires_at: datetime) -
     """The URL-safe token of a link to ticket ``ticket_id`` for its customer, valid until
     ``expires_at``: ``<ticket id, base64>.<expiry, unix seconds>.<HMAC-SHA256>``.
 
-    >>> from datetime import datetime
+    >>> from datetime import datetime, timezone
     >>> until = datetime(2030, 1, 1, tzinfo=timezone.utc)
     >>> token = ticket_token("t-1", secret="a long random secret", expires_at=until)
     >>> token.split(".")[:2]
