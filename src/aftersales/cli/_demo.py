@@ -85,20 +85,22 @@ def _percent(share: float | None) -> str:
 
 
 def _numbering(result: DemoResult, db: Path) -> str:
+    """Why this run's ticket numbers are what they are."""
     numbers = result.numbering
     this_run = f"this run's tickets are #{numbers.first}-#{numbers.last}"
     if numbers.tickets_before == 0:
         told = f"{db} is new: {this_run}."
     else:
-        told = (
-            f"{db} already holds {numbers.tickets_before} tickets from earlier runs, "
-            f"so {this_run} (round {numbers.round}, a week after the last one)."
-        )
+        held = "1 ticket" if numbers.tickets_before == 1 else f"{numbers.tickets_before} tickets"
+        told = f"{db} already holds {held}, so {this_run}"
+        if numbers.round > 1:
+            told += f" (round {numbers.round}: the week after the last run's)"
+        told += "."
     if numbers.first != numbers.expected_first:
         told += (
             f" Numbers #{numbers.expected_first}-#{numbers.first - 1} were reserved by an "
-            "earlier run and never used: a desk reserves numbers 20 at a time by default "
-            "(DeskSettings.number_block_size); the demo now reserves them one at a time."
+            "earlier desk and never used: a desk reserves 20 at a time by default "
+            "(DeskSettings.number_block_size); the demo reserves one at a time."
         )
     return told
 
@@ -107,8 +109,8 @@ def render(console: Console, result: DemoResult, db: Path, *, timeline: bool = F
     """Print ``result`` as the demo's four sections."""
     console.print(
         Text("aftersales demo: five days at a shop's service desk", style="bold"),
-        f"Simulated clock, from {local_time(result.started)} (the shop's time). "
-        + _numbering(result, db),
+        f"Simulated clock, from {local_time(result.started)} (the shop's time).",
+        _numbering(result, db),
         sep="\n",
     )
     names = {customer.id: customer.name for customer in CUSTOMERS}
