@@ -1,0 +1,132 @@
+"""The case routes: open a case of a kind on a ticket, read it, fire its triggers, its
+history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from aftersales.desk import Desk
+from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.models import Event
+from aftersales.security import Principal
+from aftersales.web._access import (
+    Wiring,
+    acting_as,
+    principal_dependency,
+    visible_case,
+    visible_ticket,
+)
+from aftersales.web._problems import problem_responses
+from aftersales.web._schemas import CaseBody, CaseView, FireBody
+
+__all__ = ["OPENED_KINDS", "add_case_routes"]
+
+OPENED_KINDS: tuple[str, ...] = ("return", "exchange", "refund", "repair", "complaint", "visit")
+"""The case kinds the API opens by default. Surveys, return visits, coupons and care
+actions are opened by the desk's own rules, not by a client."""
+
+_CASE_EXAMPLE: dict[str, Any] = {
+    "id": "7c1d2e3f4a5b6c7d0f8e1c2d9a7b4e3f",
+    "kind": "complaint",
+    "workflow": "complaint",
+    "status": "open",
+    "status_category": "open",
+    "version": 1,
+    "ticket_id": "0f8e1c2d9a7b4e3f8c1d2e3f4a5b6c7d",
+    "customer_id": "cust-42",
+    "lines": [],
+    "complaint": {"summary": "The courier was rude", "severity": "high"},
+    "created_at": "2026-03-02T09:20:00+08:00",
+    "updated_at": "2026-03-02T09:20:00+08:00",
+}
+
+
+def add_case_routes(router: APIRouter, wiring: Wiring) -> None:
+    """Add the case routes to ``router``."""
+    the_desk = Depends(wiring.desk)
+    the_principal = Depends(principal_dependency(wiring.principal))
+    kinds = wiring.case_kinds
+
+    @router.post(
+        "/cases/{kind}",
+        status_code=201,
+        response_model=CaseView,
+        summary="Open a case",
+        responses={
+            201: {"content": {"application/json": {"example": _CASE_EXAMPLE}}},
+            **problem_responses(403, 404, 409, 422),
+        },
+    )
+    def open_case(
+        kind: str, body: CaseBody, desk: Desk = the_desk, principal: Principal = the_principal
+    ) -> JSONResponse:
+        """Open a case of ``kind`` (return, exchange, refund, repair, complaint, visit)
+        on a ticket with the kind's opener; ``fields`` are its keywords, the principal
+        its actor."""
+        if kind not in kinds:
+            raise InvalidInput(
+                "case", [FieldError(("kind",), f"must be one of {', '.join(kinds)}")]
+            )
+        if "actor" in body.fields:
+            raise InvalidInput(
+                "case", [FieldError(("fields", "actor"), "the principal is the actor")]
+            )
+        ticket = visible_ticket(desk, principal, body.ticket_id)
+        with acting_as(principal):
+            case = desk.cases.open(kind, ticket.id, actor=principal.id, **body.fields)
+        return JSONResponse(case.model_dump(mode="json"), status_code=201)
+
+    @router.get(
+        "/cases/{case_id}",
+        response_model=CaseView,
+        summary="Read a case",
+        responses={
+            200: {"content": {"application/json": {"example": _CASE_EXAMPLE}}},
+            **problem_responses(404, 422),
+        },
+    )
+    def read_case(
+        case_id: str, desk: Desk = the_desk, principal: Principal = the_principal
+    ) -> JSONResponse:
+        """A case by id."""
+        return JSONResponse(visible_case(desk, principal, case_id).model_dump(mode="json"))
+
+    @router.post(
+        "/cases/{case_id}/fire",
+        response_model=CaseView,
+        summary="Fire a case trigger",
+        responses=problem_responses(403, 404, 409, 422),
+    )
+    def fire_case(
+        case_id: str,
+        body: FireBody,
+        desk: Desk = the_desk,
+        principal: Principal = the_principal,
+    ) -> JSONResponse:
+        """Fire a trigger of the case's workflow as the principal (a policy refusal
+        carries its reason codes in ``refusal``)."""
+        case = visible_case(desk, principal, case_id)
+        fired = desk.cases.fire(
+            case.id,
+            body.trigger,
+            actor=principal,
+            payload=body.payload,
+            expected_version=body.expected_version,
+        )
+        return JSONResponse(fired.model_dump(mode="json"))
+
+    @router.get(
+        "/cases/{case_id}/history",
+        response_model=list[Event],
+        summary="A case's history",
+        responses=problem_responses(404, 422),
+    )
+    def case_history(
+        case_id: str, desk: Desk = the_desk, principal: Principal = the_principal
+    ) -> JSONResponse:
+        """The case's events, oldest first."""
+        case = visible_case(desk, principal, case_id)
+        return JSONResponse([e.model_dump(mode="json") for e in desk.cases.history(case.id)])
