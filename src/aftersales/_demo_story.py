@@ -20,6 +20,7 @@ __all__ = [
     "SHOP_TIME",
     "SLA_POLICY",
     "SURVEYS",
+    "SURVEY_SCORES",
     "WASHER",
     "Inquiry",
     "kettle_facts",
@@ -107,7 +108,8 @@ WASHER, KETTLE = INQUIRIES = (
 SLA_POLICY: dict[str, Any] = {
     "name": "shop",
     "calendar": {
-        # the holidays extra is not needed: the demo's weeks hold no public holiday
+        # no public holidays, so the demo needs no holidays extra; a shop adds
+        # "country": "CN" (aftersales[calendars]) for holidays and make-up working days
         "time_zone": "Asia/Shanghai",
         "hours": {
             day: ["09:00-12:00", "13:30-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")
@@ -165,6 +167,9 @@ SURVEYS: dict[str, Any] = {
     "rules": [{"kinds": ["ticket"], "survey": "csat", "after": "resolution", "delay_hours": 2}],
 }
 """A CSAT survey (1-5) two hours after each ticket's resolution."""
+
+SURVEY_SCORES = {"cust-wang-fang": 5, "cust-john-smith": 3}
+"""What each customer answers: 王芳 had her answer in 12 minutes, John waited the weekend."""
 
 RETURN_PRICE = "299.00"
 

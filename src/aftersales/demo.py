@@ -36,6 +36,7 @@ from aftersales._demo_story import (
     ROUTING,
     SHOP_TIME,
     SLA_POLICY,
+    SURVEY_SCORES,
     SURVEYS,
     WASHER,
     Inquiry,
@@ -103,7 +104,11 @@ def demo_desk(store: Store, clock: Clock) -> Desk:
 def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult:
     """Run one round of the scenario on ``desk``; ``advance`` moves the desk's clock
     forward. The round opens on its Friday (see :func:`story_start`): a clock that is
-    earlier is moved there first; a later one opens the round at its own time."""
+    earlier is moved there first; a later one opens the round at its own time.
+
+    Inquiries are classified and routed with the desk's classifier and router, or the
+    demo's when the desk has none; on a desk without an SLA policy or surveys those
+    sections come back empty."""
     round_number, started = story_start(desk.store)
     now = desk.clock.now()
     if now < started:
@@ -251,7 +256,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         while desk.surveys is not None and survey_links:
             case_id, details = survey_links.pop(0)
             survey = desk.cases.get(case_id)
-            score = SCORES[survey.customer_id or ""]
+            score = SURVEY_SCORES[survey.customer_id or ""]
             desk.surveys.answer(str(details["token"]), score=score)
             surveyed.append(
                 Surveyed(
@@ -323,10 +328,6 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         tickets=tickets,
         total_tickets=len(desk.find(limit=10_000)),
     )
-
-
-SCORES = {"cust-wang-fang": 5, "cust-john-smith": 3}
-"""What each customer answers: 王芳 got her answer in 12 minutes, John waited the weekend."""
 
 
 def _party(party: Party | None) -> str:

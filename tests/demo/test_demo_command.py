@@ -4,8 +4,10 @@ runs on the same file follow each other."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,19 @@ def test_a_second_run_on_the_file_says_why_its_numbers_start_where_they_do(
     assert "Tickets 2, resolved 2;" in second
     assert "BREACH Mon 03-16 10:20 +08:00" in second
     assert f"{db} now holds 4 tickets" in second
+    with closing(sqlite3.connect(db)) as connection:
+        (events,) = connection.execute("SELECT count(*) FROM events").fetchone()
+        (cases,) = connection.execute("SELECT count(*) FROM cases").fetchone()
+        (behind,) = connection.execute(
+            "SELECT count(*) FROM tickets t WHERE version != "
+            "(SELECT max(sequence) FROM events e WHERE e.subject_id = t.id)"
+        ).fetchone()
+        (cases_behind,) = connection.execute(
+            "SELECT count(*) FROM cases c WHERE version != "
+            "(SELECT max(sequence) FROM events e WHERE e.subject_id = c.id)"
+        ).fetchone()
+    # a run records 31 events (16 on its return, refund and two surveys)
+    assert (events, cases, behind, cases_behind) == (2 * 31, 2 * 4, 0, 0)
 
 
 def test_numbers_an_older_desk_reserved_and_never_used_are_explained(
