@@ -1,0 +1,73 @@
+"""Problem details beyond the routes' own tests: each family's extension members, errors
+outside the families, bodies FastAPI cannot read, and how messages are signed."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+from web_client import Client
+
+from aftersales import Desk
+from aftersales.exceptions import InvalidWorkflow, StorageError, TransitionRefused
+from aftersales.security import Principal
+from aftersales.web import PROBLEM_JSON, create_app, system_principal
+from aftersales.web._problems import problem_for
+from aftersales.workflows import Refusal
+
+
+def test_a_guards_refusal_carries_its_code_and_messages() -> None:
+    refused = TransitionRefused(
+        subject_id="r-1",
+        trigger="approve",
+        state="requested",
+        allowed=["approve", "refuse"],
+        refusal=Refusal("window_passed", "The return window has passed", "退货期限已过"),
+        label="return r-1",
+    )
+    response = problem_for(refused, "/cases/r-1/fire")
+    body = json.loads(response.body)
+    assert (response.status_code, response.media_type) == (409, PROBLEM_JSON)
+    assert body["code"] == "transition_refused"
+    assert body["refusal"] == {
+        "code": "window_passed",
+        "message": "The return window has passed",
+        "message_zh": "退货期限已过",
+    }
+    assert body["allowed"] == ["approve", "refuse"]
+
+
+def test_errors_outside_the_client_families_are_server_side() -> None:
+    misconfigured = problem_for(InvalidWorkflow("ticket", ["no initial state"]), "/tickets")
+    assert misconfigured.status_code == 500
+    assert json.loads(misconfigured.body)["code"] == "invalid_workflow"
+    assert problem_for(StorageError("disk full"), "/tickets").status_code == 503
+
+
+def test_problem_details_render_text_without_a_utf8_form() -> None:
+    response = problem_for(StorageError("bad \ud800 byte"), "/tickets")
+    assert json.loads(response.body)["detail"] == "bad \ud800 byte"
+
+
+def _app() -> FastAPI:
+    return create_app(Desk(), principal=system_principal)
+
+
+def test_a_body_that_is_not_text_is_a_malformed_request() -> None:
+    response = Client(_app()).post(
+        "/tickets", content=b'"\xff"', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["code"] == "malformed_request"
+
+
+def test_messages_are_signed_with_the_principals_role() -> None:
+    desk = Desk()
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Hi")
+    roles = {}
+    for principal in (Principal.system(), Principal.bot(), Principal.agent("li")):
+        client = Client(create_app(desk, principal=lambda principal=principal: principal))
+        sent = client.post(f"/tickets/{ticket.id}/messages", json={"body": "Hello"})
+        roles[principal.id] = sent.json()["author_role"]
+    assert roles == {"system": "system", "bot": "bot", "li": "agent"}
