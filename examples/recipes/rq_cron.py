@@ -1,0 +1,20 @@
+"""The schedule of the RQ recipe, for RQ's own cron scheduler (RQ 2.5 and later):
+
+    rq cron --url redis://127.0.0.1:6379/0 rq_cron.py
+
+Run exactly one: each scheduler enqueues the jobs on its own. (With an older RQ,
+rq-scheduler's ``Scheduler(connection=redis).cron("* * * * *", func=run_due)`` does the
+same; or put ``aftersales worker --once`` in cron, see the cron recipe.)
+"""
+
+from __future__ import annotations
+
+from rq import cron
+from rq_tasks import dispatch_outbox, queue_name, run_due
+
+QUEUE = queue_name()
+
+cron.register(run_due, queue_name=QUEUE, interval=60, job_timeout=300, name=f"{QUEUE}:run_due")
+cron.register(
+    dispatch_outbox, queue_name=QUEUE, interval=10, job_timeout=300, name=f"{QUEUE}:dispatch"
+)

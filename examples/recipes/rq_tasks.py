@@ -1,0 +1,58 @@
+"""RQ: the desk's due work and its outbox as jobs on a Redis queue.
+
+    rq worker --url redis://127.0.0.1:6379/0 aftersales   # as many workers as you like
+    rq cron --url redis://127.0.0.1:6379/0 rq_cron.py      # the schedule: exactly one
+
+Each job opens the desk (``AFTERSALES_DB``, see ``wiring``) and closes it when done: RQ's
+default worker runs every job in a fork of its own, which must not share its parent's
+database connections, and closing acknowledges the job's last deliveries. Both jobs are
+safe to run twice and from many workers at once (each change checks its version, each
+delivery is claimed with a lease), so a job retried or enqueued twice does no harm.
+"""
+
+from __future__ import annotations
+
+import os
+
+from redis import Redis
+from rq import Queue, Retry
+from rq.job import Job
+from wiring import open_desk
+
+DEFAULT_QUEUE = "aftersales"
+
+
+def queue_name() -> str:
+    """The queue of the jobs: ``AFTERSALES_RQ_QUEUE``, else ``aftersales``."""
+    return os.environ.get("AFTERSALES_RQ_QUEUE", DEFAULT_QUEUE)
+
+
+def run_due() -> dict[str, int]:
+    """The due work: SLA warnings and breaches, auto-closing, reminders, time rules, and
+    one batch of deliveries."""
+    with open_desk() as desk:
+        report = desk.run_due()
+    return {
+        "sla_events": len(report.sla_events),
+        "auto_closed": len(report.auto_closed),
+        "reminded": len(report.reminded),
+        "delivered": report.dispatch.delivered,
+    }
+
+
+def dispatch_outbox(limit: int = 100) -> dict[str, int]:
+    """Deliver up to ``limit`` due notifications."""
+    with open_desk() as desk:
+        report = desk.dispatch_outbox(limit=limit)
+    return {"delivered": report.delivered, "failed": report.failed, "dead": report.dead}
+
+
+def enqueue_due_work(connection: Redis, name: str | None = None) -> list[Job]:
+    """Queue both jobs (on ``name``, default :func:`queue_name`), e.g. from your own timer;
+    a job that fails (the database restarting) is retried twice, 10 and 60 s later."""
+    queue = Queue(name or queue_name(), connection=connection)
+    retry = Retry(max=2, interval=[10, 60])
+    return [
+        queue.enqueue(run_due, job_timeout=300, result_ttl=3600, retry=retry),
+        queue.enqueue(dispatch_outbox, job_timeout=300, result_ttl=3600, retry=retry),
+    ]
