@@ -126,15 +126,19 @@ def validation_problem(error: RequestValidationError, instance: str) -> ProblemR
     return ProblemResponse(body, status_code=422)
 
 
+_HTTP_CODES = {400: "malformed_request", 401: "unauthenticated"}
+
+
 def http_problem(error: HTTPException, instance: str) -> ProblemResponse:
-    """An HTTP error FastAPI raised itself (a body it cannot read) as a problem."""
+    """An HTTP error FastAPI raised (a body it cannot read) or the app's principal
+    dependency did (401 for a request without credentials) as a problem."""
     body = {
         "type": "about:blank",
         "title": str(error.detail),
         "status": error.status_code,
         "detail": str(error.detail),
         "instance": instance,
-        "code": "malformed_request" if error.status_code == 400 else "http_error",
+        "code": _HTTP_CODES.get(error.status_code, "http_error"),
     }
     return ProblemResponse(body, status_code=error.status_code, headers=error.headers)
 
