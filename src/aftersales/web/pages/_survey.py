@@ -14,6 +14,7 @@ from aftersales.cases.care import unreachable_reason
 from aftersales.cases.surveys import SurveyDetails, score_range, survey_key, token_survey_id
 from aftersales.exceptions import InvalidInput, NotFound, SurveyTokenRefused
 from aftersales.models.case import Case
+from aftersales.privacy.audit import ERASED
 from aftersales.web.pages._core import Page, Pages, redirect
 
 __all__ = ["add_survey_routes", "survey_state"]
@@ -48,12 +49,24 @@ def survey_state(pages: Pages, token: str) -> tuple[Case | None, str | None]:
         return None, "invalid"
     if case.status == "answered":
         return case, "used"
-    if case.status == "cancelled" or unreachable_reason(desk.cases, case.customer_id) == "erased":
+    if case.status == "cancelled" or _erased(pages, case):
         return case, "cancelled"
     expires_at = details.expires_at
     if case.status == "expired" or (expires_at is not None and pages.now() >= expires_at):
         return case, "survey_expired"
     return case, None
+
+
+def _erased(pages: Pages, survey: Case) -> bool:
+    """Whether the survey's customer was erased: their record says so, or their ticket
+    reads as erased (there may be no record)."""
+    desk = pages.desk
+    if unreachable_reason(desk.cases, survey.customer_id) == "erased":
+        return True
+    try:
+        return desk.get(survey.ticket_id).subject == ERASED
+    except NotFound:  # pragma: no cover - a survey outlives its ticket in a damaged store only
+        return False
 
 
 def _survey_page(
