@@ -71,7 +71,9 @@ def seed(db: Path) -> Seeded:
     complaint case, and two dead-lettered notifications of a broken mailer."""
     clock = FrozenClock(T0)
     with Desk.sqlite(db, clock=clock, settings={"max_delivery_attempts": 1}) as desk:
-        kettle = desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+        kettle = desk.open_ticket(
+            customer="c-1", channel="email", subject="Kettle leaks", tags=["vip", "repeat"]
+        )
         desk.classify(kettle.id, category="repair_warranty", severity="high")
         desk.assign(kettle.id, assignee="li.wei", team="repairs")
         desk.add_message(kettle.id, "We will send a courier.", author_id="li.wei")
@@ -129,3 +131,25 @@ def fresh_server_url(name: str) -> str:
     store.drop_schema()
     store.close()
     return url
+
+
+SLA_POLICY = {
+    "name": "support",
+    "rules": [
+        {
+            "name": "all",
+            "targets": {"first_response": {"minutes": 60}, "resolution": {"minutes": 600}},
+        }
+    ],
+}
+"""One rule for every ticket: a first response within the hour, resolution in ten."""
+
+
+def sla_desk(store: object) -> Desk:
+    """What ``--app cli_helpers:sla_desk`` builds: a desk with :data:`SLA_POLICY`."""
+    return Desk(store, sla=SLA_POLICY)  # type: ignore[arg-type]
+
+
+def broken_app(store: object) -> Desk:
+    """An ``--app`` whose own code fails."""
+    raise RuntimeError("the app's settings are missing")

@@ -125,6 +125,7 @@ def test_requeueing_twice_moves_a_row_once(any_store: Store) -> None:
     assert desk.requeue_dead_letters([dead[1], dead[1]]) == 1
     assert desk.requeue_dead_letters([dead[1]]) == 0
     assert desk.requeue_dead_letters([]) == 0
+    assert desk.store.requeue_dead([], desk.clock.now()) == 0
     assert len(desk.outbox("dead")) == 2
 
 

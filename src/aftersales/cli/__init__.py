@@ -17,14 +17,9 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     typer = None  # type: ignore[assignment]
 
 from aftersales import __version__
-from aftersales.cases import KINDS
 from aftersales.policies import PolicySet
-from aftersales.workflows import SHIPPED, to_mermaid
 
 __all__ = ["main"]
-
-_WORKFLOWS = {**SHIPPED, **{spec.workflow.name: spec.workflow for spec in KINDS}}
-"""The ticket's workflow and every shipped case kind's, on-site visits included."""
 
 
 def _missing_extra() -> int:  # pragma: no cover - exercised only without the extra
@@ -39,10 +34,14 @@ def _show_version(value: bool) -> None:
 
 
 def _build_app() -> typer.Typer:
-    from aftersales.cli._common import error as _error
     from aftersales.cli._demo import add_demo_command
+    from aftersales.cli._outbox import add_outbox_commands
+    from aftersales.cli._policy import add_policy_commands
     from aftersales.cli._report import add_report_command
+    from aftersales.cli._tickets import add_ticket_commands
+    from aftersales.cli._transfer import add_transfer_commands
     from aftersales.cli._worker import add_worker_command
+    from aftersales.cli._workflow import add_workflow_command
     from aftersales.routing._cli import build_classifier_app
 
     app = typer.Typer(
@@ -71,17 +70,7 @@ def _build_app() -> typer.Typer:
 
     add_demo_command(app)
 
-    @app.command()
-    def workflow(
-        name: Annotated[
-            str, typer.Argument(help=f"One of: {', '.join(sorted(_WORKFLOWS))}", metavar="NAME")
-        ] = "ticket",
-    ) -> None:
-        """Print a shipped workflow as a mermaid state diagram."""
-        if name not in _WORKFLOWS:
-            _error(f"no shipped workflow {name!r}; one of: {', '.join(sorted(_WORKFLOWS))}")
-            raise typer.Exit(2)
-        typer.echo(to_mermaid(_WORKFLOWS[name]), nl=False)
+    add_workflow_command(app)
 
     @app.command("policy-schema")
     def policy_schema() -> None:
@@ -91,6 +80,10 @@ def _build_app() -> typer.Typer:
     add_report_command(app)
     app.add_typer(build_classifier_app(), name="classifier")
     add_worker_command(app)
+    add_ticket_commands(app)
+    add_outbox_commands(app)
+    add_policy_commands(app)
+    add_transfer_commands(app)
     return app
 
 

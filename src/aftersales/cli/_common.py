@@ -1,24 +1,43 @@
 """What the ``aftersales`` commands share: the error line, the version option, opening a
-store from ``--db`` and reading a report's period."""
+store (and a desk on it) from ``--db``, printing records as JSON lines and reading a
+report's period."""
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.exceptions import AftersalesError, FieldError, InvalidInput
 from aftersales.storage import SQLiteStore, Store
 
+if TYPE_CHECKING:
+    from aftersales.desk import Desk
+
 __all__ = [
+    "APP_HELP",
     "DB_HELP",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
     "error",
+    "fail",
     "missing_extra",
+    "open_desk",
     "open_store",
+    "print_json_lines",
     "report_period",
 ]
+
+EXIT_FAILED = 1
+"""The library refused or failed: bad data, a store that cannot be opened, no such record."""
+EXIT_USAGE = 2
+"""The command line itself is wrong: an unknown option, a value outside its choices."""
 
 
 def missing_extra() -> int:  # pragma: no cover - exercised only without the extra
@@ -27,7 +46,22 @@ def missing_extra() -> int:  # pragma: no cover - exercised only without the ext
 
 
 def error(message: str) -> None:
+    """Print ``message`` on standard error as the command's error line."""
     typer.echo(typer.style("error:", fg=typer.colors.RED) + f" {message}", err=True)
+
+
+def fail(message: str | BaseException, code: int = EXIT_FAILED) -> NoReturn:
+    """Print the error line and exit with ``code`` (1 unless a usage error)."""
+    error(str(message))
+    raise typer.Exit(code)
+
+
+def print_json_lines(records: Iterable[dict[str, Any] | str]) -> None:
+    """One JSON document per line (JSONL), for ``jq`` and other tools: dicts are dumped,
+    strings (already JSON) printed as they are."""
+    for record in records:
+        text = record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)
+        typer.echo(text)
 
 
 def _report_instant(text: str, option: str, *, end: bool) -> datetime:
@@ -81,3 +115,33 @@ def open_store(url: str, command: str = "report") -> Store:
             "report", [FieldError(("--db",), 'needs the sql extra: pip install "aftersales[sql]"')]
         ) from None
     return SQLAlchemyStore(url)
+
+
+APP_HELP = (
+    "module:callable that takes the store and returns your configured Desk (its "
+    "workflow, categories, SLA policy); a plain Desk on the store without it."
+)
+
+
+@contextmanager
+def open_desk(url: str, command: str, app: str | None = None) -> Iterator[Desk]:
+    """A desk on the store at ``url`` (built by ``app``, ``module:callable``, when given),
+    closed afterwards; a store or app that cannot be opened prints the error and exits 1."""
+    from aftersales.desk import Desk
+
+    try:
+        store = open_store(url, command)
+    except AftersalesError as refused:
+        fail(refused)
+    try:
+        if app is None:
+            desk = Desk(store)
+        else:
+            from aftersales.cli._worker import build_desk
+
+            desk = build_desk(store, app)
+    except Exception as refused:  # noqa: BLE001 - the app's own code: say why, exit 1
+        store.close()
+        fail(refused if isinstance(refused, AftersalesError) else repr(refused))
+    with desk:
+        yield desk
