@@ -219,7 +219,20 @@ DEFAULT_RULES = ClassifierRules(
                     "不想要了",
                     "原路返回",
                 ),
-                unless=("tax return", "returning", "return flight", "return trip", "差价"),
+                unless=(
+                    "tax return",
+                    "return flight",
+                    "return trip",
+                    "差价",
+                    # travelling back, not sending goods back ("returning on the 8th");
+                    # "returning my kettle" is a return
+                    "returning on",
+                    "returning from",
+                    "returning until",
+                    "returning home",
+                    "returning before",
+                    "returning after",
+                ),
                 weight=1.25,  # an explicit request outweighs a symptom ("refund, it leaks")
             ),
             CategoryRule(words=("cancel", "cancellation"), needs=_PURCHASE, weight=1.0),
