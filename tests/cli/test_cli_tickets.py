@@ -26,12 +26,13 @@ def test_tickets_list_shows_every_ticket_oldest_first(seeded: Seeded) -> None:
     ran = run("tickets", "list", "--db", str(seeded.db))
     assert (ran.code, ran.err) == (0, "")
     rows = _rows(ran.out)
-    assert [row[:3] for row in rows] == [
-        ["#1", "assigned", "repair_warranty"],
-        ["#2", "resolved", "billing_invoice"],
-        ["#3", "assigned", "product_inquiry"],
+    assert [(row[0], row[1], row[4]) for row in rows] == [
+        ("#1", "assigned", "repair_warranty"),
+        ("#2", "resolved", "billing_invoice"),
+        ("#3", "assigned", "product_inquiry"),
     ]
-    assert rows[1][4:7] == ["wechat", "c-2", "chen.jing"]
+    assert rows[1][2:7] == ["low", "wechat", "billing_invoice", "c-2", "chen.jing"]
+    assert rows[0][8] == "2026-03-02 09:00+00:00"
     assert "发票抬头错误" in ran.out
 
 

@@ -1,8 +1,28 @@
 """The ``aftersales`` command (extra ``aftersales[cli]``).
 
-Results go to standard output, errors to standard error; ``-h``/``--help`` on every
-command, ``--version`` on the top level. Exit codes: 0 done, 1 the library refused or
-failed (the message says why), 2 a usage error.
+Results go to standard output, errors to standard error (one ``error:`` line); progress
+bars are drawn on standard error only when it is a terminal. ``-h``/``--help`` on every
+command, ``--version`` on the top level. The commands that read a desk take
+``--db PATH_OR_URL``: a SQLite file, or an SQLAlchemy URL (``postgresql+psycopg://``,
+``mysql+pymysql://``; the sql extra).
+
+Exit codes, the same for every command unless listed below: 0 done; 1 the library
+refused or failed (the message says why: a store that cannot be opened, no such ticket,
+a bad line of a file), and nothing stored changed; 2 a usage error (an unknown command or
+option, a value outside its choices).
+
+=========================== ==========================================================
+command                     further exit codes
+=========================== ==========================================================
+``policy check``            0 allowed, 3 refused, 4 needs inspection
+``worker``                  130 a second SIGTERM or SIGINT interrupted a delivery
+=========================== ==========================================================
+
+Each command family's module says when each code is given: :mod:`._tickets`
+(``tickets``, ``cases``, ``history``), :mod:`._outbox` (``outbox``, ``dead-letters``),
+:mod:`._policy` (``policy check``, ``sla status``), :mod:`._transfer` (``import``,
+``export``), :mod:`._workflow` (``workflow``), :mod:`._report`, :mod:`._worker` and
+:mod:`._demo`.
 """
 
 from __future__ import annotations

@@ -57,7 +57,10 @@ def _show(rows: Sequence[Notification], as_json: bool, title: str) -> None:
         print_json_lines(notification_record(row) for row in rows)
         return
     table = Table(title=title)
-    for column in ("key", "handler", "status", "attempts", "next attempt"):
+    # a key is copied into `dead-letters requeue KEY`: whole, on one line
+    longest = max((len(row.key) for row in rows), default=3)
+    table.add_column("key", no_wrap=True, min_width=longest)
+    for column in ("handler", "status", "attempts", "next attempt"):
         table.add_column(column, overflow="fold")
     table.add_column("last error", overflow="fold")
     for row in rows:

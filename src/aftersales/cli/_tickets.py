@@ -34,12 +34,12 @@ LimitOption = Annotated[
 
 
 def shown(value: object) -> str:
-    """A field's value as a table shows it: times to the second, with their offset;
+    """A field's value as a table shows it: times to the minute, with their offset;
     None as "-"."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        return value.isoformat(sep=" ", timespec="minutes")
     if hasattr(value, "value"):  # an enum
         return str(value.value)
     if isinstance(value, tuple):
@@ -96,18 +96,19 @@ def _events_table(title: str, events: Sequence[Event]) -> Table:
 
 def _tickets_table(tickets: Iterable[Ticket]) -> Table:
     table = Table()
-    for column in ("number", "status", "category", "priority", "channel", "customer"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("assignee")
-    table.add_column("subject", overflow="fold")
-    table.add_column("created", no_wrap=True)
+    # on a narrow terminal every column but the number folds, none shrinks to nothing
+    table.add_column("number", no_wrap=True)
+    for column in ("status", "priority", "channel", "category", "customer", "assignee"):
+        table.add_column(column, overflow="fold")
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("created", overflow="fold")
     for t in tickets:
         table.add_row(
             t.display_number,
             t.status,
-            shown(t.category),
             shown(t.priority),
             t.channel.value,
+            shown(t.category),
             t.customer_id,
             shown(t.assignee),
             t.subject,
