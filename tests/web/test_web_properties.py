@@ -11,6 +11,7 @@ workflow's states and triggers, categories, priorities, which tickets exist) and
 from __future__ import annotations
 
 import collections
+import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,11 +19,12 @@ import pytest
 import schemathesis
 from fastapi import FastAPI, Response
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import checks
 
 from aftersales import Desk, FrozenClock
 from aftersales.security import Principal, default_permissions
-from aftersales.web import create_app
+from aftersales.web import OPENED_KINDS, create_app
 
 EXAMPLES_PER_OPERATION = 40
 """Generated requests per operation and principal: the run stays under a minute."""
@@ -35,9 +37,9 @@ CHECKS = [
 ]
 
 
-def _seeded_desk() -> Desk:
-    """A desk with permissions, an SLA policy and surveys, holding tickets numbered 1-4
-    (so generated numbers find some) with a complaint each."""
+def _seeded_desk() -> tuple[Desk, Existing]:
+    """A desk with permissions, an SLA policy and surveys, holding four tickets with a
+    complaint each, and their ids."""
     desk = Desk(
         clock=FrozenClock(datetime(2026, 3, 2, 1, tzinfo=timezone.utc)),
         permissions=default_permissions(),
@@ -48,18 +50,47 @@ def _seeded_desk() -> Desk:
         },
         surveys={"rules": [{"kinds": ["ticket"], "survey": "csat"}]},
     )
+    existing = Existing()
     for customer in ("c-0", "c-1", "c-0", "c-2"):
         ticket = desk.open_ticket(customer=customer, channel="email", subject="Kettle leaks")
-        desk.cases.open_complaint(ticket.id, summary="It leaks again")
-    return desk
+        case = desk.cases.open_complaint(ticket.id, summary="It leaks again")
+        existing.tickets += (ticket.id, str(ticket.number))
+        existing.cases.append(case.id)
+    return desk, existing
 
 
-def _exercise(operation: Any, counts: dict[str, int], failures: list[str]) -> None:
+@dataclasses.dataclass
+class Existing:
+    """Ids of what the desk holds: a generated request aimed at one of them goes past
+    the lookup, into the desk's validation and workflows."""
+
+    tickets: list[str] = dataclasses.field(default_factory=list)
+    cases: list[str] = dataclasses.field(default_factory=list)
+
+    def aim(self, case: Any, pick: int) -> None:
+        """Point half the requests at an existing ticket or case, or a kind the API
+        opens (``pick`` chooses)."""
+        if pick >= len(self.tickets):
+            return  # the other half keeps what was generated
+        parameters = case.path_parameters or {}
+        if "ticket" in parameters:
+            parameters["ticket"] = self.tickets[pick]
+        if "case_id" in parameters:
+            parameters["case_id"] = self.cases[pick % len(self.cases)]
+        if "kind" in parameters:
+            parameters["kind"] = OPENED_KINDS[pick % len(OPENED_KINDS)]
+        if isinstance(case.body, dict) and "ticket_id" in case.body:
+            case.body["ticket_id"] = self.tickets[pick]
+
+
+def _exercise(
+    operation: Any, counts: dict[str, int], failures: list[str], existing: Existing | None = None
+) -> None:
     """Send the operation's generated requests, counting them and noting each failure
     (all of them, not only the first)."""
     label = operation.label
 
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(), pick=st.integers(0, 15))
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
         derandomize=True,
@@ -67,8 +98,10 @@ def _exercise(operation: Any, counts: dict[str, int], failures: list[str]) -> No
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    def send(case: Any) -> None:
+    def send(case: Any, pick: int) -> None:
         counts[label] += 1
+        if existing is not None:
+            existing.aim(case, pick)
         response = case.call()
         try:
             case.validate_response(response, checks=CHECKS)
@@ -80,12 +113,13 @@ def _exercise(operation: Any, counts: dict[str, int], failures: list[str]) -> No
 
 def _run(principal: Principal) -> tuple[dict[str, int], list[str]]:
     """Each operation's count of generated requests, and the failures found."""
-    app = create_app(_seeded_desk(), principal=lambda: principal)
+    desk, existing = _seeded_desk()
+    app = create_app(desk, principal=lambda: principal)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     counts: dict[str, int] = collections.Counter()
     failures: list[str] = []
     for result in schema.get_all_operations():
-        _exercise(result.ok(), counts, failures)
+        _exercise(result.ok(), counts, failures, existing)
     return dict(counts), failures
 
 
