@@ -1,4 +1,5 @@
-"""The schedule of the RQ recipe, for RQ's own cron scheduler (RQ 2.5 and later):
+"""The schedule of the RQ recipe, for RQ's own cron scheduler (new in RQ 2.4, in beta
+there; this file is tested with RQ 3.0):
 
     rq cron --url redis://127.0.0.1:6379/0 rq_cron.py
 
