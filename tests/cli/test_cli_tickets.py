@@ -253,3 +253,31 @@ def test_the_console_script_lists_tickets_in_a_real_process(seeded: Seeded) -> N
     )
     assert (refused.returncode, refused.stdout) == (1, "")
     assert refused.stderr.endswith("no ticket or case nope\n")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tickets"],
+        ["tickets", "list"],
+        ["tickets", "show"],
+        ["cases", "list"],
+        ["cases", "show"],
+        ["history"],
+        ["outbox"],
+        ["dead-letters"],
+        ["dead-letters", "requeue"],
+        ["policy", "check"],
+        ["sla", "status"],
+        ["import"],
+        ["export"],
+        ["workflow"],
+    ],
+)
+def test_dash_h_shows_plain_help_of_every_operator_command(command: list[str]) -> None:
+    short = run(*command, "-h")
+    assert (short.code, short.err) == (0, "")
+    assert short.out.startswith("Usage: root " + " ".join(command))  # CliRunner names it root
+    assert short.out == run(*command, "--help").out
+    assert "<bool>" not in short.out
+    assert "╭" not in short.out  # no boxes: the help reads the same in a pipe and a log

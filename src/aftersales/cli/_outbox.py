@@ -83,7 +83,9 @@ def _add_outbox(app: typer.Typer) -> None:
         db: DbOption,
         status: Annotated[
             DeliveryStatus | None,
-            typer.Option(help="Only the rows of this status.", metavar="STATUS"),
+            typer.Option(
+                help="Only the rows of this status: pending, delivered or dead.", metavar="STATUS"
+            ),
         ] = None,
         as_json: JsonOption = False,
     ) -> None:
@@ -107,7 +109,7 @@ def _add_dead_letters(app: typer.Typer) -> None:
         db: Annotated[str | None, typer.Option("--db", help=DB_HELP, metavar="PATH_OR_URL")] = None,
         as_json: JsonOption = False,
     ) -> None:
-        """The notifications whose delivery failed for good (``requeue`` to retry them)."""
+        """The notifications whose delivery failed for good (requeue to retry them)."""
         if context.invoked_subcommand is not None:
             return
         if db is None:
@@ -125,7 +127,7 @@ def _add_dead_letters(app: typer.Typer) -> None:
         every: Annotated[bool, typer.Option("--all", help="Every dead notification.")] = False,
     ) -> None:
         """Move dead notifications back to pending, attempts reset, due now: the next
-        dispatch (``aftersales worker``) delivers them."""
+        dispatch (aftersales worker) delivers them. Their last error is kept."""
         if bool(keys) == every:
             fail("give the keys of dead notifications, or --all (not both)", EXIT_USAGE)
         with open_desk(db, "dead-letters") as desk:

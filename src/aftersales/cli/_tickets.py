@@ -32,6 +32,8 @@ LimitOption = Annotated[
     int, typer.Option(min=1, max=10_000, help="Show at most N (1 to 10,000).", metavar="N")
 ]
 
+_CATEGORY_HELP = "A status category: " + ", ".join(c.value for c in StatusCategory) + "."
+
 
 def shown(value: object) -> str:
     """A field's value as a table shows it: times to the minute, with their offset;
@@ -150,9 +152,12 @@ def _add_tickets(app: typer.Typer) -> None:
             str | None, typer.Option(help="A state of the workflow.", metavar="STATUS")
         ] = None,
         category: Annotated[
-            StatusCategory | None, typer.Option(help="A status category.", metavar="CATEGORY")
+            StatusCategory | None, typer.Option(help=_CATEGORY_HELP, metavar="CATEGORY")
         ] = None,
-        channel: Annotated[Channel | None, typer.Option(metavar="CHANNEL")] = None,
+        channel: Annotated[
+            Channel | None,
+            typer.Option(help=f"One of: {', '.join(c.value for c in Channel)}.", metavar="CHANNEL"),
+        ] = None,
         assignee: Annotated[str | None, typer.Option(metavar="AGENT")] = None,
         customer: Annotated[str | None, typer.Option(metavar="CUSTOMER_ID")] = None,
         limit: LimitOption = 100,
@@ -234,7 +239,7 @@ def _add_cases(app: typer.Typer) -> None:
         ] = None,
         status: Annotated[str | None, typer.Option(metavar="STATUS")] = None,
         category: Annotated[
-            StatusCategory | None, typer.Option(help="A status category.", metavar="CATEGORY")
+            StatusCategory | None, typer.Option(help=_CATEGORY_HELP, metavar="CATEGORY")
         ] = None,
         ticket: Annotated[str | None, typer.Option(help="Ticket id.", metavar="ID")] = None,
         customer: Annotated[str | None, typer.Option(metavar="CUSTOMER_ID")] = None,
