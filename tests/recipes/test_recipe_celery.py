@@ -42,6 +42,7 @@ def broker() -> Iterator[tuple[str, str]]:
             channel = connection.default_channel
             channel.queue_delete(queue)
             channel.exchange_delete(queue)
+        celery_tasks.app.close()  # the producers' connections
 
 
 def without_heartbeats(url: str) -> str:
