@@ -180,11 +180,20 @@ def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
 def test_each_error_family_answers_as_problem_details(
     desk: Desk, staff: Client, alice: Client
 ) -> None:
+    bad_priority = staff.post(
+        "/api/tickets",
+        json={"customer": "c-1", "channel": "email", "subject": "Hi", "priority": "ultra"},
+    )
+    errors = _problem(bad_priority, 422, "invalid_input")["errors"]
+    assert [e["location"] for e in errors] == [["priority"]]  # the desk's refusal
+    assert "known: urgent, high, normal, low" in errors[0]["message"]
     bad_channel = staff.post(
         "/api/tickets", json={"customer": "c-1", "channel": "pigeon", "subject": "Hi"}
     )
     errors = _problem(bad_channel, 422, "invalid_input")["errors"]
-    assert [e["location"] for e in errors] == [["channel"]]
+    assert [(e["location"], e["kind"]) for e in errors] == [(["body", "channel"], "enum")]
+    nobody = staff.post("/api/tickets", json={"channel": "email", "subject": "Hi"})
+    assert _problem(nobody, 422, "invalid_input")["errors"][0]["location"] == ["customer"]
     missing = staff.post("/api/tickets", json={"channel": "email"})
     errors = _problem(missing, 422, "invalid_input")["errors"]
     assert (errors[0]["location"], errors[0]["kind"]) == (["body", "subject"], "missing")

@@ -245,13 +245,14 @@ _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
             "type": TYPE_PREFIX + "invalid_input",
             "title": "Invalid input",
             "status": 422,
-            "detail": "invalid ticket: channel: must be one of email, phone, wechat, ...",
+            "detail": "invalid ticket: priority: unknown priority 'ultra'; known: urgent, "
+            "high, normal, low",
             "instance": "/tickets",
             "code": "invalid_input",
             "errors": [
                 {
-                    "location": ["channel"],
-                    "message": "must be one of email, phone, wechat, ...",
+                    "location": ["priority"],
+                    "message": "unknown priority 'ultra'; known: urgent, high, normal, low",
                     "kind": "value_error",
                 }
             ],

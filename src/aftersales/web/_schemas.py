@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aftersales.models import Ticket
+from aftersales.models import Channel, Ticket
 
 __all__ = [
     "AnswerBody",
@@ -53,7 +53,7 @@ class TicketBody(BaseModel):
     )
 
     customer: str | None = Field(None, description="the customer's id")
-    channel: str = Field(description="where the inquiry arrived: email, phone, wechat, ...")
+    channel: Channel = Field(description="where the inquiry arrived")
     subject: str = Field(max_length=_TEXT)
     description: str = Field("", max_length=_TEXT)
     order_line: dict[str, Any] | None = Field(None, description="the order line it is about")
@@ -82,7 +82,7 @@ class MessageBody(BaseModel):
 
     body: str = Field(max_length=_TEXT)
     kind: Literal["public_reply", "internal_note"] = "public_reply"
-    channel: str | None = Field(None, description="default: the ticket's channel")
+    channel: Channel | None = Field(None, description="default: the ticket's channel")
 
 
 class FireBody(BaseModel):

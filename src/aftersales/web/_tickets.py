@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from aftersales.desk import Desk
-from aftersales.exceptions import PermissionDenied
+from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
 from aftersales.models import AuthorRole, Event, Message, MessageKind, Ticket
 from aftersales.models.events import MESSAGE_ADDED
 from aftersales.security import Principal, Role
@@ -110,9 +110,13 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
                     "a customer opens tickets for itself",
                 )
             customer = principal.customer_id
+        if customer is None:
+            raise InvalidInput(
+                "ticket", [FieldError(("customer",), "required: the id of the customer asking")]
+            )
         with acting_as(principal):
             ticket = desk.open_ticket(
-                customer=customer,  # type: ignore[arg-type] # None: refused by the desk
+                customer=customer,
                 channel=body.channel,
                 subject=body.subject,
                 description=body.description,
