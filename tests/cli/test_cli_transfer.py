@@ -289,3 +289,31 @@ def test_a_refusal_that_names_no_record_is_reported_as_it_is(
     ran = run("import", str(_write(tmp_path / "new.jsonl", records)), "--db", str(seeded.db))
     assert (ran.code, ran.out) == (1, "")
     assert says in ran.err, ran.err
+
+
+def test_the_console_script_pipes_an_export_into_an_import(seeded: Seeded, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = str(Path(sys.executable).parent / "aftersales")
+    copy = _empty_db(tmp_path)
+    exported = subprocess.run(
+        [script, "export", "--db", str(seeded.db), "--format", "csv"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert exported.stderr == b""  # no progress bar into a pipe's log
+    imported = subprocess.run(
+        [script, "import", "-", "--db", str(copy), "--format", "csv"],
+        input=exported.stdout,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert (imported.returncode, imported.stdout, imported.stderr) == (
+        0,
+        b"imported 3 tickets\n",
+        b"",
+    )
+    assert _tickets(copy) == _tickets(seeded.db)

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from cli_helpers import T0, fresh_server_url
 
-from aftersales import Desk, FrozenClock, InvalidInput, MemoryStore, SQLiteStore, Store
+from aftersales import (
+    Desk,
+    FrozenClock,
+    InvalidInput,
+    MemoryStore,
+    SQLiteStore,
+    StorageError,
+    Store,
+)
 from aftersales.notify import DeliveryStatus, Notification
 
 BACKENDS = ["memory", "sqlite", "sqlalchemy-sqlite", "postgresql", "mariadb"]
@@ -142,4 +150,17 @@ def test_bad_keys_are_refused_and_nothing_moves(keys: object) -> None:
     desk, _clock, _receiver, dead = _desk_with_dead_letters(MemoryStore())
     with pytest.raises(InvalidInput, match="keys"):
         desk.requeue_dead_letters(keys)  # type: ignore[arg-type]
+    assert [n.key for n in desk.outbox("dead")] == dead
+
+
+class _StoreWithoutRequeue(MemoryStore):
+    """A store written before requeueing existed."""
+
+    requeue_dead = None  # type: ignore[assignment]
+
+
+def test_a_store_without_requeueing_says_so_and_moves_nothing() -> None:
+    desk, _clock, _receiver, dead = _desk_with_dead_letters(_StoreWithoutRequeue())
+    with pytest.raises(StorageError, match="_StoreWithoutRequeue cannot requeue dead letters"):
+        desk.requeue_dead_letters()
     assert [n.key for n in desk.outbox("dead")] == dead

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aftersales._validation import check_count, check_text
-from aftersales.exceptions import FieldError, InvalidInput
+from aftersales.exceptions import FieldError, InvalidInput, StorageError
 from aftersales.models.events import TICKET_KIND
 from aftersales.notify._hooks import HookRegistry, Subscription
 from aftersales.notify._notification import DeliveryStatus, Handler, Notification
@@ -168,16 +168,25 @@ class DeskHooks:
         handler, with the full ``max_delivery_attempts`` before it can be dead-lettered
         again. Its ``last_error`` is kept, saying why it died, until a new failure
         replaces it. Keys of rows that are not dead (pending, delivered) or unknown are
-        left alone: requeueing twice moves a row once."""
+        left alone: requeueing twice moves a row once.
+
+        A store written before this operation (without ``requeue_dead``) raises
+        :class:`~aftersales.StorageError` and moves nothing."""
         at = self._checked_now(now)
+        requeue = getattr(self.store, "requeue_dead", None)
+        if requeue is None:
+            raise StorageError(
+                f"{type(self.store).__name__} cannot requeue dead letters: it has no "
+                "requeue_dead (see the Store protocol)"
+            )
         if keys is None:
-            return self.store.requeue_dead(None, at)
+            return int(requeue(None, at))
         if isinstance(keys, (str, bytes)) or not isinstance(keys, Iterable):
             raise InvalidInput(
                 "keys", [FieldError(("keys",), "must be an iterable of keys, or None for all")]
             )
         chosen = [check_text("keys", key, 1000) for key in keys]
-        return self.store.requeue_dead(chosen, at) if chosen else 0
+        return int(requeue(chosen, at)) if chosen else 0
 
     # Where deliveries go: aftersales.testing.capture_notifications swaps it.
 
