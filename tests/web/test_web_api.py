@@ -3,11 +3,13 @@ error family, what a customer may see, the policy check, cases, SLA, reports, su
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Header, Request
 from web_client import Client
@@ -417,3 +419,28 @@ def test_the_openapi_document_carries_examples_and_problem_details(app: FastAPI)
     assert problem["example"]["code"] == "invalid_input"
     check = document["paths"]["/api/policy/check"]["post"]
     assert check["requestBody"]["content"]["application/json"]["example"] == FACTS
+
+
+def test_concurrent_writers_of_one_version_are_one_success_and_conflicts(
+    desk: Desk, staff: Client
+) -> None:
+    ticket = open_ticket(staff, customer="c-1")
+    body = {
+        "trigger": "classify",
+        "payload": {"category": "repair_warranty", "severity": "low"},
+        "expected_version": 1,
+    }
+
+    async def race() -> list[int]:
+        transport = httpx.ASGITransport(app=staff.app)
+        headers = staff.headers
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://shop.test", headers=headers
+        ) as client:
+            url = f"/api/tickets/{ticket['id']}/fire"
+            answers = await asyncio.gather(*(client.post(url, json=body) for _ in range(8)))
+        return sorted(answer.status_code for answer in answers)
+
+    assert asyncio.run(race()) == [200] + [409] * 7
+    assert desk.get(ticket["id"]).version == 2
+    assert [e.trigger for e in desk.history(ticket["id"])] == ["created", "classify"]
