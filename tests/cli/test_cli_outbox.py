@@ -47,6 +47,15 @@ def test_dead_letters_lists_only_dead_rows(seeded: Seeded) -> None:
     assert seeded.dead_keys[0] in table.out
 
 
+def test_a_limit_shows_the_oldest_rows_and_still_counts_them_all(seeded: Seeded) -> None:
+    table = run("outbox", "--db", str(seeded.db), "--limit", "1")
+    assert seeded.dead_keys[0] in table.out
+    assert seeded.dead_keys[1] not in table.out
+    assert "dead 2; the first 1 of 2 shown (--limit)" in table.out
+    dead = _records(run("dead-letters", "--db", str(seeded.db), "--json", "--limit", "1").out)
+    assert [r["key"] for r in dead] == [seeded.dead_keys[0]]
+
+
 def test_dead_letters_without_a_database_is_a_usage_error() -> None:
     ran = run("dead-letters")
     assert (ran.code, ran.out) == (2, "")

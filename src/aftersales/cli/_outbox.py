@@ -27,6 +27,11 @@ from aftersales.notify import DeliveryStatus, Notification
 
 __all__ = ["add_outbox_commands", "notification_record"]
 
+ShowLimit = Annotated[
+    int,
+    typer.Option(min=1, max=1_000_000, help="Show at most N rows (oldest first).", metavar="N"),
+]
+
 
 def notification_record(notification: Notification) -> dict[str, Any]:
     """An outbox row as plain JSON data (the event by subject, sequence and trigger)."""
@@ -52,7 +57,12 @@ def notification_record(notification: Notification) -> dict[str, Any]:
     }
 
 
-def _show(rows: Sequence[Notification], as_json: bool, title: str) -> None:
+def _show(rows: Sequence[Notification], as_json: bool, title: str, limit: int) -> None:
+    """The first ``limit`` rows as JSON lines or a table whose caption counts every row
+    read by status."""
+    counts = Counter(row.status.value for row in rows)
+    total = len(rows)
+    rows = rows[:limit]
     if as_json:
         print_json_lines(notification_record(row) for row in rows)
         return
@@ -72,8 +82,10 @@ def _show(rows: Sequence[Notification], as_json: bool, title: str) -> None:
             shown(row.next_attempt_at),
             shown(row.last_error),
         )
-    counts = Counter(row.status.value for row in rows)
-    table.caption = ", ".join(f"{status.value} {counts[status.value]}" for status in DeliveryStatus)
+    caption = ", ".join(f"{status.value} {counts[status.value]}" for status in DeliveryStatus)
+    if total > limit:
+        caption += f"; the first {limit} of {total} shown (--limit)"
+    table.caption = caption
     Console(highlight=False).print(table)
 
 
@@ -88,11 +100,12 @@ def _add_outbox(app: typer.Typer) -> None:
             ),
         ] = None,
         as_json: JsonOption = False,
+        limit: ShowLimit = 1000,
     ) -> None:
         """The outbox's rows, oldest first, with how many of each status."""
         with open_desk(db, "outbox") as desk:
             rows = desk.outbox(status)
-        _show(rows, as_json, "outbox")
+        _show(rows, as_json, "outbox", limit)
 
 
 def _add_dead_letters(app: typer.Typer) -> None:
@@ -108,6 +121,7 @@ def _add_dead_letters(app: typer.Typer) -> None:
         context: typer.Context,
         db: Annotated[str | None, typer.Option("--db", help=DB_HELP, metavar="PATH_OR_URL")] = None,
         as_json: JsonOption = False,
+        limit: ShowLimit = 1000,
     ) -> None:
         """The notifications whose delivery failed for good (requeue to retry them)."""
         if context.invoked_subcommand is not None:
@@ -116,7 +130,7 @@ def _add_dead_letters(app: typer.Typer) -> None:
             fail("--db is required: the store whose dead letters to list", EXIT_USAGE)
         with open_desk(db, "dead-letters") as desk:
             rows = desk.outbox(DeliveryStatus.DEAD)
-        _show(rows, as_json, "dead letters")
+        _show(rows, as_json, "dead letters", limit)
 
     @dead_letters.command()
     def requeue(
