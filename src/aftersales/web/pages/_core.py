@@ -133,7 +133,9 @@ class Pages:
         """``template`` rendered for ``page``, with the security headers."""
         request = page.request
         other = next(language for language in LANGUAGES if language != page.language)
-        switch = context.pop("switch_url", None) or request.url.path
+        switch = context.pop("switch_url", None)
+        if switch is None and request.method == "GET":
+            switch = request.url.path
         body = _ENVIRONMENT.get_template(template).render(
             lang=page.language,
             t=page.t,
@@ -141,7 +143,8 @@ class Pages:
             status_label=lambda status: status_label(page.language, status),
             title=title,
             css_url=request.url_for("aftersales_pages_css").path,
-            switch_url=f"{switch}?lang={other}",
+            # a page answering a post has no address of its own to show in another language
+            switch_url=None if switch is None else f"{switch}?lang={other}",
             switch_language=other,
             **context,
         )
