@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 
 from aftersales.desk import Desk
 from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
-from aftersales.models import AuthorRole, Event, Message, MessageKind, Ticket
+from aftersales.models import AuthorRole, Channel, Event, Message, MessageKind, Ticket
 from aftersales.models.events import MESSAGE_ADDED
+from aftersales.models.ticket import StatusCategory
 from aftersales.security import Principal, Role
 from aftersales.web._access import (
     Wiring,
@@ -144,10 +145,8 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
     )
     def list_tickets(
         status: Annotated[str | None, Query(description="a state of the desk's workflow")] = None,
-        status_category: Annotated[
-            str | None, Query(description="open, waiting_on_customer, resolved, closed...")
-        ] = None,
-        channel: str | None = None,
+        status_category: StatusCategory | None = None,
+        channel: Channel | None = None,
         assignee: str | None = None,
         team: str | None = None,
         customer: Annotated[str | None, Query(description="the customer's id")] = None,
