@@ -37,7 +37,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     typer = None  # type: ignore[assignment]
 
 from aftersales import __version__
-from aftersales.policies import PolicySet
 
 __all__ = ["main"]
 
@@ -95,6 +94,8 @@ def _build_app() -> typer.Typer:
     @app.command("policy-schema")
     def policy_schema() -> None:
         """Print the JSON Schema of a policy set, for editors and validators."""
+        from aftersales.policies import PolicySet
+
         typer.echo(json.dumps(PolicySet.json_schema(), indent=2, ensure_ascii=False))
 
     add_report_command(app)
