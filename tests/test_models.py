@@ -193,3 +193,18 @@ def test_tags_and_contacts_have_a_hard_bound_on_the_records() -> None:
             name="n",
             contacts=[ContactPoint(channel="sms", address=str(n)) for n in range(1001)],
         )
+
+
+def test_a_case_has_a_json_schema_for_what_it_serializes_with_its_kind_as_a_name() -> None:
+    # web frameworks build their response models from the serialization schema
+    from aftersales import Case, CaseKind, Desk
+
+    schema = Case.model_json_schema(mode="serialization")
+    assert schema["properties"]["kind"] == {"title": "Kind", "type": "string"}
+    desk = Desk()
+    ticket = desk.open_ticket(customer="c-1", channel="app", subject="Rude courier")
+    complaint = desk.cases.open_complaint(ticket.id, summary="The courier shouted")
+    assert complaint.kind is CaseKind.COMPLAINT
+    assert complaint.model_dump()["kind"] is CaseKind.COMPLAINT
+    assert complaint.model_dump(mode="json")["kind"] == "complaint"
+    assert Case.model_validate_json(complaint.model_dump_json()) == complaint

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -340,6 +341,12 @@ class Case(Record):
     @classmethod
     def _registered_kind(cls, value: object) -> AnyKind:
         return case_kind(value)
+
+    # JSON carries the kind's name; declaring it gives the serialization JSON Schema
+    # (an OpenAPI response model) a type, which a plain validator alone does not.
+    @field_serializer("kind", when_used="json")
+    def _kind_name(self, kind: AnyKind) -> str:
+        return kind.value
 
     @field_validator("details", mode="before")
     @classmethod
