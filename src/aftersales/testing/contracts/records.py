@@ -295,3 +295,25 @@ class RecordContract(StoreContractBase):
         assert pending.last_error is not None
         assert len(pending.last_error) == MAX_ERROR_LENGTH
         assert pending.last_error.startswith("EEE")
+
+    def test_requeued_dead_letters_are_pending_again_with_their_error_and_no_attempts(
+        self,
+    ) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        dead, other_dead, pending = (_notification(event, name) for name in "abc")
+        self.store.commit(Change(ticket, 0, (event,), (), (dead, other_dead, pending)))
+        at = _T0 + timedelta(minutes=1)
+        self.store.mark_failed(dead.key, "gone", None, at)
+        self.store.mark_failed(other_dead.key, "gone too", None, at)
+        requeue_at = at + timedelta(hours=1)
+        moved = self.store.requeue_dead([dead.key, pending.key, "no-such-key"], requeue_at)
+        assert moved == 1  # the pending row and the unknown key are left alone
+        still_dead = self.store.outbox(DeliveryStatus.DEAD)
+        assert [n.key for n in still_dead] == [other_dead.key]
+        requeued = {n.key: n for n in self.store.outbox(DeliveryStatus.PENDING)}
+        assert (requeued[dead.key].attempts, requeued[dead.key].last_error) == (0, "gone")
+        claimed = self.store.claim_outbox(requeue_at, requeue_at + timedelta(minutes=5), 10)
+        assert dead.key in {n.key for n in claimed}
+        assert self.store.requeue_dead(None, requeue_at) == 1  # every dead row
+        assert self.store.outbox(DeliveryStatus.DEAD) == []
