@@ -202,8 +202,11 @@ def test_the_desk_classifies_and_assigns_on_open_with_events() -> None:
     assert [e.trigger for e in history] == ["created", "classify", "assign"]
     assert (history[1].actor, history[2].actor) == ("classifier", "router")
     assert "money back" in history[1].payload["evidence"]
+    assert history[2].payload["rule"] == "default"  # why this agent, kept with the event
+    assert history[2].payload["reason"]
     repair = desk.open_ticket(customer="c2", channel="wechat", subject="洗衣机坏了，开不了机")
     assert (repair.team, repair.assignee) == ("repairs", "dan")
+    assert desk.history(repair.id)[-1].payload["rule"] == "repairs"
 
 
 def test_classifying_and_routing_by_hand_works_too() -> None:

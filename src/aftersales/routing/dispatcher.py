@@ -118,10 +118,22 @@ class Dispatcher:
             if ticket.team == assignment.team and ticket.status == _QUEUE_STATE:
                 return ticket  # already waiting in that queue: nothing new to record
             return self._transition(
-                ticket, "queue", "router", {"team": assignment.team, "reason": assignment.reason}
+                ticket,
+                "queue",
+                "router",
+                {"team": assignment.team, "rule": assignment.rule, "reason": assignment.reason},
             )
+        # the rule and the reason say why this agent: a report or a timeline can show it
         return self._transition(
-            ticket, "assign", "router", {"assignee": assignment.agent, "team": assignment.team}
+            ticket,
+            "assign",
+            "router",
+            {
+                "assignee": assignment.agent,
+                "team": assignment.team,
+                "rule": assignment.rule,
+                "reason": assignment.reason,
+            },
         )
 
     def assignment(self, ticket: Ticket, tier: str | None) -> Assignment:

@@ -44,17 +44,22 @@ class ClassifyInput(_Payload):
 
 
 class QueueInput(_Payload):
-    """``queue``: the team a ticket waits for, and why nobody took it yet."""
+    """``queue``: the team a ticket waits for, why nobody took it yet and, when the
+    router queued it, the routing rule that chose the team."""
 
     team: _Name
+    rule: _Name | None = None
     reason: _Reason | None = None
 
 
 class AssignInput(_Payload):
-    """``assign``: who handles the ticket, and their team."""
+    """``assign``: who handles the ticket, and their team; when the router chose them,
+    the routing rule that matched and its reason."""
 
     assignee: _Name
     team: _Name | None = None
+    rule: _Name | None = None
+    reason: _Reason | None = None
 
 
 class ResolveInput(_Payload):
