@@ -219,3 +219,17 @@ def test_a_message_time_says_which_clock_it_is_on(shop: Shop) -> None:
     assert shown  # the customer's reply and the team's answer
     for text in shown:
         assert re.search(r"UTC|GMT|北京时间|[+-]\d{2}:?\d{2}\s*$", text), text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the quantity is range-checked on its first 8 characters but used whole: "
+    "'000000010' passes as 1 and the customer is told the item cannot be checked online",
+)
+def test_a_quantity_with_leading_zeros_is_checked_as_the_number_it_is(shop: Shop) -> None:
+    answer = shop.client.post(
+        shop.link() + "/return", data=_return_entries(shop, quantity="000000010")
+    )
+    assert answer.status_code == 400
+    assert "Please enter a number from 1 to 2." in answer.text
+    assert "cannot check this item online" not in answer.text
