@@ -12,6 +12,8 @@ import gc
 import io
 import json
 import os
+import subprocess
+import sys
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -314,3 +316,44 @@ def test_a_read_command_does_not_create_tables_in_a_database_without_a_store() -
         _recreate_review_database(create=False)
     assert tables == []
     assert ran.code == 1
+
+
+# ------------------------------------------------------------- standard output that fails
+
+
+def _to_a_full_disk(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run the console script with standard output on /dev/full (a disk that is full)."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux)")
+    script = Path(sys.executable).with_name("aftersales")
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        return subprocess.run(
+            [str(script), *arguments], stdout=full, stderr=subprocess.PIPE, text=True, check=False
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'export' to standard output that cannot be written says 'cannot write None: "
+    "...': the message names None instead of standard output",
+)
+def test_an_export_to_a_full_standard_output_names_it(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    _desk_with(db, "Kettle leaks")
+    done = _to_a_full_disk("export", "--db", str(db))
+    assert done.returncode == 1
+    assert "None" not in done.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="'tickets list --json > file' on a full disk crashes with an OSError "
+    "traceback instead of an error line",
+)
+def test_a_listing_to_a_full_standard_output_is_a_clean_error(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    _desk_with(db, "Kettle leaks")
+    done = _to_a_full_disk("tickets", "list", "--db", str(db), "--json")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error:")
