@@ -361,3 +361,15 @@ def test_an_about_blank_problem_is_titled_with_the_status_phrase() -> None:
         problem = answer.json()
         assert answer.headers["content-type"] == "application/problem+json"
         assert problem["type"] != "about:blank" or problem["title"] == phrase, problem
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a problem's instance is the percent-decoded path ('/api/tickets/a b'), not a URI "
+    "reference as RFC 9457 3.1.5 asks",
+)
+def test_a_problems_instance_is_a_uri_reference() -> None:
+    app = _app(_desk())
+    answer = call(app, "GET", "/api/tickets/a%20b")
+    assert answer.status_code == 404
+    assert answer.json()["instance"] == "/api/tickets/a%20b"
