@@ -121,6 +121,49 @@ def test_dead_letters_with_brackets_in_their_error_are_listed(
     assert "[/api]" in ran.out
 
 
+# ------------------------------------------------------------------ requeue and workers
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a requeued dead letter is dead-lettered again, with no attempt made after "
+    "the requeue, by the late failure of a worker whose lease ran out before it "
+    "(mark_failed checks no lease): the requeue is silently undone",
+)
+def test_a_late_failure_from_before_the_requeue_does_not_kill_the_requeued_row(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "desk.db"
+    clock = FrozenClock(T0)
+    settings = {"max_delivery_attempts": 1, "delivery_lease_seconds": 30}
+    slow = Desk.sqlite(db, clock=clock, settings=settings)  # worker A: a stuck receiver
+    other = Desk.sqlite(db, clock=clock, settings=settings)  # worker B
+    operator = Desk.sqlite(db, clock=clock, settings=settings)
+    requeued: list[int] = []
+
+    def down(notification: Notification) -> None:
+        raise RuntimeError("smtp down")
+
+    def stuck(notification: Notification) -> None:
+        clock.advance(seconds=31)  # A's lease runs out while its receiver hangs
+        assert other.dispatch_outbox().dead == 1  # B claims the row and kills it
+        requeued.append(operator.requeue_dead_letters())  # the operator requeues it
+        raise RuntimeError("timed out")  # A's delivery, begun before, fails at last
+
+    try:
+        slow.on_transition(stuck, name="mailer", inline=False)
+        other.on_transition(down, name="mailer", inline=False)
+        ticket = slow.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
+        slow.dispatch_outbox()
+        assert requeued == [1]
+        [row] = operator.outbox()
+        assert row.key == f"{ticket.id}:1:mailer"
+        assert (row.status.value, row.attempts) == ("pending", 0)
+    finally:
+        for desk in (slow, other, operator):
+            desk.close()
+
+
 # ------------------------------------------------------------------------ import / export
 
 
