@@ -22,7 +22,7 @@ import attrs
 import pytest
 from typer.testing import CliRunner
 
-from aftersales import Desk, FrozenClock, Notification
+from aftersales import Desk, FrozenClock, InvalidInput, Notification
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
@@ -256,6 +256,37 @@ def test_the_documented_import_into_a_new_database_works(tmp_path: Path) -> None
     assert ran.code == 0, ran.err
     with Desk.sqlite(new) as desk:
         assert desk.get(1).subject == "Kettle leaks"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="importing numbered tickets while the app runs: numbers inside the block the "
+    "app's desk reserved are accepted, and the app's next open_ticket is refused "
+    "'#N is already taken'",
+)
+def test_the_app_opens_tickets_after_an_import_of_numbered_ones(tmp_path: Path) -> None:
+    db, legacy = tmp_path / "desk.db", tmp_path / "legacy.jsonl"
+    base = {
+        "channel": "email",
+        "customer_id": "c-1",
+        "status": "new",
+        "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2025-01-01T00:00:00Z",
+    }
+    lines = [{**base, "number": n, "subject": f"legacy {n}"} for n in (2, 3)]
+    legacy.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with Desk.sqlite(db, clock=FrozenClock(T0)) as app:  # the app, running meanwhile
+        app.open_ticket(customer="c-2", channel="email", subject="before the import")
+        ran = run("import", str(legacy), "--db", str(db))
+        assert ran.code == 0, ran.err
+        refused: list[str] = []
+        for _ in range(3):
+            try:
+                app.open_ticket(customer="c-2", channel="email", subject="after the import")
+            except InvalidInput as error:
+                refused.append(str(error))
+        assert refused == []
+        assert len(app.find()) == 6
 
 
 @pytest.mark.xfail(
