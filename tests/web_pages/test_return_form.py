@@ -259,3 +259,31 @@ def test_a_returnable_line_takes_facts_and_leaves_out_their_claim() -> None:
     with pytest.raises(InvalidInput) as refused:
         ReturnableLine("SO-1", "L1", "Headphones X", "facts")  # type: ignore[arg-type]
     assert refused.value.errors[0].location == ("facts",)
+
+
+def test_send_pressed_twice_shows_the_one_case_it_opened(shop: Shop) -> None:
+    checked = shop.client.post(shop.link() + "/return", data=entries(shop, quantity="2"))
+    submit = {
+        **entries(shop, quantity="2"),
+        "action": "submit",
+        "checked_token": form_field(checked.text, "checked_token"),
+    }
+    first = shop.client.post(shop.link() + "/return", data=submit, follow_redirects=False)
+    again = shop.client.post(shop.link() + "/return", data=submit, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert len(returns(shop)) == 1
+
+
+@pytest.mark.parametrize("quantity", ["²", "١", "1" * 13, "0000000000002", "1.0", "+1"])
+def test_a_quantity_that_is_no_plain_number_is_named(shop: Shop, quantity: str) -> None:
+    refused = shop.client.post(shop.link() + "/return", data=entries(shop, quantity=quantity))
+    assert refused.status_code == 400
+    assert "Please enter a number from 1 to 2." in refused.text
+    assert returns(shop) == []
+
+
+def test_a_quantity_with_leading_zeros_is_the_number_it_spells(shop: Shop) -> None:
+    checked = shop.client.post(shop.link() + "/return", data=entries(shop, quantity=" 0002 "))
+    assert checked.status_code == 200
+    assert "A return is possible." in checked.text

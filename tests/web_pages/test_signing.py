@@ -17,7 +17,12 @@ from aftersales.web.pages import (
     ticket_link,
     ticket_token,
 )
-from aftersales.web.pages._signing import check_form_token, form_token, page_keys
+from aftersales.web.pages._signing import (
+    check_form_token,
+    form_token,
+    form_token_nonce,
+    page_keys,
+)
 
 SECRET = "a long random secret for links"
 NOW = datetime(2024, 6, 5, 2, tzinfo=timezone.utc)
@@ -134,6 +139,9 @@ def test_a_form_token_never_passes_for_a_link() -> None:
         ({"max_reply": 0}, "max_reply"),
         ({"orders": "not callable"}, "orders"),
         ({"secret": "short"}, "secret"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "../etc/passwd"}, "timezone"),
+        ({"timezone": 8}, "timezone"),
     ],
 )
 def test_customer_pages_refuse_bad_settings(options: dict[str, object], field: str) -> None:
@@ -141,3 +149,17 @@ def test_customer_pages_refuse_bad_settings(options: dict[str, object], field: s
     with pytest.raises(InvalidInput) as refused:
         customer_pages(Desk(), **settings)  # type: ignore[arg-type]
     assert [error.location for error in refused.value.errors] == [(field,)]
+
+
+def test_each_rendering_of_a_form_has_its_own_signed_nonce() -> None:
+    key = page_keys(SECRET)[1]
+    first, second = (form_token(key, "reply\nlink-a", NOW, 60) for _ in range(2))
+    nonces = {form_token_nonce(key, "reply\nlink-a", token, NOW) for token in (first, second)}
+    assert len(nonces) == 2
+    assert None not in nonces
+    expires, nonce, signature = first.split(".")
+    swapped = f"{expires}.{second.split('.')[1]}.{signature}"
+    assert form_token_nonce(key, "reply\nlink-a", swapped, NOW) is None
+    for damaged in (f"²{expires}", f"x{expires}", f"{expires}0000000000000"):
+        assert form_token_nonce(key, "reply\nlink-a", f"{damaged}.{nonce}.{signature}", NOW) is None
+    assert form_token_nonce(key, "reply\nlink-a", f"{expires}..{signature}", NOW) is None

@@ -7,12 +7,14 @@ import base64
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from fastapi import FastAPI
 from page_shop import HEADPHONES, PREFIX, SECRET, Shop, TestClient, form_field, without_grant
 
 from aftersales import MessageKind
 from aftersales.security import default_permissions
 from aftersales.web.pages import SECURITY_HEADERS, customer_pages, ticket_link
+from aftersales.web.pages import _ticket as ticket_module
 
 
 def test_the_customer_sees_the_status_and_public_messages(shop: Shop) -> None:
@@ -206,7 +208,8 @@ def test_a_reply_to_a_merged_ticket_goes_where_it_was_merged_if_it_is_the_same_c
     desk.merge(shop.ticket.id, into=kept.id)
     shop.clock.advance(minutes=1)
     page = shop.client.get(shop.link()).text
-    assert "Merged into another request" in page
+    assert "Headphones again" in page  # the kept ticket, with the merged one's messages
+    assert "Could you try the other cable?" in page
     data = {"body": "Any news?", "form_token": form_field(page, "form_token")}
     shop.client.post(shop.link() + "/reply", data=data)
     assert [m.body for m in desk.messages(kept.id)][-1] == "Any news?"
@@ -312,3 +315,97 @@ def test_the_tickets_return_case_is_listed_and_other_cases_are_not(shop: Shop) -
     assert f'href="{shop.link()}/return/{rma.id}">Return</a>: Approved' in page
     assert "rude" not in page
     assert "Complaint" not in page
+
+
+def test_a_reply_sent_twice_is_stored_once_and_the_customer_told_it_went(shop: Shop) -> None:
+    page = shop.client.get(shop.link()).text
+    data = {"body": "Still silent", "form_token": form_field(page, "form_token")}
+    first = shop.client.post(shop.link() + "/reply", data=data, follow_redirects=False)
+    again = shop.client.post(shop.link() + "/reply", data=data, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    bodies = [message.body for message in shop.desk.messages(shop.ticket.id)]
+    assert bodies.count("Still silent") == 1
+
+
+def test_a_sent_forms_token_does_not_carry_another_text(shop: Shop) -> None:
+    page = shop.client.get(shop.link()).text
+    token = form_field(page, "form_token")
+    shop.client.post(shop.link() + "/reply", data={"body": "First", "form_token": token})
+    other = shop.client.post(shop.link() + "/reply", data={"body": "Second", "form_token": token})
+    assert other.status_code == 400
+    assert "This form has expired" in other.text
+    assert "Second" in other.text  # kept in the form, to send with the fresh token
+    assert "Second" not in [message.body for message in shop.desk.messages(shop.ticket.id)]
+
+
+def test_message_times_are_on_the_shops_clock_with_their_offset(
+    make_shop: Callable[..., Shop],
+) -> None:
+    utc = make_shop()
+    assert ">2024-06-05 02:00 UTC</time>" in utc.client.get(utc.link()).text
+    shanghai = make_shop(timezone="Asia/Shanghai")
+    page = shanghai.client.get(shanghai.link()).text
+    assert ">2024-06-05 10:00 UTC+08:00</time>" in page
+    assert 'datetime="2024-06-05T02:00:00+00:00"' in page  # the instant, for machines
+
+
+def test_a_browser_that_refuses_a_language_with_q0_never_gets_it(shop: Shop) -> None:
+    refused = shop.client.get(shop.link(), headers={"Accept-Language": "zh;q=0, fr"})
+    assert '<html lang="en">' in refused.text
+
+
+def test_an_erased_tickets_link_is_invalid(shop: Shop) -> None:
+    shop.desk.erase_customer("c-1")
+    page = shop.client.get(shop.link())
+    assert page.status_code == 404
+    assert "[erased]" not in page.text
+    assert shop.client.get(shop.link() + "/return").status_code == 404
+
+
+def test_a_link_follows_merges_to_the_ticket_kept_last(shop: Shop) -> None:
+    desk = shop.desk
+    middle = desk.open_ticket(customer="c-1", channel="email", subject="Headphones again")
+    last = desk.open_ticket(customer="c-1", channel="email", subject="Headphones, third mail")
+    desk.merge(shop.ticket.id, into=middle.id)
+    desk.merge(middle.id, into=last.id)
+    page = shop.client.get(shop.link()).text
+    assert "Headphones, third mail" in page
+    assert 'name="body"' in page
+
+
+def test_the_returns_of_a_merged_ticket_stay_on_its_link(shop: Shop) -> None:
+    rma = shop.desk.cases.request_return(
+        shop.ticket.id,
+        order_id="SO-1",
+        lines=[
+            {
+                "line_id": "L1",
+                "facts": {
+                    **HEADPHONES.facts,
+                    "claim": {"at": shop.clock.now(), "kind": "no_reason_return"},
+                },
+            }
+        ],
+    )
+    kept = shop.desk.open_ticket(customer="c-1", channel="email", subject="Headphones again")
+    shop.desk.merge(shop.ticket.id, into=kept.id)
+    page = shop.client.get(shop.link()).text
+    assert f'href="{shop.link()}/return/{rma.id}">Return</a>: Approved' in page
+    assert shop.client.get(f"{shop.link()}/return/{rma.id}").status_code == 200
+
+
+def test_a_link_through_more_merges_than_the_pages_follow_is_invalid(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ticket_module, "MAX_MERGES", 2)
+    desk = shop.desk
+    middle = desk.open_ticket(customer="c-1", channel="email", subject="Headphones again")
+    desk.merge(shop.ticket.id, into=middle.id)
+    beside = desk.open_ticket(customer="c-1", channel="email", subject="Headphones, by phone")
+    desk.merge(beside.id, into=middle.id)
+    shown = shop.client.get(shop.link()).text  # one merge: shown, its duplicates' cases too
+    assert "Headphones again" in shown
+    last = desk.open_ticket(customer="c-1", channel="email", subject="Headphones, third mail")
+    desk.merge(middle.id, into=last.id)
+    assert shop.client.get(shop.link()).status_code == 404

@@ -3,10 +3,12 @@ autoescaped), the language of the request, the security headers and the error pa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import jinja2
@@ -15,11 +17,13 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from aftersales.desk import Desk
 from aftersales.models import Ticket
+from aftersales.web.pages._case_text import case_status_label
 from aftersales.web.pages._orders import ReturnableLine
 from aftersales.web.pages._signing import (
     LinkRefused,
     check_form_token,
     form_token,
+    form_token_nonce,
     page_keys,
     read_ticket_token,
 )
@@ -94,8 +98,12 @@ class Pages:
     default_language: str
     form_seconds: int
     max_reply: int
+    zone: ZoneInfo
     link_key: bytes = attrs.field(init=False)
     form_key: bytes = attrs.field(init=False)
+    sending: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    """Held while a send is looked up and made, so two presses of Send in this process
+    cannot both find it not made yet."""
 
     def __attrs_post_init__(self) -> None:
         self.link_key, self.form_key = page_keys(self.secret)
@@ -127,6 +135,28 @@ class Pages:
         """Whether a posted form token was made for ``purpose`` and is still valid."""
         return check_form_token(self.form_key, purpose, token, self.now())
 
+    def form_nonce(self, purpose: str, token: str) -> str | None:
+        """The nonce of a posted form token made for ``purpose`` and still valid."""
+        return form_token_nonce(self.form_key, purpose, token, self.now())
+
+    def sent_with(self, form: str, nonce: str) -> str | None:
+        """What the send of the ``form`` rendering ``nonce`` made (a case id, a reply's
+        digest), or None when it was not sent yet."""
+        return self.desk.store.get_state(_sent_key(form, nonce))
+
+    def remember_sent(self, form: str, nonce: str, made: str) -> None:
+        """Keep what the send of the ``form`` rendering ``nonce`` made, so it is not
+        made again when the same form is posted again."""
+        self.desk.store.set_state(_sent_key(form, nonce), made)
+
+    def local_time(self, at: datetime) -> str:
+        """``at`` on the pages' clock, with the zone it is on (``2024-06-05 10:00
+        UTC+08:00``): a customer never has to guess which clock a time is on."""
+        local = at.astimezone(self.zone)
+        offset = local.strftime("%z")
+        zone = "UTC" if offset == "+0000" else f"UTC{offset[:3]}:{offset[3:]}"
+        return f"{local:%Y-%m-%d %H:%M} {zone}"
+
     def render(
         self, page: Page, template: str, *, title: str, status: int = 200, **context: Any
     ) -> HTMLResponse:
@@ -141,6 +171,8 @@ class Pages:
             t=page.t,
             url=page.url,
             status_label=lambda status: status_label(page.language, status),
+            case_status=lambda case: case_status_label(page.language, case.kind.value, case.status),
+            local_time=self.local_time,
             title=title,
             css_url=request.url_for("aftersales_pages_css").path,
             # a page answering a post has no address of its own to show in another language
@@ -161,6 +193,10 @@ class Pages:
     def link_refused(self, page: Page, error: LinkRefused) -> HTMLResponse:
         """The page of a refused ticket link."""
         return self.refused(page, error.reason)
+
+
+def _sent_key(form: str, nonce: str) -> str:
+    return f"aftersales.pages.sent.{form}.{nonce}"
 
 
 def redirect(url: str) -> RedirectResponse:

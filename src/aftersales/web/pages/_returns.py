@@ -19,11 +19,13 @@ from aftersales.security import Principal
 from aftersales.web.pages._core import Page, Pages, redirect
 from aftersales.web.pages._orders import RETURN_CLAIMS, ReturnableLine
 from aftersales.web.pages._signing import LinkRefused
-from aftersales.web.pages._ticket import customer_ticket
+from aftersales.web.pages._ticket import customer_ticket, merged_ids
 
 __all__ = ["add_return_routes"]
 
 MAX_DETAILS = 200
+MAX_QUANTITY_DIGITS = 12
+"""The longest quantity read (leading zeros included): a longer one is refused unread."""
 CONDITIONS = tuple(condition.value for condition in Condition)
 
 
@@ -53,6 +55,17 @@ class Checked:
     decision: Decision
 
 
+def _whole_number(entered: str) -> int | None:
+    """The whole number ``entered`` spells in ASCII digits, or None: "²" and "٣" pass
+    ``str.isdigit`` but are no quantity a customer means, and ``int()`` refuses "²"."""
+    digits = entered.strip()
+    if not digits or len(digits) > MAX_QUANTITY_DIGITS:
+        return None
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    return int(digits)
+
+
 def _decide(pages: Pages, facts: Facts) -> Decision:
     """The decision of the desk's policy (the statutory presets when it has none)."""
     policy = pages.desk.cases.policy
@@ -72,18 +85,18 @@ def _check(
     if form.condition not in CONDITIONS:
         errors["condition"] = page.t("pick_condition")
     limit = line.quantity if line is not None else max((c.quantity for c in lines), default=1)
-    quantity = form.quantity.strip()
-    if not quantity.isdigit() or not 1 <= int(quantity[:8]) <= limit:
+    quantity = _whole_number(form.quantity)
+    if quantity is None or not 1 <= quantity <= limit:
         errors["quantity"] = page.t("bad_quantity", limit=limit)
     if len(form.details.strip()) > MAX_DETAILS:
         errors["details"] = page.t("long_text", limit=MAX_DETAILS)
-    if errors or line is None:
+    if errors or line is None or quantity is None:
         return None, errors
     try:
         facts = line.claim_facts(
             at=pages.now(),
             kind=form.kind,
-            quantity=int(quantity),
+            quantity=quantity,
             condition=form.condition,
             reason=form.details.strip() or None,
         )
@@ -144,6 +157,23 @@ def _return_page(
     )
 
 
+def _send_return(pages: Pages, ticket: Ticket, checked: Checked, nonce: str) -> str | None:
+    """Open the return the customer checked and remember its form was sent; the case's
+    id, or None when the desk refuses it (units returned already...)."""
+    line = checked.line
+    try:
+        case = pages.desk.cases.request_return(
+            ticket.id,
+            order_id=line.order_id,
+            lines=[{"line_id": line.line_id, "facts": checked.facts, "sku": line.sku}],
+            actor=Principal.customer(ticket.customer_id),
+        )
+    except (InvalidInput, PermissionDenied):
+        return None
+    pages.remember_sent("return", nonce, case.id)
+    return case.id
+
+
 def add_return_routes(router: APIRouter, pages: Pages) -> None:
     """The return form (GET), its check and submit (POST; a submit redirects to the
     case) and the case it opened (GET)."""
@@ -194,26 +224,18 @@ def add_return_routes(router: APIRouter, pages: Pages) -> None:
             return _return_page(pages, page, token, ticket, lines, form, status=400, errors=errors)
         note = None
         if action == "submit" and checked.decision.allowed:
-            if pages.form_ok(form.claim_key(token), checked_token):
-                try:
-                    case = pages.desk.cases.request_return(
-                        ticket.id,
-                        order_id=checked.line.order_id,
-                        lines=[
-                            {
-                                "line_id": checked.line.line_id,
-                                "facts": checked.facts,
-                                "sku": checked.line.sku,
-                            }
-                        ],
-                        actor=Principal.customer(ticket.customer_id),
-                    )
-                except (InvalidInput, PermissionDenied):  # units returned already...
+            nonce = pages.form_nonce(form.claim_key(token), checked_token)
+            if nonce is not None:
+                with pages.sending:
+                    case_id = pages.sent_with("return", nonce)
+                    if case_id is None:  # not sent yet: send it (else Send was pressed twice)
+                        case_id = _send_return(pages, ticket, checked, nonce)
+                if case_id is None:
                     errors = {"form": page.t("cannot_request")}
                     return _return_page(
                         pages, page, token, ticket, lines, form, status=400, errors=errors
                     )
-                return redirect(page.url("aftersales_return_case", token=token, case_id=case.id))
+                return redirect(page.url("aftersales_return_case", token=token, case_id=case_id))
             note = page.t("changed")
         return _return_page(pages, page, token, ticket, lines, form, checked=checked, note=note)
 
@@ -232,7 +254,7 @@ def add_return_routes(router: APIRouter, pages: Pages) -> None:
             case = pages.desk.cases.get(case_id)
         except (NotFound, InvalidInput):
             return pages.refused(page, "not_found")
-        if case.ticket_id != ticket.id or case.kind.value != "return":
+        if case.ticket_id not in merged_ids(pages, ticket) or case.kind.value != "return":
             return pages.refused(page, "not_found")  # another ticket's case: not here
         known = pages.orders(ticket) if pages.orders is not None else ()
         titles = {(line.order_id, line.line_id): line.title for line in known}

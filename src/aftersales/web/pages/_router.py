@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -30,6 +31,7 @@ def customer_pages(
     language: str = "en",
     form_minutes: int = 120,
     max_reply: int = 5_000,
+    timezone: str = "UTC",
 ) -> APIRouter:
     """The customer pages over ``desk``, as a router to mount under any prefix
     (``app.include_router(router, prefix="/help")``).
@@ -42,6 +44,8 @@ def customer_pages(
       survey's language nor the browser's ``Accept-Language`` names ``en`` or ``zh``.
     - A form posts back within ``form_minutes`` of being shown (then it is shown again,
       as filled, with a fresh token); a reply holds at most ``max_reply`` characters.
+    - ``timezone`` (an IANA name, ``"Asia/Shanghai"``) is the clock the pages show
+      times on, each with its offset (``2024-06-05 10:00 UTC+08:00``).
 
     Bad settings raise :class:`~aftersales.InvalidInput`.
     """
@@ -54,9 +58,13 @@ def customer_pages(
         problems.append(FieldError(("max_reply",), "must be an int, 1 or more"))
     if orders is not None and not callable(orders):
         problems.append(FieldError(("orders",), "must be a callable: orders(ticket)"))
+    zone = _zone(timezone)
+    if zone is None:
+        problems.append(FieldError(("timezone",), 'must be a time zone name, e.g. "Asia/Shanghai"'))
     if problems:
         raise InvalidInput("customer pages", problems)
-    pages = Pages(desk, secret, orders, language, form_minutes * 60, max_reply)
+    assert zone is not None
+    pages = Pages(desk, secret, orders, language, form_minutes * 60, max_reply, zone)
     router = APIRouter()
 
     @router.get("/pages.css", name="aftersales_pages_css", include_in_schema=False)
@@ -71,6 +79,16 @@ def customer_pages(
     add_return_routes(router, pages)
     add_survey_routes(router, pages)
     return router
+
+
+def _zone(name: object) -> ZoneInfo | None:
+    """The zone named ``name``, or None when there is none by that name."""
+    if not isinstance(name, str) or not name or len(name) > 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
 
 
 def ticket_link(base_url: str, ticket_id: str, *, secret: str | bytes, expires_at: datetime) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from datetime import datetime
 
 from aftersales.exceptions import FieldError, InvalidInput
@@ -15,6 +16,7 @@ __all__ = [
     "LinkRefused",
     "check_form_token",
     "form_token",
+    "form_token_nonce",
     "page_keys",
     "read_ticket_token",
     "ticket_token",
@@ -24,6 +26,7 @@ MIN_SECRET_BYTES = 16
 """The shortest secret the pages accept: anything shorter is guessable offline."""
 
 _MAX_TOKEN = 400
+_NONCE_BYTES = 12
 
 
 class LinkRefused(InvalidInput):
@@ -117,19 +120,37 @@ def read_ticket_token(token: object, *, secret: str | bytes, now: datetime) -> s
     return ticket_id
 
 
+def _form_signature(key: bytes, purpose: str, expires: str, nonce: str) -> str:
+    message = f"form\n{purpose}\n{expires}\n{nonce}".encode()
+    return _b64(hmac.new(key, message, hashlib.sha256).digest())
+
+
 def form_token(key: bytes, purpose: str, now: datetime, valid_seconds: int) -> str:
-    """A token for one rendered form: ``<expiry>.<HMAC-SHA256 of the purpose and expiry>``.
-    ``purpose`` binds it to the page's link and form (``"reply\\n<link token>"``)."""
-    expires = int(now.timestamp()) + valid_seconds
-    digest = hmac.new(key, f"form\n{purpose}\n{expires}".encode(), hashlib.sha256).digest()
-    return f"{expires}.{_b64(digest)}"
+    """A token for one rendered form: ``<expiry>.<nonce>.<HMAC-SHA256 of the purpose,
+    expiry and nonce>``. ``purpose`` binds it to the page's link and form
+    (``"reply\\n<link token>"``); the random nonce names this one rendering, so a page
+    can take what it sends once (:func:`form_token_nonce`)."""
+    expires = str(int(now.timestamp()) + valid_seconds)
+    nonce = _b64(secrets.token_bytes(_NONCE_BYTES))
+    return f"{expires}.{nonce}.{_form_signature(key, purpose, expires, nonce)}"
+
+
+def form_token_nonce(key: bytes, purpose: str, token: str, now: datetime) -> str | None:
+    """The nonce of ``token`` when :func:`form_token` made it for ``purpose`` and it is
+    not past its expiry at ``now``; None otherwise."""
+    parts = token.split(".") if isinstance(token, str) and len(token) <= _MAX_TOKEN else []
+    if len(parts) != 3 or not all(part.isascii() for part in parts):
+        return None
+    expires, nonce, signature = parts
+    if not expires.isdigit() or len(expires) > 12 or not nonce:
+        return None
+    expected = _form_signature(key, purpose, expires, nonce)
+    if not hmac.compare_digest(expected, signature) or now.timestamp() >= int(expires):
+        return None
+    return nonce
 
 
 def check_form_token(key: bytes, purpose: str, token: str, now: datetime) -> bool:
     """Whether ``token`` was made by :func:`form_token` for ``purpose`` and is not past
     its expiry at ``now``."""
-    expires, _, signature = token.partition(".")
-    if not expires.isdigit() or len(expires) > 12 or not signature.isascii():
-        return False
-    digest = hmac.new(key, f"form\n{purpose}\n{expires}".encode(), hashlib.sha256).digest()
-    return hmac.compare_digest(_b64(digest), signature) and now.timestamp() < int(expires)
+    return form_token_nonce(key, purpose, token, now) is not None

@@ -143,7 +143,7 @@ def add_survey_routes(router: APIRouter, pages: Pages) -> None:
         reason_text, comment_text = reason.strip(), comment.strip()
         if not pages.form_ok(f"survey\n{token}", form_token):
             errors["form"] = page.t("form_expired")
-        if not score.isdigit() or len(score) > 2:
+        if not (score.isascii() and score.isdigit()) or len(score) > 2:
             errors["score"] = page.t("pick_score")
         if len(reason_text) > MAX_REASON:
             errors["reason"] = page.t("long_text", limit=MAX_REASON)

@@ -204,20 +204,16 @@ _STATUS: dict[str, dict[str, str]] = {
         "closed": "Closed",
         "merged": "Merged into another request",
         "cancelled": "Cancelled",
-        "requested": "Requested",
-        "approved": "Approved",
-        "refused": "Refused",
-        "awaiting_goods": "Waiting for the goods",
-        "received": "Goods received",
-        "inspected": "Inspected",
-        "refunded": "Refunded",
-        "exchanged": "Exchanged",
-        "sent_back": "Sent back",
         "return": "Return",
         "exchange": "Exchange",
         "refund": "Refund",
         "repair": "Repair",
+        "complaint": "Complaint",
         "visit": "Visit",
+        "survey": "Survey",
+        "return_visit": "Follow-up call",
+        "coupon": "Coupon",
+        "care": "Care reminder",
     },
     "zh": {
         "new": "已受理",
@@ -232,20 +228,16 @@ _STATUS: dict[str, dict[str, str]] = {
         "closed": "已关闭",
         "merged": "已合并到其他服务单",
         "cancelled": "已取消",
-        "requested": "已申请",
-        "approved": "已同意",
-        "refused": "已拒绝",
-        "awaiting_goods": "等待寄回商品",
-        "received": "已收货",
-        "inspected": "已检验",
-        "refunded": "已退款",
-        "exchanged": "已换货",
-        "sent_back": "已寄回",
         "return": "退货",
         "exchange": "换货",
         "refund": "退款",
         "repair": "维修",
+        "complaint": "投诉",
         "visit": "上门服务",
+        "survey": "满意度调查",
+        "return_visit": "回访",
+        "coupon": "优惠券",
+        "care": "关怀提醒",
     },
 }
 
@@ -257,7 +249,8 @@ def text(language: str, key: str, **params: object) -> str:
 
 
 def status_label(language: str, status: str) -> str:
-    """A status (or case kind) as the customer reads it; an unknown one as written."""
+    """A ticket's status (or a case kind) as the customer reads it; an unknown one as
+    written. A case's status: :func:`~aftersales.web.pages._case_text.case_status_label`."""
     return _STATUS[language].get(status, status.replace("_", " "))
 
 
@@ -272,7 +265,8 @@ def _accepted(header: str) -> list[str]:
                 quality = float(weight.strip()[2:])
             except ValueError:
                 quality = 0.0
-        weighted.append((-quality, index, name.strip().lower()))
+        if quality > 0:  # q=0 says "not this language" (RFC 9110, 12.4.2)
+            weighted.append((-quality, index, name.strip().lower()))
     return [name for _, _, name in sorted(weighted) if name]
 
 

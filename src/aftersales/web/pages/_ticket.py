@@ -3,6 +3,7 @@ signed link, and the customer's reply."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Form
@@ -11,35 +12,69 @@ from starlette.responses import Response
 
 from aftersales.exceptions import InvalidInput, NotFound, PermissionDenied
 from aftersales.models import AuthorRole, StatusCategory, Ticket
+from aftersales.privacy.audit import ERASED
 from aftersales.security import Principal
-from aftersales.web.pages._acting import as_customer
 from aftersales.web.pages._core import Page, Pages, redirect
 from aftersales.web.pages._signing import LinkRefused
 
-__all__ = ["add_ticket_routes", "customer_ticket"]
+__all__ = ["add_ticket_routes", "customer_ticket", "merged_ids"]
 
 SHOWN_CASES = frozenset({"return", "exchange", "refund", "repair", "visit"})
 """The case kinds a customer sees on their ticket (not surveys, complaints, care)."""
 
 
+MAX_MERGES = 20
+"""How many merges a link follows to the ticket they kept: more is a loop or damage."""
+
+
 def customer_ticket(pages: Pages, token: str) -> Ticket:
-    """The ticket a link names; LinkRefused for a bad link, NotFound for a ticket gone
-    (erased, or never there), both shown as an invalid link."""
-    return pages.desk.get(pages.ticket_id(token))
+    """The ticket a link shows: the one it names, or the one that ticket was merged into
+    when that is the same customer's (followed through further merges). LinkRefused for
+    a bad link or an erased customer's ticket, NotFound for a ticket gone; all are shown
+    as an invalid link."""
+    ticket = pages.desk.get(pages.ticket_id(token))
+    for _ in range(MAX_MERGES):
+        if _erased(ticket):
+            # the link must neither show what is left nor take new personal data
+            raise LinkRefused("invalid", "this link's ticket was erased")
+        if ticket.merged_into is None:
+            return ticket
+        kept = pages.desk.get(ticket.merged_into)
+        if kept.customer_id != ticket.customer_id:
+            return ticket  # another customer's ticket is never shown through this link
+        ticket = kept
+    raise LinkRefused("invalid", "this link's ticket was merged too many times")
 
 
-def _reply_target(pages: Pages, ticket: Ticket) -> Ticket | None:
-    """The ticket a reply goes to: this one, or the one it was merged into when that is
-    the same customer's; None when the customer may not reply here (closed, or merged
-    into another customer's ticket)."""
-    if ticket.merged_into is not None:
-        target = pages.desk.get(ticket.merged_into)
-        if target.customer_id != ticket.customer_id:
-            return None
-        ticket = target
-    if ticket.status_category is StatusCategory.CLOSED:
+def _erased(ticket: Ticket) -> bool:
+    """Whether the ticket was erased: erasing a customer rewrites each of their tickets
+    so, and retention erases a ticket alone. (A ticket the customer opens after their
+    erasure is a new one, and its link works.)"""
+    return ticket.subject == ERASED
+
+
+def merged_ids(pages: Pages, ticket: Ticket) -> list[str]:
+    """The shown ticket and the same customer's tickets merged into it (through further
+    merges too): the cases of them all are the customer's on this page."""
+    found = [ticket.id]
+    for ticket_id in found:  # grows as merged tickets are found
+        if len(found) > MAX_MERGES:
+            break
+        merged = pages.desk.find(merged_into=ticket_id, customer_id=ticket.customer_id)
+        found.extend(duplicate.id for duplicate in merged if duplicate.id not in found)
+    return found
+
+
+def _reply_target(ticket: Ticket) -> Ticket | None:
+    """The ticket a reply goes to: the one shown; None when the customer may not reply
+    there (closed, or merged into another customer's ticket)."""
+    if ticket.merged_into is not None or ticket.status_category is StatusCategory.CLOSED:
         return None
     return ticket
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _ticket_page(
@@ -54,8 +89,13 @@ def _ticket_page(
 ) -> Response:
     desk = pages.desk
     messages = desk.messages(ticket.id)  # public replies only: notes stay internal
-    cases = [c for c in desk.cases.for_ticket(ticket.id) if c.kind.value in SHOWN_CASES]
-    target = _reply_target(pages, ticket)
+    cases = [
+        case
+        for ticket_id in merged_ids(pages, ticket)
+        for case in desk.cases.for_ticket(ticket_id)
+        if case.kind.value in SHOWN_CASES
+    ]
+    target = _reply_target(ticket)
     returns = pages.orders is not None and ticket.status_category is not StatusCategory.CLOSED
     return pages.render(
         page,
@@ -104,10 +144,11 @@ def add_ticket_routes(router: APIRouter, pages: Pages) -> None:
             return pages.link_refused(page, refused)
         except NotFound:
             return pages.refused(page, "invalid")
-        target = _reply_target(pages, ticket)
+        target = _reply_target(ticket)
         text = body.strip()
         problem = None
-        if not pages.form_ok(f"reply\n{token}", form_token):
+        nonce = pages.form_nonce(f"reply\n{token}", form_token)
+        if nonce is None:
             problem = "form_expired"
         elif target is None:
             problem = "closed_no_reply"
@@ -115,19 +156,33 @@ def add_ticket_routes(router: APIRouter, pages: Pages) -> None:
             problem = "empty_reply"
         elif len(text) > pages.max_reply:
             problem = "long_reply"
-        if problem is None and target is not None:
-            customer = Principal.customer(ticket.customer_id)
-            try:
-                with as_customer(customer):
-                    pages.desk.add_message(
-                        target.id, text, author_id=customer.id, author_role=AuthorRole.CUSTOMER
-                    )
-            except (InvalidInput, PermissionDenied):
-                problem = "cannot_send"
-            else:
+        if problem is None and target is not None and nonce is not None:
+            with pages.sending:
+                sent = pages.sent_with("reply", nonce)
+                if sent is None:
+                    problem = _send_reply(pages, ticket, target, text, nonce)
+                elif sent != _digest(text):
+                    problem = "form_expired"  # another text on a form sent already
+            if problem is None:  # sent now, or the same text sent before (Send pressed twice)
                 return redirect(page.url("aftersales_ticket", token=token) + _sent(page))
         message = page.t(problem, limit=pages.max_reply) if problem else None
         return _ticket_page(pages, page, token, ticket, status=400, error=message, body=body)
+
+
+def _send_reply(pages: Pages, ticket: Ticket, target: Ticket, text: str, nonce: str) -> str | None:
+    """Add the customer's reply to ``target`` and remember its form was sent; the
+    problem's text key when the desk refuses it."""
+    desk = pages.desk
+    try:
+        # the signed link is the proof of who writes, as a survey's token is for its answer
+        with desk.acting_as(Principal.customer(ticket.customer_id)) as customer:
+            desk.add_message(
+                target.id, text, author_id=customer.id, author_role=AuthorRole.CUSTOMER
+            )
+    except (InvalidInput, PermissionDenied):
+        return "cannot_send"
+    pages.remember_sent("reply", nonce, _digest(text))
+    return None
 
 
 def _sent(page: Page) -> str:
