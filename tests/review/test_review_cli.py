@@ -67,10 +67,13 @@ def run(*arguments: str, stdin: str | bytes | None = None) -> Ran:
     return Ran(result.exit_code, result.stdout, result.stderr, crashed)
 
 
-def _desk_with(db: Path, subject: str, **fields: str) -> str:
+def _desk_with(db: Path, subject: str, description: str = "") -> str:
     """A SQLite desk holding one ticket of ``subject``; its id."""
     with Desk.sqlite(db, clock=FrozenClock(T0)) as desk:
-        return desk.open_ticket(customer="c-1", channel="email", subject=subject, **fields).id
+        opened = desk.open_ticket(
+            customer="c-1", channel="email", subject=subject, description=description
+        )
+        return opened.id
 
 
 # ------------------------------------------------------------- Rich markup in stored text
@@ -436,7 +439,7 @@ def _recreate_review_database(*, create: bool) -> str:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return url.set(database=REVIEW_DATABASE).render_as_string(hide_password=False)
+    return str(url.set(database=REVIEW_DATABASE).render_as_string(hide_password=False))
 
 
 @pytest.mark.xfail(
