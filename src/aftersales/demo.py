@@ -9,7 +9,9 @@ surveys both customers and sums the week up in a few key figures.
 
 The desk :func:`demo_desk` builds has the SLA policy and the surveys; :func:`run_demo`
 also runs on a plain desk (it then skips what the desk cannot do). Each run on the same
-store is a new round, a week after the last one, so the rounds' figures never mix.
+store is a new round, a week after the last one, so the rounds' figures never mix: a run
+claims its round before it writes anything, so a run after an interrupted one, or two runs
+on one file at the same time, each play a week of their own.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-
-import attrs
 
 from aftersales._demo_records import (
     DemoResult,
@@ -45,6 +45,7 @@ from aftersales._demo_story import (
 )
 from aftersales.clock import Clock
 from aftersales.desk import Desk
+from aftersales.exceptions import SurveyTokenRefused
 from aftersales.feedback import SurveyType
 from aftersales.insights import ReportQuery, build_report
 from aftersales.models import Event, Ticket
@@ -52,7 +53,8 @@ from aftersales.notify import Notification
 from aftersales.policies import Party, decide
 from aftersales.routing import Router, RouteRequest, RoutingConfig, RuleClassifier
 from aftersales.sla import Metric
-from aftersales.storage import Store
+from aftersales.storage import Store, TicketQuery
+from aftersales.storage.recorder import Records, RecordStore
 
 __all__ = [
     "CUSTOMERS",
@@ -82,7 +84,48 @@ _ROUNDS_KEY = "aftersales.demo.rounds"
 def story_start(store: Store) -> tuple[int, datetime]:
     """The round a new run on ``store`` plays (1 on a fresh store) and when it opens."""
     played = int(store.get_state(_ROUNDS_KEY) or 0)
-    return played + 1, FIRST_STORY_DAY + timedelta(weeks=played)
+    return played + 1, _round_opening(played + 1)
+
+
+def _round_opening(round_number: int) -> datetime:
+    return FIRST_STORY_DAY + timedelta(weeks=round_number - 1)
+
+
+def _claim_round(store: Store) -> int:
+    """Take the next round for this run, before the run writes anything: a run that is
+    interrupted keeps its round (the next run plays the week after it), and of two runs
+    at once on one store each gets a round of its own. On a store built on a recorder the
+    read and the write are one transaction; another store's are two calls, which one
+    process at a time is enough for."""
+
+    def claim(records: Records) -> int:
+        rows = records.select("state", {"key": _ROUNDS_KEY}, columns=("value",))
+        claimed = int(rows[0]["value"]) + 1 if rows else 1
+        records.put("state", {"key": _ROUNDS_KEY, "value": str(claimed)})
+        return claimed
+
+    if isinstance(store, RecordStore):
+        return store.recorder.atomically(claim, hold=(_ROUNDS_KEY,))
+    claimed, _ = story_start(store)
+    store.set_state(_ROUNDS_KEY, str(claimed))
+    return claimed
+
+
+_PAGE = 10_000
+
+
+def _ticket_numbers(store: Store) -> tuple[int, int]:
+    """How many tickets ``store`` holds and the highest number one has (0 when none)."""
+    if isinstance(store, RecordStore):
+        rows = store.recorder.reading(
+            lambda records: records.select("tickets", {}, columns=("number",))
+        )
+        numbers = [int(row["number"]) for row in rows]
+    else:
+        numbers = []
+        while page := store.find(TicketQuery(limit=_PAGE, offset=len(numbers))):
+            numbers += [ticket.number for ticket in page]
+    return len(numbers), max(numbers, default=0)
 
 
 def demo_desk(store: Store, clock: Clock) -> Desk:
@@ -109,22 +152,29 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     Inquiries are classified and routed with the desk's classifier and router, or the
     demo's when the desk has none; on a desk without an SLA policy or surveys those
     sections come back empty."""
-    round_number, started = story_start(desk.store)
+    tickets_before, highest_before = _ticket_numbers(desk.store)
+    round_number = _claim_round(desk.store)
+    started = _round_opening(round_number)
     now = desk.clock.now()
     if now < started:
         now = advance(started - now)
     opened_at = now
-    tickets_before = len(desk.find(limit=10_000))
     timeline: list[TimelineEntry] = []
     labels: dict[str, str] = {}
     survey_links: list[tuple[str, dict[str, Any]]] = []
 
+    def ticket_label(ticket_id: str) -> str:
+        """The ticket's display number; an earlier round's tickets (closing, or left
+        open by an interrupted run) are named too."""
+        if ticket_id not in labels:
+            labels[ticket_id] = desk.get(ticket_id).display_number
+        return labels[ticket_id]
+
     def label_of(event: Event) -> str:
-        if event.subject_id in labels:
-            return labels[event.subject_id]
-        if event.subject_kind == "ticket":
-            return "?"  # the ticket being opened: named once open_ticket returns
-        parent = labels.get(desk.cases.get(event.subject_id).ticket_id, "?")
+        if event.subject_kind == "ticket" or event.subject_id in labels:
+            return ticket_label(event.subject_id)
+        ticket_id = desk.cases.get(event.subject_id).ticket_id
+        parent = "?" if ticket_id is None else ticket_label(ticket_id)
         labels[event.subject_id] = f"{parent} {event.subject_kind}"
         return labels[event.subject_id]
 
@@ -155,11 +205,6 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
             subject=inquiry.subject,
             description=inquiry.description,
         )
-        labels[ticket.id] = ticket.display_number
-        timeline[:] = [
-            attrs.evolve(e, ticket=ticket.display_number) if e.ticket == "?" else e
-            for e in timeline
-        ]
         text = f"{inquiry.subject}\n{inquiry.description}"
         found = classifier.classify(text)
         ticket = desk.fire(
@@ -206,10 +251,9 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     def run_due_at(at: datetime) -> None:
         advance(at - desk.clock.now())
         for ticket_id, kind, metric in desk.run_due().sla_events:
-            sla_events.append((desk.clock.now(), labels[ticket_id], kind, metric))
+            sla_events.append((desk.clock.now(), ticket_label(ticket_id), kind, metric))
 
     sla_events: list[tuple[datetime, str, str, str]] = []
-    monday = opened_at + timedelta(days=3)  # round opens Friday 16:30: Monday 16:30
 
     # Friday 16:30: 王芳 writes on WeChat; the repairs agent answers within minutes.
     washer, washer_routed = open_and_route(WASHER)
@@ -221,9 +265,11 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     run_due_at(opened_at + KETTLE.after)
     kettle, kettle_routed = open_and_route(KETTLE)
 
-    # Monday: the first-response clock ran 40 minutes on Friday and resumes at 09:00.
-    run_due_at(monday - timedelta(hours=6, minutes=40))  # 09:50, the warning point
-    run_due_at(monday - timedelta(hours=6, minutes=10))  # 10:20, the target: breached
+    # Monday: the first-response clock ran 40 minutes on Friday and resumes at 09:00, so
+    # it warns at 09:50 and breaches at 10:20; the SLA says when (a round opened at
+    # another time warns and breaches at other times).
+    for checkpoint in _first_response_checkpoints(desk, kettle.id, opened_at):
+        run_due_at(checkpoint)
     advance(timedelta(minutes=10))
     desk.fire(kettle.id, "start", actor="shift.lead")
     desk.add_message(
@@ -256,11 +302,17 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         while desk.surveys is not None and survey_links:
             case_id, details = survey_links.pop(0)
             survey = desk.cases.get(case_id)
+            if survey.ticket_id not in (washer.id, kettle.id):
+                continue  # another run's survey (two runs at once): theirs to answer
             score = SURVEY_SCORES[survey.customer_id or ""]
-            desk.surveys.answer(str(details["token"]), score=score)
+            try:
+                desk.surveys.answer(str(details["token"]), score=score)
+            except SurveyTokenRefused:
+                # a run of a later week on the same store, meanwhile, expired it
+                continue
             surveyed.append(
                 Surveyed(
-                    ticket=labels[survey.ticket_id],
+                    ticket=ticket_label(survey.ticket_id),
                     survey=str(details["survey"]),
                     language=str(details["language"]),
                     question=str(details["question"]),
@@ -291,7 +343,6 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
     advance(timedelta(minutes=20))
     answer_surveys()
     desk.flush()
-    desk.store.set_state(_ROUNDS_KEY, str(round_number))
 
     tickets = (desk.get(washer.id), desk.get(kettle.id))
     return DemoResult(
@@ -300,7 +351,7 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
             tickets_before=tickets_before,
             first=tickets[0].number,
             last=tickets[-1].number,
-            expected_first=tickets_before + 1,
+            expected_first=highest_before + 1,
         ),
         started=opened_at,
         routed=(washer_routed, kettle_routed),
@@ -326,8 +377,22 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
         kpis=_kpis(desk, opened_at),
         timeline=tuple(sorted(timeline, key=lambda entry: entry.at)),
         tickets=tickets,
-        total_tickets=len(desk.find(limit=10_000)),
+        total_tickets=_ticket_numbers(desk.store)[0],
     )
+
+
+def _first_response_checkpoints(
+    desk: Desk, ticket_id: str, opened_at: datetime
+) -> tuple[datetime, ...]:
+    """When the ticket's first response warns and when it breaches, as the desk's SLA
+    computes them on its business hours; on a desk without an SLA, the round's Monday
+    09:50 and 10:20 (what the demo's SLA gives a round opened on its Friday)."""
+    if desk.sla is None:
+        monday = opened_at + timedelta(days=3)
+        return (monday - timedelta(hours=6, minutes=40), monday - timedelta(hours=6, minutes=10))
+    first = desk.sla_status(ticket_id).metrics[Metric.FIRST_RESPONSE]
+    warning = () if first.warning_at is None else (first.warning_at,)
+    return (*warning, first.due_at)
 
 
 def _party(party: Party | None) -> str:

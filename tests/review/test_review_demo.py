@@ -57,11 +57,6 @@ def _counting(
     return advance
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the numbering line counts tickets instead of reading the highest number: on the "
-    "2nd run after an older desk it says the last run's own numbers were 'never used'",
-)
 def test_a_second_run_after_an_older_desk_does_not_call_the_last_runs_numbers_unused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,11 +76,6 @@ def test_a_second_run_after_an_older_desk_does_not_call_the_last_runs_numbers_un
     assert "never used" not in told, told  # today: "Numbers #4-#22 were reserved ... never used"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run after an interrupted one (Ctrl-C, database locked) replays the unfinished "
-    "week: run_due's SLA events for the leftover ticket end in a KeyError traceback",
-)
 def test_a_run_after_an_interrupted_one_neither_crashes_nor_mixes_the_weeks(
     tmp_path: Path,
 ) -> None:
@@ -110,11 +100,6 @@ def test_a_run_after_an_interrupted_one_neither_crashes_nor_mixes_the_weeks(
     assert "(1 met, 1 breached)" in told, told
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="two runs on one file at once play the same round (it is claimed only at the "
-    "end): each reports the other's tickets in its week's figures",
-)
 def test_two_runs_at_once_on_one_file_do_not_mix_their_figures(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     store = SQLiteStore(db)
@@ -142,11 +127,6 @@ def test_two_runs_at_once_on_one_file_do_not_mix_their_figures(tmp_path: Path) -
     assert (result.kpis.created, result.kpis.resolved) == (2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_demo on a desk whose clock is past the round's opening (documented: 'opens "
-    "the round at its own time') runs run_due at fixed offsets: no warning, a late breach",
-)
 def test_a_round_opened_later_than_its_friday_still_warns_and_breaches_on_time() -> None:
     _, opening = story_start(SQLiteStore(":memory:"))
     for later in (timedelta(hours=1, minutes=15), timedelta(days=5, hours=-6, minutes=-30)):
@@ -165,11 +145,6 @@ def test_a_round_opened_later_than_its_friday_still_warns_and_breaches_on_time()
         ), (later, kettle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--timeline from the 2nd run on lists the last round's tickets closing (auto_close) "
-    "under ticket '?': the run labels only the tickets it opened",
-)
 def test_the_timeline_names_the_ticket_of_every_event_it_lists(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     assert _demo(db).exit_code == 0
@@ -190,11 +165,6 @@ def test_the_timeline_names_the_ticket_of_every_event_it_lists(tmp_path: Path) -
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on a stdout that cannot encode Chinese (Windows redirect: cp1252) the demo ends in "
-    "a UnicodeEncodeError traceback after its round is stored, the output cut off",
-)
 def test_a_pipe_that_cannot_encode_chinese_still_gets_the_demo(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "from aftersales.cli import main; main()", "demo"]
     done = subprocess.run(
@@ -211,11 +181,6 @@ def test_a_pipe_that_cannot_encode_chinese_still_gets_the_demo(tmp_path: Path) -
     assert "now holds 2 tickets" in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--db :memory: runs in memory (SQLite's name) yet says ':memory: is new' and "
-    "'run again to play the next week': the next run is round 1 again",
-)
 def test_run_again_plays_the_next_week_as_the_demo_promises_even_for_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,11 +194,6 @@ def test_run_again_plays_the_next_week_as_the_demo_promises_even_for_memory(
     assert not promised or "round 2" in _words(second.stdout), _words(second.stdout)[:200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ticket counts come from desk.find(limit=10_000): on a file of more than 10,000 "
-    "tickets the demo says it holds 10000 and calls a used number 'never used'",
-)
 def test_the_ticket_counts_are_the_files_own_past_ten_thousand(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

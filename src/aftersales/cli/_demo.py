@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import io
+import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +21,7 @@ from aftersales.demo import (
     CUSTOMERS,
     SHOP_TIME,
     DemoResult,
+    SlaStory,
     demo_desk,
     local_time,
     run_demo,
@@ -49,8 +52,10 @@ def add_demo_command(app: typer.Typer) -> None:
 
         The clock is simulated (days pass in a moment) and shows the shop's time,
         UTC+08:00. Run it again on the same file to play another week: ticket numbers
-        continue where the last run stopped.
+        continue where the last run stopped. With --db :memory: the run is kept in
+        memory only, and gone when the command ends.
         """
+        _tolerate_unencodable(sys.stdout)
         try:
             store = SQLiteStore(db)
             _, opening = story_start(store)
@@ -61,6 +66,19 @@ def add_demo_command(app: typer.Typer) -> None:
             _error(str(error))
             raise typer.Exit(1) from None
         render(Console(), result, db, timeline=timeline)
+
+
+_IN_MEMORY = ":memory:"
+"""SQLite's name for a database kept in memory: a run on it is one round, never kept (a
+try that leaves no file behind is worth keeping, so it is not refused; the demo only
+stops promising a next week)."""
+
+
+def _tolerate_unencodable(stream: object) -> None:
+    """Let ``stream`` print what its encoding cannot (Chinese on a cp1252 pipe, say) as
+    ``?`` rather than fail half-way through the demo, whose round is stored by then."""
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="replace")
 
 
 def _when(at: datetime) -> str:
@@ -88,7 +106,9 @@ def _numbering(result: DemoResult, db: Path) -> str:
     """Why this run's ticket numbers are what they are."""
     numbers = result.numbering
     this_run = f"this run's tickets are #{numbers.first}-#{numbers.last}"
-    if numbers.tickets_before == 0:
+    if str(db) == _IN_MEMORY:
+        told = f"{db} is a database in memory, not kept after this run: {this_run}."
+    elif numbers.tickets_before == 0:
         told = f"{db} is new: {this_run}."
     else:
         held = "1 ticket" if numbers.tickets_before == 1 else f"{numbers.tickets_before} tickets"
@@ -151,9 +171,7 @@ def render(console: Console, result: DemoResult, db: Path, *, timeline: bool = F
         console,
         "2. The SLA on business hours",
         sla or ["This desk has no SLA policy."],
-        "Business hours: Mon-Fri 09:00-12:00 and 13:30-18:00, Shanghai. Friday's 17:20 "
-        "e-mail used 40 minutes before closing, the rest on Monday: run_due warned and "
-        "breached on Monday morning, not over the weekend.",
+        "Business hours: Mon-Fri 09:00-12:00 and 13:30-18:00, Shanghai. " + _sla_why(result),
     )
 
     policy = result.policy
@@ -182,13 +200,14 @@ def render(console: Console, result: DemoResult, db: Path, *, timeline: bool = F
         for story in result.surveys
     ]
     csat = None if kpis.csat is None else kpis.csat / 100
+    mean = None if kpis.survey_mean is None else round(kpis.survey_mean, 2)
     lines += [
         f"Tickets {kpis.created}, resolved {kpis.resolved}; median first response "
         f"{_duration(kpis.first_response_median_seconds)}, median resolution "
         f"{_duration(kpis.resolution_median_seconds)}",
         f"First-response SLA {_percent(kpis.first_response_compliance)} "
         f"({kpis.first_response_met} met, {kpis.first_response_breached} breached); "
-        f"CSAT {_percent(csat)} ({kpis.survey_answers} answers, mean {kpis.survey_mean})",
+        f"CSAT {_percent(csat)} ({kpis.survey_answers} answers, mean {mean})",
     ]
     _section(
         console,
@@ -205,10 +224,46 @@ def render(console: Console, result: DemoResult, db: Path, *, timeline: bool = F
         for entry in result.timeline:
             events.add_row(local_time(entry.at), entry.ticket, entry.what, entry.detail)
         console.print(events)
-    console.print(
-        f"{db} now holds {result.total_tickets} tickets; run again to play the next week, "
-        "add --timeline to list every event."
+    if str(db) == _IN_MEMORY:
+        console.print(
+            f"The run was in memory ({db}) and is gone now; give --db a file to play week "
+            "after week, add --timeline to list every event."
+        )
+    else:
+        console.print(
+            f"{db} now holds {result.total_tickets} tickets; run again to play the next "
+            "week, add --timeline to list every event."
+        )
+
+
+def _sla_why(result: DemoResult) -> str:
+    """What section 2 shows, in a sentence: when the late ticket came in and why its
+    warning and breach came when they did."""
+    if not result.sla:
+        return "Without an SLA policy the desk measures no first response."
+    late = [story for story in result.sla if story.breached_at is not None]
+    if not late:
+        return "Every first response came in time."
+    story = late[0]
+    opened = next(row.at for row in result.routed if row.ticket == story.ticket)
+    alerts = "warned and breached" if story.warned_at is not None else "breached"
+    return (
+        f"{story.ticket} came in {_when(opened)}; its {story.target_minutes} minutes count "
+        f"only while the shop is open{_closed_days(opened, story)}, so run_due {alerts} it "
+        f"on {_day(story.due_at)}."
     )
+
+
+def _closed_days(opened: datetime, story: SlaStory) -> str:
+    start, end = opened.astimezone(SHOP_TIME).date(), story.due_at.astimezone(SHOP_TIME).date()
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    return ", not over the weekend" if any(day.weekday() >= 5 for day in days) else ""
+
+
+def _day(at: datetime) -> str:
+    local = at.astimezone(SHOP_TIME)
+    part = "morning" if local.hour < 12 else "afternoon"
+    return f"{local:%A} {part}"
 
 
 def _section(console: Console, title: str, lines: list[str], why: str) -> None:
