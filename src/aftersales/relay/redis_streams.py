@@ -120,6 +120,9 @@ class RedisStreamsPublisher:
             except ValueError as error:
                 raise InvalidInput("relay", [FieldError(("url",), str(error))]) from None
         self.client: Any = client
+        self.duplicates = 0
+        """Copies this publisher found already published (their marker alive) and
+        dropped: the redeliveries the key absorbed."""
         self._script = self.client.register_script(_SCRIPT)
 
     def route(self, notification: Notification) -> tuple[str, str]:
@@ -147,7 +150,10 @@ class RedisStreamsPublisher:
         results: list[PublishResult] = []
         for answer in answers:
             text = answer.decode() if isinstance(answer, bytes) else str(answer)
-            if text in ("ok", "duplicate"):
+            if text == "ok":
+                results.append(None)
+            elif text == "duplicate":
+                self.duplicates += 1
                 results.append(None)
             elif text == "held":
                 results.append(HeldBack("an earlier entry of its subject failed"))
