@@ -8,6 +8,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
+from aftersales._pipeline import ATTEMPTS
 from aftersales._validation import check_text, json_changes, parse
 from aftersales.attachments import BlobStore, Upload
 from aftersales.attachments._uploads import keep_uploads, prepare_uploads
@@ -21,6 +22,7 @@ from aftersales.exceptions import (
 from aftersales.models import (
     MESSAGE_ADDED,
     OPENED,
+    Attachment,
     AuthorRole,
     Channel,
     Customer,
@@ -225,14 +227,45 @@ class TicketCommands:
         attachments: Sequence[Upload] = (),
         external_id: str | None = None,
     ) -> Message:
-        """Add a message (see :meth:`aftersales.Desk.add_message`)."""
-        core = self.core
+        """Add a message (see :meth:`aftersales.Desk.add_message`). A message that loses
+        a race to another writer of the ticket is written again on what is stored now,
+        as :meth:`aftersales.Desk.fire` does: two customers' messages at once both stand."""
         uploads = prepare_uploads(attachments, self.blobs)
-        ticket = self.reader.get(ticket_id)
-        for _ in range(100):
-            if ticket.merged_into is None:
-                break
-            ticket = self.reader.get(ticket.merged_into)
+        for attempt in range(ATTEMPTS):
+            ticket = self.reader.get(ticket_id)
+            for _ in range(100):
+                if ticket.merged_into is None:
+                    break
+                ticket = self.reader.get(ticket.merged_into)
+            try:
+                return self._write_message(
+                    ticket,
+                    body,
+                    author_id=author_id,
+                    author_role=author_role,
+                    kind=kind,
+                    channel=channel,
+                    uploads=uploads,
+                    external_id=external_id,
+                )
+            except ConcurrencyError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _write_message(
+        self,
+        ticket: Ticket,
+        body: str,
+        *,
+        author_id: str,
+        author_role: AuthorRole | str,
+        kind: MessageKind | str,
+        channel: Channel | str | None,
+        uploads: Sequence[tuple[Attachment, bytes]],
+        external_id: str | None,
+    ) -> Message:
+        core = self.core
         now = core.now()
         message = parse(
             Message,
