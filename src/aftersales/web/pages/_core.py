@@ -154,7 +154,7 @@ class Pages:
         UTC+08:00``): a customer never has to guess which clock a time is on."""
         local = at.astimezone(self.zone)
         offset = local.strftime("%z")
-        zone = "UTC" if offset == "+0000" else f"UTC{offset[:3]}:{offset[3:]}"
+        zone = "UTC" if offset == "+0000" else f"UTC{offset[:3]}:{offset[3:5]}"
         return f"{local:%Y-%m-%d %H:%M} {zone}"
 
     def render(
