@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from aftersales import Desk, FrozenClock, MemoryStore, SQLiteStore
-from aftersales.cli._demo import render
+from aftersales.cli._demo import _tolerate_unencodable, render
 from aftersales.demo import DemoResult, demo_desk, run_demo, story_start
 
 
@@ -102,3 +102,15 @@ def test_a_run_after_one_interrupted_before_its_survey_answers_only_its_own(
     # the first run's #1 is surveyed by this run's run_due, but left for its customer
     assert [story.ticket for story in result.surveys] == ["#3", "#4"]
     assert (result.kpis.created, result.kpis.survey_answers) == (2, 2)
+
+
+def test_only_a_strict_text_stream_is_told_to_replace_what_it_cannot_encode() -> None:
+    written = io.BytesIO()
+    strict = io.TextIOWrapper(written, encoding="cp1252")
+    lenient = io.TextIOWrapper(io.BytesIO(), encoding="cp1252", errors="backslashreplace")
+    for stream in (strict, lenient, io.StringIO()):
+        _tolerate_unencodable(stream)
+    assert (strict.errors, lenient.errors) == ("replace", "backslashreplace")
+    strict.write("王芳 ok")
+    strict.flush()
+    assert written.getvalue() == b"?? ok"
