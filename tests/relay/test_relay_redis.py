@@ -178,7 +178,9 @@ def test_redis_unreachable_fails_every_message_for_a_retry() -> None:
 
 def test_a_publisher_takes_a_client_of_your_own(url: str, names: str) -> None:
     with redis.Redis.from_url(url) as client:
-        publisher = RedisStreamsPublisher(client=client, stream=f"{names}:s")
+        publisher = RedisStreamsPublisher(
+            client=client, stream=f"{names}:s", dedupe_prefix=f"{names}:seen:"
+        )
         message = BrokerMessage("a:1:broker", "ticket:a", f"{names}:s", b"{}")
         assert publisher.publish([message]) == [None]
         assert client.xlen(f"{names}:s") == 1
