@@ -112,6 +112,7 @@ class RabbitMQPublisher:
         """Publish ``messages`` in order, each confirmed before the next (see the module);
         after a connection failure the rest of the batch is held back."""
         import amqp
+        from amqp.exceptions import MessageNacked  # type: ignore[import-untyped]
 
         results: list[PublishResult] = []
         failed: set[str] = set()
@@ -140,7 +141,7 @@ class RabbitMQPublisher:
                     mandatory=True,
                     confirm_timeout=self.timeout,
                 )
-            except amqp.MessageNacked:
+            except MessageNacked:  # pragma: no cover - RabbitMQ nacks on internal errors only
                 failed.add(message.subject)
                 results.append(DeliveryFailed("RabbitMQ refused the message (nack)"))
             except (amqp.AMQPError, OSError) as error:
