@@ -79,11 +79,6 @@ def _desk_with(db: Path, subject: str, description: str = "") -> str:
 # ------------------------------------------------------------- Rich markup in stored text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables pass stored text to Rich as markup: a subject with '[/b]' crashes "
-    "'tickets list' with a MarkupError traceback",
-)
 def test_a_subject_with_square_brackets_is_listed_as_written(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     _desk_with(db, "Order [/b] broken")
@@ -92,11 +87,6 @@ def test_a_subject_with_square_brackets_is_listed_as_written(tmp_path: Path) -> 
     assert "Order [/b] broken" in ran.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tables pass stored text to Rich as markup: '[bold]...[/bold]' in a subject "
-    "is swallowed by 'tickets show', the operator sees other text than stored",
-)
 def test_tickets_show_prints_a_subject_with_markup_as_stored(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     _desk_with(db, "[bold]Refund[/bold] not received")
@@ -105,11 +95,6 @@ def test_tickets_show_prints_a_subject_with_markup_as_stored(tmp_path: Path) -> 
     assert "[bold]Refund[/bold] not received" in ran.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dead letter whose last_error holds '[/api]' (a URL in an HTTP error) "
-    "crashes 'dead-letters' and 'outbox' with a Rich MarkupError traceback",
-)
 @pytest.mark.parametrize("command", [["dead-letters"], ["outbox"]])
 def test_dead_letters_with_brackets_in_their_error_are_listed(
     tmp_path: Path, command: list[str]

@@ -86,7 +86,7 @@ def _show(rows: Sequence[Notification], as_json: bool, title: str, limit: int) -
     if total > limit:
         caption += f"; the first {limit} of {total} shown (--limit)"
     table.caption = caption
-    Console(highlight=False).print(table)
+    Console(highlight=False, markup=False).print(table)
 
 
 def _add_outbox(app: typer.Typer) -> None:

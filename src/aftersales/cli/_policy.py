@@ -89,7 +89,7 @@ def _policy(name: str | None) -> Callable[[Any], Decision]:
 
 
 def _print_decision(decision: Decision, language: str) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     console.print(f"outcome: {decision.outcome.value}")
     console.print(f"policy: {decision.policy}")
     if decision.remedies:
@@ -190,7 +190,7 @@ def _add_sla(app: typer.Typer) -> None:
             if as_json:
                 print_json_lines([{k: _plain(v) for k, v in recorded.items()}])
             else:
-                console = Console(highlight=False)
+                console = Console(highlight=False, markup=False)
                 console.print(
                     f"ticket {ticket.display_number}: no SLA policy given (--sla or --app); "
                     "what the ticket records:"
@@ -226,7 +226,7 @@ def _add_sla(app: typer.Typer) -> None:
                 f"{item.used_seconds:.0f}",
                 f"{item.paused_seconds:.0f}",
             )
-        Console(highlight=False).print(table)
+        Console(highlight=False, markup=False).print(table)
 
 
 def _plain(value: object) -> object:

@@ -317,7 +317,7 @@ def add_report_command(app: typer.Typer) -> None:
             elif html_file is not None:
                 typer.echo(str(result.to_html(html_file)))
             else:
-                _print_report(Console(), result)
+                _print_report(Console(markup=False), result)
         except AftersalesError as error:
             _error(str(error))
             raise typer.Exit(1) from None

@@ -72,8 +72,9 @@ def find_subject(desk: Desk, reference: str) -> Ticket | Case:
 
 
 def _console() -> Console:
-    # made per call: the standard output may have been swapped since (a test runner)
-    return Console(highlight=False)
+    # made per call: the standard output may have been swapped since (a test runner);
+    # no markup, so stored text with square brackets is printed as written
+    return Console(highlight=False, markup=False)
 
 
 def _fields_table(title: str, record: Ticket | Case) -> Table:
