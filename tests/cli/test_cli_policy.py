@@ -181,3 +181,16 @@ def test_an_app_that_fails_is_reported_and_exits_1(seeded: Seeded) -> None:
     missing = run("tickets", "list", "--db", str(seeded.db), "--app", "cli_helpers:nothing")
     assert (missing.code, missing.out) == (1, "")
     assert "cannot load cli_helpers:nothing" in missing.err
+
+
+def test_facts_that_are_not_utf8_or_hold_too_long_a_number_exit_1(tmp_path: Path) -> None:
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_bytes(json.dumps(FACTS).encode("utf-16"))
+    not_utf8 = run("policy", "check", str(utf16))
+    assert (not_utf8.code, not_utf8.out) == (1, "")
+    assert "not UTF-8 text" in not_utf8.err
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"order": ' + "1" * 5000 + "}")
+    too_long = run("policy", "check", str(huge))
+    assert (too_long.code, too_long.out) == (1, "")
+    assert too_long.err.startswith("error: ") and "not JSON" in too_long.err

@@ -365,11 +365,6 @@ def test_a_number_clash_with_an_assigned_number_names_its_line(tmp_path: Path) -
 # ------------------------------------------------------------------ clean errors, no traces
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'policy check' on a facts file that is not UTF-8 (PowerShell '>' writes "
-    "UTF-16) crashes with a UnicodeDecodeError traceback instead of exit 1",
-)
 def test_a_facts_file_that_is_not_utf8_is_a_clean_error(tmp_path: Path) -> None:
     facts = tmp_path / "facts.json"
     facts.write_bytes(json.dumps(FACTS).encode("utf-16"))

@@ -61,12 +61,19 @@ def _read_json(source: str, what: str) -> Any:
         raise InvalidInput(
             what, [FieldError((source,), f"cannot read: {error.strerror}")]
         ) from None
+    except UnicodeDecodeError as error:
+        # e.g. UTF-16, which PowerShell's ">" writes
+        raise InvalidInput(
+            what, [FieldError((source,), f"not UTF-8 text (byte {error.start}): save it as UTF-8")]
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidInput(
             what, [FieldError((source,), f"not JSON: {error.msg} at line {error.lineno}")]
         ) from None
+    except (ValueError, RecursionError) as error:  # a number too long, nesting too deep
+        raise InvalidInput(what, [FieldError((source,), f"not JSON: {error}")]) from None
 
 
 def _policy(name: str | None) -> Callable[[Any], Decision]:
