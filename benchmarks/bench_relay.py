@@ -1,0 +1,130 @@
+"""The broker relay's throughput to Redis Streams (target: at least 5,000 notifications a
+second), next to the floor of raw redis-py: the same entries (the same JSON bodies,
+fields ``key``, ``subject``, ``body``) added with pipelined ``XADD``, 500 per round trip.
+
+The relay's figure is the whole path: claim the rows from a SQLite store (WAL), read
+their events, check each subject's order, publish the batch in one script call (with the
+markers that drop copies, ``dedupe_seconds`` on, and without them) and acknowledge the
+batch in one commit. The store holds 3,000 tickets with three notifications each (created,
+classify, assign); each round relays a fresh copy of that database file.
+
+Needs a Redis server: ``AFTERSALES_TEST_REDIS_URL`` (default redis://127.0.0.1:6379/13);
+the streams and markers it writes are deleted afterwards.
+
+Run: python benchmarks/bench_relay.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from _timing import report
+from aftersales import Desk, SQLiteStore
+from aftersales.relay import Relay
+from aftersales.relay.redis_streams import RedisStreamsPublisher
+
+TICKETS = 3_000
+NOTIFICATIONS = 3 * TICKETS
+BATCH = 500
+ROUNDS = 5
+TARGET = 5_000
+
+
+def _database(folder: Path, url: str) -> tuple[Path, list[tuple[str, str, bytes]]]:
+    """The store with the relay's pending rows, and the entries they make."""
+    path = folder / "source.db"
+    desk = Desk(SQLiteStore(path))
+    relay = Relay(desk, RedisStreamsPublisher(url))
+    for n in range(TICKETS):
+        ticket = desk.open_ticket(customer=f"c-{n}", channel="email", subject=f"Parcel {n}")
+        desk.classify(ticket.id, category="repair_warranty", severity="low")
+        desk.assign(ticket.id, assignee=f"agent-{n % 7}")
+    entries = [
+        (n.key, f"{n.event.subject_kind}:{n.event.subject_id}", relay.message(n).body)
+        for n in desk.outbox("pending")
+    ]
+    desk.close()
+    assert len(entries) == NOTIFICATIONS
+    return path, entries
+
+
+def _relay_round(source: Path, folder: Path, url: str, prefix: str, dedupe: int) -> float:
+    """Seconds to relay every row of a fresh copy of ``source``."""
+    copy = folder / f"round-{uuid.uuid4().hex}.db"
+    shutil.copy(source, copy)
+    desk = Desk(SQLiteStore(copy))
+    publisher = RedisStreamsPublisher(
+        url, stream=f"{prefix}:relay", dedupe_seconds=dedupe, dedupe_prefix=f"{prefix}:seen:"
+    )
+    relay = Relay(desk, publisher, batch=BATCH)
+    start = time.perf_counter()
+    result = relay.run_once()
+    seconds = time.perf_counter() - start
+    assert result.published == NOTIFICATIONS, result
+    publisher.close()
+    desk.close()
+    copy.unlink()
+    return seconds
+
+
+def _floor_round(client: object, entries: list[tuple[str, str, bytes]], stream: str) -> float:
+    """Seconds to XADD ``entries`` with redis-py pipelines of :data:`BATCH`."""
+    start = time.perf_counter()
+    for offset in range(0, len(entries), BATCH):
+        pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        for key, subject, body in entries[offset : offset + BATCH]:
+            pipe.xadd(stream, {"key": key, "subject": subject, "body": body})
+        pipe.execute()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    import redis
+
+    url = os.environ.get("AFTERSALES_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        print(f"no Redis at {url} ({error}); set AFTERSALES_TEST_REDIS_URL")
+        return 1
+    prefix = f"bench-relay-{uuid.uuid4().hex[:8]}"
+    ok = True
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        source, entries = _database(folder, url)
+        try:
+            floors, dedupe_on, dedupe_off = [], [], []
+            for _ in range(ROUNDS):  # in turns: each round sees the same machine state
+                floors.append(_floor_round(client, entries, f"{prefix}:floor"))
+                dedupe_on.append(_relay_round(source, folder, url, prefix, 3_600))
+                dedupe_off.append(_relay_round(source, folder, url, prefix, 0))
+                for key in client.scan_iter(f"{prefix}*", count=10_000):
+                    client.delete(key)
+        finally:
+            for key in client.scan_iter(f"{prefix}*", count=10_000):
+                client.delete(key)
+            client.close()
+        floor = NOTIFICATIONS / statistics.median(floors)
+        for label, samples in (("markers on", dedupe_on), ("markers off", dedupe_off)):
+            per_second = NOTIFICATIONS / statistics.median(samples)
+            ok &= report(
+                f"relay SQLite outbox -> Redis Streams, batches of {BATCH}, {label}",
+                per_second,
+                floor,
+                "notifications/s",
+                f">= {TARGET:,} notifications/s",
+                per_second >= TARGET,
+            )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
