@@ -11,23 +11,24 @@ existence is not disclosed.
 
 # no ``from __future__ import annotations``: FastAPI reads the principal dependency's
 # annotation at run time, and it names a local (the app's dependency)
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import attrs
 from fastapi import Depends
 
-from aftersales._validation import ACTING
 from aftersales.cases import Policy
 from aftersales.desk import Desk
 from aftersales.exceptions import CaseNotFound, PermissionDenied, TicketNotFound
 from aftersales.models import Case, Ticket
 from aftersales.security import Principal, Role
 
+if TYPE_CHECKING:
+    from aftersales.web.pages import ReturnableLine
+
 __all__ = [
+    "OrderLines",
     "Wiring",
-    "acting_as",
     "is_customer",
     "may_see",
     "refuse_customers",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 DeskDependency = Callable[..., Desk]
+OrderLines = Callable[[Ticket], Sequence["ReturnableLine"]]
+"""The shop's order lines a ticket's customer may claim (return, exchange, repair), from
+the shop's own records: the type of the customer pages' ``orders=``."""
 PrincipalDependency = Callable[..., Any]
 
 
@@ -51,12 +55,14 @@ def system_principal() -> Principal:
 @attrs.frozen
 class Wiring:
     """What the routes share: the desk and principal dependencies, the policy of the
-    policy check, and the case kinds the API opens."""
+    policy check, the case kinds the API opens, and the shop's order lines (what a
+    customer's return, exchange or repair is decided on)."""
 
     desk: DeskDependency
     principal: PrincipalDependency
     policy: Policy | None
     case_kinds: tuple[str, ...]
+    orders: OrderLines | None = None
 
 
 def desk_dependency(desk: Desk | DeskDependency) -> DeskDependency:
@@ -89,18 +95,6 @@ def principal_dependency(given: PrincipalDependency) -> Callable[..., Principal]
     return principal
 
 
-@contextmanager
-def acting_as(principal: Principal) -> Iterator[None]:
-    """Run desk calls as ``principal``: the permission guard reads its roles for every
-    event it writes (including those of calls that take an actor id, as a message's
-    author), and they never outlive the request."""
-    token = ACTING.set(principal)
-    try:
-        yield
-    finally:
-        ACTING.reset(token)
-
-
 def is_customer(principal: Principal) -> bool:
     """Whether ``principal`` speaks for a customer."""
     return Role.CUSTOMER in principal.roles
@@ -122,10 +116,13 @@ def ticket_ref(ticket: str) -> str | int:
 
 
 def visible_ticket(desk: Desk, principal: Principal, ticket: str) -> Ticket:
-    """The ticket by id or number, if ``principal`` may see it; else TicketNotFound."""
-    found = desk.get(ticket_ref(ticket))
+    """The ticket by id or number, if ``principal`` may see it; else the very
+    TicketNotFound the desk raises for one that does not exist (``no ticket #12`` for a
+    number), so the answer tells nothing of which tickets exist."""
+    asked = ticket_ref(ticket)
+    found = desk.get(asked)
     if not may_see(desk, principal, found):
-        raise TicketNotFound(ticket)
+        raise TicketNotFound(asked)
     return found
 
 

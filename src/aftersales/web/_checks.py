@@ -50,7 +50,7 @@ def add_check_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="Check a claim against the policy",
         responses={
             200: {"content": {"application/json": {"example": _decision_example()}}},
-            **problem_responses(422),
+            **problem_responses(400, 401, 422),
         },
         openapi_extra={
             "requestBody": {"content": {"application/json": {"example": FACTS_EXAMPLE}}}
@@ -70,7 +70,7 @@ def add_check_routes(router: APIRouter, wiring: Wiring) -> None:
         "/reports",
         response_model=ReportView,
         summary="Build a report",
-        responses=problem_responses(403, 422),
+        responses=problem_responses(400, 401, 403, 422),
     )
     def report(
         body: ReportBody, desk: Desk = the_desk, principal: Principal = the_principal
@@ -94,7 +94,7 @@ def add_check_routes(router: APIRouter, wiring: Wiring) -> None:
         "/surveys/answer",
         response_model=SurveyAnswered,
         summary="Answer a survey",
-        responses=problem_responses(404, 422),
+        responses=problem_responses(400, 404, 409, 422),
     )
     def answer_survey(body: AnswerBody, desk: Desk = the_desk) -> JSONResponse:
         """Record the answer of a survey link's holder: the signed token is the proof,

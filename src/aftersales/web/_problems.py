@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
@@ -29,7 +31,15 @@ from aftersales.exceptions import (
     TransitionRefused,
 )
 
-__all__ = ["PROBLEM_JSON", "ProblemResponse", "ProblemRoute", "problem_for", "problem_responses"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ProblemResponse",
+    "ProblemRoute",
+    "add_problem_handlers",
+    "instance_of",
+    "problem_for",
+    "problem_responses",
+]
 
 PROBLEM_JSON = "application/problem+json"
 """The media type of a problem details document (RFC 9457)."""
@@ -126,15 +136,42 @@ def validation_problem(error: RequestValidationError, instance: str) -> ProblemR
     return ProblemResponse(body, status_code=422)
 
 
-_HTTP_CODES = {400: "malformed_request", 401: "unauthenticated"}
+_HTTP_CODES = {
+    400: "malformed_request",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+_URI_SAFE = "/!$&'()*+,;=:@-._~%"
+"""What a path keeps unescaped: RFC 3986 ``pchar`` and ``/``, and ``%`` (escapes the
+client sent stay as sent)."""
+
+
+def instance_of(request: Request) -> str:
+    """The request's path as a URI reference (RFC 9457 3.1.5): as the client sent it,
+    percent-encoded (``/tickets/a%20b``, ``/tickets/a%2Fb``), not decoded."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        return quote(raw, safe=_URI_SAFE)
+    return quote(request.url.path, safe=_URI_SAFE.replace("%", ""))
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def http_problem(error: HTTPException, instance: str) -> ProblemResponse:
-    """An HTTP error FastAPI raised (a body it cannot read) or the app's principal
-    dependency did (401 for a request without credentials) as a problem."""
+    """An HTTP error FastAPI or Starlette raised (a body it cannot read, no such path, a
+    method the path does not take) or the app's principal dependency did (401 for a
+    request without credentials) as a problem. Its type is ``about:blank``, so its title
+    is the status phrase (RFC 9457 4.2.1) and the message its ``detail``."""
     body = {
         "type": "about:blank",
-        "title": str(error.detail),
+        "title": _status_phrase(error.status_code),
         "status": error.status_code,
         "detail": str(error.detail),
         "instance": instance,
@@ -154,13 +191,32 @@ class ProblemRoute(APIRoute):
             try:
                 return await handle(request)
             except AftersalesError as error:
-                return problem_for(error, request.url.path)
+                return problem_for(error, instance_of(request))
             except RequestValidationError as error:
-                return validation_problem(error, request.url.path)
+                return validation_problem(error, instance_of(request))
             except HTTPException as error:
-                return http_problem(error, request.url.path)
+                return http_problem(error, instance_of(request))
 
         return handle_with_problems
+
+
+def add_problem_handlers(app: FastAPI) -> None:
+    """Answer the errors that happen outside the routes as problem details too: an
+    unknown path (404), a method the path does not take (405), and any HTTP, validation
+    or library error of the app's other routes."""
+
+    async def as_problem(request: Request, error: Exception) -> Response:
+        instance = instance_of(request)
+        if isinstance(error, AftersalesError):
+            return problem_for(error, instance)
+        if isinstance(error, RequestValidationError):
+            return validation_problem(error, instance)
+        if isinstance(error, HTTPException):
+            return http_problem(error, instance)
+        raise error  # pragma: no cover - registered for the three above only
+
+    for family in (HTTPException, RequestValidationError, AftersalesError):
+        app.add_exception_handler(family, as_problem)
 
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
@@ -171,7 +227,10 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "instance": {"type": "string", "description": "the request's path"},
+        "instance": {
+            "type": "string",
+            "description": "the request's path, percent-encoded (a URI reference)",
+        },
         "code": {
             "type": "string",
             "description": "the error's stable code (aftersales.AftersalesError.code)",
@@ -201,6 +260,28 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
+    400: (
+        "The body could not be read (not text in the encoding it names).",
+        {
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": "There was an error parsing the body",
+            "instance": "/tickets",
+            "code": "malformed_request",
+        },
+    ),
+    401: (
+        "The app's principal dependency refused the request (no or bad credentials).",
+        {
+            "type": "about:blank",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "who are you?",
+            "instance": "/tickets",
+            "code": "unauthenticated",
+        },
+    ),
     403: (
         "The principal may not do this (its permission set refused it).",
         {

@@ -11,12 +11,10 @@ from fastapi.responses import JSONResponse
 from aftersales.desk import Desk
 from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
 from aftersales.models import AuthorRole, Channel, Event, Message, MessageKind, Ticket
-from aftersales.models.events import MESSAGE_ADDED
 from aftersales.models.ticket import StatusCategory
 from aftersales.security import Principal, Role
 from aftersales.web._access import (
     Wiring,
-    acting_as,
     is_customer,
     may_see,
     principal_dependency,
@@ -31,6 +29,7 @@ from aftersales.web._schemas import (
     TicketBody,
     TicketPage,
 )
+from aftersales.web._views import customer_case, customer_events
 
 __all__ = ["add_ticket_routes"]
 
@@ -72,14 +71,10 @@ def _author_role(principal: Principal) -> AuthorRole:
     return AuthorRole.AGENT
 
 
-def _customer_view(events: list[Event]) -> list[Event]:
-    """A ticket's events as its customer may see them: without internal notes."""
-    return [
-        event
-        for event in events
-        if event.payload.get("kind") != MessageKind.INTERNAL_NOTE.value
-        or event.trigger != MESSAGE_ADDED
-    ]
+def _linked(desk: Desk, principal: Principal, ticket: str | None) -> str | None:
+    """The id of the ticket a new one hangs under or follows up, if ``principal`` may
+    see it: another customer's answers 404 exactly as one that does not exist."""
+    return None if ticket is None else visible_ticket(desk, principal, ticket).id
 
 
 def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
@@ -94,13 +89,15 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="Open a ticket",
         responses={
             201: {"content": {"application/json": {"example": _TICKET_EXAMPLE}}},
-            **problem_responses(403, 422),
+            **problem_responses(400, 401, 403, 404, 409, 422),
         },
     )
     def open_ticket(
         body: TicketBody, desk: Desk = the_desk, principal: Principal = the_principal
     ) -> JSONResponse:
-        """Record a new inquiry, opened by the principal (a customer's for itself)."""
+        """Record a new inquiry, opened by the principal (a customer's for itself);
+        ``parent_id`` and ``follow_up_of`` name tickets the principal may read (404
+        otherwise, as for one that does not exist)."""
         customer = body.customer
         if is_customer(principal):
             if customer is not None and customer != principal.customer_id:
@@ -115,7 +112,9 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
             raise InvalidInput(
                 "ticket", [FieldError(("customer",), "required: the id of the customer asking")]
             )
-        with acting_as(principal):
+        parent_id = _linked(desk, principal, body.parent_id)
+        follow_up_of = _linked(desk, principal, body.follow_up_of)
+        with desk.acting_as(principal):
             ticket = desk.open_ticket(
                 customer=customer,
                 channel=body.channel,
@@ -124,8 +123,8 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
                 order_line=body.order_line,
                 priority=body.priority,
                 tags=body.tags,
-                parent_id=body.parent_id,
-                follow_up_of=body.follow_up_of,
+                parent_id=parent_id,
+                follow_up_of=follow_up_of,
                 actor=principal,
             )
         return _json(ticket.model_dump(mode="json"), 201)
@@ -140,7 +139,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
                     "application/json": {"example": {"items": [_TICKET_EXAMPLE], "next_offset": 50}}
                 }
             },
-            **problem_responses(422),
+            **problem_responses(401, 422),
         },
     )
     def list_tickets(
@@ -189,7 +188,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="Read a ticket",
         responses={
             200: {"content": {"application/json": {"example": _TICKET_EXAMPLE}}},
-            **problem_responses(404, 422),
+            **problem_responses(401, 404, 422),
         },
     )
     def read_ticket(
@@ -203,7 +202,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         status_code=201,
         response_model=Message,
         summary="Add a message",
-        responses=problem_responses(403, 404, 422),
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
     )
     def add_message(
         ticket: str,
@@ -220,7 +219,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
                 "web",
                 "customers write public replies only",
             )
-        with acting_as(principal):
+        with desk.acting_as(principal):
             message = desk.add_message(
                 found.id,
                 body.body,
@@ -235,7 +234,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         "/tickets/{ticket}/messages",
         response_model=list[Message],
         summary="List a ticket's messages",
-        responses=problem_responses(404, 422),
+        responses=problem_responses(401, 404, 422),
     )
     def list_messages(
         ticket: str,
@@ -257,7 +256,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         summary="Fire a trigger",
         responses={
             200: {"content": {"application/json": {"example": _TICKET_EXAMPLE}}},
-            **problem_responses(403, 404, 409, 422),
+            **problem_responses(400, 401, 403, 404, 409, 422),
         },
     )
     def fire_ticket(
@@ -282,23 +281,25 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         "/tickets/{ticket}/history",
         response_model=list[Event],
         summary="A ticket's history",
-        responses=problem_responses(404, 422),
+        responses=problem_responses(401, 404, 422),
     )
     def ticket_history(
         ticket: str, desk: Desk = the_desk, principal: Principal = the_principal
     ) -> JSONResponse:
-        """The ticket's events, oldest first (a customer's without internal notes)."""
+        """The ticket's events, oldest first. A customer is shown the steps of its
+        ticket and its public messages, each with the fields meant for it: no internal
+        note, time logged, escalation or other staff-only field."""
         found = visible_ticket(desk, principal, ticket)
         events = desk.history(found.id)
         if is_customer(principal):
-            events = _customer_view(events)
+            return _json(customer_events(events, ticket=True))
         return _json([e.model_dump(mode="json") for e in events])
 
     @router.get(
         "/tickets/{ticket}/sla",
         response_model=SLAView,
         summary="A ticket's SLA status",
-        responses=problem_responses(404, 422),
+        responses=problem_responses(401, 404, 422),
     )
     def ticket_sla(
         ticket: str, desk: Desk = the_desk, principal: Principal = the_principal
@@ -324,12 +325,19 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         "/tickets/{ticket}/cases",
         response_model=list[CaseView],
         summary="A ticket's cases",
-        responses=problem_responses(404, 422),
+        responses=problem_responses(401, 404, 422),
     )
     def ticket_cases(
         ticket: str, desk: Desk = the_desk, principal: Principal = the_principal
     ) -> JSONResponse:
-        """The after-sales cases the ticket carries, oldest first."""
+        """The after-sales cases the ticket carries, oldest first (a customer's
+        without their staff-only fields)."""
         found = visible_ticket(desk, principal, ticket)
-        cases = desk.cases.for_ticket(found.id)
-        return _json([c.model_dump(mode="json") for c in cases if may_see(desk, principal, c)])
+        cases = [
+            c.model_dump(mode="json")
+            for c in desk.cases.for_ticket(found.id)
+            if may_see(desk, principal, c)
+        ]
+        if is_customer(principal):
+            cases = [customer_case(c) for c in cases]
+        return _json(cases)
