@@ -287,6 +287,8 @@ class Relay:
         blocked: dict[str, str] = {}
         for subject, ours in by_subject.items():
             first = ours[0].event
+            if sorted(n.event.sequence for n in ours) == list(range(1, len(ours) + 1)):
+                continue  # from the subject's first event on: nothing earlier can be pending
             pending = sorted(
                 (
                     n
