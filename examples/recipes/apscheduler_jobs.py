@@ -12,7 +12,9 @@ or inside your app's process, on the desk it already has::
 
 The desk is safe to share between the scheduler's threads and the app's, and the jobs are
 safe to overlap with other processes doing the same (``aftersales worker``, other app
-instances): each change checks its version, each delivery is claimed with a lease.
+instances): each change checks its version, each delivery is claimed with a lease. Each
+delivery is acknowledged in the store as soon as it is made, so a process killed
+mid-batch sends again only the notification it was delivering.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from __future__ import annotations
 import logging
 import signal
 from datetime import datetime, timezone
+from functools import partial
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from wiring import open_desk
+from wiring import deliver_outbox, open_desk, work_pass
 
 from aftersales import Desk
 
@@ -42,13 +45,25 @@ def schedule(
 ) -> BaseScheduler:
     """Add the desk's two jobs to ``scheduler``, both first run at once. Each runs one
     at a time (``max_instances=1``), and the runs missed while the process was busy
-    (or suspended) are done once, not once per missed tick (``coalesce``)."""
-    common = {"max_instances": 1, "coalesce": True, "next_run_time": datetime.now(timezone.utc)}
+    (or suspended) are done once, not once per missed tick (``coalesce``), however
+    late: APScheduler's default ``misfire_grace_time`` of one second would drop them."""
+    first = datetime.now(timezone.utc)
+    common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     scheduler.add_job(
-        desk.run_due, "interval", seconds=run_due_every, id="aftersales-run-due", **common
+        partial(work_pass, desk),
+        "interval",
+        seconds=run_due_every,
+        id="aftersales-run-due",
+        next_run_time=first,
+        **common,
     )
     scheduler.add_job(
-        desk.dispatch_outbox, "interval", seconds=dispatch_every, id="aftersales-dispatch", **common
+        partial(deliver_outbox, desk),
+        "interval",
+        seconds=dispatch_every,
+        id="aftersales-dispatch",
+        next_run_time=first,
+        **common,
     )
     return scheduler
 

@@ -7,8 +7,15 @@ The broker is RabbitMQ (``CELERY_BROKER_URL``, default the local one) and there 
 result backend: what a task did is in the desk's store (``AFTERSALES_DB``, see
 ``wiring``), and its return value is only logged. Both tasks are safe to run twice and
 from many workers at once (each change checks its version, each delivery is claimed with a
-lease), so a message redelivered after a lost worker (``task_acks_late``) or a retry
-after a database error does no harm.
+lease), so a message redelivered after a lost worker (``task_acks_late`` with
+``task_reject_on_worker_lost``) or a retry after a database error does no harm. Each
+delivery is acknowledged in the store as soon as it is made: a worker killed mid-batch
+sends again only the notification it was delivering.
+
+A task stops starting deliveries after ``PASS_BUDGET`` seconds, is interrupted at its
+soft time limit and killed at its hard one, which is below the delivery lease
+(``wiring.DELIVERY_LEASE_SECONDS``): a stuck sender never outlives its claim, so no
+other worker takes the notification while it is still being sent.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
-from wiring import open_desk
+from wiring import DELIVERY_LEASE_SECONDS, deliver_outbox, open_desk, work_pass
 
 from aftersales import Desk, StorageError
 
@@ -27,6 +34,13 @@ QUEUE = os.environ.get("AFTERSALES_CELERY_QUEUE", "aftersales")
 """The queue both tasks go to (and the worker reads, by default)."""
 RUN_DUE_EVERY = 60.0
 DISPATCH_EVERY = 10.0
+HARD_TIME_LIMIT = DELIVERY_LEASE_SECONDS - 10
+"""A task still running then is killed: before its claims' lease ends."""
+SOFT_TIME_LIMIT = HARD_TIME_LIMIT - 20
+"""A task still running then gets ``SoftTimeLimitExceeded`` (a delivery under way is
+recorded as failed, to be retried)."""
+PASS_BUDGET = DELIVERY_LEASE_SECONDS / 3
+"""A pass starts no delivery after this long; the rows left go to the next."""
 
 app = Celery(
     "shop", broker=os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -34,8 +48,13 @@ app = Celery(
 app.conf.update(
     task_default_queue=QUEUE,
     task_ignore_result=True,
-    # a worker lost mid-task leaves its message to another; the tasks are safe to repeat
+    # a worker lost mid-task (killed, out of memory) leaves its message to another: the
+    # tasks are safe to repeat. Without task_reject_on_worker_lost, acks_late acknowledges
+    # the message of a task whose worker process died, and it is lost.
     task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_soft_time_limit=SOFT_TIME_LIMIT,
+    task_time_limit=HARD_TIME_LIMIT,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     beat_schedule={
@@ -91,15 +110,9 @@ def close_desk(**_: Any) -> None:
     max_retries=5,
 )
 def run_due() -> dict[str, int]:
-    """The due work: SLA warnings and breaches, auto-closing, reminders, time rules, and
-    one batch of deliveries."""
-    report = desk().run_due()
-    return {
-        "sla_events": len(report.sla_events),
-        "auto_closed": len(report.auto_closed),
-        "reminded": len(report.reminded),
-        "delivered": report.dispatch.delivered,
-    }
+    """The due work: SLA warnings and breaches, auto-closing, reminders, time rules;
+    then the outbox, until it is empty or the pass has run ``PASS_BUDGET`` seconds."""
+    return work_pass(desk(), budget=PASS_BUDGET)
 
 
 @app.task(
@@ -110,7 +123,7 @@ def run_due() -> dict[str, int]:
 )
 def dispatch_outbox(limit: int = 100) -> dict[str, int]:
     """Deliver up to ``limit`` due notifications; a full batch queues the next at once."""
-    report = desk().dispatch_outbox(limit=limit)
+    report = deliver_outbox(desk(), limit)
     if report.delivered + report.failed + report.dead >= limit:
         dispatch_outbox.delay(limit)  # more may be waiting: no need to wait for beat
     return {"delivered": report.delivered, "failed": report.failed, "dead": report.dead}

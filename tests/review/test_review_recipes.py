@@ -80,12 +80,6 @@ sys.exit(3)  # not reached: the kill comes first
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Celery/RQ/APScheduler recipes call desk.dispatch_outbox directly, not Worker: "
-    "deliveries are acknowledged per batch of 100, so a worker killed mid-batch redelivers "
-    "every notification it already sent (duplicate SMS/pages), not at most the one under way",
-)
 @pytest.mark.parametrize("recipe", ["rq", "celery", "apscheduler"])
 def test_a_worker_killed_mid_batch_does_not_redeliver_what_it_already_sent(
     tmp_path: Path, recipe: str
@@ -155,11 +149,6 @@ def test_apscheduler_runs_a_missed_tick_once_rather_than_dropping_it() -> None:
     assert desk.due_runs == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rq_cron.py registers its jobs without ttl: while no worker runs, a dispatch job "
-    "every 10 s and a run_due every 60 s pile up in Redis without bound (Celery's expires)",
-)
 def test_rq_cron_jobs_expire_when_no_worker_takes_them_within_their_period() -> None:
     pytest.importorskip("rq")
     from rq import cron
@@ -300,12 +289,6 @@ def _wait_until(condition: Any, what: str, worker: subprocess.Popen[str]) -> Non
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rq_tasks promises a failed job is retried 10 and 60 s later, but RQ only "
-    "re-enqueues retries with intervals from a scheduler, which the documented "
-    "'rq worker' (no --with-scheduler) does not run: the retry never happens",
-)
 def test_an_rq_job_that_failed_is_retried_by_the_documented_worker(tmp_path: Path) -> None:
     pytest.importorskip("rq")
     import redis
