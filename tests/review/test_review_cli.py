@@ -239,11 +239,6 @@ def test_moving_tickets_with_export_and_import_keeps_their_messages(tmp_path: Pa
         assert [m.body for m in desk.messages(ticket.id, include_internal=True)] == sent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a CSV saved by Excel ('CSV UTF-8') starts with a BOM: import refuses it as "
-    "'unknown columns \\ufeffchannel'",
-)
 def test_a_csv_with_a_utf8_byte_order_mark_imports(tmp_path: Path) -> None:
     db, legacy = tmp_path / "desk.db", tmp_path / "legacy.csv"
     Desk.sqlite(db).close()
@@ -272,11 +267,6 @@ def test_a_csv_export_does_not_write_formulas(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning")  # the leak has its own test below
-@pytest.mark.xfail(
-    strict=True,
-    reason="the how-to's 'aftersales import legacy.csv --db new.db' fails ('no SQLite "
-    "file new.db'): the CLI has no way to import into a new store",
-)
 def test_the_documented_import_into_a_new_database_works(tmp_path: Path) -> None:
     legacy, new = tmp_path / "legacy.csv", tmp_path / "new.db"
     legacy.write_text(
@@ -322,11 +312,6 @@ def test_the_app_opens_tickets_after_an_import_of_numbered_ones(tmp_path: Path) 
         assert len(app.find()) == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'import' opens FILE before the store and never closes it when --db cannot "
-    "be opened: a leaked file handle (ResourceWarning)",
-)
 def test_an_import_refused_for_its_store_closes_the_file(tmp_path: Path) -> None:
     legacy = tmp_path / "legacy.jsonl"
     legacy.write_text("", encoding="utf-8")
@@ -374,11 +359,6 @@ def test_a_facts_file_that_is_not_utf8_is_a_clean_error(tmp_path: Path) -> None:
     assert ran.err.startswith("error:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--db mysql://... (the usual MySQL URL, driver mysqlclient not installed) "
-    "crashes with a ModuleNotFoundError traceback instead of an error line",
-)
 def test_a_url_whose_driver_is_missing_is_a_clean_error() -> None:
     ran = run("tickets", "list", "--db", "mysql://app@127.0.0.1:1/service", "--json")
     assert ran.crashed is None
@@ -389,11 +369,6 @@ def test_a_url_whose_driver_is_missing_is_a_clean_error() -> None:
 # ------------------------------------------------------- read commands create nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a read command on an SQLAlchemy sqlite URL (sqlite+pysqlite:///x.db) of a "
-    "file that does not exist silently creates it with a store's schema",
-)
 def test_a_read_command_does_not_create_a_sqlite_file_given_as_a_url(tmp_path: Path) -> None:
     ghost = tmp_path / "ghost.db"
     ran = run("tickets", "list", "--db", f"sqlite+pysqlite:///{ghost}", "--json")
@@ -422,11 +397,6 @@ def _recreate_review_database(*, create: bool) -> str:
     return str(url.set(database=REVIEW_DATABASE).render_as_string(hide_password=False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a read command on a server database that holds no store (a wrong database "
-    "name in --db) creates every aftersales table there and reports an empty desk",
-)
 def test_a_read_command_does_not_create_tables_in_a_database_without_a_store() -> None:
     sqlalchemy = pytest.importorskip("sqlalchemy")
     url = _recreate_review_database(create=True)

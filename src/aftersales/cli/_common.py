@@ -5,6 +5,7 @@ report's period."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -100,21 +101,114 @@ DB_HELP = (
 )
 
 
-def open_store(url: str, command: str = "report") -> Store:
-    """The store at ``url``: a SQLite file (a path or ``sqlite:///path``, which must
-    exist; ``command`` names the refusal when it does not) or any other SQLAlchemy URL."""
+_DRIVER_EXAMPLES = {
+    "postgresql": "postgresql+psycopg://",
+    "mysql": "mysql+pymysql://",
+    "mariadb": "mariadb+pymysql://",
+}
+
+
+def _refused(command: str, message: str) -> InvalidInput:
+    return InvalidInput(command, [FieldError(("--db",), message)])
+
+
+def _missing_driver(command: str, url: str, missing: ImportError) -> InvalidInput:
+    """The refusal of a URL whose driver is not installed, naming one that is known to work."""
+    scheme = url.split("://", 1)[0]
+    backend = scheme.split("+", 1)[0]
+    example = _DRIVER_EXAMPLES.get(backend)
+    hint = f"; install it, or name a driver, e.g. {example}" if example else "; install it"
+    return _refused(command, f"the driver of {scheme}:// ({missing.name}) is not installed{hint}")
+
+
+def _check_version(command: str, where: str, version: int) -> None:
+    """Refuse a store without the schema (an empty database) or an older schema a read
+    command must not upgrade; a newer one the store itself refuses."""
+    from aftersales.storage.sqlite import SCHEMA_VERSION
+
+    if version == 0:
+        raise _refused(command, f"no aftersales store in {where}")
+    if version < SCHEMA_VERSION:
+        raise _refused(
+            command,
+            f"the store in {where} has schema version {version}, older than this "
+            f"aftersales's {SCHEMA_VERSION}: upgrade it first (open it once from your app, "
+            "or run the worker), a command that only reads does not",
+        )
+
+
+def _check_sqlite_file(command: str, path: str, *, upgrade: bool) -> None:
+    """Refuse a SQLite file that does not exist or holds no store (an empty or foreign
+    file), and, unless ``upgrade``, one of an older schema; opened read only, so that
+    nothing is made."""
+    if not Path(path).is_file():
+        raise _refused(command, f"no SQLite file {path}")
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error as error:  # not a database, a directory
+        raise _refused(command, f"cannot open {path}: {error}") from None
+    if version == 0 or not upgrade:
+        _check_version(command, path, version)
+
+
+def _check_server_store(command: str, url: str, *, upgrade: bool) -> None:
+    """Refuse a database (given as an SQLAlchemy URL) that holds no store, or (unless
+    ``upgrade``) an older schema, before a store is built on it: building one creates
+    or upgrades the schema."""
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or not Path(database).is_file():
+            raise _refused(command, f"no SQLite file {database or '(in memory)'}")
+    engine = sa.create_engine(parsed)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("aftersales_schema"):
+                raise _refused(command, f"no aftersales store in {shown}")
+            found = conn.execute(sa.text("SELECT version FROM aftersales_schema"))
+            version = int(found.scalar_one())
+    except sa.exc.SQLAlchemyError as error:
+        reason = getattr(error, "orig", None) or error
+        raise _refused(command, f"cannot open {shown}: {reason}") from None
+    finally:
+        engine.dispose()
+    if not upgrade:
+        _check_version(command, shown, version)
+
+
+def open_store(
+    url: str, command: str = "report", *, create: bool = False, upgrade: bool = False
+) -> Store:
+    """The store at ``url``: a SQLite file (a path or ``sqlite:///path``) or any other
+    SQLAlchemy URL. Unless ``create`` (a command that writes, such as ``import``), the
+    store must exist: a missing file or a database without a store is refused, and
+    nothing is made. Unless ``create`` or ``upgrade`` an older schema is refused too, so
+    that a command that only reads changes nothing. ``command`` names the refusal."""
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" not in path:
-        if not Path(path).is_file():
-            raise InvalidInput(command, [FieldError(("--db",), f"no SQLite file {path}")])
-        return SQLiteStore(path)
+        if not create:
+            _check_sqlite_file(command, path, upgrade=upgrade)
+        try:
+            return SQLiteStore(path)
+        except sqlite3.Error as error:  # a directory, a file that is not a database
+            raise _refused(command, f"cannot open {path}: {error}") from None
     try:
         from aftersales.storage.sqlalchemy import SQLAlchemyStore
     except ImportError:  # pragma: no cover - exercised only without the extra
-        raise InvalidInput(
-            "report", [FieldError(("--db",), 'needs the sql extra: pip install "aftersales[sql]"')]
-        ) from None
-    return SQLAlchemyStore(url)
+        raise _refused(command, 'needs the sql extra: pip install "aftersales[sql]"') from None
+    try:
+        if not create:
+            _check_server_store(command, url, upgrade=upgrade)
+        return SQLAlchemyStore(url)
+    except ImportError as missing:
+        raise _missing_driver(command, url, missing) from None
 
 
 APP_HELP = (
@@ -124,13 +218,16 @@ APP_HELP = (
 
 
 @contextmanager
-def open_desk(url: str, command: str, app: str | None = None) -> Iterator[Desk]:
+def open_desk(
+    url: str, command: str, app: str | None = None, *, create: bool = False, upgrade: bool = False
+) -> Iterator[Desk]:
     """A desk on the store at ``url`` (built by ``app``, ``module:callable``, when given),
-    closed afterwards; a store or app that cannot be opened prints the error and exits 1."""
+    closed afterwards; a store or app that cannot be opened prints the error and exits 1.
+    ``create`` and ``upgrade`` as :func:`open_store` takes them."""
     from aftersales.desk import Desk
 
     try:
-        store = open_store(url, command)
+        store = open_store(url, command, create=create, upgrade=upgrade)
     except AftersalesError as refused:
         fail(refused)
     try:

@@ -144,7 +144,7 @@ def _add_dead_letters(app: typer.Typer) -> None:
         dispatch (aftersales worker) delivers them. Their last error is kept."""
         if bool(keys) == every:
             fail("give the keys of dead notifications, or --all (not both)", EXIT_USAGE)
-        with open_desk(db, "dead-letters") as desk:
+        with open_desk(db, "dead-letters", upgrade=True) as desk:
             if keys:
                 dead = {row.key for row in desk.outbox(DeliveryStatus.DEAD)}
                 unknown = [key for key in dict.fromkeys(keys) if key not in dead]

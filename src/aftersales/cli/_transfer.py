@@ -293,21 +293,28 @@ def add_transfer_commands(app: typer.Typer) -> None:
     ) -> None:
         """Import tickets (from another system, or an export); a bad line stores nothing."""
         chosen = _format_of(file_format, None if source == "-" else source)
+        # "utf-8-sig" reads the byte order mark Excel writes; newline="" keeps a CSV
+        # field's \r as it is. The file is read whole and closed before the store is
+        # opened, so that a store refused leaves no file open.
         try:
             text = (
-                io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+                io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
                 if source == "-"
-                else open(source, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+                else open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115 - with below
             )
         except OSError as error:
             fail(f"cannot read {source}: {error.strerror}")
-        with open_desk(db, "import", app_target) as desk:
+        try:
+            with text:
+                lines, records = _read(text, chosen)
+        except AftersalesError as refused:
+            fail(refused)
+        except (UnicodeDecodeError, csv.Error) as error:
+            fail(f"cannot read {source}: {error}")
+        # a new store is made only for tickets to write into it
+        with open_desk(db, "import", app_target, create=bool(records)) as desk:
             try:
-                with text:
-                    lines, records = _read(text, chosen)
                 imported = _store(desk, lines, records, ONE_TRANSACTION)
             except AftersalesError as refused:
                 fail(refused)
-            except (UnicodeDecodeError, csv.Error) as error:
-                fail(f"cannot read {source}: {error}")
         typer.echo(f"imported {imported} tickets")

@@ -146,7 +146,7 @@ def add_worker_command(app: typer.Typer) -> None:
             level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         try:
-            store = _open_store(db, "worker")
+            store = _open_store(db, "worker", upgrade=True)
         except AftersalesError as error:
             _error(str(error))
             raise typer.Exit(1) from None
