@@ -287,6 +287,31 @@ def test_a_customers_ticket_history_shows_its_steps_with_the_fields_meant_for_it
     assert len(staff.get(f"{url}/history").json()) == 6
 
 
+def test_a_customer_is_shown_its_ticket_without_the_staffs_fields(
+    staff: Client, alice: Client, ticket: dict[str, Any]
+) -> None:
+    assert ticket["customer_id"] == "alice"
+    assert "tags" not in ticket  # as opened, too
+    url = f"/api/tickets/{ticket['id']}"
+    for trigger, payload in [
+        ("classify", {"category": "repair_warranty", "severity": "low"}),
+        ("assign", {"assignee": "li.wei", "team": "repairs"}),
+    ]:
+        fired = staff.post(f"{url}/fire", json={"trigger": trigger, "payload": payload})
+    assert fired.json()["team"] == "repairs"
+    staff_fields = {"tags", "team", "assignee", "priority", "severity", "escalation_level"}
+    assert staff_fields <= set(staff.get(url).json())
+    shown = [
+        alice.get(url).json(),
+        alice.get("/api/tickets").json()["items"][0],
+        alice.post(
+            f"{url}/fire", json={"trigger": "cancel", "payload": {"reason": "found it"}}
+        ).json(),
+    ]
+    assert [sorted(staff_fields & set(each)) for each in shown] == [[], [], []]
+    assert [each["status"] for each in shown] == ["assigned", "assigned", "cancelled"]
+
+
 # ---------------------------------------------------------------- the app's errors
 
 

@@ -29,7 +29,7 @@ from aftersales.web._schemas import (
     TicketBody,
     TicketPage,
 )
-from aftersales.web._views import customer_case, customer_events
+from aftersales.web._views import customer_case, customer_events, customer_ticket
 
 __all__ = ["add_ticket_routes"]
 
@@ -57,6 +57,13 @@ _TICKET_EXAMPLE: dict[str, Any] = {
 
 def _json(value: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(value, status_code=status)
+
+
+def _shown(ticket: Ticket, principal: Principal) -> dict[str, Any]:
+    """The ticket's JSON as the principal is shown it (a customer's without the
+    staff's fields: tags, team, escalation, SLA targets...)."""
+    data = ticket.model_dump(mode="json")
+    return customer_ticket(data) if is_customer(principal) else data
 
 
 def _author_role(principal: Principal) -> AuthorRole:
@@ -127,7 +134,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
                 follow_up_of=follow_up_of,
                 actor=principal,
             )
-        return _json(ticket.model_dump(mode="json"), 201)
+        return _json(_shown(ticket, principal), 201)
 
     @router.get(
         "/tickets",
@@ -178,7 +185,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
             filters["customer_id"] = principal.customer_id
         given = {name: value for name, value in filters.items() if value is not None}
         page = desk.find(limit=limit, offset=offset, **given)
-        items = [t.model_dump(mode="json") for t in page if may_see(desk, principal, t)]
+        items = [_shown(t, principal) for t in page if may_see(desk, principal, t)]
         next_offset = offset + len(page) if len(page) == limit else None
         return _json({"items": items, "next_offset": next_offset})
 
@@ -194,8 +201,9 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
     def read_ticket(
         ticket: str, desk: Desk = the_desk, principal: Principal = the_principal
     ) -> JSONResponse:
-        """A ticket by id, or by number (``12``)."""
-        return _json(visible_ticket(desk, principal, ticket).model_dump(mode="json"))
+        """A ticket by id, or by number (``12``); a customer is shown the fields meant
+        for it (not the tags, team, escalation or SLA targets)."""
+        return _json(_shown(visible_ticket(desk, principal, ticket), principal))
 
     @router.post(
         "/tickets/{ticket}/messages",
@@ -275,7 +283,7 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
             payload=body.payload,
             expected_version=body.expected_version,
         )
-        return _json(fired.model_dump(mode="json"))
+        return _json(_shown(fired, principal))
 
     @router.get(
         "/tickets/{ticket}/history",

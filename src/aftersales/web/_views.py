@@ -16,7 +16,7 @@ from typing import Any
 from aftersales.models import Event, MessageKind
 from aftersales.models.events import MESSAGE_ADDED, OPENED, RESERVED_TRIGGERS
 
-__all__ = ["customer_case", "customer_events"]
+__all__ = ["customer_case", "customer_events", "customer_ticket"]
 
 _HIDDEN_TRIGGERS = frozenset({"escalate"})
 """Workflow triggers that are the staff's business: why and when a subject was escalated."""
@@ -56,7 +56,6 @@ TICKET_FIELDS = frozenset(
         "customer_id",
         "order_line",
         "category",
-        "priority",
         "status",
         "status_category",
         "resolution",
@@ -72,7 +71,9 @@ TICKET_FIELDS = frozenset(
         "version",
     }
 )
-"""The fields of a ticket whose changes a customer is shown in its history."""
+"""The fields of a ticket a customer is shown, and whose changes it is shown in the
+ticket's history (not its tags, priority, severity, assignee and team, escalation level,
+SLA targets and due times, or satisfaction score)."""
 
 CASE_FIELDS: Mapping[str, frozenset[str] | None] = {
     "id": None,
@@ -150,6 +151,12 @@ def _only(value: Any, keys: frozenset[str]) -> Any:
     if isinstance(value, list):
         return [_only(item, keys) for item in value]
     return value
+
+
+def customer_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """A ticket's JSON as its customer is shown it."""
+    shown: dict[str, Any] = _only(ticket, TICKET_FIELDS)
+    return shown
 
 
 def customer_case(case: Mapping[str, Any]) -> dict[str, Any]:
