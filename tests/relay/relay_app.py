@@ -1,12 +1,14 @@
 """The relay process of the kill test: ``python relay_app.py DB`` relays the desk's
-ticket notifications from the SQLite file ``DB`` to Redis until SIGTERM.
+ticket notifications from the SQLite file ``DB`` to Redis (or, with ``RELAY_TEST_AMQP_URL``
+set, to RabbitMQ) until SIGTERM.
 
 Environment: ``RELAY_TEST_REDIS_URL``, ``RELAY_TEST_STREAM`` (the stream, ``{kind}``
-allowed), ``RELAY_TEST_DEDUPE`` (seconds, 0 keeps copies), ``RELAY_TEST_PREFIX`` (the
-markers' prefix), ``RELAY_TEST_LEASE`` (``delivery_lease_seconds``), ``RELAY_TEST_PAUSE``
-(seconds each publish takes longer: a slower broker, so that kills land between a
-publish and its acknowledgement), ``RELAY_TEST_BATCH``, and ``RELAY_TEST_LOG``: a file
-each publish appends ``<pid> <published> <duplicates dropped>`` to.
+allowed; with RabbitMQ, the exchange), ``RELAY_TEST_DEDUPE`` (seconds, 0 keeps copies),
+``RELAY_TEST_PREFIX`` (the markers' prefix), ``RELAY_TEST_LEASE``
+(``delivery_lease_seconds``), ``RELAY_TEST_PAUSE`` (seconds each publish takes longer: a
+slower broker, so that kills land between a publish and its acknowledgement),
+``RELAY_TEST_BATCH``, and ``RELAY_TEST_LOG``: a file each publish appends
+``<pid> <published> <duplicates dropped>`` to.
 """
 
 from __future__ import annotations
@@ -19,39 +21,55 @@ from pathlib import Path
 
 from aftersales import Desk
 from aftersales.relay import BrokerMessage, PublishResult, Relay
+from aftersales.relay.rabbitmq import RabbitMQPublisher
 from aftersales.relay.redis_streams import RedisStreamsPublisher
 from aftersales.storage import SQLiteStore
+
+
+def _paced(results: list[PublishResult], dropped: int) -> list[PublishResult]:
+    log = os.environ.get("RELAY_TEST_LOG")
+    if log:
+        published = sum(1 for result in results if result is None)
+        line = f"{os.getpid()} {published} {dropped}\n"
+        descriptor = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, line.encode())
+        finally:
+            os.close(descriptor)
+    pause = float(os.environ.get("RELAY_TEST_PAUSE", "0"))
+    if pause:
+        time.sleep(pause)  # a broker this slow (pacing, not synchronisation)
+    return results
 
 
 class _PacedPublisher(RedisStreamsPublisher):
     def publish(self, messages: Sequence[BrokerMessage]) -> list[PublishResult]:
         before = self.duplicates
         results = super().publish(messages)
-        log = os.environ.get("RELAY_TEST_LOG")
-        if log:
-            published = sum(1 for result in results if result is None)
-            line = f"{os.getpid()} {published} {self.duplicates - before}\n"
-            descriptor = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(descriptor, line.encode())
-            finally:
-                os.close(descriptor)
-        pause = float(os.environ.get("RELAY_TEST_PAUSE", "0"))
-        if pause:
-            time.sleep(pause)  # a broker this slow (pacing, not synchronisation)
-        return results
+        return _paced(results, self.duplicates - before)
+
+
+class _PacedRabbitMQ(RabbitMQPublisher):
+    def publish(self, messages: Sequence[BrokerMessage]) -> list[PublishResult]:
+        return _paced(super().publish(messages), 0)
 
 
 def build(db: Path | str) -> tuple[Desk, Relay]:
     """The desk on ``db`` and its relay, configured from the environment."""
     lease = float(os.environ.get("RELAY_TEST_LEASE", "300"))
     desk = Desk(SQLiteStore(db), settings={"delivery_lease_seconds": lease})
-    publisher = _PacedPublisher(
-        os.environ["RELAY_TEST_REDIS_URL"],
-        stream=os.environ["RELAY_TEST_STREAM"],
-        dedupe_seconds=int(os.environ.get("RELAY_TEST_DEDUPE", "3600")),
-        dedupe_prefix=os.environ.get("RELAY_TEST_PREFIX", "relay-test:"),
-    )
+    publisher: RedisStreamsPublisher | RabbitMQPublisher
+    if os.environ.get("RELAY_TEST_AMQP_URL"):
+        publisher = _PacedRabbitMQ(
+            os.environ["RELAY_TEST_AMQP_URL"], exchange=os.environ["RELAY_TEST_STREAM"]
+        )
+    else:
+        publisher = _PacedPublisher(
+            os.environ["RELAY_TEST_REDIS_URL"],
+            stream=os.environ["RELAY_TEST_STREAM"],
+            dedupe_seconds=int(os.environ.get("RELAY_TEST_DEDUPE", "3600")),
+            dedupe_prefix=os.environ.get("RELAY_TEST_PREFIX", "relay-test:"),
+        )
     relay = Relay(
         desk,
         publisher,

@@ -53,7 +53,7 @@ def _start(db: Path, log: Path, env: Mapping[str, str]) -> subprocess.Popen[byte
 
 @pytest.mark.parametrize(("dedupe", "kills"), [(3600, 50), (0, 10)])
 def test_relay_killed_at_random_loses_nothing_and_keeps_each_subjects_order(
-    tmp_path: Path, dedupe: int, kills: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dedupe: int, kills: int
 ) -> None:
     import redis
 
@@ -72,7 +72,9 @@ def test_relay_killed_at_random_loses_nothing_and_keeps_each_subjects_order(
         "RELAY_TEST_BATCH": str(BATCH),
         "RELAY_TEST_LOG": str(publishes),
     }
-    os.environ.update({k: v for k, v in env.items() if k != "RELAY_TEST_LOG"})
+    for name, value in env.items():
+        if name != "RELAY_TEST_LOG":
+            monkeypatch.setenv(name, value)  # for write_tickets, which builds the desk too
     began = time.monotonic()
     db = tmp_path / "desk.db"
     log = tmp_path / "relay.log"
@@ -144,3 +146,92 @@ def test_relay_killed_at_random_loses_nothing_and_keeps_each_subjects_order(
         assert extra == 0  # every copy a kill caused was dropped by its key
     else:
         assert extra <= kills * BATCH
+
+
+def test_relay_to_rabbitmq_killed_at_random_loses_nothing_and_keeps_each_subjects_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import amqp
+
+    from aftersales.relay.rabbitmq import RabbitMQPublisher
+
+    url = server_url("amqp")
+    kills = 20
+    exchange, queue = unique("relay-kills"), unique("relay-kills-queue")
+    probe = RabbitMQPublisher(url)
+    connection = amqp.Connection(probe._host, userid=probe._user, password=probe._password)
+    connection.connect()
+    channel = connection.channel()
+    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+    channel.queue_declare(queue, durable=True, auto_delete=False)
+    channel.queue_bind(queue, exchange, "#")
+
+    def queued() -> int:
+        return int(channel.queue_declare(queue, passive=True).message_count)
+
+    env = {
+        "RELAY_TEST_AMQP_URL": url,
+        "RELAY_TEST_STREAM": exchange,
+        "RELAY_TEST_LEASE": "1",
+        "RELAY_TEST_PAUSE": "0.005",
+        "RELAY_TEST_BATCH": str(BATCH),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    began = time.monotonic()
+    db = tmp_path / "desk.db"
+    log = tmp_path / "relay.log"
+    rng = random.Random(SEED)
+    created = write_tickets(db, FIRST_TICKETS // 2)
+    relay = _start(db, log, env)
+    killed = 0
+    try:
+        while killed < kills:
+            target = queued() + rng.randint(1, 2 * BATCH)
+
+            def published(target: int = target) -> bool:
+                return queued() >= target
+
+            wait_for(published, f"the relay to publish ({target} messages)")
+            relay.send_signal(signal.SIGKILL)
+            relay.wait(timeout=TIMEOUT)
+            killed += 1
+            relay = _start(db, log, env)
+            if len(created) - queued() < TOP_UP:
+                created += write_tickets(db, TOP_UP // 3, start=len(created))
+        with Desk(SQLiteStore(db)) as desk:
+            wait_for(lambda: desk.outbox("pending") == [], "every notification to be relayed")
+            stored = Counter(n.status.value for n in desk.outbox())
+        relay.send_signal(signal.SIGTERM)
+        code = relay.wait(timeout=TIMEOUT)
+        messages = []
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            messages.append(message)
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait()
+        channel.queue_delete(queue)
+        channel.exchange_delete(exchange)
+        connection.close()
+
+    keys = [message.properties["message_id"] for message in messages]
+    copies = Counter(keys)
+    extra = sum(count - 1 for count in copies.values())
+    seen: set[str] = set()
+    by_subject: dict[str, list[int]] = {}
+    for message in messages:
+        body = json.loads(message.body)
+        if body["key"] in seen:
+            continue
+        seen.add(body["key"])
+        by_subject.setdefault(body["subject_id"], []).append(body["sequence"])
+    print(
+        f"\nrabbitmq: {len(created)} notifications, {len(keys)} messages, "
+        f"{extra} duplicate messages, {killed} kills, {time.monotonic() - began:.1f}s"
+    )
+    assert code == 0, log.read_text()[-2000:]
+    assert set(copies) == set(created)
+    assert stored == Counter({"delivered": len(created)})
+    assert all(order == [1, 2, 3] for order in by_subject.values()), by_subject
+    assert extra <= kills * BATCH
