@@ -9,9 +9,11 @@ Runs on the PostgreSQL server of AFTERSALES_TEST_POSTGRES_URL, in a database of 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from recipes_support import DONE, RECIPES, observe, recipe_env, server_url, stop, wait_until
@@ -47,6 +49,7 @@ def shop() -> Iterator[tuple[str, dict[str, str]]]:
         SHOP_DB_PASSWORD=url.password or "",
         SHOP_DB_HOST=url.host or "",
         SHOP_DB_PORT=str(url.port or ""),
+        DJANGO_SECRET_KEY="recipes-test-key-" + "x" * 40,
     )
     try:
         migrated = manage(env, "migrate", "--no-input")
@@ -158,3 +161,84 @@ def test_the_worker_command_loops_until_sigterm(shop: tuple[str, dict[str, str]]
     finally:
         output = stop(worker)
     assert worker.returncode == 0, output
+
+
+SOCKET_VARIABLE = "AFTERSALES_TEST_POSTGRES_SOCKET"
+SOCKET_DEFAULT = "/var/run/postgresql"
+
+
+def _socket_folder() -> str:
+    """The folder of the PostgreSQL server's Unix socket; skip (fail in CI) without one."""
+    folder = os.environ.get(SOCKET_VARIABLE, SOCKET_DEFAULT)
+    if not list(Path(folder).glob(".s.PGSQL.*")):
+        message = f"no PostgreSQL socket in {folder}; set {SOCKET_VARIABLE}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
+def test_the_desk_reaches_djangos_database_through_a_unix_socket_with_its_options(
+    shop: tuple[str, dict[str, str]],
+) -> None:
+    sys.path.insert(0, str(PROJECT))
+    try:
+        from helpdesk.desk import store_url
+    finally:
+        sys.path.remove(str(PROJECT))
+    url, _ = shop
+    tcp = sqlalchemy.engine.make_url(url)
+    database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DATABASE,
+        "USER": tcp.username or "",
+        "PASSWORD": tcp.password or "",
+        "HOST": _socket_folder(),
+        "PORT": str(tcp.port or ""),
+        "OPTIONS": {"application_name": "aftersales-recipes", "connect_timeout": 5},
+    }
+    engine = sqlalchemy.create_engine(store_url(database))
+    try:
+        with engine.connect() as connection:
+            seen = connection.execute(
+                sqlalchemy.text(
+                    "SELECT current_database(), current_setting('application_name'),"
+                    " inet_server_addr() IS NULL"
+                )
+            ).one()
+            tables = set(sqlalchemy.inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+    # the same database Django migrated, over the socket (no server address), as named
+    assert tuple(seen) == (DATABASE, "aftersales-recipes", True)
+    assert {"django_migrations", "tickets", "outbox"} <= tables
+
+
+SETTINGS_SCRIPT = "import shop.settings as s; print(s.DEBUG, len(s.SECRET_KEY))"
+
+
+@pytest.mark.parametrize(
+    ("debug", "refused"), [(None, True), ("0", True), ("1", False)], ids=["unset", "off", "on"]
+)
+def test_the_settings_refuse_to_start_without_a_secret_key_unless_debug_is_on(
+    debug: str | None, refused: bool
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG")}
+    if debug is not None:
+        env["DJANGO_DEBUG"] = debug
+    loaded = subprocess.run(
+        [sys.executable, "-c", SETTINGS_SCRIPT],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if refused:
+        assert loaded.returncode != 0
+        assert "ImproperlyConfigured: set DJANGO_SECRET_KEY" in loaded.stderr
+    else:
+        assert loaded.returncode == 0, loaded.stderr
+        debug_on, key_length = loaded.stdout.split()
+        assert debug_on == "True"
+        assert int(key_length) >= 50  # a key made up for the process

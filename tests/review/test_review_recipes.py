@@ -170,11 +170,6 @@ def test_rq_cron_jobs_expire_when_no_worker_takes_them_within_their_period() -> 
 POSTGRES = "django.db.backends.postgresql"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="django_shop helpdesk.desk.store_url drops DATABASES OPTIONS: the desk connects "
-    "without sslmode (or any libpq option) that Django's own connection uses",
-)
 def test_the_desk_connects_with_the_options_django_connects_with() -> None:
     pytest.importorskip("sqlalchemy")
     from helpdesk.desk import store_url
@@ -194,11 +189,6 @@ def test_the_desk_connects_with_the_options_django_connects_with() -> None:
     assert url.query.get("connect_timeout") == "5"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="django_shop store_url turns a Unix-socket HOST (/var/run/postgresql, valid for "
-    "Django) into a URL whose database is 'var/run/postgresql/shop' and host is None",
-)
 def test_a_unix_socket_host_reaches_the_same_database_as_django() -> None:
     pytest.importorskip("sqlalchemy")
     from helpdesk.desk import store_url
@@ -223,11 +213,6 @@ print(settings.SECRET_KEY)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="django_shop settings fall back to a SECRET_KEY published in the repository "
-    "when DJANGO_SECRET_KEY is unset, even with DEBUG off (a production deploy)",
-)
 def test_production_settings_never_use_the_published_secret_key() -> None:
     pytest.importorskip("django")
     source = (DJANGO_PROJECT / "shop" / "settings.py").read_text(encoding="utf-8")

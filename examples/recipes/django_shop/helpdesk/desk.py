@@ -34,6 +34,13 @@ DRIVERS = {
     "django.db.backends.mysql": "mysql+pymysql",
 }
 """SQLAlchemy's driver for each of Django's database engines."""
+SOCKET_PARAMETERS = {
+    "django.db.backends.postgresql": "host",
+    "django.db.backends.mysql": "unix_socket",
+}
+"""The driver's query parameter for a ``HOST`` that is a Unix socket's path."""
+DJANGO_ONLY_OPTIONS = frozenset({"isolation_level", "server_side_binding", "pool", "assume_role"})
+"""``OPTIONS`` that Django reads itself and no driver takes."""
 
 logger = logging.getLogger("helpdesk.notifications")
 _lock = threading.Lock()
@@ -63,7 +70,11 @@ def build_desk(store: Store, *, clock: Clock | None = None) -> Desk:
 
 
 def store_url(database: Mapping[str, Any]) -> str:
-    """The SQLAlchemy URL of one of Django's ``DATABASES`` entries."""
+    """The SQLAlchemy URL of one of Django's ``DATABASES`` entries: the same server,
+    database and user, a Unix-socket ``HOST`` (``/var/run/postgresql``) as the driver's
+    socket parameter, and the ``OPTIONS`` that are the driver's (``sslmode``,
+    ``connect_timeout``, ``charset``...) as the URL's query, so the desk connects the
+    way Django does. Options that are not text or numbers go to :func:`connect_args`."""
     from sqlalchemy.engine import URL
 
     engine = database["ENGINE"]
@@ -71,15 +82,44 @@ def store_url(database: Mapping[str, Any]) -> str:
         return f"sqlite:///{database['NAME']}"
     if engine not in DRIVERS:
         raise ValueError(f"aftersales has no SQLAlchemy driver for {engine}")
+    query = {
+        name: str(value)
+        for name, value in _driver_options(database).items()
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    }
+    host = database.get("HOST") or None
+    port = int(database["PORT"]) if database.get("PORT") else None
+    if host is not None and host.startswith("/"):
+        # a socket folder (PostgreSQL) or file (MySQL): a URL's host cannot hold a path
+        query[SOCKET_PARAMETERS[engine]] = host
+        if port is not None and engine == "django.db.backends.postgresql":
+            query["port"] = str(port)  # names the socket file, .s.PGSQL.<port>
+        host = port = None
     url = URL.create(
         DRIVERS[engine],
         username=database.get("USER") or None,
         password=database.get("PASSWORD") or None,
-        host=database.get("HOST") or None,
-        port=int(database["PORT"]) if database.get("PORT") else None,
+        host=host,
+        port=port,
         database=database["NAME"],
+        query=query,
     )
     return url.render_as_string(hide_password=False)
+
+
+def connect_args(database: Mapping[str, Any]) -> dict[str, Any]:
+    """The driver's ``OPTIONS`` a URL cannot carry (MySQL's ``ssl`` dict, booleans), for
+    SQLAlchemy's ``connect_args``."""
+    return {
+        name: value
+        for name, value in _driver_options(database).items()
+        if isinstance(value, bool) or not isinstance(value, (str, int, float))
+    }
+
+
+def _driver_options(database: Mapping[str, Any]) -> dict[str, Any]:
+    options = database.get("OPTIONS") or {}
+    return {name: value for name, value in options.items() if name not in DJANGO_ONLY_OPTIONS}
 
 
 def open_store(database: Mapping[str, Any] | None = None) -> Store:
@@ -89,7 +129,11 @@ def open_store(database: Mapping[str, Any] | None = None) -> Store:
 
     from aftersales.storage.sqlalchemy import SQLAlchemyStore
 
-    return SQLAlchemyStore(store_url(database or settings.DATABASES["default"]))
+    database = database or settings.DATABASES["default"]
+    extra = connect_args(database)
+    if extra:
+        return SQLAlchemyStore(store_url(database), connect_args=extra)
+    return SQLAlchemyStore(store_url(database))
 
 
 def open_desk() -> Desk:
