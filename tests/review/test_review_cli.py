@@ -425,11 +425,6 @@ def _to_a_full_disk(*arguments: str) -> subprocess.CompletedProcess[str]:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'export' to standard output that cannot be written says 'cannot write None: "
-    "...': the message names None instead of standard output",
-)
 def test_an_export_to_a_full_standard_output_names_it(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     _desk_with(db, "Kettle leaks")
@@ -438,11 +433,6 @@ def test_an_export_to_a_full_standard_output_names_it(tmp_path: Path) -> None:
     assert "None" not in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'tickets list --json > file' on a full disk crashes with an OSError "
-    "traceback instead of an error line",
-)
 def test_a_listing_to_a_full_standard_output_is_a_clean_error(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     _desk_with(db, "Kettle leaks")

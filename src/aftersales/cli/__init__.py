@@ -27,7 +27,9 @@ Each command family's module says when each code is given: :mod:`._tickets`
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 from typing import Annotated
 
@@ -108,9 +110,34 @@ def _build_app() -> typer.Typer:
     return app
 
 
+def _stdout_to_devnull() -> None:
+    """Point standard output at the null device, so that what is still buffered for it
+    is not written again (and refused again) when the interpreter exits."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # no descriptor to replace
+        pass
+
+
 def main() -> int:
-    """Entry point of the ``aftersales`` console script."""
+    """Entry point of the ``aftersales`` console script.
+
+    Standard output that cannot be written (a full disk, a closed pipe) is an error line
+    and exit 1, not a traceback: an OSError naming no file that escapes a command is the
+    standard output's, as every file a command opens is named in its own error."""
     if typer is None:  # pragma: no cover
         return _missing_extra()
-    _build_app()()
+    try:
+        try:
+            _build_app()()
+        finally:
+            sys.stdout.flush()  # what is buffered fails now, not at the interpreter's exit
+    except OSError as failed:
+        if failed.filename is not None:
+            raise
+        _stdout_to_devnull()
+        if not isinstance(failed, BrokenPipeError):  # the reader stopped (| head): quiet
+            sys.stderr.write(f"error: cannot write standard output: {failed.strerror}\n")
+        return 1
     return 0  # pragma: no cover - typer exits itself

@@ -277,6 +277,8 @@ def add_transfer_commands(app: typer.Typer) -> None:
                     with open(output, "w", encoding="utf-8", newline="") as out:
                         written = _write(desk, out, chosen)
             except OSError as error:
+                if output is None:
+                    raise  # the standard output's: aftersales.cli.main says so
                 fail(f"cannot write {output}: {error.strerror}")
         if output is not None:
             typer.echo(f"exported {written} tickets to {output}", err=True)
