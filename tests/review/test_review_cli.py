@@ -136,11 +136,6 @@ def gift_desk(store: Store) -> Desk:
     return desk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'history' takes no --app (the how-to says to give the commands --app): the "
-    "history of a case of the app's own kind cannot be shown at all",
-)
 def test_history_of_a_case_of_the_apps_own_kind(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     with gift_desk(SQLiteStore(db)) as desk:

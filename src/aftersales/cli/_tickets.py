@@ -297,9 +297,10 @@ def _add_history(app: typer.Typer) -> None:
         ],
         db: DbOption,
         as_json: JsonOption = False,
+        app_target: AppOption = None,
     ) -> None:
         """The events of a ticket or a case, in order."""
-        with open_desk(db, "history") as desk:
+        with open_desk(db, "history", app_target) as desk:
             try:
                 subject = find_subject(desk, reference)
             except TicketNotFound:
