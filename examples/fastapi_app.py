@@ -4,7 +4,9 @@ One desk per process: the lifespan opens it on a SQLite file when the app starts
 path in AFTERSALES_DB, default aftersales-web.db) and closes it when the app stops. Who
 asks comes from the X-Demo-Principal header ("customer:cust-42", "agent:li.wei",
 "supervisor:wang"): a stand-in for your login, with no proof at all. Replace
-``demo_principal`` with your session or token check before serving anyone.
+``demo_principal`` with your session or token check before serving anyone. A customer's
+return is decided on the shop's order lines (``shop_orders``, a stand-in for your order
+records), never on facts the customer sends.
 
 Serve it:  uvicorn --app-dir examples fastapi_app:app   (then open /docs)
 Run: python examples/fastapi_app.py   (a customer and an agent work a ticket in process)
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -22,8 +24,10 @@ import httpx
 from fastapi import FastAPI, Header, HTTPException, Request
 
 from aftersales import Desk, SQLiteStore
+from aftersales.models import Ticket
 from aftersales.security import Principal, default_permissions
-from aftersales.web import api_router
+from aftersales.web import add_problem_handlers, api_router
+from aftersales.web.pages import ReturnableLine
 
 SLA = {
     "name": "support",
@@ -53,6 +57,21 @@ def current_desk(request: Request) -> Desk:
     return desk
 
 
+def shop_orders(ticket: Ticket) -> Sequence[ReturnableLine]:
+    """FOR DEMONSTRATION ONLY: every customer bought the same headphones on
+    2026-03-02. Yours reads the ticket customer's orders from your shop's records."""
+    facts = {
+        "jurisdiction": "cn",
+        "product": {"category": "headphones"},
+        "order": {
+            "purchased_at": "2026-03-02T10:00:00+08:00",
+            "delivered_at": "2026-03-03T16:20:00+08:00",
+            "unit_price": {"amount": "299.00", "currency": "CNY"},
+        },
+    }
+    return [ReturnableLine("o-1001", "1", "Headphones", facts, sku="HP-1")]
+
+
 def demo_principal(x_demo_principal: Annotated[str | None, Header()] = None) -> Principal:
     """FOR DEMONSTRATION ONLY: believes the header. Yours checks a session or a token."""
     if not x_demo_principal:
@@ -68,7 +87,10 @@ def demo_principal(x_demo_principal: Annotated[str | None, Header()] = None) -> 
 
 
 app = FastAPI(title="Shop after-sales", lifespan=lifespan)
-app.include_router(api_router(current_desk, principal=demo_principal), prefix="/api")
+add_problem_handlers(app)  # its own 404s and 405s as problem details too
+app.include_router(
+    api_router(current_desk, principal=demo_principal, orders=shop_orders), prefix="/api"
+)
 
 
 async def tour() -> None:
@@ -112,6 +134,22 @@ async def tour() -> None:
         print(
             f"{sla.status_code} first response: {sla.json()['metrics']['first_response']['state']}"
         )
+        claim = {"line_id": "1", "kind": "no_reason_return", "reason": "too big"}
+        asked = await client.post(
+            "/api/cases/return",
+            json={"ticket_id": ticket["id"], "fields": {"order_id": "o-1001", "lines": [claim]}},
+            headers=customer,
+        )
+        price = asked.json()["lines"][0]["unit_price"]["amount"]
+        print(f"{asked.status_code} return of the line the shop sold at {price}")
+        made_up = {"line_id": "1", "facts": {"order": {"unit_price": "99999.00"}}}
+        refused = await client.post(
+            "/api/cases/return",
+            json={"ticket_id": ticket["id"], "fields": {"order_id": "o-1001", "lines": [made_up]}},
+            headers=customer,
+        )
+        where = ".".join(str(part) for part in refused.json()["errors"][0]["location"])
+        print(f"{refused.status_code} facts from the customer refused: {where}")
         mine = await client.get("/api/tickets", headers=customer)
         print(f"{mine.status_code} the customer sees {len(mine.json()['items'])} ticket(s)")
 

@@ -43,13 +43,14 @@ def test_the_app_keeps_its_desk_on_sqlite_for_the_life_of_the_process(
     monkeypatch.setenv("AFTERSALES_DB", str(database))
     app = runpy.run_path(str(EXAMPLE))["app"]
     customer = {"headers": {"X-Demo-Principal": "customer:cust-7"}}
-    (opened, listed, nobody, stranger) = _serve(
+    (opened, listed, nobody, stranger, wrong_method) = _serve(
         app,
         [
             ("POST", "/api/tickets", {"json": {"channel": "app", "subject": "Hi"}, **customer}),
             ("GET", "/api/tickets", customer),
             ("GET", "/api/tickets", {}),
             ("GET", "/api/tickets", {"headers": {"X-Demo-Principal": "pirate:jack"}}),
+            ("DELETE", "/api/tickets", customer),
         ],
     )
     assert opened.status_code == 201
@@ -59,6 +60,8 @@ def test_the_app_keeps_its_desk_on_sqlite_for_the_life_of_the_process(
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.headers["www-authenticate"] == "X-Demo-Principal"
         assert refused.json()["code"] == "unauthenticated"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
     desk = app.state.desk
     with pytest.raises(StorageError, match="closed database"):  # closed on shutdown
         desk.get(opened.json()["id"])
@@ -78,5 +81,7 @@ def test_running_the_file_tours_the_api(
     assert "200 confirm -> confirmed" in lines
     assert "409 application/problem+json: trigger_not_allowed" in lines
     assert "401 without a principal: unauthenticated" in lines
+    assert "201 return of the line the shop sold at 299.00" in lines
+    assert "422 facts from the customer refused: fields.lines.0.facts" in lines
     assert lines[-1] == "200 the customer sees 1 ticket(s)"
     assert (tmp_path / "aftersales-web.db").exists()

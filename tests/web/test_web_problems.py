@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import json
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
 from web_client import Client
 
 from aftersales import Desk
-from aftersales.exceptions import InvalidWorkflow, StorageError, TransitionRefused
+from aftersales.exceptions import InvalidWorkflow, StorageError, TicketNotFound, TransitionRefused
 from aftersales.security import Principal
-from aftersales.web import PROBLEM_JSON, create_app, system_principal
-from aftersales.web._problems import problem_for
+from aftersales.web import (
+    PROBLEM_JSON,
+    add_problem_handlers,
+    api_router,
+    create_app,
+    system_principal,
+)
+from aftersales.web._problems import http_problem, instance_of, problem_for
 from aftersales.workflows import Refusal
 
 
@@ -71,3 +78,41 @@ def test_messages_are_signed_with_the_principals_role() -> None:
         sent = client.post(f"/tickets/{ticket.id}/messages", json={"body": "Hello"})
         roles[principal.id] = sent.json()["author_role"]
     assert roles == {"system": "system", "bot": "bot", "li": "agent"}
+
+
+def test_an_app_of_ones_own_answers_its_errors_as_problems_with_the_handlers() -> None:
+    own = FastAPI()
+    add_problem_handlers(own)
+    own.include_router(api_router(Desk(), principal=system_principal), prefix="/v1")
+
+    @own.get("/health/{depth}")
+    def health(depth: int) -> dict[str, int]:
+        if depth > 1:
+            raise TicketNotFound(depth)
+        return {"depth": depth}
+
+    client = Client(own)
+    for url, status, code in [
+        ("/nowhere", 404, "not_found"),
+        ("/health/x", 422, "invalid_input"),
+        ("/health/2", 404, "ticket_not_found"),
+    ]:
+        answer = client.get(url)
+        assert (answer.status_code, answer.headers["content-type"]) == (status, PROBLEM_JSON)
+        assert (answer.json()["code"], answer.json()["instance"]) == (code, url)
+    assert client.get("/health/1").json() == {"depth": 1}
+
+
+def test_an_instance_is_percent_encoded_when_the_server_keeps_no_raw_path() -> None:
+    scope = {"type": "http", "method": "GET", "path": "/tickets/a b/单", "headers": []}
+    assert instance_of(Request(scope)) == "/tickets/a%20b/%E5%8D%95"
+
+
+def test_a_status_without_a_phrase_is_titled_error() -> None:
+    response = http_problem(HTTPException(599, "the proxy gave up"), "/tickets")
+    body = json.loads(response.body)
+    assert (body["title"], body["detail"], body["code"]) == (
+        "Error",
+        "the proxy gave up",
+        "http_error",
+    )
