@@ -349,12 +349,6 @@ with TestClient(fastapi_app.app) as client:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the FastAPI app the recipes page points to reads AFTERSALES_DB as a file path "
-    "(the recipes: a URL) and builds its own desk, not wiring.build_desk: its tickets never "
-    "reach the recipes' workers with their receipts",
-)
 def test_a_ticket_opened_through_the_fastapi_app_leaves_its_receipt_for_the_workers(
     tmp_path: Path,
 ) -> None:
