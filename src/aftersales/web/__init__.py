@@ -51,8 +51,8 @@ from aftersales.web._tickets import MAX_PAGE
 __all__ = [
     "MAX_PAGE",
     "OPENED_KINDS",
-    "OrderLines",
     "PROBLEM_JSON",
+    "OrderLines",
     "ProblemResponse",
     "ProblemRoute",
     "add_problem_handlers",
