@@ -148,19 +148,41 @@ def test_a_consumer_drops_a_copy_by_message_id(url: str, channel: Any) -> None:
     assert processed == [1, 2]
 
 
-def test_rabbitmq_unreachable_fails_the_first_message_and_holds_back_the_rest() -> None:
+def test_rabbitmq_unreachable_fails_the_first_wave_and_holds_back_the_rest() -> None:
     publisher = RabbitMQPublisher("amqp://guest:guest@127.0.0.1:1/", timeout=2)
     messages = [
         BrokerMessage("a:1:broker", "ticket:a", "ticket", b"{}", "x"),
+        BrokerMessage("a:2:broker", "ticket:a", "ticket", b"{}", "x"),
         BrokerMessage("b:1:broker", "ticket:b", "ticket", b"{}", "x"),
     ]
 
     results = publisher.publish(messages)
 
-    assert isinstance(results[0], DeliveryFailed)
+    assert [type(r) for r in results] == [DeliveryFailed, HeldBack, DeliveryFailed]
     assert "RabbitMQ" in str(results[0])
-    assert isinstance(results[1], HeldBack)
     publisher.close()
+
+
+def test_a_returned_message_holds_back_only_its_own_subject(url: str, channel: Any) -> None:
+    exchange = unique("relay-test")
+    queue = _bound_queue(channel, exchange, "bound")
+    publisher = RabbitMQPublisher(url, exchange=exchange)
+    messages = [
+        BrokerMessage("a:1:broker", "ticket:a", "unbound", b"{}", exchange),
+        BrokerMessage("b:1:broker", "ticket:b", "bound", b"{}", exchange),
+        BrokerMessage("a:2:broker", "ticket:a", "bound", b"{}", exchange),
+        BrokerMessage("b:2:broker", "ticket:b", "bound", b"{}", exchange),
+    ]
+
+    results = publisher.publish(messages)
+
+    delivered = [m.properties["message_id"] for m in _drain(channel, queue)]
+    _cleanup(channel, exchange, queue)
+    publisher.close()
+    assert isinstance(results[0], DeliveryFailed)
+    assert isinstance(results[2], HeldBack)
+    assert (results[1], results[3]) == (None, None)
+    assert delivered == ["b:1:broker", "b:2:broker"]
 
 
 @pytest.mark.parametrize(

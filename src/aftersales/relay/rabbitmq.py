@@ -1,6 +1,7 @@
 """RabbitMQ (AMQP 0-9-1): each notification a persistent message with ``message_id`` =
 its idempotency key, published to the exchange of its subject kind with publisher
-confirms, one message confirmed before the next is sent.
+confirms. A batch goes out in waves (see :meth:`RabbitMQPublisher.publish`): one confirm
+round trip per wave, and never two messages of one subject in flight.
 
 The broker keeps no record of message ids: a copy published again after a crash
 (at-least-once delivery) reaches the queues again, and consumers drop it by
@@ -12,7 +13,8 @@ the ``relay`` extra (``amqp``), imported when the publisher connects.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -73,6 +75,9 @@ class RabbitMQPublisher:
         self._channel: Any = None
         self._returned: set[str] = set()
         self._declared: set[str] = set()
+        self._tag = 0
+        self._unconfirmed: dict[int, str] = {}
+        self._confirms: dict[int, bool] = {}
 
     def route(self, notification: Notification) -> tuple[str, str]:
         """The exchange and routing key of ``notification``."""
@@ -99,68 +104,120 @@ class RabbitMQPublisher:
             channel = connection.channel()
             channel.confirm_select()
             channel.events["basic_return"].add(self._on_return)
+            channel.events["basic_ack"].add(self._on_confirm(True))
+            channel.events["basic_nack"].add(self._on_confirm(False))
         except BaseException:
             self._drop(connection)
             raise
         self._connection, self._channel = connection, channel
+        # a new channel numbers its published messages from 1
+        self._tag = 0
+        self._unconfirmed.clear()
+        self._confirms.clear()
         return channel
 
     def _on_return(self, error: object, exchange: str, routing_key: str, message: Any) -> None:
         self._returned.add(str(message.properties.get("message_id", "")))
 
-    def publish(self, messages: Sequence[BrokerMessage]) -> list[PublishResult]:
-        """Publish ``messages`` in order, each confirmed before the next (see the module);
-        after a connection failure the rest of the batch is held back."""
-        import amqp
-        from amqp.exceptions import MessageNacked  # type: ignore[import-untyped]
+    def _on_confirm(self, ok: bool) -> Callable[[int, bool], None]:
+        """The channel's callback for acks (``ok``) or nacks: ``multiple`` confirms every
+        message up to ``delivery_tag``."""
 
-        results: list[PublishResult] = []
+        def confirmed(delivery_tag: int, multiple: bool) -> None:
+            tags = (
+                [t for t in self._unconfirmed if t <= delivery_tag] if multiple else [delivery_tag]
+            )
+            for tag in tags:
+                if self._unconfirmed.pop(tag, None) is not None:
+                    self._confirms[tag] = ok
+
+        return confirmed
+
+    def publish(self, messages: Sequence[BrokerMessage]) -> list[PublishResult]:
+        """Publish ``messages`` in waves: the first message of each subject, all of them
+        confirmed, then the second of each subject whose first went through, and so on.
+        A subject never has two messages in flight, so a refused one (nack, returned)
+        has no later one of its subject behind it on the broker; one confirm round trip
+        serves a whole wave. After a connection failure the rest is held back."""
+        results: list[PublishResult] = [None] * len(messages)
+        waves: list[list[int]] = []
+        depth: dict[str, int] = {}
+        for index, message in enumerate(messages):
+            level = depth.get(message.subject, 0)
+            depth[message.subject] = level + 1
+            if level == len(waves):
+                waves.append([])
+            waves[level].append(index)
         failed: set[str] = set()
-        broken: DeliveryFailed | None = None
-        for message in messages:
-            if broken is not None or message.subject in failed:
-                results.append(HeldBack("an earlier message of its subject failed"))
-                continue
+        for number, wave in enumerate(waves):
+            sending = [i for i in wave if messages[i].subject not in failed]
+            for i in wave:
+                if messages[i].subject in failed:
+                    results[i] = HeldBack("an earlier message of its subject failed")
             try:
-                channel = self._open()
-                if self.declare and message.exchange not in self._declared:
-                    channel.exchange_declare(
-                        message.exchange, self.exchange_type, durable=True, auto_delete=False
-                    )
-                    self._declared.add(message.exchange)
-                self._returned.discard(message.key)
-                channel.basic_publish_confirm(
-                    amqp.Message(
-                        message.body,
-                        content_type="application/json",
-                        delivery_mode=PERSISTENT,
-                        message_id=message.key,
-                    ),
-                    exchange=message.exchange,
-                    routing_key=message.destination,
-                    mandatory=True,
-                    confirm_timeout=self.timeout,
-                )
-            except MessageNacked:  # pragma: no cover - RabbitMQ nacks on internal errors only
-                failed.add(message.subject)
-                results.append(DeliveryFailed("RabbitMQ refused the message (nack)"))
-            except (amqp.AMQPError, OSError) as error:
+                answers = self._send_wave([messages[i] for i in sending])
+            except Exception as error:  # noqa: BLE001 - the connection broke: its state is unknown
                 self.close()
-                failed.add(message.subject)
                 broken = DeliveryFailed(f"RabbitMQ: {type(error).__name__}: {error}")
-                results.append(broken)
-            else:
-                if message.key in self._returned:
-                    self._returned.discard(message.key)
-                    failed.add(message.subject)
-                    results.append(
-                        DeliveryFailed(
-                            f"RabbitMQ returned it: no queue bound to {message.exchange!r} "
-                            f"with routing key {message.destination!r}"
-                        )
+                for i in sending:
+                    results[i] = broken
+                for later in waves[number + 1 :]:
+                    for i in later:
+                        results[i] = HeldBack("the connection to RabbitMQ broke")
+                return results
+            for i, answer in zip(sending, answers, strict=True):
+                results[i] = answer
+                if answer is not None:
+                    failed.add(messages[i].subject)
+        return results
+
+    def _send_wave(self, wave: Sequence[BrokerMessage]) -> list[PublishResult]:
+        """Publish ``wave`` (one message per subject) and wait for every confirm."""
+        import amqp
+
+        channel = self._open()
+        tags: list[int] = []
+        for message in wave:
+            if self.declare and message.exchange not in self._declared:
+                channel.exchange_declare(
+                    message.exchange, self.exchange_type, durable=True, auto_delete=False
+                )
+                self._declared.add(message.exchange)
+            self._returned.discard(message.key)
+            channel.basic_publish(
+                amqp.Message(
+                    message.body,
+                    content_type="application/json",
+                    delivery_mode=PERSISTENT,
+                    message_id=message.key,
+                ),
+                exchange=message.exchange,
+                routing_key=message.destination,
+                mandatory=True,
+            )
+            self._tag += 1
+            self._unconfirmed[self._tag] = message.key
+            tags.append(self._tag)
+        deadline = time.monotonic() + self.timeout
+        while any(tag not in self._confirms for tag in tags):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no confirm within {self.timeout:g}s")
+            self._connection.drain_events(timeout=remaining)
+        results: list[PublishResult] = []
+        for message, tag in zip(wave, tags, strict=True):
+            if not self._confirms.pop(tag):  # pragma: no cover - nacks: internal errors only
+                results.append(DeliveryFailed("RabbitMQ refused the message (nack)"))
+            elif message.key in self._returned:
+                self._returned.discard(message.key)
+                results.append(
+                    DeliveryFailed(
+                        f"RabbitMQ returned it: no queue bound to {message.exchange!r} "
+                        f"with routing key {message.destination!r}"
                     )
-                else:
-                    results.append(None)
+                )
+            else:
+                results.append(None)
         return results
 
     def close(self) -> None:
