@@ -39,16 +39,18 @@ class Ran:
     code: int
     out: str
     err: str
+    stdout_bytes: bytes = b""
+    """The standard output as written (``out`` has Click's \r\n made \n)."""
 
 
-def run(*arguments: str, stdin: str | None = None) -> Ran:
+def run(*arguments: str, stdin: str | bytes | None = None) -> Ran:
     """Run ``aftersales ARGUMENTS`` in-process, on a terminal wide enough for its tables."""
     from aftersales.cli import _build_app
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COLUMNS", "250")
         result = CliRunner().invoke(_build_app(), list(arguments), input=stdin)
-    return Ran(result.exit_code, result.stdout, result.stderr)
+    return Ran(result.exit_code, result.stdout, result.stderr, result.stdout_bytes)
 
 
 @attrs.frozen

@@ -193,4 +193,5 @@ def test_facts_that_are_not_utf8_or_hold_too_long_a_number_exit_1(tmp_path: Path
     huge.write_text('{"order": ' + "1" * 5000 + "}")
     too_long = run("policy", "check", str(huge))
     assert (too_long.code, too_long.out) == (1, "")
-    assert too_long.err.startswith("error: ") and "not JSON" in too_long.err
+    assert too_long.err.startswith("error: ")
+    assert "not JSON" in too_long.err

@@ -3,6 +3,8 @@ lines refused by number with nothing stored, and no progress bars off a terminal
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -317,3 +319,38 @@ def test_the_console_script_pipes_an_export_into_an_import(seeded: Seeded, tmp_p
         b"",
     )
     assert _tickets(copy) == _tickets(seeded.db)
+
+
+FORMULAS = ("=1+2", "+cmd", "-2 broken", "@SUM(A1)", "\tx", "\rx", "'=quoted", "''@twice")
+
+
+def test_a_csv_export_writes_no_formulas_and_imports_them_back(tmp_path: Path) -> None:
+    source = tmp_path / "source.db"
+    with Desk.sqlite(source) as desk:
+        for subject in (*FORMULAS, "'plain", "a=b"):
+            desk.open_ticket(customer="c-1", channel="email", subject=subject)
+    exported = run("export", "--db", str(source), "--format", "csv")
+    assert exported.code == 0
+    cells = [row["subject"] for row in csv.DictReader(io.StringIO(exported.out, newline=""))]
+    assert cells[:-2] == ["'" + subject for subject in FORMULAS]
+    assert cells[-2:] == ["'plain", "a=b"]  # no formula: as they are
+    target = tmp_path / "target.db"
+    csv_file = tmp_path / "tickets.csv"
+    csv_file.write_bytes(exported.stdout_bytes)
+    assert run("import", str(csv_file), "--db", str(target)).code == 0
+    assert _tickets(target) == _tickets(source)
+
+
+def test_a_csv_through_standard_input_keeps_carriage_returns_and_a_bom(tmp_path: Path) -> None:
+    source, target = tmp_path / "source.db", tmp_path / "target.db"
+    with Desk.sqlite(source) as desk:
+        desk.open_ticket(
+            customer="c-1", channel="email", subject="Kettle", description="one\r\ntwo\rthree"
+        )
+    exported = run("export", "--db", str(source), "--format", "csv")
+    piped = "\ufeff".encode() + exported.stdout_bytes  # as Excel's "CSV UTF-8" starts
+    imported = run("import", "-", "--db", str(target), "--format", "csv", stdin=piped)
+    assert imported.code == 0, imported.err
+    assert _tickets(target) == _tickets(source)
+    with Desk.sqlite(target) as desk:
+        assert desk.get(1).description == "one\r\ntwo\rthree"

