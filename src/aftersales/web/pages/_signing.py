@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from typing import ClassVar
 
 from aftersales.exceptions import FieldError, InvalidInput
 
@@ -35,6 +36,8 @@ class LinkRefused(InvalidInput):
     ``reason`` says why, for the page the customer sees: ``"invalid"`` (malformed, or
     not signed with the shop's secret) or ``"expired"``.
     """
+
+    code: ClassVar[str] = "link_refused"
 
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
