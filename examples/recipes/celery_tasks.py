@@ -12,10 +12,11 @@ lease), so a message redelivered after a lost worker (``task_acks_late`` with
 delivery is acknowledged in the store as soon as it is made: a worker killed mid-batch
 sends again only the notification it was delivering.
 
-A task stops starting deliveries after ``PASS_BUDGET`` seconds, is interrupted at its
-soft time limit and killed at its hard one, which is below the delivery lease
-(``wiring.DELIVERY_LEASE_SECONDS``): a stuck sender never outlives its claim, so no
-other worker takes the notification while it is still being sent.
+``run_due`` starts no delivery after ``PASS_BUDGET`` seconds (a ``dispatch_outbox`` batch
+none after half the lease); a task is interrupted at its soft time limit and killed at
+its hard one, which is below the delivery lease (``wiring.DELIVERY_LEASE_SECONDS``): a
+stuck sender never outlives its claim, so no other worker takes the notification while
+it is still being sent. (Celery enforces time limits in the prefork pool, the default.)
 """
 
 from __future__ import annotations

@@ -74,9 +74,10 @@ def _delete_keys_of(connection: redis.Redis, queue: str) -> None:
 
 
 def run_burst_worker(url: str, queue: str, db: str) -> str:
-    """``rq worker --burst`` on ``queue``: it runs the queued jobs and exits."""
+    """``rq worker --burst --with-scheduler`` (as the recipe starts its workers) on
+    ``queue``: it runs the queued jobs and exits."""
     done = subprocess.run(
-        [str(BIN / "rq"), "worker", "--burst", "--url", url, queue],
+        [str(BIN / "rq"), "worker", "--burst", "--with-scheduler", "--url", url, queue],
         cwd=RECIPES,
         env=recipe_env(AFTERSALES_DB=db),
         capture_output=True,
