@@ -354,3 +354,39 @@ def test_a_csv_through_standard_input_keeps_carriage_returns_and_a_bom(tmp_path:
     assert _tickets(target) == _tickets(source)
     with Desk.sqlite(target) as desk:
         assert desk.get(1).description == "one\r\ntwo\rthree"
+
+
+def _legacy(path: Path, numbers: list[Any]) -> Path:
+    base = {
+        "channel": "email",
+        "customer_id": "c-1",
+        "status": "new",
+        "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2025-01-01T00:00:00Z",
+    }
+    lines = [{**base, "subject": f"legacy {n}", "number": n} for n in numbers]
+    return _write(path, lines)
+
+
+def test_numbers_a_running_desk_may_hold_are_renumbered_and_said_so(tmp_path: Path) -> None:
+    db = tmp_path / "desk.db"
+    with Desk.sqlite(db) as app:  # its block: #1 to #20
+        app.open_ticket(customer="c-2", channel="email", subject="before")
+        ran = run("import", str(_legacy(tmp_path / "l.jsonl", list(range(2, 14)))), "--db", str(db))
+        assert (ran.code, ran.out) == (0, "imported 12 tickets\n")
+        assert ran.err.startswith(
+            "renumbered 12 tickets whose numbers the store had handed out to desks already: "
+            "line 1: #2 → #21, line 2: #3 → #22,"
+        )
+        assert ran.err.endswith("line 10: #11 → #30, ...\n")
+        after = app.open_ticket(customer="c-2", channel="email", subject="after")
+        assert after.number == 2
+        assert app.get(21).subject == "legacy 2"
+
+
+def test_a_number_that_is_not_a_number_is_named_by_its_line(tmp_path: Path) -> None:
+    ran = run(
+        "import", str(_legacy(tmp_path / "l.jsonl", [None, "x"])), "--db", str(_empty_db(tmp_path))
+    )
+    assert (ran.code, ran.out) == (1, "")
+    assert "line 2: number" in ran.err

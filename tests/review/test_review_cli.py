@@ -271,12 +271,6 @@ def test_the_documented_import_into_a_new_database_works(tmp_path: Path) -> None
         assert desk.get(1).subject == "Kettle leaks"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="importing numbered tickets while the app runs: numbers inside the block the "
-    "app's desk reserved are accepted, and the app's next open_ticket is refused "
-    "'#N is already taken'",
-)
 def test_the_app_opens_tickets_after_an_import_of_numbered_ones(tmp_path: Path) -> None:
     db, legacy = tmp_path / "desk.db", tmp_path / "legacy.jsonl"
     base = {
@@ -313,11 +307,6 @@ def test_an_import_refused_for_its_store_closes_the_file(tmp_path: Path) -> None
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number one line gives that the importer also assigns to an earlier line "
-    "without one is refused as '#1 is already taken', naming no line (documented: named)",
-)
 def test_a_number_clash_with_an_assigned_number_names_its_line(tmp_path: Path) -> None:
     db, legacy = tmp_path / "desk.db", tmp_path / "legacy.jsonl"
     Desk.sqlite(db).close()

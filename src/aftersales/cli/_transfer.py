@@ -243,10 +243,74 @@ def _refusal(
     return InvalidInput("import", [FieldError(("tickets",), str(refused))])
 
 
+def _given_number(record: dict[str, Any]) -> int | None:
+    """The number a record gives, if it gives a whole one (else the import refuses it)."""
+    number = record.get("number")
+    if number is None or isinstance(number, bool):
+        return None
+    try:
+        return int(number)
+    except (TypeError, ValueError):
+        return None
+
+
+def _numbered(
+    desk: Desk, lines: list[int], records: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``records`` with a number each, and what was renumbered (``line 3: #2 → #21``).
+
+    The import reserves a block of numbers from the store as a desk does, one per
+    record. A record without a number gets the next of them. So does a record whose
+    number lies below the block: the store has handed it out already (to a running
+    desk's block, which would open a ticket with it later), unless a stored ticket has
+    it, which is refused. A number inside the block given to one line and also to
+    another is refused naming both."""
+    if not records:
+        return records, []
+    first = desk.store.reserve_numbers(len(records))
+    next_free = first
+    given: dict[int, int] = {}
+    renumbered: list[str] = []
+    numbered: list[dict[str, Any]] = []
+    for line, record in zip(lines, records, strict=True):
+        number = _given_number(record)
+        if "number" in record and record["number"] is not None and number is None:
+            numbered.append(record)  # not a number: the import names the line
+            continue
+        if number is not None and number >= first:
+            numbered.append(record)
+            continue
+        if number is not None:
+            taken = _taken(desk, [line], [record])  # its id, else its number
+            if taken is not None:
+                raise taken
+            renumbered.append(f"line {line}: #{number} → #{next_free}")
+        given[next_free] = line
+        numbered.append({**record, "number": next_free})
+        next_free += 1
+    for line, record in zip(lines, numbered, strict=True):
+        number = _given_number(record)
+        if number is not None and given.get(number, line) != line:
+            raise _bad_line(
+                line,
+                f"number {number} is the one the import gives line {given[number]}, which "
+                "has none: number that line too, or leave this one without",
+            )
+    return numbered, renumbered
+
+
 def _store(desk: Desk, lines: list[int], records: list[dict[str, Any]], batch: int) -> int:
     duplicate = _duplicate(lines, records)
     if duplicate is not None:
         raise duplicate
+    records, renumbered = _numbered(desk, lines, records)
+    if renumbered:
+        shown = ", ".join(renumbered[:10]) + (", ..." if len(renumbered) > 10 else "")
+        typer.echo(
+            f"renumbered {len(renumbered)} tickets whose numbers the store had handed out "
+            f"to desks already: {shown}",
+            err=True,
+        )
     imported = 0
     with _progress("importing", len(records)) as advance:
         for first in range(0, len(records), batch):
