@@ -60,6 +60,18 @@ def test_the_beat_schedule_names_the_two_tasks() -> None:
     assert {entry["task"] for entry in schedule.values()} <= set(celery_tasks.app.tasks)
 
 
+def test_a_lost_workers_task_runs_again_and_no_task_outlives_its_delivery_lease() -> None:
+    import wiring
+
+    conf = celery_tasks.app.conf
+    with wiring.open_desk("sqlite:///:memory:") as desk:
+        lease = desk.settings.delivery_lease_seconds
+    # acks_late alone acknowledges the message of a task whose worker process died
+    assert (conf.task_acks_late, conf.task_reject_on_worker_lost) == (True, True)
+    # the pass stops delivering, then is interrupted, then killed: all before the lease
+    assert celery_tasks.PASS_BUDGET < conf.task_soft_time_limit < conf.task_time_limit < lease
+
+
 def test_a_celery_worker_delivers_the_outbox_and_does_the_due_work_once(
     broker: tuple[str, str], tmp_path: Path
 ) -> None:
