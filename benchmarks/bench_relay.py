@@ -14,6 +14,11 @@ round relays a fresh copy of that database file. Two cases:
   the creation): every subject's order is checked with a read of its pending rows, the
   steady state of a desk whose tickets change one event at a time.
 
+When RabbitMQ answers at ``AFTERSALES_TEST_AMQP_URL`` (default
+amqp://guest:guest@127.0.0.1:5672/), one more line, for information: the relay to
+RabbitMQ (new tickets) next to raw py-amqp publishing the same bodies with confirms, all
+of a batch in flight before waiting (no order kept: the floor).
+
 Needs a Redis server: ``AFTERSALES_TEST_REDIS_URL`` (default redis://127.0.0.1:6379/13);
 the streams and markers it writes are deleted afterwards.
 
@@ -147,7 +152,86 @@ def main() -> int:
                 f">= {TARGET:,} notifications/s",
                 per_second >= TARGET,
             )
+        rabbitmq(folder, new_source, entries)
     return 0 if ok else 1
+
+
+def rabbitmq(folder: Path, source: Path, entries: list[tuple[str, str, bytes]]) -> None:
+    """The relay to RabbitMQ next to raw confirmed publishing: information, no target."""
+    import amqp
+
+    from aftersales.relay.rabbitmq import RabbitMQPublisher
+
+    url = os.environ.get("AFTERSALES_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    probe = RabbitMQPublisher(url)
+    exchange, queue = f"bench-relay-{uuid.uuid4().hex[:8]}", f"bench-relay-{uuid.uuid4().hex[:8]}"
+    try:
+        connection = amqp.Connection(probe._host, userid=probe._user, password=probe._password)
+        connection.connect()
+    except OSError as error:
+        print(f"(no RabbitMQ at {url}: {error}; its line is left out)")
+        return
+    channel = connection.channel()
+    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+    channel.queue_declare(queue, durable=True, auto_delete=False)
+    channel.queue_bind(queue, exchange, "#")
+    floor_channel = connection.channel()
+    floor_channel.confirm_select()
+    confirmed = [0]
+    floor_channel.events["basic_ack"].add(
+        lambda tag, multiple: confirmed.__setitem__(0, max(confirmed[0], tag))
+    )
+
+    published = [0]
+
+    def floor_round() -> float:
+        start = time.perf_counter()
+        for offset in range(0, len(entries), BATCH):
+            chunk = entries[offset : offset + BATCH]
+            for key, _, body in chunk:
+                floor_channel.basic_publish(
+                    amqp.Message(body, delivery_mode=2, message_id=key),
+                    exchange=exchange,
+                    routing_key="ticket",
+                )
+            # acks may arrive while publishing: wait for the tag of the chunk's last
+            published[0] += len(chunk)
+            while confirmed[0] < published[0]:
+                connection.drain_events(timeout=30)
+        return time.perf_counter() - start
+
+    def relay_round() -> float:
+        copy = folder / f"round-{uuid.uuid4().hex}.db"
+        shutil.copy(source, copy)
+        desk = Desk(SQLiteStore(copy))
+        relay = Relay(desk, RabbitMQPublisher(url, exchange=exchange), batch=BATCH, triggers=NEW)
+        start = time.perf_counter()
+        result = relay.run_once()
+        seconds = time.perf_counter() - start
+        assert result.published == NOTIFICATIONS, result
+        relay.publisher.close()
+        desk.close()
+        copy.unlink()
+        return seconds
+
+    floors, relayed = [], []
+    try:
+        for _ in range(3):
+            floors.append(floor_round())
+            relayed.append(relay_round())
+            channel.queue_purge(queue)
+    finally:
+        channel.queue_delete(queue)
+        channel.exchange_delete(exchange)
+        connection.close()
+    report(
+        f"relay SQLite outbox -> RabbitMQ, batches of {BATCH}, new tickets (information)",
+        NOTIFICATIONS / statistics.median(relayed),
+        NOTIFICATIONS / statistics.median(floors),
+        "notifications/s",
+        "none",
+        True,
+    )
 
 
 if __name__ == "__main__":

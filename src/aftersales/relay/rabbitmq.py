@@ -184,6 +184,10 @@ class RabbitMQPublisher:
                 )
                 self._declared.add(message.exchange)
             self._returned.discard(message.key)
+            # registered first: py-amqp reads the acks that have arrived inside basic_publish
+            self._tag += 1
+            self._unconfirmed[self._tag] = message.key
+            tags.append(self._tag)
             channel.basic_publish(
                 amqp.Message(
                     message.body,
@@ -195,9 +199,6 @@ class RabbitMQPublisher:
                 routing_key=message.destination,
                 mandatory=True,
             )
-            self._tag += 1
-            self._unconfirmed[self._tag] = message.key
-            tags.append(self._tag)
         deadline = time.monotonic() + self.timeout
         while any(tag not in self._confirms for tag in tags):
             remaining = deadline - time.monotonic()
