@@ -164,3 +164,54 @@ def test_a_store_without_requeueing_says_so_and_moves_nothing() -> None:
     with pytest.raises(StorageError, match="_StoreWithoutRequeue cannot requeue dead letters"):
         desk.requeue_dead_letters()
     assert [n.key for n in desk.outbox("dead")] == dead
+
+
+def test_a_failure_is_recorded_only_under_the_lease_it_was_claimed_with(
+    any_store: Store,
+) -> None:
+    clock = FrozenClock(T0)
+    desk = Desk(any_store, clock=clock, settings={"max_delivery_attempts": 3})
+    desk.on_transition(Receiver(), name="receiver", inline=False)
+    desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    first_lease, second_lease = T0 + timedelta(seconds=30), T0 + timedelta(seconds=61)
+    [claimed] = any_store.claim_outbox(T0, first_lease, 10)
+    # the first claim's lease runs out; another worker claims the row
+    assert len(any_store.claim_outbox(T0 + timedelta(seconds=31), second_lease, 10)) == 1
+
+    late = T0 + timedelta(seconds=40)
+    any_store.mark_failed(claimed.key, "late", None, late, lease_until=first_lease)
+    [row] = desk.outbox()
+    assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.PENDING, 0, None)
+    assert row.lease_until == second_lease
+
+    retry_at = T0 + timedelta(minutes=5)
+    any_store.mark_failed(claimed.key, "its own", retry_at, late, lease_until=second_lease)
+    [row] = desk.outbox()
+    assert (row.status, row.attempts, row.last_error) == (DeliveryStatus.PENDING, 1, "its own")
+    assert (row.lease_until, row.next_attempt_at) == (None, retry_at)
+
+    # under a lease it no longer has (released: none), nothing is marked
+    any_store.mark_failed(claimed.key, "stale", None, late, lease_until=second_lease)
+    assert desk.outbox()[0].last_error == "its own"
+    [again] = any_store.claim_outbox(retry_at, retry_at + timedelta(seconds=30), 10)
+    any_store.mark_failed(again.key, "dead", None, retry_at, lease_until=again.lease_until)
+    [row] = desk.outbox()
+    assert (row.status, row.attempts, row.next_attempt_at) == (DeliveryStatus.DEAD, 2, retry_at)
+    desk.close()
+
+
+def test_a_store_that_takes_no_lease_is_told_a_failure_as_before() -> None:
+    calls: list[tuple[str, str]] = []
+
+    class _OlderStore(MemoryStore):
+        def mark_failed(  # type: ignore[override]
+            self, key: str, error: str, retry_at: object, at: object
+        ) -> None:
+            calls.append((key, error))
+            super().mark_failed(key, error, retry_at, at)  # type: ignore[arg-type]
+
+    desk = Desk(_OlderStore(), clock=FrozenClock(T0), settings={"max_delivery_attempts": 1})
+    desk.on_transition(Receiver(), name="receiver", inline=False)
+    ticket = desk.open_ticket(customer="c-1", channel="email", subject="Kettle")
+    assert desk.dispatch_outbox().dead == 1
+    assert calls == [(f"{ticket.id}:1:receiver", "ConnectionError: receiver down")]

@@ -152,12 +152,6 @@ def test_history_of_a_case_of_the_apps_own_kind(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ requeue and workers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a requeued dead letter is dead-lettered again, with no attempt made after "
-    "the requeue, by the late failure of a worker whose lease ran out before it "
-    "(mark_failed checks no lease): the requeue is silently undone",
-)
 def test_a_late_failure_from_before_the_requeue_does_not_kill_the_requeued_row(
     tmp_path: Path,
 ) -> None:

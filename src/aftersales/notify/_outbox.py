@@ -22,6 +22,7 @@ that has the handler.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -44,6 +45,15 @@ ERROR_TEXT = 500
 """Characters of a failed hook's exception text kept in ``last_error`` (after its type)."""
 MAX_BACKOFF_SECONDS = 86_400.0
 """The longest wait before a retry, however many attempts failed."""
+
+
+def _takes_lease(mark_failed: Callable[..., None]) -> bool:
+    """Whether a store's ``mark_failed`` takes ``lease_until`` (every shipped store's
+    does; one written before it did not)."""
+    try:
+        return "lease_until" in inspect.signature(mark_failed).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a callable without a signature
+        return False
 
 
 @attrs.frozen
@@ -214,7 +224,7 @@ class Outbox:
                     failed += 1
                 else:
                     dead += 1
-                self.store.mark_failed(notification.key, error_text(error), retry_at, now)
+                self.mark_failed(notification, error_text(error), retry_at, now)
             else:
                 delivered += 1
                 self.acks.append(notification.key)
@@ -232,6 +242,19 @@ class Outbox:
         holding; how many were given back."""
         held, self.held = self.held, None
         return self.release(held, now) if held else 0
+
+    def mark_failed(
+        self, notification: Notification, error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """Record a failed attempt of a claimed row, under its claim's lease only: a
+        delivery that outlived the lease must not mark a row another worker claimed since
+        (or one requeued meanwhile). A store written before the lease was passed is
+        called as it was."""
+        mark = self.store.mark_failed
+        if notification.lease_until is not None and _takes_lease(mark):
+            mark(notification.key, error, retry_at, now, lease_until=notification.lease_until)
+        else:
+            mark(notification.key, error, retry_at, now)
 
     def release(self, notifications: Sequence[Notification], now: datetime) -> int:
         """Give ``notifications`` (claimed, not attempted) back for any worker to claim

@@ -219,9 +219,21 @@ class Store(Protocol):
         """Record these notifications as delivered."""
         ...
 
-    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+    def mark_failed(
+        self,
+        key: str,
+        error: str,
+        retry_at: datetime | None,
+        at: datetime,
+        *,
+        lease_until: datetime | None = None,
+    ) -> None:
         """Record a failed attempt; ``retry_at`` None sends it to dead-letter. ``error`` is
-        kept to :data:`MAX_ERROR_LENGTH` characters (see :func:`bounded_error`)."""
+        kept to :data:`MAX_ERROR_LENGTH` characters (see :func:`bounded_error`).
+
+        With ``lease_until`` (the lease :meth:`claim_outbox` gave), only a row still
+        under that lease is marked: the late failure of a worker whose lease ran out
+        leaves alone a row another worker claimed since, or one requeued meanwhile."""
         ...
 
     def release_outbox(

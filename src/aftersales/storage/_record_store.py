@@ -358,11 +358,45 @@ class RecordStore:
         if keys:
             self.recorder.atomically(lambda r: r.acknowledge(keys, codec.ts(at) or ""))
 
-    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+    def mark_failed(
+        self,
+        key: str,
+        error: str,
+        retry_at: datetime | None,
+        at: datetime,
+        *,
+        lease_until: datetime | None = None,
+    ) -> None:
         status = DeliveryStatus.PENDING if retry_at else DeliveryStatus.DEAD
-        self.recorder.atomically(
-            lambda r: r.fail(key, bounded_error(error), codec.ts(retry_at), status.value)
-        )
+        if lease_until is None:
+            self.recorder.atomically(
+                lambda r: r.fail(key, bounded_error(error), codec.ts(retry_at), status.value)
+            )
+            return
+        held = {
+            "key": key,
+            "status": DeliveryStatus.PENDING.value,
+            "lease_until": codec.ts(lease_until),
+        }
+
+        def fail_under_the_lease(records: Records) -> None:
+            found = records.select("outbox", held, columns=("attempts", "next_attempt_at"))
+            if not found:  # the lease ran out: another worker's row now, or requeued
+                return
+            # the lease is part of the condition, as release_outbox's is
+            records.rewrite(
+                "outbox",
+                held,
+                {
+                    "attempts": found[0]["attempts"] + 1,
+                    "last_error": bounded_error(error),
+                    "lease_until": None,
+                    "next_attempt_at": codec.ts(retry_at) or found[0]["next_attempt_at"],
+                    "status": status.value,
+                },
+            )
+
+        self.recorder.atomically(fail_under_the_lease)
 
     def release_outbox(
         self, keys: Sequence[str], at: datetime, *, lease_until: datetime | None = None

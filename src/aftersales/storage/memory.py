@@ -318,10 +318,20 @@ class MemoryStore:
         with self._lock:
             self._acknowledge(keys, at)
 
-    def mark_failed(self, key: str, error: str, retry_at: datetime | None, at: datetime) -> None:
+    def mark_failed(
+        self,
+        key: str,
+        error: str,
+        retry_at: datetime | None,
+        at: datetime,
+        *,
+        lease_until: datetime | None = None,
+    ) -> None:
         with self._lock:
             notification = self._pending(key)
-            if notification is None:
+            if notification is None or (
+                lease_until is not None and notification.lease_until != lease_until
+            ):
                 return
             self._outbox[key] = attrs.evolve(
                 notification,
