@@ -2,11 +2,14 @@
 
 ``export`` writes every ticket, oldest first, one per line (JSONL) or row (CSV, one
 column per field of :class:`~aftersales.Ticket`, lists and objects as JSON, None as an
-empty cell). ``import`` reads the same formats into :meth:`aftersales.Desk.import_tickets`:
-every line is checked first, and a bad one is refused with its line number, with nothing
-stored. Up to :data:`ONE_TRANSACTION` tickets are written in one transaction (all or
-nothing); a larger file is written in transactions of that many, and a failure in one
-leaves the earlier ones stored (the message says how many).
+empty cell, text a spreadsheet would run as a formula after a ``'``). Both carry
+tickets only: their messages, events and cases stay in the store. ``import`` reads the
+same formats into :meth:`aftersales.Desk.import_tickets`: every line is checked first,
+and a bad one is refused with its line number, with nothing stored. Its numbers come
+from a block it reserves in the store (see :func:`_numbered`). Up to
+:data:`ONE_TRANSACTION` tickets are written in one transaction (all or nothing); a
+larger file is written in transactions of that many, and a failure in one leaves the
+earlier ones stored (the message says how many).
 
 Rich progress bars are drawn on standard error only when it is a terminal, so that logs
 and pipes stay clean.
@@ -346,7 +349,8 @@ def add_transfer_commands(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Write every ticket, oldest first, as JSON lines or CSV."""
+        """Write every ticket, oldest first, as JSON lines or CSV (tickets only: not
+        their messages, events or cases)."""
         chosen = _format_of(file_format, output)
         with open_desk(db, "export") as desk:
             try:
@@ -360,7 +364,11 @@ def add_transfer_commands(app: typer.Typer) -> None:
                     raise  # the standard output's: aftersales.cli.main says so
                 fail(f"cannot write {output}: {error.strerror}")
         if output is not None:
-            typer.echo(f"exported {written} tickets to {output}", err=True)
+            typer.echo(
+                f"exported {written} tickets to {output} (tickets only: their messages, "
+                "events and cases are not exported)",
+                err=True,
+            )
 
     @app.command("import")
     def import_(
