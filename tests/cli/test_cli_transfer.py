@@ -393,3 +393,29 @@ def test_a_number_that_is_not_a_number_is_named_by_its_line(tmp_path: Path) -> N
     )
     assert (ran.code, ran.out) == (1, "")
     assert "line 2: number" in ran.err
+
+
+def test_an_id_stored_under_another_number_is_named_by_line(seeded: Seeded, tmp_path: Path) -> None:
+    records = _jsonl(seeded)
+    copy = _empty_db(tmp_path)
+    _write(tmp_path / "first.jsonl", records[:1])
+    assert run("import", str(tmp_path / "first.jsonl"), "--db", str(copy)).code == 0
+    renumbered = {**records[0], "number": 50}
+    ran = run("import", str(_write(tmp_path / "again.jsonl", [renumbered])), "--db", str(copy))
+    assert (ran.code, ran.out) == (1, "")
+    assert f"line 1: id {records[0]['id']} is already a stored ticket's" in ran.err
+
+
+def test_an_empty_file_imports_nothing_into_a_store(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    ran = run("import", str(empty), "--db", str(_empty_db(tmp_path)))
+    assert (ran.code, ran.out) == (0, "imported 0 tickets\n")
+
+
+def test_a_store_that_cannot_be_made_is_an_error_line(tmp_path: Path) -> None:
+    legacy = _legacy(tmp_path / "l.jsonl", [None])
+    ran = run("import", str(legacy), "--db", str(tmp_path))  # a directory
+    assert (ran.code, ran.out) == (1, "")
+    assert ran.err.startswith("error: ")
+    assert "cannot open SQLite database" in ran.err

@@ -195,10 +195,7 @@ def open_store(
     if "://" not in path:
         if not create:
             _check_sqlite_file(command, path, upgrade=upgrade)
-        try:
-            return SQLiteStore(path)
-        except sqlite3.Error as error:  # a directory, a file that is not a database
-            raise _refused(command, f"cannot open {path}: {error}") from None
+        return SQLiteStore(path)  # StorageError for a directory, a file of something else
     try:
         from aftersales.storage.sqlalchemy import SQLAlchemyStore
     except ImportError:  # pragma: no cover - exercised only without the extra
