@@ -108,6 +108,14 @@ def test_import_makes_a_new_sqlite_store_but_not_for_an_empty_file(tmp_path: Pat
         assert [t.subject for t in desk.find()] == ["Kettle leaks"]
 
 
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_without_a_store(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of this module's database on each server, its store's tables dropped."""
+    url = fresh_server_url(request.param)
+    yield url
+    fresh_server_url(request.param)
+
+
 @pytest.fixture
 def postgres_without_a_store() -> Iterator[str]:
     """The URL of this module's PostgreSQL database, its store's tables dropped."""
@@ -127,13 +135,14 @@ def _tables(url: str) -> list[str]:
 
 
 def test_a_read_command_makes_no_tables_in_a_database_without_a_store(
-    postgres_without_a_store: str, tmp_path: Path
+    server_without_a_store: str, tmp_path: Path
 ) -> None:
-    url = postgres_without_a_store
+    url = server_without_a_store
+    scheme = url.split("://", 1)[0]
     for command in (["tickets", "list"], ["outbox"], ["export"], ["report"]):
         ran = run(*command, "--db", url)
         assert ran.code == 1, command
-        assert "no aftersales store in postgresql+psycopg://" in ran.err
+        assert f"no aftersales store in {scheme}://" in ran.err
     assert _tables(url) == []
     legacy = tmp_path / "legacy.csv"
     legacy.write_text(LEGACY, encoding="utf-8")
