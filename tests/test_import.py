@@ -224,3 +224,63 @@ def test_an_import_without_priorities_takes_the_desks_default(store: Store) -> N
     desk = Desk(store, settings=settings)
     desk.import_tickets(_records(2))
     assert [t.priority for t in desk.find()] == ["p2", "p2"]
+
+
+def _with_messages(record: dict[str, Any], *bodies: str) -> dict[str, Any]:
+    return {
+        **record,
+        "messages": [
+            {
+                "id": f"{record['id']}-m{n}",
+                "kind": "internal_note" if n else "public_reply",
+                "author_id": record["customer_id"] if n == 0 else "li",
+                "author_role": "customer" if n == 0 else "agent",
+                "body": body,
+                "channel": record["channel"],
+                "at": record["created_at"] + timedelta(minutes=n),
+            }
+            for n, body in enumerate(bodies)
+        ],
+    }
+
+
+def test_an_imported_ticket_keeps_the_messages_it_carries_as_written(desk: Desk) -> None:
+    first, second = _records(2)
+    desk.import_tickets(
+        [_with_messages(first, "It leaks", "Courier booked"), _with_messages(second, "Hi")]
+    )
+    kept = desk.messages("legacy-0", include_internal=True)
+    assert [(m.id, m.body, m.author_id, m.at) for m in kept] == [
+        ("legacy-0-m0", "It leaks", "c0", T0),
+        ("legacy-0-m1", "Courier booked", "li", T0 + timedelta(minutes=1)),
+    ]
+    assert [m.body for m in desk.messages("legacy-0")] == ["It leaks"]  # the note is internal
+    assert [e.trigger for e in desk.history("legacy-0")] == ["created"]
+    assert desk.replay("legacy-0") == desk.get("legacy-0")
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"ticket_id": "someone-else"}, "0.messages.0.ticket_id"),
+        ({"author_role": "nobody"}, "0.messages.0.author_role"),
+        ({"at": None}, "0.messages.0.at"),
+    ],
+)
+def test_a_bad_message_names_its_place_and_nothing_is_stored(
+    desk: Desk, change: dict[str, Any], where: str
+) -> None:
+    record = _with_messages(_records(1)[0], "It leaks")
+    record["messages"][0].update(change)
+    with pytest.raises(InvalidInput) as refused:
+        desk.import_tickets([record])
+    assert where in str(refused.value)
+    assert desk.find() == []
+
+
+@pytest.mark.parametrize("messages", ["It leaks", {"body": "It leaks"}, [42]])
+def test_messages_that_are_not_a_list_of_messages_are_refused(desk: Desk, messages: object) -> None:
+    record = {**_records(1)[0], "messages": messages}
+    with pytest.raises(InvalidInput, match="messages"):
+        desk.import_tickets([record])
+    assert desk.find() == []

@@ -2,8 +2,9 @@
 
 ``export`` writes every ticket, oldest first, one per line (JSONL) or row (CSV, one
 column per field of :class:`~aftersales.Ticket`, lists and objects as JSON, None as an
-empty cell, text a spreadsheet would run as a formula after a ``'``). Both carry
-tickets only: their messages, events and cases stay in the store. ``import`` reads the
+empty cell, text a spreadsheet would run as a formula after a ``'``). JSON lines carry
+each ticket's messages too (``messages``, as written, internal notes included); CSV
+carries tickets only. Events and cases stay in the store. ``import`` reads the
 same formats into :meth:`aftersales.Desk.import_tickets`: every line is checked first,
 and a bad one is refused with its line number, with nothing stored. Its numbers come
 from a block it reserves in the store (see :func:`_numbered`). Up to
@@ -120,7 +121,11 @@ def _write(desk: Desk, out: IO[str], file_format: Format) -> int:
     with _progress("exporting tickets", None) as advance:
         for ticket in _all_tickets(desk):
             if writer is None:
-                out.write(ticket.model_dump_json() + "\n")
+                data = ticket.model_dump(mode="json")
+                data["messages"] = [
+                    message.model_dump(mode="json") for message in desk.store.messages(ticket.id)
+                ]
+                out.write(json.dumps(data, ensure_ascii=False) + "\n")
             else:
                 data = ticket.model_dump(mode="json")
                 writer.writerow([_csv_cell(data[column]) for column in COLUMNS])
@@ -349,8 +354,8 @@ def add_transfer_commands(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Write every ticket, oldest first, as JSON lines or CSV (tickets only: not
-        their messages, events or cases)."""
+        """Write every ticket, oldest first, as JSON lines (with its messages) or CSV
+        (tickets only); events and cases are not exported."""
         chosen = _format_of(file_format, output)
         with open_desk(db, "export") as desk:
             try:
@@ -364,9 +369,10 @@ def add_transfer_commands(app: typer.Typer) -> None:
                     raise  # the standard output's: aftersales.cli.main says so
                 fail(f"cannot write {output}: {error.strerror}")
         if output is not None:
+            carried = "with their messages" if chosen is Format.JSONL else "without messages"
             typer.echo(
-                f"exported {written} tickets to {output} (tickets only: their messages, "
-                "events and cases are not exported)",
+                f"exported {written} tickets to {output} ({carried}; events and cases "
+                "are not exported)",
                 err=True,
             )
 

@@ -47,7 +47,7 @@ MAX_BACKOFF_SECONDS = 86_400.0
 """The longest wait before a retry, however many attempts failed."""
 
 
-def _takes_lease(mark_failed: Callable[..., None]) -> bool:
+def takes_lease(mark_failed: Callable[..., None]) -> bool:
     """Whether a store's ``mark_failed`` takes ``lease_until`` (every shipped store's
     does; one written before it did not)."""
     try:
@@ -251,7 +251,7 @@ class Outbox:
         (or one requeued meanwhile). A store written before the lease was passed is
         called as it was."""
         mark = self.store.mark_failed
-        if notification.lease_until is not None and _takes_lease(mark):
+        if notification.lease_until is not None and takes_lease(mark):
             mark(notification.key, error, retry_at, now, lease_until=notification.lease_until)
         else:
             mark(notification.key, error, retry_at, now)

@@ -18,7 +18,7 @@ import attrs
 from aftersales._validation import check_count
 from aftersales.exceptions import AftersalesError, DeliveryFailed, FieldError, InvalidInput
 from aftersales.notify import DeliveryStatus, Notification
-from aftersales.notify._outbox import error_text, retry_delay
+from aftersales.notify._outbox import error_text, retry_delay, takes_lease
 from aftersales.relay._message import (
     BrokerMessage,
     HeldBack,
@@ -254,7 +254,18 @@ class Relay:
                 failed += 1
             else:
                 dead += 1
-            store.mark_failed(notification.key, error_text(failure), retry_at, at)
+            if notification.lease_until is not None and takes_lease(store.mark_failed):
+                # under this claim's lease only: a relay that outlived its lease must not
+                # mark a row another relay claimed since
+                store.mark_failed(
+                    notification.key,
+                    error_text(failure),
+                    retry_at,
+                    at,
+                    lease_until=notification.lease_until,
+                )
+            else:
+                store.mark_failed(notification.key, error_text(failure), retry_at, at)
         return (len(published), failed, dead, len(blocked)), give_back
 
     def _publish(

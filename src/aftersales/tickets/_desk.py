@@ -199,8 +199,13 @@ class TicketFace(TicketShortcuts, TicketReads):
         ``workflow`` is the desk's. Categories, priorities and tags must fit the desk
         (see :meth:`open_ticket`); a missing priority is the desk's ``default_priority``.
         Every ticket gets its creation event; hooks are not called (an import is history,
-        not news). A record that does not validate raises :class:`~aftersales.InvalidInput`
-        naming its position, and its whole batch is not written. Returns the count imported.
+        not news). A mapping may carry the ticket's ``messages`` (a list of
+        :class:`~aftersales.Message` or mappings of its fields, ``ticket_id`` the ticket's
+        own or left out), stored with the ticket as they were written: times, authors and
+        ids kept, no events of their own. Attachments are described, not copied: their
+        files go to the target's blob store by other means. A record that does not
+        validate raises :class:`~aftersales.InvalidInput` naming its position, and its
+        whole batch is not written. Returns the count imported.
         """
         return import_tickets(self._core, records, batch_size, check_text("actor", actor))
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from aftersales._validation import check_text, invalid_input, unknown
 from aftersales.exceptions import FieldError, InvalidInput
-from aftersales.models import Ticket
+from aftersales.models import Message, Ticket
 from aftersales.storage import Change
 from aftersales.tickets._commands import creation_event
 from aftersales.tickets._core import TicketCore
@@ -18,6 +18,7 @@ from aftersales.tickets._core import TicketCore
 # The validator itself: Ticket.model_validate adds a call and a translation per record,
 # a fifth of what validating an imported record costs.
 _validate_ticket = Ticket.__pydantic_validator__.validate_python
+_validate_message = Message.__pydantic_validator__.validate_python
 
 _MAX_BATCH = 100_000
 
@@ -70,6 +71,7 @@ def _import(
             data = dict(record)
         else:
             raise InvalidInput("import", [FieldError((position,), "must be a Ticket or a mapping")])
+        messages = data.pop("messages", None)
         if "number" not in data or data["number"] is None:
             data["number"] = core.next_number()
         data["workflow"] = name
@@ -105,7 +107,8 @@ def _import(
             guard(ticket, created)  # an import opens tickets: the same check as opening one
         events, head = seal(created, None)
         set_attribute(ticket, "audit_chain", head)
-        batch.append(Change(ticket, 0, events))
+        carried = () if messages is None else _messages(messages, ticket, position)
+        batch.append(Change(ticket, 0, events, carried))
         if len(batch) >= batch_size:
             commit_many(batch)
             imported += len(batch)
@@ -114,3 +117,37 @@ def _import(
         commit_many(batch)
         imported += len(batch)
     return imported
+
+
+def _messages(messages: object, ticket: Ticket, position: int) -> tuple[Message, ...]:
+    """The messages a record carries, on its ticket; InvalidInput naming each bad one."""
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, (list, tuple)):
+        raise InvalidInput(
+            "import", [FieldError((position, "messages"), "must be a list of messages")]
+        )
+    carried = []
+    for index, message in enumerate(messages):
+        where = (position, "messages", index)
+        if isinstance(message, Message):
+            data = message.model_dump()
+        elif isinstance(message, Mapping):
+            data = dict(message)
+        else:
+            raise InvalidInput("import", [FieldError(where, "must be a Message or a mapping")])
+        given = data.setdefault("ticket_id", ticket.id)
+        if given != ticket.id:
+            raise InvalidInput(
+                "import",
+                [FieldError((*where, "ticket_id"), "must be the ticket's id (or left out)")],
+            )
+        try:
+            carried.append(_validate_message(data))
+        except ValidationError as error:
+            raise InvalidInput(
+                "import",
+                [
+                    FieldError((*where, *e.location), e.message, e.kind)
+                    for e in invalid_input("import", error).errors
+                ],
+            ) from None
+    return tuple(carried)

@@ -317,3 +317,25 @@ class RecordContract(StoreContractBase):
         assert dead.key in {n.key for n in claimed}
         assert self.store.requeue_dead(None, requeue_at) == 1  # every dead row
         assert self.store.outbox(DeliveryStatus.DEAD) == []
+
+    def test_a_failure_marks_a_row_only_under_the_lease_that_claimed_it(self) -> None:
+        ticket = _ticket(1)
+        event = _event(ticket)
+        note = _notification(event)
+        self.store.commit(Change(ticket, 0, (event,), (), (note,)))
+        later = _T0 + timedelta(minutes=10)
+        first_lease = later + timedelta(minutes=1)
+        (first,) = self.store.claim_outbox(later, first_lease, 10)
+        assert first.lease_until == first_lease
+        # the first claimer outlives its lease; a second one claims the row
+        reclaim_at = first_lease + timedelta(seconds=1)
+        second_lease = reclaim_at + timedelta(minutes=5)
+        (second,) = self.store.claim_outbox(reclaim_at, second_lease, 10)
+        assert second.lease_until == second_lease
+        self.store.mark_failed(note.key, "late", None, reclaim_at, lease_until=first_lease)
+        assert self.store.outbox(DeliveryStatus.DEAD) == []  # the late failure is ignored
+        (held,) = self.store.outbox(DeliveryStatus.PENDING)
+        assert (held.attempts, held.lease_until) == (0, second_lease)
+        self.store.mark_failed(note.key, "now", None, reclaim_at, lease_until=second_lease)
+        (dead,) = self.store.outbox(DeliveryStatus.DEAD)
+        assert (dead.key, dead.last_error) == (note.key, "now")
