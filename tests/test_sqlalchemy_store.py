@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from servers import no_server
 
 sqlalchemy = pytest.importorskip(
     "sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"'
@@ -41,10 +42,7 @@ def server_url(name: str) -> str:
             pass
         engine.dispose()
     except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        message = f"no {name} server at {url} ({type(error).__name__}); set {variable}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        no_server(name, url, variable, error)
     return url
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from servers import no_server
 from typer.testing import CliRunner
 
 from aftersales import Desk, FrozenClock
@@ -117,10 +118,7 @@ def server_url(name: str) -> str:
                 conn.execute(sqlalchemy.text(f"CREATE DATABASE IF NOT EXISTS {database}"))
         engine.dispose()
     except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        message = f"no {name} server at {url!r} ({type(error).__name__}); set {variable}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        no_server(name, repr(url), variable, error)
     return url.set(database=database).render_as_string(hide_password=False)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from case_facts import claim_line, phone
+from servers import unavailable
 
 from aftersales import (
     Case,
@@ -43,19 +44,13 @@ from test_sqlalchemy_store import server_url
 MONDAY_9AM = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def _dump_tool(name: str) -> str:
     candidates = ["pg_dump"] if name == "postgresql" else ["mariadb-dump", "mysqldump"]
     for tool in candidates:
         found = shutil.which(tool)
         if found:
             return found
-    _unavailable(f"{' or '.join(candidates)} is not on PATH: cannot dump the {name} database")
+    unavailable(f"{' or '.join(candidates)} is not on PATH: cannot dump the {name} database")
     raise AssertionError("unreachable")  # pragma: no cover
 
 

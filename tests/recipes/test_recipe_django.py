@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from recipes_support import DONE, RECIPES, observe, recipe_env, server_url, stop, wait_until
+from servers import unavailable
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 pytest.importorskip("django")
@@ -171,10 +172,7 @@ def _socket_folder() -> str:
     """The folder of the PostgreSQL server's Unix socket; skip (fail in CI) without one."""
     folder = os.environ.get(SOCKET_VARIABLE, SOCKET_DEFAULT)
     if not list(Path(folder).glob(".s.PGSQL.*")):
-        message = f"no PostgreSQL socket in {folder}; set {SOCKET_VARIABLE}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"no PostgreSQL socket in {folder}; set {SOCKET_VARIABLE}")
     return folder
 
 

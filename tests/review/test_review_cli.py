@@ -20,6 +20,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from servers import no_server
 from typer.testing import CliRunner
 
 from aftersales import Desk, FrozenClock, InvalidInput, Notification
@@ -355,10 +356,7 @@ def _recreate_review_database(*, create: bool) -> str:
                 conn.execute(sqlalchemy.text(f"CREATE DATABASE {REVIEW_DATABASE}"))
         engine.dispose()
     except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        message = f"no postgresql server at {url!r} ({type(error).__name__}); set {variable}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        no_server("postgresql", repr(url), variable, error)
     return str(url.set(database=REVIEW_DATABASE).render_as_string(hide_password=False))
 
 
