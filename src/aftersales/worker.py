@@ -214,22 +214,33 @@ class Worker:
         :class:`KeyboardInterrupt`, interrupting a delivery); returns a function that
         puts the previous handlers back. Only the main thread may call it; elsewhere it
         raises :class:`~aftersales.AftersalesError`."""
-        if threading.current_thread() is not threading.main_thread():
-            raise AftersalesError("signal handlers can only be installed from the main thread")
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
+        def on_signal(signum: int) -> None:
             if self.stopping:
                 raise KeyboardInterrupt
             self._signalled = signum
             self.request_stop()
 
-        previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS}
+        return install_stop_signals(on_signal)
 
-        def restore() -> None:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
 
-        return restore
+def install_stop_signals(on_signal: Callable[[int], None]) -> Callable[[], None]:
+    """Call ``on_signal`` with the signal's number on SIGTERM and SIGINT; returns a
+    function that puts the previous handlers back. Only the main thread may call it;
+    elsewhere it raises :class:`~aftersales.AftersalesError` (Python's rule for signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        raise AftersalesError("signal handlers can only be installed from the main thread")
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        on_signal(signum)
+
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+
+    def restore() -> None:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+    return restore
 
 
 def _log_pass(result: WorkerPass) -> None:

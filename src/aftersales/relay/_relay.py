@@ -10,13 +10,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import attrs
 
 from aftersales._validation import check_count
-from aftersales.exceptions import AftersalesError, DeliveryFailed, FieldError, InvalidInput
+from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.notify import DeliveryStatus, Notification
 from aftersales.notify._outbox import error_text, retry_delay, takes_lease
 from aftersales.relay._message import (
@@ -27,6 +26,7 @@ from aftersales.relay._message import (
     message_body,
     subject_of,
 )
+from aftersales.worker import install_stop_signals
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -35,7 +35,6 @@ logger = logging.getLogger("aftersales.relay")
 
 MAX_INTERVAL = 86_400.0
 """The longest wait between two passes, in seconds."""
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 """The signals :meth:`Relay.install_signal_handlers` turns into a stop."""
 
 Routing = Callable[[Notification], tuple[str, str]]
@@ -343,17 +342,9 @@ class Relay:
     def install_signal_handlers(self) -> Callable[[], None]:
         """Make SIGTERM and SIGINT request a stop; returns a function that puts the
         previous handlers back. Only the main thread may call it."""
-        if threading.current_thread() is not threading.main_thread():
-            raise AftersalesError("signal handlers can only be installed from the main thread")
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
+        def on_signal(signum: int) -> None:
             self._signalled = signum
             self.request_stop()
 
-        previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS}
-
-        def restore() -> None:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-
-        return restore
+        return install_stop_signals(on_signal)
