@@ -10,6 +10,10 @@ from aftersales import Desk, FrozenClock, MemoryStore, SQLiteStore, Store
 
 MONDAY_9AM = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
 
+# conftest files hold fixtures, not doctests: collected as doctest modules (the suite runs
+# --doctest-modules), two folders' conftest.py collide on the module name "conftest"
+collect_ignore_glob = ["conftest.py", "*/conftest.py"]
+
 
 @pytest.fixture
 def clock() -> FrozenClock:
