@@ -273,3 +273,18 @@ def test_a_relay_with_no_route_for_its_kinds_is_refused_and_writes_nothing(
         Relay(desk, publisher, kinds="ticket")
     desk.open_ticket(customer="c-1", channel="email", subject="Kettle leaks")
     assert desk.outbox() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RedisStreamsPublisher accepts a URL whose database is not a number "
+    "(redis-py ignores it): the relay then publishes to database 0, not the one meant",
+)
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/twelve", "redis://127.0.0.1:6379/1x"])
+def test_a_redis_url_whose_database_is_not_a_number_raises_invalid_input(url: str) -> None:
+    pytest.importorskip("redis", reason='needs the relay extra: "aftersales[relay]"')
+    from aftersales.relay.redis_streams import RedisStreamsPublisher
+
+    with pytest.raises(InvalidInput) as raised:
+        RedisStreamsPublisher(url)
+    assert raised.value.errors[0].location == ("url",)
