@@ -3,9 +3,8 @@ kind, and the publisher interface the brokers implement."""
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import attrs
 import pydantic_core
@@ -13,6 +12,8 @@ import pydantic_core
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.notify import Notification
 
+KIND = "{kind}"
+"""The placeholder a route's name may hold: the subject kind is put in its place."""
 ANY_KIND = "*"
 """The key of a route mapping that serves every subject kind it does not name."""
 
@@ -36,6 +37,8 @@ class HeldBack(DeliveryFailed):
     """A publisher's answer for a message it did not send because an earlier message of
     the same subject in the batch failed (or the connection broke before it): the relay
     gives the notification back without counting an attempt."""
+
+    code: ClassVar[str] = "held_back"
 
 
 PublishResult = Exception | None
@@ -121,7 +124,7 @@ class Route:
                     f"no {self._field} for subject kind {kind!r} (routes: {known})",
                     permanent=True,
                 )
-        return template.replace("{kind}", kind)
+        return template.replace(KIND, kind)
 
 
 def _checked(field: str, location: tuple[str, ...], value: object, empty: bool) -> str:
@@ -129,12 +132,11 @@ def _checked(field: str, location: tuple[str, ...], value: object, empty: bool) 
         raise InvalidInput(
             "relay", [FieldError(location, "must be a string of 1 to 255 characters")]
         )
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-    except ValueError:
-        names = {"?"}
-    if names - {"kind"}:
+    # only the literal "{kind}" is filled in (str.replace): any other brace would be
+    # read one way by str.format and another by the fill, so it is refused
+    if "{" in value.replace(KIND, "") or "}" in value.replace(KIND, ""):
         raise InvalidInput(
-            "relay", [FieldError(location, f"{value!r}: only {{kind}} may be substituted")]
+            "relay",
+            [FieldError(location, f"{value!r}: no braces but the placeholder {KIND}")],
         )
     return value
