@@ -366,7 +366,24 @@ def test_a_publisher_without_publish_is_refused(desk: Desk) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "a.{other}", "a.{}", "a.{kind", {}, {"": "x"}, {"ticket": ""}, {"ticket": 7}, 7],
+    [
+        "",
+        "a.{other}",
+        "a.{}",
+        "a.{kind",
+        "a.kind}",
+        # str.format would read these as a brace or as {kind}; the name is filled by
+        # replacing the literal {kind} only, so they are refused rather than misnamed
+        "{{shop}}.{kind}",
+        "a.{kind!s}",
+        "a.{kind:>6}",
+        {},
+        {"": "x"},
+        {"ticket": ""},
+        {"ticket": 7},
+        {"ticket": "t.{kind!r}"},
+        7,
+    ],
 )
 def test_a_bad_route_raises_invalid_input(value: object) -> None:
     with pytest.raises(InvalidInput):

@@ -190,6 +190,8 @@ def test_a_returned_message_holds_back_only_its_own_subject(url: str, channel: A
     [
         ({"url": "redis://x"}, "url"),
         ({"url": "amqp://"}, "url"),
+        ({"url": "amqp://guest:guest@127.0.0.1:notaport/"}, "url"),
+        ({"url": "amqps://guest:guest@127.0.0.1:99999/"}, "url"),
         ({"exchange_type": "queue"}, "exchange_type"),
         ({"timeout": 0}, "timeout"),
         ({"timeout": True}, "timeout"),
@@ -201,3 +203,37 @@ def test_bad_settings_raise_invalid_input(options: dict[str, Any], field: str) -
     with pytest.raises(InvalidInput) as raised:
         RabbitMQPublisher(**options)
     assert raised.value.errors[0].location[0] == field
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "ssl"),
+    [
+        ("amqps://shop:secret@broker.example/shop", "broker.example:5671", True),
+        ("amqp://shop:secret@broker.example/shop", "broker.example:5672", False),
+        ("amqps://shop:secret@broker.example:5999/shop", "broker.example:5999", True),
+    ],
+)
+def test_a_url_without_a_port_connects_to_its_schemes_port(
+    monkeypatch: pytest.MonkeyPatch, url: str, host: str, ssl: bool
+) -> None:
+    import amqp
+
+    opened: list[tuple[str, bool]] = []
+
+    class Unreachable:
+        def __init__(self, host: str, **options: Any) -> None:
+            opened.append((host, options["ssl"]))
+
+        def connect(self) -> None:
+            raise ConnectionRefusedError("no broker in this test")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(amqp, "Connection", Unreachable)
+    message = BrokerMessage("t-1:1:broker", "ticket:t-1", "ticket", b"{}", "aftersales")
+
+    [result] = RabbitMQPublisher(url).publish([message])
+
+    assert isinstance(result, DeliveryFailed)
+    assert opened == [(host, ssl)]

@@ -192,6 +192,9 @@ def test_a_publisher_takes_a_client_of_your_own(url: str, names: str) -> None:
         ({}, "url"),
         ({"url": "redis://x", "client": object()}, "url"),
         ({"url": "mysql://x"}, "url"),
+        ({"url": "redis://127.0.0.1:6379/twelve"}, "url"),  # redis-py would use db 0
+        ({"url": "redis://127.0.0.1:6379/1x"}, "url"),
+        ({"url": "rediss://127.0.0.1:6379/%C2%B9"}, "url"),  # a digit, not an ASCII one
         ({"url": "redis://x", "dedupe_seconds": -1}, "dedupe_seconds"),
         ({"url": "redis://x", "dedupe_seconds": 1.5}, "dedupe_seconds"),
         ({"url": "redis://x", "maxlen": 0}, "maxlen"),

@@ -193,11 +193,6 @@ def test_the_guides_redis_consumer_returns_when_the_stream_is_quiet(
 # ---------------------------------------------------------------------------- settings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RabbitMQPublisher connects an amqps:// URL without a port to 5672 (plain "
-    "AMQP) instead of 5671, the AMQPS port: every publish fails its TLS handshake",
-)
 def test_an_amqps_url_without_a_port_connects_to_the_amqps_port(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -226,11 +221,6 @@ def test_an_amqps_url_without_a_port_connects_to_the_amqps_port(
     assert hosts == [("broker.example:5671", True)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RabbitMQPublisher lets urllib's ValueError out for a bad port in its URL "
-    "instead of InvalidInput naming the url (RedisStreamsPublisher raises InvalidInput)",
-)
 @pytest.mark.parametrize(
     "url", ["amqp://guest:guest@127.0.0.1:notaport/", "amqp://guest:guest@127.0.0.1:99999/"]
 )
@@ -242,11 +232,6 @@ def test_a_rabbitmq_url_with_a_bad_port_raises_invalid_input(url: str) -> None:
     assert raised.value.errors[0].location == ("url",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Route validates a name with str.format's rules ({{ is a brace, {kind!s} is "
-    "kind) but substitutes with str.replace: the stream/exchange differs from the check",
-)
 @pytest.mark.parametrize("template", ["{{shop}}:{kind}", "shop.{kind!s}", "shop.{kind:>6}"])
 def test_a_route_is_refused_or_named_as_its_check_read_it(template: str) -> None:
     try:
@@ -275,11 +260,6 @@ def test_a_relay_with_no_route_for_its_kinds_is_refused_and_writes_nothing(
     assert desk.outbox() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedisStreamsPublisher accepts a URL whose database is not a number "
-    "(redis-py ignores it): the relay then publishes to database 0, not the one meant",
-)
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/twelve", "redis://127.0.0.1:6379/1x"])
 def test_a_redis_url_whose_database_is_not_a_number_raises_invalid_input(url: str) -> None:
     pytest.importorskip("redis", reason='needs the relay extra: "aftersales[relay]"')

@@ -24,6 +24,10 @@ from aftersales.relay._message import BrokerMessage, HeldBack, PublishResult, Ro
 
 __all__ = ["RabbitMQPublisher"]
 
+AMQP_PORT = 5672
+"""The port of an ``amqp://`` URL that names none."""
+AMQPS_PORT = 5671
+"""The port of an ``amqps://`` URL (AMQP over TLS) that names none."""
 PERSISTENT = 2
 """AMQP ``delivery_mode`` of a message written to disk by a durable queue."""
 
@@ -54,6 +58,12 @@ class RabbitMQPublisher:
             raise InvalidInput(
                 "relay", [FieldError(("url",), "must be amqp://user:password@host:port/vhost")]
             )
+        try:
+            port = parts.port
+        except ValueError:  # not a number, or out of range
+            raise InvalidInput(
+                "relay", [FieldError(("url",), "its port must be a number from 1 to 65535")]
+            ) from None
         if exchange_type not in ("direct", "topic", "fanout", "headers"):
             raise InvalidInput(
                 "relay",
@@ -66,11 +76,11 @@ class RabbitMQPublisher:
         self.exchange_type = exchange_type
         self.declare = declare
         self.timeout = float(timeout)
-        self._host = f"{parts.hostname}:{parts.port or 5672}"
+        self._ssl = parts.scheme == "amqps"
+        self._host = f"{parts.hostname}:{port or (AMQPS_PORT if self._ssl else AMQP_PORT)}"
         self._user = unquote(parts.username or "guest")
         self._password = unquote(parts.password or "guest")
         self._vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        self._ssl = parts.scheme == "amqps"
         self._connection: Any = None
         self._channel: Any = None
         self._returned: set[str] = set()

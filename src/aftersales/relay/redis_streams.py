@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.notify import Notification
@@ -115,6 +116,7 @@ class RedisStreamsPublisher:
             import redis as redis_module
 
             assert url is not None
+            _check_database(url)
             try:
                 client = redis_module.Redis.from_url(url)
             except ValueError as error:
@@ -164,3 +166,17 @@ class RedisStreamsPublisher:
     def close(self) -> None:
         """Close the client's connections."""
         self.client.close()
+
+
+def _check_database(url: str) -> None:
+    """Refuse a URL whose path is not a database number: redis-py ignores such a path
+    and connects to database 0, so the relay would publish where nobody reads."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return  # unix://: the path is the socket's; redis-py checks the scheme
+    path = unquote(parts.path).strip("/")
+    if path and not (path.isascii() and path.isdigit()):
+        raise InvalidInput(
+            "relay",
+            [FieldError(("url",), f"{path!r} is not a database number (redis://host:port/db)")],
+        )
