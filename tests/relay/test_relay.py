@@ -214,6 +214,45 @@ def test_a_kind_without_a_route_is_dead_lettered_and_never_sent(desk: Desk) -> N
     )
 
 
+class KindRouted(RecordingPublisher):
+    """A publisher that routes only the kinds of its stream mapping, and says so."""
+
+    def __init__(self, streams: dict[str, str]) -> None:
+        super().__init__()
+        self.streams = Route("stream", streams)
+
+    def route(self, notification: object) -> tuple[str, str]:
+        return self.route_for_kind(notification.event.subject_kind)  # type: ignore[attr-defined]
+
+    def route_for_kind(self, kind: str) -> tuple[str, str]:
+        return "", self.streams.for_kind(kind)
+
+
+@pytest.mark.parametrize("kinds", ["ticket", "all", ["ticket", "return"]])
+def test_a_relay_whose_publisher_routes_none_of_its_kinds_is_refused(
+    desk: Desk, kinds: object
+) -> None:
+    publisher = KindRouted({"tickets": "shop.tickets"})  # a typo: no such kind
+
+    with pytest.raises(InvalidInput) as raised:
+        Relay(desk, publisher, kinds=kinds)  # type: ignore[arg-type]
+
+    assert raised.value.errors[0].location == ("kinds",)
+    assert "no stream for subject kind 'ticket'" in raised.value.errors[0].message
+    _ticket(desk)
+    assert desk.outbox() == []  # unsubscribed: nothing written, nothing dead-lettered
+    Relay(desk, KindRouted({"ticket": "shop.tickets"}))  # the name is free again
+
+
+def test_a_relay_whose_publisher_routes_one_of_its_kinds_is_accepted(desk: Desk) -> None:
+    publisher = KindRouted({"return": "shop.returns"})
+
+    relay = Relay(desk, publisher, kinds=["ticket", "return"])
+    _ticket(desk)
+
+    assert relay.run_once().dead == 1  # the ticket's row: its kind has no stream
+
+
 def test_other_handlers_rows_are_given_back_for_the_worker_that_delivers_them(
     desk: Desk,
 ) -> None:

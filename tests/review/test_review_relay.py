@@ -241,11 +241,6 @@ def test_a_route_is_refused_or_named_as_its_check_read_it(template: str) -> None
     assert route.for_kind("ticket") == template.format(kind="ticket")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a relay whose publisher routes none of its subscribed kinds (a mapping keyed "
-    "'tickets') is accepted; every notification it writes is then dead-lettered at once",
-)
 def test_a_relay_with_no_route_for_its_kinds_is_refused_and_writes_nothing(
     desk: Desk,
 ) -> None:

@@ -16,6 +16,7 @@ import attrs
 
 from aftersales._validation import check_count
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
+from aftersales.models.events import TICKET_KIND
 from aftersales.notify import DeliveryStatus, Notification
 from aftersales.notify._outbox import error_text, retry_delay, takes_lease
 from aftersales.relay._message import (
@@ -107,7 +108,7 @@ class Relay:
         self.monotonic: Callable[[], float] = time.monotonic
         self._stop = threading.Event()
         self._signalled: int | None = None
-        desk.subscribe(
+        subscription = desk.subscribe(
             self.deliver,
             kinds=kinds,
             triggers=triggers,
@@ -116,6 +117,14 @@ class Relay:
             name=name,
             inline=False,
         )
+        served = (
+            (TICKET_KIND, *desk.cases.kinds) if subscription.kinds is None else subscription.kinds
+        )
+        unrouted = _unrouted(publisher, served)
+        if unrouted is not None:
+            # every row the relay wrote would be dead-lettered at once
+            desk.unsubscribe(subscription.name)
+            raise InvalidInput("relay", [FieldError(("kinds",), unrouted)])
 
     # ------------------------------------------------------------------ one at a time
 
@@ -348,3 +357,22 @@ class Relay:
             self.request_stop()
 
         return install_stop_signals(on_signal)
+
+
+def _unrouted(publisher: Publisher, kinds: Iterable[str]) -> str | None:
+    """Why ``publisher`` can publish none of ``kinds`` (None when it routes one of them,
+    or cannot say: a publisher without ``route_for_kind``)."""
+    route_for_kind: Callable[[str], tuple[str, str]] | None = getattr(
+        publisher, "route_for_kind", None
+    )
+    if route_for_kind is None:
+        return None
+    reasons: list[str] = []
+    for kind in sorted(kinds):
+        try:
+            route_for_kind(kind)
+        except DeliveryFailed as error:
+            reasons.append(str(error))
+        else:
+            return None
+    return "the publisher routes none of the relay's kinds: " + "; ".join(reasons)

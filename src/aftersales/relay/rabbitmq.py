@@ -91,7 +91,11 @@ class RabbitMQPublisher:
 
     def route(self, notification: Notification) -> tuple[str, str]:
         """The exchange and routing key of ``notification``."""
-        kind = notification.event.subject_kind
+        return self.route_for_kind(notification.event.subject_kind)
+
+    def route_for_kind(self, kind: str) -> tuple[str, str]:
+        """The exchange and routing key of subject kind ``kind``; DeliveryFailed
+        (permanent) when ``exchange`` or ``routing_key`` has none for it."""
         return self._exchange.for_kind(kind), self._routing_key.for_kind(kind)
 
     def _open(self) -> Any:

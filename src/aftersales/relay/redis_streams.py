@@ -129,7 +129,12 @@ class RedisStreamsPublisher:
 
     def route(self, notification: Notification) -> tuple[str, str]:
         """The stream of ``notification`` (no exchange)."""
-        return "", self._stream.for_kind(notification.event.subject_kind)
+        return self.route_for_kind(notification.event.subject_kind)
+
+    def route_for_kind(self, kind: str) -> tuple[str, str]:
+        """The stream of subject kind ``kind`` (no exchange); DeliveryFailed (permanent)
+        when ``stream`` has none for it."""
+        return "", self._stream.for_kind(kind)
 
     def publish(self, messages: Sequence[BrokerMessage]) -> list[PublishResult]:
         """Add ``messages`` to their streams in one script call (see the module)."""
