@@ -32,6 +32,7 @@ The library starts no thread: the loop runs in the thread that calls
 
 from __future__ import annotations
 
+import _thread
 import logging
 import math
 import signal
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from aftersales.desk import Desk, DueReport
     from aftersales.notify import Notification
 
-__all__ = ["Worker", "WorkerPass"]
+__all__ = ["StopRequest", "Worker", "WorkerPass"]
 
 logger = logging.getLogger("aftersales.worker")
 
@@ -59,6 +60,36 @@ MAX_INTERVAL = 86_400.0
 """The longest wait between two passes, in seconds."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 """The signals :meth:`Worker.install_signal_handlers` turns into a stop."""
+
+
+class StopRequest:
+    """Whether a stop was requested, and a wait between passes that a request ends at once.
+
+    :meth:`set` is safe from any thread and from a signal handler. A handler runs in the
+    main thread between two of its bytecodes, possibly while that thread holds the lock
+    inside :meth:`threading.Event.wait`: a handler that took that lock (``Event.set``)
+    would wait for itself, for good. So :meth:`set` takes no lock: it sets a plain flag,
+    and a new thread, started without the :mod:`threading` module's locks, wakes the wait
+    (as soon as the main thread lets go of the lock)."""
+
+    def __init__(self) -> None:
+        self._requested = False
+        self._wake = threading.Event()
+
+    def is_set(self) -> bool:
+        """Whether a stop was requested."""
+        return self._requested
+
+    def set(self) -> None:
+        """Request the stop; a :meth:`wait` under way ends."""
+        self._requested = True
+        _thread.start_new_thread(self._wake.set, ())
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds, or until a stop is requested; whether one was."""
+        if not self._requested:
+            self._wake.wait(timeout)
+        return self._requested
 
 
 def _added(first: DispatchReport, second: DispatchReport) -> DispatchReport:
@@ -122,7 +153,7 @@ class Worker:
         self.interval = float(interval)
         self.batch = check_count("batch", batch)
         self.due_limit = check_count("due_limit", due_limit)
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self._signalled: int | None = None
 
     @property
@@ -219,20 +250,23 @@ class Worker:
             if self.stopping:
                 raise KeyboardInterrupt
             self._signalled = signum
-            self.request_stop()
 
-        return install_stop_signals(on_signal)
+        return install_stop_signals(on_signal, self._stop)
 
 
-def install_stop_signals(on_signal: Callable[[int], None]) -> Callable[[], None]:
-    """Call ``on_signal`` with the signal's number on SIGTERM and SIGINT; returns a
-    function that puts the previous handlers back. Only the main thread may call it;
-    elsewhere it raises :class:`~aftersales.AftersalesError` (Python's rule for signals)."""
+def install_stop_signals(on_signal: Callable[[int], None], stop: StopRequest) -> Callable[[], None]:
+    """On SIGTERM and SIGINT, call ``on_signal`` with the signal's number, then request
+    ``stop`` (:meth:`StopRequest.set`, which takes no lock); returns a function that puts the
+    previous handlers back. ``on_signal`` runs in the signal handler: it must take no
+    lock (set plain attributes; raising, e.g. KeyboardInterrupt, skips the request).
+    Only the main thread may call it; elsewhere it raises
+    :class:`~aftersales.AftersalesError` (Python's rule for signals)."""
     if threading.current_thread() is not threading.main_thread():
         raise AftersalesError("signal handlers can only be installed from the main thread")
 
     def handler(signum: int, frame: FrameType | None) -> None:
         on_signal(signum)
+        stop.set()
 
     previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
 

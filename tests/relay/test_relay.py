@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from datetime import timedelta
 
@@ -361,6 +364,43 @@ def test_sigterm_asks_the_relay_to_stop(desk: Desk) -> None:
     finally:
         restore()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_landing_while_the_wait_holds_its_lock_stops_the_relay() -> None:
+    # the lock threading.Event.wait holds in the main thread is held while SIGTERM lands:
+    # a handler taking it (Event.set) would wait for itself forever
+    script = textwrap.dedent(
+        """
+        import os, signal
+
+        from aftersales import Desk
+        from aftersales.relay import Relay
+
+
+        class Broker:
+            def publish(self, messages):
+                return [None] * len(messages)
+
+            def close(self):
+                pass
+
+
+        relay = Relay(Desk(), Broker(), interval=3600)
+        relay.install_signal_handlers()
+        with relay._stop._wake._cond:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert relay.stopping
+        relay.run_forever()  # an hour's interval: only the stop ends it
+        print("stopped")
+        """
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (done.returncode, done.stdout.strip()) == (0, "stopped"), done.stderr[-2000:]
 
 
 def test_signal_handlers_need_the_main_thread(desk: Desk) -> None:

@@ -145,11 +145,6 @@ STOPPED_BY_SIGTERM = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.xfail(
-    strict=True,
-    reason="the relay's SIGTERM handler calls threading.Event.set(), which takes the lock "
-    "Event.wait() holds in the main thread: a signal landing there deadlocks, for good",
-)
 def test_sigterm_stops_the_relay_wherever_it_lands_in_the_loop() -> None:
     done = subprocess.run(
         [sys.executable, "-c", STOPPED_BY_SIGTERM],

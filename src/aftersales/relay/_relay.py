@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ from aftersales.relay._message import (
     message_body,
     subject_of,
 )
-from aftersales.worker import install_stop_signals
+from aftersales.worker import StopRequest, install_stop_signals
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -36,7 +35,6 @@ logger = logging.getLogger("aftersales.relay")
 
 MAX_INTERVAL = 86_400.0
 """The longest wait between two passes, in seconds."""
-"""The signals :meth:`Relay.install_signal_handlers` turns into a stop."""
 
 Routing = Callable[[Notification], tuple[str, str]]
 """A publisher's routing: the (exchange, destination) of a notification."""
@@ -106,7 +104,7 @@ class Relay:
         self.publisher = publisher
         self.name = name
         self.monotonic: Callable[[], float] = time.monotonic
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self._signalled: int | None = None
         subscription = desk.subscribe(
             self.deliver,
@@ -353,10 +351,9 @@ class Relay:
         previous handlers back. Only the main thread may call it."""
 
         def on_signal(signum: int) -> None:
-            self._signalled = signum
-            self.request_stop()
+            self._signalled = signum  # a plain attribute: a signal handler takes no lock
 
-        return install_stop_signals(on_signal)
+        return install_stop_signals(on_signal, self._stop)
 
 
 def _unrouted(publisher: Publisher, kinds: Iterable[str]) -> str | None:
