@@ -286,14 +286,46 @@ def test_a_worker_on_the_desk_delivers_through_the_relay_one_at_a_time(
 
     Worker(desk).run_once()
     assert publisher.sent == []
-    waiting = [n.last_error for n in desk.outbox("pending") if n.event.sequence > 1]
-    assert waiting == [f"DeliveryFailed: waiting for {ticket}:1:broker, earlier in its subject"] * 2
+    waiting = [n for n in desk.outbox("pending") if n.event.sequence > 1]
+    # only waiting: given back, no attempt counted, no error recorded
+    assert [(n.attempts, n.last_error, n.lease_until) for n in waiting] == [(0, None, None)] * 2
 
     del publisher.failing[f"{ticket}:1:broker"]
     clock.advance(timedelta(seconds=31))
     Worker(desk).run_once()
     clock.advance(timedelta(seconds=61))
     Worker(desk).run_once()
+    assert publisher.keys == _keys(ticket, 1, 2, 3)
+
+
+def test_on_the_dispatch_path_rows_that_only_wait_are_never_dead_lettered(
+    desk: Desk, clock: FrozenClock
+) -> None:
+    publisher = RecordingPublisher()
+    Relay(desk, publisher)
+    ticket = _ticket(desk)
+    publisher.failing[f"{ticket}:1:broker"] = DeliveryFailed("down")
+
+    for _ in range(desk.settings.max_delivery_attempts + 2):
+        desk.dispatch_outbox()
+        clock.advance(timedelta(days=1))
+
+    dead = desk.outbox("dead")
+    assert [n.key for n in dead] == _keys(ticket, 1)  # the failing one only
+    assert publisher.keys == _keys(ticket, 2, 3)  # the rest once it no longer holds them
+    assert [n.attempts for n in desk.outbox("delivered")] == [0, 0]
+
+
+def test_a_dispatch_pass_publishes_a_subjects_rows_in_order_in_one_go(desk: Desk) -> None:
+    # dispatch_outbox acknowledges its deliveries at the end of the pass: the rows it
+    # delivered before count as done for the later ones of their subject
+    publisher = RecordingPublisher()
+    Relay(desk, publisher)
+    ticket = _ticket(desk)
+
+    report = desk.dispatch_outbox()
+
+    assert (report.delivered, report.failed, report.released) == (3, 0, 0)
     assert publisher.keys == _keys(ticket, 1, 2, 3)
 
 

@@ -83,12 +83,6 @@ def _docs_function(name: str) -> Any:
 # ---------------------------------------------------------------------------- order, loss
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Relay.deliver (a desk's dispatch_outbox/run_due pass) counts 'waiting for an "
-    "earlier one of its subject' as a failed attempt: with nothing failing at the broker, "
-    "notifications are dead-lettered and later ones overtake them",
-)
 def test_a_dispatch_pass_dead_letters_nothing_that_only_waited_and_keeps_the_order(
     desk: Desk, clock: FrozenClock
 ) -> None:

@@ -26,7 +26,7 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
@@ -45,6 +45,15 @@ ERROR_TEXT = 500
 """Characters of a failed hook's exception text kept in ``last_error`` (after its type)."""
 MAX_BACKOFF_SECONDS = 86_400.0
 """The longest wait before a retry, however many attempts failed."""
+
+
+class NotAttempted(DeliveryFailed):
+    """Raised by a handler that did not attempt the delivery and must be called again at
+    a later pass (e.g. the relay, for a notification waiting behind an earlier one of its
+    subject): the row is given back like a row of an unknown handler, with no attempt
+    counted, so it is never dead-lettered for waiting."""
+
+    code: ClassVar[str] = "delivery_not_attempted"
 
 
 def takes_lease(mark_failed: Callable[..., None]) -> bool:
@@ -215,6 +224,8 @@ class Outbox:
                 continue
             try:
                 self.deliver(subscription, notification)
+            except NotAttempted:
+                skipped.append(notification)  # given back below, no attempt counted
             except Exception as error:  # noqa: BLE001 - a hook must never undo committed work
                 attempts = notification.attempts + 1
                 retry_at = None

@@ -7,7 +7,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ from aftersales._validation import check_count
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.models.events import TICKET_KIND
 from aftersales.notify import DeliveryStatus, Notification
-from aftersales.notify._outbox import error_text, retry_delay, takes_lease
+from aftersales.notify._outbox import NotAttempted, error_text, retry_delay, takes_lease
 from aftersales.relay._message import (
     BrokerMessage,
     HeldBack,
@@ -128,12 +128,15 @@ class Relay:
 
     def deliver(self, notification: Notification) -> None:
         """Publish one notification: the handler a desk's own dispatch calls
-        (``aftersales worker`` on a desk with this relay), slower than :meth:`run_once`.
-        A notification whose subject has an earlier one pending raises
-        :class:`~aftersales.DeliveryFailed` (retried later, which counts an attempt)."""
-        waiting_for = self._blockers([notification]).get(notification.key)
+        (``aftersales worker``, ``dispatch_outbox``, ``run_due`` on a desk with this
+        relay), slower than :meth:`run_once`. A notification whose subject has an earlier
+        one pending raises ``NotAttempted`` (a DeliveryFailed): the dispatch gives
+        it back for a later pass without counting an attempt. The deliveries of the same
+        pass not acknowledged yet count as done."""
+        delivered = set(self.desk.services.outbox.acks)
+        waiting_for = self._blockers([notification], delivered).get(notification.key)
         if waiting_for is not None:
-            raise DeliveryFailed(f"waiting for {waiting_for}, earlier in its subject")
+            raise NotAttempted(f"waiting for {waiting_for}, earlier in its subject")
         [result] = self.publisher.publish([self.message(notification)])
         if result is not None:
             raise result
@@ -293,9 +296,12 @@ class Relay:
                 results.append(next(answers, HeldBack("no answer from the publisher")))
         return results
 
-    def _blockers(self, claimed: Sequence[Notification]) -> dict[str, str]:
+    def _blockers(
+        self, claimed: Sequence[Notification], delivered: Set[str] = frozenset()
+    ) -> dict[str, str]:
         """The claimed notifications that must wait, each with the key of the earlier
-        pending notification of its subject (for this relay) it waits for."""
+        pending notification of its subject (for this relay) it waits for; the keys
+        ``delivered`` (not acknowledged yet) are not waited for."""
         store = self.desk.store
         claimed_keys = {n.key for n in claimed}
         by_subject: dict[str, list[Notification]] = {}
@@ -310,7 +316,9 @@ class Relay:
                 (
                     n
                     for n in store.outbox(DeliveryStatus.PENDING, subject_id=first.subject_id)
-                    if n.handler == self.name and subject_of(n) == subject
+                    if n.handler == self.name
+                    and subject_of(n) == subject
+                    and n.key not in delivered
                 ),
                 key=lambda n: n.event.sequence,
             )
