@@ -186,6 +186,19 @@ def test_a_publisher_takes_a_client_of_your_own(url: str, names: str) -> None:
         assert client.xlen(f"{names}:s") == 1
 
 
+def test_close_leaves_a_client_of_your_own_open_and_closes_its_own() -> None:
+    yours = redis.Redis(host="127.0.0.1", port=1)  # connects at its first command only
+    closed: list[str] = []
+    yours.close = lambda: closed.append("yours")  # type: ignore[method-assign]
+    RedisStreamsPublisher(client=yours).close()
+
+    own = RedisStreamsPublisher("redis://127.0.0.1:1/0")
+    own.client.close = lambda: closed.append("own")
+    own.close()
+
+    assert closed == ["own"]
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [

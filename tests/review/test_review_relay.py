@@ -154,11 +154,6 @@ def test_sigterm_stops_the_relay_wherever_it_lands_in_the_loop() -> None:
 # ---------------------------------------------------------------------------- the docs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the guide's Redis consumer blocks 5000 ms on XREADGROUP, as long as redis-py "
-    "8's default socket_timeout (5 s): on a quiet stream it raises TimeoutError and dies",
-)
 def test_the_guides_redis_consumer_returns_when_the_stream_is_quiet(
     redis_names: tuple[str, str],
 ) -> None:

@@ -29,7 +29,9 @@ __all__ = ["RedisStreamsPublisher"]
 
 DEFAULT_DEDUPE_SECONDS = 3_600
 """How long a published key drops a second copy: longer than the relay's
-``delivery_lease_seconds`` (a copy comes back once a crashed relay's lease has run out)."""
+``delivery_lease_seconds`` (a copy comes back once a crashed relay's lease has run out)
+and than the longest retry window (a publish whose answer was lost is retried after the
+desk's backoff)."""
 
 # KEYS: stream and marker per message; ARGV: ttl, maxlen, then subject, key, body per message
 _SCRIPT = """
@@ -73,7 +75,8 @@ return answers
 
 class RedisStreamsPublisher:
     """Publishes to Redis Streams at ``url`` (``redis://host:port/db``) or through
-    ``client`` (a ``redis.Redis``; then ``url`` is not given).
+    ``client`` (a ``redis.Redis``; then ``url`` is not given, and :meth:`close` leaves
+    the client open).
 
     - ``stream``: the stream per subject kind (see :class:`~aftersales.relay.Route`):
       ``"aftersales:{kind}"`` by default.
@@ -82,7 +85,8 @@ class RedisStreamsPublisher:
       bytes for that long.
     - ``dedupe_prefix``: the markers' key prefix.
     - ``maxlen``: trim each stream to about this many entries (``MAXLEN ~``); None keeps
-      every entry.
+      every entry. Trimming drops the oldest entries whether a consumer group has read
+      them or not: a consumer that falls that far behind loses messages.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class RedisStreamsPublisher:
         self.dedupe_seconds = dedupe_seconds
         self.dedupe_prefix = dedupe_prefix
         self.maxlen = maxlen
+        self._owns_client = client is None
         if client is None:
             import redis as redis_module
 
@@ -169,8 +174,10 @@ class RedisStreamsPublisher:
         return results
 
     def close(self) -> None:
-        """Close the client's connections."""
-        self.client.close()
+        """Close the connections of the client made from ``url``; a ``client`` given is
+        left open (its owner closes it)."""
+        if self._owns_client:
+            self.client.close()
 
 
 def _check_database(url: str) -> None:
