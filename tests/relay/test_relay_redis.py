@@ -218,3 +218,11 @@ def test_bad_settings_raise_invalid_input(options: dict[str, Any], field: str) -
     with pytest.raises(InvalidInput) as raised:
         RedisStreamsPublisher(**options)
     assert raised.value.errors[0].location == (field,)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379", "redis://127.0.0.1:6379/", "unix:///run/redis.sock?db=3"]
+)
+def test_a_url_without_a_database_number_in_its_path_is_accepted(url: str) -> None:
+    publisher = RedisStreamsPublisher(url)  # connects at its first publish only
+    publisher.close()
