@@ -2,7 +2,7 @@
 
 from aftersales.notify._hooks import HookRegistry, Subscription
 from aftersales.notify._notification import DeliveryStatus, Handler, Notification
-from aftersales.notify._outbox import DispatchReport
+from aftersales.notify._outbox import DispatchReport, NotAttempted
 from aftersales.notify._subscriptions import ALL_KINDS
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "DispatchReport",
     "Handler",
     "HookRegistry",
+    "NotAttempted",
     "Notification",
     "Subscription",
 ]
