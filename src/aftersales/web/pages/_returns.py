@@ -18,8 +18,7 @@ from aftersales.policies.facts import Condition, Facts
 from aftersales.security import Principal
 from aftersales.web.pages._core import Page, Pages, redirect
 from aftersales.web.pages._orders import RETURN_CLAIMS, ReturnableLine
-from aftersales.web.pages._signing import LinkRefused
-from aftersales.web.pages._ticket import customer_ticket, merged_ids
+from aftersales.web.pages._ticket import linked_ticket, merged_ids
 
 __all__ = ["add_return_routes"]
 
@@ -181,12 +180,9 @@ def add_return_routes(router: APIRouter, pages: Pages) -> None:
     @router.get("/t/{token}/return", name="aftersales_return", include_in_schema=False)
     def show_return_form(request: Request, token: str) -> Response:
         page = pages.page(request)
-        try:
-            ticket = customer_ticket(pages, token)
-        except LinkRefused as refused:
-            return pages.link_refused(page, refused)
-        except NotFound:
-            return pages.refused(page, "invalid")
+        ticket = linked_ticket(pages, page, token)
+        if isinstance(ticket, Response):
+            return ticket  # the invalid-link page
         lines = _open_lines(pages, ticket)
         if lines is None:
             return pages.refused(page, "not_found")
@@ -206,12 +202,9 @@ def add_return_routes(router: APIRouter, pages: Pages) -> None:
         checked_token: Annotated[str, Form()] = "",
     ) -> Response:
         page = pages.page(request)
-        try:
-            ticket = customer_ticket(pages, token)
-        except LinkRefused as refused:
-            return pages.link_refused(page, refused)
-        except NotFound:
-            return pages.refused(page, "invalid")
+        ticket = linked_ticket(pages, page, token)
+        if isinstance(ticket, Response):
+            return ticket  # the invalid-link page
         lines = _open_lines(pages, ticket)
         if lines is None:
             return pages.refused(page, "not_found")
@@ -244,12 +237,9 @@ def add_return_routes(router: APIRouter, pages: Pages) -> None:
     )
     def show_return_case(request: Request, token: str, case_id: str) -> Response:
         page = pages.page(request)
-        try:
-            ticket = customer_ticket(pages, token)
-        except LinkRefused as refused:
-            return pages.link_refused(page, refused)
-        except NotFound:
-            return pages.refused(page, "invalid")
+        ticket = linked_ticket(pages, page, token)
+        if isinstance(ticket, Response):
+            return ticket  # the invalid-link page
         try:
             case = pages.desk.cases.get(case_id)
         except (NotFound, InvalidInput):

@@ -17,7 +17,7 @@ from aftersales.security import Principal
 from aftersales.web.pages._core import Page, Pages, redirect
 from aftersales.web.pages._signing import LinkRefused
 
-__all__ = ["add_ticket_routes", "customer_ticket", "merged_ids"]
+__all__ = ["add_ticket_routes", "customer_ticket", "linked_ticket", "merged_ids"]
 
 SHOWN_CASES = frozenset({"return", "exchange", "refund", "repair", "visit"})
 """The case kinds a customer sees on their ticket (not surveys, complaints, care)."""
@@ -44,6 +44,17 @@ def customer_ticket(pages: Pages, token: str) -> Ticket:
             return ticket  # another customer's ticket is never shown through this link
         ticket = kept
     raise LinkRefused("invalid", "this link's ticket was merged too many times")
+
+
+def linked_ticket(pages: Pages, page: Page, token: str) -> Ticket | Response:
+    """The ticket a link shows (see :func:`customer_ticket`), or the page saying the link
+    is invalid or expired, which every route answers instead."""
+    try:
+        return customer_ticket(pages, token)
+    except LinkRefused as refused:
+        return pages.link_refused(page, refused)
+    except NotFound:
+        return pages.refused(page, "invalid")
 
 
 def _erased(ticket: Ticket) -> bool:
@@ -122,12 +133,9 @@ def add_ticket_routes(router: APIRouter, pages: Pages) -> None:
     @router.get("/t/{token}", name="aftersales_ticket", include_in_schema=False)
     def show_ticket(request: Request, token: str) -> Response:
         page = pages.page(request)
-        try:
-            ticket = customer_ticket(pages, token)
-        except LinkRefused as refused:
-            return pages.link_refused(page, refused)
-        except NotFound:
-            return pages.refused(page, "invalid")
+        ticket = linked_ticket(pages, page, token)
+        if isinstance(ticket, Response):
+            return ticket  # the invalid-link page
         return _ticket_page(pages, page, token, ticket)
 
     @router.post("/t/{token}/reply", name="aftersales_ticket_reply", include_in_schema=False)
@@ -138,12 +146,9 @@ def add_ticket_routes(router: APIRouter, pages: Pages) -> None:
         form_token: Annotated[str, Form()] = "",
     ) -> Response:
         page = pages.page(request)
-        try:
-            ticket = customer_ticket(pages, token)
-        except LinkRefused as refused:
-            return pages.link_refused(page, refused)
-        except NotFound:
-            return pages.refused(page, "invalid")
+        ticket = linked_ticket(pages, page, token)
+        if isinstance(ticket, Response):
+            return ticket  # the invalid-link page
         target = _reply_target(ticket)
         text = body.strip()
         problem = None
