@@ -80,6 +80,7 @@ from aftersales.storage import (
     MemoryStore,
     SQLiteStore,
     Store,
+    TicketCursor,
     TicketQuery,
 )
 from aftersales.tickets import CustomerHistory, fold_events
@@ -173,6 +174,7 @@ __all__ = [
     "SystemClock",
     "TemplateError",
     "Ticket",
+    "TicketCursor",
     "TicketNotFound",
     "TicketQuery",
     "Transition",

@@ -2,7 +2,14 @@
 
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._protocol import Store
-from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
+from aftersales.storage._unit import (
+    CaseChange,
+    CaseQuery,
+    Change,
+    Rewrite,
+    TicketCursor,
+    TicketQuery,
+)
 from aftersales.storage.memory import MemoryStore
 from aftersales.storage.sqlite import SQLiteStore
 
@@ -15,5 +22,6 @@ __all__ = [
     "Rewrite",
     "SQLiteStore",
     "Store",
+    "TicketCursor",
     "TicketQuery",
 ]

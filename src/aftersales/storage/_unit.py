@@ -4,20 +4,23 @@ takes, apart from any one backend."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated
 
 import attrs
 from pydantic import Field, field_validator
 
+from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Instant, Message, Ticket
-from aftersales.models._base import Identifier, Record
+from aftersales.models._base import Identifier, Record, ShortText
 from aftersales.models.case import AnyKind, case_kind
 from aftersales.models.security import SecurityEntry
-from aftersales.models.ticket import StatusCategory
+from aftersales.models.ticket import MAX_TAGS, PriorityLevel, StatusCategory, Tag
 from aftersales.notify._notification import Notification
 
-__all__ = ["CaseChange", "CaseQuery", "Change", "Rewrite", "TicketQuery"]
+__all__ = ["CaseChange", "CaseQuery", "Change", "Rewrite", "TicketCursor", "TicketQuery"]
 
 
 @attrs.define(slots=True)
@@ -116,10 +119,57 @@ class CaseQuery(Record):
         return None if value is None else case_kind(value)
 
 
-class TicketQuery(Record):
-    """Filters for finding tickets; every filter given must match. Newest last.
+class TicketCursor(Record):
+    """Where a page of :meth:`Store.find` ended: the last ticket's creation time and
+    number, the order tickets are found in. The next page starts after it, so a ticket
+    that leaves or joins the query between two pages never shifts the tickets that stay
+    (what ``offset`` cannot promise).
 
-    ``created_from`` is inclusive and ``created_to`` exclusive.
+    >>> from datetime import datetime, timezone
+    >>> cursor = TicketCursor(created_at=datetime(2026, 3, 1, tzinfo=timezone.utc), number=7)
+    >>> TicketCursor.parse(cursor.token()) == cursor
+    True
+    """
+
+    created_at: Instant
+    number: Annotated[int, Field(ge=1)]
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketCursor:
+        """The cursor just after ``ticket``."""
+        return cls(created_at=ticket.created_at, number=ticket.number)
+
+    def token(self) -> str:
+        """The cursor as opaque URL-safe text (what a web page or an API hands back)."""
+        text = f"{self.created_at.isoformat()}|{self.number}".encode()
+        return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> TicketCursor:
+        """The cursor :meth:`token` wrote; anything else raises
+        :class:`~aftersales.InvalidInput`."""
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            created_at, number = text.split("|")
+            return cls(created_at=datetime.fromisoformat(created_at), number=int(number))
+        except (ValueError, TypeError, UnicodeError) as error:
+            raise InvalidInput(
+                "ticket cursor",
+                [FieldError(("after",), "is not a cursor this library wrote", "invalid_cursor")],
+            ) from error
+
+
+class TicketQuery(Record):
+    """Filters for finding tickets; every filter given must match. Oldest first (by
+    creation time, then number).
+
+    ``created_from`` is inclusive and ``created_to`` exclusive. ``tags`` match tickets
+    that carry every tag given. ``after`` pages by keyset: the tickets after that cursor
+    (see :meth:`next_page`); ``offset`` still skips rows, at a cost that grows with it.
+
+    >>> query = TicketQuery(status_category="open", limit=2)
+    >>> query.next_page([]) is None
+    True
     """
 
     status: Identifier | None = None
@@ -128,10 +178,21 @@ class TicketQuery(Record):
     team: Identifier | None = None
     customer_id: Identifier | None = None
     channel: Channel | None = None
+    category: ShortText | None = None
+    priority: PriorityLevel | None = None
+    tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS)] = ()
     merged_into: Identifier | None = None
     parent_id: Identifier | None = None
     follow_up_of: Identifier | None = None
     created_from: Instant | None = None
     created_to: Instant | None = None
+    after: TicketCursor | None = None
     limit: Annotated[int, Field(ge=1, le=10_000)] = 100
     offset: Annotated[int, Field(ge=0)] = 0
+
+    def next_page(self, page: Sequence[Ticket]) -> TicketQuery | None:
+        """The query for the page after ``page`` (what :meth:`Store.find` answered to
+        this query), or ``None`` when ``page`` was the last: shorter than ``limit``."""
+        if len(page) < self.limit:
+            return None
+        return self.model_copy(update={"after": TicketCursor.of(page[-1]), "offset": 0})
