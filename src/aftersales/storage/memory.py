@@ -12,6 +12,7 @@ from aftersales.exceptions import CaseNotFound, ConcurrencyError, CustomerNotFou
 from aftersales.models import Case, CaseKind, Channel, Customer, Event, Message, Ticket
 from aftersales.models.security import SecurityEntry
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage._memory_index import SortedKeys, TicketIndex
 from aftersales.storage._protocol import (
     CaseChange,
     CaseQuery,
@@ -38,11 +39,18 @@ def matches(ticket: Ticket, query: TicketQuery) -> bool:
         and (query.team is None or ticket.team == query.team)
         and (query.customer_id is None or ticket.customer_id == query.customer_id)
         and (query.channel is None or ticket.channel is query.channel)
+        and (query.category is None or ticket.category == query.category)
+        and (query.priority is None or ticket.priority == query.priority)
+        and all(tag in ticket.tags for tag in query.tags)
         and (query.merged_into is None or ticket.merged_into == query.merged_into)
         and (query.parent_id is None or ticket.parent_id == query.parent_id)
         and (query.follow_up_of is None or ticket.follow_up_of == query.follow_up_of)
         and (query.created_from is None or ticket.created_at >= query.created_from)
         and (query.created_to is None or ticket.created_at < query.created_to)
+        and (
+            query.after is None
+            or (ticket.created_at, ticket.number) > (query.after.created_at, query.after.number)
+        )
     )
 
 
@@ -67,9 +75,9 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._tickets: dict[str, Ticket] = {}
         self._by_number: dict[int, str] = {}
-        # Each parent's child tickets, so finding them (as closing a parent does) reads
-        # only them, not every ticket.
-        self._children: dict[str, dict[str, None]] = {}
+        # Tickets in find order by each filter's value, and in due order, so that find
+        # and the due queries read from where they start rather than scan every ticket.
+        self._index = TicketIndex()
         self._events: dict[str, list[Event]] = {}
         self._messages: dict[str, list[Message]] = {}
         # Each author's messages as (ticket id, place in its list): rewrites keep places.
@@ -81,6 +89,7 @@ class MemoryStore:
         self._delivered: dict[str, datetime] = {}
         self._state: dict[str, str] = {}
         self._cases: dict[str, Case] = {}
+        self._cases_due = SortedKeys()  # (step_due_at, case id)
         self._security: dict[str, SecurityEntry] = {}
         self._next_number = 1
 
@@ -159,8 +168,7 @@ class MemoryStore:
             self._by_number[ticket.number] = ticket.id
             if ticket.number >= self._next_number:
                 self._next_number = ticket.number + 1
-        if ticket.parent_id is not None or (previous is not None and previous.parent_id):
-            self._index_child(previous, ticket)
+        self._index.put(previous, ticket)
         self._tickets[ticket.id] = ticket
         if change.events:
             self._events.setdefault(ticket.id, []).extend(change.events)
@@ -188,23 +196,18 @@ class MemoryStore:
             raise TicketNotFound(f"#{number}")
         return self._tickets[ticket_id]
 
-    def _index_child(self, previous: Ticket | None, ticket: Ticket) -> None:
-        if previous is not None and previous.parent_id != ticket.parent_id:
-            self._children.get(previous.parent_id or "", {}).pop(ticket.id, None)
-        if ticket.parent_id is not None:
-            self._children.setdefault(ticket.parent_id, {})[ticket.id] = None
-
     def find(self, query: TicketQuery) -> list[Ticket]:
+        wanted = query.offset + query.limit
+        found: list[Ticket] = []
         with self._lock:
-            if query.parent_id is not None:
-                children = self._children.get(query.parent_id, {})
-                tickets = [self._tickets[child] for child in children]
-            else:
-                tickets = list(self._tickets.values())
-        found = sorted(
-            (t for t in tickets if matches(t, query)), key=lambda t: (t.created_at, t.number)
-        )
-        return found[query.offset : query.offset + query.limit]
+            tickets = self._tickets
+            for key in self._index.candidates(query):
+                ticket = tickets[key[2]]
+                if matches(ticket, query):
+                    found.append(ticket)
+                    if len(found) == wanted:
+                        break
+        return found[query.offset :]
 
     def events(self, subject_id: str) -> list[Event]:
         return list(self._events.get(subject_id, ()))
@@ -248,9 +251,8 @@ class MemoryStore:
     def due(self, before: datetime, limit: int) -> list[Ticket]:
         check_limit(limit)
         with self._lock:
-            due = [t for t in self._tickets.values() if t.due_at is not None and t.due_at <= before]
-        due.sort(key=lambda t: (t.due_at, t.number))
-        return due[:limit]
+            ids = self._index.due_until(self._index.due, before, limit)
+            return [self._tickets[ticket_id] for ticket_id in ids]
 
     def _current(self, notification: Notification) -> Notification:
         delivered_at = self._delivered.get(notification.key)
@@ -276,13 +278,8 @@ class MemoryStore:
     def sla_due(self, before: datetime, limit: int) -> list[Ticket]:
         check_limit(limit)
         with self._lock:
-            due = [
-                t
-                for t in self._tickets.values()
-                if t.sla_due_at is not None and t.sla_due_at <= before
-            ]
-        due.sort(key=lambda t: (t.sla_due_at, t.number))
-        return due[:limit]
+            ids = self._index.due_until(self._index.sla_due, before, limit)
+            return [self._tickets[ticket_id] for ticket_id in ids]
 
     def get_state(self, key: str) -> str | None:
         return self._state.get(key)
@@ -407,7 +404,7 @@ class MemoryStore:
                     change.order_check(self._on_order(case.order_id, change.order_check_kinds))
             for change in changes:
                 case = change.case
-                self._cases[case.id] = case
+                self._put_case(case)
                 if change.events:
                     self._events.setdefault(case.id, []).extend(change.events)
                 for notification in change.outbox:
@@ -433,9 +430,10 @@ class MemoryStore:
                     )
             self._check_contacts_in_turn(rewrite.customers)
             for ticket in rewrite.tickets:
+                self._index.put(self._tickets[ticket.id], ticket)
                 self._tickets[ticket.id] = ticket
             for case in rewrite.cases:
-                self._cases[case.id] = case
+                self._put_case(case)
             for event in rewrite.added:
                 self._events.setdefault(event.subject_id, []).append(event)
             for event in rewrite.events:
@@ -522,13 +520,19 @@ class MemoryStore:
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         check_limit(limit)
         with self._lock:
-            due = [
-                c
-                for c in self._cases.values()
-                if c.step_due_at is not None and c.step_due_at <= before
-            ]
-        due.sort(key=lambda c: (c.step_due_at, c.id))
-        return due[:limit]
+            ids = TicketIndex.due_until(self._cases_due, before, limit)
+            return [self._cases[case_id] for case_id in ids]
+
+    def _put_case(self, case: Case) -> None:
+        """Store ``case`` and move it in due order; the lock is held."""
+        previous = self._cases.get(case.id)
+        old = None if previous is None else previous.step_due_at
+        if old != case.step_due_at:
+            if old is not None:
+                self._cases_due.discard((old, case.id))
+            if case.step_due_at is not None:
+                self._cases_due.add((case.step_due_at, case.id))
+        self._cases[case.id] = case
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,0 +1,258 @@
+"""Ordered indexes for :class:`~aftersales.storage.memory.MemoryStore`: each ticket filter's
+buckets, the whole table and the due times, kept in order so that a query reads a few
+entries from where it starts instead of scanning and sorting every ticket."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Callable, Hashable, Iterator
+from datetime import datetime
+from typing import Any
+
+from aftersales.models import Ticket
+from aftersales.storage._unit import TicketQuery
+
+__all__ = ["SortedKeys", "TicketIndex", "TicketKey"]
+
+TicketKey = tuple[datetime, int, str]
+"""A ticket's place in find order: (created_at, number, id). Numbers are unique, so the
+id is never compared; it is there to reach the ticket."""
+
+_LOAD = 512
+"""Entries per chunk: small enough that inserting into one moves little memory, large
+enough that the list of chunks stays short."""
+
+
+class SortedKeys:
+    """Distinct keys in ascending order, kept in chunks (a list of sorted lists and each
+    chunk's largest key): adding or removing one costs a bisect and a move within one
+    chunk, not within the whole list, and appending a key larger than all is O(1)
+    amortised (the usual case: a new ticket is the newest)."""
+
+    __slots__ = ("_chunks", "_maxes", "_size")
+
+    def __init__(self) -> None:
+        self._chunks: list[list[Any]] = []
+        self._maxes: list[Any] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, key: Any) -> None:
+        """Insert ``key``, which must not be present."""
+        self._size += 1
+        maxes = self._maxes
+        if not maxes:
+            self._chunks.append([key])
+            maxes.append(key)
+            return
+        if key > maxes[-1]:
+            place = len(maxes) - 1
+            chunk = self._chunks[place]
+            chunk.append(key)
+            maxes[place] = key
+        else:
+            place = bisect_left(maxes, key)
+            chunk = self._chunks[place]
+            insort(chunk, key)
+        if len(chunk) > 2 * _LOAD:
+            self._chunks.insert(place + 1, chunk[_LOAD:])
+            del chunk[_LOAD:]
+            maxes.insert(place, chunk[-1])
+
+    def discard(self, key: Any) -> None:
+        """Remove ``key`` if present."""
+        maxes = self._maxes
+        place = bisect_left(maxes, key)
+        if place == len(maxes):
+            return
+        chunk = self._chunks[place]
+        position = bisect_left(chunk, key)
+        if position == len(chunk) or chunk[position] != key:
+            return
+        del chunk[position]
+        self._size -= 1
+        if not chunk:
+            del self._chunks[place]
+            del maxes[place]
+            return
+        maxes[place] = chunk[-1]
+        if len(chunk) < _LOAD // 2 and len(self._chunks) > 1:
+            # merge a thin chunk into a neighbour, so removals never leave many tiny ones
+            left = place - 1 if place > 0 else place
+            merged = self._chunks[left] + self._chunks[left + 1]
+            del self._chunks[left + 1]
+            del maxes[left + 1]
+            if len(merged) > 2 * _LOAD:
+                half = len(merged) // 2
+                self._chunks[left] = merged[:half]
+                self._chunks.insert(left + 1, merged[half:])
+                maxes[left] = merged[half - 1]
+                maxes.insert(left + 1, merged[-1])
+            else:
+                self._chunks[left] = merged
+                maxes[left] = merged[-1]
+
+    def from_key(self, start: Any) -> Iterator[Any]:
+        """The keys ``>= start``, in order; the caller holds the store's lock while it
+        iterates (nothing may add or remove keys meanwhile)."""
+        place = bisect_left(self._maxes, start)
+        chunks = self._chunks
+        if place == len(chunks):
+            return
+        chunk = chunks[place]
+        yield from chunk[bisect_left(chunk, start) :]
+        for chunk in chunks[place + 1 :]:
+            yield from chunk
+
+    def __iter__(self) -> Iterator[Any]:
+        for chunk in self._chunks:
+            yield from chunk
+
+    def first(self) -> Any:
+        """The smallest key; the index must not be empty."""
+        return self._chunks[0][0]
+
+
+def _single(field: str) -> Callable[[Ticket], tuple[Hashable, ...]]:
+    def values(ticket: Ticket) -> tuple[Hashable, ...]:
+        value = getattr(ticket, field)
+        return () if value is None else (value,)
+
+    return values
+
+
+def _tags(ticket: Ticket) -> tuple[Hashable, ...]:
+    return tuple(dict.fromkeys(ticket.tags))
+
+
+FIELDS: dict[str, Callable[[Ticket], tuple[Hashable, ...]]] = {
+    "status_category": _single("status_category"),
+    "status": _single("status"),
+    "assignee": _single("assignee"),
+    "team": _single("team"),
+    "customer_id": _single("customer_id"),
+    "channel": _single("channel"),
+    "category": _single("category"),
+    "priority": _single("priority"),
+    "merged_into": _single("merged_into"),
+    "parent_id": _single("parent_id"),
+    "follow_up_of": _single("follow_up_of"),
+    "tags": _tags,
+}
+"""Each indexed filter of :class:`TicketQuery` and the values a ticket is found under
+(tickets are found under each of their tags; ``None`` is never a filter, so it is not
+indexed)."""
+
+
+def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
+    """Each (field, value) the query filters an indexed field on."""
+    for field in FIELDS:
+        if field == "tags":
+            for tag in query.tags:
+                yield field, tag
+        else:
+            value = getattr(query, field)
+            if value is not None:
+                yield field, value
+
+
+def ticket_key(ticket: Ticket) -> TicketKey:
+    """Where ``ticket`` stands in find order."""
+    return (ticket.created_at, ticket.number, ticket.id)
+
+
+class TicketIndex:
+    """The ordered structures of a ticket table: the whole table and each filter's value
+    in find order, and the tickets with a due time and an SLA due time in due order.
+    Not locked: the store calls it under its own lock."""
+
+    def __init__(self) -> None:
+        self.order = SortedKeys()
+        self.buckets: dict[str, dict[Hashable, SortedKeys]] = {field: {} for field in FIELDS}
+        self.due = SortedKeys()
+        self.sla_due = SortedKeys()
+
+    def put(self, previous: Ticket | None, ticket: Ticket) -> None:
+        """Move ``ticket`` from where ``previous`` (its stored version, if any) stood."""
+        key = ticket_key(ticket)
+        old_key = None if previous is None else ticket_key(previous)
+        if old_key != key:
+            if old_key is not None:
+                self.order.discard(old_key)
+            self.order.add(key)
+        for field, values_of in FIELDS.items():
+            new = values_of(ticket)
+            old = () if previous is None else values_of(previous)
+            if old == new and old_key == key:
+                continue
+            buckets = self.buckets[field]
+            for value in old:
+                left = buckets[value]
+                left.discard(old_key)
+                if not left:
+                    del buckets[value]
+            for value in new:
+                joined = buckets.get(value)
+                if joined is None:
+                    joined = buckets[value] = SortedKeys()
+                joined.add(key)
+        old_due = None if previous is None else previous.due_at
+        old_sla_due = None if previous is None else previous.sla_due_at
+        self._move_due(self.due, old_due, ticket.due_at, old_key, key)
+        self._move_due(self.sla_due, old_sla_due, ticket.sla_due_at, old_key, key)
+
+    @staticmethod
+    def _move_due(
+        keys: SortedKeys,
+        old_at: datetime | None,
+        new_at: datetime | None,
+        old_key: TicketKey | None,
+        key: TicketKey,
+    ) -> None:
+        old = None if old_at is None or old_key is None else (old_at, old_key[1], old_key[2])
+        new = None if new_at is None else (new_at, key[1], key[2])
+        if old == new:
+            return
+        if old is not None:
+            keys.discard(old)
+        if new is not None:
+            keys.add(new)
+
+    def candidates(self, query: TicketQuery) -> Iterator[TicketKey]:
+        """Keys of the tickets that may match ``query``, in find order: the smallest
+        bucket among the query's filters (or the whole table), from where the query
+        starts to where its creation range ends. The caller checks every filter."""
+        chosen = self.order
+        for field, value in _filters(query):
+            bucket = self.buckets[field].get(value)
+            if bucket is None:
+                return
+            if len(bucket) < len(chosen):
+                chosen = bucket
+        start: tuple[datetime, int] | None = None
+        if query.created_from is not None:
+            start = (query.created_from, 0)
+        if query.after is not None:
+            after = (query.after.created_at, query.after.number + 1)
+            start = after if start is None else max(start, after)
+        keys = iter(chosen) if start is None else chosen.from_key(start)
+        end = query.created_to
+        if end is None:
+            yield from keys
+            return
+        for key in keys:
+            if key[0] >= end:
+                return
+            yield key
+
+    @staticmethod
+    def due_until(keys: SortedKeys, before: datetime, limit: int) -> list[str]:
+        """Ids of the first ``limit`` entries of ``keys`` due at or before ``before``."""
+        found: list[str] = []
+        for key in keys:
+            if key[0] > before or len(found) == limit:
+                break
+            found.append(key[-1])
+        return found
