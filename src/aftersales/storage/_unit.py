@@ -132,7 +132,7 @@ class TicketCursor(Record):
     """
 
     created_at: Instant
-    number: Annotated[int, Field(ge=1)]
+    number: Annotated[int, Field(ge=1, le=2**63 - 1)]
 
     @classmethod
     def of(cls, ticket: Ticket) -> TicketCursor:
