@@ -1,0 +1,180 @@
+"""Reading rows back (issue 23): what turning a stored row's JSON into its record costs,
+per row, once the SQL has answered. Measured in one run, in turns:
+
+- ``validate``: ``Model.model_validate_json``, what the stores did;
+- ``trusted``: the generated decoder of :mod:`aftersales.storage._trusted` (pydantic-core's
+  ``from_json``, then the conversions validation would make), and the same decoder
+  parsing with ``json.loads`` instead;
+- ``cached``: a dict from the row's text to its record (what an LRU of immutable records
+  could give at best, on a hit);
+- floors: bare ``json.loads`` and ``pydantic_core.from_json`` of the same text.
+
+For a realistic ticket (an order line, tags, Chinese text, five instants), a message with
+an attachment, a transition's event, and a page of 100 different tickets (target: the
+page well under 1 ms above the SQL, under about 5-8 µs a ticket). Medians of interleaved
+batches; ratios against the ``json.loads`` floor.
+
+Run: python benchmarks/bench_rows.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pydantic_core
+
+from _timing import interleaved_medians, report
+from aftersales.models import Event, Message, Ticket
+from aftersales.models._base import Record
+from aftersales.models.events import build_event
+from aftersales.storage import _codec as codec
+from aftersales.storage import _trusted
+
+START = datetime(2024, 3, 4, 9, 30, 12, 345678, tzinfo=timezone.utc)
+PAGE = 100
+PER_BATCH = 200
+TARGET_PER_TICKET_US = 8.0
+
+
+def ticket(number: int) -> Ticket:
+    at = START + timedelta(minutes=number)
+    return Ticket(
+        number=number,
+        channel="wechat",
+        subject=f"退货申请 #{number}: 吸尘器 VACUUM-V8 无法充电",
+        description="收到的吸尘器无法充电，指示灯不亮。已尝试更换插座。" * 3,
+        customer_id=f"customer-{number % 97:06d}",
+        order_line={"order_id": f"order-{number:08d}", "line_id": "l1", "sku": "VACUUM-V8"},
+        category="return_request",
+        severity="high",
+        priority="high" if number % 3 else "vip-rush",  # a desk's own level now and then
+        status="waiting_on_customer",
+        status_category="waiting_on_customer",
+        assignee="agent-08",
+        team="returns",
+        tags=("vip", "退货", "battery"),
+        created_at=at,
+        updated_at=at + timedelta(hours=5, microseconds=17),
+        first_response_at=at + timedelta(minutes=42),
+        due_at=at + timedelta(days=3),
+        sla_rule="standard",
+        sla_due_at=at + timedelta(days=1),
+        sla_first_response="met",
+        first_response_business_seconds=2520,
+        sla_resolution="pending",
+        version=7,
+        audit_chain="287fd84dd197fa107c7a8923cb980898fb8de1ec4e210dcc5ecf1acc1d3d00d7",
+    )
+
+
+def message() -> Message:
+    return Message(
+        ticket_id="0661b797991e2ba5ad9da6738802f45e",
+        author_id="customer-000030",
+        author_role="customer",
+        body="您好，附件是充电器和指示灯的照片。请尽快处理，谢谢！",
+        channel="wechat",
+        at=START,
+        attachments=[
+            {
+                "name": "充电器.jpg",
+                "content_type": "image/jpeg",
+                "size": 183_204,
+                "sha256": "ab" * 32,
+            }
+        ],
+        external_id="<wx-20240304-0001@example.com>",
+    )
+
+
+def event() -> Event:
+    return build_event(
+        "0661b797991e2ba5ad9da6738802f45e",
+        "ticket",
+        7,
+        "wait_for_customer",
+        "open",
+        "waiting_on_customer",
+        "agent-08",
+        START,
+        {"note": "请提供购买凭证"},
+        {
+            "status": "waiting_on_customer",
+            "status_category": "waiting_on_customer",
+            "updated_at": "2024-03-04T09:30:12.345678Z",
+            "due_at": "2024-03-11T09:30:12.345678Z",
+            "version": 7,
+        },
+    )
+
+
+def _use(parse: Callable[[str | bytes], Any]) -> None:
+    _trusted._loads = parse
+
+
+def figures(name: str, model: type[Record], texts: list[str], per_row: int) -> dict[str, float]:
+    """Microseconds per row of each way to read ``texts`` (all rows of one batch)."""
+    decode = _trusted.decoder(model)
+    cache = {text: model.model_validate_json(text) for text in texts}
+    validate = model.model_validate_json
+    loads = json.loads
+    from_json = pydantic_core.from_json
+
+    def trusted_with(parse: Callable[[str | bytes], Any]) -> Callable[[], object]:
+        def batch() -> object:
+            _use(parse)
+            return [decode(text) for _ in range(per_row) for text in texts]
+
+        return batch
+
+    batches: dict[str, Callable[[], object]] = {
+        "validate": lambda: [validate(text) for _ in range(per_row) for text in texts],
+        "trusted": trusted_with(from_json),
+        "trusted, json.loads": trusted_with(loads),
+        "cached (a hit)": lambda: [cache[text] for _ in range(per_row) for text in texts],
+        "floor json.loads": lambda: [loads(text) for _ in range(per_row) for text in texts],
+        "floor from_json": lambda: [from_json(text) for _ in range(per_row) for text in texts],
+    }
+    medians = interleaved_medians(batches, per_row * len(texts), repeats=15)
+    _use(from_json)  # the decoder's own parser
+    floor = medians["floor json.loads"]
+    print(f"\n{name} ({sum(map(len, texts)) // len(texts)} characters of JSON a row)")
+    for way, seconds in medians.items():
+        print(f"  {way:22} {seconds * 1e6:8.2f} µs a row   {seconds / floor:5.2f}x json.loads")
+    return {way: seconds * 1e6 for way, seconds in medians.items()}
+
+
+def main() -> int:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    # exactly as the stores write them (codec.ticket_row: every field, None included)
+    page = [str(codec.ticket_row(ticket(number))[-1]) for number in range(1, PAGE + 1)]
+    for text in page:  # the decoder must give what validation gives
+        assert _trusted.read_ticket(text) == Ticket.model_validate_json(text)
+    figures("one ticket", Ticket, page[:1], PER_BATCH)
+    figures("one message", Message, [str(codec.message_row(message())[-1])], PER_BATCH)
+    figures("one event", Event, [str(codec.event_row(event())[-1])], PER_BATCH)
+    per_ticket = figures(f"a page of {PAGE} tickets", Ticket, page, 2)
+    validate = per_ticket["validate"] * PAGE
+    trusted = per_ticket["trusted"] * PAGE
+    floor = per_ticket["floor json.loads"] * PAGE
+    print()
+    report(f"page of {PAGE}, validated", validate, floor, "µs", "-", True)
+    ok = report(
+        f"page of {PAGE}, trusted decoder",
+        trusted,
+        floor,
+        "µs",
+        f"< {TARGET_PER_TICKET_US * PAGE:.0f} µs",
+        trusted < TARGET_PER_TICKET_US * PAGE,
+    )
+    print(f"trusted / validated: {trusted / validate:.2f}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
