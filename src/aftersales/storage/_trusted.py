@@ -4,7 +4,7 @@ What a store writes was validated when its record was built, so reading it back 
 the conversions validation would make: text to datetimes, values to enum members, lists
 to tuples, objects to nested records. :func:`decoder` derives those, once per model, from
 its fields' annotations and generates one function that applies them in place
-(``json.loads`` then a few dict stores, instead of pydantic's whole validator). The
+(pydantic-core's JSON parser, then a few dict stores, instead of the whole validator). The
 model's own validators that may change a value run as pydantic would run them (a field's
 ``BeforeValidator``, ``field_validator``\\ s, ``model_validator(mode="after")``), so the
 record is the one ``model_validate_json`` gives: equal, with the same field types and the
@@ -20,7 +20,6 @@ its own error for a row that is really invalid.
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +44,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from pydantic.functional_serializers import SerializeAsAny
-from pydantic_core import TzInfo
+from pydantic_core import TzInfo, from_json
 
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.models._base import Record, _to_utc, trusted
@@ -81,10 +80,7 @@ _utc = timezone.utc
 _fromisoformat = datetime.fromisoformat
 
 if sys.version_info >= (3, 11):
-
-    def _parse_datetime(text: str) -> datetime:
-        return _fromisoformat(text)
-
+    _parse_datetime: Callable[[str], datetime] = _fromisoformat
 else:  # 3.10's fromisoformat reads only what isoformat() writes: "+00:00", never "Z"
 
     def _parse_datetime(text: str) -> datetime:
@@ -193,23 +189,42 @@ def _check_only(metadata: object) -> bool:
     return False
 
 
+def _chain(functions: Sequence[Convert]) -> Convert | None:
+    """One function applying ``functions`` in order (closures for the short chains: a
+    loop costs more than the calls)."""
+    if not functions:
+        return None
+    if len(functions) == 1:
+        return functions[0]
+    if len(functions) == 2:
+        first, second = functions
+        return lambda value: second(first(value))
+    steps = tuple(functions)
+
+    def run(value: Any) -> Any:
+        for function in steps:
+            value = function(value)
+        return value
+
+    return run
+
+
 def _compose(
     befores: list[tuple[Callable[..., Any], bool]],
     base: Convert | None,
     afters: list[tuple[Callable[..., Any], bool]],
-) -> Callable[[Any, Any], Any] | None:
-    """``(value, info) -> value``: the before-validators, the base conversion, the
-    after-validators, in the order pydantic runs the schema they wrap; None when nothing
-    converts."""
+    *,
+    with_info: bool,
+) -> Callable[..., Any] | None:
+    """The before-validators, the base conversion, the after-validators, in the order
+    pydantic runs the schema they wrap: ``value -> value``, or ``(value, info) -> value``
+    ``with_info``; None when nothing converts."""
     steps: list[tuple[Callable[..., Any], bool]] = [*befores]
     if base is not None:
         steps.append((base, False))
     steps.extend(afters)
-    if not steps:
-        return None
-    if len(steps) == 1:
-        function, takes_info = steps[0]
-        return function if takes_info else lambda value, info: function(value)
+    if not with_info:
+        return _chain([function for function, _ in steps])
     chain = tuple(steps)
 
     def run(value: Any, info: Any) -> Any:
@@ -222,7 +237,7 @@ def _compose(
 
 def _validators(
     base: object, items: Sequence[tuple[str, Callable[..., Any]]], *, info_allowed: bool
-) -> Callable[[Any, Any], Any] | None:
+) -> Callable[..., Any] | None:
     """The conversion of ``base`` wrapped by ``items`` (mode, function), innermost first.
 
     pydantic wraps each validator around the schema before it: so the before-validators
@@ -255,7 +270,7 @@ def _validators(
     else:
         # after a before-validator, the type sees the Python value the function returned
         convert = _convert(base, after_function=bool(befores))
-    return _compose(befores, convert, afters)
+    return _compose(befores, convert, afters, with_info=info_allowed)
 
 
 def _functional(metadata: object) -> tuple[str, Callable[..., Any]]:
@@ -283,10 +298,7 @@ def _with_metadata(annotation: object, metadata: list[object]) -> Convert | None
         )
     ):
         return _instant
-    run = _validators(annotation, items, info_allowed=False)
-    if run is None:
-        return None
-    return lambda value: run(value, None)
+    return _validators(annotation, items, info_allowed=False)
 
 
 def _exact_types(choices: tuple[object, ...]) -> Convert:
@@ -364,7 +376,9 @@ def _union(choices: tuple[object, ...], *, after_function: bool) -> Convert | No
     if after_function and all(
         c in _SCALARS or (isinstance(c, type) and issubclass(c, Enum)) for c in stripped
     ):
-        return _exact_types(allowed)
+        # The function gave a member (a Priority or a desk's own level) for this very
+        # value when the record was written, and smart mode kept it as it was.
+        return None
     raise Unsupported(f"a union of {choices!r}")
 
 
@@ -431,9 +445,10 @@ def _check_model(cls: type[BaseModel]) -> None:
 
 def _field_convert(
     cls: type[BaseModel], name: str, field: FieldInfo
-) -> tuple[Callable[..., Any] | None, bool]:
-    """The field's conversion, and whether it takes ``(value, info)`` (a field_validator
-    reading ValidationInfo) rather than the value alone."""
+) -> tuple[Callable[..., Any] | None, bool, bool]:
+    """The field's conversion; whether it takes ``(value, info)`` (a field_validator
+    reading ValidationInfo) rather than the value alone; whether None is kept as is
+    without calling it (an optional field: the generated code tests for None inline)."""
     if field.discriminator or field.validation_alias or field.alias:
         raise Unsupported(f"{cls.__name__}.{name}: an alias or a discriminator")
     if getattr(field, "default_factory_takes_data", False):
@@ -447,9 +462,15 @@ def _field_convert(
         for found in cls.__pydantic_decorators__.field_validators.values()
         if name in found.info.fields or "*" in found.info.fields
     ]
-    if not decorators:
-        return _convert(annotation), False
-    return _validators(annotation, decorators, info_allowed=True), True
+    if decorators:
+        return _validators(annotation, decorators, info_allowed=True), True, False
+    stripped = _strip(annotation)
+    if get_origin(stripped) in (Union, types.UnionType):
+        choices = get_args(stripped)
+        others = [c for c in choices if c is not type(None)]
+        if len(others) == 1 and len(choices) == 2:
+            return _convert(others[0]), False, True
+    return _convert(annotation), False, False
 
 
 class Decoder(Generic[ModelT]):
@@ -484,19 +505,16 @@ class Decoder(Generic[ModelT]):
         build = self._build
         if build is None:
             raise Unsupported(f"{self.cls.__name__}: {self.reason}")
-        if type(value) is not dict:
-            raise _Surprise(f"{type(value).__name__} for {self.cls.__name__}")
         return build(value)
 
-    def from_value(self, value: Any) -> ModelT:
-        """A nested record: built from a parsed object; an instance that a
-        before-validator returned is kept, as validation keeps it."""
-        if type(value) is not dict and isinstance(value, self.cls):
-            return value
-        return self.build(value)
+    from_value = build
+    """A nested record: built from a parsed object; an instance that a before-validator
+    returned is kept, as validation keeps it."""
 
 
-_loads = json.loads
+_loads = from_json
+"""The parser: pydantic-core's own (what ``model_validate_json`` parses with), several
+times faster than ``json.loads`` on text with Chinese in it (see benchmarks/bench_rows.py)."""
 _DECODERS: dict[type[BaseModel], Decoder[Any]] = {}
 
 
@@ -518,7 +536,34 @@ def _nested(cls: type[BaseModel]) -> Convert:
     made = decoder(cls)
     if made.reason is not None:
         raise Unsupported(f"{cls.__name__}: {made.reason}")
-    return made.from_value
+    # the generated function itself, one call less, unless it is still being generated
+    # (a model containing itself)
+    return made.from_value if made._build is None else made._build
+
+
+def _not_a_dict(cls: type[ModelT]) -> Callable[[Any], ModelT]:
+    def keep_instance(value: Any) -> ModelT:
+        # an instance a before-validator returned is kept, as validation keeps it
+        if isinstance(value, cls):
+            return value
+        raise _Surprise(f"{type(value).__name__} for {cls.__name__}")
+
+    return keep_instance
+
+
+def _inline(convert: Callable[..., Any], index: int, namespace: dict[str, Any]) -> str | None:
+    """An expression of ``t`` (the JSON value) doing what ``convert`` does, without the
+    call, for the commonest conversions: an Instant, an enum member."""
+    if convert is _instant:
+        namespace["parse"] = _parse_datetime
+        namespace["utc"] = _utc
+        namespace["instant"] = _instant
+        return "v if (v := parse(t)).tzinfo is utc else instant(t)"
+    members = getattr(convert, "__self__", None)
+    if type(members) is dict and getattr(convert, "__name__", None) == "__getitem__":
+        namespace[f"members_{index}"] = members
+        return f"members_{index}[t]"
+    return None
 
 
 def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
@@ -540,12 +585,13 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
         "Info": _Info,
         "config": cls.model_config,
         "forbid": cls.model_config.get("extra") == "forbid",
+        "not_a_dict": _not_a_dict(cls),
     }
     fast: list[str] = []
     slow: list[str] = []
     for index, (name, field) in enumerate(fields.items()):
         key = repr(name)
-        convert, takes_info = _field_convert(cls, name, field)
+        convert, takes_info, nullable = _field_convert(cls, name, field)
         if field.is_required():
             slow.append(f"    if {key} not in d: raise Surprise({key})")
             indent = "    "
@@ -559,13 +605,24 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
             slow.append(f"{indent}o[{key}] = d[{key}]")
             continue
         namespace[f"c_{index}"] = convert
-        if takes_info:
+        inline = _inline(convert, index, namespace)
+        if inline is not None and not takes_info:
+            if nullable:
+                fast.append(f"    if (t := d[{key}]) is not None: d[{key}] = {inline}")
+                slow.append(f"{indent}o[{key}] = None if (t := d[{key}]) is None else {inline}")
+            else:
+                fast.append(f"    t = d[{key}]; d[{key}] = {inline}")
+                slow.append(f"{indent}t = d[{key}]; o[{key}] = {inline}")
+        elif takes_info:
             namespace[f"e_{index}"] = names[:index]
             fast.append(
                 f"    d[{key}] = c_{index}(d[{key}], "
                 f"Info({{k: d[k] for k in e_{index}}}, {key}, config))"
             )
             slow.append(f"{indent}o[{key}] = c_{index}(d[{key}], Info(dict(o), {key}, config))")
+        elif nullable:
+            fast.append(f"    if (v := d[{key}]) is not None: d[{key}] = c_{index}(v)")
+            slow.append(f"{indent}o[{key}] = None if (v := d[{key}]) is None else c_{index}(v)")
         else:
             fast.append(f"    d[{key}] = c_{index}(d[{key}])")
             slow.append(f"{indent}o[{key}] = c_{index}(d[{key}])")
@@ -584,6 +641,7 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     source = "\n".join(
         [
             "def build(d):",
+            "    if type(d) is not dict: return not_a_dict(d)",
             "    if list(d) != NAMES: return rebuild(d)",
             *fast,
             "    values = d",
