@@ -64,11 +64,13 @@ class TicketBody(BaseModel):
 
 
 class TicketPage(BaseModel):
-    """One page of tickets, oldest first. ``next_offset`` is the ``offset`` of the next
-    page, None on the last one. Tickets the principal may not see are left out of a
-    page, so a page may hold fewer than ``limit`` and still have a next one."""
+    """One page of tickets, oldest first. ``next_cursor`` is the ``after`` of the next
+    page (``next_offset`` its ``offset``), None on the last one. Tickets the principal may
+    not see are left out of a page, so a page may hold fewer than ``limit`` and still have
+    a next one."""
 
     items: list[Ticket]
+    next_cursor: str | None
     next_offset: int | None
 
 

@@ -13,6 +13,7 @@ from aftersales.exceptions import FieldError, InvalidInput, PermissionDenied
 from aftersales.models import AuthorRole, Channel, Event, Message, MessageKind, Ticket
 from aftersales.models.ticket import StatusCategory
 from aftersales.security import Principal, Role
+from aftersales.storage import TicketCursor
 from aftersales.web._access import (
     Wiring,
     is_customer,
@@ -143,7 +144,13 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         responses={
             200: {
                 "content": {
-                    "application/json": {"example": {"items": [_TICKET_EXAMPLE], "next_offset": 50}}
+                    "application/json": {
+                        "example": {
+                            "items": [_TICKET_EXAMPLE],
+                            "next_cursor": "MjAyNi0wMy0wMlQwOToxNTowMCswMDowMHw0Mg",
+                            "next_offset": 50,
+                        }
+                    }
                 }
             },
             **problem_responses(401, 422),
@@ -156,6 +163,11 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
         assignee: str | None = None,
         team: str | None = None,
         customer: Annotated[str | None, Query(description="the customer's id")] = None,
+        category: str | None = None,
+        priority: Annotated[str | None, Query(description="one of the desk's priorities")] = None,
+        tag: Annotated[
+            list[str] | None, Query(description="tickets carrying every tag given (repeatable)")
+        ] = None,
         created_from: Annotated[
             datetime | None, Query(description="inclusive, with a UTC offset")
         ] = None,
@@ -163,12 +175,19 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
             datetime | None, Query(description="exclusive, with a UTC offset")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[
+            str | None, Query(description="the `next_cursor` of the page before", max_length=200)
+        ] = None,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         desk: Desk = the_desk,
         principal: Principal = the_principal,
     ) -> JSONResponse:
-        """Tickets passing every filter given, oldest first, a page at a time (``limit``
-        and ``offset``; follow ``next_offset``). A customer lists only its own."""
+        """Tickets passing every filter given, oldest first, a page at a time: follow
+        ``next_cursor`` (pass it as ``after``). A customer lists only its own.
+
+        ``offset`` still skips rows, but a ticket that leaves the filter between two pages
+        shifts the later ones, so an offset page can miss a ticket that stayed; the
+        cursor cannot."""
         filters: dict[str, Any] = {
             "status": status,
             "status_category": status_category,
@@ -176,18 +195,28 @@ def add_ticket_routes(router: APIRouter, wiring: Wiring) -> None:
             "assignee": assignee,
             "team": team,
             "customer_id": customer,
+            "category": category,
+            "priority": priority,
+            "tags": tuple(tag) if tag else None,
+            "after": None if after is None else TicketCursor.parse(after),
             "created_from": created_from,
             "created_to": created_to,
         }
         if is_customer(principal):
             if customer is not None and customer != principal.customer_id:
-                return _json({"items": [], "next_offset": None})
+                return _json({"items": [], "next_cursor": None, "next_offset": None})
             filters["customer_id"] = principal.customer_id
         given = {name: value for name, value in filters.items() if value is not None}
         page = desk.find(limit=limit, offset=offset, **given)
         items = [_shown(t, principal) for t in page if may_see(desk, principal, t)]
-        next_offset = offset + len(page) if len(page) == limit else None
-        return _json({"items": items, "next_offset": next_offset})
+        more = len(page) == limit
+        return _json(
+            {
+                "items": items,
+                "next_cursor": TicketCursor.of(page[-1]).token() if more else None,
+                "next_offset": offset + len(page) if more else None,
+            }
+        )
 
     @router.get(
         "/tickets/{ticket}",
