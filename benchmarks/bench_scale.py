@@ -62,7 +62,7 @@ from _timing import interleaved_samples, median_ratio
 from aftersales import Desk, SQLiteStore, Ticket, TicketQuery
 from aftersales.models import StatusCategory
 from aftersales.routing import CATEGORIES as SHIPPED_CATEGORIES
-from aftersales.storage import Store
+from aftersales.storage import Store, TicketCursor
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -587,10 +587,12 @@ PROBES = (
 
 def _prepare(sized: Sized) -> None:
     """The queries that depend on the store's tickets, and the tickets to fire on."""
-    first = TicketQuery(status_category="open", limit=100)
-    second = first.next_page(sized.desk.find(first))
-    # a store too small for a second page: ask for one after its last open ticket anyway
-    sized.queries["second page"] = second or first
+    first = TicketQuery(status_category=OPEN, limit=100)
+    page = sized.desk.find(first)
+    # a store too small for a second page: ask for the (empty) one after its last anyway
+    sized.queries["second page"] = first.next_page(page) or first.model_copy(
+        update={"after": TicketCursor.of(page[-1])}
+    )
     sized.queries["customer"] = TicketQuery(
         customer_id=f"cust-{(sized.size // 2) % (sized.size // 4 or 1):07d}"
     )
@@ -677,7 +679,7 @@ def run_backend(name: str, stores: list[Sized], rounds: int) -> list[str]:
     smallest, largest = sizes[0], sizes[-1]
     for sized in stores:
         _prepare(sized)
-    width = 36
+    width = 40
     print(
         f"\n{name}: ms per call, median of {rounds} rounds (sizes in turns, each a batch of "
         f"back-to-back calls); ratio to {_label(smallest)} (median over rounds); "
@@ -714,31 +716,37 @@ def run_backend(name: str, stores: list[Sized], rounds: int) -> list[str]:
             print(f"{label:<{width}}{_cells(same_rows, sizes)}")
         if not verdict.startswith("OK"):
             misses.append(f"{name} {probe.name}: {ratio:.2f}x ({verdict})")
-    fire = measure(stores, _fire_one, max(rounds, 9))
-    ratio = fire.ratio(largest, smallest)
-    ok = ratio <= FIRE_TARGET
-    print(
-        f"{'Desk.fire (assign, fresh read)':<{width}}{_cells(fire, sizes)}   "
-        f"{'OK' if ok else 'MISS'} (target {FIRE_TARGET}x)"
-    )
-    if not ok:
-        misses.append(f"{name} Desk.fire: {ratio:.2f}x")
+    for label, cold in (("Desk.fire, ticket read from the store", True),
+                        ("Desk.fire, ticket this desk wrote last", False)):  # fmt: skip
+        fire = measure(stores, lambda s, c=cold: _fire_one(s, cold=c), max(rounds, 9))  # type: ignore[misc]
+        ratio = fire.ratio(largest, smallest)
+        ok = ratio <= FIRE_TARGET
+        print(
+            f"{label:<{width}}{_cells(fire, sizes)}   {'OK' if ok else 'MISS'} (<= {FIRE_TARGET}x)"
+        )
+        if not ok:
+            misses.append(f"{name} {label}: {ratio:.2f}x")
     return misses
 
 
-def _fire_one(sized: Sized) -> object:
-    """A realistic transition on an open ticket: reassign it, read from the store (the
-    desk's copy of the ticket it last wrote is dropped first, as another process would
-    not have it)."""
+def _fire_one(sized: Sized, *, cold: bool) -> object:
+    """A realistic transition on an open ticket: reassign it. ``cold``: a ticket of
+    several hundred, read from the store and written in full (the copies the desk and
+    the store keep of the rows they last wrote are dropped first, as in another process);
+    else one of eight tickets fired in turn, which this desk wrote last (its copy is
+    read, and the store writes the columns that changed)."""
     sized.fired += 1
-    ticket_id = sized.fire_ids[sized.fired % len(sized.fire_ids)]
-    sized.desk._recent.pop(ticket_id, None)
-    agent = AGENTS[sized.fired % len(AGENTS)]
+    ids = sized.fire_ids if cold else sized.fire_ids[:8]
+    ticket_id = ids[sized.fired % len(ids)]
+    if cold:
+        sized.desk._recent.pop(ticket_id, None)
+        getattr(sized.store, "_written", {}).pop(ticket_id, None)
+    agent = sized.fired % len(AGENTS)
     return sized.desk.fire(
         ticket_id,
         "assign",
         actor="agent-001",
-        payload={"assignee": agent, "team": f"team-{(sized.fired % len(AGENTS)) % TEAMS:02d}"},
+        payload={"assignee": AGENTS[agent], "team": f"team-{agent % TEAMS:02d}"},
     )
 
 
