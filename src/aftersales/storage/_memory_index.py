@@ -5,8 +5,9 @@ entries from where it starts instead of scanning and sorting every ticket."""
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from aftersales.models import Ticket
@@ -158,6 +159,27 @@ def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
                 yield field, value
 
 
+def _check(filters: list[tuple[str, Hashable]]) -> Callable[[Ticket], bool] | None:
+    """A predicate for the equality and tag filters a walk does not already satisfy
+    (its bucket's own, the creation range and the cursor are), or None when none is
+    left: it runs on every ticket the walk reads, so it compares in one C call."""
+    tags = frozenset(value for field, value in filters if field == "tags")
+    pairs = [(field, value) for field, value in filters if field != "tags"]
+    if not pairs and not tags:
+        return None
+    wanted = tuple(value for _, value in pairs)
+    fields = attrgetter(*(field for field, _ in pairs)) if pairs else None
+
+    def check(ticket: Ticket) -> bool:
+        if fields is not None:
+            found = fields(ticket)
+            if (found if len(pairs) > 1 else (found,)) != wanted:
+                return False
+        return tags.issubset(ticket.tags)
+
+    return check
+
+
 def ticket_key(ticket: Ticket) -> TicketKey:
     """Where ``ticket`` stands in find order."""
     return (ticket.created_at, ticket.number, ticket.id)
@@ -220,17 +242,18 @@ class TicketIndex:
         if new is not None:
             keys.add(new)
 
-    def candidates(self, query: TicketQuery) -> Iterator[TicketKey]:
-        """Keys of the tickets that may match ``query``, in find order: the smallest
-        bucket among the query's filters (or the whole table), from where the query
-        starts to where its creation range ends. The caller checks every filter."""
-        chosen = self.order
+    def find(self, query: TicketQuery, tickets: Mapping[str, Ticket]) -> list[Ticket]:
+        """The first ``offset + limit`` tickets of ``tickets`` (the table this indexes)
+        that match ``query``, in find order. Walks the smallest bucket among the query's
+        filters (or the whole table) from where the query starts, checks the other
+        filters, and stops at the page's end or the creation range's."""
+        chosen, chosen_filter = self.order, None
         for field, value in _filters(query):
             bucket = self.buckets[field].get(value)
             if bucket is None:
-                return
+                return []
             if len(bucket) < len(chosen):
-                chosen = bucket
+                chosen, chosen_filter = bucket, (field, value)
         start: tuple[datetime, int] | None = None
         if query.created_from is not None:
             start = (query.created_from, 0)
@@ -238,14 +261,19 @@ class TicketIndex:
             after = (query.after.created_at, query.after.number + 1)
             start = after if start is None else max(start, after)
         keys = iter(chosen) if start is None else chosen.from_key(start)
+        check = _check([f for f in _filters(query) if f != chosen_filter])
         end = query.created_to
-        if end is None:
-            yield from keys
-            return
+        wanted = query.offset + query.limit
+        found: list[Ticket] = []
         for key in keys:
-            if key[0] >= end:
-                return
-            yield key
+            if end is not None and key[0] >= end:
+                break
+            ticket = tickets[key[2]]
+            if check is None or check(ticket):
+                found.append(ticket)
+                if len(found) == wanted:
+                    break
+        return found
 
     @staticmethod
     def due_until(keys: SortedKeys, before: datetime, limit: int) -> list[str]:

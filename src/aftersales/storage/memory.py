@@ -197,16 +197,8 @@ class MemoryStore:
         return self._tickets[ticket_id]
 
     def find(self, query: TicketQuery) -> list[Ticket]:
-        wanted = query.offset + query.limit
-        found: list[Ticket] = []
         with self._lock:
-            tickets = self._tickets
-            for key in self._index.candidates(query):
-                ticket = tickets[key[2]]
-                if matches(ticket, query):
-                    found.append(ticket)
-                    if len(found) == wanted:
-                        break
+            found = self._index.find(query, self._tickets)
         return found[query.offset :]
 
     def events(self, subject_id: str) -> list[Event]:
