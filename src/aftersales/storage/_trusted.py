@@ -14,7 +14,8 @@ Whatever the generator does not understand (an annotation, a validator mode, a c
 option that changes values) makes that model's decoder ``model_validate_json`` itself,
 and so does any surprise in a row (a key the model does not have, a missing required
 field, an unknown enum value, an unparsable datetime): the validator then answers, with
-its own error for a row that is really invalid.
+its own error for a row that is really invalid. A value that needs no conversion (a str,
+an int) is taken as it is, unchecked: that is the point.
 """
 
 from __future__ import annotations
@@ -288,22 +289,12 @@ def _with_metadata(annotation: object, metadata: list[object]) -> Convert | None
     items = [_functional(m) for m in metadata if not _check_only(m)]
     if not items:
         return _convert(annotation)
-    if (
-        len(items) == 1
-        and items[0] == ("after", _to_utc)
-        and _strip(annotation)
-        in (
-            AwareDatetime,
-            datetime,
-        )
-    ):
-        return _instant
     return _validators(annotation, items, info_allowed=False)
 
 
 def _exact_types(choices: tuple[object, ...]) -> Convert:
-    """A union after a before-validator: the function already gave one of the members
-    (a Priority member or a desk's own level), which smart-mode validation keeps as is."""
+    """A union of JSON's own types (``int | str``): smart mode keeps a value of one of
+    them as it is; any other value is a row we did not write."""
     allowed = frozenset(choices)
 
     def keep(value: Any) -> Any:
