@@ -518,3 +518,14 @@ def test_a_row_that_is_not_json_gets_the_validators_answer() -> None:
         read_event("{not json")
     with pytest.raises(InvalidInput):
         read_case("[]", None)
+
+
+def test_without_generated_code_a_case_is_read_as_the_codec_reads_it(
+    history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_trusted._CASE, "_build", None)
+    with sqlite3.connect(history) as connection:
+        rows = list(connection.execute("SELECT data, terms FROM cases WHERE terms IS NOT NULL"))
+    assert rows
+    for data, terms in rows:
+        same_record(read_case(data, terms), codec.read_case(data, terms))

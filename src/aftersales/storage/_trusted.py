@@ -20,6 +20,7 @@ an int) is taken as it is, unchecked: that is the point.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import types
@@ -50,7 +51,6 @@ from pydantic_core import TzInfo, from_json
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.models._base import Record, _to_utc, trusted
 from aftersales.models.case import CaseLine
-from aftersales.storage._codec import TERMS_FIELDS
 
 __all__ = [
     "Decoder",
@@ -683,14 +683,6 @@ def read_customer(data: str | bytes) -> Customer:
     return _CUSTOMER(data)
 
 
-_LineTerms: type[BaseModel] = create_model(  # the terms of a line, typed as CaseLine has them
-    "_LineTerms",
-    __base__=Record,
-    **{name: (CaseLine.model_fields[name].annotation, None) for name in TERMS_FIELDS},  # type: ignore[call-overload]
-)
-_TERMS: TypeAdapter[tuple[BaseModel, ...]] = TypeAdapter(tuple[_LineTerms, ...])  # type: ignore[valid-type]
-
-
 def read_case(data: str, terms: str | None) -> Case:
     """The case of its ``data`` and ``terms`` columns (see
     :func:`aftersales.storage._codec.case_terms`): each line's terms put back into its
@@ -712,12 +704,26 @@ def read_case(data: str, terms: str | None) -> Case:
 
 
 def _validated_case(data: str, terms: str | None) -> Case:
-    # As the codec reads a case: each column validated on its own, the parts put together.
+    # As the codec has always read a case: each column validated on its own, the parts
+    # put together.
     case = Case.model_validate_json(data)
     if terms is None:
         return case
     lines = tuple(
         trusted(CaseLine, {**line.__dict__, **part.__dict__})
-        for line, part in zip(case.lines, _TERMS.validate_json(terms), strict=True)
+        for line, part in zip(case.lines, _terms_adapter().validate_json(terms), strict=True)
     )
     return trusted(Case, {**case.__dict__, "lines": lines})
+
+
+@functools.cache
+def _terms_adapter() -> TypeAdapter[tuple[BaseModel, ...]]:
+    """The validator of a ``terms`` column, typed as CaseLine has those fields (made on
+    first use: the codec, which names them, may import this module)."""
+    from aftersales.storage._codec import TERMS_FIELDS
+
+    fields: dict[str, Any] = {
+        name: (CaseLine.model_fields[name].annotation, None) for name in TERMS_FIELDS
+    }
+    line_terms = create_model("_LineTerms", __base__=Record, **fields)
+    return TypeAdapter(tuple[line_terms, ...])  # type: ignore[valid-type]
