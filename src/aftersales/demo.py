@@ -53,7 +53,7 @@ from aftersales.notify import Notification
 from aftersales.policies import Party, decide
 from aftersales.routing import Router, RouteRequest, RoutingConfig, RuleClassifier
 from aftersales.sla import Metric
-from aftersales.storage import Store, TicketQuery
+from aftersales.storage import Store, TicketQuery, every_ticket
 from aftersales.storage.recorder import Records, RecordStore
 
 __all__ = [
@@ -122,9 +122,7 @@ def _ticket_numbers(store: Store) -> tuple[int, int]:
         )
         numbers = [int(row["number"]) for row in rows]
     else:
-        numbers = []
-        while page := store.find(TicketQuery(limit=_PAGE, offset=len(numbers))):
-            numbers += [ticket.number for ticket in page]
+        numbers = [ticket.number for ticket in every_ticket(store, TicketQuery(limit=_PAGE))]
     return len(numbers), max(numbers, default=0)
 
 

@@ -33,7 +33,7 @@ from aftersales.security import (
     Principal,
     as_permission_set,
 )
-from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery, every_ticket
 from aftersales.storage._protocol import check_id, check_limit
 
 if TYPE_CHECKING:
@@ -474,17 +474,13 @@ class ComplianceFace:
             return ()
         cutoff = now - timedelta(days=days)
         erased: list[str] = []
-        offset = 0
-        while len(erased) < limit:
-            page = self.store.find(
-                TicketQuery(
-                    status_category=StatusCategory.CLOSED,
-                    created_to=cutoff,
-                    limit=_PAGE,
-                    offset=offset,
-                )
-            )
-            offset += len(page)
+        closed_before = TicketQuery(
+            status_category=StatusCategory.CLOSED, created_to=cutoff, limit=_PAGE
+        )
+        query: TicketQuery | None = closed_before
+        while query is not None and len(erased) < limit:
+            page = self.store.find(query)
+            query = query.next_page(page)
             for ticket in page:
                 if len(erased) >= limit:
                     break
@@ -556,12 +552,6 @@ class ComplianceFace:
                             [FieldError(("subject_ids",), f"no ticket or case {subject_id!r}")],
                         ) from None
             return
-        offset = 0
-        while True:
-            page = store.find(TicketQuery(limit=_PAGE, offset=offset))
-            offset += len(page)
-            for ticket in page:
-                yield ticket
-                yield from store.find_cases(CaseQuery(ticket_id=ticket.id))
-            if len(page) < _PAGE:
-                return
+        for ticket in every_ticket(store, TicketQuery(limit=_PAGE)):
+            yield ticket
+            yield from store.find_cases(CaseQuery(ticket_id=ticket.id))

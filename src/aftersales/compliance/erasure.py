@@ -39,7 +39,7 @@ import attrs
 from aftersales.attachments import BlobStore
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.privacy.audit import ERASED, Chain, erased_value
-from aftersales.storage import CaseQuery, Store, TicketQuery
+from aftersales.storage import CaseQuery, Store, TicketQuery, every_ticket
 
 __all__ = ["Eraser", "ErasureReport", "delete_files", "personal_paths"]
 
@@ -100,14 +100,8 @@ class Eraser:
     # ------------------------------------------------------------------ reading
 
     def tickets_of(self, customer_id: str) -> list[Ticket]:
-        tickets: list[Ticket] = []
-        while True:
-            page = self.store.find(
-                TicketQuery(customer_id=customer_id, limit=_TICKET_PAGE, offset=len(tickets))
-            )
-            tickets.extend(page)
-            if len(page) < _TICKET_PAGE:
-                return tickets
+        query = TicketQuery(customer_id=customer_id, limit=_TICKET_PAGE)
+        return list(every_ticket(self.store, query))
 
     def cases_of(self, customer_id: str, tickets: Iterable[Ticket]) -> list[Case]:
         found: dict[str, Case] = {

@@ -12,7 +12,7 @@ from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Ticket
 from aftersales.policies.book import PolicyBook, PolicySet
 from aftersales.security import Actor
-from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery, every_ticket
 
 if TYPE_CHECKING:
     from aftersales._pipeline import Pipeline
@@ -151,14 +151,7 @@ class CustomerFace:
         return customer
 
     def _tickets_of(self, customer_id: str) -> list[Ticket]:
-        tickets: list[Ticket] = []
-        while True:
-            page = self.store.find(
-                TicketQuery(customer_id=customer_id, limit=_PAGE, offset=len(tickets))
-            )
-            tickets.extend(page)
-            if len(page) < _PAGE:
-                return tickets
+        return list(every_ticket(self.store, TicketQuery(customer_id=customer_id, limit=_PAGE)))
 
     def _cases_of(self, customer_id: str, tickets: list[Ticket]) -> list[Case]:
         """The customer's cases, and the cases on their tickets that name no customer."""

@@ -36,7 +36,7 @@ from aftersales.models import (
     Ticket,
 )
 from aftersales.models.events import RESERVED_TRIGGERS, TICKET_KIND
-from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
+from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery, every_ticket
 from aftersales.workflows import TICKET_WORKFLOW
 
 RESOLVED = "resolved"
@@ -282,14 +282,9 @@ PAGE = 10_000
 
 
 def _all_tickets(store: Store, plan: WorkloadPlan, *, filtered: bool = True) -> Iterator[Ticket]:
-    query = TicketQuery(created_to=plan.as_of, limit=PAGE)
-    offset = 0
-    while True:
-        page = store.find(query.model_copy(update={"offset": offset}))
-        yield from (t for t in page if not filtered or plan.passes(t))
-        if len(page) < PAGE:
-            return
-        offset += PAGE
+    for ticket in every_ticket(store, TicketQuery(created_to=plan.as_of, limit=PAGE)):
+        if not filtered or plan.passes(ticket):
+            yield ticket
 
 
 def store_workload(store: Store, plan: WorkloadPlan) -> Rows:

@@ -1,6 +1,7 @@
 """Pluggable storage: the Store protocol, MemoryStore and the default SQLiteStore."""
 
 from aftersales.storage._codec import SCHEMA_VERSION
+from aftersales.storage._paging import every_ticket
 from aftersales.storage._protocol import Store
 from aftersales.storage._unit import (
     CaseChange,
@@ -24,4 +25,5 @@ __all__ = [
     "Store",
     "TicketCursor",
     "TicketQuery",
+    "every_ticket",
 ]
