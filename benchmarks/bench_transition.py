@@ -1,13 +1,31 @@
 """One transition through the Desk on MemoryStore (event + hook dispatch included) versus a
-bare ``transitions`` trigger on an equivalent shared machine. Target: at most 3x.
+bare ``transitions`` trigger on an equivalent shared machine. Target: at most 3x by time.
 
-Run: python benchmarks/bench_transition.py
+With ``--callgrind`` the instructions per transition are counted too (valgrind's
+callgrind, deterministic; target: at most 2x, issue 23). Each workload runs in a process
+of its own under valgrind with collection off, and is set up and warmed up there; then
+its measured batch runs inside ``sys.call_tracing`` (a C function nothing else on this
+path calls), which ``--toggle-collect`` turns collection on for: start-up, imports and
+set-up are not counted, and no second run is needed to cancel them out. The same
+figures by hand::
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \\
+        python benchmarks/bench_transition.py --instructions desk 1000
+    callgrind_annotate callgrind.out.<pid> | head -30
+
+Run: python benchmarks/bench_transition.py [--callgrind]
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 
 from transitions import Machine
 
@@ -15,6 +33,9 @@ from _timing import median_seconds, report
 from aftersales import TICKET_WORKFLOW, Desk, FrozenClock, Notification
 
 N = 2_000
+COUNTED = 1_000
+"""Transitions per workload under callgrind."""
+WORKLOADS = ("bare", "desk")
 
 
 class _Model:
@@ -24,8 +45,9 @@ class _Model:
         self.state = state
 
 
-def bare_transitions() -> float:
-    """The same states and transitions on one shared machine, with one condition per trigger."""
+def bare_transitions(count: int) -> Callable[[], None]:
+    """A batch of ``count`` triggers of the same states and transitions on one shared
+    machine, with one condition per trigger."""
 
     def allowed(event_data: object) -> bool:
         return True
@@ -50,14 +72,15 @@ def bare_transitions() -> float:
     wait, resume = machine.events["wait_for_customer"], machine.events["resume"]
 
     def batch() -> None:
-        for _ in range(N // 2):
+        for _ in range(count // 2):
             wait.trigger(model)
             resume.trigger(model)
 
-    return median_seconds(batch, N)
+    return batch
 
 
-def desk_fire() -> float:
+def desk_fire(count: int) -> Callable[[], None]:
+    """A batch of ``count`` fires through a desk with one transition hook."""
     clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
     desk = Desk(clock=clock)
     delivered = []
@@ -73,22 +96,80 @@ def desk_fire() -> float:
     fire = desk.fire
 
     def batch() -> None:
-        for _ in range(N // 2):
+        heard = len(delivered)
+        for _ in range(count // 2):
             fire(ticket_id, "wait_for_customer")
             fire(ticket_id, "resume")
+        assert len(delivered) - heard == count, "the hook must run on every transition"
 
-    seconds = median_seconds(batch, N)
-    assert len(delivered) > N, "the hook must run on every transition"
-    return seconds
+    return batch
 
 
-def main() -> int:
-    floor = bare_transitions() * 1e6
-    figure = desk_fire() * 1e6
+BATCHES = {"bare": bare_transitions, "desk": desk_fire}
+
+
+def counted_batch(workload: str, count: int) -> None:
+    """Set up and warm ``workload`` up, then run ``count`` transitions of it inside
+    ``sys.call_tracing``, where callgrind collects (see the module's docstring)."""
+    batch = BATCHES[workload](count)
+    batch()
+    sys.call_tracing(batch, ())
+
+
+def instructions_per_transition(count: int = COUNTED) -> dict[str, float]:
+    """Each workload's instructions per transition, its processes run side by side."""
+    with tempfile.TemporaryDirectory() as folder:
+        outs = {workload: Path(folder) / f"{workload}.out" for workload in WORKLOADS}
+        runs = [
+            subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--collect-atstart=no",
+                    "--toggle-collect=sys_call_tracing",
+                    f"--callgrind-out-file={outs[workload]}",
+                    sys.executable,
+                    __file__,
+                    "--instructions",
+                    workload,
+                    str(count),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            for workload in WORKLOADS
+        ]
+        for run in runs:
+            _, errors = run.communicate()
+            if run.returncode:
+                raise RuntimeError(f"valgrind failed: {errors.decode()[-2000:]}")
+        totals = {}
+        for workload, out in outs.items():
+            found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+            assert found, "callgrind wrote no totals"
+            # nothing collected: this Python's binary has no symbol sys_call_tracing
+            assert int(found.group(1)) > 0, "callgrind collected nothing"
+            totals[workload] = int(found.group(1)) / count
+    return totals
+
+
+def main(arguments: list[str]) -> int:
+    if arguments[:1] == ["--instructions"]:
+        counted_batch(arguments[1], int(arguments[2]))
+        return 0
+    floor = median_seconds(bare_transitions(N), N) * 1e6
+    figure = median_seconds(desk_fire(N), N) * 1e6
     ok = report("Desk.fire on MemoryStore (event + hook)", figure, floor, "µs/transition",
                 "<= 3x bare transitions trigger", figure <= 3 * floor)  # fmt: skip
+    if "--callgrind" in arguments:
+        per_transition = instructions_per_transition()
+        ratio = per_transition["desk"] / per_transition["bare"]
+        ok &= report("Desk.fire instructions (callgrind)", per_transition["desk"] / 1000,
+                     per_transition["bare"] / 1000, "k instructions/transition",
+                     "<= 2x bare transitions trigger", ratio <= 2, ratio)  # fmt: skip
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

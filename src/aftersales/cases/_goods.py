@@ -93,6 +93,9 @@ def request_goods(
         kind,
         ticket,
         actor,
+        # valid: an order id checked above and lines built by their model; other fields
+        # (an exchange's details) are validated with the case
+        valid=not fields,
         order_id=order_id,
         lines=tuple(case_line(line, decision) for line, decision in decided),
         **fields,

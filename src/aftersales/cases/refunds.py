@@ -161,6 +161,7 @@ def refund_for(
         CaseKind.REFUND,
         ticket,
         actor,
+        valid=True,  # ids of a stored case, its lines and details built by their models
         id=case.refund_case_id or new_id(),
         order_id=case.order_id,
         parent_id=case.id,

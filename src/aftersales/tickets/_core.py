@@ -21,7 +21,7 @@ from aftersales.sla.policy import FIRST_RESPONSE_MET_BY, meets_first_response
 from aftersales.sla.tracker import SLATracker
 from aftersales.storage import Change, Store, TicketQuery
 from aftersales.tickets._vocabulary import Vocabulary
-from aftersales.workflows import Refusal, Workflow
+from aftersales.workflows import Refusal, TransitionContext, Workflow
 
 RECENT_TICKETS = 256
 """How many tickets a desk remembers as it last wrote them, to skip a read before the next
@@ -190,8 +190,10 @@ class TicketCore:
             recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
         if payload:
             self._check_payload_size(recorded)
-        move = workflow.decide_for(
-            ticket, trigger, payload=parsed, actor=actor, now=now, settings=self.settings
+        move = workflow.decide(
+            TransitionContext(
+                ticket, ticket.id, ticket.status, trigger, parsed, actor, now, self.settings
+            )
         )
         version = ticket.version + 1
         updates = move.updates

@@ -248,9 +248,11 @@ class Workflow:
         self._triggers = frozenset(t.trigger for t in self.transitions)
         self._guard_fns = guard_registry
         self._effect_registry = effect_registry
+        # Beside each transition in the table: looking its effects up by the transition
+        # would hash the frozen Transition (all of its fields) on every decision.
         self._effect_fns = {
-            transition: tuple(effect_registry[n] for n in transition.effects)
-            for transition in self.transitions
+            key: tuple(effect_registry[n] for n in transition.effects)
+            for key, transition in self._table.items()
         }
         allowed: dict[str, list[str]] = {state.name: [] for state in self.states}
         for source, trigger in self._table:
@@ -417,7 +419,8 @@ class Workflow:
         :class:`TransitionRefused` when a guard says no. Nothing is changed either way.
         """
         state = context.state
-        transition = self._table.get((state, context.trigger))
+        key = (state, context.trigger)
+        transition = self._table.get(key)
         if transition is None:
             if context.trigger not in self._triggers:
                 raise self._unknown_trigger(context)
@@ -441,7 +444,7 @@ class Workflow:
             )
         dest: str = cursor.state
         updates: dict[str, Any] = {}
-        for effect in self._effect_fns[transition]:
+        for effect in self._effect_fns[key]:
             updates.update(effect(context))
         return Move(transition, dest, self._states[dest].category, updates)
 
