@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -567,7 +568,9 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     names = tuple(fields)
     namespace: dict[str, Any] = {
         "cls": cls,
-        "NAMES": list(names),
+        # the parser's own cached key strings where it keeps them: the order check then
+        # compares pointers (any other str of the same text compares equal all the same)
+        "NAMES": list(from_json(json.dumps(dict.fromkeys(names)))),
         "KNOWN": frozenset(names),
         "ALL": set(names),
         "new": object.__new__,
