@@ -50,12 +50,14 @@ __all__ = [
     "notification_row",
     "read_case",
     "read_notification",
+    "tag_rows",
     "ticket_key",
     "ticket_row",
+    "ticket_tags",
     "ts",
 ]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (
@@ -83,6 +85,7 @@ TICKET_COLUMNS = (
     "first_response_business_seconds",
     "sla_resolution",
     "resolution_business_seconds",
+    "tags",
     "data",
 )
 """The ticket's columns a transition writes, in :func:`ticket_row` order: the ones finds,
@@ -207,8 +210,25 @@ def ticket_row(
         ticket.first_response_business_seconds,
         None if ticket.sla_resolution is None else ticket.sla_resolution._value_,
         ticket.resolution_business_seconds,
+        ticket_tags(ticket) or null,
         _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
     )
+
+
+_TAGS_JSON = TypeAdapter(tuple[str, ...]).dump_json
+
+
+def ticket_tags(ticket: Ticket) -> str | None:
+    """The ticket's tags as a JSON array, in its order (None when it has none): the
+    ``tags`` column a write compares to tell whether the ``ticket_tags`` rows change."""
+    return _TAGS_JSON(ticket.tags).decode() if ticket.tags else None
+
+
+def tag_rows(ticket: Ticket) -> list[tuple[str, str, int]]:
+    """The ``ticket_tags`` rows of the ticket, ``(tag, created_at, number)``, one per
+    distinct tag."""
+    created_at = ts(ticket.created_at) or ""
+    return [(tag, created_at, ticket.number) for tag in dict.fromkeys(ticket.tags)]
 
 
 def ticket_key(ticket: Ticket) -> tuple[object, ...]:

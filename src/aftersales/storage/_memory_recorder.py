@@ -15,6 +15,7 @@ T = TypeVar("T")
 
 KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "tickets": (("id",), ("number",)),
+    "ticket_tags": (("tag", "created_at", "number"),),
     "cases": (("id",),),
     "events": (("subject_id", "sequence"),),
     "messages": (("id",),),
@@ -80,13 +81,34 @@ class MemoryRecorder:
         rows[_key(row, primary)] = dict(row)
         return True
 
-    def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
+    def update(
+        self,
+        table: str,
+        key: str,
+        version: int,
+        row: Mapping[str, Any],
+        *,
+        keeping: Mapping[str, Any] | None = None,
+    ) -> bool:
         rows = self._rows[table]
         current = rows.get((key,))
         if current is None or current["version"] != version:
             return False
+        if any(current.get(column) != value for column, value in (keeping or {}).items()):
+            return False
         rows[(key,)] = {**current, **row}
         return True
+
+    def delete(self, table: str, where: Mapping[str, Any]) -> int:
+        rows = self._rows[table]
+        gone = [
+            key
+            for key, row in rows.items()
+            if all(row.get(column) == value for column, value in where.items())
+        ]
+        for key in gone:
+            del rows[key]
+        return len(gone)
 
     def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
         rows = self._rows[table]
@@ -108,13 +130,19 @@ class MemoryRecorder:
         limit: int | None = None,
         offset: int = 0,
         columns: Sequence[str] = (),
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
     ) -> list[Row]:
+        tagged = self._rows["ticket_tags"]
+        start = tuple((after or {}).values())
         found = [
             row
             for row in self._rows[table].values()
             if all(row.get(column) == value for column, value in where.items())
             and all(row[c] is not None and row[c] >= v for c, v in (since or {}).items())
             and all(row[c] is not None and row[c] < v for c, v in (until or {}).items())
+            and (not start or tuple(row[c] for c in after or {}) > start)
+            and all((tag, row["created_at"], row["number"]) in tagged for tag in tags)
         ]
         if order:
             found.sort(key=lambda row: tuple(row[column] for column in order))

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import attrs
@@ -86,6 +88,41 @@ def _log_security(records: Records, entries: Sequence[SecurityEntry]) -> None:
         )
 
 
+def _update_ticket(records: Records, ticket: Ticket, expected: int, row: Row) -> bool:
+    """Write a ticket's new ``row`` over version ``expected``; False when it is not at
+    that version. Its ``ticket_tags`` rows follow its tags: a write that keeps them (most
+    of them) is one statement, as before tags were indexed."""
+    tags = row["tags"]
+    if records.update("tickets", ticket.id, expected, row, keeping={"tags": tags}):
+        return True
+    found = records.select("tickets", {"id": ticket.id}, limit=1, columns=("version", "tags"))
+    if not found or found[0]["version"] != expected:
+        return False
+    if not records.update("tickets", ticket.id, expected, row):
+        return False
+    _retag(records, ticket, json.loads(found[0]["tags"]) if found[0]["tags"] else ())
+    return True
+
+
+def _retag(records: Records, ticket: Ticket, old: Sequence[str]) -> None:
+    """Make the ticket's ``ticket_tags`` rows its tags, where they were ``old``."""
+    created_at = codec.ts(ticket.created_at)
+    new = set(ticket.tags)
+    for tag in dict.fromkeys(old):
+        if tag not in new:
+            where = {"tag": tag, "created_at": created_at, "number": ticket.number}
+            records.delete("ticket_tags", where)
+    kept = set(old)
+    for tag, created, number in codec.tag_rows(ticket):
+        if tag not in kept:
+            records.insert("ticket_tags", {"tag": tag, "created_at": created, "number": number})
+
+
+def _plain(value: object) -> object:
+    """An enum's value as the row holds it; anything else as it is."""
+    return value.value if isinstance(value, Enum) else value
+
+
 def _ticket_filter(query: TicketQuery) -> dict[str, Any]:
     """The columns a query names, with the value each must have."""
     return {
@@ -97,6 +134,8 @@ def _ticket_filter(query: TicketQuery) -> dict[str, Any]:
             ("team", query.team),
             ("customer_id", query.customer_id),
             ("channel", query.channel and query.channel.value),
+            ("category", query.category),
+            ("priority", _plain(query.priority)),
             ("merged_into", query.merged_into),
             ("parent_id", query.parent_id),
             ("follow_up_of", query.follow_up_of),
@@ -204,12 +243,13 @@ class RecordStore:
             row.update(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
             if not records.insert("tickets", row):
                 raise self._why_not_created(records, ticket)
+            _retag(records, ticket, ())
             if ticket.number >= self._counter_floor:
                 reached = records.count("ticket_number", at_least=ticket.number + 1)
             if not _log(records, change.events, change.outbox):
                 raise id_taken("ticket", ticket.id)
         else:
-            if not records.update("tickets", ticket.id, change.expected_version, row):
+            if not _update_ticket(records, ticket, change.expected_version, row):
                 raise ConcurrencyError(
                     ticket.id, change.expected_version, _version(records, "tickets", ticket.id)
                 )
@@ -255,6 +295,13 @@ class RecordStore:
         where = _ticket_filter(query)
         since = {} if query.created_from is None else {"created_at": codec.ts(query.created_from)}
         until = {} if query.created_to is None else {"created_at": codec.ts(query.created_to)}
+        cursor = query.after
+        after = (
+            {}
+            if cursor is None
+            else {"created_at": codec.ts(cursor.created_at), "number": cursor.number}
+        )
+        tags = tuple(dict.fromkeys(query.tags))
         rows = self.recorder.reading(
             lambda r: r.select(
                 "tickets",
@@ -265,6 +312,8 @@ class RecordStore:
                 limit=query.limit,
                 offset=query.offset,
                 columns=_DATA,
+                after=after,
+                tags=tags,
             )
         )
         return [_ticket(row) for row in rows]
@@ -292,7 +341,8 @@ class RecordStore:
 
     def _due(self, table: str, column: str, before: datetime, limit: int) -> list[Row]:
         check_limit(limit)
-        tie = "number" if table == "tickets" else "id"
+        # in the order of the column's index (see _schema.INDEXES)
+        tie = "number" if column == "due_at" else "id"
         at = codec.ts(before) or ""
         columns = _DATA if table == "tickets" else _CASE
         return self.recorder.reading(
@@ -501,7 +551,7 @@ class RecordStore:
         def work(records: Records) -> None:
             for ticket in rewrite.tickets:
                 row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
-                if not records.update("tickets", ticket.id, ticket.version - 1, row):
+                if not _update_ticket(records, ticket, ticket.version - 1, row):
                     raise ConcurrencyError(
                         ticket.id, ticket.version - 1, _version(records, "tickets", ticket.id)
                     )

@@ -17,6 +17,7 @@ table           key(s)                                rows from
 =============== ===================================== ===================================
 ``tickets``     ``id``; ``number``                    :data:`~._codec.TICKET_COLUMNS`,
                                                       :data:`~._codec.TICKET_KEY_COLUMNS`
+``ticket_tags`` ``tag, created_at, number``           :func:`~._codec.tag_rows`
 ``cases``       ``id``                                :data:`~._codec.CASE_COLUMNS`,
                                                       ``terms``, ``CASE_KEY_COLUMNS``
 ``events``      ``subject_id, sequence``              :data:`~._codec.EVENT_COLUMNS`
@@ -48,9 +49,23 @@ class SubjectRecords(Protocol):
         """Insert ``row``; False (and nothing written) when one of the table's keys is
         taken."""
 
-    def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
+    def update(
+        self,
+        table: str,
+        key: str,
+        version: int,
+        row: Mapping[str, Any],
+        *,
+        keeping: Mapping[str, Any] | None = None,
+    ) -> bool:
         """Set ``row``'s columns on the row whose ``id`` is ``key`` and whose ``version``
-        is ``version``; False when there is none."""
+        is ``version`` (and whose ``keeping`` columns hold their values already, NULL
+        matching None); False when there is none. (A ticket's write keeps its ``tags``:
+        when they are the same, the ``ticket_tags`` rows need no statement.)"""
+
+    def delete(self, table: str, where: Mapping[str, Any]) -> int:
+        """Delete every row equal to ``where``; how many there were (``ticket_tags``
+        rows a ticket no longer has)."""
 
     def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
         """Set ``row``'s columns on every row equal to ``where``; how many there were.
@@ -67,11 +82,19 @@ class SubjectRecords(Protocol):
         limit: int | None = None,
         offset: int = 0,
         columns: Sequence[str] = (),
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
     ) -> list[Row]:
         """The rows equal to ``where``, with each ``since`` column at least its value and
         each ``until`` column below its value, ordered by the ``order`` columns (ties in
         the order they were written), from ``offset``, at most ``limit``; with the
-        ``columns`` named (at least), or all of them."""
+        ``columns`` named (at least), or all of them.
+
+        ``after`` pages by keyset: only the rows whose ``after`` columns, compared as one
+        tuple in the order given, come after its values (its columns are ``order``'s
+        first ones). ``tags`` (``tickets`` only): only the tickets with a
+        ``ticket_tags`` row for each of them. A SQL recorder reads a find in ``order``
+        from an index (:data:`~._schema.INDEXES`), a tag query from ``ticket_tags``."""
 
     def due(
         self,

@@ -30,8 +30,10 @@ __all__ = [
     "Column",
     "CreateIndex",
     "CreateTable",
+    "DropIndex",
     "EventsByRowid",
     "ExactText",
+    "FillTicketTags",
     "Index",
     "MoveTermsOutOfData",
     "Step",
@@ -91,6 +93,9 @@ class Table:
     primary_key: tuple[str, ...]
     rows: tuple[tuple[object, ...], ...] = ()
     """Rows a new table starts with."""
+    without_rowid: bool = False
+    """SQLite keeps the rows in their primary key's b-tree alone (small rows read in key
+    order: one b-tree to write rather than a table and its key's index)."""
 
     def column(self, name: str) -> Column:
         return next(column for column in self.columns if column.name == name)
@@ -152,8 +157,23 @@ TABLES: tuple[Table, ...] = (
             _short("sla_resolution", 16, nullable=True),
             Column("resolution_business_seconds", Type.INTEGER),
             _data(),
+            # the tags as a JSON array (NULL: none), so that a write can tell whether
+            # they changed without reading the row first (see ticket_tags)
+            _data("tags", nullable=True),
         ),
         ("id",),
+    ),
+    # One row per tag of a ticket, in the order finds read them: a query for a tag walks
+    # its rows in (created_at, number) order. Written only when a ticket's tags change.
+    Table(
+        "ticket_tags",
+        (
+            Column("tag", Type.STRING, 64, nullable=False),
+            _time("created_at", nullable=False),
+            Column("number", Type.INTEGER, nullable=False),
+        ),
+        ("tag", "created_at", "number"),
+        without_rowid=True,
     ),
     Table(
         "events",
@@ -258,14 +278,37 @@ TABLES: tuple[Table, ...] = (
 )
 
 _NOT_NULL = "IS NOT NULL"
+_FOUND_IN_ORDER = ("created_at", "number")
+"""The order :meth:`Store.find` answers in: every index a find filters on ends with it,
+so a page is read in order from the index, with no sort and no scan of the rest."""
+
+
+def _find_index(name: str, columns: tuple[str, ...], where: tuple[str, str] | None = None) -> Index:
+    """An index for finding tickets by ``columns`` (each equal to a value), in find
+    order."""
+    return Index(name, "tickets", (*columns, *_FOUND_IN_ORDER), where)
+
+
 INDEXES: tuple[Index, ...] = (
-    Index("tickets_customer", "tickets", ("customer_id", "created_at")),
-    Index("tickets_status", "tickets", ("status_category", "status")),
-    Index("tickets_assignee", "tickets", ("assignee",), ("assignee", _NOT_NULL)),
-    Index("tickets_created", "tickets", ("created_at", "number")),
-    Index("tickets_due", "tickets", ("due_at",), ("due_at", _NOT_NULL)),
+    _find_index("tickets_customer", ("customer_id",)),
+    # the open queue (status_category) and one status
+    _find_index("tickets_status_category", ("status_category",)),
+    _find_index("tickets_status", ("status",)),
+    # my tickets, all of them or the open ones
+    _find_index("tickets_assignee", ("assignee",), ("assignee", _NOT_NULL)),
+    _find_index(
+        "tickets_assignee_status", ("assignee", "status_category"), ("assignee", _NOT_NULL)
+    ),
+    # a team's queue
+    _find_index("tickets_team", ("team", "status_category"), ("team", _NOT_NULL)),
+    _find_index("tickets_channel", ("channel",)),
+    _find_index("tickets_category", ("category",), ("category", _NOT_NULL)),
+    _find_index("tickets_priority", ("priority",)),
+    Index("tickets_created", "tickets", _FOUND_IN_ORDER),
+    # due work, in the order it is handed out (the time, then the number; SLA
+    # checkpoints the time, then the id)
+    Index("tickets_due", "tickets", ("due_at", "number"), ("due_at", _NOT_NULL)),
     Index("tickets_sla_due", "tickets", ("sla_due_at", "id"), ("sla_due_at", _NOT_NULL)),
-    # Closing a parent looks for its open children.
     Index("tickets_parent", "tickets", ("parent_id",), ("parent_id", _NOT_NULL)),
     Index("messages_ticket", "messages", ("ticket_id", "at")),
     # Erasing a customer finds what they wrote on any ticket, theirs or not.
@@ -342,6 +385,20 @@ class CreateIndex:
 
 
 @attrs.frozen
+class DropIndex:
+    """Drop an index a later declaration replaced (nothing to do where it is missing)."""
+
+    index: str
+    table: str
+
+
+@attrs.frozen
+class FillTicketTags:
+    """Write the ``ticket_tags`` rows of every ticket with tags, from its ``tags``
+    column (filled by the step before)."""
+
+
+@attrs.frozen
 class MoveTermsOutOfData:
     """Rows written before version 4 hold their lines' facts and decisions in ``data``. A
     step that leaves them alone rewrites ``data`` only, so they move to ``terms``."""
@@ -390,6 +447,8 @@ Step = (
     | WidenIds
     | ExactText
     | FillFromData
+    | DropIndex
+    | FillTicketTags
 )
 """One step of a migration; each backend carries out each kind with its own statements."""
 
@@ -430,6 +489,7 @@ FILLED: dict[int, dict[str, tuple[str, ...]]] = {
         ),
     },
     9: {"messages": ("author_id",)},
+    10: {"tickets": ("tags",)},
 }
 """Version → the columns it added, per table, that :class:`FillFromData` fills."""
 
@@ -477,6 +537,33 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         FillFromData("messages", 9),
         CreateIndex("messages_author"),
     ),
+    10: (
+        AddColumn("tickets", "tags"),
+        FillFromData("tickets", 10),
+        CreateTable("ticket_tags"),
+        FillTicketTags(),
+        # every find in find order: the indexes that were not are replaced
+        *(
+            DropIndex(name, "tickets")
+            for name in ("tickets_customer", "tickets_status", "tickets_assignee")
+        ),
+        DropIndex("tickets_due", "tickets"),
+        *(
+            CreateIndex(name)
+            for name in (
+                "tickets_customer",
+                "tickets_status_category",
+                "tickets_status",
+                "tickets_assignee",
+                "tickets_assignee_status",
+                "tickets_team",
+                "tickets_channel",
+                "tickets_category",
+                "tickets_priority",
+                "tickets_due",
+            )
+        ),
+    ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
 where every database began; a new one is created at :data:`SCHEMA_VERSION` at once."""
@@ -505,9 +592,9 @@ def filled_values(step: FillFromData, *sources: str | None) -> tuple[Any, ...]:
     assert data is not None  # data is never NULL
     if step.table == "tickets":
         ticket = Ticket.model_validate_json(data)
-        if step.version == 8:
+        if step.version in (8, 10):
             row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
-            return tuple(row[column] for column in FILLED[8]["tickets"])
+            return tuple(row[column] for column in FILLED[step.version]["tickets"])
         return (
             ticket.category,
             ticket.priority,
@@ -586,7 +673,8 @@ def sqlite_create(name: str, version: int = SCHEMA_VERSION) -> list[str]:
         if not column.rowid and (name, column.name) not in columns
     ]
     definitions.append(f"PRIMARY KEY ({', '.join(declared.primary_key)})")
-    statements = [f"CREATE TABLE {name} (\n    " + ",\n    ".join(definitions) + "\n)"]
+    rowid = " WITHOUT ROWID" if declared.without_rowid else ""
+    statements = [f"CREATE TABLE {name} (\n    " + ",\n    ".join(definitions) + "\n)" + rowid]
     statements += [sqlite_index(i) for i in indexes_of(name) if i.name not in indexes]
     for row in declared.rows:
         statements.append(

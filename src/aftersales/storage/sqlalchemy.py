@@ -87,16 +87,24 @@ def _is_import(changes: Sequence[Change]) -> bool:
     )
 
 
-def _import_rows(changes: Sequence[Change]) -> tuple[list[Row], list[Row], list[Row]]:
-    """The rows of tickets, events and outbox of new tickets, as RecordStore writes them."""
+def _import_rows(
+    changes: Sequence[Change],
+) -> tuple[list[Row], list[Row], list[Row], list[Row]]:
+    """The rows of tickets, events, outbox and ticket tags of new tickets, as RecordStore
+    writes them."""
     tickets: list[Row] = []
     events: list[Row] = []
     notifications: list[Row] = []
+    tags: list[Row] = []
     for change in changes:
         ticket = change.ticket
         row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
         row.update(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
         tickets.append(row)
+        tags.extend(
+            {"tag": tag, "created_at": created_at, "number": number}
+            for tag, created_at, number in codec.tag_rows(ticket)
+        )
         event_json: dict[int, str] = {}
         for event in change.events:
             event_row = dict(zip(codec.EVENT_COLUMNS, codec.event_row(event), strict=True))
@@ -112,7 +120,7 @@ def _import_rows(changes: Sequence[Change]) -> tuple[list[Row], list[Row], list[
             )
             for n in change.outbox
         )
-    return tickets, events, notifications
+    return tickets, events, notifications, tags
 
 
 class SQLAlchemyStore(RecordStore):
@@ -124,7 +132,7 @@ class SQLAlchemyStore(RecordStore):
 
     >>> store = SQLAlchemyStore("sqlite://")
     >>> store.schema_version
-    9
+    10
 
     On MySQL and MariaDB every text column uses a binary collation without padding
     (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL), so identifiers,
@@ -164,12 +172,13 @@ class SQLAlchemyStore(RecordStore):
         def work(records: Records) -> int:
             # rows made inside the transaction: a value that cannot be serialised is
             # translated as the recorder translates a driver's refusal
-            tickets, events, notifications = _import_rows(changes)
+            tickets, events, notifications, tags = _import_rows(changes)
             batch = cast(_Transaction, records)  # this recorder's: it inserts many at once
             if not (
                 batch.insert_many("tickets", tickets)
                 and batch.insert_many("events", events)
                 and (not notifications or batch.insert_many("outbox", notifications))
+                and (not tags or batch.insert_many("ticket_tags", tags))
             ):
                 raise _Refused
             if top < self._counter_floor:

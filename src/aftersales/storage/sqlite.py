@@ -31,19 +31,32 @@ from aftersales.storage._sqlite.statements import (
     _EVENT_VALUES,
     _MESSAGE_INSERT,
     _ROWS_PER_INSERT,
+    _TAG_INSERT,
+    _TAG_INSERT_HEAD,
+    _TAG_VALUES,
     _TICKET_INDEXES,
     _TICKET_INSERT,
     _TICKET_INSERT_HEAD,
+    _TICKET_TAGS,
     _TICKET_UPDATE,
+    _TICKET_UPDATE_KEEPING_TAGS,
     _TICKET_VALUES,
     _acknowledge,
     _append_log,
     _build_missing_indexes,
+    _retag,
+    _ticket_update,
 )
 from aftersales.storage._sqlite.statements import (
     _NULL as _NULL,
 )
 from aftersales.storage._unit import CaseChange, Change, Rewrite
+
+_WRITTEN_TICKETS = 4096
+"""How many tickets' last written rows a store keeps, to write only what changed."""
+_UPDATE_SHAPES = 256
+"""How many partial ticket UPDATE statements a store keeps (one per set of columns that
+changed together)."""
 
 # SQLite before 3.32 allows 999 parameters per statement; later ones 32,766.
 _PARAMETERS_PER_STATEMENT = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
@@ -94,6 +107,15 @@ class SQLiteStore(RecordStore):
         self.path, self._conn, self._lock = recorder.path, recorder._conn, recorder._lock
         self._pending_floor = 0
         """The counter's floor as the running transaction leaves it (see commit)."""
+        self._written: dict[str, tuple[int, tuple[object, ...]]] = {}
+        """Ticket id → the version and row this store last committed for it. A ticket's
+        version is written once (every write checks the version it replaces), so an
+        update of that version changes the row from exactly those values, and sets only
+        the columns that differ: SQLite rewrites an index whenever one of its columns is
+        in the SET list, changed or not, and a transition changes few indexed columns."""
+        self._pending_rows: list[tuple[str, int, tuple[object, ...]]] = []
+        """The rows of the running transaction, kept in ``_written`` once it commits."""
+        self._updates: dict[tuple[int, ...], str] = {}
 
     @property
     def schema_version(self) -> int:
@@ -141,8 +163,19 @@ class SQLiteStore(RecordStore):
     def commit_many(self, changes: Sequence[Change]) -> None:
         with self._lock:
             self._pending_floor = self._counter_floor
+            self._pending_rows.clear()
             self.recorder._atomically(lambda conn: self._write_many(conn, changes))
             self._counter_floor = self._pending_floor
+            self._remember_rows()
+
+    def _remember_rows(self) -> None:
+        """Keep the rows of the transaction that just committed (see ``_written``)."""
+        written = self._written
+        if len(written) + len(self._pending_rows) > _WRITTEN_TICKETS:
+            written.clear()
+        for ticket_id, version, row in self._pending_rows:
+            written[ticket_id] = (version, row)
+        self._pending_rows.clear()
 
     def _write_many(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         if all(
@@ -163,6 +196,7 @@ class SQLiteStore(RecordStore):
     def _insert_all(self, conn: sqlite3.Connection, changes: Sequence[Change]) -> None:
         tickets: list[object] = []
         events: list[object] = []
+        tags: list[object] = []
         ticket_row, ticket_key, event_row = codec.ticket_row, codec.ticket_key, codec.event_row
         for change in changes:
             ticket = change.ticket
@@ -170,10 +204,14 @@ class SQLiteStore(RecordStore):
             tickets += ticket_key(ticket)
             for e in change.events:
                 events += event_row(e)
+            if ticket.tags:
+                for row in codec.tag_rows(ticket):
+                    tags += row
         conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
             _insert_rows(conn, _EVENT_INSERT_HEAD, _EVENT_VALUES, events)
+            _insert_rows(conn, _TAG_INSERT_HEAD, _TAG_VALUES, tags)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO bulk")
             raise self._why_not_inserted(conn, changes) from None
@@ -223,8 +261,10 @@ class SQLiteStore(RecordStore):
     def commit(self, change: Change) -> None:
         with self._lock:
             self._pending_floor = self._counter_floor
+            self._pending_rows.clear()
             self.recorder._atomically(lambda conn: self._write_ticket(conn, change, change.ticket))
             self._counter_floor = self._pending_floor
+            self._remember_rows()
 
     def rewrite(self, rewrite: Rewrite) -> None:
         super().rewrite(rewrite)
@@ -254,13 +294,12 @@ class SQLiteStore(RecordStore):
                 )
             except sqlite3.IntegrityError:  # the failed statement wrote nothing
                 raise self._why_not_inserted(conn, (change,)) from None
+            if ticket.tags:
+                conn.executemany(_TAG_INSERT, codec.tag_rows(ticket))
             self._move_counter_past(conn, ticket.number)
             _append_log(conn, change.events, change.outbox)
         else:
-            updated = conn.execute(
-                _TICKET_UPDATE, (*row, ticket.id, change.expected_version)
-            ).rowcount
-            if updated != 1:
+            if not self._update_ticket(conn, ticket, change.expected_version, row):
                 raise ConcurrencyError(
                     ticket.id,
                     change.expected_version,
@@ -271,6 +310,40 @@ class SQLiteStore(RecordStore):
             conn.execute(_MESSAGE_INSERT, codec.message_row(message))
         if change.delivered:
             _acknowledge(conn, change.delivered, ticket.updated_at)
+        self._pending_rows.append((ticket.id, ticket.version, row))
+
+    def _update_ticket(
+        self, conn: sqlite3.Connection, ticket: Ticket, expected: int, row: tuple[object, ...]
+    ) -> bool:
+        """Write ``row`` over the ticket's version ``expected``, and its ``ticket_tags``
+        rows when its tags changed; False when it is not at that version."""
+        known = self._written.get(ticket.id)
+        if known is not None and known[0] == expected:
+            before = known[1]
+            changed = tuple(i for i, value in enumerate(row) if value != before[i])
+            sql = self._updates.get(changed)
+            if sql is None:
+                sql = _ticket_update(changed)
+                if len(self._updates) < _UPDATE_SHAPES:
+                    self._updates[changed] = sql
+            values = [row[i] for i in changed]
+            if conn.execute(sql, (*values, ticket.id, expected)).rowcount != 1:
+                return False
+            if _TICKET_TAGS in changed:
+                _retag(conn, ticket, str(before[_TICKET_TAGS]) or None)
+            return True
+        tags = row[_TICKET_TAGS]
+        params = (*row, ticket.id, expected)
+        if conn.execute(_TICKET_UPDATE_KEEPING_TAGS, (*params, tags)).rowcount == 1:
+            return True
+        found = conn.execute(
+            "SELECT version, tags FROM tickets WHERE id = ?", (ticket.id,)
+        ).fetchone()
+        if found is None or found[0] != expected:
+            return False
+        conn.execute(_TICKET_UPDATE, params)
+        _retag(conn, ticket, found[1])
+        return True
 
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]

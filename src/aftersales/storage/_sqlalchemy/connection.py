@@ -4,6 +4,7 @@ driver, driver errors translated, collations and migration steps."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -114,8 +115,18 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
             for c in declared.columns
             if (step.table, c.name) not in columns
         ]
+        if sa.inspect(conn).has_table(step.table):  # made already, by hand or by a test
+            return
         as_then = sa.Table(step.table, sa.MetaData(), *kept, **_MYSQL)
         as_then.create(conn)
+        collation = _exact_collation(conn)
+        if collation is not None and version > 5:  # (version 5 converts those before it)
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE `{step.table}` CONVERT TO CHARACTER SET utf8mb4 "
+                    f"COLLATE {collation}"
+                )
+            )
         for index in schema.indexes_of(step.table):
             if index.name not in indexes:
                 _create_index(conn, index.name)
@@ -124,6 +135,13 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
         conn.execute(sa.text(f"ALTER TABLE {step.table} ADD COLUMN {step.column} {kind}"))
     elif isinstance(step, schema.CreateIndex):
         _create_index(conn, step.index)
+    elif isinstance(step, schema.DropIndex):
+        found = {index["name"] for index in sa.inspect(conn).get_indexes(step.table)}
+        if step.index in found:
+            on = f" ON {step.table}" if dialect.name in ("mysql", "mariadb") else ""
+            conn.execute(sa.text(f"DROP INDEX {step.index}{on}"))
+    elif isinstance(step, schema.FillTicketTags):
+        _fill_ticket_tags(conn)
     elif isinstance(step, schema.FillFromData):
         _fill(conn, step)
     elif isinstance(step, schema.MoveTermsOutOfData):
@@ -198,6 +216,29 @@ def _fill(conn: Connection, step: schema.FillFromData) -> None:
             ],
         )
         last = tuple(rows[-1][: len(keys)])
+
+
+def _fill_ticket_tags(conn: Connection) -> None:
+    """Carry out :class:`~aftersales.storage._schema.FillTicketTags`, a thousand tickets
+    at a time in number order."""
+    tickets, tags = metadata.tables["tickets"], metadata.tables["ticket_tags"]
+    conn.execute(tags.delete())  # rows of a table made by hand are not ours
+    last = 0
+    while rows := conn.execute(
+        sa.select(tickets.c.number, tickets.c.created_at, tickets.c.tags)
+        .where(tickets.c.number > last, tickets.c.tags.isnot(None))
+        .order_by(tickets.c.number)
+        .limit(1000)
+    ).fetchall():
+        conn.execute(
+            tags.insert(),
+            [
+                {"tag": tag, "created_at": created_at, "number": number}
+                for number, created_at, text in rows
+                for tag in dict.fromkeys(json.loads(text))
+            ],
+        )
+        last = rows[-1][0]
 
 
 def _move(conn: Connection, rows: list[tuple[str, str | None, Any]]) -> None:

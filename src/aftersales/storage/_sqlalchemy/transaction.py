@@ -66,6 +66,32 @@ def _order_of(table: str, fixed: Sequence[str], order: Sequence[str]) -> tuple[s
     return (*order, *(c for c in tail if c not in named))
 
 
+def _tagged(statement: Any, tickets: sa.Table, count: int) -> tuple[Any, dict[str, Any]]:
+    """``statement`` on tickets limited to those with the ``count`` tags bound as
+    ``g_0``, ``g_1``...: read from the first tag's ``ticket_tags`` rows, in find order,
+    each other tag looked up by its row's whole key; and the columns of find order in
+    those rows."""
+    rows = [metadata.tables["ticket_tags"].alias(f"g{i}") for i in range(count)]
+    first = rows[0]
+    statement = statement.select_from(
+        first.join(
+            tickets,
+            sa.and_(tickets.c.number == first.c.number, tickets.c.created_at == first.c.created_at),
+        )
+    ).where(first.c.tag == sa.bindparam("g_0"))
+    for i, other in enumerate(rows[1:], start=1):
+        statement = statement.where(
+            sa.exists()
+            .where(
+                other.c.tag == sa.bindparam(f"g_{i}"),
+                other.c.created_at == first.c.created_at,
+                other.c.number == first.c.number,
+            )
+            .correlate(first)
+        )
+    return statement, {"created_at": first.c.created_at, "number": first.c.number}
+
+
 class _Transaction:
     """The :class:`~aftersales.storage.recorder.Records` of one transaction (or one
     read) on one connection."""
@@ -114,8 +140,17 @@ class _Transaction:
             return False
         return written == len(rows)
 
-    def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
+    def update(
+        self,
+        table: str,
+        key: str,
+        version: int,
+        row: Mapping[str, Any],
+        *,
+        keeping: Mapping[str, Any] | None = None,
+    ) -> bool:
         columns = tuple(row)
+        kept = tuple(keeping or {})
 
         def build() -> Any:
             declared = metadata.tables[table]
@@ -124,13 +159,32 @@ class _Transaction:
                 .where(
                     declared.c.id == sa.bindparam("b_id"),
                     declared.c.version == sa.bindparam("b_version"),
+                    *(
+                        declared.c[name].is_not_distinct_from(
+                            sa.bindparam(f"k_{name}", type_=declared.c[name].type)
+                        )
+                        for name in kept
+                    ),
                 )
                 .values({c: sa.bindparam(c) for c in columns})
             )
 
         params = {**row, "b_id": key, "b_version": version}
+        params.update({f"k_{name}": value for name, value in (keeping or {}).items()})
         # The version check is the UPDATE's own: no other writer slips in between.
-        return int(self._run(("update", table, columns), build, params).rowcount) == 1
+        return int(self._run(("update", table, columns, kept), build, params).rowcount) == 1
+
+    def delete(self, table: str, where: Mapping[str, Any]) -> int:
+        keys = tuple(where)
+
+        def build() -> Any:
+            declared = metadata.tables[table]
+            return declared.delete().where(
+                *(declared.c[name] == sa.bindparam(f"w_{name}") for name in keys)
+            )
+
+        params = {f"w_{name}": value for name, value in where.items()}
+        return int(self._run(("delete", table, keys), build, params).rowcount)
 
     def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
         columns = tuple(row)
@@ -158,8 +212,10 @@ class _Transaction:
         limit: int | None = None,
         offset: int = 0,
         columns: Sequence[str] = (),
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
     ) -> list[Row]:
-        since, until = since or {}, until or {}
+        since, until, after = since or {}, until or {}, after or {}
         paged = limit is not None or offset > 0
         shape = (
             "select",
@@ -174,19 +230,32 @@ class _Transaction:
             "|",
             *columns,
             paged,
+            "|",
+            *after,
+            len(tags),
         )
         declared = metadata.tables[table]
         names = tuple(columns) or tuple(declared.c.keys())
 
         def build() -> Any:
             c = declared.c
+            ordered = [c[name] for name in _order_of(table, tuple(where), order)]
+            keyset = [c[name] for name in after]
+            statement = sa.select(*(c[name] for name in names))
+            if tags:
+                statement, in_rows = _tagged(statement, declared, len(tags))
+                ordered = [in_rows.get(column.name, column) for column in ordered]
+                keyset = [in_rows.get(column.name, column) for column in keyset]
             statement = (
-                sa.select(*(c[name] for name in names))
-                .where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
+                statement.where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
                 .where(*(c[name] >= sa.bindparam(f"s_{name}") for name in since))
                 .where(*(c[name] < sa.bindparam(f"u_{name}") for name in until))
-                .order_by(*(c[name] for name in _order_of(table, tuple(where), order)))
+                .order_by(*ordered)
             )
+            if after:
+                statement = statement.where(
+                    sa.tuple_(*keyset) > sa.tuple_(*(sa.bindparam(f"a_{name}") for name in after))
+                )
             if paged:
                 statement = statement.limit(sa.bindparam("p_limit")).offset(
                     sa.bindparam("p_offset")
@@ -196,6 +265,8 @@ class _Transaction:
         params = {f"w_{name}": value for name, value in where.items()}
         params.update({f"s_{name}": value for name, value in since.items()})
         params.update({f"u_{name}": value for name, value in until.items()})
+        params.update({f"a_{name}": value for name, value in after.items()})
+        params.update({f"g_{i}": tag for i, tag in enumerate(tags)})
         if paged:
             params["p_limit"] = _NO_LIMIT if limit is None else limit
             params["p_offset"] = offset

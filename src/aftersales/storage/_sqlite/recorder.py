@@ -38,6 +38,51 @@ _ACKNOWLEDGE = (
 )
 
 
+def _select(
+    table: str,
+    where: Mapping[str, Any],
+    since: Mapping[str, Any],
+    until: Mapping[str, Any],
+    order: Sequence[str],
+    columns: Sequence[str],
+    after: Mapping[str, Any],
+    tags: int,
+) -> str:
+    """The SELECT of :meth:`SQLiteRecorder.select`, parameters in the order: tags,
+    ``where``, ``since``, ``until``, ``after``, limit, offset."""
+    if not tags:
+        name = table
+        head = f"SELECT {', '.join(columns) or '*'} FROM {table}"
+        tail = "rowid"  # ties in the order rows were written
+        clauses = []
+    else:
+        # the first tag's rows in ticket_tags, in find order; each other tag looked up
+        # by the whole key of its row
+        name = "t"
+        listed = ", ".join(f"t.{c}" for c in columns) or "t.*"
+        head = (
+            f"SELECT {listed} FROM ticket_tags g0 "
+            f"JOIN {table} t ON t.number = g0.number AND t.created_at = g0.created_at"
+        )
+        tail = ""  # a ticket's number is its own: no ties
+        clauses = ["g0.tag = ?"] + [
+            f"EXISTS (SELECT 1 FROM ticket_tags g{i} WHERE g{i}.tag = ? "
+            f"AND g{i}.created_at = g0.created_at AND g{i}.number = g0.number)"
+            for i in range(1, tags)
+        ]
+    clauses += [f"{name}.{c} = ?" for c in where]
+    clauses += [f"{name}.{c} >= ?" for c in since] + [f"{name}.{c} < ?" for c in until]
+    if after:
+        keyset = ", ".join(f"{name}.{c}" for c in after)
+        clauses.append(f"({keyset}) > ({', '.join('?' * len(after))})")
+    sql = head + (" WHERE " + " AND ".join(clauses) if clauses else "")
+    ordered = [
+        f"g0.{c}" if tags and c in ("created_at", "number") else f"{name}.{c}" for c in order
+    ]
+    ordered += [f"{name}.{tail}"] if tail else []
+    return sql + f" ORDER BY {', '.join(ordered)} LIMIT ? OFFSET ?"
+
+
 class SQLiteRecorder(SQLiteConnection):
     """Rows in an SQLite file (or ``":memory:"``), with the options of
     :class:`~aftersales.SQLiteStore`. Every transaction is ``BEGIN IMMEDIATE``: it holds
@@ -156,16 +201,34 @@ class SQLiteRecorder(SQLiteConnection):
         )
         return int(self._conn.execute(sql, tuple(row.values())).rowcount) == 1
 
-    def update(self, table: str, key: str, version: int, row: Mapping[str, Any]) -> bool:
+    def update(
+        self,
+        table: str,
+        key: str,
+        version: int,
+        row: Mapping[str, Any],
+        *,
+        keeping: Mapping[str, Any] | None = None,
+    ) -> bool:
         columns = tuple(row)
+        kept = tuple(keeping or _NONE)
         sql = self._statement(
-            ("update", table, columns),
+            ("update", table, columns, kept),
             lambda: (
                 f"UPDATE {table} SET {', '.join(f'{c}=?' for c in columns)} "
-                "WHERE id=? AND version=?"
+                "WHERE id=? AND version=?" + "".join(f" AND {c} IS ?" for c in kept)
             ),
         )
-        return int(self._conn.execute(sql, (*row.values(), key, version)).rowcount) == 1
+        params = (*row.values(), key, version, *(keeping or _NONE).values())
+        return int(self._conn.execute(sql, params).rowcount) == 1
+
+    def delete(self, table: str, where: Mapping[str, Any]) -> int:
+        keys = tuple(where)
+        sql = self._statement(
+            ("delete", table, keys),
+            lambda: f"DELETE FROM {table} WHERE {' AND '.join(f'{k}=?' for k in keys)}",
+        )
+        return int(self._conn.execute(sql, tuple(where.values())).rowcount)
 
     def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
         columns = tuple(row)
@@ -191,21 +254,32 @@ class SQLiteRecorder(SQLiteConnection):
         limit: int | None = None,
         offset: int = 0,
         columns: Sequence[str] = (),
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
     ) -> list[Row]:
-        since, until = since or _NONE, until or _NONE
-        shape = (table, tuple(where), tuple(since), tuple(until), tuple(order), tuple(columns))
-
-        def render() -> str:
-            clauses = [f"{c} = ?" for c in where]
-            clauses += [f"{c} >= ?" for c in since] + [f"{c} < ?" for c in until]
-            sql = f"SELECT {', '.join(columns) or '*'} FROM {table}"
-            if clauses:
-                sql += " WHERE " + " AND ".join(clauses)
-            sql += f" ORDER BY {', '.join((*order, 'rowid'))}"
-            return sql + " LIMIT ? OFFSET ?"
-
-        params = (*where.values(), *since.values(), *until.values(), limit or -1, offset)
-        sql = self._sql.get(shape) or self._statement(shape, render)
+        since, until, after = since or _NONE, until or _NONE, after or _NONE
+        shape: tuple[Any, ...] = (
+            table,
+            tuple(where),
+            tuple(since),
+            tuple(until),
+            tuple(order),
+            tuple(columns),
+        )
+        if after or tags:
+            shape += (tuple(after), len(tags))
+        params = (
+            *tags,
+            *where.values(),
+            *since.values(),
+            *until.values(),
+            *after.values(),
+            limit or -1,
+            offset,
+        )
+        sql = self._sql.get(shape) or self._statement(
+            shape, lambda: _select(table, where, since, until, order, columns, after, len(tags))
+        )
         return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
 
     def due(

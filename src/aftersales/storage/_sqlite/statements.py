@@ -4,12 +4,13 @@ change's log (events and outbox rows) and acknowledgements."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from aftersales.models import Case, Event
+from aftersales.models import Case, Event, Ticket
 from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
@@ -45,6 +46,12 @@ def _update(table: str, names: Sequence[str]) -> str:
 
 # The statements of the hot paths, rendered once from the codec's column order.
 _TICKET_UPDATE = _update("tickets", codec.TICKET_COLUMNS)
+_TICKET_UPDATE_KEEPING_TAGS = _TICKET_UPDATE + f" AND tags IS {_NULL}"
+_TICKET_TAGS = codec.TICKET_COLUMNS.index("tags")
+_TAG_INSERT_HEAD = "INSERT INTO ticket_tags (tag, created_at, number) VALUES "
+_TAG_VALUES = "(?,?,?)"
+_TAG_INSERT = _TAG_INSERT_HEAD + _TAG_VALUES
+_TAG_DELETE = "DELETE FROM ticket_tags WHERE tag = ? AND created_at = ? AND number = ?"
 _TICKET_INSERT = _insert("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS)
 _TICKET_INSERT_HEAD = _TICKET_INSERT.split("VALUES ")[0] + "VALUES "
 _TICKET_VALUES = _TICKET_INSERT.split("VALUES ")[1]
@@ -68,6 +75,46 @@ _TICKET_INDEXES = {
 at its end (see :meth:`SQLiteStore.bulk_import`)."""
 
 
+def _ticket_update(columns: Sequence[int]) -> str:
+    """The UPDATE of a ticket that sets only the :data:`codec.TICKET_COLUMNS` at
+    ``columns``."""
+    return _update("tickets", [codec.TICKET_COLUMNS[i] for i in columns])
+
+
+def _retag(conn: sqlite3.Connection, ticket: Ticket, old: str | None) -> None:
+    """Make the ticket's ``ticket_tags`` rows its tags, where they were ``old`` (the
+    ``tags`` column it had)."""
+    before = json.loads(old) if old else []
+    created_at = codec.ts(ticket.created_at)
+    now = set(ticket.tags)
+    gone = [(tag, created_at, ticket.number) for tag in dict.fromkeys(before) if tag not in now]
+    if gone:
+        conn.executemany(_TAG_DELETE, gone)
+    kept = set(before)
+    added = [row for row in codec.tag_rows(ticket) if row[0] not in kept]
+    if added:
+        conn.executemany(_TAG_INSERT, added)
+
+
+def _fill_ticket_tags(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM ticket_tags")  # rows of a table made by hand are not ours
+    last = 0
+    while rows := conn.execute(
+        "SELECT rowid, tags, created_at, number FROM tickets "
+        "WHERE rowid > ? AND tags IS NOT NULL ORDER BY rowid LIMIT 1000",
+        (last,),
+    ).fetchall():
+        conn.executemany(
+            _TAG_INSERT,
+            [
+                (tag, created_at, number)
+                for _, tags, created_at, number in rows
+                for tag in dict.fromkeys(json.loads(tags))
+            ],
+        )
+        last = rows[-1][0]
+
+
 def _create_schema(conn: sqlite3.Connection) -> None:
     for declared in schema.TABLES:
         for statement in schema.sqlite_create(declared.name):
@@ -77,14 +124,22 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
     """Carry out one migration step of :data:`aftersales.storage._schema.MIGRATIONS`."""
     if isinstance(step, schema.CreateTable):
-        for statement in schema.sqlite_create(step.table, version):
-            conn.execute(statement)
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (step.table,)
+        ).fetchone()
+        if found is None:  # (or made already, by hand or by a test)
+            for statement in schema.sqlite_create(step.table, version):
+                conn.execute(statement)
     elif isinstance(step, schema.AddColumn):
         column = schema.table(step.table).column(step.column)
         conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {schema.sqlite_column(column)}")
     elif isinstance(step, schema.CreateIndex):
         index = next(i for i in schema.INDEXES if i.name == step.index)
         conn.execute(schema.sqlite_index(index, if_not_exists=True))  # maybe made by hand
+    elif isinstance(step, schema.DropIndex):
+        conn.execute(f"DROP INDEX IF EXISTS {step.index}")
+    elif isinstance(step, schema.FillTicketTags):
+        _fill_ticket_tags(conn)
     elif isinstance(step, schema.MoveTermsOutOfData):
         schema.move_terms(
             lambda last: conn.execute(
