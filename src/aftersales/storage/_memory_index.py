@@ -162,22 +162,19 @@ def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
 def _check(filters: list[tuple[str, Hashable]]) -> Callable[[Ticket], bool] | None:
     """A predicate for the equality and tag filters a walk does not already satisfy
     (its bucket's own, the creation range and the cursor are), or None when none is
-    left: it runs on every ticket the walk reads, so it compares in one C call."""
+    left: it runs on every ticket the walk reads, so it reads the fields in one call."""
     tags = frozenset(value for field, value in filters if field == "tags")
     pairs = [(field, value) for field, value in filters if field != "tags"]
     if not pairs and not tags:
         return None
-    wanted = tuple(value for _, value in pairs)
-    fields = attrgetter(*(field for field, _ in pairs)) if pairs else None
-
-    def check(ticket: Ticket) -> bool:
-        if fields is not None:
-            found = fields(ticket)
-            if (found if len(pairs) > 1 else (found,)) != wanted:
-                return False
-        return tags.issubset(ticket.tags)
-
-    return check
+    if not pairs:
+        return lambda ticket: tags.issubset(ticket.tags)
+    fields = attrgetter(*(field for field, _ in pairs))
+    # attrgetter of one name answers the value, of several a tuple
+    wanted = pairs[0][1] if len(pairs) == 1 else tuple(value for _, value in pairs)
+    if not tags:
+        return lambda ticket: fields(ticket) == wanted
+    return lambda ticket: fields(ticket) == wanted and tags.issubset(ticket.tags)
 
 
 def ticket_key(ticket: Ticket) -> TicketKey:
