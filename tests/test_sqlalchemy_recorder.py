@@ -30,7 +30,7 @@ from aftersales import (  # noqa: E402
     TicketNotFound,
 )
 from aftersales.models import AuthorRole, Channel, Message, Ticket  # noqa: E402
-from aftersales.storage import Change  # noqa: E402
+from aftersales.storage import SCHEMA_VERSION, Change  # noqa: E402
 from aftersales.storage._sqlalchemy import recorder as recorder_module  # noqa: E402
 from aftersales.storage.recorder import (  # noqa: E402
     Recorder,
@@ -283,7 +283,7 @@ def test_an_order_lock_has_the_name_earlier_versions_took() -> None:
 
 def test_the_store_and_its_recorder_open_the_database_once_and_drop_it(url: str) -> None:
     store = SQLAlchemyStore(url)
-    assert store.schema_version == store.recorder.schema_version == 9
+    assert store.schema_version == store.recorder.schema_version == SCHEMA_VERSION
     with pytest.raises(StorageError, match="not mssql"):
         SQLAlchemyStore("mssql+pymssql://user@localhost/db")
     with pytest.raises(StorageError, match="cannot use database"):

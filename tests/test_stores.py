@@ -310,7 +310,7 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path, clock: Frozen
     connection.execute("PRAGMA user_version=1")
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 9
+        assert store.schema_version == SCHEMA_VERSION
         desk = Desk(store, clock=clock)
         ticket = desk.open_ticket(customer="c", channel="email", subject="after the upgrade")
         assert desk.get(ticket.id) == ticket
@@ -588,7 +588,7 @@ def test_a_version_7_database_fills_the_case_and_message_columns_from_each_rows_
     drop_what_came_after(connection, 7)
     connection.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version == 9
+        assert store.schema_version == SCHEMA_VERSION
     connection = sqlite3.connect(path)
     assert connection.execute(f"SELECT id, {columns} FROM cases ORDER BY id").fetchall() == written
     assert (
@@ -627,7 +627,7 @@ def test_a_version_8_database_fills_each_messages_author_from_its_json(
     connection.close()
 
     with SQLiteStore(path) as store:
-        assert store.schema_version == 9
+        assert store.schema_version == SCHEMA_VERSION
         found = store.messages_by_author("c-1")
         assert [(m.ticket_id, m.body) for m in found] == [(mine, "by c-1"), (theirs, "by c-1")]
     connection = sqlite3.connect(path)
