@@ -30,30 +30,6 @@ from aftersales.storage._protocol import (
 from aftersales.storage._unit import Rewrite
 
 
-def matches(ticket: Ticket, query: TicketQuery) -> bool:
-    """Whether ``ticket`` passes every filter of ``query``."""
-    return (
-        (query.status is None or ticket.status == query.status)
-        and (query.status_category is None or ticket.status_category is query.status_category)
-        and (query.assignee is None or ticket.assignee == query.assignee)
-        and (query.team is None or ticket.team == query.team)
-        and (query.customer_id is None or ticket.customer_id == query.customer_id)
-        and (query.channel is None or ticket.channel is query.channel)
-        and (query.category is None or ticket.category == query.category)
-        and (query.priority is None or ticket.priority == query.priority)
-        and all(tag in ticket.tags for tag in query.tags)
-        and (query.merged_into is None or ticket.merged_into == query.merged_into)
-        and (query.parent_id is None or ticket.parent_id == query.parent_id)
-        and (query.follow_up_of is None or ticket.follow_up_of == query.follow_up_of)
-        and (query.created_from is None or ticket.created_at >= query.created_from)
-        and (query.created_to is None or ticket.created_at < query.created_to)
-        and (
-            query.after is None
-            or (ticket.created_at, ticket.number) > (query.after.created_at, query.after.number)
-        )
-    )
-
-
 def case_matches(case: Case, query: CaseQuery) -> bool:
     """Whether ``case`` passes every filter of ``query``."""
     return (
