@@ -308,6 +308,13 @@ def test_a_client_of_your_own_is_used_on_its_loop_and_left_open(
         assert publisher.publish([message]) == [None]  # still the same client
         assert publisher.duplicates == 1
         assert jet.count(stream) == 1
+
+        async def from_the_clients_loop() -> list[Any]:
+            return publisher.publish([message])  # would wait for this very loop
+
+        [refused] = asyncio.run_coroutine_threadsafe(from_the_clients_loop(), loop).result(TIMEOUT)
+        assert isinstance(refused, DeliveryFailed)
+        assert "own event loop" in str(refused)
     finally:
         asyncio.run_coroutine_threadsafe(client.close(), loop).result(TIMEOUT)
         loop.call_soon_threadsafe(loop.stop)

@@ -22,6 +22,7 @@ Needs the ``relay`` extra (``nats-py``), imported when the publisher connects.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import re
@@ -190,7 +191,7 @@ class NatsJetStreamPublisher:
         future = asyncio.run_coroutine_threadsafe(coroutine, loop)
         try:
             return future.result(timeout=limit)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # not the builtin TimeoutError on 3.10
             future.cancel()
             raise
 
