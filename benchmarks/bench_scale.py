@@ -678,7 +678,9 @@ def _label(size: int) -> str:
     return f"{size // 1_000_000}M" if size >= 1_000_000 else f"{size // 1_000}k"
 
 
-def run_backend(name: str, stores: list[Sized], rounds: int) -> list[str]:
+def run_backend(
+    name: str, stores: list[Sized], rounds: int, only: str = "all", fire_rounds: int = 9
+) -> list[str]:
     """Print the curves of ``stores`` (ascending sizes); return the misses."""
     sizes = [s.size for s in stores]
     smallest, largest = sizes[0], sizes[-1]
@@ -696,7 +698,7 @@ def run_backend(name: str, stores: list[Sized], rounds: int) -> list[str]:
     known = measure(stores, lambda s: s.read_known(), rounds)
     print(f"{'floor: read 100 known tickets':<{width}}{_cells(known, sizes)}")
     misses = []
-    for probe in PROBES:
+    for probe in PROBES if only in ("all", "find") else ():
         answers = {s.size: probe.answer(s, 100) for s in stores}
         rows = {size: len(answer) for size, answer in answers.items()}
         wrong = {
@@ -721,9 +723,10 @@ def run_backend(name: str, stores: list[Sized], rounds: int) -> list[str]:
             print(f"{label:<{width}}{_cells(same_rows, sizes)}")
         if not verdict.startswith("OK"):
             misses.append(f"{name} {probe.name}: {ratio:.2f}x ({verdict})")
-    for label, cold in (("Desk.fire, ticket read from the store", True),
-                        ("Desk.fire, ticket this desk wrote last", False)):  # fmt: skip
-        fire = measure(stores, lambda s, c=cold: _fire_one(s, cold=c), max(rounds, 9))  # type: ignore[misc]
+    fires = (("Desk.fire, ticket read from the store", True),
+             ("Desk.fire, ticket this desk wrote last", False))  # fmt: skip
+    for label, cold in fires if only in ("all", "fire") else ():
+        fire = measure(stores, lambda s, c=cold: _fire_one(s, cold=c), max(rounds, fire_rounds))  # type: ignore[misc]
         ratio = fire.ratio(largest, smallest)
         ok = ratio <= FIRE_TARGET
         print(
@@ -783,6 +786,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"grow a store of a larger multiple of this many tickets from the one of this "
         f"many by copies (default {GROW_FROM:,}; 0: import every store)",
     )
+    parser.add_argument("--only", choices=("all", "find", "fire"), default="all")
+    parser.add_argument("--fire-rounds", type=int, default=9, help="rounds of the fires")
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = sorted({int(size.replace("_", "")) for size in args.sizes.split(",")})
@@ -790,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = list(QUICK_SIZES if args.quick else SIZES)
     rounds = args.rounds or (3 if args.quick else 7)
     plan = _plan(sizes, args.grow_from or None)
+    options = (rounds, args.only, args.fire_rounds)
     misses: list[str] = []
     if args.backend in ("sqlite", "all"):
         with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
@@ -797,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
             for size, grow_from in plan:
                 built[size] = _sqlite(Path(name), size, grow_from)
                 stack.callback(built[size].desk.close)
-            misses += run_backend("SQLite (SQLiteStore)", [built[size] for size in sizes], rounds)
+            misses += run_backend("SQLite (SQLiteStore)", [built[size] for size in sizes], *options)
     if args.backend in ("postgresql", "all"):
         import os
 
@@ -806,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
             for size, grow_from in plan:
                 _postgres_load(base, size, grow_from, stack)
             stores = [_postgres(base, size, stack) for size in sizes]
-            misses += run_backend("PostgreSQL (SQLAlchemyStore)", stores, rounds)
+            misses += run_backend("PostgreSQL (SQLAlchemyStore)", stores, *options)
     print()
     for miss in misses:
         print(f"MISS {miss}")
