@@ -298,9 +298,7 @@ class NatsJetStreamPublisher:
             for i in wave:
                 if messages[i].subject in failed:
                     results[i] = HeldBack("an earlier message of its subject failed")
-            answers = await asyncio.gather(
-                *(self._publish_one(js, messages[i]) for i in sending), return_exceptions=True
-            )
+            answers = await self._send_wave(js, [messages[i] for i in sending])
             broken = False
             for i, answer in zip(sending, answers, strict=True):
                 results[i] = answer if isinstance(answer, Exception) else None
@@ -318,36 +316,67 @@ class NatsJetStreamPublisher:
                 break
         return results
 
-    async def _publish_one(self, js: JetStreamContext, message: BrokerMessage) -> None:
-        """Publish ``message`` and wait for its ack; DeliveryFailed for a refusal (the
-        connection's own errors pass through)."""
+    async def _send_wave(
+        self, js: JetStreamContext, wave: Sequence[BrokerMessage]
+    ) -> list[BaseException | None]:
+        """Publish ``wave`` (one message per subject) all at once and wait for every ack:
+        None per message stored (or recognised as a copy), DeliveryFailed per refusal,
+        the connection's own error otherwise."""
+        from nats.errors import TimeoutError as NatsTimeout
+
+        sent: list[asyncio.Future[Any] | BaseException] = []
+        for message in wave:
+            try:
+                sent.append(
+                    await js.publish_async(
+                        message.destination,
+                        message.body,
+                        stream=self.stream,
+                        headers={"Nats-Msg-Id": message.key, "Content-Type": "application/json"},
+                    )
+                )
+            except Exception as error:  # noqa: BLE001 - one answer per message
+                sent.append(error)
+        futures = [item for item in sent if isinstance(item, asyncio.Future)]
+        if futures:
+            await asyncio.wait(futures, timeout=self.timeout)
+        answers: list[BaseException | None] = []
+        for message, item in zip(wave, sent, strict=True):
+            if isinstance(item, BaseException):
+                answers.append(self._failure(message, item))
+            elif not item.done() or item.cancelled():
+                item.cancel()
+                answers.append(self._failure(message, NatsTimeout()))
+            elif item.exception() is not None:
+                answers.append(self._failure(message, item.exception()))
+            else:
+                if item.result().duplicate:
+                    self.duplicates += 1
+                answers.append(None)
+        return answers
+
+    def _failure(self, message: BrokerMessage, error: BaseException | None) -> BaseException:
+        """``error`` of publishing ``message`` as DeliveryFailed when JetStream refused the
+        message (the connection's own errors are given back as they are)."""
         from nats.errors import MaxPayloadError
         from nats.errors import TimeoutError as NatsTimeout
         from nats.js.errors import APIError, NoStreamResponseError
 
-        try:
-            ack = await js.publish(
-                message.destination,
-                message.body,
-                timeout=self.timeout,
-                stream=self.stream,
-                headers={"Nats-Msg-Id": message.key, "Content-Type": "application/json"},
-            )
-        except NoStreamResponseError:
-            raise DeliveryFailed(
+        assert error is not None
+        if isinstance(error, NoStreamResponseError):
+            return DeliveryFailed(
                 f"NATS: no JetStream stream stores subject {message.destination!r}"
-            ) from None
-        except APIError as error:
-            raise DeliveryFailed(f"NATS: JetStream refused it: {_describe(error)}") from None
-        except MaxPayloadError:
-            raise DeliveryFailed(
+            )
+        if isinstance(error, APIError):
+            return DeliveryFailed(f"NATS: JetStream refused it: {_describe(error)}")
+        if isinstance(error, MaxPayloadError):
+            return DeliveryFailed(
                 "NATS: the message is larger than the server's max_payload", permanent=True
-            ) from None
-        except NatsTimeout:
+            )
+        if isinstance(error, NatsTimeout):
             # stored or not, unknown: published again, the copy is dropped by its id
-            raise DeliveryFailed(f"NATS: no JetStream ack within {self.timeout:g}s") from None
-        if ack.duplicate:
-            self.duplicates += 1
+            return DeliveryFailed(f"NATS: no JetStream ack within {self.timeout:g}s")
+        return error
 
     # ------------------------------------------------------------------ closing
 
