@@ -53,16 +53,17 @@ class Priority(str, Enum):
     LOW = "low"
 
 
+_PRIORITIES: dict[str, Priority] = {level.value: level for level in Priority}
+
+
 def priority_level(value: str) -> Priority | str:
     """``value`` as a :class:`Priority` when it names a shipped level, else as given.
 
     Tickets keep the shipped levels as the enum (so ``Priority.HIGH`` matches them in SLA
     rules and comparisons) and a desk's own levels as plain strings."""
     if type(value) is str:
-        try:
-            return Priority(value)
-        except ValueError:
-            return value
+        # a lookup, not Priority(value): a desk's own level would raise and catch each time
+        return _PRIORITIES.get(value, value)
     return value
 
 

@@ -20,13 +20,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import TypeAdapter, create_model
+from pydantic import TypeAdapter
 
 from aftersales.models import Case, Customer, Event, Message, Ticket
-from aftersales.models._base import Record, trusted
-from aftersales.models.case import CaseLine
 from aftersales.models.events import LOG_TIME
 from aftersales.notify._notification import DeliveryStatus, Notification
+from aftersales.storage import _trusted
 from aftersales.storage._protocol import bounded_error
 
 __all__ = [
@@ -247,12 +246,6 @@ policies."""
 _CASE_JSON = Case.__pydantic_serializer__.to_json
 _WITHOUT_TERMS = {"lines": {"__all__": set(TERMS_FIELDS)}}
 _ONLY_TERMS = {"lines": {"__all__": set(TERMS_FIELDS)}}
-_LineTerms: type[Record] = create_model(  # the terms of a line, typed as CaseLine has them
-    "_LineTerms",
-    __base__=Record,
-    **{name: (CaseLine.model_fields[name].annotation, None) for name in TERMS_FIELDS},  # type: ignore[call-overload]
-)
-_TERMS: TypeAdapter[tuple[Record, ...]] = TypeAdapter(tuple[_LineTerms, ...])  # type: ignore[valid-type]
 
 
 def case_row(case: Case, null: str | None = None) -> tuple[object, ...]:
@@ -365,18 +358,9 @@ def case_terms(case: Case) -> str | None:
 
 
 def read_case(data: str, terms: str | None) -> Case:
-    """The case of its ``data`` and ``terms`` columns."""
-    case = Case.model_validate_json(data)
-    if terms is None:
-        return case
-    # Each part validated on its own and put together as it was taken apart, without
-    # merging JSON (which validates slower: pydantic's JSON parser beats dict input).
-    parts = _TERMS.validate_json(terms)
-    lines = tuple(
-        trusted(CaseLine, {**line.__dict__, **part.__dict__})
-        for line, part in zip(case.lines, parts, strict=True)
-    )
-    return trusted(Case, {**case.__dict__, "lines": lines})
+    """The case of its ``data`` and ``terms`` columns, as the store wrote them: built
+    without validating again (see :mod:`aftersales.storage._trusted`)."""
+    return _trusted.read_case(data, terms)
 
 
 # ---------------------------------------------------------------------------- the rest
@@ -453,7 +437,7 @@ def read_notification(row: Mapping[str, Any]) -> Notification:
     return Notification(
         key=row["key"],
         handler=row["handler"],
-        event=Event.model_validate_json(row["event"]),
+        event=_trusted.read_event(row["event"]),
         created_at=dt(row["created_at"]),  # type: ignore[arg-type]
         next_attempt_at=dt(row["next_attempt_at"]),  # type: ignore[arg-type]
         lease_until=dt(row["lease_until"]),

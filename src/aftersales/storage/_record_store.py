@@ -22,6 +22,7 @@ from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.models.security import SecurityEntry
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage import _codec as codec
+from aftersales.storage import _trusted
 from aftersales.storage._protocol import (
     address_taken,
     bounded_error,
@@ -42,7 +43,7 @@ _CASE_KIND = ("kind", "data", "terms")
 
 
 def _ticket(row: Row) -> Ticket:
-    return Ticket.model_validate_json(row["data"])
+    return _trusted.read_ticket(row["data"])
 
 
 def _case(row: Row) -> Case:
@@ -324,20 +325,20 @@ class RecordStore:
                 "events", {"subject_id": subject_id}, order=("sequence",), columns=_DATA
             )
         )
-        return [Event.model_validate_json(row["data"]) for row in rows]
+        return [_trusted.read_event(row["data"]) for row in rows]
 
     def messages(self, ticket_id: str) -> list[Message]:
         rows = self.recorder.reading(
             lambda r: r.select("messages", {"ticket_id": ticket_id}, order=("at",), columns=_DATA)
         )
-        return [Message.model_validate_json(row["data"]) for row in rows]
+        return [_trusted.read_message(row["data"]) for row in rows]
 
     def messages_by_author(self, author_id: str) -> list[Message]:
         check_id(author_id, "author_id")
         rows = self.recorder.reading(
             lambda r: r.select("messages", {"author_id": author_id}, order=("at",), columns=_DATA)
         )
-        return [Message.model_validate_json(row["data"]) for row in rows]
+        return [_trusted.read_message(row["data"]) for row in rows]
 
     def _due(self, table: str, column: str, before: datetime, limit: int) -> list[Row]:
         check_limit(limit)
@@ -376,7 +377,7 @@ class RecordStore:
         )
         if not rows:
             raise CustomerNotFound(customer_id)
-        return Customer.model_validate_json(rows[0]["data"])
+        return _trusted.read_customer(rows[0]["data"])
 
     def find_customer(self, channel: Channel, address: str) -> Customer | None:
         def read(records: Records) -> list[Row]:
@@ -386,7 +387,7 @@ class RecordStore:
             )
 
         rows = self.recorder.reading(read)
-        return Customer.model_validate_json(rows[0]["data"]) if rows else None
+        return _trusted.read_customer(rows[0]["data"]) if rows else None
 
     def get_state(self, key: str) -> str | None:
         rows = self.recorder.reading(lambda r: r.select("state", {"key": key}, columns=("value",)))
