@@ -147,6 +147,13 @@ FIELDS: dict[str, Callable[[Ticket], tuple[Hashable, ...]]] = {
 indexed)."""
 
 
+_SINGLE_FIELDS = tuple(field for field in FIELDS if field != "tags")
+_single_values = attrgetter(*_SINGLE_FIELDS)
+"""The values of every single-valued indexed field of a ticket, read in one C call: most
+commits change two or three of them, and put() compares the rest without a call each."""
+_NO_VALUES = (None,) * len(_SINGLE_FIELDS)
+
+
 def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
     """Each (field, value) the query filters an indexed field on."""
     for field in FIELDS:
@@ -201,26 +208,46 @@ class TicketIndex:
             if old_key is not None:
                 self.order.discard(old_key)
             self.order.add(key)
-        for field, values_of in FIELDS.items():
-            new = values_of(ticket)
-            old = () if previous is None else values_of(previous)
-            if old == new and old_key == key:
+        moved = old_key != key
+        new_values = _single_values(ticket)
+        old_values = _NO_VALUES if previous is None else _single_values(previous)
+        for field, old, new in zip(_SINGLE_FIELDS, old_values, new_values, strict=True):
+            if old == new and not moved:
                 continue
-            buckets = self.buckets[field]
-            for value in old:
-                left = buckets[value]
-                left.discard(old_key)
-                if not left:
-                    del buckets[value]
-            for value in new:
-                joined = buckets.get(value)
-                if joined is None:
-                    joined = buckets[value] = SortedKeys()
-                joined.add(key)
+            self._move(
+                self.buckets[field],
+                () if old is None else (old,),
+                () if new is None else (new,),
+                old_key,
+                key,
+            )
+        new_tags = _tags(ticket)
+        old_tags = () if previous is None else _tags(previous)
+        if old_tags != new_tags or moved:
+            self._move(self.buckets["tags"], old_tags, new_tags, old_key, key)
         old_due = None if previous is None else previous.due_at
         old_sla_due = None if previous is None else previous.sla_due_at
         self._move_due(self.due, old_due, ticket.due_at, old_key, key)
         self._move_due(self.sla_due, old_sla_due, ticket.sla_due_at, old_key, key)
+
+    @staticmethod
+    def _move(
+        buckets: dict[Hashable, SortedKeys],
+        old: tuple[Hashable, ...],
+        new: tuple[Hashable, ...],
+        old_key: TicketKey | None,
+        key: TicketKey,
+    ) -> None:
+        for value in old:
+            left = buckets[value]
+            left.discard(old_key)
+            if not left:
+                del buckets[value]
+        for value in new:
+            joined = buckets.get(value)
+            if joined is None:
+                joined = buckets[value] = SortedKeys()
+            joined.add(key)
 
     @staticmethod
     def _move_due(
