@@ -848,25 +848,12 @@ def _midway(version: int) -> int:
     return max(1, len(list(_steps_after(version))) // 2)
 
 
-MARIADB_RERUN = pytest.mark.xfail(
-    strict=True,
-    raises=StorageError,
-    reason=(
-        "MariaDB commits each DDL statement: an interrupted upgrade keeps the steps of its "
-        "last version that ran, and the rerun repeats them: ADD COLUMN of a column that is "
-        "there (1060 Duplicate column name), CREATE TABLE of a table that is there; the "
-        "steps of _sqlalchemy/connection.py _upgrade must be idempotent (see the report)"
-    ),
-)
-
-
 @pytest.mark.parametrize("version", OLDER_VERSIONS)
 def test_an_interrupted_upgrade_leaves_the_old_version_for_a_retry(
     backend: tuple[Backend, Any],
     history: History,
     version: int,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> None:
     database, fresh = backend
     database.build(version, rows_as_of(history, version, rowid=database.rowid))
@@ -893,23 +880,11 @@ def test_an_interrupted_upgrade_leaves_the_old_version_for_a_retry(
         # DDL commits there: the versions before the interrupted one stay done, and a rerun
         # must complete the rest
         assert version <= database.version() < SCHEMA_VERSION
-        if _rerun_breaks_on_mariadb(version):
-            request.applymarker(MARIADB_RERUN)
     else:  # one transaction, DDL included: nothing of it is left
         assert database.version() == version
         assert (database.layout(), database.dump()) == (old_layout, old_rows)
 
     assert_upgraded(database, fresh, history, version)
-
-
-def _rerun_breaks_on_mariadb(version: int) -> bool:
-    """Whether the steps an interrupted upgrade from ``version`` carried out of its last
-    version include one that cannot run twice (see MARIADB_RERUN)."""
-    done = list(_steps_after(version))[: _midway(version)]
-    last = done[-1][0]
-    return any(
-        isinstance(step, (schema.AddColumn, schema.CreateTable)) for at, step in done if at == last
-    )
 
 
 def test_a_database_of_a_newer_version_is_refused_and_left_as_it_was(

@@ -131,6 +131,8 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
             if index.name not in indexes:
                 _create_index(conn, index.name)
     elif isinstance(step, schema.AddColumn):
+        if step.column in {c["name"] for c in sa.inspect(conn).get_columns(step.table)}:
+            return  # added by an interrupted run: MariaDB and MySQL commit each DDL statement
         kind = metadata.tables[step.table].c[step.column].type.compile(dialect=dialect)
         conn.execute(sa.text(f"ALTER TABLE {step.table} ADD COLUMN {step.column} {kind}"))
     elif isinstance(step, schema.CreateIndex):
