@@ -324,10 +324,10 @@ class ServerGuard:
         worker = os.environ.get("PYTEST_XDIST_WORKER")
         if worker and not grouped and item.get_closest_marker(MARKER):
             pytest.fail(
-                    "the server tests share databases: on several xdist workers they need "
-                    f"--dist loadgroup, and their node ids to end with @{GROUP} (the group "
-                    "that one worker runs)"
-                )
+                "the server tests share databases: on several xdist workers they need "
+                f"--dist loadgroup, and their node ids to end with @{GROUP} (the group "
+                "that one worker runs)"
+            )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
