@@ -21,6 +21,7 @@ from pathlib import Path
 
 from _timing import report
 from aftersales import Desk, SQLiteStore
+from aftersales.storage import _codec as codec
 from aftersales.storage._schema import TABLES, sqlite_create
 from aftersales.storage.sqlite import (
     _EVENT_INSERT_HEAD,
@@ -69,36 +70,40 @@ def raw_import(path: Path, rows: list[dict[str, object]], *, indexes_at_end: boo
         for number, record in enumerate(rows[first : first + 1000], start=first + 1):
             created = record["created_at"].isoformat(timespec="microseconds")  # type: ignore[attr-defined]
             data = dumps({**record, "number": number, "status_category": "closed", "version": 1})
+            columns = {
+                "status": "closed",
+                "status_category": "closed",
+                "version": 1,
+                "customer_id": record["customer_id"],
+                "channel": "email",
+                "assignee": "li",
+                "priority": "normal",
+                "reopen_count": 0,
+                "data": data,
+            }
+            # absent: bound as '' through NULLIF, as the store does
             tickets.append(
                 (
-                    "closed",
-                    "closed",
-                    1,
-                    record["customer_id"],
-                    "email",
-                    "li",
-                    "",  # absent: bound as '' through NULLIF, as the store does
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    data,
+                    *(columns.get(name, "") for name in codec.TICKET_COLUMNS),
                     record["id"],
                     number,
                     "ticket",
                     created,
                 )
             )
-            events.append(
-                (
-                    record["id"],
-                    1,
-                    "created",
-                    created,
-                    dumps({"subject_id": record["id"], "sequence": 1, "changes": json.loads(data)}),
-                )
-            )
+            event = {
+                "subject_id": record["id"],
+                "sequence": 1,
+                "trigger": "created",
+                "at": created,
+                "kind": "ticket",
+                "to_state": "closed",
+                "actor": "import",
+                "data": dumps(
+                    {"subject_id": record["id"], "sequence": 1, "changes": json.loads(data)}
+                ),
+            }
+            events.append(tuple(event.get(name, "") for name in codec.EVENT_COLUMNS))
         connection.execute("BEGIN IMMEDIATE")
         flat_tickets = [value for row in tickets for value in row]
         _insert_rows(connection, _TICKET_INSERT_HEAD, _TICKET_VALUES, flat_tickets)
