@@ -485,7 +485,8 @@ def test_sqlite_finds_earlier_repairs_through_the_serials_index(tmp_path: Path) 
     dialect = _case_sql.case_sqlite_dialect(conn.execute)
     assert dialect is not None
     sql, params = _case_sql.repairs_statement(week()._plan(), dialect)
-    plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    scoped = {**params, "tenant": ""}
+    plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", scoped))
     # one look-up of the serial's cases per repair, not a scan of every repair
     assert "SEARCH p USING INDEX cases_serial" in plan
     store.close()

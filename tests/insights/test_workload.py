@@ -480,7 +480,8 @@ def test_the_time_logged_is_read_through_its_partial_index(tmp_path: Path) -> No
     plan = week_workload()._plan("agent", MARCH_9)
     sql, params = _workload_sql.logged_statement(plan, Dialect())
     conn = sqlite3.connect(tmp_path / "plan.db")
-    steps = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    scoped = {**params, "tenant": ""}
+    steps = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", scoped))
     assert "events_time_logged" in steps
     conn.close()
     store.close()

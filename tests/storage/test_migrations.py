@@ -161,10 +161,13 @@ def replaced_later(version: int) -> list[tuple[str, str, str]]:
             dropped: Any = step
             if dropped.table in present:
                 declared = [i for i in schema.INDEXES if i.name == dropped.index]
-                column = (
-                    declared[0].columns[0]
-                    if declared
-                    else schema.table(dropped.table).primary_key[0]
+                added, _ = schema.added_later(version)
+                column = next(  # one the table has at that version (not the tenant)
+                    c
+                    for c in (
+                        declared[0].columns if declared else ()
+                    ) + schema.table(dropped.table).primary_key
+                    if (dropped.table, c) not in added
                 )
                 replaced.setdefault(dropped.index, (dropped.table, dropped.index, column))
     return list(replaced.values())
@@ -400,7 +403,8 @@ def rows_as_of(history: History, version: int, *, rowid: bool) -> dict[str, list
 
 def rows_after_upgrade(history: History, version: int, *, rowid: bool) -> dict[str, Any]:
     """The rows a database of ``version`` holds once upgraded: today's rows, with the
-    columns later versions added and did not fill from JSON left empty."""
+    columns later versions added and did not fill from JSON left empty (or at their
+    default: the tenant of every row written before tenants is '')."""
     added, _ = schema.added_later(version)
     empty = added - filled_after(version)
     at = history.at(version)
@@ -411,7 +415,13 @@ def rows_after_upgrade(history: History, version: int, *, rowid: bool) -> dict[s
         names = [c.name for c in declared.columns if not (rowid and c.rowid)]
         expected[declared.name] = _sorted(
             declared.name,
-            [{n: None if (declared.name, n) in empty else row[n] for n in names} for row in rows],
+            [
+                {
+                    n: declared.column(n).default if (declared.name, n) in empty else row[n]
+                    for n in names
+                }
+                for row in rows
+            ],
         )
     return expected
 
@@ -429,7 +439,8 @@ def _sorted(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
             for row in rows
         ),
-        key=lambda row: tuple(row[k] for k in declared.primary_key),
+        # (an old database's rows lack the key's columns a later version added)
+        key=lambda row: tuple(row[k] for k in declared.primary_key if k in row),
     )
 
 

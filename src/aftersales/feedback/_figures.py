@@ -166,10 +166,12 @@ def _memory_tally(store: MemoryStore, period: _Period) -> Tally:
     return tally
 
 
-def _statement(dialect: str, period: _Period, marker: str) -> tuple[str, list[str]]:
+def _statement(dialect: str, period: _Period, marker: str, tenant: str) -> tuple[str, list[str]]:
     """The counting statement with ``marker`` placeholders (``?`` or ``:p0``...)."""
-    where = ["kind = 'survey'", "score IS NOT NULL", "closed_at IS NOT NULL"]
-    params: list[str] = []
+    # the store's tenant first, as in every index
+    where = [f"tenant = {marker.format(0)}", "kind = 'survey'"]
+    where += ["score IS NOT NULL", "closed_at IS NOT NULL"]
+    params: list[str] = [tenant]
     for op, instant in ((">=", period.answered_from), ("<", period.answered_to)):
         if instant is not None:
             where.append(f"closed_at {op} {marker.format(len(params))}")
@@ -198,7 +200,7 @@ def _tally(rows: Iterable[tuple[object, ...]]) -> Tally:
 
 def _sqlite_tally(store: SQLiteStore, period: _Period) -> Tally:
     recorder = store.recorder
-    sql, params = _statement("sqlite", period, "?")
+    sql, params = _statement("sqlite", period, "?", store.tenant)
 
     def read(_records: object) -> Tally:
         conn: sqlite3.Connection = recorder._conn
@@ -220,7 +222,7 @@ def _other_tally(store: Store, period: _Period) -> Tally:
     dialect = "mysql" if store.dialect in ("mysql", "mariadb") else store.dialect
     if dialect not in _TYPE:
         raise InvalidInput("store", [FieldError(("store",), f"no survey SQL for {dialect}")])
-    sql, params = _statement(dialect, period, ":p{}")
+    sql, params = _statement(dialect, period, ":p{}", store.tenant)
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(sa.text(sql), {f"p{i}": p for i, p in enumerate(params)}).all()

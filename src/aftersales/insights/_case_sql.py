@@ -33,7 +33,7 @@ from aftersales.insights._case_memory import (
     TicketCountRow,
     UnitRow,
 )
-from aftersales.insights._ticket_sql import DIALECTS, Dialect, sqlite_dialect
+from aftersales.insights._ticket_sql import DIALECTS, Dialect, scoped, sqlite_dialect
 from aftersales.storage import SQLiteStore
 from aftersales.storage._codec import ts
 
@@ -52,7 +52,8 @@ def _first_return_sku(dialect: Dialect) -> str:
     smallest id)."""
     first_id = _EXACT_ORDER.get(dialect.name, "{}").format("r.id")
     return (
-        "(SELECT r.sku FROM cases r WHERE r.ticket_id = t.id AND r.kind = 'return'"
+        "(SELECT r.sku FROM cases r"
+        " WHERE r.tenant = t.tenant AND r.ticket_id = t.id AND r.kind = 'return'"
         f" AND r.sku IS NOT NULL ORDER BY r.created_at, {first_id} LIMIT 1)"
     )
 
@@ -83,9 +84,11 @@ def ticket_columns(dialect: Dialect) -> dict[str, str]:
 def _cases(plan: CasePlan, lines: str = "") -> str:
     """The cases (with their lines' rows when ``lines`` joins them) with their tickets,
     and their parents when the category counts."""
-    joined = f"FROM cases c{lines} LEFT JOIN tickets t ON t.id = c.ticket_id"
+    joined = (
+        f"FROM cases c{lines} LEFT JOIN tickets t ON t.tenant = c.tenant AND t.id = c.ticket_id"
+    )
     if plan.group == "category" or plan.categories is not None:
-        joined += " LEFT JOIN cases pc ON pc.id = c.parent_id"
+        joined += " LEFT JOIN cases pc ON pc.tenant = c.tenant AND pc.id = c.parent_id"
     return joined
 
 
@@ -179,7 +182,8 @@ def tickets_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     params = _period(plan)
     columns = ticket_columns(dialect)
     where = (
-        "WHERE t.created_at >= :period_from AND t.created_at < :period_to AND t.merged_into IS NULL"
+        "WHERE t.tenant = :tenant AND t.created_at >= :period_from AND t.created_at < :period_to"
+        " AND t.merged_into IS NULL"
     )
     for column, values in (("sku", plan.skus), ("channel", plan.channels)):
         if values is not None:
@@ -194,7 +198,8 @@ def returns_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     params = _period(plan)
     columns = case_columns(dialect)
     created = (
-        "WHERE c.kind = 'return' AND c.created_at >= :period_from AND c.created_at < :period_to"
+        "WHERE c.tenant = :tenant AND c.kind = 'return'"
+        " AND c.created_at >= :period_from AND c.created_at < :period_to"
     )
     returns = _grouped(
         [*_group(plan, columns), "c.reason"],
@@ -227,7 +232,7 @@ def refunds_statement(plan: CasePlan, dialect: Dialect) -> Statement:
         f"{_cases(plan)}\n"
         # a refund paid before the period's end was created before it: the bound lets the
         # (kind, created_at) index narrow the scan
-        "WHERE c.kind = 'refund' AND c.created_at < :period_to"
+        "WHERE c.tenant = :tenant AND c.kind = 'refund' AND c.created_at < :period_to"
         " AND c.paid_at >= :period_from AND c.paid_at < :period_to"
         + _case_filters(plan, params, columns)
     )
@@ -248,7 +253,8 @@ def repairs_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     # the planner to the (kind, created_at) index, a scan of every repair per repair,
     # where the serial's index finds the serial's few cases.
     repeated = (
-        "c.failures > 0 OR EXISTS (SELECT 1 FROM cases p WHERE p.serial = c.serial"
+        "c.failures > 0 OR EXISTS (SELECT 1 FROM cases p"
+        " WHERE p.tenant = c.tenant AND p.serial = c.serial"
         " AND CASE WHEN p.kind = 'repair' THEN 1 ELSE 0 END = 1"
         f" AND p.id <> c.id AND {_repaired(dialect, 'p')}"
         " AND (p.sku = c.sku OR p.sku IS NULL OR c.sku IS NULL)"
@@ -257,7 +263,7 @@ def repairs_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     )
     rest = (
         f"{_cases(plan)}\n"
-        "WHERE c.kind = 'repair' AND c.created_at < :period_to"
+        "WHERE c.tenant = :tenant AND c.kind = 'repair' AND c.created_at < :period_to"
         " AND c.closed_at >= :period_from AND c.closed_at < :period_to"
         f" AND {_repaired(dialect, 'c')}" + _case_filters(plan, params, columns)
     )
@@ -272,7 +278,7 @@ def complaints_statement(plan: CasePlan, dialect: Dialect) -> Statement:
     columns = case_columns(dialect)
     rest = (
         f"{_cases(plan)}\n"
-        "WHERE c.kind = 'complaint' AND c.created_at >= :period_from"
+        "WHERE c.tenant = :tenant AND c.kind = 'complaint' AND c.created_at >= :period_from"
         " AND c.created_at < :period_to" + _case_filters(plan, params, columns)
     )
     return _grouped(_group(plan, columns), ["COUNT(*)"], rest), params
@@ -368,7 +374,7 @@ def sqlite_tally(store: SQLiteStore, plan: CasePlan) -> CaseRows | None:
         try:
             results = [
                 [tuple(row) for row in conn.execute(sql, params).fetchall()]
-                for sql, params in statements(plan, dialect)
+                for sql, params in scoped(statements(plan, dialect), store.tenant)
             ]
         finally:
             if began:
@@ -400,7 +406,7 @@ def sqlalchemy_tally(store: SQLAlchemyStore, plan: CasePlan) -> CaseRows | None:
                 conn.execute(sa.text(setting))
             results = [
                 [tuple(row) for row in conn.execute(sa.text(sql), params).all()]
-                for sql, params in statements(plan, found)
+                for sql, params in scoped(statements(plan, found), store.tenant)
             ]
             conn.rollback()
     except sa.exc.SQLAlchemyError as error:

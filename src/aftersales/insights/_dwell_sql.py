@@ -197,7 +197,8 @@ def dwell_statement(plan: DwellPlan, dialect: Dialect) -> tuple[str, dict[str, A
             f"SELECT t.id AS id, '{TICKET_KIND}' AS kind, t.team AS team,"
             f" {_open('t.status_category')} AS still_open\n"
             "  FROM tickets t\n"
-            "  WHERE t.created_at >= :created_from AND t.created_at < :created_to" + teams
+            "  WHERE t.tenant = :tenant"
+            " AND t.created_at >= :created_from AND t.created_at < :created_to" + teams
         )
     case_kinds = plan.case_kinds()
     if case_kinds is None or case_kinds:
@@ -205,8 +206,9 @@ def dwell_statement(plan: DwellPlan, dialect: Dialect) -> tuple[str, dict[str, A
         branches.append(
             "SELECT c.id AS id, c.kind AS kind, t.team AS team,"
             f" {_open('c.status_category')} AS still_open\n"
-            "  FROM cases c LEFT JOIN tickets t ON t.id = c.ticket_id\n"
-            "  WHERE c.created_at >= :created_from AND c.created_at < :created_to" + kinds + teams
+            "  FROM cases c LEFT JOIN tickets t ON t.tenant = c.tenant AND t.id = c.ticket_id\n"
+            "  WHERE c.tenant = :tenant"
+            " AND c.created_at >= :created_from AND c.created_at < :created_to" + kinds + teams
         )
     window = "OVER (PARTITION BY {0}.subject_id ORDER BY {0}.sequence)"
     ends = "st.left_at <= :as_of"
@@ -218,7 +220,7 @@ def dwell_statement(plan: DwellPlan, dialect: Dialect) -> tuple[str, dict[str, A
         " e.to_state, s.kind, s.team, s.still_open,\n"
         f"    LAG(e.to_state) {window.format('e')} AS before_state\n"
         # the subjects drive: each one's events by the primary key, in sequence order
-        "  FROM subjects s JOIN events e ON e.subject_id = s.id\n"
+        "  FROM subjects s JOIN events e ON e.subject_id = s.id AND e.tenant = :tenant\n"
         "),\n"
         "stays AS (\n"
         "  SELECT m.kind, m.team, m.still_open, m.to_state AS state, m.entered_at,\n"
@@ -279,7 +281,7 @@ def sqlite_rows(store: SQLiteStore, plan: DwellPlan) -> list[DwellRow]:
         conn: sqlite3.Connection = recorder._conn
         sql, params = dwell_statement(plan, _sqlite_dialect(conn.execute))
         try:
-            raw = conn.execute(sql, params).fetchall()
+            raw = conn.execute(sql, {**params, "tenant": store.tenant}).fetchall()
         except sqlite3.Error as error:
             raise StorageError(f"sqlite: dwell times failed: {error}") from error
         return _rows(plan, [tuple(r) for r in raw])
@@ -298,7 +300,7 @@ def sqlalchemy_rows(store: SQLAlchemyStore, plan: DwellPlan) -> list[DwellRow]:
                 found = _sqlite_dialect(lambda sql: conn.execute(sa.text(sql)))
                 conn.rollback()
             sql, params = dwell_statement(plan, found)
-            raw = conn.execute(sa.text(sql), params).all()
+            raw = conn.execute(sa.text(sql), {**params, "tenant": store.tenant}).all()
             conn.rollback()
     except sa.exc.SQLAlchemyError as error:
         raise StorageError(f"{store.dialect}: dwell times failed: {error}") from error

@@ -39,13 +39,14 @@ answered; a visit that reached the customer (``following_up`` while its problem 
 on)."""
 
 _SELECT = (
-    "SELECT c.data, t.channel, t.sku FROM cases c JOIN tickets t ON t.id = c.ticket_id"
-    " WHERE c.kind IN (:kind0, :kind1)"
+    "SELECT c.data, t.channel, t.sku FROM cases c"
+    " JOIN tickets t ON t.tenant = c.tenant AND t.id = c.ticket_id"
+    " WHERE c.tenant = :tenant AND c.kind IN (:kind0, :kind1)"
     " AND c.status IN (:state0, :state1, :state2, :state3)"
     " AND c.created_at < :period_to"
     " AND (c.closed_at IS NULL OR c.closed_at >= :period_from)"
 )
-_SUBJECT_SKUS = "SELECT id, sku FROM cases WHERE id IN ({}) AND sku IS NOT NULL"
+_SUBJECT_SKUS = "SELECT id, sku FROM cases WHERE tenant = {} AND id IN ({}) AND sku IS NOT NULL"
 _CHUNK = 500
 """Subject ids per ``IN`` list: well under every database's limit on parameters."""
 _PAGE = 10_000
@@ -76,10 +77,11 @@ def answered_cases(store: Store, start: datetime, end: datetime) -> list[Answere
         return _memory(store, start, end)
     if isinstance(store, SQLiteStore):
         conn: sqlite3.Connection = store.recorder._conn
+        tenant = params["tenant"] = store.tenant
 
         def read(_records: object) -> list[Answered]:
             rows = conn.execute(_SELECT, params).fetchall()
-            return _with_subjects(rows, lambda ids: _sqlite_skus(conn, ids))
+            return _with_subjects(rows, lambda ids: _sqlite_skus(conn, tenant, ids))
 
         return store.recorder.reading(read)
     try:
@@ -88,6 +90,7 @@ def answered_cases(store: Store, start: datetime, end: datetime) -> list[Answere
         pass
     else:
         if isinstance(store, SQLAlchemyStore):
+            params["tenant"] = store.tenant
             return _sqlalchemy(store, params)
     return _through_api(store, start, end)
 
@@ -147,9 +150,9 @@ def _with_subjects(rows: Iterable[Sequence[object]], subject_skus: _SkuReader) -
     ]
 
 
-def _sqlite_skus(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str | None]:
-    sql = _SUBJECT_SKUS.format(", ".join("?" for _ in ids))
-    return {str(key): str(sku) for key, sku in conn.execute(sql, ids).fetchall()}
+def _sqlite_skus(conn: sqlite3.Connection, tenant: str, ids: list[str]) -> dict[str, str | None]:
+    sql = _SUBJECT_SKUS.format("?", ", ".join("?" for _ in ids))
+    return {str(key): str(sku) for key, sku in conn.execute(sql, [tenant, *ids]).fetchall()}
 
 
 def _sqlalchemy(store: SQLAlchemyStore, params: Mapping[str, object]) -> list[Answered]:
@@ -160,8 +163,9 @@ def _sqlalchemy(store: SQLAlchemyStore, params: Mapping[str, object]) -> list[An
             rows = conn.execute(sa.text(_SELECT), params).all()
 
             def skus(ids: list[str]) -> dict[str, str | None]:
-                sql = _SUBJECT_SKUS.format(", ".join(f":id{i}" for i in range(len(ids))))
-                found = conn.execute(sa.text(sql), {f"id{i}": v for i, v in enumerate(ids)})
+                sql = _SUBJECT_SKUS.format(":tenant", ", ".join(f":id{i}" for i in range(len(ids))))
+                values = {f"id{i}": v for i, v in enumerate(ids)}
+                found = conn.execute(sa.text(sql), {"tenant": params["tenant"], **values})
                 return {str(key): str(sku) for key, sku in found.all()}
 
             answered = _with_subjects(rows, skus)

@@ -32,7 +32,8 @@ __all__ = ["ReturnVisitReport", "return_visit_report"]
 
 _COUNT = (
     "SELECT status, COUNT(*) FROM cases"
-    " WHERE kind = :kind AND created_at >= :period_from AND created_at < :period_to"
+    " WHERE tenant = :tenant AND kind = :kind"
+    " AND created_at >= :period_from AND created_at < :period_to"
     " GROUP BY status"
 )
 _PAGE = 10_000
@@ -134,6 +135,7 @@ def return_visit_report(
 
 def _counted(store: Store, start: datetime, end: datetime) -> dict[str, int]:
     params = {"kind": RETURN_VISIT.name, "period_from": ts(start), "period_to": ts(end)}
+    params["tenant"] = getattr(store, "tenant", "")
     if isinstance(store, MemoryStore):
         with store._lock:
             cases = list(store._cases.values())

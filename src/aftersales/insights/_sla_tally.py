@@ -65,9 +65,8 @@ def sla_statement(plan: Plan, dialect: Dialect) -> tuple[str, dict[str, Any]]:
         "period_from": ts(plan.period_from),
         "created_to": ts(plan.created_to),
     }
-    where = "t.created_at >= :period_from AND t.created_at < :created_to" + _filters(
-        plan, params, dialect
-    )
+    where = "t.tenant = :tenant AND t.created_at >= :period_from AND t.created_at < :created_to"
+    where += _filters(plan, params, dialect)
     group = "NULL" if plan.group_column is None else _column(plan.group_column, dialect)
     parts = []
     for metric, outcome, seconds in METRICS:
@@ -152,7 +151,7 @@ def sqlite_rows(store: SQLiteStore, plan: Plan) -> list[SLARow] | None:
         if dialect is None:
             return None
         sql, params = sla_statement(plan, dialect)
-        return _rows(conn.execute(sql, params).fetchall())
+        return _rows(conn.execute(sql, {**params, "tenant": store.tenant}).fetchall())
 
     return recorder.reading(read)
 
@@ -169,7 +168,7 @@ def sqlalchemy_rows(store: SQLAlchemyStore, plan: Plan) -> list[SLARow] | None:
             if found is None:
                 return None
             sql, params = sla_statement(plan, found)
-            rows = _rows(conn.execute(sa.text(sql), params).all())
+            rows = _rows(conn.execute(sa.text(sql), {**params, "tenant": store.tenant}).all())
             conn.rollback()
     except sa.exc.SQLAlchemyError as error:
         raise StorageError(f"{store.dialect}: SLA figures failed: {error}") from error

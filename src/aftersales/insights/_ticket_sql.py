@@ -169,7 +169,7 @@ def _source(plan: Plan) -> str:
     """The tickets (``t``), joined with their customers (``c``) when the plan groups or
     filters by tier."""
     if plan.group_column == TIER or any(name == TIER for name, _ in plan.filters):
-        return "tickets t LEFT JOIN customers c ON c.id = t.customer_id"
+        return "tickets t LEFT JOIN customers c ON c.tenant = t.tenant AND c.id = t.customer_id"
     return "tickets t"
 
 
@@ -212,7 +212,7 @@ def cohort_statement(plan: Plan, dialect: Dialect) -> Statement:
     reopened = f"{resolved} AND COALESCE(t.reopen_count, 0) > 0"
     first_contact = (
         f"{resolved} AND COALESCE(t.reopen_count, 0) = 0 AND NOT EXISTS ("
-        "SELECT 1 FROM events e WHERE e.subject_id = t.id"
+        "SELECT 1 FROM events e WHERE e.tenant = t.tenant AND e.subject_id = t.id"
         # a literal, not a parameter: an index on the events of that state, partial on
         # this very condition, can then answer from the index alone
         f" AND e.to_state = '{WAITING_ON_CUSTOMER}')"
@@ -243,7 +243,7 @@ def _cohort(plan: Plan, dialect: Dialect) -> tuple[dict[str, Any], list[str], st
         columns.append("CASE WHEN t.created_at >= :period_from THEN 0 ELSE 1 END")
     rest = (
         f"FROM {_source(plan)}\n"
-        "WHERE t.created_at >= :cohort_from AND t.created_at < :created_to"
+        "WHERE t.tenant = :tenant AND t.created_at >= :cohort_from AND t.created_at < :created_to"
         + _filters(plan, params, dialect)
     )
     return params, columns, rest
@@ -286,7 +286,8 @@ def _open_at(at: str, ticket: str = "t") -> str:
     tickets the columns settle."""
     t = ticket
     last_state = (
-        f"(SELECT e.to_state FROM events e WHERE e.subject_id = {t}.id AND e.at <= {at}"
+        "(SELECT e.to_state FROM events e"
+        f" WHERE e.tenant = :tenant AND e.subject_id = {t}.id AND e.at <= {at}"
         # literals, like the states below: the same text whatever the instant
         f" AND e.trigger NOT IN ({_literals(NOT_TRANSITIONS)})"
         " ORDER BY e.sequence DESC LIMIT 1)"
@@ -326,7 +327,7 @@ def trend_backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
     candidates = (
         "SELECT t.id, t.created_at, t.resolved_at, t.closed_at, t.reopen_count"
         f" FROM {_source(plan)}"
-        f" WHERE {_open_between(':end_0', f':end_{last}')}"
+        f" WHERE t.tenant = :tenant AND {_open_between(':end_0', f':end_{last}')}"
         + _filters(plan, params, dialect)
         + f" AND {_finished_after(f'CASE {next_end} END')}"
         + dialect.fence
@@ -380,7 +381,7 @@ def backlog_statement(plan: Plan, dialect: Dialect) -> Statement:
         columns += ages
     rest = (
         f"FROM {_source(plan)}\n"
-        "WHERE t.created_at < :as_of_0"
+        "WHERE t.tenant = :tenant AND t.created_at < :as_of_0"
         + _filters(plan, params, dialect)
         + f" AND ({' OR '.join(opens)})"
     )
@@ -461,6 +462,12 @@ def sqlite_dialect(execute: Callable[[str], object]) -> Dialect | None:
     return Dialect()
 
 
+def scoped(statements: Sequence[Statement], tenant: str) -> list[Statement]:
+    """The statements with the store's tenant, which each names as ``:tenant`` (every
+    table they read is the tenant's only)."""
+    return [(sql, {**params, "tenant": tenant}) for sql, params in statements]
+
+
 def _statements(plan: Plan, dialect: Dialect) -> list[Statement]:
     """The cohort and backlog statements, and the escalation one when the plan asks."""
     statements = [cohort_statement(plan, dialect), backlog_statement(plan, dialect)]
@@ -479,7 +486,7 @@ def sqlite_tally(store: SQLiteStore, plan: Plan) -> Rows | None:
         dialect = sqlite_dialect(conn.execute)
         if dialect is None:
             return None
-        statements = _statements(plan, dialect)
+        statements = scoped(_statements(plan, dialect), store.tenant)
         began = not conn.in_transaction
         if began:
             conn.execute("BEGIN")
@@ -513,7 +520,7 @@ def sqlalchemy_tally(store: SQLAlchemyStore, plan: Plan) -> Rows | None:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             if found is None:
                 return None
-            statements = _statements(plan, found)
+            statements = scoped(_statements(plan, found), store.tenant)
             for setting in found.settings:
                 conn.execute(sa.text(setting))
             answers = [

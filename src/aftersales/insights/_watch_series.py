@@ -39,23 +39,26 @@ def _midnight(day: date) -> datetime:
 
 
 def statement(
-    table: str, kind: str | None, first_day: date, end_day: date
+    table: str, kind: str | None, first_day: date, end_day: date, tenant: str = ""
 ) -> tuple[str, dict[str, Any]]:
     """Rows (sku, UTC day as ``YYYY-MM-DD``, count) of ``table`` created in the days
     ``first_day`` up to ``end_day`` (excluded); with ``kind``, the cases of that kind,
     under their ticket's SKU when no line names one. The instants are fixed-width UTC
-    text, so their first ten characters are the UTC day on every database."""
+    text, so their first ten characters are the UTC day on every database. Only
+    ``tenant``'s rows count."""
     params: dict[str, Any] = {"start": ts(_midnight(first_day)), "end": ts(_midnight(end_day))}
+    params["tenant"] = tenant
     sku, join, kind_filter = "x.sku", "", ""
     if kind is not None:
         params["kind"] = kind
         sku = "COALESCE(x.sku, t.sku)"
-        join = " LEFT JOIN tickets t ON t.id = x.ticket_id"
+        join = " LEFT JOIN tickets t ON t.tenant = x.tenant AND t.id = x.ticket_id"
         kind_filter = " AND x.kind = :kind"
     sql = (
         f"SELECT {sku}, SUBSTR(x.created_at, 1, 10), COUNT(*)\n"
         f"FROM {table} x{join}\n"
-        f"WHERE x.created_at >= :start AND x.created_at < :end AND {sku} IS NOT NULL"
+        "WHERE x.tenant = :tenant AND x.created_at >= :start AND x.created_at < :end"
+        f" AND {sku} IS NOT NULL"
         f"{kind_filter}\nGROUP BY 1, 2"
     )
     return sql, params
@@ -93,8 +96,8 @@ def _sqlite_count(
     store: SQLiteStore, kind: str, first_day: date, end_day: date, *, tickets: bool
 ) -> tuple[Tally, Tally | None]:
     recorder = store.recorder
-    case_sql, case_params = statement("cases", kind, first_day, end_day)
-    ticket_sql, ticket_params = statement("tickets", None, first_day, end_day)
+    case_sql, case_params = statement("cases", kind, first_day, end_day, store.tenant)
+    ticket_sql, ticket_params = statement("tickets", None, first_day, end_day, store.tenant)
 
     def read(_records: object) -> tuple[Tally, Tally | None]:
         conn: sqlite3.Connection = recorder._conn
@@ -117,8 +120,8 @@ def _sqlalchemy_count(
 ) -> tuple[Tally, Tally | None]:
     import sqlalchemy as sa
 
-    case_sql, case_params = statement("cases", kind, first_day, end_day)
-    ticket_sql, ticket_params = statement("tickets", None, first_day, end_day)
+    case_sql, case_params = statement("cases", kind, first_day, end_day, store.tenant)
+    ticket_sql, ticket_params = statement("tickets", None, first_day, end_day, store.tenant)
     try:
         with store.engine.connect() as conn:
             if store.dialect != "sqlite":

@@ -103,19 +103,20 @@ def logged_statement(plan: WorkloadPlan, dialect: Dialect) -> Statement:
     # trigger too, as a row written before the column took time entries only may hold
     # another event's payload value
     entries = (
-        "e.logged_seconds IS NOT NULL AND e.at >= :period_from AND e.at < :period_to"
+        "e.tenant = :tenant AND e.logged_seconds IS NOT NULL"
+        " AND e.at >= :period_from AND e.at < :period_to"
         f" AND e.trigger = '{LOG_TIME}'"
     )
     columns = "e.actor AS actor, t.id AS ticket_id, t.team AS team, t.channel AS channel"
     logged = (
         "WITH logged AS (\n"
         f"  SELECT {columns}, NULL AS case_id, e.logged_seconds AS seconds\n"
-        "  FROM events e JOIN tickets t ON t.id = e.subject_id\n"
+        "  FROM events e JOIN tickets t ON t.tenant = e.tenant AND t.id = e.subject_id\n"
         f"  WHERE {entries} AND e.kind = '{TICKET_KIND}'{filters}\n"
         "  UNION ALL\n"
         f"  SELECT {columns}, c.id AS case_id, e.logged_seconds AS seconds\n"
-        "  FROM events e JOIN cases c ON c.id = e.subject_id"
-        " JOIN tickets t ON t.id = c.ticket_id\n"
+        "  FROM events e JOIN cases c ON c.tenant = e.tenant AND c.id = e.subject_id"
+        " JOIN tickets t ON t.tenant = c.tenant AND t.id = c.ticket_id\n"
         f"  WHERE {entries} AND e.kind <> '{TICKET_KIND}'{filters}\n"
         "),\n"
     )
@@ -157,13 +158,14 @@ def open_statement(plan: WorkloadPlan) -> Statement:
     params = {"period_to": ts(plan.period_to)}
     last_state = (
         "(SELECT e.to_state FROM events e\n"
-        f"   WHERE e.subject_id = t.id AND e.kind = '{TICKET_KIND}' AND e.at <= :period_to"
+        "   WHERE e.tenant = t.tenant AND e.subject_id = t.id"
+        f" AND e.kind = '{TICKET_KIND}' AND e.at <= :period_to"
         f" AND e.trigger NOT IN ({_literals(NOT_TRANSITIONS)})\n"
         "   ORDER BY e.sequence DESC LIMIT 1)"
     )
     rest = (
         "FROM tickets t\n"
-        "WHERE t.assignee IS NOT NULL AND t.created_at < :period_to"
+        "WHERE t.tenant = :tenant AND t.assignee IS NOT NULL AND t.created_at < :period_to"
         + _filters(plan, params)
         # without a transition the ticket is still in its first state, an open one
         + f"\n  AND COALESCE({last_state}, '') NOT IN ({_literals(FINISHED_STATES)})"
@@ -176,8 +178,8 @@ def resolved_statement(plan: WorkloadPlan) -> Statement:
     params = _period(plan)
     group = ["e.actor"] if plan.group == "agent" else _ticket_group(plan)
     rest = (
-        "FROM events e JOIN tickets t ON t.id = e.subject_id\n"
-        f"WHERE e.kind = '{TICKET_KIND}' AND e.to_state = '{RESOLVED}'"
+        "FROM events e JOIN tickets t ON t.tenant = e.tenant AND t.id = e.subject_id\n"
+        f"WHERE e.tenant = :tenant AND e.kind = '{TICKET_KIND}' AND e.to_state = '{RESOLVED}'"
         " AND e.at >= :period_from AND e.at < :period_to"
         f" AND e.trigger NOT IN ({_literals(NOT_TRANSITIONS)})" + _filters(plan, params)
     )
@@ -187,13 +189,16 @@ def resolved_statement(plan: WorkloadPlan) -> Statement:
 THREADS = (
     # each merged ticket with the ticket its chain of merges ends at (MAX_MERGES at most)
     "WITH RECURSIVE chain (id, thread, hops) AS (\n"
-    "  SELECT t.id, t.merged_into, 1 FROM tickets t WHERE t.merged_into IS NOT NULL\n"
+    "  SELECT t.id, t.merged_into, 1 FROM tickets t"
+    " WHERE t.tenant = :tenant AND t.merged_into IS NOT NULL\n"
     "  UNION ALL\n"
-    "  SELECT c.id, n.merged_into, c.hops + 1 FROM chain c JOIN tickets n ON n.id = c.thread\n"
+    "  SELECT c.id, n.merged_into, c.hops + 1 FROM chain c"
+    " JOIN tickets n ON n.tenant = :tenant AND n.id = c.thread\n"
     f"  WHERE n.merged_into IS NOT NULL AND c.hops < {MAX_MERGES}\n"
     "),\n"
     "threads AS (\n"
-    "  SELECT c.id, c.thread FROM chain c JOIN tickets n ON n.id = c.thread\n"
+    "  SELECT c.id, c.thread FROM chain c"
+    " JOIN tickets n ON n.tenant = :tenant AND n.id = c.thread\n"
     "  WHERE n.merged_into IS NULL\n"
     "),\n"
 )
@@ -225,9 +230,9 @@ def responses_statement(plan: WorkloadPlan, dialect: Dialect, order: str) -> Sta
         " t.first_response_at, t.team, t.channel,\n"
         f"    MIN(CASE WHEN m.author_role <> '{CUSTOMER}' THEN m.at END) {following}"
         " AS replied_at\n"
-        "  FROM messages m JOIN tickets t ON t.id = m.ticket_id"
+        "  FROM messages m JOIN tickets t ON t.tenant = m.tenant AND t.id = m.ticket_id"
         " LEFT JOIN threads h ON h.id = m.ticket_id\n"
-        "  WHERE m.at >= :period_from AND m.at < :as_of"
+        "  WHERE m.tenant = :tenant AND m.at >= :period_from AND m.at < :as_of"
         f" AND m.author_role IN ({roles})"
         f" AND m.kind = '{MessageKind.PUBLIC_REPLY.value}'\n"
         ")\n"
@@ -315,7 +320,8 @@ def sqlite_read(
         dialect = _sqlite_dialect(conn.execute)
 
         def execute(sql: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
-            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+            scoped = {**params, "tenant": store.tenant}
+            return [tuple(r) for r in conn.execute(sql, scoped).fetchall()]
 
         began = not conn.in_transaction
         if began:
@@ -351,7 +357,8 @@ def sqlalchemy_read(
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
 
             def execute(sql: str, params: dict[str, Any]) -> Sequence[Sequence[Any]]:
-                return [tuple(r) for r in conn.execute(sa.text(sql), params).all()]
+                scoped = {**params, "tenant": store.tenant}
+                return [tuple(r) for r in conn.execute(sa.text(sql), scoped).all()]
 
             result: Rows | list[ResponseRow]
             if responses:

@@ -56,7 +56,7 @@ __all__ = [
     "ts",
 ]
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (

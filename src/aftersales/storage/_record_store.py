@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -16,6 +17,7 @@ from aftersales.exceptions import (
     CaseNotFound,
     ConcurrencyError,
     CustomerNotFound,
+    StorageError,
     TicketNotFound,
 )
 from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
@@ -34,8 +36,10 @@ from aftersales.storage._protocol import (
     number_taken,
 )
 from aftersales.storage._recorder import Recorder, Records, Row
+from aftersales.storage._tenant import DEFAULT_TENANT, check_tenant
 from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
 
+S = TypeVar("S", bound="RecordStore")
 _KEY = ("id",)
 _DATA = ("data",)
 _CASE = ("data", "terms")
@@ -183,9 +187,10 @@ def _write_case(records: Records, change: CaseChange) -> None:
             del row["terms"]
         written = records.update("cases", case.id, change.expected_version, row)
     if not written or not _log(records, change.events, change.outbox):
-        raise ConcurrencyError(
-            case.id, change.expected_version, _version(records, "cases", case.id)
-        )
+        version = _version(records, "cases", case.id)
+        if change.expected_version == 0 and version is None:
+            raise id_taken("case", case.id)  # another tenant's subject has it
+        raise ConcurrencyError(case.id, change.expected_version, version)
     if change.delivered:
         records.acknowledge(change.delivered, codec.ts(case.updated_at) or "")
 
@@ -205,6 +210,44 @@ class RecordStore:
         self._counter_floor = 0
         """A value the ticket counter is known to have reached (it only grows): a new
         ticket numbered below it (from a reserved block) needs no counter statement."""
+        self._owner = True
+        """Whether :meth:`close` releases the recorder (a :meth:`for_tenant` store shares
+        its opener's)."""
+
+    # ------------------------------------------------------------------ tenants
+
+    @property
+    def tenant(self) -> str:
+        """The shop whose rows this store reads and writes: ``""`` (the default) for a
+        database that serves one shop. Every statement it runs names it."""
+        return str(getattr(self.recorder, "tenant", DEFAULT_TENANT))
+
+    def for_tenant(self: S, tenant: str) -> S:
+        """This store for another shop of the same database: the same connection (or
+        pool), its statements and options, no schema check; every row it reads, finds,
+        counts, reports or dispatches is ``tenant``'s, and its tickets are numbered from
+        #1 apart from the others'. Cheap enough to call per request. Closing it releases
+        nothing: the store that opened the database does that.
+
+        Raises :class:`~aftersales.InvalidInput` for a value that is no tenant (see
+        docs/how-to/several-shops.md), :class:`~aftersales.StorageError` on a recorder
+        that keeps one shop only (:class:`~aftersales.storage.recorder.MemoryRecorder`).
+        """
+        tenant = check_tenant(tenant)
+        scoping = getattr(self.recorder, "for_tenant", None)
+        if scoping is None:
+            raise StorageError(
+                f"{type(self.recorder).__name__} keeps the rows of one shop: no tenants"
+            )
+        scoped = copy.copy(self)
+        scoped.recorder = scoping(tenant)
+        scoped._counter_floor = 0  # another tenant's counter
+        scoped._owner = False
+        scoped._scoped(scoped.recorder)
+        return scoped
+
+    def _scoped(self, recorder: Any) -> None:
+        """Point a :meth:`for_tenant` copy's own references at its new ``recorder``."""
 
     # ------------------------------------------------------------------ tickets
 
@@ -607,8 +650,11 @@ class RecordStore:
         return [SecurityEntry.model_validate_json(row["data"]) for row in rows]
 
     def close(self) -> None:
-        """Close the recorder; the store cannot be used afterwards."""
-        self.recorder.close()
+        """Close the recorder; the store cannot be used afterwards. (A store from
+        :meth:`for_tenant` releases nothing: the store it came from owns the
+        connection.)"""
+        if self._owner:
+            self.recorder.close()
 
     def __enter__(self) -> RecordStore:
         return self

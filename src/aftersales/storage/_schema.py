@@ -24,8 +24,11 @@ from aftersales.storage._codec import SCHEMA_VERSION, case_data, case_terms, rea
 __all__ = [
     "INDEXES",
     "MIGRATIONS",
+    "PER_TENANT_KEYS",
     "SCHEMA_VERSION",
     "TABLES",
+    "TENANT",
+    "TENANT_LENGTH",
     "AddColumn",
     "Column",
     "CreateIndex",
@@ -36,6 +39,7 @@ __all__ = [
     "FillTicketTags",
     "Index",
     "MoveTermsOutOfData",
+    "Rekey",
     "Step",
     "Table",
     "Type",
@@ -66,6 +70,9 @@ class Column:
     rowid: bool = False
     """The order of insertion, which SQLite keeps as its ``rowid``: the column exists on
     the other databases only."""
+    default: str | None = None
+    """The value rows written without the column get (so a column added to a table of
+    rows can be NOT NULL)."""
 
 
 def _id(name: str, *, nullable: bool = False) -> Column:
@@ -86,13 +93,24 @@ def _data(name: str = "data", *, nullable: bool = False) -> Column:
     return Column(name, Type.DATA, nullable=nullable)
 
 
+TENANT = "tenant"
+"""The column on every table naming the shop a row belongs to ('' for the one shop of a
+database that serves one): it leads every index and every key that is unique per shop
+(see docs/how-to/several-shops.md)."""
+TENANT_LENGTH = 64
+_TENANT = Column(TENANT, Type.STRING, TENANT_LENGTH, nullable=False, default="")
+
+
 @attrs.frozen
 class Table:
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     rows: tuple[tuple[object, ...], ...] = ()
-    """Rows a new table starts with."""
+    """Rows a new table starts with (their columns in :attr:`columns` order, those with
+    a default left out)."""
+    unique: tuple[tuple[str, ...], ...] = ()
+    """Keys besides the primary key: no two rows have the same values of one."""
     without_rowid: bool = False
     """SQLite keeps the rows in their primary key's b-tree alone (small rows read in key
     order: one b-tree to write rather than a table and its key's index)."""
@@ -121,6 +139,8 @@ class Index:
         """The columns on a database without partial indexes."""
         if self.where is None or self.where[0] in self.columns:
             return self.columns
+        if self.columns[:1] == ("tenant",):  # the tenant first, as in every index
+            return ("tenant", self.where[0], *self.columns[1:])
         return (self.where[0], *self.columns)
 
 
@@ -354,6 +374,39 @@ INDEXES: tuple[Index, ...] = (
 )
 
 
+PER_TENANT_KEYS = ("customers", "contact_points", "counters", "state", "ticket_tags")
+"""Tables whose primary key is unique per shop (a customer id, an address, a counter's or
+a state's name, a tag's row of a ticket number): the tenant leads it. Every other table's
+key is an id unique across the database (random ids, an outbox key made of them); a
+ticket's number is unique per shop (:attr:`Table.unique`)."""
+
+
+def _with_tenant(declared: Table) -> Table:
+    """``declared`` with the tenant column (last: where an upgrade adds it) and the tenant
+    first in its per-shop keys."""
+    columns = tuple(
+        attrs.evolve(column, unique=False) if column.unique else column
+        for column in declared.columns
+    )
+    unique = [*declared.unique]
+    unique += [(TENANT, column.name) for column in declared.columns if column.unique]
+    key = declared.primary_key
+    if declared.name in PER_TENANT_KEYS:
+        key = (TENANT, *key)
+    return attrs.evolve(
+        declared, columns=(*columns, _TENANT), primary_key=key, unique=tuple(unique)
+    )
+
+
+def _tenant_first(index: Index) -> Index:
+    """Every query names its tenant: every index starts with it."""
+    return attrs.evolve(index, columns=(TENANT, *index.columns))
+
+
+TABLES = tuple(_with_tenant(declared) for declared in TABLES)
+INDEXES = tuple(_tenant_first(index) for index in INDEXES)
+
+
 def table(name: str) -> Table:
     return next(t for t in TABLES if t.name == name)
 
@@ -396,6 +449,15 @@ class DropIndex:
 class FillTicketTags:
     """Write the ``ticket_tags`` rows of every ticket with tags, from its ``tags``
     column (filled by the step before)."""
+
+
+@attrs.frozen
+class Rekey:
+    """Give the table its declared keys (:attr:`Table.primary_key`, :attr:`Table.unique`)
+    in place of those it has: SQLite rebuilds the table, the others drop and add the
+    constraints."""
+
+    table: str
 
 
 @attrs.frozen
@@ -449,6 +511,7 @@ Step = (
     | FillFromData
     | DropIndex
     | FillTicketTags
+    | Rekey
 )
 """One step of a migration; each backend carries out each kind with its own statements."""
 
@@ -564,6 +627,18 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
             )
         ),
     ),
+    # several shops in one database: a tenant on every row ('' for the rows there are),
+    # first in the per-shop keys and in every index
+    11: (
+        *(AddColumn(declared.name, TENANT) for declared in TABLES),
+        *(
+            Rekey(declared.name)
+            for declared in TABLES
+            if TENANT in declared.primary_key or declared.unique
+        ),
+        *(DropIndex(index.name, index.table) for index in INDEXES),
+        *(CreateIndex(index.name) for index in INDEXES),
+    ),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
 where every database began; a new one is created at :data:`SCHEMA_VERSION` at once."""
@@ -649,6 +724,7 @@ def sqlite_column(column: Column) -> str:
     return (
         f"{column.name} {_SQLITE_TYPES[column.type]}"
         + ("" if column.nullable else " NOT NULL")
+        + ("" if column.default is None else f" DEFAULT {_sqlite_literal(column.default)}")
         + (" UNIQUE" if column.unique else "")
     )
 
@@ -672,15 +748,26 @@ def sqlite_create(name: str, version: int = SCHEMA_VERSION) -> list[str]:
         for column in declared.columns
         if not column.rowid and (name, column.name) not in columns
     ]
-    definitions.append(f"PRIMARY KEY ({', '.join(declared.primary_key)})")
+    for key in declared.unique:
+        definitions.append(f"UNIQUE ({', '.join(keyed(name, key, version))})")
+    definitions.append(f"PRIMARY KEY ({', '.join(keyed(name, declared.primary_key, version))})")
     rowid = " WITHOUT ROWID" if declared.without_rowid else ""
     statements = [f"CREATE TABLE {name} (\n    " + ",\n    ".join(definitions) + "\n)" + rowid]
     statements += [sqlite_index(i) for i in indexes_of(name) if i.name not in indexes]
+    written = [c.name for c in declared.columns if c.default is None and not c.rowid]
     for row in declared.rows:
         statements.append(
-            f"INSERT INTO {name} VALUES ({', '.join(_sqlite_literal(v) for v in row)})"
+            f"INSERT INTO {name} ({', '.join(written)}) "
+            f"VALUES ({', '.join(_sqlite_literal(v) for v in row)})"
         )
     return statements
+
+
+def keyed(name: str, key: tuple[str, ...], version: int = SCHEMA_VERSION) -> tuple[str, ...]:
+    """The columns of table ``name``'s ``key`` at ``version``: without those later steps
+    add (a key the tenant leads now was the rest of it before)."""
+    columns, _ = added_later(version)
+    return tuple(column for column in key if (name, column) not in columns)
 
 
 def _sqlite_literal(value: object) -> str:

@@ -18,17 +18,18 @@ from typing import Any, cast
 
 try:
     from sqlalchemy.engine import Engine
+    from sqlalchemy.exc import SQLAlchemyError
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         'SQLAlchemyStore needs the sql extra: pip install "aftersales[sql]"'
     ) from error
 
-from aftersales.exceptions import AftersalesError
+from aftersales.exceptions import AftersalesError, FieldError, InvalidInput, StorageError
 from aftersales.storage import _codec as codec
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._record_store import RecordStore
 from aftersales.storage._recorder import Records, Row
-from aftersales.storage._sqlalchemy.recorder import SQLAlchemyRecorder
+from aftersales.storage._sqlalchemy.recorder import TENANT_SETTING, SQLAlchemyRecorder
 from aftersales.storage._sqlalchemy.tables import (  # the tables, as before the split
     cases as cases,
 )
@@ -65,7 +66,56 @@ from aftersales.storage._sqlalchemy.tables import (
 from aftersales.storage._sqlalchemy.transaction import _Transaction
 from aftersales.storage._unit import Change
 
-__all__ = ["SCHEMA_VERSION", "SQLAlchemyStore", "metadata"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TENANT_SETTING",
+    "SQLAlchemyStore",
+    "enable_row_level_security",
+    "metadata",
+    "row_level_security_statements",
+]
+
+POLICY = "aftersales_tenant"
+"""The name of the row-level security policy on each table."""
+
+
+def row_level_security_statements() -> list[str]:
+    """The PostgreSQL statements that bind every role but the tables' owner to the rows of
+    the tenant its transaction names (``SET LOCAL aftersales.tenant = 'shop-a'``, or
+    ``set_config('aftersales.tenant', 'shop-a', true)``, as a store with
+    ``row_level_security=True`` does): such a role sees, changes and adds no other
+    tenant's rows, and none at all when its transaction names no tenant. Run them as the
+    owner, once (again after an upgrade that adds a table): they replace the policies
+    they made before. The owner is not bound (PostgreSQL exempts a table's owner unless
+    the table says ``FORCE ROW LEVEL SECURITY``), so its stores, migrations and reports
+    work as before."""
+    check = f"tenant = current_setting('{TENANT_SETTING}', true)"
+    statements = []
+    for declared in metadata.sorted_tables:
+        if declared.name == schema_version.name:
+            continue  # the schema's version: no tenant's
+        statements += [
+            f"ALTER TABLE {declared.name} ENABLE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS {POLICY} ON {declared.name}",
+            f"CREATE POLICY {POLICY} ON {declared.name} USING ({check}) WITH CHECK ({check})",
+        ]
+    return statements
+
+
+def enable_row_level_security(engine: Engine) -> None:
+    """Run :func:`row_level_security_statements` on ``engine`` (PostgreSQL, as the tables'
+    owner) in one transaction."""
+    if engine.dialect.name != "postgresql":
+        raise InvalidInput(
+            "engine",
+            [FieldError((), f"row-level security is PostgreSQL's, not {engine.dialect.name}'s")],
+        )
+    try:
+        with engine.begin() as conn:
+            for statement in row_level_security_statements():
+                conn.exec_driver_sql(statement)
+    except SQLAlchemyError as error:
+        raise StorageError(f"postgresql: cannot enable row-level security: {error}") from error
 
 
 class _Refused(AftersalesError):
@@ -140,14 +190,40 @@ class SQLAlchemyStore(RecordStore):
     ``"CUST-ABC"``, ``"a "`` is not ``"a"``, ``"é"`` is not ``"e"`` and no two emoji are
     equal. Schema version 5 converts the tables of an older database (a rebuild of each
     table on MySQL and MariaDB, taking time in proportion to its size).
+
+    ``tenant`` names the shop whose rows the store reads and writes in a database several
+    shops share (default ``""``); :meth:`~aftersales.storage.recorder.RecordStore.
+    for_tenant` gives another shop's store on the same pool. ``row_level_security=True``
+    (PostgreSQL) names the tenant in every transaction for the policies of
+    :func:`row_level_security_statements` (docs/how-to/several-shops.md).
     """
 
     recorder: SQLAlchemyRecorder
 
-    def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
-        super().__init__(SQLAlchemyRecorder(url_or_engine, **engine_options))
+    def __init__(
+        self,
+        url_or_engine: str | Engine,
+        *,
+        tenant: str = "",
+        row_level_security: bool = False,
+        **engine_options: Any,
+    ) -> None:
+        super().__init__(
+            SQLAlchemyRecorder(
+                url_or_engine,
+                tenant=tenant,
+                row_level_security=row_level_security,
+                **engine_options,
+            )
+        )
         self.engine: Engine = self.recorder.engine
+        """The engine; with row-level security, one whose every transaction names the
+        store's tenant (raw SQL on it sees that tenant's rows only, as a role the policies
+        bind)."""
         self.dialect: str = self.recorder.dialect
+
+    def _scoped(self, recorder: Any) -> None:
+        self.engine = recorder.engine
 
     @property
     def schema_version(self) -> int:
@@ -195,7 +271,8 @@ class SQLAlchemyStore(RecordStore):
 
     def close(self) -> None:
         """Release the pool's connections (the engine stays usable if you passed it in)."""
-        self.recorder.close()
+        if self._owner:
+            self.recorder.close()
 
     def __enter__(self) -> SQLAlchemyStore:
         return self

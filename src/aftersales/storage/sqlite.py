@@ -88,6 +88,11 @@ class SQLiteStore(RecordStore):
     A new database file is created with ``file_mode`` (default ``0o600``: readable and
     writable by its owner only, whatever the umask), and SQLite gives its ``-wal`` and
     ``-shm`` files the same permissions. An existing file keeps its own.
+
+    ``tenant`` names the shop whose rows the store reads and writes, in a database that
+    several shops share (default ``""``: the one shop of a database that serves one);
+    :meth:`~aftersales.storage.recorder.RecordStore.for_tenant` gives another shop's store
+    on the same connection (docs/how-to/several-shops.md).
     """
 
     recorder: SQLiteRecorder
@@ -99,9 +104,14 @@ class SQLiteStore(RecordStore):
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 10.0,
         file_mode: int = 0o600,
+        tenant: str = "",
     ) -> None:
         recorder = SQLiteRecorder(
-            path, synchronous=synchronous, busy_timeout=busy_timeout, file_mode=file_mode
+            path,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            file_mode=file_mode,
+            tenant=tenant,
         )
         super().__init__(recorder)
         self.path, self._conn, self._lock = recorder.path, recorder._conn, recorder._lock
@@ -116,6 +126,11 @@ class SQLiteStore(RecordStore):
         self._pending_rows: list[tuple[str, int, tuple[object, ...]]] = []
         """The rows of the running transaction, kept in ``_written`` once it commits."""
         self._updates: dict[tuple[int, ...], str] = {}
+
+    def _scoped(self, recorder: object) -> None:
+        # the rows a store committed are its own tenant's (the statements are shared)
+        self._written = {}
+        self._pending_rows = []
 
     @property
     def schema_version(self) -> int:
@@ -150,13 +165,21 @@ class SQLiteStore(RecordStore):
         statement only when the number is not known to be below the counter already."""
         if number < self._pending_floor:
             return
+        tenant = self.recorder.tenant
         conn.execute(
-            "UPDATE counters SET value = ? WHERE name = 'ticket_number' AND value <= ?",
-            (number + 1, number),
+            "UPDATE counters SET value = ? "
+            "WHERE tenant = ? AND name = 'ticket_number' AND value <= ?",
+            (number + 1, tenant, number),
         )
-        value: int = conn.execute(
-            "SELECT value FROM counters WHERE name = 'ticket_number'"
-        ).fetchone()[0]
+        found = conn.execute(
+            "SELECT value FROM counters WHERE tenant = ? AND name = 'ticket_number'", (tenant,)
+        ).fetchone()
+        if found is None:  # the tenant's first ticket
+            conn.execute(
+                "INSERT INTO counters (tenant, name, value) VALUES (?, 'ticket_number', ?)",
+                (tenant, number + 1),
+            )
+        value: int = number + 1 if found is None else found[0]
         # kept once the transaction commits (see commit): a rolled back one moved nothing
         self._pending_floor = max(self._counter_floor, value)
 
@@ -198,15 +221,18 @@ class SQLiteStore(RecordStore):
         events: list[object] = []
         tags: list[object] = []
         ticket_row, ticket_key, event_row = codec.ticket_row, codec.ticket_key, codec.event_row
+        tenant = self.recorder.tenant
         for change in changes:
             ticket = change.ticket
             tickets += ticket_row(ticket, exclude_none=True, null="")
             tickets += ticket_key(ticket)
+            tickets.append(tenant)
             for e in change.events:
                 events += event_row(e)
+                events.append(tenant)
             if ticket.tags:
                 for row in codec.tag_rows(ticket):
-                    tags += row
+                    tags += (*row, tenant)
         conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
@@ -217,6 +243,7 @@ class SQLiteStore(RecordStore):
             raise self._why_not_inserted(conn, changes) from None
         conn.execute("RELEASE bulk")
         self._move_counter_past(conn, max(change.ticket.number for change in changes))
+        # ids are unique across tenants: a case of any tenant's holds its id
         taken = self._case_ids(conn, [change.ticket.id for change in changes])
         if taken:
             raise id_taken("ticket", taken[0])
@@ -235,24 +262,34 @@ class SQLiteStore(RecordStore):
             )
         return found
 
-    @staticmethod
-    def _why_not_inserted(conn: sqlite3.Connection, changes: Sequence[Change]) -> AftersalesError:
+    def _why_not_inserted(
+        self, conn: sqlite3.Connection, changes: Sequence[Change]
+    ) -> AftersalesError:
         """The error for new tickets that broke a constraint, found against the database as
         it was before them: an id or a number that is taken (by an earlier ticket or one
-        earlier in ``changes``), or an id that a case has."""
+        earlier in ``changes``), or an id that a case has. An id another tenant's subject
+        has is only "taken": nothing of that subject is told."""
         ids: set[str] = set()
         numbers: set[int] = set()
+        tenant = self.recorder.tenant
         for change in changes:
             ticket = change.ticket
-            row = conn.execute("SELECT version FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
+            row = conn.execute(
+                "SELECT version FROM tickets WHERE tenant = ? AND id = ?", (tenant, ticket.id)
+            ).fetchone()
             if row is not None or ticket.id in ids:
                 return ConcurrencyError(ticket.id, 0, None if row is None else int(row[0]))
             taken = conn.execute(
-                "SELECT 1 FROM tickets WHERE number = ?", (ticket.number,)
+                "SELECT 1 FROM tickets WHERE tenant = ? AND number = ?", (tenant, ticket.number)
             ).fetchone()
             if taken is not None or ticket.number in numbers:
                 return number_taken(ticket.number)
-            if conn.execute("SELECT 1 FROM events WHERE subject_id = ?", (ticket.id,)).fetchone():
+            # ids are unique across tenants: any tenant's subject holds it
+            if conn.execute(
+                "SELECT 1 FROM tickets WHERE id = ? UNION ALL "
+                "SELECT 1 FROM events WHERE subject_id = ?",
+                (ticket.id, ticket.id),
+            ).fetchone():
                 return id_taken("ticket", ticket.id)
             ids.add(ticket.id)
             numbers.add(ticket.number)
@@ -271,7 +308,7 @@ class SQLiteStore(RecordStore):
         self.recorder.checkpoint()
 
     def commit_cases(self, changes: Sequence[CaseChange]) -> None:
-        self.recorder._atomically(lambda conn: write_cases(conn, changes))
+        self.recorder._atomically(lambda conn: write_cases(conn, changes, self.recorder.tenant))
 
     def _write_ticket(
         self,
@@ -284,20 +321,29 @@ class SQLiteStore(RecordStore):
             row = codec.ticket_row(ticket, null="")
         if change.customer is not None:
             self._put_customer(self.recorder, change.customer)
+        tenant = self.recorder.tenant
         if change.expected_version == 0:
+            # ids are unique across tenants: a case of any tenant's holds its id
             if conn.execute("SELECT 1 FROM cases WHERE id = ?", (ticket.id,)).fetchone():
                 raise id_taken("ticket", ticket.id)
             try:
                 conn.execute(
                     _TICKET_INSERT,
-                    (*row, ticket.id, ticket.number, ticket.workflow, codec.ts(ticket.created_at)),
+                    (
+                        *row,
+                        ticket.id,
+                        ticket.number,
+                        ticket.workflow,
+                        codec.ts(ticket.created_at),
+                        tenant,
+                    ),
                 )
             except sqlite3.IntegrityError:  # the failed statement wrote nothing
                 raise self._why_not_inserted(conn, (change,)) from None
             if ticket.tags:
-                conn.executemany(_TAG_INSERT, codec.tag_rows(ticket))
+                conn.executemany(_TAG_INSERT, [(*r, tenant) for r in codec.tag_rows(ticket)])
             self._move_counter_past(conn, ticket.number)
-            _append_log(conn, change.events, change.outbox)
+            _append_log(conn, change.events, change.outbox, tenant)
         else:
             if not self._update_ticket(conn, ticket, change.expected_version, row):
                 raise ConcurrencyError(
@@ -305,11 +351,11 @@ class SQLiteStore(RecordStore):
                     change.expected_version,
                     _version(self.recorder, "tickets", ticket.id),
                 )
-            _append_log(conn, change.events, change.outbox)
+            _append_log(conn, change.events, change.outbox, tenant)
         for message in change.messages:
-            conn.execute(_MESSAGE_INSERT, codec.message_row(message))
+            conn.execute(_MESSAGE_INSERT, (*codec.message_row(message), tenant))
         if change.delivered:
-            _acknowledge(conn, change.delivered, ticket.updated_at)
+            _acknowledge(conn, change.delivered, ticket.updated_at, tenant)
         self._pending_rows.append((ticket.id, ticket.version, row))
 
     def _update_ticket(
@@ -327,22 +373,24 @@ class SQLiteStore(RecordStore):
                 if len(self._updates) < _UPDATE_SHAPES:
                     self._updates[changed] = sql
             values = [row[i] for i in changed]
-            if conn.execute(sql, (*values, ticket.id, expected)).rowcount != 1:
+            tenant = self.recorder.tenant
+            if conn.execute(sql, (*values, ticket.id, expected, tenant)).rowcount != 1:
                 return False
             if _TICKET_TAGS in changed:
-                _retag(conn, ticket, str(before[_TICKET_TAGS]) or None)
+                _retag(conn, ticket, str(before[_TICKET_TAGS]) or None, tenant)
             return True
         tags = row[_TICKET_TAGS]
-        params = (*row, ticket.id, expected)
+        tenant = self.recorder.tenant
+        params = (*row, ticket.id, expected, tenant)
         if conn.execute(_TICKET_UPDATE_KEEPING_TAGS, (*params, tags)).rowcount == 1:
             return True
         found = conn.execute(
-            "SELECT version, tags FROM tickets WHERE id = ?", (ticket.id,)
+            "SELECT version, tags FROM tickets WHERE id = ? AND tenant = ?", (ticket.id, tenant)
         ).fetchone()
         if found is None or found[0] != expected:
             return False
         conn.execute(_TICKET_UPDATE, params)
-        _retag(conn, ticket, found[1])
+        _retag(conn, ticket, found[1], tenant)
         return True
 
 

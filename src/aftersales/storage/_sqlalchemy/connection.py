@@ -30,6 +30,7 @@ from aftersales.storage._sqlalchemy.tables import (
     counters,
     metadata,
     schema_version,
+    unique_name,
 )
 
 DIALECTS = ("postgresql", "mysql", "mariadb", "sqlite")
@@ -134,9 +135,14 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
         if step.column in {c["name"] for c in sa.inspect(conn).get_columns(step.table)}:
             return  # added by an interrupted run: MariaDB and MySQL commit each DDL statement
         kind = metadata.tables[step.table].c[step.column].type.compile(dialect=dialect)
+        default = schema.table(step.table).column(step.column).default
+        if default is not None:  # rows there are take it
+            kind += " NOT NULL DEFAULT '" + default.replace("'", "''") + "'"
         conn.execute(sa.text(f"ALTER TABLE {step.table} ADD COLUMN {step.column} {kind}"))
     elif isinstance(step, schema.CreateIndex):
-        _create_index(conn, step.index)
+        if step.index not in schema.added_later(version)[1]:
+            # (else a later step makes it as declared now, on columns it may add first)
+            _create_index(conn, step.index)
     elif isinstance(step, schema.DropIndex):
         found = {index["name"] for index in sa.inspect(conn).get_indexes(step.table)}
         if step.index in found:
@@ -144,6 +150,8 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
             conn.execute(sa.text(f"DROP INDEX {step.index}{on}"))
     elif isinstance(step, schema.FillTicketTags):
         _fill_ticket_tags(conn)
+    elif isinstance(step, schema.Rekey):
+        _rekey(conn, step.table, version)
     elif isinstance(step, schema.FillFromData):
         _fill(conn, step)
     elif isinstance(step, schema.MoveTermsOutOfData):
@@ -178,6 +186,71 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
     elif isinstance(step, schema.ExactText):
         _collate_exactly(conn)
     # EventsByRowid: this store never made events a WITHOUT ROWID table
+
+
+def _rekey(conn: Connection, name: str, version: int) -> None:
+    """Carry out :class:`~aftersales.storage._schema.Rekey`: SQLite rebuilds the table
+    (its rows copied with their rowids; the indexes are the later steps'), the others
+    drop the keys that are not as declared and add those that are."""
+    declared = schema.table(name)
+    added, _ = schema.added_later(version)
+    if conn.dialect.name == "sqlite":
+        there = {c["name"] for c in sa.inspect(conn).get_columns(name)}
+        kept = [c for c in declared.columns if (name, c.name) not in added and c.name in there]
+        rebuilt = sa.Table(
+            f"{name}_rekeyed",
+            sa.MetaData(),
+            *(_column(c, c.name in declared.primary_key) for c in kept),
+            *(
+                sa.UniqueConstraint(*schema.keyed(name, key, version), name=unique_name(name, key))
+                for key in declared.unique
+            ),
+        )
+        rebuilt.create(conn)
+        names = ", ".join(c.name for c in kept)
+        rowid = "" if declared.without_rowid else "rowid, "
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {name}_rekeyed ({rowid}{names}) SELECT {rowid}{names} FROM {name}"
+            )
+        )
+        conn.execute(sa.text(f"DROP TABLE {name}"))
+        conn.execute(sa.text(f"ALTER TABLE {name}_rekeyed RENAME TO {name}"))
+        return
+    postgresql = conn.dialect.name == "postgresql"
+    quote = conn.dialect.identifier_preparer.quote  # ("key" is a keyword on MariaDB)
+    inspector = sa.inspect(conn)
+    primary_key = schema.keyed(name, declared.primary_key, version)
+    found = inspector.get_pk_constraint(name)
+    if list(found["constrained_columns"]) != list(primary_key):
+        drop = f"DROP CONSTRAINT {found['name']}, " if postgresql else "DROP PRIMARY KEY, "
+        drop = drop if found["constrained_columns"] else ""
+        conn.execute(
+            sa.text(
+                f"ALTER TABLE {name} {drop}"
+                f"ADD PRIMARY KEY ({', '.join(quote(c) for c in primary_key)})"
+            )
+        )
+    for key in declared.unique:
+        columns = schema.keyed(name, key, version)
+        before = [c for c in columns if c != schema.TENANT]  # the key as it was
+        reflected: list[Any] = [
+            *inspector.get_unique_constraints(name),
+            *(i for i in inspector.get_indexes(name) if i.get("unique")),
+        ]
+        present = {str(found["name"]): list(found["column_names"]) for found in reflected}
+        wanted = unique_name(name, key)
+        for stale, keyed_by in sorted(present.items()):
+            if keyed_by == before or (stale == wanted and keyed_by != list(columns)):
+                drop = f"DROP CONSTRAINT {stale}" if postgresql else f"DROP INDEX `{stale}`"
+                conn.execute(sa.text(f"ALTER TABLE {name} {drop}"))
+        if present.get(wanted) != list(columns):
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {name} ADD CONSTRAINT {wanted} "
+                    f"UNIQUE ({', '.join(quote(c) for c in columns)})"
+                )
+            )
 
 
 def _fill(conn: Connection, step: schema.FillFromData) -> None:

@@ -24,6 +24,7 @@ Where the dialects differ:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -37,7 +38,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
         'SQLAlchemyRecorder needs the sql extra: pip install "aftersales[sql]"'
     ) from error
 
-from aftersales.exceptions import StorageError
+from aftersales.exceptions import FieldError, InvalidInput, StorageError
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Records
 from aftersales.storage._sqlalchemy.connection import (
@@ -54,6 +55,7 @@ from aftersales.storage._sqlalchemy.tables import (
     metadata,
 )
 from aftersales.storage._sqlalchemy.transaction import _Transaction
+from aftersales.storage._tenant import check_tenant
 
 T = TypeVar("T")
 Rendered = tuple[str, tuple[str, ...] | None]
@@ -64,6 +66,27 @@ _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.in
 """The INSERT of the databases with ``ON CONFLICT`` clauses."""
 _ONE: sa.ColumnClause[Any] = sa.literal_column("1")
 _ZERO: sa.ColumnClause[Any] = sa.literal_column("0")
+
+
+TENANT_SETTING = "aftersales.tenant"
+"""The PostgreSQL setting that names a transaction's tenant, which the row-level security
+policies compare every row's tenant with (see :func:`~aftersales.storage.sqlalchemy.
+row_level_security_statements`)."""
+_TENANT_OPTION = "aftersales_tenant"
+"""The execution option of a recorder's engine that names its tenant, for the listener
+that sets :data:`TENANT_SETTING` as each of its transactions begins."""
+
+
+def _set_tenant(conn: Connection) -> None:
+    """As a transaction begins on an engine of a recorder with row-level security: name
+    its tenant for the policies, for that transaction only (a pooled connection keeps no
+    tenant)."""
+    tenant = conn.get_execution_options().get(_TENANT_OPTION)
+    if tenant is not None:
+        conn.exec_driver_sql(
+            "SELECT set_config(%(name)s, %(tenant)s, true)",
+            {"name": TENANT_SETTING, "tenant": tenant},
+        )
 
 
 def _lock_name(key: str) -> str:
@@ -88,11 +111,45 @@ class SQLAlchemyRecorder:
     >>> store = RecordStore(SQLAlchemyRecorder("sqlite://"))
     >>> store.reserve_numbers(10)
     1
+
+    Every row it writes, reads, counts or changes is one of ``tenant``'s (see
+    :meth:`for_tenant`). With ``row_level_security`` (PostgreSQL only), each of its
+    transactions also names the tenant in the ``aftersales.tenant`` setting, which the
+    policies of :func:`~aftersales.storage.sqlalchemy.row_level_security_statements`
+    check: the store then works as a role those policies bind.
     """
 
-    def __init__(self, url_or_engine: str | Engine, **engine_options: Any) -> None:
+    tenant: str
+    """The shop whose rows this recorder reads and writes ('' for a database of one)."""
+
+    def __init__(
+        self,
+        url_or_engine: str | Engine,
+        *,
+        tenant: str = "",
+        row_level_security: bool = False,
+        **engine_options: Any,
+    ) -> None:
+        self.tenant = check_tenant(tenant)
+        if not isinstance(row_level_security, bool):
+            raise InvalidInput(
+                "store", [FieldError(("row_level_security",), "must be True or False")]
+            )
         self.engine: Engine = open_engine(url_or_engine, engine_options)
         self.dialect: str = self.engine.dialect.name
+        self.row_level_security = row_level_security
+        if row_level_security and self.dialect != "postgresql":
+            if not isinstance(url_or_engine, Engine):
+                self.engine.dispose()
+            raise InvalidInput(
+                "store",
+                [
+                    FieldError(
+                        ("row_level_security",),
+                        f"is PostgreSQL's; {self.dialect} has no row-level security",
+                    )
+                ],
+            )
         try:
             migrate(self.engine)  # a new database created, an older one upgraded
         except BaseException:
@@ -105,6 +162,22 @@ class SQLAlchemyRecorder:
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
         self._sql: dict[tuple[Any, ...], Rendered] = {}
+        self._pool = self.engine
+        """The engine that opened the database (whose pool :meth:`close` releases);
+        :attr:`engine` may be a copy of it that names the tenant."""
+        if row_level_security:
+            if not sa.event.contains(self.engine, "begin", _set_tenant):
+                sa.event.listen(self.engine, "begin", _set_tenant)
+            self.engine = self.engine.execution_options(**{_TENANT_OPTION: self.tenant})
+
+    def for_tenant(self, tenant: str) -> SQLAlchemyRecorder:
+        """A recorder of ``tenant``'s rows on this one's engine (its pool, its rendered
+        statements): no schema check, nothing opened."""
+        scoped = copy.copy(self)
+        scoped.tenant = check_tenant(tenant)
+        if self.row_level_security:
+            scoped.engine = self._pool.execution_options(**{_TENANT_OPTION: scoped.tenant})
+        return scoped
 
     @property
     def schema_version(self) -> int:
@@ -125,6 +198,8 @@ class SQLAlchemyRecorder:
         the transaction begins and released after it ends (so the transaction's snapshot
         starts after them); SQLite's ``BEGIN IMMEDIATE`` holds the database's one write
         lock, and every key with it."""
+        if hold and self.tenant:  # one tenant's order is not another's of the same id
+            hold = [f"{key}@{self.tenant}" for key in hold]
         try:
             if hold and self._named_locks:
                 return self._holding(sorted(set(hold)), work)
@@ -151,7 +226,7 @@ class SQLAlchemyRecorder:
 
     def close(self) -> None:
         """Release the pool's connections (an engine you passed in stays usable)."""
-        self.engine.dispose()
+        self._pool.dispose()
 
     def _lock(self, conn: Connection, key: str) -> None:
         """PostgreSQL: an advisory lock on the key (for an order, the one SQLAlchemyStore

@@ -43,7 +43,23 @@ def _column(column: schema.Column, primary_key: bool) -> sa.Column[Any]:
         nullable=column.nullable and not primary_key,
         unique=column.unique or None,
         autoincrement=False,
+        server_default=None if column.default is None else sa.text(_literal(column.default)),
     )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def unique_name(table: str, key: tuple[str, ...]) -> str:
+    """The name of a :attr:`~aftersales.storage._schema.Table.unique` key's constraint."""
+    return f"{table}_{'_'.join(key)}"
+
+
+def unique_constraints(declared: schema.Table) -> list[sa.UniqueConstraint]:
+    return [
+        sa.UniqueConstraint(*key, name=unique_name(declared.name, key)) for key in declared.unique
+    ]
 
 
 def _has_partial_indexes(ddl: Any, target: Any, bind: Any, **kw: Any) -> bool:
@@ -82,6 +98,7 @@ for _declared in schema.TABLES:
         _declared.name,
         metadata,
         *(_column(column, column.name in _declared.primary_key) for column in _declared.columns),
+        *unique_constraints(_declared),
         **_MYSQL,
     )
     for _index in schema.indexes_of(_declared.name):
@@ -116,7 +133,11 @@ def _create_index(conn: Connection, name: str) -> None:
 
 _ACKNOWLEDGE_ONE = (  # rendered once (see _render): constants in SQL, not as parameters
     outbox.update()
-    .where(outbox.c.key == sa.bindparam("key"), outbox.c.status == _PENDING)
+    .where(
+        outbox.c.key == sa.bindparam("key"),
+        outbox.c.status == _PENDING,
+        outbox.c.tenant == sa.bindparam("b_tenant"),
+    )
     .values(
         status=sa.literal_column("'delivered'"),
         delivered_at=sa.bindparam("at"),

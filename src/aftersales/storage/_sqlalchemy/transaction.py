@@ -47,18 +47,20 @@ def _number(error: IntegrityError) -> object:
 _KEYS = {
     declared.name: (
         frozenset(declared.primary_key),
+        *(frozenset(key) for key in declared.unique),
         *(frozenset((c.name,)) for c in declared.columns if c.unique),
     )
     for declared in schema.TABLES
 }
 """Each table's keys: a row is the only one with its values of any of them."""
+_TENANT = schema.TENANT
 
 
 def _order_of(table: str, fixed: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
     """``order``, then what orders its ties, unless its columns and the ``fixed`` ones
     (equal to one value) hold a key already: the order of writing where the table keeps
     it, else the table's key (so that pages never overlap)."""
-    named = {*fixed, *order}
+    named = {*fixed, *order, _TENANT}  # every statement names its tenant
     if any(key <= named for key in _KEYS[table]):
         return tuple(order)
     written = WRITE_ORDER.get(table)
@@ -76,13 +78,18 @@ def _tagged(statement: Any, tickets: sa.Table, count: int) -> tuple[Any, dict[st
     statement = statement.select_from(
         first.join(
             tickets,
-            sa.and_(tickets.c.number == first.c.number, tickets.c.created_at == first.c.created_at),
+            sa.and_(
+                tickets.c.tenant == first.c.tenant,
+                tickets.c.number == first.c.number,
+                tickets.c.created_at == first.c.created_at,
+            ),
         )
-    ).where(first.c.tag == sa.bindparam("g_0"))
+    ).where(first.c.tenant == sa.bindparam(f"w_{_TENANT}"), first.c.tag == sa.bindparam("g_0"))
     for i, other in enumerate(rows[1:], start=1):
         statement = statement.where(
             sa.exists()
             .where(
+                other.c.tenant == first.c.tenant,
                 other.c.tag == sa.bindparam(f"g_{i}"),
                 other.c.created_at == first.c.created_at,
                 other.c.number == first.c.number,
@@ -96,11 +103,12 @@ class _Transaction:
     """The :class:`~aftersales.storage.recorder.Records` of one transaction (or one
     read) on one connection."""
 
-    __slots__ = ("_conn", "_recorder")
+    __slots__ = ("_conn", "_recorder", "_tenant")
 
     def __init__(self, recorder: SQLAlchemyRecorder, conn: Connection) -> None:
         self._recorder = recorder
         self._conn = conn
+        self._tenant = recorder.tenant
 
     def _run(
         self, shape: tuple[Any, ...], build: Callable[[], Any], params: Mapping[str, Any]
@@ -128,6 +136,8 @@ class _Transaction:
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> bool:
         """Insert ``rows`` (all with the same columns); False when a key is taken (some
         of them may then be written: the caller abandons the transaction)."""
+        tenant = self._tenant
+        rows = [{**row, _TENANT: tenant} for row in rows]
         columns = tuple(rows[0])
         recorder = self._recorder
         try:
@@ -159,6 +169,7 @@ class _Transaction:
                 .where(
                     declared.c.id == sa.bindparam("b_id"),
                     declared.c.version == sa.bindparam("b_version"),
+                    declared.c.tenant == sa.bindparam("b_tenant"),
                     *(
                         declared.c[name].is_not_distinct_from(
                             sa.bindparam(f"k_{name}", type_=declared.c[name].type)
@@ -169,12 +180,13 @@ class _Transaction:
                 .values({c: sa.bindparam(c) for c in columns})
             )
 
-        params = {**row, "b_id": key, "b_version": version}
+        params = {**row, "b_id": key, "b_version": version, "b_tenant": self._tenant}
         params.update({f"k_{name}": value for name, value in (keeping or {}).items()})
         # The version check is the UPDATE's own: no other writer slips in between.
         return int(self._run(("update", table, columns, kept), build, params).rowcount) == 1
 
     def delete(self, table: str, where: Mapping[str, Any]) -> int:
+        where = {_TENANT: self._tenant, **where}
         keys = tuple(where)
 
         def build() -> Any:
@@ -188,6 +200,7 @@ class _Transaction:
 
     def rewrite(self, table: str, where: Mapping[str, Any], row: Mapping[str, Any]) -> int:
         columns = tuple(row)
+        where = {_TENANT: self._tenant, **where}
         keys = tuple(where)
 
         def build() -> Any:
@@ -216,6 +229,7 @@ class _Transaction:
         tags: Sequence[str] = (),
     ) -> list[Row]:
         since, until, after = since or {}, until or {}, after or {}
+        where = {_TENANT: self._tenant, **where}
         paged = limit is not None or offset > 0
         shape = (
             "select",
@@ -290,14 +304,19 @@ class _Transaction:
             c = declared.c
             return (
                 sa.select(*(c[name] for name in names))
-                .where(c[column].isnot(None), c[column] <= sa.bindparam("at"))
+                .where(
+                    c.tenant == sa.bindparam("b_tenant"),
+                    c[column].isnot(None),
+                    c[column] <= sa.bindparam("at"),
+                )
                 .order_by(*(c[name] for name in order))
                 .limit(sa.bindparam("p_limit"))
                 .offset(sa.bindparam("p_offset"))
             )
 
         shape = ("due", table, column, tuple(order), names)
-        rows = self._run(shape, build, {"at": at, "p_limit": limit, "p_offset": 0}).fetchall()
+        params = {"b_tenant": self._tenant, "at": at, "p_limit": limit, "p_offset": 0}
+        rows = self._run(shape, build, params).fetchall()
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def append(
@@ -316,6 +335,7 @@ class _Transaction:
             statement = (
                 sa.select(*(outbox.c[name] for name in codec.OUTBOX_COLUMNS))
                 .where(
+                    outbox.c.tenant == sa.bindparam("b_tenant"),
                     outbox.c.status == _PENDING,  # as the partial index says it
                     outbox.c.next_attempt_at <= sa.bindparam("now"),
                     sa.or_(
@@ -332,7 +352,9 @@ class _Transaction:
             return statement
 
         found = self._run(
-            ("claim",), build, {"now": now, "p_limit": limit, "p_offset": 0}
+            ("claim",),
+            build,
+            {"b_tenant": self._tenant, "now": now, "p_limit": limit, "p_offset": 0},
         ).fetchall()
         rows = [dict(zip(codec.OUTBOX_COLUMNS, row, strict=True)) for row in found]
         if rows:
@@ -340,10 +362,16 @@ class _Transaction:
                 ("lease",),
                 lambda: (
                     outbox.update()
-                    .where(outbox.c.key == sa.bindparam("b_key"))
+                    .where(
+                        outbox.c.key == sa.bindparam("b_key"),
+                        outbox.c.tenant == sa.bindparam("b_tenant"),
+                    )
                     .values(lease_until=sa.bindparam("lease_until"))
                 ),
-                [{"b_key": row["key"], "lease_until": lease_until} for row in rows],
+                [
+                    {"b_key": row["key"], "b_tenant": self._tenant, "lease_until": lease_until}
+                    for row in rows
+                ],
             )
         return rows
 
@@ -352,7 +380,7 @@ class _Transaction:
             self._run_each(
                 ("acknowledge",),
                 lambda: _ACKNOWLEDGE_ONE,
-                [{"key": key, "at": at} for key in keys],
+                [{"key": key, "at": at, "b_tenant": self._tenant} for key in keys],
             )
 
     def fail(self, key: str, error: str, retry_at: str | None, status: str) -> None:
@@ -367,11 +395,15 @@ class _Transaction:
                 values["next_attempt_at"] = sa.bindparam("next_attempt_at")
             return (
                 outbox.update()
-                .where(outbox.c.key == sa.bindparam("b_key"), outbox.c.status == _PENDING)
+                .where(
+                    outbox.c.key == sa.bindparam("b_key"),
+                    outbox.c.status == _PENDING,
+                    outbox.c.tenant == sa.bindparam("b_tenant"),
+                )
                 .values(values)
             )
 
-        params = {"last_error": error, "status": status, "b_key": key}
+        params = {"last_error": error, "status": status, "b_key": key, "b_tenant": self._tenant}
         if retry_at is not None:
             params["next_attempt_at"] = retry_at
         self._run(("fail", retry_at is not None), build, params)
@@ -381,34 +413,37 @@ class _Transaction:
     def contact_owners(self, contacts: Sequence[tuple[str, str]]) -> list[str | None]:
         def build() -> Any:
             return sa.select(contact_points.c.customer_id).where(
+                contact_points.c.tenant == sa.bindparam("b_tenant"),
                 contact_points.c.channel == sa.bindparam("channel"),
                 contact_points.c.address == sa.bindparam("address"),
             )
 
         owners: list[str | None] = []
         for channel, address in contacts:
-            found = self._run(("owner",), build, {"channel": channel, "address": address}).scalar()
+            params = {"b_tenant": self._tenant, "channel": channel, "address": address}
+            found = self._run(("owner",), build, params).scalar()
             owners.append(None if found is None else str(found))
         return owners
 
     def put_customer(
         self, customer_id: str, data: str, contacts: Sequence[tuple[str, str]]
     ) -> None:
-        recorder = self._recorder
+        recorder, tenant = self._recorder, self._tenant
         self._run(
             ("release contacts",),
             lambda: contact_points.delete().where(
-                contact_points.c.customer_id == sa.bindparam("b_customer_id")
+                contact_points.c.tenant == sa.bindparam("b_tenant"),
+                contact_points.c.customer_id == sa.bindparam("b_customer_id"),
             ),
-            {"b_customer_id": customer_id},
+            {"b_tenant": tenant, "b_customer_id": customer_id},
         )
         self.put("customers", {"id": customer_id, "data": data})
         rows = [
-            {"channel": channel, "address": address, "customer_id": customer_id}
+            {"channel": channel, "address": address, "customer_id": customer_id, _TENANT: tenant}
             for channel, address in sorted(set(contacts))
         ]
         if rows:
-            columns = ("channel", "address", "customer_id")
+            columns = ("channel", "address", "customer_id", _TENANT)
             self._run_each(
                 ("put", "contact_points", columns),
                 lambda: recorder._upsert("contact_points", columns),
@@ -429,23 +464,39 @@ class _Transaction:
                 )
 
             def build() -> Any:
-                statement = counters.update().where(counters.c.name == sa.bindparam("b_name"))
+                statement = counters.update().where(
+                    counters.c.tenant == sa.bindparam("b_tenant"),
+                    counters.c.name == sa.bindparam("b_name"),
+                )
                 if not add:  # a counter already past it is neither written nor locked
                     statement = statement.where(value < sa.bindparam("at_least"))
                 return statement.values(value=raised)
 
-            params = {"b_name": name, "add": add, "at_least": at_least}
-            self._run(("count", bool(add), bool(at_least)), build, params)
-        found = self._run(
-            ("counter",),
-            lambda: sa.select(value).where(counters.c.name == sa.bindparam("b_name")),
-            {"b_name": name},
-        ).scalar()
+            params = {"b_tenant": self._tenant, "b_name": name, "add": add, "at_least": at_least}
+            shape = ("count", bool(add), bool(at_least))
+            changed = self._run(shape, build, params).rowcount
+            if not changed and name == "ticket_number" and self._counter(name) is None:
+                # a tenant's first ticket: its numbers start at 1, as a new database's do
+                # (a concurrent first one may have made the row: then it is counted on)
+                self.insert("counters", {"name": name, "value": 1})
+                self._run(shape, build, params)
+        found = self._counter(name)
         if found is None:
             raise AftersalesError(f"no counter {name!r}")
         return int(found)
 
+    def _counter(self, name: str) -> Any:
+        return self._run(
+            ("counter",),
+            lambda: sa.select(counters.c.value).where(
+                counters.c.tenant == sa.bindparam("b_tenant"),
+                counters.c.name == sa.bindparam("b_name"),
+            ),
+            {"b_tenant": self._tenant, "b_name": name},
+        ).scalar()
+
     def put(self, table: str, row: Mapping[str, Any]) -> None:
+        row = {**row, _TENANT: self._tenant}
         columns = tuple(row)
         recorder = self._recorder
         self._run(("put", table, columns), lambda: recorder._upsert(table, columns), row)

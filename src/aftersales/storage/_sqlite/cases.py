@@ -22,12 +22,14 @@ from aftersales.storage._sqlite.statements import (
 from aftersales.storage._unit import CaseChange
 
 
-def _version(conn: sqlite3.Connection, case_id: str) -> int | None:
-    row = conn.execute("SELECT version FROM cases WHERE id = ?", (case_id,)).fetchone()
+def _version(conn: sqlite3.Connection, case_id: str, tenant: str) -> int | None:
+    row = conn.execute(
+        "SELECT version FROM cases WHERE tenant = ? AND id = ?", (tenant, case_id)
+    ).fetchone()
     return None if row is None else int(row[0])
 
 
-def write_cases(conn: sqlite3.Connection, changes: Sequence[CaseChange]) -> None:
+def write_cases(conn: sqlite3.Connection, changes: Sequence[CaseChange], tenant: str) -> None:
     """Write case changes in the open transaction (``BEGIN IMMEDIATE`` holds the write
     lock, so the order check reads every case of the order as it stays until COMMIT)."""
     for change in changes:
@@ -41,13 +43,13 @@ def write_cases(conn: sqlite3.Connection, changes: Sequence[CaseChange]) -> None
                 [
                     _read_case(found)
                     for found in conn.execute(
-                        f"SELECT {_CASE_SELECT} FROM cases WHERE order_id = ?{of_kinds} "
-                        "ORDER BY created_at, id",
-                        (case.order_id, *kinds),
+                        f"SELECT {_CASE_SELECT} FROM cases "
+                        f"WHERE tenant = ? AND order_id = ?{of_kinds} ORDER BY created_at, id",
+                        (tenant, case.order_id, *kinds),
                     )
                 ]
             )
-        if (
+        if (  # ids are unique across tenants: a ticket of any tenant's holds its id
             change.expected_version == 0
             and conn.execute("SELECT 1 FROM tickets WHERE id = ?", (case.id,)).fetchone()
         ):
@@ -56,22 +58,37 @@ def write_cases(conn: sqlite3.Connection, changes: Sequence[CaseChange]) -> None
             if change.expected_version == 0:
                 conn.execute(
                     _CASE_INSERT,
-                    (*row, codec.case_terms(case) or "", *codec.case_key(case, null="")),
+                    (*row, codec.case_terms(case) or "", *codec.case_key(case, null=""), tenant),
                 )
             elif (
                 conn.execute(
                     _CASE_UPDATE_TERMS,
-                    (*row, codec.case_terms(case) or "", case.id, change.expected_version),
+                    (
+                        *row,
+                        codec.case_terms(case) or "",
+                        case.id,
+                        change.expected_version,
+                        tenant,
+                    ),
                 )
                 if change.terms_changed
-                else conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version))
+                else conn.execute(_CASE_UPDATE, (*row, case.id, change.expected_version, tenant))
             ).rowcount != 1:
-                raise ConcurrencyError(case.id, change.expected_version, _version(conn, case.id))
+                raise ConcurrencyError(
+                    case.id, change.expected_version, _version(conn, case.id, tenant)
+                )
             # an event sequence already taken means another writer got there first
-            _append_log(conn, change.events, change.outbox)
+            _append_log(conn, change.events, change.outbox, tenant)
         except sqlite3.IntegrityError:
+            if (
+                change.expected_version == 0
+                and conn.execute(
+                    "SELECT 1 FROM cases WHERE id = ? AND tenant <> ?", (case.id, tenant)
+                ).fetchone()
+            ):
+                raise id_taken("case", case.id) from None  # another tenant's: only "taken"
             raise ConcurrencyError(
-                case.id, change.expected_version, _version(conn, case.id)
+                case.id, change.expected_version, _version(conn, case.id, tenant)
             ) from None
         if change.delivered:
-            _acknowledge(conn, change.delivered, case.updated_at)
+            _acknowledge(conn, change.delivered, case.updated_at, tenant)

@@ -4,6 +4,7 @@ shape and kept. :class:`~aftersales.SQLiteStore` is :class:`RecordStore` on it."
 
 from __future__ import annotations
 
+import copy
 import os
 import sqlite3
 import threading
@@ -24,18 +25,15 @@ from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlite.connection import SQLiteConnection, _create_file, _translate
 from aftersales.storage._sqlite.statements import (
     _OUTBOX_SELECT,
+    ACKNOWLEDGE,
     _build_missing_indexes,
     _create_schema,
     _upgrade,
 )
+from aftersales.storage._tenant import check_tenant
 
 T = TypeVar("T")
 _NONE: Mapping[str, Any] = {}
-
-_ACKNOWLEDGE = (
-    "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
-    "WHERE key = ? AND status = 'pending'"
-)
 
 
 def _select(
@@ -48,8 +46,8 @@ def _select(
     after: Mapping[str, Any],
     tags: int,
 ) -> str:
-    """The SELECT of :meth:`SQLiteRecorder.select`, parameters in the order: tags,
-    ``where``, ``since``, ``until``, ``after``, limit, offset."""
+    """The SELECT of :meth:`SQLiteRecorder.select`, parameters in the order: (with tags,
+    the tenant and the tags), ``where``, ``since``, ``until``, ``after``, limit, offset."""
     if not tags:
         name = table
         head = f"SELECT {', '.join(columns) or '*'} FROM {table}"
@@ -62,12 +60,13 @@ def _select(
         listed = ", ".join(f"t.{c}" for c in columns) or "t.*"
         head = (
             f"SELECT {listed} FROM ticket_tags g0 "
-            f"JOIN {table} t ON t.number = g0.number AND t.created_at = g0.created_at"
+            f"JOIN {table} t ON t.tenant = g0.tenant AND t.number = g0.number "
+            "AND t.created_at = g0.created_at"
         )
         tail = ""  # a ticket's number is its own: no ties
-        clauses = ["g0.tag = ?"] + [
-            f"EXISTS (SELECT 1 FROM ticket_tags g{i} WHERE g{i}.tag = ? "
-            f"AND g{i}.created_at = g0.created_at AND g{i}.number = g0.number)"
+        clauses = ["g0.tenant = ?", "g0.tag = ?"] + [
+            f"EXISTS (SELECT 1 FROM ticket_tags g{i} WHERE g{i}.tenant = g0.tenant "
+            f"AND g{i}.tag = ? AND g{i}.created_at = g0.created_at AND g{i}.number = g0.number)"
             for i in range(1, tags)
         ]
     clauses += [f"{name}.{c} = ?" for c in where]
@@ -87,7 +86,13 @@ class SQLiteRecorder(SQLiteConnection):
     """Rows in an SQLite file (or ``":memory:"``), with the options of
     :class:`~aftersales.SQLiteStore`. Every transaction is ``BEGIN IMMEDIATE``: it holds
     the database's write lock, so every ``hold`` key too.
+
+    Every row it writes, reads, counts or changes is one of ``tenant``'s (see
+    :meth:`for_tenant`).
     """
+
+    tenant: str
+    """The shop whose rows this recorder reads and writes ('' for a database of one)."""
 
     def __init__(
         self,
@@ -96,7 +101,9 @@ class SQLiteRecorder(SQLiteConnection):
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 10.0,
         file_mode: int = 0o600,
+        tenant: str = "",
     ) -> None:
+        self.tenant = check_tenant(tenant)
         if synchronous not in ("NORMAL", "FULL"):
             raise InvalidInput(
                 "SQLiteStore", [FieldError(("synchronous",), "must be 'NORMAL' or 'FULL'")]
@@ -129,6 +136,13 @@ class SQLiteRecorder(SQLiteConnection):
         except BaseException:
             self._conn.close()
             raise
+
+    def for_tenant(self, tenant: str) -> SQLiteRecorder:
+        """A recorder of ``tenant``'s rows on this one's connection (its lock, its
+        statements): no schema check, nothing opened."""
+        scoped = copy.copy(self)
+        scoped.tenant = check_tenant(tenant)
+        return scoped
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file and empty it, so that pages
@@ -189,7 +203,7 @@ class SQLiteRecorder(SQLiteConnection):
         return sql
 
     def insert(self, table: str, row: Mapping[str, Any]) -> bool:
-        columns = tuple(row)
+        columns = (*row, "tenant")
         sql = self._statement(
             ("insert", table, columns),
             # a taken key writes nothing and says so; any other refusal (a NOT NULL, say)
@@ -199,7 +213,7 @@ class SQLiteRecorder(SQLiteConnection):
                 f"VALUES ({','.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
             ),
         )
-        return int(self._conn.execute(sql, tuple(row.values())).rowcount) == 1
+        return int(self._conn.execute(sql, (*row.values(), self.tenant)).rowcount) == 1
 
     def update(
         self,
@@ -216,13 +230,14 @@ class SQLiteRecorder(SQLiteConnection):
             ("update", table, columns, kept),
             lambda: (
                 f"UPDATE {table} SET {', '.join(f'{c}=?' for c in columns)} "
-                "WHERE id=? AND version=?" + "".join(f" AND {c} IS ?" for c in kept)
+                "WHERE id=? AND version=? AND tenant=?" + "".join(f" AND {c} IS ?" for c in kept)
             ),
         )
-        params = (*row.values(), key, version, *(keeping or _NONE).values())
+        params = (*row.values(), key, version, self.tenant, *(keeping or _NONE).values())
         return int(self._conn.execute(sql, params).rowcount) == 1
 
     def delete(self, table: str, where: Mapping[str, Any]) -> int:
+        where = {"tenant": self.tenant, **where}
         keys = tuple(where)
         sql = self._statement(
             ("delete", table, keys),
@@ -237,10 +252,10 @@ class SQLiteRecorder(SQLiteConnection):
             ("rewrite", table, keys, columns),
             lambda: (
                 f"UPDATE {table} SET {', '.join(f'{c}=?' for c in columns)} "
-                f"WHERE {' AND '.join(f'{k}=?' for k in keys)}"
+                f"WHERE tenant=?{''.join(f' AND {k}=?' for k in keys)}"
             ),
         )
-        values = (*row.values(), *where.values())
+        values = (*row.values(), self.tenant, *where.values())
         return int(self._conn.execute(sql, values).rowcount)
 
     def select(
@@ -258,6 +273,7 @@ class SQLiteRecorder(SQLiteConnection):
         tags: Sequence[str] = (),
     ) -> list[Row]:
         since, until, after = since or _NONE, until or _NONE, after or _NONE
+        where = {"tenant": self.tenant, **where}  # every row read is the tenant's
         shape: tuple[Any, ...] = (
             table,
             tuple(where),
@@ -269,6 +285,7 @@ class SQLiteRecorder(SQLiteConnection):
         if after or tags:
             shape += (tuple(after), len(tags))
         params = (
+            *((self.tenant,) if tags else ()),  # the tag rows' tenant
             *tags,
             *where.values(),
             *since.values(),
@@ -296,11 +313,12 @@ class SQLiteRecorder(SQLiteConnection):
             ("due", table, column, tuple(order), tuple(columns)),
             lambda: (
                 f"SELECT {', '.join(columns) or '*'} FROM {table} "
-                f"WHERE {column} IS NOT NULL AND {column} <= ? "
+                f"WHERE tenant = ? AND {column} IS NOT NULL AND {column} <= ? "
                 f"ORDER BY {', '.join(order)} LIMIT ?"
             ),
         )
-        return [dict(row) for row in self._conn.execute(sql, (at, limit)).fetchall()]
+        rows = self._conn.execute(sql, (self.tenant, at, limit)).fetchall()
+        return [dict(row) for row in rows]
 
     def append(
         self, events: Sequence[Mapping[str, Any]], outbox: Sequence[Mapping[str, Any]]
@@ -313,29 +331,29 @@ class SQLiteRecorder(SQLiteConnection):
 
     def claim(self, now: str, lease_until: str, limit: int) -> list[Row]:
         rows = self._conn.execute(
-            f"SELECT {_OUTBOX_SELECT} FROM outbox WHERE status = 'pending' "
+            f"SELECT {_OUTBOX_SELECT} FROM outbox WHERE tenant = ? AND status = 'pending' "
             "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
             "ORDER BY next_attempt_at, key LIMIT ?",
-            (now, now, limit),
+            (self.tenant, now, now, limit),
         ).fetchall()
         self._conn.executemany(
-            "UPDATE outbox SET lease_until = ? WHERE key = ?",
-            [(lease_until, row["key"]) for row in rows],
+            "UPDATE outbox SET lease_until = ? WHERE key = ? AND tenant = ?",
+            [(lease_until, row["key"], self.tenant) for row in rows],
         )
         return [dict(row) for row in rows]
 
     def acknowledge(self, keys: Sequence[str], at: str) -> None:
         if len(keys) == 1:  # the common case: one hook's row, acknowledged by its commit
-            self._conn.execute(_ACKNOWLEDGE, (at, keys[0]))
+            self._conn.execute(ACKNOWLEDGE, (at, keys[0], self.tenant))
         else:
-            self._conn.executemany(_ACKNOWLEDGE, [(at, key) for key in keys])
+            self._conn.executemany(ACKNOWLEDGE, [(at, key, self.tenant) for key in keys])
 
     def fail(self, key: str, error: str, retry_at: str | None, status: str) -> None:
         self._conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, lease_until = NULL, "
             "next_attempt_at = COALESCE(?, next_attempt_at), status = ? "
-            "WHERE key = ? AND status = 'pending'",
-            (error, retry_at, status, key),
+            "WHERE key = ? AND status = 'pending' AND tenant = ?",
+            (error, retry_at, status, key, self.tenant),
         )
 
     # ------------------------------------------------------------------ customers, counters
@@ -344,8 +362,9 @@ class SQLiteRecorder(SQLiteConnection):
         owners: list[str | None] = []
         for channel, address in contacts:
             row = self._conn.execute(
-                "SELECT customer_id FROM contact_points WHERE channel = ? AND address = ?",
-                (channel, address),
+                "SELECT customer_id FROM contact_points "
+                "WHERE tenant = ? AND channel = ? AND address = ?",
+                (self.tenant, channel, address),
             ).fetchone()
             owners.append(None if row is None else str(row[0]))
         return owners
@@ -353,27 +372,39 @@ class SQLiteRecorder(SQLiteConnection):
     def put_customer(
         self, customer_id: str, data: str, contacts: Sequence[tuple[str, str]]
     ) -> None:
-        conn = self._conn
-        conn.execute("DELETE FROM contact_points WHERE customer_id = ?", (customer_id,))
+        conn, tenant = self._conn, self.tenant
         conn.execute(
-            "INSERT OR REPLACE INTO customers (id, data) VALUES (?, ?)", (customer_id, data)
+            "DELETE FROM contact_points WHERE tenant = ? AND customer_id = ?",
+            (tenant, customer_id),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO customers (tenant, id, data) VALUES (?, ?, ?)",
+            (tenant, customer_id, data),
         )
         conn.executemany(
-            "INSERT OR REPLACE INTO contact_points (channel, address, customer_id) VALUES (?,?,?)",
-            [(channel, address, customer_id) for channel, address in contacts],
+            "INSERT OR REPLACE INTO contact_points (tenant, channel, address, customer_id) "
+            "VALUES (?,?,?,?)",
+            [(tenant, channel, address, customer_id) for channel, address in contacts],
         )
 
     def count(self, name: str, *, add: int = 0, at_least: int = 0) -> int:
-        self._conn.execute(
-            "UPDATE counters SET value = MAX(value + ?, ?) WHERE name = ?", (add, at_least, name)
-        )
-        row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        key = (add, at_least, name, self.tenant)
+        update = "UPDATE counters SET value = MAX(value + ?, ?) WHERE name = ? AND tenant = ?"
+        if self._conn.execute(update, key).rowcount == 0 and name == "ticket_number":
+            # a tenant's first ticket: its numbers start at 1, as a new database's do
+            self._conn.execute(
+                "INSERT INTO counters (tenant, name, value) VALUES (?, ?, 1)", (self.tenant, name)
+            )
+            self._conn.execute(update, key)
+        row = self._conn.execute(
+            "SELECT value FROM counters WHERE name = ? AND tenant = ?", (name, self.tenant)
+        ).fetchone()
         if row is None:
             raise AftersalesError(f"no counter {name!r}")
         return int(row[0])
 
     def put(self, table: str, row: Mapping[str, Any]) -> None:
-        columns = tuple(row)
+        columns = (*row, "tenant")
         sql = self._statement(
             ("put", table, columns),
             lambda: (
@@ -381,4 +412,4 @@ class SQLiteRecorder(SQLiteConnection):
                 f"VALUES ({','.join('?' * len(columns))})"
             ),
         )
-        self._conn.execute(sql, tuple(row.values()))
+        self._conn.execute(sql, (*row.values(), self.tenant))

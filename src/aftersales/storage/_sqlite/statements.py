@@ -41,29 +41,35 @@ def _insert(table: str, names: Sequence[str]) -> str:
 
 def _update(table: str, names: Sequence[str]) -> str:
     sets = ", ".join(f"{n}={mark}" for n, mark in zip(names, _marks(table, names), strict=True))
-    return f"UPDATE {table} SET {sets} WHERE id=? AND version=?"
+    return f"UPDATE {table} SET {sets} WHERE id=? AND version=? AND tenant=?"
+
+
+_T = (schema.TENANT,)
+"""Every insert names the tenant last (and every update and lookup by key checks it)."""
 
 
 # The statements of the hot paths, rendered once from the codec's column order.
 _TICKET_UPDATE = _update("tickets", codec.TICKET_COLUMNS)
 _TICKET_UPDATE_KEEPING_TAGS = _TICKET_UPDATE + f" AND tags IS {_NULL}"
 _TICKET_TAGS = codec.TICKET_COLUMNS.index("tags")
-_TAG_INSERT_HEAD = "INSERT INTO ticket_tags (tag, created_at, number) VALUES "
-_TAG_VALUES = "(?,?,?)"
+_TAG_INSERT_HEAD = "INSERT INTO ticket_tags (tag, created_at, number, tenant) VALUES "
+_TAG_VALUES = "(?,?,?,?)"
 _TAG_INSERT = _TAG_INSERT_HEAD + _TAG_VALUES
-_TAG_DELETE = "DELETE FROM ticket_tags WHERE tag = ? AND created_at = ? AND number = ?"
-_TICKET_INSERT = _insert("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS)
+_TAG_DELETE = (
+    "DELETE FROM ticket_tags WHERE tag = ? AND created_at = ? AND number = ? AND tenant = ?"
+)
+_TICKET_INSERT = _insert("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS + _T)
 _TICKET_INSERT_HEAD = _TICKET_INSERT.split("VALUES ")[0] + "VALUES "
 _TICKET_VALUES = _TICKET_INSERT.split("VALUES ")[1]
-_EVENT_INSERT = _insert("events", codec.EVENT_COLUMNS)
+_EVENT_INSERT = _insert("events", codec.EVENT_COLUMNS + _T)
 _EVENT_INSERT_HEAD = _EVENT_INSERT.split("VALUES ")[0] + "VALUES "
 _EVENT_VALUES = _EVENT_INSERT.split("VALUES ")[1]
-_MESSAGE_INSERT = _insert("messages", codec.MESSAGE_COLUMNS)
+_MESSAGE_INSERT = _insert("messages", codec.MESSAGE_COLUMNS + _T)
 _OUTBOX_SELECT = ", ".join(codec.OUTBOX_COLUMNS)
-_OUTBOX_INSERT = _insert("outbox", codec.OUTBOX_COLUMNS)
+_OUTBOX_INSERT = _insert("outbox", codec.OUTBOX_COLUMNS + _T)
 _CASE_UPDATE = _update("cases", codec.CASE_COLUMNS)
 _CASE_UPDATE_TERMS = _update("cases", (*codec.CASE_COLUMNS, "terms"))
-_CASE_INSERT = _insert("cases", (*codec.CASE_COLUMNS, "terms", *codec.CASE_KEY_COLUMNS))
+_CASE_INSERT = _insert("cases", (*codec.CASE_COLUMNS, "terms", *codec.CASE_KEY_COLUMNS, *_T))
 _CASE_SELECT = "data, terms"
 _ROWS_PER_INSERT = 500
 
@@ -81,17 +87,19 @@ def _ticket_update(columns: Sequence[int]) -> str:
     return _update("tickets", [codec.TICKET_COLUMNS[i] for i in columns])
 
 
-def _retag(conn: sqlite3.Connection, ticket: Ticket, old: str | None) -> None:
+def _retag(conn: sqlite3.Connection, ticket: Ticket, old: str | None, tenant: str) -> None:
     """Make the ticket's ``ticket_tags`` rows its tags, where they were ``old`` (the
     ``tags`` column it had)."""
     before = json.loads(old) if old else []
     created_at = codec.ts(ticket.created_at)
     now = set(ticket.tags)
-    gone = [(tag, created_at, ticket.number) for tag in dict.fromkeys(before) if tag not in now]
+    gone = [
+        (tag, created_at, ticket.number, tenant) for tag in dict.fromkeys(before) if tag not in now
+    ]
     if gone:
         conn.executemany(_TAG_DELETE, gone)
     kept = set(before)
-    added = [row for row in codec.tag_rows(ticket) if row[0] not in kept]
+    added = [(*row, tenant) for row in codec.tag_rows(ticket) if row[0] not in kept]
     if added:
         conn.executemany(_TAG_INSERT, added)
 
@@ -104,8 +112,8 @@ def _fill_ticket_tags(conn: sqlite3.Connection) -> None:
         "WHERE rowid > ? AND tags IS NOT NULL ORDER BY rowid LIMIT 1000",
         (last,),
     ).fetchall():
-        conn.executemany(
-            _TAG_INSERT,
+        conn.executemany(  # (before tenants: the rows have none yet)
+            "INSERT INTO ticket_tags (tag, created_at, number) VALUES (?,?,?)",
             [
                 (tag, created_at, number)
                 for _, tags, created_at, number in rows
@@ -134,12 +142,16 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
         column = schema.table(step.table).column(step.column)
         conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {schema.sqlite_column(column)}")
     elif isinstance(step, schema.CreateIndex):
+        if step.index in schema.added_later(version)[1]:
+            return  # a later step makes it as declared now (on columns it may add first)
         index = next(i for i in schema.INDEXES if i.name == step.index)
         conn.execute(schema.sqlite_index(index, if_not_exists=True))  # maybe made by hand
     elif isinstance(step, schema.DropIndex):
         conn.execute(f"DROP INDEX IF EXISTS {step.index}")
     elif isinstance(step, schema.FillTicketTags):
         _fill_ticket_tags(conn)
+    elif isinstance(step, schema.Rekey):
+        _rekey(conn, step.table, version)
     elif isinstance(step, schema.MoveTermsOutOfData):
         schema.move_terms(
             lambda last: conn.execute(
@@ -179,6 +191,22 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
     # WidenIds, ExactText: SQLite keeps text of any length and compares it exactly
 
 
+def _rekey(conn: sqlite3.Connection, name: str, version: int) -> None:
+    """Rebuild table ``name`` with its keys as declared at ``version`` (SQLite changes no
+    key in place), its rows copied with their rowids; the indexes are the later steps'."""
+    added, _ = schema.added_later(version)
+    declared = schema.table(name)
+    names = ", ".join(
+        c.name for c in declared.columns if not c.rowid and (name, c.name) not in added
+    )
+    rowid = "" if declared.without_rowid else "rowid, "
+    create = schema.sqlite_create(name, version)[0]
+    conn.execute(create.replace(f"CREATE TABLE {name} (", f"CREATE TABLE {name}_rekeyed (", 1))
+    conn.execute(f"INSERT INTO {name}_rekeyed ({rowid}{names}) SELECT {rowid}{names} FROM {name}")
+    conn.execute(f"DROP TABLE {name}")
+    conn.execute(f"ALTER TABLE {name}_rekeyed RENAME TO {name}")
+
+
 def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     conn.executemany(sql, rows)
 
@@ -195,28 +223,38 @@ def _read_case(row: Sequence[Any]) -> Case:
 
 
 def _append_log(
-    conn: sqlite3.Connection, events: Sequence[Event], notifications: Sequence[Notification]
+    conn: sqlite3.Connection,
+    events: Sequence[Event],
+    notifications: Sequence[Notification],
+    tenant: str,
 ) -> None:
     """Insert a change's events and outbox rows, serialising each event once."""
     event_json: dict[int, str] = {}
     for event in events:
         row = codec.event_row(event)
         event_json[id(event)] = row[-1]  # type: ignore[assignment]
-        conn.execute(_EVENT_INSERT, row)
+        conn.execute(_EVENT_INSERT, (*row, tenant))
     for notification in notifications:
         conn.execute(
             _OUTBOX_INSERT,
-            codec.notification_row(notification, event_json.get(id(notification.event)), null=""),
+            (
+                *codec.notification_row(
+                    notification, event_json.get(id(notification.event)), null=""
+                ),
+                tenant,
+            ),
         )
 
 
-def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime) -> None:
+ACKNOWLEDGE = (
+    "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
+    "WHERE key = ? AND status = 'pending' AND tenant = ?"
+)
+
+
+def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime, tenant: str) -> None:
     """Mark the pending outbox rows ``keys`` delivered at ``at``."""
-    sql = (
-        "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
-        "WHERE key = ? AND status = 'pending'"
-    )
     if len(keys) == 1:
-        conn.execute(sql, (codec.ts(at), keys[0]))
+        conn.execute(ACKNOWLEDGE, (codec.ts(at), keys[0], tenant))
     else:
-        conn.executemany(sql, [(codec.ts(at), key) for key in keys])
+        conn.executemany(ACKNOWLEDGE, [(codec.ts(at), key, tenant) for key in keys])
