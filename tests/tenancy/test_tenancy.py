@@ -141,7 +141,10 @@ def apply(desk: Desk, clock: FrozenClock, what: str, pick: int) -> object:
                         "customer_id": CUSTOMERS[0],
                         "channel": "email",
                         "subject": "imported",
+                        "status": "new",
+                        "status_category": "new",
                         "created_at": clock.now() - timedelta(days=1),
+                        "updated_at": clock.now() - timedelta(days=1),
                     }
                 ]
             )
@@ -347,6 +350,28 @@ def test_each_tenant_numbers_its_tickets_from_one(tmp_path: Path) -> None:
         assert b.get(1).subject == "z"
 
 
+def test_tenants_import_tickets_with_the_same_numbers(tmp_path: Path) -> None:
+    clock = FrozenClock(START)
+    record = {
+        "number": 100,
+        "customer_id": "c",
+        "channel": "email",
+        "status": "new",
+        "status_category": "new",
+        "created_at": START,
+        "updated_at": START,
+    }
+    with SQLiteStore(tmp_path / "shops.db") as store:
+        for tenant in TENANTS:
+            desk = Desk(store.for_tenant(tenant), clock=clock)
+            assert desk.import_tickets([{**record, "subject": tenant or "default"}]) == 1
+            assert desk.get(100).subject == (tenant or "default")
+            # the counter moved past the imported number, for this tenant only
+            assert desk.open_ticket(customer="c", channel="email", subject="next").number > 100
+        with pytest.raises(InvalidInput):  # a number is unique within its tenant
+            Desk(store, clock=clock).import_tickets([{**record, "subject": "again"}])
+
+
 def test_an_id_another_tenant_has_is_taken_and_tells_nothing_else(tmp_path: Path) -> None:
     clock = FrozenClock(START)
     with SQLiteStore(tmp_path / "shops.db", tenant="shop-a") as store:
@@ -534,3 +559,14 @@ def test_row_level_security_shows_a_role_only_the_tenant_its_transaction_names(
 
 def _role_exists(conn: Any, role: str) -> bool:
     return bool(conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").first())
+
+
+def test_the_guide_shows_the_policies_the_function_makes() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "how-to" / "several-shops.md").read_text(
+        encoding="utf-8"
+    )
+    shown = " ".join(guide.split())
+    for statement in row_level_security_statements():
+        if " tickets" in statement:
+            assert " ".join(statement.split()) + ";" in shown
+    assert any(" security_log " in s for s in row_level_security_statements())
