@@ -164,9 +164,8 @@ def replaced_later(version: int) -> list[tuple[str, str, str]]:
                 added, _ = schema.added_later(version)
                 column = next(  # one the table has at that version (not the tenant)
                     c
-                    for c in (
-                        declared[0].columns if declared else ()
-                    ) + schema.table(dropped.table).primary_key
+                    for c in (declared[0].columns if declared else ())
+                    + schema.table(dropped.table).primary_key
                     if (dropped.table, c) not in added
                 )
                 replaced.setdefault(dropped.index, (dropped.table, dropped.index, column))

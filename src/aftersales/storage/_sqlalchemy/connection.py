@@ -201,6 +201,7 @@ def _rekey(conn: Connection, name: str, version: int) -> None:
             f"{name}_rekeyed",
             sa.MetaData(),
             *(_column(c, c.name in declared.primary_key) for c in kept),
+            sa.PrimaryKeyConstraint(*schema.keyed(name, declared.primary_key, version)),
             *(
                 sa.UniqueConstraint(*schema.keyed(name, key, version), name=unique_name(name, key))
                 for key in declared.unique

@@ -98,6 +98,8 @@ for _declared in schema.TABLES:
         _declared.name,
         metadata,
         *(_column(column, column.name in _declared.primary_key) for column in _declared.columns),
+        # the key's columns in its order (the tenant first), not the columns' order
+        sa.PrimaryKeyConstraint(*_declared.primary_key),
         *unique_constraints(_declared),
         **_MYSQL,
     )
