@@ -138,7 +138,7 @@ def test_an_import_into_an_empty_sqlite_store_builds_its_indexes_once_at_the_end
     plan = " ".join(
         row[3]
         for row in store._conn.execute(
-            "EXPLAIN QUERY PLAN SELECT data FROM tickets WHERE customer_id = 'c1'"
+            "EXPLAIN QUERY PLAN SELECT data FROM tickets WHERE tenant = '' AND customer_id = 'c1'"
         )
     )
     assert "tickets_customer" in plan
