@@ -219,7 +219,10 @@ def copy_rows(source: RecordStore, target: RecordStore) -> None:
 
 
 def _all(table: str) -> Callable[[Records], list[Row]]:
-    return lambda records: records.select(table, {})
+    # without the tenant: a row copied into a store is the target's tenant's
+    return lambda records: [
+        {k: v for k, v in row.items() if k != "tenant"} for row in records.select(table, {})
+    ]
 
 
 def _same_columns(rows: list[Row]) -> list[list[Row]]:

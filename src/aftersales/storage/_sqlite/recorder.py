@@ -203,6 +203,8 @@ class SQLiteRecorder(SQLiteConnection):
         return sql
 
     def insert(self, table: str, row: Mapping[str, Any]) -> bool:
+        if "tenant" in row:  # a row read back: it goes to this recorder's tenant
+            row = {k: v for k, v in row.items() if k != "tenant"}
         columns = (*row, "tenant")
         sql = self._statement(
             ("insert", table, columns),
@@ -404,6 +406,8 @@ class SQLiteRecorder(SQLiteConnection):
         return int(row[0])
 
     def put(self, table: str, row: Mapping[str, Any]) -> None:
+        if "tenant" in row:  # a row read back: it goes to this recorder's tenant
+            row = {k: v for k, v in row.items() if k != "tenant"}
         columns = (*row, "tenant")
         sql = self._statement(
             ("put", table, columns),
