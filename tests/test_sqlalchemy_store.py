@@ -24,6 +24,10 @@ from aftersales.storage._schema import INDEXES  # noqa: E402
 from aftersales.storage.sqlalchemy import SCHEMA_VERSION, SQLAlchemyStore, metadata  # noqa: E402
 from aftersales.testing import StoreContract  # noqa: E402
 
+# the url fixture reaches its server by its parameter's name, which the marking in
+# tests/conftest.py cannot follow
+pytestmark = pytest.mark.servers
+
 SERVERS = {
     "postgresql": (
         "AFTERSALES_TEST_POSTGRES_URL",

@@ -80,8 +80,9 @@ def _tagged(statement: Any, tickets: sa.Table, count: int) -> tuple[Any, dict[st
             tickets,
             sa.and_(
                 tickets.c.tenant == first.c.tenant,
+                # (tenant, number) is unique: a created_at equality too makes PostgreSQL
+                # multiply the selectivities, expect one row and pick a scan and a sort
                 tickets.c.number == first.c.number,
-                tickets.c.created_at == first.c.created_at,
             ),
         )
     ).where(first.c.tenant == sa.bindparam(f"w_{_TENANT}"), first.c.tag == sa.bindparam("g_0"))
