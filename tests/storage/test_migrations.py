@@ -23,7 +23,6 @@ was.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ from typing import Any
 import attrs
 import pytest
 from case_facts import claim_line
-from servers import no_server
+
+from test_sqlalchemy_store import server_url
 
 sa = pytest.importorskip("sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"')
 
@@ -68,13 +68,6 @@ from aftersales.storage._sqlalchemy.tables import (  # noqa: E402
 from aftersales.storage._sqlite import recorder as sqlite_recorder  # noqa: E402
 from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
 
-SERVERS = {
-    "postgresql": (
-        "AFTERSALES_TEST_POSTGRES_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    ),
-    "mariadb": ("AFTERSALES_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
 BACKENDS = ("sqlite", "sqlalchemy-sqlite", "postgresql", "mariadb")
 OLDER_VERSIONS = range(1, SCHEMA_VERSION)
 START = datetime(2024, 3, 4, tzinfo=timezone.utc)
@@ -83,19 +76,6 @@ MIGRATION_CUSTOMER = "c-migrated"
 DERIVED_TABLES = frozenset({"ticket_tags"})
 """Tables whose rows an upgrade writes from other tables' records (``FillTicketTags``):
 once upgraded, a database of a version without them holds all their rows."""
-
-
-def server_url(name: str) -> str:
-    variable, default = SERVERS[name]
-    url = os.environ.get(variable, default)
-    try:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        no_server(name, url, variable, error)
-    return url
 
 
 # ---------------------------------------------------------------- the schema at a version

@@ -10,14 +10,12 @@ server); without it those tests skip, in CI (CI=true) they fail.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import no_server
 
 from aftersales import SQLiteStore, Store
 from aftersales.models import Channel, Event, Priority, Ticket
@@ -204,17 +202,10 @@ def test_sqlite_pages_the_same_tickets_the_plans_read(sqlite_store: SQLiteStore)
 
 
 def _postgres_url() -> str:
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    variable = "AFTERSALES_TEST_POSTGRES_URL"
-    url = os.environ.get(variable, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    try:
-        engine = sqlalchemy.create_engine(url)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        no_server("postgresql", url, variable, error)
-    return url
+    pytest.importorskip("sqlalchemy")
+    from test_sqlalchemy_store import server_url
+
+    return server_url("postgresql")
 
 
 def _tenant_only(condition: str) -> bool:

@@ -12,7 +12,6 @@ number, which each tenant counts from #1.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +23,6 @@ import pytest
 from case_facts import claim_line
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from servers import no_server
 
 from aftersales import (
     AftersalesError,
@@ -42,6 +40,7 @@ from aftersales import (
 from aftersales.insights import CaseReportQuery, ReportQuery, case_metrics, ticket_metrics
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage.recorder import RecordStore
+from test_sqlalchemy_store import server_url
 
 sa = pytest.importorskip("sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"')
 
@@ -55,20 +54,10 @@ from aftersales.storage.sqlalchemy import (  # noqa: E402
 START = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
 TENANTS = ("", "shop-a", "shop-b")
 CUSTOMERS = ("c1", "c2")
-POSTGRES = ("AFTERSALES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def postgres_url() -> str:
-    variable, default = POSTGRES
-    url = os.environ.get(variable, default)
-    try:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as error:  # noqa: BLE001 - any failure to connect means "no server"
-        no_server("postgresql", url, variable, error)
-    return url
+    return server_url("postgresql")
 
 
 def drop_tables(url: str) -> None:
