@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import attrs
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
-from transitions import EventData, Machine
+from transitions import EventData
 from transitions import State as MachineState
 
 from aftersales._validation import invalid_input
@@ -28,6 +28,7 @@ from aftersales.exceptions import (
 )
 from aftersales.models.ticket import StatusCategory
 from aftersales.workflows._checks import definition_problems, mermaid
+from aftersales.workflows._machine import DecidingMachine
 
 
 @attrs.frozen
@@ -259,7 +260,7 @@ class Workflow:
             if trigger not in allowed[source]:
                 allowed[source].append(trigger)
         self._allowed = {name: tuple(sorted(triggers)) for name, triggers in allowed.items()}
-        self._machine = Machine(
+        self._machine = DecidingMachine(
             model=None,
             states=[MachineState(s.name, final=s.is_final) for s in self.states],
             initial=initial,

@@ -1,0 +1,101 @@
+"""The ``transitions`` machine a workflow compiles into, trimmed to what it is used for.
+
+The engine's machine only *decides* (design decision 2): it has no callbacks on its
+machine, states or transitions, no queue, and moves a short-lived cursor whose state the
+engine reads back. A stock ``Event.trigger`` still walks every callback list (prepare,
+before, after, finalize, enter, exit, on_final), each empty here, and logs at debug level
+at each step: about nine tenths of a trigger's instructions for a machine like ours. The
+classes below keep what such a machine does (the source state's transitions in the order
+added, their conditions in order, the first that passes moves the cursor) through the
+extension points ``transitions`` offers (``event_cls``, ``transition_cls``), and
+:class:`DecidingMachine` refuses any callback, so nothing a stock machine would run is
+skipped. ``tests/test_workflow_engine.py`` checks it decides as a stock machine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from transitions import Event, EventData, Machine, Transition
+
+__all__ = ["DecidingMachine"]
+
+
+class _DecidingTransition(Transition):
+    """A transition whose conditions are callables taking the event data (the machine
+    sends events) and that has no callbacks: checking them in order and moving the
+    model is all that executing it does."""
+
+    def execute(self, event_data: EventData) -> bool:
+        for condition in self.conditions:
+            check = cast(Callable[[EventData], object], condition.func)
+            if check(event_data) != condition.target:
+                return False
+        if self.dest:  # None: an internal transition, which moves nothing
+            event_data.machine.set_state(self.dest, event_data.model)
+        return True
+
+
+class _DecidingEvent(Event):
+    """An event of a machine without a queue, callbacks or exception handler: the first
+    transition out of the model's state whose conditions pass is taken."""
+
+    def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
+        event_data = EventData(None, self, self.machine, model, args, kwargs)
+        state = event_data.state = self.machine.get_model_state(model)
+        if self._is_valid_source(state):
+            for transition in self.transitions[state.name]:
+                event_data.transition = transition
+                if transition.execute(event_data):
+                    event_data.result = True
+                    break
+        return bool(event_data.result)
+
+
+_MACHINE_CALLBACKS = (
+    "prepare_event",
+    "before_state_change",
+    "after_state_change",
+    "finalize_event",
+    "on_exception",
+    "on_final",
+)
+_STATE_CALLBACKS = ("on_enter", "on_exit", "on_final")
+_TRANSITION_CALLBACKS = ("prepare", "before", "after")
+
+
+class DecidingMachine(Machine):
+    """A ``transitions.Machine`` that decides moves and runs nothing else: built like a
+    stock one (``model=None``, ``send_event=True``, callable conditions), it raises
+    ``ValueError`` if given anything its trimmed trigger would not run."""
+
+    event_cls = _DecidingEvent
+    transition_cls = _DecidingTransition
+
+    def __init__(self, **kwargs: Any) -> None:
+        if not kwargs.get("send_event") or kwargs.get("queued"):
+            raise ValueError("a deciding machine sends events and has no queue")
+        super().__init__(**kwargs)
+        problems = [name for name in _MACHINE_CALLBACKS if getattr(self, name)]
+        for state in self.states.values():
+            problems += [
+                f"state {state.name} {name}"
+                for name in _STATE_CALLBACKS
+                if getattr(state, name, None)
+            ]
+        for event in self.events.values():
+            for transitions in event.transitions.values():
+                for transition in transitions:
+                    problems += [
+                        f"{event.name} {name}"
+                        for name in _TRANSITION_CALLBACKS
+                        if getattr(transition, name)
+                    ]
+                    problems += [
+                        f"{event.name} condition {condition.func!r}"
+                        for condition in transition.conditions
+                        if not callable(condition.func)
+                    ]
+        if problems:
+            raise ValueError(f"a deciding machine runs no callbacks: {', '.join(problems)}")
