@@ -364,6 +364,27 @@ def test_rows_of_older_versions_without_the_later_fields() -> None:
         same_record(built_without_validation(cls, text), validated)
 
 
+class _Defaults(BaseModel):
+    name: str
+    level: tuple[int, ...] = (1, 2)
+    notes: list[str] = ["first"]
+
+
+def test_a_missing_field_gets_the_default_validation_gives() -> None:
+    # pydantic-core puts a hashable default in as it is and copies an unhashable one
+    # (deeply) for each record: the decoder does the same, so no record shares a list
+    # with the model's default or with another record.
+    defaults = _Defaults.model_fields
+    validated = _Defaults.model_validate_json('{"name": "a"}')
+    first = built_without_validation(_Defaults, '{"name": "a"}')
+    second = built_without_validation(_Defaults, '{"name": "b"}')
+    same_record(first, validated)
+    assert first.level is defaults["level"].default is validated.level
+    assert first.notes == ["first"]
+    assert first.notes is not defaults["notes"].default
+    assert first.notes is not second.notes
+
+
 def test_a_model_validator_that_changes_a_value_still_runs() -> None:
     # An address stored before e-mail addresses were lower-cased comes back lower-cased,
     # as validation gives it.

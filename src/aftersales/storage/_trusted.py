@@ -558,6 +558,23 @@ def _inline(convert: Callable[..., Any], index: int, namespace: dict[str, Any]) 
     return None
 
 
+def _default(field: FieldInfo, index: int, namespace: dict[str, Any]) -> str:
+    """An expression of the value validation gives a field the row lacks. A hashable
+    default is the very object pydantic-core puts in (it copies only unhashable ones):
+    taken from the namespace, not through ``get_default`` and its deep-copy checks, which
+    cost a row of an older version or written ``exclude_none`` a call each."""
+    namespace[f"f_{index}"] = field
+    if field.default_factory is None:
+        try:
+            hash(field.default)
+        except TypeError:
+            pass
+        else:
+            namespace[f"d_{index}"] = field.default
+            return f"d_{index}"
+    return f"f_{index}.get_default(call_default_factory=True)"
+
+
 def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     """One function per model, from source: a fast path for a row holding every field in
     field order (what the stores write by default) that converts in place, and a path
@@ -590,9 +607,8 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
             slow.append(f"    if {key} not in d: raise Surprise({key})")
             indent = "    "
         else:
-            namespace[f"f_{index}"] = field
             slow.append(f"    if {key} not in d:")
-            slow.append(f"        o[{key}] = f_{index}.get_default(call_default_factory=True)")
+            slow.append(f"        o[{key}] = {_default(field, index, namespace)}")
             slow.append("    else:")
             indent = "        "
         if convert is None:
