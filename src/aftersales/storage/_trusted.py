@@ -575,6 +575,19 @@ def _default(field: FieldInfo, index: int, namespace: dict[str, Any]) -> str:
     return f"f_{index}.get_default(call_default_factory=True)"
 
 
+_SLOTS: dict[str, Any] = {
+    f"set{name}": vars(BaseModel)[name].__set__
+    for name in (
+        "__dict__",
+        "__pydantic_fields_set__",
+        "__pydantic_extra__",
+        "__pydantic_private__",
+    )
+}
+"""Setters of a record's slots, by BaseModel's own descriptors: what object.__setattr__
+ends up calling, without its lookup of the name and its check of the type."""
+
+
 def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     """One function per model, from source: a fast path for a row holding every field in
     field order (what the stores write by default) that converts in place, and a path
@@ -591,7 +604,7 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
         "KNOWN": frozenset(names),
         "ALL": set(names),
         "new": object.__new__,
-        "put": object.__setattr__,
+        **_SLOTS,
         "Surprise": _Surprise,
         "Info": _Info,
         "config": cls.model_config,
@@ -602,46 +615,50 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     slow: list[str] = []
     for index, (name, field) in enumerate(fields.items()):
         key = repr(name)
+        # the parser's key object: a lookup by it matches by identity, where one by the
+        # name in this code compares the texts
+        parsed = f"k_{index}"
+        namespace[parsed] = namespace["NAMES"][index]
         convert, takes_info, nullable = _field_convert(cls, name, field)
         if field.is_required():
-            slow.append(f"    if {key} not in d: raise Surprise({key})")
+            slow.append(f"    if {parsed} not in d: raise Surprise({key})")
             indent = "    "
         else:
-            slow.append(f"    if {key} not in d:")
+            slow.append(f"    if {parsed} not in d:")
             slow.append(f"        o[{key}] = {_default(field, index, namespace)}")
             slow.append("    else:")
             indent = "        "
         if convert is None:
-            slow.append(f"{indent}o[{key}] = d[{key}]")
+            slow.append(f"{indent}o[{key}] = d[{parsed}]")
             continue
         namespace[f"c_{index}"] = convert
         inline = _inline(convert, index, namespace)
         if inline is not None and not takes_info:
             if nullable:
-                fast.append(f"    if (t := d[{key}]) is not None: d[{key}] = {inline}")
-                slow.append(f"{indent}o[{key}] = None if (t := d[{key}]) is None else {inline}")
+                fast.append(f"    if (t := d[{parsed}]) is not None: d[{parsed}] = {inline}")
+                slow.append(f"{indent}o[{key}] = None if (t := d[{parsed}]) is None else {inline}")
             else:
-                fast.append(f"    t = d[{key}]; d[{key}] = {inline}")
-                slow.append(f"{indent}t = d[{key}]; o[{key}] = {inline}")
+                fast.append(f"    t = d[{parsed}]; d[{parsed}] = {inline}")
+                slow.append(f"{indent}t = d[{parsed}]; o[{key}] = {inline}")
         elif takes_info:
             namespace[f"e_{index}"] = names[:index]
             fast.append(
-                f"    d[{key}] = c_{index}(d[{key}], "
+                f"    d[{parsed}] = c_{index}(d[{parsed}], "
                 f"Info({{k: d[k] for k in e_{index}}}, {key}, config))"
             )
-            slow.append(f"{indent}o[{key}] = c_{index}(d[{key}], Info(dict(o), {key}, config))")
+            slow.append(f"{indent}o[{key}] = c_{index}(d[{parsed}], Info(dict(o), {key}, config))")
         elif nullable:
-            fast.append(f"    if (v := d[{key}]) is not None: d[{key}] = c_{index}(v)")
-            slow.append(f"{indent}o[{key}] = None if (v := d[{key}]) is None else c_{index}(v)")
+            fast.append(f"    if (v := d[{parsed}]) is not None: d[{parsed}] = c_{index}(v)")
+            slow.append(f"{indent}o[{key}] = None if (v := d[{parsed}]) is None else c_{index}(v)")
         else:
-            fast.append(f"    d[{key}] = c_{index}(d[{key}])")
-            slow.append(f"{indent}o[{key}] = c_{index}(d[{key}])")
+            fast.append(f"    d[{parsed}] = c_{index}(d[{parsed}])")
+            slow.append(f"{indent}o[{key}] = c_{index}(d[{parsed}])")
     finish = [
         "    r = new(cls)",
-        "    put(r, '__dict__', values)",
-        "    put(r, '__pydantic_fields_set__', fields_set)",
-        "    put(r, '__pydantic_extra__', None)",
-        "    put(r, '__pydantic_private__', None)",
+        "    set__dict__(r, values)",
+        "    set__pydantic_fields_set__(r, fields_set)",
+        "    set__pydantic_extra__(r, None)",
+        "    set__pydantic_private__(r, None)",
     ]
     for index, found in enumerate(cls.__pydantic_decorators__.model_validators.values()):
         namespace[f"m_{index}"] = found.func
