@@ -385,6 +385,14 @@ def test_a_missing_field_gets_the_default_validation_gives() -> None:
     assert first.notes is not second.notes
 
 
+def test_a_key_a_model_ignores_is_dropped_as_validation_drops_it() -> None:
+    # (extra="ignore", pydantic's default: a field a model no longer has, in older rows)
+    text = '{"name": "a", "gone": 1, "notes": ["x"]}'
+    validated = _Defaults.model_validate_json(text)
+    same_record(built_without_validation(_Defaults, text), validated)
+    assert validated.model_fields_set == {"name", "notes"}
+
+
 def test_a_model_validator_that_changes_a_value_still_runs() -> None:
     # An address stored before e-mail addresses were lower-cased comes back lower-cased,
     # as validation gives it.

@@ -558,20 +558,18 @@ def _inline(convert: Callable[..., Any], index: int, namespace: dict[str, Any]) 
     return None
 
 
-def _default(field: FieldInfo, index: int, namespace: dict[str, Any]) -> str:
-    """An expression of the value validation gives a field the row lacks. A hashable
-    default is the very object pydantic-core puts in (it copies only unhashable ones):
-    taken from the namespace, not through ``get_default`` and its deep-copy checks, which
-    cost a row of an older version or written ``exclude_none`` a call each."""
-    namespace[f"f_{index}"] = field
+def _fresh_default(field: FieldInfo, index: int, namespace: dict[str, Any]) -> str | None:
+    """An expression of the default a record gets for each row without the field, or
+    None when that is the field's default itself: pydantic-core puts a hashable default in
+    as it is and copies only an unhashable one (or calls the factory)."""
     if field.default_factory is None:
         try:
             hash(field.default)
         except TypeError:
             pass
         else:
-            namespace[f"d_{index}"] = field.default
-            return f"d_{index}"
+            return None
+    namespace[f"f_{index}"] = field
     return f"f_{index}.get_default(call_default_factory=True)"
 
 
@@ -588,6 +586,31 @@ _SLOTS: dict[str, Any] = {
 ends up calling, without its lookup of the name and its check of the type."""
 
 
+def _conversion(
+    cls: type[BaseModel], name: str, field: FieldInfo, index: int, namespace: dict[str, Any]
+) -> Callable[[str, str], str] | None:
+    """The statement converting the field's JSON value in place, of the dict's name and
+    the key's expression; None when there is nothing to convert."""
+    convert, takes_info, nullable = _field_convert(cls, name, field)
+    if convert is None:
+        return None
+    namespace[f"c_{index}"] = convert
+    inline = _inline(convert, index, namespace)
+    if takes_info:
+        namespace[f"e_{index}"] = tuple(cls.model_fields)[:index]
+        return lambda d, k: (
+            f"{d}[{k}] = c_{index}({d}[{k}], "
+            f"Info({{n: {d}[n] for n in e_{index}}}, {name!r}, config))"
+        )
+    if inline is not None:
+        if nullable:
+            return lambda d, k: f"if (t := {d}[{k}]) is not None: {d}[{k}] = {inline}"
+        return lambda d, k: f"t = {d}[{k}]; {d}[{k}] = {inline}"
+    if nullable:
+        return lambda d, k: f"if (v := {d}[{k}]) is not None: {d}[{k}] = c_{index}(v)"
+    return lambda d, k: f"{d}[{k}] = c_{index}({d}[{k}])"
+
+
 def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     """One function per model, from source: a fast path for a row holding every field in
     field order (what the stores write by default) that converts in place, and a path
@@ -601,6 +624,8 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
         # the parser's own cached key strings where it keeps them: the order check then
         # compares pointers (any other str of the same text compares equal all the same)
         "NAMES": list(from_json(json.dumps(dict.fromkeys(names)))),
+        "COUNT": len(names),
+        "FIELDS": names,
         "KNOWN": frozenset(names),
         "ALL": set(names),
         "new": object.__new__,
@@ -613,46 +638,36 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
     }
     fast: list[str] = []
     slow: list[str] = []
+    # each field's default in field order (None where the row must give the value or a
+    # record gets its own), which a row's values then replace
+    template: dict[str, Any] = {}
+    required: list[str] = []
     for index, (name, field) in enumerate(fields.items()):
         key = repr(name)
         # the parser's key object: a lookup by it matches by identity, where one by the
         # name in this code compares the texts
         parsed = f"k_{index}"
         namespace[parsed] = namespace["NAMES"][index]
-        convert, takes_info, nullable = _field_convert(cls, name, field)
+        template[name] = None
         if field.is_required():
-            slow.append(f"    if {parsed} not in d: raise Surprise({key})")
-            indent = "    "
+            required.append(name)
         else:
-            slow.append(f"    if {parsed} not in d:")
-            slow.append(f"        o[{key}] = {_default(field, index, namespace)}")
-            slow.append("    else:")
-            indent = "        "
-        if convert is None:
-            slow.append(f"{indent}o[{key}] = d[{parsed}]")
-            continue
-        namespace[f"c_{index}"] = convert
-        inline = _inline(convert, index, namespace)
-        if inline is not None and not takes_info:
-            if nullable:
-                fast.append(f"    if (t := d[{parsed}]) is not None: d[{parsed}] = {inline}")
-                slow.append(f"{indent}o[{key}] = None if (t := d[{parsed}]) is None else {inline}")
+            default = _fresh_default(field, index, namespace)
+            if default is None:
+                template[name] = field.default
             else:
-                fast.append(f"    t = d[{parsed}]; d[{parsed}] = {inline}")
-                slow.append(f"{indent}t = d[{parsed}]; o[{key}] = {inline}")
-        elif takes_info:
-            namespace[f"e_{index}"] = names[:index]
-            fast.append(
-                f"    d[{parsed}] = c_{index}(d[{parsed}], "
-                f"Info({{k: d[k] for k in e_{index}}}, {key}, config))"
-            )
-            slow.append(f"{indent}o[{key}] = c_{index}(d[{parsed}], Info(dict(o), {key}, config))")
-        elif nullable:
-            fast.append(f"    if (v := d[{parsed}]) is not None: d[{parsed}] = c_{index}(v)")
-            slow.append(f"{indent}o[{key}] = None if (v := d[{parsed}]) is None else c_{index}(v)")
-        else:
-            fast.append(f"    d[{parsed}] = c_{index}(d[{parsed}])")
-            slow.append(f"{indent}o[{key}] = c_{index}(d[{parsed}])")
+                slow.append(f"    if {parsed} not in d: o[{key}] = {default}")
+        conversion = _conversion(cls, name, field, index, namespace)
+        if conversion is None:
+            continue
+        fast.append(f"    {conversion('d', parsed)}")
+        if field.is_required():
+            slow.append(f"    {conversion('o', key)}")
+        else:  # only a value from the row: a default is the value validation gives
+            slow.append(f"    if {parsed} in d:")
+            slow.append(f"        {conversion('o', key)}")
+    namespace["TEMPLATE"] = template
+    namespace["REQUIRED"] = frozenset(required)
     finish = [
         "    r = new(cls)",
         "    set__dict__(r, values)",
@@ -675,13 +690,20 @@ def _generate(cls: type[ModelT]) -> Callable[[dict[str, Any]], ModelT]:
             "    fields_set = ALL",
             *finish,
             "",
+            # a row without some fields (exclude_none, older than a field) or with others:
+            # the defaults in field order, the row's values over them, then converted
             "def rebuild(d):",
-            "    given = d.keys() & KNOWN",
-            "    if forbid and len(given) != len(d): raise Surprise('a key the model lacks')",
-            "    o = {}",
+            "    if not d.keys() >= REQUIRED: raise Surprise('a required field')",
+            "    o = TEMPLATE.copy()",
+            "    o.update(d)",
+            "    fields_set = set(d)",
+            # a key the model lacks: validation refuses it (extra="forbid") or drops it
+            "    if len(o) != COUNT:",
+            "        if forbid: raise Surprise('a key the model lacks')",
+            "        o = {n: o[n] for n in FIELDS}",
+            "        fields_set &= KNOWN",
             *slow,
             "    values = o",
-            "    fields_set = given",
             *finish,
         ]
     )
