@@ -65,14 +65,17 @@ def _import(
     seal = core.pipeline.chain.seal
     guard = core.pipeline.guard
     for position, record in enumerate(records):
-        if isinstance(record, Ticket):
+        # a dict first: Ticket and Mapping are checked by ABCMeta.__instancecheck__
+        if type(record) is dict:
+            data = record.copy()
+        elif isinstance(record, Ticket):
             data = record.model_dump()
         elif isinstance(record, Mapping):
             data = dict(record)
         else:
             raise InvalidInput("import", [FieldError((position,), "must be a Ticket or a mapping")])
         messages = data.pop("messages", None)
-        if "number" not in data or data["number"] is None:
+        if data.get("number") is None:
             data["number"] = core.next_number()
         data["workflow"] = name
         # the chain starts at the import's own event, whatever the source said
