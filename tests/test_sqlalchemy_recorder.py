@@ -387,3 +387,51 @@ def test_mariadb_a_pool_of_one_connection_serves_transactions_that_hold_keys() -
     recorder = fresh_recorder(server_url("mariadb"), pool_size=1, max_overflow=0, pool_timeout=30)
     assert recorder.atomically(lambda r: r.count("ticket_number", add=1), hold=["order:o"]) == 2
     recorder.close()
+
+
+# ---------------------------------------------------------------------------- ticket writes
+
+
+def _ticket_updates(engine: Any) -> list[str]:
+    """The UPDATE statements on tickets run on ``engine`` from now on (a listener on the
+    engine: its statements then pass through SQLAlchemy on every dialect)."""
+    seen: list[str] = []
+
+    @sqlalchemy.event.listens_for(engine, "before_cursor_execute")
+    def _heard(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        if sql.startswith("UPDATE tickets"):
+            seen.append(sql.partition(" WHERE ")[0])
+
+    return seen
+
+
+def test_a_ticket_update_sets_what_changed_since_the_version_it_committed(url: str) -> None:
+    from aftersales import ConcurrencyError
+    from aftersales.storage import TicketQuery
+
+    store = RecordStore(SQLAlchemyRecorder(url))
+    other = RecordStore(SQLAlchemyRecorder(url))
+    updates = _ticket_updates(store.recorder.engine)  # type: ignore[attr-defined]
+    first = _ticket(1)
+    store.commit(Change(first, 0, (_event(first),)))
+    assigned = first.model_copy(update={"version": 2, "assignee": "li.wei"})
+    store.commit(Change(assigned, 1, (_event(assigned, "assign"),)))
+    assert "assignee" in updates[-1]
+    assert "customer_id" not in updates[-1]  # unchanged since version 1, as committed
+    tagged = assigned.model_copy(update={"version": 3, "tags": ("drain",)})
+    store.commit(Change(tagged, 2, (_event(tagged, "tag"),)))
+    assert [t.id for t in store.find(TicketQuery(tags=["drain"]))] == ["t1"]
+    # another writer's version: this one's remembered row is of an older version
+    moved = tagged.model_copy(update={"version": 4, "customer_id": "c2", "tags": ()})
+    other.commit(Change(moved, 3, (_event(moved, "move"),)))
+    stale = tagged.model_copy(update={"version": 4, "assignee": "ana"})
+    with pytest.raises(ConcurrencyError):
+        store.commit(Change(stale, 3, (_event(stale, "assign"),)))
+    again = store.get("t1").model_copy(update={"version": 5, "assignee": "ana"})
+    store.commit(Change(again, 4, (_event(again, "assign"),)))
+    assert "customer_id" in updates[-1]  # read, not committed here: every column set
+    read = store.get("t1")
+    assert (read.version, read.customer_id, read.assignee, read.tags) == (5, "c2", "ana", ())
+    assert store.find(TicketQuery(tags=["drain"])) == []
+    other.close()
+    store.close()

@@ -40,7 +40,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 
 from aftersales.exceptions import FieldError, InvalidInput, StorageError
 from aftersales.storage import _schema as schema
-from aftersales.storage._recorder import Records
+from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlalchemy.connection import (
     _render,
     _translate,
@@ -65,6 +65,8 @@ takes positional parameters (None: it takes them by name)."""
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 """The INSERT of the databases with ``ON CONFLICT`` clauses."""
 _ONE: sa.ColumnClause[Any] = sa.literal_column("1")
+_WRITTEN_TICKETS = 4096
+"""How many tickets' last committed rows a recorder keeps, to write only what changed."""
 _ZERO: sa.ColumnClause[Any] = sa.literal_column("0")
 
 
@@ -162,6 +164,10 @@ class SQLAlchemyRecorder:
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
         self._sql: dict[tuple[Any, ...], Rendered] = {}
+        self._written: dict[tuple[str, str], tuple[int, Row]] = {}
+        """(tenant, ticket id) → the version and row this recorder last committed for
+        it (see :meth:`_Transaction.update`); shared with its :meth:`for_tenant` copies,
+        each keyed by its own tenant."""
         self._pool = self.engine
         """The engine that opened the database (whose pool :meth:`close` releases);
         :attr:`engine` may be a copy of it that names the tenant."""
@@ -207,7 +213,10 @@ class SQLAlchemyRecorder:
                 if hold and self.dialect == "postgresql":
                     for key in sorted(set(hold)):
                         self._lock(conn, key)
-                return work(_Transaction(self, conn))
+                records = _Transaction(self, conn)
+                result = work(records)
+            self._remember(records.written)  # committed
+            return result
         except Exception as error:
             translated = _translate(error, self.dialect)
             if translated is error:
@@ -223,6 +232,25 @@ class SQLAlchemyRecorder:
             if translated is error:
                 raise
             raise translated from error
+
+    def known_row(self, tenant: str, table: str, key: str, version: int) -> Row | None:
+        """The row of ``tenant``'s ticket ``key`` at ``version`` as this recorder
+        committed it, if it did (None for any other table)."""
+        if table != "tickets":
+            return None
+        found = self._written.get((tenant, key))
+        return found[1] if found is not None and found[0] == version else None
+
+    def _remember(self, rows: list[tuple[tuple[str, str], int, Row]]) -> None:
+        """Keep the ticket rows of a transaction that committed (at most
+        :data:`_WRITTEN_TICKETS`: the oldest are forgotten all at once)."""
+        if not rows:
+            return
+        written = self._written
+        if len(written) + len(rows) > _WRITTEN_TICKETS:
+            written.clear()
+        for ticket, version, row in rows:
+            written[ticket] = (version, row)
 
     def close(self) -> None:
         """Release the pool's connections (an engine you passed in stays usable)."""

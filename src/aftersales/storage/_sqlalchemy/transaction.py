@@ -104,12 +104,15 @@ class _Transaction:
     """The :class:`~aftersales.storage.recorder.Records` of one transaction (or one
     read) on one connection."""
 
-    __slots__ = ("_conn", "_recorder", "_tenant")
+    __slots__ = ("_conn", "_recorder", "_tenant", "written")
 
     def __init__(self, recorder: SQLAlchemyRecorder, conn: Connection) -> None:
         self._recorder = recorder
         self._conn = conn
         self._tenant = recorder.tenant
+        self.written: list[tuple[tuple[str, str], int, Row]] = []
+        """The ticket rows this transaction wrote: (tenant, id), version, the whole row;
+        the recorder keeps them once it commits (see :meth:`update`)."""
 
     def _run(
         self, shape: tuple[Any, ...], build: Callable[[], Any], params: Mapping[str, Any]
@@ -132,7 +135,11 @@ class _Transaction:
     # ------------------------------------------------------------------ subjects
 
     def insert(self, table: str, row: Mapping[str, Any]) -> bool:
-        return self.insert_many(table, (row,))
+        if not self.insert_many(table, (row,)):
+            return False
+        if table == "tickets":
+            self.written.append(((self._tenant, row["id"]), row["version"], dict(row)))
+        return True
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> bool:
         """Insert ``rows`` (all with the same columns); False when a key is taken (some
@@ -160,8 +167,22 @@ class _Transaction:
         *,
         keeping: Mapping[str, Any] | None = None,
     ) -> bool:
+        """Write ``row`` over version ``version`` of the row ``key`` (its ``keeping``
+        columns holding those values too); whether it was there to write.
+
+        A ticket's row that this recorder committed at that version is known (a version
+        is written once: every write checks the one it replaces), so only the columns
+        that differ from it are set, and the version check stands for ``keeping``: SQLite
+        rewrites every index whose column is in the SET list, changed or not, and a
+        transition changes few indexed columns (as SQLiteStore does)."""
         columns = tuple(row)
         kept = tuple(keeping or {})
+        known = self._recorder.known_row(self._tenant, table, key, version)
+        if known is not None and known.keys() >= {*columns, *kept}:
+            if any(known[name] != value for name, value in (keeping or {}).items()):
+                return False  # that version holds other values: the UPDATE would match none
+            columns = tuple(c for c in columns if known[c] != row[c]) or columns
+            kept = ()
 
         def build() -> Any:
             declared = metadata.tables[table]
@@ -181,10 +202,16 @@ class _Transaction:
                 .values({c: sa.bindparam(c) for c in columns})
             )
 
-        params = {**row, "b_id": key, "b_version": version, "b_tenant": self._tenant}
-        params.update({f"k_{name}": value for name, value in (keeping or {}).items()})
+        params = {c: row[c] for c in columns}
+        params.update(b_id=key, b_version=version, b_tenant=self._tenant)
+        if kept:
+            params.update({f"k_{name}": value for name, value in (keeping or {}).items()})
         # The version check is the UPDATE's own: no other writer slips in between.
-        return int(self._run(("update", table, columns, kept), build, params).rowcount) == 1
+        if int(self._run(("update", table, columns, kept), build, params).rowcount) != 1:
+            return False
+        if table == "tickets":
+            self.written.append(((self._tenant, key), row["version"], {**(known or {}), **row}))
+        return True
 
     def delete(self, table: str, where: Mapping[str, Any]) -> int:
         where = {_TENANT: self._tenant, **where}
