@@ -7,7 +7,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from aftersales.models import Ticket
@@ -116,42 +116,32 @@ class SortedKeys:
         return self._chunks[0][0]
 
 
-def _single(field: str) -> Callable[[Ticket], tuple[Hashable, ...]]:
-    def values(ticket: Ticket) -> tuple[Hashable, ...]:
-        value = getattr(ticket, field)
-        return () if value is None else (value,)
-
-    return values
-
-
-def _tags(ticket: Ticket) -> tuple[Hashable, ...]:
-    return tuple(dict.fromkeys(ticket.tags))
-
-
-FIELDS: dict[str, Callable[[Ticket], tuple[Hashable, ...]]] = {
-    "status_category": _single("status_category"),
-    "status": _single("status"),
-    "assignee": _single("assignee"),
-    "team": _single("team"),
-    "customer_id": _single("customer_id"),
-    "channel": _single("channel"),
-    "category": _single("category"),
-    "priority": _single("priority"),
-    "merged_into": _single("merged_into"),
-    "parent_id": _single("parent_id"),
-    "follow_up_of": _single("follow_up_of"),
-    "tags": _tags,
-}
-"""Each indexed filter of :class:`TicketQuery` and the values a ticket is found under
-(tickets are found under each of their tags; ``None`` is never a filter, so it is not
-indexed)."""
+FIELDS = (
+    "status_category",
+    "status",
+    "assignee",
+    "team",
+    "customer_id",
+    "channel",
+    "category",
+    "priority",
+    "merged_into",
+    "parent_id",
+    "follow_up_of",
+    "tags",
+)
+"""Each indexed filter of :class:`TicketQuery`: a ticket is found under its value of each
+(under each of its tags; ``None`` is never a filter, so it is not indexed)."""
 
 
 _SINGLE_FIELDS = tuple(field for field in FIELDS if field != "tags")
-_single_values = attrgetter(*_SINGLE_FIELDS)
-"""The values of every single-valued indexed field of a ticket, read in one C call: most
-commits change two or three of them, and put() compares the rest without a call each."""
-_NO_VALUES = (None,) * len(_SINGLE_FIELDS)
+_single_values = itemgetter(*_SINGLE_FIELDS)
+"""The values of every single-valued indexed field, read from a record's ``__dict__`` (a
+pydantic model's fields; getattr on a model goes through its ``__getattr__`` hook, several
+times dearer) in one C call: a commit compares them all at once, and moves a ticket only in
+the buckets whose value changed (most commits change one or two, or none)."""
+_key_values = itemgetter("created_at", "number", "id")
+"""A ticket's :data:`TicketKey`, read from its ``__dict__``."""
 
 
 def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
@@ -184,9 +174,38 @@ def _check(filters: list[tuple[str, Hashable]]) -> Callable[[Ticket], bool] | No
     return lambda ticket: fields(ticket) == wanted and tags.issubset(ticket.tags)
 
 
-def ticket_key(ticket: Ticket) -> TicketKey:
-    """Where ``ticket`` stands in find order."""
-    return (ticket.created_at, ticket.number, ticket.id)
+def _distinct(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """A ticket's tags without repeats: it is found once under each."""
+    return tuple(dict.fromkeys(tags))
+
+
+def _join_bucket(buckets: dict[Hashable, SortedKeys], value: Hashable, key: TicketKey) -> None:
+    """Add ``key`` to the bucket of ``value`` (None is never a filter: not indexed)."""
+    if value is None:
+        return
+    bucket = buckets.get(value)
+    if bucket is None:
+        bucket = buckets[value] = SortedKeys()
+    bucket.add(key)
+
+
+def _leave_bucket(buckets: dict[Hashable, SortedKeys], value: Hashable, key: TicketKey) -> None:
+    """Remove ``key`` from the bucket of ``value``, and the bucket once it is empty."""
+    if value is None:
+        return
+    bucket = buckets[value]
+    bucket.discard(key)
+    if not bucket:
+        del buckets[value]
+
+
+def _move_due(keys: SortedKeys, old_at: Any, new_at: Any, key: TicketKey) -> None:
+    """Move a ticket (its find-order ``key``) in due order from ``old_at`` to ``new_at``
+    (None: not there); due keys are (due time, number, id)."""
+    if old_at is not None:
+        keys.discard((old_at, key[1], key[2]))
+    if new_at is not None:
+        keys.add((new_at, key[1], key[2]))
 
 
 class TicketIndex:
@@ -202,69 +221,57 @@ class TicketIndex:
 
     def put(self, previous: Ticket | None, ticket: Ticket) -> None:
         """Move ``ticket`` from where ``previous`` (its stored version, if any) stood."""
-        key = ticket_key(ticket)
-        old_key = None if previous is None else ticket_key(previous)
-        if old_key != key:
-            if old_key is not None:
-                self.order.discard(old_key)
-            self.order.add(key)
-        moved = old_key != key
-        new_values = _single_values(ticket)
-        old_values = _NO_VALUES if previous is None else _single_values(previous)
-        for field, old, new in zip(_SINGLE_FIELDS, old_values, new_values, strict=True):
-            if old == new and not moved:
-                continue
-            self._move(
-                self.buckets[field],
-                () if old is None else (old,),
-                () if new is None else (new,),
-                old_key,
-                key,
-            )
-        new_tags = _tags(ticket)
-        old_tags = () if previous is None else _tags(previous)
-        if old_tags != new_tags or moved:
-            self._move(self.buckets["tags"], old_tags, new_tags, old_key, key)
-        old_due = None if previous is None else previous.due_at
-        old_sla_due = None if previous is None else previous.sla_due_at
-        self._move_due(self.due, old_due, ticket.due_at, old_key, key)
-        self._move_due(self.sla_due, old_sla_due, ticket.sla_due_at, old_key, key)
-
-    @staticmethod
-    def _move(
-        buckets: dict[Hashable, SortedKeys],
-        old: tuple[Hashable, ...],
-        new: tuple[Hashable, ...],
-        old_key: TicketKey | None,
-        key: TicketKey,
-    ) -> None:
-        for value in old:
-            left = buckets[value]
-            left.discard(old_key)
-            if not left:
-                del buckets[value]
-        for value in new:
-            joined = buckets.get(value)
-            if joined is None:
-                joined = buckets[value] = SortedKeys()
-            joined.add(key)
-
-    @staticmethod
-    def _move_due(
-        keys: SortedKeys,
-        old_at: datetime | None,
-        new_at: datetime | None,
-        old_key: TicketKey | None,
-        key: TicketKey,
-    ) -> None:
-        old = None if old_at is None or old_key is None else (old_at, old_key[1], old_key[2])
-        new = None if new_at is None else (new_at, key[1], key[2])
-        if old == new:
+        new = ticket.__dict__
+        key: TicketKey = _key_values(new)
+        if previous is None:
+            self._enter(new, key)
             return
-        if old is not None:
-            keys.discard(old)
-        if new is not None:
-            keys.add(new)
+        old = previous.__dict__
+        old_key: TicketKey = _key_values(old)
+        if old_key != key:  # a rewrite moved its creation time: every entry moves
+            self._leave(old, old_key)
+            self._enter(new, key)
+            return
+        old_values = _single_values(old)
+        new_values = _single_values(new)
+        if old_values != new_values:
+            buckets = self.buckets
+            for field, old_value, value in zip(_SINGLE_FIELDS, old_values, new_values, strict=True):
+                if old_value != value:
+                    _leave_bucket(buckets[field], old_value, key)
+                    _join_bucket(buckets[field], value, key)
+        if old["tags"] != new["tags"]:
+            tags = self.buckets["tags"]
+            for tag in _distinct(old["tags"]):
+                _leave_bucket(tags, tag, key)
+            for tag in _distinct(new["tags"]):
+                _join_bucket(tags, tag, key)
+        if old["due_at"] != new["due_at"]:
+            _move_due(self.due, old["due_at"], new["due_at"], key)
+        if old["sla_due_at"] != new["sla_due_at"]:
+            _move_due(self.sla_due, old["sla_due_at"], new["sla_due_at"], key)
+
+    def _enter(self, values: dict[str, Any], key: TicketKey) -> None:
+        """Add a ticket (its ``__dict__`` and key) to every structure it belongs in."""
+        self.order.add(key)
+        buckets = self.buckets
+        for field, value in zip(_SINGLE_FIELDS, _single_values(values), strict=True):
+            _join_bucket(buckets[field], value, key)
+        for tag in _distinct(values["tags"]):
+            _join_bucket(buckets["tags"], tag, key)
+        _move_due(self.due, None, values["due_at"], key)
+        _move_due(self.sla_due, None, values["sla_due_at"], key)
+
+    def _leave(self, values: dict[str, Any], key: TicketKey) -> None:
+        """Remove a ticket (its ``__dict__`` and key) from every structure it is in."""
+        self.order.discard(key)
+        buckets = self.buckets
+        for field, value in zip(_SINGLE_FIELDS, _single_values(values), strict=True):
+            _leave_bucket(buckets[field], value, key)
+        for tag in _distinct(values["tags"]):
+            _leave_bucket(buckets["tags"], tag, key)
+        _move_due(self.due, values["due_at"], None, key)
+        _move_due(self.sla_due, values["sla_due_at"], None, key)
 
     def find(self, query: TicketQuery, tickets: Mapping[str, Ticket]) -> list[Ticket]:
         """The first ``offset + limit`` tickets of ``tickets`` (the table this indexes)
