@@ -62,22 +62,23 @@ class SortedKeys:
             del chunk[_LOAD:]
             maxes.insert(place, chunk[-1])
 
-    def discard(self, key: Any) -> None:
-        """Remove ``key`` if present."""
+    def discard(self, key: Any) -> int:
+        """Remove ``key`` if present; answer how many keys are left (so that a caller
+        drops an empty index without another call)."""
         maxes = self._maxes
         place = bisect_left(maxes, key)
         if place == len(maxes):
-            return
+            return self._size
         chunk = self._chunks[place]
         position = bisect_left(chunk, key)
         if position == len(chunk) or chunk[position] != key:
-            return
+            return self._size
         del chunk[position]
         self._size -= 1
         if not chunk:
             del self._chunks[place]
             del maxes[place]
-            return
+            return self._size
         maxes[place] = chunk[-1]
         if len(chunk) < _LOAD // 2 and len(self._chunks) > 1:
             # merge a thin chunk into a neighbour, so removals never leave many tiny ones
@@ -94,6 +95,7 @@ class SortedKeys:
             else:
                 self._chunks[left] = merged
                 maxes[left] = merged[-1]
+        return self._size
 
     def from_key(self, start: Any) -> Iterator[Any]:
         """The keys ``>= start``, in order; the caller holds the store's lock while it
@@ -193,9 +195,7 @@ def _leave_bucket(buckets: dict[Hashable, SortedKeys], value: Hashable, key: Tic
     """Remove ``key`` from the bucket of ``value``, and the bucket once it is empty."""
     if value is None:
         return
-    bucket = buckets[value]
-    bucket.discard(key)
-    if not bucket:
+    if not buckets[value].discard(key):
         del buckets[value]
 
 
@@ -236,10 +236,11 @@ class TicketIndex:
         new_values = _single_values(new)
         if old_values != new_values:
             buckets = self.buckets
-            for field, old_value, value in zip(_SINGLE_FIELDS, old_values, new_values, strict=True):
-                if old_value != value:
-                    _leave_bucket(buckets[field], old_value, key)
-                    _join_bucket(buckets[field], value, key)
+            # by position: zip(strict=True) parses its keyword on every call
+            for place, field in enumerate(_SINGLE_FIELDS):
+                if old_values[place] != new_values[place]:
+                    _leave_bucket(buckets[field], old_values[place], key)
+                    _join_bucket(buckets[field], new_values[place], key)
         if old["tags"] != new["tags"]:
             tags = self.buckets["tags"]
             for tag in _distinct(old["tags"]):

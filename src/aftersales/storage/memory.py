@@ -137,21 +137,23 @@ class MemoryStore:
     def _apply(self, change: Change) -> None:
         """Write a change that passed :meth:`_check`; the lock is held."""
         ticket = change.ticket
+        # read once: each attribute read on a pydantic model goes through its __getattr__ hook
+        ticket_id = ticket.id
         if change.customer is not None:
             self._put_customer(change.customer)
-        previous = self._tickets.get(ticket.id)
+        previous = self._tickets.get(ticket_id)
         if previous is None:
-            self._by_number[ticket.number] = ticket.id
+            self._by_number[ticket.number] = ticket_id
             if ticket.number >= self._next_number:
                 self._next_number = ticket.number + 1
         self._index.put(previous, ticket)
-        self._tickets[ticket.id] = ticket
+        self._tickets[ticket_id] = ticket
         if change.events:
-            self._events.setdefault(ticket.id, []).extend(change.events)
+            self._events.setdefault(ticket_id, []).extend(change.events)
         if change.messages:
-            kept = self._messages.setdefault(ticket.id, [])
+            kept = self._messages.setdefault(ticket_id, [])
             for message in change.messages:
-                self._by_author.setdefault(message.author_id, []).append((ticket.id, len(kept)))
+                self._by_author.setdefault(message.author_id, []).append((ticket_id, len(kept)))
                 kept.append(message)
         for notification in change.outbox:
             self._outbox[notification.key] = notification
