@@ -137,13 +137,16 @@ FIELDS = (
 
 
 _SINGLE_FIELDS = tuple(field for field in FIELDS if field != "tags")
-_single_values = itemgetter(*_SINGLE_FIELDS)
-"""The values of every single-valued indexed field, read from a record's ``__dict__`` (a
-pydantic model's fields; getattr on a model goes through its ``__getattr__`` hook, several
-times dearer) in one C call: a commit compares them all at once, and moves a ticket only in
-the buckets whose value changed (most commits change one or two, or none)."""
-_key_values = itemgetter("created_at", "number", "id")
-"""A ticket's :data:`TicketKey`, read from its ``__dict__``."""
+_indexed_values = itemgetter(
+    "created_at", "number", "id", *_SINGLE_FIELDS, "tags", "due_at", "sla_due_at"
+)
+"""Every value of a ticket the index keeps it by, read from its ``__dict__`` (a pydantic
+model's fields; getattr on a model goes through its ``__getattr__`` hook, several times
+dearer) in one C call: a commit compares them at once, then moves the ticket only where a
+value changed (most commits change one or two, or none)."""
+_SINGLE_PLACES = tuple(enumerate(_SINGLE_FIELDS, start=3))
+"""Each single-valued field's place in :data:`_indexed_values` (after the key's three)."""
+_TAGS, _DUE, _SLA_DUE = range(3 + len(_SINGLE_FIELDS), 6 + len(_SINGLE_FIELDS))
 
 
 def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
@@ -221,58 +224,57 @@ class TicketIndex:
 
     def put(self, previous: Ticket | None, ticket: Ticket) -> None:
         """Move ``ticket`` from where ``previous`` (its stored version, if any) stood."""
-        new = ticket.__dict__
-        key: TicketKey = _key_values(new)
+        new = _indexed_values(ticket.__dict__)
         if previous is None:
-            self._enter(new, key)
+            self._enter(new)
             return
-        old = previous.__dict__
-        old_key: TicketKey = _key_values(old)
-        if old_key != key:  # a rewrite moved its creation time: every entry moves
-            self._leave(old, old_key)
-            self._enter(new, key)
+        old = _indexed_values(previous.__dict__)
+        if old == new:
             return
-        old_values = _single_values(old)
-        new_values = _single_values(new)
-        if old_values != new_values:
-            buckets = self.buckets
-            # by position: zip(strict=True) parses its keyword on every call
-            for place, field in enumerate(_SINGLE_FIELDS):
-                if old_values[place] != new_values[place]:
-                    _leave_bucket(buckets[field], old_values[place], key)
-                    _join_bucket(buckets[field], new_values[place], key)
-        if old["tags"] != new["tags"]:
-            tags = self.buckets["tags"]
-            for tag in _distinct(old["tags"]):
+        key: TicketKey = new[:3]
+        if old[:3] != key:  # a rewrite moved its creation time: every entry moves
+            self._leave(old)
+            self._enter(new)
+            return
+        buckets = self.buckets
+        for place, field in _SINGLE_PLACES:
+            if old[place] != new[place]:
+                _leave_bucket(buckets[field], old[place], key)
+                _join_bucket(buckets[field], new[place], key)
+        if old[_TAGS] != new[_TAGS]:
+            tags = buckets["tags"]
+            for tag in _distinct(old[_TAGS]):
                 _leave_bucket(tags, tag, key)
-            for tag in _distinct(new["tags"]):
+            for tag in _distinct(new[_TAGS]):
                 _join_bucket(tags, tag, key)
-        if old["due_at"] != new["due_at"]:
-            _move_due(self.due, old["due_at"], new["due_at"], key)
-        if old["sla_due_at"] != new["sla_due_at"]:
-            _move_due(self.sla_due, old["sla_due_at"], new["sla_due_at"], key)
+        if old[_DUE] != new[_DUE]:
+            _move_due(self.due, old[_DUE], new[_DUE], key)
+        if old[_SLA_DUE] != new[_SLA_DUE]:
+            _move_due(self.sla_due, old[_SLA_DUE], new[_SLA_DUE], key)
 
-    def _enter(self, values: dict[str, Any], key: TicketKey) -> None:
-        """Add a ticket (its ``__dict__`` and key) to every structure it belongs in."""
+    def _enter(self, values: tuple[Any, ...]) -> None:
+        """Add a ticket (its :data:`_indexed_values`) to every structure it belongs in."""
+        key: TicketKey = values[:3]
         self.order.add(key)
         buckets = self.buckets
-        for field, value in zip(_SINGLE_FIELDS, _single_values(values), strict=True):
-            _join_bucket(buckets[field], value, key)
-        for tag in _distinct(values["tags"]):
+        for place, field in _SINGLE_PLACES:
+            _join_bucket(buckets[field], values[place], key)
+        for tag in _distinct(values[_TAGS]):
             _join_bucket(buckets["tags"], tag, key)
-        _move_due(self.due, None, values["due_at"], key)
-        _move_due(self.sla_due, None, values["sla_due_at"], key)
+        _move_due(self.due, None, values[_DUE], key)
+        _move_due(self.sla_due, None, values[_SLA_DUE], key)
 
-    def _leave(self, values: dict[str, Any], key: TicketKey) -> None:
-        """Remove a ticket (its ``__dict__`` and key) from every structure it is in."""
+    def _leave(self, values: tuple[Any, ...]) -> None:
+        """Remove a ticket (its :data:`_indexed_values`) from every structure it is in."""
+        key: TicketKey = values[:3]
         self.order.discard(key)
         buckets = self.buckets
-        for field, value in zip(_SINGLE_FIELDS, _single_values(values), strict=True):
-            _leave_bucket(buckets[field], value, key)
-        for tag in _distinct(values["tags"]):
+        for place, field in _SINGLE_PLACES:
+            _leave_bucket(buckets[field], values[place], key)
+        for tag in _distinct(values[_TAGS]):
             _leave_bucket(buckets["tags"], tag, key)
-        _move_due(self.due, values["due_at"], None, key)
-        _move_due(self.sla_due, values["sla_due_at"], None, key)
+        _move_due(self.due, values[_DUE], None, key)
+        _move_due(self.sla_due, values[_SLA_DUE], None, key)
 
     def find(self, query: TicketQuery, tickets: Mapping[str, Ticket]) -> list[Ticket]:
         """The first ``offset + limit`` tickets of ``tickets`` (the table this indexes)
