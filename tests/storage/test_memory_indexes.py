@@ -381,3 +381,38 @@ def test_due_queries_read_only_what_is_due() -> None:
     assert tickets.reads == 2
     assert [c.id for c in store.cases_due(later, 10)] == ["k1", "k2001", "k4001"]
     assert cases.reads == 3
+
+
+def test_a_value_whose_tickets_all_left_finds_nothing() -> None:
+    """Emptied buckets stay in the index (a ticket going back and forth would rebuild one
+    on every commit); a find on their value still answers nothing, alone or with others."""
+    store = MemoryStore()
+    waiting = built(
+        None,
+        {
+            "id": "t1",
+            "number": 1,
+            "subject": "Ticket 1",
+            "status": "waiting",
+            "channel": Channel.EMAIL,
+            "customer_id": "c1",
+            "assignee": "ana",
+            "tags": ("a",),
+            "created_at": T0,
+            "updated_at": T0,
+        },
+    )
+    store.commit(Change(ticket=waiting, expected_version=0))
+    moved = built(waiting, {"status": "assigned", "assignee": "bo", "tags": (), "version": 2})
+    store.commit(Change(ticket=moved, expected_version=1))
+    for query in (
+        TicketQuery(status="waiting"),
+        TicketQuery(status_category=StatusCategory.WAITING_ON_CUSTOMER),
+        TicketQuery(assignee="ana", customer_id="c1"),
+        TicketQuery(tags=("a",)),
+        TicketQuery(
+            status="waiting", after=TicketCursor(created_at=T0 - timedelta(minutes=1), number=1)
+        ),
+    ):
+        assert store.find(query) == []
+    assert [t.id for t in store.find(TicketQuery(status="assigned", assignee="bo"))] == ["t1"]

@@ -195,11 +195,13 @@ def _join_bucket(buckets: dict[Hashable, SortedKeys], value: Hashable, key: Tick
 
 
 def _leave_bucket(buckets: dict[Hashable, SortedKeys], value: Hashable, key: TicketKey) -> None:
-    """Remove ``key`` from the bucket of ``value``, and the bucket once it is empty."""
-    if value is None:
-        return
-    if not buckets[value].discard(key):
-        del buckets[value]
+    """Remove ``key`` from the bucket of ``value``. An emptied bucket stays: a ticket going
+    back and forth between two statuses would otherwise drop and rebuild one on every
+    commit, and a find answers the same from an empty bucket as from none. What stays is
+    one small object per value ever indexed, bounded by the desk's vocabulary (statuses,
+    people, teams, tags) and its tickets' links."""
+    if value is not None:
+        buckets[value].discard(key)
 
 
 def _move_due(keys: SortedKeys, old_at: Any, new_at: Any, key: TicketKey) -> None:
