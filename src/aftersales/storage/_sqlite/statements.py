@@ -49,9 +49,21 @@ _T = (schema.TENANT,)
 
 
 # The statements of the hot paths, rendered once from the codec's column order.
-_TICKET_UPDATE = _update("tickets", codec.TICKET_COLUMNS)
-_TICKET_UPDATE_KEEPING_TAGS = _TICKET_UPDATE + f" AND tags IS {_NULL}"
 _TICKET_TAGS = codec.TICKET_COLUMNS.index("tags")
+_TICKET_DATA = codec.TICKET_COLUMNS.index("data")
+_TICKET_VERSION = codec.TICKET_COLUMNS.index("version")
+_TICKET_NULLABLE = frozenset(
+    i for i, mark in enumerate(_marks("tickets", codec.TICKET_COLUMNS)) if mark == _NULL
+)
+"""The :data:`codec.TICKET_COLUMNS` bound through ``_NULL``: '' in a row is NULL stored."""
+_TICKET_STORED = (
+    "SELECT "
+    + ", ".join("NULL" if i == _TICKET_DATA else c for i, c in enumerate(codec.TICKET_COLUMNS))
+    + " FROM tickets WHERE id = ? AND tenant = ?"
+)
+"""A ticket's stored :data:`codec.TICKET_COLUMNS`, but its JSON: that changes with every
+version (it holds the version), so it is written anyway and reading it would cost a copy
+of the whole record for nothing."""
 _TAG_INSERT_HEAD = "INSERT INTO ticket_tags (tag, created_at, number, tenant) VALUES "
 _TAG_VALUES = "(?,?,?,?)"
 _TAG_INSERT = _TAG_INSERT_HEAD + _TAG_VALUES
