@@ -74,6 +74,8 @@ _TICKET_INSERT = _insert("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLU
 _TICKET_INSERT_HEAD = _TICKET_INSERT.split("VALUES ")[0] + "VALUES "
 _TICKET_VALUES = _TICKET_INSERT.split("VALUES ")[1]
 _EVENT_INSERT = _insert("events", codec.EVENT_COLUMNS + _T)
+_EVENT_LOGGED = codec.EVENT_COLUMNS.index("logged_seconds")
+assert _marks("events", ["logged_seconds"]) == [_NULL]  # so that '' binds NULL there
 _EVENT_INSERT_HEAD = _EVENT_INSERT.split("VALUES ")[0] + "VALUES "
 _EVENT_VALUES = _EVENT_INSERT.split("VALUES ")[1]
 _MESSAGE_INSERT = _insert("messages", codec.MESSAGE_COLUMNS + _T)
@@ -245,6 +247,8 @@ def _append_log(
     for event in events:
         row = codec.event_row(event)
         event_json[id(event)] = row[-1]  # type: ignore[assignment]
+        if row[_EVENT_LOGGED] is None:  # most events log no time: bound as '' (see _NULL)
+            row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
         conn.execute(_EVENT_INSERT, (*row, tenant))
     for notification in notifications:
         conn.execute(
