@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aftersales._utc_text import utc_text
 from aftersales.models.events import build_event
 from aftersales.privacy import audit
 from aftersales.privacy.audit import DEFAULT_AUDIT_KEY, Chain
@@ -113,7 +114,7 @@ def test_the_time_text_is_isoformat_in_utc() -> None:
         )
     for at in instants:
         expected = at.astimezone(timezone.utc).isoformat(timespec="microseconds")
-        assert audit._utc_text(at) == expected
+        assert utc_text(at) == expected
 
 
 def test_the_default_key_is_unchanged() -> None:

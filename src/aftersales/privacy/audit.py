@@ -24,13 +24,13 @@ import hashlib
 import hmac
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from itertools import compress
 from typing import Any
 
 import attrs
 from pydantic_core import to_json as _to_json
 
+from aftersales._utc_text import utc_text
 from aftersales.models._base import trusted
 from aftersales.models.events import Event
 from aftersales.privacy.redact import personal_keys
@@ -56,8 +56,6 @@ checks its old events with the keys they were sealed with."""
 
 ERASED = "[erased]"
 """What an erased text reads as."""
-
-_UTC = timezone.utc
 
 
 def erased_value(value: object) -> object:
@@ -95,22 +93,6 @@ class _Hmac:
 
 def _canonical(value: object) -> bytes:
     return _to_json(value)
-
-
-_TWO_DIGITS = tuple(f"{number:02d}" for number in range(100))
-
-
-def _utc_text(at: datetime) -> str:
-    """``at.astimezone(timezone.utc).isoformat(timespec="microseconds")``, as the chain
-    has always hashed it. For a UTC datetime (every event the library makes) it is put
-    together here: ``isoformat`` goes through printf and costs a sixth of a seal."""
-    if type(at) is datetime and at.tzinfo is _UTC and at.year >= 1000:
-        two = _TWO_DIGITS
-        return (
-            f"{at.year}-{two[at.month]}-{two[at.day]}T{two[at.hour]}:{two[at.minute]}:"
-            f"{two[at.second]}.{str(at.microsecond + 1_000_000)[1:]}+00:00"
-        )
-    return at.astimezone(_UTC).isoformat(timespec="microseconds")
 
 
 _CONTAINERS = frozenset({dict, list})
@@ -263,7 +245,7 @@ class Chain:
                 event["from_state"],
                 event["to_state"],
                 event["actor"],
-                _utc_text(event["at"]),
+                utc_text(event["at"]),
                 payload,
                 changes,
             )

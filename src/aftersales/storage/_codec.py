@@ -17,11 +17,12 @@ Enums bind as their plain ``str`` value (``_value_``, an instance attribute, whe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from aftersales._utc_text import utc_text
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.models.events import LOG_TIME
 from aftersales.notify._notification import DeliveryStatus, Notification
@@ -152,8 +153,6 @@ OUTBOX_COLUMNS = (
 
 _TS_TEXT: dict[datetime, str] = {}
 _TS_TEXT_SIZE = 64
-_UTC = timezone.utc
-_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
 
 
 def ts(value: datetime | None) -> str | None:
@@ -164,25 +163,11 @@ def ts(value: datetime | None) -> str | None:
     # rows' times, the lease), as equal values rather than the same objects.
     text = _TS_TEXT.get(value)
     if text is None:
-        text = _utc_text(value if value.tzinfo is _UTC else value.astimezone(_UTC))
+        text = utc_text(value)
         if len(_TS_TEXT) >= _TS_TEXT_SIZE:
             _TS_TEXT.clear()
         _TS_TEXT[value] = text
     return text
-
-
-def _utc_text(utc: datetime) -> str:
-    """``utc.isoformat(timespec="microseconds")``, at a sixth of its cost: isoformat
-    builds its text with PyUnicode_FromFormat and formats the offset apart, 12,800
-    instructions a time, and an import formats four or five new instants a ticket."""
-    year, micro, two = utc.year, utc.microsecond, _TWO_DIGITS
-    if year < 1000:  # never an Instant (1900-2200); isoformat pads the year
-        return utc.isoformat(timespec="microseconds")
-    return (
-        f"{year}-{two[utc.month]}-{two[utc.day]}T{two[utc.hour]}:{two[utc.minute]}:"
-        f"{two[utc.second]}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}"
-        "+00:00"
-    )
 
 
 def dt(value: str | None) -> datetime | None:

@@ -1,0 +1,31 @@
+"""Instants as the fixed-width UTC text the stores and the audit chain write."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+__all__ = ["utc_text"]
+
+_UTC = timezone.utc
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+
+
+def utc_text(at: datetime) -> str:
+    """``at.astimezone(timezone.utc).isoformat(timespec="microseconds")``.
+
+    Put together here for a plain datetime from year 1000 on (every instant the library
+    makes): ``isoformat`` builds its text through printf and formats the offset apart,
+    about 12,800 instructions a call, six times this; the write path formats several
+    instants per commit (the event's time in its row and in its audit seal, the outbox
+    rows' times)."""
+    if type(at) is datetime:
+        utc = at if at.tzinfo is _UTC else at.astimezone(_UTC)
+        year = utc.year
+        if year >= 1000:
+            micro, two = utc.microsecond, _TWO_DIGITS
+            return (
+                f"{year}-{two[utc.month]}-{two[utc.day]}T{two[utc.hour]}:{two[utc.minute]}:"
+                f"{two[utc.second]}.{two[micro // 10000]}{two[micro // 100 % 100]}"
+                f"{two[micro % 100]}+00:00"
+            )
+    return at.astimezone(_UTC).isoformat(timespec="microseconds")
