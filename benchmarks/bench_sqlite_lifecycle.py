@@ -1,6 +1,6 @@
 """Durable lifecycles on SQLite (create + 6 transitions, one commit each, events and outbox
 rows included, WAL + synchronous=NORMAL) through the Desk, versus a raw sqlite3 script doing
-the same writes. Target: at least 0.7x the raw script's lifecycles per second.
+the same writes. Target: at least 0.75x the raw script's lifecycles per second (issue 23).
 
 The raw script is what an app without the library would write: it builds the same rows from
 the same inputs (ids, ISO timestamps, the ticket and event as JSON with ``json.dumps``) and
@@ -168,7 +168,7 @@ def main() -> int:
     print(f"     mean row sizes written by the Desk (bytes): {sizes}")
     print(f"     and by the raw script: {raw_sizes}")
     ok = report("SQLite lifecycles through the Desk", figure, floor, "lifecycles/s",
-                ">= 0.7x raw sqlite3", figure >= 0.7 * floor)  # fmt: skip
+                ">= 0.75x raw sqlite3", figure >= 0.75 * floor)  # fmt: skip
     return 0 if ok else 1
 
 
