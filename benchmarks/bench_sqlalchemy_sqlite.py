@@ -25,42 +25,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _timing import interleaved_samples, median_ratio, report
-from aftersales import Desk, Notification, SQLiteStore
+from aftersales import Desk, SQLiteStore
 from aftersales.storage.sqlalchemy import SQLAlchemyStore
+from bench_sql import _desk_batch, _hooked  # its lifecycle; importing it drops nothing
 
 LIFECYCLES = 40
 ROUNDS = 15
 COUNTED = 100
-STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
-PAYLOADS = {
-    "classify": {"category": "repair_warranty", "severity": "high"},
-    "assign": {"assignee": "li.wei"},
-    "resolve": {"resolution": "Replaced the drain pump"},
-}
 STORES: dict[str, Callable[[Path], object]] = {
     "sqlalchemy": lambda folder: SQLAlchemyStore(f"sqlite:///{folder / 'sa.db'}"),
     "sqlite": lambda folder: SQLiteStore(folder / "native.db"),
 }
 
 
-def _hooked(store: object) -> Desk:
-    desk = Desk(store)  # type: ignore[arg-type]
-
-    def hook(notification: Notification) -> None:
-        del notification
-
-    desk.on_transition(hook, name="hook")
-    return desk
-
-
 def _batch(desk: Desk, count: int) -> Callable[[], None]:
-    def batch() -> None:
-        for _ in range(count):
-            ticket = desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
-            for trigger in STEPS:
-                desk.fire(ticket.id, trigger, actor="li.wei", payload=PAYLOADS.get(trigger))
-
-    return batch
+    return lambda: _desk_batch(desk, count)
 
 
 def counted_batch(name: str, count: int) -> None:
