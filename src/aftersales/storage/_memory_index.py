@@ -62,23 +62,22 @@ class SortedKeys:
             del chunk[_LOAD:]
             maxes.insert(place, chunk[-1])
 
-    def discard(self, key: Any) -> int:
-        """Remove ``key`` if present; answer how many keys are left (so that a caller
-        drops an empty index without another call)."""
+    def discard(self, key: Any) -> None:
+        """Remove ``key`` if present."""
         maxes = self._maxes
         place = bisect_left(maxes, key)
         if place == len(maxes):
-            return self._size
+            return
         chunk = self._chunks[place]
         position = bisect_left(chunk, key)
         if position == len(chunk) or chunk[position] != key:
-            return self._size
+            return
         del chunk[position]
         self._size -= 1
         if not chunk:
             del self._chunks[place]
             del maxes[place]
-            return self._size
+            return
         maxes[place] = chunk[-1]
         if len(chunk) < _LOAD // 2 and len(self._chunks) > 1:
             # merge a thin chunk into a neighbour, so removals never leave many tiny ones
@@ -95,7 +94,6 @@ class SortedKeys:
             else:
                 self._chunks[left] = merged
                 maxes[left] = merged[-1]
-        return self._size
 
     def from_key(self, start: Any) -> Iterator[Any]:
         """The keys ``>= start``, in order; the caller holds the store's lock while it
