@@ -13,7 +13,9 @@ ratio is the median over rounds of the two sizes' samples side by side, so a mac
 slows down between rounds does not move it. Next to them, in the same rounds, the floor
 of one statement on the store's own connection (SQLite: ``SELECT id FROM tickets WHERE
 rowid = ?``; PostgreSQL: ``SELECT 1``) and the floor of reading 100 known tickets (their
-rows by number and their decoding): what any answer of 100 tickets costs.
+rows by number and their decoding): what any answer of 100 tickets costs. Under each
+fire, the pages it read from files (on Linux): those SQLite's page cache did not hold, and
+the WAL frames its checkpoints copy into the database.
 
 A query whose larger stores return more tickets than the smallest (e.g. one agent's
 tickets: about 50 among 1,000 tickets, 100 at the limit among 1,000,000) is timed again
@@ -734,7 +736,28 @@ def run_backend(
         )
         if not ok:
             misses.append(f"{name} {label}: {ratio:.2f}x")
+        pages = {s.size: _pages_read(lambda s=s, c=cold: _fire_one(s, cold=c)) for s in stores}  # type: ignore[misc]
+        if all(count is not None for count in pages.values()):
+            cells = " ".join(f"{pages[size]:14.1f} pages" for size in sizes)
+            print(f"{'  pages read a fire (file, WAL)':<{width}}{cells}")
     return misses
+
+
+def _pages_read(call: Callable[[], object], calls: int = 200) -> float | None:
+    """Pages of 4 KiB the process read from files per ``call`` (the database's pages
+    that SQLite's cache did not hold, and the WAL frames a checkpoint copies), from
+    Linux's /proc/self/io; None elsewhere."""
+    if not Path("/proc/self/io").exists():
+        return None
+
+    def read_bytes() -> int:
+        with open("/proc/self/io") as io:
+            return int(next(line for line in io if line.startswith("rchar:")).split()[1])
+
+    before = read_bytes()
+    for _ in range(calls):
+        call()
+    return (read_bytes() - before) / calls / 4096
 
 
 def _fire_one(sized: Sized, *, cold: bool) -> object:
