@@ -332,7 +332,12 @@ def _sqlite(folder: Path, size: int, grow_from: int | None) -> Sized:
     conn, lock = store._conn, store._lock
     rowids = [row[0] for row in conn.execute("SELECT rowid FROM tickets LIMIT 1000")]
     known = _known_numbers(size)
-    read_known_sql = f"SELECT data FROM tickets WHERE number IN ({','.join('?' * len(known))})"
+    # by the tenant and the number, as the store reads one (the unique index leads with
+    # the tenant: without it, SQLite scans the table, 1.5 s at 1M tickets)
+    read_known_sql = (
+        f"SELECT data FROM tickets WHERE tenant = ? AND number IN ({','.join('?' * len(known))})"
+    )
+    params: list[object] = [store.tenant, *known]
     turn = 0
 
     def statement() -> object:
@@ -345,7 +350,7 @@ def _sqlite(folder: Path, size: int, grow_from: int | None) -> Sized:
 
     def read_known() -> object:
         with lock:
-            rows = conn.execute(read_known_sql, known).fetchall()
+            rows = conn.execute(read_known_sql, params).fetchall()
         return [Ticket.model_validate_json(row[0]) for row in rows]
 
     return Sized(size, desk, store, statement, read_known)
@@ -469,8 +474,10 @@ def _postgres_sized(store: Any, desk: Desk, size: int, stack: ExitStack) -> Size
 
     conn = stack.enter_context(store.engine.connect())
     ping = sa.text("SELECT 1")
-    read_known_sql = sa.text("SELECT data FROM tickets WHERE number = ANY(:numbers)")
-    known = {"numbers": _known_numbers(size)}
+    read_known_sql = sa.text(  # by the tenant and the number, as the store reads one
+        "SELECT data FROM tickets WHERE tenant = :tenant AND number = ANY(:numbers)"
+    )
+    known = {"tenant": store.tenant, "numbers": _known_numbers(size)}
 
     def statement() -> object:
         return conn.execute(ping).fetchall()
