@@ -1,0 +1,104 @@
+"""How SQLAlchemyRecorder's transactions begin on SQLite: with BEGIN IMMEDIATE as the
+dialect's ``do_begin`` (the write lock held from the start, as SQLiteStore holds it), set
+once on an engine however many stores share it, and not as a statement of its own."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sqlalchemy = pytest.importorskip(
+    "sqlalchemy", reason='needs the sql extra: pip install "aftersales[sql]"'
+)
+
+from aftersales import StorageError  # noqa: E402
+from aftersales.storage import Change  # noqa: E402
+from aftersales.storage.recorder import Records, RecordStore, SQLAlchemyRecorder  # noqa: E402
+from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
+from aftersales.testing.contracts import _event, _ticket  # noqa: E402
+
+
+def _statements(engine: Any) -> list[str]:
+    """The statements run on ``engine`` from now on."""
+    seen: list[str] = []
+
+    @sqlalchemy.event.listens_for(engine, "before_cursor_execute")
+    def _heard(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        seen.append(sql)
+
+    return seen
+
+
+def _locked(path: Path) -> bool:
+    """Whether another connection is refused the database's write lock right now."""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        assert "locked" in str(error)
+        return True
+    else:
+        other.execute("ROLLBACK")
+        return False
+    finally:
+        other.close()
+
+
+def test_two_stores_on_one_apps_engine_both_write(tmp_path: Path) -> None:
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    first, second = SQLAlchemyStore(engine), SQLAlchemyStore(engine, tenant="shop-b")
+    one, two = _ticket(1), _ticket(2)
+    first.commit(Change(one, 0, (_event(one),)))
+    second.commit(Change(two, 0, (_event(two),)))
+    assert first.get(one.id).id == one.id
+    assert second.get(two.id).id == two.id
+    engine.dispose()
+
+
+def test_a_transaction_holds_the_write_lock_before_its_first_statement(tmp_path: Path) -> None:
+    path = tmp_path / "lock.db"
+    recorder = SQLAlchemyRecorder(f"sqlite:///{path}")
+    assert not _locked(path)
+
+    def work(records: Records) -> bool:
+        held = _locked(path)  # before any statement: the BEGIN took it
+        records.select("state", {"key": "k"})
+        return held
+
+    assert recorder.atomically(work)
+    assert not _locked(path)  # committed: released
+    recorder.close()
+
+
+def test_no_begin_runs_as_a_statement(tmp_path: Path) -> None:
+    store = RecordStore(SQLAlchemyRecorder(f"sqlite:///{tmp_path / 'quiet.db'}"))
+    seen = _statements(store.recorder.engine)  # type: ignore[attr-defined]
+    ticket = _ticket(1)
+    store.commit(Change(ticket, 0, (_event(ticket),)))
+    store.get(ticket.id)
+    assert seen  # the listener hears the store's statements
+    assert not [sql for sql in seen if sql.lstrip().upper().startswith("BEGIN")]
+
+
+def test_a_lock_it_cannot_take_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    store = SQLAlchemyStore(engine)
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _impatient(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")  # after the store's 10 s
+
+    engine.dispose()  # connections made from now on hear it
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    ticket = _ticket(1)
+    with pytest.raises(StorageError, match="locked"):
+        store.commit(Change(ticket, 0, (_event(ticket),)))
+    holder.execute("ROLLBACK")
+    store.commit(Change(ticket, 0, (_event(ticket),)))  # the lock released: it writes
+    holder.close()
+    engine.dispose()
