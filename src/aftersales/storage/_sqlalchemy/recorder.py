@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 try:
@@ -39,6 +40,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
     ) from error
 
 from aftersales.exceptions import FieldError, InvalidInput, StorageError
+from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlalchemy.connection import (
@@ -54,13 +56,17 @@ from aftersales.storage._sqlalchemy.tables import (
     WRITE_ORDER,
     metadata,
 )
-from aftersales.storage._sqlalchemy.transaction import _Transaction
+from aftersales.storage._sqlalchemy.transaction import TicketRow, _Transaction
 from aftersales.storage._tenant import check_tenant
 
 T = TypeVar("T")
-Rendered = tuple[str, tuple[str, ...] | None]
-"""A statement's SQL for the engine's driver, and its parameter order when the driver
-takes positional parameters (None: it takes them by name)."""
+Rendered = tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]] | None]
+"""A statement's SQL for the engine's driver, and what takes its parameters out of a
+mapping in the statement's order when the driver takes positional parameters (None: it
+takes the mapping, by name)."""
+Prepared = tuple[str, Callable[[Sequence[Any]], Any] | None]
+"""A statement's SQL for the engine's driver, and what makes the driver's parameters of
+values given in an order of the caller's (None: the values as they are)."""
 
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 """The INSERT of the databases with ``ON CONFLICT`` clauses."""
@@ -89,6 +95,35 @@ def _set_tenant(conn: Connection) -> None:
             "SELECT set_config(%(name)s, %(tenant)s, true)",
             {"name": TENANT_SETTING, "tenant": tenant},
         )
+
+
+def _from_mapping(order: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What takes the parameters ``order`` names out of a mapping, as a tuple (an
+    itemgetter, in C, rather than a generator per statement)."""
+    if len(order) == 1:
+        (name,) = order
+        return lambda params: (params[name],)
+    if not order:
+        return lambda params: ()
+    return itemgetter(*order)
+
+
+def _from_values(
+    names: Sequence[str], order: Sequence[str] | None
+) -> Callable[[Sequence[Any]], Any] | None:
+    """What makes a driver's parameters of values in the order of ``names``: a mapping
+    for a driver that takes them by name (``order`` None); for one that takes them by
+    position, nothing when the statement binds them in that order already (an INSERT of
+    those columns), else the values in the statement's ``order``."""
+    if order is None:
+        return lambda values: dict(zip(names, values, strict=True))
+    if tuple(order) == tuple(names):
+        return None
+    at = [names.index(name) for name in order]
+    if len(at) == 1:
+        (only,) = at
+        return lambda values: (values[only],)
+    return itemgetter(*at)
 
 
 def _lock_name(key: str) -> str:
@@ -164,7 +199,8 @@ class SQLAlchemyRecorder:
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
         self._sql: dict[tuple[Any, ...], Rendered] = {}
-        self._written: dict[tuple[str, str], tuple[int, Row]] = {}
+        self._prepared: dict[tuple[Any, ...], Prepared] = {}
+        self._written: dict[tuple[str, str], tuple[int, TicketRow]] = {}
         """(tenant, ticket id) → the version and row this recorder last committed for
         it (see :meth:`_Transaction.update`); shared with its :meth:`for_tenant` copies,
         each keyed by its own tenant."""
@@ -209,12 +245,20 @@ class SQLAlchemyRecorder:
         try:
             if hold and self._named_locks:
                 return self._holding(sorted(set(hold)), work)
-            with self.engine.begin() as conn:
+            # The transaction begins with the first statement (SQLAlchemy's autobegin: on
+            # SQLite, BEGIN IMMEDIATE then) and is committed here, or rolled back as the
+            # connection closes: the same transaction as engine.begin()'s, without its
+            # context managers' calls, a tenth of those of a commit of one statement.
+            # Keys are held from the start (on SQLite, by the BEGIN's lock).
+            with self.engine.connect() as conn:
+                if hold:
+                    conn.begin()
                 if hold and self.dialect == "postgresql":
                     for key in sorted(set(hold)):
                         self._lock(conn, key)
                 records = _Transaction(self, conn)
                 result = work(records)
+                conn.commit()
             self._remember(records.written)  # committed
             return result
         except Exception as error:
@@ -238,10 +282,15 @@ class SQLAlchemyRecorder:
         committed it, if it did (None for any other table)."""
         if table != "tickets":
             return None
+        found = self.known_ticket(tenant, key, version)
+        return None if found is None else dict(zip(codec.TICKET_COLUMNS, found, strict=True))
+
+    def known_ticket(self, tenant: str, key: str, version: int) -> TicketRow | None:
+        """:meth:`known_row` of a ticket, as :data:`TicketRow`."""
         found = self._written.get((tenant, key))
         return found[1] if found is not None and found[0] == version else None
 
-    def _remember(self, rows: list[tuple[tuple[str, str], int, Row]]) -> None:
+    def _remember(self, rows: list[tuple[tuple[str, str], int, TicketRow]]) -> None:
         """Keep the ticket rows of a transaction that committed (at most
         :data:`_WRITTEN_TICKETS`: the oldest are forgotten all at once)."""
         if not rows:
@@ -306,7 +355,20 @@ class SQLAlchemyRecorder:
         time, kept afterwards (compiling per call costs more than the round trip)."""
         found = self._sql.get(shape)
         if found is None:
-            found = self._sql[shape] = _render(build(), self.engine)
+            sql, order = _render(build(), self.engine)
+            found = self._sql[shape] = (sql, None if order is None else _from_mapping(order))
+        return found
+
+    def prepared(
+        self, shape: tuple[Any, ...], build: Callable[[], Any], names: tuple[str, ...]
+    ) -> Prepared:
+        """The statement of ``shape`` (see :meth:`rendered`) for values given in the order
+        of ``names``, its parameters' names: the rows of the hot paths are the codec's
+        tuples, bound as they are where the driver takes them in that order."""
+        found = self._prepared.get(shape)
+        if found is None:
+            sql, order = _render(build(), self.engine)
+            found = self._prepared[shape] = (sql, _from_values(names, order))
         return found
 
     def execute(
@@ -318,9 +380,8 @@ class SQLAlchemyRecorder:
     ) -> CursorResult[Any]:
         """Run the statement of ``shape`` with ``params`` (by name; put in order for a
         driver that takes them by position)."""
-        sql, order = self.rendered(shape, build)
-        values: Any = params if order is None else tuple(params[name] for name in order)
-        return conn.exec_driver_sql(sql, values)
+        sql, ordered = self.rendered(shape, build)
+        return conn.exec_driver_sql(sql, params if ordered is None else ordered(params))
 
     def _insert(self, table: str, columns: tuple[str, ...]) -> Any:
         declared = metadata.tables[table]

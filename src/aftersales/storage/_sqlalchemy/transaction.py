@@ -5,13 +5,17 @@ one connection, running the statements the recorder renders and keeps."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from itertools import compress
+from operator import ne
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from aftersales.exceptions import AftersalesError
+from aftersales.models import Event
+from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Row
@@ -23,6 +27,7 @@ from aftersales.storage._sqlalchemy.tables import (
     counters,
     metadata,
     outbox,
+    tickets,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +59,44 @@ _KEYS = {
 }
 """Each table's keys: a row is the only one with its values of any of them."""
 _TENANT = schema.TENANT
+_EVENT_NAMES = (*codec.EVENT_COLUMNS, _TENANT)
+_OUTBOX_NAMES = (*codec.OUTBOX_COLUMNS, _TENANT)
+_ACKNOWLEDGED = ("key", "at", "b_tenant")
+"""The parameters of :data:`_ACKNOWLEDGE_ONE`."""
+_TICKET_POSITIONS = tuple(range(len(codec.TICKET_COLUMNS)))
+_TICKET_TAGS = codec.TICKET_COLUMNS.index("tags")
+_TICKET_VERSION = codec.TICKET_COLUMNS.index("version")
+_TICKET_KEY = ("b_id", "b_version", "b_tenant")
+"""The parameters of a ticket's UPDATE after its SET list: its id, the version it
+replaces, its tenant."""
+
+
+TicketRow = tuple[Any, ...]
+"""A ticket's :data:`~aftersales.storage._codec.TICKET_COLUMNS`, as
+:func:`~aftersales.storage._codec.ticket_row` makes them: what a recorder keeps of the
+ticket rows it committed."""
+
+
+def _ticket_row(row: Mapping[str, Any]) -> TicketRow | None:
+    """A ticket's row written by name, as :data:`TicketRow` (None unless it has every
+    column)."""
+    try:
+        return tuple(row[name] for name in codec.TICKET_COLUMNS)
+    except KeyError:
+        return None
+
+
+def _ticket_update(names: Sequence[str]) -> Any:
+    """The UPDATE of a ticket that sets the columns ``names`` over the version it checks."""
+    return (
+        tickets.update()
+        .where(
+            tickets.c.id == sa.bindparam("b_id"),
+            tickets.c.version == sa.bindparam("b_version"),
+            tickets.c.tenant == sa.bindparam("b_tenant"),
+        )
+        .values({name: sa.bindparam(name) for name in names})
+    )
 
 
 def _order_of(table: str, fixed: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
@@ -110,7 +153,7 @@ class _Transaction:
         self._recorder = recorder
         self._conn = conn
         self._tenant = recorder.tenant
-        self.written: list[tuple[tuple[str, str], int, Row]] = []
+        self.written: list[tuple[tuple[str, str], int, TicketRow]] = []
         """The ticket rows this transaction wrote: (tenant, id), version, the whole row;
         the recorder keeps them once it commits (see :meth:`update`)."""
 
@@ -126,11 +169,41 @@ class _Transaction:
         it changed."""
         if len(rows) == 1:
             return int(self._run(shape, build, rows[0]).rowcount)
-        sql, order = self._recorder.rendered(shape, build)
-        values: Any = (
-            list(rows) if order is None else [tuple(row[n] for n in order) for row in rows]
-        )
+        sql, ordered = self._recorder.rendered(shape, build)
+        values: Any = list(rows) if ordered is None else [ordered(row) for row in rows]
         return int(self._conn.exec_driver_sql(sql, values).rowcount)
+
+    def _execute(
+        self,
+        shape: tuple[Any, ...],
+        build: Callable[[], Any],
+        names: tuple[str, ...],
+        rows: Sequence[Sequence[Any]],
+    ) -> CursorResult[Any]:
+        """Execute the statement once per row of values in the order of ``names`` (one
+        executemany for several)."""
+        sql, bind = self._recorder.prepared(shape, build, names)
+        if len(rows) == 1:
+            params: Any = rows[0] if bind is None else bind(rows[0])
+        else:
+            params = list(rows) if bind is None else [bind(row) for row in rows]
+        return self._conn.exec_driver_sql(sql, params)
+
+    def _insert_rows(
+        self, table: str, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> bool:
+        """Insert ``rows`` of values in the order of ``names``; False when a key is taken
+        (some of them may then be written: the caller abandons the transaction)."""
+        recorder = self._recorder
+        try:
+            written = self._execute(
+                ("insert", table, names), lambda: recorder._insert(table, names), names, rows
+            ).rowcount
+        except IntegrityError as error:  # MariaDB, MySQL: the statement wrote nothing
+            if recorder._conflict_free or _number(error) != _DUPLICATE_KEY:
+                raise  # not a taken key (those are skipped or caught): a StorageError
+            return False
+        return int(written) == len(rows)
 
     # ------------------------------------------------------------------ subjects
 
@@ -138,25 +211,64 @@ class _Transaction:
         if not self.insert_many(table, (row,)):
             return False
         if table == "tickets":
-            self.written.append(((self._tenant, row["id"]), row["version"], dict(row)))
+            known = _ticket_row(row)
+            if known is not None:
+                self.written.append(((self._tenant, row["id"]), row["version"], known))
         return True
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> bool:
         """Insert ``rows`` (all with the same columns); False when a key is taken (some
         of them may then be written: the caller abandons the transaction)."""
         tenant = self._tenant
-        rows = [{**row, _TENANT: tenant} for row in rows]
-        columns = tuple(rows[0])
-        recorder = self._recorder
-        try:
-            written = self._run_each(
-                ("insert", table, columns), lambda: recorder._insert(table, columns), rows
-            )
-        except IntegrityError as error:  # MariaDB, MySQL: the statement wrote nothing
-            if recorder._conflict_free or _number(error) != _DUPLICATE_KEY:
-                raise  # not a taken key (those are skipped or caught): a StorageError
+        if _TENANT in rows[0]:  # a row read back: it goes to this tenant
+            rows = [{**row, _TENANT: tenant} for row in rows]
+            return self._insert_rows(table, tuple(rows[0]), [tuple(row.values()) for row in rows])
+        names = (*rows[0], _TENANT)
+        return self._insert_rows(table, names, [(*row.values(), tenant) for row in rows])
+
+    def append_log(self, events: Sequence[Event], notifications: Sequence[Notification]) -> bool:
+        """:meth:`append` of a change's events and outbox rows, in the codec's tuples
+        rather than rows by name (each event serialised once); False when a key is
+        taken."""
+        tenant = self._tenant
+        event_json: dict[int, str] = {}
+        event_rows = []
+        for event in events:
+            row = codec.event_row(event)
+            event_json[id(event)] = cast(str, row[-1])  # the event's JSON, last
+            event_rows.append((*row, tenant))
+        outbox_rows = [
+            (*codec.notification_row(n, event_json.get(id(n.event))), tenant) for n in notifications
+        ]
+        return (not event_rows or self._insert_rows("events", _EVENT_NAMES, event_rows)) and (
+            not outbox_rows or self._insert_rows("outbox", _OUTBOX_NAMES, outbox_rows)
+        )
+
+    def update_ticket(self, key: str, expected: int, row: TicketRow) -> bool | None:
+        """Write a ticket's ``row`` over version ``expected``, setting only the columns
+        that differ from that version as this recorder committed it (see :meth:`update`:
+        compared in C, ``map`` and ``compress``, as SQLiteStore does); whether it was
+        there to write. None, with nothing written, when that version is not known or
+        its tags differ: the caller then writes it as :class:`RecordStore` does, reading
+        what it needs and rewriting the ticket's tag rows."""
+        tenant = self._tenant
+        known = self._recorder.known_ticket(tenant, key, expected)
+        if known is None or known[_TICKET_TAGS] != row[_TICKET_TAGS]:
+            return None
+        changed = tuple(compress(_TICKET_POSITIONS, map(ne, row, known))) or _TICKET_POSITIONS
+        columns = tuple(codec.TICKET_COLUMNS[i] for i in changed)
+        values = (*(row[i] for i in changed), key, expected, tenant)
+        written = self._execute(
+            ("update ticket", changed),
+            lambda: _ticket_update(columns),
+            (*columns, *_TICKET_KEY),
+            (values,),
+        ).rowcount
+        # The version check is the UPDATE's own: no other writer slips in between.
+        if int(written) != 1:
             return False
-        return written == len(rows)
+        self.written.append(((tenant, key), row[_TICKET_VERSION], row))
+        return True
 
     def update(
         self,
@@ -210,7 +322,9 @@ class _Transaction:
         if int(self._run(("update", table, columns, kept), build, params).rowcount) != 1:
             return False
         if table == "tickets":
-            self.written.append(((self._tenant, key), row["version"], {**(known or {}), **row}))
+            now = _ticket_row({**(known or {}), **row})
+            if now is not None:
+                self.written.append(((self._tenant, key), row["version"], now))
         return True
 
     def delete(self, table: str, where: Mapping[str, Any]) -> int:
@@ -405,10 +519,12 @@ class _Transaction:
 
     def acknowledge(self, keys: Sequence[str], at: str) -> None:
         if keys:
-            self._run_each(
+            tenant = self._tenant
+            self._execute(
                 ("acknowledge",),
                 lambda: _ACKNOWLEDGE_ONE,
-                [{"key": key, "at": at, "b_tenant": self._tenant} for key in keys],
+                _ACKNOWLEDGED,
+                [(key, at, tenant) for key in keys],
             )
 
     def fail(self, key: str, error: str, retry_at: str | None, status: str) -> None:
