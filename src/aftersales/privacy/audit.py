@@ -101,33 +101,41 @@ _is_container = _CONTAINERS.__contains__
 
 class _Sealer:
     """Seals personal values under the chain's key and one event's salt (made on first
-    use when writing); remembers whether it sealed any and whether an erased value was
-    found written over."""
+    use when writing); remembers whether an erased value was found written over."""
 
-    __slots__ = ("mac", "make", "overwritten", "salt", "used")
+    __slots__ = ("keyed", "make", "overwritten", "prefix", "salt")
 
     def __init__(self, mac: _Hmac, salt: bytes | None, *, make: bool = False) -> None:
-        self.mac = mac
-        self.salt = salt
+        self.keyed = mac._keyed
         self.make = make
-        self.used = False
         self.overwritten = False
+        self.start(salt)
 
-    def __call__(self, value: Any) -> str:
-        self.used = True
-        salt = self.salt
-        if salt is None:
+    def start(self, salt: bytes | None) -> None:
+        """Seal the next values under ``salt`` (None: a new one when writing)."""
+        self.salt = salt
+        self.prefix = None if salt is None else salt + b"|"
+
+    def seal(self, value: Any) -> str:
+        """``value``'s seal: ``"seal:" + HMAC(key, salt | canonical value)``, keyed as well
+        as salted, so without the key no one can make the seal of a value they would write
+        in place of an erased one. Inlined (no ``_Hmac.hex``, no ``__call__``): a creation
+        event seals several values, and each layer of calls cost a quarter of a seal."""
+        prefix = self.prefix
+        if prefix is None:
             if not self.make:
                 # No salt: a value that should have been sealed was written in the clear
                 # or its salt was removed; the content then cannot match its chain.
                 return "unsealed:" + hashlib.sha256(_canonical(value)).hexdigest()
             salt = self.salt = _urandom(16)
-        return "seal:" + _seal(self.mac, salt, value)
+            prefix = self.prefix = salt + b"|"
+        mac = self.keyed.copy()
+        mac.update(prefix + _to_json(value))
+        return "seal:" + mac.hexdigest()
 
 
 def _seal(mac: _Hmac, salt: bytes, value: Any) -> str:
-    # keyed as well as salted: without the key no one can make the seal of a value they
-    # would write in place of an erased one
+    # what _Sealer.seal makes of a value, without the prefix
     return mac.hex(salt + b"|" + _canonical(value))
 
 
@@ -168,18 +176,17 @@ class Chain:
         """A copy of ``value`` with each personal value replaced by its seal, or None when
         it holds none (the common case costs one pass and no copy)."""
         out: dict[str, Any] | None = None
-        hits = self.personal_keys.intersection(value)
-        for key in hits:
-            item = value[key]
-            if item is not None and item != "" and item != []:
-                if out is None:
-                    out = dict(value)
-                out[key] = seal(item)
-        # the keys holding a dict or a list, picked out in C: most values are neither
-        for key in compress(value, map(_is_container, map(type, value.values()))):
-            item = value[key]
-            # an empty one holds nothing to seal (and no key an erased path could name)
-            if item and key not in hits:
+        personal = self.personal_keys
+        # one pass in the dict's order (the seals do not depend on it); a personal key's
+        # value is sealed whole, even a dict or a list
+        for key, item in value.items():
+            if key in personal:
+                if item is not None and item != "" and item != []:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = seal.seal(item)
+            # an empty dict or list holds nothing to seal (and no key an erased path names)
+            elif type(item) in _CONTAINERS and item:
                 where = f"{path}.{key}"
                 inner = (
                     self._sealed(item, where, seal, erased)
@@ -206,12 +213,16 @@ class Chain:
         self, items: list[Any], path: str, seal: _Sealer, erased: Mapping[str, str]
     ) -> list[Any] | None:
         out: list[Any] | None = None
-        for index, item in enumerate(items):
-            inner: Any = None
-            if type(item) is dict:
-                inner = self._sealed(item, f"{path}.{index}", seal, erased)
-            elif type(item) is list:
-                inner = self._sealed_list(item, f"{path}.{index}", seal, erased)
+        # the positions holding a dict or a list, picked out in C: most lists (tags) hold
+        # text only
+        for index in compress(range(len(items)), map(_is_container, map(type, items))):
+            item = items[index]
+            where = f"{path}.{index}"
+            inner = (
+                self._sealed(item, where, seal, erased)
+                if type(item) is dict
+                else self._sealed_list(item, where, seal, erased)
+            )
             if inner is not None:
                 if out is None:
                     out = list(items)
@@ -266,7 +277,7 @@ class Chain:
         sealer = _Sealer(self._mac, None, make=True)
         for event in events:
             values = event.__dict__
-            sealer.salt = None
+            sealer.start(None)
             head = self._link(head, self._content(values, sealer))
             salt = sealer.salt
             sealed.append(
