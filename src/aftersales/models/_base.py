@@ -29,10 +29,17 @@ counted from an instant in range stay far from the ends of Python's calendar (ye
 9999), where date arithmetic overflows."""
 
 
+_UTC = timezone.utc
+
+
 def _to_utc(value: datetime) -> datetime:
     # Checked before converting (near year 1 or 9999 the conversion itself overflows) and
     # after (2200-12-31T23:00-05:00 is in 2201 in UTC).
     if MIN_YEAR <= value.year <= MAX_YEAR:
+        if value.tzinfo is _UTC and type(value) is datetime:
+            # what astimezone returns for it (itself), without its offset arithmetic:
+            # most instants are made in UTC (imports give several a record)
+            return value
         utc = value.astimezone(timezone.utc)
         if MIN_YEAR <= utc.year <= MAX_YEAR:
             return utc
