@@ -14,16 +14,27 @@ The tickets are those of bench_scale.py (the same generated mix), imported throu
 ``Desk.import_tickets`` in batches of 1,000. Rounds run the import and the script in
 turns; the figures are medians.
 
-Run: python benchmarks/bench_import_floor.py [tickets] [--rounds N]
+With ``--callgrind`` the instructions per ticket are counted too (valgrind's callgrind,
+deterministic, as in bench_transition.py): the import and the script each run in a
+process of their own under valgrind with collection off, a first batch warms them up,
+and the measured ones run inside ``sys.call_tracing``, which ``--toggle-collect`` turns
+collection on for. By hand::
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \\
+        python benchmarks/bench_import_floor.py --instructions desk 2000
+
+Run: python benchmarks/bench_import_floor.py [tickets] [--rounds N] [--callgrind]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,10 +131,24 @@ def written_batches(path: Path) -> tuple[dict[str, tuple[str, str]], list[dict[s
 def raw_import(
     path: Path, sql: dict[str, tuple[str, str]], batches: list[dict[str, list[Any]]]
 ) -> float:
+    conn = raw_connection(path)
+    started = time.perf_counter()
+    raw_write(conn, sql, batches)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+def raw_connection(path: Path) -> sqlite3.Connection:
     SQLiteStore(path).close()  # the store's schema, WAL journal
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=NORMAL")
-    started = time.perf_counter()
+    return conn
+
+
+def raw_write(
+    conn: sqlite3.Connection, sql: dict[str, tuple[str, str]], batches: list[dict[str, list[Any]]]
+) -> None:
     for name in statements._TICKET_INDEXES:  # as SQLiteStore.bulk_import does into an empty store
         conn.execute(f"DROP INDEX IF EXISTS {name}")
     for batch in batches:
@@ -133,9 +158,6 @@ def raw_import(
         conn.execute("COMMIT")
     for statement in statements._TICKET_INDEXES.values():
         conn.execute(statement)
-    seconds = time.perf_counter() - started
-    conn.close()
-    return seconds
 
 
 def _fingerprint(path: Path, tables: list[str]) -> dict[str, str]:
@@ -154,11 +176,80 @@ def _fingerprint(path: Path, tables: list[str]) -> dict[str, str]:
     return found
 
 
+COUNTED = 2_000
+"""Tickets imported (two batches) per workload under callgrind, after a batch of warm-up."""
+WORKLOADS = ("desk", "raw")
+
+
+def counted_import(workload: str, count: int) -> None:
+    """Import ``count`` tickets (the import, or the script writing the rows an import
+    wrote) inside ``sys.call_tracing``, after a warm-up batch on a database of its own."""
+    rows = list(records(count + BATCH))
+    warm, counted = rows[:BATCH], rows[BATCH:]
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        if workload == "desk":
+            desk_import(folder / "warm.db", warm)
+            desk = Desk(SQLiteStore(folder / "import.db"), settings=SETTINGS)
+            sys.call_tracing(lambda: desk.import_tickets(counted, batch_size=BATCH), ())
+            desk.close()
+        else:
+            desk_import(folder / "import.db", counted)
+            sql, batches = written_batches(folder / "import.db")
+            raw_import(folder / "warm.db", sql, batches[:1])
+            conn = raw_connection(folder / "raw.db")
+            sys.call_tracing(raw_write, (conn, sql, batches))
+            conn.close()
+
+
+def instructions_per_ticket(count: int = COUNTED) -> dict[str, float]:
+    """Each workload's instructions per ticket, its processes run side by side."""
+    with tempfile.TemporaryDirectory() as folder:
+        outs = {workload: Path(folder) / f"{workload}.out" for workload in WORKLOADS}
+        runs = [
+            subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--collect-atstart=no",
+                    "--toggle-collect=sys_call_tracing",
+                    f"--callgrind-out-file={outs[workload]}",
+                    sys.executable,
+                    __file__,
+                    "--instructions",
+                    workload,
+                    str(count),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            for workload in WORKLOADS
+        ]
+        for run in runs:
+            _, errors = run.communicate()
+            if run.returncode:
+                raise RuntimeError(f"valgrind failed: {errors.decode()[-2000:]}")
+        totals = {}
+        for workload, out in outs.items():
+            found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
+            assert found, "callgrind wrote no totals"
+            # nothing collected: this Python's binary has no symbol sys_call_tracing
+            assert int(found.group(1)) > 0, "callgrind collected nothing"
+            totals[workload] = int(found.group(1)) / count
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["--instructions"]:
+        counted_import(arguments[1], int(arguments[2]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tickets", type=int, nargs="?", default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args(argv)
+    parser.add_argument("--callgrind", action="store_true")
+    args = parser.parse_args(arguments)
     rows = list(records(args.tickets))
     samples: dict[str, list[float]] = {"desk": [], "raw": []}
     for round_ in range(args.rounds):
@@ -187,6 +278,19 @@ def main(argv: list[str] | None = None) -> int:
         f">= {TARGET}x",
         figure >= TARGET * floor,
     )
+    if args.callgrind:
+        per_ticket = instructions_per_ticket()
+        # fewer instructions is faster: the floor's count over the import's
+        ratio = per_ticket["raw"] / per_ticket["desk"]
+        ok &= report(
+            "import instructions per ticket (callgrind) vs the raw script's",
+            per_ticket["desk"] / 1000,
+            per_ticket["raw"] / 1000,
+            "k instructions/ticket",
+            f">= {TARGET}x, the floor's count over the import's",
+            ratio >= TARGET,
+            ratio,
+        )
     return 0 if ok else 1
 
 
