@@ -13,15 +13,25 @@ The floor is the foundation's ticket lifecycle (create + 6 transitions, 7 commit
 the same Desk on the same kind of file. Target: at least 0.65x its lifecycles per second
 (issue 23; 0.6x before).
 
-Run: python benchmarks/bench_return.py
+``--callgrind`` also counts instructions per return and per lifecycle (deterministic, not
+moved by a neighbour's load): each workload runs in its own valgrind process, the measured
+batch inside ``sys.call_tracing`` (see benchmarks/bench_transition.py). By hand::
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \\
+        python benchmarks/bench_return.py --instructions returns 30
+
+Run: python benchmarks/bench_return.py [--callgrind]
 """
 
 from __future__ import annotations
 
+import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,6 +40,8 @@ from aftersales import Desk, FrozenClock, Notification, SQLiteStore
 
 RETURNS = 60
 ROUNDS = 21
+COUNTED = 30
+"""Returns (or lifecycles) per workload under callgrind."""
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
 PAYLOADS = {
     "classify": {"category": "repair_warranty", "severity": "high"},
@@ -64,49 +76,118 @@ def _desk(path: Path) -> Desk:
     return desk
 
 
-def main() -> int:
+def full_returns(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
+    """``count`` returns with the label sent on approval (6 commits each)."""
+    cases = desk.cases
+    for _ in range(count):
+        case = cases.request_return(
+            ticket_id, order_id=f"o{next(orders)}", lines=[LINE], instructions=LABEL
+        )
+        cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
+        cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
+        refund_id = cases.fire(case.id, "refund").refund_case_id
+        assert refund_id is not None
+        cases.fire(refund_id, "process")
+        cases.fire(refund_id, "succeed")
+
+
+def full_returns_label_apart(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
+    """``count`` returns with the label a step of its own (7 commits each)."""
+    cases = desk.cases
+    for _ in range(count):
+        case = cases.request_return(ticket_id, order_id=f"o{next(orders)}", lines=[LINE])
+        cases.fire(case.id, "send_instructions", payload=LABEL)
+        cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
+        cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
+        refund_id = cases.fire(case.id, "refund").refund_case_id
+        assert refund_id is not None
+        cases.fire(refund_id, "process")
+        cases.fire(refund_id, "succeed")
+
+
+def ticket_lifecycles(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
+    """``count`` ticket lifecycles (7 commits each): the floor."""
+    del ticket_id, orders
+    for _ in range(count):
+        t = desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
+        for trigger in STEPS:
+            desk.fire(t.id, trigger, actor="li.wei", payload=PAYLOADS.get(trigger))
+
+
+WORKLOADS: dict[str, Callable[[Desk, str, Iterator[int], int], None]] = {
+    "returns": full_returns,
+    "returns, label apart": full_returns_label_apart,
+    "tickets": ticket_lifecycles,
+}
+
+
+def counted_batch(name: str, count: int) -> None:
+    """Warm ``name`` up, then run ``count`` of it inside ``sys.call_tracing``, where
+    callgrind collects."""
+    with tempfile.TemporaryDirectory() as folder:
+        desk = _desk(Path(folder) / "counted.db")
+        ticket = desk.open_ticket(customer="c-1", channel="app", subject="退货")
+        orders = iter(range(10**9))
+        WORKLOADS[name](desk, ticket.id, orders, 5)
+        sys.call_tracing(WORKLOADS[name], (desk, ticket.id, orders, count))
+        desk.close()
+
+
+def instructions_per_workload(count: int = COUNTED) -> dict[str, float]:
+    """Each workload's instructions per return (or lifecycle), its valgrind processes
+    run side by side."""
+    with tempfile.TemporaryDirectory() as folder:
+        outs = {name: Path(folder) / f"{i}.out" for i, name in enumerate(WORKLOADS)}
+        runs = {
+            name: subprocess.Popen(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    "--collect-atstart=no",
+                    "--toggle-collect=sys_call_tracing",
+                    f"--callgrind-out-file={out}",
+                    sys.executable,
+                    __file__,
+                    "--instructions",
+                    name,
+                    str(count),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )
+            for name, out in outs.items()
+        }
+        totals = {}
+        for name, run in runs.items():
+            _, errors = run.communicate()
+            if run.returncode:
+                raise RuntimeError(f"valgrind failed: {errors.decode()[-2000:]}")
+            text = outs[name].read_text()
+            found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
+            assert found, "callgrind wrote no totals"
+            assert int(found.group(1)) > 0, "callgrind collected nothing"
+            totals[name] = int(found.group(1)) / count
+    return totals
+
+
+def main(arguments: list[str]) -> int:
+    if arguments[:1] == ["--instructions"]:
+        counted_batch(arguments[1], int(arguments[2]))
+        return 0
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         returns_desk = _desk(folder / "returns.db")
         tickets_desk = _desk(folder / "tickets.db")
         ticket = returns_desk.open_ticket(customer="c-1", channel="app", subject="退货")
         orders = iter(range(10**9))
-
-        def full_returns() -> None:
-            cases = returns_desk.cases
-            for _ in range(RETURNS):
-                case = cases.request_return(
-                    ticket.id, order_id=f"o{next(orders)}", lines=[LINE], instructions=LABEL
-                )
-                cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
-                cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
-                refund_id = cases.fire(case.id, "refund").refund_case_id
-                assert refund_id is not None
-                cases.fire(refund_id, "process")
-                cases.fire(refund_id, "succeed")
-
-        def full_returns_label_apart() -> None:
-            cases = returns_desk.cases
-            for _ in range(RETURNS):
-                case = cases.request_return(ticket.id, order_id=f"o{next(orders)}", lines=[LINE])
-                cases.fire(case.id, "send_instructions", payload=LABEL)
-                cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
-                cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
-                refund_id = cases.fire(case.id, "refund").refund_case_id
-                assert refund_id is not None
-                cases.fire(refund_id, "process")
-                cases.fire(refund_id, "succeed")
-
-        def ticket_lifecycles() -> None:
-            for _ in range(RETURNS):
-                t = tickets_desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
-                for trigger in STEPS:
-                    tickets_desk.fire(t.id, trigger, actor="li.wei", payload=PAYLOADS.get(trigger))
-
         batches: dict[str, Callable[[], object]] = {
-            "returns": full_returns,
-            "returns, label apart": full_returns_label_apart,
-            "tickets": ticket_lifecycles,
+            name: (
+                lambda run=run, desk=tickets_desk if name == "tickets" else returns_desk: run(
+                    desk, ticket.id, orders, RETURNS
+                )
+            )
+            for name, run in WORKLOADS.items()
         }
         samples = interleaved_samples(batches, RETURNS, ROUNDS)
         first_return = returns_desk.cases.find(kind="return", limit=1)[0]
@@ -128,8 +209,21 @@ def main() -> int:
             ratio >= 0.65,
             ratio,
         )
+    if "--callgrind" in arguments:
+        counted = instructions_per_workload()
+        for name in ("returns", "returns, label apart"):
+            ratio = counted["tickets"] / counted[name]
+            ok &= report(
+                f"full return instructions (callgrind, {name}) vs ticket lifecycle",
+                counted[name] / 1e3,
+                counted["tickets"] / 1e3,
+                "k instructions",
+                ">= 0.65x, the lifecycle's over the return's",
+                ratio >= 0.65,
+                ratio,
+            )
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
