@@ -25,10 +25,10 @@ from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlite.connection import SQLiteConnection, _create_file, _translate
 from aftersales.storage._sqlite.statements import (
     _OUTBOX_SELECT,
+    ACKNOWLEDGE,
     _build_missing_indexes,
     _create_schema,
     _upgrade,
-    acknowledge_keys,
 )
 from aftersales.storage._tenant import check_tenant
 
@@ -345,7 +345,10 @@ class SQLiteRecorder(SQLiteConnection):
         return [dict(row) for row in rows]
 
     def acknowledge(self, keys: Sequence[str], at: str) -> None:
-        acknowledge_keys(self._conn, keys, at, self.tenant)
+        if len(keys) == 1:  # the common case: one hook's row, acknowledged by its commit
+            self._conn.execute(ACKNOWLEDGE, (at, keys[0], self.tenant))
+        else:
+            self._conn.executemany(ACKNOWLEDGE, [(at, key, self.tenant) for key in keys])
 
     def fail(self, key: str, error: str, retry_at: str | None, status: str) -> None:
         self._conn.execute(

@@ -8,7 +8,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from aftersales.models import Case, Event, Ticket
@@ -82,8 +81,6 @@ _EVENT_VALUES = _EVENT_INSERT.split("VALUES ")[1]
 _MESSAGE_INSERT = _insert("messages", codec.MESSAGE_COLUMNS + _T)
 _OUTBOX_SELECT = ", ".join(codec.OUTBOX_COLUMNS)
 _OUTBOX_INSERT = _insert("outbox", codec.OUTBOX_COLUMNS + _T)
-_OUTBOX_INSERT_HEAD = _OUTBOX_INSERT.split("VALUES ")[0] + "VALUES "
-_OUTBOX_VALUES = _OUTBOX_INSERT.split("VALUES ")[1]
 _CASE_UPDATE = _update("cases", codec.CASE_COLUMNS)
 _CASE_UPDATE_TERMS = _update("cases", (*codec.CASE_COLUMNS, "terms"))
 _CASE_INSERT = _insert("cases", (*codec.CASE_COLUMNS, "terms", *codec.CASE_KEY_COLUMNS, *_T))
@@ -239,30 +236,6 @@ def _read_case(row: Sequence[Any]) -> Case:
     return codec.read_case(row[0], row[1])
 
 
-_LOG_ROWS_PER_INSERT = 16
-"""The most rows a commit's log inserts with one multi-row VALUES statement (a return's
-first commit writes three events and three outbox rows); more go through executemany.
-Each row count is a statement of its own in sqlite3's cache."""
-_LOG_INSERTS: dict[tuple[str, int], str] = {}
-
-
-def _insert_log_rows(
-    conn: sqlite3.Connection, single: str, head: str, values: str, rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert ``rows`` with ``single`` (one row's INSERT), or with one multi-row VALUES
-    statement of ``head`` and ``values``: a statement run once steps the VDBE once, where
-    one per row costs a call, a cache lookup, a bind and a step each."""
-    if len(rows) == 1:
-        conn.execute(single, rows[0])
-    elif 1 < len(rows) <= _LOG_ROWS_PER_INSERT:
-        sql = _LOG_INSERTS.get((head, len(rows)))
-        if sql is None:
-            sql = _LOG_INSERTS[head, len(rows)] = head + ",".join([values] * len(rows))
-        conn.execute(sql, list(chain.from_iterable(rows)))
-    elif rows:  # (none: a change without hooks)
-        conn.executemany(single, rows)
-
-
 def _append_log(
     conn: sqlite3.Connection,
     events: Sequence[Event],
@@ -271,60 +244,46 @@ def _append_log(
 ) -> None:
     """Insert a change's events and outbox rows, serialising each event once."""
     event_json: dict[int, str] = {}
-    event_rows = []
+    rows = []
     for event in events:
         row = codec.event_row(event)
         event_json[id(event)] = row[-1]  # type: ignore[assignment]
         if row[_EVENT_LOGGED] is None:  # most events log no time: bound as '' (see _NULL)
             row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
-        event_rows.append((*row, tenant))
-    _insert_log_rows(conn, _EVENT_INSERT, _EVENT_INSERT_HEAD, _EVENT_VALUES, event_rows)
-    _insert_log_rows(
-        conn,
-        _OUTBOX_INSERT,
-        _OUTBOX_INSERT_HEAD,
-        _OUTBOX_VALUES,
-        [
-            (
-                *codec.notification_row(
-                    notification, event_json.get(id(notification.event)), null=""
-                ),
-                tenant,
-            )
-            for notification in notifications
-        ],
-    )
+        rows.append((*row, tenant))
+    # executemany binds and steps each row in C: a change of several rows (a return
+    # opened, approved and sent its label) spares a call, a cursor and a statement-cache
+    # lookup per row.
+    # (A multi-row VALUES statement costs more: SQLite clears its larger register file
+    # on every run.)
+    if len(rows) == 1:
+        conn.execute(_EVENT_INSERT, rows[0])
+    elif rows:
+        conn.executemany(_EVENT_INSERT, rows)
+    rows = [
+        (
+            *codec.notification_row(notification, event_json.get(id(notification.event)), null=""),
+            tenant,
+        )
+        for notification in notifications
+    ]
+    if len(rows) == 1:
+        conn.execute(_OUTBOX_INSERT, rows[0])
+    elif rows:
+        conn.executemany(_OUTBOX_INSERT, rows)
 
 
 ACKNOWLEDGE = (
     "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
     "WHERE key = ? AND status = 'pending' AND tenant = ?"
 )
-_ACKNOWLEDGE_IN = (
-    "UPDATE outbox SET status = 'delivered', delivered_at = ?, lease_until = NULL "
-    "WHERE tenant = ? AND status = 'pending' AND key IN ({})"
-)
-_KEYS_PER_ACKNOWLEDGE = 64
-"""The most keys one acknowledging UPDATE names (a commit acknowledges what its hooks
-were handed since the last one: one row each, a few after a cascade); more take one
-statement per 64."""
-_ACKNOWLEDGE_MANY = [
-    _ACKNOWLEDGE_IN.format(",".join("?" * n)) for n in range(_KEYS_PER_ACKNOWLEDGE + 1)
-]
 
 
 def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime, tenant: str) -> None:
-    """Mark the pending outbox rows ``keys`` delivered at ``at``: one statement for a
-    commit's keys, where one per key parses, binds and steps for each."""
-    acknowledge_keys(conn, keys, codec.ts(at), tenant)
-
-
-def acknowledge_keys(conn: sqlite3.Connection, keys: Sequence[str], at: str, tenant: str) -> None:
-    """:func:`_acknowledge` with the instant as stored text (the recorder's port gives it
-    so)."""
+    """Mark the pending outbox rows ``keys`` delivered at ``at`` (several through
+    executemany: an ``UPDATE ... key IN (...)`` costs SQLite more than the calls it
+    saves)."""
     if len(keys) == 1:
-        conn.execute(ACKNOWLEDGE, (at, keys[0], tenant))
-        return
-    for first in range(0, len(keys), _KEYS_PER_ACKNOWLEDGE):
-        chunk = keys[first : first + _KEYS_PER_ACKNOWLEDGE]
-        conn.execute(_ACKNOWLEDGE_MANY[len(chunk)], (at, tenant, *chunk))
+        conn.execute(ACKNOWLEDGE, (codec.ts(at), keys[0], tenant))
+    else:
+        conn.executemany(ACKNOWLEDGE, [(codec.ts(at), key, tenant) for key in keys])
