@@ -260,17 +260,25 @@ def _append_log(
         conn.execute(_EVENT_INSERT, rows[0])
     elif rows:
         conn.executemany(_EVENT_INSERT, rows)
-    rows = [
-        (
-            *codec.notification_row(notification, event_json.get(id(notification.event)), null=""),
-            tenant,
+    if len(notifications) == 1:  # a ticket's step: one hook's row, no list built for it
+        notification = notifications[0]
+        conn.execute(
+            _OUTBOX_INSERT,
+            (
+                *codec.notification_row(
+                    notification, event_json.get(id(notification.event)), null=""
+                ),
+                tenant,
+            ),
         )
-        for notification in notifications
-    ]
-    if len(rows) == 1:
-        conn.execute(_OUTBOX_INSERT, rows[0])
-    elif rows:
-        conn.executemany(_OUTBOX_INSERT, rows)
+    elif notifications:
+        conn.executemany(
+            _OUTBOX_INSERT,
+            [
+                (*codec.notification_row(n, event_json.get(id(n.event)), null=""), tenant)
+                for n in notifications
+            ],
+        )
 
 
 ACKNOWLEDGE = (
