@@ -23,6 +23,10 @@ from aftersales.storage import Change, Store, TicketQuery
 from aftersales.tickets._vocabulary import Vocabulary
 from aftersales.workflows import Refusal, TransitionContext, Workflow
 
+_CATEGORY_TEXT = {category: category.value for category in StatusCategory}
+"""Each category's JSON text: ``.value`` on an enum member runs a Python descriptor (3.11),
+a dict lookup does not."""
+
 RECENT_TICKETS = 256
 """How many tickets a desk remembers as it last wrote them, to skip a read before the next
 transition. A stale copy is harmless: the store's version check refuses the write and the
@@ -205,7 +209,7 @@ class TicketCore:
         changes = json_changes(updates) if updates else {}
         updates["status"] = changes["status"] = move.dest
         updates["status_category"] = category
-        changes["status_category"] = category.value
+        changes["status_category"] = _CATEGORY_TEXT[category]
         updates["updated_at"] = now
         changes["updated_at"] = now.isoformat()
         updates["version"] = changes["version"] = version

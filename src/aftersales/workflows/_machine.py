@@ -33,7 +33,9 @@ class _DecidingTransition(Transition):
             if check(event_data) != condition.target:
                 return False
         if self.dest:  # None: an internal transition, which moves nothing
-            event_data.machine.set_state(self.dest, event_data.model)
+            machine = event_data.machine
+            # what set_state does for one model, without making a list of the models
+            setattr(event_data.model, machine.model_attribute, machine.get_state(self.dest).value)
         return True
 
 
@@ -42,14 +44,19 @@ class _DecidingEvent(Event):
     transition out of the model's state whose conditions pass is taken."""
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
-        event_data = EventData(None, self, self.machine, model, args, kwargs)
-        state = event_data.state = self.machine.get_model_state(model)
-        if self._is_valid_source(state):
-            for transition in self.transitions[state.name]:
-                event_data.transition = transition
-                if transition.execute(event_data):
-                    event_data.result = True
-                    break
+        machine = self.machine
+        state = machine.get_model_state(model)
+        # the common case, a valid source, costs one lookup; _is_valid_source raises (or
+        # ignores) for the others as a stock event does
+        transitions = self.transitions.get(state.name)
+        if transitions is None and not self._is_valid_source(state):
+            return False
+        event_data = EventData(state, self, machine, model, args, kwargs)
+        for transition in transitions or ():
+            event_data.transition = transition
+            if transition.execute(event_data):
+                event_data.result = True
+                break
         return bool(event_data.result)
 
 
