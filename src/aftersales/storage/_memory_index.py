@@ -7,8 +7,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import datetime
-from itertools import compress
-from operator import attrgetter, itemgetter, ne
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from aftersales.models import Ticket
@@ -146,9 +145,6 @@ value changed (most commits change one or two, or none)."""
 _SINGLE_PLACES = tuple(enumerate(_SINGLE_FIELDS, start=3))
 """Each single-valued field's place in :data:`_indexed_values` (after the key's three)."""
 _TAGS, _DUE, _SLA_DUE = range(3 + len(_SINGLE_FIELDS), 6 + len(_SINGLE_FIELDS))
-_SINGLE_FIELD_AT = dict(_SINGLE_PLACES)
-"""The single-valued field at each place of :data:`_indexed_values`."""
-_PLACES = range(_SLA_DUE + 1)
 
 
 def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
@@ -241,22 +237,20 @@ class TicketIndex:
             self._enter(new)
             return
         buckets = self.buckets
-        # the places whose value changed, picked out in C: a commit changes one or two
-        for place in compress(_PLACES, map(ne, old, new)):
-            field = _SINGLE_FIELD_AT.get(place)
-            if field is not None:
+        for place, field in _SINGLE_PLACES:
+            if old[place] != new[place]:
                 _leave_bucket(buckets[field], old[place], key)
                 _join_bucket(buckets[field], new[place], key)
-            elif place == _TAGS:
-                tags = buckets["tags"]
-                for tag in _distinct(old[_TAGS]):
-                    _leave_bucket(tags, tag, key)
-                for tag in _distinct(new[_TAGS]):
-                    _join_bucket(tags, tag, key)
-            elif place == _DUE:
-                _move_due(self.due, old[_DUE], new[_DUE], key)
-            else:
-                _move_due(self.sla_due, old[_SLA_DUE], new[_SLA_DUE], key)
+        if old[_TAGS] != new[_TAGS]:
+            tags = buckets["tags"]
+            for tag in _distinct(old[_TAGS]):
+                _leave_bucket(tags, tag, key)
+            for tag in _distinct(new[_TAGS]):
+                _join_bucket(tags, tag, key)
+        if old[_DUE] != new[_DUE]:
+            _move_due(self.due, old[_DUE], new[_DUE], key)
+        if old[_SLA_DUE] != new[_SLA_DUE]:
+            _move_due(self.sla_due, old[_SLA_DUE], new[_SLA_DUE], key)
 
     def _enter(self, values: tuple[Any, ...]) -> None:
         """Add a ticket (its :data:`_indexed_values`) to every structure it belongs in."""
