@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +40,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from _callgrind import instructions_per_unit
 from _timing import report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage._sqlite import statements
@@ -204,40 +203,7 @@ def counted_import(workload: str, count: int) -> None:
 
 def instructions_per_ticket(count: int = COUNTED) -> dict[str, float]:
     """Each workload's instructions per ticket, its processes run side by side."""
-    with tempfile.TemporaryDirectory() as folder:
-        outs = {workload: Path(folder) / f"{workload}.out" for workload in WORKLOADS}
-        runs = [
-            subprocess.Popen(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--collect-atstart=no",
-                    "--toggle-collect=sys_call_tracing",
-                    f"--callgrind-out-file={outs[workload]}",
-                    sys.executable,
-                    __file__,
-                    "--instructions",
-                    workload,
-                    str(count),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env={**os.environ, "PYTHONHASHSEED": "0"},
-            )
-            for workload in WORKLOADS
-        ]
-        for run in runs:
-            _, errors = run.communicate()
-            if run.returncode:
-                raise RuntimeError(f"valgrind failed: {errors.decode()[-2000:]}")
-        totals = {}
-        for workload, out in outs.items():
-            found = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
-            assert found, "callgrind wrote no totals"
-            # nothing collected: this Python's binary has no symbol sys_call_tracing
-            assert int(found.group(1)) > 0, "callgrind collected nothing"
-            totals[workload] = int(found.group(1)) / count
-    return totals
+    return instructions_per_unit(__file__, WORKLOADS, count)
 
 
 def main(argv: list[str] | None = None) -> int:

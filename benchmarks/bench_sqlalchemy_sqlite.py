@@ -15,15 +15,13 @@ Run: python benchmarks/bench_sqlalchemy_sqlite.py [--callgrind]
 
 from __future__ import annotations
 
-import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from _callgrind import instructions_per_unit
 from _timing import interleaved_samples, median_ratio, report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage.sqlalchemy import SQLAlchemyStore
@@ -54,39 +52,7 @@ def counted_batch(name: str, count: int) -> None:
 
 def instructions_per_lifecycle(count: int = COUNTED) -> dict[str, float]:
     """Each store's instructions per lifecycle, its valgrind processes run side by side."""
-    with tempfile.TemporaryDirectory() as folder:
-        outs = {name: Path(folder) / f"{name}.out" for name in STORES}
-        runs = {
-            name: subprocess.Popen(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--collect-atstart=no",
-                    "--toggle-collect=sys_call_tracing",
-                    f"--callgrind-out-file={out}",
-                    sys.executable,
-                    __file__,
-                    "--instructions",
-                    name,
-                    str(count),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env={**os.environ, "PYTHONHASHSEED": "0"},
-            )
-            for name, out in outs.items()
-        }
-        totals = {}
-        for name, run in runs.items():
-            _, errors = run.communicate()
-            if run.returncode:
-                raise RuntimeError(f"valgrind failed: {errors.decode()[-2000:]}")
-            text = outs[name].read_text()
-            found = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-            assert found, "callgrind wrote no totals"
-            assert int(found.group(1)) > 0, "callgrind collected nothing"
-            totals[name] = int(found.group(1)) / count
-    return totals
+    return instructions_per_unit(__file__, STORES, count)
 
 
 def main(arguments: list[str]) -> int:
