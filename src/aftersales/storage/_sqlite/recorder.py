@@ -49,6 +49,22 @@ def _listed(table: str, columns: Sequence[str], prefix: str = "") -> str:
     )
 
 
+_NARROWING = {"cases": frozenset({"ticket_id", "order_id", "serial", "parent_id"})}
+"""Per table, the filters that narrow a find to a few rows through an index of their own."""
+_BROAD = {"cases": "kind"}
+"""Per table, a filter that matches many rows but leads an index in find order
+(``cases_kind_created``): beside a narrowing filter, SQLite would take that index to
+skip the sort and read every case of the kind (a ticket's returns among all returns)."""
+
+
+def _term(name: str, table: str, column: str, where: Mapping[str, Any]) -> str:
+    """``column``'s equality, written ``+column`` (not an index term) where it is the
+    table's broad filter and a narrowing one is given too."""
+    if column == _BROAD.get(table) and not _NARROWING[table].isdisjoint(where):
+        return f"+{name}.{column} = ?"
+    return f"{name}.{column} = ?"
+
+
 def _select(
     table: str,
     where: Mapping[str, Any],
@@ -82,7 +98,7 @@ def _select(
             f"AND g{i}.tag = ? AND g{i}.created_at = g0.created_at AND g{i}.number = g0.number)"
             for i in range(1, tags)
         ]
-    clauses += [f"{name}.{c} = ?" for c in where]
+    clauses += [_term(name, table, c, where) for c in where]
     clauses += [f"{name}.{c} >= ?" for c in since] + [f"{name}.{c} < ?" for c in until]
     if after:
         keyset = ", ".join(f"{name}.{c}" for c in after)
