@@ -184,6 +184,9 @@ def shown(message: Any) -> bool:
 
 def check_page(page: Any) -> None:
     """Every field has a label, and the stylesheet applies (the CSP lets it in)."""
+    # after a click the new document may be parsed before its stylesheet has arrived:
+    # the load event waits for the stylesheet
+    page.wait_for_load_state("load")
     assert page.evaluate(LABELLED) == []
     header = page.eval_on_selector("header.site", "e => getComputedStyle(e).backgroundColor")
     assert header == "rgb(11, 92, 173)"
@@ -230,6 +233,7 @@ def test_the_customer_checks_and_sends_a_return_in_chromium(
 ) -> None:
     page.goto(live_shop.ticket_url())
     page.get_by_role("link", name="Request a return").click()
+    page.wait_for_url("**/return")
     check_page(page)
     assert page.get_by_label(LINES[1].title).is_visible()  # every line the shop lists
     page.get_by_label(HEADPHONES.title).check()
