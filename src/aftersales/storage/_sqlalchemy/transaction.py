@@ -19,10 +19,10 @@ from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Row
+from aftersales.storage._sqlalchemy.finding import _NO_LIMIT, _order_of, _tagged
 from aftersales.storage._sqlalchemy.tables import (
     _ACKNOWLEDGE_ONE,
     _PENDING,
-    WRITE_ORDER,
     contact_points,
     counters,
     metadata,
@@ -33,11 +33,6 @@ from aftersales.storage._sqlalchemy.tables import (
 if TYPE_CHECKING:
     from aftersales.storage._sqlalchemy.recorder import SQLAlchemyRecorder
 
-_NO_LIMIT = 2**62
-"""The LIMIT of a select that skips rows but takes all the rest: MariaDB and MySQL have
-no OFFSET without a LIMIT. A LIMIT is always bound with its OFFSET: given a LIMIT only,
-SQLAlchemy's SQLite dialect adds an OFFSET parameter of its own, which a pre-rendered
-statement cannot bind."""
 _DUPLICATE_KEY = 1062
 """MariaDB's and MySQL's error number for a taken key (``ER_DUP_ENTRY``)."""
 _ONE: sa.ColumnClause[Any] = sa.literal_column("1")
@@ -49,15 +44,6 @@ def _number(error: IntegrityError) -> object:
     return args[0] if args else None
 
 
-_KEYS = {
-    declared.name: (
-        frozenset(declared.primary_key),
-        *(frozenset(key) for key in declared.unique),
-        *(frozenset((c.name,)) for c in declared.columns if c.unique),
-    )
-    for declared in schema.TABLES
-}
-"""Each table's keys: a row is the only one with its values of any of them."""
 _TENANT = schema.TENANT
 _EVENT_NAMES = (*codec.EVENT_COLUMNS, _TENANT)
 _OUTBOX_NAMES = (*codec.OUTBOX_COLUMNS, _TENANT)
@@ -97,50 +83,6 @@ def _ticket_update(names: Sequence[str]) -> Any:
         )
         .values({name: sa.bindparam(name) for name in names})
     )
-
-
-def _order_of(table: str, fixed: Sequence[str], order: Sequence[str]) -> tuple[str, ...]:
-    """``order``, then what orders its ties, unless its columns and the ``fixed`` ones
-    (equal to one value) hold a key already: the order of writing where the table keeps
-    it, else the table's key (so that pages never overlap)."""
-    named = {*fixed, *order, _TENANT}  # every statement names its tenant
-    if any(key <= named for key in _KEYS[table]):
-        return tuple(order)
-    written = WRITE_ORDER.get(table)
-    tail = (written[0],) if written else schema.table(table).primary_key
-    return (*order, *(c for c in tail if c not in named))
-
-
-def _tagged(statement: Any, tickets: sa.Table, count: int) -> tuple[Any, dict[str, Any]]:
-    """``statement`` on tickets limited to those with the ``count`` tags bound as
-    ``g_0``, ``g_1``...: read from the first tag's ``ticket_tags`` rows, in find order,
-    each other tag looked up by its row's whole key; and the columns of find order in
-    those rows."""
-    rows = [metadata.tables["ticket_tags"].alias(f"g{i}") for i in range(count)]
-    first = rows[0]
-    statement = statement.select_from(
-        first.join(
-            tickets,
-            sa.and_(
-                tickets.c.tenant == first.c.tenant,
-                # (tenant, number) is unique: a created_at equality too makes PostgreSQL
-                # multiply the selectivities, expect one row and pick a scan and a sort
-                tickets.c.number == first.c.number,
-            ),
-        )
-    ).where(first.c.tenant == sa.bindparam(f"w_{_TENANT}"), first.c.tag == sa.bindparam("g_0"))
-    for i, other in enumerate(rows[1:], start=1):
-        statement = statement.where(
-            sa.exists()
-            .where(
-                other.c.tenant == first.c.tenant,
-                other.c.tag == sa.bindparam(f"g_{i}"),
-                other.c.created_at == first.c.created_at,
-                other.c.number == first.c.number,
-            )
-            .correlate(first)
-        )
-    return statement, {"created_at": first.c.created_at, "number": first.c.number}
 
 
 class _Transaction:
