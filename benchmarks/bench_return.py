@@ -76,33 +76,36 @@ def _desk(path: Path) -> Desk:
     return desk
 
 
-def full_returns(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
-    """``count`` returns with the label sent on approval (6 commits each)."""
+def _returns(
+    desk: Desk, ticket_id: str, orders: Iterator[int], count: int, *, label_apart: bool
+) -> None:
+    """``count`` full returns, the label sent on approval or as a step of its own."""
     cases = desk.cases
     for _ in range(count):
-        case = cases.request_return(
-            ticket_id, order_id=f"o{next(orders)}", lines=[LINE], instructions=LABEL
-        )
+        order_id = f"o{next(orders)}"
+        if label_apart:
+            case = cases.request_return(ticket_id, order_id=order_id, lines=[LINE])
+            cases.fire(case.id, "send_instructions", payload=LABEL)
+        else:
+            case = cases.request_return(
+                ticket_id, order_id=order_id, lines=[LINE], instructions=LABEL
+            )
         cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
         cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
         refund_id = cases.fire(case.id, "refund").refund_case_id
         assert refund_id is not None
         cases.fire(refund_id, "process")
         cases.fire(refund_id, "succeed")
+
+
+def full_returns(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
+    """``count`` returns with the label sent on approval (6 commits each)."""
+    _returns(desk, ticket_id, orders, count, label_apart=False)
 
 
 def full_returns_label_apart(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
     """``count`` returns with the label a step of its own (7 commits each)."""
-    cases = desk.cases
-    for _ in range(count):
-        case = cases.request_return(ticket_id, order_id=f"o{next(orders)}", lines=[LINE])
-        cases.fire(case.id, "send_instructions", payload=LABEL)
-        cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
-        cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
-        refund_id = cases.fire(case.id, "refund").refund_case_id
-        assert refund_id is not None
-        cases.fire(refund_id, "process")
-        cases.fire(refund_id, "succeed")
+    _returns(desk, ticket_id, orders, count, label_apart=True)
 
 
 def ticket_lifecycles(desk: Desk, ticket_id: str, orders: Iterator[int], count: int) -> None:
