@@ -52,7 +52,7 @@ PAYLOADS = {
 
 
 # the return of bench_return.py, measured the same way
-from bench_return import LABEL, LINE  # noqa: E402
+from bench_return import full_returns  # noqa: E402
 
 
 def _desk(store: object) -> Desk:
@@ -81,17 +81,7 @@ def _returns(desk: Desk, orders: Iterator[int]) -> Callable[[], None]:
     ticket = desk.open_ticket(customer="c-1", channel="app", subject="退货")
 
     def run() -> None:
-        cases = desk.cases
-        for _ in range(RETURNS):
-            case = cases.request_return(
-                ticket.id, order_id=f"o{next(orders)}", lines=[LINE], instructions=LABEL
-            )
-            cases.fire(case.id, "receive", payload={"units": {"l1": 1}})
-            cases.fire(case.id, "inspect", payload={"results": {"l1": ["restock"]}})
-            refund_id = cases.fire(case.id, "refund").refund_case_id
-            assert refund_id is not None
-            cases.fire(refund_id, "process")
-            cases.fire(refund_id, "succeed")
+        full_returns(desk, ticket.id, orders, RETURNS)
 
     return run
 

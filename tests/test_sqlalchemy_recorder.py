@@ -45,7 +45,7 @@ from aftersales.testing.contracts import (  # noqa: E402
     _ticket,
     race_for_the_last_units,
 )
-from test_sqlalchemy_store import drop_tables, server_url  # noqa: E402
+from test_sqlalchemy_store import dialect_url, drop_tables, server_url  # noqa: E402
 
 _T0 = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
 
@@ -122,11 +122,7 @@ def test_a_database_it_cannot_open_is_a_storage_error(tmp_path: Path) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'dialect.db'}"
-    found = server_url(request.param)
-    drop_tables(found)
-    return found
+    return dialect_url(request, tmp_path, "dialect.db")
 
 
 def test_every_driver_error_becomes_one_of_ours_and_writes_nothing(url: str) -> None:

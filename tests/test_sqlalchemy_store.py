@@ -50,6 +50,16 @@ def server_url(name: str) -> str:
     return url
 
 
+def dialect_url(request: pytest.FixtureRequest, tmp_path: Path, file_name: str) -> str:
+    """The URL of a fixture parametrized over ``sqlite``, ``postgresql`` and ``mariadb``:
+    a new SQLite file in ``tmp_path``, or the server's database with no tables."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / file_name}"
+    found = server_url(request.param)
+    drop_tables(found)
+    return found
+
+
 def drop_columns_added_in_7(conn: sqlalchemy.Connection, version: int = 6) -> None:
     """Make a database of the current schema look like one of schema ``version`` (6
     unless told: without the columns and indexes versions 7 and later added)."""

@@ -23,16 +23,12 @@ from aftersales.storage import Change, TicketQuery  # noqa: E402
 from aftersales.storage._sqlalchemy.recorder import _from_mapping, _from_values  # noqa: E402
 from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
 from aftersales.testing.contracts._base import _event, _notification, _ticket  # noqa: E402
-from test_sqlalchemy_store import drop_tables, server_url  # noqa: E402
+from test_sqlalchemy_store import dialect_url  # noqa: E402
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'writes.db'}"
-    found = server_url(request.param)
-    drop_tables(found)
-    return found
+    return dialect_url(request, tmp_path, "writes.db")
 
 
 def _statements(engine: Any, start: str) -> list[tuple[str, Any]]:
