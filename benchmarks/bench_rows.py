@@ -20,7 +20,12 @@ Each way's median and best batch of interleaved rounds (on a loaded machine the 
 is the steadier figure of what the code costs), with ratios against the ``json.loads``
 floor of the same rounds.
 
-Run: python benchmarks/bench_rows.py
+With ``--callgrind`` the instructions per page of 100 tickets are counted too (valgrind's
+callgrind, deterministic; see benchmarks/_callgrind.py): the decoder given new bytes objects
+(``CAST(data AS BLOB)``, as the stores read), the build alone (from rows already parsed),
+and the two parsers alone.
+
+Run: python benchmarks/bench_rows.py [--callgrind]
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ import json
 import os
 import sqlite3
 import statistics
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pydantic_core
 
+from _callgrind import instructions_per_unit
 from _timing import interleaved_samples, report
 from aftersales.models import Event, Message, Ticket
 from aftersales.models._base import Record
@@ -214,11 +221,61 @@ def from_sqlite(texts: list[str]) -> dict[str, float]:
     return medians
 
 
+def _page() -> list[str]:
+    """The page of tickets exactly as the stores write them (codec.ticket_row: every field,
+    None included)."""
+    return [str(codec.ticket_row(ticket(number))[-1]) for number in range(1, PAGE + 1)]
+
+
+def _counted_pages(pages: int) -> dict[str, Callable[[], object]]:
+    """Per workload, a batch reading ``pages`` pages, every row a new object as a database
+    hands it over (made before the batch runs)."""
+    texts = _page()
+    blobs = [[text.encode() for text in texts] for _ in range(pages)]
+    read = _trusted.read_ticket
+    build = _trusted.decoder(Ticket).build
+    from_json = pydantic_core.from_json
+    loads = json.loads
+    # the build converts a parsed row in place: a parsed copy of each row for each page
+    parsed = [[from_json(data) for data in page] for page in blobs]
+    return {
+        "decode": lambda: [read(data) for page in blobs for data in page],
+        "build": lambda: [build(row) for page in parsed for row in page],
+        "from_json": lambda: [from_json(data) for page in blobs for data in page],
+        "json.loads": lambda: [loads(data) for page in blobs for data in page],
+    }
+
+
+COUNTED_PAGES = 20
+
+
+def counted_batch(workload: str, pages: int) -> None:
+    """Set ``workload`` up and warm it up, then read ``pages`` pages inside
+    ``sys.call_tracing``, where callgrind collects (see benchmarks/_callgrind.py)."""
+    for warm in _counted_pages(1).values():
+        warm()
+    batch = _counted_pages(pages)[workload]
+    sys.call_tracing(batch, ())
+
+
+def instructions() -> None:
+    per_page = instructions_per_unit(
+        __file__, ("decode", "build", "from_json", "json.loads"), COUNTED_PAGES
+    )
+    print(f"\ninstructions a page of {PAGE} tickets (callgrind)")
+    for workload, count in per_page.items():
+        print(f"  {workload:22} {count / 1e6:8.3f} M")
+    above = per_page["decode"] - per_page["from_json"]
+    print(f"  {'decode - from_json':22} {above / 1e6:8.3f} M")
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--instructions"]:
+        counted_batch(sys.argv[2], int(sys.argv[3]))
+        return 0
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    # exactly as the stores write them (codec.ticket_row: every field, None included)
-    page = [str(codec.ticket_row(ticket(number))[-1]) for number in range(1, PAGE + 1)]
+    page = _page()
     for text in page:  # the decoder must give what validation gives
         assert _trusted.read_ticket(text) == Ticket.model_validate_json(text)
     figures("one ticket", Ticket, page[:1], PER_BATCH)
@@ -248,6 +305,8 @@ def main() -> int:
     )
     best = per_ticket["best trusted"] / per_ticket["best validate"]
     print(f"trusted / validated: {trusted / validate:.2f} (medians), {best:.2f} (best batches)")
+    if "--callgrind" in sys.argv[1:]:
+        instructions()
     return 0 if ok else 1
 
 
