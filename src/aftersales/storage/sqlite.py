@@ -27,7 +27,7 @@ from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._protocol import id_taken, number_taken
 from aftersales.storage._record_store import RecordStore, _version
 from aftersales.storage._sqlite.cases import write_cases
-from aftersales.storage._sqlite.connection import check_cache_mib
+from aftersales.storage._sqlite.connection import Executor, check_cache_mib
 from aftersales.storage._sqlite.recorder import SQLiteRecorder
 from aftersales.storage._sqlite.statements import (
     _EVENT_INSERT_HEAD,
@@ -179,7 +179,7 @@ class SQLiteStore(RecordStore):
                 with self.recorder._transaction() as conn:
                     _build_missing_indexes(conn)
 
-    def _move_counter_past(self, conn: sqlite3.Connection, number: int) -> None:
+    def _move_counter_past(self, conn: Executor, number: int) -> None:
         """Keep the ticket counter past ``number``, a ticket number just written (imported
         ones are chosen by the caller), so that no reserved number is ever taken. Costs a
         statement only when the number is not known to be below the counter already."""
@@ -282,9 +282,7 @@ class SQLiteStore(RecordStore):
             )
         return found
 
-    def _why_not_inserted(
-        self, conn: sqlite3.Connection, changes: Sequence[Change]
-    ) -> AftersalesError:
+    def _why_not_inserted(self, conn: Executor, changes: Sequence[Change]) -> AftersalesError:
         """The error for new tickets that broke a constraint, found against the database as
         it was before them: an id or a number that is taken (by an earlier ticket or one
         earlier in ``changes``), or an id that a case has. An id another tenant's subject
@@ -319,7 +317,9 @@ class SQLiteStore(RecordStore):
         with self._lock:
             self._pending_floor = self._counter_floor
             self._pending_rows.clear()
-            self.recorder._atomically(lambda conn: self._write_ticket(conn, change, change.ticket))
+            # on the recorder's kept cursor: no cursor made per statement (see _atomically)
+            cursor = self.recorder._cursor
+            self.recorder._atomically(lambda _: self._write_ticket(cursor, change, change.ticket))
             self._counter_floor = self._pending_floor
             self._remember_rows()
 
@@ -332,7 +332,7 @@ class SQLiteStore(RecordStore):
 
     def _write_ticket(
         self,
-        conn: sqlite3.Connection,
+        conn: Executor,
         change: Change,
         ticket: Ticket,
         row: tuple[object, ...] | None = None,
@@ -379,7 +379,7 @@ class SQLiteStore(RecordStore):
         self._pending_rows.append((ticket.id, ticket.version, row))
 
     def _update_ticket(
-        self, conn: sqlite3.Connection, ticket: Ticket, expected: int, row: tuple[object, ...]
+        self, conn: Executor, ticket: Ticket, expected: int, row: tuple[object, ...]
     ) -> bool:
         """Write ``row`` over the ticket's version ``expected``, setting only the columns
         that differ from that version's, and its ``ticket_tags`` rows when its tags

@@ -154,6 +154,7 @@ class SQLiteRecorder(SQLiteConnection):
         except (sqlite3.Error, OSError, ValueError, TypeError) as error:
             raise StorageError(f"cannot open SQLite database {path!r}: {error}") from error
         self._conn.row_factory = sqlite3.Row
+        self._cursor = self._conn.cursor()
         try:
             with self._guard():
                 if self.path != ":memory:":

@@ -14,6 +14,7 @@ from aftersales.models import Case, Event, Ticket
 from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
+from aftersales.storage._sqlite.connection import Executor
 
 _NULL = "NULLIF(?,'')"
 """A parameter that may be NULL, bound as '' rather than None: sqlite3 (before Python
@@ -101,7 +102,7 @@ def _ticket_update(columns: Sequence[int]) -> str:
     return _update("tickets", [codec.TICKET_COLUMNS[i] for i in columns])
 
 
-def _retag(conn: sqlite3.Connection, ticket: Ticket, old: str | None, tenant: str) -> None:
+def _retag(conn: Executor, ticket: Ticket, old: str | None, tenant: str) -> None:
     """Make the ticket's ``ticket_tags`` rows its tags, where they were ``old`` (the
     ``tags`` column it had)."""
     before = json.loads(old) if old else []
@@ -237,7 +238,7 @@ def _read_case(row: Sequence[Any]) -> Case:
 
 
 def _append_log(
-    conn: sqlite3.Connection,
+    conn: Executor,
     events: Sequence[Event],
     notifications: Sequence[Notification],
     tenant: str,
@@ -287,7 +288,7 @@ ACKNOWLEDGE = (
 )
 
 
-def _acknowledge(conn: sqlite3.Connection, keys: Sequence[str], at: datetime, tenant: str) -> None:
+def _acknowledge(conn: Executor, keys: Sequence[str], at: datetime, tenant: str) -> None:
     """Mark the pending outbox rows ``keys`` delivered at ``at`` (several through
     executemany: an ``UPDATE ... key IN (...)`` costs SQLite more than the calls it
     saves)."""
