@@ -7,7 +7,12 @@ the same inputs (ids, ISO timestamps, the ticket and event as JSON with ``json.d
 executes the same statements in the same transactions, with no validation, no state machine,
 no hooks. Both run in turns on the same machine and their medians are compared.
 
-Run: python benchmarks/bench_sqlite_lifecycle.py
+With ``--callgrind`` the instructions per lifecycle of both sides are counted too
+(valgrind's callgrind, deterministic where the timed ratio moves with the machine's fsync
+cost and load; see benchmarks/_callgrind.py). Callgrind counts the process's own
+instructions, not the kernel's: what the two sides' Python and SQLite code costs.
+
+Run: python benchmarks/bench_sqlite_lifecycle.py [--callgrind]
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _callgrind import instructions_per_unit
 from _timing import interleaved_medians, report
 from aftersales import Desk, FrozenClock, Notification, SQLiteStore
 from aftersales.storage._schema import TABLES, sqlite_create
 from aftersales.storage.sqlite import _NULL
 
 LIFECYCLES = 150
+COUNTED = 100
+"""Lifecycles of each side under callgrind."""
 STEPS = ("classify", "assign", "start", "resolve", "confirm", "close")
 PAYLOADS = {
     "classify": {"category": "repair_warranty", "severity": "high"},
@@ -36,7 +44,7 @@ PAYLOADS = {
 }
 
 
-def desk_lifecycles(folder: Path) -> tuple[Callable[[], None], Desk]:
+def desk_lifecycles(folder: Path, lifecycles: int = LIFECYCLES) -> tuple[Callable[[], None], Desk]:
     clock = FrozenClock(datetime(2024, 3, 4, 9, tzinfo=timezone.utc))
     desk = Desk(SQLiteStore(folder / "desk.db"), clock=clock)
 
@@ -46,7 +54,7 @@ def desk_lifecycles(folder: Path) -> tuple[Callable[[], None], Desk]:
     desk.on_transition(hook, name="hook")
 
     def batch() -> None:
-        for _ in range(LIFECYCLES):
+        for _ in range(lifecycles):
             ticket = desk.open_ticket(customer="c-1", channel="wechat", subject="洗衣机漏水")
             for trigger in STEPS:
                 desk.fire(ticket.id, trigger, actor="li.wei", payload=PAYLOADS.get(trigger))
@@ -63,7 +71,9 @@ def _row_sizes(path: Path) -> dict[str, int]:
         }
 
 
-def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection]:
+def raw_lifecycles(
+    folder: Path, lifecycles: int = LIFECYCLES
+) -> tuple[Callable[[], None], sqlite3.Connection]:
     connection = sqlite3.connect(folder / "raw.db", isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
@@ -81,7 +91,7 @@ def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection
 
     def batch() -> None:
         nonlocal number
-        for _ in range(LIFECYCLES):
+        for _ in range(lifecycles):
             ticket_id = uuid.uuid4().hex
             number += 1
             now = datetime.now(timezone.utc)
@@ -154,7 +164,21 @@ def raw_lifecycles(folder: Path) -> tuple[Callable[[], None], sqlite3.Connection
     return batch, connection
 
 
-def main() -> int:
+def counted_batch(side: str, lifecycles: int) -> None:
+    """Set ``side`` up and warm it up, then run ``lifecycles`` lifecycles of it inside
+    ``sys.call_tracing``, where callgrind collects (see benchmarks/_callgrind.py)."""
+    make = {"desk": desk_lifecycles, "raw": raw_lifecycles}[side]
+    with tempfile.TemporaryDirectory() as name:
+        batch, owner = make(Path(name), lifecycles)
+        batch()
+        sys.call_tracing(batch, ())
+        owner.close()
+
+
+def main(arguments: list[str]) -> int:
+    if arguments[:1] == ["--instructions"]:
+        counted_batch(arguments[1], int(arguments[2]))
+        return 0
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         desk_batch, desk = desk_lifecycles(folder)
@@ -169,8 +193,14 @@ def main() -> int:
     print(f"     and by the raw script: {raw_sizes}")
     ok = report("SQLite lifecycles through the Desk", figure, floor, "lifecycles/s",
                 ">= 0.75x raw sqlite3", figure >= 0.75 * floor)  # fmt: skip
+    if "--callgrind" in arguments:
+        counted = instructions_per_unit(__file__, ("desk", "raw"), COUNTED)
+        ratio = counted["raw"] / counted["desk"]
+        ok &= report("SQLite lifecycle instructions (callgrind)", counted["desk"] / 1000,
+                     counted["raw"] / 1000, "k instructions/lifecycle",
+                     "raw / desk >= 0.75", ratio >= 0.75, ratio)  # fmt: skip
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
