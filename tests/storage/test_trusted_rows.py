@@ -24,9 +24,8 @@ from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.models._base import Record
 from aftersales.models.case import register_kind
 from aftersales.models.events import RESERVED_TRIGGERS, build_event
-from aftersales.models.order import OrderLineRef
 from aftersales.storage import _codec as codec
-from aftersales.storage import _trusted, _trusted_fields
+from aftersales.storage import _trusted
 from aftersales.storage._trusted import (
     decoder,
     read_case,
@@ -589,50 +588,3 @@ def test_a_row_with_its_keys_in_another_order_reads_back_in_field_order(
     validated = Ticket.model_validate_json(text)
     same_record(read_ticket(text), validated)
     same_record(built_without_validation(Ticket, text), validated)
-
-
-class _Node(BaseModel):
-    # A model holding itself, directly and in a collection: its decoder and the
-    # conversions of its fields call each other while it is being generated.
-    at: datetime
-    note: str = ""
-    children: tuple[_Node, ...] = ()
-    parent: _Node | None = None
-
-
-_Node.model_rebuild()
-
-
-@st.composite
-def nodes(draw: st.DrawFn, depth: int = 2) -> _Node:
-    children = draw(st.lists(nodes(depth - 1), max_size=2)) if depth else []
-    parent = draw(optional(nodes(depth - 1))) if depth else None
-    return _Node(at=draw(instants), note=draw(texts), children=children, parent=parent)
-
-
-@PROPERTY
-@given(node=nodes())
-def test_a_model_holding_itself_reads_back_as_validation_reads_it(node: _Node) -> None:
-    assert decoder(_Node).supported, decoder(_Node).reason
-    text = node.model_dump_json()
-    validated = _Node.model_validate_json(text)
-    same_record(decoder(_Node)(text), validated)
-    same_record(built_without_validation(_Node, text), validated)
-
-
-def test_a_field_holding_a_model_converts_by_the_registered_decoders(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The field conversions know models only through what the decoders' module registered:
-    # without it, a field holding a model is not understood (and its model validates).
-    monkeypatch.setattr(_trusted_fields, "_models", [])
-    with pytest.raises(_trusted.Unsupported, match="no decoders of models"):
-        _trusted_fields.field_convert(Ticket, "order_line", Ticket.model_fields["order_line"])
-    monkeypatch.undo()
-    convert, _, nullable = _trusted_fields.field_convert(
-        Ticket, "order_line", Ticket.model_fields["order_line"]
-    )
-    assert nullable
-    assert convert is not None
-    line = {"order_id": "order-1", "line_id": "l1", "sku": None}
-    assert convert(dict(line)) == OrderLineRef(**line)
