@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-__all__ = ["utc_text"]
+__all__ = ["iso_text", "utc_text"]
 
 _UTC = timezone.utc
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
@@ -29,3 +29,26 @@ def utc_text(at: datetime) -> str:
                 f"{two[micro % 100]}+00:00"
             )
     return at.astimezone(_UTC).isoformat(timespec="microseconds")
+
+
+def iso_text(at: datetime) -> str:
+    """``at.isoformat()``, exactly (microseconds left out when zero), put together here for
+    a plain datetime in UTC from year 1000 on (what a desk's clock gives): the event's
+    ``changes`` record times this way, one or more per transition, and ``isoformat``
+    costs about 12,800 instructions a call. Any other datetime is formatted by
+    ``isoformat`` itself."""
+    if type(at) is datetime and at.tzinfo is _UTC:
+        year = at.year
+        if year >= 1000:
+            two = _TWO_DIGITS
+            micro = at.microsecond
+            text = (
+                f"{year}-{two[at.month]}-{two[at.day]}T{two[at.hour]}:{two[at.minute]}:"
+                f"{two[at.second]}"
+            )
+            if micro:
+                text = (
+                    f"{text}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}"
+                )
+            return text + "+00:00"
+    return at.isoformat()

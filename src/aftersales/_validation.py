@@ -12,6 +12,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from aftersales._utc_text import iso_text
 from aftersales.exceptions import FieldError, InvalidInput
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -56,7 +57,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_text(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, (tuple, list)):

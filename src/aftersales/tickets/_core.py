@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 from aftersales._pipeline import Pipeline, Recent
+from aftersales._utc_text import iso_text
 from aftersales._validation import check_text, json_changes, recorded_payload
 from aftersales.exceptions import FieldError, InvalidInput, TransitionRefused
 from aftersales.models import Customer, Event, Message, StatusCategory, Ticket
@@ -194,45 +195,49 @@ class TicketCore:
             recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
         if payload:
             self._check_payload_size(recorded)
+        # the ticket's fields read from its __dict__ once: each attribute read on a
+        # pydantic model goes through its __getattr__ hook
+        values = ticket.__dict__
+        ticket_id = values["id"]
+        status = values["status"]
+        old_category = values["status_category"]
         move = workflow.decide(
-            TransitionContext(
-                ticket, ticket.id, ticket.status, trigger, parsed, actor, now, self.settings
-            )
+            TransitionContext(ticket, ticket_id, status, trigger, parsed, actor, now, self.settings)
         )
-        version = ticket.version + 1
+        version = values["version"] + 1
         updates = move.updates
         category = move.category
-        if category is not ticket.status_category:
+        if category is not old_category:
             self._on_new_category(ticket, trigger, category, updates, now)
         if "category" in updates or "priority" in updates:
             self.vocabulary.check_updates(updates)
         changes = json_changes(updates) if updates else {}
-        updates["status"] = changes["status"] = move.dest
+        dest = updates["status"] = changes["status"] = move.dest
         updates["status_category"] = category
         changes["status_category"] = _CATEGORY_TEXT[category]
         updates["updated_at"] = now
-        changes["updated_at"] = now.isoformat()
+        changes["updated_at"] = at_text = iso_text(now)
         updates["version"] = changes["version"] = version
-        changed = trusted(Ticket, {**ticket.__dict__, **updates})
+        changed = trusted(Ticket, {**values, **updates})
         event = build_event(
-            ticket.id,
+            ticket_id,
             TICKET_KIND,
             version,
             trigger,
-            ticket.status,
-            move.dest,
+            status,
+            dest,
             actor,
             now,
             recorded,
             changes,
         )
         if (
-            ticket.first_response_at is None
-            and category is not ticket.status_category
+            values["first_response_at"] is None
+            and category is not old_category
             and self.meets_first_response(event)
         ):
-            changes["first_response_at"] = now.isoformat()
-            changed = trusted(Ticket, {**changed.__dict__, "first_response_at": now})
+            changes["first_response_at"] = at_text
+            changed.__dict__["first_response_at"] = now  # not shared yet: no second copy
         return changed, event
 
     def meets_first_response(self, event: Event) -> bool:
