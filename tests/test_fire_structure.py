@@ -8,8 +8,15 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftersales._utc_text import iso_text
+import attrs
+import pytest
 
+from aftersales import Desk, FrozenClock, Notification
+from aftersales._utc_text import iso_text
+from aftersales.models.events import build_event
+from aftersales.notify._notification import leased
+
+T0 = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
 ZONES = st.sampled_from([timezone.utc, None, timezone(timedelta(hours=8)), timezone.min])
 
 
@@ -18,3 +25,44 @@ def test_iso_text_is_isoformat_for_every_datetime(at: datetime, micro: int | Non
     if micro is not None:
         at = at.replace(microsecond=micro)  # zero microseconds are left out of the text
     assert iso_text(at) == at.isoformat()
+
+
+def test_a_leased_notification_is_the_one_its_init_builds() -> None:
+    event = build_event("t-1", "ticket", 2, "start", "new", "in_progress", "a", T0, {}, {})
+    lease = T0 + timedelta(minutes=5)
+    fast = leased("t-1:2:hook", "hook", event, T0, lease)
+    built = Notification("t-1:2:hook", "hook", event, T0, T0, lease)
+    assert fast == built
+    assert repr(fast) == repr(built)
+    assert attrs.asdict(fast, recurse=False) == attrs.asdict(built, recurse=False)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.attempts = 1  # type: ignore[misc]
+    assert attrs.evolve(fast, attempts=1).attempts == 1
+
+
+def test_the_rows_of_a_fire_are_the_notifications_subscriptions_want() -> None:
+    desk = Desk(clock=FrozenClock(T0))
+    heard: list[Notification] = []
+    desk.on_transition(heard.append, name="all")
+    desk.subscribe(heard.append, entered=["waiting_on_customer"], name="entered")
+    ticket = desk.open_ticket(customer="c", channel="email", subject="s")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="a")
+    desk.fire(ticket.id, "start")
+    heard.clear()
+    desk.fire(ticket.id, "wait_for_customer")
+    desk.fire(ticket.id, "resume")
+    assert [(n.key, n.handler, n.event.trigger) for n in heard] == [
+        (f"{ticket.id}:5:all", "all", "wait_for_customer"),
+        (f"{ticket.id}:5:entered", "entered", "wait_for_customer"),
+        (f"{ticket.id}:6:all", "all", "resume"),
+    ]
+    for notification in heard:
+        assert notification == Notification(
+            notification.key,
+            notification.handler,
+            notification.event,
+            T0,
+            T0,
+            notification.lease_until,
+        )

@@ -10,7 +10,7 @@ import attrs
 
 from aftersales.exceptions import FieldError, InvalidInput
 from aftersales.models.events import MESSAGE_ADDED, Event
-from aftersales.notify._notification import Handler, Notification
+from aftersales.notify._notification import Handler, Notification, leased
 
 
 def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -52,15 +52,23 @@ class Subscription:
 
     def matches(self, event: Event) -> bool:
         """Whether this subscription wants ``event``."""
-        if self.kinds is not None and event.subject_kind not in self.kinds:
+        return self.wants(event.subject_kind, event.trigger, event.from_state, event.to_state)
+
+    def wants(self, kind: str, trigger: str, from_state: str | None, to_state: str) -> bool:
+        """Whether this subscription wants an event of these fields (:meth:`matches`, for a
+        caller that read them from the event once for every subscription)."""
+        kinds = self.kinds
+        if kinds is not None and kind not in kinds:
             return False
-        if event.trigger == MESSAGE_ADDED:
-            return self.messages or (self.triggers is not None and MESSAGE_ADDED in self.triggers)
-        if self.triggers is not None and event.trigger not in self.triggers:
+        triggers = self.triggers
+        if trigger == MESSAGE_ADDED:
+            return self.messages or (triggers is not None and MESSAGE_ADDED in triggers)
+        if triggers is not None and trigger not in triggers:
             return False
-        if self.entered is not None:
-            return event.to_state in self.entered and event.from_state != event.to_state
-        return self.triggers is not None or not self.messages
+        entered = self.entered
+        if entered is not None:
+            return to_state in entered and from_state != to_state
+        return triggers is not None or not self.messages
 
 
 RowSource = Callable[[Sequence[Event], Any, datetime, datetime], list[Notification]]
@@ -136,13 +144,18 @@ class HookRegistry:
         entries: list[Notification] = []
         subscriptions = self._by_name.values()
         for event in events:
-            prefix = f"{event.subject_id}:{event.sequence}:"  # Notification.key_for, inlined
+            # read from the event's __dict__ once for every subscription: an attribute
+            # read on a pydantic model goes through its __getattr__ hook
+            values = event.__dict__
+            kind, trigger = values["subject_kind"], values["trigger"]
+            from_state, to_state = values["from_state"], values["to_state"]
+            prefix = f"{values['subject_id']}:{values['sequence']}:"  # Notification.key_for
             for subscription in subscriptions:
-                if subscription.matches(event):
+                if subscription.wants(kind, trigger, from_state, to_state):
                     name = subscription.name
                     # a row for the worker is leased to nobody: any dispatch takes it now
                     lease = lease_until if subscription.inline else None
-                    entries.append(Notification(prefix + name, name, event, now, now, lease))
+                    entries.append(leased(prefix + name, name, event, now, lease))
         for source in self._sources:
             entries.extend(source(events, subject, now, lease_until))
         return entries
