@@ -13,8 +13,9 @@ import pytest
 
 from aftersales import Desk, FrozenClock, Notification
 from aftersales._utc_text import iso_text
-from aftersales.models.events import build_event
+from aftersales.models.events import Event, build_event
 from aftersales.notify._notification import leased
+from aftersales.privacy.audit import Chain
 
 T0 = datetime(2024, 3, 4, 9, tzinfo=timezone.utc)
 ZONES = st.sampled_from([timezone.utc, None, timezone(timedelta(hours=8)), timezone.min])
@@ -66,3 +67,38 @@ def test_the_rows_of_a_fire_are_the_notifications_subscriptions_want() -> None:
             T0,
             notification.lease_until,
         )
+
+
+def _fresh(*, note: str | None = None) -> list[Event]:
+    payload = {} if note is None else {"note": note}
+    return [
+        build_event("t-1", "ticket", 1, "created", None, "new", "a", T0, {}, {"status": "new"}),
+        build_event("t-1", "ticket", 2, "start", "new", "in_progress", "a", T0, payload, {}),
+    ]
+
+
+def test_seal_built_seals_fresh_events_in_place_as_seal_seals_copies() -> None:
+    chain = Chain()
+    copies, head = chain.seal(_fresh(), None)
+    events = _fresh()
+    sealed, built_head = chain.seal_built(events, None)
+    assert sealed is events
+    assert built_head == head
+    assert [e.chain for e in events] == [e.chain for e in copies]
+    assert events == copies
+
+
+def test_seal_built_of_personal_values_verifies() -> None:
+    chain = Chain()
+    events, head = chain.seal_built(_fresh(note="call me on 555-0100"), None)
+    assert events[1].salt is not None
+    assert chain.verify("t-1", events, head, 2) == []
+
+
+def test_seal_built_leaves_an_event_sealed_before_as_it_is() -> None:
+    chain = Chain()
+    first, head = chain.seal(_fresh(), None)
+    again, again_head = chain.seal_built(first, None)
+    assert again is not first
+    assert [e.chain for e in first] == [e.chain for e in again]  # the originals untouched
+    assert again_head == head

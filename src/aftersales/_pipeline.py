@@ -288,7 +288,7 @@ class Pipeline:
             for unit in units:
                 if unit.events:
                     guard(subject(unit), unit.events[:1])
-        seal = self.chain.seal
+        seal = self.chain.seal_built
         for unit in units:
             if unit.events:
                 written = subject(unit)

@@ -287,6 +287,33 @@ class Chain:
             )
         return sealed, head
 
+    def seal_built(
+        self, events: Sequence[Event], previous: str | None
+    ) -> tuple[Sequence[Event], str]:
+        """:meth:`seal` for the write pipeline, whose events were just built and are seen by
+        no one else yet: each one's salt and chain are written into it rather than into a
+        copy (the copy was a tenth of a seal), and ``events`` are answered with the new
+        head. A batch holding an event that has a chain or a salt already (one committed
+        before) is sealed into copies, as :meth:`seal` does."""
+        for event in events:
+            values = event.__dict__
+            if values["chain"] is not None or values["salt"] is not None:
+                return self.seal(events, previous)
+        head = previous or ""
+        sealer = _Sealer(self._mac, None, make=True)
+        keyed = self._mac._keyed
+        content = self._content
+        for event in events:
+            values = event.__dict__
+            sealer.start(None)
+            mac = keyed.copy()
+            mac.update(head.encode() + b"|" + content(values, sealer))  # _link, inlined
+            head = values["chain"] = mac.hexdigest()
+            salt = sealer.salt
+            if salt is not None:
+                values["salt"] = salt.hex()
+        return events, head
+
     # ------------------------------------------------------------------ checking
 
     def verify(
