@@ -239,8 +239,18 @@ class TicketIndex:
         buckets = self.buckets
         for place, field in _SINGLE_PLACES:
             if old[place] != new[place]:
-                _leave_bucket(buckets[field], old[place], key)
-                _join_bucket(buckets[field], new[place], key)
+                # _leave_bucket and _join_bucket inlined: most commits move the ticket
+                # under one or two values, and the calls were a third of each move
+                of_field = buckets[field]
+                value = old[place]
+                if value is not None:
+                    of_field[value].discard(key)
+                value = new[place]
+                if value is not None:
+                    bucket = of_field.get(value)
+                    if bucket is None:
+                        bucket = of_field[value] = SortedKeys()
+                    bucket.add(key)
         if old[_TAGS] != new[_TAGS]:
             tags = buckets["tags"]
             for tag in _distinct(old[_TAGS]):
