@@ -243,9 +243,20 @@ class Chain:
         erased = event["erased"] or {}
         payload = event["payload"]
         changes = event["changes"]
-        if payload:
+        personal = self.personal_keys
+        # a dict without a personal key, a nested value or an erased path (most of a
+        # transition's) holds nothing to seal: told in C, without _sealed's walk
+        if payload and (
+            erased
+            or not personal.isdisjoint(payload)
+            or not _CONTAINERS.isdisjoint(map(type, payload.values()))
+        ):
             payload = self._sealed(payload, "payload", sealer, erased) or payload
-        if changes:
+        if changes and (
+            erased
+            or not personal.isdisjoint(changes)
+            or not _CONTAINERS.isdisjoint(map(type, changes.values()))
+        ):
             changes = self._sealed(changes, "changes", sealer, erased) or changes
         return _to_json(
             (

@@ -34,8 +34,10 @@ class _DecidingTransition(Transition):
                 return False
         if self.dest:  # None: an internal transition, which moves nothing
             machine = event_data.machine
-            # what set_state does for one model, without making a list of the models
-            setattr(event_data.model, machine.model_attribute, machine.get_state(self.dest).value)
+            # what set_state does for one model, without making a list of the models; the
+            # destination is a registered state's name (get_state's lookup, without its
+            # Enum check and call)
+            setattr(event_data.model, machine.model_attribute, machine.states[self.dest].value)
         return True
 
 
@@ -45,7 +47,12 @@ class _DecidingEvent(Event):
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         machine = self.machine
-        state = machine.get_model_state(model)
+        # get_model_state's lookup inlined for a model holding a registered state's name
+        # (every cursor of the engine); anything else goes through it (and its errors)
+        name = getattr(model, machine.model_attribute)
+        state = machine.states.get(name) if type(name) is str else None
+        if state is None:
+            state = machine.get_model_state(model)
         # the common case, a valid source, costs one lookup; _is_valid_source raises (or
         # ignores) for the others as a stock event does
         transitions = self.transitions.get(state.name)
