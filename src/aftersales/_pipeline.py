@@ -305,7 +305,10 @@ class Pipeline:
             # the lease and its half-lease deadline run from the clock's time, not from
             # ``now``: ``now`` may be the start of a long pass (run_due takes it once),
             # and a lease counted from it could end while its rows are delivered here
-            lease_until = max(now, self.now()) + outbox.lease
+            clock_now = self.clock.now()
+            if clock_now.tzinfo is None:
+                self.now()  # raises, naming the naive clock
+            lease_until = max(now, clock_now) + outbox.lease
             deadline = outbox.monotonic() + outbox.lease.total_seconds() / 2
             for unit in units:
                 entries = hooks.notifications_for(unit.events, now, lease_until, subject(unit))

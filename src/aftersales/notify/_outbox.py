@@ -210,6 +210,7 @@ class Outbox:
         settings = self.settings
         stop = self.should_stop if should_stop is None else should_stop
         skipped: list[Notification] = []
+        subscribed = self.hooks.get
         for index, notification in enumerate(notifications):
             if (stop is not None and stop()) or (
                 deadline is not None and self.monotonic() >= deadline
@@ -217,7 +218,7 @@ class Outbox:
                 released = self.release(notifications[index:], now)
                 self.flush()
                 break
-            subscription = self.hooks.get(notification.handler)
+            subscription = subscribed(notification.handler)
             if subscription is None:
                 # the worker that has the handler must not wait out this claim's lease
                 skipped.append(notification)
