@@ -1,15 +1,16 @@
 """What the structural trims of Desk.fire keep: times in an event's ``changes`` read as
-``isoformat`` writes them, ..."""
+``isoformat`` writes them, an outbox row built without attrs' ``__init__`` is the one it
+builds, and the pipeline's events sealed in place carry the chain :meth:`Chain.seal`
+gives their copies."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aftersales import Desk, FrozenClock, Notification
 from aftersales._utc_text import iso_text

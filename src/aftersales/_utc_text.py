@@ -47,8 +47,6 @@ def iso_text(at: datetime) -> str:
                 f"{two[at.second]}"
             )
             if micro:
-                text = (
-                    f"{text}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}"
-                )
+                text = f"{text}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}"
             return text + "+00:00"
     return at.isoformat()
