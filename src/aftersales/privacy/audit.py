@@ -109,7 +109,9 @@ class _Sealer:
         self.keyed = mac._keyed
         self.make = make
         self.overwritten = False
-        self.start(salt)
+        # start(salt), inlined: the write path makes a sealer on every commit
+        self.salt = salt
+        self.prefix = None if salt is None else salt + b"|"
 
     def start(self, salt: bytes | None) -> None:
         """Seal the next values under ``salt`` (None: a new one when writing)."""
@@ -316,7 +318,8 @@ class Chain:
         content = self._content
         for event in events:
             values = event.__dict__
-            sealer.start(None)
+            if sealer.salt is not None:
+                sealer.start(None)  # the event before made a salt: this one makes its own
             mac = keyed.copy()
             mac.update(head.encode() + b"|" + content(values, sealer))  # _link, inlined
             head = values["chain"] = mac.hexdigest()
