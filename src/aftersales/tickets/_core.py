@@ -261,8 +261,8 @@ class TicketCore:
             if self._customer_wait is not None and "due_at" not in updates:
                 updates["due_at"] = now + self._customer_wait
         elif (
-            ticket.status_category is StatusCategory.WAITING_ON_CUSTOMER
-            and ticket.due_at is not None
+            ticket.__dict__["status_category"] is StatusCategory.WAITING_ON_CUSTOMER
+            and ticket.__dict__["due_at"] is not None
             and "due_at" not in updates
         ):
             updates["due_at"] = None
