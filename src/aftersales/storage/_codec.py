@@ -16,11 +16,13 @@ Enums bind as their plain ``str`` value (``_value_``, an instance attribute, whe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import attrs
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from aftersales._utc_text import utc_text
 from aftersales.models import Case, Customer, Event, Message, Ticket
@@ -28,6 +30,7 @@ from aftersales.models.events import LOG_TIME
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage import _trusted
 from aftersales.storage._protocol import bounded_error
+from aftersales.storage._unit import Change
 
 __all__ = [
     "CASE_COLUMNS",
@@ -39,12 +42,14 @@ __all__ = [
     "TERMS_FIELDS",
     "TICKET_COLUMNS",
     "TICKET_KEY_COLUMNS",
+    "NewTicket",
     "case_data",
     "case_key",
     "case_row",
     "case_terms",
     "customer_data",
     "dt",
+    "event_json",
     "event_row",
     "message_row",
     "notification_row",
@@ -55,6 +60,7 @@ __all__ = [
     "ticket_row",
     "ticket_tags",
     "ts",
+    "ts_once",
 ]
 
 SCHEMA_VERSION = 11
@@ -170,6 +176,13 @@ def ts(value: datetime | None) -> str | None:
     return text
 
 
+def ts_once(value: datetime | None) -> str | None:
+    """:func:`ts` of an instant formatted once (an imported ticket's): not looked up nor
+    kept, where hashing an aware datetime (its offset asked of its tzinfo) costs as much
+    as formatting it."""
+    return None if value is None else utc_text(value)
+
+
 def dt(value: str | None) -> datetime | None:
     """The instant of :func:`ts` text."""
     return None if value is None else datetime.fromisoformat(value)
@@ -181,9 +194,16 @@ _TICKET_JSON = Ticket.__pydantic_serializer__.to_json
 
 
 def ticket_row(
-    ticket: Ticket, *, exclude_none: bool = False, null: str | None = None
+    ticket: Ticket,
+    *,
+    exclude_none: bool = False,
+    null: str | None = None,
+    data: str | None = None,
+    ts: Callable[[datetime | None], str | None] = ts,
 ) -> tuple[object, ...]:
-    """The ticket's :data:`TICKET_COLUMNS`, ``null`` for the absent ones."""
+    """The ticket's :data:`TICKET_COLUMNS`, ``null`` for the absent ones; ``data``: its
+    JSON when already made (as ``exclude_none`` makes it), ``ts``: how instants become text
+    (:func:`ts_once` for instants seen once)."""
     # Read from the instance's dict: a model's attribute goes through pydantic's
     # __getattr__ hook, twice the cost of a dict item, 26 times a row.
     f = ticket.__dict__
@@ -216,7 +236,7 @@ def ticket_row(
         None if resolution is None else resolution._value_,
         f["resolution_business_seconds"],
         _TAGS_JSON(tags).decode() if tags else null,
-        _TICKET_JSON(ticket, exclude_none=exclude_none).decode(),
+        _TICKET_JSON(ticket, exclude_none=exclude_none).decode() if data is None else data,
     )
 
 
@@ -230,18 +250,33 @@ def ticket_tags(ticket: Ticket) -> str | None:
     return _TAGS_JSON(ticket.tags).decode() if ticket.tags else None
 
 
-def tag_rows(ticket: Ticket) -> list[tuple[str, str, int]]:
+def tag_rows(ticket: Ticket, created_at: str | None = None) -> list[tuple[str, str, int]]:
     """The ``ticket_tags`` rows of the ticket, ``(tag, created_at, number)``, one per
-    distinct tag."""
+    distinct tag (``created_at``: the :func:`ts` text of its creation, when made)."""
     f = ticket.__dict__
-    created_at, number = ts(f["created_at"]) or "", f["number"]
+    if created_at is None:
+        created_at = ts(f["created_at"]) or ""
+    number = f["number"]
     return [(tag, created_at, number) for tag in dict.fromkeys(f["tags"])]
 
 
-def ticket_key(ticket: Ticket) -> tuple[object, ...]:
-    """The ticket's :data:`TICKET_KEY_COLUMNS`."""
+def ticket_key(
+    ticket: Ticket, ts: Callable[[datetime | None], str | None] = ts
+) -> tuple[object, ...]:
+    """The ticket's :data:`TICKET_KEY_COLUMNS` (``ts`` as in :func:`ticket_row`)."""
     f = ticket.__dict__
     return (f["id"], f["number"], f["workflow"], ts(f["created_at"]))
+
+
+@attrs.define(slots=True)
+class NewTicket(Change):
+    """A new ticket whose JSON is made once (an import's): ``data`` is what
+    :func:`ticket_row` writes with ``exclude_none``, ``changes`` the JSON of its first
+    event's ``changes``. A store writing their rows takes the text as it is, rather than
+    render the same values twice more."""
+
+    data: str = ""
+    changes: str = ""
 
 
 # ---------------------------------------------------------------------------- cases
@@ -376,10 +411,29 @@ def read_case(data: str, terms: str | None) -> Case:
 
 
 _EVENT_JSON = Event.__pydantic_serializer__.to_json
+_EVENT_FIELDS = tuple(Event.model_fields)
+_CHANGES_AT = _EVENT_FIELDS.index("changes")
+_BEFORE_CHANGES, _AFTER_CHANGES = _EVENT_FIELDS[:_CHANGES_AT], _EVENT_FIELDS[_CHANGES_AT + 1 :]
 
 
-def event_row(event: Event) -> tuple[object, ...]:
-    """The event's :data:`EVENT_COLUMNS`, its JSON last."""
+def event_json(event: Event, changes: str | None = None) -> str:
+    """The event's JSON (``changes``: the JSON of its ``changes``, when already made: the
+    rest is rendered around it, each field as the model renders it)."""
+    if changes is None:
+        return _EVENT_JSON(event).decode()
+    f = event.__dict__
+    before = to_json({name: f[name] for name in _BEFORE_CHANGES}).decode()
+    after = to_json({name: f[name] for name in _AFTER_CHANGES}).decode()
+    return f'{before[:-1]},"changes":{changes},{after[1:]}'
+
+
+def event_row(
+    event: Event,
+    changes: str | None = None,
+    ts: Callable[[datetime | None], str | None] = ts,
+) -> tuple[object, ...]:
+    """The event's :data:`EVENT_COLUMNS`, its JSON last (``changes``: see
+    :func:`event_json`; ``ts``: see :func:`ticket_row`)."""
     f = event.__dict__  # see ticket_row
     trigger = f["trigger"]
     return (
@@ -391,7 +445,7 @@ def event_row(event: Event) -> tuple[object, ...]:
         f["to_state"],
         f["actor"],
         None if trigger != LOG_TIME else logged_seconds(event),
-        _EVENT_JSON(event).decode(),
+        _EVENT_JSON(event).decode() if changes is None else event_json(event, changes),
     )
 
 

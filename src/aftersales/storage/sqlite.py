@@ -31,6 +31,7 @@ from aftersales.storage._sqlite.connection import Executor, check_cache_mib
 from aftersales.storage._sqlite.recorder import SQLiteRecorder
 from aftersales.storage._sqlite.statements import (
     _EVENT_INSERT_HEAD,
+    _EVENT_LOGGED,
     _EVENT_VALUES,
     _MESSAGE_INSERT,
     _ROWS_PER_INSERT,
@@ -242,8 +243,28 @@ class SQLiteStore(RecordStore):
         tags: list[object] = []
         ticket_row, ticket_key, event_row = codec.ticket_row, codec.ticket_key, codec.event_row
         tenant = self.recorder.tenant
+        NewTicket, ts_once = codec.NewTicket, codec.ts_once  # noqa: N806
         for change in changes:
             ticket = change.ticket
+            if type(change) is NewTicket:
+                # an import's: its JSON made once, its instants formatted once each
+                data = change.data
+                tickets += ticket_row(ticket, exclude_none=True, null="", data=data, ts=ts_once)
+                key = ticket_key(ticket, ts_once)
+                tickets += key
+                tickets.append(tenant)
+                made: str | None = change.changes  # the first event's
+                for e in change.events:
+                    row = event_row(e, made, ts_once)
+                    made = None
+                    if row[_EVENT_LOGGED] is None:  # bound as '' (see _NULL)
+                        row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
+                    events += row
+                    events.append(tenant)
+                if ticket.tags:
+                    for tag_row in codec.tag_rows(ticket, key[3]):  # type: ignore[arg-type]
+                        tags += (*tag_row, tenant)
+                continue
             tickets += ticket_row(ticket, exclude_none=True, null="")
             tickets += ticket_key(ticket)
             tickets.append(tenant)
