@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
-from datetime import datetime, timezone
-from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,18 +11,16 @@ from pydantic_core import to_json
 
 from aftersales._validation import check_text, invalid_input, unknown
 from aftersales.exceptions import FieldError, InvalidInput
-from aftersales.models import OPENED, Message, OrderLineRef, Ticket
-from aftersales.models.events import TICKET_KIND, build_event
+from aftersales.models import Message, Ticket
 from aftersales.storage import Change
 from aftersales.storage._codec import NewTicket
-from aftersales.tickets._commands import _ticket_json_values
+from aftersales.tickets._commands import creation_event
 from aftersales.tickets._core import TicketCore
 
 # The validator itself: Ticket.model_validate adds a call and a translation per record,
 # a fifth of what validating an imported record costs.
 _validate_ticket = Ticket.__pydantic_validator__.validate_python
 _validate_message = Message.__pydantic_validator__.validate_python
-_order_line_values = OrderLineRef.__pydantic_serializer__.to_python
 if tuple(Ticket.model_fields)[-1] != "audit_chain":  # the ticket's JSON ends with it (below)
     raise RuntimeError("Ticket.audit_chain must be the ticket's last field")
 
@@ -113,33 +109,18 @@ def _import(
             ticket = ticket.model_copy(update={"version": 1})
         # an import is history written once: the Nones are left out of it (and of the
         # rows), a third of a ticket's bytes
-        values = ticket.__dict__
-        changes = _json_values(ticket)
-        # creation_event(ticket, actor, exclude_none=True), its changes made above
-        created = (
-            build_event(
-                values["id"],
-                TICKET_KIND,
-                1,
-                OPENED,
-                None,
-                values["status"],
-                actor,
-                values["created_at"],
-                {},
-                changes,
-            ),
-        )
+        created = (creation_event(ticket, actor, exclude_none=True),)
         if guard is not None:
             guard(ticket, created)  # an import opens tickets: the same check as opening one
         events, head = seal(created, None)
         set_attribute(ticket, "audit_chain", head)
         if messages is None:
             # the ticket's JSON rendered once: its creation event's changes, and with its
-            # audit head (its last field, a hex digest) the ticket's row
-            rendered = to_json(changes).decode()
-            whole = f'{rendered[:-1]},"audit_chain":"{head}"}}'
-            batch.append(NewTicket(ticket, 0, events, data=whole, changes=rendered))
+            # audit head the ticket's row
+            rendered = to_json(created[0].changes).decode()
+            batch.append(
+                NewTicket(ticket, 0, events, data=_with_head(rendered, head), changes=rendered)
+            )
         else:
             batch.append(Change(ticket, 0, events, _messages(messages, ticket, position)))
         if len(batch) >= batch_size:
@@ -152,45 +133,10 @@ def _import(
     return imported
 
 
-_UTC = timezone.utc
-_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
-
-
-def _json_values(ticket: Ticket) -> dict[str, Any]:
-    """What ``Ticket.model_dump(mode="json", exclude_none=True)`` makes of a ticket's
-    ``__dict__``, as pydantic makes it: the creation event's changes. Built here for the
-    values a validated ticket holds (text, numbers, UTC instants, enums, its tags, its
-    order line), in a tenth of the instructions; a ticket holding anything else is left
-    to pydantic."""
-    out: dict[str, Any] = {}
-    for name, value in ticket.__dict__.items():
-        kind = type(value)
-        if kind is str or kind is int:
-            out[name] = value
-        elif value is None:
-            continue
-        elif kind is datetime and value.tzinfo is _UTC:
-            # pydantic's text of a UTC instant: Z, the microseconds only when there are
-            # some (an Instant is in the years 1900-2200: four digits)
-            two, micro = _TWO_DIGITS, value.microsecond
-            text = (
-                f"{value.year}-{two[value.month]}-{two[value.day]}T{two[value.hour]}:"
-                f"{two[value.minute]}:{two[value.second]}"
-            )
-            out[name] = (
-                f"{text}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}Z"
-                if micro
-                else f"{text}Z"
-            )
-        elif kind is tuple and all(type(item) is str for item in value):
-            out[name] = list(value)
-        elif isinstance(value, Enum) and type(value._value_) is str:
-            out[name] = value._value_
-        elif kind is OrderLineRef:
-            out[name] = _order_line_values(value, mode="json", exclude_none=True)
-        else:
-            return _ticket_json_values(ticket, mode="json", exclude_none=True)  # type: ignore[no-any-return]
-    return out
+def _with_head(rendered: str, head: str) -> str:
+    """The JSON of a ticket without its Nones (``rendered``) with ``audit_chain`` set to
+    ``head``: its last field, and a hex digest (nothing to escape)."""
+    return f'{rendered[:-1]},"audit_chain":"{head}"}}'
 
 
 def _messages(messages: object, ticket: Ticket, position: int) -> tuple[Message, ...]:
