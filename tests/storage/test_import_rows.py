@@ -19,6 +19,7 @@ from test_trusted_rows import events, tickets
 
 from aftersales import Desk, InvalidInput, SQLiteStore
 from aftersales.models import Channel, Event, Priority, Ticket
+from aftersales.models.events import build_event
 from aftersales.privacy import audit
 from aftersales.storage import _codec as codec
 from aftersales.tickets._commands import creation_event
@@ -209,3 +210,21 @@ def test_a_ticket_row_with_its_rendered_json_is_the_same_row(ticket: Ticket) -> 
         ticket, exclude_none=True, null="", data=data, ts=codec.ts_once
     ) == codec.ticket_row(ticket, exclude_none=True, null="")
     assert codec.ticket_key(ticket, codec.ts_once) == codec.ticket_key(ticket)
+
+
+def test_an_events_json_around_its_changes_where_other_fields_hold_their_name() -> None:
+    event = build_event(
+        "t-1",
+        "ticket",
+        1,
+        "created",
+        None,
+        "new",
+        "import",
+        T0,
+        {"changes": None, "note": '"changes":null'},
+        {"changes": None, "subject": '"changes":null'},
+    )
+    event = event.model_copy(update={"erased": {"changes": "seal"}, "chain": "ab", "salt": "cd"})
+    changes = to_json(event.changes).decode()
+    assert codec.event_json(event, changes) == event.model_dump_json()
