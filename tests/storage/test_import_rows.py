@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic_core import to_json
 from test_trusted_rows import events, tickets
 
@@ -199,17 +200,29 @@ def test_a_new_tickets_json_is_its_creation_changes_with_its_head(ticket: Ticket
 def test_an_events_json_around_its_rendered_changes_is_the_models(event: Event) -> None:
     changes = to_json(event.changes).decode()
     assert codec.event_json(event, changes) == event.model_dump_json()
-    assert codec.event_row(event, changes, codec.ts_once) == codec.event_row(event)
+    assert codec.event_row(event, changes, codec.ts(event.at)) == codec.event_row(event)
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(ticket=tickets())
 def test_a_ticket_row_with_its_rendered_json_is_the_same_row(ticket: Ticket) -> None:
     data = ticket.model_dump_json(exclude_none=True)
+    values = ticket.model_dump(mode="json", exclude_none=True)
     assert codec.ticket_row(
-        ticket, exclude_none=True, null="", data=data, ts=codec.ts_once
+        ticket, exclude_none=True, null="", data=data, values=values
     ) == codec.ticket_row(ticket, exclude_none=True, null="")
-    assert codec.ticket_key(ticket, codec.ts_once) == codec.ticket_key(ticket)
+    created = codec.ts_of_json(values["created_at"])
+    assert codec.ticket_key(ticket, created) == codec.ticket_key(ticket)
+
+
+@given(
+    instant=st.datetimes(datetime(1900, 1, 2), datetime(2200, 12, 30), timezones=st.just(UTC))
+    | st.datetimes(datetime(1900, 1, 2), datetime(2200, 12, 30)).map(
+        lambda at: at.replace(microsecond=0, tzinfo=UTC)
+    )
+)
+def test_an_instants_text_from_its_json_is_its_text(instant: datetime) -> None:
+    assert codec.ts_of_json(to_json(instant).decode()[1:-1]) == codec.ts(instant)
 
 
 def test_an_events_json_around_its_changes_where_other_fields_hold_their_name() -> None:

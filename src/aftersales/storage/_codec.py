@@ -16,7 +16,7 @@ Enums bind as their plain ``str`` value (``_value_``, an instance attribute, whe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ __all__ = [
     "ticket_row",
     "ticket_tags",
     "ts",
-    "ts_once",
+    "ts_of_json",
 ]
 
 SCHEMA_VERSION = 11
@@ -176,11 +176,15 @@ def ts(value: datetime | None) -> str | None:
     return text
 
 
-def ts_once(value: datetime | None) -> str | None:
-    """:func:`ts` of an instant formatted once (an imported ticket's): not looked up nor
-    kept, where hashing an aware datetime (its offset asked of its tzinfo) costs as much
-    as formatting it."""
-    return None if value is None else utc_text(value)
+def ts_of_json(text: str | None) -> str | None:
+    """:func:`ts` of a UTC instant from its JSON as pydantic writes it (``...T08:00:00Z``,
+    or ``...T08:00:00.000001Z`` with microseconds), as in a ticket's JSON values: a slice
+    where formatting the datetime again takes ten times the instructions."""
+    if text is None:
+        return None
+    if len(text) == 27:
+        return f"{text[:-1]}+00:00"
+    return f"{text[:-1]}.000000+00:00"
 
 
 def dt(value: str | None) -> datetime | None:
@@ -199,17 +203,30 @@ def ticket_row(
     exclude_none: bool = False,
     null: str | None = None,
     data: str | None = None,
-    ts: Callable[[datetime | None], str | None] = ts,
+    values: Mapping[str, Any] | None = None,
 ) -> tuple[object, ...]:
     """The ticket's :data:`TICKET_COLUMNS`, ``null`` for the absent ones; ``data``: its
-    JSON when already made (as ``exclude_none`` makes it), ``ts``: how instants become text
-    (:func:`ts_once` for instants seen once)."""
+    JSON when already made (as ``exclude_none`` makes it); ``values``: its fields as
+    pydantic's JSON mode makes them, when made, where its instants are read as text
+    (see :func:`ts_of_json`)."""
     # Read from the instance's dict: a model's attribute goes through pydantic's
     # __getattr__ hook, twice the cost of a dict item, 26 times a row.
     f = ticket.__dict__
     order_line = f["order_line"]
     tags = f["tags"]
     first_response, resolution = f["sla_first_response"], f["sla_resolution"]
+    if values is None:
+        due, sla_due = ts(f["due_at"]), ts(f["sla_due_at"])
+        first, resolved, closed = (
+            ts(f["first_response_at"]),
+            ts(f["resolved_at"]),
+            ts(f["closed_at"]),
+        )
+    else:
+        text, get = ts_of_json, values.get
+        due, sla_due = text(get("due_at")), text(get("sla_due_at"))
+        first, resolved = text(get("first_response_at")), text(get("resolved_at"))
+        closed = text(get("closed_at"))
     return (
         f["status"],
         f["status_category"]._value_,
@@ -221,13 +238,13 @@ def ticket_row(
         f["merged_into"] or null,
         f["parent_id"] or null,
         f["follow_up_of"] or null,
-        ts(f["due_at"]) or null,
-        ts(f["sla_due_at"]) or null,
+        due or null,
+        sla_due or null,
         f["category"] or null,
         f["priority"],
-        ts(f["first_response_at"]) or null,
-        ts(f["resolved_at"]) or null,
-        ts(f["closed_at"]) or null,
+        first or null,
+        resolved or null,
+        closed or null,
         f["reopen_count"],
         (None if order_line is None else order_line.sku) or null,
         f["satisfaction"],
@@ -260,12 +277,13 @@ def tag_rows(ticket: Ticket, created_at: str | None = None) -> list[tuple[str, s
     return [(tag, created_at, number) for tag in dict.fromkeys(f["tags"])]
 
 
-def ticket_key(
-    ticket: Ticket, ts: Callable[[datetime | None], str | None] = ts
-) -> tuple[object, ...]:
-    """The ticket's :data:`TICKET_KEY_COLUMNS` (``ts`` as in :func:`ticket_row`)."""
+def ticket_key(ticket: Ticket, created_at: str | None = None) -> tuple[object, ...]:
+    """The ticket's :data:`TICKET_KEY_COLUMNS` (``created_at``: its :func:`ts` text, when
+    made)."""
     f = ticket.__dict__
-    return (f["id"], f["number"], f["workflow"], ts(f["created_at"]))
+    if created_at is None:
+        created_at = ts(f["created_at"])
+    return (f["id"], f["number"], f["workflow"], created_at)
 
 
 @attrs.define(slots=True)
@@ -273,7 +291,9 @@ class NewTicket(Change):
     """A new ticket whose JSON is made once (an import's): ``data`` is what
     :func:`ticket_row` writes with ``exclude_none``, ``changes`` the JSON of its first
     event's ``changes``. A store writing their rows takes the text as it is, rather than
-    render the same values twice more."""
+    render the same values twice more. Its first event is its creation (see
+    :func:`aftersales.tickets._commands.creation_event`): at its ``created_at``, its
+    ``changes`` its fields in pydantic's JSON mode, where the rows' instants are read."""
 
     data: str = ""
     changes: str = ""
@@ -429,17 +449,17 @@ def event_json(event: Event, changes: str | None = None) -> str:
 def event_row(
     event: Event,
     changes: str | None = None,
-    ts: Callable[[datetime | None], str | None] = ts,
+    at: str | None = None,
 ) -> tuple[object, ...]:
     """The event's :data:`EVENT_COLUMNS`, its JSON last (``changes``: see
-    :func:`event_json`; ``ts``: see :func:`ticket_row`)."""
+    :func:`event_json`; ``at``: the :func:`ts` text of its time, when made)."""
     f = event.__dict__  # see ticket_row
     trigger = f["trigger"]
     return (
         f["subject_id"],
         f["sequence"],
         trigger,
-        ts(f["at"]),
+        ts(f["at"]) if at is None else at,
         f["subject_kind"],
         f["to_state"],
         f["actor"],

@@ -243,26 +243,28 @@ class SQLiteStore(RecordStore):
         tags: list[object] = []
         ticket_row, ticket_key, event_row = codec.ticket_row, codec.ticket_key, codec.event_row
         tenant = self.recorder.tenant
-        NewTicket, ts_once = codec.NewTicket, codec.ts_once  # noqa: N806
+        NewTicket, ts_of_json = codec.NewTicket, codec.ts_of_json  # noqa: N806
         for change in changes:
             ticket = change.ticket
             if type(change) is NewTicket:
-                # an import's: its JSON made once, its instants formatted once each
-                data = change.data
-                tickets += ticket_row(ticket, exclude_none=True, null="", data=data, ts=ts_once)
-                key = ticket_key(ticket, ts_once)
-                tickets += key
+                # an import's: its JSON made once, its instants' text read in its creation
+                # event's changes (the ticket's JSON values), the creation's time its own
+                first = change.events[0]
+                values = first.changes
+                created = ts_of_json(values["created_at"])
+                tickets += ticket_row(
+                    ticket, exclude_none=True, null="", data=change.data, values=values
+                )
+                tickets += ticket_key(ticket, created)
                 tickets.append(tenant)
-                made: str | None = change.changes  # the first event's
                 for e in change.events:
-                    row = event_row(e, made, ts_once)
-                    made = None
+                    row = event_row(e, change.changes, created) if e is first else event_row(e)
                     if row[_EVENT_LOGGED] is None:  # bound as '' (see _NULL)
                         row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
                     events += row
                     events.append(tenant)
                 if ticket.tags:
-                    for tag_row in codec.tag_rows(ticket, key[3]):  # type: ignore[arg-type]
+                    for tag_row in codec.tag_rows(ticket, created):
                         tags += (*tag_row, tenant)
                 continue
             tickets += ticket_row(ticket, exclude_none=True, null="")
