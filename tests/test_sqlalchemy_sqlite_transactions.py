@@ -1,6 +1,7 @@
-"""How SQLAlchemyRecorder's transactions begin on SQLite: with BEGIN IMMEDIATE as the
-dialect's ``do_begin`` (the write lock held from the start, as SQLiteStore holds it), set
-once on an engine however many stores share it, and not as a statement of its own."""
+"""How SQLAlchemyRecorder's transactions begin on SQLite: writes with BEGIN IMMEDIATE as
+the dialect's ``do_begin`` (the write lock held from the start, as SQLiteStore holds it),
+set once on an engine however many stores share it, and not as a statement of its own;
+reads with a deferred BEGIN, which takes no write lock."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ sqlalchemy = pytest.importorskip(
 )
 
 from aftersales import StorageError  # noqa: E402
-from aftersales.storage import Change  # noqa: E402
+from aftersales.storage import Change, TicketQuery  # noqa: E402
 from aftersales.storage.recorder import Records, RecordStore, SQLAlchemyRecorder  # noqa: E402
 from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
 from aftersales.testing.contracts import _event, _ticket  # noqa: E402
@@ -105,3 +106,53 @@ def test_a_lock_it_cannot_take_is_a_storage_error(tmp_path: Path) -> None:
     store.commit(Change(ticket, 0, (_event(ticket),)))  # the lock released: it writes
     holder.close()
     engine.dispose()
+
+
+def _impatient_store(path: Path) -> tuple[Any, SQLAlchemyStore]:
+    """A store whose connections fail at once, not after 10 s, on a lock they wait for."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    store = SQLAlchemyStore(engine)
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _impatient(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")  # after the store's 10 s
+
+    engine.dispose()  # connections made from now on hear it
+    return engine, store
+
+
+def test_reads_go_on_while_another_connection_holds_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "reads.db"
+    engine, store = _impatient_store(path)
+    ticket = _ticket(1)
+    created = _event(ticket)
+    store.commit(Change(ticket, 0, (created,)))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE tickets SET assignee = 'not yet committed'")
+    # a read under BEGIN IMMEDIATE failed here with "database is locked"
+    assert store.get(ticket.id).assignee == ticket.assignee  # the last committed one
+    assert [found.id for found in store.find(TicketQuery())] == [ticket.id]
+    assert [event.sequence for event in store.events(ticket.id)] == [created.sequence]
+    holder.execute("ROLLBACK")
+    holder.close()
+    engine.dispose()
+
+
+def test_a_read_takes_no_write_lock_and_sees_one_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.db"
+    recorder = SQLAlchemyRecorder(f"sqlite:///{path}")
+    recorder.atomically(lambda r: r.put("state", {"key": "k", "value": "before"}))
+    writer = sqlite3.connect(path, isolation_level=None)
+
+    def work(records: Records) -> tuple[bool, str, str]:
+        first = records.select("state", {"key": "k"})[0]["value"]
+        held = _locked(path)
+        writer.execute("UPDATE state SET value = 'after' WHERE key = 'k'")  # committed
+        second = records.select("state", {"key": "k"})[0]["value"]
+        return held, first, second
+
+    assert recorder.reading(work) == (False, "before", "before")
+    assert recorder.reading(lambda r: r.select("state", {"key": "k"}))[0]["value"] == "after"
+    writer.close()
+    recorder.close()

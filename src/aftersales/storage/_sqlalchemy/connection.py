@@ -328,8 +328,17 @@ def _move(conn: Connection, rows: list[tuple[str, str | None, Any]]) -> None:
 
 def _begin_immediate(dbapi_connection: Any) -> None:
     """The SQLite dialect's ``do_begin``: BEGIN IMMEDIATE where SQLAlchemy begins a
-    transaction (which the driver, left in autocommit, would not)."""
-    dbapi_connection.execute("BEGIN IMMEDIATE")
+    transaction (which the driver, left in autocommit, would not), unless the connection
+    is in one already: a read's deferred BEGIN (:func:`begin_reading`)."""
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+def begin_reading(conn: Connection) -> None:
+    """Begin a read on SQLite with a deferred BEGIN: one snapshot for all its statements,
+    and no write lock. Under BEGIN IMMEDIATE a read waited behind every writer (and every
+    other read) for the database's one write lock, then held it."""
+    conn.connection.execute("BEGIN")
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

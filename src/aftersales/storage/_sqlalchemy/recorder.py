@@ -46,6 +46,7 @@ from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlalchemy.connection import (
     _render,
     _translate,
+    begin_reading,
     drop_schema,
     migrate,
     open_engine,
@@ -198,6 +199,8 @@ class SQLAlchemyRecorder:
         self._conflict_free = self.dialect in ("postgresql", "sqlite")
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
+        self._deferred_reads = self.dialect == "sqlite"
+        """Whether reads begin their own transaction (SQLite's writes begin IMMEDIATE)."""
         self._sql: dict[tuple[Any, ...], Rendered] = {}
         self._prepared: dict[tuple[Any, ...], Prepared] = {}
         self._written: dict[tuple[str, str], tuple[int, TicketRow]] = {}
@@ -270,6 +273,8 @@ class SQLAlchemyRecorder:
     def reading(self, work: Callable[[Records], T]) -> T:
         try:
             with self.engine.connect() as conn:
+                if self._deferred_reads:
+                    begin_reading(conn)  # ended by the rollback as the connection closes
                 return work(_Transaction(self, conn))
         except Exception as error:
             translated = _translate(error, self.dialect)
