@@ -685,16 +685,26 @@ class Curve:
 def measure(stores: list[Sized], call: Callable[[Sized], object], rounds: int) -> Curve:
     """``call`` on each store, in rounds that visit the stores in turn: each round one
     batch of back-to-back calls per store, about BATCH_SECONDS long."""
-    per_batch = {}
-    for sized in stores:
-        started = time.perf_counter()
-        call(sized)
-        per_batch[sized.size] = max(
-            1, min(500, int(BATCH_SECONDS / max(time.perf_counter() - started, 1e-7)))
-        )
+    return measure_together(stores, {"": call}, rounds)[""]
 
-    def batch(sized: Sized) -> Callable[[], None]:
-        count = per_batch[sized.size]
+
+def measure_together(
+    stores: list[Sized], calls: dict[str, Callable[[Sized], object]], rounds: int
+) -> dict[str, Curve]:
+    """Each of ``calls`` on each store, in the same rounds: a round runs one batch of
+    each call on each store in turn, so that a floor and what it is the floor of see the
+    same machine state and the same warmth of the store's pages (a floor measured first,
+    alone, read the pages that the calls measured after it found in the cache)."""
+    per_batch = {}
+    for name, call in calls.items():
+        for sized in stores:
+            started = time.perf_counter()
+            call(sized)
+            elapsed = max(time.perf_counter() - started, 1e-7)
+            per_batch[name, sized.size] = max(1, min(500, int(BATCH_SECONDS / elapsed)))
+
+    def batch(name: str, sized: Sized) -> Callable[[], None]:
+        call, count = calls[name], per_batch[name, sized.size]
 
         def run() -> None:
             for _ in range(count):
@@ -702,8 +712,14 @@ def measure(stores: list[Sized], call: Callable[[Sized], object], rounds: int) -
 
         return run
 
-    raw = interleaved_samples({str(s.size): batch(s) for s in stores}, 1, rounds)
-    return Curve({s.size: [x / per_batch[s.size] for x in raw[str(s.size)]] for s in stores})
+    batches = {f"{name}@{s.size}": batch(name, s) for s in stores for name in calls}
+    raw = interleaved_samples(batches, 1, rounds)
+    return {
+        name: Curve(
+            {s.size: [x / per_batch[name, s.size] for x in raw[f"{name}@{s.size}"]] for s in stores}
+        )
+        for name in calls
+    }
 
 
 def _check(probe: Probe, sized: Sized, answer: list[Ticket]) -> str | None:
@@ -777,26 +793,30 @@ def run_backend(
             print(f"{label:<{width}}{_cells(same_rows, sizes)}")
         if not verdict.startswith("OK"):
             misses.append(f"{name} {probe.name}: {ratio:.2f}x ({verdict})")
-    fires = (("Desk.fire, ticket read from the store", True),
-             ("Desk.fire, ticket this desk wrote last", False))  # fmt: skip
-    raw_fires = [s.raw_fire is not None for s in stores]
-    if only in ("all", "fire") and all(raw_fires):
-        floor = measure(stores, _raw_fire_one, max(rounds, fire_rounds))
-        label = "floor: a fire's statements, raw"
-        print(f"{label:<{width}}{_cells(floor, sizes)}   (the ceiling: SQLite's own ratio)")
-    for label, cold in fires if only in ("all", "fire") else ():
-        fire = measure(stores, lambda s, c=cold: _fire_one(s, cold=c), max(rounds, fire_rounds))  # type: ignore[misc]
-        ratio = fire.ratio(largest, smallest)
-        ok = ratio <= FIRE_TARGET
-        print(
-            f"{label:<{width}}{_cells(fire, sizes)}   {'OK' if ok else 'MISS'} (<= {FIRE_TARGET}x)"
-        )
-        if not ok:
-            misses.append(f"{name} {label}: {ratio:.2f}x")
-        pages = {s.size: _pages_read(lambda s=s, c=cold: _fire_one(s, cold=c)) for s in stores}  # type: ignore[misc]
-        if all(count is not None for count in pages.values()):
-            cells = " ".join(f"{pages[size]:14.1f} pages" for size in sizes)
-            print(f"{'  pages read a fire (file, WAL)':<{width}}{cells}")
+    fires: dict[str, Callable[[Sized], object]] = {
+        "Desk.fire, ticket read from the store": lambda s: _fire_one(s, cold=True),
+        "Desk.fire, ticket this desk wrote last": lambda s: _fire_one(s, cold=False),
+    }
+    floor_label = "floor: a fire's statements, raw"
+    if only in ("all", "fire"):
+        calls = dict(fires)
+        if all(s.raw_fire is not None for s in stores):
+            calls = {floor_label: _raw_fire_one, **fires}
+        curves = measure_together(stores, calls, max(rounds, fire_rounds))
+        if floor_label in curves:
+            note = "(the ceiling: SQLite's own ratio, measured in the same rounds)"
+            print(f"{floor_label:<{width}}{_cells(curves[floor_label], sizes)}   {note}")
+        for label, fire_call in fires.items():
+            ratio = curves[label].ratio(largest, smallest)
+            ok = ratio <= FIRE_TARGET
+            verdict = f"{'OK' if ok else 'MISS'} (<= {FIRE_TARGET}x)"
+            print(f"{label:<{width}}{_cells(curves[label], sizes)}   {verdict}")
+            if not ok:
+                misses.append(f"{name} {label}: {ratio:.2f}x")
+            pages = {s.size: _pages_read(lambda s=s, f=fire_call: f(s)) for s in stores}  # type: ignore[misc]
+            if all(count is not None for count in pages.values()):
+                cells = " ".join(f"{pages[size]:14.1f} pages" for size in sizes)
+                print(f"{'  pages read a fire (file, WAL)':<{width}}{cells}")
     return misses
 
 
