@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 from worker_app import read_keys, write_pending
 
-from aftersales import Desk
+from aftersales import Desk, SQLiteStore
 from aftersales.cli import _build_app
 
 
@@ -33,6 +33,19 @@ def test_one_pass_with_the_apps_desk_delivers_what_is_pending(folder: Path) -> N
     assert sorted(read_keys(folder / "delivered")) == sorted(pending)
     with Desk.sqlite(db) as desk:
         assert desk.outbox("pending") == []
+
+
+def test_a_worker_of_one_tenant_delivers_only_that_tenants_notifications(folder: Path) -> None:
+    db = folder / "desk.db"
+    mine = write_pending(db, 3, tenant="shop-a")
+    theirs = write_pending(db, 2, tenant="shop-b")
+    code, _, err = _run(
+        "--db", str(db), "--app", "worker_app:build", "--once", "--tenant", "shop-a"
+    )
+    assert code == 0, err
+    assert sorted(read_keys(folder / "delivered")) == sorted(mine)
+    with Desk(SQLiteStore(db, tenant="shop-b")) as desk:
+        assert sorted(n.key for n in desk.outbox("pending")) == sorted(theirs)
 
 
 def test_without_an_app_it_is_a_usage_error_that_touches_nothing(folder: Path) -> None:

@@ -132,17 +132,17 @@ def build_broken(store: Store) -> Desk:
     raise RuntimeError("the app's settings are missing")
 
 
-def open_store(db: Path | str) -> Store:
-    """The store at ``db``: a SQLite file, or a SQLAlchemy URL."""
+def open_store(db: Path | str, tenant: str = "") -> Store:
+    """The store of ``tenant`` at ``db``: a SQLite file, or a SQLAlchemy URL."""
     if isinstance(db, str) and "://" in db:
         from aftersales.storage.sqlalchemy import SQLAlchemyStore
 
-        return SQLAlchemyStore(db)
-    return SQLiteStore(db)
+        return SQLAlchemyStore(db, tenant=tenant)
+    return SQLiteStore(db, tenant=tenant)
 
 
-def write_pending(db: Path | str, count: int, *, start: int = 0) -> list[str]:
-    """Open ``count`` tickets in the store at ``db`` whose ``recorder`` notification the
+def write_pending(db: Path | str, count: int, *, start: int = 0, tenant: str = "") -> list[str]:
+    """Open ``count`` tickets in ``tenant``'s store at ``db`` whose ``recorder`` notification the
     receiver refused at once (it asked to be tried again at once): ``count`` pending
     notifications due now, for the workers. Their keys (including any a running worker
     delivered already)."""
@@ -150,7 +150,7 @@ def write_pending(db: Path | str, count: int, *, start: int = 0) -> list[str]:
     def receiver_down(notification: Notification) -> None:
         raise DeliveryFailed("receiver down", retry_after=0)
 
-    desk = Desk(open_store(db))
+    desk = Desk(open_store(db, tenant))
     try:
         desk.on_transition(receiver_down, "created", name=HANDLER)
         tickets = [

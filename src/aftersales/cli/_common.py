@@ -11,12 +11,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput
 from aftersales.storage import SQLiteStore, Store
+from aftersales.storage._tenant import check_tenant
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -26,6 +27,8 @@ __all__ = [
     "DB_HELP",
     "EXIT_FAILED",
     "EXIT_USAGE",
+    "TENANT_HELP",
+    "TenantOption",
     "error",
     "fail",
     "missing_extra",
@@ -99,6 +102,17 @@ DB_HELP = (
     "The store: a SQLite file (a path or sqlite:///path), or a "
     "postgresql:// or mysql+pymysql:// URL (the sql extra)."
 )
+
+
+TENANT_HELP = (
+    "The shop whose tickets the command reads and writes, in a database several shops "
+    "share (letters, digits, '.', '_', ':', '-'); the default is the database's one shop."
+)
+TenantOption = Annotated[
+    str, typer.Option("--tenant", envvar="AFTERSALES_TENANT", help=TENANT_HELP, metavar="TENANT")
+]
+"""``--tenant``, or the ``AFTERSALES_TENANT`` environment variable: set once for a shell
+that works for one shop."""
 
 
 _DRIVER_EXAMPLES = {
@@ -184,18 +198,31 @@ def _check_server_store(command: str, url: str, *, upgrade: bool) -> None:
 
 
 def open_store(
-    url: str, command: str = "report", *, create: bool = False, upgrade: bool = False
+    url: str,
+    command: str = "report",
+    *,
+    create: bool = False,
+    upgrade: bool = False,
+    tenant: str = "",
 ) -> Store:
     """The store at ``url``: a SQLite file (a path or ``sqlite:///path``) or any other
-    SQLAlchemy URL. Unless ``create`` (a command that writes, such as ``import``), the
-    store must exist: a missing file or a database without a store is refused, and
-    nothing is made. Unless ``create`` or ``upgrade`` an older schema is refused too, so
-    that a command that only reads changes nothing. ``command`` names the refusal."""
+    SQLAlchemy URL, of ``tenant``'s rows. Unless ``create`` (a command that writes, such
+    as ``import``), the store must exist: a missing file or a database without a store is
+    refused, and nothing is made. Unless ``create`` or ``upgrade`` an older schema is
+    refused too, so that a command that only reads changes nothing. ``command`` names the
+    refusal; a tenant that is no tenant's name is refused before the database is opened."""
+    try:
+        check_tenant(tenant)
+    except InvalidInput as refused:
+        (problem,) = refused.errors
+        where = FieldError(("--tenant",), problem.message, problem.kind)
+        raise InvalidInput(command, [where]) from None
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if "://" not in path:
         if not create:
             _check_sqlite_file(command, path, upgrade=upgrade)
-        return SQLiteStore(path)  # StorageError for a directory, a file of something else
+        # StorageError for a directory, a file of something else
+        return SQLiteStore(path, tenant=tenant)
     try:
         from aftersales.storage.sqlalchemy import SQLAlchemyStore
     except ImportError:  # pragma: no cover - exercised only without the extra
@@ -203,7 +230,7 @@ def open_store(
     try:
         if not create:
             _check_server_store(command, url, upgrade=upgrade)
-        return SQLAlchemyStore(url)
+        return SQLAlchemyStore(url, tenant=tenant)
     except ImportError as missing:
         raise _missing_driver(command, url, missing) from None
 
@@ -216,15 +243,21 @@ APP_HELP = (
 
 @contextmanager
 def open_desk(
-    url: str, command: str, app: str | None = None, *, create: bool = False, upgrade: bool = False
+    url: str,
+    command: str,
+    app: str | None = None,
+    *,
+    create: bool = False,
+    upgrade: bool = False,
+    tenant: str = "",
 ) -> Iterator[Desk]:
     """A desk on the store at ``url`` (built by ``app``, ``module:callable``, when given),
     closed afterwards; a store or app that cannot be opened prints the error and exits 1.
-    ``create`` and ``upgrade`` as :func:`open_store` takes them."""
+    ``create``, ``upgrade`` and ``tenant`` as :func:`open_store` takes them."""
     from aftersales.desk import Desk
 
     try:
-        store = open_store(url, command, create=create, upgrade=upgrade)
+        store = open_store(url, command, create=create, upgrade=upgrade, tenant=tenant)
     except AftersalesError as refused:
         fail(refused)
     try:

@@ -20,7 +20,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aftersales.cli._common import DB_HELP, EXIT_USAGE, fail, open_desk, print_json_lines
+from aftersales.cli._common import (
+    DB_HELP,
+    EXIT_USAGE,
+    TenantOption,
+    fail,
+    open_desk,
+    print_json_lines,
+)
 from aftersales.cli._tickets import DbOption, JsonOption, shown
 from aftersales.exceptions import AftersalesError
 from aftersales.notify import DeliveryStatus, Notification
@@ -101,9 +108,10 @@ def _add_outbox(app: typer.Typer) -> None:
         ] = None,
         as_json: JsonOption = False,
         limit: ShowLimit = 1000,
+        tenant: TenantOption = "",
     ) -> None:
         """The outbox's rows, oldest first, with how many of each status."""
-        with open_desk(db, "outbox") as desk:
+        with open_desk(db, "outbox", tenant=tenant) as desk:
             rows = desk.outbox(status)
         _show(rows, as_json, "outbox", limit)
 
@@ -122,13 +130,14 @@ def _add_dead_letters(app: typer.Typer) -> None:
         db: Annotated[str | None, typer.Option("--db", help=DB_HELP, metavar="PATH_OR_URL")] = None,
         as_json: JsonOption = False,
         limit: ShowLimit = 1000,
+        tenant: TenantOption = "",
     ) -> None:
         """The notifications whose delivery failed for good (requeue to retry them)."""
         if context.invoked_subcommand is not None:
             return
         if db is None:
             fail("--db is required: the store whose dead letters to list", EXIT_USAGE)
-        with open_desk(db, "dead-letters") as desk:
+        with open_desk(db, "dead-letters", tenant=tenant) as desk:
             rows = desk.outbox(DeliveryStatus.DEAD)
         _show(rows, as_json, "dead letters", limit)
 
@@ -139,12 +148,13 @@ def _add_dead_letters(app: typer.Typer) -> None:
             list[str] | None, typer.Argument(help="Keys of dead notifications.", metavar="KEY...")
         ] = None,
         every: Annotated[bool, typer.Option("--all", help="Every dead notification.")] = False,
+        tenant: TenantOption = "",
     ) -> None:
         """Move dead notifications back to pending, attempts reset, due now: the next
         dispatch (aftersales worker) delivers them. Their last error is kept."""
         if bool(keys) == every:
             fail("give the keys of dead notifications, or --all (not both)", EXIT_USAGE)
-        with open_desk(db, "dead-letters", upgrade=True) as desk:
+        with open_desk(db, "dead-letters", upgrade=True, tenant=tenant) as desk:
             if keys:
                 dead = {row.key for row in desk.outbox(DeliveryStatus.DEAD)}
                 unknown = [key for key in dict.fromkeys(keys) if key not in dead]

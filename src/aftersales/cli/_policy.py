@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aftersales.cli._common import DB_HELP, fail, open_desk, print_json_lines
+from aftersales.cli._common import DB_HELP, TenantOption, fail, open_desk, print_json_lines
 from aftersales.cli._tickets import AppOption, find_ticket, shown
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput
 from aftersales.policies import Decision, Outcome, PolicyBook, PolicySet, decide, presets
@@ -170,9 +170,10 @@ def _add_sla(app: typer.Typer) -> None:
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """A ticket's SLA now: each metric's state, due time and business time used."""
-        with open_desk(db, "sla", app_target) as desk:
+        with open_desk(db, "sla", app_target, tenant=tenant) as desk:
             try:
                 if policy_file is not None:
                     from aftersales.desk import Desk

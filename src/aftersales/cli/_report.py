@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aftersales.cli._common import DB_HELP, open_store, report_period
+from aftersales.cli._common import DB_HELP, TenantOption, open_store, report_period
 from aftersales.cli._common import error as _error
 from aftersales.exceptions import AftersalesError
 
@@ -273,6 +273,7 @@ def add_report_command(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
+        tenant: TenantOption = "",
     ) -> None:
         """Report the ticket KPIs of a period: tables by default, or JSON, CSV, HTML.
 
@@ -295,7 +296,7 @@ def add_report_command(app: typer.Typer) -> None:
                 compare_previous=compare,
                 escalations=escalations,
             )
-            store = open_store(db)
+            store = open_store(db, tenant=tenant)
             try:
                 result = build_report(
                     store,

@@ -16,7 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aftersales.cli._common import APP_HELP, DB_HELP, fail, open_desk, print_json_lines
+from aftersales.cli._common import (
+    APP_HELP,
+    DB_HELP,
+    TenantOption,
+    fail,
+    open_desk,
+    print_json_lines,
+)
 from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError, CaseNotFound, TicketNotFound
 from aftersales.models import Case, Channel, Event, StatusCategory, Ticket
@@ -164,9 +171,10 @@ def _add_tickets(app: typer.Typer) -> None:
         limit: LimitOption = 100,
         as_json: JsonOption = False,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """Tickets matching every filter given, oldest first."""
-        with open_desk(db, "tickets", app_target) as desk:
+        with open_desk(db, "tickets", app_target, tenant=tenant) as desk:
             try:
                 found = desk.find(
                     limit=limit,
@@ -191,9 +199,10 @@ def _add_tickets(app: typer.Typer) -> None:
         db: DbOption,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """A ticket's fields, its messages (internal notes included) and its SLA."""
-        with open_desk(db, "tickets", app_target) as desk:
+        with open_desk(db, "tickets", app_target, tenant=tenant) as desk:
             try:
                 ticket = find_ticket(desk, reference)
                 messages = desk.messages(ticket.id, include_internal=True)
@@ -248,9 +257,10 @@ def _add_cases(app: typer.Typer) -> None:
         limit: LimitOption = 100,
         as_json: JsonOption = False,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """Cases matching every filter given, oldest first."""
-        with open_desk(db, "cases", app_target) as desk:
+        with open_desk(db, "cases", app_target, tenant=tenant) as desk:
             try:
                 found = desk.cases.find(
                     limit=limit,
@@ -276,9 +286,10 @@ def _add_cases(app: typer.Typer) -> None:
         db: DbOption,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """A case's fields."""
-        with open_desk(db, "cases", app_target) as desk:
+        with open_desk(db, "cases", app_target, tenant=tenant) as desk:
             try:
                 case = desk.cases.get(case_id)
             except AftersalesError as refused:
@@ -298,9 +309,10 @@ def _add_history(app: typer.Typer) -> None:
         db: DbOption,
         as_json: JsonOption = False,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """The events of a ticket or a case, in order."""
-        with open_desk(db, "history", app_target) as desk:
+        with open_desk(db, "history", app_target, tenant=tenant) as desk:
             try:
                 subject = find_subject(desk, reference)
             except TicketNotFound:

@@ -35,7 +35,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from aftersales.cli._common import fail, open_desk
+from aftersales.cli._common import TenantOption, fail, open_desk
 from aftersales.cli._tickets import AppOption, DbOption
 from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput, TicketNotFound
@@ -353,11 +353,12 @@ def add_transfer_commands(app: typer.Typer) -> None:
                 "--format", help="csv or jsonl; default: the output's suffix, else jsonl."
             ),
         ] = None,
+        tenant: TenantOption = "",
     ) -> None:
         """Write every ticket, oldest first, as JSON lines (with its messages) or CSV
         (tickets only); events and cases are not exported."""
         chosen = _format_of(file_format, output)
-        with open_desk(db, "export") as desk:
+        with open_desk(db, "export", tenant=tenant) as desk:
             try:
                 if output is None:
                     written = _write(desk, sys.stdout, chosen)
@@ -385,6 +386,7 @@ def add_transfer_commands(app: typer.Typer) -> None:
             typer.Option("--format", help="csv or jsonl; default: the file's suffix, else jsonl."),
         ] = None,
         app_target: AppOption = None,
+        tenant: TenantOption = "",
     ) -> None:
         """Import tickets (from another system, or an export); a bad line stores nothing."""
         chosen = _format_of(file_format, None if source == "-" else source)
@@ -407,7 +409,7 @@ def add_transfer_commands(app: typer.Typer) -> None:
         except (UnicodeDecodeError, csv.Error) as error:
             fail(f"cannot read {source}: {error}")
         # a new store is made only for tickets to write into it
-        with open_desk(db, "import", app_target, create=bool(records)) as desk:
+        with open_desk(db, "import", app_target, create=bool(records), tenant=tenant) as desk:
             try:
                 imported = _store(desk, lines, records, ONE_TRANSACTION)
             except AftersalesError as refused:

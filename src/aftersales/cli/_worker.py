@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from aftersales.cli._common import DB_HELP as _DB_HELP
+from aftersales.cli._common import TenantOption
 from aftersales.cli._common import error as _error
 from aftersales.cli._common import open_store as _open_store
 from aftersales.desk import Desk
@@ -124,6 +125,7 @@ def add_worker_command(app: typer.Typer) -> None:
         log_level: Annotated[
             str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", metavar="LEVEL")
         ] = "INFO",
+        tenant: TenantOption = "",
     ) -> None:
         """Run due work and deliver the outbox until SIGTERM or SIGINT.
 
@@ -146,7 +148,7 @@ def add_worker_command(app: typer.Typer) -> None:
             level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         try:
-            store = _open_store(db, "worker", upgrade=True)
+            store = _open_store(db, "worker", upgrade=True, tenant=tenant)
         except AftersalesError as error:
             _error(str(error))
             raise typer.Exit(1) from None
