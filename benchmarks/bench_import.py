@@ -22,7 +22,8 @@ from pathlib import Path
 from _timing import report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage import _codec as codec
-from aftersales.storage._schema import TABLES, sqlite_create
+from aftersales.storage._schema import TABLES
+from aftersales.storage._schema_versions import sqlite_create
 from aftersales.storage.sqlite import (
     _EVENT_INSERT_HEAD,
     _EVENT_VALUES,

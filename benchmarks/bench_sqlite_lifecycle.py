@@ -30,7 +30,8 @@ from pathlib import Path
 from _callgrind import instructions_per_unit
 from _timing import interleaved_medians, report
 from aftersales import Desk, FrozenClock, Notification, SQLiteStore
-from aftersales.storage._schema import TABLES, sqlite_create
+from aftersales.storage._schema import TABLES
+from aftersales.storage._schema_versions import sqlite_create
 from aftersales.storage.sqlite import _NULL
 
 LIFECYCLES = 150

@@ -63,7 +63,8 @@ def dialect_url(request: pytest.FixtureRequest, tmp_path: Path, file_name: str) 
 def drop_columns_added_in_7(conn: sqlalchemy.Connection, version: int = 6) -> None:
     """Make a database of the current schema look like one of schema ``version`` (6
     unless told: without the columns and indexes versions 7 and later added)."""
-    from aftersales.storage._schema import TABLES, TENANT, added_later
+    from aftersales.storage._schema import TABLES, TENANT
+    from aftersales.storage._schema_versions import added_later
     from aftersales.storage._sqlalchemy.connection import _rekey
 
     mysql = conn.dialect.name in ("mysql", "mariadb")
@@ -405,7 +406,7 @@ def test_a_version_4_schema_compares_identifiers_exactly_after_the_upgrade(
     url: str, clock: FrozenClock
 ) -> None:
     from aftersales import Customer, CustomerNotFound
-    from aftersales.storage._schema import MIGRATIONS, WidenIds
+    from aftersales.storage._schema_versions import MIGRATIONS, WidenIds
 
     widened = next(s for s in MIGRATIONS[5] if isinstance(s, WidenIds)).columns
 

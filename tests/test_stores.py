@@ -559,7 +559,8 @@ def test_a_version_6_database_fills_the_report_columns_from_each_rows_json(
 def drop_what_came_after(connection: sqlite3.Connection, version: int) -> None:
     """Make a database of the current schema look like one of ``version``: without the
     columns and indexes later versions added."""
-    from aftersales.storage._schema import TABLES, TENANT, added_later
+    from aftersales.storage._schema import TABLES, TENANT
+    from aftersales.storage._schema_versions import added_later
     from aftersales.storage._sqlite.statements import _rekey
 
     columns, indexes = added_later(version)

@@ -32,7 +32,8 @@ from aftersales.insights.workload import (
     workload,
 )
 from aftersales.security import MemoryDirectory, Principal, default_permissions
-from aftersales.storage._schema import INDEXES, TABLES, TENANT, added_later
+from aftersales.storage._schema import INDEXES, TABLES, TENANT
+from aftersales.storage._schema_versions import added_later
 from aftersales.storage._sqlite.statements import _rekey
 from aftersales.workflows import TICKET_WORKFLOW, Workflow
 

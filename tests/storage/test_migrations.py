@@ -57,6 +57,7 @@ from aftersales.models import Case, Event, Message, Ticket  # noqa: E402
 from aftersales.models.security import SecurityEntry  # noqa: E402
 from aftersales.notify._notification import Notification  # noqa: E402
 from aftersales.storage import _schema as schema  # noqa: E402
+from aftersales.storage import _schema_versions as versions  # noqa: E402
 from aftersales.storage._codec import SCHEMA_VERSION, read_case  # noqa: E402
 from aftersales.storage._sqlalchemy import connection as sa_connection  # noqa: E402
 from aftersales.storage._sqlalchemy.tables import (  # noqa: E402
@@ -81,20 +82,20 @@ once upgraded, a database of a version without them holds all their rows."""
 # ---------------------------------------------------------------- the schema at a version
 
 
-def _steps_after(version: int) -> Iterator[tuple[int, schema.Step]]:
+def _steps_after(version: int) -> Iterator[tuple[int, versions.Step]]:
     for later in range(version + 1, SCHEMA_VERSION + 1):
-        for step in schema.MIGRATIONS[later]:
+        for step in versions.MIGRATIONS[later]:
             yield later, step
 
 
 def tables_at(version: int) -> list[str]:
     """The tables a database of ``version`` has: all but those later steps create."""
-    created = {s.table for _, s in _steps_after(version) if isinstance(s, schema.CreateTable)}
+    created = {s.table for _, s in _steps_after(version) if isinstance(s, versions.CreateTable)}
     return [t.name for t in schema.TABLES if t.name not in created]
 
 
 def columns_at(table: str, version: int) -> list[schema.Column]:
-    added, _ = schema.added_later(version)
+    added, _ = versions.added_later(version)
     return [c for c in schema.table(table).columns if (table, c.name) not in added]
 
 
@@ -103,7 +104,7 @@ def narrow_at(version: int) -> set[tuple[str, str]]:
     return {
         column
         for _, step in _steps_after(version)
-        if isinstance(step, schema.WidenIds)
+        if isinstance(step, versions.WidenIds)
         for column in step.columns
     }
 
@@ -117,10 +118,10 @@ def filled_after(version: int) -> set[tuple[str, str]]:
     filled = {
         (step.table, column)
         for _, step in _steps_after(version)
-        if isinstance(step, schema.FillFromData)
-        for column in schema.FILLED[step.version][step.table]
+        if isinstance(step, versions.FillFromData)
+        for column in versions.FILLED[step.version][step.table]
     }
-    if _later(version, schema.MoveTermsOutOfData):
+    if _later(version, versions.MoveTermsOutOfData):
         filled.add(("cases", "terms"))
     return filled
 
@@ -135,13 +136,13 @@ def replaced_later(version: int) -> list[tuple[str, str, str]]:
     created: set[str] = set()
     replaced: dict[str, tuple[str, str, str]] = {}
     for _, step in _steps_after(version):
-        if isinstance(step, schema.CreateIndex):
+        if isinstance(step, versions.CreateIndex):
             created.add(step.index)
         elif isinstance(step, drop_index) and step.index not in created:
             dropped: Any = step
             if dropped.table in present:
                 declared = [i for i in schema.INDEXES if i.name == dropped.index]
-                added, _ = schema.added_later(version)
+                added, _ = versions.added_later(version)
                 column = next(  # one the table has at that version (not the tenant)
                     c
                     for c in (declared[0].columns if declared else ())
@@ -156,13 +157,13 @@ def create_sqlite_as_of(conn: sqlite3.Connection, version: int) -> None:
     """The tables SQLiteStore created at ``version``; its events were a WITHOUT ROWID
     table until the step that made them a rowid table."""
     for name in tables_at(version):
-        for statement in schema.sqlite_create(name, version):
+        for statement in versions.sqlite_create(name, version):
             if statement.startswith("INSERT"):
                 continue  # the rows come from the history
             if (
                 name == "events"
                 and statement.startswith("CREATE TABLE")
-                and _later(version, schema.EventsByRowid)
+                and _later(version, versions.EventsByRowid)
             ):
                 statement += " WITHOUT ROWID"
             conn.execute(statement)
@@ -194,13 +195,13 @@ def sqlalchemy_tables_as_of(version: int) -> sa.MetaData:
 def create_sqlalchemy_as_of(conn: sa.Connection, version: int) -> sa.MetaData:
     tables = sqlalchemy_tables_as_of(version)
     tables.create_all(conn)
-    _, later_indexes = schema.added_later(version)
+    _, later_indexes = versions.added_later(version)
     for index in schema.INDEXES:
         if index.table in tables.tables and index.name not in later_indexes:
             _create_index(conn, index.name)
     for table, index, column in replaced_later(version):
         sa.Index(index, tables.tables[table].c[column]).create(conn)
-    if not _later(version, schema.ExactText):
+    if not _later(version, versions.ExactText):
         sa_connection._collate_exactly(conn)  # as a new database of that version was
     conn.execute(tables.tables["aftersales_schema"].insert().values(version=version))
     return tables
@@ -365,7 +366,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
 def rows_as_of(history: History, version: int, *, rowid: bool) -> dict[str, list[dict[str, Any]]]:
     """The history's rows in the shape ``version`` wrote them (``rowid``: the backend
     keeps the order of insertion as SQLite's rowid, not in a column)."""
-    terms_inside = _later(version, schema.MoveTermsOutOfData)
+    terms_inside = _later(version, versions.MoveTermsOutOfData)
     shaped: dict[str, list[dict[str, Any]]] = {}
     for table, rows in history.at(version).rows.items():
         names = [c.name for c in columns_at(table, version) if not (rowid and c.rowid)]
@@ -384,7 +385,7 @@ def rows_after_upgrade(history: History, version: int, *, rowid: bool) -> dict[s
     """The rows a database of ``version`` holds once upgraded: today's rows, with the
     columns later versions added and did not fill from JSON left empty (or at their
     default: the tenant of every row written before tenants is '')."""
-    added, _ = schema.added_later(version)
+    added, _ = versions.added_later(version)
     empty = added - filled_after(version)
     at = history.at(version)
     expected = {}
@@ -825,10 +826,10 @@ def test_a_database_of_each_older_version_is_upgraded_in_place_also_after_an_int
     database.build(version, rows_as_of(history, version, rowid=database.rowid))
     assert database.version() == version
     old_layout, old_rows = database.layout(), database.dump()
-    carried_out: list[schema.Step] = []
+    carried_out: list[versions.Step] = []
 
     def wrap(upgrade: Callable[..., None]) -> Callable[..., None]:
-        def step_then_stop(conn: Any, step: schema.Step, at: int) -> None:
+        def step_then_stop(conn: Any, step: versions.Step, at: int) -> None:
             upgrade(conn, step, at)
             carried_out.append(step)
             if len(carried_out) == _midway(version):

@@ -420,7 +420,8 @@ def test_row_level_security_is_refused_off_postgresql(tmp_path: Path) -> None:
 def test_a_database_from_before_tenants_upgrades_with_every_row_in_the_default_tenant(
     tmp_path: Path,
 ) -> None:
-    from aftersales.storage._schema import INDEXES, TABLES, TENANT, added_later
+    from aftersales.storage._schema import INDEXES, TABLES, TENANT
+    from aftersales.storage._schema_versions import added_later
     from aftersales.storage._sqlite.statements import _rekey
 
     path = tmp_path / "old.db"

@@ -64,7 +64,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 11
-"""The schema version of every SQL store (see :data:`aftersales.storage._schema.MIGRATIONS`)."""
+"""The schema version of every SQL store (see
+:data:`aftersales.storage._schema_versions.MIGRATIONS`)."""
 
 TICKET_COLUMNS = (
     "status",

@@ -21,6 +21,7 @@ from aftersales.exceptions import (
     StorageError,
 )
 from aftersales.storage import _schema as schema
+from aftersales.storage import _schema_versions as versions
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._sqlalchemy.tables import (
     _MYSQL,
@@ -105,11 +106,11 @@ def _collate_exactly(conn: Connection) -> None:
         )
 
 
-def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
-    """Carry out one migration step of :data:`aftersales.storage._schema.MIGRATIONS`."""
+def _upgrade(conn: Connection, step: versions.Step, version: int) -> None:
+    """Carry out one migration step of :data:`aftersales.storage._schema_versions.MIGRATIONS`."""
     dialect = conn.dialect
-    if isinstance(step, schema.CreateTable):
-        columns, indexes = schema.added_later(version)
+    if isinstance(step, versions.CreateTable):
+        columns, indexes = versions.added_later(version)
         declared = schema.table(step.table)
         kept = [
             _column(c, c.name in declared.primary_key)
@@ -131,7 +132,7 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
         for index in schema.indexes_of(step.table):
             if index.name not in indexes:
                 _create_index(conn, index.name)
-    elif isinstance(step, schema.AddColumn):
+    elif isinstance(step, versions.AddColumn):
         if step.column in {c["name"] for c in sa.inspect(conn).get_columns(step.table)}:
             return  # added by an interrupted run: MariaDB and MySQL commit each DDL statement
         kind = metadata.tables[step.table].c[step.column].type.compile(dialect=dialect)
@@ -139,23 +140,23 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
         if default is not None:  # rows there are take it
             kind += " NOT NULL DEFAULT '" + default.replace("'", "''") + "'"
         conn.execute(sa.text(f"ALTER TABLE {step.table} ADD COLUMN {step.column} {kind}"))
-    elif isinstance(step, schema.CreateIndex):
-        if step.index not in schema.added_later(version)[1]:
+    elif isinstance(step, versions.CreateIndex):
+        if step.index not in versions.added_later(version)[1]:
             # (else a later step makes it as declared now, on columns it may add first)
             _create_index(conn, step.index)
-    elif isinstance(step, schema.DropIndex):
+    elif isinstance(step, versions.DropIndex):
         found = {index["name"] for index in sa.inspect(conn).get_indexes(step.table)}
         if step.index in found:
             on = f" ON {step.table}" if dialect.name in ("mysql", "mariadb") else ""
             conn.execute(sa.text(f"DROP INDEX {step.index}{on}"))
-    elif isinstance(step, schema.FillTicketTags):
+    elif isinstance(step, versions.FillTicketTags):
         _fill_ticket_tags(conn)
-    elif isinstance(step, schema.Rekey):
+    elif isinstance(step, versions.Rekey):
         _rekey(conn, step.table, version)
-    elif isinstance(step, schema.FillFromData):
+    elif isinstance(step, versions.FillFromData):
         _fill(conn, step)
-    elif isinstance(step, schema.MoveTermsOutOfData):
-        schema.move_terms(
+    elif isinstance(step, versions.MoveTermsOutOfData):
+        versions.move_terms(
             lambda last: [
                 (key, data)
                 for key, data in conn.execute(
@@ -168,7 +169,7 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
             lambda rows: _move(conn, rows),
             "",
         )
-    elif isinstance(step, schema.WidenIds):
+    elif isinstance(step, versions.WidenIds):
         collation = _exact_collation(conn)
         for table, column in step.columns:
             if collation is not None:
@@ -183,7 +184,7 @@ def _upgrade(conn: Connection, step: schema.Step, version: int) -> None:
                     sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(128)")
                 )
             # SQLite does not enforce a VARCHAR's length
-    elif isinstance(step, schema.ExactText):
+    elif isinstance(step, versions.ExactText):
         _collate_exactly(conn)
     # EventsByRowid: this store never made events a WITHOUT ROWID table
 
@@ -193,7 +194,7 @@ def _rekey(conn: Connection, name: str, version: int) -> None:
     (its rows copied with their rowids; the indexes are the later steps'), the others
     drop the keys that are not as declared and add those that are."""
     declared = schema.table(name)
-    added, _ = schema.added_later(version)
+    added, _ = versions.added_later(version)
     if conn.dialect.name == "sqlite":
         there = {c["name"] for c in sa.inspect(conn).get_columns(name)}
         kept = [c for c in declared.columns if (name, c.name) not in added and c.name in there]
@@ -201,9 +202,11 @@ def _rekey(conn: Connection, name: str, version: int) -> None:
             f"{name}_rekeyed",
             sa.MetaData(),
             *(_column(c, c.name in declared.primary_key) for c in kept),
-            sa.PrimaryKeyConstraint(*schema.keyed(name, declared.primary_key, version)),
+            sa.PrimaryKeyConstraint(*versions.keyed(name, declared.primary_key, version)),
             *(
-                sa.UniqueConstraint(*schema.keyed(name, key, version), name=unique_name(name, key))
+                sa.UniqueConstraint(
+                    *versions.keyed(name, key, version), name=unique_name(name, key)
+                )
                 for key in declared.unique
             ),
         )
@@ -221,7 +224,7 @@ def _rekey(conn: Connection, name: str, version: int) -> None:
     postgresql = conn.dialect.name == "postgresql"
     quote = conn.dialect.identifier_preparer.quote  # ("key" is a keyword on MariaDB)
     inspector = sa.inspect(conn)
-    primary_key = schema.keyed(name, declared.primary_key, version)
+    primary_key = versions.keyed(name, declared.primary_key, version)
     found = inspector.get_pk_constraint(name)
     if list(found["constrained_columns"]) != list(primary_key):
         drop = f"DROP CONSTRAINT {found['name']}, " if postgresql else "DROP PRIMARY KEY, "
@@ -233,7 +236,7 @@ def _rekey(conn: Connection, name: str, version: int) -> None:
             )
         )
     for key in declared.unique:
-        columns = schema.keyed(name, key, version)
+        columns = versions.keyed(name, key, version)
         before = [c for c in columns if c != schema.TENANT]  # the key as it was
         reflected: list[Any] = [
             *inspector.get_unique_constraints(name),
@@ -254,14 +257,14 @@ def _rekey(conn: Connection, name: str, version: int) -> None:
             )
 
 
-def _fill(conn: Connection, step: schema.FillFromData) -> None:
+def _fill(conn: Connection, step: versions.FillFromData) -> None:
     """Carry out :class:`~aftersales.storage._schema.FillFromData`, a thousand rows at a
     time in key order."""
     table_name = step.table
     declared = metadata.tables[table_name]
     keys = [declared.c[name] for name in schema.table(table_name).primary_key]
-    columns = schema.FILLED[step.version][table_name]
-    sources = [declared.c[name] for name in schema.fill_sources(table_name)]
+    columns = versions.FILLED[step.version][table_name]
+    sources = [declared.c[name] for name in versions.fill_sources(table_name)]
     update = (
         declared.update()
         .where(*(key == sa.bindparam(f"k_{key.name}") for key in keys))
@@ -283,7 +286,7 @@ def _fill(conn: Connection, step: schema.FillFromData) -> None:
                     **dict(
                         zip(
                             (f"v_{c}" for c in columns),
-                            schema.filled_values(step, *row[len(keys) :]),
+                            versions.filled_values(step, *row[len(keys) :]),
                             strict=True,
                         )
                     ),
@@ -409,7 +412,7 @@ def migrate(engine: Engine) -> None:
         if found > SCHEMA_VERSION:
             raise SchemaVersionError(found, SCHEMA_VERSION)
         for version in range(found + 1, SCHEMA_VERSION + 1):
-            for step in schema.MIGRATIONS[version]:
+            for step in versions.MIGRATIONS[version]:
                 _upgrade(conn, step, version)
             conn.execute(schema_version.update().values(version=version))
 

@@ -19,7 +19,7 @@ from aftersales.exceptions import (
     SchemaVersionError,
     StorageError,
 )
-from aftersales.storage import _schema as schema
+from aftersales.storage import _schema_versions as versions
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlite.connection import SQLiteConnection, _create_file, _translate
@@ -196,7 +196,7 @@ class SQLiteRecorder(SQLiteConnection):
                 _create_schema(conn)
             else:
                 for version in range(found + 1, SCHEMA_VERSION + 1):
-                    for step in schema.MIGRATIONS[version]:
+                    for step in versions.MIGRATIONS[version]:
                         _upgrade(conn, step, version)
             if found != SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

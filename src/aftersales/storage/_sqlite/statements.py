@@ -14,6 +14,7 @@ from aftersales.models import Case, Event, Ticket
 from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
+from aftersales.storage import _schema_versions as versions
 from aftersales.storage._sqlite.connection import Executor
 
 _NULL = "NULLIF(?,'')"
@@ -140,35 +141,35 @@ def _fill_ticket_tags(conn: sqlite3.Connection) -> None:
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     for declared in schema.TABLES:
-        for statement in schema.sqlite_create(declared.name):
+        for statement in versions.sqlite_create(declared.name):
             conn.execute(statement)
 
 
-def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
-    """Carry out one migration step of :data:`aftersales.storage._schema.MIGRATIONS`."""
-    if isinstance(step, schema.CreateTable):
+def _upgrade(conn: sqlite3.Connection, step: versions.Step, version: int) -> None:
+    """Carry out one migration step of :data:`aftersales.storage._schema_versions.MIGRATIONS`."""
+    if isinstance(step, versions.CreateTable):
         found = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (step.table,)
         ).fetchone()
         if found is None:  # (or made already, by hand or by a test)
-            for statement in schema.sqlite_create(step.table, version):
+            for statement in versions.sqlite_create(step.table, version):
                 conn.execute(statement)
-    elif isinstance(step, schema.AddColumn):
+    elif isinstance(step, versions.AddColumn):
         column = schema.table(step.table).column(step.column)
         conn.execute(f"ALTER TABLE {step.table} ADD COLUMN {schema.sqlite_column(column)}")
-    elif isinstance(step, schema.CreateIndex):
-        if step.index in schema.added_later(version)[1]:
+    elif isinstance(step, versions.CreateIndex):
+        if step.index in versions.added_later(version)[1]:
             return  # a later step makes it as declared now (on columns it may add first)
         index = next(i for i in schema.INDEXES if i.name == step.index)
         conn.execute(schema.sqlite_index(index, if_not_exists=True))  # maybe made by hand
-    elif isinstance(step, schema.DropIndex):
+    elif isinstance(step, versions.DropIndex):
         conn.execute(f"DROP INDEX IF EXISTS {step.index}")
-    elif isinstance(step, schema.FillTicketTags):
+    elif isinstance(step, versions.FillTicketTags):
         _fill_ticket_tags(conn)
-    elif isinstance(step, schema.Rekey):
+    elif isinstance(step, versions.Rekey):
         _rekey(conn, step.table, version)
-    elif isinstance(step, schema.MoveTermsOutOfData):
-        schema.move_terms(
+    elif isinstance(step, versions.MoveTermsOutOfData):
+        versions.move_terms(
             lambda last: conn.execute(
                 "SELECT rowid, data FROM cases WHERE rowid > ? ORDER BY rowid LIMIT 1000",
                 (last,),
@@ -178,20 +179,20 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
             ),
             0,
         )
-    elif isinstance(step, schema.EventsByRowid):
+    elif isinstance(step, versions.EventsByRowid):
         found = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
         if "WITHOUT ROWID" in found[0].upper():
-            added, _ = schema.added_later(version)
+            added, _ = versions.added_later(version)
             names = ", ".join(c for c in codec.EVENT_COLUMNS if ("events", c) not in added)
-            create = schema.sqlite_create("events", version)[0]
+            create = versions.sqlite_create("events", version)[0]
             conn.execute(create.replace("CREATE TABLE events", "CREATE TABLE events_by_rowid", 1))
             conn.execute(f"INSERT INTO events_by_rowid ({names}) SELECT {names} FROM events")
             conn.execute("DROP TABLE events")
             conn.execute("ALTER TABLE events_by_rowid RENAME TO events")
-    elif isinstance(step, schema.FillFromData):
-        columns = schema.FILLED[step.version][step.table]
+    elif isinstance(step, versions.FillFromData):
+        columns = versions.FILLED[step.version][step.table]
         assignments = ", ".join(f"{column} = ?" for column in columns)
-        sources = ", ".join(schema.fill_sources(step.table))
+        sources = ", ".join(versions.fill_sources(step.table))
         last = 0
         while rows := conn.execute(
             f"SELECT rowid, {sources} FROM {step.table} WHERE rowid > ? ORDER BY rowid LIMIT 1000",
@@ -200,7 +201,7 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
             _execute_many(
                 conn,
                 f"UPDATE {step.table} SET {assignments} WHERE rowid = ?",
-                [(*schema.filled_values(step, *row[1:]), row[0]) for row in rows],
+                [(*versions.filled_values(step, *row[1:]), row[0]) for row in rows],
             )
             last = rows[-1][0]
     # WidenIds, ExactText: SQLite keeps text of any length and compares it exactly
@@ -209,13 +210,13 @@ def _upgrade(conn: sqlite3.Connection, step: schema.Step, version: int) -> None:
 def _rekey(conn: sqlite3.Connection, name: str, version: int) -> None:
     """Rebuild table ``name`` with its keys as declared at ``version`` (SQLite changes no
     key in place), its rows copied with their rowids; the indexes are the later steps'."""
-    added, _ = schema.added_later(version)
+    added, _ = versions.added_later(version)
     declared = schema.table(name)
     names = ", ".join(
         c.name for c in declared.columns if not c.rowid and (name, c.name) not in added
     )
     rowid = "" if declared.without_rowid else "rowid, "
-    create = schema.sqlite_create(name, version)[0]
+    create = versions.sqlite_create(name, version)[0]
     conn.execute(create.replace(f"CREATE TABLE {name} (", f"CREATE TABLE {name}_rekeyed (", 1))
     conn.execute(f"INSERT INTO {name}_rekeyed ({rowid}{names}) SELECT {rowid}{names} FROM {name}")
     conn.execute(f"DROP TABLE {name}")
