@@ -13,6 +13,8 @@ import threading
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from relay_support import RecordingPublisher
 
 from aftersales import AftersalesError, DeliveryFailed, Desk, FrozenClock, InvalidInput
@@ -508,3 +510,18 @@ def test_a_route_names_each_kind() -> None:
     with pytest.raises(DeliveryFailed) as raised:
         Route("stream", {"ticket": "t"}).for_kind("refund")
     assert raised.value.permanent
+
+
+@given(st.lists(st.sampled_from("abcd"), max_size=40))
+def test_waves_send_each_subjects_messages_in_order_one_at_a_time(subjects: list[str]) -> None:
+    from aftersales.relay._message import waves_by_subject
+
+    messages = [BrokerMessage(f"k{i}", s, "d", b"{}") for i, s in enumerate(subjects)]
+    waves = waves_by_subject(messages)
+    assert sorted(i for wave in waves for i in wave) == list(range(len(messages)))
+    for wave in waves:  # never two of a subject in flight
+        assert len({messages[i].subject for i in wave}) == len(wave)
+    for subject in set(subjects):  # a subject's n-th message goes in the n-th wave
+        sent = [i for wave in waves for i in wave if messages[i].subject == subject]
+        assert sent == [i for i, s in enumerate(subjects) if s == subject]
+        assert all(sent[n] in waves[n] for n in range(len(sent)))

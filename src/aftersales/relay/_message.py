@@ -140,3 +140,18 @@ def _checked(field: str, location: tuple[str, ...], value: object, empty: bool) 
             [FieldError(location, f"{value!r}: no braces but the placeholder {KIND}")],
         )
     return value
+
+
+def waves_by_subject(messages: Sequence[BrokerMessage]) -> list[list[int]]:
+    """The indexes of ``messages`` by depth in their subject: the first of each subject,
+    then the second, and so on. A publisher sends a wave, and the next only for the
+    subjects whose message went through, so a subject never has two in flight."""
+    waves: list[list[int]] = []
+    depth: dict[str, int] = {}
+    for index, message in enumerate(messages):
+        level = depth.get(message.subject, 0)
+        depth[message.subject] = level + 1
+        if level == len(waves):
+            waves.append([])
+        waves[level].append(index)
+    return waves

@@ -33,7 +33,14 @@ from urllib.parse import urlsplit
 
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.notify import Notification
-from aftersales.relay._message import KIND, BrokerMessage, HeldBack, PublishResult, Route
+from aftersales.relay._message import (
+    KIND,
+    BrokerMessage,
+    HeldBack,
+    PublishResult,
+    Route,
+    waves_by_subject,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -275,7 +282,7 @@ class NatsJetStreamPublisher:
         if not messages:
             return []
         with self._lock:  # one batch at a time: the waves keep each subject's order
-            waves = _waves(messages)
+            waves = waves_by_subject(messages)
             try:
                 return self._run(self._publish(messages, waves), self.timeout * (len(waves) + 2))
             except Exception as error:  # noqa: BLE001 - the loop gave no answer: state unknown
@@ -424,20 +431,6 @@ class NatsJetStreamPublisher:
             thread.join(timeout=self.timeout)
             if not thread.is_alive():
                 loop.close()
-
-
-def _waves(messages: Sequence[BrokerMessage]) -> list[list[int]]:
-    """The indexes of ``messages`` by depth in their subject: the first of each subject,
-    then the second, and so on."""
-    waves: list[list[int]] = []
-    depth: dict[str, int] = {}
-    for index, message in enumerate(messages):
-        level = depth.get(message.subject, 0)
-        depth[message.subject] = level + 1
-        if level == len(waves):
-            waves.append([])
-        waves[level].append(index)
-    return waves
 
 
 def _describe(error: BaseException) -> str:

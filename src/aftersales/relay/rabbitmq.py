@@ -20,7 +20,13 @@ from urllib.parse import unquote, urlsplit
 
 from aftersales.exceptions import DeliveryFailed, FieldError, InvalidInput
 from aftersales.notify import Notification
-from aftersales.relay._message import BrokerMessage, HeldBack, PublishResult, Route
+from aftersales.relay._message import (
+    BrokerMessage,
+    HeldBack,
+    PublishResult,
+    Route,
+    waves_by_subject,
+)
 
 __all__ = ["RabbitMQPublisher"]
 
@@ -154,14 +160,7 @@ class RabbitMQPublisher:
         has no later one of its subject behind it on the broker; one confirm round trip
         serves a whole wave. After a connection failure the rest is held back."""
         results: list[PublishResult] = [None] * len(messages)
-        waves: list[list[int]] = []
-        depth: dict[str, int] = {}
-        for index, message in enumerate(messages):
-            level = depth.get(message.subject, 0)
-            depth[message.subject] = level + 1
-            if level == len(waves):
-                waves.append([])
-            waves[level].append(index)
+        waves = waves_by_subject(messages)
         failed: set[str] = set()
         for number, wave in enumerate(waves):
             sending = [i for i in wave if messages[i].subject not in failed]
