@@ -33,6 +33,7 @@ from aftersales import (
     Desk,
     FrozenClock,
     InvalidInput,
+    MemoryStore,
     SQLiteStore,
     TicketNotFound,
     TicketQuery,
@@ -243,7 +244,7 @@ def _name(customer: Customer | None) -> str | None:
 # ------------------------------------------------------------------ the property
 
 
-def desks(store: RecordStore, clock: FrozenClock) -> tuple[list[Desk], list[Desk]]:
+def desks(store: RecordStore | MemoryStore, clock: FrozenClock) -> tuple[list[Desk], list[Desk]]:
     """A desk per tenant on ``store``'s database and one on a database of its own, each
     with a subscriber the outbox keeps rows for."""
     shared = [Desk(store.for_tenant(tenant), clock=clock) for tenant in TENANTS]
@@ -253,7 +254,7 @@ def desks(store: RecordStore, clock: FrozenClock) -> tuple[list[Desk], list[Desk
     return shared, models
 
 
-def run(store: RecordStore, ops: list[Op]) -> None:
+def run(store: RecordStore | MemoryStore, ops: list[Op]) -> None:
     clock = FrozenClock(START)
     shared, models = desks(store, clock)
     try:
@@ -293,6 +294,18 @@ def test_desks_of_different_tenants_on_one_sqlite_file_see_only_their_own(
             run(store, ops)
         finally:
             store.close()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(ops=OPS)
+def test_desks_of_different_tenants_of_one_memory_store_see_only_their_own(
+    ops: list[Op],
+) -> None:
+    run(MemoryStore(), ops)
 
 
 @pytest.fixture(scope="module")
@@ -374,6 +387,38 @@ def test_an_id_another_tenant_has_is_taken_and_tells_nothing_else(tmp_path: Path
         assert "secret" not in str(raised.value)
         assert b.find() == []
         assert a.get(ticket.id) == ticket
+
+
+def test_a_memory_stores_tenants_number_from_one_and_share_no_id() -> None:
+    clock = FrozenClock(START)
+    store = MemoryStore(tenant="shop-a")
+    other = store.for_tenant("shop-b")
+    assert (store.tenant, other.tenant) == ("shop-a", "shop-b")
+    assert store.for_tenant("shop-b") is other
+    assert other.for_tenant("shop-a") is store
+    a, b = Desk(store, clock=clock), Desk(other, clock=clock)
+    ticket = a.open_ticket(customer="c", channel="email", subject="secret")
+    assert b.open_ticket(customer="c", channel="email", subject="mine").number == 1
+    with pytest.raises(InvalidInput) as raised:  # the id is shop-a's ticket's
+        b.import_tickets([ticket.model_copy(update={"number": 7})])
+    assert raised.value.errors[0].kind == "id_taken"
+    assert "secret" not in str(raised.value)
+    with pytest.raises(TicketNotFound):
+        b.get(ticket.id)
+    assert [t.subject for t in b.find()] == ["mine"]
+    other.close()
+    assert a.get(ticket.id) == ticket  # closing a tenant's store released nothing
+
+
+@pytest.mark.parametrize("tenant", ["a" * 65, "shop a", 7, None])
+def test_a_memory_store_refuses_a_bad_tenant(tenant: Any) -> None:
+    store = MemoryStore()
+    with pytest.raises(InvalidInput) as raised:
+        store.for_tenant(tenant)
+    assert raised.value.errors[0].location == ("tenant",)
+    with pytest.raises(InvalidInput):
+        MemoryStore(tenant=tenant)
+    assert list(store._tenants) == [""]
 
 
 def test_for_tenant_shares_the_connection_and_closing_it_closes_nothing(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from aftersales.storage._protocol import (
     id_taken,
     number_taken,
 )
+from aftersales.storage._tenant import DEFAULT_TENANT, check_tenant
 from aftersales.storage._unit import Rewrite
 
 _PENDING = DeliveryStatus.PENDING
@@ -47,10 +48,35 @@ def case_matches(case: Case, query: CaseQuery) -> bool:
 
 
 class MemoryStore:
-    """Keeps everything in dictionaries, guarded by one lock. Nothing survives the process."""
+    """Keeps everything in dictionaries, guarded by one lock. Nothing survives the process.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    ``tenant`` names the shop whose records the store keeps, as in a SQL store;
+    :meth:`for_tenant` gives another shop's store of the same memory (one lock, ids
+    unique across the shops), so that an app serving several shops runs its tests in
+    memory as it runs on a shared database (docs/how-to/several-shops.md)."""
+
+    def __init__(self, tenant: str = DEFAULT_TENANT) -> None:
+        self._open(check_tenant(tenant), threading.Lock(), {})
+
+    def for_tenant(self, tenant: str) -> MemoryStore:
+        """The store of ``tenant``'s records in the same memory: made on first use,
+        the same object afterwards; a name that is no tenant's raises
+        :class:`~aftersales.InvalidInput`."""
+        name = check_tenant(tenant)
+        with self._lock:
+            found = self._tenants.get(name)
+            if found is None:
+                found = MemoryStore.__new__(MemoryStore)
+                found._open(name, self._lock, self._tenants)
+            return found
+
+    def _open(self, tenant: str, lock: threading.Lock, tenants: dict[str, MemoryStore]) -> None:
+        """Start empty as ``tenant``'s store among ``tenants`` (the shops sharing the
+        memory, and ``lock``)."""
+        self.tenant = tenant
+        self._tenants = tenants
+        tenants[tenant] = self
+        self._lock = lock
         self._tickets: dict[str, Ticket] = {}
         self._by_number: dict[int, str] = {}
         # Tickets in find order by each filter's value, and in due order, so that find
@@ -122,13 +148,21 @@ class MemoryStore:
         if (actual or 0) != change.expected_version:
             raise ConcurrencyError(ticket.id, change.expected_version, actual)
         if current is None:
-            if ticket.id in self._cases:
+            if self._taken(ticket.id):
                 raise id_taken("ticket", ticket.id)
             if ticket.number in self._by_number or ticket.number in numbers:
                 raise number_taken(ticket.number)
             numbers.add(ticket.number)
         if change.customer is not None:
             self._check_contacts(change.customer, contacts)
+
+    def _taken(self, subject_id: str) -> bool:
+        """Whether a ticket or case of any tenant has ``subject_id``; the lock is held.
+        Ids are unique across tenants, as in a SQL store."""
+        return any(
+            subject_id in shop._tickets or subject_id in shop._cases
+            for shop in self._tenants.values()
+        )
 
     def _check_contacts(
         self, customer: Customer, pending: dict[tuple[Channel, str], str] | None = None
@@ -392,7 +426,7 @@ class MemoryStore:
                 actual = None if current is None else current.version
                 if (actual or 0) != change.expected_version or case.id in seen:
                     raise ConcurrencyError(case.id, change.expected_version, actual)
-                if current is None and case.id in self._tickets:
+                if current is None and self._taken(case.id):
                     raise id_taken("case", case.id)
                 seen.add(case.id)
                 if change.order_check is not None and case.order_id is not None:
@@ -530,4 +564,4 @@ class MemoryStore:
         self._cases[case.id] = case
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Nothing to release (every tenant's records stay)."""
