@@ -47,6 +47,19 @@ def _locked(path: Path) -> bool:
         other.close()
 
 
+def _impatient_store(path: Path) -> tuple[Any, SQLAlchemyStore]:
+    """A store whose connections fail at once, not after 10 s, on a lock they wait for."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    store = SQLAlchemyStore(engine)
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _impatient(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")  # after the store's 10 s
+
+    engine.dispose()  # connections made from now on hear it
+    return engine, store
+
+
 def test_two_stores_on_one_apps_engine_both_write(tmp_path: Path) -> None:
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'app.db'}")
     first, second = SQLAlchemyStore(engine), SQLAlchemyStore(engine, tenant="shop-b")
@@ -89,14 +102,7 @@ def test_no_begin_runs_as_a_statement(tmp_path: Path) -> None:
 
 def test_a_lock_it_cannot_take_is_a_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
-    store = SQLAlchemyStore(engine)
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _impatient(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=0")  # after the store's 10 s
-
-    engine.dispose()  # connections made from now on hear it
+    engine, store = _impatient_store(path)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     ticket = _ticket(1)
@@ -106,19 +112,6 @@ def test_a_lock_it_cannot_take_is_a_storage_error(tmp_path: Path) -> None:
     store.commit(Change(ticket, 0, (_event(ticket),)))  # the lock released: it writes
     holder.close()
     engine.dispose()
-
-
-def _impatient_store(path: Path) -> tuple[Any, SQLAlchemyStore]:
-    """A store whose connections fail at once, not after 10 s, on a lock they wait for."""
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
-    store = SQLAlchemyStore(engine)
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _impatient(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=0")  # after the store's 10 s
-
-    engine.dispose()  # connections made from now on hear it
-    return engine, store
 
 
 def test_reads_go_on_while_another_connection_holds_the_write_lock(tmp_path: Path) -> None:
