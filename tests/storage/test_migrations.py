@@ -65,6 +65,7 @@ from aftersales.storage._sqlalchemy.tables import (  # noqa: E402
     _column,
     _create_index,
     metadata,
+    unique_constraints,
 )
 from aftersales.storage._sqlite import recorder as sqlite_recorder  # noqa: E402
 from aftersales.storage.sqlalchemy import SQLAlchemyStore  # noqa: E402
@@ -176,15 +177,19 @@ def sqlalchemy_tables_as_of(version: int) -> sa.MetaData:
     """SQLAlchemyStore's tables at ``version``."""
     tables = sa.MetaData()
     narrow = narrow_at(version)
+    keyed_as_declared = not _later(version, versions.Rekey)
     for name in tables_at(version):
         declared = schema.table(name)
-        columns = [
+        columns: list[Any] = [
             _column(
                 attrs.evolve(c, length=64) if (name, c.name) in narrow else c,
                 c.name in declared.primary_key,
             )
             for c in columns_at(name, version)
         ]
+        if keyed_as_declared:  # the keys as today's (a Rekey step made them so)
+            columns += [sa.PrimaryKeyConstraint(*declared.primary_key)]
+            columns += unique_constraints(declared)
         sa.Table(name, tables, *columns, **_MYSQL)
     sa.Table(
         "aftersales_schema", tables, sa.Column("version", sa.Integer, nullable=False), **_MYSQL

@@ -101,11 +101,14 @@ DESK_QUERIES: dict[str, Callable[[Store], object]] = {
     "one tag": lambda s: s.find(TicketQuery(tags=("a1",))),
     "every tag": lambda s: s.find(TicketQuery(tags=("a1", "b2"))),
     "tags, next page": lambda s: s.find(TicketQuery(tags=("a1", "b2"), after=CURSOR)),
+    "merged into a ticket": lambda s: s.find(TicketQuery(merged_into="t1", limit=10_000)),
+    "follow-ups": lambda s: s.find(TicketQuery(follow_up_of="t1", created_from=T0, limit=1)),
     "due": lambda s: s.due(LATER, 100),
     "SLA due": lambda s: s.sla_due(LATER, 100),
 }
-UNINDEXED: Callable[[Store], object] = lambda s: s.find(TicketQuery(follow_up_of="t1"))  # noqa: E731
-"""A find no desk runs: nothing indexes follow-ups, and the check must say so."""
+UNINDEXED: Callable[[Store], object] = lambda s: s.find(TicketQuery(team="team1"))  # noqa: E731
+"""A find no desk runs (a team's tickets of every status: its index serves the team's
+tickets by status category only), and the check must say so."""
 FOUND = ("tickets", "ticket_tags")
 """The tables whose plans are checked (finds read nothing else)."""
 

@@ -483,8 +483,8 @@ def test_a_database_from_before_tenants_upgrades_with_every_row_in_the_default_t
         first = desk.open_ticket(customer="c1", channel="email", subject="before")
         desk.add_message(first.id, "hello", author_id="c1")
         store.set_state("cursor", "7")
-    # the database as the version before tenants made it
-    version = SCHEMA_VERSION - 1
+    # the database as the version before tenants (11) made it
+    version = 10
     columns, _ = added_later(version)
     conn = sqlite3.connect(path, isolation_level=None)
     for index in INDEXES:

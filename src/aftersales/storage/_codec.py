@@ -63,7 +63,7 @@ __all__ = [
     "ts_of_json",
 ]
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 """The schema version of every SQL store (see
 :data:`aftersales.storage._schema_versions.MIGRATIONS`)."""
 

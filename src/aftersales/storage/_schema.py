@@ -319,6 +319,10 @@ INDEXES: tuple[Index, ...] = (
     # (in find order: with the tenant first, a parent's children were otherwise read
     # through tickets_created, every ticket of the tenant in find order)
     _find_index("tickets_parent", ("parent_id",), ("parent_id", _NOT_NULL)),
+    # the tickets merged into one (whose messages its own show) and a ticket's follow-ups
+    # (a return visit's and a survey's): few rows each, read on every messages view
+    _find_index("tickets_merged_into", ("merged_into",), ("merged_into", _NOT_NULL)),
+    _find_index("tickets_follow_up_of", ("follow_up_of",), ("follow_up_of", _NOT_NULL)),
     Index("messages_ticket", "messages", ("ticket_id", "at")),
     # Erasing a customer finds what they wrote on any ticket, theirs or not.
     Index("messages_author", "messages", ("author_id", "at")),

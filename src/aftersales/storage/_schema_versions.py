@@ -194,6 +194,11 @@ def fill_sources(table_name: str) -> tuple[str, ...]:
     return ("data", "terms") if table_name == "cases" else ("data",)
 
 
+_INDEXED_IN_12 = ("tickets_merged_into", "tickets_follow_up_of")
+"""Indexes of finds a desk runs that version 12 added: the messages of a ticket read the
+tickets merged into it, return visits and surveys a ticket's follow-ups. Without them
+each was a scan of the shop's tickets (at a million, on every messages view)."""
+
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     2: (AddColumn("tickets", "sla_due_at"), CreateIndex("tickets_sla_due"), CreateTable("state")),
     3: (CreateTable("cases"),),
@@ -268,9 +273,10 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
             for declared in TABLES
             if TENANT in declared.primary_key or declared.unique
         ),
-        *(DropIndex(index.name, index.table) for index in INDEXES),
-        *(CreateIndex(index.name) for index in INDEXES),
+        *(DropIndex(i.name, i.table) for i in INDEXES if i.name not in _INDEXED_IN_12),
+        *(CreateIndex(i.name) for i in INDEXES if i.name not in _INDEXED_IN_12),
     ),
+    12: tuple(CreateIndex(name) for name in _INDEXED_IN_12),
 }
 """Schema version → the steps that upgrade the version before it to it. Version 1 is
 where every database began; a new one is created at :data:`SCHEMA_VERSION` at once."""
