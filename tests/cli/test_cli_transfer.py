@@ -251,6 +251,27 @@ def test_an_export_reads_every_page_of_tickets(
     assert [json.loads(line)["number"] for line in lines] == [1, 2, 3]
 
 
+def test_an_export_pages_by_cursor_not_offset(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an offset page reads every row before it: a million tickets, ~250 million rows
+    from aftersales import SQLiteStore
+    from aftersales.cli import _transfer
+
+    asked = []
+    find = SQLiteStore.find
+
+    def recorded(store: SQLiteStore, query: Any) -> Any:
+        asked.append((query.offset, query.after is not None))
+        return find(store, query)
+
+    monkeypatch.setattr(SQLiteStore, "find", recorded)
+    monkeypatch.setattr(_transfer, "_PAGE", 2)
+    lines = run("export", "--db", str(seeded.db)).out.splitlines()
+    assert [json.loads(line)["number"] for line in lines] == [1, 2, 3]
+    assert asked == [(0, False), (0, True)]
+
+
 def test_records_from_another_system_get_numbers_and_ids(tmp_path: Path) -> None:
     source = tmp_path / "legacy.csv"
     source.write_text(

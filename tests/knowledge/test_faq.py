@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from aftersales import Desk, FrozenClock, InvalidInput
@@ -104,3 +106,29 @@ def test_a_chinese_resolution_becomes_a_chinese_draft(clock: FrozenClock) -> Non
         resolve(desk, "发票怎么开", "billing_invoice", "已在我的订单中为您开具电子发票。")
     [candidate] = faq_candidates(desk)
     assert (candidate.draft.language, candidate.draft.title) == (Language.ZH, "发票怎么开")
+
+
+def test_faq_candidates_read_resolved_tickets_by_cursor_not_offset(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an offset page reads every row before it
+    from aftersales.knowledge import faq
+
+    def summary() -> list[tuple[object, ...]]:
+        return [
+            (c.draft.category, c.count, c.draft.body, c.ticket_ids) for c in faq_candidates(desk)
+        ]
+
+    whole = summary()
+    asked = []
+    find = desk.store.find
+
+    def recorded(query: Any) -> Any:
+        asked.append(query.offset)
+        return find(query)
+
+    monkeypatch.setattr(desk.store, "find", recorded)
+    monkeypatch.setattr(faq, "_PAGE", 2)
+    assert summary() == whole
+    assert len(asked) > 2
+    assert set(asked) == {0}

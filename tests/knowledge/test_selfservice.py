@@ -4,6 +4,7 @@ customer confirms, hand over to a person when they ask, and the deflection rate.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from kb_fixtures import load
@@ -202,6 +203,30 @@ def test_the_deflection_rate_counts_self_served_among_offered_and_among_all(
     assert report == Deflection(inquiries=3, offered=2, self_served=1)
     assert (report.rate_of_offered, report.rate_of_all) == (0.5, 1 / 3)
     assert Deflection(0, 0, 0).rate_of_offered == Deflection(0, 0, 0).rate_of_all == 0.0
+
+
+def test_the_deflection_report_reads_the_period_by_cursor_not_offset(
+    desk: Desk, bot: SelfService, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aftersales.knowledge import selfservice
+
+    start = clock.now()
+    for customer in ("c-1", "c-2", "c-3", "c-4", "c-5"):
+        bot.offer(desk.open_ticket(customer=customer, channel="app", subject=REFUND_QUESTION).id)
+    asked = []
+    find = desk.store.find
+
+    def recorded(query: Any) -> Any:
+        if query.created_from is not None:  # the report's (a ticket's messages read others)
+            asked.append(query.offset)
+        return find(query)
+
+    monkeypatch.setattr(desk.store, "find", recorded)
+    monkeypatch.setattr(selfservice, "_PAGE", 2)
+    report = bot.deflection(created_from=start, created_to=start + timedelta(days=1))
+    assert report == Deflection(inquiries=5, offered=5, self_served=0)
+    assert len(asked) == 3
+    assert set(asked) == {0}  # an offset page reads every row before it
 
 
 def test_a_bot_with_an_unknown_channel_is_refused(desk: Desk, kb: KnowledgeBase) -> None:

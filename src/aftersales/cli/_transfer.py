@@ -40,6 +40,7 @@ from aftersales.cli._tickets import AppOption, DbOption
 from aftersales.desk import Desk
 from aftersales.exceptions import AftersalesError, FieldError, InvalidInput, TicketNotFound
 from aftersales.models import Ticket
+from aftersales.storage import TicketQuery, every_ticket
 
 __all__ = ["COLUMNS", "ONE_TRANSACTION", "Format", "add_transfer_commands"]
 
@@ -81,14 +82,9 @@ def _progress(description: str, total: float | None) -> Iterator[Any]:
 
 
 def _all_tickets(desk: Desk) -> Iterator[Ticket]:
-    """Every ticket, oldest first, a page at a time."""
-    offset = 0
-    while True:
-        page = desk.find(limit=_PAGE, offset=offset)
-        yield from page
-        if len(page) < _PAGE:
-            return
-        offset += _PAGE
+    """Every ticket, oldest first, a page at a time (by cursor: an offset page reads
+    every row before it, so an export of a million tickets read ~250 million rows)."""
+    return every_ticket(desk.store, TicketQuery(limit=_PAGE))
 
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import attrs
@@ -17,6 +18,7 @@ from aftersales.knowledge.selfservice import is_self_served
 from aftersales.knowledge.tokens import has_cjk
 from aftersales.models import StatusCategory, Ticket
 from aftersales.routing import CATEGORIES
+from aftersales.storage import TicketQuery, every_ticket
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -89,16 +91,16 @@ def faq_candidates(
     return candidates
 
 
+_PAGE = 10_000
+"""Tickets read at a time."""
+
+
 def _resolved(desk: Desk, limit: int) -> Iterator[Ticket]:
+    """At most ``limit`` resolved and ``limit`` closed tickets, oldest first, read by
+    cursor (an offset page reads every row before it)."""
     for category in (StatusCategory.RESOLVED, StatusCategory.CLOSED):
-        offset = 0
-        while offset < limit:
-            page = min(10_000, limit - offset)
-            found = desk.find(status_category=category, limit=page, offset=offset)
-            yield from found
-            if len(found) < page:
-                break
-            offset += page
+        query = TicketQuery(status_category=category, limit=min(_PAGE, limit))
+        yield from islice(every_ticket(desk.store, query), limit)
 
 
 def _normalised(text: str) -> str:

@@ -38,6 +38,7 @@ from aftersales.knowledge.base import KnowledgeBase
 from aftersales.knowledge.tokens import has_cjk
 from aftersales.models import AuthorRole, Channel, MessageKind, Severity, StatusCategory, Ticket
 from aftersales.routing.classify import MAX_TEXT
+from aftersales.storage import TicketQuery, every_ticket
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -69,6 +70,10 @@ _QUESTION = {
 }
 _RESOLVED = (StatusCategory.RESOLVED, StatusCategory.CLOSED)
 _NEEDED_TRIGGERS = ("classify", "self_serve", "confirm")
+
+
+_PAGE = 10_000
+"""Tickets a deflection report reads at a time."""
 
 
 @attrs.frozen
@@ -304,16 +309,10 @@ class SelfService:
     # ---------------------------------------------------------------- internals
 
     def _tickets(self, created_from: datetime, created_to: datetime) -> Iterator[Ticket]:
-        page = 10_000
-        offset = 0
-        while True:
-            found = self.desk.find(
-                created_from=created_from, created_to=created_to, limit=page, offset=offset
-            )
-            yield from found
-            if len(found) < page:
-                return
-            offset += page
+        """The period's tickets, oldest first, read by cursor (an offset page reads every
+        row before it)."""
+        query = TicketQuery(created_from=created_from, created_to=created_to, limit=_PAGE)
+        return every_ticket(self.desk.store, query)
 
     def _allowed(self, ticket: Ticket) -> tuple[str, ...]:
         return self.desk.workflow.allowed_triggers(ticket.status)
