@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from case_facts import claim_line, phone
@@ -563,3 +564,36 @@ def test_retention_erases_tickets_closed_longer_ago_than_the_setting_once(
     assert [e.subject_id for e in desk.security_log() if e.kind == "retention"] == [old]
     clock.advance(timedelta(days=21))  # now the recent one is 31 days closed too
     assert desk.run_due().erased == (recent,)
+
+
+def test_retention_reads_a_bounded_share_of_closed_tickets_a_pass_and_goes_on_from_there(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aftersales.compliance import _desk
+
+    clock = FrozenClock(MONDAY_9AM)
+    desk = Desk(backend.store(), clock=clock, settings=DeskSettings(retention_days=30))
+    desk.save_customer(FIRST.customer())
+    old = [_closed_ticket(desk, FIRST) for _ in range(5)]
+    clock.advance(timedelta(days=25))
+    recent = _closed_ticket(desk, FIRST)  # created 25 days after the others
+    clock.advance(timedelta(days=10))  # the five closed 35 days ago, the recent one 10
+    monkeypatch.setattr(_desk, "_RETENTION_SCAN", 2)
+    read: list[int] = []
+    find = desk.store.find
+
+    def counted(query: Any) -> Any:
+        found = find(query)
+        if query.status_category == "closed":
+            read.append(len(found))
+        return found
+
+    monkeypatch.setattr(desk.store, "find", counted)
+    passes = [desk.run_due().erased for _ in range(4)]
+    # two tickets a pass; the third reached the end, so the fourth read the first two again
+    assert passes == [tuple(old[:2]), tuple(old[2:4]), (old[4],), ()]
+    clock.advance(timedelta(days=21))  # the recent one is past its retention too
+    # going on from there: old 2-3, then old 4 and the recent one, then from the oldest
+    assert [desk.run_due().erased for _ in range(3)] == [(), (recent,), ()]
+    assert [desk.get(t).subject for t in (*old, recent)] == ["[erased]"] * 6
+    assert max(read) <= 2  # a pass reads its share of the closed tickets

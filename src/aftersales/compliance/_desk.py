@@ -33,7 +33,7 @@ from aftersales.security import (
     Principal,
     as_permission_set,
 )
-from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery, every_ticket
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketCursor, TicketQuery, every_ticket
 from aftersales.storage._protocol import check_id, check_limit
 
 if TYPE_CHECKING:
@@ -44,6 +44,13 @@ __all__ = ["AuditReport", "ComplianceFace"]
 _PAGE = 500
 _ATTEMPTS = 5
 _RETENTION_MARK = "retention-erased:"
+_RETENTION_CURSOR = "retention-cursor"
+"""Where the next pass of the retention erasure starts (a ticket cursor; empty: the
+oldest closed ticket)."""
+_RETENTION_SCAN = 5_000
+"""Closed tickets a pass of the retention erasure reads at most: a pass costs the same
+at a million tickets as at a thousand, and a ticket past its retention waits at most
+(closed tickets / this) passes of ``run_due``."""
 
 
 @attrs.frozen
@@ -474,46 +481,68 @@ class ComplianceFace:
             return ()
         cutoff = now - timedelta(days=days)
         erased: list[str] = []
-        closed_before = TicketQuery(
-            status_category=StatusCategory.CLOSED, created_to=cutoff, limit=_PAGE
-        )
-        query: TicketQuery | None = closed_before
-        while query is not None and len(erased) < limit:
+        # A pass goes on from where the last one stopped, reading at most _RETENTION_SCAN
+        # tickets (erased tickets stay closed and are read again: from the start, every
+        # pass read every closed ticket of the years kept, a million state lookups at a
+        # million tickets). Reaching the end, the next pass starts again from the oldest.
+        saved = self.store.get_state(_RETENTION_CURSOR)
+        after = TicketCursor.parse(saved) if saved else None
+        examined = 0
+        finished = False
+        while examined < _RETENTION_SCAN and len(erased) < limit:
+            query = TicketQuery(
+                status_category=StatusCategory.CLOSED,
+                created_to=cutoff,
+                limit=min(_PAGE, _RETENTION_SCAN - examined),
+                after=after,
+            )
             page = self.store.find(query)
-            query = query.next_page(page)
             for ticket in page:
                 if len(erased) >= limit:
                     break
-                if ticket.closed_at is None or ticket.closed_at > cutoff:
-                    continue
-                mark = _RETENTION_MARK + ticket.id
-                if self.store.get_state(mark) is not None:
-                    continue
-                cases = self.store.find_cases(CaseQuery(ticket_id=ticket.id))
-                if any(
-                    case.status_category is not StatusCategory.CLOSED
-                    or case.closed_at is None
-                    or case.closed_at > cutoff
-                    for case in cases
-                ):
-                    continue  # a case still running (or closed lately) needs its data
-                entry = SecurityEntry(
-                    kind="retention",
-                    at=now,
-                    principal="system",
-                    action=f"erase closed ticket {ticket.id}"[:200],
-                    subject_id=ticket.id,
-                    customer_id=ticket.customer_id,
-                )
-                try:
-                    self._rewrite([ticket], cases, (), None, entry, ticket.customer_id)
-                except ConcurrencyError:
-                    continue  # changed meanwhile: the next run sees it again
-                self.store.set_state(mark, now.isoformat())
-                erased.append(ticket.id)
-            if len(page) < _PAGE:
-                break
+                examined += 1
+                after = TicketCursor.of(ticket)
+                if self._erase_if_expired(ticket, now, cutoff):
+                    erased.append(ticket.id)
+            else:
+                if len(page) < query.limit:
+                    finished = True  # the next pass starts again from the oldest
+                    break
+        resume = "" if finished or after is None else after.token()
+        if resume != (saved or ""):
+            self.store.set_state(_RETENTION_CURSOR, resume)
         return tuple(erased)
+
+    def _erase_if_expired(self, ticket: Ticket, now: datetime, cutoff: datetime) -> bool:
+        """Erase ``ticket`` if it was closed before ``cutoff``, is not erased yet and has
+        no case that still needs its data; whether it did."""
+        if ticket.closed_at is None or ticket.closed_at > cutoff:
+            return False
+        mark = _RETENTION_MARK + ticket.id
+        if self.store.get_state(mark) is not None:
+            return False
+        cases = self.store.find_cases(CaseQuery(ticket_id=ticket.id))
+        if any(
+            case.status_category is not StatusCategory.CLOSED
+            or case.closed_at is None
+            or case.closed_at > cutoff
+            for case in cases
+        ):
+            return False  # a case still running (or closed lately) needs its data
+        entry = SecurityEntry(
+            kind="retention",
+            at=now,
+            principal="system",
+            action=f"erase closed ticket {ticket.id}"[:200],
+            subject_id=ticket.id,
+            customer_id=ticket.customer_id,
+        )
+        try:
+            self._rewrite([ticket], cases, (), None, entry, ticket.customer_id)
+        except ConcurrencyError:
+            return False  # changed meanwhile: a later pass sees it again
+        self.store.set_state(mark, now.isoformat())
+        return True
 
     # ------------------------------------------------------------------ audit
 
