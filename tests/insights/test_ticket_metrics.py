@@ -441,8 +441,18 @@ def test_a_store_read_page_by_page_counts_every_page(
     clock = FrozenClock(MARCH_2)
     write_fixed_history(Desk(public, clock=clock), clock)
     monkeypatch.setattr(_ticket_memory, "PAGE", 4)
+    offsets = []
+    find = public.find
+
+    def recorded(asked: Any) -> Any:
+        offsets.append(asked.offset)
+        return find(asked)
+
+    monkeypatch.setattr(public, "find", recorded)
     query = week(compare_previous=True, group_by="channel", channel="phone")
     assert ticket_metrics(public, query) == ticket_metrics(reference, query)
+    assert len(offsets) > 1
+    assert set(offsets) == {0}  # by cursor: an offset page reads every row before it
 
 
 def test_only_a_store_without_a_faster_path_is_read_ticket_by_ticket(

@@ -538,6 +538,45 @@ def test_one_run_due_fires_every_due_subject_when_actions_move_them_out_of_the_c
     assert len(desk.run_due().automations) == _due.PAGE + 100
 
 
+def test_time_rules_page_by_cursor_and_still_fire_every_subject_they_move_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    Automations(
+        desk,
+        {
+            "rules": [
+                {
+                    "name": "drop-unclassified",
+                    "kind": "time",
+                    "categories": ["new"],
+                    "since": "created_at",
+                    "hours": 24,
+                    "actions": [
+                        {"do": "fire", "trigger": "cancel", "payload": {"reason": "stale"}}
+                    ],
+                }
+            ]
+        },
+    )
+    opened = [
+        desk.open_ticket(customer="c1", channel="email", subject=f"T{n}").id for n in range(7)
+    ]
+    clock.advance(hours=25)
+    monkeypatch.setattr(_due, "PAGE", 2)
+    offsets = []
+    find = desk.store.find
+
+    def recorded(query: Any) -> Any:
+        offsets.append(query.offset)
+        return find(query)
+
+    monkeypatch.setattr(desk.store, "find", recorded)
+    assert [subject for subject, _ in desk.run_due().automations] == opened
+    assert set(offsets) == {0}  # an offset page reads every row before it
+
+
 def test_a_fire_action_missing_its_triggers_required_payload_is_refused_at_install() -> None:
     desk = Desk(clock=FrozenClock(START))
     rules = {

@@ -18,7 +18,7 @@ from aftersales.automations._records import record_on_subject
 from aftersales.exceptions import ConcurrencyError
 from aftersales.models.events import AUTOMATION_STOPPED, RULE_DUE, TICKET_KIND
 from aftersales.models.ticket import StatusCategory
-from aftersales.storage import CaseQuery, TicketQuery
+from aftersales.storage import CaseQuery, TicketQuery, every_ticket
 
 if TYPE_CHECKING:
     from aftersales.automations._engine import Automations
@@ -92,22 +92,11 @@ class DueRules:
         store = self.desk.store
         for category in sorted(categories):
             if kind == TICKET_KIND:
-                # every page is read before any rule acts: the actions move subjects out
-                # of the category, and paging by offset would then skip as many
-                found: list[Any] = []
-                offset = 0
-                while True:
-                    page = store.find(
-                        parse(
-                            TicketQuery,
-                            {"status_category": category, "limit": PAGE, "offset": offset},
-                        )
-                    )
-                    found.extend(page)
-                    if len(page) < PAGE:
-                        break
-                    offset += PAGE
-                yield from found
+                # by cursor: a subject an action moves out of the category moves no other
+                # out of the next page (by offset, every page was read first, and each
+                # read every row before it)
+                query = parse(TicketQuery, {"status_category": category, "limit": PAGE})
+                yield from every_ticket(store, query)
             else:
                 cases = {"kind": kind, "status_category": category, "limit": 10_000}
                 yield from store.find_cases(parse(CaseQuery, cases))

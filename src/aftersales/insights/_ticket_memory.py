@@ -32,7 +32,7 @@ import attrs
 from aftersales.exceptions import NotFound
 from aftersales.models import Channel, Event, StatusCategory, Ticket
 from aftersales.models.events import RESERVED_TRIGGERS
-from aftersales.storage import MemoryStore, Store, TicketQuery
+from aftersales.storage import MemoryStore, Store, TicketQuery, every_ticket
 from aftersales.storage._codec import ticket_sku
 from aftersales.workflows import TICKET_WORKFLOW
 
@@ -336,14 +336,9 @@ PAGE = 10_000
 
 
 def ticket_pages(store: Store, query: TicketQuery) -> Iterator[Ticket]:
-    """The tickets ``query`` finds in ``store``, read :data:`PAGE` at a time."""
-    offset = 0
-    while True:
-        page = store.find(query.model_copy(update={"offset": offset, "limit": PAGE}))
-        yield from page
-        if len(page) < PAGE:
-            return
-        offset += PAGE
+    """The tickets ``query`` finds in ``store``, read :data:`PAGE` at a time by cursor
+    (an offset page reads every row before it)."""
+    return every_ticket(store, query.model_copy(update={"limit": PAGE}))
 
 
 def store_tally(store: Store, plan: Plan) -> Rows:
