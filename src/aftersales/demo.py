@@ -48,7 +48,7 @@ from aftersales.desk import Desk
 from aftersales.exceptions import SurveyTokenRefused
 from aftersales.feedback import SurveyType
 from aftersales.insights import ReportQuery, build_report
-from aftersales.models import Event, Ticket
+from aftersales.models import Event, StatusCategory, Ticket
 from aftersales.notify import Notification
 from aftersales.policies import Party, decide
 from aftersales.routing import Router, RouteRequest, RoutingConfig, RuleClassifier
@@ -223,7 +223,9 @@ def run_demo(desk: Desk, advance: Callable[[timedelta], datetime]) -> DemoResult
             language=inquiry.language,
         )
         loads = {
-            agent.id: len(desk.find(assignee=agent.id, status_category="open", limit=10_000))
+            agent.id: desk.store.count(
+                TicketQuery(assignee=agent.id, status_category=StatusCategory.OPEN, limit=10_000)
+            )
             for agent in router.config.agents
         }
         chosen = router.route(request, loads, desk.clock.now())

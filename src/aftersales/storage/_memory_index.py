@@ -107,6 +107,16 @@ class SortedKeys:
         for chunk in chunks[place + 1 :]:
             yield from chunk
 
+    def below(self, key: Any) -> int:
+        """How many keys are ``< key``: a bisection in the chunks' largest keys and one
+        in a chunk, plus the sizes of the chunks before it."""
+        maxes = self._maxes
+        place = bisect_left(maxes, key)
+        if place == len(maxes):
+            return self._size
+        before = sum(len(chunk) for chunk in self._chunks[:place])
+        return before + bisect_left(self._chunks[place], key)
+
     def __iter__(self) -> Iterator[Any]:
         for chunk in self._chunks:
             yield from chunk
@@ -286,26 +296,39 @@ class TicketIndex:
         _move_due(self.due, values[_DUE], None, key)
         _move_due(self.sla_due, values[_SLA_DUE], None, key)
 
-    def find(self, query: TicketQuery, tickets: Mapping[str, Ticket]) -> list[Ticket]:
-        """The first ``offset + limit`` tickets of ``tickets`` (the table this indexes)
-        that match ``query``, in find order. Walks the smallest bucket among the query's
-        filters (or the whole table) from where the query starts, checks the other
-        filters, and stops at the page's end or the creation range's."""
+    def _plan(self, query: TicketQuery) -> tuple[SortedKeys, Callable[[Ticket], bool] | None]:
+        """Where a walk for ``query`` reads: the smallest bucket among its filters (or
+        the whole table; an empty one when a filter's value was never indexed), and the
+        check of the filters that bucket does not satisfy already (None: none left)."""
         chosen, chosen_filter = self.order, None
         for field, value in _filters(query):
             bucket = self.buckets[field].get(value)
             if bucket is None:
-                return []
+                return SortedKeys(), None
             if len(bucket) < len(chosen):
                 chosen, chosen_filter = bucket, (field, value)
+        return chosen, _check([f for f in _filters(query) if f != chosen_filter])
+
+    @staticmethod
+    def _start(query: TicketQuery) -> tuple[datetime, int] | None:
+        """The first find-order key a query can match (before every ticket's key of
+        that instant and number), or None: from the first ticket."""
         start: tuple[datetime, int] | None = None
         if query.created_from is not None:
             start = (query.created_from, 0)
         if query.after is not None:
             after = (query.after.created_at, query.after.number + 1)
             start = after if start is None else max(start, after)
+        return start
+
+    def find(self, query: TicketQuery, tickets: Mapping[str, Ticket]) -> list[Ticket]:
+        """The first ``offset + limit`` tickets of ``tickets`` (the table this indexes)
+        that match ``query``, in find order. Walks the smallest bucket among the query's
+        filters (or the whole table) from where the query starts, checks the other
+        filters, and stops at the page's end or the creation range's."""
+        chosen, check = self._plan(query)
+        start = self._start(query)
         keys = iter(chosen) if start is None else chosen.from_key(start)
-        check = _check([f for f in _filters(query) if f != chosen_filter])
         end = query.created_to
         wanted = query.offset + query.limit
         found: list[Ticket] = []
@@ -318,6 +341,33 @@ class TicketIndex:
                 if len(found) == wanted:
                     break
         return found
+
+    def count(self, query: TicketQuery, tickets: Mapping[str, Ticket]) -> int:
+        """``len(find(query, tickets)[query.offset:])`` without the list: a query that
+        one bucket answers (a single filter, or none; with a creation range or a cursor
+        or not) is that bucket's size between two bisections; any other walks the
+        smallest bucket as :meth:`find` does, checking the other filters, and stops at
+        ``offset + limit``."""
+        chosen, check = self._plan(query)
+        start = self._start(query)
+        wanted = query.offset + query.limit
+        if check is None:
+            end = query.created_to
+            matched = len(chosen) if end is None else chosen.below((end,))
+            if start is not None:
+                matched -= chosen.below(start)
+        else:
+            keys = iter(chosen) if start is None else chosen.from_key(start)
+            end = query.created_to
+            matched = 0
+            for key in keys:
+                if end is not None and key[0] >= end:
+                    break
+                if check(tickets[key[2]]):
+                    matched += 1
+                    if matched == wanted:
+                        break
+        return max(0, min(matched, wanted) - query.offset)
 
     @staticmethod
     def due_until(keys: SortedKeys, before: datetime, limit: int) -> list[str]:

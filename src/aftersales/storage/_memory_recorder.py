@@ -6,7 +6,7 @@ number of rows, which is what a reference, not a production store, can afford.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aftersales.storage._recorder import Records, Row
@@ -133,9 +133,41 @@ class MemoryRecorder:
         after: Mapping[str, Any] | None = None,
         tags: Sequence[str] = (),
     ) -> list[Row]:
+        found = list(self._matching(table, where, since, until, after, tags))
+        if order:
+            found.sort(key=lambda row: tuple(row[column] for column in order))
+        found = found[offset:]
+        return found if limit is None else found[:limit]
+
+    def count_rows(
+        self,
+        table: str,
+        where: Mapping[str, Any],
+        *,
+        since: Mapping[str, Any] | None = None,
+        until: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+    ) -> int:
+        matched = sum(1 for _ in self._matching(table, where, since, until, after, tags))
+        left = max(0, matched - offset)
+        return left if limit is None else min(left, limit)
+
+    def _matching(
+        self,
+        table: str,
+        where: Mapping[str, Any],
+        since: Mapping[str, Any] | None,
+        until: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+        tags: Sequence[str],
+    ) -> Iterator[Row]:
+        """The rows of ``table`` that pass a select's filters, in no order."""
         tagged = self._rows["ticket_tags"]
         start = tuple((after or {}).values())
-        found = [
+        return (
             row
             for row in self._rows[table].values()
             if all(row.get(column) == value for column, value in where.items())
@@ -143,11 +175,7 @@ class MemoryRecorder:
             and all(row[c] is not None and row[c] < v for c, v in (until or {}).items())
             and (not start or tuple(row[c] for c in after or {}) > start)
             and all((tag, row["created_at"], row["number"]) in tagged for tag in tags)
-        ]
-        if order:
-            found.sort(key=lambda row: tuple(row[column] for column in order))
-        found = found[offset:]
-        return found if limit is None else found[:limit]
+        )
 
     def due(
         self,

@@ -28,6 +28,7 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_number",
+    "check_query",
     "id_taken",
     "number_taken",
 ]
@@ -70,6 +71,18 @@ def check_number(value: object) -> int:
             [FieldError(("number",), f"must be a whole number, not {type(value).__name__}")],
         )
     return value
+
+
+def check_query(query: object) -> TicketQuery:
+    """``query`` if it is a :class:`TicketQuery` (validated as it was made); otherwise
+    :class:`~aftersales.InvalidInput`, the same on every store's ``find`` and ``count``
+    (a dict of filters or None would otherwise fail each backend its own way)."""
+    if not isinstance(query, TicketQuery):
+        raise InvalidInput(
+            "query",
+            [FieldError(("query",), f"must be a TicketQuery, not {type(query).__name__}")],
+        )
+    return query
 
 
 def check_count(count: object) -> int:
@@ -159,7 +172,22 @@ class Store(Protocol):
         ...
 
     def find(self, query: TicketQuery) -> list[Ticket]:
-        """Tickets matching ``query``, oldest first (by creation time, then number)."""
+        """Tickets matching ``query``, oldest first (by creation time, then number).
+        Anything but a :class:`TicketQuery` raises :class:`~aftersales.InvalidInput`."""
+        ...
+
+    def count(self, query: TicketQuery) -> int:
+        """How many tickets :meth:`find` would answer to ``query``: ``len(find(query))``,
+        without reading or decoding a ticket (a SQL store counts in its indexes, the
+        memory store from its buckets).
+
+        Every filter counts as it finds, the tenant's rows only. The page fields are
+        honoured too, so the answer is at most ``query.limit``: a count stops once it
+        reaches it (how many open tickets an agent holds, up to 10,000, costs what that
+        agent holds, never the whole queue); ``after`` counts the tickets after the
+        cursor, and ``offset`` leaves out as many as it skips. Order plays no part.
+        Anything but a :class:`TicketQuery` raises :class:`~aftersales.InvalidInput`
+        and reads nothing."""
         ...
 
     def events(self, subject_id: str) -> list[Event]:

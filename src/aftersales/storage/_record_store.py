@@ -7,7 +7,6 @@ import copy
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypeVar
 
 import attrs
@@ -32,9 +31,11 @@ from aftersales.storage._protocol import (
     check_id,
     check_limit,
     check_number,
+    check_query,
     id_taken,
     number_taken,
 )
+from aftersales.storage._record_queries import case_filter, ticket_filter, ticket_range
 from aftersales.storage._recorder import Recorder, Records, Row
 from aftersales.storage._tenant import DEFAULT_TENANT, check_tenant
 from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
@@ -121,50 +122,6 @@ def _retag(records: Records, ticket: Ticket, old: Sequence[str]) -> None:
     for tag, created, number in codec.tag_rows(ticket):
         if tag not in kept:
             records.insert("ticket_tags", {"tag": tag, "created_at": created, "number": number})
-
-
-def _plain(value: object) -> object:
-    """An enum's value as the row holds it; anything else as it is."""
-    return value.value if isinstance(value, Enum) else value
-
-
-def _ticket_filter(query: TicketQuery) -> dict[str, Any]:
-    """The columns a query names, with the value each must have."""
-    return {
-        column: value
-        for column, value in (
-            ("status", query.status),
-            ("status_category", query.status_category and query.status_category.value),
-            ("assignee", query.assignee),
-            ("team", query.team),
-            ("customer_id", query.customer_id),
-            ("channel", query.channel and query.channel.value),
-            ("category", query.category),
-            ("priority", _plain(query.priority)),
-            ("merged_into", query.merged_into),
-            ("parent_id", query.parent_id),
-            ("follow_up_of", query.follow_up_of),
-        )
-        if value is not None
-    }
-
-
-def _case_filter(query: CaseQuery) -> dict[str, Any]:
-    """The columns a query names, with the value each must have."""
-    return {
-        column: value
-        for column, value in (
-            ("ticket_id", query.ticket_id),
-            ("order_id", query.order_id),
-            ("serial", query.serial),
-            ("parent_id", query.parent_id),
-            ("customer_id", query.customer_id),
-            ("kind", query.kind and query.kind.value),
-            ("status", query.status),
-            ("status_category", query.status_category and query.status_category.value),
-        )
-        if value is not None
-    }
 
 
 def _write_case(records: Records, change: CaseChange) -> None:
@@ -336,31 +293,17 @@ class RecordStore:
         return ticket
 
     def find(self, query: TicketQuery) -> list[Ticket]:
-        where = _ticket_filter(query)
-        since = {} if query.created_from is None else {"created_at": codec.ts(query.created_from)}
-        until = {} if query.created_to is None else {"created_at": codec.ts(query.created_to)}
-        cursor = query.after
-        after = (
-            {}
-            if cursor is None
-            else {"created_at": codec.ts(cursor.created_at), "number": cursor.number}
-        )
-        tags = tuple(dict.fromkeys(query.tags))
+        where, found = ticket_filter(check_query(query)), ticket_range(query)
         rows = self.recorder.reading(
             lambda r: r.select(
-                "tickets",
-                where,
-                since=since,
-                until=until,
-                order=("created_at", "number"),
-                limit=query.limit,
-                offset=query.offset,
-                columns=_DATA,
-                after=after,
-                tags=tags,
+                "tickets", where, order=("created_at", "number"), columns=_DATA, **found
             )
         )
         return [_ticket(row) for row in rows]
+
+    def count(self, query: TicketQuery) -> int:
+        where, found = ticket_filter(check_query(query)), ticket_range(query)
+        return self.recorder.reading(lambda r: r.count_rows("tickets", where, **found))
 
     def events(self, subject_id: str) -> list[Event]:
         rows = self.recorder.reading(
@@ -578,7 +521,7 @@ class RecordStore:
         return _case(rows[0])
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
-        where = _case_filter(query)
+        where = case_filter(query)
         rows = self.recorder.reading(
             lambda r: r.select(
                 "cases", where, order=("created_at", "id"), limit=query.limit, columns=_CASE

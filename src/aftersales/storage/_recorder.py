@@ -96,6 +96,23 @@ class SubjectRecords(Protocol):
         ``ticket_tags`` row for each of them. A SQL recorder reads a find in ``order``
         from an index (:data:`~._schema.INDEXES`), a tag query from ``ticket_tags``."""
 
+    def count_rows(
+        self,
+        table: str,
+        where: Mapping[str, Any],
+        *,
+        since: Mapping[str, Any] | None = None,
+        until: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+    ) -> int:
+        """How many rows :meth:`select` would answer with the same arguments (its
+        ``order`` and ``columns`` change no count): ``len(select(...))``, without reading
+        the rows. A SQL recorder counts in the index the select would read, and stops at
+        ``offset + limit``."""
+
     def due(
         self,
         table: str,

@@ -24,6 +24,7 @@ from aftersales.storage._protocol import (
     check_id,
     check_limit,
     check_number,
+    check_query,
     id_taken,
     number_taken,
 )
@@ -227,9 +228,15 @@ class MemoryStore:
         return self._tickets[ticket_id]
 
     def find(self, query: TicketQuery) -> list[Ticket]:
+        check_query(query)
         with self._lock:
             found = self._index.find(query, self._tickets)
         return found[query.offset :]
+
+    def count(self, query: TicketQuery) -> int:
+        check_query(query)
+        with self._lock:
+            return self._index.count(query, self._tickets)
 
     def events(self, subject_id: str) -> list[Event]:
         return list(self._events.get(subject_id, ()))

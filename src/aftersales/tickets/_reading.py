@@ -90,7 +90,9 @@ class TicketReader:
     # What the dispatcher reads (aftersales.routing.dispatcher.TicketDesk).
 
     def count(self, **filters: Any) -> int:
-        return len(self.store.find(TicketQuery(**filters)))
+        """How many tickets match ``filters`` (at most their ``limit``), counted by the
+        store: no ticket is read or decoded (an agent's load, on every route)."""
+        return self.store.count(TicketQuery(**filters))
 
     def queued(self) -> list[Ticket]:
         return self.store.find(TicketQuery(status="classified", limit=10_000))

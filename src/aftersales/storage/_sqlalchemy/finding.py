@@ -1,9 +1,10 @@
 """How :class:`~aftersales.storage._sqlalchemy.transaction._Transaction` builds a find's
-SELECT: the order that keeps pages apart, and the tag filter read from ``ticket_tags``."""
+SELECT: the order that keeps pages apart, the tag filter read from ``ticket_tags``, and
+the COUNT of a ``count_rows``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from aftersales.storage import _schema as schema
 from aftersales.storage._sqlalchemy.tables import WRITE_ORDER, metadata
 
 _TENANT = schema.TENANT
+_ONE: sa.ColumnClause[Any] = sa.literal_column("1")
 
 _NO_LIMIT = 2**62
 """The LIMIT of a select that skips rows but takes all the rest: MariaDB and MySQL have
@@ -71,3 +73,58 @@ def _tagged(statement: Any, tickets: sa.Table, count: int) -> tuple[Any, dict[st
             .correlate(first)
         )
     return statement, {"created_at": first.c.created_at, "number": first.c.number}
+
+
+def count_statement(
+    table: str,
+    where: Sequence[str],
+    since: Sequence[str],
+    until: Sequence[str],
+    after: Sequence[str],
+    tags: int,
+) -> Any:
+    """The statement of a ``count_rows``: the rows a select with the same filters reads
+    (bound as that select binds them: ``w_``, ``s_``, ``u_``, ``a_``, ``g_`` and the page
+    ``p_limit``, ``p_offset``), counted in a subquery that stops at its LIMIT, with no
+    ORDER BY: the database reads the index of the filters alone (a covering one where
+    there is), and never the rows."""
+    declared = metadata.tables[table]
+    c = declared.c
+    keyset = [c[name] for name in after]
+    inner = sa.select(_ONE)
+    if tags:
+        inner, in_rows = _tagged(inner, declared, tags)
+        keyset = [in_rows.get(column.name, column) for column in keyset]
+    else:
+        inner = inner.select_from(declared)
+    inner = (
+        inner.where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
+        .where(*(c[name] >= sa.bindparam(f"s_{name}") for name in since))
+        .where(*(c[name] < sa.bindparam(f"u_{name}") for name in until))
+    )
+    if after:
+        inner = inner.where(
+            sa.tuple_(*keyset) > sa.tuple_(*(sa.bindparam(f"a_{name}") for name in after))
+        )
+    page = inner.limit(sa.bindparam("p_limit")).offset(sa.bindparam("p_offset"))
+    return sa.select(sa.func.count()).select_from(page.subquery("counted"))
+
+
+def count_parameters(
+    where: Mapping[str, Any],
+    since: Mapping[str, Any],
+    until: Mapping[str, Any],
+    after: Mapping[str, Any],
+    tags: Sequence[str],
+    limit: int | None,
+    offset: int,
+) -> dict[str, Any]:
+    """The parameters of :func:`count_statement`, by name."""
+    params = {f"w_{name}": value for name, value in where.items()}
+    params.update({f"s_{name}": value for name, value in since.items()})
+    params.update({f"u_{name}": value for name, value in until.items()})
+    params.update({f"a_{name}": value for name, value in after.items()})
+    params.update({f"g_{i}": tag for i, tag in enumerate(tags)})
+    params["p_limit"] = _NO_LIMIT if limit is None else limit
+    params["p_offset"] = offset
+    return params

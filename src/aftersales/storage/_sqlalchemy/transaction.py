@@ -19,7 +19,13 @@ from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Row
-from aftersales.storage._sqlalchemy.finding import _NO_LIMIT, _order_of, _tagged
+from aftersales.storage._sqlalchemy.finding import (
+    _NO_LIMIT,
+    _order_of,
+    _tagged,
+    count_parameters,
+    count_statement,
+)
 from aftersales.storage._sqlalchemy.tables import (
     _ACKNOWLEDGE_ONE,
     _PENDING,
@@ -370,6 +376,30 @@ class _Transaction:
             params["p_offset"] = offset
         rows = self._run(shape, build, params).fetchall()
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def count_rows(
+        self,
+        table: str,
+        where: Mapping[str, Any],
+        *,
+        since: Mapping[str, Any] | None = None,
+        until: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+    ) -> int:
+        since, until, after = since or {}, until or {}, after or {}
+        where = {_TENANT: self._tenant, **where}  # every row counted is the tenant's
+        shape = ("count", table, *where, "|", *since, "|", *until, "|", *after, len(tags))
+        found = self._run(
+            shape,
+            lambda: count_statement(
+                table, tuple(where), tuple(since), tuple(until), tuple(after), len(tags)
+            ),
+            count_parameters(where, since, until, after, tags, limit, offset),
+        )
+        return int(found.scalar_one())
 
     def due(
         self,

@@ -65,28 +65,28 @@ def _term(name: str, table: str, column: str, where: Mapping[str, Any]) -> str:
     return f"{name}.{column} = ?"
 
 
-def _select(
+def _matching(
     table: str,
     where: Mapping[str, Any],
     since: Mapping[str, Any],
     until: Mapping[str, Any],
-    order: Sequence[str],
-    columns: Sequence[str],
     after: Mapping[str, Any],
     tags: int,
-) -> str:
-    """The SELECT of :meth:`SQLiteRecorder.select`, parameters in the order: (with tags,
-    the tenant and the tags), ``where``, ``since``, ``until``, ``after``, limit, offset."""
+    listed: str,
+) -> tuple[str, str, str]:
+    """The ``SELECT listed FROM ... WHERE ...`` of a select or a count, parameters in the
+    order: (with tags, the tenant and the tags), ``where``, ``since``, ``until``,
+    ``after``; the name its table has there and its column that orders ties ('' for
+    none)."""
     if not tags:
         name = table
-        head = f"SELECT {_listed(table, columns) or '*'} FROM {table}"
+        head = f"SELECT {listed} FROM {table}"
         tail = "rowid"  # ties in the order rows were written
         clauses = []
     else:
         # the first tag's rows in ticket_tags, in find order; each other tag looked up
         # by the whole key of its row
         name = "t"
-        listed = _listed(table, columns, "t.") or "t.*"
         head = (
             f"SELECT {listed} FROM ticket_tags g0 "
             f"JOIN {table} t ON t.tenant = g0.tenant AND t.number = g0.number "
@@ -103,12 +103,44 @@ def _select(
     if after:
         keyset = ", ".join(f"{name}.{c}" for c in after)
         clauses.append(f"({keyset}) > ({', '.join('?' * len(after))})")
-    sql = head + (" WHERE " + " AND ".join(clauses) if clauses else "")
+    return head + (" WHERE " + " AND ".join(clauses) if clauses else ""), name, tail
+
+
+def _select(
+    table: str,
+    where: Mapping[str, Any],
+    since: Mapping[str, Any],
+    until: Mapping[str, Any],
+    order: Sequence[str],
+    columns: Sequence[str],
+    after: Mapping[str, Any],
+    tags: int,
+) -> str:
+    """The SELECT of :meth:`SQLiteRecorder.select`, parameters in the order: (with tags,
+    the tenant and the tags), ``where``, ``since``, ``until``, ``after``, limit, offset."""
+    listed = _listed(table, columns, "t." if tags else "") or ("t.*" if tags else "*")
+    sql, name, tail = _matching(table, where, since, until, after, tags, listed)
     ordered = [
         f"g0.{c}" if tags and c in ("created_at", "number") else f"{name}.{c}" for c in order
     ]
     ordered += [f"{name}.{tail}"] if tail else []
     return sql + f" ORDER BY {', '.join(ordered)} LIMIT ? OFFSET ?"
+
+
+def _count(
+    table: str,
+    where: Mapping[str, Any],
+    since: Mapping[str, Any],
+    until: Mapping[str, Any],
+    after: Mapping[str, Any],
+    tags: int,
+) -> str:
+    """The COUNT of :meth:`SQLiteRecorder.count_rows`, parameters as :func:`_select`'s.
+    The rows are counted in a subquery that stops at its LIMIT (``COUNT(*)`` of the
+    whole WHERE would read every match), with no ORDER BY: SQLite reads the index of the
+    filters alone, a covering one where there is (its entries, never a row)."""
+    inner, _, _ = _matching(table, where, since, until, after, tags, "1")
+    return f"SELECT COUNT(*) FROM ({inner} LIMIT ? OFFSET ?)"
 
 
 class SQLiteRecorder(SQLiteConnection):
@@ -330,6 +362,36 @@ class SQLiteRecorder(SQLiteConnection):
             shape, lambda: _select(table, where, since, until, order, columns, after, len(tags))
         )
         return [dict(row) for row in self._conn.execute(sql, params).fetchall()]
+
+    def count_rows(
+        self,
+        table: str,
+        where: Mapping[str, Any],
+        *,
+        since: Mapping[str, Any] | None = None,
+        until: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        after: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+    ) -> int:
+        since, until, after = since or _NONE, until or _NONE, after or _NONE
+        where = {"tenant": self.tenant, **where}  # every row counted is the tenant's
+        shape = ("count", table, tuple(where), tuple(since), tuple(until), tuple(after), len(tags))
+        params = (
+            *((self.tenant,) if tags else ()),  # the tag rows' tenant
+            *tags,
+            *where.values(),
+            *since.values(),
+            *until.values(),
+            *after.values(),
+            limit or -1,
+            offset,
+        )
+        sql = self._sql.get(shape) or self._statement(
+            shape, lambda: _count(table, where, since, until, after, len(tags))
+        )
+        return int(self._conn.execute(sql, params).fetchone()[0])
 
     def due(
         self,

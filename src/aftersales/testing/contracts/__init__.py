@@ -23,6 +23,7 @@ from aftersales.testing.contracts._base import _event as _event
 from aftersales.testing.contracts._base import _notification as _notification
 from aftersales.testing.contracts._base import _ticket as _ticket
 from aftersales.testing.contracts.cases import CaseContract
+from aftersales.testing.contracts.counting import CountContract
 from aftersales.testing.contracts.integrity import IntegrityContract
 from aftersales.testing.contracts.recorder import RecorderContract
 from aftersales.testing.contracts.records import RecordContract
@@ -32,6 +33,7 @@ from aftersales.testing.contracts.tickets import TicketContract
 
 __all__ = [
     "CaseContract",
+    "CountContract",
     "CrashContract",
     "IntegrityContract",
     "RaceContract",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 
-class StoreContract(TicketContract, RecordContract, CaseContract, IntegrityContract):
+class StoreContract(TicketContract, CountContract, RecordContract, CaseContract, IntegrityContract):
     """Behaviour every store must have. Subclass it under a ``Test`` name::
 
         class TestMyStore(StoreContract):

@@ -86,6 +86,34 @@ class RecorderContract:
             since={"created_at": _ts(2)}, until={"created_at": _ts(4)}, order=("number",)
         ) == [2, 3]
 
+    def test_count_rows_counts_what_select_selects(self) -> None:
+        self._write(*(_ticket(n, team="a" if n % 2 else "b") for n in (5, 3, 1, 4, 2)))
+        tags = [{"tag": "vip", "created_at": _ts(n), "number": n} for n in (1, 2, 4)]
+        self.recorder.atomically(lambda r: [r.insert("ticket_tags", row) for row in tags])
+        asked: list[dict[str, Any]] = [
+            {"where": {}},
+            {"where": {"team": "a"}},
+            {"where": {"team": "a"}, "limit": 2},
+            {"where": {}, "limit": 2, "offset": 4},
+            {"where": {}, "offset": 9},
+            {"where": {}, "since": {"created_at": _ts(2)}, "until": {"created_at": _ts(4)}},
+            {"where": {}, "after": {"created_at": _ts(3), "number": 3}},
+            {"where": {"team": "b"}, "tags": ["vip"]},
+            {"where": {}, "tags": ["vip"], "after": {"created_at": _ts(1), "number": 1}},
+            {"where": {"team": "nobody"}},
+        ]
+        for options in asked:
+            where = options.pop("where")
+            order = ("created_at", "number")
+            selected = self.recorder.reading(
+                lambda r: r.select("tickets", where, order=order, **options)  # noqa: B023
+            )
+            counted = self.recorder.reading(
+                lambda r: r.count_rows("tickets", where, **options)  # noqa: B023
+            )
+            assert counted == len(selected), (where, options)
+        assert self.recorder.reading(lambda r: r.count_rows("tickets", {"team": "a"})) == 3
+
     def test_due_lists_the_rows_whose_time_has_come_earliest_first(self) -> None:
         self._write(
             _ticket(1, due_at=_T0 + timedelta(hours=3)),
