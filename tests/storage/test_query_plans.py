@@ -103,6 +103,15 @@ DESK_QUERIES: dict[str, Callable[[Store], object]] = {
     "tags, next page": lambda s: s.find(TicketQuery(tags=("a1", "b2"), after=CURSOR)),
     "merged into a ticket": lambda s: s.find(TicketQuery(merged_into="t1", limit=10_000)),
     "follow-ups": lambda s: s.find(TicketQuery(follow_up_of="t1", created_from=T0, limit=1)),
+    # what routing counts, for each agent and the new ticket's customer, and a queue's
+    # size: counted in the index of their filters (a covering one), no row read
+    "agent load, counted": lambda s: s.count(
+        TicketQuery(assignee="agent3", status_category="open", limit=10_000)
+    ),
+    "open queue, counted": lambda s: s.count(TicketQuery(status_category="open", limit=10_000)),
+    "team queue, counted": lambda s: s.count(TicketQuery(team="team1", status_category="open")),
+    "customer's contacts, counted": lambda s: s.count(TicketQuery(customer_id="c5", limit=100)),
+    "every tag, counted": lambda s: s.count(TicketQuery(tags=("a1", "b2"))),
     "due": lambda s: s.due(LATER, 100),
     "SLA due": lambda s: s.sla_due(LATER, 100),
 }
@@ -150,7 +159,9 @@ def sqlite_problems(store: SQLiteStore, run: Callable[[Store], object]) -> list[
         for detail in details:
             # a search by the tenant alone reads every row of the tenant's
             tenant_only = detail.endswith("(tenant=?)")
-            if detail.startswith("SCAN") or "TEMP B-TREE" in detail or tenant_only:
+            # a count reads the rows its subquery makes as it makes them (a co-routine)
+            scan = detail.startswith("SCAN") and not detail.startswith("SCAN (subquery-")
+            if scan or "TEMP B-TREE" in detail or tenant_only:
                 problems.append(detail)
         if not any("USING" in detail for detail in details):
             problems.append(f"no index: {details}")
@@ -182,6 +193,7 @@ def test_sqlite_plans_are_checked_for_real(tmp_path: Path) -> None:
     )
     store._conn.execute("DROP INDEX tickets_status_category")
     assert sqlite_problems(store, DESK_QUERIES["open queue"]) != []
+    assert sqlite_problems(store, DESK_QUERIES["open queue, counted"]) != []
     store.close()
 
 
