@@ -195,7 +195,11 @@ def seen(desk: Desk, clock: FrozenClock) -> dict[str, Any]:
         "tickets": [_ticket(t) for t in found],
         "by number": [_ticket(store.get_by_number(t.number)) for t in found],
         "finds": [[t.number for t in store.find(TicketQuery(**f, limit=100))] for f in filters],
-        "counts": [len(store.find(TicketQuery(**f, limit=1000))) for f in filters],
+        "counts": [store.count(TicketQuery(**f, limit=1000)) for f in filters],
+        "loads": [
+            store.count(TicketQuery(assignee=a, status_category="open", limit=2))
+            for a in ("agent-0", "agent-1")
+        ],
         "period": [t.number for t in store.find(TicketQuery(**period, limit=100))],
         "events": [
             [(e.sequence, e.trigger, e.to_state) for e in store.events(t.id)] for t in found
