@@ -226,6 +226,11 @@ class IndexedStoreMachine(RuleBasedStateMachine):
         assert [t.id for t in self.store.find(query)] == oracle_find(self.tickets, query)
 
     @rule(fields=queries)
+    def count(self, fields: dict[str, Any]) -> None:
+        query = TicketQuery(**fields)
+        assert self.store.count(query) == len(oracle_find(self.tickets, query))
+
+    @rule(fields=queries)
     def page_through(self, fields: dict[str, Any]) -> None:
         query: TicketQuery | None = TicketQuery(**{**fields, "offset": 0})
         assert query is not None
@@ -371,6 +376,33 @@ def test_created_range_reads_only_the_range() -> None:
     )
     assert [t.number for t in store.find(query)] == [2001, 2002, 2003]
     assert tickets.reads == 3
+
+
+def test_count_reads_no_ticket_where_one_bucket_answers() -> None:
+    """A count of one filter (or none), with a creation range or a cursor or not, is a
+    bucket's size between two bisections: no ticket read. Two filters walk the smaller
+    bucket, and stop at the limit."""
+    store, tickets, _ = large_store()
+    assert store.count(TicketQuery(status_category="open", limit=10_000)) == LARGE
+    assert store.count(TicketQuery(limit=10_000, offset=LARGE - 3)) == 3
+    assert store.count(TicketQuery(status_category="open", limit=7)) == 7
+    window = TicketQuery(
+        team="returns",
+        created_from=T0 + timedelta(minutes=2001),
+        created_to=T0 + timedelta(minutes=2004),
+    )
+    assert store.count(window) == 3
+    cursor = TicketCursor(created_at=T0 + timedelta(minutes=4000), number=4000)
+    minute = {n: n if n % 10 else LARGE - n for n in range(1, LARGE + 1)}  # as made
+    after = [n for n in minute if (minute[n], n) > (4000, 4000)]
+    assert store.count(TicketQuery(after=cursor, limit=10_000)) == len(after) == 999
+    assert store.count(TicketQuery(customer_id="nobody")) == 0
+    assert tickets.reads == 0
+    assert store.count(TicketQuery(team="rare", status_category="open", limit=1000)) == 10
+    assert tickets.reads <= 10
+    tickets.reads = 0
+    assert store.count(TicketQuery(team="returns", customer_id="c1", limit=3)) == 3
+    assert tickets.reads <= 3
 
 
 def test_due_queries_read_only_what_is_due() -> None:

@@ -305,7 +305,8 @@ class TicketIndex:
             bucket = self.buckets[field].get(value)
             if bucket is None:
                 return SortedKeys(), None
-            if len(bucket) < len(chosen):
+            # any bucket beats the whole table, even of the same size: it needs no check
+            if chosen_filter is None or len(bucket) < len(chosen):
                 chosen, chosen_filter = bucket, (field, value)
         return chosen, _check([f for f in _filters(query) if f != chosen_filter])
 
