@@ -3,7 +3,6 @@ theirs (it used to find and decode every open ticket of every agent, on every ro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,7 @@ def test_a_route_counts_each_agents_load_and_finds_none_of_their_tickets() -> No
 
 
 @pytest.fixture
-def decoded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many tickets a record store has decoded from its rows (one count, in a list)."""
     seen = [0]
     read_ticket = _trusted.read_ticket
@@ -104,7 +103,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return read_ticket(data)
 
     monkeypatch.setattr(_trusted, "read_ticket", counting)
-    yield seen
+    return seen
 
 
 def test_a_route_on_sqlite_decodes_no_ticket_of_the_agents(
