@@ -3,8 +3,12 @@ sort. The plans checked are those of the statements the stores actually run, cap
 they run (SQLite: ``EXPLAIN QUERY PLAN``; PostgreSQL: ``EXPLAIN`` with sequential scans
 and sorts priced out, so that a plan which still has one shows there is no index for it).
 
-PostgreSQL is taken from AFTERSALES_TEST_POSTGRES_URL (default: this machine's loopback
-server); without it those tests skip, in CI (CI=true) they fail.
+The counts (``Store.count``) are checked on MariaDB too: each reads an index that alone
+answers it (``EXPLAIN``'s "Using index").
+
+PostgreSQL is taken from AFTERSALES_TEST_POSTGRES_URL and MariaDB from
+AFTERSALES_TEST_MYSQL_URL (defaults: this machine's loopback servers); without them those
+tests skip, in CI (CI=true) they fail.
 """
 
 from __future__ import annotations
@@ -323,3 +327,73 @@ def test_postgresql_plans_are_checked_for_real(postgres_store: Any) -> None:
         conn.rollback()
     found = json.loads(found) if isinstance(found, str) else found
     assert _bad_nodes(found[0]["Plan"]) != []
+
+
+# ---------------------------------------------------------------------------- MariaDB
+
+COUNTS = [name for name in DESK_QUERIES if name.endswith(", counted") and "tag" not in name]
+"""The counts read from one table (a tag count joins ticket_tags to the tickets)."""
+
+
+@pytest.fixture(scope="module")
+def mariadb_store() -> Iterator[Any]:
+    sqlalchemy_store = pytest.importorskip("aftersales.storage.sqlalchemy")
+    from test_sqlalchemy_store import server_url
+
+    url = server_url("mariadb")
+    engine = pytest.importorskip("sqlalchemy").create_engine(url)
+    sqlalchemy_store.metadata.drop_all(engine)  # what an interrupted run left
+    engine.dispose()
+    store = sqlalchemy_store.SQLAlchemyStore(url)
+    _fill(store)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE TABLE tickets")
+    yield store
+    store.drop_schema()
+    store.close()
+
+
+def mariadb_problems(store: Any, run: Callable[[Store], object]) -> list[str]:
+    """What is wrong with the plans of the SELECTs ``run`` makes the store execute: the
+    tickets read otherwise than by a lookup beyond the tenant in an index that alone
+    answers the query (MariaDB's "Using index")."""
+    import sqlalchemy
+
+    selects: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", keep)
+    try:
+        run(store)
+    finally:
+        sqlalchemy.event.remove(store.engine, "before_cursor_execute", keep)
+    assert selects, "the query ran no SELECT"
+    problems = []
+    with store.engine.connect() as conn:
+        for statement, parameters in selects:
+            found = conn.exec_driver_sql("EXPLAIN " + statement, parameters).mappings().all()
+            read = [row for row in found if row["table"] == "tickets"]
+            assert read, found
+            for row in read:
+                covering = "Using index" in row["Extra"].split("; ")  # not "... condition"
+                tenant_only = row["ref"] == "const"  # one column looked up: the tenant
+                if row["type"] not in ("ref", "range") or not covering or tenant_only:
+                    problems.append(f"{row['type']} {row['key']} {row['ref']} {row['Extra']}")
+        conn.rollback()
+    return problems
+
+
+@pytest.mark.parametrize("name", COUNTS)
+def test_mariadb_counts_from_a_covering_index(mariadb_store: Any, name: str) -> None:
+    assert mariadb_problems(mariadb_store, DESK_QUERIES[name]) == []
+
+
+def test_mariadb_count_plans_are_checked_for_real(mariadb_store: Any) -> None:
+    """A count that no index answers alone is reported: one of follow-ups (not indexed)
+    and one of open tickets on a channel (two indexes, neither covering both)."""
+    assert mariadb_problems(mariadb_store, lambda s: s.count(TicketQuery(follow_up_of="t1")))
+    open_wechat = TicketQuery(status_category="open", channel=Channel.WECHAT)
+    assert mariadb_problems(mariadb_store, lambda s: s.count(open_wechat))
