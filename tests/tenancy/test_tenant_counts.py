@@ -1,6 +1,7 @@
 """A desk of one tenant never counts another tenant's tickets: on one database, shops with
-the same ticket numbers, assignees, customers and tags each count their own, on SQLite
-and on SQLAlchemy (SQLite, PostgreSQL, MariaDB), through every filter a count takes.
+the same ticket numbers, assignees, customers and tags each count their own, on SQLite,
+on SQLAlchemy (SQLite, PostgreSQL, MariaDB) and in one memory (where MemoryStore keeps
+tenants), through every filter a count takes.
 
 The servers are taken from AFTERSALES_TEST_POSTGRES_URL and AFTERSALES_TEST_MYSQL_URL
 (see tests/test_sqlalchemy_store.py)."""
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aftersales import SQLiteStore, TicketQuery
+from aftersales import MemoryStore, SQLiteStore, Store, TicketQuery
 from aftersales.models import StatusCategory
 from aftersales.storage import Change, TicketCursor
 from aftersales.storage.recorder import RecordStore
@@ -48,7 +50,7 @@ def _expected(held: int) -> dict[str, int]:
     }
 
 
-def _fill(store: RecordStore) -> None:
+def _fill(store: Any) -> None:
     for tenant, held in SHOPS.items():
         scoped = store.for_tenant(tenant)
         tickets = [
@@ -76,10 +78,15 @@ def _sqlalchemy(dialect: str, tmp_path: Path) -> RecordStore:
 
 
 @pytest.fixture(
-    params=["sqlite", "sqlalchemy-sqlite", "postgresql", "mariadb"],
+    params=["memory", "sqlite", "sqlalchemy-sqlite", "postgresql", "mariadb"],
 )
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStore]:
-    if request.param == "sqlite":
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    made: Any
+    if request.param == "memory":
+        made = MemoryStore()
+        if not hasattr(made, "for_tenant"):  # before MemoryStore took tenants
+            pytest.skip("this MemoryStore keeps the tickets of one shop")
+    elif request.param == "sqlite":
         made = _sqlite(tmp_path)
     else:
         made = _sqlalchemy(request.param.removeprefix("sqlalchemy-"), tmp_path)
@@ -89,9 +96,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStor
 
 
 @pytest.mark.servers
-def test_each_tenant_counts_its_own_tickets_only(store: RecordStore) -> None:
+def test_each_tenant_counts_its_own_tickets_only(store: Any) -> None:
     for tenant, held in SHOPS.items():
-        scoped = store.for_tenant(tenant)
+        scoped: Store = store.for_tenant(tenant)
         counted = {name: scoped.count(query) for name, query in QUERIES.items()}
         assert counted == _expected(held), tenant
         # and exactly what its find finds
