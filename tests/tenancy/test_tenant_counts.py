@@ -84,8 +84,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     made: Any
     if request.param == "memory":
         made = MemoryStore()
-        if not hasattr(made, "for_tenant"):  # before MemoryStore took tenants
-            pytest.skip("this MemoryStore keeps the tickets of one shop")
     elif request.param == "sqlite":
         made = _sqlite(tmp_path)
     else:
