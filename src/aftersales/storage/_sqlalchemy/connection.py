@@ -329,19 +329,30 @@ def _move(conn: Connection, rows: list[tuple[str, str | None, Any]]) -> None:
     conn.execute(update, [{"data": data, "terms": terms, "b_id": key} for data, terms, key in rows])
 
 
+READING = "aftersales: reading"
+"""Set in a pooled connection's ``info`` while it reads (:func:`reading_on`)."""
+
+
 def _begin_immediate(dbapi_connection: Any) -> None:
     """The SQLite dialect's ``do_begin``: BEGIN IMMEDIATE where SQLAlchemy begins a
-    transaction (which the driver, left in autocommit, would not), unless the connection
-    is in one already: a read's deferred BEGIN (:func:`begin_reading`)."""
-    if not dbapi_connection.in_transaction:
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+    transaction (which the driver, left in autocommit, would not); a deferred BEGIN for a
+    read (:func:`reading_on`): one snapshot for all its statements, and no write lock.
+    Under BEGIN IMMEDIATE a read waited behind every writer (and every other read) for
+    the database's one write lock, then held it."""
+    info = getattr(dbapi_connection, "info", None)  # the pool's proxy has one
+    dbapi_connection.execute("BEGIN" if info and info.get(READING) else "BEGIN IMMEDIATE")
 
 
-def begin_reading(conn: Connection) -> None:
-    """Begin a read on SQLite with a deferred BEGIN: one snapshot for all its statements,
-    and no write lock. Under BEGIN IMMEDIATE a read waited behind every writer (and every
-    other read) for the database's one write lock, then held it."""
-    conn.connection.execute("BEGIN")
+@contextmanager
+def reading_on(conn: Connection) -> Iterator[None]:
+    """While inside, the transaction SQLAlchemy begins on ``conn`` (at its first
+    statement) is a read's; it ends, as any, when the connection closes."""
+    info = conn.connection.info
+    info[READING] = True
+    try:
+        yield
+    finally:
+        info.pop(READING, None)
 
 
 def _sqlite_immediate_transactions(engine: Engine) -> None:

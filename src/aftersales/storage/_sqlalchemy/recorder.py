@@ -46,11 +46,11 @@ from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlalchemy.connection import (
     _render,
     _translate,
-    begin_reading,
     drop_schema,
     migrate,
     open_engine,
     read_schema_version,
+    reading_on,
 )
 from aftersales.storage._sqlalchemy.tables import (
     _ORDER_LOCK_SECONDS,
@@ -274,7 +274,8 @@ class SQLAlchemyRecorder:
         try:
             with self.engine.connect() as conn:
                 if self._deferred_reads:
-                    begin_reading(conn)  # ended by the rollback as the connection closes
+                    with reading_on(conn):
+                        return work(_Transaction(self, conn))
                 return work(_Transaction(self, conn))
         except Exception as error:
             translated = _translate(error, self.dialect)
