@@ -689,12 +689,17 @@ def measure(stores: list[Sized], call: Callable[[Sized], object], rounds: int) -
 
 
 def measure_together(
-    stores: list[Sized], calls: dict[str, Callable[[Sized], object]], rounds: int
+    stores: list[Sized],
+    calls: dict[str, Callable[[Sized], object]],
+    rounds: int,
+    settle: Callable[[Sized], object] | None = None,
 ) -> dict[str, Curve]:
     """Each of ``calls`` on each store, in the same rounds: a round runs one batch of
     each call on each store in turn, so that a floor and what it is the floor of see the
     same machine state and the same warmth of the store's pages (a floor measured first,
-    alone, read the pages that the calls measured after it found in the cache)."""
+    alone, read the pages that the calls measured after it found in the cache).
+    ``settle`` ends each batch, timed with it: the batch pays for the work its calls
+    left (a write's WAL checkpoint) and leaves none to the next batch."""
     per_batch = {}
     for name, call in calls.items():
         for sized in stores:
@@ -709,6 +714,8 @@ def measure_together(
         def run() -> None:
             for _ in range(count):
                 call(sized)
+            if settle is not None:
+                settle(sized)
 
         return run
 
@@ -802,7 +809,7 @@ def run_backend(
         calls = dict(fires)
         if all(s.raw_fire is not None for s in stores):
             calls = {floor_label: _raw_fire_one, **fires}
-        curves = measure_together(stores, calls, max(rounds, fire_rounds))
+        curves = measure_together(stores, calls, max(rounds, fire_rounds), _checkpoint)
         if floor_label in curves:
             note = "(the ceiling: SQLite's own ratio, measured in the same rounds)"
             print(f"{floor_label:<{width}}{_cells(curves[floor_label], sizes)}   {note}")
@@ -835,6 +842,19 @@ def _pages_read(call: Callable[[], object], calls: int = 200) -> float | None:
     for _ in range(calls):
         call()
     return (read_bytes() - before) / calls / 4096
+
+
+def _checkpoint(sized: Sized) -> object:
+    """Copy the WAL's pages into the database file (SQLite; nothing elsewhere). A batch of
+    fires ends with it, so that each pays for the pages it wrote: SQLite checkpoints when
+    the WAL reaches 1,000 pages, and that cost, which grows with the file (the pages of a
+    million tickets' rows and indexes are far apart), fell on whichever batch crossed the
+    line, a floor's in one round and a fire's in the next."""
+    conn = getattr(sized.store, "_conn", None)
+    if conn is None:
+        return None
+    with sized.store._lock:  # type: ignore[attr-defined]
+        return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
 
 def _raw_fire_one(sized: Sized) -> object:
