@@ -366,15 +366,21 @@ def _raw_fire(store: SQLiteStore) -> Callable[[str, int], object]:
     trace of ``SQLiteStore`` shows them, raw on the store's own connection (its page
     cache; another connection's commits would empty it): read the ticket, take the write
     lock, read its columns, update the changed ones and its JSON (written back as read:
-    the same size), append its event (a copy of the newest event's JSON), commit. Its
+    the same size), append its event (a copy of a reassignment's JSON), commit. Its
     cost at 1M tickets over 1k is what SQLite itself adds with the size of the file: the
     ceiling of a fire's ratio on this machine."""
     conn, lock, tenant = store._conn, store._lock, store.tenant
-    event = conn.execute("SELECT data FROM events ORDER BY rowid DESC LIMIT 1").fetchone()[0]
     at = NOW.isoformat()
+    assigned: list[str] = []
 
     def fire(ticket_id: str, turn: int) -> object:
         agent = turn % len(AGENTS)
+        if not assigned:  # a reassignment's event, of the size the desk's fires append
+            (found,) = conn.execute(
+                "SELECT data FROM events WHERE trigger = 'assign' ORDER BY rowid DESC LIMIT 1"
+            ).fetchone()
+            assigned.append(found)
+        event = assigned[0]
         with lock:
             (data,) = conn.execute(
                 "SELECT data FROM tickets WHERE tenant = ? AND id = ?", (tenant, ticket_id)
@@ -661,8 +667,10 @@ def _prepare(sized: Sized) -> None:
         ticket = sized.desk.get(number)
         if ticket.status in ("assigned", "in_progress"):
             ids.append(ticket.id)
-        if len(ids) == 600:
+        if len(ids) == 601:
             break
+    # one reassignment beforehand: the event the raw floor appends is a copy of its event
+    sized.desk.fire(ids.pop(), "assign", actor="agent-001", payload={"assignee": AGENTS[0]})
     sized.fire_ids, sized.floor_ids = ids[::2], ids[1::2]
 
 
