@@ -116,3 +116,17 @@ def test_a_tenant_that_names_none_is_refused_and_nothing_is_made(
     assert ran.code == 1
     assert "--tenant" in ran.err
     assert not db.exists()
+
+
+@pytest.mark.parametrize("placed", [["--tenant", "shop-b"], ["--db", "other.db"]])
+def test_a_store_option_before_a_subcommand_is_refused_not_lost(
+    placed: list[str], tmp_path: Path
+) -> None:
+    db = str(tmp_path / "shops.db")
+    _fill(db)
+    # before, "dead-letters --tenant shop-b requeue --all" requeued the default shop's
+    ran = run("dead-letters", *placed, "requeue", "--db", db, "--all")
+    assert ran.code == 2
+    assert f"{placed[0]} go after the subcommand" in ran.err
+    ran = run("dead-letters", "requeue", "--db", db, "--all", "--tenant", "shop-b")
+    assert (ran.code, ran.out) == (0, "requeued 0 notifications\n")

@@ -48,6 +48,22 @@ def test_a_worker_of_one_tenant_delivers_only_that_tenants_notifications(folder:
         assert sorted(n.key for n in desk.outbox("pending")) == sorted(theirs)
 
 
+def test_an_app_whose_desk_serves_another_tenant_is_refused(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = folder / "desk.db"
+    mine = write_pending(db, 2, tenant="shop-a")
+    monkeypatch.setenv("WORKER_TEST_DB", str(db))
+    code, _, err = _run(
+        "--db", str(db), "--app", "worker_app:build_own_store", "--once", "--tenant", "shop-a"
+    )
+    assert code == 1
+    assert "a desk of tenant '', not 'shop-a' (--tenant)" in err
+    assert read_keys(folder / "delivered") == []
+    with Desk(SQLiteStore(db, tenant="shop-a")) as desk:
+        assert sorted(n.key for n in desk.outbox("pending")) == sorted(mine)
+
+
 def test_without_an_app_it_is_a_usage_error_that_touches_nothing(folder: Path) -> None:
     db = folder / "desk.db"
     pending = write_pending(db, 2)

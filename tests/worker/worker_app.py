@@ -96,6 +96,12 @@ def build_closed(store: Store) -> Desk:
     return desk
 
 
+def build_own_store(store: Store) -> Desk:
+    """A desk on a store of the app's own (the default shop's), not the one given."""
+    store.close()
+    return Desk(open_store(os.environ["WORKER_TEST_DB"]))
+
+
 def build_bare(store: Store) -> Desk:
     """A desk with no subscription (an app that forgot to wire its handlers)."""
     return Desk(store)

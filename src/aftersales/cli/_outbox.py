@@ -134,6 +134,17 @@ def _add_dead_letters(app: typer.Typer) -> None:
     ) -> None:
         """The notifications whose delivery failed for good (requeue to retry them)."""
         if context.invoked_subcommand is not None:
+            given = [
+                f"--{name}"
+                for name in ("db", "tenant")
+                if getattr(context.get_parameter_source(name), "name", None) == "COMMANDLINE"
+            ]
+            if given:  # the subcommand's own options name its store: these would be lost
+                fail(
+                    f"{' and '.join(given)} go after the subcommand: "
+                    f"dead-letters {context.invoked_subcommand} {given[0]} ...",
+                    EXIT_USAGE,
+                )
             return
         if db is None:
             fail("--db is required: the store whose dead letters to list", EXIT_USAGE)

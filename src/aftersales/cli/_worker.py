@@ -83,6 +83,19 @@ def build_desk(store: Store, app: str) -> Desk:
             "worker",
             [FieldError(("--app",), f"{app} returned {type(desk).__name__}, not a Desk")],
         )
+    wanted, served = getattr(store, "tenant", ""), getattr(desk.store, "tenant", "")
+    if served != wanted:  # --tenant would be lost: the app's store serves another shop
+        desk.close()
+        raise InvalidInput(
+            "worker",
+            [
+                FieldError(
+                    ("--app",),
+                    f"{app} returned a desk of tenant {served!r}, not {wanted!r} "
+                    "(--tenant): build the desk on the store it is given",
+                )
+            ],
+        )
     return desk
 
 
