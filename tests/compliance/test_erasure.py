@@ -37,6 +37,7 @@ from aftersales import (
     MemoryStore,
     Notification,
     SQLiteStore,
+    StorageError,
     Store,
 )
 from aftersales.cases import fold_case
@@ -597,3 +598,39 @@ def test_retention_reads_a_bounded_share_of_closed_tickets_a_pass_and_goes_on_fr
     assert [desk.run_due().erased for _ in range(3)] == [(), (recent,), ()]
     assert [desk.get(t).subject for t in (*old, recent)] == ["[erased]"] * 6
     assert max(read) <= 2  # a pass reads its share of the closed tickets
+
+
+def test_retention_starts_from_the_oldest_when_its_saved_place_is_no_cursor(
+    backend: Backend,
+) -> None:
+    clock = FrozenClock(MONDAY_9AM)
+    desk = Desk(backend.store(), clock=clock, settings=DeskSettings(retention_days=30))
+    desk.save_customer(FIRST.customer())
+    old = _closed_ticket(desk, FIRST)
+    clock.advance(timedelta(days=31))
+    desk.store.set_state("retention-cursor", "not a cursor")
+    assert desk.run_due().erased == (old,)  # and the outbox was dispatched as always
+
+
+def test_a_ticket_whose_erasure_fails_does_not_hold_up_the_others(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FrozenClock(MONDAY_9AM)
+    desk = Desk(backend.store(), clock=clock, settings=DeskSettings(retention_days=30))
+    desk.save_customer(FIRST.customer())
+    first, second = _closed_ticket(desk, FIRST), _closed_ticket(desk, FIRST)
+    clock.advance(timedelta(days=31))
+    rewrite = desk._rewrite
+    failing = {first}
+
+    def flaky(tickets: Any, *rest: Any) -> Any:
+        if tickets[0].id in failing:
+            raise StorageError("disk full")
+        return rewrite(tickets, *rest)
+
+    monkeypatch.setattr(desk, "_rewrite", flaky)
+    with pytest.raises(StorageError):
+        desk.run_due()
+    assert desk.run_due().erased == (second,)  # the pass went on past the failed one
+    failing.clear()
+    assert desk.run_due().erased == (first,)  # and came round to it again

@@ -53,6 +53,17 @@ at a million tickets as at a thousand, and a ticket past its retention waits at 
 (closed tickets / this) passes of ``run_due``."""
 
 
+def _resume_at(saved: str) -> TicketCursor | None:
+    """Where the retention pass resumes: the saved cursor, or the oldest ticket when
+    there is none or it is not one (a bad value must not stop ``run_due``)."""
+    if not saved:
+        return None
+    try:
+        return TicketCursor.parse(saved)
+    except InvalidInput:
+        return None
+
+
 @attrs.frozen
 class AuditReport:
     """What :meth:`~aftersales.Desk.verify_audit` checked and found: ``ok`` when no
@@ -485,32 +496,36 @@ class ComplianceFace:
         # tickets (erased tickets stay closed and are read again: from the start, every
         # pass read every closed ticket of the years kept, a million state lookups at a
         # million tickets). Reaching the end, the next pass starts again from the oldest.
-        saved = self.store.get_state(_RETENTION_CURSOR)
-        after = TicketCursor.parse(saved) if saved else None
+        saved = self.store.get_state(_RETENTION_CURSOR) or ""
+        after = _resume_at(saved)
         examined = 0
         finished = False
-        while examined < _RETENTION_SCAN and len(erased) < limit:
-            query = TicketQuery(
-                status_category=StatusCategory.CLOSED,
-                created_to=cutoff,
-                limit=min(_PAGE, _RETENTION_SCAN - examined),
-                after=after,
-            )
-            page = self.store.find(query)
-            for ticket in page:
-                if len(erased) >= limit:
-                    break
-                examined += 1
-                after = TicketCursor.of(ticket)
-                if self._erase_if_expired(ticket, now, cutoff):
-                    erased.append(ticket.id)
-            else:
-                if len(page) < query.limit:
-                    finished = True  # the next pass starts again from the oldest
-                    break
-        resume = "" if finished or after is None else after.token()
-        if resume != (saved or ""):
-            self.store.set_state(_RETENTION_CURSOR, resume)
+        try:
+            while examined < _RETENTION_SCAN and len(erased) < limit:
+                query = TicketQuery(
+                    status_category=StatusCategory.CLOSED,
+                    created_to=cutoff,
+                    limit=min(_PAGE, _RETENTION_SCAN - examined),
+                    after=after,
+                )
+                page = self.store.find(query)
+                for ticket in page:
+                    if len(erased) >= limit:
+                        break
+                    examined += 1
+                    # past it even if erasing it fails: a pass that raised on a ticket
+                    # would otherwise start there and raise again, every pass
+                    after = TicketCursor.of(ticket)
+                    if self._erase_if_expired(ticket, now, cutoff):
+                        erased.append(ticket.id)
+                else:
+                    if len(page) < query.limit:
+                        finished = True  # the next pass starts again from the oldest
+                        break
+        finally:
+            resume = "" if finished or after is None else after.token()
+            if resume != saved:
+                self.store.set_state(_RETENTION_CURSOR, resume)
         return tuple(erased)
 
     def _erase_if_expired(self, ticket: Ticket, now: datetime, cutoff: datetime) -> bool:
