@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from aftersales import Desk, FrozenClock, Notification
 from aftersales._utc_text import iso_text
+from aftersales.models._base import trusted
 from aftersales.models.events import Event, build_event
 from aftersales.notify._notification import leased
 from aftersales.privacy.audit import Chain
@@ -103,3 +104,16 @@ def test_seal_built_leaves_an_event_sealed_before_as_it_is() -> None:
     assert again is not first
     assert [e.chain for e in first] == [e.chain for e in again]  # the originals untouched
     assert again_head == head
+
+
+def test_a_trusted_record_is_the_one_validation_builds() -> None:
+    checked = build_event("t-1", "ticket", 2, "start", "new", "in_progress", "a", T0, {}, {})
+    validated = Event.model_validate(dict(checked.__dict__))
+    fast = trusted(Event, dict(validated.__dict__))
+    assert fast == validated
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.model_dump(mode="json") == validated.model_dump(mode="json")
+    assert fast.__pydantic_extra__ is None
+    assert fast.__pydantic_private__ is None
+    assert fast.model_copy(update={"sequence": 3}).sequence == 3
+    assert repr(fast) == repr(validated)
