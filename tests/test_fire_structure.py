@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aftersales import Desk, FrozenClock, Notification
-from aftersales._utc_text import iso_text
+from aftersales._utc_text import iso_text, utc_text
 from aftersales.models._base import trusted
 from aftersales.models.events import Event, build_event
 from aftersales.notify._notification import leased
@@ -117,3 +117,15 @@ def test_a_trusted_record_is_the_one_validation_builds() -> None:
     assert fast.__pydantic_private__ is None
     assert fast.model_copy(update={"sequence": 3}).sequence == 3
     assert repr(fast) == repr(validated)
+
+
+@given(st.datetimes(timezones=ZONES), st.sampled_from([None, 0, 5, 100, 999_999]))
+def test_utc_text_of_the_instant_iso_text_just_formatted_is_its_own(
+    at: datetime, micro: int | None
+) -> None:
+    if micro is not None:
+        at = at.replace(microsecond=micro)
+    iso_text(at)  # leaves its text for utc_text to read back
+    expected = None if at.tzinfo is None else at.astimezone(timezone.utc)
+    if expected is not None:
+        assert utc_text(at) == expected.isoformat(timespec="microseconds")
