@@ -129,3 +129,19 @@ def test_utc_text_of_the_instant_iso_text_just_formatted_is_its_own(
     expected = None if at.tzinfo is None else at.astimezone(timezone.utc)
     if expected is not None:
         assert utc_text(at) == expected.isoformat(timespec="microseconds")
+
+
+def test_fire_checks_its_actor_once_where_it_decides() -> None:
+    from aftersales import InvalidInput
+    from aftersales.security import Principal, Role
+
+    desk = Desk(clock=FrozenClock(T0))
+    ticket = desk.open_ticket(customer="c", channel="email", subject="s")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="a")
+    with pytest.raises(InvalidInput):
+        desk.fire(ticket.id, "start", actor="bad\x00actor")
+    assert desk.get(ticket.id).version == 3
+    agent = Principal(id="li.wei", roles=frozenset({Role.AGENT}))
+    fired = desk.fire(ticket.id, "start", actor=agent)  # type: ignore[arg-type]
+    assert desk.history(fired.id)[-1].actor == "li.wei"

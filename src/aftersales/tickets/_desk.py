@@ -234,15 +234,17 @@ class TicketFace(TicketShortcuts, TicketReads):
             raise InvalidInput(
                 "fire", [FieldError(("expected_version",), "must be an int from 1 (or None)")]
             )
-        transition = self._core.transition
+        core = self._core
+        transition = core.transition
         return fire_with_retries(
             ticket_id,  # type: ignore[arg-type]
             recent=self._recent,
             read=self.get,
-            transition=lambda ticket: transition(
-                ticket, trigger, check_text("actor", actor), payload
-            ),
+            # the actor is checked (a principal read as its id) where the transition is
+            # decided (TicketCore.decide), once
+            transition=lambda ticket: transition(ticket, trigger, actor, payload),  # type: ignore[arg-type]
             expected_version=expected_version,
+            guarded=core.pipeline.guard is not None,
         )
 
     def _transition(
