@@ -93,9 +93,6 @@ ON_REMEMBERED_COPY: ContextVar[bool] = ContextVar("aftersales_on_remembered_copy
 fresh read: the permission check then logs nothing yet (the fresh decision logs)."""
 
 
-_set_attribute = object.__setattr__
-
-
 class Subject(Protocol):
     """What the pipeline needs of a ticket or a case."""
 
@@ -301,7 +298,8 @@ class Pipeline:
                 unit.events, head = seal(unit.events, written.audit_chain)
                 # The subject after the change was built from the one before it, so it
                 # still holds the previous head; it now holds the new one.
-                _set_attribute(written, "audit_chain", head)
+                # (into its __dict__: object.__setattr__ walks the type's bases each call)
+                written.__dict__["audit_chain"] = head
         now = subject(units[0]).updated_at
         rows: list[Notification] = []
         queued: list[Notification] = []

@@ -52,7 +52,9 @@ Handler = Callable[[Notification], object]
 
 
 _new = object.__new__
-_set = object.__setattr__
+_set_dict = Notification.__dict__["__dict__"].__set__
+"""The instance dict's own setter: ``object.__setattr__`` looks the name up and walks the
+type's bases on every call (about 1,150 instructions, the setter 700)."""
 _PENDING = DeliveryStatus.PENDING
 
 
@@ -62,9 +64,8 @@ def leased(
     """``Notification(key, handler, event, now, now, lease_until)`` from values already valid
     (the write path's own), without attrs' frozen ``__init__``."""
     notification = _new(Notification)
-    _set(
+    _set_dict(
         notification,
-        "__dict__",
         {
             "key": key,
             "handler": handler,
