@@ -149,3 +149,26 @@ def test_a_read_takes_no_write_lock_and_sees_one_snapshot(tmp_path: Path) -> Non
     assert recorder.reading(lambda r: r.select("state", {"key": "k"}))[0]["value"] == "after"
     writer.close()
     recorder.close()
+
+
+def test_a_read_leaves_no_transaction_for_the_next_write_even_without_a_pool_reset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "reset.db"
+    engine = sqlalchemy.create_engine(
+        f"sqlite:///{path}", pool_size=1, max_overflow=0, pool_reset_on_return=None
+    )
+    recorder = SQLAlchemyRecorder(engine)
+    recorder.reading(lambda records: None)  # no statement
+    recorder.reading(lambda records: records.select("state", {"key": "k"}))
+
+    def write(records: Records) -> bool:
+        records.select("state", {"key": "k"})
+        held = _locked(path)  # the write's BEGIN IMMEDIATE, on the one pooled connection
+        records.put("state", {"key": "k", "value": "v"})
+        return held
+
+    assert recorder.atomically(write)
+    assert not _locked(path)
+    recorder.close()
+    engine.dispose()

@@ -78,7 +78,13 @@ def _sqlalchemy(dialect: str, tmp_path: Path) -> RecordStore:
 
 
 @pytest.fixture(
-    params=["memory", "sqlite", "sqlalchemy-sqlite", "postgresql", "mariadb"],
+    params=[
+        "memory",
+        "sqlite",
+        "sqlalchemy-sqlite",
+        pytest.param("postgresql", marks=pytest.mark.servers),
+        pytest.param("mariadb", marks=pytest.mark.servers),
+    ],
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     made: Any
@@ -93,7 +99,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     made.close()
 
 
-@pytest.mark.servers
 def test_each_tenant_counts_its_own_tickets_only(store: Any) -> None:
     for tenant, held in SHOPS.items():
         scoped: Store = store.for_tenant(tenant)

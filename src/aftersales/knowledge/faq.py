@@ -7,7 +7,6 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from typing import TYPE_CHECKING
 
 import attrs
@@ -18,7 +17,7 @@ from aftersales.knowledge.selfservice import is_self_served
 from aftersales.knowledge.tokens import has_cjk
 from aftersales.models import StatusCategory, Ticket
 from aftersales.routing import CATEGORIES
-from aftersales.storage import TicketQuery, every_ticket
+from aftersales.storage import TicketQuery
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -99,8 +98,15 @@ def _resolved(desk: Desk, limit: int) -> Iterator[Ticket]:
     """At most ``limit`` resolved and ``limit`` closed tickets, oldest first, read by
     cursor (an offset page reads every row before it)."""
     for category in (StatusCategory.RESOLVED, StatusCategory.CLOSED):
-        query = TicketQuery(status_category=category, limit=min(_PAGE, limit))
-        yield from islice(every_ticket(desk.store, query), limit)
+        query: TicketQuery | None = TicketQuery(status_category=category, limit=min(_PAGE, limit))
+        left = limit
+        while query is not None and left > 0:
+            page = desk.store.find(query)
+            yield from page
+            left -= len(page)
+            query = query.next_page(page)
+            if query is not None and left < query.limit:  # the last page: what is left
+                query = query.model_copy(update={"limit": left})
 
 
 def _normalised(text: str) -> str:
