@@ -23,7 +23,11 @@ collection on for. By hand::
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=sys_call_tracing \\
         python benchmarks/bench_import_floor.py --instructions desk 2000
 
-Run: python benchmarks/bench_import_floor.py [tickets] [--rounds N] [--callgrind]
+``--stores`` counts, with ``--callgrind``, the same import on the record-backed stores
+too (SQLAlchemyStore on a SQLite file, RecordStore on a MemoryRecorder), next to the
+SQLite import's count: the rows they write are built by the same codec.
+
+Run: python benchmarks/bench_import_floor.py [tickets] [--rounds N] [--callgrind [--stores]]
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from _callgrind import instructions_per_unit
 from _timing import report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage._sqlite import statements
+from aftersales.storage.recorder import MemoryRecorder, RecordStore
+from aftersales.storage.sqlalchemy import SQLAlchemyStore
 from aftersales.storage.sqlite import _insert_rows
 from bench_scale import SETTINGS, records
 
@@ -178,6 +184,16 @@ def _fingerprint(path: Path, tables: list[str]) -> dict[str, str]:
 COUNTED = 2_000
 """Tickets imported (two batches) per workload under callgrind, after a batch of warm-up."""
 WORKLOADS = ("desk", "raw")
+STORES = ("sqlalchemy", "records")
+"""The record-backed stores ``--stores`` counts an import on (see :func:`_store`)."""
+
+
+def _store(workload: str, path: Path) -> Any:
+    if workload == "sqlalchemy":
+        return SQLAlchemyStore(f"sqlite:///{path}")
+    if workload == "records":
+        return RecordStore(MemoryRecorder())
+    return SQLiteStore(path)
 
 
 def counted_import(workload: str, count: int) -> None:
@@ -187,9 +203,11 @@ def counted_import(workload: str, count: int) -> None:
     warm, counted = rows[:BATCH], rows[BATCH:]
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        if workload == "desk":
-            desk_import(folder / "warm.db", warm)
-            desk = Desk(SQLiteStore(folder / "import.db"), settings=SETTINGS)
+        if workload in ("desk", *STORES):
+            warming = Desk(_store(workload, folder / "warm.db"), settings=SETTINGS)
+            assert warming.import_tickets(warm, batch_size=BATCH) == len(warm)
+            warming.close()
+            desk = Desk(_store(workload, folder / "import.db"), settings=SETTINGS)
             sys.call_tracing(lambda: desk.import_tickets(counted, batch_size=BATCH), ())
             desk.close()
         else:
@@ -201,9 +219,11 @@ def counted_import(workload: str, count: int) -> None:
             conn.close()
 
 
-def instructions_per_ticket(count: int = COUNTED) -> dict[str, float]:
+def instructions_per_ticket(
+    count: int = COUNTED, workloads: tuple[str, ...] = WORKLOADS
+) -> dict[str, float]:
     """Each workload's instructions per ticket, its processes run side by side."""
-    return instructions_per_unit(__file__, WORKLOADS, count)
+    return instructions_per_unit(__file__, workloads, count)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tickets", type=int, nargs="?", default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--stores", action="store_true")
     args = parser.parse_args(arguments)
     rows = list(records(args.tickets))
     samples: dict[str, list[float]] = {"desk": [], "raw": []}
@@ -257,6 +278,15 @@ def main(argv: list[str] | None = None) -> int:
             ratio >= TARGET,
             ratio,
         )
+    if args.callgrind and args.stores:
+        on_stores = instructions_per_ticket(workloads=STORES)
+        for workload, label in zip(
+            STORES, ("SQLAlchemyStore (SQLite)", "MemoryRecorder"), strict=True
+        ):
+            print(
+                f"     import on {label}: {on_stores[workload] / 1000:,.1f}k instructions/ticket"
+                f" ({on_stores[workload] / per_ticket['desk']:.2f}x SQLiteStore's)"
+            )
     return 0 if ok else 1
 
 
