@@ -2,7 +2,10 @@
 row and the event's row are that one text) and writes the rows it wrote when each was
 rendered on its own: the rows are compared here with those the general codec makes of
 the ticket as the import validates it and of its creation event, sealed under the same
-salts."""
+salts. Every store inserts a new ticket's rows through the codec
+(:func:`~aftersales.storage._codec.new_ticket_rows`): SQLiteStore's batched import, and
+RecordStore's (SQLAlchemyStore, any recorder), which writes a ticket's JSON with its
+Nones."""
 
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ from aftersales.models import Channel, Event, Priority, Ticket
 from aftersales.models.events import build_event
 from aftersales.privacy import audit
 from aftersales.storage import _codec as codec
+from aftersales.storage._unit import Change
+from aftersales.storage.recorder import MemoryRecorder, RecordStore
+from aftersales.storage.sqlalchemy import SQLAlchemyStore
 from aftersales.tickets._commands import creation_event
 from aftersales.tickets._importing import _with_head
 
@@ -149,6 +155,47 @@ def test_an_import_writes_the_rows_it_wrote_before(
     ]
 
 
+def test_an_import_on_sqlalchemy_writes_the_rows_the_codec_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RecordStore's rows: the ticket's JSON with its Nones, as every other write of it
+    records = _varied()
+    desk = Desk(SQLAlchemyStore(f"sqlite:///{tmp_path / 'import.db'}"), settings=SETTINGS)
+    _salts(monkeypatch)
+    assert desk.import_tickets(records, batch_size=16) == len(records)
+    _salts(monkeypatch)
+    expected = _expected(desk, records, exclude_none=False)
+    desk.close()
+    assert _written(tmp_path / "import.db") == expected
+
+
+def _recorded(recorder: MemoryRecorder) -> dict[str, Any]:
+    """What ``recorder`` holds, as :func:`_written` reads a database."""
+
+    def read(table: str, columns: tuple[str, ...], order: tuple[str, ...]) -> list[Any]:
+        rows = recorder.reading(lambda r: r.select(table, {}, order=order, columns=columns))
+        return [tuple(row[name] for name in columns) for row in rows]
+
+    return {
+        "tickets": read("tickets", codec.TICKET_COLUMNS + codec.TICKET_KEY_COLUMNS, ("number",)),
+        "events": read("events", codec.EVENT_COLUMNS, ()),
+        "tags": read("ticket_tags", ("tag", "created_at", "number"), ("number", "tag")),
+    }
+
+
+def test_an_import_through_a_recorder_writes_the_rows_the_codec_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = _varied()
+    recorder = MemoryRecorder()
+    desk = Desk(RecordStore(recorder), settings=SETTINGS)
+    _salts(monkeypatch)
+    assert desk.import_tickets(records, batch_size=16) == len(records)
+    _salts(monkeypatch)
+    expected = _expected(desk, records, exclude_none=False)
+    assert _recorded(recorder) == expected
+
+
 def test_a_batch_carrying_messages_writes_the_rows_it_wrote_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,3 +288,30 @@ def test_an_events_json_around_its_changes_where_other_fields_hold_their_name() 
     event = event.model_copy(update={"erased": {"changes": "seal"}, "chain": "ab", "salt": "cd"})
     changes = to_json(event.changes).decode()
     assert codec.event_json(event, changes) == event.model_dump_json()
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(ticket=tickets(), exclude_none=st.booleans(), null=st.sampled_from([None, ""]))
+def test_a_new_tickets_rows_from_its_rendered_text_are_the_codecs(
+    ticket: Ticket, exclude_none: bool, null: str | None
+) -> None:
+    # as an import makes them: the creation event's changes rendered once, the ticket's
+    # JSON that text with its audit head
+    new = ticket.model_copy(update={"audit_chain": None})
+    created = creation_event(new, "import", exclude_none=True)
+    head = "0123456789abcdef" * 4
+    ticket = new.model_copy(update={"audit_chain": head})
+    rendered = to_json(created.changes).decode()
+    imported = codec.NewTicket(
+        ticket, 0, (created,), data=_with_head(rendered, head), changes=rendered
+    )
+    rows = codec.new_ticket_rows(imported, exclude_none=exclude_none, null=null)
+    assert rows == codec.new_ticket_rows(
+        Change(ticket, 0, (created,)), exclude_none=exclude_none, null=null
+    )
+    assert rows == (
+        codec.ticket_row(ticket, exclude_none=exclude_none, null=null),
+        codec.ticket_key(ticket),
+        [codec.event_row(created)],
+        codec.tag_rows(ticket) if ticket.tags else [],
+    )

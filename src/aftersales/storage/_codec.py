@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 from pydantic import TypeAdapter
@@ -43,6 +43,7 @@ __all__ = [
     "TICKET_COLUMNS",
     "TICKET_KEY_COLUMNS",
     "NewTicket",
+    "NewTicketRows",
     "case_data",
     "case_key",
     "case_row",
@@ -52,6 +53,7 @@ __all__ = [
     "event_json",
     "event_row",
     "message_row",
+    "new_ticket_rows",
     "notification_row",
     "read_case",
     "read_notification",
@@ -298,6 +300,59 @@ class NewTicket(Change):
 
     data: str = ""
     changes: str = ""
+
+
+class NewTicketRows(NamedTuple):
+    """The rows a new ticket's change inserts (see :func:`new_ticket_rows`)."""
+
+    ticket: tuple[object, ...]
+    """Its :data:`TICKET_COLUMNS` (see :func:`ticket_row`)."""
+    key: tuple[object, ...]
+    """Its :data:`TICKET_KEY_COLUMNS` (see :func:`ticket_key`)."""
+    events: list[tuple[object, ...]]
+    """Each of the change's events' :data:`EVENT_COLUMNS`, in its order (see
+    :func:`event_row`)."""
+    tags: list[tuple[str, str, int]]
+    """Its ``ticket_tags`` rows (see :func:`tag_rows`)."""
+
+
+def new_ticket_rows(
+    change: Change, *, exclude_none: bool = False, null: str | None = None
+) -> NewTicketRows:
+    """The rows of a change that creates its ticket, as :func:`ticket_row` (with
+    ``exclude_none`` and ``null``), :func:`ticket_key`, :func:`event_row` and
+    :func:`tag_rows` make them of its ticket and events: every store inserts a new ticket
+    through here. A :class:`NewTicket` (an import's) has its rows built around the text it
+    carries, rather than rendered again: its instants read in its creation event's
+    ``changes`` (the ticket's JSON values), the creation event's JSON around their text,
+    and, with ``exclude_none``, the ticket's JSON as it is."""
+    ticket = change.ticket
+    events = change.events
+    if type(change) is NewTicket:
+        first = events[0]
+        values = first.changes
+        created = ts_of_json(values["created_at"])
+        row = ticket_row(
+            ticket,
+            exclude_none=exclude_none,
+            null=null,
+            data=change.data if exclude_none else None,
+            values=values,
+        )
+        changes = change.changes
+        event_rows = [
+            event_row(e, changes, created) if e is first else event_row(e) for e in events
+        ]
+    else:
+        created = ts(ticket.__dict__["created_at"])
+        row = ticket_row(ticket, exclude_none=exclude_none, null=null)
+        event_rows = [event_row(e) for e in events]
+    return NewTicketRows(
+        row,
+        ticket_key(ticket, created),
+        event_rows,
+        tag_rows(ticket, created) if ticket.__dict__["tags"] else [],
+    )
 
 
 # ---------------------------------------------------------------------------- cases

@@ -60,12 +60,20 @@ def _version(records: Records, table: str, key: str) -> int | None:
     return int(rows[0]["version"]) if rows else None
 
 
-def _log(records: Records, events: Sequence[Event], notifications: Sequence[Notification]) -> bool:
-    """Append a change's events and outbox rows, serialising each event once."""
+def _log(
+    records: Records,
+    events: Sequence[Event],
+    notifications: Sequence[Notification],
+    rows: Sequence[tuple[object, ...]] | None = None,
+) -> bool:
+    """Append a change's events and outbox rows, serialising each event once (``rows``:
+    the events' :func:`~._codec.event_row` when made, as a new ticket's are)."""
     event_rows: list[Row] = []
     event_json: dict[int, str] = {}
-    for event in events:
-        row: Row = dict(zip(codec.EVENT_COLUMNS, codec.event_row(event), strict=True))
+    if rows is None:
+        rows = [codec.event_row(event) for event in events]
+    for event, values in zip(events, rows, strict=True):
+        row: Row = dict(zip(codec.EVENT_COLUMNS, values, strict=True))
         event_json[id(event)] = row["data"]
         event_rows.append(row)
     outbox = [
@@ -233,7 +241,6 @@ class RecordStore:
         ticket = change.ticket
         if change.customer is not None:
             self._put_customer(records, change.customer)
-        row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
         if change.expected_version == 0:
             # a case's id is refused by the events' key (the case's first event holds
             # (id, 1)); without events, only a look at the cases can tell
@@ -241,15 +248,19 @@ class RecordStore:
                 "cases", {"id": ticket.id}, limit=1, columns=_KEY
             ):
                 raise id_taken("ticket", ticket.id)
-            row.update(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
+            new = codec.new_ticket_rows(change)
+            row = dict(zip(codec.TICKET_COLUMNS, new.ticket, strict=True))
+            row.update(zip(codec.TICKET_KEY_COLUMNS, new.key, strict=True))
             if not records.insert("tickets", row):
                 raise self._why_not_created(records, ticket)
-            _retag(records, ticket, ())
+            for tag, created, number in new.tags:
+                records.insert("ticket_tags", {"tag": tag, "created_at": created, "number": number})
             if ticket.number >= self._counter_floor:
                 reached = records.count("ticket_number", at_least=ticket.number + 1)
-            if not _log(records, change.events, change.outbox):
+            if not _log(records, change.events, change.outbox, new.events):
                 raise id_taken("ticket", ticket.id)
         else:
+            row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
             if not _update_ticket(records, ticket, change.expected_version, row):
                 raise ConcurrencyError(
                     ticket.id, change.expected_version, _version(records, "tickets", ticket.id)

@@ -153,17 +153,17 @@ def _import_rows(
     notifications: list[Row] = []
     tags: list[Row] = []
     for change in changes:
-        ticket = change.ticket
-        row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
-        row.update(zip(codec.TICKET_KEY_COLUMNS, codec.ticket_key(ticket), strict=True))
+        new = codec.new_ticket_rows(change)
+        row = dict(zip(codec.TICKET_COLUMNS, new.ticket, strict=True))
+        row.update(zip(codec.TICKET_KEY_COLUMNS, new.key, strict=True))
         tickets.append(row)
         tags.extend(
             {"tag": tag, "created_at": created_at, "number": number}
-            for tag, created_at, number in codec.tag_rows(ticket)
+            for tag, created_at, number in new.tags
         )
         event_json: dict[int, str] = {}
-        for event in change.events:
-            event_row = dict(zip(codec.EVENT_COLUMNS, codec.event_row(event), strict=True))
+        for event, values in zip(change.events, new.events, strict=True):
+            event_row = dict(zip(codec.EVENT_COLUMNS, values, strict=True))
             event_json[id(event)] = str(event_row["data"])
             events.append(event_row)
         notifications.extend(

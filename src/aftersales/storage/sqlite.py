@@ -242,50 +242,28 @@ class SQLiteStore(RecordStore):
         tickets: list[object] = []
         events: list[object] = []
         tags: list[object] = []
-        ticket_row, ticket_key, event_row = codec.ticket_row, codec.ticket_key, codec.event_row
         tenant = self.recorder.tenant
-        NewTicket, ts_of_json = codec.NewTicket, codec.ts_of_json  # noqa: N806
+        new_ticket_rows = codec.new_ticket_rows
         for change in changes:
-            ticket = change.ticket
-            if type(change) is NewTicket:
-                # an import's: its JSON made once, its instants' text read in its creation
-                # event's changes (the ticket's JSON values), the creation's time its own
-                first = change.events[0]
-                values = first.changes
-                created = ts_of_json(values["created_at"])
-                row = ticket_row(
-                    ticket, exclude_none=True, null="", data=change.data, values=values
-                )
-                # Bound as plain values, as _NULL means: '' for each absent one (the columns
-                # a ticket may leave empty all bind through NULLIF) and a shipped priority as
-                # its str, where sqlite3 looks for an adapter and __conform__ on anything
-                # else (a fifth of the statements' binding).
-                cells = ["" if value is None else value for value in row]
-                priority = cells[_PRIORITY]
-                if type(priority) is not str:
-                    cells[_PRIORITY] = priority._value_  # type: ignore[attr-defined]
-                tickets += cells
-                tickets += ticket_key(ticket, created)
-                tickets.append(tenant)
-                for e in change.events:
-                    row = event_row(e, change.changes, created) if e is first else event_row(e)
-                    if row[_EVENT_LOGGED] is None:  # bound as '' (see _NULL)
-                        row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
-                    events += row
-                    events.append(tenant)
-                if ticket.tags:
-                    for tag_row in codec.tag_rows(ticket, created):
-                        tags += (*tag_row, tenant)
-                continue
-            tickets += ticket_row(ticket, exclude_none=True, null="")
-            tickets += ticket_key(ticket)
+            rows = new_ticket_rows(change, exclude_none=True, null="")
+            # Bound as plain values, as _NULL means: '' for each absent one (the columns a
+            # ticket may leave empty all bind through NULLIF) and a shipped priority as its
+            # str, where sqlite3 looks for an adapter and __conform__ on anything else (a
+            # fifth of the statements' binding).
+            cells = ["" if value is None else value for value in rows.ticket]
+            priority = cells[_PRIORITY]
+            if type(priority) is not str:
+                cells[_PRIORITY] = priority._value_  # type: ignore[attr-defined]
+            tickets += cells
+            tickets += rows.key
             tickets.append(tenant)
-            for e in change.events:
-                events += event_row(e)
+            for row in rows.events:
+                if row[_EVENT_LOGGED] is None:  # bound as '' (see _NULL)
+                    row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
+                events += row
                 events.append(tenant)
-            if ticket.tags:
-                for row in codec.tag_rows(ticket):
-                    tags += (*row, tenant)
+            for tag_row in rows.tags:
+                tags += (*tag_row, tenant)
         conn.execute("SAVEPOINT bulk")
         try:
             _insert_rows(conn, _TICKET_INSERT_HEAD, _TICKET_VALUES, tickets)
