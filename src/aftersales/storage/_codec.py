@@ -293,7 +293,8 @@ def ticket_key(ticket: Ticket, created_at: str | None = None) -> tuple[object, .
 class NewTicket(Change):
     """A new ticket whose JSON is made once (an import's): ``data`` is what
     :func:`ticket_row` writes with ``exclude_none``, ``changes`` the JSON of its first
-    event's ``changes``. A store writing their rows takes the text as it is, rather than
+    event's ``changes``. Its rows are built around that text (see
+    :func:`new_ticket_rows`, which every store inserts a new ticket through), rather than
     render the same values twice more. Its first event is its creation (see
     :func:`aftersales.tickets._commands.creation_event`): at its ``created_at``, its
     ``changes`` its fields in pydantic's JSON mode, where the rows' instants are read."""
