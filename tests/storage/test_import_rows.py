@@ -312,6 +312,6 @@ def test_a_new_tickets_rows_from_its_rendered_text_are_the_codecs(
     assert rows == (
         codec.ticket_row(ticket, exclude_none=exclude_none, null=null),
         codec.ticket_key(ticket),
-        [codec.event_row(created)],
+        [codec.event_row(created, null=null)],
         codec.tag_rows(ticket) if ticket.tags else [],
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 from pydantic import TypeAdapter
@@ -303,18 +303,13 @@ class NewTicket(Change):
     changes: str = ""
 
 
-class NewTicketRows(NamedTuple):
-    """The rows a new ticket's change inserts (see :func:`new_ticket_rows`)."""
-
-    ticket: tuple[object, ...]
-    """Its :data:`TICKET_COLUMNS` (see :func:`ticket_row`)."""
-    key: tuple[object, ...]
-    """Its :data:`TICKET_KEY_COLUMNS` (see :func:`ticket_key`)."""
-    events: list[tuple[object, ...]]
-    """Each of the change's events' :data:`EVENT_COLUMNS`, in its order (see
-    :func:`event_row`)."""
-    tags: list[tuple[str, str, int]]
-    """Its ``ticket_tags`` rows (see :func:`tag_rows`)."""
+NewTicketRows = tuple[
+    tuple[object, ...], tuple[object, ...], list[tuple[object, ...]], list[tuple[str, str, int]]
+]
+"""The rows a new ticket's change inserts (see :func:`new_ticket_rows`): its
+:data:`TICKET_COLUMNS`, its :data:`TICKET_KEY_COLUMNS`, each of its events'
+:data:`EVENT_COLUMNS` in order, its ``ticket_tags`` rows. (A plain tuple: a named one is
+built by a Python function, once per imported ticket.)"""
 
 
 def new_ticket_rows(
@@ -340,20 +335,15 @@ def new_ticket_rows(
             data=change.data if exclude_none else None,
             values=values,
         )
-        changes = change.changes
-        event_rows = [
-            event_row(e, changes, created) if e is first else event_row(e) for e in events
-        ]
+        event_rows = [event_row(first, change.changes, created, null)]
+        if len(events) > 1:  # an import's change has its creation event only
+            event_rows += [event_row(e, null=null) for e in events[1:]]
     else:
         created = ts(ticket.__dict__["created_at"])
         row = ticket_row(ticket, exclude_none=exclude_none, null=null)
-        event_rows = [event_row(e) for e in events]
-    return NewTicketRows(
-        row,
-        ticket_key(ticket, created),
-        event_rows,
-        tag_rows(ticket, created) if ticket.__dict__["tags"] else [],
-    )
+        event_rows = [event_row(e, null=null) for e in events]
+    tags = tag_rows(ticket, created) if ticket.__dict__["tags"] else []
+    return row, ticket_key(ticket, created), event_rows, tags
 
 
 # ---------------------------------------------------------------------------- cases
@@ -507,11 +497,14 @@ def event_row(
     event: Event,
     changes: str | None = None,
     at: str | None = None,
+    null: str | None = None,
 ) -> tuple[object, ...]:
     """The event's :data:`EVENT_COLUMNS`, its JSON last (``changes``: see
-    :func:`event_json`; ``at``: the :func:`ts` text of its time, when made)."""
+    :func:`event_json`; ``at``: the :func:`ts` text of its time, when made), ``null`` for
+    the time it logs when it logs none."""
     f = event.__dict__  # see ticket_row
     trigger = f["trigger"]
+    logged = None if trigger != LOG_TIME else logged_seconds(event)
     return (
         f["subject_id"],
         f["sequence"],
@@ -520,7 +513,7 @@ def event_row(
         f["subject_kind"],
         f["to_state"],
         f["actor"],
-        None if trigger != LOG_TIME else logged_seconds(event),
+        null if logged is None else logged,
         _EVENT_JSON(event).decode() if changes is None else event_json(event, changes),
     )
 

@@ -248,16 +248,16 @@ class RecordStore:
                 "cases", {"id": ticket.id}, limit=1, columns=_KEY
             ):
                 raise id_taken("ticket", ticket.id)
-            new = codec.new_ticket_rows(change)
-            row = dict(zip(codec.TICKET_COLUMNS, new.ticket, strict=True))
-            row.update(zip(codec.TICKET_KEY_COLUMNS, new.key, strict=True))
+            values, key, event_rows, tag_rows = codec.new_ticket_rows(change)
+            row = dict(zip(codec.TICKET_COLUMNS, values, strict=True))
+            row.update(zip(codec.TICKET_KEY_COLUMNS, key, strict=True))
             if not records.insert("tickets", row):
                 raise self._why_not_created(records, ticket)
-            for tag, created, number in new.tags:
+            for tag, created, number in tag_rows:
                 records.insert("ticket_tags", {"tag": tag, "created_at": created, "number": number})
             if ticket.number >= self._counter_floor:
                 reached = records.count("ticket_number", at_least=ticket.number + 1)
-            if not _log(records, change.events, change.outbox, new.events):
+            if not _log(records, change.events, change.outbox, event_rows):
                 raise id_taken("ticket", ticket.id)
         else:
             row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))

@@ -153,17 +153,17 @@ def _import_rows(
     notifications: list[Row] = []
     tags: list[Row] = []
     for change in changes:
-        new = codec.new_ticket_rows(change)
-        row = dict(zip(codec.TICKET_COLUMNS, new.ticket, strict=True))
-        row.update(zip(codec.TICKET_KEY_COLUMNS, new.key, strict=True))
+        values, key, event_rows, tag_rows = codec.new_ticket_rows(change)
+        row = dict(zip(codec.TICKET_COLUMNS, values, strict=True))
+        row.update(zip(codec.TICKET_KEY_COLUMNS, key, strict=True))
         tickets.append(row)
         tags.extend(
             {"tag": tag, "created_at": created_at, "number": number}
-            for tag, created_at, number in new.tags
+            for tag, created_at, number in tag_rows
         )
         event_json: dict[int, str] = {}
-        for event, values in zip(change.events, new.events, strict=True):
-            event_row = dict(zip(codec.EVENT_COLUMNS, values, strict=True))
+        for event, cells in zip(change.events, event_rows, strict=True):
+            event_row = dict(zip(codec.EVENT_COLUMNS, cells, strict=True))
             event_json[id(event)] = str(event_row["data"])
             events.append(event_row)
         notifications.extend(

@@ -31,7 +31,6 @@ from aftersales.storage._sqlite.connection import Executor, check_cache_mib
 from aftersales.storage._sqlite.recorder import SQLiteRecorder
 from aftersales.storage._sqlite.statements import (
     _EVENT_INSERT_HEAD,
-    _EVENT_LOGGED,
     _EVENT_VALUES,
     _MESSAGE_INSERT,
     _ROWS_PER_INSERT,
@@ -245,24 +244,23 @@ class SQLiteStore(RecordStore):
         tenant = self.recorder.tenant
         new_ticket_rows = codec.new_ticket_rows
         for change in changes:
-            rows = new_ticket_rows(change, exclude_none=True, null="")
+            # the absent values '', as _NULL binds them (the event's logged time too)
+            row, key, event_rows, tag_rows = new_ticket_rows(change, exclude_none=True, null="")
             # Bound as plain values, as _NULL means: '' for each absent one (the columns a
             # ticket may leave empty all bind through NULLIF) and a shipped priority as its
             # str, where sqlite3 looks for an adapter and __conform__ on anything else (a
             # fifth of the statements' binding).
-            cells = ["" if value is None else value for value in rows.ticket]
+            cells = ["" if value is None else value for value in row]
             priority = cells[_PRIORITY]
             if type(priority) is not str:
                 cells[_PRIORITY] = priority._value_  # type: ignore[attr-defined]
             tickets += cells
-            tickets += rows.key
+            tickets += key
             tickets.append(tenant)
-            for row in rows.events:
-                if row[_EVENT_LOGGED] is None:  # bound as '' (see _NULL)
-                    row = (*row[:_EVENT_LOGGED], "", *row[_EVENT_LOGGED + 1 :])
-                events += row
+            for event in event_rows:
+                events += event
                 events.append(tenant)
-            for tag_row in rows.tags:
+            for tag_row in tag_rows:
                 tags += (*tag_row, tenant)
         conn.execute("SAVEPOINT bulk")
         try:
