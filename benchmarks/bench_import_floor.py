@@ -48,8 +48,6 @@ from _callgrind import instructions_per_unit
 from _timing import report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage._sqlite import statements
-from aftersales.storage.recorder import MemoryRecorder, RecordStore
-from aftersales.storage.sqlalchemy import SQLAlchemyStore
 from aftersales.storage.sqlite import _insert_rows
 from bench_scale import SETTINGS, records
 
@@ -189,9 +187,14 @@ STORES = ("sqlalchemy", "records")
 
 
 def _store(workload: str, path: Path) -> Any:
+    # imported here: the SQLite import's process loads no more modules than it did
     if workload == "sqlalchemy":
+        from aftersales.storage.sqlalchemy import SQLAlchemyStore
+
         return SQLAlchemyStore(f"sqlite:///{path}")
     if workload == "records":
+        from aftersales.storage.recorder import MemoryRecorder, RecordStore
+
         return RecordStore(MemoryRecorder())
     return SQLiteStore(path)
 
