@@ -298,8 +298,12 @@ class Pipeline:
                 unit.events, head = seal(unit.events, written.audit_chain)
                 # The subject after the change was built from the one before it, so it
                 # still holds the previous head; it now holds the new one.
-                # (into its __dict__: object.__setattr__ walks the type's bases each call)
-                written.__dict__["audit_chain"] = head
+                # (into its __dict__: object.__setattr__ walks the type's bases each call;
+                # a slotted subject, such as an alert series, has none)
+                try:
+                    written.__dict__["audit_chain"] = head
+                except AttributeError:
+                    object.__setattr__(written, "audit_chain", head)
         now = subject(units[0]).updated_at
         rows: list[Notification] = []
         queued: list[Notification] = []
