@@ -30,7 +30,8 @@ from aftersales.models import Event
 from aftersales.notify._notification import Notification
 from aftersales.storage import MemoryStore, Store
 from aftersales.storage import _codec as codec
-from aftersales.storage._record_store import RecordStore, _log
+from aftersales.storage._record_store import RecordStore
+from aftersales.storage._record_writes import log
 
 RISK_KIND = "risk"
 """The ``subject_kind`` of an alert's event: the subject is a series, not a ticket or a case."""
@@ -210,7 +211,7 @@ def _write_records(store: RecordStore, units: Sequence[AlertUnit], state: StateW
             if (str(rows[0]["value"]) if rows else None) != series.head_read:
                 raise ConcurrencyError(series.id, before, None)
             # the events' key (subject, sequence) refuses a sequence another run took
-            if not _log(records, unit.events, unit.outbox):
+            if not log(records, unit.events, unit.outbox):
                 raise ConcurrencyError(series.id, before, None)
             if unit.delivered:
                 records.acknowledge(unit.delivered, codec.ts(series.updated_at) or "")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from aftersales.models import Case, Channel, Customer, Event, Message, Ticket
 from aftersales.models.security import SecurityEntry
 from aftersales.notify._notification import DeliveryStatus, Notification
 from aftersales.storage import _codec as codec
+from aftersales.storage import _record_writes as writes
 from aftersales.storage import _trusted
 from aftersales.storage._protocol import (
     address_taken,
@@ -41,123 +41,12 @@ from aftersales.storage._tenant import DEFAULT_TENANT, check_tenant
 from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
 
 S = TypeVar("S", bound="RecordStore")
-_KEY = ("id",)
 _DATA = ("data",)
 _CASE = ("data", "terms")
-_CASE_KIND = ("kind", "data", "terms")
 
 
 def _ticket(row: Row) -> Ticket:
     return _trusted.read_ticket(row["data"])
-
-
-def _case(row: Row) -> Case:
-    return codec.read_case(row["data"], row["terms"] or None)
-
-
-def _version(records: Records, table: str, key: str) -> int | None:
-    rows = records.select(table, {"id": key}, limit=1, columns=("version",))
-    return int(rows[0]["version"]) if rows else None
-
-
-def _log(
-    records: Records,
-    events: Sequence[Event],
-    notifications: Sequence[Notification],
-    rows: Sequence[tuple[object, ...]] | None = None,
-) -> bool:
-    """Append a change's events and outbox rows, serialising each event once (``rows``:
-    the events' :func:`~._codec.event_row` when made, as a new ticket's are)."""
-    event_rows: list[Row] = []
-    event_json: dict[int, str] = {}
-    if rows is None:
-        rows = [codec.event_row(event) for event in events]
-    for event, values in zip(events, rows, strict=True):
-        row: Row = dict(zip(codec.EVENT_COLUMNS, values, strict=True))
-        event_json[id(event)] = row["data"]
-        event_rows.append(row)
-    outbox = [
-        dict(
-            zip(
-                codec.OUTBOX_COLUMNS,
-                codec.notification_row(n, event_json.get(id(n.event))),
-                strict=True,
-            )
-        )
-        for n in notifications
-    ]
-    return records.append(event_rows, outbox)
-
-
-def _log_security(records: Records, entries: Sequence[SecurityEntry]) -> None:
-    for entry in entries:
-        records.insert(
-            "security_log",
-            {
-                "id": entry.id,
-                "kind": entry.kind,
-                "at": codec.ts(entry.at),
-                "data": entry.model_dump_json(),
-            },
-        )
-
-
-def _update_ticket(records: Records, ticket: Ticket, expected: int, row: Row) -> bool:
-    """Write a ticket's new ``row`` over version ``expected``; False when it is not at
-    that version. Its ``ticket_tags`` rows follow its tags: a write that keeps them (most
-    of them) is one statement, as before tags were indexed."""
-    tags = row["tags"]
-    if records.update("tickets", ticket.id, expected, row, keeping={"tags": tags}):
-        return True
-    found = records.select("tickets", {"id": ticket.id}, limit=1, columns=("version", "tags"))
-    if not found or found[0]["version"] != expected:
-        return False
-    if not records.update("tickets", ticket.id, expected, row):
-        return False
-    _retag(records, ticket, json.loads(found[0]["tags"]) if found[0]["tags"] else ())
-    return True
-
-
-def _retag(records: Records, ticket: Ticket, old: Sequence[str]) -> None:
-    """Make the ticket's ``ticket_tags`` rows its tags, where they were ``old``."""
-    created_at = codec.ts(ticket.created_at)
-    new = set(ticket.tags)
-    for tag in dict.fromkeys(old):
-        if tag not in new:
-            where = {"tag": tag, "created_at": created_at, "number": ticket.number}
-            records.delete("ticket_tags", where)
-    kept = set(old)
-    for tag, created, number in codec.tag_rows(ticket):
-        if tag not in kept:
-            records.insert("ticket_tags", {"tag": tag, "created_at": created, "number": number})
-
-
-def _write_case(records: Records, change: CaseChange) -> None:
-    case = change.case
-    if change.order_check is not None and case.order_id is not None:
-        kinds = {kind.value for kind in change.order_check_kinds}
-        rows = records.select(
-            "cases", {"order_id": case.order_id}, order=("created_at", "id"), columns=_CASE_KIND
-        )
-        change.order_check([_case(row) for row in rows if not kinds or row["kind"] in kinds])
-    row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
-    row["terms"] = codec.case_terms(case)
-    if change.expected_version == 0:
-        if records.select("tickets", {"id": case.id}, limit=1, columns=_KEY):
-            raise id_taken("case", case.id)
-        row.update(zip(codec.CASE_KEY_COLUMNS, codec.case_key(case), strict=True))
-        written = records.insert("cases", row)
-    else:
-        if not change.terms_changed:
-            del row["terms"]
-        written = records.update("cases", case.id, change.expected_version, row)
-    if not written or not _log(records, change.events, change.outbox):
-        version = _version(records, "cases", case.id)
-        if change.expected_version == 0 and version is None:
-            raise id_taken("case", case.id)  # another tenant's subject has it
-        raise ConcurrencyError(case.id, change.expected_version, version)
-    if change.delivered:
-        records.acknowledge(change.delivered, codec.ts(case.updated_at) or "")
 
 
 class RecordStore:
@@ -245,7 +134,7 @@ class RecordStore:
             # a case's id is refused by the events' key (the case's first event holds
             # (id, 1)); without events, only a look at the cases can tell
             if not change.events and records.select(
-                "cases", {"id": ticket.id}, limit=1, columns=_KEY
+                "cases", {"id": ticket.id}, limit=1, columns=writes.KEY
             ):
                 raise id_taken("ticket", ticket.id)
             values, key, event_rows, tag_rows = codec.new_ticket_rows(change)
@@ -257,15 +146,17 @@ class RecordStore:
                 records.insert("ticket_tags", {"tag": tag, "created_at": created, "number": number})
             if ticket.number >= self._counter_floor:
                 reached = records.count("ticket_number", at_least=ticket.number + 1)
-            if not _log(records, change.events, change.outbox, event_rows):
+            if not writes.log(records, change.events, change.outbox, event_rows):
                 raise id_taken("ticket", ticket.id)
         else:
             row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
-            if not _update_ticket(records, ticket, change.expected_version, row):
+            if not writes.update_ticket(records, ticket, change.expected_version, row):
                 raise ConcurrencyError(
-                    ticket.id, change.expected_version, _version(records, "tickets", ticket.id)
+                    ticket.id,
+                    change.expected_version,
+                    writes.stored_version(records, "tickets", ticket.id),
                 )
-            if not _log(records, change.events, change.outbox):
+            if not writes.log(records, change.events, change.outbox):
                 raise ConcurrencyError(ticket.id, change.expected_version, None)
         for message in change.messages:
             records.insert(
@@ -278,10 +169,10 @@ class RecordStore:
 
     @staticmethod
     def _why_not_created(records: Records, ticket: Ticket) -> AftersalesError:
-        version = _version(records, "tickets", ticket.id)
+        version = writes.stored_version(records, "tickets", ticket.id)
         if version is not None:
             return ConcurrencyError(ticket.id, 0, version)
-        if records.select("tickets", {"number": ticket.number}, limit=1, columns=_KEY):
+        if records.select("tickets", {"number": ticket.number}, limit=1, columns=writes.KEY):
             return number_taken(ticket.number)
         return id_taken("ticket", ticket.id)
 
@@ -518,7 +409,7 @@ class RecordStore:
 
         def work(records: Records) -> None:
             for change in changes:
-                _write_case(records, change)
+                writes.write_case(records, change)
 
         self.recorder.atomically(work, hold=hold)
 
@@ -529,7 +420,7 @@ class RecordStore:
         )
         if not rows:
             raise CaseNotFound(case_id)
-        return _case(rows[0])
+        return writes.case_of(rows[0])
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
         where = case_filter(query)
@@ -538,10 +429,10 @@ class RecordStore:
                 "cases", where, order=("created_at", "id"), limit=query.limit, columns=_CASE
             )
         )
-        return [_case(row) for row in rows]
+        return [writes.case_of(row) for row in rows]
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
-        return [_case(row) for row in self._due("cases", "step_due_at", before, limit)]
+        return [writes.case_of(row) for row in self._due("cases", "step_due_at", before, limit)]
 
     # ------------------------------------------------------------------ privacy
 
@@ -549,18 +440,20 @@ class RecordStore:
         def work(records: Records) -> None:
             for ticket in rewrite.tickets:
                 row = dict(zip(codec.TICKET_COLUMNS, codec.ticket_row(ticket), strict=True))
-                if not _update_ticket(records, ticket, ticket.version - 1, row):
+                if not writes.update_ticket(records, ticket, ticket.version - 1, row):
                     raise ConcurrencyError(
-                        ticket.id, ticket.version - 1, _version(records, "tickets", ticket.id)
+                        ticket.id,
+                        ticket.version - 1,
+                        writes.stored_version(records, "tickets", ticket.id),
                     )
             for case in rewrite.cases:
                 row = dict(zip(codec.CASE_COLUMNS, codec.case_row(case), strict=True))
                 row["terms"] = codec.case_terms(case)
                 if not records.update("cases", case.id, case.version - 1, row):
                     raise ConcurrencyError(
-                        case.id, case.version - 1, _version(records, "cases", case.id)
+                        case.id, case.version - 1, writes.stored_version(records, "cases", case.id)
                     )
-            if rewrite.added and not _log(records, rewrite.added, ()):
+            if rewrite.added and not writes.log(records, rewrite.added, ()):
                 raise ConcurrencyError(rewrite.added[0].subject_id, 0, None)
             for event in rewrite.events:
                 records.rewrite(
@@ -584,12 +477,12 @@ class RecordStore:
                 self._put_customer(records, rewrite.customer)
             for customer in rewrite.customers:
                 self._put_customer(records, customer)
-            _log_security(records, rewrite.security)
+            writes.log_security(records, rewrite.security)
 
         self.recorder.atomically(work)
 
     def log_security(self, entries: Sequence[SecurityEntry]) -> None:
-        self.recorder.atomically(lambda r: _log_security(r, entries))
+        self.recorder.atomically(lambda r: writes.log_security(r, entries))
 
     def security_log(
         self, *, since: datetime | None = None, limit: int = 1000

@@ -33,7 +33,8 @@ from aftersales.exceptions import (
 )
 from aftersales.storage import _codec as codec
 from aftersales.storage._codec import SCHEMA_VERSION
-from aftersales.storage._record_store import RecordStore, _update_ticket, _version
+from aftersales.storage._record_store import RecordStore
+from aftersales.storage._record_writes import stored_version, update_ticket
 from aftersales.storage._recorder import Records, Row
 from aftersales.storage._sqlalchemy.recorder import TENANT_SETTING, SQLAlchemyRecorder
 from aftersales.storage._sqlalchemy.tables import (  # the tables, as before the split
@@ -255,10 +256,10 @@ class SQLAlchemyStore(RecordStore):
         written = batch.update_ticket(ticket.id, change.expected_version, row)
         if written is None:  # not the version this store committed, or its tags changed
             named = dict(zip(codec.TICKET_COLUMNS, row, strict=True))
-            written = _update_ticket(records, ticket, change.expected_version, named)
+            written = update_ticket(records, ticket, change.expected_version, named)
         if not written:
             raise ConcurrencyError(
-                ticket.id, change.expected_version, _version(records, "tickets", ticket.id)
+                ticket.id, change.expected_version, stored_version(records, "tickets", ticket.id)
             )
         if not batch.append_log(change.events, change.outbox):
             raise ConcurrencyError(ticket.id, change.expected_version, None)

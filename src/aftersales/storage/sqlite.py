@@ -25,7 +25,8 @@ from aftersales.models import Ticket
 from aftersales.storage import _codec as codec
 from aftersales.storage._codec import SCHEMA_VERSION
 from aftersales.storage._protocol import id_taken, number_taken
-from aftersales.storage._record_store import RecordStore, _version
+from aftersales.storage._record_store import RecordStore
+from aftersales.storage._record_writes import stored_version
 from aftersales.storage._sqlite.cases import write_cases
 from aftersales.storage._sqlite.connection import Executor, check_cache_mib
 from aftersales.storage._sqlite.recorder import SQLiteRecorder
@@ -382,7 +383,7 @@ class SQLiteStore(RecordStore):
                 raise ConcurrencyError(
                     ticket.id,
                     change.expected_version,
-                    _version(self.recorder, "tickets", ticket.id),
+                    stored_version(self.recorder, "tickets", ticket.id),
                 )
             _append_log(conn, change.events, change.outbox, tenant)
         for message in change.messages:
