@@ -49,8 +49,8 @@ _RETENTION_CURSOR = "retention-cursor"
 oldest closed ticket)."""
 _RETENTION_SCAN = 5_000
 """Closed tickets a pass of the retention erasure reads at most: a pass costs the same
-at a million tickets as at a thousand, and a ticket past its retention waits at most
-(closed tickets / this) passes of ``run_due``."""
+at a million tickets as at a thousand; a ticket past its retention waits about (closed
+tickets / this) passes."""
 
 
 def _resume_at(saved: str) -> TicketCursor | None:

@@ -75,6 +75,61 @@ def _tagged(statement: Any, tickets: sa.Table, count: int) -> tuple[Any, dict[st
     return statement, {"created_at": first.c.created_at, "number": first.c.number}
 
 
+def _filtered(
+    statement: Any,
+    declared: sa.Table,
+    where: Sequence[str],
+    since: Sequence[str],
+    until: Sequence[str],
+    after: Sequence[str],
+    tags: int,
+) -> tuple[Any, dict[str, Any]]:
+    """``statement`` narrowed to the rows of a select's filters (bound as ``w_``, ``s_``,
+    ``u_``, ``a_`` and ``g_`` parameters: :func:`filter_parameters`), and the columns the
+    tag join reads in the table's place, by name."""
+    c = declared.c
+    in_rows: dict[str, Any] = {}
+    if tags:
+        statement, in_rows = _tagged(statement, declared, tags)
+    statement = (
+        statement.where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
+        .where(*(c[name] >= sa.bindparam(f"s_{name}") for name in since))
+        .where(*(c[name] < sa.bindparam(f"u_{name}") for name in until))
+    )
+    if after:
+        keyset = [in_rows.get(name, c[name]) for name in after]
+        statement = statement.where(
+            sa.tuple_(*keyset) > sa.tuple_(*(sa.bindparam(f"a_{name}") for name in after))
+        )
+    return statement, in_rows
+
+
+def _paged(statement: Any) -> Any:
+    return statement.limit(sa.bindparam("p_limit")).offset(sa.bindparam("p_offset"))
+
+
+def select_statement(
+    table: str,
+    names: Sequence[str],
+    where: Sequence[str],
+    since: Sequence[str],
+    until: Sequence[str],
+    order: Sequence[str],
+    after: Sequence[str],
+    tags: int,
+    paged: bool,
+) -> Any:
+    """The statement of a ``select``: the ``names`` columns of the filters' rows in
+    ``order`` (the columns :func:`_order_of` gives), a page of them when ``paged``."""
+    declared = metadata.tables[table]
+    c = declared.c
+    columns = sa.select(*(c[name] for name in names))
+    statement, in_rows = _filtered(columns, declared, where, since, until, after, tags)
+    ordered = [in_rows.get(name, c[name]) for name in _order_of(table, where, order)]
+    statement = statement.order_by(*ordered)
+    return _paged(statement) if paged else statement
+
+
 def count_statement(
     table: str,
     where: Sequence[str],
@@ -83,34 +138,16 @@ def count_statement(
     after: Sequence[str],
     tags: int,
 ) -> Any:
-    """The statement of a ``count_rows``: the rows a select with the same filters reads
-    (bound as that select binds them: ``w_``, ``s_``, ``u_``, ``a_``, ``g_`` and the page
-    ``p_limit``, ``p_offset``), counted in a subquery that stops at its LIMIT, with no
-    ORDER BY: the database reads the index of the filters alone (a covering one where
-    there is), and never the rows."""
+    """The statement of a ``count_rows``: the rows a select with the same filters reads,
+    counted in a subquery that stops at its LIMIT, with no ORDER BY: the database reads
+    the index of the filters alone (a covering one where there is), and never the rows."""
     declared = metadata.tables[table]
-    c = declared.c
-    keyset = [c[name] for name in after]
-    inner = sa.select(_ONE)
-    if tags:
-        inner, in_rows = _tagged(inner, declared, tags)
-        keyset = [in_rows.get(column.name, column) for column in keyset]
-    else:
-        inner = inner.select_from(declared)
-    inner = (
-        inner.where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
-        .where(*(c[name] >= sa.bindparam(f"s_{name}") for name in since))
-        .where(*(c[name] < sa.bindparam(f"u_{name}") for name in until))
-    )
-    if after:
-        inner = inner.where(
-            sa.tuple_(*keyset) > sa.tuple_(*(sa.bindparam(f"a_{name}") for name in after))
-        )
-    page = inner.limit(sa.bindparam("p_limit")).offset(sa.bindparam("p_offset"))
-    return sa.select(sa.func.count()).select_from(page.subquery("counted"))
+    one = sa.select(_ONE) if tags else sa.select(_ONE).select_from(declared)
+    inner, _ = _filtered(one, declared, where, since, until, after, tags)
+    return sa.select(sa.func.count()).select_from(_paged(inner).subquery("counted"))
 
 
-def count_parameters(
+def filter_parameters(
     where: Mapping[str, Any],
     since: Mapping[str, Any],
     until: Mapping[str, Any],
@@ -118,13 +155,16 @@ def count_parameters(
     tags: Sequence[str],
     limit: int | None,
     offset: int,
+    *,
+    paged: bool = True,
 ) -> dict[str, Any]:
-    """The parameters of :func:`count_statement`, by name."""
+    """The parameters of :func:`select_statement` and :func:`count_statement`, by name."""
     params = {f"w_{name}": value for name, value in where.items()}
     params.update({f"s_{name}": value for name, value in since.items()})
     params.update({f"u_{name}": value for name, value in until.items()})
     params.update({f"a_{name}": value for name, value in after.items()})
     params.update({f"g_{i}": tag for i, tag in enumerate(tags)})
-    params["p_limit"] = _NO_LIMIT if limit is None else limit
-    params["p_offset"] = offset
+    if paged:
+        params["p_limit"] = _NO_LIMIT if limit is None else limit
+        params["p_offset"] = offset
     return params

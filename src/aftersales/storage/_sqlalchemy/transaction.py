@@ -20,11 +20,9 @@ from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Row
 from aftersales.storage._sqlalchemy.finding import (
-    _NO_LIMIT,
-    _order_of,
-    _tagged,
-    count_parameters,
     count_statement,
+    filter_parameters,
+    select_statement,
 )
 from aftersales.storage._sqlalchemy.tables import (
     _ACKNOWLEDGE_ONE,
@@ -338,42 +336,13 @@ class _Transaction:
             *after,
             len(tags),
         )
-        declared = metadata.tables[table]
-        names = tuple(columns) or tuple(declared.c.keys())
+        names = tuple(columns) or tuple(metadata.tables[table].c.keys())
+        params = filter_parameters(where, since, until, after, tags, limit, offset, paged=paged)
 
         def build() -> Any:
-            c = declared.c
-            ordered = [c[name] for name in _order_of(table, tuple(where), order)]
-            keyset = [c[name] for name in after]
-            statement = sa.select(*(c[name] for name in names))
-            if tags:
-                statement, in_rows = _tagged(statement, declared, len(tags))
-                ordered = [in_rows.get(column.name, column) for column in ordered]
-                keyset = [in_rows.get(column.name, column) for column in keyset]
-            statement = (
-                statement.where(*(c[name] == sa.bindparam(f"w_{name}") for name in where))
-                .where(*(c[name] >= sa.bindparam(f"s_{name}") for name in since))
-                .where(*(c[name] < sa.bindparam(f"u_{name}") for name in until))
-                .order_by(*ordered)
-            )
-            if after:
-                statement = statement.where(
-                    sa.tuple_(*keyset) > sa.tuple_(*(sa.bindparam(f"a_{name}") for name in after))
-                )
-            if paged:
-                statement = statement.limit(sa.bindparam("p_limit")).offset(
-                    sa.bindparam("p_offset")
-                )
-            return statement
+            fixed = (tuple(where), tuple(since), tuple(until), tuple(order), tuple(after))
+            return select_statement(table, names, *fixed, len(tags), paged)
 
-        params = {f"w_{name}": value for name, value in where.items()}
-        params.update({f"s_{name}": value for name, value in since.items()})
-        params.update({f"u_{name}": value for name, value in until.items()})
-        params.update({f"a_{name}": value for name, value in after.items()})
-        params.update({f"g_{i}": tag for i, tag in enumerate(tags)})
-        if paged:
-            params["p_limit"] = _NO_LIMIT if limit is None else limit
-            params["p_offset"] = offset
         rows = self._run(shape, build, params).fetchall()
         return [dict(zip(names, row, strict=True)) for row in rows]
 
@@ -397,7 +366,7 @@ class _Transaction:
             lambda: count_statement(
                 table, tuple(where), tuple(since), tuple(until), tuple(after), len(tags)
             ),
-            count_parameters(where, since, until, after, tags, limit, offset),
+            filter_parameters(where, since, until, after, tags, limit, offset),
         )
         return int(found.scalar_one())
 
