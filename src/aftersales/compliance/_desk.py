@@ -513,8 +513,7 @@ class ComplianceFace:
                     if len(erased) >= limit:
                         break
                     examined += 1
-                    # past it even if erasing it fails: a pass that raised on a ticket
-                    # would otherwise start there and raise again, every pass
+                    # past it even if its erasure fails (or every pass would fail there)
                     after = TicketCursor.of(ticket)
                     if self._erase_if_expired(ticket, now, cutoff):
                         erased.append(ticket.id)
