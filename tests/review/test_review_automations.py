@@ -512,26 +512,25 @@ def test_deeply_nested_rule_text_is_invalid_input_and_installs_nothing() -> None
 # ---------------------------------------------------------------------- paging
 
 
+DROP_UNCLASSIFIED = {
+    "rules": [
+        {
+            "name": "drop-unclassified",
+            "kind": "time",
+            "categories": ["new"],
+            "since": "created_at",
+            "hours": 24,
+            "actions": [{"do": "fire", "trigger": "cancel", "payload": {"reason": "stale"}}],
+        }
+    ]
+}
+"""A time rule whose action moves each due ticket out of the category it reads."""
+
+
 def test_one_run_due_fires_every_due_subject_when_actions_move_them_out_of_the_category() -> None:
     clock = FrozenClock(START)
     desk = Desk(clock=clock)
-    Automations(
-        desk,
-        {
-            "rules": [
-                {
-                    "name": "drop-unclassified",
-                    "kind": "time",
-                    "categories": ["new"],
-                    "since": "created_at",
-                    "hours": 24,
-                    "actions": [
-                        {"do": "fire", "trigger": "cancel", "payload": {"reason": "stale"}}
-                    ],
-                }
-            ]
-        },
-    )
+    Automations(desk, DROP_UNCLASSIFIED)
     for number in range(_due.PAGE + 100):
         desk.open_ticket(customer="c1", channel="email", subject=f"T{number}")
     clock.advance(hours=25)
@@ -543,23 +542,7 @@ def test_time_rules_page_by_cursor_and_still_fire_every_subject_they_move_out(
 ) -> None:
     clock = FrozenClock(START)
     desk = Desk(clock=clock)
-    Automations(
-        desk,
-        {
-            "rules": [
-                {
-                    "name": "drop-unclassified",
-                    "kind": "time",
-                    "categories": ["new"],
-                    "since": "created_at",
-                    "hours": 24,
-                    "actions": [
-                        {"do": "fire", "trigger": "cancel", "payload": {"reason": "stale"}}
-                    ],
-                }
-            ]
-        },
-    )
+    Automations(desk, DROP_UNCLASSIFIED)
     opened = [
         desk.open_ticket(customer="c1", channel="email", subject=f"T{n}").id for n in range(7)
     ]

@@ -254,8 +254,8 @@ def _bad_nodes(node: dict[str, Any]) -> list[str]:
     return found
 
 
-def postgres_problems(store: Any, run: Callable[[Store], object]) -> list[str]:
-    """What is wrong with the plans of the SELECTs ``run`` makes the store execute."""
+def _selects_run(store: Any, run: Callable[[Store], object]) -> list[tuple[str, Any]]:
+    """The SELECTs (with their parameters) ``run`` makes a SQLAlchemy store execute."""
     import sqlalchemy
 
     selects: list[tuple[str, Any]] = []
@@ -270,6 +270,12 @@ def postgres_problems(store: Any, run: Callable[[Store], object]) -> list[str]:
     finally:
         sqlalchemy.event.remove(store.engine, "before_cursor_execute", keep)
     assert selects, "the query ran no SELECT"
+    return selects
+
+
+def postgres_problems(store: Any, run: Callable[[Store], object]) -> list[str]:
+    """What is wrong with the plans of the SELECTs ``run`` makes the store execute."""
+    selects = _selects_run(store, run)
     problems = []
     with store.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
@@ -362,20 +368,7 @@ def mariadb_problems(store: Any, run: Callable[[Store], object]) -> list[str]:
     """What is wrong with the plans of the SELECTs ``run`` makes the store execute: the
     tickets read otherwise than by a lookup beyond the tenant in an index that alone
     answers the query (MariaDB's "Using index")."""
-    import sqlalchemy
-
-    selects: list[tuple[str, Any]] = []
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append((statement, parameters))
-
-    sqlalchemy.event.listen(store.engine, "before_cursor_execute", keep)
-    try:
-        run(store)
-    finally:
-        sqlalchemy.event.remove(store.engine, "before_cursor_execute", keep)
-    assert selects, "the query ran no SELECT"
+    selects = _selects_run(store, run)
     problems = []
     with store.engine.connect() as conn:
         for statement, parameters in selects:
