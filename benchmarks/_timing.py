@@ -73,18 +73,29 @@ def report(
 
 
 def interleaved_samples(
-    batches: dict[str, Callable[[], object]], per_batch: int, repeats: int = 9
+    batches: dict[str, Callable[[], object]],
+    per_batch: int,
+    repeats: int = 9,
+    *,
+    collect_first: bool = True,
 ) -> dict[str, list[float]]:
     """Seconds per operation of each batch in each round. The batches run in turns, so
     that all of a round's see the same machine state (page cache, file growth, CPU
-    frequency, a neighbour's load)."""
+    frequency, a neighbour's load).
+
+    By default each batch runs after a full collection, with the collector paused. With
+    ``collect_first=False`` nothing is collected first and the collector runs as it does
+    in an app: for batches of well under a millisecond, a full collection walks the whole
+    heap just before and leaves the CPU caches cold, which doubled what a page of 100
+    rows read back measured (benchmarks/bench_rows.py)."""
     samples: dict[str, list[float]] = {name: [] for name in batches}
     for batch in batches.values():
         batch()
     for _ in range(repeats):
         for name, batch in batches.items():
-            gc.collect()
-            gc.disable()
+            if collect_first:
+                gc.collect()
+                gc.disable()
             try:
                 start = time.perf_counter()
                 batch()
