@@ -7,6 +7,8 @@ of its own and deletes every key that names it, and the jobs it made.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -75,17 +77,34 @@ def _delete_keys_of(connection: redis.Redis, queue: str) -> None:
 
 def run_burst_worker(url: str, queue: str, db: str) -> str:
     """``rq worker --burst --with-scheduler`` (as the recipe starts its workers) on
-    ``queue``: it runs the queued jobs and exits."""
-    done = subprocess.run(
+    ``queue``: it runs the queued jobs and exits.
+
+    A worker still running after :data:`TIMEOUT` gets SIGABRT, on which Python's
+    fault handler prints the stack of the worker and of its work horse: the failure
+    shows where they were."""
+    worker = subprocess.Popen(
         [str(BIN / "rq"), "worker", "--burst", "--with-scheduler", "--url", url, queue],
         cwd=RECIPES,
-        env=recipe_env(AFTERSALES_DB=db),
-        capture_output=True,
+        env=recipe_env(AFTERSALES_DB=db, PYTHONFAULTHANDLER="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=TIMEOUT,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
+    try:
+        output, _ = worker.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        # the horse runs in a session of its own (RQ's fork calls setsid)
+        subprocess.run(["pkill", "-ABRT", "-P", str(worker.pid)], check=False)
+        os.killpg(worker.pid, signal.SIGABRT)
+        try:
+            output, _ = worker.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            output, _ = worker.communicate()
+        pytest.fail(f"rq worker --burst still ran after {TIMEOUT:g} s:\n{output}")
+    assert worker.returncode == 0, output
+    return output
 
 
 def test_the_queued_jobs_do_the_due_work_and_deliver_the_outbox(
