@@ -75,6 +75,7 @@ from aftersales.notify import DeliveryStatus, DispatchReport, Notification, Subs
 from aftersales.settings import DeskSettings, WaitingAction
 from aftersales.storage import (
     CaseChange,
+    CaseCursor,
     CaseQuery,
     Change,
     MemoryStore,
@@ -115,6 +116,7 @@ __all__ = [
     "BlobStore",
     "Case",
     "CaseChange",
+    "CaseCursor",
     "CaseDesk",
     "CaseKind",
     "CaseLine",

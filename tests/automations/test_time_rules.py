@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aftersales import Desk, FrozenClock, InvalidInput, SQLiteStore
-from aftersales.automations import Automations
+from aftersales.automations import Automations, _due
 from aftersales.automations._due import DueRules
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -101,6 +101,46 @@ def test_a_time_rule_on_a_case_kind_fires_its_trigger_once() -> None:
     assert desk.run_due().automations == ((complaint.id, "ack-complaints"),)
     assert desk.cases.get(complaint.id).status == "acknowledged"
     assert desk.run_due().automations == ()
+
+
+def test_a_time_rule_on_a_case_kind_reads_every_page_of_its_cases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # it read one find of at most 10,000 cases: a kind with more open cases than that
+    # never had its newer ones reach the rule
+    clock = FrozenClock(START)
+    desk = Desk(clock=clock)
+    rule = {
+        "name": "ack-complaints",
+        "kind": "time",
+        "subjects": ["complaint"],
+        "since": "created_at",
+        "hours": 1,
+        "actions": [{"do": "fire", "trigger": "acknowledge"}],
+    }
+    Automations(desk, {"rules": [rule]})
+    ticket = desk.open_ticket(customer="c1", channel="email", subject="Rude")
+    complaints = [
+        desk.cases.open_complaint(ticket.id, summary=f"Courier {n} was rude").id for n in range(5)
+    ]
+    clock.advance(hours=2)
+    monkeypatch.setattr(_due, "PAGE", 2)
+    pages = []
+    find_cases = desk.store.find_cases
+
+    def recorded(query: Any) -> Any:
+        found = find_cases(query)
+        if query.kind == "complaint" and query.status_category is not None:  # the rule's
+            pages.append((query.limit, query.after is not None, len(found)))
+        return found
+
+    monkeypatch.setattr(desk.store, "find_cases", recorded)
+    fired = desk.run_due().automations
+    assert sorted(subject for subject, _ in fired) == sorted(complaints)
+    # the "new" complaints a page of two at a time, each page after the last (the
+    # acknowledged ones move out of the category meanwhile); then the other categories
+    assert pages[:3] == [(2, False, 2), (2, True, 2), (2, True, 1)]
+    assert {limit for limit, _, _ in pages} == {2}
 
 
 def test_an_escalation_chain_fires_each_level_once_and_records_the_level() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from case_facts import claim_line
 
-from aftersales import CaseQuery, Desk, FrozenClock, SQLiteStore
+from aftersales import CaseCursor, CaseQuery, Desk, FrozenClock, SQLiteStore
 from aftersales.models import Case
 
 
@@ -77,3 +77,20 @@ def test_a_find_by_kind_alone_reads_the_kind_index(desk: Desk) -> None:
 
     assert [c.id for c in found] == [c.id for cases in returns.values() for c in cases]
     assert "cases_kind_created" in plan, plan
+
+
+def test_a_page_by_kind_after_a_cursor_starts_in_the_kind_index_at_the_cursor(
+    desk: Desk,
+) -> None:
+    returns = _returns(desk)
+    in_order = [c.id for cases in returns.values() for c in cases]
+    first = desk.services.store.find_cases(CaseQuery(kind="return", limit=2))
+
+    found, plan = _find_and_plan(
+        desk, CaseQuery(kind="return", limit=2, after=CaseCursor.of(first[-1]))
+    )
+
+    assert [c.id for c in found] == in_order[2:4]
+    # a search from the cursor's creation time, not a scan of the kind from its first case
+    assert "SEARCH cases USING INDEX cases_kind_created" in plan, plan
+    assert "created_at>?" in plan, plan

@@ -18,7 +18,7 @@ from aftersales.automations._records import record_on_subject
 from aftersales.exceptions import ConcurrencyError
 from aftersales.models.events import AUTOMATION_STOPPED, RULE_DUE, TICKET_KIND
 from aftersales.models.ticket import StatusCategory
-from aftersales.storage import CaseQuery, TicketQuery, every_ticket
+from aftersales.storage import CaseQuery, TicketQuery, every_case, every_ticket
 
 if TYPE_CHECKING:
     from aftersales.automations._engine import Automations
@@ -98,8 +98,10 @@ class DueRules:
                 query = parse(TicketQuery, {"status_category": category, "limit": PAGE})
                 yield from every_ticket(store, query)
             else:
-                cases = {"kind": kind, "status_category": category, "limit": 10_000}
-                yield from store.find_cases(parse(CaseQuery, cases))
+                # every page, not the first 10,000 cases: the rules of a kind with more
+                # open cases than that never reached its newer ones
+                cases = {"kind": kind, "status_category": category, "limit": PAGE}
+                yield from every_case(store, parse(CaseQuery, cases))
 
     # ------------------------------------------------------------------ one subject
 

@@ -1,10 +1,11 @@
 """Pluggable storage: the Store protocol, MemoryStore and the default SQLiteStore."""
 
 from aftersales.storage._codec import SCHEMA_VERSION
-from aftersales.storage._paging import every_ticket
+from aftersales.storage._paging import every_case, every_ticket
 from aftersales.storage._protocol import Store
 from aftersales.storage._unit import (
     CaseChange,
+    CaseCursor,
     CaseQuery,
     Change,
     Rewrite,
@@ -17,6 +18,7 @@ from aftersales.storage.sqlite import SQLiteStore
 __all__ = [
     "SCHEMA_VERSION",
     "CaseChange",
+    "CaseCursor",
     "CaseQuery",
     "Change",
     "MemoryStore",
@@ -25,5 +27,6 @@ __all__ = [
     "Store",
     "TicketCursor",
     "TicketQuery",
+    "every_case",
     "every_ticket",
 ]

@@ -1,14 +1,15 @@
-"""Reading every ticket of a query, a page at a time, by keyset cursor."""
+"""Reading every ticket or case of a query, a page at a time, by keyset cursor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from aftersales.models import Ticket
+from aftersales.exceptions import StorageError
+from aftersales.models import Case, Ticket
 from aftersales.storage._protocol import Store
-from aftersales.storage._unit import TicketQuery
+from aftersales.storage._unit import CaseQuery, TicketQuery
 
-__all__ = ["every_ticket"]
+__all__ = ["every_case", "every_ticket"]
 
 
 def every_ticket(store: Store, query: TicketQuery) -> Iterator[Ticket]:
@@ -27,7 +28,47 @@ def every_ticket(store: Store, query: TicketQuery) -> Iterator[Ticket]:
     ['Order 0', 'Order 1', 'Order 2']
     """
     next_query: TicketQuery | None = query
+    last: str | None = None
     while next_query is not None:
         page = store.find(next_query)
+        last = _moved_on(store, page, last)
         yield from page
         next_query = next_query.next_page(page)
+
+
+def every_case(store: Store, query: CaseQuery) -> Iterator[Case]:
+    """Every case matching ``query``, oldest first, read ``query.limit`` at a time, each
+    page after the last case of the one before (see :func:`every_ticket`).
+
+    >>> from aftersales import Desk
+    >>> desk = Desk()
+    >>> ticket = desk.open_ticket(customer="c-1", channel="email", subject="Broken kettle")
+    >>> for n in range(3):
+    ...     _ = desk.cases.open_complaint(ticket.id, summary=f"Late delivery {n}")
+    >>> len(list(every_case(desk.store, CaseQuery(ticket_id=ticket.id, limit=2))))
+    3
+    """
+    next_query: CaseQuery | None = query
+    last: str | None = None
+    while next_query is not None:
+        page = store.find_cases(next_query)
+        last = _moved_on(store, page, last)
+        yield from page
+        next_query = next_query.next_page(page)
+
+
+def _moved_on(
+    store: Store, page: Sequence[Ticket] | Sequence[Case], last: str | None
+) -> str | None:
+    """The id the page ends on; a full page ending where the one before it ended means
+    the store answered the same page again, as a store that ignores ``after`` does: an
+    error, not a loop that never ends."""
+    if not page:
+        return last
+    ends = page[-1].id
+    if ends == last:
+        raise StorageError(
+            f"{type(store).__name__} answered the same page twice: it ignores the query's "
+            "'after' cursor, which every store must honour"
+        )
+    return ends

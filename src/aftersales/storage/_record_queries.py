@@ -11,7 +11,7 @@ from typing import Any
 from aftersales.storage import _codec as codec
 from aftersales.storage._unit import CaseQuery, TicketQuery
 
-__all__ = ["case_filter", "ticket_filter", "ticket_range"]
+__all__ = ["case_after", "case_filter", "ticket_filter", "ticket_range"]
 
 
 def _plain(value: object) -> object:
@@ -75,3 +75,9 @@ def case_filter(query: CaseQuery) -> dict[str, Any]:
         )
         if value is not None
     }
+
+
+def case_after(query: CaseQuery) -> dict[str, Any]:
+    """The keyset cursor of a case find, on find order's columns (none: from the first)."""
+    cursor = query.after
+    return {} if cursor is None else {"created_at": codec.ts(cursor.created_at), "id": cursor.id}

@@ -35,7 +35,12 @@ from aftersales.storage._protocol import (
     id_taken,
     number_taken,
 )
-from aftersales.storage._record_queries import case_filter, ticket_filter, ticket_range
+from aftersales.storage._record_queries import (
+    case_after,
+    case_filter,
+    ticket_filter,
+    ticket_range,
+)
 from aftersales.storage._recorder import Recorder, Records, Row
 from aftersales.storage._tenant import DEFAULT_TENANT, check_tenant
 from aftersales.storage._unit import CaseChange, CaseQuery, Change, Rewrite, TicketQuery
@@ -423,10 +428,15 @@ class RecordStore:
         return writes.case_of(rows[0])
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
-        where = case_filter(query)
+        where, after = case_filter(query), case_after(query)
         rows = self.recorder.reading(
             lambda r: r.select(
-                "cases", where, order=("created_at", "id"), limit=query.limit, columns=_CASE
+                "cases",
+                where,
+                order=("created_at", "id"),
+                limit=query.limit,
+                columns=_CASE,
+                after=after,
             )
         )
         return [writes.case_of(row) for row in rows]

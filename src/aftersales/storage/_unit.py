@@ -20,7 +20,15 @@ from aftersales.models.security import SecurityEntry
 from aftersales.models.ticket import MAX_TAGS, PriorityLevel, StatusCategory, Tag
 from aftersales.notify._notification import Notification
 
-__all__ = ["CaseChange", "CaseQuery", "Change", "Rewrite", "TicketCursor", "TicketQuery"]
+__all__ = [
+    "CaseChange",
+    "CaseCursor",
+    "CaseQuery",
+    "Change",
+    "Rewrite",
+    "TicketCursor",
+    "TicketQuery",
+]
 
 
 @attrs.define(slots=True)
@@ -98,8 +106,55 @@ class Rewrite:
     customers: Sequence[Customer] = ()
 
 
+class CaseCursor(Record):
+    """Where a page of :meth:`Store.find_cases` ended: the last case's creation time and
+    id, the order cases are found in. The next page starts after it, so a case that
+    leaves or joins the query between two pages never shifts the cases that stay.
+
+    >>> from datetime import datetime, timezone
+    >>> cursor = CaseCursor(created_at=datetime(2026, 3, 1, tzinfo=timezone.utc), id="r-7")
+    >>> CaseCursor.parse(cursor.token()) == cursor
+    True
+    """
+
+    created_at: Instant
+    id: Identifier
+
+    @classmethod
+    def of(cls, case: Case) -> CaseCursor:
+        """The cursor just after ``case``."""
+        return cls(created_at=case.created_at, id=case.id)
+
+    def token(self) -> str:
+        """The cursor as opaque URL-safe text (what a web page or an API hands back)."""
+        text = f"{self.created_at.isoformat()}|{self.id}".encode()
+        return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> CaseCursor:
+        """The cursor :meth:`token` wrote; anything else raises
+        :class:`~aftersales.InvalidInput`."""
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            created_at, bar, case_id = text.partition("|")  # an id may hold a bar itself
+            if not bar:
+                raise ValueError(text)
+            return cls(created_at=datetime.fromisoformat(created_at), id=case_id)
+        except (ValueError, TypeError, UnicodeError, InvalidInput) as error:
+            raise InvalidInput(
+                "case cursor",
+                [FieldError(("after",), "is not a cursor this library wrote", "invalid_cursor")],
+            ) from error
+
+
 class CaseQuery(Record):
-    """Filters for finding after-sales cases; every filter given must match. Oldest first."""
+    """Filters for finding after-sales cases; every filter given must match. Oldest first
+    (by creation time, then id). ``after`` pages by keyset: the cases after that cursor
+    (see :meth:`next_page`).
+
+    >>> CaseQuery(kind="return", limit=2).next_page([]) is None
+    True
+    """
 
     ticket_id: Identifier | None = None
     order_id: Identifier | None = None
@@ -111,12 +166,20 @@ class CaseQuery(Record):
     (``"visit"``, ``"survey"``...); an unknown name is refused."""
     status: Identifier | None = None
     status_category: StatusCategory | None = None
+    after: CaseCursor | None = None
     limit: Annotated[int, Field(ge=1, le=10_000)] = 1000
 
     @field_validator("kind", mode="plain", json_schema_input_type=Identifier | None)
     @classmethod
     def _registered_kind(cls, value: object) -> AnyKind | None:
         return None if value is None else case_kind(value)
+
+    def next_page(self, page: Sequence[Case]) -> CaseQuery | None:
+        """The query for the page after ``page`` (what :meth:`Store.find_cases` answered
+        to this query), or ``None`` when ``page`` was the last: shorter than ``limit``."""
+        if len(page) < self.limit:
+            return None
+        return self.model_copy(update={"after": CaseCursor.of(page[-1])})
 
 
 class TicketCursor(Record):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -32,6 +33,11 @@ from aftersales.storage._tenant import DEFAULT_TENANT, check_tenant
 from aftersales.storage._unit import Rewrite
 
 _PENDING = DeliveryStatus.PENDING
+
+
+def _case_order(case: Case) -> tuple[datetime, str]:
+    """A case's place in find order: its creation time, then its id."""
+    return (case.created_at, case.id)
 
 
 def case_matches(case: Case, query: CaseQuery) -> bool:
@@ -548,10 +554,15 @@ class MemoryStore:
             raise CaseNotFound(case_id) from None
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
+        after = query.after
         with self._lock:
             cases = [c for c in self._cases.values() if case_matches(c, query)]
-        cases.sort(key=lambda c: (c.created_at, c.id))
-        return cases[: query.limit]
+        if after is not None:
+            start = (after.created_at, after.id)
+            cases = [c for c in cases if (c.created_at, c.id) > start]
+        # the page alone kept in order, not every match sorted: pages read one after
+        # another each cost one pass over the cases, not a sort of them
+        return heapq.nsmallest(query.limit, cases, key=_case_order)
 
     def cases_due(self, before: datetime, limit: int) -> list[Case]:
         check_limit(limit)

@@ -16,7 +16,7 @@ from aftersales.models import (
     CaseKind,
     StatusCategory,
 )
-from aftersales.storage import CaseChange, CaseQuery
+from aftersales.storage import CaseChange, CaseCursor, CaseQuery, every_case
 from aftersales.testing.contracts._base import (
     _T0,
     StoreContractBase,
@@ -170,6 +170,43 @@ class CaseContract(StoreContractBase):
         assert [c.id for c in self.store.find_cases(CaseQuery(status="pending"))] == ["c"]
         assert self.store.find_cases(CaseQuery(status_category=StatusCategory.CLOSED)) == []
         assert [c.id for c in self.store.find_cases(CaseQuery(limit=1))] == ["a"]
+
+    def test_cases_are_paged_by_cursor_in_creation_then_id_order(self) -> None:
+        # ties in creation time are broken by id; an id may hold the cursor's own bar
+        times = [_T0, _T0 + timedelta(minutes=1)]
+        ids = ["b|2", "a", "é", "c", "b|10", "z"]
+        cases = [_case(case_id, created_at=times[n % 2]) for n, case_id in enumerate(ids)]
+        self.store.commit_cases([CaseChange(c, 0, (_case_event(c),)) for c in cases])
+        # ids in the store's own text order (a SQL server's collation may order "é" and
+        # "z" as it likes), creation time first
+        expected = [c.id for c in self.store.find_cases(CaseQuery(order_id="o1"))]
+        assert sorted(expected) == sorted(ids)
+        assert set(expected[:3]) == set(ids[0::2])  # the three made first come first
+        query: CaseQuery | None = CaseQuery(order_id="o1", limit=2)
+        pages: list[list[str]] = []
+        while query is not None and len(pages) <= len(ids):  # a store ignoring the cursor
+            page = self.store.find_cases(query)
+            pages.append([c.id for c in page])
+            if query.after is not None:  # the cursor survives its own text
+                assert CaseQuery(after=CaseCursor.parse(query.after.token())) == CaseQuery(
+                    after=query.after
+                )
+            query = query.next_page(page)
+        assert pages == [expected[0:2], expected[2:4], expected[4:6], []]
+        assert [c.id for c in every_case(self.store, CaseQuery(order_id="o1", limit=4))] == (
+            expected
+        )
+
+    def test_a_case_leaving_a_query_between_pages_shifts_no_other(self) -> None:
+        cases = [_case(f"r{n}", created_at=_T0 + timedelta(minutes=n)) for n in range(5)]
+        self.store.commit_cases([CaseChange(c, 0, (_case_event(c),)) for c in cases])
+        query = CaseQuery(status="requested", limit=2)
+        first = self.store.find_cases(query)
+        closed = first[0].model_copy(update={"status": "closed", "version": 2})
+        self.store.commit_cases([CaseChange(closed, 1, (_case_event(closed, "close"),))])
+        following = query.next_page(first)
+        assert following is not None
+        assert [c.id for c in self.store.find_cases(following)] == ["r2", "r3"]
 
     def test_cases_due_are_listed_earliest_first(self) -> None:
         cases = [
