@@ -50,7 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _callgrind import instructions_per_unit
+from _callgrind import instructions_per_unit, run_counted
 from _timing import report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage._sqlite import statements
@@ -239,20 +239,20 @@ def counted_import(workload: str, count: int) -> None:
         folder = Path(name)
         if workload == "unskippable":
             unskippable(warm)()
-            sys.call_tracing(unskippable(counted), ())
+            run_counted(unskippable(counted), ())
         elif workload in ("desk", *STORES):
             warming = Desk(_store(workload, folder / "warm.db"), settings=SETTINGS)
             assert warming.import_tickets(warm, batch_size=BATCH) == len(warm)
             warming.close()
             desk = Desk(_store(workload, folder / "import.db"), settings=SETTINGS)
-            sys.call_tracing(lambda: desk.import_tickets(counted, batch_size=BATCH), ())
+            run_counted(lambda: desk.import_tickets(counted, batch_size=BATCH), ())
             desk.close()
         else:
             desk_import(folder / "import.db", counted)
             sql, batches = written_batches(folder / "import.db")
             raw_import(folder / "warm.db", sql, batches[:1])
             conn = raw_connection(folder / "raw.db")
-            sys.call_tracing(raw_write, (conn, sql, batches))
+            run_counted(raw_write, (conn, sql, batches))
             conn.close()
 
 

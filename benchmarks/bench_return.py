@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _callgrind import instructions_per_unit
+from _callgrind import instructions_per_unit, run_counted
 from _timing import interleaved_samples, median_ratio, report
 from aftersales import Desk, FrozenClock, Notification, SQLiteStore
 
@@ -134,7 +134,7 @@ def counted_batch(name: str, count: int) -> None:
         # a desk with a history, as the timed rounds have: a statement whose cost grows
         # with the tables (a scan) shows in the count
         WORKLOADS[name](desk, ticket.id, orders, WARM_UP)
-        sys.call_tracing(WORKLOADS[name], (desk, ticket.id, orders, count))
+        run_counted(WORKLOADS[name], (desk, ticket.id, orders, count))
         desk.close()
 
 

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from _callgrind import instructions_per_unit
+from _callgrind import instructions_per_unit, run_counted
 from _timing import interleaved_samples, report
 from aftersales import Desk, FrozenClock, SQLiteStore
 from aftersales.models import StatusCategory
@@ -175,7 +175,7 @@ def counted_batch(workload: str, count: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         batch = MAKERS[workload](Path(folder), count)
         batch()
-        sys.call_tracing(batch, ())
+        run_counted(batch, ())
 
 
 def main(arguments: list[str]) -> int:

@@ -44,7 +44,7 @@ from typing import Any
 
 import pydantic_core
 
-from _callgrind import instructions_per_unit
+from _callgrind import instructions_per_unit, run_counted
 from _timing import interleaved_samples, report
 from aftersales.models import Event, Message, Ticket
 from aftersales.models._base import Record
@@ -272,7 +272,7 @@ def counted_batch(workload: str, pages: int) -> None:
     for warm in _counted_pages(1).values():
         warm()
     batch = _counted_pages(pages)[workload]
-    sys.call_tracing(batch, ())
+    run_counted(batch, ())
 
 
 def instructions() -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from _callgrind import instructions_per_unit
+from _callgrind import instructions_per_unit, run_counted
 from _timing import interleaved_samples, median_ratio, report
 from aftersales import Desk, SQLiteStore
 from aftersales.storage.sqlalchemy import SQLAlchemyStore
@@ -154,7 +154,7 @@ def counted_batch(name: str, count: int) -> None:
                 replay_through_sqlalchemy(warm, sent[: len(sent) // count])
                 warm.close()
                 store = SQLAlchemyStore(f"sqlite:///{paths[1]}")
-                sys.call_tracing(replay_through_sqlalchemy, (store, sent))
+                run_counted(replay_through_sqlalchemy, (store, sent))
                 store.close()
             else:
                 for path in paths:
@@ -163,12 +163,12 @@ def counted_batch(name: str, count: int) -> None:
                     if path == paths[0]:
                         replay_through_sqlite3(conn, sent[: len(sent) // count])
                     else:
-                        sys.call_tracing(replay_through_sqlite3, (conn, sent))
+                        run_counted(replay_through_sqlite3, (conn, sent))
                     conn.close()
             return
         desk = _hooked(STORES[name](folder))
         _batch(desk, 5)()
-        sys.call_tracing(_batch(desk, count), ())
+        run_counted(_batch(desk, count), ())
         desk.close()
 
 

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 from transitions import Machine
 
-from _callgrind import instructions_per_unit
+from _callgrind import instructions_per_unit, run_counted
 from _timing import interleaved_samples, median_ratio, report
 from aftersales import TICKET_WORKFLOW, Desk, FrozenClock, Notification
 
@@ -111,7 +111,7 @@ def counted_batch(workload: str, count: int) -> None:
     ``sys.call_tracing``, where callgrind collects (see the module's docstring)."""
     batch = BATCHES[workload](count)
     batch()
-    sys.call_tracing(batch, ())
+    run_counted(batch, ())
 
 
 def instructions_per_transition(count: int = COUNTED) -> dict[str, float]:
