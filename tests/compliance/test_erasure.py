@@ -634,3 +634,21 @@ def test_a_ticket_whose_erasure_fails_does_not_hold_up_the_others(
     assert desk.run_due().erased == (second,)  # the pass went on past the failed one
     failing.clear()
     assert desk.run_due().erased == (first,)  # and came round to it again
+
+
+def test_every_case_of_the_customer_is_erased_however_many_pages_they_fill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales.compliance import erasure
+
+    monkeypatch.setattr(erasure, "_CASE_PAGE", 2)  # three visits: two pages
+    desk = Desk(clock=FrozenClock(MONDAY_9AM))
+    desk.save_customer(FIRST.customer())
+    ticket = desk.open_ticket(customer=FIRST.id, channel="phone", subject="上门安装洗衣机")
+    visits = [_book_visit(desk, ticket.id) for _ in range(3)]
+
+    report = desk.erase_customer(FIRST.id)
+
+    assert report.cases == 3
+    for visit in visits:
+        assert FIRST.address not in desk.cases.get(visit.id).model_dump_json()

@@ -309,3 +309,21 @@ def test_with_permissions_only_supervisors_merge(store: Store, clock: FrozenCloc
 def test_customer_merged_is_a_reserved_trigger() -> None:
     assert CUSTOMER_MERGED == "customer_merged"
     assert CUSTOMER_MERGED in RESERVED_TRIGGERS
+
+
+def test_every_case_of_the_duplicate_moves_however_many_pages_they_fill(
+    desk: Desk, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aftersales.customers import _desk as customers_desk
+
+    monkeypatch.setattr(customers_desk, "_PAGE", 2)  # three repairs: two pages
+    ticket = desk.open_ticket(customer="wang-wechat", channel="wechat", subject="手机反复重启")
+    repairs = [
+        desk.cases.open_repair(ticket.id, serial=f"IMEI-{n}", line=phone(), order_id=f"o-{n}")
+        for n in range(3)
+    ]
+
+    report = desk.merge_customers("wang-wechat", into="wang")
+
+    assert report.cases == 3
+    assert [desk.cases.get(r.id).customer_id for r in repairs] == ["wang"] * 3

@@ -474,3 +474,15 @@ def test_bad_input_is_refused_naming_each_field(store: Store) -> None:
     ]
     with pytest.raises(InvalidInput):
         feedback_topics(store, datetime(2026, 3, 2), END)  # a naive instant
+
+
+def test_a_store_of_another_make_is_read_a_page_of_cases_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales.insights import _feedback_read
+
+    store = MemoryStore()
+    clock = FrozenClock(MONDAY)
+    _history(Desk(store, clock=clock), clock)
+    monkeypatch.setattr(_feedback_read, "_PAGE", 1)  # a page per case
+    assert _seen(analysed(_OtherStore(store))) == _seen(analysed(store))

@@ -565,3 +565,19 @@ def test_what_the_customer_said_on_a_return_visit_is_erased_with_them(
     assert [a.answers for a in found.attempts] == [{}]
     assert "13800138000" not in desk.cases.get(visit.id).model_dump_json()
     assert found.outcome is ReturnVisitOutcome.SATISFIED  # the outcome counts on
+
+
+def test_a_store_of_another_kind_reports_every_page_of_its_visits(
+    clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aftersales.insights import _return_visits
+    from aftersales.storage.recorder import MemoryRecorder, RecordStore
+
+    monkeypatch.setattr(_return_visits, "_PAGE", 2)  # three visits in one state: two pages
+    store = RecordStore(MemoryRecorder())
+    desk = Desk(store, clock=clock, case_kinds=[RETURN_VISIT])
+    for _ in range(3):
+        _, visit = due_visit(desk, clock)
+        desk.cases.fire(visit.id, "satisfied")
+    report = return_visit_report(store, T0, T0 + timedelta(days=1))
+    assert (report.scheduled, report.outcomes["satisfied"]) == (3, 3)

@@ -20,7 +20,7 @@ from aftersales.cases.returns import return_for
 from aftersales.models.case import Case, CaseKind, RepairDetails, RepairSite
 from aftersales.models.events import ASSESSED
 from aftersales.policies.facts import Facts, RepairRecord
-from aftersales.storage import CaseChange, CaseQuery
+from aftersales.storage import CaseChange, CaseQuery, every_case
 from aftersales.workflows.repair import REPAIR_WORKFLOW, offers_instead_of_repair
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ def open_repair(
 
 def repair_history(cases: CaseWriter, serial: str) -> list[RepairRecord]:
     """Every repair of the product with this serial number, oldest first."""
-    found = cases.services.store.find_cases(parse(CaseQuery, {"serial": serial}, "case query"))
+    query = parse(CaseQuery, {"serial": serial}, "case query")
+    found = every_case(cases.services.store, query)
     return [r for case in found if case.repair for r in case.repair.records]
 
 

@@ -33,7 +33,15 @@ from aftersales.security import (
     Principal,
     as_permission_set,
 )
-from aftersales.storage import CaseQuery, Rewrite, Store, TicketCursor, TicketQuery, every_ticket
+from aftersales.storage import (
+    CaseQuery,
+    Rewrite,
+    Store,
+    TicketCursor,
+    TicketQuery,
+    every_case,
+    every_ticket,
+)
 from aftersales.storage._protocol import check_id, check_limit
 
 if TYPE_CHECKING:
@@ -535,7 +543,7 @@ class ComplianceFace:
         mark = _RETENTION_MARK + ticket.id
         if self.store.get_state(mark) is not None:
             return False
-        cases = self.store.find_cases(CaseQuery(ticket_id=ticket.id))
+        cases = list(every_case(self.store, CaseQuery(ticket_id=ticket.id, limit=_PAGE)))
         if any(
             case.status_category is not StatusCategory.CLOSED
             or case.closed_at is None
@@ -597,4 +605,4 @@ class ComplianceFace:
             return
         for ticket in every_ticket(store, TicketQuery(limit=_PAGE)):
             yield ticket
-            yield from store.find_cases(CaseQuery(ticket_id=ticket.id))
+            yield from every_case(store, CaseQuery(ticket_id=ticket.id, limit=_PAGE))

@@ -39,11 +39,12 @@ import attrs
 from aftersales.attachments import BlobStore
 from aftersales.models import Case, Customer, Event, Message, Ticket
 from aftersales.privacy.audit import ERASED, Chain, erased_value
-from aftersales.storage import CaseQuery, Store, TicketQuery, every_ticket
+from aftersales.storage import CaseQuery, Store, TicketQuery, every_case, every_ticket
 
 __all__ = ["Eraser", "ErasureReport", "delete_files", "personal_paths"]
 
 _TICKET_PAGE = 500
+_CASE_PAGE = 500
 
 
 def personal_paths(fields: Mapping[str, frozenset[str]], kind: str) -> tuple[tuple[str, ...], ...]:
@@ -105,10 +106,11 @@ class Eraser:
 
     def cases_of(self, customer_id: str, tickets: Iterable[Ticket]) -> list[Case]:
         found: dict[str, Case] = {
-            case.id: case for case in self.store.find_cases(CaseQuery(customer_id=customer_id))
+            case.id: case
+            for case in every_case(self.store, CaseQuery(customer_id=customer_id, limit=_CASE_PAGE))
         }
         for ticket in tickets:
-            for case in self.store.find_cases(CaseQuery(ticket_id=ticket.id)):
+            for case in every_case(self.store, CaseQuery(ticket_id=ticket.id, limit=_CASE_PAGE)):
                 found.setdefault(case.id, case)
         return list(found.values())
 

@@ -12,7 +12,7 @@ from aftersales.exceptions import ConcurrencyError, FieldError, InvalidInput
 from aftersales.models import Case, Customer, Event, Ticket
 from aftersales.policies.book import PolicyBook, PolicySet
 from aftersales.security import Actor
-from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery, every_ticket
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketQuery, every_case, every_ticket
 
 if TYPE_CHECKING:
     from aftersales._pipeline import Pipeline
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["CustomerFace"]
 
 _PAGE = 500
-_CASES = 10_000
 _ATTEMPTS = 5
 _MERGE_HOPS = 100
 
@@ -104,7 +103,7 @@ class CustomerFace:
 
     def _merge(self, kept: Customer, duplicate: Customer, actor: str) -> MergeReport:
         tickets = self._tickets_of(duplicate.id)
-        cases = self.store.find_cases(CaseQuery(customer_id=duplicate.id, limit=_CASES))
+        cases = list(every_case(self.store, CaseQuery(customer_id=duplicate.id, limit=_PAGE)))
         customers: list[Customer] = []
         final = self._kept(kept)
         if (
@@ -157,10 +156,10 @@ class CustomerFace:
         """The customer's cases, and the cases on their tickets that name no customer."""
         found: dict[str, Any] = {
             case.id: case
-            for case in self.store.find_cases(CaseQuery(customer_id=customer_id, limit=_CASES))
+            for case in every_case(self.store, CaseQuery(customer_id=customer_id, limit=_PAGE))
         }
         for ticket in tickets:
-            for case in self.store.find_cases(CaseQuery(ticket_id=ticket.id, limit=_CASES)):
+            for case in every_case(self.store, CaseQuery(ticket_id=ticket.id, limit=_PAGE)):
                 if case.customer_id in (None, customer_id):
                     found.setdefault(case.id, case)
         return list(found.values())

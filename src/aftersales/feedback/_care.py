@@ -30,7 +30,7 @@ from aftersales.models import StatusCategory
 from aftersales.models._base import Identifier, Instant, Record, ShortText, Text
 from aftersales.models.case import Case, CaseKind
 from aftersales.notify._notification import Notification
-from aftersales.storage import CaseChange, CaseQuery
+from aftersales.storage import CaseChange, CaseQuery, every_case
 
 if TYPE_CHECKING:
     from aftersales.desk import Desk
@@ -201,7 +201,7 @@ class Care:
         query = CaseQuery(customer_id=customer_id, kind=CARE.kind, status="scheduled")
         return [
             cancelled
-            for case in self.desk.store.find_cases(query)
+            for case in list(every_case(self.desk.store, query))
             if (cancelled := self._cancel(case, actor)) is not None
         ]
 

@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from aftersales.exceptions import FieldError, InvalidInput, NotFound
+from aftersales.exceptions import NotFound
 from aftersales.insights._ticket_memory import duration_bucket, ticket_pages
 from aftersales.models import Case, CaseKind, Ticket
-from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery
+from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery, every_case
 from aftersales.storage._codec import (
     case_failures,
     case_handed_back_at,
@@ -293,29 +293,16 @@ def memory_tally(store: MemoryStore, plan: CasePlan) -> CaseRows:
 
 
 PAGE = 10_000
-"""Tickets read per ``find`` call, and the most cases of a kind ``find_cases`` returns, on
-a store without a faster path."""
+"""Tickets and cases read per ``find`` or ``find_cases`` call, on a store without a
+faster path."""
 
 
 def store_tally(store: Store, plan: CasePlan) -> CaseRows:
-    """The rows over any store's public API: its cases of the four kinds (``find_cases``
-    has no offset: a kind with :data:`PAGE` cases or more is refused), the period's tickets
-    a page at a time, and each counted case's ticket."""
+    """The rows over any store's public API: its cases of the four kinds and the period's
+    tickets, a page at a time by cursor, and each counted case's ticket."""
     cases: list[Case] = []
     for kind in (CaseKind.RETURN, CaseKind.REFUND, CaseKind.REPAIR, CaseKind.COMPLAINT):
-        found = store.find_cases(CaseQuery(kind=kind, limit=PAGE))
-        if len(found) >= PAGE:
-            raise InvalidInput(
-                "store",
-                [
-                    FieldError(
-                        ("store",),
-                        f"{type(store).__name__} holds {PAGE:,} {kind.value} cases or more: "
-                        "count them on a MemoryStore, SQLiteStore or SQLAlchemyStore",
-                    )
-                ],
-            )
-        cases += found
+        cases += every_case(store, CaseQuery(kind=kind, limit=PAGE))
     known: dict[str, Ticket | None] = {}
 
     def ticket_of(ticket_id: str) -> Ticket | None:

@@ -21,10 +21,10 @@ import attrs
 
 from aftersales.cases.return_visits import RETURN_VISIT
 from aftersales.cases.surveys import SURVEY
-from aftersales.exceptions import FieldError, InvalidInput, StorageError
+from aftersales.exceptions import StorageError
 from aftersales.models.case import Case
 from aftersales.models.ticket import Ticket
-from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store
+from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store, every_case
 from aftersales.storage._codec import case_sku, read_case, ticket_sku, ts
 
 if TYPE_CHECKING:  # the sql extra may be absent
@@ -177,19 +177,12 @@ def _sqlalchemy(store: SQLAlchemyStore, params: Mapping[str, object]) -> list[An
 
 def _through_api(store: Store, start: datetime, end: datetime) -> list[Answered]:
     """A store's surveys and visits through its public API, kind by kind and state by state
-    (``find_cases`` has no period filter and no offset)."""
+    (``find_cases`` has no period filter), a page at a time by cursor."""
     found: list[Case] = []
     for spec in (SURVEY, RETURN_VISIT):
-        kind = spec.name
         for state in ANSWERED_STATES:
-            cases = store.find_cases(CaseQuery(kind=spec.kind, status=state, limit=_PAGE))
-            if len(cases) >= _PAGE:
-                message = (
-                    f"{type(store).__name__} holds {_PAGE:,} {kind} cases {state!r} or more: "
-                    "analyse feedback on a MemoryStore, SQLiteStore or SQLAlchemyStore"
-                )
-                raise InvalidInput("store", [FieldError(("store",), message)])
-            found += [case for case in cases if _may_hold(case, start, end)]
+            query = CaseQuery(kind=spec.kind, status=state, limit=_PAGE)
+            found += [case for case in every_case(store, query) if _may_hold(case, start, end)]
     # a case's ticket and subject exist: the case was opened on them, and neither is deleted
     tickets = {case.ticket_id: store.get(case.ticket_id) for case in found}
     subjects = {subject for case in found if (subject := _subject_id(case)) is not None}

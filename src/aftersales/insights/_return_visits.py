@@ -22,7 +22,7 @@ from aftersales.cases.return_visits import RETURN_VISIT, RETURN_VISIT_WORKFLOW
 from aftersales.exceptions import FieldError, InvalidInput, StorageError
 from aftersales.models._base import parse_instant
 from aftersales.models.case import Case
-from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store
+from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store, every_case
 from aftersales.storage._codec import ts
 
 if TYPE_CHECKING:  # the sql extra may be absent
@@ -171,22 +171,10 @@ def _sqlalchemy_counted(store: SQLAlchemyStore, params: Mapping[str, object]) ->
 
 def _every_visit(store: Store) -> list[Case]:
     """A store's return visits through its public API, state by state (``find_cases``
-    filters by the shipped kinds only, and has no offset)."""
+    filters by the shipped kinds only), a page at a time by cursor."""
     found: list[Case] = []
     for state in RETURN_VISIT_WORKFLOW.states:
-        cases = store.find_cases(CaseQuery(status=state.name, limit=_PAGE))
-        if len(cases) >= _PAGE:
-            raise InvalidInput(
-                "store",
-                [
-                    FieldError(
-                        ("store",),
-                        f"{type(store).__name__} holds {_PAGE:,} {state.name!r} cases or more: "
-                        "report on a MemoryStore, SQLiteStore or SQLAlchemyStore",
-                    )
-                ],
-            )
-        found += cases
+        found += every_case(store, CaseQuery(status=state.name, limit=_PAGE))
     return found
 
 

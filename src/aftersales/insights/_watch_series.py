@@ -17,10 +17,17 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from aftersales.exceptions import FieldError, InvalidInput, StorageError, TicketNotFound
+from aftersales.exceptions import StorageError, TicketNotFound
 from aftersales.insights._ticket_memory import ticket_pages
 from aftersales.models import Case, CaseKind, Ticket
-from aftersales.storage import CaseQuery, MemoryStore, SQLiteStore, Store, TicketQuery
+from aftersales.storage import (
+    CaseQuery,
+    MemoryStore,
+    SQLiteStore,
+    Store,
+    TicketQuery,
+    every_case,
+)
 from aftersales.storage._codec import ts
 
 if TYPE_CHECKING:  # the sql extra may be absent
@@ -30,8 +37,8 @@ Tally = Counter[tuple[str, date]]
 """How many cases (or tickets) per (SKU, UTC day)."""
 
 PAGE = 10_000
-"""Tickets read per ``find`` call, and the most cases ``find_cases`` returns, on a store
-without a faster path."""
+"""Tickets and cases read per ``find`` or ``find_cases`` call, on a store without a
+faster path."""
 
 
 def _midnight(day: date) -> datetime:
@@ -184,20 +191,7 @@ def _store_count(
 ) -> tuple[Tally, Tally | None]:
     shipped = kind in {member.value for member in CaseKind}
     query = CaseQuery(kind=CaseKind(kind) if shipped else None, limit=PAGE)
-    cases = store.find_cases(query)
-    if len(cases) >= PAGE:
-        # find_cases has neither an offset nor a period: a store without a faster path
-        # cannot be read past its first page
-        raise InvalidInput(
-            "store",
-            [
-                FieldError(
-                    ("store",),
-                    f"{type(store).__name__} holds {PAGE:,} cases or more: count them on a "
-                    "MemoryStore, SQLiteStore or SQLAlchemyStore",
-                )
-            ],
-        )
+    cases = list(every_case(store, query))
     counted = None
     if tickets:
         counted = _count_tickets(_ticket_pages(store, first_day, end_day), first_day, end_day)

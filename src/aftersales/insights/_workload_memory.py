@@ -36,7 +36,14 @@ from aftersales.models import (
     Ticket,
 )
 from aftersales.models.events import RESERVED_TRIGGERS, TICKET_KIND
-from aftersales.storage import CaseQuery, MemoryStore, Store, TicketQuery, every_ticket
+from aftersales.storage import (
+    CaseQuery,
+    MemoryStore,
+    Store,
+    TicketQuery,
+    every_case,
+    every_ticket,
+)
 from aftersales.workflows import TICKET_WORKFLOW
 
 RESOLVED = "resolved"
@@ -292,7 +299,7 @@ def store_workload(store: Store, plan: WorkloadPlan) -> Rows:
     ``as_of``, its events, its cases and theirs."""
 
     def cases_of(ticket: Ticket) -> list[tuple[Case, Sequence[Event]]]:
-        found = store.find_cases(CaseQuery(ticket_id=ticket.id, limit=10_000))
+        found = every_case(store, CaseQuery(ticket_id=ticket.id, limit=PAGE))
         return [(case, store.events(case.id)) for case in found]
 
     return workload_rows(
