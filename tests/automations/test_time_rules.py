@@ -83,18 +83,21 @@ def test_business_hours_without_an_sla_calendar_are_refused_at_install() -> None
         Automations(Desk(), {"rules": [{**NUDGE, "since": "touched_at"}]})
 
 
+ACK_COMPLAINTS = {
+    "name": "ack-complaints",
+    "kind": "time",
+    "subjects": ["complaint"],
+    "since": "created_at",
+    "hours": 1,
+    "actions": [{"do": "fire", "trigger": "acknowledge"}],
+}
+"""Acknowledge a complaint an hour after it was opened."""
+
+
 def test_a_time_rule_on_a_case_kind_fires_its_trigger_once() -> None:
     clock = FrozenClock(START)
     desk = Desk(clock=clock)
-    rule = {
-        "name": "ack-complaints",
-        "kind": "time",
-        "subjects": ["complaint"],
-        "since": "created_at",
-        "hours": 1,
-        "actions": [{"do": "fire", "trigger": "acknowledge"}],
-    }
-    Automations(desk, {"rules": [rule]})
+    Automations(desk, {"rules": [ACK_COMPLAINTS]})
     ticket = desk.open_ticket(customer="c1", channel="email", subject="Rude")
     complaint = desk.cases.open_complaint(ticket.id, summary="The courier was rude")
     clock.advance(hours=2)
@@ -110,15 +113,7 @@ def test_a_time_rule_on_a_case_kind_reads_every_page_of_its_cases(
     # never had its newer ones reach the rule
     clock = FrozenClock(START)
     desk = Desk(clock=clock)
-    rule = {
-        "name": "ack-complaints",
-        "kind": "time",
-        "subjects": ["complaint"],
-        "since": "created_at",
-        "hours": 1,
-        "actions": [{"do": "fire", "trigger": "acknowledge"}],
-    }
-    Automations(desk, {"rules": [rule]})
+    Automations(desk, {"rules": [ACK_COMPLAINTS]})
     ticket = desk.open_ticket(customer="c1", channel="email", subject="Rude")
     complaints = [
         desk.cases.open_complaint(ticket.id, summary=f"Courier {n} was rude").id for n in range(5)

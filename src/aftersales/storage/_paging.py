@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from aftersales.exceptions import StorageError
 from aftersales.models import Case, Ticket
@@ -10,6 +11,8 @@ from aftersales.storage._protocol import Store
 from aftersales.storage._unit import CaseQuery, TicketQuery
 
 __all__ = ["every_case", "every_ticket"]
+
+_Found = TypeVar("_Found", Ticket, Case)
 
 
 def every_ticket(store: Store, query: TicketQuery) -> Iterator[Ticket]:
@@ -27,13 +30,7 @@ def every_ticket(store: Store, query: TicketQuery) -> Iterator[Ticket]:
     >>> [t.subject for t in every_ticket(desk.store, TicketQuery(customer_id="c-1", limit=2))]
     ['Order 0', 'Order 1', 'Order 2']
     """
-    next_query: TicketQuery | None = query
-    last: str | None = None
-    while next_query is not None:
-        page = store.find(next_query)
-        last = _moved_on(store, page, last)
-        yield from page
-        next_query = next_query.next_page(page)
+    return _pages(store, store.find, query)
 
 
 def every_case(store: Store, query: CaseQuery) -> Iterator[Case]:
@@ -48,10 +45,16 @@ def every_case(store: Store, query: CaseQuery) -> Iterator[Case]:
     >>> len(list(every_case(desk.store, CaseQuery(ticket_id=ticket.id, limit=2))))
     3
     """
-    next_query: CaseQuery | None = query
+    return _pages(store, store.find_cases, query)
+
+
+def _pages(store: Store, find: Callable[[Any], Sequence[_Found]], query: Any) -> Iterator[_Found]:
+    """What ``find`` answers to ``query`` (a :class:`TicketQuery` or :class:`CaseQuery`),
+    then to each next page's query, until a page comes back short."""
+    next_query = query
     last: str | None = None
     while next_query is not None:
-        page = store.find_cases(next_query)
+        page = find(next_query)
         last = _moved_on(store, page, last)
         yield from page
         next_query = next_query.next_page(page)
