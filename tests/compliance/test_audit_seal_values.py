@@ -86,6 +86,32 @@ def test_the_chains_hmac_is_the_stdlibs(size: int) -> None:
         assert mac.hex(message) == hmac.digest(key, message, "sha256").hex()
 
 
+def test_the_chains_hmac_without_openssls_object_is_the_stdlibs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Python whose ``hmac.HMAC`` is not built on an OpenSSL object (no ``_hmac``): the
+    chain copies the stdlib's object instead, with the same digests, and the pinned
+    chains still come out."""
+    real_new = hmac.new
+
+    class Plain:
+        def __init__(self, key: bytes, digestmod: str) -> None:
+            self._inner = real_new(key, digestmod=digestmod)
+
+        def copy(self) -> hmac.HMAC:
+            return self._inner.copy()
+
+    monkeypatch.setattr(audit.hmac, "new", Plain)
+    monkeypatch.setattr(audit, "_urandom", lambda size: bytes(range(size)))
+    key = bytes(range(40))
+    assert not hasattr(audit._keyed_hmac(key), "_hmac")
+    assert (
+        audit._Hmac(key).hex(b"head|content") == hmac.digest(key, b"head|content", "sha256").hex()
+    )
+    _, head = Chain().seal(_events(), None)
+    assert head == SECOND_CHAIN
+
+
 def test_the_time_text_is_isoformat_in_utc() -> None:
     rng = random.Random(23)
     zones = [
