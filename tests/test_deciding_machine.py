@@ -145,3 +145,37 @@ def test_an_internal_transition_moves_nothing_as_in_a_stock_machine() -> None:
         model = _Model("open")
         assert kind(**options).events["close"].trigger(model) is True
         assert model.state == "open"
+
+
+@pytest.mark.parametrize("first_passes", [True, False])
+def test_a_move_without_conditions_after_a_guarded_one_is_taken_as_in_a_stock_machine(
+    first_passes: bool,
+) -> None:
+    """Moves without conditions skip the event data: taken at once when first, and
+    only once the guarded moves before them refused."""
+
+    def guard(event_data: EventData) -> bool:
+        event_data.model.asked.append("guard")
+        return first_passes
+
+    def build(kind: type[Machine]) -> Machine:
+        return kind(
+            model=None,
+            states=["a", "b", "c"],
+            initial="a",
+            transitions=[
+                {"trigger": "go", "source": "a", "dest": "b", "conditions": [guard]},
+                {"trigger": "go", "source": "a", "dest": "c"},
+                {"trigger": "back", "source": "c", "dest": "a"},
+                {"trigger": "back", "source": "c", "dest": "b", "conditions": [guard]},
+            ],
+            auto_transitions=False,
+            send_event=True,
+        )
+
+    stock, deciding = build(Machine), build(DecidingMachine)
+    for state, trigger in [("a", "go"), ("c", "back")]:
+        expected = _outcome(stock, state, trigger)
+        assert _outcome(deciding, state, trigger) == expected
+    assert _outcome(deciding, "c", "back") == (True, "a", [])  # the guard is never asked
+    assert _outcome(deciding, "a", "go") == (True, "b" if first_passes else "c", ["guard"])

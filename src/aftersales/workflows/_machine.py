@@ -58,13 +58,20 @@ class _DecidingEvent(Event):
         transitions = self.transitions.get(state.name)
         if transitions is None and not self._is_valid_source(state):
             return False
-        event_data = EventData(state, self, machine, model, args, kwargs)
+        event_data: EventData | None = None
         for transition in transitions or ():
+            if not transition.conditions:
+                # nothing to check, so nothing reads the event data: no need to make it
+                if transition.dest:
+                    dest = machine.states[transition.dest].value
+                    setattr(model, machine.model_attribute, dest)
+                return True
+            if event_data is None:
+                event_data = EventData(state, self, machine, model, args, kwargs)
             event_data.transition = transition
             if transition.execute(event_data):
-                event_data.result = True
-                break
-        return bool(event_data.result)
+                return True
+        return False
 
 
 _MACHINE_CALLBACKS = (
