@@ -68,6 +68,22 @@ def test_handlers_hear_only_what_they_subscribed_to(desk: Desk) -> None:
     assert messages == ["internal_note"]
 
 
+def test_a_subscription_hears_from_when_it_comes_until_it_goes(desk: Desk) -> None:
+    """The registry remembers who wants each kind of event: a subscription added or
+    removed between two of the same kind is heard, or not, from then on."""
+    first: list[int] = []
+    second: list[int] = []
+    ticket = _open(desk)
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.on_transition(lambda n: first.append(n.event.sequence), "classify", name="first")
+    desk.classify(ticket.id, category="repair_warranty", severity="medium")
+    desk.on_transition(lambda n: second.append(n.event.sequence), "classify", name="second")
+    desk.classify(ticket.id, category="repair_warranty", severity="high")
+    desk.unsubscribe("first")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    assert (first, second) == ([3, 4], [4, 5])
+
+
 def test_a_self_loop_does_not_count_as_entering(desk: Desk) -> None:
     entered: list[str] = []
     desk.on_enter("classified", lambda n: entered.append(n.event.trigger), name="entered")

@@ -78,20 +78,29 @@ lease, it answers the rows to add (handlers registered with
 :meth:`HookRegistry.add_handler`)."""
 
 
+_WANTING_KEPT = 4096
+"""The most (kind, trigger, from, to) combinations :class:`HookRegistry` remembers the
+wanting subscriptions of: a workflow's transitions and messages are far fewer."""
+
+
 class HookRegistry:
     """The subscriptions of one desk, and the row sources and handlers that capabilities
     (the automations) add."""
 
-    __slots__ = ("_by_name", "_handlers", "_sources")
+    __slots__ = ("_by_name", "_handlers", "_sources", "_wanting")
 
     def __init__(self) -> None:
         self._by_name: dict[str, Subscription] = {}
         self._handlers: dict[str, Subscription] = {}
         self._sources: list[RowSource] = []
+        self._wanting: dict[tuple[str, str, str | None, str], tuple[Subscription, ...]] = {}
+        """The subscriptions that want an event of each (kind, trigger, from state, to
+        state) seen, in subscription order; emptied whenever one is added or removed."""
 
     def add(self, subscription: Subscription) -> Subscription:
         self._check_name(subscription)
         self._by_name[subscription.name] = subscription
+        self._wanting.clear()
         return subscription
 
     def add_handler(self, subscription: Subscription) -> Subscription:
@@ -124,6 +133,7 @@ class HookRegistry:
     def remove(self, name: str) -> None:
         self._by_name.pop(name, None)
         self._handlers.pop(name, None)
+        self._wanting.clear()
 
     def get(self, name: str) -> Subscription | None:
         return self._by_name.get(name) or self._handlers.get(name)
@@ -142,20 +152,32 @@ class HookRegistry:
         (unleased for a subscription that is not ``inline``), and the rows the sources add
         for the events on ``subject`` (after the change)."""
         entries: list[Notification] = []
-        subscriptions = self._by_name.values()
+        wanting = self._wanting
         for event in events:
             # read from the event's __dict__ once for every subscription: an attribute
             # read on a pydantic model goes through its __getattr__ hook
             values = event.__dict__
-            kind, trigger = values["subject_kind"], values["trigger"]
-            from_state, to_state = values["from_state"], values["to_state"]
+            fields = (
+                values["subject_kind"],
+                values["trigger"],
+                values["from_state"],
+                values["to_state"],
+            )
+            wanted = wanting.get(fields)
+            if wanted is None:
+                if len(wanting) >= _WANTING_KEPT:
+                    wanting.clear()  # a guard only: a desk has far fewer
+                wanted = wanting[fields] = tuple(
+                    s for s in self._by_name.values() if s.wants(*fields)
+                )
+            if not wanted:
+                continue
             prefix = f"{values['subject_id']}:{values['sequence']}:"  # Notification.key_for
-            for subscription in subscriptions:
-                if subscription.wants(kind, trigger, from_state, to_state):
-                    name = subscription.name
-                    # a row for the worker is leased to nobody: any dispatch takes it now
-                    lease = lease_until if subscription.inline else None
-                    entries.append(leased(prefix + name, name, event, now, lease))
+            for subscription in wanted:
+                name = subscription.name
+                # a row for the worker is leased to nobody: any dispatch takes it now
+                lease = lease_until if subscription.inline else None
+                entries.append(leased(prefix + name, name, event, now, lease))
         for source in self._sources:
             entries.extend(source(events, subject, now, lease_until))
         return entries
