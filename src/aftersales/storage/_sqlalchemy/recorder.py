@@ -199,6 +199,9 @@ class SQLAlchemyRecorder:
         self._conflict_free = self.dialect in ("postgresql", "sqlite")
         """Whether inserts say ON CONFLICT DO NOTHING (see the module's docstring)."""
         self._named_locks = self.dialect in ("mysql", "mariadb")
+        self._direct = self.dialect == "sqlite" and self.engine.dialect.driver == "pysqlite"
+        """Whether the store's statements may go to the driver's own connection (see
+        :func:`~aftersales.storage._sqlalchemy.transaction._driver_of`)."""
         self._deferred_reads = self.dialect == "sqlite"
         """Whether reads begin their own transaction (SQLite's writes begin IMMEDIATE)."""
         self._sql: dict[tuple[Any, ...], Rendered] = {}
