@@ -9,9 +9,13 @@ tables of the PostgreSQL database it is pointed at; this one touches temporary f
 The run also measures the ceiling of that ratio: the statements SQLAlchemyStore sent to
 the driver for those lifecycles (the same count as SQLiteStore's, 48 against 45 a
 lifecycle), replayed in their transactions through the store's own engine
-(``exec_driver_sql``, as the store runs them) and through sqlite3 directly. What
-SQLAlchemy's layer adds to the same statements, added to SQLiteStore's own time, is the
-least any store on SQLAlchemy's public API can cost here.
+(``exec_driver_sql``, as the store ran them until it sent them to the driver's own
+connection, inside SQLAlchemy's transactions, where nothing listens: see
+aftersales.storage._sqlalchemy.transaction._driver_of) and through sqlite3 directly.
+What SQLAlchemy's layer adds to the same statements, added to SQLiteStore's own time,
+is the least a store running every statement through SQLAlchemy's execution can cost
+here; SQLAlchemyStore now pays only its connections and transactions of that layer,
+and passes that figure.
 
 ``--callgrind`` also counts instructions per lifecycle of each store (deterministic, not
 moved by a neighbour's load): each runs in its own valgrind process, the measured batch

@@ -340,7 +340,16 @@ def _begin_immediate(dbapi_connection: Any) -> None:
     Under BEGIN IMMEDIATE a read waited behind every writer (and every other read) for
     the database's one write lock, then held it."""
     info = getattr(dbapi_connection, "info", None)  # the pool's proxy has one
-    dbapi_connection.execute("BEGIN" if info and info.get(READING) else "BEGIN IMMEDIATE")
+    # (the driver's connection itself: the proxy passes each attribute it lacks through
+    # a __getattr__ of its own, a Python call)
+    driver = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+    driver.execute("BEGIN" if info and info.get(READING) else "BEGIN IMMEDIATE")
+
+
+def _commit(dbapi_connection: Any) -> None:
+    """The SQLite dialect's ``do_commit``: SQLAlchemy's, on the driver's connection
+    itself rather than through the pool's proxy (see :func:`_begin_immediate`)."""
+    getattr(dbapi_connection, "dbapi_connection", dbapi_connection).commit()
 
 
 @contextmanager
@@ -381,6 +390,7 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
         dbapi_connection.execute("PRAGMA busy_timeout=10000")
 
     engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign]
+    engine.dialect.do_commit = _commit  # type: ignore[method-assign]
 
 
 def open_engine(url_or_engine: str | Engine, engine_options: dict[str, Any]) -> Engine:
