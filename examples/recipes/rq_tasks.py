@@ -7,6 +7,11 @@
 the queue by RQ's scheduler, which only a worker started with it runs (one of them takes
 the scheduler's lock). Without it the retries wait forever in the scheduled registry.
 
+With rq 3.0 and redis-py 8.2.0, a worker may take up to a minute to exit once it is
+done or asked to stop (redis-py's pubsub thread stop() now waits for the thread, which
+rq leaves waiting 60 s): keep redis-py below 8.2 until one of them changes, or allow a
+deploy's stop that long.
+
 Each job opens the desk (``AFTERSALES_DB``, see ``wiring``) and closes it when done: RQ's
 default worker runs every job in a fork of its own, which must not share its parent's
 database connections, and closing acknowledges the job's last deliveries. Both jobs are
