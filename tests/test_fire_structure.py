@@ -97,6 +97,39 @@ def test_seal_built_of_personal_values_verifies() -> None:
     assert chain.verify("t-1", events, head, 2) == []
 
 
+def _mixed() -> list[Event]:
+    # personal values in some events only: each sealing event gets its own salt
+    at = [T0 + timedelta(minutes=n) for n in range(4)]
+    return [
+        build_event("t-1", "ticket", 1, "created", None, "new", "a", at[0], {}, {"subject": "s"}),
+        build_event("t-1", "ticket", 2, "start", "new", "in_progress", "a", at[1], {}, {}),
+        build_event("t-1", "ticket", 3, "wait", "in_progress", "w", "a", at[2], {"note": "n"}, {}),
+        build_event("t-1", "ticket", 4, "resume", "w", "in_progress", "a", at[3], {}, {}),
+    ]
+
+
+def test_seal_built_salts_only_the_events_holding_personal_values_as_seal_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales.privacy import audit
+
+    def counting(size: int) -> bytes:
+        counting.made += 1  # type: ignore[attr-defined]
+        return bytes([counting.made]) * size  # type: ignore[attr-defined]
+
+    chain = Chain()
+    counting.made = 0  # type: ignore[attr-defined]
+    monkeypatch.setattr(audit, "_urandom", counting)
+    copies, head = chain.seal(_mixed(), "previous")
+    counting.made = 0  # type: ignore[attr-defined]
+    events, built_head = chain.seal_built(_mixed(), "previous")
+    assert built_head == head
+    assert events == copies
+    assert [e.salt for e in events] == ["01" * 16, None, "02" * 16, None]
+    first, first_head = chain.seal_built(_mixed(), None)
+    assert chain.verify("t-1", list(first), first_head, 4) == []
+
+
 def test_seal_built_leaves_an_event_sealed_before_as_it_is() -> None:
     chain = Chain()
     first, head = chain.seal(_fresh(), None)

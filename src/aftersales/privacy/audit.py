@@ -25,7 +25,7 @@ import hmac
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import attrs
 from pydantic_core import to_json as _to_json
@@ -253,10 +253,16 @@ class Chain:
         """The seal of one personal value under an event's salt (what erasure keeps)."""
         return _seal(self._mac, bytes.fromhex(salt), value)
 
-    def _content(self, event: dict[str, Any], sealer: _Sealer) -> bytes:
+    @overload
+    def _content(self, event: dict[str, Any], sealer: _Sealer) -> bytes: ...
+    @overload
+    def _content(self, event: dict[str, Any], sealer: None) -> bytes | None: ...
+
+    def _content(self, event: dict[str, Any], sealer: _Sealer | None) -> bytes | None:
         """The canonical bytes the chain hashes of an event's fields (its ``__dict__``:
         read there, not as attributes, which a pydantic model answers slowly), personal
-        values sealed by ``sealer``.
+        values sealed by ``sealer``; without one, None if the event holds anything to
+        seal (the write path makes a sealer only then).
 
         Payload and changes are JSON values kept in the order they were written (stores
         keep the event's JSON text as written), serialised as the stores serialise them."""
@@ -271,12 +277,16 @@ class Chain:
             or not personal.isdisjoint(payload)
             or not _CONTAINERS.isdisjoint(map(type, payload.values()))
         ):
+            if sealer is None:
+                return None
             payload = self._sealed(payload, "payload", sealer, erased) or payload
         if changes and (
             erased
             or not personal.isdisjoint(changes)
             or not _CONTAINERS.isdisjoint(map(type, changes.values()))
         ):
+            if sealer is None:
+                return None
             changes = self._sealed(changes, "changes", sealer, erased) or changes
         return _to_json(
             (
@@ -331,19 +341,26 @@ class Chain:
             if values["chain"] is not None or values["salt"] is not None:
                 return self.seal(events, previous)
         head = previous or ""
-        sealer = _Sealer(self._mac, None, make=True)
+        # made for the first event that holds a personal value (a transition's seldom
+        # does: most commits make none)
+        sealer: _Sealer | None = None
         keyed = self._mac._keyed
         content = self._content
         for event in events:
             values = event.__dict__
-            if sealer.salt is not None:
-                sealer.start(None)  # the event before made a salt: this one makes its own
+            text = content(values, None)
+            if text is None:
+                if sealer is None:
+                    sealer = _Sealer(self._mac, None, make=True)
+                elif sealer.salt is not None:
+                    sealer.start(None)  # the event before made a salt: this one its own
+                text = content(values, sealer)
+                salt = sealer.salt
+                if salt is not None:
+                    values["salt"] = salt.hex()
             mac = keyed.copy()
-            mac.update(head.encode() + b"|" + content(values, sealer))  # _link, inlined
+            mac.update(head.encode() + b"|" + text)  # _link, inlined
             head = values["chain"] = mac.hexdigest()
-            salt = sealer.salt
-            if salt is not None:
-                values["salt"] = salt.hex()
         return events, head
 
     # ------------------------------------------------------------------ checking
