@@ -27,6 +27,10 @@ from aftersales.workflows import Refusal, TransitionContext, Workflow
 _CATEGORY_TEXT = {category: category.value for category in StatusCategory}
 """Each category's JSON text: ``.value`` on an enum member runs a Python descriptor (3.11),
 a dict lookup does not."""
+_WAITING_ON_CUSTOMER = StatusCategory.WAITING_ON_CUSTOMER
+_CLOSED = StatusCategory.CLOSED
+"""Members read once: an attribute of an enum class is looked up through its metaclass
+on every read (3.11), several times a module global's cost."""
 
 RECENT_TICKETS = 256
 """How many tickets a desk remembers as it last wrote them, to skip a read before the next
@@ -257,16 +261,16 @@ class TicketCore:
     ) -> None:
         """What entering another status category implies, whatever the workflow: the
         waiting-on-customer timer, and no closing a parent whose children are open."""
-        if category is StatusCategory.WAITING_ON_CUSTOMER:
+        if category is _WAITING_ON_CUSTOMER:
             if self._customer_wait is not None and "due_at" not in updates:
                 updates["due_at"] = now + self._customer_wait
         elif (
-            ticket.__dict__["status_category"] is StatusCategory.WAITING_ON_CUSTOMER
+            ticket.__dict__["status_category"] is _WAITING_ON_CUSTOMER
             and ticket.__dict__["due_at"] is not None
             and "due_at" not in updates
         ):
             updates["due_at"] = None
-        if category is StatusCategory.CLOSED and not self.settings.close_parent_with_open_children:
+        if category is _CLOSED and not self.settings.close_parent_with_open_children:
             self._refuse_open_children(ticket, trigger)
 
     def _refuse_open_children(self, ticket: Ticket, trigger: str) -> None:
