@@ -3,6 +3,7 @@ and refuses to be built with anything its trimmed trigger would not run."""
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import pytest
@@ -147,35 +148,77 @@ def test_an_internal_transition_moves_nothing_as_in_a_stock_machine() -> None:
         assert model.state == "open"
 
 
-@pytest.mark.parametrize("first_passes", [True, False])
-def test_a_move_without_conditions_after_a_guarded_one_is_taken_as_in_a_stock_machine(
-    first_passes: bool,
+def _asking(name: str, passes: bool) -> Any:
+    def check(event_data: EventData) -> bool:
+        event_data.model.asked.append(name)
+        return passes
+
+    return check
+
+
+@pytest.mark.parametrize(
+    "transitions",
+    [
+        # the first of two transitions without conditions is taken
+        [{"dest": "b"}, {"dest": "c"}],
+        # one without conditions after a refusing one: asked, then taken
+        [{"dest": "b", "conditions": [_asking("no", False)]}, {"dest": "c"}],
+        # after a passing one: not reached
+        [{"dest": "b", "conditions": [_asking("yes", True)]}, {"dest": "c"}],
+        # one without conditions before one with: taken without asking
+        [{"dest": "b"}, {"dest": "c", "conditions": [_asking("yes", True)]}],
+        # refused, then an internal transition without conditions: taken, nothing moves
+        [{"dest": "b", "conditions": [_asking("no", False)]}, {"dest": None}],
+        # all refuse
+        [
+            {"dest": "b", "conditions": [_asking("no", False)]},
+            {"dest": "c", "conditions": [_asking("yes", True), _asking("no", False)]},
+        ],
+    ],
+    ids=[
+        "two-plain",
+        "refused-then-plain",
+        "passed-then-plain",
+        "plain-then-guarded",
+        "refused-then-internal",
+        "all-refuse",
+    ],
+)
+def test_transitions_without_conditions_are_taken_in_order_as_in_a_stock_machine(
+    transitions: list[dict[str, Any]],
 ) -> None:
-    """Moves without conditions skip the event data: taken at once when first, and
-    only once the guarded moves before them refused."""
+    options = _door(
+        states=[MachineState("a"), MachineState("b"), MachineState("c")],
+        transitions=[{"trigger": "go", "source": "a", **t} for t in transitions],
+        initial="a",
+    )
+    outcomes = []
+    for kind in (Machine, DecidingMachine):
+        model = _Model("a")
+        model.asked = []  # type: ignore[attr-defined]
+        outcomes.append((kind(**options).events["go"].trigger(model), model.state, model.asked))  # type: ignore[attr-defined]
+    assert outcomes[1] == outcomes[0]
 
-    def guard(event_data: EventData) -> bool:
-        event_data.model.asked.append("guard")
-        return first_passes
 
-    def build(kind: type[Machine]) -> Machine:
-        return kind(
-            model=None,
-            states=["a", "b", "c"],
-            initial="a",
-            transitions=[
-                {"trigger": "go", "source": "a", "dest": "b", "conditions": [guard]},
-                {"trigger": "go", "source": "a", "dest": "c"},
-                {"trigger": "back", "source": "c", "dest": "a"},
-                {"trigger": "back", "source": "c", "dest": "b", "conditions": [guard]},
-            ],
-            auto_transitions=False,
-            send_event=True,
-        )
+class _Door(enum.Enum):
+    OPEN = 1
+    SHUT = 2
 
-    stock, deciding = build(Machine), build(DecidingMachine)
-    for state, trigger in [("a", "go"), ("c", "back")]:
-        expected = _outcome(stock, state, trigger)
-        assert _outcome(deciding, state, trigger) == expected
-    assert _outcome(deciding, "c", "back") == (True, "a", [])  # the guard is never asked
-    assert _outcome(deciding, "a", "go") == (True, "b" if first_passes else "c", ["guard"])
+
+@pytest.mark.parametrize("held", [_Door.OPEN, "OPEN", _Door.SHUT, "SHUT"])
+def test_a_machine_of_enum_states_moves_as_a_stock_one_whatever_the_model_holds(
+    held: Any,
+) -> None:
+    # the model may hold the member or its name; the state it moves to is the member
+    options = _door(
+        states=_Door,
+        transitions=[{"trigger": "close", "source": _Door.OPEN, "dest": _Door.SHUT}],
+        initial=_Door.OPEN,
+        ignore_invalid_triggers=True,
+    )
+    outcomes = []
+    for kind in (Machine, DecidingMachine):
+        model = _Model(held)
+        outcomes.append((kind(**options).events["close"].trigger(model), model.state))
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[0][1] is (_Door.SHUT if held in (_Door.OPEN, "OPEN") else held)

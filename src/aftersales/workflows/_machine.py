@@ -53,9 +53,11 @@ class _DecidingEvent(Event):
         state = machine.states.get(name) if type(name) is str else None
         if state is None:
             state = machine.get_model_state(model)
+            name = state.name
+        # (a state found under ``name`` is named so: no call of the State.name property)
         # the common case, a valid source, costs one lookup; _is_valid_source raises (or
         # ignores) for the others as a stock event does
-        transitions = self.transitions.get(state.name)
+        transitions = self.transitions.get(name)
         if transitions is None and not self._is_valid_source(state):
             return False
         event_data: EventData | None = None
