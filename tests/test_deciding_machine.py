@@ -222,3 +222,16 @@ def test_a_machine_of_enum_states_moves_as_a_stock_one_whatever_the_model_holds(
         outcomes.append((kind(**options).events["close"].trigger(model), model.state))
     assert outcomes[1] == outcomes[0]
     assert outcomes[0][1] is (_Door.SHUT if held in (_Door.OPEN, "OPEN") else held)
+
+
+def test_states_and_transitions_added_after_a_move_are_moved_to_as_in_a_stock_machine() -> None:
+    outcomes = []
+    for kind in (Machine, DecidingMachine):
+        machine = kind(**_door())
+        model = _Model("open")
+        moved = [machine.events["close"].trigger(model), model.state]
+        machine.add_states([MachineState("locked")])
+        machine.add_transition("lock", "shut", "locked")
+        moved += [machine.events["lock"].trigger(model), model.state]
+        outcomes.append(moved)
+    assert outcomes[1] == outcomes[0] == [True, "shut", True, "locked"]

@@ -37,13 +37,24 @@ class _DecidingTransition(Transition):
             # what set_state does for one model, without making a list of the models; the
             # destination is a registered state's name (get_state's lookup, without its
             # Enum check and call)
-            setattr(event_data.model, machine.model_attribute, machine.states[self.dest].value)
+            setattr(event_data.model, machine.model_attribute, _value_of(machine, self.dest))
         return True
+
+
+def _value_of(machine: Machine, name: str) -> Any:
+    """What a model moved to the state ``name`` holds: the state's ``value`` (its name,
+    or its Enum member), kept by name in the machine (``State.value`` is a property)."""
+    values: dict[str, Any] = machine.state_values
+    value = values.get(name, values)
+    if value is values:
+        value = values[name] = machine.states[name].value
+    return value
 
 
 class _DecidingEvent(Event):
     """An event of a machine without a queue, callbacks or exception handler: the first
-    transition out of the model's state whose conditions pass is taken."""
+    transition out of the model's state whose conditions pass is taken. No ``EventData``
+    is made unless a transition has conditions to pass it to (most have none)."""
 
     def trigger(self, model: Any, *args: Any, **kwargs: Any) -> bool:
         machine = self.machine
@@ -63,12 +74,15 @@ class _DecidingEvent(Event):
         event_data: EventData | None = None
         for transition in transitions or ():
             if not transition.conditions:
-                # nothing to check, so nothing reads the event data: no need to make it
-                if transition.dest:
-                    dest = machine.states[transition.dest].value
-                    setattr(model, machine.model_attribute, dest)
+                # nothing to ask, so no event data to ask with: taken, as execute takes it
+                dest = transition.dest
+                if dest:
+                    value = machine.state_values.get(dest, _value_of)
+                    if value is _value_of:
+                        value = _value_of(machine, dest)
+                    setattr(model, machine.model_attribute, value)
                 return True
-            if event_data is None:
+            if event_data is None:  # made once, for the first transition with conditions
                 event_data = EventData(state, self, machine, model, args, kwargs)
             event_data.transition = transition
             if transition.execute(event_data):
@@ -100,6 +114,7 @@ class DecidingMachine(Machine):
         if not kwargs.get("send_event") or kwargs.get("queued"):
             raise ValueError("a deciding machine sends events and has no queue")
         super().__init__(**kwargs)
+        self.state_values: dict[str, Any] = {}
         problems = [name for name in _MACHINE_CALLBACKS if getattr(self, name)]
         for state in self.states.values():
             problems += [
@@ -122,3 +137,9 @@ class DecidingMachine(Machine):
                     ]
         if problems:
             raise ValueError(f"a deciding machine runs no callbacks: {', '.join(problems)}")
+
+    def add_states(self, *args: Any, **kwargs: Any) -> None:
+        """Add states as a stock machine does, and forget the values kept by name (a state
+        added again under a name may hold another)."""
+        super().add_states(*args, **kwargs)
+        self.state_values = {}
