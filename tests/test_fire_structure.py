@@ -38,6 +38,10 @@ def test_a_leased_notification_is_the_one_its_init_builds() -> None:
     assert fast == built
     assert repr(fast) == repr(built)
     assert attrs.asdict(fast, recurse=False) == attrs.asdict(built, recurse=False)
+    assert list(vars(fast).items()) == list(vars(built).items())  # in the same order
+    second = leased("t-1:2:other", "other", event, T0, None)
+    assert second == Notification("t-1:2:other", "other", event, T0, T0, None)
+    assert fast.key == "t-1:2:hook"  # not changed by a notification built after it
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         fast.attempts = 1  # type: ignore[misc]
     assert attrs.evolve(fast, attempts=1).attempts == 1
