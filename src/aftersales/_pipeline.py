@@ -178,10 +178,11 @@ def fire_with_retries(
     *,
     recent: dict[str, SubjectT],
     read: Callable[[str], SubjectT],
-    transition: Callable[[SubjectT], SubjectT],
+    transition: Callable[..., SubjectT],
     expected_version: int | None,
     attempts: int = ATTEMPTS,
     guarded: bool = True,
+    args: tuple[Any, ...] = (),
 ) -> SubjectT:
     """Run ``transition`` on the remembered copy of the subject (or a fresh read).
 
@@ -190,6 +191,9 @@ def fire_with_retries(
     one after the other; with it, the caller asked to fail and ``ConcurrencyError`` is
     raised. A refusal decided on a remembered copy is decided again on a fresh read,
     because the copy may be stale.
+
+    ``transition`` is called with the subject and ``args`` (a caller passes them rather
+    than a closure over them, made on every call).
 
     ``guarded=False`` (a desk without a permission guard, the only reader of
     :data:`ON_REMEMBERED_COPY`) leaves the variable as it is: setting and resetting it
@@ -207,7 +211,7 @@ def fire_with_retries(
             continue
         token = ON_REMEMBERED_COPY.set(cached is not None) if guarded else None
         try:
-            return transition(subject)
+            return transition(subject, *args)
         except ConcurrencyError:
             if expected_version is not None or attempt == attempts - 1:
                 raise

@@ -235,14 +235,14 @@ class TicketFace(TicketShortcuts, TicketReads):
                 "fire", [FieldError(("expected_version",), "must be an int from 1 (or None)")]
             )
         core = self._core
-        transition = core.transition
         return fire_with_retries(
             ticket_id,  # type: ignore[arg-type]
             recent=self._recent,
             read=self.get,
             # the actor is checked (a principal read as its id) where the transition is
             # decided (TicketCore.decide), once
-            transition=lambda ticket: transition(ticket, trigger, actor, payload),  # type: ignore[arg-type]
+            transition=core.transition,
+            args=(trigger, actor, payload),
             expected_version=expected_version,
             guarded=core.pipeline.guard is not None,
         )
