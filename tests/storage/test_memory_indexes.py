@@ -448,29 +448,3 @@ def test_a_value_whose_tickets_all_left_finds_nothing() -> None:
     ):
         assert store.find(query) == []
     assert [t.id for t in store.find(TicketQuery(status="assigned", assignee="bo"))] == ["t1"]
-
-
-def test_put_moves_a_ticket_from_where_the_version_given_as_previous_stood() -> None:
-    """The index keeps the values of each ticket's last version it was given, and reads
-    them back only for that very version: another one (here an equal copy of an older
-    one) is read itself."""
-    index = _memory_index.TicketIndex()
-    first = built(
-        None,
-        {
-            "id": "t1",
-            "number": 1,
-            "subject": "Ticket 1",
-            "status": "waiting",
-            "channel": Channel.EMAIL,
-            "customer_id": "c1",
-            "created_at": T0,
-            "updated_at": T0,
-        },
-    )
-    again = built(first, {})  # equal to the first version, another object
-    index.put(None, first)
-    index.put(first, built(first, {"status": "assigned", "version": 2}))
-    index.put(again, built(again, {"status": "solved", "version": 3}))
-    sizes = {value: len(keys) for value, keys in index.buckets["status"].items()}
-    assert sizes == {"waiting": 0, "assigned": 1, "solved": 1}

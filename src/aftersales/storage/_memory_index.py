@@ -231,25 +231,14 @@ class TicketIndex:
         self.buckets: dict[str, dict[Hashable, SortedKeys]] = {field: {} for field in FIELDS}
         self.due = SortedKeys()
         self.sla_due = SortedKeys()
-        self.kept: dict[str, tuple[Ticket, tuple[Any, ...]]] = {}
-        """Each ticket's stored version and its :data:`_indexed_values`, by id: the next
-        put of the ticket reads them here rather than from the stored version's fields
-        (if that version is the one kept, matched by identity)."""
 
     def put(self, previous: Ticket | None, ticket: Ticket) -> None:
         """Move ``ticket`` from where ``previous`` (its stored version, if any) stood."""
         new = _indexed_values(ticket.__dict__)
-        kept = self.kept
         if previous is None:
-            kept[new[2]] = (ticket, new)
             self._enter(new)
             return
-        last = kept.get(new[2])
-        if last is not None and last[0] is previous:
-            old = last[1]
-        else:
-            old = _indexed_values(previous.__dict__)
-        kept[new[2]] = (ticket, new)
+        old = _indexed_values(previous.__dict__)
         if old == new:
             return
         key: TicketKey = new[:3]
