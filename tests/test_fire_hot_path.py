@@ -88,3 +88,29 @@ def test_one_commit_changing_several_indexed_values_moves_the_ticket_under_each(
     assert _found(index, back, status="new", assignee="ann", tags=("a",)) == ["t1"]
     assert _found(index, back, team="blue") == []
     assert len(index.due) == len(index.sla_due) == 0
+
+
+@pytest.mark.parametrize("given", [None, {}], ids=["None", "empty"])
+def test_fires_without_a_payload_each_record_their_own_copy_of_the_triggers_defaults(
+    given: dict[str, Any] | None,
+) -> None:
+    from aftersales import Desk, FrozenClock, InvalidInput
+
+    desk = Desk(clock=FrozenClock(T0))
+    ticket = desk.open_ticket(customer="c", channel="email", subject="s")
+    desk.classify(ticket.id, category="repair_warranty", severity="low")
+    desk.assign(ticket.id, assignee="a")
+    desk.fire(ticket.id, "start")
+    for _ in range(2):
+        desk.fire(ticket.id, "wait_for_customer", payload=given)
+        desk.fire(ticket.id, "resume", payload=given)
+    desk.fire(ticket.id, "wait_for_customer", payload={"note": "called"})
+    events = desk.history(ticket.id)[-5:]
+    assert [e.payload for e in events] == [{}, {}, {}, {}, {"note": "called"}]
+    events[0].payload["mine"] = 1  # a reader's change reaches no later fire's payload
+    desk.fire(ticket.id, "resume", payload=given)
+    desk.fire(ticket.id, "wait_for_customer", payload=given)
+    assert [e.payload for e in desk.history(ticket.id)[-2:]] == [{}, {}]
+    for _ in range(2):  # a trigger whose payload is required refuses every time
+        with pytest.raises(InvalidInput):
+            desk.fire(ticket.id, "cancel", payload=given)

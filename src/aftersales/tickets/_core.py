@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import Pipeline, Recent
 from aftersales._utc_text import iso_text
@@ -23,6 +23,9 @@ from aftersales.sla.tracker import SLATracker
 from aftersales.storage import Change, Store, TicketQuery
 from aftersales.tickets._vocabulary import Vocabulary
 from aftersales.workflows import Refusal, TransitionContext, Workflow
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _CATEGORY_TEXT = {category: category.value for category in StatusCategory}
 """Each category's JSON text: ``.value`` on an enum member runs a Python descriptor (3.11),
@@ -83,6 +86,8 @@ class TicketCore:
         self._customer_wait = settings.customer_wait
         self._triggers = vocabulary.triggers
         self._empty_recorded: dict[str, dict[str, Any]] = {}
+        self._no_payload: dict[str, tuple[BaseModel | None, dict[str, Any]]] = {}
+        """Per trigger, the parsed and the recorded payload of a fire given none."""
         self._lock = threading.Lock()
         self._next_free = self._block_end = 0
 
@@ -192,11 +197,26 @@ class TicketCore:
         if payload is not None and not isinstance(payload, Mapping):
             raise InvalidInput("payload", [FieldError(("payload",), "must be a mapping")])
         workflow = self.workflow
-        parsed = workflow.parse_payload(trigger, payload) if known else None
-        if parsed is None:
-            recorded = dict(payload or {})
+        if payload or not known:
+            parsed = workflow.parse_payload(trigger, payload) if known else None
+            if parsed is None:
+                recorded = dict(payload or {})
+            else:
+                recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
         else:
-            recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
+            # no payload (most fires): what the two branches above make of it depends on
+            # the trigger only, kept per trigger; the recorded payload is a fresh copy
+            empty = self._no_payload.get(trigger)
+            if empty is None:
+                parsed = workflow.parse_payload(trigger, payload)
+                recorded = (
+                    {}
+                    if parsed is None
+                    else recorded_payload(parsed, False, self._empty_recorded, trigger)
+                )
+                empty = self._no_payload[trigger] = (parsed, recorded)
+            parsed = empty[0]
+            recorded = dict(empty[1])
         if payload:
             self._check_payload_size(recorded)
         # the ticket's fields read from its __dict__ once: each attribute read on a
