@@ -336,18 +336,19 @@ class Chain:
         copy (the copy was a tenth of a seal), and ``events`` are answered with the new
         head. A batch holding an event that has a chain or a salt already (one committed
         before) is sealed into copies, as :meth:`seal` does."""
+        fields = []  # each event's __dict__, read once (a model's is read through a hook)
         for event in events:
             values = event.__dict__
             if values["chain"] is not None or values["salt"] is not None:
                 return self.seal(events, previous)
+            fields.append(values)
         head = previous or ""
         # made for the first event that holds a personal value (a transition's seldom
         # does: most commits make none)
         sealer: _Sealer | None = None
         keyed = self._mac._keyed
         content = self._content
-        for event in events:
-            values = event.__dict__
+        for values in fields:
             text = content(values, None)
             if text is None:
                 if sealer is None:
