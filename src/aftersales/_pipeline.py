@@ -320,7 +320,7 @@ class Pipeline:
             clock_now = self.clock.now()
             if clock_now.tzinfo is None:
                 self.now()  # raises, naming the naive clock
-            lease_until = max(now, clock_now) + outbox.lease
+            lease_until = (clock_now if clock_now > now else now) + outbox.lease  # max()
             deadline = outbox.monotonic() + outbox.lease.total_seconds() / 2
             for unit in units:
                 entries = hooks.notifications_for(unit.events, now, lease_until, subject(unit))

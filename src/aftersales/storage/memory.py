@@ -208,7 +208,11 @@ class MemoryStore:
         self._index.put(previous, ticket)
         self._tickets[ticket_id] = ticket
         if change.events:
-            self._events.setdefault(ticket_id, []).extend(change.events)
+            written = self._events.get(ticket_id)  # (setdefault makes a list each time)
+            if written is None:
+                self._events[ticket_id] = list(change.events)
+            else:
+                written.extend(change.events)
         if change.messages:
             kept = self._messages.setdefault(ticket_id, [])
             for message in change.messages:
