@@ -12,7 +12,7 @@ the driver for those lifecycles (the same count as SQLiteStore's, 48 against 45 
 lifecycle), replayed in their transactions through the store's own engine
 (``exec_driver_sql``, as the store ran them until it sent them to the driver's own
 connection, inside SQLAlchemy's transactions, where nothing listens: see
-aftersales.storage._sqlalchemy.transaction._driver_of) and through sqlite3 directly.
+aftersales.storage._sqlalchemy.driver.driver_of) and through sqlite3 directly.
 What SQLAlchemy's layer adds to the same statements, added to SQLiteStore's own time,
 is the least a store running every statement through SQLAlchemy's execution can cost
 here; SQLAlchemyStore now pays only its connections and transactions of that layer,

@@ -33,15 +33,8 @@ from aftersales.security import (
     Principal,
     as_permission_set,
 )
-from aftersales.storage import (
-    CaseQuery,
-    Rewrite,
-    Store,
-    TicketCursor,
-    TicketQuery,
-    every_case,
-    every_ticket,
-)
+from aftersales.storage import CaseQuery, Rewrite, Store, TicketCursor, TicketQuery
+from aftersales.storage._paging import every_case, every_ticket
 from aftersales.storage._protocol import check_id, check_limit
 
 if TYPE_CHECKING:
@@ -304,10 +297,9 @@ class ComplianceFace:
         the attachments' files are deleted from the desk's blob store (``files`` in the
         report): every file of their tickets, and on others' tickets the files only their
         messages carry. Tickets and cases keep their ids, states and
-        times; each one rewritten gets a
-        ``personal_data_erased`` event (its version moves on, so no copy read before can
-        write the data back) and its hash chain still verifies. Recorded in the security
-        log. With permissions, ``actor`` needs a
+        times; each one rewritten gets a ``personal_data_erased`` event (its version
+        moves on, so no copy read before can write the data back) and its hash chain
+        still verifies. Recorded in the security log. With permissions, ``actor`` needs a
         grant of ``erase`` on ``customer``."""
         check_id(customer_id, "customer_id")
         actor = check_text("actor", actor)

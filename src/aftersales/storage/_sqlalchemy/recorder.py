@@ -201,7 +201,7 @@ class SQLAlchemyRecorder:
         self._named_locks = self.dialect in ("mysql", "mariadb")
         self._direct = self.dialect == "sqlite" and self.engine.dialect.driver == "pysqlite"
         """Whether the store's statements may go to the driver's own connection (see
-        :func:`~aftersales.storage._sqlalchemy.transaction._driver_of`)."""
+        :func:`~aftersales.storage._sqlalchemy.driver.driver_of`)."""
         self._deferred_reads = self.dialect == "sqlite"
         """Whether reads begin their own transaction (SQLite's writes begin IMMEDIATE)."""
         self._sql: dict[tuple[Any, ...], Rendered] = {}

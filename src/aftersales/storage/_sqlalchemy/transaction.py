@@ -7,17 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from itertools import compress
 from operator import ne
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import (
-    DBAPIError,
-    IntegrityError,
-    MultipleResultsFound,
-    NoResultFound,
-    StatementError,
-)
+from sqlalchemy.exc import IntegrityError
 
 from aftersales.exceptions import AftersalesError
 from aftersales.models import Event
@@ -25,6 +19,7 @@ from aftersales.notify._notification import Notification
 from aftersales.storage import _codec as codec
 from aftersales.storage import _schema as schema
 from aftersales.storage._recorder import Row
+from aftersales.storage._sqlalchemy.driver import Result, driver_of, send
 from aftersales.storage._sqlalchemy.finding import (
     count_statement,
     filter_parameters,
@@ -95,105 +90,6 @@ def _ticket_update(names: Sequence[str]) -> Any:
     )
 
 
-def _as_sqlalchemy(
-    conn: Connection, error: BaseException, sql: str, params: Any, cursor: Any
-) -> StatementError | None:
-    """What ``conn.exec_driver_sql`` would have raised for ``error`` of a statement sent
-    to the driver's own connection: a driver's error wrapped in SQLAlchemy's
-    (:class:`~sqlalchemy.exc.IntegrityError` for a broken constraint...), any other as
-    it is (None). The connection is invalidated, as there, when the error says it is
-    lost or when the statement was interrupted (KeyboardInterrupt...)."""
-    dialect = conn.dialect
-    base = dialect.loaded_dbapi.Error
-    if not isinstance(error, base):
-        if not isinstance(error, Exception):
-            conn.invalidate(error)
-        return None
-    lost = bool(dialect.is_disconnect(error, conn.connection, cursor))
-    wrapped = DBAPIError.instance(
-        sql,
-        params,
-        error,
-        base,
-        hide_parameters=conn.engine.hide_parameters,
-        connection_invalidated=lost,
-        dialect=dialect,
-        ismulti=isinstance(params, list),
-    )
-    if lost:
-        conn.invalidate(error)
-    return wrapped
-
-
-class _Result(Protocol):
-    """What the store reads of a statement's result: a CursorResult's, or
-    :class:`_DriverResult`'s."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchall(self) -> Sequence[Any]: ...
-
-    def scalar(self) -> Any: ...
-
-    def scalar_one(self) -> Any: ...
-
-
-class _DriverResult:
-    """The result of a statement sent to the driver's own connection (see
-    :meth:`_Transaction._send`): the rows it changed, and its rows, all fetched (as
-    tuples: the store reads them by position)."""
-
-    __slots__ = ("_rows", "rowcount")
-
-    def __init__(self, cursor: Any) -> None:
-        self.rowcount: int = cursor.rowcount
-        self._rows: list[Any] = cursor.fetchall() if cursor.description is not None else []
-
-    def fetchall(self) -> list[Any]:
-        return self._rows
-
-    def scalar(self) -> Any:
-        """The first column of the first row (None without rows), as a CursorResult's."""
-        return self._rows[0][0] if self._rows else None
-
-    def scalar_one(self) -> Any:
-        """The first column of the one row, as a CursorResult's."""
-        if not self._rows:
-            raise NoResultFound("No row was found when one was required")
-        if len(self._rows) > 1:
-            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
-        return self._rows[0][0]
-
-
-def _driver_of(recorder: SQLAlchemyRecorder, conn: Connection) -> Any:
-    """The driver's own connection of ``conn`` where the store may send its statements
-    there (None: through ``conn.exec_driver_sql``).
-
-    On SQLite (pysqlite), SQLAlchemy's execution of a statement of the store's (its
-    context, cursor and result objects) cost ten times the driver's own: ~100k
-    instructions for a one-row SELECT the driver runs in 10k. The transaction is still
-    SQLAlchemy's (begun by the dialect's ``do_begin``, committed or rolled back by the
-    connection) and the driver's errors are raised as SQLAlchemy would raise them. What
-    else SQLAlchemy does per statement is for listeners (cursor, execute, error events)
-    and statement logging: with any of those on the connection, its engine or its
-    dialect, every statement goes through SQLAlchemy, so they all see it. (Read off
-    attributes SQLAlchemy keeps private; should one go, every statement takes the
-    general path. The listeners of the connection and its engine are looked for at each
-    statement, :func:`_heard`.)"""
-    if not recorder._direct:
-        return None
-    if getattr(conn.dialect, "_has_events", True) or getattr(conn, "_echo", True):
-        return None
-    return conn.connection.dbapi_connection
-
-
-def _heard(conn: Connection) -> bool:
-    """Whether ``conn`` or its engine has listeners now (a listener added to the engine
-    later is heard from its next statement on, as SQLAlchemy checks at each)."""
-    return bool(getattr(conn, "_has_events", True) or getattr(conn.engine, "_has_events", True))
-
-
 class _Transaction:
     """The :class:`~aftersales.storage.recorder.Records` of one transaction (or one
     read) on one connection."""
@@ -203,41 +99,19 @@ class _Transaction:
     def __init__(self, recorder: SQLAlchemyRecorder, conn: Connection) -> None:
         self._recorder = recorder
         self._conn = conn
-        self._driver = _driver_of(recorder, conn)
+        self._driver = driver_of(recorder._direct, conn)
         self._tenant = recorder.tenant
         self.written: list[tuple[tuple[str, str], int, TicketRow]] = []
         """The ticket rows this transaction wrote: (tenant, id), version, the whole row;
         the recorder keeps them once it commits (see :meth:`update`)."""
 
-    def _send(self, sql: str, params: Any) -> _Result:
-        """Execute ``sql`` with ``params`` (a list of them: once per item, one
-        executemany), on the driver's own connection where :func:`_driver_of` gives
-        one, in the connection's transaction (begun first, as SQLAlchemy's autobegin
-        would), else through SQLAlchemy."""
-        driver = self._driver
-        conn = self._conn
-        if driver is None or _heard(conn):
-            return conn.exec_driver_sql(sql, params)
-        if not conn.in_transaction():
-            conn.begin()
-        cursor = driver.cursor()
-        try:
-            if isinstance(params, list):
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
-            return _DriverResult(cursor)
-        except BaseException as error:
-            wrapped = _as_sqlalchemy(conn, error, sql, params, cursor)
-            if wrapped is None:
-                raise
-            raise wrapped from error
-        finally:
-            cursor.close()
+    def _send(self, sql: str, params: Any) -> Result:
+        """Execute ``sql`` with ``params`` (see :func:`~.driver.send`)."""
+        return send(self._conn, self._driver, sql, params)
 
     def _run(
         self, shape: tuple[Any, ...], build: Callable[[], Any], params: Mapping[str, Any]
-    ) -> _Result:
+    ) -> Result:
         sql, ordered = self._recorder.rendered(shape, build)
         return self._send(sql, params if ordered is None else ordered(params))
 
@@ -258,7 +132,7 @@ class _Transaction:
         build: Callable[[], Any],
         names: tuple[str, ...],
         rows: Sequence[Sequence[Any]],
-    ) -> _Result:
+    ) -> Result:
         """Execute the statement once per row of values in the order of ``names`` (one
         executemany for several)."""
         sql, bind = self._recorder.prepared(shape, build, names)
