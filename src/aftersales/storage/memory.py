@@ -559,11 +559,13 @@ class MemoryStore:
 
     def find_cases(self, query: CaseQuery) -> list[Case]:
         after = query.after
+        start = None if after is None else (after.created_at, after.id)
         with self._lock:
-            cases = [c for c in self._cases.values() if case_matches(c, query)]
-        if after is not None:
-            start = (after.created_at, after.id)
-            cases = [c for c in cases if (c.created_at, c.id) > start]
+            cases = [
+                c
+                for c in self._cases.values()
+                if case_matches(c, query) and (start is None or _case_order(c) > start)
+            ]
         # the page alone kept in order, not every match sorted: pages read one after
         # another each cost one pass over the cases, not a sort of them
         return heapq.nsmallest(query.limit, cases, key=_case_order)

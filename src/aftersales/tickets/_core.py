@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales._pipeline import Pipeline, Recent
 from aftersales._utc_text import iso_text
-from aftersales._validation import check_text, json_changes, recorded_payload
+from aftersales._validation import check_text, json_changes
 from aftersales.exceptions import FieldError, InvalidInput, TransitionRefused
 from aftersales.models import Customer, Event, Message, StatusCategory, Ticket
 from aftersales.models._base import trusted
@@ -85,7 +85,6 @@ class TicketCore:
         self.first_response_met_by = met_by
         self._customer_wait = settings.customer_wait
         self._triggers = vocabulary.triggers
-        self._empty_recorded: dict[str, dict[str, Any]] = {}
         self._no_payload: dict[str, tuple[BaseModel | None, dict[str, Any]]] = {}
         """Per trigger, the parsed and the recorded payload of a fire given none."""
         self._lock = threading.Lock()
@@ -202,7 +201,7 @@ class TicketCore:
             if parsed is None:
                 recorded = dict(payload or {})
             else:
-                recorded = recorded_payload(parsed, bool(payload), self._empty_recorded, trigger)
+                recorded = parsed.model_dump(mode="json", exclude_none=True)
         else:
             # no payload (most fires): what the two branches above make of it depends on
             # the trigger only, kept per trigger; the recorded payload is a fresh copy
@@ -210,9 +209,7 @@ class TicketCore:
             if empty is None:
                 parsed = workflow.parse_payload(trigger, payload)
                 recorded = (
-                    {}
-                    if parsed is None
-                    else recorded_payload(parsed, False, self._empty_recorded, trigger)
+                    {} if parsed is None else parsed.model_dump(mode="json", exclude_none=True)
                 )
                 empty = self._no_payload[trigger] = (parsed, recorded)
             parsed = empty[0]
