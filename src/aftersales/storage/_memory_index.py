@@ -156,6 +156,12 @@ _SINGLE_PLACES = tuple(enumerate(_SINGLE_FIELDS, start=3))
 """Each single-valued field's place in :data:`_indexed_values` (after the key's three)."""
 _TAGS, _DUE, _SLA_DUE = range(3 + len(_SINGLE_FIELDS), 6 + len(_SINGLE_FIELDS))
 
+_RECENT_KEPT = 1024
+"""Tickets whose indexed values an index keeps from their last put: a desk writes a ticket
+several times in a row (classify, assign, start, reply), and reading the values of the
+stored version again was an eighth of a move. Bounded, so memory does not grow with the
+table."""
+
 
 def _filters(query: TicketQuery) -> Iterator[tuple[str, Hashable]]:
     """Each (field, value) the query filters an indexed field on."""
@@ -231,18 +237,38 @@ class TicketIndex:
         self.buckets: dict[str, dict[Hashable, SortedKeys]] = {field: {} for field in FIELDS}
         self.due = SortedKeys()
         self.sla_due = SortedKeys()
+        self._recent: dict[str, tuple[Ticket, tuple[Any, ...]]] = {}
+        """By id, the tickets put last (at most :data:`_RECENT_KEPT`) and their indexed
+        values: a ticket's next put starts from them instead of reading them again."""
 
-    def put(self, previous: Ticket | None, ticket: Ticket) -> None:
-        """Move ``ticket`` from where ``previous`` (its stored version, if any) stood."""
-        new = _indexed_values(ticket.__dict__)
+    def put(
+        self, previous: Ticket | None, ticket: Ticket, values: dict[str, Any] | None = None
+    ) -> None:
+        """Move ``ticket`` from where ``previous`` (its stored version, if any) stood;
+        ``values`` is the ticket's ``__dict__`` if the caller read it already."""
+        new = _indexed_values(ticket.__dict__ if values is None else values)
+        recent = self._recent
+        ticket_id = new[2]
+        kept = recent.get(ticket_id)
+        recent[ticket_id] = (ticket, new)
+        if kept is None and len(recent) > _RECENT_KEPT:
+            del recent[next(iter(recent))]  # the first put of those kept
         if previous is None:
             self._enter(new)
             return
-        old = _indexed_values(previous.__dict__)
+        # the values kept are previous's only if it is the very ticket put last (a record
+        # is frozen, so its values cannot have changed since)
+        old = (
+            kept[1]
+            if kept is not None and kept[0] is previous
+            else _indexed_values(previous.__dict__)
+        )
         if old == new:
             return
         key: TicketKey = new[:3]
-        if old[:3] != key:  # a rewrite moved its creation time: every entry moves
+        # a rewrite moved its creation time or number (its id is previous's): every entry
+        # moves
+        if old[0] != key[0] or old[1] != key[1]:
             self._leave(old)
             self._enter(new)
             return

@@ -6,6 +6,7 @@ import heapq
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -126,9 +127,10 @@ class MemoryStore:
                 self._apply(change)
 
     def commit(self, change: Change) -> None:
-        ticket = change.ticket
-        # read once: each attribute read on a pydantic model goes through its __getattr__ hook
-        ticket_id = ticket.__dict__["id"]
+        # read once: each attribute read on a pydantic model goes through its __getattr__
+        # hook, and so does reading its __dict__
+        values = change.ticket.__dict__
+        ticket_id = values["id"]
         with self._lock:
             current = self._tickets.get(ticket_id)
             # the common case, a stored ticket at the version expected and no customer
@@ -139,7 +141,7 @@ class MemoryStore:
                 or change.customer is not None
             ):
                 self._check(change, set(), {})
-            self._apply(change, ticket_id, current)
+            self._apply(change, values, current)
 
     def _check(
         self,
@@ -189,23 +191,28 @@ class MemoryStore:
             raise address_taken(customer, taken)
 
     def _apply(
-        self, change: Change, ticket_id: str | None = None, previous: Ticket | None = None
+        self,
+        change: Change,
+        values: dict[str, Any] | None = None,
+        previous: Ticket | None = None,
     ) -> None:
-        """Write a change that passed :meth:`_check`; the lock is held. ``ticket_id`` and
-        ``previous`` (the stored ticket) when the caller read them already."""
+        """Write a change that passed :meth:`_check`; the lock is held. ``values`` (the
+        ticket's ``__dict__``) and ``previous`` (the stored ticket) when the caller read
+        them already."""
         ticket = change.ticket
-        if ticket_id is None:
+        if values is None:
             # read once: each attribute read on a pydantic model goes through its
             # __getattr__ hook
-            ticket_id = ticket.id
-            previous = self._tickets.get(ticket_id)
+            values = ticket.__dict__
+            previous = self._tickets.get(values["id"])
+        ticket_id: str = values["id"]
         if change.customer is not None:
             self._put_customer(change.customer)
         if previous is None:
             self._by_number[ticket.number] = ticket_id
             if ticket.number >= self._next_number:
                 self._next_number = ticket.number + 1
-        self._index.put(previous, ticket)
+        self._index.put(previous, ticket, values)
         self._tickets[ticket_id] = ticket
         if change.events:
             written = self._events.get(ticket_id)  # (setdefault makes a list each time)
@@ -221,7 +228,7 @@ class MemoryStore:
         for notification in change.outbox:
             self._outbox[notification.key] = notification
         if change.delivered:
-            self._acknowledge(change.delivered, ticket.__dict__["updated_at"])
+            self._acknowledge(change.delivered, values["updated_at"])
 
     def get(self, ticket_id: str) -> Ticket:
         check_id(ticket_id, "ticket_id")
