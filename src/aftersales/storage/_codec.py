@@ -555,7 +555,7 @@ def notification_row(
         n.handler,
         n.event.subject_id,
         n.event.sequence,
-        n.status.value,
+        n.status._value_,
         n.attempts,
         ts(n.next_attempt_at),
         ts(n.lease_until) or null,
